@@ -1,0 +1,315 @@
+//! The NeoOS application binary interface: system-call numbers, result codes,
+//! flags and the user address-space layout.
+//!
+//! This crate is the single source of these numbers. The kernel and the mapping
+//! core use the Rust constants; the C headers of libneo (`user/libneo/include`)
+//! restate them, and the `headers` test checks every `#define` there against the
+//! tables at the bottom of this file.
+#![no_std]
+#![forbid(unsafe_code)]
+
+/// Size of a page, in bytes.
+pub const PAGE_SIZE: usize = 4096;
+
+/// System-call numbers (placed in `rax` for the `syscall` instruction).
+pub mod nr {
+    // The NeoOS personality.
+    pub const EXIT: usize = 1;
+    pub const WRITE: usize = 2;
+    pub const READ: usize = 3;
+    pub const OPEN: usize = 4;
+    pub const CLOSE: usize = 5;
+    pub const NEO_MMAP: usize = 6;
+    pub const NEO_MUNMAP: usize = 7;
+    pub const RUN: usize = 8;
+    pub const WAIT: usize = 9;
+    pub const KILL: usize = 10;
+    pub const YIELD: usize = 11;
+    pub const STAT: usize = 12;
+    pub const MEMINFO: usize = 13;
+    pub const MAPS: usize = 14;
+    pub const GETPID: usize = 15;
+    pub const FSYNC: usize = 16;
+    pub const READDIR: usize = 17;
+    pub const READ_CONSOLE: usize = 18;
+    pub const TICKS: usize = 19;
+
+    // The POSIX / BSD memory personality.
+    pub const MMAP: usize = 20;
+    pub const MUNMAP: usize = 21;
+    pub const MSYNC: usize = 22;
+    pub const MPROTECT: usize = 23;
+    pub const MADVISE: usize = 24;
+    pub const MINCORE: usize = 25;
+    pub const GETPAGESIZE: usize = 26;
+    pub const SHMGET: usize = 27;
+    pub const SHMAT: usize = 28;
+    pub const SHMDT: usize = 29;
+    pub const SHMCTL: usize = 30;
+    pub const FORK: usize = 31;
+
+    /// One past the highest system-call number.
+    pub const COUNT: usize = 32;
+}
+
+/// NeoOS result codes (`error.h`): every NeoOS call returns one of these
+/// (negative) on failure.
+pub mod neo {
+    pub const E_OK: i64 = 0;
+    pub const E_UNKNOWN: i64 = -1;
+    pub const E_NOMEM: i64 = -2;
+    pub const E_INVAL: i64 = -3;
+    pub const E_NOENT: i64 = -4;
+    pub const E_EXISTS: i64 = -5;
+    pub const E_BUSY: i64 = -6;
+    pub const E_IO: i64 = -7;
+    pub const E_PERM: i64 = -8;
+    pub const E_TIMEOUT: i64 = -9;
+    pub const E_MODULE_ERR: i64 = -10;
+    pub const E_NOT_IMPL: i64 = -11;
+    pub const E_NOT_SUPPORTED: i64 = -12;
+}
+
+/// POSIX `errno` values (Linux numbering). The POSIX calls return `-errno` from
+/// the kernel; libneo turns that into `-1` and `errno`.
+pub mod errno {
+    pub const EPERM: i64 = 1;
+    pub const ENOENT: i64 = 2;
+    pub const ESRCH: i64 = 3;
+    pub const EIO: i64 = 5;
+    pub const EBADF: i64 = 9;
+    pub const ECHILD: i64 = 10;
+    pub const EAGAIN: i64 = 11;
+    pub const ENOMEM: i64 = 12;
+    pub const EACCES: i64 = 13;
+    pub const EFAULT: i64 = 14;
+    pub const EEXIST: i64 = 17;
+    pub const ENODEV: i64 = 19;
+    pub const EINVAL: i64 = 22;
+    pub const ENOSPC: i64 = 28;
+    pub const ENOSYS: i64 = 38;
+    pub const EOVERFLOW: i64 = 75;
+}
+
+/// Open modes for `sys_open`.
+pub mod open {
+    pub const O_RDONLY: u32 = 0;
+    pub const O_WRONLY: u32 = 1;
+    pub const O_RDWR: u32 = 2;
+    /// Mask of the access-mode bits above.
+    pub const O_ACCMODE: u32 = 3;
+    pub const O_CREAT: u32 = 0x40;
+    pub const O_EXCL: u32 = 0x80;
+    pub const O_TRUNC: u32 = 0x200;
+    pub const O_APPEND: u32 = 0x400;
+    /// Every bit a mode may carry.
+    pub const VALID: u32 = O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_APPEND;
+}
+
+/// Standard descriptors.
+pub mod fd {
+    pub const STDIN: i64 = 0;
+    pub const STDOUT: i64 = 1;
+    pub const STDERR: i64 = 2;
+}
+
+/// `mmap`, `mprotect`, `msync`, `madvise` flags (Linux values).
+pub mod mman {
+    pub const PROT_NONE: u32 = 0;
+    pub const PROT_READ: u32 = 1;
+    pub const PROT_WRITE: u32 = 2;
+    pub const PROT_EXEC: u32 = 4;
+    pub const MAP_SHARED: u32 = 0x01;
+    pub const MAP_PRIVATE: u32 = 0x02;
+    pub const MAP_FIXED: u32 = 0x10;
+    pub const MAP_ANON: u32 = 0x20;
+    pub const MS_ASYNC: u32 = 1;
+    pub const MS_INVALIDATE: u32 = 2;
+    pub const MS_SYNC: u32 = 4;
+    pub const MADV_NORMAL: u32 = 0;
+    pub const MADV_RANDOM: u32 = 1;
+    pub const MADV_SEQUENTIAL: u32 = 2;
+    pub const MADV_WILLNEED: u32 = 3;
+    pub const MADV_DONTNEED: u32 = 4;
+    /// `mmap`'s failure value as an address.
+    pub const MAP_FAILED: i64 = -1;
+}
+
+/// System V shared memory flags and commands.
+pub mod shm {
+    pub const IPC_PRIVATE: i64 = 0;
+    pub const IPC_CREAT: u32 = 0o1000;
+    pub const IPC_EXCL: u32 = 0o2000;
+    pub const IPC_RMID: u32 = 0;
+    pub const IPC_SET: u32 = 1;
+    pub const IPC_STAT: u32 = 2;
+    pub const SHM_RDONLY: u32 = 0o10000;
+}
+
+/// The user half of every address space.
+pub mod layout {
+    /// Lowest address a mapping may use (everything below faults: NULL guard).
+    pub const USER_BASE: u64 = 0x0001_0000;
+    /// One past the highest user address (the canonical lower half).
+    pub const USER_END: u64 = 0x0000_8000_0000_0000;
+    /// Where `mmap` places mappings without a hint (growing down from here).
+    pub const MMAP_TOP: u64 = 0x0000_7000_0000_0000;
+    /// Top of the initial user stack.
+    pub const STACK_TOP: u64 = 0x0000_7fff_fff0_0000;
+    /// Size of the initial user stack.
+    pub const STACK_SIZE: u64 = 256 * 1024;
+}
+
+/// `struct neo_stat` filled by `sys_stat` (all fields 64-bit).
+pub mod stat {
+    pub const KIND_FILE: u64 = 1;
+    pub const KIND_DIR: u64 = 2;
+}
+
+/// `struct neo_meminfo` filled by `sys_meminfo` (all fields 64-bit, in this order):
+/// total frames, free frames, mappings of the caller, resident pages of the caller,
+/// writeback requests, writeback bytes, single-page TLB flushes, full TLB flushes.
+pub const MEMINFO_FIELDS: usize = 8;
+
+/// Exit status the kernel reports for a process ended by a fault it caused.
+pub mod status {
+    /// Killed by a segmentation fault (bad access to memory).
+    pub const SEGFAULT: i64 = 139;
+    /// Killed by a bus error (access past the end of a mapped file).
+    pub const BUSERROR: i64 = 135;
+    /// Killed by `sys_kill`.
+    pub const KILLED: i64 = 137;
+    /// Killed for another CPU exception (invalid opcode, divide error, ...).
+    pub const CRASHED: i64 = 134;
+}
+
+/// Every value that the C header `name` must define, by name.
+pub fn c_header_table(name: &str) -> &'static [(&'static str, i64)] {
+    match name {
+        "error.h" => ERROR_H,
+        "syscalls.h" => SYSCALLS_H,
+        "sys/mman.h" => MMAN_H,
+        "sys/shm.h" => SHM_H,
+        "errno.h" => ERRNO_H,
+        _ => &[],
+    }
+}
+
+/// The headers checked by [`c_header_table`].
+pub const C_HEADERS: &[&str] = &["error.h", "syscalls.h", "sys/mman.h", "sys/shm.h", "errno.h"];
+
+const ERROR_H: &[(&str, i64)] = &[
+    ("E_OK", neo::E_OK),
+    ("E_UNKNOWN", neo::E_UNKNOWN),
+    ("E_NOMEM", neo::E_NOMEM),
+    ("E_INVAL", neo::E_INVAL),
+    ("E_NOENT", neo::E_NOENT),
+    ("E_EXISTS", neo::E_EXISTS),
+    ("E_BUSY", neo::E_BUSY),
+    ("E_IO", neo::E_IO),
+    ("E_PERM", neo::E_PERM),
+    ("E_TIMEOUT", neo::E_TIMEOUT),
+    ("E_MODULE_ERR", neo::E_MODULE_ERR),
+    ("E_NOT_IMPL", neo::E_NOT_IMPL),
+    ("E_NOT_SUPPORTED", neo::E_NOT_SUPPORTED),
+];
+
+const SYSCALLS_H: &[(&str, i64)] = &[
+    ("SYS_EXIT", nr::EXIT as i64),
+    ("SYS_WRITE", nr::WRITE as i64),
+    ("SYS_READ", nr::READ as i64),
+    ("SYS_OPEN", nr::OPEN as i64),
+    ("SYS_CLOSE", nr::CLOSE as i64),
+    ("SYS_NEO_MMAP", nr::NEO_MMAP as i64),
+    ("SYS_NEO_MUNMAP", nr::NEO_MUNMAP as i64),
+    ("SYS_RUN", nr::RUN as i64),
+    ("SYS_WAIT", nr::WAIT as i64),
+    ("SYS_KILL", nr::KILL as i64),
+    ("SYS_YIELD", nr::YIELD as i64),
+    ("SYS_STAT", nr::STAT as i64),
+    ("SYS_MEMINFO", nr::MEMINFO as i64),
+    ("SYS_MAPS", nr::MAPS as i64),
+    ("SYS_GETPID", nr::GETPID as i64),
+    ("SYS_FSYNC", nr::FSYNC as i64),
+    ("SYS_READDIR", nr::READDIR as i64),
+    ("SYS_READ_CONSOLE", nr::READ_CONSOLE as i64),
+    ("SYS_TICKS", nr::TICKS as i64),
+    ("SYS_MMAP", nr::MMAP as i64),
+    ("SYS_MUNMAP", nr::MUNMAP as i64),
+    ("SYS_MSYNC", nr::MSYNC as i64),
+    ("SYS_MPROTECT", nr::MPROTECT as i64),
+    ("SYS_MADVISE", nr::MADVISE as i64),
+    ("SYS_MINCORE", nr::MINCORE as i64),
+    ("SYS_GETPAGESIZE", nr::GETPAGESIZE as i64),
+    ("SYS_SHMGET", nr::SHMGET as i64),
+    ("SYS_SHMAT", nr::SHMAT as i64),
+    ("SYS_SHMDT", nr::SHMDT as i64),
+    ("SYS_SHMCTL", nr::SHMCTL as i64),
+    ("SYS_FORK", nr::FORK as i64),
+    ("O_RDONLY", open::O_RDONLY as i64),
+    ("O_WRONLY", open::O_WRONLY as i64),
+    ("O_RDWR", open::O_RDWR as i64),
+    ("O_CREAT", open::O_CREAT as i64),
+    ("O_EXCL", open::O_EXCL as i64),
+    ("O_TRUNC", open::O_TRUNC as i64),
+    ("O_APPEND", open::O_APPEND as i64),
+    ("STDIN", fd::STDIN),
+    ("STDOUT", fd::STDOUT),
+    ("STDERR", fd::STDERR),
+    ("NEO_PAGE_SIZE", PAGE_SIZE as i64),
+    ("NEO_STAT_FILE", stat::KIND_FILE as i64),
+    ("NEO_STAT_DIR", stat::KIND_DIR as i64),
+    ("NEO_STATUS_SEGFAULT", status::SEGFAULT),
+    ("NEO_STATUS_BUSERROR", status::BUSERROR),
+    ("NEO_STATUS_KILLED", status::KILLED),
+    ("NEO_STATUS_CRASHED", status::CRASHED),
+];
+
+const MMAN_H: &[(&str, i64)] = &[
+    ("PROT_NONE", mman::PROT_NONE as i64),
+    ("PROT_READ", mman::PROT_READ as i64),
+    ("PROT_WRITE", mman::PROT_WRITE as i64),
+    ("PROT_EXEC", mman::PROT_EXEC as i64),
+    ("MAP_SHARED", mman::MAP_SHARED as i64),
+    ("MAP_PRIVATE", mman::MAP_PRIVATE as i64),
+    ("MAP_FIXED", mman::MAP_FIXED as i64),
+    ("MAP_ANON", mman::MAP_ANON as i64),
+    ("MAP_ANONYMOUS", mman::MAP_ANON as i64),
+    ("MS_ASYNC", mman::MS_ASYNC as i64),
+    ("MS_INVALIDATE", mman::MS_INVALIDATE as i64),
+    ("MS_SYNC", mman::MS_SYNC as i64),
+    ("MADV_NORMAL", mman::MADV_NORMAL as i64),
+    ("MADV_RANDOM", mman::MADV_RANDOM as i64),
+    ("MADV_SEQUENTIAL", mman::MADV_SEQUENTIAL as i64),
+    ("MADV_WILLNEED", mman::MADV_WILLNEED as i64),
+    ("MADV_DONTNEED", mman::MADV_DONTNEED as i64),
+];
+
+const SHM_H: &[(&str, i64)] = &[
+    ("IPC_PRIVATE", shm::IPC_PRIVATE),
+    ("IPC_CREAT", shm::IPC_CREAT as i64),
+    ("IPC_EXCL", shm::IPC_EXCL as i64),
+    ("IPC_RMID", shm::IPC_RMID as i64),
+    ("IPC_SET", shm::IPC_SET as i64),
+    ("IPC_STAT", shm::IPC_STAT as i64),
+    ("SHM_RDONLY", shm::SHM_RDONLY as i64),
+];
+
+const ERRNO_H: &[(&str, i64)] = &[
+    ("EPERM", errno::EPERM),
+    ("ENOENT", errno::ENOENT),
+    ("ESRCH", errno::ESRCH),
+    ("EIO", errno::EIO),
+    ("EBADF", errno::EBADF),
+    ("ECHILD", errno::ECHILD),
+    ("EAGAIN", errno::EAGAIN),
+    ("ENOMEM", errno::ENOMEM),
+    ("EACCES", errno::EACCES),
+    ("EFAULT", errno::EFAULT),
+    ("EEXIST", errno::EEXIST),
+    ("ENODEV", errno::ENODEV),
+    ("EINVAL", errno::EINVAL),
+    ("ENOSPC", errno::ENOSPC),
+    ("ENOSYS", errno::ENOSYS),
+    ("EOVERFLOW", errno::EOVERFLOW),
+];

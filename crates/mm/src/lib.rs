@@ -1,0 +1,3 @@
+//! The NeoOS mapping core (being written).
+#![no_std]
+#![forbid(unsafe_code)]

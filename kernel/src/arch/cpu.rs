@@ -1,0 +1,47 @@
+//! Small CPU operations: halting, control registers, TLB invalidation, time stamp.
+
+use core::arch::asm;
+
+/// Stops the CPU for good (interrupts off).
+pub fn halt_forever() -> ! {
+    loop {
+        x86_64::instructions::interrupts::disable();
+        x86_64::instructions::hlt();
+    }
+}
+
+/// Waits for the next interrupt with interrupts enabled, then disables them again.
+pub fn wait_for_interrupt() {
+    x86_64::instructions::interrupts::enable_and_hlt();
+    x86_64::instructions::interrupts::disable();
+}
+
+/// The faulting address of the last page fault.
+pub fn fault_address() -> u64 {
+    x86_64::registers::control::Cr2::read_raw()
+}
+
+/// Physical address of the active top-level page table.
+pub fn current_root() -> u64 {
+    let (frame, _) = x86_64::registers::control::Cr3::read_raw();
+    frame.start_address().as_u64()
+}
+
+/// Loads a top-level page table (flushes every non-global TLB entry).
+pub fn load_root(phys: u64) {
+    // SAFETY: callers pass the root of a complete page table whose kernel half is
+    // the kernel's own mapping, so the running code stays mapped.
+    unsafe { asm!("mov cr3, {}", in(reg) phys, options(nostack, preserves_flags)) };
+}
+
+/// Invalidates the TLB entry of one page.
+pub fn invalidate_page(virt: u64) {
+    // SAFETY: invlpg only drops a cached translation.
+    unsafe { asm!("invlpg [{}]", in(reg) virt, options(nostack, preserves_flags)) };
+}
+
+/// Reads the time stamp counter (guest instructions under `-icount`).
+pub fn timestamp() -> u64 {
+    // SAFETY: rdtsc has no side effects.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}

@@ -1,0 +1,51 @@
+//! The COM1 serial port: all console output and input.
+
+use core::fmt::{self, Write};
+use spin::Mutex;
+use uart_16550::SerialPort;
+
+static COM1: Mutex<Option<SerialPort>> = Mutex::new(None);
+
+/// Initialises COM1 (115200 8N1, receive interrupts on).
+pub fn init() {
+    // SAFETY: 0x3F8 is the standard COM1 I/O base on the QEMU PC machine, and
+    // nothing else in the kernel drives those ports.
+    let mut port = unsafe { SerialPort::new(0x3F8) };
+    port.init();
+    *COM1.lock() = Some(port);
+}
+
+/// Writes formatted text to the console.
+pub fn write_fmt(args: fmt::Arguments) {
+    if let Some(port) = COM1.lock().as_mut() {
+        let _ = port.write_fmt(args);
+    }
+}
+
+/// Writes raw bytes to the console (program output), turning `\n` into `\r\n`.
+pub fn write_bytes(bytes: &[u8]) {
+    if let Some(port) = COM1.lock().as_mut() {
+        for &b in bytes {
+            if b == b'\n' {
+                port.send(b'\r');
+            }
+            port.send(b);
+        }
+    }
+}
+
+/// Returns a received byte if one is waiting.
+pub fn try_read() -> Option<u8> {
+    const LINE_STATUS: u16 = 0x3F8 + 5;
+    let mut status = x86_64::instructions::port::Port::<u8>::new(LINE_STATUS);
+    let mut data = x86_64::instructions::port::Port::<u8>::new(0x3F8);
+    // SAFETY: reading the COM1 line status and data registers has no side
+    // effect beyond consuming a received byte, which is what we want.
+    unsafe {
+        if status.read() & 1 != 0 {
+            Some(data.read())
+        } else {
+            None
+        }
+    }
+}

@@ -1,0 +1,333 @@
+//! Entry into the kernel: the IDT and its assembly stubs, the `syscall` entry,
+//! the 8259 PIC and 8254 PIT (the preemption timer), and the `TrapFrame` that
+//! every entry builds. User SSE/x87 state is saved with `fxsave` on each entry
+//! and restored on the way out, because the kernel's Rust code uses SSE.
+//!
+//! The kernel runs with interrupts disabled; user code runs with them enabled,
+//! so interrupts arrive from ring 3 on the TSS stack (or from the idle loop).
+
+use core::arch::global_asm;
+
+use super::gdt;
+
+/// Vector number the `syscall` entry stores in its frame.
+pub const SYSCALL_VECTOR: u64 = 0x100;
+/// First vector of the remapped PIC.
+pub const IRQ_BASE: u64 = 32;
+pub const PAGE_FAULT: u64 = 14;
+
+/// Registers of an interrupted context, as pushed by the entry stubs.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TrapFrame {
+    pub r15: u64,
+    pub r14: u64,
+    pub r13: u64,
+    pub r12: u64,
+    pub r11: u64,
+    pub r10: u64,
+    pub r9: u64,
+    pub r8: u64,
+    pub rbp: u64,
+    pub rdi: u64,
+    pub rsi: u64,
+    pub rdx: u64,
+    pub rcx: u64,
+    pub rbx: u64,
+    pub rax: u64,
+    pub vector: u64,
+    pub error: u64,
+    pub rip: u64,
+    pub cs: u64,
+    pub rflags: u64,
+    pub rsp: u64,
+    pub ss: u64,
+}
+
+impl TrapFrame {
+    /// A frame that enters user mode at `rip` with stack `rsp`, interrupts on.
+    pub fn new_user(rip: u64, rsp: u64) -> Self {
+        TrapFrame {
+            rip,
+            rsp,
+            cs: gdt::USER_CODE as u64,
+            ss: gdt::USER_DATA as u64,
+            rflags: 0x202,
+            ..Default::default()
+        }
+    }
+
+    /// Whether the interrupted code ran in ring 3.
+    pub fn from_user(&self) -> bool {
+        self.cs & 3 == 3
+    }
+}
+
+global_asm!(
+    r#"
+    .macro TRAP_NOERR n
+    .p2align 4
+trap_stub_\n:
+    pushq $0
+    pushq $\n
+    jmp trap_common
+    .endm
+
+    .macro TRAP_ERR n
+    .p2align 4
+trap_stub_\n:
+    pushq $\n
+    jmp trap_common
+    .endm
+
+    .text
+    .irp n, 0,1,2,3,4,5,6,7,9,15,16,18,19,20,22,23,24,25,26,27,28,31
+    TRAP_NOERR \n
+    .endr
+    .irp n, 8,10,11,12,13,14,17,21,29,30
+    TRAP_ERR \n
+    .endr
+    .irp n, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47
+    TRAP_NOERR \n
+    .endr
+
+    .p2align 4
+trap_common:
+    pushq %rax
+    pushq %rbx
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    pushq %rdi
+    pushq %rbp
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    cld
+    movq %rsp, %rbx
+    subq $512, %rsp
+    andq $-16, %rsp
+    fxsave (%rsp)
+    movq %rbx, %rdi
+    xorq %rbp, %rbp
+    call trap_dispatch
+    fxrstor (%rsp)
+    movq %rbx, %rsp
+    .global trap_exit_registers
+trap_exit_registers:
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %r11
+    popq %r10
+    popq %r9
+    popq %r8
+    popq %rbp
+    popq %rdi
+    popq %rsi
+    popq %rdx
+    popq %rcx
+    popq %rbx
+    popq %rax
+    addq $16, %rsp
+    iretq
+
+    /* syscall: rcx = user rip, r11 = user rflags, rsp still the user's */
+    .global syscall_entry
+    .p2align 4
+syscall_entry:
+    movq %rsp, syscall_user_rsp(%rip)
+    movq kernel_stack_top(%rip), %rsp
+    pushq ${user_ss}
+    pushq syscall_user_rsp(%rip)
+    pushq %r11
+    pushq ${user_cs}
+    pushq %rcx
+    pushq $0
+    pushq ${syscall_vector}
+    jmp trap_common
+
+    /* First entry of a new process: fresh FPU state, then its frame. */
+    .global process_first_entry
+process_first_entry:
+    fxrstor default_fpu_state(%rip)
+    jmp trap_exit_registers
+
+    .section .rodata.trap_stub_table, "a"
+    .p2align 3
+    .global trap_stub_table
+trap_stub_table:
+    .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47
+    .quad trap_stub_\n
+    .endr
+
+    .section .bss.syscall_scratch, "aw", @nobits
+    .p2align 3
+    .global syscall_user_rsp
+syscall_user_rsp: .skip 8
+    .global kernel_stack_top
+kernel_stack_top: .skip 8
+    "#,
+    user_ss = const gdt::USER_DATA as u64,
+    user_cs = const gdt::USER_CODE as u64,
+    syscall_vector = const SYSCALL_VECTOR,
+    options(att_syntax)
+);
+
+/// The x87/SSE state a new process starts with: control word 0x37f, MXCSR 0x1f80.
+#[repr(C, align(16))]
+struct FpuState([u8; 512]);
+
+#[unsafe(no_mangle)]
+static default_fpu_state: FpuState = {
+    let mut s = [0u8; 512];
+    s[0] = 0x7f;
+    s[1] = 0x03;
+    s[24] = 0x80;
+    s[25] = 0x1f;
+    FpuState(s)
+};
+
+unsafe extern "C" {
+    static trap_stub_table: [u64; 48];
+    static mut kernel_stack_top: u64;
+    fn syscall_entry();
+}
+
+/// One IDT gate.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Gate {
+    offset_low: u16,
+    selector: u16,
+    ist: u8,
+    attributes: u8,
+    offset_mid: u16,
+    offset_high: u32,
+    reserved: u32,
+}
+
+const MISSING_GATE: Gate = Gate {
+    offset_low: 0,
+    selector: 0,
+    ist: 0,
+    attributes: 0,
+    offset_mid: 0,
+    offset_high: 0,
+    reserved: 0,
+};
+
+static mut IDT: [Gate; 256] = [MISSING_GATE; 256];
+
+fn gate(handler: u64, ist: u8) -> Gate {
+    Gate {
+        offset_low: handler as u16,
+        selector: gdt::KERNEL_CODE,
+        ist,
+        attributes: 0x8E,
+        offset_mid: (handler >> 16) as u16,
+        offset_high: (handler >> 32) as u32,
+        reserved: 0,
+    }
+}
+
+/// Builds and loads the IDT, programs the PIC and PIT, and sets up `syscall`.
+pub fn init() {
+    // SAFETY: runs once at boot with interrupts off; the IDT is a static that
+    // lives forever; the stub table is defined in the assembly above.
+    unsafe {
+        let idt = &mut *core::ptr::addr_of_mut!(IDT);
+        let stubs = &*core::ptr::addr_of!(trap_stub_table);
+        for (vector, &stub) in stubs.iter().enumerate() {
+            let ist = if vector == 8 { gdt::DOUBLE_FAULT_IST as u8 + 1 } else { 0 };
+            idt[vector] = gate(stub, ist);
+        }
+        let pointer = x86_64::structures::DescriptorTablePointer {
+            limit: (core::mem::size_of::<[Gate; 256]>() - 1) as u16,
+            base: x86_64::VirtAddr::new(idt.as_ptr() as u64),
+        };
+        x86_64::instructions::tables::lidt(&pointer);
+    }
+    init_pic();
+    init_pit(100);
+    init_syscall();
+}
+
+fn outb(port: u16, value: u8) {
+    let mut p = x86_64::instructions::port::Port::<u8>::new(port);
+    // SAFETY: only called for the PIC and PIT command/data ports.
+    unsafe { p.write(value) };
+}
+
+fn init_pic() {
+    outb(0x20, 0x11);
+    outb(0xA0, 0x11);
+    outb(0x21, IRQ_BASE as u8);
+    outb(0xA1, IRQ_BASE as u8 + 8);
+    outb(0x21, 4);
+    outb(0xA1, 2);
+    outb(0x21, 1);
+    outb(0xA1, 1);
+    // Timer (IRQ0) and COM1 (IRQ4) only.
+    outb(0x21, !((1 << 0) | (1 << 4)));
+    outb(0xA1, 0xff);
+}
+
+fn init_pit(hz: u32) {
+    let divisor = (1_193_182 / hz) as u16;
+    outb(0x43, 0x34);
+    outb(0x40, divisor as u8);
+    outb(0x40, (divisor >> 8) as u8);
+}
+
+/// Acknowledges an interrupt from the PIC.
+pub fn end_of_interrupt(vector: u64) {
+    if vector >= IRQ_BASE + 8 {
+        outb(0xA0, 0x20);
+    }
+    outb(0x20, 0x20);
+}
+
+fn init_syscall() {
+    use x86_64::registers::model_specific::{Efer, EferFlags, LStar, SFMask, Star};
+    use x86_64::registers::rflags::RFlags;
+    // SAFETY: enabling syscall is part of the documented boot state; the entry
+    // point is the assembly above, which switches to the kernel stack first.
+    unsafe {
+        Efer::update(|f| *f |= EferFlags::SYSTEM_CALL_EXTENSIONS);
+    }
+    LStar::write(x86_64::VirtAddr::new(syscall_entry as usize as u64));
+    SFMask::write(
+        RFlags::INTERRUPT_FLAG | RFlags::DIRECTION_FLAG | RFlags::TRAP_FLAG | RFlags::ALIGNMENT_CHECK,
+    );
+    Star::write(
+        gdt::selector(gdt::USER_CODE),
+        gdt::selector(gdt::USER_DATA),
+        gdt::selector(gdt::KERNEL_CODE),
+        gdt::selector(gdt::KERNEL_DATA),
+    )
+    .expect("GDT order fits syscall/sysret");
+}
+
+/// Sets the kernel stack used by the next entry from user mode.
+pub fn set_kernel_stack(top: u64) {
+    gdt::set_kernel_stack(top);
+    // SAFETY: single CPU, interrupts off in kernel mode: the syscall entry cannot
+    // read this while it is written.
+    unsafe { *core::ptr::addr_of_mut!(kernel_stack_top) = top };
+}
+
+/// Called by `trap_common` with the frame it built.
+#[unsafe(no_mangle)]
+extern "C" fn trap_dispatch(frame: *mut TrapFrame) {
+    // SAFETY: trap_common passes a pointer to the frame it just pushed on this
+    // stack; it stays valid and unaliased until this function returns.
+    let frame = unsafe { &mut *frame };
+    crate::trap::handle(frame);
+}

@@ -1,1 +1,138 @@
-fn main() {}
+//! `cargo run` — builds NeoOS and boots it under QEMU.
+//!
+//! ```text
+//! cargo run                         the demo, then power off
+//! cargo run -- prog.c [more.c ...]  compile and run your programs, in order
+//! cargo run -- --shell              an interactive shell
+//! cargo run -- --gdb ...            wait for gdb on localhost:1234
+//! cargo run -- --timeout 60 ...     time limit in seconds (default 120)
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use neoos::boot::{self, BootOptions, Ending};
+use neoos::{build, initfs, out_dir, repo_root, Result, ToolError};
+
+struct Options {
+    shell: bool,
+    gdb: bool,
+    timeout: Duration,
+    programs: Vec<PathBuf>,
+}
+
+fn parse_args() -> Result<Options> {
+    let mut o = Options { shell: false, gdb: false, timeout: Duration::from_secs(120), programs: Vec::new() };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--shell" => o.shell = true,
+            "--gdb" => o.gdb = true,
+            "--timeout" => {
+                let secs = args.next().and_then(|s| s.parse().ok());
+                let secs = secs.ok_or_else(|| ToolError("--timeout takes a number of seconds".into()))?;
+                o.timeout = Duration::from_secs(secs);
+            }
+            "--" => {}
+            "-h" | "--help" => {
+                println!("usage: cargo run [-- [--shell] [--gdb] [--timeout SECS] [prog.c ...]]");
+                std::process::exit(0);
+            }
+            flag if flag.starts_with("--") => return Err(ToolError(format!("unknown option {flag}"))),
+            file => o.programs.push(PathBuf::from(file)),
+        }
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("neoos: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run() -> Result<bool> {
+    let o = parse_args()?;
+    build::ensure_tools()?;
+    eprintln!("neoos: building the kernel");
+    let kernel = build::kernel()?;
+    eprintln!("neoos: building the programs");
+    let bin_dir = out_dir().join("run-bin");
+    let mut image = initfs::standard();
+    for (name, binary) in build::c_programs_in(&repo_root().join("user/programs"), &bin_dir)? {
+        image.program(&format!("/bin/{name}"), &binary)?;
+    }
+    let mut to_run = Vec::new();
+    for source in &o.programs {
+        let name = source
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .ok_or_else(|| ToolError(format!("{}: not a C file name", source.display())))?;
+        let binary = out_dir().join("user-bin").join(name);
+        build::c_program(source, &[], &binary)?;
+        let path = format!("/bin/{name}");
+        image.program(&path, &binary)?;
+        to_run.push(path);
+    }
+    let image_path = out_dir().join("initfs.cpio");
+    image.write(&image_path)?;
+    let command_line = if o.shell {
+        "run=/bin/shell".to_string()
+    } else if to_run.is_empty() {
+        "run=/bin/demo".to_string()
+    } else {
+        format!("run={}", to_run.join(","))
+    };
+    if o.gdb {
+        eprintln!("neoos: QEMU waits for gdb: gdb {} -ex 'target remote :1234'", kernel.display());
+    }
+    let outcome = boot::boot(&BootOptions {
+        kernel: &kernel,
+        image: &image_path,
+        command_line,
+        timeout: o.timeout,
+        echo: true,
+        interactive: o.shell,
+        gdb: o.gdb,
+    })?;
+    report(&outcome, &to_run)
+}
+
+/// Prints a summary; true when everything ran and every program exited with 0.
+fn report(outcome: &boot::BootOutcome, expected: &[String]) -> Result<bool> {
+    let mut ok = true;
+    match &outcome.ending {
+        Ending::Clean => {}
+        Ending::KernelFailure => {
+            eprintln!("neoos: the kernel failed");
+            ok = false;
+        }
+        Ending::TimedOut => {
+            eprintln!("neoos: time limit reached; NeoOS was stopped");
+            ok = false;
+        }
+        Ending::Other(code) => {
+            eprintln!("neoos: QEMU ended unexpectedly (status {code:?}; 0 means a triple fault)");
+            ok = false;
+        }
+    }
+    for (path, status) in &outcome.programs {
+        if *status != 0 {
+            eprintln!("neoos: {path} ended with status {status}");
+            ok = false;
+        }
+    }
+    for path in expected {
+        if !outcome.programs.iter().any(|(p, _)| p == path) {
+            eprintln!("neoos: {path} did not finish");
+            ok = false;
+        }
+    }
+    Ok(ok)
+}

@@ -23,7 +23,7 @@ static FRAMES: Mutex<FrameAllocator> =
 /// (low memory and the kernel image) and the boot module.
 pub fn init(ram: &[(u64, u64)], reserved_end: u64, module: Option<(u64, u64)>) {
     let mut a = FRAMES.lock();
-    let mut add = |start: u64, end: u64, a: &mut FrameAllocator| {
+    let add = |start: u64, end: u64, a: &mut FrameAllocator| {
         let start = start.next_multiple_of(PAGE);
         let end = end & !(PAGE - 1);
         if end > start {

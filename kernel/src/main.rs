@@ -6,10 +6,19 @@
 extern crate alloc;
 
 pub mod arch;
-mod frames;
 #[macro_use]
 mod log;
+mod files;
+mod frames;
+mod fs;
+mod loader;
+mod memory;
+mod process;
+mod syscall;
 mod trap;
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
 
 use arch::qemu;
 
@@ -28,9 +37,32 @@ pub extern "C" fn kernel_main(start_info: u64) -> ! {
     arch::paging::init_kernel_tables(max_phys, &mut frames::alloc);
     arch::gdt::init();
     arch::traps::init();
+    let mut fs = fs::FileSystem::new();
+    if let Some((start, len)) = info.module {
+        match fs.unpack_cpio(&arch::bootinfo::copy_physical(start, len)) {
+            Ok(n) => kprintln!("initial file system: {} entries", n),
+            Err(e) => kprintln!("initial file system unreadable: {}", e),
+        }
+    }
+    let launch = programs_to_run(&info.command_line);
     let (total, free) = frames::counts();
-    kprintln!("memory: {} frames, {} free; command line '{}'", total, free, info.command_line);
+    kprintln!("memory: {} frames, {} free", total, free);
+    *process::KERNEL.lock() = Some(process::Kernel::new(fs, launch));
+    process::run_scheduler();
+    let (_, free_after) = frames::counts();
+    kprintln!("all programs done; {} frames free ({} at start)", free_after, free);
     qemu::exit(qemu::EXIT_SUCCESS);
+}
+
+/// The programs named by `run=/bin/a,/bin/b` on the command line.
+fn programs_to_run(command_line: &str) -> VecDeque<String> {
+    command_line
+        .split_whitespace()
+        .filter_map(|w| w.strip_prefix("run="))
+        .flat_map(|list| list.split(','))
+        .filter(|p| !p.is_empty())
+        .map(String::from)
+        .collect()
 }
 
 #[panic_handler]

@@ -1,14 +1,55 @@
-//! What the kernel does on each trap: exceptions, interrupts and system calls.
+//! What the kernel does on each trap: a fault of the kernel itself ends the
+//! machine with a report; a fault of a user program is resolved through the
+//! mapping core or ends that program; interrupts drive preemption; system
+//! calls go to `syscall`.
 
-use crate::arch::traps::TrapFrame;
+use neoos_mm::Access;
+
+use crate::arch::traps::{self, TrapFrame, IRQ_BASE, PAGE_FAULT, SYSCALL_VECTOR};
 use crate::arch::{cpu, qemu};
+use crate::process;
+
+const TIMER_IRQ: u64 = IRQ_BASE;
+
+static TICKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+/// Timer ticks (100 per second) since boot.
+pub fn ticks() -> u64 {
+    TICKS.load(core::sync::atomic::Ordering::Relaxed)
+}
 
 /// Handles one entry into the kernel.
 pub fn handle(frame: &mut TrapFrame) {
-    if !frame.from_user() && frame.vector < 32 {
-        kernel_fault(frame);
+    match frame.vector {
+        SYSCALL_VECTOR => crate::syscall::handle(frame),
+        v if v >= IRQ_BASE => interrupt(frame),
+        _ if !frame.from_user() => kernel_fault(frame),
+        PAGE_FAULT => user_page_fault(frame),
+        v => process::end_current_for_exception(v, frame.rip),
     }
-    kprintln!("unexpected trap {}", frame.vector);
+}
+
+fn interrupt(frame: &mut TrapFrame) {
+    traps::end_of_interrupt(frame.vector);
+    if frame.vector == TIMER_IRQ {
+        TICKS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+    }
+    if frame.vector == TIMER_IRQ && frame.from_user() {
+        process::preempt();
+    }
+}
+
+fn user_page_fault(frame: &mut TrapFrame) {
+    let address = cpu::fault_address();
+    // Error code bits: 1 = write, 16 = instruction fetch.
+    let access = if frame.error & 16 != 0 {
+        Access::Exec
+    } else if frame.error & 2 != 0 {
+        Access::Write
+    } else {
+        Access::Read
+    };
+    process::resolve_fault(address, access);
 }
 
 fn kernel_fault(frame: &TrapFrame) -> ! {
@@ -19,5 +60,17 @@ fn kernel_fault(frame: &TrapFrame) -> ! {
         cpu::fault_address(),
         frame.error
     );
+    print_backtrace(frame.rbp);
     qemu::exit(qemu::EXIT_KERNEL_FAILURE)
+}
+
+/// Walks the frame-pointer chain of kernel code (the kernel is built with
+/// frame pointers), printing return addresses.
+fn print_backtrace(mut rbp: u64) {
+    kprintln!("backtrace:");
+    for _ in 0..16 {
+        let Some([next, ret]) = crate::arch::cpu::read_kernel_frame(rbp) else { break };
+        kprintln!("  {:#x}", ret);
+        rbp = next;
+    }
 }

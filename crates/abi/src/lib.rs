@@ -257,6 +257,8 @@ const SYSCALLS_H: &[(&str, i64)] = &[
     ("STDOUT", fd::STDOUT),
     ("STDERR", fd::STDERR),
     ("NEO_PAGE_SIZE", PAGE_SIZE as i64),
+    ("NEO_USER_BASE", layout::USER_BASE as i64),
+    ("NEO_USER_END", layout::USER_END as i64),
     ("NEO_STAT_FILE", stat::KIND_FILE as i64),
     ("NEO_STAT_DIR", stat::KIND_DIR as i64),
     ("NEO_STATUS_SEGFAULT", status::SEGFAULT),

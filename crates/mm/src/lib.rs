@@ -1,3 +1,53 @@
-//! The NeoOS mapping core (being written).
+//! The NeoOS mapping core: address spaces, memory objects (anonymous memory,
+//! file page caches, System V segments), demand paging with copy-on-write,
+//! and the two memory personalities (NeoOS `sys_mmap`/`sys_munmap`, POSIX
+//! `mmap`/`munmap`/`msync`/`mprotect`/`madvise`/`mincore`, SysV `shm*`).
+//!
+//! The kernel owns one [`MemorySystem`] (behind a lock) and passes the
+//! machine to each call through [`Hw`] (page table of the address space
+//! concerned, frame source, pager) or [`Io`] (frames and pager only).
+//! Errors are [`Errno`]; the kernel converts them at the system-call boundary
+//! with [`Errno::neo_code`] or [`Errno::posix_errno`].
 #![no_std]
 #![forbid(unsafe_code)]
+
+extern crate alloc;
+
+pub mod address_space;
+pub mod errno;
+mod fault;
+pub mod holes;
+pub mod hw;
+pub mod mapping;
+pub mod maps;
+mod neo;
+mod object;
+mod page_cache;
+pub mod posix;
+pub mod stats;
+pub mod sysv;
+pub mod system;
+pub mod tlb;
+mod unmap;
+mod user_access;
+
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use errno::{Errno, FaultError};
+pub use hw::{
+    Access, AsId, FileAccess, FileId, Frame, FrameSource, Hw, Io, IoError, ObjectId, PageBytes, PageTable, Pager,
+    Prot, PteInfo, ShmId, UnmappedPage, PAGE_SIZE,
+};
+pub use maps::{format_maps, MapInfo, MapObject};
+pub use posix::getpagesize;
+pub use stats::MemStats;
+pub use sysv::ShmStat;
+pub use system::MemorySystem;
+pub use tlb::TLB_BATCH_LIMIT;
+
+/// The whole system must be movable into a kernel-wide spin lock.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<MemorySystem>();
+};

@@ -84,6 +84,6 @@ unsafe extern "C" {
 
 /// Physical end of the kernel image (bss included).
 pub fn kernel_image_end() -> u64 {
-    // SAFETY: the linker defines the symbol; only its address is used.
-    super::paging::kernel_image_phys(unsafe { core::ptr::addr_of!(__kernel_end) } as u64)
+    // Only the address of the linker-defined symbol is used.
+    super::paging::kernel_image_phys(core::ptr::addr_of!(__kernel_end) as u64)
 }

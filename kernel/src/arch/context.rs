@@ -80,7 +80,7 @@ impl KernelStack {
             for i in 0..6 {
                 core::ptr::write(words.add(i), 0);
             }
-            core::ptr::write(words.add(6), process_first_entry as usize as u64);
+            core::ptr::write(words.add(6), process_first_entry as *const () as u64);
         }
         SAVED_RSP[slot].store(switch_at, Ordering::Relaxed);
         stack

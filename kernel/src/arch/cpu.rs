@@ -45,3 +45,15 @@ pub fn timestamp() -> u64 {
     // SAFETY: rdtsc has no side effects.
     unsafe { core::arch::x86_64::_rdtsc() }
 }
+
+/// Reads a saved (frame pointer, return address) pair at `rbp`, if `rbp`
+/// plausibly points into kernel memory.
+pub fn read_kernel_frame(rbp: u64) -> Option<[u64; 2]> {
+    if rbp < super::paging::DIRECT_MAP_BASE || rbp % 8 != 0 {
+        return None;
+    }
+    // SAFETY: only used while reporting a fatal kernel fault; the address is in
+    // the kernel half and aligned; a bad chain ends in a fault that the double
+    // fault handler reports.
+    Some(unsafe { core::ptr::read(rbp as *const [u64; 2]) })
+}

@@ -21,6 +21,7 @@ static mut TSS: TaskStateSegment = TaskStateSegment::new();
 static mut GDT: GlobalDescriptorTable = GlobalDescriptorTable::new();
 
 #[repr(align(16))]
+#[allow(dead_code)] // only its address is used
 struct Stack([u8; 16384]);
 static mut DOUBLE_FAULT_STACK: Stack = Stack([0; 16384]);
 

@@ -302,7 +302,7 @@ fn init_syscall() {
     unsafe {
         Efer::update(|f| *f |= EferFlags::SYSTEM_CALL_EXTENSIONS);
     }
-    LStar::write(x86_64::VirtAddr::new(syscall_entry as usize as u64));
+    LStar::write(x86_64::VirtAddr::new(syscall_entry as *const () as u64));
     SFMask::write(
         RFlags::INTERRUPT_FLAG | RFlags::DIRECTION_FLAG | RFlags::TRAP_FLAG | RFlags::ALIGNMENT_CHECK,
     );

@@ -1,0 +1,147 @@
+//! The index of free virtual ranges (holes) of an address space: by address,
+//! to test and carve a given range, and by size, to place a mapping without a
+//! hint in O(log n). Placement policy: best fit among the holes below
+//! `MMAP_TOP` (smallest hole that fits; among equal sizes the highest), and
+//! the mapping goes at the top of that hole, so an empty address space fills
+//! downward from `MMAP_TOP`. Holes never merge across `MMAP_TOP`, so the size
+//! index only holds holes below it.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use neoos_abi::layout::{MMAP_TOP, USER_BASE, USER_END};
+
+/// Free virtual ranges `[start, end)` of one address space.
+#[derive(Clone, Debug)]
+pub struct HoleIndex {
+    /// start -> end of each hole.
+    by_addr: BTreeMap<u64, u64>,
+    /// (size, !start) of each hole below `MMAP_TOP`.
+    by_size: BTreeSet<(u64, u64)>,
+}
+
+impl Default for HoleIndex {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HoleIndex {
+    /// The whole user range, free.
+    pub fn new() -> Self {
+        let mut holes = HoleIndex {
+            by_addr: BTreeMap::new(),
+            by_size: BTreeSet::new(),
+        };
+        holes.add(USER_BASE, MMAP_TOP);
+        holes.add(MMAP_TOP, USER_END);
+        holes
+    }
+
+    fn add(&mut self, start: u64, end: u64) {
+        self.by_addr.insert(start, end);
+        if end <= MMAP_TOP {
+            self.by_size.insert((end - start, !start));
+        }
+    }
+
+    fn take(&mut self, start: u64) -> Option<u64> {
+        let end = self.by_addr.remove(&start)?;
+        if end <= MMAP_TOP {
+            self.by_size.remove(&(end - start, !start));
+        }
+        Some(end)
+    }
+
+    /// The hole containing `addr`, as `(start, end)`.
+    pub fn hole_at(&self, addr: u64) -> Option<(u64, u64)> {
+        let (&start, &end) = self.by_addr.range(..=addr).next_back()?;
+        (addr < end).then_some((start, end))
+    }
+
+    /// Whether `[start, end)` is entirely free.
+    pub fn is_free(&self, start: u64, end: u64) -> bool {
+        if start < MMAP_TOP && MMAP_TOP < end {
+            return self.is_free(start, MMAP_TOP) && self.is_free(MMAP_TOP, end);
+        }
+        start < end && self.hole_at(start).is_some_and(|(_, e)| end <= e)
+    }
+
+    /// Marks the free range `[start, end)` used; false (nothing done) if it
+    /// is not free.
+    pub fn reserve(&mut self, start: u64, end: u64) -> bool {
+        if !self.is_free(start, end) {
+            return false;
+        }
+        if start < MMAP_TOP && MMAP_TOP < end {
+            return self.reserve_within_hole(start, MMAP_TOP) && self.reserve_within_hole(MMAP_TOP, end);
+        }
+        self.reserve_within_hole(start, end)
+    }
+
+    fn reserve_within_hole(&mut self, start: u64, end: u64) -> bool {
+        let Some((hs, he)) = self.hole_at(start) else {
+            return false;
+        };
+        if end > he || start >= end {
+            return false;
+        }
+        self.take(hs);
+        if hs < start {
+            self.add(hs, start);
+        }
+        if end < he {
+            self.add(end, he);
+        }
+        true
+    }
+
+    /// Marks the used range `[start, end)` free, merging with neighbours.
+    pub fn release(&mut self, start: u64, end: u64) {
+        if start < MMAP_TOP && MMAP_TOP < end {
+            self.release_one_side(start, MMAP_TOP);
+            self.release_one_side(MMAP_TOP, end);
+        } else {
+            self.release_one_side(start, end);
+        }
+    }
+
+    fn release_one_side(&mut self, mut start: u64, mut end: u64) {
+        if start != MMAP_TOP {
+            let prev = self.by_addr.range(..start).next_back().map(|(&s, &e)| (s, e));
+            if let Some((ps, pe)) = prev {
+                if pe == start {
+                    self.take(ps);
+                    start = ps;
+                }
+            }
+        }
+        if end != MMAP_TOP {
+            if let Some(ne) = self.by_addr.get(&end).copied() {
+                self.take(end);
+                end = ne;
+            }
+        }
+        self.add(start, end);
+    }
+
+    /// Where to place `len` bytes without a hint (see module docs).
+    pub fn place(&self, len: u64) -> Option<u64> {
+        let &(size, not_start) = self.by_size.range((len, 0)..).next()?;
+        let start = !not_start;
+        Some(start + size - len)
+    }
+
+    /// Number of holes.
+    pub fn len(&self) -> usize {
+        self.by_addr.len()
+    }
+
+    /// Whether there is no hole at all.
+    pub fn is_empty(&self) -> bool {
+        self.by_addr.is_empty()
+    }
+
+    /// Iterates the holes as `(start, end)`.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.by_addr.iter().map(|(&s, &e)| (s, e))
+    }
+}

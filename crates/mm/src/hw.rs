@@ -1,0 +1,268 @@
+//! The boundary with the machine: identifiers, page protections, and the
+//! traits the kernel implements (page tables, physical frames, the pager),
+//! bundled per call in [`Hw`] and [`Io`].
+
+use crate::errno::Errno;
+use neoos_abi::mman;
+
+/// Bytes in a page.
+pub const PAGE_SIZE: u64 = neoos_abi::PAGE_SIZE as u64;
+/// `PAGE_SIZE - 1`.
+pub const PAGE_MASK: u64 = PAGE_SIZE - 1;
+/// Contents of one page.
+pub type PageBytes = [u8; neoos_abi::PAGE_SIZE];
+
+/// Physical address of a page frame (page aligned).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Frame(pub u64);
+
+/// Identity of a file, as given by the kernel (its inode number).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FileId(pub u64);
+
+/// Identity of an address space inside a [`crate::MemorySystem`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AsId(pub u64);
+
+/// Identity of a memory object inside a [`crate::MemorySystem`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectId(pub u64);
+
+/// Identity of a System V shared-memory segment (`shmid`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ShmId(pub u64);
+
+/// Kind of memory access (of a fault or a user copy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    Read,
+    Write,
+    Exec,
+}
+
+/// Access mode of the descriptor a file is mapped through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FileAccess {
+    ReadOnly,
+    WriteOnly,
+    ReadWrite,
+}
+
+impl FileAccess {
+    /// Whether the descriptor was opened for reading.
+    pub fn can_read(self) -> bool {
+        !matches!(self, FileAccess::WriteOnly)
+    }
+    /// Whether the descriptor was opened for writing.
+    pub fn can_write(self) -> bool {
+        !matches!(self, FileAccess::ReadOnly)
+    }
+}
+
+/// Page protection: read, write and execute permission.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Prot {
+    pub read: bool,
+    pub write: bool,
+    pub exec: bool,
+}
+
+impl Prot {
+    pub const NONE: Prot = Prot::new(false, false, false);
+    pub const READ: Prot = Prot::new(true, false, false);
+    pub const READ_WRITE: Prot = Prot::new(true, true, false);
+    pub const READ_EXEC: Prot = Prot::new(true, false, true);
+    pub const ALL: Prot = Prot::new(true, true, true);
+
+    /// A protection from its three bits.
+    pub const fn new(read: bool, write: bool, exec: bool) -> Prot {
+        Prot { read, write, exec }
+    }
+
+    /// Parses POSIX `PROT_*` bits; unknown bits are `Inval`.
+    pub fn from_posix(bits: u32) -> Result<Prot, Errno> {
+        let known = mman::PROT_READ | mman::PROT_WRITE | mman::PROT_EXEC;
+        if bits & !known != 0 {
+            return Err(Errno::Inval);
+        }
+        Ok(Prot::new(
+            bits & mman::PROT_READ != 0,
+            bits & mman::PROT_WRITE != 0,
+            bits & mman::PROT_EXEC != 0,
+        ))
+    }
+
+    /// The POSIX `PROT_*` bits.
+    pub fn to_posix(self) -> u32 {
+        (if self.read { mman::PROT_READ } else { 0 })
+            | (if self.write { mman::PROT_WRITE } else { 0 })
+            | (if self.exec { mman::PROT_EXEC } else { 0 })
+    }
+
+    /// This protection without write permission.
+    pub fn without_write(self) -> Prot {
+        Prot { write: false, ..self }
+    }
+
+    /// Permissions present in both.
+    pub fn intersect(self, other: Prot) -> Prot {
+        Prot::new(
+            self.read && other.read,
+            self.write && other.write,
+            self.exec && other.exec,
+        )
+    }
+
+    /// Whether every permission of `other` is also in `self`.
+    pub fn contains(self, other: Prot) -> bool {
+        self.intersect(other) == other
+    }
+
+    /// Whether no access is allowed.
+    pub fn is_none(self) -> bool {
+        self == Prot::NONE
+    }
+
+    /// Whether this protection allows `access`.
+    pub fn allows(self, access: Access) -> bool {
+        match access {
+            Access::Read => self.read,
+            Access::Write => self.write,
+            Access::Exec => self.exec,
+        }
+    }
+}
+
+/// What a page-table entry holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PteInfo {
+    pub frame: Frame,
+    pub prot: Prot,
+    pub dirty: bool,
+    pub accessed: bool,
+}
+
+/// What a removed page-table entry held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UnmappedPage {
+    pub frame: Frame,
+    pub prot: Prot,
+    pub dirty: bool,
+    pub accessed: bool,
+}
+
+/// One address space's page table (x86_64 four-level tables in the kernel,
+/// a map in tests). Virtual addresses passed in are page aligned user
+/// addresses. The mm never maps over a present entry: it unmaps first.
+/// Changing or removing an entry is followed by `flush_page`/`flush_all`
+/// issued by the mm's TLB batch (the implementation must not flush itself).
+pub trait PageTable {
+    /// Installs `va -> frame` with `prot`. May fail with `NoMem` when an
+    /// intermediate table cannot be allocated.
+    fn map(&mut self, va: u64, frame: Frame, prot: Prot) -> Result<(), Errno>;
+    /// Removes the entry for `va`, returning what it held.
+    fn unmap(&mut self, va: u64) -> Option<UnmappedPage>;
+    /// Changes the protection of a present entry (no-op when absent).
+    fn protect(&mut self, va: u64, prot: Prot);
+    /// The entry for `va`, if present.
+    fn query(&self, va: u64) -> Option<PteInfo>;
+    /// Reads and clears the hardware dirty bit of `va`'s entry.
+    fn take_dirty(&mut self, va: u64) -> bool;
+    /// Invalidates the TLB entry for `va`.
+    fn flush_page(&mut self, va: u64);
+    /// Invalidates the whole (non-global) TLB.
+    fn flush_all(&mut self);
+}
+
+/// Physical page frames. `bytes`/`bytes_mut` give access to a frame's
+/// contents (the kernel's direct map).
+pub trait FrameSource {
+    /// A free frame (contents unspecified), or `None` when memory is exhausted.
+    fn alloc(&mut self) -> Option<Frame>;
+    /// Returns a frame obtained from `alloc`.
+    fn free(&mut self, frame: Frame);
+    /// Fills a frame with zeroes.
+    fn zero(&mut self, frame: Frame);
+    /// Copies the contents of `src` into `dst`.
+    fn copy(&mut self, src: Frame, dst: Frame);
+    /// The contents of a frame.
+    fn bytes(&self, frame: Frame) -> &PageBytes;
+    /// The contents of a frame, writable.
+    fn bytes_mut(&mut self, frame: Frame) -> &mut PageBytes;
+}
+
+/// The pager failed (device or file-system error).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct IoError;
+
+/// Backing store of file objects (the file system).
+pub trait Pager {
+    /// Reads page `page_index` of `file` into `dst`; bytes past the stored
+    /// length of the file must read as zero.
+    fn read_page(
+        &mut self,
+        file: FileId,
+        page_index: u64,
+        dst: &mut PageBytes,
+    ) -> Result<(), IoError>;
+    /// Writes consecutive whole pages starting at `first_page_index` (one
+    /// request per contiguous run of dirty pages). The stored length of the
+    /// file is not changed by this call: bytes past the length last given to
+    /// [`Pager::set_len`] are padding and are dropped.
+    fn write_run(
+        &mut self,
+        file: FileId,
+        first_page_index: u64,
+        pages: &[&PageBytes],
+    ) -> Result<(), IoError>;
+    /// Sets the stored length of `file` (growing with zeroes or truncating).
+    fn set_len(&mut self, file: FileId, len: u64) -> Result<(), IoError>;
+}
+
+/// What a call that touches one address space needs from the machine.
+pub struct Hw<'a> {
+    /// The page table of the address space the call names.
+    pub pt: &'a mut dyn PageTable,
+    pub frames: &'a mut dyn FrameSource,
+    pub pager: &'a mut dyn Pager,
+}
+
+/// What a call on the page cache alone needs from the machine.
+pub struct Io<'a> {
+    pub frames: &'a mut dyn FrameSource,
+    pub pager: &'a mut dyn Pager,
+}
+
+impl<'a> Hw<'a> {
+    /// Bundles the three parts.
+    pub fn new(
+        pt: &'a mut dyn PageTable,
+        frames: &'a mut dyn FrameSource,
+        pager: &'a mut dyn Pager,
+    ) -> Self {
+        Hw { pt, frames, pager }
+    }
+
+    /// The frame source and pager, reborrowed.
+    pub fn io(&mut self) -> Io<'_> {
+        Io {
+            frames: &mut *self.frames,
+            pager: &mut *self.pager,
+        }
+    }
+}
+
+/// `addr` rounded down to a page boundary.
+pub fn page_floor(addr: u64) -> u64 {
+    addr & !PAGE_MASK
+}
+
+/// `len` rounded up to whole pages, `None` on overflow.
+pub fn page_ceil(len: u64) -> Option<u64> {
+    len.checked_add(PAGE_MASK).map(page_floor)
+}
+
+/// Whether `addr` is page aligned.
+pub fn is_page_aligned(addr: u64) -> bool {
+    addr & PAGE_MASK == 0
+}

@@ -1,0 +1,108 @@
+//! One mapping of an address space: a virtual range, its protection, the
+//! memory object it shows (if any) and, for private mappings, the private
+//! (copy-on-write or anonymous) pages it owns, keyed by virtual page number
+//! so that splitting never re-keys them.
+
+use crate::hw::{Frame, ObjectId, Prot, ShmId, PAGE_SIZE};
+use alloc::collections::BTreeMap;
+
+/// Whether stores reach the object (shared) or stay in the mapping (private).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Sharing {
+    Shared,
+    Private,
+}
+
+/// Which call created the mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// `sys_mmap` of the NeoOS personality (only `neo_munmap` of the whole
+    /// range removes it, though POSIX calls may also act on it).
+    Neo,
+    /// POSIX `mmap`.
+    Posix,
+    /// `shmat` of the given segment.
+    Shm(ShmId),
+}
+
+/// The object a mapping shows, and which page of it is at the mapping start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Backing {
+    pub object: ObjectId,
+    pub first_page: u64,
+}
+
+/// One mapping `[start, end)`.
+#[derive(Clone, Debug)]
+pub struct Mapping {
+    pub start: u64,
+    pub end: u64,
+    pub prot: Prot,
+    /// Highest protection `mprotect` may grant (the descriptor's access).
+    pub max_prot: Prot,
+    pub sharing: Sharing,
+    /// `None` for private anonymous memory.
+    pub backing: Option<Backing>,
+    /// Private pages by virtual page number (private mappings only).
+    pub private_pages: BTreeMap<u64, Frame>,
+    pub origin: Origin,
+}
+
+impl Mapping {
+    /// Length in bytes.
+    pub fn len(&self) -> u64 {
+        self.end - self.start
+    }
+
+    /// Whether the mapping is empty (never true for a live mapping).
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+
+    /// Whether `addr` lies inside.
+    pub fn contains(&self, addr: u64) -> bool {
+        self.start <= addr && addr < self.end
+    }
+
+    /// Index of the backing object's page shown at `va`.
+    pub fn object_page(&self, va: u64) -> Option<(ObjectId, u64)> {
+        let b = self.backing?;
+        Some((b.object, b.first_page + (va - self.start) / PAGE_SIZE))
+    }
+
+    /// Backing object page indices `[first, end)` shown by `[from, to)`.
+    pub fn object_pages(&self, from: u64, to: u64) -> Option<(ObjectId, u64, u64)> {
+        let b = self.backing?;
+        let first = b.first_page + (from - self.start) / PAGE_SIZE;
+        Some((b.object, first, first + (to - from) / PAGE_SIZE))
+    }
+
+    /// Virtual address at which object page `index` appears.
+    pub fn va_of_object_page(&self, index: u64) -> u64 {
+        let first = self.backing.map_or(0, |b| b.first_page);
+        self.start + (index - first) * PAGE_SIZE
+    }
+
+    /// Cuts the mapping at `addr` (strictly inside), keeping `[start, addr)`
+    /// and returning `[addr, end)`. The caller accounts the extra object
+    /// reference.
+    pub fn split_off(&mut self, addr: u64) -> Mapping {
+        let pages = self.private_pages.split_off(&(addr / PAGE_SIZE));
+        let backing = self.backing.map(|b| Backing {
+            object: b.object,
+            first_page: b.first_page + (addr - self.start) / PAGE_SIZE,
+        });
+        let right = Mapping {
+            start: addr,
+            end: self.end,
+            prot: self.prot,
+            max_prot: self.max_prot,
+            sharing: self.sharing,
+            backing,
+            private_pages: pages,
+            origin: self.origin,
+        };
+        self.end = addr;
+        right
+    }
+}

@@ -1,0 +1,321 @@
+//! Memory objects and their store: an object owns the pages it shows to its
+//! mappings (anonymous memory shared between mappings, a file's page cache,
+//! a System V segment). The store owns every object by id, counts their
+//! references (mappings, plus open descriptors or the segment itself), keeps
+//! the file and segment-key indexes, the copy-on-write sharing counts of
+//! private frames, and the global counters.
+
+use crate::errno::{Errno, PageError};
+use crate::hw::{FileId, Frame, FrameSource, Io, ObjectId, ShmId, PAGE_SIZE};
+use crate::stats::MemStats;
+use crate::tlb::{free_frames, TlbBatch};
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+/// One resident page of an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CachePage {
+    pub frame: Frame,
+    /// The page differs from the file (file objects only).
+    pub dirty: bool,
+    /// Page-table entries mapping this page writable, over all address
+    /// spaces (file objects only). Invariant: `writers > 0` implies `dirty`.
+    pub writers: u32,
+}
+
+/// File state of a file object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileState {
+    pub file: FileId,
+    /// Current length (the page cache's view).
+    pub size: u64,
+    /// Length last given to the pager.
+    pub stored_size: u64,
+}
+
+/// System V segment state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShmState {
+    pub id: ShmId,
+    pub key: i64,
+    /// Size in bytes as asked.
+    pub size: u64,
+    /// `IPC_RMID` was done: freed on last detach.
+    pub destroyed: bool,
+}
+
+/// What kind of memory an object is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectKind {
+    /// Zero-filled on demand, shared between its mappings (`MAP_SHARED|MAP_ANON`).
+    Anonymous,
+    /// The page cache of one file.
+    File(FileState),
+    /// A System V shared-memory segment.
+    Shm(ShmState),
+}
+
+/// A memory object.
+#[derive(Clone, Debug)]
+pub struct MemoryObject {
+    pub kind: ObjectKind,
+    pub pages: BTreeMap<u64, CachePage>,
+    /// Mappings referencing the object.
+    pub map_refs: u32,
+    /// Open descriptors (files) or the live segment itself (shm).
+    pub handle_refs: u32,
+}
+
+impl MemoryObject {
+    /// The file state, for file objects.
+    pub fn file(&self) -> Option<&FileState> {
+        match &self.kind {
+            ObjectKind::File(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Whether this is a file object.
+    pub fn is_file(&self) -> bool {
+        matches!(self.kind, ObjectKind::File(_))
+    }
+}
+
+/// Every object, by id, plus the indexes and counters.
+#[derive(Default)]
+pub struct ObjectStore {
+    pub(crate) objects: BTreeMap<ObjectId, MemoryObject>,
+    next_id: u64,
+    pub(crate) files: BTreeMap<FileId, ObjectId>,
+    pub(crate) shm_keys: BTreeMap<i64, ObjectId>,
+    /// Extra owners of private frames shared copy-on-write after fork
+    /// (absent = one owner).
+    pub(crate) cow_shares: BTreeMap<Frame, u32>,
+    pub(crate) stats: MemStats,
+    scratch: Vec<Frame>,
+}
+
+impl ObjectStore {
+    /// Adds an object with `handle_refs` handle references and no mapping.
+    pub fn create(&mut self, kind: ObjectKind, handle_refs: u32) -> ObjectId {
+        self.next_id += 1;
+        let id = ObjectId(self.next_id);
+        self.objects.insert(
+            id,
+            MemoryObject {
+                kind,
+                pages: BTreeMap::new(),
+                map_refs: 0,
+                handle_refs,
+            },
+        );
+        id
+    }
+
+    /// The next id `create` will return (segment ids equal object ids).
+    pub fn peek_next_id(&self) -> ObjectId {
+        ObjectId(self.next_id + 1)
+    }
+
+    pub fn get(&self, id: ObjectId) -> Option<&MemoryObject> {
+        self.objects.get(&id)
+    }
+
+    pub fn get_mut(&mut self, id: ObjectId) -> Option<&mut MemoryObject> {
+        self.objects.get_mut(&id)
+    }
+
+    /// A fresh TLB batch reusing the store's scratch list.
+    pub fn begin_batch(&mut self) -> TlbBatch {
+        TlbBatch::new(core::mem::take(&mut self.scratch))
+    }
+
+    /// Flushes and frees what `batch` collected.
+    pub fn finish_batch(
+        &mut self,
+        batch: TlbBatch,
+        pt: &mut dyn crate::hw::PageTable,
+        frames: &mut dyn FrameSource,
+    ) {
+        self.scratch = batch.finish(pt, frames, &mut self.stats);
+    }
+
+    /// A frame from the frame source, counted.
+    pub fn alloc_frame(&mut self, frames: &mut dyn FrameSource) -> Result<Frame, PageError> {
+        let frame = frames.alloc().ok_or(PageError::NoMem)?;
+        self.stats.frames_in_use += 1;
+        Ok(frame)
+    }
+
+    /// A zero-filled frame, counted.
+    pub fn alloc_zeroed(&mut self, frames: &mut dyn FrameSource) -> Result<Frame, PageError> {
+        let frame = self.alloc_frame(frames)?;
+        frames.zero(frame);
+        Ok(frame)
+    }
+
+    /// Returns a frame no page table maps.
+    pub fn free_frame_now(&mut self, frames: &mut dyn FrameSource, frame: Frame) {
+        frames.free(frame);
+        self.stats.frames_in_use = self.stats.frames_in_use.saturating_sub(1);
+    }
+
+    /// Whether a private frame is shared copy-on-write.
+    pub fn is_cow_shared(&self, frame: Frame) -> bool {
+        !self.cow_shares.is_empty() && self.cow_shares.contains_key(&frame)
+    }
+
+    /// Adds an owner to a private frame (fork).
+    pub fn cow_share(&mut self, frame: Frame) {
+        *self.cow_shares.entry(frame).or_insert(0) += 1;
+    }
+
+    /// Drops one owner of a private frame; true if it was the last owner.
+    fn cow_unshare(&mut self, frame: Frame) -> bool {
+        if self.cow_shares.is_empty() {
+            return true;
+        }
+        match self.cow_shares.get_mut(&frame) {
+            None => true,
+            Some(n) if *n <= 1 => {
+                self.cow_shares.remove(&frame);
+                false
+            }
+            Some(n) => {
+                *n -= 1;
+                false
+            }
+        }
+    }
+
+    /// Releases one owner of a private frame whose entries are in `batch`;
+    /// the frame is freed after the flush if that was the last owner.
+    pub fn release_private_frame(&mut self, frame: Frame, batch: &mut TlbBatch) {
+        if self.cow_unshare(frame) {
+            batch.free_after_flush(frame);
+        }
+    }
+
+    /// Drops one owner of a shared private frame after copying it for the
+    /// writer (the frame stays with its other owners).
+    pub fn cow_leave(&mut self, frame: Frame) {
+        let _ = self.cow_unshare(frame);
+    }
+
+    /// Adds a mapping reference.
+    pub fn add_map_ref(&mut self, id: ObjectId) {
+        if let Some(o) = self.objects.get_mut(&id) {
+            o.map_refs += 1;
+        }
+    }
+
+    /// Drops a mapping reference; the object goes when nothing references
+    /// it (its frames are queued on `frees`, to be freed after the caller's
+    /// flush). See [`ObjectStore::release_if_unused`].
+    pub fn drop_map_ref(&mut self, io: &mut Io, id: ObjectId, frees: &mut Vec<Frame>) {
+        if let Some(o) = self.objects.get_mut(&id) {
+            o.map_refs = o.map_refs.saturating_sub(1);
+        }
+        let _ = self.release_if_unused(io, id, frees);
+    }
+
+    /// Drops a handle reference (descriptor close, segment removal).
+    pub fn drop_handle_ref(&mut self, io: &mut Io, id: ObjectId) -> Result<(), Errno> {
+        if let Some(o) = self.objects.get_mut(&id) {
+            o.handle_refs = o.handle_refs.saturating_sub(1);
+        }
+        let mut frees = Vec::new();
+        let result = self.release_if_unused(io, id, &mut frees);
+        free_frames(&mut frees, io.frames, &mut self.stats);
+        result
+    }
+
+    /// Frees an object without references. A file object first writes its
+    /// dirty pages back; if that fails it stays cached (an orphan, retried
+    /// by `sync_orphans`) and `Io` is returned.
+    pub fn release_if_unused(
+        &mut self,
+        io: &mut Io,
+        id: ObjectId,
+        frees: &mut Vec<Frame>,
+    ) -> Result<(), Errno> {
+        let Some(o) = self.objects.get(&id) else {
+            return Ok(());
+        };
+        if o.map_refs > 0 || o.handle_refs > 0 {
+            return Ok(());
+        }
+        if o.is_file() {
+            self.write_back(io, id, 0, u64::MAX)?;
+        }
+        let Some(o) = self.objects.remove(&id) else {
+            return Ok(());
+        };
+        match o.kind {
+            ObjectKind::File(f) => {
+                self.files.remove(&f.file);
+            }
+            ObjectKind::Shm(s) => {
+                if self.shm_keys.get(&s.key) == Some(&id) {
+                    self.shm_keys.remove(&s.key);
+                }
+            }
+            ObjectKind::Anonymous => {}
+        }
+        frees.extend(o.pages.values().map(|p| p.frame));
+        Ok(())
+    }
+
+    /// The frame of page `index` of object `id`, reading or zero-filling it
+    /// on first use. File pages at or past the end of file are refused.
+    pub fn page_frame(&mut self, io: &mut Io, id: ObjectId, index: u64) -> Result<Frame, PageError> {
+        let obj = self.objects.get(&id).ok_or(PageError::BeyondEndOfFile)?;
+        if let Some(p) = obj.pages.get(&index) {
+            return Ok(p.frame);
+        }
+        let kind = obj.kind;
+        let frame = match kind {
+            ObjectKind::File(f) => self.read_file_page(io, f, index)?,
+            ObjectKind::Anonymous | ObjectKind::Shm(_) => self.alloc_zeroed(io.frames)?,
+        };
+        if let Some(obj) = self.objects.get_mut(&id) {
+            obj.pages.insert(
+                index,
+                CachePage {
+                    frame,
+                    dirty: false,
+                    writers: 0,
+                },
+            );
+        }
+        Ok(frame)
+    }
+
+    fn read_file_page(&mut self, io: &mut Io, f: FileState, index: u64) -> Result<Frame, PageError> {
+        let offset = index.checked_mul(PAGE_SIZE).ok_or(PageError::BeyondEndOfFile)?;
+        if offset >= f.size {
+            return Err(PageError::BeyondEndOfFile);
+        }
+        let frame = self.alloc_frame(io.frames)?;
+        let loaded = if offset >= f.stored_size {
+            io.frames.zero(frame);
+            Ok(())
+        } else {
+            io.pager.read_page(f.file, index, io.frames.bytes_mut(frame))
+        };
+        if loaded.is_err() {
+            self.free_frame_now(io.frames, frame);
+            return Err(PageError::Io);
+        }
+        let valid = f.size - offset;
+        if valid < PAGE_SIZE {
+            io.frames.bytes_mut(frame)[valid as usize..].fill(0);
+        }
+        Ok(frame)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> MemStats {
+        self.stats
+    }
+}

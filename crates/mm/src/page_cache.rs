@@ -1,0 +1,271 @@
+//! The page cache: one file object per open (or mapped) file, the single copy
+//! of its data, used both by mappings and by the kernel's `read`/`write`.
+//! Writeback sends each contiguous run of dirty pages as one pager request.
+
+use crate::errno::Errno;
+use crate::hw::{FileId, Io, ObjectId, PageBytes, PAGE_SIZE};
+use crate::object::{FileState, ObjectKind, ObjectStore};
+use alloc::vec::Vec;
+
+impl ObjectStore {
+    /// The object of an open (or still mapped) file.
+    pub fn file_object(&self, file: FileId) -> Result<ObjectId, Errno> {
+        self.files.get(&file).copied().ok_or(Errno::NoEnt)
+    }
+
+    /// A descriptor to `file` was opened: creates the file object with
+    /// `size` on first use (a cached object keeps its own, newer size).
+    pub fn file_open_ref(&mut self, file: FileId, size: u64) -> ObjectId {
+        if let Some(&id) = self.files.get(&file) {
+            if let Some(o) = self.objects.get_mut(&id) {
+                o.handle_refs += 1;
+            }
+            return id;
+        }
+        let state = FileState {
+            file,
+            size,
+            stored_size: size,
+        };
+        let id = self.create(ObjectKind::File(state), 1);
+        self.files.insert(file, id);
+        id
+    }
+
+    fn file_state_mut(&mut self, id: ObjectId) -> Option<&mut FileState> {
+        match &mut self.objects.get_mut(&id)?.kind {
+            ObjectKind::File(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Current size of a cached file.
+    pub fn file_size(&self, file: FileId) -> Result<u64, Errno> {
+        let id = self.file_object(file)?;
+        self.get(id).and_then(|o| o.file()).map(|f| f.size).ok_or(Errno::NoEnt)
+    }
+
+    /// Reads from the cache at `offset`; returns the byte count (0 at end).
+    pub fn file_read(
+        &mut self,
+        io: &mut Io,
+        file: FileId,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, Errno> {
+        let id = self.file_object(file)?;
+        let size = self.file_size(file)?;
+        if offset >= size {
+            return Ok(0);
+        }
+        let count = (size - offset).min(buf.len() as u64) as usize;
+        let mut done = 0usize;
+        while done < count {
+            let pos = offset + done as u64;
+            let frame = self.page_frame(io, id, pos / PAGE_SIZE).map_err(Errno::from)?;
+            let in_page = (pos % PAGE_SIZE) as usize;
+            let n = (PAGE_SIZE as usize - in_page).min(count - done);
+            buf[done..done + n].copy_from_slice(&io.frames.bytes(frame)[in_page..in_page + n]);
+            done += n;
+        }
+        Ok(count)
+    }
+
+    /// Writes into the cache at `offset`, growing the file; pages become dirty.
+    pub fn file_write(
+        &mut self,
+        io: &mut Io,
+        file: FileId,
+        offset: u64,
+        buf: &[u8],
+    ) -> Result<usize, Errno> {
+        let id = self.file_object(file)?;
+        let end = offset.checked_add(buf.len() as u64).ok_or(Errno::Inval)?;
+        if end.checked_add(PAGE_SIZE).is_none() {
+            return Err(Errno::Inval);
+        }
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        let old_size = self.file_size(file)?;
+        if end > old_size {
+            self.grow(io, id, end);
+        }
+        let mut done = 0usize;
+        while done < buf.len() {
+            let pos = offset + done as u64;
+            let index = pos / PAGE_SIZE;
+            let frame = match self.page_frame(io, id, index) {
+                Ok(f) => f,
+                Err(e) => {
+                    self.shrink_size_after_failed_write(id, old_size, pos);
+                    return if done == 0 { Err(e.into()) } else { Ok(done) };
+                }
+            };
+            let in_page = (pos % PAGE_SIZE) as usize;
+            let n = (PAGE_SIZE as usize - in_page).min(buf.len() - done);
+            io.frames.bytes_mut(frame)[in_page..in_page + n].copy_from_slice(&buf[done..done + n]);
+            if let Some(p) = self.objects.get_mut(&id).and_then(|o| o.pages.get_mut(&index)) {
+                p.dirty = true;
+            }
+            done += n;
+        }
+        Ok(done)
+    }
+
+    fn shrink_size_after_failed_write(&mut self, id: ObjectId, old_size: u64, reached: u64) {
+        if let Some(f) = self.file_state_mut(id) {
+            f.size = old_size.max(reached);
+        }
+    }
+
+    /// Raises the size to `new_size`, zeroing the cached tail past the old end.
+    fn grow(&mut self, io: &mut Io, id: ObjectId, new_size: u64) {
+        let Some(f) = self.file_state_mut(id) else {
+            return;
+        };
+        let old = f.size;
+        f.size = new_size;
+        self.zero_tail_from(io, id, old);
+    }
+
+    /// Zeroes the cached bytes of the page containing `from`, from there on.
+    fn zero_tail_from(&mut self, io: &mut Io, id: ObjectId, from: u64) {
+        let in_page = (from % PAGE_SIZE) as usize;
+        if in_page == 0 {
+            return;
+        }
+        if let Some(p) = self.objects.get(&id).and_then(|o| o.pages.get(&(from / PAGE_SIZE))) {
+            io.frames.bytes_mut(p.frame)[in_page..].fill(0);
+        }
+    }
+
+    /// Sets the file's size. Shrinking a file that is mapped is refused with
+    /// `Busy`; growing is always allowed. The new length reaches the pager
+    /// at once.
+    pub fn file_truncate(&mut self, io: &mut Io, file: FileId, size: u64) -> Result<(), Errno> {
+        let id = self.file_object(file)?;
+        let old = self.file_size(file)?;
+        if size.checked_add(PAGE_SIZE).is_none() {
+            return Err(Errno::Inval);
+        }
+        let mapped = self.get(id).is_some_and(|o| o.map_refs > 0);
+        if size < old && mapped {
+            return Err(Errno::Busy);
+        }
+        io.pager.set_len(file, size).map_err(|_| Errno::Io)?;
+        if size >= old {
+            self.grow(io, id, size);
+        } else {
+            self.drop_pages_from(io, id, size.div_ceil(PAGE_SIZE));
+            self.zero_tail_from(io, id, size);
+            if let Some(f) = self.file_state_mut(id) {
+                f.size = size;
+            }
+        }
+        if let Some(f) = self.file_state_mut(id) {
+            f.stored_size = size;
+        }
+        Ok(())
+    }
+
+    /// Frees cached pages `first..` of an unmapped object.
+    fn drop_pages_from(&mut self, io: &mut Io, id: ObjectId, first: u64) {
+        let Some(o) = self.objects.get_mut(&id) else {
+            return;
+        };
+        let gone = o.pages.split_off(&first);
+        for p in gone.values() {
+            self.free_frame_now(io.frames, p.frame);
+        }
+    }
+
+    /// Writes every dirty page of `file` back.
+    pub fn file_sync(&mut self, io: &mut Io, file: FileId) -> Result<(), Errno> {
+        let id = self.file_object(file)?;
+        self.write_back(io, id, 0, u64::MAX)
+    }
+
+    /// Retries the writeback of released file objects whose writeback failed;
+    /// frees those that succeed. Returns `Io` if any still fails.
+    pub fn sync_orphans(&mut self, io: &mut Io) -> Result<(), Errno> {
+        let orphans: Vec<ObjectId> = self
+            .objects
+            .iter()
+            .filter(|(_, o)| o.is_file() && o.map_refs == 0 && o.handle_refs == 0)
+            .map(|(&id, _)| id)
+            .collect();
+        let mut result = Ok(());
+        let mut frees = Vec::new();
+        for id in orphans {
+            if let Err(e) = self.release_if_unused(io, id, &mut frees) {
+                result = Err(e);
+            }
+        }
+        crate::tlb::free_frames(&mut frees, io.frames, &mut self.stats);
+        result
+    }
+
+    /// Writes the dirty pages of object `id` with index in `[first, end)`,
+    /// one pager request per contiguous run. On success the written pages
+    /// become clean, except those still mapped writable somewhere (they may
+    /// change again without a fault). On failure nothing is marked clean.
+    pub fn write_back(&mut self, io: &mut Io, id: ObjectId, first: u64, end: u64) -> Result<(), Errno> {
+        let Some(obj) = self.objects.get_mut(&id) else {
+            return Ok(());
+        };
+        let ObjectKind::File(state) = &mut obj.kind else {
+            return Ok(());
+        };
+        let file = state.file;
+        let last_index = state.size.div_ceil(PAGE_SIZE);
+        let end = end.min(last_index);
+        if first >= end {
+            return Ok(());
+        }
+        let has_dirty = obj.pages.range(first..end).any(|(_, p)| p.dirty);
+        if !has_dirty {
+            return Ok(());
+        }
+        if state.stored_size != state.size {
+            io.pager.set_len(file, state.size).map_err(|_| Errno::Io)?;
+            state.stored_size = state.size;
+        }
+        let frames = &*io.frames;
+        let mut run: Vec<&PageBytes> = Vec::new();
+        let mut run_first = 0u64;
+        for (&index, page) in obj.pages.range(first..end).filter(|(_, p)| p.dirty) {
+            if !run.is_empty() && run_first + run.len() as u64 != index {
+                send_run(io.pager, &mut self.stats, file, run_first, &run)?;
+                run.clear();
+            }
+            if run.is_empty() {
+                run_first = index;
+            }
+            run.push(frames.bytes(page.frame));
+        }
+        if !run.is_empty() {
+            send_run(io.pager, &mut self.stats, file, run_first, &run)?;
+        }
+        for page in obj.pages.range_mut(first..end).map(|(_, p)| p) {
+            if page.writers == 0 {
+                page.dirty = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn send_run(
+    pager: &mut dyn crate::hw::Pager,
+    stats: &mut crate::stats::MemStats,
+    file: FileId,
+    first: u64,
+    pages: &[&PageBytes],
+) -> Result<(), Errno> {
+    pager.write_run(file, first, pages).map_err(|_| Errno::Io)?;
+    stats.writeback_requests += 1;
+    stats.writeback_bytes += pages.len() as u64 * PAGE_SIZE;
+    Ok(())
+}
+

@@ -1,0 +1,340 @@
+//! The POSIX/BSD personality: `mmap` (shared/private, anonymous/file,
+//! MAP_FIXED), `munmap` of any page range (splitting mappings), `msync`,
+//! `mprotect`, `madvise`, `mincore` and `getpagesize`.
+//!
+//! Decisions: `mmap` with a hint uses it when the range is free, else places
+//! like no hint. `MAP_FIXED` outside the user range is `NoMem` (as Linux).
+//! `mprotect`, `madvise`, `msync` and `mincore` over a range with holes fail
+//! with `NoMem` before doing anything. `MS_ASYNC` only records dirty state
+//! (writeback happens at `MS_SYNC`, fsync, last close or teardown);
+//! `MS_INVALIDATE` has nothing to do since the page cache is the only copy.
+//! `MADV_WILLNEED` prefaults file-backed pages (read access) and ignores
+//! anonymous memory.
+
+use crate::errno::Errno;
+use crate::hw::{is_page_aligned, page_ceil, Access, AsId, FileAccess, FileId, Hw, Prot, PAGE_SIZE};
+use crate::mapping::{Backing, Mapping, Origin, Sharing};
+use crate::object::ObjectKind;
+use crate::system::MemorySystem;
+use crate::unmap::{clear_entries, drop_private_pages, remove_range, restrict_entries, split_at};
+use alloc::collections::BTreeMap;
+use neoos_abi::layout::{USER_BASE, USER_END};
+use neoos_abi::mman;
+
+/// The page size (`getpagesize`).
+pub fn getpagesize() -> usize {
+    neoos_abi::PAGE_SIZE
+}
+
+/// `[addr, addr + round_up(len))` if `addr` is aligned, `len` is not zero
+/// (nor negative as `i64`) and nothing overflows; else `Inval`.
+fn checked_range(addr: u64, len: u64) -> Result<(u64, u64), Errno> {
+    if !is_page_aligned(addr) || len == 0 || (len as i64) < 0 {
+        return Err(Errno::Inval);
+    }
+    let len = page_ceil(len).ok_or(Errno::Inval)?;
+    let end = addr.checked_add(len).ok_or(Errno::Inval)?;
+    Ok((addr, end))
+}
+
+/// Validated `mmap` request.
+struct MmapRequest {
+    prot: Prot,
+    max_prot: Prot,
+    sharing: Sharing,
+    fixed: bool,
+    len: u64,
+    file: Option<(FileId, u64)>,
+}
+
+fn parse_mmap(len: u64, prot: u32, flags: u32, file: Option<(FileId, FileAccess)>, offset: i64) -> Result<MmapRequest, Errno> {
+    let known = mman::MAP_SHARED | mman::MAP_PRIVATE | mman::MAP_FIXED | mman::MAP_ANON;
+    if flags & !known != 0 || len == 0 || (len as i64) < 0 {
+        return Err(Errno::Inval);
+    }
+    let sharing = match (flags & mman::MAP_SHARED != 0, flags & mman::MAP_PRIVATE != 0) {
+        (true, false) => Sharing::Shared,
+        (false, true) => Sharing::Private,
+        _ => return Err(Errno::Inval),
+    };
+    let prot = Prot::from_posix(prot)?;
+    let len = page_ceil(len).ok_or(Errno::NoMem)?;
+    let fixed = flags & mman::MAP_FIXED != 0;
+    if flags & mman::MAP_ANON != 0 {
+        return Ok(MmapRequest { prot, max_prot: Prot::ALL, sharing, fixed, len, file: None });
+    }
+    let (file, access) = file.ok_or(Errno::BadFd)?;
+    if offset < 0 || !is_page_aligned(offset as u64) {
+        return Err(Errno::Inval);
+    }
+    (offset as u64).checked_add(len).ok_or(Errno::Inval)?;
+    if !access.can_read() {
+        return Err(Errno::Access);
+    }
+    let max_prot = if sharing == Sharing::Shared && !access.can_write() { Prot::READ_EXEC } else { Prot::ALL };
+    if !max_prot.contains(prot) {
+        return Err(Errno::Access);
+    }
+    Ok(MmapRequest { prot, max_prot, sharing, fixed, len, file: Some((file, offset as u64 / PAGE_SIZE)) })
+}
+
+impl MemorySystem {
+    /// POSIX `mmap`. `file` is the descriptor's file and access mode
+    /// (ignored with `MAP_ANON`). Returns the mapping's address.
+    #[allow(clippy::too_many_arguments)]
+    pub fn mmap(
+        &mut self,
+        id: AsId,
+        hw: &mut Hw,
+        hint: u64,
+        len: u64,
+        prot: u32,
+        flags: u32,
+        file: Option<(FileId, FileAccess)>,
+        offset: i64,
+    ) -> Result<u64, Errno> {
+        let req = parse_mmap(len, prot, flags, file, offset)?;
+        let file_object = match req.file {
+            Some((f, _)) => Some(self.store.file_object(f).map_err(|_| Errno::BadFd)?),
+            None => None,
+        };
+        let start = self.choose_address(id, hint, &req)?;
+        if req.fixed {
+            let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+            remove_range(space, &mut self.store, hw, start, start + req.len);
+        }
+        let backing = match (file_object, req.sharing) {
+            (Some(object), _) => Some(Backing { object, first_page: req.file.map_or(0, |(_, p)| p) }),
+            (None, Sharing::Shared) => Some(Backing { object: self.store.create(ObjectKind::Anonymous, 0), first_page: 0 }),
+            (None, Sharing::Private) => None,
+        };
+        let mapping = Mapping {
+            start,
+            end: start + req.len,
+            prot: req.prot,
+            max_prot: req.max_prot,
+            sharing: req.sharing,
+            backing,
+            private_pages: BTreeMap::new(),
+            origin: Origin::Posix,
+        };
+        let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+        if !space.insert(mapping) {
+            return Err(Errno::NoMem);
+        }
+        if let Some(b) = backing {
+            self.store.add_map_ref(b.object);
+        }
+        Ok(start)
+    }
+
+    fn choose_address(&self, id: AsId, hint: u64, req: &MmapRequest) -> Result<u64, Errno> {
+        let space = self.spaces.get(&id).ok_or(Errno::Inval)?;
+        if req.fixed {
+            if !is_page_aligned(hint) {
+                return Err(Errno::Inval);
+            }
+            let end = hint.checked_add(req.len).ok_or(Errno::NoMem)?;
+            if hint < USER_BASE || end > USER_END {
+                return Err(Errno::NoMem);
+            }
+            return Ok(hint);
+        }
+        if hint != 0 && is_page_aligned(hint) {
+            if let Some(end) = hint.checked_add(req.len) {
+                if space.holes.is_free(hint, end) {
+                    return Ok(hint);
+                }
+            }
+        }
+        space.holes.place(req.len).ok_or(Errno::NoMem)
+    }
+
+    /// POSIX `munmap`: removes every mapping part in the range (holes are
+    /// fine, mappings are split). `Inval` for an unaligned `addr`, `len` zero
+    /// or negative, overflow, or a range leaving the user address space.
+    /// Memory still referenced elsewhere is left alone; anonymous memory
+    /// goes with its last reference; shared file pages keep their dirty
+    /// state in the page cache.
+    pub fn munmap(&mut self, id: AsId, hw: &mut Hw, addr: u64, len: u64) -> Result<(), Errno> {
+        let (start, end) = checked_range(addr, len)?;
+        if start < USER_BASE || end > USER_END {
+            return Err(Errno::Inval);
+        }
+        let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+        remove_range(space, &mut self.store, hw, start, end);
+        Ok(())
+    }
+
+    /// Range check shared by msync/mprotect/madvise/mincore: `None` for an
+    /// empty request that succeeds at once.
+    fn mapped_range(&self, id: AsId, addr: u64, len: u64) -> Result<Option<(u64, u64)>, Errno> {
+        if !is_page_aligned(addr) || (len as i64) < 0 {
+            return Err(Errno::Inval);
+        }
+        if len == 0 {
+            return Ok(None);
+        }
+        let (start, end) = checked_range(addr, len)?;
+        let space = self.spaces.get(&id).ok_or(Errno::Inval)?;
+        if start < USER_BASE || end > USER_END || !space.is_fully_mapped(start, end) {
+            return Err(Errno::NoMem);
+        }
+        Ok(Some((start, end)))
+    }
+
+    /// Starts of the mappings meeting `[start, end)`.
+    fn starts_in(&self, id: AsId, start: u64, end: u64) -> alloc::vec::Vec<u64> {
+        let Some(space) = self.spaces.get(&id) else {
+            return alloc::vec::Vec::new();
+        };
+        let first = space.mapping_start_at(start).unwrap_or(start);
+        space.mappings.range(first..end).map(|(&s, _)| s).collect()
+    }
+
+    /// POSIX `msync`. `MS_SYNC` writes the dirty pages of shared file
+    /// mappings in the range (only the range asked), one request per run.
+    pub fn msync(&mut self, id: AsId, hw: &mut Hw, addr: u64, len: u64, flags: u32) -> Result<(), Errno> {
+        let known = mman::MS_ASYNC | mman::MS_SYNC | mman::MS_INVALIDATE;
+        if flags & !known != 0 || (flags & mman::MS_ASYNC != 0 && flags & mman::MS_SYNC != 0) {
+            return Err(Errno::Inval);
+        }
+        let Some((start, end)) = self.mapped_range(id, addr, len)? else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        for s in self.starts_in(id, start, end) {
+            if let Err(e) = self.msync_mapping(id, hw, s, start, end, flags & mman::MS_SYNC != 0) {
+                result = Err(e);
+            }
+        }
+        result
+    }
+
+    /// Write-protects our writable entries of the part of mapping `s` in
+    /// `[start, end)` (so later stores dirty again), then writes it back.
+    fn msync_mapping(&mut self, id: AsId, hw: &mut Hw, s: u64, start: u64, end: u64, sync: bool) -> Result<(), Errno> {
+        let Some(m) = self.spaces.get(&id).and_then(|sp| sp.mappings.get(&s)) else {
+            return Ok(());
+        };
+        if m.sharing != Sharing::Shared {
+            return Ok(());
+        }
+        let (from, to) = (start.max(m.start), end.min(m.end));
+        let Some((object, first, last)) = m.object_pages(from, to) else {
+            return Ok(());
+        };
+        if !self.store.get(object).is_some_and(|o| o.is_file()) {
+            return Ok(());
+        }
+        let mut batch = self.store.begin_batch();
+        restrict_entries(m, from, to, m.prot.without_write(), &mut self.store, hw.pt, &mut batch);
+        self.store.finish_batch(batch, hw.pt, hw.frames);
+        if !sync {
+            return Ok(());
+        }
+        self.store.write_back(&mut hw.io(), object, first, last)
+    }
+
+    /// POSIX `mprotect`: sets the protection of every page in the range,
+    /// splitting mappings. `Access` if it exceeds what a mapping's
+    /// descriptor allows; `NoMem` for holes.
+    pub fn mprotect(&mut self, id: AsId, hw: &mut Hw, addr: u64, len: u64, prot: u32) -> Result<(), Errno> {
+        let prot = Prot::from_posix(prot)?;
+        let Some((start, end)) = self.mapped_range(id, addr, len)? else {
+            return Ok(());
+        };
+        let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+        let first = space.mapping_start_at(start).unwrap_or(start);
+        if space.mappings.range(first..end).any(|(_, m)| !m.max_prot.contains(prot)) {
+            return Err(Errno::Access);
+        }
+        split_at(space, &mut self.store, start);
+        split_at(space, &mut self.store, end);
+        let mut batch = self.store.begin_batch();
+        for (_, m) in space.mappings.range_mut(start..end) {
+            m.prot = prot;
+            restrict_entries(m, m.start, m.end, prot, &mut self.store, hw.pt, &mut batch);
+        }
+        self.store.finish_batch(batch, hw.pt, hw.frames);
+        Ok(())
+    }
+
+    /// POSIX `madvise`. `MADV_DONTNEED` drops the range's pages from this
+    /// address space: private pages are freed (anonymous memory reads back
+    /// zero, private file views read the file again), shared pages stay in
+    /// their object with their dirty state. `MADV_WILLNEED` prefaults
+    /// file-backed pages. The other advice is accepted and ignored.
+    pub fn madvise(&mut self, id: AsId, hw: &mut Hw, addr: u64, len: u64, advice: u32) -> Result<(), Errno> {
+        if advice > mman::MADV_DONTNEED {
+            return Err(Errno::Inval);
+        }
+        let Some((start, end)) = self.mapped_range(id, addr, len)? else {
+            return Ok(());
+        };
+        match advice {
+            mman::MADV_DONTNEED => self.dont_need(id, hw, start, end),
+            mman::MADV_WILLNEED => self.will_need(id, hw, start, end),
+            _ => Ok(()),
+        }
+    }
+
+    fn dont_need(&mut self, id: AsId, hw: &mut Hw, start: u64, end: u64) -> Result<(), Errno> {
+        let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+        let first = space.mapping_start_at(start).unwrap_or(start);
+        let mut batch = self.store.begin_batch();
+        for (_, m) in space.mappings.range_mut(first..end) {
+            let (from, to) = (start.max(m.start), end.min(m.end));
+            clear_entries(m, from, to, &mut self.store, hw.pt, &mut batch);
+            drop_private_pages(m, from, to, &mut self.store, &mut batch);
+        }
+        self.store.finish_batch(batch, hw.pt, hw.frames);
+        Ok(())
+    }
+
+    fn will_need(&mut self, id: AsId, hw: &mut Hw, start: u64, end: u64) -> Result<(), Errno> {
+        for s in self.starts_in(id, start, end) {
+            let Some(m) = self.mapping_at(id, s) else {
+                continue;
+            };
+            if m.backing.is_none() || !m.prot.read {
+                continue;
+            }
+            let (from, to) = (start.max(m.start), end.min(m.end));
+            let mut va = from;
+            while va < to {
+                if self.fault_in(id, hw, va, Access::Read, false).is_err() {
+                    break;
+                }
+                va += PAGE_SIZE;
+            }
+        }
+        Ok(())
+    }
+
+    /// POSIX `mincore`: one byte per page of the range, 1 if resident.
+    /// `Fault` if `vec` is too short; `NoMem` for holes.
+    pub fn mincore(&self, id: AsId, addr: u64, len: u64, vec: &mut [u8]) -> Result<(), Errno> {
+        let Some((start, end)) = self.mapped_range(id, addr, len)? else {
+            return Ok(());
+        };
+        let pages = (end - start) / PAGE_SIZE;
+        if (vec.len() as u64) < pages {
+            return Err(Errno::Fault);
+        }
+        let space = self.spaces.get(&id).ok_or(Errno::Inval)?;
+        for (i, slot) in vec.iter_mut().take(pages as usize).enumerate() {
+            let va = start + i as u64 * PAGE_SIZE;
+            *slot = u8::from(space.mapping_at(va).is_some_and(|m| self.is_resident(m, va)));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn is_resident(&self, m: &Mapping, va: u64) -> bool {
+        if m.private_pages.contains_key(&(va / PAGE_SIZE)) {
+            return true;
+        }
+        m.object_page(va)
+            .is_some_and(|(o, i)| self.store.get(o).is_some_and(|obj| obj.pages.contains_key(&i)))
+    }
+}

@@ -1,0 +1,195 @@
+//! The one object the kernel holds (behind its lock): every address space by
+//! id and the object store. Address-space life cycle (create, fork,
+//! teardown), page faults and the file calls live here; the personalities
+//! add their calls in their own modules.
+
+use crate::address_space::AddressSpace;
+use crate::errno::{Errno, FaultError};
+use crate::fault::fault_page;
+use crate::hw::{page_floor, Access, AsId, FileId, Hw, Io, PAGE_SIZE};
+use crate::mapping::{Mapping, Sharing};
+use crate::object::{ObjectKind, ObjectStore};
+use crate::stats::MemStats;
+use crate::unmap::remove_range;
+use alloc::collections::BTreeMap;
+use neoos_abi::layout::{USER_BASE, USER_END};
+
+/// All address spaces and memory objects of the system.
+#[derive(Default)]
+pub struct MemorySystem {
+    pub(crate) spaces: BTreeMap<AsId, AddressSpace>,
+    next_as: u64,
+    pub(crate) store: ObjectStore,
+}
+
+impl MemorySystem {
+    /// An empty system.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A new, empty address space.
+    pub fn create_address_space(&mut self) -> AsId {
+        self.next_as += 1;
+        let id = AsId(self.next_as);
+        self.spaces.insert(id, AddressSpace::new());
+        id
+    }
+
+    /// An address space, for inspection.
+    pub fn address_space(&self, id: AsId) -> Option<&AddressSpace> {
+        self.spaces.get(&id)
+    }
+
+    /// Removes every mapping of `id` and the address space itself (process
+    /// exit). Dirty pages of shared file mappings are written back first
+    /// (failures leave them dirty in the cache); every frame and reference
+    /// the space held is released. `hw.pt` may be discarded afterwards.
+    pub fn destroy_address_space(&mut self, id: AsId, hw: &mut Hw) -> Result<(), Errno> {
+        let mut space = self.spaces.remove(&id).ok_or(Errno::Inval)?;
+        for m in space.mappings.values() {
+            if m.sharing == Sharing::Shared {
+                if let Some((object, first, end)) = m.object_pages(m.start, m.end) {
+                    let _ = self.store.write_back(&mut hw.io(), object, first, end);
+                }
+            }
+        }
+        remove_range(&mut space, &mut self.store, hw, USER_BASE, USER_END);
+        Ok(())
+    }
+
+    /// A copy of `parent` for a child process: shared mappings stay shared,
+    /// private pages become copy-on-write (the parent's entries lose write
+    /// permission). The child's page table starts empty; its pages fault in.
+    pub fn fork(&mut self, parent: AsId, hw: &mut Hw) -> Result<AsId, Errno> {
+        let space = self.spaces.get(&parent).ok_or(Errno::Inval)?;
+        let child = space.clone();
+        let mut batch = self.store.begin_batch();
+        for m in child.mappings.values() {
+            if let Some(b) = m.backing {
+                self.store.add_map_ref(b.object);
+            }
+            for (&vpn, &frame) in &m.private_pages {
+                self.store.cow_share(frame);
+                let va = vpn * PAGE_SIZE;
+                if hw.pt.query(va).is_some_and(|p| p.prot.write) {
+                    hw.pt.protect(va, m.prot.without_write());
+                    batch.invalidate(va);
+                }
+            }
+        }
+        self.store.finish_batch(batch, hw.pt, hw.frames);
+        self.next_as += 1;
+        let id = AsId(self.next_as);
+        self.spaces.insert(id, child);
+        Ok(id)
+    }
+
+    /// Resolves a page fault at `addr` for `access`.
+    pub fn handle_fault(
+        &mut self,
+        id: AsId,
+        hw: &mut Hw,
+        addr: u64,
+        access: Access,
+    ) -> Result<(), FaultError> {
+        self.fault_in(id, hw, addr, access, false).map(|_| ())
+    }
+
+    /// Faults in the page at `addr` and returns its frame; `force` ignores
+    /// the mapping's protection (kernel writes).
+    pub(crate) fn fault_in(
+        &mut self,
+        id: AsId,
+        hw: &mut Hw,
+        addr: u64,
+        access: Access,
+        force: bool,
+    ) -> Result<crate::hw::Frame, FaultError> {
+        let space = self.spaces.get_mut(&id).ok_or(FaultError::NotMapped)?;
+        let m = space.mapping_at_mut(addr).ok_or(FaultError::NotMapped)?;
+        let mut batch = self.store.begin_batch();
+        let result = fault_page(m, &mut self.store, hw, &mut batch, page_floor(addr), access, force);
+        self.store.finish_batch(batch, hw.pt, hw.frames);
+        if result.is_ok() {
+            self.store.stats.faults += 1;
+        }
+        result
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> MemStats {
+        self.store.stats()
+    }
+
+    /// Number of address spaces.
+    pub fn address_space_count(&self) -> usize {
+        self.spaces.len()
+    }
+
+    /// Number of live memory objects (files, anonymous, segments).
+    pub fn object_count(&self) -> usize {
+        self.store.objects.len()
+    }
+
+    /// The mapping of `id` containing `addr`.
+    pub fn mapping_at(&self, id: AsId, addr: u64) -> Option<&Mapping> {
+        self.spaces.get(&id)?.mapping_at(addr)
+    }
+
+    // ---- files (the kernel's descriptors and read/write/fsync) ----
+
+    /// A descriptor to `file` (of `size` bytes on disk) was opened.
+    pub fn file_open_ref(&mut self, file: FileId, size: u64) {
+        self.store.file_open_ref(file, size);
+    }
+
+    /// A descriptor to `file` was closed. The cache persists while mapped;
+    /// with the last reference it writes its dirty pages and goes (`Io` if
+    /// that writeback fails: the data stays cached, see `sync_orphans`).
+    pub fn file_close_ref(&mut self, io: &mut Io, file: FileId) -> Result<(), Errno> {
+        let id = self.store.file_object(file).map_err(|_| Errno::Inval)?;
+        if self.store.get(id).is_some_and(|o| o.handle_refs == 0) {
+            return Err(Errno::Inval);
+        }
+        self.store.drop_handle_ref(io, id)
+    }
+
+    /// Reads from the page cache.
+    pub fn file_read(&mut self, io: &mut Io, file: FileId, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+        self.store.file_read(io, file, offset, buf)
+    }
+
+    /// Writes into the page cache (grows the file, marks pages dirty).
+    pub fn file_write(&mut self, io: &mut Io, file: FileId, offset: u64, buf: &[u8]) -> Result<usize, Errno> {
+        self.store.file_write(io, file, offset, buf)
+    }
+
+    /// Current size of a cached file.
+    pub fn file_size(&self, file: FileId) -> Result<u64, Errno> {
+        self.store.file_size(file)
+    }
+
+    /// Truncates or extends; `Busy` when shrinking a mapped file.
+    pub fn file_truncate(&mut self, io: &mut Io, file: FileId, size: u64) -> Result<(), Errno> {
+        self.store.file_truncate(io, file, size)
+    }
+
+    /// Writes back every dirty page of the file.
+    pub fn file_sync(&mut self, io: &mut Io, file: FileId) -> Result<(), Errno> {
+        self.store.file_sync(io, file)
+    }
+
+    /// Retries writeback of released files whose final writeback failed.
+    pub fn sync_orphans(&mut self, io: &mut Io) -> Result<(), Errno> {
+        self.store.sync_orphans(io)
+    }
+
+    /// Whether a page of the file is resident and dirty (introspection).
+    pub fn file_page_dirty(&self, file: FileId, index: u64) -> Option<bool> {
+        let id = self.store.file_object(file).ok()?;
+        let obj = self.store.get(id)?;
+        debug_assert!(matches!(obj.kind, ObjectKind::File(_)));
+        obj.pages.get(&index).map(|p| p.dirty)
+    }
+}

@@ -1,0 +1,319 @@
+//! Software implementations of the machine for tests and benches (behind the
+//! `testing` feature): a page table in a map, frames in heap pages, a pager
+//! over in-memory files with injectable failures, and [`Machine`], which
+//! bundles them with a [`MemorySystem`] and simulates user loads and stores
+//! the way a CPU would (checking entries, faulting, setting dirty bits).
+
+extern crate std;
+
+use crate::errno::{Errno, FaultError};
+use crate::hw::{Access, AsId, FileId, Frame, FrameSource, Hw, Io, IoError, PageBytes, PageTable, Pager, Prot, PteInfo, UnmappedPage, PAGE_SIZE};
+use crate::system::MemorySystem;
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// A page table entry of [`SoftPageTable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SoftPte {
+    pub frame: Frame,
+    pub prot: Prot,
+    pub dirty: bool,
+    pub accessed: bool,
+}
+
+/// A page table as a map from virtual page address to entry.
+#[derive(Clone, Debug, Default)]
+pub struct SoftPageTable {
+    pub entries: BTreeMap<u64, SoftPte>,
+    pub single_flushes: u64,
+    pub full_flushes: u64,
+    /// Makes `map` fail with `NoMem` (intermediate table allocation).
+    pub fail_map: bool,
+}
+
+impl PageTable for SoftPageTable {
+    fn map(&mut self, va: u64, frame: Frame, prot: Prot) -> Result<(), Errno> {
+        if self.fail_map {
+            return Err(Errno::NoMem);
+        }
+        assert!(!self.entries.contains_key(&va), "mm mapped over a present entry at {va:#x}");
+        self.entries.insert(va, SoftPte { frame, prot, dirty: false, accessed: false });
+        Ok(())
+    }
+    fn unmap(&mut self, va: u64) -> Option<UnmappedPage> {
+        self.entries.remove(&va).map(|p| UnmappedPage { frame: p.frame, prot: p.prot, dirty: p.dirty, accessed: p.accessed })
+    }
+    fn protect(&mut self, va: u64, prot: Prot) {
+        if let Some(p) = self.entries.get_mut(&va) {
+            p.prot = prot;
+        }
+    }
+    fn query(&self, va: u64) -> Option<PteInfo> {
+        self.entries.get(&va).map(|p| PteInfo { frame: p.frame, prot: p.prot, dirty: p.dirty, accessed: p.accessed })
+    }
+    fn take_dirty(&mut self, va: u64) -> bool {
+        self.entries.get_mut(&va).is_some_and(|p| core::mem::replace(&mut p.dirty, false))
+    }
+    fn flush_page(&mut self, _va: u64) {
+        self.single_flushes += 1;
+    }
+    fn flush_all(&mut self) {
+        self.full_flushes += 1;
+    }
+}
+
+/// Frames backed by heap pages; `limit` caps how many may be live.
+#[derive(Default)]
+pub struct SoftFrames {
+    pages: Vec<Option<Box<PageBytes>>>,
+    free_list: Vec<usize>,
+    live: BTreeSet<u64>,
+    pub limit: Option<usize>,
+}
+
+const FRAME_BASE: u64 = 0x10_0000;
+
+impl SoftFrames {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Frames currently allocated.
+    pub fn live_count(&self) -> usize {
+        self.live.len()
+    }
+    fn slot(frame: Frame) -> usize {
+        ((frame.0 - FRAME_BASE) / PAGE_SIZE) as usize
+    }
+}
+
+impl FrameSource for SoftFrames {
+    fn alloc(&mut self) -> Option<Frame> {
+        if self.limit.is_some_and(|l| self.live.len() >= l) {
+            return None;
+        }
+        let slot = match self.free_list.pop() {
+            Some(s) => s,
+            None => {
+                self.pages.push(None);
+                self.pages.len() - 1
+            }
+        };
+        // Poison fresh frames so that missing zero-fills show up.
+        self.pages[slot] = Some(Box::new([0xa5; 4096]));
+        let frame = Frame(FRAME_BASE + slot as u64 * PAGE_SIZE);
+        self.live.insert(frame.0);
+        Some(frame)
+    }
+    fn free(&mut self, frame: Frame) {
+        assert!(self.live.remove(&frame.0), "double free of frame {:#x}", frame.0);
+        let slot = Self::slot(frame);
+        self.pages[slot] = None;
+        self.free_list.push(slot);
+    }
+    fn zero(&mut self, frame: Frame) {
+        self.bytes_mut(frame).fill(0);
+    }
+    fn copy(&mut self, src: Frame, dst: Frame) {
+        let data = *self.bytes(src);
+        *self.bytes_mut(dst) = data;
+    }
+    fn bytes(&self, frame: Frame) -> &PageBytes {
+        self.pages[Self::slot(frame)].as_deref().expect("access to a free frame")
+    }
+    fn bytes_mut(&mut self, frame: Frame) -> &mut PageBytes {
+        self.pages[Self::slot(frame)].as_deref_mut().expect("access to a free frame")
+    }
+}
+
+/// One recorded `write_run`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteRequest {
+    pub file: FileId,
+    pub first_page: u64,
+    pub pages: usize,
+}
+
+/// In-memory files with injectable failures.
+#[derive(Default)]
+pub struct SoftPager {
+    pub files: BTreeMap<FileId, Vec<u8>>,
+    /// Fail every read.
+    pub fail_reads: bool,
+    /// Fail the next N write requests.
+    pub fail_writes: u32,
+    /// Fail every `set_len`.
+    pub fail_set_len: bool,
+    pub writes: Vec<WriteRequest>,
+    pub reads: u64,
+}
+
+impl SoftPager {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// The stored contents of `file`.
+    pub fn contents(&self, file: FileId) -> &[u8] {
+        self.files.get(&file).map_or(&[], |v| v.as_slice())
+    }
+}
+
+impl Pager for SoftPager {
+    fn read_page(&mut self, file: FileId, page_index: u64, dst: &mut PageBytes) -> Result<(), IoError> {
+        if self.fail_reads {
+            return Err(IoError);
+        }
+        self.reads += 1;
+        let data = self.files.get(&file).ok_or(IoError)?;
+        dst.fill(0);
+        let start = (page_index * PAGE_SIZE) as usize;
+        if start < data.len() {
+            let n = (data.len() - start).min(4096);
+            dst[..n].copy_from_slice(&data[start..start + n]);
+        }
+        Ok(())
+    }
+    fn write_run(&mut self, file: FileId, first_page_index: u64, pages: &[&PageBytes]) -> Result<(), IoError> {
+        if self.fail_writes > 0 {
+            self.fail_writes -= 1;
+            return Err(IoError);
+        }
+        let data = self.files.get_mut(&file).ok_or(IoError)?;
+        for (i, page) in pages.iter().enumerate() {
+            let start = ((first_page_index + i as u64) * PAGE_SIZE) as usize;
+            if start >= data.len() {
+                break;
+            }
+            let n = (data.len() - start).min(4096);
+            data[start..start + n].copy_from_slice(&page[..n]);
+        }
+        self.writes.push(WriteRequest { file, first_page: first_page_index, pages: pages.len() });
+        Ok(())
+    }
+    fn set_len(&mut self, file: FileId, len: u64) -> Result<(), IoError> {
+        if self.fail_set_len {
+            return Err(IoError);
+        }
+        self.files.entry(file).or_default().resize(len as usize, 0);
+        Ok(())
+    }
+}
+
+/// A [`MemorySystem`] with software hardware, one page table per space.
+#[derive(Default)]
+pub struct Machine {
+    pub vm: MemorySystem,
+    pub frames: SoftFrames,
+    pub pager: SoftPager,
+    pub tables: BTreeMap<AsId, SoftPageTable>,
+}
+
+impl Machine {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A new address space with its page table.
+    pub fn new_space(&mut self) -> AsId {
+        let id = self.vm.create_address_space();
+        self.tables.insert(id, SoftPageTable::default());
+        id
+    }
+
+    /// Creates a file on the "disk" and opens one descriptor to it.
+    pub fn create_file(&mut self, id: u64, contents: &[u8]) -> FileId {
+        let file = FileId(id);
+        self.pager.files.insert(file, contents.to_vec());
+        self.vm.file_open_ref(file, contents.len() as u64);
+        file
+    }
+
+    /// Runs `f` with the system and the hardware of address space `id`.
+    pub fn with<R>(&mut self, id: AsId, f: impl FnOnce(&mut MemorySystem, &mut Hw) -> R) -> R {
+        let Machine { vm, frames, pager, tables } = self;
+        let pt = tables.entry(id).or_default();
+        let mut hw = Hw::new(pt, frames, pager);
+        f(vm, &mut hw)
+    }
+
+    /// Runs `f` with the system and the frames and pager.
+    pub fn with_io<R>(&mut self, f: impl FnOnce(&mut MemorySystem, &mut Io) -> R) -> R {
+        let Machine { vm, frames, pager, .. } = self;
+        let mut io = Io { frames, pager };
+        f(vm, &mut io)
+    }
+
+    /// The page table of `id`.
+    pub fn pt(&self, id: AsId) -> &SoftPageTable {
+        &self.tables[&id]
+    }
+
+    /// A user load of `len` bytes at `addr`, as the CPU does it.
+    pub fn load(&mut self, id: AsId, addr: u64, len: usize) -> Result<Vec<u8>, FaultError> {
+        let mut out = vec![0u8; len];
+        let mut done = 0;
+        while done < len {
+            let pos = addr + done as u64;
+            let frame = self.touch(id, pos, Access::Read)?;
+            let off = (pos % PAGE_SIZE) as usize;
+            let n = (4096 - off).min(len - done);
+            out[done..done + n].copy_from_slice(&self.frames.bytes(frame)[off..off + n]);
+            done += n;
+        }
+        Ok(out)
+    }
+
+    /// A user store of `data` at `addr`, as the CPU does it.
+    pub fn store(&mut self, id: AsId, addr: u64, data: &[u8]) -> Result<(), FaultError> {
+        let mut done = 0;
+        while done < data.len() {
+            let pos = addr + done as u64;
+            let frame = self.touch(id, pos, Access::Write)?;
+            let off = (pos % PAGE_SIZE) as usize;
+            let n = (4096 - off).min(data.len() - done);
+            self.frames.bytes_mut(frame)[off..off + n].copy_from_slice(&data[done..done + n]);
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Translates like the MMU: a present entry allowing `access` is used
+    /// (setting accessed/dirty), else the mm resolves a fault and it retries.
+    pub fn touch(&mut self, id: AsId, addr: u64, access: Access) -> Result<Frame, FaultError> {
+        let va = addr & !(PAGE_SIZE - 1);
+        for _ in 0..2 {
+            let table = self.tables.entry(id).or_default();
+            if let Some(p) = table.entries.get_mut(&va) {
+                if p.prot.allows(access) {
+                    p.accessed = true;
+                    if access == Access::Write {
+                        p.dirty = true;
+                    }
+                    return Ok(p.frame);
+                }
+            }
+            self.with(id, |vm, hw| vm.handle_fault(id, hw, addr, access))?;
+        }
+        panic!("fault at {addr:#x} resolved without a usable entry");
+    }
+
+    /// Process exit.
+    pub fn exit(&mut self, id: AsId) -> Result<(), Errno> {
+        let r = self.with(id, |vm, hw| vm.destroy_address_space(id, hw));
+        self.tables.remove(&id);
+        r
+    }
+
+    /// Fork of `parent`.
+    pub fn fork(&mut self, parent: AsId) -> Result<AsId, Errno> {
+        let child = self.with(parent, |vm, hw| vm.fork(parent, hw))?;
+        self.tables.insert(child, SoftPageTable::default());
+        Ok(child)
+    }
+
+    /// Closes one descriptor of `file`.
+    pub fn close(&mut self, file: FileId) -> Result<(), Errno> {
+        self.with_io(|vm, io| vm.file_close_ref(io, file))
+    }
+}

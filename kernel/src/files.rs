@@ -1,0 +1,118 @@
+//! Open files: the descriptors of a process and the NeoOS file calls on them.
+//! File data always goes through the mapping core's page cache, so what a
+//! mapping stores, `sys_read` sees, and what `sys_write` stores, a mapping sees.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use neoos_abi::neo;
+use neoos_mm::{FileAccess, FileId, Io};
+
+use crate::fs::{FsError, Node};
+use crate::process::Kernel;
+
+/// What a descriptor refers to.
+#[derive(Clone, Copy, Debug)]
+pub enum Descriptor {
+    /// The serial console (keyboard in, screen out).
+    Console,
+    File(OpenFile),
+}
+
+/// An open file: which file, how it was opened, and the position.
+#[derive(Clone, Copy, Debug)]
+pub struct OpenFile {
+    pub file: FileId,
+    pub access: FileAccess,
+    pub append: bool,
+    pub position: u64,
+}
+
+/// Descriptors 0, 1 and 2: the console.
+pub fn standard_descriptors() -> Vec<Option<Descriptor>> {
+    vec![Some(Descriptor::Console); 3]
+}
+
+/// Most descriptors a process may hold.
+pub const MAX_DESCRIPTORS: usize = 64;
+
+fn fs_code(e: FsError) -> i64 {
+    match e {
+        FsError::NotFound => neo::E_NOENT,
+        FsError::Exists => neo::E_EXISTS,
+        FsError::NotADirectory | FsError::Invalid => neo::E_INVAL,
+    }
+}
+
+/// Opens `path` with NeoOS `mode`; returns the descriptor to install.
+pub fn open(k: &mut Kernel, path: &str, mode: u32) -> Result<Descriptor, i64> {
+    use neoos_abi::open::*;
+    if mode & !VALID != 0 || mode & O_ACCMODE == O_ACCMODE {
+        return Err(neo::E_INVAL);
+    }
+    let access = match mode & O_ACCMODE {
+        O_RDONLY => FileAccess::ReadOnly,
+        O_WRONLY => FileAccess::WriteOnly,
+        _ => FileAccess::ReadWrite,
+    };
+    let file = match k.fs.lookup(path) {
+        Some(Node::Dir) => return Err(if access.can_write() { neo::E_PERM } else { neo::E_INVAL }),
+        Some(Node::File(_)) if mode & O_CREAT != 0 && mode & O_EXCL != 0 => return Err(neo::E_EXISTS),
+        Some(Node::File(id)) => id,
+        None if mode & O_CREAT != 0 => k.fs.create(path).map_err(fs_code)?,
+        None => return Err(neo::E_NOENT),
+    };
+    let stored = k.fs.disk.len(file);
+    k.memory.file_open_ref(file, stored);
+    if mode & O_TRUNC != 0 && access.can_write() {
+        let mut io = Io { frames: &mut k.frames, pager: &mut k.fs.disk };
+        if let Err(e) = k.memory.file_truncate(&mut io, file, 0) {
+            let _ = k.memory.file_close_ref(&mut io, file);
+            return Err(e.neo_code());
+        }
+    }
+    let position = if mode & O_APPEND != 0 { k.memory.file_size(file).unwrap_or(0) } else { 0 };
+    Ok(Descriptor::File(OpenFile { file, access, append: mode & O_APPEND != 0, position }))
+}
+
+/// Closes a descriptor; E_IO if flushing its file failed.
+pub fn close(k: &mut Kernel, d: Descriptor) -> i64 {
+    match d {
+        Descriptor::Console => neo::E_OK,
+        Descriptor::File(f) => {
+            let mut io = Io { frames: &mut k.frames, pager: &mut k.fs.disk };
+            match k.memory.file_close_ref(&mut io, f.file) {
+                Ok(()) => neo::E_OK,
+                Err(e) => e.neo_code(),
+            }
+        }
+    }
+}
+
+/// Reads up to `buf.len()` bytes at the descriptor's position.
+pub fn read(k: &mut Kernel, f: &mut OpenFile, buf: &mut [u8]) -> Result<usize, i64> {
+    if !f.access.can_read() {
+        return Err(neo::E_PERM);
+    }
+    let mut io = Io { frames: &mut k.frames, pager: &mut k.fs.disk };
+    let n = k.memory.file_read(&mut io, f.file, f.position, buf).map_err(|e| e.neo_code())?;
+    f.position += n as u64;
+    Ok(n)
+}
+
+/// Writes `buf` at the descriptor's position (at the end with O_APPEND).
+pub fn write(k: &mut Kernel, f: &mut OpenFile, buf: &[u8]) -> Result<usize, i64> {
+    if !f.access.can_write() {
+        return Err(neo::E_PERM);
+    }
+    if k.fs.disk.is_faulty(f.file) {
+        return Err(neo::E_IO);
+    }
+    if f.append {
+        f.position = k.memory.file_size(f.file).unwrap_or(f.position);
+    }
+    let mut io = Io { frames: &mut k.frames, pager: &mut k.fs.disk };
+    let n = k.memory.file_write(&mut io, f.file, f.position, buf).map_err(|e| e.neo_code())?;
+    f.position += n as u64;
+    Ok(n)
+}

@@ -1,0 +1,266 @@
+//! The file system: a namespace of directories and files (`FileSystem`) over a
+//! RAM disk (`RamDisk`, the backing store the mapping core's page cache pages
+//! from and writes back to). It is filled at boot from the cpio ("newc")
+//! archive the host tool builds.
+//!
+//! `/dev/faulty` lives on a disk region whose writes fail: writing to it, or
+//! writing back its dirty pages, reports an I/O error, which is how programs
+//! exercise E_IO.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use neoos_mm::{FileId, IoError, PageBytes, Pager};
+
+const PAGE: usize = neoos_abi::PAGE_SIZE;
+
+/// The file whose every write to the disk fails.
+pub const FAULTY_FILE: &str = "/dev/faulty";
+
+/// What a path names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Node {
+    Dir,
+    File(FileId),
+}
+
+/// Why a namespace operation failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FsError {
+    NotFound,
+    Exists,
+    NotADirectory,
+    Invalid,
+}
+
+/// One file's stored bytes, page by page (absent pages read as zero).
+#[derive(Default)]
+struct StoredFile {
+    pages: Vec<Option<Box<PageBytes>>>,
+    len: u64,
+    faulty: bool,
+}
+
+/// The RAM disk: every file's stored contents.
+#[derive(Default)]
+pub struct RamDisk {
+    files: BTreeMap<FileId, StoredFile>,
+}
+
+impl RamDisk {
+    /// Whether writes of `file` to the disk fail.
+    pub fn is_faulty(&self, file: FileId) -> bool {
+        self.files.get(&file).is_some_and(|f| f.faulty)
+    }
+
+    /// Stored length of a file.
+    pub fn len(&self, file: FileId) -> u64 {
+        self.files.get(&file).map_or(0, |f| f.len)
+    }
+}
+
+impl Pager for RamDisk {
+    fn read_page(&mut self, file: FileId, page_index: u64, dst: &mut PageBytes) -> Result<(), IoError> {
+        let stored = self.files.get(&file).ok_or(IoError)?;
+        match stored.pages.get(page_index as usize).and_then(|p| p.as_deref()) {
+            Some(page) => dst.copy_from_slice(page),
+            None => dst.fill(0),
+        }
+        Ok(())
+    }
+
+    fn write_run(&mut self, file: FileId, first_page_index: u64, pages: &[&PageBytes]) -> Result<(), IoError> {
+        let stored = self.files.get_mut(&file).ok_or(IoError)?;
+        if stored.faulty {
+            return Err(IoError);
+        }
+        let first = first_page_index as usize;
+        let end = first.checked_add(pages.len()).ok_or(IoError)?;
+        if stored.pages.len() < end {
+            stored.pages.resize_with(end, || None);
+        }
+        for (slot, page) in stored.pages[first..end].iter_mut().zip(pages) {
+            match slot {
+                Some(existing) => existing.copy_from_slice(*page),
+                None => *slot = Some(Box::new(**page)),
+            }
+        }
+        Ok(())
+    }
+
+    fn set_len(&mut self, file: FileId, len: u64) -> Result<(), IoError> {
+        let stored = self.files.get_mut(&file).ok_or(IoError)?;
+        stored.len = len;
+        let keep = (len as usize).div_ceil(PAGE);
+        stored.pages.truncate(keep);
+        // Zero the tail of the last kept page, so growing again reads zeros.
+        if let Some(Some(last)) = stored.pages.last_mut() {
+            let tail = len as usize % PAGE;
+            if tail != 0 {
+                last[tail..].fill(0);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The namespace and the disk under it.
+#[derive(Default)]
+pub struct FileSystem {
+    nodes: BTreeMap<String, Node>,
+    pub disk: RamDisk,
+    next_id: u64,
+}
+
+/// Makes `path` absolute and canonical: no empty, `.` or `..` parts, no
+/// trailing slash. Relative paths start at `/`.
+pub fn normalize(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    let mut out = String::new();
+    for p in parts {
+        out.push('/');
+        out.push_str(p);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    (out.len() <= 1024).then_some(out)
+}
+
+fn parent_of(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+impl FileSystem {
+    /// An empty file system with only the root directory.
+    pub fn new() -> Self {
+        let mut fs = FileSystem::default();
+        fs.nodes.insert("/".to_string(), Node::Dir);
+        fs
+    }
+
+    /// What `path` names.
+    pub fn lookup(&self, path: &str) -> Option<Node> {
+        self.nodes.get(&normalize(path)?).copied()
+    }
+
+    fn check_parent(&self, path: &str) -> Result<(), FsError> {
+        match self.nodes.get(parent_of(path)) {
+            Some(Node::Dir) => Ok(()),
+            Some(Node::File(_)) => Err(FsError::NotADirectory),
+            None => Err(FsError::NotFound),
+        }
+    }
+
+    /// Creates a directory.
+    pub fn mkdir(&mut self, path: &str) -> Result<(), FsError> {
+        let path = normalize(path).ok_or(FsError::Invalid)?;
+        if self.nodes.contains_key(&path) {
+            return Err(FsError::Exists);
+        }
+        self.check_parent(&path)?;
+        self.nodes.insert(path, Node::Dir);
+        Ok(())
+    }
+
+    /// Creates an empty file.
+    pub fn create(&mut self, path: &str) -> Result<FileId, FsError> {
+        let path = normalize(path).ok_or(FsError::Invalid)?;
+        if self.nodes.contains_key(&path) {
+            return Err(FsError::Exists);
+        }
+        self.check_parent(&path)?;
+        self.next_id += 1;
+        let id = FileId(self.next_id);
+        let faulty = path == FAULTY_FILE;
+        self.disk.files.insert(id, StoredFile { faulty, ..Default::default() });
+        self.nodes.insert(path, Node::File(id));
+        Ok(id)
+    }
+
+    /// Stores `data` as the whole content of a new file (used at boot).
+    fn create_with(&mut self, path: &str, data: &[u8]) -> Result<FileId, FsError> {
+        let id = self.create(path)?;
+        let stored = self.disk.files.get_mut(&id).ok_or(FsError::NotFound)?;
+        stored.len = data.len() as u64;
+        for chunk in data.chunks(PAGE) {
+            let mut page = Box::new([0u8; PAGE]);
+            page[..chunk.len()].copy_from_slice(chunk);
+            stored.pages.push(Some(page));
+        }
+        Ok(id)
+    }
+
+    /// Names in directory `path`, sorted; directories end with `/`.
+    pub fn list(&self, path: &str) -> Result<Vec<String>, FsError> {
+        let path = normalize(path).ok_or(FsError::Invalid)?;
+        match self.nodes.get(&path) {
+            Some(Node::Dir) => {}
+            Some(Node::File(_)) => return Err(FsError::NotADirectory),
+            None => return Err(FsError::NotFound),
+        }
+        let prefix = if path == "/" { path.clone() } else { path.clone() + "/" };
+        let names = self
+            .nodes
+            .range(prefix.clone()..)
+            .take_while(|(k, _)| k.starts_with(&prefix))
+            .filter(|(k, _)| k.len() > prefix.len() && !k[prefix.len()..].contains('/'))
+            .map(|(k, n)| {
+                let name = k[prefix.len()..].to_string();
+                if *n == Node::Dir { name + "/" } else { name }
+            })
+            .collect();
+        Ok(names)
+    }
+
+    /// Fills the file system from a cpio "newc" archive.
+    pub fn unpack_cpio(&mut self, archive: &[u8]) -> Result<usize, &'static str> {
+        let mut at = 0;
+        let mut count = 0;
+        loop {
+            let header = archive.get(at..at + 110).ok_or("truncated cpio header")?;
+            if &header[..6] != b"070701" {
+                return Err("bad cpio magic");
+            }
+            let field = |i: usize| -> Result<usize, &'static str> {
+                let text = core::str::from_utf8(&header[6 + i * 8..14 + i * 8]).map_err(|_| "bad cpio field")?;
+                usize::from_str_radix(text, 16).map_err(|_| "bad cpio field")
+            };
+            let mode = field(1)?;
+            let size = field(6)?;
+            let name_len = field(11)?;
+            let name_start = at + 110;
+            let name = archive.get(name_start..name_start + name_len.saturating_sub(1)).ok_or("truncated name")?;
+            let name = core::str::from_utf8(name).map_err(|_| "bad name")?;
+            let data_start = (name_start + name_len).next_multiple_of(4);
+            let data = archive.get(data_start..data_start + size).ok_or("truncated data")?;
+            at = (data_start + size).next_multiple_of(4);
+            if name == "TRAILER!!!" {
+                return Ok(count);
+            }
+            let path = alloc::format!("/{name}");
+            let made = if mode & 0o170000 == 0o040000 {
+                self.mkdir(&path).map(|_| ())
+            } else {
+                self.create_with(&path, data).map(|_| ())
+            };
+            if made.is_ok() {
+                count += 1;
+            }
+        }
+    }
+}

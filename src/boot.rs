@@ -1,0 +1,150 @@
+//! Booting NeoOS under QEMU: the command line, the time limit, and reading what
+//! the kernel reports on the serial console.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::{Result, ToolError};
+
+/// QEMU's exit status when the kernel powered off after running every program.
+pub const QEMU_SUCCESS: i32 = 33;
+/// QEMU's exit status when the kernel itself failed (panic or kernel fault).
+pub const QEMU_KERNEL_FAILURE: i32 = 35;
+
+/// Kernel console lines reporting a program's end look like
+/// `[neoos] program /bin/x (pid 3) ended with status 0`.
+const PROGRAM_PREFIX: &str = "[neoos] program ";
+
+/// How to boot.
+pub struct BootOptions<'a> {
+    pub kernel: &'a Path,
+    pub image: &'a Path,
+    /// The kernel command line.
+    pub command_line: String,
+    pub timeout: Duration,
+    /// Echo the console to our stdout while it runs.
+    pub echo: bool,
+    /// Interactive: console on the terminal, stdin passed through.
+    pub interactive: bool,
+    /// Start QEMU's gdb stub (port 1234) and wait for the debugger.
+    pub gdb: bool,
+}
+
+/// How a boot ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// The kernel powered off normally.
+    Clean,
+    /// The kernel reported its own failure.
+    KernelFailure,
+    /// The time limit ran out.
+    TimedOut,
+    /// QEMU ended otherwise (0 means a triple fault with -no-reboot).
+    Other(Option<i32>),
+}
+
+/// What a boot produced.
+pub struct BootOutcome {
+    pub ending: Ending,
+    /// Every console line.
+    pub console: Vec<String>,
+    /// (program path, exit status) for each program the kernel ran.
+    pub programs: Vec<(String, i64)>,
+}
+
+fn qemu_command(o: &BootOptions) -> Command {
+    let mut cmd = Command::new("qemu-system-x86_64");
+    cmd.arg("-kernel")
+        .arg(o.kernel)
+        .arg("-initrd")
+        .arg(o.image)
+        .args(["-append", &o.command_line])
+        .args(["-m", "512M", "-cpu", "max,-la57", "-smp", "1", "-no-reboot", "-display", "none"])
+        .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+        .args(["-serial", "mon:stdio", "-monitor", "none"]);
+    if o.gdb {
+        cmd.args(["-s", "-S"]);
+    }
+    cmd
+}
+
+/// Parses a program-end line into (path, status).
+pub fn parse_program_line(line: &str) -> Option<(String, i64)> {
+    let rest = line.trim_end().strip_prefix(PROGRAM_PREFIX)?;
+    let (path, rest) = rest.split_once(' ')?;
+    let status = rest.rsplit_once("ended with status ")?.1.trim();
+    Some((path.to_string(), status.parse().ok()?))
+}
+
+/// Boots, waits for the end (or the time limit) and collects the console.
+pub fn boot(o: &BootOptions) -> Result<BootOutcome> {
+    let mut cmd = qemu_command(o);
+    if o.interactive {
+        let status = cmd.status()?;
+        let ending = ending_of(status.code());
+        return Ok(BootOutcome { ending, console: Vec::new(), programs: Vec::new() });
+    }
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| ToolError(format!("cannot start QEMU: {e}")))?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stdout).split(b'\n') {
+            let Ok(line) = line else { break };
+            let text = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+            if tx.send(text).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + o.timeout;
+    let mut console = Vec::new();
+    let mut timed_out = false;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left.min(Duration::from_millis(200))) {
+            Ok(line) => {
+                if o.echo {
+                    println!("{line}");
+                }
+                console.push(line);
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if Instant::now() >= deadline {
+                    timed_out = true;
+                    let _ = child.kill();
+                    break;
+                }
+            }
+        }
+    }
+    let status = child.wait()?;
+    let _ = reader.join();
+    let ending = if timed_out { Ending::TimedOut } else { ending_of(status.code()) };
+    let programs = console.iter().filter_map(|l| parse_program_line(l)).collect();
+    Ok(BootOutcome { ending, console, programs })
+}
+
+fn ending_of(code: Option<i32>) -> Ending {
+    match code {
+        Some(QEMU_SUCCESS) => Ending::Clean,
+        Some(QEMU_KERNEL_FAILURE) => Ending::KernelFailure,
+        other => Ending::Other(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn program_line_parses_path_and_status() {
+        let line = "[neoos] program /bin/hello (pid 3) ended with status 139\r";
+        assert_eq!(parse_program_line(line), Some(("/bin/hello".into(), 139)));
+        assert_eq!(parse_program_line("[neoos] something else"), None);
+    }
+}

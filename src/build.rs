@@ -1,0 +1,159 @@
+//! Building: the kernel (a nested cargo build with the kernel's own flags), libneo
+//! and C programs (the machine's gcc, freestanding and static), and the tools
+//! both need (QEMU is installed with apt when missing and we are root).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{out_dir, repo_root, Result, ToolError};
+
+/// Flags every NeoOS C program is compiled with.
+const CFLAGS: &[&str] = &[
+    "-ffreestanding",
+    "-nostdlib",
+    "-static",
+    "-fno-pie",
+    "-no-pie",
+    "-fno-stack-protector",
+    "-fno-builtin",
+    "-O2",
+    "-g",
+    "-std=gnu17",
+    "-Wall",
+    "-Wextra",
+    "-Wno-main",
+    "-Wno-unused-parameter",
+    "-Wl,-Ttext-segment=0x400000",
+    "-Wl,-z,max-page-size=0x1000",
+];
+
+/// libneo's sources, linked into every program.
+const LIBNEO_SOURCES: &[&str] = &["crt0.S", "syscalls.c", "neo.c"];
+
+fn run(cmd: &mut Command, what: &str) -> Result<()> {
+    let status = cmd
+        .status()
+        .map_err(|e| ToolError(format!("{what}: cannot start {:?}: {e}", cmd.get_program())))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(ToolError(format!("{what} failed ({status})")))
+    }
+}
+
+fn have(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+/// Makes sure QEMU and gcc are there, installing QEMU when we may.
+pub fn ensure_tools() -> Result<()> {
+    if !have("gcc") {
+        return Err(ToolError("gcc is missing: apt-get install -y gcc".into()));
+    }
+    if have("qemu-system-x86_64") {
+        return Ok(());
+    }
+    if !is_root() {
+        return Err(ToolError(
+            "qemu-system-x86_64 is missing; install it with: apt-get install -y qemu-system-x86".into(),
+        ));
+    }
+    eprintln!("neoos: installing QEMU (apt-get install -y qemu-system-x86)");
+    run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
+    run(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "qemu-system-x86"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+        "apt-get install qemu-system-x86",
+    )?;
+    if have("qemu-system-x86_64") {
+        Ok(())
+    } else {
+        Err(ToolError("QEMU is still missing after apt-get install".into()))
+    }
+}
+
+/// Builds the kernel and returns the path of its ELF image.
+pub fn kernel() -> Result<PathBuf> {
+    let target_dir = out_dir().join("kernel-target");
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(repo_root().join("kernel"))
+        .args(["build", "--release", "--quiet"])
+        .env("CARGO_TARGET_DIR", &target_dir);
+    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER"] {
+        cmd.env_remove(var);
+    }
+    run(&mut cmd, "kernel build")?;
+    Ok(target_dir.join("x86_64-unknown-linux-gnu/release/neoos-kernel"))
+}
+
+/// Compiles one C program against libneo into `out`, with `extra` sources
+/// (e.g. a stub) in the same link. The program is included into a wrapper
+/// translation unit with libneo's main trailer (which tells crt0 whether
+/// `main` returns void).
+pub fn c_program(source: &Path, extra: &[PathBuf], out: &Path) -> Result<()> {
+    let libneo = repo_root().join("user/libneo");
+    let wrap_dir = out_dir().join("wrap");
+    std::fs::create_dir_all(&wrap_dir)?;
+    let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("program");
+    let wrapper = wrap_dir.join(format!("{name}.c"));
+    let source = std::fs::canonicalize(source)
+        .map_err(|e| ToolError(format!("{}: {e}", source.display())))?;
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#include \"{}\"\n#include \"{}\"\n",
+            source.display(),
+            libneo.join("src/main_trailer.h").display()
+        ),
+    )?;
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut cmd = Command::new("gcc");
+    cmd.args(CFLAGS)
+        .arg("-I")
+        .arg(libneo.join("include"))
+        .arg("-o")
+        .arg(out)
+        .arg(&wrapper)
+        .args(extra)
+        .args(LIBNEO_SOURCES.iter().map(|s| libneo.join("src").join(s)));
+    run(&mut cmd, &format!("compiling {}", source.display()))
+}
+
+/// Compiles every `*.c` in `dir` into `out/<name>`; returns (name, binary).
+pub fn c_programs_in(dir: &Path, out: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut built = Vec::new();
+    for source in c_sources(dir)? {
+        let name = source.file_stem().and_then(|s| s.to_str()).unwrap_or("program").to_string();
+        let binary = out.join(&name);
+        c_program(&source, &[], &binary)?;
+        built.push((name, binary));
+    }
+    Ok(built)
+}
+
+/// The `*.c` files of a folder, sorted (none if the folder is missing).
+pub fn c_sources(dir: &Path) -> Result<Vec<PathBuf>> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(Vec::new()) };
+    let mut sources: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .collect();
+    sources.sort();
+    Ok(sources)
+}

@@ -105,6 +105,12 @@ pub fn kernel() -> Result<PathBuf> {
 /// translation unit with libneo's main trailer (which tells crt0 whether
 /// `main` returns void).
 pub fn c_program(source: &Path, extra: &[PathBuf], out: &Path) -> Result<()> {
+    let trailer = repo_root().join("user/libneo/src/main_trailer.h");
+    c_program_with_trailer(source, extra, &trailer, out)
+}
+
+/// As [`c_program`], with another trailer (for sources without a `main`).
+pub fn c_program_with_trailer(source: &Path, extra: &[PathBuf], trailer: &Path, out: &Path) -> Result<()> {
     let libneo = repo_root().join("user/libneo");
     let wrap_dir = out_dir().join("wrap");
     std::fs::create_dir_all(&wrap_dir)?;
@@ -117,7 +123,7 @@ pub fn c_program(source: &Path, extra: &[PathBuf], out: &Path) -> Result<()> {
         format!(
             "#include \"{}\"\n#include \"{}\"\n",
             source.display(),
-            libneo.join("src/main_trailer.h").display()
+            trailer.display()
         ),
     )?;
     if let Some(dir) = out.parent() {

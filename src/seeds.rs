@@ -10,6 +10,16 @@ pub struct SeedExample {
     /// A name for the program: the seed file's stem and the example's number.
     pub name: String,
     pub code: String,
+    /// Whether the example defines `main` (else it is a function to call).
+    pub has_main: bool,
+}
+
+fn defines_main(code: &str) -> bool {
+    code.match_indices("main").any(|(i, _)| {
+        let before = code[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        let after = code[i + 4..].trim_start().starts_with('(');
+        before && after
+    })
 }
 
 /// The seeds folder beside the repository (it may be missing).
@@ -48,8 +58,11 @@ pub fn examples(dir: &Path) -> Result<Vec<SeedExample>> {
         let text = std::fs::read_to_string(file)?;
         let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("seed");
         let short = stem.split('_').next().unwrap_or(stem);
-        for (i, code) in c_blocks(&text).into_iter().enumerate() {
-            out.push(SeedExample { name: format!("seed{short}_example{}", i + 1), code });
+        // Blocks without a function body (a prototype) are not programs.
+        let programs = c_blocks(&text).into_iter().filter(|code| code.contains('{'));
+        for (i, code) in programs.enumerate() {
+            let has_main = defines_main(&code);
+            out.push(SeedExample { name: format!("seed{short}_example{}", i + 1), code, has_main });
         }
     }
     Ok(out)
@@ -63,5 +76,12 @@ mod tests {
     fn c_blocks_takes_only_c_fences() {
         let text = "x\n```c\nint a;\n```\n```sh\nls\n```\n  ```c\nvoid main() {}\n  ```\n";
         assert_eq!(c_blocks(text), vec!["int a;\n".to_string(), "void main() {}\n".to_string()]);
+    }
+
+    #[test]
+    fn defines_main_finds_main_but_not_other_names() {
+        assert!(defines_main("void main() {}"));
+        assert!(defines_main("int main (void) { return 0; }"));
+        assert!(!defines_main("void domain(void) {} int mainly;"));
     }
 }

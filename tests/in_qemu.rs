@@ -68,7 +68,12 @@ fn prepare_seed_examples(image: &mut initfs::Image, bin: &Path) -> Result<Vec<Ca
         let source = dir.join(format!("{}.c", example.name));
         std::fs::write(&source, &example.code)?;
         let binary = bin.join(&example.name);
-        build::c_program(&source, std::slice::from_ref(&stub), &binary)?;
+        let trailer = if example.has_main {
+            repo_root().join("user/libneo/src/main_trailer.h")
+        } else {
+            repo_root().join("user/seeds/no_main_trailer.h")
+        };
+        build::c_program_with_trailer(&source, std::slice::from_ref(&stub), &trailer, &binary)?;
         let path = format!("/bin/{}", example.name);
         image.program(&path, &binary)?;
         cases.push(Case { name: format!("seed_example_{}", example.name), path, expect: 0 });

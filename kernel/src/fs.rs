@@ -166,6 +166,11 @@ impl FileSystem {
         }
     }
 
+    /// The path of a file (a linear search: for listings only).
+    pub fn path_of(&self, file: FileId) -> Option<String> {
+        self.nodes.iter().find(|(_, n)| **n == Node::File(file)).map(|(p, _)| p.clone())
+    }
+
     /// Creates a directory.
     pub fn mkdir(&mut self, path: &str) -> Result<(), FsError> {
         let path = normalize(path).ok_or(FsError::Invalid)?;

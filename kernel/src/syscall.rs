@@ -390,10 +390,37 @@ fn meminfo(k: &mut Kernel, pid: Pid, out: u64) -> Result<i64, i64> {
 fn maps(k: &mut Kernel, pid: Pid, buf: u64, len: i64) -> Result<i64, i64> {
     let len = usize::try_from(len).map_err(|_| neo::E_INVAL)?;
     let space = k.processes.get(&pid).map(|p| p.space).ok_or(neo::E_INVAL)?;
-    let text = neoos_mm::format_maps(&k.memory.maps(space));
+    let text = maps_text(k, space);
     let n = text.len().min(len);
     copy_out(k, pid, buf, &text.as_bytes()[..n]).map_err(neo_err)?;
-    Ok(n as i64)
+    Ok(text.len() as i64)
+}
+
+/// The maps listing of docs/abi.md: `START-END PERM KIND [PATH]`, plus the
+/// resident and dirty page counts of each mapping.
+fn maps_text(k: &Kernel, space: neoos_mm::AsId) -> String {
+    use core::fmt::Write;
+    let mut text = String::new();
+    for m in k.memory.maps(space) {
+        let perm = [
+            if m.read { 'r' } else { '-' },
+            if m.write { 'w' } else { '-' },
+            if m.exec { 'x' } else { '-' },
+            if m.shared { 's' } else { 'p' },
+        ];
+        let (kind, path) = match m.object {
+            neoos_mm::MapObject::Anonymous => ("anon", String::new()),
+            neoos_mm::MapObject::Shm(_) => ("shm", String::new()),
+            neoos_mm::MapObject::File(f) => ("file", k.fs.path_of(f).unwrap_or_default()),
+        };
+        let perm: String = perm.iter().collect();
+        let _ = write!(text, "{:016x}-{:016x} {} {}", m.start, m.end, perm, kind);
+        if !path.is_empty() {
+            let _ = write!(text, " {}", path);
+        }
+        let _ = writeln!(text, " resident={} dirty={}", m.resident, m.dirty);
+    }
+    text
 }
 
 fn fsync(k: &mut Kernel, pid: Pid, fd: i64) -> Result<i64, i64> {

@@ -13,25 +13,25 @@ int main(void)
 {
     int fd = sys_open("/home/usuario/datos.bin", O_RDONLY);
     if (fd < 0) {
-        neo_printf("cannot open datos.bin: %d\n", fd);
+        printf("cannot open datos.bin: %d\n", fd);
         return 1;
     }
     for (int page = 0; page < 256; page++) {
         int n = sys_read(fd, buf, sizeof buf);
         if (n != (int)sizeof buf) {
-            neo_printf("short read at page %d: %d\n", page, n);
+            printf("short read at page %d: %d\n", page, n);
             return 1;
         }
         for (int j = 0; j < 4096; j++) {
             int i = page * 4096 + j;
             unsigned char want = page == 0 ? (unsigned char)i : (unsigned char)((i * 7 + 3) & 0xff);
             if (buf[j] != want) {
-                neo_printf("byte %d is %d, expected %d\n", i, buf[j], want);
+                printf("byte %d is %d, expected %d\n", i, buf[j], want);
                 return 1;
             }
         }
     }
     sys_close(fd);
-    neo_printf("datos.bin holds what the examples wrote\n");
+    printf("datos.bin holds what the examples wrote\n");
     return 0;
 }

@@ -15,7 +15,7 @@ void procesar_datos(void *data, int size)
     unsigned long sum = 0;
     for (int i = 0; i < size; i++)
         sum += bytes[i];
-    neo_printf("procesar_datos: %d bytes, checksum %lu\n", size, sum);
+    printf("procesar_datos: %d bytes, checksum %lu\n", size, sum);
 }
 
 void procesar_archivo_mapeado(const char *filename) __attribute__((weak));

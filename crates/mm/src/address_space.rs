@@ -81,6 +81,9 @@ impl AddressSpace {
             return false;
         };
         let mut cursor = first.end;
+        if cursor >= end {
+            return true;
+        }
         for (&s, m) in self.mappings.range(cursor..end) {
             if s != cursor {
                 return false;

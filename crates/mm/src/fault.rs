@@ -41,7 +41,11 @@ pub(crate) fn fault_page(
         Sharing::Shared => resolve_shared(m, store, hw, va, write, pte)?,
         Sharing::Private => resolve_private(m, store, hw, va, write)?,
     };
-    let install = if allowed { Install::Map(prot) } else { Install::Skip };
+    let install = if allowed {
+        Install::Map(prot)
+    } else {
+        Install::Skip
+    };
     install_entry(hw, batch, va, frame, install, pte)?;
     Ok(frame)
 }
@@ -73,7 +77,11 @@ fn resolve_shared(
             page.dirty = true;
         }
     }
-    let prot = if grant_write { m.prot } else { m.prot.without_write() };
+    let prot = if grant_write {
+        m.prot
+    } else {
+        m.prot.without_write()
+    };
     Ok((frame, prot))
 }
 

@@ -72,7 +72,8 @@ impl HoleIndex {
             return false;
         }
         if start < MMAP_TOP && MMAP_TOP < end {
-            return self.reserve_within_hole(start, MMAP_TOP) && self.reserve_within_hole(MMAP_TOP, end);
+            return self.reserve_within_hole(start, MMAP_TOP)
+                && self.reserve_within_hole(MMAP_TOP, end);
         }
         self.reserve_within_hole(start, end)
     }
@@ -106,7 +107,11 @@ impl HoleIndex {
 
     fn release_one_side(&mut self, mut start: u64, mut end: u64) {
         if start != MMAP_TOP {
-            let prev = self.by_addr.range(..start).next_back().map(|(&s, &e)| (s, e));
+            let prev = self
+                .by_addr
+                .range(..start)
+                .next_back()
+                .map(|(&s, &e)| (s, e));
             if let Some((ps, pe)) = prev {
                 if pe == start {
                     self.take(ps);

@@ -101,7 +101,10 @@ impl Prot {
 
     /// This protection without write permission.
     pub fn without_write(self) -> Prot {
-        Prot { write: false, ..self }
+        Prot {
+            write: false,
+            ..self
+        }
     }
 
     /// Permissions present in both.

@@ -25,8 +25,8 @@ mod object;
 mod page_cache;
 pub mod posix;
 pub mod stats;
-pub mod sysv;
 pub mod system;
+pub mod sysv;
 pub mod tlb;
 mod unmap;
 mod user_access;
@@ -36,14 +36,14 @@ pub mod testing;
 
 pub use errno::{Errno, FaultError};
 pub use hw::{
-    Access, AsId, FileAccess, FileId, Frame, FrameSource, Hw, Io, IoError, ObjectId, PageBytes, PageTable, Pager,
-    Prot, PteInfo, ShmId, UnmappedPage, PAGE_SIZE,
+    Access, AsId, FileAccess, FileId, Frame, FrameSource, Hw, Io, IoError, ObjectId, PageBytes,
+    PageTable, Pager, Prot, PteInfo, ShmId, UnmappedPage, PAGE_SIZE,
 };
 pub use maps::{format_maps, MapInfo, MapObject};
 pub use posix::getpagesize;
 pub use stats::MemStats;
-pub use sysv::ShmStat;
 pub use system::MemorySystem;
+pub use sysv::ShmStat;
 pub use tlb::TLB_BATCH_LIMIT;
 
 /// The whole system must be movable into a kernel-wide spin lock.

@@ -61,7 +61,11 @@ impl MemorySystem {
                     continue;
                 }
                 resident += 1;
-                let is_dirty = if obj.is_file() { page.dirty && m.sharing == Sharing::Shared } else { true };
+                let is_dirty = if obj.is_file() {
+                    page.dirty && m.sharing == Sharing::Shared
+                } else {
+                    true
+                };
                 dirty += u64::from(is_dirty);
             }
         }

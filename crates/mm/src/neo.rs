@@ -9,7 +9,9 @@
 //! its end) and are accessible; access past the mapped pages faults.
 
 use crate::errno::Errno;
-use crate::hw::{is_page_aligned, page_ceil, AsId, FileAccess, FileId, Hw, ObjectId, Prot, PAGE_SIZE};
+use crate::hw::{
+    is_page_aligned, page_ceil, AsId, FileAccess, FileId, Hw, ObjectId, Prot, PAGE_SIZE,
+};
 use crate::mapping::{Backing, Mapping, Origin, Sharing};
 use crate::object::ObjectStore;
 use crate::system::MemorySystem;
@@ -58,7 +60,9 @@ impl MemorySystem {
         let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
         let start = space.holes.place(len).ok_or(Errno::NoMem)?;
         let first_page = offset / PAGE_SIZE;
-        self.store.page_frame(&mut hw.io(), object, first_page).map_err(Errno::from)?;
+        self.store
+            .page_frame(&mut hw.io(), object, first_page)
+            .map_err(Errno::from)?;
         let mapping = Mapping {
             start,
             end: start + len,
@@ -89,7 +93,12 @@ impl MemorySystem {
 
     /// Step 1: `addr` and `size` must be exactly those of one earlier
     /// `neo_mmap` (size rounded up to pages); no partial unmapping.
-    fn neo_step1_find_exact_mapping(&self, id: AsId, addr: u64, size: i64) -> Result<NeoRange, Errno> {
+    fn neo_step1_find_exact_mapping(
+        &self,
+        id: AsId,
+        addr: u64,
+        size: i64,
+    ) -> Result<NeoRange, Errno> {
         if size <= 0 || !is_page_aligned(addr) {
             return Err(Errno::Inval);
         }
@@ -120,7 +129,8 @@ impl MemorySystem {
     /// descriptor's own reference is untouched).
     fn neo_step5_drop_file_reference(&mut self, hw: &mut Hw, range: &NeoRange) {
         let mut frees = alloc::vec::Vec::new();
-        self.store.drop_map_ref(&mut hw.io(), range.object, &mut frees);
+        self.store
+            .drop_map_ref(&mut hw.io(), range.object, &mut frees);
         crate::tlb::free_frames(&mut frees, hw.frames, &mut self.store.stats);
     }
 }
@@ -128,7 +138,11 @@ impl MemorySystem {
 /// Step 2: pending changes (dirty pages of the range, including hardware
 /// dirty bits of writable entries) go to the file synchronously, one pager
 /// request per contiguous run of dirty pages.
-fn neo_step2_write_dirty_pages(store: &mut ObjectStore, hw: &mut Hw, range: &NeoRange) -> Result<(), Errno> {
+fn neo_step2_write_dirty_pages(
+    store: &mut ObjectStore,
+    hw: &mut Hw,
+    range: &NeoRange,
+) -> Result<(), Errno> {
     if let Some(obj) = store.get_mut(range.object) {
         for (&index, page) in obj.pages.range_mut(range.first_page..range.end_page) {
             if !page.dirty && page.writers > 0 {
@@ -141,7 +155,12 @@ fn neo_step2_write_dirty_pages(store: &mut ObjectStore, hw: &mut Hw, range: &Neo
 }
 
 /// Step 3: the range's page-table entries go, with one batched flush.
-fn neo_step3_remove_page_table_entries(sys: &mut MemorySystem, id: AsId, hw: &mut Hw, range: &NeoRange) {
+fn neo_step3_remove_page_table_entries(
+    sys: &mut MemorySystem,
+    id: AsId,
+    hw: &mut Hw,
+    range: &NeoRange,
+) {
     let Some(space) = sys.spaces.get(&id) else {
         return;
     };

@@ -268,7 +268,12 @@ impl ObjectStore {
 
     /// The frame of page `index` of object `id`, reading or zero-filling it
     /// on first use. File pages at or past the end of file are refused.
-    pub fn page_frame(&mut self, io: &mut Io, id: ObjectId, index: u64) -> Result<Frame, PageError> {
+    pub fn page_frame(
+        &mut self,
+        io: &mut Io,
+        id: ObjectId,
+        index: u64,
+    ) -> Result<Frame, PageError> {
         let obj = self.objects.get(&id).ok_or(PageError::BeyondEndOfFile)?;
         if let Some(p) = obj.pages.get(&index) {
             return Ok(p.frame);
@@ -291,8 +296,15 @@ impl ObjectStore {
         Ok(frame)
     }
 
-    fn read_file_page(&mut self, io: &mut Io, f: FileState, index: u64) -> Result<Frame, PageError> {
-        let offset = index.checked_mul(PAGE_SIZE).ok_or(PageError::BeyondEndOfFile)?;
+    fn read_file_page(
+        &mut self,
+        io: &mut Io,
+        f: FileState,
+        index: u64,
+    ) -> Result<Frame, PageError> {
+        let offset = index
+            .checked_mul(PAGE_SIZE)
+            .ok_or(PageError::BeyondEndOfFile)?;
         if offset >= f.size {
             return Err(PageError::BeyondEndOfFile);
         }
@@ -301,7 +313,8 @@ impl ObjectStore {
             io.frames.zero(frame);
             Ok(())
         } else {
-            io.pager.read_page(f.file, index, io.frames.bytes_mut(frame))
+            io.pager
+                .read_page(f.file, index, io.frames.bytes_mut(frame))
         };
         if loaded.is_err() {
             self.free_frame_now(io.frames, frame);

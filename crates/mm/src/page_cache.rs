@@ -42,7 +42,10 @@ impl ObjectStore {
     /// Current size of a cached file.
     pub fn file_size(&self, file: FileId) -> Result<u64, Errno> {
         let id = self.file_object(file)?;
-        self.get(id).and_then(|o| o.file()).map(|f| f.size).ok_or(Errno::NoEnt)
+        self.get(id)
+            .and_then(|o| o.file())
+            .map(|f| f.size)
+            .ok_or(Errno::NoEnt)
     }
 
     /// Reads from the cache at `offset`; returns the byte count (0 at end).
@@ -62,7 +65,9 @@ impl ObjectStore {
         let mut done = 0usize;
         while done < count {
             let pos = offset + done as u64;
-            let frame = self.page_frame(io, id, pos / PAGE_SIZE).map_err(Errno::from)?;
+            let frame = self
+                .page_frame(io, id, pos / PAGE_SIZE)
+                .map_err(Errno::from)?;
             let in_page = (pos % PAGE_SIZE) as usize;
             let n = (PAGE_SIZE as usize - in_page).min(count - done);
             buf[done..done + n].copy_from_slice(&io.frames.bytes(frame)[in_page..in_page + n]);
@@ -105,7 +110,11 @@ impl ObjectStore {
             let in_page = (pos % PAGE_SIZE) as usize;
             let n = (PAGE_SIZE as usize - in_page).min(buf.len() - done);
             io.frames.bytes_mut(frame)[in_page..in_page + n].copy_from_slice(&buf[done..done + n]);
-            if let Some(p) = self.objects.get_mut(&id).and_then(|o| o.pages.get_mut(&index)) {
+            if let Some(p) = self
+                .objects
+                .get_mut(&id)
+                .and_then(|o| o.pages.get_mut(&index))
+            {
                 p.dirty = true;
             }
             done += n;
@@ -135,7 +144,11 @@ impl ObjectStore {
         if in_page == 0 {
             return;
         }
-        if let Some(p) = self.objects.get(&id).and_then(|o| o.pages.get(&(from / PAGE_SIZE))) {
+        if let Some(p) = self
+            .objects
+            .get(&id)
+            .and_then(|o| o.pages.get(&(from / PAGE_SIZE)))
+        {
             io.frames.bytes_mut(p.frame)[in_page..].fill(0);
         }
     }
@@ -210,7 +223,13 @@ impl ObjectStore {
     /// one pager request per contiguous run. On success the written pages
     /// become clean, except those still mapped writable somewhere (they may
     /// change again without a fault). On failure nothing is marked clean.
-    pub fn write_back(&mut self, io: &mut Io, id: ObjectId, first: u64, end: u64) -> Result<(), Errno> {
+    pub fn write_back(
+        &mut self,
+        io: &mut Io,
+        id: ObjectId,
+        first: u64,
+        end: u64,
+    ) -> Result<(), Errno> {
         let Some(obj) = self.objects.get_mut(&id) else {
             return Ok(());
         };
@@ -268,4 +287,3 @@ fn send_run(
     stats.writeback_bytes += pages.len() as u64 * PAGE_SIZE;
     Ok(())
 }
-

@@ -12,7 +12,9 @@
 //! anonymous memory.
 
 use crate::errno::Errno;
-use crate::hw::{is_page_aligned, page_ceil, Access, AsId, FileAccess, FileId, Hw, Prot, PAGE_SIZE};
+use crate::hw::{
+    is_page_aligned, page_ceil, Access, AsId, FileAccess, FileId, Hw, Prot, PAGE_SIZE,
+};
 use crate::mapping::{Backing, Mapping, Origin, Sharing};
 use crate::object::ObjectKind;
 use crate::system::MemorySystem;
@@ -47,12 +49,21 @@ struct MmapRequest {
     file: Option<(FileId, u64)>,
 }
 
-fn parse_mmap(len: u64, prot: u32, flags: u32, file: Option<(FileId, FileAccess)>, offset: i64) -> Result<MmapRequest, Errno> {
+fn parse_mmap(
+    len: u64,
+    prot: u32,
+    flags: u32,
+    file: Option<(FileId, FileAccess)>,
+    offset: i64,
+) -> Result<MmapRequest, Errno> {
     let known = mman::MAP_SHARED | mman::MAP_PRIVATE | mman::MAP_FIXED | mman::MAP_ANON;
     if flags & !known != 0 || len == 0 || (len as i64) < 0 {
         return Err(Errno::Inval);
     }
-    let sharing = match (flags & mman::MAP_SHARED != 0, flags & mman::MAP_PRIVATE != 0) {
+    let sharing = match (
+        flags & mman::MAP_SHARED != 0,
+        flags & mman::MAP_PRIVATE != 0,
+    ) {
         (true, false) => Sharing::Shared,
         (false, true) => Sharing::Private,
         _ => return Err(Errno::Inval),
@@ -61,7 +72,14 @@ fn parse_mmap(len: u64, prot: u32, flags: u32, file: Option<(FileId, FileAccess)
     let len = page_ceil(len).ok_or(Errno::NoMem)?;
     let fixed = flags & mman::MAP_FIXED != 0;
     if flags & mman::MAP_ANON != 0 {
-        return Ok(MmapRequest { prot, max_prot: Prot::ALL, sharing, fixed, len, file: None });
+        return Ok(MmapRequest {
+            prot,
+            max_prot: Prot::ALL,
+            sharing,
+            fixed,
+            len,
+            file: None,
+        });
     }
     let (file, access) = file.ok_or(Errno::BadFd)?;
     if offset < 0 || !is_page_aligned(offset as u64) {
@@ -71,11 +89,22 @@ fn parse_mmap(len: u64, prot: u32, flags: u32, file: Option<(FileId, FileAccess)
     if !access.can_read() {
         return Err(Errno::Access);
     }
-    let max_prot = if sharing == Sharing::Shared && !access.can_write() { Prot::READ_EXEC } else { Prot::ALL };
+    let max_prot = if sharing == Sharing::Shared && !access.can_write() {
+        Prot::READ_EXEC
+    } else {
+        Prot::ALL
+    };
     if !max_prot.contains(prot) {
         return Err(Errno::Access);
     }
-    Ok(MmapRequest { prot, max_prot, sharing, fixed, len, file: Some((file, offset as u64 / PAGE_SIZE)) })
+    Ok(MmapRequest {
+        prot,
+        max_prot,
+        sharing,
+        fixed,
+        len,
+        file: Some((file, offset as u64 / PAGE_SIZE)),
+    })
 }
 
 impl MemorySystem {
@@ -104,8 +133,14 @@ impl MemorySystem {
             remove_range(space, &mut self.store, hw, start, start + req.len);
         }
         let backing = match (file_object, req.sharing) {
-            (Some(object), _) => Some(Backing { object, first_page: req.file.map_or(0, |(_, p)| p) }),
-            (None, Sharing::Shared) => Some(Backing { object: self.store.create(ObjectKind::Anonymous, 0), first_page: 0 }),
+            (Some(object), _) => Some(Backing {
+                object,
+                first_page: req.file.map_or(0, |(_, p)| p),
+            }),
+            (None, Sharing::Shared) => Some(Backing {
+                object: self.store.create(ObjectKind::Anonymous, 0),
+                first_page: 0,
+            }),
             (None, Sharing::Private) => None,
         };
         let mapping = Mapping {
@@ -194,7 +229,14 @@ impl MemorySystem {
 
     /// POSIX `msync`. `MS_SYNC` writes the dirty pages of shared file
     /// mappings in the range (only the range asked), one request per run.
-    pub fn msync(&mut self, id: AsId, hw: &mut Hw, addr: u64, len: u64, flags: u32) -> Result<(), Errno> {
+    pub fn msync(
+        &mut self,
+        id: AsId,
+        hw: &mut Hw,
+        addr: u64,
+        len: u64,
+        flags: u32,
+    ) -> Result<(), Errno> {
         let known = mman::MS_ASYNC | mman::MS_SYNC | mman::MS_INVALIDATE;
         if flags & !known != 0 || (flags & mman::MS_ASYNC != 0 && flags & mman::MS_SYNC != 0) {
             return Err(Errno::Inval);
@@ -213,7 +255,15 @@ impl MemorySystem {
 
     /// Write-protects our writable entries of the part of mapping `s` in
     /// `[start, end)` (so later stores dirty again), then writes it back.
-    fn msync_mapping(&mut self, id: AsId, hw: &mut Hw, s: u64, start: u64, end: u64, sync: bool) -> Result<(), Errno> {
+    fn msync_mapping(
+        &mut self,
+        id: AsId,
+        hw: &mut Hw,
+        s: u64,
+        start: u64,
+        end: u64,
+        sync: bool,
+    ) -> Result<(), Errno> {
         let Some(m) = self.spaces.get(&id).and_then(|sp| sp.mappings.get(&s)) else {
             return Ok(());
         };
@@ -228,7 +278,15 @@ impl MemorySystem {
             return Ok(());
         }
         let mut batch = self.store.begin_batch();
-        restrict_entries(m, from, to, m.prot.without_write(), &mut self.store, hw.pt, &mut batch);
+        restrict_entries(
+            m,
+            from,
+            to,
+            m.prot.without_write(),
+            &mut self.store,
+            hw.pt,
+            &mut batch,
+        );
         self.store.finish_batch(batch, hw.pt, hw.frames);
         if !sync {
             return Ok(());
@@ -239,14 +297,25 @@ impl MemorySystem {
     /// POSIX `mprotect`: sets the protection of every page in the range,
     /// splitting mappings. `Access` if it exceeds what a mapping's
     /// descriptor allows; `NoMem` for holes.
-    pub fn mprotect(&mut self, id: AsId, hw: &mut Hw, addr: u64, len: u64, prot: u32) -> Result<(), Errno> {
+    pub fn mprotect(
+        &mut self,
+        id: AsId,
+        hw: &mut Hw,
+        addr: u64,
+        len: u64,
+        prot: u32,
+    ) -> Result<(), Errno> {
         let prot = Prot::from_posix(prot)?;
         let Some((start, end)) = self.mapped_range(id, addr, len)? else {
             return Ok(());
         };
         let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
         let first = space.mapping_start_at(start).unwrap_or(start);
-        if space.mappings.range(first..end).any(|(_, m)| !m.max_prot.contains(prot)) {
+        if space
+            .mappings
+            .range(first..end)
+            .any(|(_, m)| !m.max_prot.contains(prot))
+        {
             return Err(Errno::Access);
         }
         split_at(space, &mut self.store, start);
@@ -265,7 +334,14 @@ impl MemorySystem {
     /// zero, private file views read the file again), shared pages stay in
     /// their object with their dirty state. `MADV_WILLNEED` prefaults
     /// file-backed pages. The other advice is accepted and ignored.
-    pub fn madvise(&mut self, id: AsId, hw: &mut Hw, addr: u64, len: u64, advice: u32) -> Result<(), Errno> {
+    pub fn madvise(
+        &mut self,
+        id: AsId,
+        hw: &mut Hw,
+        addr: u64,
+        len: u64,
+        advice: u32,
+    ) -> Result<(), Errno> {
         if advice > mman::MADV_DONTNEED {
             return Err(Errno::Inval);
         }
@@ -325,7 +401,11 @@ impl MemorySystem {
         let space = self.spaces.get(&id).ok_or(Errno::Inval)?;
         for (i, slot) in vec.iter_mut().take(pages as usize).enumerate() {
             let va = start + i as u64 * PAGE_SIZE;
-            *slot = u8::from(space.mapping_at(va).is_some_and(|m| self.is_resident(m, va)));
+            *slot = u8::from(
+                space
+                    .mapping_at(va)
+                    .is_some_and(|m| self.is_resident(m, va)),
+            );
         }
         Ok(())
     }
@@ -334,7 +414,10 @@ impl MemorySystem {
         if m.private_pages.contains_key(&(va / PAGE_SIZE)) {
             return true;
         }
-        m.object_page(va)
-            .is_some_and(|(o, i)| self.store.get(o).is_some_and(|obj| obj.pages.contains_key(&i)))
+        m.object_page(va).is_some_and(|(o, i)| {
+            self.store
+                .get(o)
+                .is_some_and(|obj| obj.pages.contains_key(&i))
+        })
     }
 }

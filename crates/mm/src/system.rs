@@ -109,7 +109,15 @@ impl MemorySystem {
         let space = self.spaces.get_mut(&id).ok_or(FaultError::NotMapped)?;
         let m = space.mapping_at_mut(addr).ok_or(FaultError::NotMapped)?;
         let mut batch = self.store.begin_batch();
-        let result = fault_page(m, &mut self.store, hw, &mut batch, page_floor(addr), access, force);
+        let result = fault_page(
+            m,
+            &mut self.store,
+            hw,
+            &mut batch,
+            page_floor(addr),
+            access,
+            force,
+        );
         self.store.finish_batch(batch, hw.pt, hw.frames);
         if result.is_ok() {
             self.store.stats.faults += 1;
@@ -156,12 +164,24 @@ impl MemorySystem {
     }
 
     /// Reads from the page cache.
-    pub fn file_read(&mut self, io: &mut Io, file: FileId, offset: u64, buf: &mut [u8]) -> Result<usize, Errno> {
+    pub fn file_read(
+        &mut self,
+        io: &mut Io,
+        file: FileId,
+        offset: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, Errno> {
         self.store.file_read(io, file, offset, buf)
     }
 
     /// Writes into the page cache (grows the file, marks pages dirty).
-    pub fn file_write(&mut self, io: &mut Io, file: FileId, offset: u64, buf: &[u8]) -> Result<usize, Errno> {
+    pub fn file_write(
+        &mut self,
+        io: &mut Io,
+        file: FileId,
+        offset: u64,
+        buf: &[u8],
+    ) -> Result<usize, Errno> {
         self.store.file_write(io, file, offset, buf)
     }
 

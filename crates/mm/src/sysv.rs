@@ -71,19 +71,34 @@ impl MemorySystem {
 
     /// `shmat`: attaches the segment at `addr` (0: chosen by the mm; else
     /// page aligned and free, or `Inval`), read-only with `SHM_RDONLY`.
-    pub fn shmat(&mut self, id: AsId, _hw: &mut Hw, shmid: ShmId, addr: u64, flags: u32) -> Result<u64, Errno> {
+    pub fn shmat(
+        &mut self,
+        id: AsId,
+        _hw: &mut Hw,
+        shmid: ShmId,
+        addr: u64,
+        flags: u32,
+    ) -> Result<u64, Errno> {
         let seg = self.segment(shmid)?;
         if seg.destroyed {
             return Err(Errno::Inval);
         }
         let len = page_ceil(seg.size).ok_or(Errno::Inval)?;
-        let prot = if flags & shm::SHM_RDONLY != 0 { Prot::READ } else { Prot::READ_WRITE };
+        let prot = if flags & shm::SHM_RDONLY != 0 {
+            Prot::READ
+        } else {
+            Prot::READ_WRITE
+        };
         let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
         let start = if addr == 0 {
             space.holes.place(len).ok_or(Errno::NoMem)?
         } else {
             let end = addr.checked_add(len).ok_or(Errno::Inval)?;
-            if !is_page_aligned(addr) || addr < USER_BASE || end > USER_END || !space.holes.is_free(addr, end) {
+            if !is_page_aligned(addr)
+                || addr < USER_BASE
+                || end > USER_END
+                || !space.holes.is_free(addr, end)
+            {
                 return Err(Errno::Inval);
             }
             addr
@@ -93,9 +108,16 @@ impl MemorySystem {
             start,
             end: start + len,
             prot,
-            max_prot: if prot.write { Prot::ALL } else { Prot::READ_EXEC },
+            max_prot: if prot.write {
+                Prot::ALL
+            } else {
+                Prot::READ_EXEC
+            },
             sharing: Sharing::Shared,
-            backing: Some(Backing { object, first_page: 0 }),
+            backing: Some(Backing {
+                object,
+                first_page: 0,
+            }),
             private_pages: BTreeMap::new(),
             origin: Origin::Shm(shmid),
         };
@@ -121,7 +143,8 @@ impl MemorySystem {
         let mut end = first.end;
         while let Some(next) = space.mappings.get(&end) {
             let expected = (end - addr) / crate::hw::PAGE_SIZE;
-            let continues = next.origin == Origin::Shm(shmid) && next.backing.is_some_and(|b| b.first_page == expected);
+            let continues = next.origin == Origin::Shm(shmid)
+                && next.backing.is_some_and(|b| b.first_page == expected);
             if !continues {
                 break;
             }
@@ -162,7 +185,10 @@ impl MemorySystem {
             self.store.shm_keys.remove(&seg.key);
         }
         if let Some(o) = self.store.get_mut(object) {
-            o.kind = ObjectKind::Shm(ShmState { destroyed: true, ..seg });
+            o.kind = ObjectKind::Shm(ShmState {
+                destroyed: true,
+                ..seg
+            });
         }
     }
 }

@@ -7,7 +7,10 @@
 extern crate std;
 
 use crate::errno::{Errno, FaultError};
-use crate::hw::{Access, AsId, FileId, Frame, FrameSource, Hw, Io, IoError, PageBytes, PageTable, Pager, Prot, PteInfo, UnmappedPage, PAGE_SIZE};
+use crate::hw::{
+    Access, AsId, FileId, Frame, FrameSource, Hw, Io, IoError, PageBytes, PageTable, Pager, Prot,
+    PteInfo, UnmappedPage, PAGE_SIZE,
+};
 use crate::system::MemorySystem;
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -38,12 +41,28 @@ impl PageTable for SoftPageTable {
         if self.fail_map {
             return Err(Errno::NoMem);
         }
-        assert!(!self.entries.contains_key(&va), "mm mapped over a present entry at {va:#x}");
-        self.entries.insert(va, SoftPte { frame, prot, dirty: false, accessed: false });
+        assert!(
+            !self.entries.contains_key(&va),
+            "mm mapped over a present entry at {va:#x}"
+        );
+        self.entries.insert(
+            va,
+            SoftPte {
+                frame,
+                prot,
+                dirty: false,
+                accessed: false,
+            },
+        );
         Ok(())
     }
     fn unmap(&mut self, va: u64) -> Option<UnmappedPage> {
-        self.entries.remove(&va).map(|p| UnmappedPage { frame: p.frame, prot: p.prot, dirty: p.dirty, accessed: p.accessed })
+        self.entries.remove(&va).map(|p| UnmappedPage {
+            frame: p.frame,
+            prot: p.prot,
+            dirty: p.dirty,
+            accessed: p.accessed,
+        })
     }
     fn protect(&mut self, va: u64, prot: Prot) {
         if let Some(p) = self.entries.get_mut(&va) {
@@ -51,10 +70,17 @@ impl PageTable for SoftPageTable {
         }
     }
     fn query(&self, va: u64) -> Option<PteInfo> {
-        self.entries.get(&va).map(|p| PteInfo { frame: p.frame, prot: p.prot, dirty: p.dirty, accessed: p.accessed })
+        self.entries.get(&va).map(|p| PteInfo {
+            frame: p.frame,
+            prot: p.prot,
+            dirty: p.dirty,
+            accessed: p.accessed,
+        })
     }
     fn take_dirty(&mut self, va: u64) -> bool {
-        self.entries.get_mut(&va).is_some_and(|p| core::mem::replace(&mut p.dirty, false))
+        self.entries
+            .get_mut(&va)
+            .is_some_and(|p| core::mem::replace(&mut p.dirty, false))
     }
     fn flush_page(&mut self, _va: u64) {
         self.single_flushes += 1;
@@ -107,7 +133,11 @@ impl FrameSource for SoftFrames {
         Some(frame)
     }
     fn free(&mut self, frame: Frame) {
-        assert!(self.live.remove(&frame.0), "double free of frame {:#x}", frame.0);
+        assert!(
+            self.live.remove(&frame.0),
+            "double free of frame {:#x}",
+            frame.0
+        );
         let slot = Self::slot(frame);
         self.pages[slot] = None;
         self.free_list.push(slot);
@@ -120,10 +150,14 @@ impl FrameSource for SoftFrames {
         *self.bytes_mut(dst) = data;
     }
     fn bytes(&self, frame: Frame) -> &PageBytes {
-        self.pages[Self::slot(frame)].as_deref().expect("access to a free frame")
+        self.pages[Self::slot(frame)]
+            .as_deref()
+            .expect("access to a free frame")
     }
     fn bytes_mut(&mut self, frame: Frame) -> &mut PageBytes {
-        self.pages[Self::slot(frame)].as_deref_mut().expect("access to a free frame")
+        self.pages[Self::slot(frame)]
+            .as_deref_mut()
+            .expect("access to a free frame")
     }
 }
 
@@ -160,7 +194,12 @@ impl SoftPager {
 }
 
 impl Pager for SoftPager {
-    fn read_page(&mut self, file: FileId, page_index: u64, dst: &mut PageBytes) -> Result<(), IoError> {
+    fn read_page(
+        &mut self,
+        file: FileId,
+        page_index: u64,
+        dst: &mut PageBytes,
+    ) -> Result<(), IoError> {
         if self.fail_reads {
             return Err(IoError);
         }
@@ -174,7 +213,12 @@ impl Pager for SoftPager {
         }
         Ok(())
     }
-    fn write_run(&mut self, file: FileId, first_page_index: u64, pages: &[&PageBytes]) -> Result<(), IoError> {
+    fn write_run(
+        &mut self,
+        file: FileId,
+        first_page_index: u64,
+        pages: &[&PageBytes],
+    ) -> Result<(), IoError> {
         if self.fail_writes > 0 {
             self.fail_writes -= 1;
             return Err(IoError);
@@ -188,7 +232,11 @@ impl Pager for SoftPager {
             let n = (data.len() - start).min(4096);
             data[start..start + n].copy_from_slice(&page[..n]);
         }
-        self.writes.push(WriteRequest { file, first_page: first_page_index, pages: pages.len() });
+        self.writes.push(WriteRequest {
+            file,
+            first_page: first_page_index,
+            pages: pages.len(),
+        });
         Ok(())
     }
     fn set_len(&mut self, file: FileId, len: u64) -> Result<(), IoError> {
@@ -231,7 +279,12 @@ impl Machine {
 
     /// Runs `f` with the system and the hardware of address space `id`.
     pub fn with<R>(&mut self, id: AsId, f: impl FnOnce(&mut MemorySystem, &mut Hw) -> R) -> R {
-        let Machine { vm, frames, pager, tables } = self;
+        let Machine {
+            vm,
+            frames,
+            pager,
+            tables,
+        } = self;
         let pt = tables.entry(id).or_default();
         let mut hw = Hw::new(pt, frames, pager);
         f(vm, &mut hw)
@@ -239,7 +292,9 @@ impl Machine {
 
     /// Runs `f` with the system and the frames and pager.
     pub fn with_io<R>(&mut self, f: impl FnOnce(&mut MemorySystem, &mut Io) -> R) -> R {
-        let Machine { vm, frames, pager, .. } = self;
+        let Machine {
+            vm, frames, pager, ..
+        } = self;
         let mut io = Io { frames, pager };
         f(vm, &mut io)
     }

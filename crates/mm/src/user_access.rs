@@ -11,7 +11,14 @@ use neoos_abi::layout::{USER_BASE, USER_END};
 
 impl MemorySystem {
     /// The frame showing user page `va` for `access`, faulting it in.
-    fn user_frame(&mut self, id: AsId, hw: &mut Hw, va: u64, access: Access, force: bool) -> Result<Frame, Errno> {
+    fn user_frame(
+        &mut self,
+        id: AsId,
+        hw: &mut Hw,
+        va: u64,
+        access: Access,
+        force: bool,
+    ) -> Result<Frame, Errno> {
         if let Some(pte) = hw.pt.query(va) {
             if pte.prot.allows(access) {
                 return Ok(pte.frame);
@@ -27,12 +34,19 @@ impl MemorySystem {
                 .fault_in(id, hw, va, access, !allowed)
                 .map_err(|e| e.to_errno());
         }
-        self.fault_in(id, hw, va, access, false).map_err(|e| e.to_errno())
+        self.fault_in(id, hw, va, access, false)
+            .map_err(|e| e.to_errno())
     }
 
     /// Copies `buf.len()` bytes from user address `addr`. `Fault` if any
     /// byte is unmapped or unreadable.
-    pub fn copy_from_user(&mut self, id: AsId, hw: &mut Hw, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+    pub fn copy_from_user(
+        &mut self,
+        id: AsId,
+        hw: &mut Hw,
+        addr: u64,
+        buf: &mut [u8],
+    ) -> Result<(), Errno> {
         check_user_range(addr, buf.len())?;
         let mut done = 0usize;
         while done < buf.len() {
@@ -50,7 +64,14 @@ impl MemorySystem {
     /// protection is ignored (loading read-only program text; private
     /// mappings get private copies, the file is never changed through a
     /// private mapping). `Fault` if any byte is unmapped or not writable.
-    pub fn copy_to_user(&mut self, id: AsId, hw: &mut Hw, addr: u64, buf: &[u8], force: bool) -> Result<(), Errno> {
+    pub fn copy_to_user(
+        &mut self,
+        id: AsId,
+        hw: &mut Hw,
+        addr: u64,
+        buf: &[u8],
+        force: bool,
+    ) -> Result<(), Errno> {
         check_user_range(addr, buf.len())?;
         let mut done = 0usize;
         while done < buf.len() {
@@ -66,11 +87,17 @@ impl MemorySystem {
 
     /// Reads a NUL-terminated string of at most `max` bytes (without the
     /// NUL) from user address `addr`. `Inval` if no NUL comes within `max`.
-    pub fn read_user_cstr(&mut self, id: AsId, hw: &mut Hw, addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
+    pub fn read_user_cstr(
+        &mut self,
+        id: AsId,
+        hw: &mut Hw,
+        addr: u64,
+        max: usize,
+    ) -> Result<Vec<u8>, Errno> {
         let mut out = Vec::new();
         let mut pos = addr;
         loop {
-            if pos < USER_BASE || pos >= USER_END {
+            if !(USER_BASE..USER_END).contains(&pos) {
                 return Err(Errno::Fault);
             }
             let frame = self.user_frame(id, hw, page_floor(pos), Access::Read, false)?;

@@ -31,8 +31,9 @@ fn expected_status(source: &Path) -> i64 {
         .unwrap_or(0)
 }
 
-/// Compiles everything into the image; returns the tests in run order.
-fn prepare(image: &mut initfs::Image) -> Result<Vec<Case>> {
+/// Compiles everything into the image; returns the tests in run order, and
+/// the tests that did not compile (each a failure, with the reason).
+fn prepare(image: &mut initfs::Image) -> Result<(Vec<Case>, Vec<(String, String)>)> {
     let root = repo_root();
     let bin = out_dir().join("test-bin");
     for dir in ["user/programs", "user/tests/helpers"] {
@@ -41,16 +42,20 @@ fn prepare(image: &mut initfs::Image) -> Result<Vec<Case>> {
         }
     }
     let mut cases = Vec::new();
+    let mut broken = Vec::new();
     for source in build::c_sources(&root.join("user/tests"))? {
         let name = source.file_stem().and_then(|s| s.to_str()).unwrap_or("test").to_string();
         let binary = bin.join(&name);
-        build::c_program(&source, &[], &binary)?;
+        if let Err(e) = build::c_program(&source, &[], &binary) {
+            broken.push((name, e.0));
+            continue;
+        }
         let path = format!("/bin/{name}");
         image.program(&path, &binary)?;
         cases.push(Case { name, path, expect: expected_status(&source) });
     }
     cases.extend(prepare_seed_examples(image, &bin)?);
-    Ok(cases)
+    Ok((cases, broken))
 }
 
 /// The seeds' examples, compiled verbatim with a stub for what they leave
@@ -127,7 +132,7 @@ fn run_boot(kernel: &Path, image: &Path, cases: &[Case], tally: &mut Tally) -> R
         kernel,
         image,
         command_line: format!("run={}", paths.join(",")),
-        timeout: Duration::from_secs(300),
+        timeout: Duration::from_secs(120),
         echo: false,
         interactive: false,
         gdb: false,
@@ -188,11 +193,14 @@ fn run_all() -> Result<Tally> {
     build::ensure_tools()?;
     let kernel: PathBuf = build::kernel()?;
     let mut image = initfs::standard();
-    let cases = prepare(&mut image)?;
+    let (cases, broken) = prepare(&mut image)?;
     let image_path = out_dir().join("test-initfs.cpio");
     image.write(&image_path)?;
-    println!("running {} in-QEMU tests", cases.len());
+    println!("running {} in-QEMU tests", cases.len() + broken.len());
     let mut tally = Tally { passed: 0, failed: 0 };
+    for (name, why) in &broken {
+        tally.record(name, false, &[why.clone()]);
+    }
     let mut next = 0;
     while next < cases.len() {
         next += run_boot(&kernel, &image_path, &cases[next..], &mut tally)?;

@@ -44,6 +44,14 @@ fn fs_code(e: FsError) -> i64 {
     }
 }
 
+/// Folders whose files programs may read but not change.
+const READ_ONLY_DIRS: &[&str] = &["/bin", "/etc"];
+
+fn is_read_only(path: &str) -> bool {
+    let Some(path) = crate::fs::normalize(path) else { return false };
+    READ_ONLY_DIRS.iter().any(|d| path.strip_prefix(d).is_some_and(|rest| rest.starts_with('/')))
+}
+
 /// Opens `path` with NeoOS `mode`; returns the descriptor to install.
 pub fn open(k: &mut Kernel, path: &str, mode: u32) -> Result<Descriptor, i64> {
     use neoos_abi::open::*;
@@ -55,6 +63,9 @@ pub fn open(k: &mut Kernel, path: &str, mode: u32) -> Result<Descriptor, i64> {
         O_WRONLY => FileAccess::WriteOnly,
         _ => FileAccess::ReadWrite,
     };
+    if (access.can_write() || mode & O_CREAT != 0) && is_read_only(path) {
+        return Err(neo::E_PERM);
+    }
     let file = match k.fs.lookup(path) {
         Some(Node::Dir) => return Err(if access.can_write() { neo::E_PERM } else { neo::E_INVAL }),
         Some(Node::File(_)) if mode & O_CREAT != 0 && mode & O_EXCL != 0 => return Err(neo::E_EXISTS),

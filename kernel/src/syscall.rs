@@ -325,7 +325,7 @@ fn kill(target: i64) -> i64 {
         if me == Some(target as Pid) {
             return Ok(true);
         }
-        if k.kill(target as Pid) { Ok(false) } else { Err(neo::E_INVAL) }
+        if k.kill(target as Pid) { Ok(false) } else { Err(neo::E_NOENT) }
     });
     match outcome {
         Ok(true) => process::exit_current(neoos_abi::status::KILLED),
@@ -432,7 +432,10 @@ fn fsync(k: &mut Kernel, pid: Pid, fd: i64) -> Result<i64, i64> {
 fn readdir(k: &mut Kernel, pid: Pid, path: u64, buf: u64, len: i64) -> Result<i64, i64> {
     let len = usize::try_from(len).map_err(|_| neo::E_INVAL)?;
     let path = copy_string(k, pid, path, MAX_PATH).map_err(neo_err)?;
-    let names = k.fs.list(&path).map_err(|_| neo::E_NOENT)?;
+    let names = k.fs.list(&path).map_err(|e| match e {
+        crate::fs::FsError::NotFound => neo::E_NOENT,
+        _ => neo::E_INVAL,
+    })?;
     let mut text = String::new();
     for name in names {
         text.push_str(&name);
@@ -440,7 +443,7 @@ fn readdir(k: &mut Kernel, pid: Pid, path: u64, buf: u64, len: i64) -> Result<i6
     }
     let n = text.len().min(len);
     copy_out(k, pid, buf, &text.as_bytes()[..n]).map_err(neo_err)?;
-    Ok(n as i64)
+    Ok(text.len() as i64)
 }
 
 fn posix_mmap(k: &mut Kernel, pid: Pid, a: &Args) -> Result<i64, Errno> {

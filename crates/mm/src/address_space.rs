@@ -3,6 +3,7 @@
 
 use crate::holes::HoleIndex;
 use crate::mapping::Mapping;
+use alloc::collections::btree_map::Entry;
 use alloc::collections::BTreeMap;
 
 /// The mappings and free ranges of one process.
@@ -52,6 +53,17 @@ impl AddressSpace {
     /// Removes the mapping starting at `start`, freeing its range.
     pub fn remove(&mut self, start: u64) -> Option<Mapping> {
         let m = self.mappings.remove(&start)?;
+        self.holes.release(m.start, m.end);
+        Some(m)
+    }
+
+    /// Removes the mapping that is exactly `[start, end)`, if there is one.
+    pub fn remove_exact(&mut self, start: u64, end: u64) -> Option<Mapping> {
+        let entry = match self.mappings.entry(start) {
+            Entry::Occupied(e) if e.get().end == end => e,
+            _ => return None,
+        };
+        let m = entry.remove();
         self.holes.release(m.start, m.end);
         Some(m)
     }

@@ -68,11 +68,9 @@ impl HoleIndex {
     /// Marks the free range `[start, end)` used; false (nothing done) if it
     /// is not free.
     pub fn reserve(&mut self, start: u64, end: u64) -> bool {
-        if !self.is_free(start, end) {
-            return false;
-        }
         if start < MMAP_TOP && MMAP_TOP < end {
-            return self.reserve_within_hole(start, MMAP_TOP)
+            return self.is_free(start, end)
+                && self.reserve_within_hole(start, MMAP_TOP)
                 && self.reserve_within_hole(MMAP_TOP, end);
         }
         self.reserve_within_hole(start, end)
@@ -106,21 +104,24 @@ impl HoleIndex {
     }
 
     fn release_one_side(&mut self, mut start: u64, mut end: u64) {
-        if start != MMAP_TOP {
-            let prev = self
-                .by_addr
-                .range(..start)
-                .next_back()
-                .map(|(&s, &e)| (s, e));
-            if let Some((ps, pe)) = prev {
-                if pe == start {
-                    self.take(ps);
-                    start = ps;
-                }
+        // One search finds both neighbours: nothing lies inside [start, end).
+        let mut around = self.by_addr.range(..=end);
+        let mut next = None;
+        let mut prev = around.next_back().map(|(&s, &e)| (s, e));
+        if let Some((s, e)) = prev {
+            if s == end {
+                next = Some(e);
+                prev = around.next_back().map(|(&s, &e)| (s, e));
             }
         }
-        if end != MMAP_TOP {
-            if let Some(ne) = self.by_addr.get(&end).copied() {
+        if let Some((ps, pe)) = prev {
+            if pe == start && start != MMAP_TOP {
+                self.take(ps);
+                start = ps;
+            }
+        }
+        if let Some(ne) = next {
+            if end != MMAP_TOP {
                 self.take(end);
                 end = ne;
             }

@@ -16,9 +16,10 @@ pub enum Sharing {
 /// Which call created the mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Origin {
-    /// `sys_mmap` of the NeoOS personality (only `neo_munmap` of the whole
-    /// range removes it, though POSIX calls may also act on it).
-    Neo,
+    /// `sys_mmap` of the NeoOS personality, of `size` bytes (only
+    /// `neo_munmap` with exactly that size removes it, though POSIX calls may
+    /// also act on it).
+    Neo { size: u64 },
     /// POSIX `mmap`.
     Posix,
     /// `shmat` of the given segment.

@@ -15,7 +15,7 @@ use crate::hw::{
 use crate::mapping::{Backing, Mapping, Origin, Sharing};
 use crate::object::ObjectStore;
 use crate::system::MemorySystem;
-use crate::unmap::clear_entries;
+use crate::unmap::{clear_entries, harvest_dirty_bits};
 use alloc::collections::BTreeMap;
 
 /// The mapping `neo_munmap` step 1 identified.
@@ -71,7 +71,7 @@ impl MemorySystem {
             sharing: Sharing::Shared,
             backing: Some(Backing { object, first_page }),
             private_pages: BTreeMap::new(),
-            origin: Origin::Neo,
+            origin: Origin::Neo { size },
         };
         if !space.insert(mapping) {
             return Err(Errno::NoMem);
@@ -92,7 +92,7 @@ impl MemorySystem {
     }
 
     /// Step 1: `addr` and `size` must be exactly those of one earlier
-    /// `neo_mmap` (size rounded up to pages); no partial unmapping.
+    /// `neo_mmap` (the very size it was given); no partial unmapping.
     fn neo_step1_find_exact_mapping(
         &self,
         id: AsId,
@@ -105,7 +105,8 @@ impl MemorySystem {
         let len = page_ceil(size as u64).ok_or(Errno::Inval)?;
         let space = self.spaces.get(&id).ok_or(Errno::Inval)?;
         let m = space.mappings.get(&addr).ok_or(Errno::Inval)?;
-        if m.origin != Origin::Neo || m.len() != len {
+        // A POSIX call may have split the mapping: then it is no longer whole.
+        if m.origin != (Origin::Neo { size: size as u64 }) || m.len() != len {
             return Err(Errno::Inval);
         }
         let (object, first_page, end_page) = m.object_pages(m.start, m.end).ok_or(Errno::Inval)?;
@@ -143,14 +144,14 @@ fn neo_step2_write_dirty_pages(
     hw: &mut Hw,
     range: &NeoRange,
 ) -> Result<(), Errno> {
-    if let Some(obj) = store.get_mut(range.object) {
-        for (&index, page) in obj.pages.range_mut(range.first_page..range.end_page) {
-            if !page.dirty && page.writers > 0 {
-                let va = range.start + (index - range.first_page) * PAGE_SIZE;
-                page.dirty = hw.pt.take_dirty(va);
-            }
-        }
-    }
+    harvest_dirty_bits(
+        store,
+        hw.pt,
+        range.object,
+        range.first_page,
+        range.end_page,
+        range.start,
+    );
     store.write_back(&mut hw.io(), range.object, range.first_page, range.end_page)
 }
 

@@ -245,11 +245,17 @@ impl ObjectStore {
         if o.map_refs > 0 || o.handle_refs > 0 {
             return Ok(());
         }
-        if o.is_file() {
-            self.write_back(io, id, 0, u64::MAX)?;
-        }
+        // The last reference is gone: dirty pages go to the file. If the
+        // device fails, the error is reported but the pages are released all
+        // the same: nothing could write them later either, and memory must
+        // come back.
+        let written = if o.is_file() {
+            self.write_back(io, id, 0, u64::MAX)
+        } else {
+            Ok(())
+        };
         let Some(o) = self.objects.remove(&id) else {
-            return Ok(());
+            return written;
         };
         match o.kind {
             ObjectKind::File(f) => {
@@ -263,7 +269,7 @@ impl ObjectStore {
             ObjectKind::Anonymous => {}
         }
         frees.extend(o.pages.values().map(|p| p.frame));
-        Ok(())
+        written
     }
 
     /// The frame of page `index` of object `id`, reading or zero-filling it

@@ -10,6 +10,7 @@ use crate::hw::{page_floor, Access, AsId, FileId, Hw, Io, PAGE_SIZE};
 use crate::mapping::{Mapping, Sharing};
 use crate::object::{ObjectKind, ObjectStore};
 use crate::stats::MemStats;
+use crate::unmap::harvest_dirty_bits;
 use crate::unmap::remove_range;
 use alloc::collections::BTreeMap;
 use neoos_abi::layout::{USER_BASE, USER_END};
@@ -50,6 +51,7 @@ impl MemorySystem {
         for m in space.mappings.values() {
             if m.sharing == Sharing::Shared {
                 if let Some((object, first, end)) = m.object_pages(m.start, m.end) {
+                    harvest_dirty_bits(&mut self.store, hw.pt, object, first, end, m.start);
                     let _ = self.store.write_back(&mut hw.io(), object, first, end);
                 }
             }

@@ -146,19 +146,50 @@ pub(crate) fn remove_range(
     start: u64,
     end: u64,
 ) {
-    split_at(space, store, start);
-    split_at(space, store, end);
     let mut batch = store.begin_batch();
-    while let Some(first) = space.mappings.range(start..end).next().map(|(&s, _)| s) {
-        let Some(mut m) = space.remove(first) else {
-            break;
-        };
-        clear_entries(&m, m.start, m.end, store, hw.pt, &mut batch);
-        let (s, e) = (m.start, m.end);
-        drop_private_pages(&mut m, s, e, store, &mut batch);
-        if let Some(b) = m.backing {
-            store.drop_map_ref(&mut hw.io(), b.object, batch.frees_mut());
+    if let Some(m) = space.remove_exact(start, end) {
+        // The common case (unmapping what one mmap made): no split, no scan.
+        discard_mapping(m, store, hw, &mut batch);
+    } else {
+        split_at(space, store, start);
+        split_at(space, store, end);
+        while let Some(first) = space.mappings.range(start..end).next().map(|(&s, _)| s) {
+            let Some(m) = space.remove(first) else {
+                break;
+            };
+            discard_mapping(m, store, hw, &mut batch);
         }
     }
     store.finish_batch(batch, hw.pt, hw.frames);
+}
+
+/// Takes a mapping already out of its address space apart: entries into
+/// `batch`, private frames released, object reference dropped.
+fn discard_mapping(mut m: Mapping, store: &mut ObjectStore, hw: &mut Hw, batch: &mut TlbBatch) {
+    clear_entries(&m, m.start, m.end, store, hw.pt, batch);
+    let (s, e) = (m.start, m.end);
+    drop_private_pages(&mut m, s, e, store, batch);
+    if let Some(b) = m.backing {
+        store.drop_map_ref(&mut hw.io(), b.object, batch.frees_mut());
+    }
+}
+
+/// Moves the hardware dirty bits of the writable entries that show pages
+/// `[first_page, end_page)` of `object` (mapped from `start_va` on) into the
+/// page cache, so that a writeback sees every store.
+pub(crate) fn harvest_dirty_bits(
+    store: &mut ObjectStore,
+    pt: &mut dyn PageTable,
+    object: crate::hw::ObjectId,
+    first_page: u64,
+    end_page: u64,
+    start_va: u64,
+) {
+    if let Some(obj) = store.get_mut(object) {
+        for (&index, page) in obj.pages.range_mut(first_page..end_page) {
+            if !page.dirty && page.writers > 0 {
+                page.dirty = pt.take_dirty(start_va + (index - first_page) * PAGE_SIZE);
+            }
+        }
+    }
 }

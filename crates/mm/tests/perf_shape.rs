@@ -1,0 +1,198 @@
+//! The shape of the costs the performance targets demand: writeback requests
+//! follow dirty runs, munmap work follows resident pages (not range size),
+//! TLB invalidations are batched.
+
+use neoos_abi::mman;
+use neoos_mm::testing::Machine;
+use neoos_mm::{Access, FileAccess, PAGE_SIZE};
+use std::time::Instant;
+
+const RW: u32 = mman::PROT_READ | mman::PROT_WRITE;
+
+#[test]
+fn neo_munmap_of_64_mib_file_mapping_sends_exactly_one_request_per_dirty_run() {
+    const LEN: u64 = 64 << 20;
+    for (dirty, runs) in [(64u64, 1u64), (64, 8), (64, 64), (10, 5)] {
+        let mut m = Machine::new();
+        let p = m.new_space();
+        let f = m.create_file(1, &vec![0u8; LEN as usize]);
+        let a = m
+            .with(p, |vm, hw| {
+                vm.neo_mmap(p, hw, f, FileAccess::ReadWrite, 0, LEN as i64)
+            })
+            .unwrap();
+        // Clean resident pages between the runs must not be written.
+        for i in 0..64 {
+            m.touch(p, a + (i * 250 + 7) * PAGE_SIZE, Access::Read)
+                .unwrap();
+        }
+        let per_run = dirty / runs;
+        let stride = LEN / PAGE_SIZE / runs;
+        for r in 0..runs {
+            for k in 0..per_run {
+                m.touch(p, a + (r * stride + k) * PAGE_SIZE, Access::Write)
+                    .unwrap();
+            }
+        }
+        m.with(p, |vm, hw| vm.neo_munmap(p, hw, a, LEN as i64))
+            .unwrap();
+        assert_eq!(
+            m.pager.writes.len() as u64,
+            runs,
+            "{dirty} dirty pages in {runs} runs"
+        );
+        assert!(m.pager.writes.iter().all(|w| w.pages as u64 == per_run));
+        assert_eq!(m.vm.stats().writeback_bytes, dirty * PAGE_SIZE);
+    }
+}
+
+#[test]
+fn munmap_cost_follows_resident_pages_not_range_size() {
+    let mut m = Machine::new();
+    let p = m.new_space();
+    let len = 1u64 << 40; // 1 TiB: a per-page loop would take minutes
+    let a = m
+        .with(p, |vm, hw| {
+            vm.mmap(
+                p,
+                hw,
+                0,
+                len,
+                RW,
+                mman::MAP_PRIVATE | mman::MAP_ANON,
+                None,
+                0,
+            )
+        })
+        .unwrap();
+    for i in 0..10 {
+        m.touch(p, a + i * (len / 10), Access::Write).unwrap();
+    }
+    let t = Instant::now();
+    m.with(p, |vm, hw| vm.munmap(p, hw, a, len)).unwrap();
+    assert!(t.elapsed().as_millis() < 200, "{:?}", t.elapsed());
+    assert_eq!(m.pt(p).single_flushes, 10);
+    assert_eq!(m.frames.live_count(), 0);
+    // Same for msync, mprotect, madvise and teardown over huge sparse ranges.
+    let b = m
+        .with(p, |vm, hw| {
+            vm.mmap(
+                p,
+                hw,
+                0,
+                len,
+                RW,
+                mman::MAP_SHARED | mman::MAP_ANON,
+                None,
+                0,
+            )
+        })
+        .unwrap();
+    m.touch(p, b + len / 2, Access::Write).unwrap();
+    let t = Instant::now();
+    m.with(p, |vm, hw| vm.msync(p, hw, b, len, mman::MS_SYNC))
+        .unwrap();
+    m.with(p, |vm, hw| {
+        vm.mprotect(p, hw, b + PAGE_SIZE, len - 2 * PAGE_SIZE, mman::PROT_READ)
+    })
+    .unwrap();
+    m.with(p, |vm, hw| vm.madvise(p, hw, b, len, mman::MADV_DONTNEED))
+        .unwrap();
+    m.exit(p).unwrap();
+    assert!(t.elapsed().as_millis() < 200, "{:?}", t.elapsed());
+    assert_eq!(m.frames.live_count(), 0);
+}
+
+#[test]
+fn tlb_invalidations_are_batched_per_operation() {
+    let mut m = Machine::new();
+    let p = m.new_space();
+    let a = m
+        .with(p, |vm, hw| {
+            vm.mmap(
+                p,
+                hw,
+                0,
+                64 * PAGE_SIZE,
+                RW,
+                mman::MAP_PRIVATE | mman::MAP_ANON,
+                None,
+                0,
+            )
+        })
+        .unwrap();
+    for i in 0..32 {
+        m.touch(p, a + i * PAGE_SIZE, Access::Write).unwrap();
+    }
+    let before = m.vm.stats();
+    m.with(p, |vm, hw| vm.munmap(p, hw, a, 32 * PAGE_SIZE))
+        .unwrap();
+    let after = m.vm.stats();
+    assert_eq!(after.tlb_single_flushes - before.tlb_single_flushes, 32);
+    assert_eq!(after.tlb_full_flushes, before.tlb_full_flushes);
+    for i in 32..64 {
+        m.touch(p, a + i * PAGE_SIZE, Access::Write).unwrap();
+    }
+    m.touch(p, a + 40 * PAGE_SIZE, Access::Read).unwrap();
+    m.with(p, |vm, hw| {
+        vm.mmap(
+            p,
+            hw,
+            a,
+            64 * PAGE_SIZE,
+            RW,
+            mman::MAP_PRIVATE | mman::MAP_ANON | mman::MAP_FIXED,
+            None,
+            0,
+        )
+    })
+    .unwrap();
+    // Replacing 32 resident pages: 32 singles; one more would be a full flush.
+    assert_eq!(
+        m.vm.stats().tlb_single_flushes - after.tlb_single_flushes,
+        32
+    );
+}
+
+#[test]
+fn hundred_thousand_mappings_keep_mmap_munmap_logarithmic() {
+    let mut m = Machine::new();
+    let p = m.new_space();
+    for i in 0..100_000u64 {
+        let addr = 0x1000_0000 + i * 2 * PAGE_SIZE;
+        m.with(p, |vm, hw| {
+            vm.mmap(
+                p,
+                hw,
+                addr,
+                PAGE_SIZE,
+                RW,
+                mman::MAP_PRIVATE | mman::MAP_ANON | mman::MAP_FIXED,
+                None,
+                0,
+            )
+        })
+        .unwrap();
+    }
+    assert_eq!(m.vm.mapping_count(p), 100_000);
+    let t = Instant::now();
+    for _ in 0..10_000 {
+        m.with(p, |vm, hw| {
+            let a = vm
+                .mmap(
+                    p,
+                    hw,
+                    0,
+                    PAGE_SIZE,
+                    RW,
+                    mman::MAP_PRIVATE | mman::MAP_ANON,
+                    None,
+                    0,
+                )
+                .unwrap();
+            vm.munmap(p, hw, a, PAGE_SIZE).unwrap();
+        });
+    }
+    // 10,000 pairs: well under a second unless something scans linearly.
+    assert!(t.elapsed().as_millis() < 2_000, "{:?}", t.elapsed());
+}

@@ -1,0 +1,16 @@
+/* docs/abi.md §3: a fault ends only the faulting process, with the documented
+ * status: NULL and kernel-address accesses, a store to a read-only shm
+ * attachment; and the segv demo program. This process goes on afterwards. */
+#include <neo_test.h>
+
+int main(void)
+{
+    static const char *const modes[] = { "null", "kernel", "kernel_store", "shm_rdonly" };
+    for (unsigned i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        char *argv[] = { "/bin/fault_probe", (char *)modes[i], NULL };
+        CHECK_EQ(test_run_wait("/bin/fault_probe", argv), NEO_STATUS_SEGFAULT);
+    }
+    CHECK_EQ(test_run_wait("/bin/segv", NULL), NEO_STATUS_SEGFAULT);
+    CHECK_EQ(test_run_wait("/bin/hello", NULL), 0);
+    return 0;
+}

@@ -62,7 +62,17 @@ fn qemu_command(o: &BootOptions) -> Command {
         .arg("-initrd")
         .arg(o.image)
         .args(["-append", &o.command_line])
-        .args(["-m", "512M", "-cpu", "max,-la57", "-smp", "1", "-no-reboot", "-display", "none"])
+        .args([
+            "-m",
+            "512M",
+            "-cpu",
+            "max,-la57",
+            "-smp",
+            "1",
+            "-no-reboot",
+            "-display",
+            "none",
+        ])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         .args(["-serial", "mon:stdio", "-monitor", "none"]);
     if o.gdb {
@@ -85,16 +95,26 @@ pub fn boot(o: &BootOptions) -> Result<BootOutcome> {
     if o.interactive {
         let status = cmd.status()?;
         let ending = ending_of(status.code());
-        return Ok(BootOutcome { ending, console: Vec::new(), programs: Vec::new() });
+        return Ok(BootOutcome {
+            ending,
+            console: Vec::new(),
+            programs: Vec::new(),
+        });
     }
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| ToolError(format!("cannot start QEMU: {e}")))?;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| ToolError(format!("cannot start QEMU: {e}")))?;
     let stdout = child.stdout.take().expect("piped stdout");
     let (tx, rx) = mpsc::channel();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).split(b'\n') {
             let Ok(line) = line else { break };
-            let text = String::from_utf8_lossy(&line).trim_end_matches('\r').to_string();
+            let text = String::from_utf8_lossy(&line)
+                .trim_end_matches('\r')
+                .to_string();
             if tx.send(text).is_err() {
                 break;
             }
@@ -124,9 +144,20 @@ pub fn boot(o: &BootOptions) -> Result<BootOutcome> {
     }
     let status = child.wait()?;
     let _ = reader.join();
-    let ending = if timed_out { Ending::TimedOut } else { ending_of(status.code()) };
-    let programs = console.iter().filter_map(|l| parse_program_line(l)).collect();
-    Ok(BootOutcome { ending, console, programs })
+    let ending = if timed_out {
+        Ending::TimedOut
+    } else {
+        ending_of(status.code())
+    };
+    let programs = console
+        .iter()
+        .filter_map(|l| parse_program_line(l))
+        .collect();
+    Ok(BootOutcome {
+        ending,
+        console,
+        programs,
+    })
 }
 
 fn ending_of(code: Option<i32>) -> Ending {

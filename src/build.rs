@@ -68,11 +68,15 @@ pub fn ensure_tools() -> Result<()> {
     }
     if !is_root() {
         return Err(ToolError(
-            "qemu-system-x86_64 is missing; install it with: apt-get install -y qemu-system-x86".into(),
+            "qemu-system-x86_64 is missing; install it with: apt-get install -y qemu-system-x86"
+                .into(),
         ));
     }
     eprintln!("neoos: installing QEMU (apt-get install -y qemu-system-x86)");
-    run(Command::new("apt-get").args(["update", "-qq"]), "apt-get update")?;
+    run(
+        Command::new("apt-get").args(["update", "-qq"]),
+        "apt-get update",
+    )?;
     run(
         Command::new("apt-get")
             .args(["install", "-y", "-qq", "qemu-system-x86"])
@@ -82,7 +86,9 @@ pub fn ensure_tools() -> Result<()> {
     if have("qemu-system-x86_64") {
         Ok(())
     } else {
-        Err(ToolError("QEMU is still missing after apt-get install".into()))
+        Err(ToolError(
+            "QEMU is still missing after apt-get install".into(),
+        ))
     }
 }
 
@@ -93,7 +99,12 @@ pub fn kernel() -> Result<PathBuf> {
     cmd.current_dir(repo_root().join("kernel"))
         .args(["build", "--release", "--quiet"])
         .env("CARGO_TARGET_DIR", &target_dir);
-    for var in ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WRAPPER"] {
+    for var in [
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WRAPPER",
+    ] {
         cmd.env_remove(var);
     }
     run(&mut cmd, "kernel build")?;
@@ -110,11 +121,19 @@ pub fn c_program(source: &Path, extra: &[PathBuf], out: &Path) -> Result<()> {
 }
 
 /// As [`c_program`], with another trailer (for sources without a `main`).
-pub fn c_program_with_trailer(source: &Path, extra: &[PathBuf], trailer: &Path, out: &Path) -> Result<()> {
+pub fn c_program_with_trailer(
+    source: &Path,
+    extra: &[PathBuf],
+    trailer: &Path,
+    out: &Path,
+) -> Result<()> {
     let libneo = repo_root().join("user/libneo");
     let wrap_dir = out_dir().join("wrap");
     std::fs::create_dir_all(&wrap_dir)?;
-    let name = out.file_name().and_then(|n| n.to_str()).unwrap_or("program");
+    let name = out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("program");
     let wrapper = wrap_dir.join(format!("{name}.c"));
     let source = std::fs::canonicalize(source)
         .map_err(|e| ToolError(format!("{}: {e}", source.display())))?;
@@ -145,7 +164,11 @@ pub fn c_program_with_trailer(source: &Path, extra: &[PathBuf], trailer: &Path, 
 pub fn c_programs_in(dir: &Path, out: &Path) -> Result<Vec<(String, PathBuf)>> {
     let mut built = Vec::new();
     for source in c_sources(dir)? {
-        let name = source.file_stem().and_then(|s| s.to_str()).unwrap_or("program").to_string();
+        let name = source
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("program")
+            .to_string();
         let binary = out.join(&name);
         c_program(&source, &[], &binary)?;
         built.push((name, binary));
@@ -155,7 +178,9 @@ pub fn c_programs_in(dir: &Path, out: &Path) -> Result<Vec<(String, PathBuf)>> {
 
 /// The `*.c` files of a folder, sorted (none if the folder is missing).
 pub fn c_sources(dir: &Path) -> Result<Vec<PathBuf>> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(Vec::new()) };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
     let mut sources: Vec<PathBuf> = entries
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "c"))

@@ -23,7 +23,12 @@ struct Options {
 }
 
 fn parse_args() -> Result<Options> {
-    let mut o = Options { shell: false, gdb: false, timeout: Duration::from_secs(120), programs: Vec::new() };
+    let mut o = Options {
+        shell: false,
+        gdb: false,
+        timeout: Duration::from_secs(120),
+        programs: Vec::new(),
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -31,7 +36,8 @@ fn parse_args() -> Result<Options> {
             "--gdb" => o.gdb = true,
             "--timeout" => {
                 let secs = args.next().and_then(|s| s.parse().ok());
-                let secs = secs.ok_or_else(|| ToolError("--timeout takes a number of seconds".into()))?;
+                let secs =
+                    secs.ok_or_else(|| ToolError("--timeout takes a number of seconds".into()))?;
                 o.timeout = Duration::from_secs(secs);
             }
             "--" => {}
@@ -39,7 +45,9 @@ fn parse_args() -> Result<Options> {
                 println!("usage: cargo run [-- [--shell] [--gdb] [--timeout SECS] [prog.c ...]]");
                 std::process::exit(0);
             }
-            flag if flag.starts_with("--") => return Err(ToolError(format!("unknown option {flag}"))),
+            flag if flag.starts_with("--") => {
+                return Err(ToolError(format!("unknown option {flag}")))
+            }
             file => o.programs.push(PathBuf::from(file)),
         }
     }
@@ -90,7 +98,10 @@ fn run() -> Result<bool> {
         format!("run={}", to_run.join(","))
     };
     if o.gdb {
-        eprintln!("neoos: QEMU waits for gdb: gdb {} -ex 'target remote :1234'", kernel.display());
+        eprintln!(
+            "neoos: QEMU waits for gdb: gdb {} -ex 'target remote :1234'",
+            kernel.display()
+        );
     }
     let outcome = boot::boot(&BootOptions {
         kernel: &kernel,

@@ -16,7 +16,10 @@ pub struct SeedExample {
 
 fn defines_main(code: &str) -> bool {
     code.match_indices("main").any(|(i, _)| {
-        let before = code[..i].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        let before = code[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
         let after = code[i + 4..].trim_start().starts_with('(');
         before && after
     })
@@ -50,19 +53,30 @@ pub fn c_blocks(text: &str) -> Vec<String> {
 
 /// Every example of every seed in `dir`.
 pub fn examples(dir: &Path) -> Result<Vec<SeedExample>> {
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(Vec::new()) };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(Vec::new());
+    };
     let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     files.sort();
     let mut out = Vec::new();
-    for file in files.iter().filter(|f| f.extension().is_some_and(|x| x == "txt")) {
+    for file in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|x| x == "txt"))
+    {
         let text = std::fs::read_to_string(file)?;
         let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("seed");
         let short = stem.split('_').next().unwrap_or(stem);
         // Blocks without a function body (a prototype) are not programs.
-        let programs = c_blocks(&text).into_iter().filter(|code| code.contains('{'));
+        let programs = c_blocks(&text)
+            .into_iter()
+            .filter(|code| code.contains('{'));
         for (i, code) in programs.enumerate() {
             let has_main = defines_main(&code);
-            out.push(SeedExample { name: format!("seed{short}_example{}", i + 1), code, has_main });
+            out.push(SeedExample {
+                name: format!("seed{short}_example{}", i + 1),
+                code,
+                has_main,
+            });
         }
     }
     Ok(out)
@@ -75,7 +89,10 @@ mod tests {
     #[test]
     fn c_blocks_takes_only_c_fences() {
         let text = "x\n```c\nint a;\n```\n```sh\nls\n```\n  ```c\nvoid main() {}\n  ```\n";
-        assert_eq!(c_blocks(text), vec!["int a;\n".to_string(), "void main() {}\n".to_string()]);
+        assert_eq!(
+            c_blocks(text),
+            vec!["int a;\n".to_string(), "void main() {}\n".to_string()]
+        );
     }
 
     #[test]

@@ -15,6 +15,9 @@ use std::time::Duration;
 use neoos::boot::{self, BootOptions, Ending};
 use neoos::{build, initfs, out_dir, repo_root, seeds, Result};
 
+/// A test that did not compile: (name, reason).
+type Broken = (String, String);
+
 /// One test: the program to run and the status it must end with.
 struct Case {
     name: String,
@@ -33,7 +36,7 @@ fn expected_status(source: &Path) -> i64 {
 
 /// Compiles everything into the image; returns the tests in run order, and
 /// the tests that did not compile (each a failure, with the reason).
-fn prepare(image: &mut initfs::Image) -> Result<(Vec<Case>, Vec<(String, String)>)> {
+fn prepare(image: &mut initfs::Image) -> Result<(Vec<Case>, Vec<Broken>)> {
     let root = repo_root();
     let bin = out_dir().join("test-bin");
     for dir in ["user/programs", "user/tests/helpers"] {
@@ -44,7 +47,11 @@ fn prepare(image: &mut initfs::Image) -> Result<(Vec<Case>, Vec<(String, String)
     let mut cases = Vec::new();
     let mut broken = Vec::new();
     for source in build::c_sources(&root.join("user/tests"))? {
-        let name = source.file_stem().and_then(|s| s.to_str()).unwrap_or("test").to_string();
+        let name = source
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("test")
+            .to_string();
         let binary = bin.join(&name);
         if let Err(e) = build::c_program(&source, &[], &binary) {
             broken.push((name, e.0));
@@ -52,7 +59,11 @@ fn prepare(image: &mut initfs::Image) -> Result<(Vec<Case>, Vec<(String, String)
         }
         let path = format!("/bin/{name}");
         image.program(&path, &binary)?;
-        cases.push(Case { name, path, expect: expected_status(&source) });
+        cases.push(Case {
+            name,
+            path,
+            expect: expected_status(&source),
+        });
     }
     cases.extend(prepare_seed_examples(image, &bin)?);
     Ok((cases, broken))
@@ -81,7 +92,11 @@ fn prepare_seed_examples(image: &mut initfs::Image, bin: &Path) -> Result<Vec<Ca
         build::c_program_with_trailer(&source, std::slice::from_ref(&stub), &trailer, &binary)?;
         let path = format!("/bin/{}", example.name);
         image.program(&path, &binary)?;
-        cases.push(Case { name: format!("seed_example_{}", example.name), path, expect: 0 });
+        cases.push(Case {
+            name: format!("seed_example_{}", example.name),
+            path,
+            expect: 0,
+        });
     }
     let checker = repo_root().join("user/seeds/check_datos_after_examples.c");
     let binary = bin.join("check_datos_after_examples");
@@ -139,8 +154,12 @@ fn run_boot(kernel: &Path, image: &Path, cases: &[Case], tally: &mut Tally) -> R
     })?;
     let mut decided = 0;
     for (i, line) in outcome.console.iter().enumerate() {
-        let Some((path, status)) = boot::parse_program_line(line) else { continue };
-        let Some(case) = cases.get(decided).filter(|c| c.path == path) else { continue };
+        let Some((path, status)) = boot::parse_program_line(line) else {
+            continue;
+        };
+        let Some(case) = cases.get(decided).filter(|c| c.path == path) else {
+            continue;
+        };
         let mut details = program_output(&outcome.console, i);
         details.push(format!("(expected status {}, got {status})", case.expect));
         tally.record(&case.name, status == case.expect, &details);
@@ -148,12 +167,26 @@ fn run_boot(kernel: &Path, image: &Path, cases: &[Case], tally: &mut Tally) -> R
     }
     if outcome.ending == Ending::Clean && decided == cases.len() {
         let leak = frames_leaked(&outcome.console);
-        tally.record("kernel_returns_every_frame_after_the_programs", leak == Some(false), &outcome.console[outcome.console.len().saturating_sub(3)..]);
+        tally.record(
+            "kernel_returns_every_frame_after_the_programs",
+            leak == Some(false),
+            &outcome.console[outcome.console.len().saturating_sub(3)..],
+        );
         return Ok(decided);
     }
     if let Some(case) = cases.get(decided) {
-        let mut details: Vec<String> = outcome.console.iter().rev().take(30).rev().cloned().collect();
-        details.push(format!("(boot ended: {:?}, before this test finished)", outcome.ending));
+        let mut details: Vec<String> = outcome
+            .console
+            .iter()
+            .rev()
+            .take(30)
+            .rev()
+            .cloned()
+            .collect();
+        details.push(format!(
+            "(boot ended: {:?}, before this test finished)",
+            outcome.ending
+        ));
         tally.record(&case.name, false, &details);
         decided += 1;
     }
@@ -162,7 +195,10 @@ fn run_boot(kernel: &Path, image: &Path, cases: &[Case], tally: &mut Tally) -> R
 
 /// From the kernel's closing line `all programs done; F frames free (S at start)`.
 fn frames_leaked(console: &[String]) -> Option<bool> {
-    let line = console.iter().rev().find(|l| l.contains("all programs done;"))?;
+    let line = console
+        .iter()
+        .rev()
+        .find(|l| l.contains("all programs done;"))?;
     let numbers: Vec<u64> = line
         .split(|c: char| !c.is_ascii_digit())
         .filter_map(|w| w.parse().ok())
@@ -178,8 +214,15 @@ fn main() -> ExitCode {
     match run_all() {
         Ok(tally) => {
             println!();
-            println!("in-QEMU tests: {} passed, {} failed", tally.passed, tally.failed);
-            if tally.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+            println!(
+                "in-QEMU tests: {} passed, {} failed",
+                tally.passed, tally.failed
+            );
+            if tally.failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
         }
         Err(e) => {
             println!("in-QEMU tests could not run: {e}");
@@ -197,9 +240,12 @@ fn run_all() -> Result<Tally> {
     let image_path = out_dir().join("test-initfs.cpio");
     image.write(&image_path)?;
     println!("running {} in-QEMU tests", cases.len() + broken.len());
-    let mut tally = Tally { passed: 0, failed: 0 };
+    let mut tally = Tally {
+        passed: 0,
+        failed: 0,
+    };
     for (name, why) in &broken {
-        tally.record(name, false, &[why.clone()]);
+        tally.record(name, false, std::slice::from_ref(why));
     }
     let mut next = 0;
     while next < cases.len() {

@@ -48,8 +48,13 @@ fn fs_code(e: FsError) -> i64 {
 const READ_ONLY_DIRS: &[&str] = &["/bin", "/etc"];
 
 fn is_read_only(path: &str) -> bool {
-    let Some(path) = crate::fs::normalize(path) else { return false };
-    READ_ONLY_DIRS.iter().any(|d| path.strip_prefix(d).is_some_and(|rest| rest.starts_with('/')))
+    let Some(path) = crate::fs::normalize(path) else {
+        return false;
+    };
+    READ_ONLY_DIRS.iter().any(|d| {
+        path.strip_prefix(d)
+            .is_some_and(|rest| rest.starts_with('/'))
+    })
 }
 
 /// Opens `path` with NeoOS `mode`; returns the descriptor to install.
@@ -67,8 +72,16 @@ pub fn open(k: &mut Kernel, path: &str, mode: u32) -> Result<Descriptor, i64> {
         return Err(neo::E_PERM);
     }
     let file = match k.fs.lookup(path) {
-        Some(Node::Dir) => return Err(if access.can_write() { neo::E_PERM } else { neo::E_INVAL }),
-        Some(Node::File(_)) if mode & O_CREAT != 0 && mode & O_EXCL != 0 => return Err(neo::E_EXISTS),
+        Some(Node::Dir) => {
+            return Err(if access.can_write() {
+                neo::E_PERM
+            } else {
+                neo::E_INVAL
+            })
+        }
+        Some(Node::File(_)) if mode & O_CREAT != 0 && mode & O_EXCL != 0 => {
+            return Err(neo::E_EXISTS)
+        }
         Some(Node::File(id)) => id,
         None if mode & O_CREAT != 0 => k.fs.create(path).map_err(fs_code)?,
         None => return Err(neo::E_NOENT),
@@ -76,14 +89,26 @@ pub fn open(k: &mut Kernel, path: &str, mode: u32) -> Result<Descriptor, i64> {
     let stored = k.fs.disk.len(file);
     k.memory.file_open_ref(file, stored);
     if mode & O_TRUNC != 0 && access.can_write() {
-        let mut io = Io { frames: &mut k.frames, pager: &mut k.fs.disk };
+        let mut io = Io {
+            frames: &mut k.frames,
+            pager: &mut k.fs.disk,
+        };
         if let Err(e) = k.memory.file_truncate(&mut io, file, 0) {
             let _ = k.memory.file_close_ref(&mut io, file);
             return Err(e.neo_code());
         }
     }
-    let position = if mode & O_APPEND != 0 { k.memory.file_size(file).unwrap_or(0) } else { 0 };
-    Ok(Descriptor::File(OpenFile { file, access, append: mode & O_APPEND != 0, position }))
+    let position = if mode & O_APPEND != 0 {
+        k.memory.file_size(file).unwrap_or(0)
+    } else {
+        0
+    };
+    Ok(Descriptor::File(OpenFile {
+        file,
+        access,
+        append: mode & O_APPEND != 0,
+        position,
+    }))
 }
 
 /// Closes a descriptor; E_IO if flushing its file failed.
@@ -91,7 +116,10 @@ pub fn close(k: &mut Kernel, d: Descriptor) -> i64 {
     match d {
         Descriptor::Console => neo::E_OK,
         Descriptor::File(f) => {
-            let mut io = Io { frames: &mut k.frames, pager: &mut k.fs.disk };
+            let mut io = Io {
+                frames: &mut k.frames,
+                pager: &mut k.fs.disk,
+            };
             match k.memory.file_close_ref(&mut io, f.file) {
                 Ok(()) => neo::E_OK,
                 Err(e) => e.neo_code(),
@@ -105,8 +133,14 @@ pub fn read(k: &mut Kernel, f: &mut OpenFile, buf: &mut [u8]) -> Result<usize, i
     if !f.access.can_read() {
         return Err(neo::E_PERM);
     }
-    let mut io = Io { frames: &mut k.frames, pager: &mut k.fs.disk };
-    let n = k.memory.file_read(&mut io, f.file, f.position, buf).map_err(|e| e.neo_code())?;
+    let mut io = Io {
+        frames: &mut k.frames,
+        pager: &mut k.fs.disk,
+    };
+    let n = k
+        .memory
+        .file_read(&mut io, f.file, f.position, buf)
+        .map_err(|e| e.neo_code())?;
     f.position += n as u64;
     Ok(n)
 }
@@ -122,8 +156,14 @@ pub fn write(k: &mut Kernel, f: &mut OpenFile, buf: &[u8]) -> Result<usize, i64>
     if f.append {
         f.position = k.memory.file_size(f.file).unwrap_or(f.position);
     }
-    let mut io = Io { frames: &mut k.frames, pager: &mut k.fs.disk };
-    let n = k.memory.file_write(&mut io, f.file, f.position, buf).map_err(|e| e.neo_code())?;
+    let mut io = Io {
+        frames: &mut k.frames,
+        pager: &mut k.fs.disk,
+    };
+    let n = k
+        .memory
+        .file_write(&mut io, f.file, f.position, buf)
+        .map_err(|e| e.neo_code())?;
     f.position += n as u64;
     Ok(n)
 }

@@ -16,8 +16,12 @@ struct FrameAllocator {
     free: u64,
 }
 
-static FRAMES: Mutex<FrameAllocator> =
-    Mutex::new(FrameAllocator { ranges: Vec::new(), recycled: Vec::new(), total: 0, free: 0 });
+static FRAMES: Mutex<FrameAllocator> = Mutex::new(FrameAllocator {
+    ranges: Vec::new(),
+    recycled: Vec::new(),
+    total: 0,
+    free: 0,
+});
 
 /// Builds the allocator from usable RAM, skipping everything below `reserved_end`
 /// (low memory and the kernel image) and the boot module.

@@ -62,16 +62,30 @@ impl RamDisk {
 }
 
 impl Pager for RamDisk {
-    fn read_page(&mut self, file: FileId, page_index: u64, dst: &mut PageBytes) -> Result<(), IoError> {
+    fn read_page(
+        &mut self,
+        file: FileId,
+        page_index: u64,
+        dst: &mut PageBytes,
+    ) -> Result<(), IoError> {
         let stored = self.files.get(&file).ok_or(IoError)?;
-        match stored.pages.get(page_index as usize).and_then(|p| p.as_deref()) {
+        match stored
+            .pages
+            .get(page_index as usize)
+            .and_then(|p| p.as_deref())
+        {
             Some(page) => dst.copy_from_slice(page),
             None => dst.fill(0),
         }
         Ok(())
     }
 
-    fn write_run(&mut self, file: FileId, first_page_index: u64, pages: &[&PageBytes]) -> Result<(), IoError> {
+    fn write_run(
+        &mut self,
+        file: FileId,
+        first_page_index: u64,
+        pages: &[&PageBytes],
+    ) -> Result<(), IoError> {
         let stored = self.files.get_mut(&file).ok_or(IoError)?;
         if stored.faulty {
             return Err(IoError);
@@ -168,7 +182,10 @@ impl FileSystem {
 
     /// The path of a file (a linear search: for listings only).
     pub fn path_of(&self, file: FileId) -> Option<String> {
-        self.nodes.iter().find(|(_, n)| **n == Node::File(file)).map(|(p, _)| p.clone())
+        self.nodes
+            .iter()
+            .find(|(_, n)| **n == Node::File(file))
+            .map(|(p, _)| p.clone())
     }
 
     /// Creates a directory.
@@ -192,7 +209,13 @@ impl FileSystem {
         self.next_id += 1;
         let id = FileId(self.next_id);
         let faulty = path == FAULTY_FILE;
-        self.disk.files.insert(id, StoredFile { faulty, ..Default::default() });
+        self.disk.files.insert(
+            id,
+            StoredFile {
+                faulty,
+                ..Default::default()
+            },
+        );
         self.nodes.insert(path, Node::File(id));
         Ok(id)
     }
@@ -218,7 +241,11 @@ impl FileSystem {
             Some(Node::File(_)) => return Err(FsError::NotADirectory),
             None => return Err(FsError::NotFound),
         }
-        let prefix = if path == "/" { path.clone() } else { path.clone() + "/" };
+        let prefix = if path == "/" {
+            path.clone()
+        } else {
+            path.clone() + "/"
+        };
         let names = self
             .nodes
             .range(prefix.clone()..)
@@ -226,7 +253,11 @@ impl FileSystem {
             .filter(|(k, _)| k.len() > prefix.len() && !k[prefix.len()..].contains('/'))
             .map(|(k, n)| {
                 let name = k[prefix.len()..].to_string();
-                if *n == Node::Dir { name + "/" } else { name }
+                if *n == Node::Dir {
+                    name + "/"
+                } else {
+                    name
+                }
             })
             .collect();
         Ok(names)
@@ -242,17 +273,22 @@ impl FileSystem {
                 return Err("bad cpio magic");
             }
             let field = |i: usize| -> Result<usize, &'static str> {
-                let text = core::str::from_utf8(&header[6 + i * 8..14 + i * 8]).map_err(|_| "bad cpio field")?;
+                let text = core::str::from_utf8(&header[6 + i * 8..14 + i * 8])
+                    .map_err(|_| "bad cpio field")?;
                 usize::from_str_radix(text, 16).map_err(|_| "bad cpio field")
             };
             let mode = field(1)?;
             let size = field(6)?;
             let name_len = field(11)?;
             let name_start = at + 110;
-            let name = archive.get(name_start..name_start + name_len.saturating_sub(1)).ok_or("truncated name")?;
+            let name = archive
+                .get(name_start..name_start + name_len.saturating_sub(1))
+                .ok_or("truncated name")?;
             let name = core::str::from_utf8(name).map_err(|_| "bad name")?;
             let data_start = (name_start + name_len).next_multiple_of(4);
-            let data = archive.get(data_start..data_start + size).ok_or("truncated data")?;
+            let data = archive
+                .get(data_start..data_start + size)
+                .ok_or("truncated data")?;
             at = (data_start + size).next_multiple_of(4);
             if name == "TRAILER!!!" {
                 return Ok(count);

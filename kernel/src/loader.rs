@@ -28,20 +28,29 @@ fn read_program(k: &mut Kernel, path: &str) -> Result<Vec<u8>, Errno> {
         None => return Err(Errno::NoEnt),
     };
     k.memory.file_open_ref(file, k.fs.disk.len(file));
-    let mut io = Io { frames: &mut k.frames, pager: &mut k.fs.disk };
+    let mut io = Io {
+        frames: &mut k.frames,
+        pager: &mut k.fs.disk,
+    };
     let size = k.memory.file_size(file).unwrap_or(0);
     let result = if size > MAX_PROGRAM_SIZE {
         Err(Errno::NoMem)
     } else {
         let mut data = alloc::vec![0u8; size as usize];
-        k.memory.file_read(&mut io, file, 0, &mut data).map(|_| data)
+        k.memory
+            .file_read(&mut io, file, 0, &mut data)
+            .map(|_| data)
     };
     let _ = k.memory.file_close_ref(&mut io, file);
     result
 }
 
 /// Builds the address space of `path` with `argv`.
-pub fn load(k: &mut Kernel, path: &str, argv: &[Vec<u8>]) -> Result<(AsId, HardwarePageTable, TrapFrame), Errno> {
+pub fn load(
+    k: &mut Kernel,
+    path: &str,
+    argv: &[Vec<u8>],
+) -> Result<(AsId, HardwarePageTable, TrapFrame), Errno> {
     let data = read_program(k, path)?;
     let elf = ElfBytes::<LittleEndian>::minimal_parse(&data).map_err(|_| Errno::Perm)?;
     if elf.ehdr.e_machine != elf::abi::EM_X86_64 || elf.ehdr.e_type != elf::abi::ET_EXEC {
@@ -52,7 +61,10 @@ pub fn load(k: &mut Kernel, path: &str, argv: &[Vec<u8>]) -> Result<(AsId, Hardw
     let space = k.memory.create_address_space();
     let mut hw = Hw::new(&mut table, &mut k.frames, &mut k.fs.disk);
     let built = (|| {
-        for s in segments.iter().filter(|s| s.p_type == PT_LOAD && s.p_memsz > 0) {
+        for s in segments
+            .iter()
+            .filter(|s| s.p_type == PT_LOAD && s.p_memsz > 0)
+        {
             let start = s.p_vaddr & !0xfff;
             let end = s.p_vaddr.checked_add(s.p_memsz).ok_or(Errno::Perm)?;
             let mut prot = PROT_READ;
@@ -62,10 +74,22 @@ pub fn load(k: &mut Kernel, path: &str, argv: &[Vec<u8>]) -> Result<(AsId, Hardw
             if s.p_flags & PF_X != 0 {
                 prot |= PROT_EXEC;
             }
-            k.memory.mmap(space, &mut hw, start, end - start, prot, MAP_PRIVATE | MAP_ANON | MAP_FIXED, None, 0)?;
+            k.memory.mmap(
+                space,
+                &mut hw,
+                start,
+                end - start,
+                prot,
+                MAP_PRIVATE | MAP_ANON | MAP_FIXED,
+                None,
+                0,
+            )?;
             let file_end = s.p_offset.checked_add(s.p_filesz).ok_or(Errno::Perm)?;
-            let bytes = data.get(s.p_offset as usize..file_end as usize).ok_or(Errno::Perm)?;
-            k.memory.copy_to_user(space, &mut hw, s.p_vaddr, bytes, true)?;
+            let bytes = data
+                .get(s.p_offset as usize..file_end as usize)
+                .ok_or(Errno::Perm)?;
+            k.memory
+                .copy_to_user(space, &mut hw, s.p_vaddr, bytes, true)?;
         }
         let stack_base = STACK_TOP - STACK_SIZE;
         k.memory.mmap(

@@ -50,7 +50,11 @@ pub extern "C" fn kernel_main(start_info: u64) -> ! {
     *process::KERNEL.lock() = Some(process::Kernel::new(fs, launch));
     process::run_scheduler();
     let (_, free_after) = frames::counts();
-    kprintln!("all programs done; {} frames free ({} at start)", free_after, free);
+    kprintln!(
+        "all programs done; {} frames free ({} at start)",
+        free_after,
+        free
+    );
     qemu::exit(qemu::EXIT_SUCCESS);
 }
 

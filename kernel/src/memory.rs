@@ -1,7 +1,7 @@
 //! The machine under the mapping core: x86_64 page tables ([`HardwarePageTable`])
 //! and physical frames ([`KernelFrames`]) implementing `neoos_mm`'s traits.
 
-use neoos_mm::{Errno, Frame, PageBytes, PageTable, PteInfo, Prot, UnmappedPage};
+use neoos_mm::{Errno, Frame, PageBytes, PageTable, Prot, PteInfo, UnmappedPage};
 
 use crate::arch::{cpu, paging};
 use crate::frames;
@@ -40,7 +40,9 @@ impl HardwarePageTable {
     /// A new table with an empty user half, or `None` without memory.
     pub fn new() -> Option<Self> {
         let frame = frames::alloc()?;
-        Some(HardwarePageTable { root: paging::new_user_root(frame) })
+        Some(HardwarePageTable {
+            root: paging::new_user_root(frame),
+        })
     }
 
     /// Frees the table's own frames (the mapped pages belong to the mapping core).
@@ -65,12 +67,17 @@ fn flags_of(prot: Prot) -> u64 {
 }
 
 fn prot_of(entry: u64) -> Prot {
-    Prot::new(true, entry & paging::WRITABLE != 0, entry & paging::NO_EXECUTE == 0)
+    Prot::new(
+        true,
+        entry & paging::WRITABLE != 0,
+        entry & paging::NO_EXECUTE == 0,
+    )
 }
 
 impl PageTable for HardwarePageTable {
     fn map(&mut self, va: u64, frame: Frame, prot: Prot) -> Result<(), Errno> {
-        paging::map(self.root, va, frame.0, flags_of(prot), &mut frames::alloc).map_err(|_| Errno::NoMem)
+        paging::map(self.root, va, frame.0, flags_of(prot), &mut frames::alloc)
+            .map_err(|_| Errno::NoMem)
     }
     fn unmap(&mut self, va: u64) -> Option<UnmappedPage> {
         let e = paging::unmap(self.root, va)?;

@@ -99,7 +99,12 @@ impl Kernel {
     }
 
     /// Creates a process running `path` with `argv`; it is ready to run.
-    pub fn spawn(&mut self, path: &str, argv: &[Vec<u8>], parent: Option<Pid>) -> Result<Pid, neoos_mm::Errno> {
+    pub fn spawn(
+        &mut self,
+        path: &str,
+        argv: &[Vec<u8>],
+        parent: Option<Pid>,
+    ) -> Result<Pid, neoos_mm::Errno> {
         let slot = self.free_slots.pop().ok_or(neoos_mm::Errno::NoMem)?;
         let pid = self.next_pid;
         let created = crate::loader::load(self, path, argv);
@@ -133,7 +138,9 @@ impl Kernel {
     /// Its kernel stack and page table are freed by the scheduler once it no
     /// longer runs on them.
     pub fn end(&mut self, pid: Pid, status: i64) {
-        let Some(p) = self.processes.get_mut(&pid) else { return };
+        let Some(p) = self.processes.get_mut(&pid) else {
+            return;
+        };
         if matches!(p.state, State::Ended(_)) {
             return;
         }
@@ -148,7 +155,12 @@ impl Kernel {
             let _ = memory.destroy_address_space(space, &mut hw);
         }
         // Orphans are adopted by nobody: the kernel reaps them.
-        let orphans: Vec<Pid> = self.processes.values().filter(|c| c.parent == Some(pid)).map(|c| c.pid).collect();
+        let orphans: Vec<Pid> = self
+            .processes
+            .values()
+            .filter(|c| c.parent == Some(pid))
+            .map(|c| c.pid)
+            .collect();
         for child in orphans {
             if let Some(c) = self.processes.get_mut(&child) {
                 c.parent = None;
@@ -166,7 +178,11 @@ impl Kernel {
     /// Creates a copy of process `parent` that resumes in user mode with
     /// `frame`: private memory becomes copy-on-write, shared memory stays
     /// shared, descriptors are duplicated.
-    pub fn fork(&mut self, parent: Pid, frame: &crate::arch::traps::TrapFrame) -> Result<Pid, neoos_mm::Errno> {
+    pub fn fork(
+        &mut self,
+        parent: Pid,
+        frame: &crate::arch::traps::TrapFrame,
+    ) -> Result<Pid, neoos_mm::Errno> {
         let table = HardwarePageTable::new().ok_or(neoos_mm::Errno::NoMem)?;
         let Some(slot) = self.free_slots.pop() else {
             table.destroy();
@@ -199,7 +215,17 @@ impl Kernel {
         let stack = KernelStack::new_for_user(slot, frame);
         self.processes.insert(
             pid,
-            Process { pid, parent: Some(parent), path, space, table, stack: Some(stack), slot, state: State::Ready, files },
+            Process {
+                pid,
+                parent: Some(parent),
+                path,
+                space,
+                table,
+                stack: Some(stack),
+                slot,
+                state: State::Ready,
+                files,
+            },
         );
         self.run_queue.push_back(pid);
         Ok(pid)
@@ -235,8 +261,12 @@ impl Kernel {
 
     /// Frees what an ended process still held once the CPU has left it.
     fn release_ended(&mut self, pid: Pid) {
-        let Some(p) = self.processes.get_mut(&pid) else { return };
-        let State::Ended(status) = p.state else { return };
+        let Some(p) = self.processes.get_mut(&pid) else {
+            return;
+        };
+        let State::Ended(status) = p.state else {
+            return;
+        };
         p.stack = None;
         self.free_slots.push(p.slot);
         let table = core::mem::replace(&mut p.table, HardwarePageTable { root: 0 });
@@ -247,7 +277,12 @@ impl Kernel {
             table.destroy();
         }
         if p.parent.is_none() {
-            kprintln!("program {} (pid {}) ended with status {}", p.path, pid, status);
+            kprintln!(
+                "program {} (pid {}) ended with status {}",
+                p.path,
+                pid,
+                status
+            );
             self.processes.remove(&pid);
         }
     }
@@ -262,7 +297,9 @@ pub fn run_scheduler() {
                 launch_next(k);
             }
             while let Some(pid) = k.run_queue.pop_front() {
-                let Some(p) = k.processes.get_mut(&pid) else { continue };
+                let Some(p) = k.processes.get_mut(&pid) else {
+                    continue;
+                };
                 if p.state != State::Ready {
                     continue;
                 }
@@ -309,7 +346,11 @@ fn launch_next(k: &mut Kernel) {
 /// Gives the CPU back to the scheduler from the running process; returns
 /// when the process is scheduled again.
 fn switch_to_scheduler() {
-    let slot = with_kernel(|k| k.current.and_then(|pid| k.processes.get(&pid)).map(|p| p.slot));
+    let slot = with_kernel(|k| {
+        k.current
+            .and_then(|pid| k.processes.get(&pid))
+            .map(|p| p.slot)
+    });
     if let Some(slot) = slot {
         context::return_to_scheduler(slot);
     }
@@ -385,7 +426,15 @@ pub fn resolve_fault(address: u64, access: Access) {
         FaultError::NoMem => "no free memory",
     };
     let path = with_kernel(|k| k.processes.get(&pid).map(|p| p.path.clone())).unwrap_or_default();
-    kprintln!("{} (pid {}): {} at {:#x} ({} access, {})", path, pid, what, address, kind, reason);
+    kprintln!(
+        "{} (pid {}): {} at {:#x} ({} access, {})",
+        path,
+        pid,
+        what,
+        address,
+        kind,
+        reason
+    );
     exit_current(status);
 }
 
@@ -393,8 +442,20 @@ pub fn resolve_fault(address: u64, access: Access) {
 pub fn end_current_for_exception(vector: u64, rip: u64) {
     let (pid, path) = with_kernel(|k| {
         let pid = k.current.unwrap_or(0);
-        (pid, k.processes.get(&pid).map(|p| p.path.clone()).unwrap_or_default())
+        (
+            pid,
+            k.processes
+                .get(&pid)
+                .map(|p| p.path.clone())
+                .unwrap_or_default(),
+        )
     });
-    kprintln!("{} (pid {}): killed by CPU exception {} at {:#x}", path, pid, vector, rip);
+    kprintln!(
+        "{} (pid {}): killed by CPU exception {} at {:#x}",
+        path,
+        pid,
+        vector,
+        rip
+    );
     exit_current(neoos_abi::status::CRASHED);
 }

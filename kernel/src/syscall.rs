@@ -38,7 +38,11 @@ impl Args {
 
 /// Handles the system call in `frame` and stores its result in `rax`.
 pub fn handle(frame: &mut TrapFrame) {
-    let args = Args { a: [frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9] };
+    let args = Args {
+        a: [
+            frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
+        ],
+    };
     let result = match frame.rax as usize {
         nr::EXIT => process::exit_current(args.int(0) & 0xff),
         nr::YIELD => {
@@ -76,23 +80,41 @@ fn dispatch(k: &mut Kernel, pid: Pid, number: usize, a: &Args) -> i64 {
         nr::READDIR => neo_result(readdir(k, pid, a.word(0), a.word(1), a.int(2))),
         nr::TICKS => crate::trap::ticks() as i64,
         nr::MMAP => posix(posix_mmap(k, pid, a)),
-        nr::MUNMAP => posix(mem_call(k, pid, |m, s, hw| m.munmap(s, hw, a.word(0), a.word(1)).map(|_| 0))),
+        nr::MUNMAP => posix(mem_call(k, pid, |m, s, hw| {
+            m.munmap(s, hw, a.word(0), a.word(1)).map(|_| 0)
+        })),
         nr::MSYNC => posix(mem_call(k, pid, |m, s, hw| {
-            m.msync(s, hw, a.word(0), a.word(1), a.word(2) as u32).map(|_| 0)
+            m.msync(s, hw, a.word(0), a.word(1), a.word(2) as u32)
+                .map(|_| 0)
         })),
         nr::MPROTECT => posix(mem_call(k, pid, |m, s, hw| {
-            m.mprotect(s, hw, a.word(0), a.word(1), a.word(2) as u32).map(|_| 0)
+            m.mprotect(s, hw, a.word(0), a.word(1), a.word(2) as u32)
+                .map(|_| 0)
         })),
         nr::MADVISE => posix(mem_call(k, pid, |m, s, hw| {
-            m.madvise(s, hw, a.word(0), a.word(1), a.word(2) as u32).map(|_| 0)
+            m.madvise(s, hw, a.word(0), a.word(1), a.word(2) as u32)
+                .map(|_| 0)
         })),
         nr::MINCORE => posix(mincore(k, pid, a.word(0), a.word(1), a.word(2))),
         nr::GETPAGESIZE => neoos_abi::PAGE_SIZE as i64,
-        nr::SHMGET => posix(k.memory.shmget(a.word(0) as i64, a.word(1), a.word(2) as u32).map(|id| id.0 as i64)),
+        nr::SHMGET => posix(
+            k.memory
+                .shmget(a.word(0) as i64, a.word(1), a.word(2) as u32)
+                .map(|id| id.0 as i64),
+        ),
         nr::SHMAT => posix(mem_call(k, pid, |m, s, hw| {
-            m.shmat(s, hw, neoos_mm::ShmId(a.word(0)), a.word(1), a.word(2) as u32).map(|v| v as i64)
+            m.shmat(
+                s,
+                hw,
+                neoos_mm::ShmId(a.word(0)),
+                a.word(1),
+                a.word(2) as u32,
+            )
+            .map(|v| v as i64)
         })),
-        nr::SHMDT => posix(mem_call(k, pid, |m, s, hw| m.shmdt(s, hw, a.word(0)).map(|_| 0))),
+        nr::SHMDT => posix(mem_call(k, pid, |m, s, hw| {
+            m.shmdt(s, hw, a.word(0)).map(|_| 0)
+        })),
         nr::SHMCTL => posix(shmctl(k, pid, a.word(0), a.word(1) as u32, a.word(2))),
         _ => neo::E_NOT_IMPL,
     }
@@ -146,11 +168,18 @@ fn neo_err(e: Errno) -> i64 {
 
 fn descriptor(k: &mut Kernel, pid: Pid, fd: i64) -> Result<Descriptor, i64> {
     let p = k.processes.get(&pid).ok_or(neo::E_INVAL)?;
-    usize::try_from(fd).ok().and_then(|i| p.files.get(i).copied().flatten()).ok_or(neo::E_INVAL)
+    usize::try_from(fd)
+        .ok()
+        .and_then(|i| p.files.get(i).copied().flatten())
+        .ok_or(neo::E_INVAL)
 }
 
 fn store_descriptor(k: &mut Kernel, pid: Pid, fd: i64, d: Descriptor) {
-    if let Some(slot) = k.processes.get_mut(&pid).and_then(|p| p.files.get_mut(fd as usize)) {
+    if let Some(slot) = k
+        .processes
+        .get_mut(&pid)
+        .and_then(|p| p.files.get_mut(fd as usize))
+    {
         *slot = Some(d);
     }
 }
@@ -208,7 +237,9 @@ fn read_console_available(k: &mut Kernel, pid: Pid, buf: u64, count: usize) -> R
 }
 
 fn read_console(buf: u64, count: i64) -> i64 {
-    let Ok(count) = usize::try_from(count) else { return neo::E_INVAL };
+    let Ok(count) = usize::try_from(count) else {
+        return neo::E_INVAL;
+    };
     if count == 0 {
         return 0;
     }
@@ -227,7 +258,13 @@ fn read_console(buf: u64, count: i64) -> i64 {
 
 fn open(k: &mut Kernel, pid: Pid, path: u64, mode: i64) -> Result<i64, i64> {
     let path = copy_string(k, pid, path, MAX_PATH).map_err(neo_err)?;
-    let free = k.processes.get(&pid).ok_or(neo::E_INVAL)?.files.iter().position(|d| d.is_none());
+    let free = k
+        .processes
+        .get(&pid)
+        .ok_or(neo::E_INVAL)?
+        .files
+        .iter()
+        .position(|d| d.is_none());
     let count = k.processes.get(&pid).map_or(0, |p| p.files.len());
     if free.is_none() && count >= files::MAX_DESCRIPTORS {
         return Err(neo::E_NOMEM);
@@ -249,7 +286,11 @@ fn open(k: &mut Kernel, pid: Pid, path: u64, mode: i64) -> Result<i64, i64> {
 
 fn close(k: &mut Kernel, pid: Pid, fd: i64) -> Result<i64, i64> {
     descriptor(k, pid, fd)?;
-    let d = k.processes.get_mut(&pid).and_then(|p| p.files[fd as usize].take()).ok_or(neo::E_INVAL)?;
+    let d = k
+        .processes
+        .get_mut(&pid)
+        .and_then(|p| p.files[fd as usize].take())
+        .ok_or(neo::E_INVAL)?;
     match files::close(k, d) {
         neo::E_OK => Ok(neo::E_OK),
         e => Err(e),
@@ -257,14 +298,20 @@ fn close(k: &mut Kernel, pid: Pid, fd: i64) -> Result<i64, i64> {
 }
 
 fn neo_mmap(k: &mut Kernel, pid: Pid, fd: i64, offset: i64, size: i64) -> Result<i64, i64> {
-    let Descriptor::File(f) = descriptor(k, pid, fd)? else { return Err(neo::E_INVAL) };
-    mem_call(k, pid, |m, s, hw| m.neo_mmap(s, hw, f.file, f.access, offset, size))
-        .map(|addr| addr as i64)
-        .map_err(neo_err)
+    let Descriptor::File(f) = descriptor(k, pid, fd)? else {
+        return Err(neo::E_INVAL);
+    };
+    mem_call(k, pid, |m, s, hw| {
+        m.neo_mmap(s, hw, f.file, f.access, offset, size)
+    })
+    .map(|addr| addr as i64)
+    .map_err(neo_err)
 }
 
 fn neo_munmap(k: &mut Kernel, pid: Pid, addr: u64, size: i64) -> Result<i64, i64> {
-    mem_call(k, pid, |m, s, hw| m.neo_munmap(s, hw, addr, size)).map(|_| neo::E_OK).map_err(neo_err)
+    mem_call(k, pid, |m, s, hw| m.neo_munmap(s, hw, addr, size))
+        .map(|_| neo::E_OK)
+        .map_err(neo_err)
 }
 
 fn run(k: &mut Kernel, pid: Pid, path: u64, argv: u64) -> Result<i64, i64> {
@@ -275,18 +322,25 @@ fn run(k: &mut Kernel, pid: Pid, path: u64, argv: u64) -> Result<i64, i64> {
             if args.len() == MAX_ARGS {
                 return Err(neo::E_INVAL);
             }
-            let raw = copy_in(k, pid, argv.wrapping_add(args.len() as u64 * 8), 8).map_err(neo_err)?;
+            let raw =
+                copy_in(k, pid, argv.wrapping_add(args.len() as u64 * 8), 8).map_err(neo_err)?;
             let pointer = u64::from_le_bytes(raw.try_into().unwrap_or([0; 8]));
             if pointer == 0 {
                 break;
             }
-            args.push(copy_string(k, pid, pointer, crate::loader::MAX_ARGUMENT_BYTES).map_err(neo_err)?.into_bytes());
+            args.push(
+                copy_string(k, pid, pointer, crate::loader::MAX_ARGUMENT_BYTES)
+                    .map_err(neo_err)?
+                    .into_bytes(),
+            );
         }
     }
     if args.is_empty() {
         args.push(path.clone().into_bytes());
     }
-    k.spawn(&path, &args, Some(pid)).map(|child| child as i64).map_err(neo_err)
+    k.spawn(&path, &args, Some(pid))
+        .map(|child| child as i64)
+        .map_err(neo_err)
 }
 
 fn wait(status_ptr: u64) -> i64 {
@@ -299,7 +353,8 @@ fn wait(status_ptr: u64) -> i64 {
             }
             if let Some((child, status)) = k.reap_child(pid) {
                 if status_ptr != 0 {
-                    copy_out(k, pid, status_ptr, &(status as i32).to_le_bytes()).map_err(neo_err)?;
+                    copy_out(k, pid, status_ptr, &(status as i32).to_le_bytes())
+                        .map_err(neo_err)?;
                 }
                 return Ok(Some(child as i64));
             }
@@ -325,7 +380,11 @@ fn kill(target: i64) -> i64 {
         if me == Some(target as Pid) {
             return Ok(true);
         }
-        if k.kill(target as Pid) { Ok(false) } else { Err(neo::E_NOENT) }
+        if k.kill(target as Pid) {
+            Ok(false)
+        } else {
+            Err(neo::E_NOENT)
+        }
     });
     match outcome {
         Ok(true) => process::exit_current(neoos_abi::status::KILLED),
@@ -336,7 +395,9 @@ fn kill(target: i64) -> i64 {
 
 fn fork(frame: &TrapFrame) -> i64 {
     with_kernel(|k| {
-        let Some(pid) = k.current_pid() else { return -errno::EINVAL };
+        let Some(pid) = k.current_pid() else {
+            return -errno::EINVAL;
+        };
         let mut child_frame = *frame;
         child_frame.rax = 0;
         match k.fork(pid, &child_frame) {
@@ -424,9 +485,17 @@ fn maps_text(k: &Kernel, space: neoos_mm::AsId) -> String {
 }
 
 fn fsync(k: &mut Kernel, pid: Pid, fd: i64) -> Result<i64, i64> {
-    let Descriptor::File(f) = descriptor(k, pid, fd)? else { return Ok(neo::E_OK) };
-    let mut io = Io { frames: &mut k.frames, pager: &mut k.fs.disk };
-    k.memory.file_sync(&mut io, f.file).map(|_| neo::E_OK).map_err(neo_err)
+    let Descriptor::File(f) = descriptor(k, pid, fd)? else {
+        return Ok(neo::E_OK);
+    };
+    let mut io = Io {
+        frames: &mut k.frames,
+        pager: &mut k.fs.disk,
+    };
+    k.memory
+        .file_sync(&mut io, f.file)
+        .map(|_| neo::E_OK)
+        .map_err(neo_err)
 }
 
 fn readdir(k: &mut Kernel, pid: Pid, path: u64, buf: u64, len: i64) -> Result<i64, i64> {
@@ -458,7 +527,10 @@ fn posix_mmap(k: &mut Kernel, pid: Pid, a: &Args) -> Result<i64, Errno> {
         }
     };
     let (addr, len, prot, offset) = (a.word(0), a.word(1), a.word(2) as u32, a.word(5) as i64);
-    mem_call(k, pid, |m, s, hw| m.mmap(s, hw, addr, len, prot, flags, file, offset)).map(|v| v as i64)
+    mem_call(k, pid, |m, s, hw| {
+        m.mmap(s, hw, addr, len, prot, flags, file, offset)
+    })
+    .map(|v| v as i64)
 }
 
 fn mincore(k: &mut Kernel, pid: Pid, addr: u64, len: u64, vec_ptr: u64) -> Result<i64, Errno> {
@@ -474,12 +546,27 @@ fn mincore(k: &mut Kernel, pid: Pid, addr: u64, len: u64, vec_ptr: u64) -> Resul
 }
 
 fn shmctl(k: &mut Kernel, pid: Pid, id: u64, cmd: u32, buf: u64) -> Result<i64, Errno> {
-    let mut io = Io { frames: &mut k.frames, pager: &mut k.fs.disk };
+    let mut io = Io {
+        frames: &mut k.frames,
+        pager: &mut k.fs.disk,
+    };
     let info = k.memory.shmctl(&mut io, neoos_mm::ShmId(id), cmd)?;
     if cmd == neoos_abi::shm::IPC_STAT {
         // struct shmid_ds: key, uid, gid, mode, size, atime, dtime, ctime,
         // cpid, lpid, attachments (all 64-bit).
-        let fields = [info.key as u64, 0, 0, 0o600, info.size, 0, 0, 0, 0, 0, info.attaches as u64];
+        let fields = [
+            info.key as u64,
+            0,
+            0,
+            0o600,
+            info.size,
+            0,
+            0,
+            0,
+            0,
+            0,
+            info.attaches as u64,
+        ];
         let bytes: Vec<u8> = fields.iter().flat_map(|f| f.to_le_bytes()).collect();
         copy_out(k, pid, buf, &bytes)?;
     }

@@ -69,7 +69,9 @@ fn kernel_fault(frame: &TrapFrame) -> ! {
 fn print_backtrace(mut rbp: u64) {
     kprintln!("backtrace:");
     for _ in 0..16 {
-        let Some([next, ret]) = crate::arch::cpu::read_kernel_frame(rbp) else { break };
+        let Some([next, ret]) = crate::arch::cpu::read_kernel_frame(rbp) else {
+            break;
+        };
         kprintln!("  {:#x}", ret);
         rbp = next;
     }

@@ -196,7 +196,13 @@ pub fn c_header_table(name: &str) -> &'static [(&'static str, i64)] {
 }
 
 /// The headers checked by [`c_header_table`].
-pub const C_HEADERS: &[&str] = &["error.h", "syscalls.h", "sys/mman.h", "sys/shm.h", "errno.h"];
+pub const C_HEADERS: &[&str] = &[
+    "error.h",
+    "syscalls.h",
+    "sys/mman.h",
+    "sys/shm.h",
+    "errno.h",
+];
 
 const ERROR_H: &[(&str, i64)] = &[
     ("E_OK", neo::E_OK),

@@ -22,7 +22,7 @@ fn parse_value(text: &str) -> Option<i64> {
         Some(rest) => (true, rest.trim()),
         None => (false, t),
     };
-    let body = body.trim_end_matches(|c| matches!(c, 'u' | 'U' | 'l' | 'L'));
+    let body = body.trim_end_matches(['u', 'U', 'l', 'L']);
     let magnitude = if let Some(hex) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
         u64::from_str_radix(hex, 16).ok()?
     } else if body.len() > 1 && body.starts_with('0') {
@@ -42,7 +42,7 @@ fn strip_comments(src: &str) -> String {
         let block = rest.find("/*");
         let line = rest.find("//");
         match (block, line) {
-            (Some(b), l) if l.map_or(true, |l| b < l) => {
+            (Some(b), l) if l.is_none_or(|l| b < l) => {
                 out.push_str(&rest[..b]);
                 match rest[b + 2..].find("*/") {
                     Some(e) => {
@@ -80,9 +80,13 @@ fn defines_in(src: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for line in strip_comments(src).lines() {
         let l = line.trim_start();
-        let Some(rest) = l.strip_prefix('#') else { continue };
+        let Some(rest) = l.strip_prefix('#') else {
+            continue;
+        };
         let rest = rest.trim_start();
-        let Some(rest) = rest.strip_prefix("define") else { continue };
+        let Some(rest) = rest.strip_prefix("define") else {
+            continue;
+        };
         if !rest.starts_with(|c: char| c.is_whitespace()) {
             continue;
         }
@@ -128,7 +132,11 @@ fn every_table_constant_is_defined_with_the_table_value() {
             }
         }
     }
-    assert!(problems.is_empty(), "header mismatches:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "header mismatches:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -157,7 +165,11 @@ fn no_define_in_the_headers_contradicts_the_table() {
             }
         }
     }
-    assert!(problems.is_empty(), "contradicting defines:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "contradicting defines:\n{}",
+        problems.join("\n")
+    );
 }
 
 #[test]
@@ -176,6 +188,9 @@ fn value_parser_reads_the_c_literal_forms() {
 fn define_scanner_skips_comments_and_function_like_macros() {
     let src = "/* #define A 1 */\n#define B 2 // #define C 3\n#define F(x) (x)\n  #  define D (0x10)\n#defineX 5\n";
     let got = defines_in(src);
-    let want = vec![("B".to_string(), "2".to_string()), ("D".to_string(), "(0x10)".to_string())];
+    let want = vec![
+        ("B".to_string(), "2".to_string()),
+        ("D".to_string(), "(0x10)".to_string()),
+    ];
     assert_eq!(got, want);
 }

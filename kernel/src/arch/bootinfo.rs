@@ -67,7 +67,11 @@ pub fn read(start_info: u64) -> Option<BootInfo> {
         }
     }
     let module = (modules > 0 && modlist != 0).then(|| (read_u64(modlist), read_u64(modlist + 8)));
-    Some(BootInfo { ram, command_line, module })
+    Some(BootInfo {
+        ram,
+        command_line,
+        module,
+    })
 }
 
 /// Copies `len` bytes of physical memory at `phys` into a vector.

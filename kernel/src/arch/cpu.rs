@@ -49,7 +49,7 @@ pub fn timestamp() -> u64 {
 /// Reads a saved (frame pointer, return address) pair at `rbp`, if `rbp`
 /// plausibly points into kernel memory.
 pub fn read_kernel_frame(rbp: u64) -> Option<[u64; 2]> {
-    if rbp < super::paging::DIRECT_MAP_BASE || rbp % 8 != 0 {
+    if rbp < super::paging::DIRECT_MAP_BASE || !rbp.is_multiple_of(8) {
         return None;
     }
     // SAFETY: only used while reporting a fatal kernel fault; the address is in

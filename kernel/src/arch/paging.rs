@@ -125,7 +125,11 @@ pub fn new_user_root(frame: u64) -> u64 {
 
 /// Walks to the level-1 entry of `virt`, creating tables with `alloc` when
 /// given. Returns the table frame and index of the entry.
-fn walk(root: u64, virt: u64, mut alloc: Option<&mut dyn FnMut() -> Option<u64>>) -> Option<(u64, usize)> {
+fn walk(
+    root: u64,
+    virt: u64,
+    mut alloc: Option<&mut dyn FnMut() -> Option<u64>>,
+) -> Option<(u64, usize)> {
     let mut current = root;
     for level in (1..4).rev() {
         let entry = &mut table(current)[index(virt, level)];
@@ -140,10 +144,20 @@ fn walk(root: u64, virt: u64, mut alloc: Option<&mut dyn FnMut() -> Option<u64>>
     Some((current, index(virt, 0)))
 }
 
+/// No frame could be had for an intermediate page table.
+#[derive(Debug)]
+pub struct NoTableMemory;
+
 /// Maps the user page `virt` to `frame` with `flags` (PRESENT and USER added).
 /// Fails only when a table frame cannot be had.
-pub fn map(root: u64, virt: u64, frame: u64, flags: u64, alloc: &mut dyn FnMut() -> Option<u64>) -> Result<(), ()> {
-    let (t, i) = walk(root, virt, Some(alloc)).ok_or(())?;
+pub fn map(
+    root: u64,
+    virt: u64,
+    frame: u64,
+    flags: u64,
+    alloc: &mut dyn FnMut() -> Option<u64>,
+) -> Result<(), NoTableMemory> {
+    let (t, i) = walk(root, virt, Some(alloc)).ok_or(NoTableMemory)?;
     table(t)[i] = (frame & ADDRESS_MASK) | flags | PRESENT | USER;
     Ok(())
 }
@@ -164,7 +178,9 @@ pub fn unmap(root: u64, virt: u64) -> Option<u64> {
 
 /// Replaces the permission bits of a present entry; returns whether it existed.
 pub fn set_flags(root: u64, virt: u64, flags: u64) -> bool {
-    let Some((t, i)) = walk(root, virt, None) else { return false };
+    let Some((t, i)) = walk(root, virt, None) else {
+        return false;
+    };
     let e = &mut table(t)[i];
     if *e & PRESENT == 0 {
         return false;
@@ -176,7 +192,9 @@ pub fn set_flags(root: u64, virt: u64, flags: u64) -> bool {
 
 /// Clears the bits `bits` of a present entry; returns which of them were set.
 pub fn clear_bits(root: u64, virt: u64, bits: u64) -> u64 {
-    let Some((t, i)) = walk(root, virt, None) else { return 0 };
+    let Some((t, i)) = walk(root, virt, None) else {
+        return 0;
+    };
     let e = &mut table(t)[i];
     if *e & PRESENT == 0 {
         return 0;

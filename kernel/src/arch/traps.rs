@@ -245,7 +245,11 @@ pub fn init() {
         let idt = &mut *core::ptr::addr_of_mut!(IDT);
         let stubs = &*core::ptr::addr_of!(trap_stub_table);
         for (vector, &stub) in stubs.iter().enumerate() {
-            let ist = if vector == 8 { gdt::DOUBLE_FAULT_IST as u8 + 1 } else { 0 };
+            let ist = if vector == 8 {
+                gdt::DOUBLE_FAULT_IST as u8 + 1
+            } else {
+                0
+            };
             idt[vector] = gate(stub, ist);
         }
         let pointer = x86_64::structures::DescriptorTablePointer {
@@ -304,7 +308,10 @@ fn init_syscall() {
     }
     LStar::write(x86_64::VirtAddr::new(syscall_entry as *const () as u64));
     SFMask::write(
-        RFlags::INTERRUPT_FLAG | RFlags::DIRECTION_FLAG | RFlags::TRAP_FLAG | RFlags::ALIGNMENT_CHECK,
+        RFlags::INTERRUPT_FLAG
+            | RFlags::DIRECTION_FLAG
+            | RFlags::TRAP_FLAG
+            | RFlags::ALIGNMENT_CHECK,
     );
     Star::write(
         gdt::selector(gdt::USER_CODE),

@@ -22,10 +22,9 @@ use alloc::string::String;
 
 use arch::qemu;
 
-/// The Rust entry, called by the PVH boot code with the physical address of
+/// The kernel proper, entered from `arch::boot` with the physical address of
 /// `hvm_start_info`.
-#[unsafe(no_mangle)]
-pub extern "C" fn kernel_main(start_info: u64) -> ! {
+pub fn start(start_info: u64) -> ! {
     arch::serial::init();
     kprintln!("NeoOS booting");
     let Some(info) = arch::bootinfo::read(start_info) else {

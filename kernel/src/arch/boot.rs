@@ -138,3 +138,9 @@ kernel_boot_stack_top:
     "#,
     options(att_syntax)
 );
+
+/// The Rust entry the boot code calls (by this exported name).
+#[unsafe(no_mangle)]
+extern "C" fn kernel_main(start_info: u64) -> ! {
+    crate::start(start_info)
+}

@@ -19,7 +19,7 @@ use crate::process::Kernel;
 /// Largest program file accepted.
 const MAX_PROGRAM_SIZE: u64 = 64 * 1024 * 1024;
 /// Most bytes of arguments (strings and pointers) a program may get.
-pub const MAX_ARGUMENT_BYTES: usize = 64 * 1024;
+const MAX_ARGUMENT_BYTES: usize = 64 * 1024;
 
 fn read_program(k: &mut Kernel, path: &str) -> Result<Vec<u8>, Errno> {
     let file = match k.fs.lookup(path) {

@@ -11,6 +11,7 @@ mod log;
 mod files;
 mod frames;
 mod fs;
+mod ipc;
 mod loader;
 mod memory;
 mod process;

@@ -52,6 +52,7 @@ pub struct Process {
 pub struct Kernel {
     pub memory: MemorySystem,
     pub fs: FileSystem,
+    pub segments: crate::ipc::SegmentRecords,
     pub processes: BTreeMap<Pid, Process>,
     pub frames: KernelFrames,
     run_queue: VecDeque<Pid>,
@@ -75,6 +76,7 @@ impl Kernel {
     pub fn new(fs: FileSystem, launch: VecDeque<String>) -> Self {
         Kernel {
             memory: MemorySystem::new(),
+            segments: Default::default(),
             fs,
             processes: BTreeMap::new(),
             frames: KernelFrames,

@@ -17,10 +17,7 @@ use crate::process::{self, with_kernel, Kernel, Pid};
 
 /// Bytes moved per step between user memory and a kernel buffer.
 const CHUNK: usize = 16 * 1024;
-/// Longest path accepted.
-const MAX_PATH: usize = 1024;
-/// Most arguments `sys_run` passes on.
-const MAX_ARGS: usize = 64;
+use neoos_abi::limits::{ARGS_MAX, ARG_MAX, PATH_MAX};
 
 /// The registers of a call.
 struct Args {
@@ -97,24 +94,9 @@ fn dispatch(k: &mut Kernel, pid: Pid, number: usize, a: &Args) -> i64 {
         })),
         nr::MINCORE => posix(mincore(k, pid, a.word(0), a.word(1), a.word(2))),
         nr::GETPAGESIZE => neoos_abi::PAGE_SIZE as i64,
-        nr::SHMGET => posix(
-            k.memory
-                .shmget(a.word(0) as i64, a.word(1), a.word(2) as u32)
-                .map(|id| id.0 as i64),
-        ),
-        nr::SHMAT => posix(mem_call(k, pid, |m, s, hw| {
-            m.shmat(
-                s,
-                hw,
-                neoos_mm::ShmId(a.word(0)),
-                a.word(1),
-                a.word(2) as u32,
-            )
-            .map(|v| v as i64)
-        })),
-        nr::SHMDT => posix(mem_call(k, pid, |m, s, hw| {
-            m.shmdt(s, hw, a.word(0)).map(|_| 0)
-        })),
+        nr::SHMGET => posix(shmget(k, pid, a.word(0) as i64, a.word(1), a.word(2))),
+        nr::SHMAT => posix(shmat(k, pid, a.word(0), a.word(1), a.word(2) as u32)),
+        nr::SHMDT => posix(shmdt(k, pid, a.word(0))),
         nr::SHMCTL => posix(shmctl(k, pid, a.word(0), a.word(1) as u32, a.word(2))),
         _ => neo::E_NOT_IMPL,
     }
@@ -144,22 +126,8 @@ fn copy_out(k: &mut Kernel, pid: Pid, addr: u64, bytes: &[u8]) -> Result<(), Err
 
 /// Reads a NUL-terminated string of at most `max` bytes from user memory.
 fn copy_string(k: &mut Kernel, pid: Pid, addr: u64, max: usize) -> Result<String, Errno> {
-    let mut out = Vec::new();
-    let mut at = addr;
-    while out.len() < max {
-        // Read up to the end of the page, so a string ending just before an
-        // unmapped page is still read.
-        let in_page = (4096 - (at % 4096)) as usize;
-        let n = in_page.min(max - out.len());
-        let piece = copy_in(k, pid, at, n)?;
-        if let Some(end) = piece.iter().position(|&b| b == 0) {
-            out.extend_from_slice(&piece[..end]);
-            return String::from_utf8(out).map_err(|_| Errno::Inval);
-        }
-        out.extend_from_slice(&piece);
-        at = at.checked_add(n as u64).ok_or(Errno::Inval)?;
-    }
-    Err(Errno::Inval)
+    let bytes = mem_call(k, pid, |m, s, hw| m.read_user_cstr(s, hw, addr, max))?;
+    String::from_utf8(bytes).map_err(|_| Errno::Inval)
 }
 
 fn neo_err(e: Errno) -> i64 {
@@ -224,9 +192,13 @@ fn read(k: &mut Kernel, pid: Pid, fd: i64, buf: u64, count: i64) -> Result<i64, 
 }
 
 /// Console input that has already arrived (without waiting).
+/// The buffer is checked first, so a bad buffer is an error even when no
+/// input has arrived.
 fn read_console_available(k: &mut Kernel, pid: Pid, buf: u64, count: usize) -> Result<usize, i64> {
+    let count = count.min(CHUNK);
+    mem_call(k, pid, |m, s, hw| m.check_user_writable(s, hw, buf, count)).map_err(neo_err)?;
     let mut bytes = Vec::new();
-    while bytes.len() < count.min(CHUNK) {
+    while bytes.len() < count {
         match crate::arch::serial::try_read() {
             Some(b) => bytes.push(if b == b'\r' { b'\n' } else { b }),
             None => break,
@@ -237,12 +209,10 @@ fn read_console_available(k: &mut Kernel, pid: Pid, buf: u64, count: usize) -> R
 }
 
 fn read_console(buf: u64, count: i64) -> i64 {
-    let Ok(count) = usize::try_from(count) else {
-        return neo::E_INVAL;
+    let count = match usize::try_from(count) {
+        Ok(n) if n > 0 => n,
+        _ => return neo::E_INVAL,
     };
-    if count == 0 {
-        return 0;
-    }
     loop {
         let got = with_kernel(|k| {
             let pid = k.current_pid().ok_or(neo::E_UNKNOWN)?;
@@ -257,7 +227,7 @@ fn read_console(buf: u64, count: i64) -> i64 {
 }
 
 fn open(k: &mut Kernel, pid: Pid, path: u64, mode: i64) -> Result<i64, i64> {
-    let path = copy_string(k, pid, path, MAX_PATH).map_err(neo_err)?;
+    let path = copy_string(k, pid, path, PATH_MAX).map_err(neo_err)?;
     let free = k
         .processes
         .get(&pid)
@@ -315,11 +285,11 @@ fn neo_munmap(k: &mut Kernel, pid: Pid, addr: u64, size: i64) -> Result<i64, i64
 }
 
 fn run(k: &mut Kernel, pid: Pid, path: u64, argv: u64) -> Result<i64, i64> {
-    let path = copy_string(k, pid, path, MAX_PATH).map_err(neo_err)?;
+    let path = copy_string(k, pid, path, PATH_MAX).map_err(neo_err)?;
     let mut args = Vec::new();
     if argv != 0 {
         loop {
-            if args.len() == MAX_ARGS {
+            if args.len() == ARGS_MAX {
                 return Err(neo::E_INVAL);
             }
             let raw =
@@ -329,7 +299,7 @@ fn run(k: &mut Kernel, pid: Pid, path: u64, argv: u64) -> Result<i64, i64> {
                 break;
             }
             args.push(
-                copy_string(k, pid, pointer, crate::loader::MAX_ARGUMENT_BYTES)
+                copy_string(k, pid, pointer, ARG_MAX)
                     .map_err(neo_err)?
                     .into_bytes(),
             );
@@ -408,7 +378,7 @@ fn fork(frame: &TrapFrame) -> i64 {
 }
 
 fn stat(k: &mut Kernel, pid: Pid, path: u64, out: u64) -> Result<i64, i64> {
-    let path = copy_string(k, pid, path, MAX_PATH).map_err(neo_err)?;
+    let path = copy_string(k, pid, path, PATH_MAX).map_err(neo_err)?;
     let (kind, size) = match k.fs.lookup(&path) {
         Some(Node::Dir) => (neoos_abi::stat::KIND_DIR, 0),
         Some(Node::File(id)) => (neoos_abi::stat::KIND_FILE, file_size(k, id)),
@@ -500,7 +470,7 @@ fn fsync(k: &mut Kernel, pid: Pid, fd: i64) -> Result<i64, i64> {
 
 fn readdir(k: &mut Kernel, pid: Pid, path: u64, buf: u64, len: i64) -> Result<i64, i64> {
     let len = usize::try_from(len).map_err(|_| neo::E_INVAL)?;
-    let path = copy_string(k, pid, path, MAX_PATH).map_err(neo_err)?;
+    let path = copy_string(k, pid, path, PATH_MAX).map_err(neo_err)?;
     let names = k.fs.list(&path).map_err(|e| match e {
         crate::fs::FsError::NotFound => neo::E_NOENT,
         _ => neo::E_INVAL,
@@ -545,30 +515,72 @@ fn mincore(k: &mut Kernel, pid: Pid, addr: u64, len: u64, vec_ptr: u64) -> Resul
     Ok(0)
 }
 
+fn shmget(k: &mut Kernel, pid: Pid, key: i64, size: u64, flags: u64) -> Result<i64, Errno> {
+    let id = k.memory.shmget(key, size, flags as u32)?;
+    k.segments.got(id.0, flags, pid as u64, crate::trap::ticks());
+    Ok(id.0 as i64)
+}
+
+fn shmat(k: &mut Kernel, pid: Pid, id: u64, addr: u64, flags: u32) -> Result<i64, Errno> {
+    let shmid = neoos_mm::ShmId(id);
+    let at = mem_call(k, pid, |m, s, hw| m.shmat(s, hw, shmid, addr, flags))?;
+    k.segments.attached(id, pid as u64, crate::trap::ticks());
+    Ok(at as i64)
+}
+
+fn shmdt(k: &mut Kernel, pid: Pid, addr: u64) -> Result<i64, Errno> {
+    let shmid = mem_call(k, pid, |m, s, hw| m.shmdt(s, hw, addr))?;
+    k.segments.detached(shmid.0, pid as u64, crate::trap::ticks());
+    Ok(0)
+}
+
+/// Byte offset of `shm_perm.mode` in `struct shmid_ds`.
+const SHMID_DS_MODE: u64 = 24;
+
 fn shmctl(k: &mut Kernel, pid: Pid, id: u64, cmd: u32, buf: u64) -> Result<i64, Errno> {
+    use neoos_abi::shm::{IPC_RMID, IPC_SET, IPC_STAT};
+    // The buffer is checked before anything changes.
+    let new_mode = match cmd {
+        IPC_SET => {
+            let raw = copy_in(k, pid, buf.wrapping_add(SHMID_DS_MODE), 8)?;
+            Some(u64::from_le_bytes(raw.try_into().unwrap_or([0; 8])))
+        }
+        IPC_STAT => {
+            mem_call(k, pid, |m, s, hw| m.check_user_writable(s, hw, buf, 88))?;
+            None
+        }
+        _ => None,
+    };
     let mut io = Io {
         frames: &mut k.frames,
         pager: &mut k.fs.disk,
     };
     let info = k.memory.shmctl(&mut io, neoos_mm::ShmId(id), cmd)?;
-    if cmd == neoos_abi::shm::IPC_STAT {
-        // struct shmid_ds: key, uid, gid, mode, size, atime, dtime, ctime,
-        // cpid, lpid, attachments (all 64-bit).
-        let fields = [
-            info.key as u64,
-            0,
-            0,
-            0o600,
-            info.size,
-            0,
-            0,
-            0,
-            0,
-            0,
-            info.attaches as u64,
-        ];
-        let bytes: Vec<u8> = fields.iter().flat_map(|f| f.to_le_bytes()).collect();
-        copy_out(k, pid, buf, &bytes)?;
+    match cmd {
+        IPC_SET => k
+            .segments
+            .set_mode(id, new_mode.unwrap_or(0), crate::trap::ticks()),
+        IPC_RMID => k.segments.removed(id),
+        _ => {
+            let r = k.segments.get(id);
+            // struct shmid_ds (docs/abi.md): key, uid, gid, mode, size, atime,
+            // dtime, ctime, cpid, lpid, attachments (all 64-bit).
+            let fields = [
+                info.key as u64,
+                0,
+                0,
+                r.mode,
+                info.size,
+                r.attach_time,
+                r.detach_time,
+                r.change_time,
+                r.creator,
+                r.last_user,
+                info.attaches as u64,
+            ];
+            let bytes: Vec<u8> = fields.iter().flat_map(|f| f.to_le_bytes()).collect();
+            copy_out(k, pid, buf, &bytes)?;
+        }
     }
     Ok(0)
 }

@@ -160,6 +160,19 @@ pub mod layout {
     pub const STACK_SIZE: u64 = 256 * 1024;
 }
 
+/// Limits on what a system call accepts.
+pub mod limits {
+    /// Longest path, in bytes before its NUL.
+    pub const PATH_MAX: usize = 255;
+    /// Longest argument string `sys_run` accepts, in bytes before its NUL.
+    pub const ARG_MAX: usize = 4095;
+    /// Most arguments `sys_run` passes on.
+    pub const ARGS_MAX: usize = 64;
+    /// Largest System V shared memory segment, in bytes (`shmget` gives
+    /// `EINVAL` above it, as POSIX says for the system-imposed maximum).
+    pub const SHM_MAX: u64 = 1 << 32;
+}
+
 /// `struct neo_stat` filled by `sys_stat` (all fields 64-bit).
 pub mod stat {
     pub const KIND_FILE: u64 = 1;

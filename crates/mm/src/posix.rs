@@ -3,7 +3,8 @@
 //! `mprotect`, `madvise`, `mincore` and `getpagesize`.
 //!
 //! Decisions: `mmap` with a hint uses it when the range is free, else places
-//! like no hint. `MAP_FIXED` outside the user range is `NoMem` (as Linux).
+//! like no hint. `MAP_FIXED` outside the user range is `Inval` (as
+//! FreeBSD's mmap(2) says; Linux answers `ENOMEM`).
 //! `mprotect`, `madvise`, `msync` and `mincore` over a range with holes fail
 //! with `NoMem` before doing anything. `MS_ASYNC` only records dirty state
 //! (writeback happens at `MS_SYNC`, fsync, last close or teardown);
@@ -169,9 +170,9 @@ impl MemorySystem {
             if !is_page_aligned(hint) {
                 return Err(Errno::Inval);
             }
-            let end = hint.checked_add(req.len).ok_or(Errno::NoMem)?;
+            let end = hint.checked_add(req.len).ok_or(Errno::Inval)?;
             if hint < USER_BASE || end > USER_END {
-                return Err(Errno::NoMem);
+                return Err(Errno::Inval);
             }
             return Ok(hint);
         }

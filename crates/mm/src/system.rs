@@ -10,9 +10,9 @@ use crate::hw::{page_floor, Access, AsId, FileId, Hw, Io, PAGE_SIZE};
 use crate::mapping::{Mapping, Sharing};
 use crate::object::{ObjectKind, ObjectStore};
 use crate::stats::MemStats;
-use crate::unmap::harvest_dirty_bits;
 use crate::unmap::remove_range;
 use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 use neoos_abi::layout::{USER_BASE, USER_END};
 
 /// All address spaces and memory objects of the system.
@@ -48,16 +48,23 @@ impl MemorySystem {
     /// the space held is released. `hw.pt` may be discarded afterwards.
     pub fn destroy_address_space(&mut self, id: AsId, hw: &mut Hw) -> Result<(), Errno> {
         let mut space = self.spaces.remove(&id).ok_or(Errno::Inval)?;
-        for m in space.mappings.values() {
-            if m.sharing == Sharing::Shared {
-                if let Some((object, first, end)) = m.object_pages(m.start, m.end) {
-                    harvest_dirty_bits(&mut self.store, hw.pt, object, first, end, m.start);
-                    let _ = self.store.write_back(&mut hw.io(), object, first, end);
-                }
-            }
-        }
+        let shared_file_ranges: Vec<_> = space
+            .mappings
+            .values()
+            .filter(|m| m.sharing == Sharing::Shared)
+            .filter_map(|m| m.object_pages(m.start, m.end))
+            .collect();
+        // Removing the entries collects their hardware dirty bits; an object
+        // whose last reference goes is written back as it is released.
         remove_range(&mut space, &mut self.store, hw, USER_BASE, USER_END);
-        Ok(())
+        // Objects still referenced elsewhere (an open descriptor, another
+        // process) get this space's dirty pages written now, once.
+        let mut result = Ok(());
+        for (object, first, end) in shared_file_ranges {
+            let written = self.store.write_back(&mut hw.io(), object, first, end);
+            result = result.and(written);
+        }
+        result
     }
 
     /// A copy of `parent` for a child process: shared mappings stay shared,

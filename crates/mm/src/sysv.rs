@@ -12,7 +12,7 @@ use crate::system::MemorySystem;
 use crate::unmap::remove_range;
 use alloc::collections::BTreeMap;
 use neoos_abi::layout::{USER_BASE, USER_END};
-use neoos_abi::shm;
+use neoos_abi::{limits, shm};
 
 /// What `IPC_STAT` reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,8 +51,7 @@ impl MemorySystem {
                 return Err(Errno::NoEnt);
             }
         }
-        let pages = page_ceil(size).ok_or(Errno::Inval)?;
-        if size == 0 || pages > USER_END - USER_BASE {
+        if size == 0 || size > limits::SHM_MAX {
             return Err(Errno::Inval);
         }
         let id = ShmId(self.store.peek_next_id().0);
@@ -131,7 +130,7 @@ impl MemorySystem {
     /// `shmdt`: detaches the attach starting at `addr` (with the pieces an
     /// `mprotect` split off it). The segment's memory stays unless it was
     /// removed and this was its last attach.
-    pub fn shmdt(&mut self, id: AsId, hw: &mut Hw, addr: u64) -> Result<(), Errno> {
+    pub fn shmdt(&mut self, id: AsId, hw: &mut Hw, addr: u64) -> Result<ShmId, Errno> {
         let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
         let first = space.mappings.get(&addr).ok_or(Errno::Inval)?;
         let Origin::Shm(shmid) = first.origin else {
@@ -151,12 +150,13 @@ impl MemorySystem {
             end = next.end;
         }
         remove_range(space, &mut self.store, hw, addr, end);
-        Ok(())
+        Ok(shmid)
     }
 
     /// `shmctl`: `IPC_STAT` reports; `IPC_RMID` removes the segment (its key
-    /// is free at once; the memory goes with the last detach); `IPC_SET` is
-    /// accepted and changes nothing. Returns the state before the command.
+    /// is free at once; the memory goes with the last detach); `IPC_SET`
+    /// changes nothing here (permissions are the kernel's records). Returns
+    /// the state before the command.
     pub fn shmctl(&mut self, io: &mut Io, shmid: ShmId, cmd: u32) -> Result<ShmStat, Errno> {
         let seg = self.segment(shmid)?;
         let object = ObjectId(shmid.0);

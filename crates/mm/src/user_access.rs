@@ -85,6 +85,30 @@ impl MemorySystem {
         Ok(())
     }
 
+    /// Checks that every byte of `[addr, addr + len)` is mapped writable,
+    /// faulting the pages in, without storing anything. A call that blocks
+    /// before it has data (console input) checks its buffer this way first,
+    /// so a bad buffer is an error at once, not after the wait.
+    pub fn check_user_writable(
+        &mut self,
+        id: AsId,
+        hw: &mut Hw,
+        addr: u64,
+        len: usize,
+    ) -> Result<(), Errno> {
+        check_user_range(addr, len)?;
+        if len == 0 {
+            return Ok(());
+        }
+        let last = page_floor(addr + len as u64 - 1);
+        let mut page = page_floor(addr);
+        while page <= last {
+            self.user_frame(id, hw, page, Access::Write, false)?;
+            page += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
     /// Reads a NUL-terminated string of at most `max` bytes (without the
     /// NUL) from user address `addr`. `Inval` if no NUL comes within `max`.
     pub fn read_user_cstr(

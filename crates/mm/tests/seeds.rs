@@ -348,10 +348,27 @@ fn neo_note_process_exit_without_munmap_cleans_all_mappings() {
     m.store(p, b, b"anon").unwrap();
     m.exit(p).unwrap();
     assert_eq!(&m.pager.contents(f)[4096..4100], b"exit");
+    assert_eq!(m.vm.stats().writeback_bytes, PAGE, "the dirty page, once");
     m.close(f).unwrap();
+    assert_eq!(m.vm.stats().writeback_bytes, PAGE, "nothing left to write");
     assert_eq!(live_frames(&m), 0);
     assert_eq!(m.vm.object_count(), 0);
     assert_eq!(m.vm.address_space_count(), 0);
+}
+
+#[test]
+fn neo_note_process_exit_after_close_writes_each_dirty_page_once() {
+    let (mut m, p, f) = setup(8);
+    let a = neo_map(&mut m, p, f, FileAccess::ReadWrite, 0, 8 * 4096).unwrap();
+    for page in 0..8 {
+        m.store(p, a + page * PAGE, b"x").unwrap();
+    }
+    m.close(f).unwrap(); // the mapping now holds the last reference
+    m.exit(p).unwrap();
+    assert_eq!(m.vm.stats().writeback_bytes, 8 * PAGE);
+    assert!((0..8).all(|page| m.pager.contents(f)[page * 4096] == b'x'));
+    assert_eq!(live_frames(&m), 0);
+    assert_eq!(m.vm.object_count(), 0);
 }
 
 #[test]

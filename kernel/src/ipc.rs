@@ -1,0 +1,71 @@
+//! System V shared memory bookkeeping that is not memory: each segment's
+//! permission mode, creator, last user and times, as `shmctl(IPC_STAT)`
+//! reports them. The mapping core owns the segment's pages and attachments;
+//! this module owns only these records, one per live segment id.
+
+use alloc::collections::BTreeMap;
+
+/// What the kernel remembers of one segment besides its memory.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SegmentRecord {
+    pub mode: u64,
+    pub creator: u64,
+    pub last_user: u64,
+    pub attach_time: u64,
+    pub detach_time: u64,
+    pub change_time: u64,
+}
+
+/// Records of the segments whose ids are valid (created, not yet removed).
+#[derive(Default)]
+pub struct SegmentRecords {
+    by_id: BTreeMap<u64, SegmentRecord>,
+}
+
+/// Permission bits kept from `shmget`'s flags and `IPC_SET`'s mode.
+const MODE_BITS: u64 = 0o777;
+
+impl SegmentRecords {
+    /// Notes a `shmget` that returned `id`: a new id gets a record.
+    pub fn got(&mut self, id: u64, flags: u64, pid: u64, now: u64) {
+        self.by_id.entry(id).or_insert(SegmentRecord {
+            mode: flags & MODE_BITS,
+            creator: pid,
+            change_time: now,
+            ..SegmentRecord::default()
+        });
+    }
+
+    /// Notes an attach of `id` by `pid`.
+    pub fn attached(&mut self, id: u64, pid: u64, now: u64) {
+        if let Some(r) = self.by_id.get_mut(&id) {
+            r.last_user = pid;
+            r.attach_time = now;
+        }
+    }
+
+    /// Notes a detach of `id` by `pid`.
+    pub fn detached(&mut self, id: u64, pid: u64, now: u64) {
+        if let Some(r) = self.by_id.get_mut(&id) {
+            r.last_user = pid;
+            r.detach_time = now;
+        }
+    }
+
+    /// `IPC_SET`: the new permission bits.
+    pub fn set_mode(&mut self, id: u64, mode: u64, now: u64) {
+        if let Some(r) = self.by_id.get_mut(&id) {
+            r.mode = mode & MODE_BITS;
+            r.change_time = now;
+        }
+    }
+
+    /// `IPC_RMID`: the id is gone.
+    pub fn removed(&mut self, id: u64) {
+        self.by_id.remove(&id);
+    }
+
+    pub fn get(&self, id: u64) -> SegmentRecord {
+        self.by_id.get(&id).copied().unwrap_or_default()
+    }
+}

@@ -1309,11 +1309,36 @@ fn fault_outside_mappings_is_not_mapped() {
 }
 
 #[test]
-fn placement_without_hint_goes_down_from_mmap_top() {
+fn placement_without_hint_goes_down_from_mmap_top_under_guard_pages() {
     let mut m = Machine::new();
     let p = m.new_space();
     let a = anon(&mut m, p, PAGE, mman::MAP_PRIVATE);
     let b = anon(&mut m, p, 2 * PAGE, mman::MAP_PRIVATE);
-    assert_eq!(a, layout::MMAP_TOP - PAGE);
-    assert_eq!(b, a - 2 * PAGE);
+    assert_eq!(a, layout::MMAP_TOP - 2 * PAGE);
+    assert_eq!(b, a - 3 * PAGE);
+}
+
+#[test]
+fn neo_mmap_placed_below_another_mapping_still_faults_past_its_size() {
+    // A small hole right under a fixed mapping is the best fit; the guard
+    // page keeps the neighbour out of reach.
+    let (mut m, p, f) = setup(4);
+    let fixed = 0x40_0000;
+    let flags = mman::MAP_PRIVATE | mman::MAP_ANON | mman::MAP_FIXED;
+    m.with(p, |vm, hw| {
+        vm.mmap(
+            p,
+            hw,
+            fixed,
+            PAGE,
+            mman::PROT_READ | mman::PROT_WRITE,
+            flags,
+            None,
+            0,
+        )
+    })
+    .unwrap();
+    let a = neo_map(&mut m, p, f, FileAccess::ReadWrite, 0, 2 * 4096).unwrap();
+    assert!(a < fixed, "placed in the hole under the fixed mapping");
+    assert_eq!(m.load(p, a + 2 * PAGE, 1), Err(FaultError::NotMapped));
 }

@@ -37,13 +37,7 @@ pub fn start(start_info: u64) -> ! {
     arch::paging::init_kernel_tables(max_phys, &mut frames::alloc);
     arch::gdt::init();
     arch::traps::init();
-    let mut fs = fs::FileSystem::new();
-    if let Some((start, len)) = info.module {
-        match fs.unpack_cpio(&arch::bootinfo::copy_physical(start, len)) {
-            Ok(n) => kprintln!("initial file system: {} entries", n),
-            Err(e) => kprintln!("initial file system unreadable: {}", e),
-        }
-    }
+    let fs = initial_file_system(info.module);
     let launch = programs_to_run(&info.command_line);
     let (total, free) = frames::counts();
     kprintln!("memory: {} frames, {} free", total, free);
@@ -56,6 +50,29 @@ pub fn start(start_info: u64) -> ! {
         free
     );
     qemu::exit(qemu::EXIT_SUCCESS);
+}
+
+/// The initial file system image built into the kernel (empty when the
+/// kernel was built without `NEOOS_INITFS`).
+#[cfg(neoos_embedded_initfs)]
+static EMBEDDED_INITFS: &[u8] = include_bytes!(env!("NEOOS_INITFS"));
+#[cfg(not(neoos_embedded_initfs))]
+static EMBEDDED_INITFS: &[u8] = &[];
+
+/// The file system filled from the boot module when the boot loader gave
+/// one (a replacement image without a rebuild), else from the embedded image.
+fn initial_file_system(module: Option<(u64, u64)>) -> fs::FileSystem {
+    let mut fs = fs::FileSystem::new();
+    let unpacked = match module {
+        Some((start, len)) => fs.unpack_cpio(&arch::bootinfo::copy_physical(start, len)),
+        None if EMBEDDED_INITFS.is_empty() => Err("none built in and no boot module"),
+        None => fs.unpack_cpio(EMBEDDED_INITFS),
+    };
+    match unpacked {
+        Ok(n) => kprintln!("initial file system: {} entries", n),
+        Err(e) => kprintln!("initial file system unreadable: {}", e),
+    }
+    fs
 }
 
 /// The programs named by `run=/bin/a,/bin/b` on the command line.

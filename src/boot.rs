@@ -55,24 +55,45 @@ pub struct BootOutcome {
     pub programs: Vec<(String, i64)>,
 }
 
-fn qemu_command(o: &BootOptions) -> Command {
+/// The emulated machine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Machine {
+    /// What `cargo run` and `cargo test` boot.
+    Standard,
+    /// The machine of docs/benchmarks.md (and of performance-targets.md):
+    /// 1 GiB, a CPU without LA57/ERMS/RDRAND/RDSEED, and `-icount` so that the
+    /// guest's time stamp counter counts guest instructions.
+    Benchmark,
+}
+
+impl Machine {
+    /// QEMU's arguments for this machine (memory, CPU, clock).
+    pub fn qemu_args(self) -> &'static [&'static str] {
+        match self {
+            Machine::Standard => &["-m", "512M", "-cpu", "max,-la57", "-smp", "1"],
+            Machine::Benchmark => &[
+                "-m",
+                "1G",
+                "-cpu",
+                "max,-la57,-erms,-rdrand,-rdseed",
+                "-smp",
+                "1",
+                "-icount",
+                "shift=0,sleep=off",
+            ],
+        }
+    }
+}
+
+fn qemu_command(o: &BootOptions, machine: Machine) -> Command {
     let mut cmd = Command::new("qemu-system-x86_64");
     cmd.arg("-kernel")
         .arg(o.kernel)
         .arg("-initrd")
         .arg(o.image)
         .args(["-append", &o.command_line])
-        .args([
-            "-m",
-            "512M",
-            "-cpu",
-            "max,-la57",
-            "-smp",
-            "1",
-            "-no-reboot",
-            "-display",
-            "none",
-        ])
+        .args(machine.qemu_args())
+        .args(["-no-reboot", "-display", "none"])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         .args(["-serial", "mon:stdio", "-monitor", "none"]);
     if o.gdb {
@@ -89,9 +110,15 @@ pub fn parse_program_line(line: &str) -> Option<(String, i64)> {
     Some((path.to_string(), status.parse().ok()?))
 }
 
-/// Boots, waits for the end (or the time limit) and collects the console.
+/// Boots the standard machine, waits for the end (or the time limit) and
+/// collects the console.
 pub fn boot(o: &BootOptions) -> Result<BootOutcome> {
-    let mut cmd = qemu_command(o);
+    boot_on(o, Machine::Standard)
+}
+
+/// As [`boot`], on `machine`.
+pub fn boot_on(o: &BootOptions, machine: Machine) -> Result<BootOutcome> {
+    let mut cmd = qemu_command(o, machine);
     if o.interactive {
         let status = cmd.status()?;
         let ending = ending_of(status.code());

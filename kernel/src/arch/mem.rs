@@ -1,7 +1,9 @@
 //! The memory primitives LLVM calls (`memcpy`, `memmove`, `memset`, `memcmp`,
 //! `bcmp`): the precompiled `compiler_builtins` of the host target does not
-//! export them. Copies and fills use `rep movsb`/`rep stosb`, so LLVM cannot
-//! turn the loops back into calls to these very functions.
+//! export them. Copies and fills use `rep movsq`/`rep stosq` for whole
+//! quadwords and `rep movsb`/`rep stosb` for the tail (string instructions,
+//! so LLVM cannot turn them back into calls to these very functions; eight
+//! bytes per step also keeps frame zeroing and copying short).
 
 use core::arch::asm;
 
@@ -12,9 +14,13 @@ use core::arch::asm;
 /// be above `src`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-    // SAFETY: the caller guarantees both ranges are valid for `n` bytes.
+    // SAFETY: the caller guarantees both ranges are valid for `n` bytes; the
+    // quadword copy covers the first `n / 8 * 8` bytes, the byte copy the rest,
+    // both moving forward from where the previous one stopped.
     unsafe {
-        asm!("rep movsb", inout("rcx") n => _, inout("rdi") dst => _, inout("rsi") src => _,
+        asm!("rep movsq", "mov rcx, {tail}", "rep movsb",
+             tail = in(reg) n % 8,
+             inout("rcx") n / 8 => _, inout("rdi") dst => _, inout("rsi") src => _,
              options(nostack, preserves_flags));
     }
     dst
@@ -46,9 +52,14 @@ pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut
 /// `dst` must be valid for `n` bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn memset(dst: *mut u8, value: i32, n: usize) -> *mut u8 {
-    // SAFETY: the caller guarantees the range is valid for writes.
+    let byte = value as u8 as u64;
+    // SAFETY: the caller guarantees the range is valid for writes; the
+    // quadword fill covers the first `n / 8 * 8` bytes, the byte fill the rest.
     unsafe {
-        asm!("rep stosb", inout("rcx") n => _, inout("rdi") dst => _, in("al") value as u8,
+        asm!("rep stosq", "mov rcx, {tail}", "rep stosb",
+             tail = in(reg) n % 8,
+             inout("rcx") n / 8 => _, inout("rdi") dst => _,
+             in("rax") byte * 0x0101_0101_0101_0101,
              options(nostack, preserves_flags));
     }
     dst

@@ -2,15 +2,15 @@
 //! to test and carve a given range, and by size, to place a mapping without a
 //! hint in O(log n). Placement policy: best fit among the holes below
 //! `MMAP_TOP` (smallest hole that fits; among equal sizes the highest), and
-//! the mapping goes at the top of that hole, under one free guard page, so an
-//! empty address space fills downward from `MMAP_TOP` and a store just past
-//! the end of a placed mapping faults instead of landing in a neighbour. Holes never merge across `MMAP_TOP`, so the size
+//! the mapping goes at the top of that hole, so an empty address space fills
+//! downward from `MMAP_TOP`. A placement may ask for a free guard page above
+//! the mapping (NeoOS `sys_mmap` promises that access past its size faults). Holes never merge across `MMAP_TOP`, so the size
 //! index only holds holes below it.
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use neoos_abi::layout::{MMAP_TOP, USER_BASE, USER_END};
 
-/// The free page left above each mapping placed without a hint.
+/// The free page left above a mapping placed with a guard.
 const GUARD: u64 = crate::hw::PAGE_SIZE;
 
 /// Free virtual ranges `[start, end)` of one address space.
@@ -133,12 +133,18 @@ impl HoleIndex {
         self.add(start, end);
     }
 
-    /// Where to place `len` bytes without a hint (see module docs): below a
-    /// free guard page when some hole has room for one, else anywhere it fits.
+    /// Where to place `len` bytes without a hint (see module docs).
     pub fn place(&self, len: u64) -> Option<u64> {
+        self.best_fit(len).map(|top| top - len)
+    }
+
+    /// As [`HoleIndex::place`], but under one free guard page when some hole
+    /// has room for it, so an access just past the end faults instead of
+    /// landing in a neighbouring mapping.
+    pub fn place_with_guard(&self, len: u64) -> Option<u64> {
         self.best_fit(len.checked_add(GUARD)?)
             .map(|top| top - GUARD - len)
-            .or_else(|| self.best_fit(len).map(|top| top - len))
+            .or_else(|| self.place(len))
     }
 
     /// The end of the smallest hole of at least `len` bytes (the highest

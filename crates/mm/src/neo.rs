@@ -58,7 +58,7 @@ impl MemorySystem {
         }
         let len = page_ceil(size).ok_or(Errno::Inval)?;
         let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
-        let start = space.holes.place(len).ok_or(Errno::NoMem)?;
+        let start = space.holes.place_with_guard(len).ok_or(Errno::NoMem)?;
         let first_page = offset / PAGE_SIZE;
         self.store
             .page_frame(&mut hw.io(), object, first_page)

@@ -1309,13 +1309,13 @@ fn fault_outside_mappings_is_not_mapped() {
 }
 
 #[test]
-fn placement_without_hint_goes_down_from_mmap_top_under_guard_pages() {
+fn placement_without_hint_goes_down_from_mmap_top() {
     let mut m = Machine::new();
     let p = m.new_space();
     let a = anon(&mut m, p, PAGE, mman::MAP_PRIVATE);
     let b = anon(&mut m, p, 2 * PAGE, mman::MAP_PRIVATE);
-    assert_eq!(a, layout::MMAP_TOP - 2 * PAGE);
-    assert_eq!(b, a - 3 * PAGE);
+    assert_eq!(a, layout::MMAP_TOP - PAGE);
+    assert_eq!(b, a - 2 * PAGE);
 }
 
 #[test]

@@ -24,9 +24,15 @@ pub struct Image {
 const MODE_DIR: u32 = 0o040755;
 const MODE_FILE: u32 = 0o100644;
 const MODE_PROGRAM: u32 = 0o100755;
+const MODE_CHAR_DEVICE: u32 = 0o020600;
 
 impl Image {
     fn entry(&mut self, path: &str, mode: u32, data: &[u8]) {
+        self.node(path, mode, data, (0, 0));
+    }
+
+    /// One archive member; `rdev` is (major, minor) for a device node.
+    fn node(&mut self, path: &str, mode: u32, data: &[u8], rdev: (u32, u32)) {
         self.inode += 1;
         let name = path.trim_start_matches('/');
         let fields = [
@@ -39,8 +45,8 @@ impl Image {
             data.len() as u32,
             0,
             0,
-            0,
-            0,
+            rdev.0,
+            rdev.1,
             name.len() as u32 + 1,
             0,
         ];
@@ -69,6 +75,12 @@ impl Image {
     /// Adds a regular file.
     pub fn file(&mut self, path: &str, data: &[u8]) {
         self.entry(path, MODE_FILE, data);
+    }
+
+    /// Adds a character device node (e.g. `/dev/console`, 5:1, for a Linux
+    /// initramfs).
+    pub fn char_device(&mut self, path: &str, major: u32, minor: u32) {
+        self.node(path, MODE_CHAR_DEVICE, &[], (major, minor));
     }
 
     /// Adds an executable read from `binary`.

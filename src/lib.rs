@@ -2,6 +2,7 @@
 //! packs the initial filesystem image, and boots NeoOS under QEMU. The `neoos`
 //! binary (the README's run command) and the in-QEMU test suite both use it.
 
+pub mod bench;
 pub mod boot;
 pub mod build;
 pub mod initfs;

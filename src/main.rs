@@ -6,19 +6,28 @@
 //! cargo run -- --shell              an interactive shell
 //! cargo run -- --gdb ...            wait for gdb on localhost:1234
 //! cargo run -- --timeout 60 ...     time limit in seconds (default 120)
+//! cargo run -- --bench [--linux]    the benchmark of docs/benchmarks.md
 //! ```
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use neoos::bench::{self, BenchOptions};
 use neoos::boot::{self, BootOptions, Ending};
 use neoos::{build, initfs, out_dir, repo_root, Result, ToolError};
+
+/// The time limit of a boot, unless --timeout says otherwise.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+/// The benchmark's, per boot (instruction counting slows QEMU down).
+const DEFAULT_BENCH_TIMEOUT: Duration = Duration::from_secs(1800);
 
 struct Options {
     shell: bool,
     gdb: bool,
-    timeout: Duration,
+    bench: bool,
+    linux: bool,
+    timeout: Option<Duration>,
     programs: Vec<PathBuf>,
 }
 
@@ -26,7 +35,9 @@ fn parse_args() -> Result<Options> {
     let mut o = Options {
         shell: false,
         gdb: false,
-        timeout: Duration::from_secs(120),
+        bench: false,
+        linux: false,
+        timeout: None,
         programs: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
@@ -34,15 +45,18 @@ fn parse_args() -> Result<Options> {
         match arg.as_str() {
             "--shell" => o.shell = true,
             "--gdb" => o.gdb = true,
+            "--bench" => o.bench = true,
+            "--linux" => o.linux = true,
             "--timeout" => {
                 let secs = args.next().and_then(|s| s.parse().ok());
                 let secs =
                     secs.ok_or_else(|| ToolError("--timeout takes a number of seconds".into()))?;
-                o.timeout = Duration::from_secs(secs);
+                o.timeout = Some(Duration::from_secs(secs));
             }
             "--" => {}
             "-h" | "--help" => {
                 println!("usage: cargo run [-- [--shell] [--gdb] [--timeout SECS] [prog.c ...]]");
+                println!("       cargo run -- --bench [--linux] [--timeout SECS]");
                 std::process::exit(0);
             }
             flag if flag.starts_with("--") => {
@@ -50,6 +64,14 @@ fn parse_args() -> Result<Options> {
             }
             file => o.programs.push(PathBuf::from(file)),
         }
+    }
+    if o.linux && !o.bench {
+        return Err(ToolError("--linux goes with --bench".into()));
+    }
+    if o.bench && (o.shell || o.gdb || !o.programs.is_empty()) {
+        return Err(ToolError(
+            "--bench runs alone (no --shell, --gdb or programs)".into(),
+        ));
     }
     Ok(o)
 }
@@ -67,6 +89,12 @@ fn main() -> ExitCode {
 
 fn run() -> Result<bool> {
     let o = parse_args()?;
+    if o.bench {
+        return bench::run(&BenchOptions {
+            linux: o.linux,
+            timeout: o.timeout.unwrap_or(DEFAULT_BENCH_TIMEOUT),
+        });
+    }
     build::ensure_tools()?;
     eprintln!("neoos: building the kernel");
     let kernel = build::kernel()?;
@@ -107,7 +135,7 @@ fn run() -> Result<bool> {
         kernel: &kernel,
         image: &image_path,
         command_line,
-        timeout: o.timeout,
+        timeout: o.timeout.unwrap_or(DEFAULT_TIMEOUT),
         echo: true,
         interactive: o.shell,
         gdb: o.gdb,

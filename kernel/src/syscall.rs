@@ -517,7 +517,8 @@ fn mincore(k: &mut Kernel, pid: Pid, addr: u64, len: u64, vec_ptr: u64) -> Resul
 
 fn shmget(k: &mut Kernel, pid: Pid, key: i64, size: u64, flags: u64) -> Result<i64, Errno> {
     let id = k.memory.shmget(key, size, flags as u32)?;
-    k.segments.got(id.0, flags, pid as u64, crate::trap::ticks());
+    k.segments
+        .got(id.0, flags, pid as u64, crate::trap::ticks());
     Ok(id.0 as i64)
 }
 
@@ -530,7 +531,8 @@ fn shmat(k: &mut Kernel, pid: Pid, id: u64, addr: u64, flags: u32) -> Result<i64
 
 fn shmdt(k: &mut Kernel, pid: Pid, addr: u64) -> Result<i64, Errno> {
     let shmid = mem_call(k, pid, |m, s, hw| m.shmdt(s, hw, addr))?;
-    k.segments.detached(shmid.0, pid as u64, crate::trap::ticks());
+    k.segments
+        .detached(shmid.0, pid as u64, crate::trap::ticks());
     Ok(0)
 }
 

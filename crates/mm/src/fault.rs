@@ -9,6 +9,7 @@ use crate::hw::{Access, Frame, Hw, Prot, PteInfo, PAGE_SIZE};
 use crate::mapping::{Mapping, Sharing};
 use crate::object::ObjectStore;
 use crate::tlb::TlbBatch;
+use alloc::collections::btree_map::{Entry, OccupiedEntry};
 
 /// What to do with the resolved page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,34 +96,49 @@ fn resolve_private(
     va: u64,
     write: bool,
 ) -> Result<(Frame, Prot), FaultError> {
-    let vpn = va / PAGE_SIZE;
-    if let Some(&own) = m.private_pages.get(&vpn) {
-        let shared = store.is_cow_shared(own);
-        if !shared {
-            return Ok((own, m.prot));
-        }
-        if !write {
-            return Ok((own, m.prot.without_write()));
-        }
-        let copy = store.alloc_frame(hw.frames)?;
-        hw.frames.copy(own, copy);
-        store.cow_leave(own);
-        m.private_pages.insert(vpn, copy);
-        return Ok((copy, m.prot));
-    }
-    let Some((object, index)) = m.object_page(va) else {
+    let prot = m.prot;
+    let backing_page = m.object_page(va);
+    // One search of the private pages finds the page or the place for it.
+    let slot = match m.private_pages.entry(va / PAGE_SIZE) {
+        Entry::Occupied(own) => return resolve_own_page(own, store, hw, prot, write),
+        Entry::Vacant(slot) => slot,
+    };
+    let Some((object, index)) = backing_page else {
         let zero = store.alloc_zeroed(hw.frames)?;
-        m.private_pages.insert(vpn, zero);
-        return Ok((zero, m.prot));
+        slot.insert(zero);
+        return Ok((zero, prot));
     };
     let cached = store.page_frame(&mut hw.io(), object, index)?;
     if !write {
-        return Ok((cached, m.prot.without_write()));
+        return Ok((cached, prot.without_write()));
     }
     let copy = store.alloc_frame(hw.frames)?;
     hw.frames.copy(cached, copy);
-    m.private_pages.insert(vpn, copy);
-    Ok((copy, m.prot))
+    slot.insert(copy);
+    Ok((copy, prot))
+}
+
+/// A private page the mapping already has: copied first when it is shared
+/// copy-on-write and this is a write.
+fn resolve_own_page(
+    mut own: OccupiedEntry<u64, Frame>,
+    store: &mut ObjectStore,
+    hw: &mut Hw,
+    prot: Prot,
+    write: bool,
+) -> Result<(Frame, Prot), FaultError> {
+    let frame = *own.get();
+    if !store.is_cow_shared(frame) {
+        return Ok((frame, prot));
+    }
+    if !write {
+        return Ok((frame, prot.without_write()));
+    }
+    let copy = store.alloc_frame(hw.frames)?;
+    hw.frames.copy(frame, copy);
+    store.cow_leave(frame);
+    own.insert(copy);
+    Ok((copy, prot))
 }
 
 /// Puts `frame` at `va` with the decided protection, replacing a stale entry.

@@ -42,17 +42,21 @@ impl HoleIndex {
 
     fn add(&mut self, start: u64, end: u64) {
         self.by_addr.insert(start, end);
+        self.index_size(start, end);
+    }
+
+    /// Enters a hole in the size index (holes below `MMAP_TOP` only).
+    fn index_size(&mut self, start: u64, end: u64) {
         if end <= MMAP_TOP {
             self.by_size.insert((end - start, !start));
         }
     }
 
-    fn take(&mut self, start: u64) -> Option<u64> {
-        let end = self.by_addr.remove(&start)?;
+    /// Takes a hole out of the size index.
+    fn unindex_size(&mut self, start: u64, end: u64) {
         if end <= MMAP_TOP {
             self.by_size.remove(&(end - start, !start));
         }
-        Some(end)
     }
 
     /// The hole containing `addr`, as `(start, end)`.
@@ -81,15 +85,22 @@ impl HoleIndex {
     }
 
     fn reserve_within_hole(&mut self, start: u64, end: u64) -> bool {
-        let Some((hs, he)) = self.hole_at(start) else {
+        // One search finds the hole; its lower part, if any, shrinks in place.
+        let Some((&hs, end_of_hole)) = self.by_addr.range_mut(..=start).next_back() else {
             return false;
         };
-        if end > he || start >= end {
+        let he = *end_of_hole;
+        if start >= end || end > he {
             return false;
         }
-        self.take(hs);
         if hs < start {
-            self.add(hs, start);
+            *end_of_hole = start;
+        } else {
+            self.by_addr.remove(&hs);
+        }
+        self.unindex_size(hs, he);
+        if hs < start {
+            self.index_size(hs, start);
         }
         if end < he {
             self.add(end, he);
@@ -107,30 +118,38 @@ impl HoleIndex {
         }
     }
 
-    fn release_one_side(&mut self, mut start: u64, mut end: u64) {
-        // One search finds both neighbours: nothing lies inside [start, end).
-        let mut around = self.by_addr.range(..=end);
-        let mut next = None;
-        let mut prev = around.next_back().map(|(&s, &e)| (s, e));
-        if let Some((s, e)) = prev {
+    fn release_one_side(&mut self, start: u64, end: u64) {
+        // One search finds both neighbours (nothing lies inside [start, end)):
+        // the hole starting at `end` and the hole ending at `start`.
+        let mut around = self.by_addr.range_mut(..=end);
+        let mut below = around.next_back();
+        let mut above = None;
+        if let Some((&s, e)) = &below {
             if s == end {
-                next = Some(e);
-                prev = around.next_back().map(|(&s, &e)| (s, e));
+                // Holes never merge across MMAP_TOP.
+                above = (end != MMAP_TOP).then_some(**e);
+                below = around.next_back();
             }
         }
-        if let Some((ps, pe)) = prev {
-            if pe == start && start != MMAP_TOP {
-                self.take(ps);
-                start = ps;
+        let merged_end = above.unwrap_or(end);
+        let grown = match below {
+            Some((&ps, pe)) if *pe == start && start != MMAP_TOP => {
+                *pe = merged_end; // the hole below grows in place
+                Some(ps)
             }
+            _ => None,
+        };
+        if let Some(ae) = above {
+            self.by_addr.remove(&end);
+            self.unindex_size(end, ae);
         }
-        if let Some(ne) = next {
-            if end != MMAP_TOP {
-                self.take(end);
-                end = ne;
+        match grown {
+            Some(ps) => {
+                self.unindex_size(ps, start);
+                self.index_size(ps, merged_end);
             }
+            None => self.add(start, merged_end),
         }
-        self.add(start, end);
     }
 
     /// Where to place `len` bytes without a hint (see module docs).

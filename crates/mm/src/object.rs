@@ -92,7 +92,7 @@ pub struct ObjectStore {
     /// (absent = one owner).
     pub(crate) cow_shares: BTreeMap<Frame, u32>,
     pub(crate) stats: MemStats,
-    scratch: Vec<Frame>,
+    scratch: crate::tlb::BatchLists,
 }
 
 impl ObjectStore {

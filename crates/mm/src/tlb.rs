@@ -11,24 +11,26 @@ use alloc::vec::Vec;
 /// flush instead.
 pub const TLB_BATCH_LIMIT: usize = 32;
 
-/// Pending invalidations and frame releases of one operation.
-pub struct TlbBatch {
-    pages: [u64; TLB_BATCH_LIMIT],
-    len: usize,
-    full: bool,
+/// The two lists a batch fills, kept between operations so that a batch
+/// costs no allocation and no copying of a fixed array.
+#[derive(Default)]
+pub struct BatchLists {
+    pages: Vec<u64>,
     frees: Vec<Frame>,
 }
 
+/// Pending invalidations and frame releases of one operation.
+pub struct TlbBatch {
+    lists: BatchLists,
+    full: bool,
+}
+
 impl TlbBatch {
-    /// An empty batch using `scratch` (emptied) as its free list.
-    pub fn new(mut scratch: Vec<Frame>) -> Self {
-        scratch.clear();
-        TlbBatch {
-            pages: [0; TLB_BATCH_LIMIT],
-            len: 0,
-            full: false,
-            frees: scratch,
-        }
+    /// An empty batch using `lists` (emptied) for its pages and frames.
+    pub fn new(mut lists: BatchLists) -> Self {
+        lists.pages.clear();
+        lists.frees.clear();
+        TlbBatch { lists, full: false }
     }
 
     /// Records that the entry for `va` changed.
@@ -36,9 +38,8 @@ impl TlbBatch {
         if self.full {
             return;
         }
-        if self.len < TLB_BATCH_LIMIT {
-            self.pages[self.len] = va;
-            self.len += 1;
+        if self.lists.pages.len() < TLB_BATCH_LIMIT {
+            self.lists.pages.push(va);
         } else {
             self.full = true;
         }
@@ -46,32 +47,32 @@ impl TlbBatch {
 
     /// Queues `frame` to be freed after the flush.
     pub fn free_after_flush(&mut self, frame: Frame) {
-        self.frees.push(frame);
+        self.lists.frees.push(frame);
     }
 
     /// The queue of frames to free (for helpers that release objects).
     pub fn frees_mut(&mut self) -> &mut Vec<Frame> {
-        &mut self.frees
+        &mut self.lists.frees
     }
 
-    /// Flushes, then frees the queued frames; returns the scratch list.
+    /// Flushes, then frees the queued frames; returns the lists for reuse.
     pub fn finish(
         mut self,
         pt: &mut dyn PageTable,
         frames: &mut dyn FrameSource,
         stats: &mut MemStats,
-    ) -> Vec<Frame> {
+    ) -> BatchLists {
         if self.full {
             pt.flush_all();
             stats.tlb_full_flushes += 1;
         } else {
-            for &va in &self.pages[..self.len] {
+            for &va in &self.lists.pages {
                 pt.flush_page(va);
             }
-            stats.tlb_single_flushes += self.len as u64;
+            stats.tlb_single_flushes += self.lists.pages.len() as u64;
         }
-        free_frames(&mut self.frees, frames, stats);
-        self.frees
+        free_frames(&mut self.lists.frees, frames, stats);
+        self.lists
     }
 }
 

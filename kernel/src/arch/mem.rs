@@ -36,11 +36,15 @@ pub unsafe extern "C" fn memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut
         // SAFETY: forward copy is correct when dst is below src or the ranges are apart.
         return unsafe { memcpy(dst, src, n) };
     }
-    // SAFETY: copy backwards (direction flag set for the copy, cleared after),
-    // starting at the last byte of each range, which the caller guarantees valid.
+    // SAFETY: copy backwards (direction flag set for the copy, cleared after):
+    // first the `n % 8` bytes at the top, one at a time from the last byte,
+    // then the quadwords below them from the last one down. Every access lies
+    // in the two ranges, which the caller guarantees valid.
     unsafe {
-        asm!("std", "rep movsb", "cld",
-             inout("rcx") n => _, inout("rdi") dst.add(n - 1) => _, inout("rsi") src.add(n - 1) => _,
+        asm!("std", "rep movsb",
+             "sub rsi, 7", "sub rdi, 7", "mov rcx, {quads}", "rep movsq", "cld",
+             quads = in(reg) n / 8,
+             inout("rcx") n % 8 => _, inout("rdi") dst.add(n - 1) => _, inout("rsi") src.add(n - 1) => _,
              options(nostack));
     }
     dst

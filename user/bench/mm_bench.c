@@ -1,0 +1,457 @@
+/* mm_bench.c - the memory-mapping benchmark of docs/benchmarks.md.
+ *
+ * One source for NeoOS (libneo, built by the host tool) and for Linux (static
+ * glibc, run as /init of a small initramfs). Each line of the table in
+ * performance-targets.md is measured with `rdtsc` deltas: under QEMU's
+ * `-icount shift=0,sleep=off` the guest time stamp counter advances one tick
+ * per guest instruction, so a delta is a count of guest instructions.
+ *
+ * Every measurement is repeated and the MINIMUM is kept (a timer interrupt may
+ * land in some windows). Output, one line per result:
+ *     BENCH <name> <value>         (instructions, or a ratio like 3.05)
+ *     BENCH error <name> <errno>   (a call the measurement needs failed)
+ *     BENCH done
+ *
+ * The two systems differ only in the shim below (headers, file calls, what
+ * the program does around the measurements). libneo programs are built
+ * -ffreestanding with the host's Linux gcc, so __linux__ is defined for both:
+ * a hosted C environment (__STDC_HOSTED__ == 1) is what marks the Linux build.
+ */
+
+#if defined(__linux__) && __STDC_HOSTED__
+#define BENCH_LINUX 1
+#endif
+
+/* ------------------------------- the shim ------------------------------- */
+#ifdef BENCH_LINUX
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+typedef uint64_t u64;
+
+/* tmpfs: the initramfs root is RAM-backed. */
+#define FILE_PATH "/tmp/mm_bench.dat"
+/* Linux refuses (heuristic overcommit) a 1 GiB private writable mapping on a
+ * 1 GiB machine unless it is not accounted. */
+#define BIG_MAP_FLAGS MAP_NORESERVE
+
+static int open_rw_create(const char *path)
+{
+    return open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+}
+
+static long write_bytes(int fd, const void *buf, int count)
+{
+    return write(fd, buf, count);
+}
+
+static void close_fd(int fd) { close(fd); }
+
+/* The caller's mappings: the lines of /proc/self/maps (read without stdio,
+ * whose buffers would add mappings). -1 without /proc. */
+static long mapping_count(void)
+{
+    static char buf[65536];
+    long lines = 0, n;
+    int fd = open("/proc/self/maps", O_RDONLY);
+    if (fd < 0)
+        return -1;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        for (long i = 0; i < n; i++)
+            lines += buf[i] == '\n';
+    close(fd);
+    return lines;
+}
+
+static void write_sysctl(const char *path, const char *value)
+{
+    int fd = open(path, O_WRONLY);
+    if (fd < 0)
+        return;
+    if (write(fd, value, __builtin_strlen(value)) < 0)
+        printf("BENCH note cannot write %s\n", path);
+    close(fd);
+}
+
+/* As /init (pid 1): /tmp, /proc (for mapping_count), and room for 100,000
+ * mappings (the default vm.max_map_count is 65,530). Run by hand, it
+ * changes nothing. */
+static void platform_setup(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (getpid() != 1)
+        return;
+    mkdir("/tmp", 01777);
+    mkdir("/proc", 0555);
+    if (mount("proc", "/proc", "proc", 0, NULL) == 0)
+        write_sysctl("/proc/sys/vm/max_map_count", "1000000\n");
+}
+
+/* As /init, power the machine off (init must not exit). */
+static void platform_finish(void)
+{
+    fflush(stdout);
+    if (getpid() != 1)
+        return;
+    sync();
+    reboot(RB_POWER_OFF);
+}
+
+#else /* NeoOS */
+
+#include <errno.h>
+#include <neo.h>
+#include <sys/mman.h>
+#include <syscalls.h>
+
+typedef unsigned long u64;
+
+/* /tmp is NeoOS's RAM file system. */
+#define FILE_PATH "/tmp/mm_bench.dat"
+#define BIG_MAP_FLAGS 0
+
+static int open_rw_create(const char *path)
+{
+    return sys_open(path, O_RDWR | O_CREAT | O_TRUNC);
+}
+
+static long write_bytes(int fd, const void *buf, int count)
+{
+    return sys_write(fd, buf, count);
+}
+
+static void close_fd(int fd) { sys_close(fd); }
+
+/* The caller's mappings, as sys_meminfo counts them. */
+static long mapping_count(void)
+{
+    struct neo_meminfo info;
+    return sys_meminfo(&info) < 0 ? -1 : (long)info.mappings;
+}
+
+static void platform_setup(void) {}
+
+static void platform_finish(void) {}
+
+#endif
+/* ---------------------------- end of the shim ---------------------------- */
+
+#define PAGE 4096UL
+#define ANON (MAP_PRIVATE | MAP_ANONYMOUS)
+#define RW (PROT_READ | PROT_WRITE)
+
+/* Repetitions: many for short operations, a few for the long ones. */
+#define REPS_SHORT 2000
+#define REPS_LONG 5
+#define REPS_MEDIUM 200
+
+#define REGION_16M (16UL << 20)
+#define REGION_1G (1UL << 30)
+#define TOUCHED 10
+#define FILE_PAGES 64
+#define SPLIT_PAGES 16
+#define FEW_MAPPINGS 10
+#define MANY_MAPPINGS 100000
+#define COUNT_SPAN 16
+#define REPS_PER_COUNT 200
+
+static inline u64 ticks(void)
+{
+    unsigned int lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi) : : "memory");
+    return ((u64)hi << 32) | lo;
+}
+
+static u64 min_u64(u64 a, u64 b) { return a < b ? a : b; }
+
+static void report(const char *name, u64 value)
+{
+    printf("BENCH %s %lu\n", name, (unsigned long)value);
+}
+
+/* A ratio with two decimals, from integers (libneo's printf has no %f). */
+static void report_ratio(const char *name, u64 num, u64 den)
+{
+    u64 hundredths = den ? (num * 100 + den / 2) / den : 0;
+    printf("BENCH %s %lu.%02lu\n", name, (unsigned long)(hundredths / 100),
+           (unsigned long)(hundredths % 100));
+}
+
+/* Reports that a call of measurement `name` failed; returns -1. */
+static int fail(const char *name)
+{
+    printf("BENCH error %s %d\n", name, errno);
+    return -1;
+}
+
+static void *map_anon(size_t len, int prot, int extra_flags)
+{
+    return mmap(NULL, len, prot, ANON | extra_flags, -1, 0);
+}
+
+/* One store to each of the first `pages` pages at p. */
+static void touch(char *p, size_t pages)
+{
+    for (size_t i = 0; i < pages; i++)
+        ((volatile char *)p)[i * PAGE] = 1;
+}
+
+/* 1. mmap + munmap of one untouched anonymous page, into *best. */
+static int map_unmap(const char *name, u64 *best)
+{
+    *best = ~0UL;
+    for (int r = 0; r < REPS_SHORT; r++) {
+        u64 t0 = ticks();
+        char *p = map_anon(PAGE, RW, 0);
+        if (p == MAP_FAILED || munmap(p, PAGE) != 0)
+            return fail(name);
+        *best = min_u64(*best, ticks() - t0);
+    }
+    report(name, *best);
+    return 0;
+}
+
+/* 2. mmap + write one byte + munmap of one page. */
+static int bench_map_touch_unmap(void)
+{
+    const char *name = "map_touch_unmap_page";
+    u64 best = ~0UL;
+    for (int r = 0; r < REPS_SHORT; r++) {
+        u64 t0 = ticks();
+        char *p = map_anon(PAGE, RW, 0);
+        if (p == MAP_FAILED)
+            return fail(name);
+        *(volatile char *)p = 1;
+        if (munmap(p, PAGE) != 0)
+            return fail(name);
+        best = min_u64(best, ticks() - t0);
+    }
+    report(name, best);
+    return 0;
+}
+
+/* 3 and 4. First touch of every page of 16 MiB, then munmap of it, per page. */
+static int bench_fault_and_munmap_16m(void)
+{
+    const size_t pages = REGION_16M / PAGE;
+    u64 best_fault = ~0UL, best_unmap = ~0UL;
+    for (int r = 0; r < REPS_LONG; r++) {
+        char *p = map_anon(REGION_16M, RW, 0);
+        if (p == MAP_FAILED)
+            return fail("first_touch_per_page");
+        u64 t0 = ticks();
+        touch(p, pages);
+        u64 t1 = ticks();
+        int rc = munmap(p, REGION_16M);
+        u64 t2 = ticks();
+        if (rc != 0)
+            return fail("munmap_16m_per_page");
+        best_fault = min_u64(best_fault, t1 - t0);
+        best_unmap = min_u64(best_unmap, t2 - t1);
+    }
+    report("first_touch_per_page", best_fault / pages);
+    report("munmap_16m_per_page", best_unmap / pages);
+    return 0;
+}
+
+/* munmap of a `len` mapping of which only the first TOUCHED pages were
+ * touched. */
+static int munmap_sparse(const char *name, size_t len, u64 *best)
+{
+    *best = ~0UL;
+    for (int r = 0; r < REPS_MEDIUM; r++) {
+        char *p = map_anon(len, RW, BIG_MAP_FLAGS);
+        if (p == MAP_FAILED)
+            return fail(name);
+        touch(p, TOUCHED);
+        u64 t0 = ticks();
+        int rc = munmap(p, len);
+        u64 t1 = ticks();
+        if (rc != 0)
+            return fail(name);
+        *best = min_u64(*best, t1 - t0);
+    }
+    report(name, *best);
+    return 0;
+}
+
+/* 5. munmap of 1 GiB with 10 touched pages over munmap of 40 KiB with 10. */
+static int bench_munmap_sparse_ratio(void)
+{
+    u64 big, small;
+    if (munmap_sparse("munmap_1g_10_touched", REGION_1G, &big) != 0 ||
+        munmap_sparse("munmap_40k_10_touched", TOUCHED * PAGE, &small) != 0)
+        return -1;
+    report_ratio("munmap_1g_over_40k", big, small);
+    return 0;
+}
+
+/* A file of `pages` pages at `path`, open for reading and writing. */
+static int make_file(const char *path, size_t pages)
+{
+    static char page[PAGE];
+    int fd = open_rw_create(path);
+    if (fd < 0)
+        return -1;
+    for (size_t i = 0; i < pages; i++) {
+        page[0] = (char)i;
+        if (write_bytes(fd, page, PAGE) != (long)PAGE) {
+            close_fd(fd);
+            return -1;
+        }
+    }
+    return fd;
+}
+
+/* munmap of a shared mapping of `fd` with FILE_PAGES dirty pages, into *best. */
+static int munmap_dirty_file(const char *name, int fd, u64 *best)
+{
+    const size_t len = FILE_PAGES * PAGE;
+    *best = ~0UL;
+    for (int r = 0; r < REPS_MEDIUM; r++) {
+        char *p = mmap(NULL, len, RW, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+            return fail(name);
+        touch(p, FILE_PAGES);
+        u64 t0 = ticks();
+        int rc = munmap(p, len);
+        u64 t1 = ticks();
+        if (rc != 0)
+            return fail(name);
+        *best = min_u64(*best, t1 - t0);
+    }
+    return 0;
+}
+
+/* 6. munmap of a shared file mapping with 64 dirty pages, per page. */
+static int bench_munmap_file(void)
+{
+    const char *name = "munmap_file_64_dirty_per_page";
+    u64 best;
+    int fd = make_file(FILE_PATH, FILE_PAGES);
+    if (fd < 0)
+        return fail(name);
+    int rc = munmap_dirty_file(name, fd, &best);
+    close_fd(fd);
+    if (rc == 0)
+        report(name, best / FILE_PAGES);
+    return rc;
+}
+
+/* 7. mprotect of one page in the middle of a fresh (untouched) 16-page
+ * mapping: the mapping is split in three. */
+static int bench_mprotect_split(void)
+{
+    const char *name = "mprotect_split";
+    const size_t len = SPLIT_PAGES * PAGE;
+    u64 best = ~0UL;
+    for (int r = 0; r < REPS_SHORT; r++) {
+        char *p = map_anon(len, RW, 0);
+        if (p == MAP_FAILED)
+            return fail(name);
+        u64 t0 = ticks();
+        int rc = mprotect(p + SPLIT_PAGES / 2 * PAGE, PAGE, PROT_READ);
+        u64 t1 = ticks();
+        if (rc != 0 || munmap(p, len) != 0)
+            return fail(name);
+        best = min_u64(best, t1 - t0);
+    }
+    report(name, best);
+    return 0;
+}
+
+/* Adds `n` one-page mappings. Alternate protections (across calls) keep
+ * neighbours from merging into one mapping, and neither is the measured
+ * page's (RW), so that page never merges with one either. */
+static int add_mappings(long n)
+{
+    static long added;
+    for (long i = 0; i < n; i++, added++) {
+        int prot = (added & 1) ? PROT_NONE : PROT_READ;
+        if (map_anon(PAGE, prot, 0) == MAP_FAILED)
+            return -1;
+    }
+    return 0;
+}
+
+/* The lowest cost of the mmap + munmap pair of one page, into *best. */
+static int pair_lowest(u64 *best)
+{
+    *best = ~0UL;
+    for (int r = 0; r < REPS_PER_COUNT; r++) {
+        u64 t0 = ticks();
+        char *p = map_anon(PAGE, RW, 0);
+        if (p == MAP_FAILED || munmap(p, PAGE) != 0)
+            return -1;
+        *best = min_u64(*best, ticks() - t0);
+    }
+    return 0;
+}
+
+/* The pair's cost with `target` mappings in the process (its own included).
+ * How full the mapping index's nodes are next to the new mapping changes the
+ * cost (Linux's maple tree: by a factor of 1.6 from one count to the next),
+ * so this is the mean of the lowest cost at COUNT_SPAN consecutive counts,
+ * target .. target + COUNT_SPAN - 1; their lowest and highest are reported
+ * too. Prints the count at the start (more than `target` if the process
+ * began with more) as `<name>_mappings`. */
+static int pair_at(const char *name, long target, u64 *mean)
+{
+    char label[64];
+    long have = mapping_count();
+    if (have < 0 || (target > have && add_mappings(target - have) != 0))
+        return fail(name);
+    snprintf(label, sizeof label, "%s_mappings", name);
+    report(label, (u64)mapping_count());
+    u64 sum = 0, low = ~0UL, high = 0, best;
+    for (int c = 0; c < COUNT_SPAN; c++) {
+        if (pair_lowest(&best) != 0 || add_mappings(1) != 0)
+            return fail(name);
+        sum += best;
+        low = min_u64(low, best);
+        high = best > high ? best : high;
+    }
+    *mean = sum / COUNT_SPAN;
+    report(name, *mean);
+    snprintf(label, sizeof label, "%s_lowest", name);
+    report(label, low);
+    snprintf(label, sizeof label, "%s_highest", name);
+    report(label, high);
+    return 0;
+}
+
+/* 8. The mmap + munmap pair of one page in a process with 100,000 mappings
+ * over the pair with 10. Runs last: the mappings stay until the end. */
+static int bench_pair_ratio(void)
+{
+    u64 few, many;
+    if (pair_at("pair_with_10", FEW_MAPPINGS, &few) != 0 ||
+        pair_at("pair_with_100000", MANY_MAPPINGS, &many) != 0)
+        return -1;
+    report_ratio("pair_100000_over_10", many, few);
+    return 0;
+}
+
+int main(void)
+{
+    u64 unused;
+    platform_setup();
+    map_unmap("map_unmap_page", &unused);
+    bench_map_touch_unmap();
+    bench_fault_and_munmap_16m();
+    bench_munmap_sparse_ratio();
+    bench_munmap_file();
+    bench_mprotect_split();
+    bench_pair_ratio();
+    printf("BENCH done\n");
+    platform_finish();
+    return 0;
+}

@@ -52,8 +52,44 @@ pub fn frame_bytes_mut(frame: u64) -> &'static mut [u8; 4096] {
 }
 
 /// Fills a frame with zeros.
+///
+/// Sixteen-byte SSE stores, 256 bytes per loop step: about 300 instructions
+/// a page where `rep stosq` takes 512 steps. The kernel may use SSE registers
+/// because every entry from user mode saves the user's with `fxsave`.
 pub fn zero_frame(frame: u64) {
-    frame_bytes_mut(frame).fill(0);
+    let page = frame_bytes_mut(frame).as_mut_ptr();
+    // SAFETY: `page` is the direct-map view of a whole, 4096-byte aligned frame
+    // the caller owns (so 16-byte aligned `movaps` stores stay inside it);
+    // xmm0 is declared clobbered.
+    unsafe {
+        core::arch::asm!(
+            "xorps xmm0, xmm0",
+            "2:",
+            "movaps [{p}], xmm0",
+            "movaps [{p} + 16], xmm0",
+            "movaps [{p} + 32], xmm0",
+            "movaps [{p} + 48], xmm0",
+            "movaps [{p} + 64], xmm0",
+            "movaps [{p} + 80], xmm0",
+            "movaps [{p} + 96], xmm0",
+            "movaps [{p} + 112], xmm0",
+            "movaps [{p} + 128], xmm0",
+            "movaps [{p} + 144], xmm0",
+            "movaps [{p} + 160], xmm0",
+            "movaps [{p} + 176], xmm0",
+            "movaps [{p} + 192], xmm0",
+            "movaps [{p} + 208], xmm0",
+            "movaps [{p} + 224], xmm0",
+            "movaps [{p} + 240], xmm0",
+            "add {p}, 256",
+            "cmp {p}, {end}",
+            "jne 2b",
+            p = inout(reg) page => _,
+            end = in(reg) page.wrapping_add(4096),
+            out("xmm0") _,
+            options(nostack),
+        );
+    }
 }
 
 /// Copies one frame's contents to another.

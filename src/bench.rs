@@ -181,8 +181,6 @@ pub fn run(o: &BenchOptions) -> Result<bool> {
 
 /// Builds the kernel and the benchmark, boots NeoOS on the benchmark machine.
 fn measure_neoos(timeout: Duration) -> Result<Measured> {
-    eprintln!("neoos: building the kernel");
-    let kernel = build::kernel()?;
     eprintln!("neoos: building {SOURCE} for NeoOS");
     let binary = out_dir().join("bench-bin").join("mm_bench");
     build::c_program(&repo_root().join(SOURCE), &[], &binary)?;
@@ -190,8 +188,10 @@ fn measure_neoos(timeout: Duration) -> Result<Measured> {
     image.program("/bin/mm_bench", &binary)?;
     let image_path = out_dir().join("bench-initfs.cpio");
     image.write(&image_path)?;
+    eprintln!("neoos: building the kernel");
+    let kernel = build::kernel(&image_path)?;
     eprintln!("neoos: measuring NeoOS");
-    let outcome = boot_benchmark(&kernel, &image_path, "run=/bin/mm_bench", timeout)?;
+    let outcome = boot_benchmark(&kernel, None, "run=/bin/mm_bench", timeout)?;
     Ok(checked("NeoOS", &outcome))
 }
 
@@ -205,19 +205,19 @@ fn measure_linux(timeout: Duration) -> Result<Measured> {
     let image_path = out_dir().join("bench-linux-initramfs.cpio");
     linux_initramfs(&binary, &image_path)?;
     eprintln!("neoos: measuring Linux ({})", kernel.display());
-    let outcome = boot_benchmark(&kernel, &image_path, LINUX_COMMAND_LINE, timeout)?;
+    let outcome = boot_benchmark(&kernel, Some(&image_path), LINUX_COMMAND_LINE, timeout)?;
     Ok(checked("Linux", &outcome))
 }
 
 fn boot_benchmark(
     kernel: &Path,
-    image: &Path,
+    initrd: Option<&Path>,
     command_line: &str,
     timeout: Duration,
 ) -> Result<BootOutcome> {
     let options = BootOptions {
         kernel,
-        image,
+        initrd,
         command_line: command_line.to_string(),
         timeout,
         echo: true,

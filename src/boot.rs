@@ -21,7 +21,9 @@ const PROGRAM_PREFIX: &str = "[neoos] program ";
 /// How to boot.
 pub struct BootOptions<'a> {
     pub kernel: &'a Path,
-    pub image: &'a Path,
+    /// An image for the boot loader to hand over (Linux's initramfs). NeoOS
+    /// needs none: its initial file system is built into the kernel.
+    pub initrd: Option<&'a Path>,
     /// The kernel command line.
     pub command_line: String,
     pub timeout: Duration,
@@ -89,13 +91,14 @@ fn qemu_command(o: &BootOptions, machine: Machine) -> Command {
     let mut cmd = Command::new("qemu-system-x86_64");
     cmd.arg("-kernel")
         .arg(o.kernel)
-        .arg("-initrd")
-        .arg(o.image)
         .args(["-append", &o.command_line])
         .args(machine.qemu_args())
         .args(["-no-reboot", "-display", "none"])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
         .args(["-serial", "mon:stdio", "-monitor", "none"]);
+    if let Some(image) = o.initrd {
+        cmd.arg("-initrd").arg(image);
+    }
     if o.gdb {
         cmd.args(["-s", "-S"]);
     }

@@ -92,13 +92,17 @@ pub fn ensure_tools() -> Result<()> {
     }
 }
 
-/// Builds the kernel and returns the path of its ELF image.
-pub fn kernel() -> Result<PathBuf> {
+/// Builds the kernel with the initial file system image `initfs` (a cpio
+/// archive) built in, and returns the path of its ELF image. Only the
+/// kernel crate is recompiled when the image changes.
+pub fn kernel(initfs: &Path) -> Result<PathBuf> {
+    let initfs = initfs.canonicalize()?;
     let target_dir = out_dir().join("kernel-target");
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(repo_root().join("kernel"))
         .args(["build", "--release", "--quiet"])
-        .env("CARGO_TARGET_DIR", &target_dir);
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env("NEOOS_INITFS", &initfs);
     for var in [
         "RUSTFLAGS",
         "CARGO_ENCODED_RUSTFLAGS",

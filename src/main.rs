@@ -96,8 +96,6 @@ fn run() -> Result<bool> {
         });
     }
     build::ensure_tools()?;
-    eprintln!("neoos: building the kernel");
-    let kernel = build::kernel()?;
     eprintln!("neoos: building the programs");
     let bin_dir = out_dir().join("run-bin");
     let mut image = initfs::standard();
@@ -118,6 +116,8 @@ fn run() -> Result<bool> {
     }
     let image_path = out_dir().join("initfs.cpio");
     image.write(&image_path)?;
+    eprintln!("neoos: building the kernel (with the programs and files built in)");
+    let kernel = build::kernel(&image_path)?;
     let command_line = if o.shell {
         "run=/bin/shell".to_string()
     } else if to_run.is_empty() {
@@ -133,7 +133,7 @@ fn run() -> Result<bool> {
     }
     let outcome = boot::boot(&BootOptions {
         kernel: &kernel,
-        image: &image_path,
+        initrd: None,
         command_line,
         timeout: o.timeout.unwrap_or(DEFAULT_TIMEOUT),
         echo: true,

@@ -141,11 +141,11 @@ impl Tally {
 
 /// Boots once with `cases`; records each finished one; returns how many were
 /// decided (all of them, or up to and including the one that broke the boot).
-fn run_boot(kernel: &Path, image: &Path, cases: &[Case], tally: &mut Tally) -> Result<usize> {
+fn run_boot(kernel: &Path, cases: &[Case], tally: &mut Tally) -> Result<usize> {
     let paths: Vec<&str> = cases.iter().map(|c| c.path.as_str()).collect();
     let outcome = boot::boot(&BootOptions {
         kernel,
-        image,
+        initrd: None,
         command_line: format!("run={}", paths.join(",")),
         timeout: Duration::from_secs(120),
         echo: false,
@@ -234,11 +234,11 @@ fn main() -> ExitCode {
 
 fn run_all() -> Result<Tally> {
     build::ensure_tools()?;
-    let kernel: PathBuf = build::kernel()?;
     let mut image = initfs::standard();
     let (cases, broken) = prepare(&mut image)?;
     let image_path = out_dir().join("test-initfs.cpio");
     image.write(&image_path)?;
+    let kernel: PathBuf = build::kernel(&image_path)?;
     println!("running {} in-QEMU tests", cases.len() + broken.len());
     let mut tally = Tally {
         passed: 0,
@@ -249,7 +249,7 @@ fn run_all() -> Result<Tally> {
     }
     let mut next = 0;
     while next < cases.len() {
-        next += run_boot(&kernel, &image_path, &cases[next..], &mut tally)?;
+        next += run_boot(&kernel, &cases[next..], &mut tally)?;
     }
     Ok(tally)
 }

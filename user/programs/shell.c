@@ -62,7 +62,7 @@ static void cmd_ls(const char *dir)
 {
     int n = sys_readdir(dir, buf, sizeof buf);
     if (n < 0) {
-        printf("ls: %s: error %d\n", dir, n);
+        printf("ls: %s: %s\n", dir, neo_strerror(n));
         return;
     }
     if (n > (int)sizeof buf)
@@ -74,7 +74,7 @@ static void cmd_cat(const char *path)
 {
     int fd = sys_open(path, O_RDONLY);
     if (fd < 0) {
-        printf("cat: %s: error %d\n", path, fd);
+        printf("cat: %s: %s\n", path, neo_strerror(fd));
         return;
     }
     int n;
@@ -102,7 +102,7 @@ static void cmd_run(int argc, char **argv)
     argv[1] = path;
     int pid = sys_run(path, argv + 1);
     if (pid < 0) {
-        printf("run: %s: error %d\n", path, pid);
+        printf("run: %s: %s\n", path, neo_strerror(pid));
         return;
     }
     if (background) {
@@ -164,7 +164,8 @@ int main(void)
             cmd_mem();
         else if (!strcmp(argv[0], "kill") && argc > 1) {
             int r = sys_kill((int)neo_atol(argv[1]));
-            printf("kill: %d\n", r);
+            if (r != E_OK)
+                printf("kill: %s: %s\n", argv[1], neo_strerror(r));
         } else
             printf("%s: unknown command (try help)\n", argv[0]);
     }

@@ -23,6 +23,9 @@ int    memcmp(const void *a, const void *b, size_t n);
 
 /* Decimal (optionally negative) or 0x-prefixed hexadecimal number. */
 long   neo_atol(const char *s);
+/* The name and meaning of a NeoOS result code (error.h), e.g.
+ * "E_NOENT (no such entry)"; "unknown code" for anything else. */
+const char *neo_strerror(int code);
 
 int printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));          /* STDOUT */
 int eprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));         /* STDERR */

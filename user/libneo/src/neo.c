@@ -88,6 +88,28 @@ char *strcpy(char *dst, const char *src)
     return dst;
 }
 
+const char *neo_strerror(int code)
+{
+    static const char *const names[] = {
+        "E_OK (success)",
+        "E_UNKNOWN (unknown error)",
+        "E_NOMEM (not enough memory or address space)",
+        "E_INVAL (invalid argument)",
+        "E_NOENT (no such entry)",
+        "E_EXISTS (entry already exists)",
+        "E_BUSY (resource busy)",
+        "E_IO (input/output error)",
+        "E_PERM (permission denied)",
+        "E_TIMEOUT (timed out)",
+        "E_MODULE_ERR (module error)",
+        "E_NOT_IMPL (not implemented)",
+        "E_NOT_SUPPORTED (not supported)",
+    };
+    if (code > 0 || code < E_LAST)
+        return "unknown code";
+    return names[-code];
+}
+
 long neo_atol(const char *s)
 {
     int neg = 0;

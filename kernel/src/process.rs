@@ -164,8 +164,13 @@ impl Kernel {
             .map(|c| c.pid)
             .collect();
         for child in orphans {
-            if let Some(c) = self.processes.get_mut(&child) {
-                c.parent = None;
+            let Some(c) = self.processes.get_mut(&child) else {
+                continue;
+            };
+            c.parent = None;
+            // A child that has ended already can no longer be waited for.
+            if matches!(c.state, State::Ended(_)) && c.stack.is_none() {
+                self.forget_orphan(child);
             }
         }
         let parent = self.processes.get(&pid).and_then(|p| p.parent);
@@ -266,7 +271,7 @@ impl Kernel {
         let Some(p) = self.processes.get_mut(&pid) else {
             return;
         };
-        let State::Ended(status) = p.state else {
+        let State::Ended(_) = p.state else {
             return;
         };
         p.stack = None;
@@ -279,13 +284,21 @@ impl Kernel {
             table.destroy();
         }
         if p.parent.is_none() {
-            kprintln!(
-                "program {} (pid {}) ended with status {}",
-                p.path,
-                pid,
-                status
-            );
-            self.processes.remove(&pid);
+            self.forget_orphan(pid);
+        }
+    }
+
+    /// Reports the end of an ended process nobody will wait for and drops it.
+    fn forget_orphan(&mut self, pid: Pid) {
+        if let Some(p) = self.processes.remove(&pid) {
+            if let State::Ended(status) = p.state {
+                kprintln!(
+                    "program {} (pid {}) ended with status {}",
+                    p.path,
+                    pid,
+                    status
+                );
+            }
         }
     }
 }

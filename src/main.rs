@@ -7,6 +7,7 @@
 //! cargo run -- --gdb ...            wait for gdb on localhost:1234
 //! cargo run -- --timeout 60 ...     time limit in seconds (default 120)
 //! cargo run -- --bench [--linux]    the benchmark of docs/benchmarks.md
+//! cargo run -- --soak N [--calls M] N children of M random system calls each
 //! ```
 
 use std::path::PathBuf;
@@ -27,8 +28,20 @@ struct Options {
     gdb: bool,
     bench: bool,
     linux: bool,
+    /// `--soak`: children and calls per child.
+    soak: Option<(u64, u64)>,
     timeout: Option<Duration>,
     programs: Vec<PathBuf>,
+}
+
+/// Calls per child of `--soak` unless `--calls` says otherwise.
+const DEFAULT_SOAK_CALLS: u64 = 1500;
+
+/// The number that must follow `flag`.
+fn number_after(args: &mut impl Iterator<Item = String>, flag: &str) -> Result<u64> {
+    args.next()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| ToolError(format!("{flag} takes a number")))
 }
 
 fn parse_args() -> Result<Options> {
@@ -37,6 +50,7 @@ fn parse_args() -> Result<Options> {
         gdb: false,
         bench: false,
         linux: false,
+        soak: None,
         timeout: None,
         programs: Vec::new(),
     };
@@ -47,16 +61,22 @@ fn parse_args() -> Result<Options> {
             "--gdb" => o.gdb = true,
             "--bench" => o.bench = true,
             "--linux" => o.linux = true,
+            "--soak" => {
+                let children = number_after(&mut args, "--soak")?;
+                o.soak = Some((children, o.soak.map_or(DEFAULT_SOAK_CALLS, |s| s.1)));
+            }
+            "--calls" => {
+                let calls = number_after(&mut args, "--calls")?;
+                o.soak = Some((o.soak.map_or(0, |s| s.0), calls));
+            }
             "--timeout" => {
-                let secs = args.next().and_then(|s| s.parse().ok());
-                let secs =
-                    secs.ok_or_else(|| ToolError("--timeout takes a number of seconds".into()))?;
-                o.timeout = Some(Duration::from_secs(secs));
+                o.timeout = Some(Duration::from_secs(number_after(&mut args, "--timeout")?))
             }
             "--" => {}
             "-h" | "--help" => {
                 println!("usage: cargo run [-- [--shell] [--gdb] [--timeout SECS] [prog.c ...]]");
                 println!("       cargo run -- --bench [--linux] [--timeout SECS]");
+                println!("       cargo run -- --soak CHILDREN [--calls N] [--timeout SECS]");
                 std::process::exit(0);
             }
             flag if flag.starts_with("--") => {
@@ -67,6 +87,14 @@ fn parse_args() -> Result<Options> {
     }
     if o.linux && !o.bench {
         return Err(ToolError("--linux goes with --bench".into()));
+    }
+    if o.soak.is_some_and(|(children, _)| children == 0) {
+        return Err(ToolError("--soak takes a number of children above 0".into()));
+    }
+    if o.soak.is_some() && (o.bench || o.shell || !o.programs.is_empty()) {
+        return Err(ToolError(
+            "--soak runs alone (no --bench, --shell or programs)".into(),
+        ));
     }
     if o.bench && (o.shell || o.gdb || !o.programs.is_empty()) {
         return Err(ToolError(
@@ -113,6 +141,10 @@ fn run() -> Result<bool> {
         let path = format!("/bin/{name}");
         image.program(&path, &binary)?;
         to_run.push(path);
+    }
+    if let Some((children, calls)) = o.soak {
+        image.file("/etc/soak", format!("{children} {calls}").as_bytes());
+        to_run.push("/bin/soak".to_string());
     }
     let image_path = out_dir().join("initfs.cpio");
     image.write(&image_path)?;

@@ -1,0 +1,94 @@
+/* soak.c - the kernel under random system calls: runs CHILDREN copies of
+ * /bin/syscall_fuzzer (seeds 1..CHILDREN, CALLS calls each) one after
+ * another. A child may end by its own fault; the kernel must stay up, and
+ * once the children and their SysV segments are gone every frame must be
+ * back. Arguments: soak [CHILDREN [CALLS]]; without any, /etc/soak holds
+ * "CHILDREN CALLS" (the host tool's `--soak` writes it), else 24 1500.
+ * Exits 0 when all is well, 1 otherwise. */
+#include <syscalls.h>
+#include <sys/shm.h>
+#include <neo.h>
+
+static void remove_fuzzer_segments(void)
+{
+    for (int k = 0; k < 4; k++) {
+        int id = shmget(0x46550 + k, 0, 0);
+        if (id >= 0)
+            shmctl(id, IPC_RMID, NULL);
+    }
+}
+
+static long free_frames(void)
+{
+    struct neo_meminfo info;
+    return sys_meminfo(&info) == E_OK ? (long)info.free_frames : -1;
+}
+
+/* CHILDREN and CALLS from /etc/soak, if it is there. */
+static void read_settings(long *children, long *calls)
+{
+    char text[64] = { 0 };
+    int fd = sys_open("/etc/soak", O_RDONLY);
+    if (fd < 0)
+        return;
+    int n = sys_read(fd, text, sizeof text - 1);
+    sys_close(fd);
+    if (n <= 0)
+        return;
+    char *space = strchr(text, ' ');
+    *children = neo_atol(text);
+    if (space)
+        *calls = neo_atol(space + 1);
+}
+
+int main(int argc, char **argv)
+{
+    long children = 24, calls = 1500;
+    if (argc > 1) {
+        children = neo_atol(argv[1]);
+        if (argc > 2)
+            calls = neo_atol(argv[2]);
+    } else {
+        read_settings(&children, &calls);
+    }
+    remove_fuzzer_segments();
+    long free0 = free_frames();
+    long clean = 0, faulted = 0;
+    for (long seed = 1; seed <= children; seed++) {
+        char seed_text[24], calls_text[24];
+        snprintf(seed_text, sizeof seed_text, "%ld", seed);
+        snprintf(calls_text, sizeof calls_text, "%ld", calls);
+        char *child_argv[] = { "/bin/syscall_fuzzer", seed_text, calls_text, NULL };
+        int pid = sys_run("/bin/syscall_fuzzer", child_argv);
+        int status = -1;
+        if (pid < 0 || sys_wait(&status) != pid) {
+            eprintf("soak: cannot run the fuzzer: %s\n", neo_strerror(pid < 0 ? pid : E_UNKNOWN));
+            return 1;
+        }
+        if (status == 0)
+            clean++;
+        else if (status == NEO_STATUS_SEGFAULT || status == NEO_STATUS_BUSERROR ||
+                 status == NEO_STATUS_CRASHED)
+            faulted++;
+        else {
+            eprintf("soak: seed %ld ended with status %d\n", seed, status);
+            return 1;
+        }
+        remove_fuzzer_segments();
+        if (seed % 100 == 0)
+            printf("soak: %ld of %ld children done\n", seed, children);
+    }
+    long free1 = free_frames();
+    printf("soak: %ld children x %ld calls: %ld ended cleanly, %ld by their own fault; "
+           "%ld frames free before, %ld after\n", children, calls, clean, faulted, free0, free1);
+    /* A fuzzer that mostly kills itself tests little. */
+    if (clean * 2 < children) {
+        eprintf("soak: too few children got through their calls\n");
+        return 1;
+    }
+    if (free1 < free0) {
+        eprintf("soak: %ld frames were not given back\n", free0 - free1);
+        return 1;
+    }
+    return 0;
+}

@@ -48,6 +48,10 @@ pub fn handle(frame: &mut TrapFrame) {
         }
         nr::WAIT => wait(args.word(0)),
         nr::READ_CONSOLE => read_console(args.word(0), args.int(1)),
+        nr::READ if reads_console(args.int(0)) => match args.int(2) {
+            0 => 0,
+            count => read_console(args.word(1), count),
+        },
         nr::FORK => fork(frame),
         nr::KILL => kill(args.int(0)),
         number => with_kernel(|k| match k.current_pid() {
@@ -175,7 +179,8 @@ fn read(k: &mut Kernel, pid: Pid, fd: i64, buf: u64, count: i64) -> Result<i64, 
     let d = descriptor(k, pid, fd)?;
     let count = usize::try_from(count).map_err(|_| neo::E_INVAL)?;
     let Descriptor::File(mut f) = d else {
-        return Ok(read_console_available(k, pid, buf, count)? as i64);
+        // The console is read by `read_console`, which may wait (see `handle`).
+        return Err(neo::E_INVAL);
     };
     let mut done = 0;
     while done < count {
@@ -189,6 +194,15 @@ fn read(k: &mut Kernel, pid: Pid, fd: i64, buf: u64, count: i64) -> Result<i64, 
         }
     }
     Ok(done as i64)
+}
+
+/// Whether descriptor `fd` of the caller is the console (`sys_read` on it
+/// waits for input like `sys_read_console`).
+fn reads_console(fd: i64) -> bool {
+    with_kernel(|k| {
+        k.current_pid()
+            .is_some_and(|pid| matches!(descriptor(k, pid, fd), Ok(Descriptor::Console)))
+    })
 }
 
 /// Console input that has already arrived (without waiting).

@@ -89,6 +89,7 @@ static void neo_calls(void)
         NEO_ERR(R(SYS_WRITE, STDOUT, p, 16, 0, 0, 0), E_INVAL);
         NEO_ERR(R(SYS_WRITE, file_fd, p, 16, 0, 0, 0), E_INVAL);
         NEO_ERR(R(SYS_READ, file_fd, p, 16, 0, 0, 0), E_INVAL);
+        NEO_ERR(R(SYS_READ, STDIN, p, 16, 0, 0, 0), E_INVAL); /* before any wait */
         /* paths */
         NEO_ERR(R(SYS_OPEN, p, O_RDONLY, 0, 0, 0, 0), E_INVAL);
         NEO_ERR(R(SYS_OPEN, p, O_RDWR | O_CREAT, 0, 0, 0, 0), E_INVAL);

@@ -89,7 +89,9 @@ fn parse_args() -> Result<Options> {
         return Err(ToolError("--linux goes with --bench".into()));
     }
     if o.soak.is_some_and(|(children, _)| children == 0) {
-        return Err(ToolError("--soak takes a number of children above 0".into()));
+        return Err(ToolError(
+            "--soak takes a number of children above 0".into(),
+        ));
     }
     if o.soak.is_some() && (o.bench || o.shell || !o.programs.is_empty()) {
         return Err(ToolError(

@@ -1,6 +1,8 @@
 //! Loading a program: reads an ELF64 executable through the page cache, builds
-//! a new address space with its segments (private memory, filled from the
-//! file) and a stack holding argc and argv, and returns the first user frame.
+//! a new address space whose segments are private mappings of the file (pages
+//! come from the page cache on first touch, shared by every process running
+//! the program until one writes), zero-filled memory past each segment's file
+//! part, and a stack holding argc and argv; returns the first user frame.
 
 use alloc::vec::Vec;
 
@@ -9,7 +11,7 @@ use elf::endian::LittleEndian;
 use elf::ElfBytes;
 use neoos_abi::layout::{STACK_SIZE, STACK_TOP};
 use neoos_abi::mman::{MAP_ANON, MAP_FIXED, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE};
-use neoos_mm::{AsId, Errno, Hw, Io};
+use neoos_mm::{AsId, Errno, FileAccess, FileId, Hw, Io, MemorySystem};
 
 use crate::arch::traps::TrapFrame;
 use crate::fs::Node;
@@ -21,7 +23,8 @@ const MAX_PROGRAM_SIZE: u64 = 64 * 1024 * 1024;
 /// Most bytes of arguments (strings and pointers) a program may get.
 const MAX_ARGUMENT_BYTES: usize = 64 * 1024;
 
-fn read_program(k: &mut Kernel, path: &str) -> Result<Vec<u8>, Errno> {
+/// Opens `path` (the caller closes it) and reads it whole.
+fn open_program(k: &mut Kernel, path: &str) -> Result<(FileId, Vec<u8>), Errno> {
     let file = match k.fs.lookup(path) {
         Some(Node::File(id)) => id,
         Some(Node::Dir) => return Err(Errno::Perm),
@@ -33,7 +36,7 @@ fn read_program(k: &mut Kernel, path: &str) -> Result<Vec<u8>, Errno> {
         pager: &mut k.fs.disk,
     };
     let size = k.memory.file_size(file).unwrap_or(0);
-    let result = if size > MAX_PROGRAM_SIZE {
+    let read = if size > MAX_PROGRAM_SIZE {
         Err(Errno::NoMem)
     } else {
         let mut data = alloc::vec![0u8; size as usize];
@@ -41,8 +44,13 @@ fn read_program(k: &mut Kernel, path: &str) -> Result<Vec<u8>, Errno> {
             .file_read(&mut io, file, 0, &mut data)
             .map(|_| data)
     };
-    let _ = k.memory.file_close_ref(&mut io, file);
-    result
+    match read {
+        Ok(data) => Ok((file, data)),
+        Err(e) => {
+            let _ = k.memory.file_close_ref(&mut io, file);
+            Err(e)
+        }
+    }
 }
 
 /// Builds the address space of `path` with `argv`.
@@ -51,8 +59,24 @@ pub fn load(
     path: &str,
     argv: &[Vec<u8>],
 ) -> Result<(AsId, HardwarePageTable, TrapFrame), Errno> {
-    let data = read_program(k, path)?;
-    let elf = ElfBytes::<LittleEndian>::minimal_parse(&data).map_err(|_| Errno::Perm)?;
+    let (file, data) = open_program(k, path)?;
+    let loaded = load_opened(k, file, &data, argv);
+    // The mappings hold their own references to the file.
+    let mut io = Io {
+        frames: &mut k.frames,
+        pager: &mut k.fs.disk,
+    };
+    let _ = k.memory.file_close_ref(&mut io, file);
+    loaded
+}
+
+fn load_opened(
+    k: &mut Kernel,
+    file: FileId,
+    data: &[u8],
+    argv: &[Vec<u8>],
+) -> Result<(AsId, HardwarePageTable, TrapFrame), Errno> {
+    let elf = ElfBytes::<LittleEndian>::minimal_parse(data).map_err(|_| Errno::Perm)?;
     if elf.ehdr.e_machine != elf::abi::EM_X86_64 || elf.ehdr.e_type != elf::abi::ET_EXEC {
         return Err(Errno::Perm);
     }
@@ -65,31 +89,7 @@ pub fn load(
             .iter()
             .filter(|s| s.p_type == PT_LOAD && s.p_memsz > 0)
         {
-            let start = s.p_vaddr & !0xfff;
-            let end = s.p_vaddr.checked_add(s.p_memsz).ok_or(Errno::Perm)?;
-            let mut prot = PROT_READ;
-            if s.p_flags & PF_W != 0 {
-                prot |= PROT_WRITE;
-            }
-            if s.p_flags & PF_X != 0 {
-                prot |= PROT_EXEC;
-            }
-            k.memory.mmap(
-                space,
-                &mut hw,
-                start,
-                end - start,
-                prot,
-                MAP_PRIVATE | MAP_ANON | MAP_FIXED,
-                None,
-                0,
-            )?;
-            let file_end = s.p_offset.checked_add(s.p_filesz).ok_or(Errno::Perm)?;
-            let bytes = data
-                .get(s.p_offset as usize..file_end as usize)
-                .ok_or(Errno::Perm)?;
-            k.memory
-                .copy_to_user(space, &mut hw, s.p_vaddr, bytes, true)?;
+            map_segment(&mut k.memory, space, &mut hw, file, &s)?;
         }
         let stack_base = STACK_TOP - STACK_SIZE;
         k.memory.mmap(
@@ -114,6 +114,81 @@ pub fn load(
             Err(e)
         }
     }
+}
+
+/// Maps one `PT_LOAD` segment: its file part as a private mapping of the
+/// program file, the rest of its memory (`.bss`) zero-filled.
+fn map_segment(
+    memory: &mut MemorySystem,
+    space: AsId,
+    hw: &mut Hw,
+    file: FileId,
+    s: &elf::segment::ProgramHeader,
+) -> Result<(), Errno> {
+    const PAGE: u64 = 4096;
+    if s.p_vaddr % PAGE != s.p_offset % PAGE {
+        return Err(Errno::Perm); // not loadable by mapping: a broken ELF file
+    }
+    let start = s.p_vaddr & !(PAGE - 1);
+    let file_end = s.p_vaddr.checked_add(s.p_filesz).ok_or(Errno::Perm)?;
+    let end = s.p_vaddr.checked_add(s.p_memsz).ok_or(Errno::Perm)?;
+    if end < file_end {
+        return Err(Errno::Perm);
+    }
+    let prot = segment_prot(s.p_flags);
+    let file_pages_end = file_end.next_multiple_of(PAGE);
+    if s.p_filesz > 0 {
+        let offset = i64::try_from(s.p_offset & !(PAGE - 1)).map_err(|_| Errno::Perm)?;
+        let file = Some((file, FileAccess::ReadOnly));
+        let flags = MAP_PRIVATE | MAP_FIXED;
+        memory.mmap(
+            space,
+            hw,
+            start,
+            file_pages_end - start,
+            prot,
+            flags,
+            file,
+            offset,
+        )?;
+        // The file's bytes after the segment's own, in its last page, read as
+        // zeros (a private copy of that page).
+        let tail = (file_pages_end - file_end) as usize;
+        if end > file_end && tail > 0 {
+            let zeros = alloc::vec![0u8; tail];
+            memory.copy_to_user(space, hw, file_end, &zeros, true)?;
+        }
+    }
+    let zero_start = if s.p_filesz > 0 {
+        file_pages_end
+    } else {
+        start
+    };
+    if end > zero_start {
+        let flags = MAP_PRIVATE | MAP_ANON | MAP_FIXED;
+        memory.mmap(
+            space,
+            hw,
+            zero_start,
+            end - zero_start,
+            prot,
+            flags,
+            None,
+            0,
+        )?;
+    }
+    Ok(())
+}
+
+fn segment_prot(flags: u32) -> u32 {
+    let mut prot = PROT_READ;
+    if flags & PF_W != 0 {
+        prot |= PROT_WRITE;
+    }
+    if flags & PF_X != 0 {
+        prot |= PROT_EXEC;
+    }
+    prot
 }
 
 /// The initial stack contents, to be placed at the returned address just

@@ -35,10 +35,20 @@ pub enum State {
 }
 
 /// One process.
+/// Who waits for a process's end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Parent {
+    /// A program the kernel started (from the boot command line).
+    Kernel,
+    /// A child of this process.
+    Process(Pid),
+    /// Its parent ended first: the kernel reaps it.
+    Gone,
+}
+
 pub struct Process {
     pub pid: Pid,
-    /// The parent, or `None` for programs the kernel started.
-    pub parent: Option<Pid>,
+    pub parent: Parent,
     pub path: String,
     pub space: AsId,
     pub table: HardwarePageTable,
@@ -121,7 +131,7 @@ impl Kernel {
         let stack = KernelStack::new_for_user(slot, &frame);
         let process = Process {
             pid,
-            parent,
+            parent: parent.map_or(Parent::Kernel, Parent::Process),
             path: String::from(path),
             space,
             table,
@@ -160,21 +170,24 @@ impl Kernel {
         let orphans: Vec<Pid> = self
             .processes
             .values()
-            .filter(|c| c.parent == Some(pid))
+            .filter(|c| c.parent == Parent::Process(pid))
             .map(|c| c.pid)
             .collect();
         for child in orphans {
             let Some(c) = self.processes.get_mut(&child) else {
                 continue;
             };
-            c.parent = None;
+            c.parent = Parent::Gone;
             // A child that has ended already can no longer be waited for.
             if matches!(c.state, State::Ended(_)) && c.stack.is_none() {
                 self.forget_orphan(child);
             }
         }
-        let parent = self.processes.get(&pid).and_then(|p| p.parent);
-        if let Some(parent) = parent.and_then(|pp| self.processes.get_mut(&pp)) {
+        let parent = match self.processes.get(&pid).map(|p| p.parent) {
+            Some(Parent::Process(parent)) => self.processes.get_mut(&parent),
+            _ => None,
+        };
+        if let Some(parent) = parent {
             if parent.state == State::WaitingForChild {
                 parent.state = State::Ready;
                 self.run_queue.push_back(parent.pid);
@@ -224,7 +237,7 @@ impl Kernel {
             pid,
             Process {
                 pid,
-                parent: Some(parent),
+                parent: Parent::Process(parent),
                 path,
                 space,
                 table,
@@ -241,7 +254,9 @@ impl Kernel {
     /// Takes an ended child of `parent`, if any: (pid, status).
     pub fn reap_child(&mut self, parent: Pid) -> Option<(Pid, i64)> {
         let (pid, status) = self.processes.values().find_map(|p| match p.state {
-            State::Ended(s) if p.parent == Some(parent) && p.stack.is_none() => Some((p.pid, s)),
+            State::Ended(s) if p.parent == Parent::Process(parent) && p.stack.is_none() => {
+                Some((p.pid, s))
+            }
             _ => None,
         })?;
         self.processes.remove(&pid);
@@ -250,7 +265,9 @@ impl Kernel {
 
     /// Whether `parent` has any child at all.
     pub fn has_children(&self, parent: Pid) -> bool {
-        self.processes.values().any(|p| p.parent == Some(parent))
+        self.processes
+            .values()
+            .any(|p| p.parent == Parent::Process(parent))
     }
 
     /// Ends process `pid` at another process's request.
@@ -283,17 +300,25 @@ impl Kernel {
             }
             table.destroy();
         }
-        if p.parent.is_none() {
+        if !matches!(p.parent, Parent::Process(_)) {
             self.forget_orphan(pid);
         }
     }
 
-    /// Reports the end of an ended process nobody will wait for and drops it.
+    /// Reports the end of an ended process nobody will wait for and drops
+    /// it: `program ...` for the programs the kernel started (the host tool
+    /// reads these lines), `orphan ...` for children whose parent went first.
     fn forget_orphan(&mut self, pid: Pid) {
         if let Some(p) = self.processes.remove(&pid) {
             if let State::Ended(status) = p.state {
+                let what = if p.parent == Parent::Kernel {
+                    "program"
+                } else {
+                    "orphan"
+                };
                 kprintln!(
-                    "program {} (pid {}) ended with status {}",
+                    "{} {} (pid {}) ended with status {}",
+                    what,
                     p.path,
                     pid,
                     status

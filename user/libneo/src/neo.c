@@ -80,6 +80,15 @@ char *strchr(const char *s, int c)
     }
 }
 
+char *strstr(const char *haystack, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *haystack; haystack++)
+        if (!strncmp(haystack, needle, n))
+            return (char *)haystack;
+    return n == 0 ? (char *)haystack : NULL;
+}
+
 char *strcpy(char *dst, const char *src)
 {
     char *d = dst;

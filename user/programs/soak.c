@@ -78,6 +78,11 @@ int main(int argc, char **argv)
         if (seed % 100 == 0)
             printf("soak: %ld of %ld children done\n", seed, children);
     }
+    /* Programs the fuzzers started and left running (orphans) still hold
+     * memory for a moment: give them up to two seconds to end. */
+    long deadline = sys_ticks() + 200;
+    while (free_frames() < free0 && sys_ticks() < deadline)
+        sys_yield();
     long free1 = free_frames();
     printf("soak: %ld children x %ld calls: %ld ended cleanly, %ld by their own fault; "
            "%ld frames free before, %ld after\n", children, calls, clean, faulted, free0, free1);

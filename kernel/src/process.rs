@@ -34,7 +34,6 @@ pub enum State {
     Ended(i64),
 }
 
-/// One process.
 /// Who waits for a process's end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Parent {
@@ -46,6 +45,7 @@ pub enum Parent {
     Gone,
 }
 
+/// One process.
 pub struct Process {
     pub pid: Pid,
     pub parent: Parent,
@@ -180,7 +180,7 @@ impl Kernel {
             c.parent = Parent::Gone;
             // A child that has ended already can no longer be waited for.
             if matches!(c.state, State::Ended(_)) && c.stack.is_none() {
-                self.forget_orphan(child);
+                self.drop_unwaited(child);
             }
         }
         let parent = match self.processes.get(&pid).map(|p| p.parent) {
@@ -301,14 +301,14 @@ impl Kernel {
             table.destroy();
         }
         if !matches!(p.parent, Parent::Process(_)) {
-            self.forget_orphan(pid);
+            self.drop_unwaited(pid);
         }
     }
 
     /// Reports the end of an ended process nobody will wait for and drops
     /// it: `program ...` for the programs the kernel started (the host tool
     /// reads these lines), `orphan ...` for children whose parent went first.
-    fn forget_orphan(&mut self, pid: Pid) {
+    fn drop_unwaited(&mut self, pid: Pid) {
         if let Some(p) = self.processes.remove(&pid) {
             if let State::Ended(status) = p.state {
                 let what = if p.parent == Parent::Kernel {

@@ -7,6 +7,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
+use neoos_abi::limits::{ARGS_MAX, ARG_MAX, PATH_MAX};
 use neoos_abi::{errno, neo, nr};
 use neoos_mm::{Errno, FileId, Io, MemStats};
 
@@ -17,7 +18,6 @@ use crate::process::{self, with_kernel, Kernel, Pid};
 
 /// Bytes moved per step between user memory and a kernel buffer.
 const CHUNK: usize = 16 * 1024;
-use neoos_abi::limits::{ARGS_MAX, ARG_MAX, PATH_MAX};
 
 /// The registers of a call.
 struct Args {
@@ -205,9 +205,8 @@ fn reads_console(fd: i64) -> bool {
     })
 }
 
-/// Console input that has already arrived (without waiting).
-/// The buffer is checked first, so a bad buffer is an error even when no
-/// input has arrived.
+/// Console input that has already arrived (without waiting). The buffer is
+/// checked first, so a bad buffer is an error even when no input has arrived.
 fn read_console_available(k: &mut Kernel, pid: Pid, buf: u64, count: usize) -> Result<usize, i64> {
     let count = count.min(CHUNK);
     mem_call(k, pid, |m, s, hw| m.check_user_writable(s, hw, buf, count)).map_err(neo_err)?;

@@ -146,6 +146,21 @@ pub fn read(k: &mut Kernel, f: &mut OpenFile, buf: &mut [u8]) -> Result<usize, i
 }
 
 /// Writes `buf` at the descriptor's position (at the end with O_APPEND).
+/// `E_NOMEM` when writing `len` bytes at the file's position would make it
+/// longer than the disk can hold (counting the whole file, written back or
+/// not, against the disk's free pages plus the pages it stores already).
+pub fn check_disk_room(k: &Kernel, f: &OpenFile, len: usize) -> Result<(), i64> {
+    const PAGE: u64 = 4096;
+    let size = k.memory.file_size(f.file).unwrap_or(0);
+    let start = if f.append { size } else { f.position };
+    let end = start.checked_add(len as u64).ok_or(neo::E_INVAL)?;
+    let pages = end.max(size).div_ceil(PAGE) as usize;
+    if end > crate::fs::DISK_CAPACITY || !k.fs.disk.has_room(f.file, pages) {
+        return Err(neo::E_NOMEM);
+    }
+    Ok(())
+}
+
 pub fn write(k: &mut Kernel, f: &mut OpenFile, buf: &[u8]) -> Result<usize, i64> {
     if !f.access.can_write() {
         return Err(neo::E_PERM);
@@ -156,6 +171,7 @@ pub fn write(k: &mut Kernel, f: &mut OpenFile, buf: &[u8]) -> Result<usize, i64>
     if f.append {
         f.position = k.memory.file_size(f.file).unwrap_or(f.position);
     }
+    check_disk_room(k, f, buf.len())?;
     let mut io = Io {
         frames: &mut k.frames,
         pager: &mut k.fs.disk,

@@ -39,14 +39,23 @@ pub enum FsError {
 #[derive(Default)]
 struct StoredFile {
     pages: Vec<Option<Box<PageBytes>>>,
+    /// Pages of `pages` that are stored (not holes).
+    stored: usize,
     len: u64,
     faulty: bool,
 }
+
+/// Most bytes of file data the RAM disk holds: its pages live in the kernel
+/// heap, which must keep room for everything else. No file is longer.
+pub const DISK_CAPACITY: u64 = 32 * 1024 * 1024;
+const CAPACITY_PAGES: usize = DISK_CAPACITY as usize / PAGE;
 
 /// The RAM disk: every file's stored contents.
 #[derive(Default)]
 pub struct RamDisk {
     files: BTreeMap<FileId, StoredFile>,
+    /// Pages stored, over all files (holes of sparse files take none).
+    stored_pages: usize,
 }
 
 impl RamDisk {
@@ -58,6 +67,13 @@ impl RamDisk {
     /// Stored length of a file.
     pub fn len(&self, file: FileId) -> u64 {
         self.files.get(&file).map_or(0, |f| f.len)
+    }
+
+    /// Whether `file` can be `pages` pages long on the disk (what it stores
+    /// already counts as room for it).
+    pub fn has_room(&self, file: FileId, pages: usize) -> bool {
+        let own = self.files.get(&file).map_or(0, |f| f.stored);
+        pages <= CAPACITY_PAGES.saturating_sub(self.stored_pages) + own
     }
 }
 
@@ -92,7 +108,21 @@ impl Pager for RamDisk {
         }
         let first = first_page_index as usize;
         let end = first.checked_add(pages.len()).ok_or(IoError)?;
-        if stored.pages.len() < end {
+        if end > CAPACITY_PAGES {
+            return Err(IoError);
+        }
+        let have = stored.pages.len();
+        let new_pages = stored.pages[first.min(have)..end.min(have)]
+            .iter()
+            .filter(|p| p.is_none())
+            .count()
+            + end.saturating_sub(have.max(first));
+        if new_pages > CAPACITY_PAGES.saturating_sub(self.stored_pages) {
+            return Err(IoError); // the disk is full
+        }
+        self.stored_pages += new_pages;
+        stored.stored += new_pages;
+        if have < end {
             stored.pages.resize_with(end, || None);
         }
         for (slot, page) in stored.pages[first..end].iter_mut().zip(pages) {
@@ -105,9 +135,20 @@ impl Pager for RamDisk {
     }
 
     fn set_len(&mut self, file: FileId, len: u64) -> Result<(), IoError> {
+        if len > DISK_CAPACITY {
+            return Err(IoError);
+        }
         let stored = self.files.get_mut(&file).ok_or(IoError)?;
         stored.len = len;
         let keep = (len as usize).div_ceil(PAGE);
+        let dropped = stored
+            .pages
+            .iter()
+            .skip(keep)
+            .filter(|p| p.is_some())
+            .count();
+        self.stored_pages -= dropped;
+        stored.stored -= dropped;
         stored.pages.truncate(keep);
         // Zero the tail of the last kept page, so growing again reads zeros.
         if let Some(Some(last)) = stored.pages.last_mut() {
@@ -229,6 +270,8 @@ impl FileSystem {
             let mut page = Box::new([0u8; PAGE]);
             page[..chunk.len()].copy_from_slice(chunk);
             stored.pages.push(Some(page));
+            stored.stored += 1;
+            self.disk.stored_pages += 1;
         }
         Ok(id)
     }

@@ -18,6 +18,10 @@ use crate::process::{self, with_kernel, Kernel, Pid};
 
 /// Bytes moved per step between user memory and a kernel buffer.
 const CHUNK: usize = 16 * 1024;
+/// Kernel heap kept for the kernel's own work (exits, faults, writeback):
+/// below it, calls that grow kernel data fail as out of memory instead of
+/// running the heap dry.
+const HEAP_RESERVE: usize = 16 * 1024 * 1024;
 
 /// The registers of a call.
 struct Args {
@@ -40,7 +44,12 @@ pub fn handle(frame: &mut TrapFrame) {
             frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
         ],
     };
-    let result = match frame.rax as usize {
+    let number = frame.rax as usize;
+    if grows_kernel_data(number) && crate::arch::heap::free_bytes() < HEAP_RESERVE {
+        frame.rax = out_of_memory(number) as u64;
+        return;
+    }
+    let result = match number {
         nr::EXIT => process::exit_current(args.int(0) & 0xff),
         nr::YIELD => {
             process::yield_now();
@@ -62,6 +71,36 @@ pub fn handle(frame: &mut TrapFrame) {
     frame.rax = result as u64;
 }
 
+/// Calls that may allocate kernel data that outlives them (mappings, holes,
+/// descriptors, files, processes, segments). File data is bounded by the
+/// disk's capacity instead, so `sys_write` (and console output) always runs;
+/// `munmap` and `mprotect` are refused only when they would split a mapping
+/// (see `splits_when_heap_low`), so memory can always be given back.
+fn grows_kernel_data(number: usize) -> bool {
+    matches!(
+        number,
+        nr::OPEN | nr::NEO_MMAP | nr::RUN | nr::MMAP | nr::SHMGET | nr::SHMAT | nr::FORK
+    )
+}
+
+/// Whether the kernel heap is below its reserve and the range of a
+/// `munmap`/`mprotect` call cuts a mapping (which needs a new record).
+fn splits_when_heap_low(k: &Kernel, pid: Pid, a: &Args) -> bool {
+    crate::arch::heap::free_bytes() < HEAP_RESERVE
+        && k.processes
+            .get(&pid)
+            .is_some_and(|p| k.memory.would_split(p.space, a.word(0), a.word(1)))
+}
+
+/// The out-of-memory result in the personality of call `number`.
+fn out_of_memory(number: usize) -> i64 {
+    if number >= nr::FIRST_POSIX {
+        -errno::ENOMEM
+    } else {
+        neo::E_NOMEM
+    }
+}
+
 fn dispatch(k: &mut Kernel, pid: Pid, number: usize, a: &Args) -> i64 {
     let neo_result = |r: Result<i64, i64>| r.unwrap_or_else(|e| e);
     let posix = |r: Result<i64, Errno>| r.unwrap_or_else(|e| -e.posix_errno());
@@ -81,6 +120,7 @@ fn dispatch(k: &mut Kernel, pid: Pid, number: usize, a: &Args) -> i64 {
         nr::READDIR => neo_result(readdir(k, pid, a.word(0), a.word(1), a.int(2))),
         nr::TICKS => crate::trap::ticks() as i64,
         nr::MMAP => posix(posix_mmap(k, pid, a)),
+        nr::MUNMAP | nr::MPROTECT if splits_when_heap_low(k, pid, a) => -errno::ENOMEM,
         nr::MUNMAP => posix(mem_call(k, pid, |m, s, hw| {
             m.munmap(s, hw, a.word(0), a.word(1)).map(|_| 0)
         })),
@@ -159,17 +199,28 @@ fn store_descriptor(k: &mut Kernel, pid: Pid, fd: i64, d: Descriptor) {
 fn write(k: &mut Kernel, pid: Pid, fd: i64, buf: u64, count: i64) -> Result<i64, i64> {
     let d = descriptor(k, pid, fd)?;
     let count = usize::try_from(count).map_err(|_| neo::E_INVAL)?;
+    let Descriptor::File(mut f) = d else {
+        return write_console(k, pid, buf, count);
+    };
+    // Room for the whole call first: a full disk fails it before any byte.
+    files::check_disk_room(k, &f, count)?;
     let mut done = 0;
     while done < count {
         let n = (count - done).min(CHUNK);
         let bytes = copy_in(k, pid, buf.wrapping_add(done as u64), n).map_err(neo_err)?;
-        match d {
-            Descriptor::Console => crate::arch::serial::write_bytes(&bytes),
-            Descriptor::File(mut f) => {
-                files::write(k, &mut f, &bytes)?;
-                store_descriptor(k, pid, fd, Descriptor::File(f));
-            }
-        }
+        files::write(k, &mut f, &bytes)?;
+        store_descriptor(k, pid, fd, Descriptor::File(f));
+        done += n;
+    }
+    Ok(count as i64)
+}
+
+fn write_console(k: &mut Kernel, pid: Pid, buf: u64, count: usize) -> Result<i64, i64> {
+    let mut done = 0;
+    while done < count {
+        let n = (count - done).min(CHUNK);
+        let bytes = copy_in(k, pid, buf.wrapping_add(done as u64), n).map_err(neo_err)?;
+        crate::arch::serial::write_bytes(&bytes);
         done += n;
     }
     Ok(count as i64)
@@ -413,9 +464,8 @@ fn meminfo(k: &mut Kernel, pid: Pid, out: u64) -> Result<i64, i64> {
     let (total, free) = crate::frames::counts();
     let stats: MemStats = k.memory.stats();
     let space = k.processes.get(&pid).map(|p| p.space).ok_or(neo::E_INVAL)?;
-    let listing = k.memory.maps(space);
-    let mappings = listing.len() as u64;
-    let resident: u64 = listing.iter().map(|m| m.resident).sum();
+    let mappings = k.memory.mapping_count(space) as u64;
+    let resident = k.memory.resident_pages(space);
     let fields = [
         total,
         free,
@@ -434,37 +484,56 @@ fn meminfo(k: &mut Kernel, pid: Pid, out: u64) -> Result<i64, i64> {
 fn maps(k: &mut Kernel, pid: Pid, buf: u64, len: i64) -> Result<i64, i64> {
     let len = usize::try_from(len).map_err(|_| neo::E_INVAL)?;
     let space = k.processes.get(&pid).map(|p| p.space).ok_or(neo::E_INVAL)?;
-    let text = maps_text(k, space);
-    let n = text.len().min(len);
-    copy_out(k, pid, buf, &text.as_bytes()[..n]).map_err(neo_err)?;
-    Ok(text.len() as i64)
+    // A few mappings at a time, so a listing of many needs no large buffer.
+    const BATCH: usize = 64;
+    let mut total = 0usize;
+    let mut line = String::new();
+    let mut from = 0;
+    loop {
+        let batch: Vec<_> = k.memory.maps_from(space, from).take(BATCH).collect();
+        let Some(last) = batch.last() else {
+            return Ok(total as i64);
+        };
+        from = last.end;
+        for m in &batch {
+            line.clear();
+            maps_line(k, m, &mut line);
+            if total < len {
+                let n = line.len().min(len - total);
+                copy_out(
+                    k,
+                    pid,
+                    buf.wrapping_add(total as u64),
+                    &line.as_bytes()[..n],
+                )
+                .map_err(neo_err)?;
+            }
+            total += line.len();
+        }
+    }
 }
 
-/// The maps listing of docs/abi.md: `START-END PERM KIND [PATH]`, plus the
-/// resident and dirty page counts of each mapping.
-fn maps_text(k: &Kernel, space: neoos_mm::AsId) -> String {
+/// One line of the maps listing of docs/abi.md: `START-END PERM KIND [PATH]`,
+/// plus the resident and dirty page counts of the mapping.
+fn maps_line(k: &Kernel, m: &neoos_mm::MapInfo, text: &mut String) {
     use core::fmt::Write;
-    let mut text = String::new();
-    for m in k.memory.maps(space) {
-        let perm = [
-            if m.read { 'r' } else { '-' },
-            if m.write { 'w' } else { '-' },
-            if m.exec { 'x' } else { '-' },
-            if m.shared { 's' } else { 'p' },
-        ];
-        let (kind, path) = match m.object {
-            neoos_mm::MapObject::Anonymous => ("anon", String::new()),
-            neoos_mm::MapObject::Shm(_) => ("shm", String::new()),
-            neoos_mm::MapObject::File(f) => ("file", k.fs.path_of(f).unwrap_or_default()),
-        };
-        let perm: String = perm.iter().collect();
-        let _ = write!(text, "{:016x}-{:016x} {} {}", m.start, m.end, perm, kind);
-        if !path.is_empty() {
-            let _ = write!(text, " {}", path);
-        }
-        let _ = writeln!(text, " resident={} dirty={}", m.resident, m.dirty);
+    let perm = [
+        if m.read { 'r' } else { '-' },
+        if m.write { 'w' } else { '-' },
+        if m.exec { 'x' } else { '-' },
+        if m.shared { 's' } else { 'p' },
+    ];
+    let (kind, path) = match m.object {
+        neoos_mm::MapObject::Anonymous => ("anon", String::new()),
+        neoos_mm::MapObject::Shm(_) => ("shm", String::new()),
+        neoos_mm::MapObject::File(f) => ("file", k.fs.path_of(f).unwrap_or_default()),
+    };
+    let perm: String = perm.iter().collect();
+    let _ = write!(text, "{:016x}-{:016x} {} {}", m.start, m.end, perm, kind);
+    if !path.is_empty() {
+        let _ = write!(text, " {}", path);
     }
-    text
+    let _ = writeln!(text, " resident={} dirty={}", m.resident, m.dirty);
 }
 
 fn fsync(k: &mut Kernel, pid: Pid, fd: i64) -> Result<i64, i64> {

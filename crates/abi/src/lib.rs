@@ -48,6 +48,9 @@ pub mod nr {
     pub const SHMCTL: usize = 30;
     pub const FORK: usize = 31;
 
+    /// The first call of the POSIX personality (results are `-errno`);
+    /// calls below it are NeoOS calls (results are `E_*` codes).
+    pub const FIRST_POSIX: usize = MMAP;
     /// One past the highest system-call number.
     pub const COUNT: usize = 32;
 }
@@ -171,6 +174,8 @@ pub mod limits {
     /// Largest System V shared memory segment, in bytes (`shmget` gives
     /// `EINVAL` above it, as POSIX says for the system-imposed maximum).
     pub const SHM_MAX: u64 = 1 << 32;
+    /// Most System V segments alive at once (`shmget` gives `ENOSPC` then).
+    pub const SHM_SEGMENTS_MAX: usize = 4096;
 }
 
 /// `struct neo_stat` filled by `sys_stat` (all fields 64-bit).

@@ -31,6 +31,8 @@ pub enum Errno {
     BadFd,
     /// The object cannot be mapped this way.
     NoDev,
+    /// A system-wide table is full (System V segment ids).
+    NoSpace,
 }
 
 impl Errno {
@@ -45,6 +47,7 @@ impl Errno {
             Errno::Exists => neo::E_EXISTS,
             Errno::Busy => neo::E_BUSY,
             Errno::NoDev => neo::E_NOT_SUPPORTED,
+            Errno::NoSpace => neo::E_NOMEM,
         }
     }
 
@@ -63,6 +66,7 @@ impl Errno {
             Errno::Busy => errno::EAGAIN,
             Errno::BadFd => errno::EBADF,
             Errno::NoDev => errno::ENODEV,
+            Errno::NoSpace => errno::ENOSPC,
         }
     }
 }

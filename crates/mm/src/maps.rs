@@ -6,7 +6,6 @@ use crate::mapping::{Mapping, Sharing};
 use crate::object::ObjectKind;
 use crate::system::MemorySystem;
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::fmt::Write;
 
 /// What a mapping shows.
@@ -37,12 +36,20 @@ pub struct MapInfo {
 }
 
 impl MemorySystem {
-    /// The mappings of `id`, in address order.
-    pub fn maps(&self, id: AsId) -> Vec<MapInfo> {
-        let Some(space) = self.spaces.get(&id) else {
-            return Vec::new();
-        };
-        space.mappings.values().map(|m| self.map_info(m)).collect()
+    /// The mappings of `id`, in address order (nothing is collected: a
+    /// listing of many mappings costs no memory).
+    pub fn maps(&self, id: AsId) -> impl Iterator<Item = MapInfo> + '_ {
+        self.maps_from(id, 0)
+    }
+
+    /// The mappings of `id` that start at or above `from`, in address order
+    /// (for listing a large space piece by piece).
+    pub fn maps_from(&self, id: AsId, from: u64) -> impl Iterator<Item = MapInfo> + '_ {
+        self.spaces
+            .get(&id)
+            .into_iter()
+            .flat_map(move |space| space.mappings.range(from..).map(|(_, m)| m))
+            .map(|m| self.map_info(m))
     }
 
     fn map_info(&self, m: &Mapping) -> MapInfo {
@@ -85,7 +92,7 @@ impl MemorySystem {
 
     /// Total resident pages of `id` (sum over its mappings).
     pub fn resident_pages(&self, id: AsId) -> u64 {
-        self.maps(id).iter().map(|m| m.resident).sum()
+        self.maps(id).map(|m| m.resident).sum()
     }
 
     /// Number of mappings of `id`.

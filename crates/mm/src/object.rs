@@ -88,6 +88,8 @@ pub struct ObjectStore {
     next_id: u64,
     pub(crate) files: BTreeMap<FileId, ObjectId>,
     pub(crate) shm_keys: BTreeMap<i64, ObjectId>,
+    /// System V segments whose id is valid (created, not yet removed).
+    pub(crate) live_segments: usize,
     /// Extra owners of private frames shared copy-on-write after fork
     /// (absent = one owner).
     pub(crate) cow_shares: BTreeMap<Frame, u32>,

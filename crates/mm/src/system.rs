@@ -154,6 +154,17 @@ impl MemorySystem {
         self.spaces.get(&id)?.mapping_at(addr)
     }
 
+    /// Whether a change to `[start, start + len)` (munmap, mprotect) would cut
+    /// a mapping in two places or one, i.e. add mapping records.
+    pub fn would_split(&self, id: AsId, start: u64, len: u64) -> bool {
+        let end = start.saturating_add(len);
+        let cuts = |addr: u64| {
+            self.mapping_at(id, addr)
+                .is_some_and(|m| m.start < addr && addr < m.end)
+        };
+        cuts(start) || cuts(end)
+    }
+
     // ---- files (the kernel's descriptors and read/write/fsync) ----
 
     /// A descriptor to `file` (of `size` bytes on disk) was opened.

@@ -54,6 +54,10 @@ impl MemorySystem {
         if size == 0 || size > limits::SHM_MAX {
             return Err(Errno::Inval);
         }
+        if self.store.live_segments >= limits::SHM_SEGMENTS_MAX {
+            return Err(Errno::NoSpace);
+        }
+        self.store.live_segments += 1;
         let id = ShmId(self.store.peek_next_id().0);
         let state = ShmState {
             id,
@@ -181,6 +185,7 @@ impl MemorySystem {
     }
 
     fn mark_destroyed(&mut self, object: ObjectId, seg: ShmState) {
+        self.store.live_segments -= 1;
         if self.store.shm_keys.get(&seg.key) == Some(&object) {
             self.store.shm_keys.remove(&seg.key);
         }

@@ -684,7 +684,6 @@ impl World {
                 .m
                 .vm
                 .maps(id)
-                .iter()
                 .map(|m| (m.end - m.start) / PAGE_SIZE)
                 .sum();
             assert_eq!(

@@ -267,13 +267,13 @@ fn neo_munmap_e_io_when_writeback_fails_mapping_left_exactly_as_it_was() {
     let a = neo_map(&mut m, p, f, FileAccess::ReadWrite, 0, 4 * 4096).unwrap();
     m.store(p, a, b"one").unwrap();
     m.store(p, a + 2 * PAGE, b"two").unwrap();
-    let before = m.vm.maps(p);
+    let before = m.vm.maps(p).collect::<Vec<_>>();
     let entries_before = m.pt(p).entries.clone();
     m.pager.fail_writes = 2;
     let e = neo_unmap(&mut m, p, a, 4 * 4096).unwrap_err();
     assert_eq!(e, Errno::Io);
     assert_eq!(e.neo_code(), neo::E_IO);
-    assert_eq!(m.vm.maps(p), before);
+    assert_eq!(m.vm.maps(p).collect::<Vec<_>>(), before);
     assert_eq!(
         m.pt(p).entries.keys().collect::<Vec<_>>(),
         entries_before.keys().collect::<Vec<_>>()
@@ -381,7 +381,7 @@ fn neo_munmap_rejects_partial_unmap() {
         neo_unmap(&mut m, p, a + 2 * PAGE, 2 * 4096),
         Err(Errno::Inval)
     );
-    assert_eq!(m.vm.maps(p).len(), 1);
+    assert_eq!(m.vm.maps(p).collect::<Vec<_>>().len(), 1);
     assert_eq!(m.load(p, a + 3 * PAGE, 4).unwrap(), b"keep");
     assert!(m.pager.writes.is_empty());
 }
@@ -634,6 +634,24 @@ fn sysv_shmget_errors() {
 }
 
 #[test]
+fn sysv_segment_ids_run_out_at_the_limit_and_come_back_on_removal() {
+    let mut m = Machine::new();
+    let mut ids = Vec::new();
+    for _ in 0..neoos_abi::limits::SHM_SEGMENTS_MAX {
+        ids.push(shmget(&mut m, shm::IPC_PRIVATE, PAGE, shm::IPC_CREAT).unwrap());
+    }
+    assert_eq!(
+        shmget(&mut m, shm::IPC_PRIVATE, PAGE, shm::IPC_CREAT),
+        Err(Errno::NoSpace)
+    );
+    assert_eq!(Errno::NoSpace.posix_errno(), errno::ENOSPC);
+    let id = ids.pop().unwrap();
+    m.with_io(|vm, io| vm.shmctl(io, id, shm::IPC_RMID))
+        .unwrap();
+    assert!(shmget(&mut m, shm::IPC_PRIVATE, PAGE, shm::IPC_CREAT).is_ok());
+}
+
+#[test]
 fn bsd_file_mapping_dirty_pages_written_back_eventually_not_at_munmap() {
     let (mut m, p, f) = setup(2);
     let a = m
@@ -757,7 +775,7 @@ fn bsd_munmap_partial_range_splits_mapping_and_keeps_the_rest() {
         m.store(p, a + i * PAGE, &[i as u8 + 1]).unwrap();
     }
     munmap(&mut m, p, a + PAGE, 2 * PAGE).unwrap();
-    let maps = m.vm.maps(p);
+    let maps = m.vm.maps(p).collect::<Vec<_>>();
     assert_eq!(maps.len(), 2);
     assert_eq!((maps[0].start, maps[0].end), (a, a + PAGE));
     assert_eq!((maps[1].start, maps[1].end), (a + 3 * PAGE, a + 5 * PAGE));
@@ -1273,7 +1291,7 @@ fn maps_listing_counts_resident_and_dirty_pages() {
     let a = neo_map(&mut m, p, f, FileAccess::ReadWrite, 0, 4 * 4096).unwrap();
     m.load(p, a, 1).unwrap();
     m.store(p, a + PAGE, b"d").unwrap();
-    let maps = m.vm.maps(p);
+    let maps = m.vm.maps(p).collect::<Vec<_>>();
     assert_eq!((maps[0].resident, maps[0].dirty), (2, 1));
     let text = neoos_mm::format_maps(&maps);
     assert!(

@@ -21,11 +21,24 @@ pub fn ticks() -> u64 {
 /// Handles one entry into the kernel.
 pub fn handle(frame: &mut TrapFrame) {
     match frame.vector {
-        SYSCALL_VECTOR => crate::syscall::handle(frame),
+        SYSCALL_VECTOR => {
+            crate::syscall::handle(frame);
+            return_address_check(frame);
+        }
         v if v >= IRQ_BASE => interrupt(frame),
         _ if !frame.from_user() => kernel_fault(frame),
         PAGE_FAULT => user_page_fault(frame),
         v => process::end_current_for_exception(v, frame.rip),
+    }
+}
+
+/// A `syscall` in the last two bytes of the user half returns to the first
+/// non-canonical address. `iretq` there faults in the kernel on real
+/// hardware, so the program is ended here as if it had faulted at that
+/// address itself.
+fn return_address_check(frame: &TrapFrame) {
+    if frame.rip >= neoos_abi::layout::USER_END {
+        process::end_current_for_exception(traps::GENERAL_PROTECTION, frame.rip);
     }
 }
 

@@ -1,6 +1,7 @@
 /* docs/abi.md §3: a fault ends only the faulting process, with the documented
  * status: NULL and kernel-address accesses, a store to a read-only shm
- * attachment; and the segv demo program. This process goes on afterwards. */
+ * attachment; a system call whose return address is not canonical; and the
+ * segv demo program. This process goes on afterwards. */
 #include <neo_test.h>
 
 int main(void)
@@ -11,6 +12,9 @@ int main(void)
         CHECK_EQ(test_run_wait("/bin/fault_probe", argv), NEO_STATUS_SEGFAULT);
     }
     CHECK_EQ(test_run_wait("/bin/segv", NULL), NEO_STATUS_SEGFAULT);
+    /* returning from a syscall to a non-canonical address: a CPU exception */
+    char *top[] = { "/bin/fault_probe", "syscall_at_top", NULL };
+    CHECK_EQ(test_run_wait("/bin/fault_probe", top), NEO_STATUS_CRASHED);
     CHECK_EQ(test_run_wait("/bin/hello", NULL), 0);
     return 0;
 }

@@ -15,6 +15,8 @@ pub const SYSCALL_VECTOR: u64 = 0x100;
 /// First vector of the remapped PIC.
 pub const IRQ_BASE: u64 = 32;
 pub const PAGE_FAULT: u64 = 14;
+/// The general-protection exception.
+pub const GENERAL_PROTECTION: u64 = 13;
 
 /// Registers of an interrupted context, as pushed by the entry stubs.
 #[repr(C)]

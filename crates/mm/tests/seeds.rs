@@ -1360,3 +1360,19 @@ fn neo_mmap_placed_below_another_mapping_still_faults_past_its_size() {
     assert!(a < fixed, "placed in the hole under the fixed mapping");
     assert_eq!(m.load(p, a + 2 * PAGE, 1), Err(FaultError::NotMapped));
 }
+
+#[test]
+fn would_split_says_whether_a_range_cuts_a_mapping() {
+    let mut m = Machine::new();
+    let p = m.new_space();
+    let a = anon(&mut m, p, 4 * PAGE, mman::MAP_PRIVATE);
+    assert!(!m.vm.would_split(p, a, 4 * PAGE), "the whole mapping");
+    assert!(
+        !m.vm.would_split(p, a - 8 * PAGE, 20 * PAGE),
+        "more than the mapping"
+    );
+    assert!(m.vm.would_split(p, a, PAGE), "its first page");
+    assert!(m.vm.would_split(p, a + 3 * PAGE, PAGE), "its last page");
+    assert!(m.vm.would_split(p, a + PAGE, PAGE), "a middle page");
+    assert!(!m.vm.would_split(p, a - 2 * PAGE, PAGE), "beside it");
+}

@@ -37,6 +37,7 @@ pub fn start(start_info: u64) -> ! {
     arch::paging::init_kernel_tables(max_phys, &mut frames::alloc);
     arch::gdt::init();
     arch::traps::init();
+    arch::cpu::protect_kernel_from_user_pages();
     let fs = initial_file_system(info.module);
     let launch = programs_to_run(&info.command_line);
     let (total, free) = frames::counts();

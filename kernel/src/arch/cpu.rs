@@ -40,6 +40,30 @@ pub fn invalidate_page(virt: u64) {
     unsafe { asm!("invlpg [{}]", in(reg) virt, options(nostack, preserves_flags)) };
 }
 
+/// Turns on, where the CPU has them, the protections that fault when the
+/// kernel runs code in user pages (SMEP) or reads or writes user pages (SMAP).
+/// The kernel reaches user memory only through the frames the mapping core
+/// resolves (the direct map), so either fault means a kernel bug, caught
+/// loudly instead of silently using memory a program controls.
+pub fn protect_kernel_from_user_pages() {
+    use core::arch::x86_64::{__cpuid, __cpuid_count};
+    use x86_64::registers::control::{Cr4, Cr4Flags};
+    if __cpuid(0).eax < 7 {
+        return;
+    }
+    let features = __cpuid_count(7, 0).ebx;
+    let mut flags = Cr4Flags::empty();
+    if features & (1 << 7) != 0 {
+        flags |= Cr4Flags::SUPERVISOR_MODE_EXECUTION_PROTECTION;
+    }
+    if features & (1 << 20) != 0 {
+        flags |= Cr4Flags::SUPERVISOR_MODE_ACCESS_PREVENTION;
+    }
+    // SAFETY: both bits only add faults for kernel accesses to user pages,
+    // which the kernel does not make.
+    unsafe { Cr4::update(|f| f.insert(flags)) };
+}
+
 /// Reads the time stamp counter (guest instructions under `-icount`).
 pub fn timestamp() -> u64 {
     // SAFETY: rdtsc has no side effects.

@@ -1,8 +1,8 @@
 /* soak.c - the kernel under random system calls: runs CHILDREN copies of
  * /bin/syscall_fuzzer (seeds 1..CHILDREN, CALLS calls each) one after
- * another. A child may end by its own fault; the kernel must stay up, and
- * once the children and their SysV segments are gone every frame must be
- * back. Arguments: soak [CHILDREN [CALLS]]; without any, /etc/soak holds
+ * another. A child may end by its own fault (or run out of memory); the
+ * kernel must stay up, and once the children and their SysV segments are
+ * gone every frame must be back. Arguments: soak [CHILDREN [CALLS]]; without any, /etc/soak holds
  * "CHILDREN CALLS" (the host tool's `--soak` writes it), else 24 1500.
  * Exits 0 when all is well, 1 otherwise. */
 #include <syscalls.h>
@@ -68,15 +68,17 @@ int main(int argc, char **argv)
         if (status == 0)
             clean++;
         else if (status == NEO_STATUS_SEGFAULT || status == NEO_STATUS_BUSERROR ||
-                 status == NEO_STATUS_CRASHED)
-            faulted++;
+                 status == NEO_STATUS_CRASHED || status == NEO_STATUS_KILLED)
+            faulted++; /* KILLED: out of memory (it never calls sys_kill), e.g. after
+                          mapping 2 GiB over its own code and running the zeros */
         else {
             eprintf("soak: seed %ld ended with status %d\n", seed, status);
             return 1;
         }
         remove_fuzzer_segments();
         if (seed % 100 == 0)
-            printf("soak: %ld of %ld children done\n", seed, children);
+            printf("soak: %ld of %ld children done, %ld frames free\n", seed, children,
+                   free_frames());
     }
     /* Programs the fuzzers started and left running (orphans) still hold
      * memory for a moment: give them up to two seconds to end. */

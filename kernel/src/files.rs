@@ -41,6 +41,7 @@ fn fs_code(e: FsError) -> i64 {
         FsError::NotFound => neo::E_NOENT,
         FsError::Exists => neo::E_EXISTS,
         FsError::NotADirectory | FsError::Invalid => neo::E_INVAL,
+        FsError::Full => neo::E_NOMEM,
     }
 }
 

@@ -33,7 +33,13 @@ pub enum FsError {
     Exists,
     NotADirectory,
     Invalid,
+    /// The file system holds `MAX_NODES` entries already.
+    Full,
 }
+
+/// Most files and directories the file system holds (each costs kernel heap,
+/// and a directory listing is built whole).
+pub const MAX_NODES: usize = 16384;
 
 /// One file's stored bytes, page by page (absent pages read as zero).
 #[derive(Default)]
@@ -247,6 +253,9 @@ impl FileSystem {
             return Err(FsError::Exists);
         }
         self.check_parent(&path)?;
+        if self.nodes.len() >= MAX_NODES {
+            return Err(FsError::Full);
+        }
         self.next_id += 1;
         let id = FileId(self.next_id);
         let faulty = path == FAULTY_FILE;

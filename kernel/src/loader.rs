@@ -18,8 +18,9 @@ use crate::fs::Node;
 use crate::memory::HardwarePageTable;
 use crate::process::Kernel;
 
-/// Largest program file accepted.
-const MAX_PROGRAM_SIZE: u64 = 64 * 1024 * 1024;
+/// Largest program file accepted: the loader reads the file whole into the
+/// kernel heap to parse it, so this stays well below the heap's reserve.
+const MAX_PROGRAM_SIZE: u64 = 4 * 1024 * 1024;
 /// Most bytes of arguments (strings and pointers) a program may get.
 const MAX_ARGUMENT_BYTES: usize = 64 * 1024;
 

@@ -6,7 +6,7 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use neoos_abi::neo;
-use neoos_mm::{FileAccess, FileId, Io};
+use neoos_mm::{FileAccess, FileId};
 
 use crate::fs::{FsError, Node};
 use crate::process::Kernel;
@@ -90,12 +90,9 @@ pub fn open(k: &mut Kernel, path: &str, mode: u32) -> Result<Descriptor, i64> {
     let stored = k.fs.disk.len(file);
     k.memory.file_open_ref(file, stored);
     if mode & O_TRUNC != 0 && access.can_write() {
-        let mut io = Io {
-            frames: &mut k.frames,
-            pager: &mut k.fs.disk,
-        };
-        if let Err(e) = k.memory.file_truncate(&mut io, file, 0) {
-            let _ = k.memory.file_close_ref(&mut io, file);
+        let (memory, mut io) = k.memory_io();
+        if let Err(e) = memory.file_truncate(&mut io, file, 0) {
+            let _ = memory.file_close_ref(&mut io, file);
             return Err(e.neo_code());
         }
     }
@@ -117,11 +114,8 @@ pub fn close(k: &mut Kernel, d: Descriptor) -> i64 {
     match d {
         Descriptor::Console => neo::E_OK,
         Descriptor::File(f) => {
-            let mut io = Io {
-                frames: &mut k.frames,
-                pager: &mut k.fs.disk,
-            };
-            match k.memory.file_close_ref(&mut io, f.file) {
+            let (memory, mut io) = k.memory_io();
+            match memory.file_close_ref(&mut io, f.file) {
                 Ok(()) => neo::E_OK,
                 Err(e) => e.neo_code(),
             }
@@ -134,19 +128,14 @@ pub fn read(k: &mut Kernel, f: &mut OpenFile, buf: &mut [u8]) -> Result<usize, i
     if !f.access.can_read() {
         return Err(neo::E_PERM);
     }
-    let mut io = Io {
-        frames: &mut k.frames,
-        pager: &mut k.fs.disk,
-    };
-    let n = k
-        .memory
+    let (memory, mut io) = k.memory_io();
+    let n = memory
         .file_read(&mut io, f.file, f.position, buf)
         .map_err(|e| e.neo_code())?;
     f.position += n as u64;
     Ok(n)
 }
 
-/// Writes `buf` at the descriptor's position (at the end with O_APPEND).
 /// `E_NOMEM` when writing `len` bytes at the file's position would make it
 /// longer than the disk can hold (counting the whole file, written back or
 /// not, against the disk's free pages plus the pages it stores already).
@@ -162,6 +151,9 @@ pub fn check_disk_room(k: &Kernel, f: &OpenFile, len: usize) -> Result<(), i64> 
     Ok(())
 }
 
+/// Writes `buf` at the descriptor's position (at the end with O_APPEND). The
+/// caller has checked the disk's room for the whole call
+/// ([`check_disk_room`]).
 pub fn write(k: &mut Kernel, f: &mut OpenFile, buf: &[u8]) -> Result<usize, i64> {
     if !f.access.can_write() {
         return Err(neo::E_PERM);
@@ -172,13 +164,8 @@ pub fn write(k: &mut Kernel, f: &mut OpenFile, buf: &[u8]) -> Result<usize, i64>
     if f.append {
         f.position = k.memory.file_size(f.file).unwrap_or(f.position);
     }
-    check_disk_room(k, f, buf.len())?;
-    let mut io = Io {
-        frames: &mut k.frames,
-        pager: &mut k.fs.disk,
-    };
-    let n = k
-        .memory
+    let (memory, mut io) = k.memory_io();
+    let n = memory
         .file_write(&mut io, f.file, f.position, buf)
         .map_err(|e| e.neo_code())?;
     f.position += n as u64;

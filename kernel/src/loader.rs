@@ -11,7 +11,7 @@ use elf::endian::LittleEndian;
 use elf::ElfBytes;
 use neoos_abi::layout::{STACK_SIZE, STACK_TOP};
 use neoos_abi::mman::{MAP_ANON, MAP_FIXED, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE};
-use neoos_mm::{AsId, Errno, FileAccess, FileId, Hw, Io, MemorySystem};
+use neoos_mm::{AsId, Errno, FileAccess, FileId, Hw, MemorySystem};
 
 use crate::arch::traps::TrapFrame;
 use crate::fs::Node;
@@ -32,23 +32,18 @@ fn open_program(k: &mut Kernel, path: &str) -> Result<(FileId, Vec<u8>), Errno> 
         None => return Err(Errno::NoEnt),
     };
     k.memory.file_open_ref(file, k.fs.disk.len(file));
-    let mut io = Io {
-        frames: &mut k.frames,
-        pager: &mut k.fs.disk,
-    };
-    let size = k.memory.file_size(file).unwrap_or(0);
+    let (memory, mut io) = k.memory_io();
+    let size = memory.file_size(file).unwrap_or(0);
     let read = if size > MAX_PROGRAM_SIZE {
         Err(Errno::NoMem)
     } else {
         let mut data = alloc::vec![0u8; size as usize];
-        k.memory
-            .file_read(&mut io, file, 0, &mut data)
-            .map(|_| data)
+        memory.file_read(&mut io, file, 0, &mut data).map(|_| data)
     };
     match read {
         Ok(data) => Ok((file, data)),
         Err(e) => {
-            let _ = k.memory.file_close_ref(&mut io, file);
+            let _ = memory.file_close_ref(&mut io, file);
             Err(e)
         }
     }
@@ -63,11 +58,8 @@ pub fn load(
     let (file, data) = open_program(k, path)?;
     let loaded = load_opened(k, file, &data, argv);
     // The mappings hold their own references to the file.
-    let mut io = Io {
-        frames: &mut k.frames,
-        pager: &mut k.fs.disk,
-    };
-    let _ = k.memory.file_close_ref(&mut io, file);
+    let (memory, mut io) = k.memory_io();
+    let _ = memory.file_close_ref(&mut io, file);
     loaded
 }
 

@@ -74,31 +74,29 @@ fn prot_of(entry: u64) -> Prot {
     )
 }
 
+/// What an entry says, in the mapping core's terms.
+fn info_of(entry: u64) -> PteInfo {
+    PteInfo {
+        frame: Frame(paging::entry_frame(entry)),
+        prot: prot_of(entry),
+        dirty: entry & paging::DIRTY != 0,
+        accessed: entry & paging::ACCESSED != 0,
+    }
+}
+
 impl PageTable for HardwarePageTable {
     fn map(&mut self, va: u64, frame: Frame, prot: Prot) -> Result<(), Errno> {
         paging::map(self.root, va, frame.0, flags_of(prot), &mut frames::alloc)
             .map_err(|_| Errno::NoMem)
     }
     fn unmap(&mut self, va: u64) -> Option<UnmappedPage> {
-        let e = paging::unmap(self.root, va)?;
-        Some(UnmappedPage {
-            frame: Frame(paging::entry_frame(e)),
-            prot: prot_of(e),
-            dirty: e & paging::DIRTY != 0,
-            accessed: e & paging::ACCESSED != 0,
-        })
+        paging::unmap(self.root, va).map(info_of)
     }
     fn protect(&mut self, va: u64, prot: Prot) {
         paging::set_flags(self.root, va, flags_of(prot));
     }
     fn query(&self, va: u64) -> Option<PteInfo> {
-        let e = paging::entry(self.root, va)?;
-        Some(PteInfo {
-            frame: Frame(paging::entry_frame(e)),
-            prot: prot_of(e),
-            dirty: e & paging::DIRTY != 0,
-            accessed: e & paging::ACCESSED != 0,
-        })
+        paging::entry(self.root, va).map(info_of)
     }
     fn take_dirty(&mut self, va: u64) -> bool {
         let was_dirty = paging::clear_bits(self.root, va, paging::DIRTY) != 0;

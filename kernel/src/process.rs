@@ -12,7 +12,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use spin::Mutex;
 
-use neoos_mm::{Access, AsId, FaultError, Hw, MemorySystem};
+use neoos_mm::{Access, AsId, FaultError, Hw, Io, MemorySystem};
 
 use crate::arch::context::{self, KernelStack, MAX_SLOTS};
 use crate::arch::{cpu, traps};
@@ -101,6 +101,15 @@ impl Kernel {
     /// The pid of the running process.
     pub fn current_pid(&self) -> Option<Pid> {
         self.current
+    }
+
+    /// Splits the state into what a mapping-core file call needs.
+    pub fn memory_io(&mut self) -> (&mut MemorySystem, Io<'_>) {
+        let io = Io {
+            frames: &mut self.frames,
+            pager: &mut self.fs.disk,
+        };
+        (&mut self.memory, io)
     }
 
     /// Splits the state into what a mapping-core call on process `pid` needs.

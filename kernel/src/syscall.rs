@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 
 use neoos_abi::limits::{ARGS_MAX, ARG_MAX, PATH_MAX};
 use neoos_abi::{errno, neo, nr};
-use neoos_mm::{Errno, FileId, Io, MemStats};
+use neoos_mm::{Errno, FileId, MemStats};
 
 use crate::arch::traps::TrapFrame;
 use crate::files::{self, Descriptor};
@@ -197,30 +197,23 @@ fn store_descriptor(k: &mut Kernel, pid: Pid, fd: i64, d: Descriptor) {
 }
 
 fn write(k: &mut Kernel, pid: Pid, fd: i64, buf: u64, count: i64) -> Result<i64, i64> {
-    let d = descriptor(k, pid, fd)?;
+    let mut d = descriptor(k, pid, fd)?;
     let count = usize::try_from(count).map_err(|_| neo::E_INVAL)?;
-    let Descriptor::File(mut f) = d else {
-        return write_console(k, pid, buf, count);
-    };
-    // Room for the whole call first: a full disk fails it before any byte.
-    files::check_disk_room(k, &f, count)?;
-    let mut done = 0;
-    while done < count {
-        let n = (count - done).min(CHUNK);
-        let bytes = copy_in(k, pid, buf.wrapping_add(done as u64), n).map_err(neo_err)?;
-        files::write(k, &mut f, &bytes)?;
-        store_descriptor(k, pid, fd, Descriptor::File(f));
-        done += n;
+    if let Descriptor::File(f) = &d {
+        // Room for the whole call first: a full disk fails it before any byte.
+        files::check_disk_room(k, f, count)?;
     }
-    Ok(count as i64)
-}
-
-fn write_console(k: &mut Kernel, pid: Pid, buf: u64, count: usize) -> Result<i64, i64> {
     let mut done = 0;
     while done < count {
         let n = (count - done).min(CHUNK);
         let bytes = copy_in(k, pid, buf.wrapping_add(done as u64), n).map_err(neo_err)?;
-        crate::arch::serial::write_bytes(&bytes);
+        match &mut d {
+            Descriptor::Console => crate::arch::serial::write_bytes(&bytes),
+            Descriptor::File(f) => {
+                files::write(k, f, &bytes)?;
+                store_descriptor(k, pid, fd, Descriptor::File(*f));
+            }
+        }
         done += n;
     }
     Ok(count as i64)
@@ -540,11 +533,8 @@ fn fsync(k: &mut Kernel, pid: Pid, fd: i64) -> Result<i64, i64> {
     let Descriptor::File(f) = descriptor(k, pid, fd)? else {
         return Ok(neo::E_OK);
     };
-    let mut io = Io {
-        frames: &mut k.frames,
-        pager: &mut k.fs.disk,
-    };
-    k.memory
+    let (memory, mut io) = k.memory_io();
+    memory
         .file_sync(&mut io, f.file)
         .map(|_| neo::E_OK)
         .map_err(neo_err)
@@ -635,11 +625,8 @@ fn shmctl(k: &mut Kernel, pid: Pid, id: u64, cmd: u32, buf: u64) -> Result<i64, 
         }
         _ => None,
     };
-    let mut io = Io {
-        frames: &mut k.frames,
-        pager: &mut k.fs.disk,
-    };
-    let info = k.memory.shmctl(&mut io, neoos_mm::ShmId(id), cmd)?;
+    let (memory, mut io) = k.memory_io();
+    let info = memory.shmctl(&mut io, neoos_mm::ShmId(id), cmd)?;
     match cmd {
         IPC_SET => k
             .segments

@@ -145,14 +145,8 @@ pub struct PteInfo {
     pub accessed: bool,
 }
 
-/// What a removed page-table entry held.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UnmappedPage {
-    pub frame: Frame,
-    pub prot: Prot,
-    pub dirty: bool,
-    pub accessed: bool,
-}
+/// What a removed page-table entry held (the same fields as a live one).
+pub type UnmappedPage = PteInfo;
 
 /// One address space's page table (x86_64 four-level tables in the kernel,
 /// a map in tests). Virtual addresses passed in are page aligned user

@@ -249,11 +249,9 @@ fn reads_console(fd: i64) -> bool {
     })
 }
 
-/// Console input that has already arrived (without waiting). The buffer is
-/// checked first, so a bad buffer is an error even when no input has arrived.
+/// Console input that has already arrived (without waiting), at most `count`
+/// bytes, stored at `buf`.
 fn read_console_available(k: &mut Kernel, pid: Pid, buf: u64, count: usize) -> Result<usize, i64> {
-    let count = count.min(CHUNK);
-    mem_call(k, pid, |m, s, hw| m.check_user_writable(s, hw, buf, count)).map_err(neo_err)?;
     let mut bytes = Vec::new();
     while bytes.len() < count {
         match crate::arch::serial::try_read() {
@@ -267,9 +265,17 @@ fn read_console_available(k: &mut Kernel, pid: Pid, buf: u64, count: usize) -> R
 
 fn read_console(buf: u64, count: i64) -> i64 {
     let count = match usize::try_from(count) {
-        Ok(n) if n > 0 => n,
+        Ok(n) if n > 0 => n.min(CHUNK),
         _ => return neo::E_INVAL,
     };
+    // The buffer is checked before the wait: a bad one fails at once.
+    let checked = with_kernel(|k| {
+        let pid = k.current_pid().ok_or(neo::E_UNKNOWN)?;
+        mem_call(k, pid, |m, s, hw| m.check_user_writable(s, hw, buf, count)).map_err(neo_err)
+    });
+    if let Err(e) = checked {
+        return e;
+    }
     loop {
         let got = with_kernel(|k| {
             let pid = k.current_pid().ok_or(neo::E_UNKNOWN)?;

@@ -6,7 +6,11 @@
  * Left out: calls that block forever or reach other processes (sys_kill,
  * sys_read_console with a good buffer, fork), writes to the console, files
  * other tests rely on (/dev/faulty, datos.bin) and IPC_PRIVATE segments
- * (they would outlive it).
+ * (they would outlive it), and PROT_EXEC on what it maps or protects: a
+ * fixed mapping over its own code would otherwise run pages of zeros
+ * (`add %al,(%rax)` stores into what it runs, which QEMU's TCG emulates
+ * about a thousand times slower than plain code), a legitimate program that
+ * takes hours under emulation. Without PROT_EXEC it faults at once.
  * SysV keys it uses: 0x46550 + (0..3); the caller removes them. Files:
  * /tmp/fuzz0../tmp/fuzz3. Exits 0 after its calls. */
 #include <syscalls.h>
@@ -120,7 +124,7 @@ static void one_call(void)
         b = size();
         break;
     case SYS_MMAP:
-        c = (long)pick(8);
+        c = (long)pick(8) & ~PROT_EXEC;
         d = pick(4) ? (long)((pick(2) ? MAP_SHARED : MAP_PRIVATE) | (pick(2) ? MAP_ANON : 0) |
                              (pick(5) ? 0 : MAP_FIXED))
                     : small();
@@ -147,6 +151,8 @@ static void one_call(void)
             a = (long)address();
             b = size();
         }
+        if (nr == SYS_MPROTECT)
+            c &= ~PROT_EXEC;
         break;
     case SYS_MINCORE:
         b = pick(3) ? (long)((1 + pick(8)) * 4096) : size();

@@ -75,7 +75,11 @@ impl KernelStack {
         // SAFETY: both writes fall inside this stack's own memory, which is
         // 16-byte aligned and large enough; nothing else refers to it yet.
         unsafe {
-            core::ptr::write(frame_at as *mut TrapFrame, *frame);
+            let frame = TrapFrame {
+                rflags: super::traps::user_rflags(frame.rflags),
+                ..*frame
+            };
+            core::ptr::write(frame_at as *mut TrapFrame, frame);
             let words = switch_at as *mut u64;
             for i in 0..6 {
                 core::ptr::write(words.add(i), 0);

@@ -54,7 +54,7 @@ impl TrapFrame {
             rsp,
             cs: gdt::USER_CODE as u64,
             ss: gdt::USER_DATA as u64,
-            rflags: 0x202,
+            rflags: user_rflags(0),
             ..Default::default()
         }
     }
@@ -110,7 +110,11 @@ trap_common:
     pushq %r13
     pushq %r14
     pushq %r15
-    cld
+    /* Start from clean flags: a gate clears TF, NT and RF (and IF) but
+       leaves AC, DF, ID and the arithmetic flags as the program set them;
+       AC would switch SMAP off for the kernel. */
+    pushq $2
+    popfq
     movq %rsp, %rbx
     subq $512, %rsp
     andq $-16, %rsp
@@ -309,12 +313,9 @@ fn init_syscall() {
         Efer::update(|f| *f |= EferFlags::SYSTEM_CALL_EXTENSIONS);
     }
     LStar::write(x86_64::VirtAddr::new(syscall_entry as *const () as u64));
-    SFMask::write(
-        RFlags::INTERRUPT_FLAG
-            | RFlags::DIRECTION_FLAG
-            | RFlags::TRAP_FLAG
-            | RFlags::ALIGNMENT_CHECK,
-    );
+    // Every flag off in the kernel: above all NT (an `iretq` with NT set
+    // faults), AC (switches SMAP off), TF, DF and IF.
+    SFMask::write(RFlags::all());
     Star::write(
         gdt::selector(gdt::USER_CODE),
         gdt::selector(gdt::USER_DATA),
@@ -339,4 +340,27 @@ extern "C" fn trap_dispatch(frame: *mut TrapFrame) {
     // stack; it stays valid and unaliased until this function returns.
     let frame = unsafe { &mut *frame };
     crate::trap::handle(frame);
+    if frame.from_user() {
+        frame.rflags = user_rflags(frame.rflags);
+    }
+}
+
+/// The flags a program may own: arithmetic flags, TF, DF, NT, AC and ID.
+/// IOPL, RF, the virtual-8086 bits and the reserved bits never go back to
+/// user mode; IF is always on there.
+pub fn user_rflags(flags: u64) -> u64 {
+    use x86_64::registers::rflags::RFlags;
+    let owned = RFlags::CARRY_FLAG
+        | RFlags::PARITY_FLAG
+        | RFlags::AUXILIARY_CARRY_FLAG
+        | RFlags::ZERO_FLAG
+        | RFlags::SIGN_FLAG
+        | RFlags::TRAP_FLAG
+        | RFlags::DIRECTION_FLAG
+        | RFlags::OVERFLOW_FLAG
+        | RFlags::NESTED_TASK
+        | RFlags::ALIGNMENT_CHECK
+        | RFlags::ID;
+    const RESERVED_ONE: u64 = 1 << 1;
+    (flags & owned.bits()) | RFlags::INTERRUPT_FLAG.bits() | RESERVED_ONE
 }

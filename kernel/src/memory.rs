@@ -118,4 +118,8 @@ impl PageTable for HardwarePageTable {
             cpu::load_root(self.root);
         }
     }
+    fn release_tables(&mut self, start: u64, end: u64) {
+        let active = self.is_active();
+        paging::release_empty_tables(self.root, start, end, active, &mut frames::free);
+    }
 }

@@ -100,7 +100,7 @@ int main(void)
 
     /* The ways that must end the program, not the kernel. */
     static const char *const modes[] = { "tf_single_step", "iopl_then_cli", "int80_nt",
-                                         "int80_ac_id", "int80_tf" };
+                                         "int80_ac_id", "int80_tf", "syscall_tf" };
     for (unsigned i = 0; i < sizeof modes / sizeof modes[0]; i++) {
         char *argv[] = { "/bin/eflags_probe", (char *)modes[i], NULL };
         CHECK_EQ(test_run_wait("/bin/eflags_probe", argv), NEO_STATUS_CRASHED);

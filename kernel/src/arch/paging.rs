@@ -245,6 +245,73 @@ pub fn entry_frame(e: u64) -> u64 {
     e & ADDRESS_MASK
 }
 
+/// Unlinks and frees the user-half tables of `root` (never `root` itself)
+/// that cover part of `[start, end)` and hold no entry: a table goes only
+/// when all 512 of its entries are empty, not only those in the range. Work
+/// follows the present tables the range touches, not its size. Each table
+/// is freed right after it is unlinked and, when `root` is the active
+/// table, after the cached walk through it is invalidated (`invlpg` of an
+/// address it covered drops the paging-structure cache entries).
+pub fn release_empty_tables(
+    root: u64,
+    start: u64,
+    end: u64,
+    active: bool,
+    free: &mut dyn FnMut(u64),
+) {
+    let end = end.min(USER_HALF_END);
+    if start >= end {
+        return;
+    }
+    let mut release = |table: u64, covered: u64| {
+        if active {
+            super::cpu::invalidate_page(covered);
+        }
+        free(table);
+    };
+    release_in(root, 3, 0, start, end, &mut release);
+}
+
+/// End of the lower (user) half of the address space.
+const USER_HALF_END: u64 = 1 << 47;
+
+/// Bytes one entry of a level-`level` table covers.
+fn entry_span(level: u32) -> u64 {
+    1 << (12 + 9 * level)
+}
+
+/// Visits the entries of table `t` (level `level`, covering from `base`)
+/// that overlap `[start, end)`; each child table left empty is unlinked and
+/// handed to `release` with the first address it covered.
+fn release_in(
+    t: u64,
+    level: u32,
+    base: u64,
+    start: u64,
+    end: u64,
+    release: &mut dyn FnMut(u64, u64),
+) {
+    if level == 0 {
+        return;
+    }
+    let span = entry_span(level);
+    let first = ((start.max(base) - base) / span) as usize;
+    let last = (((end - 1).min(base + 512 * span - 1) - base) / span) as usize;
+    for i in first..=last {
+        let e = table(t)[i];
+        if e & PRESENT == 0 || e & HUGE != 0 {
+            continue;
+        }
+        let child = e & ADDRESS_MASK;
+        let child_base = base + i as u64 * span;
+        release_in(child, level - 1, child_base, start, end, release);
+        if table(child).iter().all(|&e| e & PRESENT == 0) {
+            table(t)[i] = 0;
+            release(child, child_base);
+        }
+    }
+}
+
 /// Frees every user-half table frame of `root` and then `root` itself. The
 /// leaf pages must already be unmapped (the mapping core owns them).
 pub fn free_user_tables(root: u64, free: &mut dyn FnMut(u64)) {

@@ -7,7 +7,9 @@
  *                   faults (#GP).
  *   int80_nt        NT set, then int $0x80 (no user gate: #GP).
  *   int80_ac_id     AC and ID set, then int $0x80.
- *   int80_tf        TF set, then int $0x80. */
+ *   int80_tf        TF set, then int $0x80.
+ *   syscall_tf      TF set, then a system call: the kernel runs it with TF
+ *                   clear; the step trap comes after the return. */
 #include <syscalls.h>
 #include <neo.h>
 
@@ -50,6 +52,16 @@ int main(int argc, char **argv)
         WITH_FLAGS(FLAG_AC | FLAG_ID, "int $0x80");
     else if (!strcmp(mode, "int80_tf"))
         WITH_FLAGS(FLAG_TF, "int $0x80");
+    else if (!strcmp(mode, "syscall_tf"))
+        __asm__ volatile("lea -128(%%rsp), %%rsp\n\t"
+                         "pushfq\n\t"
+                         "orq %1, (%%rsp)\n\t"
+                         "popfq\n\t"
+                         "syscall\n\t"
+                         "nop\n\t"
+                         "lea 128(%%rsp), %%rsp"
+                         : : "a"((long)SYS_GETPID), "r"(FLAG_TF)
+                         : "rcx", "r11", "memory", "cc");
     else {
         eprintf("eflags_probe: unknown mode\n");
         return SETUP_FAILED;

@@ -2,14 +2,15 @@
 //! filesystem and runs the programs named on the command line in ring 3.
 #![no_std]
 #![no_main]
+#![deny(unsafe_code)]
 
 extern crate alloc;
 
+#[allow(unsafe_code)]
 pub mod arch;
 #[macro_use]
 mod log;
 mod files;
-mod frames;
 mod fs;
 mod ipc;
 mod loader;
@@ -21,24 +22,24 @@ mod trap;
 use alloc::collections::VecDeque;
 use alloc::string::String;
 
-use arch::qemu;
+use arch::{frames, qemu};
 
-/// The kernel proper, entered from `arch::boot` with the physical address of
-/// `hvm_start_info`.
-pub fn start(start_info: u64) -> ! {
+/// The kernel proper, entered from `arch::boot` with what the boot loader's
+/// `hvm_start_info` said (`None` when it was missing).
+pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
     arch::serial::init();
     kprintln!("NeoOS booting");
-    let Some(info) = arch::bootinfo::read(start_info) else {
+    let Some(mut info) = info else {
         kprintln!("no PVH start info: cannot boot");
         qemu::exit(qemu::EXIT_KERNEL_FAILURE);
     };
     frames::init(&info.ram, arch::bootinfo::kernel_image_end(), info.module);
     let max_phys = info.ram.iter().map(|&(s, l)| s + l).max().unwrap_or(0);
-    arch::paging::init_kernel_tables(max_phys, &mut frames::alloc);
+    arch::paging::init_kernel_tables(max_phys);
     arch::gdt::init();
     arch::traps::init();
     arch::cpu::protect_kernel_from_user_pages();
-    let fs = initial_file_system(info.module);
+    let fs = initial_file_system(info.module_bytes.take());
     let launch = programs_to_run(&info.command_line);
     let (total, free) = frames::counts();
     kprintln!("memory: {} frames, {} free", total, free);
@@ -62,10 +63,10 @@ static EMBEDDED_INITFS: &[u8] = &[];
 
 /// The file system filled from the boot module when the boot loader gave
 /// one (a replacement image without a rebuild), else from the embedded image.
-fn initial_file_system(module: Option<(u64, u64)>) -> fs::FileSystem {
+fn initial_file_system(module: Option<alloc::vec::Vec<u8>>) -> fs::FileSystem {
     let mut fs = fs::FileSystem::new();
     let unpacked = match module {
-        Some((start, len)) => fs.unpack_cpio(&arch::bootinfo::copy_physical(start, len)),
+        Some(image) => fs.unpack_cpio(&image),
         None if EMBEDDED_INITFS.is_empty() => Err("none built in and no boot module"),
         None => fs.unpack_cpio(EMBEDDED_INITFS),
     };

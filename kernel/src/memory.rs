@@ -3,119 +3,147 @@
 
 use neoos_mm::{Errno, Frame, PageBytes, PageTable, Prot, PteInfo, UnmappedPage};
 
-use crate::arch::{cpu, paging};
-use crate::frames;
+use crate::arch::frames::DataFrames;
+use crate::arch::paging::{PageTableFlags, UserPageTable};
 
-/// Physical frames from the kernel's frame allocator, reached through the
-/// direct map.
-pub struct KernelFrames;
+/// The physical frames the mapping core holds, reached through the direct
+/// map (only frames it was given, each borrowed through this value).
+#[derive(Default)]
+pub struct KernelFrames {
+    data: DataFrames,
+}
 
-impl neoos_mm::FrameSource for KernelFrames {
-    fn alloc(&mut self) -> Option<Frame> {
-        frames::alloc().map(Frame)
-    }
-    fn free(&mut self, frame: Frame) {
-        frames::free(frame.0);
-    }
-    fn zero(&mut self, frame: Frame) {
-        paging::zero_frame(frame.0);
-    }
-    fn copy(&mut self, src: Frame, dst: Frame) {
-        paging::copy_frame(src.0, dst.0);
-    }
-    fn bytes(&self, frame: Frame) -> &PageBytes {
-        paging::frame_bytes(frame.0)
-    }
-    fn bytes_mut(&mut self, frame: Frame) -> &mut PageBytes {
-        paging::frame_bytes_mut(frame.0)
+impl KernelFrames {
+    /// A holder of no frame yet.
+    pub fn new() -> Self {
+        KernelFrames {
+            data: DataFrames::new(),
+        }
     }
 }
 
-/// One process's x86_64 page table, named by the physical address of its root.
+impl neoos_mm::FrameSource for KernelFrames {
+    fn alloc(&mut self) -> Option<Frame> {
+        self.data.alloc().map(Frame)
+    }
+    fn free(&mut self, frame: Frame) {
+        self.data.free(frame.0);
+    }
+    fn zero(&mut self, frame: Frame) {
+        self.data.zero(frame.0);
+    }
+    fn copy(&mut self, src: Frame, dst: Frame) {
+        self.data.copy(src.0, dst.0);
+    }
+    fn bytes(&self, frame: Frame) -> &PageBytes {
+        self.data.bytes(frame.0)
+    }
+    fn bytes_mut(&mut self, frame: Frame) -> &mut PageBytes {
+        self.data.bytes_mut(frame.0)
+    }
+}
+
+/// One process's x86_64 page table (none once the process has ended).
 pub struct HardwarePageTable {
-    pub root: u64,
+    tables: Option<UserPageTable>,
 }
 
 impl HardwarePageTable {
     /// A new table with an empty user half, or `None` without memory.
     pub fn new() -> Option<Self> {
-        let frame = frames::alloc()?;
         Some(HardwarePageTable {
-            root: paging::new_user_root(frame),
+            tables: Some(UserPageTable::new()?),
         })
     }
 
-    /// Frees the table's own frames (the mapped pages belong to the mapping core).
-    pub fn destroy(self) {
-        paging::free_user_tables(self.root, &mut frames::free);
+    /// The place of a table already given up: maps nothing.
+    pub fn empty() -> Self {
+        HardwarePageTable { tables: None }
     }
 
-    fn is_active(&self) -> bool {
-        cpu::current_root() == self.root
+    /// Frees the table's own frames (the mapped pages belong to the mapping
+    /// core), switching to the kernel's tables first when it is active.
+    pub fn destroy(self) {
+        drop(self.tables);
+    }
+
+    /// Makes this the CPU's page table.
+    pub fn activate(&self) {
+        match &self.tables {
+            Some(t) => t.activate(),
+            None => crate::arch::paging::activate_kernel_tables(),
+        }
     }
 }
 
-fn flags_of(prot: Prot) -> u64 {
-    let mut flags = 0;
+fn flags_of(prot: Prot) -> PageTableFlags {
+    let mut flags = PageTableFlags::empty();
     if prot.write {
-        flags |= paging::WRITABLE;
+        flags |= PageTableFlags::WRITABLE;
     }
     if !prot.exec {
-        flags |= paging::NO_EXECUTE;
+        flags |= PageTableFlags::NO_EXECUTE;
     }
     flags
 }
 
-fn prot_of(entry: u64) -> Prot {
-    Prot::new(
-        true,
-        entry & paging::WRITABLE != 0,
-        entry & paging::NO_EXECUTE == 0,
-    )
-}
-
 /// What an entry says, in the mapping core's terms.
-fn info_of(entry: u64) -> PteInfo {
+fn info_of((frame, flags): (u64, PageTableFlags)) -> PteInfo {
     PteInfo {
-        frame: Frame(paging::entry_frame(entry)),
-        prot: prot_of(entry),
-        dirty: entry & paging::DIRTY != 0,
-        accessed: entry & paging::ACCESSED != 0,
+        frame: Frame(frame),
+        prot: Prot::new(
+            true,
+            flags.contains(PageTableFlags::WRITABLE),
+            !flags.contains(PageTableFlags::NO_EXECUTE),
+        ),
+        dirty: flags.contains(PageTableFlags::DIRTY),
+        accessed: flags.contains(PageTableFlags::ACCESSED),
     }
 }
 
 impl PageTable for HardwarePageTable {
     fn map(&mut self, va: u64, frame: Frame, prot: Prot) -> Result<(), Errno> {
-        paging::map(self.root, va, frame.0, flags_of(prot), &mut frames::alloc)
+        let tables = self.tables.as_mut().ok_or(Errno::NoMem)?;
+        tables
+            .map(va, frame.0, flags_of(prot))
             .map_err(|_| Errno::NoMem)
     }
     fn unmap(&mut self, va: u64) -> Option<UnmappedPage> {
-        paging::unmap(self.root, va).map(info_of)
+        self.tables.as_mut()?.unmap(va).map(info_of)
     }
     fn protect(&mut self, va: u64, prot: Prot) {
-        paging::set_flags(self.root, va, flags_of(prot));
+        if let Some(t) = self.tables.as_mut() {
+            t.set_flags(va, flags_of(prot));
+        }
     }
     fn query(&self, va: u64) -> Option<PteInfo> {
-        paging::entry(self.root, va).map(info_of)
+        self.tables.as_ref()?.entry(va).map(info_of)
     }
     fn take_dirty(&mut self, va: u64) -> bool {
-        let was_dirty = paging::clear_bits(self.root, va, paging::DIRTY) != 0;
+        let Some(t) = self.tables.as_mut() else {
+            return false;
+        };
+        let was_dirty = !t.clear_flags(va, PageTableFlags::DIRTY).is_empty();
         // A cached translation still says "dirty": the CPU would not set the bit
         // again on the next store, so that store would be lost to writeback.
-        if was_dirty && self.is_active() {
-            cpu::invalidate_page(va);
+        if was_dirty {
+            t.invalidate(va);
         }
         was_dirty
     }
     fn flush_page(&mut self, va: u64) {
-        // Without PCIDs, an inactive table has no TLB entries to drop.
-        if self.is_active() {
-            cpu::invalidate_page(va);
+        if let Some(t) = &self.tables {
+            t.invalidate(va);
         }
     }
     fn flush_all(&mut self) {
-        if self.is_active() {
-            cpu::load_root(self.root);
+        if let Some(t) = &self.tables {
+            t.invalidate_all();
+        }
+    }
+    fn release_tables(&mut self, start: u64, end: u64) {
+        if let Some(t) = self.tables.as_mut() {
+            t.release_empty_tables(start, end);
         }
     }
 }

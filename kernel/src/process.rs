@@ -15,7 +15,7 @@ use spin::Mutex;
 use neoos_mm::{Access, AsId, FaultError, Hw, Io, MemorySystem};
 
 use crate::arch::context::{self, KernelStack, MAX_SLOTS};
-use crate::arch::{cpu, traps};
+use crate::arch::cpu;
 use crate::files::Descriptor;
 use crate::fs::FileSystem;
 use crate::memory::{HardwarePageTable, KernelFrames};
@@ -89,7 +89,7 @@ impl Kernel {
             segments: Default::default(),
             fs,
             processes: BTreeMap::new(),
-            frames: KernelFrames,
+            frames: KernelFrames::new(),
             run_queue: VecDeque::new(),
             current: None,
             next_pid: 1,
@@ -302,13 +302,7 @@ impl Kernel {
         };
         p.stack = None;
         self.free_slots.push(p.slot);
-        let table = core::mem::replace(&mut p.table, HardwarePageTable { root: 0 });
-        if table.root != 0 {
-            if cpu::current_root() == table.root {
-                cpu::load_root(crate::arch::paging::kernel_root());
-            }
-            table.destroy();
-        }
+        core::mem::replace(&mut p.table, HardwarePageTable::empty()).destroy();
         if !matches!(p.parent, Parent::Process(_)) {
             self.drop_unwaited(pid);
         }
@@ -354,9 +348,7 @@ pub fn run_scheduler() {
                 }
                 p.state = State::Running;
                 k.current = Some(pid);
-                let top = p.stack.as_ref().map(|s| s.top()).unwrap_or(0);
-                traps::set_kernel_stack(top);
-                cpu::load_root(p.table.root);
+                p.table.activate();
                 return Some(Some(p.slot));
             }
             if k.processes.is_empty() && k.launch.is_empty() {

@@ -4,6 +4,7 @@
 //! calls go to `syscall`.
 
 use neoos_mm::Access;
+use x86_64::structures::idt::PageFaultErrorCode;
 
 use crate::arch::traps::{self, TrapFrame, IRQ_BASE, PAGE_FAULT, SYSCALL_VECTOR};
 use crate::arch::{cpu, qemu};
@@ -54,10 +55,10 @@ fn interrupt(frame: &mut TrapFrame) {
 
 fn user_page_fault(frame: &mut TrapFrame) {
     let address = cpu::fault_address();
-    // Error code bits: 1 = write, 16 = instruction fetch.
-    let access = if frame.error & 16 != 0 {
+    let code = PageFaultErrorCode::from_bits_truncate(frame.error);
+    let access = if code.contains(PageFaultErrorCode::INSTRUCTION_FETCH) {
         Access::Exec
-    } else if frame.error & 2 != 0 {
+    } else if code.contains(PageFaultErrorCode::CAUSED_BY_WRITE) {
         Access::Write
     } else {
         Access::Read

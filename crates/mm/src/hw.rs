@@ -169,6 +169,13 @@ pub trait PageTable {
     fn flush_page(&mut self, va: u64);
     /// Invalidates the whole (non-global) TLB.
     fn flush_all(&mut self);
+    /// Frees the intermediate page-table pages that cover part of
+    /// `[start, end)` and hold no entry any more. Called at the end of an
+    /// unmap, after its flush; the implementation invalidates the cached
+    /// paths through a table before freeing it. The default keeps them.
+    fn release_tables(&mut self, start: u64, end: u64) {
+        let _ = (start, end);
+    }
 }
 
 /// Physical page frames. `bytes`/`bytes_mut` give access to a frame's

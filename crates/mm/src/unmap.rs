@@ -161,6 +161,7 @@ pub(crate) fn remove_range(
         }
     }
     store.finish_batch(batch, hw.pt, hw.frames);
+    hw.pt.release_tables(start, end);
 }
 
 /// Takes a mapping already out of its address space apart: entries into

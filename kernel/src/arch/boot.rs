@@ -139,8 +139,12 @@ kernel_boot_stack_top:
     options(att_syntax)
 );
 
-/// The Rust entry the boot code calls (by this exported name).
+/// The Rust entry the boot code calls (by this exported name) with the
+/// physical address of `hvm_start_info`.
 #[unsafe(no_mangle)]
 extern "C" fn kernel_main(start_info: u64) -> ! {
-    crate::start(start_info)
+    // SAFETY: `start_info` is what QEMU's PVH entry passed in EBX, read
+    // before any frame is handed out.
+    let info = unsafe { super::bootinfo::read(start_info) };
+    crate::start(info)
 }

@@ -14,29 +14,43 @@ pub struct BootInfo {
     /// Usable RAM as (physical start, length).
     pub ram: Vec<(u64, u64)>,
     pub command_line: String,
-    /// The first boot module as (physical start, length).
+    /// Where the first boot module lies, as (physical start, length): the
+    /// frame allocator keeps out of it.
     pub module: Option<(u64, u64)>,
+    /// The first boot module's bytes (the initial file system image).
+    pub module_bytes: Option<Vec<u8>>,
 }
 
-fn read_u32(phys: u64) -> u32 {
-    // SAFETY: the address lies inside hvm_start_info or a table it points to,
-    // all in low RAM covered by the direct map; read_unaligned tolerates any
-    // alignment.
+/// Reads a `u32` at physical address `phys`.
+///
+/// # Safety
+/// `phys..phys + 4` must be RAM covered by the direct map that nothing
+/// writes meanwhile.
+unsafe fn read_u32(phys: u64) -> u32 {
+    // SAFETY: the caller's guarantees; read_unaligned tolerates any alignment.
     unsafe { core::ptr::read_unaligned(phys_to_virt(phys) as *const u32) }
 }
 
-fn read_u64(phys: u64) -> u64 {
+/// Reads a `u64` at physical address `phys`.
+///
+/// # Safety
+/// As [`read_u32`], for 8 bytes.
+unsafe fn read_u64(phys: u64) -> u64 {
     // SAFETY: as read_u32.
     unsafe { core::ptr::read_unaligned(phys_to_virt(phys) as *const u64) }
 }
 
-fn read_c_string(phys: u64) -> String {
+/// The NUL-terminated string at `phys` (at most 4 KiB).
+///
+/// # Safety
+/// The string (or its first 4 KiB) must be RAM as for [`read_u32`].
+unsafe fn read_c_string(phys: u64) -> String {
     let mut s = String::new();
     if phys == 0 {
         return s;
     }
     for i in 0..4096 {
-        // SAFETY: the command line is NUL terminated in low RAM (bounded at 4 KiB).
+        // SAFETY: the caller's guarantees; the read stops at the NUL.
         let b = unsafe { core::ptr::read(phys_to_virt(phys + i) as *const u8) };
         if b == 0 {
             break;
@@ -47,47 +61,67 @@ fn read_c_string(phys: u64) -> String {
 }
 
 /// Parses the structure at physical address `start_info`.
-pub fn read(start_info: u64) -> Option<BootInfo> {
-    if read_u32(start_info) != START_INFO_MAGIC {
-        return None;
-    }
-    let version = read_u32(start_info + 4);
-    let modules = read_u32(start_info + 12);
-    let modlist = read_u64(start_info + 16);
-    let command_line = read_c_string(read_u64(start_info + 24));
-    let mut ram = Vec::new();
-    if version >= 1 {
-        let map = read_u64(start_info + 40);
-        let entries = read_u32(start_info + 48);
-        for i in 0..entries as u64 {
-            let e = map + i * 24;
-            if read_u32(e + 16) == E820_RAM {
-                ram.push((read_u64(e), read_u64(e + 8)));
+///
+/// # Safety
+/// `start_info` must be the address the PVH boot loader passed in EBX, read
+/// before the frame allocator hands out any frame (the structure, the
+/// tables it points to, the command line and the module lie in RAM the
+/// kernel has not reused).
+pub unsafe fn read(start_info: u64) -> Option<BootInfo> {
+    // SAFETY: the caller's guarantees; every address read below is
+    // start_info or a table, string or module it names.
+    unsafe {
+        if read_u32(start_info) != START_INFO_MAGIC {
+            return None;
+        }
+        let version = read_u32(start_info + 4);
+        let modules = read_u32(start_info + 12);
+        let modlist = read_u64(start_info + 16);
+        let command_line = read_c_string(read_u64(start_info + 24));
+        let mut ram = Vec::new();
+        if version >= 1 {
+            let map = read_u64(start_info + 40);
+            let entries = read_u32(start_info + 48);
+            for i in 0..entries as u64 {
+                let e = map + i * 24;
+                if read_u32(e + 16) == E820_RAM {
+                    ram.push((read_u64(e), read_u64(e + 8)));
+                }
             }
         }
+        let module =
+            (modules > 0 && modlist != 0).then(|| (read_u64(modlist), read_u64(modlist + 8)));
+        let module_bytes = module.map(|(start, len)| copy_physical(start, len));
+        Some(BootInfo {
+            ram,
+            command_line,
+            module,
+            module_bytes,
+        })
     }
-    let module = (modules > 0 && modlist != 0).then(|| (read_u64(modlist), read_u64(modlist + 8)));
-    Some(BootInfo {
-        ram,
-        command_line,
-        module,
-    })
 }
 
 /// Copies `len` bytes of physical memory at `phys` into a vector.
-pub fn copy_physical(phys: u64, len: u64) -> Vec<u8> {
-    // SAFETY: the boot module lies in RAM covered by the direct map and is not
-    // handed to the frame allocator, so nothing writes it while we read.
+///
+/// # Safety
+/// The range must be RAM covered by the direct map that nothing writes
+/// meanwhile.
+unsafe fn copy_physical(phys: u64, len: u64) -> Vec<u8> {
+    // SAFETY: the caller's guarantees.
     unsafe { core::slice::from_raw_parts(phys_to_virt(phys) as *const u8, len as usize).to_vec() }
 }
 
 unsafe extern "C" {
-    static __kernel_start: u8;
     static __kernel_end: u8;
 }
 
 /// Physical end of the kernel image (bss included).
 pub fn kernel_image_end() -> u64 {
+    super::paging::kernel_image_phys(kernel_image_end_virt())
+}
+
+/// Virtual end of the kernel image (bss included).
+pub fn kernel_image_end_virt() -> u64 {
     // Only the address of the linker-defined symbol is used.
-    super::paging::kernel_image_phys(core::ptr::addr_of!(__kernel_end) as u64)
+    core::ptr::addr_of!(__kernel_end) as u64
 }

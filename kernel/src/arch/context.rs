@@ -2,6 +2,10 @@
 //! stack; a switch saves the callee-saved registers on the old stack, swaps the
 //! stack pointer and restores the new stack's registers. A new process's stack
 //! starts with a `TrapFrame` for its first entry into user mode.
+//!
+//! The switches are safe to call: a slot runs only while its stack is alive
+//! (a [`KernelStack`] marks its slot live until it is dropped), only from the
+//! scheduler, and a process parks only its own running slot.
 
 use alloc::boxed::Box;
 use core::arch::global_asm;
@@ -20,10 +24,16 @@ pub const MAX_SLOTS: usize = 128;
 /// Saved stack pointers: one per process slot, and the scheduler's own.
 static SAVED_RSP: [AtomicU64; MAX_SLOTS] = [const { AtomicU64::new(0) }; MAX_SLOTS];
 static SCHEDULER_RSP: AtomicU64 = AtomicU64::new(0);
+/// The top of each slot's live stack; 0 when the slot has no stack.
+static STACK_TOP: [AtomicU64; MAX_SLOTS] = [const { AtomicU64::new(0) }; MAX_SLOTS];
+/// The slot running now, or [`NO_SLOT`] while the scheduler runs.
+static RUNNING: AtomicU64 = AtomicU64::new(NO_SLOT);
+const NO_SLOT: u64 = u64::MAX;
 
-/// The memory of one process's kernel stack.
+/// The memory of one process's kernel stack, holding its slot.
 pub struct KernelStack {
     memory: Box<StackMemory>,
+    slot: usize,
 }
 
 global_asm!(
@@ -56,8 +66,15 @@ unsafe extern "C" {
 }
 
 impl KernelStack {
-    /// A stack for process `slot` whose first run enters user mode with `frame`.
+    /// A stack for process `slot` whose first run enters user mode with
+    /// `frame` (its selectors and flags made those of user mode). Panics if
+    /// the slot already has a live stack (a kernel bug).
     pub fn new_for_user(slot: usize, frame: &TrapFrame) -> KernelStack {
+        assert_eq!(
+            STACK_TOP[slot].load(Ordering::Relaxed),
+            0,
+            "kernel stack slot {slot} is taken"
+        );
         let layout = core::alloc::Layout::new::<StackMemory>();
         // SAFETY: the layout is non-zero sized; a null result goes to
         // handle_alloc_error; all-zero bytes are a valid StackMemory.
@@ -68,14 +85,16 @@ impl KernelStack {
             }
             Box::from_raw(ptr)
         };
-        let stack = KernelStack { memory };
+        let stack = KernelStack { memory, slot };
         let frame_at = stack.top() - core::mem::size_of::<TrapFrame>() as u64;
         // Switch frame: six callee-saved registers, then the return address.
         let switch_at = frame_at - 7 * 8;
         // SAFETY: both writes fall inside this stack's own memory, which is
         // 16-byte aligned and large enough; nothing else refers to it yet.
         unsafe {
-            core::ptr::write(frame_at as *mut TrapFrame, *frame);
+            let mut frame = *frame;
+            frame.make_user();
+            core::ptr::write(frame_at as *mut TrapFrame, frame);
             let words = switch_at as *mut u64;
             for i in 0..6 {
                 core::ptr::write(words.add(i), 0);
@@ -83,6 +102,7 @@ impl KernelStack {
             core::ptr::write(words.add(6), process_first_entry as *const () as u64);
         }
         SAVED_RSP[slot].store(switch_at, Ordering::Relaxed);
+        STACK_TOP[slot].store(stack.top(), Ordering::Relaxed);
         stack
     }
 
@@ -92,21 +112,51 @@ impl KernelStack {
     }
 }
 
-/// From the scheduler: runs process `slot` until it returns to the scheduler.
-/// The slot's stack must have been built by [`KernelStack::new_for_user`] and
-/// still be alive.
-pub fn run_slot(slot: usize) {
-    let target = SAVED_RSP[slot].load(Ordering::Relaxed);
-    // SAFETY: the slot's saved pointer was stored by new_for_user or by
-    // return_to_scheduler on a stack that the process table keeps alive while
-    // the process is runnable; the scheduler's registers are saved first.
-    unsafe { context_switch(SCHEDULER_RSP.as_ptr(), target) };
+impl Drop for KernelStack {
+    /// Frees the stack; the slot can take a new one. Panics if the stack is
+    /// the one running (a kernel bug: the CPU would run on freed memory).
+    fn drop(&mut self) {
+        assert_ne!(
+            RUNNING.load(Ordering::Relaxed),
+            self.slot as u64,
+            "dropping the running kernel stack"
+        );
+        STACK_TOP[self.slot].store(0, Ordering::Relaxed);
+    }
 }
 
-/// From process `slot`: parks it and resumes the scheduler.
+/// From the scheduler: runs process `slot` on its kernel stack until it
+/// returns to the scheduler (user-mode entries land on that stack too).
+/// Does nothing for a slot without a live stack, or when not called from
+/// the scheduler.
+pub fn run_slot(slot: usize) {
+    let Some(top) = STACK_TOP.get(slot).map(|t| t.load(Ordering::Relaxed)) else {
+        return;
+    };
+    if top == 0 || RUNNING.load(Ordering::Relaxed) != NO_SLOT {
+        return;
+    }
+    let target = SAVED_RSP[slot].load(Ordering::Relaxed);
+    RUNNING.store(slot as u64, Ordering::Relaxed);
+    // SAFETY: `top` is the top of the slot's live stack, which stays alive
+    // while it runs (Drop refuses the running stack).
+    unsafe { super::traps::set_kernel_stack(top) };
+    // SAFETY: the slot's saved pointer was stored by new_for_user or by
+    // return_to_scheduler on its stack, which is alive (checked above); the
+    // scheduler's registers are saved first.
+    unsafe { context_switch(SCHEDULER_RSP.as_ptr(), target) };
+    RUNNING.store(NO_SLOT, Ordering::Relaxed);
+}
+
+/// From process `slot`: parks it and resumes the scheduler. Does nothing
+/// unless `slot` is the slot running now.
 pub fn return_to_scheduler(slot: usize) {
+    if RUNNING.load(Ordering::Relaxed) != slot as u64 {
+        return;
+    }
     let target = SCHEDULER_RSP.load(Ordering::Relaxed);
-    // SAFETY: the scheduler parked itself with run_slot before any process ran,
-    // so its saved pointer is a valid switch frame on the boot stack.
+    // SAFETY: the scheduler parked itself in run_slot before this slot ran,
+    // so its saved pointer is a valid switch frame on the boot stack; this
+    // code runs on the slot's own stack, where the switch frame is saved.
     unsafe { context_switch(SAVED_RSP[slot].as_ptr(), target) };
 }

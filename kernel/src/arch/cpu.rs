@@ -28,9 +28,13 @@ pub fn current_root() -> u64 {
 }
 
 /// Loads a top-level page table (flushes every non-global TLB entry).
-pub fn load_root(phys: u64) {
-    // SAFETY: callers pass the root of a complete page table whose kernel half is
-    // the kernel's own mapping, so the running code stays mapped.
+///
+/// # Safety
+/// `phys` must be the root of a complete page table that maps the kernel
+/// (image, direct map, stacks) as the kernel's own table does, and its
+/// frames must stay allocated while it is loaded.
+pub unsafe fn load_root(phys: u64) {
+    // SAFETY: the caller's guarantees keep the running code and data mapped.
     unsafe { asm!("mov cr3, {}", in(reg) phys, options(nostack, preserves_flags)) };
 }
 
@@ -71,13 +75,17 @@ pub fn timestamp() -> u64 {
 }
 
 /// Reads a saved (frame pointer, return address) pair at `rbp`, if `rbp`
-/// plausibly points into kernel memory.
+/// lies in the kernel image (where every kernel stack is: the boot stack
+/// and the heap arena), which is always mapped.
 pub fn read_kernel_frame(rbp: u64) -> Option<[u64; 2]> {
-    if rbp < super::paging::DIRECT_MAP_BASE || !rbp.is_multiple_of(8) {
+    let image = super::paging::KERNEL_BASE..super::bootinfo::kernel_image_end_virt();
+    let pair = rbp..rbp.checked_add(16)?;
+    if !rbp.is_multiple_of(8) || !image.contains(&pair.start) || pair.end > image.end {
         return None;
     }
-    // SAFETY: only used while reporting a fatal kernel fault; the address is in
-    // the kernel half and aligned; a bad chain ends in a fault that the double
-    // fault handler reports.
-    Some(unsafe { core::ptr::read(rbp as *const [u64; 2]) })
+    // SAFETY: the 16 bytes lie in the mapped kernel image and are aligned;
+    // any bit pattern is a valid u64; the volatile read makes no claim
+    // about what else refers to the memory (used while reporting a fatal
+    // kernel fault, on one CPU).
+    Some(unsafe { core::ptr::read_volatile(rbp as *const [u64; 2]) })
 }

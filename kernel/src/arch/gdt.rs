@@ -1,6 +1,8 @@
 //! The GDT and TSS: kernel and user segments, the ring-0 stack used when user
 //! code is interrupted, and the IST stack for double faults.
 
+use core::sync::atomic::{AtomicBool, Ordering};
+
 use x86_64::instructions::segmentation::{Segment, CS, DS, ES, SS};
 use x86_64::instructions::tables::load_tss;
 use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector};
@@ -25,10 +27,16 @@ static mut GDT: GlobalDescriptorTable = GlobalDescriptorTable::new();
 struct Stack([u8; 16384]);
 static mut DOUBLE_FAULT_STACK: Stack = Stack([0; 16384]);
 
-/// Loads the GDT and TSS.
+static LOADED: AtomicBool = AtomicBool::new(false);
+
+/// Loads the GDT and TSS (once; later calls do nothing).
 pub fn init() {
-    // SAFETY: runs once at boot, before interrupts, with nothing else touching
-    // GDT or TSS; both are statics and so live forever as the CPU requires.
+    if LOADED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    // SAFETY: runs once (LOADED), at boot before interrupts, with nothing
+    // else touching GDT or TSS; both are statics and so live forever as the
+    // CPU requires.
     unsafe {
         let tss = &mut *core::ptr::addr_of_mut!(TSS);
         let stack = core::ptr::addr_of!(DOUBLE_FAULT_STACK) as u64 + 16384;
@@ -53,7 +61,11 @@ pub fn init() {
 }
 
 /// Sets the stack the CPU switches to when user code is interrupted.
-pub fn set_kernel_stack(top: u64) {
+///
+/// # Safety
+/// As `traps::set_kernel_stack`: `top` must be the top of a live kernel
+/// stack used by nothing else while user code runs.
+pub(super) unsafe fn set_kernel_stack(top: u64) {
     // SAFETY: single CPU with interrupts disabled in kernel mode: nothing reads
     // the TSS concurrently with this store.
     unsafe {

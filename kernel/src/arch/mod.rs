@@ -1,10 +1,14 @@
 //! Everything that touches the hardware, and so every `unsafe` block of the
-//! kernel: boot, CPU tables, traps, page tables, context switches, devices.
+//! kernel (the crate root denies `unsafe` everywhere else): boot, CPU
+//! tables, traps, physical frames, page tables, context switches, devices.
+//! Its public safe functions have no preconditions: what they need is
+//! checked, or carried by owned values (frames, page tables, stacks).
 
 pub mod boot;
 pub mod bootinfo;
 pub mod context;
 pub mod cpu;
+pub mod frames;
 pub mod gdt;
 pub mod heap;
 pub mod mem;

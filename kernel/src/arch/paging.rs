@@ -1,28 +1,35 @@
 //! x86_64 4-level page tables and physical memory access through the direct map.
 //!
 //! Owns: the kernel's own top-level table (built at run time: a direct map of
-//! all RAM at `DIRECT_MAP_BASE` and the kernel image at -2 GiB, both global), the
-//! per-process top-level tables (user half private, kernel half shared), and the
-//! raw entry operations the mapping core needs: map, unmap (returning the
-//! hardware dirty and accessed bits), protect, query, clear-dirty.
+//! all RAM at `DIRECT_MAP_BASE` and the kernel image at -2 GiB, both global),
+//! and the per-process tables as [`UserPageTable`] values (user half private,
+//! kernel half shared), with the entry operations the mapping core needs:
+//! map, unmap (returning the hardware dirty and accessed bits), protect,
+//! query, clear-dirty, and the release of tables left empty. Entry flags are
+//! the `x86_64` crate's [`PageTableFlags`]; the walk is our own (no
+//! `OffsetPageTable` per call, no huge pages in user tables).
 
 use core::sync::atomic::{AtomicU64, Ordering};
+
+pub use x86_64::structures::paging::PageTableFlags;
+
+use super::frames::{self, PhysFrame};
 
 /// Where all physical memory is mapped in the kernel half.
 pub const DIRECT_MAP_BASE: u64 = 0xffff_8000_0000_0000;
 /// Where the kernel image runs.
 pub const KERNEL_BASE: u64 = 0xffff_ffff_8000_0000;
 pub const PAGE_SIZE: u64 = 4096;
-
-pub const PRESENT: u64 = 1 << 0;
-pub const WRITABLE: u64 = 1 << 1;
-pub const USER: u64 = 1 << 2;
-pub const ACCESSED: u64 = 1 << 5;
-pub const DIRTY: u64 = 1 << 6;
-pub const HUGE: u64 = 1 << 7;
-pub const GLOBAL: u64 = 1 << 8;
-pub const NO_EXECUTE: u64 = 1 << 63;
+/// End of the lower (user) half of the address space.
+const USER_HALF_END: u64 = 1 << 47;
 const ADDRESS_MASK: u64 = 0x000f_ffff_ffff_f000;
+
+const PRESENT: u64 = PageTableFlags::PRESENT.bits();
+const WRITABLE: u64 = PageTableFlags::WRITABLE.bits();
+const USER: u64 = PageTableFlags::USER_ACCESSIBLE.bits();
+const HUGE: u64 = PageTableFlags::HUGE_PAGE.bits();
+const GLOBAL: u64 = PageTableFlags::GLOBAL.bits();
+const NO_EXECUTE: u64 = PageTableFlags::NO_EXECUTE.bits();
 
 static KERNEL_ROOT: AtomicU64 = AtomicU64::new(0);
 
@@ -36,233 +43,372 @@ pub fn kernel_image_phys(virt: u64) -> u64 {
     virt - KERNEL_BASE
 }
 
-/// The 4096 bytes of a physical frame.
-pub fn frame_bytes(frame: u64) -> &'static [u8; 4096] {
-    // SAFETY: every frame handed out by the frame allocator lies in RAM covered
-    // by the direct map; frames are page aligned.
-    unsafe { &*(phys_to_virt(frame) as *const [u8; 4096]) }
-}
-
-/// The 4096 bytes of a physical frame, writable.
-#[allow(clippy::mut_from_ref)]
-pub fn frame_bytes_mut(frame: u64) -> &'static mut [u8; 4096] {
-    // SAFETY: as frame_bytes; the frame allocator gives each frame to one owner,
-    // which is the only caller that writes it.
-    unsafe { &mut *(phys_to_virt(frame) as *mut [u8; 4096]) }
-}
-
-/// Fills a frame with zeros.
+/// The 512 entries of the page-table frame at `phys`.
 ///
-/// Sixteen-byte SSE stores, 256 bytes per loop step: about 300 instructions
-/// a page where `rep stosq` takes 512 steps. The kernel may use SSE registers
-/// because every entry from user mode saves the user's with `fxsave`.
-pub fn zero_frame(frame: u64) {
-    let page = frame_bytes_mut(frame).as_mut_ptr();
-    // SAFETY: `page` is the direct-map view of a whole, 4096-byte aligned frame
-    // the caller owns (so 16-byte aligned `movaps` stores stay inside it);
-    // xmm0 is declared clobbered.
-    unsafe {
-        core::arch::asm!(
-            "xorps xmm0, xmm0",
-            "2:",
-            "movaps [{p}], xmm0",
-            "movaps [{p} + 16], xmm0",
-            "movaps [{p} + 32], xmm0",
-            "movaps [{p} + 48], xmm0",
-            "movaps [{p} + 64], xmm0",
-            "movaps [{p} + 80], xmm0",
-            "movaps [{p} + 96], xmm0",
-            "movaps [{p} + 112], xmm0",
-            "movaps [{p} + 128], xmm0",
-            "movaps [{p} + 144], xmm0",
-            "movaps [{p} + 160], xmm0",
-            "movaps [{p} + 176], xmm0",
-            "movaps [{p} + 192], xmm0",
-            "movaps [{p} + 208], xmm0",
-            "movaps [{p} + 224], xmm0",
-            "movaps [{p} + 240], xmm0",
-            "add {p}, 256",
-            "cmp {p}, {end}",
-            "jne 2b",
-            p = inout(reg) page => _,
-            end = in(reg) page.wrapping_add(4096),
-            out("xmm0") _,
-            options(nostack),
-        );
-    }
-}
-
-/// Copies one frame's contents to another.
-pub fn copy_frame(src: u64, dst: u64) {
-    frame_bytes_mut(dst).copy_from_slice(frame_bytes(src));
-}
-
-fn table(phys: u64) -> &'static mut [u64; 512] {
-    // SAFETY: `phys` is a page-table frame owned by a page table of ours, mapped
-    // by the direct map; the kernel runs on one CPU with interrupts off, so no
-    // other reference to it is live during the access.
+/// # Safety
+/// `phys` must be a page-table frame this module owns (a root or a table
+/// reached through a present, non-huge entry of one), and no other
+/// reference to it may be live while the returned one is used (the kernel
+/// runs on one CPU with interrupts off; every use here is short).
+unsafe fn table<'a>(phys: u64) -> &'a mut [u64; 512] {
+    // SAFETY: the caller's guarantees; tables lie in RAM covered by the
+    // direct map and are page aligned.
     unsafe { &mut *(phys_to_virt(phys) as *mut [u64; 512]) }
+}
+
+/// A zeroed frame given up to a page table (which owns it from now on).
+fn zeroed_table_frame() -> Option<u64> {
+    let mut frame = frames::alloc()?;
+    frame.zero();
+    Some(frame.into_raw())
+}
+
+/// Gives a table frame unlinked from every table back to the allocator.
+///
+/// # Safety
+/// `phys` must be a table frame of ours that no entry points to any more.
+unsafe fn free_table_frame(phys: u64) {
+    // SAFETY: table frames come from `zeroed_table_frame` (into_raw); the
+    // caller unlinked this one, so it is re-wrapped once.
+    frames::free(unsafe { PhysFrame::from_raw(phys) });
 }
 
 fn index(virt: u64, level: u32) -> usize {
     ((virt >> (12 + 9 * level)) & 511) as usize
 }
 
-/// Builds the kernel's top-level table and switches to it. `max_phys` is the
-/// end of RAM; `alloc` gives zeroed frames.
-pub fn init_kernel_tables(max_phys: u64, alloc: &mut dyn FnMut() -> Option<u64>) {
-    let mut zeroed = || {
-        let f = alloc().expect("frames for the kernel page tables");
-        zero_frame(f);
-        f
-    };
+/// Builds the kernel's top-level table and switches to it. `max_phys` is
+/// the end of RAM. The frames stay the kernel's for good. Only the first
+/// call builds anything.
+pub fn init_kernel_tables(max_phys: u64) {
+    if KERNEL_ROOT.load(Ordering::Relaxed) != 0 {
+        return;
+    }
+    let zeroed = || zeroed_table_frame().expect("frames for the kernel page tables");
     let root = zeroed();
+    let set = |t: u64, i: usize, e: u64| {
+        // SAFETY: every `t` passed is a frame just allocated and zeroed
+        // here, which nothing else refers to yet.
+        unsafe { table(t)[i] = e }
+    };
     // Direct map: 2 MiB pages over all RAM, in 1 GiB directories.
     let direct_pdpt = zeroed();
-    table(root)[256] = direct_pdpt | PRESENT | WRITABLE;
+    set(root, 256, direct_pdpt | PRESENT | WRITABLE);
     let gigabytes = max_phys.div_ceil(1 << 30).max(4);
     for g in 0..gigabytes.min(512) {
         let pd = zeroed();
-        table(direct_pdpt)[g as usize] = pd | PRESENT | WRITABLE;
+        set(direct_pdpt, g as usize, pd | PRESENT | WRITABLE);
         for e in 0..512u64 {
             let phys = (g << 30) | (e << 21);
-            table(pd)[e as usize] = phys | PRESENT | WRITABLE | HUGE | GLOBAL | NO_EXECUTE;
+            set(
+                pd,
+                e as usize,
+                phys | PRESENT | WRITABLE | HUGE | GLOBAL | NO_EXECUTE,
+            );
         }
     }
     // Kernel image: the first GiB at -2 GiB.
     let image_pdpt = zeroed();
     let image_pd = zeroed();
-    table(root)[511] = image_pdpt | PRESENT | WRITABLE;
-    table(image_pdpt)[510] = image_pd | PRESENT | WRITABLE;
+    set(root, 511, image_pdpt | PRESENT | WRITABLE);
+    set(image_pdpt, 510, image_pd | PRESENT | WRITABLE);
     for e in 0..512u64 {
-        table(image_pd)[e as usize] = (e << 21) | PRESENT | WRITABLE | HUGE | GLOBAL;
+        set(
+            image_pd,
+            e as usize,
+            (e << 21) | PRESENT | WRITABLE | HUGE | GLOBAL,
+        );
     }
-    // Pre-create the remaining kernel-half directories, so that every user root
-    // (which copies entries 256..512) sees later kernel mappings.
+    // Pre-create the remaining kernel-half directories, so that every user
+    // root (which copies entries 256..512) sees later kernel mappings.
     for slot in 257..511 {
-        table(root)[slot] = zeroed() | PRESENT | WRITABLE;
+        set(root, slot, zeroed() | PRESENT | WRITABLE);
     }
     KERNEL_ROOT.store(root, Ordering::Relaxed);
-    super::cpu::load_root(root);
+    // SAFETY: the new table maps the kernel image where it runs and all RAM
+    // at the direct-map base, as the boot tables did.
+    unsafe { super::cpu::load_root(root) };
 }
 
-/// The kernel's own top-level table.
-pub fn kernel_root() -> u64 {
-    KERNEL_ROOT.load(Ordering::Relaxed)
-}
-
-/// A new top-level table for a process: empty user half, shared kernel half.
-pub fn new_user_root(frame: u64) -> u64 {
-    zero_frame(frame);
-    let kernel = *table(kernel_root());
-    table(frame)[256..].copy_from_slice(&kernel[256..]);
-    frame
-}
-
-/// Walks to the level-1 entry of `virt`, creating tables with `alloc` when
-/// given. Returns the table frame and index of the entry.
-fn walk(
-    root: u64,
-    virt: u64,
-    mut alloc: Option<&mut dyn FnMut() -> Option<u64>>,
-) -> Option<(u64, usize)> {
-    let mut current = root;
-    for level in (1..4).rev() {
-        let entry = &mut table(current)[index(virt, level)];
-        if *entry & PRESENT == 0 {
-            let make = alloc.as_mut()?;
-            let fresh = make()?;
-            zero_frame(fresh);
-            *entry = fresh | PRESENT | WRITABLE | USER;
-        }
-        current = *entry & ADDRESS_MASK;
+/// Switches to the kernel's own tables (no user half).
+pub fn activate_kernel_tables() {
+    let root = KERNEL_ROOT.load(Ordering::Relaxed);
+    if root != 0 {
+        // SAFETY: the kernel root built by init_kernel_tables maps the kernel.
+        unsafe { super::cpu::load_root(root) };
     }
-    Some((current, index(virt, 0)))
 }
 
 /// No frame could be had for an intermediate page table.
 #[derive(Debug)]
 pub struct NoTableMemory;
 
-/// Maps the user page `virt` to `frame` with `flags` (PRESENT and USER added).
-/// Fails only when a table frame cannot be had.
-pub fn map(
+/// One process's page table: the root frame and every user-half table
+/// under it belong to this value; the kernel half is the kernel's, shared.
+/// Dropping it frees its tables (after switching away when it is active).
+/// Only user-half addresses are accepted: anything else reads as absent.
+#[derive(Debug)]
+pub struct UserPageTable {
     root: u64,
-    virt: u64,
-    frame: u64,
-    flags: u64,
-    alloc: &mut dyn FnMut() -> Option<u64>,
-) -> Result<(), NoTableMemory> {
-    let (t, i) = walk(root, virt, Some(alloc)).ok_or(NoTableMemory)?;
-    table(t)[i] = (frame & ADDRESS_MASK) | flags | PRESENT | USER;
-    Ok(())
 }
 
-/// The raw entry of user page `virt`, if present.
-pub fn entry(root: u64, virt: u64) -> Option<u64> {
-    let (t, i) = walk(root, virt, None)?;
-    let e = table(t)[i];
-    (e & PRESENT != 0).then_some(e)
-}
-
-/// Removes the entry of `virt`; returns the old entry.
-pub fn unmap(root: u64, virt: u64) -> Option<u64> {
-    let (t, i) = walk(root, virt, None)?;
-    let e = core::mem::replace(&mut table(t)[i], 0);
-    (e & PRESENT != 0).then_some(e)
-}
-
-/// Replaces the permission bits of a present entry; returns whether it existed.
-pub fn set_flags(root: u64, virt: u64, flags: u64) -> bool {
-    let Some((t, i)) = walk(root, virt, None) else {
-        return false;
-    };
-    let e = &mut table(t)[i];
-    if *e & PRESENT == 0 {
-        return false;
+impl UserPageTable {
+    /// A new table with an empty user half, or `None` without memory (or
+    /// before the kernel's tables exist).
+    pub fn new() -> Option<Self> {
+        let kernel_root = KERNEL_ROOT.load(Ordering::Relaxed);
+        if kernel_root == 0 {
+            return None;
+        }
+        let root = zeroed_table_frame()?;
+        // SAFETY: `root` is ours and fresh; the kernel root is only written
+        // by init_kernel_tables, which is done.
+        unsafe {
+            let kernel = *table(kernel_root);
+            table(root)[256..].copy_from_slice(&kernel[256..]);
+        }
+        Some(UserPageTable { root })
     }
-    let keep = *e & (ADDRESS_MASK | ACCESSED | DIRTY);
-    *e = keep | flags | PRESENT | USER;
-    true
-}
 
-/// Clears the bits `bits` of a present entry; returns which of them were set.
-pub fn clear_bits(root: u64, virt: u64, bits: u64) -> u64 {
-    let Some((t, i)) = walk(root, virt, None) else {
-        return 0;
-    };
-    let e = &mut table(t)[i];
-    if *e & PRESENT == 0 {
-        return 0;
+    /// Whether the CPU runs on this table.
+    pub fn is_active(&self) -> bool {
+        super::cpu::current_root() == self.root
     }
-    let was = *e & bits;
-    *e &= !bits;
-    was
+
+    /// Makes this the CPU's table (flushes every non-global TLB entry).
+    pub fn activate(&self) {
+        // SAFETY: the kernel half is the kernel's own mapping (copied at
+        // creation; the kernel-half directories never change), so the
+        // running code stays mapped; the table lives while active (Drop
+        // switches away first).
+        unsafe { super::cpu::load_root(self.root) };
+    }
+
+    /// Drops the cached translation of `va` when this table is active
+    /// (without PCIDs an inactive table has none).
+    pub fn invalidate(&self, va: u64) {
+        if self.is_active() {
+            super::cpu::invalidate_page(va);
+        }
+    }
+
+    /// Drops every cached user translation when this table is active.
+    pub fn invalidate_all(&self) {
+        if self.is_active() {
+            self.activate();
+        }
+    }
+
+    /// Walks to the level-1 entry of user address `virt` through existing
+    /// tables. Returns the table frame and the index of the entry.
+    fn walk(&self, virt: u64) -> Option<(u64, usize)> {
+        // SAFETY: the root is ours; nothing is created.
+        unsafe { walk_from(self.root, virt, false) }
+    }
+
+    /// As `walk`, creating the missing tables (`None` without memory).
+    fn walk_creating(&mut self, virt: u64) -> Option<(u64, usize)> {
+        // SAFETY: the root is ours, borrowed exclusively.
+        unsafe { walk_from(self.root, virt, true) }
+    }
+
+    /// The level-1 entry of `virt`, if its tables exist.
+    fn leaf(&mut self, virt: u64) -> Option<&mut u64> {
+        let (t, i) = self.walk(virt)?;
+        // SAFETY: `t` is a level-1 table of ours, just walked to; the
+        // exclusive borrow of `self` covers it.
+        Some(unsafe { &mut table(t)[i] })
+    }
+
+    /// Maps user page `virt` to `frame` with `flags` (PRESENT and
+    /// USER_ACCESSIBLE added). Fails when a table frame cannot be had, or
+    /// for an address outside the user half.
+    pub fn map(
+        &mut self,
+        virt: u64,
+        frame: u64,
+        flags: PageTableFlags,
+    ) -> Result<(), NoTableMemory> {
+        let (t, i) = self.walk_creating(virt).ok_or(NoTableMemory)?;
+        // SAFETY: `t` is a level-1 table of ours, just walked to.
+        unsafe { table(t)[i] = (frame & ADDRESS_MASK) | flags.bits() | PRESENT | USER };
+        Ok(())
+    }
+
+    /// The present entry of user page `virt`: (frame, flags).
+    pub fn entry(&self, virt: u64) -> Option<(u64, PageTableFlags)> {
+        let (t, i) = self.walk(virt)?;
+        // SAFETY: `t` is a level-1 table of ours, just walked to; read once.
+        decode(unsafe { table(t)[i] })
+    }
+
+    /// Removes the entry of `virt`; returns what it held.
+    pub fn unmap(&mut self, virt: u64) -> Option<(u64, PageTableFlags)> {
+        decode(core::mem::replace(self.leaf(virt)?, 0))
+    }
+
+    /// Replaces the permission bits of a present entry (keeping its frame
+    /// and its accessed and dirty bits); returns whether it existed.
+    pub fn set_flags(&mut self, virt: u64, flags: PageTableFlags) -> bool {
+        let Some(e) = self.leaf(virt) else {
+            return false;
+        };
+        if *e & PRESENT == 0 {
+            return false;
+        }
+        let kept = PageTableFlags::ACCESSED | PageTableFlags::DIRTY;
+        *e = (*e & (ADDRESS_MASK | kept.bits())) | flags.bits() | PRESENT | USER;
+        true
+    }
+
+    /// Clears `bits` of a present entry; returns which of them were set.
+    pub fn clear_flags(&mut self, virt: u64, bits: PageTableFlags) -> PageTableFlags {
+        let Some(e) = self.leaf(virt) else {
+            return PageTableFlags::empty();
+        };
+        if *e & PRESENT == 0 {
+            return PageTableFlags::empty();
+        }
+        let was = *e & bits.bits();
+        *e &= !bits.bits();
+        PageTableFlags::from_bits_truncate(was)
+    }
+
+    /// Unlinks and frees the tables (never the root) that cover part of
+    /// `[start, end)` and hold no entry: a table goes only when all 512 of
+    /// its entries are empty, not only those in the range. Work follows the
+    /// present tables the range touches, not its size. Each table is freed
+    /// right after it is unlinked and, when this table is active, after the
+    /// cached walk through it is invalidated (`invlpg` of an address it
+    /// covered drops the paging-structure cache entries for that walk).
+    pub fn release_empty_tables(&mut self, start: u64, end: u64) {
+        let end = end.min(USER_HALF_END);
+        if start >= end {
+            return;
+        }
+        let active = self.is_active();
+        let mut release = |frame: u64, covered: u64| {
+            if active {
+                super::cpu::invalidate_page(covered);
+            }
+            // SAFETY: release_in unlinked the table just before.
+            unsafe { free_table_frame(frame) };
+        };
+        // SAFETY: the root is ours, a level-3 table covering from 0.
+        unsafe { release_in(self.root, 3, 0, start, end, &mut release) };
+    }
 }
 
-/// The frame of a raw entry.
-pub fn entry_frame(e: u64) -> u64 {
-    e & ADDRESS_MASK
+/// Walks from `root` to the level-1 entry of user address `virt`,
+/// creating missing tables when `create`.
+///
+/// # Safety
+/// `root` must be the root of a [`UserPageTable`]; with `create`, its
+/// owner must be borrowed exclusively.
+unsafe fn walk_from(root: u64, virt: u64, create: bool) -> Option<(u64, usize)> {
+    if virt >= USER_HALF_END {
+        return None;
+    }
+    let mut current = root;
+    for level in (1..4).rev() {
+        // SAFETY: `current` is the root or a user table reached through a
+        // present entry (user tables hold no huge entries).
+        let entry = unsafe { &mut table(current)[index(virt, level)] };
+        if *entry & PRESENT == 0 {
+            if !create {
+                return None;
+            }
+            *entry = zeroed_table_frame()? | PRESENT | WRITABLE | USER;
+        }
+        current = *entry & ADDRESS_MASK;
+    }
+    Some((current, index(virt, 0)))
 }
 
-/// Frees every user-half table frame of `root` and then `root` itself. The
-/// leaf pages must already be unmapped (the mapping core owns them).
-pub fn free_user_tables(root: u64, free: &mut dyn FnMut(u64)) {
-    fn free_level(t: u64, level: u32, free: &mut dyn FnMut(u64)) {
-        if level > 0 {
-            for &e in table(t).iter() {
+/// A raw entry as (frame, flags), if present.
+fn decode(e: u64) -> Option<(u64, PageTableFlags)> {
+    (e & PRESENT != 0).then(|| (e & ADDRESS_MASK, PageTableFlags::from_bits_truncate(e)))
+}
+
+/// Bytes one entry of a level-`level` table covers.
+fn entry_span(level: u32) -> u64 {
+    1 << (12 + 9 * level)
+}
+
+/// Visits the entries of table `t` (level `level`, covering from `base`)
+/// that overlap `[start, end)`; each child table left empty is unlinked and
+/// handed to `release` with the first address it covered.
+///
+/// # Safety
+/// `t` must be a user table of ours at `level`, covering from `base`.
+unsafe fn release_in(
+    t: u64,
+    level: u32,
+    base: u64,
+    start: u64,
+    end: u64,
+    release: &mut dyn FnMut(u64, u64),
+) {
+    if level == 0 {
+        return;
+    }
+    let span = entry_span(level);
+    let first = ((start.max(base) - base) / span) as usize;
+    let last = (((end - 1).min(base + 512 * span - 1) - base) / span) as usize;
+    for i in first..=last {
+        // SAFETY: `t` is ours (caller); the reference is not kept.
+        let e = unsafe { table(t)[i] };
+        if e & PRESENT == 0 || e & HUGE != 0 {
+            continue;
+        }
+        let child = e & ADDRESS_MASK;
+        let child_base = base + i as u64 * span;
+        // SAFETY: a present, non-huge entry of a user table of ours points
+        // to a table of ours one level down, covering from `child_base`.
+        unsafe {
+            release_in(child, level - 1, child_base, start, end, release);
+            if table(child).iter().all(|&e| e & PRESENT == 0) {
+                table(t)[i] = 0;
+                release(child, child_base);
+            }
+        }
+    }
+}
+
+impl Drop for UserPageTable {
+    /// Frees every user-half table and then the root. Pages still mapped
+    /// are not freed (their frames belong to the mapping core).
+    fn drop(&mut self) {
+        if self.is_active() {
+            activate_kernel_tables();
+        }
+        /// # Safety
+        /// `t` must be a user table of ours at `level`, unlinked or about
+        /// to be dropped with its parent.
+        unsafe fn free_level(t: u64, level: u32) {
+            if level > 0 {
+                for i in 0..512 {
+                    // SAFETY: `t` is ours (caller).
+                    let e = unsafe { table(t)[i] };
+                    if e & PRESENT != 0 && e & HUGE == 0 {
+                        // SAFETY: a present entry of a user table of ours.
+                        unsafe { free_level(e & ADDRESS_MASK, level - 1) };
+                    }
+                }
+            }
+            // SAFETY: the caller gives up `t`.
+            unsafe { free_table_frame(t) };
+        }
+        for slot in 0..256 {
+            // SAFETY: the root is ours; its user half holds our tables.
+            unsafe {
+                let e = table(self.root)[slot];
                 if e & PRESENT != 0 {
-                    free_level(e & ADDRESS_MASK, level - 1, free);
+                    free_level(e & ADDRESS_MASK, 2);
                 }
             }
         }
-        free(t);
+        // SAFETY: the root is ours and no longer the CPU's table.
+        unsafe { free_table_frame(self.root) };
     }
-    for slot in 0..256 {
-        let e = table(root)[slot];
-        if e & PRESENT != 0 {
-            free_level(e & ADDRESS_MASK, 2, free);
-        }
-    }
-    free(root);
 }

@@ -36,16 +36,5 @@ pub fn write_bytes(bytes: &[u8]) {
 
 /// Returns a received byte if one is waiting.
 pub fn try_read() -> Option<u8> {
-    const LINE_STATUS: u16 = 0x3F8 + 5;
-    let mut status = x86_64::instructions::port::Port::<u8>::new(LINE_STATUS);
-    let mut data = x86_64::instructions::port::Port::<u8>::new(0x3F8);
-    // SAFETY: reading the COM1 line status and data registers has no side
-    // effect beyond consuming a received byte, which is what we want.
-    unsafe {
-        if status.read() & 1 != 0 {
-            Some(data.read())
-        } else {
-            None
-        }
-    }
+    COM1.lock().as_mut()?.try_receive().ok()
 }

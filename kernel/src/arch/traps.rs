@@ -7,6 +7,9 @@
 //! so interrupts arrive from ring 3 on the TSS stack (or from the idle loop).
 
 use core::arch::global_asm;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use x86_64::structures::idt::{Entry, HandlerFunc};
 
 use super::gdt;
 
@@ -15,6 +18,8 @@ pub const SYSCALL_VECTOR: u64 = 0x100;
 /// First vector of the remapped PIC.
 pub const IRQ_BASE: u64 = 32;
 pub const PAGE_FAULT: u64 = 14;
+/// The double-fault exception (runs on its own IST stack).
+const DOUBLE_FAULT: usize = 8;
 /// The general-protection exception.
 pub const GENERAL_PROTECTION: u64 = 13;
 
@@ -54,7 +59,7 @@ impl TrapFrame {
             rsp,
             cs: gdt::USER_CODE as u64,
             ss: gdt::USER_DATA as u64,
-            rflags: 0x202,
+            rflags: user_rflags(0),
             ..Default::default()
         }
     }
@@ -62,6 +67,14 @@ impl TrapFrame {
     /// Whether the interrupted code ran in ring 3.
     pub fn from_user(&self) -> bool {
         self.cs & 3 == 3
+    }
+
+    /// Makes the frame one that can only return to user mode: user
+    /// selectors, and only the flags a program owns (see [`user_rflags`]).
+    pub fn make_user(&mut self) {
+        self.cs = gdt::USER_CODE as u64;
+        self.ss = gdt::USER_DATA as u64;
+        self.rflags = user_rflags(self.rflags);
     }
 }
 
@@ -110,7 +123,11 @@ trap_common:
     pushq %r13
     pushq %r14
     pushq %r15
-    cld
+    /* Start from clean flags: a gate clears TF, NT and RF (and IF) but
+       leaves AC, DF, ID and the arithmetic flags as the program set them;
+       AC would switch SMAP off for the kernel. */
+    pushq $2
+    popfq
     movq %rsp, %rbx
     subq $512, %rsp
     andq $-16, %rsp
@@ -202,64 +219,42 @@ unsafe extern "C" {
     fn syscall_entry();
 }
 
-/// One IDT gate.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Gate {
-    offset_low: u16,
-    selector: u16,
-    ist: u8,
-    attributes: u8,
-    offset_mid: u16,
-    offset_high: u32,
-    reserved: u32,
-}
+/// The IDT: gates built with the `x86_64` crate's entry type, pointing at
+/// the assembly stubs (its handler-function tables need the nightly
+/// `x86-interrupt` ABI).
+#[repr(C, align(16))]
+struct Idt([Entry<HandlerFunc>; 256]);
 
-const MISSING_GATE: Gate = Gate {
-    offset_low: 0,
-    selector: 0,
-    ist: 0,
-    attributes: 0,
-    offset_mid: 0,
-    offset_high: 0,
-    reserved: 0,
-};
+static mut IDT: Idt = Idt([Entry::missing(); 256]);
+static LOADED: AtomicBool = AtomicBool::new(false);
 
-static mut IDT: [Gate; 256] = [MISSING_GATE; 256];
-
-fn gate(handler: u64, ist: u8) -> Gate {
-    Gate {
-        offset_low: handler as u16,
-        selector: gdt::KERNEL_CODE,
-        ist,
-        attributes: 0x8E,
-        offset_mid: (handler >> 16) as u16,
-        offset_high: (handler >> 32) as u32,
-        reserved: 0,
-    }
-}
-
-/// Builds and loads the IDT, programs the PIC and PIT, and sets up `syscall`.
+/// Builds and loads the IDT, programs the PIC and PIT, and sets up `syscall`
+/// (once; later calls do nothing).
 pub fn init() {
-    // SAFETY: runs once at boot with interrupts off; the IDT is a static that
-    // lives forever; the stub table is defined in the assembly above.
-    unsafe {
-        let idt = &mut *core::ptr::addr_of_mut!(IDT);
-        let stubs = &*core::ptr::addr_of!(trap_stub_table);
-        for (vector, &stub) in stubs.iter().enumerate() {
-            let ist = if vector == 8 {
-                gdt::DOUBLE_FAULT_IST as u8 + 1
-            } else {
-                0
-            };
-            idt[vector] = gate(stub, ist);
-        }
-        let pointer = x86_64::structures::DescriptorTablePointer {
-            limit: (core::mem::size_of::<[Gate; 256]>() - 1) as u16,
-            base: x86_64::VirtAddr::new(idt.as_ptr() as u64),
-        };
-        x86_64::instructions::tables::lidt(&pointer);
+    if LOADED.swap(true, Ordering::Relaxed) {
+        return;
     }
+    // SAFETY: runs once (LOADED), at boot with interrupts off, before any
+    // user code: nothing else refers to the IDT static while it is filled.
+    let idt = unsafe { &mut *core::ptr::addr_of_mut!(IDT) };
+    // SAFETY: the stub table is defined in the assembly above and never written.
+    let stubs = unsafe { &*core::ptr::addr_of!(trap_stub_table) };
+    for (vector, &stub) in stubs.iter().enumerate() {
+        // SAFETY: each stub is an interrupt entry of ours (trap_common
+        // saves everything and ends with iretq), for exactly this vector.
+        let options = unsafe { idt.0[vector].set_handler_addr(x86_64::VirtAddr::new(stub)) };
+        if vector == DOUBLE_FAULT {
+            // SAFETY: the double-fault IST slot holds a stack used by
+            // nothing else (set up by gdt::init, which runs first).
+            unsafe { options.set_stack_index(gdt::DOUBLE_FAULT_IST) };
+        }
+    }
+    let pointer = x86_64::structures::DescriptorTablePointer {
+        limit: (core::mem::size_of::<Idt>() - 1) as u16,
+        base: x86_64::VirtAddr::new(idt.0.as_ptr() as u64),
+    };
+    // SAFETY: the IDT is a static (lives forever) of valid gates.
+    unsafe { x86_64::instructions::tables::lidt(&pointer) };
     init_pic();
     init_pit(100);
     init_syscall();
@@ -309,12 +304,9 @@ fn init_syscall() {
         Efer::update(|f| *f |= EferFlags::SYSTEM_CALL_EXTENSIONS);
     }
     LStar::write(x86_64::VirtAddr::new(syscall_entry as *const () as u64));
-    SFMask::write(
-        RFlags::INTERRUPT_FLAG
-            | RFlags::DIRECTION_FLAG
-            | RFlags::TRAP_FLAG
-            | RFlags::ALIGNMENT_CHECK,
-    );
+    // Every flag off in the kernel: above all NT (an `iretq` with NT set
+    // faults), AC (switches SMAP off), TF, DF and IF.
+    SFMask::write(RFlags::all());
     Star::write(
         gdt::selector(gdt::USER_CODE),
         gdt::selector(gdt::USER_DATA),
@@ -325,8 +317,13 @@ fn init_syscall() {
 }
 
 /// Sets the kernel stack used by the next entry from user mode.
-pub fn set_kernel_stack(top: u64) {
-    gdt::set_kernel_stack(top);
+///
+/// # Safety
+/// `top` must be the top of a kernel stack that stays alive, and used by
+/// nothing else, while user code can enter the kernel on it.
+pub(super) unsafe fn set_kernel_stack(top: u64) {
+    // SAFETY: the caller's guarantee.
+    unsafe { gdt::set_kernel_stack(top) };
     // SAFETY: single CPU, interrupts off in kernel mode: the syscall entry cannot
     // read this while it is written.
     unsafe { *core::ptr::addr_of_mut!(kernel_stack_top) = top };
@@ -338,5 +335,35 @@ extern "C" fn trap_dispatch(frame: *mut TrapFrame) {
     // SAFETY: trap_common passes a pointer to the frame it just pushed on this
     // stack; it stays valid and unaliased until this function returns.
     let frame = unsafe { &mut *frame };
-    crate::trap::handle(frame);
+    if frame.from_user() {
+        crate::trap::handle(frame);
+        // Whatever the handler wrote, iretq goes back to user mode with
+        // only the flags a program owns.
+        frame.make_user();
+    } else {
+        // A trap of the kernel itself resumes exactly where it was.
+        let interrupted = *frame;
+        crate::trap::handle(frame);
+        *frame = interrupted;
+    }
+}
+
+/// The flags a program may own: arithmetic flags, TF, DF, NT, AC and ID.
+/// IOPL, RF, the virtual-8086 bits and the reserved bits never go back to
+/// user mode; IF is always on there.
+pub fn user_rflags(flags: u64) -> u64 {
+    use x86_64::registers::rflags::RFlags;
+    let owned = RFlags::CARRY_FLAG
+        | RFlags::PARITY_FLAG
+        | RFlags::AUXILIARY_CARRY_FLAG
+        | RFlags::ZERO_FLAG
+        | RFlags::SIGN_FLAG
+        | RFlags::TRAP_FLAG
+        | RFlags::DIRECTION_FLAG
+        | RFlags::OVERFLOW_FLAG
+        | RFlags::NESTED_TASK
+        | RFlags::ALIGNMENT_CHECK
+        | RFlags::ID;
+    const RESERVED_ONE: u64 = 1 << 1;
+    (flags & owned.bits()) | RFlags::INTERRUPT_FLAG.bits() | RESERVED_ONE
 }

@@ -66,12 +66,11 @@ fn initial_file_system(module: Option<(u64, u64)>) -> fs::FileSystem {
     let mut fs = fs::FileSystem::new();
     let unpacked = match module {
         Some((start, len)) => fs.unpack_cpio(&arch::bootinfo::copy_physical(start, len)),
-        None if EMBEDDED_INITFS.is_empty() => Err("none built in and no boot module"),
         None => fs.unpack_cpio(EMBEDDED_INITFS),
     };
     match unpacked {
         Ok(n) => kprintln!("initial file system: {} entries", n),
-        Err(e) => kprintln!("initial file system unreadable: {}", e),
+        Err(e) => kprintln!("initial file system bad: {}", e),
     }
     fs
 }

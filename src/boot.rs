@@ -62,13 +62,18 @@ pub struct BootOutcome {
 }
 
 impl BootOutcome {
-    /// QEMU's standard error, indented, for a report of a failed boot
+    /// QEMU's standard error under a heading, for a report of a failed boot
     /// (empty when QEMU said nothing).
     pub fn qemu_says(&self) -> String {
-        self.qemu_stderr
+        if self.qemu_stderr.trim().is_empty() {
+            return String::new();
+        }
+        let lines: String = self
+            .qemu_stderr
             .lines()
-            .map(|l| format!("qemu: {l}\n"))
-            .collect()
+            .map(|l| format!("    {l}\n"))
+            .collect();
+        format!("QEMU's standard error:\n{lines}")
     }
 }
 

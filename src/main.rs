@@ -107,7 +107,7 @@ fn run() -> Result<bool> {
     for (path, source) in &user_programs {
         let name = path.rsplit('/').next().unwrap_or(path);
         let binary = out_dir().join("user-bin").join(name);
-        build::c_program(source, &[], build::Warnings::Allowed, &binary)?;
+        build::c_program(source, &[], build::Warnings::Shown, &binary)?;
         image.program(path, &binary)?;
         to_run.push(path.clone());
     }

@@ -92,31 +92,9 @@ fn run() -> Result<bool> {
             timeout: timeout.unwrap_or(DEFAULT_BENCH_TIMEOUT),
         });
     }
-    let user_programs = user_program_paths(&o.programs)?;
+    let user_programs = user_programs(&o.programs)?;
     build::ensure_tools()?;
-    eprintln!("neoos: building the programs");
-    let bin_dir = out_dir().join("run-bin");
-    let mut image = initfs::standard()?;
-    for (name, binary) in build::c_programs_in(&repo_root().join("user/programs"), &bin_dir)? {
-        image.program(&format!("/bin/{name}"), &binary)?;
-    }
-    let mut to_run = Vec::new();
-    if !user_programs.is_empty() {
-        image.dir(USER_PROGRAMS_DIR)?;
-    }
-    for (path, source) in &user_programs {
-        let name = path.rsplit('/').next().unwrap_or(path);
-        let binary = out_dir().join("user-bin").join(name);
-        build::c_program(source, &[], build::Warnings::Shown, &binary)?;
-        image.program(path, &binary)?;
-        to_run.push(path.clone());
-    }
-    if let Some(children) = o.soak {
-        image.file("/etc/soak", format!("{children} {}", o.calls).as_bytes())?;
-        to_run.push("/bin/soak".to_string());
-    }
-    let image_path = out_dir().join("initfs.cpio");
-    image.write(&image_path)?;
+    let (image_path, to_run) = image_with(&user_programs, &o)?;
     eprintln!("neoos: building the kernel (with the programs and files built in)");
     let kernel = build::kernel(&image_path)?;
     let command_line = if o.shell {
@@ -146,6 +124,37 @@ fn run() -> Result<bool> {
         gdb: o.gdb,
     })?;
     report(&outcome, &to_run)
+}
+
+/// Compiles the built-in programs and yours into the initial file system;
+/// returns the image's file and the programs to run, in order.
+fn image_with(user_programs: &[UserProgram], o: &Options) -> Result<(PathBuf, Vec<String>)> {
+    eprintln!("neoos: building the programs");
+    let mut image = initfs::standard()?;
+    let programs = build::c_programs_in(
+        &repo_root().join("user/programs"),
+        &out_dir().join("run-bin"),
+    )?;
+    for (name, binary) in programs {
+        image.program(&format!("/bin/{name}"), &binary)?;
+    }
+    let mut to_run = Vec::new();
+    if !user_programs.is_empty() {
+        image.dir(USER_PROGRAMS_DIR)?;
+    }
+    for program in user_programs {
+        let binary = out_dir().join("user-bin").join(&program.name);
+        build::c_program(&program.source, &[], build::Warnings::Shown, &binary)?;
+        image.program(&program.path, &binary)?;
+        to_run.push(program.path.clone());
+    }
+    if let Some(children) = o.soak {
+        image.file("/etc/soak", format!("{children} {}", o.calls).as_bytes())?;
+        to_run.push("/bin/soak".to_string());
+    }
+    let image_path = out_dir().join("initfs.cpio");
+    image.write(&image_path)?;
+    Ok((image_path, to_run))
 }
 
 /// Prints a summary; true when everything ran and every program exited with 0.
@@ -188,11 +197,19 @@ fn report(outcome: &boot::BootOutcome, expected: &[String]) -> Result<bool> {
     Ok(ok)
 }
 
-/// The image path of each of your programs, `/user/NAME`, with its source;
-/// refuses two programs of one name and names the kernel cannot run.
-fn user_program_paths(sources: &[PathBuf]) -> Result<Vec<(String, PathBuf)>> {
+/// One of your programs: its name, its path in the image and its source.
+#[derive(Debug)]
+struct UserProgram {
+    name: String,
+    path: String,
+    source: PathBuf,
+}
+
+/// Your programs, each at `/user/NAME`; refuses two programs of one name and
+/// names the kernel cannot run.
+fn user_programs(sources: &[PathBuf]) -> Result<Vec<UserProgram>> {
     let mut seen: BTreeMap<String, &Path> = BTreeMap::new();
-    let mut paths = Vec::new();
+    let mut programs = Vec::new();
     for source in sources {
         let name = program_name(source)?;
         if let Some(other) = seen.insert(name.clone(), source) {
@@ -202,9 +219,13 @@ fn user_program_paths(sources: &[PathBuf]) -> Result<Vec<(String, PathBuf)>> {
                 source.display()
             )));
         }
-        paths.push((format!("{USER_PROGRAMS_DIR}/{name}"), source.clone()));
+        programs.push(UserProgram {
+            path: format!("{USER_PROGRAMS_DIR}/{name}"),
+            name,
+            source: source.clone(),
+        });
     }
-    Ok(paths)
+    Ok(programs)
 }
 
 /// A program's name in the image: its file name without `.c`. The kernel's
@@ -231,19 +252,23 @@ mod tests {
 
     #[test]
     fn your_programs_go_to_their_own_folder() {
-        let paths = user_program_paths(&["/x/hello.c".into(), "y/more.c".into()]).unwrap();
+        let programs = user_programs(&["/x/hello.c".into(), "y/more.c".into()]).unwrap();
+        let paths: Vec<(&str, &Path)> = programs
+            .iter()
+            .map(|p| (p.path.as_str(), p.source.as_path()))
+            .collect();
         assert_eq!(
             paths,
-            vec![
-                ("/user/hello".to_string(), PathBuf::from("/x/hello.c")),
-                ("/user/more".to_string(), PathBuf::from("y/more.c")),
+            [
+                ("/user/hello", Path::new("/x/hello.c")),
+                ("/user/more", Path::new("y/more.c"))
             ]
         );
     }
 
     #[test]
     fn two_programs_of_one_name_are_refused() {
-        let error = user_program_paths(&["a/hello.c".into(), "b/hello.c".into()]).unwrap_err();
+        let error = user_programs(&["a/hello.c".into(), "b/hello.c".into()]).unwrap_err();
         assert!(error.0.contains("would both be /user/hello"), "{error}");
     }
 

@@ -183,8 +183,13 @@ pub fn run(o: &BenchOptions) -> Result<bool> {
 fn measure_neoos(timeout: Duration) -> Result<Measured> {
     eprintln!("neoos: building {SOURCE} for NeoOS");
     let binary = out_dir().join("bench-bin").join("mm_bench");
-    build::c_program(&repo_root().join(SOURCE), &[], &binary)?;
-    let mut image = initfs::standard();
+    build::c_program(
+        &repo_root().join(SOURCE),
+        &[],
+        build::Warnings::Errors,
+        &binary,
+    )?;
+    let mut image = initfs::standard()?;
     image.program("/bin/mm_bench", &binary)?;
     let image_path = out_dir().join("bench-initfs.cpio");
     image.write(&image_path)?;
@@ -219,7 +224,7 @@ fn boot_benchmark(
         kernel,
         initrd,
         command_line: command_line.to_string(),
-        timeout,
+        timeout: Some(timeout),
         echo: true,
         interactive: false,
         gdb: false,
@@ -273,9 +278,9 @@ fn compile_for_linux(source: &Path, out: &Path) -> Result<()> {
 fn linux_initramfs(binary: &Path, out: &Path) -> Result<()> {
     let mut image = initfs::Image::default();
     for dir in ["/dev", "/proc", "/tmp"] {
-        image.dir(dir);
+        image.dir(dir)?;
     }
-    image.char_device("/dev/console", 5, 1);
+    image.char_device("/dev/console", 5, 1)?;
     image.program("/init", binary)?;
     image.write(out)
 }

@@ -1,7 +1,8 @@
 //! Booting NeoOS under QEMU: the command line, the time limit, and reading what
-//! the kernel reports on the serial console.
+//! the kernel reports on the serial console (line by line, as it comes) and
+//! what QEMU itself says on its standard error.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -26,7 +27,8 @@ pub struct BootOptions<'a> {
     pub initrd: Option<&'a Path>,
     /// The kernel command line.
     pub command_line: String,
-    pub timeout: Duration,
+    /// The time limit; `None` for none (a boot waiting for gdb).
+    pub timeout: Option<Duration>,
     /// Echo the console to our stdout while it runs.
     pub echo: bool,
     /// Interactive: console on the terminal, stdin passed through.
@@ -55,6 +57,24 @@ pub struct BootOutcome {
     pub console: Vec<String>,
     /// (program path, exit status) for each program the kernel ran.
     pub programs: Vec<(String, i64)>,
+    /// What QEMU wrote to its standard error (its own errors and warnings).
+    pub qemu_stderr: String,
+}
+
+impl BootOutcome {
+    /// QEMU's standard error under a heading, for a report of a failed boot
+    /// (empty when QEMU said nothing).
+    pub fn qemu_says(&self) -> String {
+        if self.qemu_stderr.trim().is_empty() {
+            return String::new();
+        }
+        let lines: String = self
+            .qemu_stderr
+            .lines()
+            .map(|l| format!("    {l}\n"))
+            .collect();
+        format!("QEMU's standard error:\n{lines}")
+    }
 }
 
 /// The emulated machine.
@@ -105,6 +125,15 @@ fn qemu_command(o: &BootOptions, machine: Machine) -> Command {
     cmd
 }
 
+/// The kernel's report that it refused its initial file system or an entry
+/// of it (`[neoos] initial file system bad: entry /bin/x refused: Exists`).
+const INITFS_BAD_PREFIX: &str = "[neoos] initial file system bad: ";
+
+/// Whether `line` is the kernel's report of a bad initial file system.
+pub fn is_initfs_report(line: &str) -> bool {
+    line.starts_with(INITFS_BAD_PREFIX)
+}
+
 /// Parses a program-end line into (path, status).
 pub fn parse_program_line(line: &str) -> Option<(String, i64)> {
     let rest = line.trim_end().strip_prefix(PROGRAM_PREFIX)?;
@@ -121,6 +150,16 @@ pub fn boot(o: &BootOptions) -> Result<BootOutcome> {
 
 /// As [`boot`], on `machine`.
 pub fn boot_on(o: &BootOptions, machine: Machine) -> Result<BootOutcome> {
+    boot_watching(o, machine, |_| {})
+}
+
+/// As [`boot_on`], calling `on_line` with each console line as it arrives
+/// (after echoing it when `o.echo`).
+pub fn boot_watching(
+    o: &BootOptions,
+    machine: Machine,
+    mut on_line: impl FnMut(&str),
+) -> Result<BootOutcome> {
     let mut cmd = qemu_command(o, machine);
     if o.interactive {
         let status = cmd.status()?;
@@ -129,6 +168,7 @@ pub fn boot_on(o: &BootOptions, machine: Machine) -> Result<BootOutcome> {
             ending,
             console: Vec::new(),
             programs: Vec::new(),
+            qemu_stderr: String::new(),
         });
     }
     cmd.stdin(Stdio::null())
@@ -138,6 +178,12 @@ pub fn boot_on(o: &BootOptions, machine: Machine) -> Result<BootOutcome> {
         .spawn()
         .map_err(|e| ToolError(format!("cannot start QEMU: {e}")))?;
     let stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let stderr_reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    });
     let (tx, rx) = mpsc::channel();
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).split(b'\n') {
@@ -150,30 +196,30 @@ pub fn boot_on(o: &BootOptions, machine: Machine) -> Result<BootOutcome> {
             }
         }
     });
-    let deadline = Instant::now() + o.timeout;
+    let deadline = o.timeout.map(|t| Instant::now() + t);
     let mut console = Vec::new();
     let mut timed_out = false;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match rx.recv_timeout(left.min(Duration::from_millis(200))) {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            timed_out = true;
+            let _ = child.kill();
+            break;
+        }
+        match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(line) => {
                 if o.echo {
                     println!("{line}");
                 }
+                on_line(&line);
                 console.push(line);
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if Instant::now() >= deadline {
-                    timed_out = true;
-                    let _ = child.kill();
-                    break;
-                }
-            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
     }
     let status = child.wait()?;
     let _ = reader.join();
+    let qemu_stderr = stderr_reader.join().unwrap_or_default();
     let ending = if timed_out {
         Ending::TimedOut
     } else {
@@ -187,6 +233,7 @@ pub fn boot_on(o: &BootOptions, machine: Machine) -> Result<BootOutcome> {
         ending,
         console,
         programs,
+        qemu_stderr,
     })
 }
 

@@ -7,25 +7,28 @@ use std::process::Command;
 
 use crate::{out_dir, repo_root, Result, ToolError};
 
-/// Flags every NeoOS C program is compiled with.
-const CFLAGS: &[&str] = &[
-    "-ffreestanding",
-    "-nostdlib",
-    "-static",
-    "-fno-pie",
-    "-no-pie",
-    "-fno-stack-protector",
-    "-fno-builtin",
-    "-O2",
-    "-g",
-    "-std=gnu17",
-    "-Wall",
-    "-Wextra",
-    "-Wno-main",
-    "-Wno-unused-parameter",
-    "-Wl,-Ttext-segment=0x400000",
-    "-Wl,-z,max-page-size=0x1000",
-];
+/// The gcc flags of every NeoOS C program, one per line (`#` starts a
+/// comment line): `user/libneo/cflags`, which `user/build.sh` reads too.
+const CFLAGS_FILE: &str = include_str!("../user/libneo/cflags");
+
+/// The flags of [`CFLAGS_FILE`].
+pub fn cflags() -> impl Iterator<Item = &'static str> {
+    CFLAGS_FILE
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+/// How gcc's warnings count. The repository's own programs are built with
+/// `-Werror` (as `user/build.sh` does); a user's program compiles with its
+/// warnings shown; the specification's examples, compiled verbatim, with
+/// theirs kept quiet (they are known and not ours to mend).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Warnings {
+    Errors,
+    Shown,
+    Quiet,
+}
 
 /// libneo's sources, linked into every program.
 const LIBNEO_SOURCES: &[&str] = &["crt0.S", "syscalls.c", "neo.c"];
@@ -119,9 +122,9 @@ pub fn kernel(initfs: &Path) -> Result<PathBuf> {
 /// (e.g. a stub) in the same link. The program is included into a wrapper
 /// translation unit with libneo's main trailer (which tells crt0 whether
 /// `main` returns void).
-pub fn c_program(source: &Path, extra: &[PathBuf], out: &Path) -> Result<()> {
+pub fn c_program(source: &Path, extra: &[PathBuf], warnings: Warnings, out: &Path) -> Result<()> {
     let trailer = repo_root().join("user/libneo/src/main_trailer.h");
-    c_program_with_trailer(source, extra, &trailer, out)
+    c_program_with_trailer(source, extra, &trailer, warnings, out)
 }
 
 /// As [`c_program`], with another trailer (for sources without a `main`).
@@ -129,6 +132,7 @@ pub fn c_program_with_trailer(
     source: &Path,
     extra: &[PathBuf],
     trailer: &Path,
+    warnings: Warnings,
     out: &Path,
 ) -> Result<()> {
     let libneo = repo_root().join("user/libneo");
@@ -153,18 +157,43 @@ pub fn c_program_with_trailer(
         std::fs::create_dir_all(dir)?;
     }
     let mut cmd = Command::new("gcc");
-    cmd.args(CFLAGS)
-        .arg("-I")
+    cmd.args(cflags());
+    if warnings == Warnings::Errors {
+        cmd.arg("-Werror");
+    }
+    cmd.arg("-I")
         .arg(libneo.join("include"))
         .arg("-o")
         .arg(out)
         .arg(&wrapper)
         .args(extra)
         .args(LIBNEO_SOURCES.iter().map(|s| libneo.join("src").join(s)));
-    run(&mut cmd, &format!("compiling {}", source.display()))
+    compile(&mut cmd, &source, warnings)
 }
 
-/// Compiles every `*.c` in `dir` into `out/<name>`; returns (name, binary).
+/// Runs gcc with its messages captured: they are part of the error when it
+/// fails, printed when it succeeds with warnings (unless `Quiet`).
+fn compile(cmd: &mut Command, source: &Path, warnings: Warnings) -> Result<()> {
+    let output = cmd
+        .output()
+        .map_err(|e| ToolError(format!("cannot start gcc: {e}")))?;
+    let messages = String::from_utf8_lossy(&output.stderr);
+    if !output.status.success() {
+        return Err(ToolError(format!(
+            "compiling {} failed ({}):\n{}",
+            source.display(),
+            output.status,
+            messages.trim_end()
+        )));
+    }
+    if warnings != Warnings::Quiet {
+        eprint!("{messages}");
+    }
+    Ok(())
+}
+
+/// Compiles every `*.c` of the repository's folder `dir` (with `-Werror`) into
+/// `out/<name>`; returns (name, binary).
 pub fn c_programs_in(dir: &Path, out: &Path) -> Result<Vec<(String, PathBuf)>> {
     let mut built = Vec::new();
     for source in c_sources(dir)? {
@@ -174,7 +203,7 @@ pub fn c_programs_in(dir: &Path, out: &Path) -> Result<Vec<(String, PathBuf)>> {
             .unwrap_or("program")
             .to_string();
         let binary = out.join(&name);
-        c_program(&source, &[], &binary)?;
+        c_program(&source, &[], Warnings::Errors, &binary)?;
         built.push((name, binary));
     }
     Ok(built)
@@ -191,4 +220,24 @@ pub fn c_sources(dir: &Path) -> Result<Vec<PathBuf>> {
         .collect();
     sources.sort();
     Ok(sources)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn programs_link_with_the_abi_page_size() {
+        let wanted = format!("-Wl,-z,max-page-size={:#x}", neoos_abi::PAGE_SIZE);
+        assert!(
+            cflags().any(|f| f == wanted),
+            "user/libneo/cflags lacks {wanted}"
+        );
+    }
+
+    #[test]
+    fn cflags_skips_comments_and_blank_lines() {
+        assert!(cflags().all(|f| f.starts_with('-')));
+        assert!(cflags().any(|f| f == "-ffreestanding"));
+    }
 }

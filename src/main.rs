@@ -1,18 +1,22 @@
-//! `cargo run` — builds NeoOS and boots it under QEMU.
+//! `cargo run` — builds NeoOS and boots it under QEMU. Its arguments are
+//! parsed by clap: `cargo run -- --help` lists them.
 //!
 //! ```text
 //! cargo run                         the demo, then power off
-//! cargo run -- prog.c [more.c ...]  compile and run your programs, in order
+//! cargo run -- prog.c [more.c ...]  compile your programs, run them in order as /user/NAME
 //! cargo run -- --shell              an interactive shell
-//! cargo run -- --gdb ...            wait for gdb on localhost:1234
+//! cargo run -- --gdb ...            wait for gdb on localhost:1234 (no time limit)
 //! cargo run -- --timeout 60 ...     time limit in seconds (default 120)
 //! cargo run -- --bench [--linux]    the benchmark of docs/benchmarks.md
 //! cargo run -- --soak N [--calls M] N children of M random system calls each
 //! ```
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
+
+use clap::Parser;
 
 use neoos::bench::{self, BenchOptions};
 use neoos::boot::{self, BootOptions, Ending};
@@ -22,89 +26,51 @@ use neoos::{build, initfs, out_dir, repo_root, Result, ToolError};
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// The benchmark's, per boot (instruction counting slows QEMU down).
 const DEFAULT_BENCH_TIMEOUT: Duration = Duration::from_secs(1800);
+/// The folder of the image that holds your own programs (never /bin, so
+/// that no program of yours is shadowed by a built-in one of the same name).
+const USER_PROGRAMS_DIR: &str = "/user";
 
+/// Builds NeoOS, boots it under QEMU and runs the demo, your C programs, the
+/// shell, the soak or the benchmark. Exit status: 0 when every program ran
+/// and exited with 0 and the kernel powered off normally; 1 otherwise; 2 when
+/// nothing could be built or started.
+#[derive(Parser)]
+#[command(name = "neoos", version, after_help = AFTER_HELP)]
 struct Options {
-    shell: bool,
-    gdb: bool,
-    bench: bool,
-    linux: bool,
-    /// `--soak`: children and calls per child.
-    soak: Option<(u64, u64)>,
-    timeout: Option<Duration>,
+    /// C programs (compiled against libneo) to run in order, in one boot.
+    /// Each is installed as /user/NAME (NAME: the file name without .c).
+    #[arg(value_name = "PROGRAM.c")]
     programs: Vec<PathBuf>,
+    /// Boot into the interactive shell.
+    #[arg(long, conflicts_with = "programs")]
+    shell: bool,
+    /// Start QEMU's gdb stub on localhost:1234 and wait for gdb; no time limit.
+    #[arg(long, conflicts_with = "timeout")]
+    gdb: bool,
+    /// Time limit of the boot in seconds [default: 120; with --bench 1800 per boot].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: Option<u64>,
+    /// Measure the benchmark of docs/benchmarks.md (runs alone).
+    #[arg(long, conflicts_with_all = ["programs", "shell", "gdb", "soak"])]
+    bench: bool,
+    /// With --bench: measure Linux too, on the same emulated machine.
+    #[arg(long, requires = "bench")]
+    linux: bool,
+    /// Run /bin/soak: CHILDREN fuzzer children of random system calls (runs alone).
+    #[arg(long, value_name = "CHILDREN", value_parser = clap::value_parser!(u64).range(1..),
+          conflicts_with_all = ["programs", "shell"])]
+    soak: Option<u64>,
+    /// With --soak: system calls per child.
+    #[arg(long, value_name = "N", requires = "soak", default_value_t = 1500)]
+    calls: u64,
 }
 
-/// Calls per child of `--soak` unless `--calls` says otherwise.
-const DEFAULT_SOAK_CALLS: u64 = 1500;
-
-/// The number that must follow `flag`.
-fn number_after(args: &mut impl Iterator<Item = String>, flag: &str) -> Result<u64> {
-    args.next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ToolError(format!("{flag} takes a number")))
-}
-
-fn parse_args() -> Result<Options> {
-    let mut o = Options {
-        shell: false,
-        gdb: false,
-        bench: false,
-        linux: false,
-        soak: None,
-        timeout: None,
-        programs: Vec::new(),
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--shell" => o.shell = true,
-            "--gdb" => o.gdb = true,
-            "--bench" => o.bench = true,
-            "--linux" => o.linux = true,
-            "--soak" => {
-                let children = number_after(&mut args, "--soak")?;
-                o.soak = Some((children, o.soak.map_or(DEFAULT_SOAK_CALLS, |s| s.1)));
-            }
-            "--calls" => {
-                let calls = number_after(&mut args, "--calls")?;
-                o.soak = Some((o.soak.map_or(0, |s| s.0), calls));
-            }
-            "--timeout" => {
-                o.timeout = Some(Duration::from_secs(number_after(&mut args, "--timeout")?))
-            }
-            "--" => {}
-            "-h" | "--help" => {
-                println!("usage: cargo run [-- [--shell] [--gdb] [--timeout SECS] [prog.c ...]]");
-                println!("       cargo run -- --bench [--linux] [--timeout SECS]");
-                println!("       cargo run -- --soak CHILDREN [--calls N] [--timeout SECS]");
-                std::process::exit(0);
-            }
-            flag if flag.starts_with("--") => {
-                return Err(ToolError(format!("unknown option {flag}")))
-            }
-            file => o.programs.push(PathBuf::from(file)),
-        }
-    }
-    if o.linux && !o.bench {
-        return Err(ToolError("--linux goes with --bench".into()));
-    }
-    if o.soak.is_some_and(|(children, _)| children == 0) {
-        return Err(ToolError(
-            "--soak takes a number of children above 0".into(),
-        ));
-    }
-    if o.soak.is_some() && (o.bench || o.shell || !o.programs.is_empty()) {
-        return Err(ToolError(
-            "--soak runs alone (no --bench, --shell or programs)".into(),
-        ));
-    }
-    if o.bench && (o.shell || o.gdb || !o.programs.is_empty()) {
-        return Err(ToolError(
-            "--bench runs alone (no --shell, --gdb or programs)".into(),
-        ));
-    }
-    Ok(o)
-}
+const AFTER_HELP: &str = "\
+Examples:
+  cargo run                          the demo, then power off
+  cargo run -- ~/hello.c more.c      run /user/hello, then /user/more
+  cargo run -- --soak 1000           1000 fuzzer children, 1500 calls each
+  cargo run -- --bench --linux       the benchmark, with Linux measured too";
 
 fn main() -> ExitCode {
     match run() {
@@ -118,38 +84,17 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<bool> {
-    let o = parse_args()?;
+    let o = Options::parse();
+    let timeout = o.timeout.map(Duration::from_secs);
     if o.bench {
         return bench::run(&BenchOptions {
             linux: o.linux,
-            timeout: o.timeout.unwrap_or(DEFAULT_BENCH_TIMEOUT),
+            timeout: timeout.unwrap_or(DEFAULT_BENCH_TIMEOUT),
         });
     }
+    let user_programs = user_programs(&o.programs)?;
     build::ensure_tools()?;
-    eprintln!("neoos: building the programs");
-    let bin_dir = out_dir().join("run-bin");
-    let mut image = initfs::standard();
-    for (name, binary) in build::c_programs_in(&repo_root().join("user/programs"), &bin_dir)? {
-        image.program(&format!("/bin/{name}"), &binary)?;
-    }
-    let mut to_run = Vec::new();
-    for source in &o.programs {
-        let name = source
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .ok_or_else(|| ToolError(format!("{}: not a C file name", source.display())))?;
-        let binary = out_dir().join("user-bin").join(name);
-        build::c_program(source, &[], &binary)?;
-        let path = format!("/bin/{name}");
-        image.program(&path, &binary)?;
-        to_run.push(path);
-    }
-    if let Some((children, calls)) = o.soak {
-        image.file("/etc/soak", format!("{children} {calls}").as_bytes());
-        to_run.push("/bin/soak".to_string());
-    }
-    let image_path = out_dir().join("initfs.cpio");
-    image.write(&image_path)?;
+    let (image_path, to_run) = image_with(&user_programs, &o)?;
     eprintln!("neoos: building the kernel (with the programs and files built in)");
     let kernel = build::kernel(&image_path)?;
     let command_line = if o.shell {
@@ -169,12 +114,47 @@ fn run() -> Result<bool> {
         kernel: &kernel,
         initrd: None,
         command_line,
-        timeout: o.timeout.unwrap_or(DEFAULT_TIMEOUT),
+        timeout: if o.gdb {
+            None
+        } else {
+            Some(timeout.unwrap_or(DEFAULT_TIMEOUT))
+        },
         echo: true,
         interactive: o.shell,
         gdb: o.gdb,
     })?;
     report(&outcome, &to_run)
+}
+
+/// Compiles the built-in programs and yours into the initial file system;
+/// returns the image's file and the programs to run, in order.
+fn image_with(user_programs: &[UserProgram], o: &Options) -> Result<(PathBuf, Vec<String>)> {
+    eprintln!("neoos: building the programs");
+    let mut image = initfs::standard()?;
+    let programs = build::c_programs_in(
+        &repo_root().join("user/programs"),
+        &out_dir().join("run-bin"),
+    )?;
+    for (name, binary) in programs {
+        image.program(&format!("/bin/{name}"), &binary)?;
+    }
+    let mut to_run = Vec::new();
+    if !user_programs.is_empty() {
+        image.dir(USER_PROGRAMS_DIR)?;
+    }
+    for program in user_programs {
+        let binary = out_dir().join("user-bin").join(&program.name);
+        build::c_program(&program.source, &[], build::Warnings::Shown, &binary)?;
+        image.program(&program.path, &binary)?;
+        to_run.push(program.path.clone());
+    }
+    if let Some(children) = o.soak {
+        image.file("/etc/soak", format!("{children} {}", o.calls).as_bytes())?;
+        to_run.push("/bin/soak".to_string());
+    }
+    let image_path = out_dir().join("initfs.cpio");
+    image.write(&image_path)?;
+    Ok((image_path, to_run))
 }
 
 /// Prints a summary; true when everything ran and every program exited with 0.
@@ -195,6 +175,13 @@ fn report(outcome: &boot::BootOutcome, expected: &[String]) -> Result<bool> {
             ok = false;
         }
     }
+    if !ok {
+        eprint!("{}", outcome.qemu_says());
+    }
+    if let Some(line) = outcome.console.iter().find(|l| boot::is_initfs_report(l)) {
+        eprintln!("neoos: the kernel refused the image: {line}");
+        ok = false;
+    }
     for (path, status) in &outcome.programs {
         if *status != 0 {
             eprintln!("neoos: {path} ended with status {status}");
@@ -208,4 +195,108 @@ fn report(outcome: &boot::BootOutcome, expected: &[String]) -> Result<bool> {
         }
     }
     Ok(ok)
+}
+
+/// One of your programs: its name, its path in the image and its source.
+#[derive(Debug)]
+struct UserProgram {
+    name: String,
+    path: String,
+    source: PathBuf,
+}
+
+/// Your programs, each at `/user/NAME`; refuses two programs of one name and
+/// names the kernel cannot run.
+fn user_programs(sources: &[PathBuf]) -> Result<Vec<UserProgram>> {
+    let mut seen: BTreeMap<String, &Path> = BTreeMap::new();
+    let mut programs = Vec::new();
+    for source in sources {
+        let name = program_name(source)?;
+        if let Some(other) = seen.insert(name.clone(), source) {
+            return Err(ToolError(format!(
+                "{} and {} would both be {USER_PROGRAMS_DIR}/{name}: rename one",
+                other.display(),
+                source.display()
+            )));
+        }
+        programs.push(UserProgram {
+            path: format!("{USER_PROGRAMS_DIR}/{name}"),
+            name,
+            source: source.clone(),
+        });
+    }
+    Ok(programs)
+}
+
+/// A program's name in the image: its file name without `.c`. The kernel's
+/// command line lists programs separated by commas and spaces, so a name
+/// holds neither.
+fn program_name(source: &Path) -> Result<String> {
+    let name = source
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .filter(|n| !n.is_empty() && !n.starts_with('.'))
+        .ok_or_else(|| ToolError(format!("{}: not a C file name", source.display())))?;
+    if name.contains(|c: char| c == ',' || c == '/' || !c.is_ascii_graphic()) {
+        return Err(ToolError(format!(
+            "{}: a program name is printable ASCII without spaces or commas",
+            source.display()
+        )));
+    }
+    Ok(name.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn your_programs_go_to_their_own_folder() {
+        let programs = user_programs(&["/x/hello.c".into(), "y/more.c".into()]).unwrap();
+        let paths: Vec<(&str, &Path)> = programs
+            .iter()
+            .map(|p| (p.path.as_str(), p.source.as_path()))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                ("/user/hello", Path::new("/x/hello.c")),
+                ("/user/more", Path::new("y/more.c"))
+            ]
+        );
+    }
+
+    #[test]
+    fn two_programs_of_one_name_are_refused() {
+        let error = user_programs(&["a/hello.c".into(), "b/hello.c".into()]).unwrap_err();
+        assert!(error.0.contains("would both be /user/hello"), "{error}");
+    }
+
+    #[test]
+    fn names_the_command_line_cannot_carry_are_refused() {
+        for bad in ["a,b.c", "two words.c", ".c"] {
+            assert!(program_name(Path::new(bad)).is_err(), "{bad} accepted");
+        }
+        assert_eq!(
+            program_name(Path::new("dir/ok-name_1.c")).unwrap(),
+            "ok-name_1"
+        );
+    }
+
+    #[test]
+    fn the_options_are_consistent() {
+        use clap::CommandFactory;
+        Options::command().debug_assert();
+    }
+
+    #[test]
+    fn gdb_and_a_time_limit_do_not_go_together() {
+        assert!(Options::try_parse_from(["neoos", "--gdb", "--timeout", "5"]).is_err());
+        assert!(Options::try_parse_from(["neoos", "--calls", "5"]).is_err());
+        assert!(Options::try_parse_from(["neoos", "--linux"]).is_err());
+        let o = Options::try_parse_from(["neoos", "--soak", "3", "--", "--odd.c"]);
+        assert!(o.is_err(), "--soak runs alone");
+        let o = Options::try_parse_from(["neoos", "--", "--odd.c"]).unwrap();
+        assert_eq!(o.programs, vec![PathBuf::from("--odd.c")]);
+    }
 }

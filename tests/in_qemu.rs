@@ -1,28 +1,92 @@
-//! The in-QEMU test suite: every program in `user/tests/` is one test, run on
-//! a real NeoOS boot. A test passes when it ends with the status its first
-//! line names (`// expect-status: N`, default 0). The specification's own C
-//! examples (`../shared/seeds/*.txt`) run verbatim too, followed by a program
-//! that checks what they left in the file. After every boot the kernel must
-//! have powered off cleanly with every frame returned.
+//! The in-QEMU test suite, a cargo test target run by libtest-mimic: every
+//! program in `user/tests/` is one test, run on a real NeoOS boot. A test
+//! passes when it ends with the status its first line names
+//! (`// expect-status: N`, default 0). The specification's own C examples
+//! (`../shared/seeds/*.txt`) run verbatim too, followed by a program that
+//! checks what they left in the file. `kernel_returns_every_frame_after_the_programs`
+//! passes when the boot powered off normally with every frame returned.
 //!
-//! A crash, a hang (time limit), a kernel panic or a missing result is a
-//! failure, never a pass: after one, the remaining tests run in a new boot.
+//! `cargo test NAME` runs only the tests whose names contain NAME, all in one
+//! boot (none: no boot); `cargo test -- --list` lists them. Each result prints
+//! as its program ends. A crash, a hang (time limit), a kernel panic or a
+//! missing result is a failure, never a pass: after one, the remaining tests
+//! run in a new boot. The last test of a boot also fails when the kernel does
+//! not then power off normally.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::time::Duration;
 
-use neoos::boot::{self, BootOptions, Ending};
-use neoos::{build, initfs, out_dir, repo_root, seeds, Result};
+use libtest_mimic::{Arguments, Failed, Trial};
+use neoos::boot::{self, BootOptions, BootOutcome, Ending, Machine};
+use neoos::build::{self, Warnings};
+use neoos::seeds::{self, SeedExample};
+use neoos::{initfs, out_dir, repo_root, Result, ToolError};
 
-/// A test that did not compile: (name, reason).
-type Broken = (String, String);
+/// The test that checks the kernel's closing frame count.
+const FRAME_TEST: &str = "kernel_returns_every_frame_after_the_programs";
+/// The time limit of one boot.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+/// Console lines shown with a test that broke its boot.
+const LINES_BEFORE_A_BREAK: usize = 30;
 
-/// One test: the program to run and the status it must end with.
+/// Where a test's program comes from.
+enum Source {
+    /// A file of `user/tests/`.
+    File(PathBuf),
+    /// An example of a seed document, compiled verbatim.
+    SeedExample(SeedExample),
+}
+
+/// One in-QEMU test: a program, the status it must end with, and the tests
+/// that must run before it in the same boot.
 struct Case {
     name: String,
+    /// Its path in the image.
     path: String,
     expect: i64,
+    source: Source,
+    needs: Vec<usize>,
+}
+
+/// Every test of the suite, in run order, found without compiling anything.
+fn discover() -> Result<Vec<Case>> {
+    let mut cases = Vec::new();
+    for source in build::c_sources(&repo_root().join("user/tests"))? {
+        let name = source
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .ok_or_else(|| ToolError(format!("{}: not a test name", source.display())))?
+            .to_string();
+        cases.push(Case {
+            path: format!("/bin/{name}"),
+            expect: expected_status(&source),
+            name,
+            source: Source::File(source),
+            needs: Vec::new(),
+        });
+    }
+    let first_example = cases.len();
+    for example in seeds::examples(&seeds::seeds_dir())? {
+        cases.push(Case {
+            name: format!("seed_example_{}", example.name),
+            path: format!("/bin/{}", example.name),
+            expect: 0,
+            source: Source::SeedExample(example),
+            needs: Vec::new(),
+        });
+    }
+    if cases.len() > first_example {
+        cases.push(Case {
+            name: "seed_examples_left_the_file_as_they_wrote_it".into(),
+            path: "/bin/check_datos_after_examples".into(),
+            expect: 0,
+            source: Source::File(repo_root().join("user/seeds/check_datos_after_examples.c")),
+            needs: (first_example..cases.len()).collect(),
+        });
+    }
+    Ok(cases)
 }
 
 fn expected_status(source: &Path) -> i64 {
@@ -34,163 +98,301 @@ fn expected_status(source: &Path) -> i64 {
         .unwrap_or(0)
 }
 
-/// Compiles everything into the image; returns the tests in run order, and
-/// the tests that did not compile (each a failure, with the reason).
-fn prepare(image: &mut initfs::Image) -> Result<(Vec<Case>, Vec<Broken>)> {
+/// Whether libtest-mimic will run the test `name` under `args`.
+fn selected(args: &Arguments, name: &str) -> bool {
+    let probe = Trial::test(name, || Ok(()));
+    !args.is_filtered_out(&probe) && !args.is_ignored(&probe)
+}
+
+/// Who hears a program's result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Listener {
+    /// The selected test of this index.
+    Test(usize),
+    /// A program run only because a selected test needs it (or, with no
+    /// program selected, for the frame test): its failure goes to that test.
+    Prerequisite(Option<usize>),
+}
+
+/// A program of the boot plan.
+struct Step {
+    case: usize,
+    listener: Listener,
+}
+
+/// The programs to boot, in order: the selected tests and what they need;
+/// with only the frame test selected, every program.
+fn plan(cases: &[Case], chosen: &[bool], frame_test: bool) -> Vec<Step> {
+    let mut needed_by: BTreeMap<usize, usize> = BTreeMap::new();
+    for (i, case) in cases.iter().enumerate().filter(|(i, _)| chosen[*i]) {
+        for &need in &case.needs {
+            needed_by.entry(need).or_insert(i);
+        }
+    }
+    let none_chosen = !chosen.contains(&true);
+    (0..cases.len())
+        .filter_map(|i| {
+            let listener = if chosen[i] {
+                Listener::Test(i)
+            } else if let Some(&dependent) = needed_by.get(&i) {
+                Listener::Prerequisite(Some(dependent))
+            } else if none_chosen && frame_test {
+                Listener::Prerequisite(None)
+            } else {
+                return None;
+            };
+            Some(Step { case: i, listener })
+        })
+        .collect()
+}
+
+/// Compiles the programs every test may start (`user/programs`, the helpers)
+/// and the steps' own into the image. A step that does not compile is
+/// returned with the reason, and left out of the image.
+fn build_image(cases: &[Case], steps: &[Step]) -> Result<(PathBuf, Vec<(usize, String)>)> {
     let root = repo_root();
     let bin = out_dir().join("test-bin");
+    let mut image = initfs::standard()?;
     for dir in ["user/programs", "user/tests/helpers"] {
         for (name, binary) in build::c_programs_in(&root.join(dir), &bin)? {
             image.program(&format!("/bin/{name}"), &binary)?;
         }
     }
-    let mut cases = Vec::new();
     let mut broken = Vec::new();
-    for source in build::c_sources(&root.join("user/tests"))? {
-        let name = source
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("test")
-            .to_string();
-        let binary = bin.join(&name);
-        if let Err(e) = build::c_program(&source, &[], &binary) {
-            broken.push((name, e.0));
-            continue;
+    for step in steps {
+        let case = &cases[step.case];
+        let binary = bin.join(case.path.trim_start_matches("/bin/"));
+        match compile(case, &binary) {
+            Ok(()) => image.program(&case.path, &binary)?,
+            Err(e) => broken.push((step.case, e.0)),
         }
-        let path = format!("/bin/{name}");
-        image.program(&path, &binary)?;
-        cases.push(Case {
-            name,
-            path,
-            expect: expected_status(&source),
-        });
     }
-    cases.extend(prepare_seed_examples(image, &bin)?);
-    Ok((cases, broken))
+    let image_path = out_dir().join("test-initfs.cpio");
+    image.write(&image_path)?;
+    Ok((image_path, broken))
 }
 
-/// The seeds' examples, compiled verbatim with a stub for what they leave
-/// undefined, then the program that checks the data file afterwards.
-fn prepare_seed_examples(image: &mut initfs::Image, bin: &Path) -> Result<Vec<Case>> {
-    let examples = seeds::examples(&seeds::seeds_dir())?;
-    if examples.is_empty() {
-        return Ok(Vec::new());
+fn compile(case: &Case, binary: &Path) -> Result<()> {
+    match &case.source {
+        Source::File(source) => build::c_program(source, &[], Warnings::Errors, binary),
+        Source::SeedExample(example) => {
+            let dir = out_dir().join("seed-examples");
+            std::fs::create_dir_all(&dir)?;
+            let source = dir.join(format!("{}.c", example.name));
+            std::fs::write(&source, &example.code)?;
+            let stub = repo_root().join("user/seeds/stub.c");
+            let trailer = if example.has_main {
+                repo_root().join("user/libneo/src/main_trailer.h")
+            } else {
+                repo_root().join("user/seeds/no_main_trailer.h")
+            };
+            build::c_program_with_trailer(
+                &source,
+                std::slice::from_ref(&stub),
+                &trailer,
+                Warnings::Quiet,
+                binary,
+            )
+        }
     }
-    let stub = repo_root().join("user/seeds/stub.c");
-    let dir = out_dir().join("seed-examples");
-    std::fs::create_dir_all(&dir)?;
-    let mut cases = Vec::new();
-    for example in examples {
-        let source = dir.join(format!("{}.c", example.name));
-        std::fs::write(&source, &example.code)?;
-        let binary = bin.join(&example.name);
-        let trailer = if example.has_main {
-            repo_root().join("user/libneo/src/main_trailer.h")
-        } else {
-            repo_root().join("user/seeds/no_main_trailer.h")
-        };
-        build::c_program_with_trailer(&source, std::slice::from_ref(&stub), &trailer, &binary)?;
-        let path = format!("/bin/{}", example.name);
-        image.program(&path, &binary)?;
-        cases.push(Case {
-            name: format!("seed_example_{}", example.name),
-            path,
-            expect: 0,
-        });
-    }
-    let checker = repo_root().join("user/seeds/check_datos_after_examples.c");
-    let binary = bin.join("check_datos_after_examples");
-    build::c_program(&checker, &[], &binary)?;
-    image.program("/bin/check_datos_after_examples", &binary)?;
-    cases.push(Case {
-        name: "seed_examples_left_the_file_as_they_wrote_it".into(),
-        path: "/bin/check_datos_after_examples".into(),
-        expect: 0,
-    });
-    Ok(cases)
 }
 
-/// The console lines that belong to the program ending at line `end`.
-fn program_output(console: &[String], end: usize) -> Vec<String> {
-    let start = console[..end]
-        .iter()
-        .rposition(|l| boot::parse_program_line(l).is_some())
-        .map_or(0, |i| i + 1);
-    console[start..=end].to_vec()
+/// The result of one test, as the boot produced it.
+type Verdict = std::result::Result<(), String>;
+
+/// Sends each selected test its verdict as the boots go.
+struct Reporter {
+    senders: BTreeMap<usize, Sender<Verdict>>,
+    frame: Option<Sender<Verdict>>,
+    /// Failures of prerequisites, kept for the test that needs them.
+    held: BTreeMap<usize, Vec<String>>,
 }
 
-struct Tally {
-    passed: usize,
-    failed: usize,
-}
-
-impl Tally {
-    fn record(&mut self, name: &str, ok: bool, details: &[String]) {
-        if ok {
-            self.passed += 1;
-            println!("test {name} ... ok");
-        } else {
-            self.failed += 1;
-            println!("test {name} ... FAILED");
-            for line in details {
-                println!("    | {line}");
+impl Reporter {
+    /// A step's verdict: to its test, or kept for the test that needs it.
+    fn step(&mut self, listener: Listener, verdict: Verdict) {
+        match listener {
+            Listener::Test(i) => {
+                let mut failures = self.held.remove(&i).unwrap_or_default();
+                if let Err(e) = verdict {
+                    failures.push(e);
+                }
+                let verdict = if failures.is_empty() {
+                    Ok(())
+                } else {
+                    Err(failures.join("\n").trim_end().to_string())
+                };
+                if let Some(tx) = self.senders.remove(&i) {
+                    let _ = tx.send(verdict);
+                }
             }
+            Listener::Prerequisite(Some(i)) => {
+                if let Err(e) = verdict {
+                    self.held.entry(i).or_default().push(e);
+                }
+            }
+            Listener::Prerequisite(None) => {}
+        }
+    }
+
+    /// Fails every test still waiting (the suite could not go on).
+    fn fail_the_rest(&mut self, why: &str) {
+        for (_, tx) in std::mem::take(&mut self.senders) {
+            let _ = tx.send(Err(why.to_string()));
+        }
+        if let Some(tx) = self.frame.take() {
+            let _ = tx.send(Err(why.to_string()));
         }
     }
 }
 
-/// Boots once with `cases`; records each finished one; returns how many were
-/// decided (all of them, or up to and including the one that broke the boot).
-fn run_boot(kernel: &Path, cases: &[Case], tally: &mut Tally) -> Result<usize> {
-    let paths: Vec<&str> = cases.iter().map(|c| c.path.as_str()).collect();
-    let outcome = boot::boot(&BootOptions {
+/// Builds the image and the kernel, then boots until every step has its
+/// verdict; a boot broken by a step goes on with the next step in a new boot.
+fn run_suite(cases: &[Case], steps: &[Step], reporter: &mut Reporter) -> Result<()> {
+    build::ensure_tools()?;
+    let (image, broken) = build_image(cases, steps)?;
+    let mut runnable = Vec::new();
+    for step in steps {
+        match broken.iter().find(|(case, _)| *case == step.case) {
+            Some((_, why)) => reporter.step(
+                step.listener,
+                Err(format!("{} did not compile: {why}", cases[step.case].name)),
+            ),
+            None => runnable.push(step),
+        }
+    }
+    let mut last_outcome = None;
+    if !runnable.is_empty() {
+        let kernel = build::kernel(&image)?;
+        let mut next = 0;
+        while next < runnable.len() {
+            let (decided, outcome) = run_boot(&kernel, cases, &runnable[next..], reporter)?;
+            next += decided;
+            last_outcome = Some(outcome);
+        }
+    }
+    if let Some(tx) = reporter.frame.take() {
+        let _ = tx.send(frame_verdict(last_outcome.as_ref()));
+    }
+    Ok(())
+}
+
+/// One boot running `steps`; reports each as its program ends. Returns how
+/// many steps were decided (all, or up to and including the one that broke
+/// the boot) and the outcome.
+fn run_boot(
+    kernel: &Path,
+    cases: &[Case],
+    steps: &[&Step],
+    reporter: &mut Reporter,
+) -> Result<(usize, BootOutcome)> {
+    let paths: Vec<&str> = steps.iter().map(|s| cases[s.case].path.as_str()).collect();
+    let options = BootOptions {
         kernel,
         initrd: None,
         command_line: format!("run={}", paths.join(",")),
-        timeout: Duration::from_secs(120),
+        timeout: Some(BOOT_TIMEOUT),
         echo: false,
         interactive: false,
         gdb: false,
-    })?;
+    };
     let mut decided = 0;
-    for (i, line) in outcome.console.iter().enumerate() {
+    let mut output: Vec<String> = Vec::new();
+    // The last step's verdict waits for the end of the boot.
+    let mut last: Option<(Listener, Verdict)> = None;
+    let outcome = boot::boot_watching(&options, Machine::Standard, |line| {
+        output.push(line.to_string());
         let Some((path, status)) = boot::parse_program_line(line) else {
-            continue;
+            return;
         };
-        let Some(case) = cases.get(decided).filter(|c| c.path == path) else {
-            continue;
+        let Some(step) = steps.get(decided).filter(|s| cases[s.case].path == path) else {
+            output.clear();
+            return;
         };
-        let mut details = program_output(&outcome.console, i);
-        details.push(format!("(expected status {}, got {status})", case.expect));
-        tally.record(&case.name, status == case.expect, &details);
+        let case = &cases[step.case];
+        let verdict = if status == case.expect {
+            Ok(())
+        } else {
+            Err(format!(
+                "{}\n(expected status {}, got {status})",
+                indent(&output),
+                case.expect
+            ))
+        };
+        output.clear();
         decided += 1;
+        if decided == steps.len() {
+            last = Some((step.listener, verdict));
+        } else {
+            reporter.step(step.listener, verdict);
+        }
+    })?;
+    if let Some((listener, verdict)) = last {
+        let trouble = match (&outcome.ending, initfs_report(&outcome)) {
+            (Ending::Clean, None) => None,
+            (Ending::Clean, Some(report)) => Some(report.to_string()),
+            (ending, _) => Some(format!(
+                "the program ended, then the boot ended badly ({ending:?})\n{}\n{}",
+                indent(tail(&outcome.console)),
+                outcome.qemu_says()
+            )),
+        };
+        let verdict = match (verdict, trouble) {
+            (verdict, None) => verdict,
+            (Ok(()), Some(trouble)) => Err(trouble),
+            (Err(failure), Some(trouble)) => Err(format!("{failure}\n{trouble}")),
+        };
+        reporter.step(listener, verdict);
+        return Ok((decided, outcome));
     }
-    if outcome.ending == Ending::Clean && decided == cases.len() {
-        let leak = frames_leaked(&outcome.console);
-        tally.record(
-            "kernel_returns_every_frame_after_the_programs",
-            leak == Some(false),
-            &outcome.console[outcome.console.len().saturating_sub(3)..],
+    if let Some(step) = steps.get(decided) {
+        reporter.step(
+            step.listener,
+            Err(format!(
+                "{}\n(boot ended: {:?}, before {} finished)\n{}",
+                indent(tail(&outcome.console)),
+                outcome.ending,
+                cases[step.case].path,
+                outcome.qemu_says()
+            )),
         );
-        return Ok(decided);
-    }
-    if let Some(case) = cases.get(decided) {
-        let mut details: Vec<String> = outcome
-            .console
-            .iter()
-            .rev()
-            .take(30)
-            .rev()
-            .cloned()
-            .collect();
-        details.push(format!(
-            "(boot ended: {:?}, before this test finished)",
-            outcome.ending
-        ));
-        tally.record(&case.name, false, &details);
         decided += 1;
     }
-    Ok(decided)
+    Ok((decided, outcome))
+}
+
+/// The frame test's verdict, from the boot that ran the last programs.
+fn frame_verdict(outcome: Option<&BootOutcome>) -> Verdict {
+    let Some(outcome) = outcome else {
+        return Err("no program ran".into());
+    };
+    if outcome.ending != Ending::Clean {
+        return Err(format!(
+            "the last boot did not power off normally ({:?})\n{}",
+            outcome.ending,
+            outcome.qemu_says()
+        ));
+    }
+    if let Some(report) = initfs_report(outcome) {
+        return Err(report.to_string());
+    }
+    match frames_leaked(&outcome.console) {
+        Some(false) => Ok(()),
+        Some(true) => Err(format!(
+            "frames leaked:\n{}",
+            indent(tail(&outcome.console))
+        )),
+        None => Err("no closing frame count on the console".into()),
+    }
+}
+
+/// The kernel's line saying it refused (part of) the image, if it printed one.
+fn initfs_report(outcome: &BootOutcome) -> Option<&str> {
+    outcome
+        .console
+        .iter()
+        .find(|l| boot::is_initfs_report(l))
+        .map(String::as_str)
 }
 
 /// From the kernel's closing line `all programs done; F frames free (S at start)`.
@@ -209,47 +411,77 @@ fn frames_leaked(console: &[String]) -> Option<bool> {
     }
 }
 
-fn main() -> ExitCode {
-    // `cargo test -- --list` and filters are not supported: the suite is one boot.
-    match run_all() {
-        Ok(tally) => {
-            println!();
-            println!(
-                "in-QEMU tests: {} passed, {} failed",
-                tally.passed, tally.failed
-            );
-            if tally.failed == 0 {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Err(e) => {
-            println!("in-QEMU tests could not run: {e}");
-            println!("0 passed, 1 failed");
-            ExitCode::FAILURE
-        }
-    }
+fn tail(console: &[String]) -> &[String] {
+    &console[console.len().saturating_sub(LINES_BEFORE_A_BREAK)..]
 }
 
-fn run_all() -> Result<Tally> {
-    build::ensure_tools()?;
-    let mut image = initfs::standard();
-    let (cases, broken) = prepare(&mut image)?;
-    let image_path = out_dir().join("test-initfs.cpio");
-    image.write(&image_path)?;
-    let kernel: PathBuf = build::kernel(&image_path)?;
-    println!("running {} in-QEMU tests", cases.len() + broken.len());
-    let mut tally = Tally {
-        passed: 0,
-        failed: 0,
+fn indent(lines: &[String]) -> String {
+    lines
+        .iter()
+        .map(|l| format!("    | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A test that waits for its verdict from the boot.
+fn waiting_trial(name: &str, verdict: Receiver<Verdict>) -> Trial {
+    Trial::test(name, move || match verdict.recv() {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(why)) => Err(Failed::from(why)),
+        Err(_) => Err("no result: the runner stopped before this test ran".into()),
+    })
+}
+
+fn main() {
+    let mut args = Arguments::from_args();
+    // One boot runs the tests in order; each waits for its own result.
+    args.test_threads = Some(1);
+    let cases = match discover() {
+        Ok(cases) => cases,
+        Err(e) => {
+            let trial = Trial::test("in_qemu_suite_found", move || Err(e.0.into()));
+            libtest_mimic::run(&args, vec![trial]).exit();
+        }
     };
-    for (name, why) in &broken {
-        tally.record(name, false, std::slice::from_ref(why));
+    if args.list {
+        let names = cases.iter().map(|c| c.name.as_str()).chain([FRAME_TEST]);
+        let trials = names.map(|n| Trial::test(n, || Ok(()))).collect();
+        libtest_mimic::run(&args, trials).exit();
     }
-    let mut next = 0;
-    while next < cases.len() {
-        next += run_boot(&kernel, &cases[next..], &mut tally)?;
+    let chosen: Vec<bool> = cases.iter().map(|c| selected(&args, &c.name)).collect();
+    let frame_test = selected(&args, FRAME_TEST);
+    let steps = plan(&cases, &chosen, frame_test);
+
+    let mut trials = Vec::new();
+    let mut reporter = Reporter {
+        senders: BTreeMap::new(),
+        frame: None,
+        held: BTreeMap::new(),
+    };
+    for (i, case) in cases.iter().enumerate() {
+        let (tx, rx) = mpsc::channel();
+        if chosen[i] {
+            reporter.senders.insert(i, tx);
+        }
+        trials.push(waiting_trial(&case.name, rx));
     }
-    Ok(tally)
+    let (tx, rx) = mpsc::channel();
+    if frame_test {
+        reporter.frame = Some(tx);
+    }
+    trials.push(waiting_trial(FRAME_TEST, rx));
+
+    let suite = (!steps.is_empty()).then(|| {
+        std::thread::spawn(move || {
+            if let Err(e) = run_suite(&cases, &steps, &mut reporter) {
+                reporter.fail_the_rest(&format!("the in-QEMU suite could not run: {e}"));
+            }
+            // Dropping the reporter ends the wait of any test left without a verdict.
+        })
+    });
+    let conclusion = libtest_mimic::run(&args, trials);
+    if let Some(suite) = suite {
+        let _ = suite.join();
+    }
+    conclusion.exit();
 }

@@ -1,6 +1,7 @@
 #!/bin/sh
-# build.sh - compile every NeoOS user program with the host gcc, exactly as the
-# host tool does (see libneo/build.txt). Usage:
+# build.sh - compile every NeoOS program of the repository with the host gcc,
+# as the host tool does (see libneo/build.txt): the flags of libneo/cflags,
+# plus -Werror as for all of the repository's own programs. Usage:
 #     user/build.sh [OUTDIR]          (default OUTDIR: /tmp/neoos-user)
 # Each program P.c becomes OUTDIR/<group>/P (group: programs, tests, helpers).
 # Exits non-zero if any program fails to compile (warnings are errors).
@@ -9,9 +10,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 out=${1:-/tmp/neoos-user}
 lib=$here/libneo
 CC=${CC:-gcc}
-CFLAGS="-ffreestanding -nostdlib -static -fno-pie -no-pie -fno-stack-protector -fno-builtin \
- -O2 -g -std=gnu17 -Wall -Wextra -Werror -Wno-main -Wno-unused-parameter \
- -I $lib/include -Wl,-Ttext-segment=0x400000 -Wl,-z,max-page-size=0x1000"
+CFLAGS="$(grep -v '^#' "$lib/cflags" | tr '\n' ' ') -Werror -I $lib/include"
 LIBSRC="$lib/src/crt0.S $lib/src/syscalls.c $lib/src/neo.c"
 fail=0
 build() { # group file

@@ -37,6 +37,27 @@ pub enum FsError {
     Full,
 }
 
+/// Why the initial file system could not be filled whole from its image.
+#[derive(Debug)]
+pub enum UnpackError {
+    /// There is no image (none built in and no boot module).
+    Empty,
+    /// The image is not a well-formed cpio "newc" archive.
+    Malformed(&'static str),
+    /// The file system refused this entry of the image.
+    Refused { path: String, why: FsError },
+}
+
+impl core::fmt::Display for UnpackError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            UnpackError::Empty => f.write_str("no image (none built in and no boot module)"),
+            UnpackError::Malformed(what) => f.write_str(what),
+            UnpackError::Refused { path, why } => write!(f, "entry {path} refused: {why:?}"),
+        }
+    }
+}
+
 /// Most files and directories the file system holds (each costs kernel heap,
 /// and a directory listing is built whole).
 pub const MAX_NODES: usize = 16384;
@@ -315,19 +336,27 @@ impl FileSystem {
         Ok(names)
     }
 
-    /// Fills the file system from a cpio "newc" archive.
-    pub fn unpack_cpio(&mut self, archive: &[u8]) -> Result<usize, &'static str> {
+    /// Fills the file system from a cpio "newc" archive; returns how many
+    /// entries it made. Stops at the first entry the file system refuses (a
+    /// path made already, a missing parent...) and names it.
+    pub fn unpack_cpio(&mut self, archive: &[u8]) -> Result<usize, UnpackError> {
+        use UnpackError::Malformed;
+        if archive.is_empty() {
+            return Err(UnpackError::Empty);
+        }
         let mut at = 0;
         let mut count = 0;
         loop {
-            let header = archive.get(at..at + 110).ok_or("truncated cpio header")?;
+            let header = archive
+                .get(at..at + 110)
+                .ok_or(Malformed("truncated cpio header"))?;
             if &header[..6] != b"070701" {
-                return Err("bad cpio magic");
+                return Err(Malformed("bad cpio magic"));
             }
-            let field = |i: usize| -> Result<usize, &'static str> {
+            let field = |i: usize| -> Result<usize, UnpackError> {
                 let text = core::str::from_utf8(&header[6 + i * 8..14 + i * 8])
-                    .map_err(|_| "bad cpio field")?;
-                usize::from_str_radix(text, 16).map_err(|_| "bad cpio field")
+                    .map_err(|_| Malformed("bad cpio field"))?;
+                usize::from_str_radix(text, 16).map_err(|_| Malformed("bad cpio field"))
             };
             let mode = field(1)?;
             let size = field(6)?;
@@ -335,12 +364,12 @@ impl FileSystem {
             let name_start = at + 110;
             let name = archive
                 .get(name_start..name_start + name_len.saturating_sub(1))
-                .ok_or("truncated name")?;
-            let name = core::str::from_utf8(name).map_err(|_| "bad name")?;
+                .ok_or(Malformed("truncated name"))?;
+            let name = core::str::from_utf8(name).map_err(|_| Malformed("bad name"))?;
             let data_start = (name_start + name_len).next_multiple_of(4);
             let data = archive
                 .get(data_start..data_start + size)
-                .ok_or("truncated data")?;
+                .ok_or(Malformed("truncated data"))?;
             at = (data_start + size).next_multiple_of(4);
             if name == "TRAILER!!!" {
                 return Ok(count);
@@ -351,9 +380,8 @@ impl FileSystem {
             } else {
                 self.create_with(&path, data).map(|_| ())
             };
-            if made.is_ok() {
-                count += 1;
-            }
+            made.map_err(|why| UnpackError::Refused { path, why })?;
+            count += 1;
         }
     }
 }

@@ -67,12 +67,11 @@ fn initial_file_system(module: Option<alloc::vec::Vec<u8>>) -> fs::FileSystem {
     let mut fs = fs::FileSystem::new();
     let unpacked = match module {
         Some(image) => fs.unpack_cpio(&image),
-        None if EMBEDDED_INITFS.is_empty() => Err("none built in and no boot module"),
         None => fs.unpack_cpio(EMBEDDED_INITFS),
     };
     match unpacked {
         Ok(n) => kprintln!("initial file system: {} entries", n),
-        Err(e) => kprintln!("initial file system unreadable: {}", e),
+        Err(e) => kprintln!("initial file system bad: {}", e),
     }
     fs
 }

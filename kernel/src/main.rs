@@ -8,11 +8,7 @@ extern crate alloc;
 pub mod arch;
 #[macro_use]
 mod log;
-mod files;
 mod frames;
-mod fs;
-mod ipc;
-mod loader;
 mod memory;
 mod process;
 mod syscall;
@@ -22,6 +18,7 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 
 use arch::qemu;
+use neoos_kernel_core::fs::FileSystem;
 
 /// The kernel proper, entered from `arch::boot` with the physical address of
 /// `hvm_start_info`.
@@ -42,7 +39,7 @@ pub fn start(start_info: u64) -> ! {
     let launch = programs_to_run(&info.command_line);
     let (total, free) = frames::counts();
     kprintln!("memory: {} frames, {} free", total, free);
-    *process::KERNEL.lock() = Some(process::Kernel::new(fs, launch));
+    process::init(fs, launch);
     process::run_scheduler();
     let (_, free_after) = frames::counts();
     kprintln!(
@@ -62,8 +59,8 @@ static EMBEDDED_INITFS: &[u8] = &[];
 
 /// The file system filled from the boot module when the boot loader gave
 /// one (a replacement image without a rebuild), else from the embedded image.
-fn initial_file_system(module: Option<(u64, u64)>) -> fs::FileSystem {
-    let mut fs = fs::FileSystem::new();
+fn initial_file_system(module: Option<(u64, u64)>) -> FileSystem {
+    let mut fs = FileSystem::new();
     let unpacked = match module {
         Some((start, len)) => fs.unpack_cpio(&arch::bootinfo::copy_physical(start, len)),
         None if EMBEDDED_INITFS.is_empty() => Err("none built in and no boot module"),

@@ -357,3 +357,106 @@ impl FileSystem {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_platform::cpio;
+
+    #[test]
+    fn normalize_makes_paths_absolute_and_canonical() {
+        assert_eq!(normalize("a/./b//c/").as_deref(), Some("/a/b/c"));
+        assert_eq!(normalize("/a/../../b").as_deref(), Some("/b"));
+        assert_eq!(normalize("").as_deref(), Some("/"));
+        assert_eq!(normalize(&"x".repeat(2000)), None);
+    }
+
+    #[test]
+    fn files_need_an_existing_parent_directory() {
+        let mut fs = FileSystem::new();
+        assert_eq!(fs.create("/d/f"), Err(FsError::NotFound));
+        fs.mkdir("/d").unwrap();
+        let f = fs.create("/d/f").unwrap();
+        assert_eq!(fs.lookup("/d/../d/f"), Some(Node::File(f)));
+        assert_eq!(fs.create("/d/f"), Err(FsError::Exists));
+        assert_eq!(fs.create("/d/f/g"), Err(FsError::NotADirectory));
+        assert_eq!(fs.path_of(f).as_deref(), Some("/d/f"));
+    }
+
+    #[test]
+    fn list_names_direct_entries_sorted_with_slashes_on_folders() {
+        let mut fs = FileSystem::new();
+        fs.mkdir("/b").unwrap();
+        fs.create("/a").unwrap();
+        fs.create("/b/inner").unwrap();
+        assert_eq!(fs.list("/").unwrap(), ["a", "b/"]);
+        assert_eq!(fs.list("/b").unwrap(), ["inner"]);
+        assert_eq!(fs.list("/a"), Err(FsError::NotADirectory));
+        assert_eq!(fs.list("/none"), Err(FsError::NotFound));
+    }
+
+    #[test]
+    fn cpio_unpacks_folders_and_file_contents() {
+        let archive = cpio(&[("etc", None), ("etc/motd", Some(b"hi there"))]);
+        let mut fs = FileSystem::new();
+        assert_eq!(fs.unpack_cpio(&archive), Ok(2));
+        let Some(Node::File(id)) = fs.lookup("/etc/motd") else {
+            panic!("motd is a file");
+        };
+        assert_eq!(fs.disk.len(id), 8);
+        let mut page = [0u8; PAGE];
+        fs.disk.read_page(id, 0, &mut page).unwrap();
+        assert_eq!(&page[..9], b"hi there\0");
+        assert_eq!(fs.unpack_cpio(&archive[..50]), Err("truncated cpio header"));
+    }
+
+    #[test]
+    fn the_disk_refuses_writes_beyond_its_capacity() {
+        let mut fs = FileSystem::new();
+        let a = fs.create("/a").unwrap();
+        let b = fs.create("/b").unwrap();
+        let page = [7u8; PAGE];
+        let half = vec_of_pages(&page, CAPACITY_PAGES / 2);
+        fs.disk.write_run(a, 0, &half).unwrap();
+        assert!(fs.disk.has_room(b, CAPACITY_PAGES / 2));
+        assert!(!fs.disk.has_room(b, CAPACITY_PAGES / 2 + 1));
+        assert!(
+            fs.disk.has_room(a, CAPACITY_PAGES),
+            "a file's own pages count as room"
+        );
+        fs.disk.write_run(b, 0, &half).unwrap();
+        assert_eq!(
+            fs.disk.write_run(b, CAPACITY_PAGES as u64 / 2, &[&page]),
+            Err(IoError)
+        );
+        fs.disk.set_len(a, 0).unwrap();
+        assert!(fs.disk.has_room(b, CAPACITY_PAGES));
+    }
+
+    #[test]
+    fn the_faulty_file_fails_every_write() {
+        let mut fs = FileSystem::new();
+        fs.mkdir("/dev").unwrap();
+        let f = fs.create(FAULTY_FILE).unwrap();
+        assert!(fs.disk.is_faulty(f));
+        assert_eq!(fs.disk.write_run(f, 0, &[&[0u8; PAGE]]), Err(IoError));
+    }
+
+    #[test]
+    fn shrinking_zeroes_the_tail_of_the_last_page() {
+        let mut fs = FileSystem::new();
+        let f = fs.create("/f").unwrap();
+        fs.disk.write_run(f, 0, &[&[9u8; PAGE]]).unwrap();
+        fs.disk.set_len(f, PAGE as u64).unwrap();
+        fs.disk.set_len(f, 10).unwrap();
+        fs.disk.set_len(f, PAGE as u64).unwrap();
+        let mut page = [0u8; PAGE];
+        fs.disk.read_page(f, 0, &mut page).unwrap();
+        assert_eq!(&page[..10], &[9u8; 10]);
+        assert!(page[10..].iter().all(|&b| b == 0));
+    }
+
+    fn vec_of_pages(page: &PageBytes, n: usize) -> Vec<&PageBytes> {
+        (0..n).map(|_| page).collect()
+    }
+}

@@ -108,6 +108,7 @@ pub fn init(fs: FileSystem, launch: VecDeque<String>) {
 }
 
 /// Runs `f` on the kernel state.
+#[inline]
 pub fn with_kernel<R>(f: impl FnOnce(&mut Kernel<KernelPlatform>) -> R) -> R {
     let mut guard = KERNEL.lock();
     f(guard.as_mut().expect("kernel state is set up at boot"))
@@ -192,10 +193,10 @@ pub fn exit_current(status: i64) -> ! {
 pub fn resolve_fault(address: u64, access: Access) {
     let outcome = with_kernel(|k| {
         let pid = k.processes().current()?;
-        let result = k.resolve_fault(pid, address, access);
-        Some((pid, k.path_of(pid), result))
+        let fatal = k.resolve_fault(pid, address, access).err()?;
+        Some((pid, k.path_of(pid), fatal))
     });
-    let Some((pid, path, Err(fatal))) = outcome else {
+    let Some((pid, path, fatal)) = outcome else {
         return;
     };
     let kind = match access {

@@ -22,16 +22,19 @@ pub fn handle(frame: &mut TrapFrame) {
         frame.rax = NEO_UNKNOWN_CALL as u64;
         return;
     };
-    let completion = with_kernel(|k| {
-        let pid = k.processes().current()?;
-        Some(k.call(pid, decoded.call))
+    let personality = decoded.personality;
+    // The result is converted inside the lock; a call that needs the
+    // scheduler comes back out of it.
+    let step = with_kernel(|k| match k.processes().current() {
+        None => Ok(neo::E_UNKNOWN),
+        Some(pid) => match k.call(pid, decoded.call) {
+            Completion::Done(r) => Ok(personality.result(r)),
+            Completion::Scheduler(call) => Err(call),
+        },
     });
-    let result = match completion {
-        None => neo::E_UNKNOWN,
-        Some(Completion::Done(r)) => decoded.personality.result(r),
-        Some(Completion::Scheduler(call)) => {
-            decoded.personality.result(scheduler_call(call, frame))
-        }
+    let result = match step {
+        Ok(value) => value,
+        Err(call) => personality.result(scheduler_call(call, frame)),
     };
     frame.rax = result as u64;
 }

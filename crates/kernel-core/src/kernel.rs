@@ -124,6 +124,7 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// Splits the state into what a mapping-core call on process `pid` needs.
+    #[inline]
     pub(crate) fn hw_for(&mut self, pid: Pid) -> Option<(&mut MemorySystem, AsId, Hw<'_>)> {
         let p = self.processes.get_mut(pid)?;
         let table = p.table.as_mut()?;

@@ -117,16 +117,19 @@ impl<T, C> Default for ProcessTable<T, C> {
 
 impl<T, C> ProcessTable<T, C> {
     /// The running process.
+    #[inline]
     pub fn current(&self) -> Option<Pid> {
         self.current
     }
 
     /// Process `pid`.
+    #[inline]
     pub fn get(&self, pid: Pid) -> Option<&Process<T, C>> {
         self.processes.get(&pid)
     }
 
     /// Process `pid`, to change.
+    #[inline]
     pub fn get_mut(&mut self, pid: Pid) -> Option<&mut Process<T, C>> {
         self.processes.get_mut(&pid)
     }

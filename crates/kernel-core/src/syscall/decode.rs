@@ -41,6 +41,7 @@ pub const NEO_UNKNOWN_CALL: i64 = neoos_abi::neo::E_NOT_IMPL;
 
 /// Decodes NeoOS call `number` with argument registers `regs`; `None` for a
 /// number that is no call (the caller returns [`NEO_UNKNOWN_CALL`]).
+#[inline]
 pub fn decode_neo(number: usize, regs: [u64; 6]) -> Option<Decoded> {
     let personality = if number >= nr::FIRST_POSIX {
         Personality::Posix

@@ -29,7 +29,9 @@ impl<P: Platform> Kernel<P> {
                 self.read(pid, fd, buf, count)
             }
             FileCall::ReadConsole { buf, count } => return console_read(buf, count),
-            FileCall::Open { path, mode } => self.open(pid, path, mode),
+            FileCall::Open { path, mode } => self
+                .heap_reserve_check()
+                .and_then(|_| self.open(pid, path, mode)),
             FileCall::Close { fd } => self.close(pid, fd),
             FileCall::Stat { path, out } => self.stat(pid, path, out),
             FileCall::Fsync { fd } => self.fsync(pid, fd),

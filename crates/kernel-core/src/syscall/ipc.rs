@@ -17,11 +17,13 @@ impl<P: Platform> Kernel<P> {
         let now = self.platform.ticks();
         match call {
             IpcCall::ShmGet { key, size, flags } => {
+                self.heap_reserve_check()?;
                 let id = self.memory.shmget(key, size, flags as u32)?;
                 self.segments.got(id.0, flags, pid as u64, now);
                 Ok(id.0 as i64)
             }
             IpcCall::ShmAt { id, addr, flags } => {
+                self.heap_reserve_check()?;
                 let at = self.with_space(pid, |m, s, hw| m.shmat(s, hw, ShmId(id), addr, flags))?;
                 self.segments.attached(id, pid as u64, now);
                 Ok(at as i64)

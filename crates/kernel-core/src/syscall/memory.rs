@@ -6,7 +6,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use neoos_abi::{MEMINFO_FIELDS, PAGE_SIZE};
-use neoos_mm::{AsId, Errno, Hw, MapInfo, MapObject, MemorySystem};
+use neoos_mm::{write_maps_line, AsId, Errno, Hw, MapInfo, MapObject, MemorySystem};
 
 use super::{MemoryCall, UserPtr};
 use crate::files::Descriptor;
@@ -19,9 +19,13 @@ use crate::process::Pid;
 const MINCORE_MAX_PAGES: u64 = 1 << 24;
 
 impl<P: Platform> Kernel<P> {
+    #[inline]
     pub(super) fn memory_call(&mut self, pid: Pid, call: MemoryCall) -> Result<i64, Errno> {
         match call {
-            MemoryCall::NeoMmap { fd, offset, size } => self.neo_mmap(pid, fd, offset, size),
+            MemoryCall::NeoMmap { fd, offset, size } => {
+                self.heap_reserve_check()?;
+                self.neo_mmap(pid, fd, offset, size)
+            }
             MemoryCall::NeoMunmap { addr, size } => self
                 .with_space(pid, |m, s, hw| m.neo_munmap(s, hw, addr, size))
                 .map(|_| 0),
@@ -32,16 +36,23 @@ impl<P: Platform> Kernel<P> {
                 flags,
                 fd,
                 offset,
-            } => self.posix_mmap(pid, addr, len, prot, flags, fd, offset),
-            MemoryCall::Munmap { addr, len } => self
-                .with_space(pid, |m, s, hw| m.munmap(s, hw, addr, len))
-                .map(|_| 0),
+            } => {
+                self.heap_reserve_check()?;
+                self.posix_mmap(pid, addr, len, prot, flags, fd, offset)
+            }
+            MemoryCall::Munmap { addr, len } => {
+                self.split_reserve_check(pid, addr, len)?;
+                self.with_space(pid, |m, s, hw| m.munmap(s, hw, addr, len))
+                    .map(|_| 0)
+            }
             MemoryCall::Msync { addr, len, flags } => self
                 .with_space(pid, |m, s, hw| m.msync(s, hw, addr, len, flags))
                 .map(|_| 0),
-            MemoryCall::Mprotect { addr, len, prot } => self
-                .with_space(pid, |m, s, hw| m.mprotect(s, hw, addr, len, prot))
-                .map(|_| 0),
+            MemoryCall::Mprotect { addr, len, prot } => {
+                self.split_reserve_check(pid, addr, len)?;
+                self.with_space(pid, |m, s, hw| m.mprotect(s, hw, addr, len, prot))
+                    .map(|_| 0)
+            }
             MemoryCall::Madvise { addr, len, advice } => self
                 .with_space(pid, |m, s, hw| m.madvise(s, hw, addr, len, advice))
                 .map(|_| 0),
@@ -53,6 +64,7 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// Runs `f` with the caller's address space and hardware.
+    #[inline]
     pub(crate) fn with_space<R>(
         &mut self,
         pid: Pid,
@@ -167,32 +179,6 @@ impl<P: Platform> Kernel<P> {
             MapObject::File(f) => self.fs.path_of(f),
             _ => None,
         };
-        write_maps_line(text, m, path.as_deref());
+        let _ = write_maps_line(text, m, path.as_deref());
     }
-}
-
-/// Appends the `sys_maps` line of docs/abi.md for `m`: `START-END PERM KIND
-/// [PATH]`, then the mapping's resident and dirty page counts.
-pub(crate) fn write_maps_line(text: &mut String, m: &MapInfo, path: Option<&str>) {
-    use core::fmt::Write;
-    let kind = match m.object {
-        MapObject::Anonymous => "anon",
-        MapObject::Shm(_) => "shm",
-        MapObject::File(_) => "file",
-    };
-    let _ = write!(
-        text,
-        "{:016x}-{:016x} {}{}{}{} {}",
-        m.start,
-        m.end,
-        if m.read { 'r' } else { '-' },
-        if m.write { 'w' } else { '-' },
-        if m.exec { 'x' } else { '-' },
-        if m.shared { 's' } else { 'p' },
-        kind
-    );
-    if let Some(path) = path.filter(|p| !p.is_empty()) {
-        let _ = write!(text, " {}", path);
-    }
-    let _ = writeln!(text, " resident={} dirty={}", m.resident, m.dirty);
 }

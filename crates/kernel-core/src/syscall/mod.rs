@@ -55,6 +55,7 @@ pub enum Personality {
 
 impl Personality {
     /// The value returned in `rax` for `result`.
+    #[inline]
     pub fn result(self, result: Result<i64, Errno>) -> i64 {
         match (self, result) {
             (_, Ok(v)) => v,
@@ -187,23 +188,6 @@ pub enum Call {
     Ipc(IpcCall),
 }
 
-impl Call {
-    /// Calls that may allocate kernel data that outlives them (mappings,
-    /// holes, descriptors, files, processes, segments). File data is bounded
-    /// by the disk's capacity instead, so `sys_write` (and console output)
-    /// always runs; `munmap` and `mprotect` are refused only when they would
-    /// split a mapping, so memory can always be given back.
-    fn grows_kernel_data(&self) -> bool {
-        matches!(
-            self,
-            Call::Files(FileCall::Open { .. })
-                | Call::Memory(MemoryCall::NeoMmap { .. } | MemoryCall::Mmap { .. })
-                | Call::Processes(ProcessCall::Run { .. } | ProcessCall::Fork)
-                | Call::Ipc(IpcCall::ShmGet { .. } | IpcCall::ShmAt { .. })
-        )
-    }
-}
-
 /// A call the kernel's scheduler side completes: it may end the caller,
 /// switch away, or wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -237,10 +221,8 @@ pub(crate) const CHUNK: usize = 16 * 1024;
 
 impl<P: Platform> Kernel<P> {
     /// Carries out `call` for process `pid`.
+    #[inline]
     pub fn call(&mut self, pid: Pid, call: Call) -> Completion {
-        if self.refused_for_heap(pid, &call) {
-            return Completion::Done(Err(Errno::NoMem));
-        }
         match call {
             Call::Memory(c) => Completion::Done(self.memory_call(pid, c)),
             Call::Files(c) => self.file_call(pid, c),
@@ -249,19 +231,34 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// Whether the kernel heap is too low for `call`.
-    fn refused_for_heap(&self, pid: Pid, call: &Call) -> bool {
-        if !self.platform.heap_low() {
-            return false;
+    /// `NoMem` when the kernel heap is below its reserve. Calls that may
+    /// allocate kernel data that outlives them (mappings, holes,
+    /// descriptors, files, processes, segments) check it first. File data
+    /// is bounded by the disk's capacity instead, so `sys_write` (and
+    /// console output) always runs.
+    #[inline]
+    pub(crate) fn heap_reserve_check(&self) -> Result<(), Errno> {
+        if self.platform.heap_low() {
+            Err(Errno::NoMem)
+        } else {
+            Ok(())
         }
-        match *call {
-            Call::Memory(
-                MemoryCall::Munmap { addr, len } | MemoryCall::Mprotect { addr, len, .. },
-            ) => self
-                .processes
+    }
+
+    /// `NoMem` when the kernel heap is below its reserve and unmapping or
+    /// protecting `[addr, addr + len)` would cut a mapping in two (which
+    /// needs a new record): memory can always be given back whole.
+    #[inline]
+    pub(crate) fn split_reserve_check(&self, pid: Pid, addr: u64, len: u64) -> Result<(), Errno> {
+        let splits = || {
+            self.processes
                 .get(pid)
-                .is_some_and(|p| self.memory.would_split(p.space, addr, len)),
-            ref c => c.grows_kernel_data(),
+                .is_some_and(|p| self.memory.would_split(p.space, addr, len))
+        };
+        if self.platform.heap_low() && splits() {
+            Err(Errno::NoMem)
+        } else {
+            Ok(())
         }
     }
 

@@ -29,8 +29,14 @@ impl<P: Platform> Kernel<P> {
             ProcessCall::Yield => scheduler(SchedulerCall::Yield),
             ProcessCall::Wait { status } => scheduler(SchedulerCall::Wait { status }),
             ProcessCall::Kill { pid } => scheduler(SchedulerCall::Kill { pid }),
-            ProcessCall::Fork => scheduler(SchedulerCall::Fork),
-            ProcessCall::Run { path, argv } => Completion::Done(self.run(pid, path, argv)),
+            ProcessCall::Fork => match self.heap_reserve_check() {
+                Ok(()) => scheduler(SchedulerCall::Fork),
+                Err(e) => Completion::Done(Err(e)),
+            },
+            ProcessCall::Run { path, argv } => Completion::Done(
+                self.heap_reserve_check()
+                    .and_then(|_| self.run(pid, path, argv)),
+            ),
             ProcessCall::GetPid => Completion::Done(Ok(pid as i64)),
             ProcessCall::Ticks => Completion::Done(Ok(self.platform.ticks() as i64)),
         }

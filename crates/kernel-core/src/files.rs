@@ -229,12 +229,14 @@ impl<F: FrameSource> FileIo<'_, F> {
         Ok(n)
     }
 
-    /// `NoMem` when writing `len` bytes at the file's position would make it
-    /// longer than the disk can hold (counting the whole file, written back
-    /// or not, against the disk's free pages plus the pages it stores
-    /// already); `Perm` when the descriptor is not open for writing; `Io`
-    /// when the file's disk region fails every write.
-    pub fn check_write(&self, f: &OpenFile, len: usize) -> Result<(), Errno> {
+    /// Accepts a write of `len` bytes at the file's position (at its end
+    /// with O_APPEND): reserves the disk room the file needs for its new
+    /// length, so that the write, once accepted, can always reach the disk.
+    /// `NoMem` when the disk cannot guarantee that room (the whole file,
+    /// written back or not, and every other file's reservation count);
+    /// `Perm` when the descriptor is not open for writing; `Io` when the
+    /// file's disk region fails every write. Nothing changes on failure.
+    pub fn reserve_write(&mut self, f: &OpenFile, len: usize) -> Result<(), Errno> {
         if !f.access.can_write() {
             return Err(Errno::Perm);
         }
@@ -245,14 +247,14 @@ impl<F: FrameSource> FileIo<'_, F> {
         let start = if f.append { size } else { f.position };
         let end = start.checked_add(len as u64).ok_or(Errno::Inval)?;
         let pages = end.max(size).div_ceil(PAGE_SIZE as u64) as usize;
-        if end > DISK_CAPACITY || !self.fs.disk.has_room(f.file, pages) {
+        if end > DISK_CAPACITY || !self.fs.disk.reserve(f.file, pages) {
             return Err(Errno::NoMem);
         }
         Ok(())
     }
 
     /// Writes `buf` at the descriptor's position (at the end with O_APPEND).
-    /// The caller has checked the call whole with [`Self::check_write`].
+    /// The caller has accepted the call whole with [`Self::reserve_write`].
     pub fn write(&mut self, f: &mut OpenFile, buf: &[u8]) -> Result<usize, Errno> {
         if !f.access.can_write() {
             return Err(Errno::Perm);

@@ -6,6 +6,14 @@
 //! `/dev/faulty` lives on a disk region whose writes fail: writing to it, or
 //! writing back its dirty pages, reports an I/O error, which is how programs
 //! exercise E_IO.
+//!
+//! Room on the disk is reserved before data is accepted: every file holds a
+//! reservation of as many pages as its length (holes included), taken when
+//! a write that lengthens it is accepted ([`RamDisk::reserve`]) and brought
+//! to its stored length by [`Pager::set_len`]. Writing back a file's pages
+//! within its length therefore never runs out of room, so what a write or a
+//! store through a shared mapping was allowed to change is never lost later
+//! for want of space.
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -47,6 +55,8 @@ struct StoredFile {
     pages: Vec<Option<Box<PageBytes>>>,
     /// Pages of `pages` that are stored (not holes).
     stored: usize,
+    /// Pages of the disk kept for this file (at least `stored`).
+    reserved: usize,
     len: u64,
     faulty: bool,
 }
@@ -62,6 +72,8 @@ pub struct RamDisk {
     files: BTreeMap<FileId, StoredFile>,
     /// Pages stored, over all files (holes of sparse files take none).
     stored_pages: usize,
+    /// Pages reserved, over all files (never above the capacity).
+    reserved_pages: usize,
 }
 
 impl RamDisk {
@@ -75,11 +87,47 @@ impl RamDisk {
         self.files.get(&file).map_or(0, |f| f.len)
     }
 
-    /// Whether `file` can be `pages` pages long on the disk (what it stores
-    /// already counts as room for it).
+    /// Whether `file` can be `pages` pages long on the disk (what it has
+    /// reserved already counts as room for it).
     pub fn has_room(&self, file: FileId, pages: usize) -> bool {
-        let own = self.files.get(&file).map_or(0, |f| f.stored);
-        pages <= CAPACITY_PAGES.saturating_sub(self.stored_pages) + own
+        let own = self.files.get(&file).map_or(0, |f| f.reserved);
+        pages <= CAPACITY_PAGES.saturating_sub(self.reserved_pages) + own
+    }
+
+    /// Reserves room for `file` to be `pages` pages long (keeping a larger
+    /// reservation it holds); `false`, with nothing reserved, when the disk
+    /// cannot guarantee it.
+    pub fn reserve(&mut self, file: FileId, pages: usize) -> bool {
+        if !self.has_room(file, pages) {
+            return false;
+        }
+        let Some(stored) = self.files.get_mut(&file) else {
+            return false;
+        };
+        if pages > stored.reserved {
+            self.reserved_pages += pages - stored.reserved;
+            stored.reserved = pages;
+        }
+        true
+    }
+
+    /// Sets the reservation of `file` to exactly `pages` pages (its new
+    /// length); `false`, with nothing changed, when growing it does not fit.
+    fn set_reservation(&mut self, file: FileId, pages: usize) -> bool {
+        if !self.has_room(file, pages) {
+            return false;
+        }
+        let Some(stored) = self.files.get_mut(&file) else {
+            return false;
+        };
+        self.reserved_pages = self.reserved_pages - stored.reserved + pages;
+        stored.reserved = pages;
+        true
+    }
+
+    /// Pages reserved over all files.
+    pub fn reserved_pages(&self) -> usize {
+        self.reserved_pages
     }
 }
 
@@ -108,15 +156,15 @@ impl Pager for RamDisk {
         first_page_index: u64,
         pages: &[&PageBytes],
     ) -> Result<(), IoError> {
-        let stored = self.files.get_mut(&file).ok_or(IoError)?;
-        if stored.faulty {
+        if self.is_faulty(file) {
             return Err(IoError);
         }
         let first = first_page_index as usize;
         let end = first.checked_add(pages.len()).ok_or(IoError)?;
-        if end > CAPACITY_PAGES {
+        if end > CAPACITY_PAGES || !self.reserve(file, end) {
             return Err(IoError);
         }
+        let stored = self.files.get_mut(&file).ok_or(IoError)?;
         let have = stored.pages.len();
         let new_pages = stored.pages[first.min(have)..end.min(have)]
             .iter()
@@ -144,9 +192,12 @@ impl Pager for RamDisk {
         if len > DISK_CAPACITY {
             return Err(IoError);
         }
+        let keep = (len as usize).div_ceil(PAGE);
+        if !self.set_reservation(file, keep) {
+            return Err(IoError);
+        }
         let stored = self.files.get_mut(&file).ok_or(IoError)?;
         stored.len = len;
-        let keep = (len as usize).div_ceil(PAGE);
         let dropped = stored
             .pages
             .iter()
@@ -273,6 +324,9 @@ impl FileSystem {
     /// Stores `data` as the whole content of a new file (used at boot).
     fn create_with(&mut self, path: &str, data: &[u8]) -> Result<FileId, FsError> {
         let id = self.create(path)?;
+        if !self.disk.reserve(id, data.len().div_ceil(PAGE)) {
+            return Err(FsError::Full);
+        }
         let stored = self.disk.files.get_mut(&id).ok_or(FsError::NotFound)?;
         stored.len = data.len() as u64;
         for chunk in data.chunks(PAGE) {
@@ -454,6 +508,39 @@ mod tests {
         fs.disk.read_page(f, 0, &mut page).unwrap();
         assert_eq!(&page[..10], &[9u8; 10]);
         assert!(page[10..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn room_reserved_for_one_file_is_not_promised_to_another() {
+        let mut fs = FileSystem::new();
+        let a = fs.create("/a").unwrap();
+        let b = fs.create("/b").unwrap();
+        let most = CAPACITY_PAGES * 9 / 16;
+        assert!(
+            fs.disk.reserve(a, most),
+            "nothing stored yet, room promised"
+        );
+        assert!(
+            !fs.disk.reserve(b, most),
+            "a's promise counts though unwritten"
+        );
+        assert_eq!(fs.disk.reserved_pages(), most);
+        assert!(fs.disk.reserve(b, CAPACITY_PAGES - most));
+        // Writing back within the reservations always succeeds.
+        let page = [1u8; PAGE];
+        fs.disk.set_len(a, (most * PAGE) as u64).unwrap();
+        fs.disk.write_run(a, 0, &vec_of_pages(&page, most)).unwrap();
+        // Truncating gives the room back.
+        fs.disk.set_len(a, 0).unwrap();
+        assert!(fs.disk.reserve(b, most));
+    }
+
+    #[test]
+    fn boot_files_hold_room_for_their_length() {
+        let archive = cpio(&[("f", Some(&[5u8; 3 * PAGE + 1]))]);
+        let mut fs = FileSystem::new();
+        fs.unpack_cpio(&archive).unwrap();
+        assert_eq!(fs.disk.reserved_pages(), 4);
     }
 
     fn vec_of_pages(page: &PageBytes, n: usize) -> Vec<&PageBytes> {

@@ -3,6 +3,7 @@
 //! through decoding and the handlers, as a program would see them.
 
 use alloc::string::String;
+use alloc::vec;
 use alloc::vec::Vec;
 
 use neoos_abi::layout::STACK_TOP;
@@ -492,4 +493,146 @@ fn run_starts_a_child_with_the_given_arguments() {
         neo::E_NOENT
     );
     assert_eq!(sys(&mut k, pid, nr::GETPID, [0; 6]), pid as i64);
+}
+
+/// Maps `len` bytes of anonymous read-write memory in `pid`.
+fn map_anon(k: &mut K, pid: Pid, len: u64) -> u64 {
+    let flags = (mman::MAP_PRIVATE | mman::MAP_ANON) as u64;
+    let rw = (mman::PROT_READ | mman::PROT_WRITE) as u64;
+    let addr = sys(k, pid, nr::MMAP, [0, len, rw, flags, u64::MAX, 0]);
+    assert!(addr > 0);
+    addr as u64
+}
+
+fn open_path(k: &mut K, pid: Pid, path: &str, mode: u32) -> u64 {
+    let p = put_str(k, pid, SCRATCH, path);
+    let fd = sys(k, pid, nr::OPEN, [p, mode as u64, 0, 0, 0, 0]);
+    assert!(fd >= 0, "open {path}: {fd}");
+    fd as u64
+}
+
+fn size_of_file(k: &mut K, pid: Pid, path: &str) -> u64 {
+    let p = put_str(k, pid, SCRATCH, path);
+    assert_eq!(sys(k, pid, nr::STAT, [p, SCRATCH + 512, 0, 0, 0, 0]), 0);
+    u64::from_le_bytes(peek(k, pid, SCRATCH + 520, 8).try_into().unwrap())
+}
+
+#[test]
+fn a_write_the_disk_cannot_guarantee_is_refused_not_lost_at_close() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    const SIZE: usize = 18 << 20;
+    let buf = map_anon(&mut k, pid, SIZE as u64);
+    let data: Vec<u8> = (0..SIZE).map(|i| (i * 31 + 7) as u8).collect();
+    poke(&mut k, pid, buf, &data);
+    let create = open::O_RDWR | open::O_CREAT | open::O_TRUNC;
+    let a = open_path(&mut k, pid, "/tmp/a", create);
+    let b = open_path(&mut k, pid, "/tmp/b", create);
+    let n = SIZE as u64;
+    assert_eq!(
+        sys(&mut k, pid, nr::WRITE, [a, buf, n, 0, 0, 0]),
+        SIZE as i64
+    );
+    assert_eq!(
+        sys(&mut k, pid, nr::WRITE, [b, buf, n, 0, 0, 0]),
+        neo::E_NOMEM
+    );
+    assert_eq!(size_of_file(&mut k, pid, "/tmp/b"), 0);
+    assert_eq!(sys(&mut k, pid, nr::CLOSE, [b, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(sys(&mut k, pid, nr::CLOSE, [a, 0, 0, 0, 0, 0]), 0);
+    poke(&mut k, pid, buf, &vec![0; SIZE]);
+    let a = open_path(&mut k, pid, "/tmp/a", open::O_RDONLY);
+    assert_eq!(
+        sys(&mut k, pid, nr::READ, [a, buf, n, 0, 0, 0]),
+        SIZE as i64
+    );
+    assert!(
+        peek(&mut k, pid, buf, SIZE) == data,
+        "every byte of a reads back"
+    );
+}
+
+#[test]
+fn stores_through_a_shared_mapping_reach_the_disk_when_others_fill_it() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    const SIZE: usize = 12 << 20;
+    let buf = map_anon(&mut k, pid, SIZE as u64);
+    let create = open::O_RDWR | open::O_CREAT | open::O_TRUNC;
+    let a = open_path(&mut k, pid, "/tmp/a", create);
+    assert_eq!(
+        sys(&mut k, pid, nr::WRITE, [a, buf, SIZE as u64, 0, 0, 0]),
+        SIZE as i64
+    );
+    let shared = (mman::MAP_SHARED) as u64;
+    let rw = (mman::PROT_READ | mman::PROT_WRITE) as u64;
+    let map = sys(&mut k, pid, nr::MMAP, [0, SIZE as u64, rw, shared, a, 0]) as u64;
+    for page in (0..SIZE as u64).step_by(PAGE_SIZE) {
+        k.resolve_fault(pid, map + page, Access::Write).unwrap();
+    }
+    poke(&mut k, pid, map + 5, b"through the mapping");
+    // Another file takes all the room that is left.
+    let b = open_path(&mut k, pid, "/tmp/b", create);
+    let mut wrote = 0;
+    loop {
+        let r = sys(&mut k, pid, nr::WRITE, [b, buf, 1 << 20, 0, 0, 0]);
+        if r < 0 {
+            assert_eq!(r, neo::E_NOMEM);
+            break;
+        }
+        wrote += r;
+    }
+    assert!(wrote > 0);
+    assert_eq!(sys(&mut k, pid, nr::CLOSE, [b, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(
+        sys(&mut k, pid, nr::MUNMAP, [map, SIZE as u64, 0, 0, 0, 0]),
+        0
+    );
+    assert_eq!(
+        sys(&mut k, pid, nr::CLOSE, [a, 0, 0, 0, 0, 0]),
+        0,
+        "no E_IO"
+    );
+    let a = open_path(&mut k, pid, "/tmp/a", open::O_RDONLY);
+    assert_eq!(sys(&mut k, pid, nr::READ, [a, buf, 64, 0, 0, 0]), 64);
+    assert_eq!(peek(&mut k, pid, buf + 5, 19), b"through the mapping");
+}
+
+#[test]
+fn a_write_with_a_bad_buffer_tail_changes_nothing() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    let fd = open_path(&mut k, pid, "/tmp/f", open::O_RDWR | open::O_CREAT);
+    poke(&mut k, pid, SCRATCH + 1024, b"0123456789");
+    assert_eq!(
+        sys(&mut k, pid, nr::WRITE, [fd, SCRATCH + 1024, 10, 0, 0, 0]),
+        10
+    );
+    const LEN: u64 = 64 * 1024;
+    let buf = map_anon(&mut k, pid, LEN);
+    assert_eq!(
+        sys(
+            &mut k,
+            pid,
+            nr::MUNMAP,
+            [buf + LEN - 4096, 4096, 0, 0, 0, 0]
+        ),
+        0
+    );
+    let fd2 = open_path(&mut k, pid, "/tmp/f", open::O_RDWR);
+    assert_eq!(
+        sys(&mut k, pid, nr::WRITE, [fd2, buf, LEN, 0, 0, 0]),
+        neo::E_INVAL
+    );
+    assert_eq!(size_of_file(&mut k, pid, "/tmp/f"), 10);
+    assert_eq!(sys(&mut k, pid, nr::READ, [fd2, SCRATCH, 10, 0, 0, 0]), 10);
+    assert_eq!(peek(&mut k, pid, SCRATCH, 10), b"0123456789");
+    assert_eq!(
+        sys(&mut k, pid, nr::WRITE, [1, buf, LEN, 0, 0, 0]),
+        neo::E_INVAL
+    );
+    assert!(
+        k.platform.console_out.is_empty(),
+        "nothing reached the console"
+    );
 }

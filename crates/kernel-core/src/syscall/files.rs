@@ -51,25 +51,39 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
+    /// `sys_write`: the whole buffer is checked and the disk room reserved
+    /// before any byte moves, so a call that fails changes nothing; a
+    /// failure after some bytes were written (no memory for the page cache)
+    /// reports how many were.
     fn write(&mut self, pid: Pid, fd: i64, buf: UserPtr, count: i64) -> Result<i64, Errno> {
         let mut d = self.descriptor(pid, fd)?;
         let count = usize::try_from(count).map_err(|_| Errno::Inval)?;
+        self.check_readable(pid, buf, count)?;
         if let Descriptor::File(f) = &d {
-            // The whole call is checked first: a full disk fails it before any byte.
-            self.file_io().check_write(f, count)?;
+            self.file_io().reserve_write(f, count)?;
         }
         let mut done = 0;
         while done < count {
             let n = (count - done).min(CHUNK);
-            let bytes = self.copy_in(pid, buf.offset(done as u64), n)?;
-            match &mut d {
-                Descriptor::Console => self.platform.console_write(&bytes),
-                Descriptor::File(f) => {
-                    self.file_io().write(f, &bytes)?;
-                    self.store_position(pid, fd, *f);
-                }
+            let wrote =
+                self.copy_in(pid, buf.offset(done as u64), n)
+                    .and_then(|bytes| match &mut d {
+                        Descriptor::Console => {
+                            self.platform.console_write(&bytes);
+                            Ok(n)
+                        }
+                        Descriptor::File(f) => {
+                            let wrote = self.file_io().write(f, &bytes);
+                            self.store_position(pid, fd, *f);
+                            wrote
+                        }
+                    });
+            match wrote {
+                Ok(w) if w == n => done += n,
+                Ok(w) => return Ok((done + w) as i64),
+                Err(_) if done > 0 => return Ok(done as i64),
+                Err(e) => return Err(e),
             }
-            done += n;
         }
         Ok(count as i64)
     }

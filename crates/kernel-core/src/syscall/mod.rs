@@ -15,6 +15,7 @@ mod processes;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use neoos_abi::PAGE_SIZE;
 use neoos_mm::Errno;
 
 use crate::kernel::Kernel;
@@ -290,6 +291,29 @@ impl<P: Platform> Kernel<P> {
     ) -> Result<(), Errno> {
         let (memory, space, mut hw) = self.hw_for(pid).ok_or(Errno::Inval)?;
         memory.check_user_writable(space, &mut hw, addr.0, len)
+    }
+
+    /// Checks that every byte of `[addr, addr + len)` can be read, faulting
+    /// the pages in, without copying: a call checks its whole buffer this
+    /// way before it changes anything.
+    pub(crate) fn check_readable(
+        &mut self,
+        pid: Pid,
+        addr: UserPtr,
+        len: usize,
+    ) -> Result<(), Errno> {
+        if len == 0 {
+            return Ok(());
+        }
+        let end = addr.0.checked_add(len as u64).ok_or(Errno::Fault)?;
+        let (memory, space, mut hw) = self.hw_for(pid).ok_or(Errno::Inval)?;
+        let mut at = addr.0;
+        let mut byte = [0u8; 1];
+        while at < end {
+            memory.copy_from_user(space, &mut hw, at, &mut byte)?;
+            at = (at | (PAGE_SIZE as u64 - 1)).saturating_add(1);
+        }
+        Ok(())
     }
 
     /// Reads a NUL-terminated string of at most `max` bytes from user memory.

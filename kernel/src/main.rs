@@ -8,6 +8,7 @@ extern crate alloc;
 pub mod arch;
 #[macro_use]
 mod log;
+mod clock;
 mod frames;
 mod memory;
 mod process;

@@ -84,7 +84,7 @@ impl Platform for KernelPlatform {
         kprintln!("{}", line);
     }
     fn ticks(&self) -> u64 {
-        crate::trap::ticks()
+        crate::clock::ticks()
     }
     fn frame_counts(&self) -> (u64, u64) {
         crate::frames::counts()

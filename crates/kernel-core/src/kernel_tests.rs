@@ -636,3 +636,29 @@ fn a_write_with_a_bad_buffer_tail_changes_nothing() {
         "nothing reached the console"
     );
 }
+
+#[test]
+fn launch_starts_programs_in_order_and_reports_those_that_cannot_start() {
+    let mut k = kernel();
+    let mut launch = alloc::collections::VecDeque::new();
+    launch.extend(["/bin/none", "/bin/prog", "/bin/prog"].map(String::from));
+    let fs = core::mem::take(&mut k.fs);
+    let mut k = Kernel::new(TestPlatform::default(), fs, launch);
+    k.launch_next();
+    assert_eq!(
+        k.platform.reports,
+        [
+            "cannot start /bin/none: NoEnt",
+            "program /bin/none (pid 0) ended with status 127"
+        ]
+    );
+    assert_eq!(k.processes.len(), 1);
+    assert!(
+        !k.nothing_to_launch(),
+        "one more waits for the first to end"
+    );
+    run_and_end(&mut k, 1, 0);
+    k.launch_next();
+    assert_eq!(k.processes.len(), 1);
+    assert!(k.nothing_to_launch());
+}

@@ -10,10 +10,7 @@ extern crate alloc;
 pub mod arch;
 #[macro_use]
 mod log;
-mod files;
-mod fs;
-mod ipc;
-mod loader;
+mod clock;
 mod memory;
 mod process;
 mod syscall;
@@ -23,6 +20,7 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 
 use arch::{frames, qemu};
+use neoos_kernel_core::fs::FileSystem;
 
 /// The kernel proper, entered from `arch::boot` with what the boot loader's
 /// `hvm_start_info` said (`None` when it was missing).
@@ -43,7 +41,7 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
     let launch = programs_to_run(&info.command_line);
     let (total, free) = frames::counts();
     kprintln!("memory: {} frames, {} free", total, free);
-    *process::KERNEL.lock() = Some(process::Kernel::new(fs, launch));
+    process::init(fs, launch);
     process::run_scheduler();
     let (_, free_after) = frames::counts();
     kprintln!(
@@ -63,8 +61,8 @@ static EMBEDDED_INITFS: &[u8] = &[];
 
 /// The file system filled from the boot module when the boot loader gave
 /// one (a replacement image without a rebuild), else from the embedded image.
-fn initial_file_system(module: Option<alloc::vec::Vec<u8>>) -> fs::FileSystem {
-    let mut fs = fs::FileSystem::new();
+fn initial_file_system(module: Option<alloc::vec::Vec<u8>>) -> FileSystem {
+    let mut fs = FileSystem::new();
     let unpacked = match module {
         Some(image) => fs.unpack_cpio(&image),
         None => fs.unpack_cpio(EMBEDDED_INITFS),

@@ -43,22 +43,17 @@ impl neoos_mm::FrameSource for KernelFrames {
     }
 }
 
-/// One process's x86_64 page table (none once the process has ended).
+/// One process's x86_64 page table.
 pub struct HardwarePageTable {
-    tables: Option<UserPageTable>,
+    tables: UserPageTable,
 }
 
 impl HardwarePageTable {
     /// A new table with an empty user half, or `None` without memory.
     pub fn new() -> Option<Self> {
         Some(HardwarePageTable {
-            tables: Some(UserPageTable::new()?),
+            tables: UserPageTable::new()?,
         })
-    }
-
-    /// The place of a table already given up: maps nothing.
-    pub fn empty() -> Self {
-        HardwarePageTable { tables: None }
     }
 
     /// Frees the table's own frames (the mapped pages belong to the mapping
@@ -69,10 +64,7 @@ impl HardwarePageTable {
 
     /// Makes this the CPU's page table.
     pub fn activate(&self) {
-        match &self.tables {
-            Some(t) => t.activate(),
-            None => crate::arch::paging::activate_kernel_tables(),
-        }
+        self.tables.activate();
     }
 }
 
@@ -103,47 +95,38 @@ fn info_of((frame, flags): (u64, PageTableFlags)) -> PteInfo {
 
 impl PageTable for HardwarePageTable {
     fn map(&mut self, va: u64, frame: Frame, prot: Prot) -> Result<(), Errno> {
-        let tables = self.tables.as_mut().ok_or(Errno::NoMem)?;
-        tables
+        self.tables
             .map(va, frame.0, flags_of(prot))
             .map_err(|_| Errno::NoMem)
     }
     fn unmap(&mut self, va: u64) -> Option<UnmappedPage> {
-        self.tables.as_mut()?.unmap(va).map(info_of)
+        self.tables.unmap(va).map(info_of)
     }
     fn protect(&mut self, va: u64, prot: Prot) {
-        if let Some(t) = self.tables.as_mut() {
-            t.set_flags(va, flags_of(prot));
-        }
+        self.tables.set_flags(va, flags_of(prot));
     }
     fn query(&self, va: u64) -> Option<PteInfo> {
-        self.tables.as_ref()?.entry(va).map(info_of)
+        self.tables.entry(va).map(info_of)
     }
     fn take_dirty(&mut self, va: u64) -> bool {
-        let Some(t) = self.tables.as_mut() else {
-            return false;
-        };
-        let was_dirty = !t.clear_flags(va, PageTableFlags::DIRTY).is_empty();
+        let was_dirty = !self
+            .tables
+            .clear_flags(va, PageTableFlags::DIRTY)
+            .is_empty();
         // A cached translation still says "dirty": the CPU would not set the bit
         // again on the next store, so that store would be lost to writeback.
         if was_dirty {
-            t.invalidate(va);
+            self.tables.invalidate(va);
         }
         was_dirty
     }
     fn flush_page(&mut self, va: u64) {
-        if let Some(t) = &self.tables {
-            t.invalidate(va);
-        }
+        self.tables.invalidate(va);
     }
     fn flush_all(&mut self) {
-        if let Some(t) = &self.tables {
-            t.invalidate_all();
-        }
+        self.tables.invalidate_all();
     }
     fn release_tables(&mut self, start: u64, end: u64) {
-        if let Some(t) = self.tables.as_mut() {
-            t.release_empty_tables(start, end);
-        }
+        self.tables.release_empty_tables(start, end);
     }
 }

@@ -12,13 +12,6 @@ use crate::process;
 
 const TIMER_IRQ: u64 = IRQ_BASE;
 
-static TICKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
-
-/// Timer ticks (100 per second) since boot.
-pub fn ticks() -> u64 {
-    TICKS.load(core::sync::atomic::Ordering::Relaxed)
-}
-
 /// Handles one entry into the kernel.
 pub fn handle(frame: &mut TrapFrame) {
     match frame.vector {
@@ -46,7 +39,7 @@ fn return_address_check(frame: &TrapFrame) {
 fn interrupt(frame: &mut TrapFrame) {
     traps::end_of_interrupt(frame.vector);
     if frame.vector == TIMER_IRQ {
-        TICKS.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+        crate::clock::tick();
     }
     if frame.vector == TIMER_IRQ && frame.from_user() {
         process::preempt();

@@ -149,6 +149,27 @@ pub mod shm {
     pub const SHM_RDONLY: u32 = 0o10000;
 }
 
+/// `struct shmid_ds` (`sys/shm.h`, docs/abi.md): eleven 64-bit little-endian
+/// fields, filled by `shmctl(IPC_STAT)`; `IPC_SET` reads `shm_perm.mode`.
+/// Each constant is a field's index; its byte offset is `8 * index`.
+pub mod shmid_ds {
+    pub const KEY: usize = 0;
+    pub const UID: usize = 1;
+    pub const GID: usize = 2;
+    pub const MODE: usize = 3;
+    pub const SEGSZ: usize = 4;
+    pub const ATIME: usize = 5;
+    pub const DTIME: usize = 6;
+    pub const CTIME: usize = 7;
+    pub const CPID: usize = 8;
+    pub const LPID: usize = 9;
+    pub const NATTCH: usize = 10;
+    /// Number of fields.
+    pub const FIELDS: usize = 11;
+    /// Size of the structure in bytes.
+    pub const SIZE: usize = FIELDS * 8;
+}
+
 /// The user half of every address space.
 pub mod layout {
     /// Lowest address a mapping may use (everything below faults: NULL guard).

@@ -39,7 +39,7 @@ pub use hw::{
     Access, AsId, FileAccess, FileId, Frame, FrameSource, Hw, Io, IoError, ObjectId, PageBytes,
     PageTable, Pager, Prot, PteInfo, ShmId, UnmappedPage, PAGE_SIZE,
 };
-pub use maps::{format_maps, MapInfo, MapObject};
+pub use maps::{format_maps, write_maps_line, MapInfo, MapObject};
 pub use posix::getpagesize;
 pub use stats::MemStats;
 pub use system::MemorySystem;

@@ -101,30 +101,39 @@ impl MemorySystem {
     }
 }
 
-/// Formats a listing, one line per mapping:
-/// `start-end rwxp offset object resident=N dirty=N`.
+/// Formats a listing, one line per mapping, as [`write_maps_line`] does
+/// (without paths: the mapping core does not know file names).
 pub fn format_maps(maps: &[MapInfo]) -> String {
     let mut out = String::new();
     for m in maps {
-        let object = match m.object {
-            MapObject::Anonymous => String::from("anon"),
-            MapObject::File(f) => alloc::format!("file:{}", f.0),
-            MapObject::Shm(s) => alloc::format!("shm:{}", s.0),
-        };
-        let _ = writeln!(
-            out,
-            "{:012x}-{:012x} {}{}{}{} {:08x} {} resident={} dirty={}",
-            m.start,
-            m.end,
-            if m.read { 'r' } else { '-' },
-            if m.write { 'w' } else { '-' },
-            if m.exec { 'x' } else { '-' },
-            if m.shared { 's' } else { 'p' },
-            m.offset,
-            object,
-            m.resident,
-            m.dirty
-        );
+        let _ = write_maps_line(&mut out, m, None);
     }
     out
+}
+
+/// Writes the line of `m` in the `sys_maps` listing (docs/abi.md):
+/// `START-END PERM KIND [PATH] resident=N dirty=N`, START and END as 16
+/// lowercase hex digits, PERM `r`/`-`, `w`/`-`, `x`/`-`, then `s` or `p`,
+/// KIND `anon`, `file` or `shm`, PATH the file's name when `path` is given.
+pub fn write_maps_line(out: &mut impl Write, m: &MapInfo, path: Option<&str>) -> core::fmt::Result {
+    let kind = match m.object {
+        MapObject::Anonymous => "anon",
+        MapObject::File(_) => "file",
+        MapObject::Shm(_) => "shm",
+    };
+    write!(
+        out,
+        "{:016x}-{:016x} {}{}{}{} {}",
+        m.start,
+        m.end,
+        if m.read { 'r' } else { '-' },
+        if m.write { 'w' } else { '-' },
+        if m.exec { 'x' } else { '-' },
+        if m.shared { 's' } else { 'p' },
+        kind
+    )?;
+    if let Some(path) = path.filter(|p| !p.is_empty()) {
+        write!(out, " {path}")?;
+    }
+    writeln!(out, " resident={} dirty={}", m.resident, m.dirty)
 }

@@ -1,12 +1,16 @@
 //! System V shared memory bookkeeping that is not memory: each segment's
 //! permission mode, creator, last user and times, as `shmctl(IPC_STAT)`
-//! reports them. The mapping core owns the segment's pages and attachments;
-//! this module owns only these records, one per live segment id.
+//! reports them, and the `struct shmid_ds` image of crates/abi. The mapping
+//! core owns the segment's pages and attachments; this module owns only these
+//! records, one per live segment id.
 
 use alloc::collections::BTreeMap;
 
+use neoos_abi::shmid_ds;
+use neoos_mm::ShmStat;
+
 /// What the kernel remembers of one segment besides its memory.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SegmentRecord {
     pub mode: u64,
     pub creator: u64,
@@ -65,7 +69,31 @@ impl SegmentRecords {
         self.by_id.remove(&id);
     }
 
+    /// The record of `id` (all zero for an unknown id).
     pub fn get(&self, id: u64) -> SegmentRecord {
         self.by_id.get(&id).copied().unwrap_or_default()
     }
 }
+
+/// The bytes of `struct shmid_ds` for a segment: what the mapping core knows
+/// (`info`) and this module's record.
+pub fn shmid_ds_bytes(info: &ShmStat, r: &SegmentRecord) -> [u8; shmid_ds::SIZE] {
+    let mut fields = [0u64; shmid_ds::FIELDS];
+    fields[shmid_ds::KEY] = info.key as u64;
+    fields[shmid_ds::MODE] = r.mode;
+    fields[shmid_ds::SEGSZ] = info.size;
+    fields[shmid_ds::ATIME] = r.attach_time;
+    fields[shmid_ds::DTIME] = r.detach_time;
+    fields[shmid_ds::CTIME] = r.change_time;
+    fields[shmid_ds::CPID] = r.creator;
+    fields[shmid_ds::LPID] = r.last_user;
+    fields[shmid_ds::NATTCH] = info.attaches as u64;
+    let mut bytes = [0u8; shmid_ds::SIZE];
+    for (out, field) in bytes.chunks_exact_mut(8).zip(fields) {
+        out.copy_from_slice(&field.to_le_bytes());
+    }
+    bytes
+}
+
+/// Where `shm_perm.mode` lies in `struct shmid_ds` (what `IPC_SET` reads).
+pub const SHMID_DS_MODE_OFFSET: u64 = (shmid_ds::MODE * 8) as u64;

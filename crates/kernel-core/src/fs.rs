@@ -6,6 +6,14 @@
 //! `/dev/faulty` lives on a disk region whose writes fail: writing to it, or
 //! writing back its dirty pages, reports an I/O error, which is how programs
 //! exercise E_IO.
+//!
+//! Room on the disk is reserved before data is accepted: every file holds a
+//! reservation of as many pages as its length (holes included), taken when
+//! a write that lengthens it is accepted ([`RamDisk::reserve`]) and brought
+//! to its stored length by [`Pager::set_len`]. Writing back a file's pages
+//! within its length therefore never runs out of room, so what a write or a
+//! store through a shared mapping was allowed to change is never lost later
+//! for want of space.
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -38,7 +46,7 @@ pub enum FsError {
 }
 
 /// Why the initial file system could not be filled whole from its image.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub enum UnpackError {
     /// There is no image (none built in and no boot module).
     Empty,
@@ -68,6 +76,8 @@ struct StoredFile {
     pages: Vec<Option<Box<PageBytes>>>,
     /// Pages of `pages` that are stored (not holes).
     stored: usize,
+    /// Pages of the disk kept for this file (at least `stored`).
+    reserved: usize,
     len: u64,
     faulty: bool,
 }
@@ -83,6 +93,8 @@ pub struct RamDisk {
     files: BTreeMap<FileId, StoredFile>,
     /// Pages stored, over all files (holes of sparse files take none).
     stored_pages: usize,
+    /// Pages reserved, over all files (never above the capacity).
+    reserved_pages: usize,
 }
 
 impl RamDisk {
@@ -96,11 +108,47 @@ impl RamDisk {
         self.files.get(&file).map_or(0, |f| f.len)
     }
 
-    /// Whether `file` can be `pages` pages long on the disk (what it stores
-    /// already counts as room for it).
+    /// Whether `file` can be `pages` pages long on the disk (what it has
+    /// reserved already counts as room for it).
     pub fn has_room(&self, file: FileId, pages: usize) -> bool {
-        let own = self.files.get(&file).map_or(0, |f| f.stored);
-        pages <= CAPACITY_PAGES.saturating_sub(self.stored_pages) + own
+        let own = self.files.get(&file).map_or(0, |f| f.reserved);
+        pages <= CAPACITY_PAGES.saturating_sub(self.reserved_pages) + own
+    }
+
+    /// Reserves room for `file` to be `pages` pages long (keeping a larger
+    /// reservation it holds); `false`, with nothing reserved, when the disk
+    /// cannot guarantee it.
+    pub fn reserve(&mut self, file: FileId, pages: usize) -> bool {
+        if !self.has_room(file, pages) {
+            return false;
+        }
+        let Some(stored) = self.files.get_mut(&file) else {
+            return false;
+        };
+        if pages > stored.reserved {
+            self.reserved_pages += pages - stored.reserved;
+            stored.reserved = pages;
+        }
+        true
+    }
+
+    /// Sets the reservation of `file` to exactly `pages` pages (its new
+    /// length); `false`, with nothing changed, when growing it does not fit.
+    fn set_reservation(&mut self, file: FileId, pages: usize) -> bool {
+        if !self.has_room(file, pages) {
+            return false;
+        }
+        let Some(stored) = self.files.get_mut(&file) else {
+            return false;
+        };
+        self.reserved_pages = self.reserved_pages - stored.reserved + pages;
+        stored.reserved = pages;
+        true
+    }
+
+    /// Pages reserved over all files.
+    pub fn reserved_pages(&self) -> usize {
+        self.reserved_pages
     }
 }
 
@@ -129,15 +177,15 @@ impl Pager for RamDisk {
         first_page_index: u64,
         pages: &[&PageBytes],
     ) -> Result<(), IoError> {
-        let stored = self.files.get_mut(&file).ok_or(IoError)?;
-        if stored.faulty {
+        if self.is_faulty(file) {
             return Err(IoError);
         }
         let first = first_page_index as usize;
         let end = first.checked_add(pages.len()).ok_or(IoError)?;
-        if end > CAPACITY_PAGES {
+        if end > CAPACITY_PAGES || !self.reserve(file, end) {
             return Err(IoError);
         }
+        let stored = self.files.get_mut(&file).ok_or(IoError)?;
         let have = stored.pages.len();
         let new_pages = stored.pages[first.min(have)..end.min(have)]
             .iter()
@@ -165,9 +213,12 @@ impl Pager for RamDisk {
         if len > DISK_CAPACITY {
             return Err(IoError);
         }
+        let keep = (len as usize).div_ceil(PAGE);
+        if !self.set_reservation(file, keep) {
+            return Err(IoError);
+        }
         let stored = self.files.get_mut(&file).ok_or(IoError)?;
         stored.len = len;
-        let keep = (len as usize).div_ceil(PAGE);
         let dropped = stored
             .pages
             .iter()
@@ -294,6 +345,9 @@ impl FileSystem {
     /// Stores `data` as the whole content of a new file (used at boot).
     fn create_with(&mut self, path: &str, data: &[u8]) -> Result<FileId, FsError> {
         let id = self.create(path)?;
+        if !self.disk.reserve(id, data.len().div_ceil(PAGE)) {
+            return Err(FsError::Full);
+        }
         let stored = self.disk.files.get_mut(&id).ok_or(FsError::NotFound)?;
         stored.len = data.len() as u64;
         for chunk in data.chunks(PAGE) {
@@ -383,5 +437,162 @@ impl FileSystem {
             made.map_err(|why| UnpackError::Refused { path, why })?;
             count += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_platform::cpio;
+
+    #[test]
+    fn normalize_makes_paths_absolute_and_canonical() {
+        assert_eq!(normalize("a/./b//c/").as_deref(), Some("/a/b/c"));
+        assert_eq!(normalize("/a/../../b").as_deref(), Some("/b"));
+        assert_eq!(normalize("").as_deref(), Some("/"));
+        assert_eq!(normalize(&"x".repeat(2000)), None);
+    }
+
+    #[test]
+    fn files_need_an_existing_parent_directory() {
+        let mut fs = FileSystem::new();
+        assert_eq!(fs.create("/d/f"), Err(FsError::NotFound));
+        fs.mkdir("/d").unwrap();
+        let f = fs.create("/d/f").unwrap();
+        assert_eq!(fs.lookup("/d/../d/f"), Some(Node::File(f)));
+        assert_eq!(fs.create("/d/f"), Err(FsError::Exists));
+        assert_eq!(fs.create("/d/f/g"), Err(FsError::NotADirectory));
+        assert_eq!(fs.path_of(f).as_deref(), Some("/d/f"));
+    }
+
+    #[test]
+    fn list_names_direct_entries_sorted_with_slashes_on_folders() {
+        let mut fs = FileSystem::new();
+        fs.mkdir("/b").unwrap();
+        fs.create("/a").unwrap();
+        fs.create("/b/inner").unwrap();
+        assert_eq!(fs.list("/").unwrap(), ["a", "b/"]);
+        assert_eq!(fs.list("/b").unwrap(), ["inner"]);
+        assert_eq!(fs.list("/a"), Err(FsError::NotADirectory));
+        assert_eq!(fs.list("/none"), Err(FsError::NotFound));
+    }
+
+    #[test]
+    fn cpio_unpacks_folders_and_file_contents() {
+        let archive = cpio(&[("etc", None), ("etc/motd", Some(b"hi there"))]);
+        let mut fs = FileSystem::new();
+        assert_eq!(fs.unpack_cpio(&archive), Ok(2));
+        let Some(Node::File(id)) = fs.lookup("/etc/motd") else {
+            panic!("motd is a file");
+        };
+        assert_eq!(fs.disk.len(id), 8);
+        let mut page = [0u8; PAGE];
+        fs.disk.read_page(id, 0, &mut page).unwrap();
+        assert_eq!(&page[..9], b"hi there\0");
+        assert_eq!(
+            fs.unpack_cpio(&archive[..50]),
+            Err(UnpackError::Malformed("truncated cpio header"))
+        );
+    }
+
+    #[test]
+    fn cpio_entry_the_file_system_refuses_is_reported_not_dropped() {
+        let archive = cpio(&[("etc", None), ("etc", None)]);
+        let mut fs = FileSystem::new();
+        assert_eq!(
+            fs.unpack_cpio(&archive),
+            Err(UnpackError::Refused {
+                path: "/etc".into(),
+                why: FsError::Exists
+            })
+        );
+        let orphan = cpio(&[("none/file", Some(b"x"))]);
+        assert!(matches!(
+            FileSystem::new().unpack_cpio(&orphan),
+            Err(UnpackError::Refused { .. })
+        ));
+    }
+
+    #[test]
+    fn the_disk_refuses_writes_beyond_its_capacity() {
+        let mut fs = FileSystem::new();
+        let a = fs.create("/a").unwrap();
+        let b = fs.create("/b").unwrap();
+        let page = [7u8; PAGE];
+        let half = vec_of_pages(&page, CAPACITY_PAGES / 2);
+        fs.disk.write_run(a, 0, &half).unwrap();
+        assert!(fs.disk.has_room(b, CAPACITY_PAGES / 2));
+        assert!(!fs.disk.has_room(b, CAPACITY_PAGES / 2 + 1));
+        assert!(
+            fs.disk.has_room(a, CAPACITY_PAGES),
+            "a file's own pages count as room"
+        );
+        fs.disk.write_run(b, 0, &half).unwrap();
+        assert_eq!(
+            fs.disk.write_run(b, CAPACITY_PAGES as u64 / 2, &[&page]),
+            Err(IoError)
+        );
+        fs.disk.set_len(a, 0).unwrap();
+        assert!(fs.disk.has_room(b, CAPACITY_PAGES));
+    }
+
+    #[test]
+    fn the_faulty_file_fails_every_write() {
+        let mut fs = FileSystem::new();
+        fs.mkdir("/dev").unwrap();
+        let f = fs.create(FAULTY_FILE).unwrap();
+        assert!(fs.disk.is_faulty(f));
+        assert_eq!(fs.disk.write_run(f, 0, &[&[0u8; PAGE]]), Err(IoError));
+    }
+
+    #[test]
+    fn shrinking_zeroes_the_tail_of_the_last_page() {
+        let mut fs = FileSystem::new();
+        let f = fs.create("/f").unwrap();
+        fs.disk.write_run(f, 0, &[&[9u8; PAGE]]).unwrap();
+        fs.disk.set_len(f, PAGE as u64).unwrap();
+        fs.disk.set_len(f, 10).unwrap();
+        fs.disk.set_len(f, PAGE as u64).unwrap();
+        let mut page = [0u8; PAGE];
+        fs.disk.read_page(f, 0, &mut page).unwrap();
+        assert_eq!(&page[..10], &[9u8; 10]);
+        assert!(page[10..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn room_reserved_for_one_file_is_not_promised_to_another() {
+        let mut fs = FileSystem::new();
+        let a = fs.create("/a").unwrap();
+        let b = fs.create("/b").unwrap();
+        let most = CAPACITY_PAGES * 9 / 16;
+        assert!(
+            fs.disk.reserve(a, most),
+            "nothing stored yet, room promised"
+        );
+        assert!(
+            !fs.disk.reserve(b, most),
+            "a's promise counts though unwritten"
+        );
+        assert_eq!(fs.disk.reserved_pages(), most);
+        assert!(fs.disk.reserve(b, CAPACITY_PAGES - most));
+        // Writing back within the reservations always succeeds.
+        let page = [1u8; PAGE];
+        fs.disk.set_len(a, (most * PAGE) as u64).unwrap();
+        fs.disk.write_run(a, 0, &vec_of_pages(&page, most)).unwrap();
+        // Truncating gives the room back.
+        fs.disk.set_len(a, 0).unwrap();
+        assert!(fs.disk.reserve(b, most));
+    }
+
+    #[test]
+    fn boot_files_hold_room_for_their_length() {
+        let archive = cpio(&[("f", Some(&[5u8; 3 * PAGE + 1]))]);
+        let mut fs = FileSystem::new();
+        fs.unpack_cpio(&archive).unwrap();
+        assert_eq!(fs.disk.reserved_pages(), 4);
+    }
+
+    fn vec_of_pages(page: &PageBytes, n: usize) -> Vec<&PageBytes> {
+        (0..n).map(|_| page).collect()
     }
 }

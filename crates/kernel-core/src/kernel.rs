@@ -1,0 +1,302 @@
+//! The kernel state that system calls and faults work on: the mapping core,
+//! the file system, the SysV segment records, the process table and the
+//! programs still to launch, over a [`Platform`]. Creating, forking, ending
+//! and releasing processes live here; switching between them is the
+//! kernel's.
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use neoos_abi::status;
+use neoos_mm::{Access, AsId, Errno, FaultError, Hw, Io, MemorySystem};
+
+use crate::files::{DescriptorTable, FileIo};
+use crate::fs::FileSystem;
+use crate::ipc::SegmentRecords;
+use crate::platform::Platform;
+use crate::process::{NewProcess, Parent, Pid, ProcessTable, Unwaited};
+
+/// All kernel state, over the machine `P`.
+pub struct Kernel<P: Platform> {
+    pub platform: P,
+    pub(crate) memory: MemorySystem,
+    pub(crate) fs: FileSystem,
+    pub(crate) segments: SegmentRecords,
+    pub(crate) processes: ProcessTable<P::PageTable, P::Context>,
+    /// Programs to start, in order, one after another.
+    launch: VecDeque<String>,
+}
+
+/// How a user page fault that could not be resolved ends its process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FatalFault {
+    /// `segmentation fault`, `bus error` or `out of memory`.
+    pub what: &'static str,
+    /// Why, in words.
+    pub reason: &'static str,
+    /// The exit status the process ends with.
+    pub status: i64,
+}
+
+impl FatalFault {
+    fn of(error: FaultError) -> Self {
+        let (what, status, reason) = match error {
+            FaultError::NotMapped => ("segmentation fault", status::SEGFAULT, "not mapped"),
+            FaultError::NotPermitted => ("segmentation fault", status::SEGFAULT, "not permitted"),
+            FaultError::BeyondEndOfFile => {
+                ("bus error", status::BUSERROR, "past the end of the file")
+            }
+            FaultError::Io => ("bus error", status::BUSERROR, "the file could not be read"),
+            FaultError::NoMem => ("out of memory", status::KILLED, "no free memory"),
+        };
+        FatalFault {
+            what,
+            reason,
+            status,
+        }
+    }
+}
+
+impl<P: Platform> Kernel<P> {
+    /// The kernel state over `platform`, with file system `fs` and the
+    /// programs to launch.
+    pub fn new(platform: P, fs: FileSystem, launch: VecDeque<String>) -> Self {
+        Kernel {
+            platform,
+            memory: MemorySystem::new(),
+            fs,
+            segments: SegmentRecords::default(),
+            processes: ProcessTable::default(),
+            launch,
+        }
+    }
+
+    /// The process table.
+    pub fn processes(&self) -> &ProcessTable<P::PageTable, P::Context> {
+        &self.processes
+    }
+
+    /// The process table, to schedule.
+    pub fn processes_mut(&mut self) -> &mut ProcessTable<P::PageTable, P::Context> {
+        &mut self.processes
+    }
+
+    /// The mapping core.
+    pub fn memory(&self) -> &MemorySystem {
+        &self.memory
+    }
+
+    /// The file system.
+    pub fn fs(&self) -> &FileSystem {
+        &self.fs
+    }
+
+    /// Whether no program is left to launch.
+    pub fn nothing_to_launch(&self) -> bool {
+        self.launch.is_empty()
+    }
+
+    /// The path of process `pid` (empty for an unknown pid).
+    pub fn path_of(&self, pid: Pid) -> String {
+        self.processes
+            .get(pid)
+            .map(|p| p.path.clone())
+            .unwrap_or_default()
+    }
+
+    /// Splits the state into what a mapping-core file call needs.
+    pub(crate) fn memory_io(&mut self) -> (&mut MemorySystem, Io<'_>) {
+        let io = Io {
+            frames: self.platform.frames(),
+            pager: &mut self.fs.disk,
+        };
+        (&mut self.memory, io)
+    }
+
+    /// The file system, page cache and frames, for file operations.
+    pub(crate) fn file_io(&mut self) -> FileIo<'_, P::Frames> {
+        FileIo {
+            fs: &mut self.fs,
+            memory: &mut self.memory,
+            frames: self.platform.frames(),
+        }
+    }
+
+    /// Splits the state into what a mapping-core call on process `pid` needs.
+    #[inline]
+    pub(crate) fn hw_for(&mut self, pid: Pid) -> Option<(&mut MemorySystem, AsId, Hw<'_>)> {
+        let p = self.processes.get_mut(pid)?;
+        let table = p.table.as_mut()?;
+        let hw = Hw::new(table, self.platform.frames(), &mut self.fs.disk);
+        Some((&mut self.memory, p.space, hw))
+    }
+
+    /// Starts the next program to launch, reporting those that cannot start.
+    pub fn launch_next(&mut self) {
+        while let Some(path) = self.launch.pop_front() {
+            let argv = [path.clone().into_bytes()];
+            match self.spawn(&path, &argv, None) {
+                Ok(_) => return,
+                Err(e) => {
+                    self.platform
+                        .report(format_args!("cannot start {}: {:?}", path, e));
+                    self.platform.report(format_args!(
+                        "program {} (pid 0) ended with status 127",
+                        path
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Creates a process running `path` with `argv`; it is ready to run.
+    pub fn spawn(
+        &mut self,
+        path: &str,
+        argv: &[Vec<u8>],
+        parent: Option<Pid>,
+    ) -> Result<Pid, Errno> {
+        let loaded = self.load(path, argv)?;
+        let Some(context) = self.platform.new_context(&loaded.frame) else {
+            self.discard(loaded.space, loaded.table);
+            return Err(Errno::NoMem);
+        };
+        Ok(self.processes.insert(NewProcess {
+            parent: parent.map_or(Parent::Kernel, Parent::Process),
+            path: String::from(path),
+            space: loaded.space,
+            table: loaded.table,
+            context,
+            files: DescriptorTable::standard(),
+        }))
+    }
+
+    /// Tears down an address space and its table that no process got.
+    fn discard(&mut self, space: AsId, mut table: P::PageTable) {
+        let mut hw = Hw::new(&mut table, self.platform.frames(), &mut self.fs.disk);
+        let _ = self.memory.destroy_address_space(space, &mut hw);
+        self.platform.free_page_table(table);
+    }
+
+    /// Creates a copy of process `parent` that resumes in user mode with
+    /// `frame`: private memory becomes copy-on-write, shared memory stays
+    /// shared, descriptors are duplicated.
+    pub fn fork(&mut self, parent: Pid, frame: &P::UserFrame) -> Result<Pid, Errno> {
+        let table = self.platform.new_page_table().ok_or(Errno::NoMem)?;
+        let forked = match self.hw_for(parent) {
+            Some((memory, space, mut hw)) => memory.fork(space, &mut hw),
+            None => Err(Errno::Inval),
+        };
+        let space = match forked {
+            Ok(space) => space,
+            Err(e) => {
+                self.platform.free_page_table(table);
+                return Err(e);
+            }
+        };
+        let Some(context) = self.platform.new_context(frame) else {
+            self.discard(space, table);
+            return Err(Errno::NoMem);
+        };
+        let (path, files) = match self.processes.get(parent) {
+            Some(p) => (p.path.clone(), p.files.clone()),
+            None => (String::new(), DescriptorTable::default()),
+        };
+        let opened: Vec<_> = files.open_files().map(|f| f.file).collect();
+        let mut file_io = self.file_io();
+        for file in opened {
+            file_io.open_ref(file);
+        }
+        Ok(self.processes.insert(NewProcess {
+            parent: Parent::Process(parent),
+            path,
+            space,
+            table,
+            context,
+            files,
+        }))
+    }
+
+    /// Ends process `pid` with `status`: removes every mapping (writing back
+    /// dirty file pages), closes its descriptors, wakes a waiting parent,
+    /// reaps ended children. Its context and page table are freed by
+    /// [`Self::release_ended`] once the CPU has left it.
+    pub fn end(&mut self, pid: Pid, status: i64) {
+        let Some(mut ending) = self.processes.end(pid, status) else {
+            return;
+        };
+        let mut files = self.file_io();
+        for d in ending.files.take_all() {
+            // A failed writeback (a faulty disk) cannot stop an exit.
+            let _ = files.close(d);
+        }
+        if let Some((memory, space, mut hw)) = self.hw_for(pid) {
+            debug_assert_eq!(space, ending.space);
+            let _ = memory.destroy_address_space(space, &mut hw);
+        }
+        for u in ending.unwaited {
+            self.report_unwaited(&u);
+        }
+    }
+
+    /// Ends process `pid` at another process's request. `false` when there
+    /// is no such live process.
+    pub fn kill(&mut self, pid: Pid) -> bool {
+        match self.processes.get(pid).map(|p| p.state) {
+            Some(crate::process::State::Ended(_)) | None => false,
+            Some(_) => {
+                self.end(pid, status::KILLED);
+                self.release_ended(pid);
+                true
+            }
+        }
+    }
+
+    /// Frees what an ended process still held once the CPU has left it.
+    pub fn release_ended(&mut self, pid: Pid) {
+        let Some(released) = self.processes.release(pid) else {
+            return;
+        };
+        if let Some(context) = released.context {
+            self.platform.free_context(context);
+        }
+        if let Some(table) = released.table {
+            self.platform.free_page_table(table);
+        }
+        if let Some(u) = released.unwaited {
+            self.report_unwaited(&u);
+        }
+    }
+
+    /// Reports the end of a process nobody waits for: `program ...` for the
+    /// programs the kernel started (the host tool reads these lines),
+    /// `orphan ...` for children whose parent went first.
+    fn report_unwaited(&mut self, u: &Unwaited) {
+        let what = if u.started_by_kernel {
+            "program"
+        } else {
+            "orphan"
+        };
+        self.platform.report(format_args!(
+            "{} {} (pid {}) ended with status {}",
+            what, u.path, u.pid, u.status
+        ));
+    }
+
+    /// Resolves a page fault of process `pid` at `address`; on failure, how
+    /// the process ends.
+    pub fn resolve_fault(
+        &mut self,
+        pid: Pid,
+        address: u64,
+        access: Access,
+    ) -> Result<(), FatalFault> {
+        let Some((memory, space, mut hw)) = self.hw_for(pid) else {
+            return Ok(());
+        };
+        memory
+            .handle_fault(space, &mut hw, address, access)
+            .map_err(FatalFault::of)
+    }
+}

@@ -1,0 +1,664 @@
+//! Host tests of the kernel logic over the test machine: process life cycle
+//! through spawn, fork, end, kill and wait, and each system-call family
+//! through decoding and the handlers, as a program would see them.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use neoos_abi::layout::STACK_TOP;
+use neoos_abi::{mman, neo, nr, open, shm, shmid_ds, PAGE_SIZE};
+use neoos_mm::{Access, Errno};
+
+use crate::process::{Pid, State};
+use crate::syscall::{decode_neo, Completion, KillOutcome, SchedulerCall, UserPtr};
+use crate::test_platform::{kernel, TestPlatform, PROGRAM_BASE};
+use crate::Kernel;
+
+/// A scratch user buffer of every test process (in its stack mapping).
+const SCRATCH: u64 = STACK_TOP - 64 * 1024;
+
+type K = Kernel<TestPlatform>;
+
+fn spawn(k: &mut K, parent: Option<Pid>) -> Pid {
+    k.spawn("/bin/prog", &[b"/bin/prog".to_vec()], parent)
+        .unwrap()
+}
+
+fn poke(k: &mut K, pid: Pid, addr: u64, bytes: &[u8]) {
+    k.copy_out(pid, UserPtr(addr), bytes).unwrap();
+}
+
+fn peek(k: &mut K, pid: Pid, addr: u64, len: usize) -> Vec<u8> {
+    k.copy_in(pid, UserPtr(addr), len).unwrap()
+}
+
+/// Places `s` NUL-terminated at `addr` and returns `addr`.
+fn put_str(k: &mut K, pid: Pid, addr: u64, s: &str) -> u64 {
+    let mut bytes = s.as_bytes().to_vec();
+    bytes.push(0);
+    poke(k, pid, addr, &bytes);
+    addr
+}
+
+/// Runs system call `number` with `args` for `pid` as the kernel's trap
+/// glue would, for calls that complete without the scheduler.
+fn sys(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> i64 {
+    let d = decode_neo(number, args).expect("a known call");
+    match k.call(pid, d.call) {
+        Completion::Done(r) => d.personality.result(r),
+        Completion::Scheduler(c) => panic!("call {number} needs the scheduler: {c:?}"),
+    }
+}
+
+/// Runs `pid` and ends it with `status` as the scheduler does.
+fn run_and_end(k: &mut K, pid: Pid, status: i64) {
+    while let Some(next) = k.processes.pick_next() {
+        if next == pid {
+            break;
+        }
+        k.processes.yield_current();
+        k.processes.take_current();
+    }
+    k.end(pid, status);
+    k.processes.take_current();
+    k.release_ended(pid);
+}
+
+#[test]
+fn spawn_builds_the_stack_with_argc_and_argv() {
+    let mut k = kernel();
+    let pid = k
+        .spawn("/bin/prog", &[b"/bin/prog".to_vec(), b"x".to_vec()], None)
+        .unwrap();
+    let p = k.processes.get(pid).unwrap();
+    let frame = *p.context.as_ref().unwrap();
+    assert_eq!(frame.entry, PROGRAM_BASE + 120);
+    assert_eq!(frame.stack % 16, 0);
+    let argc = peek(&mut k, pid, frame.stack, 8);
+    assert_eq!(u64::from_le_bytes(argc.try_into().unwrap()), 2);
+    let argv1 = peek(&mut k, pid, frame.stack + 16, 8);
+    let at = u64::from_le_bytes(argv1.try_into().unwrap());
+    assert_eq!(peek(&mut k, pid, at, 2), b"x\0");
+    assert_eq!(peek(&mut k, pid, PROGRAM_BASE, 4), b"\x7fELF");
+}
+
+#[test]
+fn a_program_that_is_missing_or_not_elf_is_refused_without_leaks() {
+    let mut k = kernel();
+    assert_eq!(k.spawn("/bin/none", &[], None), Err(Errno::NoEnt));
+    assert_eq!(k.spawn("/bin", &[], None), Err(Errno::Perm));
+    assert_eq!(k.spawn("/etc/motd", &[], None), Err(Errno::Perm));
+    assert!(k.processes.is_empty());
+    assert_eq!(k.platform.tables_live, 0);
+    assert_eq!(k.platform.frames.live_count(), 0);
+}
+
+#[test]
+fn spawn_without_a_free_context_frees_what_it_built() {
+    let mut k = kernel();
+    k.platform.contexts_max = Some(0);
+    assert_eq!(k.spawn("/bin/prog", &[], None), Err(Errno::NoMem));
+    assert_eq!(k.platform.tables_live, 0);
+    assert_eq!(k.platform.frames.live_count(), 0);
+}
+
+#[test]
+fn an_ended_process_gives_back_every_frame_table_and_context() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    assert!(k.platform.frames.live_count() > 0);
+    run_and_end(&mut k, pid, 3);
+    assert_eq!(k.platform.frames.live_count(), 0);
+    assert_eq!((k.platform.tables_live, k.platform.contexts_live), (0, 0));
+    assert_eq!(
+        k.platform.reports,
+        ["program /bin/prog (pid 1) ended with status 3"]
+    );
+}
+
+#[test]
+fn a_parent_ending_after_its_children_reaps_them_and_reports_orphans() {
+    let mut k = kernel();
+    let parent = spawn(&mut k, None);
+    let c1 = spawn(&mut k, Some(parent));
+    let c2 = spawn(&mut k, Some(parent));
+    run_and_end(&mut k, c1, 1);
+    run_and_end(&mut k, c2, 2);
+    assert!(k.platform.reports.is_empty(), "the parent may still wait");
+    run_and_end(&mut k, parent, 0);
+    assert!(k.processes.is_empty(), "no ended child stays behind");
+    assert_eq!(k.platform.reports.len(), 3);
+    assert!(k.platform.reports[0].starts_with("orphan /bin/prog (pid 2)"));
+    assert_eq!(k.platform.frames.live_count(), 0);
+}
+
+#[test]
+fn wait_takes_an_ended_child_and_stores_its_status() {
+    let mut k = kernel();
+    let parent = spawn(&mut k, None);
+    assert_eq!(k.wait_step(parent, UserPtr(0)), Err(Errno::NoEnt));
+    let child = spawn(&mut k, Some(parent));
+    assert_eq!(k.wait_step(parent, UserPtr(SCRATCH)), Ok(None));
+    run_and_end(&mut k, child, 42);
+    assert_eq!(k.wait_step(parent, UserPtr(SCRATCH)), Ok(Some(child)));
+    assert_eq!(peek(&mut k, parent, SCRATCH, 4), 42i32.to_le_bytes());
+    assert_eq!(k.wait_step(parent, UserPtr(SCRATCH)), Err(Errno::NoEnt));
+}
+
+#[test]
+fn wait_with_a_bad_status_pointer_keeps_the_child() {
+    let mut k = kernel();
+    let parent = spawn(&mut k, None);
+    let child = spawn(&mut k, Some(parent));
+    run_and_end(&mut k, child, 1);
+    assert_eq!(k.wait_step(parent, UserPtr(8)), Err(Errno::Fault));
+    assert_eq!(k.wait_step(parent, UserPtr(0)), Ok(Some(child)));
+}
+
+#[test]
+fn kill_ends_another_process_at_once_and_refuses_bad_targets() {
+    let mut k = kernel();
+    let a = spawn(&mut k, None);
+    let b = spawn(&mut k, Some(a));
+    assert_eq!(k.kill_request(a, b as i64), Ok(KillOutcome::Killed));
+    assert_eq!(
+        k.processes.get(b).map(|p| p.state),
+        Some(State::Ended(neoos_abi::status::KILLED))
+    );
+    assert_eq!(k.kill_request(a, b as i64), Err(Errno::NoEnt));
+    assert_eq!(k.kill_request(a, a as i64), Ok(KillOutcome::KillSelf));
+    assert_eq!(k.kill_request(a, 0), Err(Errno::Inval));
+    assert_eq!(k.kill_request(a, 1 << 40), Err(Errno::Inval));
+    assert_eq!(
+        k.processes.pick_next(),
+        Some(a),
+        "the killed one never runs"
+    );
+    assert_eq!(k.processes.pick_next(), None);
+}
+
+#[test]
+fn fork_copies_memory_and_shares_open_files() {
+    let mut k = kernel();
+    let parent = spawn(&mut k, None);
+    poke(&mut k, parent, SCRATCH, b"before");
+    let path = put_str(&mut k, parent, SCRATCH + 512, "/tmp/f");
+    let mode = (open::O_RDWR | open::O_CREAT) as u64;
+    let fd = sys(&mut k, parent, nr::OPEN, [path, mode, 0, 0, 0, 0]);
+    assert_eq!(fd, 3);
+    let frame = crate::test_platform::TestFrame { entry: 1, stack: 2 };
+    let child = k.fork(parent, &frame).unwrap();
+    assert_eq!(
+        *k.processes.get(child).unwrap().context.as_ref().unwrap(),
+        frame
+    );
+    poke(&mut k, child, SCRATCH, b"child!");
+    assert_eq!(peek(&mut k, parent, SCRATCH, 6), b"before");
+    run_and_end(&mut k, parent, 0);
+    // The child's copy of the descriptor still works after the parent closed its own.
+    let n = sys(&mut k, child, nr::WRITE, [fd as u64, SCRATCH, 6, 0, 0, 0]);
+    assert_eq!(n, 6);
+    run_and_end(&mut k, child, 0);
+    assert_eq!(k.platform.frames.live_count(), 0);
+}
+
+#[test]
+fn files_round_trip_through_write_read_and_stat() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    let path = put_str(&mut k, pid, SCRATCH, "/tmp/data");
+    let mode = (open::O_RDWR | open::O_CREAT) as u64;
+    let fd = sys(&mut k, pid, nr::OPEN, [path, mode, 0, 0, 0, 0]) as u64;
+    let data: Vec<u8> = (0..40_000u32).map(|i| i as u8).collect();
+    poke(&mut k, pid, SCRATCH + 4096, &data);
+    assert_eq!(
+        sys(
+            &mut k,
+            pid,
+            nr::WRITE,
+            [fd, SCRATCH + 4096, 40_000, 0, 0, 0]
+        ),
+        40_000
+    );
+    assert_eq!(sys(&mut k, pid, nr::CLOSE, [fd, 0, 0, 0, 0, 0]), neo::E_OK);
+    let fd = sys(&mut k, pid, nr::OPEN, [path, 0, 0, 0, 0, 0]) as u64;
+    assert_eq!(fd, 3, "the lowest free number is reused");
+    let back = SCRATCH - 48 * 1024;
+    assert_eq!(
+        sys(&mut k, pid, nr::READ, [fd, back, 50_000, 0, 0, 0]),
+        40_000
+    );
+    assert_eq!(peek(&mut k, pid, back, 40_000), data);
+    assert_eq!(sys(&mut k, pid, nr::READ, [fd, back, 10, 0, 0, 0]), 0);
+    assert_eq!(
+        sys(&mut k, pid, nr::STAT, [path, SCRATCH + 256, 0, 0, 0, 0]),
+        0
+    );
+    let stat = peek(&mut k, pid, SCRATCH + 256, 16);
+    assert_eq!(stat[..8], neoos_abi::stat::KIND_FILE.to_le_bytes());
+    assert_eq!(stat[8..], 40_000u64.to_le_bytes());
+    assert_eq!(
+        sys(&mut k, pid, nr::WRITE, [fd, back, 1, 0, 0, 0]),
+        neo::E_PERM,
+        "read-only descriptor"
+    );
+}
+
+#[test]
+fn file_calls_refuse_bad_descriptors_paths_and_protected_folders() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    assert_eq!(
+        sys(&mut k, pid, nr::CLOSE, [9, 0, 0, 0, 0, 0]),
+        neo::E_INVAL
+    );
+    assert_eq!(
+        sys(&mut k, pid, nr::READ, [u64::MAX, SCRATCH, 1, 0, 0, 0]),
+        neo::E_INVAL
+    );
+    let motd = put_str(&mut k, pid, SCRATCH, "/etc/motd");
+    assert_eq!(
+        sys(
+            &mut k,
+            pid,
+            nr::OPEN,
+            [motd, open::O_WRONLY as u64, 0, 0, 0, 0]
+        ),
+        neo::E_PERM
+    );
+    let missing = put_str(&mut k, pid, SCRATCH, "/tmp/none");
+    assert_eq!(
+        sys(&mut k, pid, nr::OPEN, [missing, 0, 0, 0, 0, 0]),
+        neo::E_NOENT
+    );
+    assert_eq!(sys(&mut k, pid, nr::OPEN, [8, 0, 0, 0, 0, 0]), neo::E_INVAL);
+    let motd = put_str(&mut k, pid, SCRATCH, "/etc/motd");
+    let excl = (open::O_CREAT | open::O_EXCL) as u64;
+    assert_eq!(
+        sys(&mut k, pid, nr::OPEN, [motd, excl, 0, 0, 0, 0]),
+        neo::E_PERM
+    );
+}
+
+#[test]
+fn the_descriptor_table_holds_at_most_its_limit() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    let motd = put_str(&mut k, pid, SCRATCH, "/etc/motd");
+    let limit = crate::files::MAX_DESCRIPTORS;
+    for fd in 3..limit {
+        assert_eq!(sys(&mut k, pid, nr::OPEN, [motd, 0, 0, 0, 0, 0]), fd as i64);
+    }
+    assert_eq!(
+        sys(&mut k, pid, nr::OPEN, [motd, 0, 0, 0, 0, 0]),
+        neo::E_NOMEM
+    );
+    assert_eq!(sys(&mut k, pid, nr::CLOSE, [10, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(sys(&mut k, pid, nr::OPEN, [motd, 0, 0, 0, 0, 0]), 10);
+    run_and_end(&mut k, pid, 0);
+    assert_eq!(k.platform.frames.live_count(), 0);
+}
+
+#[test]
+fn console_output_goes_to_the_platform_and_input_waits_for_the_scheduler() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    poke(&mut k, pid, SCRATCH, b"hi\n");
+    assert_eq!(sys(&mut k, pid, nr::WRITE, [1, SCRATCH, 3, 0, 0, 0]), 3);
+    assert_eq!(k.platform.console_out, b"hi\n");
+    let read = decode_neo(nr::READ, [0, SCRATCH, 5, 0, 0, 0]).unwrap().call;
+    assert_eq!(
+        k.call(pid, read),
+        Completion::Scheduler(SchedulerCall::ReadConsole {
+            buf: UserPtr(SCRATCH),
+            count: 5
+        })
+    );
+    assert_eq!(k.read_console_step(pid, UserPtr(SCRATCH), 5), Ok(0));
+    k.platform.console_in.extend(b"ab\r");
+    assert_eq!(k.read_console_step(pid, UserPtr(SCRATCH), 5), Ok(3));
+    assert_eq!(peek(&mut k, pid, SCRATCH, 3), b"ab\n");
+    assert_eq!(
+        sys(&mut k, pid, nr::READ_CONSOLE, [SCRATCH, 0, 0, 0, 0, 0]),
+        neo::E_INVAL
+    );
+    assert_eq!(sys(&mut k, pid, nr::READ, [0, SCRATCH, 0, 0, 0, 0]), 0);
+}
+
+#[test]
+fn readdir_lists_a_folder_and_reports_the_whole_length() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    let root = put_str(&mut k, pid, SCRATCH, "/");
+    let n = sys(&mut k, pid, nr::READDIR, [root, SCRATCH + 64, 4, 0, 0, 0]);
+    assert_eq!(n, "bin/\netc/\ntmp/\n".len() as i64);
+    assert_eq!(peek(&mut k, pid, SCRATCH + 64, 4), b"bin/");
+    let motd = put_str(&mut k, pid, SCRATCH, "/etc/motd");
+    assert_eq!(
+        sys(&mut k, pid, nr::READDIR, [motd, SCRATCH + 64, 4, 0, 0, 0]),
+        neo::E_INVAL
+    );
+}
+
+#[test]
+fn maps_lists_each_mapping_in_the_documented_format() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    let n = sys(&mut k, pid, nr::MAPS, [SCRATCH, 4096, 0, 0, 0, 0]);
+    let text = String::from_utf8(peek(&mut k, pid, SCRATCH, n as usize)).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with("0000000000400000-0000000000401000 r-xp file /bin/prog resident="),
+        "{text}"
+    );
+    assert!(lines[1].starts_with("0000000000401000-0000000000403000 r-xp anon resident=0 dirty=0"));
+    let stack = alloc::format!(
+        "{:016x}-{:016x} rw-p anon resident=",
+        STACK_TOP - neoos_abi::layout::STACK_SIZE,
+        STACK_TOP
+    );
+    assert!(lines[2].starts_with(&stack), "{text}");
+    let short = sys(&mut k, pid, nr::MAPS, [SCRATCH, 10, 0, 0, 0, 0]);
+    assert_eq!(short, n, "the whole length even when cut");
+}
+
+#[test]
+fn posix_memory_calls_return_minus_errno() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    let anon = (mman::MAP_PRIVATE | mman::MAP_ANON) as u64;
+    let rw = (mman::PROT_READ | mman::PROT_WRITE) as u64;
+    let addr = sys(&mut k, pid, nr::MMAP, [0, 8192, rw, anon, u64::MAX, 0]);
+    assert!(addr > 0);
+    let r = k.resolve_fault(pid, addr as u64, Access::Write);
+    assert_eq!(r, Ok(()));
+    let mincore = sys(
+        &mut k,
+        pid,
+        nr::MINCORE,
+        [addr as u64, 8192, SCRATCH, 0, 0, 0],
+    );
+    assert_eq!(mincore, 0);
+    assert_eq!(peek(&mut k, pid, SCRATCH, 2), [1, 0]);
+    let shared_file = (mman::MAP_SHARED) as u64;
+    assert_eq!(
+        sys(&mut k, pid, nr::MMAP, [0, 4096, rw, shared_file, 1, 0]),
+        -neoos_abi::errno::ENODEV,
+        "the console cannot be mapped"
+    );
+    assert_eq!(
+        sys(&mut k, pid, nr::MMAP, [0, 4096, rw, shared_file, 30, 0]),
+        -neoos_abi::errno::EBADF
+    );
+    assert_eq!(
+        sys(&mut k, pid, nr::MUNMAP, [addr as u64 + 1, 4096, 0, 0, 0, 0]),
+        -22
+    );
+    assert_eq!(sys(&mut k, pid, nr::GETPAGESIZE, [0; 6]), PAGE_SIZE as i64);
+    let fault = k.resolve_fault(pid, 0x1000, Access::Read).unwrap_err();
+    assert_eq!(fault.status, neoos_abi::status::SEGFAULT);
+}
+
+#[test]
+fn a_low_kernel_heap_refuses_calls_that_grow_kernel_data_only() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    k.platform.heap_low = true;
+    let motd = put_str(&mut k, pid, SCRATCH, "/etc/motd");
+    assert_eq!(
+        sys(&mut k, pid, nr::OPEN, [motd, 0, 0, 0, 0, 0]),
+        neo::E_NOMEM
+    );
+    let anon = (mman::MAP_PRIVATE | mman::MAP_ANON) as u64;
+    assert_eq!(sys(&mut k, pid, nr::MMAP, [0, 4096, 3, anon, 0, 0]), -12);
+    poke(&mut k, pid, SCRATCH, b"ok");
+    assert_eq!(sys(&mut k, pid, nr::WRITE, [1, SCRATCH, 2, 0, 0, 0]), 2);
+    let text = PROGRAM_BASE;
+    assert_eq!(
+        sys(&mut k, pid, nr::MUNMAP, [text + 4096, 4096, 0, 0, 0, 0]),
+        -12,
+        "a split needs a new record"
+    );
+    assert_eq!(sys(&mut k, pid, nr::MUNMAP, [text, 4096, 0, 0, 0, 0]), 0);
+}
+
+#[test]
+fn shmctl_stat_fills_shmid_ds_as_the_abi_lays_it_out() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    k.platform.ticks = 5;
+    let flags = (shm::IPC_CREAT | 0o640) as u64;
+    let id = sys(&mut k, pid, nr::SHMGET, [77, 8192, flags, 0, 0, 0]);
+    assert!(id >= 0);
+    k.platform.ticks = 9;
+    let at = sys(&mut k, pid, nr::SHMAT, [id as u64, 0, 0, 0, 0, 0]);
+    assert!(at > 0);
+    let stat = shm::IPC_STAT as u64;
+    assert_eq!(
+        sys(&mut k, pid, nr::SHMCTL, [id as u64, stat, SCRATCH, 0, 0, 0]),
+        0
+    );
+    let raw = peek(&mut k, pid, SCRATCH, shmid_ds::SIZE);
+    let field = |i: usize| u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap());
+    assert_eq!(field(shmid_ds::KEY), 77);
+    assert_eq!(field(shmid_ds::MODE), 0o640);
+    assert_eq!(field(shmid_ds::SEGSZ), 8192);
+    assert_eq!((field(shmid_ds::ATIME), field(shmid_ds::CTIME)), (9, 5));
+    assert_eq!(
+        (field(shmid_ds::CPID), field(shmid_ds::LPID)),
+        (pid as u64, pid as u64)
+    );
+    assert_eq!(field(shmid_ds::NATTCH), 1);
+    poke(&mut k, pid, SCRATCH + 24, &0o600u64.to_le_bytes());
+    let set = shm::IPC_SET as u64;
+    assert_eq!(
+        sys(&mut k, pid, nr::SHMCTL, [id as u64, set, SCRATCH, 0, 0, 0]),
+        0
+    );
+    assert_eq!(k.segments.get(id as u64).mode, 0o600);
+    assert_eq!(
+        sys(&mut k, pid, nr::SHMCTL, [id as u64, stat, 8, 0, 0, 0]),
+        -neoos_abi::errno::EFAULT
+    );
+    assert_eq!(sys(&mut k, pid, nr::SHMDT, [at as u64, 0, 0, 0, 0, 0]), 0);
+    let rmid = shm::IPC_RMID as u64;
+    assert_eq!(
+        sys(&mut k, pid, nr::SHMCTL, [id as u64, rmid, 0, 0, 0, 0]),
+        0
+    );
+    assert_eq!(k.segments.get(id as u64), Default::default());
+}
+
+#[test]
+fn run_starts_a_child_with_the_given_arguments() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    let path = put_str(&mut k, pid, SCRATCH, "/bin/prog");
+    let arg = put_str(&mut k, pid, SCRATCH + 64, "arg1");
+    let mut argv = Vec::new();
+    for p in [path, arg, 0] {
+        argv.extend_from_slice(&p.to_le_bytes());
+    }
+    poke(&mut k, pid, SCRATCH + 128, &argv);
+    let child = sys(&mut k, pid, nr::RUN, [path, SCRATCH + 128, 0, 0, 0, 0]);
+    assert_eq!(child, 2);
+    let frame = *k.processes.get(2).unwrap().context.as_ref().unwrap();
+    let argc = peek(&mut k, 2, frame.stack, 8);
+    assert_eq!(argc, 2u64.to_le_bytes());
+    let none = put_str(&mut k, pid, SCRATCH, "/bin/none");
+    assert_eq!(
+        sys(&mut k, pid, nr::RUN, [none, 0, 0, 0, 0, 0]),
+        neo::E_NOENT
+    );
+    assert_eq!(sys(&mut k, pid, nr::GETPID, [0; 6]), pid as i64);
+}
+
+/// Maps `len` bytes of anonymous read-write memory in `pid`.
+fn map_anon(k: &mut K, pid: Pid, len: u64) -> u64 {
+    let flags = (mman::MAP_PRIVATE | mman::MAP_ANON) as u64;
+    let rw = (mman::PROT_READ | mman::PROT_WRITE) as u64;
+    let addr = sys(k, pid, nr::MMAP, [0, len, rw, flags, u64::MAX, 0]);
+    assert!(addr > 0);
+    addr as u64
+}
+
+fn open_path(k: &mut K, pid: Pid, path: &str, mode: u32) -> u64 {
+    let p = put_str(k, pid, SCRATCH, path);
+    let fd = sys(k, pid, nr::OPEN, [p, mode as u64, 0, 0, 0, 0]);
+    assert!(fd >= 0, "open {path}: {fd}");
+    fd as u64
+}
+
+fn size_of_file(k: &mut K, pid: Pid, path: &str) -> u64 {
+    let p = put_str(k, pid, SCRATCH, path);
+    assert_eq!(sys(k, pid, nr::STAT, [p, SCRATCH + 512, 0, 0, 0, 0]), 0);
+    u64::from_le_bytes(peek(k, pid, SCRATCH + 520, 8).try_into().unwrap())
+}
+
+#[test]
+fn a_write_the_disk_cannot_guarantee_is_refused_not_lost_at_close() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    const SIZE: usize = 18 << 20;
+    let buf = map_anon(&mut k, pid, SIZE as u64);
+    let data: Vec<u8> = (0..SIZE).map(|i| (i * 31 + 7) as u8).collect();
+    poke(&mut k, pid, buf, &data);
+    let create = open::O_RDWR | open::O_CREAT | open::O_TRUNC;
+    let a = open_path(&mut k, pid, "/tmp/a", create);
+    let b = open_path(&mut k, pid, "/tmp/b", create);
+    let n = SIZE as u64;
+    assert_eq!(
+        sys(&mut k, pid, nr::WRITE, [a, buf, n, 0, 0, 0]),
+        SIZE as i64
+    );
+    assert_eq!(
+        sys(&mut k, pid, nr::WRITE, [b, buf, n, 0, 0, 0]),
+        neo::E_NOMEM
+    );
+    assert_eq!(size_of_file(&mut k, pid, "/tmp/b"), 0);
+    assert_eq!(sys(&mut k, pid, nr::CLOSE, [b, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(sys(&mut k, pid, nr::CLOSE, [a, 0, 0, 0, 0, 0]), 0);
+    poke(&mut k, pid, buf, &vec![0; SIZE]);
+    let a = open_path(&mut k, pid, "/tmp/a", open::O_RDONLY);
+    assert_eq!(
+        sys(&mut k, pid, nr::READ, [a, buf, n, 0, 0, 0]),
+        SIZE as i64
+    );
+    assert!(
+        peek(&mut k, pid, buf, SIZE) == data,
+        "every byte of a reads back"
+    );
+}
+
+#[test]
+fn stores_through_a_shared_mapping_reach_the_disk_when_others_fill_it() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    const SIZE: usize = 12 << 20;
+    let buf = map_anon(&mut k, pid, SIZE as u64);
+    let create = open::O_RDWR | open::O_CREAT | open::O_TRUNC;
+    let a = open_path(&mut k, pid, "/tmp/a", create);
+    assert_eq!(
+        sys(&mut k, pid, nr::WRITE, [a, buf, SIZE as u64, 0, 0, 0]),
+        SIZE as i64
+    );
+    let shared = (mman::MAP_SHARED) as u64;
+    let rw = (mman::PROT_READ | mman::PROT_WRITE) as u64;
+    let map = sys(&mut k, pid, nr::MMAP, [0, SIZE as u64, rw, shared, a, 0]) as u64;
+    for page in (0..SIZE as u64).step_by(PAGE_SIZE) {
+        k.resolve_fault(pid, map + page, Access::Write).unwrap();
+    }
+    poke(&mut k, pid, map + 5, b"through the mapping");
+    // Another file takes all the room that is left.
+    let b = open_path(&mut k, pid, "/tmp/b", create);
+    let mut wrote = 0;
+    loop {
+        let r = sys(&mut k, pid, nr::WRITE, [b, buf, 1 << 20, 0, 0, 0]);
+        if r < 0 {
+            assert_eq!(r, neo::E_NOMEM);
+            break;
+        }
+        wrote += r;
+    }
+    assert!(wrote > 0);
+    assert_eq!(sys(&mut k, pid, nr::CLOSE, [b, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(
+        sys(&mut k, pid, nr::MUNMAP, [map, SIZE as u64, 0, 0, 0, 0]),
+        0
+    );
+    assert_eq!(
+        sys(&mut k, pid, nr::CLOSE, [a, 0, 0, 0, 0, 0]),
+        0,
+        "no E_IO"
+    );
+    let a = open_path(&mut k, pid, "/tmp/a", open::O_RDONLY);
+    assert_eq!(sys(&mut k, pid, nr::READ, [a, buf, 64, 0, 0, 0]), 64);
+    assert_eq!(peek(&mut k, pid, buf + 5, 19), b"through the mapping");
+}
+
+#[test]
+fn a_write_with_a_bad_buffer_tail_changes_nothing() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    let fd = open_path(&mut k, pid, "/tmp/f", open::O_RDWR | open::O_CREAT);
+    poke(&mut k, pid, SCRATCH + 1024, b"0123456789");
+    assert_eq!(
+        sys(&mut k, pid, nr::WRITE, [fd, SCRATCH + 1024, 10, 0, 0, 0]),
+        10
+    );
+    const LEN: u64 = 64 * 1024;
+    let buf = map_anon(&mut k, pid, LEN);
+    assert_eq!(
+        sys(
+            &mut k,
+            pid,
+            nr::MUNMAP,
+            [buf + LEN - 4096, 4096, 0, 0, 0, 0]
+        ),
+        0
+    );
+    let fd2 = open_path(&mut k, pid, "/tmp/f", open::O_RDWR);
+    assert_eq!(
+        sys(&mut k, pid, nr::WRITE, [fd2, buf, LEN, 0, 0, 0]),
+        neo::E_INVAL
+    );
+    assert_eq!(size_of_file(&mut k, pid, "/tmp/f"), 10);
+    assert_eq!(sys(&mut k, pid, nr::READ, [fd2, SCRATCH, 10, 0, 0, 0]), 10);
+    assert_eq!(peek(&mut k, pid, SCRATCH, 10), b"0123456789");
+    assert_eq!(
+        sys(&mut k, pid, nr::WRITE, [1, buf, LEN, 0, 0, 0]),
+        neo::E_INVAL
+    );
+    assert!(
+        k.platform.console_out.is_empty(),
+        "nothing reached the console"
+    );
+}
+
+#[test]
+fn launch_starts_programs_in_order_and_reports_those_that_cannot_start() {
+    let mut k = kernel();
+    let mut launch = alloc::collections::VecDeque::new();
+    launch.extend(["/bin/none", "/bin/prog", "/bin/prog"].map(String::from));
+    let fs = core::mem::take(&mut k.fs);
+    let mut k = Kernel::new(TestPlatform::default(), fs, launch);
+    k.launch_next();
+    assert_eq!(
+        k.platform.reports,
+        [
+            "cannot start /bin/none: NoEnt",
+            "program /bin/none (pid 0) ended with status 127"
+        ]
+    );
+    assert_eq!(k.processes.len(), 1);
+    assert!(
+        !k.nothing_to_launch(),
+        "one more waits for the first to end"
+    );
+    run_and_end(&mut k, 1, 0);
+    k.launch_next();
+    assert_eq!(k.processes.len(), 1);
+    assert!(k.nothing_to_launch());
+}

@@ -1,0 +1,33 @@
+//! The NeoOS kernel's hardware-free logic: the file system and RAM disk,
+//! descriptor tables, System V segment records, the process table and its
+//! life cycle, program loading and the initial stack, and the system-call
+//! layer (decoding and handlers per family). The kernel supplies the
+//! machine through [`Platform`] and keeps traps, context switching and
+//! drivers; on the host, tests run this crate over the mapping core's
+//! software machine (`neoos-mm` feature `testing`).
+#![no_std]
+#![forbid(unsafe_code)]
+
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
+mod buffer;
+pub mod files;
+pub mod fs;
+pub mod ipc;
+pub mod kernel;
+mod loader;
+pub mod platform;
+pub mod process;
+pub mod stack;
+pub mod syscall;
+
+#[cfg(test)]
+mod test_platform;
+
+pub use kernel::{FatalFault, Kernel};
+pub use platform::Platform;
+pub use process::Pid;
+#[cfg(test)]
+mod kernel_tests;

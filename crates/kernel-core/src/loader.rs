@@ -1,0 +1,196 @@
+//! Loading a program: reads an ELF64 executable through the page cache,
+//! builds a new address space whose segments are private mappings of the
+//! file (pages come from the page cache on first touch, shared by every
+//! process running the program until one writes), zero-filled memory past
+//! each segment's file part, and a stack holding argc and argv.
+
+use alloc::vec::Vec;
+
+use elf::abi::{PF_W, PF_X, PT_LOAD};
+use elf::endian::LittleEndian;
+use elf::ElfBytes;
+use neoos_abi::layout::{STACK_SIZE, STACK_TOP};
+use neoos_abi::mman::{MAP_ANON, MAP_FIXED, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE};
+use neoos_abi::PAGE_SIZE;
+use neoos_mm::{AsId, Errno, FileAccess, FileId, Hw, MemorySystem};
+
+use crate::fs::Node;
+use crate::kernel::Kernel;
+use crate::platform::Platform;
+use crate::stack::argument_block;
+
+const PAGE: u64 = PAGE_SIZE as u64;
+
+/// Largest program file accepted: the loader reads the file whole into the
+/// kernel heap to parse it, so this stays well below the heap's reserve.
+const MAX_PROGRAM_SIZE: u64 = 4 * 1024 * 1024;
+
+/// A loaded program: its address space, page table and first registers.
+pub struct Loaded<P: Platform> {
+    pub space: AsId,
+    pub table: P::PageTable,
+    pub frame: P::UserFrame,
+}
+
+impl<P: Platform> Kernel<P> {
+    /// Opens `path` (the caller closes it) and reads it whole.
+    fn open_program(&mut self, path: &str) -> Result<(FileId, Vec<u8>), Errno> {
+        let file = match self.fs.lookup(path) {
+            Some(Node::File(id)) => id,
+            Some(Node::Dir) => return Err(Errno::Perm),
+            None => return Err(Errno::NoEnt),
+        };
+        let mut files = self.file_io();
+        files.open_ref(file);
+        let size = files.size(file);
+        let read = if size > MAX_PROGRAM_SIZE {
+            Err(Errno::NoMem)
+        } else {
+            crate::buffer::zeroed(size as usize).and_then(|mut data| {
+                let (memory, mut io) = self.memory_io();
+                memory.file_read(&mut io, file, 0, &mut data).map(|_| data)
+            })
+        };
+        match read {
+            Ok(data) => Ok((file, data)),
+            Err(e) => {
+                let _ = self.file_io().close_ref(file);
+                Err(e)
+            }
+        }
+    }
+
+    /// Builds the address space of `path` with `argv`.
+    pub fn load(&mut self, path: &str, argv: &[Vec<u8>]) -> Result<Loaded<P>, Errno> {
+        let (file, data) = self.open_program(path)?;
+        let loaded = self.load_opened(file, &data, argv);
+        // The mappings hold their own references to the file.
+        let _ = self.file_io().close_ref(file);
+        loaded
+    }
+
+    fn load_opened(
+        &mut self,
+        file: FileId,
+        data: &[u8],
+        argv: &[Vec<u8>],
+    ) -> Result<Loaded<P>, Errno> {
+        let elf = ElfBytes::<LittleEndian>::minimal_parse(data).map_err(|_| Errno::Perm)?;
+        if elf.ehdr.e_machine != elf::abi::EM_X86_64 || elf.ehdr.e_type != elf::abi::ET_EXEC {
+            return Err(Errno::Perm);
+        }
+        let segments = elf.segments().ok_or(Errno::Perm)?;
+        let mut table = self.platform.new_page_table().ok_or(Errno::NoMem)?;
+        let space = self.memory.create_address_space();
+        let mut hw = Hw::new(&mut table, self.platform.frames(), &mut self.fs.disk);
+        let memory = &mut self.memory;
+        let built = (|| {
+            for s in segments
+                .iter()
+                .filter(|s| s.p_type == PT_LOAD && s.p_memsz > 0)
+            {
+                map_segment(memory, space, &mut hw, file, &s)?;
+            }
+            let stack_base = STACK_TOP - STACK_SIZE;
+            memory.mmap(
+                space,
+                &mut hw,
+                stack_base,
+                STACK_SIZE,
+                PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANON | MAP_FIXED,
+                None,
+                0,
+            )?;
+            let (block, rsp) = argument_block(argv)?;
+            memory.copy_to_user(space, &mut hw, rsp, &block, false)?;
+            Ok(rsp)
+        })();
+        match built {
+            Ok(rsp) => Ok(Loaded {
+                space,
+                table,
+                frame: self.platform.user_frame(elf.ehdr.e_entry, rsp),
+            }),
+            Err(e) => {
+                let _ = memory.destroy_address_space(space, &mut hw);
+                self.platform.free_page_table(table);
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Maps one `PT_LOAD` segment: its file part as a private mapping of the
+/// program file, the rest of its memory (`.bss`) zero-filled.
+fn map_segment(
+    memory: &mut MemorySystem,
+    space: AsId,
+    hw: &mut Hw,
+    file: FileId,
+    s: &elf::segment::ProgramHeader,
+) -> Result<(), Errno> {
+    if s.p_vaddr % PAGE != s.p_offset % PAGE {
+        return Err(Errno::Perm); // not loadable by mapping: a broken ELF file
+    }
+    let start = s.p_vaddr & !(PAGE - 1);
+    let file_end = s.p_vaddr.checked_add(s.p_filesz).ok_or(Errno::Perm)?;
+    let end = s.p_vaddr.checked_add(s.p_memsz).ok_or(Errno::Perm)?;
+    if end < file_end {
+        return Err(Errno::Perm);
+    }
+    let prot = segment_prot(s.p_flags);
+    let file_pages_end = file_end.checked_next_multiple_of(PAGE).ok_or(Errno::Perm)?;
+    if s.p_filesz > 0 {
+        let offset = i64::try_from(s.p_offset & !(PAGE - 1)).map_err(|_| Errno::Perm)?;
+        let file = Some((file, FileAccess::ReadOnly));
+        let flags = MAP_PRIVATE | MAP_FIXED;
+        memory.mmap(
+            space,
+            hw,
+            start,
+            file_pages_end - start,
+            prot,
+            flags,
+            file,
+            offset,
+        )?;
+        // The file's bytes after the segment's own, in its last page, read as
+        // zeros (a private copy of that page).
+        let tail = (file_pages_end - file_end) as usize;
+        if end > file_end && tail > 0 {
+            let zeros = [0u8; PAGE_SIZE];
+            memory.copy_to_user(space, hw, file_end, &zeros[..tail], true)?;
+        }
+    }
+    let zero_start = if s.p_filesz > 0 {
+        file_pages_end
+    } else {
+        start
+    };
+    if end > zero_start {
+        let flags = MAP_PRIVATE | MAP_ANON | MAP_FIXED;
+        memory.mmap(
+            space,
+            hw,
+            zero_start,
+            end - zero_start,
+            prot,
+            flags,
+            None,
+            0,
+        )?;
+    }
+    Ok(())
+}
+
+fn segment_prot(flags: u32) -> u32 {
+    let mut prot = PROT_READ;
+    if flags & PF_W != 0 {
+        prot |= PROT_WRITE;
+    }
+    if flags & PF_X != 0 {
+        prot |= PROT_EXEC;
+    }
+    prot
+}

@@ -1,0 +1,46 @@
+//! What the kernel logic needs from the machine, supplied by the kernel (or
+//! by a test double on the host): page tables, frames, execution contexts,
+//! the console, the clock, and the kernel's own memory.
+
+use core::fmt;
+
+use neoos_mm::{FrameSource, PageTable};
+
+/// The machine under the kernel logic.
+pub trait Platform {
+    /// A process's page table.
+    type PageTable: PageTable;
+    /// Physical frames.
+    type Frames: FrameSource;
+    /// The registers a process enters user mode with.
+    type UserFrame;
+    /// What it takes to run a process (its kernel stack, saved registers).
+    type Context;
+
+    /// The frame source.
+    fn frames(&mut self) -> &mut Self::Frames;
+    /// A new page table with an empty user half, or `None` without memory.
+    fn new_page_table(&mut self) -> Option<Self::PageTable>;
+    /// Frees a page table that no CPU uses any more (its own frames only).
+    fn free_page_table(&mut self, table: Self::PageTable);
+    /// The registers that enter a program at `entry` with stack `stack`.
+    fn user_frame(&self, entry: u64, stack: u64) -> Self::UserFrame;
+    /// A context whose first run enters user mode with `frame`, or `None`
+    /// when no more processes fit.
+    fn new_context(&mut self, frame: &Self::UserFrame) -> Option<Self::Context>;
+    /// Frees a context nothing runs on any more.
+    fn free_context(&mut self, context: Self::Context);
+    /// Writes one line of kernel report (the host tool reads some of them).
+    fn report(&mut self, line: fmt::Arguments);
+    /// Clock ticks since boot.
+    fn ticks(&self) -> u64;
+    /// Physical frames in all and free: (total, free).
+    fn frame_counts(&self) -> (u64, u64);
+    /// Writes bytes to the console.
+    fn console_write(&mut self, bytes: &[u8]);
+    /// One byte of console input that has arrived, if any.
+    fn console_read(&mut self) -> Option<u8>;
+    /// Whether the kernel's own heap is below its reserve: calls that grow
+    /// kernel data are refused then.
+    fn heap_low(&self) -> bool;
+}

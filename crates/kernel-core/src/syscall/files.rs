@@ -1,0 +1,215 @@
+//! The file family: `sys_write`, `sys_read`, `sys_open`, `sys_close`,
+//! `sys_stat`, `sys_fsync`, `sys_readdir` and console input.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use neoos_abi::limits::PATH_MAX;
+use neoos_mm::Errno;
+
+use super::{Completion, FileCall, SchedulerCall, UserPtr, CHUNK};
+use crate::files::{Descriptor, OpenFile};
+use crate::fs::Node;
+use crate::kernel::Kernel;
+use crate::platform::Platform;
+use crate::process::Pid;
+
+impl<P: Platform> Kernel<P> {
+    pub(super) fn file_call(&mut self, pid: Pid, call: FileCall) -> Completion {
+        let done = match call {
+            FileCall::Write { fd, buf, count } => self.write(pid, fd, buf, count),
+            FileCall::Read { fd, buf, count } => {
+                if self.descriptor(pid, fd) == Ok(Descriptor::Console) {
+                    // The console is read like `sys_read_console`, waiting.
+                    return match usize::try_from(count) {
+                        Ok(0) => Completion::Done(Ok(0)),
+                        _ => console_read(buf, count),
+                    };
+                }
+                self.read(pid, fd, buf, count)
+            }
+            FileCall::ReadConsole { buf, count } => return console_read(buf, count),
+            FileCall::Open { path, mode } => self
+                .heap_reserve_check()
+                .and_then(|_| self.open(pid, path, mode)),
+            FileCall::Close { fd } => self.close(pid, fd),
+            FileCall::Stat { path, out } => self.stat(pid, path, out),
+            FileCall::Fsync { fd } => self.fsync(pid, fd),
+            FileCall::ReadDir { path, buf, len } => self.readdir(pid, path, buf, len),
+        };
+        Completion::Done(done)
+    }
+
+    /// Descriptor `fd` of process `pid`.
+    pub(crate) fn descriptor(&self, pid: Pid, fd: i64) -> Result<Descriptor, Errno> {
+        self.processes.get(pid).ok_or(Errno::Inval)?.files.get(fd)
+    }
+
+    fn store_position(&mut self, pid: Pid, fd: i64, f: OpenFile) {
+        if let Some(p) = self.processes.get_mut(pid) {
+            p.files.update(fd, Descriptor::File(f));
+        }
+    }
+
+    /// `sys_write`: the whole buffer is checked and the disk room reserved
+    /// before any byte moves, so a call that fails changes nothing; a
+    /// failure after some bytes were written (no memory for the page cache)
+    /// reports how many were.
+    fn write(&mut self, pid: Pid, fd: i64, buf: UserPtr, count: i64) -> Result<i64, Errno> {
+        let mut d = self.descriptor(pid, fd)?;
+        let count = usize::try_from(count).map_err(|_| Errno::Inval)?;
+        self.check_readable(pid, buf, count)?;
+        if let Descriptor::File(f) = &d {
+            self.file_io().reserve_write(f, count)?;
+        }
+        let mut done = 0;
+        while done < count {
+            let n = (count - done).min(CHUNK);
+            let wrote =
+                self.copy_in(pid, buf.offset(done as u64), n)
+                    .and_then(|bytes| match &mut d {
+                        Descriptor::Console => {
+                            self.platform.console_write(&bytes);
+                            Ok(n)
+                        }
+                        Descriptor::File(f) => {
+                            let wrote = self.file_io().write(f, &bytes);
+                            self.store_position(pid, fd, *f);
+                            wrote
+                        }
+                    });
+            match wrote {
+                Ok(w) if w == n => done += n,
+                Ok(w) => return Ok((done + w) as i64),
+                Err(_) if done > 0 => return Ok(done as i64),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(count as i64)
+    }
+
+    fn read(&mut self, pid: Pid, fd: i64, buf: UserPtr, count: i64) -> Result<i64, Errno> {
+        let d = self.descriptor(pid, fd)?;
+        let count = usize::try_from(count).map_err(|_| Errno::Inval)?;
+        let Descriptor::File(mut f) = d else {
+            return Err(Errno::Inval);
+        };
+        let mut done = 0;
+        let mut chunk = Vec::new();
+        while done < count {
+            let want = (count - done).min(CHUNK);
+            chunk.clear();
+            chunk.try_reserve_exact(want).map_err(|_| Errno::NoMem)?;
+            chunk.resize(want, 0);
+            let n = self.file_io().read(&mut f, &mut chunk)?;
+            self.copy_out(pid, buf.offset(done as u64), &chunk[..n])?;
+            self.store_position(pid, fd, f);
+            done += n;
+            if n < want {
+                break;
+            }
+        }
+        Ok(done as i64)
+    }
+
+    /// Console input that has already arrived (without waiting), at most
+    /// `count` bytes, stored at `buf`: the number of bytes, 0 if none yet.
+    /// The kernel repeats it (yielding in between) until it is not 0.
+    pub fn read_console_step(
+        &mut self,
+        pid: Pid,
+        buf: UserPtr,
+        count: usize,
+    ) -> Result<i64, Errno> {
+        let mut bytes = Vec::new();
+        while bytes.len() < count {
+            match self.platform.console_read() {
+                Some(b) => bytes.push(if b == b'\r' { b'\n' } else { b }),
+                None => break,
+            }
+        }
+        self.copy_out(pid, buf, &bytes)?;
+        Ok(bytes.len() as i64)
+    }
+
+    /// Checks a console-read buffer once, before any waiting.
+    pub fn check_console_buffer(
+        &mut self,
+        pid: Pid,
+        buf: UserPtr,
+        count: usize,
+    ) -> Result<(), Errno> {
+        self.check_writable(pid, buf, count)
+    }
+
+    fn open(&mut self, pid: Pid, path: UserPtr, mode: i64) -> Result<i64, Errno> {
+        let path = self.copy_string(pid, path, PATH_MAX)?;
+        let p = self.processes.get(pid).ok_or(Errno::Inval)?;
+        if !p.files.has_room() {
+            return Err(Errno::NoMem);
+        }
+        let d = self.file_io().open(&path, mode as u32)?;
+        let installed = self
+            .processes
+            .get_mut(pid)
+            .ok_or(Errno::Inval)
+            .and_then(|p| p.files.install(d));
+        if installed.is_err() {
+            let _ = self.file_io().close(d);
+        }
+        installed
+    }
+
+    fn close(&mut self, pid: Pid, fd: i64) -> Result<i64, Errno> {
+        let p = self.processes.get_mut(pid).ok_or(Errno::Inval)?;
+        let d = p.files.take(fd)?;
+        self.file_io().close(d).map(|_| 0)
+    }
+
+    fn stat(&mut self, pid: Pid, path: UserPtr, out: UserPtr) -> Result<i64, Errno> {
+        let path = self.copy_string(pid, path, PATH_MAX)?;
+        let (kind, size) = match self.fs.lookup(&path) {
+            Some(Node::Dir) => (neoos_abi::stat::KIND_DIR, 0),
+            Some(Node::File(id)) => (neoos_abi::stat::KIND_FILE, self.file_io().size(id)),
+            None => return Err(Errno::NoEnt),
+        };
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&kind.to_le_bytes());
+        bytes[8..].copy_from_slice(&size.to_le_bytes());
+        self.copy_out(pid, out, &bytes)?;
+        Ok(0)
+    }
+
+    fn fsync(&mut self, pid: Pid, fd: i64) -> Result<i64, Errno> {
+        match self.descriptor(pid, fd)? {
+            Descriptor::Console => Ok(0),
+            Descriptor::File(f) => self.file_io().sync(f.file).map(|_| 0),
+        }
+    }
+
+    fn readdir(&mut self, pid: Pid, path: UserPtr, buf: UserPtr, len: i64) -> Result<i64, Errno> {
+        let len = usize::try_from(len).map_err(|_| Errno::Inval)?;
+        let path = self.copy_string(pid, path, PATH_MAX)?;
+        let names = self.fs.list(&path)?;
+        let mut text = String::new();
+        for name in names {
+            text.push_str(&name);
+            text.push('\n');
+        }
+        let n = text.len().min(len);
+        self.copy_out(pid, buf, &text.as_bytes()[..n])?;
+        Ok(text.len() as i64)
+    }
+}
+
+/// A console read of `count` bytes: refused unless `count > 0`, at most a
+/// chunk per call.
+fn console_read(buf: UserPtr, count: i64) -> Completion {
+    match usize::try_from(count) {
+        Ok(n) if n > 0 => Completion::Scheduler(SchedulerCall::ReadConsole {
+            buf,
+            count: n.min(CHUNK),
+        }),
+        _ => Completion::Done(Err(Errno::Inval)),
+    }
+}

@@ -1,0 +1,184 @@
+//! The memory family: NeoOS `sys_mmap`/`sys_munmap`, POSIX `mmap`, `munmap`,
+//! `msync`, `mprotect`, `madvise`, `mincore`, `getpagesize`, and the
+//! introspection calls `sys_meminfo` and `sys_maps`.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use neoos_abi::{MEMINFO_FIELDS, PAGE_SIZE};
+use neoos_mm::{write_maps_line, AsId, Errno, Hw, MapInfo, MapObject, MemorySystem};
+
+use super::{MemoryCall, UserPtr};
+use crate::files::Descriptor;
+use crate::kernel::Kernel;
+use crate::platform::Platform;
+use crate::process::Pid;
+
+/// Most pages one `mincore` call reports on (its vector is built in the
+/// kernel heap).
+const MINCORE_MAX_PAGES: u64 = 1 << 24;
+
+impl<P: Platform> Kernel<P> {
+    #[inline]
+    pub(super) fn memory_call(&mut self, pid: Pid, call: MemoryCall) -> Result<i64, Errno> {
+        match call {
+            MemoryCall::NeoMmap { fd, offset, size } => {
+                self.heap_reserve_check()?;
+                self.neo_mmap(pid, fd, offset, size)
+            }
+            MemoryCall::NeoMunmap { addr, size } => self
+                .with_space(pid, |m, s, hw| m.neo_munmap(s, hw, addr, size))
+                .map(|_| 0),
+            MemoryCall::Mmap {
+                addr,
+                len,
+                prot,
+                flags,
+                fd,
+                offset,
+            } => {
+                self.heap_reserve_check()?;
+                self.posix_mmap(pid, addr, len, prot, flags, fd, offset)
+            }
+            MemoryCall::Munmap { addr, len } => {
+                self.split_reserve_check(pid, addr, len)?;
+                self.with_space(pid, |m, s, hw| m.munmap(s, hw, addr, len))
+                    .map(|_| 0)
+            }
+            MemoryCall::Msync { addr, len, flags } => self
+                .with_space(pid, |m, s, hw| m.msync(s, hw, addr, len, flags))
+                .map(|_| 0),
+            MemoryCall::Mprotect { addr, len, prot } => {
+                self.split_reserve_check(pid, addr, len)?;
+                self.with_space(pid, |m, s, hw| m.mprotect(s, hw, addr, len, prot))
+                    .map(|_| 0)
+            }
+            MemoryCall::Madvise { addr, len, advice } => self
+                .with_space(pid, |m, s, hw| m.madvise(s, hw, addr, len, advice))
+                .map(|_| 0),
+            MemoryCall::Mincore { addr, len, vec } => self.mincore(pid, addr, len, vec),
+            MemoryCall::GetPageSize => Ok(PAGE_SIZE as i64),
+            MemoryCall::MemInfo { out } => self.meminfo(pid, out),
+            MemoryCall::Maps { buf, len } => self.maps(pid, buf, len),
+        }
+    }
+
+    /// Runs `f` with the caller's address space and hardware.
+    #[inline]
+    pub(crate) fn with_space<R>(
+        &mut self,
+        pid: Pid,
+        f: impl FnOnce(&mut MemorySystem, AsId, &mut Hw) -> Result<R, Errno>,
+    ) -> Result<R, Errno> {
+        let (memory, space, mut hw) = self.hw_for(pid).ok_or(Errno::Inval)?;
+        f(memory, space, &mut hw)
+    }
+
+    fn space_of(&self, pid: Pid) -> Result<AsId, Errno> {
+        self.processes.get(pid).map(|p| p.space).ok_or(Errno::Inval)
+    }
+
+    fn neo_mmap(&mut self, pid: Pid, fd: i64, offset: i64, size: i64) -> Result<i64, Errno> {
+        let Descriptor::File(f) = self.descriptor(pid, fd)? else {
+            return Err(Errno::Inval);
+        };
+        self.with_space(pid, |m, s, hw| {
+            m.neo_mmap(s, hw, f.file, f.access, offset, size)
+        })
+        .map(|addr| addr as i64)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn posix_mmap(
+        &mut self,
+        pid: Pid,
+        addr: u64,
+        len: u64,
+        prot: u32,
+        flags: u32,
+        fd: i64,
+        offset: i64,
+    ) -> Result<i64, Errno> {
+        let file = if flags & neoos_abi::mman::MAP_ANON != 0 {
+            None
+        } else {
+            match self.descriptor(pid, fd)? {
+                Descriptor::File(f) => Some((f.file, f.access)),
+                Descriptor::Console => return Err(Errno::NoDev),
+            }
+        };
+        self.with_space(pid, |m, s, hw| {
+            m.mmap(s, hw, addr, len, prot, flags, file, offset)
+        })
+        .map(|v| v as i64)
+    }
+
+    fn mincore(&mut self, pid: Pid, addr: u64, len: u64, vec: UserPtr) -> Result<i64, Errno> {
+        let pages = len.div_ceil(PAGE_SIZE as u64);
+        if pages > MINCORE_MAX_PAGES {
+            return Err(Errno::NoMem);
+        }
+        let mut residency = crate::buffer::zeroed(pages as usize)?;
+        let space = self.space_of(pid)?;
+        self.memory.mincore(space, addr, len, &mut residency)?;
+        self.copy_out(pid, vec, &residency)?;
+        Ok(0)
+    }
+
+    fn meminfo(&mut self, pid: Pid, out: UserPtr) -> Result<i64, Errno> {
+        let (total, free) = self.platform.frame_counts();
+        let stats = self.memory.stats();
+        let space = self.space_of(pid)?;
+        let fields: [u64; MEMINFO_FIELDS] = [
+            total,
+            free,
+            self.memory.mapping_count(space) as u64,
+            self.memory.resident_pages(space),
+            stats.writeback_requests,
+            stats.writeback_bytes,
+            stats.tlb_single_flushes,
+            stats.tlb_full_flushes,
+        ];
+        let mut bytes = [0u8; MEMINFO_FIELDS * 8];
+        for (out, field) in bytes.chunks_exact_mut(8).zip(fields) {
+            out.copy_from_slice(&field.to_le_bytes());
+        }
+        self.copy_out(pid, out, &bytes)?;
+        Ok(0)
+    }
+
+    fn maps(&mut self, pid: Pid, buf: UserPtr, len: i64) -> Result<i64, Errno> {
+        let len = usize::try_from(len).map_err(|_| Errno::Inval)?;
+        let space = self.space_of(pid)?;
+        // A few mappings at a time, so a listing of many needs no large buffer.
+        const BATCH: usize = 64;
+        let mut total = 0usize;
+        let mut line = String::new();
+        let mut from = 0;
+        loop {
+            let batch: Vec<_> = self.memory.maps_from(space, from).take(BATCH).collect();
+            let Some(last) = batch.last() else {
+                return Ok(total as i64);
+            };
+            from = last.end;
+            for m in &batch {
+                line.clear();
+                self.maps_line(m, &mut line);
+                if total < len {
+                    let n = line.len().min(len - total);
+                    self.copy_out(pid, buf.offset(total as u64), &line.as_bytes()[..n])?;
+                }
+                total += line.len();
+            }
+        }
+    }
+
+    /// One line of the `sys_maps` listing (docs/abi.md).
+    fn maps_line(&self, m: &MapInfo, text: &mut String) {
+        let path = match m.object {
+            MapObject::File(f) => self.fs.path_of(f),
+            _ => None,
+        };
+        let _ = write_maps_line(text, m, path.as_deref());
+    }
+}

@@ -1,0 +1,330 @@
+//! The system-call layer: a decode table per numbering turns six raw
+//! registers into a typed [`Call`] and the [`Personality`] whose result
+//! codes it uses; handlers, one module per family (memory, files,
+//! processes, ipc), take typed arguments and return `Result<_, Errno>`;
+//! [`Personality::result`] converts to the ABI in one place. Calls that need
+//! the scheduler (exit, yield, wait, kill, fork, console input) come back
+//! to the kernel as [`SchedulerCall`]s.
+
+mod decode;
+mod files;
+mod ipc;
+mod memory;
+mod processes;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use neoos_abi::PAGE_SIZE;
+use neoos_mm::Errno;
+
+use crate::kernel::Kernel;
+use crate::platform::Platform;
+use crate::process::Pid;
+
+pub use decode::{decode_neo, Decoded, NEO_UNKNOWN_CALL};
+pub use processes::KillOutcome;
+
+/// A user-space address given to a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UserPtr(pub u64);
+
+impl UserPtr {
+    /// The address.
+    pub fn addr(self) -> u64 {
+        self.0
+    }
+    /// Whether it is NULL.
+    pub fn is_null(self) -> bool {
+        self.0 == 0
+    }
+    /// The address `bytes` further on (wrapping: the mapping core rejects
+    /// ranges that leave user space).
+    pub fn offset(self, bytes: u64) -> UserPtr {
+        UserPtr(self.0.wrapping_add(bytes))
+    }
+}
+
+/// Which result convention a call follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Personality {
+    /// NeoOS calls: `E_*` codes on failure.
+    Neo,
+    /// POSIX calls: `-errno` on failure.
+    Posix,
+}
+
+impl Personality {
+    /// The value returned in `rax` for `result`.
+    #[inline]
+    pub fn result(self, result: Result<i64, Errno>) -> i64 {
+        match (self, result) {
+            (_, Ok(v)) => v,
+            (Personality::Neo, Err(e)) => e.neo_code(),
+            (Personality::Posix, Err(e)) => -e.posix_errno(),
+        }
+    }
+}
+
+/// A decoded memory call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemoryCall {
+    NeoMmap {
+        fd: i64,
+        offset: i64,
+        size: i64,
+    },
+    NeoMunmap {
+        addr: u64,
+        size: i64,
+    },
+    Mmap {
+        addr: u64,
+        len: u64,
+        prot: u32,
+        flags: u32,
+        fd: i64,
+        offset: i64,
+    },
+    Munmap {
+        addr: u64,
+        len: u64,
+    },
+    Msync {
+        addr: u64,
+        len: u64,
+        flags: u32,
+    },
+    Mprotect {
+        addr: u64,
+        len: u64,
+        prot: u32,
+    },
+    Madvise {
+        addr: u64,
+        len: u64,
+        advice: u32,
+    },
+    Mincore {
+        addr: u64,
+        len: u64,
+        vec: UserPtr,
+    },
+    GetPageSize,
+    MemInfo {
+        out: UserPtr,
+    },
+    Maps {
+        buf: UserPtr,
+        len: i64,
+    },
+}
+
+/// A decoded file call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileCall {
+    Write {
+        fd: i64,
+        buf: UserPtr,
+        count: i64,
+    },
+    Read {
+        fd: i64,
+        buf: UserPtr,
+        count: i64,
+    },
+    Open {
+        path: UserPtr,
+        mode: i64,
+    },
+    Close {
+        fd: i64,
+    },
+    Stat {
+        path: UserPtr,
+        out: UserPtr,
+    },
+    Fsync {
+        fd: i64,
+    },
+    ReadDir {
+        path: UserPtr,
+        buf: UserPtr,
+        len: i64,
+    },
+    ReadConsole {
+        buf: UserPtr,
+        count: i64,
+    },
+}
+
+/// A decoded process call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcessCall {
+    Exit { status: i64 },
+    Yield,
+    Wait { status: UserPtr },
+    Kill { pid: i64 },
+    Run { path: UserPtr, argv: UserPtr },
+    Fork,
+    GetPid,
+    Ticks,
+}
+
+/// A decoded System V ipc call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IpcCall {
+    ShmGet { key: i64, size: u64, flags: u64 },
+    ShmAt { id: u64, addr: u64, flags: u32 },
+    ShmDt { addr: u64 },
+    ShmCtl { id: u64, cmd: u32, buf: UserPtr },
+}
+
+/// A decoded system call, by family.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Call {
+    Memory(MemoryCall),
+    Files(FileCall),
+    Processes(ProcessCall),
+    Ipc(IpcCall),
+}
+
+/// A call the kernel's scheduler side completes: it may end the caller,
+/// switch away, or wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SchedulerCall {
+    /// End the caller with this status (low 8 bits of the argument).
+    Exit { status: i64 },
+    /// Give up the CPU, then return `E_OK`.
+    Yield,
+    /// Take an ended child ([`Kernel::wait_step`]), blocking until one ends.
+    Wait { status: UserPtr },
+    /// Wait for console input ([`Kernel::read_console_step`]); `count` is
+    /// at least 1.
+    ReadConsole { buf: UserPtr, count: usize },
+    /// End another process or the caller ([`Kernel::kill_request`]).
+    Kill { pid: i64 },
+    /// Copy the caller ([`Kernel::fork`]); the child returns 0.
+    Fork,
+}
+
+/// How the kernel logic completed a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// The call's result, to convert with the call's personality.
+    Done(Result<i64, Errno>),
+    /// The scheduler side completes it.
+    Scheduler(SchedulerCall),
+}
+
+/// Bytes moved per step between user memory and a kernel buffer.
+pub(crate) const CHUNK: usize = 16 * 1024;
+
+impl<P: Platform> Kernel<P> {
+    /// Carries out `call` for process `pid`.
+    #[inline]
+    pub fn call(&mut self, pid: Pid, call: Call) -> Completion {
+        match call {
+            Call::Memory(c) => Completion::Done(self.memory_call(pid, c)),
+            Call::Files(c) => self.file_call(pid, c),
+            Call::Processes(c) => self.process_call(pid, c),
+            Call::Ipc(c) => Completion::Done(self.ipc_call(pid, c)),
+        }
+    }
+
+    /// `NoMem` when the kernel heap is below its reserve. Calls that may
+    /// allocate kernel data that outlives them (mappings, holes,
+    /// descriptors, files, processes, segments) check it first. File data
+    /// is bounded by the disk's capacity instead, so `sys_write` (and
+    /// console output) always runs.
+    #[inline]
+    pub(crate) fn heap_reserve_check(&self) -> Result<(), Errno> {
+        if self.platform.heap_low() {
+            Err(Errno::NoMem)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `NoMem` when the kernel heap is below its reserve and unmapping or
+    /// protecting `[addr, addr + len)` would cut a mapping in two (which
+    /// needs a new record): memory can always be given back whole.
+    #[inline]
+    pub(crate) fn split_reserve_check(&self, pid: Pid, addr: u64, len: u64) -> Result<(), Errno> {
+        let splits = || {
+            self.processes
+                .get(pid)
+                .is_some_and(|p| self.memory.would_split(p.space, addr, len))
+        };
+        if self.platform.heap_low() && splits() {
+            Err(Errno::NoMem)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Copies `len` bytes from user address `addr`.
+    pub(crate) fn copy_in(
+        &mut self,
+        pid: Pid,
+        addr: UserPtr,
+        len: usize,
+    ) -> Result<Vec<u8>, Errno> {
+        let mut buf = crate::buffer::zeroed(len)?;
+        let (memory, space, mut hw) = self.hw_for(pid).ok_or(Errno::Inval)?;
+        memory.copy_from_user(space, &mut hw, addr.0, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Copies `bytes` to user address `addr`.
+    pub(crate) fn copy_out(&mut self, pid: Pid, addr: UserPtr, bytes: &[u8]) -> Result<(), Errno> {
+        let (memory, space, mut hw) = self.hw_for(pid).ok_or(Errno::Inval)?;
+        memory.copy_to_user(space, &mut hw, addr.0, bytes, false)
+    }
+
+    /// Checks that `len` bytes at `addr` can be stored to.
+    pub(crate) fn check_writable(
+        &mut self,
+        pid: Pid,
+        addr: UserPtr,
+        len: usize,
+    ) -> Result<(), Errno> {
+        let (memory, space, mut hw) = self.hw_for(pid).ok_or(Errno::Inval)?;
+        memory.check_user_writable(space, &mut hw, addr.0, len)
+    }
+
+    /// Checks that every byte of `[addr, addr + len)` can be read, faulting
+    /// the pages in, without copying: a call checks its whole buffer this
+    /// way before it changes anything.
+    pub(crate) fn check_readable(
+        &mut self,
+        pid: Pid,
+        addr: UserPtr,
+        len: usize,
+    ) -> Result<(), Errno> {
+        if len == 0 {
+            return Ok(());
+        }
+        let end = addr.0.checked_add(len as u64).ok_or(Errno::Fault)?;
+        let (memory, space, mut hw) = self.hw_for(pid).ok_or(Errno::Inval)?;
+        let mut at = addr.0;
+        let mut byte = [0u8; 1];
+        while at < end {
+            memory.copy_from_user(space, &mut hw, at, &mut byte)?;
+            at = (at | (PAGE_SIZE as u64 - 1)).saturating_add(1);
+        }
+        Ok(())
+    }
+
+    /// Reads a NUL-terminated string of at most `max` bytes from user memory.
+    pub(crate) fn copy_string(
+        &mut self,
+        pid: Pid,
+        addr: UserPtr,
+        max: usize,
+    ) -> Result<String, Errno> {
+        let (memory, space, mut hw) = self.hw_for(pid).ok_or(Errno::Inval)?;
+        let bytes = memory.read_user_cstr(space, &mut hw, addr.0, max)?;
+        String::from_utf8(bytes).map_err(|_| Errno::Inval)
+    }
+}

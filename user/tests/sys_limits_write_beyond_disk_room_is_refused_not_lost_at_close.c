@@ -1,0 +1,54 @@
+/* Two files written with sys_write, 18 MiB each, on the 32 MiB RAM disk:
+ * the disk cannot hold both, so the second write is refused with E_NOMEM and
+ * changes nothing. It must never be accepted and then lost when the file is
+ * closed (E_IO at close, bytes that do not read back). Every byte of the
+ * first file reads back. */
+#include <neo_test.h>
+
+#define A "/tmp/room_a.dat"
+#define B "/tmp/room_b.dat"
+#define SIZE (18 * 1024 * 1024)
+
+static unsigned char buf[SIZE];
+
+static unsigned char pattern(long i)
+{
+    return (unsigned char)((i * 31 + 7) & 0xff);
+}
+
+int main(void)
+{
+    for (long i = 0; i < SIZE; i++)
+        buf[i] = pattern(i);
+    int a = sys_open(A, O_RDWR | O_CREAT | O_TRUNC);
+    int b = sys_open(B, O_RDWR | O_CREAT | O_TRUNC);
+    CHECK_GE(a, 0);
+    CHECK_GE(b, 0);
+    CHECK_EQ(sys_write(a, buf, SIZE), SIZE);
+    CHECK_EQ(sys_write(b, buf, SIZE), E_NOMEM);
+    struct neo_stat st;
+    CHECK_EQ(sys_stat(B, &st), E_OK);
+    CHECK_EQ((long)st.size, 0);
+    CHECK_EQ(sys_close(b), E_OK);
+    CHECK_EQ(sys_close(a), E_OK);
+
+    for (long i = 0; i < SIZE; i++)
+        buf[i] = 0;
+    a = sys_open(A, O_RDONLY);
+    CHECK_GE(a, 0);
+    long got = 0;
+    while (got < SIZE) {
+        int n = sys_read(a, buf + got, (int)(SIZE - got));
+        CHECK_GE(n, 1);
+        got += n;
+    }
+    CHECK_EQ(sys_close(a), E_OK);
+    for (long i = 0; i < SIZE; i++)
+        if (buf[i] != pattern(i))
+            CHECK_EQ(i, -1L); /* names the first byte that did not come back */
+
+    /* The room goes back for the tests that follow. */
+    CHECK_EQ(sys_close(sys_open(A, O_RDWR | O_TRUNC)), E_OK);
+    CHECK_EQ(sys_close(sys_open(B, O_RDWR | O_TRUNC)), E_OK);
+    return 0;
+}

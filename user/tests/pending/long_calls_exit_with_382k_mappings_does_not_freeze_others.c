@@ -1,10 +1,11 @@
 /* Issue 9 item 5, found while writing the heap-reserve tests: a program
- * with a few hundred thousand mappings (as many as the heap takes) ends,
- * and the kernel tears its address space down in one go, with interrupts
- * off: about 6 s under TCG in which no other program runs. The cost is
- * proportional to what was mapped, but long kernel work must still not stop
- * the others for more than a few milliseconds: teardown must be preemptible
- * (or done in slices).
+ * with a few hundred thousand mappings (as many as the heap takes: about
+ * 385,000) ends, and the kernel tears its address space down: work
+ * proportional to what was mapped (2 to 4 s from the exit to the parent's
+ * sys_wait under a loaded TCG). Long kernel work must not stop the others
+ * for more than a few milliseconds. Today this fails in some runs only (one
+ * run of three: another program stood still for 4.3 s; the other two: 2
+ * and 4 ms), which is why it waits in pending/ with the other failures.
  *
  * How it is measured: a forked child spins, reading the time stamp counter
  * and keeping the longest gap between two of its loop turns in a shared
@@ -112,15 +113,16 @@ int main(void)
     int hog = start_hog(h);
     while (!h->ready)
         sys_yield();
-    CHECK_GE(h->mappings, 100000);
     w->longest_gap = 0;
     unsigned long t0 = tsc();
     h->go = 1;
     int status = -1;
-    CHECK_EQ(sys_wait(&status), hog);
-    CHECK_EQ(status, 0);
+    int ended = sys_wait(&status);
     unsigned long took = tsc() - t0;
-    unsigned long gap = stop_watcher(w, watcher);
+    unsigned long gap = stop_watcher(w, watcher); /* before any check can fail */
+    CHECK_EQ(ended, hog);
+    CHECK_EQ(status, 0);
+    CHECK_GE(h->mappings, 100000);
     eprintf("exit of a program with %ld mappings: %lu ms; longest stop of another program: %lu ms\n",
             h->mappings, took * 10 / per_tick, gap * 10 / per_tick);
     CHECK_LE((long)(gap / per_tick), MAX_GAP_TICKS);

@@ -2,7 +2,10 @@
  * /bin/syscall_fuzzer (seeds 1..CHILDREN, CALLS calls each) one after
  * another. A child may end by its own fault (or run out of memory); the
  * kernel must stay up, and once the children and their SysV segments are
- * gone every frame must be back. Arguments: soak [CHILDREN [CALLS]]; without any, /etc/soak holds
+ * gone (and the files they wrote emptied) every frame must be back. The
+ * fuzzer mixes in issue 9's families: hostile flags, page-table churn, long
+ * ranges, disk-full writes, and for seeds divisible by 100 heap pressure
+ * (see syscall_fuzzer.c). Arguments: soak [CHILDREN [CALLS]]; without any, /etc/soak holds
  * "CHILDREN CALLS" (the host tool's `--soak` writes it), else 24 1500.
  * Exits 0 when all is well, 1 otherwise. */
 #include <syscalls.h>
@@ -15,6 +18,18 @@ static void remove_fuzzer_segments(void)
         int id = shmget(0x46550 + k, 0, 0);
         if (id >= 0)
             shmctl(id, IPC_RMID, NULL);
+    }
+}
+
+/* Empties the fuzzers' files, so the disk they may have filled (large
+ * writes are one of their families) is free again for what runs next. */
+static void truncate_fuzzer_files(void)
+{
+    static const char *const files[] = { "/tmp/fuzz0", "/tmp/fuzz1", "/tmp/fuzz2", "/tmp/fuzz3" };
+    for (int k = 0; k < 4; k++) {
+        int fd = sys_open(files[k], O_RDWR | O_TRUNC);
+        if (fd >= 0)
+            sys_close(fd);
     }
 }
 
@@ -52,6 +67,7 @@ int main(int argc, char **argv)
         read_settings(&children, &calls);
     }
     remove_fuzzer_segments();
+    truncate_fuzzer_files();
     long free0 = free_frames();
     long clean = 0, faulted = 0;
     for (long seed = 1; seed <= children; seed++) {
@@ -70,7 +86,8 @@ int main(int argc, char **argv)
         else if (status == NEO_STATUS_SEGFAULT || status == NEO_STATUS_BUSERROR ||
                  status == NEO_STATUS_CRASHED || status == NEO_STATUS_KILLED)
             faulted++; /* KILLED: out of memory (it never calls sys_kill), e.g. after
-                          mapping 2 GiB over its own code and running the zeros */
+                          mapping 2 GiB over its own code and running the zeros;
+                          CRASHED: e.g. its own debug trap after setting TF */
         else {
             eprintf("soak: seed %ld ended with status %d\n", seed, status);
             return 1;
@@ -80,6 +97,7 @@ int main(int argc, char **argv)
             printf("soak: %ld of %ld children done, %ld frames free\n", seed, children,
                    free_frames());
     }
+    truncate_fuzzer_files();
     /* Programs the fuzzers started and left running (orphans) still hold
      * memory for a moment: give them up to two seconds to end. */
     long deadline = sys_ticks() + 200;

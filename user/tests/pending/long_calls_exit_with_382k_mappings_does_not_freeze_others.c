@@ -1,0 +1,133 @@
+/* Issue 9 item 5, found while writing the heap-reserve tests: a program
+ * with a few hundred thousand mappings (as many as the heap takes: about
+ * 385,000) ends, and the kernel tears its address space down: work
+ * proportional to what was mapped (2 to 4 s from the exit to the parent's
+ * sys_wait under a loaded TCG). Long kernel work must not stop the others
+ * for more than a few milliseconds. Today this fails in some runs only: in
+ * one run of five another program stood still for 4.3 s; in the other four
+ * the spinner never stopped for more than 4 ms, yet the parent's sys_wait
+ * returned 2.3 to 3.9 s after the child's sys_exit (made 9 ms after "go"),
+ * so where those seconds go is not settled. It waits in pending/ with the
+ * other failures.
+ *
+ * How it is measured: a forked child spins, reading the time stamp counter
+ * and keeping the longest gap between two of its loop turns in a shared
+ * page; a second child maps until ENOMEM, waits until the parent has reset
+ * the gap, and exits. The longest gap must stay under MAX_GAP_TICKS (200
+ * ms) - ticks cannot measure this, they stop while interrupts are off. */
+#include <neo_test.h>
+#include <sys/mman.h>
+#include <errno.h>
+
+#define MAX_GAP_TICKS 20
+
+struct watch {
+    volatile long started;
+    volatile long stop;
+    volatile unsigned long longest_gap;
+};
+
+static unsigned long tsc(void)
+{
+    unsigned lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((unsigned long)hi << 32) | lo;
+}
+
+/* TSC counts per timer tick, measured over 5 ticks. */
+static unsigned long tsc_per_tick(void)
+{
+    long t = sys_ticks();
+    while (sys_ticks() == t)
+        ;
+    unsigned long t0 = tsc();
+    long start = sys_ticks();
+    while (sys_ticks() < start + 5)
+        ;
+    return (tsc() - t0) / 5;
+}
+
+/* Starts the spinning child; returns once it runs. */
+static int start_watcher(struct watch *w)
+{
+    int pid = fork();
+    CHECK_GE(pid, 0);
+    if (pid == 0) {
+        unsigned long last = tsc();
+        while (!w->stop) {
+            unsigned long now = tsc();
+            if (now - last > w->longest_gap)
+                w->longest_gap = now - last;
+            last = now;
+            w->started = 1;
+        }
+        sys_exit(0);
+    }
+    while (!w->started)
+        sys_yield();
+    w->longest_gap = 0;
+    return pid;
+}
+
+static unsigned long stop_watcher(struct watch *w, int pid)
+{
+    w->stop = 1;
+    int status = -1;
+    CHECK_EQ(sys_wait(&status), pid);
+    CHECK_EQ(status, 0);
+    return w->longest_gap;
+}
+
+struct hog {
+    volatile long ready;
+    volatile long go;
+    volatile long mappings;
+};
+
+/* Forks a child that maps one page at a time until ENOMEM, says so in
+ * `h`, waits for h->go and exits without unmapping. */
+static int start_hog(struct hog *h)
+{
+    int pid = fork();
+    CHECK_GE(pid, 0);
+    if (pid == 0) {
+        long n = 0;
+        while (mmap(NULL, 4096, (n & 1) ? PROT_READ : PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANON, -1, 0) != MAP_FAILED)
+            n++;
+        h->mappings = n;
+        h->ready = 1;
+        while (!h->go)
+            sys_yield();
+        sys_exit(0);
+    }
+    return pid;
+}
+
+int main(void)
+{
+    unsigned long per_tick = tsc_per_tick();
+    CHECK_GE((long)per_tick, 1);
+    struct watch *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANON, -1, 0);
+    struct hog *h = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANON, -1, 0);
+    CHECK(w != MAP_FAILED && h != MAP_FAILED);
+
+    int watcher = start_watcher(w);
+    int hog = start_hog(h);
+    while (!h->ready)
+        sys_yield();
+    w->longest_gap = 0;
+    unsigned long t0 = tsc();
+    h->go = 1;
+    int status = -1;
+    int ended = sys_wait(&status);
+    unsigned long took = tsc() - t0;
+    unsigned long gap = stop_watcher(w, watcher); /* before any check can fail */
+    CHECK_EQ(ended, hog);
+    CHECK_EQ(status, 0);
+    CHECK_GE(h->mappings, 100000);
+    eprintf("exit of a program with %ld mappings: %lu ms; longest stop of another program: %lu ms\n",
+            h->mappings, took * 10 / per_tick, gap * 10 / per_tick);
+    CHECK_LE((long)(gap / per_tick), MAX_GAP_TICKS);
+    PASS();
+}

@@ -638,6 +638,48 @@ fn a_write_with_a_bad_buffer_tail_changes_nothing() {
 }
 
 #[test]
+fn a_read_into_a_bad_buffer_tail_moves_the_position_only_by_what_it_stored() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    const LEN: u64 = 64 * 1024;
+    let data = map_anon(&mut k, pid, LEN);
+    let pattern: Vec<u8> = (0..LEN).map(|i| (i / 4096 + i) as u8).collect();
+    poke(&mut k, pid, data, &pattern);
+    let fd = open_path(&mut k, pid, "/tmp/r", open::O_RDWR | open::O_CREAT);
+    assert_eq!(
+        sys(&mut k, pid, nr::WRITE, [fd, data, LEN, 0, 0, 0]),
+        LEN as i64
+    );
+    let buf = map_anon(&mut k, pid, LEN);
+    assert_eq!(
+        sys(
+            &mut k,
+            pid,
+            nr::MUNMAP,
+            [buf + LEN - 4096, 4096, 0, 0, 0, 0]
+        ),
+        0
+    );
+    let fd2 = open_path(&mut k, pid, "/tmp/r", open::O_RDONLY);
+    let got = sys(&mut k, pid, nr::READ, [fd2, buf, LEN, 0, 0, 0]);
+    assert!(got > 0 && (got as u64) < LEN, "a partial count, got {got}");
+    assert_eq!(
+        peek(&mut k, pid, buf, got as usize),
+        &pattern[..got as usize]
+    );
+    assert_eq!(sys(&mut k, pid, nr::READ, [fd2, SCRATCH, 1, 0, 0, 0]), 1);
+    assert_eq!(peek(&mut k, pid, SCRATCH, 1), [pattern[got as usize]]);
+    let fd3 = open_path(&mut k, pid, "/tmp/r", open::O_RDONLY);
+    assert_eq!(
+        sys(&mut k, pid, nr::READ, [fd3, buf + LEN - 4096, 16, 0, 0, 0]),
+        neo::E_INVAL,
+        "nothing stored: the call fails"
+    );
+    assert_eq!(sys(&mut k, pid, nr::READ, [fd3, SCRATCH, 1, 0, 0, 0]), 1);
+    assert_eq!(peek(&mut k, pid, SCRATCH, 1), [pattern[0]]);
+}
+
+#[test]
 fn launch_starts_programs_in_order_and_reports_those_that_cannot_start() {
     let mut k = kernel();
     let mut launch = alloc::collections::VecDeque::new();

@@ -102,8 +102,13 @@ impl<P: Platform> Kernel<P> {
             chunk.try_reserve_exact(want).map_err(|_| Errno::NoMem)?;
             chunk.resize(want, 0);
             let n = self.file_io().read(&mut f, &mut chunk)?;
-            self.copy_out(pid, buf.offset(done as u64), &chunk[..n])?;
-            self.store_position(pid, fd, f);
+            // The position moves only by what reached the buffer: a bad
+            // buffer fails the call unchanged, or ends it with the count so far.
+            match self.copy_out(pid, buf.offset(done as u64), &chunk[..n]) {
+                Ok(()) => self.store_position(pid, fd, f),
+                Err(_) if done > 0 => break,
+                Err(e) => return Err(e),
+            }
             done += n;
             if n < want {
                 break;

@@ -116,6 +116,11 @@ fn mke2fs_image_reads_back_exactly_1k() {
 }
 
 #[test]
+fn mke2fs_image_reads_back_exactly_2k() {
+    read_back(2048);
+}
+
+#[test]
 fn mke2fs_image_reads_back_exactly_4k() {
     read_back(4096);
 }

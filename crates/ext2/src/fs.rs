@@ -45,7 +45,11 @@ impl<D: BlockDevice> Ext2<D> {
             now: 0,
             sb,
         };
-        let mut gdt = vec![0; fs.sb.gdt_bytes()];
+        // The table's size comes from the image: allocate it fallibly.
+        let mut gdt = Vec::new();
+        gdt.try_reserve_exact(fs.sb.gdt_bytes())
+            .map_err(|_| Ext2Error::NoSpace)?;
+        gdt.resize(fs.sb.gdt_bytes(), 0);
         fs.read_bytes(fs.gdt_offset(), &mut gdt)?;
         fs.gdt = gdt;
         for group in 0..fs.sb.group_count {

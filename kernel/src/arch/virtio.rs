@@ -186,9 +186,12 @@ fn find_block_function(root: &PciRoot<PortConfigAccess>) -> Option<DeviceFunctio
 
 /// Boot-time check: finds the disk if one is attached, logs its capacity and
 /// the ext2 magic at byte 1080 (superblock at 1024, magic at +56), and for
-/// an ext2 disk mounts it read-only and lists the root directory. Without a
-/// disk it says nothing.
-pub fn report_disk() {
+/// an ext2 disk mounts it and lists the root directory: read-only, unless
+/// the command line says `disk-smoke=write`, which also writes
+/// `/neoos-smoke` (see [`SMOKE_FILE_SIZE`]) and makes `/neoos-smoke-dir`,
+/// for the host to check with e2fsck and debugfs. Without a disk it says
+/// nothing.
+pub fn report_disk(command_line: &str) {
     let mut disk = match VirtioDisk::find() {
         None => return,
         Some(Err(error)) => {
@@ -210,16 +213,29 @@ pub fn report_disk() {
             let verdict = if magic == 0xEF53 { "ext2" } else { "not ext2" };
             crate::kprintln!("virtio-blk: superblock magic {:#06x} ({})", magic, verdict);
             if magic == 0xEF53 {
-                list_ext2_root(disk);
+                let write = command_line
+                    .split_whitespace()
+                    .any(|word| word == "disk-smoke=write");
+                ext2_smoke(disk, write);
             }
         }
         Err(error) => crate::kprintln!("virtio-blk: reading the superblock failed: {:?}", error),
     }
 }
 
-/// Mounts the disk read-only and logs the root directory's entries.
-fn list_ext2_root(disk: VirtioDisk) {
-    let mut fs = match neoos_ext2::Ext2::mount(disk, true) {
+/// Bytes of `/neoos-smoke`: past the 268 KiB that 1 KiB blocks map without
+/// a double-indirect block.
+pub const SMOKE_FILE_SIZE: usize = 300_000;
+
+/// Byte `i` of `/neoos-smoke`: the top byte of `i * 2654435761 mod 2^32`.
+pub fn smoke_byte(i: usize) -> u8 {
+    ((i as u32).wrapping_mul(2_654_435_761) >> 24) as u8
+}
+
+/// Mounts the disk, logs the root directory's entries and, when `write`,
+/// writes the smoke file and directory.
+fn ext2_smoke(disk: VirtioDisk, write: bool) {
+    let mut fs = match neoos_ext2::Ext2::mount(disk, !write) {
         Ok(fs) => fs,
         Err(error) => {
             crate::kprintln!("ext2: mount refused: {}", error);
@@ -237,4 +253,40 @@ fn list_ext2_root(disk: VirtioDisk) {
         }
         Err(error) => crate::kprintln!("ext2: reading the root failed: {}", error),
     }
+    if write {
+        match write_smoke(&mut fs) {
+            Ok(()) => crate::kprintln!(
+                "ext2: wrote /neoos-smoke ({} bytes) and /neoos-smoke-dir",
+                SMOKE_FILE_SIZE
+            ),
+            Err(error) => crate::kprintln!("ext2: smoke write failed: {}", error),
+        }
+    }
+}
+
+fn write_smoke(fs: &mut neoos_ext2::Ext2<VirtioDisk>) -> neoos_ext2::Result<()> {
+    let root = neoos_ext2::ROOT_INO;
+    let file = match fs.lookup(root, b"neoos-smoke") {
+        Ok(ino) => ino,
+        Err(neoos_ext2::Ext2Error::NotFound) => fs.create(root, b"neoos-smoke", 0o644)?,
+        Err(error) => return Err(error),
+    };
+    fs.truncate(file, 0)?;
+    let mut chunk = [0u8; 4096];
+    let mut offset = 0;
+    while offset < SMOKE_FILE_SIZE {
+        let len = chunk.len().min(SMOKE_FILE_SIZE - offset);
+        for (i, byte) in chunk[..len].iter_mut().enumerate() {
+            *byte = smoke_byte(offset + i);
+        }
+        if fs.write_at(file, offset as u64, &chunk[..len])? < len {
+            return Err(neoos_ext2::Ext2Error::NoSpace);
+        }
+        offset += len;
+    }
+    match fs.mkdir(root, b"neoos-smoke-dir", 0o755) {
+        Ok(_) | Err(neoos_ext2::Ext2Error::Exists) => {}
+        Err(error) => return Err(error),
+    }
+    fs.flush()
 }

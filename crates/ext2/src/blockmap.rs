@@ -5,7 +5,10 @@
 use crate::device::BlockDevice;
 use crate::error::{Ext2Error, Result};
 use crate::fs::Ext2;
-use crate::layout::{get32, put32, Inode, DIRECT_BLOCKS, DOUBLE_SLOT, SINGLE_SLOT, TRIPLE_SLOT};
+use crate::layout::{
+    get32, put32, Inode, DIRECT_BLOCKS, DOUBLE_SLOT, SINGLE_SLOT, S_IFDIR, S_IFLNK, S_IFREG,
+    TRIPLE_SLOT,
+};
 
 /// Where a logical block's pointer lives: the inode slot, then the index in
 /// each indirect block down the tree (`depth` of them).
@@ -268,14 +271,19 @@ impl<D: BlockDevice> Ext2<D> {
         Ok(())
     }
 
-    /// Whether the inode's block array holds a symbolic link's target text
-    /// rather than block pointers.
-    pub(crate) fn is_fast_symlink(&self, inode: &Inode) -> bool {
+    /// Whether the inode's block array holds block pointers: regular files,
+    /// directories and symbolic links too long for the inode. Device
+    /// numbers, fifos, sockets and short link targets live there instead.
+    pub(crate) fn has_block_map(&self, inode: &Inode) -> bool {
         let xattr_sectors = if inode.file_acl() != 0 {
             self.sb.block_size / 512
         } else {
             0
         };
-        inode.kind() == crate::layout::S_IFLNK && inode.sectors() == xattr_sectors
+        match inode.kind() {
+            S_IFREG | S_IFDIR => true,
+            S_IFLNK => inode.sectors() != xattr_sectors,
+            _ => false,
+        }
     }
 }

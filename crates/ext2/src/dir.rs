@@ -448,10 +448,10 @@ impl<D: BlockDevice> Ext2<D> {
     fn free_inode(&mut self, ino: u32, mut inode: Inode) -> Result<()> {
         let dir = inode.is_dir();
         inode.set_links(0);
-        let freed = if self.is_fast_symlink(&inode) {
-            Ok(())
-        } else {
+        let freed = if self.has_block_map(&inode) {
             self.free_blocks_from(&mut inode, 0)
+        } else {
+            Ok(())
         };
         let freed = freed.and_then(|()| self.release_xattr_block(&mut inode));
         inode.set_dtime(self.now.max(1));

@@ -426,3 +426,37 @@ fn names_are_checked() {
     drop(fs.into_device().unwrap());
     assert_fsck_clean(&image);
 }
+
+#[test]
+fn unlinking_special_files_frees_no_blocks() {
+    let scratch = Scratch::new("special");
+    let source = scratch.join("src");
+    fs::create_dir(&source).unwrap();
+    // A slow symbolic link (its target does not fit in the inode).
+    std::os::unix::fs::symlink("t".repeat(200), source.join("long-link")).unwrap();
+    std::os::unix::fs::symlink("short", source.join("short-link")).unwrap();
+    let image = scratch.join("img");
+    mke2fs(&image, 1024, 2048, Some(&source), &[]);
+    // A character device whose block array holds the device number 1:3.
+    let made = std::process::Command::new(tool("debugfs"))
+        .args(["-w", "-R", "mknod null c 1 3"])
+        .arg(&image)
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let mut fs = mount(&image);
+    let null = fs.lookup_path("/null").unwrap();
+    assert_eq!(fs.stat(null).unwrap().file_type, FileType::CharDevice);
+    let free = fs.free_blocks();
+    fs.unlink(ROOT_INO, b"null").unwrap();
+    fs.unlink(ROOT_INO, b"short-link").unwrap();
+    assert_eq!(
+        fs.free_blocks(),
+        free,
+        "no block freed for a device or a short link"
+    );
+    fs.unlink(ROOT_INO, b"long-link").unwrap();
+    assert_eq!(fs.free_blocks(), free + 1, "the long link's block is freed");
+    drop(fs.into_device().unwrap());
+    assert_fsck_clean(&image);
+}

@@ -44,6 +44,36 @@ pub(crate) const RO_COMPAT_SPARSE_SUPER: u32 = 0x0001;
 pub(crate) const RO_COMPAT_LARGE_FILE: u32 = 0x0002;
 const RO_COMPAT_SUPPORTED: u32 = RO_COMPAT_SPARSE_SUPER | RO_COMPAT_LARGE_FILE;
 
+/// The name of the lowest incompatible feature bit set in `bits`.
+fn incompat_feature_name(bits: u32) -> &'static str {
+    const NAMES: [(u32, &str); 16] = [
+        (0x0001, "incompatible feature compression"),
+        (
+            0x0004,
+            "incompatible feature needs_recovery (journal to replay)",
+        ),
+        (0x0008, "incompatible feature journal_dev"),
+        (0x0010, "incompatible feature meta_bg"),
+        (0x0040, "incompatible feature extents (ext4)"),
+        (0x0080, "incompatible feature 64bit"),
+        (0x0100, "incompatible feature mmp"),
+        (0x0200, "incompatible feature flex_bg"),
+        (0x0400, "incompatible feature ea_inode"),
+        (0x1000, "incompatible feature dirdata"),
+        (0x2000, "incompatible feature csum_seed"),
+        (0x4000, "incompatible feature large_dir"),
+        (0x8000, "incompatible feature inline_data"),
+        (0x10000, "incompatible feature encrypt"),
+        (0x20000, "incompatible feature casefold"),
+        (0x0020, "incompatible feature 0x20"),
+    ];
+    let lowest = bits & bits.wrapping_neg();
+    NAMES
+        .iter()
+        .find(|(bit, _)| *bit == lowest)
+        .map_or("unknown incompatible feature", |(_, name)| name)
+}
+
 /// The fields of the superblock this crate uses, with the raw bytes.
 #[derive(Debug, Clone)]
 pub(crate) struct Superblock {
@@ -84,10 +114,9 @@ impl Superblock {
             ),
             _ => return Err(Ext2Error::Unsupported("revision above 1")),
         };
-        if incompat & !INCOMPAT_SUPPORTED != 0 {
-            return Err(Ext2Error::Unsupported(
-                "incompatible feature (compression, journal recovery, meta_bg, extents, 64bit, flex_bg...)",
-            ));
+        let unsupported = incompat & !INCOMPAT_SUPPORTED;
+        if unsupported != 0 {
+            return Err(Ext2Error::Unsupported(incompat_feature_name(unsupported)));
         }
         let sb = Superblock {
             block_size,

@@ -385,10 +385,12 @@ fn mount_refuses_bad_magic_and_unknown_incompat_features() {
     ));
     let mut extents = bytes.clone();
     extents[1024 + 96] |= 0x40;
-    assert!(matches!(
-        Ext2::mount(MemDevice::new(extents), false),
-        Err(Ext2Error::Unsupported(_))
-    ));
+    assert_eq!(
+        Ext2::mount(MemDevice::new(extents), false).err(),
+        Some(Ext2Error::Unsupported(
+            "incompatible feature extents (ext4)"
+        ))
+    );
     let mut unknown_ro = bytes.clone();
     unknown_ro[1024 + 103] |= 0x80;
     let mut fs = Ext2::mount(MemDevice::new(unknown_ro), false).unwrap();
@@ -398,6 +400,24 @@ fn mount_refuses_bad_magic_and_unknown_incompat_features() {
     let mut huge_block = bytes;
     huge_block[1024 + 24] = 3;
     assert!(Ext2::mount(MemDevice::new(huge_block), false).is_err());
+}
+
+#[test]
+fn an_ext4_image_is_refused_by_name() {
+    let scratch = Scratch::new("ext4");
+    let image = scratch.join("img");
+    let output = std::process::Command::new(tool("mke2fs"))
+        .args(["-q", "-F", "-t", "ext4"])
+        .arg(&image)
+        .arg("4096k")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let error = Ext2::mount(FileDevice::open(&image), false).err().unwrap();
+    assert!(
+        matches!(error, Ext2Error::Unsupported(name) if name.starts_with("incompatible feature")),
+        "{error}"
+    );
 }
 
 #[test]

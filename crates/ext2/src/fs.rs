@@ -23,7 +23,16 @@ pub struct Ext2<D: BlockDevice> {
     read_only: bool,
     /// Seconds since the epoch stamped on what changes.
     pub(crate) now: u32,
+    /// Indirect blocks read lately, as (block, contents): walking a file's
+    /// map then reads each indirect block once per run of data blocks, not
+    /// once per data block. Every write to the device drops the entries it
+    /// overlaps, so an entry always equals the disk.
+    indirect_cache: Vec<(u32, Vec<u8>)>,
 }
+
+/// Indirect blocks kept by the cache: one per level of the deepest path,
+/// and one more.
+const INDIRECT_CACHE_ENTRIES: usize = 4;
 
 impl<D: BlockDevice> Ext2<D> {
     /// Mounts the file system on `dev`. Read-only when `read_only` is asked or
@@ -43,6 +52,7 @@ impl<D: BlockDevice> Ext2<D> {
             gdt: Vec::new(),
             read_only,
             now: 0,
+            indirect_cache: Vec::new(),
             sb,
         };
         // The table's size comes from the image: allocate it fallibly.
@@ -144,6 +154,12 @@ impl<D: BlockDevice> Ext2<D> {
 
     /// Writes `data` at byte `offset`, reading around partial sectors.
     pub(crate) fn write_bytes(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        let block_size = u64::from(self.sb.block_size);
+        let end = offset + data.len() as u64;
+        self.indirect_cache.retain(|(block, _)| {
+            let start = u64::from(*block) * block_size;
+            start + block_size <= offset || start >= end
+        });
         let sector = SECTOR_SIZE as u64;
         let start = offset / sector;
         let end = (offset + data.len() as u64).div_ceil(sector);
@@ -190,6 +206,19 @@ impl<D: BlockDevice> Ext2<D> {
         let mut buf = vec![0; self.sb.block_size as usize];
         self.read_blocks(block, &mut buf)?;
         Ok(buf)
+    }
+
+    /// Reads an indirect block, through the cache.
+    pub(crate) fn read_indirect(&mut self, block: u32) -> Result<Vec<u8>> {
+        if let Some((_, contents)) = self.indirect_cache.iter().find(|(b, _)| *b == block) {
+            return Ok(contents.clone());
+        }
+        let contents = self.read_block(block)?;
+        if self.indirect_cache.len() == INDIRECT_CACHE_ENTRIES {
+            self.indirect_cache.remove(0);
+        }
+        self.indirect_cache.push((block, contents.clone()));
+        Ok(contents)
     }
 
     /// Checks that `block` may be a file's data or indirect block.

@@ -480,3 +480,56 @@ fn unlinking_special_files_frees_no_blocks() {
     drop(fs.into_device().unwrap());
     assert_fsck_clean(&image);
 }
+
+/// A device that counts read requests.
+struct CountingDevice {
+    inner: MemDevice,
+    reads: usize,
+}
+
+impl neoos_ext2::BlockDevice for CountingDevice {
+    fn sector_count(&self) -> u64 {
+        self.inner.sector_count()
+    }
+    fn read_sectors(&mut self, first: u64, buf: &mut [u8]) -> Result<(), neoos_ext2::DeviceError> {
+        self.reads += 1;
+        self.inner.read_sectors(first, buf)
+    }
+    fn write_sectors(&mut self, first: u64, data: &[u8]) -> Result<(), neoos_ext2::DeviceError> {
+        self.inner.write_sectors(first, data)
+    }
+    fn flush(&mut self) -> Result<(), neoos_ext2::DeviceError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn reading_a_contiguous_file_takes_few_device_requests() {
+    use neoos_ext2::BlockDevice as _;
+    let scratch = Scratch::new("requests");
+    let source = scratch.join("src");
+    fs::create_dir(&source).unwrap();
+    let data = pattern(3 << 20, 21);
+    fs::write(source.join("big"), &data).unwrap();
+    let image = scratch.join("img");
+    mke2fs(&image, 1024, 8 << 10, Some(&source), &[]);
+    let device = CountingDevice {
+        inner: MemDevice::new(fs::read(&image).unwrap()),
+        reads: 0,
+    };
+    let mut fs = Ext2::mount(device, true).unwrap();
+    let big = fs.lookup_path("/big").unwrap();
+    let mut buf = vec![0; data.len()];
+    let before = fs.into_device().unwrap();
+    let reads_before = before.reads;
+    let mut fs = Ext2::mount(before, true).unwrap();
+    fs.read_at(big, 0, &mut buf).unwrap();
+    assert!(buf == data);
+    let reads = fs.into_device().unwrap().reads - reads_before;
+    // 3072 data blocks: merged into runs between indirect blocks, and each
+    // of the 14 indirect blocks read once (plus mount and inode reads).
+    assert!(
+        reads < 100,
+        "{reads} device reads for a 3 MiB contiguous file"
+    );
+}

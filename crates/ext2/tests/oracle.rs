@@ -505,7 +505,6 @@ impl neoos_ext2::BlockDevice for CountingDevice {
 
 #[test]
 fn reading_a_contiguous_file_takes_few_device_requests() {
-    use neoos_ext2::BlockDevice as _;
     let scratch = Scratch::new("requests");
     let source = scratch.join("src");
     fs::create_dir(&source).unwrap();

@@ -23,7 +23,11 @@ use super::pci::PortConfigAccess;
 /// The `virtio-drivers` hardware layer of NeoOS.
 pub struct KernelHal;
 
+/// The layout of `pages` DMA pages; `None` for zero pages or an overflow.
 fn dma_layout(pages: usize) -> Option<Layout> {
+    if pages == 0 {
+        return None;
+    }
     Layout::from_size_align(pages.checked_mul(PAGE_SIZE)?, PAGE_SIZE).ok()
 }
 
@@ -51,8 +55,8 @@ unsafe impl Hal for KernelHal {
         let Some(layout) = dma_layout(pages) else {
             return (0, NonNull::dangling());
         };
-        // SAFETY: the layout has a non-zero size (pages >= 1 for every
-        // queue) and a valid alignment.
+        // SAFETY: `dma_layout` returns only layouts of non-zero size with a
+        // valid (page) alignment.
         let memory = unsafe { alloc_zeroed(layout) };
         match NonNull::new(memory) {
             Some(virt) => (kernel_virt_to_phys(virt.as_ptr() as u64), virt),

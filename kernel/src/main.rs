@@ -37,6 +37,7 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
     arch::gdt::init();
     arch::traps::init();
     arch::cpu::protect_kernel_from_user_pages();
+    arch::virtio::report_disk(&info.command_line);
     let fs = initial_file_system(info.module_bytes.take());
     let launch = programs_to_run(&info.command_line);
     let (total, free) = frames::counts();

@@ -13,6 +13,8 @@ pub mod gdt;
 pub mod heap;
 pub mod mem;
 pub mod paging;
+pub mod pci;
 pub mod qemu;
 pub mod serial;
 pub mod traps;
+pub mod virtio;

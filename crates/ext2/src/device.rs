@@ -1,0 +1,91 @@
+//! The block-device boundary: the only way the file system touches storage,
+//! plus an in-memory device (a RAM disk, and the fuzz tests' image).
+
+use alloc::vec::Vec;
+
+/// Bytes in one device sector; every transfer is a whole number of sectors.
+pub const SECTOR_SIZE: usize = 512;
+
+/// Why a device transfer failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceError {
+    /// The sectors asked for lie (partly) beyond the end of the device.
+    OutOfRange,
+    /// A buffer whose length is not a whole number of sectors.
+    Misaligned,
+    /// The device reported a failure.
+    Failed,
+}
+
+/// Storage addressed in 512-byte sectors.
+pub trait BlockDevice {
+    /// Number of sectors on the device.
+    fn sector_count(&self) -> u64;
+    /// Reads `buf.len() / SECTOR_SIZE` sectors starting at sector `first`.
+    fn read_sectors(&mut self, first: u64, buf: &mut [u8]) -> Result<(), DeviceError>;
+    /// Writes `data.len() / SECTOR_SIZE` sectors starting at sector `first`.
+    fn write_sectors(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError>;
+    /// Makes every completed write durable.
+    fn flush(&mut self) -> Result<(), DeviceError>;
+}
+
+/// A device held in memory.
+#[derive(Debug, Clone)]
+pub struct MemDevice {
+    bytes: Vec<u8>,
+}
+
+impl MemDevice {
+    /// A device over `bytes`; a trailing partial sector is not addressable.
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self { bytes }
+    }
+
+    /// The device's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Gives the bytes back.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    fn range(&self, first: u64, len: usize) -> Result<core::ops::Range<usize>, DeviceError> {
+        if !len.is_multiple_of(SECTOR_SIZE) {
+            return Err(DeviceError::Misaligned);
+        }
+        let start = first
+            .checked_mul(SECTOR_SIZE as u64)
+            .ok_or(DeviceError::OutOfRange)?;
+        let end = start
+            .checked_add(len as u64)
+            .ok_or(DeviceError::OutOfRange)?;
+        if end > self.sector_count() * SECTOR_SIZE as u64 {
+            return Err(DeviceError::OutOfRange);
+        }
+        Ok(start as usize..end as usize)
+    }
+}
+
+impl BlockDevice for MemDevice {
+    fn sector_count(&self) -> u64 {
+        (self.bytes.len() / SECTOR_SIZE) as u64
+    }
+
+    fn read_sectors(&mut self, first: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        let range = self.range(first, buf.len())?;
+        buf.copy_from_slice(&self.bytes[range]);
+        Ok(())
+    }
+
+    fn write_sectors(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
+        let range = self.range(first, data.len())?;
+        self.bytes[range].copy_from_slice(data);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), DeviceError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,328 @@
+//! File contents: stat, reading, writing (allocating, sparse-aware),
+//! truncation, and whole-page helpers for a page cache.
+
+use crate::device::BlockDevice;
+use crate::error::{Ext2Error, Result};
+use crate::fs::Ext2;
+use crate::layout::{
+    Inode, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
+};
+use alloc::vec;
+
+/// Size of the pages the page-run helpers work in.
+pub const PAGE_SIZE: usize = 4096;
+
+/// What kind of file an inode is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileType {
+    Regular,
+    Directory,
+    Symlink,
+    CharDevice,
+    BlockDevice,
+    Fifo,
+    Socket,
+    Unknown,
+}
+
+impl FileType {
+    pub(crate) fn from_mode(mode: u16) -> Self {
+        match mode & S_IFMT {
+            S_IFREG => FileType::Regular,
+            S_IFDIR => FileType::Directory,
+            S_IFLNK => FileType::Symlink,
+            S_IFCHR => FileType::CharDevice,
+            S_IFBLK => FileType::BlockDevice,
+            S_IFIFO => FileType::Fifo,
+            S_IFSOCK => FileType::Socket,
+            _ => FileType::Unknown,
+        }
+    }
+
+    /// The directory-entry file-type code.
+    pub(crate) fn dirent_code(self) -> u8 {
+        match self {
+            FileType::Regular => 1,
+            FileType::Directory => 2,
+            FileType::CharDevice => 3,
+            FileType::BlockDevice => 4,
+            FileType::Fifo => 5,
+            FileType::Socket => 6,
+            FileType::Symlink => 7,
+            FileType::Unknown => 0,
+        }
+    }
+
+    pub(crate) fn from_dirent_code(code: u8) -> Self {
+        match code {
+            1 => FileType::Regular,
+            2 => FileType::Directory,
+            3 => FileType::CharDevice,
+            4 => FileType::BlockDevice,
+            5 => FileType::Fifo,
+            6 => FileType::Socket,
+            7 => FileType::Symlink,
+            _ => FileType::Unknown,
+        }
+    }
+}
+
+/// An inode's attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    pub ino: u32,
+    pub file_type: FileType,
+    /// Full `i_mode`: type and permission bits.
+    pub mode: u16,
+    pub size: u64,
+    pub links: u16,
+    pub uid: u32,
+    pub gid: u32,
+    pub atime: u32,
+    pub mtime: u32,
+    pub ctime: u32,
+    /// 512-byte units allocated (data, indirect and attribute blocks).
+    pub sectors: u64,
+}
+
+impl<D: BlockDevice> Ext2<D> {
+    /// The attributes of inode `ino`.
+    pub fn stat(&mut self, ino: u32) -> Result<Stat> {
+        let inode = self.read_inode(ino)?;
+        Ok(Stat {
+            ino,
+            file_type: FileType::from_mode(inode.mode()),
+            mode: inode.mode(),
+            size: inode.size(),
+            links: inode.links(),
+            uid: inode.uid(),
+            gid: inode.gid(),
+            atime: inode.atime(),
+            mtime: inode.mtime(),
+            ctime: inode.ctime(),
+            sectors: u64::from(inode.sectors()),
+        })
+    }
+
+    fn regular_inode(&mut self, ino: u32) -> Result<Inode> {
+        let inode = self.read_inode(ino)?;
+        match inode.kind() {
+            S_IFREG => Ok(inode),
+            S_IFDIR => Err(Ext2Error::IsDir),
+            _ => Err(Ext2Error::InvalidArgument),
+        }
+    }
+
+    /// The largest size a file may have here.
+    pub fn max_file_size(&self) -> u64 {
+        let by_map = self.max_logical_blocks() * u64::from(self.sb.block_size);
+        // i_blocks counts 512-byte units in 32 bits, indirect blocks included.
+        let by_count = (u64::from(u32::MAX) * 512) / 2;
+        let by_revision = if self.sb.revision() >= 1 {
+            u64::MAX
+        } else {
+            0x7FFF_FFFF
+        };
+        by_map.min(by_count).min(by_revision)
+    }
+
+    /// The disk block holding logical block `index` of regular file `ino`,
+    /// `None` for a hole.
+    pub fn block_map(&mut self, ino: u32, index: u64) -> Result<Option<u32>> {
+        let inode = self.regular_inode(ino)?;
+        self.map_block(&inode, index)
+    }
+
+    /// Reads from regular file `ino` at `offset`; returns the bytes read
+    /// (fewer at the end of the file). Holes read as zeros. Access times are
+    /// not updated (as with `noatime`).
+    pub fn read_at(&mut self, ino: u32, offset: u64, buf: &mut [u8]) -> Result<usize> {
+        let inode = self.regular_inode(ino)?;
+        let size = inode.size();
+        if offset >= size {
+            return Ok(0);
+        }
+        let len = (buf.len() as u64).min(size - offset) as usize;
+        self.read_mapped(&inode, offset, &mut buf[..len])?;
+        Ok(len)
+    }
+
+    /// Reads `buf.len()` bytes at `offset` through the block map, merging
+    /// runs of contiguous disk blocks into one device transfer.
+    fn read_mapped(&mut self, inode: &Inode, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let block_size = self.sb.block_size as u64;
+        let mut done = 0usize;
+        while done < buf.len() {
+            let position = offset + done as u64;
+            let logical = position / block_size;
+            let within = (position % block_size) as usize;
+            let remaining = buf.len() - done;
+            let Some(block) = self.map_block(inode, logical)? else {
+                let n = (block_size as usize - within).min(remaining);
+                buf[done..done + n].fill(0);
+                done += n;
+                continue;
+            };
+            if within != 0 || remaining < block_size as usize {
+                let data = self.read_block(block)?;
+                let n = (block_size as usize - within).min(remaining);
+                buf[done..done + n].copy_from_slice(&data[within..within + n]);
+                done += n;
+                continue;
+            }
+            let mut run = 1u64;
+            let whole_blocks = (remaining / block_size as usize) as u64;
+            while run < whole_blocks
+                && self.map_block(inode, logical + run)?.map(u64::from)
+                    == Some(u64::from(block) + run)
+            {
+                run += 1;
+            }
+            let n = (run * block_size) as usize;
+            self.read_blocks(block, &mut buf[done..done + n])?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Writes `data` to regular file `ino` at `offset`, allocating blocks as
+    /// needed and extending the size. Returns the bytes written: fewer than
+    /// asked only when space ran out part way (then the file is consistent
+    /// and holds what was written); `NoSpace` when nothing could be written.
+    pub fn write_at(&mut self, ino: u32, offset: u64, data: &[u8]) -> Result<usize> {
+        self.check_writable()?;
+        let mut inode = self.regular_inode(ino)?;
+        let end = offset
+            .checked_add(data.len() as u64)
+            .ok_or(Ext2Error::FileTooBig)?;
+        if end > self.max_file_size() {
+            return Err(Ext2Error::FileTooBig);
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        let outcome = self.write_blocks_of(ino, &mut inode, offset, data);
+        let written = match outcome {
+            Ok(()) => data.len(),
+            Err((written, _)) if written > 0 => written,
+            Err((_, error)) => {
+                self.write_inode(ino, &inode)?;
+                return Err(error);
+            }
+        };
+        let new_end = offset + written as u64;
+        if new_end > inode.size() {
+            self.note_file_size(new_end)?;
+            inode.set_size(new_end);
+        }
+        inode.set_times(None, Some(self.now), Some(self.now));
+        self.write_inode(ino, &inode)?;
+        Ok(written)
+    }
+
+    /// The block loop of `write_at`; on error, says how much was written.
+    fn write_blocks_of(
+        &mut self,
+        ino: u32,
+        inode: &mut Inode,
+        offset: u64,
+        data: &[u8],
+    ) -> core::result::Result<(), (usize, Ext2Error)> {
+        let block_size = self.sb.block_size as usize;
+        let mut done = 0usize;
+        while done < data.len() {
+            let position = offset + done as u64;
+            let logical = position / block_size as u64;
+            let within = (position % block_size as u64) as usize;
+            let n = (block_size - within).min(data.len() - done);
+            let (block, fresh) = self
+                .map_block_alloc(ino, inode, logical)
+                .map_err(|error| (done, error))?;
+            let piece = &data[done..done + n];
+            let result = if n == block_size {
+                self.write_blocks(block, piece)
+            } else {
+                let mut contents = if fresh {
+                    vec![0; block_size]
+                } else {
+                    self.read_block(block).map_err(|error| (done, error))?
+                };
+                contents[within..within + n].copy_from_slice(piece);
+                self.write_blocks(block, &contents)
+            };
+            result.map_err(|error| (done, error))?;
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Sets the size of regular file `ino`. Growing leaves a hole; shrinking
+    /// frees every block past the new end (indirect blocks included) and
+    /// zeros the tail of the last block so a later growth reads zeros.
+    pub fn truncate(&mut self, ino: u32, size: u64) -> Result<()> {
+        self.check_writable()?;
+        let mut inode = self.regular_inode(ino)?;
+        if size > self.max_file_size() {
+            return Err(Ext2Error::FileTooBig);
+        }
+        let block_size = u64::from(self.sb.block_size);
+        if size < inode.size() {
+            let result = self.free_blocks_from(&mut inode, size.div_ceil(block_size));
+            if let Err(error) = result {
+                self.write_inode(ino, &inode)?;
+                return Err(error);
+            }
+            let tail = (size % block_size) as usize;
+            if tail != 0 {
+                if let Some(block) = self.map_block(&inode, size / block_size)? {
+                    let mut contents = self.read_block(block)?;
+                    contents[tail..].fill(0);
+                    self.write_blocks(block, &contents)?;
+                }
+            }
+        } else {
+            self.note_file_size(size)?;
+        }
+        inode.set_size(size);
+        inode.set_times(None, Some(self.now), Some(self.now));
+        self.write_inode(ino, &inode)
+    }
+
+    /// Reads whole pages of regular file `ino` starting at page
+    /// `first_page` into `buf` (a multiple of [`PAGE_SIZE`]). Bytes past the
+    /// end of the file read as zeros, as a page cache wants them.
+    pub fn read_pages(&mut self, ino: u32, first_page: u64, buf: &mut [u8]) -> Result<()> {
+        if !buf.len().is_multiple_of(PAGE_SIZE) {
+            return Err(Ext2Error::InvalidArgument);
+        }
+        let offset = first_page
+            .checked_mul(PAGE_SIZE as u64)
+            .ok_or(Ext2Error::InvalidArgument)?;
+        let read = self.read_at(ino, offset, buf)?;
+        buf[read..].fill(0);
+        Ok(())
+    }
+
+    /// Writes back whole pages of regular file `ino` from page `first_page`
+    /// (`data` a multiple of [`PAGE_SIZE`]) without changing the file size:
+    /// bytes past the end of the file are not written, as a page cache
+    /// writing back dirty pages needs.
+    pub fn write_pages(&mut self, ino: u32, first_page: u64, data: &[u8]) -> Result<()> {
+        if !data.len().is_multiple_of(PAGE_SIZE) {
+            return Err(Ext2Error::InvalidArgument);
+        }
+        let offset = first_page
+            .checked_mul(PAGE_SIZE as u64)
+            .ok_or(Ext2Error::InvalidArgument)?;
+        let size = self.regular_inode(ino)?.size();
+        if offset >= size {
+            return Ok(());
+        }
+        let len = (data.len() as u64).min(size - offset) as usize;
+        let written = self.write_at(ino, offset, &data[..len])?;
+        if written < len {
+            return Err(Ext2Error::NoSpace);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,465 @@
+//! The mounted file system: mount-time validation, block and inode I/O,
+//! group descriptors, and the bitmap allocators that keep the superblock's
+//! and the groups' free counts exact.
+
+use crate::device::{BlockDevice, SECTOR_SIZE};
+use crate::error::{Ext2Error, Result};
+use crate::layout::{
+    gd, get16, get32, put16, put32, Inode, Superblock, GROUP_DESC_SIZE, SUPERBLOCK_OFFSET,
+    SUPERBLOCK_SIZE,
+};
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// Inode number of the root directory.
+pub const ROOT_INO: u32 = 2;
+
+/// An ext2 file system mounted from a block device.
+pub struct Ext2<D: BlockDevice> {
+    pub(crate) dev: D,
+    pub(crate) sb: Superblock,
+    /// The group descriptor table as stored, patched in place.
+    gdt: Vec<u8>,
+    read_only: bool,
+    /// Seconds since the epoch stamped on what changes.
+    pub(crate) now: u32,
+    /// Indirect blocks read lately, as (block, contents): walking a file's
+    /// map then reads each indirect block once per run of data blocks, not
+    /// once per data block. Every write to the device drops the entries it
+    /// overlaps, so an entry always equals the disk.
+    indirect_cache: Vec<(u32, Vec<u8>)>,
+}
+
+/// Indirect blocks kept by the cache: one per level of the deepest path,
+/// and one more.
+const INDIRECT_CACHE_ENTRIES: usize = 4;
+
+impl<D: BlockDevice> Ext2<D> {
+    /// Mounts the file system on `dev`. Read-only when `read_only` is asked or
+    /// when the image has a read-only-compatible feature we do not implement.
+    pub fn mount(mut dev: D, read_only: bool) -> Result<Self> {
+        let mut raw = vec![0; SUPERBLOCK_SIZE];
+        let first_sector = SUPERBLOCK_OFFSET / SECTOR_SIZE as u64;
+        dev.read_sectors(first_sector, &mut raw)?;
+        let sb = Superblock::parse(raw)?;
+        let device_bytes = dev.sector_count() * SECTOR_SIZE as u64;
+        if u64::from(sb.blocks_count) * u64::from(sb.block_size) > device_bytes {
+            return Err(Ext2Error::Corrupt("file system larger than the device"));
+        }
+        let read_only = read_only || sb.unknown_ro_compat;
+        let mut fs = Ext2 {
+            dev,
+            gdt: Vec::new(),
+            read_only,
+            now: 0,
+            indirect_cache: Vec::new(),
+            sb,
+        };
+        // The table's size comes from the image: allocate it fallibly.
+        let mut gdt = Vec::new();
+        gdt.try_reserve_exact(fs.sb.gdt_bytes())
+            .map_err(|_| Ext2Error::NoSpace)?;
+        gdt.resize(fs.sb.gdt_bytes(), 0);
+        fs.read_bytes(fs.gdt_offset(), &mut gdt)?;
+        fs.gdt = gdt;
+        for group in 0..fs.sb.group_count {
+            fs.validate_group(group)?;
+        }
+        Ok(fs)
+    }
+
+    /// Whether writes are refused.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
+    /// Block size in bytes (1024, 2048 or 4096).
+    pub fn block_size(&self) -> u32 {
+        self.sb.block_size
+    }
+
+    /// Free blocks, as the superblock counts them.
+    pub fn free_blocks(&self) -> u32 {
+        self.sb.free_blocks()
+    }
+
+    /// Free inodes, as the superblock counts them.
+    pub fn free_inodes(&self) -> u32 {
+        self.sb.free_inodes()
+    }
+
+    /// Sets the clock (seconds since 1970) stamped on inodes that change.
+    pub fn set_time(&mut self, unix_seconds: u32) {
+        self.now = unix_seconds;
+    }
+
+    /// Writes everything out and flushes the device.
+    pub fn flush(&mut self) -> Result<()> {
+        self.dev.flush()?;
+        Ok(())
+    }
+
+    /// Unmounts, giving the device back.
+    pub fn into_device(mut self) -> Result<D> {
+        self.flush()?;
+        Ok(self.dev)
+    }
+
+    pub(crate) fn check_writable(&self) -> Result<()> {
+        if self.read_only {
+            Err(Ext2Error::ReadOnly)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn gdt_offset(&self) -> u64 {
+        u64::from(self.sb.first_data_block + 1) * u64::from(self.sb.block_size)
+    }
+
+    fn validate_group(&self, group: u32) -> Result<()> {
+        let in_range =
+            |block: u32| block >= self.sb.first_data_block && block < self.sb.blocks_count;
+        let table = self.gd32(group, gd::INODE_TABLE);
+        let table_end = u64::from(table) + u64::from(self.sb.inode_table_blocks());
+        if !in_range(self.gd32(group, gd::BLOCK_BITMAP))
+            || !in_range(self.gd32(group, gd::INODE_BITMAP))
+            || !in_range(table)
+            || table_end > u64::from(self.sb.blocks_count)
+        {
+            return Err(Ext2Error::Corrupt(
+                "group descriptor points outside the file system",
+            ));
+        }
+        Ok(())
+    }
+
+    // ---- byte and block I/O -------------------------------------------------
+
+    /// Reads `buf.len()` bytes at byte `offset` (any alignment).
+    pub(crate) fn read_bytes(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        let sector = SECTOR_SIZE as u64;
+        let start = offset / sector;
+        let end = (offset + buf.len() as u64).div_ceil(sector);
+        let head = (offset % sector) as usize;
+        if head == 0 && buf.len().is_multiple_of(SECTOR_SIZE) {
+            self.dev.read_sectors(start, buf)?;
+            return Ok(());
+        }
+        let mut bounce = vec![0; ((end - start) * sector) as usize];
+        self.dev.read_sectors(start, &mut bounce)?;
+        buf.copy_from_slice(&bounce[head..head + buf.len()]);
+        Ok(())
+    }
+
+    /// Writes `data` at byte `offset`, reading around partial sectors.
+    pub(crate) fn write_bytes(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        let block_size = u64::from(self.sb.block_size);
+        let end = offset + data.len() as u64;
+        self.indirect_cache.retain(|(block, _)| {
+            let start = u64::from(*block) * block_size;
+            start + block_size <= offset || start >= end
+        });
+        let sector = SECTOR_SIZE as u64;
+        let start = offset / sector;
+        let end = (offset + data.len() as u64).div_ceil(sector);
+        let head = (offset % sector) as usize;
+        if head == 0 && data.len().is_multiple_of(SECTOR_SIZE) {
+            self.dev.write_sectors(start, data)?;
+            return Ok(());
+        }
+        let mut bounce = vec![0; ((end - start) * sector) as usize];
+        self.dev.read_sectors(start, &mut bounce)?;
+        bounce[head..head + data.len()].copy_from_slice(data);
+        self.dev.write_sectors(start, &bounce)?;
+        Ok(())
+    }
+
+    fn block_offset(&self, block: u32) -> Result<u64> {
+        if block >= self.sb.blocks_count {
+            return Err(Ext2Error::Corrupt("block number beyond the end"));
+        }
+        Ok(u64::from(block) * u64::from(self.sb.block_size))
+    }
+
+    /// Reads whole blocks starting at `block` into `buf` (a multiple of the
+    /// block size).
+    pub(crate) fn read_blocks(&mut self, block: u32, buf: &mut [u8]) -> Result<()> {
+        let count = (buf.len() / self.sb.block_size as usize) as u64;
+        if u64::from(block) + count > u64::from(self.sb.blocks_count) {
+            return Err(Ext2Error::Corrupt("block run beyond the end"));
+        }
+        let offset = self.block_offset(block)?;
+        self.read_bytes(offset, buf)
+    }
+
+    pub(crate) fn write_blocks(&mut self, block: u32, data: &[u8]) -> Result<()> {
+        let count = (data.len() / self.sb.block_size as usize) as u64;
+        if u64::from(block) + count > u64::from(self.sb.blocks_count) {
+            return Err(Ext2Error::Corrupt("block run beyond the end"));
+        }
+        let offset = self.block_offset(block)?;
+        self.write_bytes(offset, data)
+    }
+
+    pub(crate) fn read_block(&mut self, block: u32) -> Result<Vec<u8>> {
+        let mut buf = vec![0; self.sb.block_size as usize];
+        self.read_blocks(block, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Reads an indirect block, through the cache.
+    pub(crate) fn read_indirect(&mut self, block: u32) -> Result<Vec<u8>> {
+        if let Some((_, contents)) = self.indirect_cache.iter().find(|(b, _)| *b == block) {
+            return Ok(contents.clone());
+        }
+        let contents = self.read_block(block)?;
+        if self.indirect_cache.len() == INDIRECT_CACHE_ENTRIES {
+            self.indirect_cache.remove(0);
+        }
+        self.indirect_cache.push((block, contents.clone()));
+        Ok(contents)
+    }
+
+    /// Checks that `block` may be a file's data or indirect block.
+    pub(crate) fn check_data_block(&self, block: u32) -> Result<u32> {
+        if block <= self.sb.first_data_block || block >= self.sb.blocks_count {
+            return Err(Ext2Error::Corrupt("block pointer outside the data area"));
+        }
+        Ok(block)
+    }
+
+    // ---- group descriptors and superblock -------------------------------
+
+    fn gd_at(&self, group: u32, field: usize) -> usize {
+        group as usize * GROUP_DESC_SIZE + field
+    }
+
+    pub(crate) fn gd32(&self, group: u32, field: usize) -> u32 {
+        get32(&self.gdt, self.gd_at(group, field))
+    }
+
+    pub(crate) fn gd16(&self, group: u32, field: usize) -> u16 {
+        get16(&self.gdt, self.gd_at(group, field))
+    }
+
+    fn set_gd16(&mut self, group: u32, field: usize, value: u16) {
+        let at = self.gd_at(group, field);
+        put16(&mut self.gdt, at, value);
+    }
+
+    /// Writes group `group`'s descriptor and the superblock back.
+    fn store_group_and_super(&mut self, group: u32) -> Result<()> {
+        let at = self.gd_at(group, 0);
+        let desc = self.gdt[at..at + GROUP_DESC_SIZE].to_vec();
+        self.write_bytes(self.gdt_offset() + at as u64, &desc)?;
+        self.store_super()
+    }
+
+    pub(crate) fn store_super(&mut self) -> Result<()> {
+        self.sb.set_write_time(self.now);
+        let raw = self.sb.raw.clone();
+        self.write_bytes(SUPERBLOCK_OFFSET, &raw)
+    }
+
+    /// Adjusts the free-block counts of `group` and the superblock.
+    fn count_blocks(&mut self, group: u32, taken: bool) -> Result<()> {
+        let group_free = self.gd16(group, gd::FREE_BLOCKS);
+        let total_free = self.sb.free_blocks();
+        if taken {
+            self.set_gd16(group, gd::FREE_BLOCKS, group_free.saturating_sub(1));
+            self.sb.set_free_blocks(total_free.saturating_sub(1));
+        } else {
+            self.set_gd16(group, gd::FREE_BLOCKS, group_free.saturating_add(1));
+            self.sb.set_free_blocks(total_free.saturating_add(1));
+        }
+        self.store_group_and_super(group)
+    }
+
+    fn count_inodes(&mut self, group: u32, taken: bool, dir: bool) -> Result<()> {
+        let group_free = self.gd16(group, gd::FREE_INODES);
+        let total_free = self.sb.free_inodes();
+        let dirs = self.gd16(group, gd::USED_DIRS);
+        if taken {
+            self.set_gd16(group, gd::FREE_INODES, group_free.saturating_sub(1));
+            self.sb.set_free_inodes(total_free.saturating_sub(1));
+            if dir {
+                self.set_gd16(group, gd::USED_DIRS, dirs.saturating_add(1));
+            }
+        } else {
+            self.set_gd16(group, gd::FREE_INODES, group_free.saturating_add(1));
+            self.sb.set_free_inodes(total_free.saturating_add(1));
+            if dir {
+                self.set_gd16(group, gd::USED_DIRS, dirs.saturating_sub(1));
+            }
+        }
+        self.store_group_and_super(group)
+    }
+
+    // ---- allocators -----------------------------------------------------
+
+    /// Finds and sets the first clear bit below `limit` in a bitmap block.
+    fn take_bit(&mut self, bitmap_block: u32, limit: u32) -> Result<Option<u32>> {
+        let mut bitmap = self.read_block(bitmap_block)?;
+        for (byte_index, byte) in bitmap.iter_mut().enumerate() {
+            if *byte == 0xFF {
+                continue;
+            }
+            let bit = byte.trailing_ones();
+            let index = byte_index as u32 * 8 + bit;
+            if index >= limit {
+                return Ok(None);
+            }
+            *byte |= 1 << bit;
+            self.write_blocks(bitmap_block, &bitmap)?;
+            return Ok(Some(index));
+        }
+        Ok(None)
+    }
+
+    /// Clears bit `index` of a bitmap block; an already clear bit means the
+    /// image is inconsistent and nothing is changed.
+    fn release_bit(&mut self, bitmap_block: u32, index: u32) -> Result<()> {
+        let mut bitmap = self.read_block(bitmap_block)?;
+        let byte = &mut bitmap[(index / 8) as usize];
+        let mask = 1u8 << (index % 8);
+        if *byte & mask == 0 {
+            return Err(Ext2Error::Corrupt("freeing a block or inode that is free"));
+        }
+        *byte &= !mask;
+        self.write_blocks(bitmap_block, &bitmap)
+    }
+
+    pub(crate) fn group_of_inode(&self, ino: u32) -> u32 {
+        (ino.saturating_sub(1)) / self.sb.inodes_per_group
+    }
+
+    /// Allocates a block, preferring group `goal`. Its contents are stale.
+    pub(crate) fn alloc_block(&mut self, goal: u32) -> Result<u32> {
+        self.check_writable()?;
+        if self.sb.free_blocks() == 0 {
+            return Err(Ext2Error::NoSpace);
+        }
+        let groups = self.sb.group_count;
+        for step in 0..groups {
+            let group = (goal % groups + step) % groups;
+            if self.gd16(group, gd::FREE_BLOCKS) == 0 {
+                continue;
+            }
+            let bitmap = self.gd32(group, gd::BLOCK_BITMAP);
+            let limit = self.sb.blocks_in_group(group);
+            if let Some(index) = self.take_bit(bitmap, limit)? {
+                self.count_blocks(group, true)?;
+                return Ok(self.sb.first_data_block + group * self.sb.blocks_per_group + index);
+            }
+        }
+        Err(Ext2Error::NoSpace)
+    }
+
+    /// Allocates a block and fills it with zeros.
+    pub(crate) fn alloc_zeroed_block(&mut self, goal: u32) -> Result<u32> {
+        let block = self.alloc_block(goal)?;
+        let zeros = vec![0; self.sb.block_size as usize];
+        self.write_blocks(block, &zeros)?;
+        Ok(block)
+    }
+
+    pub(crate) fn free_block(&mut self, block: u32) -> Result<()> {
+        self.check_data_block(block)?;
+        let relative = block - self.sb.first_data_block;
+        let group = relative / self.sb.blocks_per_group;
+        let bitmap = self.gd32(group, gd::BLOCK_BITMAP);
+        self.release_bit(bitmap, relative % self.sb.blocks_per_group)?;
+        self.count_blocks(group, false)
+    }
+
+    /// Allocates an inode number, preferring group `goal`.
+    pub(crate) fn alloc_inode(&mut self, goal: u32, dir: bool) -> Result<u32> {
+        self.check_writable()?;
+        if self.sb.free_inodes() == 0 {
+            return Err(Ext2Error::NoSpace);
+        }
+        let groups = self.sb.group_count;
+        for step in 0..groups {
+            let group = (goal % groups + step) % groups;
+            if self.gd16(group, gd::FREE_INODES) == 0 {
+                continue;
+            }
+            let bitmap = self.gd32(group, gd::INODE_BITMAP);
+            let first = group * self.sb.inodes_per_group;
+            let limit = self
+                .sb
+                .inodes_per_group
+                .min(self.sb.inodes_count.saturating_sub(first));
+            if let Some(index) = self.take_bit(bitmap, limit)? {
+                let ino = first + index + 1;
+                if ino < self.sb.first_ino {
+                    // A reserved inode marked free: leave it taken, corrupt.
+                    return Err(Ext2Error::Corrupt("reserved inode marked free"));
+                }
+                self.count_inodes(group, true, dir)?;
+                return Ok(ino);
+            }
+        }
+        Err(Ext2Error::NoSpace)
+    }
+
+    pub(crate) fn release_inode(&mut self, ino: u32, dir: bool) -> Result<()> {
+        self.inode_offset(ino)?;
+        let group = self.group_of_inode(ino);
+        let bitmap = self.gd32(group, gd::INODE_BITMAP);
+        self.release_bit(bitmap, (ino - 1) % self.sb.inodes_per_group)?;
+        self.count_inodes(group, false, dir)
+    }
+
+    // ---- inodes -----------------------------------------------------------
+
+    fn inode_offset(&self, ino: u32) -> Result<u64> {
+        if ino == 0 || ino > self.sb.inodes_count {
+            return Err(Ext2Error::Corrupt("inode number out of range"));
+        }
+        let group = self.group_of_inode(ino);
+        let index = (ino - 1) % self.sb.inodes_per_group;
+        let table = self.gd32(group, gd::INODE_TABLE);
+        Ok(u64::from(table) * u64::from(self.sb.block_size)
+            + u64::from(index) * u64::from(self.sb.inode_size))
+    }
+
+    pub(crate) fn read_inode(&mut self, ino: u32) -> Result<Inode> {
+        let offset = self.inode_offset(ino)?;
+        let mut inode = Inode::zeroed(self.sb.inode_size);
+        self.read_bytes(offset, &mut inode.raw)?;
+        Ok(inode)
+    }
+
+    pub(crate) fn write_inode(&mut self, ino: u32, inode: &Inode) -> Result<()> {
+        self.check_writable()?;
+        let offset = self.inode_offset(ino)?;
+        self.write_bytes(offset, &inode.raw)
+    }
+
+    /// A fresh in-memory inode with `mode`, one link and the current times.
+    pub(crate) fn new_inode(&self, mode: u16) -> Inode {
+        let mut inode = Inode::zeroed(self.sb.inode_size);
+        inode.set_mode(mode);
+        inode.set_links(1);
+        inode.set_times(Some(self.now), Some(self.now), Some(self.now));
+        inode.set_extra_isize(self.sb.want_extra_isize());
+        if self.sb.inode_size > 128 {
+            put32(&mut inode.raw, 0x90, self.now); // i_crtime
+        }
+        inode
+    }
+
+    /// Marks the large-file feature once a file passes 2 GiB.
+    pub(crate) fn note_file_size(&mut self, size: u64) -> Result<()> {
+        if size > 0x7FFF_FFFF && !self.sb.has_large_file() {
+            if self.sb.revision() < 1 {
+                return Err(Ext2Error::FileTooBig);
+            }
+            self.sb.set_large_file();
+            self.store_super()?;
+        }
+        Ok(())
+    }
+}

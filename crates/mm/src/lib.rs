@@ -40,6 +40,7 @@ pub use hw::{
     PageTable, Pager, Prot, PteInfo, ShmId, UnmappedPage, PAGE_SIZE,
 };
 pub use maps::{format_maps, MapInfo, MapObject};
+pub use object::ObjectRef;
 pub use posix::getpagesize;
 pub use stats::MemStats;
 pub use system::MemorySystem;

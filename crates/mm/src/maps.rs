@@ -53,7 +53,7 @@ impl MemorySystem {
     }
 
     fn map_info(&self, m: &Mapping) -> MapInfo {
-        let object = m.backing.and_then(|b| self.store.get(b.object));
+        let object = m.object_id().and_then(|id| self.store.get(id));
         let kind = match object.map(|o| o.kind) {
             Some(ObjectKind::File(f)) => MapObject::File(f.file),
             Some(ObjectKind::Shm(s)) => MapObject::Shm(s.id),
@@ -84,7 +84,7 @@ impl MemorySystem {
             exec: m.prot.exec,
             shared: m.sharing == Sharing::Shared,
             object: kind,
-            offset: m.backing.map_or(0, |b| b.first_page * PAGE_SIZE),
+            offset: m.backing.as_ref().map_or(0, |b| b.first_page * PAGE_SIZE),
             resident,
             dirty,
         }

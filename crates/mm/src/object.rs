@@ -81,6 +81,40 @@ impl MemoryObject {
     }
 }
 
+/// A mapping's counted reference to a memory object. Only the store makes
+/// one ([`ObjectStore::map_ref`], [`ObjectStore::share`], each counting it)
+/// and only the store takes one back ([`ObjectStore::drop_map_ref`], by
+/// value, uncounting it). It is neither `Clone` nor `Copy`: a reference
+/// cannot be duplicated without being counted nor released twice.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a mapping reference is given back with ObjectStore::drop_map_ref"]
+pub struct ObjectRef(ObjectId);
+
+impl ObjectRef {
+    /// The object referenced.
+    pub fn id(&self) -> ObjectId {
+        self.0
+    }
+}
+
+/// One less of a count. Going below zero is a bug in this crate: it panics
+/// in debug builds (the tests and the fuzzer) and leaves the count at zero
+/// in release builds (the kernel keeps running).
+pub(crate) fn count_down(count: &mut u32, what: &'static str) {
+    match count.checked_sub(1) {
+        Some(n) => *count = n,
+        None => debug_assert!(false, "{what} would go below zero"),
+    }
+}
+
+/// [`count_down`] for 64-bit counters.
+pub(crate) fn count_down64(count: &mut u64, what: &'static str) {
+    match count.checked_sub(1) {
+        Some(n) => *count = n,
+        None => debug_assert!(false, "{what} would go below zero"),
+    }
+}
+
 /// Every object, by id, plus the indexes and counters.
 #[derive(Default)]
 pub struct ObjectStore {
@@ -159,7 +193,7 @@ impl ObjectStore {
     /// Returns a frame no page table maps.
     pub fn free_frame_now(&mut self, frames: &mut dyn FrameSource, frame: Frame) {
         frames.free(frame);
-        self.stats.frames_in_use = self.stats.frames_in_use.saturating_sub(1);
+        count_down64(&mut self.stats.frames_in_use, "frames in use");
     }
 
     /// Whether a private frame is shared copy-on-write.
@@ -204,19 +238,32 @@ impl ObjectStore {
         let _ = self.cow_unshare(frame);
     }
 
-    /// Adds a mapping reference.
-    pub fn add_map_ref(&mut self, id: ObjectId) {
-        if let Some(o) = self.objects.get_mut(&id) {
-            o.map_refs += 1;
-        }
+    /// A new mapping reference to object `id` (`None` if there is no such
+    /// object).
+    pub fn map_ref(&mut self, id: ObjectId) -> Option<ObjectRef> {
+        let o = self.objects.get_mut(&id)?;
+        o.map_refs += 1;
+        Some(ObjectRef(id))
     }
 
-    /// Drops a mapping reference; the object goes when nothing references
-    /// it (its frames are queued on `frees`, to be freed after the caller's
-    /// flush). See [`ObjectStore::release_if_unused`].
-    pub fn drop_map_ref(&mut self, io: &mut Io, id: ObjectId, frees: &mut Vec<Frame>) {
-        if let Some(o) = self.objects.get_mut(&id) {
-            o.map_refs = o.map_refs.saturating_sub(1);
+    /// A second mapping reference to the object `r` references (a split
+    /// mapping, a forked one).
+    pub fn share(&mut self, r: &ObjectRef) -> ObjectRef {
+        match self.objects.get_mut(&r.0) {
+            Some(o) => o.map_refs += 1,
+            None => debug_assert!(false, "a reference to a released object"),
+        }
+        ObjectRef(r.0)
+    }
+
+    /// Gives back a mapping reference; the object goes when nothing
+    /// references it (its frames are queued on `frees`, to be freed after
+    /// the caller's flush). See [`ObjectStore::release_if_unused`].
+    pub fn drop_map_ref(&mut self, io: &mut Io, r: ObjectRef, frees: &mut Vec<Frame>) {
+        let id = r.0;
+        match self.objects.get_mut(&id) {
+            Some(o) => count_down(&mut o.map_refs, "mapping references"),
+            None => debug_assert!(false, "a reference to a released object"),
         }
         let _ = self.release_if_unused(io, id, frees);
     }
@@ -224,7 +271,7 @@ impl ObjectStore {
     /// Drops a handle reference (descriptor close, segment removal).
     pub fn drop_handle_ref(&mut self, io: &mut Io, id: ObjectId) -> Result<(), Errno> {
         if let Some(o) = self.objects.get_mut(&id) {
-            o.handle_refs = o.handle_refs.saturating_sub(1);
+            count_down(&mut o.handle_refs, "handle references");
         }
         let mut frees = Vec::new();
         let result = self.release_if_unused(io, id, &mut frees);
@@ -233,8 +280,8 @@ impl ObjectStore {
     }
 
     /// Frees an object without references. A file object first writes its
-    /// dirty pages back; if that fails it stays cached (an orphan, retried
-    /// by `sync_orphans`) and `Io` is returned.
+    /// dirty pages back; if that fails `Io` is returned and the object is
+    /// freed all the same (nothing could write its pages later either).
     pub fn release_if_unused(
         &mut self,
         io: &mut Io,
@@ -338,5 +385,31 @@ impl ObjectStore {
     /// The counters.
     pub fn stats(&self) -> MemStats {
         self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{count_down, count_down64};
+
+    #[test]
+    #[should_panic(expected = "would go below zero")]
+    fn a_reference_count_going_below_zero_fails_loudly() {
+        let mut refs = 0u32;
+        count_down(&mut refs, "mapping references");
+    }
+
+    #[test]
+    #[should_panic(expected = "would go below zero")]
+    fn a_frame_count_going_below_zero_fails_loudly() {
+        let mut frames = 0u64;
+        count_down64(&mut frames, "frames in use");
+    }
+
+    #[test]
+    fn a_count_above_zero_goes_down_by_one() {
+        let mut refs = 2u32;
+        count_down(&mut refs, "mapping references");
+        assert_eq!(refs, 1);
     }
 }

@@ -133,17 +133,17 @@ impl MemorySystem {
             let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
             remove_range(space, &mut self.store, hw, start, start + req.len);
         }
-        let backing = match (file_object, req.sharing) {
-            (Some(object), _) => Some(Backing {
-                object,
-                first_page: req.file.map_or(0, |(_, p)| p),
-            }),
-            (None, Sharing::Shared) => Some(Backing {
-                object: self.store.create(ObjectKind::Anonymous, 0),
-                first_page: 0,
-            }),
+        let object = match (file_object, req.sharing) {
+            (Some(object), _) => Some(object),
+            (None, Sharing::Shared) => Some(self.store.create(ObjectKind::Anonymous, 0)),
             (None, Sharing::Private) => None,
         };
+        let backing = object
+            .and_then(|id| self.store.map_ref(id))
+            .map(|object| Backing {
+                object,
+                first_page: req.file.map_or(0, |(_, p)| p),
+            });
         let mapping = Mapping {
             start,
             end: start + req.len,
@@ -154,13 +154,7 @@ impl MemorySystem {
             private_pages: BTreeMap::new(),
             origin: Origin::Posix,
         };
-        let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
-        if !space.insert(mapping) {
-            return Err(Errno::NoMem);
-        }
-        if let Some(b) = backing {
-            self.store.add_map_ref(b.object);
-        }
+        self.insert_mapping(id, hw, mapping)?;
         Ok(start)
     }
 

@@ -7,7 +7,7 @@ use crate::address_space::AddressSpace;
 use crate::errno::{Errno, FaultError};
 use crate::fault::fault_page;
 use crate::hw::{page_floor, Access, AsId, FileId, Hw, Io, PAGE_SIZE};
-use crate::mapping::{Mapping, Sharing};
+use crate::mapping::{Backing, Mapping, Sharing};
 use crate::object::{ObjectKind, ObjectStore};
 use crate::stats::MemStats;
 use crate::unmap::remove_range;
@@ -72,12 +72,14 @@ impl MemorySystem {
     /// permission). The child's page table starts empty; its pages fault in.
     pub fn fork(&mut self, parent: AsId, hw: &mut Hw) -> Result<AsId, Errno> {
         let space = self.spaces.get(&parent).ok_or(Errno::Inval)?;
-        let child = space.clone();
+        let mut child = AddressSpace::new();
+        child.holes = space.holes.clone();
         let mut batch = self.store.begin_batch();
-        for m in child.mappings.values() {
-            if let Some(b) = m.backing {
-                self.store.add_map_ref(b.object);
-            }
+        for (&start, m) in &space.mappings {
+            let backing = m.backing.as_ref().map(|b| Backing {
+                object: self.store.share(&b.object),
+                first_page: b.first_page,
+            });
             for (&vpn, &frame) in &m.private_pages {
                 self.store.cow_share(frame);
                 let va = vpn * PAGE_SIZE;
@@ -86,12 +88,45 @@ impl MemorySystem {
                     batch.invalidate(va);
                 }
             }
+            let copy = Mapping {
+                backing,
+                private_pages: m.private_pages.clone(),
+                ..*m
+            };
+            child.mappings.insert(start, copy);
         }
         self.store.finish_batch(batch, hw.pt, hw.frames);
         self.next_as += 1;
         let id = AsId(self.next_as);
         self.spaces.insert(id, child);
         Ok(id)
+    }
+
+    /// Adds `mapping` to space `id`; when the range is not free (`NoMem`),
+    /// its object reference is given back.
+    pub(crate) fn insert_mapping(
+        &mut self,
+        id: AsId,
+        hw: &mut Hw,
+        mapping: Mapping,
+    ) -> Result<(), Errno> {
+        let refused = match self.spaces.get_mut(&id) {
+            Some(space) => space.insert(mapping),
+            None => Err(mapping),
+        };
+        let Err(mut refused) = refused else {
+            return Ok(());
+        };
+        if let Some(b) = refused.backing.take() {
+            let mut frees = Vec::new();
+            self.store.drop_map_ref(&mut hw.io(), b.object, &mut frees);
+            crate::tlb::free_frames(&mut frees, hw.frames, &mut self.store.stats);
+        }
+        Err(if self.spaces.contains_key(&id) {
+            Errno::NoMem
+        } else {
+            Errno::Inval
+        })
     }
 
     /// Resolves a page fault at `addr` for `access`.

@@ -77,7 +77,7 @@ impl MemorySystem {
     pub fn shmat(
         &mut self,
         id: AsId,
-        _hw: &mut Hw,
+        hw: &mut Hw,
         shmid: ShmId,
         addr: u64,
         flags: u32,
@@ -117,17 +117,14 @@ impl MemorySystem {
                 Prot::READ_EXEC
             },
             sharing: Sharing::Shared,
-            backing: Some(Backing {
+            backing: self.store.map_ref(object).map(|object| Backing {
                 object,
                 first_page: 0,
             }),
             private_pages: BTreeMap::new(),
             origin: Origin::Shm(shmid),
         };
-        if !space.insert(mapping) {
-            return Err(Errno::NoMem);
-        }
-        self.store.add_map_ref(object);
+        self.insert_mapping(id, hw, mapping)?;
         Ok(start)
     }
 
@@ -140,14 +137,17 @@ impl MemorySystem {
         let Origin::Shm(shmid) = first.origin else {
             return Err(Errno::Inval);
         };
-        if first.backing.is_none_or(|b| b.first_page != 0) {
+        if first.backing.as_ref().is_none_or(|b| b.first_page != 0) {
             return Err(Errno::Inval);
         }
         let mut end = first.end;
         while let Some(next) = space.mappings.get(&end) {
             let expected = (end - addr) / crate::hw::PAGE_SIZE;
             let continues = next.origin == Origin::Shm(shmid)
-                && next.backing.is_some_and(|b| b.first_page == expected);
+                && next
+                    .backing
+                    .as_ref()
+                    .is_some_and(|b| b.first_page == expected);
             if !continues {
                 break;
             }

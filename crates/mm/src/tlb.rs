@@ -80,6 +80,6 @@ impl TlbBatch {
 pub fn free_frames(list: &mut Vec<Frame>, frames: &mut dyn FrameSource, stats: &mut MemStats) {
     for frame in list.drain(..) {
         frames.free(frame);
-        stats.frames_in_use = stats.frames_in_use.saturating_sub(1);
+        crate::object::count_down64(&mut stats.frames_in_use, "frames in use");
     }
 }

@@ -3,10 +3,10 @@
 //! shmdt and teardown. Work follows resident pages (the private pages and
 //! the object's cached pages in the range), never the range size.
 
-use crate::address_space::{AddressSpace, SplitResult};
+use crate::address_space::AddressSpace;
 use crate::hw::{Hw, PageTable, Prot, PAGE_SIZE};
 use crate::mapping::{Mapping, Sharing};
-use crate::object::ObjectStore;
+use crate::object::{count_down, ObjectStore};
 use crate::tlb::TlbBatch;
 
 /// Removes the page-table entries of `[from, to)` of `m` (both its private
@@ -29,10 +29,11 @@ pub(crate) fn clear_entries(
     let Some((object, first, end)) = m.object_pages(from, to) else {
         return;
     };
-    let shared = m.sharing == Sharing::Shared;
     let Some(obj) = store.get_mut(object) else {
         return;
     };
+    // Writable entries are counted for shared file pages only.
+    let shared = m.sharing == Sharing::Shared && obj.is_file();
     for (&index, page) in obj.pages.range_mut(first..end) {
         let va = m.va_of_object_page(index);
         let Some(old) = pt.unmap(va) else {
@@ -44,7 +45,7 @@ pub(crate) fn clear_entries(
                 page.dirty = true;
             }
             if old.prot.write {
-                page.writers = page.writers.saturating_sub(1);
+                count_down(&mut page.writers, "writable entries of a page");
             }
         }
     }
@@ -71,18 +72,19 @@ pub(crate) fn restrict_entries(
     let Some((object, first, end)) = m.object_pages(from, to) else {
         return;
     };
-    let shared = m.sharing == Sharing::Shared;
     let Some(obj) = store.get_mut(object) else {
         return;
     };
+    // Writable entries are counted for shared file pages only.
+    let shared = m.sharing == Sharing::Shared && obj.is_file();
     for (&index, page) in obj.pages.range_mut(first..end) {
         let va = m.va_of_object_page(index);
-        if !shared && m.private_pages.contains_key(&(va / PAGE_SIZE)) {
+        if m.sharing == Sharing::Private && m.private_pages.contains_key(&(va / PAGE_SIZE)) {
             continue;
         }
         if let Some(lost_write) = restrict_one(pt, batch, va, prot) {
             if shared && lost_write {
-                page.writers = page.writers.saturating_sub(1);
+                count_down(&mut page.writers, "writable entries of a page");
             }
         }
     }
@@ -130,9 +132,7 @@ pub(crate) fn drop_private_pages(
 /// Splits the mapping strictly containing `addr`, counting the new half's
 /// object reference.
 pub(crate) fn split_at(space: &mut AddressSpace, store: &mut ObjectStore, addr: u64) {
-    if let SplitResult::Split(Some(object)) = space.split_at(addr) {
-        store.add_map_ref(object);
-    }
+    space.split_at(store, addr);
 }
 
 /// Removes every mapping part inside `[start, end)` (page aligned): entries
@@ -169,7 +169,7 @@ fn discard_mapping(mut m: Mapping, store: &mut ObjectStore, hw: &mut Hw, batch: 
     clear_entries(&m, m.start, m.end, store, hw.pt, batch);
     let (s, e) = (m.start, m.end);
     drop_private_pages(&mut m, s, e, store, batch);
-    if let Some(b) = m.backing {
+    if let Some(b) = m.backing.take() {
         store.drop_map_ref(&mut hw.io(), b.object, batch.frees_mut());
     }
 }

@@ -431,6 +431,15 @@ fn fork(frame: &TrapFrame) -> i64 {
         let Some(pid) = k.current_pid() else {
             return -errno::EINVAL;
         };
+        // The child's mapping records cannot report a failed allocation:
+        // refuse a fork whose records would eat into the heap's reserve.
+        let needed = k
+            .processes
+            .get(&pid)
+            .map_or(0, |p| k.memory.fork_metadata_bytes(p.space));
+        if needed.saturating_add(HEAP_RESERVE) > crate::arch::heap::free_bytes() {
+            return -errno::ENOMEM;
+        }
         let mut child_frame = *frame;
         child_frame.rax = 0;
         match k.fork(pid, &child_frame) {
@@ -586,7 +595,11 @@ fn mincore(k: &mut Kernel, pid: Pid, addr: u64, len: u64, vec_ptr: u64) -> Resul
     if pages > (1 << 24) {
         return Err(Errno::NoMem);
     }
-    let mut residency = vec![0u8; pages as usize];
+    let mut residency = Vec::new();
+    residency
+        .try_reserve_exact(pages as usize)
+        .map_err(|_| Errno::NoMem)?;
+    residency.resize(pages as usize, 0u8);
     let space = k.processes.get(&pid).map(|p| p.space).ok_or(Errno::Inval)?;
     k.memory.mincore(space, addr, len, &mut residency)?;
     copy_out(k, pid, vec_ptr, &residency)?;

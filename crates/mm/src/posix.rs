@@ -384,7 +384,9 @@ impl MemorySystem {
     }
 
     /// POSIX `mincore`: one byte per page of the range, 1 if resident.
-    /// `Fault` if `vec` is too short; `NoMem` for holes.
+    /// `Fault` if `vec` is too short; `NoMem` for holes. Beyond clearing
+    /// `vec`, the work follows the mappings and resident pages of the range,
+    /// not its length.
     pub fn mincore(&self, id: AsId, addr: u64, len: u64, vec: &mut [u8]) -> Result<(), Errno> {
         let Some((start, end)) = self.mapped_range(id, addr, len)? else {
             return Ok(());
@@ -393,26 +395,32 @@ impl MemorySystem {
         if (vec.len() as u64) < pages {
             return Err(Errno::Fault);
         }
+        let out = &mut vec[..pages as usize];
+        out.fill(0);
         let space = self.spaces.get(&id).ok_or(Errno::Inval)?;
-        for (i, slot) in vec.iter_mut().take(pages as usize).enumerate() {
-            let va = start + i as u64 * PAGE_SIZE;
-            *slot = u8::from(
-                space
-                    .mapping_at(va)
-                    .is_some_and(|m| self.is_resident(m, va)),
-            );
+        let first = space.mapping_start_at(start).unwrap_or(start);
+        for (_, m) in space.mappings.range(first..end) {
+            let (from, to) = (start.max(m.start), end.min(m.end));
+            self.for_each_resident(m, from, to, |va| {
+                out[((va - start) / PAGE_SIZE) as usize] = 1;
+            });
         }
         Ok(())
     }
 
-    pub(crate) fn is_resident(&self, m: &Mapping, va: u64) -> bool {
-        if m.private_pages.contains_key(&(va / PAGE_SIZE)) {
-            return true;
+    /// Calls `f` with the address of every resident page of `m` in
+    /// `[from, to)` (a page may be reported twice: private over object).
+    fn for_each_resident(&self, m: &Mapping, from: u64, to: u64, mut f: impl FnMut(u64)) {
+        for (&vpn, _) in m.private_pages.range(from / PAGE_SIZE..to / PAGE_SIZE) {
+            f(vpn * PAGE_SIZE);
         }
-        m.object_page(va).is_some_and(|(o, i)| {
-            self.store
-                .get(o)
-                .is_some_and(|obj| obj.pages.contains_key(&i))
-        })
+        let Some((object, first, last)) = m.object_pages(from, to) else {
+            return;
+        };
+        if let Some(obj) = self.store.get(object) {
+            for (&index, _) in obj.pages.range(first..last) {
+                f(m.va_of_object_page(index));
+            }
+        }
     }
 }

@@ -190,14 +190,45 @@ impl MemorySystem {
     }
 
     /// Whether a change to `[start, start + len)` (munmap, mprotect) would cut
-    /// a mapping in two places or one, i.e. add mapping records.
+    /// a mapping in two places or one, i.e. add mapping records. `len` is
+    /// rounded up to whole pages as those calls do, so a whole mapping given
+    /// with a shorter length is not cut.
     pub fn would_split(&self, id: AsId, start: u64, len: u64) -> bool {
-        let end = start.saturating_add(len);
+        let end = start.saturating_add(crate::hw::page_ceil(len).unwrap_or(u64::MAX));
         let cuts = |addr: u64| {
             self.mapping_at(id, addr)
                 .is_some_and(|m| m.start < addr && addr < m.end)
         };
         cuts(start) || cuts(end)
+    }
+
+    /// An upper bound of the heap bytes [`MemorySystem::fork`] of `id`
+    /// allocates (the child's mapping and hole records, private page
+    /// records, copy-on-write share counts, node overhead included). The
+    /// kernel refuses a fork whose bound it cannot afford: those records go
+    /// into ordered maps, whose inserts cannot report a failed allocation.
+    pub fn fork_metadata_bytes(&self, id: AsId) -> usize {
+        use core::mem::size_of;
+        let Some(space) = self.spaces.get(&id) else {
+            return 0;
+        };
+        let u64s = size_of::<u64>();
+        let mut bytes = btree_bytes_bound(space.mappings.len(), u64s, size_of::<Mapping>())
+            + btree_bytes_bound(space.holes.len(), u64s, u64s)
+            + btree_bytes_bound(space.holes.len(), 2 * u64s, 0);
+        let mut private_pages = 0;
+        for m in space.mappings.values() {
+            let n = m.private_pages.len();
+            bytes += btree_bytes_bound(n, u64s, size_of::<crate::hw::Frame>());
+            private_pages += n;
+        }
+        // Copy-on-write share counts, one entry per private page at most.
+        bytes
+            + btree_bytes_bound(
+                private_pages,
+                size_of::<crate::hw::Frame>(),
+                size_of::<u32>(),
+            )
     }
 
     // ---- files (the kernel's descriptors and read/write/fsync) ----
@@ -209,7 +240,8 @@ impl MemorySystem {
 
     /// A descriptor to `file` was closed. The cache persists while mapped;
     /// with the last reference it writes its dirty pages and goes (`Io` if
-    /// that writeback fails: the data stays cached, see `sync_orphans`).
+    /// that writeback fails: the pages are freed all the same, since nothing
+    /// could write them later either).
     pub fn file_close_ref(&mut self, io: &mut Io, file: FileId) -> Result<(), Errno> {
         let id = self.store.file_object(file).map_err(|_| Errno::Inval)?;
         if self.store.get(id).is_some_and(|o| o.handle_refs == 0) {
@@ -255,11 +287,6 @@ impl MemorySystem {
         self.store.file_sync(io, file)
     }
 
-    /// Retries writeback of released files whose final writeback failed.
-    pub fn sync_orphans(&mut self, io: &mut Io) -> Result<(), Errno> {
-        self.store.sync_orphans(io)
-    }
-
     /// Whether a page of the file is resident and dirty (introspection).
     pub fn file_page_dirty(&self, file: FileId, index: u64) -> Option<bool> {
         let id = self.store.file_object(file).ok()?;
@@ -267,4 +294,23 @@ impl MemorySystem {
         debug_assert!(matches!(obj.kind, ObjectKind::File(_)));
         obj.pages.get(&index).map(|p| p.dirty)
     }
+}
+
+/// An upper bound of the heap bytes an ordered map of `n` entries holds
+/// (keys of `key` bytes, values of `value` bytes): the standard library's
+/// B-tree nodes hold up to 11 entries and, but for the root, at least 5;
+/// inner nodes add 12 child pointers; every node has a parent pointer and
+/// two counters.
+pub(crate) fn btree_bytes_bound(n: usize, key: usize, value: usize) -> usize {
+    const CAPACITY: usize = 11;
+    const MIN_FILL: usize = 5;
+    if n == 0 {
+        return 0;
+    }
+    let leaf = CAPACITY * (key + value) + 2 * core::mem::size_of::<usize>();
+    let inner = leaf + (CAPACITY + 1) * core::mem::size_of::<usize>();
+    let leaves = n / MIN_FILL + 1;
+    // Each inner level has at most a sixth of the nodes below it, plus one.
+    let inners = leaves / 4 + 8;
+    leaves * leaf + if n > CAPACITY { inners * inner } else { 0 }
 }

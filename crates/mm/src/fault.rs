@@ -6,10 +6,9 @@
 
 use crate::errno::FaultError;
 use crate::hw::{Access, Frame, Hw, Prot, PteInfo, PAGE_SIZE};
-use crate::mapping::{Mapping, Sharing};
-use crate::object::ObjectStore;
+use crate::mapping::{Backing, Mapping, Sharing};
+use crate::object::{ObjectKind, ObjectStore};
 use crate::tlb::TlbBatch;
-use alloc::collections::btree_map::{Entry, OccupiedEntry};
 
 /// What to do with the resolved page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,9 +85,10 @@ fn resolve_shared(
     Ok((frame, prot))
 }
 
-/// A page of a private mapping: its own page if it has one (copied first if
-/// shared copy-on-write and written), else the backing file's cache page
-/// (read-only until written, then copied), else a new zero page.
+/// A page of a private mapping: its top object's own page (writable), else
+/// what the objects below show (read-only until written, then copied up),
+/// else a new zero page. A private anonymous mapping gets its top object
+/// on its first fault.
 fn resolve_private(
     m: &mut Mapping,
     store: &mut ObjectStore,
@@ -97,48 +97,16 @@ fn resolve_private(
     write: bool,
 ) -> Result<(Frame, Prot), FaultError> {
     let prot = m.prot;
-    let backing_page = m.object_page(va);
-    // One search of the private pages finds the page or the place for it.
-    let slot = match m.private_pages.entry(va / PAGE_SIZE) {
-        Entry::Occupied(own) => return resolve_own_page(own, store, hw, prot, write),
-        Entry::Vacant(slot) => slot,
-    };
-    let Some((object, index)) = backing_page else {
-        let zero = store.alloc_zeroed(hw.frames)?;
-        slot.insert(zero);
-        return Ok((zero, prot));
-    };
-    let cached = store.page_frame(&mut hw.io(), object, index)?;
-    if !write {
-        return Ok((cached, prot.without_write()));
+    if m.backing.is_none() {
+        let top = store.create(ObjectKind::Anonymous, 0);
+        m.backing = store.map_ref(top).map(|object| Backing {
+            object,
+            first_page: m.start / PAGE_SIZE,
+        });
     }
-    let copy = store.alloc_frame(hw.frames)?;
-    hw.frames.copy(cached, copy);
-    slot.insert(copy);
-    Ok((copy, prot))
-}
-
-/// A private page the mapping already has: copied first when it is shared
-/// copy-on-write and this is a write.
-fn resolve_own_page(
-    mut own: OccupiedEntry<u64, Frame>,
-    store: &mut ObjectStore,
-    hw: &mut Hw,
-    prot: Prot,
-    write: bool,
-) -> Result<(Frame, Prot), FaultError> {
-    let frame = *own.get();
-    if !store.is_cow_shared(frame) {
-        return Ok((frame, prot));
-    }
-    if !write {
-        return Ok((frame, prot.without_write()));
-    }
-    let copy = store.alloc_frame(hw.frames)?;
-    hw.frames.copy(frame, copy);
-    store.cow_leave(frame);
-    own.insert(copy);
-    Ok((copy, prot))
+    let (top, index) = m.object_page(va).ok_or(FaultError::NotMapped)?;
+    let (frame, own) = store.private_page(&mut hw.io(), top, index, write)?;
+    Ok((frame, if own { prot } else { prot.without_write() }))
 }
 
 /// Puts `frame` at `va` with the decided protection, replacing a stale entry.

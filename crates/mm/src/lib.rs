@@ -24,6 +24,7 @@ mod neo;
 mod object;
 mod page_cache;
 pub mod posix;
+mod shadow;
 pub mod stats;
 pub mod system;
 pub mod sysv;

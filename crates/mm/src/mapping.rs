@@ -1,13 +1,13 @@
-//! One mapping of an address space: a virtual range, its protection, the
-//! memory object it shows (if any) and, for private mappings, the private
-//! (copy-on-write or anonymous) pages it owns, keyed by virtual page number
-//! so that splitting never re-keys them.
+//! One mapping of an address space: a virtual range, its protection and
+//! the memory object it shows from which page on. A shared mapping shows
+//! the object itself; a private one shows its own (shadow) object, which
+//! holds its private pages (see `shadow.rs`). Pages live in objects only.
 
-use crate::hw::{Frame, ObjectId, Prot, ShmId, PAGE_SIZE};
+use crate::hw::{ObjectId, Prot, ShmId, PAGE_SIZE};
 use crate::object::ObjectRef;
-use alloc::collections::BTreeMap;
 
-/// Whether stores reach the object (shared) or stay in the mapping (private).
+/// Whether stores reach the object (shared) or stay in the mapping's own
+/// object (private).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Sharing {
     Shared,
@@ -45,10 +45,8 @@ pub struct Mapping {
     /// Highest protection `mprotect` may grant (the descriptor's access).
     pub max_prot: Prot,
     pub sharing: Sharing,
-    /// `None` for private anonymous memory.
+    /// `None` for private anonymous memory not touched yet.
     pub backing: Option<Backing>,
-    /// Private pages by virtual page number (private mappings only).
-    pub private_pages: BTreeMap<u64, Frame>,
     pub origin: Origin,
 }
 
@@ -97,7 +95,6 @@ impl Mapping {
     /// `right_ref` (a reference the caller counted, for a mapping with an
     /// object).
     pub fn split_off(&mut self, addr: u64, right_ref: Option<ObjectRef>) -> Mapping {
-        let pages = self.private_pages.split_off(&(addr / PAGE_SIZE));
         let backing = match (&self.backing, right_ref) {
             (Some(b), Some(object)) => Some(Backing {
                 object,
@@ -112,7 +109,6 @@ impl Mapping {
             max_prot: self.max_prot,
             sharing: self.sharing,
             backing,
-            private_pages: pages,
             origin: self.origin,
         };
         self.end = addr;

@@ -16,7 +16,6 @@ use crate::mapping::{Backing, Mapping, Origin, Sharing};
 use crate::object::ObjectStore;
 use crate::system::MemorySystem;
 use crate::unmap::{clear_entries, harvest_dirty_bits};
-use alloc::collections::BTreeMap;
 
 /// The mapping `neo_munmap` step 1 identified.
 struct NeoRange {
@@ -73,7 +72,6 @@ impl MemorySystem {
                 .store
                 .map_ref(object)
                 .map(|object| Backing { object, first_page }),
-            private_pages: BTreeMap::new(),
             origin: Origin::Neo { size },
         };
         self.insert_mapping(id, hw, mapping)?;

@@ -1,15 +1,16 @@
-//! Memory objects and their store: an object owns the pages it shows to its
-//! mappings (anonymous memory shared between mappings, a file's page cache,
-//! a System V segment). The store owns every object by id, counts their
-//! references (mappings, plus open descriptors or the segment itself), keeps
-//! the file and segment-key indexes, the copy-on-write sharing counts of
-//! private frames, and the global counters.
+//! Memory objects and their store: an object owns every page it holds
+//! (anonymous memory, a file's page cache, a System V segment, the private
+//! pages of a private mapping, the pages a fork left shared copy-on-write).
+//! A private object may shadow another (`below`): pages it lacks are looked
+//! up there (see `shadow.rs`). The store owns every object by id, counts
+//! their references (mappings, plus open descriptors or the segment
+//! itself), keeps the file and segment-key indexes and the global counters.
 
 use crate::errno::{Errno, PageError};
 use crate::hw::{FileId, Frame, FrameSource, Io, ObjectId, ShmId, PAGE_SIZE};
 use crate::stats::MemStats;
 use crate::tlb::{free_frames, TlbBatch};
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 /// One resident page of an object.
@@ -21,6 +22,32 @@ pub struct CachePage {
     /// Page-table entries mapping this page writable, over all address
     /// spaces (file objects only). Invariant: `writers > 0` implies `dirty`.
     pub writers: u32,
+    /// In a fork's hidden object: which children (bit 0, bit 1) no longer
+    /// see this page (they copied it or gave its range up).
+    pub released: u8,
+}
+
+impl CachePage {
+    /// A clean page holding `frame`.
+    pub fn new(frame: Frame) -> Self {
+        CachePage {
+            frame,
+            dirty: false,
+            writers: 0,
+            released: 0,
+        }
+    }
+}
+
+/// What lies below a private (shadow) object: the pages it lacks are
+/// looked up there, at the same page index.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Below {
+    /// The file a private file mapping shows (a counted reference).
+    Root(ObjectRef),
+    /// The hidden object a fork made: this object is its child `side`
+    /// (0 or 1); the hidden object counts its children itself.
+    Hidden { parent: ObjectId, side: usize },
 }
 
 /// File state of a file object.
@@ -56,14 +83,21 @@ pub enum ObjectKind {
 }
 
 /// A memory object.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct MemoryObject {
     pub kind: ObjectKind,
     pub pages: BTreeMap<u64, CachePage>,
-    /// Mappings referencing the object.
+    /// Mappings referencing the object (and shadows over a file).
     pub map_refs: u32,
     /// Open descriptors (files) or the live segment itself (shm).
     pub handle_refs: u32,
+    /// The object this one shadows (private objects only).
+    pub below: Option<Below>,
+    /// A hidden object's two children (fork); it lives while one does.
+    pub children: [Option<ObjectId>; 2],
+    /// Pages whose view, from here down, is the root's again (or zero):
+    /// `MADV_DONTNEED` over pages an ancestor still holds for others.
+    pub reverted: BTreeSet<u64>,
 }
 
 impl MemoryObject {
@@ -124,9 +158,6 @@ pub struct ObjectStore {
     pub(crate) shm_keys: BTreeMap<i64, ObjectId>,
     /// System V segments whose id is valid (created, not yet removed).
     pub(crate) live_segments: usize,
-    /// Extra owners of private frames shared copy-on-write after fork
-    /// (absent = one owner).
-    pub(crate) cow_shares: BTreeMap<Frame, u32>,
     pub(crate) stats: MemStats,
     scratch: crate::tlb::BatchLists,
 }
@@ -143,6 +174,9 @@ impl ObjectStore {
                 pages: BTreeMap::new(),
                 map_refs: 0,
                 handle_refs,
+                below: None,
+                children: [None, None],
+                reverted: BTreeSet::new(),
             },
         );
         id
@@ -194,48 +228,6 @@ impl ObjectStore {
     pub fn free_frame_now(&mut self, frames: &mut dyn FrameSource, frame: Frame) {
         frames.free(frame);
         count_down64(&mut self.stats.frames_in_use, "frames in use");
-    }
-
-    /// Whether a private frame is shared copy-on-write.
-    pub fn is_cow_shared(&self, frame: Frame) -> bool {
-        !self.cow_shares.is_empty() && self.cow_shares.contains_key(&frame)
-    }
-
-    /// Adds an owner to a private frame (fork).
-    pub fn cow_share(&mut self, frame: Frame) {
-        *self.cow_shares.entry(frame).or_insert(0) += 1;
-    }
-
-    /// Drops one owner of a private frame; true if it was the last owner.
-    fn cow_unshare(&mut self, frame: Frame) -> bool {
-        if self.cow_shares.is_empty() {
-            return true;
-        }
-        match self.cow_shares.get_mut(&frame) {
-            None => true,
-            Some(n) if *n <= 1 => {
-                self.cow_shares.remove(&frame);
-                false
-            }
-            Some(n) => {
-                *n -= 1;
-                false
-            }
-        }
-    }
-
-    /// Releases one owner of a private frame whose entries are in `batch`;
-    /// the frame is freed after the flush if that was the last owner.
-    pub fn release_private_frame(&mut self, frame: Frame, batch: &mut TlbBatch) {
-        if self.cow_unshare(frame) {
-            batch.free_after_flush(frame);
-        }
-    }
-
-    /// Drops one owner of a shared private frame after copying it for the
-    /// writer (the frame stays with its other owners).
-    pub fn cow_leave(&mut self, frame: Frame) {
-        let _ = self.cow_unshare(frame);
     }
 
     /// A new mapping reference to object `id` (`None` if there is no such
@@ -291,7 +283,7 @@ impl ObjectStore {
         let Some(o) = self.objects.get(&id) else {
             return Ok(());
         };
-        if o.map_refs > 0 || o.handle_refs > 0 {
+        if o.map_refs > 0 || o.handle_refs > 0 || o.children.iter().any(Option::is_some) {
             return Ok(());
         }
         // The last reference is gone: dirty pages go to the file. If the
@@ -318,6 +310,11 @@ impl ObjectStore {
             ObjectKind::Anonymous => {}
         }
         frees.extend(o.pages.values().map(|p| p.frame));
+        match o.below {
+            Some(Below::Root(root)) => self.drop_map_ref(io, root, frees),
+            Some(Below::Hidden { parent, side }) => self.leave_hidden(io, parent, side, frees),
+            None => {}
+        }
         written
     }
 
@@ -339,14 +336,7 @@ impl ObjectStore {
             ObjectKind::Anonymous | ObjectKind::Shm(_) => self.alloc_zeroed(io.frames)?,
         };
         if let Some(obj) = self.objects.get_mut(&id) {
-            obj.pages.insert(
-                index,
-                CachePage {
-                    frame,
-                    dirty: false,
-                    writers: 0,
-                },
-            );
+            obj.pages.insert(index, CachePage::new(frame));
         }
         Ok(frame)
     }

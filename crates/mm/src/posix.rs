@@ -20,7 +20,6 @@ use crate::mapping::{Backing, Mapping, Origin, Sharing};
 use crate::object::ObjectKind;
 use crate::system::MemorySystem;
 use crate::unmap::{clear_entries, drop_private_pages, remove_range, restrict_entries, split_at};
-use alloc::collections::BTreeMap;
 use neoos_abi::layout::{USER_BASE, USER_END};
 use neoos_abi::mman;
 
@@ -134,7 +133,8 @@ impl MemorySystem {
             remove_range(space, &mut self.store, hw, start, start + req.len);
         }
         let object = match (file_object, req.sharing) {
-            (Some(object), _) => Some(object),
+            (Some(file), Sharing::Shared) => Some(file),
+            (Some(file), Sharing::Private) => self.store.shadow_of(file),
             (None, Sharing::Shared) => Some(self.store.create(ObjectKind::Anonymous, 0)),
             (None, Sharing::Private) => None,
         };
@@ -151,7 +151,6 @@ impl MemorySystem {
             max_prot: req.max_prot,
             sharing: req.sharing,
             backing,
-            private_pages: BTreeMap::new(),
             origin: Origin::Posix,
         };
         self.insert_mapping(id, hw, mapping)?;
@@ -357,7 +356,7 @@ impl MemorySystem {
         for (_, m) in space.mappings.range_mut(first..end) {
             let (from, to) = (start.max(m.start), end.min(m.end));
             clear_entries(m, from, to, &mut self.store, hw.pt, &mut batch);
-            drop_private_pages(m, from, to, &mut self.store, &mut batch);
+            drop_private_pages(m, from, to, true, &mut self.store, &mut batch);
         }
         self.store.finish_batch(batch, hw.pt, hw.frames);
         Ok(())
@@ -368,7 +367,11 @@ impl MemorySystem {
             let Some(m) = self.mapping_at(id, s) else {
                 continue;
             };
-            if m.backing.is_none() || !m.prot.read {
+            let shows_file = match m.sharing {
+                Sharing::Shared => m.backing.is_some(),
+                Sharing::Private => m.object_id().and_then(|t| self.store.root_of(t)).is_some(),
+            };
+            if !shows_file || !m.prot.read {
                 continue;
             }
             let (from, to) = (start.max(m.start), end.min(m.end));
@@ -409,18 +412,8 @@ impl MemorySystem {
     }
 
     /// Calls `f` with the address of every resident page of `m` in
-    /// `[from, to)` (a page may be reported twice: private over object).
+    /// `[from, to)`: pages its objects hold that the mapping shows.
     fn for_each_resident(&self, m: &Mapping, from: u64, to: u64, mut f: impl FnMut(u64)) {
-        for (&vpn, _) in m.private_pages.range(from / PAGE_SIZE..to / PAGE_SIZE) {
-            f(vpn * PAGE_SIZE);
-        }
-        let Some((object, first, last)) = m.object_pages(from, to) else {
-            return;
-        };
-        if let Some(obj) = self.store.get(object) {
-            for (&index, _) in obj.pages.range(first..last) {
-                f(m.va_of_object_page(index));
-            }
-        }
+        self.for_each_shown_page(m, from, to, |index, _, _| f(m.va_of_object_page(index)));
     }
 }

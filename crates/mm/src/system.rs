@@ -6,10 +6,11 @@
 use crate::address_space::AddressSpace;
 use crate::errno::{Errno, FaultError};
 use crate::fault::fault_page;
-use crate::hw::{page_floor, Access, AsId, FileId, Hw, Io, PAGE_SIZE};
+use crate::hw::{page_floor, Access, AsId, FileId, Hw, Io, ObjectId};
 use crate::mapping::{Backing, Mapping, Sharing};
 use crate::object::{ObjectKind, ObjectStore};
 use crate::stats::MemStats;
+use crate::tlb::TlbBatch;
 use crate::unmap::remove_range;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -68,32 +69,35 @@ impl MemorySystem {
     }
 
     /// A copy of `parent` for a child process: shared mappings stay shared,
-    /// private pages become copy-on-write (the parent's entries lose write
-    /// permission). The child's page table starts empty; its pages fault in.
+    /// private ones become copy-on-write: each private object's pages move
+    /// into a hidden object below it, under the parent's object and a new
+    /// one for the child (see `shadow.rs`); the parent's entries lose write
+    /// permission. The child's page table starts empty; its pages fault in.
     pub fn fork(&mut self, parent: AsId, hw: &mut Hw) -> Result<AsId, Errno> {
         let space = self.spaces.get(&parent).ok_or(Errno::Inval)?;
         let mut child = AddressSpace::new();
         child.holes = space.holes.clone();
+        // Each private object forks once, however many mappings show it.
+        let mut forked: BTreeMap<ObjectId, Option<ObjectId>> = BTreeMap::new();
         let mut batch = self.store.begin_batch();
         for (&start, m) in &space.mappings {
-            let backing = m.backing.as_ref().map(|b| Backing {
-                object: self.store.share(&b.object),
+            let object = match (&m.backing, m.sharing) {
+                (None, _) => None,
+                (Some(b), Sharing::Shared) => Some(self.store.share(&b.object)),
+                (Some(b), Sharing::Private) => {
+                    let top = b.object.id();
+                    let theirs = *forked
+                        .entry(top)
+                        .or_insert_with(|| self.store.fork_private(top));
+                    write_protect_shown(m, &self.store, hw, &mut batch);
+                    theirs.and_then(|c| self.store.map_ref(c))
+                }
+            };
+            let backing = m.backing.as_ref().zip(object).map(|(b, object)| Backing {
+                object,
                 first_page: b.first_page,
             });
-            for (&vpn, &frame) in &m.private_pages {
-                self.store.cow_share(frame);
-                let va = vpn * PAGE_SIZE;
-                if hw.pt.query(va).is_some_and(|p| p.prot.write) {
-                    hw.pt.protect(va, m.prot.without_write());
-                    batch.invalidate(va);
-                }
-            }
-            let copy = Mapping {
-                backing,
-                private_pages: m.private_pages.clone(),
-                ..*m
-            };
-            child.mappings.insert(start, copy);
+            child.mappings.insert(start, Mapping { backing, ..*m });
         }
         self.store.finish_batch(batch, hw.pt, hw.frames);
         self.next_as += 1;
@@ -213,22 +217,18 @@ impl MemorySystem {
             return 0;
         };
         let u64s = size_of::<u64>();
-        let mut bytes = btree_bytes_bound(space.mappings.len(), u64s, size_of::<Mapping>())
+        let private = space
+            .mappings
+            .values()
+            .filter(|m| m.sharing == Sharing::Private)
+            .count();
+        btree_bytes_bound(space.mappings.len(), u64s, size_of::<Mapping>())
             + btree_bytes_bound(space.holes.len(), u64s, u64s)
-            + btree_bytes_bound(space.holes.len(), 2 * u64s, 0);
-        let mut private_pages = 0;
-        for m in space.mappings.values() {
-            let n = m.private_pages.len();
-            bytes += btree_bytes_bound(n, u64s, size_of::<crate::hw::Frame>());
-            private_pages += n;
-        }
-        // Copy-on-write share counts, one entry per private page at most.
-        bytes
-            + btree_bytes_bound(
-                private_pages,
-                size_of::<crate::hw::Frame>(),
-                size_of::<u32>(),
-            )
+            + btree_bytes_bound(space.holes.len(), 2 * u64s, 0)
+            // Two objects (hidden and child) per private object, and the
+            // list of private objects already forked.
+            + btree_bytes_bound(2 * private, u64s, size_of::<crate::object::MemoryObject>())
+            + btree_bytes_bound(private, u64s, 2 * u64s)
     }
 
     // ---- files (the kernel's descriptors and read/write/fsync) ----
@@ -313,4 +313,25 @@ pub(crate) fn btree_bytes_bound(n: usize, key: usize, value: usize) -> usize {
     // Each inner level has at most a sixth of the nodes below it, plus one.
     let inners = leaves / 4 + 8;
     leaves * leaf + if n > CAPACITY { inners * inner } else { 0 }
+}
+
+/// Takes write permission from the entries of `m` (a private mapping just
+/// forked) showing pages its hidden object now holds.
+fn write_protect_shown(m: &Mapping, store: &ObjectStore, hw: &mut Hw, batch: &mut TlbBatch) {
+    let Some((top, first, end)) = m.object_pages(m.start, m.end) else {
+        return;
+    };
+    let Some(hidden) = store.below_of(top).map(|(h, _)| h) else {
+        return;
+    };
+    let Some(obj) = store.get(hidden) else {
+        return;
+    };
+    for (&index, _) in obj.pages.range(first..end) {
+        let va = m.va_of_object_page(index);
+        if hw.pt.query(va).is_some_and(|p| p.prot.write) {
+            hw.pt.protect(va, m.prot.without_write());
+            batch.invalidate(va);
+        }
+    }
 }

@@ -10,7 +10,6 @@ use crate::mapping::{Backing, Mapping, Origin, Sharing};
 use crate::object::{ObjectKind, ShmState};
 use crate::system::MemorySystem;
 use crate::unmap::remove_range;
-use alloc::collections::BTreeMap;
 use neoos_abi::layout::{USER_BASE, USER_END};
 use neoos_abi::{limits, shm};
 
@@ -121,7 +120,6 @@ impl MemorySystem {
                 object,
                 first_page: 0,
             }),
-            private_pages: BTreeMap::new(),
             origin: Origin::Shm(shmid),
         };
         self.insert_mapping(id, hw, mapping)?;

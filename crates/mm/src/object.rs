@@ -260,6 +260,33 @@ impl ObjectStore {
         let _ = self.release_if_unused(io, id, frees);
     }
 
+    /// Gives back the reference of a mapping that showed pages
+    /// `[first, end)` of the object. For a private view still shown by
+    /// other mappings (pieces of a split), that range of it is given up;
+    /// the object goes with its last reference.
+    pub(crate) fn drop_mapping(
+        &mut self,
+        io: &mut Io,
+        r: ObjectRef,
+        pages: (u64, u64),
+        private: bool,
+        frees: &mut Vec<Frame>,
+    ) {
+        let id = r.0;
+        let Some(o) = self.objects.get_mut(&id) else {
+            debug_assert!(false, "a reference to a released object");
+            return;
+        };
+        count_down(&mut o.map_refs, "mapping references");
+        if o.map_refs > 0 {
+            if private {
+                self.release_private_range(id, pages.0, pages.1, false, frees);
+            }
+            return;
+        }
+        let _ = self.release_if_unused(io, id, frees);
+    }
+
     /// Drops a handle reference (descriptor close, segment removal).
     pub fn drop_handle_ref(&mut self, io: &mut Io, id: ObjectId) -> Result<(), Errno> {
         if let Some(o) = self.objects.get_mut(&id) {
@@ -309,7 +336,7 @@ impl ObjectStore {
             }
             ObjectKind::Anonymous => {}
         }
-        frees.extend(o.pages.values().map(|p| p.frame));
+        frees.extend(o.pages.into_values().map(|p| p.frame));
         match o.below {
             Some(Below::Root(root)) => self.drop_map_ref(io, root, frees),
             Some(Below::Hidden { parent, side }) => self.leave_hidden(io, parent, side, frees),

@@ -16,6 +16,7 @@
 use crate::errno::PageError;
 use crate::hw::{Frame, Io, ObjectId};
 use crate::object::{Below, CachePage, ObjectKind, ObjectStore};
+use alloc::collections::btree_map::Entry;
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 
@@ -143,9 +144,20 @@ impl ObjectStore {
         index: u64,
         write: bool,
     ) -> Result<(Frame, bool), PageError> {
-        let obj = self.objects.get(&top).ok_or(PageError::BeyondEndOfFile)?;
-        if let Some(p) = obj.pages.get(&index) {
-            return Ok((p.frame, true));
+        // The common cases with one search: the top's own page, or a zero
+        // page for a view with nothing below.
+        let ObjectStore { objects, stats, .. } = self;
+        let obj = objects.get_mut(&top).ok_or(PageError::BeyondEndOfFile)?;
+        let slot = match obj.pages.entry(index) {
+            Entry::Occupied(own) => return Ok((own.get().frame, true)),
+            Entry::Vacant(slot) => slot,
+        };
+        if obj.below.is_none() {
+            let frame = io.frames.alloc().ok_or(PageError::NoMem)?;
+            stats.frames_in_use += 1;
+            io.frames.zero(frame);
+            slot.insert(CachePage::new(frame));
+            return Ok((frame, true));
         }
         let found = self.find_below(io, top, index)?;
         let frame = match found {

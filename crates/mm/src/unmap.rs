@@ -6,7 +6,7 @@
 use crate::address_space::AddressSpace;
 use crate::hw::{Hw, PageTable, Prot, PAGE_SIZE};
 use crate::mapping::{Mapping, Sharing};
-use crate::object::{count_down, MemoryObject, ObjectStore};
+use crate::object::{count_down, Below, MemoryObject, ObjectStore};
 use crate::tlb::TlbBatch;
 
 /// Calls `f` with each object of `m`'s chain (its object, then, for a
@@ -24,16 +24,18 @@ fn for_each_level(
         return;
     };
     loop {
-        if let Some(obj) = store.get_mut(id) {
-            f(obj, first, end);
-        }
+        let Some(obj) = store.get_mut(id) else {
+            return;
+        };
+        f(obj, first, end);
         if m.sharing == Sharing::Shared {
             return;
         }
-        match store.below_of(id) {
-            Some((next, _)) => id = next,
+        id = match &obj.below {
+            Some(Below::Root(r)) => r.id(),
+            Some(Below::Hidden { parent, .. }) => *parent,
             None => return,
-        }
+        };
     }
 }
 
@@ -167,17 +169,12 @@ pub(crate) fn remove_range(
 /// `batch`, private frames released, object reference dropped.
 fn discard_mapping(mut m: Mapping, store: &mut ObjectStore, hw: &mut Hw, batch: &mut TlbBatch) {
     clear_entries(&m, m.start, m.end, store, hw.pt, batch);
-    // A private object only this mapping shows goes whole with its
-    // reference; otherwise this mapping's range of it is given up.
-    let sole = m
-        .object_id()
-        .and_then(|id| store.get(id))
-        .is_some_and(|o| o.map_refs == 1);
-    if !sole {
-        drop_private_pages(&m, m.start, m.end, false, store, batch);
-    }
-    if let Some(b) = m.backing.take() {
-        store.drop_map_ref(&mut hw.io(), b.object, batch.frees_mut());
+    let pages = m
+        .object_pages(m.start, m.end)
+        .map(|(_, first, end)| (first, end));
+    let private = m.sharing == Sharing::Private;
+    if let (Some(b), Some(pages)) = (m.backing.take(), pages) {
+        store.drop_mapping(&mut hw.io(), b.object, pages, private, batch.frees_mut());
     }
 }
 

@@ -29,16 +29,16 @@ impl AddressSpace {
         m.contains(addr).then_some(start)
     }
 
-    /// The mapping containing `addr`.
+    /// The mapping containing `addr` (one search).
     pub fn mapping_at(&self, addr: u64) -> Option<&Mapping> {
-        let start = self.mapping_start_at(addr)?;
-        self.mappings.get(&start)
+        let (_, m) = self.mappings.range(..=addr).next_back()?;
+        m.contains(addr).then_some(m)
     }
 
-    /// The mapping containing `addr`, writable.
+    /// The mapping containing `addr`, writable (one search).
     pub fn mapping_at_mut(&mut self, addr: u64) -> Option<&mut Mapping> {
-        let start = self.mapping_start_at(addr)?;
-        self.mappings.get_mut(&start)
+        let (_, m) = self.mappings.range_mut(..=addr).next_back()?;
+        m.contains(addr).then_some(m)
     }
 
     /// Adds a mapping over a free range; gives it back (nothing done) if the

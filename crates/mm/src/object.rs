@@ -149,13 +149,93 @@ pub(crate) fn count_down64(count: &mut u64, what: &'static str) {
     }
 }
 
+/// Every object by id, in slots (a lookup is an index, not a search: the
+/// page-fault path looks its object up on every fault). An id is a slot
+/// number and, in its high 32 bits, the slot's generation, which changes
+/// when the slot's object goes: an old id finds nothing.
+#[derive(Default)]
+pub(crate) struct ObjectTable {
+    slots: Vec<Slot>,
+    /// Free slot numbers; its capacity always covers every slot, so
+    /// removing never allocates.
+    free: Vec<u32>,
+    live: usize,
+}
+
+#[derive(Default)]
+struct Slot {
+    generation: u32,
+    object: Option<MemoryObject>,
+}
+
+impl ObjectTable {
+    fn slot_of(id: &ObjectId) -> (usize, u32) {
+        ((id.0 & 0xffff_ffff) as usize, (id.0 >> 32) as u32)
+    }
+
+    pub(crate) fn get(&self, id: &ObjectId) -> Option<&MemoryObject> {
+        let (index, generation) = Self::slot_of(id);
+        let slot = self.slots.get(index)?;
+        if slot.generation != generation {
+            return None;
+        }
+        slot.object.as_ref()
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &ObjectId) -> Option<&mut MemoryObject> {
+        let (index, generation) = Self::slot_of(id);
+        let slot = self.slots.get_mut(index)?;
+        if slot.generation != generation {
+            return None;
+        }
+        slot.object.as_mut()
+    }
+
+    /// Stores `object` in a free slot; returns its id.
+    fn insert(&mut self, object: MemoryObject) -> ObjectId {
+        self.live += 1;
+        if let Some(index) = self.free.pop() {
+            let slot = &mut self.slots[index as usize];
+            slot.object = Some(object);
+            return ObjectId(u64::from(slot.generation) << 32 | u64::from(index));
+        }
+        let index = self.slots.len() as u32;
+        self.slots.push(Slot {
+            generation: 0,
+            object: Some(object),
+        });
+        self.free.reserve(self.slots.len() - self.free.len());
+        ObjectId(u64::from(index))
+    }
+
+    pub(crate) fn remove(&mut self, id: &ObjectId) -> Option<MemoryObject> {
+        let (index, generation) = Self::slot_of(id);
+        let slot = self.slots.get_mut(index)?;
+        if slot.generation != generation {
+            return None;
+        }
+        let object = slot.object.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(index as u32);
+        self.live -= 1;
+        Some(object)
+    }
+
+    /// Number of live objects.
+    pub(crate) fn len(&self) -> usize {
+        self.live
+    }
+}
+
 /// Every object, by id, plus the indexes and counters.
 #[derive(Default)]
 pub struct ObjectStore {
-    pub(crate) objects: BTreeMap<ObjectId, MemoryObject>,
-    next_id: u64,
+    pub(crate) objects: ObjectTable,
     pub(crate) files: BTreeMap<FileId, ObjectId>,
     pub(crate) shm_keys: BTreeMap<i64, ObjectId>,
+    /// System V segment ids (given out in order, never reused) to objects.
+    pub(crate) shm_ids: BTreeMap<ShmId, ObjectId>,
+    last_shm_id: u64,
     /// System V segments whose id is valid (created, not yet removed).
     pub(crate) live_segments: usize,
     pub(crate) stats: MemStats,
@@ -165,26 +245,21 @@ pub struct ObjectStore {
 impl ObjectStore {
     /// Adds an object with `handle_refs` handle references and no mapping.
     pub fn create(&mut self, kind: ObjectKind, handle_refs: u32) -> ObjectId {
-        self.next_id += 1;
-        let id = ObjectId(self.next_id);
-        self.objects.insert(
-            id,
-            MemoryObject {
-                kind,
-                pages: BTreeMap::new(),
-                map_refs: 0,
-                handle_refs,
-                below: None,
-                children: [None, None],
-                reverted: BTreeSet::new(),
-            },
-        );
-        id
+        self.objects.insert(MemoryObject {
+            kind,
+            pages: BTreeMap::new(),
+            map_refs: 0,
+            handle_refs,
+            below: None,
+            children: [None, None],
+            reverted: BTreeSet::new(),
+        })
     }
 
-    /// The next id `create` will return (segment ids equal object ids).
-    pub fn peek_next_id(&self) -> ObjectId {
-        ObjectId(self.next_id + 1)
+    /// The id the next System V segment gets.
+    pub fn next_shm_id(&mut self) -> ShmId {
+        self.last_shm_id += 1;
+        ShmId(self.last_shm_id)
     }
 
     pub fn get(&self, id: ObjectId) -> Option<&MemoryObject> {
@@ -333,6 +408,7 @@ impl ObjectStore {
                 if self.shm_keys.get(&s.key) == Some(&id) {
                     self.shm_keys.remove(&s.key);
                 }
+                self.shm_ids.remove(&s.id);
             }
             ObjectKind::Anonymous => {}
         }
@@ -421,6 +497,20 @@ mod tests {
     fn a_frame_count_going_below_zero_fails_loudly() {
         let mut frames = 0u64;
         count_down64(&mut frames, "frames in use");
+    }
+
+    #[test]
+    fn an_id_finds_nothing_once_its_object_is_gone_even_when_the_slot_is_reused() {
+        use super::{ObjectKind, ObjectStore};
+        let mut store = ObjectStore::default();
+        let old = store.create(ObjectKind::Anonymous, 0);
+        assert!(store.objects.remove(&old).is_some());
+        let new = store.create(ObjectKind::Anonymous, 0);
+        assert_ne!(old, new);
+        assert!(store.get(old).is_none());
+        assert!(store.get(new).is_some());
+        assert!(store.objects.remove(&old).is_none());
+        assert_eq!(store.objects.len(), 1);
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! System V shared memory: segments are memory objects that persist until
 //! `IPC_RMID` even with nothing attached; a removed segment is freed on its
-//! last detach. Segment ids are the object ids. `shm_nattch` counts the
+//! last detach. Segment ids are given out in order and never reused. `shm_nattch` counts the
 //! mapping records of the segment (an attach split by `mprotect` counts more
 //! than once).
 
@@ -23,8 +23,14 @@ pub struct ShmStat {
 }
 
 impl MemorySystem {
+    /// The object of segment `id` (`Inval` if there is none).
+    fn segment_object(&self, id: ShmId) -> Result<ObjectId, Errno> {
+        self.store.shm_ids.get(&id).copied().ok_or(Errno::Inval)
+    }
+
     fn segment(&self, id: ShmId) -> Result<ShmState, Errno> {
-        match self.store.get(ObjectId(id.0)).map(|o| o.kind) {
+        let object = self.segment_object(id)?;
+        match self.store.get(object).map(|o| o.kind) {
             Some(ObjectKind::Shm(s)) => Ok(s),
             _ => Err(Errno::Inval),
         }
@@ -40,8 +46,11 @@ impl MemorySystem {
                 if flags & shm::IPC_CREAT != 0 && flags & shm::IPC_EXCL != 0 {
                     return Err(Errno::Exists);
                 }
-                let id = ShmId(object.0);
-                if size > self.segment(id)?.size {
+                let Some(ObjectKind::Shm(seg)) = self.store.get(object).map(|o| o.kind) else {
+                    return Err(Errno::Inval);
+                };
+                let id = seg.id;
+                if size > seg.size {
                     return Err(Errno::Inval);
                 }
                 return Ok(id);
@@ -57,7 +66,7 @@ impl MemorySystem {
             return Err(Errno::NoSpace);
         }
         self.store.live_segments += 1;
-        let id = ShmId(self.store.peek_next_id().0);
+        let id = self.store.next_shm_id();
         let state = ShmState {
             id,
             key,
@@ -65,6 +74,7 @@ impl MemorySystem {
             destroyed: false,
         };
         let object = self.store.create(ObjectKind::Shm(state), 1);
+        self.store.shm_ids.insert(id, object);
         if key != shm::IPC_PRIVATE {
             self.store.shm_keys.insert(key, object);
         }
@@ -105,7 +115,7 @@ impl MemorySystem {
             }
             addr
         };
-        let object = ObjectId(shmid.0);
+        let object = self.segment_object(shmid)?;
         let mapping = Mapping {
             start,
             end: start + len,
@@ -161,7 +171,7 @@ impl MemorySystem {
     /// the state before the command.
     pub fn shmctl(&mut self, io: &mut Io, shmid: ShmId, cmd: u32) -> Result<ShmStat, Errno> {
         let seg = self.segment(shmid)?;
-        let object = ObjectId(shmid.0);
+        let object = self.segment_object(shmid)?;
         let attaches = self.store.get(object).map_or(0, |o| o.map_refs);
         let stat = ShmStat {
             key: seg.key,

@@ -2,9 +2,9 @@
 //! their own object over the file (or nothing); fork puts a hidden object
 //! under both sides, merged back into the survivor when one side goes.
 
-use neoos_abi::mman;
+use neoos_abi::{mman, shm};
 use neoos_mm::testing::Machine;
-use neoos_mm::{AsId, FileAccess, FileId, PAGE_SIZE};
+use neoos_mm::{AsId, Errno, FileAccess, FileId, PAGE_SIZE};
 
 const RW: u32 = mman::PROT_READ | mman::PROT_WRITE;
 
@@ -188,4 +188,21 @@ fn generations_of_live_children_each_see_their_own_copy() {
     assert_eq!(live_frames(&m), 0);
     assert_eq!(m.vm.object_count(), 0);
     assert!(m.pager.writes.is_empty(), "private stores reached the file");
+}
+
+#[test]
+fn a_removed_segment_id_stays_invalid_when_another_segment_is_made() {
+    let mut m = Machine::new();
+    let first = m.vm.shmget(shm::IPC_PRIVATE, PAGE_SIZE, 0).unwrap();
+    m.with_io(|vm, io| vm.shmctl(io, first, shm::IPC_RMID))
+        .unwrap();
+    let second = m.vm.shmget(shm::IPC_PRIVATE, PAGE_SIZE, 0).unwrap();
+    assert_ne!(first, second);
+    assert_eq!(
+        m.with_io(|vm, io| vm.shmctl(io, first, shm::IPC_STAT)),
+        Err(Errno::Inval)
+    );
+    assert!(m
+        .with_io(|vm, io| vm.shmctl(io, second, shm::IPC_STAT))
+        .is_ok());
 }

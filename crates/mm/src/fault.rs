@@ -8,6 +8,7 @@ use crate::errno::FaultError;
 use crate::hw::{Access, Frame, Hw, Prot, PteInfo, PAGE_SIZE};
 use crate::mapping::{Backing, Mapping, Sharing};
 use crate::object::{ObjectKind, ObjectStore};
+use crate::shadow::PrivatePage;
 use crate::tlb::TlbBatch;
 
 /// What to do with the resolved page.
@@ -36,10 +37,19 @@ pub(crate) fn fault_page(
         return Err(FaultError::NotPermitted);
     }
     let write = access == Access::Write;
-    let pte = hw.pt.query(va);
-    let (frame, prot) = match m.sharing {
-        Sharing::Shared => resolve_shared(m, store, hw, va, write, pte)?,
-        Sharing::Private => resolve_private(m, store, hw, va, write)?,
+    let (frame, prot, pte) = match m.sharing {
+        Sharing::Shared => {
+            let pte = hw.pt.query(va);
+            let (frame, prot) = resolve_shared(m, store, hw, va, write, pte)?;
+            (frame, prot, pte)
+        }
+        Sharing::Private => {
+            let (frame, prot, fresh) = resolve_private(m, store, hw, va, write)?;
+            // A new zero page no object held before: no entry can show it
+            // or anything else at `va` (entries only show the chain's pages).
+            let pte = if fresh { None } else { hw.pt.query(va) };
+            (frame, prot, pte)
+        }
     };
     let install = if allowed {
         Install::Map(prot)
@@ -88,25 +98,30 @@ fn resolve_shared(
 /// A page of a private mapping: its top object's own page (writable), else
 /// what the objects below show (read-only until written, then copied up),
 /// else a new zero page. A private anonymous mapping gets its top object
-/// on its first fault.
+/// on its first fault. The bool says whether the frame is a new zero page
+/// that nothing in the chain held.
 fn resolve_private(
     m: &mut Mapping,
     store: &mut ObjectStore,
     hw: &mut Hw,
     va: u64,
     write: bool,
-) -> Result<(Frame, Prot), FaultError> {
+) -> Result<(Frame, Prot, bool), FaultError> {
     let prot = m.prot;
-    if m.backing.is_none() {
-        let top = store.create(ObjectKind::Anonymous, 0);
-        m.backing = store.map_ref(top).map(|object| Backing {
-            object,
+    let backing = match &mut m.backing {
+        Some(b) => b,
+        empty => empty.insert(Backing {
+            object: store.create_mapped(ObjectKind::Anonymous),
             first_page: m.start / PAGE_SIZE,
-        });
-    }
-    let (top, index) = m.object_page(va).ok_or(FaultError::NotMapped)?;
-    let (frame, own) = store.private_page(&mut hw.io(), top, index, write)?;
-    Ok((frame, if own { prot } else { prot.without_write() }))
+        }),
+    };
+    let top = backing.object.id();
+    let index = backing.first_page + (va - m.start) / PAGE_SIZE;
+    Ok(match store.private_page(&mut hw.io(), top, index, write)? {
+        PrivatePage::Fresh(frame) => (frame, prot, true),
+        PrivatePage::Own(frame) => (frame, prot, false),
+        PrivatePage::Below(frame) => (frame, prot.without_write(), false),
+    })
 }
 
 /// Puts `frame` at `va` with the decided protection, replacing a stale entry.

@@ -313,6 +313,20 @@ impl ObjectStore {
         Some(ObjectRef(id))
     }
 
+    /// A new object of `kind` with one mapping reference, that reference.
+    pub fn create_mapped(&mut self, kind: ObjectKind) -> ObjectRef {
+        let id = self.objects.insert(MemoryObject {
+            kind,
+            pages: BTreeMap::new(),
+            map_refs: 1,
+            handle_refs: 0,
+            below: None,
+            children: [None, None],
+            reverted: BTreeSet::new(),
+        });
+        ObjectRef(id)
+    }
+
     /// A second mapping reference to the object `r` references (a split
     /// mapping, a forked one).
     pub fn share(&mut self, r: &ObjectRef) -> ObjectRef {
@@ -359,7 +373,13 @@ impl ObjectStore {
             }
             return;
         }
-        let _ = self.release_if_unused(io, id, frees);
+        // Unreferenced memory without a file to write goes at once.
+        let unused = o.handle_refs == 0 && o.children == [None, None] && !o.is_file();
+        if !unused {
+            let _ = self.release_if_unused(io, id, frees);
+        } else if let Some(o) = self.objects.remove(&id) {
+            self.dismantle(io, id, o, frees);
+        }
     }
 
     /// Drops a handle reference (descriptor close, segment removal).
@@ -397,9 +417,16 @@ impl ObjectStore {
         } else {
             Ok(())
         };
-        let Some(o) = self.objects.remove(&id) else {
-            return written;
-        };
+        if let Some(o) = self.objects.remove(&id) {
+            self.dismantle(io, id, o, frees);
+        }
+        written
+    }
+
+    /// Takes apart object `id`, just removed from the table: its index
+    /// entries go, its frames are queued on `frees`, and what lies below it
+    /// loses this object.
+    fn dismantle(&mut self, io: &mut Io, id: ObjectId, o: MemoryObject, frees: &mut Vec<Frame>) {
         match o.kind {
             ObjectKind::File(f) => {
                 self.files.remove(&f.file);
@@ -418,7 +445,6 @@ impl ObjectStore {
             Some(Below::Hidden { parent, side }) => self.leave_hidden(io, parent, side, frees),
             None => {}
         }
-        written
     }
 
     /// The frame of page `index` of object `id`, reading or zero-filling it

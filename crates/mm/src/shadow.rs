@@ -29,6 +29,17 @@ pub(crate) enum Found {
     Deeper,
 }
 
+/// The frame a private view shows at a page, and whose it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PrivatePage {
+    /// A new zero page, now the top's: nothing in the chain held the page.
+    Fresh(Frame),
+    /// The top's own page (held before, copied up or taken just now).
+    Own(Frame),
+    /// A page below the top, to be shown read-only.
+    Below(Frame),
+}
+
 /// Bit of child `side` in `CachePage::released`.
 fn side_bit(side: usize) -> u8 {
     1 << side
@@ -136,20 +147,20 @@ impl ObjectStore {
     /// page, else a copy of what it shows (taken without a copy when the
     /// hidden parent's other child no longer sees it), else a zero page.
     /// With `write` false, a page found below is returned as is (to map
-    /// read-only); the bool says whether the frame is the top's own.
+    /// read-only).
     pub(crate) fn private_page(
         &mut self,
         io: &mut Io,
         top: ObjectId,
         index: u64,
         write: bool,
-    ) -> Result<(Frame, bool), PageError> {
+    ) -> Result<PrivatePage, PageError> {
         // The common cases with one search: the top's own page, or a zero
         // page for a view with nothing below.
         let ObjectStore { objects, stats, .. } = self;
         let obj = objects.get_mut(&top).ok_or(PageError::BeyondEndOfFile)?;
         let slot = match obj.pages.entry(index) {
-            Entry::Occupied(own) => return Ok((own.get().frame, true)),
+            Entry::Occupied(own) => return Ok(PrivatePage::Own(own.get().frame)),
             Entry::Vacant(slot) => slot,
         };
         if obj.below.is_none() {
@@ -157,11 +168,11 @@ impl ObjectStore {
             stats.frames_in_use += 1;
             io.frames.zero(frame);
             slot.insert(CachePage::new(frame));
-            return Ok((frame, true));
+            return Ok(PrivatePage::Fresh(frame));
         }
         let found = self.find_below(io, top, index)?;
         let frame = match found {
-            Some((frame, _)) if !write => return Ok((frame, false)),
+            Some((frame, _)) if !write => return Ok(PrivatePage::Below(frame)),
             None => self.alloc_zeroed(io.frames)?,
             Some((frame, Found::HiddenParent { parent, side })) => {
                 self.copy_or_take(io, parent, side, index, frame)?
@@ -178,7 +189,10 @@ impl ObjectStore {
                 o.reverted.remove(&index);
             }
         }
-        Ok((frame, true))
+        Ok(match found {
+            None => PrivatePage::Fresh(frame),
+            Some(_) => PrivatePage::Own(frame),
+        })
     }
 
     /// Child `side` of hidden object `parent` writes page `index` (holding

@@ -62,6 +62,10 @@ impl TlbBatch {
         frames: &mut dyn FrameSource,
         stats: &mut MemStats,
     ) -> BatchLists {
+        if !self.full && self.lists.pages.is_empty() && self.lists.frees.is_empty() {
+            // Nothing changed (most page faults): nothing to flush or free.
+            return self.lists;
+        }
         if self.full {
             pt.flush_all();
             stats.tlb_full_flushes += 1;

@@ -97,6 +97,9 @@ impl Platform for KernelPlatform {
     fn heap_low(&self) -> bool {
         heap::free_bytes() < HEAP_RESERVE
     }
+    fn heap_room(&self) -> usize {
+        heap::free_bytes().saturating_sub(HEAP_RESERVE)
+    }
 }
 
 static KERNEL: Mutex<Option<Kernel<KernelPlatform>>> = Mutex::new(None);

@@ -183,6 +183,12 @@ impl<P: Platform> Kernel<P> {
     /// `frame`: private memory becomes copy-on-write, shared memory stays
     /// shared, descriptors are duplicated.
     pub fn fork(&mut self, parent: Pid, frame: &P::UserFrame) -> Result<Pid, Errno> {
+        // The child's mapping records go into ordered maps, whose inserts
+        // cannot fail softly: refuse a fork whose bound the heap cannot hold.
+        let parent_space = self.processes.get(parent).ok_or(Errno::Inval)?.space;
+        if self.memory.fork_metadata_bytes(parent_space) > self.platform.heap_room() {
+            return Err(Errno::NoMem);
+        }
         let table = self.platform.new_page_table().ok_or(Errno::NoMem)?;
         let forked = match self.hw_for(parent) {
             Some((memory, space, mut hw)) => memory.fork(space, &mut hw),

@@ -204,6 +204,31 @@ fn fork_copies_memory_and_shares_open_files() {
 }
 
 #[test]
+fn fork_whose_records_the_heap_cannot_hold_is_refused_and_changes_nothing() {
+    let mut k = kernel();
+    let parent = spawn(&mut k, None);
+    for _ in 0..64 {
+        map_anon(&mut k, parent, 4096);
+    }
+    let space = k.processes.get(parent).unwrap().space;
+    let needed = k.memory.fork_metadata_bytes(space);
+    assert!(needed > 0);
+    let (frames, tables, processes) = (
+        k.platform.frames.live_count(),
+        k.platform.tables_live,
+        k.processes.len(),
+    );
+    k.platform.heap_room = Some(needed - 1);
+    let frame = crate::test_platform::TestFrame { entry: 1, stack: 2 };
+    assert_eq!(k.fork(parent, &frame), Err(Errno::NoMem));
+    assert_eq!(k.platform.frames.live_count(), frames);
+    assert_eq!(k.platform.tables_live, tables);
+    assert_eq!(k.processes.len(), processes);
+    k.platform.heap_room = Some(needed);
+    assert!(k.fork(parent, &frame).is_ok());
+}
+
+#[test]
 fn files_round_trip_through_write_read_and_stat() {
     let mut k = kernel();
     let pid = spawn(&mut k, None);

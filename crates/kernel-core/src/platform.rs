@@ -43,4 +43,7 @@ pub trait Platform {
     /// Whether the kernel's own heap is below its reserve: calls that grow
     /// kernel data are refused then.
     fn heap_low(&self) -> bool;
+    /// Heap bytes above the reserve: what one call may still allocate for
+    /// records whose inserts cannot fail softly (0 when the heap is low).
+    fn heap_room(&self) -> usize;
 }

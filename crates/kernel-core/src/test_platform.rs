@@ -25,6 +25,8 @@ pub struct TestPlatform {
     pub contexts_max: Option<usize>,
     pub tables_live: usize,
     pub heap_low: bool,
+    /// Heap bytes above the reserve (`heap_room`), unbounded unless set.
+    pub heap_room: Option<usize>,
 }
 
 /// The registers a test process starts with: (entry, stack).
@@ -81,6 +83,12 @@ impl Platform for TestPlatform {
     }
     fn heap_low(&self) -> bool {
         self.heap_low
+    }
+    fn heap_room(&self) -> usize {
+        match (self.heap_low, self.heap_room) {
+            (true, _) => 0,
+            (false, room) => room.unwrap_or(usize::MAX),
+        }
     }
 }
 

@@ -143,10 +143,6 @@ fn main() {
                 "Mapping: {} bytes",
                 std::mem::size_of::<neoos_mm::mapping::Mapping>()
             );
-            println!(
-                "private page entry (vpn, Frame): {} bytes",
-                std::mem::size_of::<(u64, neoos_mm::Frame)>()
-            );
         }
         other => panic!("unknown scenario {other}"),
     }

@@ -3,11 +3,12 @@
 
 use crate::holes::HoleIndex;
 use crate::mapping::Mapping;
+use crate::object::ObjectStore;
 use alloc::collections::btree_map::Entry;
 use alloc::collections::BTreeMap;
 
 /// The mappings and free ranges of one process.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct AddressSpace {
     pub(crate) mappings: BTreeMap<u64, Mapping>,
     pub(crate) holes: HoleIndex,
@@ -28,26 +29,26 @@ impl AddressSpace {
         m.contains(addr).then_some(start)
     }
 
-    /// The mapping containing `addr`.
+    /// The mapping containing `addr` (one search).
     pub fn mapping_at(&self, addr: u64) -> Option<&Mapping> {
-        let start = self.mapping_start_at(addr)?;
-        self.mappings.get(&start)
+        let (_, m) = self.mappings.range(..=addr).next_back()?;
+        m.contains(addr).then_some(m)
     }
 
-    /// The mapping containing `addr`, writable.
+    /// The mapping containing `addr`, writable (one search).
     pub fn mapping_at_mut(&mut self, addr: u64) -> Option<&mut Mapping> {
-        let start = self.mapping_start_at(addr)?;
-        self.mappings.get_mut(&start)
+        let (_, m) = self.mappings.range_mut(..=addr).next_back()?;
+        m.contains(addr).then_some(m)
     }
 
-    /// Adds a mapping over a free range; false (and nothing done) if the
+    /// Adds a mapping over a free range; gives it back (nothing done) if the
     /// range is not free.
-    pub fn insert(&mut self, mapping: Mapping) -> bool {
+    pub fn insert(&mut self, mapping: Mapping) -> Result<(), Mapping> {
         if !self.holes.reserve(mapping.start, mapping.end) {
-            return false;
+            return Err(mapping);
         }
         self.mappings.insert(mapping.start, mapping);
-        true
+        Ok(())
     }
 
     /// Removes the mapping starting at `start`, freeing its range.
@@ -68,23 +69,23 @@ impl AddressSpace {
         Some(m)
     }
 
-    /// Splits the mapping strictly containing `addr` there. Returns the
-    /// backing object of the new right half (whose reference the caller must
-    /// add), or `None` if nothing was split or there is no backing object.
-    pub fn split_at(&mut self, addr: u64) -> SplitResult {
+    /// Splits the mapping strictly containing `addr` there; the new right
+    /// half gets its own counted reference to the object. Returns whether a
+    /// mapping was split.
+    pub(crate) fn split_at(&mut self, store: &mut ObjectStore, addr: u64) -> bool {
         let Some(start) = self.mapping_start_at(addr) else {
-            return SplitResult::NotSplit;
+            return false;
         };
         if start == addr {
-            return SplitResult::NotSplit;
+            return false;
         }
         let Some(left) = self.mappings.get_mut(&start) else {
-            return SplitResult::NotSplit;
+            return false;
         };
-        let right = left.split_off(addr);
-        let object = right.backing.map(|b| b.object);
+        let right_ref = left.backing.as_ref().map(|b| store.share(&b.object));
+        let right = left.split_off(addr, right_ref);
         self.mappings.insert(addr, right);
-        SplitResult::Split(object)
+        true
     }
 
     /// Whether `[start, end)` is covered by mappings without holes.
@@ -119,12 +120,4 @@ impl AddressSpace {
     pub fn holes(&self) -> &HoleIndex {
         &self.holes
     }
-}
-
-/// Outcome of [`AddressSpace::split_at`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SplitResult {
-    NotSplit,
-    /// Split; the right half references this object (if any).
-    Split(Option<crate::hw::ObjectId>),
 }

@@ -6,10 +6,10 @@
 
 use crate::errno::FaultError;
 use crate::hw::{Access, Frame, Hw, Prot, PteInfo, PAGE_SIZE};
-use crate::mapping::{Mapping, Sharing};
-use crate::object::ObjectStore;
+use crate::mapping::{Backing, Mapping, Sharing};
+use crate::object::{ObjectKind, ObjectStore};
+use crate::shadow::PrivatePage;
 use crate::tlb::TlbBatch;
-use alloc::collections::btree_map::{Entry, OccupiedEntry};
 
 /// What to do with the resolved page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,10 +37,19 @@ pub(crate) fn fault_page(
         return Err(FaultError::NotPermitted);
     }
     let write = access == Access::Write;
-    let pte = hw.pt.query(va);
-    let (frame, prot) = match m.sharing {
-        Sharing::Shared => resolve_shared(m, store, hw, va, write, pte)?,
-        Sharing::Private => resolve_private(m, store, hw, va, write)?,
+    let (frame, prot, pte) = match m.sharing {
+        Sharing::Shared => {
+            let pte = hw.pt.query(va);
+            let (frame, prot) = resolve_shared(m, store, hw, va, write, pte)?;
+            (frame, prot, pte)
+        }
+        Sharing::Private => {
+            let (frame, prot, fresh) = resolve_private(m, store, hw, va, write)?;
+            // A new zero page no object held before: no entry can show it
+            // or anything else at `va` (entries only show the chain's pages).
+            let pte = if fresh { None } else { hw.pt.query(va) };
+            (frame, prot, pte)
+        }
     };
     let install = if allowed {
         Install::Map(prot)
@@ -86,59 +95,33 @@ fn resolve_shared(
     Ok((frame, prot))
 }
 
-/// A page of a private mapping: its own page if it has one (copied first if
-/// shared copy-on-write and written), else the backing file's cache page
-/// (read-only until written, then copied), else a new zero page.
+/// A page of a private mapping: its top object's own page (writable), else
+/// what the objects below show (read-only until written, then copied up),
+/// else a new zero page. A private anonymous mapping gets its top object
+/// on its first fault. The bool says whether the frame is a new zero page
+/// that nothing in the chain held.
 fn resolve_private(
     m: &mut Mapping,
     store: &mut ObjectStore,
     hw: &mut Hw,
     va: u64,
     write: bool,
-) -> Result<(Frame, Prot), FaultError> {
+) -> Result<(Frame, Prot, bool), FaultError> {
     let prot = m.prot;
-    let backing_page = m.object_page(va);
-    // One search of the private pages finds the page or the place for it.
-    let slot = match m.private_pages.entry(va / PAGE_SIZE) {
-        Entry::Occupied(own) => return resolve_own_page(own, store, hw, prot, write),
-        Entry::Vacant(slot) => slot,
+    let backing = match &mut m.backing {
+        Some(b) => b,
+        empty => empty.insert(Backing {
+            object: store.create_mapped(ObjectKind::Anonymous),
+            first_page: m.start / PAGE_SIZE,
+        }),
     };
-    let Some((object, index)) = backing_page else {
-        let zero = store.alloc_zeroed(hw.frames)?;
-        slot.insert(zero);
-        return Ok((zero, prot));
-    };
-    let cached = store.page_frame(&mut hw.io(), object, index)?;
-    if !write {
-        return Ok((cached, prot.without_write()));
-    }
-    let copy = store.alloc_frame(hw.frames)?;
-    hw.frames.copy(cached, copy);
-    slot.insert(copy);
-    Ok((copy, prot))
-}
-
-/// A private page the mapping already has: copied first when it is shared
-/// copy-on-write and this is a write.
-fn resolve_own_page(
-    mut own: OccupiedEntry<u64, Frame>,
-    store: &mut ObjectStore,
-    hw: &mut Hw,
-    prot: Prot,
-    write: bool,
-) -> Result<(Frame, Prot), FaultError> {
-    let frame = *own.get();
-    if !store.is_cow_shared(frame) {
-        return Ok((frame, prot));
-    }
-    if !write {
-        return Ok((frame, prot.without_write()));
-    }
-    let copy = store.alloc_frame(hw.frames)?;
-    hw.frames.copy(frame, copy);
-    store.cow_leave(frame);
-    own.insert(copy);
-    Ok((copy, prot))
+    let top = backing.object.id();
+    let index = backing.first_page + (va - m.start) / PAGE_SIZE;
+    Ok(match store.private_page(&mut hw.io(), top, index, write)? {
+        PrivatePage::Fresh(frame) => (frame, prot, true),
+        PrivatePage::Own(frame) => (frame, prot, false),
+        PrivatePage::Below(frame) => (frame, prot.without_write(), false),
+    })
 }
 
 /// Puts `frame` at `va` with the decided protection, replacing a stale entry.

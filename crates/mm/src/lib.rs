@@ -24,6 +24,7 @@ mod neo;
 mod object;
 mod page_cache;
 pub mod posix;
+mod shadow;
 pub mod stats;
 pub mod system;
 pub mod sysv;
@@ -40,6 +41,7 @@ pub use hw::{
     PageTable, Pager, Prot, PteInfo, ShmId, UnmappedPage, PAGE_SIZE,
 };
 pub use maps::{format_maps, write_maps_line, MapInfo, MapObject};
+pub use object::ObjectRef;
 pub use posix::getpagesize;
 pub use stats::MemStats;
 pub use system::MemorySystem;

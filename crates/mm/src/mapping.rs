@@ -1,12 +1,13 @@
-//! One mapping of an address space: a virtual range, its protection, the
-//! memory object it shows (if any) and, for private mappings, the private
-//! (copy-on-write or anonymous) pages it owns, keyed by virtual page number
-//! so that splitting never re-keys them.
+//! One mapping of an address space: a virtual range, its protection and
+//! the memory object it shows from which page on. A shared mapping shows
+//! the object itself; a private one shows its own (shadow) object, which
+//! holds its private pages (see `shadow.rs`). Pages live in objects only.
 
-use crate::hw::{Frame, ObjectId, Prot, ShmId, PAGE_SIZE};
-use alloc::collections::BTreeMap;
+use crate::hw::{ObjectId, Prot, ShmId, PAGE_SIZE};
+use crate::object::ObjectRef;
 
-/// Whether stores reach the object (shared) or stay in the mapping (private).
+/// Whether stores reach the object (shared) or stay in the mapping's own
+/// object (private).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Sharing {
     Shared,
@@ -26,15 +27,17 @@ pub enum Origin {
     Shm(ShmId),
 }
 
-/// The object a mapping shows, and which page of it is at the mapping start.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// The object a mapping shows (a counted reference), and which page of it
+/// is at the mapping start.
+#[derive(Debug, PartialEq, Eq)]
 pub struct Backing {
-    pub object: ObjectId,
+    pub object: ObjectRef,
     pub first_page: u64,
 }
 
-/// One mapping `[start, end)`.
-#[derive(Clone, Debug)]
+/// One mapping `[start, end)`. Not `Clone`: it owns a counted reference to
+/// its object, which only the object store duplicates or gives back.
+#[derive(Debug)]
 pub struct Mapping {
     pub start: u64,
     pub end: u64,
@@ -42,10 +45,8 @@ pub struct Mapping {
     /// Highest protection `mprotect` may grant (the descriptor's access).
     pub max_prot: Prot,
     pub sharing: Sharing,
-    /// `None` for private anonymous memory.
+    /// `None` for private anonymous memory not touched yet.
     pub backing: Option<Backing>,
-    /// Private pages by virtual page number (private mappings only).
-    pub private_pages: BTreeMap<u64, Frame>,
     pub origin: Origin,
 }
 
@@ -67,32 +68,40 @@ impl Mapping {
 
     /// Index of the backing object's page shown at `va`.
     pub fn object_page(&self, va: u64) -> Option<(ObjectId, u64)> {
-        let b = self.backing?;
-        Some((b.object, b.first_page + (va - self.start) / PAGE_SIZE))
+        let b = self.backing.as_ref()?;
+        Some((b.object.id(), b.first_page + (va - self.start) / PAGE_SIZE))
     }
 
     /// Backing object page indices `[first, end)` shown by `[from, to)`.
     pub fn object_pages(&self, from: u64, to: u64) -> Option<(ObjectId, u64, u64)> {
-        let b = self.backing?;
+        let b = self.backing.as_ref()?;
         let first = b.first_page + (from - self.start) / PAGE_SIZE;
-        Some((b.object, first, first + (to - from) / PAGE_SIZE))
+        Some((b.object.id(), first, first + (to - from) / PAGE_SIZE))
     }
 
     /// Virtual address at which object page `index` appears.
     pub fn va_of_object_page(&self, index: u64) -> u64 {
-        let first = self.backing.map_or(0, |b| b.first_page);
+        let first = self.backing.as_ref().map_or(0, |b| b.first_page);
         self.start + (index - first) * PAGE_SIZE
     }
 
+    /// The backing object's id, if any.
+    pub fn object_id(&self) -> Option<ObjectId> {
+        self.backing.as_ref().map(|b| b.object.id())
+    }
+
     /// Cuts the mapping at `addr` (strictly inside), keeping `[start, addr)`
-    /// and returning `[addr, end)`. The caller accounts the extra object
-    /// reference.
-    pub fn split_off(&mut self, addr: u64) -> Mapping {
-        let pages = self.private_pages.split_off(&(addr / PAGE_SIZE));
-        let backing = self.backing.map(|b| Backing {
-            object: b.object,
-            first_page: b.first_page + (addr - self.start) / PAGE_SIZE,
-        });
+    /// and returning `[addr, end)`, which shows its object through
+    /// `right_ref` (a reference the caller counted, for a mapping with an
+    /// object).
+    pub fn split_off(&mut self, addr: u64, right_ref: Option<ObjectRef>) -> Mapping {
+        let backing = match (&self.backing, right_ref) {
+            (Some(b), Some(object)) => Some(Backing {
+                object,
+                first_page: b.first_page + (addr - self.start) / PAGE_SIZE,
+            }),
+            _ => None,
+        };
         let right = Mapping {
             start: addr,
             end: self.end,
@@ -100,7 +109,6 @@ impl Mapping {
             max_prot: self.max_prot,
             sharing: self.sharing,
             backing,
-            private_pages: pages,
             origin: self.origin,
         };
         self.end = addr;

@@ -3,7 +3,7 @@
 
 use crate::hw::{AsId, FileId, ShmId, PAGE_SIZE};
 use crate::mapping::{Mapping, Sharing};
-use crate::object::ObjectKind;
+use crate::object::{CachePage, ObjectKind};
 use crate::system::MemorySystem;
 use alloc::string::String;
 use core::fmt::Write;
@@ -53,40 +53,78 @@ impl MemorySystem {
     }
 
     fn map_info(&self, m: &Mapping) -> MapInfo {
-        let object = m.backing.and_then(|b| self.store.get(b.object));
-        let kind = match object.map(|o| o.kind) {
+        // What the mapping shows: its object, or for a private view the
+        // file at the bottom of its chain (private anonymous memory shows
+        // no file).
+        let shown = match m.sharing {
+            Sharing::Shared => m.object_id(),
+            Sharing::Private => m.object_id().and_then(|t| self.store.root_of(t)),
+        };
+        let kind = match shown.and_then(|id| self.store.get(id)).map(|o| o.kind) {
             Some(ObjectKind::File(f)) => MapObject::File(f.file),
             Some(ObjectKind::Shm(s)) => MapObject::Shm(s.id),
             _ => MapObject::Anonymous,
         };
-        let private = m.private_pages.len() as u64;
-        let (mut resident, mut dirty) = (private, private);
-        if let (Some(obj), Some((_, first, end))) = (object, m.object_pages(m.start, m.end)) {
-            for (&index, page) in obj.pages.range(first..end) {
-                let va = m.va_of_object_page(index);
-                if m.private_pages.contains_key(&(va / PAGE_SIZE)) {
-                    continue;
-                }
-                resident += 1;
-                let is_dirty = if obj.is_file() {
-                    page.dirty && m.sharing == Sharing::Shared
-                } else {
-                    true
-                };
-                dirty += u64::from(is_dirty);
-            }
-        }
+        let (mut resident, mut dirty) = (0, 0);
+        let shared = m.sharing == Sharing::Shared;
+        self.for_each_shown_page(m, m.start, m.end, |_, is_file, page| {
+            resident += 1;
+            // Anonymous and segment pages have no backing store: all dirty.
+            dirty += u64::from(!is_file || (page.dirty && shared));
+        });
+        let offset = match shown {
+            Some(_) => m.backing.as_ref().map_or(0, |b| b.first_page * PAGE_SIZE),
+            None => 0,
+        };
         MapInfo {
             start: m.start,
             end: m.end,
             read: m.prot.read,
             write: m.prot.write,
             exec: m.prot.exec,
-            shared: m.sharing == Sharing::Shared,
+            shared,
             object: kind,
-            offset: m.backing.map_or(0, |b| b.first_page * PAGE_SIZE),
+            offset,
             resident,
             dirty,
+        }
+    }
+
+    /// Calls `f(index, in_a_file_object, page)` once for every resident
+    /// page that `[from, to)` of `m` shows (object page indexes), in no
+    /// particular order. Work follows the pages the chain holds.
+    pub(crate) fn for_each_shown_page(
+        &self,
+        m: &Mapping,
+        from: u64,
+        to: u64,
+        mut f: impl FnMut(u64, bool, &CachePage),
+    ) {
+        let Some((top, first, end)) = m.object_pages(from, to) else {
+            return;
+        };
+        let mut id = top;
+        loop {
+            let Some(obj) = self.store.get(id) else {
+                return;
+            };
+            for (&index, page) in obj.pages.range(first..end) {
+                let shown = id == top
+                    || self
+                        .store
+                        .visible_page(top, index)
+                        .is_some_and(|(holder, _)| holder == id);
+                if shown {
+                    f(index, obj.is_file(), page);
+                }
+            }
+            if m.sharing == Sharing::Shared {
+                return;
+            }
+            match self.store.below_of(id) {
+                Some((next, _)) => id = next,
+                None => return,
+            }
         }
     }
 

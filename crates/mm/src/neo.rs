@@ -16,7 +16,6 @@ use crate::mapping::{Backing, Mapping, Origin, Sharing};
 use crate::object::ObjectStore;
 use crate::system::MemorySystem;
 use crate::unmap::{clear_entries, harvest_dirty_bits};
-use alloc::collections::BTreeMap;
 
 /// The mapping `neo_munmap` step 1 identified.
 struct NeoRange {
@@ -69,14 +68,13 @@ impl MemorySystem {
             prot,
             max_prot: prot,
             sharing: Sharing::Shared,
-            backing: Some(Backing { object, first_page }),
-            private_pages: BTreeMap::new(),
+            backing: self
+                .store
+                .map_ref(object)
+                .map(|object| Backing { object, first_page }),
             origin: Origin::Neo { size },
         };
-        if !space.insert(mapping) {
-            return Err(Errno::NoMem);
-        }
-        self.store.add_map_ref(object);
+        self.insert_mapping(id, hw, mapping)?;
         Ok(start)
     }
 
@@ -86,8 +84,8 @@ impl MemorySystem {
         let range = self.neo_step1_find_exact_mapping(id, addr, size)?;
         neo_step2_write_dirty_pages(&mut self.store, hw, &range)?;
         neo_step3_remove_page_table_entries(self, id, hw, &range);
-        self.neo_step4_free_virtual_range(id, &range);
-        self.neo_step5_drop_file_reference(hw, &range);
+        let removed = self.neo_step4_free_virtual_range(id, &range);
+        self.neo_step5_drop_file_reference(hw, removed);
         Ok(())
     }
 
@@ -120,18 +118,19 @@ impl MemorySystem {
     }
 
     /// Step 4: the virtual range returns to the hole index.
-    fn neo_step4_free_virtual_range(&mut self, id: AsId, range: &NeoRange) {
-        if let Some(space) = self.spaces.get_mut(&id) {
-            space.remove(range.start);
-        }
+    fn neo_step4_free_virtual_range(&mut self, id: AsId, range: &NeoRange) -> Option<Mapping> {
+        self.spaces.get_mut(&id)?.remove(range.start)
     }
 
     /// Step 5: the mapping's reference to the file object goes (the
     /// descriptor's own reference is untouched).
-    fn neo_step5_drop_file_reference(&mut self, hw: &mut Hw, range: &NeoRange) {
+    fn neo_step5_drop_file_reference(&mut self, hw: &mut Hw, removed: Option<Mapping>) {
+        let Some(backing) = removed.and_then(|m| m.backing) else {
+            return;
+        };
         let mut frees = alloc::vec::Vec::new();
         self.store
-            .drop_map_ref(&mut hw.io(), range.object, &mut frees);
+            .drop_map_ref(&mut hw.io(), backing.object, &mut frees);
         crate::tlb::free_frames(&mut frees, hw.frames, &mut self.store.stats);
     }
 }

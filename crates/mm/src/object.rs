@@ -1,15 +1,16 @@
-//! Memory objects and their store: an object owns the pages it shows to its
-//! mappings (anonymous memory shared between mappings, a file's page cache,
-//! a System V segment). The store owns every object by id, counts their
-//! references (mappings, plus open descriptors or the segment itself), keeps
-//! the file and segment-key indexes, the copy-on-write sharing counts of
-//! private frames, and the global counters.
+//! Memory objects and their store: an object owns every page it holds
+//! (anonymous memory, a file's page cache, a System V segment, the private
+//! pages of a private mapping, the pages a fork left shared copy-on-write).
+//! A private object may shadow another (`below`): pages it lacks are looked
+//! up there (see `shadow.rs`). The store owns every object by id, counts
+//! their references (mappings, plus open descriptors or the segment
+//! itself), keeps the file and segment-key indexes and the global counters.
 
 use crate::errno::{Errno, PageError};
 use crate::hw::{FileId, Frame, FrameSource, Io, ObjectId, ShmId, PAGE_SIZE};
 use crate::stats::MemStats;
 use crate::tlb::{free_frames, TlbBatch};
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 
 /// One resident page of an object.
@@ -21,6 +22,32 @@ pub struct CachePage {
     /// Page-table entries mapping this page writable, over all address
     /// spaces (file objects only). Invariant: `writers > 0` implies `dirty`.
     pub writers: u32,
+    /// In a fork's hidden object: which children (bit 0, bit 1) no longer
+    /// see this page (they copied it or gave its range up).
+    pub released: u8,
+}
+
+impl CachePage {
+    /// A clean page holding `frame`.
+    pub fn new(frame: Frame) -> Self {
+        CachePage {
+            frame,
+            dirty: false,
+            writers: 0,
+            released: 0,
+        }
+    }
+}
+
+/// What lies below a private (shadow) object: the pages it lacks are
+/// looked up there, at the same page index.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Below {
+    /// The file a private file mapping shows (a counted reference).
+    Root(ObjectRef),
+    /// The hidden object a fork made: this object is its child `side`
+    /// (0 or 1); the hidden object counts its children itself.
+    Hidden { parent: ObjectId, side: usize },
 }
 
 /// File state of a file object.
@@ -56,14 +83,21 @@ pub enum ObjectKind {
 }
 
 /// A memory object.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct MemoryObject {
     pub kind: ObjectKind,
     pub pages: BTreeMap<u64, CachePage>,
-    /// Mappings referencing the object.
+    /// Mappings referencing the object (and shadows over a file).
     pub map_refs: u32,
     /// Open descriptors (files) or the live segment itself (shm).
     pub handle_refs: u32,
+    /// The object this one shadows (private objects only).
+    pub below: Option<Below>,
+    /// A hidden object's two children (fork); it lives while one does.
+    pub children: [Option<ObjectId>; 2],
+    /// Pages whose view, from here down, is the root's again (or zero):
+    /// `MADV_DONTNEED` over pages an ancestor still holds for others.
+    pub reverted: BTreeSet<u64>,
 }
 
 impl MemoryObject {
@@ -81,18 +115,129 @@ impl MemoryObject {
     }
 }
 
+/// A mapping's counted reference to a memory object. Only the store makes
+/// one ([`ObjectStore::map_ref`], [`ObjectStore::share`], each counting it)
+/// and only the store takes one back ([`ObjectStore::drop_map_ref`], by
+/// value, uncounting it). It is neither `Clone` nor `Copy`: a reference
+/// cannot be duplicated without being counted nor released twice.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "a mapping reference is given back with ObjectStore::drop_map_ref"]
+pub struct ObjectRef(ObjectId);
+
+impl ObjectRef {
+    /// The object referenced.
+    pub fn id(&self) -> ObjectId {
+        self.0
+    }
+}
+
+/// One less of a count. Going below zero is a bug in this crate: it panics
+/// in debug builds (the tests and the fuzzer) and leaves the count at zero
+/// in release builds (the kernel keeps running).
+pub(crate) fn count_down(count: &mut u32, what: &'static str) {
+    match count.checked_sub(1) {
+        Some(n) => *count = n,
+        None => debug_assert!(false, "{what} would go below zero"),
+    }
+}
+
+/// [`count_down`] for 64-bit counters.
+pub(crate) fn count_down64(count: &mut u64, what: &'static str) {
+    match count.checked_sub(1) {
+        Some(n) => *count = n,
+        None => debug_assert!(false, "{what} would go below zero"),
+    }
+}
+
+/// Every object by id, in slots (a lookup is an index, not a search: the
+/// page-fault path looks its object up on every fault). An id is a slot
+/// number and, in its high 32 bits, the slot's generation, which changes
+/// when the slot's object goes: an old id finds nothing.
+#[derive(Default)]
+pub(crate) struct ObjectTable {
+    slots: Vec<Slot>,
+    /// Free slot numbers; its capacity always covers every slot, so
+    /// removing never allocates.
+    free: Vec<u32>,
+    live: usize,
+}
+
+#[derive(Default)]
+struct Slot {
+    generation: u32,
+    object: Option<MemoryObject>,
+}
+
+impl ObjectTable {
+    fn slot_of(id: &ObjectId) -> (usize, u32) {
+        ((id.0 & 0xffff_ffff) as usize, (id.0 >> 32) as u32)
+    }
+
+    pub(crate) fn get(&self, id: &ObjectId) -> Option<&MemoryObject> {
+        let (index, generation) = Self::slot_of(id);
+        let slot = self.slots.get(index)?;
+        if slot.generation != generation {
+            return None;
+        }
+        slot.object.as_ref()
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &ObjectId) -> Option<&mut MemoryObject> {
+        let (index, generation) = Self::slot_of(id);
+        let slot = self.slots.get_mut(index)?;
+        if slot.generation != generation {
+            return None;
+        }
+        slot.object.as_mut()
+    }
+
+    /// Stores `object` in a free slot; returns its id.
+    fn insert(&mut self, object: MemoryObject) -> ObjectId {
+        self.live += 1;
+        if let Some(index) = self.free.pop() {
+            let slot = &mut self.slots[index as usize];
+            slot.object = Some(object);
+            return ObjectId(u64::from(slot.generation) << 32 | u64::from(index));
+        }
+        let index = self.slots.len() as u32;
+        self.slots.push(Slot {
+            generation: 0,
+            object: Some(object),
+        });
+        self.free.reserve(self.slots.len() - self.free.len());
+        ObjectId(u64::from(index))
+    }
+
+    pub(crate) fn remove(&mut self, id: &ObjectId) -> Option<MemoryObject> {
+        let (index, generation) = Self::slot_of(id);
+        let slot = self.slots.get_mut(index)?;
+        if slot.generation != generation {
+            return None;
+        }
+        let object = slot.object.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(index as u32);
+        self.live -= 1;
+        Some(object)
+    }
+
+    /// Number of live objects.
+    pub(crate) fn len(&self) -> usize {
+        self.live
+    }
+}
+
 /// Every object, by id, plus the indexes and counters.
 #[derive(Default)]
 pub struct ObjectStore {
-    pub(crate) objects: BTreeMap<ObjectId, MemoryObject>,
-    next_id: u64,
+    pub(crate) objects: ObjectTable,
     pub(crate) files: BTreeMap<FileId, ObjectId>,
     pub(crate) shm_keys: BTreeMap<i64, ObjectId>,
+    /// System V segment ids (given out in order, never reused) to objects.
+    pub(crate) shm_ids: BTreeMap<ShmId, ObjectId>,
+    last_shm_id: u64,
     /// System V segments whose id is valid (created, not yet removed).
     pub(crate) live_segments: usize,
-    /// Extra owners of private frames shared copy-on-write after fork
-    /// (absent = one owner).
-    pub(crate) cow_shares: BTreeMap<Frame, u32>,
     pub(crate) stats: MemStats,
     scratch: crate::tlb::BatchLists,
 }
@@ -100,23 +245,21 @@ pub struct ObjectStore {
 impl ObjectStore {
     /// Adds an object with `handle_refs` handle references and no mapping.
     pub fn create(&mut self, kind: ObjectKind, handle_refs: u32) -> ObjectId {
-        self.next_id += 1;
-        let id = ObjectId(self.next_id);
-        self.objects.insert(
-            id,
-            MemoryObject {
-                kind,
-                pages: BTreeMap::new(),
-                map_refs: 0,
-                handle_refs,
-            },
-        );
-        id
+        self.objects.insert(MemoryObject {
+            kind,
+            pages: BTreeMap::new(),
+            map_refs: 0,
+            handle_refs,
+            below: None,
+            children: [None, None],
+            reverted: BTreeSet::new(),
+        })
     }
 
-    /// The next id `create` will return (segment ids equal object ids).
-    pub fn peek_next_id(&self) -> ObjectId {
-        ObjectId(self.next_id + 1)
+    /// The id the next System V segment gets.
+    pub fn next_shm_id(&mut self) -> ShmId {
+        self.last_shm_id += 1;
+        ShmId(self.last_shm_id)
     }
 
     pub fn get(&self, id: ObjectId) -> Option<&MemoryObject> {
@@ -159,72 +302,90 @@ impl ObjectStore {
     /// Returns a frame no page table maps.
     pub fn free_frame_now(&mut self, frames: &mut dyn FrameSource, frame: Frame) {
         frames.free(frame);
-        self.stats.frames_in_use = self.stats.frames_in_use.saturating_sub(1);
+        count_down64(&mut self.stats.frames_in_use, "frames in use");
     }
 
-    /// Whether a private frame is shared copy-on-write.
-    pub fn is_cow_shared(&self, frame: Frame) -> bool {
-        !self.cow_shares.is_empty() && self.cow_shares.contains_key(&frame)
+    /// A new mapping reference to object `id` (`None` if there is no such
+    /// object).
+    pub fn map_ref(&mut self, id: ObjectId) -> Option<ObjectRef> {
+        let o = self.objects.get_mut(&id)?;
+        o.map_refs += 1;
+        Some(ObjectRef(id))
     }
 
-    /// Adds an owner to a private frame (fork).
-    pub fn cow_share(&mut self, frame: Frame) {
-        *self.cow_shares.entry(frame).or_insert(0) += 1;
+    /// A new object of `kind` with one mapping reference, that reference.
+    pub fn create_mapped(&mut self, kind: ObjectKind) -> ObjectRef {
+        let id = self.objects.insert(MemoryObject {
+            kind,
+            pages: BTreeMap::new(),
+            map_refs: 1,
+            handle_refs: 0,
+            below: None,
+            children: [None, None],
+            reverted: BTreeSet::new(),
+        });
+        ObjectRef(id)
     }
 
-    /// Drops one owner of a private frame; true if it was the last owner.
-    fn cow_unshare(&mut self, frame: Frame) -> bool {
-        if self.cow_shares.is_empty() {
-            return true;
+    /// A second mapping reference to the object `r` references (a split
+    /// mapping, a forked one).
+    pub fn share(&mut self, r: &ObjectRef) -> ObjectRef {
+        match self.objects.get_mut(&r.0) {
+            Some(o) => o.map_refs += 1,
+            None => debug_assert!(false, "a reference to a released object"),
         }
-        match self.cow_shares.get_mut(&frame) {
-            None => true,
-            Some(n) if *n <= 1 => {
-                self.cow_shares.remove(&frame);
-                false
-            }
-            Some(n) => {
-                *n -= 1;
-                false
-            }
-        }
+        ObjectRef(r.0)
     }
 
-    /// Releases one owner of a private frame whose entries are in `batch`;
-    /// the frame is freed after the flush if that was the last owner.
-    pub fn release_private_frame(&mut self, frame: Frame, batch: &mut TlbBatch) {
-        if self.cow_unshare(frame) {
-            batch.free_after_flush(frame);
-        }
-    }
-
-    /// Drops one owner of a shared private frame after copying it for the
-    /// writer (the frame stays with its other owners).
-    pub fn cow_leave(&mut self, frame: Frame) {
-        let _ = self.cow_unshare(frame);
-    }
-
-    /// Adds a mapping reference.
-    pub fn add_map_ref(&mut self, id: ObjectId) {
-        if let Some(o) = self.objects.get_mut(&id) {
-            o.map_refs += 1;
-        }
-    }
-
-    /// Drops a mapping reference; the object goes when nothing references
-    /// it (its frames are queued on `frees`, to be freed after the caller's
-    /// flush). See [`ObjectStore::release_if_unused`].
-    pub fn drop_map_ref(&mut self, io: &mut Io, id: ObjectId, frees: &mut Vec<Frame>) {
-        if let Some(o) = self.objects.get_mut(&id) {
-            o.map_refs = o.map_refs.saturating_sub(1);
+    /// Gives back a mapping reference; the object goes when nothing
+    /// references it (its frames are queued on `frees`, to be freed after
+    /// the caller's flush). See [`ObjectStore::release_if_unused`].
+    pub fn drop_map_ref(&mut self, io: &mut Io, r: ObjectRef, frees: &mut Vec<Frame>) {
+        let id = r.0;
+        match self.objects.get_mut(&id) {
+            Some(o) => count_down(&mut o.map_refs, "mapping references"),
+            None => debug_assert!(false, "a reference to a released object"),
         }
         let _ = self.release_if_unused(io, id, frees);
+    }
+
+    /// Gives back the reference of a mapping that showed pages
+    /// `[first, end)` of the object. For a private view still shown by
+    /// other mappings (pieces of a split), that range of it is given up;
+    /// the object goes with its last reference.
+    pub(crate) fn drop_mapping(
+        &mut self,
+        io: &mut Io,
+        r: ObjectRef,
+        pages: (u64, u64),
+        private: bool,
+        frees: &mut Vec<Frame>,
+    ) {
+        let id = r.0;
+        let Some(o) = self.objects.get_mut(&id) else {
+            debug_assert!(false, "a reference to a released object");
+            return;
+        };
+        count_down(&mut o.map_refs, "mapping references");
+        if o.map_refs > 0 {
+            if private {
+                self.release_private_range(id, pages.0, pages.1, false, frees);
+            }
+            return;
+        }
+        // Unreferenced memory without a file to write goes at once.
+        let unused = o.handle_refs == 0 && o.children == [None, None] && !o.is_file();
+        if !unused {
+            let _ = self.release_if_unused(io, id, frees);
+        } else if let Some(o) = self.objects.remove(&id) {
+            self.dismantle(io, id, o, frees);
+        }
     }
 
     /// Drops a handle reference (descriptor close, segment removal).
     pub fn drop_handle_ref(&mut self, io: &mut Io, id: ObjectId) -> Result<(), Errno> {
         if let Some(o) = self.objects.get_mut(&id) {
-            o.handle_refs = o.handle_refs.saturating_sub(1);
+            count_down(&mut o.handle_refs, "handle references");
         }
         let mut frees = Vec::new();
         let result = self.release_if_unused(io, id, &mut frees);
@@ -233,8 +394,8 @@ impl ObjectStore {
     }
 
     /// Frees an object without references. A file object first writes its
-    /// dirty pages back; if that fails it stays cached (an orphan, retried
-    /// by `sync_orphans`) and `Io` is returned.
+    /// dirty pages back; if that fails `Io` is returned and the object is
+    /// freed all the same (nothing could write its pages later either).
     pub fn release_if_unused(
         &mut self,
         io: &mut Io,
@@ -244,7 +405,7 @@ impl ObjectStore {
         let Some(o) = self.objects.get(&id) else {
             return Ok(());
         };
-        if o.map_refs > 0 || o.handle_refs > 0 {
+        if o.map_refs > 0 || o.handle_refs > 0 || o.children.iter().any(Option::is_some) {
             return Ok(());
         }
         // The last reference is gone: dirty pages go to the file. If the
@@ -256,9 +417,16 @@ impl ObjectStore {
         } else {
             Ok(())
         };
-        let Some(o) = self.objects.remove(&id) else {
-            return written;
-        };
+        if let Some(o) = self.objects.remove(&id) {
+            self.dismantle(io, id, o, frees);
+        }
+        written
+    }
+
+    /// Takes apart object `id`, just removed from the table: its index
+    /// entries go, its frames are queued on `frees`, and what lies below it
+    /// loses this object.
+    fn dismantle(&mut self, io: &mut Io, id: ObjectId, o: MemoryObject, frees: &mut Vec<Frame>) {
         match o.kind {
             ObjectKind::File(f) => {
                 self.files.remove(&f.file);
@@ -267,11 +435,16 @@ impl ObjectStore {
                 if self.shm_keys.get(&s.key) == Some(&id) {
                     self.shm_keys.remove(&s.key);
                 }
+                self.shm_ids.remove(&s.id);
             }
             ObjectKind::Anonymous => {}
         }
-        frees.extend(o.pages.values().map(|p| p.frame));
-        written
+        frees.extend(o.pages.into_values().map(|p| p.frame));
+        match o.below {
+            Some(Below::Root(root)) => self.drop_map_ref(io, root, frees),
+            Some(Below::Hidden { parent, side }) => self.leave_hidden(io, parent, side, frees),
+            None => {}
+        }
     }
 
     /// The frame of page `index` of object `id`, reading or zero-filling it
@@ -292,14 +465,7 @@ impl ObjectStore {
             ObjectKind::Anonymous | ObjectKind::Shm(_) => self.alloc_zeroed(io.frames)?,
         };
         if let Some(obj) = self.objects.get_mut(&id) {
-            obj.pages.insert(
-                index,
-                CachePage {
-                    frame,
-                    dirty: false,
-                    writers: 0,
-                },
-            );
+            obj.pages.insert(index, CachePage::new(frame));
         }
         Ok(frame)
     }
@@ -338,5 +504,45 @@ impl ObjectStore {
     /// The counters.
     pub fn stats(&self) -> MemStats {
         self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{count_down, count_down64};
+
+    #[test]
+    #[should_panic(expected = "would go below zero")]
+    fn a_reference_count_going_below_zero_fails_loudly() {
+        let mut refs = 0u32;
+        count_down(&mut refs, "mapping references");
+    }
+
+    #[test]
+    #[should_panic(expected = "would go below zero")]
+    fn a_frame_count_going_below_zero_fails_loudly() {
+        let mut frames = 0u64;
+        count_down64(&mut frames, "frames in use");
+    }
+
+    #[test]
+    fn an_id_finds_nothing_once_its_object_is_gone_even_when_the_slot_is_reused() {
+        use super::{ObjectKind, ObjectStore};
+        let mut store = ObjectStore::default();
+        let old = store.create(ObjectKind::Anonymous, 0);
+        assert!(store.objects.remove(&old).is_some());
+        let new = store.create(ObjectKind::Anonymous, 0);
+        assert_ne!(old, new);
+        assert!(store.get(old).is_none());
+        assert!(store.get(new).is_some());
+        assert!(store.objects.remove(&old).is_none());
+        assert_eq!(store.objects.len(), 1);
+    }
+
+    #[test]
+    fn a_count_above_zero_goes_down_by_one() {
+        let mut refs = 2u32;
+        count_down(&mut refs, "mapping references");
+        assert_eq!(refs, 1);
     }
 }

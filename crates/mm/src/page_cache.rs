@@ -199,28 +199,11 @@ impl ObjectStore {
         self.write_back(io, id, 0, u64::MAX)
     }
 
-    /// Retries the writeback of released file objects whose writeback failed;
-    /// frees those that succeed. Returns `Io` if any still fails.
-    pub fn sync_orphans(&mut self, io: &mut Io) -> Result<(), Errno> {
-        let orphans: Vec<ObjectId> = self
-            .objects
-            .iter()
-            .filter(|(_, o)| o.is_file() && o.map_refs == 0 && o.handle_refs == 0)
-            .map(|(&id, _)| id)
-            .collect();
-        let mut result = Ok(());
-        let mut frees = Vec::new();
-        for id in orphans {
-            if let Err(e) = self.release_if_unused(io, id, &mut frees) {
-                result = Err(e);
-            }
-        }
-        crate::tlb::free_frames(&mut frees, io.frames, &mut self.stats);
-        result
-    }
-
     /// Writes the dirty pages of object `id` with index in `[first, end)`,
-    /// one pager request per contiguous run. On success the written pages
+    /// one pager request per contiguous run. The list of a run's pages grows
+    /// with `try_reserve`: when the heap refuses, the run goes as several
+    /// requests (down to one page each), so writeback needs no allocation to
+    /// succeed. On success the written pages
     /// become clean, except those still mapped writable somewhere (they may
     /// change again without a fault). On failure nothing is marked clean.
     pub fn write_back(
@@ -254,14 +237,27 @@ impl ObjectStore {
         let mut run: Vec<&PageBytes> = Vec::new();
         let mut run_first = 0u64;
         for (&index, page) in obj.pages.range(first..end).filter(|(_, p)| p.dirty) {
+            let bytes = frames.bytes(page.frame);
             if !run.is_empty() && run_first + run.len() as u64 != index {
                 send_run(io.pager, &mut self.stats, file, run_first, &run)?;
                 run.clear();
             }
+            if run.try_reserve(1).is_err() {
+                // No heap for a longer list: what is gathered goes now, and
+                // a page that cannot even start a list goes on its own.
+                if !run.is_empty() {
+                    send_run(io.pager, &mut self.stats, file, run_first, &run)?;
+                    run.clear();
+                }
+                if run.try_reserve(1).is_err() {
+                    send_run(io.pager, &mut self.stats, file, index, &[bytes])?;
+                    continue;
+                }
+            }
             if run.is_empty() {
                 run_first = index;
             }
-            run.push(frames.bytes(page.frame));
+            run.push(bytes);
         }
         if !run.is_empty() {
             send_run(io.pager, &mut self.stats, file, run_first, &run)?;

@@ -20,7 +20,6 @@ use crate::mapping::{Backing, Mapping, Origin, Sharing};
 use crate::object::ObjectKind;
 use crate::system::MemorySystem;
 use crate::unmap::{clear_entries, drop_private_pages, remove_range, restrict_entries, split_at};
-use alloc::collections::BTreeMap;
 use neoos_abi::layout::{USER_BASE, USER_END};
 use neoos_abi::mman;
 
@@ -133,17 +132,18 @@ impl MemorySystem {
             let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
             remove_range(space, &mut self.store, hw, start, start + req.len);
         }
-        let backing = match (file_object, req.sharing) {
-            (Some(object), _) => Some(Backing {
-                object,
-                first_page: req.file.map_or(0, |(_, p)| p),
-            }),
-            (None, Sharing::Shared) => Some(Backing {
-                object: self.store.create(ObjectKind::Anonymous, 0),
-                first_page: 0,
-            }),
+        let object = match (file_object, req.sharing) {
+            (Some(file), Sharing::Shared) => Some(file),
+            (Some(file), Sharing::Private) => self.store.shadow_of(file),
+            (None, Sharing::Shared) => Some(self.store.create(ObjectKind::Anonymous, 0)),
             (None, Sharing::Private) => None,
         };
+        let backing = object
+            .and_then(|id| self.store.map_ref(id))
+            .map(|object| Backing {
+                object,
+                first_page: req.file.map_or(0, |(_, p)| p),
+            });
         let mapping = Mapping {
             start,
             end: start + req.len,
@@ -151,16 +151,9 @@ impl MemorySystem {
             max_prot: req.max_prot,
             sharing: req.sharing,
             backing,
-            private_pages: BTreeMap::new(),
             origin: Origin::Posix,
         };
-        let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
-        if !space.insert(mapping) {
-            return Err(Errno::NoMem);
-        }
-        if let Some(b) = backing {
-            self.store.add_map_ref(b.object);
-        }
+        self.insert_mapping(id, hw, mapping)?;
         Ok(start)
     }
 
@@ -363,7 +356,7 @@ impl MemorySystem {
         for (_, m) in space.mappings.range_mut(first..end) {
             let (from, to) = (start.max(m.start), end.min(m.end));
             clear_entries(m, from, to, &mut self.store, hw.pt, &mut batch);
-            drop_private_pages(m, from, to, &mut self.store, &mut batch);
+            drop_private_pages(m, from, to, true, &mut self.store, &mut batch);
         }
         self.store.finish_batch(batch, hw.pt, hw.frames);
         Ok(())
@@ -374,7 +367,11 @@ impl MemorySystem {
             let Some(m) = self.mapping_at(id, s) else {
                 continue;
             };
-            if m.backing.is_none() || !m.prot.read {
+            let shows_file = match m.sharing {
+                Sharing::Shared => m.backing.is_some(),
+                Sharing::Private => m.object_id().and_then(|t| self.store.root_of(t)).is_some(),
+            };
+            if !shows_file || !m.prot.read {
                 continue;
             }
             let (from, to) = (start.max(m.start), end.min(m.end));
@@ -390,7 +387,9 @@ impl MemorySystem {
     }
 
     /// POSIX `mincore`: one byte per page of the range, 1 if resident.
-    /// `Fault` if `vec` is too short; `NoMem` for holes.
+    /// `Fault` if `vec` is too short; `NoMem` for holes. Beyond clearing
+    /// `vec`, the work follows the mappings and resident pages of the range,
+    /// not its length.
     pub fn mincore(&self, id: AsId, addr: u64, len: u64, vec: &mut [u8]) -> Result<(), Errno> {
         let Some((start, end)) = self.mapped_range(id, addr, len)? else {
             return Ok(());
@@ -399,26 +398,22 @@ impl MemorySystem {
         if (vec.len() as u64) < pages {
             return Err(Errno::Fault);
         }
+        let out = &mut vec[..pages as usize];
+        out.fill(0);
         let space = self.spaces.get(&id).ok_or(Errno::Inval)?;
-        for (i, slot) in vec.iter_mut().take(pages as usize).enumerate() {
-            let va = start + i as u64 * PAGE_SIZE;
-            *slot = u8::from(
-                space
-                    .mapping_at(va)
-                    .is_some_and(|m| self.is_resident(m, va)),
-            );
+        let first = space.mapping_start_at(start).unwrap_or(start);
+        for (_, m) in space.mappings.range(first..end) {
+            let (from, to) = (start.max(m.start), end.min(m.end));
+            self.for_each_resident(m, from, to, |va| {
+                out[((va - start) / PAGE_SIZE) as usize] = 1;
+            });
         }
         Ok(())
     }
 
-    pub(crate) fn is_resident(&self, m: &Mapping, va: u64) -> bool {
-        if m.private_pages.contains_key(&(va / PAGE_SIZE)) {
-            return true;
-        }
-        m.object_page(va).is_some_and(|(o, i)| {
-            self.store
-                .get(o)
-                .is_some_and(|obj| obj.pages.contains_key(&i))
-        })
+    /// Calls `f` with the address of every resident page of `m` in
+    /// `[from, to)`: pages its objects hold that the mapping shows.
+    fn for_each_resident(&self, m: &Mapping, from: u64, to: u64, mut f: impl FnMut(u64)) {
+        self.for_each_shown_page(m, from, to, |index, _, _| f(m.va_of_object_page(index)));
     }
 }

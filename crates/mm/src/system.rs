@@ -6,10 +6,11 @@
 use crate::address_space::AddressSpace;
 use crate::errno::{Errno, FaultError};
 use crate::fault::fault_page;
-use crate::hw::{page_floor, Access, AsId, FileId, Hw, Io, PAGE_SIZE};
-use crate::mapping::{Mapping, Sharing};
+use crate::hw::{page_floor, Access, AsId, FileId, Hw, Io, ObjectId};
+use crate::mapping::{Backing, Mapping, Sharing};
 use crate::object::{ObjectKind, ObjectStore};
 use crate::stats::MemStats;
+use crate::tlb::TlbBatch;
 use crate::unmap::remove_range;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -68,30 +69,68 @@ impl MemorySystem {
     }
 
     /// A copy of `parent` for a child process: shared mappings stay shared,
-    /// private pages become copy-on-write (the parent's entries lose write
-    /// permission). The child's page table starts empty; its pages fault in.
+    /// private ones become copy-on-write: each private object's pages move
+    /// into a hidden object below it, under the parent's object and a new
+    /// one for the child (see `shadow.rs`); the parent's entries lose write
+    /// permission. The child's page table starts empty; its pages fault in.
     pub fn fork(&mut self, parent: AsId, hw: &mut Hw) -> Result<AsId, Errno> {
         let space = self.spaces.get(&parent).ok_or(Errno::Inval)?;
-        let child = space.clone();
+        let mut child = AddressSpace::new();
+        child.holes = space.holes.clone();
+        // Each private object forks once, however many mappings show it.
+        let mut forked: BTreeMap<ObjectId, Option<ObjectId>> = BTreeMap::new();
         let mut batch = self.store.begin_batch();
-        for m in child.mappings.values() {
-            if let Some(b) = m.backing {
-                self.store.add_map_ref(b.object);
-            }
-            for (&vpn, &frame) in &m.private_pages {
-                self.store.cow_share(frame);
-                let va = vpn * PAGE_SIZE;
-                if hw.pt.query(va).is_some_and(|p| p.prot.write) {
-                    hw.pt.protect(va, m.prot.without_write());
-                    batch.invalidate(va);
+        for (&start, m) in &space.mappings {
+            let object = match (&m.backing, m.sharing) {
+                (None, _) => None,
+                (Some(b), Sharing::Shared) => Some(self.store.share(&b.object)),
+                (Some(b), Sharing::Private) => {
+                    let top = b.object.id();
+                    let theirs = *forked
+                        .entry(top)
+                        .or_insert_with(|| self.store.fork_private(top));
+                    write_protect_shown(m, &self.store, hw, &mut batch);
+                    theirs.and_then(|c| self.store.map_ref(c))
                 }
-            }
+            };
+            let backing = m.backing.as_ref().zip(object).map(|(b, object)| Backing {
+                object,
+                first_page: b.first_page,
+            });
+            child.mappings.insert(start, Mapping { backing, ..*m });
         }
         self.store.finish_batch(batch, hw.pt, hw.frames);
         self.next_as += 1;
         let id = AsId(self.next_as);
         self.spaces.insert(id, child);
         Ok(id)
+    }
+
+    /// Adds `mapping` to space `id`; when the range is not free (`NoMem`),
+    /// its object reference is given back.
+    pub(crate) fn insert_mapping(
+        &mut self,
+        id: AsId,
+        hw: &mut Hw,
+        mapping: Mapping,
+    ) -> Result<(), Errno> {
+        let refused = match self.spaces.get_mut(&id) {
+            Some(space) => space.insert(mapping),
+            None => Err(mapping),
+        };
+        let Err(mut refused) = refused else {
+            return Ok(());
+        };
+        if let Some(b) = refused.backing.take() {
+            let mut frees = Vec::new();
+            self.store.drop_map_ref(&mut hw.io(), b.object, &mut frees);
+            crate::tlb::free_frames(&mut frees, hw.frames, &mut self.store.stats);
+        }
+        Err(if self.spaces.contains_key(&id) {
+            Errno::NoMem
+        } else {
+            Errno::Inval
+        })
     }
 
     /// Resolves a page fault at `addr` for `access`.
@@ -155,14 +194,41 @@ impl MemorySystem {
     }
 
     /// Whether a change to `[start, start + len)` (munmap, mprotect) would cut
-    /// a mapping in two places or one, i.e. add mapping records.
+    /// a mapping in two places or one, i.e. add mapping records. `len` is
+    /// rounded up to whole pages as those calls do, so a whole mapping given
+    /// with a shorter length is not cut.
     pub fn would_split(&self, id: AsId, start: u64, len: u64) -> bool {
-        let end = start.saturating_add(len);
+        let end = start.saturating_add(crate::hw::page_ceil(len).unwrap_or(u64::MAX));
         let cuts = |addr: u64| {
             self.mapping_at(id, addr)
                 .is_some_and(|m| m.start < addr && addr < m.end)
         };
         cuts(start) || cuts(end)
+    }
+
+    /// An upper bound of the heap bytes [`MemorySystem::fork`] of `id`
+    /// allocates (the child's mapping and hole records, the hidden and child
+    /// objects of each private mapping, node overhead included). The
+    /// kernel refuses a fork whose bound it cannot afford: those records go
+    /// into ordered maps, whose inserts cannot report a failed allocation.
+    pub fn fork_metadata_bytes(&self, id: AsId) -> usize {
+        use core::mem::size_of;
+        let Some(space) = self.spaces.get(&id) else {
+            return 0;
+        };
+        let u64s = size_of::<u64>();
+        let private = space
+            .mappings
+            .values()
+            .filter(|m| m.sharing == Sharing::Private)
+            .count();
+        btree_bytes_bound(space.mappings.len(), u64s, size_of::<Mapping>())
+            + btree_bytes_bound(space.holes.len(), u64s, u64s)
+            + btree_bytes_bound(space.holes.len(), 2 * u64s, 0)
+            // Two objects (hidden and child) per private object, and the
+            // list of private objects already forked.
+            + btree_bytes_bound(2 * private, u64s, size_of::<crate::object::MemoryObject>())
+            + btree_bytes_bound(private, u64s, 2 * u64s)
     }
 
     // ---- files (the kernel's descriptors and read/write/fsync) ----
@@ -174,7 +240,8 @@ impl MemorySystem {
 
     /// A descriptor to `file` was closed. The cache persists while mapped;
     /// with the last reference it writes its dirty pages and goes (`Io` if
-    /// that writeback fails: the data stays cached, see `sync_orphans`).
+    /// that writeback fails: the pages are freed all the same, since nothing
+    /// could write them later either).
     pub fn file_close_ref(&mut self, io: &mut Io, file: FileId) -> Result<(), Errno> {
         let id = self.store.file_object(file).map_err(|_| Errno::Inval)?;
         if self.store.get(id).is_some_and(|o| o.handle_refs == 0) {
@@ -220,16 +287,51 @@ impl MemorySystem {
         self.store.file_sync(io, file)
     }
 
-    /// Retries writeback of released files whose final writeback failed.
-    pub fn sync_orphans(&mut self, io: &mut Io) -> Result<(), Errno> {
-        self.store.sync_orphans(io)
-    }
-
     /// Whether a page of the file is resident and dirty (introspection).
     pub fn file_page_dirty(&self, file: FileId, index: u64) -> Option<bool> {
         let id = self.store.file_object(file).ok()?;
         let obj = self.store.get(id)?;
         debug_assert!(matches!(obj.kind, ObjectKind::File(_)));
         obj.pages.get(&index).map(|p| p.dirty)
+    }
+}
+
+/// An upper bound of the heap bytes an ordered map of `n` entries holds
+/// (keys of `key` bytes, values of `value` bytes): the standard library's
+/// B-tree nodes hold up to 11 entries and, but for the root, at least 5;
+/// inner nodes add 12 child pointers; every node has a parent pointer and
+/// two counters.
+pub(crate) fn btree_bytes_bound(n: usize, key: usize, value: usize) -> usize {
+    const CAPACITY: usize = 11;
+    const MIN_FILL: usize = 5;
+    if n == 0 {
+        return 0;
+    }
+    let leaf = CAPACITY * (key + value) + 2 * core::mem::size_of::<usize>();
+    let inner = leaf + (CAPACITY + 1) * core::mem::size_of::<usize>();
+    let leaves = n / MIN_FILL + 1;
+    // Each inner level has at most a sixth of the nodes below it, plus one.
+    let inners = leaves / 4 + 8;
+    leaves * leaf + if n > CAPACITY { inners * inner } else { 0 }
+}
+
+/// Takes write permission from the entries of `m` (a private mapping just
+/// forked) showing pages its hidden object now holds.
+fn write_protect_shown(m: &Mapping, store: &ObjectStore, hw: &mut Hw, batch: &mut TlbBatch) {
+    let Some((top, first, end)) = m.object_pages(m.start, m.end) else {
+        return;
+    };
+    let Some(hidden) = store.below_of(top).map(|(h, _)| h) else {
+        return;
+    };
+    let Some(obj) = store.get(hidden) else {
+        return;
+    };
+    for (&index, _) in obj.pages.range(first..end) {
+        let va = m.va_of_object_page(index);
+        if hw.pt.query(va).is_some_and(|p| p.prot.write) {
+            hw.pt.protect(va, m.prot.without_write());
+            batch.invalidate(va);
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! System V shared memory: segments are memory objects that persist until
 //! `IPC_RMID` even with nothing attached; a removed segment is freed on its
-//! last detach. Segment ids are the object ids. `shm_nattch` counts the
+//! last detach. Segment ids are given out in order and never reused. `shm_nattch` counts the
 //! mapping records of the segment (an attach split by `mprotect` counts more
 //! than once).
 
@@ -10,7 +10,6 @@ use crate::mapping::{Backing, Mapping, Origin, Sharing};
 use crate::object::{ObjectKind, ShmState};
 use crate::system::MemorySystem;
 use crate::unmap::remove_range;
-use alloc::collections::BTreeMap;
 use neoos_abi::layout::{USER_BASE, USER_END};
 use neoos_abi::{limits, shm};
 
@@ -24,8 +23,14 @@ pub struct ShmStat {
 }
 
 impl MemorySystem {
+    /// The object of segment `id` (`Inval` if there is none).
+    fn segment_object(&self, id: ShmId) -> Result<ObjectId, Errno> {
+        self.store.shm_ids.get(&id).copied().ok_or(Errno::Inval)
+    }
+
     fn segment(&self, id: ShmId) -> Result<ShmState, Errno> {
-        match self.store.get(ObjectId(id.0)).map(|o| o.kind) {
+        let object = self.segment_object(id)?;
+        match self.store.get(object).map(|o| o.kind) {
             Some(ObjectKind::Shm(s)) => Ok(s),
             _ => Err(Errno::Inval),
         }
@@ -41,8 +46,11 @@ impl MemorySystem {
                 if flags & shm::IPC_CREAT != 0 && flags & shm::IPC_EXCL != 0 {
                     return Err(Errno::Exists);
                 }
-                let id = ShmId(object.0);
-                if size > self.segment(id)?.size {
+                let Some(ObjectKind::Shm(seg)) = self.store.get(object).map(|o| o.kind) else {
+                    return Err(Errno::Inval);
+                };
+                let id = seg.id;
+                if size > seg.size {
                     return Err(Errno::Inval);
                 }
                 return Ok(id);
@@ -58,7 +66,7 @@ impl MemorySystem {
             return Err(Errno::NoSpace);
         }
         self.store.live_segments += 1;
-        let id = ShmId(self.store.peek_next_id().0);
+        let id = self.store.next_shm_id();
         let state = ShmState {
             id,
             key,
@@ -66,6 +74,7 @@ impl MemorySystem {
             destroyed: false,
         };
         let object = self.store.create(ObjectKind::Shm(state), 1);
+        self.store.shm_ids.insert(id, object);
         if key != shm::IPC_PRIVATE {
             self.store.shm_keys.insert(key, object);
         }
@@ -77,7 +86,7 @@ impl MemorySystem {
     pub fn shmat(
         &mut self,
         id: AsId,
-        _hw: &mut Hw,
+        hw: &mut Hw,
         shmid: ShmId,
         addr: u64,
         flags: u32,
@@ -106,7 +115,7 @@ impl MemorySystem {
             }
             addr
         };
-        let object = ObjectId(shmid.0);
+        let object = self.segment_object(shmid)?;
         let mapping = Mapping {
             start,
             end: start + len,
@@ -117,17 +126,13 @@ impl MemorySystem {
                 Prot::READ_EXEC
             },
             sharing: Sharing::Shared,
-            backing: Some(Backing {
+            backing: self.store.map_ref(object).map(|object| Backing {
                 object,
                 first_page: 0,
             }),
-            private_pages: BTreeMap::new(),
             origin: Origin::Shm(shmid),
         };
-        if !space.insert(mapping) {
-            return Err(Errno::NoMem);
-        }
-        self.store.add_map_ref(object);
+        self.insert_mapping(id, hw, mapping)?;
         Ok(start)
     }
 
@@ -140,14 +145,17 @@ impl MemorySystem {
         let Origin::Shm(shmid) = first.origin else {
             return Err(Errno::Inval);
         };
-        if first.backing.is_none_or(|b| b.first_page != 0) {
+        if first.backing.as_ref().is_none_or(|b| b.first_page != 0) {
             return Err(Errno::Inval);
         }
         let mut end = first.end;
         while let Some(next) = space.mappings.get(&end) {
             let expected = (end - addr) / crate::hw::PAGE_SIZE;
             let continues = next.origin == Origin::Shm(shmid)
-                && next.backing.is_some_and(|b| b.first_page == expected);
+                && next
+                    .backing
+                    .as_ref()
+                    .is_some_and(|b| b.first_page == expected);
             if !continues {
                 break;
             }
@@ -163,7 +171,7 @@ impl MemorySystem {
     /// the state before the command.
     pub fn shmctl(&mut self, io: &mut Io, shmid: ShmId, cmd: u32) -> Result<ShmStat, Errno> {
         let seg = self.segment(shmid)?;
-        let object = ObjectId(shmid.0);
+        let object = self.segment_object(shmid)?;
         let attaches = self.store.get(object).map_or(0, |o| o.map_refs);
         let stat = ShmStat {
             key: seg.key,

@@ -16,6 +16,7 @@ use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec;
 use alloc::vec::Vec;
+use core::cell::Cell;
 
 /// A page table entry of [`SoftPageTable`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,12 +33,22 @@ pub struct SoftPageTable {
     pub entries: BTreeMap<u64, SoftPte>,
     pub single_flushes: u64,
     pub full_flushes: u64,
+    /// Calls of `map`, `unmap`, `protect`, `query` and `take_dirty` (the
+    /// steps cost-shape tests count).
+    pub calls: Cell<u64>,
     /// Makes `map` fail with `NoMem` (intermediate table allocation).
     pub fail_map: bool,
 }
 
+impl SoftPageTable {
+    fn count_call(&self) {
+        self.calls.set(self.calls.get() + 1);
+    }
+}
+
 impl PageTable for SoftPageTable {
     fn map(&mut self, va: u64, frame: Frame, prot: Prot) -> Result<(), Errno> {
+        self.count_call();
         if self.fail_map {
             return Err(Errno::NoMem);
         }
@@ -57,6 +68,7 @@ impl PageTable for SoftPageTable {
         Ok(())
     }
     fn unmap(&mut self, va: u64) -> Option<UnmappedPage> {
+        self.count_call();
         self.entries.remove(&va).map(|p| UnmappedPage {
             frame: p.frame,
             prot: p.prot,
@@ -65,11 +77,13 @@ impl PageTable for SoftPageTable {
         })
     }
     fn protect(&mut self, va: u64, prot: Prot) {
+        self.count_call();
         if let Some(p) = self.entries.get_mut(&va) {
             p.prot = prot;
         }
     }
     fn query(&self, va: u64) -> Option<PteInfo> {
+        self.count_call();
         self.entries.get(&va).map(|p| PteInfo {
             frame: p.frame,
             prot: p.prot,
@@ -78,6 +92,7 @@ impl PageTable for SoftPageTable {
         })
     }
     fn take_dirty(&mut self, va: u64) -> bool {
+        self.count_call();
         self.entries
             .get_mut(&va)
             .is_some_and(|p| core::mem::replace(&mut p.dirty, false))
@@ -127,7 +142,7 @@ impl FrameSource for SoftFrames {
             }
         };
         // Poison fresh frames so that missing zero-fills show up.
-        self.pages[slot] = Some(Box::new([0xa5; 4096]));
+        self.pages[slot] = Some(Box::new([0xa5; neoos_abi::PAGE_SIZE]));
         let frame = Frame(FRAME_BASE + slot as u64 * PAGE_SIZE);
         self.live.insert(frame.0);
         Some(frame)
@@ -208,7 +223,7 @@ impl Pager for SoftPager {
         dst.fill(0);
         let start = (page_index * PAGE_SIZE) as usize;
         if start < data.len() {
-            let n = (data.len() - start).min(4096);
+            let n = (data.len() - start).min(PAGE_SIZE as usize);
             dst[..n].copy_from_slice(&data[start..start + n]);
         }
         Ok(())
@@ -229,7 +244,7 @@ impl Pager for SoftPager {
             if start >= data.len() {
                 break;
             }
-            let n = (data.len() - start).min(4096);
+            let n = (data.len() - start).min(PAGE_SIZE as usize);
             data[start..start + n].copy_from_slice(&page[..n]);
         }
         self.writes.push(WriteRequest {
@@ -312,7 +327,7 @@ impl Machine {
             let pos = addr + done as u64;
             let frame = self.touch(id, pos, Access::Read)?;
             let off = (pos % PAGE_SIZE) as usize;
-            let n = (4096 - off).min(len - done);
+            let n = (PAGE_SIZE as usize - off).min(len - done);
             out[done..done + n].copy_from_slice(&self.frames.bytes(frame)[off..off + n]);
             done += n;
         }
@@ -326,7 +341,7 @@ impl Machine {
             let pos = addr + done as u64;
             let frame = self.touch(id, pos, Access::Write)?;
             let off = (pos % PAGE_SIZE) as usize;
-            let n = (4096 - off).min(data.len() - done);
+            let n = (PAGE_SIZE as usize - off).min(data.len() - done);
             self.frames.bytes_mut(frame)[off..off + n].copy_from_slice(&data[done..done + n]);
             done += n;
         }

@@ -62,6 +62,10 @@ impl TlbBatch {
         frames: &mut dyn FrameSource,
         stats: &mut MemStats,
     ) -> BatchLists {
+        if !self.full && self.lists.pages.is_empty() && self.lists.frees.is_empty() {
+            // Nothing changed (most page faults): nothing to flush or free.
+            return self.lists;
+        }
         if self.full {
             pt.flush_all();
             stats.tlb_full_flushes += 1;
@@ -80,6 +84,6 @@ impl TlbBatch {
 pub fn free_frames(list: &mut Vec<Frame>, frames: &mut dyn FrameSource, stats: &mut MemStats) {
     for frame in list.drain(..) {
         frames.free(frame);
-        stats.frames_in_use = stats.frames_in_use.saturating_sub(1);
+        crate::object::count_down64(&mut stats.frames_in_use, "frames in use");
     }
 }

@@ -1,17 +1,47 @@
 //! Taking pages out of page tables and ranges out of address spaces: the
 //! shared machinery of munmap, MAP_FIXED replacement, madvise, mprotect,
-//! shmdt and teardown. Work follows resident pages (the private pages and
-//! the object's cached pages in the range), never the range size.
+//! shmdt and teardown. Work follows resident pages (the pages the
+//! mapping's objects hold in the range), never the range size.
 
-use crate::address_space::{AddressSpace, SplitResult};
+use crate::address_space::AddressSpace;
 use crate::hw::{Hw, PageTable, Prot, PAGE_SIZE};
 use crate::mapping::{Mapping, Sharing};
-use crate::object::ObjectStore;
+use crate::object::{count_down, Below, MemoryObject, ObjectStore};
 use crate::tlb::TlbBatch;
 
-/// Removes the page-table entries of `[from, to)` of `m` (both its private
-/// pages and the object pages it shows). For shared file pages, harvests
-/// the hardware dirty bit and drops the writable-entry count.
+/// Calls `f` with each object of `m`'s chain (its object, then, for a
+/// private mapping, the objects below it) and the object's pages shown by
+/// `[from, to)` of `m`. Page-table entries of the range can only show
+/// pages of these objects.
+fn for_each_level(
+    m: &Mapping,
+    from: u64,
+    to: u64,
+    store: &mut ObjectStore,
+    mut f: impl FnMut(&mut MemoryObject, u64, u64),
+) {
+    let Some((mut id, first, end)) = m.object_pages(from, to) else {
+        return;
+    };
+    loop {
+        let Some(obj) = store.get_mut(id) else {
+            return;
+        };
+        f(obj, first, end);
+        if m.sharing == Sharing::Shared {
+            return;
+        }
+        id = match &obj.below {
+            Some(Below::Root(r)) => r.id(),
+            Some(Below::Hidden { parent, .. }) => *parent,
+            None => return,
+        };
+    }
+}
+
+/// Removes the page-table entries of `[from, to)` of `m` (whatever object
+/// of its chain they show). For shared file pages, harvests the hardware
+/// dirty bit and drops the writable-entry count.
 pub(crate) fn clear_entries(
     m: &Mapping,
     from: u64,
@@ -20,34 +50,26 @@ pub(crate) fn clear_entries(
     pt: &mut dyn PageTable,
     batch: &mut TlbBatch,
 ) {
-    for (&vpn, _) in m.private_pages.range(from / PAGE_SIZE..to / PAGE_SIZE) {
-        let va = vpn * PAGE_SIZE;
-        if pt.unmap(va).is_some() {
-            batch.invalidate(va);
-        }
-    }
-    let Some((object, first, end)) = m.object_pages(from, to) else {
-        return;
-    };
     let shared = m.sharing == Sharing::Shared;
-    let Some(obj) = store.get_mut(object) else {
-        return;
-    };
-    for (&index, page) in obj.pages.range_mut(first..end) {
-        let va = m.va_of_object_page(index);
-        let Some(old) = pt.unmap(va) else {
-            continue;
-        };
-        batch.invalidate(va);
-        if shared && old.frame == page.frame {
-            if old.dirty {
-                page.dirty = true;
-            }
-            if old.prot.write {
-                page.writers = page.writers.saturating_sub(1);
+    for_each_level(m, from, to, store, |obj, first, end| {
+        // Writable entries are counted for shared file pages only.
+        let counted = shared && obj.is_file();
+        for (&index, page) in obj.pages.range_mut(first..end) {
+            let va = m.va_of_object_page(index);
+            let Some(old) = pt.unmap(va) else {
+                continue;
+            };
+            batch.invalidate(va);
+            if counted && old.frame == page.frame {
+                if old.dirty {
+                    page.dirty = true;
+                }
+                if old.prot.write {
+                    count_down(&mut page.writers, "writable entries of a page");
+                }
             }
         }
-    }
+    });
 }
 
 /// Lowers the entries of `[from, to)` of `m` to at most `prot` (removing
@@ -65,27 +87,17 @@ pub(crate) fn restrict_entries(
         clear_entries(m, from, to, store, pt, batch);
         return;
     }
-    for (&vpn, _) in m.private_pages.range(from / PAGE_SIZE..to / PAGE_SIZE) {
-        restrict_one(pt, batch, vpn * PAGE_SIZE, prot);
-    }
-    let Some((object, first, end)) = m.object_pages(from, to) else {
-        return;
-    };
     let shared = m.sharing == Sharing::Shared;
-    let Some(obj) = store.get_mut(object) else {
-        return;
-    };
-    for (&index, page) in obj.pages.range_mut(first..end) {
-        let va = m.va_of_object_page(index);
-        if !shared && m.private_pages.contains_key(&(va / PAGE_SIZE)) {
-            continue;
-        }
-        if let Some(lost_write) = restrict_one(pt, batch, va, prot) {
-            if shared && lost_write {
-                page.writers = page.writers.saturating_sub(1);
+    for_each_level(m, from, to, store, |obj, first, end| {
+        let counted = shared && obj.is_file();
+        for (&index, page) in obj.pages.range_mut(first..end) {
+            let va = m.va_of_object_page(index);
+            let lost_write = restrict_one(pt, batch, va, prot);
+            if counted && lost_write == Some(true) {
+                count_down(&mut page.writers, "writable entries of a page");
             }
         }
-    }
+    });
 }
 
 /// Lowers one entry; returns whether it lost write permission (None if absent).
@@ -101,38 +113,28 @@ fn restrict_one(pt: &mut dyn PageTable, batch: &mut TlbBatch, va: u64, prot: Pro
 }
 
 /// Gives up the private pages of `[from, to)` of `m` (their entries must
-/// already be in `batch`).
+/// already be in `batch`): munmap (`revert` false) or MADV_DONTNEED
+/// (`revert`: the range shows the file, or zero, again).
 pub(crate) fn drop_private_pages(
-    m: &mut Mapping,
+    m: &Mapping,
     from: u64,
     to: u64,
+    revert: bool,
     store: &mut ObjectStore,
     batch: &mut TlbBatch,
 ) {
-    let (lo, hi) = (from / PAGE_SIZE, to / PAGE_SIZE);
-    if m.private_pages.is_empty() {
+    if m.sharing != Sharing::Private {
         return;
     }
-    if lo <= m.start / PAGE_SIZE && hi >= m.end / PAGE_SIZE {
-        for (_, frame) in core::mem::take(&mut m.private_pages) {
-            store.release_private_frame(frame, batch);
-        }
-        return;
+    if let Some((top, first, end)) = m.object_pages(from, to) {
+        store.release_private_range(top, first, end, revert, batch.frees_mut());
     }
-    let mut tail = m.private_pages.split_off(&lo);
-    let mut keep = tail.split_off(&hi);
-    for (_, frame) in tail {
-        store.release_private_frame(frame, batch);
-    }
-    m.private_pages.append(&mut keep);
 }
 
 /// Splits the mapping strictly containing `addr`, counting the new half's
 /// object reference.
 pub(crate) fn split_at(space: &mut AddressSpace, store: &mut ObjectStore, addr: u64) {
-    if let SplitResult::Split(Some(object)) = space.split_at(addr) {
-        store.add_map_ref(object);
-    }
+    space.split_at(store, addr);
 }
 
 /// Removes every mapping part inside `[start, end)` (page aligned): entries
@@ -168,10 +170,12 @@ pub(crate) fn remove_range(
 /// `batch`, private frames released, object reference dropped.
 fn discard_mapping(mut m: Mapping, store: &mut ObjectStore, hw: &mut Hw, batch: &mut TlbBatch) {
     clear_entries(&m, m.start, m.end, store, hw.pt, batch);
-    let (s, e) = (m.start, m.end);
-    drop_private_pages(&mut m, s, e, store, batch);
-    if let Some(b) = m.backing {
-        store.drop_map_ref(&mut hw.io(), b.object, batch.frees_mut());
+    let pages = m
+        .object_pages(m.start, m.end)
+        .map(|(_, first, end)| (first, end));
+    let private = m.sharing == Sharing::Private;
+    if let (Some(b), Some(pages)) = (m.backing.take(), pages) {
+        store.drop_mapping(&mut hw.io(), b.object, pages, private, batch.frees_mut());
     }
 }
 

@@ -24,8 +24,8 @@ fn word() -> impl Strategy<Value = u64> {
         Just(i64::MAX as u64),
         Just(i64::MIN as u64),
         Just(1 << 40),
-        (0u64..64).prop_map(|p| MMAP_TOP - p * 4096),
-        (0u64..64).prop_map(|p| 0x4000_0000 + p * 4096),
+        (0u64..64).prop_map(|p| MMAP_TOP - p * neoos_mm::PAGE_SIZE),
+        (0u64..64).prop_map(|p| 0x4000_0000 + p * neoos_mm::PAGE_SIZE),
         any::<u64>(),
     ]
 }

@@ -8,7 +8,7 @@ use neoos_mm::holes::HoleIndex;
 use proptest::prelude::*;
 use std::collections::BTreeSet;
 
-const PAGE: u64 = 4096;
+const PAGE: u64 = neoos_mm::PAGE_SIZE;
 /// Pages of the window the operations touch, centred on `MMAP_TOP`.
 const WINDOW: u64 = 24;
 const WINDOW_START: u64 = MMAP_TOP - WINDOW / 2 * PAGE;

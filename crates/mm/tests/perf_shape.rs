@@ -1,11 +1,13 @@
-//! The shape of the costs the performance targets demand: writeback requests
-//! follow dirty runs, munmap work follows resident pages (not range size),
-//! TLB invalidations are batched.
+//! The shape of the costs the performance targets demand, in counted steps
+//! (pager requests, page-table calls, TLB invalidations), never time:
+//! writeback requests follow dirty runs, munmap work follows resident pages
+//! (not range size), TLB invalidations are batched. How many mappings an
+//! address space holds is measured by the benchmarks (`benches/mm.rs`, and
+//! `pair_100000_over_10` of `cargo run -- --bench`).
 
 use neoos_abi::mman;
 use neoos_mm::testing::Machine;
-use neoos_mm::{Access, FileAccess, PAGE_SIZE};
-use std::time::Instant;
+use neoos_mm::{Access, AsId, FileAccess, PAGE_SIZE};
 
 const RW: u32 = mman::PROT_READ | mman::PROT_WRITE;
 
@@ -46,6 +48,14 @@ fn neo_munmap_of_64_mib_file_mapping_sends_exactly_one_request_per_dirty_run() {
     }
 }
 
+/// Page-table calls (map, unmap, protect, query, take_dirty) made on
+/// `p`'s table while `f` runs.
+fn page_table_calls(m: &mut Machine, p: AsId, f: impl FnOnce(&mut Machine)) -> u64 {
+    let before = m.pt(p).calls.get();
+    f(m);
+    m.pt(p).calls.get() - before
+}
+
 #[test]
 fn munmap_cost_follows_resident_pages_not_range_size() {
     let mut m = Machine::new();
@@ -68,9 +78,12 @@ fn munmap_cost_follows_resident_pages_not_range_size() {
     for i in 0..10 {
         m.touch(p, a + i * (len / 10), Access::Write).unwrap();
     }
-    let t = Instant::now();
-    m.with(p, |vm, hw| vm.munmap(p, hw, a, len)).unwrap();
-    assert!(t.elapsed().as_millis() < 200, "{:?}", t.elapsed());
+    let calls = page_table_calls(&mut m, p, |m| {
+        m.with(p, |vm, hw| vm.munmap(p, hw, a, len)).unwrap();
+    });
+    // One unmap per resident page; a per-page walk of the range would be
+    // 2^28 calls.
+    assert_eq!(calls, 10);
     assert_eq!(m.pt(p).single_flushes, 10);
     assert_eq!(m.frames.live_count(), 0);
     // Same for msync, mprotect, madvise and teardown over huge sparse ranges.
@@ -89,17 +102,24 @@ fn munmap_cost_follows_resident_pages_not_range_size() {
         })
         .unwrap();
     m.touch(p, b + len / 2, Access::Write).unwrap();
-    let t = Instant::now();
-    m.with(p, |vm, hw| vm.msync(p, hw, b, len, mman::MS_SYNC))
+    let calls = page_table_calls(&mut m, p, |m| {
+        m.with(p, |vm, hw| vm.msync(p, hw, b, len, mman::MS_SYNC))
+            .unwrap();
+        m.with(p, |vm, hw| {
+            vm.mprotect(p, hw, b + PAGE_SIZE, len - 2 * PAGE_SIZE, mman::PROT_READ)
+        })
         .unwrap();
-    m.with(p, |vm, hw| {
-        vm.mprotect(p, hw, b + PAGE_SIZE, len - 2 * PAGE_SIZE, mman::PROT_READ)
-    })
-    .unwrap();
-    m.with(p, |vm, hw| vm.madvise(p, hw, b, len, mman::MADV_DONTNEED))
-        .unwrap();
-    m.exit(p).unwrap();
-    assert!(t.elapsed().as_millis() < 200, "{:?}", t.elapsed());
+        m.with(p, |vm, hw| vm.madvise(p, hw, b, len, mman::MADV_DONTNEED))
+            .unwrap();
+    });
+    // One resident page: a few calls each (query and protect, unmap).
+    assert!(calls <= 6, "{calls} page-table calls for one resident page");
+    m.touch(p, b + len / 2, Access::Read).unwrap();
+    let calls = page_table_calls(&mut m, p, |m| {
+        m.with(p, |vm, hw| vm.destroy_address_space(p, hw)).unwrap();
+    });
+    m.tables.remove(&p);
+    assert!(calls <= 2, "{calls} page-table calls to tear one page down");
     assert_eq!(m.frames.live_count(), 0);
 }
 
@@ -152,47 +172,4 @@ fn tlb_invalidations_are_batched_per_operation() {
         m.vm.stats().tlb_single_flushes - after.tlb_single_flushes,
         32
     );
-}
-
-#[test]
-fn hundred_thousand_mappings_keep_mmap_munmap_logarithmic() {
-    let mut m = Machine::new();
-    let p = m.new_space();
-    for i in 0..100_000u64 {
-        let addr = 0x1000_0000 + i * 2 * PAGE_SIZE;
-        m.with(p, |vm, hw| {
-            vm.mmap(
-                p,
-                hw,
-                addr,
-                PAGE_SIZE,
-                RW,
-                mman::MAP_PRIVATE | mman::MAP_ANON | mman::MAP_FIXED,
-                None,
-                0,
-            )
-        })
-        .unwrap();
-    }
-    assert_eq!(m.vm.mapping_count(p), 100_000);
-    let t = Instant::now();
-    for _ in 0..10_000 {
-        m.with(p, |vm, hw| {
-            let a = vm
-                .mmap(
-                    p,
-                    hw,
-                    0,
-                    PAGE_SIZE,
-                    RW,
-                    mman::MAP_PRIVATE | mman::MAP_ANON,
-                    None,
-                    0,
-                )
-                .unwrap();
-            vm.munmap(p, hw, a, PAGE_SIZE).unwrap();
-        });
-    }
-    // 10,000 pairs: well under a second unless something scans linearly.
-    assert!(t.elapsed().as_millis() < 2_000, "{:?}", t.elapsed());
 }

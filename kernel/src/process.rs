@@ -94,9 +94,6 @@ impl Platform for KernelPlatform {
     fn console_read(&mut self) -> Option<u8> {
         serial::try_read()
     }
-    fn heap_low(&self) -> bool {
-        heap::free_bytes() < HEAP_RESERVE
-    }
     fn heap_room(&self) -> usize {
         heap::free_bytes().saturating_sub(HEAP_RESERVE)
     }

@@ -97,6 +97,15 @@ pub struct RamDisk {
     reserved_pages: usize,
 }
 
+/// A zeroed page for the disk from the heap, or `IoError` when the heap
+/// cannot give one (never a panic).
+fn new_page() -> Result<Box<PageBytes>, IoError> {
+    let mut bytes = Vec::new();
+    bytes.try_reserve_exact(PAGE).map_err(|_| IoError)?;
+    bytes.resize(PAGE, 0u8);
+    bytes.into_boxed_slice().try_into().map_err(|_| IoError)
+}
+
 impl RamDisk {
     /// Whether writes of `file` to the disk fail.
     pub fn is_faulty(&self, file: FileId) -> bool {
@@ -106,6 +115,12 @@ impl RamDisk {
     /// Stored length of a file.
     pub fn len(&self, file: FileId) -> u64 {
         self.files.get(&file).map_or(0, |f| f.len)
+    }
+
+    /// Heap bytes the disk has promised to files (reserved) but not yet
+    /// stored: its pages live in the kernel heap, so the heap keeps them free.
+    pub fn promised_unstored_bytes(&self) -> usize {
+        self.reserved_pages.saturating_sub(self.stored_pages) * PAGE
     }
 
     /// Whether `file` can be `pages` pages long on the disk (what it has
@@ -195,6 +210,17 @@ impl Pager for RamDisk {
         if new_pages > CAPACITY_PAGES.saturating_sub(self.stored_pages) {
             return Err(IoError); // the disk is full
         }
+        // Every allocation before any change: a heap that cannot hold the
+        // run fails the write whole (the pages stay dirty in the cache).
+        let mut fresh = Vec::new();
+        fresh.try_reserve_exact(new_pages).map_err(|_| IoError)?;
+        for _ in 0..new_pages {
+            fresh.push(new_page()?);
+        }
+        stored
+            .pages
+            .try_reserve(end.saturating_sub(have))
+            .map_err(|_| IoError)?;
         self.stored_pages += new_pages;
         stored.stored += new_pages;
         if have < end {
@@ -203,7 +229,11 @@ impl Pager for RamDisk {
         for (slot, page) in stored.pages[first..end].iter_mut().zip(pages) {
             match slot {
                 Some(existing) => existing.copy_from_slice(*page),
-                None => *slot = Some(Box::new(**page)),
+                None => {
+                    let mut frame = fresh.pop().ok_or(IoError)?;
+                    frame.copy_from_slice(*page);
+                    *slot = Some(frame);
+                }
             }
         }
         Ok(())

@@ -123,6 +123,14 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
+    /// Heap bytes calls may still take for kernel data: above the kernel's
+    /// reserve and above what the RAM disk has promised to files but not yet
+    /// stored (its pages live in the heap), so writeback always finds room.
+    pub(crate) fn heap_room(&self) -> usize {
+        let promised = self.fs.disk.promised_unstored_bytes();
+        self.platform.heap_room().saturating_sub(promised)
+    }
+
     /// Splits the state into what a mapping-core call on process `pid` needs.
     #[inline]
     pub(crate) fn hw_for(&mut self, pid: Pid) -> Option<(&mut MemorySystem, AsId, Hw<'_>)> {
@@ -186,7 +194,7 @@ impl<P: Platform> Kernel<P> {
         // The child's mapping records go into ordered maps, whose inserts
         // cannot fail softly: refuse a fork whose bound the heap cannot hold.
         let parent_space = self.processes.get(parent).ok_or(Errno::Inval)?.space;
-        if self.memory.fork_metadata_bytes(parent_space) > self.platform.heap_room() {
+        if self.memory.fork_metadata_bytes(parent_space) > self.heap_room() {
             return Err(Errno::NoMem);
         }
         let table = self.platform.new_page_table().ok_or(Errno::NoMem)?;

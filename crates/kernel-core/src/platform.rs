@@ -40,10 +40,7 @@ pub trait Platform {
     fn console_write(&mut self, bytes: &[u8]);
     /// One byte of console input that has arrived, if any.
     fn console_read(&mut self) -> Option<u8>;
-    /// Whether the kernel's own heap is below its reserve: calls that grow
-    /// kernel data are refused then.
-    fn heap_low(&self) -> bool;
-    /// Heap bytes above the reserve: what one call may still allocate for
-    /// records whose inserts cannot fail softly (0 when the heap is low).
+    /// Heap bytes above the kernel's own reserve (0 when the heap is low):
+    /// below it, calls that grow kernel data are refused.
     fn heap_room(&self) -> usize;
 }

@@ -81,9 +81,6 @@ impl Platform for TestPlatform {
     fn console_read(&mut self) -> Option<u8> {
         self.console_in.pop_front()
     }
-    fn heap_low(&self) -> bool {
-        self.heap_low
-    }
     fn heap_room(&self) -> usize {
         match (self.heap_low, self.heap_room) {
             (true, _) => 0,

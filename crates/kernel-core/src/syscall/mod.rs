@@ -232,14 +232,14 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// `NoMem` when the kernel heap is below its reserve. Calls that may
-    /// allocate kernel data that outlives them (mappings, holes,
-    /// descriptors, files, processes, segments) check it first. File data
-    /// is bounded by the disk's capacity instead, so `sys_write` (and
-    /// console output) always runs.
+    /// `NoMem` when the kernel heap has no room above its reserve and the
+    /// RAM disk's promised pages. Calls that may allocate kernel data that
+    /// outlives them (mappings, holes, descriptors, files, processes,
+    /// segments) check it first. File data is bounded by the disk's
+    /// reservations instead, so `sys_write` (and console output) always runs.
     #[inline]
     pub(crate) fn heap_reserve_check(&self) -> Result<(), Errno> {
-        if self.platform.heap_low() {
+        if self.heap_room() == 0 {
             Err(Errno::NoMem)
         } else {
             Ok(())
@@ -256,7 +256,7 @@ impl<P: Platform> Kernel<P> {
                 .get(pid)
                 .is_some_and(|p| self.memory.would_split(p.space, addr, len))
         };
-        if self.platform.heap_low() && splits() {
+        if self.heap_room() == 0 && splits() {
             Err(Errno::NoMem)
         } else {
             Ok(())

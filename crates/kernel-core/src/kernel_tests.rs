@@ -246,7 +246,7 @@ fn file_pages_promised_to_the_ram_disk_keep_their_heap_from_new_kernel_data() {
     let flags = (mman::MAP_PRIVATE | mman::MAP_ANON) as u64;
     let rw = (mman::PROT_READ | mman::PROT_WRITE) as u64;
     let refused = sys(&mut k, pid, nr::MMAP, [0, 4096, rw, flags, u64::MAX, 0]);
-    assert_eq!(refused, -(neoos_abi::errno::ENOMEM as i64));
+    assert_eq!(refused, -neoos_abi::errno::ENOMEM);
     // ...until writeback has stored them.
     assert_eq!(sys(&mut k, pid, nr::FSYNC, [fd, 0, 0, 0, 0, 0]), 0);
     assert!(sys(&mut k, pid, nr::MMAP, [0, 4096, rw, flags, u64::MAX, 0]) > 0);

@@ -15,7 +15,7 @@ use spin::Mutex;
 
 use super::paging::phys_to_virt;
 
-const PAGE: u64 = 4096;
+const PAGE: u64 = neoos_abi::PAGE_SIZE as u64;
 
 /// Contents of one frame.
 pub type PageBytes = [u8; PAGE as usize];
@@ -96,7 +96,7 @@ impl PhysFrame {
                 "cmp {p}, {end}",
                 "jne 2b",
                 p = inout(reg) page => _,
-                end = in(reg) page.wrapping_add(4096),
+                end = in(reg) page.wrapping_add(PAGE),
                 out("xmm0") _,
                 options(nostack),
             );

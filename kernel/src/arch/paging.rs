@@ -19,7 +19,7 @@ use super::frames::{self, PhysFrame};
 pub const DIRECT_MAP_BASE: u64 = 0xffff_8000_0000_0000;
 /// Where the kernel image runs.
 pub const KERNEL_BASE: u64 = 0xffff_ffff_8000_0000;
-pub const PAGE_SIZE: u64 = 4096;
+pub const PAGE_SIZE: u64 = neoos_abi::PAGE_SIZE as u64;
 /// End of the lower (user) half of the address space.
 const USER_HALF_END: u64 = 1 << 47;
 const ADDRESS_MASK: u64 = 0x000f_ffff_ffff_f000;

@@ -96,7 +96,7 @@ impl PhysFrame {
                 "cmp {p}, {end}",
                 "jne 2b",
                 p = inout(reg) page => _,
-                end = in(reg) page.wrapping_add(PAGE),
+                end = in(reg) page.wrapping_add(PAGE as usize),
                 out("xmm0") _,
                 options(nostack),
             );

@@ -1,6 +1,7 @@
 //! The machine under the mapping core: x86_64 page tables ([`HardwarePageTable`])
 //! and physical frames ([`KernelFrames`]) implementing `neoos_mm`'s traits.
 
+use neoos_abi::limits::PAGE_TABLE_RELEASE_BATCH;
 use neoos_mm::{Errno, Frame, PageBytes, PageTable, Prot, PteInfo, UnmappedPage};
 
 use crate::arch::frames::DataFrames;
@@ -44,8 +45,18 @@ impl neoos_mm::FrameSource for KernelFrames {
 }
 
 /// One process's x86_64 page table.
+///
+/// Page-table pages an unmap leaves empty are freed in batches
+/// ([`PAGE_TABLE_RELEASE_BATCH`] unmaps at a time), so a program that maps
+/// and unmaps the same place again and again does not free and rebuild its
+/// tables every time, while its footprint still follows what it maps.
 pub struct HardwarePageTable {
     tables: UserPageTable,
+    /// Entries were removed since the waiting ranges were last released.
+    removed: bool,
+    /// Unmapped ranges whose emptied tables wait to be released.
+    waiting: [(u64, u64); PAGE_TABLE_RELEASE_BATCH],
+    waiting_len: usize,
 }
 
 impl HardwarePageTable {
@@ -53,6 +64,9 @@ impl HardwarePageTable {
     pub fn new() -> Option<Self> {
         Some(HardwarePageTable {
             tables: UserPageTable::new()?,
+            removed: false,
+            waiting: [(0, 0); PAGE_TABLE_RELEASE_BATCH],
+            waiting_len: 0,
         })
     }
 
@@ -65,6 +79,15 @@ impl HardwarePageTable {
     /// Makes this the CPU's page table.
     pub fn activate(&self) {
         self.tables.activate();
+    }
+
+    /// Frees the tables left empty in every waiting range.
+    fn release_waiting(&mut self) {
+        for &(start, end) in &self.waiting[..self.waiting_len] {
+            self.tables.release_empty_tables(start, end);
+        }
+        self.waiting_len = 0;
+        self.removed = false;
     }
 }
 
@@ -100,7 +123,9 @@ impl PageTable for HardwarePageTable {
             .map_err(|_| Errno::NoMem)
     }
     fn unmap(&mut self, va: u64) -> Option<UnmappedPage> {
-        self.tables.unmap(va).map(info_of)
+        let page = self.tables.unmap(va).map(info_of);
+        self.removed |= page.is_some();
+        page
     }
     fn protect(&mut self, va: u64, prot: Prot) {
         self.tables.set_flags(va, flags_of(prot));
@@ -127,6 +152,15 @@ impl PageTable for HardwarePageTable {
         self.tables.invalidate_all();
     }
     fn release_tables(&mut self, start: u64, end: u64) {
-        self.tables.release_empty_tables(start, end);
+        // With no entry removed since the last release, no table has
+        // become empty since.
+        if !self.removed {
+            return;
+        }
+        self.waiting[self.waiting_len] = (start, end);
+        self.waiting_len += 1;
+        if self.waiting_len == PAGE_TABLE_RELEASE_BATCH {
+            self.release_waiting();
+        }
     }
 }

@@ -197,6 +197,10 @@ pub mod limits {
     pub const SHM_MAX: u64 = 1 << 32;
     /// Most System V segments alive at once (`shmget` gives `ENOSPC` then).
     pub const SHM_SEGMENTS_MAX: usize = 4096;
+    /// Page-table pages left empty by an unmap are freed in batches: once
+    /// this many unmaps that removed entries are waiting (and at exit). A
+    /// process keeps at most the empty tables of that many recent unmaps.
+    pub const PAGE_TABLE_RELEASE_BATCH: usize = 16;
 }
 
 /// `struct neo_stat` filled by `sys_stat` (all fields 64-bit).

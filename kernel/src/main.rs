@@ -44,6 +44,14 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
     kprintln!("memory: {} frames, {} free", total, free);
     process::init(fs, launch);
     process::run_scheduler();
+    let underflows = neoos_mm::count_underflows();
+    if underflows > 0 {
+        kprintln!(
+            "KERNEL BUG: {} mapping-core counts would have gone below zero",
+            underflows
+        );
+        qemu::exit(qemu::EXIT_KERNEL_FAILURE);
+    }
     let (_, free_after) = frames::counts();
     kprintln!(
         "all programs done; {} frames free ({} at start)",

@@ -41,7 +41,7 @@ pub use hw::{
     PageTable, Pager, Prot, PteInfo, ShmId, UnmappedPage, PAGE_SIZE,
 };
 pub use maps::{format_maps, write_maps_line, MapInfo, MapObject};
-pub use object::ObjectRef;
+pub use object::{count_underflows, ObjectRef};
 pub use posix::getpagesize;
 pub use stats::MemStats;
 pub use system::MemorySystem;

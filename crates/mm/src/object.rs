@@ -12,6 +12,7 @@ use crate::stats::MemStats;
 use crate::tlb::{free_frames, TlbBatch};
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// One resident page of an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,13 +132,24 @@ impl ObjectRef {
     }
 }
 
+/// Counts that would have gone below zero since boot (release builds only;
+/// debug builds panic at once).
+static COUNT_UNDERFLOWS: AtomicU64 = AtomicU64::new(0);
+
+/// How many counts would have gone below zero since boot. Any is a bug in
+/// this crate: the kernel reports it and fails its run.
+pub fn count_underflows() -> u64 {
+    COUNT_UNDERFLOWS.load(Ordering::Relaxed)
+}
+
 /// One less of a count. Going below zero is a bug in this crate: it panics
-/// in debug builds (the tests and the fuzzer) and leaves the count at zero
-/// in release builds (the kernel keeps running).
+/// in debug builds (the tests and the fuzzer); in release builds (the
+/// kernel keeps running) the count stays at zero and [`count_underflows`]
+/// records it.
 pub(crate) fn count_down(count: &mut u32, what: &'static str) {
     match count.checked_sub(1) {
         Some(n) => *count = n,
-        None => debug_assert!(false, "{what} would go below zero"),
+        None => underflow(what),
     }
 }
 
@@ -145,8 +157,13 @@ pub(crate) fn count_down(count: &mut u32, what: &'static str) {
 pub(crate) fn count_down64(count: &mut u64, what: &'static str) {
     match count.checked_sub(1) {
         Some(n) => *count = n,
-        None => debug_assert!(false, "{what} would go below zero"),
+        None => underflow(what),
     }
+}
+
+fn underflow(what: &'static str) {
+    COUNT_UNDERFLOWS.fetch_add(1, Ordering::Relaxed);
+    debug_assert!(false, "{what} would go below zero");
 }
 
 /// Every object by id, in slots (a lookup is an index, not a search: the

@@ -43,4 +43,11 @@ pub trait Platform {
     /// Whether the kernel's own heap is below its reserve: calls that grow
     /// kernel data are refused then.
     fn heap_low(&self) -> bool;
+    /// Makes `base` the FS segment base of the user code about to run
+    /// (`arch_prctl(ARCH_SET_FS)` of the running process).
+    fn set_user_fs_base(&mut self, base: u64);
+    /// 64 random bits (for `AT_RANDOM` and `getrandom`).
+    fn random_u64(&mut self) -> u64;
+    /// The CPU feature bits a Linux program gets as `AT_HWCAP`.
+    fn hwcap(&self) -> u64;
 }

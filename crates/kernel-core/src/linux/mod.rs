@@ -6,6 +6,8 @@
 //! `-errno`.
 
 mod calls;
+#[cfg(test)]
+mod kernel_tests;
 pub mod program;
 pub mod stack;
 

@@ -137,9 +137,9 @@ fn have_musl_gcc() -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Flags of a Linux program built with musl: static, at the address
-/// NeoOS programs use, with the ABI page size.
-const MUSL_FLAGS: &[&str] = &[
+/// Flags of a Linux program built with musl or glibc: static, not
+/// position-independent, with the ABI page size.
+const LINUX_FLAGS: &[&str] = &[
     "-static",
     "-no-pie",
     "-fno-pie",
@@ -155,11 +155,21 @@ const MUSL_FLAGS: &[&str] = &[
 /// Linux program (no libneo, no NeoOS note), which NeoOS runs with its
 /// Linux personality.
 pub fn musl_program(source: &Path, warnings: Warnings, out: &Path) -> Result<()> {
+    linux_program("musl-gcc", source, warnings, out)
+}
+
+/// Compiles one C program with `gcc -static` (glibc) into `out`: a Linux
+/// program.
+pub fn glibc_program(source: &Path, warnings: Warnings, out: &Path) -> Result<()> {
+    linux_program("gcc", source, warnings, out)
+}
+
+fn linux_program(compiler: &str, source: &Path, warnings: Warnings, out: &Path) -> Result<()> {
     if let Some(dir) = out.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    let mut cmd = Command::new("musl-gcc");
-    cmd.args(MUSL_FLAGS);
+    let mut cmd = Command::new(compiler);
+    cmd.args(LINUX_FLAGS);
     if warnings == Warnings::Errors {
         cmd.arg("-Werror");
     }

@@ -3,8 +3,9 @@
 //! passes when it ends with the status its first line names
 //! (`// expect-status: N`, default 0) and, when its leading comment lines
 //! say `// expect-output: TEXT`, printed each such line. The programs of
-//! `user/tests/linux/` are built with `musl-gcc -static`: Linux programs,
-//! run by NeoOS's Linux personality. The specification's own C examples
+//! `user/tests/linux/` are built with `musl-gcc -static`, those of
+//! `user/tests/glibc/` with `gcc -static`: Linux programs, run by NeoOS's
+//! Linux personality. The specification's own C examples
 //! (`../shared/seeds/*.txt`) run verbatim too, followed by a program that
 //! checks what they left in the file. `kernel_returns_every_frame_after_the_programs`
 //! passes when the boot powered off normally with every frame returned.
@@ -40,6 +41,9 @@ enum Source {
     File(PathBuf),
     /// A file of `user/tests/linux/`, built with musl: a Linux program.
     Musl(PathBuf),
+    /// A file of `user/tests/glibc/`, built with `gcc -static`: a Linux
+    /// program on glibc.
+    Glibc(PathBuf),
     /// An example of a seed document, compiled verbatim.
     SeedExample(SeedExample),
 }
@@ -61,12 +65,14 @@ struct Case {
 fn discover() -> Result<Vec<Case>> {
     let mut cases = Vec::new();
     let neo = build::c_sources(&repo_root().join("user/tests"))?;
-    let linux = build::c_sources(&repo_root().join("user/tests/linux"))?;
+    let musl = build::c_sources(&repo_root().join("user/tests/linux"))?;
+    let glibc = build::c_sources(&repo_root().join("user/tests/glibc"))?;
     let sources = neo
         .into_iter()
-        .map(|s| (s, false))
-        .chain(linux.into_iter().map(|s| (s, true)));
-    for (source, musl) in sources {
+        .map(|s| (Source::File(s.clone()), s))
+        .chain(musl.into_iter().map(|s| (Source::Musl(s.clone()), s)))
+        .chain(glibc.into_iter().map(|s| (Source::Glibc(s.clone()), s)));
+    for (kind, source) in sources {
         let name = source
             .file_stem()
             .and_then(|s| s.to_str())
@@ -77,11 +83,7 @@ fn discover() -> Result<Vec<Case>> {
             expect: expected_status(&source),
             expect_output: expected_output(&source),
             name,
-            source: if musl {
-                Source::Musl(source)
-            } else {
-                Source::File(source)
-            },
+            source: kind,
             needs: Vec::new(),
         });
     }
@@ -206,6 +208,7 @@ fn compile(case: &Case, binary: &Path) -> Result<()> {
     match &case.source {
         Source::File(source) => build::c_program(source, &[], Warnings::Errors, binary),
         Source::Musl(source) => build::musl_program(source, Warnings::Errors, binary),
+        Source::Glibc(source) => build::glibc_program(source, Warnings::Errors, binary),
         Source::SeedExample(example) => {
             let dir = out_dir().join("seed-examples");
             std::fs::create_dir_all(&dir)?;

@@ -6,6 +6,7 @@
 //! rest, an unknown number logged once.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 
 use neoos_abi::layout::USER_END;
 use neoos_abi::limits::PATH_MAX;
@@ -235,7 +236,7 @@ impl<P: Platform> Kernel<P> {
 
     /// The `(base, len)` pairs of `count` iovecs at `iov`, after checking
     /// the count and that the lengths add up to at most `i64::MAX`.
-    fn iovecs(&mut self, pid: Pid, iov: UserPtr, count: i64) -> Result<alloc::vec::Vec<u8>, Errno> {
+    fn iovecs(&mut self, pid: Pid, iov: UserPtr, count: i64) -> Result<Vec<u8>, Errno> {
         if !(0..=IOV_MAX).contains(&count) {
             return Err(Errno::Inval);
         }

@@ -63,11 +63,14 @@ pub fn classify(elf: &ElfBytes<LittleEndian>, data: &[u8]) -> ProgramKind {
         .find(|s| s.p_type == PT_PHDR)
         .map(|s| s.p_vaddr)
         .or_else(|| {
+            let headers_end = phoff.checked_add(phnum * PHENT)?;
             segments.iter().find_map(|s| {
                 let inside = s.p_type == PT_LOAD
                     && phoff >= s.p_offset
-                    && phoff + phnum * PHENT <= s.p_offset.saturating_add(s.p_filesz);
-                inside.then(|| s.p_vaddr + (phoff - s.p_offset))
+                    && headers_end <= s.p_offset.saturating_add(s.p_filesz);
+                inside
+                    .then(|| s.p_vaddr.checked_add(phoff - s.p_offset))
+                    .flatten()
             })
         })
         .unwrap_or(0);
@@ -110,10 +113,10 @@ fn has_neoos_note(mut notes: &[u8]) -> bool {
             return true;
         }
         let next = name_end
-            .next_multiple_of(4)
-            .saturating_add(descsz)
-            .next_multiple_of(4);
-        match notes.get(next..) {
+            .checked_next_multiple_of(4)
+            .and_then(|n| n.checked_add(descsz))
+            .and_then(|n| n.checked_next_multiple_of(4));
+        match next.and_then(|n| notes.get(n..)) {
             Some(rest) => notes = rest,
             None => return false,
         }
@@ -156,5 +159,11 @@ mod tests {
         let mut huge = note(b"GNU\0", 3, &[]);
         huge[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(!has_neoos_note(&huge), "an overlong size ends the search");
+        let mut huge_name = note(b"GNU\0", 3, &[]);
+        huge_name[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(
+            !has_neoos_note(&huge_name),
+            "an overlong name ends the search"
+        );
     }
 }

@@ -173,11 +173,14 @@ impl<P: Platform> Kernel<P> {
     fn grow_break(&mut self, pid: Pid, old_end: u64, new_end: u64) -> Result<(), Errno> {
         self.heap_reserve_check()?;
         let space = self.processes.get(pid).ok_or(Errno::Inval)?.space;
-        let taken = self
-            .memory
-            .maps_from(space, old_end)
-            .next()
-            .is_some_and(|m| m.start < new_end);
+        // A mapping across the old end, or one starting before the new end.
+        let across = self.memory.would_split(space, old_end, 0);
+        let taken = across
+            || self
+                .memory
+                .maps_from(space, old_end)
+                .next()
+                .is_some_and(|m| m.start < new_end);
         if taken {
             return Err(Errno::NoMem);
         }

@@ -224,6 +224,26 @@ fn brk_grows_shrinks_and_refuses_what_it_cannot_do() {
 }
 
 #[test]
+fn brk_does_not_grow_over_a_mapping_that_crosses_the_break() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    let start = linux_state(&k, pid).brk_start;
+    let flags = (neoos_abi::mman::MAP_PRIVATE
+        | neoos_abi::mman::MAP_ANON
+        | neoos_abi::mman::MAP_FIXED) as u64;
+    let across = [start - PAGE, 2 * PAGE, 3, flags, u64::MAX, 0];
+    assert_eq!(sys(&mut k, pid, nr::MMAP, across), (start - PAGE) as i64);
+    poke(&mut k, pid, start, &[9]);
+    let grow = [start + 4 * PAGE, 0, 0, 0, 0, 0];
+    assert_eq!(sys(&mut k, pid, nr::BRK, grow), start as i64);
+    assert_eq!(
+        peek(&mut k, pid, start, 1),
+        [9],
+        "the mapping keeps its data"
+    );
+}
+
+#[test]
 fn writev_gathers_buffers_and_a_bad_one_writes_nothing() {
     let mut k = kernel();
     let pid = spawn_linux(&mut k);

@@ -84,11 +84,25 @@ impl<P: Platform> Kernel<P> {
         argv: &[Vec<u8>],
     ) -> Result<Loaded<P>, Errno> {
         let elf = ElfBytes::<LittleEndian>::minimal_parse(data).map_err(|_| Errno::Perm)?;
-        if elf.ehdr.e_machine != elf::abi::EM_X86_64 || elf.ehdr.e_type != elf::abi::ET_EXEC {
+        if elf.ehdr.e_machine != elf::abi::EM_X86_64 {
+            return Err(Errno::Perm);
+        }
+        let kind = classify(&elf, data);
+        if kind == ProgramKind::Dynamic {
+            self.platform.report(format_args!(
+                "{path} is dynamically linked: NeoOS runs static programs only"
+            ));
+            return Err(Errno::Perm);
+        }
+        if elf.ehdr.e_type != elf::abi::ET_EXEC {
+            self.platform.report(format_args!(
+                "{path} is not an executable at a fixed address (ELF type {}, not \
+                 ET_EXEC; a position-independent program is ET_DYN): NeoOS cannot run it",
+                elf.ehdr.e_type
+            ));
             return Err(Errno::Perm);
         }
         let segments = elf.segments().ok_or(Errno::Perm)?;
-        let kind = classify(&elf, data);
         let (abi, stack) = match kind {
             ProgramKind::Neo => (ProgramAbi::Neo, argument_block(argv)?),
             ProgramKind::Linux(image) => {
@@ -102,12 +116,7 @@ impl<P: Platform> Kernel<P> {
                 let stack = linux_stack_block(argv, &ENVIRONMENT, path.as_bytes(), &aux)?;
                 (ProgramAbi::Linux(LinuxState::new(image.brk_start)), stack)
             }
-            ProgramKind::Dynamic => {
-                self.platform.report(format_args!(
-                    "{path} is dynamically linked: NeoOS runs static programs only"
-                ));
-                return Err(Errno::Perm);
-            }
+            ProgramKind::Dynamic => return Err(Errno::Perm),
         };
         let mut table = self.platform.new_page_table().ok_or(Errno::NoMem)?;
         let space = self.memory.create_address_space();

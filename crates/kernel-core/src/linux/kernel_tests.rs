@@ -125,6 +125,23 @@ fn a_dynamically_linked_program_is_refused_with_a_report() {
 }
 
 #[test]
+fn a_position_independent_program_is_refused_with_a_report() {
+    let mut image = linux_program(&[0xf4; 32], 0);
+    image[16..18].copy_from_slice(&3u16.to_le_bytes()); // ET_DYN
+    let archive = crate::test_platform::cpio(&[("bin", None), ("bin/pie", Some(&image))]);
+    let mut fs = crate::fs::FileSystem::new();
+    fs.unpack_cpio(&archive).unwrap();
+    let mut k = Kernel::new(TestPlatform::default(), fs, Default::default());
+    let r = k.spawn("/bin/pie", &[b"/bin/pie".to_vec()], None);
+    assert_eq!(r, Err(neoos_mm::Errno::Perm));
+    assert!(
+        k.platform.reports[0].contains("not ET_EXEC"),
+        "{:?}",
+        k.platform.reports
+    );
+}
+
+#[test]
 fn the_same_number_is_a_different_call_in_each_numbering() {
     let mut k = kernel();
     let neo = k

@@ -17,6 +17,10 @@ use crate::platform::Platform;
 #[derive(Default)]
 pub struct TestPlatform {
     pub frames: SoftFrames,
+    /// The FS base last given by `set_user_fs_base`.
+    pub fs_base: u64,
+    /// The state of the random source (a counter run through splitmix64).
+    pub random_state: u64,
     pub reports: Vec<String>,
     pub console_out: Vec<u8>,
     pub console_in: VecDeque<u8>,
@@ -25,10 +29,6 @@ pub struct TestPlatform {
     pub contexts_max: Option<usize>,
     pub tables_live: usize,
     pub heap_low: bool,
-    /// The FS base last given by `set_user_fs_base`.
-    pub fs_base: u64,
-    /// The state of the random source (a counter run through splitmix64).
-    pub random_state: u64,
 }
 
 /// The registers a test process starts with: (entry, stack).
@@ -74,18 +74,6 @@ impl Platform for TestPlatform {
     fn ticks(&self) -> u64 {
         self.ticks
     }
-    fn frame_counts(&self) -> (u64, u64) {
-        (1000, 1000 - self.frames.live_count() as u64)
-    }
-    fn console_write(&mut self, bytes: &[u8]) {
-        self.console_out.extend_from_slice(bytes);
-    }
-    fn console_read(&mut self) -> Option<u8> {
-        self.console_in.pop_front()
-    }
-    fn heap_low(&self) -> bool {
-        self.heap_low
-    }
     fn set_user_fs_base(&mut self, base: u64) {
         self.fs_base = base;
     }
@@ -98,6 +86,18 @@ impl Platform for TestPlatform {
     }
     fn hwcap(&self) -> u64 {
         TEST_HWCAP
+    }
+    fn frame_counts(&self) -> (u64, u64) {
+        (1000, 1000 - self.frames.live_count() as u64)
+    }
+    fn console_write(&mut self, bytes: &[u8]) {
+        self.console_out.extend_from_slice(bytes);
+    }
+    fn console_read(&mut self) -> Option<u8> {
+        self.console_in.pop_front()
+    }
+    fn heap_low(&self) -> bool {
+        self.heap_low
     }
 }
 

@@ -52,7 +52,7 @@ impl UserPtr {
 pub enum Personality {
     /// NeoOS calls: `E_*` codes on failure.
     Neo,
-    /// POSIX calls: `-errno` on failure.
+    /// POSIX calls, and every call of a Linux program: `-errno` on failure.
     Posix,
 }
 

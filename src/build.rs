@@ -95,6 +95,88 @@ pub fn ensure_tools() -> Result<()> {
     }
 }
 
+/// Makes sure `musl-gcc` is there (for Linux programs), installing
+/// musl-tools with apt when it is missing and we are root.
+pub fn ensure_musl() -> Result<()> {
+    if have_musl_gcc() {
+        return Ok(());
+    }
+    if !is_root() {
+        return Err(ToolError(
+            "musl-gcc is missing; install it with: apt-get install -y musl-tools".into(),
+        ));
+    }
+    eprintln!("neoos: installing musl (apt-get install -y musl-tools)");
+    run(
+        Command::new("apt-get").args(["update", "-qq"]),
+        "apt-get update",
+    )?;
+    run(
+        Command::new("apt-get")
+            .args(["install", "-y", "-qq", "musl-tools"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+        "apt-get install musl-tools",
+    )?;
+    if have_musl_gcc() {
+        Ok(())
+    } else {
+        Err(ToolError(
+            "musl-gcc is still missing after apt-get install".into(),
+        ))
+    }
+}
+
+/// musl-gcc answers `-dumpversion` (its `--version` needs an input file on
+/// some versions).
+fn have_musl_gcc() -> bool {
+    Command::new("musl-gcc")
+        .arg("-dumpversion")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Flags of a Linux program built with musl or glibc: static, not
+/// position-independent, with the ABI page size.
+const LINUX_FLAGS: &[&str] = &[
+    "-static",
+    "-no-pie",
+    "-fno-pie",
+    "-O2",
+    "-g",
+    "-std=gnu17",
+    "-Wall",
+    "-Wextra",
+    "-Wl,-z,max-page-size=0x1000",
+];
+
+/// Compiles one C program with `musl-gcc -static` into `out`: an ordinary
+/// Linux program (no libneo, no NeoOS note), which NeoOS runs with its
+/// Linux personality.
+pub fn musl_program(source: &Path, warnings: Warnings, out: &Path) -> Result<()> {
+    linux_program("musl-gcc", source, warnings, out)
+}
+
+/// Compiles one C program with `gcc -static` (glibc) into `out`: a Linux
+/// program.
+pub fn glibc_program(source: &Path, warnings: Warnings, out: &Path) -> Result<()> {
+    linux_program("gcc", source, warnings, out)
+}
+
+fn linux_program(compiler: &str, source: &Path, warnings: Warnings, out: &Path) -> Result<()> {
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut cmd = Command::new(compiler);
+    cmd.args(LINUX_FLAGS);
+    if warnings == Warnings::Errors {
+        cmd.arg("-Werror");
+    }
+    cmd.arg("-o").arg(out).arg(source);
+    compile(&mut cmd, source, warnings)
+}
+
 /// Builds the kernel with the initial file system image `initfs` (a cpio
 /// archive) built in, and returns the path of its ELF image. Only the
 /// kernel crate is recompiled when the image changes.
@@ -176,7 +258,7 @@ pub fn c_program_with_trailer(
 fn compile(cmd: &mut Command, source: &Path, warnings: Warnings) -> Result<()> {
     let output = cmd
         .output()
-        .map_err(|e| ToolError(format!("cannot start gcc: {e}")))?;
+        .map_err(|e| ToolError(format!("cannot start {:?}: {e}", cmd.get_program())))?;
     let messages = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
         return Err(ToolError(format!(

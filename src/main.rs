@@ -4,6 +4,8 @@
 //! ```text
 //! cargo run                         the demo, then power off
 //! cargo run -- prog.c [more.c ...]  compile your programs, run them in order as /user/NAME
+//! cargo run -- --musl prog.c        build prog.c with musl-gcc -static: a Linux program
+//! cargo run -- ./a.out              run a prebuilt static x86_64 ELF program
 //! cargo run -- --shell              an interactive shell
 //! cargo run -- --gdb ...            wait for gdb on localhost:1234 (no time limit)
 //! cargo run -- --timeout 60 ...     time limit in seconds (default 120)
@@ -37,10 +39,17 @@ const USER_PROGRAMS_DIR: &str = "/user";
 #[derive(Parser)]
 #[command(name = "neoos", version, after_help = AFTER_HELP)]
 struct Options {
-    /// C programs (compiled against libneo) to run in order, in one boot.
-    /// Each is installed as /user/NAME (NAME: the file name without .c).
-    #[arg(value_name = "PROGRAM.c")]
+    /// Programs to run in order, in one boot: C files (compiled against
+    /// libneo, or with --musl as Linux programs) or prebuilt static x86_64
+    /// ELF executables (NeoOS or Linux). Each is installed as /user/NAME
+    /// (NAME: the file name without its extension).
+    #[arg(value_name = "PROGRAM")]
     programs: Vec<PathBuf>,
+    /// Build the C files given with `musl-gcc -static` (installing
+    /// musl-tools when missing): Linux programs, run with NeoOS's Linux
+    /// personality.
+    #[arg(long, conflicts_with_all = ["shell", "bench", "soak"])]
+    musl: bool,
     /// Boot into the interactive shell.
     #[arg(long, conflicts_with = "programs")]
     shell: bool,
@@ -69,6 +78,8 @@ const AFTER_HELP: &str = "\
 Examples:
   cargo run                          the demo, then power off
   cargo run -- ~/hello.c more.c      run /user/hello, then /user/more
+  cargo run -- --musl hello.c        hello.c built with musl, run as a Linux program
+  cargo run -- ./hello-static        a prebuilt static ELF program
   cargo run -- --soak 1000           1000 fuzzer children, 1500 calls each
   cargo run -- --bench --linux       the benchmark, with Linux measured too";
 
@@ -92,8 +103,11 @@ fn run() -> Result<bool> {
             timeout: timeout.unwrap_or(DEFAULT_BENCH_TIMEOUT),
         });
     }
-    let user_programs = user_programs(&o.programs)?;
+    let user_programs = user_programs(&o.programs, o.musl)?;
     build::ensure_tools()?;
+    if user_programs.iter().any(|p| p.build == HowBuilt::Musl) {
+        build::ensure_musl()?;
+    }
     let (image_path, to_run) = image_with(&user_programs, &o)?;
     eprintln!("neoos: building the kernel (with the programs and files built in)");
     let kernel = build::kernel(&image_path)?;
@@ -144,7 +158,15 @@ fn image_with(user_programs: &[UserProgram], o: &Options) -> Result<(PathBuf, Ve
     }
     for program in user_programs {
         let binary = out_dir().join("user-bin").join(&program.name);
-        build::c_program(&program.source, &[], build::Warnings::Shown, &binary)?;
+        let warnings = build::Warnings::Shown;
+        match program.build {
+            HowBuilt::Libneo => build::c_program(&program.source, &[], warnings, &binary)?,
+            HowBuilt::Musl => build::musl_program(&program.source, warnings, &binary)?,
+            HowBuilt::Prebuilt => {
+                std::fs::copy(&program.source, &binary)
+                    .map_err(|e| ToolError(format!("{}: {e}", program.source.display())))?;
+            }
+        }
         image.program(&program.path, &binary)?;
         to_run.push(program.path.clone());
     }
@@ -197,20 +219,50 @@ fn report(outcome: &boot::BootOutcome, expected: &[String]) -> Result<bool> {
     Ok(ok)
 }
 
-/// One of your programs: its name, its path in the image and its source.
+/// One of your programs: its name, its path in the image, its source and
+/// how it becomes a program.
 #[derive(Debug)]
 struct UserProgram {
     name: String,
     path: String,
     source: PathBuf,
+    build: HowBuilt,
+}
+
+/// How one of your programs becomes a program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum HowBuilt {
+    /// A C file compiled against libneo: a NeoOS program.
+    Libneo,
+    /// A C file built with `musl-gcc -static`: a Linux program.
+    Musl,
+    /// An ELF executable, installed as it is.
+    Prebuilt,
+}
+
+/// Whether `path` is an ELF file (it starts with the ELF magic).
+fn is_elf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|_| magic == *b"\x7fELF")
 }
 
 /// Your programs, each at `/user/NAME`; refuses two programs of one name and
-/// names the kernel cannot run.
-fn user_programs(sources: &[PathBuf]) -> Result<Vec<UserProgram>> {
+/// names the kernel cannot run. ELF files are prebuilt programs; C files
+/// are built with musl when `musl`, else against libneo.
+fn user_programs(sources: &[PathBuf], musl: bool) -> Result<Vec<UserProgram>> {
     let mut seen: BTreeMap<String, &Path> = BTreeMap::new();
     let mut programs = Vec::new();
     for source in sources {
+        let build = if is_elf(source) {
+            HowBuilt::Prebuilt
+        } else if musl {
+            HowBuilt::Musl
+        } else {
+            HowBuilt::Libneo
+        };
         let name = program_name(source)?;
         if let Some(other) = seen.insert(name.clone(), source) {
             return Err(ToolError(format!(
@@ -223,6 +275,7 @@ fn user_programs(sources: &[PathBuf]) -> Result<Vec<UserProgram>> {
             path: format!("{USER_PROGRAMS_DIR}/{name}"),
             name,
             source: source.clone(),
+            build,
         });
     }
     Ok(programs)
@@ -236,7 +289,7 @@ fn program_name(source: &Path) -> Result<String> {
         .file_stem()
         .and_then(|s| s.to_str())
         .filter(|n| !n.is_empty() && !n.starts_with('.'))
-        .ok_or_else(|| ToolError(format!("{}: not a C file name", source.display())))?;
+        .ok_or_else(|| ToolError(format!("{}: not a program file name", source.display())))?;
     if name.contains(|c: char| c == ',' || c == '/' || !c.is_ascii_graphic()) {
         return Err(ToolError(format!(
             "{}: a program name is printable ASCII without spaces or commas",
@@ -252,7 +305,7 @@ mod tests {
 
     #[test]
     fn your_programs_go_to_their_own_folder() {
-        let programs = user_programs(&["/x/hello.c".into(), "y/more.c".into()]).unwrap();
+        let programs = user_programs(&["/x/hello.c".into(), "y/more.c".into()], false).unwrap();
         let paths: Vec<(&str, &Path)> = programs
             .iter()
             .map(|p| (p.path.as_str(), p.source.as_path()))
@@ -268,7 +321,7 @@ mod tests {
 
     #[test]
     fn two_programs_of_one_name_are_refused() {
-        let error = user_programs(&["a/hello.c".into(), "b/hello.c".into()]).unwrap_err();
+        let error = user_programs(&["a/hello.c".into(), "b/hello.c".into()], false).unwrap_err();
         assert!(error.0.contains("would both be /user/hello"), "{error}");
     }
 
@@ -281,6 +334,26 @@ mod tests {
             program_name(Path::new("dir/ok-name_1.c")).unwrap(),
             "ok-name_1"
         );
+    }
+
+    #[test]
+    fn elf_files_are_prebuilt_and_c_files_follow_musl() {
+        let dir = std::env::temp_dir().join(format!("neoos-elf-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let elf = dir.join("prog");
+        std::fs::write(&elf, b"\x7fELF\x02\x01\x01").unwrap();
+        let c = dir.join("hello.c");
+        std::fs::write(&c, b"int main(void) { return 0; }").unwrap();
+        let how = |musl| {
+            user_programs(&[elf.clone(), c.clone()], musl)
+                .unwrap()
+                .iter()
+                .map(|p| p.build)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(how(false), [HowBuilt::Prebuilt, HowBuilt::Libneo]);
+        assert_eq!(how(true), [HowBuilt::Prebuilt, HowBuilt::Musl]);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -1,7 +1,11 @@
 //! The in-QEMU test suite, a cargo test target run by libtest-mimic: every
 //! program in `user/tests/` is one test, run on a real NeoOS boot. A test
 //! passes when it ends with the status its first line names
-//! (`// expect-status: N`, default 0). The specification's own C examples
+//! (`// expect-status: N`, default 0) and, when its leading comment lines
+//! say `// expect-output: TEXT`, printed each such line. The programs of
+//! `user/tests/linux/` are built with `musl-gcc -static`, those of
+//! `user/tests/glibc/` with `gcc -static`: Linux programs, run by NeoOS's
+//! Linux personality. The specification's own C examples
 //! (`../shared/seeds/*.txt`) run verbatim too, followed by a program that
 //! checks what they left in the file. `kernel_returns_every_frame_after_the_programs`
 //! passes when the boot powered off normally with every frame returned.
@@ -35,6 +39,11 @@ const LINES_BEFORE_A_BREAK: usize = 30;
 enum Source {
     /// A file of `user/tests/`.
     File(PathBuf),
+    /// A file of `user/tests/linux/`, built with musl: a Linux program.
+    Musl(PathBuf),
+    /// A file of `user/tests/glibc/`, built with `gcc -static`: a Linux
+    /// program on glibc.
+    Glibc(PathBuf),
     /// An example of a seed document, compiled verbatim.
     SeedExample(SeedExample),
 }
@@ -46,6 +55,8 @@ struct Case {
     /// Its path in the image.
     path: String,
     expect: i64,
+    /// Lines the program must print.
+    expect_output: Vec<String>,
     source: Source,
     needs: Vec<usize>,
 }
@@ -53,7 +64,15 @@ struct Case {
 /// Every test of the suite, in run order, found without compiling anything.
 fn discover() -> Result<Vec<Case>> {
     let mut cases = Vec::new();
-    for source in build::c_sources(&repo_root().join("user/tests"))? {
+    let neo = build::c_sources(&repo_root().join("user/tests"))?;
+    let musl = build::c_sources(&repo_root().join("user/tests/linux"))?;
+    let glibc = build::c_sources(&repo_root().join("user/tests/glibc"))?;
+    let sources = neo
+        .into_iter()
+        .map(|s| (Source::File(s.clone()), s))
+        .chain(musl.into_iter().map(|s| (Source::Musl(s.clone()), s)))
+        .chain(glibc.into_iter().map(|s| (Source::Glibc(s.clone()), s)));
+    for (kind, source) in sources {
         let name = source
             .file_stem()
             .and_then(|s| s.to_str())
@@ -62,8 +81,9 @@ fn discover() -> Result<Vec<Case>> {
         cases.push(Case {
             path: format!("/bin/{name}"),
             expect: expected_status(&source),
+            expect_output: expected_output(&source),
             name,
-            source: Source::File(source),
+            source: kind,
             needs: Vec::new(),
         });
     }
@@ -73,6 +93,7 @@ fn discover() -> Result<Vec<Case>> {
             name: format!("seed_example_{}", example.name),
             path: format!("/bin/{}", example.name),
             expect: 0,
+            expect_output: Vec::new(),
             source: Source::SeedExample(example),
             needs: Vec::new(),
         });
@@ -82,6 +103,7 @@ fn discover() -> Result<Vec<Case>> {
             name: "seed_examples_left_the_file_as_they_wrote_it".into(),
             path: "/bin/check_datos_after_examples".into(),
             expect: 0,
+            expect_output: Vec::new(),
             source: Source::File(repo_root().join("user/seeds/check_datos_after_examples.c")),
             needs: (first_example..cases.len()).collect(),
         });
@@ -96,6 +118,16 @@ fn expected_status(source: &Path) -> i64 {
         .and_then(|l| l.trim().strip_prefix("// expect-status:"))
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(0)
+}
+
+/// The `// expect-output: TEXT` lines among the leading comment lines.
+fn expected_output(source: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(source).unwrap_or_default();
+    text.lines()
+        .take_while(|l| l.trim_start().starts_with("//"))
+        .filter_map(|l| l.trim().strip_prefix("// expect-output:"))
+        .map(|s| s.trim().to_string())
+        .collect()
 }
 
 /// Whether libtest-mimic will run the test `name` under `args`.
@@ -175,6 +207,8 @@ fn build_image(cases: &[Case], steps: &[Step]) -> Result<(PathBuf, Vec<(usize, S
 fn compile(case: &Case, binary: &Path) -> Result<()> {
     match &case.source {
         Source::File(source) => build::c_program(source, &[], Warnings::Errors, binary),
+        Source::Musl(source) => build::musl_program(source, Warnings::Errors, binary),
+        Source::Glibc(source) => build::glibc_program(source, Warnings::Errors, binary),
         Source::SeedExample(example) => {
             let dir = out_dir().join("seed-examples");
             std::fs::create_dir_all(&dir)?;
@@ -250,6 +284,12 @@ impl Reporter {
 /// verdict; a boot broken by a step goes on with the next step in a new boot.
 fn run_suite(cases: &[Case], steps: &[Step], reporter: &mut Reporter) -> Result<()> {
     build::ensure_tools()?;
+    if steps
+        .iter()
+        .any(|s| matches!(cases[s.case].source, Source::Musl(_)))
+    {
+        build::ensure_musl()?;
+    }
     let (image, broken) = build_image(cases, steps)?;
     let mut runnable = Vec::new();
     for step in steps {
@@ -310,14 +350,24 @@ fn run_boot(
             return;
         };
         let case = &cases[step.case];
-        let verdict = if status == case.expect {
-            Ok(())
-        } else {
+        let missing: Vec<&String> = case
+            .expect_output
+            .iter()
+            .filter(|want| !output.iter().any(|line| line.trim_end() == want.as_str()))
+            .collect();
+        let verdict = if status != case.expect {
             Err(format!(
                 "{}\n(expected status {}, got {status})",
                 indent(&output),
                 case.expect
             ))
+        } else if !missing.is_empty() {
+            Err(format!(
+                "{}\n(expected output lines missing: {missing:?})",
+                indent(&output)
+            ))
+        } else {
+            Ok(())
         };
         output.clear();
         decided += 1;

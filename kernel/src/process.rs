@@ -97,6 +97,15 @@ impl Platform for KernelPlatform {
     fn heap_room(&self) -> usize {
         heap::free_bytes().saturating_sub(HEAP_RESERVE)
     }
+    fn set_user_fs_base(&mut self, base: u64) {
+        cpu::set_fs_base(base);
+    }
+    fn random_u64(&mut self) -> u64 {
+        cpu::random_u64()
+    }
+    fn hwcap(&self) -> u64 {
+        cpu::hwcap()
+    }
 }
 
 static KERNEL: Mutex<Option<Kernel<KernelPlatform>>> = Mutex::new(None);
@@ -125,6 +134,7 @@ pub fn run_scheduler() {
                 let p = k.processes().get(pid)?;
                 let (context, table) = (p.context.as_ref()?, p.table.as_ref()?);
                 table.activate();
+                cpu::set_fs_base(k.fs_base_of(pid));
                 return Some(Some(context.slot));
             }
             if k.processes().is_empty() && k.nothing_to_launch() {

@@ -1,13 +1,11 @@
 //! The system-call entry: takes the call number and six argument registers
-//! from the trap frame, decodes them with the NeoOS table of
-//! `neoos-kernel-core`, runs the call there, and completes here the calls
+//! from the trap frame, decodes them with the table of the caller's
+//! numbering (NeoOS or Linux) in `neoos-kernel-core`, runs the call there, and completes here the calls
 //! that need the scheduler (exit, yield, wait, kill, fork, console input).
 //! The result, converted once by the call's personality, goes to `rax`.
 
 use neoos_abi::neo;
-use neoos_kernel_core::syscall::{
-    decode_neo, Completion, KillOutcome, SchedulerCall, UserPtr, NEO_UNKNOWN_CALL,
-};
+use neoos_kernel_core::syscall::{KillOutcome, SchedulerCall, UserPtr, NEO_UNKNOWN_CALL};
 use neoos_mm::Errno;
 
 use crate::arch::traps::TrapFrame;
@@ -18,23 +16,24 @@ pub fn handle(frame: &mut TrapFrame) {
     let regs = [
         frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
     ];
-    let Some(decoded) = decode_neo(frame.rax as usize, regs) else {
-        frame.rax = NEO_UNKNOWN_CALL as u64;
-        return;
-    };
-    let personality = decoded.personality;
+    let number = frame.rax as usize;
     // The result is converted inside the lock; a call that needs the
     // scheduler comes back out of it.
-    let step = with_kernel(|k| match k.processes().current() {
-        None => Ok(neo::E_UNKNOWN),
-        Some(pid) => match k.call(pid, decoded.call) {
-            Completion::Done(r) => Ok(personality.result(r)),
-            Completion::Scheduler(call) => Err(call),
-        },
+    let step = with_kernel(|k| {
+        let Some(pid) = k.processes().current() else {
+            return Ok(neo::E_UNKNOWN);
+        };
+        let Some(decoded) = k.decode(pid, number, regs) else {
+            return Ok(NEO_UNKNOWN_CALL);
+        };
+        let personality = decoded.personality;
+        k.call(pid, decoded.call)
+            .rax(personality)
+            .map_err(|call| (call, personality))
     });
     let result = match step {
         Ok(value) => value,
-        Err(call) => personality.result(scheduler_call(call, frame)),
+        Err((call, personality)) => personality.result(scheduler_call(call, frame)),
     };
     frame.rax = result as u64;
 }

@@ -11,6 +11,9 @@
 /// Size of a page, in bytes.
 pub const PAGE_SIZE: usize = 4096;
 
+/// Timer ticks per second (`sys_ticks`, and the clocks of Linux programs).
+pub const TICKS_PER_SECOND: u64 = 100;
+
 /// System-call numbers (placed in `rax` for the `syscall` instruction).
 pub mod nr {
     // The NeoOS personality.
@@ -88,8 +91,11 @@ pub mod errno {
     pub const EFAULT: i64 = 14;
     pub const EEXIST: i64 = 17;
     pub const ENODEV: i64 = 19;
+    pub const ENOTDIR: i64 = 20;
     pub const EINVAL: i64 = 22;
     pub const ENOSPC: i64 = 28;
+    pub const ENOTTY: i64 = 25;
+    pub const ESPIPE: i64 = 29;
     pub const ENOSYS: i64 = 38;
     pub const EOVERFLOW: i64 = 75;
 }
@@ -136,6 +142,148 @@ pub mod mman {
     pub const MADV_DONTNEED: u32 = 4;
     /// `mmap`'s failure value as an address.
     pub const MAP_FAILED: i64 = -1;
+}
+
+/// The Linux personality: call numbers, the ELF note that marks a NeoOS
+/// program, the auxiliary vector, and the constants of the Linux calls
+/// NeoOS implements (x86_64 values). A program without the NeoOS note is
+/// a Linux program; its results are `-errno` ([`errno`]).
+pub mod linux {
+    /// The ELF note libneo's crt0 places in every NeoOS program: owner
+    /// name (with its NUL), type and a 4-byte descriptor (the ABI version).
+    pub const NOTE_NAME: &[u8] = b"NeoOS\0";
+    pub const NOTE_TYPE: u32 = 1;
+    pub const NOTE_ABI_VERSION: u32 = 1;
+
+    /// Linux x86_64 system-call numbers.
+    pub mod nr {
+        pub const READ: usize = 0;
+        pub const WRITE: usize = 1;
+        pub const OPEN: usize = 2;
+        pub const CLOSE: usize = 3;
+        pub const STAT: usize = 4;
+        pub const FSTAT: usize = 5;
+        pub const LSTAT: usize = 6;
+        pub const POLL: usize = 7;
+        pub const LSEEK: usize = 8;
+        pub const MMAP: usize = 9;
+        pub const MPROTECT: usize = 10;
+        pub const MUNMAP: usize = 11;
+        pub const BRK: usize = 12;
+        pub const RT_SIGACTION: usize = 13;
+        pub const RT_SIGPROCMASK: usize = 14;
+        pub const IOCTL: usize = 16;
+        pub const READV: usize = 19;
+        pub const WRITEV: usize = 20;
+        pub const SCHED_YIELD: usize = 24;
+        pub const MSYNC: usize = 26;
+        pub const MINCORE: usize = 27;
+        pub const MADVISE: usize = 28;
+        pub const GETPID: usize = 39;
+        pub const FORK: usize = 57;
+        pub const EXIT: usize = 60;
+        pub const UNAME: usize = 63;
+        pub const FSYNC: usize = 74;
+        pub const GETUID: usize = 102;
+        pub const GETGID: usize = 104;
+        pub const GETEUID: usize = 107;
+        pub const GETEGID: usize = 108;
+        pub const GETPPID: usize = 110;
+        pub const ARCH_PRCTL: usize = 158;
+        pub const GETTID: usize = 186;
+        pub const SET_TID_ADDRESS: usize = 218;
+        pub const CLOCK_GETTIME: usize = 228;
+        pub const EXIT_GROUP: usize = 231;
+        pub const OPENAT: usize = 257;
+        pub const NEWFSTATAT: usize = 262;
+        pub const SET_ROBUST_LIST: usize = 273;
+        pub const GETRANDOM: usize = 318;
+        pub const RSEQ: usize = 334;
+        /// Numbers at or above this are no Linux call NeoOS knows of (the
+        /// kernel's once-only log of unknown numbers covers those below).
+        pub const LOGGED_BELOW: usize = 512;
+    }
+
+    /// `arch_prctl` codes.
+    pub const ARCH_SET_FS: u64 = 0x1002;
+    pub const ARCH_GET_FS: u64 = 0x1003;
+
+    /// `ioctl` requests answered on the console.
+    pub const TCGETS: u64 = 0x5401;
+    pub const TIOCGWINSZ: u64 = 0x5413;
+    /// `struct termios` (kernel layout): four flag words, line, 19 cc.
+    pub const TERMIOS_SIZE: usize = 36;
+    /// `struct winsize`: rows, columns, x and y pixels (u16 each).
+    pub const WINSIZE_SIZE: usize = 8;
+
+    /// `openat`'s "relative to the working directory" descriptor.
+    pub const AT_FDCWD: i64 = -100;
+    /// `newfstatat` flag: operate on the descriptor itself.
+    pub const AT_EMPTY_PATH: u32 = 0x1000;
+    /// Open flags NeoOS accepts and ignores (no terminals to acquire, no
+    /// exec, every file is large-file capable).
+    pub const O_NOCTTY: u32 = 0o400;
+    pub const O_LARGEFILE: u32 = 0o100000;
+    pub const O_CLOEXEC: u32 = 0o2000000;
+
+    /// `lseek` origins.
+    pub const SEEK_SET: u32 = 0;
+    pub const SEEK_CUR: u32 = 1;
+    pub const SEEK_END: u32 = 2;
+
+    /// `clock_gettime` clocks NeoOS has (all count from boot).
+    pub const CLOCK_REALTIME: u32 = 0;
+    pub const CLOCK_MONOTONIC: u32 = 1;
+    pub const CLOCK_PROCESS_CPUTIME_ID: u32 = 2;
+    pub const CLOCK_THREAD_CPUTIME_ID: u32 = 3;
+    pub const CLOCK_MONOTONIC_RAW: u32 = 4;
+    pub const CLOCK_REALTIME_COARSE: u32 = 5;
+    pub const CLOCK_MONOTONIC_COARSE: u32 = 6;
+    pub const CLOCK_BOOTTIME: u32 = 7;
+
+    /// `getrandom` flags.
+    pub const GRND_NONBLOCK: u32 = 1;
+    pub const GRND_RANDOM: u32 = 2;
+
+    /// `struct stat` (x86_64): size and field offsets.
+    pub mod stat {
+        pub const SIZE: usize = 144;
+        pub const DEV: usize = 0;
+        pub const INO: usize = 8;
+        pub const NLINK: usize = 16;
+        pub const MODE: usize = 24;
+        pub const UID: usize = 28;
+        pub const GID: usize = 32;
+        pub const RDEV: usize = 40;
+        pub const SIZE_FIELD: usize = 48;
+        pub const BLKSIZE: usize = 56;
+        pub const BLOCKS: usize = 64;
+        pub const S_IFCHR: u32 = 0o020000;
+        pub const S_IFDIR: u32 = 0o040000;
+        pub const S_IFREG: u32 = 0o100000;
+    }
+
+    /// `struct utsname`: six fields of this many bytes.
+    pub const UTSNAME_FIELD: usize = 65;
+
+    /// Auxiliary-vector keys.
+    pub mod auxv {
+        pub const AT_NULL: u64 = 0;
+        pub const AT_PHDR: u64 = 3;
+        pub const AT_PHENT: u64 = 4;
+        pub const AT_PHNUM: u64 = 5;
+        pub const AT_PAGESZ: u64 = 6;
+        pub const AT_ENTRY: u64 = 9;
+        pub const AT_UID: u64 = 11;
+        pub const AT_EUID: u64 = 12;
+        pub const AT_GID: u64 = 13;
+        pub const AT_EGID: u64 = 14;
+        pub const AT_HWCAP: u64 = 16;
+        pub const AT_CLKTCK: u64 = 17;
+        pub const AT_SECURE: u64 = 23;
+        pub const AT_RANDOM: u64 = 25;
+        pub const AT_EXECFN: u64 = 31;
+    }
 }
 
 /// System V shared memory flags and commands.

@@ -14,6 +14,7 @@ use neoos_mm::{Access, AsId, Errno, FaultError, Hw, Io, MemorySystem};
 use crate::files::{DescriptorTable, FileIo};
 use crate::fs::FileSystem;
 use crate::ipc::SegmentRecords;
+use crate::linux::{ProgramAbi, UnknownCalls};
 use crate::platform::Platform;
 use crate::process::{NewProcess, Parent, Pid, ProcessTable, Unwaited};
 
@@ -26,6 +27,8 @@ pub struct Kernel<P: Platform> {
     pub(crate) processes: ProcessTable<P::PageTable, P::Context>,
     /// Programs to start, in order, one after another.
     launch: VecDeque<String>,
+    /// Unknown Linux call numbers already reported.
+    pub(crate) linux_unknown: UnknownCalls,
 }
 
 /// How a user page fault that could not be resolved ends its process.
@@ -69,6 +72,7 @@ impl<P: Platform> Kernel<P> {
             segments: SegmentRecords::default(),
             processes: ProcessTable::default(),
             launch,
+            linux_unknown: UnknownCalls::default(),
         }
     }
 
@@ -177,6 +181,7 @@ impl<P: Platform> Kernel<P> {
             table: loaded.table,
             context,
             files: DescriptorTable::standard(),
+            abi: loaded.abi,
         }))
     }
 
@@ -213,9 +218,9 @@ impl<P: Platform> Kernel<P> {
             self.discard(space, table);
             return Err(Errno::NoMem);
         };
-        let (path, files) = match self.processes.get(parent) {
-            Some(p) => (p.path.clone(), p.files.clone()),
-            None => (String::new(), DescriptorTable::default()),
+        let (path, files, abi) = match self.processes.get(parent) {
+            Some(p) => (p.path.clone(), p.files.clone(), p.abi),
+            None => (String::new(), DescriptorTable::default(), ProgramAbi::Neo),
         };
         let opened: Vec<_> = files.open_files().map(|f| f.file).collect();
         let mut file_io = self.file_io();
@@ -229,6 +234,7 @@ impl<P: Platform> Kernel<P> {
             table,
             context,
             files,
+            abi,
         }))
     }
 

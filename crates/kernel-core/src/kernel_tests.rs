@@ -12,7 +12,7 @@ use neoos_mm::{Access, Errno};
 
 use crate::process::{Pid, State};
 use crate::syscall::{decode_neo, Completion, KillOutcome, SchedulerCall, UserPtr};
-use crate::test_platform::{kernel, TestPlatform, PROGRAM_BASE};
+use crate::test_platform::{kernel, TestPlatform, PROGRAM_BASE, PROGRAM_ENTRY};
 use crate::Kernel;
 
 /// A scratch user buffer of every test process (in its stack mapping).
@@ -45,9 +45,9 @@ fn put_str(k: &mut K, pid: Pid, addr: u64, s: &str) -> u64 {
 /// glue would, for calls that complete without the scheduler.
 fn sys(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> i64 {
     let d = decode_neo(number, args).expect("a known call");
-    match k.call(pid, d.call) {
-        Completion::Done(r) => d.personality.result(r),
-        Completion::Scheduler(c) => panic!("call {number} needs the scheduler: {c:?}"),
+    match k.call(pid, d.call).rax(d.personality) {
+        Ok(rax) => rax,
+        Err(c) => panic!("call {number} needs the scheduler: {c:?}"),
     }
 }
 
@@ -73,7 +73,7 @@ fn spawn_builds_the_stack_with_argc_and_argv() {
         .unwrap();
     let p = k.processes.get(pid).unwrap();
     let frame = *p.context.as_ref().unwrap();
-    assert_eq!(frame.entry, PROGRAM_BASE + 120);
+    assert_eq!(frame.entry, PROGRAM_ENTRY);
     assert_eq!(frame.stack % 16, 0);
     let argc = peek(&mut k, pid, frame.stack, 8);
     assert_eq!(u64::from_le_bytes(argc.try_into().unwrap()), 2);

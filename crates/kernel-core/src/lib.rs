@@ -1,7 +1,8 @@
 //! The NeoOS kernel's hardware-free logic: the file system and RAM disk,
 //! descriptor tables, System V segment records, the process table and its
 //! life cycle, program loading and the initial stack, and the system-call
-//! layer (decoding and handlers per family). The kernel supplies the
+//! layer (decoding and handlers per family), and the Linux personality
+//! (its numbering, initial stack and calls). The kernel supplies the
 //! machine through [`Platform`] and keeps traps, context switching and
 //! drivers; on the host, tests run this crate over the mapping core's
 //! software machine (`neoos-mm` feature `testing`).
@@ -17,6 +18,7 @@ pub mod files;
 pub mod fs;
 pub mod ipc;
 pub mod kernel;
+pub mod linux;
 mod loader;
 pub mod platform;
 pub mod process;

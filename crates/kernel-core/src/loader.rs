@@ -2,7 +2,10 @@
 //! builds a new address space whose segments are private mappings of the
 //! file (pages come from the page cache on first touch, shared by every
 //! process running the program until one writes), zero-filled memory past
-//! each segment's file part, and a stack holding argc and argv.
+//! each segment's file part, and the initial stack: argc and argv for a
+//! NeoOS program (one with the NeoOS note), the Linux layout with
+//! environment and auxiliary vector for any other static program. A program
+//! that needs a dynamic linker is refused.
 
 use alloc::vec::Vec;
 
@@ -16,6 +19,9 @@ use neoos_mm::{AsId, Errno, FileAccess, FileId, Hw, MemorySystem};
 
 use crate::fs::Node;
 use crate::kernel::Kernel;
+use crate::linux::program::{classify, ProgramKind};
+use crate::linux::stack::{linux_stack_block, AuxValues, ENVIRONMENT};
+use crate::linux::{LinuxState, ProgramAbi};
 use crate::platform::Platform;
 use crate::stack::argument_block;
 
@@ -30,6 +36,7 @@ pub struct Loaded<P: Platform> {
     pub space: AsId,
     pub table: P::PageTable,
     pub frame: P::UserFrame,
+    pub abi: ProgramAbi,
 }
 
 impl<P: Platform> Kernel<P> {
@@ -63,7 +70,7 @@ impl<P: Platform> Kernel<P> {
     /// Builds the address space of `path` with `argv`.
     pub fn load(&mut self, path: &str, argv: &[Vec<u8>]) -> Result<Loaded<P>, Errno> {
         let (file, data) = self.open_program(path)?;
-        let loaded = self.load_opened(file, &data, argv);
+        let loaded = self.load_opened(path, file, &data, argv);
         // The mappings hold their own references to the file.
         let _ = self.file_io().close_ref(file);
         loaded
@@ -71,15 +78,46 @@ impl<P: Platform> Kernel<P> {
 
     fn load_opened(
         &mut self,
+        path: &str,
         file: FileId,
         data: &[u8],
         argv: &[Vec<u8>],
     ) -> Result<Loaded<P>, Errno> {
         let elf = ElfBytes::<LittleEndian>::minimal_parse(data).map_err(|_| Errno::Perm)?;
-        if elf.ehdr.e_machine != elf::abi::EM_X86_64 || elf.ehdr.e_type != elf::abi::ET_EXEC {
+        if elf.ehdr.e_machine != elf::abi::EM_X86_64 {
+            return Err(Errno::Perm);
+        }
+        let kind = classify(&elf, data);
+        if kind == ProgramKind::Dynamic {
+            self.platform.report(format_args!(
+                "{path} is dynamically linked: NeoOS runs static programs only"
+            ));
+            return Err(Errno::Perm);
+        }
+        if elf.ehdr.e_type != elf::abi::ET_EXEC {
+            self.platform.report(format_args!(
+                "{path} is not an executable at a fixed address (ELF type {}, not \
+                 ET_EXEC; a position-independent program is ET_DYN): NeoOS cannot run it",
+                elf.ehdr.e_type
+            ));
             return Err(Errno::Perm);
         }
         let segments = elf.segments().ok_or(Errno::Perm)?;
+        let (abi, stack) = match kind {
+            ProgramKind::Neo => (ProgramAbi::Neo, argument_block(argv)?),
+            ProgramKind::Linux(image) => {
+                let aux = AuxValues {
+                    phdr: image.phdr,
+                    phnum: image.phnum,
+                    entry: elf.ehdr.e_entry,
+                    hwcap: self.platform.hwcap(),
+                    random: self.random_bytes(),
+                };
+                let stack = linux_stack_block(argv, &ENVIRONMENT, path.as_bytes(), &aux)?;
+                (ProgramAbi::Linux(LinuxState::new(image.brk_start)), stack)
+            }
+            ProgramKind::Dynamic => return Err(Errno::Perm),
+        };
         let mut table = self.platform.new_page_table().ok_or(Errno::NoMem)?;
         let space = self.memory.create_address_space();
         let mut hw = Hw::new(&mut table, self.platform.frames(), &mut self.fs.disk);
@@ -102,15 +140,16 @@ impl<P: Platform> Kernel<P> {
                 None,
                 0,
             )?;
-            let (block, rsp) = argument_block(argv)?;
-            memory.copy_to_user(space, &mut hw, rsp, &block, false)?;
+            let (block, rsp) = &stack;
+            memory.copy_to_user(space, &mut hw, *rsp, block, false)?;
             Ok(rsp)
         })();
         match built {
             Ok(rsp) => Ok(Loaded {
                 space,
                 table,
-                frame: self.platform.user_frame(elf.ehdr.e_entry, rsp),
+                frame: self.platform.user_frame(elf.ehdr.e_entry, *rsp),
+                abi,
             }),
             Err(e) => {
                 let _ = memory.destroy_address_space(space, &mut hw);
@@ -118,6 +157,17 @@ impl<P: Platform> Kernel<P> {
                 Err(e)
             }
         }
+    }
+}
+
+impl<P: Platform> Kernel<P> {
+    /// 16 bytes from the platform's random source (`AT_RANDOM`).
+    fn random_bytes(&mut self) -> [u8; 16] {
+        let mut bytes = [0u8; 16];
+        for half in bytes.chunks_exact_mut(8) {
+            half.copy_from_slice(&self.platform.random_u64().to_le_bytes());
+        }
+        bytes
     }
 }
 

@@ -34,6 +34,13 @@ pub trait Platform {
     fn report(&mut self, line: fmt::Arguments);
     /// Clock ticks since boot.
     fn ticks(&self) -> u64;
+    /// Makes `base` the FS segment base of the user code about to run
+    /// (`arch_prctl(ARCH_SET_FS)` of the running process).
+    fn set_user_fs_base(&mut self, base: u64);
+    /// 64 random bits (for `AT_RANDOM` and `getrandom`).
+    fn random_u64(&mut self) -> u64;
+    /// The CPU feature bits a Linux program gets as `AT_HWCAP`.
+    fn hwcap(&self) -> u64;
     /// Physical frames in all and free: (total, free).
     fn frame_counts(&self) -> (u64, u64);
     /// Writes bytes to the console.

@@ -11,6 +11,7 @@ use alloc::vec::Vec;
 use neoos_mm::AsId;
 
 use crate::files::DescriptorTable;
+use crate::linux::ProgramAbi;
 
 /// A process identifier.
 pub type Pid = u32;
@@ -50,6 +51,8 @@ pub struct Process<T, C> {
     pub context: Option<C>,
     pub state: State,
     pub files: DescriptorTable,
+    /// Its system-call interface (and Linux state).
+    pub abi: ProgramAbi,
 }
 
 impl<T, C> Process<T, C> {
@@ -67,6 +70,7 @@ pub struct NewProcess<T, C> {
     pub table: T,
     pub context: C,
     pub files: DescriptorTable,
+    pub abi: ProgramAbi,
 }
 
 /// A process that ended with nobody to wait for it, removed from the table:
@@ -159,6 +163,7 @@ impl<T, C> ProcessTable<T, C> {
                 context: Some(new.context),
                 state: State::Ready,
                 files: new.files,
+                abi: new.abi,
             },
         );
         self.run_queue.push_back(pid);
@@ -329,6 +334,7 @@ mod tests {
             table: (),
             context: (),
             files: DescriptorTable::standard(),
+            abi: ProgramAbi::Neo,
         })
     }
 
@@ -485,6 +491,7 @@ mod tests {
             table: 1,
             context: 2,
             files: DescriptorTable::default(),
+            abi: ProgramAbi::Neo,
         });
         let child = t.insert(NewProcess {
             parent: Parent::Process(parent),
@@ -493,6 +500,7 @@ mod tests {
             table: 3,
             context: 4,
             files: DescriptorTable::default(),
+            abi: ProgramAbi::Neo,
         });
         assert!(t.release(child).is_none(), "a live process keeps its parts");
         t.end(child, 0).unwrap();

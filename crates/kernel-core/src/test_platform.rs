@@ -17,6 +17,10 @@ use crate::platform::Platform;
 #[derive(Default)]
 pub struct TestPlatform {
     pub frames: SoftFrames,
+    /// The FS base last given by `set_user_fs_base`.
+    pub fs_base: u64,
+    /// The state of the random source (a counter run through splitmix64).
+    pub random_state: u64,
     pub reports: Vec<String>,
     pub console_out: Vec<u8>,
     pub console_in: VecDeque<u8>,
@@ -72,6 +76,19 @@ impl Platform for TestPlatform {
     fn ticks(&self) -> u64 {
         self.ticks
     }
+    fn set_user_fs_base(&mut self, base: u64) {
+        self.fs_base = base;
+    }
+    fn random_u64(&mut self) -> u64 {
+        self.random_state = self.random_state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.random_state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn hwcap(&self) -> u64 {
+        TEST_HWCAP
+    }
     fn frame_counts(&self) -> (u64, u64) {
         (1000, 1000 - self.frames.live_count() as u64)
     }
@@ -89,13 +106,36 @@ impl Platform for TestPlatform {
     }
 }
 
+/// What the test machine reports as `AT_HWCAP`.
+pub const TEST_HWCAP: u64 = 0x0789_abcd;
+
 /// Where [`program`] loads.
 pub const PROGRAM_BASE: u64 = 0x40_0000;
 
-/// A minimal x86_64 executable: one read-execute `PT_LOAD` segment holding
-/// the whole file at [`PROGRAM_BASE`] followed by `bss` zero bytes.
+/// Where a program of [`program`] or [`linux_program`] starts.
+pub const PROGRAM_ENTRY: u64 = PROGRAM_BASE + 64 + 2 * 56;
+
+/// A minimal NeoOS x86_64 executable: one read-execute `PT_LOAD` segment
+/// holding the whole file at [`PROGRAM_BASE`] followed by `bss` zero
+/// bytes, and a `PT_NOTE` segment with the NeoOS note after the code.
 pub fn program(code: &[u8], bss: u64) -> Vec<u8> {
-    const HEADERS: u64 = 64 + 56;
+    executable(code, bss, b"NeoOS\0")
+}
+
+/// The same executable with a note of another owner instead: a Linux
+/// program.
+pub fn linux_program(code: &[u8], bss: u64) -> Vec<u8> {
+    executable(code, bss, b"Other\0")
+}
+
+fn executable(code: &[u8], bss: u64, note_owner: &[u8; 6]) -> Vec<u8> {
+    const HEADERS: u64 = 64 + 2 * 56;
+    let mut note = Vec::new();
+    for word in [6u32, 4, 1] {
+        note.extend_from_slice(&word.to_le_bytes());
+    }
+    note.extend_from_slice(note_owner);
+    note.extend_from_slice(&[0, 0, 1, 0, 0, 0]); // pad to 4, version 1
     let mut f = Vec::new();
     f.extend_from_slice(&[0x7f, b'E', b'L', b'F', 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
     f.extend_from_slice(&2u16.to_le_bytes()); // ET_EXEC
@@ -105,10 +145,11 @@ pub fn program(code: &[u8], bss: u64) -> Vec<u8> {
     f.extend_from_slice(&64u64.to_le_bytes()); // phoff
     f.extend_from_slice(&0u64.to_le_bytes()); // shoff
     f.extend_from_slice(&0u32.to_le_bytes()); // flags
-    for half in [64u16, 56, 1, 64, 0, 0] {
+    for half in [64u16, 56, 2, 64, 0, 0] {
         f.extend_from_slice(&half.to_le_bytes());
     }
-    let size = HEADERS + code.len() as u64;
+    let note_at = HEADERS + code.len() as u64;
+    let size = note_at + note.len() as u64;
     f.extend_from_slice(&1u32.to_le_bytes()); // PT_LOAD
     f.extend_from_slice(&5u32.to_le_bytes()); // R + X
     f.extend_from_slice(&0u64.to_le_bytes()); // offset
@@ -117,7 +158,16 @@ pub fn program(code: &[u8], bss: u64) -> Vec<u8> {
     f.extend_from_slice(&size.to_le_bytes());
     f.extend_from_slice(&(size + bss).to_le_bytes());
     f.extend_from_slice(&4096u64.to_le_bytes());
+    f.extend_from_slice(&4u32.to_le_bytes()); // PT_NOTE
+    f.extend_from_slice(&4u32.to_le_bytes()); // R
+    f.extend_from_slice(&note_at.to_le_bytes());
+    f.extend_from_slice(&(PROGRAM_BASE + note_at).to_le_bytes());
+    f.extend_from_slice(&(PROGRAM_BASE + note_at).to_le_bytes());
+    f.extend_from_slice(&(note.len() as u64).to_le_bytes());
+    f.extend_from_slice(&(note.len() as u64).to_le_bytes());
+    f.extend_from_slice(&4u64.to_le_bytes());
     f.extend_from_slice(code);
+    f.extend_from_slice(&note);
     f
 }
 
@@ -152,18 +202,21 @@ pub fn cpio(entries: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
     out
 }
 
-/// A kernel over the test machine with `/bin/prog` (a program), `/tmp` and
+/// A kernel over the test machine with `/bin/prog` (a NeoOS program),
+/// `/bin/linux` (a Linux program), `/tmp` and
 /// `/etc/motd`.
 pub fn kernel() -> Kernel<TestPlatform> {
     let prog = program(&[0xf4; 32], 8192);
+    let linux = linux_program(&[0xf4; 32], 8192);
     let archive = cpio(&[
         ("bin", None),
         ("bin/prog", Some(&prog)),
+        ("bin/linux", Some(&linux)),
         ("tmp", None),
         ("etc", None),
         ("etc/motd", Some(b"hello\n")),
     ]);
     let mut fs = FileSystem::new();
-    assert_eq!(fs.unpack_cpio(&archive), Ok(5));
+    assert_eq!(fs.unpack_cpio(&archive), Ok(6));
     Kernel::new(TestPlatform::default(), fs, VecDeque::new())
 }

@@ -1,4 +1,5 @@
-//! Small CPU operations: halting, control registers, TLB invalidation, time stamp.
+//! Small CPU operations: halting, control registers, TLB invalidation, time
+//! stamp, the user FS base, CPU features and random numbers.
 
 use core::arch::asm;
 
@@ -88,4 +89,39 @@ pub fn read_kernel_frame(rbp: u64) -> Option<[u64; 2]> {
     // about what else refers to the memory (used while reporting a fatal
     // kernel fault, on one CPU).
     Some(unsafe { core::ptr::read_volatile(rbp as *const [u64; 2]) })
+}
+
+/// Sets the FS segment base user code runs with (the thread pointer of a
+/// Linux program). The kernel itself never uses FS. A non-canonical
+/// address (which the kernel logic refuses before) is ignored.
+pub fn set_fs_base(base: u64) {
+    if let Ok(addr) = x86_64::VirtAddr::try_new(base) {
+        x86_64::registers::model_specific::FsBase::write(addr);
+    }
+}
+
+/// The CPU feature bits Linux reports as `AT_HWCAP` (CPUID leaf 1, EDX).
+pub fn hwcap() -> u64 {
+    u64::from(core::arch::x86_64::__cpuid(1).edx)
+}
+
+/// 64 random bits: from `rdrand` where the CPU has it (retried a few
+/// times, as Intel advises), else the time stamp counter mixed through
+/// splitmix64 with a running state.
+pub fn random_u64() -> u64 {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    static STATE: AtomicU64 = AtomicU64::new(0);
+    if let Some(rd) = x86_64::instructions::random::RdRand::new() {
+        for _ in 0..10 {
+            if let Some(v) = rd.get_u64() {
+                return v;
+            }
+        }
+    }
+    let mut z = STATE
+        .fetch_add(0x9e37_79b9_7f4a_7c15, Ordering::Relaxed)
+        .wrapping_add(timestamp());
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }

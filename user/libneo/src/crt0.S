@@ -32,4 +32,17 @@ _start:
     .cfi_endproc
     .size _start, . - _start
 
+/* The NeoOS note: marks the program as a NeoOS program (NeoOS call
+ * numbers and initial stack). The kernel runs a static program without it
+ * as a Linux program. Owner "NeoOS", type 1, descriptor: ABI version 1
+ * (crates/abi `linux::NOTE_*`). */
+    .section .note.neoos, "a", @note
+    .balign 4
+    .long   6                       /* name size, with the NUL */
+    .long   4                       /* descriptor size */
+    .long   1                       /* type */
+    .asciz  "NeoOS"
+    .balign 4
+    .long   1                       /* ABI version */
+
     .section .note.GNU-stack, "", @progbits

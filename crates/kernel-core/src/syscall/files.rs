@@ -149,11 +149,16 @@ impl<P: Platform> Kernel<P> {
 
     fn open(&mut self, pid: Pid, path: UserPtr, mode: i64) -> Result<i64, Errno> {
         let path = self.copy_string(pid, path, PATH_MAX)?;
+        self.open_path(pid, &path, mode as u32)
+    }
+
+    /// Opens `path` with NeoOS `mode` and installs the descriptor.
+    pub(crate) fn open_path(&mut self, pid: Pid, path: &str, mode: u32) -> Result<i64, Errno> {
         let p = self.processes.get(pid).ok_or(Errno::Inval)?;
         if !p.files.has_room() {
             return Err(Errno::NoMem);
         }
-        let d = self.file_io().open(&path, mode as u32)?;
+        let d = self.file_io().open(path, mode)?;
         let installed = self
             .processes
             .get_mut(pid)

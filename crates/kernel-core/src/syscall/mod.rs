@@ -4,7 +4,8 @@
 //! processes, ipc), take typed arguments and return `Result<_, Errno>`;
 //! [`Personality::result`] converts to the ABI in one place. Calls that need
 //! the scheduler (exit, yield, wait, kill, fork, console input) come back
-//! to the kernel as [`SchedulerCall`]s.
+//! to the kernel as [`SchedulerCall`]s. The Linux numbering and its own
+//! calls are in `crate::linux`.
 
 mod decode;
 mod files;
@@ -19,6 +20,7 @@ use neoos_abi::PAGE_SIZE;
 use neoos_mm::Errno;
 
 use crate::kernel::Kernel;
+use crate::linux::{LinuxCall, LinuxError};
 use crate::platform::Platform;
 use crate::process::Pid;
 
@@ -50,7 +52,7 @@ impl UserPtr {
 pub enum Personality {
     /// NeoOS calls: `E_*` codes on failure.
     Neo,
-    /// POSIX calls: `-errno` on failure.
+    /// POSIX calls, and every call of a Linux program: `-errno` on failure.
     Posix,
 }
 
@@ -187,6 +189,8 @@ pub enum Call {
     Files(FileCall),
     Processes(ProcessCall),
     Ipc(IpcCall),
+    /// A call of the Linux numbering with no NeoOS equivalent.
+    Linux(LinuxCall),
 }
 
 /// A call the kernel's scheduler side completes: it may end the caller,
@@ -215,6 +219,22 @@ pub enum Completion {
     Done(Result<i64, Errno>),
     /// The scheduler side completes it.
     Scheduler(SchedulerCall),
+    /// A Linux call failed with an error only Linux names; its `rax` is
+    /// [`LinuxError::result`].
+    LinuxError(LinuxError),
+}
+
+impl Completion {
+    /// The value for `rax` of a call that is done (its result converted by
+    /// `personality`), or the call the scheduler side completes.
+    #[inline]
+    pub fn rax(self, personality: Personality) -> Result<i64, SchedulerCall> {
+        match self {
+            Completion::Done(r) => Ok(personality.result(r)),
+            Completion::LinuxError(e) => Ok(e.result()),
+            Completion::Scheduler(c) => Err(c),
+        }
+    }
 }
 
 /// Bytes moved per step between user memory and a kernel buffer.
@@ -229,6 +249,7 @@ impl<P: Platform> Kernel<P> {
             Call::Files(c) => self.file_call(pid, c),
             Call::Processes(c) => self.process_call(pid, c),
             Call::Ipc(c) => Completion::Done(self.ipc_call(pid, c)),
+            Call::Linux(c) => self.linux_call(pid, c),
         }
     }
 

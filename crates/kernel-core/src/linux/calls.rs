@@ -1,0 +1,621 @@
+//! The Linux-only calls: `arch_prctl`, `set_tid_address`, `brk`,
+//! `open`/`openat` with Linux flags, `readv`/`writev` (over the file
+//! family's read and write), `lseek`, `ioctl` on the console, the `stat`
+//! family with Linux's `struct stat`, identity calls (one root user),
+//! `getppid`, `uname`, `clock_gettime`, `getrandom`; and `ENOSYS` for the
+//! rest, an unknown number logged once.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use neoos_abi::layout::USER_END;
+use neoos_abi::limits::PATH_MAX;
+use neoos_abi::linux::{self as abi, stat as st};
+use neoos_abi::mman::{MAP_ANON, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE};
+use neoos_abi::{PAGE_SIZE, TICKS_PER_SECOND};
+use neoos_mm::Errno;
+
+use super::{decode_linux, LinuxCall, LinuxError, LinuxState, ProgramAbi};
+use crate::files::Descriptor;
+use crate::fs::Node;
+use crate::kernel::Kernel;
+use crate::platform::Platform;
+use crate::process::{Parent, Pid};
+use crate::syscall::{decode_neo, Call, Completion, Decoded, FileCall, UserPtr};
+
+/// Most `iovec`s one `readv`/`writev` takes (Linux's `IOV_MAX`).
+const IOV_MAX: i64 = 1024;
+/// Most bytes one `getrandom` call fills (a larger request gets fewer, as
+/// Linux allows).
+const GETRANDOM_MAX: usize = 64 * 1024;
+/// What `TIOCGWINSZ` reports for the serial console: rows, columns.
+const CONSOLE_SIZE: (u16, u16) = (24, 80);
+/// The console's device number (`ttyS0`: major 4, minor 64).
+const CONSOLE_RDEV: u64 = (4 << 8) | 64;
+
+/// Why a Linux call failed: an error of the mapping core, or one only
+/// Linux names.
+enum Fail {
+    Errno(Errno),
+    Linux(LinuxError),
+}
+
+impl From<Errno> for Fail {
+    fn from(e: Errno) -> Self {
+        Fail::Errno(e)
+    }
+}
+
+impl From<LinuxError> for Fail {
+    fn from(e: LinuxError) -> Self {
+        Fail::Linux(e)
+    }
+}
+
+type LinuxResult = Result<i64, Fail>;
+
+fn complete(result: LinuxResult) -> Completion {
+    match result {
+        Ok(v) => Completion::Done(Ok(v)),
+        Err(Fail::Errno(e)) => Completion::Done(Err(e)),
+        Err(Fail::Linux(e)) => Completion::LinuxError(e),
+    }
+}
+
+/// What a `struct stat` describes.
+enum StatOf {
+    Console,
+    File { id: u64, size: u64 },
+    Dir { path_hash: u64 },
+}
+
+impl<P: Platform> Kernel<P> {
+    /// Decodes call `number` of process `pid` by the numbering of its
+    /// program; `None` for a NeoOS number that is no call (or no such
+    /// process).
+    pub fn decode(&self, pid: Pid, number: usize, regs: [u64; 6]) -> Option<Decoded> {
+        match self.processes.get(pid)?.abi {
+            ProgramAbi::Neo => decode_neo(number, regs),
+            ProgramAbi::Linux(_) => Some(decode_linux(number, regs)),
+        }
+    }
+
+    /// The FS base process `pid` runs with (the kernel loads it when it
+    /// switches to the process).
+    pub fn fs_base_of(&self, pid: Pid) -> u64 {
+        self.processes.get(pid).map_or(0, |p| p.abi.fs_base())
+    }
+
+    pub(crate) fn linux_call(&mut self, pid: Pid, call: LinuxCall) -> Completion {
+        let result = match call {
+            LinuxCall::ArchPrctl { code, addr } => self.arch_prctl(pid, code, addr),
+            LinuxCall::SetTidAddress { .. } => Ok(pid as i64),
+            LinuxCall::Brk { addr } => self.brk(pid, addr),
+            LinuxCall::Open { dirfd, path, flags } => self.linux_open(pid, dirfd, path, flags),
+            LinuxCall::Writev { fd, iov, count } => self.writev(pid, fd, iov, count),
+            LinuxCall::Readv { fd, iov, count } => return self.readv(pid, fd, iov, count),
+            LinuxCall::Lseek { fd, offset, whence } => self.lseek(pid, fd, offset, whence),
+            LinuxCall::Ioctl { fd, request, arg } => self.ioctl(pid, fd, request, arg),
+            LinuxCall::Fstat { fd, out } => self.fstat(pid, fd, out),
+            LinuxCall::Stat { path, out } => self.stat_path(pid, abi::AT_FDCWD, path, out),
+            LinuxCall::FstatAt {
+                dirfd,
+                path,
+                out,
+                flags,
+            } => self.fstatat(pid, dirfd, path, out, flags),
+            LinuxCall::Identity => Ok(0),
+            LinuxCall::GetPpid => Ok(self.parent_pid(pid)),
+            LinuxCall::Uname { buf } => self.uname(pid, buf),
+            LinuxCall::ClockGetTime { clock, out } => self.clock_gettime(pid, clock, out),
+            LinuxCall::GetRandom { buf, len, flags } => self.getrandom(pid, buf, len, flags),
+            LinuxCall::NotProvided => Err(LinuxError::NoSys.into()),
+            LinuxCall::Unknown { number } => {
+                self.log_unknown_once(pid, number);
+                Err(LinuxError::NoSys.into())
+            }
+        };
+        complete(result)
+    }
+
+    fn linux_state(&mut self, pid: Pid) -> Result<&mut LinuxState, Errno> {
+        match self.processes.get_mut(pid).map(|p| &mut p.abi) {
+            Some(ProgramAbi::Linux(state)) => Ok(state),
+            _ => Err(Errno::Inval),
+        }
+    }
+
+    fn arch_prctl(&mut self, pid: Pid, code: u64, addr: u64) -> LinuxResult {
+        match code {
+            abi::ARCH_SET_FS => {
+                if addr >= USER_END {
+                    return Err(Errno::Perm.into());
+                }
+                self.linux_state(pid)?.fs_base = addr;
+                self.platform.set_user_fs_base(addr);
+                Ok(0)
+            }
+            abi::ARCH_GET_FS => {
+                let base = self.linux_state(pid)?.fs_base;
+                self.copy_out(pid, UserPtr(addr), &base.to_le_bytes())?;
+                Ok(0)
+            }
+            _ => Err(Errno::Inval.into()),
+        }
+    }
+
+    /// `brk`: moves the program break, mapping or unmapping the pages
+    /// between the old and new break (private, anonymous, read-write). It
+    /// returns the new break, or the old one when the break cannot move
+    /// (below its start, into another mapping, out of memory).
+    fn brk(&mut self, pid: Pid, addr: u64) -> LinuxResult {
+        let state = *self.linux_state(pid)?;
+        if addr < state.brk_start || addr >= USER_END {
+            return Ok(state.brk as i64);
+        }
+        let page = PAGE_SIZE as u64;
+        let old_end = state.brk.next_multiple_of(page);
+        let new_end = addr.next_multiple_of(page);
+        let moved = if new_end > old_end {
+            self.grow_break(pid, old_end, new_end)
+        } else if new_end < old_end {
+            self.with_space(pid, |m, s, hw| m.munmap(s, hw, new_end, old_end - new_end))
+        } else {
+            Ok(())
+        };
+        if moved.is_err() {
+            return Ok(state.brk as i64);
+        }
+        self.linux_state(pid)?.brk = addr;
+        Ok(addr as i64)
+    }
+
+    fn grow_break(&mut self, pid: Pid, old_end: u64, new_end: u64) -> Result<(), Errno> {
+        self.heap_reserve_check()?;
+        let space = self.processes.get(pid).ok_or(Errno::Inval)?.space;
+        // A mapping across the old end, or one starting before the new end.
+        let across = self.memory.would_split(space, old_end, 0);
+        let taken = across
+            || self
+                .memory
+                .maps_from(space, old_end)
+                .next()
+                .is_some_and(|m| m.start < new_end);
+        if taken {
+            return Err(Errno::NoMem);
+        }
+        self.with_space(pid, |m, s, hw| {
+            m.mmap(
+                s,
+                hw,
+                old_end,
+                new_end - old_end,
+                PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANON | MAP_FIXED,
+                None,
+                0,
+            )
+        })
+        .map(|_| ())
+    }
+
+    /// The absolute path a Linux call names: `path` as is when absolute,
+    /// else relative to the working directory, which is `/` (NeoOS has no
+    /// per-process one and no directory descriptors).
+    fn linux_path(&mut self, pid: Pid, dirfd: i64, path: UserPtr) -> Result<String, Fail> {
+        let path = self.copy_string(pid, path, PATH_MAX)?;
+        if path.is_empty() {
+            return Err(Errno::NoEnt.into());
+        }
+        if path.starts_with('/') {
+            return Ok(path);
+        }
+        if dirfd != abi::AT_FDCWD {
+            self.descriptor(pid, dirfd)?;
+            return Err(LinuxError::NotDir.into());
+        }
+        let mut absolute = String::new();
+        absolute
+            .try_reserve_exact(path.len() + 1)
+            .map_err(|_| Errno::NoMem)?;
+        absolute.push('/');
+        absolute.push_str(&path);
+        Ok(absolute)
+    }
+
+    /// `open`/`openat`: Linux's access modes, `O_CREAT`, `O_EXCL`,
+    /// `O_TRUNC` and `O_APPEND` have NeoOS's values; `O_NOCTTY`,
+    /// `O_LARGEFILE` and `O_CLOEXEC` change nothing here; any other flag is
+    /// refused (`EINVAL`). The permission bits are ignored (one user).
+    fn linux_open(&mut self, pid: Pid, dirfd: i64, path: UserPtr, flags: u32) -> LinuxResult {
+        self.heap_reserve_check()?;
+        let mode = flags & !(abi::O_NOCTTY | abi::O_LARGEFILE | abi::O_CLOEXEC);
+        if mode & !neoos_abi::open::VALID != 0 {
+            return Err(Errno::Inval.into());
+        }
+        let path = self.linux_path(pid, dirfd, path)?;
+        Ok(self.open_path(pid, &path, mode)?)
+    }
+
+    /// The `(base, len)` pairs of `count` iovecs at `iov`, after checking
+    /// the count and that the lengths add up to at most `i64::MAX`.
+    fn iovecs(&mut self, pid: Pid, iov: UserPtr, count: i64) -> Result<Vec<u8>, Errno> {
+        if !(0..=IOV_MAX).contains(&count) {
+            return Err(Errno::Inval);
+        }
+        let raw = self.copy_in(pid, iov, count as usize * 16)?;
+        let mut total: u64 = 0;
+        for pair in raw.chunks_exact(16) {
+            total = total
+                .checked_add(field(pair, 8))
+                .filter(|&t| t <= i64::MAX as u64)
+                .ok_or(Errno::Inval)?;
+        }
+        Ok(raw)
+    }
+
+    /// `writev`: every buffer is checked first, so a bad one fails the call
+    /// before anything is written; then each goes out through the file
+    /// family's write, stopping at a short write.
+    fn writev(&mut self, pid: Pid, fd: i64, iov: UserPtr, count: i64) -> LinuxResult {
+        self.descriptor(pid, fd)?;
+        let raw = self.iovecs(pid, iov, count)?;
+        for pair in raw.chunks_exact(16) {
+            self.check_readable(pid, UserPtr(field(pair, 0)), field(pair, 8) as usize)?;
+        }
+        let mut done: i64 = 0;
+        for pair in raw.chunks_exact(16) {
+            let (buf, len) = (UserPtr(field(pair, 0)), field(pair, 8) as i64);
+            if len == 0 {
+                continue;
+            }
+            let write = Call::Files(FileCall::Write {
+                fd,
+                buf,
+                count: len,
+            });
+            match self.call(pid, write) {
+                Completion::Done(Ok(n)) => {
+                    done += n;
+                    if n < len {
+                        break;
+                    }
+                }
+                Completion::Done(Err(e)) if done == 0 => return Err(e.into()),
+                _ => break,
+            }
+        }
+        Ok(done)
+    }
+
+    /// `readv`: reads into each buffer in turn through the file family's
+    /// read, stopping at a short read. On the console it reads into the
+    /// first non-empty buffer only, waiting like `read`.
+    fn readv(&mut self, pid: Pid, fd: i64, iov: UserPtr, count: i64) -> Completion {
+        let raw = match self
+            .descriptor(pid, fd)
+            .and_then(|_| self.iovecs(pid, iov, count))
+        {
+            Ok(raw) => raw,
+            Err(e) => return Completion::Done(Err(e)),
+        };
+        let console = self.descriptor(pid, fd) == Ok(Descriptor::Console);
+        let mut done: i64 = 0;
+        for pair in raw.chunks_exact(16) {
+            let (buf, len) = (UserPtr(field(pair, 0)), field(pair, 8) as i64);
+            if len == 0 {
+                continue;
+            }
+            let read = Call::Files(FileCall::Read {
+                fd,
+                buf,
+                count: len,
+            });
+            if console {
+                return self.call(pid, read);
+            }
+            match self.call(pid, read) {
+                Completion::Done(Ok(n)) => {
+                    done += n;
+                    if n < len {
+                        break;
+                    }
+                }
+                Completion::Done(Err(e)) if done == 0 => return Completion::Done(Err(e)),
+                _ => break,
+            }
+        }
+        Completion::Done(Ok(done))
+    }
+
+    fn lseek(&mut self, pid: Pid, fd: i64, offset: i64, whence: u32) -> LinuxResult {
+        let Descriptor::File(mut f) = self.descriptor(pid, fd)? else {
+            return Err(LinuxError::IllegalSeek.into());
+        };
+        let base = match whence {
+            abi::SEEK_SET => 0,
+            abi::SEEK_CUR => f.position,
+            abi::SEEK_END => self.file_io().size(f.file),
+            _ => return Err(Errno::Inval.into()),
+        };
+        let position = i64::try_from(base)
+            .ok()
+            .and_then(|b| b.checked_add(offset))
+            .filter(|&p| p >= 0)
+            .ok_or(Errno::Inval)?;
+        f.position = position as u64;
+        let p = self.processes.get_mut(pid).ok_or(Errno::Inval)?;
+        p.files.update(fd, Descriptor::File(f));
+        Ok(position)
+    }
+
+    /// `ioctl`: the console answers `TCGETS` (a terminal in canonical mode
+    /// at 38400 baud, 8 bits) and `TIOCGWINSZ` (24 x 80); anything else,
+    /// and any request on a file, is `ENOTTY`.
+    fn ioctl(&mut self, pid: Pid, fd: i64, request: u64, arg: UserPtr) -> LinuxResult {
+        if self.descriptor(pid, fd)? != Descriptor::Console {
+            return Err(LinuxError::NotTty.into());
+        }
+        match request {
+            abi::TIOCGWINSZ => {
+                let mut ws = [0u8; abi::WINSIZE_SIZE];
+                ws[0..2].copy_from_slice(&CONSOLE_SIZE.0.to_le_bytes());
+                ws[2..4].copy_from_slice(&CONSOLE_SIZE.1.to_le_bytes());
+                self.copy_out(pid, arg, &ws)?;
+                Ok(0)
+            }
+            abi::TCGETS => {
+                self.copy_out(pid, arg, &console_termios())?;
+                Ok(0)
+            }
+            _ => Err(LinuxError::NotTty.into()),
+        }
+    }
+
+    fn fstat(&mut self, pid: Pid, fd: i64, out: UserPtr) -> LinuxResult {
+        let what = match self.descriptor(pid, fd)? {
+            Descriptor::Console => StatOf::Console,
+            Descriptor::File(f) => StatOf::File {
+                id: f.file.0,
+                size: self.file_io().size(f.file),
+            },
+        };
+        self.copy_out(pid, out, &stat_record(&what))?;
+        Ok(0)
+    }
+
+    fn stat_path(&mut self, pid: Pid, dirfd: i64, path: UserPtr, out: UserPtr) -> LinuxResult {
+        let path = self.linux_path(pid, dirfd, path)?;
+        let what = match self.fs.lookup(&path) {
+            Some(Node::Dir) => StatOf::Dir {
+                path_hash: fnv1a(path.as_bytes()),
+            },
+            Some(Node::File(id)) => StatOf::File {
+                id: id.0,
+                size: self.file_io().size(id),
+            },
+            None => return Err(Errno::NoEnt.into()),
+        };
+        self.copy_out(pid, out, &stat_record(&what))?;
+        Ok(0)
+    }
+
+    /// `newfstatat`: with `AT_EMPTY_PATH` and an empty path, the
+    /// descriptor itself; else the path (symbolic links do not exist, so
+    /// `AT_SYMLINK_NOFOLLOW` changes nothing).
+    fn fstatat(
+        &mut self,
+        pid: Pid,
+        dirfd: i64,
+        path: UserPtr,
+        out: UserPtr,
+        flags: u32,
+    ) -> LinuxResult {
+        const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
+        if flags & !(abi::AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) != 0 {
+            return Err(Errno::Inval.into());
+        }
+        if flags & abi::AT_EMPTY_PATH != 0 && self.copy_in(pid, path, 1)? == [0] {
+            return self.fstat(pid, dirfd, out);
+        }
+        self.stat_path(pid, dirfd, path, out)
+    }
+
+    fn parent_pid(&self, pid: Pid) -> i64 {
+        match self.processes.get(pid).map(|p| p.parent) {
+            Some(Parent::Process(parent)) => parent as i64,
+            _ => 0,
+        }
+    }
+
+    /// `uname`: system `NeoOS`, a Linux-style release number (C libraries
+    /// compare it with the oldest kernel they support), machine `x86_64`.
+    fn uname(&mut self, pid: Pid, buf: UserPtr) -> LinuxResult {
+        let fields: [&[u8]; 6] = [
+            b"NeoOS",
+            b"neoos",
+            b"6.1.0-neoos",
+            b"NeoOS",
+            b"x86_64",
+            b"(none)",
+        ];
+        let mut record = [0u8; 6 * abi::UTSNAME_FIELD];
+        for (slot, text) in record.chunks_exact_mut(abi::UTSNAME_FIELD).zip(fields) {
+            slot[..text.len()].copy_from_slice(text);
+        }
+        self.copy_out(pid, buf, &record)?;
+        Ok(0)
+    }
+
+    /// `clock_gettime`: every clock counts timer ticks since boot (NeoOS
+    /// has no wall clock: `CLOCK_REALTIME` starts at the epoch).
+    fn clock_gettime(&mut self, pid: Pid, clock: u32, out: UserPtr) -> LinuxResult {
+        if clock > abi::CLOCK_BOOTTIME {
+            return Err(Errno::Inval.into());
+        }
+        let ticks = self.platform.ticks();
+        let seconds = ticks / TICKS_PER_SECOND;
+        let nanos = (ticks % TICKS_PER_SECOND) * (1_000_000_000 / TICKS_PER_SECOND);
+        let mut ts = [0u8; 16];
+        ts[..8].copy_from_slice(&seconds.to_le_bytes());
+        ts[8..].copy_from_slice(&nanos.to_le_bytes());
+        self.copy_out(pid, out, &ts)?;
+        Ok(0)
+    }
+
+    /// `getrandom`: bytes from the platform's random source; at most
+    /// [`GETRANDOM_MAX`] per call. The buffer is checked before it is filled.
+    fn getrandom(&mut self, pid: Pid, buf: UserPtr, len: u64, flags: u32) -> LinuxResult {
+        const GRND_INSECURE: u32 = 4;
+        if flags & !(abi::GRND_NONBLOCK | abi::GRND_RANDOM | GRND_INSECURE) != 0 {
+            return Err(Errno::Inval.into());
+        }
+        let len = len.min(GETRANDOM_MAX as u64) as usize;
+        self.check_writable(pid, buf, len)?;
+        let mut chunk = [0u8; 256];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(chunk.len());
+            for word in chunk[..n].chunks_mut(8) {
+                let r = self.platform.random_u64().to_le_bytes();
+                word.copy_from_slice(&r[..word.len()]);
+            }
+            self.copy_out(pid, buf.offset(done as u64), &chunk[..n])?;
+            done += n;
+        }
+        Ok(len as i64)
+    }
+
+    /// Logs the first use of each unknown Linux call number.
+    fn log_unknown_once(&mut self, pid: Pid, number: usize) {
+        if !self.linux_unknown.first_time(number) {
+            return;
+        }
+        let path = self.path_of(pid);
+        self.platform.report(format_args!(
+            "{} (pid {}): Linux call {} is not implemented (ENOSYS; reported once)",
+            path, pid, number
+        ));
+    }
+}
+
+/// The Linux call numbers already reported as unknown.
+#[derive(Default)]
+pub struct UnknownCalls {
+    below: [u64; abi::nr::LOGGED_BELOW / 64],
+    /// Whether a number at or above the table's end was reported (they are
+    /// reported once together).
+    beyond: bool,
+}
+
+impl UnknownCalls {
+    /// Records `number`; whether it was not recorded before.
+    pub fn first_time(&mut self, number: usize) -> bool {
+        let Some(word) = self.below.get_mut(number / 64) else {
+            return !core::mem::replace(&mut self.beyond, true);
+        };
+        let bit = 1u64 << (number % 64);
+        let first = *word & bit == 0;
+        *word |= bit;
+        first
+    }
+}
+
+/// The `u64` at byte `at` of `bytes`.
+fn field(bytes: &[u8], at: usize) -> u64 {
+    let mut w = [0u8; 8];
+    w.copy_from_slice(&bytes[at..at + 8]);
+    u64::from_le_bytes(w)
+}
+
+/// A `struct stat` (x86_64 layout) for `what`. Files have no times in
+/// NeoOS: they read as the epoch.
+fn stat_record(what: &StatOf) -> [u8; st::SIZE] {
+    let (dev, ino, nlink, mode, rdev, size, blksize) = match *what {
+        StatOf::Console => (0, 1, 1, st::S_IFCHR | 0o620, CONSOLE_RDEV, 0, 1024),
+        StatOf::File { id, size } => (1, id + 2, 1, st::S_IFREG | 0o644, 0, size, 4096),
+        StatOf::Dir { path_hash } => (1, path_hash, 2, st::S_IFDIR | 0o755, 0, 0, 4096),
+    };
+    let mut r = [0u8; st::SIZE];
+    let mut put = |at: usize, bytes: &[u8]| r[at..at + bytes.len()].copy_from_slice(bytes);
+    put(st::DEV, &(dev as u64).to_le_bytes());
+    put(st::INO, &ino.to_le_bytes());
+    put(st::NLINK, &(nlink as u64).to_le_bytes());
+    put(st::MODE, &mode.to_le_bytes());
+    put(st::UID, &0u32.to_le_bytes());
+    put(st::GID, &0u32.to_le_bytes());
+    put(st::RDEV, &rdev.to_le_bytes());
+    put(st::SIZE_FIELD, &size.to_le_bytes());
+    put(st::BLKSIZE, &(blksize as u64).to_le_bytes());
+    put(st::BLOCKS, &size.div_ceil(512).to_le_bytes());
+    r
+}
+
+/// The termios of the console: `ICRNL` in, `OPOST | ONLCR` out, 38400
+/// baud, 8 bits, receiver on; canonical mode with echo; Linux's default
+/// control characters.
+fn console_termios() -> [u8; abi::TERMIOS_SIZE] {
+    const ICRNL: u32 = 0o400;
+    const OPOST: u32 = 0o1;
+    const ONLCR: u32 = 0o4;
+    const B38400: u32 = 0o17;
+    const CS8: u32 = 0o60;
+    const CREAD: u32 = 0o200;
+    const ISIG: u32 = 0o1;
+    const ICANON: u32 = 0o2;
+    const ECHO: u32 = 0o10;
+    // VINTR ^C, VQUIT ^\, VERASE DEL, VKILL ^U, VEOF ^D, VTIME 0, VMIN 1.
+    const CC: [u8; 7] = [3, 0x1c, 0x7f, 0x15, 4, 0, 1];
+    let mut t = [0u8; abi::TERMIOS_SIZE];
+    let flags = [
+        ICRNL,
+        OPOST | ONLCR,
+        B38400 | CS8 | CREAD,
+        ISIG | ICANON | ECHO,
+    ];
+    for (slot, flag) in t.chunks_exact_mut(4).zip(flags) {
+        slot.copy_from_slice(&flag.to_le_bytes());
+    }
+    // c_line at 16, c_cc from 17.
+    t[17..17 + CC.len()].copy_from_slice(&CC);
+    t
+}
+
+/// A stable inode number for a directory (directories have no file id).
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_unknown_number_is_reported_once() {
+        let mut u = UnknownCalls::default();
+        assert!(u.first_time(56));
+        assert!(!u.first_time(56));
+        assert!(u.first_time(57));
+        assert!(u.first_time(100_000));
+        assert!(
+            !u.first_time(usize::MAX),
+            "numbers past the table share one report"
+        );
+    }
+
+    #[test]
+    fn stat_records_follow_the_x86_64_layout() {
+        let r = stat_record(&StatOf::File { id: 5, size: 1000 });
+        assert_eq!(field(&r, st::SIZE_FIELD), 1000);
+        assert_eq!(field(&r, st::BLOCKS), 2);
+        assert_eq!(field(&r, st::INO), 7);
+        let mode = u32::from_le_bytes(r[st::MODE..st::MODE + 4].try_into().unwrap());
+        assert_eq!(mode, st::S_IFREG | 0o644);
+        let c = stat_record(&StatOf::Console);
+        let mode = u32::from_le_bytes(c[st::MODE..st::MODE + 4].try_into().unwrap());
+        assert_eq!(mode & 0o170000, st::S_IFCHR);
+        assert_eq!(field(&c, st::RDEV), CONSOLE_RDEV);
+    }
+}

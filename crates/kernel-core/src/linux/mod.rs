@@ -1,0 +1,403 @@
+//! The Linux personality: which programs are Linux programs (no NeoOS ELF
+//! note), their per-process state (FS base, program break), the Linux
+//! numbering as one more decode table onto the same call families, and the
+//! Linux-only calls (`arch_prctl`, `brk`, `writev`, `ioctl`, `fstat`,
+//! `uname`, `clock_gettime`, `getrandom`, ...) in [`calls`]. Results are
+//! `-errno`.
+
+mod calls;
+#[cfg(test)]
+mod kernel_tests;
+pub mod program;
+pub mod stack;
+
+pub use calls::UnknownCalls;
+
+use neoos_abi::errno;
+use neoos_abi::linux::nr;
+
+use crate::syscall::{Call, Decoded, FileCall, MemoryCall, Personality, ProcessCall, UserPtr};
+
+/// Which system-call interface a process uses, fixed when it is loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProgramAbi {
+    /// Built with libneo (it carries the NeoOS ELF note): NeoOS numbers.
+    Neo,
+    /// Any other static x86_64 program: Linux numbers, with its state.
+    Linux(LinuxState),
+}
+
+impl ProgramAbi {
+    /// The FS segment base the process runs with (0 for NeoOS programs).
+    pub fn fs_base(&self) -> u64 {
+        match self {
+            ProgramAbi::Neo => 0,
+            ProgramAbi::Linux(s) => s.fs_base,
+        }
+    }
+}
+
+/// What the kernel keeps for a Linux process besides its memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinuxState {
+    /// The FS base set by `arch_prctl(ARCH_SET_FS)` (thread pointer).
+    pub fs_base: u64,
+    /// Where the program break starts (page-aligned end of the program).
+    pub brk_start: u64,
+    /// The current program break (`brk_start` until `brk` moves it).
+    pub brk: u64,
+}
+
+impl LinuxState {
+    /// The state of a freshly loaded program whose break starts at `brk_start`.
+    pub fn new(brk_start: u64) -> Self {
+        LinuxState {
+            fs_base: 0,
+            brk_start,
+            brk: brk_start,
+        }
+    }
+}
+
+/// A Linux error the mapping core's `Errno` has no name for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinuxError {
+    /// The call is not implemented (`ENOSYS`).
+    NoSys,
+    /// The descriptor is not a terminal (`ENOTTY`).
+    NotTty,
+    /// The descriptor cannot seek (`ESPIPE`).
+    IllegalSeek,
+    /// A relative path given with a descriptor that is no directory
+    /// (`ENOTDIR`: NeoOS has no directory descriptors).
+    NotDir,
+}
+
+impl LinuxError {
+    /// The value returned in `rax`: `-errno`.
+    pub fn result(self) -> i64 {
+        -match self {
+            LinuxError::NoSys => errno::ENOSYS,
+            LinuxError::NotTty => errno::ENOTTY,
+            LinuxError::IllegalSeek => errno::ESPIPE,
+            LinuxError::NotDir => errno::ENOTDIR,
+        }
+    }
+}
+
+/// A Linux call with no NeoOS equivalent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinuxCall {
+    ArchPrctl {
+        code: u64,
+        addr: u64,
+    },
+    SetTidAddress {
+        tidptr: UserPtr,
+    },
+    Brk {
+        addr: u64,
+    },
+    Open {
+        dirfd: i64,
+        path: UserPtr,
+        flags: u32,
+    },
+    Writev {
+        fd: i64,
+        iov: UserPtr,
+        count: i64,
+    },
+    Readv {
+        fd: i64,
+        iov: UserPtr,
+        count: i64,
+    },
+    Lseek {
+        fd: i64,
+        offset: i64,
+        whence: u32,
+    },
+    Ioctl {
+        fd: i64,
+        request: u64,
+        arg: UserPtr,
+    },
+    Fstat {
+        fd: i64,
+        out: UserPtr,
+    },
+    Stat {
+        path: UserPtr,
+        out: UserPtr,
+    },
+    FstatAt {
+        dirfd: i64,
+        path: UserPtr,
+        out: UserPtr,
+        flags: u32,
+    },
+    /// `getuid`, `geteuid`, `getgid`, `getegid`: one root user.
+    Identity,
+    GetPpid,
+    Uname {
+        buf: UserPtr,
+    },
+    ClockGetTime {
+        clock: u32,
+        out: UserPtr,
+    },
+    GetRandom {
+        buf: UserPtr,
+        len: u64,
+        flags: u32,
+    },
+    /// A call NeoOS knows and does not provide (`set_robust_list`, `rseq`,
+    /// signals): `ENOSYS`, without a log line.
+    NotProvided,
+    /// A number NeoOS does not know: `ENOSYS`, logged once per number.
+    Unknown {
+        number: usize,
+    },
+}
+
+/// Linux `mmap` flags NeoOS accepts and ignores: hints about reservation,
+/// stack use and pre-faulting that change no result.
+const MMAP_IGNORED_FLAGS: u32 = 0x4000 /* NORESERVE */ | 0x8000 /* POPULATE */ | 0x20000 /* STACK */;
+
+/// Argument `i` as a C `int` (low 32 bits, sign-extended).
+fn int(regs: &[u64; 6], i: usize) -> i64 {
+    regs[i] as u32 as i32 as i64
+}
+
+/// Argument `i` as a `size_t` count, capped to `i64::MAX`.
+fn size(regs: &[u64; 6], i: usize) -> i64 {
+    regs[i].min(i64::MAX as u64) as i64
+}
+
+/// Decodes Linux call `number` with argument registers `regs`. Every
+/// number decodes (unknown ones to [`LinuxCall::Unknown`]); results are
+/// `-errno`.
+pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
+    let r = &regs;
+    let ptr = |i: usize| UserPtr(regs[i]);
+    use Call::{Files as F, Linux as L, Memory as M, Processes as P};
+    let call = match number {
+        nr::READ => F(FileCall::Read {
+            fd: int(r, 0),
+            buf: ptr(1),
+            count: size(r, 2),
+        }),
+        nr::WRITE => F(FileCall::Write {
+            fd: int(r, 0),
+            buf: ptr(1),
+            count: size(r, 2),
+        }),
+        nr::OPEN => L(LinuxCall::Open {
+            dirfd: neoos_abi::linux::AT_FDCWD,
+            path: ptr(0),
+            flags: r[1] as u32,
+        }),
+        nr::OPENAT => L(LinuxCall::Open {
+            dirfd: int(r, 0),
+            path: ptr(1),
+            flags: r[2] as u32,
+        }),
+        nr::CLOSE => F(FileCall::Close { fd: int(r, 0) }),
+        nr::STAT | nr::LSTAT => L(LinuxCall::Stat {
+            path: ptr(0),
+            out: ptr(1),
+        }),
+        nr::FSTAT => L(LinuxCall::Fstat {
+            fd: int(r, 0),
+            out: ptr(1),
+        }),
+        nr::NEWFSTATAT => L(LinuxCall::FstatAt {
+            dirfd: int(r, 0),
+            path: ptr(1),
+            out: ptr(2),
+            flags: r[3] as u32,
+        }),
+        nr::LSEEK => L(LinuxCall::Lseek {
+            fd: int(r, 0),
+            offset: r[1] as i64,
+            whence: r[2] as u32,
+        }),
+        nr::MMAP => M(MemoryCall::Mmap {
+            addr: r[0],
+            len: r[1],
+            prot: r[2] as u32,
+            flags: r[3] as u32 & !MMAP_IGNORED_FLAGS,
+            fd: int(r, 4),
+            offset: r[5] as i64,
+        }),
+        nr::MPROTECT => M(MemoryCall::Mprotect {
+            addr: r[0],
+            len: r[1],
+            prot: r[2] as u32,
+        }),
+        nr::MUNMAP => M(MemoryCall::Munmap {
+            addr: r[0],
+            len: r[1],
+        }),
+        nr::MSYNC => M(MemoryCall::Msync {
+            addr: r[0],
+            len: r[1],
+            flags: r[2] as u32,
+        }),
+        nr::MINCORE => M(MemoryCall::Mincore {
+            addr: r[0],
+            len: r[1],
+            vec: ptr(2),
+        }),
+        nr::MADVISE => M(MemoryCall::Madvise {
+            addr: r[0],
+            len: r[1],
+            advice: r[2] as u32,
+        }),
+        nr::BRK => L(LinuxCall::Brk { addr: r[0] }),
+        nr::IOCTL => L(LinuxCall::Ioctl {
+            fd: int(r, 0),
+            request: r[1] as u32 as u64,
+            arg: ptr(2),
+        }),
+        nr::READV => L(LinuxCall::Readv {
+            fd: int(r, 0),
+            iov: ptr(1),
+            count: int(r, 2),
+        }),
+        nr::WRITEV => L(LinuxCall::Writev {
+            fd: int(r, 0),
+            iov: ptr(1),
+            count: int(r, 2),
+        }),
+        nr::SCHED_YIELD => P(ProcessCall::Yield),
+        nr::GETPID | nr::GETTID => P(ProcessCall::GetPid),
+        nr::GETPPID => L(LinuxCall::GetPpid),
+        nr::FORK => P(ProcessCall::Fork),
+        nr::EXIT | nr::EXIT_GROUP => P(ProcessCall::Exit {
+            status: int(r, 0) & 0xff,
+        }),
+        nr::UNAME => L(LinuxCall::Uname { buf: ptr(0) }),
+        nr::FSYNC => F(FileCall::Fsync { fd: int(r, 0) }),
+        nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => L(LinuxCall::Identity),
+        nr::ARCH_PRCTL => L(LinuxCall::ArchPrctl {
+            code: r[0],
+            addr: r[1],
+        }),
+        nr::SET_TID_ADDRESS => L(LinuxCall::SetTidAddress { tidptr: ptr(0) }),
+        nr::CLOCK_GETTIME => L(LinuxCall::ClockGetTime {
+            clock: r[0] as u32,
+            out: ptr(1),
+        }),
+        nr::GETRANDOM => L(LinuxCall::GetRandom {
+            buf: ptr(0),
+            len: r[1],
+            flags: r[2] as u32,
+        }),
+        nr::SET_ROBUST_LIST | nr::RSEQ | nr::RT_SIGACTION | nr::RT_SIGPROCMASK | nr::POLL => {
+            L(LinuxCall::NotProvided)
+        }
+        number => L(LinuxCall::Unknown { number }),
+    };
+    Decoded {
+        call,
+        personality: Personality::Posix,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linux_write_is_a_write_not_neo_exit() {
+        let d = decode_linux(nr::WRITE, [1, 0x1000, 5, 0, 0, 0]);
+        assert_eq!(d.personality, Personality::Posix);
+        assert_eq!(
+            d.call,
+            Call::Files(FileCall::Write {
+                fd: 1,
+                buf: UserPtr(0x1000),
+                count: 5
+            })
+        );
+    }
+
+    #[test]
+    fn exit_group_ends_with_the_low_eight_bits() {
+        let d = decode_linux(nr::EXIT_GROUP, [0x1_0203, 0, 0, 0, 0, 0]);
+        assert_eq!(d.call, Call::Processes(ProcessCall::Exit { status: 3 }));
+    }
+
+    #[test]
+    fn mmap_drops_only_hint_flags_and_keeps_six_registers() {
+        let flags = 0x02 | 0x20 | 0x4000 | 0x20000;
+        let d = decode_linux(nr::MMAP, [0, 8192, 3, flags, u64::MAX, 1 << 40]);
+        assert_eq!(
+            d.call,
+            Call::Memory(MemoryCall::Mmap {
+                addr: 0,
+                len: 8192,
+                prot: 3,
+                flags: 0x22,
+                fd: -1,
+                offset: 1 << 40
+            })
+        );
+        let fixed_noreplace: u64 = 0x100000;
+        let d = decode_linux(nr::MMAP, [0, 4096, 3, 0x22 | fixed_noreplace, 0, 0]);
+        let Call::Memory(MemoryCall::Mmap { flags, .. }) = d.call else {
+            panic!("mmap decodes to mmap");
+        };
+        assert_eq!(
+            flags,
+            0x22 | fixed_noreplace as u32,
+            "unknown flags reach mmap"
+        );
+    }
+
+    #[test]
+    fn a_huge_size_t_count_is_capped_not_negative() {
+        let d = decode_linux(nr::READ, [0, 0x1000, u64::MAX, 0, 0, 0]);
+        let Call::Files(FileCall::Read { count, .. }) = d.call else {
+            panic!("read decodes to read");
+        };
+        assert_eq!(count, i64::MAX);
+    }
+
+    #[test]
+    fn open_is_openat_from_the_working_directory() {
+        let d = decode_linux(nr::OPEN, [0x2000, 0o101, 0o644, 0, 0, 0]);
+        assert_eq!(
+            d.call,
+            Call::Linux(LinuxCall::Open {
+                dirfd: neoos_abi::linux::AT_FDCWD,
+                path: UserPtr(0x2000),
+                flags: 0o101
+            })
+        );
+        let d = decode_linux(nr::OPENAT, [(-100i64) as u64, 0x2000, 0o101, 0, 0, 0]);
+        assert!(matches!(
+            d.call,
+            Call::Linux(LinuxCall::Open { dirfd: -100, .. })
+        ));
+    }
+
+    #[test]
+    fn unknown_numbers_decode_to_unknown_with_their_number() {
+        for number in [nr::LOGGED_BELOW, 999, usize::MAX, 56 /* clone */] {
+            assert_eq!(
+                decode_linux(number, [0; 6]).call,
+                Call::Linux(LinuxCall::Unknown { number })
+            );
+        }
+    }
+
+    #[test]
+    fn linux_errors_are_negative_errno() {
+        assert_eq!(LinuxError::NoSys.result(), -38);
+        assert_eq!(LinuxError::NotTty.result(), -25);
+        assert_eq!(LinuxError::IllegalSeek.result(), -29);
+    }
+}

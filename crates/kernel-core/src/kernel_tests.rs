@@ -16,25 +16,25 @@ use crate::test_platform::{kernel, TestPlatform, PROGRAM_BASE};
 use crate::Kernel;
 
 /// A scratch user buffer of every test process (in its stack mapping).
-const SCRATCH: u64 = STACK_TOP - 64 * 1024;
+pub(crate) const SCRATCH: u64 = STACK_TOP - 64 * 1024;
 
-type K = Kernel<TestPlatform>;
+pub(crate) type K = Kernel<TestPlatform>;
 
-fn spawn(k: &mut K, parent: Option<Pid>) -> Pid {
+pub(crate) fn spawn(k: &mut K, parent: Option<Pid>) -> Pid {
     k.spawn("/bin/prog", &[b"/bin/prog".to_vec()], parent)
         .unwrap()
 }
 
-fn poke(k: &mut K, pid: Pid, addr: u64, bytes: &[u8]) {
+pub(crate) fn poke(k: &mut K, pid: Pid, addr: u64, bytes: &[u8]) {
     k.copy_out(pid, UserPtr(addr), bytes).unwrap();
 }
 
-fn peek(k: &mut K, pid: Pid, addr: u64, len: usize) -> Vec<u8> {
+pub(crate) fn peek(k: &mut K, pid: Pid, addr: u64, len: usize) -> Vec<u8> {
     k.copy_in(pid, UserPtr(addr), len).unwrap()
 }
 
 /// Places `s` NUL-terminated at `addr` and returns `addr`.
-fn put_str(k: &mut K, pid: Pid, addr: u64, s: &str) -> u64 {
+pub(crate) fn put_str(k: &mut K, pid: Pid, addr: u64, s: &str) -> u64 {
     let mut bytes = s.as_bytes().to_vec();
     bytes.push(0);
     poke(k, pid, addr, &bytes);
@@ -43,7 +43,7 @@ fn put_str(k: &mut K, pid: Pid, addr: u64, s: &str) -> u64 {
 
 /// Runs system call `number` with `args` for `pid` as the kernel's trap
 /// glue would, for calls that complete without the scheduler.
-fn sys(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> i64 {
+pub(crate) fn sys(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> i64 {
     let d = decode_neo(number, args).expect("a known call");
     match k.call(pid, d.call) {
         Completion::Done(r) => d.personality.result(r),
@@ -496,7 +496,7 @@ fn run_starts_a_child_with_the_given_arguments() {
 }
 
 /// Maps `len` bytes of anonymous read-write memory in `pid`.
-fn map_anon(k: &mut K, pid: Pid, len: u64) -> u64 {
+pub(crate) fn map_anon(k: &mut K, pid: Pid, len: u64) -> u64 {
     let flags = (mman::MAP_PRIVATE | mman::MAP_ANON) as u64;
     let rw = (mman::PROT_READ | mman::PROT_WRITE) as u64;
     let addr = sys(k, pid, nr::MMAP, [0, len, rw, flags, u64::MAX, 0]);
@@ -504,7 +504,7 @@ fn map_anon(k: &mut K, pid: Pid, len: u64) -> u64 {
     addr as u64
 }
 
-fn open_path(k: &mut K, pid: Pid, path: &str, mode: u32) -> u64 {
+pub(crate) fn open_path(k: &mut K, pid: Pid, path: &str, mode: u32) -> u64 {
     let p = put_str(k, pid, SCRATCH, path);
     let fd = sys(k, pid, nr::OPEN, [p, mode as u64, 0, 0, 0, 0]);
     assert!(fd >= 0, "open {path}: {fd}");

@@ -5,22 +5,21 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use neoos_abi::layout::{USER_BASE, USER_END};
+use neoos_abi::limits::MAPPINGS_MAX;
 use neoos_abi::{MEMINFO_FIELDS, PAGE_SIZE};
 use neoos_mm::{write_maps_line, AsId, Errno, Hw, MapInfo, MapObject, MemorySystem};
 
-use super::{MemoryCall, UserPtr};
+use super::{MemoryCall, UserPtr, CHUNK};
 use crate::files::Descriptor;
 use crate::kernel::Kernel;
 use crate::platform::Platform;
 use crate::process::Pid;
 
-/// Most pages one `mincore` call reports on (its vector is built in the
-/// kernel heap).
-const MINCORE_MAX_PAGES: u64 = 1 << 24;
-
 impl<P: Platform> Kernel<P> {
     #[inline]
     pub(super) fn memory_call(&mut self, pid: Pid, call: MemoryCall) -> Result<i64, Errno> {
+        self.mapping_room_check(pid, self.mappings_added_at_most(pid, &call))?;
         match call {
             MemoryCall::NeoMmap { fd, offset, size } => {
                 self.heap_reserve_check()?;
@@ -37,6 +36,12 @@ impl<P: Platform> Kernel<P> {
                 fd,
                 offset,
             } => {
+                // Longer than the whole user range: no room, whatever the
+                // mapping core would say of the number (docs/abi.md; as
+                // POSIX and Linux say).
+                if len > USER_END - USER_BASE {
+                    return Err(Errno::NoMem);
+                }
                 self.heap_reserve_check()?;
                 self.posix_mmap(pid, addr, len, prot, flags, fd, offset)
             }
@@ -63,6 +68,41 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
+    /// How many mappings `call` may add to the caller's count, at most: a
+    /// new mapping is one; one placed with `MAP_FIXED` inside another also
+    /// cuts that one in two; unmapping the middle of a mapping leaves two,
+    /// protecting it leaves three.
+    fn mappings_added_at_most(&self, pid: Pid, call: &MemoryCall) -> usize {
+        let splits = |addr, len| {
+            self.processes
+                .get(pid)
+                .is_some_and(|p| self.memory.would_split(p.space, addr, len))
+        };
+        match *call {
+            MemoryCall::NeoMmap { .. } => 1,
+            MemoryCall::Mmap { flags, .. } if flags & neoos_abi::mman::MAP_FIXED != 0 => 2,
+            MemoryCall::Mmap { .. } => 1,
+            MemoryCall::Munmap { addr, len } => usize::from(splits(addr, len)),
+            MemoryCall::Mprotect { addr, len, .. } => 2 * usize::from(splits(addr, len)),
+            _ => 0,
+        }
+    }
+
+    /// `NoMem` when adding `added` mappings could take the caller beyond
+    /// [`MAPPINGS_MAX`] (each mapping costs kernel heap: docs/abi.md,
+    /// Limits).
+    pub(crate) fn mapping_room_check(&self, pid: Pid, added: usize) -> Result<(), Errno> {
+        if added == 0 {
+            return Ok(());
+        }
+        let count = self.memory.mapping_count(self.space_of(pid)?);
+        if count + added > MAPPINGS_MAX {
+            Err(Errno::NoMem)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Runs `f` with the caller's address space and hardware.
     #[inline]
     pub(crate) fn with_space<R>(
@@ -74,7 +114,7 @@ impl<P: Platform> Kernel<P> {
         f(memory, space, &mut hw)
     }
 
-    fn space_of(&self, pid: Pid) -> Result<AsId, Errno> {
+    pub(crate) fn space_of(&self, pid: Pid) -> Result<AsId, Errno> {
         self.processes.get(pid).map(|p| p.space).ok_or(Errno::Inval)
     }
 
@@ -113,16 +153,74 @@ impl<P: Platform> Kernel<P> {
         .map(|v| v as i64)
     }
 
+    /// POSIX `mincore`. The range is checked whole before any byte of
+    /// `vec` is stored, then reported mapping by mapping, a kernel buffer
+    /// of [`CHUNK`] pages at a time: a mapping with no resident page is
+    /// reported without asking the mapping core page by page, so the cost
+    /// follows what is mapped and resident, not the range's size.
     fn mincore(&mut self, pid: Pid, addr: u64, len: u64, vec: UserPtr) -> Result<i64, Errno> {
-        let pages = len.div_ceil(PAGE_SIZE as u64);
-        if pages > MINCORE_MAX_PAGES {
+        let space = self.space_of(pid)?;
+        if !addr.is_multiple_of(PAGE_SIZE as u64) || (len as i64) < 0 {
+            return Err(Errno::Inval);
+        }
+        if len == 0 {
+            return Ok(0);
+        }
+        let end = addr
+            .checked_add(len.div_ceil(PAGE_SIZE as u64) * PAGE_SIZE as u64)
+            .ok_or(Errno::Inval)?;
+        self.check_fully_mapped(space, addr, end)?;
+        let pages = (end - addr) / PAGE_SIZE as u64;
+        self.check_writable(pid, vec, usize::try_from(pages).map_err(|_| Errno::Fault)?)?;
+        let mut buf = crate::buffer::zeroed(CHUNK)?;
+        let mut at = addr;
+        while at < end {
+            let (mapping_end, resident) = self
+                .memory
+                .maps_from(space, self.mapping_start(space, at)?)
+                .next()
+                .map(|m| (m.end, m.resident))
+                .ok_or(Errno::NoMem)?;
+            let to = mapping_end.min(end);
+            while at < to {
+                let step = (to - at).min((CHUNK * PAGE_SIZE) as u64);
+                let n = (step / PAGE_SIZE as u64) as usize;
+                if resident == 0 {
+                    buf[..n].fill(0);
+                } else {
+                    self.memory.mincore(space, at, step, &mut buf[..n])?;
+                }
+                let index = (at - addr) / PAGE_SIZE as u64;
+                self.copy_out(pid, vec.offset(index), &buf[..n])?;
+                at += step;
+            }
+        }
+        Ok(0)
+    }
+
+    /// Where the mapping holding `addr` starts; `NoMem` if none does.
+    fn mapping_start(&self, space: AsId, addr: u64) -> Result<u64, Errno> {
+        self.memory
+            .mapping_at(space, addr)
+            .map(|m| m.start)
+            .ok_or(Errno::NoMem)
+    }
+
+    /// `NoMem` unless `[start, end)` lies in the user range and mappings
+    /// cover it with no hole (one step per mapping).
+    fn check_fully_mapped(&self, space: AsId, start: u64, end: u64) -> Result<(), Errno> {
+        if start < USER_BASE || end > USER_END {
             return Err(Errno::NoMem);
         }
-        let mut residency = crate::buffer::zeroed(pages as usize)?;
-        let space = self.space_of(pid)?;
-        self.memory.mincore(space, addr, len, &mut residency)?;
-        self.copy_out(pid, vec, &residency)?;
-        Ok(0)
+        let mut at = start;
+        while at < end {
+            at = self
+                .memory
+                .mapping_at(space, at)
+                .map(|m| m.end)
+                .ok_or(Errno::NoMem)?;
+        }
+        Ok(())
     }
 
     fn meminfo(&mut self, pid: Pid, out: UserPtr) -> Result<i64, Errno> {
@@ -179,6 +277,6 @@ impl<P: Platform> Kernel<P> {
             MapObject::File(f) => self.fs.path_of(f),
             _ => None,
         };
-        let _ = write_maps_line(text, m, path.as_deref());
+        let _ = write_maps_line(text, m, path);
     }
 }

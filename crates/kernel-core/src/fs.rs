@@ -20,6 +20,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::cell::Cell;
+use core::ops::Bound;
 
 use neoos_mm::{FileId, IoError, PageBytes, Pager};
 
@@ -374,32 +375,69 @@ impl FileSystem {
 
     /// Names in directory `path`, sorted; directories end with `/`.
     pub fn list(&self, path: &str) -> Result<Vec<String>, FsError> {
+        let dir = self.directory(path)?;
+        let mut names = Vec::new();
+        let mut after = None;
+        loop {
+            let mut text = Vec::with_capacity(1024);
+            match self.list_step(&dir, after.as_deref(), &mut text) {
+                Some(last) => after = Some(last),
+                None => return Ok(names),
+            }
+            let text = String::from_utf8(text).map_err(|_| FsError::Invalid)?;
+            names.extend(text.lines().map(String::from));
+        }
+    }
+
+    /// The normalized path of directory `path`.
+    pub fn directory(&self, path: &str) -> Result<String, FsError> {
         let path = normalize(path).ok_or(FsError::Invalid)?;
         match self.nodes.get(&path) {
-            Some(Node::Dir) => {}
-            Some(Node::File(_)) => return Err(FsError::NotADirectory),
-            None => return Err(FsError::NotFound),
+            Some(Node::Dir) => Ok(path),
+            Some(Node::File(_)) => Err(FsError::NotADirectory),
+            None => Err(FsError::NotFound),
         }
-        let prefix = if path == "/" {
-            path.clone()
-        } else {
-            path.clone() + "/"
+    }
+
+    /// One step of the listing of directory `dir` (as [`Self::directory`]
+    /// gives it): appends to `out`, within its spare capacity (so without
+    /// allocating), the lines `NAME\n` (`NAME/\n` for a directory) of the
+    /// entries after path `after` in name order, as many whole lines as
+    /// fit; returns the path of the last entry appended, `None` when no
+    /// entry was left. A listing of any length needs no more kernel memory
+    /// than the caller's buffer, and each entry is visited once.
+    pub fn list_step(&self, dir: &str, after: Option<&str>, out: &mut Vec<u8>) -> Option<String> {
+        let prefix_len = if dir == "/" { 1 } else { dir.len() + 1 };
+        let in_dir = |k: &str| {
+            k.len() > prefix_len
+                && k.starts_with(dir)
+                && k.as_bytes()[prefix_len - 1] == b'/'
+                && !k[prefix_len..].contains('/')
         };
-        let names = self
+        let from = match after {
+            Some(a) => Bound::Excluded(a),
+            None => Bound::Included(dir),
+        };
+        let mut last = None;
+        for (k, n) in self
             .nodes
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter(|(k, _)| k.len() > prefix.len() && !k[prefix.len()..].contains('/'))
-            .map(|(k, n)| {
-                let name = k[prefix.len()..].to_string();
-                if *n == Node::Dir {
-                    name + "/"
-                } else {
-                    name
-                }
-            })
-            .collect();
-        Ok(names)
+            .range::<str, _>((from, Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(dir))
+            .filter(|(k, _)| in_dir(k))
+        {
+            let name = &k[prefix_len..];
+            let line = name.len() + usize::from(*n == Node::Dir) + 1;
+            if out.capacity() - out.len() < line {
+                break;
+            }
+            out.extend_from_slice(name.as_bytes());
+            if *n == Node::Dir {
+                out.push(b'/');
+            }
+            out.push(b'\n');
+            last = Some(k);
+        }
+        last.cloned()
     }
 
     /// Fills the file system from a cpio "newc" archive; returns how many

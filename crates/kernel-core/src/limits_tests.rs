@@ -249,3 +249,31 @@ fn mmap_longer_than_the_address_space_is_enomem_whatever_the_number() {
         -neoos_abi::errno::EINVAL
     );
 }
+
+#[test]
+fn readdir_of_a_folder_longer_than_a_kernel_buffer_is_whole_and_in_order() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    let mut names: Vec<String> = (0..300)
+        .map(|i| alloc::format!("{i:03}{}", "n".repeat(200)))
+        .collect();
+    for name in &names {
+        let fd = open_path(&mut k, pid, &alloc::format!("/tmp/{name}"), open::O_CREAT);
+        assert_eq!(sys(&mut k, pid, nr::CLOSE, [fd, 0, 0, 0, 0, 0]), 0);
+    }
+    names.sort();
+    let expected: String = names.iter().map(|n| alloc::format!("{n}\n")).collect();
+    assert!(expected.len() > crate::syscall::CHUNK);
+    let buf = map_anon(&mut k, pid, 128 * 1024);
+    let path = crate::kernel_tests::put_str(&mut k, pid, buf, "/tmp");
+    let out = buf + 4096;
+    let n = sys(&mut k, pid, nr::READDIR, [path, out, 100_000, 0, 0, 0]);
+    assert_eq!(n as usize, expected.len());
+    assert_eq!(peek(&mut k, pid, out, expected.len()), expected.as_bytes());
+    assert_eq!(
+        sys(&mut k, pid, nr::READDIR, [path, out + 100_000, 5, 0, 0, 0]),
+        n,
+        "the whole length when cut"
+    );
+    assert_eq!(peek(&mut k, pid, out + 100_000, 6), b"000nn\0");
+}

@@ -16,6 +16,12 @@ use crate::kernel::Kernel;
 use crate::platform::Platform;
 use crate::process::Pid;
 
+/// Mappings listed per step of `sys_maps`.
+const MAPS_BATCH: usize = 64;
+/// Room for one line of the listing: addresses, permissions and kind (40
+/// bytes), a path (at most 256) and two counts (at most 40).
+const MAPS_LINE_MAX: usize = 384;
+
 impl<P: Platform> Kernel<P> {
     #[inline]
     pub(super) fn memory_call(&mut self, pid: Pid, call: MemoryCall) -> Result<i64, Errno> {
@@ -245,29 +251,41 @@ impl<P: Platform> Kernel<P> {
         Ok(0)
     }
 
+    /// `sys_maps`: the listing is made [`MAPS_BATCH`] mappings at a time
+    /// in kernel buffers allocated (fallibly) once per call and copied out
+    /// once per batch; each batch starts with one tree lookup, and each file
+    /// is named by one index lookup, so the cost follows the mappings.
     fn maps(&mut self, pid: Pid, buf: UserPtr, len: i64) -> Result<i64, Errno> {
         let len = usize::try_from(len).map_err(|_| Errno::Inval)?;
         let space = self.space_of(pid)?;
-        // A few mappings at a time, so a listing of many needs no large buffer.
-        const BATCH: usize = 64;
-        let mut total = 0usize;
+        let mut batch = Vec::new();
         let mut line = String::new();
+        let mut text = Vec::new();
+        batch
+            .try_reserve_exact(MAPS_BATCH)
+            .and_then(|_| line.try_reserve_exact(MAPS_LINE_MAX))
+            .and_then(|_| text.try_reserve_exact(MAPS_BATCH * MAPS_LINE_MAX))
+            .map_err(|_| Errno::NoMem)?;
+        let mut total = 0usize;
         let mut from = 0;
         loop {
-            let batch: Vec<_> = self.memory.maps_from(space, from).take(BATCH).collect();
+            batch.clear();
+            batch.extend(self.memory.maps_from(space, from).take(MAPS_BATCH));
             let Some(last) = batch.last() else {
                 return Ok(total as i64);
             };
             from = last.end;
+            text.clear();
             for m in &batch {
                 line.clear();
                 self.maps_line(m, &mut line);
-                if total < len {
-                    let n = line.len().min(len - total);
-                    self.copy_out(pid, buf.offset(total as u64), &line.as_bytes()[..n])?;
-                }
-                total += line.len();
+                text.extend_from_slice(line.as_bytes());
             }
+            if total < len {
+                let n = text.len().min(len - total);
+                self.copy_out(pid, buf.offset(total as u64), &text[..n])?;
+            }
+            total += text.len();
         }
     }
 

@@ -277,3 +277,40 @@ fn readdir_of_a_folder_longer_than_a_kernel_buffer_is_whole_and_in_order() {
     );
     assert_eq!(peek(&mut k, pid, out + 100_000, 6), b"000nn\0");
 }
+
+#[test]
+fn open_with_o_trunc_of_a_mapped_file_is_e_busy_and_changes_nothing() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    let fd = open_path(&mut k, pid, "/tmp/mapped", open::O_RDWR | open::O_CREAT);
+    let data = crate::kernel_tests::SCRATCH + 1024;
+    crate::kernel_tests::poke(&mut k, pid, data, &[9; 100]);
+    assert_eq!(sys(&mut k, pid, nr::WRITE, [fd, data, 100, 0, 0, 0]), 100);
+    let m = sys(&mut k, pid, nr::NEO_MMAP, [fd, 0, 100, 0, 0, 0]);
+    assert!(m > 0);
+    let path = crate::kernel_tests::put_str(&mut k, pid, data, "/tmp/mapped");
+    let descriptors = |k: &K| k.processes.get(pid).unwrap().files.open_files().count();
+    let before = descriptors(&k);
+    assert_eq!(
+        sys(
+            &mut k,
+            pid,
+            nr::OPEN,
+            [path, (open::O_RDWR | open::O_TRUNC) as u64, 0, 0, 0, 0]
+        ),
+        neo::E_BUSY
+    );
+    assert_eq!(descriptors(&k), before, "no descriptor made");
+    assert_eq!(peek(&mut k, pid, m as u64, 100), [9; 100]);
+    assert_eq!(
+        sys(&mut k, pid, nr::NEO_MUNMAP, [m as u64, 100, 0, 0, 0, 0]),
+        0
+    );
+    let again = sys(
+        &mut k,
+        pid,
+        nr::OPEN,
+        [path, (open::O_RDWR | open::O_TRUNC) as u64, 0, 0, 0, 0],
+    );
+    assert!(again >= 0, "unmapped, it truncates: {again}");
+}

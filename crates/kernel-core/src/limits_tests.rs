@@ -117,6 +117,12 @@ fn a_process_maps_at_most_its_limit_and_others_still_map() {
         );
     }
     assert_eq!(k.memory.mapping_count(space), MAPPINGS_MAX);
+    let anon = (mman::MAP_PRIVATE | mman::MAP_ANON) as u64;
+    assert_eq!(
+        sys(&mut k, greedy, nr::MMAP, [0, 0, ro, anon, u64::MAX, 0]),
+        -neoos_abi::errno::EINVAL,
+        "an empty request is invalid before it is too many"
+    );
     let middle = made[10];
     assert_eq!(
         sys(&mut k, greedy, nr::MUNMAP, [made[11], 4096, 0, 0, 0, 0]),

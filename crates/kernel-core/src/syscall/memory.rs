@@ -85,6 +85,10 @@ impl<P: Platform> Kernel<P> {
                 .is_some_and(|p| self.memory.would_split(p.space, addr, len))
         };
         match *call {
+            // Empty requests add nothing: the mapping core refuses them
+            // with `Inval`, whatever the count.
+            MemoryCall::NeoMmap { size, .. } if size <= 0 => 0,
+            MemoryCall::Mmap { len: 0, .. } => 0,
             MemoryCall::NeoMmap { .. } => 1,
             MemoryCall::Mmap { flags, .. } if flags & neoos_abi::mman::MAP_FIXED != 0 => 2,
             MemoryCall::Mmap { .. } => 1,

@@ -320,3 +320,34 @@ fn open_with_o_trunc_of_a_mapped_file_is_e_busy_and_changes_nothing() {
     );
     assert!(again >= 0, "unmapped, it truncates: {again}");
 }
+
+#[test]
+fn a_write_the_disk_cannot_take_is_refused_before_its_buffer_is_touched() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    let fd = open_path(&mut k, pid, "/tmp/big", open::O_RDWR | open::O_CREAT);
+    let len = 64u64 << 20; // twice the disk
+    let flags = (mman::MAP_PRIVATE | mman::MAP_ANON) as u64;
+    let buf = sys(
+        &mut k,
+        pid,
+        nr::MMAP,
+        [0, len, mman::PROT_READ as u64, flags, u64::MAX, 0],
+    );
+    assert!(buf > 0);
+    let space = k.processes.get(pid).unwrap().space;
+    let resident = k.memory.resident_pages(space);
+    let frames = k.platform.frames.live_count();
+    let reserved = k.fs.disk.reserved_pages();
+    assert_eq!(
+        sys(&mut k, pid, nr::WRITE, [fd, buf as u64, len, 0, 0, 0]),
+        neo::E_NOMEM
+    );
+    assert_eq!(
+        k.memory.resident_pages(space),
+        resident,
+        "no page of the buffer brought in"
+    );
+    assert_eq!(k.platform.frames.live_count(), frames);
+    assert_eq!(k.fs.disk.reserved_pages(), reserved, "nothing reserved");
+}

@@ -58,6 +58,11 @@ impl<P: Platform> Kernel<P> {
     fn write(&mut self, pid: Pid, fd: i64, buf: UserPtr, count: i64) -> Result<i64, Errno> {
         let mut d = self.descriptor(pid, fd)?;
         let count = usize::try_from(count).map_err(|_| Errno::Inval)?;
+        if let Descriptor::File(f) = &d {
+            // Refused for want of room before its buffer is checked page
+            // by page: the work a refused write costs does not grow with it.
+            self.file_io().check_write_room(f, count)?;
+        }
         self.check_readable(pid, buf, count)?;
         if let Descriptor::File(f) = &d {
             self.file_io().reserve_write(f, count)?;

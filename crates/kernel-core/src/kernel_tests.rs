@@ -47,8 +47,28 @@ pub(crate) fn sys(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> i64 {
     let d = decode_neo(number, args).expect("a known call");
     match k.call(pid, d.call) {
         Completion::Done(r) => d.personality.result(r),
+        Completion::Scheduler(SchedulerCall::Mincore { addr, len, vec }) => d
+            .personality
+            .result(mincore_in_steps(k, pid, addr, len, vec).map(|_| 0)),
         Completion::Scheduler(c) => panic!("call {number} needs the scheduler: {c:?}"),
     }
+}
+
+/// Completes `mincore` as the kernel does, step by step; the number of
+/// steps it took.
+pub(crate) fn mincore_in_steps(
+    k: &mut K,
+    pid: Pid,
+    addr: u64,
+    len: u64,
+    vec: UserPtr,
+) -> Result<usize, Errno> {
+    let mut progress = k.mincore_begin(pid, addr, len, vec)?;
+    let mut steps = 1;
+    while !k.mincore_step(pid, &mut progress)? {
+        steps += 1;
+    }
+    Ok(steps)
 }
 
 /// Runs `pid` and ends it with `status` as the scheduler does.

@@ -187,6 +187,21 @@ fn mincore_reports_a_range_of_several_mappings_piece_by_piece_or_changes_nothing
         ),
         0
     );
+    // Bounded steps: the mapping with pages resident costs one unit a
+    // page, so its million pages take many steps, none more than its share.
+    let steps = crate::kernel_tests::mincore_in_steps(
+        &mut k,
+        pid,
+        big,
+        big_len + 8192,
+        crate::syscall::UserPtr(vec),
+    )
+    .unwrap();
+    let work_pages = big_len / 4096;
+    assert!(
+        steps as u64 >= work_pages / crate::syscall::MINCORE_STEP_WORK,
+        "{steps} steps for {work_pages} pages of work"
+    );
     let got = peek(&mut k, pid, vec, pages);
     let resident: Vec<usize> = (0..pages).filter(|&i| got[i] & 1 == 1).collect();
     let expected: Vec<usize> = touched

@@ -16,6 +16,20 @@ use crate::kernel::Kernel;
 use crate::platform::Platform;
 use crate::process::Pid;
 
+/// Work one `mincore` step does at most ([`Kernel::mincore_step`]): a few
+/// milliseconds of the kernel's time.
+pub const MINCORE_STEP_WORK: u64 = 16 * 1024;
+
+/// How far a `mincore` call has come: its range `[start, end)`, its vector,
+/// and the first page not yet reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MincoreProgress {
+    start: u64,
+    end: u64,
+    vec: UserPtr,
+    at: u64,
+}
+
 /// Mappings listed per step of `sys_maps`.
 const MAPS_BATCH: usize = 64;
 /// Room for one line of the listing: addresses, permissions and kind (40
@@ -67,7 +81,8 @@ impl<P: Platform> Kernel<P> {
             MemoryCall::Madvise { addr, len, advice } => self
                 .with_space(pid, |m, s, hw| m.madvise(s, hw, addr, len, advice))
                 .map(|_| 0),
-            MemoryCall::Mincore { addr, len, vec } => self.mincore(pid, addr, len, vec),
+            // The kernel completes it in steps (`SchedulerCall::Mincore`).
+            MemoryCall::Mincore { .. } => Err(Errno::Inval),
             MemoryCall::GetPageSize => Ok(PAGE_SIZE as i64),
             MemoryCall::MemInfo { out } => self.meminfo(pid, out),
             MemoryCall::Maps { buf, len } => self.maps(pid, buf, len),
@@ -163,18 +178,28 @@ impl<P: Platform> Kernel<P> {
         .map(|v| v as i64)
     }
 
-    /// POSIX `mincore`. The range is checked whole before any byte of
-    /// `vec` is stored, then reported mapping by mapping, a kernel buffer
-    /// of [`CHUNK`] pages at a time: a mapping with no resident page is
-    /// reported without asking the mapping core page by page, so the cost
-    /// follows what is mapped and resident, not the range's size.
-    fn mincore(&mut self, pid: Pid, addr: u64, len: u64, vec: UserPtr) -> Result<i64, Errno> {
+    /// Starts POSIX `mincore`: checks the range and the vector whole
+    /// (nothing is stored on an error), then the kernel completes it with
+    /// [`Kernel::mincore_step`]s, giving other processes the CPU between
+    /// steps (docs/abi.md, Limits, "Long calls").
+    pub fn mincore_begin(
+        &mut self,
+        pid: Pid,
+        addr: u64,
+        len: u64,
+        vec: UserPtr,
+    ) -> Result<MincoreProgress, Errno> {
         let space = self.space_of(pid)?;
         if !addr.is_multiple_of(PAGE_SIZE as u64) || (len as i64) < 0 {
             return Err(Errno::Inval);
         }
         if len == 0 {
-            return Ok(0);
+            return Ok(MincoreProgress {
+                start: addr,
+                end: addr,
+                vec,
+                at: addr,
+            });
         }
         let end = addr
             .checked_add(len.div_ceil(PAGE_SIZE as u64) * PAGE_SIZE as u64)
@@ -182,30 +207,54 @@ impl<P: Platform> Kernel<P> {
         self.check_fully_mapped(space, addr, end)?;
         let pages = (end - addr) / PAGE_SIZE as u64;
         self.check_writable(pid, vec, usize::try_from(pages).map_err(|_| Errno::Fault)?)?;
+        Ok(MincoreProgress {
+            start: addr,
+            end,
+            vec,
+            at: addr,
+        })
+    }
+
+    /// One step of `mincore`: reports pages from `progress.at` on, a kernel
+    /// buffer of [`CHUNK`] pages at a time, until [`MINCORE_STEP_WORK`]
+    /// units of work are done (a page asked of the mapping core is one; a
+    /// page of a mapping with nothing resident, reported without asking, is
+    /// 1/64). `true` when the whole range is reported. Should another
+    /// process change the range between steps (truncating a file it maps),
+    /// the step fails as `mincore` would have at the start.
+    pub fn mincore_step(
+        &mut self,
+        pid: Pid,
+        progress: &mut MincoreProgress,
+    ) -> Result<bool, Errno> {
+        let space = self.space_of(pid)?;
         let mut buf = crate::buffer::zeroed(CHUNK)?;
-        let mut at = addr;
-        while at < end {
+        let mut work = 0u64;
+        while progress.at < progress.end {
+            if work >= MINCORE_STEP_WORK {
+                return Ok(false);
+            }
+            let at = progress.at;
             let (mapping_end, resident) = self
                 .memory
                 .maps_from(space, self.mapping_start(space, at)?)
                 .next()
                 .map(|m| (m.end, m.resident))
                 .ok_or(Errno::NoMem)?;
-            let to = mapping_end.min(end);
-            while at < to {
-                let step = (to - at).min((CHUNK * PAGE_SIZE) as u64);
-                let n = (step / PAGE_SIZE as u64) as usize;
-                if resident == 0 {
-                    buf[..n].fill(0);
-                } else {
-                    self.memory.mincore(space, at, step, &mut buf[..n])?;
-                }
-                let index = (at - addr) / PAGE_SIZE as u64;
-                self.copy_out(pid, vec.offset(index), &buf[..n])?;
-                at += step;
+            let step = (mapping_end.min(progress.end) - at).min((CHUNK * PAGE_SIZE) as u64);
+            let n = (step / PAGE_SIZE as u64) as usize;
+            if resident == 0 {
+                buf[..n].fill(0);
+                work += n as u64 / 64 + 1;
+            } else {
+                self.memory.mincore(space, at, step, &mut buf[..n])?;
+                work += n as u64;
             }
+            let index = (at - progress.start) / PAGE_SIZE as u64;
+            self.copy_out(pid, progress.vec.offset(index), &buf[..n])?;
+            progress.at += step;
         }
-        Ok(0)
+        Ok(true)
     }
 
     /// Where the mapping holding `addr` starts; `NoMem` if none does.

@@ -23,6 +23,7 @@ use crate::platform::Platform;
 use crate::process::Pid;
 
 pub use decode::{decode_neo, Decoded, NEO_UNKNOWN_CALL};
+pub use memory::{MincoreProgress, MINCORE_STEP_WORK};
 pub use processes::KillOutcome;
 
 /// A user-space address given to a call.
@@ -206,6 +207,9 @@ pub enum SchedulerCall {
     Kill { pid: i64 },
     /// Copy the caller ([`Kernel::fork`]); the child returns 0.
     Fork,
+    /// POSIX `mincore`, which may be long: [`Kernel::mincore_begin`], then
+    /// [`Kernel::mincore_step`] until done, yielding between steps.
+    Mincore { addr: u64, len: u64, vec: UserPtr },
 }
 
 /// How the kernel logic completed a call.
@@ -225,6 +229,9 @@ impl<P: Platform> Kernel<P> {
     #[inline]
     pub fn call(&mut self, pid: Pid, call: Call) -> Completion {
         match call {
+            Call::Memory(MemoryCall::Mincore { addr, len, vec }) => {
+                Completion::Scheduler(SchedulerCall::Mincore { addr, len, vec })
+            }
             Call::Memory(c) => Completion::Done(self.memory_call(pid, c)),
             Call::Files(c) => self.file_call(pid, c),
             Call::Processes(c) => self.process_call(pid, c),

@@ -2,7 +2,7 @@
 //! from the trap frame, decodes them with the NeoOS table of
 //! `neoos-kernel-core`, runs the call there, and completes here the calls
 //! that need the scheduler (exit, yield, wait, kill, fork, console input,
-//! and `mincore`, which yields between its steps).
+//! and `mincore` and `sys_maps`, which yield between their steps).
 //! The result, converted once by the call's personality, goes to `rax`.
 
 use neoos_abi::neo;
@@ -53,6 +53,19 @@ fn scheduler_call(call: SchedulerCall, frame: &TrapFrame) -> Result<i64, Errno> 
         SchedulerCall::Kill { pid } => kill(pid),
         SchedulerCall::Fork => fork(frame),
         SchedulerCall::Mincore { addr, len, vec } => mincore(addr, len, vec),
+        SchedulerCall::Maps { buf, len } => maps(buf, len),
+    }
+}
+
+/// `sys_maps` in bounded steps, other processes running between them: a
+/// listing of many mappings does not stop the others.
+fn maps(buf: UserPtr, len: i64) -> Result<i64, Errno> {
+    let mut progress = for_caller(|k, pid| k.maps_begin(pid, buf, len))?;
+    loop {
+        match for_caller(|k, pid| k.maps_step(pid, &mut progress))? {
+            Some(total) => return Ok(total),
+            None => process::yield_now(),
+        }
     }
 }
 

@@ -42,7 +42,8 @@ pub(crate) fn put_str(k: &mut K, pid: Pid, addr: u64, s: &str) -> u64 {
 }
 
 /// Runs system call `number` with `args` for `pid` as the kernel's trap
-/// glue would, for calls that complete without the scheduler.
+/// glue would, for calls that complete without the scheduler or in steps
+/// (`mincore`, `sys_maps`).
 pub(crate) fn sys(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> i64 {
     let d = decode_neo(number, args).expect("a known call");
     match k.call(pid, d.call) {
@@ -50,6 +51,9 @@ pub(crate) fn sys(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> i64 {
         Completion::Scheduler(SchedulerCall::Mincore { addr, len, vec }) => d
             .personality
             .result(mincore_in_steps(k, pid, addr, len, vec).map(|_| 0)),
+        Completion::Scheduler(SchedulerCall::Maps { buf, len }) => d
+            .personality
+            .result(maps_in_steps(k, pid, buf, len).map(|(total, _)| total)),
         Completion::Scheduler(c) => panic!("call {number} needs the scheduler: {c:?}"),
     }
 }
@@ -69,6 +73,24 @@ pub(crate) fn mincore_in_steps(
         steps += 1;
     }
     Ok(steps)
+}
+
+/// Completes `sys_maps` as the kernel does, step by step: the listing's
+/// length and the number of steps it took.
+pub(crate) fn maps_in_steps(
+    k: &mut K,
+    pid: Pid,
+    buf: UserPtr,
+    len: i64,
+) -> Result<(i64, usize), Errno> {
+    let mut progress = k.maps_begin(pid, buf, len)?;
+    let mut steps = 1;
+    loop {
+        if let Some(total) = k.maps_step(pid, &mut progress)? {
+            return Ok((total, steps));
+        }
+        steps += 1;
+    }
 }
 
 /// Runs `pid` and ends it with `status` as the scheduler does.

@@ -43,8 +43,20 @@ fn maps_of_many_mappings_of_many_files_looks_each_path_up_once() {
     let buf_len = 4 << 20;
     let buf = map_anon(&mut k, pid, buf_len);
     let before = k.fs.path_entries_examined();
-    let n = sys(&mut k, pid, nr::MAPS, [buf, buf_len, 0, 0, 0, 0]);
+    let (n, steps) = crate::kernel_tests::maps_in_steps(
+        &mut k,
+        pid,
+        crate::syscall::UserPtr(buf),
+        buf_len as i64,
+    )
+    .unwrap();
     let examined = k.fs.path_entries_examined() - before;
+    let per_step = crate::syscall::MAPS_BATCH * crate::syscall::MAPS_STEP_BATCHES;
+    let mappings = k.memory.mapping_count(k.processes.get(pid).unwrap().space);
+    assert!(
+        (mappings / per_step..=mappings / per_step + 2).contains(&steps),
+        "{steps} steps for {mappings} mappings, {per_step} a step"
+    );
     assert!(n > 0 && (n as u64) < buf_len, "listing length {n}");
     let text = String::from_utf8(peek(&mut k, pid, buf, n as usize)).unwrap();
     let listed: BTreeSet<&str> = text

@@ -28,10 +28,25 @@ pub struct MincoreProgress {
     end: u64,
     vec: UserPtr,
     at: u64,
+    /// Bytes of the vector checked writable so far (all before any store).
+    vec_checked: u64,
 }
 
-/// Mappings listed per step of `sys_maps`.
-const MAPS_BATCH: usize = 64;
+/// Mappings listed per batch of `sys_maps`.
+pub const MAPS_BATCH: usize = 64;
+/// Batches listed per step of `sys_maps` ([`Kernel::maps_step`]): a few
+/// milliseconds of the kernel's time.
+pub const MAPS_STEP_BATCHES: usize = 4;
+
+/// How far a `sys_maps` call has come: its buffer and length, the bytes of
+/// the listing so far, and where the next mapping to list starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapsProgress {
+    buf: UserPtr,
+    len: usize,
+    total: usize,
+    from: u64,
+}
 /// Room for one line of the listing: addresses, permissions and kind (40
 /// bytes), a path (at most 256) and two counts (at most 40).
 const MAPS_LINE_MAX: usize = 384;
@@ -81,11 +96,10 @@ impl<P: Platform> Kernel<P> {
             MemoryCall::Madvise { addr, len, advice } => self
                 .with_space(pid, |m, s, hw| m.madvise(s, hw, addr, len, advice))
                 .map(|_| 0),
-            // The kernel completes it in steps (`SchedulerCall::Mincore`).
-            MemoryCall::Mincore { .. } => Err(Errno::Inval),
+            // The kernel completes these in steps (`SchedulerCall`).
+            MemoryCall::Mincore { .. } | MemoryCall::Maps { .. } => Err(Errno::Inval),
             MemoryCall::GetPageSize => Ok(PAGE_SIZE as i64),
             MemoryCall::MemInfo { out } => self.meminfo(pid, out),
-            MemoryCall::Maps { buf, len } => self.maps(pid, buf, len),
         }
     }
 
@@ -178,10 +192,9 @@ impl<P: Platform> Kernel<P> {
         .map(|v| v as i64)
     }
 
-    /// Starts POSIX `mincore`: checks the range and the vector whole
-    /// (nothing is stored on an error), then the kernel completes it with
-    /// [`Kernel::mincore_step`]s, giving other processes the CPU between
-    /// steps (docs/abi.md, Limits, "Long calls").
+    /// Starts POSIX `mincore`: checks the range whole; the kernel completes
+    /// it with [`Kernel::mincore_step`]s, giving other processes the CPU
+    /// between steps (docs/abi.md, Limits, "Long calls").
     pub fn mincore_begin(
         &mut self,
         pid: Pid,
@@ -199,6 +212,7 @@ impl<P: Platform> Kernel<P> {
                 end: addr,
                 vec,
                 at: addr,
+                vec_checked: 0,
             });
         }
         let end = addr
@@ -206,16 +220,22 @@ impl<P: Platform> Kernel<P> {
             .ok_or(Errno::Inval)?;
         self.check_fully_mapped(space, addr, end)?;
         let pages = (end - addr) / PAGE_SIZE as u64;
-        self.check_writable(pid, vec, usize::try_from(pages).map_err(|_| Errno::Fault)?)?;
+        // The vector is checked in the first steps, before any is stored.
+        usize::try_from(pages).map_err(|_| Errno::Fault)?;
+        vec.addr().checked_add(pages).ok_or(Errno::Fault)?;
         Ok(MincoreProgress {
             start: addr,
             end,
             vec,
             at: addr,
+            vec_checked: 0,
         })
     }
 
-    /// One step of `mincore`: reports pages from `progress.at` on, a kernel
+    /// One step of `mincore`: the first steps check the vector writable
+    /// (1,024 of its pages a step; nothing is stored before all of it is
+    /// checked, so an error changes nothing), the next report pages from
+    /// `progress.at` on, a kernel
     /// buffer of [`CHUNK`] pages at a time, until [`MINCORE_STEP_WORK`]
     /// units of work are done (a page asked of the mapping core is one; a
     /// page of a mapping with nothing resident, reported without asking, is
@@ -228,6 +248,15 @@ impl<P: Platform> Kernel<P> {
         progress: &mut MincoreProgress,
     ) -> Result<bool, Errno> {
         let space = self.space_of(pid)?;
+        let vec_len = (progress.end - progress.start) / PAGE_SIZE as u64;
+        if progress.vec_checked < vec_len {
+            // Bringing in a page of the vector is a unit of work too.
+            let n = (vec_len - progress.vec_checked).min(MINCORE_STEP_WORK * PAGE_SIZE as u64 / 16);
+            let at = progress.vec.offset(progress.vec_checked);
+            self.check_writable(pid, at, n as usize)?;
+            progress.vec_checked += n;
+            return Ok(false);
+        }
         let mut buf = crate::buffer::zeroed(CHUNK)?;
         let mut work = 0u64;
         while progress.at < progress.end {
@@ -304,12 +333,31 @@ impl<P: Platform> Kernel<P> {
         Ok(0)
     }
 
-    /// `sys_maps`: the listing is made [`MAPS_BATCH`] mappings at a time
-    /// in kernel buffers allocated (fallibly) once per call and copied out
-    /// once per batch; each batch starts with one tree lookup, and each file
-    /// is named by one index lookup, so the cost follows the mappings.
-    fn maps(&mut self, pid: Pid, buf: UserPtr, len: i64) -> Result<i64, Errno> {
+    /// Starts `sys_maps`; the kernel completes it with
+    /// [`Kernel::maps_step`]s, giving other processes the CPU between
+    /// steps (docs/abi.md, Limits, "Long calls").
+    pub fn maps_begin(&mut self, pid: Pid, buf: UserPtr, len: i64) -> Result<MapsProgress, Errno> {
         let len = usize::try_from(len).map_err(|_| Errno::Inval)?;
+        self.space_of(pid)?;
+        Ok(MapsProgress {
+            buf,
+            len,
+            total: 0,
+            from: 0,
+        })
+    }
+
+    /// One step of `sys_maps`: lists up to [`MAPS_STEP_BATCHES`] batches of
+    /// [`MAPS_BATCH`] mappings from `progress` on, in kernel buffers
+    /// allocated (fallibly) once per step and copied out once per batch;
+    /// each batch starts with one tree lookup, and each file is named by
+    /// one index lookup, so the cost follows the mappings. The length of
+    /// the whole listing once it is done, `None` before.
+    pub fn maps_step(
+        &mut self,
+        pid: Pid,
+        progress: &mut MapsProgress,
+    ) -> Result<Option<i64>, Errno> {
         let space = self.space_of(pid)?;
         let mut batch = Vec::new();
         let mut line = String::new();
@@ -319,27 +367,27 @@ impl<P: Platform> Kernel<P> {
             .and_then(|_| line.try_reserve_exact(MAPS_LINE_MAX))
             .and_then(|_| text.try_reserve_exact(MAPS_BATCH * MAPS_LINE_MAX))
             .map_err(|_| Errno::NoMem)?;
-        let mut total = 0usize;
-        let mut from = 0;
-        loop {
+        for _ in 0..MAPS_STEP_BATCHES {
             batch.clear();
-            batch.extend(self.memory.maps_from(space, from).take(MAPS_BATCH));
+            batch.extend(self.memory.maps_from(space, progress.from).take(MAPS_BATCH));
             let Some(last) = batch.last() else {
-                return Ok(total as i64);
+                return Ok(Some(progress.total as i64));
             };
-            from = last.end;
+            progress.from = last.end;
             text.clear();
             for m in &batch {
                 line.clear();
                 self.maps_line(m, &mut line);
                 text.extend_from_slice(line.as_bytes());
             }
+            let (total, len) = (progress.total, progress.len);
             if total < len {
                 let n = text.len().min(len - total);
-                self.copy_out(pid, buf.offset(total as u64), &text[..n])?;
+                self.copy_out(pid, progress.buf.offset(total as u64), &text[..n])?;
             }
-            total += text.len();
+            progress.total += text.len();
         }
+        Ok(None)
     }
 
     /// One line of the `sys_maps` listing (docs/abi.md).

@@ -1,7 +1,9 @@
 //! The system-call entry: takes the call number and six argument registers
 //! from the trap frame, decodes them with the table of the caller's
-//! numbering (NeoOS or Linux) in `neoos-kernel-core`, runs the call there, and completes here the calls
-//! that need the scheduler (exit, yield, wait, kill, fork, console input).
+//! numbering (NeoOS or Linux) in `neoos-kernel-core`, runs the call there,
+//! and completes here the calls that need the scheduler (exit, yield, wait,
+//! kill, fork, console input, and `mincore` and `sys_maps`, which yield
+//! between their steps).
 //! The result, converted once by the call's personality, goes to `rax`.
 
 use neoos_abi::neo;
@@ -50,7 +52,31 @@ fn scheduler_call(call: SchedulerCall, frame: &TrapFrame) -> Result<i64, Errno> 
         SchedulerCall::ReadConsole { buf, count } => read_console(buf, count),
         SchedulerCall::Kill { pid } => kill(pid),
         SchedulerCall::Fork => fork(frame),
+        SchedulerCall::Mincore { addr, len, vec } => mincore(addr, len, vec),
+        SchedulerCall::Maps { buf, len } => maps(buf, len),
     }
+}
+
+/// `sys_maps` in bounded steps, other processes running between them: a
+/// listing of many mappings does not stop the others.
+fn maps(buf: UserPtr, len: i64) -> Result<i64, Errno> {
+    let mut progress = for_caller(|k, pid| k.maps_begin(pid, buf, len))?;
+    loop {
+        match for_caller(|k, pid| k.maps_step(pid, &mut progress))? {
+            Some(total) => return Ok(total),
+            None => process::yield_now(),
+        }
+    }
+}
+
+/// `mincore` in bounded steps, other processes running between them: a
+/// call over a huge range does not stop the others.
+fn mincore(addr: u64, len: u64, vec: UserPtr) -> Result<i64, Errno> {
+    let mut progress = for_caller(|k, pid| k.mincore_begin(pid, addr, len, vec))?;
+    while !for_caller(|k, pid| k.mincore_step(pid, &mut progress))? {
+        process::yield_now();
+    }
+    Ok(0)
 }
 
 /// Runs `f` on the kernel state for the running process.

@@ -349,6 +349,11 @@ pub mod limits {
     /// this many unmaps that removed entries are waiting (and at exit). A
     /// process keeps at most the empty tables of that many recent unmaps.
     pub const PAGE_TABLE_RELEASE_BATCH: usize = 16;
+    /// Most mappings one process may have: a call that would take it
+    /// beyond fails with `E_NOMEM` / `ENOMEM` (as Linux's `max_map_count`).
+    /// Each costs kernel heap; this keeps one process within about a third
+    /// of it, and fits the benchmark's 100,000.
+    pub const MAPPINGS_MAX: usize = 131_072;
 }
 
 /// `struct neo_stat` filled by `sys_stat` (all fields 64-bit).
@@ -456,6 +461,7 @@ const SYSCALLS_H: &[(&str, i64)] = &[
     ("NEO_PAGE_SIZE", PAGE_SIZE as i64),
     ("NEO_USER_BASE", layout::USER_BASE as i64),
     ("NEO_USER_END", layout::USER_END as i64),
+    ("NEO_MAPPINGS_MAX", limits::MAPPINGS_MAX as i64),
     ("NEO_STAT_FILE", stat::KIND_FILE as i64),
     ("NEO_STAT_DIR", stat::KIND_DIR as i64),
     ("NEO_STATUS_SEGFAULT", status::SEGFAULT),

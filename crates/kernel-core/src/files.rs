@@ -237,6 +237,24 @@ impl<F: FrameSource> FileIo<'_, F> {
     /// `Perm` when the descriptor is not open for writing; `Io` when the
     /// file's disk region fails every write. Nothing changes on failure.
     pub fn reserve_write(&mut self, f: &OpenFile, len: usize) -> Result<(), Errno> {
+        let pages = self.write_room(f, len)?;
+        if !self.fs.disk.reserve(f.file, pages) {
+            return Err(Errno::NoMem);
+        }
+        Ok(())
+    }
+
+    /// Whether [`Self::reserve_write`] would accept a write of `len` bytes
+    /// now, reserving nothing: a call checks this before it does work in
+    /// proportion to `len` (checking its buffer), so a write that cannot be
+    /// accepted costs little.
+    pub fn check_write_room(&self, f: &OpenFile, len: usize) -> Result<(), Errno> {
+        self.write_room(f, len).map(|_| ())
+    }
+
+    /// The pages the file must have room for after writing `len` bytes
+    /// through `f`, or why the write is refused.
+    fn write_room(&self, f: &OpenFile, len: usize) -> Result<usize, Errno> {
         if !f.access.can_write() {
             return Err(Errno::Perm);
         }
@@ -247,10 +265,10 @@ impl<F: FrameSource> FileIo<'_, F> {
         let start = if f.append { size } else { f.position };
         let end = start.checked_add(len as u64).ok_or(Errno::Inval)?;
         let pages = end.max(size).div_ceil(PAGE_SIZE as u64) as usize;
-        if end > DISK_CAPACITY || !self.fs.disk.reserve(f.file, pages) {
+        if end > DISK_CAPACITY || !self.fs.disk.has_room(f.file, pages) {
             return Err(Errno::NoMem);
         }
-        Ok(())
+        Ok(pages)
     }
 
     /// Writes `buf` at the descriptor's position (at the end with O_APPEND).

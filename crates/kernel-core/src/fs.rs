@@ -19,6 +19,8 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
+use core::cell::Cell;
+use core::ops::Bound;
 
 use neoos_mm::{FileId, IoError, PageBytes, Pager};
 
@@ -273,6 +275,12 @@ impl Pager for RamDisk {
 #[derive(Default)]
 pub struct FileSystem {
     nodes: BTreeMap<String, Node>,
+    /// The path of every file, by id (files are never removed or renamed):
+    /// what a maps listing names each file mapping with.
+    paths: BTreeMap<FileId, String>,
+    /// Entries of `paths` examined by [`FileSystem::path_of`] so far (a
+    /// measure of the work listings cost, for tests).
+    path_entries_examined: Cell<u64>,
     pub disk: RamDisk,
     next_id: u64,
 }
@@ -329,12 +337,16 @@ impl FileSystem {
         }
     }
 
-    /// The path of a file (a linear search: for listings only).
-    pub fn path_of(&self, file: FileId) -> Option<String> {
-        self.nodes
-            .iter()
-            .find(|(_, n)| **n == Node::File(file))
-            .map(|(p, _)| p.clone())
+    /// The path of a file (one index lookup, however many files there are).
+    pub fn path_of(&self, file: FileId) -> Option<&str> {
+        self.path_entries_examined
+            .set(self.path_entries_examined.get() + 1);
+        self.paths.get(&file).map(String::as_str)
+    }
+
+    /// How many index entries [`FileSystem::path_of`] has examined so far.
+    pub fn path_entries_examined(&self) -> u64 {
+        self.path_entries_examined.get()
     }
 
     /// Creates a directory.
@@ -368,6 +380,7 @@ impl FileSystem {
                 ..Default::default()
             },
         );
+        self.paths.insert(id, path.clone());
         self.nodes.insert(path, Node::File(id));
         Ok(id)
     }
@@ -392,32 +405,69 @@ impl FileSystem {
 
     /// Names in directory `path`, sorted; directories end with `/`.
     pub fn list(&self, path: &str) -> Result<Vec<String>, FsError> {
+        let dir = self.directory(path)?;
+        let mut names = Vec::new();
+        let mut after = None;
+        loop {
+            let mut text = Vec::with_capacity(1024);
+            match self.list_step(&dir, after.as_deref(), &mut text) {
+                Some(last) => after = Some(last),
+                None => return Ok(names),
+            }
+            let text = String::from_utf8(text).map_err(|_| FsError::Invalid)?;
+            names.extend(text.lines().map(String::from));
+        }
+    }
+
+    /// The normalized path of directory `path`.
+    pub fn directory(&self, path: &str) -> Result<String, FsError> {
         let path = normalize(path).ok_or(FsError::Invalid)?;
         match self.nodes.get(&path) {
-            Some(Node::Dir) => {}
-            Some(Node::File(_)) => return Err(FsError::NotADirectory),
-            None => return Err(FsError::NotFound),
+            Some(Node::Dir) => Ok(path),
+            Some(Node::File(_)) => Err(FsError::NotADirectory),
+            None => Err(FsError::NotFound),
         }
-        let prefix = if path == "/" {
-            path.clone()
-        } else {
-            path.clone() + "/"
+    }
+
+    /// One step of the listing of directory `dir` (as [`Self::directory`]
+    /// gives it): appends to `out`, within its spare capacity (so without
+    /// allocating), the lines `NAME\n` (`NAME/\n` for a directory) of the
+    /// entries after path `after` in name order, as many whole lines as
+    /// fit; returns the path of the last entry appended, `None` when no
+    /// entry was left. A listing of any length needs no more kernel memory
+    /// than the caller's buffer, and each entry is visited once.
+    pub fn list_step(&self, dir: &str, after: Option<&str>, out: &mut Vec<u8>) -> Option<String> {
+        let prefix_len = if dir == "/" { 1 } else { dir.len() + 1 };
+        let in_dir = |k: &str| {
+            k.len() > prefix_len
+                && k.starts_with(dir)
+                && k.as_bytes()[prefix_len - 1] == b'/'
+                && !k[prefix_len..].contains('/')
         };
-        let names = self
+        let from = match after {
+            Some(a) => Bound::Excluded(a),
+            None => Bound::Included(dir),
+        };
+        let mut last = None;
+        for (k, n) in self
             .nodes
-            .range(prefix.clone()..)
-            .take_while(|(k, _)| k.starts_with(&prefix))
-            .filter(|(k, _)| k.len() > prefix.len() && !k[prefix.len()..].contains('/'))
-            .map(|(k, n)| {
-                let name = k[prefix.len()..].to_string();
-                if *n == Node::Dir {
-                    name + "/"
-                } else {
-                    name
-                }
-            })
-            .collect();
-        Ok(names)
+            .range::<str, _>((from, Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(dir))
+            .filter(|(k, _)| in_dir(k))
+        {
+            let name = &k[prefix_len..];
+            let line = name.len() + usize::from(*n == Node::Dir) + 1;
+            if out.capacity() - out.len() < line {
+                break;
+            }
+            out.extend_from_slice(name.as_bytes());
+            if *n == Node::Dir {
+                out.push(b'/');
+            }
+            out.push(b'\n');
+            last = Some(k);
+        }
+        last.cloned()
     }
 
     /// Fills the file system from a cpio "newc" archive; returns how many
@@ -492,7 +542,7 @@ mod tests {
         assert_eq!(fs.lookup("/d/../d/f"), Some(Node::File(f)));
         assert_eq!(fs.create("/d/f"), Err(FsError::Exists));
         assert_eq!(fs.create("/d/f/g"), Err(FsError::NotADirectory));
-        assert_eq!(fs.path_of(f).as_deref(), Some("/d/f"));
+        assert_eq!(fs.path_of(f), Some("/d/f"));
     }
 
     #[test]

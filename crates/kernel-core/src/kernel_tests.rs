@@ -16,25 +16,25 @@ use crate::test_platform::{kernel, TestPlatform, PROGRAM_BASE, PROGRAM_ENTRY};
 use crate::Kernel;
 
 /// A scratch user buffer of every test process (in its stack mapping).
-const SCRATCH: u64 = STACK_TOP - 64 * 1024;
+pub(crate) const SCRATCH: u64 = STACK_TOP - 64 * 1024;
 
-type K = Kernel<TestPlatform>;
+pub(crate) type K = Kernel<TestPlatform>;
 
-fn spawn(k: &mut K, parent: Option<Pid>) -> Pid {
+pub(crate) fn spawn(k: &mut K, parent: Option<Pid>) -> Pid {
     k.spawn("/bin/prog", &[b"/bin/prog".to_vec()], parent)
         .unwrap()
 }
 
-fn poke(k: &mut K, pid: Pid, addr: u64, bytes: &[u8]) {
+pub(crate) fn poke(k: &mut K, pid: Pid, addr: u64, bytes: &[u8]) {
     k.copy_out(pid, UserPtr(addr), bytes).unwrap();
 }
 
-fn peek(k: &mut K, pid: Pid, addr: u64, len: usize) -> Vec<u8> {
+pub(crate) fn peek(k: &mut K, pid: Pid, addr: u64, len: usize) -> Vec<u8> {
     k.copy_in(pid, UserPtr(addr), len).unwrap()
 }
 
 /// Places `s` NUL-terminated at `addr` and returns `addr`.
-fn put_str(k: &mut K, pid: Pid, addr: u64, s: &str) -> u64 {
+pub(crate) fn put_str(k: &mut K, pid: Pid, addr: u64, s: &str) -> u64 {
     let mut bytes = s.as_bytes().to_vec();
     bytes.push(0);
     poke(k, pid, addr, &bytes);
@@ -42,12 +42,54 @@ fn put_str(k: &mut K, pid: Pid, addr: u64, s: &str) -> u64 {
 }
 
 /// Runs system call `number` with `args` for `pid` as the kernel's trap
-/// glue would, for calls that complete without the scheduler.
-fn sys(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> i64 {
+/// glue would, for calls that complete without the scheduler or in steps
+/// (`mincore`, `sys_maps`).
+pub(crate) fn sys(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> i64 {
     let d = decode_neo(number, args).expect("a known call");
     match k.call(pid, d.call).rax(d.personality) {
         Ok(rax) => rax,
+        Err(SchedulerCall::Mincore { addr, len, vec }) => d
+            .personality
+            .result(mincore_in_steps(k, pid, addr, len, vec).map(|_| 0)),
+        Err(SchedulerCall::Maps { buf, len }) => d
+            .personality
+            .result(maps_in_steps(k, pid, buf, len).map(|(total, _)| total)),
         Err(c) => panic!("call {number} needs the scheduler: {c:?}"),
+    }
+}
+
+/// Completes `mincore` as the kernel does, step by step; the number of
+/// steps it took.
+pub(crate) fn mincore_in_steps(
+    k: &mut K,
+    pid: Pid,
+    addr: u64,
+    len: u64,
+    vec: UserPtr,
+) -> Result<usize, Errno> {
+    let mut progress = k.mincore_begin(pid, addr, len, vec)?;
+    let mut steps = 1;
+    while !k.mincore_step(pid, &mut progress)? {
+        steps += 1;
+    }
+    Ok(steps)
+}
+
+/// Completes `sys_maps` as the kernel does, step by step: the listing's
+/// length and the number of steps it took.
+pub(crate) fn maps_in_steps(
+    k: &mut K,
+    pid: Pid,
+    buf: UserPtr,
+    len: i64,
+) -> Result<(i64, usize), Errno> {
+    let mut progress = k.maps_begin(pid, buf, len)?;
+    let mut steps = 1;
+    loop {
+        if let Some(total) = k.maps_step(pid, &mut progress)? {
+            return Ok((total, steps));
+        }
+        steps += 1;
     }
 }
 
@@ -545,7 +587,7 @@ fn run_starts_a_child_with_the_given_arguments() {
 }
 
 /// Maps `len` bytes of anonymous read-write memory in `pid`.
-fn map_anon(k: &mut K, pid: Pid, len: u64) -> u64 {
+pub(crate) fn map_anon(k: &mut K, pid: Pid, len: u64) -> u64 {
     let flags = (mman::MAP_PRIVATE | mman::MAP_ANON) as u64;
     let rw = (mman::PROT_READ | mman::PROT_WRITE) as u64;
     let addr = sys(k, pid, nr::MMAP, [0, len, rw, flags, u64::MAX, 0]);
@@ -553,7 +595,7 @@ fn map_anon(k: &mut K, pid: Pid, len: u64) -> u64 {
     addr as u64
 }
 
-fn open_path(k: &mut K, pid: Pid, path: &str, mode: u32) -> u64 {
+pub(crate) fn open_path(k: &mut K, pid: Pid, path: &str, mode: u32) -> u64 {
     let p = put_str(k, pid, SCRATCH, path);
     let fd = sys(k, pid, nr::OPEN, [p, mode as u64, 0, 0, 0, 0]);
     assert!(fd >= 0, "open {path}: {fd}");

@@ -33,3 +33,5 @@ pub use platform::Platform;
 pub use process::Pid;
 #[cfg(test)]
 mod kernel_tests;
+#[cfg(test)]
+mod limits_tests;

@@ -79,6 +79,9 @@
  * lies the NULL guard; NEO_USER_END is the end of the canonical lower half. */
 #define NEO_USER_BASE   0x10000
 #define NEO_USER_END    0x800000000000
+/* Most mappings one process may have (docs/abi.md, Limits): past it, calls
+ * that would add one fail with E_NOMEM / ENOMEM. */
+#define NEO_MAPPINGS_MAX 131072
 
 /* ---- sys_stat ---- */
 #define NEO_STAT_FILE   1

@@ -58,6 +58,11 @@ impl<P: Platform> Kernel<P> {
     fn write(&mut self, pid: Pid, fd: i64, buf: UserPtr, count: i64) -> Result<i64, Errno> {
         let mut d = self.descriptor(pid, fd)?;
         let count = usize::try_from(count).map_err(|_| Errno::Inval)?;
+        if let Descriptor::File(f) = &d {
+            // Refused for want of room before its buffer is checked page
+            // by page: the work a refused write costs does not grow with it.
+            self.file_io().check_write_room(f, count)?;
+        }
         self.check_readable(pid, buf, count)?;
         if let Descriptor::File(f) = &d {
             self.file_io().reserve_write(f, count)?;
@@ -197,18 +202,29 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
+    /// `sys_readdir`: the listing is made a kernel buffer at a time
+    /// ([`CHUNK`] bytes, allocated fallibly), never whole, so a folder of
+    /// many long names costs the kernel no more memory than that.
     fn readdir(&mut self, pid: Pid, path: UserPtr, buf: UserPtr, len: i64) -> Result<i64, Errno> {
         let len = usize::try_from(len).map_err(|_| Errno::Inval)?;
         let path = self.copy_string(pid, path, PATH_MAX)?;
-        let names = self.fs.list(&path)?;
-        let mut text = String::new();
-        for name in names {
-            text.push_str(&name);
-            text.push('\n');
+        let dir = self.fs.directory(&path)?;
+        let mut text = Vec::new();
+        text.try_reserve_exact(CHUNK).map_err(|_| Errno::NoMem)?;
+        let mut total = 0usize;
+        let mut after: Option<String> = None;
+        loop {
+            text.clear();
+            let Some(last) = self.fs.list_step(&dir, after.as_deref(), &mut text) else {
+                return Ok(total as i64);
+            };
+            if total < len {
+                let n = text.len().min(len - total);
+                self.copy_out(pid, buf.offset(total as u64), &text[..n])?;
+            }
+            total += text.len();
+            after = Some(last);
         }
-        let n = text.len().min(len);
-        self.copy_out(pid, buf, &text.as_bytes()[..n])?;
-        Ok(text.len() as i64)
     }
 }
 

@@ -24,6 +24,7 @@ impl<P: Platform> Kernel<P> {
             }
             IpcCall::ShmAt { id, addr, flags } => {
                 self.heap_reserve_check()?;
+                self.mapping_room_check(pid, 1)?;
                 let at = self.with_space(pid, |m, s, hw| m.shmat(s, hw, ShmId(id), addr, flags))?;
                 self.segments.attached(id, pid as u64, now);
                 Ok(at as i64)

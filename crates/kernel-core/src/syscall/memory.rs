@@ -5,22 +5,56 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use neoos_abi::layout::{USER_BASE, USER_END};
+use neoos_abi::limits::MAPPINGS_MAX;
 use neoos_abi::{MEMINFO_FIELDS, PAGE_SIZE};
 use neoos_mm::{write_maps_line, AsId, Errno, Hw, MapInfo, MapObject, MemorySystem};
 
-use super::{MemoryCall, UserPtr};
+use super::{MemoryCall, UserPtr, CHUNK};
 use crate::files::Descriptor;
 use crate::kernel::Kernel;
 use crate::platform::Platform;
 use crate::process::Pid;
 
-/// Most pages one `mincore` call reports on (its vector is built in the
-/// kernel heap).
-const MINCORE_MAX_PAGES: u64 = 1 << 24;
+/// Work one `mincore` step does at most ([`Kernel::mincore_step`]): a few
+/// milliseconds of the kernel's time.
+pub const MINCORE_STEP_WORK: u64 = 16 * 1024;
+
+/// How far a `mincore` call has come: its range `[start, end)`, its vector,
+/// and the first page not yet reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MincoreProgress {
+    start: u64,
+    end: u64,
+    vec: UserPtr,
+    at: u64,
+    /// Bytes of the vector checked writable so far (all before any store).
+    vec_checked: u64,
+}
+
+/// Mappings listed per batch of `sys_maps`.
+pub const MAPS_BATCH: usize = 64;
+/// Batches listed per step of `sys_maps` ([`Kernel::maps_step`]): a few
+/// milliseconds of the kernel's time.
+pub const MAPS_STEP_BATCHES: usize = 4;
+
+/// How far a `sys_maps` call has come: its buffer and length, the bytes of
+/// the listing so far, and where the next mapping to list starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapsProgress {
+    buf: UserPtr,
+    len: usize,
+    total: usize,
+    from: u64,
+}
+/// Room for one line of the listing: addresses, permissions and kind (40
+/// bytes), a path (at most 256) and two counts (at most 40).
+const MAPS_LINE_MAX: usize = 384;
 
 impl<P: Platform> Kernel<P> {
     #[inline]
     pub(super) fn memory_call(&mut self, pid: Pid, call: MemoryCall) -> Result<i64, Errno> {
+        self.mapping_room_check(pid, self.mappings_added_at_most(pid, &call))?;
         match call {
             MemoryCall::NeoMmap { fd, offset, size } => {
                 self.heap_reserve_check()?;
@@ -37,6 +71,12 @@ impl<P: Platform> Kernel<P> {
                 fd,
                 offset,
             } => {
+                // Longer than the whole user range: no room, whatever the
+                // mapping core would say of the number (docs/abi.md; as
+                // POSIX and Linux say).
+                if len > USER_END - USER_BASE {
+                    return Err(Errno::NoMem);
+                }
                 self.heap_reserve_check()?;
                 self.posix_mmap(pid, addr, len, prot, flags, fd, offset)
             }
@@ -56,10 +96,49 @@ impl<P: Platform> Kernel<P> {
             MemoryCall::Madvise { addr, len, advice } => self
                 .with_space(pid, |m, s, hw| m.madvise(s, hw, addr, len, advice))
                 .map(|_| 0),
-            MemoryCall::Mincore { addr, len, vec } => self.mincore(pid, addr, len, vec),
+            // The kernel completes these in steps (`SchedulerCall`).
+            MemoryCall::Mincore { .. } | MemoryCall::Maps { .. } => Err(Errno::Inval),
             MemoryCall::GetPageSize => Ok(PAGE_SIZE as i64),
             MemoryCall::MemInfo { out } => self.meminfo(pid, out),
-            MemoryCall::Maps { buf, len } => self.maps(pid, buf, len),
+        }
+    }
+
+    /// How many mappings `call` may add to the caller's count, at most: a
+    /// new mapping is one; one placed with `MAP_FIXED` inside another also
+    /// cuts that one in two; unmapping the middle of a mapping leaves two,
+    /// protecting it leaves three.
+    fn mappings_added_at_most(&self, pid: Pid, call: &MemoryCall) -> usize {
+        let splits = |addr, len| {
+            self.processes
+                .get(pid)
+                .is_some_and(|p| self.memory.would_split(p.space, addr, len))
+        };
+        match *call {
+            // Empty requests add nothing: the mapping core refuses them
+            // with `Inval`, whatever the count.
+            MemoryCall::NeoMmap { size, .. } if size <= 0 => 0,
+            MemoryCall::Mmap { len: 0, .. } => 0,
+            MemoryCall::NeoMmap { .. } => 1,
+            MemoryCall::Mmap { flags, .. } if flags & neoos_abi::mman::MAP_FIXED != 0 => 2,
+            MemoryCall::Mmap { .. } => 1,
+            MemoryCall::Munmap { addr, len } => usize::from(splits(addr, len)),
+            MemoryCall::Mprotect { addr, len, .. } => 2 * usize::from(splits(addr, len)),
+            _ => 0,
+        }
+    }
+
+    /// `NoMem` when adding `added` mappings could take the caller beyond
+    /// [`MAPPINGS_MAX`] (each mapping costs kernel heap: docs/abi.md,
+    /// Limits).
+    pub(crate) fn mapping_room_check(&self, pid: Pid, added: usize) -> Result<(), Errno> {
+        if added == 0 {
+            return Ok(());
+        }
+        let count = self.memory.mapping_count(self.space_of(pid)?);
+        if count + added > MAPPINGS_MAX {
+            Err(Errno::NoMem)
+        } else {
+            Ok(())
         }
     }
 
@@ -74,7 +153,7 @@ impl<P: Platform> Kernel<P> {
         f(memory, space, &mut hw)
     }
 
-    fn space_of(&self, pid: Pid) -> Result<AsId, Errno> {
+    pub(crate) fn space_of(&self, pid: Pid) -> Result<AsId, Errno> {
         self.processes.get(pid).map(|p| p.space).ok_or(Errno::Inval)
     }
 
@@ -113,16 +192,123 @@ impl<P: Platform> Kernel<P> {
         .map(|v| v as i64)
     }
 
-    fn mincore(&mut self, pid: Pid, addr: u64, len: u64, vec: UserPtr) -> Result<i64, Errno> {
-        let pages = len.div_ceil(PAGE_SIZE as u64);
-        if pages > MINCORE_MAX_PAGES {
+    /// Starts POSIX `mincore`: checks the range whole; the kernel completes
+    /// it with [`Kernel::mincore_step`]s, giving other processes the CPU
+    /// between steps (docs/abi.md, Limits, "Long calls").
+    pub fn mincore_begin(
+        &mut self,
+        pid: Pid,
+        addr: u64,
+        len: u64,
+        vec: UserPtr,
+    ) -> Result<MincoreProgress, Errno> {
+        let space = self.space_of(pid)?;
+        if !addr.is_multiple_of(PAGE_SIZE as u64) || (len as i64) < 0 {
+            return Err(Errno::Inval);
+        }
+        if len == 0 {
+            return Ok(MincoreProgress {
+                start: addr,
+                end: addr,
+                vec,
+                at: addr,
+                vec_checked: 0,
+            });
+        }
+        let end = addr
+            .checked_add(len.div_ceil(PAGE_SIZE as u64) * PAGE_SIZE as u64)
+            .ok_or(Errno::Inval)?;
+        self.check_fully_mapped(space, addr, end)?;
+        let pages = (end - addr) / PAGE_SIZE as u64;
+        // The vector is checked in the first steps, before any is stored.
+        usize::try_from(pages).map_err(|_| Errno::Fault)?;
+        vec.addr().checked_add(pages).ok_or(Errno::Fault)?;
+        Ok(MincoreProgress {
+            start: addr,
+            end,
+            vec,
+            at: addr,
+            vec_checked: 0,
+        })
+    }
+
+    /// One step of `mincore`: the first steps check the vector writable
+    /// (1,024 of its pages a step; nothing is stored before all of it is
+    /// checked, so an error changes nothing), the next report pages from
+    /// `progress.at` on, a kernel
+    /// buffer of [`CHUNK`] pages at a time, until [`MINCORE_STEP_WORK`]
+    /// units of work are done (a page asked of the mapping core is one; a
+    /// page of a mapping with nothing resident, reported without asking, is
+    /// 1/64). `true` when the whole range is reported. Should another
+    /// process change the range between steps (truncating a file it maps),
+    /// the step fails as `mincore` would have at the start.
+    pub fn mincore_step(
+        &mut self,
+        pid: Pid,
+        progress: &mut MincoreProgress,
+    ) -> Result<bool, Errno> {
+        let space = self.space_of(pid)?;
+        let vec_len = (progress.end - progress.start) / PAGE_SIZE as u64;
+        if progress.vec_checked < vec_len {
+            // Bringing in a page of the vector is a unit of work too.
+            let n = (vec_len - progress.vec_checked).min(MINCORE_STEP_WORK * PAGE_SIZE as u64 / 16);
+            let at = progress.vec.offset(progress.vec_checked);
+            self.check_writable(pid, at, n as usize)?;
+            progress.vec_checked += n;
+            return Ok(false);
+        }
+        let mut buf = crate::buffer::zeroed(CHUNK)?;
+        let mut work = 0u64;
+        while progress.at < progress.end {
+            if work >= MINCORE_STEP_WORK {
+                return Ok(false);
+            }
+            let at = progress.at;
+            let (mapping_end, resident) = self
+                .memory
+                .maps_from(space, self.mapping_start(space, at)?)
+                .next()
+                .map(|m| (m.end, m.resident))
+                .ok_or(Errno::NoMem)?;
+            let step = (mapping_end.min(progress.end) - at).min((CHUNK * PAGE_SIZE) as u64);
+            let n = (step / PAGE_SIZE as u64) as usize;
+            if resident == 0 {
+                buf[..n].fill(0);
+                work += n as u64 / 64 + 1;
+            } else {
+                self.memory.mincore(space, at, step, &mut buf[..n])?;
+                work += n as u64;
+            }
+            let index = (at - progress.start) / PAGE_SIZE as u64;
+            self.copy_out(pid, progress.vec.offset(index), &buf[..n])?;
+            progress.at += step;
+        }
+        Ok(true)
+    }
+
+    /// Where the mapping holding `addr` starts; `NoMem` if none does.
+    fn mapping_start(&self, space: AsId, addr: u64) -> Result<u64, Errno> {
+        self.memory
+            .mapping_at(space, addr)
+            .map(|m| m.start)
+            .ok_or(Errno::NoMem)
+    }
+
+    /// `NoMem` unless `[start, end)` lies in the user range and mappings
+    /// cover it with no hole (one step per mapping).
+    fn check_fully_mapped(&self, space: AsId, start: u64, end: u64) -> Result<(), Errno> {
+        if start < USER_BASE || end > USER_END {
             return Err(Errno::NoMem);
         }
-        let mut residency = crate::buffer::zeroed(pages as usize)?;
-        let space = self.space_of(pid)?;
-        self.memory.mincore(space, addr, len, &mut residency)?;
-        self.copy_out(pid, vec, &residency)?;
-        Ok(0)
+        let mut at = start;
+        while at < end {
+            at = self
+                .memory
+                .mapping_at(space, at)
+                .map(|m| m.end)
+                .ok_or(Errno::NoMem)?;
+        }
+        Ok(())
     }
 
     fn meminfo(&mut self, pid: Pid, out: UserPtr) -> Result<i64, Errno> {
@@ -147,30 +333,61 @@ impl<P: Platform> Kernel<P> {
         Ok(0)
     }
 
-    fn maps(&mut self, pid: Pid, buf: UserPtr, len: i64) -> Result<i64, Errno> {
+    /// Starts `sys_maps`; the kernel completes it with
+    /// [`Kernel::maps_step`]s, giving other processes the CPU between
+    /// steps (docs/abi.md, Limits, "Long calls").
+    pub fn maps_begin(&mut self, pid: Pid, buf: UserPtr, len: i64) -> Result<MapsProgress, Errno> {
         let len = usize::try_from(len).map_err(|_| Errno::Inval)?;
+        self.space_of(pid)?;
+        Ok(MapsProgress {
+            buf,
+            len,
+            total: 0,
+            from: 0,
+        })
+    }
+
+    /// One step of `sys_maps`: lists up to [`MAPS_STEP_BATCHES`] batches of
+    /// [`MAPS_BATCH`] mappings from `progress` on, in kernel buffers
+    /// allocated (fallibly) once per step and copied out once per batch;
+    /// each batch starts with one tree lookup, and each file is named by
+    /// one index lookup, so the cost follows the mappings. The length of
+    /// the whole listing once it is done, `None` before.
+    pub fn maps_step(
+        &mut self,
+        pid: Pid,
+        progress: &mut MapsProgress,
+    ) -> Result<Option<i64>, Errno> {
         let space = self.space_of(pid)?;
-        // A few mappings at a time, so a listing of many needs no large buffer.
-        const BATCH: usize = 64;
-        let mut total = 0usize;
+        let mut batch = Vec::new();
         let mut line = String::new();
-        let mut from = 0;
-        loop {
-            let batch: Vec<_> = self.memory.maps_from(space, from).take(BATCH).collect();
+        let mut text = Vec::new();
+        batch
+            .try_reserve_exact(MAPS_BATCH)
+            .and_then(|_| line.try_reserve_exact(MAPS_LINE_MAX))
+            .and_then(|_| text.try_reserve_exact(MAPS_BATCH * MAPS_LINE_MAX))
+            .map_err(|_| Errno::NoMem)?;
+        for _ in 0..MAPS_STEP_BATCHES {
+            batch.clear();
+            batch.extend(self.memory.maps_from(space, progress.from).take(MAPS_BATCH));
             let Some(last) = batch.last() else {
-                return Ok(total as i64);
+                return Ok(Some(progress.total as i64));
             };
-            from = last.end;
+            progress.from = last.end;
+            text.clear();
             for m in &batch {
                 line.clear();
                 self.maps_line(m, &mut line);
-                if total < len {
-                    let n = line.len().min(len - total);
-                    self.copy_out(pid, buf.offset(total as u64), &line.as_bytes()[..n])?;
-                }
-                total += line.len();
+                text.extend_from_slice(line.as_bytes());
             }
+            let (total, len) = (progress.total, progress.len);
+            if total < len {
+                let n = text.len().min(len - total);
+                self.copy_out(pid, progress.buf.offset(total as u64), &text[..n])?;
+            }
+            progress.total += text.len();
         }
+        Ok(None)
     }
 
     /// One line of the `sys_maps` listing (docs/abi.md).
@@ -179,6 +396,6 @@ impl<P: Platform> Kernel<P> {
             MapObject::File(f) => self.fs.path_of(f),
             _ => None,
         };
-        let _ = write_maps_line(text, m, path.as_deref());
+        let _ = write_maps_line(text, m, path);
     }
 }

@@ -25,6 +25,7 @@ use crate::platform::Platform;
 use crate::process::Pid;
 
 pub use decode::{decode_neo, Decoded, NEO_UNKNOWN_CALL};
+pub use memory::{MapsProgress, MincoreProgress, MAPS_BATCH, MAPS_STEP_BATCHES, MINCORE_STEP_WORK};
 pub use processes::KillOutcome;
 
 /// A user-space address given to a call.
@@ -210,6 +211,12 @@ pub enum SchedulerCall {
     Kill { pid: i64 },
     /// Copy the caller ([`Kernel::fork`]); the child returns 0.
     Fork,
+    /// POSIX `mincore`, which may be long: [`Kernel::mincore_begin`], then
+    /// [`Kernel::mincore_step`] until done, yielding between steps.
+    Mincore { addr: u64, len: u64, vec: UserPtr },
+    /// `sys_maps`, which may be long: [`Kernel::maps_begin`], then
+    /// [`Kernel::maps_step`] until done, yielding between steps.
+    Maps { buf: UserPtr, len: i64 },
 }
 
 /// How the kernel logic completed a call.
@@ -245,6 +252,12 @@ impl<P: Platform> Kernel<P> {
     #[inline]
     pub fn call(&mut self, pid: Pid, call: Call) -> Completion {
         match call {
+            Call::Memory(MemoryCall::Mincore { addr, len, vec }) => {
+                Completion::Scheduler(SchedulerCall::Mincore { addr, len, vec })
+            }
+            Call::Memory(MemoryCall::Maps { buf, len }) => {
+                Completion::Scheduler(SchedulerCall::Maps { buf, len })
+            }
             Call::Memory(c) => Completion::Done(self.memory_call(pid, c)),
             Call::Files(c) => self.file_call(pid, c),
             Call::Processes(c) => self.process_call(pid, c),

@@ -55,6 +55,7 @@ impl<P: Platform> Kernel<P> {
                 if pointer == 0 {
                     break;
                 }
+                args.try_reserve(1).map_err(|_| Errno::NoMem)?;
                 args.push(
                     self.copy_string(pid, UserPtr(pointer), ARG_MAX)?
                         .into_bytes(),

@@ -4,33 +4,14 @@
  * heap reserve). Other programs must still start and end normally: today
  * sys_run itself fails with E_NOMEM, because the one program took the
  * whole heap down to the reserve. */
-#include <neo_test.h>
+#include <neo_test_heap.h> /* map_pages_until_enomem, made[] */
 #include <sys/mman.h>
 #include <errno.h>
 
-#define MAX_TRIES 2000000L
-
-static char *made[MAX_TRIES];
-
-static long map_until_enomem(void)
-{
-    long n = 0;
-    for (; n < MAX_TRIES; n++) {
-        char *p = mmap(NULL, 4096, (n & 1) ? PROT_READ : PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANON, -1, 0);
-        if (p == MAP_FAILED) {
-            CHECK_EQ(errno, ENOMEM);
-            break;
-        }
-        made[n] = p;
-    }
-    CHECK_GE(n, 1000);
-    return n;
-}
-
 int main(void)
 {
-    long n = map_until_enomem();
+    long n = map_pages_until_enomem(made, MAX_TRIES);
+    CHECK_GE(n, 1000);
 
     /* another program starts and runs */
     CHECK_EQ(test_run_wait("/bin/hello", NULL), 0);

@@ -13,69 +13,12 @@
  * MAX_GAP_TICKS (200 ms: generous next to the 10 ms time slice and the
  * machine's load, and far below the 3.5 s this took). The answer must be
  * right too. */
-#include <neo_test.h>
+#include <neo_test_freeze.h> /* tsc_per_tick, start_watcher, stop_watcher */
+#include <neo_test_mincore.h> /* HUGE, its mapping and answer vector */
 #include <sys/mman.h>
 #include <errno.h>
 
-#define HUGE (64UL << 30)
 #define MAX_GAP_TICKS 20
-
-struct watch {
-    volatile long started;
-    volatile long stop;
-    volatile unsigned long longest_gap;
-};
-
-static unsigned long tsc(void)
-{
-    unsigned lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return ((unsigned long)hi << 32) | lo;
-}
-
-/* TSC counts per timer tick, measured over 5 ticks. */
-static unsigned long tsc_per_tick(void)
-{
-    long t = sys_ticks();
-    while (sys_ticks() == t)
-        ;
-    unsigned long t0 = tsc();
-    long start = sys_ticks();
-    while (sys_ticks() < start + 5)
-        ;
-    return (tsc() - t0) / 5;
-}
-
-/* Starts the spinning child; returns once it runs. */
-static int start_watcher(struct watch *w)
-{
-    int pid = fork();
-    CHECK_GE(pid, 0);
-    if (pid == 0) {
-        unsigned long last = tsc();
-        while (!w->stop) {
-            unsigned long now = tsc();
-            if (now - last > w->longest_gap)
-                w->longest_gap = now - last;
-            last = now;
-            w->started = 1;
-        }
-        sys_exit(0);
-    }
-    while (!w->started)
-        sys_yield();
-    w->longest_gap = 0;
-    return pid;
-}
-
-static unsigned long stop_watcher(struct watch *w, int pid)
-{
-    w->stop = 1;
-    int status = -1;
-    CHECK_EQ(sys_wait(&status), pid);
-    CHECK_EQ(status, 0);
-    return w->longest_gap;
-}
 
 int main(void)
 {
@@ -84,15 +27,9 @@ int main(void)
     struct watch *w = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANON, -1, 0);
     CHECK(w != MAP_FAILED);
 
-    char *big = mmap(NULL, HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, -1, 0);
-    CHECK(big != MAP_FAILED);
-    big[0] = 1;
-    big[HUGE - 4096] = 1;
-    unsigned long pages = HUGE / 4096;
-    unsigned char *vec = mmap(NULL, pages, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, -1, 0);
-    CHECK(vec != MAP_FAILED);
-    for (unsigned long i = 0; i < pages; i += 4096)
-        vec[i] = 0xee; /* resident before the call */
+    char *big = map_huge_touching_its_ends();
+    unsigned long pages = HUGE_PAGES;
+    unsigned char *vec = map_resident_answer_vector();
 
     int pid = start_watcher(w);
     unsigned long t0 = tsc();

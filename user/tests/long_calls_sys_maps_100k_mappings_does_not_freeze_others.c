@@ -14,7 +14,7 @@
  * stop while interrupts are off). The child's longest gap must stay under
  * MAX_GAP_TICKS (200 ms: generous next to the 10 ms time slice). The
  * listing must be complete too. */
-#include <neo_test.h>
+#include <neo_test_freeze.h> /* tsc_per_tick, start_watcher, stop_watcher */
 #include <sys/mman.h>
 #include <errno.h>
 
@@ -22,63 +22,6 @@
 #define OPEN_AT_ONCE 50
 #define MAPS 100000
 #define MAX_GAP_TICKS 20
-
-struct watch {
-    volatile long started;
-    volatile long stop;
-    volatile unsigned long longest_gap;
-};
-
-static unsigned long tsc(void)
-{
-    unsigned lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return ((unsigned long)hi << 32) | lo;
-}
-
-/* TSC counts per timer tick, measured over 5 ticks. */
-static unsigned long tsc_per_tick(void)
-{
-    long t = sys_ticks();
-    while (sys_ticks() == t)
-        ;
-    unsigned long t0 = tsc();
-    long start = sys_ticks();
-    while (sys_ticks() < start + 5)
-        ;
-    return (tsc() - t0) / 5;
-}
-
-/* Starts the spinning child; returns once it runs. */
-static int start_watcher(struct watch *w)
-{
-    int pid = fork();
-    CHECK_GE(pid, 0);
-    if (pid == 0) {
-        unsigned long last = tsc();
-        while (!w->stop) {
-            unsigned long now = tsc();
-            if (now - last > w->longest_gap)
-                w->longest_gap = now - last;
-            last = now;
-            w->started = 1;
-        }
-        sys_exit(0);
-    }
-    while (!w->started)
-        sys_yield();
-    w->longest_gap = 0;
-    return pid;
-}
-
-static unsigned long stop_watcher(struct watch *w, int pid)
-{
-    w->stop = 1;
-    int status = -1;
-    CHECK_EQ(sys_wait(&status), pid);
-    CHECK_EQ(status, 0);
-    return w->longest_gap;
-}
 
 /* Maps MAPS pages of FILES files, OPEN_AT_ONCE files at a time, round
  * robin (neighbours are different files: nothing merges). */

@@ -1,7 +1,7 @@
 //! The machine under the mapping core: x86_64 page tables ([`HardwarePageTable`])
 //! and physical frames ([`KernelFrames`]) implementing `neoos_mm`'s traits.
 
-use neoos_abi::limits::PAGE_TABLE_RELEASE_BATCH;
+use neoos_abi::limits::{PAGE_TABLE_RELEASE_BATCH, PAGE_TABLE_RELEASE_ENTRIES};
 use neoos_mm::{Errno, Frame, PageBytes, PageTable, Prot, PteInfo, UnmappedPage};
 
 use crate::arch::frames::DataFrames;
@@ -46,14 +46,16 @@ impl neoos_mm::FrameSource for KernelFrames {
 
 /// One process's x86_64 page table.
 ///
-/// Page-table pages an unmap leaves empty are freed in batches
-/// ([`PAGE_TABLE_RELEASE_BATCH`] unmaps at a time), so a program that maps
-/// and unmaps the same place again and again does not free and rebuild its
-/// tables every time, while its footprint still follows what it maps.
+/// Page-table pages an unmap leaves empty are freed in batches (once
+/// [`PAGE_TABLE_RELEASE_BATCH`] unmaps wait, or [`PAGE_TABLE_RELEASE_ENTRIES`]
+/// entries were removed), so a program that maps and unmaps the same place
+/// again and again does not free and rebuild its tables every time, while
+/// its footprint still follows what it maps: every table emptied since the
+/// last batch lies in a waiting range, and needed a removed entry.
 pub struct HardwarePageTable {
     tables: UserPageTable,
-    /// Entries were removed since the waiting ranges were last released.
-    removed: bool,
+    /// Entries removed since the waiting ranges were last released.
+    removed: usize,
     /// Unmapped ranges whose emptied tables wait to be released.
     waiting: [(u64, u64); PAGE_TABLE_RELEASE_BATCH],
     waiting_len: usize,
@@ -64,7 +66,7 @@ impl HardwarePageTable {
     pub fn new() -> Option<Self> {
         Some(HardwarePageTable {
             tables: UserPageTable::new()?,
-            removed: false,
+            removed: 0,
             waiting: [(0, 0); PAGE_TABLE_RELEASE_BATCH],
             waiting_len: 0,
         })
@@ -87,7 +89,7 @@ impl HardwarePageTable {
             self.tables.release_empty_tables(start, end);
         }
         self.waiting_len = 0;
-        self.removed = false;
+        self.removed = 0;
     }
 }
 
@@ -124,7 +126,7 @@ impl PageTable for HardwarePageTable {
     }
     fn unmap(&mut self, va: u64) -> Option<UnmappedPage> {
         let page = self.tables.unmap(va).map(info_of);
-        self.removed |= page.is_some();
+        self.removed += usize::from(page.is_some());
         page
     }
     fn protect(&mut self, va: u64, prot: Prot) {
@@ -152,14 +154,13 @@ impl PageTable for HardwarePageTable {
         self.tables.invalidate_all();
     }
     fn release_tables(&mut self, start: u64, end: u64) {
-        // With no entry removed since the last release, no table has
-        // become empty since.
-        if !self.removed {
-            return;
-        }
+        // Queued even when this unmap removed nothing: its range may hold
+        // tables emptied earlier (by MADV_DONTNEED) and not yet released.
         self.waiting[self.waiting_len] = (start, end);
         self.waiting_len += 1;
-        if self.waiting_len == PAGE_TABLE_RELEASE_BATCH {
+        if self.waiting_len == PAGE_TABLE_RELEASE_BATCH
+            || self.removed >= PAGE_TABLE_RELEASE_ENTRIES
+        {
             self.release_waiting();
         }
     }

@@ -117,6 +117,11 @@ fn kill(target: i64) -> Result<i64, Errno> {
 }
 
 fn fork(frame: &TrapFrame) -> Result<i64, Errno> {
+    // A child returning past the user half would fault in the kernel's
+    // iretq: no child (the caller itself is ended on its way back).
+    if frame.rip >= neoos_abi::layout::USER_END {
+        return Err(Errno::Inval);
+    }
     let mut child_frame = *frame;
     child_frame.rax = 0;
     for_caller(|k, pid| k.fork(pid, &child_frame)).map(|child| child as i64)

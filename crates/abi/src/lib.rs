@@ -346,9 +346,13 @@ pub mod limits {
     /// Most System V segments alive at once (`shmget` gives `ENOSPC` then).
     pub const SHM_SEGMENTS_MAX: usize = 4096;
     /// Page-table pages left empty by an unmap are freed in batches: once
-    /// this many unmaps that removed entries are waiting (and at exit). A
-    /// process keeps at most the empty tables of that many recent unmaps.
+    /// this many unmaps are waiting, or [`PAGE_TABLE_RELEASE_ENTRIES`]
+    /// entries were removed since the last batch (and at exit).
     pub const PAGE_TABLE_RELEASE_BATCH: usize = 16;
+    /// Removed page-table entries that start a release batch at once: a
+    /// table only becomes empty through removed entries, so a process keeps
+    /// at most three emptied table pages per entry below this count.
+    pub const PAGE_TABLE_RELEASE_ENTRIES: usize = 64;
     /// Most mappings one process may have: a call that would take it
     /// beyond fails with `E_NOMEM` / `ENOMEM` (as Linux's `max_map_count`).
     /// Each costs kernel heap; this keeps one process within about a third

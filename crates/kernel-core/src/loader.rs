@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use elf::abi::{PF_W, PF_X, PT_LOAD};
 use elf::endian::LittleEndian;
 use elf::ElfBytes;
-use neoos_abi::layout::{STACK_SIZE, STACK_TOP};
+use neoos_abi::layout::{STACK_SIZE, STACK_TOP, USER_END};
 use neoos_abi::mman::{MAP_ANON, MAP_FIXED, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE};
 use neoos_abi::PAGE_SIZE;
 use neoos_mm::{AsId, Errno, FileAccess, FileId, Hw, MemorySystem};
@@ -103,6 +103,15 @@ impl<P: Platform> Kernel<P> {
             return Err(Errno::Perm);
         }
         let segments = elf.segments().ok_or(Errno::Perm)?;
+        // The first return to user mode goes to the entry: one outside the
+        // user half would fault in the kernel's iretq, not in the program.
+        if elf.ehdr.e_entry >= USER_END {
+            self.platform.report(format_args!(
+                "{path}: entry point {:#x} is outside user space: NeoOS cannot run it",
+                elf.ehdr.e_entry
+            ));
+            return Err(Errno::Perm);
+        }
         let (abi, stack) = match kind {
             ProgramKind::Neo => (ProgramAbi::Neo, argument_block(argv)?),
             ProgramKind::Linux(image) => {

@@ -25,6 +25,8 @@ use crate::syscall::{decode_neo, Call, Completion, Decoded, FileCall, UserPtr};
 
 /// Most `iovec`s one `readv`/`writev` takes (Linux's `IOV_MAX`).
 const IOV_MAX: i64 = 1024;
+/// Most bytes one `writev` moves (Linux's `MAX_RW_COUNT`: 2 GiB less a page).
+const MAX_RW_COUNT: u64 = 0x7fff_f000;
 /// Most bytes one `getrandom` call fills (a larger request gets fewer, as
 /// Linux allows).
 const GETRANDOM_MAX: usize = 64 * 1024;
@@ -172,6 +174,8 @@ impl<P: Platform> Kernel<P> {
 
     fn grow_break(&mut self, pid: Pid, old_end: u64, new_end: u64) -> Result<(), Errno> {
         self.heap_reserve_check()?;
+        // Each growth is a mapping of its own: within the process's bound.
+        self.mapping_room_check(pid, 1)?;
         let space = self.processes.get(pid).ok_or(Errno::Inval)?.space;
         // A mapping across the old end, or one starting before the new end.
         let across = self.memory.would_split(space, old_end, 0);
@@ -254,18 +258,25 @@ impl<P: Platform> Kernel<P> {
         Ok(raw)
     }
 
-    /// `writev`: every buffer is checked first, so a bad one fails the call
-    /// before anything is written; then each goes out through the file
-    /// family's write, stopping at a short write.
+    /// `writev`: at most `MAX_RW_COUNT` bytes in all (as Linux: the rest
+    /// is not written); a file refuses what its disk cannot hold before any
+    /// buffer is looked at; then every buffer is checked, so a bad one fails
+    /// the call before anything is written; then each goes out through the
+    /// file family's write, stopping at a short write.
     fn writev(&mut self, pid: Pid, fd: i64, iov: UserPtr, count: i64) -> LinuxResult {
-        self.descriptor(pid, fd)?;
+        let descriptor = self.descriptor(pid, fd)?;
         let raw = self.iovecs(pid, iov, count)?;
-        for pair in raw.chunks_exact(16) {
-            self.check_readable(pid, UserPtr(field(pair, 0)), field(pair, 8) as usize)?;
+        let lens = clamped_lengths(&raw, MAX_RW_COUNT);
+        if let Descriptor::File(f) = &descriptor {
+            self.file_io()
+                .check_write_room(f, lens.iter().sum::<u64>() as usize)?;
+        }
+        for (pair, &len) in raw.chunks_exact(16).zip(&lens) {
+            self.check_readable(pid, UserPtr(field(pair, 0)), len as usize)?;
         }
         let mut done: i64 = 0;
-        for pair in raw.chunks_exact(16) {
-            let (buf, len) = (UserPtr(field(pair, 0)), field(pair, 8) as i64);
+        for (pair, &len) in raw.chunks_exact(16).zip(&lens) {
+            let (buf, len) = (UserPtr(field(pair, 0)), len as i64);
             if len == 0 {
                 continue;
             }
@@ -618,4 +629,16 @@ mod tests {
         assert_eq!(mode & 0o170000, st::S_IFCHR);
         assert_eq!(field(&c, st::RDEV), CONSOLE_RDEV);
     }
+}
+
+/// The lengths of the iovecs in `raw`, cut so that they add up to at most
+/// `budget` (the iovecs past it get 0).
+fn clamped_lengths(raw: &[u8], mut budget: u64) -> Vec<u64> {
+    raw.chunks_exact(16)
+        .map(|pair| {
+            let len = field(pair, 8).min(budget);
+            budget -= len;
+            len
+        })
+        .collect()
 }

@@ -125,6 +125,64 @@ fn a_dynamically_linked_program_is_refused_with_a_report() {
 }
 
 #[test]
+fn a_program_whose_entry_is_outside_user_space_is_refused_with_a_report() {
+    let mut image = linux_program(&[0xf4; 32], 0);
+    image[24..32].copy_from_slice(&neoos_abi::layout::USER_END.to_le_bytes()); // e_entry
+    let archive = crate::test_platform::cpio(&[("bin", None), ("bin/far", Some(&image))]);
+    let mut fs = crate::fs::FileSystem::new();
+    fs.unpack_cpio(&archive).unwrap();
+    let mut k = Kernel::new(TestPlatform::default(), fs, Default::default());
+    let r = k.spawn("/bin/far", &[b"/bin/far".to_vec()], None);
+    assert_eq!(r, Err(neoos_mm::Errno::Perm));
+    assert!(k.platform.reports[0].contains("outside user space"));
+    assert_eq!(k.platform.tables_live, 0);
+    assert_eq!(k.platform.frames.live_count(), 0);
+}
+
+#[test]
+fn brk_growth_counts_against_the_mapping_bound() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    let start = linux_state(&k, pid).brk_start;
+    let space = k.processes.get(pid).unwrap().space;
+    let anon = [0, PAGE, 3, 0x22, u64::MAX, 0]; // PROT_READ|WRITE, MAP_PRIVATE|ANON
+    while k.memory.mapping_count(space) < neoos_abi::limits::MAPPINGS_MAX {
+        assert!(sys(&mut k, pid, nr::MMAP, anon) > 0);
+    }
+    let grow = [start + PAGE, 0, 0, 0, 0, 0];
+    assert_eq!(
+        sys(&mut k, pid, nr::BRK, grow),
+        start as i64,
+        "refused: the break stays"
+    );
+    assert_eq!(
+        k.memory.mapping_count(space),
+        neoos_abi::limits::MAPPINGS_MAX
+    );
+}
+
+#[test]
+fn writev_to_a_file_the_disk_cannot_hold_is_refused_before_its_buffers_are_read() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    let path = SCRATCH + 2048;
+    poke(&mut k, pid, path, b"/tmp/v\0");
+    let fd = sys(&mut k, pid, nr::OPEN, [path, 0o102, 0o644, 0, 0, 0]); // O_RDWR|O_CREAT
+    assert!(fd >= 0);
+    // 1,024 iovecs of 1 GiB each at an unmapped address: the total is cut
+    // at MAX_RW_COUNT, and a file refuses it for want of room at once.
+    let mut iov = Vec::new();
+    for _ in 0..1024 {
+        iov.extend_from_slice(&0x1000_0000_0000u64.to_le_bytes());
+        iov.extend_from_slice(&(1u64 << 30).to_le_bytes());
+    }
+    let iov_at = SCRATCH - 32 * 1024;
+    poke(&mut k, pid, iov_at, &iov);
+    let r = sys(&mut k, pid, nr::WRITEV, [fd as u64, iov_at, 1024, 0, 0, 0]);
+    assert_eq!(r, -neoos_abi::errno::ENOMEM);
+}
+
+#[test]
 fn a_position_independent_program_is_refused_with_a_report() {
     let mut image = linux_program(&[0xf4; 32], 0);
     image[16..18].copy_from_slice(&3u16.to_le_bytes()); // ET_DYN

@@ -599,6 +599,18 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
+/// The lengths of the iovecs in `raw`, cut so that they add up to at most
+/// `budget` (the iovecs past it get 0).
+fn clamped_lengths(raw: &[u8], mut budget: u64) -> Vec<u64> {
+    raw.chunks_exact(16)
+        .map(|pair| {
+            let len = field(pair, 8).min(budget);
+            budget -= len;
+            len
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -629,16 +641,4 @@ mod tests {
         assert_eq!(mode & 0o170000, st::S_IFCHR);
         assert_eq!(field(&c, st::RDEV), CONSOLE_RDEV);
     }
-}
-
-/// The lengths of the iovecs in `raw`, cut so that they add up to at most
-/// `budget` (the iovecs past it get 0).
-fn clamped_lengths(raw: &[u8], mut budget: u64) -> Vec<u64> {
-    raw.chunks_exact(16)
-        .map(|pair| {
-            let len = field(pair, 8).min(budget);
-            budget -= len;
-            len
-        })
-        .collect()
 }

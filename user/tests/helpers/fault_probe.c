@@ -124,16 +124,18 @@ int main(int argc, char **argv)
         sink = *(volatile unsigned char *)0xffff800000000000UL;
     } else if (!strcmp(mode, "kernel_store")) {
         *(volatile unsigned long *)0xffffffff80000000UL = 0;
-    } else if (!strcmp(mode, "syscall_at_top")) {
+    } else if (!strcmp(mode, "syscall_at_top") || !strcmp(mode, "fork_at_top")) {
         /* a syscall in the last two bytes of the user half: its return
-         * address is the first non-canonical one */
+         * address is the first non-canonical one (for fork, the child's
+         * too: no child may be made to return there) */
+        long nr = !strcmp(mode, "fork_at_top") ? SYS_FORK : SYS_GETPID;
         unsigned char *top = mmap((void *)(NEO_USER_END - 4096), 4096,
                                   PROT_READ | PROT_WRITE | PROT_EXEC,
                                   MAP_PRIVATE | MAP_ANON | MAP_FIXED, -1, 0);
         setup_check(top != MAP_FAILED, "mmap of the top page");
         top[4094] = 0x0f; /* syscall */
         top[4095] = 0x05;
-        __asm__ volatile("mov %1, %%eax\n\tjmp *%0" : : "r"(top + 4094), "i"(SYS_GETPID)
+        __asm__ volatile("mov %1, %%rax\n\tjmp *%0" : : "r"(top + 4094), "r"(nr)
                          : "rax", "rcx", "r11", "memory");
     } else {
         setup_check(0, "unknown mode");

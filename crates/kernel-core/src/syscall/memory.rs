@@ -54,7 +54,7 @@ const MAPS_LINE_MAX: usize = 384;
 impl<P: Platform> Kernel<P> {
     #[inline]
     pub(super) fn memory_call(&mut self, pid: Pid, call: MemoryCall) -> Result<i64, Errno> {
-        self.mapping_room_check(pid, self.mappings_added_at_most(pid, &call))?;
+        self.mapping_room_check_for(pid, &call)?;
         match call {
             MemoryCall::NeoMmap { fd, offset, size } => {
                 self.heap_reserve_check()?;
@@ -103,27 +103,37 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// How many mappings `call` may add to the caller's count, at most: a
-    /// new mapping is one; one placed with `MAP_FIXED` inside another also
-    /// cuts that one in two; unmapping the middle of a mapping leaves two,
-    /// protecting it leaves three.
-    fn mappings_added_at_most(&self, pid: Pid, call: &MemoryCall) -> usize {
-        let splits = |addr, len| {
-            self.processes
-                .get(pid)
-                .is_some_and(|p| self.memory.would_split(p.space, addr, len))
-        };
-        match *call {
+    /// `NoMem` when `call` could take the caller beyond [`MAPPINGS_MAX`]: a
+    /// new mapping adds one; one placed with `MAP_FIXED` inside another
+    /// also cuts that one in two; unmapping the middle of a mapping leaves
+    /// two, protecting it leaves three. Whether an unmap or protect cuts a
+    /// mapping is only looked up when the count is that close to the bound.
+    fn mapping_room_check_for(&self, pid: Pid, call: &MemoryCall) -> Result<(), Errno> {
+        let (most, cuts) = match *call {
             // Empty requests add nothing: the mapping core refuses them
             // with `Inval`, whatever the count.
-            MemoryCall::NeoMmap { size, .. } if size <= 0 => 0,
-            MemoryCall::Mmap { len: 0, .. } => 0,
-            MemoryCall::NeoMmap { .. } => 1,
-            MemoryCall::Mmap { flags, .. } if flags & neoos_abi::mman::MAP_FIXED != 0 => 2,
-            MemoryCall::Mmap { .. } => 1,
-            MemoryCall::Munmap { addr, len } => usize::from(splits(addr, len)),
-            MemoryCall::Mprotect { addr, len, .. } => 2 * usize::from(splits(addr, len)),
-            _ => 0,
+            MemoryCall::NeoMmap { size, .. } if size <= 0 => return Ok(()),
+            MemoryCall::Mmap { len: 0, .. } => return Ok(()),
+            MemoryCall::NeoMmap { .. } => (1, None),
+            MemoryCall::Mmap { flags, .. } if flags & neoos_abi::mman::MAP_FIXED != 0 => (2, None),
+            MemoryCall::Mmap { .. } => (1, None),
+            MemoryCall::Munmap { addr, len } => (1, Some((addr, len))),
+            MemoryCall::Mprotect { addr, len, .. } => (2, Some((addr, len))),
+            _ => return Ok(()),
+        };
+        let space = self.space_of(pid)?;
+        let count = self.memory.mapping_count(space);
+        if count + most <= MAPPINGS_MAX {
+            return Ok(());
+        }
+        let added = match cuts {
+            Some((addr, len)) if !self.memory.would_split(space, addr, len) => 0,
+            _ => most,
+        };
+        if count + added > MAPPINGS_MAX {
+            Err(Errno::NoMem)
+        } else {
+            Ok(())
         }
     }
 

@@ -66,68 +66,49 @@ pub fn ensure_tools() -> Result<()> {
     if !have("gcc") {
         return Err(ToolError("gcc is missing: apt-get install -y gcc".into()));
     }
-    if have("qemu-system-x86_64") {
-        return Ok(());
-    }
-    if !is_root() {
-        return Err(ToolError(
-            "qemu-system-x86_64 is missing; install it with: apt-get install -y qemu-system-x86"
-                .into(),
-        ));
-    }
-    eprintln!("neoos: installing QEMU (apt-get install -y qemu-system-x86)");
-    run(
-        Command::new("apt-get").args(["update", "-qq"]),
-        "apt-get update",
-    )?;
-    run(
-        Command::new("apt-get")
-            .args(["install", "-y", "-qq", "qemu-system-x86"])
-            .env("DEBIAN_FRONTEND", "noninteractive"),
-        "apt-get install qemu-system-x86",
-    )?;
-    if have("qemu-system-x86_64") {
-        Ok(())
-    } else {
-        Err(ToolError(
-            "QEMU is still missing after apt-get install".into(),
-        ))
-    }
+    ensure_installed("qemu-system-x86_64", "qemu-system-x86", || {
+        have("qemu-system-x86_64")
+    })
 }
 
 /// Makes sure `musl-gcc` is there (for Linux programs), installing
 /// musl-tools with apt when it is missing and we are root.
 pub fn ensure_musl() -> Result<()> {
-    if have_musl_gcc() {
+    ensure_installed("musl-gcc", "musl-tools", have_musl_gcc)
+}
+
+/// Makes sure `program` is there (`present` says whether it is),
+/// installing Debian's `package` with apt when it is missing and we are
+/// root; otherwise says which command would.
+fn ensure_installed(program: &str, package: &str, present: impl Fn() -> bool) -> Result<()> {
+    if present() {
         return Ok(());
     }
     if !is_root() {
-        return Err(ToolError(
-            "musl-gcc is missing; install it with: apt-get install -y musl-tools".into(),
-        ));
+        return Err(ToolError(format!(
+            "{program} is missing; install it with: apt-get install -y {package}"
+        )));
     }
-    eprintln!("neoos: installing musl (apt-get install -y musl-tools)");
+    eprintln!("neoos: installing {package} (apt-get install -y {package})");
     run(
         Command::new("apt-get").args(["update", "-qq"]),
         "apt-get update",
     )?;
     run(
         Command::new("apt-get")
-            .args(["install", "-y", "-qq", "musl-tools"])
+            .args(["install", "-y", "-qq", package])
             .env("DEBIAN_FRONTEND", "noninteractive"),
-        "apt-get install musl-tools",
+        &format!("apt-get install {package}"),
     )?;
-    if have_musl_gcc() {
+    if present() {
         Ok(())
     } else {
-        Err(ToolError(
-            "musl-gcc is still missing after apt-get install".into(),
-        ))
+        Err(ToolError(format!(
+            "{program} is still missing after apt-get install {package}"
+        )))
     }
 }
 
-/// musl-gcc answers `-dumpversion` (its `--version` needs an input file on
-/// some versions).
 fn have_musl_gcc() -> bool {
     Command::new("musl-gcc")
         .arg("-dumpversion")

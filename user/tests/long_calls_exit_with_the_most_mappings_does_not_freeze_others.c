@@ -1,10 +1,9 @@
 /* Issue 9 item 5, found while writing the heap-reserve tests: a program
- * with as many mappings as it may have (NEO_MAPPINGS_MAX, 131,072; before
- * that bound, as many as the heap took: about 385,000) ends, and the kernel
- * tears its address space down: work proportional to what was mapped, not
- * preemptible. With 385,000 mappings one run in five stopped another
- * program for 4.3 s; the per-process bound keeps the teardown to a third of
- * that, and this test checks that the others still run.
+ * with as many mappings as it may have (NEO_MAPPINGS_MAX, 131,072) ends,
+ * and the kernel tears its address space down: work proportional to what
+ * was mapped. Done in one piece, it stopped every other program for half a
+ * second on a loaded machine; the kernel now removes the mappings in
+ * bounded steps (Kernel::exit_step), the others running between them.
  *
  * How it is measured: a forked child spins, reading the time stamp counter
  * and keeping the longest gap between two of its loop turns in a shared

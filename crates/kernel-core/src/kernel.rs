@@ -18,6 +18,10 @@ use crate::linux::{ProgramAbi, UnknownCalls};
 use crate::platform::Platform;
 use crate::process::{NewProcess, Parent, Pid, ProcessTable, Unwaited};
 
+/// Mappings one step of an exit removes ([`Kernel::exit_step`]): a few
+/// milliseconds of work on the emulated machine, well under a tick.
+pub const EXIT_STEP_MAPPINGS: usize = 1024;
+
 /// All kernel state, over the machine `P`.
 pub struct Kernel<P: Platform> {
     pub platform: P,
@@ -257,6 +261,20 @@ impl<P: Platform> Kernel<P> {
         }
         for u in ending.unwaited {
             self.report_unwaited(&u);
+        }
+    }
+
+    /// One step of process `pid`'s exit, taken before [`Self::end`] while
+    /// it still runs: removes up to [`EXIT_STEP_MAPPINGS`] of its lowest
+    /// mappings (writing back dirty file pages), so the teardown of a big
+    /// address space does not stop the other processes. `true` once none is
+    /// left.
+    pub fn exit_step(&mut self, pid: Pid) -> bool {
+        match self.hw_for(pid) {
+            Some((memory, space, mut hw)) => memory
+                .unmap_lowest(space, &mut hw, EXIT_STEP_MAPPINGS)
+                .unwrap_or(true),
+            None => true,
         }
     }
 

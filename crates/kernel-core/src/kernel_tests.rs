@@ -160,6 +160,35 @@ fn an_ended_process_gives_back_every_frame_table_and_context() {
 }
 
 #[test]
+fn exit_steps_remove_a_bounded_number_of_mappings_each() {
+    use crate::kernel::EXIT_STEP_MAPPINGS;
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    let anon = (mman::MAP_PRIVATE | mman::MAP_ANON) as u64;
+    for i in 0..2 * EXIT_STEP_MAPPINGS + 10 {
+        // Alternating protections keep neighbours from merging.
+        let prot = if i % 2 == 0 { 1 } else { 3 };
+        assert!(sys(&mut k, pid, nr::MMAP, [0, 4096, prot, anon, u64::MAX, 0]) > 0);
+    }
+    let space = k.processes.get(pid).unwrap().space;
+    let mappings = |k: &K| k.memory.address_space(space).unwrap().mappings().count();
+    let mut steps = 0;
+    loop {
+        let before = mappings(&k);
+        let done = k.exit_step(pid);
+        steps += 1;
+        assert_eq!(mappings(&k), before.saturating_sub(EXIT_STEP_MAPPINGS));
+        if done {
+            break;
+        }
+    }
+    assert_eq!(steps, 3);
+    run_and_end(&mut k, pid, 0);
+    assert_eq!(k.platform.frames.live_count(), 0);
+    assert_eq!((k.platform.tables_live, k.platform.contexts_live), (0, 0));
+}
+
+#[test]
 fn a_parent_ending_after_its_children_reaps_them_and_reports_orphans() {
     let mut k = kernel();
     let parent = spawn(&mut k, None);

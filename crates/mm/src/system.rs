@@ -48,16 +48,46 @@ impl MemorySystem {
     /// (failures leave them dirty in the cache); every frame and reference
     /// the space held is released. `hw.pt` may be discarded afterwards.
     pub fn destroy_address_space(&mut self, id: AsId, hw: &mut Hw) -> Result<(), Errno> {
-        let mut space = self.spaces.remove(&id).ok_or(Errno::Inval)?;
+        let result = self.remove_writing_back(id, hw, USER_END)?;
+        self.spaces.remove(&id);
+        result
+    }
+
+    /// Removes the lowest `count` mappings of space `id` as
+    /// [`Self::destroy_address_space`] removes them all: process exit in
+    /// bounded steps, other processes running between them. `true` once no
+    /// mapping is left. A failed write-back leaves the pages dirty in the
+    /// cache; an exit has no one to report it to.
+    pub fn unmap_lowest(&mut self, id: AsId, hw: &mut Hw, count: usize) -> Result<bool, Errno> {
+        let space = self.spaces.get(&id).ok_or(Errno::Inval)?;
+        let Some(end) = space.mappings.values().take(count).next_back().map(|m| m.end) else {
+            return Ok(true);
+        };
+        let _ = self.remove_writing_back(id, hw, end)?;
+        Ok(self.spaces.get(&id).is_none_or(|s| s.mappings.is_empty()))
+    }
+
+    /// Removes the mappings of space `id` below `end` (each wholly: `end`
+    /// is a mapping's end or the end of user space); the outer result is
+    /// whether the space exists, the inner one the write-back of its shared
+    /// file mappings' dirty pages.
+    fn remove_writing_back(
+        &mut self,
+        id: AsId,
+        hw: &mut Hw,
+        end: u64,
+    ) -> Result<Result<(), Errno>, Errno> {
+        let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
         let shared_file_ranges: Vec<_> = space
             .mappings
-            .values()
+            .range(..end)
+            .map(|(_, m)| m)
             .filter(|m| m.sharing == Sharing::Shared)
             .filter_map(|m| m.object_pages(m.start, m.end))
             .collect();
         // Removing the entries collects their hardware dirty bits; an object
         // whose last reference goes is written back as it is released.
-        remove_range(&mut space, &mut self.store, hw, USER_BASE, USER_END);
+        remove_range(space, &mut self.store, hw, USER_BASE, end);
         // Objects still referenced elsewhere (an open descriptor, another
         // process) get this space's dirty pages written now, once.
         let mut result = Ok(());
@@ -65,7 +95,7 @@ impl MemorySystem {
             let written = self.store.write_back(&mut hw.io(), object, first, end);
             result = result.and(written);
         }
-        result
+        Ok(result)
     }
 
     /// A copy of `parent` for a child process: shared mappings stay shared,

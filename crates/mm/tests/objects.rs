@@ -206,3 +206,52 @@ fn a_removed_segment_id_stays_invalid_when_another_segment_is_made() {
         .with_io(|vm, io| vm.shmctl(io, second, shm::IPC_STAT))
         .is_ok());
 }
+
+/// A process with private pages shared with a child and a shared file
+/// mapping with a dirty page; ends in steps of `step` mappings (0: in one
+/// teardown). Returns the frames left once the child has gone too, and the
+/// file's contents.
+fn exit_and_count(step: usize) -> (usize, Vec<u8>) {
+    let mut m = Machine::new();
+    let f = m.create_file(1, &[0u8; 3 * PAGE_SIZE as usize]);
+    let p = m.new_space();
+    let shared = m
+        .with(p, |vm, hw| {
+            let flags = mman::MAP_SHARED;
+            let file = Some((f, FileAccess::ReadWrite));
+            vm.mmap(p, hw, 0, 3 * PAGE_SIZE, RW, flags, file, 0)
+        })
+        .unwrap();
+    for _ in 0..5 {
+        let a = private_anon(&mut m, p, 2);
+        m.store(p, a + PAGE_SIZE, b"x").unwrap();
+    }
+    m.store(p, shared + PAGE_SIZE, b"kept").unwrap();
+    let c = m.fork(p).unwrap();
+    if step > 0 {
+        let mappings = |m: &Machine| m.vm.address_space(p).unwrap().mappings().count();
+        loop {
+            let before = mappings(&m);
+            let done = m.with(p, |vm, hw| vm.unmap_lowest(p, hw, step)).unwrap();
+            assert_eq!(mappings(&m), before.saturating_sub(step));
+            assert_eq!(done, mappings(&m) == 0);
+            if done {
+                break;
+            }
+        }
+    }
+    m.exit(p).unwrap();
+    m.exit(c).unwrap();
+    m.close(f).unwrap();
+    (live_frames(&m), m.pager.contents(f).to_vec())
+}
+
+#[test]
+fn exit_in_steps_removes_a_step_at_a_time_and_ends_as_one_teardown() {
+    let whole = exit_and_count(0);
+    assert_eq!(&whole.1[PAGE_SIZE as usize..][..4], b"kept");
+    assert_eq!(whole.0, 0);
+    for step in [1, 2, 4, 100] {
+        assert_eq!(exit_and_count(step), whole, "steps of {step}");
+    }
+}

@@ -60,7 +60,10 @@ impl MemorySystem {
     /// cache; an exit has no one to report it to.
     pub fn unmap_lowest(&mut self, id: AsId, hw: &mut Hw, count: usize) -> Result<bool, Errno> {
         let space = self.spaces.get(&id).ok_or(Errno::Inval)?;
-        let Some(end) = space.mappings.values().take(count).next_back().map(|m| m.end) else {
+        // Walked from the front: `next_back` on `take` would walk from the
+        // far end of the whole map.
+        let lowest = space.mappings.values().take(count);
+        let Some(end) = lowest.fold(None, |_, m| Some(m.end)) else {
             return Ok(true);
         };
         let _ = self.remove_writing_back(id, hw, end)?;

@@ -143,11 +143,11 @@ pub fn debugfs_bmap(image: &Path, path: &str, index: u64) -> Result<u64> {
         .map_err(|_| ToolError(format!("debugfs bmap {path} {index}: no block number")))
 }
 
-/// A blkdebug rules file that fails, once, the first write request
-/// touching sector `sector` with EIO.
-pub fn fail_write_once_rules(sector: u64) -> String {
+/// A blkdebug rule failing with EIO, once, the first request after
+/// `event` (`read_aio`, `write_aio`) that touches sector `sector`.
+pub fn fail_once_rule(event: &str, sector: u64) -> String {
     format!(
-        "[inject-error]\nevent = \"pwritev\"\nerrno = \"5\"\nsector = \"{sector}\"\nonce = \"on\"\n"
+        "[inject-error]\nevent = \"{event}\"\nerrno = \"5\"\nsector = \"{sector}\"\nonce = \"on\"\n\n"
     )
 }
 

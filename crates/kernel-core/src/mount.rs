@@ -343,6 +343,165 @@ impl Pager for Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fs::FileSystem;
+    use crate::test_platform::cpio;
+    use neoos_ext2::MemDevice;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::sync::{Arc, Mutex};
+
+    /// A memory device the test keeps a handle to, that can be made to
+    /// fail every write.
+    #[derive(Clone)]
+    struct SharedDevice {
+        inner: Arc<Mutex<MemDevice>>,
+        failing: Arc<Mutex<bool>>,
+    }
+
+    impl BlockDevice for SharedDevice {
+        fn sector_count(&self) -> u64 {
+            self.inner.lock().unwrap().sector_count()
+        }
+        fn read_sectors(&mut self, first: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+            self.inner.lock().unwrap().read_sectors(first, buf)
+        }
+        fn write_sectors(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
+            if *self.failing.lock().unwrap() {
+                return Err(DeviceError::Failed);
+            }
+            self.inner.lock().unwrap().write_sectors(first, data)
+        }
+        fn flush(&mut self) -> Result<(), DeviceError> {
+            Ok(())
+        }
+    }
+
+    fn e2fsprogs(name: &str) -> PathBuf {
+        ["/usr/sbin", "/sbin", "/usr/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(name))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("{name} missing: apt-get install -y e2fsprogs"))
+    }
+
+    /// An image made by mke2fs -d holding usuario/datos.bin (3 bytes).
+    fn home_image(tag: &str) -> (PathBuf, Vec<u8>) {
+        let dir =
+            std::env::temp_dir().join(std::format!("neoos-mount-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("tree/usuario")).unwrap();
+        std::fs::write(dir.join("tree/usuario/datos.bin"), b"abc").unwrap();
+        let image = dir.join("img");
+        let made = Command::new(e2fsprogs("mke2fs"))
+            .args(["-q", "-F", "-t", "ext2", "-b", "4096", "-d"])
+            .arg(dir.join("tree"))
+            .arg(&image)
+            .arg("4M")
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let bytes = std::fs::read(&image).unwrap();
+        (image, bytes)
+    }
+
+    /// A file system whose initial image has /home/old and /tmp, with the
+    /// image mounted at /home.
+    fn mounted(bytes: Vec<u8>) -> (FileSystem, SharedDevice) {
+        let mut fs = FileSystem::new();
+        let initfs = cpio(&[("home", None), ("home/old", Some(b"ram")), ("tmp", None)]);
+        fs.unpack_cpio(&initfs).unwrap();
+        let dev = SharedDevice {
+            inner: Arc::new(Mutex::new(MemDevice::new(bytes))),
+            failing: Arc::new(Mutex::new(false)),
+        };
+        fs.mount_home(Box::new(dev.clone())).unwrap();
+        (fs, dev)
+    }
+
+    #[test]
+    fn home_is_the_volume_and_tmp_stays_in_ram() {
+        let (_, bytes) = home_image("ns");
+        let (mut fs, _) = mounted(bytes);
+        assert_eq!(fs.lookup("/home/old"), None, "the RAM /home is gone");
+        assert_eq!(fs.lookup("/home/usuario"), Some(Node::Dir));
+        let Some(Node::File(datos)) = fs.lookup("/home/usuario/datos.bin") else {
+            panic!("datos.bin is a file on the volume");
+        };
+        assert_eq!(fs.disk.len(datos), 3);
+        assert_eq!(
+            fs.path_of(datos).as_deref(),
+            Some("/home/usuario/datos.bin")
+        );
+        let mut page = [9u8; PAGE];
+        fs.disk.read_page(datos, 0, &mut page).unwrap();
+        assert_eq!(&page[..4], b"abc\0");
+        assert_eq!(fs.list("/home").unwrap(), ["lost+found/", "usuario/"]);
+        fs.mkdir("/home/usuario/d").unwrap();
+        assert_eq!(fs.list("/home/usuario").unwrap(), ["d/", "datos.bin"]);
+        assert_eq!(fs.create("/home/usuario/datos.bin"), Err(FsError::Exists));
+        assert_eq!(fs.create("/home/none/x"), Err(FsError::NotFound));
+        let tmp = fs.create("/tmp/x").unwrap();
+        assert_eq!(home_inode(tmp), None, "/tmp files live in RAM");
+        assert_eq!(fs.list("/").unwrap(), ["home/", "tmp/"]);
+    }
+
+    #[test]
+    fn pages_written_through_the_pager_reach_the_image() {
+        let (image, bytes) = home_image("pager");
+        let (mut fs, dev) = mounted(bytes);
+        let new = fs.create("/home/usuario/new").unwrap();
+        fs.disk.set_len(new, 5000).unwrap();
+        let (a, b) = ([1u8; PAGE], [2u8; PAGE]);
+        fs.disk.write_run(new, 0, &[&a, &b]).unwrap();
+        assert_eq!(fs.disk.len(new), 5000);
+        std::fs::write(&image, dev.inner.lock().unwrap().bytes()).unwrap();
+        let fsck = Command::new(e2fsprogs("e2fsck"))
+            .arg("-fn")
+            .arg(&image)
+            .output()
+            .unwrap();
+        assert!(
+            fsck.status.success(),
+            "{}",
+            String::from_utf8_lossy(&fsck.stdout)
+        );
+        let cat = Command::new(e2fsprogs("debugfs"))
+            .args(["-R", "cat /usuario/new"])
+            .arg(&image)
+            .output()
+            .unwrap();
+        let mut want = alloc::vec![1u8; PAGE];
+        want.extend_from_slice(&[2u8; 5000 - PAGE]);
+        assert_eq!(cat.stdout, want);
+    }
+
+    #[test]
+    fn a_device_that_fails_writes_fails_the_pager_call() {
+        let (_, bytes) = home_image("fail");
+        let (mut fs, dev) = mounted(bytes);
+        let Some(Node::File(datos)) = fs.lookup("/home/usuario/datos.bin") else {
+            panic!("datos.bin is a file");
+        };
+        *dev.failing.lock().unwrap() = true;
+        assert_eq!(fs.disk.write_run(datos, 0, &[&[5u8; PAGE]]), Err(IoError));
+        assert_eq!(fs.disk.set_len(datos, 1), Err(IoError));
+        assert_eq!(fs.disk.len(datos), 3, "a failed call changes nothing");
+        *dev.failing.lock().unwrap() = false;
+        fs.disk.write_run(datos, 0, &[&[5u8; PAGE]]).unwrap();
+        let mut page = [0u8; PAGE];
+        fs.disk.read_page(datos, 0, &mut page).unwrap();
+        assert_eq!(&page[..4], &[5, 5, 5, 0]);
+    }
+
+    #[test]
+    fn a_device_without_ext2_is_not_mounted() {
+        let mut fs = FileSystem::new();
+        fs.mkdir("/home").unwrap();
+        let blank = MemDevice::new(alloc::vec![0u8; 1 << 20]);
+        assert!(fs.mount_home(Box::new(blank)).is_err());
+        assert!(!fs.disk.home_mounted());
+        assert!(fs.create("/home/x").is_ok(), "/home stays in RAM");
+    }
 
     #[test]
     fn paths_below_home_are_split_off() {

@@ -165,7 +165,7 @@ pub fn boot_watching(
 }
 
 /// As [`boot_watching`], with a disk (and the guest's RAM size) as `disk`
-/// says.
+/// says. A power cut (`disk.cut_power_at`) ends as `Ending::Other(None)`.
 pub fn boot_with_disk(
     o: &BootOptions,
     machine: Machine,
@@ -227,7 +227,12 @@ pub fn boot_with_disk(
                     println!("{line}");
                 }
                 on_line(&line);
+                let cut = disk.cut_power_at.as_deref() == Some(line.as_str());
                 console.push(line);
+                if cut {
+                    let _ = child.kill();
+                    break;
+                }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {}

@@ -25,6 +25,9 @@ pub struct DiskOptions {
     pub blkdebug: Option<PathBuf>,
     /// The guest's RAM (QEMU's `-m`), e.g. `64M`.
     pub memory: Option<String>,
+    /// Kill QEMU (a power cut: no shutdown, nothing flushed by the guest)
+    /// as soon as the console shows this line.
+    pub cut_power_at: Option<String>,
 }
 
 impl DiskOptions {
@@ -161,6 +164,7 @@ mod tests {
             image: Some("/x/d.img".into()),
             blkdebug: Some("/x/rules".into()),
             memory: None,
+            cut_power_at: None,
         };
         let args = o.qemu_args();
         assert!(args[1].starts_with("file=blkdebug:/x/rules:/x/d.img,"));

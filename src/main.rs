@@ -195,6 +195,7 @@ fn disk_options(o: &Options) -> Result<(DiskOptions, Option<PathBuf>)> {
         image: Some(image.canonicalize()?),
         blkdebug: o.blkdebug.as_ref().map(|r| r.canonicalize()).transpose()?,
         memory: o.memory.clone(),
+        cut_power_at: None,
     };
     Ok((disk, fresh))
 }

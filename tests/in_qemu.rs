@@ -589,6 +589,14 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: "disk_read_error_gives_e_io_to_read_and_status_135_to_a_fault",
         run: disk_read_error_ends_the_faulting_program,
     },
+    DiskScenario {
+        name: "disk_flush_error_in_munmap_gives_e_io_keeps_the_pages_then_e_ok",
+        run: disk_flush_error_keeps_the_pages,
+    },
+    DiskScenario {
+        name: "disk_power_cut_right_after_munmap_keeps_the_bytes",
+        run: disk_power_cut_keeps_the_bytes,
+    },
 ];
 
 /// NeoOS's path of the seeds' file, and its path on the image (whose root
@@ -618,6 +626,7 @@ fn disk_boot(
         image: Some(image.to_path_buf()),
         blkdebug: rules.map(Path::to_path_buf),
         memory: None,
+        cut_power_at: None,
     };
     let outcome =
         boot::boot_with_disk(&options, Machine::Standard, &disk, |_| {}).map_err(|e| e.0)?;
@@ -744,4 +753,56 @@ fn disk_read_error_ends_the_faulting_program(kernel: &Path) -> Verdict {
         return Err("sys_read did not return E_IO".into());
     }
     Ok(())
+}
+
+/// user/tests/disk/disk_eio.c under a rule failing the first device flush
+/// once: the data was written but not made durable, so sys_munmap returns
+/// E_IO and keeps the pages; the second flushes and returns E_OK.
+fn disk_flush_error_keeps_the_pages(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let rules = image.0.with_extension("rules");
+    let rule = "[inject-error]\nevent = \"flush_to_disk\"\nerrno = \"5\"\nonce = \"on\"\n";
+    std::fs::write(&rules, rule).map_err(|e| e.to_string())?;
+    let console = disk_boot(kernel, &image.0, Some(&rules), "/bin/disk_eio", 0)?;
+    if !console.iter().any(|l| l == "disk_eio: E_IO then E_OK") {
+        return Err("disk_eio did not report E_IO then E_OK".into());
+    }
+    disk::e2fsck_clean(&image.0)
+}
+
+/// user/tests/disk/disk_power_cut.c: QEMU is killed as soon as sys_munmap
+/// has returned E_OK; the stores are on the image and it is clean.
+fn disk_power_cut_keeps_the_bytes(kernel: &Path) -> Verdict {
+    const SAID: &str = "disk_power_cut: unmapped";
+    let image = ScratchImage::new()?;
+    let options = BootOptions {
+        kernel,
+        initrd: None,
+        command_line: "run=/bin/disk_power_cut".into(),
+        timeout: Some(BOOT_TIMEOUT),
+        echo: false,
+        interactive: false,
+        gdb: false,
+    };
+    let disk = DiskOptions {
+        image: Some(image.0.clone()),
+        blkdebug: None,
+        memory: None,
+        cut_power_at: Some(SAID.into()),
+    };
+    let outcome =
+        boot::boot_with_disk(&options, Machine::Standard, &disk, |_| {}).map_err(|e| e.0)?;
+    if outcome.console.last().map(String::as_str) != Some(SAID) {
+        return Err(format!(
+            "no power cut after sys_munmap ({:?}):\n{}",
+            outcome.ending,
+            indent(tail(&outcome.console))
+        ));
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let mut expected = datos();
+    for i in 0..PAGE {
+        expected[PAGE + i] = (i * 11 + 7) as u8;
+    }
+    image_holds(&image.0, DATOS_ON_IMAGE, &expected)
 }

@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::disk::DiskOptions;
 use crate::{Result, ToolError};
 
 /// QEMU's exit status when the kernel powered off after running every program.
@@ -158,9 +159,24 @@ pub fn boot_on(o: &BootOptions, machine: Machine) -> Result<BootOutcome> {
 pub fn boot_watching(
     o: &BootOptions,
     machine: Machine,
+    on_line: impl FnMut(&str),
+) -> Result<BootOutcome> {
+    boot_with_disk(o, machine, &DiskOptions::default(), on_line)
+}
+
+/// As [`boot_watching`], with a disk (and the guest's RAM size) as `disk`
+/// says. A power cut (`disk.cut_power_at`) ends as `Ending::Other(None)`.
+pub fn boot_with_disk(
+    o: &BootOptions,
+    machine: Machine,
+    disk: &DiskOptions,
     mut on_line: impl FnMut(&str),
 ) -> Result<BootOutcome> {
     let mut cmd = qemu_command(o, machine);
+    cmd.args(disk.qemu_args());
+    if let Some(memory) = &disk.memory {
+        cmd.args(["-m", memory]);
+    }
     if o.interactive {
         let status = cmd.status()?;
         let ending = ending_of(status.code());
@@ -211,7 +227,12 @@ pub fn boot_watching(
                     println!("{line}");
                 }
                 on_line(&line);
+                let cut = disk.cut_power_at.as_deref() == Some(line.as_str());
                 console.push(line);
+                if cut {
+                    let _ = child.kill();
+                    break;
+                }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {}

@@ -80,7 +80,11 @@ pub fn ensure_musl() -> Result<()> {
 /// Makes sure `program` is there (`present` says whether it is),
 /// installing Debian's `package` with apt when it is missing and we are
 /// root; otherwise says which command would.
-fn ensure_installed(program: &str, package: &str, present: impl Fn() -> bool) -> Result<()> {
+pub(crate) fn ensure_installed(
+    program: &str,
+    package: &str,
+    present: impl Fn() -> bool,
+) -> Result<()> {
     if present() {
         return Ok(());
     }

@@ -11,6 +11,9 @@
 //! cargo run -- --timeout 60 ...     time limit in seconds (default 120)
 //! cargo run -- --bench [--linux]    the benchmark of docs/benchmarks.md
 //! cargo run -- --soak N [--calls M] N children of M random system calls each
+//! cargo run -- --disk IMG ...       /home on the ext2 image IMG (made when missing, kept)
+//! cargo run -- --memory 64M ...     the guest's RAM
+//! cargo run -- --blkdebug RULES ... QEMU's blkdebug driver with RULES under the disk
 //! ```
 
 use std::collections::BTreeMap;
@@ -22,6 +25,7 @@ use clap::Parser;
 
 use neoos::bench::{self, BenchOptions};
 use neoos::boot::{self, BootOptions, Ending};
+use neoos::disk::{self, DiskOptions};
 use neoos::{build, initfs, out_dir, repo_root, Result, ToolError};
 
 /// The time limit of a boot, unless --timeout says otherwise.
@@ -72,6 +76,19 @@ struct Options {
     /// With --soak: system calls per child.
     #[arg(long, value_name = "N", requires = "soak", default_value_t = 1500)]
     calls: u64,
+    /// The ext2 image mounted at /home (virtio-blk), kept after power-off;
+    /// made with `mke2fs -t ext2 -d` holding /usuario/datos.bin (NeoOS's
+    /// /home/usuario/datos.bin) when it does not exist. Without it, a fresh
+    /// image under target/neoos/disks is used and removed after the boot.
+    #[arg(long, value_name = "IMG", conflicts_with = "bench")]
+    disk: Option<PathBuf>,
+    /// The guest's RAM, as QEMU's -m takes it (e.g. 64M, 1G) [default: 512M].
+    #[arg(long, value_name = "SIZE", conflicts_with = "bench")]
+    memory: Option<String>,
+    /// Put QEMU's blkdebug driver, with this rules file, under the disk
+    /// (fault injection: see QEMU's docs/devel/blkdebug.txt).
+    #[arg(long, value_name = "RULES", conflicts_with = "bench")]
+    blkdebug: Option<PathBuf>,
 }
 
 const AFTER_HELP: &str = "\
@@ -81,6 +98,7 @@ Examples:
   cargo run -- --musl hello.c        hello.c built with musl, run as a Linux program
   cargo run -- ./hello-static        a prebuilt static ELF program
   cargo run -- --soak 1000           1000 fuzzer children, 1500 calls each
+  cargo run -- --disk home.img p.c   p runs with /home on home.img (kept)
   cargo run -- --bench --linux       the benchmark, with Linux measured too";
 
 fn main() -> ExitCode {
@@ -124,20 +142,62 @@ fn run() -> Result<bool> {
             kernel.display()
         );
     }
-    let outcome = boot::boot(&BootOptions {
-        kernel: &kernel,
-        initrd: None,
-        command_line,
-        timeout: if o.gdb {
-            None
-        } else {
-            Some(timeout.unwrap_or(DEFAULT_TIMEOUT))
+    let (disk, fresh) = disk_options(&o)?;
+    let outcome = boot::boot_with_disk(
+        &BootOptions {
+            kernel: &kernel,
+            initrd: None,
+            command_line,
+            timeout: if o.gdb {
+                None
+            } else {
+                Some(timeout.unwrap_or(DEFAULT_TIMEOUT))
+            },
+            echo: true,
+            interactive: o.shell,
+            gdb: o.gdb,
         },
-        echo: true,
-        interactive: o.shell,
-        gdb: o.gdb,
-    })?;
-    report(&outcome, &to_run)
+        boot::Machine::Standard,
+        &disk,
+        |_| {},
+    );
+    if let Some(fresh) = fresh {
+        let _ = std::fs::remove_file(fresh);
+    }
+    report(&outcome?, &to_run)
+}
+
+/// The disk of the boot: --disk's image (made when missing) or a fresh one
+/// (returned second, to remove after the boot).
+fn disk_options(o: &Options) -> Result<(DiskOptions, Option<PathBuf>)> {
+    let (image, fresh) = match &o.disk {
+        Some(image) => {
+            if !image.exists() {
+                eprintln!("neoos: making {} (mke2fs -t ext2)", image.display());
+                disk::create_image(image)?;
+            }
+            (image.clone(), None)
+        }
+        None => {
+            let image = disk::fresh_image()?;
+            (image.clone(), Some(image))
+        }
+    };
+    if let Some(rules) = &o.blkdebug {
+        if !rules.is_file() {
+            return Err(ToolError(format!(
+                "{}: no such rules file",
+                rules.display()
+            )));
+        }
+    }
+    let disk = DiskOptions {
+        image: Some(image.canonicalize()?),
+        blkdebug: o.blkdebug.as_ref().map(|r| r.canonicalize()).transpose()?,
+        memory: o.memory.clone(),
+        cut_power_at: None,
+    };
+    Ok((disk, fresh))
 }
 
 /// Compiles the built-in programs and yours into the initial file system;

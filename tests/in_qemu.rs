@@ -9,6 +9,10 @@
 //! (`../shared/seeds/*.txt`) run verbatim too, followed by a program that
 //! checks what they left in the file. `kernel_returns_every_frame_after_the_programs`
 //! passes when the boot powered off normally with every frame returned.
+//! Every boot has a fresh ext2 disk at /home (the tests and seed examples
+//! run against it). The `disk_*` tests boot programs of `user/tests/disk/`
+//! on their own images and check them with the e2fsprogs oracle (`e2fsck
+//! -fn`, `debugfs cat`), some under QEMU's blkdebug fault injection.
 //!
 //! `cargo test NAME` runs only the tests whose names contain NAME, all in one
 //! boot (none: no boot); `cargo test -- --list` lists them. Each result prints
@@ -25,6 +29,7 @@ use std::time::Duration;
 use libtest_mimic::{Arguments, Failed, Trial};
 use neoos::boot::{self, BootOptions, BootOutcome, Ending, Machine};
 use neoos::build::{self, Warnings};
+use neoos::disk::{self, DiskOptions};
 use neoos::seeds::{self, SeedExample};
 use neoos::{initfs, out_dir, repo_root, Result, ToolError};
 
@@ -185,7 +190,7 @@ fn build_image(cases: &[Case], steps: &[Step]) -> Result<(PathBuf, Vec<(usize, S
     let root = repo_root();
     let bin = out_dir().join("test-bin");
     let mut image = initfs::standard()?;
-    for dir in ["user/programs", "user/tests/helpers"] {
+    for dir in ["user/programs", "user/tests/helpers", "user/tests/disk"] {
         for (name, binary) in build::c_programs_in(&root.join(dir), &bin)? {
             image.program(&format!("/bin/{name}"), &binary)?;
         }
@@ -238,6 +243,8 @@ type Verdict = std::result::Result<(), String>;
 struct Reporter {
     senders: BTreeMap<usize, Sender<Verdict>>,
     frame: Option<Sender<Verdict>>,
+    /// The selected disk scenarios, each with who waits for its verdict.
+    disk: Vec<(&'static DiskScenario, Sender<Verdict>)>,
     /// Failures of prerequisites, kept for the test that needs them.
     held: BTreeMap<usize, Vec<String>>,
 }
@@ -277,6 +284,9 @@ impl Reporter {
         if let Some(tx) = self.frame.take() {
             let _ = tx.send(Err(why.to_string()));
         }
+        for (_, tx) in std::mem::take(&mut self.disk) {
+            let _ = tx.send(Err(why.to_string()));
+        }
     }
 }
 
@@ -302,17 +312,22 @@ fn run_suite(cases: &[Case], steps: &[Step], reporter: &mut Reporter) -> Result<
         }
     }
     let mut last_outcome = None;
-    if !runnable.is_empty() {
-        let kernel = build::kernel(&image)?;
-        let mut next = 0;
-        while next < runnable.len() {
-            let (decided, outcome) = run_boot(&kernel, cases, &runnable[next..], reporter)?;
-            next += decided;
-            last_outcome = Some(outcome);
-        }
+    if runnable.is_empty() && reporter.disk.is_empty() {
+        return Ok(());
+    }
+    disk::ensure_e2fsprogs()?;
+    let kernel = build::kernel(&image)?;
+    let mut next = 0;
+    while next < runnable.len() {
+        let (decided, outcome) = run_boot(&kernel, cases, &runnable[next..], reporter)?;
+        next += decided;
+        last_outcome = Some(outcome);
     }
     if let Some(tx) = reporter.frame.take() {
         let _ = tx.send(frame_verdict(last_outcome.as_ref()));
+    }
+    for (scenario, tx) in std::mem::take(&mut reporter.disk) {
+        let _ = tx.send((scenario.run)(&kernel));
     }
     Ok(())
 }
@@ -340,7 +355,12 @@ fn run_boot(
     let mut output: Vec<String> = Vec::new();
     // The last step's verdict waits for the end of the boot.
     let mut last: Option<(Listener, Verdict)> = None;
-    let outcome = boot::boot_watching(&options, Machine::Standard, |line| {
+    let image = disk::fresh_image()?;
+    let disk = DiskOptions {
+        image: Some(image.clone()),
+        ..DiskOptions::default()
+    };
+    let outcome = boot::boot_with_disk(&options, Machine::Standard, &disk, |line| {
         output.push(line.to_string());
         let Some((path, status)) = boot::parse_program_line(line) else {
             return;
@@ -376,7 +396,9 @@ fn run_boot(
         } else {
             reporter.step(step.listener, verdict);
         }
-    })?;
+    });
+    let _ = std::fs::remove_file(&image);
+    let outcome = outcome?;
     if let Some((listener, verdict)) = last {
         let trouble = match (&outcome.ending, initfs_report(&outcome)) {
             (Ending::Clean, None) => None,
@@ -494,7 +516,11 @@ fn main() {
         }
     };
     if args.list {
-        let names = cases.iter().map(|c| c.name.as_str()).chain([FRAME_TEST]);
+        let names = cases
+            .iter()
+            .map(|c| c.name.as_str())
+            .chain([FRAME_TEST])
+            .chain(DISK_SCENARIOS.iter().map(|d| d.name));
         let trials = names.map(|n| Trial::test(n, || Ok(()))).collect();
         libtest_mimic::run(&args, trials).exit();
     }
@@ -506,6 +532,7 @@ fn main() {
     let mut reporter = Reporter {
         senders: BTreeMap::new(),
         frame: None,
+        disk: Vec::new(),
         held: BTreeMap::new(),
     };
     for (i, case) in cases.iter().enumerate() {
@@ -520,8 +547,15 @@ fn main() {
         reporter.frame = Some(tx);
     }
     trials.push(waiting_trial(FRAME_TEST, rx));
+    for scenario in DISK_SCENARIOS {
+        let (tx, rx) = mpsc::channel();
+        if selected(&args, scenario.name) {
+            reporter.disk.push((scenario, tx));
+        }
+        trials.push(waiting_trial(scenario.name, rx));
+    }
 
-    let suite = (!steps.is_empty()).then(|| {
+    let suite = (!steps.is_empty() || !reporter.disk.is_empty()).then(|| {
         std::thread::spawn(move || {
             if let Err(e) = run_suite(&cases, &steps, &mut reporter) {
                 reporter.fail_the_rest(&format!("the in-QEMU suite could not run: {e}"));
@@ -534,4 +568,241 @@ fn main() {
         let _ = suite.join();
     }
     conclusion.exit();
+}
+
+/// A test of the disk: boots on its own image and checks it on the host.
+struct DiskScenario {
+    name: &'static str,
+    run: fn(&Path) -> Verdict,
+}
+
+const DISK_SCENARIOS: &[DiskScenario] = &[
+    DiskScenario {
+        name: "disk_stores_unmapped_and_written_reach_the_image_and_a_second_boot",
+        run: disk_writes_reach_the_image,
+    },
+    DiskScenario {
+        name: "disk_write_error_in_munmap_gives_e_io_keeps_the_pages_then_e_ok",
+        run: disk_write_error_keeps_the_pages,
+    },
+    DiskScenario {
+        name: "disk_read_error_gives_e_io_to_read_and_status_135_to_a_fault",
+        run: disk_read_error_ends_the_faulting_program,
+    },
+    DiskScenario {
+        name: "disk_flush_error_in_munmap_gives_e_io_keeps_the_pages_then_e_ok",
+        run: disk_flush_error_keeps_the_pages,
+    },
+    DiskScenario {
+        name: "disk_power_cut_right_after_munmap_keeps_the_bytes",
+        run: disk_power_cut_keeps_the_bytes,
+    },
+];
+
+/// NeoOS's path of the seeds' file, and its path on the image (whose root
+/// is /home).
+const DATOS_ON_IMAGE: &str = "/usuario/datos.bin";
+const PAGE: usize = 4096;
+
+/// Boots `program` with `image` as /home (under blkdebug `rules` if given);
+/// the console when it ended with `status` and the kernel powered off.
+fn disk_boot(
+    kernel: &Path,
+    image: &Path,
+    rules: Option<&Path>,
+    program: &str,
+    status: i64,
+) -> std::result::Result<Vec<String>, String> {
+    let options = BootOptions {
+        kernel,
+        initrd: None,
+        command_line: format!("run={program}"),
+        timeout: Some(BOOT_TIMEOUT),
+        echo: false,
+        interactive: false,
+        gdb: false,
+    };
+    let disk = DiskOptions {
+        image: Some(image.to_path_buf()),
+        blkdebug: rules.map(Path::to_path_buf),
+        memory: None,
+        cut_power_at: None,
+    };
+    let outcome =
+        boot::boot_with_disk(&options, Machine::Standard, &disk, |_| {}).map_err(|e| e.0)?;
+    let ended = outcome
+        .programs
+        .iter()
+        .any(|(p, s)| p == program && *s == status);
+    if !ended || outcome.ending != Ending::Clean {
+        return Err(format!(
+            "{program} did not end with status {status} on a clean boot ({:?}):\n{}\n{}",
+            outcome.ending,
+            indent(tail(&outcome.console)),
+            outcome.qemu_says()
+        ));
+    }
+    Ok(outcome.console)
+}
+
+/// A fresh image, removed when the scenario is done with it.
+struct ScratchImage(PathBuf);
+
+impl ScratchImage {
+    fn new() -> std::result::Result<Self, String> {
+        disk::fresh_image().map(ScratchImage).map_err(|e| e.0)
+    }
+}
+
+impl Drop for ScratchImage {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_file(self.0.with_extension("rules"));
+    }
+}
+
+/// The bytes of `path` on the image, compared with `expected`.
+fn image_holds(image: &Path, path: &str, expected: &[u8]) -> Verdict {
+    let got = disk::debugfs_cat(image, path).map_err(|e| e.0)?;
+    if got == expected {
+        return Ok(());
+    }
+    let first = got.iter().zip(expected).position(|(a, b)| a != b);
+    Err(format!(
+        "debugfs cat {path}: {} bytes, want {}; first difference at {first:?}",
+        got.len(),
+        expected.len()
+    ))
+}
+
+/// A blkdebug rules file next to the image failing, once each, the first
+/// `event` request touching each of the sectors of `blocks` of `path`.
+fn fail_once(
+    image: &Path,
+    path: &str,
+    event: &str,
+    blocks: &[u64],
+) -> std::result::Result<PathBuf, String> {
+    let mut rules = String::new();
+    for &index in blocks {
+        let block = disk::debugfs_bmap(image, path, index).map_err(|e| e.0)?;
+        if block == 0 {
+            return Err(format!("block {index} of {path} is a hole"));
+        }
+        let sector = block * u64::from(disk::IMAGE_BLOCK_SIZE) / 512;
+        rules.push_str(&disk::fail_once_rule(event, sector));
+    }
+    let file = image.with_extension("rules");
+    std::fs::write(&file, rules).map_err(|e| e.to_string())?;
+    Ok(file)
+}
+
+/// The seeds' file as the image ships it.
+fn datos() -> Vec<u8> {
+    (0..initfs::DATOS_SIZE).map(initfs::datos_byte).collect()
+}
+
+/// user/tests/disk/disk_write.c stores through a mapping (two runs of dirty
+/// pages) and writes a new file; the image is clean for e2fsck and holds
+/// those bytes for debugfs; a second boot reads them back.
+fn disk_writes_reach_the_image(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    disk_boot(kernel, &image.0, None, "/bin/disk_write", 0)?;
+    disk::e2fsck_clean(&image.0)?;
+    let mut expected = datos();
+    for p in [0usize, 1, 4] {
+        for i in 0..PAGE {
+            expected[p * PAGE + i] = (p * 13 + i * 5 + 1) as u8;
+        }
+    }
+    image_holds(&image.0, DATOS_ON_IMAGE, &expected)?;
+    let nuevo: Vec<u8> = (0..3 * PAGE + 100).map(|i| (i * 3 + 11) as u8).collect();
+    image_holds(&image.0, "/usuario/nuevo.bin", &nuevo)?;
+    disk_boot(kernel, &image.0, None, "/bin/disk_readback", 0)?;
+    disk::e2fsck_clean(&image.0)
+}
+
+/// user/tests/disk/disk_eio.c under a rule failing the first write of
+/// the file's first block: E_IO, nothing lost, then E_OK; the image holds
+/// the stores.
+fn disk_write_error_keeps_the_pages(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let rules = fail_once(&image.0, DATOS_ON_IMAGE, "write_aio", &[0])?;
+    let console = disk_boot(kernel, &image.0, Some(&rules), "/bin/disk_eio", 0)?;
+    if !console.iter().any(|l| l == "disk_eio: E_IO then E_OK") {
+        return Err("disk_eio did not report E_IO then E_OK".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let mut expected = datos();
+    for (i, byte) in expected[..PAGE].iter_mut().enumerate() {
+        *byte = (i ^ 0x5a) as u8;
+    }
+    image_holds(&image.0, DATOS_ON_IMAGE, &expected)
+}
+
+/// user/tests/disk/disk_read_error.c under rules failing one read of the
+/// file's blocks 2 and 5: sys_read gives E_IO, the fault ends it with 135.
+fn disk_read_error_ends_the_faulting_program(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let rules = fail_once(&image.0, DATOS_ON_IMAGE, "read_aio", &[2, 5])?;
+    let console = disk_boot(kernel, &image.0, Some(&rules), "/bin/disk_read_error", 135)?;
+    if !console
+        .iter()
+        .any(|l| l == "disk_read_error: sys_read -> E_IO")
+    {
+        return Err("sys_read did not return E_IO".into());
+    }
+    Ok(())
+}
+
+/// user/tests/disk/disk_eio.c under a rule failing the first device flush
+/// once: the data was written but not made durable, so sys_munmap returns
+/// E_IO and keeps the pages; the second flushes and returns E_OK.
+fn disk_flush_error_keeps_the_pages(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let rules = image.0.with_extension("rules");
+    let rule = "[inject-error]\nevent = \"flush_to_disk\"\nerrno = \"5\"\nonce = \"on\"\n";
+    std::fs::write(&rules, rule).map_err(|e| e.to_string())?;
+    let console = disk_boot(kernel, &image.0, Some(&rules), "/bin/disk_eio", 0)?;
+    if !console.iter().any(|l| l == "disk_eio: E_IO then E_OK") {
+        return Err("disk_eio did not report E_IO then E_OK".into());
+    }
+    disk::e2fsck_clean(&image.0)
+}
+
+/// user/tests/disk/disk_power_cut.c: QEMU is killed as soon as sys_munmap
+/// has returned E_OK; the stores are on the image and it is clean.
+fn disk_power_cut_keeps_the_bytes(kernel: &Path) -> Verdict {
+    const SAID: &str = "disk_power_cut: unmapped";
+    let image = ScratchImage::new()?;
+    let options = BootOptions {
+        kernel,
+        initrd: None,
+        command_line: "run=/bin/disk_power_cut".into(),
+        timeout: Some(BOOT_TIMEOUT),
+        echo: false,
+        interactive: false,
+        gdb: false,
+    };
+    let disk = DiskOptions {
+        image: Some(image.0.clone()),
+        blkdebug: None,
+        memory: None,
+        cut_power_at: Some(SAID.into()),
+    };
+    let outcome =
+        boot::boot_with_disk(&options, Machine::Standard, &disk, |_| {}).map_err(|e| e.0)?;
+    if outcome.console.last().map(String::as_str) != Some(SAID) {
+        return Err(format!(
+            "no power cut after sys_munmap ({:?}):\n{}",
+            outcome.ending,
+            indent(tail(&outcome.console))
+        ));
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let mut expected = datos();
+    for i in 0..PAGE {
+        expected[PAGE + i] = (i * 11 + 7) as u8;
+    }
+    image_holds(&image.0, DATOS_ON_IMAGE, &expected)
 }

@@ -37,8 +37,12 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
     arch::gdt::init();
     arch::traps::init();
     arch::cpu::protect_kernel_from_user_pages();
-    arch::virtio::report_disk(&info.command_line);
-    let fs = initial_file_system(info.module_bytes.take());
+    let mut fs = initial_file_system(info.module_bytes.take());
+    if info.command_line.contains("disk-smoke=") {
+        arch::virtio::report_disk(&info.command_line);
+    } else {
+        mount_home(&mut fs);
+    }
     let launch = programs_to_run(&info.command_line);
     let (total, free) = frames::counts();
     kprintln!("memory: {} frames, {} free", total, free);
@@ -81,6 +85,18 @@ fn initial_file_system(module: Option<alloc::vec::Vec<u8>>) -> FileSystem {
         Err(e) => kprintln!("initial file system bad: {}", e),
     }
     fs
+}
+
+/// Mounts the attached disk's ext2 volume at /home (without a disk, or
+/// with one that holds no usable ext2, /home stays in the RAM file system).
+fn mount_home(fs: &mut FileSystem) {
+    let Some(disk) = arch::virtio::open_disk() else {
+        return;
+    };
+    match fs.mount_home(alloc::boxed::Box::new(disk)) {
+        Ok(()) => kprintln!("ext2 volume mounted at /home"),
+        Err(e) => kprintln!("disk not mounted: {}", e),
+    }
 }
 
 /// The programs named by `run=/bin/a,/bin/b` on the command line.

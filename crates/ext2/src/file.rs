@@ -85,6 +85,9 @@ pub struct Stat {
     pub sectors: u64,
 }
 
+/// Most blocks one device write carries.
+pub const MAX_BLOCKS_PER_WRITE: usize = 256;
+
 impl<D: BlockDevice> Ext2<D> {
     /// The attributes of inode `ino`.
     pub fn stat(&mut self, ino: u32) -> Result<Stat> {
@@ -221,6 +224,8 @@ impl<D: BlockDevice> Ext2<D> {
     }
 
     /// The block loop of `write_at`; on error, says how much was written.
+    /// Whole blocks that lie next to each other on the disk go as one
+    /// device write (a run of up to [`MAX_BLOCKS_PER_WRITE`] blocks).
     fn write_blocks_of(
         &mut self,
         ino: u32,
@@ -230,18 +235,31 @@ impl<D: BlockDevice> Ext2<D> {
     ) -> core::result::Result<(), (usize, Ext2Error)> {
         let block_size = self.sb.block_size as usize;
         let mut done = 0usize;
+        // The next block's mapping, when found while extending a run.
+        let mut carried: Option<(u32, bool)> = None;
         while done < data.len() {
             let position = offset + done as u64;
             let logical = position / block_size as u64;
             let within = (position % block_size as u64) as usize;
             let n = (block_size - within).min(data.len() - done);
-            let (block, fresh) = self
-                .map_block_alloc(ino, inode, logical)
-                .map_err(|error| (done, error))?;
+            let (block, fresh) = match carried.take() {
+                Some(found) => found,
+                None => self
+                    .map_block_alloc(ino, inode, logical)
+                    .map_err(|error| (done, error))?,
+            };
+            if n == block_size {
+                let (run, next) =
+                    self.contiguous_run(ino, inode, logical, block, data.len() - done);
+                carried = next;
+                let bytes = run as usize * block_size;
+                self.write_blocks(block, &data[done..done + bytes])
+                    .map_err(|error| (done, error))?;
+                done += bytes;
+                continue;
+            }
             let piece = &data[done..done + n];
-            let result = if n == block_size {
-                self.write_blocks(block, piece)
-            } else {
+            let result = {
                 let mut contents = if fresh {
                     vec![0; block_size]
                 } else {
@@ -254,6 +272,33 @@ impl<D: BlockDevice> Ext2<D> {
             done += n;
         }
         Ok(())
+    }
+
+    /// How many whole blocks from logical `logical` (on disk at `block`)
+    /// lie one after the other on the disk, within `remaining` bytes,
+    /// allocating holes on the way; and the mapping of the block that broke
+    /// the run, when one was allocated or found (for the caller to use
+    /// next). An allocation that fails ends the run (the caller meets the
+    /// error again on the next block).
+    fn contiguous_run(
+        &mut self,
+        ino: u32,
+        inode: &mut Inode,
+        logical: u64,
+        block: u32,
+        remaining: usize,
+    ) -> (u32, Option<(u32, bool)>) {
+        let block_size = self.sb.block_size as usize;
+        let most = (remaining / block_size).min(MAX_BLOCKS_PER_WRITE) as u32;
+        let mut run = 1u32;
+        while run < most {
+            match self.map_block_alloc(ino, inode, logical + u64::from(run)) {
+                Ok((next, _)) if Some(next) == block.checked_add(run) => run += 1,
+                Ok(found) => return (run, Some(found)),
+                Err(_) => break,
+            }
+        }
+        (run, None)
     }
 
     /// Sets the size of regular file `ino`. Growing leaves a hole; shrinking

@@ -112,6 +112,7 @@ impl From<FsError> for Errno {
             FsError::Exists => Errno::Exists,
             FsError::NotADirectory | FsError::Invalid => Errno::Inval,
             FsError::Full => Errno::NoMem,
+            FsError::Io => Errno::Io,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The file system: a namespace of directories and files (`FileSystem`) over a
 //! RAM disk (`RamDisk`, the backing store the mapping core's page cache pages
 //! from and writes back to). It is filled at boot from the cpio ("newc")
-//! archive the host tool builds.
+//! archive the host tool builds. Once a disk is mounted at `/home`
+//! ([`FileSystem::mount_home`]), paths below it go to the ext2 volume
+//! through the mount layer ([`crate::mount`]), which also owns the pager.
 //!
 //! `/dev/faulty` lives on a disk region whose writes fail: writing to it, or
 //! writing back its dirty pages, reports an I/O error, which is how programs
@@ -15,6 +17,7 @@
 //! store through a shared mapping was allowed to change is never lost later
 //! for want of space.
 
+use alloc::borrow::Cow;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
@@ -23,6 +26,8 @@ use core::cell::Cell;
 use core::ops::Bound;
 
 use neoos_mm::{FileId, IoError, PageBytes, Pager};
+
+use crate::mount::{below_home, Storage};
 
 const PAGE: usize = neoos_abi::PAGE_SIZE;
 
@@ -43,8 +48,11 @@ pub enum FsError {
     Exists,
     NotADirectory,
     Invalid,
-    /// The file system holds `MAX_NODES` entries already.
+    /// The file system holds `MAX_NODES` entries already (or the disk
+    /// volume is full).
     Full,
+    /// The disk volume could not be read or written, or is corrupt.
+    Io,
 }
 
 /// Why the initial file system could not be filled whole from its image.
@@ -167,6 +175,13 @@ impl RamDisk {
     pub fn reserved_pages(&self) -> usize {
         self.reserved_pages
     }
+
+    /// Drops a file and its pages (a file no path names any more).
+    pub(crate) fn forget(&mut self, file: FileId) {
+        if self.set_len(file, 0).is_ok() {
+            self.files.remove(&file);
+        }
+    }
 }
 
 impl Pager for RamDisk {
@@ -281,7 +296,7 @@ pub struct FileSystem {
     /// Entries of `paths` examined by [`FileSystem::path_of`] so far (a
     /// measure of the work listings cost, for tests).
     path_entries_examined: Cell<u64>,
-    pub disk: RamDisk,
+    pub disk: Storage,
     next_id: u64,
 }
 
@@ -326,7 +341,41 @@ impl FileSystem {
 
     /// What `path` names.
     pub fn lookup(&self, path: &str) -> Option<Node> {
-        self.nodes.get(&normalize(path)?).copied()
+        let path = normalize(path)?;
+        if let Some(rel) = self.on_home(&path) {
+            return self.disk.home_lookup(rel).ok();
+        }
+        self.nodes.get(&path).copied()
+    }
+
+    /// The part of `path` (normalized) below `/home` when a disk is
+    /// mounted there.
+    fn on_home<'p>(&self, path: &'p str) -> Option<&'p str> {
+        below_home(path).filter(|_| self.disk.home_mounted())
+    }
+
+    /// Mounts the ext2 volume on `device` at `/home`: what the initial file
+    /// system held below `/home` is dropped (the volume holds the home
+    /// tree). Fails, changing nothing, when the device holds no usable ext2.
+    pub fn mount_home(
+        &mut self,
+        device: Box<dyn neoos_ext2::BlockDevice + Send>,
+    ) -> Result<(), neoos_ext2::Ext2Error> {
+        self.disk.mount_home(device)?;
+        let below: Vec<String> = self
+            .nodes
+            .range::<str, _>((Bound::Excluded("/home/"), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with("/home/"))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for path in below {
+            if let Some(Node::File(id)) = self.nodes.remove(&path) {
+                self.paths.remove(&id);
+                self.disk.ram.forget(id);
+            }
+        }
+        self.nodes.insert("/home".to_string(), Node::Dir);
+        Ok(())
     }
 
     fn check_parent(&self, path: &str) -> Result<(), FsError> {
@@ -338,10 +387,13 @@ impl FileSystem {
     }
 
     /// The path of a file (one index lookup, however many files there are).
-    pub fn path_of(&self, file: FileId) -> Option<&str> {
+    pub fn path_of(&self, file: FileId) -> Option<Cow<'_, str>> {
         self.path_entries_examined
             .set(self.path_entries_examined.get() + 1);
-        self.paths.get(&file).map(String::as_str)
+        match self.paths.get(&file) {
+            Some(path) => Some(Cow::Borrowed(path.as_str())),
+            None => self.disk.home_path(file).map(Cow::Owned),
+        }
     }
 
     /// How many index entries [`FileSystem::path_of`] has examined so far.
@@ -352,6 +404,9 @@ impl FileSystem {
     /// Creates a directory.
     pub fn mkdir(&mut self, path: &str) -> Result<(), FsError> {
         let path = normalize(path).ok_or(FsError::Invalid)?;
+        if let Some(rel) = self.on_home(&path) {
+            return self.disk.home_create(rel, true).map(|_| ());
+        }
         if self.nodes.contains_key(&path) {
             return Err(FsError::Exists);
         }
@@ -363,6 +418,12 @@ impl FileSystem {
     /// Creates an empty file.
     pub fn create(&mut self, path: &str) -> Result<FileId, FsError> {
         let path = normalize(path).ok_or(FsError::Invalid)?;
+        if let Some(rel) = self.on_home(&path) {
+            return match self.disk.home_create(rel, false)? {
+                Node::File(id) => Ok(id),
+                Node::Dir => Err(FsError::Exists),
+            };
+        }
         if self.nodes.contains_key(&path) {
             return Err(FsError::Exists);
         }
@@ -373,7 +434,7 @@ impl FileSystem {
         self.next_id += 1;
         let id = FileId(self.next_id);
         let faulty = path == FAULTY_FILE;
-        self.disk.files.insert(
+        self.disk.ram.files.insert(
             id,
             StoredFile {
                 faulty,
@@ -391,14 +452,14 @@ impl FileSystem {
         if !self.disk.reserve(id, data.len().div_ceil(PAGE)) {
             return Err(FsError::Full);
         }
-        let stored = self.disk.files.get_mut(&id).ok_or(FsError::NotFound)?;
+        let stored = self.disk.ram.files.get_mut(&id).ok_or(FsError::NotFound)?;
         stored.len = data.len() as u64;
         for chunk in data.chunks(PAGE) {
             let mut page = Box::new([0u8; PAGE]);
             page[..chunk.len()].copy_from_slice(chunk);
             stored.pages.push(Some(page));
             stored.stored += 1;
-            self.disk.stored_pages += 1;
+            self.disk.ram.stored_pages += 1;
         }
         Ok(id)
     }
@@ -422,6 +483,12 @@ impl FileSystem {
     /// The normalized path of directory `path`.
     pub fn directory(&self, path: &str) -> Result<String, FsError> {
         let path = normalize(path).ok_or(FsError::Invalid)?;
+        if let Some(rel) = self.on_home(&path) {
+            return match self.disk.home_lookup(rel)? {
+                Node::Dir => Ok(path),
+                Node::File(_) => Err(FsError::NotADirectory),
+            };
+        }
         match self.nodes.get(&path) {
             Some(Node::Dir) => Ok(path),
             Some(Node::File(_)) => Err(FsError::NotADirectory),
@@ -437,6 +504,9 @@ impl FileSystem {
     /// entry was left. A listing of any length needs no more kernel memory
     /// than the caller's buffer, and each entry is visited once.
     pub fn list_step(&self, dir: &str, after: Option<&str>, out: &mut Vec<u8>) -> Option<String> {
+        if let Some(rel) = self.on_home(dir) {
+            return self.home_list_step(dir, rel, after, out);
+        }
         let prefix_len = if dir == "/" { 1 } else { dir.len() + 1 };
         let in_dir = |k: &str| {
             k.len() > prefix_len
@@ -468,6 +538,38 @@ impl FileSystem {
             last = Some(k);
         }
         last.cloned()
+    }
+
+    /// [`Self::list_step`] for directory `dir` of the volume (`rel` below
+    /// `/home`): the directory is read again at every step, and the names
+    /// after `after`'s are appended in name order.
+    fn home_list_step(
+        &self,
+        dir: &str,
+        rel: &str,
+        after: Option<&str>,
+        out: &mut Vec<u8>,
+    ) -> Option<String> {
+        let names = self.disk.home_list(rel).ok()?;
+        let prefix_len = if dir == "/" { 1 } else { dir.len() + 1 };
+        let after_name = after.and_then(|a| a.get(prefix_len..));
+        let mut last = None;
+        for (name, is_dir) in names
+            .iter()
+            .filter(|(n, _)| after_name.is_none_or(|a| n.as_str() > a))
+        {
+            let line = name.len() + usize::from(*is_dir) + 1;
+            if out.capacity() - out.len() < line {
+                break;
+            }
+            out.extend_from_slice(name.as_bytes());
+            if *is_dir {
+                out.push(b'/');
+            }
+            out.push(b'\n');
+            last = Some(name);
+        }
+        last.map(|name| alloc::format!("{dir}/{name}"))
     }
 
     /// Fills the file system from a cpio "newc" archive; returns how many
@@ -542,7 +644,7 @@ mod tests {
         assert_eq!(fs.lookup("/d/../d/f"), Some(Node::File(f)));
         assert_eq!(fs.create("/d/f"), Err(FsError::Exists));
         assert_eq!(fs.create("/d/f/g"), Err(FsError::NotADirectory));
-        assert_eq!(fs.path_of(f), Some("/d/f"));
+        assert_eq!(fs.path_of(f).as_deref(), Some("/d/f"));
     }
 
     #[test]

@@ -155,6 +155,11 @@ impl VirtioDisk {
     }
 }
 
+// SAFETY: the device's queue and configuration are reached only through
+// this value, which the kernel keeps in one place (the file system behind the
+// kernel lock) on its single CPU; moving it between owners moves no access.
+unsafe impl Send for VirtioDisk {}
+
 impl neoos_ext2::BlockDevice for VirtioDisk {
     fn sector_count(&self) -> u64 {
         VirtioDisk::sector_count(self)
@@ -188,21 +193,14 @@ fn find_block_function(root: &PciRoot<PortConfigAccess>) -> Option<DeviceFunctio
         .map(|(function, _)| function)
 }
 
-/// Boot-time check: finds the disk if one is attached, logs its capacity and
-/// the ext2 magic at byte 1080 (superblock at 1024, magic at +56), and for
-/// an ext2 disk mounts it and lists the root directory: read-only, unless
-/// the command line says `disk-smoke=write`, which also writes
-/// `/neoos-smoke` (see [`SMOKE_FILE_SIZE`]) and makes `/neoos-smoke-dir`,
-/// for the host to check with e2fsck and debugfs. Without a disk it says
-/// nothing.
-pub fn report_disk(command_line: &str) {
-    let mut disk = match VirtioDisk::find() {
-        None => return,
-        Some(Err(error)) => {
+/// The attached disk, if there is one and it works, its capacity logged.
+pub fn open_disk() -> Option<VirtioDisk> {
+    let disk = match VirtioDisk::find()? {
+        Err(error) => {
             crate::kprintln!("virtio-blk: device found but unusable: {:?}", error);
-            return;
+            return None;
         }
-        Some(Ok(disk)) => disk,
+        Ok(disk) => disk,
     };
     let sectors = disk.sector_count();
     crate::kprintln!(
@@ -210,6 +208,21 @@ pub fn report_disk(command_line: &str) {
         sectors,
         sectors / 2
     );
+    Some(disk)
+}
+
+/// Boot-time check (with `disk-smoke=` on the command line): finds the disk
+/// if one is attached, logs its capacity and
+/// the ext2 magic at byte 1080 (superblock at 1024, magic at +56), and for
+/// an ext2 disk mounts it and lists the root directory: read-only, unless
+/// the command line says `disk-smoke=write`, which also writes
+/// `/neoos-smoke` (see [`SMOKE_FILE_SIZE`]) and makes `/neoos-smoke-dir`,
+/// for the host to check with e2fsck and debugfs. Without a disk it says
+/// nothing.
+pub fn report_disk(command_line: &str) {
+    let Some(mut disk) = open_disk() else {
+        return;
+    };
     let mut superblock = [0u8; 1024];
     match disk.read_sectors(2, &mut superblock) {
         Ok(()) => {

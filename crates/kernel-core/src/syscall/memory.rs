@@ -406,6 +406,6 @@ impl<P: Platform> Kernel<P> {
             MapObject::File(f) => self.fs.path_of(f),
             _ => None,
         };
-        let _ = write_maps_line(text, m, path);
+        let _ = write_maps_line(text, m, path.as_deref());
     }
 }

@@ -1,0 +1,66 @@
+//! Device requests of page writeback: whole blocks that lie next to each
+//! other on the disk go as one device write, so a run of dirty pages costs
+//! one data request (plus metadata), not one per block.
+
+mod common;
+
+use common::*;
+use neoos_ext2::{BlockDevice, DeviceError, Ext2, MemDevice, ROOT_INO};
+use std::fs;
+
+/// A memory device that records the length of every write.
+struct CountingDevice {
+    inner: MemDevice,
+    writes: Vec<usize>,
+}
+
+impl BlockDevice for CountingDevice {
+    fn sector_count(&self) -> u64 {
+        self.inner.sector_count()
+    }
+    fn read_sectors(&mut self, first: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        self.inner.read_sectors(first, buf)
+    }
+    fn write_sectors(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
+        self.writes.push(data.len());
+        self.inner.write_sectors(first, data)
+    }
+    fn flush(&mut self) -> Result<(), DeviceError> {
+        self.inner.flush()
+    }
+}
+
+#[test]
+fn a_run_of_pages_is_one_data_write_per_contiguous_extent() {
+    for block_size in [1024u32, 4096] {
+        let scratch = Scratch::new("runs");
+        let image = scratch.join("img");
+        mke2fs(&image, block_size, 8192, None, &[]);
+        let dev = CountingDevice {
+            inner: MemDevice::new(fs::read(&image).unwrap()),
+            writes: Vec::new(),
+        };
+        let mut fs = Ext2::mount(dev, false).unwrap();
+        let file = fs.create(ROOT_INO, b"f", 0o644).unwrap();
+        let data = pattern(32 * 4096, 9);
+        // Filled once (allocating), then rewritten page-wise as a page cache would.
+        assert_eq!(fs.write_at(file, 0, &data).unwrap(), data.len());
+        let mut dev = fs.into_device().unwrap();
+        dev.writes.clear();
+        let mut fs = Ext2::mount(dev, false).unwrap();
+        fs.write_pages(file, 0, &data).unwrap();
+        let dev = fs.into_device().unwrap();
+        let big: Vec<usize> = dev.writes.iter().copied().filter(|&n| n > 4096).collect();
+        let data_bytes: usize = big.iter().sum();
+        assert_eq!(data_bytes, data.len(), "block size {block_size}: {:?}", dev.writes);
+        assert!(
+            big.len() <= 2,
+            "block size {block_size}: {} data writes for 32 pages: {:?}",
+            big.len(),
+            dev.writes
+        );
+        fs::write(&image, dev.inner.bytes()).unwrap();
+        assert_fsck_clean(&image);
+        assert_eq!(debugfs_cat(&image, "/f"), data);
+    }
+}

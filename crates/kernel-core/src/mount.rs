@@ -1,0 +1,519 @@
+//! The mount layer: which store holds a file. Paths under [`HOME`] live on an
+//! ext2 volume over a block device (the disk, once mounted with
+//! [`Storage::mount_home`]); every other path lives in the RAM disk. File ids
+//! tell the two apart (`HOME_IDS` + inode number for the volume's files), so
+//! the page cache's pager requests ([`Pager`]) go to the right store.
+//!
+//! The volume sits in a `RefCell` so that namespace lookups, which read the
+//! disk, keep the `&self` signatures the rest of the kernel calls them with;
+//! the kernel is single-threaded and no call re-enters the volume, and a
+//! borrow that would fail is reported as an I/O error, never a panic.
+//!
+//! Room on the volume is checked (free blocks against the pages a file
+//! grows by), not reserved as on the RAM disk: a write-back that meets a
+//! volume filled meanwhile fails with an I/O error and its pages stay dirty.
+
+use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+
+use neoos_ext2::{BlockDevice, DeviceError, Ext2, Ext2Error, FileType};
+use neoos_mm::{FileId, IoError, PageBytes, Pager};
+
+use crate::fs::{FsError, Node, RamDisk};
+
+const PAGE: usize = neoos_abi::PAGE_SIZE;
+
+/// Where the volume is mounted.
+pub const HOME: &str = "/home";
+
+/// File ids of the volume's files: this plus the inode number (RAM disk ids
+/// count up from 1 and never come near it).
+const HOME_IDS: u64 = 1 << 48;
+
+/// Most pages one device write carries (the bounce buffer a run of dirty
+/// pages is gathered into is at most this long).
+pub const MAX_PAGES_PER_REQUEST: usize = 64;
+
+/// A block device of any kind, as the volume holds it.
+pub struct DynDevice(pub Box<dyn BlockDevice + Send>);
+
+impl BlockDevice for DynDevice {
+    fn sector_count(&self) -> u64 {
+        self.0.sector_count()
+    }
+    fn read_sectors(&mut self, first: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        self.0.read_sectors(first, buf)
+    }
+    fn write_sectors(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
+        self.0.write_sectors(first, data)
+    }
+    fn flush(&mut self) -> Result<(), DeviceError> {
+        self.0.flush()
+    }
+}
+
+/// The mounted volume and what the kernel remembers of its files.
+struct HomeVolume {
+    fs: Ext2<DynDevice>,
+    /// Size of each volume file looked up so far (every change to a volume
+    /// file goes through [`Storage`], so this stays exact).
+    lens: BTreeMap<FileId, u64>,
+    /// Path of each volume file looked up so far (for maps listings).
+    paths: BTreeMap<FileId, String>,
+}
+
+/// Every file's backing store: the RAM disk and, once mounted, the volume
+/// at [`HOME`].
+#[derive(Default)]
+pub struct Storage {
+    pub ram: RamDisk,
+    home: Option<RefCell<HomeVolume>>,
+}
+
+/// Whether `file` lives on the volume, and its inode number there.
+fn home_inode(file: FileId) -> Option<u32> {
+    file.0
+        .checked_sub(HOME_IDS)
+        .and_then(|ino| u32::try_from(ino).ok())
+}
+
+/// The part of a normalized path below [`HOME`] (`/` for `/home` itself),
+/// `None` for a path outside it.
+pub fn below_home(path: &str) -> Option<&str> {
+    match path.strip_prefix(HOME)? {
+        "" => Some("/"),
+        rest if rest.starts_with('/') => Some(rest),
+        _ => None,
+    }
+}
+
+fn fs_error(e: Ext2Error) -> FsError {
+    match e {
+        Ext2Error::NotFound => FsError::NotFound,
+        Ext2Error::Exists => FsError::Exists,
+        Ext2Error::NotDir => FsError::NotADirectory,
+        Ext2Error::NoSpace => FsError::Full,
+        Ext2Error::Io(_) | Ext2Error::Corrupt(_) => FsError::Io,
+        _ => FsError::Invalid,
+    }
+}
+
+fn split_parent(path: &str) -> (&str, &str) {
+    match path.rfind('/') {
+        Some(0) | None => ("/", path.trim_start_matches('/')),
+        Some(i) => (&path[..i], &path[i + 1..]),
+    }
+}
+
+impl Storage {
+    /// Mounts an ext2 volume on `device` at [`HOME`] (read-write). Fails,
+    /// mounting nothing, when the device holds no usable ext2 file system.
+    pub fn mount_home(&mut self, device: Box<dyn BlockDevice + Send>) -> Result<(), Ext2Error> {
+        let fs = Ext2::mount(DynDevice(device), false)?;
+        if fs.is_read_only() {
+            return Err(Ext2Error::ReadOnly);
+        }
+        self.home = Some(RefCell::new(HomeVolume {
+            fs,
+            lens: BTreeMap::new(),
+            paths: BTreeMap::new(),
+        }));
+        Ok(())
+    }
+
+    /// Whether a volume is mounted at [`HOME`].
+    pub fn home_mounted(&self) -> bool {
+        self.home.is_some()
+    }
+
+    /// Sets the clock the volume stamps file times with.
+    pub fn set_time(&mut self, unix_seconds: u32) {
+        if let Some(home) = &mut self.home {
+            home.get_mut().fs.set_time(unix_seconds);
+        }
+    }
+
+    fn volume(&self) -> Result<core::cell::RefMut<'_, HomeVolume>, FsError> {
+        self.home
+            .as_ref()
+            .ok_or(FsError::NotFound)?
+            .try_borrow_mut()
+            .map_err(|_| FsError::Io)
+    }
+
+    /// What `rel` (a path below [`HOME`], normalized) names on the volume;
+    /// a regular file is remembered with its size and its full path.
+    pub(crate) fn home_lookup(&self, rel: &str) -> Result<Node, FsError> {
+        let mut home = self.volume()?;
+        let ino = home.fs.lookup_path(rel).map_err(fs_error)?;
+        let stat = home.fs.stat(ino).map_err(fs_error)?;
+        match stat.file_type {
+            FileType::Directory => Ok(Node::Dir),
+            FileType::Regular => {
+                let id = FileId(HOME_IDS + u64::from(ino));
+                home.lens.insert(id, stat.size);
+                home.paths.entry(id).or_insert_with(|| {
+                    let mut path = String::from(HOME);
+                    if rel != "/" {
+                        path.push_str(rel);
+                    }
+                    path
+                });
+                Ok(Node::File(id))
+            }
+            _ => Err(FsError::Invalid),
+        }
+    }
+
+    /// Creates a regular file (`dir == false`) or directory at `rel` below
+    /// [`HOME`]; its parent must exist.
+    pub(crate) fn home_create(&self, rel: &str, dir: bool) -> Result<Node, FsError> {
+        let (parent, name) = split_parent(rel);
+        if name.is_empty() {
+            return Err(FsError::Exists);
+        }
+        {
+            let mut home = self.volume()?;
+            let parent_ino = home.fs.lookup_path(parent).map_err(fs_error)?;
+            if dir {
+                home.fs
+                    .mkdir(parent_ino, name.as_bytes(), 0o755)
+                    .map_err(fs_error)?;
+            } else {
+                home.fs
+                    .create(parent_ino, name.as_bytes(), 0o644)
+                    .map_err(fs_error)?;
+            }
+        }
+        self.home_lookup(rel)
+    }
+
+    /// The names in volume directory `rel`, sorted, directories marked
+    /// (without `.` and `..`).
+    pub(crate) fn home_list(&self, rel: &str) -> Result<Vec<(String, bool)>, FsError> {
+        let mut home = self.volume()?;
+        let ino = home.fs.lookup_path(rel).map_err(fs_error)?;
+        let entries = home.fs.read_dir(ino).map_err(fs_error)?;
+        let mut names = Vec::new();
+        names
+            .try_reserve_exact(entries.len())
+            .map_err(|_| FsError::Full)?;
+        for e in entries {
+            if e.name == b"." || e.name == b".." {
+                continue;
+            }
+            let Ok(name) = String::from_utf8(e.name) else {
+                continue;
+            };
+            names.push((name, e.file_type == FileType::Directory));
+        }
+        names.sort_unstable();
+        Ok(names)
+    }
+
+    /// The path of a volume file looked up before.
+    pub(crate) fn home_path(&self, file: FileId) -> Option<String> {
+        home_inode(file)?;
+        let home = self.home.as_ref()?.try_borrow().ok()?;
+        home.paths.get(&file).cloned()
+    }
+
+    /// Whether writes of `file` to its store fail by design (`/dev/faulty`).
+    pub fn is_faulty(&self, file: FileId) -> bool {
+        home_inode(file).is_none() && self.ram.is_faulty(file)
+    }
+
+    /// Stored length of a file.
+    pub fn len(&self, file: FileId) -> u64 {
+        if home_inode(file).is_none() {
+            return self.ram.len(file);
+        }
+        self.volume()
+            .ok()
+            .and_then(|home| home.lens.get(&file).copied())
+            .unwrap_or(0)
+    }
+
+    /// Heap bytes the RAM disk has promised to files but not stored.
+    pub fn promised_unstored_bytes(&self) -> usize {
+        self.ram.promised_unstored_bytes()
+    }
+
+    /// Whether `file` can be `pages` pages long in its store.
+    pub fn has_room(&self, file: FileId, pages: usize) -> bool {
+        if home_inode(file).is_none() {
+            return self.ram.has_room(file, pages);
+        }
+        let Ok(home) = self.volume() else {
+            return false;
+        };
+        let want = (pages as u64).saturating_mul(PAGE as u64);
+        if want > home.fs.max_file_size() {
+            return false;
+        }
+        let have = home.lens.get(&file).copied().unwrap_or(0);
+        let growth = want.saturating_sub(have);
+        growth <= u64::from(home.fs.free_blocks()) * u64::from(home.fs.block_size())
+    }
+
+    /// Reserves room for `file` to be `pages` pages long (on the volume:
+    /// checks it, see the module comment).
+    pub fn reserve(&mut self, file: FileId, pages: usize) -> bool {
+        if home_inode(file).is_none() {
+            return self.ram.reserve(file, pages);
+        }
+        self.has_room(file, pages)
+    }
+
+    /// Pages reserved on the RAM disk over all files.
+    pub fn reserved_pages(&self) -> usize {
+        self.ram.reserved_pages()
+    }
+
+    /// Writes the pages of a run to the volume in requests of at most
+    /// [`MAX_PAGES_PER_REQUEST`] pages, gathered into one buffer each.
+    fn home_write_run(
+        home: &mut HomeVolume,
+        ino: u32,
+        first: u64,
+        pages: &[&PageBytes],
+    ) -> Result<(), IoError> {
+        let mut buffer: Vec<u8> = Vec::new();
+        let most = pages.len().min(MAX_PAGES_PER_REQUEST) * PAGE;
+        buffer.try_reserve_exact(most).map_err(|_| IoError)?;
+        let mut index = first;
+        for chunk in pages.chunks(MAX_PAGES_PER_REQUEST) {
+            buffer.clear();
+            for page in chunk {
+                buffer.extend_from_slice(&page[..]);
+            }
+            home.fs
+                .write_pages(ino, index, &buffer)
+                .map_err(|_| IoError)?;
+            index += chunk.len() as u64;
+        }
+        home.fs.flush().map_err(|_| IoError)
+    }
+}
+
+impl Pager for Storage {
+    fn read_page(
+        &mut self,
+        file: FileId,
+        page_index: u64,
+        dst: &mut PageBytes,
+    ) -> Result<(), IoError> {
+        let Some(ino) = home_inode(file) else {
+            return self.ram.read_page(file, page_index, dst);
+        };
+        let mut home = self.volume().map_err(|_| IoError)?;
+        home.fs
+            .read_pages(ino, page_index, &mut dst[..])
+            .map_err(|_| IoError)
+    }
+
+    fn write_run(
+        &mut self,
+        file: FileId,
+        first_page_index: u64,
+        pages: &[&PageBytes],
+    ) -> Result<(), IoError> {
+        let Some(ino) = home_inode(file) else {
+            return self.ram.write_run(file, first_page_index, pages);
+        };
+        let mut home = self.volume().map_err(|_| IoError)?;
+        Self::home_write_run(&mut home, ino, first_page_index, pages)
+    }
+
+    fn set_len(&mut self, file: FileId, len: u64) -> Result<(), IoError> {
+        let Some(ino) = home_inode(file) else {
+            return self.ram.set_len(file, len);
+        };
+        let mut home = self.volume().map_err(|_| IoError)?;
+        home.fs.truncate(ino, len).map_err(|_| IoError)?;
+        home.fs.flush().map_err(|_| IoError)?;
+        home.lens.insert(file, len);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fs::FileSystem;
+    use crate::test_platform::cpio;
+    use neoos_ext2::MemDevice;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+    use std::sync::{Arc, Mutex};
+
+    /// A memory device the test keeps a handle to, that can be made to
+    /// fail every write.
+    #[derive(Clone)]
+    struct SharedDevice {
+        inner: Arc<Mutex<MemDevice>>,
+        failing: Arc<Mutex<bool>>,
+    }
+
+    impl BlockDevice for SharedDevice {
+        fn sector_count(&self) -> u64 {
+            self.inner.lock().unwrap().sector_count()
+        }
+        fn read_sectors(&mut self, first: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+            self.inner.lock().unwrap().read_sectors(first, buf)
+        }
+        fn write_sectors(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
+            if *self.failing.lock().unwrap() {
+                return Err(DeviceError::Failed);
+            }
+            self.inner.lock().unwrap().write_sectors(first, data)
+        }
+        fn flush(&mut self) -> Result<(), DeviceError> {
+            Ok(())
+        }
+    }
+
+    fn e2fsprogs(name: &str) -> PathBuf {
+        ["/usr/sbin", "/sbin", "/usr/bin"]
+            .iter()
+            .map(|d| Path::new(d).join(name))
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| panic!("{name} missing: apt-get install -y e2fsprogs"))
+    }
+
+    /// An image made by mke2fs -d holding usuario/datos.bin (3 bytes).
+    fn home_image(tag: &str) -> (PathBuf, Vec<u8>) {
+        let dir =
+            std::env::temp_dir().join(std::format!("neoos-mount-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("tree/usuario")).unwrap();
+        std::fs::write(dir.join("tree/usuario/datos.bin"), b"abc").unwrap();
+        let image = dir.join("img");
+        let made = Command::new(e2fsprogs("mke2fs"))
+            .args(["-q", "-F", "-t", "ext2", "-b", "4096", "-d"])
+            .arg(dir.join("tree"))
+            .arg(&image)
+            .arg("4M")
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let bytes = std::fs::read(&image).unwrap();
+        (image, bytes)
+    }
+
+    /// A file system whose initial image has /home/old and /tmp, with the
+    /// image mounted at /home.
+    fn mounted(bytes: Vec<u8>) -> (FileSystem, SharedDevice) {
+        let mut fs = FileSystem::new();
+        let initfs = cpio(&[("home", None), ("home/old", Some(b"ram")), ("tmp", None)]);
+        fs.unpack_cpio(&initfs).unwrap();
+        let dev = SharedDevice {
+            inner: Arc::new(Mutex::new(MemDevice::new(bytes))),
+            failing: Arc::new(Mutex::new(false)),
+        };
+        fs.mount_home(Box::new(dev.clone())).unwrap();
+        (fs, dev)
+    }
+
+    #[test]
+    fn home_is_the_volume_and_tmp_stays_in_ram() {
+        let (_, bytes) = home_image("ns");
+        let (mut fs, _) = mounted(bytes);
+        assert_eq!(fs.lookup("/home/old"), None, "the RAM /home is gone");
+        assert_eq!(fs.lookup("/home/usuario"), Some(Node::Dir));
+        let Some(Node::File(datos)) = fs.lookup("/home/usuario/datos.bin") else {
+            panic!("datos.bin is a file on the volume");
+        };
+        assert_eq!(fs.disk.len(datos), 3);
+        assert_eq!(
+            fs.path_of(datos).as_deref(),
+            Some("/home/usuario/datos.bin")
+        );
+        let mut page = [9u8; PAGE];
+        fs.disk.read_page(datos, 0, &mut page).unwrap();
+        assert_eq!(&page[..4], b"abc\0");
+        assert_eq!(fs.list("/home").unwrap(), ["lost+found/", "usuario/"]);
+        fs.mkdir("/home/usuario/d").unwrap();
+        assert_eq!(fs.list("/home/usuario").unwrap(), ["d/", "datos.bin"]);
+        assert_eq!(fs.create("/home/usuario/datos.bin"), Err(FsError::Exists));
+        assert_eq!(fs.create("/home/none/x"), Err(FsError::NotFound));
+        let tmp = fs.create("/tmp/x").unwrap();
+        assert_eq!(home_inode(tmp), None, "/tmp files live in RAM");
+        assert_eq!(fs.list("/").unwrap(), ["home/", "tmp/"]);
+    }
+
+    #[test]
+    fn pages_written_through_the_pager_reach_the_image() {
+        let (image, bytes) = home_image("pager");
+        let (mut fs, dev) = mounted(bytes);
+        let new = fs.create("/home/usuario/new").unwrap();
+        fs.disk.set_len(new, 5000).unwrap();
+        let (a, b) = ([1u8; PAGE], [2u8; PAGE]);
+        fs.disk.write_run(new, 0, &[&a, &b]).unwrap();
+        assert_eq!(fs.disk.len(new), 5000);
+        std::fs::write(&image, dev.inner.lock().unwrap().bytes()).unwrap();
+        let fsck = Command::new(e2fsprogs("e2fsck"))
+            .arg("-fn")
+            .arg(&image)
+            .output()
+            .unwrap();
+        assert!(
+            fsck.status.success(),
+            "{}",
+            String::from_utf8_lossy(&fsck.stdout)
+        );
+        let cat = Command::new(e2fsprogs("debugfs"))
+            .args(["-R", "cat /usuario/new"])
+            .arg(&image)
+            .output()
+            .unwrap();
+        let mut want = alloc::vec![1u8; PAGE];
+        want.extend_from_slice(&[2u8; 5000 - PAGE]);
+        assert_eq!(cat.stdout, want);
+    }
+
+    #[test]
+    fn a_device_that_fails_writes_fails_the_pager_call() {
+        let (_, bytes) = home_image("fail");
+        let (mut fs, dev) = mounted(bytes);
+        let Some(Node::File(datos)) = fs.lookup("/home/usuario/datos.bin") else {
+            panic!("datos.bin is a file");
+        };
+        *dev.failing.lock().unwrap() = true;
+        assert_eq!(fs.disk.write_run(datos, 0, &[&[5u8; PAGE]]), Err(IoError));
+        assert_eq!(fs.disk.set_len(datos, 1), Err(IoError));
+        assert_eq!(fs.disk.len(datos), 3, "a failed call changes nothing");
+        *dev.failing.lock().unwrap() = false;
+        fs.disk.write_run(datos, 0, &[&[5u8; PAGE]]).unwrap();
+        let mut page = [0u8; PAGE];
+        fs.disk.read_page(datos, 0, &mut page).unwrap();
+        assert_eq!(&page[..4], &[5, 5, 5, 0]);
+    }
+
+    #[test]
+    fn a_device_without_ext2_is_not_mounted() {
+        let mut fs = FileSystem::new();
+        fs.mkdir("/home").unwrap();
+        let blank = MemDevice::new(alloc::vec![0u8; 1 << 20]);
+        assert!(fs.mount_home(Box::new(blank)).is_err());
+        assert!(!fs.disk.home_mounted());
+        assert!(fs.create("/home/x").is_ok(), "/home stays in RAM");
+    }
+
+    #[test]
+    fn paths_below_home_are_split_off() {
+        assert_eq!(below_home("/home"), Some("/"));
+        assert_eq!(below_home("/home/usuario/x"), Some("/usuario/x"));
+        assert_eq!(below_home("/homework"), None);
+        assert_eq!(below_home("/tmp/home"), None);
+    }
+
+    #[test]
+    fn volume_ids_do_not_meet_ram_ids() {
+        assert_eq!(home_inode(FileId(5)), None);
+        assert_eq!(home_inode(FileId(HOME_IDS + 12)), Some(12));
+    }
+}

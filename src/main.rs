@@ -10,6 +10,8 @@
 //! cargo run -- --gdb ...            wait for gdb on localhost:1234 (no time limit)
 //! cargo run -- --timeout 60 ...     time limit in seconds (default 120)
 //! cargo run -- --bench [--linux]    the benchmark of docs/benchmarks.md
+//! cargo run -- --icount prog.c      your programs on the benchmark machine
+//!                                   (`rdtsc` counts guest instructions)
 //! cargo run -- --soak N [--calls M] N children of M random system calls each
 //! ```
 
@@ -21,7 +23,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use neoos::bench::{self, BenchOptions};
-use neoos::boot::{self, BootOptions, Ending};
+use neoos::boot::{self, BootOptions, Ending, Machine};
 use neoos::{build, initfs, out_dir, repo_root, Result, ToolError};
 
 /// The time limit of a boot, unless --timeout says otherwise.
@@ -62,6 +64,12 @@ struct Options {
     /// Measure the benchmark of docs/benchmarks.md (runs alone).
     #[arg(long, conflicts_with_all = ["programs", "shell", "gdb", "soak"])]
     bench: bool,
+    /// Run the programs on the benchmark machine (QEMU `-icount
+    /// shift=0,sleep=off`, the CPU flags and memory of --bench), where
+    /// `rdtsc` counts guest instructions: time your own code the way the
+    /// benchmark does [default time limit: 1800 s].
+    #[arg(long, conflicts_with_all = ["shell", "bench", "soak"])]
+    icount: bool,
     /// With --bench: measure Linux too, on the same emulated machine.
     #[arg(long, requires = "bench")]
     linux: bool,
@@ -81,6 +89,7 @@ Examples:
   cargo run -- --musl hello.c        hello.c built with musl, run as a Linux program
   cargo run -- ./hello-static        a prebuilt static ELF program
   cargo run -- --soak 1000           1000 fuzzer children, 1500 calls each
+  cargo run -- --icount prog.c       prog.c on the benchmark machine (rdtsc = instructions)
   cargo run -- --bench --linux       the benchmark, with Linux measured too";
 
 fn main() -> ExitCode {
@@ -124,19 +133,25 @@ fn run() -> Result<bool> {
             kernel.display()
         );
     }
-    let outcome = boot::boot(&BootOptions {
+    let (machine, default_timeout) = if o.icount {
+        (Machine::Benchmark, DEFAULT_BENCH_TIMEOUT)
+    } else {
+        (Machine::Standard, DEFAULT_TIMEOUT)
+    };
+    let options = BootOptions {
         kernel: &kernel,
         initrd: None,
         command_line,
         timeout: if o.gdb {
             None
         } else {
-            Some(timeout.unwrap_or(DEFAULT_TIMEOUT))
+            Some(timeout.unwrap_or(default_timeout))
         },
         echo: true,
         interactive: o.shell,
         gdb: o.gdb,
-    })?;
+    };
+    let outcome = boot::boot_on(&options, machine)?;
     report(&outcome, &to_run)
 }
 
@@ -369,6 +384,9 @@ mod tests {
         assert!(Options::try_parse_from(["neoos", "--linux"]).is_err());
         let o = Options::try_parse_from(["neoos", "--soak", "3", "--", "--odd.c"]);
         assert!(o.is_err(), "--soak runs alone");
+        assert!(Options::try_parse_from(["neoos", "--icount", "--bench"]).is_err());
+        let o = Options::try_parse_from(["neoos", "--icount", "a.c"]).unwrap();
+        assert!(o.icount && o.programs == [PathBuf::from("a.c")]);
         let o = Options::try_parse_from(["neoos", "--", "--odd.c"]).unwrap();
         assert_eq!(o.programs, vec![PathBuf::from("--odd.c")]);
     }

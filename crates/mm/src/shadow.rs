@@ -143,6 +143,31 @@ impl ObjectStore {
         }
     }
 
+    /// The first touch of page `index` of a private view whose top object
+    /// `top` shadows nothing: a new zero page, recorded in `top` (one index
+    /// search). `None` when `top` holds the page already or shadows another
+    /// object: the general path ([`ObjectStore::private_page`]) decides.
+    pub(crate) fn zero_fill_top(
+        &mut self,
+        io: &mut Io,
+        top: ObjectId,
+        index: u64,
+    ) -> Result<Option<Frame>, PageError> {
+        let ObjectStore { objects, stats, .. } = self;
+        let obj = objects.get_mut(&top).ok_or(PageError::BeyondEndOfFile)?;
+        if obj.below.is_some() {
+            return Ok(None);
+        }
+        let Entry::Vacant(slot) = obj.pages.entry(index) else {
+            return Ok(None);
+        };
+        let frame = io.frames.alloc().ok_or(PageError::NoMem)?;
+        stats.frames_in_use += 1;
+        io.frames.zero(frame);
+        slot.insert(CachePage::new(frame));
+        Ok(Some(frame))
+    }
+
     /// The frame a private view with top `top` writes at `index`: its own
     /// page, else a copy of what it shows (taken without a copy when the
     /// hidden parent's other child no longer sees it), else a zero page.

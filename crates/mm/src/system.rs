@@ -326,7 +326,7 @@ fn write_protect_shown(m: &Mapping, store: &ObjectStore, hw: &mut Hw, batch: &mu
     let Some(obj) = store.get(hidden) else {
         return;
     };
-    for (&index, _) in obj.pages.range(first..end) {
+    for (index, _) in obj.pages.range(first..end) {
         let va = m.va_of_object_page(index);
         if hw.pt.query(va).is_some_and(|p| p.prot.write) {
             hw.pt.protect(va, m.prot.without_write());

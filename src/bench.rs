@@ -18,6 +18,9 @@ use crate::{build, initfs, out_dir, repo_root, Result, ToolError};
 const SOURCE: &str = "user/bench/mm_bench.c";
 /// Where the table is written, relative to the repository.
 const REPORT: &str = "docs/benchmarks.md";
+/// Where the chart is drawn, relative to the repository (beside REPORT,
+/// which embeds it).
+const CHART: &str = "docs/benchmarks.svg";
 /// Linux's command line: the notes' options, the serial console, quiet, and
 /// an immediate reboot (QEMU then exits: `-no-reboot`) should `/init` die.
 const LINUX_COMMAND_LINE: &str = "nokaslr norandmaps transparent_hugepage=never \
@@ -124,6 +127,8 @@ pub struct Measured {
     pub errors: Vec<String>,
     /// `BENCH done` was printed.
     pub complete: bool,
+    /// The kernel release the guest reported (`BENCH kernel <uname -r>`).
+    pub kernel_release: Option<String>,
 }
 
 impl Measured {
@@ -139,6 +144,7 @@ impl Measured {
                 .collect();
             match words.as_slice() {
                 ["done"] => m.complete = true,
+                ["kernel", release] => m.kernel_release = Some(release.to_string()),
                 ["error", rest @ ..] => m.errors.push(rest.join(" ")),
                 [name, value] => {
                     if let Ok(v) = value.parse() {
@@ -169,10 +175,17 @@ pub fn run(o: &BenchOptions) -> Result<bool> {
     };
     let report = Report {
         neoos: &neoos,
-        linux: linux.as_ref(),
+        linux: linux.as_ref().map(|(m, _)| m),
+        linux_kernel: linux.as_ref().map(|(_, k)| k.as_path()),
     };
     let table = report.table();
     println!("\n{table}");
+    if linux.is_some() {
+        println!("Linux that ran: {}", report.linux_description());
+    }
+    let chart = repo_root().join(CHART);
+    crate::chart::draw(&chart, &report.chart_heading(), &report.chart_lines())?;
+    eprintln!("neoos: drew {}", chart.display());
     let path = repo_root().join(REPORT);
     std::fs::write(&path, report.document(&table))?;
     eprintln!("neoos: wrote {}", path.display());
@@ -201,8 +214,8 @@ fn measure_neoos(timeout: Duration) -> Result<Measured> {
 }
 
 /// Installs Linux when needed, builds the benchmark with glibc, boots Linux
-/// with the benchmark as `/init`.
-fn measure_linux(timeout: Duration) -> Result<Measured> {
+/// with the benchmark as `/init`. Returns the figures and the kernel booted.
+fn measure_linux(timeout: Duration) -> Result<(Measured, PathBuf)> {
     let kernel = linux_kernel()?;
     eprintln!("neoos: building {SOURCE} for Linux");
     let binary = out_dir().join("bench-bin").join("mm_bench-linux");
@@ -211,7 +224,12 @@ fn measure_linux(timeout: Duration) -> Result<Measured> {
     linux_initramfs(&binary, &image_path)?;
     eprintln!("neoos: measuring Linux ({})", kernel.display());
     let outcome = boot_benchmark(&kernel, Some(&image_path), LINUX_COMMAND_LINE, timeout)?;
-    Ok(checked("Linux", &outcome))
+    let measured = checked("Linux", &outcome);
+    match &measured.kernel_release {
+        Some(release) => eprintln!("neoos: Linux reported release {release} (uname -r)"),
+        None => eprintln!("neoos: Linux did not report its release"),
+    }
+    Ok((measured, kernel))
 }
 
 fn boot_benchmark(
@@ -368,6 +386,15 @@ fn command_output(program: &str, args: &[&str]) -> Option<String> {
     text.lines().next().map(|l| l.trim().to_string())
 }
 
+/// The Debian package that installed `kernel` and its version
+/// (`linux-image-6.1.0-57-amd64 6.1.192-3`), when dpkg knows the file.
+fn package_of(kernel: &Path) -> Option<String> {
+    let owner = command_output("dpkg-query", &["-S", &kernel.to_string_lossy()])?;
+    let package = owner.split(':').next()?.trim().to_string();
+    let version = command_output("dpkg-query", &["-W", "-f=${Version}", &package])?;
+    Some(format!("{package} {version}"))
+}
+
 /// The version string a Linux bzImage carries (the setup header's
 /// `kernel_version` field, at 0x20e, points to it, less 0x200).
 fn bzimage_version(kernel: &Path) -> Option<String> {
@@ -384,6 +411,8 @@ struct Report<'a> {
     neoos: &'a Measured,
     /// None: the notes' reference figures stand for Linux.
     linux: Option<&'a Measured>,
+    /// The Linux kernel file that was booted.
+    linux_kernel: Option<&'a Path>,
 }
 
 impl Report<'_> {
@@ -455,8 +484,12 @@ impl Report<'_> {
              - NeoOS: this tree; Linux: {linux}\n\
              - Linux command line: `{LINUX_COMMAND_LINE}`\n\
              - Benchmark: `{SOURCE}` (one source for both systems)\n\n\
-             ## How to read this\n\n{HOW_TO_READ}\n\n## Results\n\n{table}",
+             ## How to read this\n\n{HOW_TO_READ}\n\n## Results\n\n{table}\n\
+             ![{}](benchmarks.svg)\n\n\
+             The chart (`{CHART}`, drawn by the same command) shows every line: Linux's bar \
+             beside NeoOS's on the line's own scale, the dashed line is NeoOS's goal.\n",
             Machine::Benchmark.qemu_args().join(" "),
+            self.chart_heading(),
         );
         doc.push_str(&methods_section());
         doc.push_str(&self.against_notes_section());
@@ -494,9 +527,50 @@ impl Report<'_> {
                  of `../shared/notes/performance-targets.md` (Linux 6.1.192 under QEMU 7.2)"
                 .into();
         }
-        let kernel = newest_vmlinuz().unwrap_or_default();
+        let kernel = self
+            .linux_kernel
+            .map(Path::to_path_buf)
+            .or_else(newest_vmlinuz)
+            .unwrap_or_default();
         let version = bzimage_version(&kernel).unwrap_or_else(|| "unknown version".into());
-        format!("`{}` ({version})", kernel.display())
+        let release = self
+            .linux
+            .and_then(|l| l.kernel_release.as_deref())
+            .unwrap_or("not reported");
+        let package = package_of(&kernel).unwrap_or_else(|| "not known to dpkg".into());
+        format!(
+            "`{}` ({version}); `uname -r` in the guest: `{release}`; Debian package: `{package}`",
+            kernel.display()
+        )
+    }
+
+    fn chart_heading(&self) -> String {
+        let linux = if self.linux.is_some() {
+            "Linux measured"
+        } else {
+            "Linux: the notes' figures"
+        };
+        format!("NeoOS beside Linux, guest instructions per line ({linux}; lower is better)")
+    }
+
+    /// One panel per line of the table, with the goal on its scale.
+    fn chart_lines(&self) -> Vec<crate::chart::ChartLine> {
+        ROWS.iter()
+            .map(|row| {
+                let linux = self.linux_value(row);
+                let (goal, ratio) = match row.goal {
+                    Goal::HalfOfLinux => (linux.map(|l| l * 0.5), false),
+                    Goal::RatioAtMost(limit) => (Some(limit), true),
+                };
+                crate::chart::ChartLine {
+                    title: row.operation.to_string(),
+                    linux,
+                    neoos: self.neoos.get(row.key),
+                    goal,
+                    ratio,
+                }
+            })
+            .collect()
     }
 
     /// Every figure each system printed, ratios' parts included.
@@ -575,7 +649,7 @@ fn raw(value: Option<f64>) -> String {
 }
 
 /// 1234567 as "1,234,567".
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -620,7 +694,10 @@ mod tests {
         assert_eq!(m.get("map_unmap_page"), Some(9828.0));
         assert_eq!(m.get("ratio"), Some(3.05));
         assert_eq!(m.errors, vec!["pair_with_100000 12".to_string()]);
+        assert_eq!(m.kernel_release, None);
         assert!(m.complete);
+        let m = Measured::from_console(&lines("BENCH kernel 6.1.0-57-amd64\n"));
+        assert_eq!(m.kernel_release.as_deref(), Some("6.1.0-57-amd64"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod boot;
 pub mod build;
+pub mod chart;
 pub mod disk;
 pub mod initfs;
 pub mod seeds;

@@ -10,6 +10,8 @@
 //! cargo run -- --gdb ...            wait for gdb on localhost:1234 (no time limit)
 //! cargo run -- --timeout 60 ...     time limit in seconds (default 120)
 //! cargo run -- --bench [--linux]    the benchmark of docs/benchmarks.md
+//! cargo run -- --icount prog.c      your programs on the benchmark machine
+//!                                   (`rdtsc` counts guest instructions)
 //! cargo run -- --soak N [--calls M] N children of M random system calls each
 //! cargo run -- --disk IMG ...       /home on the ext2 image IMG (made when missing, kept)
 //! cargo run -- --memory 64M ...     the guest's RAM
@@ -24,7 +26,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use neoos::bench::{self, BenchOptions};
-use neoos::boot::{self, BootOptions, Ending};
+use neoos::boot::{self, BootOptions, Ending, Machine};
 use neoos::disk::{self, DiskOptions};
 use neoos::{build, initfs, out_dir, repo_root, Result, ToolError};
 
@@ -66,6 +68,12 @@ struct Options {
     /// Measure the benchmark of docs/benchmarks.md (runs alone).
     #[arg(long, conflicts_with_all = ["programs", "shell", "gdb", "soak"])]
     bench: bool,
+    /// Run the programs on the benchmark machine (QEMU `-icount
+    /// shift=0,sleep=off`, the CPU flags and memory of --bench), where
+    /// `rdtsc` counts guest instructions: time your own code the way the
+    /// benchmark does [default time limit: 1800 s].
+    #[arg(long, conflicts_with_all = ["shell", "bench", "soak"])]
+    icount: bool,
     /// With --bench: measure Linux too, on the same emulated machine.
     #[arg(long, requires = "bench")]
     linux: bool,
@@ -99,6 +107,7 @@ Examples:
   cargo run -- ./hello-static        a prebuilt static ELF program
   cargo run -- --soak 1000           1000 fuzzer children, 1500 calls each
   cargo run -- --disk home.img p.c   p runs with /home on home.img (kept)
+  cargo run -- --icount prog.c       prog.c on the benchmark machine (rdtsc = instructions)
   cargo run -- --bench --linux       the benchmark, with Linux measured too";
 
 fn main() -> ExitCode {
@@ -142,25 +151,26 @@ fn run() -> Result<bool> {
             kernel.display()
         );
     }
-    let (disk, fresh) = disk_options(&o)?;
-    let outcome = boot::boot_with_disk(
-        &BootOptions {
-            kernel: &kernel,
-            initrd: None,
-            command_line,
-            timeout: if o.gdb {
-                None
-            } else {
-                Some(timeout.unwrap_or(DEFAULT_TIMEOUT))
-            },
-            echo: true,
-            interactive: o.shell,
-            gdb: o.gdb,
+    let (machine, default_timeout) = if o.icount {
+        (Machine::Benchmark, DEFAULT_BENCH_TIMEOUT)
+    } else {
+        (Machine::Standard, DEFAULT_TIMEOUT)
+    };
+    let options = BootOptions {
+        kernel: &kernel,
+        initrd: None,
+        command_line,
+        timeout: if o.gdb {
+            None
+        } else {
+            Some(timeout.unwrap_or(default_timeout))
         },
-        boot::Machine::Standard,
-        &disk,
-        |_| {},
-    );
+        echo: true,
+        interactive: o.shell,
+        gdb: o.gdb,
+    };
+    let (disk, fresh) = disk_options(&o)?;
+    let outcome = boot::boot_with_disk(&options, machine, &disk, |_| {});
     if let Some(fresh) = fresh {
         let _ = std::fs::remove_file(fresh);
     }
@@ -429,6 +439,9 @@ mod tests {
         assert!(Options::try_parse_from(["neoos", "--linux"]).is_err());
         let o = Options::try_parse_from(["neoos", "--soak", "3", "--", "--odd.c"]);
         assert!(o.is_err(), "--soak runs alone");
+        assert!(Options::try_parse_from(["neoos", "--icount", "--bench"]).is_err());
+        let o = Options::try_parse_from(["neoos", "--icount", "a.c"]).unwrap();
+        assert!(o.icount && o.programs == [PathBuf::from("a.c")]);
         let o = Options::try_parse_from(["neoos", "--", "--odd.c"]).unwrap();
         assert_eq!(o.programs, vec![PathBuf::from("--odd.c")]);
     }

@@ -33,6 +33,7 @@
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 typedef uint64_t u64;
@@ -87,6 +88,9 @@ static void write_sysctl(const char *path, const char *value)
 static void platform_setup(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
+    struct utsname system;
+    if (uname(&system) == 0) /* which kernel ran, for the report */
+        printf("BENCH kernel %s\n", system.release);
     if (getpid() != 1)
         return;
     mkdir("/tmp", 01777);

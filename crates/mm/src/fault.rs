@@ -60,6 +60,40 @@ pub(crate) fn fault_page(
     Ok(frame)
 }
 
+/// The common first touch: an allowed access to a page of a private mapping
+/// whose top object shadows nothing and lacks the page. A new zero page is
+/// recorded and mapped with the mapping's protection: no entry can show
+/// anything at `va` (entries only show the chain's pages), so the entry is
+/// mapped without querying it first, and a new entry needs no TLB flush
+/// (no batch). `None`: another case, for [`fault_page`].
+pub(crate) fn zero_fill_private(
+    m: &mut Mapping,
+    store: &mut ObjectStore,
+    hw: &mut Hw,
+    va: u64,
+    access: Access,
+) -> Result<Option<Frame>, FaultError> {
+    if m.sharing != Sharing::Private || !m.prot.allows(access) {
+        return Ok(None);
+    }
+    let backing = match &mut m.backing {
+        Some(b) => b,
+        empty => empty.insert(Backing {
+            object: store.create_mapped(ObjectKind::Anonymous),
+            first_page: m.start / PAGE_SIZE,
+        }),
+    };
+    let index = backing.first_page + (va - m.start) / PAGE_SIZE;
+    let top = backing.object.id();
+    let Some(frame) = store.zero_fill_top(&mut hw.io(), top, index)? else {
+        return Ok(None);
+    };
+    hw.pt
+        .map(va, frame, m.prot)
+        .map_err(|_| FaultError::NoMem)?;
+    Ok(Some(frame))
+}
+
 /// A page of a shared mapping: the object's page. File pages get write
 /// permission (and become dirty) only for writes.
 fn resolve_shared(

@@ -23,6 +23,7 @@ pub mod maps;
 mod neo;
 mod object;
 mod page_cache;
+mod page_map;
 pub mod posix;
 mod shadow;
 pub mod stats;

@@ -8,6 +8,7 @@
 
 use crate::errno::{Errno, PageError};
 use crate::hw::{FileId, Frame, FrameSource, Io, ObjectId, ShmId, PAGE_SIZE};
+use crate::page_map::PageMap;
 use crate::stats::MemStats;
 use crate::tlb::{free_frames, TlbBatch};
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -87,7 +88,7 @@ pub enum ObjectKind {
 #[derive(Debug)]
 pub struct MemoryObject {
     pub kind: ObjectKind,
-    pub pages: BTreeMap<u64, CachePage>,
+    pub pages: PageMap,
     /// Mappings referencing the object (and shadows over a file).
     pub map_refs: u32,
     /// Open descriptors (files) or the live segment itself (shm).
@@ -264,7 +265,7 @@ impl ObjectStore {
     pub fn create(&mut self, kind: ObjectKind, handle_refs: u32) -> ObjectId {
         self.objects.insert(MemoryObject {
             kind,
-            pages: BTreeMap::new(),
+            pages: PageMap::new(),
             map_refs: 0,
             handle_refs,
             below: None,
@@ -334,7 +335,7 @@ impl ObjectStore {
     pub fn create_mapped(&mut self, kind: ObjectKind) -> ObjectRef {
         let id = self.objects.insert(MemoryObject {
             kind,
-            pages: BTreeMap::new(),
+            pages: PageMap::new(),
             map_refs: 1,
             handle_refs: 0,
             below: None,

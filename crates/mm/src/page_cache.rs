@@ -236,7 +236,7 @@ impl ObjectStore {
         let frames = &*io.frames;
         let mut run: Vec<&PageBytes> = Vec::new();
         let mut run_first = 0u64;
-        for (&index, page) in obj.pages.range(first..end).filter(|(_, p)| p.dirty) {
+        for (index, page) in obj.pages.range(first..end).filter(|(_, p)| p.dirty) {
             let bytes = frames.bytes(page.frame);
             if !run.is_empty() && run_first + run.len() as u64 != index {
                 send_run(io.pager, &mut self.stats, file, run_first, &run)?;

@@ -16,7 +16,6 @@
 use crate::errno::PageError;
 use crate::hw::{Frame, Io, ObjectId};
 use crate::object::{Below, CachePage, ObjectKind, ObjectStore};
-use alloc::collections::btree_map::Entry;
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 
@@ -143,6 +142,31 @@ impl ObjectStore {
         }
     }
 
+    /// The first touch of page `index` of a private view whose top object
+    /// `top` shadows nothing: a new zero page, recorded in `top` (one index
+    /// search). `None` when `top` holds the page already or shadows another
+    /// object: the general path ([`ObjectStore::private_page`]) decides.
+    pub(crate) fn zero_fill_top(
+        &mut self,
+        io: &mut Io,
+        top: ObjectId,
+        index: u64,
+    ) -> Result<Option<Frame>, PageError> {
+        let ObjectStore { objects, stats, .. } = self;
+        let obj = objects.get_mut(&top).ok_or(PageError::BeyondEndOfFile)?;
+        if obj.below.is_some() {
+            return Ok(None);
+        }
+        if !obj.pages.is_vacant(index) {
+            return Ok(None);
+        }
+        let frame = io.frames.alloc().ok_or(PageError::NoMem)?;
+        stats.frames_in_use += 1;
+        io.frames.zero(frame);
+        obj.pages.insert(index, CachePage::new(frame));
+        Ok(Some(frame))
+    }
+
     /// The frame a private view with top `top` writes at `index`: its own
     /// page, else a copy of what it shows (taken without a copy when the
     /// hidden parent's other child no longer sees it), else a zero page.
@@ -155,19 +179,18 @@ impl ObjectStore {
         index: u64,
         write: bool,
     ) -> Result<PrivatePage, PageError> {
-        // The common cases with one search: the top's own page, or a zero
+        // The common cases with one search each: the top's own page, or a zero
         // page for a view with nothing below.
         let ObjectStore { objects, stats, .. } = self;
         let obj = objects.get_mut(&top).ok_or(PageError::BeyondEndOfFile)?;
-        let slot = match obj.pages.entry(index) {
-            Entry::Occupied(own) => return Ok(PrivatePage::Own(own.get().frame)),
-            Entry::Vacant(slot) => slot,
-        };
+        if let Some(own) = obj.pages.get(&index) {
+            return Ok(PrivatePage::Own(own.frame));
+        }
         if obj.below.is_none() {
             let frame = io.frames.alloc().ok_or(PageError::NoMem)?;
             stats.frames_in_use += 1;
             io.frames.zero(frame);
-            slot.insert(CachePage::new(frame));
+            obj.pages.insert(index, CachePage::new(frame));
             return Ok(PrivatePage::Fresh(frame));
         }
         let found = self.find_below(io, top, index)?;
@@ -246,8 +269,8 @@ impl ObjectStore {
         let Some(o) = self.objects.get_mut(&top) else {
             return;
         };
-        let whole = o.pages.first_key_value().is_none_or(|(&k, _)| k >= first)
-            && o.pages.last_key_value().is_none_or(|(&k, _)| k < end);
+        let whole = o.pages.first_key_value().is_none_or(|(k, _)| k >= first)
+            && o.pages.last_key_value().is_none_or(|(k, _)| k < end);
         let own = if whole {
             core::mem::take(&mut o.pages)
         } else {
@@ -275,7 +298,7 @@ impl ObjectStore {
             return;
         };
         let mut unseen = Vec::new();
-        for (&index, page) in h.pages.range_mut(first..end) {
+        for (index, page) in h.pages.range_mut(first..end) {
             page.released |= side_bit(side);
             if page.released == 0b11 {
                 unseen.push(index);
@@ -298,7 +321,7 @@ impl ObjectStore {
                 break;
             }
             if let Some(o) = self.objects.get(&next) {
-                held.extend(o.pages.range(first..end).map(|(&i, _)| i));
+                held.extend(o.pages.range(first..end).map(|(i, _)| i));
                 held.extend(o.reverted.range(first..end).copied());
             }
             id = next;
@@ -394,7 +417,7 @@ impl ObjectStore {
         let Some(s) = self.objects.get_mut(&survivor) else {
             return;
         };
-        for (index, mut page) in h.pages {
+        for (index, mut page) in h.pages.into_pages() {
             let seen = page.released & side_bit(side) == 0;
             if seen && !s.pages.contains_key(&index) && !s.reverted.contains(&index) {
                 page.released = 0;

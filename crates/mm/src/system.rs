@@ -5,7 +5,7 @@
 
 use crate::address_space::AddressSpace;
 use crate::errno::{Errno, FaultError};
-use crate::fault::fault_page;
+use crate::fault::{fault_page, zero_fill_private};
 use crate::hw::{page_floor, Access, AsId, FileId, Hw, Io, ObjectId};
 use crate::mapping::{Backing, Mapping, Sharing};
 use crate::object::{ObjectKind, ObjectStore};
@@ -189,16 +189,15 @@ impl MemorySystem {
     ) -> Result<crate::hw::Frame, FaultError> {
         let space = self.spaces.get_mut(&id).ok_or(FaultError::NotMapped)?;
         let m = space.mapping_at_mut(addr).ok_or(FaultError::NotMapped)?;
+        let va = page_floor(addr);
+        if !force {
+            if let Some(frame) = zero_fill_private(m, &mut self.store, hw, va, access)? {
+                self.store.stats.faults += 1;
+                return Ok(frame);
+            }
+        }
         let mut batch = self.store.begin_batch();
-        let result = fault_page(
-            m,
-            &mut self.store,
-            hw,
-            &mut batch,
-            page_floor(addr),
-            access,
-            force,
-        );
+        let result = fault_page(m, &mut self.store, hw, &mut batch, va, access, force);
         self.store.finish_batch(batch, hw.pt, hw.frames);
         if result.is_ok() {
             self.store.stats.faults += 1;
@@ -360,7 +359,7 @@ fn write_protect_shown(m: &Mapping, store: &ObjectStore, hw: &mut Hw, batch: &mu
     let Some(obj) = store.get(hidden) else {
         return;
     };
-    for (&index, _) in obj.pages.range(first..end) {
+    for (index, _) in obj.pages.range(first..end) {
         let va = m.va_of_object_page(index);
         if hw.pt.query(va).is_some_and(|p| p.prot.write) {
             hw.pt.protect(va, m.prot.without_write());

@@ -54,7 +54,7 @@ pub(crate) fn clear_entries(
     for_each_level(m, from, to, store, |obj, first, end| {
         // Writable entries are counted for shared file pages only.
         let counted = shared && obj.is_file();
-        for (&index, page) in obj.pages.range_mut(first..end) {
+        for (index, page) in obj.pages.range_mut(first..end) {
             let va = m.va_of_object_page(index);
             let Some(old) = pt.unmap(va) else {
                 continue;
@@ -90,7 +90,7 @@ pub(crate) fn restrict_entries(
     let shared = m.sharing == Sharing::Shared;
     for_each_level(m, from, to, store, |obj, first, end| {
         let counted = shared && obj.is_file();
-        for (&index, page) in obj.pages.range_mut(first..end) {
+        for (index, page) in obj.pages.range_mut(first..end) {
             let va = m.va_of_object_page(index);
             let lost_write = restrict_one(pt, batch, va, prot);
             if counted && lost_write == Some(true) {
@@ -191,7 +191,7 @@ pub(crate) fn harvest_dirty_bits(
     start_va: u64,
 ) {
     if let Some(obj) = store.get_mut(object) {
-        for (&index, page) in obj.pages.range_mut(first_page..end_page) {
+        for (index, page) in obj.pages.range_mut(first_page..end_page) {
             if !page.dirty && page.writers > 0 {
                 page.dirty = pt.take_dirty(start_va + (index - first_page) * PAGE_SIZE);
             }

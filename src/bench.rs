@@ -243,6 +243,7 @@ fn boot_benchmark(
         initrd,
         command_line: command_line.to_string(),
         timeout: Some(timeout),
+        quiet_limit: None,
         echo: true,
         interactive: false,
         gdb: false,

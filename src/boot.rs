@@ -30,6 +30,10 @@ pub struct BootOptions<'a> {
     pub command_line: String,
     /// The time limit; `None` for none (a boot waiting for gdb).
     pub timeout: Option<Duration>,
+    /// A second limit: the boot also times out when its console stays
+    /// silent this long (a hang among programs that each print as they
+    /// end, however many there are and however loaded the machine).
+    pub quiet_limit: Option<Duration>,
     /// Echo the console to our stdout while it runs.
     pub echo: bool,
     /// Interactive: console on the terminal, stdin passed through.
@@ -213,16 +217,20 @@ pub fn boot_with_disk(
         }
     });
     let deadline = o.timeout.map(|t| Instant::now() + t);
+    let mut last_line = Instant::now();
     let mut console = Vec::new();
     let mut timed_out = false;
     loop {
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        let now = Instant::now();
+        let quiet_too_long = o.quiet_limit.is_some_and(|q| now >= last_line + q);
+        if quiet_too_long || deadline.is_some_and(|d| now >= d) {
             timed_out = true;
             let _ = child.kill();
             break;
         }
         match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(line) => {
+                last_line = Instant::now();
                 if o.echo {
                     println!("{line}");
                 }

@@ -165,6 +165,7 @@ fn run() -> Result<bool> {
         } else {
             Some(timeout.unwrap_or(default_timeout))
         },
+        quiet_limit: None,
         echo: true,
         interactive: o.shell,
         gdb: o.gdb,

@@ -35,8 +35,14 @@ use neoos::{initfs, out_dir, repo_root, Result, ToolError};
 
 /// The test that checks the kernel's closing frame count.
 const FRAME_TEST: &str = "kernel_returns_every_frame_after_the_programs";
-/// The time limit of one boot.
+/// The time limit of a boot of one program.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+/// The time limit of the suite's boot of many programs: it grows with
+/// them, so what catches a hang there is [`QUIET_LIMIT`].
+const SUITE_BOOT_TIMEOUT: Duration = Duration::from_secs(1200);
+/// How long the suite's boot may print nothing (every program's end is a
+/// line; the longest test, mincore over 64 GiB, takes about 11 s alone).
+const QUIET_LIMIT: Duration = Duration::from_secs(120);
 /// Console lines shown with a test that broke its boot.
 const LINES_BEFORE_A_BREAK: usize = 30;
 
@@ -346,7 +352,8 @@ fn run_boot(
         kernel,
         initrd: None,
         command_line: format!("run={}", paths.join(",")),
-        timeout: Some(BOOT_TIMEOUT),
+        timeout: Some(SUITE_BOOT_TIMEOUT),
+        quiet_limit: Some(QUIET_LIMIT),
         echo: false,
         interactive: false,
         gdb: false,
@@ -618,6 +625,7 @@ fn disk_boot(
         initrd: None,
         command_line: format!("run={program}"),
         timeout: Some(BOOT_TIMEOUT),
+        quiet_limit: None,
         echo: false,
         interactive: false,
         gdb: false,
@@ -780,6 +788,7 @@ fn disk_power_cut_keeps_the_bytes(kernel: &Path) -> Verdict {
         initrd: None,
         command_line: "run=/bin/disk_power_cut".into(),
         timeout: Some(BOOT_TIMEOUT),
+        quiet_limit: None,
         echo: false,
         interactive: false,
         gdb: false,

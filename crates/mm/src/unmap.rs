@@ -1,47 +1,42 @@
 //! Taking pages out of page tables and ranges out of address spaces: the
 //! shared machinery of munmap, MAP_FIXED replacement, madvise, mprotect,
-//! shmdt and teardown. Work follows resident pages (the pages the
-//! mapping's objects hold in the range), never the range size.
+//! shmdt and teardown. Work follows the present page-table entries of the
+//! range (empty upper-level tables are skipped whole), never the range
+//! size nor the pages the objects cache.
 
 use crate::address_space::AddressSpace;
-use crate::hw::{Hw, PageTable, Prot, PAGE_SIZE};
+use crate::hw::{EntryChange, Hw, PageTable, Prot, PteInfo};
 use crate::mapping::{Mapping, Sharing};
-use crate::object::{count_down, Below, MemoryObject, ObjectStore};
+use crate::object::{count_down, CachePage, MemoryObject, ObjectStore};
 use crate::tlb::TlbBatch;
 
-/// Calls `f` with each object of `m`'s chain (its object, then, for a
-/// private mapping, the objects below it) and the object's pages shown by
-/// `[from, to)` of `m`. Page-table entries of the range can only show
-/// pages of these objects.
-fn for_each_level(
-    m: &Mapping,
-    from: u64,
-    to: u64,
-    store: &mut ObjectStore,
-    mut f: impl FnMut(&mut MemoryObject, u64, u64),
-) {
-    let Some((mut id, first, end)) = m.object_pages(from, to) else {
-        return;
-    };
-    loop {
-        let Some(obj) = store.get_mut(id) else {
-            return;
-        };
-        f(obj, first, end);
-        if m.sharing == Sharing::Shared {
-            return;
-        }
-        id = match &obj.below {
-            Some(Below::Root(r)) => r.id(),
-            Some(Below::Hidden { parent, .. }) => *parent,
-            None => return,
-        };
+/// The file object of a shared file mapping (whose writable entries are
+/// counted per page), else `None`.
+fn counted_object<'a>(m: &Mapping, store: &'a mut ObjectStore) -> Option<&'a mut MemoryObject> {
+    if m.sharing != Sharing::Shared {
+        return None;
     }
+    store.get_mut(m.object_id()?).filter(|o| o.is_file())
+}
+
+/// The cached page an entry of `m` at `va` shows, if the entry shows it
+/// (the object's page at that index, same frame).
+fn shown_page<'a>(
+    obj: &'a mut MemoryObject,
+    m: &Mapping,
+    va: u64,
+    frame: crate::hw::Frame,
+) -> Option<(u64, &'a mut CachePage)> {
+    let (_, index) = m.object_page(va)?;
+    let page = obj.pages.get_mut(&index).filter(|p| p.frame == frame)?;
+    Some((index, page))
 }
 
 /// Removes the page-table entries of `[from, to)` of `m` (whatever object
-/// of its chain they show). For shared file pages, harvests the hardware
-/// dirty bit and drops the writable-entry count.
+/// of its chain they show). For shared file pages, merges the hardware
+/// dirty bit into the dirty set and drops the writable-entry count. Work
+/// follows the present entries (the page table skips empty upper-level
+/// entries), never the object's cached pages.
 pub(crate) fn clear_entries(
     m: &Mapping,
     from: u64,
@@ -50,30 +45,33 @@ pub(crate) fn clear_entries(
     pt: &mut dyn PageTable,
     batch: &mut TlbBatch,
 ) {
-    let shared = m.sharing == Sharing::Shared;
-    for_each_level(m, from, to, store, |obj, first, end| {
-        // Writable entries are counted for shared file pages only.
-        let counted = shared && obj.is_file();
-        for (&index, page) in obj.pages.range_mut(first..end) {
-            let va = m.va_of_object_page(index);
-            let Some(old) = pt.unmap(va) else {
-                continue;
-            };
-            batch.invalidate(va);
-            if counted && old.frame == page.frame {
-                if old.dirty {
-                    page.dirty = true;
-                }
-                if old.prot.write {
-                    count_down(&mut page.writers, "writable entries of a page");
-                }
-            }
+    let mut counted = counted_object(m, store);
+    pt.update_range(from, to, &mut |va, old| {
+        batch.invalidate(va);
+        if let Some(obj) = counted.as_deref_mut() {
+            settle_removed_entry(obj, m, va, old);
         }
+        EntryChange::Remove
     });
 }
 
+/// Accounts for a removed entry of a shared file mapping: a store the
+/// hardware recorded makes the page dirty; a writable entry is one writer
+/// less.
+fn settle_removed_entry(obj: &mut MemoryObject, m: &Mapping, va: u64, old: PteInfo) {
+    let Some((index, page)) = shown_page(obj, m, va, old.frame) else {
+        return;
+    };
+    if old.prot.write {
+        count_down(&mut page.writers, "writable entries of a page");
+    }
+    if old.dirty {
+        obj.mark_dirty(index);
+    }
+}
+
 /// Lowers the entries of `[from, to)` of `m` to at most `prot` (removing
-/// them when `prot` is none).
+/// them when `prot` is none). Work follows the present entries.
 pub(crate) fn restrict_entries(
     m: &Mapping,
     from: u64,
@@ -87,29 +85,32 @@ pub(crate) fn restrict_entries(
         clear_entries(m, from, to, store, pt, batch);
         return;
     }
-    let shared = m.sharing == Sharing::Shared;
-    for_each_level(m, from, to, store, |obj, first, end| {
-        let counted = shared && obj.is_file();
-        for (&index, page) in obj.pages.range_mut(first..end) {
-            let va = m.va_of_object_page(index);
-            let lost_write = restrict_one(pt, batch, va, prot);
-            if counted && lost_write == Some(true) {
-                count_down(&mut page.writers, "writable entries of a page");
+    let mut counted = counted_object(m, store);
+    pt.update_range(from, to, &mut |va, old| {
+        let new = old.prot.intersect(prot);
+        if new == old.prot {
+            return EntryChange::Keep;
+        }
+        batch.invalidate(va);
+        if old.prot.write && !new.write {
+            if let Some(obj) = counted.as_deref_mut() {
+                settle_lost_write(obj, m, va, old);
             }
         }
+        EntryChange::Protect(new)
     });
 }
 
-/// Lowers one entry; returns whether it lost write permission (None if absent).
-fn restrict_one(pt: &mut dyn PageTable, batch: &mut TlbBatch, va: u64, prot: Prot) -> Option<bool> {
-    let old = pt.query(va)?;
-    let new = old.prot.intersect(prot);
-    if new == old.prot {
-        return Some(false);
+/// Accounts for an entry of a shared file mapping that loses write
+/// permission: one writer less (the page stays in the dirty set).
+fn settle_lost_write(obj: &mut MemoryObject, m: &Mapping, va: u64, old: PteInfo) {
+    let Some((index, page)) = shown_page(obj, m, va, old.frame) else {
+        return;
+    };
+    count_down(&mut page.writers, "writable entries of a page");
+    if old.dirty {
+        obj.mark_dirty(index);
     }
-    pt.protect(va, new);
-    batch.invalidate(va);
-    Some(old.prot.write && !new.write)
 }
 
 /// Gives up the private pages of `[from, to)` of `m` (their entries must
@@ -176,25 +177,5 @@ fn discard_mapping(mut m: Mapping, store: &mut ObjectStore, hw: &mut Hw, batch: 
     let private = m.sharing == Sharing::Private;
     if let (Some(b), Some(pages)) = (m.backing.take(), pages) {
         store.drop_mapping(&mut hw.io(), b.object, pages, private, batch.frees_mut());
-    }
-}
-
-/// Moves the hardware dirty bits of the writable entries that show pages
-/// `[first_page, end_page)` of `object` (mapped from `start_va` on) into the
-/// page cache, so that a writeback sees every store.
-pub(crate) fn harvest_dirty_bits(
-    store: &mut ObjectStore,
-    pt: &mut dyn PageTable,
-    object: crate::hw::ObjectId,
-    first_page: u64,
-    end_page: u64,
-    start_va: u64,
-) {
-    if let Some(obj) = store.get_mut(object) {
-        for (&index, page) in obj.pages.range_mut(first_page..end_page) {
-            if !page.dirty && page.writers > 0 {
-                page.dirty = pt.take_dirty(start_va + (index - first_page) * PAGE_SIZE);
-            }
-        }
     }
 }

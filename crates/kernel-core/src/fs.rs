@@ -325,14 +325,16 @@ impl Pager for RamDisk {
         first_page_index: u64,
         pages: &[&PageBytes],
     ) -> Result<(), IoError> {
-        if self.is_faulty(file) {
-            return Err(IoError);
-        }
         let first = usize::try_from(first_page_index).map_err(|_| IoError)?;
         let end = first.checked_add(pages.len()).ok_or(IoError)?;
+        let stored = self.files.get(&file).ok_or(IoError)?;
+        if stored.faulty {
+            return Err(IoError);
+        }
+        let within = end <= stored.blocks.len();
         // Within the file's reservation this takes nothing: its blocks are
         // there already.
-        if !self.reserve(file, end) {
+        if !within && !self.reserve(file, end) {
             return Err(IoError);
         }
         let stored = self.files.get_mut(&file).ok_or(IoError)?;

@@ -33,8 +33,8 @@ fn shown_page<'a>(
 }
 
 /// Removes the page-table entries of `[from, to)` of `m` (whatever object
-/// of its chain they show). For shared file pages, merges the hardware
-/// dirty bit into the dirty set and drops the writable-entry count. Work
+/// of its chain they show). For shared file pages, drops the writable-entry
+/// count (their dirty state is in the object's dirty set already). Work
 /// follows the present entries (the page table skips empty upper-level
 /// entries), never the object's cached pages.
 pub(crate) fn clear_entries(
@@ -55,18 +55,14 @@ pub(crate) fn clear_entries(
     });
 }
 
-/// Accounts for a removed entry of a shared file mapping: a store the
-/// hardware recorded makes the page dirty; a writable entry is one writer
-/// less.
+/// Accounts for a removed entry of a shared file mapping: a writable entry
+/// is one writer less. Its hardware dirty bit adds nothing: the page has
+/// been in the dirty set since the write fault that made the entry
+/// writable, and stays there while any writable entry shows it. A
+/// read-only entry needs no bookkeeping (not even a lookup).
 fn settle_removed_entry(obj: &mut MemoryObject, m: &Mapping, va: u64, old: PteInfo) {
-    let Some((index, page)) = shown_page(obj, m, va, old.frame) else {
-        return;
-    };
     if old.prot.write {
-        count_down(&mut page.writers, "writable entries of a page");
-    }
-    if old.dirty {
-        obj.mark_dirty(index);
+        settle_lost_write(obj, m, va, old);
     }
 }
 
@@ -102,15 +98,17 @@ pub(crate) fn restrict_entries(
 }
 
 /// Accounts for an entry of a shared file mapping that loses write
-/// permission: one writer less (the page stays in the dirty set).
+/// permission: one writer less (the page stays in the dirty set until its
+/// writeback).
 fn settle_lost_write(obj: &mut MemoryObject, m: &Mapping, va: u64, old: PteInfo) {
     let Some((index, page)) = shown_page(obj, m, va, old.frame) else {
         return;
     };
     count_down(&mut page.writers, "writable entries of a page");
-    if old.dirty {
-        obj.mark_dirty(index);
-    }
+    debug_assert!(
+        obj.dirty.contains(&index),
+        "a writable shared file page outside the dirty set"
+    );
 }
 
 /// Gives up the private pages of `[from, to)` of `m` (their entries must

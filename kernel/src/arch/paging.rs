@@ -376,6 +376,30 @@ fn overlap(level: u32, base: u64, start: u64, end: u64) -> (usize, usize) {
     (first, last)
 }
 
+/// Entries [`next_present`] checks at once.
+const SCAN_BLOCK: usize = 16;
+
+/// The index of the first present entry among `entries[from..=last]`.
+/// Aligned blocks of [`SCAN_BLOCK`] entries are checked with one OR of
+/// them all, so a run of empty entries costs about one instruction each.
+fn next_present(entries: &[u64; 512], from: usize, last: usize) -> Option<usize> {
+    let mut i = from;
+    while i <= last {
+        if i.is_multiple_of(SCAN_BLOCK) && i + SCAN_BLOCK <= last + 1 {
+            let any = entries[i..i + SCAN_BLOCK].iter().fold(0, |acc, &e| acc | e);
+            if any & PRESENT == 0 {
+                i += SCAN_BLOCK;
+                continue;
+            }
+        }
+        if entries[i] & PRESENT != 0 {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Applies `change` to the present level-1 entries under table `t` (level
 /// `level`, covering from `base`) that lie in `[start, end)`, descending
 /// only through present entries; returns how many were cleared.
@@ -397,11 +421,10 @@ unsafe fn update_in(
     // SAFETY: `t` is ours (caller), not otherwise referenced while this
     // borrow lives (children are other frames).
     let entries = unsafe { table(t) };
-    for (i, entry) in entries.iter_mut().enumerate().take(last + 1).skip(first) {
-        let e = *entry;
-        if e & PRESENT == 0 {
-            continue;
-        }
+    let mut next = first;
+    while let Some(i) = next_present(entries, next, last) {
+        next = i + 1;
+        let e = entries[i];
         let va = base + i as u64 * span;
         if level > 0 {
             // SAFETY: a present entry of a user table of ours (user tables
@@ -409,17 +432,14 @@ unsafe fn update_in(
             cleared += unsafe { update_in(e & ADDRESS_MASK, level - 1, va, start, end, change) };
             continue;
         }
-        match change(
-            va,
-            (e & ADDRESS_MASK, PageTableFlags::from_bits_truncate(e)),
-        ) {
+        match change(va, (e & ADDRESS_MASK, PageTableFlags::from_bits_truncate(e))) {
             LeafChange::Keep => {}
             LeafChange::SetFlags(flags) => {
                 let kept = PageTableFlags::ACCESSED | PageTableFlags::DIRTY;
-                *entry = (e & (ADDRESS_MASK | kept.bits())) | flags.bits() | PRESENT | USER;
+                entries[i] = (e & (ADDRESS_MASK | kept.bits())) | flags.bits() | PRESENT | USER;
             }
             LeafChange::Clear => {
-                *entry = 0;
+                entries[i] = 0;
                 cleared += 1;
             }
         }

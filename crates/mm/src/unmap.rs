@@ -1,22 +1,24 @@
 //! Taking pages out of page tables and ranges out of address spaces: the
 //! shared machinery of munmap, MAP_FIXED replacement, madvise, mprotect,
 //! shmdt and teardown. Work follows the present page-table entries of the
-//! range (empty upper-level tables are skipped whole), never the range
-//! size nor the pages the objects cache.
+//! range (empty upper-level tables are skipped whole) or, when fewer, the
+//! pages the mapping's objects hold; never the range size nor cached pages
+//! beyond what the page table holds.
 
 use crate::address_space::AddressSpace;
-use crate::hw::{EntryChange, Hw, PageTable, Prot, PteInfo};
+use crate::hw::{EntryChange, Hw, ObjectId, PageTable, Prot, PteInfo, PAGE_SIZE};
 use crate::mapping::{Mapping, Sharing};
-use crate::object::{count_down, CachePage, MemoryObject, ObjectStore};
+use crate::object::{count_down, Below, CachePage, MemoryObject, ObjectStore};
 use crate::tlb::TlbBatch;
 
 /// The file object of a shared file mapping (whose writable entries are
 /// counted per page), else `None`.
-fn counted_object<'a>(m: &Mapping, store: &'a mut ObjectStore) -> Option<&'a mut MemoryObject> {
+fn counted_object(m: &Mapping, store: &ObjectStore) -> Option<ObjectId> {
     if m.sharing != Sharing::Shared {
         return None;
     }
-    store.get_mut(m.object_id()?).filter(|o| o.is_file())
+    let id = m.object_id()?;
+    store.get(id).filter(|o| o.is_file()).map(|_| id)
 }
 
 /// The cached page an entry of `m` at `va` shows, if the entry shows it
@@ -32,11 +34,87 @@ fn shown_page<'a>(
     Some((index, page))
 }
 
+/// What a visit decides for one entry, given the store, its address and
+/// what it holds.
+type EntryVisit<'a> = dyn FnMut(&mut ObjectStore, u64, PteInfo) -> EntryChange + 'a;
+
+/// Applies `change` to each present entry of `[from, to)` of `m`, by the
+/// cheaper of two walks. Entries can only show pages the mapping's chain
+/// of objects holds: when those objects hold no more pages than the range
+/// has page tables (one per 2 MiB), each of their pages in the range is
+/// looked up; otherwise the page table visits its present entries,
+/// skipping empty tables. Either way the work is at most what the page
+/// table holds for the range, never the pages the objects cache beyond it.
+fn visit_entries(
+    m: &Mapping,
+    from: u64,
+    to: u64,
+    store: &mut ObjectStore,
+    pt: &mut dyn PageTable,
+    change: &mut EntryVisit,
+) {
+    let tables = ((to - from) / PAGE_SIZE).div_ceil(512);
+    if chain_pages(m, store) > tables {
+        pt.update_range(from, to, &mut |va, old| change(store, va, old));
+        return;
+    }
+    let Some((mut id, first, end)) = m.object_pages(from, to) else {
+        return;
+    };
+    loop {
+        let mut cursor = first;
+        while let Some(index) = store
+            .get(id)
+            .and_then(|o| o.pages.range(cursor..end).next().map(|(&i, _)| i))
+        {
+            cursor = index + 1;
+            let va = m.va_of_object_page(index);
+            let Some(old) = pt.query(va) else {
+                continue;
+            };
+            match change(store, va, old) {
+                EntryChange::Keep => {}
+                EntryChange::Protect(prot) => pt.protect(va, prot),
+                EntryChange::Remove => {
+                    pt.unmap(va);
+                }
+            }
+        }
+        match below(m, store, id) {
+            Some(next) => id = next,
+            None => return,
+        }
+    }
+}
+
+/// The object below `id` in `m`'s chain (none for a shared mapping).
+fn below(m: &Mapping, store: &ObjectStore, id: ObjectId) -> Option<ObjectId> {
+    if m.sharing == Sharing::Shared {
+        return None;
+    }
+    match &store.get(id)?.below {
+        Some(Below::Root(r)) => Some(r.id()),
+        Some(Below::Hidden { parent, .. }) => Some(*parent),
+        None => None,
+    }
+}
+
+/// Pages the objects of `m`'s chain hold, in all (one count per object).
+fn chain_pages(m: &Mapping, store: &ObjectStore) -> u64 {
+    let mut total = 0;
+    let mut level = m.object_id();
+    while let Some(id) = level {
+        total += store.get(id).map_or(0, |o| o.pages.len() as u64);
+        level = below(m, store, id);
+    }
+    total
+}
+
 /// Removes the page-table entries of `[from, to)` of `m` (whatever object
 /// of its chain they show). For shared file pages, drops the writable-entry
 /// count (their dirty state is in the object's dirty set already). Work
-/// follows the present entries (the page table skips empty upper-level
-/// entries), never the object's cached pages.
+/// follows the present entries (see [`visit_entries`]), never the object's
+/// cached pages.
 pub(crate) fn clear_entries(
     m: &Mapping,
     from: u64,
@@ -45,10 +123,10 @@ pub(crate) fn clear_entries(
     pt: &mut dyn PageTable,
     batch: &mut TlbBatch,
 ) {
-    let mut counted = counted_object(m, store);
-    pt.update_range(from, to, &mut |va, old| {
+    let counted = counted_object(m, store);
+    visit_entries(m, from, to, store, pt, &mut |store, va, old| {
         batch.invalidate(va);
-        if let Some(obj) = counted.as_deref_mut() {
+        if let Some(obj) = counted.and_then(|id| store.get_mut(id)) {
             settle_removed_entry(obj, m, va, old);
         }
         EntryChange::Remove
@@ -81,15 +159,15 @@ pub(crate) fn restrict_entries(
         clear_entries(m, from, to, store, pt, batch);
         return;
     }
-    let mut counted = counted_object(m, store);
-    pt.update_range(from, to, &mut |va, old| {
+    let counted = counted_object(m, store);
+    visit_entries(m, from, to, store, pt, &mut |store, va, old| {
         let new = old.prot.intersect(prot);
         if new == old.prot {
             return EntryChange::Keep;
         }
         batch.invalidate(va);
         if old.prot.write && !new.write {
-            if let Some(obj) = counted.as_deref_mut() {
+            if let Some(obj) = counted.and_then(|id| store.get_mut(id)) {
                 settle_lost_write(obj, m, va, old);
             }
         }

@@ -562,6 +562,7 @@ impl Report<'_> {
             Machine::Benchmark.qemu_args().join(" "),
         );
         doc.push_str(&methods_section());
+        doc.push_str(FILE_LINES_NOTE);
         doc.push_str(&self.against_notes_section());
         doc.push_str(&self.raw_section());
         doc
@@ -635,6 +636,11 @@ pages. The two ratio lines compare a system with itself (a large or crowded addr
 space against a small one), so their goal is on NeoOS's ratio alone; on every other line \
 NeoOS's goal is at most half of Linux's count (NeoOS/Linux ≤ 0.5x). \"met?\" says whether \
 NeoOS reaches its goal.";
+
+/// Where the 64 MiB file lines are explained.
+const FILE_LINES_NOTE: &str = "\nThe 64 MiB file lines (9 to 22): how their costs were \
+     profiled, what they were before the dirty set and the present-entry walks, and why \
+     some stay above Linux: `docs/file-costs.md`.\n";
 
 /// What each line of the table measures.
 fn methods_section() -> String {

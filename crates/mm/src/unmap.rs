@@ -38,22 +38,33 @@ fn shown_page<'a>(
 /// what it holds.
 type EntryVisit<'a> = dyn FnMut(&mut ObjectStore, u64, PteInfo) -> EntryChange + 'a;
 
+/// Object pages the per-page walk of [`visit_entries`] takes per search of
+/// an object's page index.
+const PAGES_PER_SEARCH: usize = 32;
+
+/// Below this many pages in the chain, [`visit_entries`] looks pages up
+/// rather than walking the page table's levels.
+const FEW_PAGES: u64 = 16;
+
 /// Applies `change` to each present entry of `[from, to)` of `m`, by the
 /// cheaper of two walks. Entries can only show pages the mapping's chain
 /// of objects holds: when those objects hold no more pages than the range
-/// has page tables (one per 2 MiB), each of their pages in the range is
-/// looked up; otherwise the page table visits its present entries,
-/// skipping empty tables. Either way the work is at most what the page
-/// table holds for the range, never the pages the objects cache beyond it.
+/// has page tables (one per 2 MiB; or [`FEW_PAGES`]), each of their pages
+/// in the range is looked up; otherwise the page table visits its present
+/// entries, skipping empty tables. Either way the work is bounded by what
+/// the page table holds for the range, never by the pages the objects
+/// cache beyond it. `remove` says `change` removes every entry (it is told
+/// what the entry held once it is gone).
 fn visit_entries(
     m: &Mapping,
     from: u64,
     to: u64,
     store: &mut ObjectStore,
     pt: &mut dyn PageTable,
+    remove: bool,
     change: &mut EntryVisit,
 ) {
-    let tables = ((to - from) / PAGE_SIZE).div_ceil(512);
+    let tables = ((to - from) / PAGE_SIZE).div_ceil(512).max(FEW_PAGES);
     if chain_pages(m, store) > tables {
         pt.update_range(from, to, &mut |va, old| change(store, va, old));
         return;
@@ -63,26 +74,53 @@ fn visit_entries(
     };
     loop {
         let mut cursor = first;
-        while let Some(index) = store
-            .get(id)
-            .and_then(|o| o.pages.range(cursor..end).next().map(|(&i, _)| i))
-        {
-            cursor = index + 1;
-            let va = m.va_of_object_page(index);
-            let Some(old) = pt.query(va) else {
-                continue;
-            };
-            match change(store, va, old) {
-                EntryChange::Keep => {}
-                EntryChange::Protect(prot) => pt.protect(va, prot),
-                EntryChange::Remove => {
-                    pt.unmap(va);
+        loop {
+            // A few indices at a time: `change` needs the store.
+            let mut found = [0u64; PAGES_PER_SEARCH];
+            let mut n = 0;
+            if let Some(o) = store.get(id) {
+                for (slot, (&index, _)) in found.iter_mut().zip(o.pages.range(cursor..end)) {
+                    *slot = index;
+                    n += 1;
                 }
+            }
+            let Some(&last) = found[..n].last() else {
+                break;
+            };
+            cursor = last + 1;
+            for &index in &found[..n] {
+                visit_one(m.va_of_object_page(index), store, pt, remove, change);
             }
         }
         match below(m, store, id) {
             Some(next) => id = next,
             None => return,
+        }
+    }
+}
+
+/// [`visit_entries`] for the entry at `va`, if present.
+fn visit_one(
+    va: u64,
+    store: &mut ObjectStore,
+    pt: &mut dyn PageTable,
+    remove: bool,
+    change: &mut EntryVisit,
+) {
+    if remove {
+        if let Some(old) = pt.unmap(va) {
+            change(store, va, old);
+        }
+        return;
+    }
+    let Some(old) = pt.query(va) else {
+        return;
+    };
+    match change(store, va, old) {
+        EntryChange::Keep => {}
+        EntryChange::Protect(prot) => pt.protect(va, prot),
+        EntryChange::Remove => {
+            pt.unmap(va);
         }
     }
 }
@@ -124,7 +162,7 @@ pub(crate) fn clear_entries(
     batch: &mut TlbBatch,
 ) {
     let counted = counted_object(m, store);
-    visit_entries(m, from, to, store, pt, &mut |store, va, old| {
+    visit_entries(m, from, to, store, pt, true, &mut |store, va, old| {
         batch.invalidate(va);
         if let Some(obj) = counted.and_then(|id| store.get_mut(id)) {
             settle_removed_entry(obj, m, va, old);
@@ -160,7 +198,7 @@ pub(crate) fn restrict_entries(
         return;
     }
     let counted = counted_object(m, store);
-    visit_entries(m, from, to, store, pt, &mut |store, va, old| {
+    visit_entries(m, from, to, store, pt, false, &mut |store, va, old| {
         let new = old.prot.intersect(prot);
         if new == old.prot {
             return EntryChange::Keep;

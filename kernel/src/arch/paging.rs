@@ -498,12 +498,9 @@ unsafe fn release_in(
     let span = entry_span(level);
     let (first, last) = overlap(level, base, start, end);
     let mut next = first;
-    loop {
-        // SAFETY: `t` is ours (caller); the reference is not kept across
-        // the recursive call below.
-        let Some(i) = next_present(unsafe { table(t) }, next, last) else {
-            break;
-        };
+    // SAFETY: `t` is ours (caller); the reference is not kept across the
+    // recursive call below.
+    while let Some(i) = next_present(unsafe { table(t) }, next, last) {
         next = i + 1;
         // SAFETY: as above.
         let e = unsafe { table(t)[i] };

@@ -474,7 +474,8 @@ fn initfs_report(outcome: &BootOutcome) -> Option<&str> {
         .map(String::as_str)
 }
 
-/// From the kernel's closing line `all programs done; F frames free (S at start)`.
+/// From the kernel's closing line `all programs done; F frames free or holding
+/// files (S at start)`.
 fn frames_leaked(console: &[String]) -> Option<bool> {
     let line = console
         .iter()

@@ -20,7 +20,7 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 
 use arch::{frames, qemu};
-use neoos_kernel_core::fs::FileSystem;
+use neoos_kernel_core::fs::{FileSystem, RamDisk};
 
 /// The kernel proper, entered from `arch::boot` with what the boot loader's
 /// `hvm_start_info` said (`None` when it was missing).
@@ -46,6 +46,7 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
     let launch = programs_to_run(&info.command_line);
     let (total, free) = frames::counts();
     kprintln!("memory: {} frames, {} free", total, free);
+    let disk_at_start = fs.disk.reserved_pages() as u64;
     process::init(fs, launch);
     process::run_scheduler();
     let underflows = neoos_mm::count_underflows();
@@ -57,9 +58,17 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
         qemu::exit(qemu::EXIT_KERNEL_FAILURE);
     }
     let (_, free_after) = frames::counts();
+    // Files the programs left on the RAM disk hold frames (one per page of
+    // their reservation): those count as returned, exactly.
+    let disk_after = process::with_kernel(|k| k.fs().disk.reserved_pages()) as u64;
     kprintln!(
-        "all programs done; {} frames free ({} at start)",
-        free_after,
+        "RAM disk: {} frames at start, {} now",
+        disk_at_start,
+        disk_after
+    );
+    kprintln!(
+        "all programs done; {} frames free or holding files ({} at start)",
+        (free_after + disk_after).saturating_sub(disk_at_start),
         free
     );
     qemu::exit(qemu::EXIT_SUCCESS);
@@ -75,7 +84,8 @@ static EMBEDDED_INITFS: &[u8] = &[];
 /// The file system filled from the boot module when the boot loader gave
 /// one (a replacement image without a rebuild), else from the embedded image.
 fn initial_file_system(module: Option<alloc::vec::Vec<u8>>) -> FileSystem {
-    let mut fs = FileSystem::new();
+    let disk = RamDisk::new(alloc::boxed::Box::new(memory::DiskFrames::new()));
+    let mut fs = FileSystem::with_disk(disk);
     let unpacked = match module {
         Some(image) => fs.unpack_cpio(&image),
         None => fs.unpack_cpio(EMBEDDED_INITFS),

@@ -1,11 +1,14 @@
 //! The machine under the mapping core: x86_64 page tables ([`HardwarePageTable`])
-//! and physical frames ([`KernelFrames`]) implementing `neoos_mm`'s traits.
+//! and physical frames ([`KernelFrames`]) implementing `neoos_mm`'s traits,
+//! and the frames of the RAM disk ([`DiskFrames`]).
 
 use neoos_abi::limits::{PAGE_TABLE_RELEASE_BATCH, PAGE_TABLE_RELEASE_ENTRIES};
-use neoos_mm::{Errno, Frame, PageBytes, PageTable, Prot, PteInfo, UnmappedPage};
+use neoos_mm::{EntryChange, Errno, Frame, PageBytes, PageTable, Prot, PteInfo, UnmappedPage};
+
+use neoos_kernel_core::fs::DiskBlocks;
 
 use crate::arch::frames::DataFrames;
-use crate::arch::paging::{PageTableFlags, UserPageTable};
+use crate::arch::paging::{LeafChange, PageTableFlags, UserPageTable};
 
 /// The physical frames the mapping core holds, reached through the direct
 /// map (only frames it was given, each borrowed through this value).
@@ -41,6 +44,48 @@ impl neoos_mm::FrameSource for KernelFrames {
     }
     fn bytes_mut(&mut self, frame: Frame) -> &mut PageBytes {
         self.data.bytes_mut(frame.0)
+    }
+}
+
+/// Frames the RAM disk leaves free for everything but files.
+const DISK_FREE_RESERVE: usize = 4096;
+
+/// The RAM disk's blocks: frames of their own owner (beside the mapping
+/// core's), so file data lives in free memory, not in the kernel heap.
+#[derive(Default)]
+pub struct DiskFrames {
+    data: DataFrames,
+}
+
+impl DiskFrames {
+    /// A holder of no frame yet.
+    pub fn new() -> Self {
+        DiskFrames {
+            data: DataFrames::new(),
+        }
+    }
+}
+
+impl DiskBlocks for DiskFrames {
+    fn alloc(&mut self) -> Option<u64> {
+        self.data.alloc()
+    }
+    fn free(&mut self, block: u64) {
+        self.data.free(block);
+    }
+    /// Half the free frames above [`DISK_FREE_RESERVE`]: what is written
+    /// sits in the page cache too until the file's last reference goes, so
+    /// a write's blocks leave as many frames for its cached copy, and the
+    /// reserve for everything else (page tables, program memory).
+    fn available(&self) -> usize {
+        let free = crate::arch::frames::counts().1 as usize;
+        free.saturating_sub(DISK_FREE_RESERVE) / 2
+    }
+    fn bytes(&self, block: u64) -> &PageBytes {
+        self.data.bytes(block)
+    }
+    fn bytes_mut(&mut self, block: u64) -> &mut PageBytes {
+        self.data.bytes_mut(block)
     }
 }
 
@@ -146,6 +191,24 @@ impl PageTable for HardwarePageTable {
             self.tables.invalidate(va);
         }
         was_dirty
+    }
+    fn update_range(
+        &mut self,
+        start: u64,
+        end: u64,
+        change: &mut dyn FnMut(u64, PteInfo) -> EntryChange,
+    ) {
+        let removed =
+            self.tables.update_present(
+                start,
+                end,
+                &mut |va, entry| match change(va, info_of(entry)) {
+                    EntryChange::Keep => LeafChange::Keep,
+                    EntryChange::Protect(prot) => LeafChange::SetFlags(flags_of(prot)),
+                    EntryChange::Remove => LeafChange::Clear,
+                },
+            );
+        self.removed += removed;
     }
     fn flush_page(&mut self, va: u64) {
         self.tables.invalidate(va);

@@ -56,6 +56,17 @@ static long write_bytes(int fd, const void *buf, int count)
 
 static void close_fd(int fd) { close(fd); }
 
+static int sync_fd(int fd) { return fsync(fd); }
+
+/* The file lines' "writing munmap": Linux's munmap (a RAM file has nothing
+ * to write back); NeoOS's sys_munmap writes the dirty pages (seed 000). */
+static void *writing_map(int fd, size_t len)
+{
+    return mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+}
+
+static int writing_unmap(void *p, size_t len) { return munmap(p, len); }
+
 /* The caller's mappings: the lines of /proc/self/maps (read without stdio,
  * whose buffers would add mappings). -1 without /proc. */
 static long mapping_count(void)
@@ -133,6 +144,18 @@ static long write_bytes(int fd, const void *buf, int count)
 }
 
 static void close_fd(int fd) { sys_close(fd); }
+
+static int sync_fd(int fd) { return sys_fsync(fd) == E_OK ? 0 : -1; }
+
+/* The file lines' "writing munmap": NeoOS's own pair (seed 000), whose
+ * sys_munmap writes the dirty pages to the file before unmapping. */
+static void *writing_map(int fd, size_t len)
+{
+    void *p = sys_mmap(fd, 0, (int)len);
+    return p ? p : MAP_FAILED;
+}
+
+static int writing_unmap(void *p, size_t len) { return sys_munmap(p, (int)len) == E_OK ? 0 : -1; }
 
 /* The caller's mappings, as sys_meminfo counts them. */
 static long mapping_count(void)
@@ -444,6 +467,148 @@ static int bench_pair_ratio(void)
     return 0;
 }
 
+/* ---- the hard file lines: a 64 MiB file in /tmp, fully cached ---------- */
+
+#define BIG_FILE_PATH "/tmp/mm_bench_64m.dat"
+#define BIG_FILE_LEN (64UL << 20)
+#define BIG_FILE_PAGES (BIG_FILE_LEN / PAGE)
+#define SCATTERED 64
+#define REPS_FILE 20
+#define REPS_ALL_DIRTY 3
+#define READ_FAULT_PAGES 4096
+
+/* How many pages each case dirties through the mapping. */
+enum dirt { DIRTY_0, DIRTY_1, DIRTY_64, DIRTY_ALL };
+static const char *const dirt_name[] = { "0", "1", "64", "all" };
+
+/* Stores one byte in the pages case `d` dirties: none, the middle one, 64
+ * spread evenly (every 256th), or every page. */
+static void dirty_pages(char *p, enum dirt d)
+{
+    volatile char *v = p;
+    switch (d) {
+    case DIRTY_0:
+        break;
+    case DIRTY_1:
+        v[BIG_FILE_LEN / 2] = 1;
+        break;
+    case DIRTY_64:
+        for (u64 i = 0; i < SCATTERED; i++)
+            v[i * (BIG_FILE_PAGES / SCATTERED) * PAGE] = 1;
+        break;
+    case DIRTY_ALL:
+        for (u64 i = 0; i < BIG_FILE_PAGES; i++)
+            v[i * PAGE] = 1;
+        break;
+    }
+}
+
+/* What one file line times. */
+enum file_op { OP_MUNMAP, OP_MSYNC, OP_MSYNC_MUNMAP };
+
+/* Lowest cost of `op` on a fresh shared mapping of the fully cached file
+ * `fd` with the pages of `d` dirty; the file is clean again (fsync) before
+ * each repetition, outside the timing. */
+static int file_case(const char *name, int fd, enum file_op op, enum dirt d, u64 *best)
+{
+    int reps = d == DIRTY_ALL ? REPS_ALL_DIRTY : REPS_FILE;
+    *best = ~0UL;
+    for (int r = 0; r < reps; r++) {
+        if (sync_fd(fd) != 0)
+            return fail(name);
+        char *p = mmap(NULL, BIG_FILE_LEN, RW, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+            return fail(name);
+        dirty_pages(p, d);
+        u64 t0 = ticks();
+        int rc = 0;
+        if (op != OP_MUNMAP)
+            rc = msync(p, BIG_FILE_LEN, MS_SYNC);
+        if (rc == 0 && op != OP_MSYNC)
+            rc = munmap(p, BIG_FILE_LEN);
+        u64 t1 = ticks();
+        if (op == OP_MSYNC && munmap(p, BIG_FILE_LEN) != 0)
+            rc = -1;
+        if (rc != 0)
+            return fail(name);
+        *best = min_u64(*best, t1 - t0);
+    }
+    return 0;
+}
+
+/* The 64 scattered dirty pages unmapped by the writing munmap (see the
+ * shim), per dirty page. */
+static int file_writing_munmap(int fd)
+{
+    const char *name = "file64_writing_munmap_64_per_dirty";
+    u64 best = ~0UL;
+    for (int r = 0; r < REPS_FILE; r++) {
+        if (sync_fd(fd) != 0)
+            return fail(name);
+        char *p = writing_map(fd, BIG_FILE_LEN);
+        if (p == MAP_FAILED)
+            return fail(name);
+        dirty_pages(p, DIRTY_64);
+        u64 t0 = ticks();
+        int rc = writing_unmap(p, BIG_FILE_LEN);
+        u64 t1 = ticks();
+        if (rc != 0)
+            return fail(name);
+        best = min_u64(best, t1 - t0);
+    }
+    report(name, best / SCATTERED);
+    return 0;
+}
+
+/* Read faults on cached file pages: one load from each of the first 4,096
+ * pages of a fresh shared mapping, timed together, per page. */
+static int file_read_fault(int fd)
+{
+    const char *name = "file_read_fault_per_page";
+    u64 best = ~0UL;
+    for (int r = 0; r < REPS_LONG; r++) {
+        char *p = mmap(NULL, BIG_FILE_LEN, PROT_READ, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+            return fail(name);
+        volatile char *v = p;
+        char sum = 0;
+        u64 t0 = ticks();
+        for (u64 i = 0; i < READ_FAULT_PAGES; i++)
+            sum += v[i * PAGE];
+        u64 t1 = ticks();
+        (void)sum;
+        if (munmap(p, BIG_FILE_LEN) != 0)
+            return fail(name);
+        best = min_u64(best, t1 - t0);
+    }
+    report(name, best / READ_FAULT_PAGES);
+    return 0;
+}
+
+/* The 64 MiB file lines (before the 100,000 mappings of the pair ratio): munmap alone, msync alone, msync then
+ * munmap, each with 0 / 1 / 64 scattered / all pages dirty; the writing
+ * munmap; the read fault. The file is written whole with write (so every
+ * page is in the page cache) and stays open. */
+static int bench_big_file(void)
+{
+    static const char *const op_name[] = { "munmap", "msync", "msync_munmap" };
+    int fd = make_file(BIG_FILE_PATH, BIG_FILE_PAGES);
+    if (fd < 0)
+        return fail("file64");
+    for (int op = OP_MUNMAP; op <= OP_MSYNC_MUNMAP; op++)
+        for (int d = DIRTY_0; d <= DIRTY_ALL; d++) {
+            char name[64];
+            snprintf(name, sizeof name, "file64_%s_%s_dirty", op_name[op], dirt_name[d]);
+            u64 best;
+            if (file_case(name, fd, (enum file_op)op, (enum dirt)d, &best) == 0)
+                report(name, best);
+        }
+    file_writing_munmap(fd);
+    file_read_fault(fd);
+    close_fd(fd);
+    return 0;
+}
+
 int main(void)
 {
     u64 unused;
@@ -454,6 +619,7 @@ int main(void)
     bench_munmap_sparse_ratio();
     bench_munmap_file();
     bench_mprotect_split();
+    bench_big_file();
     bench_pair_ratio();
     printf("BENCH done\n");
     platform_finish();

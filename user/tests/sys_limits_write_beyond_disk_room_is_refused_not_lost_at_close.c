@@ -1,13 +1,15 @@
-/* Two files written with sys_write, 18 MiB each, on the 32 MiB RAM disk:
- * the disk cannot hold both, so the second write is refused with E_NOMEM and
- * changes nothing. It must never be accepted and then lost when the file is
- * closed (E_IO at close, bytes that do not read back). Every byte of the
- * first file reads back. */
+/* Two files written with sys_write: 18 MiB, then 1 GiB (from an untouched
+ * mapping), more than the memory that holds the RAM disk's data: the second
+ * write is refused with E_NOMEM and changes nothing. It must never be
+ * accepted and then lost when the file is closed (E_IO at close, bytes that
+ * do not read back). Every byte of the first file reads back. */
 #include <neo_test.h>
+#include <sys/mman.h>
 
 #define A "/tmp/room_a.dat"
 #define B "/tmp/room_b.dat"
 #define SIZE (18 * 1024 * 1024)
+#define TOO_BIG (1L << 30)
 
 static unsigned char buf[SIZE];
 
@@ -25,7 +27,10 @@ int main(void)
     CHECK_GE(a, 0);
     CHECK_GE(b, 0);
     CHECK_EQ(sys_write(a, buf, SIZE), SIZE);
-    CHECK_EQ(sys_write(b, buf, SIZE), E_NOMEM);
+    void *big = mmap(0, TOO_BIG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(big != MAP_FAILED);
+    CHECK_EQ(sys_write(b, big, TOO_BIG), E_NOMEM);
+    CHECK_EQ(munmap(big, TOO_BIG), 0);
     struct neo_stat st;
     CHECK_EQ(sys_stat(B, &st), E_OK);
     CHECK_EQ((long)st.size, 0);

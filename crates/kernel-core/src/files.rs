@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use neoos_abi::PAGE_SIZE;
 use neoos_mm::{Errno, FileAccess, FileId, FrameSource, Io, MemorySystem};
 
-use crate::fs::{FileSystem, FsError, Node, DISK_CAPACITY};
+use crate::fs::{FileSystem, FsError, Node, MAX_FILE_LEN};
 
 /// What a descriptor refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -266,7 +266,7 @@ impl<F: FrameSource> FileIo<'_, F> {
         let start = if f.append { size } else { f.position };
         let end = start.checked_add(len as u64).ok_or(Errno::Inval)?;
         let pages = end.max(size).div_ceil(PAGE_SIZE as u64) as usize;
-        if end > DISK_CAPACITY || !self.fs.disk.has_room(f.file, pages) {
+        if end > MAX_FILE_LEN || !self.fs.disk.has_room(f.file, pages) {
             return Err(Errno::NoMem);
         }
         Ok(pages)

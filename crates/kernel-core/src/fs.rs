@@ -9,13 +9,18 @@
 //! writing back its dirty pages, reports an I/O error, which is how programs
 //! exercise E_IO.
 //!
+//! The disk's data lives in page-sized blocks of a [`DiskBlocks`] store:
+//! physical frames in the kernel (so files are bounded by free memory, not
+//! by the kernel heap), heap pages on the host.
+//!
 //! Room on the disk is reserved before data is accepted: every file holds a
-//! reservation of as many pages as its length (holes included), taken when
-//! a write that lengthens it is accepted ([`RamDisk::reserve`]) and brought
-//! to its stored length by [`Pager::set_len`]. Writing back a file's pages
-//! within its length therefore never runs out of room, so what a write or a
-//! store through a shared mapping was allowed to change is never lost later
-//! for want of space.
+//! reservation of as many blocks as its length has pages (holes included),
+//! taken from the store when a write that lengthens it is accepted
+//! ([`RamDisk::reserve`], refused when memory is full) and brought to its
+//! stored length by [`Pager::set_len`]. Writing back a file's pages within
+//! its length therefore needs no memory, so what a write or a store through
+//! a shared mapping was allowed to change is never lost later for want of
+//! space.
 
 use alloc::borrow::Cow;
 use alloc::boxed::Box;
@@ -80,43 +85,138 @@ impl core::fmt::Display for UnpackError {
 /// and a directory listing is built whole).
 pub const MAX_NODES: usize = 16384;
 
-/// One file's stored bytes, page by page (absent pages read as zero).
+/// Where the RAM disk keeps file data: page-sized blocks outside the
+/// kernel heap (physical frames in the kernel, bounded by free memory),
+/// named by number. The kernel gives its own; [`HeapBlocks`] is the
+/// host's.
+pub trait DiskBlocks: Send {
+    /// A block (contents unspecified), or `None` when memory is full.
+    fn alloc(&mut self) -> Option<u64>;
+    /// Gives back a block from `alloc`.
+    fn free(&mut self, block: u64);
+    /// How many blocks `alloc` could give now.
+    fn available(&self) -> usize;
+    /// The contents of a block.
+    fn bytes(&self, block: u64) -> &PageBytes;
+    /// The contents of a block, writable.
+    fn bytes_mut(&mut self, block: u64) -> &mut PageBytes;
+}
+
+/// Blocks in heap pages, at most `limit` of them: the disk of host builds
+/// and tests (a machine with `limit` pages of memory for files).
+pub struct HeapBlocks {
+    pages: Vec<Option<Box<PageBytes>>>,
+    free_slots: Vec<usize>,
+    live: usize,
+    limit: usize,
+}
+
+/// Blocks a [`RamDisk::default`] may hold on the host (32 MiB).
+pub const HOST_DISK_BLOCKS: usize = 8192;
+
+impl HeapBlocks {
+    /// A store of at most `limit` blocks.
+    pub fn with_limit(limit: usize) -> Self {
+        HeapBlocks {
+            pages: Vec::new(),
+            free_slots: Vec::new(),
+            live: 0,
+            limit,
+        }
+    }
+}
+
+impl DiskBlocks for HeapBlocks {
+    fn alloc(&mut self) -> Option<u64> {
+        if self.live >= self.limit {
+            return None;
+        }
+        let mut bytes = Vec::new();
+        bytes.try_reserve_exact(PAGE).ok()?;
+        bytes.resize(PAGE, 0u8);
+        let page: Box<PageBytes> = bytes.into_boxed_slice().try_into().ok()?;
+        let slot = match self.free_slots.pop() {
+            Some(slot) => slot,
+            None => {
+                self.pages.try_reserve(1).ok()?;
+                self.free_slots.try_reserve(self.pages.len() + 1).ok()?;
+                self.pages.push(None);
+                self.pages.len() - 1
+            }
+        };
+        self.pages[slot] = Some(page);
+        self.live += 1;
+        Some(slot as u64)
+    }
+    fn free(&mut self, block: u64) {
+        if let Some(page) = self.pages.get_mut(block as usize) {
+            if page.take().is_some() {
+                self.live -= 1;
+                self.free_slots.push(block as usize);
+            }
+        }
+    }
+    fn available(&self) -> usize {
+        self.limit - self.live
+    }
+    fn bytes(&self, block: u64) -> &PageBytes {
+        self.pages[block as usize]
+            .as_deref()
+            .expect("a block of the disk")
+    }
+    fn bytes_mut(&mut self, block: u64) -> &mut PageBytes {
+        self.pages[block as usize]
+            .as_deref_mut()
+            .expect("a block of the disk")
+    }
+}
+
+/// One page of a file's reservation: its block, and whether anything was
+/// written there (a block never written reads as zero).
+#[derive(Clone, Copy)]
+struct Block {
+    id: u64,
+    written: bool,
+}
+
+/// One file's stored bytes: a block per page of its reservation (page `i`
+/// in `blocks[i]`), taken when the room was reserved.
 #[derive(Default)]
 struct StoredFile {
-    pages: Vec<Option<Box<PageBytes>>>,
-    /// Pages of `pages` that are stored (not holes).
-    stored: usize,
-    /// Pages of the disk kept for this file (at least `stored`).
-    reserved: usize,
+    blocks: Vec<Block>,
     len: u64,
     faulty: bool,
 }
 
-/// Most bytes of file data the RAM disk holds: its pages live in the kernel
-/// heap, which must keep room for everything else. No file is longer.
-pub const DISK_CAPACITY: u64 = 32 * 1024 * 1024;
-const CAPACITY_PAGES: usize = DISK_CAPACITY as usize / PAGE;
+/// Longest file (its page list must be addressable; memory bounds it long
+/// before).
+pub const MAX_FILE_LEN: u64 = 1 << 40;
 
-/// The RAM disk: every file's stored contents.
-#[derive(Default)]
+/// The RAM disk: every file's stored contents, in blocks of `store`.
 pub struct RamDisk {
     files: BTreeMap<FileId, StoredFile>,
-    /// Pages stored, over all files (holes of sparse files take none).
-    stored_pages: usize,
-    /// Pages reserved, over all files (never above the capacity).
+    store: Box<dyn DiskBlocks>,
+    /// Blocks held, over all files.
     reserved_pages: usize,
 }
 
-/// A zeroed page for the disk from the heap, or `IoError` when the heap
-/// cannot give one (never a panic).
-fn new_page() -> Result<Box<PageBytes>, IoError> {
-    let mut bytes = Vec::new();
-    bytes.try_reserve_exact(PAGE).map_err(|_| IoError)?;
-    bytes.resize(PAGE, 0u8);
-    bytes.into_boxed_slice().try_into().map_err(|_| IoError)
+impl Default for RamDisk {
+    /// A disk over [`HeapBlocks`] of [`HOST_DISK_BLOCKS`].
+    fn default() -> Self {
+        RamDisk::new(Box::new(HeapBlocks::with_limit(HOST_DISK_BLOCKS)))
+    }
 }
 
 impl RamDisk {
+    /// An empty disk keeping its data in `store`.
+    pub fn new(store: Box<dyn DiskBlocks>) -> Self {
+        RamDisk {
+            files: BTreeMap::new(),
+            store,
+            reserved_pages: 0,
+        }
+    }
+
     /// Whether writes of `file` to the disk fail.
     pub fn is_faulty(&self, file: FileId) -> bool {
         self.files.get(&file).is_some_and(|f| f.faulty)
@@ -127,22 +227,17 @@ impl RamDisk {
         self.files.get(&file).map_or(0, |f| f.len)
     }
 
-    /// Heap bytes the disk has promised to files (reserved) but not yet
-    /// stored: its pages live in the kernel heap, so the heap keeps them free.
-    pub fn promised_unstored_bytes(&self) -> usize {
-        self.reserved_pages.saturating_sub(self.stored_pages) * PAGE
-    }
-
     /// Whether `file` can be `pages` pages long on the disk (what it has
     /// reserved already counts as room for it).
     pub fn has_room(&self, file: FileId, pages: usize) -> bool {
-        let own = self.files.get(&file).map_or(0, |f| f.reserved);
-        pages <= CAPACITY_PAGES.saturating_sub(self.reserved_pages) + own
+        let own = self.files.get(&file).map_or(0, |f| f.blocks.len());
+        pages <= own.saturating_add(self.store.available())
     }
 
     /// Reserves room for `file` to be `pages` pages long (keeping a larger
-    /// reservation it holds); `false`, with nothing reserved, when the disk
-    /// cannot guarantee it.
+    /// reservation it holds): the blocks are taken now, so what is accepted
+    /// can always be stored. `false`, with nothing reserved, when memory
+    /// cannot hold them.
     pub fn reserve(&mut self, file: FileId, pages: usize) -> bool {
         if !self.has_room(file, pages) {
             return false;
@@ -150,25 +245,46 @@ impl RamDisk {
         let Some(stored) = self.files.get_mut(&file) else {
             return false;
         };
-        if pages > stored.reserved {
-            self.reserved_pages += pages - stored.reserved;
-            stored.reserved = pages;
+        let have = stored.blocks.len();
+        if pages <= have {
+            return true;
         }
+        if stored.blocks.try_reserve(pages - have).is_err() {
+            return false;
+        }
+        while stored.blocks.len() < pages {
+            let Some(id) = self.store.alloc() else {
+                for b in stored.blocks.drain(have..) {
+                    self.store.free(b.id);
+                }
+                return false;
+            };
+            stored.blocks.push(Block { id, written: false });
+        }
+        self.reserved_pages += pages - have;
         true
     }
 
     /// Sets the reservation of `file` to exactly `pages` pages (its new
-    /// length); `false`, with nothing changed, when growing it does not fit.
+    /// length), giving back the blocks past it; `false`, with nothing
+    /// changed, when growing it does not fit.
     fn set_reservation(&mut self, file: FileId, pages: usize) -> bool {
-        if !self.has_room(file, pages) {
+        if !self.reserve(file, pages) {
             return false;
         }
         let Some(stored) = self.files.get_mut(&file) else {
             return false;
         };
-        self.reserved_pages = self.reserved_pages - stored.reserved + pages;
-        stored.reserved = pages;
+        for b in stored.blocks.drain(pages..) {
+            self.store.free(b.id);
+            self.reserved_pages -= 1;
+        }
         true
+    }
+
+    /// Blocks the store could still give (free memory for files).
+    pub fn available_blocks(&self) -> usize {
+        self.store.available()
     }
 
     /// Pages reserved over all files.
@@ -182,6 +298,25 @@ impl RamDisk {
             self.files.remove(&file);
         }
     }
+
+    /// Stores `data` as the whole content of `file`, which holds nothing
+    /// yet (boot image); `false` when memory cannot hold it.
+    fn fill(&mut self, file: FileId, data: &[u8]) -> bool {
+        if !self.reserve(file, data.len().div_ceil(PAGE)) {
+            return false;
+        }
+        let Some(stored) = self.files.get_mut(&file) else {
+            return false;
+        };
+        stored.len = data.len() as u64;
+        for (block, chunk) in stored.blocks.iter_mut().zip(data.chunks(PAGE)) {
+            let page = self.store.bytes_mut(block.id);
+            page[..chunk.len()].copy_from_slice(chunk);
+            page[chunk.len()..].fill(0);
+            block.written = true;
+        }
+        true
+    }
 }
 
 impl Pager for RamDisk {
@@ -192,13 +327,9 @@ impl Pager for RamDisk {
         dst: &mut PageBytes,
     ) -> Result<(), IoError> {
         let stored = self.files.get(&file).ok_or(IoError)?;
-        match stored
-            .pages
-            .get(page_index as usize)
-            .and_then(|p| p.as_deref())
-        {
-            Some(page) => dst.copy_from_slice(page),
-            None => dst.fill(0),
+        match stored.blocks.get(page_index as usize) {
+            Some(b) if b.written => dst.copy_from_slice(self.store.bytes(b.id)),
+            _ => dst.fill(0),
         }
         Ok(())
     }
@@ -209,55 +340,28 @@ impl Pager for RamDisk {
         first_page_index: u64,
         pages: &[&PageBytes],
     ) -> Result<(), IoError> {
-        if self.is_faulty(file) {
+        let first = usize::try_from(first_page_index).map_err(|_| IoError)?;
+        let end = first.checked_add(pages.len()).ok_or(IoError)?;
+        let stored = self.files.get(&file).ok_or(IoError)?;
+        if stored.faulty {
             return Err(IoError);
         }
-        let first = first_page_index as usize;
-        let end = first.checked_add(pages.len()).ok_or(IoError)?;
-        if end > CAPACITY_PAGES || !self.reserve(file, end) {
+        let within = end <= stored.blocks.len();
+        // Within the file's reservation this takes nothing: its blocks are
+        // there already.
+        if !within && !self.reserve(file, end) {
             return Err(IoError);
         }
         let stored = self.files.get_mut(&file).ok_or(IoError)?;
-        let have = stored.pages.len();
-        let new_pages = stored.pages[first.min(have)..end.min(have)]
-            .iter()
-            .filter(|p| p.is_none())
-            .count()
-            + end.saturating_sub(have.max(first));
-        if new_pages > CAPACITY_PAGES.saturating_sub(self.stored_pages) {
-            return Err(IoError); // the disk is full
-        }
-        // Every allocation before any change: a heap that cannot hold the
-        // run fails the write whole (the pages stay dirty in the cache).
-        let mut fresh = Vec::new();
-        fresh.try_reserve_exact(new_pages).map_err(|_| IoError)?;
-        for _ in 0..new_pages {
-            fresh.push(new_page()?);
-        }
-        stored
-            .pages
-            .try_reserve(end.saturating_sub(have))
-            .map_err(|_| IoError)?;
-        self.stored_pages += new_pages;
-        stored.stored += new_pages;
-        if have < end {
-            stored.pages.resize_with(end, || None);
-        }
-        for (slot, page) in stored.pages[first..end].iter_mut().zip(pages) {
-            match slot {
-                Some(existing) => existing.copy_from_slice(*page),
-                None => {
-                    let mut frame = fresh.pop().ok_or(IoError)?;
-                    frame.copy_from_slice(*page);
-                    *slot = Some(frame);
-                }
-            }
+        for (block, page) in stored.blocks[first..end].iter_mut().zip(pages) {
+            self.store.bytes_mut(block.id).copy_from_slice(*page);
+            block.written = true;
         }
         Ok(())
     }
 
     fn set_len(&mut self, file: FileId, len: u64) -> Result<(), IoError> {
-        if len > DISK_CAPACITY {
+        if len > MAX_FILE_LEN {
             return Err(IoError);
         }
         let keep = (len as usize).div_ceil(PAGE);
@@ -266,28 +370,16 @@ impl Pager for RamDisk {
         }
         let stored = self.files.get_mut(&file).ok_or(IoError)?;
         stored.len = len;
-        let dropped = stored
-            .pages
-            .iter()
-            .skip(keep)
-            .filter(|p| p.is_some())
-            .count();
-        self.stored_pages -= dropped;
-        stored.stored -= dropped;
-        stored.pages.truncate(keep);
         // Zero the tail of the last kept page, so growing again reads zeros.
-        if let Some(Some(last)) = stored.pages.last_mut() {
-            let tail = len as usize % PAGE;
-            if tail != 0 {
-                last[tail..].fill(0);
-            }
+        let tail = len as usize % PAGE;
+        if let Some(last) = stored.blocks.last().filter(|b| b.written && tail != 0) {
+            self.store.bytes_mut(last.id)[tail..].fill(0);
         }
         Ok(())
     }
 }
 
 /// The namespace and the disk under it.
-#[derive(Default)]
 pub struct FileSystem {
     nodes: BTreeMap<String, Node>,
     /// The path of every file, by id (files are never removed or renamed):
@@ -298,6 +390,12 @@ pub struct FileSystem {
     path_entries_examined: Cell<u64>,
     pub disk: Storage,
     next_id: u64,
+}
+
+impl Default for FileSystem {
+    fn default() -> Self {
+        FileSystem::with_disk(RamDisk::default())
+    }
 }
 
 /// Makes `path` absolute and canonical: no empty, `.` or `..` parts, no
@@ -332,11 +430,23 @@ fn parent_of(path: &str) -> &str {
 }
 
 impl FileSystem {
-    /// An empty file system with only the root directory.
+    /// An empty file system with only the root directory, over a host
+    /// disk ([`RamDisk::default`]).
     pub fn new() -> Self {
-        let mut fs = FileSystem::default();
-        fs.nodes.insert("/".to_string(), Node::Dir);
-        fs
+        FileSystem::default()
+    }
+
+    /// An empty file system with only the root directory, over `disk`.
+    pub fn with_disk(disk: RamDisk) -> Self {
+        let mut nodes = BTreeMap::new();
+        nodes.insert("/".to_string(), Node::Dir);
+        FileSystem {
+            nodes,
+            paths: BTreeMap::new(),
+            path_entries_examined: Cell::new(0),
+            disk: Storage::over(disk),
+            next_id: 0,
+        }
     }
 
     /// What `path` names.
@@ -449,17 +559,8 @@ impl FileSystem {
     /// Stores `data` as the whole content of a new file (used at boot).
     fn create_with(&mut self, path: &str, data: &[u8]) -> Result<FileId, FsError> {
         let id = self.create(path)?;
-        if !self.disk.reserve(id, data.len().div_ceil(PAGE)) {
+        if !self.disk.ram.fill(id, data) {
             return Err(FsError::Full);
-        }
-        let stored = self.disk.ram.files.get_mut(&id).ok_or(FsError::NotFound)?;
-        stored.len = data.len() as u64;
-        for chunk in data.chunks(PAGE) {
-            let mut page = Box::new([0u8; PAGE]);
-            page[..chunk.len()].copy_from_slice(chunk);
-            stored.pages.push(Some(page));
-            stored.stored += 1;
-            self.disk.ram.stored_pages += 1;
         }
         Ok(id)
     }
@@ -627,6 +728,9 @@ mod tests {
     use super::*;
     use crate::test_platform::cpio;
 
+    /// Pages the host disk of [`FileSystem::new`] can hold.
+    const CAPACITY_PAGES: usize = HOST_DISK_BLOCKS;
+
     #[test]
     fn normalize_makes_paths_absolute_and_canonical() {
         assert_eq!(normalize("a/./b//c/").as_deref(), Some("/a/b/c"));
@@ -696,7 +800,7 @@ mod tests {
     }
 
     #[test]
-    fn the_disk_refuses_writes_beyond_its_capacity() {
+    fn the_disk_refuses_writes_beyond_the_memory_of_its_store() {
         let mut fs = FileSystem::new();
         let a = fs.create("/a").unwrap();
         let b = fs.create("/b").unwrap();
@@ -772,6 +876,48 @@ mod tests {
         let mut fs = FileSystem::new();
         fs.unpack_cpio(&archive).unwrap();
         assert_eq!(fs.disk.reserved_pages(), 4);
+    }
+
+    #[test]
+    fn a_reservation_holds_blocks_of_the_store_and_truncation_gives_them_back() {
+        let mut fs = FileSystem::with_disk(RamDisk::new(Box::new(HeapBlocks::with_limit(100))));
+        let f = fs.create("/f").unwrap();
+        assert!(fs.disk.reserve(f, 60));
+        assert_eq!(fs.disk.ram.store.available(), 40, "taken at reservation");
+        // Within the reservation, writing takes nothing more.
+        let page = [3u8; PAGE];
+        fs.disk.write_run(f, 10, &vec_of_pages(&page, 50)).unwrap();
+        assert_eq!(fs.disk.ram.store.available(), 40);
+        let mut got = [1u8; PAGE];
+        fs.disk.read_page(f, 9, &mut got).unwrap();
+        assert!(got.iter().all(|&b| b == 0), "an unwritten block reads zero");
+        fs.disk.read_page(f, 59, &mut got).unwrap();
+        assert_eq!(got, page);
+        // Another file cannot have what f holds.
+        let g = fs.create("/g").unwrap();
+        assert!(!fs.disk.reserve(g, 41));
+        assert_eq!(fs.disk.ram.store.available(), 40, "a refusal takes nothing");
+        fs.disk.set_len(f, 0).unwrap();
+        assert_eq!(fs.disk.ram.store.available(), 100);
+        assert!(fs.disk.reserve(g, 100));
+    }
+
+    #[test]
+    fn a_file_can_outgrow_the_old_32_mib_disk_when_memory_allows() {
+        let mut fs = FileSystem::with_disk(RamDisk::new(Box::new(HeapBlocks::with_limit(
+            3 * HOST_DISK_BLOCKS,
+        ))));
+        let f = fs.create("/big").unwrap();
+        let pages = 2 * HOST_DISK_BLOCKS + 1;
+        let page = [9u8; PAGE];
+        fs.disk.set_len(f, (pages * PAGE) as u64).unwrap();
+        fs.disk
+            .write_run(f, 0, &vec_of_pages(&page, pages))
+            .unwrap();
+        let mut got = [0u8; PAGE];
+        fs.disk.read_page(f, pages as u64 - 1, &mut got).unwrap();
+        assert_eq!(got, page);
+        assert_eq!(fs.disk.reserved_pages(), pages);
     }
 
     fn vec_of_pages(page: &PageBytes, n: usize) -> Vec<&PageBytes> {

@@ -132,11 +132,10 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// Heap bytes calls may still take for kernel data: above the kernel's
-    /// reserve and above what the RAM disk has promised to files but not yet
-    /// stored (its pages live in the heap), so writeback always finds room.
+    /// reserve. (The RAM disk keeps file data in frames it takes when room
+    /// is reserved, so writeback needs no heap.)
     pub(crate) fn heap_room(&self) -> usize {
-        let promised = self.fs.disk.promised_unstored_bytes();
-        self.platform.heap_room().saturating_sub(promised)
+        self.platform.heap_room()
     }
 
     /// Splits the state into what a mapping-core call on process `pid` needs.

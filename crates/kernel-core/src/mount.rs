@@ -73,6 +73,13 @@ pub struct Storage {
     home: Option<RefCell<HomeVolume>>,
 }
 
+impl Storage {
+    /// The RAM disk `ram`, nothing mounted yet.
+    pub fn over(ram: RamDisk) -> Self {
+        Storage { ram, home: None }
+    }
+}
+
 /// Whether `file` lives on the volume, and its inode number there.
 fn home_inode(file: FileId) -> Option<u32> {
     file.0
@@ -235,11 +242,6 @@ impl Storage {
             .ok()
             .and_then(|home| home.lens.get(&file).copied())
             .unwrap_or(0)
-    }
-
-    /// Heap bytes the RAM disk has promised to files but not stored.
-    pub fn promised_unstored_bytes(&self) -> usize {
-        self.ram.promised_unstored_bytes()
     }
 
     /// Whether `file` can be `pages` pages long in its store.

@@ -148,6 +148,17 @@ pub struct PteInfo {
 /// What a removed page-table entry held (the same fields as a live one).
 pub type UnmappedPage = PteInfo;
 
+/// What [`PageTable::update_range`] does with one present entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EntryChange {
+    /// Leave it as it is.
+    Keep,
+    /// Give it this protection (frame, accessed and dirty bits kept).
+    Protect(Prot),
+    /// Remove it.
+    Remove,
+}
+
 /// One address space's page table (x86_64 four-level tables in the kernel,
 /// a map in tests). Virtual addresses passed in are page aligned user
 /// addresses. The mm never maps over a present entry: it unmaps first.
@@ -165,6 +176,18 @@ pub trait PageTable {
     fn query(&self, va: u64) -> Option<PteInfo>;
     /// Reads and clears the hardware dirty bit of `va`'s entry.
     fn take_dirty(&mut self, va: u64) -> bool;
+    /// Calls `change` with each present entry of `[start, end)` (page
+    /// aligned, in address order, with what the entry holds before any
+    /// change) and applies what it returns. Work follows the present
+    /// entries and the tables that hold them: an empty upper-level entry
+    /// is one check for all it covers (512 GiB, 1 GiB, 2 MiB on x86_64).
+    /// The implementation does not flush (the caller batches).
+    fn update_range(
+        &mut self,
+        start: u64,
+        end: u64,
+        change: &mut dyn FnMut(u64, PteInfo) -> EntryChange,
+    );
     /// Invalidates the TLB entry for `va`.
     fn flush_page(&mut self, va: u64);
     /// Invalidates the whole (non-global) TLB.

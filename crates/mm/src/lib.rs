@@ -38,8 +38,8 @@ pub mod testing;
 
 pub use errno::{Errno, FaultError};
 pub use hw::{
-    Access, AsId, FileAccess, FileId, Frame, FrameSource, Hw, Io, IoError, ObjectId, PageBytes,
-    PageTable, Pager, Prot, PteInfo, ShmId, UnmappedPage, PAGE_SIZE,
+    Access, AsId, EntryChange, FileAccess, FileId, Frame, FrameSource, Hw, Io, IoError, ObjectId,
+    PageBytes, PageTable, Pager, Prot, PteInfo, ShmId, UnmappedPage, PAGE_SIZE,
 };
 pub use maps::{format_maps, write_maps_line, MapInfo, MapObject};
 pub use object::{count_underflows, ObjectRef};

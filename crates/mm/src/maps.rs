@@ -67,10 +67,16 @@ impl MemorySystem {
         };
         let (mut resident, mut dirty) = (0, 0);
         let shared = m.sharing == Sharing::Shared;
-        self.for_each_shown_page(m, m.start, m.end, |_, is_file, page| {
+        // Only a shared mapping shows file pages that can be dirty.
+        let shared_object = match m.sharing {
+            Sharing::Shared => m.object_id().and_then(|id| self.store.get(id)),
+            Sharing::Private => None,
+        };
+        self.for_each_shown_page(m, m.start, m.end, |index, is_file, _| {
             resident += 1;
             // Anonymous and segment pages have no backing store: all dirty.
-            dirty += u64::from(!is_file || (page.dirty && shared));
+            let file_dirty = shared_object.is_some_and(|o| o.dirty.contains(&index));
+            dirty += u64::from(!is_file || file_dirty);
         });
         let offset = match shown {
             Some(_) => m.backing.as_ref().map_or(0, |b| b.first_page * PAGE_SIZE),

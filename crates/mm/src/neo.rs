@@ -15,7 +15,7 @@ use crate::hw::{
 use crate::mapping::{Backing, Mapping, Origin, Sharing};
 use crate::object::ObjectStore;
 use crate::system::MemorySystem;
-use crate::unmap::{clear_entries, harvest_dirty_bits};
+use crate::unmap::clear_entries;
 
 /// The mapping `neo_munmap` step 1 identified.
 struct NeoRange {
@@ -135,22 +135,14 @@ impl MemorySystem {
     }
 }
 
-/// Step 2: pending changes (dirty pages of the range, including hardware
-/// dirty bits of writable entries) go to the file synchronously, one pager
-/// request per contiguous run of dirty pages.
+/// Step 2: pending changes (the dirty pages of the range: every page with
+/// a writable entry is among them since its write fault) go to the file
+/// synchronously, one pager request per contiguous run of dirty pages.
 fn neo_step2_write_dirty_pages(
     store: &mut ObjectStore,
     hw: &mut Hw,
     range: &NeoRange,
 ) -> Result<(), Errno> {
-    harvest_dirty_bits(
-        store,
-        hw.pt,
-        range.object,
-        range.first_page,
-        range.end_page,
-        range.start,
-    );
     store.write_back(&mut hw.io(), range.object, range.first_page, range.end_page)
 }
 
@@ -171,10 +163,6 @@ fn neo_step3_remove_page_table_entries(
     clear_entries(m, range.start, range.end, &mut sys.store, hw.pt, &mut batch);
     sys.store.finish_batch(batch, hw.pt, hw.frames);
     if let Some(obj) = sys.store.get_mut(range.object) {
-        for (_, page) in obj.pages.range_mut(range.first_page..range.end_page) {
-            if page.writers == 0 {
-                page.dirty = false;
-            }
-        }
+        obj.clean_unwritable(range.first_page, range.end_page);
     }
 }

@@ -19,10 +19,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CachePage {
     pub frame: Frame,
-    /// The page differs from the file (file objects only).
-    pub dirty: bool,
     /// Page-table entries mapping this page writable, over all address
-    /// spaces (file objects only). Invariant: `writers > 0` implies `dirty`.
+    /// spaces (file objects only). Invariant: `writers > 0` implies the
+    /// page's index is in its object's dirty set.
     pub writers: u32,
     /// In a fork's hidden object: which children (bit 0, bit 1) no longer
     /// see this page (they copied it or gave its range up).
@@ -34,7 +33,6 @@ impl CachePage {
     pub fn new(frame: Frame) -> Self {
         CachePage {
             frame,
-            dirty: false,
             writers: 0,
             released: 0,
         }
@@ -89,6 +87,13 @@ pub enum ObjectKind {
 pub struct MemoryObject {
     pub kind: ObjectKind,
     pub pages: PageMap,
+    /// Indices of the pages that differ from the file (file objects only):
+    /// every page written through `write`, and every page that has, or had
+    /// since its last writeback, a writable entry (shared file pages are
+    /// mapped writable only by a write fault, which adds them here). So
+    /// writeback and msync find dirty pages here, never by scanning `pages`
+    /// or page tables.
+    pub dirty: BTreeSet<u64>,
     /// Mappings referencing the object (and shadows over a file).
     pub map_refs: u32,
     /// Open descriptors (files) or the live segment itself (shm).
@@ -114,6 +119,29 @@ impl MemoryObject {
     /// Whether this is a file object.
     pub fn is_file(&self) -> bool {
         matches!(self.kind, ObjectKind::File(_))
+    }
+
+    /// Whether page `index` is resident and dirty.
+    pub fn is_dirty(&self, index: u64) -> bool {
+        self.dirty.contains(&index) && self.pages.contains_key(&index)
+    }
+
+    /// Marks page `index` dirty.
+    pub(crate) fn mark_dirty(&mut self, index: u64) {
+        self.dirty.insert(index);
+    }
+
+    /// Makes the dirty pages of `[first, end)` that no entry maps writable
+    /// clean (after they were written). Work follows the dirty pages of
+    /// the range.
+    pub(crate) fn clean_unwritable(&mut self, first: u64, end: u64) {
+        let mut cursor = first;
+        while let Some(&index) = self.dirty.range(cursor..end).next() {
+            cursor = index + 1;
+            if self.pages.get(&index).is_none_or(|p| p.writers == 0) {
+                self.dirty.remove(&index);
+            }
+        }
     }
 }
 
@@ -266,6 +294,7 @@ impl ObjectStore {
         self.objects.insert(MemoryObject {
             kind,
             pages: PageMap::new(),
+            dirty: BTreeSet::new(),
             map_refs: 0,
             handle_refs,
             below: None,
@@ -336,6 +365,7 @@ impl ObjectStore {
         let id = self.objects.insert(MemoryObject {
             kind,
             pages: PageMap::new(),
+            dirty: BTreeSet::new(),
             map_refs: 1,
             handle_refs: 0,
             below: None,

@@ -110,12 +110,8 @@ impl ObjectStore {
             let in_page = (pos % PAGE_SIZE) as usize;
             let n = (PAGE_SIZE as usize - in_page).min(buf.len() - done);
             io.frames.bytes_mut(frame)[in_page..in_page + n].copy_from_slice(&buf[done..done + n]);
-            if let Some(p) = self
-                .objects
-                .get_mut(&id)
-                .and_then(|o| o.pages.get_mut(&index))
-            {
-                p.dirty = true;
+            if let Some(o) = self.objects.get_mut(&id) {
+                o.mark_dirty(index);
             }
             done += n;
         }
@@ -188,6 +184,7 @@ impl ObjectStore {
             return;
         };
         let gone = o.pages.split_off(&first);
+        drop(o.dirty.split_off(&first));
         for p in gone.values() {
             self.free_frame_now(io.frames, p.frame);
         }
@@ -200,7 +197,8 @@ impl ObjectStore {
     }
 
     /// Writes the dirty pages of object `id` with index in `[first, end)`,
-    /// one pager request per contiguous run. The list of a run's pages grows
+    /// one pager request per contiguous run. The pages are found in the
+    /// object's dirty set: work follows the dirty pages, not the cached ones. The list of a run's pages grows
     /// with `try_reserve`: when the heap refuses, the run goes as several
     /// requests (down to one page each), so writeback needs no allocation to
     /// succeed. On success the written pages
@@ -225,8 +223,7 @@ impl ObjectStore {
         if first >= end {
             return Ok(());
         }
-        let has_dirty = obj.pages.range(first..end).any(|(_, p)| p.dirty);
-        if !has_dirty {
+        if obj.dirty.range(first..end).next().is_none() {
             return Ok(());
         }
         if state.stored_size != state.size {
@@ -236,7 +233,10 @@ impl ObjectStore {
         let frames = &*io.frames;
         let mut run: Vec<&PageBytes> = Vec::new();
         let mut run_first = 0u64;
-        for (index, page) in obj.pages.range(first..end).filter(|(_, p)| p.dirty) {
+        for &index in obj.dirty.range(first..end) {
+            let Some(page) = obj.pages.get(&index) else {
+                continue;
+            };
             let bytes = frames.bytes(page.frame);
             if !run.is_empty() && run_first + run.len() as u64 != index {
                 send_run(io.pager, &mut self.stats, file, run_first, &run)?;
@@ -262,11 +262,7 @@ impl ObjectStore {
         if !run.is_empty() {
             send_run(io.pager, &mut self.stats, file, run_first, &run)?;
         }
-        for page in obj.pages.range_mut(first..end).map(|(_, p)| p) {
-            if page.writers == 0 {
-                page.dirty = false;
-            }
-        }
+        obj.clean_unwritable(first, end);
         Ok(())
     }
 }

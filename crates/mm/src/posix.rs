@@ -238,38 +238,54 @@ impl MemorySystem {
         let Some((start, end)) = self.mapped_range(id, addr, len)? else {
             return Ok(());
         };
+        // The range is fully mapped: each mapping ends where the next starts.
         let mut result = Ok(());
-        for s in self.starts_in(id, start, end) {
-            if let Err(e) = self.msync_mapping(id, hw, s, start, end, flags & mman::MS_SYNC != 0) {
-                result = Err(e);
+        let mut at = start;
+        while at < end {
+            let synced = self.msync_mapping(id, hw, at, end, flags & mman::MS_SYNC != 0);
+            match synced {
+                Ok(Some(next)) => at = next,
+                Ok(None) => break,
+                Err((e, next)) => {
+                    result = Err(e);
+                    at = next;
+                }
             }
         }
         result
     }
 
-    /// Write-protects our writable entries of the part of mapping `s` in
-    /// `[start, end)` (so later stores dirty again), then writes it back.
+    /// Write-protects our writable entries of the part in `[at, end)` of
+    /// the mapping containing `at` (so later stores dirty again), then
+    /// writes it back. Returns where that mapping ends (`None`: no mapping
+    /// there), with the error if writeback failed.
     fn msync_mapping(
         &mut self,
         id: AsId,
         hw: &mut Hw,
-        s: u64,
-        start: u64,
+        at: u64,
         end: u64,
         sync: bool,
-    ) -> Result<(), Errno> {
-        let Some(m) = self.spaces.get(&id).and_then(|sp| sp.mappings.get(&s)) else {
-            return Ok(());
+    ) -> Result<Option<u64>, (Errno, u64)> {
+        let Some(m) = self.spaces.get(&id).and_then(|sp| sp.mapping_at(at)) else {
+            return Ok(None);
         };
+        let next = m.end;
         if m.sharing != Sharing::Shared {
-            return Ok(());
+            return Ok(Some(next));
         }
-        let (from, to) = (start.max(m.start), end.min(m.end));
+        let (from, to) = (at, end.min(m.end));
         let Some((object, first, last)) = m.object_pages(from, to) else {
-            return Ok(());
+            return Ok(Some(next));
         };
-        if !self.store.get(object).is_some_and(|o| o.is_file()) {
-            return Ok(());
+        // Every page with a writable entry is in the dirty set: with no
+        // dirty page in the range there is nothing to protect or write.
+        let dirty = self
+            .store
+            .get(object)
+            .is_some_and(|o| o.is_file() && o.dirty.range(first..last).next().is_some());
+        if !dirty {
+            return Ok(Some(next));
         }
         let mut batch = self.store.begin_batch();
         restrict_entries(
@@ -283,9 +299,12 @@ impl MemorySystem {
         );
         self.store.finish_batch(batch, hw.pt, hw.frames);
         if !sync {
-            return Ok(());
+            return Ok(Some(next));
         }
-        self.store.write_back(&mut hw.io(), object, first, last)
+        self.store
+            .write_back(&mut hw.io(), object, first, last)
+            .map(|()| Some(next))
+            .map_err(|e| (e, next))
     }
 
     /// POSIX `mprotect`: sets the protection of every page in the range,

@@ -324,7 +324,7 @@ impl MemorySystem {
         let id = self.store.file_object(file).ok()?;
         let obj = self.store.get(id)?;
         debug_assert!(matches!(obj.kind, ObjectKind::File(_)));
-        obj.pages.get(&index).map(|p| p.dirty)
+        obj.pages.get(&index).map(|_| obj.is_dirty(index))
     }
 }
 

@@ -8,8 +8,8 @@ extern crate std;
 
 use crate::errno::{Errno, FaultError};
 use crate::hw::{
-    Access, AsId, FileId, Frame, FrameSource, Hw, Io, IoError, PageBytes, PageTable, Pager, Prot,
-    PteInfo, UnmappedPage, PAGE_SIZE,
+    Access, AsId, EntryChange, FileId, Frame, FrameSource, Hw, Io, IoError, PageBytes, PageTable,
+    Pager, Prot, PteInfo, UnmappedPage, PAGE_SIZE,
 };
 use crate::system::MemorySystem;
 use alloc::boxed::Box;
@@ -33,9 +33,12 @@ pub struct SoftPageTable {
     pub entries: BTreeMap<u64, SoftPte>,
     pub single_flushes: u64,
     pub full_flushes: u64,
-    /// Calls of `map`, `unmap`, `protect`, `query` and `take_dirty` (the
-    /// steps cost-shape tests count).
+    /// Calls of `map`, `unmap`, `protect`, `query`, `take_dirty` and
+    /// `update_range`, plus one per entry `update_range` visits (the steps
+    /// cost-shape tests count).
     pub calls: Cell<u64>,
+    /// Present entries `update_range` visited.
+    pub visited: u64,
     /// Makes `map` fail with `NoMem` (intermediate table allocation).
     pub fail_map: bool,
 }
@@ -96,6 +99,33 @@ impl PageTable for SoftPageTable {
         self.entries
             .get_mut(&va)
             .is_some_and(|p| core::mem::replace(&mut p.dirty, false))
+    }
+    fn update_range(
+        &mut self,
+        start: u64,
+        end: u64,
+        change: &mut dyn FnMut(u64, PteInfo) -> EntryChange,
+    ) {
+        self.count_call();
+        let mut removed = Vec::new();
+        for (&va, p) in self.entries.range_mut(start..end) {
+            self.calls.set(self.calls.get() + 1);
+            self.visited += 1;
+            let info = PteInfo {
+                frame: p.frame,
+                prot: p.prot,
+                dirty: p.dirty,
+                accessed: p.accessed,
+            };
+            match change(va, info) {
+                EntryChange::Keep => {}
+                EntryChange::Protect(prot) => p.prot = prot,
+                EntryChange::Remove => removed.push(va),
+            }
+        }
+        for va in removed {
+            self.entries.remove(&va);
+        }
     }
     fn flush_page(&mut self, _va: u64) {
         self.single_flushes += 1;

@@ -1,47 +1,158 @@
 //! Taking pages out of page tables and ranges out of address spaces: the
 //! shared machinery of munmap, MAP_FIXED replacement, madvise, mprotect,
-//! shmdt and teardown. Work follows resident pages (the pages the
-//! mapping's objects hold in the range), never the range size.
+//! shmdt and teardown. Work follows the present page-table entries of the
+//! range (empty upper-level tables are skipped whole) or, when fewer, the
+//! pages the mapping's objects hold; never the range size nor cached pages
+//! beyond what the page table holds.
 
 use crate::address_space::AddressSpace;
-use crate::hw::{Hw, PageTable, Prot, PAGE_SIZE};
+use crate::hw::{EntryChange, Hw, ObjectId, PageTable, Prot, PteInfo, PAGE_SIZE};
 use crate::mapping::{Mapping, Sharing};
-use crate::object::{count_down, Below, MemoryObject, ObjectStore};
+use crate::object::{count_down, Below, CachePage, MemoryObject, ObjectStore};
 use crate::tlb::TlbBatch;
 
-/// Calls `f` with each object of `m`'s chain (its object, then, for a
-/// private mapping, the objects below it) and the object's pages shown by
-/// `[from, to)` of `m`. Page-table entries of the range can only show
-/// pages of these objects.
-fn for_each_level(
+/// The file object of a shared file mapping (whose writable entries are
+/// counted per page), else `None`.
+fn counted_object(m: &Mapping, store: &ObjectStore) -> Option<ObjectId> {
+    if m.sharing != Sharing::Shared {
+        return None;
+    }
+    let id = m.object_id()?;
+    store.get(id).filter(|o| o.is_file()).map(|_| id)
+}
+
+/// The cached page an entry of `m` at `va` shows, if the entry shows it
+/// (the object's page at that index, same frame).
+fn shown_page<'a>(
+    obj: &'a mut MemoryObject,
+    m: &Mapping,
+    va: u64,
+    frame: crate::hw::Frame,
+) -> Option<(u64, &'a mut CachePage)> {
+    let (_, index) = m.object_page(va)?;
+    let page = obj.pages.get_mut(&index).filter(|p| p.frame == frame)?;
+    Some((index, page))
+}
+
+/// What a visit decides for one entry, given the store, its address and
+/// what it holds.
+type EntryVisit<'a> = dyn FnMut(&mut ObjectStore, u64, PteInfo) -> EntryChange + 'a;
+
+/// Object pages the per-page walk of [`visit_entries`] takes per search of
+/// an object's page index.
+const PAGES_PER_SEARCH: usize = 32;
+
+/// Below this many pages in the chain, [`visit_entries`] looks pages up
+/// rather than walking the page table's levels.
+const FEW_PAGES: u64 = 16;
+
+/// Applies `change` to each present entry of `[from, to)` of `m`, by the
+/// cheaper of two walks. Entries can only show pages the mapping's chain
+/// of objects holds: when those objects hold no more pages than the range
+/// has page tables (one per 2 MiB; or [`FEW_PAGES`]), each of their pages
+/// in the range is looked up; otherwise the page table visits its present
+/// entries, skipping empty tables. Either way the work is bounded by what
+/// the page table holds for the range, never by the pages the objects
+/// cache beyond it. `remove` says `change` removes every entry (it is told
+/// what the entry held once it is gone).
+fn visit_entries(
     m: &Mapping,
     from: u64,
     to: u64,
     store: &mut ObjectStore,
-    mut f: impl FnMut(&mut MemoryObject, u64, u64),
+    pt: &mut dyn PageTable,
+    remove: bool,
+    change: &mut EntryVisit,
 ) {
+    let tables = ((to - from) / PAGE_SIZE).div_ceil(512).max(FEW_PAGES);
+    if chain_pages(m, store) > tables {
+        pt.update_range(from, to, &mut |va, old| change(store, va, old));
+        return;
+    }
     let Some((mut id, first, end)) = m.object_pages(from, to) else {
         return;
     };
     loop {
-        let Some(obj) = store.get_mut(id) else {
-            return;
-        };
-        f(obj, first, end);
-        if m.sharing == Sharing::Shared {
-            return;
+        let mut cursor = first;
+        loop {
+            // A few indices at a time: `change` needs the store.
+            let mut found = [0u64; PAGES_PER_SEARCH];
+            let mut n = 0;
+            if let Some(o) = store.get(id) {
+                for (slot, (index, _)) in found.iter_mut().zip(o.pages.range(cursor..end)) {
+                    *slot = index;
+                    n += 1;
+                }
+            }
+            let Some(&last) = found[..n].last() else {
+                break;
+            };
+            cursor = last + 1;
+            for &index in &found[..n] {
+                visit_one(m.va_of_object_page(index), store, pt, remove, change);
+            }
         }
-        id = match &obj.below {
-            Some(Below::Root(r)) => r.id(),
-            Some(Below::Hidden { parent, .. }) => *parent,
+        match below(m, store, id) {
+            Some(next) => id = next,
             None => return,
-        };
+        }
     }
 }
 
+/// [`visit_entries`] for the entry at `va`, if present.
+fn visit_one(
+    va: u64,
+    store: &mut ObjectStore,
+    pt: &mut dyn PageTable,
+    remove: bool,
+    change: &mut EntryVisit,
+) {
+    if remove {
+        if let Some(old) = pt.unmap(va) {
+            change(store, va, old);
+        }
+        return;
+    }
+    let Some(old) = pt.query(va) else {
+        return;
+    };
+    match change(store, va, old) {
+        EntryChange::Keep => {}
+        EntryChange::Protect(prot) => pt.protect(va, prot),
+        EntryChange::Remove => {
+            pt.unmap(va);
+        }
+    }
+}
+
+/// The object below `id` in `m`'s chain (none for a shared mapping).
+fn below(m: &Mapping, store: &ObjectStore, id: ObjectId) -> Option<ObjectId> {
+    if m.sharing == Sharing::Shared {
+        return None;
+    }
+    match &store.get(id)?.below {
+        Some(Below::Root(r)) => Some(r.id()),
+        Some(Below::Hidden { parent, .. }) => Some(*parent),
+        None => None,
+    }
+}
+
+/// Pages the objects of `m`'s chain hold, in all (one count per object).
+fn chain_pages(m: &Mapping, store: &ObjectStore) -> u64 {
+    let mut total = 0;
+    let mut level = m.object_id();
+    while let Some(id) = level {
+        total += store.get(id).map_or(0, |o| o.pages.len() as u64);
+        level = below(m, store, id);
+    }
+    total
+}
+
 /// Removes the page-table entries of `[from, to)` of `m` (whatever object
-/// of its chain they show). For shared file pages, harvests the hardware
-/// dirty bit and drops the writable-entry count.
+/// of its chain they show). For shared file pages, drops the writable-entry
+/// count (their dirty state is in the object's dirty set already). Work
+/// follows the present entries (see [`visit_entries`]), never the object's
+/// cached pages.
 pub(crate) fn clear_entries(
     m: &Mapping,
     from: u64,
@@ -50,30 +161,29 @@ pub(crate) fn clear_entries(
     pt: &mut dyn PageTable,
     batch: &mut TlbBatch,
 ) {
-    let shared = m.sharing == Sharing::Shared;
-    for_each_level(m, from, to, store, |obj, first, end| {
-        // Writable entries are counted for shared file pages only.
-        let counted = shared && obj.is_file();
-        for (index, page) in obj.pages.range_mut(first..end) {
-            let va = m.va_of_object_page(index);
-            let Some(old) = pt.unmap(va) else {
-                continue;
-            };
-            batch.invalidate(va);
-            if counted && old.frame == page.frame {
-                if old.dirty {
-                    page.dirty = true;
-                }
-                if old.prot.write {
-                    count_down(&mut page.writers, "writable entries of a page");
-                }
-            }
+    let counted = counted_object(m, store);
+    visit_entries(m, from, to, store, pt, true, &mut |store, va, old| {
+        batch.invalidate(va);
+        if let Some(obj) = counted.and_then(|id| store.get_mut(id)) {
+            settle_removed_entry(obj, m, va, old);
         }
+        EntryChange::Remove
     });
 }
 
+/// Accounts for a removed entry of a shared file mapping: a writable entry
+/// is one writer less. Its hardware dirty bit adds nothing: the page has
+/// been in the dirty set since the write fault that made the entry
+/// writable, and stays there while any writable entry shows it. A
+/// read-only entry needs no bookkeeping (not even a lookup).
+fn settle_removed_entry(obj: &mut MemoryObject, m: &Mapping, va: u64, old: PteInfo) {
+    if old.prot.write {
+        settle_lost_write(obj, m, va, old);
+    }
+}
+
 /// Lowers the entries of `[from, to)` of `m` to at most `prot` (removing
-/// them when `prot` is none).
+/// them when `prot` is none). Work follows the present entries.
 pub(crate) fn restrict_entries(
     m: &Mapping,
     from: u64,
@@ -87,29 +197,34 @@ pub(crate) fn restrict_entries(
         clear_entries(m, from, to, store, pt, batch);
         return;
     }
-    let shared = m.sharing == Sharing::Shared;
-    for_each_level(m, from, to, store, |obj, first, end| {
-        let counted = shared && obj.is_file();
-        for (index, page) in obj.pages.range_mut(first..end) {
-            let va = m.va_of_object_page(index);
-            let lost_write = restrict_one(pt, batch, va, prot);
-            if counted && lost_write == Some(true) {
-                count_down(&mut page.writers, "writable entries of a page");
+    let counted = counted_object(m, store);
+    visit_entries(m, from, to, store, pt, false, &mut |store, va, old| {
+        let new = old.prot.intersect(prot);
+        if new == old.prot {
+            return EntryChange::Keep;
+        }
+        batch.invalidate(va);
+        if old.prot.write && !new.write {
+            if let Some(obj) = counted.and_then(|id| store.get_mut(id)) {
+                settle_lost_write(obj, m, va, old);
             }
         }
+        EntryChange::Protect(new)
     });
 }
 
-/// Lowers one entry; returns whether it lost write permission (None if absent).
-fn restrict_one(pt: &mut dyn PageTable, batch: &mut TlbBatch, va: u64, prot: Prot) -> Option<bool> {
-    let old = pt.query(va)?;
-    let new = old.prot.intersect(prot);
-    if new == old.prot {
-        return Some(false);
-    }
-    pt.protect(va, new);
-    batch.invalidate(va);
-    Some(old.prot.write && !new.write)
+/// Accounts for an entry of a shared file mapping that loses write
+/// permission: one writer less (the page stays in the dirty set until its
+/// writeback).
+fn settle_lost_write(obj: &mut MemoryObject, m: &Mapping, va: u64, old: PteInfo) {
+    let Some((index, page)) = shown_page(obj, m, va, old.frame) else {
+        return;
+    };
+    count_down(&mut page.writers, "writable entries of a page");
+    debug_assert!(
+        obj.dirty.contains(&index),
+        "a writable shared file page outside the dirty set"
+    );
 }
 
 /// Gives up the private pages of `[from, to)` of `m` (their entries must
@@ -176,25 +291,5 @@ fn discard_mapping(mut m: Mapping, store: &mut ObjectStore, hw: &mut Hw, batch: 
     let private = m.sharing == Sharing::Private;
     if let (Some(b), Some(pages)) = (m.backing.take(), pages) {
         store.drop_mapping(&mut hw.io(), b.object, pages, private, batch.frees_mut());
-    }
-}
-
-/// Moves the hardware dirty bits of the writable entries that show pages
-/// `[first_page, end_page)` of `object` (mapped from `start_va` on) into the
-/// page cache, so that a writeback sees every store.
-pub(crate) fn harvest_dirty_bits(
-    store: &mut ObjectStore,
-    pt: &mut dyn PageTable,
-    object: crate::hw::ObjectId,
-    first_page: u64,
-    end_page: u64,
-    start_va: u64,
-) {
-    if let Some(obj) = store.get_mut(object) {
-        for (index, page) in obj.pages.range_mut(first_page..end_page) {
-            if !page.dirty && page.writers > 0 {
-                page.dirty = pt.take_dirty(start_va + (index - first_page) * PAGE_SIZE);
-            }
-        }
     }
 }

@@ -48,8 +48,8 @@ fn neo_munmap_of_64_mib_file_mapping_sends_exactly_one_request_per_dirty_run() {
     }
 }
 
-/// Page-table calls (map, unmap, protect, query, take_dirty) made on
-/// `p`'s table while `f` runs.
+/// Page-table calls (map, unmap, protect, query, take_dirty, update_range
+/// and each entry it visits) made on `p`'s table while `f` runs.
 fn page_table_calls(m: &mut Machine, p: AsId, f: impl FnOnce(&mut Machine)) -> u64 {
     let before = m.pt(p).calls.get();
     f(m);
@@ -81,8 +81,8 @@ fn munmap_cost_follows_resident_pages_not_range_size() {
     let calls = page_table_calls(&mut m, p, |m| {
         m.with(p, |vm, hw| vm.munmap(p, hw, a, len)).unwrap();
     });
-    // One unmap per resident page; a per-page walk of the range would be
-    // 2^28 calls.
+    // Ten resident pages in a range of 2^19 page tables: one unmap each; a
+    // per-page walk of the range would be 2^28 calls.
     assert_eq!(calls, 10);
     assert_eq!(m.pt(p).single_flushes, 10);
     assert_eq!(m.frames.live_count(), 0);
@@ -119,7 +119,9 @@ fn munmap_cost_follows_resident_pages_not_range_size() {
         m.with(p, |vm, hw| vm.destroy_address_space(p, hw)).unwrap();
     });
     m.tables.remove(&p);
-    assert!(calls <= 2, "{calls} page-table calls to tear one page down");
+    // One range visit per mapping (three after the mprotect split) and one
+    // step for the page.
+    assert!(calls <= 4, "{calls} page-table calls to tear one page down");
     assert_eq!(m.frames.live_count(), 0);
 }
 
@@ -172,4 +174,124 @@ fn tlb_invalidations_are_batched_per_operation() {
         m.vm.stats().tlb_single_flushes - after.tlb_single_flushes,
         32
     );
+}
+
+/// A 64 MiB file whose every page is in the page cache (read whole through
+/// the cache), mapped shared and writable in `p`; returns the address.
+fn fully_cached_shared_file(m: &mut Machine, p: AsId) -> u64 {
+    const LEN: u64 = 64 << 20;
+    let f = m.create_file(1, &vec![7u8; LEN as usize]);
+    let mut buf = vec![0u8; LEN as usize];
+    let read = m
+        .with_io(|vm, io| vm.file_read(io, f, 0, &mut buf))
+        .unwrap();
+    assert_eq!(read as u64, LEN);
+    m.with(p, |vm, hw| {
+        vm.mmap(
+            p,
+            hw,
+            0,
+            LEN,
+            RW,
+            mman::MAP_SHARED,
+            Some((f, FileAccess::ReadWrite)),
+            0,
+        )
+    })
+    .unwrap()
+}
+
+/// Pages `0, 256, 512, ...`: 64 pages spread over the 64 MiB.
+fn scattered_pages() -> impl Iterator<Item = u64> {
+    (0..64u64).map(|k| k * 256 * PAGE_SIZE)
+}
+
+#[test]
+fn munmap_and_msync_of_a_fully_cached_file_follow_present_entries_not_cached_pages() {
+    const LEN: u64 = 64 << 20;
+    let mut m = Machine::new();
+    let p = m.new_space();
+    let a = fully_cached_shared_file(&mut m, p);
+    // Two pages read through the mapping, nothing written.
+    m.touch(p, a, Access::Read).unwrap();
+    m.touch(p, a + LEN / 2, Access::Read).unwrap();
+    let calls = page_table_calls(&mut m, p, |m| {
+        m.with(p, |vm, hw| vm.msync(p, hw, a, LEN, mman::MS_SYNC))
+            .unwrap();
+    });
+    // No dirty page in the range: no page-table work at all (a scan of the
+    // 16,384 cached pages would make one call per page).
+    assert_eq!(calls, 0);
+    assert!(m.pager.writes.is_empty());
+    let calls = page_table_calls(&mut m, p, |m| {
+        m.with(p, |vm, hw| vm.munmap(p, hw, a, LEN)).unwrap();
+    });
+    // One range visit, two entries.
+    assert_eq!(calls, 1 + 2);
+    assert!(m.pager.writes.is_empty());
+    assert_eq!(m.pt(p).entries.len(), 0);
+}
+
+#[test]
+fn msync_and_munmap_of_64_scattered_dirty_pages_visit_only_their_entries() {
+    const LEN: u64 = 64 << 20;
+    let mut m = Machine::new();
+    let p = m.new_space();
+    let a = fully_cached_shared_file(&mut m, p);
+    for off in scattered_pages() {
+        m.store(p, a + off, &[1]).unwrap();
+    }
+    let calls = page_table_calls(&mut m, p, |m| {
+        m.with(p, |vm, hw| vm.msync(p, hw, a, LEN, mman::MS_SYNC))
+            .unwrap();
+    });
+    assert_eq!(calls, 1 + 64);
+    // Each page is its own run: 64 requests, and now clean and read-only.
+    assert_eq!(m.pager.writes.len(), 64);
+    let f = neoos_mm::FileId(1);
+    for off in scattered_pages() {
+        assert_eq!(m.vm.file_page_dirty(f, off / PAGE_SIZE), Some(false));
+        assert!(!m.pt(p).entries[&(a + off)].prot.write);
+    }
+    // Stored again: munmap keeps them dirty (POSIX munmap does not write),
+    // visiting only the 64 entries.
+    for off in scattered_pages() {
+        m.store(p, a + off, &[2]).unwrap();
+    }
+    let calls = page_table_calls(&mut m, p, |m| {
+        m.with(p, |vm, hw| vm.munmap(p, hw, a, LEN)).unwrap();
+    });
+    assert_eq!(calls, 1 + 64);
+    for off in scattered_pages() {
+        assert_eq!(m.vm.file_page_dirty(f, off / PAGE_SIZE), Some(true));
+    }
+    // The descriptor's close writes exactly those 64 pages.
+    m.close(f).unwrap();
+    assert_eq!(m.pager.writes.len(), 128);
+    assert!(scattered_pages().all(|off| m.pager.contents(f)[off as usize] == 2));
+}
+
+#[test]
+fn neo_munmap_of_a_fully_cached_file_visits_only_present_entries() {
+    const LEN: u64 = 64 << 20;
+    let mut m = Machine::new();
+    let p = m.new_space();
+    let f = m.create_file(1, &vec![7u8; LEN as usize]);
+    let mut buf = vec![0u8; LEN as usize];
+    m.with_io(|vm, io| vm.file_read(io, f, 0, &mut buf))
+        .unwrap();
+    let a = m
+        .with(p, |vm, hw| {
+            vm.neo_mmap(p, hw, f, FileAccess::ReadWrite, 0, LEN as i64)
+        })
+        .unwrap();
+    m.store(p, a + 5 * PAGE_SIZE, &[3]).unwrap();
+    let calls = page_table_calls(&mut m, p, |m| {
+        m.with(p, |vm, hw| vm.neo_munmap(p, hw, a, LEN as i64))
+            .unwrap();
+    });
+    // One range visit, one present entry (the store's).
+    assert_eq!(calls, 1 + 1);
+    assert_eq!(m.pager.writes.len(), 1);
+    assert_eq!(m.vm.file_page_dirty(f, 5), Some(false));
 }

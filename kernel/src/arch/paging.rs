@@ -5,7 +5,8 @@
 //! and the per-process tables as [`UserPageTable`] values (user half private,
 //! kernel half shared), with the entry operations the mapping core needs:
 //! map, unmap (returning the hardware dirty and accessed bits), protect,
-//! query, clear-dirty, and the release of tables left empty. Entry flags are
+//! query, clear-dirty, changes to every present entry of a range (walking
+//! only present tables), and the release of tables left empty. Entry flags are
 //! the `x86_64` crate's [`PageTableFlags`]; the walk is our own (no
 //! `OffsetPageTable` per call, no huge pages in user tables).
 
@@ -137,6 +138,17 @@ pub fn activate_kernel_tables() {
         // SAFETY: the kernel root built by init_kernel_tables maps the kernel.
         unsafe { super::cpu::load_root(root) };
     }
+}
+
+/// What [`UserPageTable::update_present`] does with one present entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeafChange {
+    /// Leave it.
+    Keep,
+    /// Replace its permission bits (as [`UserPageTable::set_flags`]).
+    SetFlags(PageTableFlags),
+    /// Clear it.
+    Clear,
 }
 
 /// No frame could be had for an intermediate page table.
@@ -274,6 +286,26 @@ impl UserPageTable {
         PageTableFlags::from_bits_truncate(was)
     }
 
+    /// Calls `change` with each present level-1 entry of user range
+    /// `[start, end)` (its address and what it holds), in address order,
+    /// and applies what it returns. Empty upper-level entries are skipped
+    /// whole (one check per 512 GiB, 1 GiB or 2 MiB of nothing). Nothing is
+    /// flushed. Returns how many entries were cleared.
+    pub fn update_present(
+        &mut self,
+        start: u64,
+        end: u64,
+        change: &mut dyn FnMut(u64, (u64, PageTableFlags)) -> LeafChange,
+    ) -> usize {
+        let end = end.min(USER_HALF_END);
+        if start >= end {
+            return 0;
+        }
+        // SAFETY: the root is ours, a level-3 table covering from 0,
+        // borrowed exclusively.
+        unsafe { update_in(self.root, 3, 0, start, end, change) }
+    }
+
     /// Unlinks and frees the tables (never the root) that cover part of
     /// `[start, end)` and hold no entry: a table goes only when all 512 of
     /// its entries are empty, not only those in the range. Work follows the
@@ -335,6 +367,117 @@ fn entry_span(level: u32) -> u64 {
     1 << (12 + 9 * level)
 }
 
+/// The first and last index of the entries of a level-`level` table
+/// covering from `base` that overlap `[start, end)` (which must meet it).
+fn overlap(level: u32, base: u64, start: u64, end: u64) -> (usize, usize) {
+    let span = entry_span(level);
+    let first = ((start.max(base) - base) / span) as usize;
+    let last = (((end - 1).min(base + 512 * span - 1) - base) / span) as usize;
+    (first, last)
+}
+
+/// Whether any of the entries of `block` is present. The entries are ORed
+/// sixteen bytes at a time (SSE2, part of every x86_64 CPU; the kernel
+/// saves user SSE state on entry), so empty entries cost about half an
+/// instruction each.
+fn any_present<const N: usize>(block: &[u64; N]) -> bool {
+    use core::arch::x86_64::{
+        __m128i, _mm_cvtsi128_si64, _mm_loadu_si128, _mm_or_si128, _mm_setzero_si128,
+        _mm_unpackhi_epi64,
+    };
+    let vectors = block.as_ptr().cast::<__m128i>();
+    // SAFETY: SSE2 is part of x86_64, so every CPU we run on has these
+    // instructions; vector `k` is entries 2k and 2k+1 of `block` (N is
+    // even at every use), inside it, and unaligned loads are allowed.
+    unsafe {
+        let mut any = _mm_setzero_si128();
+        for k in 0..N / 2 {
+            any = _mm_or_si128(any, _mm_loadu_si128(vectors.add(k)));
+        }
+        let low = _mm_cvtsi128_si64(any) as u64;
+        let high = _mm_cvtsi128_si64(_mm_unpackhi_epi64(any, any)) as u64;
+        (low | high) & PRESENT != 0
+    }
+}
+
+/// Whether `N` entries from `i` are all empty (false when fewer are left
+/// before `last`, or `i` is not a multiple of `N`).
+fn empty_block<const N: usize>(entries: &[u64; 512], i: usize, last: usize) -> bool {
+    if !i.is_multiple_of(N) || i + N > last + 1 {
+        return false;
+    }
+    <&[u64; N]>::try_from(&entries[i..i + N]).is_ok_and(|block| !any_present(block))
+}
+
+/// The index of the first present entry among `entries[from..=last]`.
+/// Aligned runs of 64, then 8, empty entries are skipped with one
+/// [`any_present`] each.
+fn next_present(entries: &[u64; 512], from: usize, last: usize) -> Option<usize> {
+    let mut i = from;
+    while i <= last {
+        if empty_block::<64>(entries, i, last) {
+            i += 64;
+        } else if empty_block::<8>(entries, i, last) {
+            i += 8;
+        } else if entries[i] & PRESENT != 0 {
+            return Some(i);
+        } else {
+            i += 1;
+        }
+    }
+    None
+}
+
+/// Applies `change` to the present level-1 entries under table `t` (level
+/// `level`, covering from `base`) that lie in `[start, end)`, descending
+/// only through present entries; returns how many were cleared.
+///
+/// # Safety
+/// `t` must be a user table of ours at `level`, covering from `base`, and
+/// its owner borrowed exclusively.
+unsafe fn update_in(
+    t: u64,
+    level: u32,
+    base: u64,
+    start: u64,
+    end: u64,
+    change: &mut dyn FnMut(u64, (u64, PageTableFlags)) -> LeafChange,
+) -> usize {
+    let (first, last) = overlap(level, base, start, end);
+    let span = entry_span(level);
+    let mut cleared = 0;
+    // SAFETY: `t` is ours (caller), not otherwise referenced while this
+    // borrow lives (children are other frames).
+    let entries = unsafe { table(t) };
+    let mut next = first;
+    while let Some(i) = next_present(entries, next, last) {
+        next = i + 1;
+        let e = entries[i];
+        let va = base + i as u64 * span;
+        if level > 0 {
+            // SAFETY: a present entry of a user table of ours (user tables
+            // hold no huge entries) points to our table one level down.
+            cleared += unsafe { update_in(e & ADDRESS_MASK, level - 1, va, start, end, change) };
+            continue;
+        }
+        match change(
+            va,
+            (e & ADDRESS_MASK, PageTableFlags::from_bits_truncate(e)),
+        ) {
+            LeafChange::Keep => {}
+            LeafChange::SetFlags(flags) => {
+                let kept = PageTableFlags::ACCESSED | PageTableFlags::DIRTY;
+                entries[i] = (e & (ADDRESS_MASK | kept.bits())) | flags.bits() | PRESENT | USER;
+            }
+            LeafChange::Clear => {
+                entries[i] = 0;
+                cleared += 1;
+            }
+        }
+    }
+    cleared
+}
+
 /// Visits the entries of table `t` (level `level`, covering from `base`)
 /// that overlap `[start, end)`; each child table left empty is unlinked and
 /// handed to `release` with the first address it covered.
@@ -353,12 +496,15 @@ unsafe fn release_in(
         return;
     }
     let span = entry_span(level);
-    let first = ((start.max(base) - base) / span) as usize;
-    let last = (((end - 1).min(base + 512 * span - 1) - base) / span) as usize;
-    for i in first..=last {
-        // SAFETY: `t` is ours (caller); the reference is not kept.
+    let (first, last) = overlap(level, base, start, end);
+    let mut next = first;
+    // SAFETY: `t` is ours (caller); the reference is not kept across the
+    // recursive call below.
+    while let Some(i) = next_present(unsafe { table(t) }, next, last) {
+        next = i + 1;
+        // SAFETY: as above.
         let e = unsafe { table(t)[i] };
-        if e & PRESENT == 0 || e & HUGE != 0 {
+        if e & HUGE != 0 {
             continue;
         }
         let child = e & ADDRESS_MASK;
@@ -367,7 +513,7 @@ unsafe fn release_in(
         // to a table of ours one level down, covering from `child_base`.
         unsafe {
             release_in(child, level - 1, child_base, start, end, release);
-            if table(child).iter().all(|&e| e & PRESENT == 0) {
+            if !any_present(table(child)) {
                 table(t)[i] = 0;
                 release(child, child_base);
             }

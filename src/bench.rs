@@ -666,6 +666,8 @@ impl Report<'_> {
                 let (goal, ratio) = match row.goal {
                     Goal::HalfOfLinux => (linux.map(|l| l * 0.5), false),
                     Goal::RatioAtMost(limit) => (Some(limit), true),
+                    Goal::AtMost(limit) => (Some(limit), false),
+                    Goal::Compared => (None, false),
                 };
                 crate::chart::ChartLine {
                     title: row.operation.to_string(),

@@ -597,6 +597,10 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: "disk_power_cut_right_after_munmap_keeps_the_bytes",
         run: disk_power_cut_keeps_the_bytes,
     },
+    DiskScenario {
+        name: "disk_file_larger_than_the_ram_disk_is_written_whole",
+        run: disk_big_file_is_written_whole,
+    },
 ];
 
 /// NeoOS's path of the seeds' file, and its path on the image (whose root
@@ -805,4 +809,15 @@ fn disk_power_cut_keeps_the_bytes(kernel: &Path) -> Verdict {
         expected[PAGE + i] = (i * 11 + 7) as u8;
     }
     image_holds(&image.0, DATOS_ON_IMAGE, &expected)
+}
+
+/// user/tests/disk/disk_big_file.c writes a file one page larger than the
+/// RAM disk could hold, with sys_write, and closes it: the image holds it.
+fn disk_big_file_is_written_whole(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    disk_boot(kernel, &image.0, None, "/bin/disk_big_file", 0)?;
+    disk::e2fsck_clean(&image.0)?;
+    let size = 32 * 1024 * 1024 + 100;
+    let expected: Vec<u8> = (0..size).map(|i| (i / PAGE + i) as u8).collect();
+    image_holds(&image.0, "/usuario/big.bin", &expected)
 }

@@ -52,7 +52,12 @@ fn a_run_of_pages_is_one_data_write_per_contiguous_extent() {
         let dev = fs.into_device().unwrap();
         let big: Vec<usize> = dev.writes.iter().copied().filter(|&n| n > 4096).collect();
         let data_bytes: usize = big.iter().sum();
-        assert_eq!(data_bytes, data.len(), "block size {block_size}: {:?}", dev.writes);
+        assert_eq!(
+            data_bytes,
+            data.len(),
+            "block size {block_size}: {:?}",
+            dev.writes
+        );
         assert!(
             big.len() <= 2,
             "block size {block_size}: {} data writes for 32 pages: {:?}",

@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use neoos_abi::PAGE_SIZE;
 use neoos_mm::{Errno, FileAccess, FileId, FrameSource, Io, MemorySystem};
 
-use crate::fs::{FileSystem, FsError, Node, DISK_CAPACITY};
+use crate::fs::{FileSystem, FsError, Node};
 
 /// What a descriptor refers to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -265,8 +265,11 @@ impl<F: FrameSource> FileIo<'_, F> {
         let size = self.memory.file_size(f.file).unwrap_or(0);
         let start = if f.append { size } else { f.position };
         let end = start.checked_add(len as u64).ok_or(Errno::Inval)?;
-        let pages = end.max(size).div_ceil(PAGE_SIZE as u64) as usize;
-        if end > DISK_CAPACITY || !self.fs.disk.has_room(f.file, pages) {
+        let pages =
+            usize::try_from(end.max(size).div_ceil(PAGE_SIZE as u64)).map_err(|_| Errno::NoMem)?;
+        // The file's store decides (the RAM disk's capacity, the volume's
+        // free blocks and largest file).
+        if !self.fs.disk.has_room(f.file, pages) {
             return Err(Errno::NoMem);
         }
         Ok(pages)

@@ -49,6 +49,35 @@ impl DiskOptions {
     }
 }
 
+/// Least guest RAM NeoOS boots in: the kernel image holds a 96 MiB static
+/// heap, so below this QEMU's machine cannot even hold the kernel.
+pub const MIN_MEMORY_MIB: u64 = 128;
+
+/// Checks a `--memory` size as QEMU's `-m` takes it (a number of MiB, or
+/// with a suffix K, M, G or T); `Err` says why it will not do.
+pub fn check_memory(size: &str) -> Result<()> {
+    let (digits, unit) = match size.trim().char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&size[..i], c.to_ascii_uppercase()),
+        _ => (size.trim(), 'M'),
+    };
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| ToolError(format!("--memory {size}: not a size (e.g. 512M, 1G)")))?;
+    let mib = match unit {
+        'K' => value / 1024,
+        'M' => value,
+        'G' => value.saturating_mul(1024),
+        'T' => value.saturating_mul(1024 * 1024),
+        _ => return Err(ToolError(format!("--memory {size}: unknown unit {unit}"))),
+    };
+    if mib < MIN_MEMORY_MIB {
+        return Err(ToolError(format!(
+            "--memory {size}: NeoOS needs at least {MIN_MEMORY_MIB}M (the kernel image holds a 96 MiB heap)"
+        )));
+    }
+    Ok(())
+}
+
 /// Makes sure mke2fs, e2fsck and debugfs are there (e2fsprogs).
 pub fn ensure_e2fsprogs() -> Result<()> {
     build::ensure_installed("mke2fs", "e2fsprogs", || {
@@ -157,6 +186,16 @@ pub fn fail_once_rule(event: &str, sector: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_sizes_are_checked_against_the_kernels_need() {
+        assert!(check_memory("512M").is_ok());
+        assert!(check_memory("1G").is_ok());
+        assert!(check_memory("256").is_ok());
+        assert!(check_memory("64M").is_err());
+        assert!(check_memory("131072K").is_ok());
+        assert!(check_memory("lots").is_err());
+    }
 
     #[test]
     fn blkdebug_goes_under_the_image() {

@@ -90,7 +90,8 @@ struct Options {
     /// image under target/neoos/disks is used and removed after the boot.
     #[arg(long, value_name = "IMG", conflicts_with = "bench")]
     disk: Option<PathBuf>,
-    /// The guest's RAM, as QEMU's -m takes it (e.g. 64M, 1G) [default: 512M].
+    /// The guest's RAM, as QEMU's -m takes it (e.g. 256M, 1G; at least
+    /// 128M) [default: 512M].
     #[arg(long, value_name = "SIZE", conflicts_with = "bench")]
     memory: Option<String>,
     /// Put QEMU's blkdebug driver, with this rules file, under the disk
@@ -194,6 +195,9 @@ fn disk_options(o: &Options) -> Result<(DiskOptions, Option<PathBuf>)> {
             (image.clone(), Some(image))
         }
     };
+    if let Some(memory) = &o.memory {
+        disk::check_memory(memory)?;
+    }
     if let Some(rules) = &o.blkdebug {
         if !rules.is_file() {
             return Err(ToolError(format!(

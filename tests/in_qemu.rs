@@ -605,6 +605,14 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: "disk_power_cut_right_after_munmap_keeps_the_bytes",
         run: disk_power_cut_keeps_the_bytes,
     },
+    DiskScenario {
+        name: "disk_flusher_writes_unsynced_data_by_itself",
+        run: disk_flusher_writes_by_itself,
+    },
+    DiskScenario {
+        name: "disk_file_larger_than_the_ram_disk_is_written_whole",
+        run: disk_big_file_is_written_whole,
+    },
 ];
 
 /// NeoOS's path of the seeds' file, and its path on the image (whose root
@@ -782,12 +790,44 @@ fn disk_flush_error_keeps_the_pages(kernel: &Path) -> Verdict {
 /// user/tests/disk/disk_power_cut.c: QEMU is killed as soon as sys_munmap
 /// has returned E_OK; the stores are on the image and it is clean.
 fn disk_power_cut_keeps_the_bytes(kernel: &Path) -> Verdict {
-    const SAID: &str = "disk_power_cut: unmapped";
     let image = ScratchImage::new()?;
+    cut_power_at(
+        kernel,
+        &image.0,
+        "run=/bin/disk_power_cut",
+        "disk_power_cut: unmapped",
+    )?;
+    disk::e2fsck_clean(&image.0)?;
+    let mut expected = datos();
+    for i in 0..PAGE {
+        expected[PAGE + i] = (i * 11 + 7) as u8;
+    }
+    image_holds(&image.0, DATOS_ON_IMAGE, &expected)
+}
+
+/// user/tests/disk/disk_flusher.c (booted with `flush-age=1`) writes a
+/// file and neither syncs nor closes it; 4 s later the power is cut and the
+/// image holds the file.
+fn disk_flusher_writes_by_itself(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    cut_power_at(
+        kernel,
+        &image.0,
+        "run=/bin/disk_flusher flush-age=1",
+        "disk_flusher: waited",
+    )?;
+    disk::e2fsck_clean(&image.0)?;
+    let expected: Vec<u8> = (0..3 * PAGE + 10).map(|i| (i * 17 + 5) as u8).collect();
+    image_holds(&image.0, "/usuario/later.bin", &expected)
+}
+
+/// Boots with `command_line` on `image` and kills QEMU (a power cut) as
+/// soon as the console shows `said`.
+fn cut_power_at(kernel: &Path, image: &Path, command_line: &str, said: &str) -> Verdict {
     let options = BootOptions {
         kernel,
         initrd: None,
-        command_line: "run=/bin/disk_power_cut".into(),
+        command_line: command_line.into(),
         timeout: Some(BOOT_TIMEOUT),
         quiet_limit: None,
         echo: false,
@@ -795,24 +835,30 @@ fn disk_power_cut_keeps_the_bytes(kernel: &Path) -> Verdict {
         gdb: false,
     };
     let disk = DiskOptions {
-        image: Some(image.0.clone()),
+        image: Some(image.to_path_buf()),
         blkdebug: None,
         memory: None,
-        cut_power_at: Some(SAID.into()),
+        cut_power_at: Some(said.into()),
     };
     let outcome =
         boot::boot_with_disk(&options, Machine::Standard, &disk, |_| {}).map_err(|e| e.0)?;
-    if outcome.console.last().map(String::as_str) != Some(SAID) {
+    if outcome.console.last().map(String::as_str) != Some(said) {
         return Err(format!(
-            "no power cut after sys_munmap ({:?}):\n{}",
+            "no power cut at {said:?} ({:?}):\n{}",
             outcome.ending,
             indent(tail(&outcome.console))
         ));
     }
+    Ok(())
+}
+
+/// user/tests/disk/disk_big_file.c writes a file one page larger than the
+/// RAM disk could hold, with sys_write, and closes it: the image holds it.
+fn disk_big_file_is_written_whole(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    disk_boot(kernel, &image.0, None, "/bin/disk_big_file", 0)?;
     disk::e2fsck_clean(&image.0)?;
-    let mut expected = datos();
-    for i in 0..PAGE {
-        expected[PAGE + i] = (i * 11 + 7) as u8;
-    }
-    image_holds(&image.0, DATOS_ON_IMAGE, &expected)
+    let size = 32 * 1024 * 1024 + 100;
+    let expected: Vec<u8> = (0..size).map(|i| (i / PAGE + i) as u8).collect();
+    image_holds(&image.0, "/usuario/big.bin", &expected)
 }

@@ -48,6 +48,9 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
     kprintln!("memory: {} frames, {} free", total, free);
     let disk_at_start = fs.disk.reserved_pages() as u64;
     process::init(fs, launch);
+    if let Some(seconds) = flush_age_seconds(&info.command_line) {
+        process::with_kernel(|k| k.set_flush_age(seconds.saturating_mul(100)));
+    }
     process::run_scheduler();
     let underflows = neoos_mm::count_underflows();
     if underflows > 0 {
@@ -107,6 +110,15 @@ fn mount_home(fs: &mut FileSystem) {
         Ok(()) => kprintln!("ext2 volume mounted at /home"),
         Err(e) => kprintln!("disk not mounted: {}", e),
     }
+}
+
+/// The flusher's age from `flush-age=SECONDS` on the command line (tests
+/// shorten it; the default is the kernel-core flusher's).
+fn flush_age_seconds(command_line: &str) -> Option<u64> {
+    command_line
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("flush-age="))
+        .and_then(|s| s.parse().ok())
 }
 
 /// The programs named by `run=/bin/a,/bin/b` on the command line.

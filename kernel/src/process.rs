@@ -127,6 +127,7 @@ pub fn with_kernel<R>(f: impl FnOnce(&mut Kernel<KernelPlatform>) -> R) -> R {
 pub fn run_scheduler() {
     loop {
         let next = with_kernel(|k| {
+            k.flush_if_due();
             if k.processes().is_empty() {
                 k.launch_next();
             }

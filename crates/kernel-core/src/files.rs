@@ -265,7 +265,10 @@ impl<F: FrameSource> FileIo<'_, F> {
         let size = self.memory.file_size(f.file).unwrap_or(0);
         let start = if f.append { size } else { f.position };
         let end = start.checked_add(len as u64).ok_or(Errno::Inval)?;
-        let pages = end.max(size).div_ceil(PAGE_SIZE as u64) as usize;
+        let pages =
+            usize::try_from(end.max(size).div_ceil(PAGE_SIZE as u64)).map_err(|_| Errno::NoMem)?;
+        // The file's store decides (the RAM disk's capacity, the volume's
+        // free blocks and largest file).
         if end > MAX_FILE_LEN || !self.fs.disk.has_room(f.file, pages) {
             return Err(Errno::NoMem);
         }

@@ -33,6 +33,8 @@ pub struct Kernel<P: Platform> {
     launch: VecDeque<String>,
     /// Unknown Linux call numbers already reported.
     pub(crate) linux_unknown: UnknownCalls,
+    /// What the flusher has seen of the cached volume files.
+    pub(crate) flusher: crate::flusher::Flusher,
 }
 
 /// How a user page fault that could not be resolved ends its process.
@@ -77,6 +79,7 @@ impl<P: Platform> Kernel<P> {
             processes: ProcessTable::default(),
             launch,
             linux_unknown: UnknownCalls::default(),
+            flusher: crate::flusher::Flusher::default(),
         }
     }
 

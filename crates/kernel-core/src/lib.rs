@@ -15,6 +15,7 @@ extern crate std;
 
 mod buffer;
 pub mod files;
+pub mod flusher;
 pub mod fs;
 pub mod ipc;
 pub mod kernel;

@@ -80,6 +80,11 @@ impl Storage {
     }
 }
 
+/// Whether `file` lives on the disk volume (not in RAM).
+pub fn is_volume_file(file: FileId) -> bool {
+    home_inode(file).is_some()
+}
+
 /// Whether `file` lives on the volume, and its inode number there.
 fn home_inode(file: FileId) -> Option<u32> {
     file.0

@@ -319,6 +319,22 @@ impl MemorySystem {
         self.store.file_sync(io, file)
     }
 
+    /// The first file in id order after `after` (from the start for
+    /// `None`) that has an object in the page cache, with its object: a
+    /// walk over the cached files that needs no allocation (the flusher's).
+    pub fn next_cached_file(&self, after: Option<FileId>) -> Option<(FileId, ObjectId)> {
+        use core::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        let (&file, &object) = self.store.files.range((from, Bound::Unbounded)).next()?;
+        Some((file, object))
+    }
+
+    /// Whether object `id` still exists (ids are never reused: a slot's
+    /// generation is part of its id).
+    pub fn object_exists(&self, id: ObjectId) -> bool {
+        self.store.get(id).is_some()
+    }
+
     /// Whether a page of the file is resident and dirty (introspection).
     pub fn file_page_dirty(&self, file: FileId, index: u64) -> Option<bool> {
         let id = self.store.file_object(file).ok()?;

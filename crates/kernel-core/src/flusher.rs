@@ -1,0 +1,85 @@
+//! The flusher: dirty pages of files on the disk volume reach it by
+//! themselves, without a `munmap`, `msync`, `fsync` or close (seed 002's
+//! "eventually"). Each cached file object is written back once it has been
+//! seen for [`Flusher::age`] ticks, and again every `age` ticks while it
+//! lives: data a program writes reaches the disk within `age` plus one pass
+//! interval (25 s + 5 s by default). Objects are told apart by id, and ids
+//! are never reused, so a file closed and opened again starts afresh. RAM
+//! files are left alone (they have no disk to reach). A write-back that
+//! fails keeps its pages dirty and is tried again `age` ticks later.
+
+use alloc::collections::BTreeMap;
+
+use neoos_mm::{FileId, ObjectId};
+
+use crate::kernel::Kernel;
+use crate::mount::is_volume_file;
+use crate::platform::Platform;
+
+/// Ticks (100 a second) a file object lives before its first write-back.
+pub const DEFAULT_AGE_TICKS: u64 = 2500;
+
+/// When each file object was first seen, and when the next pass is due.
+pub struct Flusher {
+    seen: BTreeMap<ObjectId, u64>,
+    next_pass: u64,
+    age: u64,
+}
+
+impl Default for Flusher {
+    fn default() -> Self {
+        Flusher {
+            seen: BTreeMap::new(),
+            next_pass: 0,
+            age: DEFAULT_AGE_TICKS,
+        }
+    }
+}
+
+impl Flusher {
+    /// Ticks an object lives before it is written back, and between its
+    /// write-backs.
+    pub fn age(&self) -> u64 {
+        self.age
+    }
+
+    /// Ticks between two passes: a fifth of the age (at least one).
+    fn pass_interval(&self) -> u64 {
+        (self.age / 5).max(1)
+    }
+}
+
+impl<P: Platform> Kernel<P> {
+    /// Sets the flusher's age in ticks (at least one).
+    pub fn set_flush_age(&mut self, ticks: u64) {
+        self.flusher.age = ticks.max(1);
+    }
+
+    /// Runs a flusher pass when one is due: writes back every volume file
+    /// object that has been seen for the flusher's age since it was first
+    /// seen or last written back. Called by the scheduler between processes.
+    pub fn flush_if_due(&mut self) {
+        let now = self.platform.ticks();
+        if now < self.flusher.next_pass {
+            return;
+        }
+        self.flusher.next_pass = now + self.flusher.pass_interval();
+        let mut after: Option<FileId> = None;
+        while let Some((file, object)) = self.memory.next_cached_file(after) {
+            after = Some(file);
+            if !is_volume_file(file) {
+                continue;
+            }
+            let since = *self.flusher.seen.entry(object).or_insert(now);
+            if now.saturating_sub(since) < self.flusher.age {
+                continue;
+            }
+            let (memory, mut io) = self.memory_io();
+            if memory.file_sync(&mut io, file).is_ok() {
+                self.flusher.seen.insert(object, now);
+            }
+        }
+        let memory = &self.memory;
+        self.flusher.seen.retain(|&id, _| memory.object_exists(id));
+    }
+}

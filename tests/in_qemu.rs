@@ -9,6 +9,9 @@
 //! (`../shared/seeds/*.txt`) run verbatim too, followed by a program that
 //! checks what they left in the file. `kernel_returns_every_frame_after_the_programs`
 //! passes when the boot powered off normally with every frame returned.
+//! The suite boots a machine of [`SUITE_CPUS`] CPUs; `kernel_brings_4_cpus_online`
+//! boots the same kernel once more on 4 CPUs, runs the demo there and passes
+//! when the kernel reports 4 CPUs online and the boot ends cleanly.
 //!
 //! `cargo test NAME` runs only the tests whose names contain NAME, all in one
 //! boot (none: no boot); `cargo test -- --list` lists them. Each result prints
@@ -30,6 +33,14 @@ use neoos::{initfs, out_dir, repo_root, Result, ToolError};
 
 /// The test that checks the kernel's closing frame count.
 const FRAME_TEST: &str = "kernel_returns_every_frame_after_the_programs";
+/// The test that boots 4 CPUs.
+const SMP_TEST: &str = "kernel_brings_4_cpus_online";
+/// How many CPUs that test boots.
+const SMP_TEST_CPUS: u32 = 4;
+/// The program it runs (from `user/programs`, always in the image).
+const SMP_TEST_PROGRAM: &str = "/bin/demo";
+/// The CPUs of the machine the suite runs on.
+const SUITE_CPUS: u32 = 1;
 /// The time limit of one boot.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Console lines shown with a test that broke its boot.
@@ -238,6 +249,7 @@ type Verdict = std::result::Result<(), String>;
 struct Reporter {
     senders: BTreeMap<usize, Sender<Verdict>>,
     frame: Option<Sender<Verdict>>,
+    smp: Option<Sender<Verdict>>,
     /// Failures of prerequisites, kept for the test that needs them.
     held: BTreeMap<usize, Vec<String>>,
 }
@@ -274,7 +286,7 @@ impl Reporter {
         for (_, tx) in std::mem::take(&mut self.senders) {
             let _ = tx.send(Err(why.to_string()));
         }
-        if let Some(tx) = self.frame.take() {
+        for tx in [self.frame.take(), self.smp.take()].into_iter().flatten() {
             let _ = tx.send(Err(why.to_string()));
         }
     }
@@ -302,11 +314,15 @@ fn run_suite(cases: &[Case], steps: &[Step], reporter: &mut Reporter) -> Result<
         }
     }
     let mut last_outcome = None;
-    if !runnable.is_empty() {
-        let kernel = build::kernel(&image)?;
+    let kernel = if !runnable.is_empty() || reporter.smp.is_some() {
+        Some(build::kernel(&image)?)
+    } else {
+        None
+    };
+    if let Some(kernel) = kernel.as_deref().filter(|_| !runnable.is_empty()) {
         let mut next = 0;
         while next < runnable.len() {
-            let (decided, outcome) = run_boot(&kernel, cases, &runnable[next..], reporter)?;
+            let (decided, outcome) = run_boot(kernel, cases, &runnable[next..], reporter)?;
             next += decided;
             last_outcome = Some(outcome);
         }
@@ -314,7 +330,61 @@ fn run_suite(cases: &[Case], steps: &[Step], reporter: &mut Reporter) -> Result<
     if let Some(tx) = reporter.frame.take() {
         let _ = tx.send(frame_verdict(last_outcome.as_ref()));
     }
+    if let (Some(tx), Some(kernel)) = (reporter.smp.take(), kernel.as_deref()) {
+        let _ = tx.send(smp_verdict(kernel));
+    }
     Ok(())
+}
+
+/// Boots `kernel` on [`SMP_TEST_CPUS`] CPUs running the demo: every CPU
+/// must come online (the kernel's `cpus: N online` line), the demo must
+/// end with 0 and the boot must power off with every frame returned.
+fn smp_verdict(kernel: &Path) -> Verdict {
+    let options = BootOptions {
+        kernel,
+        initrd: None,
+        command_line: format!("run={SMP_TEST_PROGRAM}"),
+        timeout: Some(BOOT_TIMEOUT),
+        echo: false,
+        interactive: false,
+        gdb: false,
+    };
+    let machine = Machine::Standard {
+        cpus: SMP_TEST_CPUS,
+    };
+    let outcome = boot::boot_on(&options, machine).map_err(|e| e.0)?;
+    let report = || {
+        format!(
+            "{}
+{}",
+            indent(tail(&outcome.console)),
+            outcome.qemu_says()
+        )
+    };
+    let online = cpus_online(&outcome.console);
+    if online != Some(SMP_TEST_CPUS) {
+        return Err(format!(
+            "expected {SMP_TEST_CPUS} CPUs online, the kernel said {online:?}\n{}",
+            report()
+        ));
+    }
+    if outcome.programs != [(SMP_TEST_PROGRAM.to_string(), 0)] {
+        return Err(format!(
+            "expected {SMP_TEST_PROGRAM} to end with 0, got {:?}\n{}",
+            outcome.programs,
+            report()
+        ));
+    }
+    frame_verdict(Some(&outcome))
+}
+
+/// N from the kernel's `[neoos] cpus: N online ...` line.
+fn cpus_online(console: &[String]) -> Option<u32> {
+    console.iter().find_map(|line| {
+        let rest = line.strip_prefix("[neoos] cpus: ")?;
+        let (count, rest) = rest.split_once(' ')?;
+        rest.starts_with("online").then(|| count.parse().ok())?
+    })
 }
 
 /// One boot running `steps`; reports each as its program ends. Returns how
@@ -340,7 +410,8 @@ fn run_boot(
     let mut output: Vec<String> = Vec::new();
     // The last step's verdict waits for the end of the boot.
     let mut last: Option<(Listener, Verdict)> = None;
-    let outcome = boot::boot_watching(&options, Machine::Standard, |line| {
+    let machine = Machine::Standard { cpus: SUITE_CPUS };
+    let outcome = boot::boot_watching(&options, machine, |line| {
         output.push(line.to_string());
         let Some((path, status)) = boot::parse_program_line(line) else {
             return;
@@ -494,18 +565,23 @@ fn main() {
         }
     };
     if args.list {
-        let names = cases.iter().map(|c| c.name.as_str()).chain([FRAME_TEST]);
+        let names = cases
+            .iter()
+            .map(|c| c.name.as_str())
+            .chain([FRAME_TEST, SMP_TEST]);
         let trials = names.map(|n| Trial::test(n, || Ok(()))).collect();
         libtest_mimic::run(&args, trials).exit();
     }
     let chosen: Vec<bool> = cases.iter().map(|c| selected(&args, &c.name)).collect();
     let frame_test = selected(&args, FRAME_TEST);
+    let smp_test = selected(&args, SMP_TEST);
     let steps = plan(&cases, &chosen, frame_test);
 
     let mut trials = Vec::new();
     let mut reporter = Reporter {
         senders: BTreeMap::new(),
         frame: None,
+        smp: None,
         held: BTreeMap::new(),
     };
     for (i, case) in cases.iter().enumerate() {
@@ -520,8 +596,13 @@ fn main() {
         reporter.frame = Some(tx);
     }
     trials.push(waiting_trial(FRAME_TEST, rx));
+    let (tx, rx) = mpsc::channel();
+    if smp_test {
+        reporter.smp = Some(tx);
+    }
+    trials.push(waiting_trial(SMP_TEST, rx));
 
-    let suite = (!steps.is_empty()).then(|| {
+    let suite = (!steps.is_empty() || smp_test).then(|| {
         std::thread::spawn(move || {
             if let Err(e) = run_suite(&cases, &steps, &mut reporter) {
                 reporter.fail_the_rest(&format!("the in-QEMU suite could not run: {e}"));

@@ -34,9 +34,9 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
     frames::init(&info.ram, arch::bootinfo::kernel_image_end(), info.module);
     let max_phys = info.ram.iter().map(|&(s, l)| s + l).max().unwrap_or(0);
     arch::paging::init_kernel_tables(max_phys);
-    arch::gdt::init();
-    arch::traps::init();
+    arch::smp::init_boot_cpu();
     arch::cpu::protect_kernel_from_user_pages();
+    start_other_cpus(info.rsdp);
     arch::virtio::report_disk(&info.command_line);
     let fs = initial_file_system(info.module_bytes.take());
     let launch = programs_to_run(&info.command_line);
@@ -59,6 +59,36 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
         free
     );
     qemu::exit(qemu::EXIT_SUCCESS);
+}
+
+/// Starts the CPUs the firmware lists (they park: processes run on the
+/// boot CPU) and says how many are online.
+fn start_other_cpus(rsdp: Option<u64>) {
+    match arch::smp::start_application_processors(rsdp) {
+        Ok(started) => {
+            for apic_id in &started.failed {
+                kprintln!("cpu with APIC id {} did not come online", apic_id);
+            }
+            if !started.beyond_limit.is_empty() {
+                kprintln!(
+                    "{} cpus left halted (more than {})",
+                    started.beyond_limit.len(),
+                    arch::percpu::MAX_CPUS
+                );
+            }
+            kprintln!(
+                "cpus: {} online ({} listed, {:?})",
+                started.online,
+                started.listed,
+                started.apic_mode
+            );
+        }
+        Err(e) => kprintln!(
+            "cpus: {} online (no other CPU started: {:?})",
+            arch::percpu::online_count(),
+            e
+        ),
+    }
 }
 
 /// The initial file system image built into the kernel (empty when the

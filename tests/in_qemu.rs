@@ -39,8 +39,9 @@ const SMP_TEST: &str = "kernel_brings_4_cpus_online";
 const SMP_TEST_CPUS: u32 = 4;
 /// The program it runs (from `user/programs`, always in the image).
 const SMP_TEST_PROGRAM: &str = "/bin/demo";
-/// The CPUs of the machine the suite runs on.
-const SUITE_CPUS: u32 = 1;
+/// The CPUs of the machine the suite runs on (issue 13 asks for 2; the
+/// second parks halted for now, processes run on the first).
+const SUITE_CPUS: u32 = 2;
 /// The time limit of one boot.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Console lines shown with a test that broke its boot.

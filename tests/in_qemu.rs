@@ -11,7 +11,8 @@
 //! passes when the boot powered off normally with every frame returned.
 //! The suite boots a machine of [`SUITE_CPUS`] CPUs; `kernel_brings_4_cpus_online`
 //! boots the same kernel once more on 4 CPUs, runs the demo there and passes
-//! when the kernel reports 4 CPUs online and the boot ends cleanly.
+//! when the kernel reports 4 CPUs online, each of the 3 others' own APIC
+//! timer fired, and the boot ends cleanly.
 //!
 //! `cargo test NAME` runs only the tests whose names contain NAME, all in one
 //! boot (none: no boot); `cargo test -- --list` lists them. Each result prints
@@ -338,8 +339,10 @@ fn run_suite(cases: &[Case], steps: &[Step], reporter: &mut Reporter) -> Result<
 }
 
 /// Boots `kernel` on [`SMP_TEST_CPUS`] CPUs running the demo: every CPU
-/// must come online (the kernel's `cpus: N online` line), the demo must
-/// end with 0 and the boot must power off with every frame returned.
+/// must come online (the kernel's `cpus: N online` line), the timer of
+/// each CPU but the first must have fired (its closing `cpu I (APIC id A):
+/// online, T timer ticks` line), the demo must end with 0 and the boot
+/// must power off with every frame returned.
 fn smp_verdict(kernel: &Path) -> Verdict {
     let options = BootOptions {
         kernel,
@@ -369,6 +372,18 @@ fn smp_verdict(kernel: &Path) -> Verdict {
             report()
         ));
     }
+    let others = other_cpus(&outcome.console);
+    let ticking = others
+        .iter()
+        .filter(|(online, ticks)| *online && *ticks > 0)
+        .count();
+    if others.len() != SMP_TEST_CPUS as usize - 1 || ticking != others.len() {
+        return Err(format!(
+            "expected {} other CPUs online with their timers ticking, got {others:?}\n{}",
+            SMP_TEST_CPUS - 1,
+            report()
+        ));
+    }
     if outcome.programs != [(SMP_TEST_PROGRAM.to_string(), 0)] {
         return Err(format!(
             "expected {SMP_TEST_PROGRAM} to end with 0, got {:?}\n{}",
@@ -377,6 +392,21 @@ fn smp_verdict(kernel: &Path) -> Verdict {
         ));
     }
     frame_verdict(Some(&outcome))
+}
+
+/// (online, timer ticks) from each of the kernel's closing lines
+/// `[neoos] cpu I (APIC id A): online, T timer ticks`.
+fn other_cpus(console: &[String]) -> Vec<(bool, u64)> {
+    console
+        .iter()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("[neoos] cpu ")?;
+            let (_, rest) = rest.split_once("): ")?;
+            let (state, rest) = rest.split_once(", ")?;
+            let ticks = rest.strip_suffix(" timer ticks")?.parse().ok()?;
+            Some((state == "online", ticks))
+        })
+        .collect()
 }
 
 /// N from the kernel's `[neoos] cpus: N online ...` line.

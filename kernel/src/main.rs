@@ -52,6 +52,7 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
         );
         qemu::exit(qemu::EXIT_KERNEL_FAILURE);
     }
+    report_other_cpus();
     let (_, free_after) = frames::counts();
     kprintln!(
         "all programs done; {} frames free ({} at start)",
@@ -77,10 +78,11 @@ fn start_other_cpus(rsdp: Option<u64>) {
                 );
             }
             kprintln!(
-                "cpus: {} online ({} listed, {:?})",
+                "cpus: {} online ({} listed, {:?}, APIC timer {} per 10 ms)",
                 started.online,
                 started.listed,
-                started.apic_mode
+                started.apic_mode,
+                started.timer_count_per_tick
             );
         }
         Err(e) => kprintln!(
@@ -88,6 +90,20 @@ fn start_other_cpus(rsdp: Option<u64>) {
             arch::percpu::online_count(),
             e
         ),
+    }
+}
+
+/// Says, for each CPU but the boot CPU, whether it is online and how often
+/// its own APIC timer fired (they are parked: the timer is all they run).
+fn report_other_cpus() {
+    for cpu in (1..arch::percpu::MAX_CPUS).map_while(arch::percpu::cpu) {
+        kprintln!(
+            "cpu {} (APIC id {}): {}, {} timer ticks",
+            cpu.index(),
+            cpu.apic_id(),
+            if cpu.is_online() { "online" } else { "offline" },
+            cpu.timer_ticks()
+        );
     }
 }
 

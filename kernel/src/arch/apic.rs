@@ -7,7 +7,7 @@
 //! Every CPU uses the mode the boot CPU chose (all CPUs of a machine have
 //! the same features).
 
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 use x86_64::registers::model_specific::Msr;
 
@@ -15,6 +15,10 @@ use super::paging::phys_to_virt;
 
 /// The vector of the APIC's spurious interrupts (no end-of-interrupt).
 pub const SPURIOUS_VECTOR: u8 = 0xff;
+/// The vector of each CPU's own APIC timer.
+pub const TIMER_VECTOR: u8 = 0xef;
+/// The APIC timer's rate on every CPU, as the PIT's on the boot CPU.
+const TIMER_HZ: u64 = 100;
 
 const IA32_APIC_BASE: u32 = 0x1b;
 const BASE_ENABLE: u64 = 1 << 11;
@@ -34,6 +38,12 @@ const REG_LVT_TIMER: u32 = 0x320;
 const REG_LVT_LINT0: u32 = 0x350;
 const REG_LVT_LINT1: u32 = 0x360;
 const REG_LVT_ERROR: u32 = 0x370;
+const REG_TIMER_INITIAL: u32 = 0x380;
+const REG_TIMER_CURRENT: u32 = 0x390;
+const REG_TIMER_DIVIDE: u32 = 0x3e0;
+/// Divide configuration: the bus clock divided by 16.
+const TIMER_DIVIDE_BY_16: u32 = 0b0011;
+const LVT_TIMER_PERIODIC: u32 = 1 << 17;
 
 const SOFTWARE_ENABLE: u32 = 1 << 8;
 const LVT_MASKED: u32 = 1 << 16;
@@ -217,4 +227,51 @@ pub(super) fn send_init(apic_id: u32) {
 /// physical address `page * 4096`.
 pub(super) fn send_startup(apic_id: u32, page: u8) {
     send_ipi(apic_id, ICR_STARTUP | ICR_LEVEL_ASSERT | u32::from(page));
+}
+
+/// The timer's initial count for one tick at [`TIMER_HZ`] (0: not measured).
+static TIMER_COUNT_PER_TICK: AtomicU32 = AtomicU32::new(0);
+
+/// Measures this CPU's APIC timer against the PIT so that every CPU can
+/// tick at [`TIMER_HZ`]; the result is kept for [`start_timer`]. Five
+/// windows of 2 ms (interrupts off); the slowest rate wins, because a
+/// window in which the emulator was away longer than a PIT period counts
+/// too few PIT ticks and so too fast a timer. Returns the count per tick
+/// (0 when the timer did not count). Run on the boot CPU, APIC enabled.
+pub(super) fn calibrate_timer() -> u32 {
+    const WINDOW_MICROS: u64 = 2_000;
+    const WINDOWS: usize = 5;
+    write(REG_LVT_TIMER, LVT_MASKED | u32::from(TIMER_VECTOR));
+    write(REG_TIMER_DIVIDE, TIMER_DIVIDE_BY_16);
+    write(REG_TIMER_INITIAL, u32::MAX);
+    let mut per_second = u64::MAX;
+    for _ in 0..WINDOWS {
+        let start = read(REG_TIMER_CURRENT);
+        let (pit_ticks, pit_hz) = super::traps::wait_micros_counted(WINDOW_MICROS);
+        let counted = u64::from(start.saturating_sub(read(REG_TIMER_CURRENT)));
+        if let Some(rate) = (counted * pit_hz).checked_div(pit_ticks) {
+            per_second = per_second.min(rate);
+        }
+    }
+    write(REG_TIMER_INITIAL, 0);
+    let per_tick = if per_second == u64::MAX {
+        0
+    } else {
+        per_second / TIMER_HZ
+    };
+    let per_tick = u32::try_from(per_tick).unwrap_or(u32::MAX);
+    TIMER_COUNT_PER_TICK.store(per_tick, Ordering::Relaxed);
+    per_tick
+}
+
+/// Starts this CPU's APIC timer: periodic, [`TIMER_HZ`], vector
+/// [`TIMER_VECTOR`]. Does nothing before [`calibrate_timer`] measured it.
+pub(super) fn start_timer() {
+    let per_tick = TIMER_COUNT_PER_TICK.load(Ordering::Relaxed);
+    if per_tick == 0 {
+        return;
+    }
+    write(REG_TIMER_DIVIDE, TIMER_DIVIDE_BY_16);
+    write(REG_LVT_TIMER, LVT_TIMER_PERIODIC | u32::from(TIMER_VECTOR));
+    write(REG_TIMER_INITIAL, per_tick);
 }

@@ -36,6 +36,8 @@ pub struct PerCpu {
     apic_id: AtomicU32,
     /// Whether the CPU has finished its own set-up.
     online: AtomicBool,
+    /// Interrupts of this CPU's own APIC timer so far.
+    timer_ticks: AtomicU64,
 }
 
 /// Offsets the assembly uses.
@@ -52,6 +54,7 @@ impl PerCpu {
             index: AtomicU32::new(index),
             apic_id: AtomicU32::new(apic_id),
             online: AtomicBool::new(false),
+            timer_ticks: AtomicU64::new(0),
         }
     }
 
@@ -68,6 +71,16 @@ impl PerCpu {
     /// Whether the CPU has come online.
     pub fn is_online(&self) -> bool {
         self.online.load(Ordering::Acquire)
+    }
+
+    /// How often this CPU's own APIC timer has fired.
+    pub fn timer_ticks(&self) -> u64 {
+        self.timer_ticks.load(Ordering::Relaxed)
+    }
+
+    /// Counts one interrupt of this CPU's APIC timer.
+    pub(super) fn count_timer_tick(&self) {
+        self.timer_ticks.fetch_add(1, Ordering::Relaxed);
     }
 }
 

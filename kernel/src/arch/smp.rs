@@ -13,9 +13,10 @@
 //! the parameters for the next.
 //!
 //! An AP sets up its own GDT and TSS, per-CPU data (GS base), the shared
-//! IDT, `syscall`, its local APIC and SMEP/SMAP, counts itself online and
-//! then halts with interrupts off for good: processes still run on the
-//! boot CPU only.
+//! IDT, `syscall`, its local APIC and SMEP/SMAP, counts itself online,
+//! starts its own APIC timer (100 Hz, calibrated once against the PIT by
+//! the boot CPU) and then halts between timer interrupts, which it only
+//! counts: processes still run on the boot CPU only.
 
 use alloc::vec::Vec;
 use core::arch::global_asm;
@@ -166,6 +167,9 @@ pub struct Started {
     pub failed: Vec<u32>,
     /// APIC ids of CPUs left halted: beyond [`percpu::MAX_CPUS`].
     pub beyond_limit: Vec<u32>,
+    /// The APIC timer's count per 10 ms tick (0: not measured, or the
+    /// timer did not count; the APs then run without it).
+    pub timer_count_per_tick: u32,
 }
 
 /// Starts every application processor the MADT lists (found from `rsdp`)
@@ -180,11 +184,16 @@ pub fn start_application_processors(rsdp: Option<u64>) -> Result<Started, madt::
         apic_mode: apic::mode(),
         failed: Vec::new(),
         beyond_limit: Vec::new(),
+        timer_count_per_tick: 0,
     };
     if percpu::cpu(1).is_some() || kernel_root() == 0 {
         return Ok(started);
     }
     let boot_apic_id = apic::id();
+    if machine.processors.iter().all(|p| p.apic_id == boot_apic_id) {
+        return Ok(started);
+    }
+    started.timer_count_per_tick = apic::calibrate_timer();
     install_trampoline();
     let mut next_index = 1;
     for processor in machine
@@ -304,6 +313,10 @@ extern "C" fn ap_entry(cpu: *const PerCpu) -> ! {
     apic::init_application_processor();
     cpu::protect_kernel_from_user_pages();
     percpu::mark_online();
-    // Parked: no process runs on this CPU yet.
-    cpu::halt_forever()
+    apic::start_timer();
+    // Parked: no process runs on this CPU yet; its own timer wakes it
+    // (and is counted) 100 times a second.
+    loop {
+        cpu::wait_for_interrupt();
+    }
 }

@@ -107,7 +107,7 @@ trap_stub_\n:
     .irp n, 8,10,11,12,13,14,17,21,29,30
     TRAP_ERR \n
     .endr
-    .irp n, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,255
+    .irp n, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,239,255
     TRAP_NOERR \n
     .endr
 
@@ -204,6 +204,9 @@ trap_stub_table:
     .global trap_stub_spurious
 trap_stub_spurious:
     .quad trap_stub_255
+    .global trap_stub_apic_timer
+trap_stub_apic_timer:
+    .quad trap_stub_239
     "#,
     user_ss = const gdt::USER_DATA as u64,
     user_cs = const gdt::USER_CODE as u64,
@@ -230,6 +233,7 @@ static default_fpu_state: FpuState = {
 unsafe extern "C" {
     static trap_stub_table: [u64; 48];
     static trap_stub_spurious: u64;
+    static trap_stub_apic_timer: u64;
     fn syscall_entry();
 }
 
@@ -263,12 +267,20 @@ pub(super) fn init_boot_cpu() {
             unsafe { options.set_stack_index(gdt::DOUBLE_FAULT_IST) };
         }
     }
-    // SAFETY: the stub is defined in the assembly above and never written.
-    let spurious = unsafe { *core::ptr::addr_of!(trap_stub_spurious) };
-    // SAFETY: as for the stubs above; trap_dispatch ignores this vector.
+    // SAFETY: both stubs are defined in the assembly above and never written.
+    let (spurious, timer) = unsafe {
+        (
+            *core::ptr::addr_of!(trap_stub_spurious),
+            *core::ptr::addr_of!(trap_stub_apic_timer),
+        )
+    };
+    // SAFETY: as for the stubs above; trap_dispatch handles both vectors
+    // itself.
     unsafe {
         idt.0[usize::from(super::apic::SPURIOUS_VECTOR)]
             .set_handler_addr(x86_64::VirtAddr::new(spurious));
+        idt.0[usize::from(super::apic::TIMER_VECTOR)]
+            .set_handler_addr(x86_64::VirtAddr::new(timer));
     }
     load_idt();
     init_pic();
@@ -348,12 +360,25 @@ pub(super) fn wait_micros(micros: u64) {
 
 /// As [`wait_micros`], but stops early, returning true, once `done` says so.
 pub(super) fn wait_micros_until(micros: u64, done: impl Fn() -> bool) -> bool {
+    pit_wait(micros, &done).0
+}
+
+/// As [`wait_micros`]; returns how many PIT input clock ticks (at
+/// [`PIT_CLOCK_HZ`]) it saw pass, which is fewer than really passed when
+/// the CPU was away for more than one PIT period (10 ms) between two looks.
+pub(super) fn wait_micros_counted(micros: u64) -> (u64, u64) {
+    (pit_wait(micros, &|| false).1, PIT_CLOCK_HZ)
+}
+
+/// Waits `micros` or until `done`; returns whether `done` said so and the
+/// PIT ticks seen.
+fn pit_wait(micros: u64, done: &dyn Fn() -> bool) -> (bool, u64) {
     let needed = micros * PIT_CLOCK_HZ / 1_000_000 + 1;
     let mut last = pit_count();
     let mut elapsed = 0;
     while elapsed < needed {
         if done() {
-            return true;
+            return (true, elapsed);
         }
         core::hint::spin_loop();
         let now = pit_count();
@@ -365,7 +390,7 @@ pub(super) fn wait_micros_until(micros: u64, done: impl Fn() -> bool) -> bool {
         };
         last = now;
     }
-    done()
+    (done(), elapsed)
 }
 
 /// Acknowledges an interrupt from the PIC.
@@ -418,6 +443,13 @@ extern "C" fn trap_dispatch(frame: *mut TrapFrame) {
     let frame = unsafe { &mut *frame };
     if frame.vector == u64::from(super::apic::SPURIOUS_VECTOR) {
         // Spurious APIC interrupts are not acknowledged.
+        return;
+    }
+    if frame.vector == u64::from(super::apic::TIMER_VECTOR) {
+        // A CPU's own timer: counted on that CPU (only the parked CPUs run
+        // it for now; the boot CPU keeps the PIT).
+        super::percpu::current().count_timer_tick();
+        super::apic::end_of_interrupt();
         return;
     }
     if frame.from_user() {

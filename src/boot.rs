@@ -85,8 +85,9 @@ impl BootOutcome {
 /// The emulated machine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Machine {
-    /// What `cargo run` and `cargo test` boot.
-    Standard,
+    /// What `cargo run` and `cargo test` boot, with this many CPUs
+    /// (QEMU's `-smp`).
+    Standard { cpus: u32 },
     /// The machine of docs/benchmarks.md (and of performance-targets.md):
     /// 1 GiB, a CPU without LA57/ERMS/RDRAND/RDSEED, and `-icount` so that the
     /// guest's time stamp counter counts guest instructions.
@@ -94,11 +95,19 @@ pub enum Machine {
 }
 
 impl Machine {
-    /// QEMU's arguments for this machine (memory, CPU, clock).
-    pub fn qemu_args(self) -> &'static [&'static str] {
+    /// The standard machine with one CPU (what `cargo run` boots unless
+    /// told `--cpus`).
+    pub const ONE_CPU: Machine = Machine::Standard { cpus: 1 };
+
+    /// QEMU's arguments for this machine (memory, CPU, CPUs, clock).
+    pub fn qemu_args(self) -> Vec<String> {
         match self {
-            Machine::Standard => &["-m", "512M", "-cpu", "max,-la57", "-smp", "1"],
-            Machine::Benchmark => &[
+            Machine::Standard { cpus } => ["-m", "512M", "-cpu", "max,-la57", "-smp"]
+                .iter()
+                .map(|a| a.to_string())
+                .chain([cpus.max(1).to_string()])
+                .collect(),
+            Machine::Benchmark => [
                 "-m",
                 "1G",
                 "-cpu",
@@ -107,7 +116,10 @@ impl Machine {
                 "1",
                 "-icount",
                 "shift=0,sleep=off",
-            ],
+            ]
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
         }
     }
 }
@@ -147,10 +159,10 @@ pub fn parse_program_line(line: &str) -> Option<(String, i64)> {
     Some((path.to_string(), status.parse().ok()?))
 }
 
-/// Boots the standard machine, waits for the end (or the time limit) and
-/// collects the console.
+/// Boots the standard machine with one CPU, waits for the end (or the
+/// time limit) and collects the console.
 pub fn boot(o: &BootOptions) -> Result<BootOutcome> {
-    boot_on(o, Machine::Standard)
+    boot_on(o, Machine::ONE_CPU)
 }
 
 /// As [`boot`], on `machine`.
@@ -277,6 +289,16 @@ fn ending_of(code: Option<i32>) -> Ending {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn standard_machine_has_the_cpus_asked_for() {
+        let args = Machine::Standard { cpus: 4 }.qemu_args();
+        let smp = args.iter().position(|a| a == "-smp").expect("-smp given");
+        assert_eq!(args[smp + 1], "4");
+        let args = Machine::ONE_CPU.qemu_args();
+        let smp = args.iter().position(|a| a == "-smp").expect("-smp given");
+        assert_eq!(args[smp + 1], "1");
+    }
 
     #[test]
     fn program_line_parses_path_and_status() {

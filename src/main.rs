@@ -7,6 +7,7 @@
 //! cargo run -- --musl prog.c        build prog.c with musl-gcc -static: a Linux program
 //! cargo run -- ./a.out              run a prebuilt static x86_64 ELF program
 //! cargo run -- --shell              an interactive shell
+//! cargo run -- --cpus 4 ...         boot with 4 CPUs (default 1)
 //! cargo run -- --gdb ...            wait for gdb on localhost:1234 (no time limit)
 //! cargo run -- --timeout 60 ...     time limit in seconds (default 120)
 //! cargo run -- --bench [--linux]    the benchmark of docs/benchmarks.md
@@ -30,6 +31,9 @@ use neoos::boot::{self, BootOptions, Ending, Machine};
 use neoos::disk::{self, DiskOptions};
 use neoos::{build, initfs, out_dir, repo_root, Result, ToolError};
 
+/// Most CPUs `--cpus` accepts (the kernel's limit; QEMU's PC machine
+/// allows 255 with the xAPIC).
+const MAX_CPUS: i64 = 64;
 /// The time limit of a boot, unless --timeout says otherwise.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 /// The benchmark's, per boot (instruction counting slows QEMU down).
@@ -62,6 +66,13 @@ struct Options {
     /// Start QEMU's gdb stub on localhost:1234 and wait for gdb; no time limit.
     #[arg(long, conflicts_with = "timeout")]
     gdb: bool,
+    /// CPUs of the emulated machine (QEMU's -smp). The kernel starts them
+    /// all and reports how many are online; processes still run on the
+    /// first CPU only.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_CPUS),
+          conflicts_with = "bench")]
+    cpus: u32,
     /// Time limit of the boot in seconds [default: 120; with --bench 1800 per boot].
     #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     timeout: Option<u64>,
@@ -106,6 +117,7 @@ Examples:
   cargo run -- ~/hello.c more.c      run /user/hello, then /user/more
   cargo run -- --musl hello.c        hello.c built with musl, run as a Linux program
   cargo run -- ./hello-static        a prebuilt static ELF program
+  cargo run -- --cpus 4              the demo on 4 CPUs (the kernel reports how many are online)
   cargo run -- --soak 1000           1000 fuzzer children, 1500 calls each
   cargo run -- --disk home.img p.c   p runs with /home on home.img (kept)
   cargo run -- --icount prog.c       prog.c on the benchmark machine (rdtsc = instructions)
@@ -155,7 +167,7 @@ fn run() -> Result<bool> {
     let (machine, default_timeout) = if o.icount {
         (Machine::Benchmark, DEFAULT_BENCH_TIMEOUT)
     } else {
-        (Machine::Standard, DEFAULT_TIMEOUT)
+        (Machine::Standard { cpus: o.cpus }, DEFAULT_TIMEOUT)
     };
     let options = BootOptions {
         kernel: &kernel,

@@ -34,9 +34,9 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
     frames::init(&info.ram, arch::bootinfo::kernel_image_end(), info.module);
     let max_phys = info.ram.iter().map(|&(s, l)| s + l).max().unwrap_or(0);
     arch::paging::init_kernel_tables(max_phys);
-    arch::gdt::init();
-    arch::traps::init();
+    arch::smp::init_boot_cpu();
     arch::cpu::protect_kernel_from_user_pages();
+    start_other_cpus(info.rsdp);
     let mut fs = initial_file_system(info.module_bytes.take());
     if info.command_line.contains("disk-smoke=") {
         arch::virtio::report_disk(&info.command_line);
@@ -60,6 +60,7 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
         );
         qemu::exit(qemu::EXIT_KERNEL_FAILURE);
     }
+    report_other_cpus();
     let (_, free_after) = frames::counts();
     // Files the programs left on the RAM disk hold frames (one per page of
     // their reservation): those count as returned, exactly.
@@ -75,6 +76,51 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
         free
     );
     qemu::exit(qemu::EXIT_SUCCESS);
+}
+
+/// Starts the CPUs the firmware lists (they park: processes run on the
+/// boot CPU) and says how many are online.
+fn start_other_cpus(rsdp: Option<u64>) {
+    match arch::smp::start_application_processors(rsdp) {
+        Ok(started) => {
+            for apic_id in &started.failed {
+                kprintln!("cpu with APIC id {} did not come online", apic_id);
+            }
+            if !started.beyond_limit.is_empty() {
+                kprintln!(
+                    "{} cpus left halted (more than {})",
+                    started.beyond_limit.len(),
+                    arch::percpu::MAX_CPUS
+                );
+            }
+            kprintln!(
+                "cpus: {} online ({} listed, {:?}, APIC timer {} per 10 ms)",
+                started.online,
+                started.listed,
+                started.apic_mode,
+                started.timer_count_per_tick
+            );
+        }
+        Err(e) => kprintln!(
+            "cpus: {} online (no other CPU started: {:?})",
+            arch::percpu::online_count(),
+            e
+        ),
+    }
+}
+
+/// Says, for each CPU but the boot CPU, whether it is online and how often
+/// its own APIC timer fired (they are parked: the timer is all they run).
+fn report_other_cpus() {
+    for cpu in (1..arch::percpu::MAX_CPUS).map_while(arch::percpu::cpu) {
+        kprintln!(
+            "cpu {} (APIC id {}): {}, {} timer ticks",
+            cpu.index(),
+            cpu.apic_id(),
+            if cpu.is_online() { "online" } else { "offline" },
+            cpu.timer_ticks()
+        );
+    }
 }
 
 /// The initial file system image built into the kernel (empty when the

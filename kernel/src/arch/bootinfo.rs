@@ -1,5 +1,6 @@
 //! Reads the PVH `hvm_start_info` that QEMU leaves in memory: the RAM map, the
-//! kernel command line and the boot module (the initial filesystem image).
+//! kernel command line, the boot module (the initial filesystem image) and
+//! where the ACPI tables start (the RSDP).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -19,6 +20,8 @@ pub struct BootInfo {
     pub module: Option<(u64, u64)>,
     /// The first boot module's bytes (the initial file system image).
     pub module_bytes: Option<Vec<u8>>,
+    /// Physical address of the ACPI RSDP, when the boot loader named one.
+    pub rsdp: Option<u64>,
 }
 
 /// Reads a `u32` at physical address `phys`.
@@ -79,6 +82,7 @@ pub unsafe fn read(start_info: u64) -> Option<BootInfo> {
         let modlist = read_u64(start_info + 16);
         let command_line = read_c_string(read_u64(start_info + 24));
         let mut ram = Vec::new();
+        let rsdp = Some(read_u64(start_info + 32)).filter(|&a| a != 0);
         if version >= 1 {
             let map = read_u64(start_info + 40);
             let entries = read_u32(start_info + 48);
@@ -97,6 +101,7 @@ pub unsafe fn read(start_info: u64) -> Option<BootInfo> {
             command_line,
             module,
             module_bytes,
+            rsdp,
         })
     }
 }

@@ -33,10 +33,23 @@ const GLOBAL: u64 = PageTableFlags::GLOBAL.bits();
 const NO_EXECUTE: u64 = PageTableFlags::NO_EXECUTE.bits();
 
 static KERNEL_ROOT: AtomicU64 = AtomicU64::new(0);
+/// The physical address where the direct map ends (set with the kernel's tables).
+static DIRECT_MAP_END: AtomicU64 = AtomicU64::new(0);
 
 /// The kernel-virtual address of physical address `phys`.
 pub fn phys_to_virt(phys: u64) -> u64 {
     DIRECT_MAP_BASE + phys
+}
+
+/// The end of the physical range the direct map covers (0 before the
+/// kernel's own tables exist).
+pub fn direct_map_end() -> u64 {
+    DIRECT_MAP_END.load(Ordering::Relaxed)
+}
+
+/// The physical address of the kernel's own top-level table (0 before it exists).
+pub fn kernel_root() -> u64 {
+    KERNEL_ROOT.load(Ordering::Relaxed)
 }
 
 /// The physical address of a kernel-image address (statics, the heap arena).
@@ -126,6 +139,7 @@ pub fn init_kernel_tables(max_phys: u64) {
         set(root, slot, zeroed() | PRESENT | WRITABLE);
     }
     KERNEL_ROOT.store(root, Ordering::Relaxed);
+    DIRECT_MAP_END.store(gigabytes.min(512) << 30, Ordering::Relaxed);
     // SAFETY: the new table maps the kernel image where it runs and all RAM
     // at the direct-map base, as the boot tables did.
     unsafe { super::cpu::load_root(root) };

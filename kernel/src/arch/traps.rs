@@ -5,6 +5,11 @@
 //!
 //! The kernel runs with interrupts disabled; user code runs with them enabled,
 //! so interrupts arrive from ring 3 on the TSS stack (or from the idle loop).
+//!
+//! GS: in the kernel the GS base is the CPU's [`super::percpu`] structure.
+//! Every entry from user mode swaps it in (`swapgs`) and every exit to user
+//! mode swaps the program's back; entries from kernel mode leave it. The
+//! `syscall` entry finds the kernel stack through it.
 
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -102,12 +107,17 @@ trap_stub_\n:
     .irp n, 8,10,11,12,13,14,17,21,29,30
     TRAP_ERR \n
     .endr
-    .irp n, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47
+    .irp n, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,239,255
     TRAP_NOERR \n
     .endr
 
     .p2align 4
 trap_common:
+    /* From user mode (the saved CS at 24(%rsp) has RPL 3): the kernel's GS. */
+    testb $3, 24(%rsp)
+    jz trap_common_kernel_gs
+    swapgs
+trap_common_kernel_gs:
     pushq %rax
     pushq %rbx
     pushq %rcx
@@ -155,22 +165,28 @@ trap_exit_registers:
     popq %rbx
     popq %rax
     addq $16, %rsp
+    /* Back to user mode (the CS at 8(%rsp) has RPL 3): the program's GS. */
+    testb $3, 8(%rsp)
+    jz 1f
+    swapgs
+1:
     iretq
 
     /* syscall: rcx = user rip, r11 = user rflags, rsp still the user's */
     .global syscall_entry
     .p2align 4
 syscall_entry:
-    movq %rsp, syscall_user_rsp(%rip)
-    movq kernel_stack_top(%rip), %rsp
+    swapgs
+    movq %rsp, %gs:{user_rsp_scratch}
+    movq %gs:{kernel_stack_top}, %rsp
     pushq ${user_ss}
-    pushq syscall_user_rsp(%rip)
+    pushq %gs:{user_rsp_scratch}
     pushq %r11
     pushq ${user_cs}
     pushq %rcx
     pushq $0
     pushq ${syscall_vector}
-    jmp trap_common
+    jmp trap_common_kernel_gs
 
     /* First entry of a new process: fresh FPU state, then its frame. */
     .global process_first_entry
@@ -185,17 +201,18 @@ trap_stub_table:
     .irp n, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31,32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47
     .quad trap_stub_\n
     .endr
-
-    .section .bss.syscall_scratch, "aw", @nobits
-    .p2align 3
-    .global syscall_user_rsp
-syscall_user_rsp: .skip 8
-    .global kernel_stack_top
-kernel_stack_top: .skip 8
+    .global trap_stub_spurious
+trap_stub_spurious:
+    .quad trap_stub_255
+    .global trap_stub_apic_timer
+trap_stub_apic_timer:
+    .quad trap_stub_239
     "#,
     user_ss = const gdt::USER_DATA as u64,
     user_cs = const gdt::USER_CODE as u64,
     syscall_vector = const SYSCALL_VECTOR,
+    user_rsp_scratch = const super::percpu::USER_RSP_SCRATCH_OFFSET,
+    kernel_stack_top = const super::percpu::KERNEL_STACK_TOP_OFFSET,
     options(att_syntax)
 );
 
@@ -215,7 +232,8 @@ static default_fpu_state: FpuState = {
 
 unsafe extern "C" {
     static trap_stub_table: [u64; 48];
-    static mut kernel_stack_top: u64;
+    static trap_stub_spurious: u64;
+    static trap_stub_apic_timer: u64;
     fn syscall_entry();
 }
 
@@ -229,8 +247,8 @@ static mut IDT: Idt = Idt([Entry::missing(); 256]);
 static LOADED: AtomicBool = AtomicBool::new(false);
 
 /// Builds and loads the IDT, programs the PIC and PIT, and sets up `syscall`
-/// (once; later calls do nothing).
-pub fn init() {
+/// on the boot CPU (once; later calls do nothing).
+pub(super) fn init_boot_cpu() {
     if LOADED.swap(true, Ordering::Relaxed) {
         return;
     }
@@ -249,15 +267,45 @@ pub fn init() {
             unsafe { options.set_stack_index(gdt::DOUBLE_FAULT_IST) };
         }
     }
+    // SAFETY: both stubs are defined in the assembly above and never written.
+    let (spurious, timer) = unsafe {
+        (
+            *core::ptr::addr_of!(trap_stub_spurious),
+            *core::ptr::addr_of!(trap_stub_apic_timer),
+        )
+    };
+    // SAFETY: as for the stubs above; trap_dispatch handles both vectors
+    // itself.
+    unsafe {
+        idt.0[usize::from(super::apic::SPURIOUS_VECTOR)]
+            .set_handler_addr(x86_64::VirtAddr::new(spurious));
+        idt.0[usize::from(super::apic::TIMER_VECTOR)]
+            .set_handler_addr(x86_64::VirtAddr::new(timer));
+    }
+    load_idt();
+    init_pic();
+    init_pit(PIT_HZ);
+    init_syscall();
+}
+
+/// Loads the IDT (built by `init_boot_cpu`) and sets up `syscall` on an
+/// application processor.
+pub(super) fn init_application_processor() {
+    load_idt();
+    init_syscall();
+}
+
+/// Loads the shared IDT on this CPU.
+fn load_idt() {
+    // SAFETY: the IDT is filled once by init_boot_cpu (which runs before
+    // any other CPU starts) and only read afterwards.
+    let idt = unsafe { &*core::ptr::addr_of!(IDT) };
     let pointer = x86_64::structures::DescriptorTablePointer {
         limit: (core::mem::size_of::<Idt>() - 1) as u16,
         base: x86_64::VirtAddr::new(idt.0.as_ptr() as u64),
     };
     // SAFETY: the IDT is a static (lives forever) of valid gates.
     unsafe { x86_64::instructions::tables::lidt(&pointer) };
-    init_pic();
-    init_pit(100);
-    init_syscall();
 }
 
 fn outb(port: u16, value: u8) {
@@ -280,11 +328,69 @@ fn init_pic() {
     outb(0xA1, 0xff);
 }
 
-fn init_pit(hz: u32) {
-    let divisor = (1_193_182 / hz) as u16;
+/// The PIT's input clock, in Hz.
+const PIT_CLOCK_HZ: u64 = 1_193_182;
+/// The preemption timer's rate.
+const PIT_HZ: u64 = 100;
+/// What channel 0 counts down from (it then reloads).
+const PIT_DIVISOR: u64 = PIT_CLOCK_HZ / PIT_HZ;
+
+fn init_pit(hz: u64) {
+    let divisor = (PIT_CLOCK_HZ / hz) as u16;
     outb(0x43, 0x34);
     outb(0x40, divisor as u8);
     outb(0x40, (divisor >> 8) as u8);
+}
+
+/// PIT channel 0's current count (latched, then read low byte, high byte).
+fn pit_count() -> u64 {
+    outb(0x43, 0x00);
+    let mut data = x86_64::instructions::port::Port::<u8>::new(0x40);
+    // SAFETY: reading the latched count of channel 0 only consumes the latch.
+    let (low, high) = unsafe { (data.read(), data.read()) };
+    u64::from(low) | (u64::from(high) << 8)
+}
+
+/// Waits at least `micros` microseconds by watching PIT channel 0 count
+/// down (works with interrupts off; for the CPU start-up protocol's delays).
+/// Only the boot CPU may call it (the latch command is not shared safely).
+pub(super) fn wait_micros(micros: u64) {
+    wait_micros_until(micros, || false);
+}
+
+/// As [`wait_micros`], but stops early, returning true, once `done` says so.
+pub(super) fn wait_micros_until(micros: u64, done: impl Fn() -> bool) -> bool {
+    pit_wait(micros, &done).0
+}
+
+/// As [`wait_micros`]; returns how many PIT input clock ticks (at
+/// [`PIT_CLOCK_HZ`]) it saw pass, which is fewer than really passed when
+/// the CPU was away for more than one PIT period (10 ms) between two looks.
+pub(super) fn wait_micros_counted(micros: u64) -> (u64, u64) {
+    (pit_wait(micros, &|| false).1, PIT_CLOCK_HZ)
+}
+
+/// Waits `micros` or until `done`; returns whether `done` said so and the
+/// PIT ticks seen.
+fn pit_wait(micros: u64, done: &dyn Fn() -> bool) -> (bool, u64) {
+    let needed = micros * PIT_CLOCK_HZ / 1_000_000 + 1;
+    let mut last = pit_count();
+    let mut elapsed = 0;
+    while elapsed < needed {
+        if done() {
+            return (true, elapsed);
+        }
+        core::hint::spin_loop();
+        let now = pit_count();
+        // Counting down; below `last` after a reload from PIT_DIVISOR.
+        elapsed += if now <= last {
+            last - now
+        } else {
+            last + PIT_DIVISOR.saturating_sub(now)
+        };
+        last = now;
+    }
+    (done(), elapsed)
 }
 
 /// Acknowledges an interrupt from the PIC.
@@ -324,9 +430,9 @@ fn init_syscall() {
 pub(super) unsafe fn set_kernel_stack(top: u64) {
     // SAFETY: the caller's guarantee.
     unsafe { gdt::set_kernel_stack(top) };
-    // SAFETY: single CPU, interrupts off in kernel mode: the syscall entry cannot
-    // read this while it is written.
-    unsafe { *core::ptr::addr_of_mut!(kernel_stack_top) = top };
+    super::percpu::current()
+        .kernel_stack_top
+        .store(top, Ordering::Relaxed);
 }
 
 /// Called by `trap_common` with the frame it built.
@@ -335,6 +441,17 @@ extern "C" fn trap_dispatch(frame: *mut TrapFrame) {
     // SAFETY: trap_common passes a pointer to the frame it just pushed on this
     // stack; it stays valid and unaliased until this function returns.
     let frame = unsafe { &mut *frame };
+    if frame.vector == u64::from(super::apic::SPURIOUS_VECTOR) {
+        // Spurious APIC interrupts are not acknowledged.
+        return;
+    }
+    if frame.vector == u64::from(super::apic::TIMER_VECTOR) {
+        // A CPU's own timer: counted on that CPU (only the parked CPUs run
+        // it for now; the boot CPU keeps the PIT).
+        super::percpu::current().count_timer_tick();
+        super::apic::end_of_interrupt();
+        return;
+    }
     if frame.from_user() {
         crate::trap::handle(frame);
         // Whatever the handler wrote, iretq goes back to user mode with

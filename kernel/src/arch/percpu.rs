@@ -1,0 +1,177 @@
+//! Per-CPU data: one [`PerCpu`] for each CPU, reached through the GS base.
+//!
+//! While a CPU runs kernel code its GS base holds the address of its own
+//! `PerCpu` (whose first word is that same address, so `gs:0` reads it);
+//! while it runs user code the GS base is the program's and the kernel's
+//! sits in IA32_KERNEL_GS_BASE. The entry stubs swap the two (`swapgs`)
+//! on every entry from and exit to user mode, and the `syscall` entry
+//! finds its kernel stack through `gs`. A table indexed by CPU number
+//! lists every CPU's structure for code that must reach the others.
+
+use alloc::boxed::Box;
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+
+use x86_64::registers::model_specific::{GsBase, KernelGsBase};
+use x86_64::structures::tss::TaskStateSegment;
+use x86_64::VirtAddr;
+
+/// Most CPUs the kernel runs on (more are left halted).
+pub const MAX_CPUS: usize = 64;
+
+/// One CPU's own data. The assembly reaches the first fields by their
+/// offsets (`repr(C)`): keep them first.
+#[repr(C)]
+pub struct PerCpu {
+    /// The address of this structure (`gs:0`).
+    this: AtomicU64,
+    /// The kernel stack the `syscall` entry switches to.
+    pub(super) kernel_stack_top: AtomicU64,
+    /// The user stack pointer, kept by the `syscall` entry while it saves it.
+    pub(super) user_rsp_scratch: AtomicU64,
+    /// This CPU's TSS (its ring-0 stack, its IST stacks).
+    pub(super) tss: AtomicPtr<TaskStateSegment>,
+    /// The CPU's number: 0 for the boot CPU, then 1, 2... in MADT order.
+    index: AtomicU32,
+    /// The CPU's local APIC id.
+    apic_id: AtomicU32,
+    /// Whether the CPU has finished its own set-up.
+    online: AtomicBool,
+    /// Interrupts of this CPU's own APIC timer so far.
+    timer_ticks: AtomicU64,
+}
+
+/// Offsets the assembly uses.
+pub const KERNEL_STACK_TOP_OFFSET: usize = core::mem::offset_of!(PerCpu, kernel_stack_top);
+pub const USER_RSP_SCRATCH_OFFSET: usize = core::mem::offset_of!(PerCpu, user_rsp_scratch);
+
+impl PerCpu {
+    const fn new(index: u32, apic_id: u32) -> Self {
+        PerCpu {
+            this: AtomicU64::new(0),
+            kernel_stack_top: AtomicU64::new(0),
+            user_rsp_scratch: AtomicU64::new(0),
+            tss: AtomicPtr::new(core::ptr::null_mut()),
+            index: AtomicU32::new(index),
+            apic_id: AtomicU32::new(apic_id),
+            online: AtomicBool::new(false),
+            timer_ticks: AtomicU64::new(0),
+        }
+    }
+
+    /// The CPU's number (0: the boot CPU).
+    pub fn index(&self) -> u32 {
+        self.index.load(Ordering::Relaxed)
+    }
+
+    /// The CPU's local APIC id.
+    pub fn apic_id(&self) -> u32 {
+        self.apic_id.load(Ordering::Relaxed)
+    }
+
+    /// Whether the CPU has come online.
+    pub fn is_online(&self) -> bool {
+        self.online.load(Ordering::Acquire)
+    }
+
+    /// How often this CPU's own APIC timer has fired.
+    pub fn timer_ticks(&self) -> u64 {
+        self.timer_ticks.load(Ordering::Relaxed)
+    }
+
+    /// Counts one interrupt of this CPU's APIC timer.
+    pub(super) fn count_timer_tick(&self) {
+        self.timer_ticks.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The boot CPU's structure (a static: it exists before the heap is used).
+static BOOT_CPU: PerCpu = PerCpu::new(0, 0);
+/// Set once the boot CPU's GS base points at [`BOOT_CPU`].
+static BOOT_CPU_INSTALLED: AtomicBool = AtomicBool::new(false);
+/// Every CPU's structure, by CPU number.
+static CPUS: [AtomicPtr<PerCpu>; MAX_CPUS] =
+    [const { AtomicPtr::new(core::ptr::null_mut()) }; MAX_CPUS];
+/// How many CPUs are online.
+static ONLINE: AtomicU32 = AtomicU32::new(0);
+
+/// Points this CPU's GS base at `cpu` (the user's GS base, in
+/// IA32_KERNEL_GS_BASE until the first exit to user mode, starts at 0).
+fn install(cpu: &'static PerCpu) {
+    let address = cpu as *const PerCpu as u64;
+    cpu.this.store(address, Ordering::Relaxed);
+    GsBase::write(VirtAddr::new(address));
+    KernelGsBase::write(VirtAddr::zero());
+}
+
+/// Sets up the boot CPU's structure (CPU 0, its APIC id, its TSS) and its
+/// GS base. Only the first call does anything.
+pub(super) fn init_boot_cpu(apic_id: u32, tss: *mut TaskStateSegment) {
+    if BOOT_CPU_INSTALLED.load(Ordering::Relaxed) {
+        return;
+    }
+    BOOT_CPU.apic_id.store(apic_id, Ordering::Relaxed);
+    BOOT_CPU.tss.store(tss, Ordering::Relaxed);
+    install(&BOOT_CPU);
+    CPUS[0].store(core::ptr::addr_of!(BOOT_CPU).cast_mut(), Ordering::Release);
+    BOOT_CPU_INSTALLED.store(true, Ordering::Release);
+}
+
+/// A new structure for application processor `index` (not yet installed
+/// anywhere), listed in the CPU table; `None` when `index` is 0 or past
+/// [`MAX_CPUS`], or already taken.
+pub(super) fn new_application_processor(index: usize, apic_id: u32) -> Option<&'static PerCpu> {
+    if index == 0 || index >= MAX_CPUS || !CPUS[index].load(Ordering::Acquire).is_null() {
+        return None;
+    }
+    let cpu: &'static PerCpu = Box::leak(Box::new(PerCpu::new(index as u32, apic_id)));
+    CPUS[index].store(core::ptr::from_ref(cpu).cast_mut(), Ordering::Release);
+    Some(cpu)
+}
+
+/// On an application processor, first thing: makes `cpu` this CPU's
+/// structure and records its TSS.
+pub(super) fn install_application_processor(cpu: &'static PerCpu, tss: *mut TaskStateSegment) {
+    cpu.tss.store(tss, Ordering::Relaxed);
+    install(cpu);
+}
+
+/// Counts this CPU online (after its set-up is complete).
+pub(super) fn mark_online() {
+    let cpu = current();
+    if !cpu.online.swap(true, Ordering::AcqRel) {
+        ONLINE.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// The structure of the CPU running this code.
+pub fn current() -> &'static PerCpu {
+    if !BOOT_CPU_INSTALLED.load(Ordering::Acquire) {
+        // Only the boot CPU runs before its structure is installed.
+        return &BOOT_CPU;
+    }
+    let address: u64;
+    // SAFETY: once the boot CPU's structure is installed, every CPU that
+    // runs kernel code has its GS base on its own PerCpu (the boot CPU
+    // from then on; an application processor installs its own before any
+    // other Rust code runs; the entry stubs swap the user's GS base out);
+    // the load reads the structure's first word, its own address.
+    unsafe {
+        core::arch::asm!("mov {}, gs:[0]", out(reg) address, options(nostack, readonly, preserves_flags));
+    }
+    // SAFETY: the address is that of a PerCpu that lives for good (the
+    // static, or a leaked box), only ever shared (all fields atomic).
+    unsafe { &*(address as *const PerCpu) }
+}
+
+/// The CPU numbered `index`, if it exists.
+pub fn cpu(index: usize) -> Option<&'static PerCpu> {
+    let ptr = CPUS.get(index)?.load(Ordering::Acquire);
+    // SAFETY: non-null entries point to PerCpu values that live for good
+    // (the static or a leaked box) and are only shared.
+    (!ptr.is_null()).then(|| unsafe { &*ptr })
+}
+
+/// How many CPUs are online now.
+pub fn online_count() -> u32 {
+    ONLINE.load(Ordering::Acquire)
+}

@@ -1,0 +1,322 @@
+//! Bringing up the CPUs: the boot CPU's own tables (GDT/TSS, local APIC,
+//! per-CPU data, IDT), then the application processors (APs) the MADT
+//! lists, each started with INIT, start-up, start-up through a trampoline
+//! copied into low memory.
+//!
+//! The trampoline (page [`TRAMPOLINE_PAGE`], 0x8000) runs in real mode,
+//! loads its own small GDT, enters protected mode, turns on PAE, long mode
+//! and paging with page tables in low memory (the first 2 MiB identity
+//! mapped for the trampoline itself, plus the kernel half of the kernel's
+//! own table), and calls [`ap_entry`] in the higher half on the stack the
+//! boot CPU left in the trampoline's parameters. The boot CPU starts the
+//! APs one at a time and waits for each to come online before it reuses
+//! the parameters for the next.
+//!
+//! An AP sets up its own GDT and TSS, per-CPU data (GS base), the shared
+//! IDT, `syscall`, its local APIC and SMEP/SMAP, counts itself online,
+//! starts its own APIC timer (100 Hz, calibrated once against the PIT by
+//! the boot CPU) and then halts between timer interrupts, which it only
+//! counts: processes still run on the boot CPU only.
+
+use alloc::vec::Vec;
+use core::arch::global_asm;
+
+use super::paging::{kernel_root, phys_to_virt};
+use super::percpu::{self, PerCpu};
+use super::{apic, cpu, gdt, madt, paging, traps};
+
+/// The low-memory page the trampoline is copied to (the start-up IPI's
+/// vector: the AP starts at `TRAMPOLINE_PAGE * 4096` in real mode).
+pub const TRAMPOLINE_PAGE: u8 = 0x08;
+const TRAMPOLINE_BASE: u64 = (TRAMPOLINE_PAGE as u64) << 12;
+/// The APs' start-up page tables, in low memory below 1 MiB (which the
+/// frame allocator never hands out): top level, one PDPT, one directory.
+const AP_PML4: u64 = 0x9000;
+const AP_PDPT: u64 = 0xa000;
+const AP_PD: u64 = 0xb000;
+/// Each AP's kernel stack (it only parks on it for now).
+const AP_STACK_SIZE: usize = 16 * 1024;
+/// The start-up protocol's waits.
+const INIT_WAIT_MICROS: u64 = 10_000;
+const FIRST_STARTUP_WAIT_MICROS: u64 = 1_000;
+const ONLINE_WAIT_MICROS: u64 = 200_000;
+
+global_asm!(
+    r#"
+    .set TRAMPOLINE_BASE, {base}
+
+    /* Copied to TRAMPOLINE_BASE before use; never run where it is linked. */
+    .section .rodata.ap_trampoline, "a"
+    .p2align 12
+    .global ap_trampoline_start
+ap_trampoline_start:
+    .code16
+    cli
+    cld
+    xorw %ax, %ax
+    movw %ax, %ds
+    lgdtl (ap_gdt_pointer - ap_trampoline_start + TRAMPOLINE_BASE)
+    movl %cr0, %eax
+    orl $1, %eax
+    movl %eax, %cr0
+    ljmpl $0x18, $((ap_protected_mode - ap_trampoline_start + TRAMPOLINE_BASE))
+
+    .code32
+ap_protected_mode:
+    movw $0x10, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movw %ax, %ss
+    /* CR4: PAE, PGE, OSFXSR, OSXMMEXCPT */
+    movl %cr4, %eax
+    orl $((1 << 5) | (1 << 7) | (1 << 9) | (1 << 10)), %eax
+    movl %eax, %cr4
+    movl (ap_cr3 - ap_trampoline_start + TRAMPOLINE_BASE), %eax
+    movl %eax, %cr3
+    /* EFER: SCE, LME, NXE */
+    movl $0xC0000080, %ecx
+    rdmsr
+    orl $((1 << 0) | (1 << 8) | (1 << 11)), %eax
+    wrmsr
+    /* CR0: PE, MP, WP, PG; EM and TS clear */
+    movl %cr0, %eax
+    andl $~((1 << 2) | (1 << 3)), %eax
+    orl $((1 << 0) | (1 << 1) | (1 << 16) | (1 << 31)), %eax
+    movl %eax, %cr0
+    ljmpl $0x08, $((ap_long_mode - ap_trampoline_start + TRAMPOLINE_BASE))
+
+    .code64
+ap_long_mode:
+    movw $0x10, %ax
+    movw %ax, %ds
+    movw %ax, %es
+    movw %ax, %ss
+    xorw %ax, %ax
+    movw %ax, %fs
+    movw %ax, %gs
+    movq (ap_stack_top - ap_trampoline_start + TRAMPOLINE_BASE), %rsp
+    movq (ap_per_cpu - ap_trampoline_start + TRAMPOLINE_BASE), %rdi
+    xorq %rbp, %rbp
+    movq (ap_rust_entry - ap_trampoline_start + TRAMPOLINE_BASE), %rax
+    callq *%rax
+1:
+    cli
+    hlt
+    jmp 1b
+
+    .p2align 3
+ap_gdt:
+    .quad 0
+    .quad 0x00af9a000000ffff /* 0x08: 64-bit code */
+    .quad 0x00cf92000000ffff /* 0x10: data */
+    .quad 0x00cf9a000000ffff /* 0x18: 32-bit code */
+ap_gdt_end:
+ap_gdt_pointer:
+    .word ap_gdt_end - ap_gdt - 1
+    .long (ap_gdt - ap_trampoline_start + TRAMPOLINE_BASE)
+
+    /* Parameters, written by the boot CPU before each start. */
+    .p2align 3
+    .global ap_cr3
+ap_cr3: .quad 0
+    .global ap_stack_top
+ap_stack_top: .quad 0
+    .global ap_per_cpu
+ap_per_cpu: .quad 0
+    .global ap_rust_entry
+ap_rust_entry: .quad 0
+    .global ap_trampoline_end
+ap_trampoline_end:
+    .text
+    "#,
+    base = const TRAMPOLINE_BASE,
+    options(att_syntax)
+);
+
+unsafe extern "C" {
+    static ap_trampoline_start: u8;
+    static ap_trampoline_end: u8;
+    static ap_cr3: u8;
+    static ap_stack_top: u8;
+    static ap_per_cpu: u8;
+    static ap_rust_entry: u8;
+}
+
+/// Sets up the boot CPU: GDT and TSS, local APIC, per-CPU data (GS base),
+/// IDT, PIC, PIT and `syscall`. Only the first call does anything.
+pub fn init_boot_cpu() {
+    let Some(tss) = gdt::init_boot_cpu() else {
+        return;
+    };
+    apic::init_boot_cpu();
+    percpu::init_boot_cpu(apic::id(), tss);
+    traps::init_boot_cpu();
+    percpu::mark_online();
+}
+
+/// What starting the other CPUs gave.
+#[derive(Debug)]
+pub struct Started {
+    /// The CPUs the MADT lists (the boot CPU included).
+    pub listed: usize,
+    /// The CPUs online now (the boot CPU included).
+    pub online: u32,
+    /// The local APIC mode every CPU runs in.
+    pub apic_mode: apic::Mode,
+    /// APIC ids of CPUs that did not come online (each was sent INIT again).
+    pub failed: Vec<u32>,
+    /// APIC ids of CPUs left halted: beyond [`percpu::MAX_CPUS`].
+    pub beyond_limit: Vec<u32>,
+    /// The APIC timer's count per 10 ms tick (0: not measured, or the
+    /// timer did not count; the APs then run without it).
+    pub timer_count_per_tick: u32,
+}
+
+/// Starts every application processor the MADT lists (found from `rsdp`)
+/// and waits for each to come online. Runs on the boot CPU after
+/// [`init_boot_cpu`] and the kernel's page tables; only the first call
+/// starts anything.
+pub fn start_application_processors(rsdp: Option<u64>) -> Result<Started, madt::MadtError> {
+    let machine = madt::read(rsdp)?;
+    let mut started = Started {
+        listed: machine.processors.len(),
+        online: percpu::online_count(),
+        apic_mode: apic::mode(),
+        failed: Vec::new(),
+        beyond_limit: Vec::new(),
+        timer_count_per_tick: 0,
+    };
+    if percpu::cpu(1).is_some() || kernel_root() == 0 {
+        return Ok(started);
+    }
+    let boot_apic_id = apic::id();
+    if machine.processors.iter().all(|p| p.apic_id == boot_apic_id) {
+        return Ok(started);
+    }
+    started.timer_count_per_tick = apic::calibrate_timer();
+    install_trampoline();
+    let mut next_index = 1;
+    for processor in machine
+        .processors
+        .iter()
+        .filter(|p| p.apic_id != boot_apic_id)
+    {
+        let Some(cpu) = percpu::new_application_processor(next_index, processor.apic_id) else {
+            started.beyond_limit.push(processor.apic_id);
+            continue;
+        };
+        next_index += 1;
+        if !start_one(cpu) {
+            // Back to waiting for a start-up IPI, which it will not get
+            // (so it cannot read the next CPU's parameters).
+            apic::send_init(processor.apic_id);
+            started.failed.push(processor.apic_id);
+        }
+    }
+    started.online = percpu::online_count();
+    Ok(started)
+}
+
+/// Copies the trampoline to low memory and builds the start-up tables.
+fn install_trampoline() {
+    // Both symbols are labels of the assembly above, in the same section,
+    // the end after the start; only their addresses are used.
+    let start = core::ptr::addr_of!(ap_trampoline_start);
+    let end = core::ptr::addr_of!(ap_trampoline_end);
+    let length = end as usize - start as usize;
+    assert!(length <= 4096, "the AP trampoline fits in its page");
+    // SAFETY: `start..end` is the trampoline's code and data in the
+    // kernel image (read only); the destination is the trampoline page and
+    // the next three pages (AP_PML4..AP_PD), below 1 MiB: RAM the frame
+    // allocator never hands out and nothing else uses after boot, mapped
+    // by the direct map; only the boot CPU runs.
+    unsafe {
+        core::ptr::copy_nonoverlapping(start, phys_to_virt(TRAMPOLINE_BASE) as *mut u8, length);
+        let pml4 = &mut *(phys_to_virt(AP_PML4) as *mut [u64; 512]);
+        let pdpt = &mut *(phys_to_virt(AP_PDPT) as *mut [u64; 512]);
+        let pd = &mut *(phys_to_virt(AP_PD) as *mut [u64; 512]);
+        let kernel = &*(phys_to_virt(kernel_root()) as *const [u64; 512]);
+        use paging::PageTableFlags as F;
+        let table = (F::PRESENT | F::WRITABLE).bits();
+        *pml4 = [0; 512];
+        *pdpt = [0; 512];
+        *pd = [0; 512];
+        pml4[256..].copy_from_slice(&kernel[256..]);
+        pml4[0] = AP_PDPT | table;
+        pdpt[0] = AP_PD | table;
+        // The first 2 MiB, identity mapped: the trampoline's own page.
+        pd[0] = (F::PRESENT | F::WRITABLE | F::HUGE_PAGE).bits();
+    }
+    set_parameter(core::ptr::addr_of!(ap_cr3), AP_PML4);
+    set_parameter(
+        core::ptr::addr_of!(ap_rust_entry),
+        ap_entry as *const () as u64,
+    );
+}
+
+/// Writes the parameter whose label (in the linked trampoline) is
+/// `label` into the copy in low memory.
+fn set_parameter(label: *const u8, value: u64) {
+    let offset = label as u64 - core::ptr::addr_of!(ap_trampoline_start) as u64;
+    debug_assert!(offset + 8 <= 4096 && offset.is_multiple_of(8));
+    // SAFETY: every label passed is one of the 8-byte aligned parameter
+    // words inside the trampoline, whose copy lies in the trampoline page
+    // (mapped by the direct map, used by nobody while the boot CPU
+    // writes: no AP is between start-up and online).
+    unsafe { core::ptr::write_volatile(phys_to_virt(TRAMPOLINE_BASE + offset) as *mut u64, value) };
+}
+
+#[repr(C, align(16))]
+struct ApStack([u8; AP_STACK_SIZE]);
+
+/// Starts one AP with INIT, start-up (and a second start-up when the
+/// first was not taken), and waits for it to come online.
+fn start_one(cpu: &'static PerCpu) -> bool {
+    let layout = core::alloc::Layout::new::<ApStack>();
+    // SAFETY: the layout is non-zero sized; a null result goes to
+    // handle_alloc_error. The stack is never freed (the AP parks on it).
+    let stack = unsafe {
+        let ptr = alloc::alloc::alloc(layout);
+        if ptr.is_null() {
+            alloc::alloc::handle_alloc_error(layout);
+        }
+        ptr as u64
+    };
+    set_parameter(
+        core::ptr::addr_of!(ap_stack_top),
+        stack + AP_STACK_SIZE as u64,
+    );
+    set_parameter(
+        core::ptr::addr_of!(ap_per_cpu),
+        core::ptr::from_ref(cpu) as u64,
+    );
+    apic::send_init(cpu.apic_id());
+    traps::wait_micros(INIT_WAIT_MICROS);
+    apic::send_startup(cpu.apic_id(), TRAMPOLINE_PAGE);
+    if traps::wait_micros_until(FIRST_STARTUP_WAIT_MICROS, || cpu.is_online()) {
+        return true;
+    }
+    apic::send_startup(cpu.apic_id(), TRAMPOLINE_PAGE);
+    traps::wait_micros_until(ONLINE_WAIT_MICROS, || cpu.is_online())
+}
+
+/// Where the trampoline lands, in long mode on the AP's own stack (still
+/// on the start-up tables), with the AP's [`PerCpu`].
+extern "C" fn ap_entry(cpu: *const PerCpu) -> ! {
+    paging::activate_kernel_tables();
+    // SAFETY: the boot CPU wrote this pointer into the parameters: a
+    // PerCpu leaked for this AP (lives for good, all fields atomic).
+    let cpu: &'static PerCpu = unsafe { &*cpu };
+    let tss = gdt::init_application_processor();
+    percpu::install_application_processor(cpu, tss);
+    traps::init_application_processor();
+    apic::init_application_processor();
+    cpu::protect_kernel_from_user_pages();
+    percpu::mark_online();
+    apic::start_timer();
+    // Parked: no process runs on this CPU yet; its own timer wakes it
+    // (and is counted) 100 times a second.
+    loop {
+        cpu::wait_for_interrupt();
+    }
+}

@@ -17,6 +17,9 @@ pub enum Descriptor {
     /// The serial console (keyboard in, screen out).
     Console,
     File(OpenFile),
+    /// `/dev/zero`: reads give zeros, writes are discarded, a mapping of it
+    /// is anonymous memory.
+    Zero,
 }
 
 /// An open file: which file, how it was opened, and the position.
@@ -79,6 +82,21 @@ impl DescriptorTable {
         Ok(self.slots.len() as i64 - 1)
     }
 
+    /// Installs `d` as number `fd` (`dup2`), handing back what `fd` held.
+    pub fn install_at(&mut self, fd: i64, d: Descriptor) -> Result<Option<Descriptor>, Errno> {
+        let i = usize::try_from(fd)
+            .ok()
+            .filter(|&i| i < MAX_DESCRIPTORS)
+            .ok_or(Errno::BadFd)?;
+        if i >= self.slots.len() {
+            self.slots
+                .try_reserve(i + 1 - self.slots.len())
+                .map_err(|_| Errno::NoMem)?;
+            self.slots.resize(i + 1, None);
+        }
+        Ok(self.slots[i].replace(d))
+    }
+
     /// Takes descriptor `fd` out of the table.
     pub fn take(&mut self, fd: i64) -> Result<Descriptor, Errno> {
         usize::try_from(fd)
@@ -100,7 +118,7 @@ impl DescriptorTable {
     pub fn open_files(&self) -> impl Iterator<Item = &OpenFile> {
         self.slots.iter().flatten().filter_map(|d| match d {
             Descriptor::File(f) => Some(f),
-            Descriptor::Console => None,
+            Descriptor::Console | Descriptor::Zero => None,
         })
     }
 }
@@ -207,7 +225,7 @@ impl<F: FrameSource> FileIo<'_, F> {
     /// Closes a descriptor; `Io` if flushing its file failed.
     pub fn close(&mut self, d: Descriptor) -> Result<(), Errno> {
         match d {
-            Descriptor::Console => Ok(()),
+            Descriptor::Console | Descriptor::Zero => Ok(()),
             Descriptor::File(f) => self.close_ref(f.file),
         }
     }

@@ -40,23 +40,46 @@ pub struct FatalFault {
     pub reason: &'static str,
     /// The exit status the process ends with.
     pub status: i64,
+    /// The signal a Linux program gets for it, with its `si_code`
+    /// (`None`: the process ends, no handler can run).
+    pub signal: Option<(u32, i32)>,
 }
 
 impl FatalFault {
     fn of(error: FaultError) -> Self {
-        let (what, status, reason) = match error {
-            FaultError::NotMapped => ("segmentation fault", status::SEGFAULT, "not mapped"),
-            FaultError::NotPermitted => ("segmentation fault", status::SEGFAULT, "not permitted"),
-            FaultError::BeyondEndOfFile => {
-                ("bus error", status::BUSERROR, "past the end of the file")
-            }
-            FaultError::Io => ("bus error", status::BUSERROR, "the file could not be read"),
-            FaultError::NoMem => ("out of memory", status::KILLED, "no free memory"),
+        use crate::linux::signals::{BUS_ADRERR, SEGV_ACCERR, SEGV_MAPERR, SIGBUS, SIGSEGV};
+        let (what, status, reason, signal) = match error {
+            FaultError::NotMapped => (
+                "segmentation fault",
+                status::SEGFAULT,
+                "not mapped",
+                Some((SIGSEGV, SEGV_MAPERR)),
+            ),
+            FaultError::NotPermitted => (
+                "segmentation fault",
+                status::SEGFAULT,
+                "not permitted",
+                Some((SIGSEGV, SEGV_ACCERR)),
+            ),
+            FaultError::BeyondEndOfFile => (
+                "bus error",
+                status::BUSERROR,
+                "past the end of the file",
+                Some((SIGBUS, BUS_ADRERR)),
+            ),
+            FaultError::Io => (
+                "bus error",
+                status::BUSERROR,
+                "the file could not be read",
+                Some((SIGBUS, BUS_ADRERR)),
+            ),
+            FaultError::NoMem => ("out of memory", status::KILLED, "no free memory", None),
         };
         FatalFault {
             what,
             reason,
             status,
+            signal,
         }
     }
 }
@@ -218,10 +241,14 @@ impl<P: Platform> Kernel<P> {
             self.discard(space, table);
             return Err(Errno::NoMem);
         };
-        let (path, files, abi) = match self.processes.get(parent) {
+        let (path, files, mut abi) = match self.processes.get(parent) {
             Some(p) => (p.path.clone(), p.files.clone(), p.abi),
             None => (String::new(), DescriptorTable::default(), ProgramAbi::Neo),
         };
+        if let ProgramAbi::Linux(state) = &mut abi {
+            // A child starts with no signal pending (POSIX).
+            state.signals.pending = 0;
+        }
         let opened: Vec<_> = files.open_files().map(|f| f.file).collect();
         let mut file_io = self.file_io();
         for file in opened {

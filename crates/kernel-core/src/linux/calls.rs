@@ -34,6 +34,11 @@ const GETRANDOM_MAX: usize = 64 * 1024;
 const CONSOLE_SIZE: (u16, u16) = (24, 80);
 /// The console's device number (`ttyS0`: major 4, minor 64).
 const CONSOLE_RDEV: u64 = (4 << 8) | 64;
+/// `/dev/zero`'s device number (major 1, minor 5).
+const ZERO_RDEV: u64 = (1 << 8) | 5;
+/// The path of the zero device (no file-system node: the Linux open and
+/// stat calls know it by name).
+pub const DEV_ZERO: &str = "/dev/zero";
 
 /// Why a Linux call failed: an error of the mapping core, or one only
 /// Linux names.
@@ -67,8 +72,15 @@ fn complete(result: LinuxResult) -> Completion {
 /// What a `struct stat` describes.
 enum StatOf {
     Console,
-    File { id: u64, size: u64 },
-    Dir { path_hash: u64 },
+    /// `/dev/zero` (character device 1:5).
+    Zero,
+    File {
+        id: u64,
+        size: u64,
+    },
+    Dir {
+        path_hash: u64,
+    },
 }
 
 impl<P: Platform> Kernel<P> {
@@ -116,6 +128,7 @@ impl<P: Platform> Kernel<P> {
                 self.log_unknown_once(pid, number);
                 Err(LinuxError::NoSys.into())
             }
+            other => return self.more_linux_call(pid, other),
         };
         complete(result)
     }
@@ -233,11 +246,31 @@ impl<P: Platform> Kernel<P> {
     /// refused (`EINVAL`). The permission bits are ignored (one user).
     fn linux_open(&mut self, pid: Pid, dirfd: i64, path: UserPtr, flags: u32) -> LinuxResult {
         self.heap_reserve_check()?;
-        let mode = flags & !(abi::O_NOCTTY | abi::O_LARGEFILE | abi::O_CLOEXEC);
+        let ignored = abi::O_NOCTTY
+            | abi::O_LARGEFILE
+            | abi::O_CLOEXEC
+            | abi::O_NOFOLLOW
+            | abi::O_NONBLOCK
+            | abi::O_DIRECTORY;
+        let mode = flags & !ignored;
         if mode & !neoos_abi::open::VALID != 0 {
             return Err(Errno::Inval.into());
         }
         let path = self.linux_path(pid, dirfd, path)?;
+        let node = self.fs.lookup(&path);
+        if flags & abi::O_DIRECTORY != 0 && node != Some(Node::Dir) {
+            return Err(match node {
+                None => Fail::Errno(Errno::NoEnt),
+                Some(_) => LinuxError::NotDir.into(),
+            });
+        }
+        if node == Some(Node::Dir) && mode & neoos_abi::open::O_ACCMODE != 0 {
+            return Err(LinuxError::IsDir.into());
+        }
+        if crate::fs::normalize(&path).as_deref() == Some(DEV_ZERO) {
+            let p = self.processes.get_mut(pid).ok_or(Errno::Inval)?;
+            return Ok(p.files.install(Descriptor::Zero)?);
+        }
         Ok(self.open_path(pid, &path, mode)?)
     }
 
@@ -386,6 +419,7 @@ impl<P: Platform> Kernel<P> {
     fn fstat(&mut self, pid: Pid, fd: i64, out: UserPtr) -> LinuxResult {
         let what = match self.descriptor(pid, fd)? {
             Descriptor::Console => StatOf::Console,
+            Descriptor::Zero => StatOf::Zero,
             Descriptor::File(f) => StatOf::File {
                 id: f.file.0,
                 size: self.file_io().size(f.file),
@@ -398,6 +432,7 @@ impl<P: Platform> Kernel<P> {
     fn stat_path(&mut self, pid: Pid, dirfd: i64, path: UserPtr, out: UserPtr) -> LinuxResult {
         let path = self.linux_path(pid, dirfd, path)?;
         let what = match self.fs.lookup(&path) {
+            _ if crate::fs::normalize(&path).as_deref() == Some(DEV_ZERO) => StatOf::Zero,
             Some(Node::Dir) => StatOf::Dir {
                 path_hash: fnv1a(path.as_bytes()),
             },
@@ -544,6 +579,7 @@ fn field(bytes: &[u8], at: usize) -> u64 {
 fn stat_record(what: &StatOf) -> [u8; st::SIZE] {
     let (dev, ino, nlink, mode, rdev, size, blksize) = match *what {
         StatOf::Console => (0, 1, 1, st::S_IFCHR | 0o620, CONSOLE_RDEV, 0, 1024),
+        StatOf::Zero => (0, 2, 1, st::S_IFCHR | 0o666, ZERO_RDEV, 0, 4096),
         StatOf::File { id, size } => (1, id + 2, 1, st::S_IFREG | 0o644, 0, size, 4096),
         StatOf::Dir { path_hash } => (1, path_hash, 2, st::S_IFDIR | 0o755, 0, 0, 4096),
     };

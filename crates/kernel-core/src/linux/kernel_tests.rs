@@ -441,7 +441,8 @@ fn files_open_relative_seek_read_scattered_and_stat_as_linux_lays_them_out() {
     let o_directory = 0o200000;
     assert_eq!(
         sys(&mut k, pid, nr::OPEN, [SCRATCH, o_directory, 0, 0, 0, 0]),
-        -errno::EINVAL
+        -errno::ENOTDIR,
+        "O_DIRECTORY refuses a file, as on Linux"
     );
     assert_eq!(
         sys(&mut k, pid, nr::OPENAT, [fd, SCRATCH, 0, 0, 0, 0]),

@@ -8,10 +8,13 @@
 mod calls;
 #[cfg(test)]
 mod kernel_tests;
+mod more_calls;
 pub mod program;
+pub mod signals;
 pub mod stack;
 
 pub use calls::UnknownCalls;
+pub use more_calls::{killed_by, wait_status};
 
 use neoos_abi::errno;
 use neoos_abi::linux::nr;
@@ -19,6 +22,10 @@ use neoos_abi::linux::nr;
 use crate::syscall::{Call, Decoded, FileCall, MemoryCall, Personality, ProcessCall, UserPtr};
 
 /// Which system-call interface a process uses, fixed when it is loaded.
+// The Linux state holds the 64 signal actions inline (2 KiB): a process
+// record is a heap node either way, and keeping it `Copy` with no
+// allocation of its own means a fork copies it without a fallible step.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProgramAbi {
     /// Built with libneo (it carries the NeoOS ELF note): NeoOS numbers.
@@ -46,6 +53,8 @@ pub struct LinuxState {
     pub brk_start: u64,
     /// The current program break (`brk_start` until `brk` moves it).
     pub brk: u64,
+    /// Signal actions, masks and the alternate stack.
+    pub signals: signals::Signals,
 }
 
 impl LinuxState {
@@ -55,6 +64,7 @@ impl LinuxState {
             fs_base: 0,
             brk_start,
             brk: brk_start,
+            signals: signals::Signals::default(),
         }
     }
 }
@@ -71,6 +81,14 @@ pub enum LinuxError {
     /// A relative path given with a descriptor that is no directory
     /// (`ENOTDIR`: NeoOS has no directory descriptors).
     NotDir,
+    /// The caller has no child to wait for (`ECHILD`).
+    NoChild,
+    /// No such process (`ESRCH`).
+    NoProcess,
+    /// The path names a directory (`EISDIR`).
+    IsDir,
+    /// The call was interrupted by a signal (`EINTR`).
+    Interrupted,
 }
 
 impl LinuxError {
@@ -81,6 +99,10 @@ impl LinuxError {
             LinuxError::NotTty => errno::ENOTTY,
             LinuxError::IllegalSeek => errno::ESPIPE,
             LinuxError::NotDir => errno::ENOTDIR,
+            LinuxError::NoChild => errno::ECHILD,
+            LinuxError::NoProcess => errno::ESRCH,
+            LinuxError::IsDir => errno::EISDIR,
+            LinuxError::Interrupted => errno::EINTR,
         }
     }
 }
@@ -151,6 +173,103 @@ pub enum LinuxCall {
         buf: UserPtr,
         len: u64,
         flags: u32,
+    },
+    SigAction {
+        sig: u32,
+        act: UserPtr,
+        old: UserPtr,
+        setsize: u64,
+    },
+    SigProcMask {
+        how: u32,
+        set: UserPtr,
+        old: UserPtr,
+        setsize: u64,
+    },
+    SigAltStack {
+        ss: UserPtr,
+        old: UserPtr,
+    },
+    SigReturn,
+    Kill {
+        pid: i64,
+        sig: u32,
+    },
+    /// `tkill`/`tgkill`: one thread per process, so the thread id is the pid.
+    TgKill {
+        tid: i64,
+        sig: u32,
+    },
+    Wait4 {
+        pid: i64,
+        status: UserPtr,
+        options: u32,
+        rusage: UserPtr,
+    },
+    Nanosleep {
+        req: UserPtr,
+        rem: UserPtr,
+    },
+    ClockNanosleep {
+        clock: u32,
+        flags: u32,
+        req: UserPtr,
+        rem: UserPtr,
+    },
+    Ftruncate {
+        fd: i64,
+        len: i64,
+    },
+    Unlink {
+        dirfd: i64,
+        path: UserPtr,
+        flags: u32,
+    },
+    Fcntl {
+        fd: i64,
+        cmd: u32,
+        arg: u64,
+    },
+    Statfs {
+        path: UserPtr,
+        out: UserPtr,
+    },
+    Fstatfs {
+        fd: i64,
+        out: UserPtr,
+    },
+    /// `mlock`/`munlock`: every page of NeoOS stays in memory (there is no
+    /// swap), so locking checks the range and counts against
+    /// RLIMIT_MEMLOCK only.
+    Mlock {
+        addr: u64,
+        len: u64,
+        lock: bool,
+    },
+    Mlockall {
+        flags: u32,
+    },
+    Munlockall,
+    Dup {
+        fd: i64,
+    },
+    Dup2 {
+        old: i64,
+        new: i64,
+        flags: u32,
+    },
+    GetRlimit {
+        resource: u32,
+        out: UserPtr,
+    },
+    Prlimit {
+        pid: i64,
+        resource: u32,
+        new: UserPtr,
+        old: UserPtr,
+    },
+    Umask {
+        mask: u32,
     },
     /// A call NeoOS knows and does not provide (`set_robust_list`, `rseq`,
     /// signals): `ENOSYS`, without a log line.
@@ -295,9 +414,109 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             len: r[1],
             flags: r[2] as u32,
         }),
-        nr::SET_ROBUST_LIST | nr::RSEQ | nr::RT_SIGACTION | nr::RT_SIGPROCMASK | nr::POLL => {
-            L(LinuxCall::NotProvided)
-        }
+        nr::RT_SIGACTION => L(LinuxCall::SigAction {
+            sig: r[0] as u32,
+            act: ptr(1),
+            old: ptr(2),
+            setsize: r[3],
+        }),
+        nr::RT_SIGPROCMASK => L(LinuxCall::SigProcMask {
+            how: r[0] as u32,
+            set: ptr(1),
+            old: ptr(2),
+            setsize: r[3],
+        }),
+        nr::SIGALTSTACK => L(LinuxCall::SigAltStack {
+            ss: ptr(0),
+            old: ptr(1),
+        }),
+        nr::RT_SIGRETURN => L(LinuxCall::SigReturn),
+        nr::KILL => L(LinuxCall::Kill {
+            pid: int(r, 0),
+            sig: r[1] as u32,
+        }),
+        nr::TKILL => L(LinuxCall::TgKill {
+            tid: int(r, 0),
+            sig: r[1] as u32,
+        }),
+        nr::TGKILL => L(LinuxCall::TgKill {
+            tid: int(r, 1),
+            sig: r[2] as u32,
+        }),
+        nr::WAIT4 => L(LinuxCall::Wait4 {
+            pid: int(r, 0),
+            status: ptr(1),
+            options: r[2] as u32,
+            rusage: ptr(3),
+        }),
+        nr::NANOSLEEP => L(LinuxCall::Nanosleep {
+            req: ptr(0),
+            rem: ptr(1),
+        }),
+        nr::CLOCK_NANOSLEEP => L(LinuxCall::ClockNanosleep {
+            clock: r[0] as u32,
+            flags: r[1] as u32,
+            req: ptr(2),
+            rem: ptr(3),
+        }),
+        nr::FTRUNCATE => L(LinuxCall::Ftruncate {
+            fd: int(r, 0),
+            len: r[1] as i64,
+        }),
+        nr::UNLINK => L(LinuxCall::Unlink {
+            dirfd: neoos_abi::linux::AT_FDCWD,
+            path: ptr(0),
+            flags: 0,
+        }),
+        nr::UNLINKAT => L(LinuxCall::Unlink {
+            dirfd: int(r, 0),
+            path: ptr(1),
+            flags: r[2] as u32,
+        }),
+        nr::FCNTL => L(LinuxCall::Fcntl {
+            fd: int(r, 0),
+            cmd: r[1] as u32,
+            arg: r[2],
+        }),
+        nr::STATFS => L(LinuxCall::Statfs {
+            path: ptr(0),
+            out: ptr(1),
+        }),
+        nr::FSTATFS => L(LinuxCall::Fstatfs {
+            fd: int(r, 0),
+            out: ptr(1),
+        }),
+        nr::MLOCK => L(LinuxCall::Mlock {
+            addr: r[0],
+            len: r[1],
+            lock: true,
+        }),
+        nr::MUNLOCK => L(LinuxCall::Mlock {
+            addr: r[0],
+            len: r[1],
+            lock: false,
+        }),
+        nr::MLOCKALL => L(LinuxCall::Mlockall { flags: r[0] as u32 }),
+        nr::MUNLOCKALL => L(LinuxCall::Munlockall),
+        nr::DUP => L(LinuxCall::Dup { fd: int(r, 0) }),
+        nr::DUP2 => L(LinuxCall::Dup2 {
+            old: int(r, 0),
+            new: int(r, 1),
+            flags: 0,
+        }),
+        nr::GETRLIMIT => L(LinuxCall::GetRlimit {
+            resource: r[0] as u32,
+            out: ptr(1),
+        }),
+        nr::PRLIMIT64 => L(LinuxCall::Prlimit {
+            pid: int(r, 0),
+            resource: r[1] as u32,
+            new: ptr(2),
+            old: ptr(3),
+        }),
+        nr::UMASK => L(LinuxCall::Umask { mask: r[0] as u32 }),
+        nr::FDATASYNC => F(FileCall::Fsync { fd: int(r, 0) }),
+        nr::SET_ROBUST_LIST | nr::RSEQ | nr::POLL => L(LinuxCall::NotProvided),
         number => L(LinuxCall::Unknown { number }),
     };
     Decoded {

@@ -77,6 +77,7 @@ impl<P: Platform> Kernel<P> {
                             self.platform.console_write(&bytes);
                             Ok(n)
                         }
+                        Descriptor::Zero => Ok(n),
                         Descriptor::File(f) => {
                             let wrote = self.file_io().write(f, &bytes);
                             self.store_position(pid, fd, *f);
@@ -96,6 +97,9 @@ impl<P: Platform> Kernel<P> {
     fn read(&mut self, pid: Pid, fd: i64, buf: UserPtr, count: i64) -> Result<i64, Errno> {
         let d = self.descriptor(pid, fd)?;
         let count = usize::try_from(count).map_err(|_| Errno::Inval)?;
+        if d == Descriptor::Zero {
+            return self.read_zeros(pid, buf, count);
+        }
         let Descriptor::File(mut f) = d else {
             return Err(Errno::Inval);
         };
@@ -120,6 +124,20 @@ impl<P: Platform> Kernel<P> {
             }
         }
         Ok(done as i64)
+    }
+
+    /// A read of `/dev/zero`: `count` zero bytes, the buffer checked whole
+    /// first.
+    fn read_zeros(&mut self, pid: Pid, buf: UserPtr, count: usize) -> Result<i64, Errno> {
+        self.check_writable(pid, buf, count)?;
+        let zeros = [0u8; 4096];
+        let mut done = 0;
+        while done < count {
+            let n = (count - done).min(zeros.len());
+            self.copy_out(pid, buf.offset(done as u64), &zeros[..n])?;
+            done += n;
+        }
+        Ok(count as i64)
     }
 
     /// Console input that has already arrived (without waiting), at most
@@ -197,7 +215,7 @@ impl<P: Platform> Kernel<P> {
 
     fn fsync(&mut self, pid: Pid, fd: i64) -> Result<i64, Errno> {
         match self.descriptor(pid, fd)? {
-            Descriptor::Console => Ok(0),
+            Descriptor::Console | Descriptor::Zero => Ok(0),
             Descriptor::File(f) => self.file_io().sync(f.file).map(|_| 0),
         }
     }

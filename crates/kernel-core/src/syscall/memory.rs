@@ -188,12 +188,19 @@ impl<P: Platform> Kernel<P> {
         fd: i64,
         offset: i64,
     ) -> Result<i64, Errno> {
+        let mut flags = flags;
         let file = if flags & neoos_abi::mman::MAP_ANON != 0 {
             None
         } else {
             match self.descriptor(pid, fd)? {
                 Descriptor::File(f) => Some((f.file, f.access)),
                 Descriptor::Console => return Err(Errno::NoDev),
+                // A mapping of /dev/zero is anonymous memory, private or
+                // shared as asked (the offset means nothing).
+                Descriptor::Zero => {
+                    flags |= neoos_abi::mman::MAP_ANON;
+                    None
+                }
             }
         };
         self.with_space(pid, |m, s, hw| {
@@ -306,7 +313,12 @@ impl<P: Platform> Kernel<P> {
 
     /// `NoMem` unless `[start, end)` lies in the user range and mappings
     /// cover it with no hole (one step per mapping).
-    fn check_fully_mapped(&self, space: AsId, start: u64, end: u64) -> Result<(), Errno> {
+    pub(crate) fn check_fully_mapped(
+        &self,
+        space: AsId,
+        start: u64,
+        end: u64,
+    ) -> Result<(), Errno> {
         if start < USER_BASE || end > USER_END {
             return Err(Errno::NoMem);
         }

@@ -217,6 +217,22 @@ pub enum SchedulerCall {
     /// `sys_maps`, which may be long: [`Kernel::maps_begin`], then
     /// [`Kernel::maps_step`] until done, yielding between steps.
     Maps { buf: UserPtr, len: i64 },
+    /// Linux `nanosleep`: give up the CPU until the clock reaches `until`
+    /// ticks, then return 0.
+    Sleep { until: u64 },
+    /// Linux `wait4` ([`Kernel::linux_wait_step`]), blocking unless
+    /// `WNOHANG`.
+    LinuxWait {
+        pid: i64,
+        status: UserPtr,
+        options: u32,
+    },
+    /// Linux `rt_sigreturn`: restore the registers from the signal frame
+    /// ([`Kernel::signal_return`]).
+    SigReturn,
+    /// Linux `sigaltstack`, which needs the caller's stack pointer
+    /// ([`Kernel::sigaltstack`]).
+    SigAltStack { ss: UserPtr, old: UserPtr },
 }
 
 /// How the kernel logic completed a call.

@@ -1,0 +1,418 @@
+//! The Linux calls around signals, waiting, sleeping, and the file and
+//! memory calls the POSIX test suites use: `rt_sigaction`,
+//! `rt_sigprocmask`, `kill`/`tgkill`, `wait4`, `nanosleep`, `ftruncate`,
+//! `unlink`, `fcntl`, `statfs`, `mlock`/`mlockall`, `dup`/`dup2`,
+//! resource limits and `umask`. Results are `-errno`.
+
+use neoos_abi::linux::{self as abi};
+use neoos_abi::{PAGE_SIZE, TICKS_PER_SECOND};
+use neoos_mm::{Errno, FileAccess};
+
+use super::signals;
+use super::{LinuxCall, LinuxError};
+use crate::files::Descriptor;
+use crate::fs::{Node, DISK_CAPACITY, MAX_NODES};
+use crate::kernel::Kernel;
+use crate::platform::Platform;
+use crate::process::Pid;
+use crate::syscall::{Completion, SchedulerCall, UserPtr};
+
+/// Nanoseconds in a second.
+const NANOS: u64 = 1_000_000_000;
+/// The file-creation mask every process reports (one user, nothing kept).
+const UMASK: i64 = 0o022;
+
+/// A Linux wait status: exited with `code`, or killed by a signal. A
+/// process NeoOS ended for a signal has status 128 + the signal.
+pub fn wait_status(status: i64) -> i32 {
+    let sig = status - 128;
+    if (1..=i64::from(signals::NSIG)).contains(&sig) {
+        sig as i32
+    } else {
+        ((status & 0xff) as i32) << 8
+    }
+}
+
+/// The exit status of a process killed by `sig`.
+pub fn killed_by(sig: u32) -> i64 {
+    128 + i64::from(sig)
+}
+
+fn done(r: Result<i64, Errno>) -> Completion {
+    Completion::Done(r)
+}
+
+fn linux(e: LinuxError) -> Completion {
+    Completion::LinuxError(e)
+}
+
+impl<P: Platform> Kernel<P> {
+    pub(super) fn more_linux_call(&mut self, pid: Pid, call: LinuxCall) -> Completion {
+        match call {
+            LinuxCall::SigAction {
+                sig,
+                act,
+                old,
+                setsize,
+            } => done(self.rt_sigaction(pid, sig, act, old, setsize)),
+            LinuxCall::SigProcMask {
+                how,
+                set,
+                old,
+                setsize,
+            } => done(self.rt_sigprocmask(pid, how, set, old, setsize)),
+            LinuxCall::SigAltStack { ss, old } => {
+                Completion::Scheduler(SchedulerCall::SigAltStack { ss, old })
+            }
+            LinuxCall::SigReturn => Completion::Scheduler(SchedulerCall::SigReturn),
+            LinuxCall::Kill { pid: target, sig } => self.linux_kill(pid, target, sig),
+            LinuxCall::TgKill { tid, sig } if tid > 0 => self.linux_kill(pid, tid, sig),
+            LinuxCall::TgKill { .. } => done(Err(Errno::Inval)),
+            LinuxCall::Wait4 {
+                pid: target,
+                status,
+                options,
+                ..
+            } => {
+                if options & !(abi::WNOHANG | abi::WUNTRACED) != 0 {
+                    return done(Err(Errno::Inval));
+                }
+                Completion::Scheduler(SchedulerCall::LinuxWait {
+                    pid: target,
+                    status,
+                    options,
+                })
+            }
+            LinuxCall::Nanosleep { req, .. } => self.sleep(pid, req, false),
+            LinuxCall::ClockNanosleep {
+                clock, flags, req, ..
+            } => {
+                const TIMER_ABSTIME: u32 = 1;
+                if clock > abi::CLOCK_BOOTTIME || flags & !TIMER_ABSTIME != 0 {
+                    return done(Err(Errno::Inval));
+                }
+                self.sleep(pid, req, flags & TIMER_ABSTIME != 0)
+            }
+            LinuxCall::Ftruncate { fd, len } => done(self.ftruncate(pid, fd, len)),
+            LinuxCall::Unlink { dirfd, path, flags } => self.unlink(pid, dirfd, path, flags),
+            LinuxCall::Fcntl { fd, cmd, arg } => done(self.fcntl(pid, fd, cmd, arg)),
+            LinuxCall::Statfs { path, out } => {
+                let found = self
+                    .linux_path_of(pid, path)
+                    .and_then(|p| self.fs.lookup(&p).ok_or(Errno::NoEnt));
+                done(found.and_then(|_| self.statfs(pid, out)))
+            }
+            LinuxCall::Fstatfs { fd, out } => {
+                done(self.descriptor(pid, fd).and_then(|_| self.statfs(pid, out)))
+            }
+            LinuxCall::Mlock { addr, len, .. } => done(self.mlock(pid, addr, len)),
+            LinuxCall::Mlockall { flags } => {
+                let known = abi::MCL_CURRENT | abi::MCL_FUTURE | abi::MCL_ONFAULT;
+                let valid =
+                    flags & !known == 0 && flags & (abi::MCL_CURRENT | abi::MCL_FUTURE) != 0;
+                done(if valid { Ok(0) } else { Err(Errno::Inval) })
+            }
+            LinuxCall::Munlockall => done(Ok(0)),
+            LinuxCall::Dup { fd } => done(self.dup(pid, fd, None)),
+            LinuxCall::Dup2 { old, new, .. } => done(self.dup(pid, old, Some(new))),
+            LinuxCall::GetRlimit { resource, out } => done(self.get_rlimit(pid, resource, out)),
+            LinuxCall::Prlimit {
+                pid: target,
+                resource,
+                new,
+                old,
+            } => {
+                if target != 0 && target != i64::from(pid) {
+                    return linux(LinuxError::NoProcess);
+                }
+                if !new.is_null() {
+                    // NeoOS enforces no per-process limits it could lower
+                    // or raise: a request to change one is refused.
+                    return done(Err(Errno::Perm));
+                }
+                if old.is_null() {
+                    return done(Ok(0));
+                }
+                done(self.get_rlimit(pid, resource, old))
+            }
+            LinuxCall::Umask { .. } => done(Ok(UMASK)),
+            _ => linux(LinuxError::NoSys),
+        }
+    }
+
+    /// The absolute path a Linux call names, relative paths from `/`.
+    fn linux_path_of(&mut self, pid: Pid, path: UserPtr) -> Result<alloc::string::String, Errno> {
+        let path = self.copy_string(pid, path, neoos_abi::limits::PATH_MAX)?;
+        if path.is_empty() {
+            return Err(Errno::NoEnt);
+        }
+        if path.starts_with('/') {
+            return Ok(path);
+        }
+        let mut absolute = alloc::string::String::new();
+        absolute
+            .try_reserve_exact(path.len() + 1)
+            .map_err(|_| Errno::NoMem)?;
+        absolute.push('/');
+        absolute.push_str(&path);
+        Ok(absolute)
+    }
+
+    /// `kill(target, sig)`: a positive pid names one process; 0 and -1 name
+    /// the caller (NeoOS has no process groups). A signal whose action is
+    /// to end the target ends it; a handled one becomes pending and runs
+    /// when the target next returns to user mode.
+    fn linux_kill(&mut self, me: Pid, target: i64, sig: u32) -> Completion {
+        let target = match target {
+            0 | -1 => me,
+            t => match Pid::try_from(t) {
+                Ok(t) if t > 0 => t,
+                _ => return linux(LinuxError::NoProcess),
+            },
+        };
+        match self.send_signal(target, sig) {
+            Err(Errno::NoEnt) => linux(LinuxError::NoProcess),
+            Err(e) => done(Err(e)),
+            Ok(None) => done(Ok(0)),
+            Ok(Some(sig)) if target == me => Completion::Scheduler(SchedulerCall::Exit {
+                status: killed_by(sig),
+            }),
+            Ok(Some(sig)) => {
+                self.end(target, killed_by(sig));
+                self.release_ended(target);
+                done(Ok(0))
+            }
+        }
+    }
+
+    /// One step of Linux `wait4` for `me`: `Some(pid)` of a child it took
+    /// (its wait status stored), `Some(0)` with `WNOHANG` when none has
+    /// ended, `None` when the caller must block and step again.
+    pub fn linux_wait_step(
+        &mut self,
+        me: Pid,
+        target: i64,
+        status: UserPtr,
+        options: u32,
+    ) -> Result<Option<i64>, LinuxError> {
+        let fault = |_| LinuxError::Interrupted;
+        if !status.is_null() {
+            self.check_writable(me, status, 4)
+                .map_err(|_| LinuxError::Interrupted)?;
+        }
+        let wanted = |child: Pid| target <= 0 || i64::from(child) == target;
+        let has_child = self
+            .processes
+            .children_of(me)
+            .any(|(child, _)| wanted(child));
+        if !has_child {
+            return Err(LinuxError::NoChild);
+        }
+        let ended = self
+            .processes
+            .children_of(me)
+            .find(|&(child, ended)| wanted(child) && ended)
+            .map(|(child, _)| child);
+        let Some(child) = ended else {
+            return Ok((options & abi::WNOHANG != 0).then_some(0));
+        };
+        let Some((child, code)) = self.processes.reap(me, child) else {
+            return Ok(None);
+        };
+        if !status.is_null() {
+            self.copy_out(me, status, &wait_status(code).to_le_bytes())
+                .map_err(fault)?;
+        }
+        Ok(Some(i64::from(child)))
+    }
+
+    /// `nanosleep`/`clock_nanosleep`: the timespec is checked, then the
+    /// kernel gives the CPU away until the clock has passed the time
+    /// (rounded up to the next tick).
+    fn sleep(&mut self, pid: Pid, req: UserPtr, absolute: bool) -> Completion {
+        let raw = match self.copy_in(pid, req, 16) {
+            Ok(r) => r,
+            Err(e) => return done(Err(e)),
+        };
+        let seconds = i64::from_le_bytes(raw[0..8].try_into().unwrap_or([0; 8]));
+        let nanos = i64::from_le_bytes(raw[8..16].try_into().unwrap_or([0; 8]));
+        if seconds < 0 || !(0..NANOS as i64).contains(&nanos) {
+            return done(Err(Errno::Inval));
+        }
+        let tick_ns = NANOS / TICKS_PER_SECOND;
+        let ticks = (seconds as u64)
+            .saturating_mul(TICKS_PER_SECOND)
+            .saturating_add((nanos as u64).div_ceil(tick_ns));
+        let now = self.platform.ticks();
+        let until = if absolute {
+            ticks
+        } else {
+            now.saturating_add(ticks)
+        };
+        Completion::Scheduler(SchedulerCall::Sleep { until })
+    }
+
+    /// `ftruncate`: the descriptor must be a file open for writing.
+    fn ftruncate(&mut self, pid: Pid, fd: i64, len: i64) -> Result<i64, Errno> {
+        let Descriptor::File(f) = self.descriptor(pid, fd)? else {
+            return Err(Errno::Inval);
+        };
+        if len < 0 || !f.access.can_write() {
+            return Err(Errno::Inval);
+        }
+        if len as u64 > DISK_CAPACITY {
+            return Err(Errno::NoMem);
+        }
+        let (memory, mut io) = self.memory_io();
+        memory.file_truncate(&mut io, f.file, len as u64)?;
+        Ok(0)
+    }
+
+    /// `unlink`/`unlinkat`: removes a file's name (its data lives on while
+    /// it is open or mapped). `AT_REMOVEDIR` (rmdir) is not provided.
+    fn unlink(&mut self, pid: Pid, dirfd: i64, path: UserPtr, flags: u32) -> Completion {
+        if flags & !abi::AT_REMOVEDIR != 0 {
+            return done(Err(Errno::Inval));
+        }
+        if flags & abi::AT_REMOVEDIR != 0 {
+            return linux(LinuxError::NoSys);
+        }
+        let path = match self.linux_path_of(pid, path) {
+            Ok(p) => p,
+            Err(e) => return done(Err(e)),
+        };
+        if !path.starts_with('/') && dirfd != abi::AT_FDCWD {
+            return linux(LinuxError::NotDir);
+        }
+        if is_read_only(&path) {
+            return done(Err(Errno::Perm));
+        }
+        match self.fs.lookup(&path) {
+            Some(Node::Dir) => linux(LinuxError::IsDir),
+            None => done(Err(Errno::NoEnt)),
+            Some(Node::File(_)) => done(self.fs.unlink(&path).map(|_| 0).map_err(Errno::from)),
+        }
+    }
+
+    /// `fcntl`: descriptor flags (no `exec`, so `FD_CLOEXEC` is kept
+    /// nowhere and reads as clear), status flags (the access mode and
+    /// `O_APPEND`; setting them changes nothing NeoOS keeps), and
+    /// `F_DUPFD` from 0.
+    fn fcntl(&mut self, pid: Pid, fd: i64, cmd: u32, arg: u64) -> Result<i64, Errno> {
+        let d = self.descriptor(pid, fd)?;
+        match cmd {
+            abi::F_GETFD | abi::F_SETFD | abi::F_SETFL => Ok(0),
+            abi::F_GETFL => Ok(match d {
+                Descriptor::Console | Descriptor::Zero => 2,
+                Descriptor::File(f) => {
+                    let mode = match f.access {
+                        FileAccess::ReadOnly => 0,
+                        FileAccess::WriteOnly => 1,
+                        FileAccess::ReadWrite => 2,
+                    };
+                    mode | if f.append { 0o2000 } else { 0 }
+                }
+            }),
+            abi::F_DUPFD | abi::F_DUPFD_CLOEXEC if arg == 0 => self.dup(pid, fd, None),
+            _ => Err(Errno::Inval),
+        }
+    }
+
+    /// `statfs`/`fstatfs`: one RAM file system for every path.
+    fn statfs(&mut self, pid: Pid, out: UserPtr) -> Result<i64, Errno> {
+        let page = PAGE_SIZE as u64;
+        let blocks = DISK_CAPACITY / page;
+        let free = blocks.saturating_sub(self.fs.disk.reserved_pages() as u64);
+        let files = MAX_NODES as u64;
+        let fields = [
+            abi::TMPFS_MAGIC,
+            page,
+            blocks,
+            free,
+            free,
+            files,
+            files / 2,
+            0,
+            255,
+            page,
+            0,
+        ];
+        let mut b = [0u8; abi::STATFS_SIZE];
+        for (slot, v) in b.chunks_exact_mut(8).zip(fields) {
+            slot.copy_from_slice(&v.to_le_bytes());
+        }
+        self.copy_out(pid, out, &b)?;
+        Ok(0)
+    }
+
+    /// `mlock`/`munlock`: NeoOS never pages memory out, so every mapped
+    /// page is as good as locked; the range (whole pages) must be mapped.
+    fn mlock(&mut self, pid: Pid, addr: u64, len: u64) -> Result<i64, Errno> {
+        if len == 0 {
+            return Ok(0);
+        }
+        let page = PAGE_SIZE as u64;
+        let start = addr & !(page - 1);
+        let end = addr
+            .checked_add(len)
+            .and_then(|e| e.checked_next_multiple_of(page))
+            .ok_or(Errno::NoMem)?;
+        let space = self.space_of(pid)?;
+        self.check_fully_mapped(space, start, end)?;
+        Ok(0)
+    }
+
+    /// `dup` (lowest free number) and `dup2` (number `new`, closing what
+    /// it held; the same number is left as it is).
+    fn dup(&mut self, pid: Pid, fd: i64, new: Option<i64>) -> Result<i64, Errno> {
+        self.heap_reserve_check()?;
+        let d = self.descriptor(pid, fd)?;
+        if new == Some(fd) {
+            return Ok(fd);
+        }
+        let p = self.processes.get_mut(pid).ok_or(Errno::Inval)?;
+        let (number, replaced) = match new {
+            None => (p.files.install(d)?, None),
+            Some(n) => (n, p.files.install_at(n, d)?),
+        };
+        if let Descriptor::File(f) = d {
+            self.file_io().open_ref(f.file);
+        }
+        if let Some(old) = replaced {
+            let _ = self.file_io().close(old);
+        }
+        Ok(number)
+    }
+
+    /// A limit of `resource`: NeoOS sets none per process (the bounds it
+    /// has are system-wide), so each reads as unlimited.
+    fn get_rlimit(&mut self, pid: Pid, resource: u32, out: UserPtr) -> Result<i64, Errno> {
+        if resource >= abi::RLIMIT_NLIMITS {
+            return Err(Errno::Inval);
+        }
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&abi::RLIM_INFINITY.to_le_bytes());
+        b[8..].copy_from_slice(&abi::RLIM_INFINITY.to_le_bytes());
+        self.copy_out(pid, out, &b)?;
+        Ok(0)
+    }
+}
+
+/// Folders whose files programs may not change (as `sys_open` refuses).
+fn is_read_only(path: &str) -> bool {
+    ["/bin/", "/etc/"].iter().any(|d| path.starts_with(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_status_encodes_exits_and_signals_as_linux() {
+        assert_eq!(wait_status(0), 0);
+        assert_eq!(wait_status(3), 3 << 8);
+        assert_eq!(wait_status(killed_by(signals::SIGSEGV)), 11);
+        assert_eq!(wait_status(neoos_abi::status::BUSERROR), 7);
+        assert_eq!(wait_status(neoos_abi::status::KILLED), 9);
+    }
+}

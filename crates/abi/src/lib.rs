@@ -95,6 +95,7 @@ pub mod errno {
     pub const EISDIR: i64 = 21;
     pub const EINTR: i64 = 4;
     pub const EINVAL: i64 = 22;
+    pub const EMFILE: i64 = 24;
     pub const ENOSPC: i64 = 28;
     pub const ENOTTY: i64 = 25;
     pub const ESPIPE: i64 = 29;
@@ -281,8 +282,11 @@ pub mod linux {
     /// free, available, files, free files (8 bytes each), fsid (8),
     /// name length, fragment size, flags (8 each), spare.
     pub const STATFS_SIZE: usize = 120;
-    /// `f_type` of a RAM file system (`TMPFS_MAGIC`).
-    pub const TMPFS_MAGIC: u64 = 0x0102_1994;
+    /// `f_type` NeoOS's file system reports: its own ("NEOS"; it is not
+    /// Linux's tmpfs, whose known faults programs test for).
+    pub const NEOOS_FS_MAGIC: u64 = 0x4e45_4f53;
+    /// `fcntl` descriptor flag: close on `exec`.
+    pub const FD_CLOEXEC: u64 = 1;
 
     /// `getrlimit`/`prlimit64` resources NeoOS answers.
     pub const RLIMIT_AS: u32 = 9;
@@ -331,6 +335,8 @@ pub mod linux {
         pub const SIZE_FIELD: usize = 48;
         pub const BLKSIZE: usize = 56;
         pub const BLOCKS: usize = 64;
+        /// `st_atim`; `st_mtim` and `st_ctim` follow, 16 bytes each.
+        pub const ATIME: usize = 72;
         pub const S_IFCHR: u32 = 0o020000;
         pub const S_IFDIR: u32 = 0o040000;
         pub const S_IFREG: u32 = 0o100000;

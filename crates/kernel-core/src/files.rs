@@ -38,6 +38,9 @@ pub const MAX_DESCRIPTORS: usize = 64;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DescriptorTable {
     slots: Vec<Option<Descriptor>>,
+    /// The descriptors marked close-on-exec (bit `fd`; at most
+    /// [`MAX_DESCRIPTORS`] = 64 of them).
+    cloexec: u64,
 }
 
 impl DescriptorTable {
@@ -45,6 +48,7 @@ impl DescriptorTable {
     pub fn standard() -> Self {
         DescriptorTable {
             slots: vec![Some(Descriptor::Console); 3],
+            cloexec: 0,
         }
     }
 
@@ -72,6 +76,7 @@ impl DescriptorTable {
     pub fn install(&mut self, d: Descriptor) -> Result<i64, Errno> {
         if let Some(i) = self.slots.iter().position(Option::is_none) {
             self.slots[i] = Some(d);
+            self.cloexec &= !(1 << i);
             return Ok(i as i64);
         }
         if self.slots.len() >= MAX_DESCRIPTORS {
@@ -79,6 +84,7 @@ impl DescriptorTable {
         }
         self.slots.try_reserve(1).map_err(|_| Errno::NoMem)?;
         self.slots.push(Some(d));
+        self.cloexec &= !(1 << (self.slots.len() - 1));
         Ok(self.slots.len() as i64 - 1)
     }
 
@@ -94,7 +100,24 @@ impl DescriptorTable {
                 .map_err(|_| Errno::NoMem)?;
             self.slots.resize(i + 1, None);
         }
+        self.cloexec &= !(1 << i);
         Ok(self.slots[i].replace(d))
+    }
+
+    /// Whether open descriptor `fd` is marked close-on-exec.
+    pub fn close_on_exec(&self, fd: i64) -> bool {
+        (0..MAX_DESCRIPTORS as i64).contains(&fd) && self.cloexec & (1 << fd) != 0
+    }
+
+    /// Marks open descriptor `fd` close-on-exec or not.
+    pub fn set_close_on_exec(&mut self, fd: i64, on: bool) -> Result<(), Errno> {
+        self.get(fd)?;
+        if on {
+            self.cloexec |= 1 << fd;
+        } else {
+            self.cloexec &= !(1 << fd);
+        }
+        Ok(())
     }
 
     /// Takes descriptor `fd` out of the table.

@@ -29,6 +29,8 @@ pub struct Kernel<P: Platform> {
     launch: VecDeque<String>,
     /// Unknown Linux call numbers already reported.
     pub(crate) linux_unknown: UnknownCalls,
+    /// Files' permission bits and times (Linux `stat`).
+    pub(crate) file_meta: crate::linux::meta::FileMetaTable,
 }
 
 /// How a user page fault that could not be resolved ends its process.
@@ -96,6 +98,7 @@ impl<P: Platform> Kernel<P> {
             processes: ProcessTable::default(),
             launch,
             linux_unknown: UnknownCalls::default(),
+            file_meta: Default::default(),
         }
     }
 

@@ -77,6 +77,7 @@ enum StatOf {
     File {
         id: u64,
         size: u64,
+        meta: super::meta::FileMeta,
     },
     Dir {
         path_hash: u64,
@@ -105,7 +106,12 @@ impl<P: Platform> Kernel<P> {
             LinuxCall::ArchPrctl { code, addr } => self.arch_prctl(pid, code, addr),
             LinuxCall::SetTidAddress { .. } => Ok(pid as i64),
             LinuxCall::Brk { addr } => self.brk(pid, addr),
-            LinuxCall::Open { dirfd, path, flags } => self.linux_open(pid, dirfd, path, flags),
+            LinuxCall::Open {
+                dirfd,
+                path,
+                flags,
+                perm,
+            } => self.linux_open(pid, dirfd, path, flags, perm),
             LinuxCall::Writev { fd, iov, count } => self.writev(pid, fd, iov, count),
             LinuxCall::Readv { fd, iov, count } => return self.readv(pid, fd, iov, count),
             LinuxCall::Lseek { fd, offset, whence } => self.lseek(pid, fd, offset, whence),
@@ -133,7 +139,7 @@ impl<P: Platform> Kernel<P> {
         complete(result)
     }
 
-    fn linux_state(&mut self, pid: Pid) -> Result<&mut LinuxState, Errno> {
+    pub(super) fn linux_state(&mut self, pid: Pid) -> Result<&mut LinuxState, Errno> {
         match self.processes.get_mut(pid).map(|p| &mut p.abi) {
             Some(ProgramAbi::Linux(state)) => Ok(state),
             _ => Err(Errno::Inval),
@@ -244,8 +250,18 @@ impl<P: Platform> Kernel<P> {
     /// `O_TRUNC` and `O_APPEND` have NeoOS's values; `O_NOCTTY`,
     /// `O_LARGEFILE` and `O_CLOEXEC` change nothing here; any other flag is
     /// refused (`EINVAL`). The permission bits are ignored (one user).
-    fn linux_open(&mut self, pid: Pid, dirfd: i64, path: UserPtr, flags: u32) -> LinuxResult {
+    fn linux_open(
+        &mut self,
+        pid: Pid,
+        dirfd: i64,
+        path: UserPtr,
+        flags: u32,
+        perm: u32,
+    ) -> LinuxResult {
         self.heap_reserve_check()?;
+        if !self.has_descriptor_room(pid) {
+            return Err(LinuxError::TooManyFiles.into());
+        }
         let ignored = abi::O_NOCTTY
             | abi::O_LARGEFILE
             | abi::O_CLOEXEC
@@ -267,11 +283,23 @@ impl<P: Platform> Kernel<P> {
         if node == Some(Node::Dir) && mode & neoos_abi::open::O_ACCMODE != 0 {
             return Err(LinuxError::IsDir.into());
         }
-        if crate::fs::normalize(&path).as_deref() == Some(DEV_ZERO) {
+        let fd = if crate::fs::normalize(&path).as_deref() == Some(DEV_ZERO) {
             let p = self.processes.get_mut(pid).ok_or(Errno::Inval)?;
-            return Ok(p.files.install(Descriptor::Zero)?);
+            p.files.install(Descriptor::Zero)?
+        } else {
+            self.open_path(pid, &path, mode)?
+        };
+        if node.is_none() {
+            if let Ok(Descriptor::File(f)) = self.descriptor(pid, fd) {
+                let umask = self.linux_state(pid).map_or(0o022, |s| s.umask);
+                // A record that cannot be made leaves the defaults.
+                let _ = self.set_created(f.file, perm & !umask);
+            }
         }
-        Ok(self.open_path(pid, &path, mode)?)
+        if let Some(p) = self.processes.get_mut(pid) {
+            p.files.set_close_on_exec(fd, flags & abi::O_CLOEXEC != 0)?;
+        }
+        Ok(fd)
     }
 
     /// The `(base, len)` pairs of `count` iovecs at `iov`, after checking
@@ -423,6 +451,7 @@ impl<P: Platform> Kernel<P> {
             Descriptor::File(f) => StatOf::File {
                 id: f.file.0,
                 size: self.file_io().size(f.file),
+                meta: self.file_meta.get(f.file),
             },
         };
         self.copy_out(pid, out, &stat_record(&what))?;
@@ -439,6 +468,7 @@ impl<P: Platform> Kernel<P> {
             Some(Node::File(id)) => StatOf::File {
                 id: id.0,
                 size: self.file_io().size(id),
+                meta: self.file_meta.get(id),
             },
             None => return Err(Errno::NoEnt.into()),
         };
@@ -577,10 +607,14 @@ fn field(bytes: &[u8], at: usize) -> u64 {
 /// A `struct stat` (x86_64 layout) for `what`. Files have no times in
 /// NeoOS: they read as the epoch.
 fn stat_record(what: &StatOf) -> [u8; st::SIZE] {
+    let mut times = [0u64; 3];
     let (dev, ino, nlink, mode, rdev, size, blksize) = match *what {
         StatOf::Console => (0, 1, 1, st::S_IFCHR | 0o620, CONSOLE_RDEV, 0, 1024),
         StatOf::Zero => (0, 2, 1, st::S_IFCHR | 0o666, ZERO_RDEV, 0, 4096),
-        StatOf::File { id, size } => (1, id + 2, 1, st::S_IFREG | 0o644, 0, size, 4096),
+        StatOf::File { id, size, meta } => {
+            times = [meta.atime, meta.mtime, meta.ctime];
+            (1, id + 2, 1, st::S_IFREG | meta.perm, 0, size, 4096)
+        }
         StatOf::Dir { path_hash } => (1, path_hash, 2, st::S_IFDIR | 0o755, 0, 0, 4096),
     };
     let mut r = [0u8; st::SIZE];
@@ -595,6 +629,10 @@ fn stat_record(what: &StatOf) -> [u8; st::SIZE] {
     put(st::SIZE_FIELD, &size.to_le_bytes());
     put(st::BLKSIZE, &(blksize as u64).to_le_bytes());
     put(st::BLOCKS, &size.div_ceil(512).to_le_bytes());
+    for (i, t) in times.into_iter().enumerate() {
+        // st_atim, st_mtim, st_ctim: seconds, then nanoseconds (0).
+        put(st::ATIME + 16 * i, &t.to_le_bytes());
+    }
     r
 }
 
@@ -666,7 +704,16 @@ mod tests {
 
     #[test]
     fn stat_records_follow_the_x86_64_layout() {
-        let r = stat_record(&StatOf::File { id: 5, size: 1000 });
+        let meta = super::super::meta::FileMeta {
+            mtime: 77,
+            ..Default::default()
+        };
+        let r = stat_record(&StatOf::File {
+            id: 5,
+            size: 1000,
+            meta,
+        });
+        assert_eq!(field(&r, st::ATIME + 16), 77, "st_mtime");
         assert_eq!(field(&r, st::SIZE_FIELD), 1000);
         assert_eq!(field(&r, st::BLOCKS), 2);
         assert_eq!(field(&r, st::INO), 7);

@@ -8,6 +8,7 @@
 mod calls;
 #[cfg(test)]
 mod kernel_tests;
+pub mod meta;
 mod more_calls;
 pub mod program;
 pub mod signals;
@@ -49,6 +50,8 @@ impl ProgramAbi {
 pub struct LinuxState {
     /// The FS base set by `arch_prctl(ARCH_SET_FS)` (thread pointer).
     pub fs_base: u64,
+    /// The file-creation mask (`umask`).
+    pub umask: u32,
     /// Where the program break starts (page-aligned end of the program).
     pub brk_start: u64,
     /// The current program break (`brk_start` until `brk` moves it).
@@ -64,6 +67,7 @@ impl LinuxState {
             fs_base: 0,
             brk_start,
             brk: brk_start,
+            umask: 0o022,
             signals: signals::Signals::default(),
         }
     }
@@ -89,6 +93,8 @@ pub enum LinuxError {
     IsDir,
     /// The call was interrupted by a signal (`EINTR`).
     Interrupted,
+    /// The caller's descriptor table is full (`EMFILE`).
+    TooManyFiles,
 }
 
 impl LinuxError {
@@ -103,6 +109,7 @@ impl LinuxError {
             LinuxError::NoProcess => errno::ESRCH,
             LinuxError::IsDir => errno::EISDIR,
             LinuxError::Interrupted => errno::EINTR,
+            LinuxError::TooManyFiles => errno::EMFILE,
         }
     }
 }
@@ -124,6 +131,8 @@ pub enum LinuxCall {
         dirfd: i64,
         path: UserPtr,
         flags: u32,
+        /// The permission bits of a file it creates.
+        perm: u32,
     },
     Writev {
         fd: i64,
@@ -316,11 +325,13 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             dirfd: neoos_abi::linux::AT_FDCWD,
             path: ptr(0),
             flags: r[1] as u32,
+            perm: r[2] as u32,
         }),
         nr::OPENAT => L(LinuxCall::Open {
             dirfd: int(r, 0),
             path: ptr(1),
             flags: r[2] as u32,
+            perm: r[3] as u32,
         }),
         nr::CLOSE => F(FileCall::Close { fd: int(r, 0) }),
         nr::STAT | nr::LSTAT => L(LinuxCall::Stat {
@@ -593,7 +604,8 @@ mod tests {
             Call::Linux(LinuxCall::Open {
                 dirfd: neoos_abi::linux::AT_FDCWD,
                 path: UserPtr(0x2000),
-                flags: 0o101
+                flags: 0o101,
+                perm: 0o644
             })
         );
         let d = decode_linux(nr::OPENAT, [(-100i64) as u64, 0x2000, 0o101, 0, 0, 0]);

@@ -17,10 +17,10 @@ use crate::platform::Platform;
 use crate::process::Pid;
 use crate::syscall::{Completion, SchedulerCall, UserPtr};
 
+/// Most pages one `mlock`/`mlockall` brings in (64 MiB).
+const POPULATE_MAX_PAGES: u64 = 16 * 1024;
 /// Nanoseconds in a second.
 const NANOS: u64 = 1_000_000_000;
-/// The file-creation mask every process reports (one user, nothing kept).
-const UMASK: i64 = 0o022;
 
 /// A Linux wait status: exited with `code`, or killed by a signal. A
 /// process NeoOS ended for a signal has status 128 + the signal.
@@ -95,6 +95,11 @@ impl<P: Platform> Kernel<P> {
             }
             LinuxCall::Ftruncate { fd, len } => done(self.ftruncate(pid, fd, len)),
             LinuxCall::Unlink { dirfd, path, flags } => self.unlink(pid, dirfd, path, flags),
+            LinuxCall::Dup { .. }
+            | LinuxCall::Fcntl {
+                cmd: abi::F_DUPFD | abi::F_DUPFD_CLOEXEC,
+                ..
+            } if !self.has_descriptor_room(pid) => linux(LinuxError::TooManyFiles),
             LinuxCall::Fcntl { fd, cmd, arg } => done(self.fcntl(pid, fd, cmd, arg)),
             LinuxCall::Statfs { path, out } => {
                 let found = self
@@ -105,12 +110,18 @@ impl<P: Platform> Kernel<P> {
             LinuxCall::Fstatfs { fd, out } => {
                 done(self.descriptor(pid, fd).and_then(|_| self.statfs(pid, out)))
             }
-            LinuxCall::Mlock { addr, len, .. } => done(self.mlock(pid, addr, len)),
+            LinuxCall::Mlock { addr, len, lock } => done(self.mlock(pid, addr, len, lock)),
             LinuxCall::Mlockall { flags } => {
                 let known = abi::MCL_CURRENT | abi::MCL_FUTURE | abi::MCL_ONFAULT;
                 let valid =
                     flags & !known == 0 && flags & (abi::MCL_CURRENT | abi::MCL_FUTURE) != 0;
-                done(if valid { Ok(0) } else { Err(Errno::Inval) })
+                if !valid {
+                    return done(Err(Errno::Inval));
+                }
+                if flags & abi::MCL_CURRENT != 0 && flags & abi::MCL_ONFAULT == 0 {
+                    self.populate(pid, crate::syscall::USER_RANGE);
+                }
+                done(Ok(0))
             }
             LinuxCall::Munlockall => done(Ok(0)),
             LinuxCall::Dup { fd } => done(self.dup(pid, fd, None)),
@@ -135,9 +146,18 @@ impl<P: Platform> Kernel<P> {
                 }
                 done(self.get_rlimit(pid, resource, old))
             }
-            LinuxCall::Umask { .. } => done(Ok(UMASK)),
+            LinuxCall::Umask { mask } => done(self.linux_state(pid).map(|s| {
+                let old = s.umask;
+                s.umask = mask & 0o777;
+                i64::from(old)
+            })),
             _ => linux(LinuxError::NoSys),
         }
+    }
+
+    /// Whether one more descriptor fits in `pid`'s table.
+    pub(crate) fn has_descriptor_room(&self, pid: Pid) -> bool {
+        self.processes.get(pid).is_some_and(|p| p.files.has_room())
     }
 
     /// The absolute path a Linux call names, relative paths from `/`.
@@ -265,6 +285,7 @@ impl<P: Platform> Kernel<P> {
         }
         let (memory, mut io) = self.memory_io();
         memory.file_truncate(&mut io, f.file, len as u64)?;
+        self.touch_file(f.file, super::meta::Touch::Modify);
         Ok(0)
     }
 
@@ -294,14 +315,19 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// `fcntl`: descriptor flags (no `exec`, so `FD_CLOEXEC` is kept
-    /// nowhere and reads as clear), status flags (the access mode and
+    /// `fcntl`: descriptor flags (`FD_CLOEXEC`, kept per descriptor),
+    /// status flags (the access mode and
     /// `O_APPEND`; setting them changes nothing NeoOS keeps), and
     /// `F_DUPFD` from 0.
     fn fcntl(&mut self, pid: Pid, fd: i64, cmd: u32, arg: u64) -> Result<i64, Errno> {
         let d = self.descriptor(pid, fd)?;
+        let files = &mut self.processes.get_mut(pid).ok_or(Errno::Inval)?.files;
         match cmd {
-            abi::F_GETFD | abi::F_SETFD | abi::F_SETFL => Ok(0),
+            abi::F_GETFD => Ok(i64::from(files.close_on_exec(fd))),
+            abi::F_SETFD => files
+                .set_close_on_exec(fd, arg & abi::FD_CLOEXEC != 0)
+                .map(|_| 0),
+            abi::F_SETFL => Ok(0),
             abi::F_GETFL => Ok(match d {
                 Descriptor::Console | Descriptor::Zero => 2,
                 Descriptor::File(f) => {
@@ -313,7 +339,13 @@ impl<P: Platform> Kernel<P> {
                     mode | if f.append { 0o2000 } else { 0 }
                 }
             }),
-            abi::F_DUPFD | abi::F_DUPFD_CLOEXEC if arg == 0 => self.dup(pid, fd, None),
+            abi::F_DUPFD if arg == 0 => self.dup(pid, fd, None),
+            abi::F_DUPFD_CLOEXEC if arg == 0 => {
+                let new = self.dup(pid, fd, None)?;
+                let p = self.processes.get_mut(pid).ok_or(Errno::Inval)?;
+                p.files.set_close_on_exec(new, true)?;
+                Ok(new)
+            }
             _ => Err(Errno::Inval),
         }
     }
@@ -325,7 +357,7 @@ impl<P: Platform> Kernel<P> {
         let free = blocks.saturating_sub(self.fs.disk.reserved_pages() as u64);
         let files = MAX_NODES as u64;
         let fields = [
-            abi::TMPFS_MAGIC,
+            abi::NEOOS_FS_MAGIC,
             page,
             blocks,
             free,
@@ -347,7 +379,7 @@ impl<P: Platform> Kernel<P> {
 
     /// `mlock`/`munlock`: NeoOS never pages memory out, so every mapped
     /// page is as good as locked; the range (whole pages) must be mapped.
-    fn mlock(&mut self, pid: Pid, addr: u64, len: u64) -> Result<i64, Errno> {
+    fn mlock(&mut self, pid: Pid, addr: u64, len: u64, lock: bool) -> Result<i64, Errno> {
         if len == 0 {
             return Ok(0);
         }
@@ -359,7 +391,38 @@ impl<P: Platform> Kernel<P> {
             .ok_or(Errno::NoMem)?;
         let space = self.space_of(pid)?;
         self.check_fully_mapped(space, start, end)?;
+        if lock {
+            self.populate(pid, (start, end));
+        }
         Ok(0)
+    }
+
+    /// Brings the pages of the readable mappings in `[range.0, range.1)`
+    /// into memory, as a locked page is, up to [`POPULATE_MAX_PAGES`] per
+    /// call (a call stays short and cannot take all memory). Pages that do
+    /// not come in (past that bound, no memory, a file that cannot be
+    /// read) come in at their first touch, as any page does.
+    fn populate(&mut self, pid: Pid, range: (u64, u64)) {
+        let Ok(space) = self.space_of(pid) else {
+            return;
+        };
+        let mut budget = POPULATE_MAX_PAGES * PAGE_SIZE as u64;
+        let mut at = range.0;
+        while at < range.1 && budget > 0 {
+            let Some(info) = self.memory.maps_from(space, at).next() else {
+                return;
+            };
+            if info.start >= range.1 {
+                return;
+            }
+            let start = info.start.max(at);
+            let end = info.end.min(range.1).min(start.saturating_add(budget));
+            budget -= end - start;
+            if info.read {
+                let _ = self.check_readable(pid, UserPtr(start), (end - start) as usize);
+            }
+            at = end;
+        }
     }
 
     /// `dup` (lowest free number) and `dup2` (number `new`, closing what

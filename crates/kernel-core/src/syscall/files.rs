@@ -11,6 +11,7 @@ use super::{Completion, FileCall, SchedulerCall, UserPtr, CHUNK};
 use crate::files::{Descriptor, OpenFile};
 use crate::fs::Node;
 use crate::kernel::Kernel;
+use crate::linux::meta::Touch;
 use crate::platform::Platform;
 use crate::process::Pid;
 
@@ -56,6 +57,14 @@ impl<P: Platform> Kernel<P> {
     /// failure after some bytes were written (no memory for the page cache)
     /// reports how many were.
     fn write(&mut self, pid: Pid, fd: i64, buf: UserPtr, count: i64) -> Result<i64, Errno> {
+        let written = self.write_bytes(pid, fd, buf, count);
+        if let (Ok(1..), Ok(Descriptor::File(f))) = (written, self.descriptor(pid, fd)) {
+            self.touch_file(f.file, Touch::Modify);
+        }
+        written
+    }
+
+    fn write_bytes(&mut self, pid: Pid, fd: i64, buf: UserPtr, count: i64) -> Result<i64, Errno> {
         let mut d = self.descriptor(pid, fd)?;
         let count = usize::try_from(count).map_err(|_| Errno::Inval)?;
         if let Descriptor::File(f) = &d {
@@ -95,6 +104,14 @@ impl<P: Platform> Kernel<P> {
     }
 
     fn read(&mut self, pid: Pid, fd: i64, buf: UserPtr, count: i64) -> Result<i64, Errno> {
+        let read = self.read_bytes(pid, fd, buf, count);
+        if let (Ok(_), Ok(Descriptor::File(f))) = (read, self.descriptor(pid, fd)) {
+            self.touch_file(f.file, Touch::Access);
+        }
+        read
+    }
+
+    fn read_bytes(&mut self, pid: Pid, fd: i64, buf: UserPtr, count: i64) -> Result<i64, Errno> {
         let d = self.descriptor(pid, fd)?;
         let count = usize::try_from(count).map_err(|_| Errno::Inval)?;
         if d == Descriptor::Zero {

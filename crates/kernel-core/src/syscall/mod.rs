@@ -260,6 +260,10 @@ impl Completion {
     }
 }
 
+/// The whole user range, `[USER_BASE, USER_END)`.
+pub(crate) const USER_RANGE: (u64, u64) =
+    (neoos_abi::layout::USER_BASE, neoos_abi::layout::USER_END);
+
 /// Bytes moved per step between user memory and a kernel buffer.
 pub(crate) const CHUNK: usize = 16 * 1024;
 

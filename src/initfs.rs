@@ -168,6 +168,12 @@ pub fn standard() -> Result<Image> {
         b"Welcome to NeoOS: a small x86_64 kernel in Rust whose heart is its memory mapping.\n",
     )?;
     image.file("/etc/hostname", b"neoos\n")?;
+    // The users Linux programs can look up (getpwent) and become (seteuid).
+    image.file(
+        "/etc/passwd",
+        b"root:x:0:0:root:/:/bin/sh\ndaemon:x:1:1:daemon:/:/bin/false\n",
+    )?;
+    image.file("/etc/group", b"root:x:0:\ndaemon:x:1:\n")?;
     image.file("/dev/faulty", &[0; FAULTY_PAGES * neoos_abi::PAGE_SIZE])?;
     Ok(image)
 }

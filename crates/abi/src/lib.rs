@@ -208,9 +208,17 @@ pub mod linux {
         pub const GETRLIMIT: usize = 97;
         pub const GETUID: usize = 102;
         pub const GETGID: usize = 104;
+        pub const SETUID: usize = 105;
+        pub const SETGID: usize = 106;
         pub const GETEUID: usize = 107;
         pub const GETEGID: usize = 108;
         pub const GETPPID: usize = 110;
+        pub const SETREUID: usize = 113;
+        pub const SETREGID: usize = 114;
+        pub const SETRESUID: usize = 117;
+        pub const GETRESUID: usize = 118;
+        pub const SETRESGID: usize = 119;
+        pub const GETRESGID: usize = 120;
         pub const SIGALTSTACK: usize = 131;
         pub const STATFS: usize = 137;
         pub const FSTATFS: usize = 138;

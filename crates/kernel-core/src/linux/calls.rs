@@ -124,7 +124,7 @@ impl<P: Platform> Kernel<P> {
                 out,
                 flags,
             } => self.fstatat(pid, dirfd, path, out, flags),
-            LinuxCall::Identity => Ok(0),
+            LinuxCall::Identity { which } => self.identity(pid, which),
             LinuxCall::GetPpid => Ok(self.parent_pid(pid)),
             LinuxCall::Uname { buf } => self.uname(pid, buf),
             LinuxCall::ClockGetTime { clock, out } => self.clock_gettime(pid, clock, out),
@@ -283,6 +283,15 @@ impl<P: Platform> Kernel<P> {
         if node == Some(Node::Dir) && mode & neoos_abi::open::O_ACCMODE != 0 {
             return Err(LinuxError::IsDir.into());
         }
+        if let Some(Node::File(id)) = node {
+            let ids = self.linux_state(pid)?.ids;
+            let access = mode & neoos_abi::open::O_ACCMODE;
+            let read = access != neoos_abi::open::O_WRONLY;
+            let write = access != neoos_abi::open::O_RDONLY || mode & neoos_abi::open::O_TRUNC != 0;
+            if !self.may_open(id, &ids, read, write) {
+                return Err(Errno::Access.into());
+            }
+        }
         let fd = if crate::fs::normalize(&path).as_deref() == Some(DEV_ZERO) {
             let p = self.processes.get_mut(pid).ok_or(Errno::Inval)?;
             p.files.install(Descriptor::Zero)?
@@ -291,9 +300,11 @@ impl<P: Platform> Kernel<P> {
         };
         if node.is_none() {
             if let Ok(Descriptor::File(f)) = self.descriptor(pid, fd) {
-                let umask = self.linux_state(pid).map_or(0o022, |s| s.umask);
+                let (umask, ids) = self
+                    .linux_state(pid)
+                    .map_or((0o022, Default::default()), |s| (s.umask, s.ids));
                 // A record that cannot be made leaves the defaults.
-                let _ = self.set_created(f.file, perm & !umask);
+                let _ = self.set_created(f.file, perm & !umask, (ids.euid(), ids.egid()));
             }
         }
         if let Some(p) = self.processes.get_mut(pid) {
@@ -497,6 +508,16 @@ impl<P: Platform> Kernel<P> {
         self.stat_path(pid, dirfd, path, out)
     }
 
+    fn identity(&mut self, pid: Pid, which: super::IdWhich) -> LinuxResult {
+        let ids = self.linux_state(pid)?.ids;
+        Ok(i64::from(match which {
+            super::IdWhich::Uid => ids.uid[0],
+            super::IdWhich::Euid => ids.uid[1],
+            super::IdWhich::Gid => ids.gid[0],
+            super::IdWhich::Egid => ids.gid[1],
+        }))
+    }
+
     fn parent_pid(&self, pid: Pid) -> i64 {
         match self.processes.get(pid).map(|p| p.parent) {
             Some(Parent::Process(parent)) => parent as i64,
@@ -623,8 +644,12 @@ fn stat_record(what: &StatOf) -> [u8; st::SIZE] {
     put(st::INO, &ino.to_le_bytes());
     put(st::NLINK, &(nlink as u64).to_le_bytes());
     put(st::MODE, &mode.to_le_bytes());
-    put(st::UID, &0u32.to_le_bytes());
-    put(st::GID, &0u32.to_le_bytes());
+    let (uid, gid) = match *what {
+        StatOf::File { meta, .. } => (meta.uid, meta.gid),
+        _ => (0, 0),
+    };
+    put(st::UID, &uid.to_le_bytes());
+    put(st::GID, &gid.to_le_bytes());
     put(st::RDEV, &rdev.to_le_bytes());
     put(st::SIZE_FIELD, &size.to_le_bytes());
     put(st::BLKSIZE, &(blksize as u64).to_le_bytes());

@@ -21,6 +21,9 @@ pub const DEFAULT_PERM: u32 = 0o644;
 pub struct FileMeta {
     /// Permission bits (`0o7777` at most).
     pub perm: u32,
+    /// Owner and group.
+    pub uid: u32,
+    pub gid: u32,
     pub atime: u64,
     pub mtime: u64,
     pub ctime: u64,
@@ -30,6 +33,8 @@ impl Default for FileMeta {
     fn default() -> Self {
         FileMeta {
             perm: DEFAULT_PERM,
+            uid: 0,
+            gid: 0,
             atime: 0,
             mtime: 0,
             ctime: 0,
@@ -87,14 +92,45 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// Records the permission bits of a file a Linux program created.
-    pub(crate) fn set_created(&mut self, file: FileId, perm: u32) -> Result<(), Errno> {
+    /// Whether a process with effective ids `ids` may open `file` to
+    /// read and/or write (root may always).
+    pub(crate) fn may_open(
+        &self,
+        file: FileId,
+        ids: &super::Credentials,
+        read: bool,
+        write: bool,
+    ) -> bool {
+        if ids.euid() == 0 {
+            return true;
+        }
+        let meta = self.file_meta.get(file);
+        let bits = if meta.uid == ids.euid() {
+            meta.perm >> 6
+        } else if meta.gid == ids.egid() {
+            meta.perm >> 3
+        } else {
+            meta.perm
+        };
+        (!read || bits & 4 != 0) && (!write || bits & 2 != 0)
+    }
+
+    /// Records the permission bits and owner of a file a Linux program
+    /// created.
+    pub(crate) fn set_created(
+        &mut self,
+        file: FileId,
+        perm: u32,
+        owner: (u32, u32),
+    ) -> Result<(), Errno> {
         self.heap_reserve_check()?;
         let now = self.now_seconds();
         self.file_meta.set(
             file,
             FileMeta {
                 perm: perm & 0o7777,
+                uid: owner.0,
+                gid: owner.1,
                 atime: now,
                 mtime: now,
                 ctime: now,

@@ -52,6 +52,8 @@ pub struct LinuxState {
     pub fs_base: u64,
     /// The file-creation mask (`umask`).
     pub umask: u32,
+    /// User and group ids (every program starts as root).
+    pub ids: Credentials,
     /// Where the program break starts (page-aligned end of the program).
     pub brk_start: u64,
     /// The current program break (`brk_start` until `brk` moves it).
@@ -68,6 +70,7 @@ impl LinuxState {
             brk_start,
             brk: brk_start,
             umask: 0o022,
+            ids: Credentials::default(),
             signals: signals::Signals::default(),
         }
     }
@@ -168,8 +171,24 @@ pub enum LinuxCall {
         out: UserPtr,
         flags: u32,
     },
-    /// `getuid`, `geteuid`, `getgid`, `getegid`: one root user.
-    Identity,
+    /// `getuid`, `geteuid`, `getgid`, `getegid`.
+    Identity {
+        which: IdWhich,
+    },
+    /// `setresuid`/`setresgid` (and `setuid`, `setreuid`, ... through
+    /// them); `u32::MAX` leaves an id as it is.
+    SetIds {
+        group: bool,
+        /// `setuid`/`setgid`: root sets all three, others the effective one.
+        single: bool,
+        real: u32,
+        effective: u32,
+        saved: u32,
+    },
+    GetResIds {
+        group: bool,
+        out: [UserPtr; 3],
+    },
     GetPpid,
     Uname {
         buf: UserPtr,
@@ -287,6 +306,33 @@ pub enum LinuxCall {
     Unknown {
         number: usize,
     },
+}
+
+/// Which identity `getuid` and its kin return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdWhich {
+    Uid,
+    Euid,
+    Gid,
+    Egid,
+}
+
+/// A process's user and group ids: real, effective, saved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub uid: [u32; 3],
+    pub gid: [u32; 3],
+}
+
+impl Credentials {
+    /// The effective user id.
+    pub fn euid(&self) -> u32 {
+        self.uid[1]
+    }
+    /// The effective group id.
+    pub fn egid(&self) -> u32 {
+        self.gid[1]
+    }
 }
 
 /// Linux `mmap` flags NeoOS accepts and ignores: hints about reservation,
@@ -410,7 +456,43 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
         }),
         nr::UNAME => L(LinuxCall::Uname { buf: ptr(0) }),
         nr::FSYNC => F(FileCall::Fsync { fd: int(r, 0) }),
-        nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => L(LinuxCall::Identity),
+        nr::GETUID => L(LinuxCall::Identity {
+            which: IdWhich::Uid,
+        }),
+        nr::GETEUID => L(LinuxCall::Identity {
+            which: IdWhich::Euid,
+        }),
+        nr::GETGID => L(LinuxCall::Identity {
+            which: IdWhich::Gid,
+        }),
+        nr::GETEGID => L(LinuxCall::Identity {
+            which: IdWhich::Egid,
+        }),
+        nr::SETUID | nr::SETGID => L(LinuxCall::SetIds {
+            group: number == nr::SETGID,
+            single: true,
+            real: r[0] as u32,
+            effective: r[0] as u32,
+            saved: r[0] as u32,
+        }),
+        nr::SETREUID | nr::SETREGID => L(LinuxCall::SetIds {
+            group: number == nr::SETREGID,
+            single: false,
+            real: r[0] as u32,
+            effective: r[1] as u32,
+            saved: u32::MAX,
+        }),
+        nr::SETRESUID | nr::SETRESGID => L(LinuxCall::SetIds {
+            group: number == nr::SETRESGID,
+            single: false,
+            real: r[0] as u32,
+            effective: r[1] as u32,
+            saved: r[2] as u32,
+        }),
+        nr::GETRESUID | nr::GETRESGID => L(LinuxCall::GetResIds {
+            group: number == nr::GETRESGID,
+            out: [ptr(0), ptr(1), ptr(2)],
+        }),
         nr::ARCH_PRCTL => L(LinuxCall::ArchPrctl {
             code: r[0],
             addr: r[1],

@@ -110,6 +110,11 @@ impl<P: Platform> Kernel<P> {
             LinuxCall::Fstatfs { fd, out } => {
                 done(self.descriptor(pid, fd).and_then(|_| self.statfs(pid, out)))
             }
+            LinuxCall::Mlock { lock: true, .. } | LinuxCall::Mlockall { .. }
+                if !self.may_lock(pid) =>
+            {
+                done(Err(Errno::Perm))
+            }
             LinuxCall::Mlock { addr, len, lock } => done(self.mlock(pid, addr, len, lock)),
             LinuxCall::Mlockall { flags } => {
                 let known = abi::MCL_CURRENT | abi::MCL_FUTURE | abi::MCL_ONFAULT;
@@ -146,6 +151,14 @@ impl<P: Platform> Kernel<P> {
                 }
                 done(self.get_rlimit(pid, resource, old))
             }
+            LinuxCall::SetIds {
+                group,
+                single,
+                real,
+                effective,
+                saved,
+            } => done(self.set_ids(pid, group, single, [real, effective, saved])),
+            LinuxCall::GetResIds { group, out } => done(self.get_res_ids(pid, group, out)),
             LinuxCall::Umask { mask } => done(self.linux_state(pid).map(|s| {
                 let old = s.umask;
                 s.umask = mask & 0o777;
@@ -153,6 +166,65 @@ impl<P: Platform> Kernel<P> {
             })),
             _ => linux(LinuxError::NoSys),
         }
+    }
+
+    /// Whether `pid` may lock memory: its RLIMIT_MEMLOCK is 0 (NeoOS's
+    /// limit for every process), so only root (which Linux lets lock
+    /// beyond its limit, `CAP_IPC_LOCK`) may.
+    fn may_lock(&mut self, pid: Pid) -> bool {
+        self.linux_state(pid).is_ok_and(|s| s.ids.euid() == 0)
+    }
+
+    /// `setresuid`/`setresgid` and their kin: root sets any id; another
+    /// user only ids among its real, effective and saved ones.
+    fn set_ids(
+        &mut self,
+        pid: Pid,
+        group: bool,
+        single: bool,
+        new: [u32; 3],
+    ) -> Result<i64, Errno> {
+        let state = self.linux_state(pid)?;
+        let root = state.ids.euid() == 0;
+        let ids = if group {
+            &mut state.ids.gid
+        } else {
+            &mut state.ids.uid
+        };
+        let current = *ids;
+        if single && !root {
+            // setuid/setgid of a non-root process: the effective id only.
+            if !current.contains(&new[0]) || new[0] == u32::MAX {
+                return Err(Errno::Perm);
+            }
+            ids[1] = new[0];
+            return Ok(0);
+        }
+        for &id in &new {
+            if id != u32::MAX && !root && !current.contains(&id) {
+                return Err(Errno::Perm);
+            }
+        }
+        for (slot, id) in ids.iter_mut().zip(new) {
+            if id != u32::MAX {
+                *slot = id;
+            }
+        }
+        Ok(0)
+    }
+
+    /// `getresuid`/`getresgid`: every pointer is checked before any id is
+    /// stored.
+    fn get_res_ids(&mut self, pid: Pid, group: bool, out: [UserPtr; 3]) -> Result<i64, Errno> {
+        let ids = self.linux_state(pid)?.ids;
+        let ids = if group { ids.gid } else { ids.uid };
+        for p in out {
+            self.check_writable(pid, p, 4)?;
+        }
+        for (p, id) in out.into_iter().zip(ids) {
+            self.copy_out(pid, p, &id.to_le_bytes())?;
+        }
+        Ok(0)
     }
 
     /// Whether one more descriptor fits in `pid`'s table.
@@ -311,7 +383,15 @@ impl<P: Platform> Kernel<P> {
         match self.fs.lookup(&path) {
             Some(Node::Dir) => linux(LinuxError::IsDir),
             None => done(Err(Errno::NoEnt)),
-            Some(Node::File(_)) => done(self.fs.unlink(&path).map(|_| 0).map_err(Errno::from)),
+            Some(Node::File(id)) => {
+                // /tmp and /dev/shm are sticky (1777): only a file's owner
+                // (or root) removes it.
+                let euid = self.linux_state(pid).map_or(0, |s| s.ids.euid());
+                if euid != 0 && self.file_meta.get(id).uid != euid {
+                    return done(Err(Errno::Perm));
+                }
+                done(self.fs.unlink(&path).map(|_| 0).map_err(Errno::from))
+            }
         }
     }
 
@@ -447,15 +527,21 @@ impl<P: Platform> Kernel<P> {
         Ok(number)
     }
 
-    /// A limit of `resource`: NeoOS sets none per process (the bounds it
-    /// has are system-wide), so each reads as unlimited.
+    /// A limit of `resource`: RLIMIT_MEMLOCK is 0 (only root locks
+    /// memory); NeoOS sets no other per process (its bounds are
+    /// system-wide), so they read as unlimited.
     fn get_rlimit(&mut self, pid: Pid, resource: u32, out: UserPtr) -> Result<i64, Errno> {
         if resource >= abi::RLIMIT_NLIMITS {
             return Err(Errno::Inval);
         }
+        let limit = if resource == abi::RLIMIT_MEMLOCK {
+            0
+        } else {
+            abi::RLIM_INFINITY
+        };
         let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&abi::RLIM_INFINITY.to_le_bytes());
-        b[8..].copy_from_slice(&abi::RLIM_INFINITY.to_le_bytes());
+        b[..8].copy_from_slice(&limit.to_le_bytes());
+        b[8..].copy_from_slice(&limit.to_le_bytes());
         self.copy_out(pid, out, &b)?;
         Ok(0)
     }

@@ -44,6 +44,15 @@ pub fn handle(frame: &mut TrapFrame) {
             },
             _,
         )) => linux_wait(pid, status, options),
+        Err((
+            SchedulerCall::PipeIo {
+                fd,
+                buf,
+                count,
+                write,
+            },
+            _,
+        )) => pipe_io(fd, buf, count, write),
         Err((SchedulerCall::SigAltStack { ss, old }, personality)) => {
             let sp = frame.rsp;
             personality.result(for_caller(|k, pid| k.sigaltstack(pid, ss, old, sp)))
@@ -66,6 +75,24 @@ fn linux_wait(target: i64, status: UserPtr, options: u32) -> i64 {
             Some(Ok(Some(child))) => return child,
             Some(Ok(None)) => process::block_for_child(),
             Some(Err(e)) => return e.result(),
+        }
+    }
+}
+
+/// A pipe read or write: steps until done, giving the CPU away while the
+/// pipe is empty (read) or full (write); the result is the raw `rax`.
+fn pipe_io(fd: i64, buf: UserPtr, count: usize, write: bool) -> i64 {
+    loop {
+        let step = with_kernel(|k| match k.processes().current() {
+            Some(pid) => k.pipe_step(pid, fd, buf, count, write),
+            None => Some(-neoos_abi::errno::EBADF),
+        });
+        match step {
+            Some(rax) => return rax,
+            None => {
+                process::yield_now();
+                crate::arch::cpu::wait_for_interrupt();
+            }
         }
     }
 }
@@ -100,6 +127,7 @@ fn scheduler_call(call: SchedulerCall, frame: &TrapFrame) -> Result<i64, Errno> 
         SchedulerCall::Sleep { until } => sleep_until(until),
         // Completed in `handle`.
         SchedulerCall::LinuxWait { .. }
+        | SchedulerCall::PipeIo { .. }
         | SchedulerCall::SigReturn
         | SchedulerCall::SigAltStack { .. } => Err(Errno::Inval),
     }

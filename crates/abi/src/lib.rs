@@ -95,6 +95,7 @@ pub mod errno {
     pub const EISDIR: i64 = 21;
     pub const EINTR: i64 = 4;
     pub const EINVAL: i64 = 22;
+    pub const EPIPE: i64 = 32;
     pub const EMFILE: i64 = 24;
     pub const ENOSPC: i64 = 28;
     pub const ENOTTY: i64 = 25;

@@ -20,6 +20,11 @@ pub enum Descriptor {
     /// `/dev/zero`: reads give zeros, writes are discarded, a mapping of it
     /// is anonymous memory.
     Zero,
+    /// One end of a pipe (`crate::pipes`).
+    Pipe {
+        id: u32,
+        write: bool,
+    },
 }
 
 /// An open file: which file, how it was opened, and the position.
@@ -141,7 +146,15 @@ impl DescriptorTable {
     pub fn open_files(&self) -> impl Iterator<Item = &OpenFile> {
         self.slots.iter().flatten().filter_map(|d| match d {
             Descriptor::File(f) => Some(f),
-            Descriptor::Console | Descriptor::Zero => None,
+            _ => None,
+        })
+    }
+
+    /// The pipe ends of the table: (pipe, whether the write end).
+    pub fn pipe_ends(&self) -> impl Iterator<Item = (u32, bool)> + '_ {
+        self.slots.iter().flatten().filter_map(|d| match *d {
+            Descriptor::Pipe { id, write } => Some((id, write)),
+            _ => None,
         })
     }
 }
@@ -175,6 +188,7 @@ pub struct FileIo<'a, F: FrameSource> {
     pub fs: &'a mut FileSystem,
     pub memory: &'a mut MemorySystem,
     pub frames: &'a mut F,
+    pub pipes: &'a mut crate::pipes::PipeTable,
 }
 
 impl<F: FrameSource> FileIo<'_, F> {
@@ -249,6 +263,10 @@ impl<F: FrameSource> FileIo<'_, F> {
     pub fn close(&mut self, d: Descriptor) -> Result<(), Errno> {
         match d {
             Descriptor::Console | Descriptor::Zero => Ok(()),
+            Descriptor::Pipe { id, write } => {
+                self.pipes.drop_ref(id, write);
+                Ok(())
+            }
             Descriptor::File(f) => self.close_ref(f.file),
         }
     }

@@ -31,6 +31,8 @@ pub struct Kernel<P: Platform> {
     pub(crate) linux_unknown: UnknownCalls,
     /// Files' permission bits and times (Linux `stat`).
     pub(crate) file_meta: crate::linux::meta::FileMetaTable,
+    /// Every pipe.
+    pub(crate) pipes: crate::pipes::PipeTable,
 }
 
 /// How a user page fault that could not be resolved ends its process.
@@ -99,6 +101,7 @@ impl<P: Platform> Kernel<P> {
             launch,
             linux_unknown: UnknownCalls::default(),
             file_meta: Default::default(),
+            pipes: Default::default(),
         }
     }
 
@@ -150,6 +153,7 @@ impl<P: Platform> Kernel<P> {
             fs: &mut self.fs,
             memory: &mut self.memory,
             frames: self.platform.frames(),
+            pipes: &mut self.pipes,
         }
     }
 
@@ -251,6 +255,10 @@ impl<P: Platform> Kernel<P> {
         if let ProgramAbi::Linux(state) = &mut abi {
             // A child starts with no signal pending (POSIX).
             state.signals.pending = 0;
+        }
+        let ends: Vec<_> = files.pipe_ends().collect();
+        for (id, write) in ends {
+            self.pipes.add_ref(id, write);
         }
         let opened: Vec<_> = files.open_files().map(|f| f.file).collect();
         let mut file_io = self.file_io();

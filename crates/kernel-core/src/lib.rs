@@ -20,6 +20,7 @@ pub mod ipc;
 pub mod kernel;
 pub mod linux;
 mod loader;
+pub mod pipes;
 pub mod platform;
 pub mod process;
 pub mod stack;

@@ -34,6 +34,8 @@ const GETRANDOM_MAX: usize = 64 * 1024;
 const CONSOLE_SIZE: (u16, u16) = (24, 80);
 /// The console's device number (`ttyS0`: major 4, minor 64).
 const CONSOLE_RDEV: u64 = (4 << 8) | 64;
+/// The file type of a pipe in `st_mode`.
+const S_IFIFO: u32 = 0o010000;
 /// `/dev/zero`'s device number (major 1, minor 5).
 const ZERO_RDEV: u64 = (1 << 8) | 5;
 /// The path of the zero device (no file-system node: the Linux open and
@@ -74,6 +76,9 @@ enum StatOf {
     Console,
     /// `/dev/zero` (character device 1:5).
     Zero,
+    Pipe {
+        id: u32,
+    },
     File {
         id: u64,
         size: u64,
@@ -112,6 +117,11 @@ impl<P: Platform> Kernel<P> {
                 flags,
                 perm,
             } => self.linux_open(pid, dirfd, path, flags, perm),
+            LinuxCall::Writev { fd, iov, count }
+                if matches!(self.descriptor(pid, fd), Ok(Descriptor::Pipe { .. })) =>
+            {
+                return self.first_buffer_to_pipe(pid, fd, iov, count);
+            }
             LinuxCall::Writev { fd, iov, count } => self.writev(pid, fd, iov, count),
             LinuxCall::Readv { fd, iov, count } => return self.readv(pid, fd, iov, count),
             LinuxCall::Lseek { fd, offset, whence } => self.lseek(pid, fd, offset, whence),
@@ -371,6 +381,25 @@ impl<P: Platform> Kernel<P> {
         Ok(done)
     }
 
+    /// `writev` to a pipe: the first non-empty buffer goes, waiting while
+    /// the pipe is full (a short count: the caller writes the rest).
+    fn first_buffer_to_pipe(&mut self, pid: Pid, fd: i64, iov: UserPtr, count: i64) -> Completion {
+        let raw = match self.iovecs(pid, iov, count) {
+            Ok(raw) => raw,
+            Err(e) => return Completion::Done(Err(e)),
+        };
+        let first = raw.chunks_exact(16).find(|pair| field(pair, 8) != 0);
+        match first {
+            None => Completion::Done(Ok(0)),
+            Some(pair) => Completion::Scheduler(crate::syscall::SchedulerCall::PipeIo {
+                fd,
+                buf: UserPtr(field(pair, 0)),
+                count: field(pair, 8).min(MAX_RW_COUNT) as usize,
+                write: true,
+            }),
+        }
+    }
+
     /// `readv`: reads into each buffer in turn through the file family's
     /// read, stopping at a short read. On the console it reads into the
     /// first non-empty buffer only, waiting like `read`.
@@ -459,6 +488,7 @@ impl<P: Platform> Kernel<P> {
         let what = match self.descriptor(pid, fd)? {
             Descriptor::Console => StatOf::Console,
             Descriptor::Zero => StatOf::Zero,
+            Descriptor::Pipe { id, .. } => StatOf::Pipe { id },
             Descriptor::File(f) => StatOf::File {
                 id: f.file.0,
                 size: self.file_io().size(f.file),
@@ -632,6 +662,7 @@ fn stat_record(what: &StatOf) -> [u8; st::SIZE] {
     let (dev, ino, nlink, mode, rdev, size, blksize) = match *what {
         StatOf::Console => (0, 1, 1, st::S_IFCHR | 0o620, CONSOLE_RDEV, 0, 1024),
         StatOf::Zero => (0, 2, 1, st::S_IFCHR | 0o666, ZERO_RDEV, 0, 4096),
+        StatOf::Pipe { id } => (2, u64::from(id), 1, S_IFIFO | 0o600, 0, 0, 4096),
         StatOf::File { id, size, meta } => {
             times = [meta.atime, meta.mtime, meta.ctime];
             (1, id + 2, 1, st::S_IFREG | meta.perm, 0, size, 4096)

@@ -299,6 +299,10 @@ pub enum LinuxCall {
     Umask {
         mask: u32,
     },
+    Pipe {
+        fds: UserPtr,
+        flags: u32,
+    },
     /// A call NeoOS knows and does not provide (`set_robust_list`, `rseq`,
     /// signals): `ENOSYS`, without a log line.
     NotProvided,
@@ -608,6 +612,14 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             old: ptr(3),
         }),
         nr::UMASK => L(LinuxCall::Umask { mask: r[0] as u32 }),
+        nr::PIPE => L(LinuxCall::Pipe {
+            fds: ptr(0),
+            flags: 0,
+        }),
+        nr::PIPE2 => L(LinuxCall::Pipe {
+            fds: ptr(0),
+            flags: r[1] as u32,
+        }),
         nr::FDATASYNC => F(FileCall::Fsync { fd: int(r, 0) }),
         nr::SET_ROBUST_LIST | nr::RSEQ | nr::POLL => L(LinuxCall::NotProvided),
         number => L(LinuxCall::Unknown { number }),

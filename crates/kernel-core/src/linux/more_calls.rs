@@ -159,6 +159,7 @@ impl<P: Platform> Kernel<P> {
                 saved,
             } => done(self.set_ids(pid, group, single, [real, effective, saved])),
             LinuxCall::GetResIds { group, out } => done(self.get_res_ids(pid, group, out)),
+            LinuxCall::Pipe { fds, flags } => self.pipe2(pid, fds, flags),
             LinuxCall::Umask { mask } => done(self.linux_state(pid).map(|s| {
                 let old = s.umask;
                 s.umask = mask & 0o777;
@@ -225,6 +226,110 @@ impl<P: Platform> Kernel<P> {
             self.copy_out(pid, p, &id.to_le_bytes())?;
         }
         Ok(0)
+    }
+
+    /// `pipe2(fds, flags)`: both descriptors fit and `fds` is writable
+    /// before the pipe is made. `O_NONBLOCK` is refused (every pipe call
+    /// waits).
+    fn pipe2(&mut self, pid: Pid, fds: UserPtr, flags: u32) -> Completion {
+        if flags & !abi::O_CLOEXEC != 0 {
+            return done(Err(Errno::Inval));
+        }
+        if let Err(e) = self
+            .heap_reserve_check()
+            .and_then(|_| self.check_writable(pid, fds, 8))
+        {
+            return done(Err(e));
+        }
+        let Some(p) = self.processes.get(pid) else {
+            return done(Err(Errno::Inval));
+        };
+        let mut probe = p.files.clone();
+        let room =
+            probe.install(Descriptor::Zero).is_ok() && probe.install(Descriptor::Zero).is_ok();
+        if !room {
+            return linux(LinuxError::TooManyFiles);
+        }
+        let id = match self.pipes.create() {
+            Ok(id) => id,
+            Err(_) => return linux(LinuxError::TooManyFiles),
+        };
+        let p = match self.processes.get_mut(pid) {
+            Some(p) => p,
+            None => return done(Err(Errno::Inval)),
+        };
+        let read = p.files.install(Descriptor::Pipe { id, write: false });
+        let write = p.files.install(Descriptor::Pipe { id, write: true });
+        let (Ok(r), Ok(w)) = (read, write) else {
+            return done(Err(Errno::NoMem));
+        };
+        let cloexec = flags & abi::O_CLOEXEC != 0;
+        let _ = p.files.set_close_on_exec(r, cloexec);
+        let _ = p.files.set_close_on_exec(w, cloexec);
+        let mut out = [0u8; 8];
+        out[..4].copy_from_slice(&(r as i32).to_le_bytes());
+        out[4..].copy_from_slice(&(w as i32).to_le_bytes());
+        done(self.copy_out(pid, fds, &out).map(|_| 0))
+    }
+
+    /// One step of a pipe read or write of `count` bytes at `buf`:
+    /// `Some(rax)` when done (bytes moved, 0 at end of file, or `-errno`),
+    /// `None` when it must wait (empty to read, full to write). Writing to
+    /// a pipe without readers makes SIGPIPE pending and fails with EPIPE.
+    pub fn pipe_step(
+        &mut self,
+        pid: Pid,
+        fd: i64,
+        buf: UserPtr,
+        count: usize,
+        write: bool,
+    ) -> Option<i64> {
+        let errno = |e: Errno| Some(-e.posix_errno());
+        let id = match self.descriptor(pid, fd) {
+            Ok(Descriptor::Pipe { id, write: w }) if w == write => id,
+            Ok(_) => return errno(Errno::BadFd),
+            Err(e) => return errno(e),
+        };
+        if count == 0 {
+            return Some(0);
+        }
+        let chunk = count.min(crate::pipes::PIPE_CAPACITY);
+        if write {
+            if let Err(e) = self.check_readable(pid, buf, chunk) {
+                return errno(e);
+            }
+            let n = chunk.min(self.pipes.room(id));
+            let bytes = if n == 0 {
+                alloc::vec::Vec::new()
+            } else {
+                match self.copy_in(pid, buf, n) {
+                    Ok(b) => b,
+                    Err(e) => return errno(e),
+                }
+            };
+            match self.pipes.write(id, &bytes) {
+                Ok(crate::pipes::PipeWrite::Wrote(0) | crate::pipes::PipeWrite::Full) => None,
+                Ok(crate::pipes::PipeWrite::Wrote(n)) => Some(n as i64),
+                Ok(crate::pipes::PipeWrite::Broken) => {
+                    self.raise(pid, signals::SIGPIPE);
+                    Some(-neoos_abi::errno::EPIPE)
+                }
+                Err(e) => errno(e),
+            }
+        } else {
+            if let Err(e) = self.check_writable(pid, buf, chunk) {
+                return errno(e);
+            }
+            match self.pipes.read(id, chunk) {
+                Ok(crate::pipes::PipeRead::Data(bytes)) => match self.copy_out(pid, buf, &bytes) {
+                    Ok(()) => Some(bytes.len() as i64),
+                    Err(e) => errno(e),
+                },
+                Ok(crate::pipes::PipeRead::EndOfFile) => Some(0),
+                Ok(crate::pipes::PipeRead::Empty) => None,
+                Err(e) => errno(e),
+            }
+        }
     }
 
     /// Whether one more descriptor fits in `pid`'s table.
@@ -410,6 +515,7 @@ impl<P: Platform> Kernel<P> {
             abi::F_SETFL => Ok(0),
             abi::F_GETFL => Ok(match d {
                 Descriptor::Console | Descriptor::Zero => 2,
+                Descriptor::Pipe { write, .. } => i64::from(write),
                 Descriptor::File(f) => {
                     let mode = match f.access {
                         FileAccess::ReadOnly => 0,
@@ -518,8 +624,10 @@ impl<P: Platform> Kernel<P> {
             None => (p.files.install(d)?, None),
             Some(n) => (n, p.files.install_at(n, d)?),
         };
-        if let Descriptor::File(f) = d {
-            self.file_io().open_ref(f.file);
+        match d {
+            Descriptor::File(f) => self.file_io().open_ref(f.file),
+            Descriptor::Pipe { id, write } => self.pipes.add_ref(id, write),
+            _ => {}
         }
         if let Some(old) = replaced {
             let _ = self.file_io().close(old);

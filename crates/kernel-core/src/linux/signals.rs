@@ -787,6 +787,19 @@ impl<P: Platform> Kernel<P> {
         SignalOutcome::Continue
     }
 
+    /// Makes `sig` pending for `pid` itself (a signal its own call
+    /// caused, like SIGPIPE): it is taken on the way back to user mode,
+    /// by its handler or its default action. An ignored signal is dropped.
+    pub fn raise(&mut self, pid: Pid, sig: u32) {
+        let Ok(s) = self.signals_mut(pid) else {
+            return;
+        };
+        if s.disposition(sig) != Disposition::Ignore {
+            s.pending |= bit(sig);
+            self.platform.signal_pending();
+        }
+    }
+
     /// Takes the next pending, unblocked signal of `pid`, if any.
     pub fn next_pending_signal(&mut self, pid: Pid) -> Option<u32> {
         self.signals_mut(pid).ok()?.take_deliverable()

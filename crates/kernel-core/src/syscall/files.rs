@@ -18,6 +18,32 @@ use crate::process::Pid;
 impl<P: Platform> Kernel<P> {
     pub(super) fn file_call(&mut self, pid: Pid, call: FileCall) -> Completion {
         let done = match call {
+            FileCall::Read { fd, buf, count }
+                if matches!(
+                    self.descriptor(pid, fd),
+                    Ok(Descriptor::Pipe { write: false, .. })
+                ) =>
+            {
+                return Completion::Scheduler(SchedulerCall::PipeIo {
+                    fd,
+                    buf,
+                    count: count.max(0) as usize,
+                    write: false,
+                })
+            }
+            FileCall::Write { fd, buf, count }
+                if matches!(
+                    self.descriptor(pid, fd),
+                    Ok(Descriptor::Pipe { write: true, .. })
+                ) =>
+            {
+                return Completion::Scheduler(SchedulerCall::PipeIo {
+                    fd,
+                    buf,
+                    count: count.max(0) as usize,
+                    write: true,
+                })
+            }
             FileCall::Write { fd, buf, count } => self.write(pid, fd, buf, count),
             FileCall::Read { fd, buf, count } => {
                 if self.descriptor(pid, fd) == Ok(Descriptor::Console) {
@@ -87,6 +113,7 @@ impl<P: Platform> Kernel<P> {
                             Ok(n)
                         }
                         Descriptor::Zero => Ok(n),
+                        Descriptor::Pipe { .. } => Err(Errno::BadFd),
                         Descriptor::File(f) => {
                             let wrote = self.file_io().write(f, &bytes);
                             self.store_position(pid, fd, *f);
@@ -233,6 +260,7 @@ impl<P: Platform> Kernel<P> {
     fn fsync(&mut self, pid: Pid, fd: i64) -> Result<i64, Errno> {
         match self.descriptor(pid, fd)? {
             Descriptor::Console | Descriptor::Zero => Ok(0),
+            Descriptor::Pipe { .. } => Err(Errno::Inval),
             Descriptor::File(f) => self.file_io().sync(f.file).map(|_| 0),
         }
     }

@@ -200,7 +200,7 @@ impl<P: Platform> Kernel<P> {
         } else {
             match self.descriptor(pid, fd)? {
                 Descriptor::File(f) => Some((f.file, f.access)),
-                Descriptor::Console => return Err(Errno::NoDev),
+                Descriptor::Console | Descriptor::Pipe { .. } => return Err(Errno::NoDev),
                 // A mapping of /dev/zero is anonymous memory, private or
                 // shared as asked (the offset means nothing).
                 Descriptor::Zero => {

@@ -227,6 +227,14 @@ pub enum SchedulerCall {
         status: UserPtr,
         options: u32,
     },
+    /// A read or write of a pipe ([`Kernel::pipe_step`]), waiting while the
+    /// pipe is empty (read) or full (write).
+    PipeIo {
+        fd: i64,
+        buf: UserPtr,
+        count: usize,
+        write: bool,
+    },
     /// Linux `rt_sigreturn`: restore the registers from the signal frame
     /// ([`Kernel::signal_return`]).
     SigReturn,

@@ -89,6 +89,7 @@ pub mod errno {
     pub const ENOMEM: i64 = 12;
     pub const EACCES: i64 = 13;
     pub const EFAULT: i64 = 14;
+    pub const EBUSY: i64 = 16;
     pub const EEXIST: i64 = 17;
     pub const ENODEV: i64 = 19;
     pub const ENOTDIR: i64 = 20;

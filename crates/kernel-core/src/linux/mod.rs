@@ -8,6 +8,7 @@
 mod calls;
 #[cfg(test)]
 mod kernel_tests;
+pub mod locks;
 pub mod meta;
 mod more_calls;
 pub mod program;
@@ -54,6 +55,8 @@ pub struct LinuxState {
     pub umask: u32,
     /// User and group ids (every program starts as root).
     pub ids: Credentials,
+    /// The memory it locked (`mlock`, `mlockall`).
+    pub locks: locks::MemoryLocks,
     /// Where the program break starts (page-aligned end of the program).
     pub brk_start: u64,
     /// The current program break (`brk_start` until `brk` moves it).
@@ -71,6 +74,7 @@ impl LinuxState {
             brk: brk_start,
             umask: 0o022,
             ids: Credentials::default(),
+            locks: locks::MemoryLocks::default(),
             signals: signals::Signals::default(),
         }
     }
@@ -98,6 +102,8 @@ pub enum LinuxError {
     Interrupted,
     /// The caller's descriptor table is full (`EMFILE`).
     TooManyFiles,
+    /// The range is locked (`EBUSY`: `msync` with `MS_INVALIDATE`).
+    Busy,
 }
 
 impl LinuxError {
@@ -113,6 +119,7 @@ impl LinuxError {
             LinuxError::IsDir => errno::EISDIR,
             LinuxError::Interrupted => errno::EINTR,
             LinuxError::TooManyFiles => errno::EMFILE,
+            LinuxError::Busy => errno::EBUSY,
         }
     }
 }
@@ -303,6 +310,18 @@ pub enum LinuxCall {
         fds: UserPtr,
         flags: u32,
     },
+    /// `msync`: `EBUSY` for a locked range with `MS_INVALIDATE`, else the
+    /// memory family's.
+    Msync {
+        addr: u64,
+        len: u64,
+        flags: u32,
+    },
+    /// `munmap`: the range is no longer locked; then the memory family's.
+    Munmap {
+        addr: u64,
+        len: u64,
+    },
     /// A call NeoOS knows and does not provide (`set_robust_list`, `rseq`,
     /// signals): `ENOSYS`, without a log line.
     NotProvided,
@@ -416,11 +435,11 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             len: r[1],
             prot: r[2] as u32,
         }),
-        nr::MUNMAP => M(MemoryCall::Munmap {
+        nr::MUNMAP => L(LinuxCall::Munmap {
             addr: r[0],
             len: r[1],
         }),
-        nr::MSYNC => M(MemoryCall::Msync {
+        nr::MSYNC => L(LinuxCall::Msync {
             addr: r[0],
             len: r[1],
             flags: r[2] as u32,

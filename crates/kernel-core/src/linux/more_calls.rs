@@ -15,7 +15,7 @@ use crate::fs::{Node, DISK_CAPACITY, MAX_NODES};
 use crate::kernel::Kernel;
 use crate::platform::Platform;
 use crate::process::Pid;
-use crate::syscall::{Completion, SchedulerCall, UserPtr};
+use crate::syscall::{Call, Completion, MemoryCall, SchedulerCall, UserPtr};
 
 /// Most pages one `mlock`/`mlockall` brings in (64 MiB).
 const POPULATE_MAX_PAGES: u64 = 16 * 1024;
@@ -123,12 +123,58 @@ impl<P: Platform> Kernel<P> {
                 if !valid {
                     return done(Err(Errno::Inval));
                 }
-                if flags & abi::MCL_CURRENT != 0 && flags & abi::MCL_ONFAULT == 0 {
-                    self.populate(pid, crate::syscall::USER_RANGE);
+                if flags & abi::MCL_CURRENT != 0 {
+                    if let Err(e) = self.lock_all_current(pid) {
+                        return done(Err(e));
+                    }
+                    if flags & abi::MCL_ONFAULT == 0 {
+                        self.populate(pid, crate::syscall::USER_RANGE);
+                    }
                 }
                 done(Ok(0))
             }
-            LinuxCall::Munlockall => done(Ok(0)),
+            LinuxCall::Munlockall => done(self.linux_state(pid).map(|s| {
+                s.locks.clear();
+                0
+            })),
+            LinuxCall::Msync { addr, len, flags } => {
+                let end = addr.saturating_add(len).next_multiple_of(PAGE_SIZE as u64);
+                let locked = self
+                    .linux_state(pid)
+                    .is_ok_and(|s| s.locks.overlaps(addr, end));
+                if flags & neoos_abi::mman::MS_INVALIDATE != 0 && locked {
+                    // Checked after the arguments the memory family checks
+                    // first would fail (alignment, flags, unmapped pages).
+                    let mut rest = flags & !neoos_abi::mman::MS_INVALIDATE;
+                    if rest == 0 {
+                        rest = neoos_abi::mman::MS_ASYNC;
+                    }
+                    let probe = MemoryCall::Msync {
+                        addr,
+                        len,
+                        flags: rest,
+                    };
+                    if let Completion::Done(Err(e)) = self.call(pid, Call::Memory(probe)) {
+                        return done(Err(e));
+                    }
+                    return linux(LinuxError::Busy);
+                }
+                self.call(pid, Call::Memory(MemoryCall::Msync { addr, len, flags }))
+            }
+            LinuxCall::Munmap { addr, len } => {
+                let result = self.call(pid, Call::Memory(MemoryCall::Munmap { addr, len }));
+                if let Completion::Done(Ok(_)) = result {
+                    let end = addr.saturating_add(len).next_multiple_of(PAGE_SIZE as u64);
+                    if let Ok(s) = self.linux_state(pid) {
+                        if !s.locks.unlock(addr, end) {
+                            // No room to cut a range: the ranges the unmap
+                            // touched go whole (nothing there is mapped).
+                            s.locks.clear();
+                        }
+                    }
+                }
+                result
+            }
             LinuxCall::Dup { fd } => done(self.dup(pid, fd, None)),
             LinuxCall::Dup2 { old, new, .. } => done(self.dup(pid, old, Some(new))),
             LinuxCall::GetRlimit { resource, out } => done(self.get_rlimit(pid, resource, out)),
@@ -577,10 +623,33 @@ impl<P: Platform> Kernel<P> {
             .ok_or(Errno::NoMem)?;
         let space = self.space_of(pid)?;
         self.check_fully_mapped(space, start, end)?;
+        let locks = &mut self.linux_state(pid)?.locks;
+        let kept = if lock {
+            locks.lock(start, end)
+        } else {
+            locks.unlock(start, end)
+        };
+        if !kept {
+            return Err(Errno::NoMem);
+        }
         if lock {
             self.populate(pid, (start, end));
         }
         Ok(0)
+    }
+
+    /// `mlockall(MCL_CURRENT)`: every mapping of `pid` is locked; `NoMem`,
+    /// with nothing changed, when that needs too many ranges.
+    fn lock_all_current(&mut self, pid: Pid) -> Result<(), Errno> {
+        let space = self.space_of(pid)?;
+        let mut locks = self.linux_state(pid)?.locks;
+        for info in self.memory.maps(space) {
+            if !locks.lock(info.start, info.end) {
+                return Err(Errno::NoMem);
+            }
+        }
+        self.linux_state(pid)?.locks = locks;
+        Ok(())
     }
 
     /// Brings the pages of the readable mappings in `[range.0, range.1)`

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod boot;
 pub mod build;
+pub mod conformance;
 pub mod initfs;
 pub mod seeds;
 

@@ -10,6 +10,14 @@
 //! checks what they left in the file. `kernel_returns_every_frame_after_the_programs`
 //! passes when the boot powered off normally with every frame returned.
 //!
+//! The Open POSIX Test Suite's memory tests (`../shared/conformance`, see
+//! `neoos::conformance`) run too, each built unmodified with musl, one test
+//! per program (`posix_mmap_1_1`): a test that passed on Linux must pass
+//! (exit status 0); one that did not pass on Linux either may end with any
+//! of the suite's results (a crash still fails); one that hangs on Linux is
+//! listed as ignored. With `NEOOS_CONFORMANCE_TABLE=FILE` the runner writes
+//! the table of docs/conformance.md from the run to FILE.
+//!
 //! `cargo test NAME` runs only the tests whose names contain NAME, all in one
 //! boot (none: no boot); `cargo test -- --list` lists them. Each result prints
 //! as its program ends. A crash, a hang (time limit), a kernel panic or a
@@ -25,6 +33,7 @@ use std::time::Duration;
 use libtest_mimic::{Arguments, Failed, Trial};
 use neoos::boot::{self, BootOptions, BootOutcome, Ending, Machine};
 use neoos::build::{self, Warnings};
+use neoos::conformance::{self, ConformanceTest, Outcome};
 use neoos::seeds::{self, SeedExample};
 use neoos::{initfs, out_dir, repo_root, Result, ToolError};
 
@@ -34,6 +43,11 @@ const FRAME_TEST: &str = "kernel_returns_every_frame_after_the_programs";
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 /// Console lines shown with a test that broke its boot.
 const LINES_BEFORE_A_BREAK: usize = 30;
+/// Time added to a boot's limit for each conformance test it runs (some
+/// sleep a few seconds).
+const CONFORMANCE_STEP_TIME: Duration = Duration::from_secs(3);
+/// The suite's results a test that did not pass on Linux may end with.
+const SUITE_RESULTS: [i64; 5] = [0, 1, 2, 4, 5];
 
 /// Where a test's program comes from.
 enum Source {
@@ -46,6 +60,9 @@ enum Source {
     Glibc(PathBuf),
     /// An example of a seed document, compiled verbatim.
     SeedExample(SeedExample),
+    /// A test of the Open POSIX Test Suite (in the suite's folder), built
+    /// unmodified with musl.
+    Conformance(PathBuf, ConformanceTest),
 }
 
 /// One in-QEMU test: a program, the status it must end with, and the tests
@@ -59,6 +76,11 @@ struct Case {
     expect_output: Vec<String>,
     source: Source,
     needs: Vec<usize>,
+    /// Whether any of the suite's results is accepted (a conformance test
+    /// that did not pass on Linux either).
+    any_suite_result: bool,
+    /// Listed, never run (a conformance test that hangs on Linux).
+    ignored: bool,
 }
 
 /// Every test of the suite, in run order, found without compiling anything.
@@ -85,6 +107,8 @@ fn discover() -> Result<Vec<Case>> {
             name,
             source: kind,
             needs: Vec::new(),
+            any_suite_result: false,
+            ignored: false,
         });
     }
     let first_example = cases.len();
@@ -96,6 +120,8 @@ fn discover() -> Result<Vec<Case>> {
             expect_output: Vec::new(),
             source: Source::SeedExample(example),
             needs: Vec::new(),
+            any_suite_result: false,
+            ignored: false,
         });
     }
     if cases.len() > first_example {
@@ -106,7 +132,29 @@ fn discover() -> Result<Vec<Case>> {
             expect_output: Vec::new(),
             source: Source::File(repo_root().join("user/seeds/check_datos_after_examples.c")),
             needs: (first_example..cases.len()).collect(),
+            any_suite_result: false,
+            ignored: false,
         });
+    }
+    if let Some(suite) = conformance::suite_dir() {
+        for test in conformance::tests(&suite)? {
+            let name = test.test_name();
+            cases.push(Case {
+                path: format!("/bin/{name}"),
+                name,
+                expect: 0,
+                expect_output: Vec::new(),
+                any_suite_result: test.linux != Outcome::Pass,
+                ignored: !test.runs(),
+                source: Source::Conformance(suite.clone(), test),
+                needs: Vec::new(),
+            });
+        }
+    } else {
+        eprintln!(
+            "in_qemu: the Open POSIX Test Suite is not at ../shared/conformance \
+             (set NEOOS_POSIX_SUITE): its tests are not run"
+        );
     }
     Ok(cases)
 }
@@ -209,6 +257,12 @@ fn compile(case: &Case, binary: &Path) -> Result<()> {
         Source::File(source) => build::c_program(source, &[], Warnings::Errors, binary),
         Source::Musl(source) => build::musl_program(source, Warnings::Errors, binary),
         Source::Glibc(source) => build::glibc_program(source, Warnings::Errors, binary),
+        Source::Conformance(suite, test) => {
+            if is_newer(binary, &[&test.source, &suite.join("lib/common.c")]) {
+                return Ok(());
+            }
+            conformance::build(suite, test, binary)
+        }
         Source::SeedExample(example) => {
             let dir = out_dir().join("seed-examples");
             std::fs::create_dir_all(&dir)?;
@@ -231,6 +285,17 @@ fn compile(case: &Case, binary: &Path) -> Result<()> {
     }
 }
 
+/// Whether `built` exists and is newer than every file of `sources`.
+fn is_newer(built: &Path, sources: &[&Path]) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let Some(built) = modified(built) else {
+        return false;
+    };
+    sources
+        .iter()
+        .all(|s| modified(s).is_some_and(|m| m < built))
+}
+
 /// The result of one test, as the boot produced it.
 type Verdict = std::result::Result<(), String>;
 
@@ -240,6 +305,8 @@ struct Reporter {
     frame: Option<Sender<Verdict>>,
     /// Failures of prerequisites, kept for the test that needs them.
     held: BTreeMap<usize, Vec<String>>,
+    /// The exit status of each program that ended, by case.
+    statuses: BTreeMap<usize, i64>,
 }
 
 impl Reporter {
@@ -284,10 +351,12 @@ impl Reporter {
 /// verdict; a boot broken by a step goes on with the next step in a new boot.
 fn run_suite(cases: &[Case], steps: &[Step], reporter: &mut Reporter) -> Result<()> {
     build::ensure_tools()?;
-    if steps
-        .iter()
-        .any(|s| matches!(cases[s.case].source, Source::Musl(_)))
-    {
+    if steps.iter().any(|s| {
+        matches!(
+            cases[s.case].source,
+            Source::Musl(_) | Source::Conformance(..)
+        )
+    }) {
         build::ensure_musl()?;
     }
     let (image, broken) = build_image(cases, steps)?;
@@ -327,11 +396,15 @@ fn run_boot(
     reporter: &mut Reporter,
 ) -> Result<(usize, BootOutcome)> {
     let paths: Vec<&str> = steps.iter().map(|s| cases[s.case].path.as_str()).collect();
+    let conformance_steps = steps
+        .iter()
+        .filter(|s| matches!(cases[s.case].source, Source::Conformance(..)))
+        .count() as u32;
     let options = BootOptions {
         kernel,
         initrd: None,
         command_line: format!("run={}", paths.join(",")),
-        timeout: Some(BOOT_TIMEOUT),
+        timeout: Some(BOOT_TIMEOUT + CONFORMANCE_STEP_TIME * conformance_steps),
         echo: false,
         interactive: false,
         gdb: false,
@@ -350,12 +423,15 @@ fn run_boot(
             return;
         };
         let case = &cases[step.case];
+        reporter.statuses.insert(step.case, status);
+        let status_ok =
+            status == case.expect || (case.any_suite_result && SUITE_RESULTS.contains(&status));
         let missing: Vec<&String> = case
             .expect_output
             .iter()
             .filter(|want| !output.iter().any(|line| line.trim_end() == want.as_str()))
             .collect();
-        let verdict = if status != case.expect {
+        let verdict = if !status_ok {
             Err(format!(
                 "{}\n(expected status {}, got {status})",
                 indent(&output),
@@ -473,6 +549,30 @@ fn indent(lines: &[String]) -> String {
         .join("\n")
 }
 
+/// With `NEOOS_CONFORMANCE_TABLE=FILE`: writes docs/conformance.md's
+/// text, with the result of every conformance test of this run, to FILE.
+fn write_conformance_table(cases: &[Case], statuses: &BTreeMap<usize, i64>) {
+    let Some(file) = std::env::var_os("NEOOS_CONFORMANCE_TABLE") else {
+        return;
+    };
+    let results: Vec<(ConformanceTest, Option<Outcome>)> = cases
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| match &c.source {
+            Source::Conformance(_, t) => {
+                Some((t.clone(), statuses.get(&i).map(|&s| Outcome::of_status(s))))
+            }
+            _ => None,
+        })
+        .collect();
+    if let Err(e) = std::fs::write(&file, conformance::document(&results)) {
+        eprintln!(
+            "in_qemu: cannot write {}: {e}",
+            PathBuf::from(file).display()
+        );
+    }
+}
+
 /// A test that waits for its verdict from the boot.
 fn waiting_trial(name: &str, verdict: Receiver<Verdict>) -> Trial {
     Trial::test(name, move || match verdict.recv() {
@@ -498,7 +598,10 @@ fn main() {
         let trials = names.map(|n| Trial::test(n, || Ok(()))).collect();
         libtest_mimic::run(&args, trials).exit();
     }
-    let chosen: Vec<bool> = cases.iter().map(|c| selected(&args, &c.name)).collect();
+    let chosen: Vec<bool> = cases
+        .iter()
+        .map(|c| !c.ignored && selected(&args, &c.name))
+        .collect();
     let frame_test = selected(&args, FRAME_TEST);
     let steps = plan(&cases, &chosen, frame_test);
 
@@ -507,13 +610,15 @@ fn main() {
         senders: BTreeMap::new(),
         frame: None,
         held: BTreeMap::new(),
+        statuses: BTreeMap::new(),
     };
     for (i, case) in cases.iter().enumerate() {
         let (tx, rx) = mpsc::channel();
         if chosen[i] {
             reporter.senders.insert(i, tx);
         }
-        trials.push(waiting_trial(&case.name, rx));
+        let trial = waiting_trial(&case.name, rx);
+        trials.push(trial.with_ignored_flag(case.ignored));
     }
     let (tx, rx) = mpsc::channel();
     if frame_test {
@@ -526,6 +631,7 @@ fn main() {
             if let Err(e) = run_suite(&cases, &steps, &mut reporter) {
                 reporter.fail_the_rest(&format!("the in-QEMU suite could not run: {e}"));
             }
+            write_conformance_table(&cases, &reporter.statuses);
             // Dropping the reporter ends the wait of any test left without a verdict.
         })
     });

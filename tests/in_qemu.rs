@@ -16,7 +16,8 @@
 //! (exit status 0); one that did not pass on Linux either may end with any
 //! of the suite's results (a crash still fails); one that hangs on Linux is
 //! listed as ignored. With `NEOOS_CONFORMANCE_TABLE=FILE` the runner writes
-//! the table of docs/conformance.md from the run to FILE.
+//! the table of docs/conformance.md from the run to FILE. The Linux
+//! programs (musl, glibc, conformance) run in a boot of their own.
 //!
 //! `cargo test NAME` runs only the tests whose names contain NAME, all in one
 //! boot (none: no boot); `cargo test -- --list` lists them. Each result prints
@@ -229,7 +230,11 @@ fn plan(cases: &[Case], chosen: &[bool], frame_test: bool) -> Vec<Step> {
 /// Compiles the programs every test may start (`user/programs`, the helpers)
 /// and the steps' own into the image. A step that does not compile is
 /// returned with the reason, and left out of the image.
-fn build_image(cases: &[Case], steps: &[Step]) -> Result<(PathBuf, Vec<(usize, String)>)> {
+fn build_image(
+    cases: &[Case],
+    steps: &[&Step],
+    file_name: &str,
+) -> Result<(PathBuf, Vec<(usize, String)>)> {
     let root = repo_root();
     let bin = out_dir().join("test-bin");
     let mut image = initfs::standard()?;
@@ -247,7 +252,7 @@ fn build_image(cases: &[Case], steps: &[Step]) -> Result<(PathBuf, Vec<(usize, S
             Err(e) => broken.push((step.case, e.0)),
         }
     }
-    let image_path = out_dir().join("test-initfs.cpio");
+    let image_path = out_dir().join(file_name);
     image.write(&image_path)?;
     Ok((image_path, broken))
 }
@@ -359,23 +364,37 @@ fn run_suite(cases: &[Case], steps: &[Step], reporter: &mut Reporter) -> Result<
     }) {
         build::ensure_musl()?;
     }
-    let (image, broken) = build_image(cases, steps)?;
-    let mut runnable = Vec::new();
-    for step in steps {
-        match broken.iter().find(|(case, _)| *case == step.case) {
-            Some((_, why)) => reporter.step(
-                step.listener,
-                Err(format!("{} did not compile: {why}", cases[step.case].name)),
-            ),
-            None => runnable.push(step),
-        }
-    }
+    // The Linux programs (musl, glibc, the conformance suite) boot apart,
+    // their image given to the same kernel as its boot module: built in
+    // with the others, the kernel image would be too large to boot, and
+    // their files would take RAM-disk room the NeoOS tests count on.
+    let (posix, others): (Vec<&Step>, Vec<&Step>) = steps.iter().partition(|s| {
+        matches!(
+            cases[s.case].source,
+            Source::Conformance(..) | Source::Musl(_) | Source::Glibc(_)
+        )
+    });
+    let (image, broken) = build_image(cases, &others, "test-initfs.cpio")?;
+    let (posix_image, posix_broken) = if posix.is_empty() {
+        (None, Vec::new())
+    } else {
+        let (path, broken) = build_image(cases, &posix, "test-initfs-linux.cpio")?;
+        (Some(path), broken)
+    };
+    let runnable = runnable_of(cases, &others, &broken, reporter);
+    let posix_runnable = runnable_of(cases, &posix, &posix_broken, reporter);
     let mut last_outcome = None;
-    if !runnable.is_empty() {
-        let kernel = build::kernel(&image)?;
+    if runnable.is_empty() && posix_runnable.is_empty() {
+        if let Some(tx) = reporter.frame.take() {
+            let _ = tx.send(frame_verdict(None));
+        }
+        return Ok(());
+    }
+    let kernel = build::kernel(&image)?;
+    for (group, initrd) in [(&runnable, None), (&posix_runnable, posix_image.as_deref())] {
         let mut next = 0;
-        while next < runnable.len() {
-            let (decided, outcome) = run_boot(&kernel, cases, &runnable[next..], reporter)?;
+        while next < group.len() {
+            let (decided, outcome) = run_boot(&kernel, initrd, cases, &group[next..], reporter)?;
             next += decided;
             last_outcome = Some(outcome);
         }
@@ -386,11 +405,32 @@ fn run_suite(cases: &[Case], steps: &[Step], reporter: &mut Reporter) -> Result<
     Ok(())
 }
 
+/// The steps of `group` that compiled; the others get their failure.
+fn runnable_of<'a>(
+    cases: &[Case],
+    group: &[&'a Step],
+    broken: &[(usize, String)],
+    reporter: &mut Reporter,
+) -> Vec<&'a Step> {
+    let mut runnable = Vec::new();
+    for &step in group {
+        match broken.iter().find(|(case, _)| *case == step.case) {
+            Some((_, why)) => reporter.step(
+                step.listener,
+                Err(format!("{} did not compile: {why}", cases[step.case].name)),
+            ),
+            None => runnable.push(step),
+        }
+    }
+    runnable
+}
+
 /// One boot running `steps`; reports each as its program ends. Returns how
 /// many steps were decided (all, or up to and including the one that broke
 /// the boot) and the outcome.
 fn run_boot(
     kernel: &Path,
+    initrd: Option<&Path>,
     cases: &[Case],
     steps: &[&Step],
     reporter: &mut Reporter,
@@ -402,7 +442,7 @@ fn run_boot(
         .count() as u32;
     let options = BootOptions {
         kernel,
-        initrd: None,
+        initrd,
         command_line: format!("run={}", paths.join(",")),
         timeout: Some(BOOT_TIMEOUT + CONFORMANCE_STEP_TIME * conformance_steps),
         echo: false,

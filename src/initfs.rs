@@ -146,10 +146,19 @@ impl Image {
 
 /// An image with the standard tree: /bin, /tmp, /home/usuario/datos.bin,
 /// /etc/motd and /dev/faulty (a file whose every write to the disk fails with
-/// an I/O error, for the E_IO paths).
+/// an I/O error, for the E_IO paths), and /dev/shm (where POSIX
+/// `shm_open` keeps its objects: the file system is in RAM already).
 pub fn standard() -> Result<Image> {
     let mut image = Image::default();
-    for d in ["/bin", "/tmp", "/etc", "/home", "/home/usuario", "/dev"] {
+    for d in [
+        "/bin",
+        "/tmp",
+        "/etc",
+        "/home",
+        "/home/usuario",
+        "/dev",
+        "/dev/shm",
+    ] {
         image.dir(d)?;
     }
     let datos: Vec<u8> = (0..DATOS_SIZE).map(datos_byte).collect();
@@ -159,6 +168,12 @@ pub fn standard() -> Result<Image> {
         b"Welcome to NeoOS: a small x86_64 kernel in Rust whose heart is its memory mapping.\n",
     )?;
     image.file("/etc/hostname", b"neoos\n")?;
+    // The users Linux programs can look up (getpwent) and become (seteuid).
+    image.file(
+        "/etc/passwd",
+        b"root:x:0:0:root:/:/bin/sh\ndaemon:x:1:1:daemon:/:/bin/false\n",
+    )?;
+    image.file("/etc/group", b"root:x:0:\ndaemon:x:1:\n")?;
     image.file("/dev/faulty", &[0; FAULTY_PAGES * neoos_abi::PAGE_SIZE])?;
     Ok(image)
 }

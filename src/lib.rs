@@ -6,6 +6,7 @@ pub mod bench;
 pub mod boot;
 pub mod build;
 pub mod chart;
+pub mod conformance;
 pub mod disk;
 pub mod initfs;
 pub mod seeds;

@@ -19,6 +19,15 @@
 //! when the kernel reports 4 CPUs online, each of the 3 others' own APIC
 //! timer fired, and the boot ends cleanly.
 //!
+//! The Open POSIX Test Suite's memory tests (`../shared/conformance`, see
+//! `neoos::conformance`) run too, each built unmodified with musl, one test
+//! per program (`posix_mmap_1_1`): a test that passed on Linux must pass
+//! (exit status 0); one that did not pass on Linux either may end with any
+//! of the suite's results (a crash still fails); one that hangs on Linux is
+//! listed as ignored. With `NEOOS_CONFORMANCE_TABLE=FILE` the runner writes
+//! the table of docs/conformance.md from the run to FILE. The Linux
+//! programs (musl, glibc, conformance) run in a boot of their own.
+//!
 //! `cargo test NAME` runs only the tests whose names contain NAME, all in one
 //! boot (none: no boot); `cargo test -- --list` lists them. Each result prints
 //! as its program ends. A crash, a hang (time limit), a kernel panic or a
@@ -34,6 +43,7 @@ use std::time::Duration;
 use libtest_mimic::{Arguments, Failed, Trial};
 use neoos::boot::{self, BootOptions, BootOutcome, Ending, Machine};
 use neoos::build::{self, Warnings};
+use neoos::conformance::{self, ConformanceTest, Outcome};
 use neoos::disk::{self, DiskOptions};
 use neoos::seeds::{self, SeedExample};
 use neoos::{initfs, out_dir, repo_root, Result, ToolError};
@@ -59,6 +69,8 @@ const SUITE_BOOT_TIMEOUT: Duration = Duration::from_secs(1200);
 const QUIET_LIMIT: Duration = Duration::from_secs(120);
 /// Console lines shown with a test that broke its boot.
 const LINES_BEFORE_A_BREAK: usize = 30;
+/// The suite's results a test that did not pass on Linux may end with.
+const SUITE_RESULTS: [i64; 5] = [0, 1, 2, 4, 5];
 
 /// Where a test's program comes from.
 enum Source {
@@ -71,6 +83,9 @@ enum Source {
     Glibc(PathBuf),
     /// An example of a seed document, compiled verbatim.
     SeedExample(SeedExample),
+    /// A test of the Open POSIX Test Suite (in the suite's folder), built
+    /// unmodified with musl.
+    Conformance(PathBuf, ConformanceTest),
 }
 
 /// One in-QEMU test: a program, the status it must end with, and the tests
@@ -84,6 +99,11 @@ struct Case {
     expect_output: Vec<String>,
     source: Source,
     needs: Vec<usize>,
+    /// Whether any of the suite's results is accepted (a conformance test
+    /// that did not pass on Linux either).
+    any_suite_result: bool,
+    /// Listed, never run (a conformance test that hangs on Linux).
+    ignored: bool,
 }
 
 /// Every test of the suite, in run order, found without compiling anything.
@@ -110,6 +130,8 @@ fn discover() -> Result<Vec<Case>> {
             name,
             source: kind,
             needs: Vec::new(),
+            any_suite_result: false,
+            ignored: false,
         });
     }
     let first_example = cases.len();
@@ -121,6 +143,8 @@ fn discover() -> Result<Vec<Case>> {
             expect_output: Vec::new(),
             source: Source::SeedExample(example),
             needs: Vec::new(),
+            any_suite_result: false,
+            ignored: false,
         });
     }
     if cases.len() > first_example {
@@ -131,7 +155,29 @@ fn discover() -> Result<Vec<Case>> {
             expect_output: Vec::new(),
             source: Source::File(repo_root().join("user/seeds/check_datos_after_examples.c")),
             needs: (first_example..cases.len()).collect(),
+            any_suite_result: false,
+            ignored: false,
         });
+    }
+    if let Some(suite) = conformance::suite_dir() {
+        for test in conformance::tests(&suite)? {
+            let name = test.test_name();
+            cases.push(Case {
+                path: format!("/bin/{name}"),
+                name,
+                expect: 0,
+                expect_output: Vec::new(),
+                any_suite_result: test.linux != Outcome::Pass,
+                ignored: !test.runs(),
+                source: Source::Conformance(suite.clone(), test),
+                needs: Vec::new(),
+            });
+        }
+    } else {
+        eprintln!(
+            "in_qemu: the Open POSIX Test Suite is not at ../shared/conformance \
+             (set NEOOS_POSIX_SUITE): its tests are not run"
+        );
     }
     Ok(cases)
 }
@@ -206,7 +252,11 @@ fn plan(cases: &[Case], chosen: &[bool], frame_test: bool) -> Vec<Step> {
 /// Compiles the programs every test may start (`user/programs`, the helpers)
 /// and the steps' own into the image. A step that does not compile is
 /// returned with the reason, and left out of the image.
-fn build_image(cases: &[Case], steps: &[Step]) -> Result<(PathBuf, Vec<(usize, String)>)> {
+fn build_image(
+    cases: &[Case],
+    steps: &[&Step],
+    file_name: &str,
+) -> Result<(PathBuf, Vec<(usize, String)>)> {
     let root = repo_root();
     let bin = out_dir().join("test-bin");
     let mut image = initfs::standard()?;
@@ -224,7 +274,7 @@ fn build_image(cases: &[Case], steps: &[Step]) -> Result<(PathBuf, Vec<(usize, S
             Err(e) => broken.push((step.case, e.0)),
         }
     }
-    let image_path = out_dir().join("test-initfs.cpio");
+    let image_path = out_dir().join(file_name);
     image.write(&image_path)?;
     Ok((image_path, broken))
 }
@@ -234,6 +284,12 @@ fn compile(case: &Case, binary: &Path) -> Result<()> {
         Source::File(source) => build::c_program(source, &[], Warnings::Errors, binary),
         Source::Musl(source) => build::musl_program(source, Warnings::Errors, binary),
         Source::Glibc(source) => build::glibc_program(source, Warnings::Errors, binary),
+        Source::Conformance(suite, test) => {
+            if is_newer(binary, &[&test.source, &suite.join("lib/common.c")]) {
+                return Ok(());
+            }
+            conformance::build(suite, test, binary)
+        }
         Source::SeedExample(example) => {
             let dir = out_dir().join("seed-examples");
             std::fs::create_dir_all(&dir)?;
@@ -256,6 +312,17 @@ fn compile(case: &Case, binary: &Path) -> Result<()> {
     }
 }
 
+/// Whether `built` exists and is newer than every file of `sources`.
+fn is_newer(built: &Path, sources: &[&Path]) -> bool {
+    let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    let Some(built) = modified(built) else {
+        return false;
+    };
+    sources
+        .iter()
+        .all(|s| modified(s).is_some_and(|m| m < built))
+}
+
 /// The result of one test, as the boot produced it.
 type Verdict = std::result::Result<(), String>;
 
@@ -268,6 +335,8 @@ struct Reporter {
     smp: Option<Sender<Verdict>>,
     /// Failures of prerequisites, kept for the test that needs them.
     held: BTreeMap<usize, Vec<String>>,
+    /// The exit status of each program that ended, by case.
+    statuses: BTreeMap<usize, i64>,
 }
 
 impl Reporter {
@@ -315,34 +384,53 @@ impl Reporter {
 /// verdict; a boot broken by a step goes on with the next step in a new boot.
 fn run_suite(cases: &[Case], steps: &[Step], reporter: &mut Reporter) -> Result<()> {
     build::ensure_tools()?;
-    if steps
-        .iter()
-        .any(|s| matches!(cases[s.case].source, Source::Musl(_)))
-    {
+    if steps.iter().any(|s| {
+        matches!(
+            cases[s.case].source,
+            Source::Musl(_) | Source::Conformance(..)
+        )
+    }) {
         build::ensure_musl()?;
     }
-    let (image, broken) = build_image(cases, steps)?;
-    let mut runnable = Vec::new();
-    for step in steps {
-        match broken.iter().find(|(case, _)| *case == step.case) {
-            Some((_, why)) => reporter.step(
-                step.listener,
-                Err(format!("{} did not compile: {why}", cases[step.case].name)),
-            ),
-            None => runnable.push(step),
-        }
-    }
+    // The Linux programs (musl, glibc, the conformance suite) boot apart,
+    // their image given to the same kernel as its boot module: built in
+    // with the others, the kernel image would be too large to boot, and
+    // their files would take RAM-disk room the NeoOS tests count on.
+    let (posix, others): (Vec<&Step>, Vec<&Step>) = steps.iter().partition(|s| {
+        matches!(
+            cases[s.case].source,
+            Source::Conformance(..) | Source::Musl(_) | Source::Glibc(_)
+        )
+    });
+    let (image, broken) = build_image(cases, &others, "test-initfs.cpio")?;
+    let (posix_image, posix_broken) = if posix.is_empty() {
+        (None, Vec::new())
+    } else {
+        let (path, broken) = build_image(cases, &posix, "test-initfs-linux.cpio")?;
+        (Some(path), broken)
+    };
+    let runnable = runnable_of(cases, &others, &broken, reporter);
+    let posix_runnable = runnable_of(cases, &posix, &posix_broken, reporter);
     let mut last_outcome = None;
-    if runnable.is_empty() && reporter.disk.is_empty() && reporter.smp.is_none() {
+    if runnable.is_empty()
+        && posix_runnable.is_empty()
+        && reporter.disk.is_empty()
+        && reporter.smp.is_none()
+    {
+        if let Some(tx) = reporter.frame.take() {
+            let _ = tx.send(frame_verdict(None));
+        }
         return Ok(());
     }
     disk::ensure_e2fsprogs()?;
     let kernel = build::kernel(&image)?;
-    let mut next = 0;
-    while next < runnable.len() {
-        let (decided, outcome) = run_boot(&kernel, cases, &runnable[next..], reporter)?;
-        next += decided;
-        last_outcome = Some(outcome);
+    for (group, initrd) in [(&runnable, None), (&posix_runnable, posix_image.as_deref())] {
+        let mut next = 0;
+        while next < group.len() {
+            let (decided, outcome) = run_boot(&kernel, initrd, cases, &group[next..], reporter)?;
+            next += decided;
+            last_outcome = Some(outcome);
+        }
     }
     if let Some(tx) = reporter.frame.take() {
         let _ = tx.send(frame_verdict(last_outcome.as_ref()));
@@ -437,11 +525,32 @@ fn cpus_online(console: &[String]) -> Option<u32> {
     })
 }
 
+/// The steps of `group` that compiled; the others get their failure.
+fn runnable_of<'a>(
+    cases: &[Case],
+    group: &[&'a Step],
+    broken: &[(usize, String)],
+    reporter: &mut Reporter,
+) -> Vec<&'a Step> {
+    let mut runnable = Vec::new();
+    for &step in group {
+        match broken.iter().find(|(case, _)| *case == step.case) {
+            Some((_, why)) => reporter.step(
+                step.listener,
+                Err(format!("{} did not compile: {why}", cases[step.case].name)),
+            ),
+            None => runnable.push(step),
+        }
+    }
+    runnable
+}
+
 /// One boot running `steps`; reports each as its program ends. Returns how
 /// many steps were decided (all, or up to and including the one that broke
 /// the boot) and the outcome.
 fn run_boot(
     kernel: &Path,
+    initrd: Option<&Path>,
     cases: &[Case],
     steps: &[&Step],
     reporter: &mut Reporter,
@@ -449,7 +558,7 @@ fn run_boot(
     let paths: Vec<&str> = steps.iter().map(|s| cases[s.case].path.as_str()).collect();
     let options = BootOptions {
         kernel,
-        initrd: None,
+        initrd,
         command_line: format!("run={}", paths.join(",")),
         timeout: Some(SUITE_BOOT_TIMEOUT),
         quiet_limit: Some(QUIET_LIMIT),
@@ -477,12 +586,15 @@ fn run_boot(
             return;
         };
         let case = &cases[step.case];
+        reporter.statuses.insert(step.case, status);
+        let status_ok =
+            status == case.expect || (case.any_suite_result && SUITE_RESULTS.contains(&status));
         let missing: Vec<&String> = case
             .expect_output
             .iter()
             .filter(|want| !output.iter().any(|line| line.trim_end() == want.as_str()))
             .collect();
-        let verdict = if status != case.expect {
+        let verdict = if !status_ok {
             Err(format!(
                 "{}\n(expected status {}, got {status})",
                 indent(&output),
@@ -603,6 +715,30 @@ fn indent(lines: &[String]) -> String {
         .join("\n")
 }
 
+/// With `NEOOS_CONFORMANCE_TABLE=FILE`: writes docs/conformance.md's
+/// text, with the result of every conformance test of this run, to FILE.
+fn write_conformance_table(cases: &[Case], statuses: &BTreeMap<usize, i64>) {
+    let Some(file) = std::env::var_os("NEOOS_CONFORMANCE_TABLE") else {
+        return;
+    };
+    let results: Vec<(ConformanceTest, Option<Outcome>)> = cases
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| match &c.source {
+            Source::Conformance(_, t) => {
+                Some((t.clone(), statuses.get(&i).map(|&s| Outcome::of_status(s))))
+            }
+            _ => None,
+        })
+        .collect();
+    if let Err(e) = std::fs::write(&file, conformance::document(&results)) {
+        eprintln!(
+            "in_qemu: cannot write {}: {e}",
+            PathBuf::from(file).display()
+        );
+    }
+}
+
 /// A test that waits for its verdict from the boot.
 fn waiting_trial(name: &str, verdict: Receiver<Verdict>) -> Trial {
     Trial::test(name, move || match verdict.recv() {
@@ -632,7 +768,10 @@ fn main() {
         let trials = names.map(|n| Trial::test(n, || Ok(()))).collect();
         libtest_mimic::run(&args, trials).exit();
     }
-    let chosen: Vec<bool> = cases.iter().map(|c| selected(&args, &c.name)).collect();
+    let chosen: Vec<bool> = cases
+        .iter()
+        .map(|c| !c.ignored && selected(&args, &c.name))
+        .collect();
     let frame_test = selected(&args, FRAME_TEST);
     let smp_test = selected(&args, SMP_TEST);
     let steps = plan(&cases, &chosen, frame_test);
@@ -644,13 +783,15 @@ fn main() {
         disk: Vec::new(),
         smp: None,
         held: BTreeMap::new(),
+        statuses: BTreeMap::new(),
     };
     for (i, case) in cases.iter().enumerate() {
         let (tx, rx) = mpsc::channel();
         if chosen[i] {
             reporter.senders.insert(i, tx);
         }
-        trials.push(waiting_trial(&case.name, rx));
+        let trial = waiting_trial(&case.name, rx);
+        trials.push(trial.with_ignored_flag(case.ignored));
     }
     let (tx, rx) = mpsc::channel();
     if frame_test {
@@ -675,6 +816,7 @@ fn main() {
             if let Err(e) = run_suite(&cases, &steps, &mut reporter) {
                 reporter.fail_the_rest(&format!("the in-QEMU suite could not run: {e}"));
             }
+            write_conformance_table(&cases, &reporter.statuses);
             // Dropping the reporter ends the wait of any test left without a verdict.
         })
     });

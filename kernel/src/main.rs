@@ -13,6 +13,7 @@ mod log;
 mod clock;
 mod memory;
 mod process;
+mod signal;
 mod syscall;
 mod trap;
 

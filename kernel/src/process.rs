@@ -103,6 +103,9 @@ impl Platform for KernelPlatform {
     fn random_u64(&mut self) -> u64 {
         cpu::random_u64()
     }
+    fn signal_pending(&mut self) {
+        crate::signal::note_pending();
+    }
     fn hwcap(&self) -> u64 {
         cpu::hwcap()
     }
@@ -203,8 +206,10 @@ pub fn exit_current(status: i64) -> ! {
     unreachable!("an ended process is never scheduled again");
 }
 
-/// Resolves a user page fault through the mapping core, or ends the process.
-pub fn resolve_fault(address: u64, access: Access) {
+/// Resolves a user page fault through the mapping core; one it cannot
+/// resolve becomes a signal to a Linux program's handler (SIGSEGV,
+/// SIGBUS with the address), or ends the process with the kernel's report.
+pub fn resolve_fault(frame: &mut TrapFrame, address: u64, access: Access) {
     let outcome = with_kernel(|k| {
         let pid = k.processes().current()?;
         let fatal = k.resolve_fault(pid, address, access).err()?;
@@ -213,6 +218,25 @@ pub fn resolve_fault(address: u64, access: Access) {
     let Some((pid, path, fatal)) = outcome else {
         return;
     };
+    let mut status = fatal.status;
+    if let Some((signo, code)) = fatal.signal {
+        use neoos_kernel_core::linux::signals::{SigInfo, SignalOutcome, TrapInfo};
+        let info = SigInfo {
+            signo,
+            code,
+            addr_or_pid: address,
+        };
+        let trap = TrapInfo {
+            trapno: crate::arch::traps::PAGE_FAULT,
+            error: frame.error,
+            cr2: address,
+        };
+        match crate::signal::deliver(frame, info, trap, true) {
+            SignalOutcome::Continue => return,
+            SignalOutcome::Kill(sig) => status = neoos_kernel_core::linux::killed_by(sig),
+            SignalOutcome::Nothing => {}
+        }
+    }
     let kind = match access {
         Access::Read => "read",
         Access::Write => "write",
@@ -227,7 +251,7 @@ pub fn resolve_fault(address: u64, access: Access) {
         kind,
         fatal.reason
     );
-    exit_current(fatal.status);
+    exit_current(status);
 }
 
 /// Ends the running process for a CPU exception other than a page fault.

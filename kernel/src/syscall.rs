@@ -35,9 +35,79 @@ pub fn handle(frame: &mut TrapFrame) {
     });
     let result = match step {
         Ok(value) => value,
+        Err((SchedulerCall::SigReturn, _)) => crate::signal::sigreturn(frame),
+        Err((
+            SchedulerCall::LinuxWait {
+                pid,
+                status,
+                options,
+            },
+            _,
+        )) => linux_wait(pid, status, options),
+        Err((
+            SchedulerCall::PipeIo {
+                fd,
+                buf,
+                count,
+                write,
+            },
+            _,
+        )) => pipe_io(fd, buf, count, write),
+        Err((SchedulerCall::SigAltStack { ss, old }, personality)) => {
+            let sp = frame.rsp;
+            personality.result(for_caller(|k, pid| k.sigaltstack(pid, ss, old, sp)))
+        }
         Err((call, personality)) => personality.result(scheduler_call(call, frame)),
     };
     frame.rax = result as u64;
+}
+
+/// Linux `wait4`: steps until a child is taken, blocking between steps
+/// (or once with `WNOHANG`); the result is the raw `rax`.
+fn linux_wait(target: i64, status: UserPtr, options: u32) -> i64 {
+    loop {
+        let step = with_kernel(|k| {
+            let pid = k.processes().current()?;
+            Some(k.linux_wait_step(pid, target, status, options))
+        });
+        match step {
+            None => return -(neoos_abi::errno::ECHILD),
+            Some(Ok(Some(child))) => return child,
+            Some(Ok(None)) => process::block_for_child(),
+            Some(Err(e)) => return e.result(),
+        }
+    }
+}
+
+/// A pipe read or write: steps until done, giving the CPU away while the
+/// pipe is empty (read) or full (write); the result is the raw `rax`.
+fn pipe_io(fd: i64, buf: UserPtr, count: usize, write: bool) -> i64 {
+    loop {
+        let step = with_kernel(|k| match k.processes().current() {
+            Some(pid) => k.pipe_step(pid, fd, buf, count, write),
+            None => Some(-neoos_abi::errno::EBADF),
+        });
+        match step {
+            Some(rax) => return rax,
+            None => {
+                process::yield_now();
+                crate::arch::cpu::wait_for_interrupt();
+            }
+        }
+    }
+}
+
+/// Gives the CPU away until the clock reaches `until` ticks: other ready
+/// processes run first; then the CPU waits for the next interrupt (the
+/// kernel runs with interrupts off, so the clock moves only then).
+fn sleep_until(until: u64) -> Result<i64, Errno> {
+    while crate::clock::ticks() < until {
+        process::yield_now();
+        if crate::clock::ticks() < until {
+            crate::arch::cpu::wait_for_interrupt();
+        }
+    }
+    Ok(0)
 }
 
 /// Completes a call that may switch away from the caller.
@@ -54,6 +124,12 @@ fn scheduler_call(call: SchedulerCall, frame: &TrapFrame) -> Result<i64, Errno> 
         SchedulerCall::Fork => fork(frame),
         SchedulerCall::Mincore { addr, len, vec } => mincore(addr, len, vec),
         SchedulerCall::Maps { buf, len } => maps(buf, len),
+        SchedulerCall::Sleep { until } => sleep_until(until),
+        // Completed in `handle`.
+        SchedulerCall::LinuxWait { .. }
+        | SchedulerCall::PipeIo { .. }
+        | SchedulerCall::SigReturn
+        | SchedulerCall::SigAltStack { .. } => Err(Errno::Inval),
     }
 }
 

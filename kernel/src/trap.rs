@@ -56,7 +56,7 @@ fn user_page_fault(frame: &mut TrapFrame) {
     } else {
         Access::Read
     };
-    process::resolve_fault(address, access);
+    process::resolve_fault(frame, address, access);
 }
 
 fn kernel_fault(frame: &TrapFrame) -> ! {

@@ -89,10 +89,15 @@ pub mod errno {
     pub const ENOMEM: i64 = 12;
     pub const EACCES: i64 = 13;
     pub const EFAULT: i64 = 14;
+    pub const EBUSY: i64 = 16;
     pub const EEXIST: i64 = 17;
     pub const ENODEV: i64 = 19;
     pub const ENOTDIR: i64 = 20;
+    pub const EISDIR: i64 = 21;
+    pub const EINTR: i64 = 4;
     pub const EINVAL: i64 = 22;
+    pub const EPIPE: i64 = 32;
+    pub const EMFILE: i64 = 24;
     pub const ENOSPC: i64 = 28;
     pub const ENOTTY: i64 = 25;
     pub const ESPIPE: i64 = 29;
@@ -172,30 +177,71 @@ pub mod linux {
         pub const BRK: usize = 12;
         pub const RT_SIGACTION: usize = 13;
         pub const RT_SIGPROCMASK: usize = 14;
+        pub const RT_SIGRETURN: usize = 15;
         pub const IOCTL: usize = 16;
+        pub const PREAD64: usize = 17;
+        pub const PWRITE64: usize = 18;
+        pub const ACCESS: usize = 21;
+        pub const PIPE: usize = 22;
         pub const READV: usize = 19;
         pub const WRITEV: usize = 20;
         pub const SCHED_YIELD: usize = 24;
         pub const MSYNC: usize = 26;
         pub const MINCORE: usize = 27;
         pub const MADVISE: usize = 28;
+        pub const DUP: usize = 32;
+        pub const DUP2: usize = 33;
+        pub const PAUSE: usize = 34;
+        pub const NANOSLEEP: usize = 35;
         pub const GETPID: usize = 39;
         pub const FORK: usize = 57;
+        pub const VFORK: usize = 58;
         pub const EXIT: usize = 60;
+        pub const WAIT4: usize = 61;
+        pub const KILL: usize = 62;
         pub const UNAME: usize = 63;
+        pub const FCNTL: usize = 72;
         pub const FSYNC: usize = 74;
+        pub const FDATASYNC: usize = 75;
+        pub const FTRUNCATE: usize = 77;
+        pub const GETCWD: usize = 79;
+        pub const UNLINK: usize = 87;
+        pub const UMASK: usize = 95;
+        pub const GETRLIMIT: usize = 97;
         pub const GETUID: usize = 102;
         pub const GETGID: usize = 104;
+        pub const SETUID: usize = 105;
+        pub const SETGID: usize = 106;
         pub const GETEUID: usize = 107;
         pub const GETEGID: usize = 108;
         pub const GETPPID: usize = 110;
+        pub const SETREUID: usize = 113;
+        pub const SETREGID: usize = 114;
+        pub const SETRESUID: usize = 117;
+        pub const GETRESUID: usize = 118;
+        pub const SETRESGID: usize = 119;
+        pub const GETRESGID: usize = 120;
+        pub const SIGALTSTACK: usize = 131;
+        pub const STATFS: usize = 137;
+        pub const FSTATFS: usize = 138;
+        pub const MLOCK: usize = 149;
+        pub const MUNLOCK: usize = 150;
+        pub const MLOCKALL: usize = 151;
+        pub const MUNLOCKALL: usize = 152;
         pub const ARCH_PRCTL: usize = 158;
+        pub const SETRLIMIT: usize = 160;
         pub const GETTID: usize = 186;
+        pub const TKILL: usize = 200;
         pub const SET_TID_ADDRESS: usize = 218;
         pub const CLOCK_GETTIME: usize = 228;
+        pub const CLOCK_NANOSLEEP: usize = 230;
         pub const EXIT_GROUP: usize = 231;
+        pub const TGKILL: usize = 234;
         pub const OPENAT: usize = 257;
         pub const NEWFSTATAT: usize = 262;
+        pub const UNLINKAT: usize = 263;
+        pub const PIPE2: usize = 293;
+        pub const PRLIMIT64: usize = 302;
         pub const SET_ROBUST_LIST: usize = 273;
         pub const GETRANDOM: usize = 318;
         pub const RSEQ: usize = 334;
@@ -225,6 +271,47 @@ pub mod linux {
     pub const O_NOCTTY: u32 = 0o400;
     pub const O_LARGEFILE: u32 = 0o100000;
     pub const O_CLOEXEC: u32 = 0o2000000;
+    /// Open flags NeoOS accepts and honours as far as they apply: no
+    /// symbolic links exist (`O_NOFOLLOW` has nothing to refuse), no call
+    /// on a file blocks (`O_NONBLOCK`), `O_DIRECTORY` refuses a file.
+    pub const O_NONBLOCK: u32 = 0o4000;
+    pub const O_DIRECTORY: u32 = 0o200000;
+    pub const O_NOFOLLOW: u32 = 0o400000;
+    /// `unlinkat` flag: remove a directory.
+    pub const AT_REMOVEDIR: u32 = 0x200;
+
+    /// `fcntl` commands.
+    pub const F_DUPFD: u32 = 0;
+    pub const F_GETFD: u32 = 1;
+    pub const F_SETFD: u32 = 2;
+    pub const F_GETFL: u32 = 3;
+    pub const F_SETFL: u32 = 4;
+    pub const F_DUPFD_CLOEXEC: u32 = 1030;
+
+    /// `struct statfs` (x86_64): 120 bytes; type, block size, blocks,
+    /// free, available, files, free files (8 bytes each), fsid (8),
+    /// name length, fragment size, flags (8 each), spare.
+    pub const STATFS_SIZE: usize = 120;
+    /// `f_type` NeoOS's file system reports: its own ("NEOS"; it is not
+    /// Linux's tmpfs, whose known faults programs test for).
+    pub const NEOOS_FS_MAGIC: u64 = 0x4e45_4f53;
+    /// `fcntl` descriptor flag: close on `exec`.
+    pub const FD_CLOEXEC: u64 = 1;
+
+    /// `getrlimit`/`prlimit64` resources NeoOS answers.
+    pub const RLIMIT_AS: u32 = 9;
+    pub const RLIMIT_MEMLOCK: u32 = 8;
+    pub const RLIMIT_NLIMITS: u32 = 16;
+    pub const RLIM_INFINITY: u64 = u64::MAX;
+
+    /// `wait4` options NeoOS knows.
+    pub const WNOHANG: u32 = 1;
+    pub const WUNTRACED: u32 = 2;
+
+    /// `mlockall` flags.
+    pub const MCL_CURRENT: u32 = 1;
+    pub const MCL_FUTURE: u32 = 2;
+    pub const MCL_ONFAULT: u32 = 4;
 
     /// `lseek` origins.
     pub const SEEK_SET: u32 = 0;
@@ -258,6 +345,8 @@ pub mod linux {
         pub const SIZE_FIELD: usize = 48;
         pub const BLKSIZE: usize = 56;
         pub const BLOCKS: usize = 64;
+        /// `st_atim`; `st_mtim` and `st_ctim` follow, 16 bytes each.
+        pub const ATIME: usize = 72;
         pub const S_IFCHR: u32 = 0o020000;
         pub const S_IFDIR: u32 = 0o040000;
         pub const S_IFREG: u32 = 0o100000;

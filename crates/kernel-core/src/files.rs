@@ -17,6 +17,14 @@ pub enum Descriptor {
     /// The serial console (keyboard in, screen out).
     Console,
     File(OpenFile),
+    /// `/dev/zero`: reads give zeros, writes are discarded, a mapping of it
+    /// is anonymous memory.
+    Zero,
+    /// One end of a pipe (`crate::pipes`).
+    Pipe {
+        id: u32,
+        write: bool,
+    },
 }
 
 /// An open file: which file, how it was opened, and the position.
@@ -35,6 +43,9 @@ pub const MAX_DESCRIPTORS: usize = 64;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DescriptorTable {
     slots: Vec<Option<Descriptor>>,
+    /// The descriptors marked close-on-exec (bit `fd`; at most
+    /// [`MAX_DESCRIPTORS`] = 64 of them).
+    cloexec: u64,
 }
 
 impl DescriptorTable {
@@ -42,6 +53,7 @@ impl DescriptorTable {
     pub fn standard() -> Self {
         DescriptorTable {
             slots: vec![Some(Descriptor::Console); 3],
+            cloexec: 0,
         }
     }
 
@@ -69,6 +81,7 @@ impl DescriptorTable {
     pub fn install(&mut self, d: Descriptor) -> Result<i64, Errno> {
         if let Some(i) = self.slots.iter().position(Option::is_none) {
             self.slots[i] = Some(d);
+            self.cloexec &= !(1 << i);
             return Ok(i as i64);
         }
         if self.slots.len() >= MAX_DESCRIPTORS {
@@ -76,7 +89,40 @@ impl DescriptorTable {
         }
         self.slots.try_reserve(1).map_err(|_| Errno::NoMem)?;
         self.slots.push(Some(d));
+        self.cloexec &= !(1 << (self.slots.len() - 1));
         Ok(self.slots.len() as i64 - 1)
+    }
+
+    /// Installs `d` as number `fd` (`dup2`), handing back what `fd` held.
+    pub fn install_at(&mut self, fd: i64, d: Descriptor) -> Result<Option<Descriptor>, Errno> {
+        let i = usize::try_from(fd)
+            .ok()
+            .filter(|&i| i < MAX_DESCRIPTORS)
+            .ok_or(Errno::BadFd)?;
+        if i >= self.slots.len() {
+            self.slots
+                .try_reserve(i + 1 - self.slots.len())
+                .map_err(|_| Errno::NoMem)?;
+            self.slots.resize(i + 1, None);
+        }
+        self.cloexec &= !(1 << i);
+        Ok(self.slots[i].replace(d))
+    }
+
+    /// Whether open descriptor `fd` is marked close-on-exec.
+    pub fn close_on_exec(&self, fd: i64) -> bool {
+        (0..MAX_DESCRIPTORS as i64).contains(&fd) && self.cloexec & (1 << fd) != 0
+    }
+
+    /// Marks open descriptor `fd` close-on-exec or not.
+    pub fn set_close_on_exec(&mut self, fd: i64, on: bool) -> Result<(), Errno> {
+        self.get(fd)?;
+        if on {
+            self.cloexec |= 1 << fd;
+        } else {
+            self.cloexec &= !(1 << fd);
+        }
+        Ok(())
     }
 
     /// Takes descriptor `fd` out of the table.
@@ -100,7 +146,15 @@ impl DescriptorTable {
     pub fn open_files(&self) -> impl Iterator<Item = &OpenFile> {
         self.slots.iter().flatten().filter_map(|d| match d {
             Descriptor::File(f) => Some(f),
-            Descriptor::Console => None,
+            _ => None,
+        })
+    }
+
+    /// The pipe ends of the table: (pipe, whether the write end).
+    pub fn pipe_ends(&self) -> impl Iterator<Item = (u32, bool)> + '_ {
+        self.slots.iter().flatten().filter_map(|d| match *d {
+            Descriptor::Pipe { id, write } => Some((id, write)),
+            _ => None,
         })
     }
 }
@@ -135,6 +189,7 @@ pub struct FileIo<'a, F: FrameSource> {
     pub fs: &'a mut FileSystem,
     pub memory: &'a mut MemorySystem,
     pub frames: &'a mut F,
+    pub pipes: &'a mut crate::pipes::PipeTable,
 }
 
 impl<F: FrameSource> FileIo<'_, F> {
@@ -208,7 +263,11 @@ impl<F: FrameSource> FileIo<'_, F> {
     /// Closes a descriptor; `Io` if flushing its file failed.
     pub fn close(&mut self, d: Descriptor) -> Result<(), Errno> {
         match d {
-            Descriptor::Console => Ok(()),
+            Descriptor::Console | Descriptor::Zero => Ok(()),
+            Descriptor::Pipe { id, write } => {
+                self.pipes.drop_ref(id, write);
+                Ok(())
+            }
             Descriptor::File(f) => self.close_ref(f.file),
         }
     }

@@ -556,6 +556,22 @@ impl FileSystem {
         Ok(id)
     }
 
+    /// Removes the name `path` of a file (`unlink`): the file itself lives
+    /// on while it is open or mapped (its id stays valid; its stored pages
+    /// are kept until the machine stops). A directory is refused.
+    pub fn unlink(&mut self, path: &str) -> Result<FileId, FsError> {
+        let path = normalize(path).ok_or(FsError::Invalid)?;
+        match self.nodes.get(&path) {
+            Some(Node::File(id)) => {
+                let id = *id;
+                self.nodes.remove(&path);
+                Ok(id)
+            }
+            Some(Node::Dir) => Err(FsError::Invalid),
+            None => Err(FsError::NotFound),
+        }
+    }
+
     /// Stores `data` as the whole content of a new file (used at boot).
     fn create_with(&mut self, path: &str, data: &[u8]) -> Result<FileId, FsError> {
         let id = self.create(path)?;

@@ -35,6 +35,10 @@ pub struct Kernel<P: Platform> {
     pub(crate) linux_unknown: UnknownCalls,
     /// What the flusher has seen of the cached volume files.
     pub(crate) flusher: crate::flusher::Flusher,
+    /// Files' permission bits and times (Linux `stat`).
+    pub(crate) file_meta: crate::linux::meta::FileMetaTable,
+    /// Every pipe.
+    pub(crate) pipes: crate::pipes::PipeTable,
 }
 
 /// How a user page fault that could not be resolved ends its process.
@@ -46,23 +50,46 @@ pub struct FatalFault {
     pub reason: &'static str,
     /// The exit status the process ends with.
     pub status: i64,
+    /// The signal a Linux program gets for it, with its `si_code`
+    /// (`None`: the process ends, no handler can run).
+    pub signal: Option<(u32, i32)>,
 }
 
 impl FatalFault {
     fn of(error: FaultError) -> Self {
-        let (what, status, reason) = match error {
-            FaultError::NotMapped => ("segmentation fault", status::SEGFAULT, "not mapped"),
-            FaultError::NotPermitted => ("segmentation fault", status::SEGFAULT, "not permitted"),
-            FaultError::BeyondEndOfFile => {
-                ("bus error", status::BUSERROR, "past the end of the file")
-            }
-            FaultError::Io => ("bus error", status::BUSERROR, "the file could not be read"),
-            FaultError::NoMem => ("out of memory", status::KILLED, "no free memory"),
+        use crate::linux::signals::{BUS_ADRERR, SEGV_ACCERR, SEGV_MAPERR, SIGBUS, SIGSEGV};
+        let (what, status, reason, signal) = match error {
+            FaultError::NotMapped => (
+                "segmentation fault",
+                status::SEGFAULT,
+                "not mapped",
+                Some((SIGSEGV, SEGV_MAPERR)),
+            ),
+            FaultError::NotPermitted => (
+                "segmentation fault",
+                status::SEGFAULT,
+                "not permitted",
+                Some((SIGSEGV, SEGV_ACCERR)),
+            ),
+            FaultError::BeyondEndOfFile => (
+                "bus error",
+                status::BUSERROR,
+                "past the end of the file",
+                Some((SIGBUS, BUS_ADRERR)),
+            ),
+            FaultError::Io => (
+                "bus error",
+                status::BUSERROR,
+                "the file could not be read",
+                Some((SIGBUS, BUS_ADRERR)),
+            ),
+            FaultError::NoMem => ("out of memory", status::KILLED, "no free memory", None),
         };
         FatalFault {
             what,
             reason,
             status,
+            signal,
         }
     }
 }
@@ -80,6 +107,8 @@ impl<P: Platform> Kernel<P> {
             launch,
             linux_unknown: UnknownCalls::default(),
             flusher: crate::flusher::Flusher::default(),
+            file_meta: Default::default(),
+            pipes: Default::default(),
         }
     }
 
@@ -131,6 +160,7 @@ impl<P: Platform> Kernel<P> {
             fs: &mut self.fs,
             memory: &mut self.memory,
             frames: self.platform.frames(),
+            pipes: &mut self.pipes,
         }
     }
 
@@ -224,10 +254,18 @@ impl<P: Platform> Kernel<P> {
             self.discard(space, table);
             return Err(Errno::NoMem);
         };
-        let (path, files, abi) = match self.processes.get(parent) {
+        let (path, files, mut abi) = match self.processes.get(parent) {
             Some(p) => (p.path.clone(), p.files.clone(), p.abi),
             None => (String::new(), DescriptorTable::default(), ProgramAbi::Neo),
         };
+        if let ProgramAbi::Linux(state) = &mut abi {
+            // A child starts with no signal pending (POSIX).
+            state.signals.pending = 0;
+        }
+        let ends: Vec<_> = files.pipe_ends().collect();
+        for (id, write) in ends {
+            self.pipes.add_ref(id, write);
+        }
         let opened: Vec<_> = files.open_files().map(|f| f.file).collect();
         let mut file_io = self.file_io();
         for file in opened {

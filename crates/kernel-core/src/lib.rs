@@ -22,6 +22,7 @@ pub mod kernel;
 pub mod linux;
 mod loader;
 pub mod mount;
+pub mod pipes;
 pub mod platform;
 pub mod process;
 pub mod stack;

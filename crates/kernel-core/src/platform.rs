@@ -50,4 +50,7 @@ pub trait Platform {
     /// Heap bytes above the kernel's own reserve (0 when the heap is low):
     /// below it, calls that grow kernel data are refused.
     fn heap_room(&self) -> usize;
+    /// A signal was made pending for some process: the kernel checks for
+    /// pending signals on its way back to user mode from now on.
+    fn signal_pending(&mut self) {}
 }

@@ -312,6 +312,28 @@ impl<T, C> ProcessTable<T, C> {
         Some((pid, status))
     }
 
+    /// The children of `parent`: (pid, whether it has ended and can be
+    /// reaped).
+    pub fn children_of(&self, parent: Pid) -> impl Iterator<Item = (Pid, bool)> + '_ {
+        self.processes
+            .values()
+            .filter(move |p| p.parent == Parent::Process(parent))
+            .map(|p| (p.pid, matches!(p.state, State::Ended(_)) && p.is_released()))
+    }
+
+    /// Takes ended child `child` of `parent`: (pid, status).
+    pub fn reap(&mut self, parent: Pid, child: Pid) -> Option<(Pid, i64)> {
+        let p = self.processes.get(&child)?;
+        let State::Ended(status) = p.state else {
+            return None;
+        };
+        if p.parent != Parent::Process(parent) || !p.is_released() {
+            return None;
+        }
+        self.processes.remove(&child);
+        Some((child, status))
+    }
+
     /// Whether `parent` has any child at all.
     pub fn has_children(&self, parent: Pid) -> bool {
         self.processes

@@ -435,6 +435,30 @@ pub(super) unsafe fn set_kernel_stack(top: u64) {
         .store(top, Ordering::Relaxed);
 }
 
+/// Bytes of an `fxsave` area.
+pub const FPU_AREA_SIZE: usize = 512;
+
+/// The user x87/SSE state `trap_common` saved for `frame` (restored with
+/// `fxrstor` when the trap returns): changing it changes the state the
+/// program resumes with. `frame` must be the frame `trap_common` built and
+/// handed to [`trap_dispatch`] (it is: only that function makes a
+/// `&mut TrapFrame` of a live entry, and copies are never passed here).
+pub fn saved_fpu_state(frame: &mut TrapFrame) -> &mut [u8; FPU_AREA_SIZE] {
+    let area = ((frame as *mut TrapFrame as usize) - FPU_AREA_SIZE) & !15;
+    // SAFETY: trap_common moved rsp to (frame - 512) & -16 and saved the
+    // user state there with fxsave before calling trap_dispatch; the area
+    // lies on the same kernel stack below the frame, is 16-byte aligned,
+    // and nothing else refers to it until fxrstor reads it after
+    // trap_dispatch returns. The borrow is tied to the `&mut` frame, so
+    // it cannot outlive the trap.
+    unsafe { &mut *(area as *mut [u8; FPU_AREA_SIZE]) }
+}
+
+/// The x87/SSE state a program starts with (and a signal handler runs with).
+pub fn initial_fpu_state() -> &'static [u8; FPU_AREA_SIZE] {
+    &default_fpu_state.0
+}
+
 /// Called by `trap_common` with the frame it built.
 #[unsafe(no_mangle)]
 extern "C" fn trap_dispatch(frame: *mut TrapFrame) {
@@ -454,6 +478,7 @@ extern "C" fn trap_dispatch(frame: *mut TrapFrame) {
     }
     if frame.from_user() {
         crate::trap::handle(frame);
+        crate::signal::deliver_pending(frame);
         // Whatever the handler wrote, iretq goes back to user mode with
         // only the flags a program owns.
         frame.make_user();

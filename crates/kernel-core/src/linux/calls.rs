@@ -34,6 +34,13 @@ const GETRANDOM_MAX: usize = 64 * 1024;
 const CONSOLE_SIZE: (u16, u16) = (24, 80);
 /// The console's device number (`ttyS0`: major 4, minor 64).
 const CONSOLE_RDEV: u64 = (4 << 8) | 64;
+/// The file type of a pipe in `st_mode`.
+const S_IFIFO: u32 = 0o010000;
+/// `/dev/zero`'s device number (major 1, minor 5).
+const ZERO_RDEV: u64 = (1 << 8) | 5;
+/// The path of the zero device (no file-system node: the Linux open and
+/// stat calls know it by name).
+pub const DEV_ZERO: &str = "/dev/zero";
 
 /// Why a Linux call failed: an error of the mapping core, or one only
 /// Linux names.
@@ -67,8 +74,19 @@ fn complete(result: LinuxResult) -> Completion {
 /// What a `struct stat` describes.
 enum StatOf {
     Console,
-    File { id: u64, size: u64 },
-    Dir { path_hash: u64 },
+    /// `/dev/zero` (character device 1:5).
+    Zero,
+    Pipe {
+        id: u32,
+    },
+    File {
+        id: u64,
+        size: u64,
+        meta: super::meta::FileMeta,
+    },
+    Dir {
+        path_hash: u64,
+    },
 }
 
 impl<P: Platform> Kernel<P> {
@@ -93,7 +111,17 @@ impl<P: Platform> Kernel<P> {
             LinuxCall::ArchPrctl { code, addr } => self.arch_prctl(pid, code, addr),
             LinuxCall::SetTidAddress { .. } => Ok(pid as i64),
             LinuxCall::Brk { addr } => self.brk(pid, addr),
-            LinuxCall::Open { dirfd, path, flags } => self.linux_open(pid, dirfd, path, flags),
+            LinuxCall::Open {
+                dirfd,
+                path,
+                flags,
+                perm,
+            } => self.linux_open(pid, dirfd, path, flags, perm),
+            LinuxCall::Writev { fd, iov, count }
+                if matches!(self.descriptor(pid, fd), Ok(Descriptor::Pipe { .. })) =>
+            {
+                return self.first_buffer_to_pipe(pid, fd, iov, count);
+            }
             LinuxCall::Writev { fd, iov, count } => self.writev(pid, fd, iov, count),
             LinuxCall::Readv { fd, iov, count } => return self.readv(pid, fd, iov, count),
             LinuxCall::Lseek { fd, offset, whence } => self.lseek(pid, fd, offset, whence),
@@ -106,7 +134,7 @@ impl<P: Platform> Kernel<P> {
                 out,
                 flags,
             } => self.fstatat(pid, dirfd, path, out, flags),
-            LinuxCall::Identity => Ok(0),
+            LinuxCall::Identity { which } => self.identity(pid, which),
             LinuxCall::GetPpid => Ok(self.parent_pid(pid)),
             LinuxCall::Uname { buf } => self.uname(pid, buf),
             LinuxCall::ClockGetTime { clock, out } => self.clock_gettime(pid, clock, out),
@@ -116,11 +144,12 @@ impl<P: Platform> Kernel<P> {
                 self.log_unknown_once(pid, number);
                 Err(LinuxError::NoSys.into())
             }
+            other => return self.more_linux_call(pid, other),
         };
         complete(result)
     }
 
-    fn linux_state(&mut self, pid: Pid) -> Result<&mut LinuxState, Errno> {
+    pub(super) fn linux_state(&mut self, pid: Pid) -> Result<&mut LinuxState, Errno> {
         match self.processes.get_mut(pid).map(|p| &mut p.abi) {
             Some(ProgramAbi::Linux(state)) => Ok(state),
             _ => Err(Errno::Inval),
@@ -231,14 +260,67 @@ impl<P: Platform> Kernel<P> {
     /// `O_TRUNC` and `O_APPEND` have NeoOS's values; `O_NOCTTY`,
     /// `O_LARGEFILE` and `O_CLOEXEC` change nothing here; any other flag is
     /// refused (`EINVAL`). The permission bits are ignored (one user).
-    fn linux_open(&mut self, pid: Pid, dirfd: i64, path: UserPtr, flags: u32) -> LinuxResult {
+    fn linux_open(
+        &mut self,
+        pid: Pid,
+        dirfd: i64,
+        path: UserPtr,
+        flags: u32,
+        perm: u32,
+    ) -> LinuxResult {
         self.heap_reserve_check()?;
-        let mode = flags & !(abi::O_NOCTTY | abi::O_LARGEFILE | abi::O_CLOEXEC);
+        if !self.has_descriptor_room(pid) {
+            return Err(LinuxError::TooManyFiles.into());
+        }
+        let ignored = abi::O_NOCTTY
+            | abi::O_LARGEFILE
+            | abi::O_CLOEXEC
+            | abi::O_NOFOLLOW
+            | abi::O_NONBLOCK
+            | abi::O_DIRECTORY;
+        let mode = flags & !ignored;
         if mode & !neoos_abi::open::VALID != 0 {
             return Err(Errno::Inval.into());
         }
         let path = self.linux_path(pid, dirfd, path)?;
-        Ok(self.open_path(pid, &path, mode)?)
+        let node = self.fs.lookup(&path);
+        if flags & abi::O_DIRECTORY != 0 && node != Some(Node::Dir) {
+            return Err(match node {
+                None => Fail::Errno(Errno::NoEnt),
+                Some(_) => LinuxError::NotDir.into(),
+            });
+        }
+        if node == Some(Node::Dir) && mode & neoos_abi::open::O_ACCMODE != 0 {
+            return Err(LinuxError::IsDir.into());
+        }
+        if let Some(Node::File(id)) = node {
+            let ids = self.linux_state(pid)?.ids;
+            let access = mode & neoos_abi::open::O_ACCMODE;
+            let read = access != neoos_abi::open::O_WRONLY;
+            let write = access != neoos_abi::open::O_RDONLY || mode & neoos_abi::open::O_TRUNC != 0;
+            if !self.may_open(id, &ids, read, write) {
+                return Err(Errno::Access.into());
+            }
+        }
+        let fd = if crate::fs::normalize(&path).as_deref() == Some(DEV_ZERO) {
+            let p = self.processes.get_mut(pid).ok_or(Errno::Inval)?;
+            p.files.install(Descriptor::Zero)?
+        } else {
+            self.open_path(pid, &path, mode)?
+        };
+        if node.is_none() {
+            if let Ok(Descriptor::File(f)) = self.descriptor(pid, fd) {
+                let (umask, ids) = self
+                    .linux_state(pid)
+                    .map_or((0o022, Default::default()), |s| (s.umask, s.ids));
+                // A record that cannot be made leaves the defaults.
+                let _ = self.set_created(f.file, perm & !umask, (ids.euid(), ids.egid()));
+            }
+        }
+        if let Some(p) = self.processes.get_mut(pid) {
+            p.files.set_close_on_exec(fd, flags & abi::O_CLOEXEC != 0)?;
+        }
+        Ok(fd)
     }
 
     /// The `(base, len)` pairs of `count` iovecs at `iov`, after checking
@@ -297,6 +379,25 @@ impl<P: Platform> Kernel<P> {
             }
         }
         Ok(done)
+    }
+
+    /// `writev` to a pipe: the first non-empty buffer goes, waiting while
+    /// the pipe is full (a short count: the caller writes the rest).
+    fn first_buffer_to_pipe(&mut self, pid: Pid, fd: i64, iov: UserPtr, count: i64) -> Completion {
+        let raw = match self.iovecs(pid, iov, count) {
+            Ok(raw) => raw,
+            Err(e) => return Completion::Done(Err(e)),
+        };
+        let first = raw.chunks_exact(16).find(|pair| field(pair, 8) != 0);
+        match first {
+            None => Completion::Done(Ok(0)),
+            Some(pair) => Completion::Scheduler(crate::syscall::SchedulerCall::PipeIo {
+                fd,
+                buf: UserPtr(field(pair, 0)),
+                count: field(pair, 8).min(MAX_RW_COUNT) as usize,
+                write: true,
+            }),
+        }
     }
 
     /// `readv`: reads into each buffer in turn through the file family's
@@ -386,9 +487,12 @@ impl<P: Platform> Kernel<P> {
     fn fstat(&mut self, pid: Pid, fd: i64, out: UserPtr) -> LinuxResult {
         let what = match self.descriptor(pid, fd)? {
             Descriptor::Console => StatOf::Console,
+            Descriptor::Zero => StatOf::Zero,
+            Descriptor::Pipe { id, .. } => StatOf::Pipe { id },
             Descriptor::File(f) => StatOf::File {
                 id: f.file.0,
                 size: self.file_io().size(f.file),
+                meta: self.file_meta.get(f.file),
             },
         };
         self.copy_out(pid, out, &stat_record(&what))?;
@@ -398,12 +502,14 @@ impl<P: Platform> Kernel<P> {
     fn stat_path(&mut self, pid: Pid, dirfd: i64, path: UserPtr, out: UserPtr) -> LinuxResult {
         let path = self.linux_path(pid, dirfd, path)?;
         let what = match self.fs.lookup(&path) {
+            _ if crate::fs::normalize(&path).as_deref() == Some(DEV_ZERO) => StatOf::Zero,
             Some(Node::Dir) => StatOf::Dir {
                 path_hash: fnv1a(path.as_bytes()),
             },
             Some(Node::File(id)) => StatOf::File {
                 id: id.0,
                 size: self.file_io().size(id),
+                meta: self.file_meta.get(id),
             },
             None => return Err(Errno::NoEnt.into()),
         };
@@ -430,6 +536,16 @@ impl<P: Platform> Kernel<P> {
             return self.fstat(pid, dirfd, out);
         }
         self.stat_path(pid, dirfd, path, out)
+    }
+
+    fn identity(&mut self, pid: Pid, which: super::IdWhich) -> LinuxResult {
+        let ids = self.linux_state(pid)?.ids;
+        Ok(i64::from(match which {
+            super::IdWhich::Uid => ids.uid[0],
+            super::IdWhich::Euid => ids.uid[1],
+            super::IdWhich::Gid => ids.gid[0],
+            super::IdWhich::Egid => ids.gid[1],
+        }))
     }
 
     fn parent_pid(&self, pid: Pid) -> i64 {
@@ -542,9 +658,15 @@ fn field(bytes: &[u8], at: usize) -> u64 {
 /// A `struct stat` (x86_64 layout) for `what`. Files have no times in
 /// NeoOS: they read as the epoch.
 fn stat_record(what: &StatOf) -> [u8; st::SIZE] {
+    let mut times = [0u64; 3];
     let (dev, ino, nlink, mode, rdev, size, blksize) = match *what {
         StatOf::Console => (0, 1, 1, st::S_IFCHR | 0o620, CONSOLE_RDEV, 0, 1024),
-        StatOf::File { id, size } => (1, id + 2, 1, st::S_IFREG | 0o644, 0, size, 4096),
+        StatOf::Zero => (0, 2, 1, st::S_IFCHR | 0o666, ZERO_RDEV, 0, 4096),
+        StatOf::Pipe { id } => (2, u64::from(id), 1, S_IFIFO | 0o600, 0, 0, 4096),
+        StatOf::File { id, size, meta } => {
+            times = [meta.atime, meta.mtime, meta.ctime];
+            (1, id + 2, 1, st::S_IFREG | meta.perm, 0, size, 4096)
+        }
         StatOf::Dir { path_hash } => (1, path_hash, 2, st::S_IFDIR | 0o755, 0, 0, 4096),
     };
     let mut r = [0u8; st::SIZE];
@@ -553,12 +675,20 @@ fn stat_record(what: &StatOf) -> [u8; st::SIZE] {
     put(st::INO, &ino.to_le_bytes());
     put(st::NLINK, &(nlink as u64).to_le_bytes());
     put(st::MODE, &mode.to_le_bytes());
-    put(st::UID, &0u32.to_le_bytes());
-    put(st::GID, &0u32.to_le_bytes());
+    let (uid, gid) = match *what {
+        StatOf::File { meta, .. } => (meta.uid, meta.gid),
+        _ => (0, 0),
+    };
+    put(st::UID, &uid.to_le_bytes());
+    put(st::GID, &gid.to_le_bytes());
     put(st::RDEV, &rdev.to_le_bytes());
     put(st::SIZE_FIELD, &size.to_le_bytes());
     put(st::BLKSIZE, &(blksize as u64).to_le_bytes());
     put(st::BLOCKS, &size.div_ceil(512).to_le_bytes());
+    for (i, t) in times.into_iter().enumerate() {
+        // st_atim, st_mtim, st_ctim: seconds, then nanoseconds (0).
+        put(st::ATIME + 16 * i, &t.to_le_bytes());
+    }
     r
 }
 
@@ -630,7 +760,16 @@ mod tests {
 
     #[test]
     fn stat_records_follow_the_x86_64_layout() {
-        let r = stat_record(&StatOf::File { id: 5, size: 1000 });
+        let meta = super::super::meta::FileMeta {
+            mtime: 77,
+            ..Default::default()
+        };
+        let r = stat_record(&StatOf::File {
+            id: 5,
+            size: 1000,
+            meta,
+        });
+        assert_eq!(field(&r, st::ATIME + 16), 77, "st_mtime");
         assert_eq!(field(&r, st::SIZE_FIELD), 1000);
         assert_eq!(field(&r, st::BLOCKS), 2);
         assert_eq!(field(&r, st::INO), 7);

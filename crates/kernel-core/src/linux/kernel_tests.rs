@@ -441,7 +441,8 @@ fn files_open_relative_seek_read_scattered_and_stat_as_linux_lays_them_out() {
     let o_directory = 0o200000;
     assert_eq!(
         sys(&mut k, pid, nr::OPEN, [SCRATCH, o_directory, 0, 0, 0, 0]),
-        -errno::EINVAL
+        -errno::ENOTDIR,
+        "O_DIRECTORY refuses a file, as on Linux"
     );
     assert_eq!(
         sys(&mut k, pid, nr::OPENAT, [fd, SCRATCH, 0, 0, 0, 0]),
@@ -540,5 +541,223 @@ fn small_calls_give_root_time_names_and_random_bytes() {
     assert_eq!(
         sys(&mut k, pid, nr::GETRANDOM, [0x10, 8, 0, 0, 0, 0]),
         -errno::EFAULT
+    );
+}
+
+#[test]
+fn a_fault_signal_runs_the_handler_and_sigreturn_restores_everything() {
+    use super::signals::*;
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    // sigaction(SIGSEGV, {handler, SA_SIGINFO, restorer}, NULL, 8).
+    let (handler, restorer) = (PROGRAM_ENTRY + 0x10, PROGRAM_ENTRY + 0x20);
+    let mut act = Vec::new();
+    for v in [handler, SA_SIGINFO | SA_RESTORER, restorer, 0] {
+        act.extend_from_slice(&v.to_le_bytes());
+    }
+    poke(&mut k, pid, SCRATCH, &act);
+    assert_eq!(
+        sys(
+            &mut k,
+            pid,
+            nr::RT_SIGACTION,
+            [SIGSEGV as u64, SCRATCH, 0, 8, 0, 0]
+        ),
+        0
+    );
+    let before = UserRegs {
+        rip: PROGRAM_ENTRY,
+        rsp: SCRATCH + 0x8000,
+        rax: 0x1234,
+        rflags: 0x246,
+        ..Default::default()
+    };
+    let mut regs = before;
+    let mut fpu = [7u8; FPU_STATE_SIZE];
+    fpu[24..28].copy_from_slice(&0x1f80u32.to_le_bytes());
+    // MXCSR_MASK, as the CPU's fxsave writes it.
+    fpu[28..32].copy_from_slice(&0xffbfu32.to_le_bytes());
+    let saved_fpu = fpu;
+    let initial = [0u8; FPU_STATE_SIZE];
+    let info = SigInfo {
+        signo: SIGSEGV,
+        code: SEGV_MAPERR,
+        addr_or_pid: 0xdead_b000,
+    };
+    let outcome = k.deliver_signal(
+        pid,
+        info,
+        TrapInfo::default(),
+        true,
+        &mut regs,
+        &mut fpu,
+        &initial,
+    );
+    assert_eq!(outcome, SignalOutcome::Continue);
+    assert_eq!(regs.rip, handler);
+    assert_eq!(regs.rdi, u64::from(SIGSEGV));
+    assert_eq!(word_at(&mut k, pid, regs.rsi + 16), 0xdead_b000, "si_addr");
+    assert_eq!(
+        word_at(&mut k, pid, regs.rsp),
+        restorer,
+        "returns to the restorer"
+    );
+    assert_eq!(fpu, initial, "the handler starts with a fresh FPU state");
+    assert_ne!(k.signals(pid).unwrap().blocked & bit(SIGSEGV), 0);
+    // The handler returns: `ret` pops the restorer, which calls sigreturn.
+    regs.rsp += 8;
+    let out = k.signal_return(pid, &mut regs, &mut fpu, &initial, &initial);
+    assert_eq!(out, SignalOutcome::Continue);
+    assert_eq!(regs, before);
+    assert_eq!(fpu, saved_fpu);
+    assert_eq!(k.signals(pid).unwrap().blocked, 0);
+}
+
+#[test]
+fn a_handler_in_kernel_space_or_a_blocked_fault_signal_kills() {
+    use super::signals::*;
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    let mut act = Vec::new();
+    for v in [0xffff_8000_0000_1000u64, 0, 0, 0] {
+        act.extend_from_slice(&v.to_le_bytes());
+    }
+    poke(&mut k, pid, SCRATCH, &act);
+    assert_eq!(
+        sys(
+            &mut k,
+            pid,
+            nr::RT_SIGACTION,
+            [SIGSEGV as u64, SCRATCH, 0, 8, 0, 0]
+        ),
+        0
+    );
+    let mut regs = UserRegs {
+        rsp: SCRATCH + 0x8000,
+        ..Default::default()
+    };
+    let mut fpu = [0u8; FPU_STATE_SIZE];
+    let info = SigInfo {
+        signo: SIGSEGV,
+        code: SEGV_MAPERR,
+        addr_or_pid: 8,
+    };
+    let initial = fpu;
+    let outcome = k.deliver_signal(
+        pid,
+        info,
+        TrapInfo::default(),
+        true,
+        &mut regs,
+        &mut fpu,
+        &initial,
+    );
+    assert_eq!(outcome, SignalOutcome::Kill(SIGSEGV));
+    // A bad action pointer changes nothing.
+    assert_eq!(
+        sys(
+            &mut k,
+            pid,
+            nr::RT_SIGACTION,
+            [SIGUSR1 as u64, 0xffff_8000_0000_0000, 0, 8, 0, 0]
+        ),
+        -errno::EFAULT
+    );
+    assert_eq!(
+        k.signals(pid).unwrap().action(SIGUSR1),
+        SignalAction::default()
+    );
+    assert_eq!(
+        sys(
+            &mut k,
+            pid,
+            nr::RT_SIGACTION,
+            [SIGKILL as u64, SCRATCH, 0, 8, 0, 0]
+        ),
+        -errno::EINVAL
+    );
+}
+
+#[test]
+fn only_root_changes_ids_and_locks_memory() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    let keep = u32::MAX as u64;
+    assert_eq!(
+        sys(&mut k, pid, nr::SETRESUID, [keep, 1, keep, 0, 0, 0]),
+        0,
+        "root becomes euid 1"
+    );
+    assert_eq!(sys(&mut k, pid, nr::GETEUID, [0; 6]), 1);
+    assert_eq!(sys(&mut k, pid, nr::GETUID, [0; 6]), 0);
+    assert_eq!(
+        sys(&mut k, pid, nr::SETRESUID, [keep, 5, keep, 0, 0, 0]),
+        -errno::EPERM
+    );
+    assert_eq!(
+        sys(&mut k, pid, nr::MLOCK, [SCRATCH, 4096, 0, 0, 0, 0]),
+        -errno::EPERM
+    );
+    assert_eq!(
+        sys(&mut k, pid, nr::SETRESUID, [keep, 0, keep, 0, 0, 0]),
+        0,
+        "back to its real id"
+    );
+    assert_eq!(sys(&mut k, pid, nr::MLOCK, [SCRATCH, 4096, 0, 0, 0, 0]), 0);
+    // Locked memory: msync with MS_INVALIDATE is EBUSY, until unlocked.
+    let (ms_sync, ms_invalidate) = (4, 2);
+    assert_eq!(
+        sys(
+            &mut k,
+            pid,
+            nr::MSYNC,
+            [SCRATCH, 4096, ms_sync | ms_invalidate, 0, 0, 0]
+        ),
+        -errno::EBUSY
+    );
+    assert_eq!(
+        sys(&mut k, pid, nr::MUNLOCK, [SCRATCH, 4096, 0, 0, 0, 0]),
+        0
+    );
+    assert_eq!(
+        sys(
+            &mut k,
+            pid,
+            nr::MSYNC,
+            [SCRATCH, 4096, ms_sync | ms_invalidate, 0, 0, 0]
+        ),
+        0
+    );
+}
+
+#[test]
+fn a_pipe_moves_bytes_in_order_and_cannot_be_mapped() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    assert_eq!(sys(&mut k, pid, nr::PIPE2, [SCRATCH, 0, 0, 0, 0, 0]), 0);
+    let fds = peek(&mut k, pid, SCRATCH, 8);
+    let r = i32::from_le_bytes(fds[..4].try_into().unwrap()) as i64;
+    let w = i32::from_le_bytes(fds[4..].try_into().unwrap()) as i64;
+    poke(&mut k, pid, SCRATCH + 64, b"hello");
+    assert_eq!(
+        k.pipe_step(pid, r, UserPtr(SCRATCH + 128), 16, false),
+        None,
+        "empty: wait"
+    );
+    assert_eq!(k.pipe_step(pid, w, UserPtr(SCRATCH + 64), 5, true), Some(5));
+    assert_eq!(
+        k.pipe_step(pid, r, UserPtr(SCRATCH + 128), 16, false),
+        Some(5)
+    );
+    assert_eq!(peek(&mut k, pid, SCRATCH + 128, 5), b"hello");
+    assert_eq!(
+        sys(&mut k, pid, nr::MMAP, [0, 4096, 1, 1, r as u64, 0]),
+        -errno::ENODEV
+    );
+    assert_eq!(sys(&mut k, pid, nr::CLOSE, [w as u64, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(
+        k.pipe_step(pid, r, UserPtr(SCRATCH + 128), 16, false),
+        Some(0),
+        "end of file"
     );
 }

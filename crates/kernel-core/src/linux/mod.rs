@@ -8,10 +8,15 @@
 mod calls;
 #[cfg(test)]
 mod kernel_tests;
+pub mod locks;
+pub mod meta;
+mod more_calls;
 pub mod program;
+pub mod signals;
 pub mod stack;
 
 pub use calls::UnknownCalls;
+pub use more_calls::{killed_by, wait_status};
 
 use neoos_abi::errno;
 use neoos_abi::linux::nr;
@@ -19,6 +24,10 @@ use neoos_abi::linux::nr;
 use crate::syscall::{Call, Decoded, FileCall, MemoryCall, Personality, ProcessCall, UserPtr};
 
 /// Which system-call interface a process uses, fixed when it is loaded.
+// The Linux state holds the 64 signal actions inline (2 KiB): a process
+// record is a heap node either way, and keeping it `Copy` with no
+// allocation of its own means a fork copies it without a fallible step.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProgramAbi {
     /// Built with libneo (it carries the NeoOS ELF note): NeoOS numbers.
@@ -42,10 +51,18 @@ impl ProgramAbi {
 pub struct LinuxState {
     /// The FS base set by `arch_prctl(ARCH_SET_FS)` (thread pointer).
     pub fs_base: u64,
+    /// The file-creation mask (`umask`).
+    pub umask: u32,
+    /// User and group ids (every program starts as root).
+    pub ids: Credentials,
+    /// The memory it locked (`mlock`, `mlockall`).
+    pub locks: locks::MemoryLocks,
     /// Where the program break starts (page-aligned end of the program).
     pub brk_start: u64,
     /// The current program break (`brk_start` until `brk` moves it).
     pub brk: u64,
+    /// Signal actions, masks and the alternate stack.
+    pub signals: signals::Signals,
 }
 
 impl LinuxState {
@@ -55,6 +72,10 @@ impl LinuxState {
             fs_base: 0,
             brk_start,
             brk: brk_start,
+            umask: 0o022,
+            ids: Credentials::default(),
+            locks: locks::MemoryLocks::default(),
+            signals: signals::Signals::default(),
         }
     }
 }
@@ -71,6 +92,18 @@ pub enum LinuxError {
     /// A relative path given with a descriptor that is no directory
     /// (`ENOTDIR`: NeoOS has no directory descriptors).
     NotDir,
+    /// The caller has no child to wait for (`ECHILD`).
+    NoChild,
+    /// No such process (`ESRCH`).
+    NoProcess,
+    /// The path names a directory (`EISDIR`).
+    IsDir,
+    /// The call was interrupted by a signal (`EINTR`).
+    Interrupted,
+    /// The caller's descriptor table is full (`EMFILE`).
+    TooManyFiles,
+    /// The range is locked (`EBUSY`: `msync` with `MS_INVALIDATE`).
+    Busy,
 }
 
 impl LinuxError {
@@ -81,6 +114,12 @@ impl LinuxError {
             LinuxError::NotTty => errno::ENOTTY,
             LinuxError::IllegalSeek => errno::ESPIPE,
             LinuxError::NotDir => errno::ENOTDIR,
+            LinuxError::NoChild => errno::ECHILD,
+            LinuxError::NoProcess => errno::ESRCH,
+            LinuxError::IsDir => errno::EISDIR,
+            LinuxError::Interrupted => errno::EINTR,
+            LinuxError::TooManyFiles => errno::EMFILE,
+            LinuxError::Busy => errno::EBUSY,
         }
     }
 }
@@ -102,6 +141,8 @@ pub enum LinuxCall {
         dirfd: i64,
         path: UserPtr,
         flags: u32,
+        /// The permission bits of a file it creates.
+        perm: u32,
     },
     Writev {
         fd: i64,
@@ -137,8 +178,24 @@ pub enum LinuxCall {
         out: UserPtr,
         flags: u32,
     },
-    /// `getuid`, `geteuid`, `getgid`, `getegid`: one root user.
-    Identity,
+    /// `getuid`, `geteuid`, `getgid`, `getegid`.
+    Identity {
+        which: IdWhich,
+    },
+    /// `setresuid`/`setresgid` (and `setuid`, `setreuid`, ... through
+    /// them); `u32::MAX` leaves an id as it is.
+    SetIds {
+        group: bool,
+        /// `setuid`/`setgid`: root sets all three, others the effective one.
+        single: bool,
+        real: u32,
+        effective: u32,
+        saved: u32,
+    },
+    GetResIds {
+        group: bool,
+        out: [UserPtr; 3],
+    },
     GetPpid,
     Uname {
         buf: UserPtr,
@@ -152,6 +209,119 @@ pub enum LinuxCall {
         len: u64,
         flags: u32,
     },
+    SigAction {
+        sig: u32,
+        act: UserPtr,
+        old: UserPtr,
+        setsize: u64,
+    },
+    SigProcMask {
+        how: u32,
+        set: UserPtr,
+        old: UserPtr,
+        setsize: u64,
+    },
+    SigAltStack {
+        ss: UserPtr,
+        old: UserPtr,
+    },
+    SigReturn,
+    Kill {
+        pid: i64,
+        sig: u32,
+    },
+    /// `tkill`/`tgkill`: one thread per process, so the thread id is the pid.
+    TgKill {
+        tid: i64,
+        sig: u32,
+    },
+    Wait4 {
+        pid: i64,
+        status: UserPtr,
+        options: u32,
+        rusage: UserPtr,
+    },
+    Nanosleep {
+        req: UserPtr,
+        rem: UserPtr,
+    },
+    ClockNanosleep {
+        clock: u32,
+        flags: u32,
+        req: UserPtr,
+        rem: UserPtr,
+    },
+    Ftruncate {
+        fd: i64,
+        len: i64,
+    },
+    Unlink {
+        dirfd: i64,
+        path: UserPtr,
+        flags: u32,
+    },
+    Fcntl {
+        fd: i64,
+        cmd: u32,
+        arg: u64,
+    },
+    Statfs {
+        path: UserPtr,
+        out: UserPtr,
+    },
+    Fstatfs {
+        fd: i64,
+        out: UserPtr,
+    },
+    /// `mlock`/`munlock`: every page of NeoOS stays in memory (there is no
+    /// swap), so locking checks the range and counts against
+    /// RLIMIT_MEMLOCK only.
+    Mlock {
+        addr: u64,
+        len: u64,
+        lock: bool,
+    },
+    Mlockall {
+        flags: u32,
+    },
+    Munlockall,
+    Dup {
+        fd: i64,
+    },
+    Dup2 {
+        old: i64,
+        new: i64,
+        flags: u32,
+    },
+    GetRlimit {
+        resource: u32,
+        out: UserPtr,
+    },
+    Prlimit {
+        pid: i64,
+        resource: u32,
+        new: UserPtr,
+        old: UserPtr,
+    },
+    Umask {
+        mask: u32,
+    },
+    Pipe {
+        fds: UserPtr,
+        flags: u32,
+    },
+    /// `msync`: `EBUSY` for a locked range with `MS_INVALIDATE`, else the
+    /// memory family's.
+    Msync {
+        addr: u64,
+        len: u64,
+        flags: u32,
+    },
+    /// `munmap`: the range is no longer locked; then the memory family's.
+    Munmap {
+        addr: u64,
+        len: u64,
+    },
     /// A call NeoOS knows and does not provide (`set_robust_list`, `rseq`,
     /// signals): `ENOSYS`, without a log line.
     NotProvided,
@@ -159,6 +329,33 @@ pub enum LinuxCall {
     Unknown {
         number: usize,
     },
+}
+
+/// Which identity `getuid` and its kin return.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IdWhich {
+    Uid,
+    Euid,
+    Gid,
+    Egid,
+}
+
+/// A process's user and group ids: real, effective, saved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub uid: [u32; 3],
+    pub gid: [u32; 3],
+}
+
+impl Credentials {
+    /// The effective user id.
+    pub fn euid(&self) -> u32 {
+        self.uid[1]
+    }
+    /// The effective group id.
+    pub fn egid(&self) -> u32 {
+        self.gid[1]
+    }
 }
 
 /// Linux `mmap` flags NeoOS accepts and ignores: hints about reservation,
@@ -197,11 +394,13 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             dirfd: neoos_abi::linux::AT_FDCWD,
             path: ptr(0),
             flags: r[1] as u32,
+            perm: r[2] as u32,
         }),
         nr::OPENAT => L(LinuxCall::Open {
             dirfd: int(r, 0),
             path: ptr(1),
             flags: r[2] as u32,
+            perm: r[3] as u32,
         }),
         nr::CLOSE => F(FileCall::Close { fd: int(r, 0) }),
         nr::STAT | nr::LSTAT => L(LinuxCall::Stat {
@@ -236,11 +435,11 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             len: r[1],
             prot: r[2] as u32,
         }),
-        nr::MUNMAP => M(MemoryCall::Munmap {
+        nr::MUNMAP => L(LinuxCall::Munmap {
             addr: r[0],
             len: r[1],
         }),
-        nr::MSYNC => M(MemoryCall::Msync {
+        nr::MSYNC => L(LinuxCall::Msync {
             addr: r[0],
             len: r[1],
             flags: r[2] as u32,
@@ -280,7 +479,43 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
         }),
         nr::UNAME => L(LinuxCall::Uname { buf: ptr(0) }),
         nr::FSYNC => F(FileCall::Fsync { fd: int(r, 0) }),
-        nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => L(LinuxCall::Identity),
+        nr::GETUID => L(LinuxCall::Identity {
+            which: IdWhich::Uid,
+        }),
+        nr::GETEUID => L(LinuxCall::Identity {
+            which: IdWhich::Euid,
+        }),
+        nr::GETGID => L(LinuxCall::Identity {
+            which: IdWhich::Gid,
+        }),
+        nr::GETEGID => L(LinuxCall::Identity {
+            which: IdWhich::Egid,
+        }),
+        nr::SETUID | nr::SETGID => L(LinuxCall::SetIds {
+            group: number == nr::SETGID,
+            single: true,
+            real: r[0] as u32,
+            effective: r[0] as u32,
+            saved: r[0] as u32,
+        }),
+        nr::SETREUID | nr::SETREGID => L(LinuxCall::SetIds {
+            group: number == nr::SETREGID,
+            single: false,
+            real: r[0] as u32,
+            effective: r[1] as u32,
+            saved: u32::MAX,
+        }),
+        nr::SETRESUID | nr::SETRESGID => L(LinuxCall::SetIds {
+            group: number == nr::SETRESGID,
+            single: false,
+            real: r[0] as u32,
+            effective: r[1] as u32,
+            saved: r[2] as u32,
+        }),
+        nr::GETRESUID | nr::GETRESGID => L(LinuxCall::GetResIds {
+            group: number == nr::GETRESGID,
+            out: [ptr(0), ptr(1), ptr(2)],
+        }),
         nr::ARCH_PRCTL => L(LinuxCall::ArchPrctl {
             code: r[0],
             addr: r[1],
@@ -295,9 +530,117 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             len: r[1],
             flags: r[2] as u32,
         }),
-        nr::SET_ROBUST_LIST | nr::RSEQ | nr::RT_SIGACTION | nr::RT_SIGPROCMASK | nr::POLL => {
-            L(LinuxCall::NotProvided)
-        }
+        nr::RT_SIGACTION => L(LinuxCall::SigAction {
+            sig: r[0] as u32,
+            act: ptr(1),
+            old: ptr(2),
+            setsize: r[3],
+        }),
+        nr::RT_SIGPROCMASK => L(LinuxCall::SigProcMask {
+            how: r[0] as u32,
+            set: ptr(1),
+            old: ptr(2),
+            setsize: r[3],
+        }),
+        nr::SIGALTSTACK => L(LinuxCall::SigAltStack {
+            ss: ptr(0),
+            old: ptr(1),
+        }),
+        nr::RT_SIGRETURN => L(LinuxCall::SigReturn),
+        nr::KILL => L(LinuxCall::Kill {
+            pid: int(r, 0),
+            sig: r[1] as u32,
+        }),
+        nr::TKILL => L(LinuxCall::TgKill {
+            tid: int(r, 0),
+            sig: r[1] as u32,
+        }),
+        nr::TGKILL => L(LinuxCall::TgKill {
+            tid: int(r, 1),
+            sig: r[2] as u32,
+        }),
+        nr::WAIT4 => L(LinuxCall::Wait4 {
+            pid: int(r, 0),
+            status: ptr(1),
+            options: r[2] as u32,
+            rusage: ptr(3),
+        }),
+        nr::NANOSLEEP => L(LinuxCall::Nanosleep {
+            req: ptr(0),
+            rem: ptr(1),
+        }),
+        nr::CLOCK_NANOSLEEP => L(LinuxCall::ClockNanosleep {
+            clock: r[0] as u32,
+            flags: r[1] as u32,
+            req: ptr(2),
+            rem: ptr(3),
+        }),
+        nr::FTRUNCATE => L(LinuxCall::Ftruncate {
+            fd: int(r, 0),
+            len: r[1] as i64,
+        }),
+        nr::UNLINK => L(LinuxCall::Unlink {
+            dirfd: neoos_abi::linux::AT_FDCWD,
+            path: ptr(0),
+            flags: 0,
+        }),
+        nr::UNLINKAT => L(LinuxCall::Unlink {
+            dirfd: int(r, 0),
+            path: ptr(1),
+            flags: r[2] as u32,
+        }),
+        nr::FCNTL => L(LinuxCall::Fcntl {
+            fd: int(r, 0),
+            cmd: r[1] as u32,
+            arg: r[2],
+        }),
+        nr::STATFS => L(LinuxCall::Statfs {
+            path: ptr(0),
+            out: ptr(1),
+        }),
+        nr::FSTATFS => L(LinuxCall::Fstatfs {
+            fd: int(r, 0),
+            out: ptr(1),
+        }),
+        nr::MLOCK => L(LinuxCall::Mlock {
+            addr: r[0],
+            len: r[1],
+            lock: true,
+        }),
+        nr::MUNLOCK => L(LinuxCall::Mlock {
+            addr: r[0],
+            len: r[1],
+            lock: false,
+        }),
+        nr::MLOCKALL => L(LinuxCall::Mlockall { flags: r[0] as u32 }),
+        nr::MUNLOCKALL => L(LinuxCall::Munlockall),
+        nr::DUP => L(LinuxCall::Dup { fd: int(r, 0) }),
+        nr::DUP2 => L(LinuxCall::Dup2 {
+            old: int(r, 0),
+            new: int(r, 1),
+            flags: 0,
+        }),
+        nr::GETRLIMIT => L(LinuxCall::GetRlimit {
+            resource: r[0] as u32,
+            out: ptr(1),
+        }),
+        nr::PRLIMIT64 => L(LinuxCall::Prlimit {
+            pid: int(r, 0),
+            resource: r[1] as u32,
+            new: ptr(2),
+            old: ptr(3),
+        }),
+        nr::UMASK => L(LinuxCall::Umask { mask: r[0] as u32 }),
+        nr::PIPE => L(LinuxCall::Pipe {
+            fds: ptr(0),
+            flags: 0,
+        }),
+        nr::PIPE2 => L(LinuxCall::Pipe {
+            fds: ptr(0),
+            flags: r[1] as u32,
+        }),
+        nr::FDATASYNC => F(FileCall::Fsync { fd: int(r, 0) }),
+        nr::SET_ROBUST_LIST | nr::RSEQ | nr::POLL => L(LinuxCall::NotProvided),
         number => L(LinuxCall::Unknown { number }),
     };
     Decoded {
@@ -374,7 +717,8 @@ mod tests {
             Call::Linux(LinuxCall::Open {
                 dirfd: neoos_abi::linux::AT_FDCWD,
                 path: UserPtr(0x2000),
-                flags: 0o101
+                flags: 0o101,
+                perm: 0o644
             })
         );
         let d = decode_linux(nr::OPENAT, [(-100i64) as u64, 0x2000, 0o101, 0, 0, 0]);

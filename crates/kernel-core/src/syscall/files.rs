@@ -11,12 +11,39 @@ use super::{Completion, FileCall, SchedulerCall, UserPtr, CHUNK};
 use crate::files::{Descriptor, OpenFile};
 use crate::fs::Node;
 use crate::kernel::Kernel;
+use crate::linux::meta::Touch;
 use crate::platform::Platform;
 use crate::process::Pid;
 
 impl<P: Platform> Kernel<P> {
     pub(super) fn file_call(&mut self, pid: Pid, call: FileCall) -> Completion {
         let done = match call {
+            FileCall::Read { fd, buf, count }
+                if matches!(
+                    self.descriptor(pid, fd),
+                    Ok(Descriptor::Pipe { write: false, .. })
+                ) =>
+            {
+                return Completion::Scheduler(SchedulerCall::PipeIo {
+                    fd,
+                    buf,
+                    count: count.max(0) as usize,
+                    write: false,
+                })
+            }
+            FileCall::Write { fd, buf, count }
+                if matches!(
+                    self.descriptor(pid, fd),
+                    Ok(Descriptor::Pipe { write: true, .. })
+                ) =>
+            {
+                return Completion::Scheduler(SchedulerCall::PipeIo {
+                    fd,
+                    buf,
+                    count: count.max(0) as usize,
+                    write: true,
+                })
+            }
             FileCall::Write { fd, buf, count } => self.write(pid, fd, buf, count),
             FileCall::Read { fd, buf, count } => {
                 if self.descriptor(pid, fd) == Ok(Descriptor::Console) {
@@ -56,6 +83,14 @@ impl<P: Platform> Kernel<P> {
     /// failure after some bytes were written (no memory for the page cache)
     /// reports how many were.
     fn write(&mut self, pid: Pid, fd: i64, buf: UserPtr, count: i64) -> Result<i64, Errno> {
+        let written = self.write_bytes(pid, fd, buf, count);
+        if let (Ok(1..), Ok(Descriptor::File(f))) = (written, self.descriptor(pid, fd)) {
+            self.touch_file(f.file, Touch::Modify);
+        }
+        written
+    }
+
+    fn write_bytes(&mut self, pid: Pid, fd: i64, buf: UserPtr, count: i64) -> Result<i64, Errno> {
         let mut d = self.descriptor(pid, fd)?;
         let count = usize::try_from(count).map_err(|_| Errno::Inval)?;
         if let Descriptor::File(f) = &d {
@@ -77,6 +112,8 @@ impl<P: Platform> Kernel<P> {
                             self.platform.console_write(&bytes);
                             Ok(n)
                         }
+                        Descriptor::Zero => Ok(n),
+                        Descriptor::Pipe { .. } => Err(Errno::BadFd),
                         Descriptor::File(f) => {
                             let wrote = self.file_io().write(f, &bytes);
                             self.store_position(pid, fd, *f);
@@ -94,8 +131,19 @@ impl<P: Platform> Kernel<P> {
     }
 
     fn read(&mut self, pid: Pid, fd: i64, buf: UserPtr, count: i64) -> Result<i64, Errno> {
+        let read = self.read_bytes(pid, fd, buf, count);
+        if let (Ok(_), Ok(Descriptor::File(f))) = (read, self.descriptor(pid, fd)) {
+            self.touch_file(f.file, Touch::Access);
+        }
+        read
+    }
+
+    fn read_bytes(&mut self, pid: Pid, fd: i64, buf: UserPtr, count: i64) -> Result<i64, Errno> {
         let d = self.descriptor(pid, fd)?;
         let count = usize::try_from(count).map_err(|_| Errno::Inval)?;
+        if d == Descriptor::Zero {
+            return self.read_zeros(pid, buf, count);
+        }
         let Descriptor::File(mut f) = d else {
             return Err(Errno::Inval);
         };
@@ -120,6 +168,20 @@ impl<P: Platform> Kernel<P> {
             }
         }
         Ok(done as i64)
+    }
+
+    /// A read of `/dev/zero`: `count` zero bytes, the buffer checked whole
+    /// first.
+    fn read_zeros(&mut self, pid: Pid, buf: UserPtr, count: usize) -> Result<i64, Errno> {
+        self.check_writable(pid, buf, count)?;
+        let zeros = [0u8; 4096];
+        let mut done = 0;
+        while done < count {
+            let n = (count - done).min(zeros.len());
+            self.copy_out(pid, buf.offset(done as u64), &zeros[..n])?;
+            done += n;
+        }
+        Ok(count as i64)
     }
 
     /// Console input that has already arrived (without waiting), at most
@@ -197,7 +259,8 @@ impl<P: Platform> Kernel<P> {
 
     fn fsync(&mut self, pid: Pid, fd: i64) -> Result<i64, Errno> {
         match self.descriptor(pid, fd)? {
-            Descriptor::Console => Ok(0),
+            Descriptor::Console | Descriptor::Zero => Ok(0),
+            Descriptor::Pipe { .. } => Err(Errno::Inval),
             Descriptor::File(f) => self.file_io().sync(f.file).map(|_| 0),
         }
     }

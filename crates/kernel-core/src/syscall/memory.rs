@@ -8,11 +8,12 @@ use alloc::vec::Vec;
 use neoos_abi::layout::{USER_BASE, USER_END};
 use neoos_abi::limits::MAPPINGS_MAX;
 use neoos_abi::{MEMINFO_FIELDS, PAGE_SIZE};
-use neoos_mm::{write_maps_line, AsId, Errno, Hw, MapInfo, MapObject, MemorySystem};
+use neoos_mm::{write_maps_line, AsId, Errno, FileId, Hw, MapInfo, MapObject, MemorySystem};
 
 use super::{MemoryCall, UserPtr, CHUNK};
 use crate::files::Descriptor;
 use crate::kernel::Kernel;
+use crate::linux::meta::Touch;
 use crate::platform::Platform;
 use crate::process::Pid;
 
@@ -85,9 +86,14 @@ impl<P: Platform> Kernel<P> {
                 self.with_space(pid, |m, s, hw| m.munmap(s, hw, addr, len))
                     .map(|_| 0)
             }
-            MemoryCall::Msync { addr, len, flags } => self
-                .with_space(pid, |m, s, hw| m.msync(s, hw, addr, len, flags))
-                .map(|_| 0),
+            MemoryCall::Msync { addr, len, flags } => {
+                let dirty = self.dirty_mapped_files(pid, addr, len);
+                self.with_space(pid, |m, s, hw| m.msync(s, hw, addr, len, flags))?;
+                for file in dirty {
+                    self.touch_file(file, Touch::Modify);
+                }
+                Ok(0)
+            }
             MemoryCall::Mprotect { addr, len, prot } => {
                 self.split_reserve_check(pid, addr, len)?;
                 self.with_space(pid, |m, s, hw| m.mprotect(s, hw, addr, len, prot))
@@ -188,18 +194,51 @@ impl<P: Platform> Kernel<P> {
         fd: i64,
         offset: i64,
     ) -> Result<i64, Errno> {
+        let mut flags = flags;
         let file = if flags & neoos_abi::mman::MAP_ANON != 0 {
             None
         } else {
             match self.descriptor(pid, fd)? {
                 Descriptor::File(f) => Some((f.file, f.access)),
-                Descriptor::Console => return Err(Errno::NoDev),
+                Descriptor::Console | Descriptor::Pipe { .. } => return Err(Errno::NoDev),
+                // A mapping of /dev/zero is anonymous memory, private or
+                // shared as asked (the offset means nothing).
+                Descriptor::Zero => {
+                    flags |= neoos_abi::mman::MAP_ANON;
+                    None
+                }
             }
         };
-        self.with_space(pid, |m, s, hw| {
-            m.mmap(s, hw, addr, len, prot, flags, file, offset)
-        })
-        .map(|v| v as i64)
+        let mapped = self
+            .with_space(pid, |m, s, hw| {
+                m.mmap(s, hw, addr, len, prot, flags, file, offset)
+            })
+            .map(|v| v as i64);
+        if let (Ok(_), Some((file, _))) = (mapped, file) {
+            // POSIX: a mapping may mark the file accessed.
+            self.touch_file(file, Touch::Access);
+        }
+        mapped
+    }
+
+    /// The files whose shared mappings in `[addr, addr + len)` hold dirty
+    /// pages (at most 16): `msync` marks them modified, where POSIX has a
+    /// store through a mapping update the file's times.
+    fn dirty_mapped_files(&self, pid: Pid, addr: u64, len: u64) -> Vec<FileId> {
+        let mut dirty = Vec::new();
+        let Ok(space) = self.space_of(pid) else {
+            return dirty;
+        };
+        let end = addr.saturating_add(len);
+        for info in self.memory.maps_from(space, addr) {
+            if info.start >= end || dirty.len() >= 16 {
+                break;
+            }
+            if let (true, MapObject::File(file), 1..) = (info.shared, info.object, info.dirty) {
+                dirty.push(file);
+            }
+        }
+        dirty
     }
 
     /// Starts POSIX `mincore`: checks the range whole; the kernel completes
@@ -306,7 +345,12 @@ impl<P: Platform> Kernel<P> {
 
     /// `NoMem` unless `[start, end)` lies in the user range and mappings
     /// cover it with no hole (one step per mapping).
-    fn check_fully_mapped(&self, space: AsId, start: u64, end: u64) -> Result<(), Errno> {
+    pub(crate) fn check_fully_mapped(
+        &self,
+        space: AsId,
+        start: u64,
+        end: u64,
+    ) -> Result<(), Errno> {
         if start < USER_BASE || end > USER_END {
             return Err(Errno::NoMem);
         }

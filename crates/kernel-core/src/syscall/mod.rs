@@ -217,6 +217,30 @@ pub enum SchedulerCall {
     /// `sys_maps`, which may be long: [`Kernel::maps_begin`], then
     /// [`Kernel::maps_step`] until done, yielding between steps.
     Maps { buf: UserPtr, len: i64 },
+    /// Linux `nanosleep`: give up the CPU until the clock reaches `until`
+    /// ticks, then return 0.
+    Sleep { until: u64 },
+    /// Linux `wait4` ([`Kernel::linux_wait_step`]), blocking unless
+    /// `WNOHANG`.
+    LinuxWait {
+        pid: i64,
+        status: UserPtr,
+        options: u32,
+    },
+    /// A read or write of a pipe ([`Kernel::pipe_step`]), waiting while the
+    /// pipe is empty (read) or full (write).
+    PipeIo {
+        fd: i64,
+        buf: UserPtr,
+        count: usize,
+        write: bool,
+    },
+    /// Linux `rt_sigreturn`: restore the registers from the signal frame
+    /// ([`Kernel::signal_return`]).
+    SigReturn,
+    /// Linux `sigaltstack`, which needs the caller's stack pointer
+    /// ([`Kernel::sigaltstack`]).
+    SigAltStack { ss: UserPtr, old: UserPtr },
 }
 
 /// How the kernel logic completed a call.
@@ -243,6 +267,10 @@ impl Completion {
         }
     }
 }
+
+/// The whole user range, `[USER_BASE, USER_END)`.
+pub(crate) const USER_RANGE: (u64, u64) =
+    (neoos_abi::layout::USER_BASE, neoos_abi::layout::USER_END);
 
 /// Bytes moved per step between user memory and a kernel buffer.
 pub(crate) const CHUNK: usize = 16 * 1024;

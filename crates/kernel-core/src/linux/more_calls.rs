@@ -1,0 +1,745 @@
+//! The Linux calls around signals, waiting, sleeping, and the file and
+//! memory calls the POSIX test suites use: `rt_sigaction`,
+//! `rt_sigprocmask`, `kill`/`tgkill`, `wait4`, `nanosleep`, `ftruncate`,
+//! `unlink`, `fcntl`, `statfs`, `mlock`/`mlockall`, `dup`/`dup2`,
+//! resource limits and `umask`. Results are `-errno`.
+
+use neoos_abi::linux::{self as abi};
+use neoos_abi::{PAGE_SIZE, TICKS_PER_SECOND};
+use neoos_mm::{Errno, FileAccess};
+
+use super::signals;
+use super::{LinuxCall, LinuxError};
+use crate::files::Descriptor;
+use crate::fs::{Node, MAX_FILE_LEN, MAX_NODES};
+use crate::kernel::Kernel;
+use crate::platform::Platform;
+use crate::process::Pid;
+use crate::syscall::{Call, Completion, MemoryCall, SchedulerCall, UserPtr};
+
+/// Most pages one `mlock`/`mlockall` brings in (64 MiB).
+const POPULATE_MAX_PAGES: u64 = 16 * 1024;
+/// Nanoseconds in a second.
+const NANOS: u64 = 1_000_000_000;
+
+/// A Linux wait status: exited with `code`, or killed by a signal. A
+/// process NeoOS ended for a signal has status 128 + the signal.
+pub fn wait_status(status: i64) -> i32 {
+    let sig = status - 128;
+    if (1..=i64::from(signals::NSIG)).contains(&sig) {
+        sig as i32
+    } else {
+        ((status & 0xff) as i32) << 8
+    }
+}
+
+/// The exit status of a process killed by `sig`.
+pub fn killed_by(sig: u32) -> i64 {
+    128 + i64::from(sig)
+}
+
+fn done(r: Result<i64, Errno>) -> Completion {
+    Completion::Done(r)
+}
+
+fn linux(e: LinuxError) -> Completion {
+    Completion::LinuxError(e)
+}
+
+impl<P: Platform> Kernel<P> {
+    pub(super) fn more_linux_call(&mut self, pid: Pid, call: LinuxCall) -> Completion {
+        match call {
+            LinuxCall::SigAction {
+                sig,
+                act,
+                old,
+                setsize,
+            } => done(self.rt_sigaction(pid, sig, act, old, setsize)),
+            LinuxCall::SigProcMask {
+                how,
+                set,
+                old,
+                setsize,
+            } => done(self.rt_sigprocmask(pid, how, set, old, setsize)),
+            LinuxCall::SigAltStack { ss, old } => {
+                Completion::Scheduler(SchedulerCall::SigAltStack { ss, old })
+            }
+            LinuxCall::SigReturn => Completion::Scheduler(SchedulerCall::SigReturn),
+            LinuxCall::Kill { pid: target, sig } => self.linux_kill(pid, target, sig),
+            LinuxCall::TgKill { tid, sig } if tid > 0 => self.linux_kill(pid, tid, sig),
+            LinuxCall::TgKill { .. } => done(Err(Errno::Inval)),
+            LinuxCall::Wait4 {
+                pid: target,
+                status,
+                options,
+                ..
+            } => {
+                if options & !(abi::WNOHANG | abi::WUNTRACED) != 0 {
+                    return done(Err(Errno::Inval));
+                }
+                Completion::Scheduler(SchedulerCall::LinuxWait {
+                    pid: target,
+                    status,
+                    options,
+                })
+            }
+            LinuxCall::Nanosleep { req, .. } => self.sleep(pid, req, false),
+            LinuxCall::ClockNanosleep {
+                clock, flags, req, ..
+            } => {
+                const TIMER_ABSTIME: u32 = 1;
+                if clock > abi::CLOCK_BOOTTIME || flags & !TIMER_ABSTIME != 0 {
+                    return done(Err(Errno::Inval));
+                }
+                self.sleep(pid, req, flags & TIMER_ABSTIME != 0)
+            }
+            LinuxCall::Ftruncate { fd, len } => done(self.ftruncate(pid, fd, len)),
+            LinuxCall::Unlink { dirfd, path, flags } => self.unlink(pid, dirfd, path, flags),
+            LinuxCall::Dup { .. }
+            | LinuxCall::Fcntl {
+                cmd: abi::F_DUPFD | abi::F_DUPFD_CLOEXEC,
+                ..
+            } if !self.has_descriptor_room(pid) => linux(LinuxError::TooManyFiles),
+            LinuxCall::Fcntl { fd, cmd, arg } => done(self.fcntl(pid, fd, cmd, arg)),
+            LinuxCall::Statfs { path, out } => {
+                let found = self
+                    .linux_path_of(pid, path)
+                    .and_then(|p| self.fs.lookup(&p).ok_or(Errno::NoEnt));
+                done(found.and_then(|_| self.statfs(pid, out)))
+            }
+            LinuxCall::Fstatfs { fd, out } => {
+                done(self.descriptor(pid, fd).and_then(|_| self.statfs(pid, out)))
+            }
+            LinuxCall::Mlock { lock: true, .. } | LinuxCall::Mlockall { .. }
+                if !self.may_lock(pid) =>
+            {
+                done(Err(Errno::Perm))
+            }
+            LinuxCall::Mlock { addr, len, lock } => done(self.mlock(pid, addr, len, lock)),
+            LinuxCall::Mlockall { flags } => {
+                let known = abi::MCL_CURRENT | abi::MCL_FUTURE | abi::MCL_ONFAULT;
+                let valid =
+                    flags & !known == 0 && flags & (abi::MCL_CURRENT | abi::MCL_FUTURE) != 0;
+                if !valid {
+                    return done(Err(Errno::Inval));
+                }
+                if flags & abi::MCL_CURRENT != 0 {
+                    if let Err(e) = self.lock_all_current(pid) {
+                        return done(Err(e));
+                    }
+                    if flags & abi::MCL_ONFAULT == 0 {
+                        self.populate(pid, crate::syscall::USER_RANGE);
+                    }
+                }
+                done(Ok(0))
+            }
+            LinuxCall::Munlockall => done(self.linux_state(pid).map(|s| {
+                s.locks.clear();
+                0
+            })),
+            LinuxCall::Msync { addr, len, flags } => {
+                let end = addr.saturating_add(len).next_multiple_of(PAGE_SIZE as u64);
+                let locked = self
+                    .linux_state(pid)
+                    .is_ok_and(|s| s.locks.overlaps(addr, end));
+                if flags & neoos_abi::mman::MS_INVALIDATE != 0 && locked {
+                    // Checked after the arguments the memory family checks
+                    // first would fail (alignment, flags, unmapped pages).
+                    let mut rest = flags & !neoos_abi::mman::MS_INVALIDATE;
+                    if rest == 0 {
+                        rest = neoos_abi::mman::MS_ASYNC;
+                    }
+                    let probe = MemoryCall::Msync {
+                        addr,
+                        len,
+                        flags: rest,
+                    };
+                    if let Completion::Done(Err(e)) = self.call(pid, Call::Memory(probe)) {
+                        return done(Err(e));
+                    }
+                    return linux(LinuxError::Busy);
+                }
+                self.call(pid, Call::Memory(MemoryCall::Msync { addr, len, flags }))
+            }
+            LinuxCall::Munmap { addr, len } => {
+                let result = self.call(pid, Call::Memory(MemoryCall::Munmap { addr, len }));
+                if let Completion::Done(Ok(_)) = result {
+                    let end = addr.saturating_add(len).next_multiple_of(PAGE_SIZE as u64);
+                    if let Ok(s) = self.linux_state(pid) {
+                        if !s.locks.unlock(addr, end) {
+                            // No room to cut a range: the ranges the unmap
+                            // touched go whole (nothing there is mapped).
+                            s.locks.clear();
+                        }
+                    }
+                }
+                result
+            }
+            LinuxCall::Dup { fd } => done(self.dup(pid, fd, None)),
+            LinuxCall::Dup2 { old, new, .. } => done(self.dup(pid, old, Some(new))),
+            LinuxCall::GetRlimit { resource, out } => done(self.get_rlimit(pid, resource, out)),
+            LinuxCall::Prlimit {
+                pid: target,
+                resource,
+                new,
+                old,
+            } => {
+                if target != 0 && target != i64::from(pid) {
+                    return linux(LinuxError::NoProcess);
+                }
+                if !new.is_null() {
+                    // NeoOS enforces no per-process limits it could lower
+                    // or raise: a request to change one is refused.
+                    return done(Err(Errno::Perm));
+                }
+                if old.is_null() {
+                    return done(Ok(0));
+                }
+                done(self.get_rlimit(pid, resource, old))
+            }
+            LinuxCall::SetIds {
+                group,
+                single,
+                real,
+                effective,
+                saved,
+            } => done(self.set_ids(pid, group, single, [real, effective, saved])),
+            LinuxCall::GetResIds { group, out } => done(self.get_res_ids(pid, group, out)),
+            LinuxCall::Pipe { fds, flags } => self.pipe2(pid, fds, flags),
+            LinuxCall::Umask { mask } => done(self.linux_state(pid).map(|s| {
+                let old = s.umask;
+                s.umask = mask & 0o777;
+                i64::from(old)
+            })),
+            _ => linux(LinuxError::NoSys),
+        }
+    }
+
+    /// Whether `pid` may lock memory: its RLIMIT_MEMLOCK is 0 (NeoOS's
+    /// limit for every process), so only root (which Linux lets lock
+    /// beyond its limit, `CAP_IPC_LOCK`) may.
+    fn may_lock(&mut self, pid: Pid) -> bool {
+        self.linux_state(pid).is_ok_and(|s| s.ids.euid() == 0)
+    }
+
+    /// `setresuid`/`setresgid` and their kin: root sets any id; another
+    /// user only ids among its real, effective and saved ones.
+    fn set_ids(
+        &mut self,
+        pid: Pid,
+        group: bool,
+        single: bool,
+        new: [u32; 3],
+    ) -> Result<i64, Errno> {
+        let state = self.linux_state(pid)?;
+        let root = state.ids.euid() == 0;
+        let ids = if group {
+            &mut state.ids.gid
+        } else {
+            &mut state.ids.uid
+        };
+        let current = *ids;
+        if single && !root {
+            // setuid/setgid of a non-root process: the effective id only.
+            if !current.contains(&new[0]) || new[0] == u32::MAX {
+                return Err(Errno::Perm);
+            }
+            ids[1] = new[0];
+            return Ok(0);
+        }
+        for &id in &new {
+            if id != u32::MAX && !root && !current.contains(&id) {
+                return Err(Errno::Perm);
+            }
+        }
+        for (slot, id) in ids.iter_mut().zip(new) {
+            if id != u32::MAX {
+                *slot = id;
+            }
+        }
+        Ok(0)
+    }
+
+    /// `getresuid`/`getresgid`: every pointer is checked before any id is
+    /// stored.
+    fn get_res_ids(&mut self, pid: Pid, group: bool, out: [UserPtr; 3]) -> Result<i64, Errno> {
+        let ids = self.linux_state(pid)?.ids;
+        let ids = if group { ids.gid } else { ids.uid };
+        for p in out {
+            self.check_writable(pid, p, 4)?;
+        }
+        for (p, id) in out.into_iter().zip(ids) {
+            self.copy_out(pid, p, &id.to_le_bytes())?;
+        }
+        Ok(0)
+    }
+
+    /// `pipe2(fds, flags)`: both descriptors fit and `fds` is writable
+    /// before the pipe is made. `O_NONBLOCK` is refused (every pipe call
+    /// waits).
+    fn pipe2(&mut self, pid: Pid, fds: UserPtr, flags: u32) -> Completion {
+        if flags & !abi::O_CLOEXEC != 0 {
+            return done(Err(Errno::Inval));
+        }
+        if let Err(e) = self
+            .heap_reserve_check()
+            .and_then(|_| self.check_writable(pid, fds, 8))
+        {
+            return done(Err(e));
+        }
+        let Some(p) = self.processes.get(pid) else {
+            return done(Err(Errno::Inval));
+        };
+        let mut probe = p.files.clone();
+        let room =
+            probe.install(Descriptor::Zero).is_ok() && probe.install(Descriptor::Zero).is_ok();
+        if !room {
+            return linux(LinuxError::TooManyFiles);
+        }
+        let id = match self.pipes.create() {
+            Ok(id) => id,
+            Err(_) => return linux(LinuxError::TooManyFiles),
+        };
+        let p = match self.processes.get_mut(pid) {
+            Some(p) => p,
+            None => return done(Err(Errno::Inval)),
+        };
+        let read = p.files.install(Descriptor::Pipe { id, write: false });
+        let write = p.files.install(Descriptor::Pipe { id, write: true });
+        let (Ok(r), Ok(w)) = (read, write) else {
+            return done(Err(Errno::NoMem));
+        };
+        let cloexec = flags & abi::O_CLOEXEC != 0;
+        let _ = p.files.set_close_on_exec(r, cloexec);
+        let _ = p.files.set_close_on_exec(w, cloexec);
+        let mut out = [0u8; 8];
+        out[..4].copy_from_slice(&(r as i32).to_le_bytes());
+        out[4..].copy_from_slice(&(w as i32).to_le_bytes());
+        done(self.copy_out(pid, fds, &out).map(|_| 0))
+    }
+
+    /// One step of a pipe read or write of `count` bytes at `buf`:
+    /// `Some(rax)` when done (bytes moved, 0 at end of file, or `-errno`),
+    /// `None` when it must wait (empty to read, full to write). Writing to
+    /// a pipe without readers makes SIGPIPE pending and fails with EPIPE.
+    pub fn pipe_step(
+        &mut self,
+        pid: Pid,
+        fd: i64,
+        buf: UserPtr,
+        count: usize,
+        write: bool,
+    ) -> Option<i64> {
+        let errno = |e: Errno| Some(-e.posix_errno());
+        let id = match self.descriptor(pid, fd) {
+            Ok(Descriptor::Pipe { id, write: w }) if w == write => id,
+            Ok(_) => return errno(Errno::BadFd),
+            Err(e) => return errno(e),
+        };
+        if count == 0 {
+            return Some(0);
+        }
+        let chunk = count.min(crate::pipes::PIPE_CAPACITY);
+        if write {
+            if let Err(e) = self.check_readable(pid, buf, chunk) {
+                return errno(e);
+            }
+            let n = chunk.min(self.pipes.room(id));
+            let bytes = if n == 0 {
+                alloc::vec::Vec::new()
+            } else {
+                match self.copy_in(pid, buf, n) {
+                    Ok(b) => b,
+                    Err(e) => return errno(e),
+                }
+            };
+            match self.pipes.write(id, &bytes) {
+                Ok(crate::pipes::PipeWrite::Wrote(0) | crate::pipes::PipeWrite::Full) => None,
+                Ok(crate::pipes::PipeWrite::Wrote(n)) => Some(n as i64),
+                Ok(crate::pipes::PipeWrite::Broken) => {
+                    self.raise(pid, signals::SIGPIPE);
+                    Some(-neoos_abi::errno::EPIPE)
+                }
+                Err(e) => errno(e),
+            }
+        } else {
+            if let Err(e) = self.check_writable(pid, buf, chunk) {
+                return errno(e);
+            }
+            match self.pipes.read(id, chunk) {
+                Ok(crate::pipes::PipeRead::Data(bytes)) => match self.copy_out(pid, buf, &bytes) {
+                    Ok(()) => Some(bytes.len() as i64),
+                    Err(e) => errno(e),
+                },
+                Ok(crate::pipes::PipeRead::EndOfFile) => Some(0),
+                Ok(crate::pipes::PipeRead::Empty) => None,
+                Err(e) => errno(e),
+            }
+        }
+    }
+
+    /// Whether one more descriptor fits in `pid`'s table.
+    pub(crate) fn has_descriptor_room(&self, pid: Pid) -> bool {
+        self.processes.get(pid).is_some_and(|p| p.files.has_room())
+    }
+
+    /// The absolute path a Linux call names, relative paths from `/`.
+    fn linux_path_of(&mut self, pid: Pid, path: UserPtr) -> Result<alloc::string::String, Errno> {
+        let path = self.copy_string(pid, path, neoos_abi::limits::PATH_MAX)?;
+        if path.is_empty() {
+            return Err(Errno::NoEnt);
+        }
+        if path.starts_with('/') {
+            return Ok(path);
+        }
+        let mut absolute = alloc::string::String::new();
+        absolute
+            .try_reserve_exact(path.len() + 1)
+            .map_err(|_| Errno::NoMem)?;
+        absolute.push('/');
+        absolute.push_str(&path);
+        Ok(absolute)
+    }
+
+    /// `kill(target, sig)`: a positive pid names one process; 0 and -1 name
+    /// the caller (NeoOS has no process groups). A signal whose action is
+    /// to end the target ends it; a handled one becomes pending and runs
+    /// when the target next returns to user mode.
+    fn linux_kill(&mut self, me: Pid, target: i64, sig: u32) -> Completion {
+        let target = match target {
+            0 | -1 => me,
+            t => match Pid::try_from(t) {
+                Ok(t) if t > 0 => t,
+                _ => return linux(LinuxError::NoProcess),
+            },
+        };
+        match self.send_signal(target, sig) {
+            Err(Errno::NoEnt) => linux(LinuxError::NoProcess),
+            Err(e) => done(Err(e)),
+            Ok(None) => done(Ok(0)),
+            Ok(Some(sig)) if target == me => Completion::Scheduler(SchedulerCall::Exit {
+                status: killed_by(sig),
+            }),
+            Ok(Some(sig)) => {
+                self.end(target, killed_by(sig));
+                self.release_ended(target);
+                done(Ok(0))
+            }
+        }
+    }
+
+    /// One step of Linux `wait4` for `me`: `Some(pid)` of a child it took
+    /// (its wait status stored), `Some(0)` with `WNOHANG` when none has
+    /// ended, `None` when the caller must block and step again.
+    pub fn linux_wait_step(
+        &mut self,
+        me: Pid,
+        target: i64,
+        status: UserPtr,
+        options: u32,
+    ) -> Result<Option<i64>, LinuxError> {
+        let fault = |_| LinuxError::Interrupted;
+        if !status.is_null() {
+            self.check_writable(me, status, 4)
+                .map_err(|_| LinuxError::Interrupted)?;
+        }
+        let wanted = |child: Pid| target <= 0 || i64::from(child) == target;
+        let has_child = self
+            .processes
+            .children_of(me)
+            .any(|(child, _)| wanted(child));
+        if !has_child {
+            return Err(LinuxError::NoChild);
+        }
+        let ended = self
+            .processes
+            .children_of(me)
+            .find(|&(child, ended)| wanted(child) && ended)
+            .map(|(child, _)| child);
+        let Some(child) = ended else {
+            return Ok((options & abi::WNOHANG != 0).then_some(0));
+        };
+        let Some((child, code)) = self.processes.reap(me, child) else {
+            return Ok(None);
+        };
+        if !status.is_null() {
+            self.copy_out(me, status, &wait_status(code).to_le_bytes())
+                .map_err(fault)?;
+        }
+        Ok(Some(i64::from(child)))
+    }
+
+    /// `nanosleep`/`clock_nanosleep`: the timespec is checked, then the
+    /// kernel gives the CPU away until the clock has passed the time
+    /// (rounded up to the next tick).
+    fn sleep(&mut self, pid: Pid, req: UserPtr, absolute: bool) -> Completion {
+        let raw = match self.copy_in(pid, req, 16) {
+            Ok(r) => r,
+            Err(e) => return done(Err(e)),
+        };
+        let seconds = i64::from_le_bytes(raw[0..8].try_into().unwrap_or([0; 8]));
+        let nanos = i64::from_le_bytes(raw[8..16].try_into().unwrap_or([0; 8]));
+        if seconds < 0 || !(0..NANOS as i64).contains(&nanos) {
+            return done(Err(Errno::Inval));
+        }
+        let tick_ns = NANOS / TICKS_PER_SECOND;
+        let ticks = (seconds as u64)
+            .saturating_mul(TICKS_PER_SECOND)
+            .saturating_add((nanos as u64).div_ceil(tick_ns));
+        let now = self.platform.ticks();
+        let until = if absolute {
+            ticks
+        } else {
+            now.saturating_add(ticks)
+        };
+        Completion::Scheduler(SchedulerCall::Sleep { until })
+    }
+
+    /// `ftruncate`: the descriptor must be a file open for writing.
+    fn ftruncate(&mut self, pid: Pid, fd: i64, len: i64) -> Result<i64, Errno> {
+        let Descriptor::File(f) = self.descriptor(pid, fd)? else {
+            return Err(Errno::Inval);
+        };
+        if len < 0 || !f.access.can_write() {
+            return Err(Errno::Inval);
+        }
+        if len as u64 > MAX_FILE_LEN {
+            return Err(Errno::NoMem);
+        }
+        let (memory, mut io) = self.memory_io();
+        memory.file_truncate(&mut io, f.file, len as u64)?;
+        self.touch_file(f.file, super::meta::Touch::Modify);
+        Ok(0)
+    }
+
+    /// `unlink`/`unlinkat`: removes a file's name (its data lives on while
+    /// it is open or mapped). `AT_REMOVEDIR` (rmdir) is not provided.
+    fn unlink(&mut self, pid: Pid, dirfd: i64, path: UserPtr, flags: u32) -> Completion {
+        if flags & !abi::AT_REMOVEDIR != 0 {
+            return done(Err(Errno::Inval));
+        }
+        if flags & abi::AT_REMOVEDIR != 0 {
+            return linux(LinuxError::NoSys);
+        }
+        let path = match self.linux_path_of(pid, path) {
+            Ok(p) => p,
+            Err(e) => return done(Err(e)),
+        };
+        if !path.starts_with('/') && dirfd != abi::AT_FDCWD {
+            return linux(LinuxError::NotDir);
+        }
+        if is_read_only(&path) {
+            return done(Err(Errno::Perm));
+        }
+        match self.fs.lookup(&path) {
+            Some(Node::Dir) => linux(LinuxError::IsDir),
+            None => done(Err(Errno::NoEnt)),
+            Some(Node::File(id)) => {
+                // /tmp and /dev/shm are sticky (1777): only a file's owner
+                // (or root) removes it.
+                let euid = self.linux_state(pid).map_or(0, |s| s.ids.euid());
+                if euid != 0 && self.file_meta.get(id).uid != euid {
+                    return done(Err(Errno::Perm));
+                }
+                done(self.fs.unlink(&path).map(|_| 0).map_err(Errno::from))
+            }
+        }
+    }
+
+    /// `fcntl`: descriptor flags (`FD_CLOEXEC`, kept per descriptor),
+    /// status flags (the access mode and
+    /// `O_APPEND`; setting them changes nothing NeoOS keeps), and
+    /// `F_DUPFD` from 0.
+    fn fcntl(&mut self, pid: Pid, fd: i64, cmd: u32, arg: u64) -> Result<i64, Errno> {
+        let d = self.descriptor(pid, fd)?;
+        let files = &mut self.processes.get_mut(pid).ok_or(Errno::Inval)?.files;
+        match cmd {
+            abi::F_GETFD => Ok(i64::from(files.close_on_exec(fd))),
+            abi::F_SETFD => files
+                .set_close_on_exec(fd, arg & abi::FD_CLOEXEC != 0)
+                .map(|_| 0),
+            abi::F_SETFL => Ok(0),
+            abi::F_GETFL => Ok(match d {
+                Descriptor::Console | Descriptor::Zero => 2,
+                Descriptor::Pipe { write, .. } => i64::from(write),
+                Descriptor::File(f) => {
+                    let mode = match f.access {
+                        FileAccess::ReadOnly => 0,
+                        FileAccess::WriteOnly => 1,
+                        FileAccess::ReadWrite => 2,
+                    };
+                    mode | if f.append { 0o2000 } else { 0 }
+                }
+            }),
+            abi::F_DUPFD if arg == 0 => self.dup(pid, fd, None),
+            abi::F_DUPFD_CLOEXEC if arg == 0 => {
+                let new = self.dup(pid, fd, None)?;
+                let p = self.processes.get_mut(pid).ok_or(Errno::Inval)?;
+                p.files.set_close_on_exec(new, true)?;
+                Ok(new)
+            }
+            _ => Err(Errno::Inval),
+        }
+    }
+
+    /// `statfs`/`fstatfs`: one RAM file system for every path, its room
+    /// the frames the RAM disk can still take.
+    fn statfs(&mut self, pid: Pid, out: UserPtr) -> Result<i64, Errno> {
+        let page = PAGE_SIZE as u64;
+        let free = self.fs.disk.ram.available_blocks() as u64;
+        let blocks = free + self.fs.disk.reserved_pages() as u64;
+        let files = MAX_NODES as u64;
+        let fields = [
+            abi::NEOOS_FS_MAGIC,
+            page,
+            blocks,
+            free,
+            free,
+            files,
+            files / 2,
+            0,
+            255,
+            page,
+            0,
+        ];
+        let mut b = [0u8; abi::STATFS_SIZE];
+        for (slot, v) in b.chunks_exact_mut(8).zip(fields) {
+            slot.copy_from_slice(&v.to_le_bytes());
+        }
+        self.copy_out(pid, out, &b)?;
+        Ok(0)
+    }
+
+    /// `mlock`/`munlock`: NeoOS never pages memory out, so every mapped
+    /// page is as good as locked; the range (whole pages) must be mapped.
+    fn mlock(&mut self, pid: Pid, addr: u64, len: u64, lock: bool) -> Result<i64, Errno> {
+        if len == 0 {
+            return Ok(0);
+        }
+        let page = PAGE_SIZE as u64;
+        let start = addr & !(page - 1);
+        let end = addr
+            .checked_add(len)
+            .and_then(|e| e.checked_next_multiple_of(page))
+            .ok_or(Errno::NoMem)?;
+        let space = self.space_of(pid)?;
+        self.check_fully_mapped(space, start, end)?;
+        let locks = &mut self.linux_state(pid)?.locks;
+        let kept = if lock {
+            locks.lock(start, end)
+        } else {
+            locks.unlock(start, end)
+        };
+        if !kept {
+            return Err(Errno::NoMem);
+        }
+        if lock {
+            self.populate(pid, (start, end));
+        }
+        Ok(0)
+    }
+
+    /// `mlockall(MCL_CURRENT)`: every mapping of `pid` is locked; `NoMem`,
+    /// with nothing changed, when that needs too many ranges.
+    fn lock_all_current(&mut self, pid: Pid) -> Result<(), Errno> {
+        let space = self.space_of(pid)?;
+        let mut locks = self.linux_state(pid)?.locks;
+        for info in self.memory.maps(space) {
+            if !locks.lock(info.start, info.end) {
+                return Err(Errno::NoMem);
+            }
+        }
+        self.linux_state(pid)?.locks = locks;
+        Ok(())
+    }
+
+    /// Brings the pages of the readable mappings in `[range.0, range.1)`
+    /// into memory, as a locked page is, up to [`POPULATE_MAX_PAGES`] per
+    /// call (a call stays short and cannot take all memory). Pages that do
+    /// not come in (past that bound, no memory, a file that cannot be
+    /// read) come in at their first touch, as any page does.
+    fn populate(&mut self, pid: Pid, range: (u64, u64)) {
+        let Ok(space) = self.space_of(pid) else {
+            return;
+        };
+        let mut budget = POPULATE_MAX_PAGES * PAGE_SIZE as u64;
+        let mut at = range.0;
+        while at < range.1 && budget > 0 {
+            let Some(info) = self.memory.maps_from(space, at).next() else {
+                return;
+            };
+            if info.start >= range.1 {
+                return;
+            }
+            let start = info.start.max(at);
+            let end = info.end.min(range.1).min(start.saturating_add(budget));
+            budget -= end - start;
+            if info.read {
+                let _ = self.check_readable(pid, UserPtr(start), (end - start) as usize);
+            }
+            at = end;
+        }
+    }
+
+    /// `dup` (lowest free number) and `dup2` (number `new`, closing what
+    /// it held; the same number is left as it is).
+    fn dup(&mut self, pid: Pid, fd: i64, new: Option<i64>) -> Result<i64, Errno> {
+        self.heap_reserve_check()?;
+        let d = self.descriptor(pid, fd)?;
+        if new == Some(fd) {
+            return Ok(fd);
+        }
+        let p = self.processes.get_mut(pid).ok_or(Errno::Inval)?;
+        let (number, replaced) = match new {
+            None => (p.files.install(d)?, None),
+            Some(n) => (n, p.files.install_at(n, d)?),
+        };
+        match d {
+            Descriptor::File(f) => self.file_io().open_ref(f.file),
+            Descriptor::Pipe { id, write } => self.pipes.add_ref(id, write),
+            _ => {}
+        }
+        if let Some(old) = replaced {
+            let _ = self.file_io().close(old);
+        }
+        Ok(number)
+    }
+
+    /// A limit of `resource`: RLIMIT_MEMLOCK is 0 (only root locks
+    /// memory); NeoOS sets no other per process (its bounds are
+    /// system-wide), so they read as unlimited.
+    fn get_rlimit(&mut self, pid: Pid, resource: u32, out: UserPtr) -> Result<i64, Errno> {
+        if resource >= abi::RLIMIT_NLIMITS {
+            return Err(Errno::Inval);
+        }
+        let limit = if resource == abi::RLIMIT_MEMLOCK {
+            0
+        } else {
+            abi::RLIM_INFINITY
+        };
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&limit.to_le_bytes());
+        b[8..].copy_from_slice(&limit.to_le_bytes());
+        self.copy_out(pid, out, &b)?;
+        Ok(0)
+    }
+}
+
+/// Folders whose files programs may not change (as `sys_open` refuses).
+fn is_read_only(path: &str) -> bool {
+    ["/bin/", "/etc/"].iter().any(|d| path.starts_with(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_status_encodes_exits_and_signals_as_linux() {
+        assert_eq!(wait_status(0), 0);
+        assert_eq!(wait_status(3), 3 << 8);
+        assert_eq!(wait_status(killed_by(signals::SIGSEGV)), 11);
+        assert_eq!(wait_status(neoos_abi::status::BUSERROR), 7);
+        assert_eq!(wait_status(neoos_abi::status::KILLED), 9);
+    }
+}

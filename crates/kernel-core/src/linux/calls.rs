@@ -401,8 +401,8 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// `readv`: reads into each buffer in turn through the file family's
-    /// read, stopping at a short read. On the console it reads into the
-    /// first non-empty buffer only, waiting like `read`.
+    /// read, stopping at a short read. On the console or a pipe it reads
+    /// into the first non-empty buffer only, waiting like `read`.
     fn readv(&mut self, pid: Pid, fd: i64, iov: UserPtr, count: i64) -> Completion {
         let raw = match self
             .descriptor(pid, fd)
@@ -411,7 +411,12 @@ impl<P: Platform> Kernel<P> {
             Ok(raw) => raw,
             Err(e) => return Completion::Done(Err(e)),
         };
-        let console = self.descriptor(pid, fd) == Ok(Descriptor::Console);
+        // The console and pipes wait for input: the first non-empty buffer
+        // gets what one read gives.
+        let console = matches!(
+            self.descriptor(pid, fd),
+            Ok(Descriptor::Console | Descriptor::Pipe { .. })
+        );
         let mut done: i64 = 0;
         for pair in raw.chunks_exact(16) {
             let (buf, len) = (UserPtr(field(pair, 0)), field(pair, 8) as i64);

@@ -754,6 +754,24 @@ fn a_pipe_moves_bytes_in_order_and_cannot_be_mapped() {
         sys(&mut k, pid, nr::MMAP, [0, 4096, 1, 1, r as u64, 0]),
         -errno::ENODEV
     );
+    // readv waits on the pipe for its first non-empty buffer.
+    let mut iov = Vec::new();
+    for v in [SCRATCH + 128, 0, SCRATCH + 256, 32] {
+        iov.extend_from_slice(&v.to_le_bytes());
+    }
+    poke(&mut k, pid, SCRATCH + 512, &iov);
+    let d = k
+        .decode(pid, nr::READV, [r as u64, SCRATCH + 512, 2, 0, 0, 0])
+        .unwrap();
+    assert_eq!(
+        k.call(pid, d.call),
+        crate::syscall::Completion::Scheduler(crate::syscall::SchedulerCall::PipeIo {
+            fd: r,
+            buf: UserPtr(SCRATCH + 256),
+            count: 32,
+            write: false
+        })
+    );
     assert_eq!(sys(&mut k, pid, nr::CLOSE, [w as u64, 0, 0, 0, 0, 0]), 0);
     assert_eq!(
         k.pipe_step(pid, r, UserPtr(SCRATCH + 128), 16, false),

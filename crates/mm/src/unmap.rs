@@ -44,7 +44,7 @@ const PAGES_PER_SEARCH: usize = 32;
 
 /// Below this many pages in the chain, [`visit_entries`] looks pages up
 /// rather than walking the page table's levels.
-const FEW_PAGES: u64 = 16;
+const FEW_PAGES: u64 = 64;
 
 /// Applies `change` to each present entry of `[from, to)` of `m`, by the
 /// cheaper of two walks. Entries can only show pages the mapping's chain
@@ -53,19 +53,16 @@ const FEW_PAGES: u64 = 16;
 /// in the range is looked up; otherwise the page table visits its present
 /// entries, skipping empty tables. Either way the work is bounded by what
 /// the page table holds for the range, never by the pages the objects
-/// cache beyond it. `remove` says `change` removes every entry (it is told
-/// what the entry held once it is gone).
+/// cache beyond it.
 fn visit_entries(
     m: &Mapping,
     from: u64,
     to: u64,
     store: &mut ObjectStore,
     pt: &mut dyn PageTable,
-    remove: bool,
     change: &mut EntryVisit,
 ) {
-    let tables = ((to - from) / PAGE_SIZE).div_ceil(512).max(FEW_PAGES);
-    if chain_pages(m, store) > tables {
+    if !few_pages(m, from, to, store) {
         pt.update_range(from, to, &mut |va, old| change(store, va, old));
         return;
     }
@@ -89,7 +86,7 @@ fn visit_entries(
             };
             cursor = last + 1;
             for &index in &found[..n] {
-                visit_one(m.va_of_object_page(index), store, pt, remove, change);
+                visit_one(m.va_of_object_page(index), store, pt, change);
             }
         }
         match below(m, store, id) {
@@ -100,19 +97,7 @@ fn visit_entries(
 }
 
 /// [`visit_entries`] for the entry at `va`, if present.
-fn visit_one(
-    va: u64,
-    store: &mut ObjectStore,
-    pt: &mut dyn PageTable,
-    remove: bool,
-    change: &mut EntryVisit,
-) {
-    if remove {
-        if let Some(old) = pt.unmap(va) {
-            change(store, va, old);
-        }
-        return;
-    }
+fn visit_one(va: u64, store: &mut ObjectStore, pt: &mut dyn PageTable, change: &mut EntryVisit) {
     let Some(old) = pt.query(va) else {
         return;
     };
@@ -121,6 +106,50 @@ fn visit_one(
         EntryChange::Protect(prot) => pt.protect(va, prot),
         EntryChange::Remove => {
             pt.unmap(va);
+        }
+    }
+}
+
+/// Whether the pages `m`'s chain holds are few enough for the per-page
+/// walk (no more than the page tables of `[from, to)`, or [`FEW_PAGES`]).
+fn few_pages(m: &Mapping, from: u64, to: u64, store: &ObjectStore) -> bool {
+    let tables = ((to - from) / PAGE_SIZE).div_ceil(512).max(FEW_PAGES);
+    chain_pages(m, store) <= tables
+}
+
+/// [`clear_entries`] by the pages of the chain (see [`visit_entries`]):
+/// each level's pages in the range in one ordered pass, each entry removed
+/// by address. `counted`: shared file pages, whose writable entries are
+/// counted.
+fn clear_by_pages(
+    m: &Mapping,
+    from: u64,
+    to: u64,
+    counted: bool,
+    store: &mut ObjectStore,
+    pt: &mut dyn PageTable,
+    batch: &mut TlbBatch,
+) {
+    let Some((mut id, first, end)) = m.object_pages(from, to) else {
+        return;
+    };
+    loop {
+        let Some(obj) = store.get_mut(id) else {
+            return;
+        };
+        for (&index, page) in obj.pages.range_mut(first..end) {
+            let va = m.va_of_object_page(index);
+            let Some(old) = pt.unmap(va) else {
+                continue;
+            };
+            batch.invalidate(va);
+            if counted && old.prot.write && old.frame == page.frame {
+                count_down(&mut page.writers, "writable entries of a page");
+            }
+        }
+        match below(m, store, id) {
+            Some(next) => id = next,
+            None => return,
         }
     }
 }
@@ -162,7 +191,11 @@ pub(crate) fn clear_entries(
     batch: &mut TlbBatch,
 ) {
     let counted = counted_object(m, store);
-    visit_entries(m, from, to, store, pt, true, &mut |store, va, old| {
+    if few_pages(m, from, to, store) {
+        clear_by_pages(m, from, to, counted.is_some(), store, pt, batch);
+        return;
+    }
+    visit_entries(m, from, to, store, pt, &mut |store, va, old| {
         batch.invalidate(va);
         if let Some(obj) = counted.and_then(|id| store.get_mut(id)) {
             settle_removed_entry(obj, m, va, old);
@@ -198,7 +231,7 @@ pub(crate) fn restrict_entries(
         return;
     }
     let counted = counted_object(m, store);
-    visit_entries(m, from, to, store, pt, false, &mut |store, va, old| {
+    visit_entries(m, from, to, store, pt, &mut |store, va, old| {
         let new = old.prot.intersect(prot);
         if new == old.prot {
             return EntryChange::Keep;

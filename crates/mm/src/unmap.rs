@@ -137,7 +137,7 @@ fn clear_by_pages(
         let Some(obj) = store.get_mut(id) else {
             return;
         };
-        for (&index, page) in obj.pages.range_mut(first..end) {
+        for (index, page) in obj.pages.range_mut(first..end) {
             let va = m.va_of_object_page(index);
             let Some(old) = pt.unmap(va) else {
                 continue;

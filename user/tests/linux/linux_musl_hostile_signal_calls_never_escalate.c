@@ -16,17 +16,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-static int failures;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "FAIL %s:%d: %s (errno %d)\n", __FILE__,       \
-                    __LINE__, #cond, errno);                               \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
+#include "linux_check.h"
 
 #define KERNEL_ADDR 0xffff800000001000ull
 

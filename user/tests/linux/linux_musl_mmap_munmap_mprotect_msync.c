@@ -9,24 +9,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-static int failures;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "FAIL %s:%d: %s (errno %d)\n", __FILE__,       \
-                    __LINE__, #cond, errno);                               \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
-
-#define CHECK_ERR(call, code)                                              \
-    do {                                                                   \
-        errno = 0;                                                         \
-        long r_ = (long)(call);                                            \
-        CHECK(r_ == -1 && errno == (code));                                \
-    } while (0)
+#include "linux_check.h"
 
 int main(void)
 {

@@ -14,17 +14,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
-
-static int failures;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "FAIL %s:%d: %s (errno %d)\n", __FILE__,       \
-                    __LINE__, #cond, errno);                               \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
+#include "linux_check.h"
 
 static volatile void *fault_addr;
 static volatile int fault_code, fault_signo, calls, blocked_inside;

@@ -14,18 +14,9 @@
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
+#include "linux_check.h"
 
-static int failures;
 static __thread int thread_local_value = 5;
-
-#define CHECK(cond)                                                        \
-    do {                                                                   \
-        if (!(cond)) {                                                     \
-            fprintf(stderr, "FAIL %s:%d: %s (errno %d)\n", __FILE__,       \
-                    __LINE__, #cond, errno);                               \
-            failures++;                                                    \
-        }                                                                  \
-    } while (0)
 
 int main(void)
 {

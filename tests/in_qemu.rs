@@ -444,22 +444,28 @@ fn run_suite(cases: &[Case], steps: &[Step], reporter: &mut Reporter) -> Result<
     Ok(())
 }
 
+/// The options of a boot of one program (or a few), quiet, on the usual
+/// time limit.
+fn short_boot(kernel: &Path, command_line: impl Into<String>) -> BootOptions<'_> {
+    BootOptions {
+        kernel,
+        initrd: None,
+        command_line: command_line.into(),
+        timeout: Some(BOOT_TIMEOUT),
+        quiet_limit: None,
+        echo: false,
+        interactive: false,
+        gdb: false,
+    }
+}
+
 /// Boots `kernel` on [`SMP_TEST_CPUS`] CPUs running the demo: every CPU
 /// must come online (the kernel's `cpus: N online` line), the timer of
 /// each CPU but the first must have fired (its closing `cpu I (APIC id A):
 /// online, T timer ticks` line), the demo must end with 0 and the boot
 /// must power off with every frame returned.
 fn smp_verdict(kernel: &Path) -> Verdict {
-    let options = BootOptions {
-        kernel,
-        initrd: None,
-        command_line: format!("run={SMP_TEST_PROGRAM}"),
-        timeout: Some(BOOT_TIMEOUT),
-        quiet_limit: None,
-        echo: false,
-        interactive: false,
-        gdb: false,
-    };
+    let options = short_boot(kernel, format!("run={SMP_TEST_PROGRAM}"));
     let machine = Machine::Standard {
         cpus: SMP_TEST_CPUS,
     };
@@ -878,16 +884,7 @@ fn disk_boot(
     program: &str,
     status: i64,
 ) -> std::result::Result<Vec<String>, String> {
-    let options = BootOptions {
-        kernel,
-        initrd: None,
-        command_line: format!("run={program}"),
-        timeout: Some(BOOT_TIMEOUT),
-        quiet_limit: None,
-        echo: false,
-        interactive: false,
-        gdb: false,
-    };
+    let options = short_boot(kernel, format!("run={program}"));
     let disk = DiskOptions {
         image: Some(image.to_path_buf()),
         blkdebug: rules.map(Path::to_path_buf),
@@ -1078,16 +1075,7 @@ fn disk_flusher_writes_by_itself(kernel: &Path) -> Verdict {
 /// Boots with `command_line` on `image` and kills QEMU (a power cut) as
 /// soon as the console shows `said`.
 fn cut_power_at(kernel: &Path, image: &Path, command_line: &str, said: &str) -> Verdict {
-    let options = BootOptions {
-        kernel,
-        initrd: None,
-        command_line: command_line.into(),
-        timeout: Some(BOOT_TIMEOUT),
-        quiet_limit: None,
-        echo: false,
-        interactive: false,
-        gdb: false,
-    };
+    let options = short_boot(kernel, command_line);
     let disk = DiskOptions {
         image: Some(image.to_path_buf()),
         blkdebug: None,

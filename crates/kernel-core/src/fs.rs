@@ -188,6 +188,15 @@ struct StoredFile {
     faulty: bool,
 }
 
+/// Copies `pages` into `blocks` (as many as there are pages), marking each
+/// written.
+fn copy_into_blocks(store: &mut dyn DiskBlocks, blocks: &mut [Block], pages: &[&PageBytes]) {
+    for (block, page) in blocks.iter_mut().zip(pages) {
+        store.bytes_mut(block.id).copy_from_slice(*page);
+        block.written = true;
+    }
+}
+
 /// Longest file (its page list must be addressable; memory bounds it long
 /// before).
 pub const MAX_FILE_LEN: u64 = 1 << 40;
@@ -342,21 +351,22 @@ impl Pager for RamDisk {
     ) -> Result<(), IoError> {
         let first = usize::try_from(first_page_index).map_err(|_| IoError)?;
         let end = first.checked_add(pages.len()).ok_or(IoError)?;
-        let stored = self.files.get(&file).ok_or(IoError)?;
+        let stored = self.files.get_mut(&file).ok_or(IoError)?;
         if stored.faulty {
             return Err(IoError);
         }
-        let within = end <= stored.blocks.len();
-        // Within the file's reservation this takes nothing: its blocks are
-        // there already.
-        if !within && !self.reserve(file, end) {
-            return Err(IoError);
+        if end > stored.blocks.len() {
+            // Past the file's reservation: blocks are taken first.
+            if !self.reserve(file, end) {
+                return Err(IoError);
+            }
+            let stored = self.files.get_mut(&file).ok_or(IoError)?;
+            copy_into_blocks(&mut *self.store, &mut stored.blocks[first..end], pages);
+            return Ok(());
         }
-        let stored = self.files.get_mut(&file).ok_or(IoError)?;
-        for (block, page) in stored.blocks[first..end].iter_mut().zip(pages) {
-            self.store.bytes_mut(block.id).copy_from_slice(*page);
-            block.written = true;
-        }
+        // Within the reservation this takes nothing: the blocks are there
+        // already, and the file is looked up once.
+        copy_into_blocks(&mut *self.store, &mut stored.blocks[first..end], pages);
         Ok(())
     }
 

@@ -162,7 +162,16 @@ fn neo_step3_remove_page_table_entries(
     let mut batch = sys.store.begin_batch();
     clear_entries(m, range.start, range.end, &mut sys.store, hw.pt, &mut batch);
     sys.store.finish_batch(batch, hw.pt, hw.frames);
-    if let Some(obj) = sys.store.get_mut(range.object) {
+    let Some(obj) = sys.store.get_mut(range.object) else {
+        return;
+    };
+    if obj.map_refs == 1 {
+        // This mapping is the object's only one: with its entries gone no
+        // entry maps a page of the range writable, so every page step 2
+        // wrote is clean, without looking each one up.
+        let count = obj.dirty.range(range.first_page..range.end_page).count();
+        obj.clean_range(range.first_page, range.end_page, count);
+    } else {
         obj.clean_unwritable(range.first_page, range.end_page);
     }
 }

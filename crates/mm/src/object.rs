@@ -133,17 +133,54 @@ impl MemoryObject {
 
     /// Makes the dirty pages of `[first, end)` that no entry maps writable
     /// clean (after they were written). Work follows the dirty pages of
-    /// the range.
+    /// the range: one ordered pass gathers a batch of them, then each is
+    /// removed.
     pub(crate) fn clean_unwritable(&mut self, first: u64, end: u64) {
         let mut cursor = first;
-        while let Some(&index) = self.dirty.range(cursor..end).next() {
-            cursor = index + 1;
-            if self.pages.get(&index).is_none_or(|p| p.writers == 0) {
+        loop {
+            let mut clean = [0u64; CLEAN_BATCH];
+            let mut n = 0;
+            let mut pages = self.pages.lookup();
+            let mut last = None;
+            for &index in self.dirty.range(cursor..end) {
+                last = Some(index);
+                if pages.get(index).is_none_or(|p| p.writers == 0) {
+                    clean[n] = index;
+                    n += 1;
+                    if n == CLEAN_BATCH {
+                        break;
+                    }
+                }
+            }
+            for index in &clean[..n] {
+                self.dirty.remove(index);
+            }
+            match last {
+                Some(index) if n == CLEAN_BATCH => cursor = index + 1,
+                _ => return,
+            }
+        }
+    }
+
+    /// Makes every dirty page of `[first, end)` clean; `count` is how many
+    /// there are. When they are at least half the dirty set, one pass over
+    /// the set drops them; otherwise each is removed (work follows the
+    /// dirty pages of the range either way).
+    pub(crate) fn clean_range(&mut self, first: u64, end: u64, count: usize) {
+        if count == self.dirty.len() {
+            self.dirty.clear();
+        } else if count * 2 >= self.dirty.len() {
+            self.dirty.retain(|index| !(first..end).contains(index));
+        } else {
+            while let Some(&index) = self.dirty.range(first..end).next() {
                 self.dirty.remove(&index);
             }
         }
     }
 }
+
+/// Dirty pages [`MemoryObject::clean_unwritable`] gathers per pass.
+const CLEAN_BATCH: usize = 32;
 
 /// A mapping's counted reference to a memory object. Only the store makes
 /// one ([`ObjectStore::map_ref`], [`ObjectStore::share`], each counting it)

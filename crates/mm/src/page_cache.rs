@@ -233,10 +233,19 @@ impl ObjectStore {
         let frames = &*io.frames;
         let mut run: Vec<&PageBytes> = Vec::new();
         let mut run_first = 0u64;
+        // Dirty pages of the range seen, and those of them no entry maps
+        // writable (clean once written).
+        let (mut seen, mut unwritable) = (0usize, 0usize);
+        let mut pages = obj.pages.lookup();
         for &index in obj.dirty.range(first..end) {
-            let Some(page) = obj.pages.get(&index) else {
+            seen += 1;
+            let Some(page) = pages.get(index) else {
+                unwritable += 1;
                 continue;
             };
+            if page.writers == 0 {
+                unwritable += 1;
+            }
             let bytes = frames.bytes(page.frame);
             if !run.is_empty() && run_first + run.len() as u64 != index {
                 send_run(io.pager, &mut self.stats, file, run_first, &run)?;
@@ -262,7 +271,11 @@ impl ObjectStore {
         if !run.is_empty() {
             send_run(io.pager, &mut self.stats, file, run_first, &run)?;
         }
-        obj.clean_unwritable(first, end);
+        if unwritable == seen {
+            obj.clean_range(first, end, seen);
+        } else if unwritable > 0 {
+            obj.clean_unwritable(first, end);
+        }
         Ok(())
     }
 }

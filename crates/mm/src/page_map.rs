@@ -144,6 +144,15 @@ impl PageMap {
         self.chunk_mut(key)?.get_mut(slot)
     }
 
+    /// A lookup that keeps the chunk it last found: pages looked up in
+    /// index order cost one tree search per chunk, not one per page.
+    pub fn lookup(&self) -> ChunkLookup<'_> {
+        ChunkLookup {
+            map: self,
+            last: None,
+        }
+    }
+
     pub fn contains_key(&self, index: &u64) -> bool {
         self.get(index).is_some()
     }
@@ -342,6 +351,28 @@ impl PageMap {
         self.len += other.len;
         other.len = 0;
         self.reopen();
+    }
+}
+
+/// Page lookups through [`PageMap::lookup`]: the chunk of the previous
+/// lookup is kept, so a page in the same chunk is a compare and a mask test.
+pub struct ChunkLookup<'a> {
+    map: &'a PageMap,
+    last: Option<(u64, &'a Chunk)>,
+}
+
+impl<'a> ChunkLookup<'a> {
+    /// The page at `index`, if resident.
+    pub fn get(&mut self, index: u64) -> Option<&'a CachePage> {
+        let (key, slot) = split(index);
+        if let Some((last, chunk)) = self.last {
+            if last == key {
+                return chunk.get(slot);
+            }
+        }
+        let chunk = self.map.chunk(key)?;
+        self.last = Some((key, chunk));
+        chunk.get(slot)
     }
 }
 

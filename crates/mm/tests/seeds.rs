@@ -181,6 +181,24 @@ fn neo_munmap_step2_happens_before_step3_pending_hardware_dirty_bits_are_written
 }
 
 #[test]
+fn neo_munmap_step3_page_still_writable_elsewhere_stays_dirty() {
+    // Step 3 makes the written pages clean only where no other entry maps
+    // them writable: a later store through that entry makes no fault, and
+    // must still reach the file.
+    let (mut m, p, f) = setup(2);
+    let a = neo_map(&mut m, p, f, FileAccess::ReadWrite, 0, 2 * 4096).unwrap();
+    let b = neo_map(&mut m, p, f, FileAccess::ReadWrite, 0, 2 * 4096).unwrap();
+    m.store(p, b, b"x").unwrap();
+    m.store(p, a + PAGE, b"y").unwrap();
+    neo_unmap(&mut m, p, a, 2 * 4096).unwrap();
+    assert_eq!(m.pager.contents(f)[0], b'x');
+    m.store(p, b, b"z").unwrap();
+    m.with_io(|vm, io| vm.file_sync(io, f)).unwrap();
+    assert_eq!(m.pager.contents(f)[0], b'z');
+    assert_eq!(m.pager.contents(f)[4096], b'y');
+}
+
+#[test]
 fn neo_munmap_step3_removes_page_table_entries_with_one_batched_flush() {
     let (mut m, p, f) = setup(8);
     let a = neo_map(&mut m, p, f, FileAccess::ReadWrite, 0, 8 * 4096).unwrap();

@@ -9,6 +9,7 @@ pub mod chart;
 pub mod conformance;
 pub mod disk;
 pub mod initfs;
+pub mod launch;
 pub mod seeds;
 
 use std::path::PathBuf;

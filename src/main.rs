@@ -6,6 +6,7 @@
 //! cargo run -- prog.c [more.c ...]  compile your programs, run them in order as /user/NAME
 //! cargo run -- --musl prog.c        build prog.c with musl-gcc -static: a Linux program
 //! cargo run -- ./a.out              run a prebuilt static x86_64 ELF program
+//! cargo run -- p.c --args "a 'b c'"  run p with arguments a and "b c" (split like a shell)
 //! cargo run -- --shell              an interactive shell
 //! cargo run -- --cpus 4 ...         boot with 4 CPUs (default 1)
 //! cargo run -- --gdb ...            wait for gdb on localhost:1234 (no time limit)
@@ -24,11 +25,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser};
 
 use neoos::bench::{self, BenchOptions};
 use neoos::boot::{self, BootOptions, Ending, Machine};
 use neoos::disk::{self, DiskOptions};
+use neoos::launch::{self, Run};
 use neoos::{build, initfs, out_dir, repo_root, Result, ToolError};
 
 /// Most CPUs `--cpus` accepts (the kernel's limit; QEMU's PC machine
@@ -55,6 +57,16 @@ struct Options {
     /// (NAME: the file name without its extension).
     #[arg(value_name = "PROGRAM")]
     programs: Vec<PathBuf>,
+    /// Arguments of the PROGRAM just before, split like a shell would
+    /// (quotes, backslashes): `prog.c --args "-n 'two words'"` runs prog with
+    /// argv {"/user/prog", "-n", "two words"}. Given twice, the words add up.
+    #[arg(
+        long = "args",
+        value_name = "ARGS",
+        allow_hyphen_values = true,
+        requires = "programs"
+    )]
+    args: Vec<String>,
     /// Build the C files given with `musl-gcc -static` (installing
     /// musl-tools when missing): Linux programs, run with NeoOS's Linux
     /// personality.
@@ -117,6 +129,7 @@ Examples:
   cargo run -- ~/hello.c more.c      run /user/hello, then /user/more
   cargo run -- --musl hello.c        hello.c built with musl, run as a Linux program
   cargo run -- ./hello-static        a prebuilt static ELF program
+  cargo run -- a.c --args \"-v 'x y'\" b.c   a gets argv {/user/a, -v, x y}, then b runs
   cargo run -- --cpus 4              the demo on 4 CPUs (the kernel reports how many are online)
   cargo run -- --soak 1000           1000 fuzzer children, 1500 calls each
   cargo run -- --disk home.img p.c   p runs with /home on home.img (kept)
@@ -135,7 +148,9 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<bool> {
-    let o = Options::parse();
+    let matches = Options::command().get_matches();
+    let o = Options::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let args = args_of_programs(&matches)?;
     let timeout = o.timeout.map(Duration::from_secs);
     if o.bench {
         return bench::run(&BenchOptions {
@@ -143,7 +158,7 @@ fn run() -> Result<bool> {
             timeout: timeout.unwrap_or(DEFAULT_BENCH_TIMEOUT),
         });
     }
-    let user_programs = user_programs(&o.programs, o.musl)?;
+    let user_programs = user_programs(&o.programs, &args, o.musl)?;
     build::ensure_tools()?;
     if user_programs.iter().any(|p| p.build == HowBuilt::Musl) {
         build::ensure_musl()?;
@@ -156,7 +171,7 @@ fn run() -> Result<bool> {
     } else if to_run.is_empty() {
         "run=/bin/demo".to_string()
     } else {
-        format!("run={}", to_run.join(","))
+        launch::run_word(&to_run)
     };
     if o.gdb {
         eprintln!(
@@ -188,7 +203,29 @@ fn run() -> Result<bool> {
     if let Some(fresh) = fresh {
         let _ = std::fs::remove_file(fresh);
     }
-    report(&outcome?, &to_run)
+    let paths: Vec<String> = to_run.into_iter().map(|run| run.path).collect();
+    report(&outcome?, &paths)
+}
+
+/// The arguments of each program given, in order: every `--args` belongs
+/// to the last PROGRAM before it and is split like a shell would.
+fn args_of_programs(matches: &ArgMatches) -> Result<Vec<Vec<String>>> {
+    let programs: Vec<usize> = matches
+        .indices_of("programs")
+        .map(Iterator::collect)
+        .unwrap_or_default();
+    let mut args = vec![Vec::new(); programs.len()];
+    let texts = matches.get_many::<String>("args").into_iter().flatten();
+    let places = matches.indices_of("args").into_iter().flatten();
+    for (text, place) in texts.zip(places) {
+        let Some(owner) = programs.iter().rposition(|&p| p < place) else {
+            return Err(ToolError(format!(
+                "--args {text:?} comes before any PROGRAM: put it after the program it is for"
+            )));
+        };
+        args[owner].extend(launch::split_args(text)?);
+    }
+    Ok(args)
 }
 
 /// The disk of the boot: --disk's image (made when missing) or a fresh one
@@ -229,7 +266,7 @@ fn disk_options(o: &Options) -> Result<(DiskOptions, Option<PathBuf>)> {
 
 /// Compiles the built-in programs and yours into the initial file system;
 /// returns the image's file and the programs to run, in order.
-fn image_with(user_programs: &[UserProgram], o: &Options) -> Result<(PathBuf, Vec<String>)> {
+fn image_with(user_programs: &[UserProgram], o: &Options) -> Result<(PathBuf, Vec<Run>)> {
     eprintln!("neoos: building the programs");
     let mut image = initfs::standard()?;
     let programs = build::c_programs_in(
@@ -255,11 +292,14 @@ fn image_with(user_programs: &[UserProgram], o: &Options) -> Result<(PathBuf, Ve
             }
         }
         image.program(&program.path, &binary)?;
-        to_run.push(program.path.clone());
+        to_run.push(Run {
+            path: program.path.clone(),
+            args: program.args.clone(),
+        });
     }
     if let Some(children) = o.soak {
         image.file("/etc/soak", format!("{children} {}", o.calls).as_bytes())?;
-        to_run.push("/bin/soak".to_string());
+        to_run.push(Run::bare("/bin/soak"));
     }
     let image_path = out_dir().join("initfs.cpio");
     image.write(&image_path)?;
@@ -314,6 +354,8 @@ struct UserProgram {
     path: String,
     source: PathBuf,
     build: HowBuilt,
+    /// Its arguments (after argv[0]).
+    args: Vec<String>,
 }
 
 /// How one of your programs becomes a program.
@@ -339,10 +381,14 @@ fn is_elf(path: &Path) -> bool {
 /// Your programs, each at `/user/NAME`; refuses two programs of one name and
 /// names the kernel cannot run. ELF files are prebuilt programs; C files
 /// are built with musl when `musl`, else against libneo.
-fn user_programs(sources: &[PathBuf], musl: bool) -> Result<Vec<UserProgram>> {
+fn user_programs(
+    sources: &[PathBuf],
+    args: &[Vec<String>],
+    musl: bool,
+) -> Result<Vec<UserProgram>> {
     let mut seen: BTreeMap<String, &Path> = BTreeMap::new();
     let mut programs = Vec::new();
-    for source in sources {
+    for (index, source) in sources.iter().enumerate() {
         let build = if is_elf(source) {
             HowBuilt::Prebuilt
         } else if musl {
@@ -363,23 +409,24 @@ fn user_programs(sources: &[PathBuf], musl: bool) -> Result<Vec<UserProgram>> {
             name,
             source: source.clone(),
             build,
+            args: args.get(index).cloned().unwrap_or_default(),
         });
     }
     Ok(programs)
 }
 
 /// A program's name in the image: its file name without `.c`. The kernel's
-/// command line lists programs separated by commas and spaces, so a name
-/// holds neither.
+/// command line lists programs separated by commas and spaces, their
+/// arguments after colons, so a name holds none of them.
 fn program_name(source: &Path) -> Result<String> {
     let name = source
         .file_stem()
         .and_then(|s| s.to_str())
         .filter(|n| !n.is_empty() && !n.starts_with('.'))
         .ok_or_else(|| ToolError(format!("{}: not a program file name", source.display())))?;
-    if name.contains(|c: char| c == ',' || c == '/' || !c.is_ascii_graphic()) {
+    if name.contains(|c: char| matches!(c, ',' | ':' | '/') || !c.is_ascii_graphic()) {
         return Err(ToolError(format!(
-            "{}: a program name is printable ASCII without spaces or commas",
+            "{}: a program name is printable ASCII without spaces, commas or colons",
             source.display()
         )));
     }
@@ -392,7 +439,8 @@ mod tests {
 
     #[test]
     fn your_programs_go_to_their_own_folder() {
-        let programs = user_programs(&["/x/hello.c".into(), "y/more.c".into()], false).unwrap();
+        let programs =
+            user_programs(&["/x/hello.c".into(), "y/more.c".into()], &[], false).unwrap();
         let paths: Vec<(&str, &Path)> = programs
             .iter()
             .map(|p| (p.path.as_str(), p.source.as_path()))
@@ -408,7 +456,8 @@ mod tests {
 
     #[test]
     fn two_programs_of_one_name_are_refused() {
-        let error = user_programs(&["a/hello.c".into(), "b/hello.c".into()], false).unwrap_err();
+        let error =
+            user_programs(&["a/hello.c".into(), "b/hello.c".into()], &[], false).unwrap_err();
         assert!(error.0.contains("would both be /user/hello"), "{error}");
     }
 
@@ -432,7 +481,7 @@ mod tests {
         let c = dir.join("hello.c");
         std::fs::write(&c, b"int main(void) { return 0; }").unwrap();
         let how = |musl| {
-            user_programs(&[elf.clone(), c.clone()], musl)
+            user_programs(&[elf.clone(), c.clone()], &[], musl)
                 .unwrap()
                 .iter()
                 .map(|p| p.build)
@@ -461,5 +510,51 @@ mod tests {
         assert!(o.icount && o.programs == [PathBuf::from("a.c")]);
         let o = Options::try_parse_from(["neoos", "--", "--odd.c"]).unwrap();
         assert_eq!(o.programs, vec![PathBuf::from("--odd.c")]);
+    }
+
+    fn args_of(command: &[&str]) -> Result<Vec<Vec<String>>> {
+        let matches = Options::command()
+            .try_get_matches_from(command)
+            .map_err(|e| ToolError(e.to_string()))?;
+        args_of_programs(&matches)
+    }
+
+    #[test]
+    fn args_belong_to_the_program_before_them() {
+        let args = args_of(&[
+            "neoos",
+            "a.c",
+            "--args",
+            "-v 'x y'",
+            "b.c",
+            "c.c",
+            "--args",
+            "1",
+            "--args",
+            r#""it's" \"q\""#,
+        ])
+        .unwrap();
+        assert_eq!(
+            args,
+            [vec!["-v", "x y"], vec![], vec!["1", "it's", "\"q\""]]
+        );
+        assert_eq!(args_of(&["neoos", "a.c"]).unwrap(), [Vec::<String>::new()]);
+    }
+
+    #[test]
+    fn args_without_a_program_or_with_an_open_quote_are_refused() {
+        assert!(
+            args_of(&["neoos", "--args", "x"]).is_err(),
+            "no program at all"
+        );
+        let early = args_of(&["neoos", "--timeout", "5", "--args", "x"]);
+        assert!(early.is_err());
+        let open = args_of(&["neoos", "a.c", "--args", "'open"]).unwrap_err();
+        assert!(open.0.contains("unclosed quote"), "{open}");
+    }
+
+    #[test]
+    fn a_name_with_a_colon_is_refused() {
+        assert!(program_name(Path::new("a:b.c")).is_err());
     }
 }

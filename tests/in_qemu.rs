@@ -2,7 +2,9 @@
 //! program in `user/tests/` is one test, run on a real NeoOS boot. A test
 //! passes when it ends with the status its first line names
 //! (`// expect-status: N`, default 0) and, when its leading comment lines
-//! say `// expect-output: TEXT`, printed each such line. The programs of
+//! say `// expect-output: TEXT`, printed each such line; a `// args: TEXT`
+//! line among them starts it with those arguments (split like a shell
+//! would, percent-encoded on the kernel command line). The programs of
 //! `user/tests/linux/` are built with `musl-gcc -static`, those of
 //! `user/tests/glibc/` with `gcc -static`: Linux programs, run by NeoOS's
 //! Linux personality. The specification's own C examples
@@ -45,6 +47,7 @@ use neoos::boot::{self, BootOptions, BootOutcome, Ending, Machine};
 use neoos::build::{self, Warnings};
 use neoos::conformance::{self, ConformanceTest, Outcome};
 use neoos::disk::{self, DiskOptions};
+use neoos::launch::{self, Run};
 use neoos::seeds::{self, SeedExample};
 use neoos::{initfs, out_dir, repo_root, Result, ToolError};
 
@@ -97,6 +100,9 @@ struct Case {
     expect: i64,
     /// Lines the program must print.
     expect_output: Vec<String>,
+    /// Its arguments after argv[0] (a `// args: TEXT` line, split like a
+    /// shell would).
+    args: Vec<String>,
     source: Source,
     needs: Vec<usize>,
     /// Whether any of the suite's results is accepted (a conformance test
@@ -127,6 +133,7 @@ fn discover() -> Result<Vec<Case>> {
             path: format!("/bin/{name}"),
             expect: expected_status(&source),
             expect_output: expected_output(&source),
+            args: arguments(&source)?,
             name,
             source: kind,
             needs: Vec::new(),
@@ -141,6 +148,7 @@ fn discover() -> Result<Vec<Case>> {
             path: format!("/bin/{}", example.name),
             expect: 0,
             expect_output: Vec::new(),
+            args: Vec::new(),
             source: Source::SeedExample(example),
             needs: Vec::new(),
             any_suite_result: false,
@@ -153,6 +161,7 @@ fn discover() -> Result<Vec<Case>> {
             path: "/bin/check_datos_after_examples".into(),
             expect: 0,
             expect_output: Vec::new(),
+            args: Vec::new(),
             source: Source::File(repo_root().join("user/seeds/check_datos_after_examples.c")),
             needs: (first_example..cases.len()).collect(),
             any_suite_result: false,
@@ -167,6 +176,7 @@ fn discover() -> Result<Vec<Case>> {
                 name,
                 expect: 0,
                 expect_output: Vec::new(),
+                args: Vec::new(),
                 any_suite_result: test.linux != Outcome::Pass,
                 ignored: !test.runs(),
                 source: Source::Conformance(suite.clone(), test),
@@ -199,6 +209,21 @@ fn expected_output(source: &Path) -> Vec<String> {
         .filter_map(|l| l.trim().strip_prefix("// expect-output:"))
         .map(|s| s.trim().to_string())
         .collect()
+}
+
+/// The arguments a test's `// args: TEXT` line (among the leading comment
+/// lines) gives it, split like a shell would.
+fn arguments(source: &Path) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(source).unwrap_or_default();
+    let line = text
+        .lines()
+        .take_while(|l| l.trim_start().starts_with("//"))
+        .find_map(|l| l.trim().strip_prefix("// args:"));
+    match line {
+        Some(args) => launch::split_args(args.trim())
+            .map_err(|e| ToolError(format!("{}: {e}", source.display()))),
+        None => Ok(Vec::new()),
+    }
 }
 
 /// Whether libtest-mimic will run the test `name` under `args`.
@@ -561,11 +586,17 @@ fn run_boot(
     steps: &[&Step],
     reporter: &mut Reporter,
 ) -> Result<(usize, BootOutcome)> {
-    let paths: Vec<&str> = steps.iter().map(|s| cases[s.case].path.as_str()).collect();
+    let runs: Vec<Run> = steps
+        .iter()
+        .map(|s| Run {
+            path: cases[s.case].path.clone(),
+            args: cases[s.case].args.clone(),
+        })
+        .collect();
     let options = BootOptions {
         kernel,
         initrd,
-        command_line: format!("run={}", paths.join(",")),
+        command_line: launch::run_word(&runs),
         timeout: Some(SUITE_BOOT_TIMEOUT),
         quiet_limit: Some(QUIET_LIMIT),
         echo: false,

@@ -18,10 +18,10 @@ mod syscall;
 mod trap;
 
 use alloc::collections::VecDeque;
-use alloc::string::String;
 
 use arch::{frames, qemu};
 use neoos_kernel_core::fs::{FileSystem, RamDisk};
+use neoos_kernel_core::launch::{self, LaunchEntry};
 
 /// The kernel proper, entered from `arch::boot` with what the boot loader's
 /// `hvm_start_info` said (`None` when it was missing).
@@ -168,14 +168,13 @@ fn flush_age_seconds(command_line: &str) -> Option<u64> {
         .and_then(|s| s.parse().ok())
 }
 
-/// The programs named by `run=/bin/a,/bin/b` on the command line.
-fn programs_to_run(command_line: &str) -> VecDeque<String> {
+/// The programs named by `run=/bin/a,/bin/b:ARG` on the command line, each
+/// with its argv decoded (see `neoos_kernel_core::launch`).
+fn programs_to_run(command_line: &str) -> VecDeque<LaunchEntry> {
     command_line
         .split_whitespace()
         .filter_map(|w| w.strip_prefix("run="))
-        .flat_map(|list| list.split(','))
-        .filter(|p| !p.is_empty())
-        .map(String::from)
+        .flat_map(launch::parse_launch_list)
         .collect()
 }
 

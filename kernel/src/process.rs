@@ -9,12 +9,12 @@
 //! across a switch.
 
 use alloc::collections::VecDeque;
-use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use spin::Mutex;
 
 use neoos_kernel_core::fs::FileSystem;
+use neoos_kernel_core::launch::LaunchEntry;
 use neoos_kernel_core::{Kernel, Platform};
 use neoos_mm::Access;
 
@@ -114,7 +114,7 @@ impl Platform for KernelPlatform {
 static KERNEL: Mutex<Option<Kernel<KernelPlatform>>> = Mutex::new(None);
 
 /// Sets up the kernel state with file system `fs` and the programs to launch.
-pub fn init(fs: FileSystem, launch: VecDeque<String>) {
+pub fn init(fs: FileSystem, launch: VecDeque<LaunchEntry>) {
     *KERNEL.lock() = Some(Kernel::new(KernelPlatform::new(), fs, launch));
 }
 

@@ -14,6 +14,7 @@ use neoos_mm::{Access, AsId, Errno, FaultError, Hw, Io, MemorySystem};
 use crate::files::{DescriptorTable, FileIo};
 use crate::fs::FileSystem;
 use crate::ipc::SegmentRecords;
+use crate::launch::LaunchEntry;
 use crate::linux::{ProgramAbi, UnknownCalls};
 use crate::platform::Platform;
 use crate::process::{NewProcess, Parent, Pid, ProcessTable, Unwaited};
@@ -30,7 +31,7 @@ pub struct Kernel<P: Platform> {
     pub(crate) segments: SegmentRecords,
     pub(crate) processes: ProcessTable<P::PageTable, P::Context>,
     /// Programs to start, in order, one after another.
-    launch: VecDeque<String>,
+    launch: VecDeque<LaunchEntry>,
     /// Unknown Linux call numbers already reported.
     pub(crate) linux_unknown: UnknownCalls,
     /// What the flusher has seen of the cached volume files.
@@ -97,7 +98,7 @@ impl FatalFault {
 impl<P: Platform> Kernel<P> {
     /// The kernel state over `platform`, with file system `fs` and the
     /// programs to launch.
-    pub fn new(platform: P, fs: FileSystem, launch: VecDeque<String>) -> Self {
+    pub fn new(platform: P, fs: FileSystem, launch: VecDeque<LaunchEntry>) -> Self {
         Kernel {
             platform,
             memory: MemorySystem::new(),
@@ -180,21 +181,31 @@ impl<P: Platform> Kernel<P> {
         Some((&mut self.memory, p.space, hw))
     }
 
-    /// Starts the next program to launch, reporting those that cannot start.
+    /// Starts the next program to launch with its argv, reporting those
+    /// that cannot start (a malformed launch entry among them).
     pub fn launch_next(&mut self) {
-        while let Some(path) = self.launch.pop_front() {
-            let argv = [path.clone().into_bytes()];
-            match self.spawn(&path, &argv, None) {
-                Ok(_) => return,
-                Err(e) => {
-                    self.platform
-                        .report(format_args!("cannot start {}: {:?}", path, e));
+        while let Some(entry) = self.launch.pop_front() {
+            let path = match entry {
+                Ok(launch) => match self.spawn(&launch.path, &launch.argv, None) {
+                    Ok(_) => return,
+                    Err(e) => {
+                        self.platform
+                            .report(format_args!("cannot start {}: {:?}", launch.path, e));
+                        launch.path
+                    }
+                },
+                Err(bad) => {
                     self.platform.report(format_args!(
-                        "program {} (pid 0) ended with status 127",
-                        path
+                        "cannot start {}: malformed launch entry: {}",
+                        bad.entry, bad.error
                     ));
+                    bad.entry
                 }
-            }
+            };
+            self.platform.report(format_args!(
+                "program {} (pid 0) ended with status 127",
+                path
+            ));
         }
     }
 

@@ -805,8 +805,8 @@ fn a_read_into_a_bad_buffer_tail_moves_the_position_only_by_what_it_stored() {
 #[test]
 fn launch_starts_programs_in_order_and_reports_those_that_cannot_start() {
     let mut k = kernel();
-    let mut launch = alloc::collections::VecDeque::new();
-    launch.extend(["/bin/none", "/bin/prog", "/bin/prog"].map(String::from));
+    let launch =
+        crate::launch::parse_launch_list("/bin/none,/bin/prog:%zz,/bin/prog:a%20b,/bin/prog");
     let fs = core::mem::take(&mut k.fs);
     let mut k = Kernel::new(TestPlatform::default(), fs, launch);
     k.launch_next();
@@ -814,7 +814,10 @@ fn launch_starts_programs_in_order_and_reports_those_that_cannot_start() {
         k.platform.reports,
         [
             "cannot start /bin/none: NoEnt",
-            "program /bin/none (pid 0) ended with status 127"
+            "program /bin/none (pid 0) ended with status 127",
+            "cannot start /bin/prog:%zz: malformed launch entry: argument 1: '%' at byte 0 \
+             is not followed by two hexadecimal digits",
+            "program /bin/prog:%zz (pid 0) ended with status 127",
         ]
     );
     assert_eq!(k.processes.len(), 1);

@@ -19,6 +19,7 @@ pub mod flusher;
 pub mod fs;
 pub mod ipc;
 pub mod kernel;
+pub mod launch;
 pub mod linux;
 mod loader;
 pub mod mount;

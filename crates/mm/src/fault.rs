@@ -4,6 +4,7 @@
 //! fault, which marks them dirty: that is how dirty state is tracked across
 //! address spaces.
 
+use crate::address_space::FaultHint;
 use crate::errno::FaultError;
 use crate::hw::{Access, Frame, Hw, Prot, PteInfo, PAGE_SIZE};
 use crate::mapping::{Backing, Mapping, Sharing};
@@ -85,12 +86,42 @@ pub(crate) fn zero_fill_private(
     };
     let index = backing.first_page + (va - m.start) / PAGE_SIZE;
     let top = backing.object.id();
+    zero_fill_top_page(store, hw, top, index, va, m.prot)
+}
+
+/// [`zero_fill_private`] through the address space's fault hint, without
+/// the mapping: `None` when `va` is outside the hinted mapping, the access
+/// is not allowed, or the top object has the page or shadows another.
+pub(crate) fn zero_fill_hinted(
+    hint: FaultHint,
+    store: &mut ObjectStore,
+    hw: &mut Hw,
+    va: u64,
+    access: Access,
+) -> Result<Option<Frame>, FaultError> {
+    let Some(index) = hint.page_of(va) else {
+        return Ok(None);
+    };
+    if !hint.prot.allows(access) {
+        return Ok(None);
+    }
+    zero_fill_top_page(store, hw, hint.top, index, va, hint.prot)
+}
+
+/// A new zero page at `index` of `top` (if `top` shadows nothing and lacks
+/// it), mapped at `va` with `prot`.
+fn zero_fill_top_page(
+    store: &mut ObjectStore,
+    hw: &mut Hw,
+    top: crate::hw::ObjectId,
+    index: u64,
+    va: u64,
+    prot: Prot,
+) -> Result<Option<Frame>, FaultError> {
     let Some(frame) = store.zero_fill_top(&mut hw.io(), top, index)? else {
         return Ok(None);
     };
-    hw.pt
-        .map(va, frame, m.prot)
-        .map_err(|_| FaultError::NoMem)?;
+    hw.pt.map(va, frame, prot).map_err(|_| FaultError::NoMem)?;
     Ok(Some(frame))
 }
 

@@ -5,7 +5,7 @@
 
 use crate::address_space::AddressSpace;
 use crate::errno::{Errno, FaultError};
-use crate::fault::{fault_page, zero_fill_private};
+use crate::fault::{fault_page, zero_fill_hinted, zero_fill_private};
 use crate::hw::{page_floor, Access, AsId, FileId, Hw, Io, ObjectId};
 use crate::mapping::{Backing, Mapping, Sharing};
 use crate::object::{ObjectKind, ObjectStore};
@@ -113,7 +113,7 @@ impl MemorySystem {
         // Each private object forks once, however many mappings show it.
         let mut forked: BTreeMap<ObjectId, Option<ObjectId>> = BTreeMap::new();
         let mut batch = self.store.begin_batch();
-        for (&start, m) in &space.mappings {
+        for (&start, m) in space.mappings.iter() {
             let object = match (&m.backing, m.sharing) {
                 (None, _) => None,
                 (Some(b), Sharing::Shared) => Some(self.store.share(&b.object)),
@@ -133,6 +133,9 @@ impl MemorySystem {
             child.mappings.insert(start, Mapping { backing, ..*m });
         }
         self.store.finish_batch(batch, hw.pt, hw.frames);
+        if let Some(space) = self.spaces.get_mut(&parent) {
+            space.mappings.forget_fault_hint();
+        }
         self.next_as += 1;
         let id = AsId(self.next_as);
         self.spaces.insert(id, child);
@@ -188,19 +191,33 @@ impl MemorySystem {
         force: bool,
     ) -> Result<crate::hw::Frame, FaultError> {
         let space = self.spaces.get_mut(&id).ok_or(FaultError::NotMapped)?;
-        let m = space.mapping_at_mut(addr).ok_or(FaultError::NotMapped)?;
         let va = page_floor(addr);
-        if !force {
-            if let Some(frame) = zero_fill_private(m, &mut self.store, hw, va, access)? {
+        if let Some(hint) = space.mappings.fault_hint().filter(|_| !force) {
+            if let Some(frame) = zero_fill_hinted(hint, &mut self.store, hw, va, access)? {
                 self.store.stats.faults += 1;
                 return Ok(frame);
             }
         }
-        let mut batch = self.store.begin_batch();
-        let result = fault_page(m, &mut self.store, hw, &mut batch, va, access, force);
-        self.store.finish_batch(batch, hw.pt, hw.frames);
+        // Writable access to the mapping drops the hint; a fault resolved
+        // in it sets it again.
+        let m = space.mapping_at_mut(addr).ok_or(FaultError::NotMapped)?;
+        let start = m.start;
+        let zero_filled = match force {
+            true => None,
+            false => zero_fill_private(m, &mut self.store, hw, va, access)?,
+        };
+        let result = match zero_filled {
+            Some(frame) => Ok(frame),
+            None => {
+                let mut batch = self.store.begin_batch();
+                let result = fault_page(m, &mut self.store, hw, &mut batch, va, access, force);
+                self.store.finish_batch(batch, hw.pt, hw.frames);
+                result
+            }
+        };
         if result.is_ok() {
             self.store.stats.faults += 1;
+            space.mappings.set_fault_hint(start);
         }
         result
     }

@@ -6,6 +6,7 @@ use crate::mapping::{Mapping, Sharing};
 use crate::object::{CachePage, ObjectKind};
 use crate::system::MemorySystem;
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::fmt::Write;
 
 /// What a mapping shows.
@@ -50,6 +51,44 @@ impl MemorySystem {
             .into_iter()
             .flat_map(move |space| space.mappings.range(from..).map(|(_, m)| m))
             .map(|m| self.map_info(m))
+    }
+
+    /// The files that shared mappings of `id` show with dirty pages in
+    /// `[start, end)`, at most `max` of them (a file shown twice is listed
+    /// twice): one search of each mapping's dirty set, whatever the size of
+    /// the range or the number of cached pages.
+    pub fn dirty_shared_files(&self, id: AsId, start: u64, end: u64, max: usize) -> Vec<FileId> {
+        let mut files = Vec::new();
+        let Some(space) = self.spaces.get(&id) else {
+            return files;
+        };
+        let first = space
+            .mappings
+            .range(..=start)
+            .next_back()
+            .filter(|(_, m)| m.end > start)
+            .map_or(start, |(&s, _)| s);
+        for (_, m) in space.mappings.range(first..end) {
+            if files.len() >= max {
+                break;
+            }
+            if m.sharing != Sharing::Shared {
+                continue;
+            }
+            let Some((object, from, to)) = m.object_pages(start.max(m.start), end.min(m.end))
+            else {
+                continue;
+            };
+            match self.store.get(object) {
+                Some(o) if o.dirty.range(from..to).next().is_some() => {
+                    if let ObjectKind::File(f) = o.kind {
+                        files.push(f.file);
+                    }
+                }
+                _ => {}
+            }
+        }
+        files
     }
 
     fn map_info(&self, m: &Mapping) -> MapInfo {

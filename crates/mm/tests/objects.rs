@@ -255,3 +255,27 @@ fn exit_in_steps_removes_a_step_at_a_time_and_ends_as_one_teardown() {
         assert_eq!(exit_and_count(step), whole, "steps of {step}");
     }
 }
+
+#[test]
+fn dirty_shared_files_lists_a_file_only_for_ranges_holding_its_dirty_pages() {
+    let mut m = Machine::new();
+    let f = m.create_file(1, &[0u8; 8 * PAGE_SIZE as usize]);
+    let p = m.new_space();
+    let a = m
+        .with(p, |vm, hw| {
+            let file = Some((f, FileAccess::ReadWrite));
+            vm.mmap(p, hw, 0, 8 * PAGE_SIZE, RW, mman::MAP_SHARED, file, 0)
+        })
+        .unwrap();
+    m.load(p, a, 8 * PAGE_SIZE as usize).unwrap();
+    let dirty = |m: &Machine, from: u64, to: u64| {
+        m.vm.dirty_shared_files(p, a + from * PAGE_SIZE, a + to * PAGE_SIZE, 16)
+    };
+    assert!(dirty(&m, 0, 8).is_empty(), "read, never written");
+    m.store(p, a + 5 * PAGE_SIZE, b"x").unwrap();
+    assert!(dirty(&m, 0, 5).is_empty());
+    assert!(dirty(&m, 6, 8).is_empty());
+    assert_eq!(dirty(&m, 5, 6), [f], "a range starting inside the mapping");
+    assert_eq!(dirty(&m, 0, 8), [f]);
+    assert_eq!(m.vm.dirty_shared_files(p, a, a + 8 * PAGE_SIZE, 0), []);
+}

@@ -225,20 +225,12 @@ impl<P: Platform> Kernel<P> {
     /// pages (at most 16): `msync` marks them modified, where POSIX has a
     /// store through a mapping update the file's times.
     fn dirty_mapped_files(&self, pid: Pid, addr: u64, len: u64) -> Vec<FileId> {
-        let mut dirty = Vec::new();
-        let Ok(space) = self.space_of(pid) else {
-            return dirty;
-        };
-        let end = addr.saturating_add(len);
-        for info in self.memory.maps_from(space, addr) {
-            if info.start >= end || dirty.len() >= 16 {
-                break;
-            }
-            if let (true, MapObject::File(file), 1..) = (info.shared, info.object, info.dirty) {
-                dirty.push(file);
-            }
+        match self.space_of(pid) {
+            Ok(space) => self
+                .memory
+                .dirty_shared_files(space, addr, addr.saturating_add(len), 16),
+            Err(_) => Vec::new(),
         }
-        dirty
     }
 
     /// Starts POSIX `mincore`: checks the range whole; the kernel completes

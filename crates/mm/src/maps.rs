@@ -53,12 +53,15 @@ impl MemorySystem {
             .map(|m| self.map_info(m))
     }
 
-    /// The files that shared mappings of `id` show with dirty pages in
-    /// `[start, end)`, at most `max` of them (a file shown twice is listed
-    /// twice): one search of each mapping's dirty set, whatever the size of
-    /// the range or the number of cached pages.
+    /// The files that shared mappings of `id` show with dirty pages in the
+    /// pages `[start, end)` touches, at most `max` of them (a file shown
+    /// twice is listed twice): one search of each mapping's dirty set,
+    /// whatever the size of the range or the number of cached pages.
     pub fn dirty_shared_files(&self, id: AsId, start: u64, end: u64, max: usize) -> Vec<FileId> {
         let mut files = Vec::new();
+        // A length that ends inside a page covers that page (msync of 1,024
+        // bytes syncs the page).
+        let end = end.saturating_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
         let Some(space) = self.spaces.get(&id) else {
             return files;
         };

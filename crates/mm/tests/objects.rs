@@ -276,6 +276,9 @@ fn dirty_shared_files_lists_a_file_only_for_ranges_holding_its_dirty_pages() {
     assert!(dirty(&m, 0, 5).is_empty());
     assert!(dirty(&m, 6, 8).is_empty());
     assert_eq!(dirty(&m, 5, 6), [f], "a range starting inside the mapping");
+    let part =
+        m.vm.dirty_shared_files(p, a + 5 * PAGE_SIZE, a + 5 * PAGE_SIZE + 1024, 16);
+    assert_eq!(part, [f], "a length ending inside a page covers the page");
     assert_eq!(dirty(&m, 0, 8), [f]);
     assert_eq!(m.vm.dirty_shared_files(p, a, a + 8 * PAGE_SIZE, 0), []);
 }

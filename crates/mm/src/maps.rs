@@ -61,7 +61,14 @@ impl MemorySystem {
         let mut files = Vec::new();
         // A length that ends inside a page covers that page (msync of 1,024
         // bytes syncs the page).
-        let end = end.saturating_add(PAGE_SIZE - 1) & !(PAGE_SIZE - 1);
+        // Any two values may come here (msync asks before it checks its
+        // arguments): an empty or wrapping range names no page.
+        let Some(end) = end.checked_next_multiple_of(PAGE_SIZE) else {
+            return files;
+        };
+        if start >= end {
+            return files;
+        }
         let Some(space) = self.spaces.get(&id) else {
             return files;
         };

@@ -281,4 +281,12 @@ fn dirty_shared_files_lists_a_file_only_for_ranges_holding_its_dirty_pages() {
     assert_eq!(part, [f], "a length ending inside a page covers the page");
     assert_eq!(dirty(&m, 0, 8), [f]);
     assert_eq!(m.vm.dirty_shared_files(p, a, a + 8 * PAGE_SIZE, 0), []);
+    for (start, end) in [
+        (u64::MAX - 0x7ff, u64::MAX),
+        (a + 5 * PAGE_SIZE + 1, a + 5 * PAGE_SIZE),
+        (a + 6 * PAGE_SIZE, a),
+        (0, u64::MAX),
+    ] {
+        assert!(m.vm.dirty_shared_files(p, start, end, 16).len() <= 1);
+    }
 }

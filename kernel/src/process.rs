@@ -3,10 +3,11 @@
 //! that supplies it with page tables, frames, kernel stacks and the console,
 //! and the switching between processes.
 //!
-//! The scheduler runs on the boot stack: it picks a ready process, switches to
-//! its kernel stack and address space, and gets control back when the process
-//! yields, blocks, is preempted or ends. A process never holds the kernel lock
-//! across a switch.
+//! The scheduler runs on the boot stack: it picks a ready thread, switches to
+//! its kernel stack and its process's address space, and gets control back
+//! when the thread yields, blocks, is preempted or ends. A thread never
+//! holds the kernel lock across a switch. Threads with a futex deadline are
+//! readied by the scheduler loop once the clock has reached it.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -28,7 +29,7 @@ use crate::memory::{HardwarePageTable, KernelFrames};
 /// running the heap dry.
 const HEAP_RESERVE: usize = 16 * 1024 * 1024;
 
-/// A process's kernel-side context: its switch slot and kernel stack.
+/// A thread's kernel-side context: its switch slot and kernel stack.
 pub struct ProcessContext {
     slot: usize,
     /// Held, never read: the slot is runnable only while its stack lives,
@@ -134,11 +135,14 @@ pub fn run_scheduler() {
             if k.processes().is_empty() {
                 k.launch_next();
             }
-            if let Some(pid) = k.processes_mut().pick_next() {
-                let p = k.processes().get(pid)?;
-                let (context, table) = (p.context.as_ref()?, p.table.as_ref()?);
+            let now = crate::clock::ticks();
+            k.processes_mut().wake_expired(now);
+            if let Some(tid) = k.processes_mut().pick_next() {
+                let t = k.processes().thread(tid)?;
+                let p = k.processes().get(t.pid)?;
+                let (context, table) = (t.context.as_ref()?, p.table.as_ref()?);
                 table.activate();
-                cpu::set_fs_base(k.fs_base_of(pid));
+                cpu::set_fs_base(k.fs_base_of(t.pid));
                 return Some(Some(context.slot));
             }
             if k.processes().is_empty() && k.nothing_to_launch() {
@@ -152,8 +156,8 @@ pub fn run_scheduler() {
             Some(Some(slot)) => {
                 context::run_slot(slot);
                 with_kernel(|k| {
-                    if let Some(pid) = k.processes_mut().take_current() {
-                        k.release_ended(pid);
+                    if let Some(tid) = k.processes_mut().take_current() {
+                        k.release_after_switch(tid);
                     }
                 });
             }
@@ -161,37 +165,57 @@ pub fn run_scheduler() {
     }
 }
 
-/// Gives the CPU back to the scheduler from the running process; returns
-/// when the process is scheduled again.
+/// Gives the CPU back to the scheduler from the running thread; returns
+/// when the thread is scheduled again.
 fn switch_to_scheduler() {
     let slot = with_kernel(|k| {
-        let pid = k.processes().current()?;
-        k.processes().get(pid)?.context.as_ref().map(|c| c.slot)
+        let tid = k.processes().current_thread()?;
+        k.processes().thread(tid)?.context.as_ref().map(|c| c.slot)
     });
     if let Some(slot) = slot {
         context::return_to_scheduler(slot);
     }
 }
 
-/// The running process gives up the CPU but stays ready.
+/// The running thread gives up the CPU but stays ready.
 pub fn yield_now() {
     with_kernel(|k| k.processes_mut().yield_current());
     switch_to_scheduler();
 }
 
-/// The timer fired while a process ran.
+/// The timer fired while a thread ran.
 pub fn preempt() {
     yield_now();
 }
 
-/// The running process blocks until a child ends.
+/// The running thread blocks until a child of its process ends.
 pub fn block_for_child() {
     with_kernel(|k| k.processes_mut().block_current_for_child());
     switch_to_scheduler();
 }
 
-/// Ends the running process with `status` and never returns to it.
+/// The running thread sleeps until woken (a futex wake, a signal) or the
+/// clock reaches `deadline`; other threads run meanwhile.
+pub fn block_until_woken(deadline: Option<u64>) {
+    with_kernel(|k| k.processes_mut().block_current(deadline));
+    switch_to_scheduler();
+}
+
+/// The running thread waits for thread `target` of its process to end.
+pub fn block_for_join(target: neoos_kernel_core::Tid) {
+    with_kernel(|k| k.processes_mut().block_current_for_join(target));
+    switch_to_scheduler();
+}
+
+/// Ends the running process with `status`, every thread of it (Linux
+/// `exit_group`, a fatal signal or fault), and never returns.
 pub fn exit_current(status: i64) -> ! {
+    // The other threads go first, so none runs while the space goes.
+    with_kernel(|k| {
+        if let (Some(pid), Some(tid)) = (k.processes().current(), k.processes().current_thread()) {
+            k.end_other_threads(pid, tid);
+        }
+    });
     // The address space goes in bounded steps, the others running between
     // them; what is left to `end` is then small.
     while !with_kernel(|k| k.processes().current().is_none_or(|pid| k.exit_step(pid))) {
@@ -204,6 +228,21 @@ pub fn exit_current(status: i64) -> ! {
     });
     switch_to_scheduler();
     unreachable!("an ended process is never scheduled again");
+}
+
+/// Ends the running thread only (Linux `exit`, `sys_thread_exit`); the
+/// last thread's end is its process's, with `status`.
+pub fn exit_thread(status: i64) -> ! {
+    let ended = with_kernel(|k| {
+        k.processes()
+            .current_thread()
+            .is_some_and(|tid| k.end_thread(tid, status))
+    });
+    if !ended {
+        exit_current(status);
+    }
+    switch_to_scheduler();
+    unreachable!("an ended thread is never scheduled again");
 }
 
 /// Resolves a user page fault through the mapping core; one it cannot

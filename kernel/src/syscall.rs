@@ -53,6 +53,7 @@ pub fn handle(frame: &mut TrapFrame) {
             },
             _,
         )) => pipe_io(fd, buf, count, write),
+        Err((SchedulerCall::FutexWait { deadline }, _)) => futex_wait(deadline),
         Err((SchedulerCall::SigAltStack { ss, old }, personality)) => {
             let sp = frame.rsp;
             personality.result(for_caller(|k, pid| k.sigaltstack(pid, ss, old, sp)))
@@ -125,9 +126,18 @@ fn scheduler_call(call: SchedulerCall, frame: &TrapFrame) -> Result<i64, Errno> 
         SchedulerCall::Mincore { addr, len, vec } => mincore(addr, len, vec),
         SchedulerCall::Maps { buf, len } => maps(buf, len),
         SchedulerCall::Sleep { until } => sleep_until(until),
+        SchedulerCall::ExitThread { status } => process::exit_thread(status),
+        SchedulerCall::ThreadCreate { entry, stack, arg } => {
+            let mut child = TrapFrame::new_user(entry, stack);
+            child.rdi = arg;
+            for_caller(|k, pid| k.create_thread(pid, &child)).map(i64::from)
+        }
+        SchedulerCall::CloneThread { args } => clone_thread(frame, args),
+        SchedulerCall::ThreadJoin { tid, status } => join(tid, status),
         // Completed in `handle`.
         SchedulerCall::LinuxWait { .. }
         | SchedulerCall::PipeIo { .. }
+        | SchedulerCall::FutexWait { .. }
         | SchedulerCall::SigReturn
         | SchedulerCall::SigAltStack { .. } => Err(Errno::Inval),
     }
@@ -201,4 +211,40 @@ fn fork(frame: &TrapFrame) -> Result<i64, Errno> {
     let mut child_frame = *frame;
     child_frame.rax = 0;
     for_caller(|k, pid| k.fork(pid, &child_frame)).map(|child| child as i64)
+}
+
+/// A thread `clone`: the new thread resumes where the caller does, with
+/// `rax` 0 on its new stack.
+fn clone_thread(
+    frame: &TrapFrame,
+    args: neoos_kernel_core::threads::CloneArgs,
+) -> Result<i64, Errno> {
+    if frame.rip >= neoos_abi::layout::USER_END {
+        return Err(Errno::Inval);
+    }
+    let mut child = *frame;
+    child.rax = 0;
+    child.rsp = args.stack;
+    for_caller(|k, pid| k.clone_thread(pid, &child, args)).map(i64::from)
+}
+
+/// A futex wait the caller has been entered in: sleeps until a wake, a
+/// signal or the deadline; the result is the raw `rax`.
+fn futex_wait(deadline: Option<u64>) -> i64 {
+    process::block_until_woken(deadline);
+    with_kernel(|k| match k.processes().current_thread() {
+        Some(tid) => k.futex_wait_end(tid, deadline),
+        None => 0,
+    })
+}
+
+/// `sys_thread_join`: steps until the thread has ended, waiting between
+/// steps.
+fn join(tid: i64, status: UserPtr) -> Result<i64, Errno> {
+    loop {
+        match for_caller(|k, pid| k.join_step(pid, tid, status))? {
+            Some(()) => return Ok(neo::E_OK),
+            None => process::block_for_join(tid as neoos_kernel_core::Tid),
+        }
+    }
 }

@@ -51,11 +51,22 @@ pub mod nr {
     pub const SHMCTL: usize = 30;
     pub const FORK: usize = 31;
 
+    // NeoOS threads (NeoOS results, `E_*` codes, despite their numbers).
+    pub const THREAD_CREATE: usize = 32;
+    pub const THREAD_EXIT: usize = 33;
+    pub const THREAD_JOIN: usize = 34;
+
     /// The first call of the POSIX personality (results are `-errno`);
     /// calls below it are NeoOS calls (results are `E_*` codes).
     pub const FIRST_POSIX: usize = MMAP;
     /// One past the highest system-call number.
-    pub const COUNT: usize = 32;
+    pub const COUNT: usize = 35;
+
+    /// Whether call `number` follows the NeoOS result convention (`E_*`
+    /// codes): the NeoOS calls below [`FIRST_POSIX`] and the thread calls.
+    pub const fn is_neo_convention(number: usize) -> bool {
+        number < FIRST_POSIX || matches!(number, THREAD_CREATE | THREAD_EXIT | THREAD_JOIN)
+    }
 }
 
 /// NeoOS result codes (`error.h`): every NeoOS call returns one of these
@@ -103,6 +114,7 @@ pub mod errno {
     pub const ESPIPE: i64 = 29;
     pub const ENOSYS: i64 = 38;
     pub const EOVERFLOW: i64 = 75;
+    pub const ETIMEDOUT: i64 = 110;
 }
 
 /// Open modes for `sys_open`.
@@ -230,7 +242,9 @@ pub mod linux {
         pub const MUNLOCKALL: usize = 152;
         pub const ARCH_PRCTL: usize = 158;
         pub const SETRLIMIT: usize = 160;
+        pub const CLONE: usize = 56;
         pub const GETTID: usize = 186;
+        pub const FUTEX: usize = 202;
         pub const TKILL: usize = 200;
         pub const SET_TID_ADDRESS: usize = 218;
         pub const CLOCK_GETTIME: usize = 228;
@@ -248,6 +262,50 @@ pub mod linux {
         /// Numbers at or above this are no Linux call NeoOS knows of (the
         /// kernel's once-only log of unknown numbers covers those below).
         pub const LOGGED_BELOW: usize = 512;
+    }
+
+    /// `clone` flags (the low byte is the signal sent to the parent at
+    /// the child's end; a thread sends none).
+    pub mod clone {
+        pub const CSIGNAL: u64 = 0xff;
+        pub const CLONE_VM: u64 = 0x100;
+        pub const CLONE_FS: u64 = 0x200;
+        pub const CLONE_FILES: u64 = 0x400;
+        pub const CLONE_SIGHAND: u64 = 0x800;
+        pub const CLONE_VFORK: u64 = 0x4000;
+        pub const CLONE_THREAD: u64 = 0x1_0000;
+        pub const CLONE_SYSVSEM: u64 = 0x4_0000;
+        pub const CLONE_SETTLS: u64 = 0x8_0000;
+        pub const CLONE_PARENT_SETTID: u64 = 0x10_0000;
+        pub const CLONE_CHILD_CLEARTID: u64 = 0x20_0000;
+        /// Ignored by Linux since 2.6.2; musl still passes it.
+        pub const CLONE_DETACHED: u64 = 0x40_0000;
+        pub const CLONE_CHILD_SETTID: u64 = 0x100_0000;
+        /// What a thread clone must have (musl's and glibc's
+        /// `pthread_create` pass these).
+        pub const THREAD_REQUIRED: u64 =
+            CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD;
+        /// What a thread clone may have besides.
+        pub const THREAD_OPTIONAL: u64 = CLONE_SYSVSEM
+            | CLONE_SETTLS
+            | CLONE_PARENT_SETTID
+            | CLONE_CHILD_CLEARTID
+            | CLONE_CHILD_SETTID
+            | CLONE_DETACHED;
+    }
+
+    /// `futex` operations (the low bits of `op`) and flags.
+    pub mod futex {
+        pub const FUTEX_WAIT: u32 = 0;
+        pub const FUTEX_WAKE: u32 = 1;
+        pub const FUTEX_REQUEUE: u32 = 3;
+        pub const FUTEX_CMP_REQUEUE: u32 = 4;
+        pub const FUTEX_WAIT_BITSET: u32 = 9;
+        pub const FUTEX_WAKE_BITSET: u32 = 10;
+        pub const FUTEX_PRIVATE_FLAG: u32 = 128;
+        pub const FUTEX_CLOCK_REALTIME: u32 = 256;
+        /// The bit set that matches every waiter.
+        pub const FUTEX_BITSET_MATCH_ANY: u32 = u32::MAX;
     }
 
     /// `arch_prctl` codes.
@@ -541,6 +599,9 @@ const SYSCALLS_H: &[(&str, i64)] = &[
     ("SYS_SHMDT", nr::SHMDT as i64),
     ("SYS_SHMCTL", nr::SHMCTL as i64),
     ("SYS_FORK", nr::FORK as i64),
+    ("SYS_THREAD_CREATE", nr::THREAD_CREATE as i64),
+    ("SYS_THREAD_EXIT", nr::THREAD_EXIT as i64),
+    ("SYS_THREAD_JOIN", nr::THREAD_JOIN as i64),
     ("O_RDONLY", open::O_RDONLY as i64),
     ("O_WRONLY", open::O_WRONLY as i64),
     ("O_RDWR", open::O_RDWR as i64),

@@ -40,6 +40,8 @@ pub struct Kernel<P: Platform> {
     pub(crate) file_meta: crate::linux::meta::FileMetaTable,
     /// Every pipe.
     pub(crate) pipes: crate::pipes::PipeTable,
+    /// Threads asleep in futex waits.
+    pub(crate) futexes: crate::futex::FutexTable,
 }
 
 /// How a user page fault that could not be resolved ends its process.
@@ -110,6 +112,7 @@ impl<P: Platform> Kernel<P> {
             flusher: crate::flusher::Flusher::default(),
             file_meta: Default::default(),
             pipes: Default::default(),
+            futexes: Default::default(),
         }
     }
 
@@ -293,14 +296,22 @@ impl<P: Platform> Kernel<P> {
         }))
     }
 
-    /// Ends process `pid` with `status`: removes every mapping (writing back
-    /// dirty file pages), closes its descriptors, wakes a waiting parent,
-    /// reaps ended children. Its context and page table are freed by
-    /// [`Self::release_ended`] once the CPU has left it.
+    /// Ends process `pid` with `status`, every thread of it: removes every
+    /// mapping (writing back dirty file pages), closes its descriptors,
+    /// frees the contexts of its threads the CPU is not on, wakes a waiting
+    /// parent, reaps ended children. The context of the thread the CPU is
+    /// on and the page table are freed by [`Self::release_ended`] once the
+    /// CPU has left it.
     pub fn end(&mut self, pid: Pid, status: i64) {
         let Some(mut ending) = self.processes.end(pid, status) else {
             return;
         };
+        for context in ending.contexts.drain(..) {
+            self.platform.free_context(context);
+        }
+        for tid in ending.threads.drain(..) {
+            self.futexes.remove(tid);
+        }
         let mut files = self.file_io();
         for d in ending.files.take_all() {
             // A failed writeback (a faulty disk) cannot stop an exit.

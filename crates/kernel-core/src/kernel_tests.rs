@@ -113,7 +113,7 @@ fn spawn_builds_the_stack_with_argc_and_argv() {
     let pid = k
         .spawn("/bin/prog", &[b"/bin/prog".to_vec(), b"x".to_vec()], None)
         .unwrap();
-    let p = k.processes.get(pid).unwrap();
+    let p = k.processes.thread(pid).unwrap();
     let frame = *p.context.as_ref().unwrap();
     assert_eq!(frame.entry, PROGRAM_ENTRY);
     assert_eq!(frame.stack % 16, 0);
@@ -261,7 +261,7 @@ fn fork_copies_memory_and_shares_open_files() {
     let frame = crate::test_platform::TestFrame { entry: 1, stack: 2 };
     let child = k.fork(parent, &frame).unwrap();
     assert_eq!(
-        *k.processes.get(child).unwrap().context.as_ref().unwrap(),
+        *k.processes.thread(child).unwrap().context.as_ref().unwrap(),
         frame
     );
     poke(&mut k, child, SCRATCH, b"child!");
@@ -607,7 +607,7 @@ fn run_starts_a_child_with_the_given_arguments() {
     poke(&mut k, pid, SCRATCH + 128, &argv);
     let child = sys(&mut k, pid, nr::RUN, [path, SCRATCH + 128, 0, 0, 0, 0]);
     assert_eq!(child, 2);
-    let frame = *k.processes.get(2).unwrap().context.as_ref().unwrap();
+    let frame = *k.processes.thread(2).unwrap().context.as_ref().unwrap();
     let argc = peek(&mut k, 2, frame.stack, 8);
     assert_eq!(argc, 2u64.to_le_bytes());
     let none = put_str(&mut k, pid, SCRATCH, "/bin/none");

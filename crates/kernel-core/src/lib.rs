@@ -17,6 +17,7 @@ mod buffer;
 pub mod files;
 pub mod flusher;
 pub mod fs;
+pub mod futex;
 pub mod ipc;
 pub mod kernel;
 pub mod launch;
@@ -28,13 +29,14 @@ pub mod platform;
 pub mod process;
 pub mod stack;
 pub mod syscall;
+pub mod threads;
 
 #[cfg(test)]
 mod test_platform;
 
 pub use kernel::{FatalFault, Kernel};
 pub use platform::Platform;
-pub use process::Pid;
+pub use process::{Pid, Tid};
 #[cfg(test)]
 mod kernel_tests;
 #[cfg(test)]

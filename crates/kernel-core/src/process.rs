@@ -1,8 +1,21 @@
-//! The process table: every process's life cycle (ready, running, waiting
-//! for a child, ended), parents and orphans, the run queue and the running
-//! process. It holds each process's machine parts (`T`: its page table, `C`:
-//! its kernel-side execution context) without knowing what they are; the
-//! kernel creates and frees them and switches between processes.
+//! The process table: processes (address space, page table, files, signal
+//! actions, parent; alive or ended) and their threads (the schedulable
+//! contexts: registers and kernel stack `C`, state, thread id, per-thread
+//! signal mask, FS base and pending signals, clear-child-tid address), the
+//! run queue of threads and the running thread. A process's first thread
+//! has the process's id as its thread id; thread ids come from the same
+//! counter as process ids, so the two never collide.
+//!
+//! It holds each process's machine parts (`T`: its page table, `C`: a
+//! thread's kernel-side execution context) without knowing what they are;
+//! the kernel creates and frees them and switches between threads.
+//!
+//! Per-thread signal mask, alternate stack and FS base: the process's
+//! [`ProgramAbi`] holds those of its *active* thread (the one that runs or
+//! ran last); the others keep theirs in [`Thread::saved`], and
+//! [`ProcessTable::pick_next`] swaps them when it switches to another
+//! thread of the process. So every call works on `abi` as the running
+//! thread's state, and a single-threaded process is unchanged.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
@@ -11,19 +24,38 @@ use alloc::vec::Vec;
 use neoos_mm::AsId;
 
 use crate::files::DescriptorTable;
-use crate::linux::ProgramAbi;
+use crate::linux::{ProgramAbi, ThreadPart};
 
 /// A process identifier.
 pub type Pid = u32;
 
+/// A thread identifier (the first thread's is its process's pid).
+pub type Tid = u32;
+
 /// Where a process is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
+    /// At least one of its threads has not ended.
+    Live,
+    /// Ended with this status; waiting to be reaped by its parent.
+    Ended(i64),
+}
+
+/// Where a thread is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThreadState {
     Ready,
     Running,
-    /// Waiting for a child to end.
+    /// Waiting for a child process to end.
     WaitingForChild,
-    /// Ended with this status; waiting to be reaped by its parent.
+    /// Asleep (a futex wait) until woken, or until the clock reaches
+    /// `deadline` ticks.
+    Blocked {
+        deadline: Option<u64>,
+    },
+    /// Waiting for thread `Tid` of its process to end (`sys_thread_join`).
+    Joining(Tid),
+    /// Ended with this status (a NeoOS thread stays until joined).
     Ended(i64),
 }
 
@@ -38,28 +70,51 @@ pub enum Parent {
     Gone,
 }
 
-/// One process.
-pub struct Process<T, C> {
+/// One process: what its threads share.
+pub struct Process<T> {
     pub pid: Pid,
     pub parent: Parent,
     pub path: String,
     pub space: AsId,
     /// Its page table; taken when the process has ended and no longer runs.
     pub table: Option<T>,
-    /// Its execution context; taken when the process has ended and no
-    /// longer runs.
-    pub context: Option<C>,
     pub state: State,
     pub files: DescriptorTable,
-    /// Its system-call interface (and Linux state).
+    /// Its system-call interface (and Linux state, with the active
+    /// thread's per-thread part).
     pub abi: ProgramAbi,
+    /// The thread whose per-thread state `abi` holds.
+    active_thread: Tid,
+    /// Thread records of this process in the table (ended NeoOS threads
+    /// waiting to be joined, and a thread the CPU has not left, count).
+    thread_records: usize,
 }
 
-impl<T, C> Process<T, C> {
-    /// Whether the process has ended and the CPU has left it for good.
+impl<T> Process<T> {
+    /// Whether the process has ended and the CPU has left all its threads.
     fn is_released(&self) -> bool {
-        matches!(self.state, State::Ended(_)) && self.context.is_none()
+        matches!(self.state, State::Ended(_)) && self.thread_records == 0
     }
+}
+
+/// One thread: what the scheduler runs.
+pub struct Thread<C> {
+    pub tid: Tid,
+    /// Its process.
+    pub pid: Pid,
+    /// Its execution context; taken when it has ended and the CPU left it.
+    pub context: Option<C>,
+    pub state: ThreadState,
+    /// Where its end stores 0 and wakes a futex waiter (Linux
+    /// `CLONE_CHILD_CLEARTID`, `set_tid_address`); 0 for none.
+    pub clear_child_tid: u64,
+    /// Signals sent to this thread alone (`tgkill`), not yet delivered.
+    pub pending: u64,
+    /// Its signal mask, alternate stack and FS base while another thread
+    /// of its process is the active one.
+    pub saved: ThreadPart,
+    /// A NeoOS thread: its end status stays until `sys_thread_join`.
+    pub joinable: bool,
 }
 
 /// What a new process is made of.
@@ -68,9 +123,18 @@ pub struct NewProcess<T, C> {
     pub path: String,
     pub space: AsId,
     pub table: T,
+    /// Its first thread's context.
     pub context: C,
     pub files: DescriptorTable,
     pub abi: ProgramAbi,
+}
+
+/// What a new thread of an existing process is made of.
+pub struct NewThread<C> {
+    pub context: C,
+    pub saved: ThreadPart,
+    pub clear_child_tid: u64,
+    pub joinable: bool,
 }
 
 /// A process that ended with nobody to wait for it, removed from the table:
@@ -85,11 +149,16 @@ pub struct Unwaited {
 }
 
 /// What an ending process leaves to be torn down: its descriptors, its
-/// address space, and the ended children nobody can wait for any more.
-pub struct Ending {
+/// address space, the contexts of its threads the CPU is not on, and the
+/// ended children nobody can wait for any more.
+pub struct Ending<C> {
     pub files: DescriptorTable,
     pub space: AsId,
     pub unwaited: Vec<Unwaited>,
+    /// Contexts of its threads that were not running (free them now).
+    pub contexts: Vec<C>,
+    /// Thread ids that left the table (their futex waits go too).
+    pub threads: Vec<Tid>,
 }
 
 /// What an ended process held once the CPU has left it.
@@ -100,11 +169,20 @@ pub struct Released<T, C> {
     pub unwaited: Option<Unwaited>,
 }
 
-/// All processes.
+/// What one ending thread (not its process's last) leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThreadEnding {
+    pub pid: Pid,
+    /// Where 0 is stored and a futex waiter woken (0: nowhere).
+    pub clear_child_tid: u64,
+}
+
+/// All processes and threads.
 pub struct ProcessTable<T, C> {
-    processes: BTreeMap<Pid, Process<T, C>>,
-    run_queue: VecDeque<Pid>,
-    current: Option<Pid>,
+    processes: BTreeMap<Pid, Process<T>>,
+    threads: BTreeMap<Tid, Thread<C>>,
+    run_queue: VecDeque<Tid>,
+    current: Option<Tid>,
     next_pid: Pid,
 }
 
@@ -112,6 +190,7 @@ impl<T, C> Default for ProcessTable<T, C> {
     fn default() -> Self {
         ProcessTable {
             processes: BTreeMap::new(),
+            threads: BTreeMap::new(),
             run_queue: VecDeque::new(),
             current: None,
             next_pid: 1,
@@ -120,22 +199,67 @@ impl<T, C> Default for ProcessTable<T, C> {
 }
 
 impl<T, C> ProcessTable<T, C> {
-    /// The running process.
+    /// The process of the running thread.
     #[inline]
     pub fn current(&self) -> Option<Pid> {
+        self.current
+            .and_then(|tid| self.threads.get(&tid))
+            .map(|t| t.pid)
+    }
+
+    /// The running thread.
+    #[inline]
+    pub fn current_thread(&self) -> Option<Tid> {
         self.current
     }
 
     /// Process `pid`.
     #[inline]
-    pub fn get(&self, pid: Pid) -> Option<&Process<T, C>> {
+    pub fn get(&self, pid: Pid) -> Option<&Process<T>> {
         self.processes.get(&pid)
     }
 
     /// Process `pid`, to change.
     #[inline]
-    pub fn get_mut(&mut self, pid: Pid) -> Option<&mut Process<T, C>> {
+    pub fn get_mut(&mut self, pid: Pid) -> Option<&mut Process<T>> {
         self.processes.get_mut(&pid)
+    }
+
+    /// Thread `tid`.
+    #[inline]
+    pub fn thread(&self, tid: Tid) -> Option<&Thread<C>> {
+        self.threads.get(&tid)
+    }
+
+    /// Thread `tid`, to change.
+    #[inline]
+    pub fn thread_mut(&mut self, tid: Tid) -> Option<&mut Thread<C>> {
+        self.threads.get_mut(&tid)
+    }
+
+    /// The threads of process `pid` in the table (ended ones not yet
+    /// released or joined included).
+    pub fn threads_of(&self, pid: Pid) -> impl Iterator<Item = &Thread<C>> + '_ {
+        self.threads.values().filter(move |t| t.pid == pid)
+    }
+
+    /// Threads of `pid` that have not ended.
+    pub fn live_threads(&self, pid: Pid) -> usize {
+        self.threads_of(pid)
+            .filter(|t| !matches!(t.state, ThreadState::Ended(_)))
+            .count()
+    }
+
+    /// The signal mask, alternate stack and FS base of thread `tid`
+    /// (the process's own copy when it is the active thread).
+    pub fn thread_part(&self, tid: Tid) -> Option<ThreadPart> {
+        let t = self.threads.get(&tid)?;
+        let p = self.processes.get(&t.pid)?;
+        Some(if p.active_thread == tid {
+            p.abi.thread_part()
+        } else {
+            t.saved
+        })
     }
 
     /// Whether no process exists.
@@ -148,10 +272,17 @@ impl<T, C> ProcessTable<T, C> {
         self.processes.len()
     }
 
-    /// Adds a process, ready to run; returns its pid.
-    pub fn insert(&mut self, new: NewProcess<T, C>) -> Pid {
-        let pid = self.next_pid;
+    fn new_id(&mut self) -> u32 {
+        let id = self.next_pid;
         self.next_pid += 1;
+        id
+    }
+
+    /// Adds a process with its first thread, ready to run; returns its pid
+    /// (also the thread's id).
+    pub fn insert(&mut self, new: NewProcess<T, C>) -> Pid {
+        let pid = self.new_id();
+        let saved = new.abi.thread_part();
         self.processes.insert(
             pid,
             Process {
@@ -160,61 +291,183 @@ impl<T, C> ProcessTable<T, C> {
                 path: new.path,
                 space: new.space,
                 table: Some(new.table),
-                context: Some(new.context),
-                state: State::Ready,
+                state: State::Live,
                 files: new.files,
                 abi: new.abi,
+                active_thread: pid,
+                thread_records: 1,
             },
         );
-        self.run_queue.push_back(pid);
+        self.add_thread(pid, pid, new.context, saved, 0, false);
         pid
     }
 
-    /// Takes the next ready process off the run queue and makes it the
-    /// running one.
-    pub fn pick_next(&mut self) -> Option<Pid> {
-        while let Some(pid) = self.run_queue.pop_front() {
-            let Some(p) = self.processes.get_mut(&pid) else {
+    /// Adds a thread to live process `pid`, ready to run; its id, or the
+    /// context back when the process has ended or does not exist.
+    pub fn insert_thread(&mut self, pid: Pid, new: NewThread<C>) -> Result<Tid, C> {
+        if !self
+            .processes
+            .get(&pid)
+            .is_some_and(|p| p.state == State::Live)
+        {
+            return Err(new.context);
+        }
+        let tid = self.new_id();
+        if let Some(p) = self.processes.get_mut(&pid) {
+            p.thread_records += 1;
+        }
+        self.add_thread(
+            pid,
+            tid,
+            new.context,
+            new.saved,
+            new.clear_child_tid,
+            new.joinable,
+        );
+        Ok(tid)
+    }
+
+    fn add_thread(
+        &mut self,
+        pid: Pid,
+        tid: Tid,
+        context: C,
+        saved: ThreadPart,
+        clear_child_tid: u64,
+        joinable: bool,
+    ) {
+        self.threads.insert(
+            tid,
+            Thread {
+                tid,
+                pid,
+                context: Some(context),
+                state: ThreadState::Ready,
+                clear_child_tid,
+                pending: 0,
+                saved,
+                joinable,
+            },
+        );
+        self.run_queue.push_back(tid);
+    }
+
+    /// Takes the next ready thread off the run queue and makes it the
+    /// running one (and its process's active thread).
+    pub fn pick_next(&mut self) -> Option<Tid> {
+        while let Some(tid) = self.run_queue.pop_front() {
+            let Some(t) = self.threads.get_mut(&tid) else {
                 continue;
             };
-            if p.state != State::Ready {
+            if t.state != ThreadState::Ready {
                 continue;
             }
-            p.state = State::Running;
-            self.current = Some(pid);
-            return Some(pid);
+            t.state = ThreadState::Running;
+            let pid = t.pid;
+            self.current = Some(tid);
+            self.activate(pid, tid);
+            return Some(tid);
         }
         None
     }
 
-    /// The running process gives up the CPU but stays ready.
+    /// Makes `tid` the active thread of `pid`: the outgoing active
+    /// thread's per-thread state goes to its record, `tid`'s comes in.
+    fn activate(&mut self, pid: Pid, tid: Tid) {
+        let Some(p) = self.processes.get_mut(&pid) else {
+            return;
+        };
+        if p.active_thread == tid {
+            return;
+        }
+        if let Some(old) = self.threads.get_mut(&p.active_thread) {
+            old.saved = p.abi.thread_part();
+        }
+        if let Some(new) = self.threads.get(&tid) {
+            p.abi.set_thread_part(new.saved);
+        }
+        p.active_thread = tid;
+    }
+
+    /// The running thread gives up the CPU but stays ready.
     pub fn yield_current(&mut self) {
-        let Some(pid) = self.current else { return };
-        if let Some(p) = self.processes.get_mut(&pid) {
-            if p.state == State::Running {
-                p.state = State::Ready;
-                self.run_queue.push_back(pid);
+        let Some(tid) = self.current else { return };
+        if let Some(t) = self.threads.get_mut(&tid) {
+            if t.state == ThreadState::Running {
+                t.state = ThreadState::Ready;
+                self.run_queue.push_back(tid);
             }
         }
     }
 
-    /// The running process waits for a child to end.
-    pub fn block_current_for_child(&mut self) {
-        if let Some(p) = self.current.and_then(|pid| self.processes.get_mut(&pid)) {
-            p.state = State::WaitingForChild;
+    /// Sets the running thread's state to `state` (it leaves the CPU next).
+    fn block_current_as(&mut self, state: ThreadState) {
+        if let Some(t) = self.current.and_then(|tid| self.threads.get_mut(&tid)) {
+            if t.state == ThreadState::Running {
+                t.state = state;
+            }
         }
     }
 
-    /// The CPU has come back from the running process: it runs no more.
-    pub fn take_current(&mut self) -> Option<Pid> {
+    /// The running thread waits for a child to end.
+    pub fn block_current_for_child(&mut self) {
+        self.block_current_as(ThreadState::WaitingForChild);
+    }
+
+    /// The running thread sleeps until [`Self::wake`] or the clock reaches
+    /// `deadline` ([`Self::wake_expired`]).
+    pub fn block_current(&mut self, deadline: Option<u64>) {
+        self.block_current_as(ThreadState::Blocked { deadline });
+    }
+
+    /// The running thread waits for thread `target` to be released.
+    pub fn block_current_for_join(&mut self, target: Tid) {
+        self.block_current_as(ThreadState::Joining(target));
+    }
+
+    /// Readies blocked or joining thread `tid` (a futex wake, a signal, the
+    /// end of the thread it joins). `false` when it was not waiting so.
+    pub fn wake(&mut self, tid: Tid) -> bool {
+        let Some(t) = self.threads.get_mut(&tid) else {
+            return false;
+        };
+        if !matches!(
+            t.state,
+            ThreadState::Blocked { .. } | ThreadState::Joining(_)
+        ) {
+            return false;
+        }
+        t.state = ThreadState::Ready;
+        self.run_queue.push_back(tid);
+        true
+    }
+
+    /// Readies every blocked thread whose deadline is at or before `now`.
+    pub fn wake_expired(&mut self, now: u64) {
+        for t in self.threads.values_mut() {
+            if let ThreadState::Blocked {
+                deadline: Some(deadline),
+            } = t.state
+            {
+                if deadline <= now {
+                    t.state = ThreadState::Ready;
+                    self.run_queue.push_back(t.tid);
+                }
+            }
+        }
+    }
+
+    /// The CPU has come back from the running thread: it runs no more.
+    pub fn take_current(&mut self) -> Option<Tid> {
         self.current.take()
     }
 
-    /// Marks `pid` ended with `status`: orphans its children (ended ones
-    /// nobody can wait for any more leave the table), wakes a waiting
-    /// parent, and hands back what must be torn down. `None` when `pid` does
-    /// not exist or has ended already.
-    pub fn end(&mut self, pid: Pid, status: i64) -> Option<Ending> {
+    /// Marks `pid` ended with `status`, and every thread of it: those the
+    /// CPU is not on leave the table (their contexts are handed back);
+    /// orphans its children (ended ones nobody can wait for any more leave
+    /// the table), wakes a waiting parent, and hands back what must be torn
+    /// down. `None` when `pid` does not exist or has ended already.
+    pub fn end(&mut self, pid: Pid, status: i64) -> Option<Ending<C>> {
         let p = self.processes.get_mut(&pid)?;
         if matches!(p.state, State::Ended(_)) {
             return None;
@@ -222,7 +475,12 @@ impl<T, C> ProcessTable<T, C> {
         p.state = State::Ended(status);
         let files = core::mem::take(&mut p.files);
         let (space, parent) = (p.space, p.parent);
-        self.run_queue.retain(|&q| q != pid);
+        let (contexts, threads) = self.remove_threads(pid, self.current);
+        if let Some(t) = self.current.and_then(|tid| self.threads.get_mut(&tid)) {
+            if t.pid == pid {
+                t.state = ThreadState::Ended(status);
+            }
+        }
         let unwaited = self.orphan_children_of(pid);
         if let Parent::Process(parent) = parent {
             self.wake_if_waiting(parent);
@@ -231,7 +489,125 @@ impl<T, C> ProcessTable<T, C> {
             files,
             space,
             unwaited,
+            contexts,
+            threads,
         })
+    }
+
+    /// Removes every thread of `pid` but `keep` from the table (off the run
+    /// queue): their contexts and ids.
+    fn remove_threads(&mut self, pid: Pid, keep: Option<Tid>) -> (Vec<C>, Vec<Tid>) {
+        let gone: Vec<Tid> = self
+            .threads_of(pid)
+            .map(|t| t.tid)
+            .filter(|&tid| Some(tid) != keep)
+            .collect();
+        let mut contexts = Vec::new();
+        for tid in &gone {
+            if let Some(t) = self.threads.remove(tid) {
+                contexts.extend(t.context);
+            }
+        }
+        if let Some(p) = self.processes.get_mut(&pid) {
+            p.thread_records -= gone.len();
+        }
+        let threads = &self.threads;
+        self.run_queue.retain(|q| {
+            threads
+                .get(q)
+                .is_some_and(|t| t.pid != pid || Some(*q) == keep)
+        });
+        (contexts, gone)
+    }
+
+    /// Every thread of live process `pid` but `keep` (the caller of
+    /// `exit_group`) leaves the table: their contexts and ids. The CPU
+    /// must be on none of them.
+    pub fn end_other_threads(&mut self, pid: Pid, keep: Tid) -> (Vec<C>, Vec<Tid>) {
+        self.remove_threads(pid, Some(keep))
+    }
+
+    /// Ends thread `tid` (not its process) with `status`: what the kernel
+    /// still does for it. `None` when it does not exist, has ended, or its
+    /// process has.
+    pub fn end_thread(&mut self, tid: Tid, status: i64) -> Option<ThreadEnding> {
+        let t = self.threads.get_mut(&tid)?;
+        if matches!(t.state, ThreadState::Ended(_)) {
+            return None;
+        }
+        let pid = t.pid;
+        if self.processes.get(&pid)?.state != State::Live {
+            return None;
+        }
+        t.state = ThreadState::Ended(status);
+        let clear_child_tid = core::mem::take(&mut t.clear_child_tid);
+        self.run_queue.retain(|&q| q != tid);
+        Some(ThreadEnding {
+            pid,
+            clear_child_tid,
+        })
+    }
+
+    /// Takes the context of ended thread `tid` of a live process once the
+    /// CPU has left it; the record goes unless a join will take its
+    /// status, and threads joining it wake. `None` when it has not ended
+    /// or its process has (see [`Self::release`]).
+    pub fn release_thread(&mut self, tid: Tid) -> Option<C> {
+        let t = self.threads.get_mut(&tid)?;
+        let ThreadState::Ended(_) = t.state else {
+            return None;
+        };
+        let pid = t.pid;
+        if self.processes.get(&pid)?.state != State::Live {
+            return None;
+        }
+        let context = t.context.take();
+        if !t.joinable {
+            self.threads.remove(&tid);
+            if let Some(p) = self.processes.get_mut(&pid) {
+                p.thread_records -= 1;
+            }
+        }
+        let joiners: Vec<Tid> = self
+            .threads_of(pid)
+            .filter(|j| j.state == ThreadState::Joining(tid))
+            .map(|j| j.tid)
+            .collect();
+        for j in joiners {
+            self.wake(j);
+        }
+        context
+    }
+
+    /// One step of `sys_thread_join(target)` by thread `me` of `pid`: the
+    /// status of the ended, released NeoOS thread `target` (its record
+    /// goes), `Ok(None)` while it runs, `NoEnt` for no such thread of the
+    /// process, `Inval` for itself or a thread that cannot be joined.
+    pub fn join_step(
+        &mut self,
+        pid: Pid,
+        me: Tid,
+        target: Tid,
+    ) -> Result<Option<i64>, neoos_mm::Errno> {
+        use neoos_mm::Errno;
+        let t = self
+            .threads
+            .get(&target)
+            .filter(|t| t.pid == pid)
+            .ok_or(Errno::NoEnt)?;
+        if target == me || !t.joinable {
+            return Err(Errno::Inval);
+        }
+        match t.state {
+            ThreadState::Ended(status) if t.context.is_none() => {
+                self.threads.remove(&target);
+                if let Some(p) = self.processes.get_mut(&pid) {
+                    p.thread_records -= 1;
+                }
+                Ok(Some(status))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Children of `pid` lose their parent; those that have ended already
@@ -256,25 +632,28 @@ impl<T, C> ProcessTable<T, C> {
         unwaited
     }
 
+    /// Readies the threads of `pid` waiting for a child.
     fn wake_if_waiting(&mut self, pid: Pid) {
-        if let Some(p) = self.processes.get_mut(&pid) {
-            if p.state == State::WaitingForChild {
-                p.state = State::Ready;
-                self.run_queue.push_back(pid);
+        for t in self.threads.values_mut() {
+            if t.pid == pid && t.state == ThreadState::WaitingForChild {
+                t.state = ThreadState::Ready;
+                self.run_queue.push_back(t.tid);
             }
         }
     }
 
-    /// Takes what ended process `pid` still held once the CPU has left it;
-    /// a process nobody waits for leaves the table. `None` when `pid` has
-    /// not ended.
+    /// Takes what ended process `pid` still held once the CPU has left it
+    /// (its table, the context of the thread that ended it); a process
+    /// nobody waits for leaves the table. `None` when `pid` has not ended.
     pub fn release(&mut self, pid: Pid) -> Option<Released<T, C>> {
         let p = self.processes.get_mut(&pid)?;
         let State::Ended(_) = p.state else {
             return None;
         };
-        let context = p.context.take();
         let table = p.table.take();
+        let (contexts, _) = self.remove_threads(pid, None);
+        let context = contexts.into_iter().next();
+        let p = self.processes.get(&pid)?;
         let unwaited = if matches!(p.parent, Parent::Process(_)) {
             None
         } else {
@@ -318,7 +697,7 @@ impl<T, C> ProcessTable<T, C> {
         self.processes
             .values()
             .filter(move |p| p.parent == Parent::Process(parent))
-            .map(|p| (p.pid, matches!(p.state, State::Ended(_)) && p.is_released()))
+            .map(|p| (p.pid, p.is_released()))
     }
 
     /// Takes ended child `child` of `parent`: (pid, status).
@@ -376,7 +755,7 @@ mod tests {
         let a = add(&mut t, Parent::Kernel);
         let b = add(&mut t, Parent::Kernel);
         assert_eq!((a, b), (1, 2));
-        assert_eq!(t.get(a).unwrap().state, State::Ready);
+        assert_eq!(t.thread(a).unwrap().state, ThreadState::Ready);
     }
 
     #[test]
@@ -385,7 +764,7 @@ mod tests {
         let a = add(&mut t, Parent::Kernel);
         let b = add(&mut t, Parent::Kernel);
         assert_eq!(t.pick_next(), Some(a));
-        assert_eq!(t.get(a).unwrap().state, State::Running);
+        assert_eq!(t.thread(a).unwrap().state, ThreadState::Running);
         t.yield_current();
         t.take_current();
         assert_eq!(t.pick_next(), Some(b));
@@ -402,7 +781,10 @@ mod tests {
         let child = add(&mut t, Parent::Process(parent));
         t.block_current_for_child();
         t.take_current();
-        assert_eq!(t.get(parent).unwrap().state, State::WaitingForChild);
+        assert_eq!(
+            t.thread(parent).unwrap().state,
+            ThreadState::WaitingForChild
+        );
         assert!(t.reap_child(parent).is_none());
         assert!(t.has_children(parent));
         assert!(run_and_end(&mut t, child, 3).is_empty());
@@ -525,9 +907,14 @@ mod tests {
             abi: ProgramAbi::Neo,
         });
         assert!(t.release(child).is_none(), "a live process keeps its parts");
-        t.end(child, 0).unwrap();
+        let ending = t.end(child, 0).unwrap();
+        assert_eq!(
+            ending.contexts,
+            [4],
+            "the CPU is not on it: its context comes back at once"
+        );
         let r = t.release(child).unwrap();
-        assert_eq!((r.table, r.context, r.unwaited), (Some(3), Some(4), None));
+        assert_eq!((r.table, r.context, r.unwaited), (Some(3), None, None));
         let again = t.release(child).unwrap();
         assert_eq!((again.table, again.context), (None, None));
     }

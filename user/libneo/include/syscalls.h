@@ -55,8 +55,12 @@
 #define SYS_SHMDT         29
 #define SYS_SHMCTL        30
 #define SYS_FORK          31
+/* NeoOS threads (NeoOS results: E_* codes) */
+#define SYS_THREAD_CREATE 32
+#define SYS_THREAD_EXIT   33
+#define SYS_THREAD_JOIN   34
 /* One past the highest number (not checked by the header test). */
-#define SYS_COUNT         32
+#define SYS_COUNT         35
 
 /* ---- sys_open modes (combine with |) ---- */
 #define O_RDONLY   0
@@ -146,5 +150,22 @@ int   sys_fsync(int fd);
 int   sys_readdir(const char *path, char *buf, int len);
 int   sys_read_console(char *buf, int len);
 long  sys_ticks(void);
+
+/* ---- threads (docs/abi.md, "Threads") ----
+ * Starts a thread of the calling process running fn(arg) on the stack
+ * [stack, stack + size) (the caller's memory, which it frees after the join);
+ * returns its thread id, or E_INVAL (bad entry or stack), E_NOMEM. When fn
+ * returns, the thread ends as by sys_thread_exit(its result). The thread
+ * shares the address space and descriptors; errno and sys_errno() are
+ * per process, not per thread. */
+int   sys_thread_create(int (*fn)(void *), void *arg, void *stack, unsigned long size);
+/* Ends the calling thread with `status` (the last thread's end is the
+ * process's, with that status). */
+void  sys_thread_exit(int status) __attribute__((noreturn));
+/* Waits for thread `tid` of this process (made by sys_thread_create) to end
+ * and stores its status in *status (if not NULL); E_OK. E_NOENT: no such
+ * thread (or already joined); E_INVAL: the caller itself or a thread not
+ * made by sys_thread_create; E_BUSY: that thread is joining the caller. */
+int   sys_thread_join(int tid, int *status);
 
 #endif

@@ -28,6 +28,8 @@ long neo_syscall(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
     return ret;
 }
 
+#define NEO_STR2(x) #x
+#define NEO_STR(x) NEO_STR2(x)
 #define SC0(n)                   neo_syscall((n), 0, 0, 0, 0, 0, 0)
 #define SC1(n, a)                neo_syscall((n), (long)(a), 0, 0, 0, 0, 0)
 #define SC2(n, a, b)             neo_syscall((n), (long)(a), (long)(b), 0, 0, 0, 0)
@@ -73,6 +75,37 @@ int sys_fsync(int fd) { return (int)SC1(SYS_FSYNC, fd); }
 int sys_readdir(const char *path, char *buf, int len) { return (int)SC3(SYS_READDIR, path, buf, len); }
 int sys_read_console(char *buf, int len) { return (int)SC2(SYS_READ_CONSOLE, buf, len); }
 long sys_ticks(void) { return SC0(SYS_TICKS); }
+
+/* Where a thread's function returns to: its result (eax) becomes the
+ * status of sys_thread_exit. */
+void neo_thread_return(void);
+__asm__(".text\n"
+        ".globl neo_thread_return\n"
+        "neo_thread_return:\n"
+        "    movl %eax, %edi\n"
+        "    movl $" NEO_STR(SYS_THREAD_EXIT) ", %eax\n"
+        "    syscall\n"
+        "    ud2\n");
+
+int sys_thread_create(int (*fn)(void *), void *arg, void *stack, unsigned long size)
+{
+    if (stack == 0 || size < 64)
+        return E_INVAL;
+    /* The kernel enters fn with rsp = top: as after a call, (top + 8) is
+     * 16-byte aligned and [top] is the return address. */
+    unsigned long top = ((unsigned long)stack + size) & ~15UL;
+    top -= 8;
+    *(void **)top = (void *)neo_thread_return;
+    return (int)SC3(SYS_THREAD_CREATE, fn, top, arg);
+}
+
+void sys_thread_exit(int status)
+{
+    for (;;)
+        SC1(SYS_THREAD_EXIT, status);
+}
+
+int sys_thread_join(int tid, int *status) { return (int)SC2(SYS_THREAD_JOIN, tid, status); }
 
 /* ---------------- POSIX personality: results are values or -errno ---------------- */
 

@@ -109,7 +109,7 @@ impl<P: Platform> Kernel<P> {
     pub(crate) fn linux_call(&mut self, pid: Pid, call: LinuxCall) -> Completion {
         let result = match call {
             LinuxCall::ArchPrctl { code, addr } => self.arch_prctl(pid, code, addr),
-            LinuxCall::SetTidAddress { .. } => Ok(pid as i64),
+            LinuxCall::SetTidAddress { tidptr } => Ok(self.set_tid_address(pid, tidptr)),
             LinuxCall::Brk { addr } => self.brk(pid, addr),
             LinuxCall::Open {
                 dirfd,

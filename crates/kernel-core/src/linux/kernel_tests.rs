@@ -66,7 +66,7 @@ fn a_program_without_the_note_starts_as_linux_on_the_linux_stack() {
     let file_size = linux_program(&[0xf4; 32], 8192).len() as u64;
     let brk_start = (PROGRAM_BASE + file_size + 8192).next_multiple_of(PAGE);
     assert_eq!(linux_state(&k, pid), LinuxState::new(brk_start));
-    let rsp = k.processes.get(pid).unwrap().context.unwrap().stack;
+    let rsp = k.processes.thread(pid).unwrap().context.unwrap().stack;
     assert_eq!(rsp % 16, 0);
     assert_eq!(word_at(&mut k, pid, rsp), 1, "argc");
     let argv0 = word_at(&mut k, pid, rsp + 8);

@@ -46,6 +46,38 @@ impl ProgramAbi {
     }
 }
 
+/// The part of a process's state each of its threads has its own of:
+/// signal mask, alternate signal stack, FS base (see `crate::process`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ThreadPart {
+    pub fs_base: u64,
+    pub blocked: u64,
+    pub altstack: signals::AltStack,
+}
+
+impl ProgramAbi {
+    /// The per-thread part the process now holds (its active thread's).
+    pub fn thread_part(&self) -> ThreadPart {
+        match self {
+            ProgramAbi::Neo => ThreadPart::default(),
+            ProgramAbi::Linux(s) => ThreadPart {
+                fs_base: s.fs_base,
+                blocked: s.signals.blocked,
+                altstack: s.signals.altstack,
+            },
+        }
+    }
+
+    /// Puts another thread's part in (a NeoOS process has none).
+    pub fn set_thread_part(&mut self, part: ThreadPart) {
+        if let ProgramAbi::Linux(s) = self {
+            s.fs_base = part.fs_base;
+            s.signals.blocked = part.blocked;
+            s.signals.altstack = part.altstack;
+        }
+    }
+}
+
 /// What the kernel keeps for a Linux process besides its memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LinuxState {
@@ -104,6 +136,10 @@ pub enum LinuxError {
     TooManyFiles,
     /// The range is locked (`EBUSY`: `msync` with `MS_INVALIDATE`).
     Busy,
+    /// The futex word no longer holds the expected value (`EAGAIN`).
+    TryAgain,
+    /// A futex wait's time ran out (`ETIMEDOUT`).
+    TimedOut,
 }
 
 impl LinuxError {
@@ -120,6 +156,8 @@ impl LinuxError {
             LinuxError::Interrupted => errno::EINTR,
             LinuxError::TooManyFiles => errno::EMFILE,
             LinuxError::Busy => errno::EBUSY,
+            LinuxError::TryAgain => errno::EAGAIN,
+            LinuxError::TimedOut => errno::ETIMEDOUT,
         }
     }
 }
@@ -230,10 +268,28 @@ pub enum LinuxCall {
         pid: i64,
         sig: u32,
     },
-    /// `tkill`/`tgkill`: one thread per process, so the thread id is the pid.
+    /// `tkill` (`tgid` `None`) and `tgkill`: a signal to one thread.
     TgKill {
+        tgid: Option<i64>,
         tid: i64,
         sig: u32,
+    },
+    /// `clone`; with `CLONE_THREAD`, a thread (`crate::threads`).
+    Clone {
+        flags: u64,
+        stack: u64,
+        parent_tid: UserPtr,
+        child_tid: UserPtr,
+        tls: u64,
+    },
+    /// `futex(uaddr, op, val, timeout or val2, uaddr2, val3)`.
+    Futex {
+        uaddr: UserPtr,
+        op: u32,
+        val: u32,
+        timeout: u64,
+        uaddr2: UserPtr,
+        val3: u32,
     },
     Wait4 {
         pid: i64,
@@ -471,10 +527,29 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             count: int(r, 2),
         }),
         nr::SCHED_YIELD => P(ProcessCall::Yield),
-        nr::GETPID | nr::GETTID => P(ProcessCall::GetPid),
+        nr::GETPID => P(ProcessCall::GetPid),
+        nr::GETTID => P(ProcessCall::GetTid),
+        nr::CLONE => L(LinuxCall::Clone {
+            flags: r[0],
+            stack: r[1],
+            parent_tid: ptr(2),
+            child_tid: ptr(3),
+            tls: r[4],
+        }),
+        nr::FUTEX => L(LinuxCall::Futex {
+            uaddr: ptr(0),
+            op: r[1] as u32,
+            val: r[2] as u32,
+            timeout: r[3],
+            uaddr2: ptr(4),
+            val3: r[5] as u32,
+        }),
         nr::GETPPID => L(LinuxCall::GetPpid),
         nr::FORK => P(ProcessCall::Fork),
-        nr::EXIT | nr::EXIT_GROUP => P(ProcessCall::Exit {
+        nr::EXIT => P(ProcessCall::ThreadExit {
+            status: int(r, 0) & 0xff,
+        }),
+        nr::EXIT_GROUP => P(ProcessCall::Exit {
             status: int(r, 0) & 0xff,
         }),
         nr::UNAME => L(LinuxCall::Uname { buf: ptr(0) }),
@@ -552,10 +627,12 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             sig: r[1] as u32,
         }),
         nr::TKILL => L(LinuxCall::TgKill {
+            tgid: None,
             tid: int(r, 0),
             sig: r[1] as u32,
         }),
         nr::TGKILL => L(LinuxCall::TgKill {
+            tgid: Some(int(r, 0)),
             tid: int(r, 1),
             sig: r[2] as u32,
         }),
@@ -730,7 +807,12 @@ mod tests {
 
     #[test]
     fn unknown_numbers_decode_to_unknown_with_their_number() {
-        for number in [nr::LOGGED_BELOW, 999, usize::MAX, 56 /* clone */] {
+        for number in [
+            nr::LOGGED_BELOW,
+            999,
+            usize::MAX,
+            135, /* personality */
+        ] {
             assert_eq!(
                 decode_linux(number, [0; 6]).call,
                 Call::Linux(LinuxCall::Unknown { number })

@@ -66,8 +66,8 @@ impl<P: Platform> Kernel<P> {
             }
             LinuxCall::SigReturn => Completion::Scheduler(SchedulerCall::SigReturn),
             LinuxCall::Kill { pid: target, sig } => self.linux_kill(pid, target, sig),
-            LinuxCall::TgKill { tid, sig } if tid > 0 => self.linux_kill(pid, tid, sig),
-            LinuxCall::TgKill { .. } => done(Err(Errno::Inval)),
+            LinuxCall::TgKill { tgid, tid, sig } => self.thread_kill(pid, tgid, tid, sig),
+            LinuxCall::Clone { .. } | LinuxCall::Futex { .. } => self.thread_call(pid, call),
             LinuxCall::Wait4 {
                 pid: target,
                 status,

@@ -801,8 +801,13 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// Takes the next pending, unblocked signal of `pid`, if any.
+    /// Signals sent to the process come first, then those sent to the
+    /// running thread alone.
     pub fn next_pending_signal(&mut self, pid: Pid) -> Option<u32> {
-        self.signals_mut(pid).ok()?.take_deliverable()
+        match self.signals_mut(pid).ok()?.take_deliverable() {
+            Some(sig) => Some(sig),
+            None => self.take_thread_signal(pid),
+        }
     }
 }
 

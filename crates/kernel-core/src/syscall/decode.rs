@@ -43,10 +43,10 @@ pub const NEO_UNKNOWN_CALL: i64 = neoos_abi::neo::E_NOT_IMPL;
 /// number that is no call (the caller returns [`NEO_UNKNOWN_CALL`]).
 #[inline]
 pub fn decode_neo(number: usize, regs: [u64; 6]) -> Option<Decoded> {
-    let personality = if number >= nr::FIRST_POSIX {
-        Personality::Posix
-    } else {
+    let personality = if nr::is_neo_convention(number) {
         Personality::Neo
+    } else {
+        Personality::Posix
     };
     let a = Regs(regs);
     use Call::{Files as F, Ipc as I, Memory as M, Processes as P};
@@ -106,6 +106,18 @@ pub fn decode_neo(number: usize, regs: [u64; 6]) -> Option<Decoded> {
             count: a.int(1),
         }),
         nr::TICKS => P(ProcessCall::Ticks),
+        nr::THREAD_CREATE => P(ProcessCall::ThreadCreate {
+            entry: a.word(0),
+            stack: a.word(1),
+            arg: a.word(2),
+        }),
+        nr::THREAD_EXIT => P(ProcessCall::ThreadExit {
+            status: a.int(0) & 0xff,
+        }),
+        nr::THREAD_JOIN => P(ProcessCall::ThreadJoin {
+            tid: a.int(0),
+            status: a.ptr(1),
+        }),
         nr::MMAP => M(MemoryCall::Mmap {
             addr: a.word(0),
             len: a.word(1),
@@ -206,10 +218,12 @@ mod tests {
     }
 
     #[test]
-    fn the_personality_follows_the_number_range() {
+    fn the_personality_follows_the_number_range_and_thread_calls_are_neo() {
+        assert!(nr::is_neo_convention(nr::THREAD_JOIN));
+        assert!(!nr::is_neo_convention(nr::FORK));
         for number in 1..nr::COUNT {
             let d = decode_neo(number, [0; 6]).expect("every number below COUNT is a call");
-            let posix = number >= nr::FIRST_POSIX;
+            let posix = !nr::is_neo_convention(number);
             assert_eq!(d.personality == Personality::Posix, posix, "call {number}");
         }
     }

@@ -164,14 +164,40 @@ pub enum FileCall {
 /// A decoded process call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProcessCall {
-    Exit { status: i64 },
+    Exit {
+        status: i64,
+    },
     Yield,
-    Wait { status: UserPtr },
-    Kill { pid: i64 },
-    Run { path: UserPtr, argv: UserPtr },
+    Wait {
+        status: UserPtr,
+    },
+    Kill {
+        pid: i64,
+    },
+    Run {
+        path: UserPtr,
+        argv: UserPtr,
+    },
     Fork,
     GetPid,
+    /// The caller's thread id (Linux `gettid`).
+    GetTid,
     Ticks,
+    /// End the calling thread only (Linux `exit`, `sys_thread_exit`).
+    ThreadExit {
+        status: i64,
+    },
+    /// `sys_thread_create(entry, stack, arg)`.
+    ThreadCreate {
+        entry: u64,
+        stack: u64,
+        arg: u64,
+    },
+    /// `sys_thread_join(tid, status)`.
+    ThreadJoin {
+        tid: i64,
+        status: UserPtr,
+    },
 }
 
 /// A decoded System V ipc call.
@@ -241,6 +267,21 @@ pub enum SchedulerCall {
     /// Linux `sigaltstack`, which needs the caller's stack pointer
     /// ([`Kernel::sigaltstack`]).
     SigAltStack { ss: UserPtr, old: UserPtr },
+    /// End the calling thread only ([`Kernel::end_thread`]); the last
+    /// thread's end is its process's.
+    ExitThread { status: i64 },
+    /// A new thread entering user mode at `entry` with `rsp = stack` and
+    /// `rdi = arg` ([`Kernel::create_thread`]); the result is its id.
+    ThreadCreate { entry: u64, stack: u64, arg: u64 },
+    /// A Linux thread clone: the caller's registers with `rax = 0` and
+    /// `rsp = args.stack` ([`Kernel::clone_thread`]).
+    CloneThread { args: crate::threads::CloneArgs },
+    /// The caller sleeps in a futex wait it has been entered in, until
+    /// woken or the clock reaches `deadline`; then
+    /// [`Kernel::futex_wait_end`] gives the result.
+    FutexWait { deadline: Option<u64> },
+    /// `sys_thread_join`: [`Kernel::join_step`] until the thread has ended.
+    ThreadJoin { tid: i64, status: UserPtr },
 }
 
 /// How the kernel logic completed a call.

@@ -38,6 +38,17 @@ impl<P: Platform> Kernel<P> {
                     .and_then(|_| self.run(pid, path, argv)),
             ),
             ProcessCall::GetPid => Completion::Done(Ok(pid as i64)),
+            ProcessCall::GetTid => Completion::Done(Ok(self.caller_tid(pid) as i64)),
+            ProcessCall::ThreadExit { status } => scheduler(SchedulerCall::ExitThread { status }),
+            ProcessCall::ThreadCreate { entry, stack, arg } => {
+                match self.check_thread_create(pid, entry, stack) {
+                    Ok(()) => scheduler(SchedulerCall::ThreadCreate { entry, stack, arg }),
+                    Err(e) => Completion::Done(Err(e)),
+                }
+            }
+            ProcessCall::ThreadJoin { tid, status } => {
+                scheduler(SchedulerCall::ThreadJoin { tid, status })
+            }
             ProcessCall::Ticks => Completion::Done(Ok(self.platform.ticks() as i64)),
         }
     }

@@ -41,3 +41,5 @@ pub use process::{Pid, Tid};
 mod kernel_tests;
 #[cfg(test)]
 mod limits_tests;
+#[cfg(test)]
+mod thread_tests;

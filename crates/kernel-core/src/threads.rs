@@ -450,7 +450,7 @@ impl<P: Platform> Kernel<P> {
     /// not 4-byte aligned, `EFAULT` outside user space.
     fn futex_key(&self, pid: Pid, uaddr: UserPtr) -> Result<FutexKey, Errno> {
         let addr = uaddr.addr();
-        if addr % 4 != 0 {
+        if !addr.is_multiple_of(4) {
             return Err(Errno::Inval);
         }
         if !(USER_BASE..USER_END - 3).contains(&addr) {
@@ -582,7 +582,7 @@ impl<P: Platform> Kernel<P> {
         let processes = &mut self.processes;
         let woken = self
             .futexes
-            .wake(from, FUTEX_BITSET_MATCH_ANY, wake_count(wake), |tid| {
+            .wake(from, FUTEX_BITSET_MATCH_ANY, non_negative(wake), |tid| {
                 processes.wake(tid);
             });
         let moved = self
@@ -611,7 +611,12 @@ impl From<Errno> for FutexError {
     }
 }
 
-/// How many waiters a wake of `val` takes: Linux wakes at least one.
+/// How many waiters `FUTEX_WAKE` with `val` takes: Linux wakes at least one.
 fn wake_count(val: u32) -> usize {
     (val as i32).max(1) as usize
+}
+
+/// A count of the requeue calls (a C `int`; a negative one is none).
+fn non_negative(val: u32) -> usize {
+    (val as i32).max(0) as usize
 }

@@ -1,0 +1,676 @@
+//! Host tests of threads and futexes over the test machine: Linux thread
+//! clone (and every flag combination it refuses), the per-thread part of a
+//! process's state, the end of one thread and of all, NeoOS threads and
+//! joins, `tkill`/`tgkill`, and `futex` wait, wake, `EAGAIN`, timeouts and
+//! bad addresses; after a process with threads ends, every frame, context,
+//! table and futex waiter is gone.
+
+use alloc::vec::Vec;
+
+use neoos_abi::layout::{STACK_TOP, USER_END};
+use neoos_abi::linux::clone::*;
+use neoos_abi::linux::futex::*;
+use neoos_abi::linux::nr;
+use neoos_abi::{errno, PAGE_SIZE};
+
+use crate::linux::signals::{bit, SIGUSR1};
+use crate::linux::ProgramAbi;
+use crate::process::{Pid, State, ThreadState, Tid};
+use crate::syscall::{SchedulerCall, UserPtr};
+use crate::test_platform::{kernel, TestFrame, TestPlatform};
+use crate::threads::CloneArgs;
+use crate::Kernel;
+
+type K = Kernel<TestPlatform>;
+
+const SCRATCH: u64 = STACK_TOP - 64 * 1024;
+const PAGE: u64 = PAGE_SIZE as u64;
+/// What musl's pthread_create passes.
+const MUSL: u64 = CLONE_VM
+    | CLONE_FS
+    | CLONE_FILES
+    | CLONE_SIGHAND
+    | CLONE_THREAD
+    | CLONE_SYSVSEM
+    | CLONE_SETTLS
+    | CLONE_PARENT_SETTID
+    | CLONE_CHILD_CLEARTID
+    | CLONE_DETACHED;
+/// What glibc's pthread_create passes.
+const GLIBC: u64 = MUSL & !CLONE_DETACHED;
+
+fn spawn_linux(k: &mut K) -> Pid {
+    k.spawn("/bin/linux", &[b"/bin/linux".to_vec()], None)
+        .unwrap()
+}
+
+/// Runs Linux call `number` of the running thread's process.
+fn sys(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> Result<i64, SchedulerCall> {
+    let d = k.decode(pid, number, args).expect("a call");
+    k.call(pid, d.call).rax(d.personality)
+}
+
+fn done(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> i64 {
+    sys(k, pid, number, args).expect("a call that needs no scheduler")
+}
+
+fn args(flags: u64, stack: u64) -> CloneArgs {
+    CloneArgs {
+        flags,
+        stack,
+        parent_tid: UserPtr(SCRATCH),
+        child_tid: UserPtr(SCRATCH + 8),
+        tls: 0x7000_1000,
+    }
+}
+
+fn frame(stack: u64) -> TestFrame {
+    TestFrame {
+        entry: 0x40_1000,
+        stack,
+    }
+}
+
+/// Makes `tid` the running thread, as the scheduler does.
+fn run(k: &mut K, tid: Tid) {
+    if let Some(cur) = k.processes.current_thread() {
+        k.processes.yield_current();
+        k.processes.take_current();
+        k.release_after_switch(cur);
+    }
+    for _ in 0..64 {
+        match k.processes.pick_next() {
+            Some(t) if t == tid => return,
+            Some(other) => {
+                k.processes.yield_current();
+                k.processes.take_current();
+                k.release_after_switch(other);
+            }
+            None => break,
+        }
+    }
+    panic!("thread {tid} never became ready");
+}
+
+fn u32_at(k: &mut K, pid: Pid, addr: u64) -> u32 {
+    let b = k.copy_in(pid, UserPtr(addr), 4).unwrap();
+    u32::from_le_bytes(b.try_into().unwrap())
+}
+
+fn put_u32(k: &mut K, pid: Pid, addr: u64, v: u32) {
+    k.copy_out(pid, UserPtr(addr), &v.to_le_bytes()).unwrap();
+}
+
+#[test]
+fn a_thread_clone_shares_the_space_and_gets_its_own_id_tls_and_mask() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    run(&mut k, pid);
+    let mask = bit(SIGUSR1);
+    let ProgramAbi::Linux(s) = &mut k.processes.get_mut(pid).unwrap().abi else {
+        panic!("a Linux process");
+    };
+    s.signals.blocked = mask;
+    s.fs_base = 0x5000;
+    let tid = k
+        .clone_thread(pid, &frame(SCRATCH - PAGE), args(MUSL, SCRATCH - PAGE))
+        .unwrap();
+    assert_ne!(tid, pid);
+    assert_eq!(k.processes.thread(tid).unwrap().pid, pid);
+    assert_eq!(u32_at(&mut k, pid, SCRATCH), tid, "CLONE_PARENT_SETTID");
+    assert_eq!(
+        k.processes.thread(tid).unwrap().clear_child_tid,
+        SCRATCH + 8
+    );
+    assert_eq!(k.processes.len(), 1, "no new process");
+    assert_eq!(k.platform.contexts_live, 2);
+    assert_eq!(done(&mut k, pid, nr::GETTID, [0; 6]), i64::from(pid));
+    // The new thread runs with its own TLS and the mask it was created with.
+    run(&mut k, tid);
+    assert_eq!(done(&mut k, pid, nr::GETTID, [0; 6]), i64::from(tid));
+    assert_eq!(done(&mut k, pid, nr::GETPID, [0; 6]), i64::from(pid));
+    assert_eq!(k.fs_base_of(pid), 0x7000_1000);
+    assert_eq!(k.processes.thread_part(tid).unwrap().blocked, mask);
+    // Its own mask changes do not reach the first thread.
+    let ProgramAbi::Linux(s) = &mut k.processes.get_mut(pid).unwrap().abi else {
+        unreachable!()
+    };
+    s.signals.blocked = 0;
+    run(&mut k, pid);
+    assert_eq!(k.fs_base_of(pid), 0x5000);
+    assert_eq!(k.processes.thread_part(pid).unwrap().blocked, mask);
+    assert_eq!(k.processes.thread_part(tid).unwrap().blocked, 0);
+}
+
+#[test]
+fn glibc_flags_and_the_clone_call_make_a_thread_too() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    run(&mut k, pid);
+    assert!(k
+        .clone_thread(pid, &frame(SCRATCH), args(GLIBC, SCRATCH))
+        .is_ok());
+    let call = sys(
+        &mut k,
+        pid,
+        nr::CLONE,
+        [MUSL, SCRATCH, SCRATCH, SCRATCH + 8, 0x1000, 0],
+    );
+    assert!(matches!(call, Err(SchedulerCall::CloneThread { .. })));
+}
+
+#[test]
+fn refused_clones_change_nothing() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    run(&mut k, pid);
+    put_u32(&mut k, pid, SCRATCH, 0xaaaa_aaaa);
+    let before = (
+        k.platform.contexts_live,
+        k.processes.threads_of(pid).count(),
+    );
+    let inval = -errno::EINVAL;
+    let cases: Vec<(u64, u64, u64, u64)> = alloc::vec![
+        // flags, stack, parent tid, tls
+        (MUSL & !CLONE_VM, SCRATCH, SCRATCH, 0),
+        (MUSL & !CLONE_SIGHAND, SCRATCH, SCRATCH, 0),
+        (MUSL & !CLONE_FILES, SCRATCH, SCRATCH, 0),
+        (MUSL & !CLONE_FS, SCRATCH, SCRATCH, 0),
+        (MUSL | CLONE_VFORK, SCRATCH, SCRATCH, 0),
+        (
+            MUSL | 0x2000_0000, /* CLONE_NEWUTS */
+            SCRATCH,
+            SCRATCH,
+            0
+        ),
+        (MUSL | (1 << 40), SCRATCH, SCRATCH, 0),
+        (MUSL, 0, SCRATCH, 0),
+        (MUSL, USER_END, SCRATCH, 0),
+        (MUSL, u64::MAX, SCRATCH, 0),
+        (MUSL, SCRATCH, SCRATCH, USER_END),
+    ];
+    for (flags, stack, ptid, tls) in cases {
+        let r = sys(
+            &mut k,
+            pid,
+            nr::CLONE,
+            [flags, stack, ptid, SCRATCH + 8, tls, 0],
+        );
+        assert_eq!(
+            r,
+            Ok(inval),
+            "flags {flags:#x} stack {stack:#x} tls {tls:#x}"
+        );
+        let a = CloneArgs {
+            flags,
+            stack,
+            parent_tid: UserPtr(ptid),
+            child_tid: UserPtr(SCRATCH + 8),
+            tls,
+        };
+        assert!(k.clone_thread(pid, &frame(stack), a).is_err());
+    }
+    // An id pointer that cannot be stored to: EFAULT, nothing made.
+    for ptid in [0, 8, USER_END - 2, u64::MAX] {
+        let r = sys(&mut k, pid, nr::CLONE, [MUSL, SCRATCH, ptid, 0, 0x1000, 0]);
+        assert_eq!(r, Ok(-errno::EFAULT), "parent tid {ptid:#x}");
+    }
+    let r = sys(
+        &mut k,
+        pid,
+        nr::CLONE,
+        [MUSL | CLONE_CHILD_SETTID, SCRATCH, SCRATCH, 8, 0x1000, 0],
+    );
+    assert_eq!(r, Ok(-errno::EFAULT));
+    // No context left over: the platform refuses one.
+    k.platform.contexts_max = Some(k.platform.contexts_live);
+    assert!(k
+        .clone_thread(pid, &frame(SCRATCH), args(MUSL, SCRATCH))
+        .is_err());
+    k.platform.contexts_max = None;
+    assert_eq!(
+        (
+            k.platform.contexts_live,
+            k.processes.threads_of(pid).count()
+        ),
+        before
+    );
+    assert_eq!(u32_at(&mut k, pid, SCRATCH), 0xaaaa_aaaa, "no id stored");
+}
+
+#[test]
+fn a_thread_exit_clears_its_tid_wakes_the_joiner_and_leaves_the_process() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    run(&mut k, pid);
+    let ctid = SCRATCH + 8;
+    let tid = k
+        .clone_thread(pid, &frame(SCRATCH), args(MUSL, SCRATCH))
+        .unwrap();
+    put_u32(&mut k, pid, ctid, tid);
+    // The first thread waits on the child's tid word, as pthread_join does.
+    let wait = sys(
+        &mut k,
+        pid,
+        nr::FUTEX,
+        [ctid, u64::from(FUTEX_WAIT), u64::from(tid), 0, 0, 0],
+    );
+    assert_eq!(wait, Err(SchedulerCall::FutexWait { deadline: None }));
+    k.processes.block_current(None);
+    run(&mut k, tid);
+    assert!(k.end_thread(tid, 0), "another thread lives");
+    assert_eq!(u32_at(&mut k, pid, ctid), 0, "clear-child-tid stored");
+    assert_eq!(
+        k.processes.thread(pid).unwrap().state,
+        ThreadState::Ready,
+        "the futex wake readied the waiter"
+    );
+    k.processes.take_current();
+    k.release_after_switch(tid);
+    assert!(
+        k.processes.thread(tid).is_none(),
+        "a Linux thread leaves at once"
+    );
+    assert_eq!(k.platform.contexts_live, 1);
+    run(&mut k, pid);
+    assert_eq!(k.futex_wait_end(pid, None), 0, "woken, not interrupted");
+    assert_eq!(k.processes.get(pid).unwrap().state, State::Live);
+    assert!(
+        !k.end_thread(pid, 3),
+        "the last thread's end is the process's"
+    );
+}
+
+/// The whole exit of a process with several threads, as the kernel runs
+/// it for `exit_group` from thread `caller`.
+fn exit_group(k: &mut K, pid: Pid, caller: Tid, status: i64) {
+    run(k, caller);
+    k.end_other_threads(pid, caller);
+    while !k.exit_step(pid) {}
+    k.end(pid, status);
+    k.processes.take_current();
+    k.release_after_switch(caller);
+}
+
+#[test]
+fn exit_group_ends_every_thread_and_gives_everything_back() {
+    let mut k = kernel();
+    let frames_before = k.platform.frames.live_count();
+    let pid = spawn_linux(&mut k);
+    run(&mut k, pid);
+    let mut tids = Vec::new();
+    for i in 0..4 {
+        let stack = SCRATCH - i * PAGE;
+        tids.push(
+            k.clone_thread(pid, &frame(stack), args(MUSL, stack))
+                .unwrap(),
+        );
+    }
+    // Each thread maps and touches memory; one sleeps in a futex wait.
+    for &tid in &tids {
+        run(&mut k, tid);
+        let addr = done(&mut k, pid, nr::MMAP, [0, 4 * PAGE, 3, 0x22, u64::MAX, 0]);
+        assert!(addr > 0);
+        k.copy_out(pid, UserPtr(addr as u64), &[1; 4 * PAGE_SIZE])
+            .unwrap();
+    }
+    run(&mut k, tids[0]);
+    put_u32(&mut k, pid, SCRATCH + 64, 5);
+    let wait = sys(
+        &mut k,
+        pid,
+        nr::FUTEX,
+        [
+            SCRATCH + 64,
+            u64::from(FUTEX_WAIT | FUTEX_PRIVATE_FLAG),
+            5,
+            0,
+            0,
+            0,
+        ],
+    );
+    assert!(matches!(wait, Err(SchedulerCall::FutexWait { .. })));
+    k.processes.block_current(None);
+    assert_eq!(k.futexes.len(), 1);
+    exit_group(&mut k, pid, tids[2], 7);
+    assert_eq!(k.platform.contexts_live, 0, "every thread's context freed");
+    assert_eq!(k.platform.tables_live, 0, "the space's table freed once");
+    assert!(k.futexes.is_empty(), "no waiter left");
+    assert_eq!(k.platform.frames.live_count(), frames_before, "frames back");
+    for tid in tids.iter().chain([&pid]) {
+        assert!(k.processes.thread(*tid).is_none());
+    }
+    assert!(
+        k.processes.is_empty(),
+        "the kernel-started program was reported"
+    );
+    assert!(k
+        .platform
+        .reports
+        .iter()
+        .any(|r| r.contains("ended with status 7")));
+}
+
+#[test]
+fn a_process_killed_while_its_threads_wait_gives_everything_back() {
+    let mut k = kernel();
+    let frames_before = k.platform.frames.live_count();
+    let killer = spawn_linux(&mut k);
+    let pid = spawn_linux(&mut k);
+    run(&mut k, pid);
+    let t1 = k
+        .clone_thread(pid, &frame(SCRATCH), args(MUSL, SCRATCH))
+        .unwrap();
+    put_u32(&mut k, pid, SCRATCH + 64, 0);
+    assert!(sys(&mut k, pid, nr::FUTEX, [SCRATCH + 64, 0, 0, 0, 0, 0]).is_err());
+    k.processes.block_current(None);
+    run(&mut k, killer);
+    assert_eq!(
+        done(&mut k, killer, nr::KILL, [u64::from(pid), 9, 0, 0, 0, 0]),
+        0
+    );
+    assert!(k.processes.thread(t1).is_none());
+    assert!(k.futexes.is_empty());
+    exit_group(&mut k, killer, killer, 0);
+    assert_eq!(k.platform.contexts_live, 0);
+    assert_eq!(k.platform.tables_live, 0);
+    assert_eq!(k.platform.frames.live_count(), frames_before);
+}
+
+#[test]
+fn futex_wait_fails_at_once_on_a_changed_value_or_bad_arguments() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    run(&mut k, pid);
+    let word = SCRATCH + 128;
+    put_u32(&mut k, pid, word, 1);
+    let futex = |k: &mut K, addr: u64, op: u32, val: u64, timeout: u64| {
+        sys(k, pid, nr::FUTEX, [addr, u64::from(op), val, timeout, 0, 0])
+    };
+    assert_eq!(futex(&mut k, word, FUTEX_WAIT, 2, 0), Ok(-errno::EAGAIN));
+    assert_eq!(
+        futex(&mut k, word, FUTEX_WAIT | FUTEX_PRIVATE_FLAG, 0, 0),
+        Ok(-errno::EAGAIN)
+    );
+    assert_eq!(
+        futex(&mut k, word + 1, FUTEX_WAIT, 1, 0),
+        Ok(-errno::EINVAL)
+    );
+    for bad in [0, 8, 0x1000, USER_END - 4, USER_END, u64::MAX - 3] {
+        assert_eq!(
+            futex(&mut k, bad, FUTEX_WAIT, 1, 0),
+            Ok(-errno::EFAULT),
+            "{bad:#x}"
+        );
+    }
+    // A timeout that cannot be read, or is no time.
+    assert_eq!(futex(&mut k, word, FUTEX_WAIT, 1, 8), Ok(-errno::EFAULT));
+    k.copy_out(pid, UserPtr(SCRATCH), &[0xff; 16]).unwrap();
+    assert_eq!(
+        futex(&mut k, word, FUTEX_WAIT, 1, SCRATCH),
+        Ok(-errno::EINVAL)
+    );
+    // A bit set of 0, an unknown operation, the realtime clock on WAIT.
+    let r = sys(&mut k, pid, nr::FUTEX, [word, 9, 1, 0, 0, 0]);
+    assert_eq!(r, Ok(-errno::EINVAL));
+    assert_eq!(futex(&mut k, word, 77, 1, 0), Ok(-errno::ENOSYS));
+    assert_eq!(
+        futex(&mut k, word, FUTEX_WAIT | FUTEX_CLOCK_REALTIME, 1, 0),
+        Ok(-errno::ENOSYS)
+    );
+    assert!(k.futexes.is_empty(), "no failed wait left a waiter");
+    // Wakes with no waiter: 0; a bad address: EFAULT.
+    assert_eq!(futex(&mut k, word, FUTEX_WAKE, 1, 0), Ok(0));
+    assert_eq!(futex(&mut k, 8, FUTEX_WAKE, 1, 0), Ok(-errno::EFAULT));
+}
+
+#[test]
+fn futex_wake_takes_waiters_in_order_and_only_as_many_as_asked() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    run(&mut k, pid);
+    let word = SCRATCH + 128;
+    put_u32(&mut k, pid, word, 0);
+    let mut waiters = Vec::new();
+    for i in 0..3 {
+        let stack = SCRATCH - i * PAGE;
+        waiters.push(
+            k.clone_thread(pid, &frame(stack), args(MUSL, stack))
+                .unwrap(),
+        );
+    }
+    for &t in &waiters {
+        run(&mut k, t);
+        let op = u64::from(FUTEX_WAIT | FUTEX_PRIVATE_FLAG);
+        assert!(sys(&mut k, pid, nr::FUTEX, [word, op, 0, 0, 0, 0]).is_err());
+        k.processes.block_current(None);
+    }
+    run(&mut k, pid);
+    let wake = |k: &mut K, n: u64| {
+        sys(k, pid, nr::FUTEX, [word, u64::from(FUTEX_WAKE), n, 0, 0, 0]).unwrap()
+    };
+    assert_eq!(wake(&mut k, 2), 2);
+    assert_eq!(
+        k.processes.thread(waiters[0]).unwrap().state,
+        ThreadState::Ready
+    );
+    assert_eq!(
+        k.processes.thread(waiters[1]).unwrap().state,
+        ThreadState::Ready
+    );
+    assert!(matches!(
+        k.processes.thread(waiters[2]).unwrap().state,
+        ThreadState::Blocked { .. }
+    ));
+    assert_eq!(wake(&mut k, i32::MAX as u64), 1);
+    assert_eq!(wake(&mut k, 1), 0);
+    for &t in &waiters {
+        assert_eq!(k.futex_wait_end(t, None), 0);
+    }
+}
+
+#[test]
+fn a_futex_wait_times_out_at_its_deadline_and_not_before() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    run(&mut k, pid);
+    let word = SCRATCH + 128;
+    put_u32(&mut k, pid, word, 4);
+    k.platform.ticks = 1000;
+    // 25 ms relative: 3 ticks rounded up, one more for the tick under way.
+    let mut ts = [0u8; 16];
+    ts[8..].copy_from_slice(&25_000_000u64.to_le_bytes());
+    k.copy_out(pid, UserPtr(SCRATCH), &ts).unwrap();
+    let r = sys(&mut k, pid, nr::FUTEX, [word, 0, 4, SCRATCH, 0, 0]);
+    assert_eq!(
+        r,
+        Err(SchedulerCall::FutexWait {
+            deadline: Some(1004)
+        })
+    );
+    k.processes.block_current(Some(1004));
+    k.processes.wake_expired(1003);
+    assert!(matches!(
+        k.processes.thread(pid).unwrap().state,
+        ThreadState::Blocked { .. }
+    ));
+    k.processes.wake_expired(1004);
+    assert_eq!(k.processes.thread(pid).unwrap().state, ThreadState::Ready);
+    k.platform.ticks = 1004;
+    assert_eq!(k.futex_wait_end(pid, Some(1004)), -errno::ETIMEDOUT);
+    assert!(k.futexes.is_empty());
+    // WAIT_BITSET takes an absolute time on the clock of clock_gettime.
+    ts = [0u8; 16];
+    ts[..8].copy_from_slice(&20u64.to_le_bytes());
+    k.copy_out(pid, UserPtr(SCRATCH), &ts).unwrap();
+    let op = u64::from(FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
+    let r = sys(&mut k, pid, nr::FUTEX, [word, op, 4, SCRATCH, 0, u64::MAX]);
+    assert_eq!(
+        r,
+        Err(SchedulerCall::FutexWait {
+            deadline: Some(2000)
+        })
+    );
+    // Woken before: not interrupted, not timed out. Interrupted: EINTR.
+    assert_eq!(k.futex_wait_end(pid, Some(2000)), -errno::EINTR);
+}
+
+#[test]
+fn bitset_wakes_and_requeue_reach_only_their_waiters() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    run(&mut k, pid);
+    let (a, b) = (SCRATCH + 128, SCRATCH + 132);
+    put_u32(&mut k, pid, a, 0);
+    let t1 = k
+        .clone_thread(pid, &frame(SCRATCH), args(MUSL, SCRATCH))
+        .unwrap();
+    let t2 = k
+        .clone_thread(pid, &frame(SCRATCH - PAGE), args(MUSL, SCRATCH - PAGE))
+        .unwrap();
+    for (t, bits) in [(t1, 1u64), (t2, 2u64)] {
+        run(&mut k, t);
+        let op = u64::from(FUTEX_WAIT_BITSET);
+        assert!(sys(&mut k, pid, nr::FUTEX, [a, op, 0, 0, 0, bits]).is_err());
+        k.processes.block_current(None);
+    }
+    run(&mut k, pid);
+    let op = u64::from(FUTEX_WAKE_BITSET);
+    assert_eq!(sys(&mut k, pid, nr::FUTEX, [a, op, 9, 0, 0, 2]), Ok(1));
+    assert_eq!(k.processes.thread(t2).unwrap().state, ThreadState::Ready);
+    // CMP_REQUEUE: the value must match; then t1 moves to b.
+    let op = u64::from(FUTEX_CMP_REQUEUE);
+    assert_eq!(
+        sys(&mut k, pid, nr::FUTEX, [a, op, 0, 1, b, 5]),
+        Ok(-errno::EAGAIN)
+    );
+    assert_eq!(sys(&mut k, pid, nr::FUTEX, [a, op, 0, 1, b, 0]), Ok(1));
+    let wake = u64::from(FUTEX_WAKE);
+    assert_eq!(sys(&mut k, pid, nr::FUTEX, [a, wake, 9, 0, 0, 0]), Ok(0));
+    assert_eq!(sys(&mut k, pid, nr::FUTEX, [b, wake, 9, 0, 0, 0]), Ok(1));
+    assert_eq!(k.processes.thread(t1).unwrap().state, ThreadState::Ready);
+}
+
+#[test]
+fn tgkill_reaches_one_thread_and_checks_its_group() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    let other = spawn_linux(&mut k);
+    run(&mut k, pid);
+    // A handler for SIGUSR1, so the signal stays pending on the thread.
+    let mut act = [0u8; 32];
+    act[..8].copy_from_slice(&0x40_2000u64.to_le_bytes());
+    k.copy_out(pid, UserPtr(SCRATCH), &act).unwrap();
+    let sigusr1 = u64::from(SIGUSR1);
+    assert_eq!(
+        done(
+            &mut k,
+            pid,
+            nr::RT_SIGACTION,
+            [sigusr1, SCRATCH, 0, 8, 0, 0]
+        ),
+        0
+    );
+    let tid = k
+        .clone_thread(pid, &frame(SCRATCH), args(MUSL, SCRATCH))
+        .unwrap();
+    let tgkill = |k: &mut K, tgid: u64, tid: u64, sig: u64| {
+        sys(k, pid, nr::TGKILL, [tgid, tid, sig, 0, 0, 0]).unwrap()
+    };
+    let (p, t) = (u64::from(pid), u64::from(tid));
+    assert_eq!(tgkill(&mut k, u64::from(other), t, sigusr1), -errno::ESRCH);
+    assert_eq!(tgkill(&mut k, p, 999, sigusr1), -errno::ESRCH);
+    assert_eq!(tgkill(&mut k, p, t, 65), -errno::EINVAL);
+    assert_eq!(tgkill(&mut k, p, 0, sigusr1), -errno::EINVAL);
+    assert_eq!(tgkill(&mut k, p, t, 0), 0);
+    assert_eq!(tgkill(&mut k, p, t, sigusr1), 0);
+    assert_eq!(k.processes.thread(tid).unwrap().pending, bit(SIGUSR1));
+    assert_eq!(k.next_pending_signal(pid), None, "not for the first thread");
+    run(&mut k, tid);
+    assert_eq!(k.next_pending_signal(pid), Some(SIGUSR1));
+    assert_eq!(k.next_pending_signal(pid), None);
+    // tkill of a thread whose action is the default ends the whole process.
+    run(&mut k, other);
+    let r = sys(&mut k, other, nr::TKILL, [t, 15, 0, 0, 0, 0]);
+    assert_eq!(r, Ok(0));
+    assert!(matches!(
+        k.processes.get(pid).map(|p| p.state),
+        Some(State::Ended(_)) | None
+    ));
+    assert!(k.processes.thread(tid).is_none());
+}
+
+#[test]
+fn neo_threads_are_joined_once_with_their_status() {
+    let mut k = kernel();
+    let pid = k
+        .spawn("/bin/prog", &[b"/bin/prog".to_vec()], None)
+        .unwrap();
+    run(&mut k, pid);
+    assert_eq!(
+        k.check_thread_create(pid, 0, SCRATCH),
+        Err(neoos_mm::Errno::Inval)
+    );
+    assert_eq!(
+        k.check_thread_create(pid, 0x40_1000, USER_END),
+        Err(neoos_mm::Errno::Inval)
+    );
+    let tid = k.create_thread(pid, &frame(SCRATCH)).unwrap();
+    assert_eq!(k.join_step(pid, i64::from(tid), UserPtr(0)), Ok(None));
+    assert_eq!(
+        k.join_step(pid, i64::from(pid), UserPtr(0)),
+        Err(neoos_mm::Errno::Inval)
+    );
+    assert_eq!(
+        k.join_step(pid, 999, UserPtr(0)),
+        Err(neoos_mm::Errno::NoEnt)
+    );
+    assert_eq!(
+        k.join_step(pid, -1, UserPtr(0)),
+        Err(neoos_mm::Errno::Inval)
+    );
+    k.processes.block_current_for_join(tid);
+    run(&mut k, tid);
+    assert!(k.end_thread(tid, 42));
+    k.processes.take_current();
+    k.release_after_switch(tid);
+    assert_eq!(
+        k.processes.thread(pid).unwrap().state,
+        ThreadState::Ready,
+        "joiner woken"
+    );
+    assert_eq!(
+        k.platform.contexts_live, 1,
+        "its context is freed before the join"
+    );
+    run(&mut k, pid);
+    assert_eq!(
+        k.join_step(pid, i64::from(tid), UserPtr(8)),
+        Err(neoos_mm::Errno::Fault),
+        "a bad status pointer keeps the status"
+    );
+    assert_eq!(
+        k.join_step(pid, i64::from(tid), UserPtr(SCRATCH)),
+        Ok(Some(()))
+    );
+    assert_eq!(u32_at(&mut k, pid, SCRATCH), 42);
+    assert_eq!(
+        k.join_step(pid, i64::from(tid), UserPtr(0)),
+        Err(neoos_mm::Errno::NoEnt)
+    );
+}
+
+#[test]
+fn fork_by_a_thread_copies_the_caller_only() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    run(&mut k, pid);
+    let tid = k
+        .clone_thread(pid, &frame(SCRATCH), args(MUSL, SCRATCH))
+        .unwrap();
+    run(&mut k, tid);
+    let child = k.fork(pid, &frame(SCRATCH)).unwrap();
+    assert_eq!(k.processes.threads_of(child).count(), 1);
+    assert_eq!(k.processes.thread(child).unwrap().pid, child);
+    assert_eq!(k.fs_base_of(child), 0x7000_1000, "the caller's TLS");
+}

@@ -674,3 +674,56 @@ fn fork_by_a_thread_copies_the_caller_only() {
     assert_eq!(k.processes.thread(child).unwrap().pid, child);
     assert_eq!(k.fs_base_of(child), 0x7000_1000, "the caller's TLS");
 }
+
+#[test]
+fn a_process_signal_ends_the_futex_wait_of_a_thread_that_can_take_it() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    let sender = spawn_linux(&mut k);
+    run(&mut k, pid);
+    let mut act = [0u8; 32];
+    act[..8].copy_from_slice(&0x40_2000u64.to_le_bytes());
+    k.copy_out(pid, UserPtr(SCRATCH), &act).unwrap();
+    let sigusr1 = u64::from(SIGUSR1);
+    assert_eq!(
+        done(
+            &mut k,
+            pid,
+            nr::RT_SIGACTION,
+            [sigusr1, SCRATCH, 0, 8, 0, 0]
+        ),
+        0
+    );
+    let tid = k
+        .clone_thread(pid, &frame(SCRATCH), args(MUSL, SCRATCH))
+        .unwrap();
+    put_u32(&mut k, pid, SCRATCH + 64, 0);
+    // The first thread blocks SIGUSR1 and waits; so does the second, unblocked.
+    let ProgramAbi::Linux(s) = &mut k.processes.get_mut(pid).unwrap().abi else {
+        unreachable!()
+    };
+    s.signals.blocked = bit(SIGUSR1);
+    for t in [pid, tid] {
+        run(&mut k, t);
+        assert!(sys(&mut k, pid, nr::FUTEX, [SCRATCH + 64, 0, 0, 0, 0, 0]).is_err());
+        k.processes.block_current(None);
+    }
+    run(&mut k, sender);
+    assert_eq!(
+        done(
+            &mut k,
+            sender,
+            nr::KILL,
+            [u64::from(pid), sigusr1, 0, 0, 0, 0]
+        ),
+        0
+    );
+    assert!(matches!(
+        k.processes.thread(pid).unwrap().state,
+        ThreadState::Blocked { .. }
+    ));
+    assert_eq!(k.processes.thread(tid).unwrap().state, ThreadState::Ready);
+    run(&mut k, tid);
+    assert_eq!(k.futex_wait_end(tid, None), -errno::EINTR);
+    assert_eq!(k.next_pending_signal(pid), Some(SIGUSR1));
+}

@@ -394,6 +394,31 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
+    /// After `sig` became pending for process `pid`: when no thread of it
+    /// that could take it is ready or running, the first one asleep in a
+    /// futex wait that does not block it is readied (its wait ends with
+    /// `EINTR` and it takes the signal on its way back to user mode).
+    pub(crate) fn interrupt_a_waiter(&mut self, pid: Pid, sig: u32) {
+        let takes = |k: &Self, tid: Tid| {
+            k.processes
+                .thread_part(tid)
+                .is_some_and(|p| p.blocked & bit(sig) == 0)
+        };
+        let mut sleeper = None;
+        for t in self.processes.threads_of(pid) {
+            match t.state {
+                ThreadState::Ready | ThreadState::Running if takes(self, t.tid) => return,
+                ThreadState::Blocked { .. } if sleeper.is_none() && takes(self, t.tid) => {
+                    sleeper = Some(t.tid)
+                }
+                _ => {}
+            }
+        }
+        if let Some(tid) = sleeper {
+            self.processes.wake(tid);
+        }
+    }
+
     /// Takes the lowest signal sent to the calling thread of `pid` alone
     /// that it does not block.
     pub(crate) fn take_thread_signal(&mut self, pid: Pid) -> Option<u32> {

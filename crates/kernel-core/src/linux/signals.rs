@@ -666,6 +666,7 @@ impl<P: Platform> Kernel<P> {
             _ => {
                 s.pending |= bit(sig);
                 self.platform.signal_pending();
+                self.interrupt_a_waiter(target, sig);
                 Ok(None)
             }
         }

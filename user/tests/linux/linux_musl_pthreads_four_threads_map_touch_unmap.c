@@ -1,12 +1,13 @@
 // expect-output: PASS linux pthreads map touch unmap
 /* A static musl pthreads program (pthread_create: clone with CLONE_VM,
  * CLONE_THREAD, CLONE_SETTLS, CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID):
- * four threads, each in rounds, map its own ranges, fill them with its own
- * pattern, yield, check every byte and unmap (another thread may get the
- * same addresses right after: ranges are disjoint while held). A mutex and a condition variable (futex wait and wake)
- * count the rounds; each thread has its own thread id (gettid, not the
- * pid) and its own TLS (a __thread variable). pthread_join takes each
- * thread's result (the join waits on the clear-child-tid futex). */
+ * four threads, each in rounds, map its own range, fill it with its own
+ * pattern, yield, check every byte and unmap it (another thread may get the
+ * same addresses right after: ranges are disjoint while held). A mutex and
+ * a condition variable (futex wait and wake) count the rounds; each thread
+ * has its own thread id (gettid, not the pid) and its own TLS (a __thread
+ * variable). pthread_join takes each thread's result (the join waits on
+ * the clear-child-tid futex). */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>

@@ -501,7 +501,10 @@ impl<D: BlockDevice> Ext2<D> {
             Ok(())
         };
         let freed = freed.and_then(|()| self.release_xattr_block(&mut inode));
-        inode.set_dtime(self.now.max(1));
+        // A deletion time below the inode count reads as a link of the
+        // orphan list to e2fsck: a clock that starts at 0 (NeoOS counts
+        // from boot) must not make one.
+        inode.set_dtime(self.now.max(self.sb.inodes_count.saturating_add(1)));
         self.write_inode(ino, &inode)?;
         freed?;
         self.release_inode(ino, dir)

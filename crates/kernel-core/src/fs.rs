@@ -470,6 +470,11 @@ pub fn normalize(path: &str) -> Option<String> {
     (out.len() <= 1024).then_some(out)
 }
 
+/// The folder normalized `path` is in (`/` for `/` itself).
+pub fn parent_dir(path: &str) -> &str {
+    parent_of(path)
+}
+
 fn parent_of(path: &str) -> &str {
     match path.rfind('/') {
         Some(0) | None => "/",

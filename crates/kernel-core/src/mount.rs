@@ -313,7 +313,10 @@ impl Storage {
         let mut home = self.volume()?;
         let from = home.fs.lookup_path(old_parent).map_err(fs_error)?;
         let to = home.fs.lookup_path(new_parent).map_err(fs_error)?;
-        let moving = home.fs.lookup(from, old_name.as_bytes()).map_err(fs_error)?;
+        let moving = home
+            .fs
+            .lookup(from, old_name.as_bytes())
+            .map_err(fs_error)?;
         let replaced = match home.fs.lookup(to, new_name.as_bytes()) {
             Ok(ino) if ino != moving => {
                 let regular = home.fs.stat(ino).map_err(fs_error)?.file_type == FileType::Regular;
@@ -339,7 +342,8 @@ impl Storage {
         let old_full = alloc::format!("{HOME}{old}");
         home.paths.retain(|_, p| {
             p.as_str() != old_full
-                && !(p.starts_with(old_full.as_str()) && p.as_bytes().get(old_full.len()) == Some(&b'/'))
+                && !(p.starts_with(old_full.as_str())
+                    && p.as_bytes().get(old_full.len()) == Some(&b'/'))
         });
         let replaced = replaced.map(Self::home_file_id);
         if let Some(id) = replaced {
@@ -648,6 +652,84 @@ mod tests {
         assert!(fs.mount_home(Box::new(blank)).is_err());
         assert!(!fs.disk.home_mounted());
         assert!(fs.create("/home/x").is_ok(), "/home stays in RAM");
+    }
+
+    fn e2fsck_clean(image: &Path) {
+        let fsck = Command::new(e2fsprogs("e2fsck"))
+            .arg("-fn")
+            .arg(image)
+            .output()
+            .unwrap();
+        assert!(
+            fsck.status.success(),
+            "{}",
+            String::from_utf8_lossy(&fsck.stdout)
+        );
+    }
+
+    fn debugfs(image: &Path, request: &str) -> String {
+        let out = Command::new(e2fsprogs("debugfs"))
+            .args(["-R", request])
+            .arg(image)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn namespace_operations_on_the_volume_leave_a_clean_image() {
+        let (image, bytes) = home_image("ns-ops");
+        let (mut fs, dev) = mounted(bytes);
+        fs.mkdir("/home/a").unwrap();
+        fs.mkdir("/home/a/b").unwrap();
+        let f = fs.create("/home/a/b/f").unwrap();
+        fs.disk.set_len(f, 5).unwrap();
+        fs.disk.write_run(f, 0, &[&[b'z'; PAGE]]).unwrap();
+        fs.create("/home/gone").unwrap();
+        // Refusals change nothing.
+        assert_eq!(fs.rmdir("/home/a"), Err(FsError::NotEmpty));
+        assert_eq!(fs.rename("/home/a", "/home/a/b/c"), Err(FsError::Invalid));
+        assert_eq!(
+            fs.rename("/home/a/b/f", "/tmp/f"),
+            Err(FsError::CrossDevice)
+        );
+        assert_eq!(
+            fs.rename("/home/a", "/home/usuario"),
+            Err(FsError::NotEmpty)
+        );
+        assert_eq!(fs.rename("/home/gone", "/home/a"), Err(FsError::IsDir));
+        assert_eq!(fs.rmdir("/home"), Err(FsError::Busy));
+        assert_eq!(fs.rmdir("/home/gone"), Err(FsError::NotADirectory));
+        assert_eq!(fs.unlink("/home/a"), Err(FsError::IsDir));
+        assert_eq!(fs.mkdir("/home/a"), Err(FsError::Exists));
+        // A tree moves; a file is replaced; an open file outlives its name.
+        fs.rename("/home/a", "/home/moved").unwrap();
+        assert_eq!(fs.lookup("/home/moved/b/f"), Some(Node::File(f)));
+        fs.rename("/home/moved/b/f", "/home/gone").unwrap();
+        assert_eq!(fs.lookup("/home/gone"), Some(Node::File(f)));
+        assert_eq!(fs.unlink("/home/gone"), Ok(f));
+        assert_eq!(fs.orphan_count(), 2, "the replaced file and f");
+        fs.reap_orphans(&|id| id == f, &mut |_| {});
+        assert_eq!(fs.orphan_count(), 1, "f is still open");
+        let mut page = [0u8; PAGE];
+        fs.disk.read_page(f, 0, &mut page).unwrap();
+        assert_eq!(&page[..6], b"zzzzz\0", "its data is still there");
+        std::fs::write(&image, dev.inner.lock().unwrap().bytes()).unwrap();
+        assert!(!debugfs(&image, "ls -l /").contains("gone"));
+        let mut freed = Vec::new();
+        fs.reap_orphans(&|_| false, &mut |id| freed.push(id));
+        assert_eq!(freed, [f]);
+        fs.rmdir("/home/moved/b").unwrap();
+        fs.mkdir("/home/new").unwrap();
+        std::fs::write(&image, dev.inner.lock().unwrap().bytes()).unwrap();
+        e2fsck_clean(&image);
+        let root = debugfs(&image, "ls -p /");
+        for name in ["/moved/", "/new/", "/usuario/"] {
+            assert!(root.contains(name), "{name} in {root}");
+        }
+        assert!(!root.contains("/a/") && !root.contains("/gone/"), "{root}");
+        let moved = debugfs(&image, "ls -p /moved");
+        assert!(!moved.contains("/b/"), "{moved}");
     }
 
     #[test]

@@ -136,11 +136,7 @@ impl<P: Platform> Kernel<P> {
     ) -> Result<(), Errno> {
         self.heap_reserve_check()?;
         let now = self.now_seconds();
-        if let Some(ino) = self
-            .fs
-            .path_of(file)
-            .and_then(|p| self.fs.volume_ino(&p))
-        {
+        if let Some(ino) = self.fs.path_of(file).and_then(|p| self.fs.volume_ino(&p)) {
             // The inode keeps the bits (the owner stays the volume's).
             self.fs.disk.home_set_perm(ino, perm)?;
         }

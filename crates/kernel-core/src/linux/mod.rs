@@ -7,6 +7,8 @@
 
 mod calls;
 #[cfg(test)]
+mod fs_tests;
+#[cfg(test)]
 mod kernel_tests;
 pub mod locks;
 pub mod meta;
@@ -809,7 +811,11 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             old: ptr(1),
             new_dirfd: int(r, 2),
             new: ptr(3),
-            flags: if number == nr::RENAMEAT2 { r[4] as u32 } else { 0 },
+            flags: if number == nr::RENAMEAT2 {
+                r[4] as u32
+            } else {
+                0
+            },
         }),
         nr::ACCESS => L(LinuxCall::Access {
             dirfd: neoos_abi::linux::AT_FDCWD,
@@ -821,7 +827,11 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             dirfd: int(r, 0),
             path: ptr(1),
             mode: r[2] as u32,
-            flags: if number == nr::FACCESSAT2 { r[3] as u32 } else { 0 },
+            flags: if number == nr::FACCESSAT2 {
+                r[3] as u32
+            } else {
+                0
+            },
         }),
         nr::CHMOD => L(LinuxCall::Chmod {
             dirfd: neoos_abi::linux::AT_FDCWD,

@@ -9,7 +9,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use neoos_abi::linux::{self as abi, stat as st};
+use neoos_abi::linux as abi;
 use neoos_abi::TICKS_PER_SECOND;
 use neoos_mm::{Errno, FileAccess, FileId, MapObject};
 
@@ -123,11 +123,9 @@ impl<P: Platform> Kernel<P> {
             self.cwd(pid)
         } else {
             match self.descriptor(pid, dirfd)? {
-                Descriptor::Dir { id } => self
-                    .fs
-                    .open_dirs
-                    .get(id)
-                    .map_or("/", |d| d.path.as_str()),
+                Descriptor::Dir { id } => {
+                    self.fs.open_dirs.get(id).map_or("/", |d| d.path.as_str())
+                }
                 _ => return Err(LinuxError::NotDir.into()),
             }
         };
@@ -145,7 +143,7 @@ impl<P: Platform> Kernel<P> {
 
     /// The special file `path` names for `pid`, if any.
     pub(crate) fn special_of(&self, pid: Pid, path: &str) -> Option<Special> {
-        procfs::special(path, pid as u32)
+        procfs::special(path, pid)
     }
 
     /// What `path` names, a special file counting as a file.
@@ -214,9 +212,25 @@ impl<P: Platform> Kernel<P> {
         self.stamp_volume();
         let memory = &self.memory;
         let meta = &mut self.file_meta;
-        self.fs.reap_orphans(&|id| memory.file_size(id).is_ok(), &mut |id| {
-            meta.remove(id)
-        });
+        self.fs
+            .reap_orphans(&|id| memory.file_size(id).is_ok(), &mut |id| {
+                meta.remove(id)
+            });
+    }
+
+    /// `EPERM` for a change to read-only `path` (in `/bin` or `/etc`, or
+    /// a special file), after what Linux checks first: that the folders on
+    /// the way exist and are folders.
+    fn read_only_check(&self, pid: Pid, path: &str) -> Result<(), Fail> {
+        if !is_read_only(path) && self.special_of(pid, path).is_none() {
+            return Ok(());
+        }
+        match self.fs.lookup(crate::fs::parent_dir(path)) {
+            Some(Node::Dir) => Err(Errno::Perm.into()),
+            Some(Node::File(_)) => Err(LinuxError::NotDir.into()),
+            None if self.special_of(pid, path).is_some() => Err(Errno::Perm.into()),
+            None => Err(Errno::NoEnt.into()),
+        }
     }
 
     /// `EPERM` unless `pid` may change file or directory `meta`'s
@@ -301,9 +315,7 @@ impl<P: Platform> Kernel<P> {
         if self.exists(pid, &path) {
             return Err(Errno::Exists.into());
         }
-        if is_read_only(&path) || self.special_of(pid, &path).is_some() {
-            return Err(Errno::Perm.into());
-        }
+        self.read_only_check(pid, &path)?;
         self.heap_reserve_check()?;
         self.stamp_volume();
         self.fs.mkdir(&path).map_err(fs_fail)?;
@@ -346,9 +358,7 @@ impl<P: Platform> Kernel<P> {
             return Err(Errno::Inval.into());
         }
         let path = self.resolve_path(pid, dirfd, path)?;
-        if is_read_only(&path) || self.special_of(pid, &path).is_some() {
-            return Err(Errno::Perm.into());
-        }
+        self.read_only_check(pid, &path)?;
         self.stamp_volume();
         if flags & abi::AT_REMOVEDIR != 0 {
             self.fs.rmdir(&path).map_err(fs_fail)?;
@@ -386,11 +396,8 @@ impl<P: Platform> Kernel<P> {
         }
         let old = self.resolve_path(pid, olds.0, olds.1)?;
         let new = self.resolve_path(pid, news.0, news.1)?;
-        let special = |k: &Self, p: &str| k.special_of(pid, p).is_some();
-        if is_read_only(&old) || is_read_only(&new) || special(self, &old) || special(self, &new)
-        {
-            return Err(Errno::Perm.into());
-        }
+        self.read_only_check(pid, &old)?;
+        self.read_only_check(pid, &new)?;
         self.heap_reserve_check()?;
         self.stamp_volume();
         self.fs.rename(&old, &new).map_err(fs_fail)?;
@@ -463,7 +470,8 @@ impl<P: Platform> Kernel<P> {
             _ => None,
         };
         let mut text: Vec<u8> = Vec::new();
-        text.try_reserve_exact(DENTS_STEP).map_err(|_| Errno::NoMem)?;
+        text.try_reserve_exact(DENTS_STEP)
+            .map_err(|_| Errno::NoMem)?;
         let mut end = false;
         'steps: loop {
             text.clear();
@@ -575,9 +583,7 @@ impl<P: Platform> Kernel<P> {
     /// `chmod`/`fchmodat`: the owner (or root) sets the permission bits.
     pub(super) fn chmod(&mut self, pid: Pid, dirfd: i64, path: UserPtr, mode: u32) -> LinuxResult {
         let path = self.resolve_path(pid, dirfd, path)?;
-        if is_read_only(&path) || self.special_of(pid, &path).is_some() {
-            return Err(Errno::Perm.into());
-        }
+        self.read_only_check(pid, &path)?;
         match self.fs.lookup(&path) {
             Some(Node::File(id)) => self.chmod_file(pid, id, mode),
             Some(Node::Dir) => self.chmod_dir(pid, &path, mode),
@@ -589,10 +595,7 @@ impl<P: Platform> Kernel<P> {
     pub(super) fn fchmod(&mut self, pid: Pid, fd: i64, mode: u32) -> LinuxResult {
         match self.descriptor(pid, fd)? {
             Descriptor::File(f) => {
-                let read_only = self
-                    .fs
-                    .path_of(f.file)
-                    .is_some_and(|p| is_read_only(&p));
+                let read_only = self.fs.path_of(f.file).is_some_and(|p| is_read_only(&p));
                 if read_only {
                     return Err(Errno::Perm.into());
                 }
@@ -618,7 +621,10 @@ impl<P: Platform> Kernel<P> {
         if crate::mount::is_volume_file(id) {
             self.stamp_volume();
             let ino = (id.0 - (1 << 48)) as u32;
-            self.fs.disk.home_set_perm(ino, meta.perm).map_err(fs_fail)?;
+            self.fs
+                .disk
+                .home_set_perm(ino, meta.perm)
+                .map_err(fs_fail)?;
         }
         self.file_meta.set(id, meta);
         Ok(0)
@@ -633,7 +639,10 @@ impl<P: Platform> Kernel<P> {
         match self.fs.volume_ino(path) {
             Some(ino) => {
                 self.stamp_volume();
-                self.fs.disk.home_set_perm(ino, meta.perm).map_err(fs_fail)?;
+                self.fs
+                    .disk
+                    .home_set_perm(ino, meta.perm)
+                    .map_err(fs_fail)?;
             }
             None => self.file_meta.set(dir_key(path), meta),
         }
@@ -724,7 +733,8 @@ impl<P: Platform> Kernel<P> {
             (Some(now), Some(now))
         } else {
             let raw = self.copy_in(pid, times, 32)?;
-            let word = |i: usize| i64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+            let word =
+                |i: usize| i64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
             let pick = |sec: i64, nsec: i64| -> Result<Option<u64>, Fail> {
                 match nsec {
                     abi::UTIME_NOW => Ok(Some(now)),
@@ -940,7 +950,7 @@ impl<P: Platform> Kernel<P> {
                     procfs::maps_line(&mut out, &m, (0, 1), file_ino(id), name);
                 }
                 MapObject::Shm(shm) => {
-                    procfs::maps_line(&mut out, &m, (0, 1), 0, MapName::SysV(u64::from(shm.0)))
+                    procfs::maps_line(&mut out, &m, (0, 1), 0, MapName::SysV(shm.0))
                 }
                 MapObject::Anonymous => {
                     let label = if m.start < neoos_abi::layout::STACK_TOP && m.end > stack_low {
@@ -980,7 +990,3 @@ fn put_dirent(out: &mut Vec<u8>, count: usize, ino: u64, off: u64, kind: u8, nam
     out.resize(out.len() + len - DIRENT_HEADER - name.len(), 0);
     true
 }
-
-/// The `st_mode` type bits of what `stat` describes (for tests).
-#[allow(dead_code)]
-pub(super) const DIR_MODE: u32 = st::S_IFDIR;

@@ -115,6 +115,10 @@ pub mod errno {
     pub const ENOSYS: i64 = 38;
     pub const EOVERFLOW: i64 = 75;
     pub const ETIMEDOUT: i64 = 110;
+    pub const EXDEV: i64 = 18;
+    pub const ERANGE: i64 = 34;
+    pub const ENAMETOOLONG: i64 = 36;
+    pub const ENOTEMPTY: i64 = 39;
 }
 
 /// Open modes for `sys_open`.
@@ -259,6 +263,28 @@ pub mod linux {
         pub const SET_ROBUST_LIST: usize = 273;
         pub const GETRANDOM: usize = 318;
         pub const RSEQ: usize = 334;
+        // Files and the namespace (the file-system helper's calls).
+        pub const TRUNCATE: usize = 76;
+        pub const CHDIR: usize = 80;
+        pub const FCHDIR: usize = 81;
+        pub const RENAME: usize = 82;
+        pub const MKDIR: usize = 83;
+        pub const RMDIR: usize = 84;
+        pub const READLINK: usize = 89;
+        pub const CHMOD: usize = 90;
+        pub const FCHMOD: usize = 91;
+        pub const GETTIMEOFDAY: usize = 96;
+        pub const TIME: usize = 201;
+        pub const GETDENTS64: usize = 217;
+        pub const MKDIRAT: usize = 258;
+        pub const RENAMEAT: usize = 264;
+        pub const READLINKAT: usize = 267;
+        pub const FCHMODAT: usize = 268;
+        pub const FACCESSAT: usize = 269;
+        pub const UTIMENSAT: usize = 280;
+        pub const DUP3: usize = 292;
+        pub const RENAMEAT2: usize = 316;
+        pub const FACCESSAT2: usize = 439;
         /// Numbers at or above this are no Linux call NeoOS knows of (the
         /// kernel's once-only log of unknown numbers covers those below).
         pub const LOGGED_BELOW: usize = 512;
@@ -337,6 +363,22 @@ pub mod linux {
     pub const O_NOFOLLOW: u32 = 0o400000;
     /// `unlinkat` flag: remove a directory.
     pub const AT_REMOVEDIR: u32 = 0x200;
+    /// `*at` flag: do not follow a final symbolic link (NeoOS has none).
+    pub const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
+    /// `faccessat` flag: check with the effective ids.
+    pub const AT_EACCESS: u32 = 0x200;
+    /// `access` modes.
+    pub const F_OK: u32 = 0;
+    pub const X_OK: u32 = 1;
+    pub const W_OK: u32 = 2;
+    pub const R_OK: u32 = 4;
+    /// `utimensat`'s special nanosecond values.
+    pub const UTIME_NOW: i64 = (1 << 30) - 1;
+    pub const UTIME_OMIT: i64 = (1 << 30) - 2;
+    /// `getdents64` entry types.
+    pub const DT_CHR: u8 = 2;
+    pub const DT_DIR: u8 = 4;
+    pub const DT_REG: u8 = 8;
 
     /// `fcntl` commands.
     pub const F_DUPFD: u32 = 0;

@@ -432,16 +432,63 @@ impl<D: BlockDevice> Ext2<D> {
         self.write_inode(ino, &inode)
     }
 
-    /// Drops one link of `ino`; frees the inode and its blocks at zero.
+    /// Drops one link of `ino`; frees the inode and its blocks at zero,
+    /// unless it is held open ([`Ext2::hold`]): then it stays, with no
+    /// link, until [`Ext2::release`].
     fn drop_link(&mut self, ino: u32) -> Result<()> {
         let mut inode = self.read_inode(ino)?;
         let links = inode.links().saturating_sub(1);
         inode.set_links(links);
         inode.set_times(None, Some(self.now), None);
-        if links > 0 {
+        if links > 0 || self.held.contains(&ino) {
             return self.write_inode(ino, &inode);
         }
         self.free_inode(ino, inode)
+    }
+
+    /// Marks regular file `ino` open: when its last name goes (`unlink`, or
+    /// `rename` over it) its data stays until [`Ext2::release`] (POSIX: a
+    /// file lives while it is open). Fails without memory for the record.
+    pub fn hold(&mut self, ino: u32) -> Result<()> {
+        if !self.held.contains(&ino) {
+            self.held.try_reserve(1).map_err(|_| Ext2Error::NoSpace)?;
+            self.held.push(ino);
+        }
+        Ok(())
+    }
+
+    /// Ends a [`Ext2::hold`]: an inode that lost every name meanwhile is
+    /// freed now, with its blocks.
+    pub fn release(&mut self, ino: u32) -> Result<()> {
+        let Some(at) = self.held.iter().position(|&h| h == ino) else {
+            return Ok(());
+        };
+        self.held.swap_remove(at);
+        let inode = self.read_inode(ino)?;
+        if inode.links() == 0 && inode.mode() != 0 {
+            self.check_writable()?;
+            return self.free_inode(ino, inode);
+        }
+        Ok(())
+    }
+
+    /// Sets the permission bits (`0o7777`) of `ino`, keeping its type; the
+    /// change time becomes now.
+    pub fn set_permissions(&mut self, ino: u32, perm: u16) -> Result<()> {
+        self.check_writable()?;
+        let mut inode = self.read_inode(ino)?;
+        inode.set_mode((inode.mode() & !0o7777) | (perm & 0o7777));
+        inode.set_times(None, Some(self.now), None);
+        self.write_inode(ino, &inode)
+    }
+
+    /// Sets the access and/or modification time of `ino` (`None` keeps
+    /// one); the change time becomes now.
+    pub fn set_times(&mut self, ino: u32, atime: Option<u32>, mtime: Option<u32>) -> Result<()> {
+        self.check_writable()?;
+        let mut inode = self.read_inode(ino)?;
+        inode.set_times(atime, Some(self.now), mtime);
+        self.write_inode(ino, &inode)
     }
 
     /// Frees an inode with no links left: blocks, attributes, bitmap bit.
@@ -454,7 +501,10 @@ impl<D: BlockDevice> Ext2<D> {
             Ok(())
         };
         let freed = freed.and_then(|()| self.release_xattr_block(&mut inode));
-        inode.set_dtime(self.now.max(1));
+        // A deletion time below the inode count reads as a link of the
+        // orphan list to e2fsck: a clock that starts at 0 (NeoOS counts
+        // from boot) must not make one.
+        inode.set_dtime(self.now.max(self.sb.inodes_count.saturating_add(1)));
         self.write_inode(ino, &inode)?;
         freed?;
         self.release_inode(ino, dir)

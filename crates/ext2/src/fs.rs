@@ -28,6 +28,10 @@ pub struct Ext2<D: BlockDevice> {
     /// once per data block. Every write to the device drops the entries it
     /// overlaps, so an entry always equals the disk.
     indirect_cache: Vec<(u32, Vec<u8>)>,
+    /// Inodes the user of the file system still holds open ([`Ext2::hold`]):
+    /// losing their last link leaves them allocated until
+    /// [`Ext2::release`].
+    pub(crate) held: Vec<u32>,
 }
 
 /// Indirect blocks kept by the cache: one per level of the deepest path,
@@ -53,6 +57,7 @@ impl<D: BlockDevice> Ext2<D> {
             read_only,
             now: 0,
             indirect_cache: Vec::new(),
+            held: Vec::new(),
             sb,
         };
         // The table's size comes from the image: allocate it fallibly.

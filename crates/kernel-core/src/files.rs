@@ -25,6 +25,12 @@ pub enum Descriptor {
         id: u32,
         write: bool,
     },
+    /// `/dev/null`: reads find the end of the file, writes are discarded.
+    Null,
+    /// An open directory (`crate::dirs`, in the file system's table).
+    Dir {
+        id: u32,
+    },
 }
 
 /// An open file: which file, how it was opened, and the position.
@@ -150,6 +156,14 @@ impl DescriptorTable {
         })
     }
 
+    /// The open directories of the table.
+    pub fn open_dirs(&self) -> impl Iterator<Item = u32> + '_ {
+        self.slots.iter().flatten().filter_map(|d| match *d {
+            Descriptor::Dir { id } => Some(id),
+            _ => None,
+        })
+    }
+
     /// The pipe ends of the table: (pipe, whether the write end).
     pub fn pipe_ends(&self) -> impl Iterator<Item = (u32, bool)> + '_ {
         self.slots.iter().flatten().filter_map(|d| match *d {
@@ -164,9 +178,15 @@ impl From<FsError> for Errno {
         match e {
             FsError::NotFound => Errno::NoEnt,
             FsError::Exists => Errno::Exists,
-            FsError::NotADirectory | FsError::Invalid => Errno::Inval,
+            FsError::NotADirectory
+            | FsError::Invalid
+            | FsError::IsDir
+            | FsError::NameTooLong
+            | FsError::CrossDevice => Errno::Inval,
+            FsError::NotEmpty => Errno::Exists,
             FsError::Full => Errno::NoMem,
             FsError::Io => Errno::Io,
+            FsError::Busy => Errno::Busy,
         }
     }
 }
@@ -263,9 +283,13 @@ impl<F: FrameSource> FileIo<'_, F> {
     /// Closes a descriptor; `Io` if flushing its file failed.
     pub fn close(&mut self, d: Descriptor) -> Result<(), Errno> {
         match d {
-            Descriptor::Console | Descriptor::Zero => Ok(()),
+            Descriptor::Console | Descriptor::Zero | Descriptor::Null => Ok(()),
             Descriptor::Pipe { id, write } => {
                 self.pipes.drop_ref(id, write);
+                Ok(())
+            }
+            Descriptor::Dir { id } => {
+                self.fs.open_dirs.drop_ref(id);
                 Ok(())
             }
             Descriptor::File(f) => self.close_ref(f.file),

@@ -58,6 +58,38 @@ pub enum FsError {
     Full,
     /// The disk volume could not be read or written, or is corrupt.
     Io,
+    /// The directory to remove (or to rename over) still has entries.
+    NotEmpty,
+    /// A directory where a file was needed.
+    IsDir,
+    /// A name in the path is longer than [`NAME_MAX`] bytes.
+    NameTooLong,
+    /// A rename from one file system to another (the volume and RAM).
+    CrossDevice,
+    /// The path is a mount point (`/`, `/home`, `/tmp`, ...).
+    Busy,
+}
+
+/// Longest name of one directory entry (bytes).
+pub const NAME_MAX: usize = 255;
+
+/// Paths where a file system is mounted (or that the kernel serves): no
+/// rename or rmdir takes them.
+const MOUNT_POINTS: &[&str] = &["/", "/home", "/tmp", "/dev", "/dev/shm", "/proc"];
+
+/// `NameTooLong` when a name in `path` is longer than [`NAME_MAX`].
+pub fn check_names(path: &str) -> Result<(), FsError> {
+    if path.split('/').any(|name| name.len() > NAME_MAX) {
+        return Err(FsError::NameTooLong);
+    }
+    Ok(())
+}
+
+/// Whether normalized `path` is `dir` or lies below it.
+pub fn is_within(path: &str, dir: &str) -> bool {
+    dir == "/"
+        || path == dir
+        || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
 }
 
 /// Why the initial file system could not be filled whole from its image.
@@ -400,6 +432,12 @@ pub struct FileSystem {
     path_entries_examined: Cell<u64>,
     pub disk: Storage,
     next_id: u64,
+    /// Files whose last name went while they may still be open or mapped:
+    /// their data is freed by [`FileSystem::reap_orphans`] once nothing
+    /// refers to them.
+    orphans: Vec<FileId>,
+    /// Directories open as descriptors (Linux `open` of a directory).
+    pub open_dirs: crate::dirs::DirTable,
 }
 
 impl Default for FileSystem {
@@ -432,6 +470,11 @@ pub fn normalize(path: &str) -> Option<String> {
     (out.len() <= 1024).then_some(out)
 }
 
+/// The folder normalized `path` is in (`/` for `/` itself).
+pub fn parent_dir(path: &str) -> &str {
+    parent_of(path)
+}
+
 fn parent_of(path: &str) -> &str {
     match path.rfind('/') {
         Some(0) | None => "/",
@@ -456,6 +499,8 @@ impl FileSystem {
             path_entries_examined: Cell::new(0),
             disk: Storage::over(disk),
             next_id: 0,
+            orphans: Vec::new(),
+            open_dirs: Default::default(),
         }
     }
 
@@ -567,19 +612,235 @@ impl FileSystem {
     }
 
     /// Removes the name `path` of a file (`unlink`): the file itself lives
-    /// on while it is open or mapped (its id stays valid; its stored pages
-    /// are kept until the machine stops). A directory is refused.
+    /// on while it is open or mapped (its id stays valid and its data
+    /// stays in its store) until [`Self::reap_orphans`] finds it unused.
+    /// A directory is refused (`IsDir`).
     pub fn unlink(&mut self, path: &str) -> Result<FileId, FsError> {
         let path = normalize(path).ok_or(FsError::Invalid)?;
+        check_names(&path)?;
+        self.orphans.try_reserve(1).map_err(|_| FsError::Full)?;
+        if let Some(rel) = self.on_home(&path) {
+            if rel == "/" {
+                return Err(FsError::Busy);
+            }
+            let id = self.disk.home_unlink(rel)?;
+            self.orphans.push(id);
+            return Ok(id);
+        }
         match self.nodes.get(&path) {
             Some(Node::File(id)) => {
                 let id = *id;
                 self.nodes.remove(&path);
+                self.orphans.push(id);
                 Ok(id)
             }
-            Some(Node::Dir) => Err(FsError::Invalid),
-            None => Err(FsError::NotFound),
+            Some(Node::Dir) => Err(FsError::IsDir),
+            None => {
+                self.check_parent(&path)?;
+                Err(FsError::NotFound)
+            }
         }
+    }
+
+    /// Whether normalized `path` is a mount point (no rename or rmdir).
+    pub fn is_mount_point(&self, path: &str) -> bool {
+        MOUNT_POINTS.contains(&path)
+    }
+
+    /// Removes the empty directory `path` (`rmdir`).
+    pub fn rmdir(&mut self, path: &str) -> Result<(), FsError> {
+        let path = normalize(path).ok_or(FsError::Invalid)?;
+        check_names(&path)?;
+        if self.is_mount_point(&path) {
+            return match self.lookup(&path) {
+                Some(_) => Err(FsError::Busy),
+                None => Err(FsError::NotFound),
+            };
+        }
+        if let Some(rel) = self.on_home(&path) {
+            return match self.disk.home_lookup(rel)? {
+                Node::File(_) => Err(FsError::NotADirectory),
+                Node::Dir => self.disk.home_rmdir(rel),
+            };
+        }
+        match self.nodes.get(&path) {
+            Some(Node::Dir) => {}
+            Some(Node::File(_)) => return Err(FsError::NotADirectory),
+            None => {
+                self.check_parent(&path)?;
+                return Err(FsError::NotFound);
+            }
+        }
+        if self.has_entries(&path) {
+            return Err(FsError::NotEmpty);
+        }
+        self.nodes.remove(&path);
+        Ok(())
+    }
+
+    /// Whether RAM directory `dir` (normalized) holds any entry.
+    fn has_entries(&self, dir: &str) -> bool {
+        let prefix_len = if dir == "/" { 1 } else { dir.len() + 1 };
+        self.nodes
+            .range::<str, _>((Bound::Excluded(dir), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(dir))
+            .any(|(k, _)| k.len() > prefix_len && k.as_bytes()[prefix_len - 1] == b'/')
+    }
+
+    /// Moves `old` to `new` (`rename`): a file replaces a file, a directory
+    /// an empty directory; a directory cannot move below itself
+    /// (`Invalid`); nothing moves between the volume and RAM
+    /// (`CrossDevice`) or takes a mount point (`Busy`). A file replaced
+    /// lives on while open, like an unlinked one. Nothing changes on
+    /// failure.
+    pub fn rename(&mut self, old: &str, new: &str) -> Result<(), FsError> {
+        let old = normalize(old).ok_or(FsError::Invalid)?;
+        let new = normalize(new).ok_or(FsError::Invalid)?;
+        check_names(&old)?;
+        check_names(&new)?;
+        let moving = self.lookup(&old);
+        if moving.is_none() {
+            self.lookup(parent_of(&old)).ok_or(FsError::NotFound)?;
+        }
+        let moving = moving.ok_or(FsError::NotFound)?;
+        if self.is_mount_point(&old) || self.is_mount_point(&new) {
+            return Err(FsError::Busy);
+        }
+        if self.on_home(&old).is_some() != self.on_home(&new).is_some() {
+            return Err(FsError::CrossDevice);
+        }
+        if moving == Node::Dir && new != old && is_within(&new, &old) {
+            return Err(FsError::Invalid);
+        }
+        match self.lookup(parent_of(&new)) {
+            Some(Node::Dir) => {}
+            Some(Node::File(_)) => return Err(FsError::NotADirectory),
+            None => return Err(FsError::NotFound),
+        }
+        let target = self.lookup(&new);
+        match (moving, target) {
+            (_, Some(t)) if t == moving && moving != Node::Dir => return Ok(()),
+            (Node::Dir, Some(Node::File(_))) => return Err(FsError::NotADirectory),
+            (Node::File(_), Some(Node::Dir)) => return Err(FsError::IsDir),
+            (Node::Dir, Some(Node::Dir)) if old == new => return Ok(()),
+            (Node::Dir, Some(Node::Dir)) if self.dir_has_entries(&new)? => {
+                return Err(FsError::NotEmpty)
+            }
+            _ => {}
+        }
+        self.orphans.try_reserve(1).map_err(|_| FsError::Full)?;
+        if let (Some(from), Some(to)) = (self.on_home(&old), self.on_home(&new)) {
+            if let Some(replaced) = self.disk.home_rename(from, to)? {
+                self.orphans.push(replaced);
+            }
+            return Ok(());
+        }
+        self.ram_rename(&old, &new, moving, target)
+    }
+
+    /// Whether directory `dir` (normalized) holds any entry.
+    fn dir_has_entries(&self, dir: &str) -> Result<bool, FsError> {
+        match self.on_home(dir) {
+            Some(rel) => Ok(!self.disk.home_list(rel)?.is_empty()),
+            None => Ok(self.has_entries(dir)),
+        }
+    }
+
+    /// [`Self::rename`] in RAM, its checks done: every entry at or below
+    /// `old` moves below `new` (the new keys are made before anything
+    /// changes).
+    fn ram_rename(
+        &mut self,
+        old: &str,
+        new: &str,
+        moving: Node,
+        target: Option<Node>,
+    ) -> Result<(), FsError> {
+        let mut moved: Vec<(String, String, Node)> = Vec::new();
+        for (k, n) in self
+            .nodes
+            .range::<str, _>((Bound::Included(old), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(old))
+            .filter(|(k, _)| is_within(k, old))
+        {
+            let mut key = String::new();
+            key.try_reserve_exact(new.len() + k.len() - old.len())
+                .map_err(|_| FsError::Full)?;
+            key.push_str(new);
+            key.push_str(&k[old.len()..]);
+            moved.try_reserve(1).map_err(|_| FsError::Full)?;
+            moved.push((k.clone(), key, *n));
+        }
+        if let Some(Node::File(id)) = target {
+            self.orphans.push(id);
+        }
+        self.nodes.remove(new);
+        for (from, _, _) in &moved {
+            self.nodes.remove(from);
+        }
+        for (_, to, node) in moved {
+            if let Node::File(id) = node {
+                self.paths.insert(id, to.clone());
+            }
+            self.nodes.insert(to, node);
+        }
+        debug_assert!(moving == Node::Dir || self.nodes.get(new) == Some(&moving));
+        Ok(())
+    }
+
+    /// Frees the data of every orphan (a file whose last name went) that
+    /// `in_use` says nothing refers to any more (no descriptor, no
+    /// mapping); `freed` hears of each. Orphans still used stay.
+    pub fn reap_orphans(&mut self, in_use: &dyn Fn(FileId) -> bool, freed: &mut dyn FnMut(FileId)) {
+        let mut i = 0;
+        while i < self.orphans.len() {
+            let id = self.orphans[i];
+            if in_use(id) {
+                i += 1;
+                continue;
+            }
+            self.orphans.swap_remove(i);
+            if crate::mount::is_volume_file(id) {
+                // A device error leaves the inode allocated without a name:
+                // what e2fsck calls an unattached inode.
+                let _ = self.disk.home_release(id);
+            } else {
+                self.paths.remove(&id);
+                self.disk.ram.forget(id);
+            }
+            freed(id);
+        }
+    }
+
+    /// Orphans not freed yet.
+    pub fn orphan_count(&self) -> usize {
+        self.orphans.len()
+    }
+
+    /// A RAM file with no name holding `data` (a `/proc` file's contents
+    /// at open), shown as `path` in maps listings; it is an orphan from
+    /// the start, freed once nothing refers to it.
+    pub fn create_unnamed(&mut self, path: &str, data: &[u8]) -> Result<FileId, FsError> {
+        self.orphans.try_reserve(1).map_err(|_| FsError::Full)?;
+        let mut name = String::new();
+        name.try_reserve_exact(path.len())
+            .map_err(|_| FsError::Full)?;
+        name.push_str(path);
+        self.next_id += 1;
+        let id = FileId(self.next_id);
+        self.disk.ram.files.insert(id, StoredFile::default());
+        if !self.disk.ram.fill(id, data) {
+            self.disk.ram.forget(id);
+            return Err(FsError::Full);
+        }
+        self.paths.insert(id, name);
+        self.orphans.push(id);
+        Ok(id)
+    }
+
+    /// The inode of volume path `path` (normalized), `None` off the volume.
+    pub fn volume_ino(&self, path: &str) -> Option<u32> {
+        self.disk.home_ino(self.on_home(path)?).ok()
     }
 
     /// Stores `data` as the whole content of a new file (used at boot).

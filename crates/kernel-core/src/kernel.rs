@@ -42,6 +42,9 @@ pub struct Kernel<P: Platform> {
     pub(crate) pipes: crate::pipes::PipeTable,
     /// Threads asleep in futex waits.
     pub(crate) futexes: crate::futex::FutexTable,
+    /// The working directory of each process that left `/` (Linux
+    /// `chdir`; inherited by `fork`, kept by `execve`).
+    pub(crate) cwds: alloc::collections::BTreeMap<Pid, String>,
 }
 
 /// How a user page fault that could not be resolved ends its process.
@@ -113,6 +116,7 @@ impl<P: Platform> Kernel<P> {
             file_meta: Default::default(),
             pipes: Default::default(),
             futexes: Default::default(),
+            cwds: Default::default(),
         }
     }
 
@@ -224,7 +228,7 @@ impl<P: Platform> Kernel<P> {
             self.discard(loaded.space, loaded.table);
             return Err(Errno::NoMem);
         };
-        Ok(self.processes.insert(NewProcess {
+        let pid = self.processes.insert(NewProcess {
             parent: parent.map_or(Parent::Kernel, Parent::Process),
             path: String::from(path),
             space: loaded.space,
@@ -232,7 +236,10 @@ impl<P: Platform> Kernel<P> {
             context,
             files: DescriptorTable::standard(),
             abi: loaded.abi,
-        }))
+        });
+        // A new program starts in `/`.
+        self.cwds.remove(&pid);
+        Ok(pid)
     }
 
     /// Tears down an address space and its table that no process got.
@@ -280,12 +287,24 @@ impl<P: Platform> Kernel<P> {
         for (id, write) in ends {
             self.pipes.add_ref(id, write);
         }
+        let dirs: Vec<_> = files.open_dirs().collect();
+        for id in dirs {
+            self.fs.open_dirs.add_ref(id);
+        }
         let opened: Vec<_> = files.open_files().map(|f| f.file).collect();
         let mut file_io = self.file_io();
         for file in opened {
             file_io.open_ref(file);
         }
-        Ok(self.processes.insert(NewProcess {
+        // The child's working directory is its parent's (a copy made
+        // before the child exists; none is `/`).
+        let cwd = self.cwds.get(&parent).and_then(|c| {
+            let mut copy = String::new();
+            copy.try_reserve_exact(c.len()).ok()?;
+            copy.push_str(c);
+            Some(copy)
+        });
+        let child = self.processes.insert(NewProcess {
             parent: Parent::Process(parent),
             path,
             space,
@@ -293,7 +312,16 @@ impl<P: Platform> Kernel<P> {
             context,
             files,
             abi,
-        }))
+        });
+        match cwd {
+            Some(cwd) => {
+                self.cwds.insert(child, cwd);
+            }
+            None => {
+                self.cwds.remove(&child);
+            }
+        }
+        Ok(child)
     }
 
     /// Ends process `pid` with `status`, every thread of it: removes every
@@ -321,6 +349,8 @@ impl<P: Platform> Kernel<P> {
             debug_assert_eq!(space, ending.space);
             let _ = memory.destroy_address_space(space, &mut hw);
         }
+        self.cwds.remove(&pid);
+        self.reap_orphans();
         for u in ending.unwaited {
             self.report_unwaited(&u);
         }

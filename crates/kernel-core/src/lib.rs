@@ -14,6 +14,7 @@ extern crate alloc;
 extern crate std;
 
 mod buffer;
+pub mod dirs;
 pub mod files;
 pub mod flusher;
 pub mod fs;

@@ -108,6 +108,9 @@ fn fs_error(e: Ext2Error) -> FsError {
         Ext2Error::Exists => FsError::Exists,
         Ext2Error::NotDir => FsError::NotADirectory,
         Ext2Error::NoSpace => FsError::Full,
+        Ext2Error::NotEmpty => FsError::NotEmpty,
+        Ext2Error::IsDir => FsError::IsDir,
+        Ext2Error::NameTooLong => FsError::NameTooLong,
         Ext2Error::Io(_) | Ext2Error::Corrupt(_) => FsError::Io,
         _ => FsError::Invalid,
     }
@@ -224,6 +227,147 @@ impl Storage {
         }
         names.sort_unstable();
         Ok(names)
+    }
+
+    /// The inode number of what `rel` names on the volume.
+    pub(crate) fn home_ino(&self, rel: &str) -> Result<u32, FsError> {
+        self.volume()?.fs.lookup_path(rel).map_err(fs_error)
+    }
+
+    /// The attributes of inode `ino` of the volume (mode, owner, times).
+    pub(crate) fn home_stat(&self, ino: u32) -> Result<neoos_ext2::Stat, FsError> {
+        self.volume()?.fs.stat(ino).map_err(fs_error)
+    }
+
+    /// The attributes of volume file `file`.
+    pub fn home_file_stat(&self, file: FileId) -> Option<neoos_ext2::Stat> {
+        self.home_stat(home_inode(file)?).ok()
+    }
+
+    /// Sets the permission bits of inode `ino` of the volume.
+    pub(crate) fn home_set_perm(&self, ino: u32, perm: u32) -> Result<(), FsError> {
+        let mut home = self.volume()?;
+        home.fs
+            .set_permissions(ino, (perm & 0o7777) as u16)
+            .map_err(fs_error)?;
+        home.fs.flush().map_err(fs_error)
+    }
+
+    /// Sets the access and/or modification time of inode `ino`.
+    pub(crate) fn home_set_times(
+        &self,
+        ino: u32,
+        atime: Option<u32>,
+        mtime: Option<u32>,
+    ) -> Result<(), FsError> {
+        let mut home = self.volume()?;
+        home.fs.set_times(ino, atime, mtime).map_err(fs_error)?;
+        home.fs.flush().map_err(fs_error)
+    }
+
+    /// The volume file id of inode `ino`.
+    pub(crate) fn home_file_id(ino: u32) -> FileId {
+        FileId(HOME_IDS + u64::from(ino))
+    }
+
+    /// Removes the name `rel` of a regular file on the volume. The inode is
+    /// held first: it stays allocated, data and all, until
+    /// [`Self::home_release`] (the file may be open or mapped). Returns its
+    /// file id.
+    pub(crate) fn home_unlink(&self, rel: &str) -> Result<FileId, FsError> {
+        let (parent, name) = split_parent(rel);
+        let mut home = self.volume()?;
+        let dir = home.fs.lookup_path(parent).map_err(fs_error)?;
+        let ino = home.fs.lookup(dir, name.as_bytes()).map_err(fs_error)?;
+        if home.fs.stat(ino).map_err(fs_error)?.file_type == FileType::Directory {
+            return Err(FsError::IsDir);
+        }
+        home.fs.hold(ino).map_err(fs_error)?;
+        let removed = home.fs.unlink(dir, name.as_bytes()).map_err(fs_error);
+        let flushed = removed.and_then(|()| home.fs.flush().map_err(fs_error));
+        let id = Self::home_file_id(ino);
+        if let Err(e) = flushed {
+            let _ = home.fs.release(ino);
+            return Err(e);
+        }
+        home.paths.remove(&id);
+        Ok(id)
+    }
+
+    /// Removes the empty directory `rel` of the volume.
+    pub(crate) fn home_rmdir(&self, rel: &str) -> Result<(), FsError> {
+        let (parent, name) = split_parent(rel);
+        let mut home = self.volume()?;
+        let dir = home.fs.lookup_path(parent).map_err(fs_error)?;
+        home.fs.rmdir(dir, name.as_bytes()).map_err(fs_error)?;
+        home.fs.flush().map_err(fs_error)
+    }
+
+    /// Moves `old` to `new` (both below [`HOME`], checked by the caller for
+    /// kinds and emptiness as ext2 checks them again). A regular file `new`
+    /// named is held first and its id returned (it may be open: its data
+    /// lives until [`Self::home_release`]).
+    pub(crate) fn home_rename(&self, old: &str, new: &str) -> Result<Option<FileId>, FsError> {
+        let (old_parent, old_name) = split_parent(old);
+        let (new_parent, new_name) = split_parent(new);
+        let mut home = self.volume()?;
+        let from = home.fs.lookup_path(old_parent).map_err(fs_error)?;
+        let to = home.fs.lookup_path(new_parent).map_err(fs_error)?;
+        let moving = home
+            .fs
+            .lookup(from, old_name.as_bytes())
+            .map_err(fs_error)?;
+        let replaced = match home.fs.lookup(to, new_name.as_bytes()) {
+            Ok(ino) if ino != moving => {
+                let regular = home.fs.stat(ino).map_err(fs_error)?.file_type == FileType::Regular;
+                if regular {
+                    home.fs.hold(ino).map_err(fs_error)?;
+                }
+                regular.then_some(ino)
+            }
+            _ => None,
+        };
+        let moved = home
+            .fs
+            .rename(from, old_name.as_bytes(), to, new_name.as_bytes())
+            .map_err(fs_error)
+            .and_then(|()| home.fs.flush().map_err(fs_error));
+        if let Err(e) = moved {
+            if let Some(ino) = replaced {
+                let _ = home.fs.release(ino);
+            }
+            return Err(e);
+        }
+        // Remembered paths below the old name are no longer right.
+        let old_full = alloc::format!("{HOME}{old}");
+        home.paths.retain(|_, p| {
+            p.as_str() != old_full
+                && !(p.starts_with(old_full.as_str())
+                    && p.as_bytes().get(old_full.len()) == Some(&b'/'))
+        });
+        let replaced = replaced.map(Self::home_file_id);
+        if let Some(id) = replaced {
+            home.paths.remove(&id);
+        }
+        Ok(replaced)
+    }
+
+    /// Ends the hold on volume file `file` ([`Self::home_unlink`]): freed
+    /// now when no name is left.
+    pub(crate) fn home_release(&self, file: FileId) -> Result<(), FsError> {
+        let ino = home_inode(file).ok_or(FsError::Invalid)?;
+        let mut home = self.volume()?;
+        home.fs.release(ino).map_err(fs_error)?;
+        home.lens.remove(&file);
+        home.paths.remove(&file);
+        home.fs.flush().map_err(fs_error)
+    }
+
+    /// Sets the clock the volume stamps changes with, if one is mounted.
+    pub(crate) fn home_set_clock(&self, unix_seconds: u32) {
+        if let Ok(mut home) = self.volume() {
+            home.fs.set_time(unix_seconds);
+        }
     }
 
     /// The path of a volume file looked up before.
@@ -508,6 +652,84 @@ mod tests {
         assert!(fs.mount_home(Box::new(blank)).is_err());
         assert!(!fs.disk.home_mounted());
         assert!(fs.create("/home/x").is_ok(), "/home stays in RAM");
+    }
+
+    fn e2fsck_clean(image: &Path) {
+        let fsck = Command::new(e2fsprogs("e2fsck"))
+            .arg("-fn")
+            .arg(image)
+            .output()
+            .unwrap();
+        assert!(
+            fsck.status.success(),
+            "{}",
+            String::from_utf8_lossy(&fsck.stdout)
+        );
+    }
+
+    fn debugfs(image: &Path, request: &str) -> String {
+        let out = Command::new(e2fsprogs("debugfs"))
+            .args(["-R", request])
+            .arg(image)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn namespace_operations_on_the_volume_leave_a_clean_image() {
+        let (image, bytes) = home_image("ns-ops");
+        let (mut fs, dev) = mounted(bytes);
+        fs.mkdir("/home/a").unwrap();
+        fs.mkdir("/home/a/b").unwrap();
+        let f = fs.create("/home/a/b/f").unwrap();
+        fs.disk.set_len(f, 5).unwrap();
+        fs.disk.write_run(f, 0, &[&[b'z'; PAGE]]).unwrap();
+        fs.create("/home/gone").unwrap();
+        // Refusals change nothing.
+        assert_eq!(fs.rmdir("/home/a"), Err(FsError::NotEmpty));
+        assert_eq!(fs.rename("/home/a", "/home/a/b/c"), Err(FsError::Invalid));
+        assert_eq!(
+            fs.rename("/home/a/b/f", "/tmp/f"),
+            Err(FsError::CrossDevice)
+        );
+        assert_eq!(
+            fs.rename("/home/a", "/home/usuario"),
+            Err(FsError::NotEmpty)
+        );
+        assert_eq!(fs.rename("/home/gone", "/home/a"), Err(FsError::IsDir));
+        assert_eq!(fs.rmdir("/home"), Err(FsError::Busy));
+        assert_eq!(fs.rmdir("/home/gone"), Err(FsError::NotADirectory));
+        assert_eq!(fs.unlink("/home/a"), Err(FsError::IsDir));
+        assert_eq!(fs.mkdir("/home/a"), Err(FsError::Exists));
+        // A tree moves; a file is replaced; an open file outlives its name.
+        fs.rename("/home/a", "/home/moved").unwrap();
+        assert_eq!(fs.lookup("/home/moved/b/f"), Some(Node::File(f)));
+        fs.rename("/home/moved/b/f", "/home/gone").unwrap();
+        assert_eq!(fs.lookup("/home/gone"), Some(Node::File(f)));
+        assert_eq!(fs.unlink("/home/gone"), Ok(f));
+        assert_eq!(fs.orphan_count(), 2, "the replaced file and f");
+        fs.reap_orphans(&|id| id == f, &mut |_| {});
+        assert_eq!(fs.orphan_count(), 1, "f is still open");
+        let mut page = [0u8; PAGE];
+        fs.disk.read_page(f, 0, &mut page).unwrap();
+        assert_eq!(&page[..6], b"zzzzz\0", "its data is still there");
+        std::fs::write(&image, dev.inner.lock().unwrap().bytes()).unwrap();
+        assert!(!debugfs(&image, "ls -l /").contains("gone"));
+        let mut freed = Vec::new();
+        fs.reap_orphans(&|_| false, &mut |id| freed.push(id));
+        assert_eq!(freed, [f]);
+        fs.rmdir("/home/moved/b").unwrap();
+        fs.mkdir("/home/new").unwrap();
+        std::fs::write(&image, dev.inner.lock().unwrap().bytes()).unwrap();
+        e2fsck_clean(&image);
+        let root = debugfs(&image, "ls -p /");
+        for name in ["/moved/", "/new/", "/usuario/"] {
+            assert!(root.contains(name), "{name} in {root}");
+        }
+        assert!(!root.contains("/a/") && !root.contains("/gone/"), "{root}");
+        let moved = debugfs(&image, "ls -p /moved");
+        assert!(!moved.contains("/b/"), "{moved}");
     }
 
     #[test]

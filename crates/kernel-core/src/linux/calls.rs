@@ -5,11 +5,9 @@
 //! `getppid`, `uname`, `clock_gettime`, `getrandom`; and `ENOSYS` for the
 //! rest, an unknown number logged once.
 
-use alloc::string::String;
 use alloc::vec::Vec;
 
 use neoos_abi::layout::USER_END;
-use neoos_abi::limits::PATH_MAX;
 use neoos_abi::linux::{self as abi, stat as st};
 use neoos_abi::mman::{MAP_ANON, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE};
 use neoos_abi::{PAGE_SIZE, TICKS_PER_SECOND};
@@ -36,6 +34,8 @@ const CONSOLE_SIZE: (u16, u16) = (24, 80);
 const CONSOLE_RDEV: u64 = (4 << 8) | 64;
 /// The file type of a pipe in `st_mode`.
 const S_IFIFO: u32 = 0o010000;
+/// `/dev/null`'s device number (major 1, minor 3).
+const NULL_RDEV: u64 = (1 << 8) | 3;
 /// `/dev/zero`'s device number (major 1, minor 5).
 const ZERO_RDEV: u64 = (1 << 8) | 5;
 /// The path of the zero device (no file-system node: the Linux open and
@@ -44,7 +44,7 @@ pub const DEV_ZERO: &str = "/dev/zero";
 
 /// Why a Linux call failed: an error of the mapping core, or one only
 /// Linux names.
-enum Fail {
+pub(super) enum Fail {
     Errno(Errno),
     Linux(LinuxError),
 }
@@ -61,7 +61,7 @@ impl From<LinuxError> for Fail {
     }
 }
 
-type LinuxResult = Result<i64, Fail>;
+pub(super) type LinuxResult = Result<i64, Fail>;
 
 fn complete(result: LinuxResult) -> Completion {
     match result {
@@ -76,6 +76,8 @@ enum StatOf {
     Console,
     /// `/dev/zero` (character device 1:5).
     Zero,
+    /// `/dev/null` (character device 1:3).
+    Null,
     Pipe {
         id: u32,
     },
@@ -85,7 +87,8 @@ enum StatOf {
         meta: super::meta::FileMeta,
     },
     Dir {
-        path_hash: u64,
+        ino: u64,
+        meta: super::meta::FileMeta,
     },
 }
 
@@ -139,6 +142,49 @@ impl<P: Platform> Kernel<P> {
             LinuxCall::Uname { buf } => self.uname(pid, buf),
             LinuxCall::ClockGetTime { clock, out } => self.clock_gettime(pid, clock, out),
             LinuxCall::GetRandom { buf, len, flags } => self.getrandom(pid, buf, len, flags),
+            LinuxCall::PreadWrite {
+                fd,
+                buf,
+                count,
+                offset,
+                write,
+            } => self.pread_write(pid, fd, buf, count, offset, write),
+            LinuxCall::Getdents { fd, buf, count } => self.getdents(pid, fd, buf, count),
+            LinuxCall::Getcwd { buf, size } => self.getcwd(pid, buf, size),
+            LinuxCall::Chdir { path } => self.chdir(pid, path),
+            LinuxCall::Fchdir { fd } => self.fchdir(pid, fd),
+            LinuxCall::Mkdir { dirfd, path, mode } => self.mkdir(pid, dirfd, path, mode),
+            LinuxCall::Unlink { dirfd, path, flags } => self.unlink_at(pid, dirfd, path, flags),
+            LinuxCall::Rename {
+                old_dirfd,
+                old,
+                new_dirfd,
+                new,
+                flags,
+            } => self.rename(pid, (old_dirfd, old), (new_dirfd, new), flags),
+            LinuxCall::Access {
+                dirfd,
+                path,
+                mode,
+                flags,
+            } => self.access(pid, dirfd, path, mode, flags),
+            LinuxCall::Chmod { dirfd, path, mode } => self.chmod(pid, dirfd, path, mode),
+            LinuxCall::Fchmod { fd, mode } => self.fchmod(pid, fd, mode),
+            LinuxCall::Truncate { path, len } => self.truncate(pid, path, len),
+            LinuxCall::Readlink {
+                dirfd,
+                path,
+                buf,
+                size,
+            } => self.readlink(pid, dirfd, path, buf, size),
+            LinuxCall::Time { out } => self.time(pid, out),
+            LinuxCall::GetTimeOfDay { tv, tz } => self.gettimeofday(pid, tv, tz),
+            LinuxCall::Utimensat {
+                dirfd,
+                path,
+                times,
+                flags,
+            } => self.utimensat(pid, dirfd, path, times, flags),
             LinuxCall::NotProvided => Err(LinuxError::NoSys.into()),
             LinuxCall::Unknown { number } => {
                 self.log_unknown_once(pid, number);
@@ -203,6 +249,7 @@ impl<P: Platform> Kernel<P> {
 
     fn grow_break(&mut self, pid: Pid, old_end: u64, new_end: u64) -> Result<(), Errno> {
         self.heap_reserve_check()?;
+        self.address_space_check(pid, new_end - old_end)?;
         // Each growth is a mapping of its own: within the process's bound.
         self.mapping_room_check(pid, 1)?;
         let space = self.processes.get(pid).ok_or(Errno::Inval)?.space;
@@ -232,30 +279,6 @@ impl<P: Platform> Kernel<P> {
         .map(|_| ())
     }
 
-    /// The absolute path a Linux call names: `path` as is when absolute,
-    /// else relative to the working directory, which is `/` (NeoOS has no
-    /// per-process one and no directory descriptors).
-    fn linux_path(&mut self, pid: Pid, dirfd: i64, path: UserPtr) -> Result<String, Fail> {
-        let path = self.copy_string(pid, path, PATH_MAX)?;
-        if path.is_empty() {
-            return Err(Errno::NoEnt.into());
-        }
-        if path.starts_with('/') {
-            return Ok(path);
-        }
-        if dirfd != abi::AT_FDCWD {
-            self.descriptor(pid, dirfd)?;
-            return Err(LinuxError::NotDir.into());
-        }
-        let mut absolute = String::new();
-        absolute
-            .try_reserve_exact(path.len() + 1)
-            .map_err(|_| Errno::NoMem)?;
-        absolute.push('/');
-        absolute.push_str(&path);
-        Ok(absolute)
-    }
-
     /// `open`/`openat`: Linux's access modes, `O_CREAT`, `O_EXCL`,
     /// `O_TRUNC` and `O_APPEND` have NeoOS's values; `O_NOCTTY`,
     /// `O_LARGEFILE` and `O_CLOEXEC` change nothing here; any other flag is
@@ -282,15 +305,39 @@ impl<P: Platform> Kernel<P> {
         if mode & !neoos_abi::open::VALID != 0 {
             return Err(Errno::Inval.into());
         }
-        let path = self.linux_path(pid, dirfd, path)?;
+        let path = self.resolve_path(pid, dirfd, path)?;
+        let access = mode & neoos_abi::open::O_ACCMODE;
+        if let Some(what) = self.special_of(pid, &path) {
+            if flags & abi::O_DIRECTORY != 0 && what != super::procfs::Special::ProcDir {
+                return Err(LinuxError::NotDir.into());
+            }
+            if mode & neoos_abi::open::O_CREAT != 0 && mode & neoos_abi::open::O_EXCL != 0 {
+                return Err(Errno::Exists.into());
+            }
+            let fd = self.open_special(pid, what, access)?;
+            if let Some(p) = self.processes.get_mut(pid) {
+                p.files.set_close_on_exec(fd, flags & abi::O_CLOEXEC != 0)?;
+            }
+            return Ok(fd);
+        }
         let node = self.fs.lookup(&path);
+        if node == Some(Node::Dir)
+            && access == neoos_abi::open::O_RDONLY
+            && mode & neoos_abi::open::O_CREAT == 0
+        {
+            let fd = self.open_dir(pid, path)?;
+            if let Some(p) = self.processes.get_mut(pid) {
+                p.files.set_close_on_exec(fd, flags & abi::O_CLOEXEC != 0)?;
+            }
+            return Ok(fd);
+        }
         if flags & abi::O_DIRECTORY != 0 && node != Some(Node::Dir) {
             return Err(match node {
                 None => Fail::Errno(Errno::NoEnt),
                 Some(_) => LinuxError::NotDir.into(),
             });
         }
-        if node == Some(Node::Dir) && mode & neoos_abi::open::O_ACCMODE != 0 {
+        if node == Some(Node::Dir) {
             return Err(LinuxError::IsDir.into());
         }
         if let Some(Node::File(id)) = node {
@@ -302,12 +349,10 @@ impl<P: Platform> Kernel<P> {
                 return Err(Errno::Access.into());
             }
         }
-        let fd = if crate::fs::normalize(&path).as_deref() == Some(DEV_ZERO) {
-            let p = self.processes.get_mut(pid).ok_or(Errno::Inval)?;
-            p.files.install(Descriptor::Zero)?
-        } else {
-            self.open_path(pid, &path, mode)?
-        };
+        if node.is_none() && is_read_only_path(&path) && mode & neoos_abi::open::O_CREAT != 0 {
+            return Err(Errno::Perm.into());
+        }
+        let fd = self.open_path(pid, &path, mode)?;
         if node.is_none() {
             if let Ok(Descriptor::File(f)) = self.descriptor(pid, fd) {
                 let (umask, ids) = self
@@ -446,8 +491,11 @@ impl<P: Platform> Kernel<P> {
     }
 
     fn lseek(&mut self, pid: Pid, fd: i64, offset: i64, whence: u32) -> LinuxResult {
-        let Descriptor::File(mut f) = self.descriptor(pid, fd)? else {
-            return Err(LinuxError::IllegalSeek.into());
+        let mut f = match self.descriptor(pid, fd)? {
+            Descriptor::File(f) => f,
+            Descriptor::Dir { id } => return self.seek_dir(id, offset, whence),
+            Descriptor::Null | Descriptor::Zero => return Ok(0),
+            _ => return Err(LinuxError::IllegalSeek.into()),
         };
         let base = match whence {
             abi::SEEK_SET => 0,
@@ -493,30 +541,54 @@ impl<P: Platform> Kernel<P> {
         let what = match self.descriptor(pid, fd)? {
             Descriptor::Console => StatOf::Console,
             Descriptor::Zero => StatOf::Zero,
+            Descriptor::Null => StatOf::Null,
             Descriptor::Pipe { id, .. } => StatOf::Pipe { id },
             Descriptor::File(f) => StatOf::File {
                 id: f.file.0,
                 size: self.file_io().size(f.file),
-                meta: self.file_meta.get(f.file),
+                meta: self.meta_of(f.file),
             },
+            Descriptor::Dir { id } => {
+                let path = self.fs.open_dirs.get(id).ok_or(Errno::BadFd)?.path.clone();
+                StatOf::Dir {
+                    ino: super::namespace::dir_ino(&path),
+                    meta: self.dir_meta(&path),
+                }
+            }
         };
         self.copy_out(pid, out, &stat_record(&what))?;
         Ok(0)
     }
 
     fn stat_path(&mut self, pid: Pid, dirfd: i64, path: UserPtr, out: UserPtr) -> LinuxResult {
-        let path = self.linux_path(pid, dirfd, path)?;
-        let what = match self.fs.lookup(&path) {
-            _ if crate::fs::normalize(&path).as_deref() == Some(DEV_ZERO) => StatOf::Zero,
-            Some(Node::Dir) => StatOf::Dir {
-                path_hash: fnv1a(path.as_bytes()),
+        let mut path = self.resolve_path(pid, dirfd, path)?;
+        use super::procfs::Special;
+        match self.special_of(pid, &path) {
+            Some(Special::Exe) => path = self.path_of(pid),
+            Some(Special::Maps | Special::Meminfo) => {
+                let mut r = stat_record(&StatOf::Dir {
+                    ino: super::namespace::dir_ino(&path),
+                    meta: Default::default(),
+                });
+                r[st::MODE..st::MODE + 4].copy_from_slice(&(st::S_IFREG | 0o444).to_le_bytes());
+                self.copy_out(pid, out, &r)?;
+                return Ok(0);
+            }
+            _ => {}
+        }
+        let what = match (self.special_of(pid, &path), self.fs.lookup(&path)) {
+            (Some(Special::Zero), _) => StatOf::Zero,
+            (Some(Special::Null), _) => StatOf::Null,
+            (Some(Special::ProcDir), _) | (_, Some(Node::Dir)) => StatOf::Dir {
+                ino: super::namespace::dir_ino(&path),
+                meta: self.dir_meta(&path),
             },
-            Some(Node::File(id)) => StatOf::File {
+            (_, Some(Node::File(id))) => StatOf::File {
                 id: id.0,
                 size: self.file_io().size(id),
-                meta: self.file_meta.get(id),
+                meta: self.meta_of(id),
             },
-            None => return Err(Errno::NoEnt.into()),
+            (_, None) => return Err(Errno::NoEnt.into()),
         };
         self.copy_out(pid, out, &stat_record(&what))?;
         Ok(0)
@@ -667,12 +739,16 @@ fn stat_record(what: &StatOf) -> [u8; st::SIZE] {
     let (dev, ino, nlink, mode, rdev, size, blksize) = match *what {
         StatOf::Console => (0, 1, 1, st::S_IFCHR | 0o620, CONSOLE_RDEV, 0, 1024),
         StatOf::Zero => (0, 2, 1, st::S_IFCHR | 0o666, ZERO_RDEV, 0, 4096),
+        StatOf::Null => (0, 3, 1, st::S_IFCHR | 0o666, NULL_RDEV, 0, 4096),
         StatOf::Pipe { id } => (2, u64::from(id), 1, S_IFIFO | 0o600, 0, 0, 4096),
         StatOf::File { id, size, meta } => {
             times = [meta.atime, meta.mtime, meta.ctime];
             (1, id + 2, 1, st::S_IFREG | meta.perm, 0, size, 4096)
         }
-        StatOf::Dir { path_hash } => (1, path_hash, 2, st::S_IFDIR | 0o755, 0, 0, 4096),
+        StatOf::Dir { ino, meta } => {
+            times = [meta.atime, meta.mtime, meta.ctime];
+            (1, ino, 2, st::S_IFDIR | meta.perm, 0, 0, 4096)
+        }
     };
     let mut r = [0u8; st::SIZE];
     let mut put = |at: usize, bytes: &[u8]| r[at..at + bytes.len()].copy_from_slice(bytes);
@@ -681,7 +757,7 @@ fn stat_record(what: &StatOf) -> [u8; st::SIZE] {
     put(st::NLINK, &(nlink as u64).to_le_bytes());
     put(st::MODE, &mode.to_le_bytes());
     let (uid, gid) = match *what {
-        StatOf::File { meta, .. } => (meta.uid, meta.gid),
+        StatOf::File { meta, .. } | StatOf::Dir { meta, .. } => (meta.uid, meta.gid),
         _ => (0, 0),
     };
     put(st::UID, &uid.to_le_bytes());
@@ -727,11 +803,9 @@ fn console_termios() -> [u8; abi::TERMIOS_SIZE] {
     t
 }
 
-/// A stable inode number for a directory (directories have no file id).
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+/// Whether normalized `path` is in a folder programs may not change.
+fn is_read_only_path(path: &str) -> bool {
+    super::namespace::is_read_only(path)
 }
 
 /// The lengths of the iovecs in `raw`, cut so that they add up to at most

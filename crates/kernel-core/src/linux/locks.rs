@@ -21,6 +21,11 @@ impl MemoryLocks {
         &self.ranges[..self.count]
     }
 
+    /// Bytes locked in all.
+    pub fn bytes(&self) -> u64 {
+        self.as_slice().iter().map(|&(s, e)| e - s).sum()
+    }
+
     /// Whether any byte of `[start, end)` is locked.
     pub fn overlaps(&self, start: u64, end: u64) -> bool {
         self.as_slice().iter().any(|&(s, e)| s < end && start < e)

@@ -63,6 +63,16 @@ impl FileMetaTable {
         self.records.get(&file).copied().unwrap_or_default()
     }
 
+    /// The record of `file`, if one was made.
+    pub fn find(&self, file: FileId) -> Option<FileMeta> {
+        self.records.get(&file).copied()
+    }
+
+    /// Forgets the record of `file` (it is gone).
+    pub fn remove(&mut self, file: FileId) {
+        self.records.remove(&file);
+    }
+
     /// Records `meta` for `file`.
     pub fn set(&mut self, file: FileId, meta: FileMeta) {
         self.records.insert(file, meta);
@@ -79,7 +89,8 @@ impl<P: Platform> Kernel<P> {
     /// heap has room above its reserve (a time is not worth failing a call).
     pub(crate) fn touch_file(&mut self, file: FileId, touch: Touch) {
         let now = self.now_seconds();
-        let mut meta = self.file_meta.get(file);
+        let before = self.meta_of(file);
+        let mut meta = before;
         match touch {
             Touch::Access => meta.atime = now,
             Touch::Modify => {
@@ -87,7 +98,7 @@ impl<P: Platform> Kernel<P> {
                 meta.ctime = now;
             }
         }
-        if self.file_meta.get(file) != meta && self.heap_reserve_check().is_ok() {
+        if before != meta && self.heap_reserve_check().is_ok() {
             self.file_meta.set(file, meta);
         }
     }
@@ -104,7 +115,7 @@ impl<P: Platform> Kernel<P> {
         if ids.euid() == 0 {
             return true;
         }
-        let meta = self.file_meta.get(file);
+        let meta = self.meta_of(file);
         let bits = if meta.uid == ids.euid() {
             meta.perm >> 6
         } else if meta.gid == ids.egid() {
@@ -125,6 +136,10 @@ impl<P: Platform> Kernel<P> {
     ) -> Result<(), Errno> {
         self.heap_reserve_check()?;
         let now = self.now_seconds();
+        if let Some(ino) = self.fs.path_of(file).and_then(|p| self.fs.volume_ino(&p)) {
+            // The inode keeps the bits (the owner stays the volume's).
+            self.fs.disk.home_set_perm(ino, perm)?;
+        }
         self.file_meta.set(
             file,
             FileMeta {

@@ -7,10 +7,14 @@
 
 mod calls;
 #[cfg(test)]
+mod fs_tests;
+#[cfg(test)]
 mod kernel_tests;
 pub mod locks;
 pub mod meta;
 mod more_calls;
+mod namespace;
+pub mod procfs;
 pub mod program;
 pub mod signals;
 pub mod stack;
@@ -95,6 +99,27 @@ pub struct LinuxState {
     pub brk: u64,
     /// Signal actions, masks and the alternate stack.
     pub signals: signals::Signals,
+    /// The limits `setrlimit` may change: address space and locked memory.
+    pub limits: Limits,
+}
+
+/// The resource limits NeoOS honours per process: `(soft, hard)` each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// `RLIMIT_AS`: bytes of mappings (and break) the process may hold.
+    pub address_space: (u64, u64),
+    /// `RLIMIT_MEMLOCK`: bytes it may lock (root locks beyond it).
+    pub memlock: (u64, u64),
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let infinity = neoos_abi::linux::RLIM_INFINITY;
+        Limits {
+            address_space: (infinity, infinity),
+            memlock: (0, 0),
+        }
+    }
 }
 
 impl LinuxState {
@@ -108,6 +133,7 @@ impl LinuxState {
             ids: Credentials::default(),
             locks: locks::MemoryLocks::default(),
             signals: signals::Signals::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -134,12 +160,21 @@ pub enum LinuxError {
     Interrupted,
     /// The caller's descriptor table is full (`EMFILE`).
     TooManyFiles,
-    /// The range is locked (`EBUSY`: `msync` with `MS_INVALIDATE`).
+    /// The range is locked (`EBUSY`: `msync` with `MS_INVALIDATE`), or
+    /// the path is a mount point.
     Busy,
     /// The futex word no longer holds the expected value (`EAGAIN`).
     TryAgain,
     /// A futex wait's time ran out (`ETIMEDOUT`).
     TimedOut,
+    /// The directory is not empty (`ENOTEMPTY`).
+    NotEmpty,
+    /// A path or a name in it is too long (`ENAMETOOLONG`).
+    NameTooLong,
+    /// A rename between file systems (`EXDEV`).
+    CrossDevice,
+    /// The buffer is too small for the answer (`ERANGE`).
+    Range,
 }
 
 impl LinuxError {
@@ -158,6 +193,10 @@ impl LinuxError {
             LinuxError::Busy => errno::EBUSY,
             LinuxError::TryAgain => errno::EAGAIN,
             LinuxError::TimedOut => errno::ETIMEDOUT,
+            LinuxError::NotEmpty => errno::ENOTEMPTY,
+            LinuxError::NameTooLong => errno::ENAMETOOLONG,
+            LinuxError::CrossDevice => errno::EXDEV,
+            LinuxError::Range => errno::ERANGE,
         }
     }
 }
@@ -378,6 +417,83 @@ pub enum LinuxCall {
         addr: u64,
         len: u64,
     },
+    /// `pread64`/`pwrite64`: at `offset`, the descriptor's position kept.
+    PreadWrite {
+        fd: i64,
+        buf: UserPtr,
+        count: i64,
+        offset: i64,
+        write: bool,
+    },
+    Getdents {
+        fd: i64,
+        buf: UserPtr,
+        count: u64,
+    },
+    Getcwd {
+        buf: UserPtr,
+        size: u64,
+    },
+    Chdir {
+        path: UserPtr,
+    },
+    Fchdir {
+        fd: i64,
+    },
+    Mkdir {
+        dirfd: i64,
+        path: UserPtr,
+        mode: u32,
+    },
+    /// `rename`, `renameat`, `renameat2`.
+    Rename {
+        old_dirfd: i64,
+        old: UserPtr,
+        new_dirfd: i64,
+        new: UserPtr,
+        flags: u32,
+    },
+    /// `access`, `faccessat`, `faccessat2`.
+    Access {
+        dirfd: i64,
+        path: UserPtr,
+        mode: u32,
+        flags: u32,
+    },
+    /// `chmod`, `fchmodat`.
+    Chmod {
+        dirfd: i64,
+        path: UserPtr,
+        mode: u32,
+    },
+    Fchmod {
+        fd: i64,
+        mode: u32,
+    },
+    Truncate {
+        path: UserPtr,
+        len: i64,
+    },
+    /// `readlink`, `readlinkat`.
+    Readlink {
+        dirfd: i64,
+        path: UserPtr,
+        buf: UserPtr,
+        size: i64,
+    },
+    Time {
+        out: UserPtr,
+    },
+    GetTimeOfDay {
+        tv: UserPtr,
+        tz: UserPtr,
+    },
+    Utimensat {
+        dirfd: i64,
+        path: UserPtr,
+        times: UserPtr,
+        flags: u32,
+    },
     /// A call NeoOS knows and does not provide (`set_robust_list`, `rseq`,
     /// signals): `ENOSYS`, without a log line.
     NotProvided,
@@ -417,6 +533,10 @@ impl Credentials {
 /// Linux `mmap` flags NeoOS accepts and ignores: hints about reservation,
 /// stack use and pre-faulting that change no result.
 const MMAP_IGNORED_FLAGS: u32 = 0x4000 /* NORESERVE */ | 0x8000 /* POPULATE */ | 0x20000 /* STACK */;
+
+/// Marks a [`LinuxCall::Dup2`] that came from `dup3` (whose flags are
+/// checked, and which refuses equal descriptors): a bit no open flag uses.
+pub const DUP3_MARK: u32 = 1 << 31;
 
 /// Argument `i` as a C `int` (low 32 bits, sign-extended).
 fn int(regs: &[u64; 6], i: usize) -> i64 {
@@ -717,6 +837,126 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             flags: r[1] as u32,
         }),
         nr::FDATASYNC => F(FileCall::Fsync { fd: int(r, 0) }),
+        // Files and the namespace.
+        nr::PREAD64 | nr::PWRITE64 => L(LinuxCall::PreadWrite {
+            fd: int(r, 0),
+            buf: ptr(1),
+            count: size(r, 2),
+            offset: r[3] as i64,
+            write: number == nr::PWRITE64,
+        }),
+        nr::DUP3 => L(LinuxCall::Dup2 {
+            old: int(r, 0),
+            new: int(r, 1),
+            flags: r[2] as u32 | DUP3_MARK,
+        }),
+        nr::GETDENTS64 => L(LinuxCall::Getdents {
+            fd: int(r, 0),
+            buf: ptr(1),
+            count: r[2] as u32 as u64,
+        }),
+        nr::GETCWD => L(LinuxCall::Getcwd {
+            buf: ptr(0),
+            size: r[1],
+        }),
+        nr::CHDIR => L(LinuxCall::Chdir { path: ptr(0) }),
+        nr::FCHDIR => L(LinuxCall::Fchdir { fd: int(r, 0) }),
+        nr::MKDIR => L(LinuxCall::Mkdir {
+            dirfd: neoos_abi::linux::AT_FDCWD,
+            path: ptr(0),
+            mode: r[1] as u32,
+        }),
+        nr::MKDIRAT => L(LinuxCall::Mkdir {
+            dirfd: int(r, 0),
+            path: ptr(1),
+            mode: r[2] as u32,
+        }),
+        nr::RMDIR => L(LinuxCall::Unlink {
+            dirfd: neoos_abi::linux::AT_FDCWD,
+            path: ptr(0),
+            flags: neoos_abi::linux::AT_REMOVEDIR,
+        }),
+        nr::RENAME => L(LinuxCall::Rename {
+            old_dirfd: neoos_abi::linux::AT_FDCWD,
+            old: ptr(0),
+            new_dirfd: neoos_abi::linux::AT_FDCWD,
+            new: ptr(1),
+            flags: 0,
+        }),
+        nr::RENAMEAT | nr::RENAMEAT2 => L(LinuxCall::Rename {
+            old_dirfd: int(r, 0),
+            old: ptr(1),
+            new_dirfd: int(r, 2),
+            new: ptr(3),
+            flags: if number == nr::RENAMEAT2 {
+                r[4] as u32
+            } else {
+                0
+            },
+        }),
+        nr::ACCESS => L(LinuxCall::Access {
+            dirfd: neoos_abi::linux::AT_FDCWD,
+            path: ptr(0),
+            mode: r[1] as u32,
+            flags: 0,
+        }),
+        nr::FACCESSAT | nr::FACCESSAT2 => L(LinuxCall::Access {
+            dirfd: int(r, 0),
+            path: ptr(1),
+            mode: r[2] as u32,
+            flags: if number == nr::FACCESSAT2 {
+                r[3] as u32
+            } else {
+                0
+            },
+        }),
+        nr::CHMOD => L(LinuxCall::Chmod {
+            dirfd: neoos_abi::linux::AT_FDCWD,
+            path: ptr(0),
+            mode: r[1] as u32,
+        }),
+        nr::FCHMODAT => L(LinuxCall::Chmod {
+            dirfd: int(r, 0),
+            path: ptr(1),
+            mode: r[2] as u32,
+        }),
+        nr::FCHMOD => L(LinuxCall::Fchmod {
+            fd: int(r, 0),
+            mode: r[1] as u32,
+        }),
+        nr::TRUNCATE => L(LinuxCall::Truncate {
+            path: ptr(0),
+            len: r[1] as i64,
+        }),
+        nr::READLINK => L(LinuxCall::Readlink {
+            dirfd: neoos_abi::linux::AT_FDCWD,
+            path: ptr(0),
+            buf: ptr(1),
+            size: int(r, 2),
+        }),
+        nr::READLINKAT => L(LinuxCall::Readlink {
+            dirfd: int(r, 0),
+            path: ptr(1),
+            buf: ptr(2),
+            size: int(r, 3),
+        }),
+        nr::TIME => L(LinuxCall::Time { out: ptr(0) }),
+        nr::GETTIMEOFDAY => L(LinuxCall::GetTimeOfDay {
+            tv: ptr(0),
+            tz: ptr(1),
+        }),
+        nr::SETRLIMIT => L(LinuxCall::Prlimit {
+            pid: 0,
+            resource: r[0] as u32,
+            new: ptr(1),
+            old: UserPtr(0),
+        }),
+        nr::UTIMENSAT => L(LinuxCall::Utimensat {
+            dirfd: int(r, 0),
+            path: ptr(1),
+            times: ptr(2),
+            flags: r[3] as u32,
+        }),
         nr::SET_ROBUST_LIST | nr::RSEQ | nr::POLL => L(LinuxCall::NotProvided),
         number => L(LinuxCall::Unknown { number }),
     };

@@ -11,7 +11,7 @@ use neoos_mm::{Errno, FileAccess};
 use super::signals;
 use super::{LinuxCall, LinuxError};
 use crate::files::Descriptor;
-use crate::fs::{Node, MAX_FILE_LEN, MAX_NODES};
+use crate::fs::{MAX_FILE_LEN, MAX_NODES};
 use crate::kernel::Kernel;
 use crate::platform::Platform;
 use crate::process::Pid;
@@ -94,7 +94,6 @@ impl<P: Platform> Kernel<P> {
                 self.sleep(pid, req, flags & TIMER_ABSTIME != 0)
             }
             LinuxCall::Ftruncate { fd, len } => done(self.ftruncate(pid, fd, len)),
-            LinuxCall::Unlink { dirfd, path, flags } => self.unlink(pid, dirfd, path, flags),
             LinuxCall::Dup { .. }
             | LinuxCall::Fcntl {
                 cmd: abi::F_DUPFD | abi::F_DUPFD_CLOEXEC,
@@ -102,10 +101,15 @@ impl<P: Platform> Kernel<P> {
             } if !self.has_descriptor_room(pid) => linux(LinuxError::TooManyFiles),
             LinuxCall::Fcntl { fd, cmd, arg } => done(self.fcntl(pid, fd, cmd, arg)),
             LinuxCall::Statfs { path, out } => {
-                let found = self
-                    .linux_path_of(pid, path)
-                    .and_then(|p| self.fs.lookup(&p).ok_or(Errno::NoEnt));
-                done(found.and_then(|_| self.statfs(pid, out)))
+                let found = match self.resolve_path(pid, abi::AT_FDCWD, path) {
+                    Ok(p) => self.fs.lookup(&p).is_some() || self.special_of(pid, &p).is_some(),
+                    Err(super::calls::Fail::Errno(e)) => return done(Err(e)),
+                    Err(super::calls::Fail::Linux(e)) => return linux(e),
+                };
+                if !found {
+                    return done(Err(Errno::NoEnt));
+                }
+                done(self.statfs(pid, out))
             }
             LinuxCall::Fstatfs { fd, out } => {
                 done(self.descriptor(pid, fd).and_then(|_| self.statfs(pid, out)))
@@ -176,6 +180,17 @@ impl<P: Platform> Kernel<P> {
                 result
             }
             LinuxCall::Dup { fd } => done(self.dup(pid, fd, None)),
+            LinuxCall::Dup2 { old, new, flags } if flags & super::DUP3_MARK != 0 => {
+                let flags = flags & !super::DUP3_MARK;
+                if flags & !abi::O_CLOEXEC != 0 || old == new {
+                    return done(Err(Errno::Inval));
+                }
+                let duped = self.dup(pid, old, Some(new));
+                if let (Ok(fd), Some(p)) = (duped, self.processes.get_mut(pid)) {
+                    let _ = p.files.set_close_on_exec(fd, flags & abi::O_CLOEXEC != 0);
+                }
+                done(duped)
+            }
             LinuxCall::Dup2 { old, new, .. } => done(self.dup(pid, old, Some(new))),
             LinuxCall::GetRlimit { resource, out } => done(self.get_rlimit(pid, resource, out)),
             LinuxCall::Prlimit {
@@ -187,15 +202,7 @@ impl<P: Platform> Kernel<P> {
                 if target != 0 && target != i64::from(pid) {
                     return linux(LinuxError::NoProcess);
                 }
-                if !new.is_null() {
-                    // NeoOS enforces no per-process limits it could lower
-                    // or raise: a request to change one is refused.
-                    return done(Err(Errno::Perm));
-                }
-                if old.is_null() {
-                    return done(Ok(0));
-                }
-                done(self.get_rlimit(pid, resource, old))
+                done(self.prlimit(pid, resource, new, old))
             }
             LinuxCall::SetIds {
                 group,
@@ -215,11 +222,95 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// Whether `pid` may lock memory: its RLIMIT_MEMLOCK is 0 (NeoOS's
-    /// limit for every process), so only root (which Linux lets lock
-    /// beyond its limit, `CAP_IPC_LOCK`) may.
+    /// Whether `pid` may lock memory at all: root always (Linux lets it
+    /// lock beyond its limit, `CAP_IPC_LOCK`), others when their
+    /// RLIMIT_MEMLOCK is not 0 (what they lock is checked against it).
     fn may_lock(&mut self, pid: Pid) -> bool {
-        self.linux_state(pid).is_ok_and(|s| s.ids.euid() == 0)
+        self.linux_state(pid)
+            .is_ok_and(|s| s.ids.euid() == 0 || s.limits.memlock.0 != 0)
+    }
+
+    /// `ENOMEM` when `locks` holds more than `pid`'s RLIMIT_MEMLOCK (root
+    /// is not held to it).
+    fn memlock_check(&mut self, pid: Pid, locks: &super::locks::MemoryLocks) -> Result<(), Errno> {
+        let state = self.linux_state(pid)?;
+        if state.ids.euid() != 0 && locks.bytes() > state.limits.memlock.0 {
+            return Err(Errno::NoMem);
+        }
+        Ok(())
+    }
+
+    /// `prlimit64`/`setrlimit`: the old limit (when `old` is given) and
+    /// the new one (when `new` is): RLIMIT_AS and RLIMIT_MEMLOCK are kept
+    /// and enforced (`mmap` and `brk` against the first, `mlock` the
+    /// second); NeoOS has no other per-process limit to change (`EPERM`).
+    /// A soft limit above the hard one is `EINVAL`; only root raises a
+    /// hard limit. Both pointers are checked before anything changes.
+    fn prlimit(
+        &mut self,
+        pid: Pid,
+        resource: u32,
+        new: UserPtr,
+        old: UserPtr,
+    ) -> Result<i64, Errno> {
+        if resource >= abi::RLIMIT_NLIMITS {
+            return Err(Errno::Inval);
+        }
+        let wanted = if new.is_null() {
+            None
+        } else {
+            let raw = self.copy_in(pid, new, 16)?;
+            let soft = u64::from_le_bytes(raw[..8].try_into().unwrap_or([0; 8]));
+            let hard = u64::from_le_bytes(raw[8..].try_into().unwrap_or([0; 8]));
+            Some((soft, hard))
+        };
+        if !old.is_null() {
+            self.check_writable(pid, old, 16)?;
+        }
+        if let Some((soft, hard)) = wanted {
+            if soft > hard {
+                return Err(Errno::Inval);
+            }
+            let state = self.linux_state(pid)?;
+            let root = state.ids.euid() == 0;
+            let current = match resource {
+                abi::RLIMIT_AS => state.limits.address_space,
+                abi::RLIMIT_MEMLOCK => state.limits.memlock,
+                _ => return Err(Errno::Perm),
+            };
+            if hard > current.1 && !root {
+                return Err(Errno::Perm);
+            }
+        }
+        if !old.is_null() {
+            self.get_rlimit(pid, resource, old)?;
+        }
+        if let Some(limit) = wanted {
+            let limits = &mut self.linux_state(pid)?.limits;
+            match resource {
+                abi::RLIMIT_AS => limits.address_space = limit,
+                _ => limits.memlock = limit,
+            }
+        }
+        Ok(0)
+    }
+
+    /// `ENOMEM` when `pid` (a Linux process with an RLIMIT_AS) would hold
+    /// more than its limit after mapping `more` bytes.
+    pub(crate) fn address_space_check(&mut self, pid: Pid, more: u64) -> Result<(), Errno> {
+        let limit = match self.processes.get(pid).map(|p| p.abi) {
+            Some(super::ProgramAbi::Linux(s)) => s.limits.address_space.0,
+            _ => return Ok(()),
+        };
+        if limit == abi::RLIM_INFINITY {
+            return Ok(());
+        }
+        let space = self.space_of(pid)?;
+        let held: u64 = self.memory.maps(space).map(|m| m.end - m.start).sum();
+        if held.saturating_add(more) > limit {
+            return Err(Errno::NoMem);
+        }
+        Ok(())
     }
 
     /// `setresuid`/`setresgid` and their kin: root sets any id; another
@@ -383,24 +474,6 @@ impl<P: Platform> Kernel<P> {
         self.processes.get(pid).is_some_and(|p| p.files.has_room())
     }
 
-    /// The absolute path a Linux call names, relative paths from `/`.
-    fn linux_path_of(&mut self, pid: Pid, path: UserPtr) -> Result<alloc::string::String, Errno> {
-        let path = self.copy_string(pid, path, neoos_abi::limits::PATH_MAX)?;
-        if path.is_empty() {
-            return Err(Errno::NoEnt);
-        }
-        if path.starts_with('/') {
-            return Ok(path);
-        }
-        let mut absolute = alloc::string::String::new();
-        absolute
-            .try_reserve_exact(path.len() + 1)
-            .map_err(|_| Errno::NoMem)?;
-        absolute.push('/');
-        absolute.push_str(&path);
-        Ok(absolute)
-    }
-
     /// `kill(target, sig)`: a positive pid names one process; 0 and -1 name
     /// the caller (NeoOS has no process groups). A signal whose action is
     /// to end the target ends it; a handled one becomes pending and runs
@@ -512,40 +585,6 @@ impl<P: Platform> Kernel<P> {
         Ok(0)
     }
 
-    /// `unlink`/`unlinkat`: removes a file's name (its data lives on while
-    /// it is open or mapped). `AT_REMOVEDIR` (rmdir) is not provided.
-    fn unlink(&mut self, pid: Pid, dirfd: i64, path: UserPtr, flags: u32) -> Completion {
-        if flags & !abi::AT_REMOVEDIR != 0 {
-            return done(Err(Errno::Inval));
-        }
-        if flags & abi::AT_REMOVEDIR != 0 {
-            return linux(LinuxError::NoSys);
-        }
-        let path = match self.linux_path_of(pid, path) {
-            Ok(p) => p,
-            Err(e) => return done(Err(e)),
-        };
-        if !path.starts_with('/') && dirfd != abi::AT_FDCWD {
-            return linux(LinuxError::NotDir);
-        }
-        if is_read_only(&path) {
-            return done(Err(Errno::Perm));
-        }
-        match self.fs.lookup(&path) {
-            Some(Node::Dir) => linux(LinuxError::IsDir),
-            None => done(Err(Errno::NoEnt)),
-            Some(Node::File(id)) => {
-                // /tmp and /dev/shm are sticky (1777): only a file's owner
-                // (or root) removes it.
-                let euid = self.linux_state(pid).map_or(0, |s| s.ids.euid());
-                if euid != 0 && self.file_meta.get(id).uid != euid {
-                    return done(Err(Errno::Perm));
-                }
-                done(self.fs.unlink(&path).map(|_| 0).map_err(Errno::from))
-            }
-        }
-    }
-
     /// `fcntl`: descriptor flags (`FD_CLOEXEC`, kept per descriptor),
     /// status flags (the access mode and
     /// `O_APPEND`; setting them changes nothing NeoOS keeps), and
@@ -560,7 +599,8 @@ impl<P: Platform> Kernel<P> {
                 .map(|_| 0),
             abi::F_SETFL => Ok(0),
             abi::F_GETFL => Ok(match d {
-                Descriptor::Console | Descriptor::Zero => 2,
+                Descriptor::Console | Descriptor::Zero | Descriptor::Null => 2,
+                Descriptor::Dir { .. } => 0o200000,
                 Descriptor::Pipe { write, .. } => i64::from(write),
                 Descriptor::File(f) => {
                     let mode = match f.access {
@@ -624,7 +664,7 @@ impl<P: Platform> Kernel<P> {
             .ok_or(Errno::NoMem)?;
         let space = self.space_of(pid)?;
         self.check_fully_mapped(space, start, end)?;
-        let locks = &mut self.linux_state(pid)?.locks;
+        let mut locks = self.linux_state(pid)?.locks;
         let kept = if lock {
             locks.lock(start, end)
         } else {
@@ -633,6 +673,10 @@ impl<P: Platform> Kernel<P> {
         if !kept {
             return Err(Errno::NoMem);
         }
+        if lock {
+            self.memlock_check(pid, &locks)?;
+        }
+        self.linux_state(pid)?.locks = locks;
         if lock {
             self.populate(pid, (start, end));
         }
@@ -649,6 +693,7 @@ impl<P: Platform> Kernel<P> {
                 return Err(Errno::NoMem);
             }
         }
+        self.memlock_check(pid, &locks)?;
         self.linux_state(pid)?.locks = locks;
         Ok(())
     }
@@ -697,6 +742,7 @@ impl<P: Platform> Kernel<P> {
         match d {
             Descriptor::File(f) => self.file_io().open_ref(f.file),
             Descriptor::Pipe { id, write } => self.pipes.add_ref(id, write),
+            Descriptor::Dir { id } => self.fs.open_dirs.add_ref(id),
             _ => {}
         }
         if let Some(old) = replaced {
@@ -705,29 +751,26 @@ impl<P: Platform> Kernel<P> {
         Ok(number)
     }
 
-    /// A limit of `resource`: RLIMIT_MEMLOCK is 0 (only root locks
-    /// memory); NeoOS sets no other per process (its bounds are
-    /// system-wide), so they read as unlimited.
+    /// A limit of `resource`: RLIMIT_AS and RLIMIT_MEMLOCK as the process
+    /// keeps them (memlock 0 unless raised: only root locks memory then);
+    /// NeoOS sets no other per process (its bounds are system-wide), so
+    /// they read as unlimited.
     fn get_rlimit(&mut self, pid: Pid, resource: u32, out: UserPtr) -> Result<i64, Errno> {
         if resource >= abi::RLIMIT_NLIMITS {
             return Err(Errno::Inval);
         }
-        let limit = if resource == abi::RLIMIT_MEMLOCK {
-            0
-        } else {
-            abi::RLIM_INFINITY
+        let limits = self.linux_state(pid).map(|s| s.limits).unwrap_or_default();
+        let (soft, hard) = match resource {
+            abi::RLIMIT_AS => limits.address_space,
+            abi::RLIMIT_MEMLOCK => limits.memlock,
+            _ => (abi::RLIM_INFINITY, abi::RLIM_INFINITY),
         };
         let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&limit.to_le_bytes());
-        b[8..].copy_from_slice(&limit.to_le_bytes());
+        b[..8].copy_from_slice(&soft.to_le_bytes());
+        b[8..].copy_from_slice(&hard.to_le_bytes());
         self.copy_out(pid, out, &b)?;
         Ok(0)
     }
-}
-
-/// Folders whose files programs may not change (as `sys_open` refuses).
-fn is_read_only(path: &str) -> bool {
-    ["/bin/", "/etc/"].iter().any(|d| path.starts_with(d))
 }
 
 #[cfg(test)]

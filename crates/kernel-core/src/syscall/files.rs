@@ -112,8 +112,9 @@ impl<P: Platform> Kernel<P> {
                             self.platform.console_write(&bytes);
                             Ok(n)
                         }
-                        Descriptor::Zero => Ok(n),
+                        Descriptor::Zero | Descriptor::Null => Ok(n),
                         Descriptor::Pipe { .. } => Err(Errno::BadFd),
+                        Descriptor::Dir { .. } => Err(Errno::BadFd),
                         Descriptor::File(f) => {
                             let wrote = self.file_io().write(f, &bytes);
                             self.store_position(pid, fd, *f);
@@ -143,6 +144,9 @@ impl<P: Platform> Kernel<P> {
         let count = usize::try_from(count).map_err(|_| Errno::Inval)?;
         if d == Descriptor::Zero {
             return self.read_zeros(pid, buf, count);
+        }
+        if d == Descriptor::Null {
+            return Ok(0);
         }
         let Descriptor::File(mut f) = d else {
             return Err(Errno::Inval);
@@ -259,7 +263,9 @@ impl<P: Platform> Kernel<P> {
 
     fn fsync(&mut self, pid: Pid, fd: i64) -> Result<i64, Errno> {
         match self.descriptor(pid, fd)? {
-            Descriptor::Console | Descriptor::Zero => Ok(0),
+            Descriptor::Console | Descriptor::Zero | Descriptor::Null | Descriptor::Dir { .. } => {
+                Ok(0)
+            }
             Descriptor::Pipe { .. } => Err(Errno::Inval),
             Descriptor::File(f) => self.file_io().sync(f.file).map(|_| 0),
         }

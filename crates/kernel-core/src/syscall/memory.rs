@@ -194,13 +194,18 @@ impl<P: Platform> Kernel<P> {
         fd: i64,
         offset: i64,
     ) -> Result<i64, Errno> {
+        // A Linux process's RLIMIT_AS (nothing to check for others).
+        self.address_space_check(pid, len)?;
         let mut flags = flags;
         let file = if flags & neoos_abi::mman::MAP_ANON != 0 {
             None
         } else {
             match self.descriptor(pid, fd)? {
                 Descriptor::File(f) => Some((f.file, f.access)),
-                Descriptor::Console | Descriptor::Pipe { .. } => return Err(Errno::NoDev),
+                Descriptor::Console
+                | Descriptor::Pipe { .. }
+                | Descriptor::Null
+                | Descriptor::Dir { .. } => return Err(Errno::NoDev),
                 // A mapping of /dev/zero is anonymous memory, private or
                 // shared as asked (the offset means nothing).
                 Descriptor::Zero => {

@@ -320,6 +320,13 @@ impl<P: Platform> Kernel<P> {
     /// Carries out `call` for process `pid`.
     #[inline]
     pub fn call(&mut self, pid: Pid, call: Call) -> Completion {
+        let completion = self.call_family(pid, call);
+        // Unlinked files whose last descriptor or mapping this call let go.
+        self.reap_orphans();
+        completion
+    }
+
+    fn call_family(&mut self, pid: Pid, call: Call) -> Completion {
         match call {
             Call::Memory(MemoryCall::Mincore { addr, len, vec }) => {
                 Completion::Scheduler(SchedulerCall::Mincore { addr, len, vec })

@@ -125,6 +125,21 @@ impl DescriptorTable {
         Ok(())
     }
 
+    /// Takes the lowest open descriptor marked close-on-exec out of the
+    /// table (`execve` closes them one by one), `None` when none is left.
+    pub fn take_next_close_on_exec(&mut self) -> Option<Descriptor> {
+        loop {
+            if self.cloexec == 0 {
+                return None;
+            }
+            let fd = self.cloexec.trailing_zeros() as usize;
+            self.cloexec &= !(1 << fd);
+            if let Some(d) = self.slots.get_mut(fd).and_then(Option::take) {
+                return Some(d);
+            }
+        }
+    }
+
     /// Takes descriptor `fd` out of the table.
     pub fn take(&mut self, fd: i64) -> Result<Descriptor, Errno> {
         usize::try_from(fd)

@@ -53,6 +53,13 @@ pub struct Process<T, C> {
     pub files: DescriptorTable,
     /// Its system-call interface (and Linux state).
     pub abi: ProgramAbi,
+    /// The address space and table an `execve` replaced, torn down in
+    /// steps while the new program waits to start ([`crate::Kernel::exec_retire_step`]).
+    pub retired: Option<(AsId, T)>,
+    /// The path the kernel started it as, when an `execve` has changed
+    /// `path` since: its end is reported under this one (the host tool
+    /// waits for the programs it launched by name).
+    pub started_as: Option<String>,
 }
 
 impl<T, C> Process<T, C> {
@@ -164,6 +171,8 @@ impl<T, C> ProcessTable<T, C> {
                 state: State::Ready,
                 files: new.files,
                 abi: new.abi,
+                retired: None,
+                started_as: None,
             },
         );
         self.run_queue.push_back(pid);
@@ -294,7 +303,7 @@ impl<T, C> ProcessTable<T, C> {
         };
         Some(Unwaited {
             pid,
-            path: p.path,
+            path: p.started_as.unwrap_or(p.path),
             started_by_kernel: p.parent == Parent::Kernel,
             status,
         })

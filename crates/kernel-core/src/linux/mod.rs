@@ -6,6 +6,9 @@
 //! `-errno`.
 
 mod calls;
+pub mod exec;
+#[cfg(test)]
+mod exec_tests;
 #[cfg(test)]
 mod kernel_tests;
 pub mod locks;
@@ -104,6 +107,10 @@ pub enum LinuxError {
     TooManyFiles,
     /// The range is locked (`EBUSY`: `msync` with `MS_INVALIDATE`).
     Busy,
+    /// `execve`'s arguments and environment exceed its limit (`E2BIG`).
+    TooBig,
+    /// `execve` of a file that is no program NeoOS can run (`ENOEXEC`).
+    NoExec,
 }
 
 impl LinuxError {
@@ -120,6 +127,8 @@ impl LinuxError {
             LinuxError::Interrupted => errno::EINTR,
             LinuxError::TooManyFiles => errno::EMFILE,
             LinuxError::Busy => errno::EBUSY,
+            LinuxError::TooBig => errno::E2BIG,
+            LinuxError::NoExec => errno::ENOEXEC,
         }
     }
 }
@@ -322,6 +331,28 @@ pub enum LinuxCall {
         addr: u64,
         len: u64,
     },
+    /// `execve`: `path`, the NULL-ended `argv` and `envp` vectors.
+    Execve {
+        path: UserPtr,
+        argv: UserPtr,
+        envp: UserPtr,
+    },
+    /// `clone` (x86_64 order: flags, stack, parent tid, child tid, tls).
+    Clone {
+        flags: u64,
+        stack: u64,
+        parent_tid: UserPtr,
+        child_tid: UserPtr,
+        tls: u64,
+    },
+    /// `waitid(idtype, id, infop, options)` (the `rusage` pointer is
+    /// ignored: NeoOS keeps no usage figures).
+    Waitid {
+        idtype: u32,
+        id: i64,
+        info: UserPtr,
+        options: u32,
+    },
     /// A call NeoOS knows and does not provide (`set_robust_list`, `rseq`,
     /// signals): `ENOSYS`, without a log line.
     NotProvided,
@@ -473,7 +504,27 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
         nr::SCHED_YIELD => P(ProcessCall::Yield),
         nr::GETPID | nr::GETTID => P(ProcessCall::GetPid),
         nr::GETPPID => L(LinuxCall::GetPpid),
-        nr::FORK => P(ProcessCall::Fork),
+        // vfork is fork: the child gets its own copy-on-write space, so
+        // the parent need not wait for the child's exec or exit.
+        nr::FORK | nr::VFORK => P(ProcessCall::Fork),
+        nr::CLONE => L(LinuxCall::Clone {
+            flags: r[0],
+            stack: r[1],
+            parent_tid: ptr(2),
+            child_tid: ptr(3),
+            tls: r[4],
+        }),
+        nr::EXECVE => L(LinuxCall::Execve {
+            path: ptr(0),
+            argv: ptr(1),
+            envp: ptr(2),
+        }),
+        nr::WAITID => L(LinuxCall::Waitid {
+            idtype: r[0] as u32,
+            id: int(r, 1),
+            info: ptr(2),
+            options: r[3] as u32,
+        }),
         nr::EXIT | nr::EXIT_GROUP => P(ProcessCall::Exit {
             status: int(r, 0) & 0xff,
         }),
@@ -640,7 +691,8 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             flags: r[1] as u32,
         }),
         nr::FDATASYNC => F(FileCall::Fsync { fd: int(r, 0) }),
-        nr::SET_ROBUST_LIST | nr::RSEQ | nr::POLL => L(LinuxCall::NotProvided),
+        // clone3: ENOSYS, and libc falls back to clone.
+        nr::SET_ROBUST_LIST | nr::RSEQ | nr::POLL | nr::CLONE3 => L(LinuxCall::NotProvided),
         number => L(LinuxCall::Unknown { number }),
     };
     Decoded {
@@ -730,7 +782,7 @@ mod tests {
 
     #[test]
     fn unknown_numbers_decode_to_unknown_with_their_number() {
-        for number in [nr::LOGGED_BELOW, 999, usize::MAX, 56 /* clone */] {
+        for number in [nr::LOGGED_BELOW, 999, usize::MAX, 155 /* pivot_root */] {
             assert_eq!(
                 decode_linux(number, [0; 6]).call,
                 Call::Linux(LinuxCall::Unknown { number })

@@ -211,6 +211,9 @@ impl<P: Platform> Kernel<P> {
                 s.umask = mask & 0o777;
                 i64::from(old)
             })),
+            call @ (LinuxCall::Execve { .. }
+            | LinuxCall::Clone { .. }
+            | LinuxCall::Waitid { .. }) => self.exec_family_call(pid, call),
             _ => linux(LinuxError::NoSys),
         }
     }
@@ -384,7 +387,11 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// The absolute path a Linux call names, relative paths from `/`.
-    fn linux_path_of(&mut self, pid: Pid, path: UserPtr) -> Result<alloc::string::String, Errno> {
+    pub(crate) fn linux_path_of(
+        &mut self,
+        pid: Pid,
+        path: UserPtr,
+    ) -> Result<alloc::string::String, Errno> {
         let path = self.copy_string(pid, path, neoos_abi::limits::PATH_MAX)?;
         if path.is_empty() {
             return Err(Errno::NoEnt);

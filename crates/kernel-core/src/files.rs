@@ -93,6 +93,14 @@ impl DescriptorTable {
         Ok(self.slots.len() as i64 - 1)
     }
 
+    /// The lowest number at or above `min` that holds no descriptor
+    /// (`fcntl(F_DUPFD)`), `None` when every one up to the limit is taken.
+    pub fn lowest_free_from(&self, min: usize) -> Option<i64> {
+        (min..MAX_DESCRIPTORS)
+            .find(|&i| self.slots.get(i).is_none_or(Option::is_none))
+            .map(|i| i as i64)
+    }
+
     /// Installs `d` as number `fd` (`dup2`), handing back what `fd` held.
     pub fn install_at(&mut self, fd: i64, d: Descriptor) -> Result<Option<Descriptor>, Errno> {
         let i = usize::try_from(fd)

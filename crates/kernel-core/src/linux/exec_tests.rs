@@ -379,10 +379,16 @@ fn close_on_exec_descriptors_close_and_the_others_stay_open() {
         ),
         6
     );
+    // F_DUPFD from a minimum (a shell saves descriptors at 10 and up).
+    let dupfd =
+        |k: &mut K, cmd: u32, min: u64| sys(k, pid, nr::FCNTL, [3, cmd as u64, min, 0, 0, 0]);
+    assert_eq!(dupfd(&mut k, abi::F_DUPFD_CLOEXEC, 10), 10);
+    assert_eq!(dupfd(&mut k, abi::F_DUPFD, 10), 11);
+    assert_eq!(dupfd(&mut k, abi::F_DUPFD, 64), -errno::EINVAL);
     assert_eq!(execve(&mut k, pid, "/bin/linux", &[b"l"], &[]), 0);
     let files = &k.processes.get(pid).unwrap().files;
-    let open_fds: Vec<i64> = (0..8).filter(|&fd| files.get(fd).is_ok()).collect();
-    assert_eq!(open_fds, [0, 1, 2, 3]);
+    let open_fds: Vec<i64> = (0..64).filter(|&fd| files.get(fd).is_ok()).collect();
+    assert_eq!(open_fds, [0, 1, 2, 3, 11]);
     // The one left open still reads its file.
     assert_eq!(sys(&mut k, pid, nr::READ, [3, SCRATCH, 6, 0, 0, 0]), 6);
     assert_eq!(peek(&mut k, pid, SCRATCH, 6), b"hello\n");

@@ -113,6 +113,52 @@ pub(crate) fn ensure_installed(
     }
 }
 
+/// Where Debian's busybox-static puts busybox on the host (and where NeoOS
+/// has it: `/bin/busybox` of the initial file system).
+pub const BUSYBOX: &str = "/bin/busybox";
+
+/// Makes sure a static busybox is at [`BUSYBOX`] on the host, installing
+/// Debian's busybox-static with apt when it is missing (or only the
+/// dynamically linked busybox is there) and we are root; returns its path.
+pub fn ensure_busybox() -> Result<PathBuf> {
+    ensure_installed(BUSYBOX, "busybox-static", || {
+        is_static_elf(Path::new(BUSYBOX))
+    })?;
+    Ok(PathBuf::from(BUSYBOX))
+}
+
+/// Whether `path` is an x86_64 ELF executable without a program
+/// interpreter (`PT_INTERP`): a static program NeoOS can run.
+pub fn is_static_elf(path: &Path) -> bool {
+    let Ok(data) = std::fs::read(path) else {
+        return false;
+    };
+    let half = |at: usize| {
+        data.get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let word = |at: usize| {
+        data.get(at..at + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().unwrap_or_default()))
+    };
+    let quad = |at: usize| {
+        data.get(at..at + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
+    };
+    const PT_INTERP: u32 = 3;
+    const EM_X86_64: u16 = 62;
+    if !data.starts_with(b"\x7fELF\x02\x01") || half(18) != Some(EM_X86_64) {
+        return false;
+    }
+    let (Some(phoff), Some(phentsize), Some(phnum)) = (quad(32), half(54), half(56)) else {
+        return false;
+    };
+    (0..usize::from(phnum)).all(|i| {
+        let at = phoff as usize + i * usize::from(phentsize);
+        word(at).is_some_and(|kind| kind != PT_INTERP)
+    })
+}
+
 fn have_musl_gcc() -> bool {
     Command::new("musl-gcc")
         .arg("-dumpversion")

@@ -136,6 +136,13 @@ impl Image {
         self.entry(path, MODE_PROGRAM, &data)
     }
 
+    /// Adds Debian's static busybox (installed on the host when missing)
+    /// as `/bin/busybox`: a glibc program NeoOS runs as it is.
+    pub fn busybox(&mut self) -> Result<()> {
+        let host = crate::build::ensure_busybox()?;
+        self.program(crate::build::BUSYBOX, &host)
+    }
+
     /// Closes the archive and writes it to `out`.
     pub fn write(mut self, out: &Path) -> Result<()> {
         self.header(TRAILER, 0, &[], (0, 0));

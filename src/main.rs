@@ -269,6 +269,12 @@ fn disk_options(o: &Options) -> Result<(DiskOptions, Option<PathBuf>)> {
 fn image_with(user_programs: &[UserProgram], o: &Options) -> Result<(PathBuf, Vec<Run>)> {
     eprintln!("neoos: building the programs");
     let mut image = initfs::standard()?;
+    if let Err(e) = image.busybox() {
+        if o.shell {
+            return Err(e);
+        }
+        eprintln!("neoos: /bin/busybox left out of the image: {e}");
+    }
     let programs = build::c_programs_in(
         &repo_root().join("user/programs"),
         &out_dir().join("run-bin"),

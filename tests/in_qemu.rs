@@ -285,6 +285,7 @@ fn build_image(
     let root = repo_root();
     let bin = out_dir().join("test-bin");
     let mut image = initfs::standard()?;
+    image.busybox()?;
     for dir in ["user/programs", "user/tests/helpers", "user/tests/disk"] {
         for (name, binary) in build::c_programs_in(&root.join(dir), &bin)? {
             image.program(&format!("/bin/{name}"), &binary)?;

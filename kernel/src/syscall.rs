@@ -7,6 +7,7 @@
 //! The result, converted once by the call's personality, goes to `rax`.
 
 use neoos_abi::neo;
+use neoos_kernel_core::linux::exec::{CloneArgs, WaitTarget};
 use neoos_kernel_core::syscall::{KillOutcome, SchedulerCall, UserPtr, NEO_UNKNOWN_CALL};
 use neoos_mm::Errno;
 
@@ -54,6 +55,15 @@ pub fn handle(frame: &mut TrapFrame) {
             _,
         )) => pipe_io(fd, buf, count, write),
         Err((SchedulerCall::FutexWait { deadline }, _)) => futex_wait(deadline),
+        Err((SchedulerCall::Exec { path, argv, envp }, _)) => exec(frame, path, argv, envp),
+        Err((
+            SchedulerCall::WaitId {
+                target,
+                info,
+                options,
+            },
+            _,
+        )) => waitid(target, info, options),
         Err((SchedulerCall::SigAltStack { ss, old }, personality)) => {
             let sp = frame.rsp;
             personality.result(for_caller(|k, pid| k.sigaltstack(pid, ss, old, sp)))
@@ -74,6 +84,55 @@ fn linux_wait(target: i64, status: UserPtr, options: u32) -> i64 {
         match step {
             None => return -(neoos_abi::errno::ECHILD),
             Some(Ok(Some(child))) => return child,
+            Some(Ok(None)) => process::block_for_child(),
+            Some(Err(e)) => return e.result(),
+        }
+    }
+}
+
+/// Linux `execve`: the new image is built and swapped in under the lock
+/// (a failure changes nothing and is the call's result); then the new
+/// table is loaded, the trap frame becomes the new program's first
+/// registers (SSE state reset), and the old address space is torn down in
+/// steps, other processes running between them. The result is the raw
+/// `rax` (0, the new program's first `rax`).
+fn exec(frame: &mut TrapFrame, path: UserPtr, argv: UserPtr, envp: UserPtr) -> i64 {
+    let started = with_kernel(|k| {
+        let pid = k.processes().current().ok_or(-neoos_abi::errno::EINVAL)?;
+        let new_frame = k.execve(pid, path, argv, envp).map_err(|e| e.result())?;
+        if let Some(table) = k.processes().get(pid).and_then(|p| p.table.as_ref()) {
+            table.activate();
+        }
+        crate::arch::cpu::set_fs_base(k.fs_base_of(pid));
+        Ok(new_frame)
+    });
+    let new_frame = match started {
+        Ok(f) => f,
+        Err(rax) => return rax,
+    };
+    *frame = new_frame;
+    *crate::arch::traps::saved_fpu_state(frame) = *crate::arch::traps::initial_fpu_state();
+    while !with_kernel(|k| {
+        k.processes()
+            .current()
+            .is_none_or(|pid| k.exec_retire_step(pid))
+    }) {
+        process::yield_now();
+    }
+    0
+}
+
+/// Linux `waitid`: steps until a child is taken, blocking between steps
+/// (or once with `WNOHANG`); the result is the raw `rax`.
+fn waitid(target: WaitTarget, info: UserPtr, options: u32) -> i64 {
+    loop {
+        let step = with_kernel(|k| {
+            let pid = k.processes().current()?;
+            Some(k.waitid_step(pid, target, info, options))
+        });
+        match step {
+            None => return -(neoos_abi::errno::ECHILD),
+            Some(Ok(Some(rax))) => return rax,
             Some(Ok(None)) => process::block_for_child(),
             Some(Err(e)) => return e.result(),
         }
@@ -123,6 +182,7 @@ fn scheduler_call(call: SchedulerCall, frame: &TrapFrame) -> Result<i64, Errno> 
         SchedulerCall::ReadConsole { buf, count } => read_console(buf, count),
         SchedulerCall::Kill { pid } => kill(pid),
         SchedulerCall::Fork => fork(frame),
+        SchedulerCall::Clone(args) => clone(frame, args),
         SchedulerCall::Mincore { addr, len, vec } => mincore(addr, len, vec),
         SchedulerCall::Maps { buf, len } => maps(buf, len),
         SchedulerCall::Sleep { until } => sleep_until(until),
@@ -139,6 +199,8 @@ fn scheduler_call(call: SchedulerCall, frame: &TrapFrame) -> Result<i64, Errno> 
         | SchedulerCall::PipeIo { .. }
         | SchedulerCall::FutexWait { .. }
         | SchedulerCall::SigReturn
+        | SchedulerCall::Exec { .. }
+        | SchedulerCall::WaitId { .. }
         | SchedulerCall::SigAltStack { .. } => Err(Errno::Inval),
     }
 }
@@ -200,6 +262,20 @@ fn kill(target: i64) -> Result<i64, Errno> {
         KillOutcome::KillSelf => process::exit_current(neoos_abi::status::KILLED),
         KillOutcome::Killed => Ok(neo::E_OK),
     }
+}
+
+/// Linux `clone` used as fork: as [`fork`], the child on its own stack
+/// when one is given, with its TLS and tid stores.
+fn clone(frame: &TrapFrame, args: CloneArgs) -> Result<i64, Errno> {
+    if frame.rip >= neoos_abi::layout::USER_END {
+        return Err(Errno::Inval);
+    }
+    let mut child_frame = *frame;
+    child_frame.rax = 0;
+    if args.stack != 0 {
+        child_frame.rsp = args.stack;
+    }
+    for_caller(|k, pid| k.clone_process(pid, &child_frame, args)).map(|child| child as i64)
 }
 
 fn fork(frame: &TrapFrame) -> Result<i64, Errno> {

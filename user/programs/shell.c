@@ -1,6 +1,8 @@
 /* shell.c - a tiny interactive shell.
- * Commands: ls [dir], cat <file>, run <prog> [args...] [&], maps, mem, kill <pid>,
- *           help, exit. A program name without '/' is looked up in /bin. */
+ * Commands: ls [dir], cat <file>, run <prog> [args...] [&], sh [args...],
+ *           maps, mem, kill <pid>, help, exit. A program name without '/'
+ *           is looked up in /bin; sh is busybox's shell (/bin/busybox sh,
+ *           a Linux program), `exit` there comes back here. */
 #include <error.h>
 #include <syscalls.h>
 #include <neo.h>
@@ -136,7 +138,7 @@ int main(void)
 {
     static char line[LINE_MAX];
     char *argv[MAX_ARGS + 1];
-    printf("NeoOS shell. Commands: ls [dir], cat <file>, run <prog> [args], maps, mem, kill <pid>, help, exit\n");
+    printf("NeoOS shell. Commands: ls [dir], cat <file>, run <prog> [args], sh (busybox), maps, mem, kill <pid>, help, exit\n");
     for (;;) {
         printf("neo$ ");
         if (read_line(line, sizeof line) < 0)
@@ -147,13 +149,24 @@ int main(void)
         if (!strcmp(argv[0], "exit"))
             return 0;
         else if (!strcmp(argv[0], "help"))
-            printf("ls [dir] | cat <file> | run <prog> [args] | maps | mem | kill <pid> | exit\n");
+            printf("ls [dir] | cat <file> | run <prog> [args] | sh [args] | maps | mem | kill <pid> | exit\n");
         else if (!strcmp(argv[0], "ls"))
             cmd_ls(argc > 1 ? argv[1] : "/");
         else if (!strcmp(argv[0], "cat") && argc > 1)
             cmd_cat(argv[1]);
         else if (!strcmp(argv[0], "run"))
             cmd_run(argc, argv);
+        else if (!strcmp(argv[0], "sh")) {
+            /* run busybox sh [args]: argv shifted up by one for "run". */
+            char *run[MAX_ARGS + 3];
+            run[0] = "run";
+            run[1] = "/bin/busybox";
+            int n = 2;
+            for (int i = 0; i < argc && n < MAX_ARGS + 2; i++)
+                run[n++] = argv[i];
+            run[n] = NULL;
+            cmd_run(n, run);
+        }
         else if (!strcmp(argv[0], "maps")) {
             int n = sys_maps(buf, sizeof buf);
             if (n > (int)sizeof buf)

@@ -94,6 +94,8 @@ pub mod errno {
     pub const ENOENT: i64 = 2;
     pub const ESRCH: i64 = 3;
     pub const EIO: i64 = 5;
+    pub const E2BIG: i64 = 7;
+    pub const ENOEXEC: i64 = 8;
     pub const EBADF: i64 = 9;
     pub const ECHILD: i64 = 10;
     pub const EAGAIN: i64 = 11;
@@ -210,8 +212,10 @@ pub mod linux {
         pub const PAUSE: usize = 34;
         pub const NANOSLEEP: usize = 35;
         pub const GETPID: usize = 39;
+        pub const CLONE: usize = 56;
         pub const FORK: usize = 57;
         pub const VFORK: usize = 58;
+        pub const EXECVE: usize = 59;
         pub const EXIT: usize = 60;
         pub const WAIT4: usize = 61;
         pub const KILL: usize = 62;
@@ -246,7 +250,6 @@ pub mod linux {
         pub const MUNLOCKALL: usize = 152;
         pub const ARCH_PRCTL: usize = 158;
         pub const SETRLIMIT: usize = 160;
-        pub const CLONE: usize = 56;
         pub const GETTID: usize = 186;
         pub const FUTEX: usize = 202;
         pub const TKILL: usize = 200;
@@ -255,6 +258,7 @@ pub mod linux {
         pub const CLOCK_NANOSLEEP: usize = 230;
         pub const EXIT_GROUP: usize = 231;
         pub const TGKILL: usize = 234;
+        pub const WAITID: usize = 247;
         pub const OPENAT: usize = 257;
         pub const NEWFSTATAT: usize = 262;
         pub const UNLINKAT: usize = 263;
@@ -285,6 +289,7 @@ pub mod linux {
         pub const DUP3: usize = 292;
         pub const RENAMEAT2: usize = 316;
         pub const FACCESSAT2: usize = 439;
+        pub const CLONE3: usize = 435;
         /// Numbers at or above this are no Linux call NeoOS knows of (the
         /// kernel's once-only log of unknown numbers covers those below).
         pub const LOGGED_BELOW: usize = 512;
@@ -299,6 +304,7 @@ pub mod linux {
         pub const CLONE_FILES: u64 = 0x400;
         pub const CLONE_SIGHAND: u64 = 0x800;
         pub const CLONE_VFORK: u64 = 0x4000;
+        pub const CLONE_PARENT: u64 = 0x8000;
         pub const CLONE_THREAD: u64 = 0x1_0000;
         pub const CLONE_SYSVSEM: u64 = 0x4_0000;
         pub const CLONE_SETTLS: u64 = 0x8_0000;
@@ -319,6 +325,8 @@ pub mod linux {
             | CLONE_CHILD_SETTID
             | CLONE_DETACHED;
     }
+
+    pub use clone::*;
 
     /// `futex` operations (the low bits of `op`) and flags.
     pub mod futex {
@@ -407,6 +415,18 @@ pub mod linux {
     /// `wait4` options NeoOS knows.
     pub const WNOHANG: u32 = 1;
     pub const WUNTRACED: u32 = 2;
+
+    /// `waitid` id types and options (`WNOHANG` as above).
+    pub const P_ALL: u32 = 0;
+    pub const P_PID: u32 = 1;
+    pub const P_PGID: u32 = 2;
+    pub const WSTOPPED: u32 = 2;
+    pub const WEXITED: u32 = 4;
+    pub const WCONTINUED: u32 = 8;
+    pub const WNOWAIT: u32 = 0x0100_0000;
+    /// `si_code` of a `SIGCHLD` siginfo (`waitid`): exited, killed.
+    pub const CLD_EXITED: i32 = 1;
+    pub const CLD_KILLED: i32 = 2;
 
     /// `mlockall` flags.
     pub const MCL_CURRENT: u32 = 1;

@@ -99,6 +99,14 @@ impl DescriptorTable {
         Ok(self.slots.len() as i64 - 1)
     }
 
+    /// The lowest number at or above `min` that holds no descriptor
+    /// (`fcntl(F_DUPFD)`), `None` when every one up to the limit is taken.
+    pub fn lowest_free_from(&self, min: usize) -> Option<i64> {
+        (min..MAX_DESCRIPTORS)
+            .find(|&i| self.slots.get(i).is_none_or(Option::is_none))
+            .map(|i| i as i64)
+    }
+
     /// Installs `d` as number `fd` (`dup2`), handing back what `fd` held.
     pub fn install_at(&mut self, fd: i64, d: Descriptor) -> Result<Option<Descriptor>, Errno> {
         let i = usize::try_from(fd)
@@ -129,6 +137,21 @@ impl DescriptorTable {
             self.cloexec &= !(1 << fd);
         }
         Ok(())
+    }
+
+    /// Takes the lowest open descriptor marked close-on-exec out of the
+    /// table (`execve` closes them one by one), `None` when none is left.
+    pub fn take_next_close_on_exec(&mut self) -> Option<Descriptor> {
+        loop {
+            if self.cloexec == 0 {
+                return None;
+            }
+            let fd = self.cloexec.trailing_zeros() as usize;
+            self.cloexec &= !(1 << fd);
+            if let Some(d) = self.slots.get_mut(fd).and_then(Option::take) {
+                return Some(d);
+            }
+        }
     }
 
     /// Takes descriptor `fd` out of the table.

@@ -331,6 +331,9 @@ impl<P: Platform> Kernel<P> {
     /// on and the page table are freed by [`Self::release_ended`] once the
     /// CPU has left it.
     pub fn end(&mut self, pid: Pid, status: i64) {
+        // An exec's old space still being torn down goes first (its table
+        // is not the running one).
+        self.finish_retired(pid);
         let Some(mut ending) = self.processes.end(pid, status) else {
             return;
         };

@@ -67,21 +67,34 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// Builds the address space of `path` with `argv`.
+    /// Builds the address space of `path` with `argv` (a Linux program
+    /// gets the standard environment, [`ENVIRONMENT`]).
     pub fn load(&mut self, path: &str, argv: &[Vec<u8>]) -> Result<Loaded<P>, Errno> {
+        self.load_with_env(path, argv, &ENVIRONMENT)
+    }
+
+    /// Builds the address space of `path` with `argv` and, for a Linux
+    /// program, environment `envp` (`execve`).
+    pub fn load_with_env<E: AsRef<[u8]>>(
+        &mut self,
+        path: &str,
+        argv: &[Vec<u8>],
+        envp: &[E],
+    ) -> Result<Loaded<P>, Errno> {
         let (file, data) = self.open_program(path)?;
-        let loaded = self.load_opened(path, file, &data, argv);
+        let loaded = self.load_opened(path, file, &data, argv, envp);
         // The mappings hold their own references to the file.
         let _ = self.file_io().close_ref(file);
         loaded
     }
 
-    fn load_opened(
+    fn load_opened<E: AsRef<[u8]>>(
         &mut self,
         path: &str,
         file: FileId,
         data: &[u8],
         argv: &[Vec<u8>],
+        envp: &[E],
     ) -> Result<Loaded<P>, Errno> {
         let elf = ElfBytes::<LittleEndian>::minimal_parse(data).map_err(|_| Errno::Perm)?;
         if elf.ehdr.e_machine != elf::abi::EM_X86_64 {
@@ -122,7 +135,7 @@ impl<P: Platform> Kernel<P> {
                     hwcap: self.platform.hwcap(),
                     random: self.random_bytes(),
                 };
-                let stack = linux_stack_block(argv, &ENVIRONMENT, path.as_bytes(), &aux)?;
+                let stack = linux_stack_block(argv, envp, path.as_bytes(), &aux)?;
                 (ProgramAbi::Linux(LinuxState::new(image.brk_start)), stack)
             }
             ProgramKind::Dynamic => return Err(Errno::Perm),

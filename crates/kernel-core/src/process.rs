@@ -88,6 +88,13 @@ pub struct Process<T> {
     /// Thread records of this process in the table (ended NeoOS threads
     /// waiting to be joined, and a thread the CPU has not left, count).
     thread_records: usize,
+    /// The address space and table an `execve` replaced, torn down in
+    /// steps while the new program waits to start ([`crate::Kernel::exec_retire_step`]).
+    pub retired: Option<(AsId, T)>,
+    /// The path the kernel started it as, when an `execve` has changed
+    /// `path` since: its end is reported under this one (the host tool
+    /// waits for the programs it launched by name).
+    pub started_as: Option<String>,
 }
 
 impl<T> Process<T> {
@@ -296,6 +303,8 @@ impl<T, C> ProcessTable<T, C> {
                 abi: new.abi,
                 active_thread: pid,
                 thread_records: 1,
+                retired: None,
+                started_as: None,
             },
         );
         self.add_thread(pid, pid, new.context, saved, 0, false);
@@ -673,7 +682,7 @@ impl<T, C> ProcessTable<T, C> {
         };
         Some(Unwaited {
             pid,
-            path: p.path,
+            path: p.started_as.unwrap_or(p.path),
             started_by_kernel: p.parent == Parent::Kernel,
             status,
         })

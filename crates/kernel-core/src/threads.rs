@@ -32,11 +32,12 @@ use crate::syscall::{Completion, SchedulerCall, UserPtr};
 /// Nanoseconds per clock tick.
 const NANOS_PER_TICK: u64 = 1_000_000_000 / TICKS_PER_SECOND;
 
-/// The arguments of a Linux thread `clone`.
+/// The arguments of a Linux `clone` (a thread, or a fork-like one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CloneArgs {
     pub flags: u64,
-    /// The new thread's stack pointer.
+    /// The new thread's stack pointer (a fork-like clone: 0 keeps the
+    /// parent's).
     pub stack: u64,
     /// Where the new thread's id is stored (`CLONE_PARENT_SETTID`).
     pub parent_tid: UserPtr,

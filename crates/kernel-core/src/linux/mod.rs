@@ -6,6 +6,9 @@
 //! `-errno`.
 
 mod calls;
+pub mod exec;
+#[cfg(test)]
+mod exec_tests;
 #[cfg(test)]
 mod fs_tests;
 #[cfg(test)]
@@ -175,6 +178,10 @@ pub enum LinuxError {
     CrossDevice,
     /// The buffer is too small for the answer (`ERANGE`).
     Range,
+    /// `execve`'s arguments and environment exceed its limit (`E2BIG`).
+    TooBig,
+    /// `execve` of a file that is no program NeoOS can run (`ENOEXEC`).
+    NoExec,
 }
 
 impl LinuxError {
@@ -197,6 +204,8 @@ impl LinuxError {
             LinuxError::NameTooLong => errno::ENAMETOOLONG,
             LinuxError::CrossDevice => errno::EXDEV,
             LinuxError::Range => errno::ERANGE,
+            LinuxError::TooBig => errno::E2BIG,
+            LinuxError::NoExec => errno::ENOEXEC,
         }
     }
 }
@@ -494,6 +503,20 @@ pub enum LinuxCall {
         times: UserPtr,
         flags: u32,
     },
+    /// `execve`: `path`, the NULL-ended `argv` and `envp` vectors.
+    Execve {
+        path: UserPtr,
+        argv: UserPtr,
+        envp: UserPtr,
+    },
+    /// `waitid(idtype, id, infop, options)` (the `rusage` pointer is
+    /// ignored: NeoOS keeps no usage figures).
+    Waitid {
+        idtype: u32,
+        id: i64,
+        info: UserPtr,
+        options: u32,
+    },
     /// A call NeoOS knows and does not provide (`set_robust_list`, `rseq`,
     /// signals): `ENOSYS`, without a log line.
     NotProvided,
@@ -665,7 +688,20 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             val3: r[5] as u32,
         }),
         nr::GETPPID => L(LinuxCall::GetPpid),
-        nr::FORK => P(ProcessCall::Fork),
+        // vfork is fork: the child gets its own copy-on-write space, so
+        // the parent need not wait for the child's exec or exit.
+        nr::FORK | nr::VFORK => P(ProcessCall::Fork),
+        nr::EXECVE => L(LinuxCall::Execve {
+            path: ptr(0),
+            argv: ptr(1),
+            envp: ptr(2),
+        }),
+        nr::WAITID => L(LinuxCall::Waitid {
+            idtype: r[0] as u32,
+            id: int(r, 1),
+            info: ptr(2),
+            options: r[3] as u32,
+        }),
         nr::EXIT => P(ProcessCall::ThreadExit {
             status: int(r, 0) & 0xff,
         }),
@@ -957,7 +993,8 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             times: ptr(2),
             flags: r[3] as u32,
         }),
-        nr::SET_ROBUST_LIST | nr::RSEQ | nr::POLL => L(LinuxCall::NotProvided),
+        // clone3: ENOSYS, and libc falls back to clone.
+        nr::SET_ROBUST_LIST | nr::RSEQ | nr::POLL | nr::CLONE3 => L(LinuxCall::NotProvided),
         number => L(LinuxCall::Unknown { number }),
     };
     Decoded {

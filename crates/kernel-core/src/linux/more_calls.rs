@@ -10,7 +10,7 @@ use neoos_mm::{Errno, FileAccess};
 
 use super::signals;
 use super::{LinuxCall, LinuxError};
-use crate::files::Descriptor;
+use crate::files::{Descriptor, MAX_DESCRIPTORS};
 use crate::fs::{MAX_FILE_LEN, MAX_NODES};
 use crate::kernel::Kernel;
 use crate::platform::Platform;
@@ -67,6 +67,10 @@ impl<P: Platform> Kernel<P> {
             LinuxCall::SigReturn => Completion::Scheduler(SchedulerCall::SigReturn),
             LinuxCall::Kill { pid: target, sig } => self.linux_kill(pid, target, sig),
             LinuxCall::TgKill { tgid, tid, sig } => self.thread_kill(pid, tgid, tid, sig),
+            // A clone without CLONE_THREAD makes a process (fork-like).
+            LinuxCall::Clone { flags, .. } if flags & neoos_abi::linux::CLONE_THREAD == 0 => {
+                self.exec_family_call(pid, call)
+            }
             LinuxCall::Clone { .. } | LinuxCall::Futex { .. } => self.thread_call(pid, call),
             LinuxCall::Wait4 {
                 pid: target,
@@ -218,6 +222,9 @@ impl<P: Platform> Kernel<P> {
                 s.umask = mask & 0o777;
                 i64::from(old)
             })),
+            call @ (LinuxCall::Execve { .. } | LinuxCall::Waitid { .. }) => {
+                self.exec_family_call(pid, call)
+            }
             _ => linux(LinuxError::NoSys),
         }
     }
@@ -588,7 +595,7 @@ impl<P: Platform> Kernel<P> {
     /// `fcntl`: descriptor flags (`FD_CLOEXEC`, kept per descriptor),
     /// status flags (the access mode and
     /// `O_APPEND`; setting them changes nothing NeoOS keeps), and
-    /// `F_DUPFD` from 0.
+    /// `F_DUPFD`/`F_DUPFD_CLOEXEC` at the lowest free number from `arg` on.
     fn fcntl(&mut self, pid: Pid, fd: i64, cmd: u32, arg: u64) -> Result<i64, Errno> {
         let d = self.descriptor(pid, fd)?;
         let files = &mut self.processes.get_mut(pid).ok_or(Errno::Inval)?.files;
@@ -611,9 +618,18 @@ impl<P: Platform> Kernel<P> {
                     mode | if f.append { 0o2000 } else { 0 }
                 }
             }),
-            abi::F_DUPFD if arg == 0 => self.dup(pid, fd, None),
-            abi::F_DUPFD_CLOEXEC if arg == 0 => {
-                let new = self.dup(pid, fd, None)?;
+            abi::F_DUPFD | abi::F_DUPFD_CLOEXEC => {
+                // The lowest free number at or above `arg` (a shell saves
+                // a descriptor it redirects at 10 and above).
+                let min = usize::try_from(arg)
+                    .ok()
+                    .filter(|&m| m < MAX_DESCRIPTORS)
+                    .ok_or(Errno::Inval)?;
+                let free = files.lowest_free_from(min).ok_or(Errno::NoMem)?;
+                let new = self.dup(pid, fd, Some(free))?;
+                if cmd == abi::F_DUPFD {
+                    return Ok(new);
+                }
                 let p = self.processes.get_mut(pid).ok_or(Errno::Inval)?;
                 p.files.set_close_on_exec(new, true)?;
                 Ok(new)

@@ -35,15 +35,15 @@ pub struct AuxValues {
 /// (its first stack pointer): arguments `argv`, environment `envp`,
 /// program path `execfn`. `Inval` when it would exceed
 /// [`MAX_ARGUMENT_BYTES`].
-pub fn linux_stack_block(
+pub fn linux_stack_block<E: AsRef<[u8]>>(
     argv: &[Vec<u8>],
-    envp: &[&[u8]],
+    envp: &[E],
     execfn: &[u8],
     aux: &AuxValues,
 ) -> Result<(Vec<u8>, u64), Errno> {
     let strings = 16
         + argv.iter().map(|a| a.len() + 1).sum::<usize>()
-        + envp.iter().map(|e| e.len() + 1).sum::<usize>()
+        + envp.iter().map(|e| e.as_ref().len() + 1).sum::<usize>()
         + execfn.len()
         + 1;
     let aux_pairs = 15;
@@ -69,7 +69,7 @@ pub fn linux_stack_block(
     }
     out.word(0);
     for env in envp {
-        let p = out.string(env);
+        let p = out.string(env.as_ref());
         out.word(p);
     }
     out.word(0);
@@ -205,7 +205,7 @@ mod tests {
     #[test]
     fn every_pointer_lands_inside_the_block() {
         let argv = vec![b"a".to_vec()];
-        let (block, rsp) = linux_stack_block(&argv, &[], b"a", &AUX).unwrap();
+        let (block, rsp) = linux_stack_block::<&[u8]>(&argv, &[], b"a", &AUX).unwrap();
         let end = rsp + block.len() as u64;
         let p = word(&block, rsp, rsp + 8);
         assert!(p > rsp && p < end);

@@ -282,6 +282,23 @@ pub enum SchedulerCall {
     FutexWait { deadline: Option<u64> },
     /// `sys_thread_join`: [`Kernel::join_step`] until the thread has ended.
     ThreadJoin { tid: i64, status: UserPtr },
+    /// Linux `execve` ([`Kernel::execve`]): on success the kernel enters
+    /// the new program with the registers it returns, after tearing the
+    /// old address space down in steps ([`Kernel::exec_retire_step`]).
+    Exec {
+        path: UserPtr,
+        argv: UserPtr,
+        envp: UserPtr,
+    },
+    /// Linux `clone` used as fork ([`Kernel::clone_process`]): the child
+    /// returns 0, on `stack` when it is not 0.
+    Clone(crate::linux::exec::CloneArgs),
+    /// Linux `waitid` ([`Kernel::waitid_step`]), blocking unless `WNOHANG`.
+    WaitId {
+        target: crate::linux::exec::WaitTarget,
+        info: UserPtr,
+        options: u32,
+    },
 }
 
 /// How the kernel logic completed a call.

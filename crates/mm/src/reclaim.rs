@@ -39,6 +39,10 @@ use crate::object::count_down;
 use crate::system::MemorySystem;
 use alloc::vec::Vec;
 
+/// Wraps of the hand one call allows beyond the first (see
+/// [`MemorySystem::reclaim`]): two whole laps and the part before.
+const LAPS: usize = 2;
+
 /// The page tables of every address space, and the ranges processes
 /// locked: what reclaim needs beyond one call's [`crate::Hw`].
 pub trait SpaceTables {
@@ -97,8 +101,9 @@ impl View {
 enum Step {
     /// Page `index` of `file`'s object `id`.
     Page(FileId, ObjectId, u64),
-    /// A file passed without a page at or after the hand (one step).
-    Passed,
+    /// A file passed without a page at or after the hand (one step);
+    /// `wrapped` when the hand went from the last file to the first.
+    Passed { wrapped: bool },
     /// No file is cached.
     Empty,
 }
@@ -123,11 +128,18 @@ impl MemorySystem {
     ) -> Reclaimed {
         let mut done = Reclaimed::default();
         let mut views: Option<(ObjectId, Vec<View>)> = None;
-        while done.freed < want && done.scanned < budget {
+        // Wraps of the hand past the last file: after two whole laps
+        // (every bit cleared once, every page looked at again) more steps
+        // find nothing new.
+        let mut wraps = 0;
+        while done.freed < want && done.scanned < budget && wraps <= LAPS {
             done.scanned += 1;
             let (file, id, index) = match self.clock_step() {
                 Step::Empty => break,
-                Step::Passed => continue,
+                Step::Passed { wrapped } => {
+                    wraps += usize::from(wrapped);
+                    continue;
+                }
                 Step::Page(file, id, index) => (file, id, index),
             };
             if !io.pager.evictable(file) {
@@ -172,8 +184,9 @@ impl MemorySystem {
             }
         }
         let from = hand.file.map_or(Bound::Unbounded, Bound::Excluded);
-        let next = self.store.files.range((from, Bound::Unbounded)).next();
-        let next = next.or_else(|| self.store.files.iter().next());
+        let after = self.store.files.range((from, Bound::Unbounded)).next();
+        let wrapped = after.is_none();
+        let next = after.or_else(|| self.store.files.iter().next());
         let Some((&file, _)) = next else {
             return Step::Empty;
         };
@@ -181,7 +194,7 @@ impl MemorySystem {
             file: Some(file),
             index: 0,
         };
-        Step::Passed
+        Step::Passed { wrapped }
     }
 
     /// The mappings of every space that may show pages of file object
@@ -240,8 +253,9 @@ impl MemorySystem {
             if tables.locked(v.space, va) {
                 return Verdict::Kept;
             }
+            // A table out of reach might show the page: it stays.
             let Some(pt) = tables.table(v.space) else {
-                continue;
+                return Verdict::Kept;
             };
             if pt.query(va).is_some_and(|p| p.frame == frame) {
                 used |= pt.take_accessed(va);

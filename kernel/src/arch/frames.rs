@@ -163,7 +163,12 @@ fn give_heap_its_share(a: &mut FrameAllocator) {
         return;
     }
     let fits = |&(start, end): &(u64, u64)| end <= BOOT_DIRECT_MAP_END && end - start >= want;
-    let Some(range) = a.ranges.iter_mut().filter(|r| fits(r)).max_by_key(|r| r.1 - r.0) else {
+    let Some(range) = a
+        .ranges
+        .iter_mut()
+        .filter(|r| fits(r))
+        .max_by_key(|r| r.1 - r.0)
+    else {
         return;
     };
     let base = range.1 - want;

@@ -279,6 +279,7 @@ impl<P: Platform> Kernel<P> {
     /// Carries out `call` for process `pid`.
     #[inline]
     pub fn call(&mut self, pid: Pid, call: Call) -> Completion {
+        self.reclaim_if_low();
         match call {
             Call::Memory(MemoryCall::Mincore { addr, len, vec }) => {
                 Completion::Scheduler(SchedulerCall::Mincore { addr, len, vec })

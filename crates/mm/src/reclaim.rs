@@ -43,6 +43,9 @@ use alloc::vec::Vec;
 /// [`MemorySystem::reclaim`]): two whole laps and the part before.
 const LAPS: usize = 2;
 
+/// Dirty pages written together (one write-back, one device flush).
+const WRITE_BATCH: usize = 64;
+
 /// The page tables of every address space, and the ranges processes
 /// locked: what reclaim needs beyond one call's [`crate::Hw`].
 pub trait SpaceTables {
@@ -108,11 +111,15 @@ enum Step {
     Empty,
 }
 
-/// What became of one page the hand looked at.
+/// What becomes of one page the hand looked at.
 enum Verdict {
-    Evicted { written: bool },
-    Kept,
-    WriteFailed,
+    /// Clean and shown by no entry: its frame goes now.
+    Evict,
+    /// Dirty and shown by no entry: written with the pending batch, then
+    /// evicted.
+    Write,
+    /// It stays (used, locked, or still mapped writable).
+    Keep,
 }
 
 impl MemorySystem {
@@ -128,11 +135,12 @@ impl MemorySystem {
     ) -> Reclaimed {
         let mut done = Reclaimed::default();
         let mut views: Option<(ObjectId, Vec<View>)> = None;
+        let mut pending = PendingWrites::default();
         // Wraps of the hand past the last file: after two whole laps
         // (every bit cleared once, every page looked at again) more steps
         // find nothing new.
         let mut wraps = 0;
-        while done.freed < want && done.scanned < budget && wraps <= LAPS {
+        while done.freed + pending.count < want && done.scanned < budget && wraps <= LAPS {
             done.scanned += 1;
             let (file, id, index) = match self.clock_step() {
                 Step::Empty => break,
@@ -150,22 +158,66 @@ impl MemorySystem {
                 continue;
             }
             self.store.clock.index = index.saturating_add(1);
+            if pending.object.is_some_and(|of| of != id) || pending.count == WRITE_BATCH {
+                self.write_pending(io, &mut pending, &mut done);
+            }
             if views.as_ref().is_none_or(|(of, _)| *of != id) {
                 views = self.views_of(id).map(|v| (id, v));
             }
             let Some((_, shown)) = views.as_ref() else {
                 continue; // No memory for the list: nothing mapped can go.
             };
-            match self.consider(io, tables, id, index, shown) {
-                Verdict::Evicted { written } => {
+            match self.consider(tables, id, index, shown) {
+                Verdict::Evict => {
+                    self.evict(io, id, index);
                     done.freed += 1;
-                    done.written += usize::from(written);
                 }
-                Verdict::Kept => {}
-                Verdict::WriteFailed => done.write_errors += 1,
+                Verdict::Write => {
+                    pending.object = Some(id);
+                    pending.indices[pending.count] = index;
+                    pending.count += 1;
+                }
+                Verdict::Keep => {}
             }
         }
+        self.write_pending(io, &mut pending, &mut done);
         done
+    }
+
+    /// Writes the pending dirty pages (one write-back over their span: a
+    /// device request per contiguous run, one flush) and evicts those now
+    /// clean. When the write fails they all stay, dirty.
+    fn write_pending(&mut self, io: &mut Io, pending: &mut PendingWrites, done: &mut Reclaimed) {
+        let indices = &pending.indices[..pending.count];
+        let (Some(id), Some(&first), Some(&last)) =
+            (pending.object, indices.first(), indices.last())
+        else {
+            return;
+        };
+        if self.store.write_back(io, id, first, last + 1).is_err() {
+            done.write_errors += indices.len();
+        } else {
+            for &index in indices {
+                let clean = self.store.get(id).is_some_and(|o| {
+                    !o.dirty.contains(&index) && o.pages.get(&index).is_some_and(|p| p.writers == 0)
+                });
+                if clean {
+                    self.evict(io, id, index);
+                    done.freed += 1;
+                    done.written += 1;
+                }
+            }
+        }
+        *pending = PendingWrites::default();
+    }
+
+    /// Frees page `index` of `id` (no entry shows it, it is clean).
+    fn evict(&mut self, io: &mut Io, id: ObjectId, index: u64) {
+        let Some(page) = self.store.get_mut(id).and_then(|o| o.pages.remove(&index)) else {
+            return;
+        };
+        self.store.free_frame_now(io.frames, page.frame);
+        self.store.stats.evictions += 1;
     }
 
     /// Moves the hand to the next cached page of an evictable-or-not file.
@@ -231,18 +283,17 @@ impl MemorySystem {
 
     /// Looks at page `index` of file object `id`: used since the last pass
     /// (the flag and entries' accessed bits are cleared: second chance) or
-    /// locked, it stays; else its entries go, a dirty page is written, and
-    /// its frame is freed.
+    /// locked, it stays; else its entries go, and it is to be evicted, or
+    /// written first when dirty.
     fn consider(
         &mut self,
-        io: &mut Io,
         tables: &mut dyn SpaceTables,
         id: ObjectId,
         index: u64,
         views: &[View],
     ) -> Verdict {
         let Some(page) = self.store.get_mut(id).and_then(|o| o.pages.get_mut(&index)) else {
-            return Verdict::Kept;
+            return Verdict::Keep;
         };
         let frame = page.frame;
         let mut used = core::mem::replace(&mut page.referenced, false);
@@ -251,18 +302,18 @@ impl MemorySystem {
                 continue;
             };
             if tables.locked(v.space, va) {
-                return Verdict::Kept;
+                return Verdict::Keep;
             }
             // A table out of reach might show the page: it stays.
             let Some(pt) = tables.table(v.space) else {
-                return Verdict::Kept;
+                return Verdict::Keep;
             };
             if pt.query(va).is_some_and(|p| p.frame == frame) {
                 used |= pt.take_accessed(va);
             }
         }
         if used {
-            return Verdict::Kept;
+            return Verdict::Keep;
         }
         for v in views {
             let Some(va) = v.va_of(index) else {
@@ -282,26 +333,36 @@ impl MemorySystem {
                 }
             }
         }
-        let mut written = false;
-        if self.store.get(id).is_some_and(|o| o.dirty.contains(&index)) {
-            if self.store.write_back(io, id, index, index + 1).is_err() {
-                return Verdict::WriteFailed;
-            }
-            written = true;
-        }
-        let Some(o) = self.store.get_mut(id) else {
-            return Verdict::Kept;
+        let Some(o) = self.store.get(id) else {
+            return Verdict::Keep;
         };
-        // Still dirty: mapped writable where no view was found (cannot
-        // happen for a page the views cover), never dropped unwritten.
-        if o.dirty.contains(&index) || o.pages.get(&index).is_some_and(|p| p.writers > 0) {
-            return Verdict::Kept;
+        if o.pages.get(&index).is_some_and(|p| p.writers > 0) {
+            // Mapped writable where no view was found: cannot happen for a
+            // page the views cover; never dropped unwritten.
+            return Verdict::Keep;
         }
-        let Some(page) = o.pages.remove(&index) else {
-            return Verdict::Kept;
-        };
-        self.store.free_frame_now(io.frames, page.frame);
-        self.store.stats.evictions += 1;
-        Verdict::Evicted { written }
+        if o.dirty.contains(&index) {
+            Verdict::Write
+        } else {
+            Verdict::Evict
+        }
+    }
+}
+
+/// Dirty pages of one object whose entries are gone, to be written in one
+/// write-back and then evicted (in index order: the hand's).
+struct PendingWrites {
+    object: Option<ObjectId>,
+    indices: [u64; WRITE_BATCH],
+    count: usize,
+}
+
+impl Default for PendingWrites {
+    fn default() -> Self {
+        PendingWrites {
+            object: None,
+            indices: [0; WRITE_BATCH],
+            count: 0,
+        }
     }
 }

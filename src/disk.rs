@@ -49,9 +49,9 @@ impl DiskOptions {
     }
 }
 
-/// Least guest RAM NeoOS boots in: the kernel image holds a 96 MiB static
-/// heap, so below this QEMU's machine cannot even hold the kernel.
-pub const MIN_MEMORY_MIB: u64 = 128;
+/// Least guest RAM NeoOS is made for: the kernel's heap is 3/16 of RAM
+/// (12 MiB of 64), the rest frames for programs and the page cache.
+pub const MIN_MEMORY_MIB: u64 = 64;
 
 /// Checks a `--memory` size as QEMU's `-m` takes it (a number of MiB, or
 /// with a suffix K, M, G or T); `Err` says why it will not do.
@@ -72,7 +72,7 @@ pub fn check_memory(size: &str) -> Result<()> {
     };
     if mib < MIN_MEMORY_MIB {
         return Err(ToolError(format!(
-            "--memory {size}: NeoOS needs at least {MIN_MEMORY_MIB}M (the kernel image holds a 96 MiB heap)"
+            "--memory {size}: NeoOS needs at least {MIN_MEMORY_MIB}M"
         )));
     }
     Ok(())
@@ -192,7 +192,8 @@ mod tests {
         assert!(check_memory("512M").is_ok());
         assert!(check_memory("1G").is_ok());
         assert!(check_memory("256").is_ok());
-        assert!(check_memory("64M").is_err());
+        assert!(check_memory("64M").is_ok());
+        assert!(check_memory("32M").is_err());
         assert!(check_memory("131072K").is_ok());
         assert!(check_memory("lots").is_err());
     }

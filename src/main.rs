@@ -114,7 +114,7 @@ struct Options {
     #[arg(long, value_name = "IMG", conflicts_with = "bench")]
     disk: Option<PathBuf>,
     /// The guest's RAM, as QEMU's -m takes it (e.g. 256M, 1G; at least
-    /// 128M) [default: 512M].
+    /// 64M) [default: 512M].
     #[arg(long, value_name = "SIZE", conflicts_with = "bench")]
     memory: Option<String>,
     /// Put QEMU's blkdebug driver, with this rules file, under the disk

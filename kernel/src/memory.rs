@@ -192,6 +192,18 @@ impl PageTable for HardwarePageTable {
         }
         was_dirty
     }
+    fn take_accessed(&mut self, va: u64) -> bool {
+        let was_accessed = !self
+            .tables
+            .clear_flags(va, PageTableFlags::ACCESSED)
+            .is_empty();
+        // A cached translation would let the next use pass without setting
+        // the bit again (for the active table; an inactive one has none).
+        if was_accessed {
+            self.tables.invalidate(va);
+        }
+        was_accessed
+    }
     fn update_range(
         &mut self,
         start: u64,

@@ -425,6 +425,7 @@ impl<P: Platform> Kernel<P> {
         address: u64,
         access: Access,
     ) -> Result<(), FatalFault> {
+        self.reclaim_if_low();
         let Some((memory, space, mut hw)) = self.hw_for(pid) else {
             return Ok(());
         };

@@ -28,6 +28,7 @@ pub mod mount;
 pub mod pipes;
 pub mod platform;
 pub mod process;
+pub mod reclaim;
 pub mod stack;
 pub mod syscall;
 pub mod threads;

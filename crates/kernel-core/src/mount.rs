@@ -479,6 +479,14 @@ impl Pager for Storage {
         Self::home_write_run(&mut home, ino, first_page_index, pages)
     }
 
+    /// Pages of the volume's files may leave RAM (they are read again from
+    /// the disk); the RAM disk's (`/bin`, `/etc`, `/tmp`) may not: their
+    /// other copy is in RAM too, so dropping one gains little, and a `/tmp`
+    /// file has no disk behind it.
+    fn evictable(&self, file: FileId) -> bool {
+        is_volume_file(file)
+    }
+
     fn set_len(&mut self, file: FileId, len: u64) -> Result<(), IoError> {
         let Some(ino) = home_inode(file) else {
             return self.ram.set_len(file, len);

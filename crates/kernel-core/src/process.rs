@@ -220,6 +220,16 @@ impl<T, C> ProcessTable<T, C> {
         self.current
     }
 
+    /// The process whose address space is `space`.
+    pub fn of_space(&self, space: AsId) -> Option<&Process<T, C>> {
+        self.processes.values().find(|p| p.space == space)
+    }
+
+    /// The process whose address space is `space`, to change.
+    pub fn of_space_mut(&mut self, space: AsId) -> Option<&mut Process<T, C>> {
+        self.processes.values_mut().find(|p| p.space == space)
+    }
+
     /// Process `pid`.
     #[inline]
     pub fn get(&self, pid: Pid) -> Option<&Process<T>> {

@@ -90,7 +90,10 @@ impl Platform for TestPlatform {
         TEST_HWCAP
     }
     fn frame_counts(&self) -> (u64, u64) {
-        (1000, 1000 - self.frames.live_count() as u64)
+        (
+            1000,
+            1000u64.saturating_sub(self.frames.live_count() as u64),
+        )
     }
     fn console_write(&mut self, bytes: &[u8]) {
         self.console_out.extend_from_slice(bytes);

@@ -176,6 +176,13 @@ pub trait PageTable {
     fn query(&self, va: u64) -> Option<PteInfo>;
     /// Reads and clears the hardware dirty bit of `va`'s entry.
     fn take_dirty(&mut self, va: u64) -> bool;
+    /// Reads and clears the hardware accessed bit of `va`'s entry (the
+    /// reclaim clock's second chance). The default knows no accessed bits:
+    /// `false`, so reclaim sees mapped pages as unused.
+    fn take_accessed(&mut self, va: u64) -> bool {
+        let _ = va;
+        false
+    }
     /// Calls `change` with each present entry of `[start, end)` (page
     /// aligned, in address order, with what the entry holds before any
     /// change) and applies what it returns. Work follows the present
@@ -244,6 +251,13 @@ pub trait Pager {
     ) -> Result<(), IoError>;
     /// Sets the stored length of `file` (growing with zeroes or truncating).
     fn set_len(&mut self, file: FileId, len: u64) -> Result<(), IoError>;
+    /// Whether clean pages of `file` may leave RAM, to be read again from
+    /// here when used (a file on a disk). The default, `false`, keeps every
+    /// page of every file resident (a store in RAM gains nothing by it).
+    fn evictable(&self, file: FileId) -> bool {
+        let _ = file;
+        false
+    }
 }
 
 /// What a call that touches one address space needs from the machine.

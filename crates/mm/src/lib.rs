@@ -25,6 +25,7 @@ mod object;
 mod page_cache;
 mod page_map;
 pub mod posix;
+mod reclaim;
 mod shadow;
 pub mod stats;
 pub mod system;
@@ -44,6 +45,7 @@ pub use hw::{
 pub use maps::{format_maps, write_maps_line, MapInfo, MapObject};
 pub use object::{count_underflows, ObjectRef};
 pub use posix::getpagesize;
+pub use reclaim::{ClockHand, Reclaimed, SpaceTables};
 pub use stats::MemStats;
 pub use system::MemorySystem;
 pub use sysv::ShmStat;

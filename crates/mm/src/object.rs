@@ -26,6 +26,10 @@ pub struct CachePage {
     /// In a fork's hidden object: which children (bit 0, bit 1) no longer
     /// see this page (they copied it or gave its range up).
     pub released: u8,
+    /// Used through the page cache (`read`, `write`) since the reclaim
+    /// clock last passed (file objects; see `reclaim.rs`). Use through a
+    /// mapping is the entries' accessed bits.
+    pub referenced: bool,
 }
 
 impl CachePage {
@@ -35,6 +39,7 @@ impl CachePage {
             frame,
             writers: 0,
             released: 0,
+            referenced: false,
         }
     }
 }
@@ -323,6 +328,8 @@ pub struct ObjectStore {
     pub(crate) live_segments: usize,
     pub(crate) stats: MemStats,
     scratch: crate::tlb::BatchLists,
+    /// Where the reclaim clock stands among the cached file pages.
+    pub(crate) clock: crate::reclaim::ClockHand,
 }
 
 impl ObjectStore {

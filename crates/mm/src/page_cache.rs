@@ -68,6 +68,7 @@ impl ObjectStore {
             let frame = self
                 .page_frame(io, id, pos / PAGE_SIZE)
                 .map_err(Errno::from)?;
+            self.note_use(id, pos / PAGE_SIZE);
             let in_page = (pos % PAGE_SIZE) as usize;
             let n = (PAGE_SIZE as usize - in_page).min(count - done);
             buf[done..done + n].copy_from_slice(&io.frames.bytes(frame)[in_page..in_page + n]);
@@ -113,9 +114,22 @@ impl ObjectStore {
             if let Some(o) = self.objects.get_mut(&id) {
                 o.mark_dirty(index);
             }
+            self.note_use(id, index);
             done += n;
         }
         Ok(done)
+    }
+
+    /// Page `index` of `id` was used through the cache: the reclaim clock
+    /// passes it once more before it may go.
+    fn note_use(&mut self, id: ObjectId, index: u64) {
+        if let Some(page) = self
+            .objects
+            .get_mut(&id)
+            .and_then(|o| o.pages.get_mut(&index))
+        {
+            page.referenced = true;
+        }
     }
 
     fn shrink_size_after_failed_write(&mut self, id: ObjectId, old_size: u64, reached: u64) {

@@ -27,6 +27,7 @@ const NO_PAGE: CachePage = CachePage {
     frame: Frame(0),
     writers: 0,
     released: 0,
+    referenced: false,
 };
 
 impl Chunk {

@@ -15,4 +15,6 @@ pub struct MemStats {
     pub tlb_full_flushes: u64,
     /// Page faults resolved.
     pub faults: u64,
+    /// File pages reclaim took out of RAM (see `reclaim.rs`).
+    pub evictions: u64,
 }

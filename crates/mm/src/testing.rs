@@ -100,6 +100,12 @@ impl PageTable for SoftPageTable {
             .get_mut(&va)
             .is_some_and(|p| core::mem::replace(&mut p.dirty, false))
     }
+    fn take_accessed(&mut self, va: u64) -> bool {
+        self.count_call();
+        self.entries
+            .get_mut(&va)
+            .is_some_and(|p| core::mem::replace(&mut p.accessed, false))
+    }
     fn update_range(
         &mut self,
         start: u64,
@@ -226,6 +232,9 @@ pub struct SoftPager {
     pub fail_set_len: bool,
     pub writes: Vec<WriteRequest>,
     pub reads: u64,
+    /// Files whose pages must stay in RAM (as `/tmp` in the kernel): not
+    /// [`Pager::evictable`]. Every other file is.
+    pub kept_in_ram: BTreeSet<FileId>,
 }
 
 impl SoftPager {
@@ -284,6 +293,9 @@ impl Pager for SoftPager {
         });
         Ok(())
     }
+    fn evictable(&self, file: FileId) -> bool {
+        !self.kept_in_ram.contains(&file)
+    }
     fn set_len(&mut self, file: FileId, len: u64) -> Result<(), IoError> {
         if self.fail_set_len {
             return Err(IoError);
@@ -300,6 +312,25 @@ pub struct Machine {
     pub frames: SoftFrames,
     pub pager: SoftPager,
     pub tables: BTreeMap<AsId, SoftPageTable>,
+    /// Ranges `[start, end)` locked in RAM per space (`mlock`).
+    pub locked: Vec<(AsId, u64, u64)>,
+}
+
+/// The machine's page tables and locked ranges, as reclaim reaches them.
+struct SoftSpaces<'a> {
+    tables: &'a mut BTreeMap<AsId, SoftPageTable>,
+    locked: &'a [(AsId, u64, u64)],
+}
+
+impl crate::SpaceTables for SoftSpaces<'_> {
+    fn table(&mut self, space: AsId) -> Option<&mut dyn PageTable> {
+        self.tables.get_mut(&space).map(|t| t as &mut dyn PageTable)
+    }
+    fn locked(&self, space: AsId, va: u64) -> bool {
+        self.locked
+            .iter()
+            .any(|&(s, start, end)| s == space && start <= va && va < end)
+    }
 }
 
 impl Machine {
@@ -329,6 +360,7 @@ impl Machine {
             frames,
             pager,
             tables,
+            ..
         } = self;
         let pt = tables.entry(id).or_default();
         let mut hw = Hw::new(pt, frames, pager);
@@ -396,6 +428,21 @@ impl Machine {
             self.with(id, |vm, hw| vm.handle_fault(id, hw, addr, access))?;
         }
         panic!("fault at {addr:#x} resolved without a usable entry");
+    }
+
+    /// Reclaim of up to `want` frames in at most `budget` steps, over
+    /// every space's table.
+    pub fn reclaim(&mut self, want: usize, budget: usize) -> crate::Reclaimed {
+        let Machine {
+            vm,
+            frames,
+            pager,
+            tables,
+            locked,
+        } = self;
+        let mut io = Io { frames, pager };
+        let mut spaces = SoftSpaces { tables, locked };
+        vm.reclaim(&mut io, &mut spaces, want, budget)
     }
 
     /// Process exit.

@@ -146,9 +146,37 @@ pub fn init(ram: &[(u64, u64)], reserved_end: u64, module: Option<(u64, u64)>) {
             _ => add(start, end, &mut a),
         }
     }
+    give_heap_its_share(&mut a);
     a.free = a.total;
     let total = a.total as usize;
     a.recycled.reserve(total);
+}
+
+/// Grows the kernel heap by its share of RAM ([`super::heap::heap_bytes_for`]),
+/// taken from the top of the largest range that holds it below the boot
+/// direct map's 4 GiB; those frames are never handed out. A machine with
+/// no such range keeps the heap's static arena alone.
+fn give_heap_its_share(a: &mut FrameAllocator) {
+    const BOOT_DIRECT_MAP_END: u64 = 4 << 30;
+    let want = super::heap::heap_bytes_for(a.total * PAGE) as u64;
+    if want == 0 {
+        return;
+    }
+    let fits = |&(start, end): &(u64, u64)| end <= BOOT_DIRECT_MAP_END && end - start >= want;
+    let Some(range) = a
+        .ranges
+        .iter_mut()
+        .filter(|r| fits(r))
+        .max_by_key(|r| r.1 - r.0)
+    else {
+        return;
+    };
+    let base = range.1 - want;
+    if super::heap::grow(base, want as usize) {
+        range.1 = base;
+        a.total -= want / PAGE;
+    }
+    a.ranges.retain(|&(start, end)| end > start);
 }
 
 /// One frame, or `None` when memory is exhausted. Contents are not zeroed.

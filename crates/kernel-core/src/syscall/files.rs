@@ -104,6 +104,7 @@ impl<P: Platform> Kernel<P> {
         }
         let mut done = 0;
         while done < count {
+            self.reclaim_if_low();
             let n = (count - done).min(CHUNK);
             let wrote =
                 self.copy_in(pid, buf.offset(done as u64), n)
@@ -154,6 +155,7 @@ impl<P: Platform> Kernel<P> {
         let mut done = 0;
         let mut chunk = Vec::new();
         while done < count {
+            self.reclaim_if_low();
             let want = (count - done).min(CHUNK);
             chunk.clear();
             chunk.try_reserve_exact(want).map_err(|_| Errno::NoMem)?;

@@ -337,6 +337,7 @@ impl<P: Platform> Kernel<P> {
     /// Carries out `call` for process `pid`.
     #[inline]
     pub fn call(&mut self, pid: Pid, call: Call) -> Completion {
+        self.reclaim_if_low();
         let completion = self.call_family(pid, call);
         // Unlinked files whose last descriptor or mapping this call let go.
         self.reap_orphans();

@@ -1,0 +1,62 @@
+//! When free frames run low, file pages go back to the disk: before each
+//! system call, each page fault and each chunk a `read` or `write` moves,
+//! the kernel checks the free frames and, below [`low_water`], asks the
+//! mapping core's clock for [`RECLAIM_BATCH`] frames in at most
+//! [`RECLAIM_STEPS`] steps (see `neoos_mm`'s `reclaim.rs`). The work per
+//! check is bounded whatever the page cache holds. This module owns the
+//! watermark and the bridge from the process table to the mapping core's
+//! [`SpaceTables`]: each address space's page table and the ranges its
+//! process locked.
+
+use neoos_mm::{AsId, PageTable, Reclaimed, SpaceTables, PAGE_SIZE};
+
+use crate::kernel::Kernel;
+use crate::linux::ProgramAbi;
+use crate::platform::Platform;
+use crate::process::ProcessTable;
+
+/// Frames one reclaim call tries to free (1 MiB).
+pub const RECLAIM_BATCH: usize = 256;
+/// Steps of the clock one call may take (pages looked at, files passed).
+pub const RECLAIM_STEPS: usize = 8 * RECLAIM_BATCH;
+
+/// Free frames below which the kernel reclaims: 1/32 of RAM, at least 256
+/// (1 MiB): enough for a call's chunk, a fault's page and its tables.
+pub fn low_water(total_frames: u64) -> u64 {
+    (total_frames / 32).max(RECLAIM_BATCH as u64)
+}
+
+/// The process table as the mapping core's reclaim reaches it.
+struct ProcessTables<'a, T, C>(&'a mut ProcessTable<T, C>);
+
+impl<T: PageTable, C> SpaceTables for ProcessTables<'_, T, C> {
+    fn table(&mut self, space: AsId) -> Option<&mut dyn PageTable> {
+        let table = self.0.of_space_mut(space)?.table.as_mut()?;
+        Some(table as &mut dyn PageTable)
+    }
+
+    fn locked(&self, space: AsId, va: u64) -> bool {
+        match self.0.of_space(space).map(|p| &p.abi) {
+            Some(ProgramAbi::Linux(s)) => s.locks.overlaps(va, va + PAGE_SIZE),
+            _ => false,
+        }
+    }
+}
+
+impl<P: Platform> Kernel<P> {
+    /// Reclaims file pages when free frames are below [`low_water`]; what
+    /// it did (nothing when frames were not low).
+    pub fn reclaim_if_low(&mut self) -> Reclaimed {
+        let (total, free) = self.platform.frame_counts();
+        if free >= low_water(total) {
+            return Reclaimed::default();
+        }
+        let mut io = neoos_mm::Io {
+            frames: self.platform.frames(),
+            pager: &mut self.fs.disk,
+        };
+        let mut tables = ProcessTables(&mut self.processes);
+        self.memory
+            .reclaim(&mut io, &mut tables, RECLAIM_BATCH, RECLAIM_STEPS)
+    }
+}

@@ -1,6 +1,7 @@
 /* writing_munmap_probe.c - for `cargo run -- --icount` (docs/file-costs.md):
  * 64 MiB shared file mapping in /tmp, 64 scattered dirty
- * pages, sys_munmap (writes them), per dirty page; plus msync all dirty. */
+ * pages, sys_munmap (writes them), per dirty page; plus msync of the
+ * mapping with nothing dirty and with every page dirty. */
 #include <neo.h>
 #include <sys/mman.h>
 #include <syscalls.h>
@@ -35,6 +36,18 @@ int main(void)
         if (t < best) best = t;
     }
     printf("writing munmap 64 dirty: %lu total, %lu per dirty page\n", best, best / 64);
+    best = ~0UL;
+    for (int r = 0; r < 8; r++) {
+        sys_fsync(fd);
+        char *p = mmap(NULL, LEN, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        u64 t0 = ticks();
+        int rc = msync(p, LEN, MS_SYNC);
+        u64 t = ticks() - t0;
+        munmap(p, LEN);
+        if (rc != 0) { printf("msync failed\n"); return 1; }
+        if (t < best) best = t;
+    }
+    printf("msync 0 dirty: %lu\n", best);
     best = ~0UL;
     for (int r = 0; r < 2; r++) {
         sys_fsync(fd);

@@ -221,13 +221,18 @@ impl<T, C> ProcessTable<T, C> {
     }
 
     /// The process whose address space is `space`.
-    pub fn of_space(&self, space: AsId) -> Option<&Process<T, C>> {
+    pub fn of_space(&self, space: AsId) -> Option<&Process<T>> {
         self.processes.values().find(|p| p.space == space)
     }
 
-    /// The process whose address space is `space`, to change.
-    pub fn of_space_mut(&mut self, space: AsId) -> Option<&mut Process<T, C>> {
-        self.processes.values_mut().find(|p| p.space == space)
+    /// The page table of address space `space`: a process's own, or the
+    /// one an `execve` replaced and has not torn down yet.
+    pub fn table_of_space(&mut self, space: AsId) -> Option<&mut T> {
+        self.processes.values_mut().find_map(|p| match &mut p.retired {
+            _ if p.space == space => p.table.as_mut(),
+            Some((old, table)) if *old == space => Some(table),
+            _ => None,
+        })
     }
 
     /// Process `pid`.

@@ -31,7 +31,7 @@ struct ProcessTables<'a, T, C>(&'a mut ProcessTable<T, C>);
 
 impl<T: PageTable, C> SpaceTables for ProcessTables<'_, T, C> {
     fn table(&mut self, space: AsId) -> Option<&mut dyn PageTable> {
-        let table = self.0.of_space_mut(space)?.table.as_mut()?;
+        let table = self.0.table_of_space(space)?;
         Some(table as &mut dyn PageTable)
     }
 

@@ -6,6 +6,12 @@
 //! downward from `MMAP_TOP`. A placement may ask for a free guard page above
 //! the mapping (NeoOS `sys_mmap` promises that access past its size faults). Holes never merge across `MMAP_TOP`, so the size
 //! index only holds holes below it.
+//!
+//! The hole made by the latest release is kept beside the two trees (the
+//! freed-range cache), not in them: an mmap that takes it again (the
+//! mmap/munmap pair, a free page beside every mapping or not) reserves it
+//! and the munmap gives it back without a tree insert or removal. Every
+//! query looks at it as at a hole of the trees.
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use neoos_abi::layout::{MMAP_TOP, USER_BASE, USER_END};
@@ -13,13 +19,18 @@ use neoos_abi::layout::{MMAP_TOP, USER_BASE, USER_END};
 /// The free page left above a mapping placed with a guard.
 const GUARD: u64 = crate::hw::PAGE_SIZE;
 
-/// Free virtual ranges `[start, end)` of one address space.
+/// Free virtual ranges `[start, end)` of one address space: each hole is
+/// either in both trees (`by_size` only below `MMAP_TOP`) or the `cached`
+/// one, never both.
 #[derive(Clone, Debug)]
 pub struct HoleIndex {
-    /// start -> end of each hole.
+    /// start -> end of each hole but the cached one.
     by_addr: BTreeMap<u64, u64>,
-    /// (size, !start) of each hole below `MMAP_TOP`.
+    /// (size, !start) of each hole below `MMAP_TOP` but the cached one.
     by_size: BTreeSet<(u64, u64)>,
+    /// The hole the latest release made (or what a reserve left of it),
+    /// in neither tree.
+    cached: Option<(u64, u64)>,
 }
 
 impl Default for HoleIndex {
@@ -34,6 +45,7 @@ impl HoleIndex {
         let mut holes = HoleIndex {
             by_addr: BTreeMap::new(),
             by_size: BTreeSet::new(),
+            cached: None,
         };
         holes.add(USER_BASE, MMAP_TOP);
         holes.add(MMAP_TOP, USER_END);
@@ -61,6 +73,9 @@ impl HoleIndex {
 
     /// The hole containing `addr`, as `(start, end)`.
     pub fn hole_at(&self, addr: u64) -> Option<(u64, u64)> {
+        if let Some((start, end)) = self.cached.filter(|&(s, e)| s <= addr && addr < e) {
+            return Some((start, end));
+        }
         let (&start, &end) = self.by_addr.range(..=addr).next_back()?;
         (addr < end).then_some((start, end))
     }
@@ -85,6 +100,22 @@ impl HoleIndex {
     }
 
     fn reserve_within_hole(&mut self, start: u64, end: u64) -> bool {
+        if let Some((hs, he)) = self.cached.filter(|&(s, e)| s <= start && start < e) {
+            if end > he {
+                return false;
+            }
+            // What is left stays out of the trees: the lower part (where
+            // the next placement at the top of this hole goes) as the
+            // cached hole, the upper part in the trees.
+            self.cached = None;
+            if end < he {
+                self.add(end, he);
+            }
+            if hs < start {
+                self.cached = Some((hs, start));
+            }
+            return true;
+        }
         // One search finds the hole; its lower part, if any, shrinks in place.
         let Some((&hs, end_of_hole)) = self.by_addr.range_mut(..=start).next_back() else {
             return false;
@@ -119,36 +150,47 @@ impl HoleIndex {
     }
 
     fn release_one_side(&mut self, start: u64, end: u64) {
-        // One search finds both neighbours (nothing lies inside [start, end)):
-        // the hole starting at `end` and the hole ending at `start`.
-        let mut around = self.by_addr.range_mut(..=end);
+        // The cached hole may be a neighbour; the trees hold the others.
+        let (mut start, mut end) = (start, end);
+        if let Some((cs, ce)) = self.cached {
+            if ce == start && start != MMAP_TOP {
+                start = cs;
+                self.cached = None;
+            } else if cs == end && end != MMAP_TOP {
+                end = ce;
+                self.cached = None;
+            }
+        }
+        // One search finds both tree neighbours (nothing lies inside
+        // [start, end)): the hole starting at `end` and the hole ending at
+        // `start`.
+        let mut around = self.by_addr.range(..=end);
         let mut below = around.next_back();
         let mut above = None;
-        if let Some((&s, e)) = &below {
+        if let Some((&s, &e)) = below {
             if s == end {
                 // Holes never merge across MMAP_TOP.
-                above = (end != MMAP_TOP).then_some(**e);
+                above = (end != MMAP_TOP).then_some(e);
                 below = around.next_back();
             }
         }
-        let merged_end = above.unwrap_or(end);
-        let grown = match below {
-            Some((&ps, pe)) if *pe == start && start != MMAP_TOP => {
-                *pe = merged_end; // the hole below grows in place
-                Some(ps)
-            }
+        let below = match below {
+            Some((&ps, &pe)) if pe == start && start != MMAP_TOP => Some(ps),
             _ => None,
         };
         if let Some(ae) = above {
             self.by_addr.remove(&end);
             self.unindex_size(end, ae);
         }
-        match grown {
-            Some(ps) => {
-                self.unindex_size(ps, start);
-                self.index_size(ps, merged_end);
-            }
-            None => self.add(start, merged_end),
+        if let Some(ps) = below {
+            self.by_addr.remove(&ps);
+            self.unindex_size(ps, start);
+        }
+        let merged = (below.unwrap_or(start), above.unwrap_or(end));
+        // The new hole is the cached one; an older cached hole goes into
+        // the trees.
+        if let Some((cs, ce)) = self.cached.replace(merged) {
+            self.add(cs, ce);
         }
     }
 
@@ -169,22 +211,36 @@ impl HoleIndex {
     /// The end of the smallest hole of at least `len` bytes (the highest
     /// among equal sizes).
     fn best_fit(&self, len: u64) -> Option<u64> {
-        let &(size, not_start) = self.by_size.range((len, 0)..).next()?;
+        let in_trees = self.by_size.range((len, 0)..).next().copied();
+        let cached = self
+            .cached
+            .filter(|&(s, e)| e <= MMAP_TOP && e - s >= len)
+            .map(|(s, e)| (e - s, !s));
+        let (size, not_start) = match (in_trees, cached) {
+            (Some(t), Some(c)) => t.min(c),
+            (t, c) => t.or(c)?,
+        };
         Some(!not_start + size)
     }
 
     /// Number of holes.
     pub fn len(&self) -> usize {
-        self.by_addr.len()
+        self.by_addr.len() + usize::from(self.cached.is_some())
     }
 
     /// Whether there is no hole at all.
     pub fn is_empty(&self) -> bool {
-        self.by_addr.is_empty()
+        self.len() == 0
     }
 
-    /// Iterates the holes as `(start, end)`.
+    /// Iterates the holes as `(start, end)`, in address order.
     pub fn iter(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.by_addr.iter().map(|(&s, &e)| (s, e))
+        let mut cached = self.cached;
+        let mut trees = self.by_addr.iter().map(|(&s, &e)| (s, e)).peekable();
+        core::iter::from_fn(move || match (cached, trees.peek()) {
+            (Some(c), Some(&t)) if t.0 < c.0 => trees.next(),
+            (Some(c), _) => cached.take().map(|_| c),
+            (None, _) => trees.next(),
+        })
     }
 }

@@ -39,6 +39,41 @@ fn checked_range(addr: u64, len: u64) -> Result<(u64, u64), Errno> {
     Ok((addr, end))
 }
 
+/// The files (at most [`DirtyFiles::CAPACITY`], a file shown twice
+/// listed twice) whose shared mappings held dirty pages in an `msync`
+/// range; no allocation.
+#[derive(Clone, Copy, Debug)]
+pub struct DirtyFiles {
+    files: [FileId; DirtyFiles::CAPACITY],
+    len: usize,
+}
+
+impl Default for DirtyFiles {
+    fn default() -> Self {
+        DirtyFiles {
+            files: [FileId(0); DirtyFiles::CAPACITY],
+            len: 0,
+        }
+    }
+}
+
+impl DirtyFiles {
+    /// Files kept; more are not noted.
+    pub const CAPACITY: usize = 16;
+
+    fn note(&mut self, file: FileId) {
+        if let Some(slot) = self.files.get_mut(self.len) {
+            *slot = file;
+            self.len += 1;
+        }
+    }
+
+    /// The files noted, in address order of their mappings.
+    pub fn as_slice(&self) -> &[FileId] {
+        &self.files[..self.len]
+    }
+}
+
 /// Validated `mmap` request.
 struct MmapRequest {
     prot: Prot,
@@ -231,6 +266,23 @@ impl MemorySystem {
         len: u64,
         flags: u32,
     ) -> Result<(), Errno> {
+        self.msync_noting(id, hw, addr, len, flags, &mut DirtyFiles::default())
+    }
+
+    /// [`Self::msync`], noting in `files` each file whose shared mapping
+    /// held dirty pages in the range (what
+    /// [`Self::dirty_shared_files`] would have listed before the call,
+    /// found by the same dirty-set search msync makes anyway: POSIX has
+    /// msync after stores update the file's times).
+    pub fn msync_noting(
+        &mut self,
+        id: AsId,
+        hw: &mut Hw,
+        addr: u64,
+        len: u64,
+        flags: u32,
+        files: &mut DirtyFiles,
+    ) -> Result<(), Errno> {
         let known = mman::MS_ASYNC | mman::MS_SYNC | mman::MS_INVALIDATE;
         if flags & !known != 0 || (flags & mman::MS_ASYNC != 0 && flags & mman::MS_SYNC != 0) {
             return Err(Errno::Inval);
@@ -242,7 +294,7 @@ impl MemorySystem {
         let mut result = Ok(());
         let mut at = start;
         while at < end {
-            let synced = self.msync_mapping(id, hw, at, end, flags & mman::MS_SYNC != 0);
+            let synced = self.msync_mapping(id, hw, at, end, flags & mman::MS_SYNC != 0, files);
             match synced {
                 Ok(Some(next)) => at = next,
                 Ok(None) => break,
@@ -266,6 +318,7 @@ impl MemorySystem {
         at: u64,
         end: u64,
         sync: bool,
+        files: &mut DirtyFiles,
     ) -> Result<Option<u64>, (Errno, u64)> {
         let Some(m) = self.spaces.get(&id).and_then(|sp| sp.mapping_at(at)) else {
             return Ok(None);
@@ -280,13 +333,17 @@ impl MemorySystem {
         };
         // Every page with a writable entry is in the dirty set: with no
         // dirty page in the range there is nothing to protect or write.
-        let dirty = self
-            .store
-            .get(object)
-            .is_some_and(|o| o.is_file() && o.dirty.range(first..last).next().is_some());
-        if !dirty {
+        let dirty_file = match self.store.get(object) {
+            Some(o) if o.dirty.range(first..last).next().is_some() => match o.kind {
+                ObjectKind::File(f) => Some(f.file),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(file) = dirty_file else {
             return Ok(Some(next));
-        }
+        };
+        files.note(file);
         let mut batch = self.store.begin_batch();
         restrict_entries(
             m,

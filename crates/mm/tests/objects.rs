@@ -290,3 +290,43 @@ fn dirty_shared_files_lists_a_file_only_for_ranges_holding_its_dirty_pages() {
         assert!(m.vm.dirty_shared_files(p, start, end, 16).len() <= 1);
     }
 }
+
+#[test]
+fn msync_notes_the_files_whose_mappings_held_dirty_pages_in_its_range() {
+    let mut m = Machine::new();
+    let f = m.create_file(1, &[0u8; 8 * PAGE_SIZE as usize]);
+    let p = m.new_space();
+    let a = m
+        .with(p, |vm, hw| {
+            let file = Some((f, FileAccess::ReadWrite));
+            vm.mmap(p, hw, 0, 8 * PAGE_SIZE, RW, mman::MAP_SHARED, file, 0)
+        })
+        .unwrap();
+    let msync = |m: &mut Machine, from: u64, len: u64| {
+        let mut files = neoos_mm::DirtyFiles::default();
+        let result = m.with(p, |vm, hw| {
+            vm.msync_noting(p, hw, a + from, len, mman::MS_SYNC, &mut files)
+        });
+        (result, files.as_slice().to_vec())
+    };
+    assert_eq!(msync(&mut m, 0, 8 * PAGE_SIZE), (Ok(()), vec![]), "clean");
+    m.store(p, a + 5 * PAGE_SIZE, b"x").unwrap();
+    assert_eq!(msync(&mut m, 0, 5 * PAGE_SIZE), (Ok(()), vec![]));
+    assert_eq!(
+        msync(&mut m, 5 * PAGE_SIZE, 1024),
+        (Ok(()), vec![f]),
+        "a length ending inside a page covers the page"
+    );
+    assert_eq!(
+        msync(&mut m, 0, 8 * PAGE_SIZE),
+        (Ok(()), vec![]),
+        "written: clean"
+    );
+    m.store(p, a + 7 * PAGE_SIZE, b"y").unwrap();
+    assert_eq!(
+        msync(&mut m, 0, 9 * PAGE_SIZE).1,
+        vec![],
+        "a hole: NoMem, nothing noted"
+    );
+    assert_eq!(msync(&mut m, 0, 8 * PAGE_SIZE), (Ok(()), vec![f]));
+}

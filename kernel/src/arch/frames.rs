@@ -63,40 +63,27 @@ impl PhysFrame {
 
     /// Fills the frame with zeros.
     ///
-    /// Sixteen-byte SSE stores, 256 bytes per loop step: about 300
-    /// instructions a page where `rep stosq` takes 512 steps. The kernel may
-    /// use SSE registers because every entry from user mode saves the
-    /// user's with `fxsave`.
+    /// 256 sixteen-byte SSE stores in a row, no loop: 258 instructions a
+    /// page where `rep stosq` takes 512 steps and a loop of 16 stores 307.
+    /// The kernel may use SSE registers because every entry from user mode
+    /// saves the user's with `fxsave`. Not inlined: one copy of the 256
+    /// stores (4 KiB of code), not one per caller.
+    #[inline(never)]
     pub fn zero(&mut self) {
         let page = self.bytes_mut().as_mut_ptr();
         // SAFETY: `page` is the direct-map view of this whole, 4096-byte
-        // aligned frame, borrowed exclusively (so 16-byte aligned `movaps`
-        // stores stay inside it); xmm0 is declared clobbered.
+        // aligned frame, borrowed exclusively; the 256 16-byte aligned
+        // `movaps` stores cover offsets 0..4096, inside it; xmm0 is
+        // declared clobbered.
         unsafe {
             core::arch::asm!(
                 "xorps xmm0, xmm0",
-                "2:",
-                "movaps [{p}], xmm0",
-                "movaps [{p} + 16], xmm0",
-                "movaps [{p} + 32], xmm0",
-                "movaps [{p} + 48], xmm0",
-                "movaps [{p} + 64], xmm0",
-                "movaps [{p} + 80], xmm0",
-                "movaps [{p} + 96], xmm0",
-                "movaps [{p} + 112], xmm0",
-                "movaps [{p} + 128], xmm0",
-                "movaps [{p} + 144], xmm0",
-                "movaps [{p} + 160], xmm0",
-                "movaps [{p} + 176], xmm0",
-                "movaps [{p} + 192], xmm0",
-                "movaps [{p} + 208], xmm0",
-                "movaps [{p} + 224], xmm0",
-                "movaps [{p} + 240], xmm0",
-                "add {p}, 256",
-                "cmp {p}, {end}",
-                "jne 2b",
-                p = inout(reg) page => _,
-                end = in(reg) page.wrapping_add(PAGE as usize),
+                ".set neoos_zero_at, 0",
+                ".rept 256",
+                "movaps [{p} + neoos_zero_at], xmm0",
+                ".set neoos_zero_at, neoos_zero_at + 16",
+                ".endr",
+                p = in(reg) page,
                 out("xmm0") _,
                 options(nostack),
             );

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use neoos_abi::layout::{USER_BASE, USER_END};
 use neoos_abi::limits::MAPPINGS_MAX;
 use neoos_abi::{MEMINFO_FIELDS, PAGE_SIZE};
-use neoos_mm::{write_maps_line, AsId, Errno, FileId, Hw, MapInfo, MapObject, MemorySystem};
+use neoos_mm::{write_maps_line, AsId, DirtyFiles, Errno, Hw, MapInfo, MapObject, MemorySystem};
 
 use super::{MemoryCall, UserPtr, CHUNK};
 use crate::files::Descriptor;
@@ -87,9 +87,15 @@ impl<P: Platform> Kernel<P> {
                     .map(|_| 0)
             }
             MemoryCall::Msync { addr, len, flags } => {
-                let dirty = self.dirty_mapped_files(pid, addr, len);
-                self.with_space(pid, |m, s, hw| m.msync(s, hw, addr, len, flags))?;
-                for file in dirty {
+                // The files whose mappings held dirty pages in the range
+                // (msync's own dirty-set search finds them) are marked
+                // modified: POSIX has a store through a mapping update the
+                // file's times by the next msync.
+                let mut dirty = DirtyFiles::default();
+                self.with_space(pid, |m, s, hw| {
+                    m.msync_noting(s, hw, addr, len, flags, &mut dirty)
+                })?;
+                for &file in dirty.as_slice() {
                     self.touch_file(file, Touch::Modify);
                 }
                 Ok(0)
@@ -224,18 +230,6 @@ impl<P: Platform> Kernel<P> {
             self.touch_file(file, Touch::Access);
         }
         mapped
-    }
-
-    /// The files whose shared mappings in `[addr, addr + len)` hold dirty
-    /// pages (at most 16): `msync` marks them modified, where POSIX has a
-    /// store through a mapping update the file's times.
-    fn dirty_mapped_files(&self, pid: Pid, addr: u64, len: u64) -> Vec<FileId> {
-        match self.space_of(pid) {
-            Ok(space) => self
-                .memory
-                .dirty_shared_files(space, addr, addr.saturating_add(len), 16),
-            Err(_) => Vec::new(),
-        }
     }
 
     /// Starts POSIX `mincore`: checks the range whole; the kernel completes

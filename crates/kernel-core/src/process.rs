@@ -228,11 +228,13 @@ impl<T, C> ProcessTable<T, C> {
     /// The page table of address space `space`: a process's own, or the
     /// one an `execve` replaced and has not torn down yet.
     pub fn table_of_space(&mut self, space: AsId) -> Option<&mut T> {
-        self.processes.values_mut().find_map(|p| match &mut p.retired {
-            _ if p.space == space => p.table.as_mut(),
-            Some((old, table)) if *old == space => Some(table),
-            _ => None,
-        })
+        self.processes
+            .values_mut()
+            .find_map(|p| match &mut p.retired {
+                _ if p.space == space => p.table.as_mut(),
+                Some((old, table)) if *old == space => Some(table),
+                _ => None,
+            })
     }
 
     /// Process `pid`.

@@ -109,7 +109,11 @@ fn dirty_shared_pages_under_pressure_reach_the_file_before_they_go() {
     // request; fsync writes the rest.
     let written: usize = m.pager.writes.iter().map(|w| w.pages).sum();
     assert!(written > pages / 2, "{written} pages written");
-    assert!(m.pager.writes.len() < pages / 4, "{} requests", m.pager.writes.len());
+    assert!(
+        m.pager.writes.len() < pages / 4,
+        "{} requests",
+        m.pager.writes.len()
+    );
     m.with(p, |vm, hw| vm.munmap(p, hw, a, (pages * PAGE) as u64))
         .unwrap();
     m.with_io(|vm, io| vm.file_sync(io, f)).unwrap();

@@ -225,6 +225,9 @@ impl<P: Platform> Kernel<P> {
         frame: &P::UserFrame,
         parts: NewThreadParts,
     ) -> Result<Tid, Errno> {
+        if self.processes.live_threads(pid) >= neoos_abi::limits::THREADS_MAX {
+            return Err(Errno::NoMem);
+        }
         let context = self.platform.new_context(frame).ok_or(Errno::NoMem)?;
         let new = NewThread {
             context,

@@ -608,11 +608,11 @@ fn neo_threads_are_joined_once_with_their_status() {
         .unwrap();
     run(&mut k, pid);
     assert_eq!(
-        k.check_thread_create(pid, 0, SCRATCH),
+        k.check_thread_create(0, SCRATCH),
         Err(neoos_mm::Errno::Inval)
     );
     assert_eq!(
-        k.check_thread_create(pid, 0x40_1000, USER_END),
+        k.check_thread_create(0x40_1000, USER_END),
         Err(neoos_mm::Errno::Inval)
     );
     let tid = k.create_thread(pid, &frame(SCRATCH)).unwrap();

@@ -186,12 +186,7 @@ impl<P: Platform> Kernel<P> {
 
     /// Checks `sys_thread_create`'s entry and stack (user addresses) and
     /// the heap's room.
-    pub(crate) fn check_thread_create(
-        &self,
-        _pid: Pid,
-        entry: u64,
-        stack: u64,
-    ) -> Result<(), Errno> {
+    pub(crate) fn check_thread_create(&self, entry: u64, stack: u64) -> Result<(), Errno> {
         if !user_address(entry) || !user_address(stack) {
             return Err(Errno::Inval);
         }

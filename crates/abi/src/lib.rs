@@ -554,6 +554,10 @@ pub mod limits {
     pub const SHM_MAX: u64 = 1 << 32;
     /// Most System V segments alive at once (`shmget` gives `ENOSPC` then).
     pub const SHM_SEGMENTS_MAX: usize = 4096;
+    /// Most live threads of one process (a thread `clone` gives `ENOMEM`,
+    /// `sys_thread_create` `E_NOMEM` then): half the kernel's 128 contexts,
+    /// so one process cannot take them all.
+    pub const THREADS_MAX: usize = 64;
     /// Page-table pages left empty by an unmap are freed in batches: once
     /// this many unmaps are waiting, or [`PAGE_TABLE_RELEASE_ENTRIES`]
     /// entries were removed since the last batch (and at exit).

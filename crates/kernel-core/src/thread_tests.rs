@@ -608,11 +608,11 @@ fn neo_threads_are_joined_once_with_their_status() {
         .unwrap();
     run(&mut k, pid);
     assert_eq!(
-        k.check_thread_create(pid, 0, SCRATCH),
+        k.check_thread_create(0, SCRATCH),
         Err(neoos_mm::Errno::Inval)
     );
     assert_eq!(
-        k.check_thread_create(pid, 0x40_1000, USER_END),
+        k.check_thread_create(0x40_1000, USER_END),
         Err(neoos_mm::Errno::Inval)
     );
     let tid = k.create_thread(pid, &frame(SCRATCH)).unwrap();
@@ -726,4 +726,36 @@ fn a_process_signal_ends_the_futex_wait_of_a_thread_that_can_take_it() {
     run(&mut k, tid);
     assert_eq!(k.futex_wait_end(tid, None), -errno::EINTR);
     assert_eq!(k.next_pending_signal(pid), Some(SIGUSR1));
+}
+
+#[test]
+fn a_process_has_at_most_threads_max_live_threads() {
+    use neoos_abi::limits::THREADS_MAX;
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    run(&mut k, pid);
+    for _ in 1..THREADS_MAX {
+        k.clone_thread(pid, &frame(SCRATCH), args(MUSL, SCRATCH))
+            .unwrap();
+    }
+    assert_eq!(k.processes.live_threads(pid), THREADS_MAX);
+    let before = k.platform.contexts_live;
+    let r = sys(
+        &mut k,
+        pid,
+        nr::CLONE,
+        [MUSL, SCRATCH, SCRATCH, 0, 0x1000, 0],
+    );
+    assert!(matches!(r, Err(SchedulerCall::CloneThread { .. })));
+    assert_eq!(
+        k.clone_thread(pid, &frame(SCRATCH), args(MUSL, SCRATCH)),
+        Err(neoos_mm::Errno::NoMem)
+    );
+    assert_eq!(k.platform.contexts_live, before, "nothing taken");
+    // Another process still gets threads.
+    let other = spawn_linux(&mut k);
+    run(&mut k, other);
+    assert!(k
+        .clone_thread(other, &frame(SCRATCH), args(MUSL, SCRATCH))
+        .is_ok());
 }

@@ -187,12 +187,7 @@ impl<P: Platform> Kernel<P> {
 
     /// Checks `sys_thread_create`'s entry and stack (user addresses) and
     /// the heap's room.
-    pub(crate) fn check_thread_create(
-        &self,
-        _pid: Pid,
-        entry: u64,
-        stack: u64,
-    ) -> Result<(), Errno> {
+    pub(crate) fn check_thread_create(&self, entry: u64, stack: u64) -> Result<(), Errno> {
         if !user_address(entry) || !user_address(stack) {
             return Err(Errno::Inval);
         }
@@ -226,6 +221,9 @@ impl<P: Platform> Kernel<P> {
         frame: &P::UserFrame,
         parts: NewThreadParts,
     ) -> Result<Tid, Errno> {
+        if self.processes.live_threads(pid) >= neoos_abi::limits::THREADS_MAX {
+            return Err(Errno::NoMem);
+        }
         let context = self.platform.new_context(frame).ok_or(Errno::NoMem)?;
         let new = NewThread {
             context,

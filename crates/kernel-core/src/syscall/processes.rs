@@ -41,7 +41,7 @@ impl<P: Platform> Kernel<P> {
             ProcessCall::GetTid => Completion::Done(Ok(self.caller_tid(pid) as i64)),
             ProcessCall::ThreadExit { status } => scheduler(SchedulerCall::ExitThread { status }),
             ProcessCall::ThreadCreate { entry, stack, arg } => {
-                match self.check_thread_create(pid, entry, stack) {
+                match self.check_thread_create(entry, stack) {
                     Ok(()) => scheduler(SchedulerCall::ThreadCreate { entry, stack, arg }),
                     Err(e) => Completion::Done(Err(e)),
                 }

@@ -13,7 +13,7 @@
 //! passes when the boot powered off normally with every frame returned.
 //! Every boot has a fresh ext2 disk at /home (the tests and seed examples
 //! run against it). The `disk_*` tests boot programs of `user/tests/disk/`
-//! on their own images and check them with the e2fsprogs oracle (`e2fsck
+//! (and, built with musl, of `user/tests/disk-linux/`) on their own images and check them with the e2fsprogs oracle (`e2fsck
 //! -fn`, `debugfs cat`), some under QEMU's blkdebug fault injection.
 //!
 //! The suite boots a machine of [`SUITE_CPUS`] CPUs; `kernel_brings_4_cpus_online`

@@ -161,6 +161,20 @@ pub fn debugfs_cat(image: &Path, path: &str) -> Result<Vec<u8>> {
     Ok(out.stdout)
 }
 
+/// `debugfs -R REQUEST IMAGE`: what debugfs prints (`ls -p /tree`, `stat
+/// /f`...).
+pub fn debugfs_request(image: &Path, request: &str) -> Result<String> {
+    let out = Command::new("debugfs")
+        .arg("-R")
+        .arg(request)
+        .arg(image)
+        .output()?;
+    if !out.status.success() {
+        return Err(ToolError(format!("debugfs {request} failed")));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// The disk block holding logical block `index` of `path` on the image
 /// (`debugfs -R 'bmap PATH INDEX'`); 0 for a hole.
 pub fn debugfs_bmap(image: &Path, path: &str, index: u64) -> Result<u64> {

@@ -13,7 +13,7 @@
 //! passes when the boot powered off normally with every frame returned.
 //! Every boot has a fresh ext2 disk at /home (the tests and seed examples
 //! run against it). The `disk_*` tests boot programs of `user/tests/disk/`
-//! on their own images and check them with the e2fsprogs oracle (`e2fsck
+//! (and, built with musl, of `user/tests/disk-linux/`) on their own images and check them with the e2fsprogs oracle (`e2fsck
 //! -fn`, `debugfs cat`), some under QEMU's blkdebug fault injection.
 //!
 //! The suite boots a machine of [`SUITE_CPUS`] CPUs; `kernel_brings_4_cpus_online`
@@ -281,6 +281,7 @@ fn build_image(
     cases: &[Case],
     steps: &[&Step],
     file_name: &str,
+    musl_disk: bool,
 ) -> Result<(PathBuf, Vec<(usize, String)>)> {
     let root = repo_root();
     let bin = out_dir().join("test-bin");
@@ -288,6 +289,19 @@ fn build_image(
     image.busybox()?;
     for dir in ["user/programs", "user/tests/helpers", "user/tests/disk"] {
         for (name, binary) in build::c_programs_in(&root.join(dir), &bin)? {
+            image.program(&format!("/bin/{name}"), &binary)?;
+        }
+    }
+    // The disk scenarios' Linux programs, built with musl when a selected
+    // scenario needs them.
+    if musl_disk {
+        for source in build::c_sources(&root.join(DISK_LINUX_DIR))? {
+            let name = source
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("program");
+            let binary = bin.join(name);
+            build::musl_program(&source, Warnings::Errors, &binary)?;
             image.program(&format!("/bin/{name}"), &binary)?;
         }
     }
@@ -428,11 +442,20 @@ fn run_suite(cases: &[Case], steps: &[Step], reporter: &mut Reporter) -> Result<
             Source::Conformance(..) | Source::Musl(_) | Source::Glibc(_)
         )
     });
-    let (image, broken) = build_image(cases, &others, "test-initfs.cpio")?;
+    // A disk scenario of a Linux program needs musl and its program in the
+    // kernel's image.
+    let musl_disk = reporter
+        .disk
+        .iter()
+        .any(|(s, _)| s.name == DISK_LINUX_SCENARIO);
+    if musl_disk {
+        build::ensure_musl()?;
+    }
+    let (image, broken) = build_image(cases, &others, "test-initfs.cpio", musl_disk)?;
     let (posix_image, posix_broken) = if posix.is_empty() {
         (None, Vec::new())
     } else {
-        let (path, broken) = build_image(cases, &posix, "test-initfs-linux.cpio")?;
+        let (path, broken) = build_image(cases, &posix, "test-initfs-linux.cpio", false)?;
         (Some(path), broken)
     };
     let runnable = runnable_of(cases, &others, &broken, reporter);
@@ -900,7 +923,57 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: "disk_file_larger_than_the_ram_disk_is_written_whole",
         run: disk_big_file_is_written_whole,
     },
+    DiskScenario {
+        name: DISK_LINUX_SCENARIO,
+        run: disk_linux_namespace_leaves_the_tree,
+    },
 ];
+
+/// The disk scenario whose program is a Linux (musl) program of
+/// [`DISK_LINUX_DIR`].
+const DISK_LINUX_SCENARIO: &str =
+    "disk_linux_namespace_operations_leave_a_clean_image_with_the_tree";
+/// The disk scenarios' Linux programs (built with musl, as `/bin/NAME`).
+const DISK_LINUX_DIR: &str = "user/tests/disk-linux";
+
+/// user/tests/disk-linux/disk_linux_namespace.c (musl) makes, moves,
+/// replaces and removes files and folders on /home, and unlinks a file it
+/// still holds open: e2fsck -fn finds the image clean (the open file's
+/// inode and blocks were freed at its close) and debugfs sees exactly the
+/// tree the program leaves, with the moved files' bytes and the mode set.
+fn disk_linux_namespace_leaves_the_tree(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let console = disk_boot(kernel, &image.0, None, "/bin/disk_linux_namespace", 0)?;
+    if !console.iter().any(|l| l == "disk_linux_namespace: done") {
+        return Err("disk_linux_namespace did not finish its checks".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let names = |dir: &str| -> std::result::Result<Vec<String>, String> {
+        let listing = disk::debugfs_request(&image.0, &format!("ls -p {dir}")).map_err(|e| e.0)?;
+        let mut names: Vec<String> = listing
+            .lines()
+            .filter_map(|l| l.split('/').nth(5).map(str::to_string))
+            .filter(|n| !n.is_empty() && n != "." && n != "..")
+            .collect();
+        names.sort();
+        Ok(names)
+    };
+    let tree = names("/tree")?;
+    if tree != ["kept", "mode.txt", "replaced.txt"] {
+        return Err(format!("debugfs ls /tree: {tree:?}"));
+    }
+    let kept = names("/tree/kept")?;
+    if kept != ["data.txt"] {
+        return Err(format!("debugfs ls /tree/kept: {kept:?}"));
+    }
+    image_holds(&image.0, "/tree/kept/data.txt", b"kept bytes\n")?;
+    image_holds(&image.0, "/tree/replaced.txt", b"new\n")?;
+    let stat = disk::debugfs_request(&image.0, "stat /tree/mode.txt").map_err(|e| e.0)?;
+    if !stat.contains("Mode:  0600") {
+        return Err(format!("mode.txt is not 0600:\n{stat}"));
+    }
+    Ok(())
+}
 
 /// NeoOS's path of the seeds' file, and its path on the image (whose root
 /// is /home).

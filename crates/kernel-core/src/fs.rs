@@ -424,7 +424,8 @@ impl Pager for RamDisk {
 /// The namespace and the disk under it.
 pub struct FileSystem {
     nodes: BTreeMap<String, Node>,
-    /// The path of every file, by id (files are never removed or renamed):
+    /// The path of every RAM file, by id (kept through `rename`, and for an
+    /// unlinked file until its data goes):
     /// what a maps listing names each file mapping with.
     paths: BTreeMap<FileId, String>,
     /// Entries of `paths` examined by [`FileSystem::path_of`] so far (a

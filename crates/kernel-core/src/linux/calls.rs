@@ -109,6 +109,9 @@ impl<P: Platform> Kernel<P> {
         self.processes.get(pid).map_or(0, |p| p.abi.fs_base())
     }
 
+    // Kept out of line: inlined, the Linux handlers' locals would join the
+    // frame of every system call (the kernel stack is 32 KiB).
+    #[inline(never)]
     pub(crate) fn linux_call(&mut self, pid: Pid, call: LinuxCall) -> Completion {
         let result = match call {
             LinuxCall::ArchPrctl { code, addr } => self.arch_prctl(pid, code, addr),

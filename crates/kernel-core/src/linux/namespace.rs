@@ -95,7 +95,7 @@ impl<P: Platform> Kernel<P> {
             Err(Errno::Inval) => return Err(LinuxError::NameTooLong.into()),
             Err(e) => return Err(e.into()),
         };
-        String::from_utf8(bytes).map_err(|_| Errno::NoEnt.into())
+        String::from_utf8(bytes).map_err(|_| Errno::Inval.into())
     }
 
     /// The normalized absolute path a Linux call names with `dirfd` and
@@ -205,6 +205,7 @@ impl<P: Platform> Kernel<P> {
 
     /// Frees the data of unlinked files nothing refers to any more (no
     /// descriptor, no mapping), and their metadata records.
+    #[inline(never)]
     pub(crate) fn reap_orphans(&mut self) {
         if self.fs.orphan_count() == 0 {
             return;

@@ -338,14 +338,7 @@ impl<P: Platform> Kernel<P> {
     #[inline]
     pub fn call(&mut self, pid: Pid, call: Call) -> Completion {
         self.reclaim_if_low();
-        let completion = self.call_family(pid, call);
-        // Unlinked files whose last descriptor or mapping this call let go.
-        self.reap_orphans();
-        completion
-    }
-
-    fn call_family(&mut self, pid: Pid, call: Call) -> Completion {
-        match call {
+        let completion = match call {
             Call::Memory(MemoryCall::Mincore { addr, len, vec }) => {
                 Completion::Scheduler(SchedulerCall::Mincore { addr, len, vec })
             }
@@ -357,7 +350,12 @@ impl<P: Platform> Kernel<P> {
             Call::Processes(c) => self.process_call(pid, c),
             Call::Ipc(c) => Completion::Done(self.ipc_call(pid, c)),
             Call::Linux(c) => self.linux_call(pid, c),
+        };
+        // Unlinked files whose last descriptor or mapping this call let go.
+        if self.fs.orphan_count() != 0 {
+            self.reap_orphans();
         }
+        completion
     }
 
     /// `NoMem` when the kernel heap has no room above its reserve and the

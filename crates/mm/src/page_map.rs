@@ -144,6 +144,25 @@ impl PageMap {
         self.chunk_mut(key)?.get_mut(slot)
     }
 
+    /// Calls `f` with each resident page of `indexes` (ascending, or at
+    /// least grouped by chunk): one tree search per run of indexes in one
+    /// chunk, not one per page.
+    pub fn for_each_of_mut(&mut self, indexes: &[u64], mut f: impl FnMut(u64, &mut CachePage)) {
+        let mut rest = indexes;
+        while let Some(&first) = rest.first() {
+            let (key, _) = split(first);
+            let run = rest.iter().take_while(|&&i| split(i).0 == key).count();
+            if let Some(chunk) = self.chunk_mut(key) {
+                for &index in &rest[..run] {
+                    if let Some(page) = chunk.get_mut(split(index).1) {
+                        f(index, page);
+                    }
+                }
+            }
+            rest = &rest[run..];
+        }
+    }
+
     /// A lookup that keeps the chunk it last found: pages looked up in
     /// index order cost one tree search per chunk, not one per page.
     pub fn lookup(&self) -> ChunkLookup<'_> {

@@ -506,4 +506,24 @@ mod tests {
         assert_eq!(map.range(top..top + 1).count(), 1);
         assert_eq!(map.range(0..top).count(), 0);
     }
+
+    #[test]
+    fn for_each_of_mut_visits_exactly_the_resident_pages_asked() {
+        let mut map = PageMap::new();
+        // In the tree (0..20 and 1,000) and in the open chunk (2,000).
+        for index in (0..20).chain([1_000, 2_000]) {
+            map.insert(index, page(index));
+        }
+        let asked = [1, 2, 3, 7, 8, 19, 20, 25, 999, 1_000, 2_000, 2_001];
+        let mut seen = Vec::new();
+        map.for_each_of_mut(&asked, |index, p| {
+            p.writers = 1;
+            seen.push(index);
+        });
+        assert_eq!(seen, [1, 2, 3, 7, 8, 19, 1_000, 2_000]);
+        for index in (0..20).chain([1_000, 2_000]) {
+            let writers = map.get(&index).unwrap().writers;
+            assert_eq!(writers, u32::from(seen.contains(&index)), "page {index}");
+        }
+    }
 }

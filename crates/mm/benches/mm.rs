@@ -180,6 +180,42 @@ fn file_munmap(c: &mut Criterion) {
     g.finish();
 }
 
+fn file_msync(c: &mut Criterion) {
+    let mut g = c.benchmark_group("msync(MS_SYNC) 64 MiB shared file mapping");
+    g.sample_size(10);
+    const LEN: u64 = 64 << 20;
+    const PAGES: u64 = LEN / PAGE_SIZE;
+    for dirty in [0u64, 64, PAGES] {
+        g.bench_function(format!("{dirty} dirty pages"), |b| {
+            b.iter_batched(
+                || {
+                    let mut m = Machine::new();
+                    let p = m.new_space();
+                    let f = m.create_file(1, &vec![0u8; LEN as usize]);
+                    let a = m
+                        .with(p, |vm, hw| {
+                            let file = Some((f, FileAccess::ReadWrite));
+                            vm.mmap(p, hw, 0, LEN, RW, mman::MAP_SHARED, file, 0)
+                        })
+                        .unwrap();
+                    for k in 0..dirty {
+                        let page = k * (PAGES / dirty);
+                        m.touch(p, a + page * PAGE_SIZE, Access::Write).unwrap();
+                    }
+                    (m, p, a)
+                },
+                |(mut m, p, a)| {
+                    m.with(p, |vm, hw| vm.msync(p, hw, a, LEN, mman::MS_SYNC))
+                        .unwrap();
+                    m
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
 fn mprotect_split(c: &mut Criterion) {
     c.bench_function("mprotect one page inside a 16-page mapping (split)", |b| {
         b.iter_batched(
@@ -235,6 +271,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = mmap_munmap_pair, first_touch, sparse_munmap, populated_munmap, file_munmap, mprotect_split, host_reference
+    targets = mmap_munmap_pair, first_touch, sparse_munmap, populated_munmap, file_munmap, file_msync, mprotect_split, host_reference
 }
 criterion_main!(benches);

@@ -145,6 +145,25 @@ impl PageMap {
         self.chunk_mut(key)?.get_mut(slot)
     }
 
+    /// Calls `f` with each resident page of `indexes` (ascending, or at
+    /// least grouped by chunk): one tree search per run of indexes in one
+    /// chunk, not one per page.
+    pub fn for_each_of_mut(&mut self, indexes: &[u64], mut f: impl FnMut(u64, &mut CachePage)) {
+        let mut rest = indexes;
+        while let Some(&first) = rest.first() {
+            let (key, _) = split(first);
+            let run = rest.iter().take_while(|&&i| split(i).0 == key).count();
+            if let Some(chunk) = self.chunk_mut(key) {
+                for &index in &rest[..run] {
+                    if let Some(page) = chunk.get_mut(split(index).1) {
+                        f(index, page);
+                    }
+                }
+            }
+            rest = &rest[run..];
+        }
+    }
+
     /// A lookup that keeps the chunk it last found: pages looked up in
     /// index order cost one tree search per chunk, not one per page.
     pub fn lookup(&self) -> ChunkLookup<'_> {
@@ -487,5 +506,25 @@ mod tests {
         assert_eq!(map.range(5..5).count(), 0);
         assert_eq!(map.range(top..top + 1).count(), 1);
         assert_eq!(map.range(0..top).count(), 0);
+    }
+
+    #[test]
+    fn for_each_of_mut_visits_exactly_the_resident_pages_asked() {
+        let mut map = PageMap::new();
+        // In the tree (0..20 and 1,000) and in the open chunk (2,000).
+        for index in (0..20).chain([1_000, 2_000]) {
+            map.insert(index, page(index));
+        }
+        let asked = [1, 2, 3, 7, 8, 19, 20, 25, 999, 1_000, 2_000, 2_001];
+        let mut seen = Vec::new();
+        map.for_each_of_mut(&asked, |index, p| {
+            p.writers = 1;
+            seen.push(index);
+        });
+        assert_eq!(seen, [1, 2, 3, 7, 8, 19, 1_000, 2_000]);
+        for index in (0..20).chain([1_000, 2_000]) {
+            let writers = map.get(&index).unwrap().writers;
+            assert_eq!(writers, u32::from(seen.contains(&index)), "page {index}");
+        }
     }
 }

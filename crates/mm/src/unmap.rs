@@ -8,7 +8,7 @@
 use crate::address_space::AddressSpace;
 use crate::hw::{EntryChange, Hw, ObjectId, PageTable, Prot, PteInfo, PAGE_SIZE};
 use crate::mapping::{Mapping, Sharing};
-use crate::object::{count_down, Below, CachePage, MemoryObject, ObjectStore};
+use crate::object::{count_down, Below, MemoryObject, ObjectStore};
 use crate::tlb::TlbBatch;
 
 /// The file object of a shared file mapping (whose writable entries are
@@ -19,19 +19,6 @@ fn counted_object(m: &Mapping, store: &ObjectStore) -> Option<ObjectId> {
     }
     let id = m.object_id()?;
     store.get(id).filter(|o| o.is_file()).map(|_| id)
-}
-
-/// The cached page an entry of `m` at `va` shows, if the entry shows it
-/// (the object's page at that index, same frame).
-fn shown_page<'a>(
-    obj: &'a mut MemoryObject,
-    m: &Mapping,
-    va: u64,
-    frame: crate::hw::Frame,
-) -> Option<(u64, &'a mut CachePage)> {
-    let (_, index) = m.object_page(va)?;
-    let page = obj.pages.get_mut(&index).filter(|p| p.frame == frame)?;
-    Some((index, page))
 }
 
 /// What a visit decides for one entry, given the store, its address and
@@ -195,23 +182,109 @@ pub(crate) fn clear_entries(
         clear_by_pages(m, from, to, counted.is_some(), store, pt, batch);
         return;
     }
+    // One lookup per writable entry here: the writing munmap's scattered
+    // entries each need their own search anyway, and batching them as
+    // `restrict_entries` does measured 84 instructions a dirty page more
+    // (tools/profile/writing_munmap_probe.c).
     visit_entries(m, from, to, store, pt, &mut |store, va, old| {
         batch.invalidate(va);
-        if let Some(obj) = counted.and_then(|id| store.get_mut(id)) {
-            settle_removed_entry(obj, m, va, old);
+        if old.prot.write {
+            if let Some(obj) = counted.and_then(|id| store.get_mut(id)) {
+                settle_lost_write(obj, m, va, old);
+            }
         }
         EntryChange::Remove
     });
 }
 
-/// Accounts for a removed entry of a shared file mapping: a writable entry
-/// is one writer less. Its hardware dirty bit adds nothing: the page has
-/// been in the dirty set since the write fault that made the entry
-/// writable, and stays there while any writable entry shows it. A
-/// read-only entry needs no bookkeeping (not even a lookup).
-fn settle_removed_entry(obj: &mut MemoryObject, m: &Mapping, va: u64, old: PteInfo) {
-    if old.prot.write {
-        settle_lost_write(obj, m, va, old);
+/// Accounts for a writable entry of a shared file mapping that went (or
+/// lost write permission): one writer less, if the object still shows the
+/// entry's frame at that index.
+fn settle_lost_write(obj: &mut MemoryObject, m: &Mapping, va: u64, old: PteInfo) {
+    let Some((_, index)) = m.object_page(va) else {
+        return;
+    };
+    let Some(page) = obj.pages.get_mut(&index).filter(|p| p.frame == old.frame) else {
+        return;
+    };
+    count_down(&mut page.writers, "writable entries of a page");
+    debug_assert!(
+        obj.dirty.contains(&index),
+        "a writable shared file page outside the dirty set"
+    );
+}
+
+/// Writable entries of a shared file mapping's pages that a page-table
+/// walk write-protected (msync, mprotect), each one writer less for its page:
+/// noted in address order and settled [`LostWrites::BATCH`] at a time
+/// (one object lookup and one page-index search per chunk of pages each
+/// time, where a search per entry cost a lookup of the object and a
+/// descent of its page index). Nothing reads the counts during the walk.
+/// A removed entry's hardware dirty bit adds nothing: the page has been in
+/// the dirty set since the write fault that made the entry writable, and
+/// stays there while any writable entry shows it; a read-only entry needs
+/// no bookkeeping at all.
+struct LostWrites {
+    object: Option<ObjectId>,
+    indexes: [u64; LostWrites::BATCH],
+    frames: [crate::hw::Frame; LostWrites::BATCH],
+    len: usize,
+}
+
+impl LostWrites {
+    const BATCH: usize = 32;
+
+    /// For the counted object `object` (none: nothing is counted).
+    fn new(object: Option<ObjectId>) -> Self {
+        LostWrites {
+            object,
+            indexes: [0; Self::BATCH],
+            frames: [crate::hw::Frame(0); Self::BATCH],
+            len: 0,
+        }
+    }
+
+    /// Notes that the writable entry of `m` at `va` (holding `old`) went.
+    fn note(&mut self, store: &mut ObjectStore, m: &Mapping, va: u64, old: PteInfo) {
+        if self.object.is_none() {
+            return;
+        }
+        let Some((_, index)) = m.object_page(va) else {
+            return;
+        };
+        if self.len == Self::BATCH {
+            self.settle(store);
+        }
+        self.indexes[self.len] = index;
+        self.frames[self.len] = old.frame;
+        self.len += 1;
+    }
+
+    /// One writer less for each noted page the object still shows with
+    /// the entry's frame.
+    fn settle(&mut self, store: &mut ObjectStore) {
+        let noted = core::mem::take(&mut self.len);
+        let Some(obj) = self.object.and_then(|id| store.get_mut(id)) else {
+            return;
+        };
+        let frames = &self.frames[..noted];
+        let mut at = 0;
+        let dirty = &obj.dirty;
+        obj.pages
+            .for_each_of_mut(&self.indexes[..noted], |index, page| {
+                // `indexes` ascend: find this one's frame from where the
+                // last one was.
+                while at < noted && self.indexes[at] != index {
+                    at += 1;
+                }
+                if at < noted && page.frame == frames[at] {
+                    count_down(&mut page.writers, "writable entries of a page");
+                    debug_assert!(
+                        dirty.contains(&index),
+                        "a writable shared file page outside the dirty set"
+                    );
+                }
+            });
     }
 }
 
@@ -230,7 +303,7 @@ pub(crate) fn restrict_entries(
         clear_entries(m, from, to, store, pt, batch);
         return;
     }
-    let counted = counted_object(m, store);
+    let mut lost = LostWrites::new(counted_object(m, store));
     visit_entries(m, from, to, store, pt, &mut |store, va, old| {
         let new = old.prot.intersect(prot);
         if new == old.prot {
@@ -238,26 +311,11 @@ pub(crate) fn restrict_entries(
         }
         batch.invalidate(va);
         if old.prot.write && !new.write {
-            if let Some(obj) = counted.and_then(|id| store.get_mut(id)) {
-                settle_lost_write(obj, m, va, old);
-            }
+            lost.note(store, m, va, old);
         }
         EntryChange::Protect(new)
     });
-}
-
-/// Accounts for an entry of a shared file mapping that loses write
-/// permission: one writer less (the page stays in the dirty set until its
-/// writeback).
-fn settle_lost_write(obj: &mut MemoryObject, m: &Mapping, va: u64, old: PteInfo) {
-    let Some((index, page)) = shown_page(obj, m, va, old.frame) else {
-        return;
-    };
-    count_down(&mut page.writers, "writable entries of a page");
-    debug_assert!(
-        obj.dirty.contains(&index),
-        "a writable shared file page outside the dirty set"
-    );
+    lost.settle(store);
 }
 
 /// Gives up the private pages of `[from, to)` of `m` (their entries must

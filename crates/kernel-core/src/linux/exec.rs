@@ -243,6 +243,7 @@ impl<P: Platform> Kernel<P> {
                 new.signals.reset_handlers();
                 new.ids = old.ids;
                 new.umask = old.umask;
+                new.limits = old.limits;
                 ProgramAbi::Linux(new)
             }
             (_, new) => new,

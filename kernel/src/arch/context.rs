@@ -13,7 +13,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::traps::TrapFrame;
 
-const KERNEL_STACK_SIZE: usize = 32 * 1024;
+const KERNEL_STACK_SIZE: usize = 64 * 1024;
 
 #[repr(C, align(16))]
 struct StackMemory([u8; KERNEL_STACK_SIZE]);

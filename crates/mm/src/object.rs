@@ -559,6 +559,9 @@ impl ObjectStore {
         if let Some(obj) = self.objects.get_mut(&id) {
             obj.pages.insert(index, CachePage::new(frame));
         }
+        if let ObjectKind::File(f) = kind {
+            self.read_ahead(io, id, f, index);
+        }
         Ok(frame)
     }
 

@@ -1168,12 +1168,13 @@ const SMALL_RAM: &str = "64M";
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
 /// A fresh image of `size` holding, besides the standard files, the file
-/// `name` (below `usuario/`) of `len` bytes, byte `i` being `byte(i)`.
+/// `name` (below `usuario/`) of `len` bytes (a multiple of 1 MiB), each
+/// 1 MiB piece filled by `fill(offset, piece)`.
 fn image_with_file(
     size: &str,
     name: &str,
     len: usize,
-    byte: impl Fn(usize) -> u8,
+    fill: impl Fn(usize, &mut [u8]),
 ) -> std::result::Result<ScratchImage, String> {
     use std::io::Write;
     let image = ScratchImage(disk::fresh_image_path().map_err(|e| e.0)?);
@@ -1182,11 +1183,8 @@ fn image_with_file(
         let mut out = std::io::BufWriter::new(file);
         let mut piece = vec![0u8; 1 << 20];
         for start in (0..len).step_by(piece.len()) {
-            let n = piece.len().min(len - start);
-            for (i, b) in piece[..n].iter_mut().enumerate() {
-                *b = byte(start + i);
-            }
-            out.write_all(&piece[..n])?;
+            fill(start, &mut piece);
+            out.write_all(&piece)?;
         }
         out.flush()?;
         Ok(())
@@ -1214,9 +1212,11 @@ fn ram_was_below(console: &[String], bytes: usize) -> Verdict {
 /// on the host reads right through one mapping and through sys_read.
 fn disk_big_file_is_read_in_small_ram(kernel: &Path) -> Verdict {
     const SIZE: usize = 256 << 20;
-    let image = image_with_file("320M", "big256.bin", SIZE, |i| {
-        let word = (i / 8) as u64;
-        word.wrapping_mul(GOLDEN).to_le_bytes()[i % 8]
+    let image = image_with_file("320M", "big256.bin", SIZE, |start, piece| {
+        for (k, word) in piece.chunks_exact_mut(8).enumerate() {
+            let index = (start / 8 + k) as u64;
+            word.copy_from_slice(&index.wrapping_mul(GOLDEN).to_le_bytes());
+        }
     })?;
     let program = "/bin/disk_big_map";
     let console = disk_boot_in(kernel, &image.0, None, program, 0, Some(SMALL_RAM))?;
@@ -1236,7 +1236,7 @@ fn disk_big_file_is_read_in_small_ram(kernel: &Path) -> Verdict {
 fn disk_big_dirty_mapping_reaches_the_image(kernel: &Path) -> Verdict {
     const SIZE: usize = 160 << 20;
     const STORED: usize = 16;
-    let image = image_with_file("200M", "dirty160.bin", SIZE, |_| 0x11)?;
+    let image = image_with_file("200M", "dirty160.bin", SIZE, |_, piece| piece.fill(0x11))?;
     let program = "/bin/disk_big_dirty";
     let console = disk_boot_in(kernel, &image.0, None, program, 0, Some(SMALL_RAM))?;
     ram_was_below(&console, SIZE / 2)?;

@@ -907,6 +907,10 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: "disk_reclaim_dirty_pages_of_a_160mib_shared_mapping_reach_the_image_in_64mib_of_ram",
         run: disk_big_dirty_mapping_reaches_the_image,
     },
+    DiskScenario {
+        name: "disk_reclaim_anonymous_memory_past_64mib_of_ram_ends_as_out_of_memory",
+        run: disk_anonymous_memory_runs_out,
+    },
 ];
 
 /// NeoOS's path of the seeds' file, and its path on the image (whose root
@@ -1252,4 +1256,21 @@ fn disk_big_dirty_mapping_reaches_the_image(kernel: &Path) -> Verdict {
         }
     }
     image_holds(&image.0, "/usuario/dirty160.bin", &expected)
+}
+
+/// user/tests/disk/disk_anon_oom.c on a 64 MiB machine: 128 MiB of
+/// anonymous memory touched ends the program as out of memory (137),
+/// reclaim notwithstanding, and the kernel powers off cleanly.
+fn disk_anonymous_memory_runs_out(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let program = "/bin/disk_anon_oom";
+    let console = disk_boot_in(kernel, &image.0, None, program, 137, Some(SMALL_RAM))?;
+    ram_was_below(&console, 128 << 20)?;
+    if console
+        .iter()
+        .any(|l| l.starts_with("disk_anon_oom: touched"))
+    {
+        return Err("the program touched more anonymous memory than RAM".into());
+    }
+    disk::e2fsck_clean(&image.0)
 }

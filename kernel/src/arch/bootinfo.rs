@@ -18,8 +18,6 @@ pub struct BootInfo {
     /// Where the first boot module lies, as (physical start, length): the
     /// frame allocator keeps out of it.
     pub module: Option<(u64, u64)>,
-    /// The first boot module's bytes (the initial file system image).
-    pub module_bytes: Option<Vec<u8>>,
     /// Physical address of the ACPI RSDP, when the boot loader named one.
     pub rsdp: Option<u64>,
 }
@@ -95,14 +93,26 @@ pub unsafe fn read(start_info: u64) -> Option<BootInfo> {
         }
         let module =
             (modules > 0 && modlist != 0).then(|| (read_u64(modlist), read_u64(modlist + 8)));
-        let module_bytes = module.map(|(start, len)| copy_physical(start, len));
         Some(BootInfo {
             ram,
             command_line,
             module,
-            module_bytes,
             rsdp,
         })
+    }
+}
+
+impl BootInfo {
+    /// The first boot module's bytes (the initial file system image),
+    /// copied to the heap: called once the heap has its share of RAM (the
+    /// static arena alone may be smaller than the module). The frame
+    /// allocator never hands out the module's range, so it is intact.
+    pub fn copy_module(&self) -> Option<Vec<u8>> {
+        // SAFETY: the module is RAM the boot loader filled and the frame
+        // allocator keeps out of its ranges (nothing writes it), covered by
+        // the direct map.
+        self.module
+            .map(|(start, len)| unsafe { copy_physical(start, len) })
     }
 }
 

@@ -91,19 +91,34 @@ pub fn ensure_e2fsprogs() -> Result<()> {
 /// Creates the standard image at `path`: /usuario/datos.bin (the seeds'
 /// file, [`initfs::DATOS_SIZE`] bytes of [`initfs::datos_byte`]).
 pub fn create_image(path: &Path) -> Result<()> {
+    create_image_with(path, IMAGE_SIZE, |_| Ok(()))
+}
+
+/// [`create_image`] of `size` (as mke2fs takes it, e.g. `320M`), with what
+/// `add` writes into the image's root (a directory on the host, holding
+/// `usuario/` already) besides.
+pub fn create_image_with(
+    path: &Path,
+    size: &str,
+    add: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
     ensure_e2fsprogs()?;
     let staging = path.with_extension("tree");
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(staging.join("usuario"))?;
     let datos: Vec<u8> = (0..initfs::DATOS_SIZE).map(initfs::datos_byte).collect();
     std::fs::write(staging.join("usuario/datos.bin"), datos)?;
+    if let Err(e) = add(&staging) {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
     let made = Command::new("mke2fs")
         .args(["-q", "-F", "-t", "ext2", "-b"])
         .arg(IMAGE_BLOCK_SIZE.to_string())
         .arg("-d")
         .arg(&staging)
         .arg(path)
-        .arg(IMAGE_SIZE)
+        .arg(size)
         .output()?;
     let _ = std::fs::remove_dir_all(&staging);
     if !made.status.success() {
@@ -119,13 +134,19 @@ pub fn create_image(path: &Path) -> Result<()> {
 /// A new standard image under target/neoos/disks, unique to this process
 /// and call (parallel runs never share one).
 pub fn fresh_image() -> Result<PathBuf> {
+    let path = fresh_image_path()?;
+    create_image(&path)?;
+    Ok(path)
+}
+
+/// A path for a new image under target/neoos/disks, unique to this process
+/// and call (nothing made there yet).
+pub fn fresh_image_path() -> Result<PathBuf> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let dir = out_dir().join("disks");
     std::fs::create_dir_all(&dir)?;
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let path = dir.join(format!("fresh-{}-{n}.img", std::process::id()));
-    create_image(&path)?;
-    Ok(path)
+    Ok(dir.join(format!("fresh-{}-{n}.img", std::process::id())))
 }
 
 /// `e2fsck -fn IMAGE`: `Ok` when it finds nothing to fix, else its report.

@@ -927,6 +927,18 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: DISK_LINUX_SCENARIO,
         run: disk_linux_namespace_leaves_the_tree,
     },
+    DiskScenario {
+        name: "disk_reclaim_256mib_file_sums_right_through_a_mapping_and_read_in_64mib_of_ram",
+        run: disk_big_file_is_read_in_small_ram,
+    },
+    DiskScenario {
+        name: "disk_reclaim_dirty_pages_of_a_160mib_shared_mapping_reach_the_image_in_64mib_of_ram",
+        run: disk_big_dirty_mapping_reaches_the_image,
+    },
+    DiskScenario {
+        name: "disk_reclaim_anonymous_memory_past_64mib_of_ram_ends_as_out_of_memory",
+        run: disk_anonymous_memory_runs_out,
+    },
 ];
 
 /// The disk scenario whose program is a Linux (musl) program of
@@ -989,11 +1001,24 @@ fn disk_boot(
     program: &str,
     status: i64,
 ) -> std::result::Result<Vec<String>, String> {
+    disk_boot_in(kernel, image, rules, program, status, None)
+}
+
+/// [`disk_boot`] on a machine of `memory` RAM (QEMU's `-m`; `None`: the
+/// default).
+fn disk_boot_in(
+    kernel: &Path,
+    image: &Path,
+    rules: Option<&Path>,
+    program: &str,
+    status: i64,
+    memory: Option<&str>,
+) -> std::result::Result<Vec<String>, String> {
     let options = short_boot(kernel, format!("run={program}"));
     let disk = DiskOptions {
         image: Some(image.to_path_buf()),
         blkdebug: rules.map(Path::to_path_buf),
-        memory: None,
+        memory: memory.map(String::from),
         cut_power_at: None,
     };
     let outcome = boot::boot_with_disk(
@@ -1213,4 +1238,113 @@ fn disk_big_file_is_written_whole(kernel: &Path) -> Verdict {
     let size = 32 * 1024 * 1024 + 100;
     let expected: Vec<u8> = (0..size).map(|i| (i / PAGE + i) as u8).collect();
     image_holds(&image.0, "/usuario/big.bin", &expected)
+}
+
+/// RAM of the machine the reclaim scenarios boot: less than their files.
+const SMALL_RAM: &str = "64M";
+/// What the word at byte `8k` of `big256.bin` holds: `k` times this.
+const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// A fresh image of `size` holding, besides the standard files, the file
+/// `name` (below `usuario/`) of `len` bytes (a multiple of 1 MiB), each
+/// 1 MiB piece filled by `fill(offset, piece)`.
+fn image_with_file(
+    size: &str,
+    name: &str,
+    len: usize,
+    fill: impl Fn(usize, &mut [u8]),
+) -> std::result::Result<ScratchImage, String> {
+    use std::io::Write;
+    let image = ScratchImage(disk::fresh_image_path().map_err(|e| e.0)?);
+    disk::create_image_with(&image.0, size, |root| {
+        let file = std::fs::File::create(root.join("usuario").join(name))?;
+        let mut out = std::io::BufWriter::new(file);
+        let mut piece = vec![0u8; 1 << 20];
+        for start in (0..len).step_by(piece.len()) {
+            fill(start, &mut piece);
+            out.write_all(&piece)?;
+        }
+        out.flush()?;
+        Ok(())
+    })
+    .map_err(|e| e.0)?;
+    Ok(image)
+}
+
+/// The kernel's `memory: N frames, M free` line says the machine had less
+/// RAM than `bytes`.
+fn ram_was_below(console: &[String], bytes: usize) -> Verdict {
+    let frames = console
+        .iter()
+        .find_map(|l| l.strip_prefix("[neoos] memory: "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .ok_or("no `memory: N frames` line")?;
+    if frames * PAGE >= bytes {
+        return Err(format!("{frames} frames: not less RAM than {bytes} bytes"));
+    }
+    Ok(())
+}
+
+/// user/tests/disk/disk_big_map.c on a 64 MiB machine: a 256 MiB file made
+/// on the host reads right through one mapping and through sys_read.
+fn disk_big_file_is_read_in_small_ram(kernel: &Path) -> Verdict {
+    const SIZE: usize = 256 << 20;
+    let image = image_with_file("320M", "big256.bin", SIZE, |start, piece| {
+        for (k, word) in piece.chunks_exact_mut(8).enumerate() {
+            let index = (start / 8 + k) as u64;
+            word.copy_from_slice(&index.wrapping_mul(GOLDEN).to_le_bytes());
+        }
+    })?;
+    let program = "/bin/disk_big_map";
+    let console = disk_boot_in(kernel, &image.0, None, program, 0, Some(SMALL_RAM))?;
+    ram_was_below(&console, SIZE / 4)?;
+    for what in ["mapping sum right", "read sum right"] {
+        let said = format!("disk_big_map: {what}");
+        if !console.iter().any(|l| l.starts_with(&said)) {
+            return Err(format!("no line {said:?}:\n{}", indent(tail(&console))));
+        }
+    }
+    disk::e2fsck_clean(&image.0)
+}
+
+/// user/tests/disk/disk_big_dirty.c on a 64 MiB machine: stores to every
+/// page of a 160 MiB shared mapping reach the image (dirty pages written
+/// to make room, the rest by sys_munmap); e2fsck finds it clean.
+fn disk_big_dirty_mapping_reaches_the_image(kernel: &Path) -> Verdict {
+    const SIZE: usize = 160 << 20;
+    const STORED: usize = 16;
+    let image = image_with_file("200M", "dirty160.bin", SIZE, |_, piece| piece.fill(0x11))?;
+    let program = "/bin/disk_big_dirty";
+    let console = disk_boot_in(kernel, &image.0, None, program, 0, Some(SMALL_RAM))?;
+    ram_was_below(&console, SIZE / 2)?;
+    if !console.iter().any(|l| l == "disk_big_dirty: unmapped") {
+        return Err("disk_big_dirty did not report unmapped".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let mut expected = vec![0x11u8; SIZE];
+    for p in 0..SIZE / PAGE {
+        for i in 0..STORED {
+            let b = (p * 7 + i) as u8;
+            expected[p * PAGE + i] = if b == 0x11 { 0x12 } else { b };
+        }
+    }
+    image_holds(&image.0, "/usuario/dirty160.bin", &expected)
+}
+
+/// user/tests/disk/disk_anon_oom.c on a 64 MiB machine: 128 MiB of
+/// anonymous memory touched ends the program as out of memory (137),
+/// reclaim notwithstanding, and the kernel powers off cleanly.
+fn disk_anonymous_memory_runs_out(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let program = "/bin/disk_anon_oom";
+    let console = disk_boot_in(kernel, &image.0, None, program, 137, Some(SMALL_RAM))?;
+    ram_was_below(&console, 128 << 20)?;
+    if console
+        .iter()
+        .any(|l| l.starts_with("disk_anon_oom: touched"))
+    {
+        return Err("the program touched more anonymous memory than RAM".into());
+    }
+    disk::e2fsck_clean(&image.0)
 }

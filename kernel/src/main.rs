@@ -38,7 +38,7 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
     arch::smp::init_boot_cpu();
     arch::cpu::protect_kernel_from_user_pages();
     start_other_cpus(info.rsdp);
-    let mut fs = initial_file_system(info.module_bytes());
+    let mut fs = initial_file_system(info.copy_module());
     if info.command_line.contains("disk-smoke=") {
         arch::virtio::report_disk(&info.command_line);
     } else {

@@ -466,6 +466,26 @@ impl Pager for Storage {
             .map_err(|_| IoError)
     }
 
+    fn read_pages(
+        &mut self,
+        file: FileId,
+        first_page_index: u64,
+        buf: &mut [u8],
+    ) -> Result<(), IoError> {
+        let Some(ino) = home_inode(file) else {
+            for (i, chunk) in buf.chunks_exact_mut(PAGE).enumerate() {
+                let page: &mut PageBytes = chunk.try_into().map_err(|_| IoError)?;
+                self.ram
+                    .read_page(file, first_page_index + i as u64, page)?;
+            }
+            return Ok(());
+        };
+        let mut home = self.volume().map_err(|_| IoError)?;
+        home.fs
+            .read_pages(ino, first_page_index, buf)
+            .map_err(|_| IoError)
+    }
+
     fn write_run(
         &mut self,
         file: FileId,

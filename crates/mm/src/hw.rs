@@ -239,6 +239,22 @@ pub trait Pager {
         page_index: u64,
         dst: &mut PageBytes,
     ) -> Result<(), IoError>;
+    /// Reads consecutive pages from `first_page_index` of `file` into
+    /// `buf` (whole pages), as [`Pager::read_page`] reads each: one device
+    /// request for a run where the store can. The default reads them one
+    /// by one.
+    fn read_pages(
+        &mut self,
+        file: FileId,
+        first_page_index: u64,
+        buf: &mut [u8],
+    ) -> Result<(), IoError> {
+        for (i, chunk) in buf.chunks_exact_mut(PAGE_SIZE as usize).enumerate() {
+            let page: &mut PageBytes = chunk.try_into().map_err(|_| IoError)?;
+            self.read_page(file, first_page_index + i as u64, page)?;
+        }
+        Ok(())
+    }
     /// Writes consecutive whole pages starting at `first_page_index` (one
     /// request per contiguous run of dirty pages). The stored length of the
     /// file is not changed by this call: bytes past the length last given to

@@ -25,6 +25,7 @@ mod object;
 mod page_cache;
 mod page_map;
 pub mod posix;
+mod read_ahead;
 mod reclaim;
 mod shadow;
 pub mod stats;

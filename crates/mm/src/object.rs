@@ -547,6 +547,18 @@ impl ObjectStore {
         id: ObjectId,
         index: u64,
     ) -> Result<Frame, PageError> {
+        self.page_frame_reading(io, id, index, true)
+    }
+
+    /// [`Self::page_frame`]; `ahead`: a sequential miss on a disk file
+    /// also reads the pages after it (`read_ahead.rs`).
+    pub(crate) fn page_frame_reading(
+        &mut self,
+        io: &mut Io,
+        id: ObjectId,
+        index: u64,
+        ahead: bool,
+    ) -> Result<Frame, PageError> {
         let obj = self.objects.get(&id).ok_or(PageError::BeyondEndOfFile)?;
         if let Some(p) = obj.pages.get(&index) {
             return Ok(p.frame);
@@ -558,6 +570,9 @@ impl ObjectStore {
         };
         if let Some(obj) = self.objects.get_mut(&id) {
             obj.pages.insert(index, CachePage::new(frame));
+        }
+        if let (ObjectKind::File(f), true) = (kind, ahead) {
+            self.read_ahead(io, id, f, index);
         }
         Ok(frame)
     }

@@ -62,11 +62,15 @@ impl ObjectStore {
             return Ok(0);
         }
         let count = (size - offset).min(buf.len() as u64) as usize;
+        if let Some(f) = self.get(id).and_then(|o| o.file()).copied() {
+            let end = (offset + count as u64).div_ceil(PAGE_SIZE);
+            self.read_range(io, id, f, offset / PAGE_SIZE, end)?;
+        }
         let mut done = 0usize;
         while done < count {
             let pos = offset + done as u64;
             let frame = self
-                .page_frame(io, id, pos / PAGE_SIZE)
+                .page_frame_reading(io, id, pos / PAGE_SIZE, false)
                 .map_err(Errno::from)?;
             self.note_use(id, pos / PAGE_SIZE);
             let in_page = (pos % PAGE_SIZE) as usize;
@@ -101,7 +105,7 @@ impl ObjectStore {
         while done < buf.len() {
             let pos = offset + done as u64;
             let index = pos / PAGE_SIZE;
-            let frame = match self.page_frame(io, id, index) {
+            let frame = match self.page_frame_reading(io, id, index, false) {
                 Ok(f) => f,
                 Err(e) => {
                     self.shrink_size_after_failed_write(id, old_size, pos);

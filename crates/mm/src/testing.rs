@@ -231,9 +231,15 @@ pub struct SoftPager {
     /// Fail every `set_len`.
     pub fail_set_len: bool,
     pub writes: Vec<WriteRequest>,
+    /// Pages read (by `read_page`, also those of `read_pages`).
     pub reads: u64,
-    /// Files whose pages must stay in RAM (as `/tmp` in the kernel): not
-    /// [`Pager::evictable`]. Every other file is.
+    /// Calls of `read_pages` (read-ahead requests).
+    pub read_runs: u64,
+    /// Whether the files are on a disk ([`Pager::evictable`]: reclaim and
+    /// read-ahead apply), but those in `kept_in_ram`. Off by default: the
+    /// files stay resident, read a page per request.
+    pub disk_files: bool,
+    /// Files whose pages must stay in RAM (as `/tmp` in the kernel).
     pub kept_in_ram: BTreeSet<FileId>,
 }
 
@@ -293,8 +299,21 @@ impl Pager for SoftPager {
         });
         Ok(())
     }
+    fn read_pages(
+        &mut self,
+        file: FileId,
+        first_page_index: u64,
+        buf: &mut [u8],
+    ) -> Result<(), IoError> {
+        self.read_runs += 1;
+        for (i, chunk) in buf.chunks_exact_mut(PAGE_SIZE as usize).enumerate() {
+            let page: &mut PageBytes = chunk.try_into().map_err(|_| IoError)?;
+            self.read_page(file, first_page_index + i as u64, page)?;
+        }
+        Ok(())
+    }
     fn evictable(&self, file: FileId) -> bool {
-        !self.kept_in_ram.contains(&file)
+        self.disk_files && !self.kept_in_ram.contains(&file)
     }
     fn set_len(&mut self, file: FileId, len: u64) -> Result<(), IoError> {
         if self.fail_set_len {

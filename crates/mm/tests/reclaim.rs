@@ -44,6 +44,13 @@ fn keep_frames_free(m: &mut Machine, limit: usize) {
     }
 }
 
+/// A machine whose files are on a disk (evictable, read ahead).
+fn disk_machine() -> Machine {
+    let mut m = Machine::new();
+    m.pager.disk_files = true;
+    m
+}
+
 fn resident(m: &Machine, f: FileId, index: u64) -> bool {
     m.vm.file_page_dirty(f, index).is_some()
 }
@@ -51,7 +58,7 @@ fn resident(m: &Machine, f: FileId, index: u64) -> bool {
 #[test]
 fn a_file_eight_times_ram_sums_right_through_one_shared_mapping_twice() {
     let (limit, pages) = (32, 256);
-    let mut m = Machine::new();
+    let mut m = disk_machine();
     m.frames.limit = Some(limit);
     let f = m.create_file(1, &file_of(pages));
     let p = m.new_space();
@@ -75,7 +82,7 @@ fn a_file_eight_times_ram_sums_right_through_one_shared_mapping_twice() {
 #[test]
 fn a_file_larger_than_ram_reads_right_through_the_cache() {
     let (limit, pages) = (16, 100);
-    let mut m = Machine::new();
+    let mut m = disk_machine();
     m.frames.limit = Some(limit);
     let contents = file_of(pages);
     let f = m.create_file(1, &contents);
@@ -95,7 +102,7 @@ fn a_file_larger_than_ram_reads_right_through_the_cache() {
 #[test]
 fn dirty_shared_pages_under_pressure_reach_the_file_before_they_go() {
     let (limit, pages) = (24, 128);
-    let mut m = Machine::new();
+    let mut m = disk_machine();
     m.frames.limit = Some(limit);
     let f = m.create_file(1, &vec![0u8; pages * PAGE]);
     let p = m.new_space();
@@ -130,7 +137,7 @@ fn dirty_shared_pages_under_pressure_reach_the_file_before_they_go() {
 
 #[test]
 fn a_dirty_page_whose_write_fails_stays_dirty_and_resident() {
-    let mut m = Machine::new();
+    let mut m = disk_machine();
     let f = m.create_file(1, &file_of(4));
     let p = m.new_space();
     let a = map(&mut m, p, Some(f), 4, mman::MAP_SHARED);
@@ -152,7 +159,7 @@ fn a_dirty_page_whose_write_fails_stays_dirty_and_resident() {
 
 #[test]
 fn a_page_used_since_the_last_pass_gets_a_second_chance() {
-    let mut m = Machine::new();
+    let mut m = disk_machine();
     let f = m.create_file(1, &file_of(8));
     let p = m.new_space();
     let a = map(&mut m, p, Some(f), 8, mman::MAP_SHARED);
@@ -178,7 +185,7 @@ fn a_page_used_since_the_last_pass_gets_a_second_chance() {
 
 #[test]
 fn a_locked_page_stays() {
-    let mut m = Machine::new();
+    let mut m = disk_machine();
     let f = m.create_file(1, &file_of(4));
     let p = m.new_space();
     let a = map(&mut m, p, Some(f), 4, mman::MAP_SHARED);
@@ -194,7 +201,7 @@ fn a_locked_page_stays() {
 
 #[test]
 fn anonymous_memory_private_copies_and_files_kept_in_ram_never_go() {
-    let mut m = Machine::new();
+    let mut m = disk_machine();
     let f = m.create_file(1, &file_of(4));
     let tmp = m.create_file(2, &file_of(4));
     m.pager.kept_in_ram.insert(tmp);
@@ -225,7 +232,7 @@ fn anonymous_memory_private_copies_and_files_kept_in_ram_never_go() {
 
 #[test]
 fn a_file_page_under_a_private_mapping_goes_from_every_space_and_comes_back() {
-    let mut m = Machine::new();
+    let mut m = disk_machine();
     let f = m.create_file(1, &file_of(2));
     let p = m.new_space();
     let private = map(&mut m, p, Some(f), 2, mman::MAP_PRIVATE);
@@ -249,7 +256,7 @@ fn a_file_page_under_a_private_mapping_goes_from_every_space_and_comes_back() {
 
 #[test]
 fn dirty_pages_written_by_write_are_written_then_evicted() {
-    let mut m = Machine::new();
+    let mut m = disk_machine();
     let f = m.create_file(1, &file_of(4));
     m.with_io(|vm, io| vm.file_write(io, f, PAGE_SIZE, b"written"))
         .unwrap();
@@ -265,7 +272,7 @@ fn dirty_pages_written_by_write_are_written_then_evicted() {
 
 #[test]
 fn reclaim_stops_after_its_budget() {
-    let mut m = Machine::new();
+    let mut m = disk_machine();
     let f = m.create_file(1, &file_of(64));
     let mut buf = vec![0u8; 64 * PAGE];
     m.with_io(|vm, io| vm.file_read(io, f, 0, &mut buf))
@@ -276,4 +283,27 @@ fn reclaim_stops_after_its_budget() {
     let done = m.reclaim(64, 1000);
     assert_eq!(done.freed, 64);
     assert!(m.reclaim(64, 1000).freed == 0);
+}
+
+#[test]
+fn a_sequential_reader_gets_its_pages_sixteen_per_request_a_random_one_does_not() {
+    let mut m = disk_machine();
+    let f = m.create_file(1, &file_of(64));
+    let p = m.new_space();
+    let a = map(&mut m, p, Some(f), 64, mman::MAP_SHARED);
+    for i in 0..64 {
+        let got = m.load(p, a + i * PAGE_SIZE + 9, 1).unwrap();
+        assert_eq!(got[0], byte(i as usize * PAGE + 9));
+    }
+    // A page read alone, then 15 ahead: 4 runs of 16.
+    assert_eq!(m.pager.reads, 64);
+    assert_eq!(m.pager.read_runs, 4);
+    let g = m.create_file(2, &file_of(64));
+    let b = map(&mut m, p, Some(g), 64, mman::MAP_SHARED);
+    for i in (1..64).rev() {
+        let got = m.load(p, b + i * PAGE_SIZE + 9, 1).unwrap();
+        assert_eq!(got[0], byte(i as usize * PAGE + 9));
+    }
+    assert_eq!(m.pager.read_runs, 4);
+    assert_eq!(m.pager.reads, 64 + 63);
 }

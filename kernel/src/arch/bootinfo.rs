@@ -104,12 +104,13 @@ pub unsafe fn read(start_info: u64) -> Option<BootInfo> {
 
 impl BootInfo {
     /// The first boot module's bytes (the initial file system image),
-    /// copied into the heap. Called once the heap has grown from RAM
-    /// (`frames::init`): the image can be larger than the boot arena.
-    pub fn module_bytes(&self) -> Option<Vec<u8>> {
-        // SAFETY: the boot loader placed the module in RAM, which the
-        // direct map covers; the frame allocator keeps out of it
-        // (`frames::init` is given `module`), so nothing writes it.
+    /// copied to the heap: called once the heap has its share of RAM (the
+    /// static arena alone may be smaller than the module). The frame
+    /// allocator never hands out the module's range, so it is intact.
+    pub fn copy_module(&self) -> Option<Vec<u8>> {
+        // SAFETY: the module is RAM the boot loader filled and the frame
+        // allocator keeps out of its ranges (nothing writes it), covered by
+        // the direct map.
         self.module
             .map(|(start, len)| unsafe { copy_physical(start, len) })
     }

@@ -26,6 +26,7 @@ mod page_cache;
 mod page_map;
 pub mod posix;
 mod reclaim;
+mod remap;
 mod shadow;
 pub mod stats;
 pub mod system;

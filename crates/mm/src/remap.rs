@@ -109,8 +109,10 @@ fn shown_elsewhere(
 }
 
 impl MemorySystem {
-    /// Linux `mremap`: resizes or moves `[old, old + old_len)`, which must
-    /// lie in one mapping (`Fault` otherwise). Returns the new address.
+    /// Linux `mremap`: resizes or moves `[old, old + old_len)`. Shrinking
+    /// in place unmaps the tail, as `munmap` would (Linux checks no
+    /// mapping then); growing or moving needs the old range in one mapping
+    /// (`Fault` otherwise). Returns the new address.
     /// `Inval` for bad flags (`MREMAP_FIXED` without `MREMAP_MAYMOVE`,
     /// `MREMAP_DONTUNMAP`), an unaligned `old`, zero lengths, a fixed
     /// destination unaligned, outside the user range or overlapping the
@@ -128,21 +130,31 @@ impl MemorySystem {
         new: u64,
     ) -> Result<u64, Errno> {
         let req = check_request(old, old_len, new_len, flags, new)?;
+        if req.fixed.is_none() && req.new_len <= req.old_len() {
+            // As Linux: a shrink is an unmap of the tail, whatever is
+            // mapped there (nothing at all for equal lengths).
+            let tail = req.old + req.new_len;
+            if tail < req.old_end {
+                if tail < USER_BASE || req.old_end > USER_END {
+                    return Err(Errno::Inval);
+                }
+                let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+                remove_range(space, &mut self.store, hw, tail, req.old_end);
+            }
+            return Ok(req.old);
+        }
         let dest = self.destination(id, &req)?;
         let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
         let store = &mut self.store;
         if dest == req.old {
-            if req.new_len < req.old_len() {
-                remove_range(space, store, hw, req.old + req.new_len, req.old_end);
-            } else if req.new_len > req.old_len() {
-                let new_end = req.old + req.new_len;
-                if !space.holes.reserve(req.old_end, new_end) {
-                    return Err(Errno::NoMem);
-                }
-                let start = space.mapping_start_at(req.old).ok_or(Errno::Fault)?;
-                if let Some(m) = space.mappings.get_mut(&start) {
-                    m.end = new_end;
-                }
+            // Growth in place (a shrink returned above).
+            let new_end = req.old + req.new_len;
+            let start = space.mapping_start_at(req.old).ok_or(Errno::Fault)?;
+            if !space.holes.reserve(req.old_end, new_end) {
+                return Err(Errno::NoMem);
+            }
+            if let Some(m) = space.mappings.get_mut(&start) {
+                m.end = new_end;
             }
             return Ok(dest);
         }
@@ -199,9 +211,6 @@ impl MemorySystem {
         }
         if let Some(fixed) = req.fixed {
             return Ok(fixed);
-        }
-        if !grows {
-            return Ok(req.old);
         }
         let in_place = req
             .old

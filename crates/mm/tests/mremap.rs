@@ -150,6 +150,9 @@ fn shrinking_unmaps_the_tail_and_frees_its_pages() {
     );
     unmap(&mut m, p, a, 2 * P);
     assert_eq!(live_frames(&m), baseline);
+    // As Linux: equal lengths change nothing and check nothing.
+    assert_eq!(remap(&mut m, p, a, P, P, 0, 0), Ok(a));
+    assert_eq!(mapping_count(&m, p), 0);
 }
 
 #[test]
@@ -323,10 +326,12 @@ fn hostile_arguments_change_nothing() {
         (a, u64::MAX, P, 0, 0, Errno::Inval),
         (a, P, u64::MAX - 10, MAYMOVE, 0, Errno::Inval),
         (a, P, 1 << 62, MAYMOVE, 0, Errno::NoMem),
-        (a, 3 * P, 3 * P, 0, 0, Errno::Fault),
-        (a + P, 2 * P, P, 0, 0, Errno::Fault),
-        (a + 64 * P, P, P, 0, 0, Errno::Fault),
-        (0, P, P, 0, 0, Errno::Fault),
+        (a, 3 * P, 4 * P, MAYMOVE, 0, Errno::Fault),
+        (a + P, 2 * P, 3 * P, MAYMOVE, 0, Errno::Fault),
+        (a + 64 * P, P, 2 * P, MAYMOVE, 0, Errno::Fault),
+        (0, P, 2 * P, MAYMOVE, 0, Errno::Fault),
+        (a, 3 * P, 3 * P, MAYMOVE | FIXED, a + 64 * P, Errno::Fault),
+        (0, 2 * P, P, 0, 0, Errno::Inval),
         (a, 2 * P, 4 * P, 0, 0, Errno::NoMem),
     ];
     for &(old, old_len, new_len, flags, new, want) in cases {

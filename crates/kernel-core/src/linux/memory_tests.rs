@@ -160,7 +160,12 @@ fn mremap_by_linux_number_moves_grows_and_refuses_as_linux() {
         -errno::EINVAL
     );
     assert_eq!(
-        sys(&mut k, pid, nr::MREMAP, [a, 3 * PAGE, 4 * PAGE, maymove, 0, 0]),
+        sys(
+            &mut k,
+            pid,
+            nr::MREMAP,
+            [a, 3 * PAGE, 4 * PAGE, maymove, 0, 0]
+        ),
         -errno::EFAULT
     );
     let b = sys(

@@ -9,15 +9,20 @@
 //! Decisions: `MREMAP_DONTUNMAP` and an `old_len` of 0 (Linux's duplicate of
 //! a shared mapping) are `Inval`; a `sys_mmap` (NeoOS) mapping is `Inval`.
 //! A private mapping's pages are indexed in its object, which the pieces of
-//! a split mapping share: growing one piece over object pages another piece
-//! shows is refused with `NoMem` (Linux would succeed).
+//! a split mapping share: a piece that grows over object pages another piece
+//! shows first gets a top object of its own (its pages move there; no frame
+//! is copied), unless a fork's hidden object lies below the shared top:
+//! then the growth is refused with `NoMem` (Linux would succeed).
 
 use crate::address_space::AddressSpace;
 use crate::errno::Errno;
 use crate::hw::{is_page_aligned, page_ceil, AsId, Hw, ObjectId, PAGE_SIZE};
 use crate::mapping::{Mapping, Origin, Sharing};
+use crate::object::{Below, ObjectKind, ObjectStore};
 use crate::system::MemorySystem;
+use crate::tlb::free_frames;
 use crate::unmap::{clear_entries, remove_range, split_at};
+use alloc::vec::Vec;
 use neoos_abi::layout::{USER_BASE, USER_END};
 use neoos_abi::mman::{MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE};
 
@@ -85,6 +90,51 @@ fn check_request(
     })
 }
 
+/// Where a mapping goes, and whether it needs its own top object first.
+#[derive(Clone, Copy, Debug)]
+struct Destination {
+    dest: u64,
+    detach: bool,
+}
+
+/// Gives private mapping `m` a top object of its own, holding the pages
+/// (and reverted marks) it showed of its shared top, over the same file if
+/// any: then growing it shows no page of the other mappings of that top.
+/// The caller checked that no fork's hidden object lies below the top.
+/// Frames stay where they are, so page-table entries stay valid.
+fn own_top(store: &mut ObjectStore, hw: &mut Hw, m: &mut Mapping) {
+    let Some((top, first, end)) = m.object_pages(m.start, m.end) else {
+        return;
+    };
+    let Some(o) = store.get_mut(top) else {
+        return;
+    };
+    let mut pages = o.pages.split_off(&first);
+    let mut above = pages.split_off(&end);
+    o.pages.append(&mut above);
+    let mut reverted = o.reverted.split_off(&first);
+    let mut above = reverted.split_off(&end);
+    o.reverted.append(&mut above);
+    let root = match &o.below {
+        Some(Below::Root(r)) => Some(r.id()),
+        _ => None,
+    };
+    let fresh = store.create_mapped(ObjectKind::Anonymous);
+    let below = root.and_then(|r| store.map_ref(r)).map(Below::Root);
+    if let Some(n) = store.get_mut(fresh.id()) {
+        n.pages = pages;
+        n.reverted = reverted;
+        n.below = below;
+    }
+    let Some(b) = m.backing.as_mut() else {
+        return;
+    };
+    let shared = core::mem::replace(&mut b.object, fresh);
+    let mut frees = Vec::new();
+    store.drop_map_ref(&mut hw.io(), shared, &mut frees);
+    free_frames(&mut frees, hw.frames, &mut store.stats);
+}
+
 /// Whether a mapping of `space` other than the part of `m` below
 /// `grown_from` shows pages `[first, end)` of private object `top`.
 fn shown_elsewhere(
@@ -143,7 +193,7 @@ impl MemorySystem {
             }
             return Ok(req.old);
         }
-        let dest = self.destination(id, &req)?;
+        let Destination { dest, detach } = self.destination(id, &req)?;
         let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
         let store = &mut self.store;
         if dest == req.old {
@@ -154,6 +204,9 @@ impl MemorySystem {
                 return Err(Errno::NoMem);
             }
             if let Some(m) = space.mappings.get_mut(&start) {
+                if detach {
+                    own_top(store, hw, m);
+                }
                 m.end = new_end;
             }
             return Ok(dest);
@@ -172,6 +225,9 @@ impl MemorySystem {
         clear_entries(&piece, piece.start, piece.end, store, hw.pt, &mut batch);
         store.finish_batch(batch, hw.pt, hw.frames);
         hw.pt.release_tables(req.old, kept_end);
+        if detach {
+            own_top(store, hw, &mut piece);
+        }
         piece.start = dest;
         piece.end = dest + req.new_len;
         // The destination was checked free (or just emptied); the old range
@@ -188,7 +244,7 @@ impl MemorySystem {
 
     /// Where the mapping goes (`old` itself when it stays), after every
     /// check that needs the address space.
-    fn destination(&self, id: AsId, req: &Request) -> Result<u64, Errno> {
+    fn destination(&self, id: AsId, req: &Request) -> Result<Destination, Errno> {
         let space = self.spaces.get(&id).ok_or(Errno::Inval)?;
         let m = space
             .mapping_at(req.old)
@@ -198,6 +254,7 @@ impl MemorySystem {
             return Err(Errno::Inval);
         }
         let grows = req.new_len > req.old_len();
+        let mut detach = false;
         if grows && m.sharing == Sharing::Private {
             if let Some((top, first, _)) = m.object_pages(req.old, req.old_end) {
                 let pages = (
@@ -205,12 +262,20 @@ impl MemorySystem {
                     first + req.new_len / PAGE_SIZE,
                 );
                 if shown_elsewhere(space, m, req.old_end, top, pages) {
-                    return Err(Errno::NoMem);
+                    // Its own top object would show the pages it had and
+                    // nothing of the others': possible unless a fork's
+                    // hidden object lies below.
+                    let below = self.store.get(top).and_then(|o| o.below.as_ref());
+                    if matches!(below, Some(Below::Hidden { .. })) {
+                        return Err(Errno::NoMem);
+                    }
+                    detach = true;
                 }
             }
         }
+        let place = |dest| Ok(Destination { dest, detach });
         if let Some(fixed) = req.fixed {
-            return Ok(fixed);
+            return place(fixed);
         }
         let in_place = req
             .old
@@ -218,11 +283,11 @@ impl MemorySystem {
             .filter(|&end| end <= USER_END && m.end == req.old_end)
             .is_some_and(|end| space.holes.is_free(req.old_end, end));
         if in_place {
-            return Ok(req.old);
+            return place(req.old);
         }
         if !req.may_move {
             return Err(Errno::NoMem);
         }
-        space.holes.place(req.new_len).ok_or(Errno::NoMem)
+        place(space.holes.place(req.new_len).ok_or(Errno::NoMem)?)
     }
 }

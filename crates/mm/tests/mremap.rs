@@ -266,16 +266,67 @@ fn moving_the_middle_of_a_mapping_leaves_both_sides() {
 }
 
 #[test]
-fn growing_a_piece_over_pages_another_piece_shows_is_refused() {
+fn a_piece_growing_over_another_pieces_pages_gets_its_own_object() {
+    let mut m = Machine::new();
+    let p = m.new_space();
+    let baseline = live_frames(&m);
+    let a = anon(&mut m, p, 2);
+    fill(&mut m, p, a, 2);
+    // The first page moves away; grown, it must not show the second's page.
+    let b = remap(&mut m, p, a, P, P, MAYMOVE | FIXED, a + 32 * P).unwrap();
+    let frames = live_frames(&m);
+    let c = remap(&mut m, p, b, P, 2 * P, MAYMOVE, 0).unwrap();
+    assert_eq!(live_frames(&m), frames, "no frame copied");
+    assert_eq!(m.load(p, c, 6).unwrap(), &pattern(0)[..6]);
+    assert_eq!(m.load(p, c + P, 4).unwrap(), [0; 4]);
+    assert_eq!(m.load(p, a + P, 6).unwrap(), &pattern(1)[..6]);
+    m.store(p, c + P, b"new").unwrap();
+    assert_eq!(m.load(p, a + P, 6).unwrap(), &pattern(1)[..6]);
+    unmap(&mut m, p, c, 2 * P);
+    unmap(&mut m, p, a + P, P);
+    assert_eq!(live_frames(&m), baseline);
+    assert_eq!(m.vm.object_count(), 0);
+}
+
+#[test]
+fn a_private_file_piece_growing_over_another_piece_shows_the_file() {
+    let mut m = Machine::new();
+    let p = m.new_space();
+    let contents: Vec<u8> = (0..2 * P).map(|i| (i / P) as u8 + b'a').collect();
+    let f = m.create_file(4, &contents);
+    let baseline = live_frames(&m);
+    let a = map(&mut m, p, 2, mman::MAP_PRIVATE, Some(f));
+    m.store(p, a, b"one").unwrap();
+    m.store(p, a + P, b"two").unwrap();
+    let b = remap(&mut m, p, a, P, P, MAYMOVE | FIXED, a + 32 * P).unwrap();
+    // In place this time: the page after `b` is free.
+    assert_eq!(remap(&mut m, p, b, P, 2 * P, 0, 0), Ok(b));
+    assert_eq!(m.load(p, b, 3).unwrap(), b"one");
+    assert_eq!(
+        m.load(p, b + P, 3).unwrap(),
+        b"bbb",
+        "the file, not the other piece's copy"
+    );
+    assert_eq!(m.load(p, a + P, 3).unwrap(), b"two");
+    unmap(&mut m, p, b, 2 * P);
+    unmap(&mut m, p, a + P, P);
+    m.close(f).unwrap();
+    assert_eq!(live_frames(&m), baseline);
+    assert_eq!(m.vm.object_count(), 0);
+}
+
+#[test]
+fn after_a_fork_growing_over_another_pieces_pages_is_refused() {
     let mut m = Machine::new();
     let p = m.new_space();
     let a = anon(&mut m, p, 2);
     fill(&mut m, p, a, 2);
-    // The first page moves away; growing it would show the second's page.
     let b = remap(&mut m, p, a, P, P, MAYMOVE | FIXED, a + 32 * P).unwrap();
+    let child = m.fork(p).unwrap();
     assert_eq!(remap(&mut m, p, b, P, 2 * P, MAYMOVE, 0), Err(Errno::NoMem));
     assert_eq!(m.load(p, b, 6).unwrap(), &pattern(0)[..6]);
     assert_eq!(m.load(p, a + P, 6).unwrap(), &pattern(1)[..6]);
+    assert_eq!(m.load(child, b, 6).unwrap(), &pattern(0)[..6]);
 }
 
 #[test]

@@ -153,6 +153,26 @@ static void remap_anonymous(void)
     CHECK(holds(m, 4, 'A'));
     CHECK(munmap(m, 64 * page) == 0);
     CHECK(munmap(r, 8 * page) == 0);
+
+    /* A piece of a mapping moved away and grown shows its own page and
+     * zero, never its old neighbour's page. */
+    char *two = mmap(NULL, 2 * page, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(two != MAP_FAILED);
+    if (two == MAP_FAILED)
+        return;
+    fill(two, 2, 'a');
+    char *one = mremap(two, page, 2 * page, MREMAP_MAYMOVE);
+    CHECK(one != MAP_FAILED && one != two);
+    if (one == MAP_FAILED)
+        return;
+    CHECK(holds(one, 1, 'a'));
+    CHECK(one[page] == 0 && one[2 * page - 1] == 0);
+    one[page] = 'n';
+    CHECK(holds(two + page, 1, 'b'));
+    CHECK(!mapped(two));
+    CHECK(munmap(one, 2 * page) == 0);
+    CHECK(munmap(two + page, page) == 0);
 }
 
 static void remap_shared_file(void)

@@ -163,6 +163,13 @@ pub mod mman {
     pub const MADV_SEQUENTIAL: u32 = 2;
     pub const MADV_WILLNEED: u32 = 3;
     pub const MADV_DONTNEED: u32 = 4;
+    /// Linux: private anonymous pages may be dropped (NeoOS drops them at
+    /// once: they read back as zero, as after `MADV_DONTNEED`).
+    pub const MADV_FREE: u32 = 8;
+    /// `mremap` flags (Linux).
+    pub const MREMAP_MAYMOVE: u32 = 1;
+    pub const MREMAP_FIXED: u32 = 2;
+    pub const MREMAP_DONTUNMAP: u32 = 4;
     /// `mmap`'s failure value as an address.
     pub const MAP_FAILED: i64 = -1;
 }
@@ -204,9 +211,13 @@ pub mod linux {
         pub const READV: usize = 19;
         pub const WRITEV: usize = 20;
         pub const SCHED_YIELD: usize = 24;
+        pub const MREMAP: usize = 25;
         pub const MSYNC: usize = 26;
         pub const MINCORE: usize = 27;
         pub const MADVISE: usize = 28;
+        pub const SHMGET: usize = 29;
+        pub const SHMAT: usize = 30;
+        pub const SHMCTL: usize = 31;
         pub const DUP: usize = 32;
         pub const DUP2: usize = 33;
         pub const PAUSE: usize = 34;
@@ -220,6 +231,7 @@ pub mod linux {
         pub const WAIT4: usize = 61;
         pub const KILL: usize = 62;
         pub const UNAME: usize = 63;
+        pub const SHMDT: usize = 67;
         pub const FCNTL: usize = 72;
         pub const FSYNC: usize = 74;
         pub const FDATASYNC: usize = 75;
@@ -470,6 +482,29 @@ pub mod linux {
         pub const S_IFCHR: u32 = 0o020000;
         pub const S_IFDIR: u32 = 0o040000;
         pub const S_IFREG: u32 = 0o100000;
+    }
+
+    /// `struct shmid64_ds` (x86_64, what `shmctl(IPC_STAT)` fills for a
+    /// Linux program): byte offsets. `ipc64_perm` first: key (i32), uid,
+    /// gid, cuid, cgid (u32 each), mode (u16 and padding), seq (u16 and
+    /// padding), two unused words; then the segment's fields.
+    pub mod shmid64_ds {
+        pub const KEY: usize = 0;
+        pub const UID: usize = 4;
+        pub const GID: usize = 8;
+        pub const CUID: usize = 12;
+        pub const CGID: usize = 16;
+        pub const MODE: usize = 20;
+        pub const SEQ: usize = 24;
+        pub const SEGSZ: usize = 48;
+        pub const ATIME: usize = 56;
+        pub const DTIME: usize = 64;
+        pub const CTIME: usize = 72;
+        pub const CPID: usize = 80;
+        pub const LPID: usize = 84;
+        pub const NATTCH: usize = 88;
+        /// Size of the structure in bytes (two unused words end it).
+        pub const SIZE: usize = 112;
     }
 
     /// `struct utsname`: six fields of this many bytes.

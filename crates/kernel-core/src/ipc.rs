@@ -6,7 +6,8 @@
 
 use alloc::collections::BTreeMap;
 
-use neoos_abi::shmid_ds;
+use neoos_abi::linux::shmid64_ds;
+use neoos_abi::{shmid_ds, TICKS_PER_SECOND};
 use neoos_mm::ShmStat;
 
 /// What the kernel remembers of one segment besides its memory.
@@ -92,6 +93,25 @@ pub fn shmid_ds_bytes(info: &ShmStat, r: &SegmentRecord) -> [u8; shmid_ds::SIZE]
     for (out, field) in bytes.chunks_exact_mut(8).zip(fields) {
         out.copy_from_slice(&field.to_le_bytes());
     }
+    bytes
+}
+
+/// The bytes of Linux's `struct shmid64_ds` (x86_64) for a segment: times
+/// in seconds of the clock (`time`), owner and creator ids 0 (NeoOS keeps
+/// no owner per segment), sequence 0.
+pub fn shmid64_ds_bytes(info: &ShmStat, r: &SegmentRecord) -> [u8; shmid64_ds::SIZE] {
+    let mut bytes = [0u8; shmid64_ds::SIZE];
+    let mut put = |at: usize, field: &[u8]| bytes[at..at + field.len()].copy_from_slice(field);
+    put(shmid64_ds::KEY, &(info.key as i32).to_le_bytes());
+    put(shmid64_ds::MODE, &(r.mode as u16).to_le_bytes());
+    put(shmid64_ds::SEGSZ, &info.size.to_le_bytes());
+    let seconds = |ticks: u64| (ticks / TICKS_PER_SECOND).to_le_bytes();
+    put(shmid64_ds::ATIME, &seconds(r.attach_time));
+    put(shmid64_ds::DTIME, &seconds(r.detach_time));
+    put(shmid64_ds::CTIME, &seconds(r.change_time));
+    put(shmid64_ds::CPID, &(r.creator as i32).to_le_bytes());
+    put(shmid64_ds::LPID, &(r.last_user as i32).to_le_bytes());
+    put(shmid64_ds::NATTCH, &u64::from(info.attaches).to_le_bytes());
     bytes
 }
 

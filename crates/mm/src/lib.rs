@@ -27,6 +27,7 @@ mod page_map;
 pub mod posix;
 mod read_ahead;
 mod reclaim;
+mod remap;
 mod shadow;
 pub mod stats;
 pub mod system;

@@ -403,7 +403,10 @@ impl MemorySystem {
     /// address space: private pages are freed (anonymous memory reads back
     /// zero, private file views read the file again), shared pages stay in
     /// their object with their dirty state. `MADV_WILLNEED` prefaults
-    /// file-backed pages. The other advice is accepted and ignored.
+    /// file-backed pages. `MADV_FREE` (Linux) applies to private anonymous
+    /// memory only (`Inval` for any other mapping in the range, nothing
+    /// changed) and frees its pages at once, as `MADV_DONTNEED`: they read
+    /// back as zero. The other advice is accepted and ignored.
     pub fn madvise(
         &mut self,
         id: AsId,
@@ -412,7 +415,7 @@ impl MemorySystem {
         len: u64,
         advice: u32,
     ) -> Result<(), Errno> {
-        if advice > mman::MADV_DONTNEED {
+        if advice > mman::MADV_DONTNEED && advice != mman::MADV_FREE {
             return Err(Errno::Inval);
         }
         let Some((start, end)) = self.mapped_range(id, addr, len)? else {
@@ -420,9 +423,24 @@ impl MemorySystem {
         };
         match advice {
             mman::MADV_DONTNEED => self.dont_need(id, hw, start, end),
+            mman::MADV_FREE if !self.all_private_anonymous(id, start, end) => Err(Errno::Inval),
+            mman::MADV_FREE => self.dont_need(id, hw, start, end),
             mman::MADV_WILLNEED => self.will_need(id, hw, start, end),
             _ => Ok(()),
         }
+    }
+
+    /// Whether every mapping meeting `[start, end)` is private anonymous
+    /// memory (what `MADV_FREE` applies to: no file below, not shared).
+    fn all_private_anonymous(&self, id: AsId, start: u64, end: u64) -> bool {
+        let Some(space) = self.spaces.get(&id) else {
+            return false;
+        };
+        let first = space.mapping_start_at(start).unwrap_or(start);
+        space.mappings.range(first..end).all(|(_, m)| {
+            m.sharing == Sharing::Private
+                && m.object_id().and_then(|t| self.store.root_of(t)).is_none()
+        })
     }
 
     fn dont_need(&mut self, id: AsId, hw: &mut Hw, start: u64, end: u64) -> Result<(), Errno> {

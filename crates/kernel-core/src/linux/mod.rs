@@ -14,6 +14,8 @@ mod fs_tests;
 #[cfg(test)]
 mod kernel_tests;
 pub mod locks;
+#[cfg(test)]
+mod memory_tests;
 pub mod meta;
 mod more_calls;
 mod namespace;
@@ -28,7 +30,9 @@ pub use more_calls::{killed_by, wait_status};
 use neoos_abi::errno;
 use neoos_abi::linux::nr;
 
-use crate::syscall::{Call, Decoded, FileCall, MemoryCall, Personality, ProcessCall, UserPtr};
+use crate::syscall::{
+    Call, Decoded, FileCall, IpcCall, MemoryCall, Personality, ProcessCall, ShmLayout, UserPtr,
+};
 
 /// Which system-call interface a process uses, fixed when it is loaded.
 // The Linux state holds the 64 signal actions inline (2 KiB): a process
@@ -426,6 +430,15 @@ pub enum LinuxCall {
         addr: u64,
         len: u64,
     },
+    /// `mremap(old, old_len, new_len, flags, new)`: the mapping core's
+    /// `mremap`; a locked old range leaves its lock on the new one.
+    Mremap {
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: u32,
+        new: u64,
+    },
     /// `pread64`/`pwrite64`: at `offset`, the descriptor's position kept.
     PreadWrite {
         fd: i64,
@@ -652,6 +665,32 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             addr: r[0],
             len: r[1],
             advice: r[2] as u32,
+        }),
+        nr::MREMAP => L(LinuxCall::Mremap {
+            old: r[0],
+            old_len: r[1],
+            new_len: r[2],
+            flags: r[3] as u32,
+            new: r[4],
+        }),
+        // System V shared memory: the NeoOS handlers, ids and keys as C
+        // `int`s, `shmctl` with Linux's `struct shmid64_ds`.
+        nr::SHMGET => Call::Ipc(IpcCall::ShmGet {
+            key: int(r, 0),
+            size: r[1],
+            flags: r[2] as u32 as u64,
+        }),
+        nr::SHMAT => Call::Ipc(IpcCall::ShmAt {
+            id: r[0] as u32 as u64,
+            addr: r[1],
+            flags: r[2] as u32,
+        }),
+        nr::SHMDT => Call::Ipc(IpcCall::ShmDt { addr: r[0] }),
+        nr::SHMCTL => Call::Ipc(IpcCall::ShmCtl {
+            id: r[0] as u32 as u64,
+            cmd: r[1] as u32,
+            buf: ptr(2),
+            layout: ShmLayout::Linux,
         }),
         nr::BRK => L(LinuxCall::Brk { addr: r[0] }),
         nr::IOCTL => L(LinuxCall::Ioctl {
@@ -1095,6 +1134,51 @@ mod tests {
                 Call::Linux(LinuxCall::Unknown { number })
             );
         }
+    }
+
+    #[test]
+    fn shm_numbers_reach_the_ipc_family_with_the_linux_layout() {
+        let d = decode_linux(nr::SHMCTL, [0xffff_ffff_0000_0007, 2, 0x5000, 0, 0, 0]);
+        assert_eq!(
+            d.call,
+            Call::Ipc(IpcCall::ShmCtl {
+                id: 7,
+                cmd: 2,
+                buf: UserPtr(0x5000),
+                layout: ShmLayout::Linux
+            })
+        );
+        let d = decode_linux(nr::SHMGET, [(-1i64) as u64, 4096, 0o1600, 0, 0, 0]);
+        assert_eq!(
+            d.call,
+            Call::Ipc(IpcCall::ShmGet {
+                key: -1,
+                size: 4096,
+                flags: 0o1600
+            })
+        );
+        assert_eq!(
+            decode_linux(nr::SHMDT, [0x7000, 0, 0, 0, 0, 0]).call,
+            Call::Ipc(IpcCall::ShmDt { addr: 0x7000 })
+        );
+        assert!(matches!(
+            decode_linux(nr::SHMAT, [3, 0, 0o10000, 0, 0, 0]).call,
+            Call::Ipc(IpcCall::ShmAt {
+                id: 3,
+                addr: 0,
+                flags: 0o10000
+            })
+        ));
+        assert_eq!(
+            decode_linux(nr::MREMAP, [0x1000, 2, 3, 1, 0x9000, 0]).call,
+            Call::Linux(LinuxCall::Mremap {
+                old: 0x1000,
+                old_len: 2,
+                new_len: 3,
+                flags: 1,
+                new: 0x9000
+            })
+        );
     }
 
     #[test]

@@ -183,6 +183,13 @@ impl<P: Platform> Kernel<P> {
                 }
                 result
             }
+            LinuxCall::Mremap {
+                old,
+                old_len,
+                new_len,
+                flags,
+                new,
+            } => done(self.mremap(pid, old, old_len, new_len, flags, new)),
             LinuxCall::Dup { fd } => done(self.dup(pid, fd, None)),
             LinuxCall::Dup2 { old, new, flags } if flags & super::DUP3_MARK != 0 => {
                 let flags = flags & !super::DUP3_MARK;
@@ -300,6 +307,42 @@ impl<P: Platform> Kernel<P> {
             }
         }
         Ok(0)
+    }
+
+    /// `mremap`: the mapping core's, after the checks of a new mapping
+    /// (kernel heap, mapping count: a move out of the middle of a mapping
+    /// and a fixed destination inside another add up to three records;
+    /// RLIMIT_AS for the growth). A locked old range is unlocked and its
+    /// new range locked.
+    fn mremap(
+        &mut self,
+        pid: Pid,
+        old: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: u32,
+        new: u64,
+    ) -> Result<i64, Errno> {
+        self.heap_reserve_check()?;
+        self.mapping_room_check(pid, 3)?;
+        self.address_space_check(pid, new_len.saturating_sub(old_len))?;
+        let moved = self.with_space(pid, |m, s, hw| {
+            m.mremap(s, hw, old, old_len, new_len, flags, new)
+        })?;
+        let round = |len: u64| len.checked_next_multiple_of(PAGE_SIZE as u64);
+        if let (Some(old_end), Some(new_len)) =
+            (old.checked_add(old_len).and_then(round), round(new_len))
+        {
+            if let Ok(s) = self.linux_state(pid) {
+                if s.locks.overlaps(old, old_end) {
+                    if !s.locks.unlock(old, old_end) {
+                        s.locks.clear();
+                    }
+                    let _ = s.locks.lock(moved, moved + new_len);
+                }
+            }
+        }
+        Ok(moved as i64)
     }
 
     /// `ENOMEM` when `pid` (a Linux process with an RLIMIT_AS) would hold

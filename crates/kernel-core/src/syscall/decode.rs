@@ -4,7 +4,7 @@
 
 use neoos_abi::nr;
 
-use super::{Call, FileCall, IpcCall, MemoryCall, Personality, ProcessCall, UserPtr};
+use super::{Call, FileCall, IpcCall, MemoryCall, Personality, ProcessCall, ShmLayout, UserPtr};
 
 /// A decoded call and the result convention of its number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -166,6 +166,7 @@ pub fn decode_neo(number: usize, regs: [u64; 6]) -> Option<Decoded> {
             id: a.word(0),
             cmd: a.flags(1),
             buf: a.ptr(2),
+            layout: ShmLayout::Neo,
         }),
         nr::FORK => P(ProcessCall::Fork),
         _ => return None,

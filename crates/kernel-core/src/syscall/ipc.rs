@@ -2,12 +2,13 @@
 //! mapping core does the memory; [`crate::ipc`] keeps the records that
 //! `IPC_STAT` reports.
 
+use neoos_abi::linux::shmid64_ds;
 use neoos_abi::shm::{IPC_RMID, IPC_SET, IPC_STAT};
 use neoos_abi::shmid_ds;
 use neoos_mm::{Errno, ShmId};
 
-use super::{IpcCall, UserPtr};
-use crate::ipc::{shmid_ds_bytes, SHMID_DS_MODE_OFFSET};
+use super::{IpcCall, ShmLayout, UserPtr};
+use crate::ipc::{shmid64_ds_bytes, shmid_ds_bytes, SHMID_DS_MODE_OFFSET};
 use crate::kernel::Kernel;
 use crate::platform::Platform;
 use crate::process::Pid;
@@ -34,21 +35,32 @@ impl<P: Platform> Kernel<P> {
                 self.segments.detached(id.0, pid as u64, now);
                 Ok(0)
             }
-            IpcCall::ShmCtl { id, cmd, buf } => self.shmctl(pid, id, cmd, buf),
+            IpcCall::ShmCtl {
+                id,
+                cmd,
+                buf,
+                layout,
+            } => self.shmctl(pid, id, cmd, buf, layout),
         }
     }
 
-    fn shmctl(&mut self, pid: Pid, id: u64, cmd: u32, buf: UserPtr) -> Result<i64, Errno> {
+    fn shmctl(
+        &mut self,
+        pid: Pid,
+        id: u64,
+        cmd: u32,
+        buf: UserPtr,
+        layout: ShmLayout,
+    ) -> Result<i64, Errno> {
         // The buffer is checked before anything changes.
         let new_mode = match cmd {
-            IPC_SET => {
-                let raw = self.copy_in(pid, buf.offset(SHMID_DS_MODE_OFFSET), 8)?;
-                Some(u64::from_le_bytes(
-                    raw.try_into().map_err(|_| Errno::Inval)?,
-                ))
-            }
+            IPC_SET => Some(self.shm_mode_in(pid, buf, layout)?),
             IPC_STAT => {
-                self.check_writable(pid, buf, shmid_ds::SIZE)?;
+                let size = match layout {
+                    ShmLayout::Neo => shmid_ds::SIZE,
+                    ShmLayout::Linux => shmid64_ds::SIZE,
+                };
+                self.check_writable(pid, buf, size)?;
                 None
             }
             _ => None,
@@ -60,10 +72,33 @@ impl<P: Platform> Kernel<P> {
             IPC_SET => self.segments.set_mode(id, new_mode.unwrap_or(0), now),
             IPC_RMID => self.segments.removed(id),
             _ => {
-                let bytes = shmid_ds_bytes(&info, &self.segments.get(id));
-                self.copy_out(pid, buf, &bytes)?;
+                let record = self.segments.get(id);
+                match layout {
+                    ShmLayout::Neo => self.copy_out(pid, buf, &shmid_ds_bytes(&info, &record))?,
+                    ShmLayout::Linux => {
+                        self.copy_out(pid, buf, &shmid64_ds_bytes(&info, &record))?
+                    }
+                }
             }
         }
         Ok(0)
+    }
+
+    /// The `shm_perm.mode` an `IPC_SET` gives, read from `buf` in `layout`.
+    fn shm_mode_in(&mut self, pid: Pid, buf: UserPtr, layout: ShmLayout) -> Result<u64, Errno> {
+        match layout {
+            ShmLayout::Neo => {
+                let raw = self.copy_in(pid, buf.offset(SHMID_DS_MODE_OFFSET), 8)?;
+                Ok(u64::from_le_bytes(
+                    raw.try_into().map_err(|_| Errno::Inval)?,
+                ))
+            }
+            ShmLayout::Linux => {
+                // The whole structure must be readable, as Linux copies it.
+                let raw = self.copy_in(pid, buf, shmid64_ds::SIZE)?;
+                let at = shmid64_ds::MODE;
+                Ok(u64::from(u16::from_le_bytes([raw[at], raw[at + 1]])))
+            }
+        }
     }
 }

@@ -203,10 +203,34 @@ pub enum ProcessCall {
 /// A decoded System V ipc call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum IpcCall {
-    ShmGet { key: i64, size: u64, flags: u64 },
-    ShmAt { id: u64, addr: u64, flags: u32 },
-    ShmDt { addr: u64 },
-    ShmCtl { id: u64, cmd: u32, buf: UserPtr },
+    ShmGet {
+        key: i64,
+        size: u64,
+        flags: u64,
+    },
+    ShmAt {
+        id: u64,
+        addr: u64,
+        flags: u32,
+    },
+    ShmDt {
+        addr: u64,
+    },
+    ShmCtl {
+        id: u64,
+        cmd: u32,
+        buf: UserPtr,
+        layout: ShmLayout,
+    },
+}
+
+/// Which `struct shmid_ds` a `shmctl` fills (`IPC_STAT`) and reads
+/// (`IPC_SET`): NeoOS's (crates/abi `shmid_ds`, times in ticks) or Linux's
+/// `shmid64_ds` (crates/abi `linux::shmid64_ds`, times in seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShmLayout {
+    Neo,
+    Linux,
 }
 
 /// A decoded system call, by family.

@@ -1,0 +1,203 @@
+//! Host tests of the Linux memory calls that reach the mapping core through
+//! the Linux numbering: System V shared memory (with Linux's
+//! `struct shmid64_ds`), `mremap` and `madvise(MADV_FREE)`.
+
+use alloc::vec::Vec;
+
+use neoos_abi::layout::STACK_TOP;
+use neoos_abi::linux::{nr, shmid64_ds as ds};
+use neoos_abi::{errno, mman, shm, PAGE_SIZE};
+
+use crate::process::Pid;
+use crate::syscall::UserPtr;
+use crate::test_platform::{kernel, TestPlatform};
+use crate::Kernel;
+
+type K = Kernel<TestPlatform>;
+
+/// A scratch user buffer of every test process (in its stack mapping).
+const SCRATCH: u64 = STACK_TOP - 64 * 1024;
+const PAGE: u64 = PAGE_SIZE as u64;
+
+fn spawn_linux(k: &mut K) -> Pid {
+    k.spawn("/bin/linux", &[b"/bin/linux".to_vec()], None)
+        .unwrap()
+}
+
+fn peek(k: &mut K, pid: Pid, addr: u64, len: usize) -> Vec<u8> {
+    k.copy_in(pid, UserPtr(addr), len).unwrap()
+}
+
+fn poke(k: &mut K, pid: Pid, addr: u64, bytes: &[u8]) {
+    k.copy_out(pid, UserPtr(addr), bytes).unwrap();
+}
+
+fn sys(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> i64 {
+    let d = k.decode(pid, number, args).expect("a call");
+    match k.call(pid, d.call).rax(d.personality) {
+        Ok(rax) => rax,
+        Err(c) => panic!("call {number} needs the scheduler: {c:?}"),
+    }
+}
+
+fn field(bytes: &[u8], at: usize, len: usize) -> u64 {
+    let mut word = [0u8; 8];
+    word[..len].copy_from_slice(&bytes[at..at + len]);
+    u64::from_le_bytes(word)
+}
+
+fn anon(k: &mut K, pid: Pid, len: u64) -> u64 {
+    let flags = u64::from(mman::MAP_PRIVATE | mman::MAP_ANON);
+    let rw = u64::from(mman::PROT_READ | mman::PROT_WRITE);
+    let at = sys(k, pid, nr::MMAP, [0, len, rw, flags, u64::MAX, 0]);
+    assert!(at > 0, "mmap: {at}");
+    at as u64
+}
+
+#[test]
+fn shm_calls_by_linux_numbers_fill_linux_shmid64_ds() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    let flags = u64::from(shm::IPC_CREAT) | 0o600;
+    let id = sys(&mut k, pid, nr::SHMGET, [0, 5000, flags, 0, 0, 0]);
+    assert!(id >= 0, "shmget: {id}");
+    let id = id as u64;
+    let at = sys(&mut k, pid, nr::SHMAT, [id, 0, 0, 0, 0, 0]);
+    assert!(at > 0, "shmat: {at}");
+    poke(&mut k, pid, at as u64, b"shared");
+    let stat = u64::from(shm::IPC_STAT);
+    assert_eq!(
+        sys(&mut k, pid, nr::SHMCTL, [id, stat, SCRATCH, 0, 0, 0]),
+        0
+    );
+    let b = peek(&mut k, pid, SCRATCH, ds::SIZE);
+    assert_eq!(field(&b, ds::KEY, 4), 0, "IPC_PRIVATE");
+    assert_eq!(field(&b, ds::MODE, 2), 0o600);
+    assert_eq!(field(&b, ds::SEGSZ, 8), 5000);
+    assert_eq!(field(&b, ds::CPID, 4), u64::from(pid));
+    assert_eq!(field(&b, ds::LPID, 4), u64::from(pid));
+    assert_eq!(field(&b, ds::NATTCH, 8), 1);
+    // IPC_SET takes the mode from the Linux layout.
+    let mut set = b.clone();
+    set[ds::MODE..ds::MODE + 2].copy_from_slice(&0o640u16.to_le_bytes());
+    poke(&mut k, pid, SCRATCH + 512, &set);
+    let set_cmd = u64::from(shm::IPC_SET);
+    assert_eq!(
+        sys(
+            &mut k,
+            pid,
+            nr::SHMCTL,
+            [id, set_cmd, SCRATCH + 512, 0, 0, 0]
+        ),
+        0
+    );
+    assert_eq!(sys(&mut k, pid, nr::SHMDT, [at as u64, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(
+        sys(&mut k, pid, nr::SHMCTL, [id, stat, SCRATCH, 0, 0, 0]),
+        0
+    );
+    let b = peek(&mut k, pid, SCRATCH, ds::SIZE);
+    assert_eq!(field(&b, ds::MODE, 2), 0o640);
+    assert_eq!(field(&b, ds::NATTCH, 8), 0);
+    // Errors are -errno; removal makes the id invalid.
+    assert_eq!(
+        sys(&mut k, pid, nr::SHMDT, [at as u64, 0, 0, 0, 0, 0]),
+        -errno::EINVAL
+    );
+    assert_eq!(
+        sys(&mut k, pid, nr::SHMCTL, [id, stat, 8, 0, 0, 0]),
+        -errno::EFAULT
+    );
+    assert_eq!(
+        sys(&mut k, pid, nr::SHMCTL, [id, 77, SCRATCH, 0, 0, 0]),
+        -errno::EINVAL
+    );
+    let rmid = u64::from(shm::IPC_RMID);
+    assert_eq!(sys(&mut k, pid, nr::SHMCTL, [id, rmid, 0, 0, 0, 0]), 0);
+    assert_eq!(
+        sys(&mut k, pid, nr::SHMAT, [id, 0, 0, 0, 0, 0]),
+        -errno::EINVAL
+    );
+    let excl = u64::from(shm::IPC_CREAT | shm::IPC_EXCL) | 0o600;
+    assert!(sys(&mut k, pid, nr::SHMGET, [4321, PAGE, excl, 0, 0, 0]) >= 0);
+    assert_eq!(
+        sys(&mut k, pid, nr::SHMGET, [4321, PAGE, excl, 0, 0, 0]),
+        -errno::EEXIST
+    );
+    assert_eq!(
+        sys(&mut k, pid, nr::SHMGET, [4322, PAGE, 0, 0, 0, 0]),
+        -errno::ENOENT
+    );
+}
+
+#[test]
+fn mremap_by_linux_number_moves_grows_and_refuses_as_linux() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    let a = anon(&mut k, pid, 2 * PAGE);
+    poke(&mut k, pid, a, b"first");
+    poke(&mut k, pid, a + PAGE, b"second");
+    // A neighbour right after: growth must move.
+    let fixed = u64::from(mman::MAP_PRIVATE | mman::MAP_ANON | mman::MAP_FIXED);
+    let rw = u64::from(mman::PROT_READ | mman::PROT_WRITE);
+    let after = a + 2 * PAGE;
+    assert_eq!(
+        sys(&mut k, pid, nr::MMAP, [after, PAGE, rw, fixed, u64::MAX, 0]),
+        after as i64
+    );
+    let maymove = u64::from(mman::MREMAP_MAYMOVE);
+    assert_eq!(
+        sys(&mut k, pid, nr::MREMAP, [a, 2 * PAGE, 4 * PAGE, 0, 0, 0]),
+        -errno::ENOMEM
+    );
+    assert_eq!(
+        sys(&mut k, pid, nr::MREMAP, [a + 1, PAGE, PAGE, 0, 0, 0]),
+        -errno::EINVAL
+    );
+    let dontunmap = u64::from(mman::MREMAP_DONTUNMAP) | maymove;
+    assert_eq!(
+        sys(&mut k, pid, nr::MREMAP, [a, PAGE, PAGE, dontunmap, 0, 0]),
+        -errno::EINVAL
+    );
+    assert_eq!(
+        sys(
+            &mut k,
+            pid,
+            nr::MREMAP,
+            [a, 3 * PAGE, 4 * PAGE, maymove, 0, 0]
+        ),
+        -errno::EFAULT
+    );
+    let b = sys(
+        &mut k,
+        pid,
+        nr::MREMAP,
+        [a, 2 * PAGE, 4 * PAGE, maymove, 0, 0],
+    );
+    assert!(b > 0 && b as u64 != a, "mremap: {b}");
+    let b = b as u64;
+    assert_eq!(peek(&mut k, pid, b, 5), b"first");
+    assert_eq!(peek(&mut k, pid, b + PAGE, 6), b"second");
+    assert_eq!(peek(&mut k, pid, b + 3 * PAGE, 4), [0; 4]);
+    assert!(
+        k.copy_in(pid, UserPtr(a), 1).is_err(),
+        "the old range is gone"
+    );
+    // Shrinking in place.
+    assert_eq!(
+        sys(&mut k, pid, nr::MREMAP, [b, 4 * PAGE, PAGE, 0, 0, 0]),
+        b as i64
+    );
+    assert!(k.copy_in(pid, UserPtr(b + PAGE), 1).is_err());
+}
+
+#[test]
+fn madv_free_by_linux_number_zeroes_private_anonymous_pages() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    let a = anon(&mut k, pid, PAGE);
+    poke(&mut k, pid, a, b"gone");
+    let free = u64::from(mman::MADV_FREE);
+    assert_eq!(sys(&mut k, pid, nr::MADVISE, [a, PAGE, free, 0, 0, 0]), 0);
+    assert_eq!(peek(&mut k, pid, a, 4), [0; 4]);
+}

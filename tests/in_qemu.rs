@@ -53,6 +53,8 @@ use neoos::{initfs, out_dir, repo_root, Result, ToolError};
 
 /// The test that checks the kernel's closing frame count.
 const FRAME_TEST: &str = "kernel_returns_every_frame_after_the_programs";
+/// The test that checks the kernel's closing kernel-stack depth.
+const STACK_TEST: &str = "kernel_stacks_stay_under_half_their_size";
 /// The test that boots 4 CPUs.
 const SMP_TEST: &str = "kernel_brings_4_cpus_online";
 /// How many CPUs that test boots.
@@ -370,6 +372,7 @@ type Verdict = std::result::Result<(), String>;
 struct Reporter {
     senders: BTreeMap<usize, Sender<Verdict>>,
     frame: Option<Sender<Verdict>>,
+    stack: Option<Sender<Verdict>>,
     /// The selected disk scenarios, each with who waits for its verdict.
     disk: Vec<(&'static DiskScenario, Sender<Verdict>)>,
     smp: Option<Sender<Verdict>>,
@@ -411,7 +414,10 @@ impl Reporter {
         for (_, tx) in std::mem::take(&mut self.senders) {
             let _ = tx.send(Err(why.to_string()));
         }
-        for tx in [self.frame.take(), self.smp.take()].into_iter().flatten() {
+        for tx in [self.frame.take(), self.stack.take(), self.smp.take()]
+            .into_iter()
+            .flatten()
+        {
             let _ = tx.send(Err(why.to_string()));
         }
         for (_, tx) in std::mem::take(&mut self.disk) {
@@ -461,6 +467,8 @@ fn run_suite(cases: &[Case], steps: &[Step], reporter: &mut Reporter) -> Result<
     let runnable = runnable_of(cases, &others, &broken, reporter);
     let posix_runnable = runnable_of(cases, &posix, &posix_broken, reporter);
     let mut last_outcome = None;
+    // From each boot that powered off normally: (deepest use, stack size).
+    let mut stack_reports: Vec<Option<(u64, u64)>> = Vec::new();
     if runnable.is_empty()
         && posix_runnable.is_empty()
         && reporter.disk.is_empty()
@@ -468,6 +476,9 @@ fn run_suite(cases: &[Case], steps: &[Step], reporter: &mut Reporter) -> Result<
     {
         if let Some(tx) = reporter.frame.take() {
             let _ = tx.send(frame_verdict(None));
+        }
+        if let Some(tx) = reporter.stack.take() {
+            let _ = tx.send(stack_verdict(&[]));
         }
         return Ok(());
     }
@@ -478,11 +489,17 @@ fn run_suite(cases: &[Case], steps: &[Step], reporter: &mut Reporter) -> Result<
         while next < group.len() {
             let (decided, outcome) = run_boot(&kernel, initrd, cases, &group[next..], reporter)?;
             next += decided;
+            if outcome.ending == Ending::Clean {
+                stack_reports.push(deepest_stack_use(&outcome.console));
+            }
             last_outcome = Some(outcome);
         }
     }
     if let Some(tx) = reporter.frame.take() {
         let _ = tx.send(frame_verdict(last_outcome.as_ref()));
+    }
+    if let Some(tx) = reporter.stack.take() {
+        let _ = tx.send(stack_verdict(&stack_reports));
     }
     if let Some(tx) = reporter.smp.take() {
         let _ = tx.send(smp_verdict(&kernel));
@@ -738,6 +755,55 @@ fn frame_verdict(outcome: Option<&BootOutcome>) -> Verdict {
     }
 }
 
+/// The stack test's verdict, from every boot that powered off normally:
+/// each must have reported its kernel stacks' deepest use, and that use
+/// must stay under half the stack (room for frames to grow before a
+/// stack overflows into its guard page).
+fn stack_verdict(reports: &[Option<(u64, u64)>]) -> Verdict {
+    if reports.is_empty() {
+        return Err("no boot powered off normally".into());
+    }
+    let mut deepest = (0, 0);
+    for report in reports {
+        let Some((used, size)) = *report else {
+            return Err("a boot powered off without its kernel-stack line".into());
+        };
+        if used == 0 || size == 0 {
+            return Err(format!("implausible kernel-stack line: {used} of {size}"));
+        }
+        if used.saturating_mul(2) >= size {
+            return Err(format!(
+                "kernel stacks: deepest use {used} bytes of {size}, half or more \
+                 (shrink the frames on system-call paths)"
+            ));
+        }
+        deepest = deepest.max((used, size));
+    }
+    println!(
+        "kernel stacks: deepest use {} bytes of {} over {} boots",
+        deepest.0,
+        deepest.1,
+        reports.len()
+    );
+    Ok(())
+}
+
+/// From the kernel's closing line `kernel stacks: deepest use N bytes of S`.
+fn deepest_stack_use(console: &[String]) -> Option<(u64, u64)> {
+    let line = console
+        .iter()
+        .rev()
+        .find(|l| l.contains("kernel stacks: deepest use"))?;
+    let numbers: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    match numbers[..] {
+        [used, size] => Some((used, size)),
+        _ => None,
+    }
+}
+
 /// The kernel's line saying it refused (part of) the image, if it printed one.
 fn initfs_report(outcome: &BootOutcome) -> Option<&str> {
     outcome
@@ -824,7 +890,7 @@ fn main() {
         let names = cases
             .iter()
             .map(|c| c.name.as_str())
-            .chain([FRAME_TEST, SMP_TEST])
+            .chain([FRAME_TEST, STACK_TEST, SMP_TEST])
             .chain(DISK_SCENARIOS.iter().map(|d| d.name));
         let trials = names.map(|n| Trial::test(n, || Ok(()))).collect();
         libtest_mimic::run(&args, trials).exit();
@@ -834,13 +900,15 @@ fn main() {
         .map(|c| !c.ignored && selected(&args, &c.name))
         .collect();
     let frame_test = selected(&args, FRAME_TEST);
+    let stack_test = selected(&args, STACK_TEST);
     let smp_test = selected(&args, SMP_TEST);
-    let steps = plan(&cases, &chosen, frame_test);
+    let steps = plan(&cases, &chosen, frame_test || stack_test);
 
     let mut trials = Vec::new();
     let mut reporter = Reporter {
         senders: BTreeMap::new(),
         frame: None,
+        stack: None,
         disk: Vec::new(),
         smp: None,
         held: BTreeMap::new(),
@@ -859,6 +927,11 @@ fn main() {
         reporter.frame = Some(tx);
     }
     trials.push(waiting_trial(FRAME_TEST, rx));
+    let (tx, rx) = mpsc::channel();
+    if stack_test {
+        reporter.stack = Some(tx);
+    }
+    trials.push(waiting_trial(STACK_TEST, rx));
     let (tx, rx) = mpsc::channel();
     if smp_test {
         reporter.smp = Some(tx);

@@ -62,6 +62,11 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
         qemu::exit(qemu::EXIT_KERNEL_FAILURE);
     }
     report_other_cpus();
+    kprintln!(
+        "kernel stacks: deepest use {} bytes of {}",
+        arch::context::deepest_use(),
+        arch::context::KERNEL_STACK_SIZE
+    );
     let (_, free_after) = frames::counts();
     // Files the programs left on the RAM disk hold frames (one per page of
     // their reservation): those count as returned, exactly.

@@ -75,9 +75,13 @@ impl Platform for KernelPlatform {
     }
     fn new_context(&mut self, frame: &TrapFrame) -> Option<ProcessContext> {
         let slot = self.free_slots.pop()?;
+        let Some(stack) = KernelStack::new_for_user(slot, frame) else {
+            self.free_slots.push(slot);
+            return None;
+        };
         Some(ProcessContext {
             slot,
-            _stack: KernelStack::new_for_user(slot, frame),
+            _stack: stack,
         })
     }
     fn free_context(&mut self, context: ProcessContext) {

@@ -7,7 +7,7 @@ use neoos_mm::Access;
 use x86_64::structures::idt::PageFaultErrorCode;
 
 use crate::arch::traps::{self, TrapFrame, IRQ_BASE, PAGE_FAULT, SYSCALL_VECTOR};
-use crate::arch::{cpu, qemu};
+use crate::arch::{context, cpu, qemu};
 use crate::process;
 
 const TIMER_IRQ: u64 = IRQ_BASE;
@@ -60,6 +60,15 @@ fn user_page_fault(frame: &mut TrapFrame) {
 }
 
 fn kernel_fault(frame: &TrapFrame) -> ! {
+    let overflowed = context::overflowed_slot(cpu::fault_address())
+        .or_else(|| context::overflowed_slot(frame.rsp));
+    if let Some(slot) = overflowed {
+        kprintln!(
+            "KERNEL FAULT: kernel stack overflow (slot {}, stack pointer {:#x})",
+            slot,
+            frame.rsp
+        );
+    }
     kprintln!(
         "KERNEL FAULT: vector {} at rip {:#x}, cr2 {:#x}, error {:#x}",
         frame.vector,

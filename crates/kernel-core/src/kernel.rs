@@ -224,6 +224,19 @@ impl<P: Platform> Kernel<P> {
         parent: Option<Pid>,
     ) -> Result<Pid, Errno> {
         let loaded = self.load(path, argv)?;
+        self.admit(path, loaded, parent)
+    }
+
+    /// The second half of `spawn`: a context and a process for the image
+    /// `loaded`. Not inlined, so that `spawn`'s frame (under the loader's
+    /// on the kernel stack) does not also hold the new process's record.
+    #[inline(never)]
+    fn admit(
+        &mut self,
+        path: &str,
+        loaded: crate::loader::Loaded<P>,
+        parent: Option<Pid>,
+    ) -> Result<Pid, Errno> {
         let Some(context) = self.platform.new_context(&loaded.frame) else {
             self.discard(loaded.space, loaded.table);
             return Err(Errno::NoMem);

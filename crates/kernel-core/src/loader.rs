@@ -26,6 +26,9 @@ use crate::platform::Platform;
 use crate::stack::argument_block;
 
 const PAGE: u64 = PAGE_SIZE as u64;
+/// A page of zeros to copy from (a static: 4 KiB on the kernel stack is
+/// an eighth of it).
+static ZERO_PAGE: [u8; PAGE_SIZE] = [0; PAGE_SIZE];
 
 /// Largest program file accepted: the loader reads the file whole into the
 /// kernel heap to parse it, so this stays well below the heap's reserve.
@@ -74,7 +77,9 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// Builds the address space of `path` with `argv` and, for a Linux
-    /// program, environment `envp` (`execve`).
+    /// program, environment `envp` (`execve`). Not inlined: its frame and
+    /// its callers' (spawn, execve) would add up on the kernel stack.
+    #[inline(never)]
     pub fn load_with_env<E: AsRef<[u8]>>(
         &mut self,
         path: &str,
@@ -88,6 +93,7 @@ impl<P: Platform> Kernel<P> {
         loaded
     }
 
+    #[inline(never)]
     fn load_opened<E: AsRef<[u8]>>(
         &mut self,
         path: &str,
@@ -231,8 +237,7 @@ fn map_segment(
         // zeros (a private copy of that page).
         let tail = (file_pages_end - file_end) as usize;
         if end > file_end && tail > 0 {
-            let zeros = [0u8; PAGE_SIZE];
-            memory.copy_to_user(space, hw, file_end, &zeros[..tail], true)?;
+            memory.copy_to_user(space, hw, file_end, &ZERO_PAGE[..tail], true)?;
         }
     }
     let zero_start = if s.p_filesz > 0 {

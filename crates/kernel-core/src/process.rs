@@ -17,6 +17,7 @@
 //! thread of the process. So every call works on `abi` as the running
 //! thread's state, and a single-threaded process is unchanged.
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -186,7 +187,10 @@ pub struct ThreadEnding {
 
 /// All processes and threads.
 pub struct ProcessTable<T, C> {
-    processes: BTreeMap<Pid, Process<T>>,
+    /// Boxed: a process record is large, and a B-tree node of unboxed
+    /// records made the insert and remove frames several KiB each on the
+    /// kernel stack (they overflowed its 32 KiB in a spawn).
+    processes: BTreeMap<Pid, Box<Process<T>>>,
     threads: BTreeMap<Tid, Thread<C>>,
     run_queue: VecDeque<Tid>,
     current: Option<Tid>,
@@ -222,7 +226,10 @@ impl<T, C> ProcessTable<T, C> {
 
     /// The process whose address space is `space`.
     pub fn of_space(&self, space: AsId) -> Option<&Process<T>> {
-        self.processes.values().find(|p| p.space == space)
+        self.processes
+            .values()
+            .map(|p| &**p)
+            .find(|p| p.space == space)
     }
 
     /// The page table of address space `space`: a process's own, or the
@@ -240,13 +247,13 @@ impl<T, C> ProcessTable<T, C> {
     /// Process `pid`.
     #[inline]
     pub fn get(&self, pid: Pid) -> Option<&Process<T>> {
-        self.processes.get(&pid)
+        self.processes.get(&pid).map(|p| &**p)
     }
 
     /// Process `pid`, to change.
     #[inline]
     pub fn get_mut(&mut self, pid: Pid) -> Option<&mut Process<T>> {
-        self.processes.get_mut(&pid)
+        self.processes.get_mut(&pid).map(|p| &mut **p)
     }
 
     /// Thread `tid`.
@@ -309,7 +316,7 @@ impl<T, C> ProcessTable<T, C> {
         let saved = new.abi.thread_part();
         self.processes.insert(
             pid,
-            Process {
+            Box::new(Process {
                 pid,
                 parent: new.parent,
                 path: new.path,
@@ -322,7 +329,7 @@ impl<T, C> ProcessTable<T, C> {
                 thread_records: 1,
                 retired: None,
                 started_as: None,
-            },
+            }),
         );
         self.add_thread(pid, pid, new.context, saved, 0, false);
         pid

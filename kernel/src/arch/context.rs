@@ -3,23 +3,41 @@
 //! stack pointer and restores the new stack's registers. A new process's stack
 //! starts with a `TrapFrame` for its first entry into user mode.
 //!
+//! Each stack is a 32 KiB heap block (physically contiguous, as device
+//! DMA from buffers on the stack needs) mapped a second time, page by page,
+//! in the kernel-stack area (see `paging`) at a place fixed by its slot,
+//! with 32 KiB left unmapped below it; the stack runs at that second
+//! address only: a kernel stack overflow faults on that guard instead of writing over
+//! other memory, and the fault handler names it ([`overflowed_slot`]). A
+//! stack is painted with [`PAINT`] when made; when it is freed the deepest
+//! word ever written is found, and the deepest use over all stacks is kept
+//! ([`deepest_use`]).
+//!
 //! The switches are safe to call: a slot runs only while its stack is alive
 //! (a [`KernelStack`] marks its slot live until it is dropped), only from the
 //! scheduler, and a process parks only its own running slot.
 
-use alloc::boxed::Box;
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use super::paging::{self, KERNEL_STACK_AREA, KERNEL_STACK_AREA_SIZE, PAGE_SIZE};
 use super::traps::TrapFrame;
 
-const KERNEL_STACK_SIZE: usize = 64 * 1024;
-
-#[repr(C, align(16))]
-struct StackMemory([u8; KERNEL_STACK_SIZE]);
+/// Bytes of one kernel stack.
+pub const KERNEL_STACK_SIZE: u64 = 32 * 1024;
+/// Pages of one kernel stack.
+const STACK_PAGES: usize = (KERNEL_STACK_SIZE / PAGE_SIZE) as usize;
+/// Bytes left unmapped below each stack.
+const GUARD_SIZE: u64 = 32 * 1024;
+/// Bytes of the area each slot owns: its guard, then its stack.
+const SLOT_SPAN: u64 = GUARD_SIZE + KERNEL_STACK_SIZE;
+/// The word a new stack is filled with; a word that differs was written.
+const PAINT: u64 = 0x6b73_7461_636b_2121;
 
 /// Most processes alive at once (one saved stack pointer slot each).
 pub const MAX_SLOTS: usize = 128;
+
+const _: () = assert!(MAX_SLOTS as u64 * SLOT_SPAN <= KERNEL_STACK_AREA_SIZE);
 
 /// Saved stack pointers: one per process slot, and the scheduler's own.
 static SAVED_RSP: [AtomicU64; MAX_SLOTS] = [const { AtomicU64::new(0) }; MAX_SLOTS];
@@ -30,10 +48,69 @@ static STACK_TOP: [AtomicU64; MAX_SLOTS] = [const { AtomicU64::new(0) }; MAX_SLO
 static RUNNING: AtomicU64 = AtomicU64::new(NO_SLOT);
 const NO_SLOT: u64 = u64::MAX;
 
-/// The memory of one process's kernel stack, holding its slot.
+/// The deepest use (bytes below the top) seen on any freed stack.
+static DEEPEST_USE: AtomicU64 = AtomicU64::new(0);
+
+/// One process's kernel stack: a heap block mapped at its slot's place.
 pub struct KernelStack {
-    memory: Box<StackMemory>,
+    /// The heap block's address (direct map or image; never run on).
+    memory: u64,
+    /// Its physical address (the block is physically contiguous).
+    phys: u64,
+    /// How many of its pages are mapped in the area (the first ones).
+    mapped: usize,
     slot: usize,
+}
+
+/// The layout of a stack's heap block: page aligned, so that it maps page
+/// by page.
+fn stack_layout() -> core::alloc::Layout {
+    core::alloc::Layout::from_size_align(KERNEL_STACK_SIZE as usize, PAGE_SIZE as usize)
+        .expect("the kernel stack layout")
+}
+
+/// The physical address of `virt`, an address of the kernel heap (in the
+/// kernel image or the direct map, both linear).
+fn heap_phys(virt: u64) -> u64 {
+    if virt >= paging::KERNEL_BASE {
+        paging::kernel_image_phys(virt)
+    } else {
+        virt - paging::DIRECT_MAP_BASE
+    }
+}
+
+/// The lowest address of slot `slot`'s stack (its guard lies below).
+fn stack_bottom(slot: usize) -> u64 {
+    KERNEL_STACK_AREA + slot as u64 * SLOT_SPAN + GUARD_SIZE
+}
+
+/// The slot whose guard holds `address`: a kernel fault there (or with the
+/// stack pointer there) is that slot's kernel stack overflowing.
+pub fn overflowed_slot(address: u64) -> Option<usize> {
+    let offset = address.checked_sub(KERNEL_STACK_AREA)?;
+    let slot = usize::try_from(offset / SLOT_SPAN).ok()?;
+    (slot < MAX_SLOTS && offset % SLOT_SPAN < GUARD_SIZE).then_some(slot)
+}
+
+/// Whether `range` lies wholly on one live (mapped) kernel stack.
+pub fn live_stack_holds(range: &core::ops::Range<u64>) -> bool {
+    let Some(slot) = range
+        .start
+        .checked_sub(KERNEL_STACK_AREA)
+        .map(|offset| offset / SLOT_SPAN)
+        .and_then(|slot| usize::try_from(slot).ok())
+        .filter(|&slot| slot < MAX_SLOTS)
+    else {
+        return false;
+    };
+    let top = STACK_TOP[slot].load(Ordering::Relaxed);
+    top != 0 && range.start >= stack_bottom(slot) && range.end <= top
+}
+
+/// The deepest use, in bytes below the top, of any kernel stack freed so
+/// far (every process's stack is freed when it is reaped).
+pub fn deepest_use() -> u64 {
+    DEEPEST_USE.load(Ordering::Relaxed)
 }
 
 global_asm!(
@@ -68,24 +145,36 @@ unsafe extern "C" {
 impl KernelStack {
     /// A stack for process `slot` whose first run enters user mode with
     /// `frame` (its selectors and flags made those of user mode). Panics if
-    /// the slot already has a live stack (a kernel bug).
-    pub fn new_for_user(slot: usize, frame: &TrapFrame) -> KernelStack {
+    /// the slot already has a live stack (a kernel bug). `None` when frames
+    /// for it cannot be had (nothing is kept).
+    pub fn new_for_user(slot: usize, frame: &TrapFrame) -> Option<KernelStack> {
         assert_eq!(
             STACK_TOP[slot].load(Ordering::Relaxed),
             0,
             "kernel stack slot {slot} is taken"
         );
-        let layout = core::alloc::Layout::new::<StackMemory>();
-        // SAFETY: the layout is non-zero sized; a null result goes to
-        // handle_alloc_error; all-zero bytes are a valid StackMemory.
-        let memory = unsafe {
-            let ptr = alloc::alloc::alloc_zeroed(layout) as *mut StackMemory;
-            if ptr.is_null() {
-                alloc::alloc::handle_alloc_error(layout);
-            }
-            Box::from_raw(ptr)
+        // SAFETY: the layout is non-zero sized; null is handled below.
+        let memory = unsafe { alloc::alloc::alloc(stack_layout()) };
+        if memory.is_null() {
+            return None;
+        }
+        let mut stack = KernelStack {
+            memory: memory as u64,
+            phys: heap_phys(memory as u64),
+            mapped: 0,
+            slot,
         };
-        let stack = KernelStack { memory, slot };
+        for page in 0..STACK_PAGES {
+            let virt = stack_bottom(slot) + page as u64 * PAGE_SIZE;
+            let phys = stack.phys + page as u64 * PAGE_SIZE;
+            // Drop unmaps what was mapped and frees the block.
+            assert!(
+                paging::map_kernel_stack_page(virt, phys),
+                "kernel stack page {virt:#x} is mapped already"
+            );
+            stack.mapped = page + 1;
+        }
+        stack.paint();
         let frame_at = stack.top() - core::mem::size_of::<TrapFrame>() as u64;
         // Switch frame: six callee-saved registers, then the return address.
         let switch_at = frame_at - 7 * 8;
@@ -103,12 +192,33 @@ impl KernelStack {
         }
         SAVED_RSP[slot].store(switch_at, Ordering::Relaxed);
         STACK_TOP[slot].store(stack.top(), Ordering::Relaxed);
-        stack
+        Some(stack)
     }
 
     /// The address just above the stack (what the TSS and syscall entry load).
     pub fn top(&self) -> u64 {
-        self.memory.0.as_ptr() as u64 + KERNEL_STACK_SIZE as u64
+        stack_bottom(self.slot) + KERNEL_STACK_SIZE
+    }
+
+    /// Fills the whole stack with [`PAINT`].
+    fn paint(&mut self) {
+        let words = stack_bottom(self.slot) as *mut u64;
+        for i in 0..(KERNEL_STACK_SIZE / 8) as usize {
+            // SAFETY: the stack's pages are mapped writable (all of them:
+            // paint runs once every frame is mapped), 8-byte aligned, and
+            // owned by this value, which nothing runs on yet.
+            unsafe { core::ptr::write_volatile(words.add(i), PAINT) };
+        }
+    }
+
+    /// Bytes below the top down to the deepest word ever written.
+    fn used_bytes(&self) -> u64 {
+        let words = stack_bottom(self.slot) as *const u64;
+        let untouched = (0..(KERNEL_STACK_SIZE / 8) as usize)
+            // SAFETY: as in `paint`; the stack is not running (Drop checks).
+            .take_while(|&i| unsafe { core::ptr::read_volatile(words.add(i)) } == PAINT)
+            .count() as u64;
+        KERNEL_STACK_SIZE - untouched * 8
     }
 }
 
@@ -121,7 +231,19 @@ impl Drop for KernelStack {
             self.slot as u64,
             "dropping the running kernel stack"
         );
+        if self.mapped == STACK_PAGES {
+            // Fully made (painted): measure before unmapping.
+            DEEPEST_USE.fetch_max(self.used_bytes(), Ordering::Relaxed);
+        }
         STACK_TOP[self.slot].store(0, Ordering::Relaxed);
+        for page in 0..self.mapped {
+            let virt = stack_bottom(self.slot) + page as u64 * PAGE_SIZE;
+            let unmapped = paging::unmap_kernel_stack_page(virt);
+            debug_assert_eq!(unmapped, Some(self.phys + page as u64 * PAGE_SIZE));
+        }
+        // SAFETY: `memory` came from `alloc` with this layout in
+        // new_for_user, is freed once, here, and its second mapping is gone.
+        unsafe { alloc::alloc::dealloc(self.memory as *mut u8, stack_layout()) };
     }
 }
 

@@ -76,15 +76,17 @@ pub fn timestamp() -> u64 {
 }
 
 /// Reads a saved (frame pointer, return address) pair at `rbp`, if `rbp`
-/// lies in the kernel image (where every kernel stack is: the boot stack
-/// and the heap arena), which is always mapped.
+/// lies in the kernel image (the boot stack), which is always mapped, or on
+/// a live kernel stack (mapped while it lives).
 pub fn read_kernel_frame(rbp: u64) -> Option<[u64; 2]> {
     let image = super::paging::KERNEL_BASE..super::bootinfo::kernel_image_end_virt();
     let pair = rbp..rbp.checked_add(16)?;
-    if !rbp.is_multiple_of(8) || !image.contains(&pair.start) || pair.end > image.end {
+    let in_image = image.contains(&pair.start) && pair.end <= image.end;
+    if !rbp.is_multiple_of(8) || !(in_image || super::context::live_stack_holds(&pair)) {
         return None;
     }
-    // SAFETY: the 16 bytes lie in the mapped kernel image and are aligned;
+    // SAFETY: the 16 bytes lie in the mapped kernel image or on a live
+    // (mapped) kernel stack, and are aligned;
     // any bit pattern is a valid u64; the volatile read makes no claim
     // about what else refers to the memory (used while reporting a fatal
     // kernel fault, on one CPU).

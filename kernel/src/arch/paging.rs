@@ -21,6 +21,13 @@ pub const DIRECT_MAP_BASE: u64 = 0xffff_8000_0000_0000;
 /// Where the kernel image runs.
 pub const KERNEL_BASE: u64 = 0xffff_ffff_8000_0000;
 pub const PAGE_SIZE: u64 = neoos_abi::PAGE_SIZE as u64;
+/// Where the kernel stacks are mapped, page by page (top-level entry 384,
+/// whose directory every user root shares): see `context`. Each stack is
+/// a physically contiguous heap block, so a buffer on it is too.
+pub const KERNEL_STACK_AREA: u64 = 0xffff_c000_0000_0000;
+/// Bytes of the kernel-stack area; its page tables are made with the
+/// kernel's own and kept for good (so stacks never allocate tables).
+pub const KERNEL_STACK_AREA_SIZE: u64 = 8 << 20;
 /// End of the lower (user) half of the address space.
 const USER_HALF_END: u64 = 1 << 47;
 const ADDRESS_MASK: u64 = 0x000f_ffff_ffff_f000;
@@ -138,6 +145,13 @@ pub fn init_kernel_tables(max_phys: u64) {
     for slot in 257..511 {
         set(root, slot, zeroed() | PRESENT | WRITABLE);
     }
+    let mut covered = KERNEL_STACK_AREA;
+    while covered < KERNEL_STACK_AREA + KERNEL_STACK_AREA_SIZE {
+        // SAFETY: `root` is the kernel root just built, used by nothing else yet.
+        unsafe { walk_kernel_stack_area(root, covered, true) }
+            .expect("frames for the kernel-stack page tables");
+        covered += 1 << 21;
+    }
     KERNEL_ROOT.store(root, Ordering::Relaxed);
     DIRECT_MAP_END.store(gigabytes.min(512) << 30, Ordering::Relaxed);
     // SAFETY: the new table maps the kernel image where it runs and all RAM
@@ -152,6 +166,74 @@ pub fn activate_kernel_tables() {
         // SAFETY: the kernel root built by init_kernel_tables maps the kernel.
         unsafe { super::cpu::load_root(root) };
     }
+}
+
+/// Walks the kernel root `root` to the level-1 entry of `virt`, an address
+/// of the kernel-stack area, creating missing tables when `create` (not
+/// user-accessible). `None` outside the area or without a frame for a table.
+///
+/// # Safety
+/// `root` must be the kernel root; with `create`, nothing else may be
+/// walking it (only `init_kernel_tables` creates).
+unsafe fn walk_kernel_stack_area(root: u64, virt: u64, create: bool) -> Option<(u64, usize)> {
+    if !(KERNEL_STACK_AREA..KERNEL_STACK_AREA + KERNEL_STACK_AREA_SIZE).contains(&virt) {
+        return None;
+    }
+    let mut current = root;
+    for level in (1..4).rev() {
+        // SAFETY: `current` is the kernel root or a table of the stack area
+        // reached through a present entry (the area holds no huge entries).
+        let entry = unsafe { &mut table(current)[index(virt, level)] };
+        if *entry & PRESENT == 0 {
+            if !create {
+                return None;
+            }
+            *entry = zeroed_table_frame()? | PRESENT | WRITABLE;
+        }
+        current = *entry & ADDRESS_MASK;
+    }
+    Some((current, index(virt, 0)))
+}
+
+/// Maps page `virt` of the kernel-stack area to `frame`, writable and not
+/// executable. `false` outside the area or when the page is mapped already.
+pub fn map_kernel_stack_page(virt: u64, frame: u64) -> bool {
+    // SAFETY: the kernel root (its stack-area tables were made with it);
+    // nothing is created; the kernel runs its stack bookkeeping on one CPU.
+    let Some((t, i)) = (unsafe { walk_kernel_stack_area(kernel_root(), virt, false) }) else {
+        return false;
+    };
+    // SAFETY: `t` is a level-1 table of the stack area, just walked to.
+    let entry = unsafe { &mut table(t)[i] };
+    if *entry & PRESENT != 0 {
+        return false;
+    }
+    *entry = (frame & ADDRESS_MASK) | PRESENT | WRITABLE | NO_EXECUTE;
+    true
+}
+
+/// The physical address `virt`, an address of the kernel-stack area, is
+/// mapped to, if it is mapped.
+pub fn kernel_stack_phys(virt: u64) -> Option<u64> {
+    // SAFETY: as in map_kernel_stack_page.
+    let (t, i) = unsafe { walk_kernel_stack_area(kernel_root(), virt, false) }?;
+    // SAFETY: `t` is a level-1 table of the stack area, just walked to.
+    let (frame, _) = decode(unsafe { table(t)[i] })?;
+    Some(frame + (virt & (PAGE_SIZE - 1)))
+}
+
+/// Unmaps page `virt` of the kernel-stack area (and drops its translation
+/// on this CPU, the only one that runs on kernel stacks); returns the frame
+/// it mapped, if any.
+pub fn unmap_kernel_stack_page(virt: u64) -> Option<u64> {
+    // SAFETY: as in map_kernel_stack_page.
+    let (t, i) = unsafe { walk_kernel_stack_area(kernel_root(), virt, false) }?;
+    // SAFETY: `t` is a level-1 table of the stack area, just walked to.
+    let entry = unsafe { &mut table(t)[i] };
+    let (frame, _) = decode(*entry)?;
+    *entry = 0;
+    super::cpu::invalidate_page(virt);
+    Some(frame)
 }
 
 /// What [`UserPageTable::update_present`] does with one present entry.

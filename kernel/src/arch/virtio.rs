@@ -17,7 +17,10 @@ use virtio_drivers::transport::pci::{virtio_device_type, PciTransport};
 use virtio_drivers::transport::DeviceType;
 use virtio_drivers::{BufferDirection, Hal, PhysAddr, PAGE_SIZE};
 
-use super::paging::{kernel_image_phys, phys_to_virt, DIRECT_MAP_BASE, KERNEL_BASE};
+use super::paging::{
+    kernel_image_phys, kernel_stack_phys, phys_to_virt, DIRECT_MAP_BASE, KERNEL_BASE,
+    KERNEL_STACK_AREA, KERNEL_STACK_AREA_SIZE,
+};
 use super::pci::PortConfigAccess;
 
 /// The `virtio-drivers` hardware layer of NeoOS.
@@ -31,9 +34,14 @@ fn dma_layout(pages: usize) -> Option<Layout> {
     Layout::from_size_align(pages.checked_mul(PAGE_SIZE)?, PAGE_SIZE).ok()
 }
 
-/// The physical address of a kernel buffer (kernel image or direct map).
+/// The physical address of a kernel buffer (kernel image, direct map, or a
+/// kernel stack: physically contiguous heap blocks mapped in their own area).
 fn kernel_virt_to_phys(virt: u64) -> PhysAddr {
-    if virt >= KERNEL_BASE {
+    let stacks = KERNEL_STACK_AREA..KERNEL_STACK_AREA + KERNEL_STACK_AREA_SIZE;
+    if stacks.contains(&virt) {
+        kernel_stack_phys(virt)
+            .unwrap_or_else(|| panic!("virtio: DMA buffer at unmapped stack address {virt:#x}"))
+    } else if virt >= KERNEL_BASE {
         kernel_image_phys(virt)
     } else if virt >= DIRECT_MAP_BASE {
         virt - DIRECT_MAP_BASE

@@ -16,6 +16,7 @@ use neoos_mm::{Errno, Hw};
 use super::{signals, wait_status, LinuxCall, LinuxError, ProgramAbi};
 use crate::fs::Node;
 use crate::kernel::{Kernel, EXIT_STEP_MAPPINGS};
+use crate::loader::Loaded;
 use crate::platform::Platform;
 use crate::process::{Parent, Pid, State};
 use crate::stack::MAX_ARGUMENT_BYTES;
@@ -224,6 +225,20 @@ impl<P: Platform> Kernel<P> {
                 Errno::Perm | Errno::Inval | Errno::Access => ExecError::Linux(LinuxError::NoExec),
                 other => ExecError::Errno(other),
             })?;
+        self.install_image(pid, path, loaded)
+    }
+
+    /// The part of `execve` after the new image is built: the process
+    /// takes it (the old space retires), keeping what Linux keeps. Not
+    /// inlined, and the ABI state merged in place: copies of it in
+    /// `execve`'s frame added up to 8 KiB of kernel stack.
+    #[inline(never)]
+    fn install_image(
+        &mut self,
+        pid: Pid,
+        path: String,
+        loaded: Loaded<P>,
+    ) -> Result<P::UserFrame, ExecError> {
         // Nothing fails from here on. Every other thread ends (Linux: the
         // exec'ing thread is the one that goes on, in the new program).
         let me = self.caller_tid(pid);
@@ -237,17 +252,14 @@ impl<P: Platform> Kernel<P> {
         if let Some(old_table) = p.table.replace(loaded.table) {
             p.retired = Some((old_space, old_table));
         }
-        p.abi = match (p.abi, loaded.abi) {
-            (ProgramAbi::Linux(old), ProgramAbi::Linux(mut new)) => {
-                new.signals = old.signals;
-                new.signals.reset_handlers();
-                new.ids = old.ids;
-                new.umask = old.umask;
-                new.limits = old.limits;
-                ProgramAbi::Linux(new)
-            }
-            (_, new) => new,
-        };
+        let old_abi = core::mem::replace(&mut p.abi, loaded.abi);
+        if let (ProgramAbi::Linux(old), ProgramAbi::Linux(new)) = (&old_abi, &mut p.abi) {
+            new.signals = old.signals;
+            new.signals.reset_handlers();
+            new.ids = old.ids;
+            new.umask = old.umask;
+            new.limits = old.limits;
+        }
         let old_path = core::mem::replace(&mut p.path, path);
         if p.parent == Parent::Kernel && p.started_as.is_none() {
             p.started_as = Some(old_path);

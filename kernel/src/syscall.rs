@@ -157,6 +157,22 @@ fn pipe_io(fd: i64, buf: UserPtr, count: usize, write: bool) -> i64 {
     }
 }
 
+/// Linux `poll`/`ppoll` with nothing ready at first: passes over the
+/// entries, giving the CPU away between them, until one is ready (their
+/// count) or the clock reaches `deadline` (0).
+fn poll(fds: UserPtr, nfds: u64, deadline: Option<u64>) -> Result<i64, Errno> {
+    loop {
+        match for_caller(|k, pid| k.poll_step(pid, fds, nfds))? {
+            0 if deadline.is_some_and(|d| crate::clock::ticks() >= d) => return Ok(0),
+            0 => {
+                process::yield_now();
+                crate::arch::cpu::wait_for_interrupt();
+            }
+            ready => return Ok(ready as i64),
+        }
+    }
+}
+
 /// Gives the CPU away until the clock reaches `until` ticks: other ready
 /// processes run first; then the CPU waits for the next interrupt (the
 /// kernel runs with interrupts off, so the clock moves only then).
@@ -186,6 +202,11 @@ fn scheduler_call(call: SchedulerCall, frame: &TrapFrame) -> Result<i64, Errno> 
         SchedulerCall::Mincore { addr, len, vec } => mincore(addr, len, vec),
         SchedulerCall::Maps { buf, len } => maps(buf, len),
         SchedulerCall::Sleep { until } => sleep_until(until),
+        SchedulerCall::Poll {
+            fds,
+            nfds,
+            deadline,
+        } => poll(fds, nfds, deadline),
         SchedulerCall::ExitThread { status } => process::exit_thread(status),
         SchedulerCall::ThreadCreate { entry, stack, arg } => {
             let mut child = TrapFrame::new_user(entry, stack);

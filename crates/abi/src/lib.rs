@@ -195,6 +195,7 @@ pub mod linux {
         pub const FSTAT: usize = 5;
         pub const LSTAT: usize = 6;
         pub const POLL: usize = 7;
+        pub const PPOLL: usize = 271;
         pub const LSEEK: usize = 8;
         pub const MMAP: usize = 9;
         pub const MPROTECT: usize = 10;
@@ -339,6 +340,21 @@ pub mod linux {
     }
 
     pub use clone::*;
+
+    /// `poll` events (`struct pollfd`'s `events` and `revents`).
+    pub mod poll {
+        pub const POLLIN: u16 = 0x1;
+        pub const POLLPRI: u16 = 0x2;
+        pub const POLLOUT: u16 = 0x4;
+        pub const POLLERR: u16 = 0x8;
+        pub const POLLHUP: u16 = 0x10;
+        pub const POLLNVAL: u16 = 0x20;
+        pub const POLLRDNORM: u16 = 0x40;
+        pub const POLLWRNORM: u16 = 0x100;
+        /// Most entries one `poll` takes (Linux: `RLIMIT_NOFILE`, 1,024 by
+        /// default); more `EINVAL`.
+        pub const MAX_POLL_FDS: u64 = 1024;
+    }
 
     /// `futex` operations (the low bits of `op`) and flags.
     pub mod futex {

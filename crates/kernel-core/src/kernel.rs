@@ -45,6 +45,9 @@ pub struct Kernel<P: Platform> {
     /// The working directory of each process that left `/` (Linux
     /// `chdir`; inherited by `fork`, kept by `execve`).
     pub(crate) cwds: alloc::collections::BTreeMap<Pid, String>,
+    /// A console byte `poll` read to see whether input had come, kept for
+    /// the next console read.
+    pub(crate) console_ahead: Option<u8>,
 }
 
 /// How a user page fault that could not be resolved ends its process.
@@ -117,6 +120,7 @@ impl<P: Platform> Kernel<P> {
             pipes: Default::default(),
             futexes: Default::default(),
             cwds: Default::default(),
+            console_ahead: None,
         }
     }
 

@@ -99,6 +99,30 @@ impl PipeTable {
         }
     }
 
+    /// What an end of pipe `id` can do now, as `poll` bits: the read end
+    /// `POLLIN` with data, `POLLHUP` once no write end is open; the write
+    /// end `POLLOUT` with room, `POLLERR` once no read end is open.
+    pub fn poll_events(&self, id: u32, write: bool) -> u16 {
+        use neoos_abi::linux::poll::*;
+        let Some(p) = self.pipes.get(&id) else {
+            return POLLNVAL;
+        };
+        match write {
+            false => {
+                let data = if p.data.is_empty() {
+                    0
+                } else {
+                    POLLIN | POLLRDNORM
+                };
+                let hangup = if p.writers == 0 { POLLHUP } else { 0 };
+                data | hangup
+            }
+            true if p.readers == 0 => POLLERR,
+            true if p.data.len() < PIPE_CAPACITY => POLLOUT | POLLWRNORM,
+            true => 0,
+        }
+    }
+
     /// Takes up to `max` bytes.
     pub fn read(&mut self, id: u32, max: usize) -> Result<PipeRead, Errno> {
         let p = self.pipes.get_mut(&id).ok_or(Errno::BadFd)?;

@@ -19,6 +19,9 @@ mod memory_tests;
 pub mod meta;
 mod more_calls;
 mod namespace;
+mod poll;
+#[cfg(test)]
+mod poll_tests;
 pub mod procfs;
 pub mod program;
 pub mod signals;
@@ -530,6 +533,19 @@ pub enum LinuxCall {
         info: UserPtr,
         options: u32,
     },
+    /// `poll(fds, nfds, timeout)`: `timeout_ms` negative waits for ever.
+    Poll {
+        fds: UserPtr,
+        nfds: u64,
+        timeout_ms: i64,
+    },
+    /// `ppoll(fds, nfds, timeout, sigmask)` (the set size is not read).
+    Ppoll {
+        fds: UserPtr,
+        nfds: u64,
+        timeout: UserPtr,
+        sigmask: UserPtr,
+    },
     /// A call NeoOS knows and does not provide (`set_robust_list`, `rseq`,
     /// signals): `ENOSYS`, without a log line.
     NotProvided,
@@ -1033,7 +1049,18 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             flags: r[3] as u32,
         }),
         // clone3: ENOSYS, and libc falls back to clone.
-        nr::SET_ROBUST_LIST | nr::RSEQ | nr::POLL | nr::CLONE3 => L(LinuxCall::NotProvided),
+        nr::POLL => L(LinuxCall::Poll {
+            fds: ptr(0),
+            nfds: r[1],
+            timeout_ms: i64::from(r[2] as i32),
+        }),
+        nr::PPOLL => L(LinuxCall::Ppoll {
+            fds: ptr(0),
+            nfds: r[1],
+            timeout: ptr(2),
+            sigmask: ptr(3),
+        }),
+        nr::SET_ROBUST_LIST | nr::RSEQ | nr::CLONE3 => L(LinuxCall::NotProvided),
         number => L(LinuxCall::Unknown { number }),
     };
     Decoded {

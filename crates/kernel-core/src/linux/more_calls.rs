@@ -229,6 +229,7 @@ impl<P: Platform> Kernel<P> {
                 s.umask = mask & 0o777;
                 i64::from(old)
             })),
+            call @ (LinuxCall::Poll { .. } | LinuxCall::Ppoll { .. }) => self.poll_call(pid, call),
             call @ (LinuxCall::Execve { .. } | LinuxCall::Waitid { .. }) => {
                 self.exec_family_call(pid, call)
             }

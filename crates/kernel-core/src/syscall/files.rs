@@ -201,13 +201,26 @@ impl<P: Platform> Kernel<P> {
     ) -> Result<i64, Errno> {
         let mut bytes = Vec::new();
         while bytes.len() < count {
-            match self.platform.console_read() {
+            match self
+                .console_ahead
+                .take()
+                .or_else(|| self.platform.console_read())
+            {
                 Some(b) => bytes.push(if b == b'\r' { b'\n' } else { b }),
                 None => break,
             }
         }
         self.copy_out(pid, buf, &bytes)?;
         Ok(bytes.len() as i64)
+    }
+
+    /// Whether console input has arrived that a read would take now (a
+    /// byte read to find out is kept for that read).
+    pub(crate) fn console_input_waiting(&mut self) -> bool {
+        if self.console_ahead.is_none() {
+            self.console_ahead = self.platform.console_read();
+        }
+        self.console_ahead.is_some()
     }
 
     /// Checks a console-read buffer once, before any waiting.

@@ -270,6 +270,14 @@ pub enum SchedulerCall {
     /// Linux `nanosleep`: give up the CPU until the clock reaches `until`
     /// ticks, then return 0.
     Sleep { until: u64 },
+    /// Linux `poll`/`ppoll` with nothing ready yet: [`Kernel::poll_step`]
+    /// until an entry is ready (its count) or the clock reaches `deadline`
+    /// (0), giving the CPU away between passes.
+    Poll {
+        fds: UserPtr,
+        nfds: u64,
+        deadline: Option<u64>,
+    },
     /// Linux `wait4` ([`Kernel::linux_wait_step`]), blocking unless
     /// `WNOHANG`.
     LinuxWait {

@@ -81,21 +81,8 @@ impl<P: Platform> Kernel<P> {
     /// `clone` and `futex`.
     pub(crate) fn thread_call(&mut self, pid: Pid, call: LinuxCall) -> Completion {
         match call {
-            LinuxCall::Clone {
-                flags,
-                stack,
-                parent_tid,
-                child_tid,
-                tls,
-            } => {
-                let args = CloneArgs {
-                    flags,
-                    stack,
-                    parent_tid,
-                    child_tid,
-                    tls,
-                };
-                if flags & CLONE_THREAD == 0 {
+            LinuxCall::Clone(args) => {
+                if args.flags & CLONE_THREAD == 0 {
                     // A new process (fork-like clone, vfork): not a thread.
                     return Completion::Done(Err(Errno::Inval));
                 }

@@ -131,17 +131,12 @@ impl<P: Platform> Kernel<P> {
             LinuxCall::Execve { path, argv, envp } => {
                 Completion::Scheduler(SchedulerCall::Exec { path, argv, envp })
             }
-            LinuxCall::Clone {
-                flags,
-                stack,
-                parent_tid,
-                child_tid,
-                tls,
-            } => {
-                // THREADS: clone with CLONE_VM, CLONE_THREAD or
-                // CLONE_SIGHAND (a thread, or posix_spawn's shared-memory
-                // child) is the thread work's; until it lands it is ENOSYS
-                // (libc's posix_spawn then fails cleanly).
+            LinuxCall::Clone(args) => {
+                let flags = args.flags;
+                // A thread is `crate::threads`' (the caller routes it
+                // there); sharing memory or signal actions without being a
+                // thread (posix_spawn's child) is not provided: ENOSYS, and
+                // libc's posix_spawn falls back or fails cleanly.
                 if flags & (abi::CLONE_VM | abi::CLONE_THREAD | abi::CLONE_SIGHAND) != 0 {
                     return Completion::LinuxError(LinuxError::NoSys);
                 }
@@ -151,13 +146,7 @@ impl<P: Platform> Kernel<P> {
                 if let Err(e) = self.heap_reserve_check() {
                     return Completion::Done(Err(e));
                 }
-                Completion::Scheduler(SchedulerCall::Clone(CloneArgs {
-                    flags,
-                    stack,
-                    parent_tid,
-                    child_tid,
-                    tls,
-                }))
+                Completion::Scheduler(SchedulerCall::Clone(args))
             }
             LinuxCall::Waitid {
                 idtype,

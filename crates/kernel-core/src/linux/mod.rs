@@ -330,13 +330,7 @@ pub enum LinuxCall {
         sig: u32,
     },
     /// `clone`; with `CLONE_THREAD`, a thread (`crate::threads`).
-    Clone {
-        flags: u64,
-        stack: u64,
-        parent_tid: UserPtr,
-        child_tid: UserPtr,
-        tls: u64,
-    },
+    Clone(crate::threads::CloneArgs),
     /// `futex(uaddr, op, val, timeout or val2, uaddr2, val3)`.
     Futex {
         uaddr: UserPtr,
@@ -727,13 +721,13 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
         nr::SCHED_YIELD => P(ProcessCall::Yield),
         nr::GETPID => P(ProcessCall::GetPid),
         nr::GETTID => P(ProcessCall::GetTid),
-        nr::CLONE => L(LinuxCall::Clone {
+        nr::CLONE => L(LinuxCall::Clone(crate::threads::CloneArgs {
             flags: r[0],
             stack: r[1],
             parent_tid: ptr(2),
             child_tid: ptr(3),
             tls: r[4],
-        }),
+        })),
         nr::FUTEX => L(LinuxCall::Futex {
             uaddr: ptr(0),
             op: r[1] as u32,

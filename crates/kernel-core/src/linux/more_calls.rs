@@ -68,10 +68,10 @@ impl<P: Platform> Kernel<P> {
             LinuxCall::Kill { pid: target, sig } => self.linux_kill(pid, target, sig),
             LinuxCall::TgKill { tgid, tid, sig } => self.thread_kill(pid, tgid, tid, sig),
             // A clone without CLONE_THREAD makes a process (fork-like).
-            LinuxCall::Clone { flags, .. } if flags & neoos_abi::linux::CLONE_THREAD == 0 => {
+            LinuxCall::Clone(a) if a.flags & neoos_abi::linux::CLONE_THREAD == 0 => {
                 self.exec_family_call(pid, call)
             }
-            LinuxCall::Clone { .. } | LinuxCall::Futex { .. } => self.thread_call(pid, call),
+            LinuxCall::Clone(_) | LinuxCall::Futex { .. } => self.thread_call(pid, call),
             LinuxCall::Wait4 {
                 pid: target,
                 status,

@@ -131,6 +131,7 @@ pub fn run_scheduler() {
     loop {
         let next = with_kernel(|k| {
             k.flush_if_due();
+            k.clock_step();
             if k.processes().is_empty() {
                 k.launch_next();
             }
@@ -187,6 +188,13 @@ pub fn preempt() {
 /// The running process blocks until a child ends.
 pub fn block_for_child() {
     with_kernel(|k| k.processes_mut().block_current_for_child());
+    switch_to_scheduler();
+}
+
+/// The running process sleeps until the clock reaches `until` ticks or a
+/// signal wakes it (the clock's step, or the sender, makes it ready).
+pub fn sleep_until(until: u64) {
+    with_kernel(|k| k.processes_mut().block_current_sleeping(until));
     switch_to_scheduler();
 }
 

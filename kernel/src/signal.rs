@@ -106,6 +106,19 @@ pub fn deliver_pending(frame: &mut TrapFrame) {
     if !MAYBE_PENDING.load(Ordering::Relaxed) {
         return;
     }
+    deliver_next(frame);
+    // A mask `rt_sigsuspend` replaced comes back now unless a handler's
+    // frame took it.
+    with_kernel(|k| {
+        if let Some(pid) = k.processes().current() {
+            k.restore_saved_mask(pid);
+        }
+    });
+}
+
+/// Takes the pending signals of the running process until one runs a
+/// handler or none is left (one handler frame per return to user mode).
+fn deliver_next(frame: &mut TrapFrame) {
     loop {
         let next = with_kernel(|k| {
             let pid = k.processes().current()?;

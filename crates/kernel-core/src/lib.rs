@@ -28,6 +28,7 @@ pub mod platform;
 pub mod process;
 pub mod stack;
 pub mod syscall;
+pub mod timers;
 
 #[cfg(test)]
 mod test_platform;

@@ -1,6 +1,6 @@
 //! The process table: every process's life cycle (ready, running, waiting
-//! for a child, ended), parents and orphans, the run queue and the running
-//! process. It holds each process's machine parts (`T`: its page table, `C`:
+//! for a child, asleep, ended), parents and orphans, the run queue and the
+//! running process, and each process's signal state and real-time timer. It holds each process's machine parts (`T`: its page table, `C`:
 //! its kernel-side execution context) without knowing what they are; the
 //! kernel creates and frees them and switches between processes.
 
@@ -11,7 +11,9 @@ use alloc::vec::Vec;
 use neoos_mm::AsId;
 
 use crate::files::DescriptorTable;
+use crate::linux::signals::Signals;
 use crate::linux::ProgramAbi;
+use crate::timers::RealTimer;
 
 /// A process identifier.
 pub type Pid = u32;
@@ -23,9 +25,17 @@ pub enum State {
     Running,
     /// Waiting for a child to end.
     WaitingForChild,
+    /// Asleep until the clock reaches `until` ticks ([`FOREVER`]: until a
+    /// signal wakes it). A deliverable signal wakes it earlier.
+    Sleeping {
+        until: u64,
+    },
     /// Ended with this status; waiting to be reaped by its parent.
     Ended(i64),
 }
+
+/// The wake-up time of a sleep only a signal ends (`pause`, `sigsuspend`).
+pub const FOREVER: u64 = u64::MAX;
 
 /// Who waits for a process's end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +63,11 @@ pub struct Process<T, C> {
     pub files: DescriptorTable,
     /// Its system-call interface (and Linux state).
     pub abi: ProgramAbi,
+    /// Signal actions, blocked and pending sets, alternate stack (both
+    /// personalities; one thread per process, so per process for now).
+    pub signals: Signals,
+    /// Its `ITIMER_REAL` timer (`alarm`, `setitimer`).
+    pub timer: RealTimer,
 }
 
 impl<T, C> Process<T, C> {
@@ -106,6 +121,9 @@ pub struct ProcessTable<T, C> {
     run_queue: VecDeque<Pid>,
     current: Option<Pid>,
     next_pid: Pid,
+    /// No sleep ends and no timer expires before this tick (a lower bound:
+    /// the clock's step scans the table only once it is reached).
+    pub(crate) next_deadline: u64,
 }
 
 impl<T, C> Default for ProcessTable<T, C> {
@@ -115,6 +133,7 @@ impl<T, C> Default for ProcessTable<T, C> {
             run_queue: VecDeque::new(),
             current: None,
             next_pid: 1,
+            next_deadline: FOREVER,
         }
     }
 }
@@ -164,10 +183,78 @@ impl<T, C> ProcessTable<T, C> {
                 state: State::Ready,
                 files: new.files,
                 abi: new.abi,
+                signals: Signals::default(),
+                timer: RealTimer::default(),
             },
         );
         self.run_queue.push_back(pid);
         pid
+    }
+
+    /// Every process, to look at.
+    pub fn iter(&self) -> impl Iterator<Item = &Process<T, C>> + '_ {
+        self.processes.values()
+    }
+
+    /// The clock's step at tick `now`: fires due timers (SIGALRM made
+    /// pending), wakes sleepers whose time is over and sleepers or waiters
+    /// with a signal to take. Scans the table only once a deadline has
+    /// come. `true` when a signal was made pending.
+    pub(crate) fn clock_step(&mut self, now: u64) -> bool {
+        if now < self.next_deadline {
+            return false;
+        }
+        let mut next = FOREVER;
+        let mut posted = false;
+        for p in self.processes.values_mut() {
+            if p.timer.fire_if_due(now) && p.signals.post(crate::linux::signals::SIGALRM) {
+                posted = true;
+            }
+            if p.timer.armed() {
+                next = next.min(p.timer.expires);
+            }
+            let wake = match p.state {
+                State::Sleeping { until } => until <= now || p.signals.has_deliverable(),
+                State::WaitingForChild => p.signals.has_deliverable(),
+                _ => false,
+            };
+            if wake {
+                p.state = State::Ready;
+                self.run_queue.push_back(p.pid);
+            } else if let State::Sleeping { until } = p.state {
+                next = next.min(until);
+            }
+        }
+        self.next_deadline = next;
+        posted
+    }
+
+    /// Notes that something happens at tick `at` (a sleep ends, a timer
+    /// expires): the clock's step looks then.
+    pub(crate) fn note_deadline(&mut self, at: u64) {
+        self.next_deadline = self.next_deadline.min(at);
+    }
+
+    /// The running process sleeps until the clock reaches `until` ticks
+    /// ([`FOREVER`]: until a signal), or a deliverable signal wakes it.
+    pub fn block_current_sleeping(&mut self, until: u64) {
+        let Some(p) = self.current.and_then(|pid| self.processes.get_mut(&pid)) else {
+            return;
+        };
+        p.state = State::Sleeping { until };
+        self.note_deadline(until);
+    }
+
+    /// Makes `pid` ready if it sleeps or waits for a child (a signal came,
+    /// or its sleep is over): it steps its call again.
+    pub fn wake(&mut self, pid: Pid) {
+        let Some(p) = self.processes.get_mut(&pid) else {
+            return;
+        };
+        if matches!(p.state, State::Sleeping { .. } | State::WaitingForChild) {
+            p.state = State::Ready;
+            self.run_queue.push_back(pid);
+        }
     }
 
     /// Takes the next ready process off the run queue and makes it the
@@ -254,6 +341,19 @@ impl<T, C> ProcessTable<T, C> {
             }
         }
         unwaited
+    }
+
+    /// Child `pid` is reaped by the kernel, not waited for (its parent
+    /// ignores SIGCHLD): it leaves the table once the CPU has left it
+    /// (returned here if that is now).
+    pub(crate) fn auto_reap(&mut self, pid: Pid) -> Option<Unwaited> {
+        let p = self.processes.get_mut(&pid)?;
+        p.parent = Parent::Gone;
+        if p.is_released() {
+            self.drop_unwaited(pid)
+        } else {
+            None
+        }
     }
 
     fn wake_if_waiting(&mut self, pid: Pid) {

@@ -55,8 +55,13 @@
 #define SYS_SHMDT         29
 #define SYS_SHMCTL        30
 #define SYS_FORK          31
+/* Signals (POSIX results; declared in signal.h). */
+#define SYS_SIGACTION     32
+#define SYS_SIGPROCMASK   33
+#define SYS_SIGRETURN     34
+#define SYS_SIGNAL        35   /* kill(pid, sig) */
 /* One past the highest number (not checked by the header test). */
-#define SYS_COUNT         32
+#define SYS_COUNT         36
 
 /* ---- sys_open modes (combine with |) ---- */
 #define O_RDONLY   0

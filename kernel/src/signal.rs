@@ -107,13 +107,6 @@ pub fn deliver_pending(frame: &mut TrapFrame) {
         return;
     }
     deliver_next(frame);
-    // A mask `rt_sigsuspend` replaced comes back now unless a handler's
-    // frame took it.
-    with_kernel(|k| {
-        if let Some(pid) = k.processes().current() {
-            k.restore_saved_mask(pid);
-        }
-    });
 }
 
 /// Takes the pending signals of the running process until one runs a
@@ -122,8 +115,13 @@ fn deliver_next(frame: &mut TrapFrame) {
     loop {
         let next = with_kernel(|k| {
             let pid = k.processes().current()?;
-            let sig = k.next_pending_signal(pid)?;
-            Some((pid, sig))
+            let sig = k.next_pending_signal(pid);
+            if sig.is_none() {
+                // None left: a mask `rt_sigsuspend` replaced comes back
+                // now unless a handler's frame took it.
+                k.restore_saved_mask(pid);
+            }
+            Some((pid, sig?))
         });
         let Some((pid, sig)) = next else {
             return;

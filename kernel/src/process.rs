@@ -233,6 +233,7 @@ pub fn resolve_fault(frame: &mut TrapFrame, address: u64, access: Access) {
             signo,
             code,
             addr_or_pid: address,
+            status: 0,
         };
         let trap = TrapInfo {
             trapno: crate::arch::traps::PAGE_FAULT,

@@ -121,15 +121,10 @@ fn deliver_next(frame: &mut TrapFrame) {
                 // now unless a handler's frame took it.
                 k.restore_saved_mask(pid);
             }
-            Some((pid, sig?))
+            Some(k.pending_signal_info(pid, sig?))
         });
-        let Some((pid, sig)) = next else {
+        let Some(info) = next else {
             return;
-        };
-        let info = SigInfo {
-            signo: sig,
-            code: neoos_kernel_core::linux::signals::SI_USER,
-            addr_or_pid: u64::from(pid),
         };
         match deliver(frame, info, TrapInfo::default(), false) {
             SignalOutcome::Kill(sig) => end_by_signal(sig),

@@ -311,7 +311,7 @@ impl<P: Platform> Kernel<P> {
             return;
         };
         if let Some(Parent::Process(parent)) = parent {
-            if let Some(u) = self.notify_parent(parent, pid) {
+            if let Some(u) = self.notify_parent(parent, pid, status) {
                 self.report_unwaited(&u);
             }
         }

@@ -207,7 +207,15 @@ impl<T, C> ProcessTable<T, C> {
         let mut next = FOREVER;
         let mut posted = false;
         for p in self.processes.values_mut() {
-            if p.timer.fire_if_due(now) && p.signals.post(crate::linux::signals::SIGALRM) {
+            if p.timer.fire_if_due(now)
+                && p.signals.post_from(
+                    crate::linux::signals::SIGALRM,
+                    crate::linux::signals::SignalOrigin {
+                        code: crate::linux::signals::SI_KERNEL,
+                        ..Default::default()
+                    },
+                )
+            {
                 posted = true;
             }
             if p.timer.armed() {

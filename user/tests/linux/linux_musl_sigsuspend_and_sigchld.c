@@ -1,7 +1,7 @@
 // expect-output: PASS linux sigsuspend sigchld
 /* sigsuspend: with SIGCHLD blocked, a parent forks a child that exits 7
- * and sleeps in sigsuspend(empty mask): the SIGCHLD handler runs (with the
- * child's pid in si_pid), sigsuspend fails with EINTR, and the old mask
+ * and sleeps in sigsuspend(empty mask): the SIGCHLD handler runs (the
+ * child's pid in si_pid, CLD_EXITED, si_status 7), sigsuspend fails with EINTR, and the old mask
  * (SIGCHLD blocked) is back; the child is then waited for with its status.
  * A signal already pending and unblocked by the suspend mask ends it at
  * once. With SIGCHLD ignored, or SA_NOCLDWAIT, children are reaped by the
@@ -14,13 +14,16 @@
 #include <unistd.h>
 #include "linux_check.h"
 
-static volatile int chld_calls, usr1_calls;
+static volatile int chld_calls, usr1_calls, chld_code, chld_status;
+static volatile pid_t chld_pid;
 
 static void on_chld(int sig, siginfo_t *info, void *uc)
 {
     (void)uc;
-    (void)info;
     chld_calls += sig == SIGCHLD;
+    chld_pid = info->si_pid;
+    chld_code = info->si_code;
+    chld_status = info->si_status;
 }
 
 static void on_usr1(int sig) { usr1_calls += sig == SIGUSR1; }
@@ -59,6 +62,7 @@ int main(void)
     errno = 0;
     CHECK(sigsuspend(&empty) == -1 && errno == EINTR);
     CHECK(chld_calls == 1);
+    CHECK(chld_pid == pid && chld_code == CLD_EXITED && chld_status == 7);
     CHECK(sigprocmask(SIG_BLOCK, NULL, &now) == 0);
     CHECK(sigismember(&now, SIGCHLD));
     int status = 0;

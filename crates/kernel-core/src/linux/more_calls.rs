@@ -440,7 +440,12 @@ impl<P: Platform> Kernel<P> {
                 _ => return linux(LinuxError::NoProcess),
             },
         };
-        match self.send_signal(target, sig) {
+        let origin = signals::SignalOrigin {
+            code: signals::SI_USER,
+            pid: me,
+            status: 0,
+        };
+        match self.send_signal_from(target, sig, origin) {
             Err(Errno::NoEnt) => linux(LinuxError::NoProcess),
             Err(e) => done(Err(e)),
             Ok(()) => done(Ok(0)),

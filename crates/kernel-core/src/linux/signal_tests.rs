@@ -431,6 +431,7 @@ fn sigsuspend_sleeps_with_its_mask_and_the_handler_returns_to_the_old_one() {
         signo: SIGUSR1,
         code: SI_USER,
         addr_or_pid: 0,
+        status: 0,
     };
     let outcome = k.deliver_signal(
         pid,
@@ -473,8 +474,24 @@ fn a_childs_end_sends_sigchld_to_a_parent_that_handles_it() {
     );
     assert_eq!(sigaction(&mut k, parent, SIGCHLD, HANDLER, 0), 0);
     let child = fork(&mut k, parent);
-    end(&mut k, child, 0);
+    end(&mut k, child, 5);
     assert_eq!(pending(&k, parent), bit(SIGCHLD));
+    let info = k.pending_signal_info(parent, SIGCHLD);
+    assert_eq!(
+        (info.code, info.addr_or_pid, info.status),
+        (CLD_EXITED, u64::from(child), 5),
+        "si_code, si_pid, si_status"
+    );
+    k.next_pending_signal(parent);
+    let killed = fork(&mut k, parent);
+    end(&mut k, killed, crate::linux::killed_by(SIGSEGV));
+    let info = k.pending_signal_info(parent, SIGCHLD);
+    assert_eq!(
+        (info.code, info.addr_or_pid, info.status),
+        (CLD_DUMPED, u64::from(killed), SIGSEGV as i32)
+    );
+    k.linux_wait_step(parent, killed as i64, UserPtr(0), 0)
+        .unwrap();
     assert_eq!(
         k.linux_wait_step(parent, -1, UserPtr(SCRATCH), 0),
         Ok(Some(i64::from(child))),
@@ -592,6 +609,7 @@ fn sigkill_and_sigstop_cannot_be_caught_blocked_or_ignored() {
         signo: SIGKILL,
         code: SI_USER,
         addr_or_pid: 0,
+        status: 0,
     };
     assert_eq!(
         k.deliver_signal(
@@ -688,6 +706,7 @@ fn a_neoos_program_catches_sigsegv_through_its_own_calls() {
         signo: SIGSEGV,
         code: SEGV_MAPERR,
         addr_or_pid: 0x1000,
+        status: 0,
     };
     let outcome = k.deliver_signal(
         pid,

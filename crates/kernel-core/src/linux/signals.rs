@@ -166,6 +166,18 @@ pub struct Signals {
     /// The mask `rt_sigsuspend` replaced, put back after the handler that
     /// ends it (the handler's frame holds it), or at once when none runs.
     pub saved_mask: Option<u64>,
+    /// Who sent each pending signal (the first sender while it is pending,
+    /// as Linux keeps for the standard signals): its `siginfo`.
+    origins: [SignalOrigin; NSIG as usize],
+}
+
+/// Where a pending signal came from: `si_code`, the sender's (or the
+/// child's) pid, and SIGCHLD's status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SignalOrigin {
+    pub code: i32,
+    pub pid: u32,
+    pub status: i32,
 }
 
 impl Default for Signals {
@@ -176,6 +188,7 @@ impl Default for Signals {
             pending: 0,
             altstack: AltStack::default(),
             saved_mask: None,
+            origins: [SignalOrigin::default(); NSIG as usize],
         }
     }
 }
@@ -232,11 +245,31 @@ impl Signals {
     /// Makes `sig` pending unless it is ignored (then it is discarded, as
     /// POSIX says); `true` when it became pending.
     pub fn post(&mut self, sig: u32) -> bool {
+        self.post_from(sig, SignalOrigin::default())
+    }
+
+    /// [`Self::post`], recording who sent it (unless it was pending
+    /// already: the first sender stays).
+    pub fn post_from(&mut self, sig: u32, origin: SignalOrigin) -> bool {
         if self.disposition(sig) == Disposition::Ignore {
             return false;
         }
+        if self.pending & bit(sig) == 0 {
+            self.origins[(sig - 1) as usize] = origin;
+        }
         self.pending |= bit(sig);
         true
+    }
+
+    /// The `siginfo` of signal `sig` as it was sent.
+    pub fn info_of(&self, sig: u32) -> SigInfo {
+        let o = self.origins[(sig - 1) as usize];
+        SigInfo {
+            signo: sig,
+            code: o.code,
+            addr_or_pid: u64::from(o.pid),
+            status: o.status,
+        }
     }
 
     /// Whether a child's end reaps it at once: the parent ignores SIGCHLD
@@ -269,8 +302,10 @@ pub struct SigInfo {
     pub signo: u32,
     pub code: i32,
     /// The faulting address (SIGSEGV, SIGBUS), or the sender's pid in the
-    /// low 32 bits (`kill`).
+    /// low 32 bits (`kill`; SIGCHLD: the child's), its uid (0) above.
     pub addr_or_pid: u64,
+    /// SIGCHLD: the child's exit code, or the signal that killed it.
+    pub status: i32,
 }
 
 impl SigInfo {
@@ -280,6 +315,7 @@ impl SigInfo {
         b[0..4].copy_from_slice(&self.signo.to_le_bytes());
         b[8..12].copy_from_slice(&self.code.to_le_bytes());
         b[16..24].copy_from_slice(&self.addr_or_pid.to_le_bytes());
+        b[24..28].copy_from_slice(&self.status.to_le_bytes());
         b
     }
 }
@@ -656,6 +692,20 @@ impl<P: Platform> Kernel<P> {
     /// default action: a terminating signal ends it in its own context, on
     /// its way back to user mode). Signal 0 only checks the target.
     pub fn send_signal(&mut self, target: Pid, sig: u32) -> Result<(), Errno> {
+        let origin = SignalOrigin {
+            code: SI_KERNEL,
+            ..Default::default()
+        };
+        self.send_signal_from(target, sig, origin)
+    }
+
+    /// [`Self::send_signal`] with the `siginfo` the handler gets.
+    pub fn send_signal_from(
+        &mut self,
+        target: Pid,
+        sig: u32,
+        origin: SignalOrigin,
+    ) -> Result<(), Errno> {
         let p = self.processes.get_mut(target).ok_or(Errno::NoEnt)?;
         if matches!(p.state, crate::process::State::Ended(_)) {
             return Err(Errno::NoEnt);
@@ -666,7 +716,7 @@ impl<P: Platform> Kernel<P> {
         if !valid(sig) {
             return Err(Errno::Inval);
         }
-        if p.signals.post(sig) {
+        if p.signals.post_from(sig, origin) {
             let wake = p.signals.has_deliverable();
             self.platform.signal_pending();
             if wake {
@@ -737,15 +787,51 @@ impl<P: Platform> Kernel<P> {
     /// A child's end, told to its parent: SIGCHLD (discarded unless the
     /// parent handles it); a parent that ignores SIGCHLD or set
     /// `SA_NOCLDWAIT` has the child reaped at once (returned, to report).
-    pub(crate) fn notify_parent(&mut self, parent: Pid, child: Pid) -> Option<Unwaited> {
+    pub(crate) fn notify_parent(
+        &mut self,
+        parent: Pid,
+        child: Pid,
+        status: i64,
+    ) -> Option<Unwaited> {
         let reaps = self.signals(parent)?.reaps_children();
         let unwaited = if reaps {
             self.processes.auto_reap(child)
         } else {
             None
         };
-        let _ = self.send_signal(parent, SIGCHLD);
+        let wait = super::wait_status(status);
+        let origin = match wait & 0x7f {
+            0 => SignalOrigin {
+                code: CLD_EXITED,
+                pid: child,
+                status: (wait >> 8) & 0xff,
+            },
+            sig => SignalOrigin {
+                code: if wait & 0x80 != 0 {
+                    CLD_DUMPED
+                } else {
+                    CLD_KILLED
+                },
+                pid: child,
+                status: sig,
+            },
+        };
+        let _ = self.send_signal_from(parent, SIGCHLD, origin);
         unwaited
+    }
+
+    /// The `siginfo` of pending signal `sig` of `pid` (taken by
+    /// [`Self::next_pending_signal`]).
+    pub fn pending_signal_info(&self, pid: Pid, sig: u32) -> SigInfo {
+        match self.signals(pid) {
+            Some(s) => s.info_of(sig),
+            None => SigInfo {
+                signo: sig,
+                code: SI_KERNEL,
+                addr_or_pid: 0,
+                status: 0,
+            },
+        }
     }
 
     /// Delivers `info`'s signal to process `pid`, whose user registers are
@@ -918,6 +1004,7 @@ mod tests {
             signo: SIGSEGV,
             code: SEGV_MAPERR,
             addr_or_pid: 0xdead_0000,
+            status: 0,
         };
         let f = build_frame(
             regs.rsp - RED_ZONE,

@@ -239,8 +239,6 @@ impl<P: Platform> Kernel<P> {
         }
         p.abi = match (p.abi, loaded.abi) {
             (ProgramAbi::Linux(old), ProgramAbi::Linux(mut new)) => {
-                new.signals = old.signals;
-                new.signals.reset_handlers();
                 new.ids = old.ids;
                 new.umask = old.umask;
                 new.limits = old.limits;
@@ -248,6 +246,9 @@ impl<P: Platform> Kernel<P> {
             }
             (_, new) => new,
         };
+        // Handlers go back to their defaults; the mask, the pending
+        // signals and the real timer stay (POSIX).
+        p.signals.reset_handlers();
         let old_path = core::mem::replace(&mut p.path, path);
         if p.parent == Parent::Kernel && p.started_as.is_none() {
             p.started_as = Some(old_path);

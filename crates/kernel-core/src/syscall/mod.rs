@@ -243,9 +243,11 @@ pub enum SchedulerCall {
     /// `sys_maps`, which may be long: [`Kernel::maps_begin`], then
     /// [`Kernel::maps_step`] until done, yielding between steps.
     Maps { buf: UserPtr, len: i64 },
-    /// Linux `nanosleep`: give up the CPU until the clock reaches `until`
-    /// ticks, then return 0.
-    Sleep { until: u64 },
+    /// Sleep until the clock reaches `until` ticks (`crate::process::FOREVER`:
+    /// until a signal), stepped by [`Kernel::sleep_step`]: `nanosleep`
+    /// (`rem` gets the time left when a signal interrupts it), `pause`,
+    /// `rt_sigsuspend`.
+    Sleep { until: u64, rem: UserPtr },
     /// Linux `wait4` ([`Kernel::linux_wait_step`]), blocking unless
     /// `WNOHANG`.
     LinuxWait {

@@ -593,10 +593,15 @@ fn tgkill_reaches_one_thread_and_checks_its_group() {
     run(&mut k, tid);
     assert_eq!(k.next_pending_signal(pid), Some(SIGUSR1));
     assert_eq!(k.next_pending_signal(pid), None);
-    // tkill of a thread whose action is the default ends the whole process.
+    // tkill of a thread whose action is the default ends the whole
+    // process: the thread takes it in its own context.
     run(&mut k, other);
     let r = sys(&mut k, other, nr::TKILL, [t, 15, 0, 0, 0, 0]);
     assert_eq!(r, Ok(0));
+    assert_eq!(k.next_pending_signal(pid), None, "not for the first thread");
+    run(&mut k, tid);
+    assert_eq!(k.next_pending_signal(pid), Some(15));
+    exit_group(&mut k, pid, tid, crate::linux::killed_by(15));
     assert!(matches!(
         k.processes.get(pid).map(|p| p.state),
         Some(State::Ended(_)) | None

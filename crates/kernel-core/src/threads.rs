@@ -359,16 +359,13 @@ impl<P: Platform> Kernel<P> {
         };
         match disposition {
             Disposition::Ignore => Completion::Done(Ok(0)),
-            Disposition::Terminate if !blocked => {
-                if pid == me {
-                    return Completion::Scheduler(SchedulerCall::Exit {
-                        status: killed_by(sig),
-                    });
-                }
-                self.end(pid, killed_by(sig));
-                self.release_ended(pid);
-                Completion::Done(Ok(0))
+            Disposition::Terminate if !blocked && pid == me => {
+                Completion::Scheduler(SchedulerCall::Exit {
+                    status: killed_by(sig),
+                })
             }
+            // Another process's thread takes it in its own context (as
+            // `kill`): a terminating signal ends its process there.
             _ => {
                 if let Some(t) = self.processes.thread_mut(target) {
                     t.pending |= bit(sig);

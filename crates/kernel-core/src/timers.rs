@@ -1,9 +1,10 @@
 //! Time in the process table: each process's real-time interval timer
 //! (`ITIMER_REAL`, set by `alarm` and `setitimer`), counted in clock ticks,
-//! and the clock's step, which the kernel runs between processes: it fires
+//! and the clock's step, which the kernel runs between threads: it fires
 //! the timers whose time has come (SIGALRM, re-armed by the interval) and
-//! wakes the sleepers whose time is over or that have a signal to take.
-//! Sleeping processes are off the run queue: they cost nothing until then.
+//! wakes the sleeping threads whose time is over or that have a signal to
+//! take. Sleeping threads are off the run queue: they cost nothing until
+//! then.
 
 use neoos_abi::signal::ITIMER_REAL;
 use neoos_abi::TICKS_PER_SECOND;

@@ -13,7 +13,10 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::traps::TrapFrame;
 
-const KERNEL_STACK_SIZE: usize = 32 * 1024;
+// 64 KiB: with signal state, timers and threads merged, a process's exit
+// path (its record and table nodes moved on the stack) overflowed 32 KiB
+// into the heap next to the stack (seen as heap corruption at the next free).
+const KERNEL_STACK_SIZE: usize = 64 * 1024;
 
 #[repr(C, align(16))]
 struct StackMemory([u8; KERNEL_STACK_SIZE]);

@@ -387,7 +387,14 @@ fn join(tid: i64, status: UserPtr) -> Result<i64, Errno> {
     loop {
         match for_caller(|k, pid| k.join_step(pid, tid, status))? {
             Some(()) => return Ok(neo::E_OK),
-            None => process::block_for_join(tid as neoos_kernel_core::Tid),
+            None => {
+                // A signal to take (a kill among them): the join is made
+                // again after it, as every NeoOS call.
+                if let Some(rax) = interrupted(Restart::Always) {
+                    return Ok(rax);
+                }
+                process::block_for_join(tid as neoos_kernel_core::Tid)
+            }
         }
     }
 }

@@ -65,6 +65,17 @@ pub enum ThreadState {
     Ended(i64),
 }
 
+impl ThreadState {
+    /// Whether a signal the thread takes ends this wait (the call is then
+    /// stepped again: it ends with `EINTR` or is made again).
+    pub fn ends_on_signal(self) -> bool {
+        matches!(
+            self,
+            ThreadState::Blocked { .. } | ThreadState::WaitingForChild | ThreadState::Joining(_)
+        )
+    }
+}
+
 /// The wake-up time of a sleep only a signal ends (`pause`, `sigsuspend`).
 pub const FOREVER: u64 = u64::MAX;
 
@@ -475,7 +486,7 @@ impl<T, C> ProcessTable<T, C> {
                 ThreadState::Blocked { deadline } => {
                     deadline.is_some_and(|d| d <= now) || takes_signal()
                 }
-                ThreadState::WaitingForChild => takes_signal(),
+                ThreadState::WaitingForChild | ThreadState::Joining(_) => takes_signal(),
                 _ => false,
             };
             if wake {
@@ -607,17 +618,14 @@ impl<T, C> ProcessTable<T, C> {
         true
     }
 
-    /// Readies thread `tid` if it sleeps or waits for a child (a signal it
-    /// takes came): it steps its call again, which ends or restarts it.
-    /// `false` when it was not waiting so.
+    /// Readies thread `tid` if it sleeps, waits for a child or joins a
+    /// thread (a signal it takes came): it steps its call again, which
+    /// ends or restarts it. `false` when it was not waiting so.
     pub fn wake_for_signal(&mut self, tid: Tid) -> bool {
         let Some(t) = self.threads.get_mut(&tid) else {
             return false;
         };
-        if !matches!(
-            t.state,
-            ThreadState::Blocked { .. } | ThreadState::WaitingForChild
-        ) {
+        if !t.state.ends_on_signal() {
             return false;
         }
         t.state = ThreadState::Ready;

@@ -610,6 +610,41 @@ fn tgkill_reaches_one_thread_and_checks_its_group() {
 }
 
 #[test]
+fn a_kill_wakes_a_thread_that_joins_so_the_process_takes_it() {
+    let mut k = kernel();
+    let killer = spawn_linux(&mut k);
+    let pid = k
+        .spawn("/bin/prog", &[b"/bin/prog".to_vec()], None)
+        .unwrap();
+    run(&mut k, pid);
+    let tid = k.create_thread(pid, &frame(SCRATCH)).unwrap();
+    // Each thread waits for the other to end: no thread of it runs.
+    k.processes.block_current_for_join(tid);
+    k.processes.take_current();
+    run(&mut k, tid);
+    k.processes.block_current_for_join(pid);
+    k.processes.take_current();
+    run(&mut k, killer);
+    assert_eq!(
+        done(&mut k, killer, nr::KILL, [u64::from(pid), 9, 0, 0, 0, 0]),
+        0
+    );
+    let ready: Vec<Tid> = [pid, tid]
+        .into_iter()
+        .filter(|&t| k.processes.thread(t).unwrap().state == ThreadState::Ready)
+        .collect();
+    assert_eq!(
+        ready.len(),
+        1,
+        "one joining thread is woken to take SIGKILL"
+    );
+    // It runs, its join is interrupted, and it takes SIGKILL.
+    run(&mut k, ready[0]);
+    assert!(k.signal_interrupts(pid));
+    assert_eq!(k.next_pending_signal(pid), Some(9));
+}
+
+#[test]
 fn neo_threads_are_joined_once_with_their_status() {
     let mut k = kernel();
     let pid = k

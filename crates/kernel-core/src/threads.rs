@@ -395,9 +395,7 @@ impl<P: Platform> Kernel<P> {
         for t in self.processes.threads_of(pid) {
             match t.state {
                 ThreadState::Ready | ThreadState::Running if takes(self, t.tid) => return,
-                ThreadState::Blocked { .. } | ThreadState::WaitingForChild
-                    if sleeper.is_none() && takes(self, t.tid) =>
-                {
+                state if state.ends_on_signal() && sleeper.is_none() && takes(self, t.tid) => {
                     sleeper = Some(t.tid)
                 }
                 _ => {}

@@ -139,6 +139,7 @@ pub fn run_scheduler() {
     loop {
         let next = with_kernel(|k| {
             k.flush_if_due();
+            k.clock_step();
             if k.processes().is_empty() {
                 k.launch_next();
             }
@@ -214,6 +215,13 @@ pub fn block_for_join(target: neoos_kernel_core::Tid) {
     switch_to_scheduler();
 }
 
+/// The running thread sleeps until the clock reaches `until` ticks or a
+/// signal wakes it (the clock's step, or the sender, makes it ready).
+pub fn sleep_until(until: u64) {
+    with_kernel(|k| k.processes_mut().block_current_sleeping(until));
+    switch_to_scheduler();
+}
+
 /// Ends the running process with `status`, every thread of it (Linux
 /// `exit_group`, a fatal signal or fault), and never returns.
 pub fn exit_current(status: i64) -> ! {
@@ -271,6 +279,7 @@ pub fn resolve_fault(frame: &mut TrapFrame, address: u64, access: Access) {
             signo,
             code,
             addr_or_pid: address,
+            status: 0,
         };
         let trap = TrapInfo {
             trapno: crate::arch::traps::PAGE_FAULT,

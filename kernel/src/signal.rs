@@ -106,19 +106,25 @@ pub fn deliver_pending(frame: &mut TrapFrame) {
     if !MAYBE_PENDING.load(Ordering::Relaxed) {
         return;
     }
+    deliver_next(frame);
+}
+
+/// Takes the pending signals of the running process until one runs a
+/// handler or none is left (one handler frame per return to user mode).
+fn deliver_next(frame: &mut TrapFrame) {
     loop {
         let next = with_kernel(|k| {
             let pid = k.processes().current()?;
-            let sig = k.next_pending_signal(pid)?;
-            Some((pid, sig))
+            let sig = k.next_pending_signal(pid);
+            if sig.is_none() {
+                // None left: a mask `rt_sigsuspend` replaced comes back
+                // now unless a handler's frame took it.
+                k.restore_saved_mask(pid);
+            }
+            Some(k.pending_signal_info(pid, sig?))
         });
-        let Some((pid, sig)) = next else {
+        let Some(info) = next else {
             return;
-        };
-        let info = SigInfo {
-            signo: sig,
-            code: neoos_kernel_core::linux::signals::SI_USER,
-            addr_or_pid: u64::from(pid),
         };
         match deliver(frame, info, TrapInfo::default(), false) {
             SignalOutcome::Kill(sig) => end_by_signal(sig),

@@ -2,13 +2,20 @@
 //! from the trap frame, decodes them with the table of the caller's
 //! numbering (NeoOS or Linux) in `neoos-kernel-core`, runs the call there,
 //! and completes here the calls that need the scheduler (exit, yield, wait,
-//! kill, fork, console input, and `mincore` and `sys_maps`, which yield
-//! between their steps).
-//! The result, converted once by the call's personality, goes to `rax`.
+//! kill, fork, console input, sleeps, and `mincore` and `sys_maps`, which
+//! yield between their steps).
+//! The result, converted once by the call's personality, goes to `rax`. A
+//! blocked call that a signal stops returns `EINTR`, or is made again after
+//! the handler (`rip` back on the `syscall` instruction, `rax` the call
+//! number again) as the call's restart rule and the handler's
+//! `SA_RESTART` say.
 
 use neoos_abi::neo;
 use neoos_kernel_core::linux::exec::{CloneArgs, WaitTarget};
-use neoos_kernel_core::syscall::{KillOutcome, SchedulerCall, UserPtr, NEO_UNKNOWN_CALL};
+use neoos_kernel_core::linux::signals::{Restart, RESTART_CALL};
+use neoos_kernel_core::syscall::{
+    KillOutcome, Personality, SchedulerCall, UserPtr, NEO_UNKNOWN_CALL,
+};
 use neoos_mm::Errno;
 
 use crate::arch::traps::TrapFrame;
@@ -52,8 +59,9 @@ pub fn handle(frame: &mut TrapFrame) {
                 count,
                 write,
             },
-            _,
-        )) => pipe_io(fd, buf, count, write),
+            personality,
+        )) => pipe_io(fd, buf, count, write, restart_rule(personality)),
+        Err((SchedulerCall::Sleep { until, rem }, _)) => sleep(until, rem),
         Err((SchedulerCall::FutexWait { deadline }, _)) => futex_wait(deadline),
         Err((SchedulerCall::Exec { path, argv, envp }, _)) => exec(frame, path, argv, envp),
         Err((
@@ -68,9 +76,53 @@ pub fn handle(frame: &mut TrapFrame) {
             let sp = frame.rsp;
             personality.result(for_caller(|k, pid| k.sigaltstack(pid, ss, old, sp)))
         }
-        Err((call, personality)) => personality.result(scheduler_call(call, frame)),
+        Err((call, personality)) => personality.result(scheduler_call(call, frame, personality)),
     };
-    frame.rax = result as u64;
+    if result == RESTART_CALL {
+        // The `syscall` instruction (2 bytes) runs again once the signal
+        // is taken, with the same arguments (still in the frame).
+        frame.rip = frame.rip.wrapping_sub(2);
+        frame.rax = number as u64;
+    } else {
+        frame.rax = result as u64;
+    }
+}
+
+/// How a blocked call of `personality` ends when a signal stops it: NeoOS
+/// calls have no `EINTR` and are always made again; POSIX ones by
+/// `SA_RESTART`.
+fn restart_rule(personality: Personality) -> Restart {
+    match personality {
+        Personality::Neo => Restart::Always,
+        Personality::Posix => Restart::WithSaRestart,
+    }
+}
+
+/// The result of the running process's blocked call if a signal is to be
+/// taken ([`RESTART_CALL`] or `-EINTR`, by `restart`), else `None`.
+fn interrupted(restart: Restart) -> Option<i64> {
+    with_kernel(|k| {
+        let pid = k.processes().current()?;
+        k.signal_interrupts(pid)
+            .then(|| k.interrupted_call(pid, restart))
+    })
+}
+
+/// A sleep until tick `until` (`nanosleep`, `pause`, `rt_sigsuspend`):
+/// the process is off the run queue until the clock's step or a signal
+/// wakes it; the result is the raw `rax`.
+fn sleep(until: u64, rem: UserPtr) -> i64 {
+    loop {
+        let step = with_kernel(|k| {
+            let pid = k.processes().current()?;
+            Some(k.sleep_step(pid, until, rem))
+        });
+        match step {
+            None => return -(neoos_abi::errno::EINVAL),
+            Some(Some(rax)) => return rax,
+            Some(None) => process::sleep_until(until),
+        }
+    }
 }
 
 /// Linux `wait4`: steps until a child is taken, blocking between steps
@@ -84,7 +136,12 @@ fn linux_wait(target: i64, status: UserPtr, options: u32) -> i64 {
         match step {
             None => return -(neoos_abi::errno::ECHILD),
             Some(Ok(Some(child))) => return child,
-            Some(Ok(None)) => process::block_for_child(),
+            Some(Ok(None)) => {
+                if let Some(rax) = interrupted(Restart::WithSaRestart) {
+                    return rax;
+                }
+                process::block_for_child()
+            }
             Some(Err(e)) => return e.result(),
         }
     }
@@ -133,7 +190,12 @@ fn waitid(target: WaitTarget, info: UserPtr, options: u32) -> i64 {
         match step {
             None => return -(neoos_abi::errno::ECHILD),
             Some(Ok(Some(rax))) => return rax,
-            Some(Ok(None)) => process::block_for_child(),
+            Some(Ok(None)) => {
+                if let Some(rax) = interrupted(Restart::WithSaRestart) {
+                    return rax;
+                }
+                process::block_for_child()
+            }
             Some(Err(e)) => return e.result(),
         }
     }
@@ -141,7 +203,7 @@ fn waitid(target: WaitTarget, info: UserPtr, options: u32) -> i64 {
 
 /// A pipe read or write: steps until done, giving the CPU away while the
 /// pipe is empty (read) or full (write); the result is the raw `rax`.
-fn pipe_io(fd: i64, buf: UserPtr, count: usize, write: bool) -> i64 {
+fn pipe_io(fd: i64, buf: UserPtr, count: usize, write: bool, restart: Restart) -> i64 {
     loop {
         let step = with_kernel(|k| match k.processes().current() {
             Some(pid) => k.pipe_step(pid, fd, buf, count, write),
@@ -150,6 +212,9 @@ fn pipe_io(fd: i64, buf: UserPtr, count: usize, write: bool) -> i64 {
         match step {
             Some(rax) => return rax,
             None => {
+                if let Some(rax) = interrupted(restart) {
+                    return rax;
+                }
                 process::yield_now();
                 crate::arch::cpu::wait_for_interrupt();
             }
@@ -159,12 +224,16 @@ fn pipe_io(fd: i64, buf: UserPtr, count: usize, write: bool) -> i64 {
 
 /// Linux `poll`/`ppoll` with nothing ready at first: passes over the
 /// entries, giving the CPU away between them, until one is ready (their
-/// count) or the clock reaches `deadline` (0).
+/// count), the clock reaches `deadline` (0) or a signal comes (`EINTR`,
+/// never restarted, as on Linux).
 fn poll(fds: UserPtr, nfds: u64, deadline: Option<u64>) -> Result<i64, Errno> {
     loop {
         match for_caller(|k, pid| k.poll_step(pid, fds, nfds))? {
             0 if deadline.is_some_and(|d| crate::clock::ticks() >= d) => return Ok(0),
             0 => {
+                if let Some(rax) = interrupted(Restart::Never) {
+                    return Ok(rax);
+                }
                 process::yield_now();
                 crate::arch::cpu::wait_for_interrupt();
             }
@@ -173,35 +242,26 @@ fn poll(fds: UserPtr, nfds: u64, deadline: Option<u64>) -> Result<i64, Errno> {
     }
 }
 
-/// Gives the CPU away until the clock reaches `until` ticks: other ready
-/// processes run first; then the CPU waits for the next interrupt (the
-/// kernel runs with interrupts off, so the clock moves only then).
-fn sleep_until(until: u64) -> Result<i64, Errno> {
-    while crate::clock::ticks() < until {
-        process::yield_now();
-        if crate::clock::ticks() < until {
-            crate::arch::cpu::wait_for_interrupt();
-        }
-    }
-    Ok(0)
-}
-
 /// Completes a call that may switch away from the caller.
-fn scheduler_call(call: SchedulerCall, frame: &TrapFrame) -> Result<i64, Errno> {
+fn scheduler_call(
+    call: SchedulerCall,
+    frame: &TrapFrame,
+    personality: Personality,
+) -> Result<i64, Errno> {
+    let restart = restart_rule(personality);
     match call {
         SchedulerCall::Exit { status } => process::exit_current(status),
         SchedulerCall::Yield => {
             process::yield_now();
             Ok(neo::E_OK)
         }
-        SchedulerCall::Wait { status } => wait(status),
-        SchedulerCall::ReadConsole { buf, count } => read_console(buf, count),
+        SchedulerCall::Wait { status } => wait(status, restart),
+        SchedulerCall::ReadConsole { buf, count } => read_console(buf, count, restart),
         SchedulerCall::Kill { pid } => kill(pid),
         SchedulerCall::Fork => fork(frame),
         SchedulerCall::Clone(args) => clone(frame, args),
         SchedulerCall::Mincore { addr, len, vec } => mincore(addr, len, vec),
         SchedulerCall::Maps { buf, len } => maps(buf, len),
-        SchedulerCall::Sleep { until } => sleep_until(until),
         SchedulerCall::Poll {
             fds,
             nfds,
@@ -216,7 +276,8 @@ fn scheduler_call(call: SchedulerCall, frame: &TrapFrame) -> Result<i64, Errno> 
         SchedulerCall::CloneThread { args } => clone_thread(frame, args),
         SchedulerCall::ThreadJoin { tid, status } => join(tid, status),
         // Completed in `handle`.
-        SchedulerCall::LinuxWait { .. }
+        SchedulerCall::Sleep { .. }
+        | SchedulerCall::LinuxWait { .. }
         | SchedulerCall::PipeIo { .. }
         | SchedulerCall::FutexWait { .. }
         | SchedulerCall::SigReturn
@@ -258,21 +319,31 @@ fn for_caller<R>(
     })
 }
 
-fn wait(status: UserPtr) -> Result<i64, Errno> {
+fn wait(status: UserPtr, restart: Restart) -> Result<i64, Errno> {
     loop {
         match for_caller(|k, pid| k.wait_step(pid, status))? {
             Some(child) => return Ok(child as i64),
-            None => process::block_for_child(),
+            None => {
+                if let Some(rax) = interrupted(restart) {
+                    return Ok(rax);
+                }
+                process::block_for_child()
+            }
         }
     }
 }
 
-fn read_console(buf: UserPtr, count: usize) -> Result<i64, Errno> {
+fn read_console(buf: UserPtr, count: usize, restart: Restart) -> Result<i64, Errno> {
     // The buffer is checked before the wait: a bad one fails at once.
     for_caller(|k, pid| k.check_console_buffer(pid, buf, count))?;
     loop {
         match for_caller(|k, pid| k.read_console_step(pid, buf, count))? {
-            0 => process::yield_now(),
+            0 => {
+                if let Some(rax) = interrupted(restart) {
+                    return Ok(rax);
+                }
+                process::yield_now()
+            }
             n => return Ok(n),
         }
     }
@@ -341,7 +412,14 @@ fn join(tid: i64, status: UserPtr) -> Result<i64, Errno> {
     loop {
         match for_caller(|k, pid| k.join_step(pid, tid, status))? {
             Some(()) => return Ok(neo::E_OK),
-            None => process::block_for_join(tid as neoos_kernel_core::Tid),
+            None => {
+                // A signal to take (a kill among them): the join is made
+                // again after it, as every NeoOS call.
+                if let Some(rax) = interrupted(Restart::Always) {
+                    return Ok(rax);
+                }
+                process::block_for_join(tid as neoos_kernel_core::Tid)
+            }
         }
     }
 }

@@ -56,11 +56,18 @@ pub mod nr {
     pub const THREAD_EXIT: usize = 33;
     pub const THREAD_JOIN: usize = 34;
 
+    /// Signals (POSIX results, the kernel's layouts of `crate::signal`).
+    pub const SIGACTION: usize = 35;
+    pub const SIGPROCMASK: usize = 36;
+    pub const SIGRETURN: usize = 37;
+    /// POSIX `kill(pid, sig)` (NeoOS `sys_kill` ends a process outright).
+    pub const SIGNAL: usize = 38;
+
     /// The first call of the POSIX personality (results are `-errno`);
     /// calls below it are NeoOS calls (results are `E_*` codes).
     pub const FIRST_POSIX: usize = MMAP;
     /// One past the highest system-call number.
-    pub const COUNT: usize = 35;
+    pub const COUNT: usize = 39;
 
     /// Whether call `number` follows the NeoOS result convention (`E_*`
     /// codes): the NeoOS calls below [`FIRST_POSIX`] and the thread calls.
@@ -223,6 +230,9 @@ pub mod linux {
         pub const DUP2: usize = 33;
         pub const PAUSE: usize = 34;
         pub const NANOSLEEP: usize = 35;
+        pub const GETITIMER: usize = 36;
+        pub const ALARM: usize = 37;
+        pub const SETITIMER: usize = 38;
         pub const GETPID: usize = 39;
         pub const CLONE: usize = 56;
         pub const FORK: usize = 57;
@@ -254,6 +264,7 @@ pub mod linux {
         pub const GETRESUID: usize = 118;
         pub const SETRESGID: usize = 119;
         pub const GETRESGID: usize = 120;
+        pub const RT_SIGSUSPEND: usize = 130;
         pub const SIGALTSTACK: usize = 131;
         pub const STATFS: usize = 137;
         pub const FSTATFS: usize = 138;
@@ -647,6 +658,84 @@ pub mod status {
     pub const CRASHED: i64 = 134;
 }
 
+/// Signals, for both personalities: numbers (x86_64 Linux), `sigaction`
+/// flags and handler values, `sigprocmask` hows, `si_code`s, and the
+/// layout the kernel reads (`struct sigaction`: handler, flags, restorer,
+/// mask; 8 bytes each). NeoOS programs use the same values through
+/// libneo's `signal.h`.
+pub mod signal {
+    pub const SIGHUP: u32 = 1;
+    pub const SIGINT: u32 = 2;
+    pub const SIGQUIT: u32 = 3;
+    pub const SIGILL: u32 = 4;
+    pub const SIGTRAP: u32 = 5;
+    pub const SIGABRT: u32 = 6;
+    pub const SIGBUS: u32 = 7;
+    pub const SIGFPE: u32 = 8;
+    pub const SIGKILL: u32 = 9;
+    pub const SIGUSR1: u32 = 10;
+    pub const SIGSEGV: u32 = 11;
+    pub const SIGUSR2: u32 = 12;
+    pub const SIGPIPE: u32 = 13;
+    pub const SIGALRM: u32 = 14;
+    pub const SIGTERM: u32 = 15;
+    pub const SIGSTKFLT: u32 = 16;
+    pub const SIGCHLD: u32 = 17;
+    pub const SIGCONT: u32 = 18;
+    pub const SIGSTOP: u32 = 19;
+    pub const SIGTSTP: u32 = 20;
+    pub const SIGTTIN: u32 = 21;
+    pub const SIGTTOU: u32 = 22;
+    pub const SIGURG: u32 = 23;
+    pub const SIGXCPU: u32 = 24;
+    pub const SIGXFSZ: u32 = 25;
+    pub const SIGVTALRM: u32 = 26;
+    pub const SIGPROF: u32 = 27;
+    pub const SIGWINCH: u32 = 28;
+    pub const SIGIO: u32 = 29;
+    pub const SIGPWR: u32 = 30;
+    pub const SIGSYS: u32 = 31;
+    /// Signals are numbered 1..=64.
+    pub const NSIG: u32 = 64;
+
+    /// `sa_flags` bits NeoOS honours.
+    pub const SA_NOCLDSTOP: u64 = 1;
+    pub const SA_NOCLDWAIT: u64 = 2;
+    pub const SA_SIGINFO: u64 = 4;
+    pub const SA_ONSTACK: u64 = 0x0800_0000;
+    pub const SA_RESTART: u64 = 0x1000_0000;
+    pub const SA_RESTORER: u64 = 0x0400_0000;
+    pub const SA_NODEFER: u64 = 0x4000_0000;
+    pub const SA_RESETHAND: u64 = 0x8000_0000;
+    /// `sa_handler` values.
+    pub const SIG_DFL: u64 = 0;
+    pub const SIG_IGN: u64 = 1;
+    /// `sigprocmask` hows.
+    pub const SIG_BLOCK: u32 = 0;
+    pub const SIG_UNBLOCK: u32 = 1;
+    pub const SIG_SETMASK: u32 = 2;
+
+    /// `si_code` values.
+    pub const SI_USER: i32 = 0;
+    pub const SI_KERNEL: i32 = 0x80;
+    pub const SI_TKILL: i32 = -6;
+    pub const SEGV_MAPERR: i32 = 1;
+    pub const SEGV_ACCERR: i32 = 2;
+    pub const BUS_ADRERR: i32 = 2;
+    /// SIGCHLD's: the child exited, was killed, or was killed and dumped.
+    pub const CLD_EXITED: i32 = 1;
+    pub const CLD_KILLED: i32 = 2;
+    pub const CLD_DUMPED: i32 = 3;
+
+    /// `struct sigaction` as the kernel reads it.
+    pub const SIGACTION_SIZE: usize = 32;
+
+    /// `setitimer`/`getitimer` timers.
+    pub const ITIMER_REAL: u32 = 0;
+    pub const ITIMER_VIRTUAL: u32 = 1;
+    pub const ITIMER_PROF: u32 = 2;
+}
+
 /// Every value that the C header `name` must define, by name.
 pub fn c_header_table(name: &str) -> &'static [(&'static str, i64)] {
     match name {
@@ -655,6 +744,7 @@ pub fn c_header_table(name: &str) -> &'static [(&'static str, i64)] {
         "sys/mman.h" => MMAN_H,
         "sys/shm.h" => SHM_H,
         "errno.h" => ERRNO_H,
+        "signal.h" => SIGNAL_H,
         _ => &[],
     }
 }
@@ -666,6 +756,7 @@ pub const C_HEADERS: &[&str] = &[
     "sys/mman.h",
     "sys/shm.h",
     "errno.h",
+    "signal.h",
 ];
 
 const ERROR_H: &[(&str, i64)] = &[
@@ -719,6 +810,10 @@ const SYSCALLS_H: &[(&str, i64)] = &[
     ("SYS_THREAD_CREATE", nr::THREAD_CREATE as i64),
     ("SYS_THREAD_EXIT", nr::THREAD_EXIT as i64),
     ("SYS_THREAD_JOIN", nr::THREAD_JOIN as i64),
+    ("SYS_SIGACTION", nr::SIGACTION as i64),
+    ("SYS_SIGPROCMASK", nr::SIGPROCMASK as i64),
+    ("SYS_SIGRETURN", nr::SIGRETURN as i64),
+    ("SYS_SIGNAL", nr::SIGNAL as i64),
     ("O_RDONLY", open::O_RDONLY as i64),
     ("O_WRONLY", open::O_WRONLY as i64),
     ("O_RDWR", open::O_RDWR as i64),
@@ -788,4 +883,59 @@ const ERRNO_H: &[(&str, i64)] = &[
     ("ENOSPC", errno::ENOSPC),
     ("ENOSYS", errno::ENOSYS),
     ("EOVERFLOW", errno::EOVERFLOW),
+    ("EINTR", errno::EINTR),
+];
+
+const SIGNAL_H: &[(&str, i64)] = &[
+    ("SIGHUP", signal::SIGHUP as i64),
+    ("SIGINT", signal::SIGINT as i64),
+    ("SIGQUIT", signal::SIGQUIT as i64),
+    ("SIGILL", signal::SIGILL as i64),
+    ("SIGTRAP", signal::SIGTRAP as i64),
+    ("SIGABRT", signal::SIGABRT as i64),
+    ("SIGBUS", signal::SIGBUS as i64),
+    ("SIGFPE", signal::SIGFPE as i64),
+    ("SIGKILL", signal::SIGKILL as i64),
+    ("SIGUSR1", signal::SIGUSR1 as i64),
+    ("SIGSEGV", signal::SIGSEGV as i64),
+    ("SIGUSR2", signal::SIGUSR2 as i64),
+    ("SIGPIPE", signal::SIGPIPE as i64),
+    ("SIGALRM", signal::SIGALRM as i64),
+    ("SIGTERM", signal::SIGTERM as i64),
+    ("SIGSTKFLT", signal::SIGSTKFLT as i64),
+    ("SIGCHLD", signal::SIGCHLD as i64),
+    ("SIGCONT", signal::SIGCONT as i64),
+    ("SIGSTOP", signal::SIGSTOP as i64),
+    ("SIGTSTP", signal::SIGTSTP as i64),
+    ("SIGTTIN", signal::SIGTTIN as i64),
+    ("SIGTTOU", signal::SIGTTOU as i64),
+    ("SIGURG", signal::SIGURG as i64),
+    ("SIGXCPU", signal::SIGXCPU as i64),
+    ("SIGXFSZ", signal::SIGXFSZ as i64),
+    ("SIGVTALRM", signal::SIGVTALRM as i64),
+    ("SIGPROF", signal::SIGPROF as i64),
+    ("SIGWINCH", signal::SIGWINCH as i64),
+    ("SIGIO", signal::SIGIO as i64),
+    ("SIGPWR", signal::SIGPWR as i64),
+    ("SIGSYS", signal::SIGSYS as i64),
+    ("NSIG", signal::NSIG as i64),
+    ("SA_NOCLDSTOP", signal::SA_NOCLDSTOP as i64),
+    ("SA_NOCLDWAIT", signal::SA_NOCLDWAIT as i64),
+    ("SA_SIGINFO", signal::SA_SIGINFO as i64),
+    ("SA_ONSTACK", signal::SA_ONSTACK as i64),
+    ("SA_RESTART", signal::SA_RESTART as i64),
+    ("SA_RESTORER", signal::SA_RESTORER as i64),
+    ("SA_NODEFER", signal::SA_NODEFER as i64),
+    ("SA_RESETHAND", signal::SA_RESETHAND as i64),
+    ("SIG_BLOCK", signal::SIG_BLOCK as i64),
+    ("SIG_UNBLOCK", signal::SIG_UNBLOCK as i64),
+    ("SIG_SETMASK", signal::SIG_SETMASK as i64),
+    ("SI_USER", signal::SI_USER as i64),
+    ("SI_KERNEL", signal::SI_KERNEL as i64),
+    ("SEGV_MAPERR", signal::SEGV_MAPERR as i64),
+    ("SEGV_ACCERR", signal::SEGV_ACCERR as i64),
+    ("BUS_ADRERR", signal::BUS_ADRERR as i64),
+    ("CLD_EXITED", signal::CLD_EXITED as i64),
+    ("CLD_KILLED", signal::CLD_KILLED as i64),
+    ("CLD_DUMPED", signal::CLD_DUMPED as i64),
 ];

@@ -292,14 +292,18 @@ impl<P: Platform> Kernel<P> {
             self.discard(space, table);
             return Err(Errno::NoMem);
         };
-        let (path, files, mut abi) = match self.processes.get(parent) {
-            Some(p) => (p.path.clone(), p.files.clone(), p.abi),
-            None => (String::new(), DescriptorTable::default(), ProgramAbi::Neo),
+        let (path, files, abi, mut signals) = match self.processes.get(parent) {
+            Some(p) => (p.path.clone(), p.files.clone(), p.abi, p.signals),
+            None => (
+                String::new(),
+                DescriptorTable::default(),
+                ProgramAbi::Neo,
+                Default::default(),
+            ),
         };
-        if let ProgramAbi::Linux(state) = &mut abi {
-            // A child starts with no signal pending (POSIX).
-            state.signals.pending = 0;
-        }
+        // A child starts with no signal pending and no timer (POSIX).
+        signals.pending = 0;
+        signals.saved_mask = None;
         let ends: Vec<_> = files.pipe_ends().collect();
         for (id, write) in ends {
             self.pipes.add_ref(id, write);
@@ -330,6 +334,9 @@ impl<P: Platform> Kernel<P> {
             files,
             abi,
         });
+        if let Some(c) = self.processes.get_mut(child) {
+            c.signals = signals;
+        }
         match cwd {
             Some(cwd) => {
                 self.cwds.insert(child, cwd);
@@ -351,6 +358,7 @@ impl<P: Platform> Kernel<P> {
         // An exec's old space still being torn down goes first (its table
         // is not the running one).
         self.finish_retired(pid);
+        let parent = self.processes.get(pid).map(|p| p.parent);
         let Some(mut ending) = self.processes.end(pid, status) else {
             return;
         };
@@ -359,6 +367,11 @@ impl<P: Platform> Kernel<P> {
         }
         for tid in ending.threads.drain(..) {
             self.futexes.remove(tid);
+        }
+        if let Some(Parent::Process(parent)) = parent {
+            if let Some(u) = self.notify_parent(parent, pid, status) {
+                self.report_unwaited(&u);
+            }
         }
         let mut files = self.file_io();
         for d in ending.files.take_all() {
@@ -390,17 +403,14 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// Ends process `pid` at another process's request. `false` when there
-    /// is no such live process.
+    /// Ends process `pid` at another process's request: SIGKILL, which
+    /// it takes in its own context (woken if it sleeps or waits) on its
+    /// way back to user mode, its exit stepped there like any other, so a
+    /// big address space does not stop the killer or anyone else. `false`
+    /// when there is no such live process.
     pub fn kill(&mut self, pid: Pid) -> bool {
-        match self.processes.get(pid).map(|p| p.state) {
-            Some(crate::process::State::Ended(_)) | None => false,
-            Some(_) => {
-                self.end(pid, status::KILLED);
-                self.release_ended(pid);
-                true
-            }
-        }
+        self.send_signal(pid, crate::linux::signals::SIGKILL)
+            .is_ok()
     }
 
     /// Frees what an ended process still held once the CPU has left it.

@@ -10,7 +10,7 @@ use neoos_abi::layout::STACK_TOP;
 use neoos_abi::{mman, neo, nr, open, shm, shmid_ds, PAGE_SIZE};
 use neoos_mm::{Access, Errno};
 
-use crate::process::{Pid, State};
+use crate::process::{Pid, ThreadState};
 use crate::syscall::{decode_neo, Completion, KillOutcome, SchedulerCall, UserPtr};
 use crate::test_platform::{kernel, TestPlatform, PROGRAM_BASE, PROGRAM_ENTRY};
 use crate::Kernel;
@@ -228,25 +228,41 @@ fn wait_with_a_bad_status_pointer_keeps_the_child() {
 }
 
 #[test]
-fn kill_ends_another_process_at_once_and_refuses_bad_targets() {
+fn kill_sends_sigkill_the_target_takes_in_its_own_context() {
+    use crate::linux::signals::{bit, SIGKILL};
     let mut k = kernel();
     let a = spawn(&mut k, None);
     let b = spawn(&mut k, Some(a));
+    // b waits for a child, then a kills it: it is woken, not torn down
+    // in a's context; it has SIGKILL to take, whatever it blocked.
+    k.processes.pick_next();
+    k.processes.yield_current();
+    k.processes.take_current();
+    assert_eq!(k.processes.pick_next(), Some(b));
+    k.processes.block_current_for_child();
+    k.processes.take_current();
+    k.signals_mut_for_test(b).set_blocked(u64::MAX);
     assert_eq!(k.kill_request(a, b as i64), Ok(KillOutcome::Killed));
     assert_eq!(
-        k.processes.get(b).map(|p| p.state),
-        Some(State::Ended(neoos_abi::status::KILLED))
+        k.processes.thread(b).unwrap().state,
+        ThreadState::Ready,
+        "woken to die in its own context"
     );
-    assert_eq!(k.kill_request(a, b as i64), Err(Errno::NoEnt));
+    let p = k.processes.get(b).unwrap();
+    assert_ne!(p.signals.pending & bit(SIGKILL), 0);
+    assert_eq!(k.next_pending_signal(b), Some(SIGKILL));
     assert_eq!(k.kill_request(a, a as i64), Ok(KillOutcome::KillSelf));
     assert_eq!(k.kill_request(a, 0), Err(Errno::Inval));
     assert_eq!(k.kill_request(a, 1 << 40), Err(Errno::Inval));
+    // Its own exit (as the kernel does on its way back to user mode).
+    while !k.exit_step(b) {}
+    run_and_end(&mut k, b, neoos_abi::status::KILLED);
+    assert_eq!(k.kill_request(a, b as i64), Err(Errno::NoEnt));
     assert_eq!(
-        k.processes.pick_next(),
-        Some(a),
-        "the killed one never runs"
+        k.wait_step(a, UserPtr(0)),
+        Ok(Some(b)),
+        "the parent reaps it with the killed status"
     );
-    assert_eq!(k.processes.pick_next(), None);
 }
 
 #[test]

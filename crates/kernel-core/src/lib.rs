@@ -32,6 +32,7 @@ pub mod reclaim;
 pub mod stack;
 pub mod syscall;
 pub mod threads;
+pub mod timers;
 
 #[cfg(test)]
 mod test_platform;

@@ -1,21 +1,24 @@
 //! The process table: processes (address space, page table, files, signal
-//! actions, parent; alive or ended) and their threads (the schedulable
-//! contexts: registers and kernel stack `C`, state, thread id, per-thread
-//! signal mask, FS base and pending signals, clear-child-tid address), the
-//! run queue of threads and the running thread. A process's first thread
-//! has the process's id as its thread id; thread ids come from the same
-//! counter as process ids, so the two never collide.
+//! actions and process-directed pending signals, real-time timer, parent;
+//! alive or ended) and their threads (the schedulable contexts: registers
+//! and kernel stack `C`, state, thread id, per-thread signal mask,
+//! alternate stack, FS base and pending signals, clear-child-tid address),
+//! the run queue of threads, the running thread, and the clock's step
+//! (timers fired, sleepers woken). A process's first thread has the
+//! process's id as its thread id; thread ids come from the same counter as
+//! process ids, so the two never collide.
 //!
 //! It holds each process's machine parts (`T`: its page table, `C`: a
 //! thread's kernel-side execution context) without knowing what they are;
 //! the kernel creates and frees them and switches between threads.
 //!
-//! Per-thread signal mask, alternate stack and FS base: the process's
-//! [`ProgramAbi`] holds those of its *active* thread (the one that runs or
-//! ran last); the others keep theirs in [`Thread::saved`], and
-//! [`ProcessTable::pick_next`] swaps them when it switches to another
-//! thread of the process. So every call works on `abi` as the running
-//! thread's state, and a single-threaded process is unchanged.
+//! Per-thread signal mask, alternate stack, `sigsuspend`'s saved mask and
+//! FS base: the process ([`Process::signals`] and [`ProgramAbi`]) holds
+//! those of its *active* thread (the one that runs or ran last); the
+//! others keep theirs in [`Thread::saved`], and [`ProcessTable::pick_next`]
+//! swaps them when it switches to another thread of the process. So every
+//! call works on the process's state as the running thread's, and a
+//! single-threaded process is unchanged.
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
@@ -25,7 +28,9 @@ use alloc::vec::Vec;
 use neoos_mm::AsId;
 
 use crate::files::DescriptorTable;
+use crate::linux::signals::Signals;
 use crate::linux::{ProgramAbi, ThreadPart};
+use crate::timers::RealTimer;
 
 /// A process identifier.
 pub type Pid = u32;
@@ -49,8 +54,9 @@ pub enum ThreadState {
     Running,
     /// Waiting for a child process to end.
     WaitingForChild,
-    /// Asleep (a futex wait) until woken, or until the clock reaches
-    /// `deadline` ticks.
+    /// Asleep until woken (a futex wake; a signal it takes), or until the
+    /// clock reaches `deadline` ticks (`None`: no time limit). Futex
+    /// waits, `nanosleep`, `pause` and `sigsuspend` sleep so.
     Blocked {
         deadline: Option<u64>,
     },
@@ -59,6 +65,20 @@ pub enum ThreadState {
     /// Ended with this status (a NeoOS thread stays until joined).
     Ended(i64),
 }
+
+impl ThreadState {
+    /// Whether a signal the thread takes ends this wait (the call is then
+    /// stepped again: it ends with `EINTR` or is made again).
+    pub fn ends_on_signal(self) -> bool {
+        matches!(
+            self,
+            ThreadState::Blocked { .. } | ThreadState::WaitingForChild | ThreadState::Joining(_)
+        )
+    }
+}
+
+/// The wake-up time of a sleep only a signal ends (`pause`, `sigsuspend`).
+pub const FOREVER: u64 = u64::MAX;
 
 /// Who waits for a process's end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,7 +104,7 @@ pub struct Process<T> {
     /// Its system-call interface (and Linux state, with the active
     /// thread's per-thread part).
     pub abi: ProgramAbi,
-    /// The thread whose per-thread state `abi` holds.
+    /// The thread whose per-thread state `abi` and `signals` hold.
     active_thread: Tid,
     /// Thread records of this process in the table (ended NeoOS threads
     /// waiting to be joined, and a thread the CPU has not left, count).
@@ -96,12 +116,49 @@ pub struct Process<T> {
     /// `path` since: its end is reported under this one (the host tool
     /// waits for the programs it launched by name).
     pub started_as: Option<String>,
+    /// Signal actions, process-directed pending signals and their senders
+    /// (both personalities), and the active thread's mask, alternate stack
+    /// and `sigsuspend` saved mask.
+    pub signals: Signals,
+    /// Its `ITIMER_REAL` timer (`alarm`, `setitimer`).
+    pub timer: RealTimer,
 }
 
 impl<T> Process<T> {
     /// Whether the process has ended and the CPU has left all its threads.
     fn is_released(&self) -> bool {
         matches!(self.state, State::Ended(_)) && self.thread_records == 0
+    }
+
+    /// The per-thread part the process now holds (its active thread's).
+    pub fn thread_part(&self) -> ThreadPart {
+        ThreadPart {
+            fs_base: self.abi.fs_base(),
+            blocked: self.signals.blocked,
+            altstack: self.signals.altstack,
+            saved_mask: self.signals.saved_mask,
+        }
+    }
+
+    /// Puts another thread's part in.
+    fn set_thread_part(&mut self, part: ThreadPart) {
+        if let ProgramAbi::Linux(s) = &mut self.abi {
+            s.fs_base = part.fs_base;
+        }
+        self.signals.blocked = part.blocked;
+        self.signals.altstack = part.altstack;
+        self.signals.saved_mask = part.saved_mask;
+    }
+
+    /// The signals thread `t` of this process could take now: sent to the
+    /// process or to it, not blocked by its mask.
+    fn deliverable_to<C>(&self, t: &Thread<C>) -> u64 {
+        let blocked = if self.active_thread == t.tid {
+            self.signals.blocked
+        } else {
+            t.saved.blocked
+        };
+        (self.signals.pending | t.pending) & !blocked
     }
 }
 
@@ -195,6 +252,9 @@ pub struct ProcessTable<T, C> {
     run_queue: VecDeque<Tid>,
     current: Option<Tid>,
     next_pid: Pid,
+    /// No sleep ends and no timer expires before this tick (a lower bound:
+    /// the clock's step scans the table only once it is reached).
+    pub(crate) next_deadline: u64,
 }
 
 impl<T, C> Default for ProcessTable<T, C> {
@@ -205,6 +265,7 @@ impl<T, C> Default for ProcessTable<T, C> {
             run_queue: VecDeque::new(),
             current: None,
             next_pid: 1,
+            next_deadline: FOREVER,
         }
     }
 }
@@ -287,7 +348,7 @@ impl<T, C> ProcessTable<T, C> {
         let t = self.threads.get(&tid)?;
         let p = self.processes.get(&t.pid)?;
         Some(if p.active_thread == tid {
-            p.abi.thread_part()
+            p.thread_part()
         } else {
             t.saved
         })
@@ -313,7 +374,10 @@ impl<T, C> ProcessTable<T, C> {
     /// (also the thread's id).
     pub fn insert(&mut self, new: NewProcess<T, C>) -> Pid {
         let pid = self.new_id();
-        let saved = new.abi.thread_part();
+        let saved = ThreadPart {
+            fs_base: new.abi.fs_base(),
+            ..ThreadPart::default()
+        };
         self.processes.insert(
             pid,
             Box::new(Process {
@@ -329,6 +393,8 @@ impl<T, C> ProcessTable<T, C> {
                 thread_records: 1,
                 retired: None,
                 started_as: None,
+                signals: Signals::default(),
+                timer: RealTimer::default(),
             }),
         );
         self.add_thread(pid, pid, new.context, saved, 0, false);
@@ -385,6 +451,86 @@ impl<T, C> ProcessTable<T, C> {
         self.run_queue.push_back(tid);
     }
 
+    /// Every process, to look at.
+    pub fn iter(&self) -> impl Iterator<Item = &Process<T>> + '_ {
+        self.processes.values().map(|p| &**p)
+    }
+
+    /// The clock's step at tick `now`: fires due timers of processes
+    /// (SIGALRM made pending), wakes threads whose sleep is over and
+    /// sleeping or child-waiting threads with a signal to take. Scans the
+    /// table only once a deadline has come. `true` when a signal was made
+    /// pending.
+    pub(crate) fn clock_step(&mut self, now: u64) -> bool {
+        if now < self.next_deadline {
+            return false;
+        }
+        let mut next = FOREVER;
+        let mut posted = false;
+        for p in self.processes.values_mut() {
+            if p.timer.fire_if_due(now)
+                && p.signals.post_from(
+                    crate::linux::signals::SIGALRM,
+                    crate::linux::signals::SignalOrigin {
+                        code: crate::linux::signals::SI_KERNEL,
+                        ..Default::default()
+                    },
+                )
+            {
+                posted = true;
+            }
+            if p.timer.armed() {
+                next = next.min(p.timer.expires);
+            }
+        }
+        for t in self.threads.values_mut() {
+            let takes_signal = || {
+                self.processes
+                    .get(&t.pid)
+                    .is_some_and(|p| p.deliverable_to(t) != 0)
+            };
+            let wake = match t.state {
+                ThreadState::Blocked { deadline } => {
+                    deadline.is_some_and(|d| d <= now) || takes_signal()
+                }
+                ThreadState::WaitingForChild | ThreadState::Joining(_) => takes_signal(),
+                _ => false,
+            };
+            if wake {
+                t.state = ThreadState::Ready;
+                self.run_queue.push_back(t.tid);
+            } else if let ThreadState::Blocked {
+                deadline: Some(deadline),
+            } = t.state
+            {
+                next = next.min(deadline);
+            }
+        }
+        self.next_deadline = next;
+        posted
+    }
+
+    /// Notes that something happens at tick `at` (a sleep ends, a timer
+    /// expires): the clock's step looks then.
+    pub(crate) fn note_deadline(&mut self, at: u64) {
+        self.next_deadline = self.next_deadline.min(at);
+    }
+
+    /// The running thread sleeps until the clock reaches `until` ticks
+    /// ([`FOREVER`]: until a signal), or a signal it takes wakes it.
+    pub fn block_current_sleeping(&mut self, until: u64) {
+        self.block_current((until != FOREVER).then_some(until));
+    }
+
+    /// The signals thread `tid` could take now (sent to its process or to
+    /// it, not blocked by its mask); 0 when it does not exist.
+    pub fn deliverable_to(&self, tid: Tid) -> u64 {
+        self.threads
+            .get(&tid)
+            .and_then(|t| Some(self.processes.get(&t.pid)?.deliverable_to(t)))
+            .unwrap_or(0)
+    }
+
     /// Takes the next ready thread off the run queue and makes it the
     /// running one (and its process's active thread).
     pub fn pick_next(&mut self) -> Option<Tid> {
@@ -414,10 +560,10 @@ impl<T, C> ProcessTable<T, C> {
             return;
         }
         if let Some(old) = self.threads.get_mut(&p.active_thread) {
-            old.saved = p.abi.thread_part();
+            old.saved = p.thread_part();
         }
         if let Some(new) = self.threads.get(&tid) {
-            p.abi.set_thread_part(new.saved);
+            p.set_thread_part(new.saved);
         }
         p.active_thread = tid;
     }
@@ -447,10 +593,14 @@ impl<T, C> ProcessTable<T, C> {
         self.block_current_as(ThreadState::WaitingForChild);
     }
 
-    /// The running thread sleeps until [`Self::wake`] or the clock reaches
-    /// `deadline` ([`Self::wake_expired`]).
+    /// The running thread sleeps until [`Self::wake`], a signal it takes
+    /// ([`Self::wake_for_signal`], the clock's step) or the clock reaches
+    /// `deadline` (the clock's step, [`Self::wake_expired`]).
     pub fn block_current(&mut self, deadline: Option<u64>) {
         self.block_current_as(ThreadState::Blocked { deadline });
+        if let Some(at) = deadline {
+            self.note_deadline(at);
+        }
     }
 
     /// The running thread waits for thread `target` to be released.
@@ -468,6 +618,21 @@ impl<T, C> ProcessTable<T, C> {
             t.state,
             ThreadState::Blocked { .. } | ThreadState::Joining(_)
         ) {
+            return false;
+        }
+        t.state = ThreadState::Ready;
+        self.run_queue.push_back(tid);
+        true
+    }
+
+    /// Readies thread `tid` if it sleeps, waits for a child or joins a
+    /// thread (a signal it takes came): it steps its call again, which
+    /// ends or restarts it. `false` when it was not waiting so.
+    pub fn wake_for_signal(&mut self, tid: Tid) -> bool {
+        let Some(t) = self.threads.get_mut(&tid) else {
+            return false;
+        };
+        if !t.state.ends_on_signal() {
             return false;
         }
         t.state = ThreadState::Ready;
@@ -663,6 +828,19 @@ impl<T, C> ProcessTable<T, C> {
             }
         }
         unwaited
+    }
+
+    /// Child `pid` is reaped by the kernel, not waited for (its parent
+    /// ignores SIGCHLD): it leaves the table once the CPU has left it
+    /// (returned here if that is now).
+    pub(crate) fn auto_reap(&mut self, pid: Pid) -> Option<Unwaited> {
+        let p = self.processes.get_mut(&pid)?;
+        p.parent = Parent::Gone;
+        if p.is_released() {
+            self.drop_unwaited(pid)
+        } else {
+            None
+        }
     }
 
     /// Readies the threads of `pid` waiting for a child.

@@ -107,10 +107,11 @@ fn a_thread_clone_shares_the_space_and_gets_its_own_id_tls_and_mask() {
     let pid = spawn_linux(&mut k);
     run(&mut k, pid);
     let mask = bit(SIGUSR1);
-    let ProgramAbi::Linux(s) = &mut k.processes.get_mut(pid).unwrap().abi else {
+    let p = k.processes.get_mut(pid).unwrap();
+    p.signals.blocked = mask;
+    let ProgramAbi::Linux(s) = &mut p.abi else {
         panic!("a Linux process");
     };
-    s.signals.blocked = mask;
     s.fs_base = 0x5000;
     let tid = k
         .clone_thread(pid, &frame(SCRATCH - PAGE), args(MUSL, SCRATCH - PAGE))
@@ -132,10 +133,7 @@ fn a_thread_clone_shares_the_space_and_gets_its_own_id_tls_and_mask() {
     assert_eq!(k.fs_base_of(pid), 0x7000_1000);
     assert_eq!(k.processes.thread_part(tid).unwrap().blocked, mask);
     // Its own mask changes do not reach the first thread.
-    let ProgramAbi::Linux(s) = &mut k.processes.get_mut(pid).unwrap().abi else {
-        unreachable!()
-    };
-    s.signals.blocked = 0;
+    k.processes.get_mut(pid).unwrap().signals.blocked = 0;
     run(&mut k, pid);
     assert_eq!(k.fs_base_of(pid), 0x5000);
     assert_eq!(k.processes.thread_part(pid).unwrap().blocked, mask);
@@ -369,7 +367,13 @@ fn a_process_killed_while_its_threads_wait_gives_everything_back() {
         done(&mut k, killer, nr::KILL, [u64::from(pid), 9, 0, 0, 0, 0]),
         0
     );
+    // The target takes SIGKILL in its own context: its ready thread runs,
+    // finds it, and ends the process (the waiting thread with it).
+    run(&mut k, t1);
+    assert_eq!(k.next_pending_signal(pid), Some(9));
+    exit_group(&mut k, pid, t1, crate::linux::killed_by(9));
     assert!(k.processes.thread(t1).is_none());
+    assert!(k.processes.thread(pid).is_none());
     assert!(k.futexes.is_empty());
     exit_group(&mut k, killer, killer, 0);
     assert_eq!(k.platform.contexts_live, 0);
@@ -589,15 +593,55 @@ fn tgkill_reaches_one_thread_and_checks_its_group() {
     run(&mut k, tid);
     assert_eq!(k.next_pending_signal(pid), Some(SIGUSR1));
     assert_eq!(k.next_pending_signal(pid), None);
-    // tkill of a thread whose action is the default ends the whole process.
+    // tkill of a thread whose action is the default ends the whole
+    // process: the thread takes it in its own context.
     run(&mut k, other);
     let r = sys(&mut k, other, nr::TKILL, [t, 15, 0, 0, 0, 0]);
     assert_eq!(r, Ok(0));
+    assert_eq!(k.next_pending_signal(pid), None, "not for the first thread");
+    run(&mut k, tid);
+    assert_eq!(k.next_pending_signal(pid), Some(15));
+    exit_group(&mut k, pid, tid, crate::linux::killed_by(15));
     assert!(matches!(
         k.processes.get(pid).map(|p| p.state),
         Some(State::Ended(_)) | None
     ));
     assert!(k.processes.thread(tid).is_none());
+}
+
+#[test]
+fn a_kill_wakes_a_thread_that_joins_so_the_process_takes_it() {
+    let mut k = kernel();
+    let killer = spawn_linux(&mut k);
+    let pid = k
+        .spawn("/bin/prog", &[b"/bin/prog".to_vec()], None)
+        .unwrap();
+    run(&mut k, pid);
+    let tid = k.create_thread(pid, &frame(SCRATCH)).unwrap();
+    // Each thread waits for the other to end: no thread of it runs.
+    k.processes.block_current_for_join(tid);
+    k.processes.take_current();
+    run(&mut k, tid);
+    k.processes.block_current_for_join(pid);
+    k.processes.take_current();
+    run(&mut k, killer);
+    assert_eq!(
+        done(&mut k, killer, nr::KILL, [u64::from(pid), 9, 0, 0, 0, 0]),
+        0
+    );
+    let ready: Vec<Tid> = [pid, tid]
+        .into_iter()
+        .filter(|&t| k.processes.thread(t).unwrap().state == ThreadState::Ready)
+        .collect();
+    assert_eq!(
+        ready.len(),
+        1,
+        "one joining thread is woken to take SIGKILL"
+    );
+    // It runs, its join is interrupted, and it takes SIGKILL.
+    run(&mut k, ready[0]);
+    assert!(k.signal_interrupts(pid));
+    assert_eq!(k.next_pending_signal(pid), Some(9));
 }
 
 #[test]
@@ -699,10 +743,7 @@ fn a_process_signal_ends_the_futex_wait_of_a_thread_that_can_take_it() {
         .unwrap();
     put_u32(&mut k, pid, SCRATCH + 64, 0);
     // The first thread blocks SIGUSR1 and waits; so does the second, unblocked.
-    let ProgramAbi::Linux(s) = &mut k.processes.get_mut(pid).unwrap().abi else {
-        unreachable!()
-    };
-    s.signals.blocked = bit(SIGUSR1);
+    k.processes.get_mut(pid).unwrap().signals.blocked = bit(SIGUSR1);
     for t in [pid, tid] {
         run(&mut k, t);
         assert!(sys(&mut k, pid, nr::FUTEX, [SCRATCH + 64, 0, 0, 0, 0, 0]).is_err());

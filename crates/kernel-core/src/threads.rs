@@ -21,10 +21,8 @@ use neoos_mm::Errno;
 
 use crate::futex::FutexKey;
 use crate::kernel::Kernel;
-use crate::linux::signals::{
-    bit, default_action, AltStack, DefaultAction, Disposition, NSIG, SIGKILL,
-};
-use crate::linux::{killed_by, LinuxCall, LinuxError, ProgramAbi};
+use crate::linux::signals::{bit, AltStack, Disposition, NSIG};
+use crate::linux::{killed_by, LinuxCall, LinuxError};
 use crate::platform::Platform;
 use crate::process::{NewThread, Pid, State, ThreadState, Tid};
 use crate::syscall::{Completion, SchedulerCall, UserPtr};
@@ -137,13 +135,9 @@ impl<P: Platform> Kernel<P> {
     ) -> Result<Tid, Errno> {
         self.check_clone(pid, &args)?;
         let flags = args.flags;
-        let mut saved = self
-            .processes
-            .get(pid)
-            .ok_or(Errno::Inval)?
-            .abi
-            .thread_part();
+        let mut saved = self.processes.get(pid).ok_or(Errno::Inval)?.thread_part();
         saved.altstack = AltStack::default();
+        saved.saved_mask = None;
         if flags & CLONE_SETTLS != 0 {
             saved.fs_base = args.tls;
         }
@@ -185,12 +179,10 @@ impl<P: Platform> Kernel<P> {
     /// with `frame` (at the entry, on the stack, with its argument); its id.
     pub fn create_thread(&mut self, pid: Pid, frame: &P::UserFrame) -> Result<Tid, Errno> {
         self.heap_reserve_check()?;
-        let saved = self
-            .processes
-            .get(pid)
-            .ok_or(Errno::Inval)?
-            .abi
-            .thread_part();
+        // The mask is the creator's; no alternate stack (as `clone`).
+        let mut saved = self.processes.get(pid).ok_or(Errno::Inval)?.thread_part();
+        saved.altstack = AltStack::default();
+        saved.saved_mask = None;
         self.add_thread(
             pid,
             frame,
@@ -348,32 +340,26 @@ impl<P: Platform> Kernel<P> {
             .processes
             .thread_part(target)
             .is_some_and(|p| p.blocked & bit(sig) != 0);
-        let disposition = match self.processes.get(pid).map(|p| &p.abi) {
-            Some(ProgramAbi::Linux(s)) => s.signals.disposition(sig),
-            _ if sig == SIGKILL || default_action(sig) == DefaultAction::Terminate => {
-                Disposition::Terminate
-            }
-            _ => Disposition::Ignore,
+        let disposition = match self.processes.get(pid) {
+            Some(p) => p.signals.disposition(sig),
+            None => Disposition::Ignore,
         };
         match disposition {
             Disposition::Ignore => Completion::Done(Ok(0)),
-            Disposition::Terminate if !blocked => {
-                if pid == me {
-                    return Completion::Scheduler(SchedulerCall::Exit {
-                        status: killed_by(sig),
-                    });
-                }
-                self.end(pid, killed_by(sig));
-                self.release_ended(pid);
-                Completion::Done(Ok(0))
+            Disposition::Terminate if !blocked && pid == me => {
+                Completion::Scheduler(SchedulerCall::Exit {
+                    status: killed_by(sig),
+                })
             }
+            // Another process's thread takes it in its own context (as
+            // `kill`): a terminating signal ends its process there.
             _ => {
                 if let Some(t) = self.processes.thread_mut(target) {
                     t.pending |= bit(sig);
                 }
                 self.platform.signal_pending();
                 if !blocked {
-                    self.processes.wake(target);
+                    self.processes.wake_for_signal(target);
                 }
                 Completion::Done(Ok(0))
             }
@@ -381,9 +367,11 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// After `sig` became pending for process `pid`: when no thread of it
-    /// that could take it is ready or running, the first one asleep in a
-    /// futex wait that does not block it is readied (its wait ends with
-    /// `EINTR` and it takes the signal on its way back to user mode).
+    /// that could take it is ready or running, the first one asleep (a
+    /// futex wait, `nanosleep`, `pause`, `sigsuspend`) or waiting for a
+    /// child that does not block it is readied (its call ends with `EINTR`
+    /// or is restarted, and it takes the signal on its way back to user
+    /// mode).
     pub(crate) fn interrupt_a_waiter(&mut self, pid: Pid, sig: u32) {
         let takes = |k: &Self, tid: Tid| {
             k.processes
@@ -394,14 +382,14 @@ impl<P: Platform> Kernel<P> {
         for t in self.processes.threads_of(pid) {
             match t.state {
                 ThreadState::Ready | ThreadState::Running if takes(self, t.tid) => return,
-                ThreadState::Blocked { .. } if sleeper.is_none() && takes(self, t.tid) => {
+                state if state.ends_on_signal() && sleeper.is_none() && takes(self, t.tid) => {
                     sleeper = Some(t.tid)
                 }
                 _ => {}
             }
         }
         if let Some(tid) = sleeper {
-            self.processes.wake(tid);
+            self.processes.wake_for_signal(tid);
         }
     }
 

@@ -13,6 +13,7 @@ extern int errno;
 #define EPERM       1
 #define ENOENT      2
 #define ESRCH       3
+#define EINTR       4
 #define EIO         5
 #define EBADF       9
 #define ECHILD      10

@@ -59,8 +59,13 @@
 #define SYS_THREAD_CREATE 32
 #define SYS_THREAD_EXIT   33
 #define SYS_THREAD_JOIN   34
+/* Signals (POSIX results; declared in signal.h). */
+#define SYS_SIGACTION     35
+#define SYS_SIGPROCMASK   36
+#define SYS_SIGRETURN     37
+#define SYS_SIGNAL        38   /* kill(pid, sig) */
 /* One past the highest number (not checked by the header test). */
-#define SYS_COUNT         35
+#define SYS_COUNT         39
 
 /* ---- sys_open modes (combine with |) ---- */
 #define O_RDONLY   0

@@ -147,3 +147,91 @@ int shmdt(const void *shmaddr) { return (int)posix_int(SC1(SYS_SHMDT, shmaddr));
 int shmctl(int shmid, int cmd, struct shmid_ds *buf) { return (int)posix_int(SC3(SYS_SHMCTL, shmid, cmd, buf)); }
 
 int fork(void) { return (int)posix_int(SC0(SYS_FORK)); }
+
+/* ---------------- Signals (signal.h): POSIX results ---------------- */
+
+#include <signal.h>
+
+#define NEO_STR2(x) #x
+#define NEO_STR(x) NEO_STR2(x)
+
+/* Where a handler returns: the restorer calls SYS_SIGRETURN, which puts
+ * back the registers, mask and SSE state the kernel saved in the frame. */
+void __neo_sigreturn(void);
+__asm__(".text\n"
+        ".global __neo_sigreturn\n"
+        ".type __neo_sigreturn, @function\n"
+        "__neo_sigreturn:\n"
+        "    mov $" NEO_STR(SYS_SIGRETURN) ", %eax\n"
+        "    syscall\n"
+        "    hlt\n");
+
+int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+    struct sigaction k;
+    const struct sigaction *given = act;
+    if (act) {
+        k = *act;
+        k.sa_flags |= SA_RESTORER;
+        k.sa_restorer = __neo_sigreturn;
+        given = &k;
+    }
+    return (int)posix_int(neo_syscall(SYS_SIGACTION, sig, (long)given, (long)old,
+                                      sizeof(sigset_t), 0, 0));
+}
+
+sighandler_t signal(int sig, sighandler_t handler)
+{
+    struct sigaction act, old;
+    act.sa_handler = handler;
+    act.sa_flags = SA_RESTART;
+    act.sa_mask = 0;
+    act.sa_restorer = 0;
+    if (sigaction(sig, &act, &old) < 0)
+        return SIG_ERR;
+    return old.sa_handler;
+}
+
+int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+    return (int)posix_int(neo_syscall(SYS_SIGPROCMASK, how, (long)set, (long)old,
+                                      sizeof(sigset_t), 0, 0));
+}
+
+int kill(pid_t pid, int sig) { return (int)posix_int(SC2(SYS_SIGNAL, pid, sig)); }
+int raise(int sig) { return kill(sys_getpid(), sig); }
+
+static int sig_ok(int sig)
+{
+    if (sig < 1 || sig > NSIG) {
+        errno = EINVAL;
+        return 0;
+    }
+    return 1;
+}
+
+int sigemptyset(sigset_t *set) { *set = 0; return 0; }
+int sigfillset(sigset_t *set) { *set = ~0UL; return 0; }
+
+int sigaddset(sigset_t *set, int sig)
+{
+    if (!sig_ok(sig))
+        return -1;
+    *set |= 1UL << (sig - 1);
+    return 0;
+}
+
+int sigdelset(sigset_t *set, int sig)
+{
+    if (!sig_ok(sig))
+        return -1;
+    *set &= ~(1UL << (sig - 1));
+    return 0;
+}
+
+int sigismember(const sigset_t *set, int sig)
+{
+    if (!sig_ok(sig))
+        return -1;
+    return (*set >> (sig - 1)) & 1;
+}

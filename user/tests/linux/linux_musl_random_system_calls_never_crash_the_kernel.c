@@ -6,7 +6,9 @@
  * Left out: calls that end or copy the program (exit, exit_group, fork,
  * clone, vfork) and those that rightly destroy its own memory or thread
  * pointer with random arguments (mmap, mprotect, munmap, brk, mremap,
- * madvise, arch_prctl). Descriptors 0-2 are closed first, so no call
+ * madvise, arch_prctl), and those that rightly wait for a signal nothing
+ * sends (pause, rt_sigsuspend) or arm a timer whose SIGALRM ends it
+ * (alarm, setitimer). Descriptors 0-2 are closed first, so no call
  * waits for console input or floods the console. */
 #include <stdint.h>
 #include <sys/syscall.h>
@@ -46,6 +48,7 @@ static int excluded(long n)
     case SYS_mremap: case SYS_madvise: case SYS_arch_prctl:
     case SYS_exit: case SYS_exit_group: case SYS_fork: case SYS_vfork:
     case SYS_clone: case SYS_clone3: case SYS_rt_sigreturn:
+    case SYS_pause: case SYS_rt_sigsuspend: case SYS_alarm: case SYS_setitimer:
         return 1;
     default:
         return 0;

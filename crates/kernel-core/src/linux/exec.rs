@@ -243,12 +243,13 @@ impl<P: Platform> Kernel<P> {
         }
         let old_abi = core::mem::replace(&mut p.abi, loaded.abi);
         if let (ProgramAbi::Linux(old), ProgramAbi::Linux(new)) = (&old_abi, &mut p.abi) {
-            new.signals = old.signals;
-            new.signals.reset_handlers();
             new.ids = old.ids;
             new.umask = old.umask;
             new.limits = old.limits;
         }
+        // Handlers go back to their defaults; the mask, the pending
+        // signals and the real timer stay (POSIX).
+        p.signals.reset_handlers();
         let old_path = core::mem::replace(&mut p.path, path);
         if p.parent == Parent::Kernel && p.started_as.is_none() {
             p.started_as = Some(old_path);

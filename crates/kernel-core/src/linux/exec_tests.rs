@@ -438,14 +438,11 @@ fn execve_resets_caught_signals_keeps_ignored_ones_the_mask_and_pending() {
     let ProgramAbi::Linux(state) = k.processes.get(pid).unwrap().abi else {
         panic!("a Linux program");
     };
-    assert_eq!(state.signals.action(SIGUSR1).handler, 0, "caught: default");
-    assert_eq!(
-        state.signals.action(SIGUSR2).handler,
-        SIG_IGN,
-        "ignored stays"
-    );
-    assert_eq!(state.signals.blocked, mask);
-    assert_eq!(state.signals.pending, mask, "pending stays");
+    let signals = &k.processes.get(pid).unwrap().signals;
+    assert_eq!(signals.action(SIGUSR1).handler, 0, "caught: default");
+    assert_eq!(signals.action(SIGUSR2).handler, SIG_IGN, "ignored stays");
+    assert_eq!(signals.blocked, mask);
+    assert_eq!(signals.pending, mask, "pending stays");
     assert_eq!(state.fs_base, 0);
     end(&mut k, pid);
 }

@@ -583,6 +583,7 @@ fn a_fault_signal_runs_the_handler_and_sigreturn_restores_everything() {
         signo: SIGSEGV,
         code: SEGV_MAPERR,
         addr_or_pid: 0xdead_b000,
+        status: 0,
     };
     let outcome = k.deliver_signal(
         pid,
@@ -641,6 +642,7 @@ fn a_handler_in_kernel_space_or_a_blocked_fault_signal_kills() {
         signo: SIGSEGV,
         code: SEGV_MAPERR,
         addr_or_pid: 8,
+        status: 0,
     };
     let initial = fpu;
     let outcome = k.deliver_signal(

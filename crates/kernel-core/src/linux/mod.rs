@@ -24,6 +24,8 @@ mod poll;
 mod poll_tests;
 pub mod procfs;
 pub mod program;
+#[cfg(test)]
+mod signal_tests;
 pub mod signals;
 pub mod stack;
 
@@ -38,9 +40,10 @@ use crate::syscall::{
 };
 
 /// Which system-call interface a process uses, fixed when it is loaded.
-// The Linux state holds the 64 signal actions inline (2 KiB): a process
-// record is a heap node either way, and keeping it `Copy` with no
-// allocation of its own means a fork copies it without a fallible step.
+// A process record is a heap node either way, and keeping the Linux state
+// `Copy` with no allocation of its own means a fork copies it without a
+// fallible step. (The signal state, for both personalities, is the
+// process's: `Process::signals`.)
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProgramAbi {
@@ -61,35 +64,14 @@ impl ProgramAbi {
 }
 
 /// The part of a process's state each of its threads has its own of:
-/// signal mask, alternate signal stack, FS base (see `crate::process`).
+/// signal mask, alternate signal stack, the mask `rt_sigsuspend` replaced,
+/// FS base (see `crate::process`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ThreadPart {
     pub fs_base: u64,
     pub blocked: u64,
     pub altstack: signals::AltStack,
-}
-
-impl ProgramAbi {
-    /// The per-thread part the process now holds (its active thread's).
-    pub fn thread_part(&self) -> ThreadPart {
-        match self {
-            ProgramAbi::Neo => ThreadPart::default(),
-            ProgramAbi::Linux(s) => ThreadPart {
-                fs_base: s.fs_base,
-                blocked: s.signals.blocked,
-                altstack: s.signals.altstack,
-            },
-        }
-    }
-
-    /// Puts another thread's part in (a NeoOS process has none).
-    pub fn set_thread_part(&mut self, part: ThreadPart) {
-        if let ProgramAbi::Linux(s) = self {
-            s.fs_base = part.fs_base;
-            s.signals.blocked = part.blocked;
-            s.signals.altstack = part.altstack;
-        }
-    }
+    pub saved_mask: Option<u64>,
 }
 
 /// What the kernel keeps for a Linux process besides its memory.
@@ -107,8 +89,6 @@ pub struct LinuxState {
     pub brk_start: u64,
     /// The current program break (`brk_start` until `brk` moves it).
     pub brk: u64,
-    /// Signal actions, masks and the alternate stack.
-    pub signals: signals::Signals,
     /// The limits `setrlimit` may change: address space and locked memory.
     pub limits: Limits,
 }
@@ -142,7 +122,6 @@ impl LinuxState {
             umask: 0o022,
             ids: Credentials::default(),
             locks: locks::MemoryLocks::default(),
-            signals: signals::Signals::default(),
             limits: Limits::default(),
         }
     }
@@ -349,6 +328,25 @@ pub enum LinuxCall {
     Nanosleep {
         req: UserPtr,
         rem: UserPtr,
+    },
+    /// `pause`: sleeps until a signal is taken (`EINTR`).
+    Pause,
+    /// `rt_sigsuspend`: sleeps with this mask until a signal is taken.
+    SigSuspend {
+        mask: UserPtr,
+        setsize: u64,
+    },
+    Alarm {
+        seconds: u32,
+    },
+    SetItimer {
+        which: u32,
+        new: UserPtr,
+        old: UserPtr,
+    },
+    GetItimer {
+        which: u32,
+        out: UserPtr,
     },
     ClockNanosleep {
         clock: u32,
@@ -850,6 +848,23 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
         nr::NANOSLEEP => L(LinuxCall::Nanosleep {
             req: ptr(0),
             rem: ptr(1),
+        }),
+        nr::PAUSE => L(LinuxCall::Pause),
+        nr::RT_SIGSUSPEND => L(LinuxCall::SigSuspend {
+            mask: ptr(0),
+            setsize: r[1],
+        }),
+        nr::ALARM => L(LinuxCall::Alarm {
+            seconds: r[0] as u32,
+        }),
+        nr::SETITIMER => L(LinuxCall::SetItimer {
+            which: r[0] as u32,
+            new: ptr(1),
+            old: ptr(2),
+        }),
+        nr::GETITIMER => L(LinuxCall::GetItimer {
+            which: r[0] as u32,
+            out: ptr(1),
         }),
         nr::CLOCK_NANOSLEEP => L(LinuxCall::ClockNanosleep {
             clock: r[0] as u32,

@@ -14,7 +14,7 @@ use crate::files::{Descriptor, MAX_DESCRIPTORS};
 use crate::fs::{MAX_FILE_LEN, MAX_NODES};
 use crate::kernel::Kernel;
 use crate::platform::Platform;
-use crate::process::Pid;
+use crate::process::{Pid, FOREVER};
 use crate::syscall::{Call, Completion, MemoryCall, SchedulerCall, UserPtr};
 
 /// Most pages one `mlock`/`mlockall` brings in (64 MiB).
@@ -22,16 +22,22 @@ const POPULATE_MAX_PAGES: u64 = 16 * 1024;
 /// Nanoseconds in a second.
 const NANOS: u64 = 1_000_000_000;
 
-/// A Linux wait status: exited with `code`, or killed by a signal. A
-/// process NeoOS ended for a signal has status 128 + the signal.
+/// A Linux wait status: exited with `code` (`code << 8`), or killed by a
+/// signal (its number, with the core flag 0x80 for a signal whose default
+/// action is "core"). A process NeoOS ended for a signal has status 128 +
+/// the signal.
 pub fn wait_status(status: i64) -> i32 {
     let sig = status - 128;
     if (1..=i64::from(signals::NSIG)).contains(&sig) {
-        sig as i32
+        let core = signals::default_action(sig as u32) == signals::DefaultAction::Core;
+        sig as i32 | if core { WAIT_CORE_FLAG } else { 0 }
     } else {
         ((status & 0xff) as i32) << 8
     }
 }
+
+/// The wait status bit of a death that dumped core (`WCOREDUMP`).
+pub const WAIT_CORE_FLAG: i32 = 0x80;
 
 /// The exit status of a process killed by `sig`.
 pub fn killed_by(sig: u32) -> i64 {
@@ -87,16 +93,35 @@ impl<P: Platform> Kernel<P> {
                     options,
                 })
             }
-            LinuxCall::Nanosleep { req, .. } => self.sleep(pid, req, false),
+            LinuxCall::Nanosleep { req, rem } => self.sleep(pid, req, false, rem),
             LinuxCall::ClockNanosleep {
-                clock, flags, req, ..
+                clock,
+                flags,
+                req,
+                rem,
             } => {
                 const TIMER_ABSTIME: u32 = 1;
                 if clock > abi::CLOCK_BOOTTIME || flags & !TIMER_ABSTIME != 0 {
                     return done(Err(Errno::Inval));
                 }
-                self.sleep(pid, req, flags & TIMER_ABSTIME != 0)
+                self.sleep(pid, req, flags & TIMER_ABSTIME != 0, rem)
             }
+            LinuxCall::Pause => Completion::Scheduler(SchedulerCall::Sleep {
+                until: FOREVER,
+                rem: UserPtr(0),
+            }),
+            LinuxCall::SigSuspend { mask, setsize } => {
+                match self.sigsuspend_begin(pid, mask, setsize) {
+                    Ok(()) => Completion::Scheduler(SchedulerCall::Sleep {
+                        until: FOREVER,
+                        rem: UserPtr(0),
+                    }),
+                    Err(e) => done(Err(e)),
+                }
+            }
+            LinuxCall::Alarm { seconds } => done(self.alarm(pid, seconds)),
+            LinuxCall::SetItimer { which, new, old } => done(self.setitimer(pid, which, new, old)),
+            LinuxCall::GetItimer { which, out } => done(self.getitimer(pid, which, out)),
             LinuxCall::Ftruncate { fd, len } => done(self.ftruncate(pid, fd, len)),
             LinuxCall::Dup { .. }
             | LinuxCall::Fcntl {
@@ -526,10 +551,12 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// `kill(target, sig)`: a positive pid names one process; 0 and -1 name
-    /// the caller (NeoOS has no process groups). A signal whose action is
-    /// to end the target ends it; a handled one becomes pending and runs
-    /// when the target next returns to user mode.
-    fn linux_kill(&mut self, me: Pid, target: i64, sig: u32) -> Completion {
+    /// the caller (NeoOS has no process groups). The signal becomes
+    /// pending and the target takes it (its handler or its default action,
+    /// which may end it) when it next returns to user mode, woken if it
+    /// sleeps; a signal to the caller itself is taken before `kill`
+    /// returns to it.
+    pub(crate) fn linux_kill(&mut self, me: Pid, target: i64, sig: u32) -> Completion {
         let target = match target {
             0 | -1 => me,
             t => match Pid::try_from(t) {
@@ -537,18 +564,15 @@ impl<P: Platform> Kernel<P> {
                 _ => return linux(LinuxError::NoProcess),
             },
         };
-        match self.send_signal(target, sig) {
+        let origin = signals::SignalOrigin {
+            code: signals::SI_USER,
+            pid: me,
+            status: 0,
+        };
+        match self.send_signal_from(target, sig, origin) {
             Err(Errno::NoEnt) => linux(LinuxError::NoProcess),
             Err(e) => done(Err(e)),
-            Ok(None) => done(Ok(0)),
-            Ok(Some(sig)) if target == me => Completion::Scheduler(SchedulerCall::Exit {
-                status: killed_by(sig),
-            }),
-            Ok(Some(sig)) => {
-                self.end(target, killed_by(sig));
-                self.release_ended(target);
-                done(Ok(0))
-            }
+            Ok(()) => done(Ok(0)),
         }
     }
 
@@ -594,9 +618,10 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// `nanosleep`/`clock_nanosleep`: the timespec is checked, then the
-    /// kernel gives the CPU away until the clock has passed the time
-    /// (rounded up to the next tick).
-    fn sleep(&mut self, pid: Pid, req: UserPtr, absolute: bool) -> Completion {
+    /// caller sleeps until the clock has passed the time (rounded up to
+    /// the next tick) or a signal is to be taken (`EINTR`, the time left
+    /// stored at `rem` for a relative sleep).
+    fn sleep(&mut self, pid: Pid, req: UserPtr, absolute: bool, rem: UserPtr) -> Completion {
         let raw = match self.copy_in(pid, req, 16) {
             Ok(r) => r,
             Err(e) => return done(Err(e)),
@@ -611,12 +636,14 @@ impl<P: Platform> Kernel<P> {
             .saturating_mul(TICKS_PER_SECOND)
             .saturating_add((nanos as u64).div_ceil(tick_ns));
         let now = self.platform.ticks();
-        let until = if absolute {
-            ticks
+        let (until, rem) = if absolute {
+            (ticks, UserPtr(0))
         } else {
-            now.saturating_add(ticks)
+            (now.saturating_add(ticks), rem)
         };
-        Completion::Scheduler(SchedulerCall::Sleep { until })
+        // FOREVER means "until a signal": a finite sleep stops short of it.
+        let until = until.min(FOREVER - 1);
+        Completion::Scheduler(SchedulerCall::Sleep { until, rem })
     }
 
     /// `ftruncate`: the descriptor must be a file open for writing.
@@ -841,8 +868,11 @@ mod tests {
     fn wait_status_encodes_exits_and_signals_as_linux() {
         assert_eq!(wait_status(0), 0);
         assert_eq!(wait_status(3), 3 << 8);
-        assert_eq!(wait_status(killed_by(signals::SIGSEGV)), 11);
-        assert_eq!(wait_status(neoos_abi::status::BUSERROR), 7);
+        assert_eq!(wait_status(killed_by(signals::SIGSEGV)), 11 | 0x80);
+        assert_eq!(wait_status(neoos_abi::status::BUSERROR), 7 | 0x80);
         assert_eq!(wait_status(neoos_abi::status::KILLED), 9);
+        assert_eq!(wait_status(killed_by(signals::SIGTERM)), 15);
+        assert_eq!(wait_status(killed_by(signals::SIGALRM)), 14);
+        assert_eq!(wait_status(killed_by(signals::SIGABRT)), 6 | 0x80);
     }
 }

@@ -10,67 +10,25 @@
 use neoos_abi::layout::{USER_BASE, USER_END};
 use neoos_mm::Errno;
 
-use super::ProgramAbi;
 use crate::kernel::Kernel;
 use crate::platform::Platform;
-use crate::process::Pid;
+use crate::process::{Pid, Unwaited};
 use crate::syscall::UserPtr;
 
-/// Signal numbers (x86_64 Linux).
-pub const SIGHUP: u32 = 1;
-pub const SIGINT: u32 = 2;
-pub const SIGQUIT: u32 = 3;
-pub const SIGILL: u32 = 4;
-pub const SIGTRAP: u32 = 5;
-pub const SIGABRT: u32 = 6;
-pub const SIGBUS: u32 = 7;
-pub const SIGFPE: u32 = 8;
-pub const SIGKILL: u32 = 9;
-pub const SIGUSR1: u32 = 10;
-pub const SIGSEGV: u32 = 11;
-pub const SIGUSR2: u32 = 12;
-pub const SIGPIPE: u32 = 13;
-pub const SIGALRM: u32 = 14;
-pub const SIGTERM: u32 = 15;
-pub const SIGCHLD: u32 = 17;
-pub const SIGCONT: u32 = 18;
-pub const SIGSTOP: u32 = 19;
-pub const SIGTSTP: u32 = 20;
-pub const SIGTTIN: u32 = 21;
-pub const SIGTTOU: u32 = 22;
-pub const SIGURG: u32 = 23;
-pub const SIGWINCH: u32 = 28;
-/// Signals are numbered 1..=64.
-pub const NSIG: u32 = 64;
+pub use neoos_abi::signal::*;
 
-/// `si_code` values.
-pub const SI_USER: i32 = 0;
-pub const SI_TKILL: i32 = -6;
-pub const SEGV_MAPERR: i32 = 1;
-pub const SEGV_ACCERR: i32 = 2;
-pub const BUS_ADRERR: i32 = 2;
+/// The internal result of a blocked call a signal interrupted that is to
+/// be made again after the handler (Linux's `ERESTARTSYS`): the kernel
+/// turns it into a restart (the `syscall` instruction runs again) and never
+/// returns it to a program.
+pub const RESTART_CALL: i64 = -512;
 
-/// `sa_flags` bits NeoOS honours.
-pub const SA_SIGINFO: u64 = 4;
-pub const SA_ONSTACK: u64 = 0x0800_0000;
-pub const SA_RESTORER: u64 = 0x0400_0000;
-pub const SA_NODEFER: u64 = 0x4000_0000;
-pub const SA_RESETHAND: u64 = 0x8000_0000;
-/// `sa_handler` values.
-pub const SIG_DFL: u64 = 0;
-pub const SIG_IGN: u64 = 1;
-/// `rt_sigprocmask` hows.
-pub const SIG_BLOCK: u32 = 0;
-pub const SIG_UNBLOCK: u32 = 1;
-pub const SIG_SETMASK: u32 = 2;
 /// `sigaltstack` flags.
 pub const SS_ONSTACK: u32 = 1;
 pub const SS_DISABLE: u32 = 2;
 /// Smallest alternate stack Linux accepts (`MINSIGSTKSZ`).
 pub const MINSIGSTKSZ: u64 = 2048;
 
-/// `struct sigaction` as the kernel reads it: handler, flags, restorer, mask.
-pub const SIGACTION_SIZE: usize = 32;
 /// `stack_t`: sp, flags (+ pad), size.
 pub const STACK_T_SIZE: usize = 24;
 /// `siginfo_t`.
@@ -148,17 +106,24 @@ impl SignalAction {
 /// What happens to a signal nobody handles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DefaultAction {
+    /// The process ends, killed by the signal.
     Terminate,
+    /// The process ends, killed by the signal, and its wait status has the
+    /// core flag (Linux's "core" action; NeoOS writes no core file).
+    Core,
     Ignore,
 }
 
-/// The default action of `sig` (stop and continue are ignored: NeoOS has
-/// no job control; core dumps are terminations).
+/// The default action of `sig`, as Linux's signal(7) table has it; the
+/// stop signals are ignored (NeoOS has no job control), and so is
+/// SIGCONT. Real-time signals (32-64) terminate.
 pub fn default_action(sig: u32) -> DefaultAction {
     match sig {
         SIGCHLD | SIGCONT | SIGURG | SIGWINCH | SIGSTOP | SIGTSTP | SIGTTIN | SIGTTOU => {
             DefaultAction::Ignore
         }
+        SIGQUIT | SIGILL | SIGTRAP | SIGABRT | SIGBUS | SIGFPE | SIGSEGV | SIGXCPU | SIGXFSZ
+        | SIGSYS => DefaultAction::Core,
         _ => DefaultAction::Terminate,
     }
 }
@@ -189,13 +154,30 @@ impl AltStack {
     }
 }
 
-/// A process's signal state.
+/// A process's signal state. The actions belong to the process; the
+/// blocked and pending sets, the saved mask and the alternate stack are
+/// what a thread would own (kept together so they can move there).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Signals {
     actions: [SignalAction; NSIG as usize],
     pub blocked: u64,
     pub pending: u64,
     pub altstack: AltStack,
+    /// The mask `rt_sigsuspend` replaced, put back after the handler that
+    /// ends it (the handler's frame holds it), or at once when none runs.
+    pub saved_mask: Option<u64>,
+    /// Who sent each pending signal (the first sender while it is pending,
+    /// as Linux keeps for the standard signals): its `siginfo`.
+    origins: [SignalOrigin; NSIG as usize],
+}
+
+/// Where a pending signal came from: `si_code`, the sender's (or the
+/// child's) pid, and SIGCHLD's status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SignalOrigin {
+    pub code: i32,
+    pub pid: u32,
+    pub status: i32,
 }
 
 impl Default for Signals {
@@ -205,6 +187,8 @@ impl Default for Signals {
             blocked: 0,
             pending: 0,
             altstack: AltStack::default(),
+            saved_mask: None,
+            origins: [SignalOrigin::default(); NSIG as usize],
         }
     }
 }
@@ -227,7 +211,7 @@ impl Signals {
         }
         match a.handler {
             SIG_DFL => match default_action(sig) {
-                DefaultAction::Terminate => Disposition::Terminate,
+                DefaultAction::Terminate | DefaultAction::Core => Disposition::Terminate,
                 DefaultAction::Ignore => Disposition::Ignore,
             },
             SIG_IGN => Disposition::Ignore,
@@ -250,6 +234,49 @@ impl Signals {
     /// Whether a signal is pending that is not blocked.
     pub fn has_deliverable(&self) -> bool {
         self.pending & !self.blocked != 0
+    }
+
+    /// The signal [`Self::take_deliverable`] would take, left pending.
+    pub fn peek_deliverable(&self) -> Option<u32> {
+        let ready = self.pending & !self.blocked;
+        (ready != 0).then(|| ready.trailing_zeros() + 1)
+    }
+
+    /// Makes `sig` pending unless it is ignored (then it is discarded, as
+    /// POSIX says); `true` when it became pending.
+    pub fn post(&mut self, sig: u32) -> bool {
+        self.post_from(sig, SignalOrigin::default())
+    }
+
+    /// [`Self::post`], recording who sent it (unless it was pending
+    /// already: the first sender stays).
+    pub fn post_from(&mut self, sig: u32, origin: SignalOrigin) -> bool {
+        if self.disposition(sig) == Disposition::Ignore {
+            return false;
+        }
+        if self.pending & bit(sig) == 0 {
+            self.origins[(sig - 1) as usize] = origin;
+        }
+        self.pending |= bit(sig);
+        true
+    }
+
+    /// The `siginfo` of signal `sig` as it was sent.
+    pub fn info_of(&self, sig: u32) -> SigInfo {
+        let o = self.origins[(sig - 1) as usize];
+        SigInfo {
+            signo: sig,
+            code: o.code,
+            addr_or_pid: u64::from(o.pid),
+            status: o.status,
+        }
+    }
+
+    /// Whether a child's end reaps it at once: the parent ignores SIGCHLD
+    /// or set `SA_NOCLDWAIT` (its `wait` then finds no child).
+    pub fn reaps_children(&self) -> bool {
+        let a = self.action(SIGCHLD);
+        a.handler == SIG_IGN || a.flags & SA_NOCLDWAIT != 0
     }
 
     /// Sets the blocked set (SIGKILL and SIGSTOP stay unblocked).
@@ -275,8 +302,10 @@ pub struct SigInfo {
     pub signo: u32,
     pub code: i32,
     /// The faulting address (SIGSEGV, SIGBUS), or the sender's pid in the
-    /// low 32 bits (`kill`).
+    /// low 32 bits (`kill`; SIGCHLD: the child's), its uid (0) above.
     pub addr_or_pid: u64,
+    /// SIGCHLD: the child's exit code, or the signal that killed it.
+    pub status: i32,
 }
 
 impl SigInfo {
@@ -286,6 +315,7 @@ impl SigInfo {
         b[0..4].copy_from_slice(&self.signo.to_le_bytes());
         b[8..12].copy_from_slice(&self.code.to_le_bytes());
         b[16..24].copy_from_slice(&self.addr_or_pid.to_le_bytes());
+        b[24..28].copy_from_slice(&self.status.to_le_bytes());
         b
     }
 }
@@ -463,6 +493,20 @@ pub fn sanitize_fpu(fpu: &mut FpuState, cpu_area: &FpuState) {
     fpu[MXCSR_MASK_AT..MXCSR_MASK_AT + 4].copy_from_slice(&mask.to_le_bytes());
 }
 
+/// Whether a blocked call that a signal stopped is made again after the
+/// handler (Linux's rules for each call).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Restart {
+    /// Never: `EINTR` whenever a handler runs (`nanosleep`, `pause`,
+    /// `rt_sigsuspend`).
+    Never,
+    /// When the handler's action has `SA_RESTART` (`wait4`, pipe and
+    /// console reads and writes).
+    WithSaRestart,
+    /// Always (NeoOS calls, which have no `EINTR`).
+    Always,
+}
+
 /// How a delivery or a return from a handler went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SignalOutcome {
@@ -496,19 +540,22 @@ fn valid(sig: u32) -> bool {
 }
 
 impl<P: Platform> Kernel<P> {
-    /// The signal state of a Linux process (`None` for NeoOS programs).
+    /// The signal state of process `pid`.
     pub fn signals(&self, pid: Pid) -> Option<&Signals> {
-        match &self.processes.get(pid)?.abi {
-            ProgramAbi::Linux(s) => Some(&s.signals),
-            ProgramAbi::Neo => None,
-        }
+        Some(&self.processes.get(pid)?.signals)
+    }
+
+    /// The signal state of `pid`, to change (host tests).
+    #[cfg(test)]
+    pub(crate) fn signals_mut_for_test(&mut self, pid: Pid) -> &mut Signals {
+        &mut self.processes.get_mut(pid).expect("a process").signals
     }
 
     fn signals_mut(&mut self, pid: Pid) -> Result<&mut Signals, Errno> {
-        match self.processes.get_mut(pid).map(|p| &mut p.abi) {
-            Some(ProgramAbi::Linux(s)) => Ok(&mut s.signals),
-            _ => Err(Errno::Inval),
-        }
+        self.processes
+            .get_mut(pid)
+            .map(|p| &mut p.signals)
+            .ok_or(Errno::Inval)
     }
 
     /// `rt_sigaction(sig, act, oldact, sigsetsize)`: the old action is
@@ -639,36 +686,154 @@ impl<P: Platform> Kernel<P> {
         Ok(0)
     }
 
-    /// Makes `sig` pending for Linux process `target` (a NeoOS process, or
-    /// a signal whose action is to end it, ends it: the caller does that
-    /// when this returns `Some(sig)`). Signal 0 only checks the target.
-    pub fn send_signal(&mut self, target: Pid, sig: u32) -> Result<Option<u32>, Errno> {
-        let p = self.processes.get(target).ok_or(Errno::NoEnt)?;
+    /// Sends `sig` to process `target` (either personality): it becomes
+    /// pending unless ignored, and a deliverable one wakes the target from
+    /// a sleep or a wait, so that it takes the signal (its handler, or its
+    /// default action: a terminating signal ends it in its own context, on
+    /// its way back to user mode). Signal 0 only checks the target.
+    pub fn send_signal(&mut self, target: Pid, sig: u32) -> Result<(), Errno> {
+        let origin = SignalOrigin {
+            code: SI_KERNEL,
+            ..Default::default()
+        };
+        self.send_signal_from(target, sig, origin)
+    }
+
+    /// [`Self::send_signal`] with the `siginfo` the handler gets.
+    pub fn send_signal_from(
+        &mut self,
+        target: Pid,
+        sig: u32,
+        origin: SignalOrigin,
+    ) -> Result<(), Errno> {
+        let p = self.processes.get_mut(target).ok_or(Errno::NoEnt)?;
         if matches!(p.state, crate::process::State::Ended(_)) {
             return Err(Errno::NoEnt);
         }
         if sig == 0 {
-            return Ok(None);
+            return Ok(());
         }
         if !valid(sig) {
             return Err(Errno::Inval);
         }
-        let ProgramAbi::Linux(state) = &mut self.processes.get_mut(target).ok_or(Errno::NoEnt)?.abi
-        else {
-            return Ok(
-                (default_action(sig) == DefaultAction::Terminate || sig == SIGKILL).then_some(sig),
-            );
+        if p.signals.post_from(sig, origin) {
+            self.platform.signal_pending();
+            self.interrupt_a_waiter(target, sig);
+        }
+        Ok(())
+    }
+
+    /// Whether the calling thread of `pid` has a signal to take (sent to
+    /// the process or to it, not blocked by its mask): a blocked call of
+    /// it stops ([`Self::interrupted_call`] says how it ends).
+    pub fn signal_interrupts(&self, pid: Pid) -> bool {
+        self.processes.deliverable_to(self.caller_tid(pid)) != 0
+    }
+
+    /// The result of a blocked call of `pid` that a signal stopped:
+    /// [`RESTART_CALL`] (made again after the handler) or `-EINTR`, by
+    /// `restart` and the action of the signal to be taken next.
+    pub fn interrupted_call(&self, pid: Pid, restart: Restart) -> i64 {
+        let eintr = -neoos_abi::errno::EINTR;
+        let Some(s) = self.signals(pid) else {
+            return eintr;
         };
-        let s = &mut state.signals;
-        match s.disposition(sig) {
-            Disposition::Ignore => Ok(None),
-            Disposition::Terminate if s.blocked & bit(sig) == 0 => Ok(Some(sig)),
-            _ => {
-                s.pending |= bit(sig);
-                self.platform.signal_pending();
-                self.interrupt_a_waiter(target, sig);
-                Ok(None)
+        // The one taken next: sent to the process first, then the thread's.
+        let ready = self.processes.deliverable_to(self.caller_tid(pid));
+        let next = s
+            .peek_deliverable()
+            .or((ready != 0).then(|| ready.trailing_zeros() + 1));
+        let handled = next.map(|sig| s.disposition(sig));
+        match (restart, handled) {
+            (Restart::Always, _) => RESTART_CALL,
+            (Restart::Never, _) => eintr,
+            (Restart::WithSaRestart, Some(Disposition::Handle(a))) if a.flags & SA_RESTART == 0 => {
+                eintr
             }
+            // SA_RESTART, or no handler runs (the process ends, or nothing
+            // happens): the call is made again.
+            (Restart::WithSaRestart, _) => RESTART_CALL,
+        }
+    }
+
+    /// After the signals of a return to user mode were taken: a mask
+    /// `rt_sigsuspend` replaced and no handler's frame took back is put
+    /// back.
+    pub fn restore_saved_mask(&mut self, pid: Pid) {
+        if let Ok(s) = self.signals_mut(pid) {
+            if let Some(mask) = s.saved_mask.take() {
+                s.set_blocked(mask);
+            }
+        }
+    }
+
+    /// `rt_sigsuspend(mask, sigsetsize)`, its first half: the mask is read
+    /// and put in place of the blocked set (the old one saved); the caller
+    /// then sleeps until a signal comes (then `EINTR`).
+    pub(crate) fn sigsuspend_begin(
+        &mut self,
+        pid: Pid,
+        mask: UserPtr,
+        setsize: u64,
+    ) -> Result<(), Errno> {
+        if setsize != 8 {
+            return Err(Errno::Inval);
+        }
+        let mask = word(&self.copy_in(pid, mask, 8)?, 0);
+        let s = self.signals_mut(pid)?;
+        let old = s.saved_mask.unwrap_or(s.blocked);
+        s.saved_mask = Some(old);
+        s.set_blocked(mask);
+        Ok(())
+    }
+
+    /// A child's end, told to its parent: SIGCHLD (discarded unless the
+    /// parent handles it); a parent that ignores SIGCHLD or set
+    /// `SA_NOCLDWAIT` has the child reaped at once (returned, to report).
+    pub(crate) fn notify_parent(
+        &mut self,
+        parent: Pid,
+        child: Pid,
+        status: i64,
+    ) -> Option<Unwaited> {
+        let reaps = self.signals(parent)?.reaps_children();
+        let unwaited = if reaps {
+            self.processes.auto_reap(child)
+        } else {
+            None
+        };
+        let wait = super::wait_status(status);
+        let origin = match wait & 0x7f {
+            0 => SignalOrigin {
+                code: CLD_EXITED,
+                pid: child,
+                status: (wait >> 8) & 0xff,
+            },
+            sig => SignalOrigin {
+                code: if wait & 0x80 != 0 {
+                    CLD_DUMPED
+                } else {
+                    CLD_KILLED
+                },
+                pid: child,
+                status: sig,
+            },
+        };
+        let _ = self.send_signal_from(parent, SIGCHLD, origin);
+        unwaited
+    }
+
+    /// The `siginfo` of pending signal `sig` of `pid` (taken by
+    /// [`Self::next_pending_signal`]).
+    pub fn pending_signal_info(&self, pid: Pid, sig: u32) -> SigInfo {
+        match self.signals(pid) {
+            Some(s) => s.info_of(sig),
+            None => SigInfo {
+                signo: sig,
+                code: SI_KERNEL,
+                addr_or_pid: 0,
+                status: 0,
+            },
         }
     }
 
@@ -697,7 +862,10 @@ impl<P: Platform> Kernel<P> {
             Disposition::Ignore if !forced => return SignalOutcome::Nothing,
             _ => return SignalOutcome::Kill(sig),
         };
-        let (old_mask, altstack) = (s.blocked, s.altstack);
+        // The mask the handler's return restores: the one `rt_sigsuspend`
+        // replaced, if it did.
+        let (old_mask, altstack) = (s.saved_mask.unwrap_or(s.blocked), s.altstack);
+        let running_mask = s.blocked;
         let use_alt =
             action.flags & SA_ONSTACK != 0 && altstack.enabled && !altstack.contains(regs.rsp);
         let sp = if use_alt {
@@ -727,11 +895,12 @@ impl<P: Platform> Kernel<P> {
         let Ok(s) = self.signals_mut(pid) else {
             return SignalOutcome::Kill(sig);
         };
-        let mut mask = old_mask | action.mask;
+        let mut mask = running_mask | action.mask;
         if action.flags & SA_NODEFER == 0 {
             mask |= bit(sig);
         }
         s.set_blocked(mask);
+        s.saved_mask = None;
         if action.flags & SA_RESETHAND != 0 {
             s.actions[(sig - 1) as usize] = SignalAction::default();
         }
@@ -795,8 +964,7 @@ impl<P: Platform> Kernel<P> {
         let Ok(s) = self.signals_mut(pid) else {
             return;
         };
-        if s.disposition(sig) != Disposition::Ignore {
-            s.pending |= bit(sig);
+        if s.post(sig) {
             self.platform.signal_pending();
         }
     }
@@ -844,6 +1012,7 @@ mod tests {
             signo: SIGSEGV,
             code: SEGV_MAPERR,
             addr_or_pid: 0xdead_0000,
+            status: 0,
         };
         let f = build_frame(
             regs.rsp - RED_ZONE,

@@ -5,6 +5,7 @@
 use neoos_abi::nr;
 
 use super::{Call, FileCall, IpcCall, MemoryCall, Personality, ProcessCall, ShmLayout, UserPtr};
+use crate::linux::LinuxCall;
 
 /// A decoded call and the result convention of its number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +50,7 @@ pub fn decode_neo(number: usize, regs: [u64; 6]) -> Option<Decoded> {
         Personality::Posix
     };
     let a = Regs(regs);
-    use Call::{Files as F, Ipc as I, Memory as M, Processes as P};
+    use Call::{Files as F, Ipc as I, Linux as L, Memory as M, Processes as P};
     let call = match number {
         nr::EXIT => P(ProcessCall::Exit {
             status: a.int(0) & 0xff,
@@ -151,6 +152,23 @@ pub fn decode_neo(number: usize, regs: [u64; 6]) -> Option<Decoded> {
             vec: a.ptr(2),
         }),
         nr::GETPAGESIZE => M(MemoryCall::GetPageSize),
+        nr::SIGACTION => L(LinuxCall::SigAction {
+            sig: a.flags(0),
+            act: a.ptr(1),
+            old: a.ptr(2),
+            setsize: a.word(3),
+        }),
+        nr::SIGPROCMASK => L(LinuxCall::SigProcMask {
+            how: a.flags(0),
+            set: a.ptr(1),
+            old: a.ptr(2),
+            setsize: a.word(3),
+        }),
+        nr::SIGRETURN => L(LinuxCall::SigReturn),
+        nr::SIGNAL => L(LinuxCall::Kill {
+            pid: a.int(0),
+            sig: a.flags(1),
+        }),
         nr::SHMGET => I(IpcCall::ShmGet {
             key: a.word(0) as i64,
             size: a.word(1),

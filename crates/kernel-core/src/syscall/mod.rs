@@ -267,9 +267,11 @@ pub enum SchedulerCall {
     /// `sys_maps`, which may be long: [`Kernel::maps_begin`], then
     /// [`Kernel::maps_step`] until done, yielding between steps.
     Maps { buf: UserPtr, len: i64 },
-    /// Linux `nanosleep`: give up the CPU until the clock reaches `until`
-    /// ticks, then return 0.
-    Sleep { until: u64 },
+    /// Sleep until the clock reaches `until` ticks (`crate::process::FOREVER`:
+    /// until a signal), stepped by [`Kernel::sleep_step`]: `nanosleep`
+    /// (`rem` gets the time left when a signal interrupts it), `pause`,
+    /// `rt_sigsuspend`.
+    Sleep { until: u64, rem: UserPtr },
     /// Linux `poll`/`ppoll` with nothing ready yet: [`Kernel::poll_step`]
     /// until an entry is ready (its count) or the clock reaches `deadline`
     /// (0), giving the CPU away between passes.

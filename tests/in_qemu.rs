@@ -997,6 +997,10 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         run: disk_big_file_is_written_whole,
     },
     DiskScenario {
+        name: "disk_waits_sleep_for_completion_interrupts_and_write_one_request_per_run",
+        run: disk_completion_interrupts_and_runs,
+    },
+    DiskScenario {
         name: DISK_LINUX_SCENARIO,
         run: disk_linux_namespace_leaves_the_tree,
     },
@@ -1311,6 +1315,41 @@ fn disk_big_file_is_written_whole(kernel: &Path) -> Verdict {
     let size = 32 * 1024 * 1024 + 100;
     let expected: Vec<u8> = (0..size).map(|i| (i / PAGE + i) as u8).collect();
     image_holds(&image.0, "/usuario/big.bin", &expected)
+}
+
+/// user/tests/disk/disk_interrupts.c unmaps 64 scattered dirty pages, then
+/// 64 adjacent ones, and checks that the driver took completion interrupts
+/// (its waits sleep); the console's counts show one data request per run,
+/// and the image holds both passes' bytes.
+fn disk_completion_interrupts_and_runs(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let console = disk_boot(kernel, &image.0, None, "/bin/disk_interrupts", 0)?;
+    if !console.iter().any(|l| l == "disk_interrupts: done") {
+        return Err("disk_interrupts did not finish its checks".into());
+    }
+    if !console
+        .iter()
+        .any(|l| l.contains("virtio-blk:") && l.contains("interrupt-driven"))
+    {
+        return Err(format!(
+            "the kernel did not wire the disk's interrupt:\n{}",
+            indent(tail(&console))
+        ));
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let expected: Vec<u8> = (0..128 * PAGE)
+        .map(|at| {
+            let (p, i) = (at / PAGE, at % PAGE);
+            if p < 64 {
+                (p * 3 + i * 11 + 1) as u8
+            } else if p % 2 == 0 {
+                (p * 7 + i) as u8
+            } else {
+                0x5a
+            }
+        })
+        .collect();
+    image_holds(&image.0, "/usuario/runs.bin", &expected)
 }
 
 /// RAM of the machine the reclaim scenarios boot: less than their files.

@@ -38,6 +38,7 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
     arch::smp::init_boot_cpu();
     arch::cpu::protect_kernel_from_user_pages();
     start_other_cpus(info.rsdp);
+    find_io_apics(info.rsdp);
     let mut fs = initial_file_system(info.copy_module());
     if info.command_line.contains("disk-smoke=") {
         arch::virtio::report_disk(&info.command_line);
@@ -112,6 +113,15 @@ fn start_other_cpus(rsdp: Option<u64>) {
             arch::percpu::online_count(),
             e
         ),
+    }
+}
+
+/// Finds the I/O APICs (the disk's interrupt comes through one) and says
+/// how many there are; without one the disk driver polls.
+fn find_io_apics(rsdp: Option<u64>) {
+    match arch::ioapic::init(rsdp) {
+        Ok(count) => kprintln!("I/O APICs: {}", count),
+        Err(e) => kprintln!("I/O APICs: none usable ({:?})", e),
     }
 }
 

@@ -121,7 +121,7 @@ static void neo_calls(void)
     NEO_ERR(R(SYS_WRITE, file_fd, none, 16, 0, 0, 0), E_INVAL);
     NEO_ERR(R(SYS_MEMINFO, ro, 0, 0, 0, 0, 0), E_INVAL);
     NEO_ERR(R(SYS_MEMINFO, text, 0, 0, 0, 0, 0), E_INVAL);
-    NEO_ERR(R(SYS_MEMINFO, edge_end - 8, 0, 0, 0, 0, 0), E_INVAL);   /* 64 bytes needed */
+    NEO_ERR(R(SYS_MEMINFO, edge_end - 8, 0, 0, 0, 0, 0), E_INVAL);   /* 80 bytes needed */
     NEO_ERR(R(SYS_STAT, "/etc/motd", ro, 0, 0, 0, 0), E_INVAL);
     NEO_ERR(R(SYS_STAT, "/etc/motd", edge_end - 8, 0, 0, 0, 0), E_INVAL);
     NEO_ERR(R(SYS_MAPS, ro, 64, 0, 0, 0, 0), E_INVAL);

@@ -643,8 +643,9 @@ pub mod stat {
 
 /// `struct neo_meminfo` filled by `sys_meminfo` (all fields 64-bit, in this order):
 /// total frames, free frames, mappings of the caller, resident pages of the caller,
-/// writeback requests, writeback bytes, single-page TLB flushes, full TLB flushes.
-pub const MEMINFO_FIELDS: usize = 8;
+/// writeback requests, writeback bytes, single-page TLB flushes, full TLB flushes,
+/// disk device requests, disk completion interrupts.
+pub const MEMINFO_FIELDS: usize = 10;
 
 /// Exit status the kernel reports for a process ended by a fault it caused.
 pub mod status {

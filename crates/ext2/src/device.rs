@@ -17,6 +17,15 @@ pub enum DeviceError {
     Failed,
 }
 
+/// What a device has done since it started, as its driver counts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DeviceCounters {
+    /// Requests sent to the device (reads, writes, flushes).
+    pub requests: u64,
+    /// Completion interrupts the driver took (0 for a polled device).
+    pub interrupts: u64,
+}
+
 /// Storage addressed in 512-byte sectors.
 pub trait BlockDevice {
     /// Number of sectors on the device.
@@ -27,6 +36,10 @@ pub trait BlockDevice {
     fn write_sectors(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError>;
     /// Makes every completed write durable.
     fn flush(&mut self) -> Result<(), DeviceError>;
+    /// What the device has done so far (a device that counts nothing: zeros).
+    fn counters(&self) -> DeviceCounters {
+        DeviceCounters::default()
+    }
 }
 
 /// A device held in memory.

@@ -104,6 +104,11 @@ impl<D: BlockDevice> Ext2<D> {
         Ok(())
     }
 
+    /// The device under the file system.
+    pub fn device(&self) -> &D {
+        &self.dev
+    }
+
     /// Unmounts, giving the device back.
     pub fn into_device(mut self) -> Result<D> {
         self.flush()?;

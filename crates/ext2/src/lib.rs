@@ -22,7 +22,7 @@ mod file;
 mod fs;
 mod layout;
 
-pub use device::{BlockDevice, DeviceError, MemDevice, SECTOR_SIZE};
+pub use device::{BlockDevice, DeviceCounters, DeviceError, MemDevice, SECTOR_SIZE};
 pub use dir::DirEntry;
 pub use error::{Ext2Error, Result};
 pub use file::{FileType, Stat, PAGE_SIZE};

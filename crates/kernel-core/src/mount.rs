@@ -19,7 +19,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
-use neoos_ext2::{BlockDevice, DeviceError, Ext2, Ext2Error, FileType};
+use neoos_ext2::{BlockDevice, DeviceCounters, DeviceError, Ext2, Ext2Error, FileType};
 use neoos_mm::{FileId, IoError, PageBytes, Pager};
 
 use crate::fs::{FsError, Node, RamDisk};
@@ -52,6 +52,9 @@ impl BlockDevice for DynDevice {
     }
     fn flush(&mut self) -> Result<(), DeviceError> {
         self.0.flush()
+    }
+    fn counters(&self) -> DeviceCounters {
+        self.0.counters()
     }
 }
 
@@ -417,6 +420,13 @@ impl Storage {
             return self.ram.reserve(file, pages);
         }
         self.has_room(file, pages)
+    }
+
+    /// What the volume's device has done (zeros without a volume).
+    pub fn device_counters(&self) -> DeviceCounters {
+        self.volume()
+            .map(|home| home.fs.device().counters())
+            .unwrap_or_default()
     }
 
     /// Pages reserved on the RAM disk over all files.

@@ -18,12 +18,22 @@ pub struct Processor {
     pub apic_id: u32,
 }
 
-/// An I/O APIC the firmware lists (recorded; not programmed yet).
+/// An I/O APIC the firmware lists (programmed by [`super::ioapic`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IoApic {
     pub id: u8,
     pub phys: u64,
     pub first_interrupt: u32,
+}
+
+/// An interrupt source override: ISA interrupt `irq` arrives at global
+/// system interrupt `gsi`, with the MPS INTI `flags` (bits 0-1 polarity,
+/// bits 2-3 trigger mode; 0 in a field: as the bus conforms).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SourceOverride {
+    pub irq: u8,
+    pub gsi: u32,
+    pub flags: u16,
 }
 
 /// What the MADT says.
@@ -32,6 +42,9 @@ pub struct Machine {
     /// Every enabled processor, in table order (the boot CPU among them).
     pub processors: Vec<Processor>,
     pub io_apics: Vec<IoApic>,
+    /// The ISA interrupts that do not arrive at the GSI of their number,
+    /// or not with the ISA bus's edge-triggered, active-high signal.
+    pub overrides: Vec<SourceOverride>,
     /// Whether the legacy 8259 PICs are there too.
     pub has_8259: bool,
 }
@@ -105,6 +118,14 @@ pub fn read(rsdp: Option<u64>) -> Result<Machine, MadtError> {
                 phys: u64::from(e.io_apic_address),
                 first_interrupt: e.global_system_interrupt_base,
             }),
+            // Bus 0 is ISA, the only bus an override may name.
+            MadtEntry::InterruptSourceOverride(e) if { e.bus } == 0 => {
+                machine.overrides.push(SourceOverride {
+                    irq: e.irq,
+                    gsi: e.global_system_interrupt,
+                    flags: e.flags,
+                })
+            }
             _ => {}
         }
     }

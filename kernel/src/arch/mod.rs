@@ -13,6 +13,7 @@ pub mod cpu;
 pub mod frames;
 pub mod gdt;
 pub mod heap;
+pub mod ioapic;
 pub mod madt;
 pub mod mem;
 pub mod paging;

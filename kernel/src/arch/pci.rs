@@ -61,3 +61,16 @@ impl ConfigurationAccess for PortConfigAccess {
         PortConfigAccess { _private: () }
     }
 }
+
+/// The Interrupt Line and Interrupt Pin registers (byte 0 and 1 of the
+/// word at 0x3C).
+const INTERRUPT_LINE_REGISTER: u8 = 0x3C;
+
+/// The legacy interrupt line (the IRQ number the firmware routed the
+/// function's INTx pin to), `None` when the function uses no pin or the
+/// firmware routed none (line 0xFF).
+pub fn interrupt_line(access: &impl ConfigurationAccess, function: DeviceFunction) -> Option<u8> {
+    let word = access.read_word(function, INTERRUPT_LINE_REGISTER);
+    let (line, pin) = (word as u8, (word >> 8) as u8);
+    (pin != 0 && line != 0xFF).then_some(line)
+}

@@ -110,6 +110,7 @@ trap_stub_\n:
     .irp n, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,239,255
     TRAP_NOERR \n
     .endr
+    TRAP_NOERR {disk_vector}
 
     .p2align 4
 trap_common:
@@ -207,7 +208,11 @@ trap_stub_spurious:
     .global trap_stub_apic_timer
 trap_stub_apic_timer:
     .quad trap_stub_239
+    .global trap_stub_disk
+trap_stub_disk:
+    .quad trap_stub_{disk_vector}
     "#,
+    disk_vector = const super::ioapic::DISK_VECTOR,
     user_ss = const gdt::USER_DATA as u64,
     user_cs = const gdt::USER_CODE as u64,
     syscall_vector = const SYSCALL_VECTOR,
@@ -234,6 +239,7 @@ unsafe extern "C" {
     static trap_stub_table: [u64; 48];
     static trap_stub_spurious: u64;
     static trap_stub_apic_timer: u64;
+    static trap_stub_disk: u64;
     fn syscall_entry();
 }
 
@@ -267,20 +273,23 @@ pub(super) fn init_boot_cpu() {
             unsafe { options.set_stack_index(gdt::DOUBLE_FAULT_IST) };
         }
     }
-    // SAFETY: both stubs are defined in the assembly above and never written.
-    let (spurious, timer) = unsafe {
+    // SAFETY: these stubs are defined in the assembly above and never written.
+    let (spurious, timer, disk) = unsafe {
         (
             *core::ptr::addr_of!(trap_stub_spurious),
             *core::ptr::addr_of!(trap_stub_apic_timer),
+            *core::ptr::addr_of!(trap_stub_disk),
         )
     };
-    // SAFETY: as for the stubs above; trap_dispatch handles both vectors
+    // SAFETY: as for the stubs above; trap_dispatch handles these vectors
     // itself.
     unsafe {
         idt.0[usize::from(super::apic::SPURIOUS_VECTOR)]
             .set_handler_addr(x86_64::VirtAddr::new(spurious));
         idt.0[usize::from(super::apic::TIMER_VECTOR)]
             .set_handler_addr(x86_64::VirtAddr::new(timer));
+        idt.0[usize::from(super::ioapic::DISK_VECTOR)]
+            .set_handler_addr(x86_64::VirtAddr::new(disk));
     }
     load_idt();
     init_pic();
@@ -474,6 +483,13 @@ extern "C" fn trap_dispatch(frame: *mut TrapFrame) {
         // it for now; the boot CPU keeps the PIT).
         super::percpu::current().count_timer_tick();
         super::apic::end_of_interrupt();
+        return;
+    }
+    if frame.vector == u64::from(super::ioapic::DISK_VECTOR) {
+        // The disk's completion interrupt (through the I/O APIC): the
+        // driver acknowledges the device and the local APIC; from user
+        // mode too, it changes nothing of the program.
+        super::virtio::handle_interrupt();
         return;
     }
     if frame.from_user() {

@@ -5,23 +5,34 @@
 //! MMIO BARs are reached through the direct map (which covers at least the
 //! first 4 GiB, where the firmware places them).
 //!
-//! Requests are polled: the driver submits a request and spins until the
-//! device marks it used. No interrupt is wired yet.
+//! Reads and writes are interrupt-driven: the driver submits a request
+//! (the crate's non-blocking `*_blocks_nb` calls), and the waiting CPU
+//! sleeps (`sti; hlt`, entered with interrupts off right after seeing the
+//! request unfinished, so a completion cannot slip in between) until the
+//! device's interrupt, routed through the I/O APIC from the function's PCI
+//! INTx line, wakes it. The interrupt handler ([`handle_interrupt`]) reads
+//! the device's ISR status (which lowers the line) and signals end of
+//! interrupt; it touches nothing else, so it never waits for the kernel
+//! lock a waiter holds. Flushes stay polled: the crate has no
+//! non-blocking flush. Without a usable interrupt (no I/O APIC, no INTx
+//! line, or a line that keeps firing for nobody) every wait polls.
 
 use alloc::alloc::{alloc_zeroed, dealloc, Layout};
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use virtio_drivers::device::blk::{VirtIOBlk, SECTOR_SIZE};
-use virtio_drivers::transport::pci::bus::{Command, DeviceFunction, PciRoot};
+use virtio_drivers::device::blk::{BlkReq, BlkResp, VirtIOBlk, SECTOR_SIZE};
+use virtio_drivers::transport::pci::bus::{Command, ConfigurationAccess, DeviceFunction, PciRoot};
 use virtio_drivers::transport::pci::{virtio_device_type, PciTransport};
 use virtio_drivers::transport::DeviceType;
 use virtio_drivers::{BufferDirection, Hal, PhysAddr, PAGE_SIZE};
 
+use super::ioapic::{self, Route, DISK_VECTOR};
 use super::paging::{
-    kernel_image_phys, kernel_stack_phys, phys_to_virt, DIRECT_MAP_BASE, KERNEL_BASE,
-    KERNEL_STACK_AREA, KERNEL_STACK_AREA_SIZE,
+    direct_map_end, kernel_image_phys, kernel_stack_phys, phys_to_virt, DIRECT_MAP_BASE,
+    KERNEL_BASE, KERNEL_STACK_AREA, KERNEL_STACK_AREA_SIZE,
 };
-use super::pci::PortConfigAccess;
+use super::pci::{self, PortConfigAccess};
 
 /// The `virtio-drivers` hardware layer of NeoOS.
 pub struct KernelHal;
@@ -94,9 +105,77 @@ unsafe impl Hal for KernelHal {
     unsafe fn unshare(_paddr: PhysAddr, _buffer: NonNull<[u8]>, _direction: BufferDirection) {}
 }
 
+/// Most bytes one read or write request carries: a longer transfer goes
+/// as several requests, one after the other. A request's data is one
+/// segment (the buffer is physically contiguous), so the device's segment
+/// limit (`seg_max`, at least 1) is never what bounds it; this is.
+const MAX_REQUEST_BYTES: usize = 1 << 20;
+
+/// Requests sent to the device since boot (reads, writes, flushes).
+static REQUESTS: AtomicU64 = AtomicU64::new(0);
+/// The device's interrupts taken since boot (its ISR status said so).
+static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+/// Interrupts on [`DISK_VECTOR`] in a row for which the device's ISR
+/// status said nothing (another device holding a shared line asserted).
+static UNCLAIMED_IN_A_ROW: AtomicU64 = AtomicU64::new(0);
+/// After this many unclaimed interrupts in a row the line is masked and
+/// the driver polls.
+const UNCLAIMED_LIMIT: u64 = 100_000;
+/// Direct-map address of the device's ISR status byte (0: none).
+static ISR_STATUS: AtomicU64 = AtomicU64::new(0);
+/// The GSI of the device's interrupt, and whether waits may sleep for it.
+static INTERRUPT_GSI: AtomicU32 = AtomicU32::new(0);
+static INTERRUPT_WIRED: AtomicBool = AtomicBool::new(false);
+
+/// Handles the disk's interrupt (vector [`DISK_VECTOR`]): reads the
+/// device's ISR status, which acknowledges it and lowers its line, counts
+/// it, and signals end of interrupt to the local APIC. Takes no lock but
+/// the I/O APIC's, and that only to give a line up that fires for nobody.
+pub fn handle_interrupt() {
+    let isr = ISR_STATUS.load(Ordering::Acquire);
+    let status = if isr == 0 {
+        0
+    } else {
+        // SAFETY: `isr` is the direct-map address of the device's ISR
+        // status byte (inside its memory BAR, checked by
+        // `isr_status_address`); reading it is how the device expects its
+        // interrupt acknowledged, and has no other effect.
+        unsafe { core::ptr::read_volatile(isr as *const u8) }
+    };
+    if status != 0 {
+        INTERRUPTS.fetch_add(1, Ordering::Relaxed);
+        UNCLAIMED_IN_A_ROW.store(0, Ordering::Relaxed);
+    } else if UNCLAIMED_IN_A_ROW.fetch_add(1, Ordering::Relaxed) + 1 == UNCLAIMED_LIMIT {
+        INTERRUPT_WIRED.store(false, Ordering::Release);
+        let _ = ioapic::mask(INTERRUPT_GSI.load(Ordering::Relaxed));
+    }
+    super::apic::end_of_interrupt();
+}
+
+/// What the disk driver has done since boot.
+pub fn counters() -> neoos_ext2::DeviceCounters {
+    neoos_ext2::DeviceCounters {
+        requests: REQUESTS.load(Ordering::Relaxed),
+        interrupts: INTERRUPTS.load(Ordering::Relaxed),
+    }
+}
+
 /// A virtio block device.
 pub struct VirtioDisk {
     blk: VirtIOBlk<KernelHal, PciTransport>,
+    /// How its interrupt is routed, or why waits poll.
+    interrupt: Result<Route, WiringError>,
+}
+
+/// Why the disk's interrupt is not used (its waits poll).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WiringError {
+    /// The function has no INTx pin, or the firmware routed it nowhere.
+    NoLine,
+    /// The device's ISR status register was not found in a memory BAR.
+    NoIsr,
+    /// The I/O APIC could not take the line.
+    IoApic(ioapic::IoApicError),
 }
 
 /// Why the disk could not be used.
@@ -110,7 +189,9 @@ pub enum DiskError {
 }
 
 impl VirtioDisk {
-    /// The first virtio block device on PCI bus 0, if there is one.
+    /// The first virtio block device on PCI bus 0, if there is one, its
+    /// interrupt routed through the I/O APIC (set up by [`ioapic::init`])
+    /// when it can be.
     pub fn find() -> Option<Result<VirtioDisk, DiskError>> {
         let mut root = PciRoot::new(PortConfigAccess::new());
         let function = find_block_function(&root)?;
@@ -118,11 +199,38 @@ impl VirtioDisk {
             function,
             Command::MEMORY_SPACE | Command::IO_SPACE | Command::BUS_MASTER,
         );
+        let isr = isr_status_address(&mut root, function);
         let disk = PciTransport::new::<KernelHal, _>(&mut root, function)
             .map_err(|_| DiskError::Device)
             .and_then(|transport| VirtIOBlk::new(transport).map_err(|_| DiskError::Device))
-            .map(|blk| VirtioDisk { blk });
+            .map(|blk| {
+                let mut disk = VirtioDisk {
+                    blk,
+                    interrupt: Err(WiringError::NoLine),
+                };
+                disk.interrupt = disk.wire_interrupt(function, isr);
+                disk
+            });
         Some(disk)
+    }
+
+    /// Routes the device's INTx line to [`DISK_VECTOR`] on this CPU, the
+    /// handler reading the ISR status at `isr`.
+    fn wire_interrupt(
+        &mut self,
+        function: DeviceFunction,
+        isr: Option<u64>,
+    ) -> Result<Route, WiringError> {
+        let line =
+            pci::interrupt_line(&PortConfigAccess::new(), function).ok_or(WiringError::NoLine)?;
+        let isr = isr.ok_or(WiringError::NoIsr)?;
+        // The handler can acknowledge the device before the line is open.
+        ISR_STATUS.store(isr, Ordering::Release);
+        let route = ioapic::route_pci_line(line, DISK_VECTOR).map_err(WiringError::IoApic)?;
+        INTERRUPT_GSI.store(route.gsi, Ordering::Relaxed);
+        self.blk.enable_interrupts();
+        INTERRUPT_WIRED.store(true, Ordering::Release);
+        Ok(route)
     }
 
     /// Capacity in 512-byte sectors.
@@ -133,22 +241,94 @@ impl VirtioDisk {
     /// Reads whole sectors from `first` into `buf`.
     pub fn read_sectors(&mut self, first: u64, buf: &mut [u8]) -> Result<(), DiskError> {
         self.check(first, buf.len())?;
-        self.blk
-            .read_blocks(first as usize, buf)
-            .map_err(|_| DiskError::Device)
+        let mut sector = first;
+        for chunk in buf.chunks_mut(MAX_REQUEST_BYTES) {
+            self.read_request(sector, chunk)?;
+            sector += (chunk.len() / SECTOR_SIZE) as u64;
+        }
+        Ok(())
     }
 
     /// Writes whole sectors from `first`.
     pub fn write_sectors(&mut self, first: u64, data: &[u8]) -> Result<(), DiskError> {
         self.check(first, data.len())?;
-        self.blk
-            .write_blocks(first as usize, data)
-            .map_err(|_| DiskError::Device)
+        let mut sector = first;
+        for chunk in data.chunks(MAX_REQUEST_BYTES) {
+            self.write_request(sector, chunk)?;
+            sector += (chunk.len() / SECTOR_SIZE) as u64;
+        }
+        Ok(())
     }
 
-    /// Makes completed writes durable.
+    /// Makes completed writes durable (a polled request: see the module
+    /// comment).
     pub fn flush(&mut self) -> Result<(), DiskError> {
+        REQUESTS.fetch_add(1, Ordering::Relaxed);
         self.blk.flush().map_err(|_| DiskError::Device)
+    }
+
+    /// One read request of whole sectors (checked by the caller), waited for.
+    fn read_request(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+        let mut request = BlkReq::default();
+        let mut response = BlkResp::default();
+        // SAFETY: `request`, `buf` and `response` stay borrowed by this
+        // function, untouched, until `complete_read_blocks` below, which
+        // runs only once the device has used the request (or never, when
+        // the submission failed and the device holds nothing).
+        let token = unsafe {
+            self.blk
+                .read_blocks_nb(sector as usize, &mut request, buf, &mut response)
+        }
+        .map_err(|_| DiskError::Device)?;
+        REQUESTS.fetch_add(1, Ordering::Relaxed);
+        self.wait_until_used(token);
+        // SAFETY: the buffers submitted with `token`, which the device used.
+        unsafe {
+            self.blk
+                .complete_read_blocks(token, &request, buf, &mut response)
+        }
+        .map_err(|_| DiskError::Device)
+    }
+
+    /// One write request of whole sectors (checked by the caller), waited
+    /// for.
+    fn write_request(&mut self, sector: u64, data: &[u8]) -> Result<(), DiskError> {
+        let mut request = BlkReq::default();
+        let mut response = BlkResp::default();
+        // SAFETY: as in `read_request`.
+        let token = unsafe {
+            self.blk
+                .write_blocks_nb(sector as usize, &mut request, data, &mut response)
+        }
+        .map_err(|_| DiskError::Device)?;
+        REQUESTS.fetch_add(1, Ordering::Relaxed);
+        self.wait_until_used(token);
+        // SAFETY: the buffers submitted with `token`, which the device used.
+        unsafe {
+            self.blk
+                .complete_write_blocks(token, &request, data, &mut response)
+        }
+        .map_err(|_| DiskError::Device)
+    }
+
+    /// Waits until the device has used request `token` (the only one in
+    /// flight): asleep until an interrupt when the line is wired (its
+    /// interrupts sent to this CPU first), else polling. The kernel runs
+    /// with interrupts off, so each look at the queue is made with them
+    /// off and `sti; hlt` starts the sleep atomically: a completion after
+    /// the look wakes the `hlt`. A timer interrupt meanwhile only counts a
+    /// tick (an interrupt of kernel mode never preempts).
+    fn wait_until_used(&mut self, token: u16) {
+        if self.interrupt.is_ok() && INTERRUPT_WIRED.load(Ordering::Acquire) {
+            let _ = ioapic::deliver_here(INTERRUPT_GSI.load(Ordering::Relaxed));
+        }
+        while self.blk.peek_used() != Some(token) {
+            if INTERRUPT_WIRED.load(Ordering::Acquire) {
+                super::cpu::wait_for_interrupt();
+            } else {
+                core::hint::spin_loop();
+            }
+        }
     }
 
     fn check(&self, first: u64, len: usize) -> Result<(), DiskError> {
@@ -161,6 +341,25 @@ impl VirtioDisk {
         }
         Ok(())
     }
+}
+
+/// The direct-map address of the device's ISR status byte: the virtio
+/// vendor capability of type ISR names a memory BAR and an offset in it.
+fn isr_status_address(
+    root: &mut PciRoot<PortConfigAccess>,
+    function: DeviceFunction,
+) -> Option<u64> {
+    const PCI_CAP_ID_VENDOR: u8 = 0x09;
+    const VIRTIO_PCI_CAP_ISR_CFG: u8 = 3;
+    let access = PortConfigAccess::new();
+    let capability = root.capabilities(function).find(|c| {
+        c.id == PCI_CAP_ID_VENDOR && (c.private_header >> 8) as u8 == VIRTIO_PCI_CAP_ISR_CFG
+    })?;
+    let bar = access.read_word(function, capability.offset.checked_add(4)?) as u8;
+    let offset = u64::from(access.read_word(function, capability.offset.checked_add(8)?));
+    let (address, size) = root.bar_info(function, bar).ok()??.memory_address_size()?;
+    let isr = address.checked_add(offset)?;
+    (address != 0 && offset < size && isr < direct_map_end()).then(|| phys_to_virt(isr))
 }
 
 // SAFETY: the device's queue and configuration are reached only through
@@ -183,6 +382,10 @@ impl neoos_ext2::BlockDevice for VirtioDisk {
 
     fn flush(&mut self) -> Result<(), neoos_ext2::DeviceError> {
         VirtioDisk::flush(self).map_err(DiskError::into_device_error)
+    }
+
+    fn counters(&self) -> neoos_ext2::DeviceCounters {
+        counters()
     }
 }
 
@@ -211,11 +414,23 @@ pub fn open_disk() -> Option<VirtioDisk> {
         Ok(disk) => disk,
     };
     let sectors = disk.sector_count();
-    crate::kprintln!(
-        "virtio-blk: {} sectors ({} KiB), polled",
-        sectors,
-        sectors / 2
-    );
+    match disk.interrupt {
+        Ok(route) => crate::kprintln!(
+            "virtio-blk: {} sectors ({} KiB), interrupt-driven: GSI {}, {:?}-triggered, active {:?}, vector {:#x}",
+            sectors,
+            sectors / 2,
+            route.gsi,
+            route.trigger,
+            route.polarity,
+            DISK_VECTOR
+        ),
+        Err(why) => crate::kprintln!(
+            "virtio-blk: {} sectors ({} KiB), polled ({:?})",
+            sectors,
+            sectors / 2,
+            why
+        ),
+    }
     Some(disk)
 }
 

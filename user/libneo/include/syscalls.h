@@ -101,7 +101,7 @@ struct neo_stat {
     unsigned long size;   /* bytes (files); directories: number of entries */
 };
 
-/* ---- sys_meminfo: 8 unsigned 64-bit fields, in this order ---- */
+/* ---- sys_meminfo: 10 unsigned 64-bit fields, in this order ---- */
 struct neo_meminfo {
     unsigned long total_frames;      /* physical frames managed by the kernel */
     unsigned long free_frames;       /* frames currently free */
@@ -111,6 +111,8 @@ struct neo_meminfo {
     unsigned long writeback_bytes;   /* bytes written back to files (system-wide) */
     unsigned long tlb_flush_page;    /* single-page TLB flushes (system-wide) */
     unsigned long tlb_flush_all;     /* full TLB flushes (system-wide) */
+    unsigned long disk_requests;     /* requests sent to the /home disk (reads, writes, flushes) */
+    unsigned long disk_interrupts;   /* completion interrupts the disk driver took */
 };
 
 /* ---- exit statuses reported by sys_wait for a child ended by the kernel ---- */

@@ -9,7 +9,9 @@
  *   int80_ac_id     AC and ID set, then int $0x80.
  *   int80_tf        TF set, then int $0x80.
  *   syscall_tf      TF set, then a system call: the kernel runs it with TF
- *                   clear; the step trap comes after the return. */
+ *                   clear; the step trap comes after the return.
+ *   int_disk_vector int $0x50, the disk's I/O APIC vector (a kernel-only
+ *                   gate: #GP, never the disk's interrupt handler). */
 #include <syscalls.h>
 #include <neo.h>
 
@@ -52,6 +54,8 @@ int main(int argc, char **argv)
         WITH_FLAGS(FLAG_AC | FLAG_ID, "int $0x80");
     else if (!strcmp(mode, "int80_tf"))
         WITH_FLAGS(FLAG_TF, "int $0x80");
+    else if (!strcmp(mode, "int_disk_vector"))
+        WITH_FLAGS(0UL, "int $0x50");
     else if (!strcmp(mode, "syscall_tf"))
         __asm__ volatile("lea -128(%%rsp), %%rsp\n\t"
                          "pushfq\n\t"

@@ -359,6 +359,7 @@ impl<P: Platform> Kernel<P> {
     fn meminfo(&mut self, pid: Pid, out: UserPtr) -> Result<i64, Errno> {
         let (total, free) = self.platform.frame_counts();
         let stats = self.memory.stats();
+        let disk = self.fs.disk.device_counters();
         let space = self.space_of(pid)?;
         let fields: [u64; MEMINFO_FIELDS] = [
             total,
@@ -369,6 +370,8 @@ impl<P: Platform> Kernel<P> {
             stats.writeback_bytes,
             stats.tlb_single_flushes,
             stats.tlb_full_flushes,
+            disk.requests,
+            disk.interrupts,
         ];
         let mut bytes = [0u8; MEMINFO_FIELDS * 8];
         for (out, field) in bytes.chunks_exact_mut(8).zip(fields) {

@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use spin::Mutex;
 
 use super::madt::{self, SourceOverride};
-use super::paging::phys_to_virt;
+use super::paging::{direct_map_end, phys_to_virt};
 
 /// The vector of the virtio block device's interrupt.
 pub const DISK_VECTOR: u8 = 0x50;
@@ -131,7 +131,8 @@ impl Controllers {
 static CONTROLLERS: Mutex<Option<Controllers>> = Mutex::new(None);
 
 /// Finds the I/O APICs in the MADT (from the RSDP at `rsdp`, or the BIOS
-/// areas) and masks every input; returns how many chips there are.
+/// areas) and masks every input; returns how many chips there are (one
+/// whose registers lie outside the direct map is left out).
 /// Later calls change nothing and return the same count.
 pub fn init(rsdp: Option<u64>) -> Result<usize, madt::MadtError> {
     let mut controllers = CONTROLLERS.lock();
@@ -142,6 +143,7 @@ pub fn init(rsdp: Option<u64>) -> Result<usize, madt::MadtError> {
     let chips: Vec<Chip> = machine
         .io_apics
         .iter()
+        .filter(|found| found.phys.saturating_add(REG_WINDOW + 4) <= direct_map_end())
         .map(|found| {
             let mut chip = Chip {
                 window: phys_to_virt(found.phys),

@@ -343,6 +343,18 @@ impl VirtioDisk {
     }
 }
 
+impl Drop for VirtioDisk {
+    /// Unwires the interrupt before the crate takes the queue from the
+    /// device: the line masked, the handler reading no ISR.
+    fn drop(&mut self) {
+        if let Ok(route) = self.interrupt {
+            INTERRUPT_WIRED.store(false, Ordering::Release);
+            let _ = ioapic::mask(route.gsi);
+            ISR_STATUS.store(0, Ordering::Release);
+        }
+    }
+}
+
 /// The direct-map address of the device's ISR status byte: the virtio
 /// vendor capability of type ISR names a memory BAR and an offset in it.
 fn isr_status_address(

@@ -313,22 +313,25 @@ impl VirtioDisk {
 
     /// Waits until the device has used request `token` (the only one in
     /// flight): asleep until an interrupt when the line is wired (its
-    /// interrupts sent to this CPU first), else polling. The kernel runs
-    /// with interrupts off, so each look at the queue is made with them
-    /// off and `sti; hlt` starts the sleep atomically: a completion after
-    /// the look wakes the `hlt`. A timer interrupt meanwhile only counts a
-    /// tick (an interrupt of kernel mode never preempts).
+    /// interrupts sent to this CPU first), else polling. Each look at the
+    /// queue is made with interrupts off (as the kernel runs anyway; the
+    /// caller's state is restored after) and `sti; hlt` starts the sleep
+    /// atomically: a completion after the look wakes the `hlt`. A timer
+    /// interrupt meanwhile only counts a tick (an interrupt of kernel mode
+    /// never preempts).
     fn wait_until_used(&mut self, token: u16) {
         if self.interrupt.is_ok() && INTERRUPT_WIRED.load(Ordering::Acquire) {
             let _ = ioapic::deliver_here(INTERRUPT_GSI.load(Ordering::Relaxed));
         }
-        while self.blk.peek_used() != Some(token) {
-            if INTERRUPT_WIRED.load(Ordering::Acquire) {
-                super::cpu::wait_for_interrupt();
-            } else {
-                core::hint::spin_loop();
+        x86_64::instructions::interrupts::without_interrupts(|| {
+            while self.blk.peek_used() != Some(token) {
+                if INTERRUPT_WIRED.load(Ordering::Acquire) {
+                    super::cpu::wait_for_interrupt();
+                } else {
+                    core::hint::spin_loop();
+                }
             }
-        }
+        });
     }
 
     fn check(&self, first: u64, len: usize) -> Result<(), DiskError> {

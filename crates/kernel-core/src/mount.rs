@@ -545,6 +545,14 @@ mod tests {
     struct SharedDevice {
         inner: Arc<Mutex<MemDevice>>,
         failing: Arc<Mutex<bool>>,
+        /// Reads, writes and flushes asked of the device.
+        requests: Arc<Mutex<u64>>,
+    }
+
+    impl SharedDevice {
+        fn count_request(&self) {
+            *self.requests.lock().unwrap() += 1;
+        }
     }
 
     impl BlockDevice for SharedDevice {
@@ -552,16 +560,25 @@ mod tests {
             self.inner.lock().unwrap().sector_count()
         }
         fn read_sectors(&mut self, first: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+            self.count_request();
             self.inner.lock().unwrap().read_sectors(first, buf)
         }
         fn write_sectors(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
+            self.count_request();
             if *self.failing.lock().unwrap() {
                 return Err(DeviceError::Failed);
             }
             self.inner.lock().unwrap().write_sectors(first, data)
         }
         fn flush(&mut self) -> Result<(), DeviceError> {
+            self.count_request();
             Ok(())
+        }
+        fn counters(&self) -> DeviceCounters {
+            DeviceCounters {
+                requests: *self.requests.lock().unwrap(),
+                interrupts: 0,
+            }
         }
     }
 
@@ -602,6 +619,7 @@ mod tests {
         let dev = SharedDevice {
             inner: Arc::new(Mutex::new(MemDevice::new(bytes))),
             failing: Arc::new(Mutex::new(false)),
+            requests: Arc::new(Mutex::new(0)),
         };
         fs.mount_home(Box::new(dev.clone())).unwrap();
         (fs, dev)
@@ -662,6 +680,35 @@ mod tests {
         let mut want = alloc::vec![1u8; PAGE];
         want.extend_from_slice(&[2u8; 5000 - PAGE]);
         assert_eq!(cat.stdout, want);
+    }
+
+    /// The device's own counts reach `Storage::device_counters` (what
+    /// sys_meminfo reports), and a run of adjacent pages whose blocks are
+    /// adjacent costs the device what a run of one page does: requests
+    /// follow the runs, not the pages. Twelve pages of 4 KiB blocks: the
+    /// inode's direct blocks, which a fresh file gets next to each other
+    /// (the thirteenth would follow its indirect block, breaking the run).
+    #[test]
+    fn device_requests_follow_runs_not_pages() {
+        let (_, bytes) = home_image("runs");
+        let (mut fs, dev) = mounted(bytes);
+        let file = fs.create("/home/usuario/runs").unwrap();
+        fs.disk.set_len(file, 12 * PAGE as u64).unwrap();
+        let pages: Vec<[u8; PAGE]> = (0..12u8).map(|i| [i; PAGE]).collect();
+        let all: Vec<&PageBytes> = pages.iter().collect();
+        fs.disk.write_run(file, 0, &all).unwrap();
+        let requests = |fs: &FileSystem| fs.disk.device_counters().requests;
+        assert_eq!(requests(&fs), *dev.requests.lock().unwrap());
+        let before = requests(&fs);
+        fs.disk.write_run(file, 3, &all[..1]).unwrap();
+        let one_page = requests(&fs) - before;
+        let before = requests(&fs);
+        fs.disk.write_run(file, 0, &all).unwrap();
+        let twelve_pages = requests(&fs) - before;
+        assert!(one_page > 0);
+        assert_eq!(twelve_pages, one_page);
+        let empty = Storage::default();
+        assert_eq!(empty.device_counters(), DeviceCounters::default());
     }
 
     #[test]

@@ -194,18 +194,14 @@ fn pci_line_route(overrides: &[SourceOverride], line: u8) -> Route {
 }
 
 /// The redirection entry delivering `route` as `vector` to the CPU whose
-/// APIC id is `apic_id` (fixed delivery, physical destination), masked or
-/// not.
-fn entry_for(route: Route, vector: u8, apic_id: u8, masked: bool) -> u64 {
+/// APIC id is `apic_id` (fixed delivery, physical destination), unmasked.
+fn entry_for(route: Route, vector: u8, apic_id: u8) -> u64 {
     let mut entry = u64::from(vector) | (u64::from(apic_id) << ENTRY_DESTINATION_SHIFT);
     if route.trigger == Trigger::Level {
         entry |= ENTRY_LEVEL;
     }
     if route.polarity == Polarity::Low {
         entry |= ENTRY_ACTIVE_LOW;
-    }
-    if masked {
-        entry |= ENTRY_MASKED;
     }
     entry
 }
@@ -226,7 +222,7 @@ pub fn route_pci_line(line: u8, vector: u8) -> Result<Route, IoApicError> {
     let controllers = controllers.as_ref().ok_or(IoApicError::NoIoApic)?;
     let route = pci_line_route(&controllers.overrides, line);
     let (chip, input) = controllers.input(route.gsi)?;
-    chip.write_entry(input, entry_for(route, vector, destination, false));
+    chip.write_entry(input, entry_for(route, vector, destination));
     Ok(route)
 }
 

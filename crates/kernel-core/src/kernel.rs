@@ -383,7 +383,7 @@ impl<P: Platform> Kernel<P> {
             let _ = memory.destroy_address_space(space, &mut hw);
         }
         self.cwds.remove(&pid);
-        self.reap_orphans();
+        self.reap_released_orphans();
         for u in ending.unwaited {
             self.report_unwaited(&u);
         }

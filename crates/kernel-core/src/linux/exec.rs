@@ -262,6 +262,7 @@ impl<P: Platform> Kernel<P> {
             // As at exit, a failed writeback cannot stop the exec.
             let _ = self.file_io().close(d);
         }
+        self.reap_released_orphans();
         Ok(loaded.frame)
     }
 
@@ -303,6 +304,8 @@ impl<P: Platform> Kernel<P> {
         let mut hw = Hw::new(&mut table, self.platform.frames(), &mut self.fs.disk);
         let _ = self.memory.destroy_address_space(space, &mut hw);
         self.platform.free_page_table(table);
+        // Outside any call: the old program's mappings held files.
+        self.reap_released_orphans();
     }
 
     /// The program `pid` runs (`/proc/self/exe`).

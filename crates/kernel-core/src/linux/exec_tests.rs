@@ -530,6 +530,45 @@ fn clone_as_fork_stores_the_tids_and_sets_the_childs_tls() {
 }
 
 #[test]
+fn clone_as_fork_keeps_the_clear_child_tid_for_the_childs_thread_and_exec_forgets_it() {
+    let mut k = kernel();
+    let parent = spawn_linux(&mut k);
+    let ctid = SCRATCH + 200;
+    let flags = abi::CLONE_CHILD_SETTID | abi::CLONE_CHILD_CLEARTID | 17;
+    let args = clone(&mut k, parent, [flags, 0, 0, ctid, 0]).unwrap();
+    let frame = TestFrame { entry: 1, stack: 2 };
+    let child = k.clone_process(parent, &frame, args).unwrap();
+    let child_word = (child as u32).to_le_bytes().to_vec();
+    assert_eq!(peek(&mut k, child, ctid, 4), child_word);
+    // The child's first thread ends while a second lives: 0 is stored.
+    let thread = CloneArgs {
+        flags: abi::THREAD_REQUIRED,
+        stack: SCRATCH,
+        parent_tid: UserPtr(0),
+        child_tid: UserPtr(0),
+        tls: 0,
+    };
+    k.clone_thread(child, &frame, thread).unwrap();
+    assert!(k.end_thread(child, 0));
+    assert_eq!(peek(&mut k, child, ctid, 4), [0; 4]);
+    assert_eq!(
+        peek(&mut k, parent, ctid, 4),
+        [0; 4],
+        "the parent's untouched"
+    );
+    end(&mut k, child);
+    // An exec forgets the address: it named the old image's memory.
+    let args = clone(&mut k, parent, [flags, 0, 0, ctid, 0]).unwrap();
+    let child = k.clone_process(parent, &frame, args).unwrap();
+    assert_eq!(k.processes.thread(child).unwrap().clear_child_tid, ctid);
+    assert_eq!(execve(&mut k, child, "/bin/two", &[b"two"], &[]), 0);
+    assert_eq!(k.processes.thread(child).unwrap().clear_child_tid, 0);
+    end(&mut k, child);
+    end(&mut k, parent);
+    assert_eq!(k.platform.frames.live_count(), 0);
+}
+
+#[test]
 fn clone_sharing_memory_without_a_thread_is_enosys_and_unknown_flags_einval() {
     let mut k = kernel();
     let pid = spawn_linux(&mut k);

@@ -37,7 +37,7 @@ fn kernel() -> K {
     kernel_segment[64 + 16..64 + 24].copy_from_slice(&0xffff_8000_0000_0000u64.to_le_bytes());
     let mut overlap = linux.clone();
     overlap[120..124].copy_from_slice(&1u32.to_le_bytes()); // PT_NOTE -> PT_LOAD
-    let archive = cpio(&[
+    kernel_with(&[
         ("bin", None),
         ("bin/linux", Some(&linux)),
         ("bin/two", Some(&two)),
@@ -46,9 +46,13 @@ fn kernel() -> K {
         ("etc", None),
         ("etc/motd", Some(b"hello\n")),
         ("tmp", None),
-    ]);
+    ])
+}
+
+/// A kernel whose files are `entries` (as [`cpio`] takes them).
+fn kernel_with(entries: &[(&str, Option<&[u8]>)]) -> K {
     let mut fs = crate::fs::FileSystem::new();
-    assert_eq!(fs.unpack_cpio(&archive), Ok(8));
+    assert_eq!(fs.unpack_cpio(&cpio(entries)), Ok(entries.len()));
     Kernel::new(TestPlatform::default(), fs, Default::default())
 }
 
@@ -444,9 +448,7 @@ fn hostile_program_files_are_enoexec_and_leave_nothing_behind() {
             .iter()
             .map(|(n, f)| (n.as_str(), Some(f.as_slice()))),
     );
-    let mut fs = crate::fs::FileSystem::new();
-    assert_eq!(fs.unpack_cpio(&cpio(&archive)), Ok(archive.len()));
-    let mut k = Kernel::new(TestPlatform::default(), fs, Default::default());
+    let mut k = kernel_with(&archive);
     let pid = spawn_linux(&mut k);
     let anon = touch_anon(&mut k, pid, 1);
     poke(&mut k, pid, SCRATCH, &[0; 2 * PAGE_SIZE]);
@@ -478,10 +480,7 @@ fn execve_reads_the_headers_not_the_whole_program_file() {
     // A program with 3 MiB of data after its segment (symbols, say).
     let mut linux = linux_program(&[0xf4; 32], 8192);
     linux.resize(linux.len() + 3 * 1024 * 1024, 0xab);
-    let archive = cpio(&[("bin", None), ("bin/linux", Some(&linux)), ("tmp", None)]);
-    let mut fs = crate::fs::FileSystem::new();
-    assert_eq!(fs.unpack_cpio(&archive), Ok(3));
-    let mut k = Kernel::new(TestPlatform::default(), fs, Default::default());
+    let mut k = kernel_with(&[("bin", None), ("bin/linux", Some(&linux)), ("tmp", None)]);
     let Some(crate::fs::Node::File(file)) = k.fs.lookup("/bin/linux") else {
         panic!("/bin/linux");
     };

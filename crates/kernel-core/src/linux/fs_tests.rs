@@ -507,7 +507,7 @@ fn calls_that_release_no_file_never_scan_the_orphans_and_close_munmap_exit_and_e
     while !k.exec_retire_step(pid) {}
     assert_eq!(k.fs.orphan_count(), 0, "the old program's mapping went");
     // The process's end frees what it held.
-    let (_, _) = unlinked_and_mapped(&mut k, pid, "/tmp/j");
+    unlinked_and_mapped(&mut k, pid, "/tmp/j");
     assert_eq!(sys1(&mut k, pid, nr::UNLINK, "/tmp/other"), 0);
     k.end(pid, 0);
     assert_eq!(k.fs.orphan_count(), 0, "freed at the end");

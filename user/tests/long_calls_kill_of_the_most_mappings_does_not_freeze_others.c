@@ -1,15 +1,20 @@
-/* Issue 11 item 3's leftover: a program with as many mappings as it may
- * have (NEO_MAPPINGS_MAX, 131,072) is killed by another (sys_kill). The
- * kill used to tear its address space down in one piece in the killer's
- * call, stopping every other program; now the target is sent SIGKILL and
- * dies in its own context, its mappings removed in bounded steps
- * (Kernel::exit_step), the others running between them. Its status is
- * NEO_STATUS_KILLED.
+/* A program with as many mappings as it may have (NEO_MAPPINGS_MAX,
+ * 131,072) ends while the others must go on running: the kernel removes
+ * its mappings in bounded steps (Kernel::exit_step), the others running
+ * between them. Done in one piece, the teardown stopped every other
+ * program for half a second on a loaded machine.
+ *
+ * Two tests in one source. Built as it is (issue 11 item 3's leftover), the
+ * program is killed by another (sys_kill): the kill used to tear its
+ * address space down in the killer's call; now the target is sent SIGKILL
+ * and dies in its own context, status NEO_STATUS_KILLED. Built with
+ * HOG_EXITS (long_calls_exit_with_the_most_mappings_does_not_freeze_others.c,
+ * issue 9 item 5) it exits by itself without unmapping, status 0.
  *
  * How it is measured: a forked child spins, reading the time stamp counter
  * and keeping the longest gap between two of its loop turns in a shared
  * page; a second child maps until ENOMEM, waits until the parent has reset
- * the gap, and exits. The longest gap must stay under MAX_GAP_TICKS (200
+ * the gap, and ends. The longest gap must stay under MAX_GAP_TICKS (200
  * ms) - ticks cannot measure this, they stop while interrupts are off. */
 #include <neo_test_freeze.h> /* tsc_per_tick, start_watcher, stop_watcher */
 #include <sys/mman.h>
@@ -17,13 +22,25 @@
 
 #define MAX_GAP_TICKS 20
 
+#ifdef HOG_EXITS
+#define HOG_END "exit"
+#define HOG_STATUS 0
+#else
+#define HOG_END "kill"
+#define HOG_STATUS NEO_STATUS_KILLED
+/* The PASS line names the source the test was built from. */
+static const char test_source[] = __FILE__;
+#endif
+
 struct hog {
     volatile long ready;
+    volatile long go;
     volatile long mappings;
 };
 
 /* Forks a child that maps one page at a time until ENOMEM, says so in
- * `h`, and spins until it is killed. */
+ * `h`, and spins until it is killed or h->go, then exits without
+ * unmapping. */
 static int start_hog(struct hog *h)
 {
     int pid = fork();
@@ -35,8 +52,9 @@ static int start_hog(struct hog *h)
             n++;
         h->mappings = n;
         h->ready = 1;
-        for (;;)
+        while (!h->go) /* the kill test never sets it */
             sys_yield();
+        sys_exit(0);
     }
     return pid;
 }
@@ -55,16 +73,21 @@ int main(void)
         sys_yield();
     w->longest_gap = 0;
     unsigned long t0 = tsc();
+#ifdef HOG_EXITS
+    h->go = 1;
+#else
     CHECK_EQ(sys_kill(hog), E_OK);
+#endif
     int status = -1;
     int ended = sys_wait(&status);
     unsigned long took = tsc() - t0;
     unsigned long gap = stop_watcher(w, watcher); /* before any check can fail */
     CHECK_EQ(ended, hog);
-    CHECK_EQ(status, NEO_STATUS_KILLED);
+    CHECK_EQ(status, HOG_STATUS);
     CHECK_GE(h->mappings, 100000);
-    eprintf("kill of a program with %ld mappings: %lu ms; longest stop of another program: %lu ms\n",
+    eprintf(HOG_END " of a program with %ld mappings: %lu ms; longest stop of another program: %lu ms\n",
             h->mappings, took * 10 / per_tick, gap * 10 / per_tick);
     CHECK_LE((long)(gap / per_tick), MAX_GAP_TICKS);
-    PASS();
+    eprintf("PASS %s\n", test_source);
+    sys_exit(0);
 }

@@ -437,6 +437,11 @@ pub struct FileSystem {
     /// their data is freed by [`FileSystem::reap_orphans`] once nothing
     /// refers to them.
     orphans: Vec<FileId>,
+    /// The memory system's count of released file objects when the
+    /// orphans were last looked at ([`FileSystem::orphans_may_be_free`]).
+    releases_seen: u64,
+    /// Times the orphans were scanned (tests count them).
+    orphan_scans: u64,
     /// Directories open as descriptors (Linux `open` of a directory).
     pub open_dirs: crate::dirs::DirTable,
 }
@@ -501,6 +506,8 @@ impl FileSystem {
             disk: Storage::over(disk),
             next_id: 0,
             orphans: Vec::new(),
+            releases_seen: 0,
+            orphan_scans: 0,
             open_dirs: Default::default(),
         }
     }
@@ -793,6 +800,7 @@ impl FileSystem {
     /// `in_use` says nothing refers to any more (no descriptor, no
     /// mapping); `freed` hears of each. Orphans still used stay.
     pub fn reap_orphans(&mut self, in_use: &dyn Fn(FileId) -> bool, freed: &mut dyn FnMut(FileId)) {
+        self.orphan_scans += 1;
         let mut i = 0;
         while i < self.orphans.len() {
             let id = self.orphans[i];
@@ -816,6 +824,22 @@ impl FileSystem {
     /// Orphans not freed yet.
     pub fn orphan_count(&self) -> usize {
         self.orphans.len()
+    }
+
+    /// Whether an orphan may have lost its last holder: some orphan exists
+    /// and `released` (the memory system's count of file objects gone so
+    /// far) moved since the last look. An orphan's data is held by its file
+    /// object (every descriptor and mapping of the file references it), so
+    /// while that count stands still no orphan can be freed. O(1).
+    pub fn orphans_may_be_free(&mut self, released: u64) -> bool {
+        let moved = released != self.releases_seen;
+        self.releases_seen = released;
+        moved && !self.orphans.is_empty()
+    }
+
+    /// How many times [`Self::reap_orphans`] has scanned the orphans.
+    pub fn orphan_scans(&self) -> u64 {
+        self.orphan_scans
     }
 
     /// A RAM file with no name holding `data` (a `/proc` file's contents

@@ -292,18 +292,10 @@ impl<P: Platform> Kernel<P> {
             self.discard(space, table);
             return Err(Errno::NoMem);
         };
-        let (path, files, abi, mut signals) = match self.processes.get(parent) {
-            Some(p) => (p.path.clone(), p.files.clone(), p.abi, p.signals),
-            None => (
-                String::new(),
-                DescriptorTable::default(),
-                ProgramAbi::Neo,
-                Default::default(),
-            ),
+        let (path, files, abi) = match self.processes.get(parent) {
+            Some(p) => (p.path.clone(), p.files.clone(), p.abi),
+            None => (String::new(), DescriptorTable::default(), ProgramAbi::Neo),
         };
-        // A child starts with no signal pending and no timer (POSIX).
-        signals.pending = 0;
-        signals.saved_mask = None;
         let ends: Vec<_> = files.pipe_ends().collect();
         for (id, write) in ends {
             self.pipes.add_ref(id, write);
@@ -334,9 +326,8 @@ impl<P: Platform> Kernel<P> {
             files,
             abi,
         });
-        if let Some(c) = self.processes.get_mut(child) {
-            c.signals = signals;
-        }
+        // No signal pending and no timer (POSIX).
+        self.processes.inherit_signals(parent, child);
         match cwd {
             Some(cwd) => {
                 self.cwds.insert(child, cwd);
@@ -383,7 +374,7 @@ impl<P: Platform> Kernel<P> {
             let _ = memory.destroy_address_space(space, &mut hw);
         }
         self.cwds.remove(&pid);
-        self.reap_orphans();
+        self.reap_released_orphans();
         for u in ending.unwaited {
             self.report_unwaited(&u);
         }

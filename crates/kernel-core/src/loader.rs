@@ -1,4 +1,5 @@
-//! Loading a program: reads an ELF64 executable through the page cache,
+//! Loading a program: reads an ELF64 executable's headers through the page
+//! cache (its ELF header, program headers and notes, never the whole file),
 //! builds a new address space whose segments are private mappings of the
 //! file (pages come from the page cache on first touch, shared by every
 //! process running the program until one writes), zero-filled memory past
@@ -9,9 +10,10 @@
 
 use alloc::vec::Vec;
 
-use elf::abi::{PF_W, PF_X, PT_LOAD};
+use elf::abi::{PF_W, PF_X, PT_LOAD, PT_NOTE};
 use elf::endian::LittleEndian;
-use elf::ElfBytes;
+use elf::file::{Class, FileHeader};
+use elf::segment::{ProgramHeader, SegmentTable};
 use neoos_abi::layout::{STACK_SIZE, STACK_TOP, USER_END};
 use neoos_abi::mman::{MAP_ANON, MAP_FIXED, MAP_PRIVATE, PROT_EXEC, PROT_READ, PROT_WRITE};
 use neoos_abi::PAGE_SIZE;
@@ -19,7 +21,7 @@ use neoos_mm::{AsId, Errno, FileAccess, FileId, Hw, MemorySystem};
 
 use crate::fs::Node;
 use crate::kernel::Kernel;
-use crate::linux::program::{classify, ProgramKind};
+use crate::linux::program::{classify, has_neoos_note, ProgramKind, PHENT};
 use crate::linux::stack::{linux_stack_block, AuxValues, ENVIRONMENT};
 use crate::linux::{LinuxState, ProgramAbi};
 use crate::platform::Platform;
@@ -30,9 +32,14 @@ const PAGE: u64 = PAGE_SIZE as u64;
 /// an eighth of it).
 static ZERO_PAGE: [u8; PAGE_SIZE] = [0; PAGE_SIZE];
 
-/// Largest program file accepted: the loader reads the file whole into the
-/// kernel heap to parse it, so this stays well below the heap's reserve.
-const MAX_PROGRAM_SIZE: u64 = 4 * 1024 * 1024;
+/// The size of the ELF64 file header.
+const EHDR_SIZE: usize = 64;
+/// Most bytes of program headers accepted (Linux's bound too): 1,170
+/// headers.
+const MAX_PHDR_BYTES: u64 = 64 * 1024;
+/// Most bytes of a `PT_NOTE` segment read when looking for the NeoOS note
+/// (it comes first in a NeoOS program's notes).
+const MAX_NOTE_BYTES: u64 = PAGE;
 
 /// A loaded program: its address space, page table and first registers.
 pub struct Loaded<P: Platform> {
@@ -42,32 +49,111 @@ pub struct Loaded<P: Platform> {
     pub abi: ProgramAbi,
 }
 
+/// What the loader reads of a program file: its ELF header and program
+/// headers, and whether it carries the NeoOS note. The segments are
+/// mapped from the file, never read here.
+struct ProgramHeaders {
+    ehdr: FileHeader<LittleEndian>,
+    /// The program header table's bytes (`e_phnum` entries of [`PHENT`]).
+    table: Vec<u8>,
+    file_size: u64,
+    neo_note: bool,
+}
+
+impl ProgramHeaders {
+    fn segments(&self) -> SegmentTable<'_, LittleEndian> {
+        SegmentTable::new(LittleEndian, Class::ELF64, &self.table)
+    }
+
+    /// Whether segment `s`'s file part lies within the file.
+    fn within_file(&self, s: &ProgramHeader) -> bool {
+        s.p_offset
+            .checked_add(s.p_filesz)
+            .is_some_and(|end| end <= self.file_size)
+    }
+}
+
 impl<P: Platform> Kernel<P> {
-    /// Opens `path` (the caller closes it) and reads it whole.
-    fn open_program(&mut self, path: &str) -> Result<(FileId, Vec<u8>), Errno> {
+    /// Opens `path` (the caller closes it) and reads its headers.
+    fn open_program(&mut self, path: &str) -> Result<(FileId, ProgramHeaders), Errno> {
         let file = match self.fs.lookup(path) {
             Some(Node::File(id)) => id,
             Some(Node::Dir) => return Err(Errno::Perm),
             None => return Err(Errno::NoEnt),
         };
-        let mut files = self.file_io();
-        files.open_ref(file);
-        let size = files.size(file);
-        let read = if size > MAX_PROGRAM_SIZE {
-            Err(Errno::NoMem)
-        } else {
-            crate::buffer::zeroed(size as usize).and_then(|mut data| {
-                let (memory, mut io) = self.memory_io();
-                memory.file_read(&mut io, file, 0, &mut data).map(|_| data)
-            })
-        };
-        match read {
-            Ok(data) => Ok((file, data)),
+        self.file_io().open_ref(file);
+        match self.read_headers(file) {
+            Ok(headers) => Ok((file, headers)),
             Err(e) => {
                 let _ = self.file_io().close_ref(file);
                 Err(e)
             }
         }
+    }
+
+    /// Reads the ELF header and the program headers of open `file`
+    /// through the page cache, and its notes up to [`MAX_NOTE_BYTES`] a
+    /// segment: O(headers), whatever the file's size. `Perm` (no program)
+    /// for a file too short for what its header says, a class other than
+    /// ELF64, a header entry size other than [`PHENT`], no program headers
+    /// or more than [`MAX_PHDR_BYTES`] of them.
+    fn read_headers(&mut self, file: FileId) -> Result<ProgramHeaders, Errno> {
+        let size = self.file_io().size(file);
+        let mut bytes = [0u8; EHDR_SIZE];
+        self.read_exactly(file, 0, &mut bytes)?;
+        let ident = elf::file::parse_ident::<LittleEndian>(&bytes).map_err(|_| Errno::Perm)?;
+        if ident.1 != Class::ELF64 {
+            return Err(Errno::Perm);
+        }
+        let ehdr = FileHeader::parse_tail(ident, &bytes[elf::abi::EI_NIDENT..])
+            .map_err(|_| Errno::Perm)?;
+        let len = u64::from(ehdr.e_phnum) * PHENT;
+        let end = ehdr.e_phoff.checked_add(len).ok_or(Errno::Perm)?;
+        if u64::from(ehdr.e_phentsize) != PHENT
+            || ehdr.e_phnum == 0
+            || ehdr.e_phnum == elf::abi::PN_XNUM
+            || len > MAX_PHDR_BYTES
+            || end > size
+        {
+            return Err(Errno::Perm);
+        }
+        let mut table = crate::buffer::zeroed(len as usize)?;
+        self.read_exactly(file, ehdr.e_phoff, &mut table)?;
+        let mut headers = ProgramHeaders {
+            ehdr,
+            table,
+            file_size: size,
+            neo_note: false,
+        };
+        headers.neo_note = self.has_note(file, &headers)?;
+        Ok(headers)
+    }
+
+    /// Whether a `PT_NOTE` segment (its first [`MAX_NOTE_BYTES`], within
+    /// the file) holds the NeoOS note.
+    fn has_note(&mut self, file: FileId, h: &ProgramHeaders) -> Result<bool, Errno> {
+        for s in h.segments().iter().filter(|s| s.p_type == PT_NOTE) {
+            if !h.within_file(&s) {
+                continue;
+            }
+            let mut notes = crate::buffer::zeroed(s.p_filesz.min(MAX_NOTE_BYTES) as usize)?;
+            self.read_exactly(file, s.p_offset, &mut notes)?;
+            if has_neoos_note(&notes) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Reads `buf.len()` bytes of `file` at `offset`; `Perm` when the file
+    /// ends first.
+    fn read_exactly(&mut self, file: FileId, offset: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        let (memory, mut io) = self.memory_io();
+        let n = memory.file_read(&mut io, file, offset, buf)?;
+        if n < buf.len() {
+            return Err(Errno::Perm);
+        }
+        Ok(())
     }
 
     /// Builds the address space of `path` with `argv` (a Linux program
@@ -86,8 +172,8 @@ impl<P: Platform> Kernel<P> {
         argv: &[Vec<u8>],
         envp: &[E],
     ) -> Result<Loaded<P>, Errno> {
-        let (file, data) = self.open_program(path)?;
-        let loaded = self.load_opened(path, file, &data, argv, envp);
+        let (file, headers) = self.open_program(path)?;
+        let loaded = self.load_opened(path, file, &headers, argv, envp);
         // The mappings hold their own references to the file.
         let _ = self.file_io().close_ref(file);
         loaded
@@ -98,36 +184,36 @@ impl<P: Platform> Kernel<P> {
         &mut self,
         path: &str,
         file: FileId,
-        data: &[u8],
+        headers: &ProgramHeaders,
         argv: &[Vec<u8>],
         envp: &[E],
     ) -> Result<Loaded<P>, Errno> {
-        let elf = ElfBytes::<LittleEndian>::minimal_parse(data).map_err(|_| Errno::Perm)?;
-        if elf.ehdr.e_machine != elf::abi::EM_X86_64 {
+        let ehdr = &headers.ehdr;
+        if ehdr.e_machine != elf::abi::EM_X86_64 {
             return Err(Errno::Perm);
         }
-        let kind = classify(&elf, data);
+        let segments = headers.segments();
+        let kind = classify(ehdr, &segments, headers.neo_note);
         if kind == ProgramKind::Dynamic {
             self.platform.report(format_args!(
                 "{path} is dynamically linked: NeoOS runs static programs only"
             ));
             return Err(Errno::Perm);
         }
-        if elf.ehdr.e_type != elf::abi::ET_EXEC {
+        if ehdr.e_type != elf::abi::ET_EXEC {
             self.platform.report(format_args!(
                 "{path} is not an executable at a fixed address (ELF type {}, not \
                  ET_EXEC; a position-independent program is ET_DYN): NeoOS cannot run it",
-                elf.ehdr.e_type
+                ehdr.e_type
             ));
             return Err(Errno::Perm);
         }
-        let segments = elf.segments().ok_or(Errno::Perm)?;
         // The first return to user mode goes to the entry: one outside the
         // user half would fault in the kernel's iretq, not in the program.
-        if elf.ehdr.e_entry >= USER_END {
+        if ehdr.e_entry >= USER_END {
             self.platform.report(format_args!(
                 "{path}: entry point {:#x} is outside user space: NeoOS cannot run it",
-                elf.ehdr.e_entry
+                ehdr.e_entry
             ));
             return Err(Errno::Perm);
         }
@@ -137,7 +223,7 @@ impl<P: Platform> Kernel<P> {
                 let aux = AuxValues {
                     phdr: image.phdr,
                     phnum: image.phnum,
-                    entry: elf.ehdr.e_entry,
+                    entry: ehdr.e_entry,
                     hwcap: self.platform.hwcap(),
                     random: self.random_bytes(),
                 };
@@ -155,6 +241,9 @@ impl<P: Platform> Kernel<P> {
                 .iter()
                 .filter(|s| s.p_type == PT_LOAD && s.p_memsz > 0)
             {
+                if !headers.within_file(&s) {
+                    return Err(Errno::Perm); // a truncated file
+                }
                 map_segment(memory, space, &mut hw, file, &s)?;
             }
             let stack_base = STACK_TOP - STACK_SIZE;
@@ -176,7 +265,7 @@ impl<P: Platform> Kernel<P> {
             Ok(rsp) => Ok(Loaded {
                 space,
                 table,
-                frame: self.platform.user_frame(elf.ehdr.e_entry, *rsp),
+                frame: self.platform.user_frame(ehdr.e_entry, *rsp),
                 abi,
             }),
             Err(e) => {
@@ -206,7 +295,7 @@ fn map_segment(
     space: AsId,
     hw: &mut Hw,
     file: FileId,
-    s: &elf::segment::ProgramHeader,
+    s: &ProgramHeader,
 ) -> Result<(), Errno> {
     if s.p_vaddr % PAGE != s.p_offset % PAGE {
         return Err(Errno::Perm); // not loadable by mapping: a broken ELF file

@@ -401,6 +401,25 @@ impl<T, C> ProcessTable<T, C> {
         pid
     }
 
+    /// Gives `child`, just made by a fork of `parent`, the parent's signal
+    /// state with nothing pending (POSIX): copied from one record to the
+    /// other in the heap, not through the kernel stack (the state is about
+    /// 3 KiB). Nothing happens unless both exist and differ.
+    pub fn inherit_signals(&mut self, parent: Pid, child: Pid) {
+        let (low, high) = (parent.min(child), parent.max(child));
+        let mut records = self.processes.range_mut(low..=high);
+        let (Some((&first, a)), Some((&last, b))) = (records.next(), records.next_back()) else {
+            return;
+        };
+        if (first, last) != (low, high) {
+            return;
+        }
+        let (from, to) = if parent == low { (a, b) } else { (b, a) };
+        to.signals = from.signals;
+        to.signals.pending = 0;
+        to.signals.saved_mask = None;
+    }
+
     /// Adds a thread to live process `pid`, ready to run; its id, or the
     /// context back when the process has ended or does not exist.
     pub fn insert_thread(&mut self, pid: Pid, new: NewThread<C>) -> Result<Tid, C> {

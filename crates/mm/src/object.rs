@@ -522,6 +522,7 @@ impl ObjectStore {
         match o.kind {
             ObjectKind::File(f) => {
                 self.files.remove(&f.file);
+                self.stats.files_released += 1;
             }
             ObjectKind::Shm(s) => {
                 if self.shm_keys.get(&s.key) == Some(&id) {

@@ -17,4 +17,8 @@ pub struct MemStats {
     pub faults: u64,
     /// File pages reclaim took out of RAM (see `reclaim.rs`).
     pub evictions: u64,
+    /// File objects that went with their last reference (the last
+    /// descriptor closed, the last mapping removed): the kernel frees an
+    /// unlinked file's data only after its object went.
+    pub files_released: u64,
 }

@@ -227,6 +227,12 @@ impl MemorySystem {
         self.store.stats()
     }
 
+    /// How many file objects have gone so far ([`MemStats::files_released`]):
+    /// unchanged, no file lost its last reference.
+    pub fn files_released(&self) -> u64 {
+        self.store.stats.files_released
+    }
+
     /// Number of address spaces.
     pub fn address_space_count(&self) -> usize {
         self.spaces.len()

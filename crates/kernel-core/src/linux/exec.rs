@@ -232,6 +232,11 @@ impl<P: Platform> Kernel<P> {
         // exec'ing thread is the one that goes on, in the new program).
         let me = self.caller_tid(pid);
         self.end_other_threads(pid, me);
+        // The clear-child-tid address named the old image's memory
+        // (Linux forgets it at exec too).
+        if let Some(t) = self.processes.thread_mut(me) {
+            t.clear_child_tid = 0;
+        }
         self.finish_retired(pid);
         let Some(p) = self.processes.get_mut(pid) else {
             self.discard_loaded(loaded.space, loaded.table);
@@ -262,6 +267,7 @@ impl<P: Platform> Kernel<P> {
             // As at exit, a failed writeback cannot stop the exec.
             let _ = self.file_io().close(d);
         }
+        self.reap_released_orphans();
         Ok(loaded.frame)
     }
 
@@ -303,6 +309,8 @@ impl<P: Platform> Kernel<P> {
         let mut hw = Hw::new(&mut table, self.platform.frames(), &mut self.fs.disk);
         let _ = self.memory.destroy_address_space(space, &mut hw);
         self.platform.free_page_table(table);
+        // Outside any call: the old program's mappings held files.
+        self.reap_released_orphans();
     }
 
     /// The program `pid` runs (`/proc/self/exe`).
@@ -354,9 +362,12 @@ impl<P: Platform> Kernel<P> {
     /// A fork-like `clone` of `parent` resuming with `frame` (the kernel
     /// has set the child's stack pointer): the parent-side tid store is
     /// checked first (`EFAULT`, no child), then the child is made with its
-    /// TLS and the tid stores done. `CLONE_CHILD_CLEARTID`'s store at the
-    /// child's end would land in the child's own private memory, which its
-    /// end frees: nothing can see it, so it is not done.
+    /// TLS and the tid stores done. `CLONE_CHILD_CLEARTID`'s address goes
+    /// on the child's thread, as for a thread: when that thread ends while
+    /// another of the child lives, 0 is stored there (in the child's
+    /// memory) and a futex waiter woken; the child's end as a whole stores
+    /// nothing (as Linux, which stores only while the memory has other
+    /// users).
     pub fn clone_process(
         &mut self,
         parent: Pid,
@@ -380,6 +391,12 @@ impl<P: Platform> Kernel<P> {
         if args.flags & abi::CLONE_CHILD_SETTID != 0 {
             // Linux ignores a failed store here too (the child's page).
             let _ = self.copy_out(child, args.child_tid, &tid);
+        }
+        if args.flags & abi::CLONE_CHILD_CLEARTID != 0 {
+            // The child's one thread has the child's id.
+            if let Some(t) = self.processes.thread_mut(child) {
+                t.clear_child_tid = args.child_tid.addr();
+            }
         }
         Ok(child)
     }

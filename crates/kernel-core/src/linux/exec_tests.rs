@@ -37,7 +37,7 @@ fn kernel() -> K {
     kernel_segment[64 + 16..64 + 24].copy_from_slice(&0xffff_8000_0000_0000u64.to_le_bytes());
     let mut overlap = linux.clone();
     overlap[120..124].copy_from_slice(&1u32.to_le_bytes()); // PT_NOTE -> PT_LOAD
-    let archive = cpio(&[
+    kernel_with(&[
         ("bin", None),
         ("bin/linux", Some(&linux)),
         ("bin/two", Some(&two)),
@@ -46,9 +46,13 @@ fn kernel() -> K {
         ("etc", None),
         ("etc/motd", Some(b"hello\n")),
         ("tmp", None),
-    ]);
+    ])
+}
+
+/// A kernel whose files are `entries` (as [`cpio`] takes them).
+fn kernel_with(entries: &[(&str, Option<&[u8]>)]) -> K {
     let mut fs = crate::fs::FileSystem::new();
-    assert_eq!(fs.unpack_cpio(&archive), Ok(8));
+    assert_eq!(fs.unpack_cpio(&cpio(entries)), Ok(entries.len()));
     Kernel::new(TestPlatform::default(), fs, Default::default())
 }
 
@@ -344,6 +348,153 @@ fn overlapping_segments_load_and_leave_nothing_behind() {
     assert_eq!(k.platform.tables_live, 0);
 }
 
+/// `linux` with the little-endian `value` (of `value.len()` bytes)
+/// written at byte `at`.
+fn patched(linux: &[u8], at: usize, value: &[u8]) -> Vec<u8> {
+    let mut f = linux.to_vec();
+    f[at..at + value.len()].copy_from_slice(value);
+    f
+}
+
+/// Where the ELF header's and the first program header's (the code's
+/// PT_LOAD; the second is a PT_NOTE) fields are in a test program.
+const E_PHOFF: usize = 32;
+const E_PHENTSIZE: usize = 54;
+const E_PHNUM: usize = 56;
+const LOAD: usize = 64;
+const NOTE: usize = 64 + 56;
+const P_OFFSET: usize = 8;
+const P_VADDR: usize = 16;
+const P_FILESZ: usize = 32;
+const P_MEMSZ: usize = 40;
+
+#[test]
+fn hostile_program_files_are_enoexec_and_leave_nothing_behind() {
+    let linux = linux_program(&[0xf4; 32], 8192);
+    let len = linux.len();
+    let big = |v: u64| v.to_le_bytes();
+    let cases: Vec<(&str, Vec<u8>)> = alloc::vec![
+        ("header cut short", linux[..40].to_vec()),
+        (
+            "program headers cut short",
+            linux[..LOAD + 56 + 10].to_vec()
+        ),
+        (
+            "the segment's file part cut short",
+            linux[..len - 10].to_vec()
+        ),
+        ("ELF32", patched(&linux, 4, &[1])),
+        (
+            "program headers past the end",
+            patched(&linux, E_PHOFF, &big(len as u64))
+        ),
+        (
+            "e_phoff + size wraps",
+            patched(&linux, E_PHOFF, &big(u64::MAX - 8))
+        ),
+        (
+            "no program headers",
+            patched(&linux, E_PHNUM, &0u16.to_le_bytes())
+        ),
+        (
+            "PN_XNUM headers",
+            patched(&linux, E_PHNUM, &0xffffu16.to_le_bytes())
+        ),
+        (
+            "2,000 headers",
+            patched(&linux, E_PHNUM, &2000u16.to_le_bytes())
+        ),
+        (
+            "entry size 32",
+            patched(&linux, E_PHENTSIZE, &32u16.to_le_bytes())
+        ),
+        ("p_offset + p_filesz wraps", {
+            let f = patched(&linux, LOAD + P_OFFSET, &big(u64::MAX - 4095));
+            patched(
+                &f,
+                LOAD + P_VADDR,
+                &big(0x40_0000 + (u64::MAX - 4095) % PAGE),
+            )
+        }),
+        (
+            "p_filesz past the end",
+            patched(&linux, LOAD + P_FILESZ, &big(1 << 40))
+        ),
+        (
+            "p_vaddr + p_memsz wraps",
+            patched(&linux, LOAD + P_MEMSZ, &big(u64::MAX - 8))
+        ),
+        (
+            "a segment past user space",
+            patched(&linux, LOAD + P_MEMSZ, &big(1 << 48))
+        ),
+        (
+            "p_filesz over p_memsz",
+            patched(&linux, LOAD + P_MEMSZ, &big(16))
+        ),
+    ];
+    let mut entries: Vec<(alloc::string::String, Vec<u8>)> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (_, f))| (alloc::format!("bin/h{i}"), f.clone()))
+        .collect();
+    // A note segment past the end is not read: the program still loads.
+    let far_note = patched(&linux, NOTE + P_OFFSET, &big(u64::MAX - 2));
+    entries.push(("bin/far_note".into(), far_note));
+    entries.push(("bin/linux".into(), linux.clone()));
+    let mut archive: Vec<(&str, Option<&[u8]>)> = alloc::vec![("bin", None), ("tmp", None)];
+    archive.extend(
+        entries
+            .iter()
+            .map(|(n, f)| (n.as_str(), Some(f.as_slice()))),
+    );
+    let mut k = kernel_with(&archive);
+    let pid = spawn_linux(&mut k);
+    let anon = touch_anon(&mut k, pid, 1);
+    poke(&mut k, pid, SCRATCH, &[0; 2 * PAGE_SIZE]);
+    let before = snapshot(&mut k, pid, anon);
+    for (i, (what, _)) in cases.iter().enumerate() {
+        let path = alloc::format!("/bin/h{i}");
+        assert_eq!(
+            execve(&mut k, pid, &path, &[b"h"], &[]),
+            -errno::ENOEXEC,
+            "{what}"
+        );
+        assert_eq!(snapshot(&mut k, pid, anon), before, "{what}");
+        let Some(crate::fs::Node::File(file)) = k.fs.lookup(&path) else {
+            panic!("{path}");
+        };
+        assert!(
+            k.memory.file_size(file).is_err(),
+            "{what}: no reference to the file left"
+        );
+    }
+    assert_eq!(execve(&mut k, pid, "/bin/far_note", &[b"f"], &[]), 0);
+    end(&mut k, pid);
+    assert_eq!(k.platform.frames.live_count(), 0);
+    assert_eq!(k.platform.tables_live, 0);
+}
+
+#[test]
+fn execve_reads_the_headers_not_the_whole_program_file() {
+    // A program with 3 MiB of data after its segment (symbols, say).
+    let mut linux = linux_program(&[0xf4; 32], 8192);
+    linux.resize(linux.len() + 3 * 1024 * 1024, 0xab);
+    let mut k = kernel_with(&[("bin", None), ("bin/linux", Some(&linux)), ("tmp", None)]);
+    let Some(crate::fs::Node::File(file)) = k.fs.lookup("/bin/linux") else {
+        panic!("/bin/linux");
+    };
+    let pid = spawn_linux(&mut k);
+    assert_eq!(execve(&mut k, pid, "/bin/linux", &[b"l"], &[]), 0);
+    // The running program's mapping holds the file's object: the page with
+    // the headers is in the page cache, none of the 768 after it is.
+    let resident = |k: &K, page| k.memory.file_page_dirty(file, page).is_some();
+    assert!(resident(&k, 0));
+    assert!((1..=768).all(|page| !resident(&k, page)));
+    end(&mut k, pid);
+    assert_eq!(k.platform.frames.live_count(), 0);
+}
+
 #[test]
 fn close_on_exec_descriptors_close_and_the_others_stay_open() {
     let mut k = kernel();
@@ -524,6 +675,45 @@ fn clone_as_fork_stores_the_tids_and_sets_the_childs_tls() {
     let processes = k.processes.len();
     assert!(k.clone_process(parent, &frame, args).is_err());
     assert_eq!(k.processes.len(), processes);
+    end(&mut k, child);
+    end(&mut k, parent);
+    assert_eq!(k.platform.frames.live_count(), 0);
+}
+
+#[test]
+fn clone_as_fork_keeps_the_clear_child_tid_for_the_childs_thread_and_exec_forgets_it() {
+    let mut k = kernel();
+    let parent = spawn_linux(&mut k);
+    let ctid = SCRATCH + 200;
+    let flags = abi::CLONE_CHILD_SETTID | abi::CLONE_CHILD_CLEARTID | 17;
+    let args = clone(&mut k, parent, [flags, 0, 0, ctid, 0]).unwrap();
+    let frame = TestFrame { entry: 1, stack: 2 };
+    let child = k.clone_process(parent, &frame, args).unwrap();
+    let child_word = (child as u32).to_le_bytes().to_vec();
+    assert_eq!(peek(&mut k, child, ctid, 4), child_word);
+    // The child's first thread ends while a second lives: 0 is stored.
+    let thread = CloneArgs {
+        flags: abi::THREAD_REQUIRED,
+        stack: SCRATCH,
+        parent_tid: UserPtr(0),
+        child_tid: UserPtr(0),
+        tls: 0,
+    };
+    k.clone_thread(child, &frame, thread).unwrap();
+    assert!(k.end_thread(child, 0));
+    assert_eq!(peek(&mut k, child, ctid, 4), [0; 4]);
+    assert_eq!(
+        peek(&mut k, parent, ctid, 4),
+        [0; 4],
+        "the parent's untouched"
+    );
+    end(&mut k, child);
+    // An exec forgets the address: it named the old image's memory.
+    let args = clone(&mut k, parent, [flags, 0, 0, ctid, 0]).unwrap();
+    let child = k.clone_process(parent, &frame, args).unwrap();
+    assert_eq!(k.processes.thread(child).unwrap().clear_child_tid, ctid);
+    assert_eq!(execve(&mut k, child, "/bin/two", &[b"two"], &[]), 0);
+    assert_eq!(k.processes.thread(child).unwrap().clear_child_tid, 0);
     end(&mut k, child);
     end(&mut k, parent);
     assert_eq!(k.platform.frames.live_count(), 0);

@@ -426,6 +426,94 @@ fn an_unlinked_file_lives_while_open_or_mapped_and_goes_with_the_last_reference(
     assert_eq!(k.fs.orphan_count(), 0);
 }
 
+/// Opens `path` anew with 3 pages of 7s, unlinks it and maps it
+/// (shared, read-write); returns the descriptor and the mapping.
+fn unlinked_and_mapped(k: &mut K, pid: Pid, path: &str) -> (i64, u64) {
+    let fd = open(k, pid, path, O_CREAT_RDWR);
+    assert_eq!(
+        write_fd(k, pid, fd, &[7u8; 3 * PAGE_SIZE]),
+        3 * PAGE_SIZE as i64
+    );
+    assert_eq!(sys1(k, pid, nr::UNLINK, path), 0);
+    let len = 3 * PAGE_SIZE as u64;
+    let map = sys(k, pid, nr::MMAP, [0, len, 3, 1, fd as u64, 0]);
+    assert!(map > 0, "{map}");
+    (fd, map as u64)
+}
+
+#[test]
+fn calls_that_release_no_file_never_scan_the_orphans_and_close_munmap_exit_and_exec_free_them() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    let free_before = k.fs.disk.ram.available_blocks();
+    let (fd, map) = unlinked_and_mapped(&mut k, pid, "/tmp/f");
+    let other = open(&mut k, pid, "/tmp/other", O_CREAT_RDWR);
+    assert_eq!(k.fs.orphan_count(), 1);
+    let scans = k.fs.orphan_scans();
+    // Calls that let go of no file: none looks at the orphans.
+    for _ in 0..100 {
+        assert_eq!(sys(&mut k, pid, nr::GETPID, [0; 6]), i64::from(pid));
+        assert_eq!(write_fd(&mut k, pid, other, b"x"), 1);
+        let anon = sys(&mut k, pid, nr::MMAP, [0, 4096, 3, 0x22, u64::MAX, 0]);
+        assert!(anon > 0, "{anon}");
+        assert_eq!(
+            sys(&mut k, pid, nr::MUNMAP, [anon as u64, 4096, 0, 0, 0, 0]),
+            0
+        );
+    }
+    assert_eq!(sys(&mut k, pid, nr::LSEEK, [fd as u64, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(read_fd(&mut k, pid, fd, 4), [7; 4]);
+    assert_eq!(
+        k.fs.orphan_scans(),
+        scans,
+        "no scan for calls that release no file"
+    );
+    // Closing the descriptor leaves the mapping: the file stays.
+    assert_eq!(sys(&mut k, pid, nr::CLOSE, [fd as u64, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(k.fs.orphan_count(), 1);
+    assert_eq!(k.fs.orphan_scans(), scans, "its object did not go");
+    // The munmap of the last mapping frees it.
+    let len = 3 * PAGE_SIZE as u64;
+    assert_eq!(sys(&mut k, pid, nr::MUNMAP, [map, len, 0, 0, 0, 0]), 0);
+    assert_eq!(k.fs.orphan_count(), 0, "freed by the munmap");
+    assert_eq!(k.fs.orphan_scans(), scans + 1);
+    // The close of the last descriptor frees one that is not mapped.
+    let (fd, map) = unlinked_and_mapped(&mut k, pid, "/tmp/g");
+    assert_eq!(sys(&mut k, pid, nr::MUNMAP, [map, len, 0, 0, 0, 0]), 0);
+    assert_eq!(k.fs.orphan_count(), 1, "still open");
+    assert_eq!(sys(&mut k, pid, nr::CLOSE, [fd as u64, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(k.fs.orphan_count(), 0, "freed by the close");
+    // An exec closes a close-on-exec descriptor and drops the old
+    // program's mappings: both holders of an orphan go.
+    let (fd, _) = unlinked_and_mapped(&mut k, pid, "/tmp/h");
+    assert_eq!(sys(&mut k, pid, nr::CLOSE, [fd as u64, 0, 0, 0, 0, 0]), 0);
+    let cloexec = open(&mut k, pid, "/tmp/i", O_CREAT_RDWR | 0o2000000);
+    assert_eq!(sys1(&mut k, pid, nr::UNLINK, "/tmp/i"), 0);
+    assert!(cloexec >= 3);
+    assert_eq!(k.fs.orphan_count(), 2);
+    let path = cstr(&mut k, pid, P1, "/bin/linux");
+    poke(&mut k, pid, P2, &[0; 8]);
+    let d = k.decode(pid, nr::EXECVE, [path, P2, P2, 0, 0, 0]).unwrap();
+    let crate::syscall::Completion::Scheduler(crate::syscall::SchedulerCall::Exec {
+        path,
+        argv,
+        envp,
+    }) = k.call(pid, d.call)
+    else {
+        panic!("execve goes to the scheduler side");
+    };
+    k.execve(pid, path, argv, envp).unwrap();
+    assert_eq!(k.fs.orphan_count(), 1, "the close-on-exec one went");
+    while !k.exec_retire_step(pid) {}
+    assert_eq!(k.fs.orphan_count(), 0, "the old program's mapping went");
+    // The process's end frees what it held.
+    unlinked_and_mapped(&mut k, pid, "/tmp/j");
+    assert_eq!(sys1(&mut k, pid, nr::UNLINK, "/tmp/other"), 0);
+    k.end(pid, 0);
+    assert_eq!(k.fs.orphan_count(), 0, "freed at the end");
+    assert_eq!(k.fs.disk.ram.available_blocks(), free_before);
+}
+
 #[test]
 fn getdents_lists_dot_dotdot_and_entries_in_order_in_pieces() {
     let mut k = kernel();

@@ -203,8 +203,22 @@ impl<P: Platform> Kernel<P> {
         self.fs.disk.home_set_clock(now);
     }
 
+    /// [`Self::reap_orphans`] when a file object went since the last look
+    /// (the last descriptor or mapping of some file was let go): the check
+    /// made after a call, at exit and when an exec's old space is gone.
+    /// O(1) while no file object goes, so calls that hold no file (and
+    /// every call while no unlinked file is open) never see the orphans.
+    #[inline]
+    pub(crate) fn reap_released_orphans(&mut self) {
+        if self.fs.orphans_may_be_free(self.memory.files_released()) {
+            self.reap_orphans();
+        }
+    }
+
     /// Frees the data of unlinked files nothing refers to any more (no
-    /// descriptor, no mapping), and their metadata records.
+    /// descriptor, no mapping), and their metadata records. O(orphans): run
+    /// when a name went (`unlink`, `rename` over a file; the file may have
+    /// been held by nothing) and by [`Self::reap_released_orphans`].
     #[inline(never)]
     pub(crate) fn reap_orphans(&mut self) {
         if self.fs.orphan_count() == 0 {
@@ -379,6 +393,7 @@ impl<P: Platform> Kernel<P> {
                 let meta = self.meta_of(id);
                 self.owner_check(pid, &meta)?;
                 self.fs.unlink(&path).map_err(fs_fail)?;
+                self.reap_orphans();
                 Ok(0)
             }
         }
@@ -402,6 +417,8 @@ impl<P: Platform> Kernel<P> {
         self.heap_reserve_check()?;
         self.stamp_volume();
         self.fs.rename(&old, &new).map_err(fs_fail)?;
+        // A file the new name replaced may be held by nothing.
+        self.reap_orphans();
         Ok(0)
     }
 
@@ -924,7 +941,7 @@ impl<P: Platform> Kernel<P> {
             .and_then(|p| p.files.install(descriptor));
         if installed.is_err() {
             let _ = self.file_io().close(descriptor);
-            self.reap_orphans();
+            self.reap_released_orphans();
         }
         Ok(installed?)
     }

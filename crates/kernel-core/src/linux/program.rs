@@ -3,10 +3,10 @@
 //! one, whether it needs a dynamic linker (refused), and for a Linux
 //! program what its auxiliary vector and program break need.
 
-use elf::abi::{PT_INTERP, PT_LOAD, PT_NOTE, PT_PHDR};
+use elf::abi::{PT_INTERP, PT_LOAD, PT_PHDR};
 use elf::endian::LittleEndian;
-use elf::segment::ProgramHeader;
-use elf::ElfBytes;
+use elf::file::FileHeader;
+use elf::segment::SegmentTable;
 use neoos_abi::linux::{NOTE_NAME, NOTE_TYPE};
 use neoos_abi::PAGE_SIZE;
 
@@ -37,27 +37,22 @@ pub struct LinuxImage {
     pub brk_start: u64,
 }
 
-/// Classifies the ELF file `data` parsed as `elf`.
-pub fn classify(elf: &ElfBytes<LittleEndian>, data: &[u8]) -> ProgramKind {
-    let Some(segments) = elf.segments() else {
-        return ProgramKind::Linux(LinuxImage {
-            phdr: 0,
-            phnum: 0,
-            brk_start: 0,
-        });
-    };
+/// Classifies the program whose file header is `ehdr` and program headers
+/// `segments`; `neo_note` says whether a `PT_NOTE` segment holds the NeoOS
+/// note.
+pub fn classify(
+    ehdr: &FileHeader<LittleEndian>,
+    segments: &SegmentTable<'_, LittleEndian>,
+    neo_note: bool,
+) -> ProgramKind {
     if segments.iter().any(|s| s.p_type == PT_INTERP) {
         return ProgramKind::Dynamic;
     }
-    let has_note = segments
-        .iter()
-        .filter(|s| s.p_type == PT_NOTE)
-        .any(|s| segment_bytes(data, &s).is_some_and(has_neoos_note));
-    if has_note {
+    if neo_note {
         return ProgramKind::Neo;
     }
-    let phoff = elf.ehdr.e_phoff;
-    let phnum = u64::from(elf.ehdr.e_phnum);
+    let phoff = ehdr.e_phoff;
+    let phnum = u64::from(ehdr.e_phnum);
     let phdr = segments
         .iter()
         .find(|s| s.p_type == PT_PHDR)
@@ -88,12 +83,6 @@ pub fn classify(elf: &ElfBytes<LittleEndian>, data: &[u8]) -> ProgramKind {
     })
 }
 
-fn segment_bytes<'a>(data: &'a [u8], s: &ProgramHeader) -> Option<&'a [u8]> {
-    let start = usize::try_from(s.p_offset).ok()?;
-    let len = usize::try_from(s.p_filesz).ok()?;
-    data.get(start..start.checked_add(len)?)
-}
-
 fn word(bytes: &[u8], at: usize) -> Option<usize> {
     let b = bytes.get(at..at + 4)?;
     Some(u32::from_le_bytes(b.try_into().ok()?) as usize)
@@ -101,7 +90,7 @@ fn word(bytes: &[u8], at: usize) -> Option<usize> {
 
 /// Whether the notes in `notes` (one `PT_NOTE` segment) include the NeoOS
 /// note: owner `NeoOS`, type [`NOTE_TYPE`].
-fn has_neoos_note(mut notes: &[u8]) -> bool {
+pub fn has_neoos_note(mut notes: &[u8]) -> bool {
     while let (Some(namesz), Some(descsz), Some(kind)) =
         (word(notes, 0), word(notes, 4), word(notes, 8))
     {

@@ -385,10 +385,9 @@ impl<P: Platform> Kernel<P> {
             Call::Ipc(c) => Completion::Done(self.ipc_call(pid, c)),
             Call::Linux(c) => self.linux_call(pid, c),
         };
-        // Unlinked files whose last descriptor or mapping this call let go.
-        if self.fs.orphan_count() != 0 {
-            self.reap_orphans();
-        }
+        // Unlinked files whose last descriptor or mapping this call let go
+        // (O(1) unless a file object went).
+        self.reap_released_orphans();
         completion
     }
 

@@ -29,6 +29,12 @@ const CHART: &str = "docs/benchmarks.svg";
 /// an immediate reboot (QEMU then exits: `-no-reboot`) should `/init` die.
 const LINUX_COMMAND_LINE: &str = "nokaslr norandmaps transparent_hugepage=never \
      mitigations=off console=ttyS0 quiet panic=-1";
+/// What Linux's disk boot adds to its command line: an idle loop that spins
+/// (as NeoOS's polled disk driver does) instead of halting, since under
+/// `sleep=off` a halted guest's clock jumps to its next timer, which made
+/// Linux's waits for the disk cost from thousands to millions of "instructions"
+/// from one run to the next.
+const LINUX_DISK_OPTIONS: &str = "idle=poll";
 /// The Debian package with the Linux kernel.
 const LINUX_PACKAGE: &str = "linux-image-amd64";
 /// A console line with a result starts with this.
@@ -67,6 +73,22 @@ struct Row {
     goal: Goal,
     /// What mm_bench.c does for it.
     method: &'static str,
+}
+
+/// A disk line's method: the common setup (see the note under the table),
+/// then `$rest`.
+macro_rules! disk_method {
+    ($rest:literal) => {
+        concat!(
+            "a 64 MiB file (every page written, none a hole) of an ext2 image with 4 KiB \
+             blocks, made on the host with `mke2fs -t ext2 -d` for each boot, one file per \
+             case, none read before, on a virtio-blk disk mounted at /home (the same QEMU \
+             options for both systems). The writing munmap is NeoOS's sys_munmap, which \
+             writes the dirty pages to the disk before unmapping (seed 000), and Linux's \
+             msync(MS_SYNC) then munmap (Linux's munmap writes nothing). ",
+            $rest
+        )
+    };
 }
 
 const ROWS: [Row; 31] = [
@@ -226,63 +248,63 @@ const ROWS: [Row; 31] = [
     },
     Row {
         key: "disk_read_fault_per_page",
-        operation: "sequential read faults of a 64 MiB file on ext2 over virtio-blk, cold cache, per page",
-        reference: 7592.0,
+        operation: "disk: sequential read faults of a 64 MiB file, cold cache, per page",
+        reference: 4160.0,
         goal: Goal::Compared,
-        method: "a 64 MiB file (every page written, none a hole) of an ext2 image with 4 KiB blocks made on the host with `mke2fs -t ext2 -d` for each boot, on a virtio-blk disk (the same `-drive`/`-device virtio-blk-pci` options for both systems; mounted at /home: by NeoOS itself, by Linux's /init after loading virtio_pci, virtio_blk and ext4 with their dependencies from its package's modules), one file per case, none read before; the file mapped `MAP_SHARED` read-only; one load from each of its 16,384 pages in order, timed together and divided by 16,384; once (the cache is cold only once: a fresh boot, a file not read before).",
+        method: disk_method!("the file mapped `MAP_SHARED` read-only; one load from each of its 16,384 pages in order, timed together and divided by 16,384; once (the cache is cold only once: a fresh boot, a file not read before)."),
     },
     Row {
         key: "disk_read_requests_64m",
-        operation: "device read requests of those read faults (whole 64 MiB file)",
+        operation: "disk: device read requests of those faults (the whole 64 MiB file)",
         reference: 546.0,
         goal: Goal::Compared,
         method: "QEMU's `virtio_blk_handle_read` trace events of that boot whose sectors touch the file's blocks (`debugfs -R 'blocks FILE'` on the image), counted by the host tool: what each system's read-ahead (or its absence) asks of the device.",
     },
     Row {
         key: "disk_munmap_64_scattered",
-        operation: "munmap that writes (NeoOS sys_munmap; Linux msync(MS_SYNC) + munmap) of a 64 MiB shared mapping of a file on ext2 over virtio-blk, 64 scattered dirty",
-        reference: 880829.0,
+        operation: "disk: writing munmap of a 64 MiB shared file mapping, 64 scattered dirty",
+        reference: 895184.0,
         goal: Goal::Compared,
-        method: "a 64 MiB file (every page written, none a hole) of an ext2 image with 4 KiB blocks made on the host with `mke2fs -t ext2 -d` for each boot, on a virtio-blk disk (the same `-drive`/`-device virtio-blk-pci` options for both systems; mounted at /home: by NeoOS itself, by Linux's /init after loading virtio_pci, virtio_blk and ext4 with their dependencies from its package's modules), one file per case, none read before; each repetition maps the file (NeoOS: sys_mmap; Linux: mmap `MAP_SHARED` read-write), stores one byte in every 256th page (64 pages), and times NeoOS's sys_munmap, which writes the 64 dirty pages to the disk before unmapping (seed 000), against Linux's msync(MS_SYNC) then munmap (Linux's munmap writes nothing); lowest of 20.",
+        method: disk_method!("each repetition maps the file (NeoOS: sys_mmap; Linux: mmap `MAP_SHARED` read-write), stores one byte in every 256th page (64 pages), and times the writing munmap; lowest of 20."),
     },
     Row {
         key: "disk_munmap_64_scattered_per_dirty",
-        operation: "that writing munmap on ext2 over virtio-blk, per dirty page written",
-        reference: 13762.0,
+        operation: "disk: writing munmap, 64 scattered dirty, per dirty page written",
+        reference: 13987.0,
         goal: Goal::HalfOfLinux,
         method: "the line above divided by its 64 dirty pages (issue 10's goal: at most half of Linux's per dirty page).",
     },
     Row {
         key: "disk_msync_munmap_64_scattered",
-        operation: "msync(MS_SYNC) then munmap (both systems) of that mapping on ext2 over virtio-blk, 64 scattered dirty",
-        reference: 885520.0,
+        operation: "disk: msync(MS_SYNC) + munmap (both systems), 64 scattered dirty",
+        reference: 895241.0,
         goal: Goal::Compared,
-        method: "a 64 MiB file (every page written, none a hole) of an ext2 image with 4 KiB blocks made on the host with `mke2fs -t ext2 -d` for each boot, on a virtio-blk disk (the same `-drive`/`-device virtio-blk-pci` options for both systems; mounted at /home: by NeoOS itself, by Linux's /init after loading virtio_pci, virtio_blk and ext4 with their dependencies from its package's modules), one file per case, none read before; as the writing munmap, but both systems map with mmap `MAP_SHARED` read-write and call msync(MS_SYNC) then munmap, timed together (NeoOS's msync writes the pages; its munmap then has none to write); lowest of 20.",
+        method: disk_method!("as the writing munmap, but both systems map with mmap `MAP_SHARED` read-write and call msync(MS_SYNC) then munmap, timed together (NeoOS's msync writes the pages; its munmap then has none to write); lowest of 20."),
     },
     Row {
         key: "disk_munmap_64_contiguous",
-        operation: "munmap that writes (NeoOS sys_munmap; Linux msync + munmap) of that mapping on ext2 over virtio-blk, 64 contiguous dirty",
-        reference: 278332.0,
+        operation: "disk: writing munmap of a 64 MiB shared file mapping, 64 contiguous dirty",
+        reference: 278052.0,
         goal: Goal::Compared,
-        method: "a 64 MiB file (every page written, none a hole) of an ext2 image with 4 KiB blocks made on the host with `mke2fs -t ext2 -d` for each boot, on a virtio-blk disk (the same `-drive`/`-device virtio-blk-pci` options for both systems; mounted at /home: by NeoOS itself, by Linux's /init after loading virtio_pci, virtio_blk and ext4 with their dependencies from its package's modules), one file per case, none read before; as the writing munmap with 64 scattered dirty pages, but the 64 dirty pages are consecutive (from the middle of the file): one run, which one device request can carry; lowest of 20.",
+        method: disk_method!("as the writing munmap with 64 scattered dirty pages, but the 64 dirty pages are consecutive (pages 8,204 to 8,267: the first 64 that one indirect block maps, so that they are consecutive on the disk too, as mke2fs lays the file out): one run, which one device request can carry; lowest of 20."),
     },
     Row {
         key: "disk_requests_per_munmap_64_scattered",
-        operation: "device write requests per writing munmap, 64 scattered dirty (64 runs)",
+        operation: "disk: device write requests per writing munmap, 64 scattered dirty (64 runs)",
         reference: 64.0,
         goal: Goal::AtMost(64.0),
         method: "QEMU's `virtio_blk_handle_write` trace events (one per request the guest puts on the queue, before QEMU merges any) whose sectors touch that case's file, counted by the host tool and divided by the munmaps made (20); writes of ext2's own blocks (inode, bitmaps) are not counted. The goal is one request per contiguous run of dirty pages.",
     },
     Row {
         key: "disk_requests_per_msync_munmap_64_scattered",
-        operation: "device write requests per msync(MS_SYNC) + munmap, 64 scattered dirty (64 runs)",
+        operation: "disk: device write requests per msync + munmap, 64 scattered dirty (64 runs)",
         reference: 64.0,
         goal: Goal::AtMost(64.0),
         method: "counted as the line above, for the msync then munmap case's file.",
     },
     Row {
         key: "disk_requests_per_munmap_64_contiguous",
-        operation: "device write requests per writing munmap, 64 contiguous dirty (1 run)",
+        operation: "disk: device write requests per writing munmap, 64 contiguous dirty (1 run)",
         reference: 1.0,
         goal: Goal::AtMost(1.0),
         method: "counted as the line above, for the contiguous case's file: one run of 64 pages (256 KiB) fits one request.",
@@ -479,7 +501,7 @@ fn measure_linux(timeout: Duration) -> Result<LinuxRun> {
     disk_image.write(&disk_image_path)?;
     eprintln!("neoos: measuring Linux on the disk");
     // Words after `--` are /init's arguments.
-    let command_line = format!("{LINUX_COMMAND_LINE} -- {DISK_MODE}");
+    let command_line = format!("{LINUX_COMMAND_LINE} {LINUX_DISK_OPTIONS} -- {DISK_MODE}");
     let disk = measure_disk(
         "Linux",
         &kernel,
@@ -815,12 +837,16 @@ impl Report<'_> {
         format!(
             "\nThe disk lines ({first} to {}) include the wait for the device, so unlike the \
              others they are not icount-deterministic: QEMU completes a request in its I/O \
-             thread, in host time; NeoOS's driver polls the device (its spin counts as \
-             instructions), Linux sleeps until the interrupt (and under `sleep=off` an idle \
-             guest's clock jumps to its next timer). In our runs they moved by up to about \
-             10% from run to run (NeoOS's writing munmap, 64 scattered dirty: 929,697 to \
-             971,621 over three runs). The request lines count device requests, not \
-             instructions; they repeat exactly. QEMU traced the requests with `{}`. {modules}\n",
+             thread, in host time, while the guest spins: NeoOS's driver polls the device, \
+             and Linux's disk boot adds `{LINUX_DISK_OPTIONS}` to its command line (an idle \
+             loop that spins: under `sleep=off` a halted guest's clock jumps to its next \
+             timer, which made Linux's cold read fault cost from 7,592 to 317,263 per page \
+             from one run to the next). So they move with the host's load: over our five \
+             runs NeoOS's writing munmap with 64 scattered dirty pages took 909,946 to \
+             1,568,818 (it waits for each of its 64 requests in turn, each wait as long as \
+             QEMU's I/O thread takes), Linux's 880,829 to 904,705 (it queues the 64 requests \
+             and waits once). The request lines count device requests, not instructions; in our \
+             runs they repeated exactly. QEMU traced the requests with `{}`. {modules}\n",
             ROWS.len(),
             disk_lines::trace_args(Path::new("FILE")).join(" "),
         )

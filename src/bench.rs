@@ -841,11 +841,11 @@ impl Report<'_> {
              and Linux's disk boot adds `{LINUX_DISK_OPTIONS}` to its command line (an idle \
              loop that spins: under `sleep=off` a halted guest's clock jumps to its next \
              timer, which made Linux's cold read fault cost from 7,592 to 317,263 per page \
-             from one run to the next). So they move with the host's load: over our five \
+             from one run to the next). So they move with the host's load: over our eight \
              runs NeoOS's writing munmap with 64 scattered dirty pages took 909,946 to \
              1,568,818 (it waits for each of its 64 requests in turn, each wait as long as \
-             QEMU's I/O thread takes), Linux's 880,829 to 904,705 (it queues the 64 requests \
-             and waits once). The request lines count device requests, not instructions; in our \
+             QEMU's I/O thread takes), and over four runs with `idle=poll` Linux's took \
+             895,184 to 904,705 (it queues the 64 requests and waits once). The request lines count device requests, not instructions; in our \
              runs they repeated exactly. QEMU traced the requests with `{}`. {modules}\n",
             ROWS.len(),
             disk_lines::trace_args(Path::new("FILE")).join(" "),

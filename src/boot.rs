@@ -186,10 +186,23 @@ pub fn boot_with_disk(
     o: &BootOptions,
     machine: Machine,
     disk: &DiskOptions,
+    on_line: impl FnMut(&str),
+) -> Result<BootOutcome> {
+    boot_with_qemu_args(o, machine, disk, &[], on_line)
+}
+
+/// As [`boot_with_disk`], with `extra` added to QEMU's arguments (the
+/// benchmark's `-trace` of the disk's requests).
+pub fn boot_with_qemu_args(
+    o: &BootOptions,
+    machine: Machine,
+    disk: &DiskOptions,
+    extra: &[String],
     mut on_line: impl FnMut(&str),
 ) -> Result<BootOutcome> {
     let mut cmd = qemu_command(o, machine);
     cmd.args(disk.qemu_args());
+    cmd.args(extra);
     if let Some(memory) = &disk.memory {
         cmd.args(["-m", memory]);
     }

@@ -6,6 +6,10 @@
  * `-icount shift=0,sleep=off` the guest time stamp counter advances one tick
  * per guest instruction, so a delta is a count of guest instructions.
  *
+ * With the argument `disk` it measures the disk lines instead: 64 MiB files
+ * of an ext2 image on a virtio-blk disk mounted at /home (Linux's /init
+ * loads the modules for it first).
+ *
  * Every measurement is repeated and the MINIMUM is kept (a timer interrupt may
  * land in some windows). Output, one line per result:
  *     BENCH <name> <value>         (instructions, or a ratio like 3.05)
@@ -29,10 +33,12 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -66,6 +72,18 @@ static void *writing_map(int fd, size_t len)
 }
 
 static int writing_unmap(void *p, size_t len) { return munmap(p, len); }
+
+/* The disk lines' writing munmap: Linux's munmap writes nothing, so
+ * msync(MS_SYNC) writes the dirty pages first. */
+static int disk_writing_unmap(void *p, size_t len)
+{
+    return msync(p, len, MS_SYNC) == 0 ? munmap(p, len) : -1;
+}
+
+static int open_existing(const char *path, int writable)
+{
+    return open(path, writable ? O_RDWR : O_RDONLY);
+}
 
 /* The caller's mappings: the lines of /proc/self/maps (read without stdio,
  * whose buffers would add mappings). -1 without /proc. */
@@ -108,6 +126,68 @@ static void platform_setup(void)
     mkdir("/proc", 0555);
     if (mount("proc", "/proc", "proc", 0, NULL) == 0)
         write_sysctl("/proc/sys/vm/max_map_count", "1000000\n");
+}
+
+/* The disk lines' preparation as /init: loads the modules listed in
+ * MODULE_LIST (one path a line, dependencies first: the host tool resolved
+ * them from the package's modules.dep), then mounts the virtio disk's ext2
+ * at DISK_MOUNT. Returns -1 (after a BENCH error line) when a step fails. */
+#define MODULE_LIST "/modules/load"
+#define DISK_DEVICE "/dev/vda"
+#define DISK_MOUNT "/home"
+
+static int load_module(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    long rc = syscall(SYS_finit_module, fd, "", 0);
+    close(fd);
+    if (rc != 0 && errno != EEXIST)
+        return -1;
+    printf("BENCH note loaded %s\n", path);
+    return 0;
+}
+
+static int load_modules(void)
+{
+    static char list[4096];
+    int fd = open(MODULE_LIST, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    long n = read(fd, list, sizeof list - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    list[n] = 0;
+    for (char *path = strtok(list, "\n"); path; path = strtok(NULL, "\n"))
+        if (load_module(path) != 0) {
+            printf("BENCH error module_%s %d\n", path, errno);
+            return -1;
+        }
+    return 0;
+}
+
+static int platform_mount_disk(void)
+{
+    if (getpid() != 1)
+        return 0;
+    if (load_modules() != 0)
+        return -1;
+    if (mount("devtmpfs", "/dev", "devtmpfs", 0, NULL) != 0) {
+        printf("BENCH error mount_devtmpfs %d\n", errno);
+        return -1;
+    }
+    /* The disk's node appears when virtio_blk has probed it, which may
+     * finish after its module's init returned. */
+    for (int i = 0; i < 1000 && access(DISK_DEVICE, F_OK) != 0; i++)
+        usleep(1000);
+    mkdir(DISK_MOUNT, 0755);
+    if (mount(DISK_DEVICE, DISK_MOUNT, "ext2", 0, NULL) != 0) {
+        printf("BENCH error mount_ext2 %d\n", errno);
+        return -1;
+    }
+    return 0;
 }
 
 /* As /init, power the machine off (init must not exit). */
@@ -157,6 +237,14 @@ static void *writing_map(int fd, size_t len)
 
 static int writing_unmap(void *p, size_t len) { return sys_munmap(p, (int)len) == E_OK ? 0 : -1; }
 
+/* On the disk too, NeoOS's sys_munmap writes the dirty pages (seed 000). */
+static int disk_writing_unmap(void *p, size_t len) { return writing_unmap(p, len); }
+
+static int open_existing(const char *path, int writable)
+{
+    return sys_open(path, writable ? O_RDWR : O_RDONLY);
+}
+
 /* The caller's mappings, as sys_meminfo counts them. */
 static long mapping_count(void)
 {
@@ -165,6 +253,9 @@ static long mapping_count(void)
 }
 
 static void platform_setup(void) {}
+
+/* The kernel mounts the virtio disk's ext2 at /home by itself. */
+static int platform_mount_disk(void) { return 0; }
 
 static void platform_finish(void) {}
 
@@ -560,6 +651,19 @@ static int file_writing_munmap(int fd)
     return 0;
 }
 
+/* The cost of one load from each of the first `pages` pages at p, in order. */
+static u64 timed_loads(const char *p, u64 pages)
+{
+    const volatile char *v = p;
+    char sum = 0;
+    u64 t0 = ticks();
+    for (u64 i = 0; i < pages; i++)
+        sum += v[i * PAGE];
+    u64 t1 = ticks();
+    (void)sum;
+    return t1 - t0;
+}
+
 /* Read faults on cached file pages: one load from each of the first 4,096
  * pages of a fresh shared mapping, timed together, per page. */
 static int file_read_fault(int fd)
@@ -570,16 +674,10 @@ static int file_read_fault(int fd)
         char *p = mmap(NULL, BIG_FILE_LEN, PROT_READ, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED)
             return fail(name);
-        volatile char *v = p;
-        char sum = 0;
-        u64 t0 = ticks();
-        for (u64 i = 0; i < READ_FAULT_PAGES; i++)
-            sum += v[i * PAGE];
-        u64 t1 = ticks();
-        (void)sum;
+        u64 cost = timed_loads(p, READ_FAULT_PAGES);
         if (munmap(p, BIG_FILE_LEN) != 0)
             return fail(name);
-        best = min_u64(best, t1 - t0);
+        best = min_u64(best, cost);
     }
     report(name, best / READ_FAULT_PAGES);
     return 0;
@@ -609,10 +707,143 @@ static int bench_big_file(void)
     return 0;
 }
 
-int main(void)
+/* ---- the disk lines: 64 MiB files on ext2 over virtio-blk ------------- */
+
+/* The files, made on the host (mke2fs -d) with every page non-zero (so none
+ * is a hole), one per case: the host counts the device requests that touch
+ * each file's blocks (QEMU's trace), so each case has its own. */
+#define DISK_FILE(name) "/home/bench/" name
+#define REPS_DISK 20
+#define CONTIGUOUS 64
+
+/* The first of the contiguous case's pages: the first page an indirect
+ * block maps (12 direct, 1,024 under the single indirect, then 1,024 per
+ * indirect under the double indirect: 12 + 1,024 + 7 x 1,024), so that
+ * with the file as mke2fs -d lays it out (each indirect block just before
+ * the data blocks it maps) the 64 pages are contiguous on the disk too. */
+#define CONTIGUOUS_FIRST 8204
+
+/* What a writing disk case dirties: 64 pages every 256th, or the 64
+ * consecutive pages from CONTIGUOUS_FIRST. */
+enum disk_dirt { DISK_SCATTERED, DISK_CONTIGUOUS };
+/* How it unmaps: the writing munmap (see the shim), or msync(MS_SYNC) then
+ * munmap on both systems. */
+enum disk_unmap { DISK_WRITING_MUNMAP, DISK_MSYNC_MUNMAP };
+
+static void dirty_disk_pages(char *p, enum disk_dirt d)
+{
+    volatile char *v = p;
+    if (d == DISK_SCATTERED) {
+        dirty_pages(p, DIRTY_64);
+        return;
+    }
+    for (u64 i = 0; i < CONTIGUOUS; i++)
+        v[(CONTIGUOUS_FIRST + i) * PAGE] = 1;
+}
+
+/* Unmaps a 64 MiB mapping `p` as `how` says: 0 on success. */
+static int disk_unmap(char *p, enum disk_unmap how)
+{
+    if (how == DISK_WRITING_MUNMAP)
+        return disk_writing_unmap(p, BIG_FILE_LEN);
+    return msync(p, BIG_FILE_LEN, MS_SYNC) == 0 ? munmap(p, BIG_FILE_LEN) : -1;
+}
+
+/* Lowest cost of unmapping a 64 MiB shared mapping of `path` with the pages
+ * of `d` dirty, over REPS_DISK fresh mappings (each unmap leaves the file
+ * clean on the disk). Prints the cost and `<name>_calls` (how many unmaps
+ * ran: the host divides the requests it counted by it). */
+static int disk_write_case(const char *name, const char *path, enum disk_unmap how, enum disk_dirt d)
+{
+    char label[64];
+    int fd = open_existing(path, 1);
+    if (fd < 0)
+        return fail(name);
+    u64 best = ~0UL;
+    int calls = 0;
+    for (int r = 0; r < REPS_DISK; r++) {
+        char *p = how == DISK_WRITING_MUNMAP ? writing_map(fd, BIG_FILE_LEN)
+                                             : mmap(NULL, BIG_FILE_LEN, RW, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+            break;
+        dirty_disk_pages(p, d);
+        u64 t0 = ticks();
+        int rc = disk_unmap(p, how);
+        u64 t1 = ticks();
+        calls++;
+        if (rc != 0)
+            break;
+        best = min_u64(best, t1 - t0);
+    }
+    snprintf(label, sizeof label, "%s_calls", name);
+    report(label, (u64)calls);
+    close_fd(fd);
+    if (calls < REPS_DISK)
+        return fail(name);
+    report(name, best);
+    if (how == DISK_WRITING_MUNMAP && d == DISK_SCATTERED) {
+        snprintf(label, sizeof label, "%s_per_dirty", name);
+        report(label, best / SCATTERED);
+    }
+    return 0;
+}
+
+/* Sequential read faults on a file no one has read since the boot (cold
+ * cache): one load from each page of a fresh 64 MiB shared read-only
+ * mapping, in order, timed together, per page; once. */
+static int disk_read_faults(const char *name, const char *path)
+{
+    int fd = open_existing(path, 0);
+    if (fd < 0)
+        return fail(name);
+    char *p = mmap(NULL, BIG_FILE_LEN, PROT_READ, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED) {
+        close_fd(fd);
+        return fail(name);
+    }
+    u64 cost = timed_loads(p, BIG_FILE_PAGES);
+    int rc = munmap(p, BIG_FILE_LEN);
+    close_fd(fd);
+    if (rc != 0)
+        return fail(name);
+    report(name, cost / BIG_FILE_PAGES);
+    return 0;
+}
+
+/* The disk boot (argument "disk"): the disk lines only. */
+static void bench_disk(void)
+{
+    if (platform_mount_disk() != 0)
+        return;
+    disk_read_faults("disk_read_fault_per_page", DISK_FILE("read.dat"));
+    disk_write_case("disk_munmap_64_scattered", DISK_FILE("munmap_scattered.dat"),
+                    DISK_WRITING_MUNMAP, DISK_SCATTERED);
+    disk_write_case("disk_msync_munmap_64_scattered", DISK_FILE("msync_munmap_scattered.dat"),
+                    DISK_MSYNC_MUNMAP, DISK_SCATTERED);
+    disk_write_case("disk_munmap_64_contiguous", DISK_FILE("munmap_contiguous.dat"),
+                    DISK_WRITING_MUNMAP, DISK_CONTIGUOUS);
+}
+
+/* Whether an argument says "disk" (Linux also hands /init the command
+ * line's words it does not know, such as nokaslr). */
+static int disk_mode(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "disk") == 0)
+            return 1;
+    return 0;
+}
+
+int main(int argc, char **argv)
 {
     u64 unused;
     platform_setup();
+    if (disk_mode(argc, argv)) {
+        bench_disk();
+        printf("BENCH done\n");
+        platform_finish();
+        return 0;
+    }
     map_unmap("map_unmap_page", &unused);
     bench_map_touch_unmap();
     bench_fault_and_munmap_16m();

@@ -274,11 +274,9 @@ impl LostWrites {
         if self.noted.as_ref().is_some_and(|n| n.len == Self::BATCH) {
             self.settle(store);
         }
-        if self.noted.is_none() {
-            self.noted = Some(NotedWrites::EMPTY);
-        }
-        let Some(noted) = self.noted.as_mut() else {
-            return;
+        let noted = match &mut self.noted {
+            Some(noted) => noted,
+            none => none.insert(NotedWrites::EMPTY),
         };
         noted.indexes[noted.len] = index;
         noted.frames[noted.len] = old.frame;
@@ -300,7 +298,9 @@ impl LostWrites {
         let (Some(&first), Some(&last)) = (indexes.first(), indexes.last()) else {
             return;
         };
-        let mut dirty = obj.dirty.range_mut(first..=last).peekable();
+        // (`max`: a range that ends below its start would panic; the
+        // indexes ascend, so it never does.)
+        let mut dirty = obj.dirty.range_mut(first..=last.max(first)).peekable();
         for (&index, &frame) in indexes.iter().zip(frames) {
             if !lose_writer(&mut dirty, index, frame) {
                 debug_assert!(

@@ -505,6 +505,30 @@ fn any_present<const N: usize>(block: &[u64; N]) -> bool {
     }
 }
 
+/// ORs the entries of the block at `$at` into the low quadword it gives:
+/// `movdqa` of the first 16 bytes (two entries), then one `por` straight
+/// from memory per 16 bytes at each `$offset`. Expands to an `asm!` that
+/// the caller wraps in `unsafe`: `$at` must be on a 16-byte boundary and
+/// every offset inside the block.
+macro_rules! or_entries {
+    ($at:expr, $($offset:literal)*) => {{
+        let ored: u64;
+        core::arch::asm!(
+            "movdqa {v}, [{p}]",
+            $(concat!("por {v}, [{p} + ", $offset, "]"),)*
+            "pshufd {w}, {v}, 0xee",
+            "por {v}, {w}",
+            "movq {r}, {v}",
+            p = in(reg) $at,
+            v = out(xmm_reg) _,
+            w = out(xmm_reg) _,
+            r = out(reg) ored,
+            options(nostack, readonly, preserves_flags),
+        );
+        ored
+    }};
+}
+
 /// Whether the `N` entries from `i` (a multiple of `N`, with `i + N` at
 /// most 512) hold a present one.
 fn block_present<const N: usize>(entries: &[u64; 512], i: usize) -> bool {
@@ -515,79 +539,26 @@ fn block_present<const N: usize>(entries: &[u64; 512], i: usize) -> bool {
     if !at.cast::<u128>().is_aligned() {
         return any_present(block);
     }
-    let ored: u64;
-    // SAFETY: SSE2 is part of x86_64 (the kernel saves user SSE state on
-    // entry); `at` is on a 16-byte boundary (checked above), as `por`
-    // with a memory operand needs, and every load is inside `block`
-    // (8 or 64 entries: 4 or 32 loads of 16 bytes from `at`).
-    unsafe {
+    // SAFETY: `at` is on a 16-byte boundary (checked above), as `por` with
+    // a memory operand needs; each arm's offsets stay inside its `N`
+    // entries (8 bytes each); SSE2 is part of x86_64 (the kernel saves
+    // user SSE state on entry).
+    let ored = unsafe {
         match N {
-            64 => core::arch::asm!(
-                "movdqa {v}, [{p}]",
-                "por {v}, [{p} + 16]",
-                "por {v}, [{p} + 32]",
-                "por {v}, [{p} + 48]",
-                "por {v}, [{p} + 64]",
-                "por {v}, [{p} + 80]",
-                "por {v}, [{p} + 96]",
-                "por {v}, [{p} + 112]",
-                "por {v}, [{p} + 128]",
-                "por {v}, [{p} + 144]",
-                "por {v}, [{p} + 160]",
-                "por {v}, [{p} + 176]",
-                "por {v}, [{p} + 192]",
-                "por {v}, [{p} + 208]",
-                "por {v}, [{p} + 224]",
-                "por {v}, [{p} + 240]",
-                "por {v}, [{p} + 256]",
-                "por {v}, [{p} + 272]",
-                "por {v}, [{p} + 288]",
-                "por {v}, [{p} + 304]",
-                "por {v}, [{p} + 320]",
-                "por {v}, [{p} + 336]",
-                "por {v}, [{p} + 352]",
-                "por {v}, [{p} + 368]",
-                "por {v}, [{p} + 384]",
-                "por {v}, [{p} + 400]",
-                "por {v}, [{p} + 416]",
-                "por {v}, [{p} + 432]",
-                "por {v}, [{p} + 448]",
-                "por {v}, [{p} + 464]",
-                "por {v}, [{p} + 480]",
-                "por {v}, [{p} + 496]",
-                "pshufd {w}, {v}, 0xee",
-                "por {v}, {w}",
-                "movq {r}, {v}",
-                p = in(reg) at,
-                v = out(xmm_reg) _,
-                w = out(xmm_reg) _,
-                r = out(reg) ored,
-                options(nostack, readonly, preserves_flags),
-            ),
-            8 => core::arch::asm!(
-                "movdqa {v}, [{p}]",
-                "por {v}, [{p} + 16]",
-                "por {v}, [{p} + 32]",
-                "por {v}, [{p} + 48]",
-                "pshufd {w}, {v}, 0xee",
-                "por {v}, {w}",
-                "movq {r}, {v}",
-                p = in(reg) at,
-                v = out(xmm_reg) _,
-                w = out(xmm_reg) _,
-                r = out(reg) ored,
-                options(nostack, readonly, preserves_flags),
-            ),
+            64 => {
+                or_entries!(at, 16 32 48 64 80 96 112 128 144 160 176 192 208 224 240 256 272 288 304 320 336 352 368 384 400 416 432 448 464 480 496)
+            }
+            8 => or_entries!(at, 16 32 48),
             _ => return any_present(block),
         }
-    }
+    };
     ored & PRESENT != 0
 }
 
 /// The index of the first present entry among `entries[from..=last]`.
 /// Entries up to the next multiple of 8 are tested one by one; from there
 /// aligned runs of 64, then 8, empty entries are skipped with one
-/// [`any_present`] each, and only an 8-entry block that holds a present
+/// [`block_present`] each, and only an 8-entry block that holds a present
 /// entry is searched entry by entry. Each entry is read about once per
 /// call: a table with a few present entries costs about its 512 entries
 /// at half an instruction each, plus a few dozen per present entry.

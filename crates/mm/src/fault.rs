@@ -143,13 +143,12 @@ fn resolve_shared(
     }
     let already_writable = pte.is_some_and(|p| p.frame == frame && p.prot.write);
     let grant_write = m.prot.write && (write || already_writable);
-    if let Some(page) = obj.pages.get_mut(&index) {
-        let new_writer = grant_write && !already_writable;
+    let new_writer = grant_write && !already_writable;
+    if write || new_writer {
+        // `page_frame` made the page resident in `frame`.
+        let page = obj.mark_dirty(index, frame);
         if new_writer {
             page.writers += 1;
-        }
-        if write || new_writer {
-            obj.mark_dirty(index);
         }
     }
     let prot = if grant_write {

@@ -211,7 +211,13 @@ impl HoleIndex {
     /// The end of the smallest hole of at least `len` bytes (the highest
     /// among equal sizes).
     fn best_fit(&self, len: u64) -> Option<u64> {
-        let in_trees = self.by_size.range((len, 0)..).next().copied();
+        // When the smallest hole of the trees fits (every one-page
+        // request), it is the one: the leftmost descent finds it without
+        // comparing keys. Otherwise a search, O(log n) either way.
+        let in_trees = match self.by_size.first() {
+            Some(&smallest) if smallest.0 >= len => Some(smallest),
+            _ => self.by_size.range((len, 0)..).next().copied(),
+        };
         let cached = self
             .cached
             .filter(|&(s, e)| e <= MMAP_TOP && e - s >= len)

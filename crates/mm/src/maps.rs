@@ -124,7 +124,7 @@ impl MemorySystem {
         self.for_each_shown_page(m, m.start, m.end, |index, is_file, _| {
             resident += 1;
             // Anonymous and segment pages have no backing store: all dirty.
-            let file_dirty = shared_object.is_some_and(|o| o.dirty.contains(&index));
+            let file_dirty = shared_object.is_some_and(|o| o.dirty.contains_key(&index));
             dirty += u64::from(!is_file || file_dirty);
         });
         let offset = match shown {

@@ -19,10 +19,6 @@ use core::sync::atomic::{AtomicU64, Ordering};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CachePage {
     pub frame: Frame,
-    /// Page-table entries mapping this page writable, over all address
-    /// spaces (file objects only). Invariant: `writers > 0` implies the
-    /// page's index is in its object's dirty set.
-    pub writers: u32,
     /// In a fork's hidden object: which children (bit 0, bit 1) no longer
     /// see this page (they copied it or gave its range up).
     pub released: u8,
@@ -37,11 +33,23 @@ impl CachePage {
     pub fn new(frame: Frame) -> Self {
         CachePage {
             frame,
-            writers: 0,
             released: 0,
             referenced: false,
         }
     }
+}
+
+/// A dirty page of a file object, in its dirty set: the frame that holds
+/// it (the page's, which stays while the page is resident, and a dirty
+/// page stays resident until it is written and clean) and the page-table
+/// entries mapping it writable, over all address spaces. A page with a
+/// writable entry is always dirty, so the count lives here: writeback and
+/// the accounting of a lost writable entry search the dirty set (the
+/// pages that changed), never the whole page index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirtyPage {
+    pub frame: Frame,
+    pub writers: u32,
 }
 
 /// What lies below a private (shadow) object: the pages it lacks are
@@ -92,13 +100,13 @@ pub enum ObjectKind {
 pub struct MemoryObject {
     pub kind: ObjectKind,
     pub pages: PageMap,
-    /// Indices of the pages that differ from the file (file objects only):
+    /// The pages that differ from the file, by index (file objects only):
     /// every page written through `write`, and every page that has, or had
     /// since its last writeback, a writable entry (shared file pages are
     /// mapped writable only by a write fault, which adds them here). So
     /// writeback and msync find dirty pages here, never by scanning `pages`
-    /// or page tables.
-    pub dirty: BTreeSet<u64>,
+    /// or page tables. Each is a resident page of `pages`.
+    pub dirty: BTreeMap<u64, DirtyPage>,
     /// Mappings referencing the object (and shadows over a file).
     pub map_refs: u32,
     /// Open descriptors (files) or the live segment itself (shm).
@@ -128,12 +136,16 @@ impl MemoryObject {
 
     /// Whether page `index` is resident and dirty.
     pub fn is_dirty(&self, index: u64) -> bool {
-        self.dirty.contains(&index) && self.pages.contains_key(&index)
+        self.dirty.contains_key(&index)
     }
 
-    /// Marks page `index` dirty.
-    pub(crate) fn mark_dirty(&mut self, index: u64) {
-        self.dirty.insert(index);
+    /// Marks resident page `index`, held in `frame`, dirty; its entry in
+    /// the dirty set.
+    pub(crate) fn mark_dirty(&mut self, index: u64, frame: Frame) -> &mut DirtyPage {
+        debug_assert_eq!(self.pages.get(&index).map(|p| p.frame), Some(frame));
+        self.dirty
+            .entry(index)
+            .or_insert(DirtyPage { frame, writers: 0 })
     }
 
     /// Makes the dirty pages of `[first, end)` that no entry maps writable
@@ -145,11 +157,10 @@ impl MemoryObject {
         loop {
             let mut clean = [0u64; CLEAN_BATCH];
             let mut n = 0;
-            let mut pages = self.pages.lookup();
             let mut last = None;
-            for &index in self.dirty.range(cursor..end) {
+            for (&index, page) in self.dirty.range(cursor..end) {
                 last = Some(index);
-                if pages.get(index).is_none_or(|p| p.writers == 0) {
+                if page.writers == 0 {
                     clean[n] = index;
                     n += 1;
                     if n == CLEAN_BATCH {
@@ -175,9 +186,9 @@ impl MemoryObject {
         if count == self.dirty.len() {
             self.dirty.clear();
         } else if count * 2 >= self.dirty.len() {
-            self.dirty.retain(|index| !(first..end).contains(index));
+            self.dirty.retain(|index, _| !(first..end).contains(index));
         } else {
-            while let Some(&index) = self.dirty.range(first..end).next() {
+            while let Some((&index, _)) = self.dirty.range(first..end).next() {
                 self.dirty.remove(&index);
             }
         }
@@ -338,7 +349,7 @@ impl ObjectStore {
         self.objects.insert(MemoryObject {
             kind,
             pages: PageMap::new(),
-            dirty: BTreeSet::new(),
+            dirty: BTreeMap::new(),
             map_refs: 0,
             handle_refs,
             below: None,
@@ -409,7 +420,7 @@ impl ObjectStore {
         let id = self.objects.insert(MemoryObject {
             kind,
             pages: PageMap::new(),
-            dirty: BTreeSet::new(),
+            dirty: BTreeMap::new(),
             map_refs: 1,
             handle_refs: 0,
             below: None,

@@ -116,7 +116,7 @@ impl ObjectStore {
             let n = (PAGE_SIZE as usize - in_page).min(buf.len() - done);
             io.frames.bytes_mut(frame)[in_page..in_page + n].copy_from_slice(&buf[done..done + n]);
             if let Some(o) = self.objects.get_mut(&id) {
-                o.mark_dirty(index);
+                o.mark_dirty(index, frame);
             }
             self.note_use(id, index);
             done += n;
@@ -254,13 +254,8 @@ impl ObjectStore {
         // Dirty pages of the range seen, and those of them no entry maps
         // writable (clean once written).
         let (mut seen, mut unwritable) = (0usize, 0usize);
-        let mut pages = obj.pages.lookup();
-        for &index in obj.dirty.range(first..end) {
+        for (&index, page) in obj.dirty.range(first..end) {
             seen += 1;
-            let Some(page) = pages.get(index) else {
-                unwritable += 1;
-                continue;
-            };
             if page.writers == 0 {
                 unwritable += 1;
             }

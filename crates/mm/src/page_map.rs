@@ -25,7 +25,6 @@ struct Chunk {
 
 const NO_PAGE: CachePage = CachePage {
     frame: Frame(0),
-    writers: 0,
     released: 0,
     referenced: false,
 };
@@ -143,34 +142,6 @@ impl PageMap {
     pub fn get_mut(&mut self, index: &u64) -> Option<&mut CachePage> {
         let (key, slot) = split(*index);
         self.chunk_mut(key)?.get_mut(slot)
-    }
-
-    /// Calls `f` with each resident page of `indexes` (ascending, or at
-    /// least grouped by chunk): one tree search per run of indexes in one
-    /// chunk, not one per page.
-    pub fn for_each_of_mut(&mut self, indexes: &[u64], mut f: impl FnMut(u64, &mut CachePage)) {
-        let mut rest = indexes;
-        while let Some(&first) = rest.first() {
-            let (key, _) = split(first);
-            let run = rest.iter().take_while(|&&i| split(i).0 == key).count();
-            if let Some(chunk) = self.chunk_mut(key) {
-                for &index in &rest[..run] {
-                    if let Some(page) = chunk.get_mut(split(index).1) {
-                        f(index, page);
-                    }
-                }
-            }
-            rest = &rest[run..];
-        }
-    }
-
-    /// A lookup that keeps the chunk it last found: pages looked up in
-    /// index order cost one tree search per chunk, not one per page.
-    pub fn lookup(&self) -> ChunkLookup<'_> {
-        ChunkLookup {
-            map: self,
-            last: None,
-        }
     }
 
     pub fn contains_key(&self, index: &u64) -> bool {
@@ -374,28 +345,6 @@ impl PageMap {
     }
 }
 
-/// Page lookups through [`PageMap::lookup`]: the chunk of the previous
-/// lookup is kept, so a page in the same chunk is a compare and a mask test.
-pub struct ChunkLookup<'a> {
-    map: &'a PageMap,
-    last: Option<(u64, &'a Chunk)>,
-}
-
-impl<'a> ChunkLookup<'a> {
-    /// The page at `index`, if resident.
-    pub fn get(&mut self, index: u64) -> Option<&'a CachePage> {
-        let (key, slot) = split(index);
-        if let Some((last, chunk)) = self.last {
-            if last == key {
-                return chunk.get(slot);
-            }
-        }
-        let chunk = self.map.chunk(key)?;
-        self.last = Some((key, chunk));
-        chunk.get(slot)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -486,8 +435,8 @@ mod tests {
             let want: Vec<u64> = model.range(range.clone()).map(|(&i, _)| i).collect();
             prop_assert_eq!(got, want);
             for (i, p) in map.range_mut(range.clone()) {
-                p.writers += 1;
-                model.get_mut(&i).unwrap().writers += 1;
+                p.released += 1;
+                model.get_mut(&i).unwrap().released += 1;
             }
             agrees(&map, &model);
             prop_assert_eq!(map.get(&probe), model.get(&probe));
@@ -506,25 +455,5 @@ mod tests {
         assert_eq!(map.range(5..5).count(), 0);
         assert_eq!(map.range(top..top + 1).count(), 1);
         assert_eq!(map.range(0..top).count(), 0);
-    }
-
-    #[test]
-    fn for_each_of_mut_visits_exactly_the_resident_pages_asked() {
-        let mut map = PageMap::new();
-        // In the tree (0..20 and 1,000) and in the open chunk (2,000).
-        for index in (0..20).chain([1_000, 2_000]) {
-            map.insert(index, page(index));
-        }
-        let asked = [1, 2, 3, 7, 8, 19, 20, 25, 999, 1_000, 2_000, 2_001];
-        let mut seen = Vec::new();
-        map.for_each_of_mut(&asked, |index, p| {
-            p.writers = 1;
-            seen.push(index);
-        });
-        assert_eq!(seen, [1, 2, 3, 7, 8, 19, 1_000, 2_000]);
-        for index in (0..20).chain([1_000, 2_000]) {
-            let writers = map.get(&index).unwrap().writers;
-            assert_eq!(writers, u32::from(seen.contains(&index)), "page {index}");
-        }
     }
 }

@@ -198,9 +198,10 @@ impl MemorySystem {
             done.write_errors += indices.len();
         } else {
             for &index in indices {
-                let clean = self.store.get(id).is_some_and(|o| {
-                    !o.dirty.contains(&index) && o.pages.get(&index).is_some_and(|p| p.writers == 0)
-                });
+                let clean = self
+                    .store
+                    .get(id)
+                    .is_some_and(|o| !o.dirty.contains_key(&index) && o.pages.contains_key(&index));
                 if clean {
                     self.evict(io, id, index);
                     done.freed += 1;
@@ -328,7 +329,7 @@ impl MemorySystem {
             let removed = pt.unmap(va);
             pt.flush_page(va);
             if v.shared && removed.is_some_and(|p| p.prot.write) {
-                if let Some(page) = self.store.get_mut(id).and_then(|o| o.pages.get_mut(&index)) {
+                if let Some(page) = self.store.get_mut(id).and_then(|o| o.dirty.get_mut(&index)) {
                     count_down(&mut page.writers, "writable entries of a page");
                 }
             }
@@ -336,12 +337,12 @@ impl MemorySystem {
         let Some(o) = self.store.get(id) else {
             return Verdict::Keep;
         };
-        if o.pages.get(&index).is_some_and(|p| p.writers > 0) {
+        if o.dirty.get(&index).is_some_and(|p| p.writers > 0) {
             // Mapped writable where no view was found: cannot happen for a
             // page the views cover; never dropped unwritten.
             return Verdict::Keep;
         }
-        if o.dirty.contains(&index) {
+        if o.dirty.contains_key(&index) {
             Verdict::Write
         } else {
             Verdict::Evict

@@ -8,8 +8,10 @@
 use crate::address_space::AddressSpace;
 use crate::hw::{EntryChange, Hw, ObjectId, PageTable, Prot, PteInfo, PAGE_SIZE};
 use crate::mapping::{Mapping, Sharing};
-use crate::object::{count_down, Below, MemoryObject, ObjectStore};
+use crate::object::{count_down, Below, DirtyPage, ObjectStore};
 use crate::tlb::TlbBatch;
+use alloc::collections::btree_map::RangeMut;
+use core::iter::Peekable;
 
 /// The file object of a shared file mapping (whose writable entries are
 /// counted per page), else `None`.
@@ -124,14 +126,18 @@ fn clear_by_pages(
         let Some(obj) = store.get_mut(id) else {
             return;
         };
-        for (index, page) in obj.pages.range_mut(first..end) {
+        // The dirty pages of the range alongside (both ascend): a writable
+        // entry's page is among them.
+        let mut dirty = obj.dirty.range_mut(first..end).peekable();
+        for (index, page) in obj.pages.range(first..end) {
             let va = m.va_of_object_page(index);
             let Some(old) = pt.unmap(va) else {
                 continue;
             };
             batch.invalidate(va);
             if counted && old.prot.write && old.frame == page.frame {
-                count_down(&mut page.writers, "writable entries of a page");
+                let found = lose_writer(&mut dirty, index, old.frame);
+                debug_assert!(found, "a writable shared file page outside the dirty set");
             }
         }
         match below(m, store, id) {
@@ -182,53 +188,68 @@ pub(crate) fn clear_entries(
         clear_by_pages(m, from, to, counted.is_some(), store, pt, batch);
         return;
     }
-    // One lookup per writable entry here: the writing munmap's scattered
-    // entries each need their own search anyway, and batching them as
-    // `restrict_entries` does measured 84 instructions a dirty page more
-    // (tools/profile/writing_munmap_probe.c).
+    // The writable entries' counts are settled in batches (one ordered
+    // pass over the dirty set per batch), as `restrict_entries` does.
+    let mut lost = LostWrites::new(counted);
     visit_entries(m, from, to, store, pt, &mut |store, va, old| {
         batch.invalidate(va);
         if old.prot.write {
-            if let Some(obj) = counted.and_then(|id| store.get_mut(id)) {
-                settle_lost_write(obj, m, va, old);
-            }
+            lost.note(store, m, va, old);
         }
         EntryChange::Remove
     });
+    lost.settle(store);
 }
 
-/// Accounts for a writable entry of a shared file mapping that went (or
-/// lost write permission): one writer less, if the object still shows the
-/// entry's frame at that index.
-fn settle_lost_write(obj: &mut MemoryObject, m: &Mapping, va: u64, old: PteInfo) {
-    let Some((_, index)) = m.object_page(va) else {
-        return;
-    };
-    let Some(page) = obj.pages.get_mut(&index).filter(|p| p.frame == old.frame) else {
-        return;
-    };
-    count_down(&mut page.writers, "writable entries of a page");
-    debug_assert!(
-        obj.dirty.contains(&index),
-        "a writable shared file page outside the dirty set"
-    );
+/// One writer less for dirty page `index` if it is still held in `frame`
+/// (the entry's frame). `dirty` walks the dirty set upward and stands at
+/// or before `index`; whether the page was found there.
+fn lose_writer(
+    dirty: &mut Peekable<RangeMut<'_, u64, DirtyPage>>,
+    index: u64,
+    frame: crate::hw::Frame,
+) -> bool {
+    while dirty.next_if(|(&at, _)| at < index).is_some() {}
+    match dirty.next_if(|(&at, page)| at == index && page.frame == frame) {
+        Some((_, page)) => {
+            count_down(&mut page.writers, "writable entries of a page");
+            true
+        }
+        None => false,
+    }
 }
 
 /// Writable entries of a shared file mapping's pages that a page-table
 /// walk write-protected (msync, mprotect), each one writer less for its page:
 /// noted in address order and settled [`LostWrites::BATCH`] at a time
-/// (one object lookup and one page-index search per chunk of pages each
-/// time, where a search per entry cost a lookup of the object and a
-/// descent of its page index). Nothing reads the counts during the walk.
+/// (one object lookup and one ordered pass over the dirty set each time,
+/// where a search per entry cost a lookup of the object and a descent of
+/// the dirty set). Nothing reads the counts during the walk.
 /// A removed entry's hardware dirty bit adds nothing: the page has been in
 /// the dirty set since the write fault that made the entry writable, and
 /// stays there while any writable entry shows it; a read-only entry needs
 /// no bookkeeping at all.
 struct LostWrites {
     object: Option<ObjectId>,
+    /// Made by the first note: a walk that meets no writable entry does
+    /// not even clear the lists.
+    noted: Option<NotedWrites>,
+}
+
+/// The pages and frames of the writable entries noted since the last
+/// settling.
+struct NotedWrites {
     indexes: [u64; LostWrites::BATCH],
     frames: [crate::hw::Frame; LostWrites::BATCH],
     len: usize,
+}
+
+impl NotedWrites {
+    const EMPTY: NotedWrites = NotedWrites {
+        indexes: [0; LostWrites::BATCH],
+        frames: [crate::hw::Frame(0); LostWrites::BATCH],
+        len: 0,
+    };
 }
 
 impl LostWrites {
@@ -238,9 +259,7 @@ impl LostWrites {
     fn new(object: Option<ObjectId>) -> Self {
         LostWrites {
             object,
-            indexes: [0; Self::BATCH],
-            frames: [crate::hw::Frame(0); Self::BATCH],
-            len: 0,
+            noted: None,
         }
     }
 
@@ -252,39 +271,44 @@ impl LostWrites {
         let Some((_, index)) = m.object_page(va) else {
             return;
         };
-        if self.len == Self::BATCH {
+        if self.noted.as_ref().is_some_and(|n| n.len == Self::BATCH) {
             self.settle(store);
         }
-        self.indexes[self.len] = index;
-        self.frames[self.len] = old.frame;
-        self.len += 1;
+        let noted = match &mut self.noted {
+            Some(noted) => noted,
+            none => none.insert(NotedWrites::EMPTY),
+        };
+        noted.indexes[noted.len] = index;
+        noted.frames[noted.len] = old.frame;
+        noted.len += 1;
     }
 
     /// One writer less for each noted page the object still shows with
-    /// the entry's frame.
+    /// the entry's frame: the noted indexes ascend, so one ordered pass
+    /// over the dirty pages between the first and the last settles them.
     fn settle(&mut self, store: &mut ObjectStore) {
-        let noted = core::mem::take(&mut self.len);
+        let Some(noted) = self.noted.as_mut() else {
+            return;
+        };
+        let len = core::mem::take(&mut noted.len);
+        let (indexes, frames) = (&noted.indexes[..len], &noted.frames[..len]);
         let Some(obj) = self.object.and_then(|id| store.get_mut(id)) else {
             return;
         };
-        let frames = &self.frames[..noted];
-        let mut at = 0;
-        let dirty = &obj.dirty;
-        obj.pages
-            .for_each_of_mut(&self.indexes[..noted], |index, page| {
-                // `indexes` ascend: find this one's frame from where the
-                // last one was.
-                while at < noted && self.indexes[at] != index {
-                    at += 1;
-                }
-                if at < noted && page.frame == frames[at] {
-                    count_down(&mut page.writers, "writable entries of a page");
-                    debug_assert!(
-                        dirty.contains(&index),
-                        "a writable shared file page outside the dirty set"
-                    );
-                }
-            });
+        let (Some(&first), Some(&last)) = (indexes.first(), indexes.last()) else {
+            return;
+        };
+        // (`max`: a range that ends below its start would panic; the
+        // indexes ascend, so it never does.)
+        let mut dirty = obj.dirty.range_mut(first..=last.max(first)).peekable();
+        for (&index, &frame) in indexes.iter().zip(frames) {
+            if !lose_writer(&mut dirty, index, frame) {
+                debug_assert!(
+                    obj.pages.get(&index).is_none_or(|p| p.frame != frame),
+                    "a writable shared file page outside the dirty set"
+                );
+            }
+        }
     }
 }
 

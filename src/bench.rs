@@ -421,7 +421,8 @@ fn measure_neoos(timeout: Duration) -> Result<Measured> {
         path: "/bin/mm_bench".into(),
         args: vec![DISK_MODE.into()],
     };
-    let command_line = launch::run_word(&[disk_run]);
+    // Request waits spin, as Linux's disk boot idles with `idle=poll`.
+    let command_line = format!("{} idle=poll", launch::run_word(&[disk_run]));
     measured.absorb(measure_disk(
         "NeoOS",
         &kernel,
@@ -837,9 +838,9 @@ impl Report<'_> {
         format!(
             "\nThe disk lines ({first} to {}) include the wait for the device, so unlike the \
              others they are not icount-deterministic: QEMU completes a request in its I/O \
-             thread, in host time, while the guest spins: NeoOS's driver polls the device, \
-             and Linux's disk boot adds `{LINUX_DISK_OPTIONS}` to its command line (an idle \
-             loop that spins: under `sleep=off` a halted guest's clock jumps to its next \
+             thread, in host time, while the guest spins: both boots add `idle=poll` to \
+             their command lines (NeoOS's request waits then poll the device instead of \
+             sleeping until its interrupt; Linux's idle loop spins: under `sleep=off` a halted guest's clock jumps to its next \
              timer, which made Linux's cold read fault cost from 7,592 to 317,263 per page \
              from one run to the next). So they move with the host's load: over our eight \
              runs NeoOS's writing munmap with 64 scattered dirty pages took 909,946 to \

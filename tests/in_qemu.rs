@@ -16,7 +16,10 @@
 //! (and, built with musl, of `user/tests/disk-linux/`) on their own images and check them with the e2fsprogs oracle (`e2fsck
 //! -fn`, `debugfs cat`), some under QEMU's blkdebug fault injection.
 //!
-//! The suite boots a machine of [`SUITE_CPUS`] CPUs; `kernel_brings_4_cpus_online`
+//! The suite boots a machine of [`SUITE_CPUS`] CPUs (the `long_calls_*`
+//! tests, which measure how long other programs stand still, boot apart on
+//! the benchmark machine, whose `-icount` clock does not follow the host's
+//! load); `kernel_brings_4_cpus_online`
 //! boots the same kernel once more on 4 CPUs, runs the demo there and passes
 //! when the kernel reports 4 CPUs online, each of the 3 others' own APIC
 //! timer fired, and the boot ends cleanly.
@@ -55,6 +58,11 @@ use neoos::{initfs, out_dir, repo_root, Result, ToolError};
 const FRAME_TEST: &str = "kernel_returns_every_frame_after_the_programs";
 /// The test that checks the kernel's closing kernel-stack depth.
 const STACK_TEST: &str = "kernel_stacks_stay_under_half_their_size";
+/// The tests that measure how long other programs stand still
+/// (`long_calls_*`): they boot apart on the benchmark machine, whose
+/// `-icount` clock counts guest instructions, so the stops they measure are
+/// the kernel's own, not the host's load descheduling QEMU.
+const TIMED_PREFIX: &str = "long_calls_";
 /// The test that boots 4 CPUs.
 const SMP_TEST: &str = "kernel_brings_4_cpus_online";
 /// How many CPUs that test boots.
@@ -465,11 +473,15 @@ fn run_suite(cases: &[Case], steps: &[Step], reporter: &mut Reporter) -> Result<
         (Some(path), broken)
     };
     let runnable = runnable_of(cases, &others, &broken, reporter);
+    let (timed, runnable): (Vec<&Step>, Vec<&Step>) = runnable
+        .into_iter()
+        .partition(|s| cases[s.case].name.starts_with(TIMED_PREFIX));
     let posix_runnable = runnable_of(cases, &posix, &posix_broken, reporter);
     let mut last_outcome = None;
     // From each boot that powered off normally: (deepest use, stack size).
     let mut stack_reports: Vec<Option<(u64, u64)>> = Vec::new();
     if runnable.is_empty()
+        && timed.is_empty()
         && posix_runnable.is_empty()
         && reporter.disk.is_empty()
         && reporter.smp.is_none()
@@ -484,10 +496,16 @@ fn run_suite(cases: &[Case], steps: &[Step], reporter: &mut Reporter) -> Result<
     }
     disk::ensure_e2fsprogs()?;
     let kernel = build::kernel(&image)?;
-    for (group, initrd) in [(&runnable, None), (&posix_runnable, posix_image.as_deref())] {
+    let suite = Machine::Standard { cpus: SUITE_CPUS };
+    for (group, initrd, machine) in [
+        (&runnable, None, suite),
+        (&timed, None, Machine::Benchmark),
+        (&posix_runnable, posix_image.as_deref(), suite),
+    ] {
         let mut next = 0;
         while next < group.len() {
-            let (decided, outcome) = run_boot(&kernel, initrd, cases, &group[next..], reporter)?;
+            let steps = &group[next..];
+            let (decided, outcome) = run_boot(&kernel, initrd, cases, steps, machine, reporter)?;
             next += decided;
             if outcome.ending == Ending::Clean {
                 stack_reports.push(deepest_stack_use(&outcome.console));
@@ -625,6 +643,7 @@ fn run_boot(
     initrd: Option<&Path>,
     cases: &[Case],
     steps: &[&Step],
+    machine: Machine,
     reporter: &mut Reporter,
 ) -> Result<(usize, BootOutcome)> {
     let runs: Vec<Run> = steps
@@ -648,7 +667,6 @@ fn run_boot(
     let mut output: Vec<String> = Vec::new();
     // The last step's verdict waits for the end of the boot.
     let mut last: Option<(Listener, Verdict)> = None;
-    let machine = Machine::Standard { cpus: SUITE_CPUS };
     let image = disk::fresh_image()?;
     let disk = DiskOptions {
         image: Some(image.clone()),

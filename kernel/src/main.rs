@@ -40,6 +40,13 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
     start_other_cpus(info.rsdp);
     find_io_apics(info.rsdp);
     let mut fs = initial_file_system(info.copy_module());
+    if info
+        .command_line
+        .split_whitespace()
+        .any(|w| w == "idle=poll")
+    {
+        arch::virtio::poll_waits();
+    }
     if info.command_line.contains("disk-smoke=") {
         arch::virtio::report_disk(&info.command_line);
     } else {

@@ -126,6 +126,16 @@ static ISR_STATUS: AtomicU64 = AtomicU64::new(0);
 /// The GSI of the device's interrupt, and whether waits may sleep for it.
 static INTERRUPT_GSI: AtomicU32 = AtomicU32::new(0);
 static INTERRUPT_WIRED: AtomicBool = AtomicBool::new(false);
+/// Whether request waits spin instead of sleeping (`idle=poll` on the
+/// command line, as Linux's: under `-icount ... sleep=off` a halted CPU's
+/// clock jumps to its next timer, so the benchmark's disk lines spin).
+static POLL_WAITS: AtomicBool = AtomicBool::new(false);
+
+/// Makes every later request wait spin on the queue instead of sleeping
+/// until the completion interrupt (`idle=poll`).
+pub fn poll_waits() {
+    POLL_WAITS.store(true, Ordering::Relaxed);
+}
 
 /// Handles the disk's interrupt (vector [`DISK_VECTOR`]): reads the
 /// device's ISR status, which acknowledges it and lowers its line, counts
@@ -313,10 +323,11 @@ impl VirtioDisk {
 
     /// Waits until the device has used request `token` (the only one in
     /// flight): asleep until an interrupt when the line is wired (its
-    /// interrupts sent to this CPU first), else polling. Each look at the
-    /// queue is made with interrupts off (as the kernel runs anyway; the
-    /// caller's state is restored after) and `sti; hlt` starts the sleep
-    /// atomically: a completion after the look wakes the `hlt`. A timer
+    /// interrupts sent to this CPU first), else (and under `idle=poll`)
+    /// polling. Each look at the queue is made with interrupts off (as the
+    /// kernel runs anyway; the caller's state is restored after) and
+    /// `sti; hlt` starts the sleep atomically: a completion after the look
+    /// wakes the `hlt`. A timer
     /// interrupt meanwhile only counts a tick (an interrupt of kernel mode
     /// never preempts).
     fn wait_until_used(&mut self, token: u16) {
@@ -325,7 +336,7 @@ impl VirtioDisk {
         }
         x86_64::instructions::interrupts::without_interrupts(|| {
             while self.blk.peek_used() != Some(token) {
-                if INTERRUPT_WIRED.load(Ordering::Acquire) {
+                if INTERRUPT_WIRED.load(Ordering::Acquire) && !POLL_WAITS.load(Ordering::Relaxed) {
                     super::cpu::wait_for_interrupt();
                 } else {
                     core::hint::spin_loop();

@@ -563,7 +563,7 @@ impl ObjectStore {
     }
 
     /// [`Self::page_frame`]; `ahead`: a sequential miss on a disk file
-    /// also reads the pages after it (`read_ahead.rs`).
+    /// reads the pages after it in the same request (`read_ahead.rs`).
     pub(crate) fn page_frame_reading(
         &mut self,
         io: &mut Io,
@@ -576,15 +576,17 @@ impl ObjectStore {
             return Ok(p.frame);
         }
         let kind = obj.kind;
+        if let (ObjectKind::File(f), true) = (kind, ahead) {
+            if let Some(frame) = self.read_ahead(io, id, f, index) {
+                return Ok(frame);
+            }
+        }
         let frame = match kind {
             ObjectKind::File(f) => self.read_file_page(io, f, index)?,
             ObjectKind::Anonymous | ObjectKind::Shm(_) => self.alloc_zeroed(io.frames)?,
         };
         if let Some(obj) = self.objects.get_mut(&id) {
             obj.pages.insert(index, CachePage::new(frame));
-        }
-        if let (ObjectKind::File(f), true) = (kind, ahead) {
-            self.read_ahead(io, id, f, index);
         }
         Ok(frame)
     }

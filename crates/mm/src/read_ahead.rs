@@ -1,55 +1,63 @@
-//! Reading file pages from a disk in runs. Faults: when a fault reads a
+//! Reading file pages from a disk in runs. Faults: when a fault misses a
 //! page of a file the pager can read again ([`crate::Pager::evictable`])
-//! just after the page before it was cached (a sequential reader), the
-//! next [`READ_AHEAD_PAGES`] absent pages come in one more pager request,
-//! so a mapping read page by page costs two requests per 16 pages. Best
-//! effort: without heap for the buffer or frames, or when that read fails,
-//! nothing more is read (the page asked for is already in). `read`: the
-//! absent pages of the range asked for are read in runs of up to 16 pages
-//! (`read_range`), nothing beyond it; a failed run fails the call. Pages
-//! read in runs start `referenced`, so the reclaim clock passes them once
-//! before they may go.
+//! just after the page before it was cached (a sequential reader), that
+//! page and the next absent ones, [`READ_AHEAD_PAGES`] in all, come in
+//! one pager request, so a mapping read page by page costs one request per
+//! 32 pages (128 KiB, Linux's default read-ahead window). Best effort: when
+//! that run cannot be read (no heap for the buffer, a failed read), the
+//! page asked for is read alone, as any other miss, and gives the fault
+//! its own answer. `read`: the absent pages of the range asked for are
+//! read in runs of up to [`READ_AHEAD_PAGES`] (`read_range`), nothing
+//! beyond it; a failed run fails the call. Pages read in runs start
+//! `referenced`, so the reclaim clock passes them once before they may go.
 
 use crate::hw::{Io, ObjectId, PAGE_SIZE};
 use crate::object::{CachePage, FileState, ObjectStore};
 use alloc::vec::Vec;
 
-/// Pages read after a sequential miss (60 KiB: with the page itself, 64).
-pub const READ_AHEAD_PAGES: u64 = 15;
+/// Pages read in one request on a sequential miss, the missed page first
+/// (128 KiB).
+pub const READ_AHEAD_PAGES: u64 = 32;
 
 impl ObjectStore {
-    /// Reads the absent pages after `index` of file object `id` when
-    /// `index - 1` is cached: up to [`READ_AHEAD_PAGES`],
-    /// stopping at the first cached page and at the stored end of file.
-    pub(crate) fn read_ahead(&mut self, io: &mut Io, id: ObjectId, f: FileState, index: u64) {
-        if !io.pager.evictable(f.file) {
-            return;
+    /// On a sequential miss of page `index` of file object `id` (`index -
+    /// 1` cached, a disk file): reads `index` and the absent pages after it,
+    /// up to [`READ_AHEAD_PAGES`] in all, stopping at the first cached page
+    /// and at the stored end of file, in one request. `None` when the miss
+    /// is not sequential or the run was not read (the caller reads the page
+    /// alone); else the page's frame.
+    pub(crate) fn read_ahead(
+        &mut self,
+        io: &mut Io,
+        id: ObjectId,
+        f: FileState,
+        index: u64,
+    ) -> Option<crate::hw::Frame> {
+        if !io.pager.evictable(f.file) || index == 0 {
+            return None;
         }
-        let Some(obj) = self.objects.get(&id) else {
-            return;
-        };
-        let sequential = index > 0 && obj.pages.contains_key(&(index - 1));
-        if !sequential {
-            return;
+        let obj = self.objects.get(&id)?;
+        if !obj.pages.contains_key(&(index - 1)) {
+            return None;
         }
         let stored_pages = f.stored_size.min(f.size).div_ceil(PAGE_SIZE);
-        let first = index + 1;
         let mut count = 0;
         while count < READ_AHEAD_PAGES
-            && first + count < stored_pages
-            && !obj.pages.contains_key(&(first + count))
+            && index + count < stored_pages
+            && !obj.pages.contains_key(&(index + count))
         {
             count += 1;
         }
-        if count == 0 {
-            return;
+        if count < 2 {
+            return None;
         }
-        let _ = self.read_run(io, id, f, first, count);
+        self.read_run(io, id, f, index, count).ok()?;
+        Some(self.objects.get(&id)?.pages.get(&index)?.frame)
     }
 
     /// Reads the absent pages of `[first, end)` of file object `id` from a
     /// disk file (others are read page by page by the caller), in runs of
-    /// up to [`READ_AHEAD_PAGES`] + 1: `Io` when the pager fails.
+    /// up to [`READ_AHEAD_PAGES`]: `Io` when the pager fails.
     pub(crate) fn read_range(
         &mut self,
         io: &mut Io,
@@ -73,7 +81,7 @@ impl ObjectStore {
                 continue;
             }
             let mut count = 1;
-            while count <= READ_AHEAD_PAGES
+            while count < READ_AHEAD_PAGES
                 && index + count < end
                 && !obj.pages.contains_key(&(index + count))
             {

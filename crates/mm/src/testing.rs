@@ -226,6 +226,8 @@ pub struct SoftPager {
     pub files: BTreeMap<FileId, Vec<u8>>,
     /// Fail every read.
     pub fail_reads: bool,
+    /// Fail every `read_pages` (a read of several pages at once).
+    pub fail_read_runs: bool,
     /// Fail the next N write requests.
     pub fail_writes: u32,
     /// Fail every `set_len`.
@@ -306,6 +308,9 @@ impl Pager for SoftPager {
         buf: &mut [u8],
     ) -> Result<(), IoError> {
         self.read_runs += 1;
+        if self.fail_read_runs {
+            return Err(IoError);
+        }
         for (i, chunk) in buf.chunks_exact_mut(PAGE_SIZE as usize).enumerate() {
             let page: &mut PageBytes = chunk.try_into().map_err(|_| IoError)?;
             self.read_page(file, first_page_index + i as u64, page)?;

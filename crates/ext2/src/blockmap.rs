@@ -81,7 +81,7 @@ impl<D: BlockDevice> Ext2<D> {
             if pointer == 0 {
                 return Ok(None);
             }
-            let table = self.read_indirect(self.check_data_block(pointer)?)?;
+            let table = self.read_meta(self.check_data_block(pointer)?)?;
             pointer = get32(&table, index * 4);
         }
         if pointer == 0 {
@@ -98,7 +98,7 @@ impl<D: BlockDevice> Ext2<D> {
             if pointer == 0 {
                 return Ok((path.depth - level) as u32 + 1);
             }
-            let table = self.read_indirect(self.check_data_block(pointer)?)?;
+            let table = self.read_meta(self.check_data_block(pointer)?)?;
             pointer = get32(&table, index * 4);
         }
         Ok(u32::from(pointer == 0))
@@ -143,7 +143,7 @@ impl<D: BlockDevice> Ext2<D> {
         }
         for (level, &index) in path.indices[..path.depth].iter().enumerate() {
             let table_block = self.check_data_block(pointer)?;
-            let mut table = self.read_indirect(table_block)?;
+            let mut table = self.read_meta(table_block)?;
             pointer = get32(&table, index * 4);
             fresh = false;
             if pointer == 0 {
@@ -214,7 +214,7 @@ impl<D: BlockDevice> Ext2<D> {
         freed: &mut u32,
     ) -> Result<bool> {
         let block = self.check_data_block(block)?;
-        let mut table = self.read_indirect(block)?;
+        let mut table = self.read_meta(block)?;
         let child_span = self.pointers_per_block().pow(depth - 1);
         let mut changed = false;
         for index in 0..self.pointers_per_block() as usize {

@@ -204,6 +204,7 @@ impl<D: BlockDevice> Ext2<D> {
         if data.is_empty() {
             return Ok(0);
         }
+        let map_before = (inode.sectors(), inode.size());
         let outcome = self.write_blocks_of(ino, &mut inode, offset, data);
         let written = match outcome {
             Ok(()) => data.len(),
@@ -219,7 +220,14 @@ impl<D: BlockDevice> Ext2<D> {
             inode.set_size(new_end);
         }
         inode.set_times(None, Some(self.now), Some(self.now));
-        self.write_inode(ino, &inode)?;
+        if (inode.sectors(), inode.size()) == map_before {
+            // Only the times changed (no block allocated, no growth): the
+            // data is readable without this inode write, which waits for
+            // the next flush.
+            self.write_inode_later(ino, &inode)?;
+        } else {
+            self.write_inode(ino, &inode)?;
+        }
         Ok(written)
     }
 

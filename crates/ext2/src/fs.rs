@@ -2,6 +2,7 @@
 //! group descriptors, and the bitmap allocators that keep the superblock's
 //! and the groups' free counts exact.
 
+use crate::cache::MetaCache;
 use crate::device::{BlockDevice, SECTOR_SIZE};
 use crate::error::{Ext2Error, Result};
 use crate::layout::{
@@ -23,20 +24,14 @@ pub struct Ext2<D: BlockDevice> {
     read_only: bool,
     /// Seconds since the epoch stamped on what changes.
     pub(crate) now: u32,
-    /// Indirect blocks read lately, as (block, contents): walking a file's
-    /// map then reads each indirect block once per run of data blocks, not
-    /// once per data block. Every write to the device drops the entries it
-    /// overlaps, so an entry always equals the disk.
-    indirect_cache: Vec<(u32, Vec<u8>)>,
+    /// Metadata blocks read lately (inode tables, indirect blocks,
+    /// bitmaps), and inode changes deferred to the next [`Ext2::flush`].
+    meta: MetaCache,
     /// Inodes the user of the file system still holds open ([`Ext2::hold`]):
     /// losing their last link leaves them allocated until
     /// [`Ext2::release`].
     pub(crate) held: Vec<u32>,
 }
-
-/// Indirect blocks kept by the cache: one per level of the deepest path,
-/// and one more.
-const INDIRECT_CACHE_ENTRIES: usize = 4;
 
 impl<D: BlockDevice> Ext2<D> {
     /// Mounts the file system on `dev`. Read-only when `read_only` is asked or
@@ -56,7 +51,7 @@ impl<D: BlockDevice> Ext2<D> {
             gdt: Vec::new(),
             read_only,
             now: 0,
-            indirect_cache: Vec::new(),
+            meta: MetaCache::default(),
             held: Vec::new(),
             sb,
         };
@@ -98,8 +93,16 @@ impl<D: BlockDevice> Ext2<D> {
         self.now = unix_seconds;
     }
 
-    /// Writes everything out and flushes the device.
+    /// Writes everything out and flushes the device: first the metadata
+    /// blocks holding deferred changes (modification times of files written
+    /// since the last flush), then the device's write cache. On error what
+    /// was not written stays pending for the next flush.
     pub fn flush(&mut self) -> Result<()> {
+        for index in 0..self.meta.entries.len() {
+            if self.meta.entries[index].dirty {
+                self.store_meta(index)?;
+            }
+        }
         self.dev.flush()?;
         Ok(())
     }
@@ -165,11 +168,20 @@ impl<D: BlockDevice> Ext2<D> {
     /// Writes `data` at byte `offset`, reading around partial sectors.
     pub(crate) fn write_bytes(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         let block_size = u64::from(self.sb.block_size);
-        let end = offset + data.len() as u64;
-        self.indirect_cache.retain(|(block, _)| {
-            let start = u64::from(*block) * block_size;
-            start + block_size <= offset || start >= end
-        });
+        match self.write_bytes_uncached(offset, data) {
+            Ok(()) => {
+                self.meta.absorb(block_size, offset, data);
+                Ok(())
+            }
+            Err(error) => {
+                self.meta
+                    .forget_range(block_size, offset, data.len() as u64);
+                Err(error)
+            }
+        }
+    }
+
+    fn write_bytes_uncached(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         let sector = SECTOR_SIZE as u64;
         let start = offset / sector;
         let end = (offset + data.len() as u64).div_ceil(sector);
@@ -218,17 +230,39 @@ impl<D: BlockDevice> Ext2<D> {
         Ok(buf)
     }
 
-    /// Reads an indirect block, through the cache.
-    pub(crate) fn read_indirect(&mut self, block: u32) -> Result<Vec<u8>> {
-        if let Some((_, contents)) = self.indirect_cache.iter().find(|(b, _)| *b == block) {
-            return Ok(contents.clone());
+    /// Reads a metadata block (indirect block, bitmap), through the cache.
+    pub(crate) fn read_meta(&mut self, block: u32) -> Result<Vec<u8>> {
+        match self.cached_meta(block)? {
+            Some(index) => Ok(self.meta.entries[index].bytes.clone()),
+            None => self.read_block(block),
         }
-        let contents = self.read_block(block)?;
-        if self.indirect_cache.len() == INDIRECT_CACHE_ENTRIES {
-            self.indirect_cache.remove(0);
+    }
+
+    /// The cache entry of metadata block `block`, read from the disk on a
+    /// miss; `None` when the cache has no room (every entry dirty) or no
+    /// memory for it: the caller then goes to the disk.
+    fn cached_meta(&mut self, block: u32) -> Result<Option<usize>> {
+        if let Some(index) = self.meta.find(block) {
+            return Ok(Some(index));
         }
-        self.indirect_cache.push((block, contents.clone()));
-        Ok(contents)
+        let size = self.sb.block_size as usize;
+        let mut bytes = Vec::new();
+        if !self.meta.has_room() || bytes.try_reserve_exact(size).is_err() {
+            return Ok(None);
+        }
+        bytes.resize(size, 0);
+        self.read_blocks(block, &mut bytes)?;
+        Ok(self.meta.insert(block, bytes))
+    }
+
+    /// Writes cache entry `index` to the disk; it is clean once written.
+    fn store_meta(&mut self, index: usize) -> Result<()> {
+        let entry = &self.meta.entries[index];
+        let offset = self.block_offset(entry.block)?;
+        self.dev
+            .write_sectors(offset / SECTOR_SIZE as u64, &entry.bytes)?;
+        self.meta.entries[index].dirty = false;
+        Ok(())
     }
 
     /// Checks that `block` may be a file's data or indirect block.
@@ -310,7 +344,7 @@ impl<D: BlockDevice> Ext2<D> {
 
     /// Finds and sets the first clear bit below `limit` in a bitmap block.
     fn take_bit(&mut self, bitmap_block: u32, limit: u32) -> Result<Option<u32>> {
-        let mut bitmap = self.read_block(bitmap_block)?;
+        let mut bitmap = self.read_meta(bitmap_block)?;
         for (byte_index, byte) in bitmap.iter_mut().enumerate() {
             if *byte == 0xFF {
                 continue;
@@ -330,7 +364,7 @@ impl<D: BlockDevice> Ext2<D> {
     /// Clears bit `index` of a bitmap block; an already clear bit means the
     /// image is inconsistent and nothing is changed.
     fn release_bit(&mut self, bitmap_block: u32, index: u32) -> Result<()> {
-        let mut bitmap = self.read_block(bitmap_block)?;
+        let mut bitmap = self.read_meta(bitmap_block)?;
         let byte = &mut bitmap[(index / 8) as usize];
         let mask = 1u8 << (index % 8);
         if *byte & mask == 0 {
@@ -380,6 +414,7 @@ impl<D: BlockDevice> Ext2<D> {
         let group = relative / self.sb.blocks_per_group;
         let bitmap = self.gd32(group, gd::BLOCK_BITMAP);
         self.release_bit(bitmap, relative % self.sb.blocks_per_group)?;
+        self.meta.forget(block);
         self.count_blocks(group, false)
     }
 
@@ -425,27 +460,70 @@ impl<D: BlockDevice> Ext2<D> {
     // ---- inodes -----------------------------------------------------------
 
     fn inode_offset(&self, ino: u32) -> Result<u64> {
+        let (block, within) = self.inode_place(ino)?;
+        Ok(u64::from(block) * u64::from(self.sb.block_size) + within as u64)
+    }
+
+    /// The inode-table block holding inode `ino`, and the inode's byte
+    /// offset in it.
+    fn inode_place(&self, ino: u32) -> Result<(u32, usize)> {
         if ino == 0 || ino > self.sb.inodes_count {
             return Err(Ext2Error::Corrupt("inode number out of range"));
         }
         let group = self.group_of_inode(ino);
         let index = (ino - 1) % self.sb.inodes_per_group;
         let table = self.gd32(group, gd::INODE_TABLE);
-        Ok(u64::from(table) * u64::from(self.sb.block_size)
-            + u64::from(index) * u64::from(self.sb.inode_size))
+        let per_block = self.sb.block_size / self.sb.inode_size;
+        let block = table + index / per_block;
+        Ok((block, ((index % per_block) * self.sb.inode_size) as usize))
     }
 
+    /// Reads inode `ino`, through the cache (deferred changes included).
     pub(crate) fn read_inode(&mut self, ino: u32) -> Result<Inode> {
-        let offset = self.inode_offset(ino)?;
+        let (block, within) = self.inode_place(ino)?;
         let mut inode = Inode::zeroed(self.sb.inode_size);
-        self.read_bytes(offset, &mut inode.raw)?;
+        let size = inode.raw.len();
+        match self.cached_meta(block)? {
+            Some(index) => inode
+                .raw
+                .copy_from_slice(&self.meta.entries[index].bytes[within..within + size]),
+            None => self.read_bytes(self.inode_offset(ino)?, &mut inode.raw)?,
+        }
         Ok(inode)
     }
 
+    /// Writes inode `ino` to the disk now. When its block is cached, the
+    /// cached copy takes the change first, so a failed write leaves it
+    /// pending for the next flush.
     pub(crate) fn write_inode(&mut self, ino: u32, inode: &Inode) -> Result<()> {
+        match self.stage_inode(ino, inode)? {
+            Some(index) => self.store_meta(index),
+            None => self.write_bytes(self.inode_offset(ino)?, &inode.raw),
+        }
+    }
+
+    /// Records inode `ino` for the next flush (a change only of its times,
+    /// which a power cut may lose); written now when its block cannot be
+    /// cached.
+    pub(crate) fn write_inode_later(&mut self, ino: u32, inode: &Inode) -> Result<()> {
+        match self.stage_inode(ino, inode)? {
+            Some(_) => Ok(()),
+            None => self.write_bytes(self.inode_offset(ino)?, &inode.raw),
+        }
+    }
+
+    /// Puts `inode` into the cached copy of its block, marked dirty; the
+    /// entry's index, `None` when the block is not cached.
+    fn stage_inode(&mut self, ino: u32, inode: &Inode) -> Result<Option<usize>> {
         self.check_writable()?;
-        let offset = self.inode_offset(ino)?;
-        self.write_bytes(offset, &inode.raw)
+        let (block, within) = self.inode_place(ino)?;
+        let Some(index) = self.cached_meta(block)? else {
+            return Ok(None);
+        };
+        let entry = &mut self.meta.entries[index];
+        entry.bytes[within..within + inode.raw.len()].copy_from_slice(&inode.raw);
+        entry.dirty = true;
+        Ok(Some(index))
     }
 
     /// A fresh in-memory inode with `mode`, one link and the current times.

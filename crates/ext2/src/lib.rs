@@ -15,6 +15,7 @@
 extern crate alloc;
 
 mod blockmap;
+mod cache;
 mod device;
 mod dir;
 mod error;

@@ -435,7 +435,8 @@ impl Storage {
     }
 
     /// Writes the pages of a run to the volume in requests of at most
-    /// [`MAX_PAGES_PER_REQUEST`] pages, gathered into one buffer each.
+    /// [`MAX_PAGES_PER_REQUEST`] pages, gathered into one buffer each. Not
+    /// durable until [`Pager::sync`] (the file's times, the flush).
     fn home_write_run(
         home: &mut HomeVolume,
         ino: u32,
@@ -456,7 +457,7 @@ impl Storage {
                 .map_err(|_| IoError)?;
             index += chunk.len() as u64;
         }
-        home.fs.flush().map_err(|_| IoError)
+        Ok(())
     }
 }
 
@@ -507,6 +508,16 @@ impl Pager for Storage {
         };
         let mut home = self.volume().map_err(|_| IoError)?;
         Self::home_write_run(&mut home, ino, first_page_index, pages)
+    }
+
+    /// Writes the metadata the volume deferred (the written files' times)
+    /// and flushes the device: the runs written before are then durable.
+    fn sync(&mut self, file: FileId) -> Result<(), IoError> {
+        if home_inode(file).is_none() {
+            return Ok(());
+        }
+        let mut home = self.volume().map_err(|_| IoError)?;
+        home.fs.flush().map_err(|_| IoError)
     }
 
     /// Pages of the volume's files may leave RAM (they are read again from
@@ -709,6 +720,71 @@ mod tests {
         assert_eq!(twelve_pages, one_page);
         let empty = Storage::default();
         assert_eq!(empty.device_counters(), DeviceCounters::default());
+    }
+
+    /// With the file's metadata cached, a write-back of R runs costs the
+    /// device R data writes, then the sync's two requests: the inode (its
+    /// times, deferred) and the flush. No request reads anything. 300 pages
+    /// of 4 KiB blocks: direct, single and double indirect blocks.
+    #[test]
+    fn a_writeback_of_r_runs_costs_r_writes_and_one_inode_write_and_one_flush() {
+        let (image, bytes) = home_image("r-runs");
+        let (mut fs, dev) = mounted(bytes);
+        let file = fs.create("/home/usuario/r-runs").unwrap();
+        const PAGES: usize = 300;
+        fs.disk.set_len(file, (PAGES * PAGE) as u64).unwrap();
+        let pages: Vec<[u8; PAGE]> = (0..PAGES).map(|i| [i as u8; PAGE]).collect();
+        let all: Vec<&PageBytes> = pages.iter().collect();
+        for (i, chunk) in all.chunks(MAX_PAGES_PER_REQUEST).enumerate() {
+            let first = (i * MAX_PAGES_PER_REQUEST) as u64;
+            fs.disk.write_run(file, first, chunk).unwrap();
+        }
+        fs.disk.sync(file).unwrap();
+        let requests = || *dev.requests.lock().unwrap();
+        for runs in [1u64, 5, 40] {
+            fs.disk.home_set_clock(1_000_000 + runs as u32);
+            let before = requests();
+            let step = PAGES as u64 / runs;
+            for run in 0..runs {
+                let first = run * step;
+                fs.disk.write_run(file, first, &all[..2]).unwrap();
+            }
+            assert_eq!(requests() - before, runs, "{runs} runs before the sync");
+            fs.disk.sync(file).unwrap();
+            assert_eq!(requests() - before, runs + 2, "{runs} runs and the sync");
+        }
+        std::fs::write(&image, dev.inner.lock().unwrap().bytes()).unwrap();
+        e2fsck_clean(&image);
+        let stat = debugfs(&image, "stat /usuario/r-runs");
+        assert!(
+            stat.contains("mtime: 0x000f4268"),
+            "the last sync wrote the file's time: {stat}"
+        );
+    }
+
+    /// The time a data write defers reaches the disk only with the sync; a
+    /// sync that fails keeps it pending, and the next one writes it.
+    #[test]
+    fn a_failed_sync_keeps_the_deferred_inode_write_for_the_next() {
+        let (image, bytes) = home_image("sync-fail");
+        let (mut fs, dev) = mounted(bytes);
+        let Some(Node::File(datos)) = fs.lookup("/home/usuario/datos.bin") else {
+            panic!("datos.bin is a file");
+        };
+        fs.disk.home_set_clock(0x1234_5678);
+        fs.disk.write_run(datos, 0, &[&[7u8; PAGE]]).unwrap();
+        let stat_on_disk = || {
+            std::fs::write(&image, dev.inner.lock().unwrap().bytes()).unwrap();
+            debugfs(&image, "stat /usuario/datos.bin")
+        };
+        assert!(!stat_on_disk().contains("mtime: 0x12345678"));
+        *dev.failing.lock().unwrap() = true;
+        assert_eq!(fs.disk.sync(datos), Err(IoError));
+        *dev.failing.lock().unwrap() = false;
+        assert!(!stat_on_disk().contains("mtime: 0x12345678"));
+        fs.disk.sync(datos).unwrap();
+        assert!(stat_on_disk().contains("mtime: 0x12345678"));
+        e2fsck_clean(&image);
     }
 
     #[test]

@@ -265,6 +265,15 @@ pub trait Pager {
         first_page_index: u64,
         pages: &[&PageBytes],
     ) -> Result<(), IoError>;
+    /// Makes the runs written to `file` since the last call durable, with
+    /// what is needed to read them back (the file's metadata, the device's
+    /// write cache). The writeback calls it once after the runs of one
+    /// write-back, and reports success only when it succeeds. The default
+    /// does nothing (a store whose writes are durable as they complete).
+    fn sync(&mut self, file: FileId) -> Result<(), IoError> {
+        let _ = file;
+        Ok(())
+    }
     /// Sets the stored length of `file` (growing with zeroes or truncating).
     fn set_len(&mut self, file: FileId, len: u64) -> Result<(), IoError>;
     /// Whether clean pages of `file` may leave RAM, to be read again from

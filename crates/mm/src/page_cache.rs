@@ -215,7 +215,8 @@ impl ObjectStore {
     }
 
     /// Writes the dirty pages of object `id` with index in `[first, end)`,
-    /// one pager request per contiguous run. The pages are found in the
+    /// one pager request per contiguous run, then one [`crate::hw::Pager::sync`]
+    /// (nothing is reported written before it succeeds). The pages are found in the
     /// object's dirty set: work follows the dirty pages, not the cached ones. The list of a run's pages grows
     /// with `try_reserve`: when the heap refuses, the run goes as several
     /// requests (down to one page each), so writeback needs no allocation to
@@ -284,6 +285,7 @@ impl ObjectStore {
         if !run.is_empty() {
             send_run(io.pager, &mut self.stats, file, run_first, &run)?;
         }
+        io.pager.sync(file).map_err(|_| Errno::Io)?;
         if unwritable == seen {
             obj.clean_range(first, end, seen);
         } else if unwritable > 0 {

@@ -233,6 +233,13 @@ pub struct SoftPager {
     /// Fail every `set_len`.
     pub fail_set_len: bool,
     pub writes: Vec<WriteRequest>,
+    /// Successful `sync` calls (counted without allocating: the heap-low
+    /// tests run with the heap exhausted).
+    pub syncs: u64,
+    /// The write requests made before the last successful `sync`.
+    pub writes_before_last_sync: usize,
+    /// Fail the next N `sync` calls.
+    pub fail_syncs: u32,
     /// Pages read (by `read_page`, also those of `read_pages`).
     pub reads: u64,
     /// Calls of `read_pages` (read-ahead requests).
@@ -273,6 +280,16 @@ impl Pager for SoftPager {
             let n = (data.len() - start).min(PAGE_SIZE as usize);
             dst[..n].copy_from_slice(&data[start..start + n]);
         }
+        Ok(())
+    }
+    fn sync(&mut self, file: FileId) -> Result<(), IoError> {
+        if self.fail_syncs > 0 {
+            self.fail_syncs -= 1;
+            return Err(IoError);
+        }
+        let _ = file;
+        self.syncs += 1;
+        self.writes_before_last_sync = self.writes.len();
         Ok(())
     }
     fn write_run(

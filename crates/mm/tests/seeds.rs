@@ -160,6 +160,42 @@ fn neo_munmap_step2_writes_only_dirty_pages_one_request_per_run() {
 }
 
 #[test]
+fn neo_munmap_step2_syncs_the_file_once_after_all_its_runs() {
+    let (mut m, p, f) = setup(8);
+    let a = neo_map(&mut m, p, f, FileAccess::ReadWrite, 0, 8 * 4096).unwrap();
+    for i in [0, 2, 4, 6] {
+        m.store(p, a + i * PAGE, &[9]).unwrap();
+    }
+    neo_unmap(&mut m, p, a, 8 * 4096).unwrap();
+    assert_eq!(m.pager.writes.len(), 4);
+    assert_eq!(m.pager.syncs, 1);
+    assert_eq!(m.pager.writes_before_last_sync, 4);
+    // Nothing dirty: nothing written, nothing synced.
+    let a = neo_map(&mut m, p, f, FileAccess::ReadWrite, 0, 8 * 4096).unwrap();
+    m.load(p, a, 1).unwrap();
+    neo_unmap(&mut m, p, a, 8 * 4096).unwrap();
+    assert_eq!(m.pager.syncs, 1);
+}
+
+#[test]
+fn neo_munmap_e_io_when_the_sync_fails_pages_stay_dirty_and_a_retry_writes_them() {
+    let (mut m, p, f) = setup(4);
+    let a = neo_map(&mut m, p, f, FileAccess::ReadWrite, 0, 4 * 4096).unwrap();
+    m.store(p, a + PAGE, b"kept").unwrap();
+    let before = m.vm.maps(p).collect::<Vec<_>>();
+    m.pager.fail_syncs = 1;
+    assert_eq!(neo_unmap(&mut m, p, a, 4 * 4096), Err(Errno::Io));
+    assert_eq!(m.vm.maps(p).collect::<Vec<_>>(), before);
+    assert_eq!(m.vm.file_page_dirty(f, 1), Some(true));
+    assert_eq!(m.load(p, a + PAGE, 4).unwrap(), b"kept");
+    neo_unmap(&mut m, p, a, 4 * 4096).unwrap();
+    assert_eq!(m.pager.writes.len(), 2);
+    assert_eq!(m.pager.syncs, 1);
+    assert_eq!(m.pager.writes_before_last_sync, 2);
+    assert_eq!(&m.pager.contents(f)[4096..4100], b"kept");
+}
+
+#[test]
 fn neo_munmap_step2_nothing_written_when_no_pending_changes() {
     let (mut m, p, f) = setup(2);
     let a = neo_map(&mut m, p, f, FileAccess::ReadWrite, 0, 8192).unwrap();

@@ -1,0 +1,109 @@
+//! The metadata block cache: a few whole blocks of inode tables, indirect
+//! blocks and bitmaps, so that writing many runs of one file reads its
+//! metadata once, not once per run.
+//!
+//! Every write the file system makes to the device passes through
+//! [`MetaCache::absorb`], so a clean entry always equals the disk. An entry
+//! is dirty when it holds changes the disk has not seen yet: inode updates
+//! deferred to the next flush (a data write's modification time), or an
+//! inode write that failed. Dirty entries are written by [`crate::Ext2::flush`]
+//! and are never evicted; when every entry is dirty a new block is simply
+//! not cached (the caller reads and writes the disk directly). Entries live
+//! in a vector of at most [`META_CACHE_ENTRIES`]: a lookup scans that
+//! bounded vector, and eviction takes the least recently used clean entry.
+
+use alloc::vec::Vec;
+
+/// Most blocks the cache holds (at most 128 KiB with 4 KiB blocks): the
+/// inode-table block and the indirect blocks of a few files, and bitmaps.
+pub const META_CACHE_ENTRIES: usize = 32;
+
+/// One cached block.
+pub(crate) struct MetaEntry {
+    pub block: u32,
+    pub bytes: Vec<u8>,
+    /// Holds changes the disk has not seen.
+    pub dirty: bool,
+    /// When it was last used (the cache's clock).
+    used: u64,
+}
+
+/// The cached metadata blocks.
+#[derive(Default)]
+pub(crate) struct MetaCache {
+    pub entries: Vec<MetaEntry>,
+    clock: u64,
+}
+
+impl MetaCache {
+    /// The index of `block`'s entry, marked used.
+    pub fn find(&mut self, block: u32) -> Option<usize> {
+        let index = self.entries.iter().position(|e| e.block == block)?;
+        self.clock += 1;
+        self.entries[index].used = self.clock;
+        Some(index)
+    }
+
+    /// Whether a new entry can be added (a slot free or a clean entry to
+    /// evict).
+    pub fn has_room(&self) -> bool {
+        self.entries.len() < META_CACHE_ENTRIES || self.entries.iter().any(|e| !e.dirty)
+    }
+
+    /// Adds `block` with `bytes` as read from the disk, evicting the least
+    /// recently used clean entry when full. `None` when every entry is dirty
+    /// or the vector cannot grow.
+    pub fn insert(&mut self, block: u32, bytes: Vec<u8>) -> Option<usize> {
+        self.clock += 1;
+        let entry = MetaEntry {
+            block,
+            bytes,
+            dirty: false,
+            used: self.clock,
+        };
+        if self.entries.len() < META_CACHE_ENTRIES && self.entries.try_reserve(1).is_ok() {
+            self.entries.push(entry);
+            return Some(self.entries.len() - 1);
+        }
+        let (index, _) = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| !e.dirty)
+            .min_by_key(|(_, e)| e.used)?;
+        self.entries[index] = entry;
+        Some(index)
+    }
+
+    /// Copies what a successful device write put at byte `offset` into the
+    /// entries it overlaps.
+    pub fn absorb(&mut self, block_size: u64, offset: u64, data: &[u8]) {
+        let end = offset + data.len() as u64;
+        for entry in &mut self.entries {
+            let start = u64::from(entry.block) * block_size;
+            let (from, to) = (start.max(offset), (start + block_size).min(end));
+            if from < to {
+                let into = (from - start) as usize..(to - start) as usize;
+                let out = (from - offset) as usize..(to - offset) as usize;
+                entry.bytes[into].copy_from_slice(&data[out]);
+            }
+        }
+    }
+
+    /// Drops the clean entries overlapping `[offset, offset + len)`: a write
+    /// there failed, so the disk may hold anything. Dirty ones stay (they
+    /// hold what the disk is to get).
+    pub fn forget_range(&mut self, block_size: u64, offset: u64, len: u64) {
+        self.entries.retain(|entry| {
+            let start = u64::from(entry.block) * block_size;
+            entry.dirty || start + block_size <= offset || start >= offset + len
+        });
+    }
+
+    /// Drops `block`'s entry (the block was freed: its contents no longer
+    /// matter and the slot is better used by another).
+    pub fn forget(&mut self, block: u32) {
+        self.entries
+            .retain(|entry| entry.dirty || entry.block != block);
+    }
+}

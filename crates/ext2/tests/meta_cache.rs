@@ -1,0 +1,227 @@
+//! The metadata block cache and the deferred inode times, against
+//! e2fsprogs: writing runs of a file whose metadata is cached reads nothing
+//! and writes only the data until the flush (which writes the inode once);
+//! an image taken at any point between calls (a power cut) is clean to
+//! `e2fsck -fn` and reads back every byte written, only the times of files
+//! written since the last flush being old.
+
+mod common;
+
+use common::*;
+use neoos_ext2::{BlockDevice, DeviceError, Ext2, MemDevice, PAGE_SIZE, ROOT_INO};
+use std::fs;
+use std::path::Path;
+
+/// A memory device that counts reads, writes and flushes.
+#[derive(Default)]
+struct CountingDevice {
+    inner: Option<MemDevice>,
+    reads: u64,
+    writes: u64,
+    flushes: u64,
+}
+
+impl CountingDevice {
+    fn over(bytes: Vec<u8>) -> Self {
+        CountingDevice {
+            inner: Some(MemDevice::new(bytes)),
+            ..Default::default()
+        }
+    }
+    fn mem(&self) -> &MemDevice {
+        self.inner.as_ref().unwrap()
+    }
+    fn counts(&self) -> (u64, u64, u64) {
+        (self.reads, self.writes, self.flushes)
+    }
+}
+
+impl BlockDevice for CountingDevice {
+    fn sector_count(&self) -> u64 {
+        self.mem().sector_count()
+    }
+    fn read_sectors(&mut self, first: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
+        self.reads += 1;
+        self.inner.as_mut().unwrap().read_sectors(first, buf)
+    }
+    fn write_sectors(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
+        self.writes += 1;
+        self.inner.as_mut().unwrap().write_sectors(first, data)
+    }
+    fn flush(&mut self) -> Result<(), DeviceError> {
+        self.flushes += 1;
+        Ok(())
+    }
+}
+
+/// The device's bytes as an image file (what a power cut leaves).
+fn snapshot(fs: &Ext2<CountingDevice>, image: &Path) {
+    fs::write(image, fs.device().mem().bytes()).unwrap();
+}
+
+fn mtime_of(image: &Path, path: &str) -> String {
+    let stat = debugfs_stat(image, path);
+    let line = stat.lines().find(|l| l.contains("mtime:")).unwrap();
+    line.trim().to_string()
+}
+
+#[test]
+fn runs_of_a_cached_file_read_nothing_and_write_the_inode_once_at_the_flush() {
+    for block_size in [1024u32, 4096] {
+        let scratch = Scratch::new("meta-runs");
+        let image = scratch.join("img");
+        mke2fs(&image, block_size, 16384, None, &[]);
+        let mut fs = Ext2::mount(CountingDevice::over(fs::read(&image).unwrap()), false).unwrap();
+        fs.set_time(1_000);
+        // 300 pages: past the single-indirect range of 1 KiB blocks and
+        // well into that of 4 KiB ones.
+        const PAGES: u64 = 300;
+        let file = fs.create(ROOT_INO, b"f", 0o644).unwrap();
+        let mut model = pattern(PAGES as usize * PAGE_SIZE, 3);
+        assert_eq!(fs.write_at(file, 0, &model).unwrap(), model.len());
+        fs.flush().unwrap();
+        // Warm: one page at each place the runs will touch.
+        for page in (0..PAGES).step_by(7) {
+            let at = page as usize * PAGE_SIZE;
+            fs.write_pages(file, page, &model[at..at + PAGE_SIZE])
+                .unwrap();
+        }
+        fs.flush().unwrap();
+        fs.set_time(2_000);
+        let before = fs.device().counts();
+        let mut runs = 0;
+        for page in (0..PAGES).step_by(7) {
+            let at = page as usize * PAGE_SIZE;
+            model[at..at + PAGE_SIZE].fill(page as u8);
+            fs.write_pages(file, page, &model[at..at + PAGE_SIZE])
+                .unwrap();
+            runs += 1;
+        }
+        let after_runs = fs.device().counts();
+        assert_eq!(after_runs.0, before.0, "block size {block_size}: no reads");
+        assert_eq!(
+            after_runs.1 - before.1,
+            runs,
+            "block size {block_size}: data writes only"
+        );
+        assert_eq!(after_runs.2, before.2, "no flush before the sync");
+        snapshot(&fs, &image);
+        assert_fsck_clean(&image);
+        assert_eq!(
+            debugfs_cat(&image, "/f"),
+            model,
+            "the data is readable before the flush"
+        );
+        assert!(
+            mtime_of(&image, "/f").contains("0x000003e8"),
+            "the time waits for the flush"
+        );
+        fs.flush().unwrap();
+        let after_flush = fs.device().counts();
+        assert_eq!(after_flush.0, before.0);
+        assert_eq!(after_flush.1 - after_runs.1, 1, "the inode, once");
+        assert_eq!(after_flush.2 - after_runs.2, 1);
+        snapshot(&fs, &image);
+        assert_fsck_clean(&image);
+        assert!(mtime_of(&image, "/f").contains("0x000007d0"));
+        assert_eq!(fs.stat(file).unwrap().mtime, 2_000);
+    }
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Random page writes, byte writes, truncations, unlinks and creations of
+/// a few files, with flushes at random points and images taken at random
+/// points between calls: every image is clean to `e2fsck -fn` and holds
+/// the model's bytes (nothing the cache keeps back is needed to read the
+/// data); after a flush the times are on the disk too.
+#[test]
+fn images_taken_between_random_calls_are_clean_and_hold_the_data() {
+    for (block_size, seed) in [(1024u32, 0x9e37_79b9u64), (4096, 0x1234_5678_9abc)] {
+        let scratch = Scratch::new("meta-random");
+        let image = scratch.join("img");
+        mke2fs(&image, block_size, 8192, None, &[]);
+        let mut fs = Ext2::mount(CountingDevice::over(fs::read(&image).unwrap()), false).unwrap();
+        let mut rng = Rng(seed);
+        let names: [&[u8]; 3] = [b"a", b"b", b"c"];
+        let mut model: Vec<Option<(u32, Vec<u8>)>> = vec![None, None, None];
+        for step in 0..300u32 {
+            fs.set_time(10_000 + step);
+            let which = rng.below(3) as usize;
+            let name = names[which];
+            match (&mut model[which], rng.below(8)) {
+                (None, _) => {
+                    let ino = fs.create(ROOT_INO, name, 0o644).unwrap();
+                    model[which] = Some((ino, Vec::new()));
+                }
+                (Some((ino, bytes)), 0..=2) if !bytes.is_empty() => {
+                    let pages = bytes.len().div_ceil(PAGE_SIZE) as u64;
+                    let first = rng.below(pages);
+                    let count = 1 + rng.below(pages - first).min(3);
+                    let at = first as usize * PAGE_SIZE;
+                    let end = (at + count as usize * PAGE_SIZE).min(bytes.len());
+                    let mut data = vec![0u8; count as usize * PAGE_SIZE];
+                    for (i, b) in data.iter_mut().enumerate() {
+                        *b = (i as u64 + step as u64 * 13) as u8;
+                    }
+                    bytes[at..end].copy_from_slice(&data[..end - at]);
+                    fs.write_pages(*ino, first, &data).unwrap();
+                }
+                (Some((ino, bytes)), 3..=4) => {
+                    let at = rng.below((bytes.len() as u64).min(400_000) + 20_000) as usize;
+                    let len = 1 + rng.below(30_000) as usize;
+                    let data = pattern(len, step);
+                    if bytes.len() < at + len {
+                        bytes.resize(at + len, 0);
+                    }
+                    bytes[at..at + len].copy_from_slice(&data);
+                    assert_eq!(fs.write_at(*ino, at as u64, &data).unwrap(), len);
+                }
+                (Some((ino, bytes)), 5) => {
+                    let size = rng.below(bytes.len() as u64 + 1) as usize;
+                    bytes.truncate(size);
+                    fs.truncate(*ino, size as u64).unwrap();
+                }
+                (Some(_), 6) => {
+                    fs.unlink(ROOT_INO, name).unwrap();
+                    model[which] = None;
+                }
+                _ => fs.flush().unwrap(),
+            }
+            if rng.below(25) == 0 {
+                snapshot(&fs, &image);
+                assert_fsck_clean(&image);
+                for (name, entry) in names.iter().zip(&model) {
+                    if let Some((_, bytes)) = entry {
+                        let path = format!("/{}", std::str::from_utf8(name).unwrap());
+                        assert_eq!(&debugfs_cat(&image, &path), bytes, "step {step} {path}");
+                    }
+                }
+            }
+        }
+        fs.flush().unwrap();
+        snapshot(&fs, &image);
+        assert_fsck_clean(&image);
+        for (name, entry) in names.iter().zip(&model) {
+            if let Some((ino, bytes)) = entry {
+                let path = format!("/{}", std::str::from_utf8(name).unwrap());
+                assert_eq!(&debugfs_cat(&image, &path), bytes);
+                let on_disk = mtime_of(&image, &path);
+                let mtime = fs.stat(*ino).unwrap().mtime;
+                assert!(
+                    on_disk.contains(&format!("{mtime:#010x}")),
+                    "{on_disk} vs {mtime}"
+                );
+            }
+        }
+    }
+}

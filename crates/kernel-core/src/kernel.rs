@@ -253,6 +253,7 @@ impl<P: Platform> Kernel<P> {
             context,
             files: DescriptorTable::standard(),
             abi: loaded.abi,
+            thread: Default::default(),
         });
         // A new program starts in `/`.
         self.cwds.remove(&pid);
@@ -301,9 +302,11 @@ impl<P: Platform> Kernel<P> {
                 Default::default(),
             ),
         };
-        // A child starts with no signal pending and no timer (POSIX).
+        // The child's thread has the caller's mask, alternate stack and FS
+        // base; it starts with no signal pending and no timer (POSIX).
+        let mut thread = self.caller_part(parent).unwrap_or_default();
+        thread.saved_mask = None;
         signals.pending = 0;
-        signals.saved_mask = None;
         let ends: Vec<_> = files.pipe_ends().collect();
         for (id, write) in ends {
             self.pipes.add_ref(id, write);
@@ -333,6 +336,7 @@ impl<P: Platform> Kernel<P> {
             context,
             files,
             abi,
+            thread,
         });
         if let Some(c) = self.processes.get_mut(child) {
             c.signals = signals;

@@ -14,7 +14,6 @@ use neoos_abi::linux::nr;
 use neoos_abi::{errno, PAGE_SIZE};
 
 use crate::linux::signals::{bit, SIGUSR1};
-use crate::linux::ProgramAbi;
 use crate::process::{Pid, State, ThreadState, Tid};
 use crate::syscall::{SchedulerCall, UserPtr};
 use crate::test_platform::{kernel, TestFrame, TestPlatform};
@@ -107,12 +106,9 @@ fn a_thread_clone_shares_the_space_and_gets_its_own_id_tls_and_mask() {
     let pid = spawn_linux(&mut k);
     run(&mut k, pid);
     let mask = bit(SIGUSR1);
-    let p = k.processes.get_mut(pid).unwrap();
-    p.signals.blocked = mask;
-    let ProgramAbi::Linux(s) = &mut p.abi else {
-        panic!("a Linux process");
-    };
-    s.fs_base = 0x5000;
+    let first = k.processes.thread_part_mut(pid).unwrap();
+    first.blocked = mask;
+    first.fs_base = 0x5000;
     let tid = k
         .clone_thread(pid, &frame(SCRATCH - PAGE), args(MUSL, SCRATCH - PAGE))
         .unwrap();
@@ -133,7 +129,7 @@ fn a_thread_clone_shares_the_space_and_gets_its_own_id_tls_and_mask() {
     assert_eq!(k.fs_base_of(pid), 0x7000_1000);
     assert_eq!(k.processes.thread_part(tid).unwrap().blocked, mask);
     // Its own mask changes do not reach the first thread.
-    k.processes.get_mut(pid).unwrap().signals.blocked = 0;
+    k.processes.thread_part_mut(tid).unwrap().blocked = 0;
     run(&mut k, pid);
     assert_eq!(k.fs_base_of(pid), 0x5000);
     assert_eq!(k.processes.thread_part(pid).unwrap().blocked, mask);
@@ -743,7 +739,7 @@ fn a_process_signal_ends_the_futex_wait_of_a_thread_that_can_take_it() {
         .unwrap();
     put_u32(&mut k, pid, SCRATCH + 64, 0);
     // The first thread blocks SIGUSR1 and waits; so does the second, unblocked.
-    k.processes.get_mut(pid).unwrap().signals.blocked = bit(SIGUSR1);
+    k.processes.thread_part_mut(pid).unwrap().blocked = bit(SIGUSR1);
     for t in [pid, tid] {
         run(&mut k, t);
         assert!(sys(&mut k, pid, nr::FUTEX, [SCRATCH + 64, 0, 0, 0, 0, 0]).is_err());
@@ -799,4 +795,120 @@ fn a_process_has_at_most_threads_max_live_threads() {
     assert!(k
         .clone_thread(other, &frame(SCRATCH), args(MUSL, SCRATCH))
         .is_ok());
+}
+
+/// Makes `tid` CPU `cpu`'s running thread (the queue is rotated until it
+/// comes up; threads passed over stay ready).
+fn run_on(k: &mut K, cpu: usize, tid: Tid) {
+    k.processes.set_cpu(cpu);
+    for _ in 0..64 {
+        match k.processes.pick_next() {
+            Some(t) if t == tid => return,
+            Some(other) => {
+                k.processes.yield_current();
+                k.processes.take_current();
+                k.release_after_switch(other);
+            }
+            None => break,
+        }
+    }
+    panic!("thread {tid} never came up on cpu {cpu}");
+}
+
+#[test]
+fn two_threads_running_at_once_each_have_their_own_mask_fs_base_and_signals() {
+    let mut k = kernel();
+    // As it will be once shootdowns let one space run on several CPUs.
+    k.processes.spaces_span_cpus = true;
+    let pid = spawn_linux(&mut k);
+    run(&mut k, pid);
+    let tid = k
+        .clone_thread(pid, &frame(SCRATCH - PAGE), args(MUSL, SCRATCH - PAGE))
+        .unwrap();
+    run_on(&mut k, 1, tid);
+    assert_eq!(k.processes.current_thread(), Some(tid));
+    k.processes.set_cpu(0);
+    assert_eq!(k.processes.current_thread(), Some(pid), "both run");
+    // CPU 0's thread blocks SIGUSR1 and sets its thread pointer.
+    put_u32(&mut k, pid, SCRATCH + 64, 1 << (SIGUSR1 - 1));
+    let block = [0, SCRATCH + 64, 0, 8, 0, 0];
+    assert_eq!(done(&mut k, pid, nr::RT_SIGPROCMASK, block), 0);
+    let set_fs = [neoos_abi::linux::ARCH_SET_FS, 0x6000_0000, 0, 0, 0, 0];
+    assert_eq!(done(&mut k, pid, nr::ARCH_PRCTL, set_fs), 0);
+    // CPU 1's thread sees neither.
+    k.processes.set_cpu(1);
+    let get = [0, 0, SCRATCH + 72, 8, 0, 0];
+    assert_eq!(done(&mut k, pid, nr::RT_SIGPROCMASK, get), 0);
+    assert_eq!(u32_at(&mut k, pid, SCRATCH + 72), 0, "its own mask");
+    assert_eq!(k.fs_base_of(pid), 0x7000_1000, "its own TLS");
+    // A signal to the process is taken by the thread that does not block it.
+    let kill = [u64::from(pid), u64::from(SIGUSR1), 0, 0, 0, 0];
+    assert_eq!(done(&mut k, pid, nr::KILL, kill), 0);
+    k.processes.set_cpu(0);
+    assert_eq!(k.fs_base_of(pid), 0x6000_0000);
+    assert_eq!(k.next_pending_signal(pid), None, "blocked on CPU 0");
+    assert!(!k.signal_interrupts(pid));
+    k.processes.set_cpu(1);
+    assert!(k.signal_interrupts(pid));
+    assert_eq!(k.next_pending_signal(pid), Some(SIGUSR1));
+}
+
+#[test]
+fn a_thread_runs_on_one_cpu_and_a_process_on_one_cpu_at_a_time() {
+    let mut k = kernel();
+    let a = spawn_linux(&mut k);
+    let b = spawn_linux(&mut k);
+    run_on(&mut k, 0, a);
+    let a2 = k
+        .clone_thread(a, &frame(SCRATCH - PAGE), args(MUSL, SCRATCH - PAGE))
+        .unwrap();
+    // CPU 1 passes over a's second thread (a runs on CPU 0) and takes b.
+    k.processes.set_cpu(1);
+    assert_eq!(k.processes.pick_next(), Some(b));
+    assert_eq!(k.processes.current(), Some(b));
+    k.processes.set_cpu(0);
+    assert_eq!(k.processes.current(), Some(a), "each CPU has its own");
+    // a yields on CPU 0: until CPU 0 has left it, no CPU takes it.
+    k.processes.yield_current();
+    k.processes.set_cpu(1);
+    k.processes.yield_current();
+    k.processes.take_current();
+    k.processes.set_cpu(2);
+    assert_eq!(
+        k.processes.pick_next(),
+        Some(b),
+        "a and a2 are passed over while CPU 0 is on a"
+    );
+    k.processes.set_cpu(0);
+    assert_eq!(
+        k.processes.pick_next(),
+        None,
+        "CPU 0 must leave its thread first"
+    );
+    k.processes.take_current();
+    assert_eq!(k.processes.pick_next(), Some(a2));
+    k.processes.set_cpu(1);
+    assert_eq!(k.processes.pick_next(), None, "a runs on CPU 0, b on CPU 2");
+}
+
+#[test]
+fn an_exit_group_on_one_cpu_leaves_the_threads_other_processes_run() {
+    let mut k = kernel();
+    let a = spawn_linux(&mut k);
+    let b = spawn_linux(&mut k);
+    run_on(&mut k, 0, a);
+    let a2 = k
+        .clone_thread(a, &frame(SCRATCH - PAGE), args(MUSL, SCRATCH - PAGE))
+        .unwrap();
+    run_on(&mut k, 1, b);
+    k.processes.set_cpu(0);
+    k.end_other_threads(a, a);
+    assert!(k.processes.thread(a2).is_none());
+    k.end(a, 0);
+    k.processes.take_current();
+    k.release_after_switch(a);
+    assert!(k.processes.get(a).is_none(), "reported and gone");
+    k.processes.set_cpu(1);
+    assert_eq!(k.processes.current(), Some(b), "b still runs on CPU 1");
+    assert_eq!(k.processes.thread(b).unwrap().state, ThreadState::Running);
 }

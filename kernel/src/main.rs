@@ -84,8 +84,8 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
     qemu::exit(qemu::EXIT_SUCCESS);
 }
 
-/// Starts the CPUs the firmware lists (they park: processes run on the
-/// boot CPU) and says how many are online.
+/// Starts the CPUs the firmware lists (each runs its own scheduler once
+/// the kernel state exists) and says how many are online.
 fn start_other_cpus(rsdp: Option<u64>) {
     match arch::smp::start_application_processors(rsdp) {
         Ok(started) => {
@@ -116,7 +116,8 @@ fn start_other_cpus(rsdp: Option<u64>) {
 }
 
 /// Says, for each CPU but the boot CPU, whether it is online and how often
-/// its own APIC timer fired (they are parked: the timer is all they run).
+/// its own APIC timer fired; then, for every CPU, how often it switched to
+/// a thread.
 fn report_other_cpus() {
     for cpu in (1..arch::percpu::MAX_CPUS).map_while(arch::percpu::cpu) {
         kprintln!(
@@ -125,6 +126,13 @@ fn report_other_cpus() {
             cpu.apic_id(),
             if cpu.is_online() { "online" } else { "offline" },
             cpu.timer_ticks()
+        );
+    }
+    for cpu in (0..arch::percpu::MAX_CPUS).map_while(arch::percpu::cpu) {
+        kprintln!(
+            "cpu {} ran threads {} times",
+            cpu.index(),
+            cpu.thread_runs()
         );
     }
 }

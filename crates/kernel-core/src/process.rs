@@ -159,6 +159,11 @@ pub struct Thread<C> {
     pub part: ThreadPart,
     /// A NeoOS thread: its end status stays until `sys_thread_join`.
     pub joinable: bool,
+    /// A wake-up came while it ran (a wake, a child's end): its next
+    /// block does not sleep, so a wake between its check and its block
+    /// (another CPU's, between two lock sections) is not lost. A wake-up
+    /// it did not need costs one more pass of its wait loop.
+    woken: bool,
 }
 
 /// What a new process is made of.
@@ -239,6 +244,9 @@ pub struct ProcessTable<T, C> {
     /// Whether threads of one process may run on several CPUs at once
     /// (only with TLB shootdowns between them; off by default).
     pub spaces_span_cpus: bool,
+    /// Threads made ready so far (wrapping): a change tells the kernel to
+    /// wake an idle CPU.
+    readied: u64,
     next_pid: Pid,
     /// No sleep ends and no timer expires before this tick (a lower bound:
     /// the clock's step scans the table only once it is reached).
@@ -254,6 +262,7 @@ impl<T, C> Default for ProcessTable<T, C> {
             running: [None; MAX_CPUS],
             cpu: 0,
             spaces_span_cpus: false,
+            readied: 0,
             next_pid: 1,
             next_deadline: FOREVER,
         }
@@ -273,6 +282,12 @@ impl<T, C> ProcessTable<T, C> {
     #[inline]
     pub fn cpu(&self) -> usize {
         self.cpu
+    }
+
+    /// How many threads were made ready so far (wrapping; yields count).
+    #[inline]
+    pub fn readied(&self) -> u64 {
+        self.readied
     }
 
     /// The process of the thread this CPU runs.
@@ -459,9 +474,11 @@ impl<T, C> ProcessTable<T, C> {
                 pending: 0,
                 part,
                 joinable,
+                woken: false,
             },
         );
         self.run_queue.push_back(tid);
+        self.readied = self.readied.wrapping_add(1);
     }
 
     /// Every process, to look at.
@@ -512,6 +529,7 @@ impl<T, C> ProcessTable<T, C> {
             if wake {
                 t.state = ThreadState::Ready;
                 self.run_queue.push_back(t.tid);
+                self.readied = self.readied.wrapping_add(1);
             } else if let ThreadState::Blocked {
                 deadline: Some(deadline),
             } = t.state
@@ -544,6 +562,34 @@ impl<T, C> ProcessTable<T, C> {
             .unwrap_or(0)
     }
 
+    /// Whether this CPU may run thread `t` (ready, left by its last CPU,
+    /// and, see the module's doc, of no process another CPU runs).
+    fn may_run_here(&self, t: &Thread<C>) -> bool {
+        t.state == ThreadState::Ready
+            && !self.on_a_cpu(t.tid)
+            && (self.spaces_span_cpus || !self.runs_elsewhere(t.pid))
+    }
+
+    /// Whether a ready thread waits that this CPU could run instead of its
+    /// running one (a preemption with none changes nothing).
+    pub fn others_wait_here(&self) -> bool {
+        self.run_queue
+            .iter()
+            .filter_map(|tid| self.threads.get(tid))
+            .any(|t| self.may_run_here(t))
+    }
+
+    /// Whether a ready thread waits that no CPU is on: some CPU could run
+    /// it instead of its own (the kernel's lock-free hint for
+    /// preemptions; a thread that yielded stays off it until its CPU has
+    /// left it).
+    pub fn others_wait_anywhere(&self) -> bool {
+        self.run_queue
+            .iter()
+            .filter_map(|tid| self.threads.get(tid))
+            .any(|t| t.state == ThreadState::Ready && !self.on_a_cpu(t.tid))
+    }
+
     /// Takes the next ready thread this CPU may run off the run queue and
     /// makes it this CPU's running one. Passed over (left in the queue, in
     /// order): a thread another CPU has not left yet, and a thread of a
@@ -561,8 +607,7 @@ impl<T, C> ProcessTable<T, C> {
             if t.state != ThreadState::Ready {
                 continue;
             }
-            let pid = t.pid;
-            if self.on_a_cpu(tid) || (!self.spaces_span_cpus && self.runs_elsewhere(pid)) {
+            if !self.may_run_here(t) {
                 self.run_queue.push_back(tid);
                 continue;
             }
@@ -584,20 +629,44 @@ impl<T, C> ProcessTable<T, C> {
             if t.state == ThreadState::Running {
                 t.state = ThreadState::Ready;
                 self.run_queue.push_back(tid);
+                self.readied = self.readied.wrapping_add(1);
             }
         }
     }
 
-    /// Sets the running thread's state to `state` (it leaves the CPU next).
+    /// Sets the running thread's state to `state` (it leaves the CPU
+    /// next), unless a wake-up came while it ran or it has a signal to take
+    /// (every blocked state ends on one): then it stays running, and its
+    /// call looks again.
     fn block_current_as(&mut self, state: ThreadState) {
+        let Some(tid) = self.current_thread() else {
+            return;
+        };
+        let signalled = self.deliverable_to(tid) != 0;
+        if let Some(t) = self.threads.get_mut(&tid) {
+            if t.state == ThreadState::Running && !core::mem::take(&mut t.woken) && !signalled {
+                t.state = state;
+            }
+        }
+    }
+
+    /// Forgets a wake-up the running thread got while it ran (before a
+    /// wait whose own wake-ups are all to come: a futex wait just entered).
+    pub fn forget_wake_up(&mut self) {
         if let Some(t) = self
             .current_thread()
             .and_then(|tid| self.threads.get_mut(&tid))
         {
-            if t.state == ThreadState::Running {
-                t.state = state;
-            }
+            t.woken = false;
         }
+    }
+
+    /// Whether the running thread of this CPU is still running (its block
+    /// did not take: it must not switch away as if it slept).
+    pub fn current_runs(&self) -> bool {
+        self.current_thread()
+            .and_then(|tid| self.threads.get(&tid))
+            .is_some_and(|t| t.state == ThreadState::Running)
     }
 
     /// The running thread waits for a child to end.
@@ -626,6 +695,10 @@ impl<T, C> ProcessTable<T, C> {
         let Some(t) = self.threads.get_mut(&tid) else {
             return false;
         };
+        if t.state == ThreadState::Running {
+            t.woken = true;
+            return false;
+        }
         if !matches!(
             t.state,
             ThreadState::Blocked { .. } | ThreadState::Joining(_)
@@ -634,6 +707,7 @@ impl<T, C> ProcessTable<T, C> {
         }
         t.state = ThreadState::Ready;
         self.run_queue.push_back(tid);
+        self.readied = self.readied.wrapping_add(1);
         true
     }
 
@@ -649,6 +723,7 @@ impl<T, C> ProcessTable<T, C> {
         }
         t.state = ThreadState::Ready;
         self.run_queue.push_back(tid);
+        self.readied = self.readied.wrapping_add(1);
         true
     }
 
@@ -662,6 +737,7 @@ impl<T, C> ProcessTable<T, C> {
                 if deadline <= now {
                     t.state = ThreadState::Ready;
                     self.run_queue.push_back(t.tid);
+                    self.readied = self.readied.wrapping_add(1);
                 }
             }
         }
@@ -853,17 +929,23 @@ impl<T, C> ProcessTable<T, C> {
 
     /// Readies the threads of `pid` waiting for a child.
     fn wake_if_waiting(&mut self, pid: Pid) {
-        for t in self.threads.values_mut() {
-            if t.pid == pid && t.state == ThreadState::WaitingForChild {
-                t.state = ThreadState::Ready;
-                self.run_queue.push_back(t.tid);
+        for t in self.threads.values_mut().filter(|t| t.pid == pid) {
+            match t.state {
+                ThreadState::WaitingForChild => {
+                    t.state = ThreadState::Ready;
+                    self.run_queue.push_back(t.tid);
+                    self.readied = self.readied.wrapping_add(1);
+                }
+                ThreadState::Running => t.woken = true,
+                _ => {}
             }
         }
     }
 
     /// Takes what ended process `pid` still held once the CPU has left it
-    /// (its table, the context of the thread that ended it); a process
-    /// nobody waits for leaves the table. `None` when `pid` has not ended.
+    /// (its table, the context of the thread that ended it) and wakes its
+    /// waiting parent again; a process nobody waits for leaves the table.
+    /// `None` when `pid` has not ended.
     pub fn release(&mut self, pid: Pid) -> Option<Released<T, C>> {
         let p = self.processes.get_mut(&pid)?;
         let State::Ended(_) = p.state else {
@@ -873,7 +955,10 @@ impl<T, C> ProcessTable<T, C> {
         let (contexts, _) = self.remove_threads(pid, None);
         let context = contexts.into_iter().next();
         let p = self.processes.get(&pid)?;
-        let unwaited = if matches!(p.parent, Parent::Process(_)) {
+        let unwaited = if let Parent::Process(parent) = p.parent {
+            // It can be reaped from now on: a parent that looked (on
+            // another CPU) while this CPU was still on it waits again.
+            self.wake_if_waiting(parent);
             None
         } else {
             self.drop_unwaited(pid)

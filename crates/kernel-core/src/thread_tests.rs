@@ -912,3 +912,122 @@ fn an_exit_group_on_one_cpu_leaves_the_threads_other_processes_run() {
     assert_eq!(k.processes.current(), Some(b), "b still runs on CPU 1");
     assert_eq!(k.processes.thread(b).unwrap().state, ThreadState::Running);
 }
+
+#[test]
+fn a_futex_waiter_is_blocked_as_it_is_entered_and_a_wake_from_another_cpu_readies_it() {
+    let mut k = kernel();
+    k.processes.spaces_span_cpus = true;
+    let pid = spawn_linux(&mut k);
+    run(&mut k, pid);
+    let tid = k
+        .clone_thread(pid, &frame(SCRATCH - PAGE), args(MUSL, SCRATCH - PAGE))
+        .unwrap();
+    run_on(&mut k, 1, tid);
+    put_u32(&mut k, pid, SCRATCH + 64, 7);
+    k.processes.set_cpu(0);
+    let wait = [SCRATCH + 64, u64::from(FUTEX_WAIT), 7, 0, 0, 0];
+    assert!(sys(&mut k, pid, nr::FUTEX, wait).is_err());
+    assert_eq!(
+        k.processes.thread(pid).unwrap().state,
+        ThreadState::Blocked { deadline: None },
+        "blocked in the same step it was entered"
+    );
+    // CPU 1 wakes it before CPU 0 has switched away: it is ready, and no
+    // CPU takes it until CPU 0 has left it.
+    k.processes.set_cpu(1);
+    let wake = [SCRATCH + 64, u64::from(FUTEX_WAKE), 1, 0, 0, 0];
+    assert_eq!(done(&mut k, pid, nr::FUTEX, wake), 1);
+    assert_eq!(k.processes.thread(pid).unwrap().state, ThreadState::Ready);
+    k.processes.set_cpu(2);
+    assert_eq!(k.processes.pick_next(), None);
+    k.processes.set_cpu(0);
+    k.processes.take_current();
+    k.processes.set_cpu(2);
+    assert_eq!(k.processes.pick_next(), Some(pid));
+    assert_eq!(k.futex_wait_end(pid, None), 0, "woken");
+}
+
+#[test]
+fn a_childs_end_on_another_cpu_between_the_parents_look_and_its_block_is_not_lost() {
+    let mut k = kernel();
+    let parent = spawn_linux(&mut k);
+    run_on(&mut k, 0, parent);
+    let child = k.fork(parent, &frame(SCRATCH)).unwrap();
+    run_on(&mut k, 1, child);
+    k.processes.set_cpu(0);
+    assert_eq!(k.wait_step(parent, UserPtr(0)), Ok(None), "still runs");
+    // Before the parent blocks (its next lock section), the child ends.
+    k.processes.set_cpu(1);
+    k.end(child, 3);
+    k.processes.take_current();
+    k.release_after_switch(child);
+    k.processes.set_cpu(0);
+    k.processes.block_current_for_child();
+    assert!(k.processes.current_runs(), "the wake-up came: no sleep");
+    assert_eq!(k.wait_step(parent, UserPtr(0)), Ok(Some(child)));
+}
+
+#[test]
+fn a_parent_that_looked_before_its_ended_child_was_left_is_woken_when_it_is() {
+    let mut k = kernel();
+    let parent = spawn_linux(&mut k);
+    run_on(&mut k, 0, parent);
+    let child = k.fork(parent, &frame(SCRATCH)).unwrap();
+    run_on(&mut k, 1, child);
+    k.end(child, 3);
+    // CPU 0: the parent looks before CPU 1 has left the child, and waits.
+    k.processes.set_cpu(0);
+    assert_eq!(k.wait_step(parent, UserPtr(0)), Ok(None));
+    k.processes.block_current_for_child();
+    k.processes.block_current_for_child();
+    assert_eq!(
+        k.processes.thread(parent).unwrap().state,
+        ThreadState::WaitingForChild
+    );
+    k.processes.take_current();
+    k.processes.set_cpu(1);
+    k.processes.take_current();
+    k.release_after_switch(child);
+    assert_eq!(
+        k.processes.thread(parent).unwrap().state,
+        ThreadState::Ready,
+        "woken once the child can be reaped"
+    );
+    k.processes.set_cpu(0);
+    assert_eq!(k.processes.pick_next(), Some(parent));
+    assert_eq!(k.wait_step(parent, UserPtr(0)), Ok(Some(child)));
+}
+
+#[test]
+fn a_thread_readied_while_another_of_its_process_runs_is_seen_by_the_preemption_hint() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    run_on(&mut k, 0, pid);
+    let tid = k
+        .clone_thread(pid, &frame(SCRATCH - PAGE), args(MUSL, SCRATCH - PAGE))
+        .unwrap();
+    // The new thread waits: CPU 0 (its process's) could switch to it; no
+    // other CPU may.
+    assert!(k.processes.others_wait_anywhere());
+    assert!(k.processes.others_wait_here());
+    k.processes.set_cpu(1);
+    assert!(!k.processes.others_wait_here());
+    // A thread that yielded is not waiting until its CPU has left it.
+    let other = spawn_linux(&mut k);
+    run_on(&mut k, 1, other);
+    k.processes.yield_current();
+    k.processes.set_cpu(0);
+    assert!(
+        k.processes.others_wait_anywhere(),
+        "the new thread still waits"
+    );
+    let _ = tid;
+    k.processes.set_cpu(1);
+    let own = k.processes.others_wait_here();
+    assert!(
+        !own,
+        "CPU 1 may run neither the new thread nor (not left yet) its own"
+    );
+    k.processes.take_current();
+    assert!(k.processes.others_wait_here(), "left: it waits now");
+}

@@ -466,8 +466,8 @@ impl<P: Platform> Kernel<P> {
 
     /// `FUTEX_WAIT` (relative timeout) and `FUTEX_WAIT_BITSET` (absolute,
     /// on the clock of `clock_gettime`): the caller is entered as a waiter
-    /// when the word still holds `val` (else `EAGAIN`); the kernel then
-    /// blocks it.
+    /// and blocked when the word still holds `val` (else `EAGAIN`); the
+    /// kernel then switches away from it.
     fn futex_wait(
         &mut self,
         pid: Pid,
@@ -499,6 +499,13 @@ impl<P: Platform> Kernel<P> {
         if let Err(e) = self.futexes.add(tid, key, bitset) {
             return Completion::Done(Err(e));
         }
+        // Entered and blocked in one step (one lock section of the
+        // kernel): a wake from another CPU finds it either not yet a
+        // waiter or blocked, never between (a lost wake-up). A signal to
+        // take keeps it running: the kernel then finds it still entered
+        // (`EINTR`).
+        self.processes.forget_wake_up();
+        self.processes.block_current(deadline);
         Completion::Scheduler(SchedulerCall::FutexWait { deadline })
     }
 

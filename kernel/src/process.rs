@@ -139,10 +139,10 @@ static KERNEL: Mutex<Option<Kernel<KernelPlatform>>> = Mutex::new(None);
 static NEXT_TURN: AtomicU64 = AtomicU64::new(0);
 static SERVING_TURN: AtomicU64 = AtomicU64::new(0);
 /// Whether, at the end of the last lock section, a ready thread waited
-/// that a CPU other than its process's could take, and the tick at which
-/// the clock's work is next due: without either, a timer tick preempts
-/// nothing and takes no lock (a thread spinning in user mode is not held
-/// up by another CPU's long lock sections).
+/// that no CPU is on, and the tick at which the clock's work is next due:
+/// without either, a timer tick preempts nothing and takes no lock (a
+/// thread spinning in user mode is not held up by another CPU's long lock
+/// sections).
 static OTHERS_WAIT: AtomicBool = AtomicBool::new(false);
 static TIME_WORK_AT: AtomicU64 = AtomicU64::new(0);
 /// Set once [`init`] has made the kernel state (the other CPUs wait).
@@ -173,6 +173,7 @@ pub fn with_kernel<R>(f: impl FnOnce(&mut Kernel<KernelPlatform>) -> R) -> R {
             smp::wake_an_idle_cpu();
         }
         OTHERS_WAIT.store(k.processes().others_wait_anywhere(), Ordering::Relaxed);
+        crate::signal::recheck_pending(|| k.processes().signal_work_anywhere());
         TIME_WORK_AT.store(k.next_time_work(), Ordering::Relaxed);
         result
     };

@@ -579,6 +579,18 @@ impl<T, C> ProcessTable<T, C> {
             .any(|t| self.may_run_here(t))
     }
 
+    /// Whether any signal waits to be taken (sent to a process or to a
+    /// thread, blocked or not) or a thread's `rt_sigsuspend` mask waits to
+    /// be put back: without either, a return to user mode has no signal
+    /// work (the kernel's lock-free hint).
+    pub fn signal_work_anywhere(&self) -> bool {
+        self.processes.values().any(|p| p.signals.pending != 0)
+            || self
+                .threads
+                .values()
+                .any(|t| t.pending != 0 || t.part.saved_mask.is_some())
+    }
+
     /// Whether a ready thread waits that no CPU is on: some CPU could run
     /// it instead of its own (the kernel's lock-free hint for
     /// preemptions; a thread that yielded stays off it until its CPU has

@@ -797,35 +797,30 @@ fn a_process_has_at_most_threads_max_live_threads() {
         .is_ok());
 }
 
-/// Makes `tid` CPU `cpu`'s running thread (the queue is rotated until it
-/// comes up; threads passed over stay ready).
+/// Makes `tid` CPU `cpu`'s running thread, as [`run`] on that CPU.
 fn run_on(k: &mut K, cpu: usize, tid: Tid) {
     k.processes.set_cpu(cpu);
-    for _ in 0..64 {
-        match k.processes.pick_next() {
-            Some(t) if t == tid => return,
-            Some(other) => {
-                k.processes.yield_current();
-                k.processes.take_current();
-                k.release_after_switch(other);
-            }
-            None => break,
-        }
-    }
-    panic!("thread {tid} never came up on cpu {cpu}");
+    run(k, tid);
+}
+
+/// A Linux process whose first thread runs on CPU 0 and second on CPU 1,
+/// both at once (as once shootdowns let one space run on several CPUs):
+/// (pid, second thread).
+fn two_threads_on_two_cpus(k: &mut K) -> (Pid, Tid) {
+    k.processes.spaces_span_cpus = true;
+    let pid = spawn_linux(k);
+    run(k, pid);
+    let tid = k
+        .clone_thread(pid, &frame(SCRATCH - PAGE), args(MUSL, SCRATCH - PAGE))
+        .unwrap();
+    run_on(k, 1, tid);
+    (pid, tid)
 }
 
 #[test]
 fn two_threads_running_at_once_each_have_their_own_mask_fs_base_and_signals() {
     let mut k = kernel();
-    // As it will be once shootdowns let one space run on several CPUs.
-    k.processes.spaces_span_cpus = true;
-    let pid = spawn_linux(&mut k);
-    run(&mut k, pid);
-    let tid = k
-        .clone_thread(pid, &frame(SCRATCH - PAGE), args(MUSL, SCRATCH - PAGE))
-        .unwrap();
-    run_on(&mut k, 1, tid);
+    let (pid, tid) = two_threads_on_two_cpus(&mut k);
     assert_eq!(k.processes.current_thread(), Some(tid));
     k.processes.set_cpu(0);
     assert_eq!(k.processes.current_thread(), Some(pid), "both run");
@@ -853,15 +848,22 @@ fn two_threads_running_at_once_each_have_their_own_mask_fs_base_and_signals() {
     assert_eq!(k.next_pending_signal(pid), Some(SIGUSR1));
 }
 
-#[test]
-fn a_thread_runs_on_one_cpu_and_a_process_on_one_cpu_at_a_time() {
-    let mut k = kernel();
-    let a = spawn_linux(&mut k);
-    let b = spawn_linux(&mut k);
-    run_on(&mut k, 0, a);
+/// Two Linux processes: `a`, running on CPU 0, with a second thread
+/// `a2` ready, and `b` ready: (a, a2, b).
+fn two_processes_one_running(k: &mut K) -> (Pid, Tid, Pid) {
+    let a = spawn_linux(k);
+    let b = spawn_linux(k);
+    run_on(k, 0, a);
     let a2 = k
         .clone_thread(a, &frame(SCRATCH - PAGE), args(MUSL, SCRATCH - PAGE))
         .unwrap();
+    (a, a2, b)
+}
+
+#[test]
+fn a_thread_runs_on_one_cpu_and_a_process_on_one_cpu_at_a_time() {
+    let mut k = kernel();
+    let (a, a2, b) = two_processes_one_running(&mut k);
     // CPU 1 passes over a's second thread (a runs on CPU 0) and takes b.
     k.processes.set_cpu(1);
     assert_eq!(k.processes.pick_next(), Some(b));
@@ -894,12 +896,7 @@ fn a_thread_runs_on_one_cpu_and_a_process_on_one_cpu_at_a_time() {
 #[test]
 fn an_exit_group_on_one_cpu_leaves_the_threads_other_processes_run() {
     let mut k = kernel();
-    let a = spawn_linux(&mut k);
-    let b = spawn_linux(&mut k);
-    run_on(&mut k, 0, a);
-    let a2 = k
-        .clone_thread(a, &frame(SCRATCH - PAGE), args(MUSL, SCRATCH - PAGE))
-        .unwrap();
+    let (a, a2, b) = two_processes_one_running(&mut k);
     run_on(&mut k, 1, b);
     k.processes.set_cpu(0);
     k.end_other_threads(a, a);
@@ -916,13 +913,7 @@ fn an_exit_group_on_one_cpu_leaves_the_threads_other_processes_run() {
 #[test]
 fn a_futex_waiter_is_blocked_as_it_is_entered_and_a_wake_from_another_cpu_readies_it() {
     let mut k = kernel();
-    k.processes.spaces_span_cpus = true;
-    let pid = spawn_linux(&mut k);
-    run(&mut k, pid);
-    let tid = k
-        .clone_thread(pid, &frame(SCRATCH - PAGE), args(MUSL, SCRATCH - PAGE))
-        .unwrap();
-    run_on(&mut k, 1, tid);
+    let (pid, _) = two_threads_on_two_cpus(&mut k);
     put_u32(&mut k, pid, SCRATCH + 64, 7);
     k.processes.set_cpu(0);
     let wait = [SCRATCH + 64, u64::from(FUTEX_WAIT), 7, 0, 0, 0];
@@ -1030,4 +1021,21 @@ fn a_thread_readied_while_another_of_its_process_runs_is_seen_by_the_preemption_
     );
     k.processes.take_current();
     assert!(k.processes.others_wait_here(), "left: it waits now");
+}
+
+#[test]
+fn signal_work_is_seen_until_the_signal_is_taken() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    run(&mut k, pid);
+    assert!(!k.processes.signal_work_anywhere());
+    let kill = [u64::from(pid), u64::from(SIGUSR1), 0, 0, 0, 0];
+    assert_eq!(done(&mut k, pid, nr::KILL, kill), 0);
+    assert!(k.processes.signal_work_anywhere(), "pending on the process");
+    assert_eq!(k.next_pending_signal(pid), Some(SIGUSR1));
+    assert!(!k.processes.signal_work_anywhere(), "taken");
+    k.processes.thread_part_mut(pid).unwrap().saved_mask = Some(0);
+    assert!(k.processes.signal_work_anywhere(), "a mask to put back");
+    k.restore_saved_mask(pid);
+    assert!(!k.processes.signal_work_anywhere());
 }

@@ -41,8 +41,9 @@ const TRAMPOLINE_BASE: u64 = (TRAMPOLINE_PAGE as u64) << 12;
 const AP_PML4: u64 = 0x9000;
 const AP_PDPT: u64 = 0xa000;
 const AP_PD: u64 = 0xb000;
-/// Each AP's kernel stack (its scheduler loop runs on it).
-const AP_STACK_SIZE: usize = 32 * 1024;
+/// Each AP's kernel stack (its scheduler loop runs on it, the clock's
+/// work included: as big as the boot stack).
+const AP_STACK_SIZE: usize = 64 * 1024;
 /// The start-up protocol's waits.
 const INIT_WAIT_MICROS: u64 = 10_000;
 const FIRST_STARTUP_WAIT_MICROS: u64 = 1_000;

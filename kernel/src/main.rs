@@ -135,6 +135,12 @@ fn report_other_cpus() {
             cpu.thread_runs()
         );
     }
+    let (flushes, wakes) = arch::smp::ipi_counts();
+    kprintln!(
+        "IPIs: {} TLB flush requests, {} wake-ups of idle CPUs",
+        flushes,
+        wakes
+    );
 }
 
 /// The initial file system image built into the kernel (empty when the

@@ -17,7 +17,9 @@ use super::paging::phys_to_virt;
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 /// The vector of each CPU's own APIC timer.
 pub const TIMER_VECTOR: u8 = 0xef;
-/// The vector of a TLB flush request from another CPU (`smp::flush_remote`).
+/// The vector of the kernel's own IPIs: a TLB flush request from another
+/// CPU (`smp::flush_remote`), or the wake-up of an idle CPU (its mailbox
+/// then empty).
 pub const FLUSH_VECTOR: u8 = 0xee;
 /// The APIC timer's rate on every CPU, as the PIT's on the boot CPU.
 const TIMER_HZ: u64 = 100;

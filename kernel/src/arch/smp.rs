@@ -27,6 +27,7 @@
 
 use alloc::vec::Vec;
 use core::arch::global_asm;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::paging::{kernel_root, phys_to_virt};
 use super::percpu::{self, PerCpu};
@@ -332,6 +333,18 @@ extern "C" fn ap_entry(cpu: *const PerCpu) -> ! {
 /// A flush request: the whole user half (else the page's address).
 const FLUSH_ALL: u64 = 1;
 
+/// Flush requests sent to other CPUs (one IPI each), and wake-up IPIs.
+static FLUSH_IPIS: AtomicU64 = AtomicU64::new(0);
+static WAKE_IPIS: AtomicU64 = AtomicU64::new(0);
+
+/// (flush IPIs, wake-up IPIs) sent so far, by every CPU.
+pub fn ipi_counts() -> (u64, u64) {
+    (
+        FLUSH_IPIS.load(Ordering::Relaxed),
+        WAKE_IPIS.load(Ordering::Relaxed),
+    )
+}
+
 /// Makes every other CPU that has the user table `root` loaded drop its
 /// cached translations of `page` (`None`: all of them), and waits until
 /// they have. The caller has done its own CPU's.
@@ -340,23 +353,19 @@ pub fn flush_remote(root: u64, page: Option<u64>) {
     let request = page.map_or(FLUSH_ALL, |p| p & !0xfff).max(FLUSH_ALL);
     let mut asked = 0u64;
     for cpu in (0..percpu::MAX_CPUS).map_while(percpu::cpu) {
-        if cpu.index() == me || cpu.user_root.load(core::sync::atomic::Ordering::Acquire) != root {
+        if cpu.index() == me || cpu.user_root.load(Ordering::Acquire) != root {
             continue;
         }
-        cpu.flush_request
-            .store(request, core::sync::atomic::Ordering::Release);
+        cpu.flush_request.store(request, Ordering::Release);
         apic::send_vector(cpu.apic_id(), apic::FLUSH_VECTOR);
+        FLUSH_IPIS.fetch_add(1, Ordering::Relaxed);
         asked |= 1 << cpu.index();
     }
     for cpu in (0..percpu::MAX_CPUS).map_while(percpu::cpu) {
         if asked & (1 << cpu.index()) == 0 {
             continue;
         }
-        while cpu
-            .flush_request
-            .load(core::sync::atomic::Ordering::Acquire)
-            != 0
-        {
+        while cpu.flush_request.load(Ordering::Acquire) != 0 {
             // Another CPU may be waiting for this one the same way.
             serve_flush_request();
             core::hint::spin_loop();
@@ -374,6 +383,7 @@ pub fn wake_an_idle_cpu() {
     {
         cpu.set_idle(false);
         apic::send_vector(cpu.apic_id(), apic::FLUSH_VECTOR);
+        WAKE_IPIS.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -381,7 +391,7 @@ pub fn wake_an_idle_cpu() {
 /// so.
 pub fn serve_flush_request() {
     let me = percpu::current();
-    let request = me.flush_request.load(core::sync::atomic::Ordering::Acquire);
+    let request = me.flush_request.load(Ordering::Acquire);
     if request == 0 {
         return;
     }
@@ -392,6 +402,5 @@ pub fn serve_flush_request() {
     } else {
         cpu::invalidate_page(request);
     }
-    me.flush_request
-        .store(0, core::sync::atomic::Ordering::Release);
+    me.flush_request.store(0, Ordering::Release);
 }

@@ -271,7 +271,7 @@ pub(super) fn init_boot_cpu() {
             unsafe { options.set_stack_index(gdt::DOUBLE_FAULT_IST) };
         }
     }
-    // SAFETY: both stubs are defined in the assembly above and never written.
+    // SAFETY: the stubs are defined in the assembly above and never written.
     let (spurious, timer, flush) = unsafe {
         (
             *core::ptr::addr_of!(trap_stub_spurious),
@@ -279,7 +279,7 @@ pub(super) fn init_boot_cpu() {
             *core::ptr::addr_of!(trap_stub_flush),
         )
     };
-    // SAFETY: as for the stubs above; trap_dispatch handles both vectors
+    // SAFETY: as for the stubs above; trap_dispatch handles these vectors
     // itself.
     unsafe {
         idt.0[usize::from(super::apic::SPURIOUS_VECTOR)]

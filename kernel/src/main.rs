@@ -92,8 +92,8 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
     qemu::exit(qemu::EXIT_SUCCESS);
 }
 
-/// Starts the CPUs the firmware lists (they park: processes run on the
-/// boot CPU) and says how many are online.
+/// Starts the CPUs the firmware lists (each runs its own scheduler once
+/// the kernel state exists) and says how many are online.
 fn start_other_cpus(rsdp: Option<u64>) {
     match arch::smp::start_application_processors(rsdp) {
         Ok(started) => {
@@ -133,7 +133,8 @@ fn find_io_apics(rsdp: Option<u64>) {
 }
 
 /// Says, for each CPU but the boot CPU, whether it is online and how often
-/// its own APIC timer fired (they are parked: the timer is all they run).
+/// its own APIC timer fired; then, for every CPU, how often it switched to
+/// a thread.
 fn report_other_cpus() {
     for cpu in (1..arch::percpu::MAX_CPUS).map_while(arch::percpu::cpu) {
         kprintln!(
@@ -144,6 +145,19 @@ fn report_other_cpus() {
             cpu.timer_ticks()
         );
     }
+    for cpu in (0..arch::percpu::MAX_CPUS).map_while(arch::percpu::cpu) {
+        kprintln!(
+            "cpu {} ran threads {} times",
+            cpu.index(),
+            cpu.thread_runs()
+        );
+    }
+    let (flushes, wakes) = arch::smp::ipi_counts();
+    kprintln!(
+        "IPIs: {} TLB flush requests, {} wake-ups of idle CPUs",
+        flushes,
+        wakes
+    );
 }
 
 /// The initial file system image built into the kernel (empty when the

@@ -3,15 +3,27 @@
 //! that supplies it with page tables, frames, kernel stacks and the console,
 //! and the switching between processes.
 //!
-//! The scheduler runs on the boot stack: it picks a ready thread, switches to
+//! Every CPU runs a scheduler loop (the boot CPU on the boot stack, the
+//! others on their start-up stacks): it picks a ready thread, switches to
 //! its kernel stack and its process's address space, and gets control back
-//! when the thread yields, blocks, is preempted or ends. A thread never
-//! holds the kernel lock across a switch. Threads with a futex deadline are
-//! readied by the scheduler loop once the clock has reached it.
+//! when the thread yields, blocks, is preempted or ends; then it loads the
+//! kernel's own tables, so that a CPU has a process's table loaded only
+//! while it runs one of its threads. A thread never holds the kernel lock
+//! across a switch. Threads with a futex deadline are readied by the
+//! scheduler loop once the clock has reached it. The boot CPU alone
+//! launches programs and ends the machine once every program has ended;
+//! the clock's work (its step, the writeback) is done by whichever CPU's
+//! loop or timer tick comes first.
+//!
+//! The kernel lock: every section says its CPU to the process table first
+//! (`set_cpu`), and a CPU waiting for the lock (interrupts off) serves the
+//! TLB flushes other CPUs ask of it meanwhile (`smp::serve_flush_request`):
+//! the holder may be waiting for exactly that.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::fmt;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use spin::Mutex;
 
 use neoos_kernel_core::fs::FileSystem;
@@ -21,7 +33,7 @@ use neoos_mm::Access;
 
 use crate::arch::context::{self, KernelStack, MAX_SLOTS};
 use crate::arch::traps::TrapFrame;
-use crate::arch::{cpu, heap, serial};
+use crate::arch::{cpu, heap, paging, percpu, serial, smp};
 use crate::memory::{HardwarePageTable, KernelFrames};
 
 /// Kernel heap kept for the kernel's own work (exits, faults, writeback):
@@ -120,56 +132,136 @@ impl Platform for KernelPlatform {
 }
 
 static KERNEL: Mutex<Option<Kernel<KernelPlatform>>> = Mutex::new(None);
+/// The kernel lock's turns, in arrival order (a ticket lock in front of
+/// [`KERNEL`]): a CPU that gives the lock back and asks again at once
+/// (a scheduler loop, a stepped call) goes behind the CPUs already
+/// waiting instead of taking it again before them.
+static NEXT_TURN: AtomicU64 = AtomicU64::new(0);
+static SERVING_TURN: AtomicU64 = AtomicU64::new(0);
+/// Whether, at the end of the last lock section, a ready thread waited
+/// that no CPU is on, and the tick at which the clock's work is next due:
+/// without either, a timer tick preempts nothing and takes no lock (a
+/// thread spinning in user mode is not held up by another CPU's long lock
+/// sections).
+static OTHERS_WAIT: AtomicBool = AtomicBool::new(false);
+static TIME_WORK_AT: AtomicU64 = AtomicU64::new(0);
+/// Set once [`init`] has made the kernel state (the other CPUs wait).
+static KERNEL_READY: AtomicBool = AtomicBool::new(false);
 
 /// Sets up the kernel state with file system `fs` and the programs to launch.
 pub fn init(fs: FileSystem, launch: VecDeque<LaunchEntry>) {
     *KERNEL.lock() = Some(Kernel::new(KernelPlatform::new(), fs, launch));
+    KERNEL_READY.store(true, Ordering::Release);
 }
 
 /// Runs `f` on the kernel state.
 #[inline]
 pub fn with_kernel<R>(f: impl FnOnce(&mut Kernel<KernelPlatform>) -> R) -> R {
-    let mut guard = KERNEL.lock();
-    f(guard.as_mut().expect("kernel state is set up at boot"))
+    let turn = NEXT_TURN.fetch_add(1, Ordering::Relaxed);
+    while SERVING_TURN.load(Ordering::Acquire) != turn {
+        smp::serve_flush_request();
+        core::hint::spin_loop();
+    }
+    let result = {
+        let mut guard = KERNEL.lock();
+        let k = guard.as_mut().expect("kernel state is set up at boot");
+        k.processes_mut()
+            .set_cpu(percpu::current().index() as usize);
+        let readied = k.processes().readied();
+        let result = f(k);
+        if k.processes().readied() != readied {
+            smp::wake_an_idle_cpu();
+        }
+        OTHERS_WAIT.store(k.processes().others_wait_anywhere(), Ordering::Relaxed);
+        crate::signal::recheck_pending(|| k.processes().signal_work_anywhere());
+        TIME_WORK_AT.store(k.next_time_work(), Ordering::Relaxed);
+        result
+    };
+    SERVING_TURN.fetch_add(1, Ordering::Release);
+    result
 }
 
-/// The scheduler loop: runs until every program has ended and none is left
-/// to launch.
+/// The boot CPU's scheduler loop: runs until every program has ended and
+/// none is left to launch.
 pub fn run_scheduler() {
+    while let Some(next) = with_kernel(|k| {
+        leave_thread(k);
+        keep_time(k);
+        if k.processes().is_empty() {
+            k.launch_next();
+        }
+        let next = pick_and_enter(k);
+        (next.is_some() || !k.processes().is_empty() || !k.nothing_to_launch()).then_some(next)
+    }) {
+        run_or_idle(next);
+    }
+}
+
+/// Another CPU's scheduler loop, for good (once the boot CPU has set up
+/// the kernel state).
+pub fn run_other_cpu_scheduler() -> ! {
+    while !KERNEL_READY.load(Ordering::Acquire) {
+        cpu::wait_for_interrupt();
+    }
     loop {
         let next = with_kernel(|k| {
-            k.flush_if_due();
-            k.clock_step();
-            if k.processes().is_empty() {
-                k.launch_next();
-            }
-            let now = crate::clock::ticks();
-            k.processes_mut().wake_expired(now);
-            if let Some(tid) = k.processes_mut().pick_next() {
-                let t = k.processes().thread(tid)?;
-                let p = k.processes().get(t.pid)?;
-                let (context, table) = (t.context.as_ref()?, p.table.as_ref()?);
-                table.activate();
-                cpu::set_fs_base(k.fs_base_of(t.pid));
-                return Some(Some(context.slot));
-            }
-            if k.processes().is_empty() && k.nothing_to_launch() {
-                return None;
-            }
-            Some(None)
+            leave_thread(k);
+            keep_time(k);
+            pick_and_enter(k)
         });
-        match next {
-            None => return,
-            Some(None) => cpu::wait_for_interrupt(),
-            Some(Some(slot)) => {
-                context::run_slot(slot);
-                with_kernel(|k| {
-                    if let Some(tid) = k.processes_mut().take_current() {
-                        k.release_after_switch(tid);
-                    }
-                });
-            }
-        }
+        run_or_idle(next);
+    }
+}
+
+/// The clock's work (on whichever CPU comes first): the writeback when
+/// due, the clock's step (timers, sleepers), and the threads whose futex
+/// deadline has passed readied.
+fn keep_time(k: &mut Kernel<KernelPlatform>) {
+    k.flush_if_due();
+    k.clock_step();
+    k.processes_mut().wake_expired(crate::clock::ticks());
+}
+
+/// Picks a thread for this CPU and loads its address space and FS base:
+/// its context slot.
+fn pick_and_enter(k: &mut Kernel<KernelPlatform>) -> Option<usize> {
+    let Some(tid) = k.processes_mut().pick_next() else {
+        // Marked under the lock: a CPU that readies a thread after this
+        // section sees it and interrupts this one, whose halt then ends
+        // at once (the interrupt waits for `sti`).
+        percpu::current().set_idle(true);
+        return None;
+    };
+    let t = k.processes().thread(tid)?;
+    let p = k.processes().get(t.pid)?;
+    let (context, table) = (t.context.as_ref()?, p.table.as_ref()?);
+    table.activate();
+    cpu::set_fs_base(t.part.fs_base);
+    Some(context.slot)
+}
+
+/// Runs the thread of context slot `next` until it comes back (then
+/// leaves its address space; the next lock section of the loop,
+/// [`leave_thread`], takes it), or halts until an interrupt when there is
+/// none: a CPU that readies a thread interrupts an idle one
+/// (`smp::wake_an_idle_cpu`).
+fn run_or_idle(next: Option<usize>) {
+    let Some(slot) = next else {
+        cpu::wait_for_interrupt();
+        percpu::current().set_idle(false);
+        return;
+    };
+    context::run_slot(slot);
+    paging::activate_kernel_tables();
+}
+
+/// In the scheduler loop's section after a thread came back: this CPU no
+/// longer runs it (another may take it from now on), and what it left if
+/// it ended is freed. In the same section as the next pick, so that no
+/// section ends with the thread ready but its CPU between two.
+fn leave_thread(k: &mut Kernel<KernelPlatform>) {
+    if let Some(tid) = k.processes_mut().take_current() {
+        k.release_after_switch(tid);
     }
 }
 
@@ -185,41 +277,71 @@ fn switch_to_scheduler() {
     }
 }
 
-/// The running thread gives up the CPU but stays ready.
-pub fn yield_now() {
-    with_kernel(|k| k.processes_mut().yield_current());
-    switch_to_scheduler();
+/// Blocks the running thread by `block` and gives the CPU away, in one
+/// lock section: unless the block did not take (a wake-up or a signal came
+/// first), when it goes on at once.
+fn block_and_switch(block: impl FnOnce(&mut Kernel<KernelPlatform>)) {
+    let slot = with_kernel(|k| {
+        block(k);
+        switch_slot(k)
+    });
+    if let Some(slot) = slot {
+        context::return_to_scheduler(slot);
+    }
 }
 
-/// The timer fired while a thread ran.
+/// The context slot of the running thread when it must leave the CPU (it
+/// no longer runs: it blocked, yielded or ended).
+fn switch_slot(k: &Kernel<KernelPlatform>) -> Option<usize> {
+    if k.processes().current_runs() {
+        return None;
+    }
+    let tid = k.processes().current_thread()?;
+    k.processes().thread(tid)?.context.as_ref().map(|c| c.slot)
+}
+
+/// After a futex wait was entered (and the thread blocked with it, in the
+/// same section): gives the CPU away unless a wake-up or a signal came
+/// first.
+pub fn switch_if_blocked() {
+    block_and_switch(|_| {});
+}
+
+/// The running thread gives up the CPU but stays ready.
+pub fn yield_now() {
+    block_and_switch(|k| k.processes_mut().yield_current());
+}
+
+/// The timer fired while a thread ran: it gives the CPU away if another
+/// thread could have it (else it goes on, with no more lock sections).
 pub fn preempt() {
-    yield_now();
+    if !OTHERS_WAIT.load(Ordering::Relaxed)
+        && crate::clock::ticks() < TIME_WORK_AT.load(Ordering::Relaxed)
+    {
+        return;
+    }
+    block_and_switch(|k| {
+        keep_time(k);
+        if k.processes().others_wait_here() {
+            k.processes_mut().yield_current();
+        }
+    });
 }
 
 /// The running thread blocks until a child of its process ends.
 pub fn block_for_child() {
-    with_kernel(|k| k.processes_mut().block_current_for_child());
-    switch_to_scheduler();
-}
-
-/// The running thread sleeps until woken (a futex wake, a signal) or the
-/// clock reaches `deadline`; other threads run meanwhile.
-pub fn block_until_woken(deadline: Option<u64>) {
-    with_kernel(|k| k.processes_mut().block_current(deadline));
-    switch_to_scheduler();
+    block_and_switch(|k| k.processes_mut().block_current_for_child());
 }
 
 /// The running thread waits for thread `target` of its process to end.
 pub fn block_for_join(target: neoos_kernel_core::Tid) {
-    with_kernel(|k| k.processes_mut().block_current_for_join(target));
-    switch_to_scheduler();
+    block_and_switch(|k| k.processes_mut().block_current_for_join(target));
 }
 
 /// The running thread sleeps until the clock reaches `until` ticks or a
 /// signal wakes it (the clock's step, or the sender, makes it ready).
 pub fn sleep_until(until: u64) {
-    with_kernel(|k| k.processes_mut().block_current_sleeping(until));
-    switch_to_scheduler();
+    block_and_switch(|k| k.processes_mut().block_current_sleeping(until));
 }
 
 /// Ends the running process with `status`, every thread of it (Linux

@@ -13,13 +13,25 @@ use neoos_kernel_core::linux::signals::{SigInfo, SignalOutcome, TrapInfo, UserRe
 use crate::arch::traps::{self, TrapFrame};
 use crate::process::{self, with_kernel};
 
-/// Set once any signal has been made pending: until then, returns to user
-/// mode skip the pending check (the kernel lock and a table lookup).
+/// Set when a signal is made pending, cleared at the end of a lock section
+/// that finds no signal work left: meanwhile, returns to user mode skip
+/// the pending check (the kernel lock and a table lookup).
 static MAYBE_PENDING: AtomicBool = AtomicBool::new(false);
 
 /// Notes that a signal may now be pending for some process.
 pub fn note_pending() {
     MAYBE_PENDING.store(true, Ordering::Relaxed);
+}
+
+/// At the end of a kernel lock section: while a signal may be pending,
+/// asks `still` whether one is (or other signal work waits); once none
+/// is, returns to user mode skip the check again (on several CPUs the
+/// check would make a thread spinning in user mode wait for the lock at
+/// every tick).
+pub fn recheck_pending(still: impl FnOnce() -> bool) {
+    if MAYBE_PENDING.load(Ordering::Relaxed) && !still() {
+        MAYBE_PENDING.store(false, Ordering::Relaxed);
+    }
 }
 
 fn regs_of(f: &TrapFrame) -> UserRegs {

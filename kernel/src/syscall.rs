@@ -396,10 +396,11 @@ fn clone_thread(
     for_caller(|k, pid| k.clone_thread(pid, &child, args)).map(i64::from)
 }
 
-/// A futex wait the caller has been entered in: sleeps until a wake, a
-/// signal or the deadline; the result is the raw `rax`.
+/// A futex wait the caller has been entered in and blocked by (in the
+/// call's own lock section): sleeps until a wake, a signal or the
+/// deadline; the result is the raw `rax`.
 fn futex_wait(deadline: Option<u64>) -> i64 {
-    process::block_until_woken(deadline);
+    process::switch_if_blocked();
     with_kernel(|k| match k.processes().current_thread() {
         Some(tid) => k.futex_wait_end(tid, deadline),
         None => 0,

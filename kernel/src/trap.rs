@@ -37,6 +37,11 @@ fn return_address_check(frame: &TrapFrame) {
 }
 
 fn interrupt(frame: &mut TrapFrame) {
+    if frame.vector == u64::from(crate::arch::apic::TIMER_VECTOR) {
+        // Acknowledged by the entry; only an interrupted thread is here.
+        process::preempt();
+        return;
+    }
     traps::end_of_interrupt(frame.vector);
     if frame.vector == TIMER_IRQ {
         crate::clock::tick();

@@ -55,6 +55,13 @@ impl<P: Platform> Kernel<P> {
         self.flusher.age = ticks.max(1);
     }
 
+    /// The tick at which the clock's work is next due: a writeback pass
+    /// ([`Self::flush_if_due`]), a timer or the end of a sleep (the
+    /// clock's step). Before it, both do nothing.
+    pub fn next_time_work(&self) -> u64 {
+        self.flusher.next_pass.min(self.processes.next_deadline)
+    }
+
     /// Runs a flusher pass when one is due: writes back every volume file
     /// object that has been seen for the flusher's age since it was first
     /// seen or last written back. Called by the scheduler between processes.

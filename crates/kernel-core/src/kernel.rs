@@ -253,6 +253,7 @@ impl<P: Platform> Kernel<P> {
             context,
             files: DescriptorTable::standard(),
             abi: loaded.abi,
+            thread: Default::default(),
         });
         // A new program starts in `/`.
         self.cwds.remove(&pid);
@@ -296,6 +297,10 @@ impl<P: Platform> Kernel<P> {
             Some(p) => (p.path.clone(), p.files.clone(), p.abi),
             None => (String::new(), DescriptorTable::default(), ProgramAbi::Neo),
         };
+        // The child's thread has the caller's mask, alternate stack and FS
+        // base, and no sigsuspend in progress.
+        let mut thread = self.caller_part(parent).unwrap_or_default();
+        thread.saved_mask = None;
         let ends: Vec<_> = files.pipe_ends().collect();
         for (id, write) in ends {
             self.pipes.add_ref(id, write);
@@ -325,6 +330,7 @@ impl<P: Platform> Kernel<P> {
             context,
             files,
             abi,
+            thread,
         });
         // No signal pending and no timer (POSIX).
         self.processes.inherit_signals(parent, child);

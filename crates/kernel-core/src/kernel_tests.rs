@@ -241,7 +241,10 @@ fn kill_sends_sigkill_the_target_takes_in_its_own_context() {
     assert_eq!(k.processes.pick_next(), Some(b));
     k.processes.block_current_for_child();
     k.processes.take_current();
-    k.signals_mut_for_test(b).set_blocked(u64::MAX);
+    k.processes
+        .thread_part_mut(b)
+        .unwrap()
+        .set_blocked(u64::MAX);
     assert_eq!(k.kill_request(a, b as i64), Ok(KillOutcome::Killed));
     assert_eq!(
         k.processes.thread(b).unwrap().state,

@@ -3,7 +3,7 @@
 //! alive or ended) and their threads (the schedulable contexts: registers
 //! and kernel stack `C`, state, thread id, per-thread signal mask,
 //! alternate stack, FS base and pending signals, clear-child-tid address),
-//! the run queue of threads, the running thread, and the clock's step
+//! the run queue of threads, the thread each CPU runs, and the clock's step
 //! (timers fired, sleepers woken). A process's first thread has the
 //! process's id as its thread id; thread ids come from the same counter as
 //! process ids, so the two never collide.
@@ -13,12 +13,17 @@
 //! the kernel creates and frees them and switches between threads.
 //!
 //! Per-thread signal mask, alternate stack, `sigsuspend`'s saved mask and
-//! FS base: the process ([`Process::signals`] and [`ProgramAbi`]) holds
-//! those of its *active* thread (the one that runs or ran last); the
-//! others keep theirs in [`Thread::saved`], and [`ProcessTable::pick_next`]
-//! swaps them when it switches to another thread of the process. So every
-//! call works on the process's state as the running thread's, and a
-//! single-threaded process is unchanged.
+//! FS base live on the thread ([`Thread::part`]) and are read and written
+//! there, so threads of one process may run at once with their own.
+//!
+//! Several CPUs: the table knows the thread each CPU runs, and the CPU of
+//! the code using it ([`ProcessTable::set_cpu`], said by the kernel at the
+//! start of every section that holds the table; a number, no hardware), so
+//! "the running thread" is that CPU's. A thread runs on one CPU at a time:
+//! [`ProcessTable::pick_next`] never returns a thread that is still some
+//! CPU's (it yielded or blocked, but that CPU has not left it yet), nor,
+//! while the kernel has no TLB shootdowns between the CPUs running one
+//! address space, a thread of a process another CPU is running.
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
@@ -37,6 +42,9 @@ pub type Pid = u32;
 
 /// A thread identifier (the first thread's is its process's pid).
 pub type Tid = u32;
+
+/// Most CPUs the table keeps a running thread for.
+pub const MAX_CPUS: usize = 64;
 
 /// Where a process is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,11 +109,8 @@ pub struct Process<T> {
     pub table: Option<T>,
     pub state: State,
     pub files: DescriptorTable,
-    /// Its system-call interface (and Linux state, with the active
-    /// thread's per-thread part).
+    /// Its system-call interface (and Linux state).
     pub abi: ProgramAbi,
-    /// The thread whose per-thread state `abi` and `signals` hold.
-    active_thread: Tid,
     /// Thread records of this process in the table (ended NeoOS threads
     /// waiting to be joined, and a thread the CPU has not left, count).
     thread_records: usize,
@@ -117,8 +122,7 @@ pub struct Process<T> {
     /// waits for the programs it launched by name).
     pub started_as: Option<String>,
     /// Signal actions, process-directed pending signals and their senders
-    /// (both personalities), and the active thread's mask, alternate stack
-    /// and `sigsuspend` saved mask.
+    /// (both personalities).
     pub signals: Signals,
     /// Its `ITIMER_REAL` timer (`alarm`, `setitimer`).
     pub timer: RealTimer,
@@ -130,35 +134,10 @@ impl<T> Process<T> {
         matches!(self.state, State::Ended(_)) && self.thread_records == 0
     }
 
-    /// The per-thread part the process now holds (its active thread's).
-    pub fn thread_part(&self) -> ThreadPart {
-        ThreadPart {
-            fs_base: self.abi.fs_base(),
-            blocked: self.signals.blocked,
-            altstack: self.signals.altstack,
-            saved_mask: self.signals.saved_mask,
-        }
-    }
-
-    /// Puts another thread's part in.
-    fn set_thread_part(&mut self, part: ThreadPart) {
-        if let ProgramAbi::Linux(s) = &mut self.abi {
-            s.fs_base = part.fs_base;
-        }
-        self.signals.blocked = part.blocked;
-        self.signals.altstack = part.altstack;
-        self.signals.saved_mask = part.saved_mask;
-    }
-
     /// The signals thread `t` of this process could take now: sent to the
     /// process or to it, not blocked by its mask.
     fn deliverable_to<C>(&self, t: &Thread<C>) -> u64 {
-        let blocked = if self.active_thread == t.tid {
-            self.signals.blocked
-        } else {
-            t.saved.blocked
-        };
-        (self.signals.pending | t.pending) & !blocked
+        (self.signals.pending | t.pending) & !t.part.blocked
     }
 }
 
@@ -175,11 +154,16 @@ pub struct Thread<C> {
     pub clear_child_tid: u64,
     /// Signals sent to this thread alone (`tgkill`), not yet delivered.
     pub pending: u64,
-    /// Its signal mask, alternate stack and FS base while another thread
-    /// of its process is the active one.
-    pub saved: ThreadPart,
+    /// Its own signal mask, alternate stack, `sigsuspend` saved mask and
+    /// FS base.
+    pub part: ThreadPart,
     /// A NeoOS thread: its end status stays until `sys_thread_join`.
     pub joinable: bool,
+    /// A wake-up came while it ran (a wake, a child's end): its next
+    /// block does not sleep, so a wake between its check and its block
+    /// (another CPU's, between two lock sections) is not lost. A wake-up
+    /// it did not need costs one more pass of its wait loop.
+    woken: bool,
 }
 
 /// What a new process is made of.
@@ -192,12 +176,14 @@ pub struct NewProcess<T, C> {
     pub context: C,
     pub files: DescriptorTable,
     pub abi: ProgramAbi,
+    /// Its first thread's mask, alternate stack and FS base.
+    pub thread: ThreadPart,
 }
 
 /// What a new thread of an existing process is made of.
 pub struct NewThread<C> {
     pub context: C,
-    pub saved: ThreadPart,
+    pub part: ThreadPart,
     pub clear_child_tid: u64,
     pub joinable: bool,
 }
@@ -250,7 +236,17 @@ pub struct ProcessTable<T, C> {
     processes: BTreeMap<Pid, Box<Process<T>>>,
     threads: BTreeMap<Tid, Thread<C>>,
     run_queue: VecDeque<Tid>,
-    current: Option<Tid>,
+    /// The thread each CPU runs (set by `pick_next`, cleared once the CPU
+    /// has left it: `take_current`).
+    running: [Option<Tid>; MAX_CPUS],
+    /// The CPU of the code now using the table.
+    cpu: usize,
+    /// Whether threads of one process may run on several CPUs at once
+    /// (only with TLB shootdowns between them; off by default).
+    pub spaces_span_cpus: bool,
+    /// Threads made ready so far (wrapping): a change tells the kernel to
+    /// wake an idle CPU.
+    readied: u64,
     next_pid: Pid,
     /// No sleep ends and no timer expires before this tick (a lower bound:
     /// the clock's step scans the table only once it is reached).
@@ -263,7 +259,10 @@ impl<T, C> Default for ProcessTable<T, C> {
             processes: BTreeMap::new(),
             threads: BTreeMap::new(),
             run_queue: VecDeque::new(),
-            current: None,
+            running: [None; MAX_CPUS],
+            cpu: 0,
+            spaces_span_cpus: false,
+            readied: 0,
             next_pid: 1,
             next_deadline: FOREVER,
         }
@@ -271,18 +270,54 @@ impl<T, C> Default for ProcessTable<T, C> {
 }
 
 impl<T, C> ProcessTable<T, C> {
-    /// The process of the running thread.
+    /// Says which CPU the code using the table from now on runs on (each
+    /// lock section of the kernel starts with it). A number past
+    /// [`MAX_CPUS`] is taken as the last.
+    #[inline]
+    pub fn set_cpu(&mut self, cpu: usize) {
+        self.cpu = cpu.min(MAX_CPUS - 1);
+    }
+
+    /// The CPU of the code using the table.
+    #[inline]
+    pub fn cpu(&self) -> usize {
+        self.cpu
+    }
+
+    /// How many threads were made ready so far (wrapping; yields count).
+    #[inline]
+    pub fn readied(&self) -> u64 {
+        self.readied
+    }
+
+    /// The process of the thread this CPU runs.
     #[inline]
     pub fn current(&self) -> Option<Pid> {
-        self.current
+        self.current_thread()
             .and_then(|tid| self.threads.get(&tid))
             .map(|t| t.pid)
     }
 
-    /// The running thread.
+    /// The thread this CPU runs.
     #[inline]
     pub fn current_thread(&self) -> Option<Tid> {
-        self.current
+        self.running[self.cpu]
+    }
+
+    /// Whether thread `tid` is some CPU's (running, or left by its CPU
+    /// not yet).
+    fn on_a_cpu(&self, tid: Tid) -> bool {
+        self.running.contains(&Some(tid))
+    }
+
+    /// Whether a CPU other than this one is on a thread of process `pid`.
+    fn runs_elsewhere(&self, pid: Pid) -> bool {
+        self.running.iter().enumerate().any(|(cpu, tid)| {
+            cpu != self.cpu
+                && tid
+                    .and_then(|tid| self.threads.get(&tid))
+                    .is_some_and(|t| t.pid == pid)
+        })
     }
 
     /// The process whose address space is `space`.
@@ -342,16 +377,14 @@ impl<T, C> ProcessTable<T, C> {
             .count()
     }
 
-    /// The signal mask, alternate stack and FS base of thread `tid`
-    /// (the process's own copy when it is the active thread).
+    /// The signal mask, alternate stack and FS base of thread `tid`.
     pub fn thread_part(&self, tid: Tid) -> Option<ThreadPart> {
-        let t = self.threads.get(&tid)?;
-        let p = self.processes.get(&t.pid)?;
-        Some(if p.active_thread == tid {
-            p.thread_part()
-        } else {
-            t.saved
-        })
+        self.threads.get(&tid).map(|t| t.part)
+    }
+
+    /// Thread `tid`'s mask, alternate stack and FS base, to change.
+    pub fn thread_part_mut(&mut self, tid: Tid) -> Option<&mut ThreadPart> {
+        self.threads.get_mut(&tid).map(|t| &mut t.part)
     }
 
     /// Whether no process exists.
@@ -374,10 +407,6 @@ impl<T, C> ProcessTable<T, C> {
     /// (also the thread's id).
     pub fn insert(&mut self, new: NewProcess<T, C>) -> Pid {
         let pid = self.new_id();
-        let saved = ThreadPart {
-            fs_base: new.abi.fs_base(),
-            ..ThreadPart::default()
-        };
         self.processes.insert(
             pid,
             Box::new(Process {
@@ -389,7 +418,6 @@ impl<T, C> ProcessTable<T, C> {
                 state: State::Live,
                 files: new.files,
                 abi: new.abi,
-                active_thread: pid,
                 thread_records: 1,
                 retired: None,
                 started_as: None,
@@ -397,7 +425,7 @@ impl<T, C> ProcessTable<T, C> {
                 timer: RealTimer::default(),
             }),
         );
-        self.add_thread(pid, pid, new.context, saved, 0, false);
+        self.add_thread(pid, pid, new.context, new.thread, 0, false);
         pid
     }
 
@@ -417,7 +445,6 @@ impl<T, C> ProcessTable<T, C> {
         let (from, to) = if parent == low { (a, b) } else { (b, a) };
         to.signals = from.signals;
         to.signals.pending = 0;
-        to.signals.saved_mask = None;
     }
 
     /// Adds a thread to live process `pid`, ready to run; its id, or the
@@ -438,7 +465,7 @@ impl<T, C> ProcessTable<T, C> {
             pid,
             tid,
             new.context,
-            new.saved,
+            new.part,
             new.clear_child_tid,
             new.joinable,
         );
@@ -450,7 +477,7 @@ impl<T, C> ProcessTable<T, C> {
         pid: Pid,
         tid: Tid,
         context: C,
-        saved: ThreadPart,
+        part: ThreadPart,
         clear_child_tid: u64,
         joinable: bool,
     ) {
@@ -463,11 +490,13 @@ impl<T, C> ProcessTable<T, C> {
                 state: ThreadState::Ready,
                 clear_child_tid,
                 pending: 0,
-                saved,
+                part,
                 joinable,
+                woken: false,
             },
         );
         self.run_queue.push_back(tid);
+        self.readied = self.readied.wrapping_add(1);
     }
 
     /// Every process, to look at.
@@ -518,6 +547,7 @@ impl<T, C> ProcessTable<T, C> {
             if wake {
                 t.state = ThreadState::Ready;
                 self.run_queue.push_back(t.tid);
+                self.readied = self.readied.wrapping_add(1);
             } else if let ThreadState::Blocked {
                 deadline: Some(deadline),
             } = t.state
@@ -550,61 +580,123 @@ impl<T, C> ProcessTable<T, C> {
             .unwrap_or(0)
     }
 
-    /// Takes the next ready thread off the run queue and makes it the
-    /// running one (and its process's active thread).
+    /// Whether this CPU may run thread `t` (ready, left by its last CPU,
+    /// and, see the module's doc, of no process another CPU runs).
+    fn may_run_here(&self, t: &Thread<C>) -> bool {
+        t.state == ThreadState::Ready
+            && !self.on_a_cpu(t.tid)
+            && (self.spaces_span_cpus || !self.runs_elsewhere(t.pid))
+    }
+
+    /// Whether a ready thread waits that this CPU could run instead of its
+    /// running one (a preemption with none changes nothing).
+    pub fn others_wait_here(&self) -> bool {
+        self.run_queue
+            .iter()
+            .filter_map(|tid| self.threads.get(tid))
+            .any(|t| self.may_run_here(t))
+    }
+
+    /// Whether any signal waits to be taken (sent to a process or to a
+    /// thread, blocked or not) or a thread's `rt_sigsuspend` mask waits to
+    /// be put back: without either, a return to user mode has no signal
+    /// work (the kernel's lock-free hint).
+    pub fn signal_work_anywhere(&self) -> bool {
+        self.processes.values().any(|p| p.signals.pending != 0)
+            || self
+                .threads
+                .values()
+                .any(|t| t.pending != 0 || t.part.saved_mask.is_some())
+    }
+
+    /// Whether a ready thread waits that no CPU is on: some CPU could run
+    /// it instead of its own (the kernel's lock-free hint for
+    /// preemptions; a thread that yielded stays off it until its CPU has
+    /// left it).
+    pub fn others_wait_anywhere(&self) -> bool {
+        self.run_queue
+            .iter()
+            .filter_map(|tid| self.threads.get(tid))
+            .any(|t| t.state == ThreadState::Ready && !self.on_a_cpu(t.tid))
+    }
+
+    /// Takes the next ready thread this CPU may run off the run queue and
+    /// makes it this CPU's running one. Passed over (left in the queue, in
+    /// order): a thread another CPU has not left yet, and a thread of a
+    /// process another CPU runs (see the module's doc). `None` when this
+    /// CPU runs a thread still (the kernel takes it first) or none fits.
     pub fn pick_next(&mut self) -> Option<Tid> {
-        while let Some(tid) = self.run_queue.pop_front() {
-            let Some(t) = self.threads.get_mut(&tid) else {
+        if self.running[self.cpu].is_some() {
+            return None;
+        }
+        for _ in 0..self.run_queue.len() {
+            let tid = self.run_queue.pop_front()?;
+            let Some(t) = self.threads.get(&tid) else {
                 continue;
             };
             if t.state != ThreadState::Ready {
                 continue;
             }
-            t.state = ThreadState::Running;
-            let pid = t.pid;
-            self.current = Some(tid);
-            self.activate(pid, tid);
+            if !self.may_run_here(t) {
+                self.run_queue.push_back(tid);
+                continue;
+            }
+            if let Some(t) = self.threads.get_mut(&tid) {
+                t.state = ThreadState::Running;
+            }
+            self.running[self.cpu] = Some(tid);
             return Some(tid);
         }
         None
     }
 
-    /// Makes `tid` the active thread of `pid`: the outgoing active
-    /// thread's per-thread state goes to its record, `tid`'s comes in.
-    fn activate(&mut self, pid: Pid, tid: Tid) {
-        let Some(p) = self.processes.get_mut(&pid) else {
-            return;
-        };
-        if p.active_thread == tid {
-            return;
-        }
-        if let Some(old) = self.threads.get_mut(&p.active_thread) {
-            old.saved = p.thread_part();
-        }
-        if let Some(new) = self.threads.get(&tid) {
-            p.set_thread_part(new.saved);
-        }
-        p.active_thread = tid;
-    }
-
     /// The running thread gives up the CPU but stays ready.
     pub fn yield_current(&mut self) {
-        let Some(tid) = self.current else { return };
+        let Some(tid) = self.current_thread() else {
+            return;
+        };
         if let Some(t) = self.threads.get_mut(&tid) {
             if t.state == ThreadState::Running {
                 t.state = ThreadState::Ready;
                 self.run_queue.push_back(tid);
+                self.readied = self.readied.wrapping_add(1);
             }
         }
     }
 
-    /// Sets the running thread's state to `state` (it leaves the CPU next).
+    /// Sets the running thread's state to `state` (it leaves the CPU
+    /// next), unless a wake-up came while it ran or it has a signal to take
+    /// (every blocked state ends on one): then it stays running, and its
+    /// call looks again.
     fn block_current_as(&mut self, state: ThreadState) {
-        if let Some(t) = self.current.and_then(|tid| self.threads.get_mut(&tid)) {
-            if t.state == ThreadState::Running {
+        let Some(tid) = self.current_thread() else {
+            return;
+        };
+        let signalled = self.deliverable_to(tid) != 0;
+        if let Some(t) = self.threads.get_mut(&tid) {
+            if t.state == ThreadState::Running && !core::mem::take(&mut t.woken) && !signalled {
                 t.state = state;
             }
         }
+    }
+
+    /// Forgets a wake-up the running thread got while it ran (before a
+    /// wait whose own wake-ups are all to come: a futex wait just entered).
+    pub fn forget_wake_up(&mut self) {
+        if let Some(t) = self
+            .current_thread()
+            .and_then(|tid| self.threads.get_mut(&tid))
+        {
+            t.woken = false;
+        }
+    }
+
+    /// Whether the running thread of this CPU is still running (its block
+    /// did not take: it must not switch away as if it slept).
+    pub fn current_runs(&self) -> bool {
+        self.current_thread()
+            .and_then(|tid| self.threads.get(&tid))
+            .is_some_and(|t| t.state == ThreadState::Running)
     }
 
     /// The running thread waits for a child to end.
@@ -633,6 +725,10 @@ impl<T, C> ProcessTable<T, C> {
         let Some(t) = self.threads.get_mut(&tid) else {
             return false;
         };
+        if t.state == ThreadState::Running {
+            t.woken = true;
+            return false;
+        }
         if !matches!(
             t.state,
             ThreadState::Blocked { .. } | ThreadState::Joining(_)
@@ -641,6 +737,7 @@ impl<T, C> ProcessTable<T, C> {
         }
         t.state = ThreadState::Ready;
         self.run_queue.push_back(tid);
+        self.readied = self.readied.wrapping_add(1);
         true
     }
 
@@ -656,6 +753,7 @@ impl<T, C> ProcessTable<T, C> {
         }
         t.state = ThreadState::Ready;
         self.run_queue.push_back(tid);
+        self.readied = self.readied.wrapping_add(1);
         true
     }
 
@@ -669,14 +767,15 @@ impl<T, C> ProcessTable<T, C> {
                 if deadline <= now {
                     t.state = ThreadState::Ready;
                     self.run_queue.push_back(t.tid);
+                    self.readied = self.readied.wrapping_add(1);
                 }
             }
         }
     }
 
-    /// The CPU has come back from the running thread: it runs no more.
+    /// This CPU has come back from its running thread: it runs no more.
     pub fn take_current(&mut self) -> Option<Tid> {
-        self.current.take()
+        self.running[self.cpu].take()
     }
 
     /// Marks `pid` ended with `status`, and every thread of it: those the
@@ -692,9 +791,9 @@ impl<T, C> ProcessTable<T, C> {
         p.state = State::Ended(status);
         let files = core::mem::take(&mut p.files);
         let (space, parent) = (p.space, p.parent);
-        let (contexts, threads) = self.remove_threads(pid, self.current);
-        if let Some(t) = self.current.and_then(|tid| self.threads.get_mut(&tid)) {
-            if t.pid == pid {
+        let (contexts, threads) = self.remove_threads(pid, None);
+        for tid in self.running.into_iter().flatten() {
+            if let Some(t) = self.threads.get_mut(&tid).filter(|t| t.pid == pid) {
                 t.state = ThreadState::Ended(status);
             }
         }
@@ -711,13 +810,13 @@ impl<T, C> ProcessTable<T, C> {
         })
     }
 
-    /// Removes every thread of `pid` but `keep` from the table (off the run
-    /// queue): their contexts and ids.
+    /// Removes every thread of `pid` but `keep` and those a CPU is on from
+    /// the table (off the run queue): their contexts and ids.
     fn remove_threads(&mut self, pid: Pid, keep: Option<Tid>) -> (Vec<C>, Vec<Tid>) {
         let gone: Vec<Tid> = self
             .threads_of(pid)
             .map(|t| t.tid)
-            .filter(|&tid| Some(tid) != keep)
+            .filter(|&tid| Some(tid) != keep && !self.on_a_cpu(tid))
             .collect();
         let mut contexts = Vec::new();
         for tid in &gone {
@@ -729,11 +828,7 @@ impl<T, C> ProcessTable<T, C> {
             p.thread_records -= gone.len();
         }
         let threads = &self.threads;
-        self.run_queue.retain(|q| {
-            threads
-                .get(q)
-                .is_some_and(|t| t.pid != pid || Some(*q) == keep)
-        });
+        self.run_queue.retain(|q| threads.contains_key(q));
         (contexts, gone)
     }
 
@@ -864,17 +959,23 @@ impl<T, C> ProcessTable<T, C> {
 
     /// Readies the threads of `pid` waiting for a child.
     fn wake_if_waiting(&mut self, pid: Pid) {
-        for t in self.threads.values_mut() {
-            if t.pid == pid && t.state == ThreadState::WaitingForChild {
-                t.state = ThreadState::Ready;
-                self.run_queue.push_back(t.tid);
+        for t in self.threads.values_mut().filter(|t| t.pid == pid) {
+            match t.state {
+                ThreadState::WaitingForChild => {
+                    t.state = ThreadState::Ready;
+                    self.run_queue.push_back(t.tid);
+                    self.readied = self.readied.wrapping_add(1);
+                }
+                ThreadState::Running => t.woken = true,
+                _ => {}
             }
         }
     }
 
     /// Takes what ended process `pid` still held once the CPU has left it
-    /// (its table, the context of the thread that ended it); a process
-    /// nobody waits for leaves the table. `None` when `pid` has not ended.
+    /// (its table, the context of the thread that ended it) and wakes its
+    /// waiting parent again; a process nobody waits for leaves the table.
+    /// `None` when `pid` has not ended.
     pub fn release(&mut self, pid: Pid) -> Option<Released<T, C>> {
         let p = self.processes.get_mut(&pid)?;
         let State::Ended(_) = p.state else {
@@ -884,7 +985,10 @@ impl<T, C> ProcessTable<T, C> {
         let (contexts, _) = self.remove_threads(pid, None);
         let context = contexts.into_iter().next();
         let p = self.processes.get(&pid)?;
-        let unwaited = if matches!(p.parent, Parent::Process(_)) {
+        let unwaited = if let Parent::Process(parent) = p.parent {
+            // It can be reaped from now on: a parent that looked (on
+            // another CPU) while this CPU was still on it waits again.
+            self.wake_if_waiting(parent);
             None
         } else {
             self.drop_unwaited(pid)
@@ -966,6 +1070,7 @@ mod tests {
             context: (),
             files: DescriptorTable::standard(),
             abi: ProgramAbi::Neo,
+            thread: ThreadPart::default(),
         })
     }
 
@@ -1126,6 +1231,7 @@ mod tests {
             context: 2,
             files: DescriptorTable::default(),
             abi: ProgramAbi::Neo,
+            thread: ThreadPart::default(),
         });
         let child = t.insert(NewProcess {
             parent: Parent::Process(parent),
@@ -1135,6 +1241,7 @@ mod tests {
             context: 4,
             files: DescriptorTable::default(),
             abi: ProgramAbi::Neo,
+            thread: ThreadPart::default(),
         });
         assert!(t.release(child).is_none(), "a live process keeps its parts");
         let ending = t.end(child, 0).unwrap();

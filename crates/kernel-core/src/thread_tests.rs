@@ -14,7 +14,6 @@ use neoos_abi::linux::nr;
 use neoos_abi::{errno, PAGE_SIZE};
 
 use crate::linux::signals::{bit, SIGUSR1};
-use crate::linux::ProgramAbi;
 use crate::process::{Pid, State, ThreadState, Tid};
 use crate::syscall::{SchedulerCall, UserPtr};
 use crate::test_platform::{kernel, TestFrame, TestPlatform};
@@ -107,12 +106,9 @@ fn a_thread_clone_shares_the_space_and_gets_its_own_id_tls_and_mask() {
     let pid = spawn_linux(&mut k);
     run(&mut k, pid);
     let mask = bit(SIGUSR1);
-    let p = k.processes.get_mut(pid).unwrap();
-    p.signals.blocked = mask;
-    let ProgramAbi::Linux(s) = &mut p.abi else {
-        panic!("a Linux process");
-    };
-    s.fs_base = 0x5000;
+    let first = k.processes.thread_part_mut(pid).unwrap();
+    first.blocked = mask;
+    first.fs_base = 0x5000;
     let tid = k
         .clone_thread(pid, &frame(SCRATCH - PAGE), args(MUSL, SCRATCH - PAGE))
         .unwrap();
@@ -133,7 +129,7 @@ fn a_thread_clone_shares_the_space_and_gets_its_own_id_tls_and_mask() {
     assert_eq!(k.fs_base_of(pid), 0x7000_1000);
     assert_eq!(k.processes.thread_part(tid).unwrap().blocked, mask);
     // Its own mask changes do not reach the first thread.
-    k.processes.get_mut(pid).unwrap().signals.blocked = 0;
+    k.processes.thread_part_mut(tid).unwrap().blocked = 0;
     run(&mut k, pid);
     assert_eq!(k.fs_base_of(pid), 0x5000);
     assert_eq!(k.processes.thread_part(pid).unwrap().blocked, mask);
@@ -743,7 +739,7 @@ fn a_process_signal_ends_the_futex_wait_of_a_thread_that_can_take_it() {
         .unwrap();
     put_u32(&mut k, pid, SCRATCH + 64, 0);
     // The first thread blocks SIGUSR1 and waits; so does the second, unblocked.
-    k.processes.get_mut(pid).unwrap().signals.blocked = bit(SIGUSR1);
+    k.processes.thread_part_mut(pid).unwrap().blocked = bit(SIGUSR1);
     for t in [pid, tid] {
         run(&mut k, t);
         assert!(sys(&mut k, pid, nr::FUTEX, [SCRATCH + 64, 0, 0, 0, 0, 0]).is_err());
@@ -799,4 +795,247 @@ fn a_process_has_at_most_threads_max_live_threads() {
     assert!(k
         .clone_thread(other, &frame(SCRATCH), args(MUSL, SCRATCH))
         .is_ok());
+}
+
+/// Makes `tid` CPU `cpu`'s running thread, as [`run`] on that CPU.
+fn run_on(k: &mut K, cpu: usize, tid: Tid) {
+    k.processes.set_cpu(cpu);
+    run(k, tid);
+}
+
+/// A Linux process whose first thread runs on CPU 0 and second on CPU 1,
+/// both at once (as once shootdowns let one space run on several CPUs):
+/// (pid, second thread).
+fn two_threads_on_two_cpus(k: &mut K) -> (Pid, Tid) {
+    k.processes.spaces_span_cpus = true;
+    let pid = spawn_linux(k);
+    run(k, pid);
+    let tid = k
+        .clone_thread(pid, &frame(SCRATCH - PAGE), args(MUSL, SCRATCH - PAGE))
+        .unwrap();
+    run_on(k, 1, tid);
+    (pid, tid)
+}
+
+#[test]
+fn two_threads_running_at_once_each_have_their_own_mask_fs_base_and_signals() {
+    let mut k = kernel();
+    let (pid, tid) = two_threads_on_two_cpus(&mut k);
+    assert_eq!(k.processes.current_thread(), Some(tid));
+    k.processes.set_cpu(0);
+    assert_eq!(k.processes.current_thread(), Some(pid), "both run");
+    // CPU 0's thread blocks SIGUSR1 and sets its thread pointer.
+    put_u32(&mut k, pid, SCRATCH + 64, 1 << (SIGUSR1 - 1));
+    let block = [0, SCRATCH + 64, 0, 8, 0, 0];
+    assert_eq!(done(&mut k, pid, nr::RT_SIGPROCMASK, block), 0);
+    let set_fs = [neoos_abi::linux::ARCH_SET_FS, 0x6000_0000, 0, 0, 0, 0];
+    assert_eq!(done(&mut k, pid, nr::ARCH_PRCTL, set_fs), 0);
+    // CPU 1's thread sees neither.
+    k.processes.set_cpu(1);
+    let get = [0, 0, SCRATCH + 72, 8, 0, 0];
+    assert_eq!(done(&mut k, pid, nr::RT_SIGPROCMASK, get), 0);
+    assert_eq!(u32_at(&mut k, pid, SCRATCH + 72), 0, "its own mask");
+    assert_eq!(k.fs_base_of(pid), 0x7000_1000, "its own TLS");
+    // A signal to the process is taken by the thread that does not block it.
+    let kill = [u64::from(pid), u64::from(SIGUSR1), 0, 0, 0, 0];
+    assert_eq!(done(&mut k, pid, nr::KILL, kill), 0);
+    k.processes.set_cpu(0);
+    assert_eq!(k.fs_base_of(pid), 0x6000_0000);
+    assert_eq!(k.next_pending_signal(pid), None, "blocked on CPU 0");
+    assert!(!k.signal_interrupts(pid));
+    k.processes.set_cpu(1);
+    assert!(k.signal_interrupts(pid));
+    assert_eq!(k.next_pending_signal(pid), Some(SIGUSR1));
+}
+
+/// Two Linux processes: `a`, running on CPU 0, with a second thread
+/// `a2` ready, and `b` ready: (a, a2, b).
+fn two_processes_one_running(k: &mut K) -> (Pid, Tid, Pid) {
+    let a = spawn_linux(k);
+    let b = spawn_linux(k);
+    run_on(k, 0, a);
+    let a2 = k
+        .clone_thread(a, &frame(SCRATCH - PAGE), args(MUSL, SCRATCH - PAGE))
+        .unwrap();
+    (a, a2, b)
+}
+
+#[test]
+fn a_thread_runs_on_one_cpu_and_a_process_on_one_cpu_at_a_time() {
+    let mut k = kernel();
+    let (a, a2, b) = two_processes_one_running(&mut k);
+    // CPU 1 passes over a's second thread (a runs on CPU 0) and takes b.
+    k.processes.set_cpu(1);
+    assert_eq!(k.processes.pick_next(), Some(b));
+    assert_eq!(k.processes.current(), Some(b));
+    k.processes.set_cpu(0);
+    assert_eq!(k.processes.current(), Some(a), "each CPU has its own");
+    // a yields on CPU 0: until CPU 0 has left it, no CPU takes it.
+    k.processes.yield_current();
+    k.processes.set_cpu(1);
+    k.processes.yield_current();
+    k.processes.take_current();
+    k.processes.set_cpu(2);
+    assert_eq!(
+        k.processes.pick_next(),
+        Some(b),
+        "a and a2 are passed over while CPU 0 is on a"
+    );
+    k.processes.set_cpu(0);
+    assert_eq!(
+        k.processes.pick_next(),
+        None,
+        "CPU 0 must leave its thread first"
+    );
+    k.processes.take_current();
+    assert_eq!(k.processes.pick_next(), Some(a2));
+    k.processes.set_cpu(1);
+    assert_eq!(k.processes.pick_next(), None, "a runs on CPU 0, b on CPU 2");
+}
+
+#[test]
+fn an_exit_group_on_one_cpu_leaves_the_threads_other_processes_run() {
+    let mut k = kernel();
+    let (a, a2, b) = two_processes_one_running(&mut k);
+    run_on(&mut k, 1, b);
+    k.processes.set_cpu(0);
+    k.end_other_threads(a, a);
+    assert!(k.processes.thread(a2).is_none());
+    k.end(a, 0);
+    k.processes.take_current();
+    k.release_after_switch(a);
+    assert!(k.processes.get(a).is_none(), "reported and gone");
+    k.processes.set_cpu(1);
+    assert_eq!(k.processes.current(), Some(b), "b still runs on CPU 1");
+    assert_eq!(k.processes.thread(b).unwrap().state, ThreadState::Running);
+}
+
+#[test]
+fn a_futex_waiter_is_blocked_as_it_is_entered_and_a_wake_from_another_cpu_readies_it() {
+    let mut k = kernel();
+    let (pid, _) = two_threads_on_two_cpus(&mut k);
+    put_u32(&mut k, pid, SCRATCH + 64, 7);
+    k.processes.set_cpu(0);
+    let wait = [SCRATCH + 64, u64::from(FUTEX_WAIT), 7, 0, 0, 0];
+    assert!(sys(&mut k, pid, nr::FUTEX, wait).is_err());
+    assert_eq!(
+        k.processes.thread(pid).unwrap().state,
+        ThreadState::Blocked { deadline: None },
+        "blocked in the same step it was entered"
+    );
+    // CPU 1 wakes it before CPU 0 has switched away: it is ready, and no
+    // CPU takes it until CPU 0 has left it.
+    k.processes.set_cpu(1);
+    let wake = [SCRATCH + 64, u64::from(FUTEX_WAKE), 1, 0, 0, 0];
+    assert_eq!(done(&mut k, pid, nr::FUTEX, wake), 1);
+    assert_eq!(k.processes.thread(pid).unwrap().state, ThreadState::Ready);
+    k.processes.set_cpu(2);
+    assert_eq!(k.processes.pick_next(), None);
+    k.processes.set_cpu(0);
+    k.processes.take_current();
+    k.processes.set_cpu(2);
+    assert_eq!(k.processes.pick_next(), Some(pid));
+    assert_eq!(k.futex_wait_end(pid, None), 0, "woken");
+}
+
+#[test]
+fn a_childs_end_on_another_cpu_between_the_parents_look_and_its_block_is_not_lost() {
+    let mut k = kernel();
+    let parent = spawn_linux(&mut k);
+    run_on(&mut k, 0, parent);
+    let child = k.fork(parent, &frame(SCRATCH)).unwrap();
+    run_on(&mut k, 1, child);
+    k.processes.set_cpu(0);
+    assert_eq!(k.wait_step(parent, UserPtr(0)), Ok(None), "still runs");
+    // Before the parent blocks (its next lock section), the child ends.
+    k.processes.set_cpu(1);
+    k.end(child, 3);
+    k.processes.take_current();
+    k.release_after_switch(child);
+    k.processes.set_cpu(0);
+    k.processes.block_current_for_child();
+    assert!(k.processes.current_runs(), "the wake-up came: no sleep");
+    assert_eq!(k.wait_step(parent, UserPtr(0)), Ok(Some(child)));
+}
+
+#[test]
+fn a_parent_that_looked_before_its_ended_child_was_left_is_woken_when_it_is() {
+    let mut k = kernel();
+    let parent = spawn_linux(&mut k);
+    run_on(&mut k, 0, parent);
+    let child = k.fork(parent, &frame(SCRATCH)).unwrap();
+    run_on(&mut k, 1, child);
+    k.end(child, 3);
+    // CPU 0: the parent looks before CPU 1 has left the child, and waits.
+    k.processes.set_cpu(0);
+    assert_eq!(k.wait_step(parent, UserPtr(0)), Ok(None));
+    k.processes.block_current_for_child();
+    k.processes.block_current_for_child();
+    assert_eq!(
+        k.processes.thread(parent).unwrap().state,
+        ThreadState::WaitingForChild
+    );
+    k.processes.take_current();
+    k.processes.set_cpu(1);
+    k.processes.take_current();
+    k.release_after_switch(child);
+    assert_eq!(
+        k.processes.thread(parent).unwrap().state,
+        ThreadState::Ready,
+        "woken once the child can be reaped"
+    );
+    k.processes.set_cpu(0);
+    assert_eq!(k.processes.pick_next(), Some(parent));
+    assert_eq!(k.wait_step(parent, UserPtr(0)), Ok(Some(child)));
+}
+
+#[test]
+fn a_thread_readied_while_another_of_its_process_runs_is_seen_by_the_preemption_hint() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    run_on(&mut k, 0, pid);
+    let tid = k
+        .clone_thread(pid, &frame(SCRATCH - PAGE), args(MUSL, SCRATCH - PAGE))
+        .unwrap();
+    // The new thread waits: CPU 0 (its process's) could switch to it; no
+    // other CPU may.
+    assert!(k.processes.others_wait_anywhere());
+    assert!(k.processes.others_wait_here());
+    k.processes.set_cpu(1);
+    assert!(!k.processes.others_wait_here());
+    // A thread that yielded is not waiting until its CPU has left it.
+    let other = spawn_linux(&mut k);
+    run_on(&mut k, 1, other);
+    k.processes.yield_current();
+    k.processes.set_cpu(0);
+    assert!(
+        k.processes.others_wait_anywhere(),
+        "the new thread still waits"
+    );
+    let _ = tid;
+    k.processes.set_cpu(1);
+    let own = k.processes.others_wait_here();
+    assert!(
+        !own,
+        "CPU 1 may run neither the new thread nor (not left yet) its own"
+    );
+    k.processes.take_current();
+    assert!(k.processes.others_wait_here(), "left: it waits now");
+}
+
+#[test]
+fn signal_work_is_seen_until_the_signal_is_taken() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    run(&mut k, pid);
+    assert!(!k.processes.signal_work_anywhere());
+    let kill = [u64::from(pid), u64::from(SIGUSR1), 0, 0, 0, 0];
+    assert_eq!(done(&mut k, pid, nr::KILL, kill), 0);
+    assert!(k.processes.signal_work_anywhere(), "pending on the process");
+    assert_eq!(k.next_pending_signal(pid), Some(SIGUSR1));
+    assert!(!k.processes.signal_work_anywhere(), "taken");
+    k.processes.thread_part_mut(pid).unwrap().saved_mask = Some(0);
+    assert!(k.processes.signal_work_anywhere(), "a mask to put back");
+    k.restore_saved_mask(pid);
+    assert!(!k.processes.signal_work_anywhere());
 }

@@ -135,11 +135,11 @@ impl<P: Platform> Kernel<P> {
     ) -> Result<Tid, Errno> {
         self.check_clone(pid, &args)?;
         let flags = args.flags;
-        let mut saved = self.processes.get(pid).ok_or(Errno::Inval)?.thread_part();
-        saved.altstack = AltStack::default();
-        saved.saved_mask = None;
+        let mut part = self.caller_part(pid).ok_or(Errno::Inval)?;
+        part.altstack = AltStack::default();
+        part.saved_mask = None;
         if flags & CLONE_SETTLS != 0 {
-            saved.fs_base = args.tls;
+            part.fs_base = args.tls;
         }
         let clear_child_tid = if flags & CLONE_CHILD_CLEARTID != 0 {
             args.child_tid.addr()
@@ -150,7 +150,7 @@ impl<P: Platform> Kernel<P> {
             pid,
             frame,
             NewThreadParts {
-                saved,
+                part,
                 clear_child_tid,
                 joinable: false,
             },
@@ -180,14 +180,14 @@ impl<P: Platform> Kernel<P> {
     pub fn create_thread(&mut self, pid: Pid, frame: &P::UserFrame) -> Result<Tid, Errno> {
         self.heap_reserve_check()?;
         // The mask is the creator's; no alternate stack (as `clone`).
-        let mut saved = self.processes.get(pid).ok_or(Errno::Inval)?.thread_part();
-        saved.altstack = AltStack::default();
-        saved.saved_mask = None;
+        let mut part = self.caller_part(pid).ok_or(Errno::Inval)?;
+        part.altstack = AltStack::default();
+        part.saved_mask = None;
         self.add_thread(
             pid,
             frame,
             NewThreadParts {
-                saved,
+                part,
                 clear_child_tid: 0,
                 joinable: true,
             },
@@ -206,7 +206,7 @@ impl<P: Platform> Kernel<P> {
         let context = self.platform.new_context(frame).ok_or(Errno::NoMem)?;
         let new = NewThread {
             context,
-            saved: parts.saved,
+            part: parts.part,
             clear_child_tid: parts.clear_child_tid,
             joinable: parts.joinable,
         };
@@ -466,8 +466,8 @@ impl<P: Platform> Kernel<P> {
 
     /// `FUTEX_WAIT` (relative timeout) and `FUTEX_WAIT_BITSET` (absolute,
     /// on the clock of `clock_gettime`): the caller is entered as a waiter
-    /// when the word still holds `val` (else `EAGAIN`); the kernel then
-    /// blocks it.
+    /// and blocked when the word still holds `val` (else `EAGAIN`); the
+    /// kernel then switches away from it.
     fn futex_wait(
         &mut self,
         pid: Pid,
@@ -499,6 +499,13 @@ impl<P: Platform> Kernel<P> {
         if let Err(e) = self.futexes.add(tid, key, bitset) {
             return Completion::Done(Err(e));
         }
+        // Entered and blocked in one step (one lock section of the
+        // kernel): a wake from another CPU finds it either not yet a
+        // waiter or blocked, never between (a lost wake-up). A signal to
+        // take keeps it running: the kernel then finds it still entered
+        // (`EINTR`).
+        self.processes.forget_wake_up();
+        self.processes.block_current(deadline);
         Completion::Scheduler(SchedulerCall::FutexWait { deadline })
     }
 
@@ -593,7 +600,7 @@ impl<P: Platform> Kernel<P> {
 
 /// What a new thread gets besides its context.
 struct NewThreadParts {
-    saved: crate::linux::ThreadPart,
+    part: crate::linux::ThreadPart,
     clear_child_tid: u64,
     joinable: bool,
 }

@@ -17,6 +17,10 @@ use super::paging::phys_to_virt;
 pub const SPURIOUS_VECTOR: u8 = 0xff;
 /// The vector of each CPU's own APIC timer.
 pub const TIMER_VECTOR: u8 = 0xef;
+/// The vector of the kernel's own IPIs: a TLB flush request from another
+/// CPU (`smp::flush_remote`), or the wake-up of an idle CPU (its mailbox
+/// then empty).
+pub const FLUSH_VECTOR: u8 = 0xee;
 /// The APIC timer's rate on every CPU, as the PIT's on the boot CPU.
 const TIMER_HZ: u64 = 100;
 
@@ -53,6 +57,8 @@ const ICR_INIT: u32 = 0b101 << 8;
 const ICR_STARTUP: u32 = 0b110 << 8;
 const ICR_LEVEL_ASSERT: u32 = 1 << 14;
 const ICR_PENDING: u32 = 1 << 12;
+/// Fixed delivery (the vector in the low byte), physical destination.
+const ICR_FIXED: u32 = 0;
 
 /// How this machine's local APICs are driven.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,6 +222,11 @@ fn send_ipi(apic_id: u32, command: u32) {
         }
         Mode::Off => {}
     }
+}
+
+/// Interrupts CPU `apic_id` with `vector` (fixed delivery).
+pub(super) fn send_vector(apic_id: u32, vector: u8) {
+    send_ipi(apic_id, ICR_FIXED | ICR_LEVEL_ASSERT | u32::from(vector));
 }
 
 /// Sends INIT to the CPU `apic_id` (it resets and waits for a start-up).

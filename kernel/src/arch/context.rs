@@ -15,7 +15,10 @@
 //!
 //! The switches are safe to call: a slot runs only while its stack is alive
 //! (a [`KernelStack`] marks its slot live until it is dropped), only from the
-//! scheduler, and a process parks only its own running slot.
+//! scheduler, and a process parks only its own running slot. Each CPU has
+//! its own scheduler (on its boot or start-up stack): the scheduler's saved
+//! stack pointer and the slot running are per CPU (`PerCpu`); the process
+//! table never gives one thread to two CPUs.
 
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -39,14 +42,20 @@ pub const MAX_SLOTS: usize = 128;
 
 const _: () = assert!(MAX_SLOTS as u64 * SLOT_SPAN <= KERNEL_STACK_AREA_SIZE);
 
-/// Saved stack pointers: one per process slot, and the scheduler's own.
+/// Saved stack pointers: one per process slot (each CPU's scheduler keeps
+/// its own in its `PerCpu`).
 static SAVED_RSP: [AtomicU64; MAX_SLOTS] = [const { AtomicU64::new(0) }; MAX_SLOTS];
-static SCHEDULER_RSP: AtomicU64 = AtomicU64::new(0);
 /// The top of each slot's live stack; 0 when the slot has no stack.
 static STACK_TOP: [AtomicU64; MAX_SLOTS] = [const { AtomicU64::new(0) }; MAX_SLOTS];
-/// The slot running now, or [`NO_SLOT`] while the scheduler runs.
-static RUNNING: AtomicU64 = AtomicU64::new(NO_SLOT);
+/// A CPU's running slot while its scheduler runs.
 const NO_SLOT: u64 = u64::MAX;
+
+/// Whether some CPU runs slot `slot` now.
+fn running_anywhere(slot: usize) -> bool {
+    (0..super::percpu::MAX_CPUS)
+        .map_while(super::percpu::cpu)
+        .any(|c| c.running_slot.load(Ordering::Acquire) == slot as u64)
+}
 
 /// The deepest use (bytes below the top) seen on any freed stack.
 static DEEPEST_USE: AtomicU64 = AtomicU64::new(0);
@@ -226,10 +235,9 @@ impl Drop for KernelStack {
     /// Frees the stack; the slot can take a new one. Panics if the stack is
     /// the one running (a kernel bug: the CPU would run on freed memory).
     fn drop(&mut self) {
-        assert_ne!(
-            RUNNING.load(Ordering::Relaxed),
-            self.slot as u64,
-            "dropping the running kernel stack"
+        assert!(
+            !running_anywhere(self.slot),
+            "dropping a running kernel stack"
         );
         if self.mapped == STACK_PAGES {
             // Fully made (painted): measure before unmapping.
@@ -255,30 +263,36 @@ pub fn run_slot(slot: usize) {
     let Some(top) = STACK_TOP.get(slot).map(|t| t.load(Ordering::Relaxed)) else {
         return;
     };
-    if top == 0 || RUNNING.load(Ordering::Relaxed) != NO_SLOT {
+    let cpu = super::percpu::current();
+    if top == 0 || cpu.running_slot.load(Ordering::Relaxed) != NO_SLOT {
         return;
     }
-    let target = SAVED_RSP[slot].load(Ordering::Relaxed);
-    RUNNING.store(slot as u64, Ordering::Relaxed);
+    let target = SAVED_RSP[slot].load(Ordering::Acquire);
+    cpu.running_slot.store(slot as u64, Ordering::Release);
+    cpu.count_thread_run();
     // SAFETY: `top` is the top of the slot's live stack, which stays alive
     // while it runs (Drop refuses the running stack).
     unsafe { super::traps::set_kernel_stack(top) };
     // SAFETY: the slot's saved pointer was stored by new_for_user or by
-    // return_to_scheduler on its stack, which is alive (checked above); the
-    // scheduler's registers are saved first.
-    unsafe { context_switch(SCHEDULER_RSP.as_ptr(), target) };
-    RUNNING.store(NO_SLOT, Ordering::Relaxed);
+    // return_to_scheduler on its stack, which is alive (checked above) and
+    // which no other CPU runs (the process table gives a thread to one CPU
+    // at a time, and only once the CPU before has left it); this CPU's
+    // scheduler registers are saved first.
+    unsafe { context_switch(cpu.scheduler_rsp.as_ptr(), target) };
+    cpu.running_slot.store(NO_SLOT, Ordering::Release);
 }
 
 /// From process `slot`: parks it and resumes the scheduler. Does nothing
 /// unless `slot` is the slot running now.
 pub fn return_to_scheduler(slot: usize) {
-    if RUNNING.load(Ordering::Relaxed) != slot as u64 {
+    let cpu = super::percpu::current();
+    if cpu.running_slot.load(Ordering::Relaxed) != slot as u64 {
         return;
     }
-    let target = SCHEDULER_RSP.load(Ordering::Relaxed);
-    // SAFETY: the scheduler parked itself in run_slot before this slot ran,
-    // so its saved pointer is a valid switch frame on the boot stack; this
-    // code runs on the slot's own stack, where the switch frame is saved.
+    let target = cpu.scheduler_rsp.load(Ordering::Relaxed);
+    // SAFETY: this CPU's scheduler parked itself in run_slot before this
+    // slot ran, so its saved pointer is a valid switch frame on its stack;
+    // this code runs on the slot's own stack, where the switch frame is
+    // saved.
     unsafe { context_switch(SAVED_RSP[slot].as_ptr(), target) };
 }

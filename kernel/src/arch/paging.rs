@@ -165,6 +165,9 @@ pub fn activate_kernel_tables() {
     if root != 0 {
         // SAFETY: the kernel root built by init_kernel_tables maps the kernel.
         unsafe { super::cpu::load_root(root) };
+        super::percpu::current()
+            .user_root
+            .store(0, Ordering::Release);
     }
 }
 
@@ -283,28 +286,37 @@ impl UserPageTable {
         super::cpu::current_root() == self.root
     }
 
-    /// Makes this the CPU's table (flushes every non-global TLB entry).
+    /// Makes this the CPU's table (flushes every non-global TLB entry:
+    /// PCIDs are off) and records it as the CPU's (`PerCpu::user_root`).
     pub fn activate(&self) {
         // SAFETY: the kernel half is the kernel's own mapping (copied at
         // creation; the kernel-half directories never change), so the
         // running code stays mapped; the table lives while active (Drop
-        // switches away first).
+        // switches away first; every CPU loads the kernel's tables when it
+        // leaves a thread, so only a CPU running a thread of its process
+        // has it loaded).
         unsafe { super::cpu::load_root(self.root) };
+        super::percpu::current()
+            .user_root
+            .store(self.root, Ordering::Release);
     }
 
-    /// Drops the cached translation of `va` when this table is active
-    /// (without PCIDs an inactive table has none).
+    /// Drops the cached translation of `va` on every CPU that has this
+    /// table loaded (without PCIDs a CPU that has not has none).
     pub fn invalidate(&self, va: u64) {
         if self.is_active() {
             super::cpu::invalidate_page(va);
         }
+        super::smp::flush_remote(self.root, Some(va));
     }
 
-    /// Drops every cached user translation when this table is active.
+    /// Drops every cached user translation of this table, on every CPU
+    /// that has it loaded.
     pub fn invalidate_all(&self) {
         if self.is_active() {
             self.activate();
         }
+        super::smp::flush_remote(self.root, None);
     }
 
     /// Walks to the level-1 entry of user address `virt` through existing
@@ -414,11 +426,12 @@ impl UserPageTable {
         if start >= end {
             return;
         }
-        let active = self.is_active();
+        let (active, root) = (self.is_active(), self.root);
         let mut release = |frame: u64, covered: u64| {
             if active {
                 super::cpu::invalidate_page(covered);
             }
+            super::smp::flush_remote(root, Some(covered));
             // SAFETY: release_in unlinked the table just before.
             unsafe { free_table_frame(frame) };
         };

@@ -15,8 +15,9 @@ use x86_64::registers::model_specific::{GsBase, KernelGsBase};
 use x86_64::structures::tss::TaskStateSegment;
 use x86_64::VirtAddr;
 
-/// Most CPUs the kernel runs on (more are left halted).
-pub const MAX_CPUS: usize = 64;
+/// Most CPUs the kernel runs on (more are left halted): as many as the
+/// process table keeps a running thread for.
+pub const MAX_CPUS: usize = neoos_kernel_core::process::MAX_CPUS;
 
 /// One CPU's own data. The assembly reaches the first fields by their
 /// offsets (`repr(C)`): keep them first.
@@ -38,6 +39,21 @@ pub struct PerCpu {
     online: AtomicBool,
     /// Interrupts of this CPU's own APIC timer so far.
     timer_ticks: AtomicU64,
+    /// The scheduler's saved stack pointer while a thread runs here.
+    pub(super) scheduler_rsp: AtomicU64,
+    /// The context slot running here, or `u64::MAX` while the scheduler runs.
+    pub(super) running_slot: AtomicU64,
+    /// The root of the user page table loaded here (0: the kernel's own):
+    /// this CPU may cache that space's entries and no other's.
+    pub(super) user_root: AtomicU64,
+    /// A TLB flush asked of this CPU (0: none; see `smp::flush_remote`),
+    /// cleared once done.
+    pub(super) flush_request: AtomicU64,
+    /// How many times this CPU switched to a thread.
+    thread_runs: AtomicU64,
+    /// Whether its scheduler found nothing to run and halts (or is about
+    /// to): a CPU that readies a thread interrupts it.
+    idle: AtomicBool,
 }
 
 /// Offsets the assembly uses.
@@ -55,6 +71,12 @@ impl PerCpu {
             apic_id: AtomicU32::new(apic_id),
             online: AtomicBool::new(false),
             timer_ticks: AtomicU64::new(0),
+            scheduler_rsp: AtomicU64::new(0),
+            running_slot: AtomicU64::new(u64::MAX),
+            user_root: AtomicU64::new(0),
+            flush_request: AtomicU64::new(0),
+            thread_runs: AtomicU64::new(0),
+            idle: AtomicBool::new(false),
         }
     }
 
@@ -76,6 +98,26 @@ impl PerCpu {
     /// How often this CPU's own APIC timer has fired.
     pub fn timer_ticks(&self) -> u64 {
         self.timer_ticks.load(Ordering::Relaxed)
+    }
+
+    /// Marks this CPU idle (its scheduler halts) or not.
+    pub fn set_idle(&self, idle: bool) {
+        self.idle.store(idle, Ordering::Release);
+    }
+
+    /// Whether this CPU's scheduler halts for want of a thread.
+    pub fn is_idle(&self) -> bool {
+        self.idle.load(Ordering::Acquire)
+    }
+
+    /// How many times this CPU switched to a thread.
+    pub fn thread_runs(&self) -> u64 {
+        self.thread_runs.load(Ordering::Relaxed)
+    }
+
+    /// Counts one switch of this CPU to a thread.
+    pub(super) fn count_thread_run(&self) {
+        self.thread_runs.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one interrupt of this CPU's APIC timer.

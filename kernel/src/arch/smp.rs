@@ -15,11 +15,19 @@
 //! An AP sets up its own GDT and TSS, per-CPU data (GS base), the shared
 //! IDT, `syscall`, its local APIC and SMEP/SMAP, counts itself online,
 //! starts its own APIC timer (100 Hz, calibrated once against the PIT by
-//! the boot CPU) and then halts between timer interrupts, which it only
-//! counts: processes still run on the boot CPU only.
+//! the boot CPU: it preempts the threads the AP runs) and, once the kernel
+//! state exists, runs its own scheduler loop on its start-up stack.
+//!
+//! TLB flushes of other CPUs ([`flush_remote`]): a CPU that changes a user
+//! page table another CPU has loaded (each `PerCpu` says which one) writes
+//! the request into that CPU's mailbox, interrupts it
+//! ([`apic::FLUSH_VECTOR`]) and waits until every such CPU has done it
+//! ([`serve_flush_request`]: in the interrupt, or in the kernel lock's
+//! acquisition loop of a CPU spinning there with interrupts off).
 
 use alloc::vec::Vec;
 use core::arch::global_asm;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::paging::{kernel_root, phys_to_virt};
 use super::percpu::{self, PerCpu};
@@ -34,8 +42,9 @@ const TRAMPOLINE_BASE: u64 = (TRAMPOLINE_PAGE as u64) << 12;
 const AP_PML4: u64 = 0x9000;
 const AP_PDPT: u64 = 0xa000;
 const AP_PD: u64 = 0xb000;
-/// Each AP's kernel stack (it only parks on it for now).
-const AP_STACK_SIZE: usize = 16 * 1024;
+/// Each AP's kernel stack (its scheduler loop runs on it, the clock's
+/// work included: as big as the boot stack).
+const AP_STACK_SIZE: usize = 64 * 1024;
 /// The start-up protocol's waits.
 const INIT_WAIT_MICROS: u64 = 10_000;
 const FIRST_STARTUP_WAIT_MICROS: u64 = 1_000;
@@ -303,7 +312,11 @@ fn start_one(cpu: &'static PerCpu) -> bool {
 /// Where the trampoline lands, in long mode on the AP's own stack (still
 /// on the start-up tables), with the AP's [`PerCpu`].
 extern "C" fn ap_entry(cpu: *const PerCpu) -> ! {
-    paging::activate_kernel_tables();
+    // SAFETY: the kernel's own root maps all the kernel, as the
+    // trampoline's tables' kernel half does. (Not through
+    // `activate_kernel_tables`, which records it in this CPU's `PerCpu`,
+    // not yet installed.)
+    unsafe { cpu::load_root(kernel_root()) };
     // SAFETY: the boot CPU wrote this pointer into the parameters: a
     // PerCpu leaked for this AP (lives for good, all fields atomic).
     let cpu: &'static PerCpu = unsafe { &*cpu };
@@ -314,9 +327,80 @@ extern "C" fn ap_entry(cpu: *const PerCpu) -> ! {
     cpu::protect_kernel_from_user_pages();
     percpu::mark_online();
     apic::start_timer();
-    // Parked: no process runs on this CPU yet; its own timer wakes it
-    // (and is counted) 100 times a second.
-    loop {
-        cpu::wait_for_interrupt();
+    crate::process::run_other_cpu_scheduler()
+}
+
+/// A flush request: the whole user half (else the page's address).
+const FLUSH_ALL: u64 = 1;
+
+/// Flush requests sent to other CPUs (one IPI each), and wake-up IPIs.
+static FLUSH_IPIS: AtomicU64 = AtomicU64::new(0);
+static WAKE_IPIS: AtomicU64 = AtomicU64::new(0);
+
+/// (flush IPIs, wake-up IPIs) sent so far, by every CPU.
+pub fn ipi_counts() -> (u64, u64) {
+    (
+        FLUSH_IPIS.load(Ordering::Relaxed),
+        WAKE_IPIS.load(Ordering::Relaxed),
+    )
+}
+
+/// Makes every other CPU that has the user table `root` loaded drop its
+/// cached translations of `page` (`None`: all of them), and waits until
+/// they have. The caller has done its own CPU's.
+pub fn flush_remote(root: u64, page: Option<u64>) {
+    let me = percpu::current().index();
+    let request = page.map_or(FLUSH_ALL, |p| p & !0xfff).max(FLUSH_ALL);
+    let mut asked = 0u64;
+    for cpu in (0..percpu::MAX_CPUS).map_while(percpu::cpu) {
+        if cpu.index() == me || cpu.user_root.load(Ordering::Acquire) != root {
+            continue;
+        }
+        cpu.flush_request.store(request, Ordering::Release);
+        apic::send_vector(cpu.apic_id(), apic::FLUSH_VECTOR);
+        FLUSH_IPIS.fetch_add(1, Ordering::Relaxed);
+        asked |= 1 << cpu.index();
     }
+    for cpu in (0..percpu::MAX_CPUS).map_while(percpu::cpu) {
+        if asked & (1 << cpu.index()) == 0 {
+            continue;
+        }
+        while cpu.flush_request.load(Ordering::Acquire) != 0 {
+            // Another CPU may be waiting for this one the same way.
+            serve_flush_request();
+            core::hint::spin_loop();
+        }
+    }
+}
+
+/// Interrupts one idle CPU other than this one (its scheduler looks for
+/// a thread again), if there is one.
+pub fn wake_an_idle_cpu() {
+    let me = percpu::current().index();
+    if let Some(cpu) = (0..percpu::MAX_CPUS)
+        .map_while(percpu::cpu)
+        .find(|c| c.index() != me && c.is_idle())
+    {
+        cpu.set_idle(false);
+        apic::send_vector(cpu.apic_id(), apic::FLUSH_VECTOR);
+        WAKE_IPIS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Does the TLB flush another CPU asked of this one, if any, and tells it
+/// so.
+pub fn serve_flush_request() {
+    let me = percpu::current();
+    let request = me.flush_request.load(Ordering::Acquire);
+    if request == 0 {
+        return;
+    }
+    if request == FLUSH_ALL {
+        // SAFETY: reloading the loaded root keeps every mapping as it is
+        // and drops the cached non-global translations.
+        unsafe { cpu::load_root(cpu::current_root()) };
+    } else {
+        cpu::invalidate_page(request);
+    }
+    me.flush_request.store(0, Ordering::Release);
 }

@@ -107,7 +107,7 @@ trap_stub_\n:
     .irp n, 8,10,11,12,13,14,17,21,29,30
     TRAP_ERR \n
     .endr
-    .irp n, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,239,255
+    .irp n, 32,33,34,35,36,37,38,39,40,41,42,43,44,45,46,47,238,239,255
     TRAP_NOERR \n
     .endr
     TRAP_NOERR {disk_vector}
@@ -211,6 +211,9 @@ trap_stub_apic_timer:
     .global trap_stub_disk
 trap_stub_disk:
     .quad trap_stub_{disk_vector}
+    .global trap_stub_flush
+trap_stub_flush:
+    .quad trap_stub_238
     "#,
     disk_vector = const super::ioapic::DISK_VECTOR,
     user_ss = const gdt::USER_DATA as u64,
@@ -240,6 +243,7 @@ unsafe extern "C" {
     static trap_stub_spurious: u64;
     static trap_stub_apic_timer: u64;
     static trap_stub_disk: u64;
+    static trap_stub_flush: u64;
     fn syscall_entry();
 }
 
@@ -274,11 +278,12 @@ pub(super) fn init_boot_cpu() {
         }
     }
     // SAFETY: these stubs are defined in the assembly above and never written.
-    let (spurious, timer, disk) = unsafe {
+    let (spurious, timer, disk, flush) = unsafe {
         (
             *core::ptr::addr_of!(trap_stub_spurious),
             *core::ptr::addr_of!(trap_stub_apic_timer),
             *core::ptr::addr_of!(trap_stub_disk),
+            *core::ptr::addr_of!(trap_stub_flush),
         )
     };
     // SAFETY: as for the stubs above; trap_dispatch handles these vectors
@@ -290,6 +295,8 @@ pub(super) fn init_boot_cpu() {
             .set_handler_addr(x86_64::VirtAddr::new(timer));
         idt.0[usize::from(super::ioapic::DISK_VECTOR)]
             .set_handler_addr(x86_64::VirtAddr::new(disk));
+        idt.0[usize::from(super::apic::FLUSH_VECTOR)]
+            .set_handler_addr(x86_64::VirtAddr::new(flush));
     }
     load_idt();
     init_pic();
@@ -478,10 +485,9 @@ extern "C" fn trap_dispatch(frame: *mut TrapFrame) {
         // Spurious APIC interrupts are not acknowledged.
         return;
     }
-    if frame.vector == u64::from(super::apic::TIMER_VECTOR) {
-        // A CPU's own timer: counted on that CPU (only the parked CPUs run
-        // it for now; the boot CPU keeps the PIT).
-        super::percpu::current().count_timer_tick();
+    if frame.vector == u64::from(super::apic::FLUSH_VECTOR) {
+        // Another CPU asked for a TLB flush (it waits for it).
+        super::smp::serve_flush_request();
         super::apic::end_of_interrupt();
         return;
     }
@@ -491,6 +497,15 @@ extern "C" fn trap_dispatch(frame: *mut TrapFrame) {
         // mode too, it changes nothing of the program.
         super::virtio::handle_interrupt();
         return;
+    }
+    if frame.vector == u64::from(super::apic::TIMER_VECTOR) {
+        // A CPU's own timer (the boot CPU keeps the PIT): counted on that
+        // CPU; from user mode it preempts the thread (`trap::handle`).
+        super::percpu::current().count_timer_tick();
+        super::apic::end_of_interrupt();
+        if !frame.from_user() {
+            return;
+        }
     }
     if frame.from_user() {
         crate::trap::handle(frame);

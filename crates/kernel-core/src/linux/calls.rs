@@ -103,10 +103,10 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// The FS base process `pid` runs with (the kernel loads it when it
-    /// switches to the process).
+    /// The FS base the calling thread of `pid` runs with (the kernel loads
+    /// a thread's when it switches to it).
     pub fn fs_base_of(&self, pid: Pid) -> u64 {
-        self.processes.get(pid).map_or(0, |p| p.abi.fs_base())
+        self.caller_part(pid).map_or(0, |t| t.fs_base)
     }
 
     // Kept out of line: inlined, the Linux handlers' locals would join the
@@ -211,12 +211,14 @@ impl<P: Platform> Kernel<P> {
                 if addr >= USER_END {
                     return Err(Errno::Perm.into());
                 }
-                self.linux_state(pid)?.fs_base = addr;
+                self.linux_state(pid)?;
+                self.caller_part_mut(pid)?.fs_base = addr;
                 self.platform.set_user_fs_base(addr);
                 Ok(0)
             }
             abi::ARCH_GET_FS => {
-                let base = self.linux_state(pid)?.fs_base;
+                self.linux_state(pid)?;
+                let base = self.caller_part_mut(pid)?.fs_base;
                 self.copy_out(pid, UserPtr(addr), &base.to_le_bytes())?;
                 Ok(0)
             }

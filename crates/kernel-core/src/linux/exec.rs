@@ -253,11 +253,16 @@ impl<P: Platform> Kernel<P> {
             new.limits = old.limits;
         }
         // Handlers go back to their defaults; the mask, the pending
-        // signals and the real timer stay (POSIX).
+        // signals and the real timer stay (POSIX). The thread has no
+        // alternate stack and no thread pointer in the new program.
         p.signals.reset_handlers();
         let old_path = core::mem::replace(&mut p.path, path);
         if p.parent == Parent::Kernel && p.started_as.is_none() {
             p.started_as = Some(old_path);
+        }
+        if let Some(t) = self.processes.thread_part_mut(me) {
+            t.altstack = Default::default();
+            t.fs_base = 0;
         }
         while let Some(d) = self
             .processes
@@ -379,8 +384,8 @@ impl<P: Platform> Kernel<P> {
         }
         let child = self.fork(parent, frame)?;
         if args.flags & abi::CLONE_SETTLS != 0 {
-            if let Ok(state) = self.linux_state(child) {
-                state.fs_base = args.tls;
+            if let Some(first) = self.processes.thread_part_mut(child) {
+                first.fs_base = args.tls;
             }
         }
         let tid = child.to_le_bytes();

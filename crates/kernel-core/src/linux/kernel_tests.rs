@@ -604,14 +604,14 @@ fn a_fault_signal_runs_the_handler_and_sigreturn_restores_everything() {
         "returns to the restorer"
     );
     assert_eq!(fpu, initial, "the handler starts with a fresh FPU state");
-    assert_ne!(k.signals(pid).unwrap().blocked & bit(SIGSEGV), 0);
+    assert_ne!(k.blocked_of(pid) & bit(SIGSEGV), 0);
     // The handler returns: `ret` pops the restorer, which calls sigreturn.
     regs.rsp += 8;
     let out = k.signal_return(pid, &mut regs, &mut fpu, &initial, &initial);
     assert_eq!(out, SignalOutcome::Continue);
     assert_eq!(regs, before);
     assert_eq!(fpu, saved_fpu);
-    assert_eq!(k.signals(pid).unwrap().blocked, 0);
+    assert_eq!(k.blocked_of(pid), 0);
 }
 
 #[test]

@@ -53,19 +53,10 @@ pub enum ProgramAbi {
     Linux(LinuxState),
 }
 
-impl ProgramAbi {
-    /// The FS segment base the process runs with (0 for NeoOS programs).
-    pub fn fs_base(&self) -> u64 {
-        match self {
-            ProgramAbi::Neo => 0,
-            ProgramAbi::Linux(s) => s.fs_base,
-        }
-    }
-}
-
 /// The part of a process's state each of its threads has its own of:
 /// signal mask, alternate signal stack, the mask `rt_sigsuspend` replaced,
-/// FS base (see `crate::process`).
+/// FS base (`arch_prctl(ARCH_SET_FS)`, `CLONE_SETTLS`: the thread pointer;
+/// 0 for NeoOS programs). Kept on the thread (`crate::process::Thread`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ThreadPart {
     pub fs_base: u64,
@@ -77,8 +68,6 @@ pub struct ThreadPart {
 /// What the kernel keeps for a Linux process besides its memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LinuxState {
-    /// The FS base set by `arch_prctl(ARCH_SET_FS)` (thread pointer).
-    pub fs_base: u64,
     /// The file-creation mask (`umask`).
     pub umask: u32,
     /// User and group ids (every program starts as root).
@@ -116,7 +105,6 @@ impl LinuxState {
     /// The state of a freshly loaded program whose break starts at `brk_start`.
     pub fn new(brk_start: u64) -> Self {
         LinuxState {
-            fs_base: 0,
             brk_start,
             brk: brk_start,
             umask: 0o022,

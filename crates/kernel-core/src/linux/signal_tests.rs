@@ -403,7 +403,7 @@ fn sigsuspend_sleeps_with_its_mask_and_the_handler_returns_to_the_old_one() {
         ),
         -errno::EFAULT
     );
-    assert_eq!(k.signals(pid).unwrap().blocked, old);
+    assert_eq!(k.blocked_of(pid), old);
     assert_eq!(
         call(
             &mut k,
@@ -416,7 +416,7 @@ fn sigsuspend_sleeps_with_its_mask_and_the_handler_returns_to_the_old_one() {
             rem: UserPtr(0)
         })
     );
-    assert_eq!(k.signals(pid).unwrap().blocked, bit(SIGUSR2));
+    assert_eq!(k.blocked_of(pid), bit(SIGUSR2));
     sleep(&mut k, pid, FOREVER);
     k.send_signal(pid, SIGUSR2).unwrap();
     assert_eq!(state(&k, pid), ThreadState::Blocked { deadline: None });
@@ -451,14 +451,14 @@ fn sigsuspend_sleeps_with_its_mask_and_the_handler_returns_to_the_old_one() {
     assert_eq!(outcome, SignalOutcome::Continue);
     k.restore_saved_mask(pid);
     assert_eq!(
-        k.signals(pid).unwrap().blocked,
+        k.blocked_of(pid),
         bit(SIGUSR2) | bit(SIGUSR1),
         "the handler's mask"
     );
     regs.rsp += 8;
     let out = k.signal_return(pid, &mut regs, &mut fpu, &initial, &initial);
     assert_eq!(out, SignalOutcome::Continue);
-    assert_eq!(k.signals(pid).unwrap().blocked, old, "back to the old mask");
+    assert_eq!(k.blocked_of(pid), old, "back to the old mask");
     assert_eq!(
         pending(&k, pid),
         bit(SIGUSR2),

@@ -11,6 +11,7 @@ use neoos_abi::layout::{USER_BASE, USER_END};
 use neoos_mm::Errno;
 
 use crate::kernel::Kernel;
+use crate::linux::ThreadPart;
 use crate::platform::Platform;
 use crate::process::{Pid, Unwaited};
 use crate::syscall::UserPtr;
@@ -154,18 +155,13 @@ impl AltStack {
     }
 }
 
-/// A process's signal state. The actions belong to the process; the
-/// blocked and pending sets, the saved mask and the alternate stack are
-/// what a thread would own (kept together so they can move there).
+/// A process's signal state: the actions and the signals sent to the
+/// process. Each thread's mask, alternate stack and the mask
+/// `rt_sigsuspend` replaced are the thread's ([`ThreadPart`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Signals {
     actions: [SignalAction; NSIG as usize],
-    pub blocked: u64,
     pub pending: u64,
-    pub altstack: AltStack,
-    /// The mask `rt_sigsuspend` replaced, put back after the handler that
-    /// ends it (the handler's frame holds it), or at once when none runs.
-    pub saved_mask: Option<u64>,
     /// Who sent each pending signal (the first sender while it is pending,
     /// as Linux keeps for the standard signals): its `siginfo`.
     origins: [SignalOrigin; NSIG as usize],
@@ -184,10 +180,7 @@ impl Default for Signals {
     fn default() -> Self {
         Signals {
             actions: [SignalAction::default(); NSIG as usize],
-            blocked: 0,
             pending: 0,
-            altstack: AltStack::default(),
-            saved_mask: None,
             origins: [SignalOrigin::default(); NSIG as usize],
         }
     }
@@ -219,10 +212,10 @@ impl Signals {
         }
     }
 
-    /// The lowest pending signal that is not blocked, taken out of the
+    /// The lowest pending signal not in `blocked`, taken out of the
     /// pending set.
-    pub fn take_deliverable(&mut self) -> Option<u32> {
-        let ready = self.pending & !self.blocked;
+    pub fn take_deliverable(&mut self, blocked: u64) -> Option<u32> {
+        let ready = self.pending & !blocked;
         if ready == 0 {
             return None;
         }
@@ -231,14 +224,9 @@ impl Signals {
         Some(sig)
     }
 
-    /// Whether a signal is pending that is not blocked.
-    pub fn has_deliverable(&self) -> bool {
-        self.pending & !self.blocked != 0
-    }
-
     /// The signal [`Self::take_deliverable`] would take, left pending.
-    pub fn peek_deliverable(&self) -> Option<u32> {
-        let ready = self.pending & !self.blocked;
+    pub fn peek_deliverable(&self, blocked: u64) -> Option<u32> {
+        let ready = self.pending & !blocked;
         (ready != 0).then(|| ready.trailing_zeros() + 1)
     }
 
@@ -279,20 +267,21 @@ impl Signals {
         a.handler == SIG_IGN || a.flags & SA_NOCLDWAIT != 0
     }
 
-    /// Sets the blocked set (SIGKILL and SIGSTOP stay unblocked).
-    pub fn set_blocked(&mut self, set: u64) {
-        self.blocked = set & !UNCATCHABLE;
-    }
-
     /// After exec: handlers go back to their defaults (ignored stay
-    /// ignored), the mask and pending set stay (POSIX).
+    /// ignored), the pending set stays (POSIX).
     pub fn reset_handlers(&mut self) {
         for a in &mut self.actions {
             if a.handler != SIG_IGN {
                 *a = SignalAction::default();
             }
         }
-        self.altstack = AltStack::default();
+    }
+}
+
+impl ThreadPart {
+    /// Sets the thread's blocked set (SIGKILL and SIGSTOP stay unblocked).
+    pub fn set_blocked(&mut self, set: u64) {
+        self.blocked = set & !UNCATCHABLE;
     }
 }
 
@@ -545,17 +534,28 @@ impl<P: Platform> Kernel<P> {
         Some(&self.processes.get(pid)?.signals)
     }
 
-    /// The signal state of `pid`, to change (host tests).
-    #[cfg(test)]
-    pub(crate) fn signals_mut_for_test(&mut self, pid: Pid) -> &mut Signals {
-        &mut self.processes.get_mut(pid).expect("a process").signals
-    }
-
     fn signals_mut(&mut self, pid: Pid) -> Result<&mut Signals, Errno> {
         self.processes
             .get_mut(pid)
             .map(|p| &mut p.signals)
             .ok_or(Errno::Inval)
+    }
+
+    /// The calling thread of `pid`'s mask, alternate stack, saved mask and
+    /// FS base.
+    pub fn caller_part(&self, pid: Pid) -> Option<ThreadPart> {
+        self.processes.thread_part(self.caller_tid(pid))
+    }
+
+    /// [`Self::caller_part`], to change.
+    pub(crate) fn caller_part_mut(&mut self, pid: Pid) -> Result<&mut ThreadPart, Errno> {
+        let tid = self.caller_tid(pid);
+        self.processes.thread_part_mut(tid).ok_or(Errno::Inval)
+    }
+
+    /// The calling thread of `pid`'s signal mask (0 without one).
+    pub fn blocked_of(&self, pid: Pid) -> u64 {
+        self.caller_part(pid).map_or(0, |t| t.blocked)
     }
 
     /// `rt_sigaction(sig, act, oldact, sigsetsize)`: the old action is
@@ -616,12 +616,12 @@ impl<P: Platform> Kernel<P> {
             }
             Some(word(&self.copy_in(pid, set, 8)?, 0))
         };
-        let blocked = self.signals_mut(pid)?.blocked;
+        let blocked = self.caller_part_mut(pid)?.blocked;
         if !old.is_null() {
             self.copy_out(pid, old, &blocked.to_le_bytes())?;
         }
         if let Some(set) = new {
-            let s = self.signals_mut(pid)?;
+            let s = self.caller_part_mut(pid)?;
             let next = match how {
                 SIG_BLOCK => blocked | set,
                 SIG_UNBLOCK => blocked & !set,
@@ -641,7 +641,7 @@ impl<P: Platform> Kernel<P> {
         old: UserPtr,
         sp: u64,
     ) -> Result<i64, Errno> {
-        let current = self.signals_mut(pid)?.altstack;
+        let current = self.caller_part_mut(pid)?.altstack;
         let on_it = current.contains(sp);
         let new = if ss.is_null() {
             None
@@ -681,7 +681,7 @@ impl<P: Platform> Kernel<P> {
             self.copy_out(pid, old, &b)?;
         }
         if let Some(a) = new {
-            self.signals_mut(pid)?.altstack = a;
+            self.caller_part_mut(pid)?.altstack = a;
         }
         Ok(0)
     }
@@ -741,7 +741,7 @@ impl<P: Platform> Kernel<P> {
         // The one taken next: sent to the process first, then the thread's.
         let ready = self.processes.deliverable_to(self.caller_tid(pid));
         let next = s
-            .peek_deliverable()
+            .peek_deliverable(self.blocked_of(pid))
             .or((ready != 0).then(|| ready.trailing_zeros() + 1));
         let handled = next.map(|sig| s.disposition(sig));
         match (restart, handled) {
@@ -760,7 +760,7 @@ impl<P: Platform> Kernel<P> {
     /// `rt_sigsuspend` replaced and no handler's frame took back is put
     /// back.
     pub fn restore_saved_mask(&mut self, pid: Pid) {
-        if let Ok(s) = self.signals_mut(pid) {
+        if let Ok(s) = self.caller_part_mut(pid) {
             if let Some(mask) = s.saved_mask.take() {
                 s.set_blocked(mask);
             }
@@ -780,7 +780,7 @@ impl<P: Platform> Kernel<P> {
             return Err(Errno::Inval);
         }
         let mask = word(&self.copy_in(pid, mask, 8)?, 0);
-        let s = self.signals_mut(pid)?;
+        let s = self.caller_part_mut(pid)?;
         let old = s.saved_mask.unwrap_or(s.blocked);
         s.saved_mask = Some(old);
         s.set_blocked(mask);
@@ -853,10 +853,10 @@ impl<P: Platform> Kernel<P> {
         initial_fpu: &FpuState,
     ) -> SignalOutcome {
         let sig = info.signo;
-        let Ok(s) = self.signals_mut(pid) else {
+        let (Some(s), Some(t)) = (self.signals(pid), self.caller_part(pid)) else {
             return SignalOutcome::Kill(sig);
         };
-        let blocked = s.blocked & bit(sig) != 0;
+        let blocked = t.blocked & bit(sig) != 0;
         let action = match s.disposition(sig) {
             Disposition::Handle(a) if !(forced && blocked) => a,
             Disposition::Ignore if !forced => return SignalOutcome::Nothing,
@@ -864,8 +864,8 @@ impl<P: Platform> Kernel<P> {
         };
         // The mask the handler's return restores: the one `rt_sigsuspend`
         // replaced, if it did.
-        let (old_mask, altstack) = (s.saved_mask.unwrap_or(s.blocked), s.altstack);
-        let running_mask = s.blocked;
+        let (old_mask, altstack) = (t.saved_mask.unwrap_or(t.blocked), t.altstack);
+        let running_mask = t.blocked;
         let use_alt =
             action.flags & SA_ONSTACK != 0 && altstack.enabled && !altstack.contains(regs.rsp);
         let sp = if use_alt {
@@ -892,17 +892,19 @@ impl<P: Platform> Kernel<P> {
         if stored.is_err() {
             return SignalOutcome::Kill(SIGSEGV);
         }
-        let Ok(s) = self.signals_mut(pid) else {
-            return SignalOutcome::Kill(sig);
-        };
         let mut mask = running_mask | action.mask;
         if action.flags & SA_NODEFER == 0 {
             mask |= bit(sig);
         }
-        s.set_blocked(mask);
-        s.saved_mask = None;
+        let Ok(t) = self.caller_part_mut(pid) else {
+            return SignalOutcome::Kill(sig);
+        };
+        t.set_blocked(mask);
+        t.saved_mask = None;
         if action.flags & SA_RESETHAND != 0 {
-            s.actions[(sig - 1) as usize] = SignalAction::default();
+            if let Ok(s) = self.signals_mut(pid) {
+                s.actions[(sig - 1) as usize] = SignalAction::default();
+            }
         }
         regs.rip = action.handler;
         regs.rsp = frame.at;
@@ -948,10 +950,10 @@ impl<P: Platform> Kernel<P> {
             sanitize_fpu(&mut f, cpu_area);
             f
         };
-        let Ok(s) = self.signals_mut(pid) else {
+        let Ok(t) = self.caller_part_mut(pid) else {
             return SignalOutcome::Kill(SIGSEGV);
         };
-        s.set_blocked(restored.mask);
+        t.set_blocked(restored.mask);
         *regs = restored.regs;
         *fpu = new_fpu;
         SignalOutcome::Continue
@@ -973,7 +975,8 @@ impl<P: Platform> Kernel<P> {
     /// Signals sent to the process come first, then those sent to the
     /// running thread alone.
     pub fn next_pending_signal(&mut self, pid: Pid) -> Option<u32> {
-        match self.signals_mut(pid).ok()?.take_deliverable() {
+        let blocked = self.blocked_of(pid);
+        match self.signals_mut(pid).ok()?.take_deliverable(blocked) {
             Some(sig) => Some(sig),
             None => self.take_thread_signal(pid),
         }
@@ -1039,10 +1042,11 @@ mod tests {
 
     #[test]
     fn sigkill_cannot_be_blocked_or_handled() {
+        let mut t = ThreadPart::default();
+        t.set_blocked(u64::MAX);
+        assert_eq!(t.blocked & bit(SIGKILL), 0);
+        assert_eq!(t.blocked & bit(SIGSTOP), 0);
         let mut s = Signals::default();
-        s.set_blocked(u64::MAX);
-        assert_eq!(s.blocked & bit(SIGKILL), 0);
-        assert_eq!(s.blocked & bit(SIGSTOP), 0);
         s.actions[(SIGKILL - 1) as usize].handler = 0x40_1000;
         assert_eq!(s.disposition(SIGKILL), Disposition::Terminate);
     }
@@ -1062,10 +1066,8 @@ mod tests {
             pending: bit(SIGUSR1) | bit(SIGSEGV),
             ..Default::default()
         };
-        s.set_blocked(bit(SIGUSR1));
-        assert_eq!(s.take_deliverable(), Some(SIGSEGV));
-        assert_eq!(s.take_deliverable(), None);
-        s.set_blocked(0);
-        assert_eq!(s.take_deliverable(), Some(SIGUSR1));
+        assert_eq!(s.take_deliverable(bit(SIGUSR1)), Some(SIGSEGV));
+        assert_eq!(s.take_deliverable(bit(SIGUSR1)), None);
+        assert_eq!(s.take_deliverable(0), Some(SIGUSR1));
     }
 }

@@ -385,7 +385,10 @@ pub(crate) fn remove_range(
     } else {
         split_at(space, store, start);
         split_at(space, store, end);
-        while let Some(first) = space.mappings.range(start..end).next().map(|(&s, _)| s) {
+        loop {
+            let Some(first) = space.mappings.range(start..end).next().map(|(&s, _)| s) else {
+                break;
+            };
             let Some(m) = space.remove(first) else {
                 break;
             };

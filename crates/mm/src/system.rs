@@ -154,14 +154,10 @@ impl MemorySystem {
             Some(space) => space.insert(mapping),
             None => Err(mapping),
         };
-        let Err(mut refused) = refused else {
+        let Err(refused) = refused else {
             return Ok(());
         };
-        if let Some(b) = refused.backing.take() {
-            let mut frees = Vec::new();
-            self.store.drop_map_ref(&mut hw.io(), b.object, &mut frees);
-            crate::tlb::free_frames(&mut frees, hw.frames, &mut self.store.stats);
-        }
+        self.store.give_back_refused(hw, refused);
         Err(if self.spaces.contains_key(&id) {
             Errno::NoMem
         } else {

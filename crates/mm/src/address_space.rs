@@ -1,14 +1,14 @@
 //! One address space: its mappings in an ordered map keyed by start address
-//! (O(log n) lookup, insert and split), the fault hint that map carries, and
-//! the index of its holes.
+//! (O(log n) lookup, insert and split) with the latest inserted mapping kept
+//! beside it, the fault hint that map carries, and the index of its holes.
 
 use crate::holes::HoleIndex;
 use crate::hw::{ObjectId, Prot, PAGE_SIZE};
 use crate::mapping::{Mapping, Sharing};
 use crate::object::ObjectStore;
-use alloc::collections::btree_map::{Entry, RangeMut};
+use alloc::collections::btree_map::Entry;
 use alloc::collections::BTreeMap;
-use core::ops::{Deref, RangeBounds};
+use core::ops::RangeBounds;
 
 /// The last mapping a fault resolved in, as the zero-fill fast path needs
 /// it: a first-touch loop faults in one mapping page after page, and with
@@ -48,58 +48,213 @@ impl FaultHint {
 }
 
 /// The mappings of one address space by start address, and the fault hint.
-/// Reading goes through `Deref` to the map; every way to change a mapping
-/// or the map (insert, remove, entry, `get_mut`, `range_mut`) is a method
-/// here that drops the hint first, so no path that changes mappings
-/// (munmap, mprotect, MAP_FIXED, madvise, shmdt, exit)
-/// can leave a stale one. Only [`Self::set_fault_hint`] sets it.
+///
+/// The mapping the latest insert added is kept beside the tree (`recent`,
+/// its key in no tree node), as the hole index keeps the latest released
+/// hole: the mmap that adds one mapping and the munmap that takes it away
+/// again touch no tree node; the next insert moves it into the tree. Every
+/// reader (`get`, `range`, `iter`, `values`, `len`) sees it in its place,
+/// so the index reads as one ordered map. Every way to change a mapping or
+/// the index is a method here that drops the hint first, so no path that
+/// changes mappings (munmap, mprotect, MAP_FIXED, madvise, shmdt, exit) can
+/// leave a stale one. Only [`Self::set_fault_hint`] sets it.
 #[derive(Debug, Default)]
 pub struct MappingIndex {
-    map: BTreeMap<u64, Mapping>,
+    /// Every mapping but `recent`, by start.
+    tree: BTreeMap<u64, Mapping>,
+    /// The latest inserted mapping (start, mapping), if no change took it
+    /// out since.
+    recent: Option<(u64, Mapping)>,
     fault_hint: Option<FaultHint>,
 }
 
-impl Deref for MappingIndex {
-    type Target = BTreeMap<u64, Mapping>;
+/// The tree's entries in a range merged with the recent mapping (when it
+/// lies in the range), in key order from both ends. `front` and `back`
+/// hold a tree entry read ahead of its turn.
+struct Merged<'a, I, V> {
+    tree: I,
+    recent: Option<(&'a u64, V)>,
+    front: Option<(&'a u64, V)>,
+    back: Option<(&'a u64, V)>,
+}
 
-    fn deref(&self) -> &Self::Target {
-        &self.map
+impl<'a, I: DoubleEndedIterator<Item = (&'a u64, V)>, V> Iterator for Merged<'a, I, V> {
+    type Item = (&'a u64, V);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let next = (self.front.take())
+            .or_else(|| self.tree.next())
+            .or_else(|| self.back.take());
+        match (&self.recent, &next) {
+            (Some((r, _)), Some((t, _))) if r < t => {
+                self.front = next;
+                self.recent.take()
+            }
+            (Some(_), None) => self.recent.take(),
+            _ => next,
+        }
+    }
+}
+
+impl<'a, I: DoubleEndedIterator<Item = (&'a u64, V)>, V> DoubleEndedIterator for Merged<'a, I, V> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        let next = (self.back.take())
+            .or_else(|| self.tree.next_back())
+            .or_else(|| self.front.take());
+        match (&self.recent, &next) {
+            (Some((r, _)), Some((t, _))) if r > t => {
+                self.back = next;
+                self.recent.take()
+            }
+            (Some(_), None) => self.recent.take(),
+            _ => next,
+        }
     }
 }
 
 impl MappingIndex {
-    /// The map, for a change: the hint goes.
-    fn changing(&mut self) -> &mut BTreeMap<u64, Mapping> {
+    /// Drops the hint: the index or a mapping is about to change.
+    fn changing(&mut self) {
         self.fault_hint = None;
-        &mut self.map
     }
 
-    /// Inserts `m` at `start` (see `BTreeMap::insert`).
-    pub(crate) fn insert(&mut self, start: u64, m: Mapping) -> Option<Mapping> {
-        self.changing().insert(start, m)
+    /// The mapping starting at `start`.
+    pub fn get(&self, start: &u64) -> Option<&Mapping> {
+        match &self.recent {
+            Some((s, m)) if s == start => Some(m),
+            _ => self.tree.get(start),
+        }
+    }
+
+    /// The mappings starting in `range`, in address order (both ends).
+    pub fn range<R: RangeBounds<u64>>(
+        &self,
+        range: R,
+    ) -> impl DoubleEndedIterator<Item = (&u64, &Mapping)> {
+        let recent = (self.recent.as_ref())
+            .filter(|(s, _)| range.contains(s))
+            .map(|(s, m)| (s, m));
+        Merged {
+            tree: self.tree.range(range),
+            recent,
+            front: None,
+            back: None,
+        }
+    }
+
+    /// The mapping with the highest start at or below `addr` (one tree
+    /// search, no merging iterator: the lookup of faults and splits).
+    pub fn last_at_or_below(&self, addr: u64) -> Option<&Mapping> {
+        let in_tree = self.tree.range(..=addr).next_back().map(|(_, m)| m);
+        match &self.recent {
+            Some((s, m)) if *s <= addr && in_tree.is_none_or(|t| t.start < *s) => Some(m),
+            _ => in_tree,
+        }
+    }
+
+    /// As [`Self::last_at_or_below`], for a change.
+    pub(crate) fn last_at_or_below_mut(&mut self, addr: u64) -> Option<&mut Mapping> {
+        self.changing();
+        let in_tree = self.tree.range_mut(..=addr).next_back().map(|(_, m)| m);
+        match &mut self.recent {
+            Some((s, m)) if *s <= addr && in_tree.as_ref().is_none_or(|t| t.start < *s) => Some(m),
+            _ => in_tree,
+        }
+    }
+
+    /// Every mapping with its start, in address order.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&u64, &Mapping)> {
+        self.range(..)
+    }
+
+    /// Every mapping, in address order.
+    pub fn values(&self) -> impl DoubleEndedIterator<Item = &Mapping> {
+        self.iter().map(|(_, m)| m)
+    }
+
+    /// Number of mappings.
+    pub fn len(&self) -> usize {
+        self.tree.len() + usize::from(self.recent.is_some())
+    }
+
+    /// Whether there is no mapping.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Adds `m` at its start, where no mapping starts (the callers add
+    /// over free ranges or split inside a mapping). It becomes the recent
+    /// mapping; the one before goes into the tree.
+    pub(crate) fn insert(&mut self, m: Mapping) {
+        self.changing();
+        debug_assert!(self.get(&m.start).is_none(), "a mapping starts there");
+        if let Some((start, older)) = self.recent.replace((m.start, m)) {
+            self.tree.insert(start, older);
+        }
+    }
+
+    /// Adds `m` at its start, where no mapping starts, into the tree: the
+    /// recent mapping stays (a split: the right half of a mapping is not
+    /// the pair's mapping, and moving the recent one would cost a tree
+    /// insert more).
+    pub(crate) fn insert_in_tree(&mut self, m: Mapping) {
+        self.changing();
+        debug_assert!(self.get(&m.start).is_none(), "a mapping starts there");
+        self.tree.insert(m.start, m);
     }
 
     /// Removes the mapping at `start`.
     pub(crate) fn remove(&mut self, start: &u64) -> Option<Mapping> {
-        self.changing().remove(start)
+        self.remove_if(*start, |_| true)
     }
 
-    /// The entry at `start`, for a change.
-    pub(crate) fn entry(&mut self, start: u64) -> Entry<'_, u64, Mapping> {
-        self.changing().entry(start)
+    /// Removes the mapping at `start` if it `matches`.
+    pub(crate) fn remove_if(
+        &mut self,
+        start: u64,
+        matches: impl FnOnce(&Mapping) -> bool,
+    ) -> Option<Mapping> {
+        self.changing();
+        if let Some((s, m)) = &self.recent {
+            if *s == start {
+                // Its key is in no tree node.
+                return matches(m)
+                    .then(|| self.recent.take())
+                    .flatten()
+                    .map(|(_, m)| m);
+            }
+        }
+        match self.tree.entry(start) {
+            Entry::Occupied(e) if matches(e.get()) => Some(e.remove()),
+            _ => None,
+        }
     }
 
     /// The mapping at `start`, for a change.
     pub(crate) fn get_mut(&mut self, start: &u64) -> Option<&mut Mapping> {
-        self.changing().get_mut(start)
+        self.changing();
+        match &mut self.recent {
+            Some((s, m)) if s == start => Some(m),
+            _ => self.tree.get_mut(start),
+        }
     }
 
-    /// The mappings starting in `range`, for a change.
+    /// The mappings starting in `range`, for a change, in address order
+    /// (both ends).
     pub(crate) fn range_mut<R: RangeBounds<u64>>(
         &mut self,
         range: R,
-    ) -> RangeMut<'_, u64, Mapping> {
-        self.changing().range_mut(range)
+    ) -> impl DoubleEndedIterator<Item = (&u64, &mut Mapping)> {
+        self.changing();
+        let recent = (self.recent.as_mut())
+            .filter(|(s, _)| range.contains(s))
+            .map(|(s, m)| (&*s, m));
+        Merged {
+            tree: self.tree.range_mut(range),
+            recent,
+            front: None,
+            back: None,
+        }
     }
 
     /// The hint, if a fault set one and nothing changed a mapping since.
@@ -115,7 +270,7 @@ impl MappingIndex {
     /// Records the mapping at `start` as the hint (after a fault resolved
     /// in it); none if it is not a private mapping with an object.
     pub(crate) fn set_fault_hint(&mut self, start: u64) {
-        self.fault_hint = self.map.get(&start).and_then(FaultHint::of);
+        self.fault_hint = self.get(&start).and_then(FaultHint::of);
     }
 }
 
@@ -137,19 +292,19 @@ impl AddressSpace {
 
     /// Start of the mapping containing `addr`.
     pub fn mapping_start_at(&self, addr: u64) -> Option<u64> {
-        let (&start, m) = self.mappings.range(..=addr).next_back()?;
-        m.contains(addr).then_some(start)
+        let m = self.mappings.last_at_or_below(addr)?;
+        m.contains(addr).then_some(m.start)
     }
 
     /// The mapping containing `addr` (one search).
     pub fn mapping_at(&self, addr: u64) -> Option<&Mapping> {
-        let (_, m) = self.mappings.range(..=addr).next_back()?;
+        let m = self.mappings.last_at_or_below(addr)?;
         m.contains(addr).then_some(m)
     }
 
     /// The mapping containing `addr`, writable (one search).
     pub fn mapping_at_mut(&mut self, addr: u64) -> Option<&mut Mapping> {
-        let (_, m) = self.mappings.range_mut(..=addr).next_back()?;
+        let m = self.mappings.last_at_or_below_mut(addr)?;
         m.contains(addr).then_some(m)
     }
 
@@ -159,7 +314,7 @@ impl AddressSpace {
         if !self.holes.reserve(mapping.start, mapping.end) {
             return Err(mapping);
         }
-        self.mappings.insert(mapping.start, mapping);
+        self.mappings.insert(mapping);
         Ok(())
     }
 
@@ -172,11 +327,7 @@ impl AddressSpace {
 
     /// Removes the mapping that is exactly `[start, end)`, if there is one.
     pub fn remove_exact(&mut self, start: u64, end: u64) -> Option<Mapping> {
-        let entry = match self.mappings.entry(start) {
-            Entry::Occupied(e) if e.get().end == end => e,
-            _ => return None,
-        };
-        let m = entry.remove();
+        let m = self.mappings.remove_if(start, |m| m.end == end)?;
         self.holes.release(m.start, m.end);
         Some(m)
     }
@@ -196,7 +347,7 @@ impl AddressSpace {
         };
         let right_ref = left.backing.as_ref().map(|b| store.share(&b.object));
         let right = left.split_off(addr, right_ref);
-        self.mappings.insert(addr, right);
+        self.mappings.insert_in_tree(right);
         true
     }
 
@@ -231,5 +382,140 @@ impl AddressSpace {
     /// The hole index.
     pub fn holes(&self) -> &HoleIndex {
         &self.holes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mapping::Origin;
+    use alloc::vec::Vec;
+    use proptest::prelude::*;
+
+    /// A mapping of one page at page number `page`, its end marking it.
+    fn mapping(page: u64, mark: u64) -> Mapping {
+        Mapping {
+            start: page * PAGE_SIZE,
+            end: page * PAGE_SIZE + PAGE_SIZE + mark,
+            prot: Prot::READ,
+            max_prot: Prot::READ,
+            sharing: Sharing::Private,
+            backing: None,
+            origin: Origin::Posix,
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Insert(u64, u64),
+        Remove(u64),
+        RemoveIfEnd(u64, u64),
+        Mark(u64, u64),
+        MarkRange(u64, u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let page = 0u64..40;
+        prop_oneof![
+            4 => (page.clone(), 0u64..4).prop_map(|(p, m)| Op::Insert(p, m)),
+            2 => page.clone().prop_map(Op::Remove),
+            2 => (page.clone(), 0u64..4).prop_map(|(p, m)| Op::RemoveIfEnd(p, m)),
+            1 => (page.clone(), 0u64..4).prop_map(|(p, m)| Op::Mark(p, m)),
+            1 => (page.clone(), page).prop_map(|(a, b)| Op::MarkRange(a.min(b), a.max(b))),
+        ]
+    }
+
+    fn ends<'a>(it: impl Iterator<Item = (&'a u64, &'a Mapping)>) -> Vec<(u64, u64)> {
+        it.map(|(&s, m)| (s, m.end)).collect()
+    }
+
+    /// Every reader, from both ends and alternating, against the model.
+    fn agrees(index: &MappingIndex, model: &BTreeMap<u64, u64>, lo: u64, hi: u64) {
+        let want: Vec<(u64, u64)> = model.iter().map(|(&s, &e)| (s, e)).collect();
+        assert_eq!(ends(index.iter()), want);
+        let mut back = ends(index.iter().rev());
+        back.reverse();
+        assert_eq!(back, want);
+        assert_eq!(index.len(), model.len());
+        assert_eq!(index.is_empty(), model.is_empty());
+        let (lo, hi) = (lo * PAGE_SIZE, hi * PAGE_SIZE);
+        let want: Vec<(u64, u64)> = model.range(lo..hi).map(|(&s, &e)| (s, e)).collect();
+        let mut range = index.range(lo..hi);
+        let (mut front, mut back) = (Vec::new(), Vec::new());
+        loop {
+            let next = if (front.len() + back.len()) % 2 == 0 {
+                range.next().map(|x| front.push(x))
+            } else {
+                range.next_back().map(|x| back.push(x))
+            };
+            if next.is_none() {
+                break;
+            }
+        }
+        front.extend(back.into_iter().rev());
+        assert_eq!(ends(front.into_iter()), want);
+        let below = model.range(..=hi).next_back().map(|(&s, _)| s);
+        assert_eq!(index.range(..=hi).next_back().map(|(&s, _)| s), below);
+        assert_eq!(index.last_at_or_below(hi).map(|m| m.start), below);
+        for s in (0..40).map(|p| p * PAGE_SIZE) {
+            assert_eq!(index.get(&s).map(|m| m.end), model.get(&s).copied());
+        }
+    }
+
+    proptest! {
+        /// The index with its recent mapping beside the tree reads and
+        /// changes as one ordered map.
+        #[test]
+        fn mapping_index_is_an_ordered_map(
+            ops in proptest::collection::vec(op(), 1..80),
+            lo in 0u64..40,
+            len in 0u64..40,
+        ) {
+            let mut index = MappingIndex::default();
+            let mut model: BTreeMap<u64, u64> = BTreeMap::new();
+            for op in ops {
+                match op {
+                    Op::Insert(p, mark) => {
+                        let m = mapping(p, mark);
+                        if model.contains_key(&m.start) {
+                            continue;
+                        }
+                        model.insert(m.start, m.end);
+                        index.insert(m);
+                    }
+                    Op::Remove(p) => {
+                        let s = p * PAGE_SIZE;
+                        assert_eq!(index.remove(&s).map(|m| m.end), model.remove(&s));
+                    }
+                    Op::RemoveIfEnd(p, mark) => {
+                        let (s, end) = (p * PAGE_SIZE, mapping(p, mark).end);
+                        let want = model.get(&s).filter(|&&e| e == end).copied();
+                        if want.is_some() {
+                            model.remove(&s);
+                        }
+                        assert_eq!(index.remove_if(s, |m| m.end == end).map(|m| m.end), want);
+                    }
+                    Op::Mark(p, mark) => {
+                        let s = p * PAGE_SIZE;
+                        if let Some(m) = index.get_mut(&s) {
+                            m.end = mapping(p, mark).end;
+                        }
+                        if let Some(e) = model.get_mut(&s) {
+                            *e = mapping(p, mark).end;
+                        }
+                    }
+                    Op::MarkRange(a, b) => {
+                        let range = a * PAGE_SIZE..b * PAGE_SIZE;
+                        for (_, m) in index.range_mut(range.clone()) {
+                            m.end += 1;
+                        }
+                        for (_, e) in model.range_mut(range) {
+                            *e += 1;
+                        }
+                    }
+                }
+                agrees(&index, &model, lo, (lo + len).min(40));
+            }
+        }
     }
 }

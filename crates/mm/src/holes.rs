@@ -11,7 +11,9 @@
 //! freed-range cache), not in them: an mmap that takes it again (the
 //! mmap/munmap pair, a free page beside every mapping or not) reserves it
 //! and the munmap gives it back without a tree insert or removal. Every
-//! query looks at it as at a hole of the trees.
+//! query looks at it as at a hole of the trees. When that munmap comes right
+//! after the mmap (no reserve or release between), it needs no tree search
+//! for its neighbours either.
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use neoos_abi::layout::{MMAP_TOP, USER_BASE, USER_END};
@@ -31,6 +33,12 @@ pub struct HoleIndex {
     /// The hole the latest release made (or what a reserve left of it),
     /// in neither tree.
     cached: Option<(u64, u64)>,
+    /// The range the latest reserve took from the cached hole up to the
+    /// hole's end, if no reserve or release came after it: no hole of the
+    /// trees ends at its start or starts at its end (the cached hole was
+    /// maximal, and only a reserve or release changes the trees), so its
+    /// release (the pair's munmap) needs no search of them.
+    taken: Option<(u64, u64)>,
 }
 
 impl Default for HoleIndex {
@@ -46,6 +54,7 @@ impl HoleIndex {
             by_addr: BTreeMap::new(),
             by_size: BTreeSet::new(),
             cached: None,
+            taken: None,
         };
         holes.add(USER_BASE, MMAP_TOP);
         holes.add(MMAP_TOP, USER_END);
@@ -91,6 +100,7 @@ impl HoleIndex {
     /// Marks the free range `[start, end)` used; false (nothing done) if it
     /// is not free.
     pub fn reserve(&mut self, start: u64, end: u64) -> bool {
+        self.taken = None;
         if start < MMAP_TOP && MMAP_TOP < end {
             return self.is_free(start, end)
                 && self.reserve_within_hole(start, MMAP_TOP)
@@ -100,9 +110,13 @@ impl HoleIndex {
     }
 
     fn reserve_within_hole(&mut self, start: u64, end: u64) -> bool {
+        self.taken = None;
         if let Some((hs, he)) = self.cached.filter(|&(s, e)| s <= start && start < e) {
             if end > he {
                 return false;
+            }
+            if end == he {
+                self.taken = Some((start, end));
             }
             // What is left stays out of the trees: the lower part (where
             // the next placement at the top of this hole goes) as the
@@ -150,6 +164,7 @@ impl HoleIndex {
     }
 
     fn release_one_side(&mut self, start: u64, end: u64) {
+        let apart_from_trees = self.taken.take() == Some((start, end));
         // The cached hole may be a neighbour; the trees hold the others.
         let (mut start, mut end) = (start, end);
         if let Some((cs, ce)) = self.cached {
@@ -161,22 +176,9 @@ impl HoleIndex {
                 self.cached = None;
             }
         }
-        // One search finds both tree neighbours (nothing lies inside
-        // [start, end)): the hole starting at `end` and the hole ending at
-        // `start`.
-        let mut around = self.by_addr.range(..=end);
-        let mut below = around.next_back();
-        let mut above = None;
-        if let Some((&s, &e)) = below {
-            if s == end {
-                // Holes never merge across MMAP_TOP.
-                above = (end != MMAP_TOP).then_some(e);
-                below = around.next_back();
-            }
-        }
-        let below = match below {
-            Some((&ps, &pe)) if pe == start && start != MMAP_TOP => Some(ps),
-            _ => None,
+        let (below, above) = match apart_from_trees {
+            true => (None, None),
+            false => self.tree_neighbours(start, end),
         };
         if let Some(ae) = above {
             self.by_addr.remove(&end);
@@ -192,6 +194,26 @@ impl HoleIndex {
         if let Some((cs, ce)) = self.cached.replace(merged) {
             self.add(cs, ce);
         }
+    }
+
+    /// The start of the tree hole ending at `start` and the end of the one
+    /// starting at `end`, the holes a release of `[start, end)` merges with
+    /// (never across `MMAP_TOP`): one search, as nothing lies inside.
+    fn tree_neighbours(&self, start: u64, end: u64) -> (Option<u64>, Option<u64>) {
+        let mut around = self.by_addr.range(..=end);
+        let mut below = around.next_back();
+        let mut above = None;
+        if let Some((&s, &e)) = below {
+            if s == end {
+                above = (end != MMAP_TOP).then_some(e);
+                below = around.next_back();
+            }
+        }
+        let below = match below {
+            Some((&ps, &pe)) if pe == start && start != MMAP_TOP => Some(ps),
+            _ => None,
+        };
+        (below, above)
     }
 
     /// Where to place `len` bytes without a hint (see module docs).

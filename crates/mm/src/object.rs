@@ -7,7 +7,8 @@
 //! itself), keeps the file and segment-key indexes and the global counters.
 
 use crate::errno::{Errno, PageError};
-use crate::hw::{FileId, Frame, FrameSource, Io, ObjectId, ShmId, PAGE_SIZE};
+use crate::hw::{FileId, Frame, FrameSource, Hw, Io, ObjectId, ShmId, PAGE_SIZE};
+use crate::mapping::Mapping;
 use crate::page_map::PageMap;
 use crate::stats::MemStats;
 use crate::tlb::{free_frames, TlbBatch};
@@ -375,6 +376,15 @@ impl ObjectStore {
     /// A fresh TLB batch reusing the store's scratch list.
     pub fn begin_batch(&mut self) -> TlbBatch {
         TlbBatch::new(core::mem::take(&mut self.scratch))
+    }
+
+    /// Gives back the object reference of a mapping no space took.
+    pub(crate) fn give_back_refused(&mut self, hw: &mut Hw, mut refused: Mapping) {
+        if let Some(b) = refused.backing.take() {
+            let mut frees = Vec::new();
+            self.drop_map_ref(&mut hw.io(), b.object, &mut frees);
+            free_frames(&mut frees, hw.frames, &mut self.stats);
+        }
     }
 
     /// Flushes and frees what `batch` collected.

@@ -12,6 +12,7 @@
 //! `MADV_WILLNEED` prefaults file-backed pages (read access) and ignores
 //! anonymous memory.
 
+use crate::address_space::AddressSpace;
 use crate::errno::Errno;
 use crate::hw::{
     is_page_aligned, page_ceil, Access, AsId, FileAccess, FileId, Hw, Prot, PAGE_SIZE,
@@ -162,9 +163,10 @@ impl MemorySystem {
             Some((f, _)) => Some(self.store.file_object(f).map_err(|_| Errno::BadFd)?),
             None => None,
         };
-        let start = self.choose_address(id, hint, &req)?;
+        // One search of the spaces for the whole call.
+        let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+        let start = choose_address(space, hint, &req)?;
         if req.fixed {
-            let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
             remove_range(space, &mut self.store, hw, start, start + req.len);
         }
         let object = match (file_object, req.sharing) {
@@ -188,32 +190,37 @@ impl MemorySystem {
             backing,
             origin: Origin::Posix,
         };
-        self.insert_mapping(id, hw, mapping)?;
+        if let Err(refused) = space.insert(mapping) {
+            self.store.give_back_refused(hw, refused);
+            return Err(Errno::NoMem);
+        }
         Ok(start)
     }
+}
 
-    fn choose_address(&self, id: AsId, hint: u64, req: &MmapRequest) -> Result<u64, Errno> {
-        let space = self.spaces.get(&id).ok_or(Errno::Inval)?;
-        if req.fixed {
-            if !is_page_aligned(hint) {
-                return Err(Errno::Inval);
-            }
-            let end = hint.checked_add(req.len).ok_or(Errno::Inval)?;
-            if hint < USER_BASE || end > USER_END {
-                return Err(Errno::Inval);
-            }
-            return Ok(hint);
+/// Where `req` goes in `space`: the hint when fixed or free, else placement.
+fn choose_address(space: &AddressSpace, hint: u64, req: &MmapRequest) -> Result<u64, Errno> {
+    if req.fixed {
+        if !is_page_aligned(hint) {
+            return Err(Errno::Inval);
         }
-        if hint != 0 && is_page_aligned(hint) {
-            if let Some(end) = hint.checked_add(req.len) {
-                if space.holes.is_free(hint, end) {
-                    return Ok(hint);
-                }
-            }
+        let end = hint.checked_add(req.len).ok_or(Errno::Inval)?;
+        if hint < USER_BASE || end > USER_END {
+            return Err(Errno::Inval);
         }
-        space.holes.place(req.len).ok_or(Errno::NoMem)
+        return Ok(hint);
     }
+    if hint != 0 && is_page_aligned(hint) {
+        if let Some(end) = hint.checked_add(req.len) {
+            if space.holes.is_free(hint, end) {
+                return Ok(hint);
+            }
+        }
+    }
+    space.holes.place(req.len).ok_or(Errno::NoMem)
+}
 
+impl MemorySystem {
     /// POSIX `munmap`: removes every mapping part in the range (holes are
     /// fine, mappings are split). `Inval` for an unaligned `addr`, `len` zero
     /// or negative, overflow, or a range leaving the user address space.

@@ -113,7 +113,7 @@ impl MemorySystem {
         // Each private object forks once, however many mappings show it.
         let mut forked: BTreeMap<ObjectId, Option<ObjectId>> = BTreeMap::new();
         let mut batch = self.store.begin_batch();
-        for (&start, m) in space.mappings.iter() {
+        for m in space.mappings.values() {
             let object = match (&m.backing, m.sharing) {
                 (None, _) => None,
                 (Some(b), Sharing::Shared) => Some(self.store.share(&b.object)),
@@ -130,7 +130,7 @@ impl MemorySystem {
                 object,
                 first_page: b.first_page,
             });
-            child.mappings.insert(start, Mapping { backing, ..*m });
+            child.mappings.insert(Mapping { backing, ..*m });
         }
         self.store.finish_batch(batch, hw.pt, hw.frames);
         if let Some(space) = self.spaces.get_mut(&parent) {
@@ -154,14 +154,10 @@ impl MemorySystem {
             Some(space) => space.insert(mapping),
             None => Err(mapping),
         };
-        let Err(mut refused) = refused else {
+        let Err(refused) = refused else {
             return Ok(());
         };
-        if let Some(b) = refused.backing.take() {
-            let mut frees = Vec::new();
-            self.store.drop_map_ref(&mut hw.io(), b.object, &mut frees);
-            crate::tlb::free_frames(&mut frees, hw.frames, &mut self.store.stats);
-        }
+        self.store.give_back_refused(hw, refused);
         Err(if self.spaces.contains_key(&id) {
             Errno::NoMem
         } else {

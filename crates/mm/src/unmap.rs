@@ -378,21 +378,31 @@ pub(crate) fn remove_range(
     start: u64,
     end: u64,
 ) {
-    let mut batch = store.begin_batch();
     if let Some(m) = space.remove_exact(start, end) {
-        // The common case (unmapping what one mmap made): no split, no scan.
-        discard_mapping(m, store, hw, &mut batch);
+        // The common case (unmapping what one mmap made): no split, no
+        // scan. A mapping without an object was never touched (a fault
+        // gives it one before it maps a page): no entry, page or reference
+        // to give back, no batch.
+        if m.backing.is_some() {
+            let mut batch = store.begin_batch();
+            discard_mapping(m, store, hw, &mut batch);
+            store.finish_batch(batch, hw.pt, hw.frames);
+        }
     } else {
+        let mut batch = store.begin_batch();
         split_at(space, store, start);
         split_at(space, store, end);
-        while let Some(first) = space.mappings.range(start..end).next().map(|(&s, _)| s) {
+        loop {
+            let Some(first) = space.mappings.range(start..end).next().map(|(&s, _)| s) else {
+                break;
+            };
             let Some(m) = space.remove(first) else {
                 break;
             };
             discard_mapping(m, store, hw, &mut batch);
         }
+        store.finish_batch(batch, hw.pt, hw.frames);
     }
-    store.finish_batch(batch, hw.pt, hw.frames);
     hw.pt.release_tables(start, end);
 }
 

@@ -18,18 +18,30 @@ enum Op {
     Reserve(u64, u64),
     /// Releases one of the ranges reserved so far (by position, modulo).
     Release(usize),
+    /// Reserves `pages` where placement puts them (from the freed-range
+    /// cache when it is the best fit), as mmap without a hint does.
+    Place(u64),
+    /// Releases the latest reserved range (the munmap of the pair).
+    ReleaseLatest,
 }
 
 fn op() -> impl Strategy<Value = Op> {
-    (any::<bool>(), 0..WINDOW, 1..8u64, any::<usize>()).prop_map(|(reserve, first, pages, i)| {
-        let start = WINDOW_START + first * PAGE;
-        let end = (start + pages * PAGE).min(WINDOW_START + WINDOW * PAGE);
-        if reserve {
-            Op::Reserve(start, end)
-        } else {
-            Op::Release(i)
-        }
-    })
+    let anywhere = (any::<bool>(), 0..WINDOW, 1..8u64, any::<usize>()).prop_map(
+        |(reserve, first, pages, i)| {
+            let start = WINDOW_START + first * PAGE;
+            let end = (start + pages * PAGE).min(WINDOW_START + WINDOW * PAGE);
+            if reserve {
+                Op::Reserve(start, end)
+            } else {
+                Op::Release(i)
+            }
+        },
+    );
+    prop_oneof![
+        4 => anywhere,
+        1 => (1..4u64).prop_map(Op::Place),
+        1 => Just(Op::ReleaseLatest),
+    ]
 }
 
 /// The free runs of the model, split at `MMAP_TOP`.
@@ -84,6 +96,20 @@ proptest! {
                     }
                 }
                 Op::Release(_) => {}
+                Op::Place(pages) => {
+                    let len = pages * PAGE;
+                    let Some(s) = index.place(len) else { continue };
+                    prop_assert!(index.reserve(s, s + len));
+                    used.extend((s..s + len).step_by(PAGE as usize));
+                    reserved.push((s, s + len));
+                }
+                Op::ReleaseLatest => {
+                    let Some((s, e)) = reserved.pop() else { continue };
+                    index.release(s, e);
+                    for p in (s..e).step_by(PAGE as usize) {
+                        used.remove(&p);
+                    }
+                }
             }
             let holes = model_holes(&used);
             prop_assert_eq!(index.iter().collect::<Vec<_>>(), holes.clone());

@@ -614,10 +614,14 @@ impl<T, C> ProcessTable<T, C> {
     /// preemptions; a thread that yielded stays off it until its CPU has
     /// left it).
     pub fn others_wait_anywhere(&self) -> bool {
-        self.run_queue
-            .iter()
-            .filter_map(|tid| self.threads.get(tid))
-            .any(|t| t.state == ThreadState::Ready && !self.on_a_cpu(t.tid))
+        // Every lock section asks: the empty queue's answer is the common
+        // one, without setting up the queue's two-slice iterator.
+        !self.run_queue.is_empty()
+            && self
+                .run_queue
+                .iter()
+                .filter_map(|tid| self.threads.get(tid))
+                .any(|t| t.state == ThreadState::Ready && !self.on_a_cpu(t.tid))
     }
 
     /// Takes the next ready thread this CPU may run off the run queue and

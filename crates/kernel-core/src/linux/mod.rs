@@ -18,6 +18,7 @@ pub mod locks;
 mod memory_tests;
 pub mod meta;
 mod more_calls;
+pub(crate) use more_calls::address_space_limit;
 mod namespace;
 mod poll;
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use neoos_abi::linux::{self as abi};
 use neoos_abi::{PAGE_SIZE, TICKS_PER_SECOND};
-use neoos_mm::{Errno, FileAccess};
+use neoos_mm::{AsId, Errno, FileAccess};
 
 use super::signals;
 use super::{LinuxCall, LinuxError};
@@ -50,6 +50,17 @@ fn done(r: Result<i64, Errno>) -> Completion {
 
 fn linux(e: LinuxError) -> Completion {
     Completion::LinuxError(e)
+}
+
+/// The RLIMIT_AS of a Linux process that has one (`None`: no limit, as
+/// for every NeoOS process).
+pub(crate) fn address_space_limit(program: &super::ProgramAbi) -> Option<u64> {
+    match program {
+        super::ProgramAbi::Linux(s) if s.limits.address_space.0 != abi::RLIM_INFINITY => {
+            Some(s.limits.address_space.0)
+        }
+        _ => None,
+    }
 }
 
 impl<P: Platform> Kernel<P> {
@@ -374,14 +385,25 @@ impl<P: Platform> Kernel<P> {
     /// `ENOMEM` when `pid` (a Linux process with an RLIMIT_AS) would hold
     /// more than its limit after mapping `more` bytes.
     pub(crate) fn address_space_check(&mut self, pid: Pid, more: u64) -> Result<(), Errno> {
-        let limit = match self.processes.get(pid).map(|p| p.abi) {
-            Some(super::ProgramAbi::Linux(s)) => s.limits.address_space.0,
-            _ => return Ok(()),
-        };
-        if limit == abi::RLIM_INFINITY {
+        let Some(limit) = self
+            .processes
+            .get(pid)
+            .and_then(|p| address_space_limit(&p.abi))
+        else {
             return Ok(());
-        }
+        };
         let space = self.space_of(pid)?;
+        self.address_space_room_check(space, limit, more)
+    }
+
+    /// `ENOMEM` when `space` would hold more than `limit` bytes after
+    /// mapping `more`.
+    pub(crate) fn address_space_room_check(
+        &self,
+        space: AsId,
+        limit: u64,
+        more: u64,
+    ) -> Result<(), Errno> {
         let held: u64 = self.memory.maps(space).map(|m| m.end - m.start).sum();
         if held.saturating_add(more) > limit {
             return Err(Errno::NoMem);

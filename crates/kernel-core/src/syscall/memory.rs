@@ -13,6 +13,7 @@ use neoos_mm::{write_maps_line, AsId, DirtyFiles, Errno, Hw, MapInfo, MapObject,
 use super::{MemoryCall, UserPtr, CHUNK};
 use crate::files::Descriptor;
 use crate::kernel::Kernel;
+use crate::linux::address_space_limit;
 use crate::linux::meta::Touch;
 use crate::platform::Platform;
 use crate::process::Pid;
@@ -55,9 +56,12 @@ const MAPS_LINE_MAX: usize = 384;
 impl<P: Platform> Kernel<P> {
     #[inline]
     pub(super) fn memory_call(&mut self, pid: Pid, call: MemoryCall) -> Result<i64, Errno> {
-        self.mapping_room_check_for(pid, &call)?;
+        // The mapping-count check runs where the caller's address space is
+        // at hand already (one process lookup a call); it, the length and
+        // reserve checks all say `NoMem`, so their order is not seen.
         match call {
             MemoryCall::NeoMmap { fd, offset, size } => {
+                mapping_room_check_for(&self.memory, self.space_of(pid)?, &call)?;
                 self.heap_reserve_check()?;
                 self.neo_mmap(pid, fd, offset, size)
             }
@@ -72,6 +76,9 @@ impl<P: Platform> Kernel<P> {
                 fd,
                 offset,
             } => {
+                let caller = self.processes.get(pid).ok_or(Errno::Inval)?;
+                let (space, as_limit) = (caller.space, address_space_limit(&caller.abi));
+                mapping_room_check_for(&self.memory, space, &call)?;
                 // Longer than the whole user range: no room, whatever the
                 // mapping core would say of the number (docs/abi.md; as
                 // POSIX and Linux say).
@@ -79,12 +86,19 @@ impl<P: Platform> Kernel<P> {
                     return Err(Errno::NoMem);
                 }
                 self.heap_reserve_check()?;
+                // A Linux process's RLIMIT_AS (nothing to check for others).
+                if let Some(limit) = as_limit {
+                    self.address_space_room_check(space, limit, len)?;
+                }
                 self.posix_mmap(pid, addr, len, prot, flags, fd, offset)
             }
             MemoryCall::Munmap { addr, len } => {
                 self.split_reserve_check(pid, addr, len)?;
-                self.with_space(pid, |m, s, hw| m.munmap(s, hw, addr, len))
-                    .map(|_| 0)
+                self.with_space(pid, |m, s, hw| {
+                    mapping_room_check_for(m, s, &call)?;
+                    m.munmap(s, hw, addr, len)
+                })
+                .map(|_| 0)
             }
             MemoryCall::Msync { addr, len, flags } => {
                 // The files whose mappings held dirty pages in the range
@@ -102,8 +116,11 @@ impl<P: Platform> Kernel<P> {
             }
             MemoryCall::Mprotect { addr, len, prot } => {
                 self.split_reserve_check(pid, addr, len)?;
-                self.with_space(pid, |m, s, hw| m.mprotect(s, hw, addr, len, prot))
-                    .map(|_| 0)
+                self.with_space(pid, |m, s, hw| {
+                    mapping_room_check_for(m, s, &call)?;
+                    m.mprotect(s, hw, addr, len, prot)
+                })
+                .map(|_| 0)
             }
             MemoryCall::Madvise { addr, len, advice } => self
                 .with_space(pid, |m, s, hw| m.madvise(s, hw, addr, len, advice))
@@ -112,40 +129,6 @@ impl<P: Platform> Kernel<P> {
             MemoryCall::Mincore { .. } | MemoryCall::Maps { .. } => Err(Errno::Inval),
             MemoryCall::GetPageSize => Ok(PAGE_SIZE as i64),
             MemoryCall::MemInfo { out } => self.meminfo(pid, out),
-        }
-    }
-
-    /// `NoMem` when `call` could take the caller beyond [`MAPPINGS_MAX`]: a
-    /// new mapping adds one; one placed with `MAP_FIXED` inside another
-    /// also cuts that one in two; unmapping the middle of a mapping leaves
-    /// two, protecting it leaves three. Whether an unmap or protect cuts a
-    /// mapping is only looked up when the count is that close to the bound.
-    fn mapping_room_check_for(&self, pid: Pid, call: &MemoryCall) -> Result<(), Errno> {
-        let (most, cuts) = match *call {
-            // Empty requests add nothing: the mapping core refuses them
-            // with `Inval`, whatever the count.
-            MemoryCall::NeoMmap { size, .. } if size <= 0 => return Ok(()),
-            MemoryCall::Mmap { len: 0, .. } => return Ok(()),
-            MemoryCall::NeoMmap { .. } => (1, None),
-            MemoryCall::Mmap { flags, .. } if flags & neoos_abi::mman::MAP_FIXED != 0 => (2, None),
-            MemoryCall::Mmap { .. } => (1, None),
-            MemoryCall::Munmap { addr, len } => (1, Some((addr, len))),
-            MemoryCall::Mprotect { addr, len, .. } => (2, Some((addr, len))),
-            _ => return Ok(()),
-        };
-        let space = self.space_of(pid)?;
-        let count = self.memory.mapping_count(space);
-        if count + most <= MAPPINGS_MAX {
-            return Ok(());
-        }
-        let added = match cuts {
-            Some((addr, len)) if !self.memory.would_split(space, addr, len) => 0,
-            _ => most,
-        };
-        if count + added > MAPPINGS_MAX {
-            Err(Errno::NoMem)
-        } else {
-            Ok(())
         }
     }
 
@@ -200,8 +183,6 @@ impl<P: Platform> Kernel<P> {
         fd: i64,
         offset: i64,
     ) -> Result<i64, Errno> {
-        // A Linux process's RLIMIT_AS (nothing to check for others).
-        self.address_space_check(pid, len)?;
         let mut flags = flags;
         let file = if flags & neoos_abi::mman::MAP_ANON != 0 {
             None
@@ -445,5 +426,42 @@ impl<P: Platform> Kernel<P> {
             _ => None,
         };
         let _ = write_maps_line(text, m, path.as_deref());
+    }
+}
+
+/// `NoMem` when `call` could take address space `space` beyond [`MAPPINGS_MAX`]: a
+/// new mapping adds one; one placed with `MAP_FIXED` inside another
+/// also cuts that one in two; unmapping the middle of a mapping leaves
+/// two, protecting it leaves three. Whether an unmap or protect cuts a
+/// mapping is only looked up when the count is that close to the bound.
+fn mapping_room_check_for(
+    memory: &MemorySystem,
+    space: AsId,
+    call: &MemoryCall,
+) -> Result<(), Errno> {
+    let (most, cuts) = match *call {
+        // Empty requests add nothing: the mapping core refuses them
+        // with `Inval`, whatever the count.
+        MemoryCall::NeoMmap { size, .. } if size <= 0 => return Ok(()),
+        MemoryCall::Mmap { len: 0, .. } => return Ok(()),
+        MemoryCall::NeoMmap { .. } => (1, None),
+        MemoryCall::Mmap { flags, .. } if flags & neoos_abi::mman::MAP_FIXED != 0 => (2, None),
+        MemoryCall::Mmap { .. } => (1, None),
+        MemoryCall::Munmap { addr, len } => (1, Some((addr, len))),
+        MemoryCall::Mprotect { addr, len, .. } => (2, Some((addr, len))),
+        _ => return Ok(()),
+    };
+    let count = memory.mapping_count(space);
+    if count + most <= MAPPINGS_MAX {
+        return Ok(());
+    }
+    let added = match cuts {
+        Some((addr, len)) if !memory.would_split(space, addr, len) => 0,
+        _ => most,
+    };
+    if count + added > MAPPINGS_MAX {
+        Err(Errno::NoMem)
+    } else {
+        Ok(())
     }
 }

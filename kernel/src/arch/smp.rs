@@ -29,6 +29,8 @@ use alloc::vec::Vec;
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};
 
+use neoos_kernel_core::platform::IpiCounters;
+
 use super::paging::{kernel_root, phys_to_virt};
 use super::percpu::{self, PerCpu};
 use super::{apic, cpu, gdt, madt, paging, traps};
@@ -333,16 +335,21 @@ extern "C" fn ap_entry(cpu: *const PerCpu) -> ! {
 /// A flush request: the whole user half (else the page's address).
 const FLUSH_ALL: u64 = 1;
 
-/// Flush requests sent to other CPUs (one IPI each), and wake-up IPIs.
+/// Flush requests sent to other CPUs (one IPI each), the single pages and
+/// full flushes they asked for, and wake-up IPIs.
 static FLUSH_IPIS: AtomicU64 = AtomicU64::new(0);
+static REMOTE_PAGES: AtomicU64 = AtomicU64::new(0);
+static REMOTE_FULL_FLUSHES: AtomicU64 = AtomicU64::new(0);
 static WAKE_IPIS: AtomicU64 = AtomicU64::new(0);
 
-/// (flush IPIs, wake-up IPIs) sent so far, by every CPU.
-pub fn ipi_counts() -> (u64, u64) {
-    (
-        FLUSH_IPIS.load(Ordering::Relaxed),
-        WAKE_IPIS.load(Ordering::Relaxed),
-    )
+/// The IPIs sent so far, by every CPU.
+pub fn ipi_counts() -> IpiCounters {
+    IpiCounters {
+        tlb_shootdown_ipis: FLUSH_IPIS.load(Ordering::Relaxed),
+        remote_page_invalidations: REMOTE_PAGES.load(Ordering::Relaxed),
+        remote_full_flushes: REMOTE_FULL_FLUSHES.load(Ordering::Relaxed),
+        wakeup_ipis: WAKE_IPIS.load(Ordering::Relaxed),
+    }
 }
 
 /// Makes every other CPU that has the user table `root` loaded drop its
@@ -359,6 +366,12 @@ pub fn flush_remote(root: u64, page: Option<u64>) {
         cpu.flush_request.store(request, Ordering::Release);
         apic::send_vector(cpu.apic_id(), apic::FLUSH_VECTOR);
         FLUSH_IPIS.fetch_add(1, Ordering::Relaxed);
+        let count = if page.is_some() {
+            &REMOTE_PAGES
+        } else {
+            &REMOTE_FULL_FLUSHES
+        };
+        count.fetch_add(1, Ordering::Relaxed);
         asked |= 1 << cpu.index();
     }
     for cpu in (0..percpu::MAX_CPUS).map_while(percpu::cpu) {

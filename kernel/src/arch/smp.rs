@@ -367,11 +367,12 @@ pub fn ipi_counts() -> IpiCounters {
 
 /// Makes every other CPU that has the user table `root` loaded drop the
 /// cached translations `flush` names, and waits until they have: one IPI
-/// per such CPU, whatever the number of pages. The caller has done its own
-/// CPU's.
+/// per such CPU, whatever the number of pages (none for no page). The
+/// caller has done its own CPU's.
 pub fn flush_remote(root: u64, flush: RemoteFlush) {
     let me = percpu::current();
     let pages = match flush {
+        RemoteFlush::Pages([]) => return,
         RemoteFlush::Pages(pages) if pages.len() <= percpu::FLUSH_LIST_CAPACITY => Some(pages),
         _ => None,
     };

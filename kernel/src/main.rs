@@ -152,11 +152,11 @@ fn report_other_cpus() {
             cpu.thread_runs()
         );
     }
-    let (flushes, wakes) = arch::smp::ipi_counts();
+    let ipis = arch::smp::ipi_counts();
     kprintln!(
         "IPIs: {} TLB flush requests, {} wake-ups of idle CPUs",
-        flushes,
-        wakes
+        ipis.tlb_shootdown_ipis,
+        ipis.wakeup_ipis
     );
 }
 

@@ -225,6 +225,9 @@ impl PageTable for HardwarePageTable {
     fn flush_page(&mut self, va: u64) {
         self.tables.invalidate(va);
     }
+    fn flush_pages(&mut self, pages: &[u64]) {
+        self.tables.invalidate_pages(pages);
+    }
     fn flush_all(&mut self) {
         self.tables.invalidate_all();
     }

@@ -28,6 +28,7 @@ use spin::Mutex;
 
 use neoos_kernel_core::fs::FileSystem;
 use neoos_kernel_core::launch::LaunchEntry;
+use neoos_kernel_core::platform::IpiCounters;
 use neoos_kernel_core::{Kernel, Platform};
 use neoos_mm::Access;
 
@@ -107,6 +108,9 @@ impl Platform for KernelPlatform {
     }
     fn frame_counts(&self) -> (u64, u64) {
         crate::frames::counts()
+    }
+    fn ipi_counters(&self) -> IpiCounters {
+        smp::ipi_counts()
     }
     fn console_write(&mut self, bytes: &[u8]) {
         serial::write_bytes(bytes);

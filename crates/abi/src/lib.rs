@@ -644,8 +644,10 @@ pub mod stat {
 /// `struct neo_meminfo` filled by `sys_meminfo` (all fields 64-bit, in this order):
 /// total frames, free frames, mappings of the caller, resident pages of the caller,
 /// writeback requests, writeback bytes, single-page TLB flushes, full TLB flushes,
-/// disk device requests, disk completion interrupts.
-pub const MEMINFO_FIELDS: usize = 10;
+/// disk device requests, disk completion interrupts, TLB shootdown IPIs,
+/// single-page invalidations asked of other CPUs, full flushes asked of other
+/// CPUs, wake-up IPIs.
+pub const MEMINFO_FIELDS: usize = 14;
 
 /// Exit status the kernel reports for a process ended by a fault it caused.
 pub mod status {

@@ -507,6 +507,24 @@ fn maps_lists_each_mapping_in_the_documented_format() {
 }
 
 #[test]
+fn meminfo_ends_with_the_platforms_ipi_counts() {
+    let mut k = kernel();
+    k.platform.ipis = crate::platform::IpiCounters {
+        tlb_shootdown_ipis: 5,
+        remote_page_invalidations: 9,
+        remote_full_flushes: 2,
+        wakeup_ipis: 31,
+    };
+    let pid = spawn(&mut k, None);
+    assert_eq!(sys(&mut k, pid, nr::MEMINFO, [SCRATCH, 0, 0, 0, 0, 0]), 0);
+    let bytes = peek(&mut k, pid, SCRATCH, neoos_abi::MEMINFO_FIELDS * 8);
+    let field = |i: usize| u64::from_le_bytes(bytes[i * 8..i * 8 + 8].try_into().unwrap());
+    assert_eq!(neoos_abi::MEMINFO_FIELDS, 14);
+    assert_eq!([field(10), field(11), field(12), field(13)], [5, 9, 2, 31]);
+    assert_eq!(field(0), 1000, "the fields before stay where they were");
+}
+
+#[test]
 fn posix_memory_calls_return_minus_errno() {
     let mut k = kernel();
     let pid = spawn(&mut k, None);

@@ -53,4 +53,24 @@ pub trait Platform {
     /// A signal was made pending for some process: the kernel checks for
     /// pending signals on its way back to user mode from now on.
     fn signal_pending(&mut self) {}
+    /// The kernel's inter-processor interrupts so far, every CPU's
+    /// (none where only one CPU runs).
+    fn ipi_counters(&self) -> IpiCounters {
+        IpiCounters::default()
+    }
+}
+
+/// Counts of the kernel's inter-processor interrupts (system-wide, since
+/// boot), shown by `sys_meminfo` and `/proc/meminfo`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IpiCounters {
+    /// IPIs sent to make another CPU flush TLB entries (one per CPU asked,
+    /// per round).
+    pub tlb_shootdown_ipis: u64,
+    /// Single-page invalidations asked of other CPUs (one per page per CPU).
+    pub remote_page_invalidations: u64,
+    /// Full TLB flushes asked of other CPUs (one per CPU).
+    pub remote_full_flushes: u64,
+    /// IPIs that woke an idle CPU for a thread made ready.
+    pub wakeup_ipis: u64,
 }

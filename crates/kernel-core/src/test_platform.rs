@@ -11,7 +11,7 @@ use neoos_mm::testing::{SoftFrames, SoftPageTable};
 
 use crate::fs::FileSystem;
 use crate::kernel::Kernel;
-use crate::platform::Platform;
+use crate::platform::{IpiCounters, Platform};
 
 /// The test machine.
 #[derive(Default)]
@@ -31,6 +31,8 @@ pub struct TestPlatform {
     pub heap_low: bool,
     /// Heap bytes above the reserve (`heap_room`), unbounded unless set.
     pub heap_room: Option<usize>,
+    /// What `ipi_counters` reports.
+    pub ipis: IpiCounters,
 }
 
 /// The registers a test process starts with: (entry, stack).
@@ -88,6 +90,9 @@ impl Platform for TestPlatform {
     }
     fn hwcap(&self) -> u64 {
         TEST_HWCAP
+    }
+    fn ipi_counters(&self) -> IpiCounters {
+        self.ipis
     }
     fn frame_counts(&self) -> (u64, u64) {
         (

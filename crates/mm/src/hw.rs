@@ -197,6 +197,15 @@ pub trait PageTable {
     );
     /// Invalidates the TLB entry for `va`.
     fn flush_page(&mut self, va: u64);
+    /// Invalidates the TLB entries for `pages` (at most
+    /// [`TLB_BATCH_LIMIT`](crate::TLB_BATCH_LIMIT)), as one request: an
+    /// implementation that must ask other CPUs asks each once for them all.
+    /// The default invalidates them one by one.
+    fn flush_pages(&mut self, pages: &[u64]) {
+        for &va in pages {
+            self.flush_page(va);
+        }
+    }
     /// Invalidates the whole (non-global) TLB.
     fn flush_all(&mut self);
     /// Frees the intermediate page-table pages that cover part of

@@ -33,6 +33,8 @@ pub struct SoftPageTable {
     pub entries: BTreeMap<u64, SoftPte>,
     pub single_flushes: u64,
     pub full_flushes: u64,
+    /// Requests that invalidated single pages (`flush_page`, `flush_pages`).
+    pub flush_rounds: u64,
     /// Calls of `map`, `unmap`, `protect`, `query`, `take_dirty` and
     /// `update_range`, plus one per entry `update_range` visits (the steps
     /// cost-shape tests count).
@@ -135,6 +137,15 @@ impl PageTable for SoftPageTable {
     }
     fn flush_page(&mut self, _va: u64) {
         self.single_flushes += 1;
+        self.flush_rounds += 1;
+    }
+    fn flush_pages(&mut self, pages: &[u64]) {
+        assert!(
+            pages.len() <= crate::TLB_BATCH_LIMIT,
+            "a batch holds at most the limit"
+        );
+        self.single_flushes += pages.len() as u64;
+        self.flush_rounds += 1;
     }
     fn flush_all(&mut self) {
         self.full_flushes += 1;

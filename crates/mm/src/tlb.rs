@@ -1,15 +1,16 @@
 //! TLB shootdown batching: each operation collects the virtual pages whose
-//! entries it changed and the frames it released, then flushes once (single
-//! pages up to [`TLB_BATCH_LIMIT`], a full flush above) and only afterwards
-//! returns the frames to the frame source.
+//! entries it changed and the frames it released, then flushes once (one
+//! request: single pages up to [`TLB_BATCH_LIMIT`], a full flush above) and
+//! only afterwards returns the frames to the frame source.
 
 use crate::hw::{Frame, FrameSource, PageTable};
 use crate::stats::MemStats;
 use alloc::vec::Vec;
 
 /// Most single-page invalidations one batch issues; more pages mean one full
-/// flush instead.
-pub const TLB_BATCH_LIMIT: usize = 32;
+/// flush instead (Linux's ceiling: beyond it, refilling the TLB costs less
+/// than the invalidations).
+pub const TLB_BATCH_LIMIT: usize = 33;
 
 /// The two lists a batch fills, kept between operations so that a batch
 /// costs no allocation and no copying of a fixed array.
@@ -70,9 +71,7 @@ impl TlbBatch {
             pt.flush_all();
             stats.tlb_full_flushes += 1;
         } else {
-            for &va in &self.lists.pages {
-                pt.flush_page(va);
-            }
+            pt.flush_pages(&self.lists.pages);
             stats.tlb_single_flushes += self.lists.pages.len() as u64;
         }
         free_frames(&mut self.lists.frees, frames, stats);

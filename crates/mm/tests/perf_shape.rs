@@ -135,7 +135,7 @@ fn tlb_invalidations_are_batched_per_operation() {
                 p,
                 hw,
                 0,
-                64 * PAGE_SIZE,
+                80 * PAGE_SIZE,
                 RW,
                 mman::MAP_PRIVATE | mman::MAP_ANON,
                 None,
@@ -143,37 +143,47 @@ fn tlb_invalidations_are_batched_per_operation() {
             )
         })
         .unwrap();
-    for i in 0..32 {
+    let limit = neoos_mm::TLB_BATCH_LIMIT as u64;
+    for i in 0..limit {
         m.touch(p, a + i * PAGE_SIZE, Access::Write).unwrap();
     }
     let before = m.vm.stats();
-    m.with(p, |vm, hw| vm.munmap(p, hw, a, 32 * PAGE_SIZE))
+    let rounds = m.pt(p).flush_rounds;
+    m.with(p, |vm, hw| vm.munmap(p, hw, a, limit * PAGE_SIZE))
         .unwrap();
     let after = m.vm.stats();
-    assert_eq!(after.tlb_single_flushes - before.tlb_single_flushes, 32);
+    assert_eq!(after.tlb_single_flushes - before.tlb_single_flushes, limit);
     assert_eq!(after.tlb_full_flushes, before.tlb_full_flushes);
-    for i in 32..64 {
+    assert_eq!(m.pt(p).flush_rounds - rounds, 1, "one request for all");
+    for i in limit..2 * limit + 1 {
         m.touch(p, a + i * PAGE_SIZE, Access::Write).unwrap();
     }
-    m.touch(p, a + 40 * PAGE_SIZE, Access::Read).unwrap();
+    let rounds = m.pt(p).flush_rounds;
     m.with(p, |vm, hw| {
-        vm.mmap(
+        vm.mprotect(
             p,
             hw,
-            a,
-            64 * PAGE_SIZE,
-            RW,
-            mman::MAP_PRIVATE | mman::MAP_ANON | mman::MAP_FIXED,
-            None,
-            0,
+            a + limit * PAGE_SIZE,
+            limit * PAGE_SIZE,
+            mman::PROT_READ,
         )
     })
     .unwrap();
-    // Replacing 32 resident pages: 32 singles; one more would be a full flush.
+    // The limit's worth of pages: singles; one more is a full flush.
+    let protected = m.vm.stats();
     assert_eq!(
-        m.vm.stats().tlb_single_flushes - after.tlb_single_flushes,
-        32
+        protected.tlb_single_flushes - after.tlb_single_flushes,
+        limit
     );
+    assert_eq!(m.pt(p).flush_rounds - rounds, 1);
+    m.with(p, |vm, hw| {
+        vm.munmap(p, hw, a + limit * PAGE_SIZE, (limit + 1) * PAGE_SIZE)
+    })
+    .unwrap();
+    let unmapped = m.vm.stats();
+    assert_eq!(unmapped.tlb_full_flushes - protected.tlb_full_flushes, 1);
+    assert_eq!(unmapped.tlb_single_flushes, protected.tlb_single_flushes);
+    assert_eq!(m.pt(p).flush_rounds - rounds, 1, "no single-page request");
 }
 
 /// A 64 MiB file whose every page is in the page cache (read whole through

@@ -250,7 +250,7 @@ fn neo_munmap_step3_removes_page_table_entries_with_one_batched_flush() {
 }
 
 #[test]
-fn neo_munmap_step3_more_than_32_pages_use_one_full_flush() {
+fn neo_munmap_step3_more_than_33_pages_use_one_full_flush() {
     let (mut m, p, f) = setup(40);
     let a = neo_map(&mut m, p, f, FileAccess::ReadWrite, 0, 40 * 4096).unwrap();
     for i in 0..40 {

@@ -15,6 +15,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 pub use x86_64::structures::paging::PageTableFlags;
 
 use super::frames::{self, PhysFrame};
+use super::smp::RemoteFlush;
 
 /// Where all physical memory is mapped in the kernel half.
 pub const DIRECT_MAP_BASE: u64 = 0xffff_8000_0000_0000;
@@ -304,10 +305,18 @@ impl UserPageTable {
     /// Drops the cached translation of `va` on every CPU that has this
     /// table loaded (without PCIDs a CPU that has not has none).
     pub fn invalidate(&self, va: u64) {
+        self.invalidate_pages(&[va]);
+    }
+
+    /// Drops the cached translations of `pages` on every CPU that has this
+    /// table loaded: one request to each other CPU for them all.
+    pub fn invalidate_pages(&self, pages: &[u64]) {
         if self.is_active() {
-            super::cpu::invalidate_page(va);
+            for &va in pages {
+                super::cpu::invalidate_page(va);
+            }
         }
-        super::smp::flush_remote(self.root, Some(va));
+        super::smp::flush_remote(self.root, RemoteFlush::Pages(pages));
     }
 
     /// Drops every cached user translation of this table, on every CPU
@@ -316,7 +325,7 @@ impl UserPageTable {
         if self.is_active() {
             self.activate();
         }
-        super::smp::flush_remote(self.root, None);
+        super::smp::flush_remote(self.root, RemoteFlush::All);
     }
 
     /// Walks to the level-1 entry of user address `virt` through existing
@@ -431,7 +440,7 @@ impl UserPageTable {
             if active {
                 super::cpu::invalidate_page(covered);
             }
-            super::smp::flush_remote(root, Some(covered));
+            super::smp::flush_remote(root, RemoteFlush::Pages(&[covered]));
             // SAFETY: release_in unlinked the table just before.
             unsafe { free_table_frame(frame) };
         };

@@ -18,6 +18,8 @@ use x86_64::VirtAddr;
 /// Most CPUs the kernel runs on (more are left halted): as many as the
 /// process table keeps a running thread for.
 pub const MAX_CPUS: usize = neoos_kernel_core::process::MAX_CPUS;
+/// Most pages one remote flush request names (a batch's most).
+pub const FLUSH_LIST_CAPACITY: usize = neoos_mm::TLB_BATCH_LIMIT;
 
 /// One CPU's own data. The assembly reaches the first fields by their
 /// offsets (`repr(C)`): keep them first.
@@ -49,6 +51,10 @@ pub struct PerCpu {
     /// A TLB flush asked of this CPU (0: none; see `smp::flush_remote`),
     /// cleared once done.
     pub(super) flush_request: AtomicU64,
+    /// The pages this CPU asks others to invalidate (the first
+    /// `flush_list_len`), unchanged until every CPU asked has done it.
+    pub(super) flush_list: [AtomicU64; FLUSH_LIST_CAPACITY],
+    pub(super) flush_list_len: AtomicU64,
     /// How many times this CPU switched to a thread.
     thread_runs: AtomicU64,
     /// Whether its scheduler found nothing to run and halts (or is about
@@ -75,6 +81,8 @@ impl PerCpu {
             running_slot: AtomicU64::new(u64::MAX),
             user_root: AtomicU64::new(0),
             flush_request: AtomicU64::new(0),
+            flush_list: [const { AtomicU64::new(0) }; FLUSH_LIST_CAPACITY],
+            flush_list_len: AtomicU64::new(0),
             thread_runs: AtomicU64::new(0),
             idle: AtomicBool::new(false),
         }

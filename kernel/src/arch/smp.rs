@@ -19,8 +19,9 @@
 //! state exists, runs its own scheduler loop on its start-up stack.
 //!
 //! TLB flushes of other CPUs ([`flush_remote`]): a CPU that changes a user
-//! page table another CPU has loaded (each `PerCpu` says which one) writes
-//! the request into that CPU's mailbox, interrupts it
+//! page table another CPU has loaded (each `PerCpu` says which one) lists
+//! the pages in its own `PerCpu` (up to a batch's most; more: a full flush),
+//! writes the request into that CPU's mailbox, interrupts it
 //! ([`apic::FLUSH_VECTOR`]) and waits until every such CPU has done it
 //! ([`serve_flush_request`]: in the interrupt, or in the kernel lock's
 //! acquisition loop of a CPU spinning there with interrupts off).
@@ -28,6 +29,8 @@
 use alloc::vec::Vec;
 use core::arch::global_asm;
 use core::sync::atomic::{AtomicU64, Ordering};
+
+use neoos_kernel_core::platform::IpiCounters;
 
 use super::paging::{kernel_root, phys_to_virt};
 use super::percpu::{self, PerCpu};
@@ -330,35 +333,67 @@ extern "C" fn ap_entry(cpu: *const PerCpu) -> ! {
     crate::process::run_other_cpu_scheduler()
 }
 
-/// A flush request: the whole user half (else the page's address).
+/// A mailbox's flush request: the whole user half; else, from
+/// `FLUSH_LIST_FROM`, the pages the CPU of index `request - FLUSH_LIST_FROM`
+/// lists.
 const FLUSH_ALL: u64 = 1;
+const FLUSH_LIST_FROM: u64 = 2;
 
-/// Flush requests sent to other CPUs (one IPI each), and wake-up IPIs.
-static FLUSH_IPIS: AtomicU64 = AtomicU64::new(0);
-static WAKE_IPIS: AtomicU64 = AtomicU64::new(0);
-
-/// (flush IPIs, wake-up IPIs) sent so far, by every CPU.
-pub fn ipi_counts() -> (u64, u64) {
-    (
-        FLUSH_IPIS.load(Ordering::Relaxed),
-        WAKE_IPIS.load(Ordering::Relaxed),
-    )
+/// What other CPUs are asked to drop from their TLBs.
+#[derive(Clone, Copy)]
+pub enum RemoteFlush<'a> {
+    /// These pages' translations (more than the list holds: all).
+    Pages(&'a [u64]),
+    /// Every user translation.
+    All,
 }
 
-/// Makes every other CPU that has the user table `root` loaded drop its
-/// cached translations of `page` (`None`: all of them), and waits until
-/// they have. The caller has done its own CPU's.
-pub fn flush_remote(root: u64, page: Option<u64>) {
-    let me = percpu::current().index();
-    let request = page.map_or(FLUSH_ALL, |p| p & !0xfff).max(FLUSH_ALL);
+/// Flush requests sent to other CPUs (one IPI each), the single pages and
+/// full flushes they asked for, and wake-up IPIs.
+static FLUSH_IPIS: AtomicU64 = AtomicU64::new(0);
+static REMOTE_PAGES: AtomicU64 = AtomicU64::new(0);
+static REMOTE_FULL_FLUSHES: AtomicU64 = AtomicU64::new(0);
+static WAKE_IPIS: AtomicU64 = AtomicU64::new(0);
+
+/// The IPIs sent so far, by every CPU.
+pub fn ipi_counts() -> IpiCounters {
+    IpiCounters {
+        tlb_shootdown_ipis: FLUSH_IPIS.load(Ordering::Relaxed),
+        remote_page_invalidations: REMOTE_PAGES.load(Ordering::Relaxed),
+        remote_full_flushes: REMOTE_FULL_FLUSHES.load(Ordering::Relaxed),
+        wakeup_ipis: WAKE_IPIS.load(Ordering::Relaxed),
+    }
+}
+
+/// Makes every other CPU that has the user table `root` loaded drop the
+/// cached translations `flush` names, and waits until they have: one IPI
+/// per such CPU, whatever the number of pages (none for no page). The
+/// caller has done its own CPU's.
+pub fn flush_remote(root: u64, flush: RemoteFlush) {
+    let me = percpu::current();
+    let pages = match flush {
+        RemoteFlush::Pages([]) => return,
+        RemoteFlush::Pages(pages) if pages.len() <= percpu::FLUSH_LIST_CAPACITY => Some(pages),
+        _ => None,
+    };
+    let request = pages.map_or(FLUSH_ALL, |_| FLUSH_LIST_FROM + u64::from(me.index()));
     let mut asked = 0u64;
     for cpu in (0..percpu::MAX_CPUS).map_while(percpu::cpu) {
-        if cpu.index() == me || cpu.user_root.load(Ordering::Acquire) != root {
+        if cpu.index() == me.index() || cpu.user_root.load(Ordering::Acquire) != root {
             continue;
+        }
+        if asked == 0 {
+            if let Some(pages) = pages {
+                write_flush_list(me, pages);
+            }
         }
         cpu.flush_request.store(request, Ordering::Release);
         apic::send_vector(cpu.apic_id(), apic::FLUSH_VECTOR);
         FLUSH_IPIS.fetch_add(1, Ordering::Relaxed);
+        match pages {
+            Some(pages) => REMOTE_PAGES.fetch_add(pages.len() as u64, Ordering::Relaxed),
+            None => REMOTE_FULL_FLUSHES.fetch_add(1, Ordering::Relaxed),
+        };
         asked |= 1 << cpu.index();
     }
     for cpu in (0..percpu::MAX_CPUS).map_while(percpu::cpu) {
@@ -371,6 +406,16 @@ pub fn flush_remote(root: u64, page: Option<u64>) {
             core::hint::spin_loop();
         }
     }
+}
+
+/// Fills this CPU's outgoing page list (at most its capacity) before any
+/// CPU is asked to read it.
+fn write_flush_list(me: &PerCpu, pages: &[u64]) {
+    for (slot, &page) in me.flush_list.iter().zip(pages) {
+        slot.store(page & !0xfff, Ordering::Relaxed);
+    }
+    me.flush_list_len
+        .store(pages.len() as u64, Ordering::Release);
 }
 
 /// Interrupts one idle CPU other than this one (its scheduler looks for
@@ -395,12 +440,19 @@ pub fn serve_flush_request() {
     if request == 0 {
         return;
     }
-    if request == FLUSH_ALL {
+    let sender = request
+        .checked_sub(FLUSH_LIST_FROM)
+        .and_then(|index| percpu::cpu(index as usize));
+    match sender {
+        Some(sender) => {
+            let len = sender.flush_list_len.load(Ordering::Acquire) as usize;
+            for slot in sender.flush_list.iter().take(len) {
+                cpu::invalidate_page(slot.load(Ordering::Relaxed));
+            }
+        }
         // SAFETY: reloading the loaded root keeps every mapping as it is
         // and drops the cached non-global translations.
-        unsafe { cpu::load_root(cpu::current_root()) };
-    } else {
-        cpu::invalidate_page(request);
+        _ => unsafe { cpu::load_root(cpu::current_root()) },
     }
     me.flush_request.store(0, Ordering::Release);
 }

@@ -101,7 +101,7 @@ struct neo_stat {
     unsigned long size;   /* bytes (files); directories: number of entries */
 };
 
-/* ---- sys_meminfo: 10 unsigned 64-bit fields, in this order ---- */
+/* ---- sys_meminfo: 14 unsigned 64-bit fields, in this order ---- */
 struct neo_meminfo {
     unsigned long total_frames;      /* physical frames managed by the kernel */
     unsigned long free_frames;       /* frames currently free */
@@ -113,6 +113,10 @@ struct neo_meminfo {
     unsigned long tlb_flush_all;     /* full TLB flushes (system-wide) */
     unsigned long disk_requests;     /* requests sent to the /home disk (reads, writes, flushes) */
     unsigned long disk_interrupts;   /* completion interrupts the disk driver took */
+    unsigned long tlb_shootdown_ipis;/* IPIs sent to make other CPUs flush TLB entries */
+    unsigned long tlb_remote_pages;  /* single-page invalidations asked of other CPUs */
+    unsigned long tlb_remote_full;   /* full TLB flushes asked of other CPUs */
+    unsigned long wakeup_ipis;       /* IPIs that woke an idle CPU for a ready thread */
 };
 
 /* ---- exit statuses reported by sys_wait for a child ended by the kernel ---- */

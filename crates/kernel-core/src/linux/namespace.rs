@@ -989,7 +989,7 @@ impl<P: Platform> Kernel<P> {
     fn meminfo_text(&self) -> String {
         let (total, free) = self.platform.frame_counts();
         let cached = self.fs.disk.reserved_pages() as u64;
-        procfs::meminfo(total, free, cached)
+        procfs::meminfo(total, free, cached, self.platform.ipi_counters())
     }
 }
 

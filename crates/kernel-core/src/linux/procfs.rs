@@ -1,7 +1,7 @@
 //! The `/proc` and `/dev` files a Linux program may open by name:
 //! `/proc/self/maps` (Linux's exact line format, from the mapping core's
 //! list of the process's mappings), `/proc/meminfo` (from the platform's
-//! frame counts and the RAM disk's blocks), `/proc/self/exe` (a link to the
+//! frame counts, the RAM disk's blocks and the IPI counters), `/proc/self/exe` (a link to the
 //! program's path), `/dev/null` and `/dev/zero`. A `/proc` file's text is
 //! made when it is opened and held in an unnamed RAM file, so `read`,
 //! `lseek`, `fstat` and `mmap` work on it as on any file, and it goes with
@@ -11,6 +11,8 @@ use alloc::string::String;
 use core::fmt::Write;
 
 use neoos_mm::{MapInfo, MapObject};
+
+use crate::platform::IpiCounters;
 
 /// The null device (no file-system node: known by name).
 pub const DEV_NULL: &str = "/dev/null";
@@ -118,8 +120,9 @@ pub fn maps_line(out: &mut String, m: &MapInfo, dev: (u32, u32), ino: u64, name:
 
 /// `/proc/meminfo`: every figure in kB, Linux's layout (name and colon
 /// padded to 16 columns, the value right-aligned in 8). `total` and `free`
-/// are frames; `cached` the pages the RAM file systems hold.
-pub fn meminfo(total: u64, free: u64, cached: u64) -> String {
+/// are frames; `cached` the pages the RAM file systems hold. NeoOS's own
+/// rows follow Linux's: the IPI counters (counts, not kB).
+pub fn meminfo(total: u64, free: u64, cached: u64, ipis: IpiCounters) -> String {
     let kb = |pages: u64| pages * (neoos_abi::PAGE_SIZE as u64 / 1024);
     let rows: [(&str, u64); 10] = [
         ("MemTotal:", kb(total)),
@@ -136,6 +139,15 @@ pub fn meminfo(total: u64, free: u64, cached: u64) -> String {
     let mut out = String::new();
     for (name, value) in rows {
         let _ = writeln!(out, "{name:<16}{value:>8} kB");
+    }
+    let counts = [
+        ("TlbShootdownIpis:", ipis.tlb_shootdown_ipis),
+        ("TlbRemotePages:", ipis.remote_page_invalidations),
+        ("TlbRemoteFull:", ipis.remote_full_flushes),
+        ("WakeupIpis:", ipis.wakeup_ipis),
+    ];
+    for (name, value) in counts {
+        let _ = writeln!(out, "{name:<16}{value:>8}");
     }
     out
 }
@@ -205,11 +217,32 @@ mod tests {
 
     #[test]
     fn meminfo_rows_are_padded_like_linux() {
-        let text = meminfo(1000, 250, 10);
+        let text = meminfo(1000, 250, 10, IpiCounters::default());
         let first = text.lines().next().unwrap();
         assert_eq!(first, "MemTotal:           4000 kB");
         assert!(text.contains("\nMemFree:            1000 kB\n"));
         assert!(text.contains("\nCached:               40 kB\n"));
+    }
+
+    #[test]
+    fn meminfo_ends_with_the_ipi_counts() {
+        let ipis = IpiCounters {
+            tlb_shootdown_ipis: 7,
+            remote_page_invalidations: 12,
+            remote_full_flushes: 3,
+            wakeup_ipis: 40,
+        };
+        let text = meminfo(1000, 250, 10, ipis);
+        let tail: alloc::vec::Vec<&str> = text.lines().rev().take(4).collect();
+        assert_eq!(
+            tail,
+            [
+                "WakeupIpis:           40",
+                "TlbRemoteFull:         3",
+                "TlbRemotePages:       12",
+                "TlbShootdownIpis:       7",
+            ]
+        );
     }
 
     #[test]

@@ -341,6 +341,7 @@ impl<P: Platform> Kernel<P> {
         let (total, free) = self.platform.frame_counts();
         let stats = self.memory.stats();
         let disk = self.fs.disk.device_counters();
+        let ipis = self.platform.ipi_counters();
         let space = self.space_of(pid)?;
         let fields: [u64; MEMINFO_FIELDS] = [
             total,
@@ -353,6 +354,10 @@ impl<P: Platform> Kernel<P> {
             stats.tlb_full_flushes,
             disk.requests,
             disk.interrupts,
+            ipis.tlb_shootdown_ipis,
+            ipis.remote_page_invalidations,
+            ipis.remote_full_flushes,
+            ipis.wakeup_ipis,
         ];
         let mut bytes = [0u8; MEMINFO_FIELDS * 8];
         for (out, field) in bytes.chunks_exact_mut(8).zip(fields) {

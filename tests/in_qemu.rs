@@ -569,7 +569,10 @@ fn smp_image() -> Result<PathBuf> {
         image.program(&format!("/bin/{name}"), &binary)?;
     }
     for (folder, name) in SMP_SET {
-        let source = root.join("user/tests").join(folder).join(format!("{name}.c"));
+        let source = root
+            .join("user/tests")
+            .join(folder)
+            .join(format!("{name}.c"));
         let binary = bin.join(name);
         build::musl_program(&source, Warnings::Errors, &binary)?;
         image.program(&format!("/bin/{name}"), &binary)?;

@@ -14,7 +14,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include "linux_check.h"
+#include "../linux/linux_check.h"
 
 #define MOVES_NEEDED 5000
 #define SECONDS_ALLOWED 20

@@ -351,22 +351,21 @@ impl AddressSpace {
         true
     }
 
-    /// Whether `[start, end)` is covered by mappings without holes.
-    pub fn is_fully_mapped(&self, start: u64, end: u64) -> bool {
-        let Some(first) = self.mapping_at(start) else {
-            return false;
-        };
+    /// The mapping containing `start` if `[start, end)` is covered by
+    /// mappings without holes.
+    pub fn first_of_fully_mapped(&self, start: u64, end: u64) -> Option<&Mapping> {
+        let first = self.mapping_at(start)?;
         let mut cursor = first.end;
         if cursor >= end {
-            return true;
+            return Some(first);
         }
         for (&s, m) in self.mappings.range(cursor..end) {
             if s != cursor {
-                return false;
+                return None;
             }
             cursor = m.end;
         }
-        cursor >= end
+        (cursor >= end).then_some(first)
     }
 
     /// Number of mappings.

@@ -18,7 +18,7 @@ use crate::hw::{
     is_page_aligned, page_ceil, Access, AsId, FileAccess, FileId, Hw, Prot, PAGE_SIZE,
 };
 use crate::mapping::{Backing, Mapping, Origin, Sharing};
-use crate::object::ObjectKind;
+use crate::object::{ObjectKind, ObjectStore};
 use crate::system::MemorySystem;
 use crate::unmap::{clear_entries, drop_private_pages, remove_range, restrict_entries, split_at};
 use neoos_abi::layout::{USER_BASE, USER_END};
@@ -38,6 +38,76 @@ fn checked_range(addr: u64, len: u64) -> Result<(u64, u64), Errno> {
     let len = page_ceil(len).ok_or(Errno::Inval)?;
     let end = addr.checked_add(len).ok_or(Errno::Inval)?;
     Ok((addr, end))
+}
+
+/// The range asked of msync/mprotect/madvise/mincore: `None` for an
+/// empty request (it succeeds at once); `Inval` for an unaligned `addr`,
+/// a negative `len` or overflow.
+fn requested_range(addr: u64, len: u64) -> Result<Option<(u64, u64)>, Errno> {
+    if !is_page_aligned(addr) || (len as i64) < 0 {
+        return Err(Errno::Inval);
+    }
+    if len == 0 {
+        return Ok(None);
+    }
+    checked_range(addr, len).map(Some)
+}
+
+/// The mapping containing `start` if `[start, end)` lies in the user
+/// range and is mapped without holes; else `NoMem`.
+fn first_of_mapped(space: &AddressSpace, start: u64, end: u64) -> Result<&Mapping, Errno> {
+    if start < USER_BASE || end > USER_END {
+        return Err(Errno::NoMem);
+    }
+    space.first_of_fully_mapped(start, end).ok_or(Errno::NoMem)
+}
+
+/// msync of `[from, to)`, inside mapping `m`: write-protects our writable
+/// entries there (so later stores dirty again), then writes the dirty
+/// pages back if `sync`. Notes the file in `files` if it had any.
+fn msync_part(
+    m: &Mapping,
+    from: u64,
+    to: u64,
+    sync: bool,
+    store: &mut ObjectStore,
+    hw: &mut Hw,
+    files: &mut DirtyFiles,
+) -> Result<(), Errno> {
+    if m.sharing != Sharing::Shared {
+        return Ok(());
+    }
+    let Some((object, first, last)) = m.object_pages(from, to) else {
+        return Ok(());
+    };
+    // Every page with a writable entry is in the dirty set: with no
+    // dirty page in the range there is nothing to protect or write.
+    let dirty_file = match store.get(object) {
+        Some(o) if o.dirty.range(first..last).next().is_some() => match o.kind {
+            ObjectKind::File(f) => Some(f.file),
+            _ => None,
+        },
+        _ => None,
+    };
+    let Some(file) = dirty_file else {
+        return Ok(());
+    };
+    files.note(file);
+    let mut batch = store.begin_batch();
+    restrict_entries(
+        m,
+        from,
+        to,
+        m.prot.without_write(),
+        store,
+        hw.pt,
+        &mut batch,
+    );
+    store.finish_batch(batch, hw.pt, hw.frames);
+    if !sync {
+        return Ok(());
+    }
+    store.write_back(&mut hw.io(), object, first, last)
 }
 
 /// The files (at most [`DirtyFiles::CAPACITY`], a file shown twice
@@ -237,20 +307,15 @@ impl MemorySystem {
         Ok(())
     }
 
-    /// Range check shared by msync/mprotect/madvise/mincore: `None` for an
+    /// Range check shared by mprotect/madvise/mincore (msync runs its two
+    /// parts itself, keeping the first mapping): `None` for an
     /// empty request that succeeds at once.
     fn mapped_range(&self, id: AsId, addr: u64, len: u64) -> Result<Option<(u64, u64)>, Errno> {
-        if !is_page_aligned(addr) || (len as i64) < 0 {
-            return Err(Errno::Inval);
-        }
-        if len == 0 {
+        let Some((start, end)) = requested_range(addr, len)? else {
             return Ok(None);
-        }
-        let (start, end) = checked_range(addr, len)?;
+        };
         let space = self.spaces.get(&id).ok_or(Errno::Inval)?;
-        if start < USER_BASE || end > USER_END || !space.is_fully_mapped(start, end) {
-            return Err(Errno::NoMem);
-        }
+        first_of_mapped(space, start, end)?;
         Ok(Some((start, end)))
     }
 
@@ -294,81 +359,29 @@ impl MemorySystem {
         if flags & !known != 0 || (flags & mman::MS_ASYNC != 0 && flags & mman::MS_SYNC != 0) {
             return Err(Errno::Inval);
         }
-        let Some((start, end)) = self.mapped_range(id, addr, len)? else {
+        let Some((start, end)) = requested_range(addr, len)? else {
             return Ok(());
         };
-        // The range is fully mapped: each mapping ends where the next starts.
+        let space = self.spaces.get(&id).ok_or(Errno::Inval)?;
+        // The range is fully mapped: each mapping ends where the next
+        // starts, so the first one (found by the check) is looked up once.
+        let mut m = first_of_mapped(space, start, end)?;
+        let sync = flags & mman::MS_SYNC != 0;
         let mut result = Ok(());
-        let mut at = start;
-        while at < end {
-            let synced = self.msync_mapping(id, hw, at, end, flags & mman::MS_SYNC != 0, files);
-            match synced {
-                Ok(Some(next)) => at = next,
-                Ok(None) => break,
-                Err((e, next)) => {
-                    result = Err(e);
-                    at = next;
-                }
+        loop {
+            let (from, to) = (start.max(m.start), end.min(m.end));
+            if let Err(e) = msync_part(m, from, to, sync, &mut self.store, hw, files) {
+                result = Err(e);
+            }
+            if m.end >= end {
+                break;
+            }
+            match space.mapping_at(m.end) {
+                Some(next) => m = next,
+                None => break,
             }
         }
         result
-    }
-
-    /// Write-protects our writable entries of the part in `[at, end)` of
-    /// the mapping containing `at` (so later stores dirty again), then
-    /// writes it back. Returns where that mapping ends (`None`: no mapping
-    /// there), with the error if writeback failed.
-    fn msync_mapping(
-        &mut self,
-        id: AsId,
-        hw: &mut Hw,
-        at: u64,
-        end: u64,
-        sync: bool,
-        files: &mut DirtyFiles,
-    ) -> Result<Option<u64>, (Errno, u64)> {
-        let Some(m) = self.spaces.get(&id).and_then(|sp| sp.mapping_at(at)) else {
-            return Ok(None);
-        };
-        let next = m.end;
-        if m.sharing != Sharing::Shared {
-            return Ok(Some(next));
-        }
-        let (from, to) = (at, end.min(m.end));
-        let Some((object, first, last)) = m.object_pages(from, to) else {
-            return Ok(Some(next));
-        };
-        // Every page with a writable entry is in the dirty set: with no
-        // dirty page in the range there is nothing to protect or write.
-        let dirty_file = match self.store.get(object) {
-            Some(o) if o.dirty.range(first..last).next().is_some() => match o.kind {
-                ObjectKind::File(f) => Some(f.file),
-                _ => None,
-            },
-            _ => None,
-        };
-        let Some(file) = dirty_file else {
-            return Ok(Some(next));
-        };
-        files.note(file);
-        let mut batch = self.store.begin_batch();
-        restrict_entries(
-            m,
-            from,
-            to,
-            m.prot.without_write(),
-            &mut self.store,
-            hw.pt,
-            &mut batch,
-        );
-        self.store.finish_batch(batch, hw.pt, hw.frames);
-        if !sync {
-            return Ok(Some(next));
-        }
-        self.store
-            .write_back(&mut hw.io(), object, first, last)
-            .map(|()| Some(next))
-            .map_err(|e| (e, next))
     }
 
     /// POSIX `mprotect`: sets the protection of every page in the range,

@@ -13,6 +13,16 @@
 //! word ever written is found, and the deepest use over all stacks is kept
 //! ([`deepest_use`]).
 //!
+//! TLB rule for the area: a CPU touches a slot's area addresses only while
+//! it runs that slot, and it reloads CR3 (dropping every area translation:
+//! they are not global) before it runs a slot and when it leaves one. So an
+//! unmap invalidates on its own CPU only, and a stack is made (painted, its
+//! first frames written) and measured through its heap address, never the
+//! area's: the CPU making a new stack in a reused slot may still hold the
+//! translation of the slot's stack before, freed by another CPU meanwhile,
+//! and writes through it would land in that freed block (and the new
+//! stack would start from garbage).
+//!
 //! The switches are safe to call: a slot runs only while its stack is alive
 //! (a [`KernelStack`] marks its slot live until it is dropped), only from the
 //! scheduler, and a process parks only its own running slot. Each CPU has
@@ -184,22 +194,23 @@ impl KernelStack {
             stack.mapped = page + 1;
         }
         stack.paint();
-        let frame_at = stack.top() - core::mem::size_of::<TrapFrame>() as u64;
+        let frame_offset = KERNEL_STACK_SIZE - core::mem::size_of::<TrapFrame>() as u64;
         // Switch frame: six callee-saved registers, then the return address.
-        let switch_at = frame_at - 7 * 8;
-        // SAFETY: both writes fall inside this stack's own memory, which is
-        // 16-byte aligned and large enough; nothing else refers to it yet.
+        let switch_offset = frame_offset - 7 * 8;
+        // SAFETY: both writes fall inside this stack's own heap block (its
+        // heap address: see the module's TLB rule), which is 16-byte
+        // aligned and large enough; nothing else refers to it yet.
         unsafe {
             let mut frame = *frame;
             frame.make_user();
-            core::ptr::write(frame_at as *mut TrapFrame, frame);
-            let words = switch_at as *mut u64;
+            core::ptr::write((stack.memory + frame_offset) as *mut TrapFrame, frame);
+            let words = (stack.memory + switch_offset) as *mut u64;
             for i in 0..6 {
                 core::ptr::write(words.add(i), 0);
             }
             core::ptr::write(words.add(6), process_first_entry as *const () as u64);
         }
-        SAVED_RSP[slot].store(switch_at, Ordering::Relaxed);
+        SAVED_RSP[slot].store(stack_bottom(slot) + switch_offset, Ordering::Relaxed);
         STACK_TOP[slot].store(stack.top(), Ordering::Relaxed);
         Some(stack)
     }
@@ -209,20 +220,19 @@ impl KernelStack {
         stack_bottom(self.slot) + KERNEL_STACK_SIZE
     }
 
-    /// Fills the whole stack with [`PAINT`].
+    /// Fills the whole stack with [`PAINT`] (through its heap address).
     fn paint(&mut self) {
-        let words = stack_bottom(self.slot) as *mut u64;
+        let words = self.memory as *mut u64;
         for i in 0..(KERNEL_STACK_SIZE / 8) as usize {
-            // SAFETY: the stack's pages are mapped writable (all of them:
-            // paint runs once every frame is mapped), 8-byte aligned, and
-            // owned by this value, which nothing runs on yet.
+            // SAFETY: the heap block is the stack's memory, 8-byte aligned,
+            // and owned by this value, which nothing runs on yet.
             unsafe { core::ptr::write_volatile(words.add(i), PAINT) };
         }
     }
 
     /// Bytes below the top down to the deepest word ever written.
     fn used_bytes(&self) -> u64 {
-        let words = stack_bottom(self.slot) as *const u64;
+        let words = self.memory as *const u64;
         let untouched = (0..(KERNEL_STACK_SIZE / 8) as usize)
             // SAFETY: as in `paint`; the stack is not running (Drop checks).
             .take_while(|&i| unsafe { core::ptr::read_volatile(words.add(i)) } == PAINT)

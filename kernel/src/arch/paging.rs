@@ -227,8 +227,8 @@ pub fn kernel_stack_phys(virt: u64) -> Option<u64> {
 }
 
 /// Unmaps page `virt` of the kernel-stack area (and drops its translation
-/// on this CPU, the only one that runs on kernel stacks); returns the frame
-/// it mapped, if any.
+/// on this CPU; no other CPU holds one: see `context`'s TLB rule); returns
+/// the frame it mapped, if any.
 pub fn unmap_kernel_stack_page(virt: u64) -> Option<u64> {
     // SAFETY: as in map_kernel_stack_page.
     let (t, i) = unsafe { walk_kernel_stack_area(kernel_root(), virt, false) }?;

@@ -236,9 +236,9 @@ pub struct ProcessTable<T, C> {
     processes: BTreeMap<Pid, Box<Process<T>>>,
     threads: BTreeMap<Tid, Thread<C>>,
     run_queue: VecDeque<Tid>,
-    /// The thread each CPU runs (set by `pick_next`, cleared once the CPU
-    /// has left it: `take_current`).
-    running: [Option<Tid>; MAX_CPUS],
+    /// The thread each CPU runs and its process (set by `pick_next`,
+    /// cleared once the CPU has left it: `take_current`).
+    running: [Option<OnCpu>; MAX_CPUS],
     /// The CPU of the code now using the table.
     cpu: usize,
     /// Whether threads of one process may run on several CPUs at once
@@ -251,6 +251,18 @@ pub struct ProcessTable<T, C> {
     /// No sleep ends and no timer expires before this tick (a lower bound:
     /// the clock's step scans the table only once it is reached).
     pub(crate) next_deadline: u64,
+}
+
+/// The thread a CPU is on, with its process kept beside it, so that
+/// finding the running process (every system call and fault) needs no
+/// search of the thread table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct OnCpu {
+    tid: Tid,
+    /// The thread's process while the thread's record is in the table
+    /// (`None` once it left while its CPU was still on it: see
+    /// [`ProcessTable::remove_thread`]).
+    pid: Option<Pid>,
 }
 
 impl<T, C> Default for ProcessTable<T, C> {
@@ -293,31 +305,27 @@ impl<T, C> ProcessTable<T, C> {
     /// The process of the thread this CPU runs.
     #[inline]
     pub fn current(&self) -> Option<Pid> {
-        self.current_thread()
-            .and_then(|tid| self.threads.get(&tid))
-            .map(|t| t.pid)
+        self.running[self.cpu].and_then(|on| on.pid)
     }
 
     /// The thread this CPU runs.
     #[inline]
     pub fn current_thread(&self) -> Option<Tid> {
-        self.running[self.cpu]
+        self.running[self.cpu].map(|on| on.tid)
     }
 
     /// Whether thread `tid` is some CPU's (running, or left by its CPU
     /// not yet).
     fn on_a_cpu(&self, tid: Tid) -> bool {
-        self.running.contains(&Some(tid))
+        self.running.iter().flatten().any(|on| on.tid == tid)
     }
 
     /// Whether a CPU other than this one is on a thread of process `pid`.
     fn runs_elsewhere(&self, pid: Pid) -> bool {
-        self.running.iter().enumerate().any(|(cpu, tid)| {
-            cpu != self.cpu
-                && tid
-                    .and_then(|tid| self.threads.get(&tid))
-                    .is_some_and(|t| t.pid == pid)
-        })
+        self.running
+            .iter()
+            .enumerate()
+            .any(|(cpu, on)| cpu != self.cpu && on.is_some_and(|on| on.pid == Some(pid)))
     }
 
     /// The process whose address space is `space`.
@@ -645,10 +653,14 @@ impl<T, C> ProcessTable<T, C> {
                 self.run_queue.push_back(tid);
                 continue;
             }
+            let pid = t.pid;
             if let Some(t) = self.threads.get_mut(&tid) {
                 t.state = ThreadState::Running;
             }
-            self.running[self.cpu] = Some(tid);
+            self.running[self.cpu] = Some(OnCpu {
+                tid,
+                pid: Some(pid),
+            });
             return Some(tid);
         }
         None
@@ -779,7 +791,7 @@ impl<T, C> ProcessTable<T, C> {
 
     /// This CPU has come back from its running thread: it runs no more.
     pub fn take_current(&mut self) -> Option<Tid> {
-        self.running[self.cpu].take()
+        self.running[self.cpu].take().map(|on| on.tid)
     }
 
     /// Marks `pid` ended with `status`, and every thread of it: those the
@@ -796,8 +808,8 @@ impl<T, C> ProcessTable<T, C> {
         let files = core::mem::take(&mut p.files);
         let (space, parent) = (p.space, p.parent);
         let (contexts, threads) = self.remove_threads(pid, None);
-        for tid in self.running.into_iter().flatten() {
-            if let Some(t) = self.threads.get_mut(&tid).filter(|t| t.pid == pid) {
+        for on in self.running.into_iter().flatten() {
+            if let Some(t) = self.threads.get_mut(&on.tid).filter(|t| t.pid == pid) {
                 t.state = ThreadState::Ended(status);
             }
         }
@@ -864,6 +876,18 @@ impl<T, C> ProcessTable<T, C> {
         })
     }
 
+    /// Takes thread `tid`'s record out of the table. A CPU still on it
+    /// keeps the thread id but no longer its process: as when the process
+    /// was found through the record, `current` says `None` from now on.
+    fn remove_thread(&mut self, tid: Tid) {
+        self.threads.remove(&tid);
+        for on in self.running.iter_mut().flatten() {
+            if on.tid == tid {
+                on.pid = None;
+            }
+        }
+    }
+
     /// Takes the context of ended thread `tid` of a live process once the
     /// CPU has left it; the record goes unless a join will take its
     /// status, and threads joining it wake. `None` when it has not ended
@@ -879,7 +903,7 @@ impl<T, C> ProcessTable<T, C> {
         }
         let context = t.context.take();
         if !t.joinable {
-            self.threads.remove(&tid);
+            self.remove_thread(tid);
             if let Some(p) = self.processes.get_mut(&pid) {
                 p.thread_records -= 1;
             }
@@ -916,7 +940,7 @@ impl<T, C> ProcessTable<T, C> {
         }
         match t.state {
             ThreadState::Ended(status) if t.context.is_none() => {
-                self.threads.remove(&target);
+                self.remove_thread(target);
                 if let Some(p) = self.processes.get_mut(&pid) {
                     p.thread_records -= 1;
                 }
@@ -1202,6 +1226,33 @@ mod tests {
         assert_eq!(reports.len(), 1);
         assert!(!reports[0].started_by_kernel);
         assert!(t.is_empty());
+    }
+
+    #[test]
+    fn a_thread_that_leaves_the_table_while_its_cpu_is_on_it_has_no_process() {
+        let mut t = Table::default();
+        let pid = add(&mut t, Parent::Kernel);
+        let new = NewThread {
+            context: (),
+            part: ThreadPart::default(),
+            clear_child_tid: 0,
+            joinable: false,
+        };
+        let tid = t.insert_thread(pid, new).unwrap();
+        assert_eq!(t.pick_next(), Some(pid));
+        assert_eq!(t.current(), Some(pid));
+        t.yield_current();
+        t.take_current();
+        assert_eq!(t.pick_next(), Some(tid));
+        assert_eq!((t.current_thread(), t.current()), (Some(tid), Some(pid)));
+        t.end_thread(tid, 0).unwrap();
+        assert_eq!(t.current(), Some(pid), "its record stays once ended");
+        t.release_thread(tid);
+        assert!(t.thread(tid).is_none(), "not joinable: the record went");
+        assert_eq!((t.current_thread(), t.current()), (Some(tid), None));
+        assert_eq!(t.take_current(), Some(tid));
+        assert_eq!(t.pick_next(), Some(pid), "the process runs on");
+        assert_eq!(t.current(), Some(pid));
     }
 
     #[test]

@@ -443,6 +443,7 @@ impl<P: Platform> Kernel<P> {
 
     /// Resolves a page fault of process `pid` at `address`; on failure, how
     /// the process ends.
+    #[inline]
     pub fn resolve_fault(
         &mut self,
         pid: Pid,

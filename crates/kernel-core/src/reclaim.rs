@@ -22,6 +22,7 @@ pub const RECLAIM_STEPS: usize = 8 * RECLAIM_BATCH;
 
 /// Free frames below which the kernel reclaims: 1/32 of RAM, at least 256
 /// (1 MiB): enough for a call's chunk, a fault's page and its tables.
+#[inline]
 pub fn low_water(total_frames: u64) -> u64 {
     (total_frames / 32).max(RECLAIM_BATCH as u64)
 }

@@ -13,9 +13,7 @@
 use neoos_abi::neo;
 use neoos_kernel_core::linux::exec::{CloneArgs, WaitTarget};
 use neoos_kernel_core::linux::signals::{Restart, RESTART_CALL};
-use neoos_kernel_core::syscall::{
-    KillOutcome, Personality, SchedulerCall, UserPtr, NEO_UNKNOWN_CALL,
-};
+use neoos_kernel_core::syscall::{KillOutcome, Personality, SchedulerCall, UserPtr};
 use neoos_mm::Errno;
 
 use crate::arch::traps::TrapFrame;
@@ -29,17 +27,9 @@ pub fn handle(frame: &mut TrapFrame) {
     let number = frame.rax as usize;
     // The result is converted inside the lock; a call that needs the
     // scheduler comes back out of it.
-    let step = with_kernel(|k| {
-        let Some(pid) = k.processes().current() else {
-            return Ok(neo::E_UNKNOWN);
-        };
-        let Some(decoded) = k.decode(pid, number, regs) else {
-            return Ok(NEO_UNKNOWN_CALL);
-        };
-        let personality = decoded.personality;
-        k.call(pid, decoded.call)
-            .rax(personality)
-            .map_err(|call| (call, personality))
+    let step = with_kernel(|k| match k.processes().current() {
+        Some(pid) => k.system_call(pid, number, regs),
+        None => Ok(neo::E_UNKNOWN),
     });
     let result = match step {
         Ok(value) => value,

@@ -45,16 +45,16 @@ pub(crate) fn put_str(k: &mut K, pid: Pid, addr: u64, s: &str) -> u64 {
 /// glue would, for calls that complete without the scheduler or in steps
 /// (`mincore`, `sys_maps`).
 pub(crate) fn sys(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> i64 {
-    let d = decode_neo(number, args).expect("a known call");
-    match k.call(pid, d.call).rax(d.personality) {
+    assert!(decode_neo(number, args).is_some(), "call {number} is known");
+    match k.system_call(pid, number, args) {
         Ok(rax) => rax,
-        Err(SchedulerCall::Mincore { addr, len, vec }) => d
-            .personality
-            .result(mincore_in_steps(k, pid, addr, len, vec).map(|_| 0)),
-        Err(SchedulerCall::Maps { buf, len }) => d
-            .personality
-            .result(maps_in_steps(k, pid, buf, len).map(|(total, _)| total)),
-        Err(c) => panic!("call {number} needs the scheduler: {c:?}"),
+        Err((SchedulerCall::Mincore { addr, len, vec }, personality)) => {
+            personality.result(mincore_in_steps(k, pid, addr, len, vec).map(|_| 0))
+        }
+        Err((SchedulerCall::Maps { buf, len }, personality)) => {
+            personality.result(maps_in_steps(k, pid, buf, len).map(|(total, _)| total))
+        }
+        Err((c, _)) => panic!("call {number} needs the scheduler: {c:?}"),
     }
 }
 
@@ -675,6 +675,31 @@ fn size_of_file(k: &mut K, pid: Pid, path: &str) -> u64 {
     let p = put_str(k, pid, SCRATCH, path);
     assert_eq!(sys(k, pid, nr::STAT, [p, SCRATCH + 512, 0, 0, 0, 0]), 0);
     u64::from_le_bytes(peek(k, pid, SCRATCH + 520, 8).try_into().unwrap())
+}
+
+#[test]
+fn memory_calls_made_while_frames_are_low_reclaim_first_then_run_for_their_caller() {
+    let mut k = kernel();
+    let pid = spawn(&mut k, None);
+    // The test machine has 1,000 frames: 800 resident pages leave fewer
+    // free than the low-water mark, so every call below reclaims first
+    // (and looks its caller up again).
+    let len = 800 * PAGE_SIZE as u64;
+    let held = map_anon(&mut k, pid, len);
+    poke(&mut k, pid, held, &vec![7u8; len as usize]);
+    assert!(crate::reclaim::frames_low(&k.platform));
+    let addr = map_anon(&mut k, pid, 4096);
+    poke(&mut k, pid, addr, b"low");
+    assert_eq!(peek(&mut k, pid, addr, 3), b"low");
+    let ro = mman::PROT_READ as u64;
+    assert_eq!(sys(&mut k, pid, nr::MPROTECT, [addr, 4096, ro, 0, 0, 0]), 0);
+    assert!(k.copy_out(pid, UserPtr(addr), b"x").is_err());
+    assert_eq!(sys(&mut k, pid, nr::MUNMAP, [addr, 4096, 0, 0, 0, 0]), 0);
+    assert!(k
+        .memory()
+        .mapping_at(k.processes().get(pid).unwrap().space, addr)
+        .is_none());
+    assert_eq!(peek(&mut k, pid, held + len - 1, 1), [7]);
 }
 
 #[test]

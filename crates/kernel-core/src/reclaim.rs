@@ -27,6 +27,13 @@ pub fn low_water(total_frames: u64) -> u64 {
     (total_frames / 32).max(RECLAIM_BATCH as u64)
 }
 
+/// Whether `platform`'s free frames are below [`low_water`].
+#[inline]
+pub(crate) fn frames_low<P: Platform>(platform: &P) -> bool {
+    let (total, free) = platform.frame_counts();
+    free < low_water(total)
+}
+
 /// The process table as the mapping core's reclaim reaches it.
 struct ProcessTables<'a, T, C>(&'a mut ProcessTable<T, C>);
 
@@ -49,8 +56,7 @@ impl<P: Platform> Kernel<P> {
     /// it did (nothing when frames were not low).
     #[inline]
     pub fn reclaim_if_low(&mut self) -> Reclaimed {
-        let (total, free) = self.platform.frame_counts();
-        if free >= low_water(total) {
+        if !frames_low(&self.platform) {
             return Reclaimed::default();
         }
         self.reclaim_now()
@@ -59,7 +65,7 @@ impl<P: Platform> Kernel<P> {
     /// One bounded reclaim pass; out of line, so that the system-call
     /// dispatch that checks [`Self::reclaim_if_low`] keeps a small frame.
     #[inline(never)]
-    fn reclaim_now(&mut self) -> Reclaimed {
+    pub(crate) fn reclaim_now(&mut self) -> Reclaimed {
         let mut io = neoos_mm::Io {
             frames: self.platform.frames(),
             pager: &mut self.fs.disk,

@@ -45,8 +45,7 @@ fn spawn_linux(k: &mut K) -> Pid {
 
 /// Runs Linux call `number` of the running thread's process.
 fn sys(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> Result<i64, SchedulerCall> {
-    let d = k.decode(pid, number, args).expect("a call");
-    k.call(pid, d.call).rax(d.personality)
+    k.system_call(pid, number, args).map_err(|(c, _)| c)
 }
 
 fn done(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> i64 {

@@ -92,15 +92,22 @@ enum StatOf {
     },
 }
 
+/// Decodes call `number` by the numbering of `program`; `None` for a
+/// NeoOS number that is no call.
+#[inline]
+pub(crate) fn decode_for(program: &ProgramAbi, number: usize, regs: [u64; 6]) -> Option<Decoded> {
+    match program {
+        ProgramAbi::Neo => decode_neo(number, regs),
+        ProgramAbi::Linux(_) => Some(decode_linux(number, regs)),
+    }
+}
+
 impl<P: Platform> Kernel<P> {
     /// Decodes call `number` of process `pid` by the numbering of its
     /// program; `None` for a NeoOS number that is no call (or no such
     /// process).
     pub fn decode(&self, pid: Pid, number: usize, regs: [u64; 6]) -> Option<Decoded> {
-        match self.processes.get(pid)?.abi {
-            ProgramAbi::Neo => decode_neo(number, regs),
-            ProgramAbi::Linux(_) => Some(decode_linux(number, regs)),
-        }
+        decode_for(&self.processes.get(pid)?.abi, number, regs)
     }
 
     /// The FS base the calling thread of `pid` runs with (the kernel loads

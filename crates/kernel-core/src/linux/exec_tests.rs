@@ -94,10 +94,9 @@ fn put_vector(k: &mut K, pid: Pid, at: u64, strings: &[&[u8]]) -> (u64, u64) {
 
 /// Runs a Linux call that completes without the scheduler.
 fn sys(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> i64 {
-    let d = k.decode(pid, number, args).expect("a call");
-    match k.call(pid, d.call).rax(d.personality) {
+    match k.system_call(pid, number, args) {
         Ok(rax) => rax,
-        Err(c) => panic!("call {number} needs the scheduler: {c:?}"),
+        Err((c, _)) => panic!("call {number} needs the scheduler: {c:?}"),
     }
 }
 

@@ -48,10 +48,9 @@ fn cstr(k: &mut K, pid: Pid, at: u64, s: &str) -> u64 {
 }
 
 fn sys(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> i64 {
-    let d = k.decode(pid, number, args).expect("a call");
-    match k.call(pid, d.call).rax(d.personality) {
+    match k.system_call(pid, number, args) {
         Ok(rax) => rax,
-        Err(c) => panic!("call {number} needs the scheduler: {c:?}"),
+        Err((c, _)) => panic!("call {number} needs the scheduler: {c:?}"),
     }
 }
 

@@ -33,10 +33,9 @@ fn poke(k: &mut K, pid: Pid, addr: u64, bytes: &[u8]) {
 }
 
 fn sys(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> i64 {
-    let d = k.decode(pid, number, args).expect("a call");
-    match k.call(pid, d.call).rax(d.personality) {
+    match k.system_call(pid, number, args) {
         Ok(rax) => rax,
-        Err(c) => panic!("call {number} needs the scheduler: {c:?}"),
+        Err((c, _)) => panic!("call {number} needs the scheduler: {c:?}"),
     }
 }
 

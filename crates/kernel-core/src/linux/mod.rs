@@ -18,7 +18,7 @@ pub mod locks;
 mod memory_tests;
 pub mod meta;
 mod more_calls;
-pub(crate) use more_calls::address_space_limit;
+pub(crate) use more_calls::{address_space_limit, address_space_room_check};
 mod namespace;
 mod poll;
 #[cfg(test)]
@@ -30,6 +30,7 @@ mod signal_tests;
 pub mod signals;
 pub mod stack;
 
+pub(crate) use calls::decode_for;
 pub use calls::UnknownCalls;
 pub use more_calls::{killed_by, wait_status};
 

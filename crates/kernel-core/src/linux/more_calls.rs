@@ -6,7 +6,7 @@
 
 use neoos_abi::linux::{self as abi};
 use neoos_abi::{PAGE_SIZE, TICKS_PER_SECOND};
-use neoos_mm::{AsId, Errno, FileAccess};
+use neoos_mm::{AsId, Errno, FileAccess, MemorySystem};
 
 use super::signals;
 use super::{LinuxCall, LinuxError};
@@ -61,6 +61,21 @@ pub(crate) fn address_space_limit(program: &super::ProgramAbi) -> Option<u64> {
         }
         _ => None,
     }
+}
+
+/// `ENOMEM` when `space` would hold more than `limit` bytes after mapping
+/// `more`.
+pub(crate) fn address_space_room_check(
+    memory: &MemorySystem,
+    space: AsId,
+    limit: u64,
+    more: u64,
+) -> Result<(), Errno> {
+    let held: u64 = memory.maps(space).map(|m| m.end - m.start).sum();
+    if held.saturating_add(more) > limit {
+        return Err(Errno::NoMem);
+    }
+    Ok(())
 }
 
 impl<P: Platform> Kernel<P> {
@@ -393,22 +408,7 @@ impl<P: Platform> Kernel<P> {
             return Ok(());
         };
         let space = self.space_of(pid)?;
-        self.address_space_room_check(space, limit, more)
-    }
-
-    /// `ENOMEM` when `space` would hold more than `limit` bytes after
-    /// mapping `more`.
-    pub(crate) fn address_space_room_check(
-        &self,
-        space: AsId,
-        limit: u64,
-        more: u64,
-    ) -> Result<(), Errno> {
-        let held: u64 = self.memory.maps(space).map(|m| m.end - m.start).sum();
-        if held.saturating_add(more) > limit {
-            return Err(Errno::NoMem);
-        }
-        Ok(())
+        address_space_room_check(&self.memory, space, limit, more)
     }
 
     /// `setresuid`/`setresgid` and their kin: root sets any id; another

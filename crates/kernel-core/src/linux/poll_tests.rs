@@ -34,10 +34,9 @@ fn call(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> Completion {
 }
 
 fn sys(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> i64 {
-    let d = k.decode(pid, number, args).expect("a call");
-    match k.call(pid, d.call).rax(d.personality) {
+    match k.system_call(pid, number, args) {
         Ok(rax) => rax,
-        Err(c) => panic!("call {number} needs the scheduler: {c:?}"),
+        Err((c, _)) => panic!("call {number} needs the scheduler: {c:?}"),
     }
 }
 

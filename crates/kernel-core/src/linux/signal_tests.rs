@@ -57,8 +57,7 @@ fn read_words(k: &mut K, pid: Pid, addr: u64, n: usize) -> Vec<u64> {
 /// Runs call `number` of `pid`; a call the scheduler completes comes back
 /// as `Err`.
 fn call(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> Result<i64, SchedulerCall> {
-    let d = k.decode(pid, number, args).expect("a call");
-    k.call(pid, d.call).rax(d.personality)
+    k.system_call(pid, number, args).map_err(|(c, _)| c)
 }
 
 fn sys(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> i64 {

@@ -8,15 +8,18 @@ use alloc::vec::Vec;
 use neoos_abi::layout::{USER_BASE, USER_END};
 use neoos_abi::limits::MAPPINGS_MAX;
 use neoos_abi::{MEMINFO_FIELDS, PAGE_SIZE};
-use neoos_mm::{write_maps_line, AsId, DirtyFiles, Errno, Hw, MapInfo, MapObject, MemorySystem};
+use neoos_mm::{
+    write_maps_line, AsId, DirtyFiles, Errno, FileId, Hw, MapInfo, MapObject, MemorySystem,
+};
 
-use super::{MemoryCall, UserPtr, CHUNK};
+use super::{heap_room_check, MemoryCall, UserPtr, CHUNK};
 use crate::files::Descriptor;
 use crate::kernel::Kernel;
-use crate::linux::address_space_limit;
 use crate::linux::meta::Touch;
+use crate::linux::{address_space_limit, address_space_room_check};
+use crate::mount::Storage;
 use crate::platform::Platform;
-use crate::process::Pid;
+use crate::process::{Pid, Process};
 
 /// Work one `mincore` step does at most ([`Kernel::mincore_step`]): a few
 /// milliseconds of the kernel's time.
@@ -53,21 +56,52 @@ pub struct MapsProgress {
 /// bytes), a path (at most 256) and two counts (at most 40).
 const MAPS_LINE_MAX: usize = 384;
 
-impl<P: Platform> Kernel<P> {
+/// A memory call's side of the kernel, split out with one lookup of the
+/// caller's process: the mapping core, the machine (frames, heap room),
+/// the disk, and the caller's record (address space, page table,
+/// descriptors, limits). The system-call entry makes it for the decode
+/// (the record says the numbering) and runs the call on it, so a memory
+/// call looks its caller up once.
+pub(crate) struct MemoryCaller<'a, P: Platform> {
+    memory: &'a mut MemorySystem,
+    platform: &'a mut P,
+    disk: &'a mut Storage,
+    pub(crate) process: &'a mut Process<P::PageTable>,
+}
+
+/// Whether [`MemoryCaller::run`] carries out `call` (else the kernel
+/// does: `sys_meminfo` reads the whole machine, `mincore` and `sys_maps`
+/// run in steps, msync changes the times of the files it writes).
+pub(crate) fn runs_on_caller(call: &MemoryCall) -> bool {
+    !matches!(
+        call,
+        MemoryCall::MemInfo { .. }
+            | MemoryCall::Mincore { .. }
+            | MemoryCall::Maps { .. }
+            | MemoryCall::Msync { .. }
+    )
+}
+
+impl<P: Platform> MemoryCaller<'_, P> {
+    /// Carries out `call` (one [`runs_on_caller`] accepts) for the caller;
+    /// with the file it mapped, if any (POSIX lets a mapping mark its file
+    /// accessed: the kernel does once the call is done).
     #[inline]
-    pub(super) fn memory_call(&mut self, pid: Pid, call: MemoryCall) -> Result<i64, Errno> {
+    pub(crate) fn run(&mut self, call: MemoryCall) -> (Result<i64, Errno>, Option<FileId>) {
         // The mapping-count check runs where the caller's address space is
-        // at hand already (one process lookup a call); it, the length and
-        // reserve checks all say `NoMem`, so their order is not seen.
+        // at hand; it, the length and reserve checks all say `NoMem`, so
+        // their order is not seen.
+        let done = |result: Result<(), Errno>| (result.map(|_| 0), None);
         match call {
             MemoryCall::NeoMmap { fd, offset, size } => {
-                mapping_room_check_for(&self.memory, self.space_of(pid)?, &call)?;
-                self.heap_reserve_check()?;
-                self.neo_mmap(pid, fd, offset, size)
+                match self.neo_mmap(&call, fd, offset, size) {
+                    Ok((addr, file)) => (Ok(addr as i64), Some(file)),
+                    Err(e) => (Err(e), None),
+                }
             }
-            MemoryCall::NeoMunmap { addr, size } => self
-                .with_space(pid, |m, s, hw| m.neo_munmap(s, hw, addr, size))
-                .map(|_| 0),
+            MemoryCall::NeoMunmap { addr, size } => {
+                done(self.with_hw(|m, s, hw| m.neo_munmap(s, hw, addr, size)))
+            }
             MemoryCall::Mmap {
                 addr,
                 len,
@@ -75,31 +109,149 @@ impl<P: Platform> Kernel<P> {
                 flags,
                 fd,
                 offset,
-            } => {
-                let caller = self.processes.get(pid).ok_or(Errno::Inval)?;
-                let (space, as_limit) = (caller.space, address_space_limit(&caller.abi));
-                mapping_room_check_for(&self.memory, space, &call)?;
-                // Longer than the whole user range: no room, whatever the
-                // mapping core would say of the number (docs/abi.md; as
-                // POSIX and Linux say).
-                if len > USER_END - USER_BASE {
-                    return Err(Errno::NoMem);
-                }
-                self.heap_reserve_check()?;
-                // A Linux process's RLIMIT_AS (nothing to check for others).
-                if let Some(limit) = as_limit {
-                    self.address_space_room_check(space, limit, len)?;
-                }
-                self.posix_mmap(pid, addr, len, prot, flags, fd, offset)
-            }
+            } => match self.posix_mmap(&call, addr, len, prot, flags, fd, offset) {
+                Ok((addr, file)) => (Ok(addr as i64), file),
+                Err(e) => (Err(e), None),
+            },
             MemoryCall::Munmap { addr, len } => {
-                self.split_reserve_check(pid, addr, len)?;
-                self.with_space(pid, |m, s, hw| {
-                    mapping_room_check_for(m, s, &call)?;
-                    m.munmap(s, hw, addr, len)
-                })
-                .map(|_| 0)
+                done(self.split_reserve_check(addr, len).and_then(|_| {
+                    self.with_hw(|m, s, hw| {
+                        mapping_room_check_for(m, s, &call)?;
+                        m.munmap(s, hw, addr, len)
+                    })
+                }))
             }
+            MemoryCall::Mprotect { addr, len, prot } => {
+                done(self.split_reserve_check(addr, len).and_then(|_| {
+                    self.with_hw(|m, s, hw| {
+                        mapping_room_check_for(m, s, &call)?;
+                        m.mprotect(s, hw, addr, len, prot)
+                    })
+                }))
+            }
+            MemoryCall::Madvise { addr, len, advice } => {
+                done(self.with_hw(|m, s, hw| m.madvise(s, hw, addr, len, advice)))
+            }
+            MemoryCall::GetPageSize => (Ok(PAGE_SIZE as i64), None),
+            // The kernel carries these out (see `runs_on_caller`).
+            MemoryCall::MemInfo { .. }
+            | MemoryCall::Mincore { .. }
+            | MemoryCall::Maps { .. }
+            | MemoryCall::Msync { .. } => (Err(Errno::Inval), None),
+        }
+    }
+
+    /// Whether free frames are low: the kernel reclaims before the call.
+    #[inline]
+    pub(crate) fn frames_low(&self) -> bool {
+        crate::reclaim::frames_low(self.platform)
+    }
+
+    /// Runs `f` with the caller's address space and hardware.
+    #[inline]
+    fn with_hw<R>(
+        &mut self,
+        f: impl FnOnce(&mut MemorySystem, AsId, &mut Hw) -> Result<R, Errno>,
+    ) -> Result<R, Errno> {
+        let table = self.process.table.as_mut().ok_or(Errno::Inval)?;
+        let mut hw = Hw::new(table, self.platform.frames(), self.disk);
+        f(self.memory, self.process.space, &mut hw)
+    }
+
+    /// `NoMem` when the kernel heap has no room above its reserve (see
+    /// [`Kernel::heap_reserve_check`]).
+    #[inline]
+    fn heap_reserve_check(&self) -> Result<(), Errno> {
+        heap_room_check(self.platform.heap_room())
+    }
+
+    /// `NoMem` when the kernel heap is below its reserve and unmapping or
+    /// protecting `[addr, addr + len)` would cut a mapping in two (which
+    /// needs a new record): memory can always be given back whole.
+    #[inline]
+    fn split_reserve_check(&self, addr: u64, len: u64) -> Result<(), Errno> {
+        if self.platform.heap_room() == 0 && self.memory.would_split(self.process.space, addr, len)
+        {
+            Err(Errno::NoMem)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// NeoOS `sys_mmap` of descriptor `fd`: the address and the file.
+    fn neo_mmap(
+        &mut self,
+        call: &MemoryCall,
+        fd: i64,
+        offset: i64,
+        size: i64,
+    ) -> Result<(u64, FileId), Errno> {
+        mapping_room_check_for(self.memory, self.process.space, call)?;
+        self.heap_reserve_check()?;
+        let Descriptor::File(f) = self.process.files.get(fd)? else {
+            return Err(Errno::Inval);
+        };
+        let addr = self.with_hw(|m, s, hw| m.neo_mmap(s, hw, f.file, f.access, offset, size))?;
+        Ok((addr, f.file))
+    }
+
+    /// POSIX `mmap`: the address and the file mapped, if any.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn posix_mmap(
+        &mut self,
+        call: &MemoryCall,
+        addr: u64,
+        len: u64,
+        prot: u32,
+        flags: u32,
+        fd: i64,
+        offset: i64,
+    ) -> Result<(u64, Option<FileId>), Errno> {
+        let space = self.process.space;
+        mapping_room_check_for(self.memory, space, call)?;
+        // Longer than the whole user range: no room, whatever the mapping
+        // core would say of the number (docs/abi.md; as POSIX and Linux
+        // say).
+        if len > USER_END - USER_BASE {
+            return Err(Errno::NoMem);
+        }
+        self.heap_reserve_check()?;
+        // A Linux process's RLIMIT_AS (nothing to check for others).
+        if let Some(limit) = address_space_limit(&self.process.abi) {
+            address_space_room_check(self.memory, space, limit, len)?;
+        }
+        let mut flags = flags;
+        let file = if flags & neoos_abi::mman::MAP_ANON != 0 {
+            None
+        } else {
+            match self.process.files.get(fd)? {
+                Descriptor::File(f) => Some((f.file, f.access)),
+                Descriptor::Console
+                | Descriptor::Pipe { .. }
+                | Descriptor::Null
+                | Descriptor::Dir { .. } => return Err(Errno::NoDev),
+                // A mapping of /dev/zero is anonymous memory, private or
+                // shared as asked (the offset means nothing).
+                Descriptor::Zero => {
+                    flags |= neoos_abi::mman::MAP_ANON;
+                    None
+                }
+            }
+        };
+        let mapped =
+            self.with_hw(|m, s, hw| m.mmap(s, hw, addr, len, prot, flags, file, offset))?;
+        Ok((mapped, file.map(|(file, _)| file)))
+    }
+}
+
+impl<P: Platform> Kernel<P> {
+    #[inline]
+    pub(super) fn memory_call(&mut self, pid: Pid, call: MemoryCall) -> Result<i64, Errno> {
+        match call {
+            // The kernel completes these in steps (`SchedulerCall`).
+            MemoryCall::Mincore { .. } | MemoryCall::Maps { .. } => Err(Errno::Inval),
+            MemoryCall::MemInfo { out } => self.meminfo(pid, out),
             MemoryCall::Msync { addr, len, flags } => {
                 // The files whose mappings held dirty pages in the range
                 // (msync's own dirty-set search finds them) are marked
@@ -114,21 +266,32 @@ impl<P: Platform> Kernel<P> {
                 }
                 Ok(0)
             }
-            MemoryCall::Mprotect { addr, len, prot } => {
-                self.split_reserve_check(pid, addr, len)?;
-                self.with_space(pid, |m, s, hw| {
-                    mapping_room_check_for(m, s, &call)?;
-                    m.mprotect(s, hw, addr, len, prot)
-                })
-                .map(|_| 0)
+            _ => {
+                let (result, mapped) = self.memory_caller(pid)?.run(call);
+                self.touch_mapped(mapped);
+                result
             }
-            MemoryCall::Madvise { addr, len, advice } => self
-                .with_space(pid, |m, s, hw| m.madvise(s, hw, addr, len, advice))
-                .map(|_| 0),
-            // The kernel completes these in steps (`SchedulerCall`).
-            MemoryCall::Mincore { .. } | MemoryCall::Maps { .. } => Err(Errno::Inval),
-            MemoryCall::GetPageSize => Ok(PAGE_SIZE as i64),
-            MemoryCall::MemInfo { out } => self.meminfo(pid, out),
+        }
+    }
+
+    /// The caller's side of a memory call (see [`MemoryCaller`]); `Inval`
+    /// for no such process.
+    #[inline]
+    pub(crate) fn memory_caller(&mut self, pid: Pid) -> Result<MemoryCaller<'_, P>, Errno> {
+        let process = self.processes.get_mut(pid).ok_or(Errno::Inval)?;
+        Ok(MemoryCaller {
+            memory: &mut self.memory,
+            platform: &mut self.platform,
+            disk: &mut self.fs.disk,
+            process,
+        })
+    }
+
+    /// Marks `mapped`, the file a memory call mapped if any, accessed.
+    #[inline]
+    pub(crate) fn touch_mapped(&mut self, mapped: Option<FileId>) {
+        if let Some(file) = mapped {
+            self.touch_file(file, Touch::Access);
         }
     }
 
@@ -160,57 +323,6 @@ impl<P: Platform> Kernel<P> {
 
     pub(crate) fn space_of(&self, pid: Pid) -> Result<AsId, Errno> {
         self.processes.get(pid).map(|p| p.space).ok_or(Errno::Inval)
-    }
-
-    fn neo_mmap(&mut self, pid: Pid, fd: i64, offset: i64, size: i64) -> Result<i64, Errno> {
-        let Descriptor::File(f) = self.descriptor(pid, fd)? else {
-            return Err(Errno::Inval);
-        };
-        self.with_space(pid, |m, s, hw| {
-            m.neo_mmap(s, hw, f.file, f.access, offset, size)
-        })
-        .map(|addr| addr as i64)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn posix_mmap(
-        &mut self,
-        pid: Pid,
-        addr: u64,
-        len: u64,
-        prot: u32,
-        flags: u32,
-        fd: i64,
-        offset: i64,
-    ) -> Result<i64, Errno> {
-        let mut flags = flags;
-        let file = if flags & neoos_abi::mman::MAP_ANON != 0 {
-            None
-        } else {
-            match self.descriptor(pid, fd)? {
-                Descriptor::File(f) => Some((f.file, f.access)),
-                Descriptor::Console
-                | Descriptor::Pipe { .. }
-                | Descriptor::Null
-                | Descriptor::Dir { .. } => return Err(Errno::NoDev),
-                // A mapping of /dev/zero is anonymous memory, private or
-                // shared as asked (the offset means nothing).
-                Descriptor::Zero => {
-                    flags |= neoos_abi::mman::MAP_ANON;
-                    None
-                }
-            }
-        };
-        let mapped = self
-            .with_space(pid, |m, s, hw| {
-                m.mmap(s, hw, addr, len, prot, flags, file, offset)
-            })
-            .map(|v| v as i64);
-        if let (Ok(_), Some((file, _))) = (mapped, file) {
-            // POSIX: a mapping may mark the file accessed.
-            self.touch_file(file, Touch::Access);
-        }
-        mapped
     }
 
     /// Starts POSIX `mincore`: checks the range whole; the kernel completes

@@ -360,6 +360,17 @@ impl Completion {
     }
 }
 
+/// `NoMem` when the kernel heap has `heap_room` bytes above its reserve
+/// and that is none ([`Kernel::heap_reserve_check`]).
+#[inline]
+pub(crate) fn heap_room_check(heap_room: usize) -> Result<(), Errno> {
+    if heap_room == 0 {
+        Err(Errno::NoMem)
+    } else {
+        Ok(())
+    }
+}
+
 /// The whole user range, `[USER_BASE, USER_END)`.
 pub(crate) const USER_RANGE: (u64, u64) =
     (neoos_abi::layout::USER_BASE, neoos_abi::layout::USER_END);
@@ -367,11 +378,59 @@ pub(crate) const USER_RANGE: (u64, u64) =
 /// Bytes moved per step between user memory and a kernel buffer.
 pub(crate) const CHUNK: usize = 16 * 1024;
 
+/// What the system-call entry does with a call: the value for `rax`, or
+/// the call the scheduler side completes and the personality that
+/// converts its result.
+pub type Dispatched = Result<i64, (SchedulerCall, Personality)>;
+
 impl<P: Platform> Kernel<P> {
+    /// The system-call entry of process `pid` (the running one): decodes
+    /// call `number` with argument registers `regs` by its program's
+    /// numbering and carries it out. A number that is no call, or no such
+    /// process, gives [`NEO_UNKNOWN_CALL`]. The process is looked up once
+    /// for the numbering, and a memory call runs on that lookup (its
+    /// address space, page table, descriptors and limits).
+    #[inline]
+    pub fn system_call(&mut self, pid: Pid, number: usize, regs: [u64; 6]) -> Dispatched {
+        let Ok(mut caller) = self.memory_caller(pid) else {
+            return Ok(NEO_UNKNOWN_CALL);
+        };
+        let Some(Decoded { call, personality }) =
+            crate::linux::decode_for(&caller.process.abi, number, regs)
+        else {
+            return Ok(NEO_UNKNOWN_CALL);
+        };
+        // As [`Self::call`]: reclaim first when frames are low (then the
+        // process is looked up again: rare).
+        if caller.frames_low() {
+            self.reclaim_now();
+            let Ok(again) = self.memory_caller(pid) else {
+                return Ok(NEO_UNKNOWN_CALL);
+            };
+            caller = again;
+        }
+        let completion = match call {
+            Call::Memory(c) if memory::runs_on_caller(&c) => {
+                let (result, mapped) = caller.run(c);
+                self.touch_mapped(mapped);
+                self.reap_released_orphans();
+                Completion::Done(result)
+            }
+            call => self.carry_out(pid, call),
+        };
+        completion.rax(personality).map_err(|c| (c, personality))
+    }
+
     /// Carries out `call` for process `pid`.
     #[inline]
     pub fn call(&mut self, pid: Pid, call: Call) -> Completion {
         self.reclaim_if_low();
+        self.carry_out(pid, call)
+    }
+
+    /// [`Self::call`] once the reclaim check is made.
+    #[inline]
+    fn carry_out(&mut self, pid: Pid, call: Call) -> Completion {
         let completion = match call {
             Call::Memory(MemoryCall::Mincore { addr, len, vec }) => {
                 Completion::Scheduler(SchedulerCall::Mincore { addr, len, vec })
@@ -398,28 +457,7 @@ impl<P: Platform> Kernel<P> {
     /// reservations instead, so `sys_write` (and console output) always runs.
     #[inline]
     pub(crate) fn heap_reserve_check(&self) -> Result<(), Errno> {
-        if self.heap_room() == 0 {
-            Err(Errno::NoMem)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// `NoMem` when the kernel heap is below its reserve and unmapping or
-    /// protecting `[addr, addr + len)` would cut a mapping in two (which
-    /// needs a new record): memory can always be given back whole.
-    #[inline]
-    pub(crate) fn split_reserve_check(&self, pid: Pid, addr: u64, len: u64) -> Result<(), Errno> {
-        let splits = || {
-            self.processes
-                .get(pid)
-                .is_some_and(|p| self.memory.would_split(p.space, addr, len))
-        };
-        if self.heap_room() == 0 && splits() {
-            Err(Errno::NoMem)
-        } else {
-            Ok(())
-        }
+        heap_room_check(self.heap_room())
     }
 
     /// Copies `len` bytes from user address `addr`.

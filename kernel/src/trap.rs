@@ -12,7 +12,9 @@ use crate::process;
 
 const TIMER_IRQ: u64 = IRQ_BASE;
 
-/// Handles one entry into the kernel.
+/// Handles one entry into the kernel (inlined into the entry: every
+/// system call and fault comes through here).
+#[inline]
 pub fn handle(frame: &mut TrapFrame) {
     match frame.vector {
         SYSCALL_VECTOR => {

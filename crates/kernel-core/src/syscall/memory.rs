@@ -551,6 +551,7 @@ impl<P: Platform> Kernel<P> {
 /// also cuts that one in two; unmapping the middle of a mapping leaves
 /// two, protecting it leaves three. Whether an unmap or protect cuts a
 /// mapping is only looked up when the count is that close to the bound.
+#[inline]
 fn mapping_room_check_for(
     memory: &MemorySystem,
     space: AsId,

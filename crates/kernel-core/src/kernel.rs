@@ -65,6 +65,10 @@ pub struct FatalFault {
 }
 
 impl FatalFault {
+    // Out of line: a resolved fault (the common case) then costs one
+    // compare, not the table of every outcome.
+    #[cold]
+    #[inline(never)]
     fn of(error: FaultError) -> Self {
         use crate::linux::signals::{BUS_ADRERR, SEGV_ACCERR, SEGV_MAPERR, SIGBUS, SIGSEGV};
         let (what, status, reason, signal) = match error {

@@ -409,16 +409,17 @@ impl<P: Platform> Kernel<P> {
             };
             caller = again;
         }
-        let completion = match call {
-            Call::Memory(c) if memory::runs_on_caller(&c) => {
+        if let Call::Memory(c) = call {
+            if memory::runs_on_caller(&c) {
                 let (result, mapped) = caller.run(c);
                 self.touch_mapped(mapped);
                 self.reap_released_orphans();
-                Completion::Done(result)
+                return Ok(personality.result(result));
             }
-            call => self.carry_out(pid, call),
-        };
-        completion.rax(personality).map_err(|c| (c, personality))
+        }
+        self.carry_out(pid, call)
+            .rax(personality)
+            .map_err(|c| (c, personality))
     }
 
     /// Carries out `call` for process `pid`.

@@ -87,14 +87,14 @@ impl<P: Platform> MemoryCaller<'_, P> {
     /// with the file it mapped, if any (POSIX lets a mapping mark its file
     /// accessed: the kernel does once the call is done).
     #[inline]
-    pub(crate) fn run(&mut self, call: MemoryCall) -> (Result<i64, Errno>, Option<FileId>) {
+    pub(crate) fn run(&mut self, call: &MemoryCall) -> (Result<i64, Errno>, Option<FileId>) {
         // The mapping-count check runs where the caller's address space is
         // at hand; it, the length and reserve checks all say `NoMem`, so
         // their order is not seen.
         let done = |result: Result<(), Errno>| (result.map(|_| 0), None);
-        match call {
+        match *call {
             MemoryCall::NeoMmap { fd, offset, size } => {
-                match self.neo_mmap(&call, fd, offset, size) {
+                match self.neo_mmap(call, fd, offset, size) {
                     Ok((addr, file)) => (Ok(addr as i64), Some(file)),
                     Err(e) => (Err(e), None),
                 }
@@ -109,14 +109,14 @@ impl<P: Platform> MemoryCaller<'_, P> {
                 flags,
                 fd,
                 offset,
-            } => match self.posix_mmap(&call, addr, len, prot, flags, fd, offset) {
+            } => match self.posix_mmap(call, addr, len, prot, flags, fd, offset) {
                 Ok((addr, file)) => (Ok(addr as i64), file),
                 Err(e) => (Err(e), None),
             },
             MemoryCall::Munmap { addr, len } => {
                 done(self.split_reserve_check(addr, len).and_then(|_| {
                     self.with_hw(|m, s, hw| {
-                        mapping_room_check_for(m, s, &call)?;
+                        mapping_room_check_for(m, s, call)?;
                         m.munmap(s, hw, addr, len)
                     })
                 }))
@@ -124,7 +124,7 @@ impl<P: Platform> MemoryCaller<'_, P> {
             MemoryCall::Mprotect { addr, len, prot } => {
                 done(self.split_reserve_check(addr, len).and_then(|_| {
                     self.with_hw(|m, s, hw| {
-                        mapping_room_check_for(m, s, &call)?;
+                        mapping_room_check_for(m, s, call)?;
                         m.mprotect(s, hw, addr, len, prot)
                     })
                 }))
@@ -267,7 +267,7 @@ impl<P: Platform> Kernel<P> {
                 Ok(0)
             }
             _ => {
-                let (result, mapped) = self.memory_caller(pid)?.run(call);
+                let (result, mapped) = self.memory_caller(pid)?.run(&call);
                 self.touch_mapped(mapped);
                 result
             }

@@ -409,8 +409,8 @@ impl<P: Platform> Kernel<P> {
             };
             caller = again;
         }
-        if let Call::Memory(c) = call {
-            if memory::runs_on_caller(&c) {
+        if let Call::Memory(c) = &call {
+            if memory::runs_on_caller(c) {
                 let (result, mapped) = caller.run(c);
                 self.touch_mapped(mapped);
                 self.reap_released_orphans();

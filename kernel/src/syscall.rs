@@ -26,13 +26,19 @@ pub fn handle(frame: &mut TrapFrame) {
     ];
     let number = frame.rax as usize;
     // The result is converted inside the lock; a call that needs the
-    // scheduler comes back out of it.
-    let step = with_kernel(|k| match k.processes().current() {
-        Some(pid) => k.system_call(pid, number, regs),
-        None => Ok(neo::E_UNKNOWN),
+    // scheduler comes back out of it. The value of a call done comes out
+    // through `done`, beside the (large) result: carried in it, the
+    // compiler took it apart and put it together again on every call.
+    let mut done = 0;
+    let step = with_kernel(|k| {
+        let dispatched = match k.processes().current() {
+            Some(pid) => k.system_call(pid, number, regs),
+            None => Ok(neo::E_UNKNOWN),
+        };
+        dispatched.map(|rax| done = rax)
     });
     let result = match step {
-        Ok(value) => value,
+        Ok(()) => done,
         Err((SchedulerCall::SigReturn, _)) => crate::signal::sigreturn(frame),
         Err((
             SchedulerCall::LinuxWait {

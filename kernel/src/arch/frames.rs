@@ -301,14 +301,26 @@ impl DataFrames {
     pub fn alloc(&mut self) -> Option<u64> {
         let frame = alloc()?;
         let (word, bit) = Self::slot(frame.addr());
-        if word >= self.owned.len() {
-            let more = word + 1 - self.owned.len();
-            if self.owned.try_reserve(more).is_err() {
-                free(frame);
-                return None;
-            }
-            self.owned.resize(word + 1, 0);
+        match self.owned.get_mut(word) {
+            Some(w) => *w |= bit,
+            None => return self.hold_beyond_map(frame),
         }
+        Some(frame.into_raw())
+    }
+
+    /// [`Self::alloc`] of a frame past the end of the map: grows it
+    /// (fallibly; without memory the frame goes back). Out of line: the
+    /// map covers the highest frame held so far.
+    #[cold]
+    #[inline(never)]
+    fn hold_beyond_map(&mut self, frame: PhysFrame) -> Option<u64> {
+        let (word, bit) = Self::slot(frame.addr());
+        let more = word + 1 - self.owned.len();
+        if self.owned.try_reserve(more).is_err() {
+            free(frame);
+            return None;
+        }
+        self.owned.resize(word + 1, 0);
         self.owned[word] |= bit;
         Some(frame.into_raw())
     }

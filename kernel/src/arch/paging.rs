@@ -322,6 +322,8 @@ impl UserPageTable {
     }
 
     /// As `walk`, creating the missing tables (`None` without memory).
+    /// Out of line: `map` calls it only when a table is missing.
+    #[inline(never)]
     fn walk_creating(&mut self, virt: u64) -> Option<(u64, usize)> {
         // SAFETY: the root is ours, borrowed exclusively.
         unsafe { walk_from(self.root, virt, true) }
@@ -344,7 +346,12 @@ impl UserPageTable {
         frame: u64,
         flags: PageTableFlags,
     ) -> Result<(), NoTableMemory> {
-        let (t, i) = self.walk_creating(virt).ok_or(NoTableMemory)?;
+        // Through existing tables first (the common case, with no call),
+        // else the walk that makes the missing ones.
+        let (t, i) = match self.walk(virt) {
+            Some(leaf) => leaf,
+            None => self.walk_creating(virt).ok_or(NoTableMemory)?,
+        };
         // SAFETY: `t` is a level-1 table of ours, just walked to.
         unsafe { table(t)[i] = (frame & ADDRESS_MASK) | flags.bits() | PRESENT | USER };
         Ok(())

@@ -29,6 +29,7 @@ mod read_ahead;
 mod reclaim;
 mod remap;
 mod shadow;
+mod slots;
 pub mod stats;
 pub mod system;
 pub mod sysv;

@@ -10,6 +10,7 @@ use crate::errno::{Errno, PageError};
 use crate::hw::{FileId, Frame, FrameSource, Hw, Io, ObjectId, ShmId, PAGE_SIZE};
 use crate::mapping::Mapping;
 use crate::page_map::PageMap;
+use crate::slots::SlotTable;
 use crate::stats::MemStats;
 use crate::tlb::{free_frames, TlbBatch};
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -249,83 +250,8 @@ fn underflow(what: &'static str) {
     debug_assert!(false, "{what} would go below zero");
 }
 
-/// Every object by id, in slots (a lookup is an index, not a search: the
-/// page-fault path looks its object up on every fault). An id is a slot
-/// number and, in its high 32 bits, the slot's generation, which changes
-/// when the slot's object goes: an old id finds nothing.
-#[derive(Default)]
-pub(crate) struct ObjectTable {
-    slots: Vec<Slot>,
-    /// Free slot numbers; its capacity always covers every slot, so
-    /// removing never allocates.
-    free: Vec<u32>,
-    live: usize,
-}
-
-#[derive(Default)]
-struct Slot {
-    generation: u32,
-    object: Option<MemoryObject>,
-}
-
-impl ObjectTable {
-    fn slot_of(id: &ObjectId) -> (usize, u32) {
-        ((id.0 & 0xffff_ffff) as usize, (id.0 >> 32) as u32)
-    }
-
-    pub(crate) fn get(&self, id: &ObjectId) -> Option<&MemoryObject> {
-        let (index, generation) = Self::slot_of(id);
-        let slot = self.slots.get(index)?;
-        if slot.generation != generation {
-            return None;
-        }
-        slot.object.as_ref()
-    }
-
-    pub(crate) fn get_mut(&mut self, id: &ObjectId) -> Option<&mut MemoryObject> {
-        let (index, generation) = Self::slot_of(id);
-        let slot = self.slots.get_mut(index)?;
-        if slot.generation != generation {
-            return None;
-        }
-        slot.object.as_mut()
-    }
-
-    /// Stores `object` in a free slot; returns its id.
-    fn insert(&mut self, object: MemoryObject) -> ObjectId {
-        self.live += 1;
-        if let Some(index) = self.free.pop() {
-            let slot = &mut self.slots[index as usize];
-            slot.object = Some(object);
-            return ObjectId(u64::from(slot.generation) << 32 | u64::from(index));
-        }
-        let index = self.slots.len() as u32;
-        self.slots.push(Slot {
-            generation: 0,
-            object: Some(object),
-        });
-        self.free.reserve(self.slots.len() - self.free.len());
-        ObjectId(u64::from(index))
-    }
-
-    pub(crate) fn remove(&mut self, id: &ObjectId) -> Option<MemoryObject> {
-        let (index, generation) = Self::slot_of(id);
-        let slot = self.slots.get_mut(index)?;
-        if slot.generation != generation {
-            return None;
-        }
-        let object = slot.object.take()?;
-        slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(index as u32);
-        self.live -= 1;
-        Some(object)
-    }
-
-    /// Number of live objects.
-    pub(crate) fn len(&self) -> usize {
-        self.live
-    }
-}
+/// Every object by id (see `slots.rs`: a lookup is an index, not a search).
+pub(crate) type ObjectTable = SlotTable<ObjectId, MemoryObject>;
 
 /// Every object, by id, plus the indexes and counters.
 #[derive(Default)]

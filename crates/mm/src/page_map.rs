@@ -148,11 +148,6 @@ impl PageMap {
         self.get(index).is_some()
     }
 
-    /// Whether page `index` is free.
-    pub fn is_vacant(&self, index: u64) -> bool {
-        !self.contains_key(&index)
-    }
-
     /// The chunk `key`, made (empty) if there is none.
     fn chunk_or_new(&mut self, key: u64) -> &mut Chunk {
         let above_all = self.open.as_ref().is_none_or(|(open, _)| *open < key);
@@ -181,6 +176,37 @@ impl PageMap {
             self.len += 1;
         }
         old
+    }
+
+    /// Puts the page `make` gives at `index` if none is there, with one
+    /// search (the first-touch fault); returns its frame, or `None` (and
+    /// `make` is not called) when a page is there. An error of `make`
+    /// changes nothing.
+    pub fn insert_vacant<E>(
+        &mut self,
+        index: u64,
+        make: impl FnOnce() -> Result<CachePage, E>,
+    ) -> Result<Option<Frame>, E> {
+        let (key, slot) = split(index);
+        let chunk = match &mut self.open {
+            Some((open, chunk)) if *open == key => Some(chunk),
+            Some((open, _)) if *open < key => None,
+            _ => self.chunks.get_mut(&key),
+        };
+        let Some(chunk) = chunk else {
+            // A new chunk: the general insert makes it.
+            let page = make()?;
+            self.insert(index, page);
+            return Ok(Some(page.frame));
+        };
+        if chunk.has(slot) {
+            return Ok(None);
+        }
+        let page = make()?;
+        chunk.pages[slot] = page;
+        chunk.present |= 1 << slot;
+        self.len += 1;
+        Ok(Some(page.frame))
     }
 
     /// Takes the page at `index` out.
@@ -398,8 +424,21 @@ mod tests {
             let mut model = BTreeMap::new();
             for (n, op) in ops.into_iter().enumerate() {
                 match op {
+                    Op::Insert(i) if n % 3 == 0 => {
+                        // A failing `make` changes nothing.
+                        let failed = map.insert_vacant(i, || Err(()));
+                        let want = if model.contains_key(&i) { Ok(None) } else { Err(()) };
+                        prop_assert_eq!(failed, want);
+                    }
+                    Op::Insert(i) if n % 3 == 1 => {
+                        let vacant = !model.contains_key(&i);
+                        let got = map.insert_vacant(i, || Ok::<_, ()>(page(n as u64)));
+                        prop_assert_eq!(got, Ok(vacant.then_some(page(n as u64).frame)));
+                        if vacant {
+                            model.insert(i, page(n as u64));
+                        }
+                    }
                     Op::Insert(i) => {
-                        prop_assert_eq!(map.is_vacant(i), !model.contains_key(&i));
                         prop_assert_eq!(map.insert(i, page(n as u64)), model.insert(i, page(n as u64)));
                     }
                     Op::Remove(i) => prop_assert_eq!(map.remove(&i), model.remove(&i)),

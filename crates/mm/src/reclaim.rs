@@ -257,7 +257,7 @@ impl MemorySystem {
         if self.store.get(id)?.map_refs == 0 {
             return Some(views);
         }
-        for (&space, s) in &self.spaces {
+        for (space, s) in self.spaces.iter() {
             for m in s.mappings.values() {
                 let Some(b) = &m.backing else {
                     continue;

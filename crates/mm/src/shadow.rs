@@ -157,14 +157,13 @@ impl ObjectStore {
         if obj.below.is_some() {
             return Ok(None);
         }
-        if !obj.pages.is_vacant(index) {
-            return Ok(None);
-        }
-        let frame = io.frames.alloc().ok_or(PageError::NoMem)?;
-        stats.frames_in_use += 1;
-        io.frames.zero(frame);
-        obj.pages.insert(index, CachePage::new(frame));
-        Ok(Some(frame))
+        let frames = &mut *io.frames;
+        obj.pages.insert_vacant(index, || {
+            let frame = frames.alloc().ok_or(PageError::NoMem)?;
+            stats.frames_in_use += 1;
+            frames.zero(frame);
+            Ok(CachePage::new(frame))
+        })
     }
 
     /// The frame a private view with top `top` writes at `index`: its own

@@ -9,6 +9,7 @@ use crate::fault::{fault_page, zero_fill_hinted, zero_fill_private};
 use crate::hw::{page_floor, Access, AsId, FileId, Hw, Io, ObjectId};
 use crate::mapping::{Backing, Mapping, Sharing};
 use crate::object::{ObjectKind, ObjectStore};
+use crate::slots::SlotTable;
 use crate::stats::MemStats;
 use crate::tlb::TlbBatch;
 use crate::unmap::remove_range;
@@ -19,8 +20,9 @@ use neoos_abi::layout::{USER_BASE, USER_END};
 /// All address spaces and memory objects of the system.
 #[derive(Default)]
 pub struct MemorySystem {
-    pub(crate) spaces: BTreeMap<AsId, AddressSpace>,
-    next_as: u64,
+    /// Every address space by id (a lookup is an index: every fault and
+    /// mapping call looks its space up).
+    pub(crate) spaces: SlotTable<AsId, AddressSpace>,
     pub(crate) store: ObjectStore,
 }
 
@@ -32,10 +34,7 @@ impl MemorySystem {
 
     /// A new, empty address space.
     pub fn create_address_space(&mut self) -> AsId {
-        self.next_as += 1;
-        let id = AsId(self.next_as);
-        self.spaces.insert(id, AddressSpace::new());
-        id
+        self.spaces.insert(AddressSpace::new())
     }
 
     /// An address space, for inspection.
@@ -136,10 +135,7 @@ impl MemorySystem {
         if let Some(space) = self.spaces.get_mut(&parent) {
             space.mappings.forget_fault_hint();
         }
-        self.next_as += 1;
-        let id = AsId(self.next_as);
-        self.spaces.insert(id, child);
-        Ok(id)
+        Ok(self.spaces.insert(child))
     }
 
     /// Adds `mapping` to space `id`; when the range is not free (`NoMem`),

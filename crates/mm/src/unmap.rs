@@ -382,12 +382,15 @@ pub(crate) fn remove_range(
         // The common case (unmapping what one mmap made): no split, no
         // scan. A mapping without an object was never touched (a fault
         // gives it one before it maps a page): no entry, page or reference
-        // to give back, no batch.
-        if m.backing.is_some() {
-            let mut batch = store.begin_batch();
-            discard_mapping(m, store, hw, &mut batch);
-            store.finish_batch(batch, hw.pt, hw.frames);
+        // to give back, no batch; and no table to release: any table in
+        // its range was emptied before it came, by changes to mappings
+        // whose removal queued their range already.
+        if m.backing.is_none() {
+            return;
         }
+        let mut batch = store.begin_batch();
+        discard_mapping(m, store, hw, &mut batch);
+        store.finish_batch(batch, hw.pt, hw.frames);
     } else {
         let mut batch = store.begin_batch();
         split_at(space, store, start);

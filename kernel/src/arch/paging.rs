@@ -180,23 +180,9 @@ pub fn activate_kernel_tables() {
 /// `root` must be the kernel root; with `create`, nothing else may be
 /// walking it (only `init_kernel_tables` creates).
 unsafe fn walk_kernel_stack_area(root: u64, virt: u64, create: bool) -> Option<(u64, usize)> {
-    if !(KERNEL_STACK_AREA..KERNEL_STACK_AREA + KERNEL_STACK_AREA_SIZE).contains(&virt) {
-        return None;
-    }
-    let mut current = root;
-    for level in (1..4).rev() {
-        // SAFETY: `current` is the kernel root or a table of the stack area
-        // reached through a present entry (the area holds no huge entries).
-        let entry = unsafe { &mut table(current)[index(virt, level)] };
-        if *entry & PRESENT == 0 {
-            if !create {
-                return None;
-            }
-            *entry = zeroed_table_frame()? | PRESENT | WRITABLE;
-        }
-        current = *entry & ADDRESS_MASK;
-    }
-    Some((current, index(virt, 0)))
+    let area = KERNEL_STACK_AREA..KERNEL_STACK_AREA + KERNEL_STACK_AREA_SIZE;
+    // SAFETY: the caller's guarantees; the area holds no huge entries.
+    unsafe { walk(root, virt, area, create, 0) }
 }
 
 /// Maps page `virt` of the kernel-stack area to `frame`, writable and not
@@ -336,6 +322,8 @@ impl UserPageTable {
     }
 
     /// As `walk`, creating the missing tables (`None` without memory).
+    /// Out of line: `map` calls it only when a table is missing.
+    #[inline(never)]
     fn walk_creating(&mut self, virt: u64) -> Option<(u64, usize)> {
         // SAFETY: the root is ours, borrowed exclusively.
         unsafe { walk_from(self.root, virt, true) }
@@ -358,7 +346,12 @@ impl UserPageTable {
         frame: u64,
         flags: PageTableFlags,
     ) -> Result<(), NoTableMemory> {
-        let (t, i) = self.walk_creating(virt).ok_or(NoTableMemory)?;
+        // Through existing tables first (the common case, with no call),
+        // else the walk that makes the missing ones.
+        let (t, i) = match self.walk(virt) {
+            Some(leaf) => leaf,
+            None => self.walk_creating(virt).ok_or(NoTableMemory)?,
+        };
         // SAFETY: `t` is a level-1 table of ours, just walked to.
         unsafe { table(t)[i] = (frame & ADDRESS_MASK) | flags.bits() | PRESENT | USER };
         Ok(())
@@ -456,23 +449,54 @@ impl UserPageTable {
 /// `root` must be the root of a [`UserPageTable`]; with `create`, its
 /// owner must be borrowed exclusively.
 unsafe fn walk_from(root: u64, virt: u64, create: bool) -> Option<(u64, usize)> {
-    if virt >= USER_HALF_END {
+    // SAFETY: the caller's guarantees; user tables hold no huge entries.
+    unsafe { walk(root, virt, 0..USER_HALF_END, create, USER) }
+}
+
+/// The one walk of this module: from `root` to the level-1 entry of
+/// `virt`, which must lie in `within` (else `None`), through present
+/// entries; a missing table is made when `create` (`None` without a
+/// frame), linked writable with `user` (0 or [`USER`]) added. Returns the
+/// level-1 table and the index of the entry. Inlined, so each caller's
+/// copy has its range and bits as constants; the making of a table is
+/// out of line, off the path of a walk through existing tables.
+///
+/// # Safety
+/// `root` must be a root this module owns whose tables covering `within`
+/// hold no huge entries; with `create`, nothing else may be walking them.
+#[inline(always)]
+unsafe fn walk(
+    root: u64,
+    virt: u64,
+    within: core::ops::Range<u64>,
+    create: bool,
+    user: u64,
+) -> Option<(u64, usize)> {
+    if !within.contains(&virt) {
         return None;
     }
     let mut current = root;
     for level in (1..4).rev() {
-        // SAFETY: `current` is the root or a user table reached through a
-        // present entry (user tables hold no huge entries).
+        // SAFETY: `current` is the root or a table reached through a
+        // present entry, not huge (the caller's guarantee).
         let entry = unsafe { &mut table(current)[index(virt, level)] };
         if *entry & PRESENT == 0 {
             if !create {
                 return None;
             }
-            *entry = zeroed_table_frame()? | PRESENT | WRITABLE | USER;
+            *entry = new_table_entry(user)?;
         }
         current = *entry & ADDRESS_MASK;
     }
     Some((current, index(virt, 0)))
+}
+
+/// An entry linking a new, zeroed table (writable, `user` added), or
+/// `None` without a frame. Out of line: the rare step of a walk.
+#[cold]
+#[inline(never)]
+fn new_table_entry(user: u64) -> Option<u64> {
+    Some(zeroed_table_frame()? | PRESENT | WRITABLE | user)
 }
 
 /// A raw entry as (frame, flags), if present.

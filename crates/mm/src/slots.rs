@@ -1,0 +1,134 @@
+//! Tables of values by id, in slots: a lookup is an index, not a search
+//! (the page-fault path looks its address space and its object up on
+//! every fault, each mapping call its space). An id is a slot number and,
+//! in its high 32 bits, the slot's generation, which changes when the
+//! slot's value goes: an old id finds nothing.
+
+use crate::hw::{AsId, ObjectId};
+use alloc::vec::Vec;
+
+/// An id a [`SlotTable`] gives out (slot and generation in one `u64`).
+pub(crate) trait SlotId: Copy {
+    fn from_raw(raw: u64) -> Self;
+    fn raw(self) -> u64;
+}
+
+impl SlotId for ObjectId {
+    fn from_raw(raw: u64) -> Self {
+        ObjectId(raw)
+    }
+    fn raw(self) -> u64 {
+        self.0
+    }
+}
+
+impl SlotId for AsId {
+    fn from_raw(raw: u64) -> Self {
+        AsId(raw)
+    }
+    fn raw(self) -> u64 {
+        self.0
+    }
+}
+
+/// Values by id; see the module documentation.
+pub(crate) struct SlotTable<K, T> {
+    slots: Vec<Slot<T>>,
+    /// Free slot numbers; its capacity always covers every slot, so
+    /// removing never allocates.
+    free: Vec<u32>,
+    live: usize,
+    _ids: core::marker::PhantomData<K>,
+}
+
+impl<K, T> Default for SlotTable<K, T> {
+    fn default() -> Self {
+        SlotTable {
+            slots: Vec::new(),
+            free: Vec::new(),
+            live: 0,
+            _ids: core::marker::PhantomData,
+        }
+    }
+}
+
+struct Slot<T> {
+    generation: u32,
+    value: Option<T>,
+}
+
+impl<K: SlotId, T> SlotTable<K, T> {
+    fn slot_of(id: &K) -> (usize, u32) {
+        let raw = id.raw();
+        ((raw & 0xffff_ffff) as usize, (raw >> 32) as u32)
+    }
+
+    fn id_of(index: usize, generation: u32) -> K {
+        K::from_raw(u64::from(generation) << 32 | index as u64)
+    }
+
+    pub(crate) fn get(&self, id: &K) -> Option<&T> {
+        let (index, generation) = Self::slot_of(id);
+        let slot = self.slots.get(index)?;
+        if slot.generation != generation {
+            return None;
+        }
+        slot.value.as_ref()
+    }
+
+    pub(crate) fn get_mut(&mut self, id: &K) -> Option<&mut T> {
+        let (index, generation) = Self::slot_of(id);
+        let slot = self.slots.get_mut(index)?;
+        if slot.generation != generation {
+            return None;
+        }
+        slot.value.as_mut()
+    }
+
+    pub(crate) fn contains_key(&self, id: &K) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Stores `value` in a free slot; returns its id.
+    pub(crate) fn insert(&mut self, value: T) -> K {
+        self.live += 1;
+        if let Some(index) = self.free.pop() {
+            let slot = &mut self.slots[index as usize];
+            slot.value = Some(value);
+            return Self::id_of(index as usize, slot.generation);
+        }
+        let index = self.slots.len();
+        self.slots.push(Slot {
+            generation: 0,
+            value: Some(value),
+        });
+        self.free.reserve(self.slots.len() - self.free.len());
+        Self::id_of(index, 0)
+    }
+
+    pub(crate) fn remove(&mut self, id: &K) -> Option<T> {
+        let (index, generation) = Self::slot_of(id);
+        let slot = self.slots.get_mut(index)?;
+        if slot.generation != generation {
+            return None;
+        }
+        let value = slot.value.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(index as u32);
+        self.live -= 1;
+        Some(value)
+    }
+
+    /// Number of live values.
+    pub(crate) fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Every live value with its id, in slot order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (K, &T)> {
+        self.slots.iter().enumerate().filter_map(|(index, slot)| {
+            let value = slot.value.as_ref()?;
+            Some((Self::id_of(index, slot.generation), value))
+        })
+    }
+}

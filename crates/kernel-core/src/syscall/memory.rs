@@ -252,6 +252,8 @@ impl<P: Platform> Kernel<P> {
             // The kernel completes these in steps (`SchedulerCall`).
             MemoryCall::Mincore { .. } | MemoryCall::Maps { .. } => Err(Errno::Inval),
             MemoryCall::MemInfo { out } => self.meminfo(pid, out),
+            // Asks nothing of the caller (answered even without one).
+            MemoryCall::GetPageSize => Ok(PAGE_SIZE as i64),
             MemoryCall::Msync { addr, len, flags } => {
                 // The files whose mappings held dirty pages in the range
                 // (msync's own dirty-set search finds them) are marked

@@ -871,16 +871,32 @@ fn a_thread_runs_on_one_cpu_at_a_time_and_its_siblings_on_others() {
     assert_eq!(k.processes.pick_next(), Some(a2));
     assert_eq!(k.processes.current(), Some(a));
     k.processes.set_cpu(0);
-    assert_eq!(k.processes.current_thread(), Some(a), "each CPU has its own");
+    assert_eq!(
+        k.processes.current_thread(),
+        Some(a),
+        "each CPU has its own"
+    );
     // a yields on CPU 0: until CPU 0 has left it, no CPU takes it.
     k.processes.yield_current();
     k.processes.set_cpu(3);
-    assert_eq!(k.processes.pick_next(), None, "a is passed over while CPU 0 is on it");
+    assert_eq!(
+        k.processes.pick_next(),
+        None,
+        "a is passed over while CPU 0 is on it"
+    );
     k.processes.set_cpu(0);
-    assert_eq!(k.processes.pick_next(), None, "CPU 0 must leave its thread first");
+    assert_eq!(
+        k.processes.pick_next(),
+        None,
+        "CPU 0 must leave its thread first"
+    );
     k.processes.take_current();
     k.processes.set_cpu(3);
-    assert_eq!(k.processes.pick_next(), Some(a), "left: any CPU may take it");
+    assert_eq!(
+        k.processes.pick_next(),
+        Some(a),
+        "left: any CPU may take it"
+    );
 }
 
 /// Process `a` of [`two_processes_one_running`] with its threads on CPUs 0
@@ -897,7 +913,11 @@ fn a_stopper_learns_which_cpus_run_its_siblings_and_they_are_held_off_the_cpus()
     let mut k = kernel();
     let (a, a2, _) = siblings_on_two_cpus(&mut k);
     k.processes.set_cpu(0);
-    assert_eq!(k.processes.stop_others(a, a), StopAsked::Cpus(1 << 1), "only CPU 1");
+    assert_eq!(
+        k.processes.stop_others(a, a),
+        StopAsked::Cpus(1 << 1),
+        "only CPU 1"
+    );
     assert!(k.processes.others_on_cpus(a, a));
     // CPU 1's thread finds itself held on its way back to user mode and
     // yields; no CPU takes it again.

@@ -19,12 +19,15 @@
 //! state exists, runs its own scheduler loop on its start-up stack.
 //!
 //! TLB flushes of other CPUs ([`flush_remote`]): a CPU that changes a user
-//! page table another CPU has loaded (each `PerCpu` says which one) lists
-//! the pages in its own `PerCpu` (up to a batch's most; more: a full flush),
-//! writes the request into that CPU's mailbox, interrupts it
-//! ([`apic::FLUSH_VECTOR`]) and waits until every such CPU has done it
-//! ([`serve_flush_request`]: in the interrupt, or in the kernel lock's
-//! acquisition loop of a CPU spinning there with interrupts off).
+//! page table looks at the table's set of CPUs that may have it loaded
+//! (each `PerCpu` says which one it has; the set is trimmed lazily, here);
+//! for those that have, it lists the pages in its own `PerCpu` (up to a
+//! batch's most; more: a full flush), writes the request into each one's
+//! mailbox, interrupts it ([`apic::FLUSH_VECTOR`]) and waits until every
+//! one has done it ([`serve_flush_request`]: in the interrupt, or in the
+//! kernel lock's acquisition loop of a CPU spinning there with interrupts
+//! off). The same vector wakes idle CPUs and asks CPUs to take a thread
+//! off ([`stop_cpus`]).
 
 use alloc::vec::Vec;
 use core::arch::global_asm;

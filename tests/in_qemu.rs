@@ -529,7 +529,7 @@ fn run_suite(cases: &[Case], steps: &[Step], reporter: &mut Reporter) -> Result<
     let suite = Machine::Standard { cpus: SUITE_CPUS };
     for (group, initrd, machine) in [
         (&runnable, None, suite),
-        (&timed, None, Machine::Benchmark),
+        (&timed, None, Machine::BENCHMARK),
         (&posix_runnable, posix_image.as_deref(), suite),
     ] {
         let mut next = 0;

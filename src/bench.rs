@@ -1,7 +1,9 @@
 //! Benchmark mode (`cargo run -- --bench [--linux]`): measures NeoOS's memory
 //! calls with `user/bench/mm_bench.c` on the machine of
 //! `../shared/notes/performance-targets.md` (QEMU TCG, `-icount shift=0,sleep=off`,
-//! so `rdtsc` deltas are guest instruction counts), optionally measures Linux
+//! so `rdtsc` deltas are guest instruction counts) and its threads lines with
+//! `user/bench/mm_threads_bench.c` on the same machine with 4 CPUs,
+//! optionally measures Linux
 //! (Debian's kernel, the same source built with glibc, booted as `/init` of a
 //! small initramfs), and prints and writes `docs/benchmarks.md`: the table of
 //! NeoOS against Linux and the goals. Goals live here, never in tests.
@@ -37,6 +39,13 @@ const LINUX_COMMAND_LINE: &str = "nokaslr norandmaps transparent_hugepage=never 
 const LINUX_DISK_OPTIONS: &str = "idle=poll";
 /// The Debian package with the Linux kernel.
 const LINUX_PACKAGE: &str = "linux-image-amd64";
+/// The threads lines' benchmark (a Linux program for both systems) and
+/// the CPUs of its machine.
+const THREADS_SOURCE: &str = "user/bench/mm_threads_bench.c";
+const THREADS_CPUS: u32 = 4;
+/// A line's `reference` when the notes have no Linux figure for it (shown
+/// only when Linux is measured: `--linux`).
+const NOT_IN_NOTES: f64 = f64::NAN;
 /// A console line with a result starts with this.
 const RESULT_PREFIX: &str = "BENCH ";
 
@@ -91,7 +100,7 @@ macro_rules! disk_method {
     };
 }
 
-const ROWS: [Row; 31] = [
+const ROWS: [Row; 42] = [
     Row {
         key: "map_unmap_page",
         operation: "mmap + munmap of one untouched anonymous 4 KiB page",
@@ -309,6 +318,83 @@ const ROWS: [Row; 31] = [
         goal: Goal::AtMost(1.0),
         method: "counted as the line above, for the contiguous case's file: one run of 64 pages (256 KiB) fits one request.",
     },
+    Row {
+        key: "shootdown_ipis_munmap_caller_only",
+        operation: "4 threads: TLB shootdown IPIs per munmap of 8 pages only the caller touched (the others asleep)",
+        reference: NOT_IN_NOTES,
+        goal: Goal::AtMost(0.0),
+        method: "a process of 4 threads on the 4-CPU benchmark machine, the 3 others asleep in a futex wait; the main thread maps 8 pages (fixed, inside a 128-page mapping whose first page stays mapped, so no page table is freed), writes to each and unmaps them; shootdown IPIs (NeoOS: sent, /proc/meminfo; Linux: taken, /proc/interrupts TLB row) per munmap, mean of 20.",
+    },
+    Row {
+        key: "shootdown_ipis_munmap_all_touched",
+        operation: "4 threads: TLB shootdown IPIs per munmap of 8 pages all four touched (the others running)",
+        reference: NOT_IN_NOTES,
+        goal: Goal::AtMost(3.0),
+        method: "the same, with the 3 others awake: each writes to the 8 pages too, then spins (no system call) on its own CPU while the main thread unmaps them; mean of 20 (goal: exactly the 3 other CPUs, once).",
+    },
+    Row {
+        key: "threads_1_mmap",
+        operation: "1 thread at once, disjoint regions: mmap of 16 anonymous pages",
+        reference: NOT_IN_NOTES,
+        goal: Goal::Compared,
+        method: "1 thread on the 4-CPU benchmark machine, each mapping 16 anonymous pages, writing one byte to each and unmapping them, 200 times; per thread the lowest window of each step, the highest of the threads' figures (the instruction clock is the machine's: another CPU's instructions in a window count too).",
+    },
+    Row {
+        key: "threads_1_fault",
+        operation: "1 thread at once, disjoint regions: first-touch fault, per page",
+        reference: NOT_IN_NOTES,
+        goal: Goal::Compared,
+        method: "the 16 writes of that loop, divided by 16.",
+    },
+    Row {
+        key: "threads_1_munmap",
+        operation: "1 thread at once, disjoint regions: munmap of the 16 touched pages",
+        reference: NOT_IN_NOTES,
+        goal: Goal::Compared,
+        method: "the munmap of that loop.",
+    },
+    Row {
+        key: "threads_2_mmap",
+        operation: "2 threads at once, disjoint regions: mmap of 16 anonymous pages",
+        reference: NOT_IN_NOTES,
+        goal: Goal::Compared,
+        method: "2 threads on the 4-CPU benchmark machine, each mapping 16 anonymous pages, writing one byte to each and unmapping them, 200 times; per thread the lowest window of each step, the highest of the threads' figures (the instruction clock is the machine's: another CPU's instructions in a window count too).",
+    },
+    Row {
+        key: "threads_2_fault",
+        operation: "2 threads at once, disjoint regions: first-touch fault, per page",
+        reference: NOT_IN_NOTES,
+        goal: Goal::Compared,
+        method: "the 16 writes of that loop, divided by 16.",
+    },
+    Row {
+        key: "threads_2_munmap",
+        operation: "2 threads at once, disjoint regions: munmap of the 16 touched pages",
+        reference: NOT_IN_NOTES,
+        goal: Goal::Compared,
+        method: "the munmap of that loop.",
+    },
+    Row {
+        key: "threads_4_mmap",
+        operation: "4 threads at once, disjoint regions: mmap of 16 anonymous pages",
+        reference: NOT_IN_NOTES,
+        goal: Goal::Compared,
+        method: "4 threads on the 4-CPU benchmark machine, each mapping 16 anonymous pages, writing one byte to each and unmapping them, 200 times; per thread the lowest window of each step, the highest of the threads' figures (the instruction clock is the machine's: another CPU's instructions in a window count too).",
+    },
+    Row {
+        key: "threads_4_fault",
+        operation: "4 threads at once, disjoint regions: first-touch fault, per page",
+        reference: NOT_IN_NOTES,
+        goal: Goal::Compared,
+        method: "the 16 writes of that loop, divided by 16.",
+    },
+    Row {
+        key: "threads_4_munmap",
+        operation: "4 threads at once, disjoint regions: munmap of the 16 touched pages",
+        reference: NOT_IN_NOTES,
+        goal: Goal::Compared,
+        method: "the munmap of that loop.",
+    },
 ];
 
 /// The results of one boot of the benchmark.
@@ -407,15 +493,38 @@ fn measure_neoos(timeout: Duration) -> Result<Measured> {
         build::Warnings::Errors,
         &binary,
     )?;
+    let threads_binary = out_dir().join("bench-bin").join("mm_threads_bench");
+    build::musl_program(
+        &repo_root().join(THREADS_SOURCE),
+        build::Warnings::Errors,
+        &threads_binary,
+    )?;
     let mut image = initfs::standard()?;
     image.program("/bin/mm_bench", &binary)?;
+    image.program("/bin/mm_threads_bench", &threads_binary)?;
     let image_path = out_dir().join("bench-initfs.cpio");
     image.write(&image_path)?;
     eprintln!("neoos: building the kernel");
     let kernel = build::kernel(&image_path)?;
     eprintln!("neoos: measuring NeoOS");
-    let outcome = boot_benchmark(&kernel, None, "run=/bin/mm_bench", timeout)?;
+    let outcome = boot_benchmark(
+        &kernel,
+        None,
+        "run=/bin/mm_bench",
+        timeout,
+        Machine::BENCHMARK,
+    )?;
     let mut measured = checked("NeoOS", &outcome);
+    eprintln!("neoos: measuring NeoOS's threads lines on {THREADS_CPUS} CPUs");
+    let threads_machine = Machine::Benchmark { cpus: THREADS_CPUS };
+    let outcome = boot_benchmark(
+        &kernel,
+        None,
+        "run=/bin/mm_threads_bench",
+        timeout,
+        threads_machine,
+    )?;
+    measured.absorb(checked("NeoOS", &outcome));
     eprintln!("neoos: measuring NeoOS on the disk");
     let disk_run = Run {
         path: "/bin/mm_bench".into(),
@@ -456,7 +565,7 @@ fn measure_disk(
     let options = benchmark_boot_options(kernel, initrd, command_line, timeout);
     let outcome = boot::boot_with_qemu_args(
         &options,
-        Machine::Benchmark,
+        Machine::BENCHMARK,
         &disk,
         &disk_lines::trace_args(&trace),
         |_| {},
@@ -492,8 +601,28 @@ fn measure_linux(timeout: Duration) -> Result<LinuxRun> {
     let image_path = out_dir().join("bench-linux-initramfs.cpio");
     linux_initramfs(&binary)?.write(&image_path)?;
     eprintln!("neoos: measuring Linux ({})", kernel.display());
-    let outcome = boot_benchmark(&kernel, Some(&image_path), LINUX_COMMAND_LINE, timeout)?;
+    let outcome = boot_benchmark(
+        &kernel,
+        Some(&image_path),
+        LINUX_COMMAND_LINE,
+        timeout,
+        Machine::BENCHMARK,
+    )?;
     let mut measured = checked("Linux", &outcome);
+    eprintln!("neoos: measuring Linux's threads lines on {THREADS_CPUS} CPUs");
+    let threads_binary = out_dir().join("bench-bin").join("mm_threads_bench-linux");
+    compile_for_linux(&repo_root().join(THREADS_SOURCE), &threads_binary)?;
+    let threads_image = out_dir().join("bench-linux-threads-initramfs.cpio");
+    linux_initramfs(&threads_binary)?.write(&threads_image)?;
+    // Words after `--` are /init's arguments.
+    let outcome = boot_benchmark(
+        &kernel,
+        Some(&threads_image),
+        &format!("{LINUX_COMMAND_LINE} -- init"),
+        timeout,
+        Machine::Benchmark { cpus: THREADS_CPUS },
+    )?;
+    measured.absorb(checked("Linux", &outcome));
     let release = kernel_release_of(&kernel)?;
     let mut disk_image = linux_initramfs(&binary)?;
     disk_image.dir("/home")?;
@@ -538,9 +667,10 @@ fn boot_benchmark(
     initrd: Option<&Path>,
     command_line: &str,
     timeout: Duration,
+    machine: Machine,
 ) -> Result<BootOutcome> {
     let options = benchmark_boot_options(kernel, initrd, command_line, timeout);
-    boot::boot_on(&options, Machine::Benchmark)
+    boot::boot_on(&options, machine)
 }
 
 fn benchmark_boot_options<'a>(
@@ -736,7 +866,7 @@ impl Report<'_> {
     fn linux_value(&self, row: &Row) -> Option<f64> {
         match self.linux {
             Some(m) => m.get(row.key),
-            None => Some(row.reference),
+            None => Some(row.reference).filter(|r| !r.is_nan()),
         }
     }
 
@@ -801,7 +931,7 @@ impl Report<'_> {
              ![{}](benchmarks.svg)\n\n\
              The chart (`{CHART}`, drawn by the same command) shows every line: Linux's bar \
              beside NeoOS's on the line's own scale, the dashed line is NeoOS's goal.\n",
-            Machine::Benchmark.qemu_args().join(" "),
+            Machine::BENCHMARK.qemu_args().join(" "),
             self.chart_heading(),
         );
         doc.push_str(&methods_section());

@@ -78,9 +78,9 @@ struct Options {
     /// Start QEMU's gdb stub on localhost:1234 and wait for gdb; no time limit.
     #[arg(long, conflicts_with = "timeout")]
     gdb: bool,
-    /// CPUs of the emulated machine (QEMU's -smp). The kernel starts them
-    /// all and reports how many are online; processes still run on the
-    /// first CPU only.
+    /// CPUs of the emulated machine (QEMU's -smp; with --icount, of the
+    /// benchmark machine). The kernel starts them all, reports how many are
+    /// online and runs threads on every one.
     #[arg(long, value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..=MAX_CPUS),
           conflicts_with = "bench")]
@@ -180,7 +180,7 @@ fn run() -> Result<bool> {
         );
     }
     let (machine, default_timeout) = if o.icount {
-        (Machine::Benchmark, DEFAULT_BENCH_TIMEOUT)
+        (Machine::Benchmark { cpus: o.cpus }, DEFAULT_BENCH_TIMEOUT)
     } else {
         (Machine::Standard { cpus: o.cpus }, DEFAULT_TIMEOUT)
     };

@@ -74,13 +74,29 @@ const SMP_TEST_CPUS: u32 = 4;
 const SMP_TEST_PROGRAM: &str = "/bin/demo";
 /// The musl programs it runs then (folder and name, under `user/tests/`):
 /// threads mapping, touching and unmapping; the munmap-while-touching race;
-/// fork while threads write; two processes spinning at once (in `smp/`:
-/// it runs in this boot only).
-const SMP_SET: [(&str, &str); 4] = [
+/// fork while threads write; two processes spinning at once; in `smp/`,
+/// which run in this boot only (each alone: the shootdown counts are the
+/// machine's): two threads of one process spinning at once, the race with
+/// the toucher on another CPU, shootdown IPI counts, and processes ended
+/// while their threads spin on the other CPUs.
+const SMP_SET: [(&str, &str); 8] = [
     ("linux", "linux_musl_pthreads_four_threads_map_touch_unmap"),
     ("linux", "linux_musl_threads_munmap_while_touching_faults"),
     ("linux", "linux_musl_fork_while_threads_write"),
     ("smp", "linux_musl_smp_two_processes_spin_at_once"),
+    (
+        "smp",
+        "linux_musl_smp_process_ends_while_its_threads_spin_on_other_cpus",
+    ),
+    (
+        "smp",
+        "linux_musl_smp_munmap_while_touching_on_another_cpu_faults",
+    ),
+    ("smp", "linux_musl_smp_threads_of_one_process_run_at_once"),
+    (
+        "smp",
+        "linux_musl_smp_shootdown_ipis_go_only_to_cpus_running_the_space",
+    ),
 ];
 /// The CPUs of the machine the suite runs on by default (issue 13 asks for
 /// 2; every CPU runs programs).
@@ -520,7 +536,7 @@ fn run_suite(cases: &[Case], steps: &[Step], reporter: &mut Reporter) -> Result<
     };
     for (group, initrd, machine) in [
         (&runnable, None, suite),
-        (&timed, None, Machine::Benchmark),
+        (&timed, None, Machine::BENCHMARK),
         (&posix_runnable, posix_image.as_deref(), suite),
     ] {
         let mut next = 0;

@@ -348,10 +348,50 @@ pub fn sleep_until(until: u64) {
     block_and_switch(|k| k.processes_mut().block_current_sleeping(until));
 }
 
+/// Holds the other threads of the running process off the CPUs and
+/// returns once no CPU is on one (before an `exit_group` or `execve` takes
+/// them and the space apart): the CPUs on one are interrupted, and each
+/// such thread yields on its way back to user mode ([`leave_if_held`]).
+/// When another thread holds this one already, this one leaves its CPU
+/// and waits (it goes on only if that thread's `execve` fails).
+pub fn stop_other_threads() {
+    use neoos_kernel_core::process::StopAsked;
+    loop {
+        let asked = with_kernel(|k| {
+            let (pid, tid) = (k.processes().current()?, k.processes().current_thread()?);
+            Some((pid, tid, k.processes_mut().stop_others(pid, tid)))
+        });
+        match asked {
+            None => return,
+            Some((_, _, StopAsked::Held)) => yield_now(),
+            Some((pid, tid, StopAsked::Cpus(cpus))) => {
+                smp::stop_cpus(cpus);
+                while with_kernel(|k| k.processes().others_on_cpus(pid, tid)) {
+                    yield_now();
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// On the way back to user mode: when a sibling holds the running thread
+/// off the CPUs ([`stop_other_threads`] asked this CPU), it yields until
+/// the hold ends (or for good: its process ends or execs meanwhile).
+pub fn leave_if_held() {
+    if !percpu::current().take_stop_request() {
+        return;
+    }
+    while with_kernel(|k| k.processes().current_held()) {
+        yield_now();
+    }
+}
+
 /// Ends the running process with `status`, every thread of it (Linux
 /// `exit_group`, a fatal signal or fault), and never returns.
 pub fn exit_current(status: i64) -> ! {
     // The other threads go first, so none runs while the space goes.
+    stop_other_threads();
     with_kernel(|k| {
         if let (Some(pid), Some(tid)) = (k.processes().current(), k.processes().current_thread()) {
             k.end_other_threads(pid, tid);

@@ -150,9 +150,13 @@ fn linux_wait(target: i64, status: UserPtr, options: u32) -> i64 {
 /// steps, other processes running between them. The result is the raw
 /// `rax` (0, the new program's first `rax`).
 fn exec(frame: &mut TrapFrame, path: UserPtr, argv: UserPtr, envp: UserPtr) -> i64 {
+    // The other threads leave their CPUs first: they end if it succeeds.
+    process::stop_other_threads();
     let started = with_kernel(|k| {
         let pid = k.processes().current().ok_or(-neoos_abi::errno::EINVAL)?;
-        let new_frame = k.execve(pid, path, argv, envp).map_err(|e| e.result())?;
+        let built = k.execve(pid, path, argv, envp);
+        k.processes_mut().end_stop(pid);
+        let new_frame = built.map_err(|e| e.result())?;
         if let Some(table) = k.processes().get(pid).and_then(|p| p.table.as_ref()) {
             table.activate();
         }

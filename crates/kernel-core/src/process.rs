@@ -21,9 +21,10 @@
 //! start of every section that holds the table; a number, no hardware), so
 //! "the running thread" is that CPU's. A thread runs on one CPU at a time:
 //! [`ProcessTable::pick_next`] never returns a thread that is still some
-//! CPU's (it yielded or blocked, but that CPU has not left it yet), nor,
-//! while the kernel has no TLB shootdowns between the CPUs running one
-//! address space, a thread of a process another CPU is running.
+//! CPU's (it yielded or blocked, but that CPU has not left it yet), nor a
+//! thread another thread of its process holds off the CPUs (`stop`: while
+//! an `exit_group` or `execve` waits for its siblings to leave theirs).
+//! Threads of one process otherwise run on several CPUs at once.
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
@@ -36,6 +37,9 @@ use crate::files::DescriptorTable;
 use crate::linux::signals::Signals;
 use crate::linux::{ProgramAbi, ThreadPart};
 use crate::timers::RealTimer;
+
+mod stop;
+pub use stop::StopAsked;
 
 /// A process identifier.
 pub type Pid = u32;
@@ -126,6 +130,8 @@ pub struct Process<T> {
     pub signals: Signals,
     /// Its `ITIMER_REAL` timer (`alarm`, `setitimer`).
     pub timer: RealTimer,
+    /// The thread that holds the others off the CPUs (`stop`).
+    stopper: Option<Tid>,
 }
 
 impl<T> Process<T> {
@@ -241,9 +247,6 @@ pub struct ProcessTable<T, C> {
     running: [Option<OnCpu>; MAX_CPUS],
     /// The CPU of the code now using the table.
     cpu: usize,
-    /// Whether threads of one process may run on several CPUs at once
-    /// (only with TLB shootdowns between them; off by default).
-    pub spaces_span_cpus: bool,
     /// Threads made ready so far (wrapping): a change tells the kernel to
     /// wake an idle CPU.
     readied: u64,
@@ -273,7 +276,6 @@ impl<T, C> Default for ProcessTable<T, C> {
             run_queue: VecDeque::new(),
             running: [None; MAX_CPUS],
             cpu: 0,
-            spaces_span_cpus: false,
             readied: 0,
             next_pid: 1,
             next_deadline: FOREVER,
@@ -318,14 +320,6 @@ impl<T, C> ProcessTable<T, C> {
     /// not yet).
     fn on_a_cpu(&self, tid: Tid) -> bool {
         self.running.iter().flatten().any(|on| on.tid == tid)
-    }
-
-    /// Whether a CPU other than this one is on a thread of process `pid`.
-    fn runs_elsewhere(&self, pid: Pid) -> bool {
-        self.running
-            .iter()
-            .enumerate()
-            .any(|(cpu, on)| cpu != self.cpu && on.is_some_and(|on| on.pid == Some(pid)))
     }
 
     /// The process whose address space is `space`.
@@ -431,6 +425,7 @@ impl<T, C> ProcessTable<T, C> {
                 started_as: None,
                 signals: Signals::default(),
                 timer: RealTimer::default(),
+                stopper: None,
             }),
         );
         self.add_thread(pid, pid, new.context, new.thread, 0, false);
@@ -589,11 +584,9 @@ impl<T, C> ProcessTable<T, C> {
     }
 
     /// Whether this CPU may run thread `t` (ready, left by its last CPU,
-    /// and, see the module's doc, of no process another CPU runs).
+    /// and not held off the CPUs by a sibling: see the module's doc).
     fn may_run_here(&self, t: &Thread<C>) -> bool {
-        t.state == ThreadState::Ready
-            && !self.on_a_cpu(t.tid)
-            && (self.spaces_span_cpus || !self.runs_elsewhere(t.pid))
+        t.state == ThreadState::Ready && !self.on_a_cpu(t.tid) && !self.held(t)
     }
 
     /// Whether a ready thread waits that this CPU could run instead of its
@@ -634,8 +627,8 @@ impl<T, C> ProcessTable<T, C> {
 
     /// Takes the next ready thread this CPU may run off the run queue and
     /// makes it this CPU's running one. Passed over (left in the queue, in
-    /// order): a thread another CPU has not left yet, and a thread of a
-    /// process another CPU runs (see the module's doc). `None` when this
+    /// order): a thread another CPU has not left yet, and a thread a
+    /// sibling holds off the CPUs (see the module's doc). `None` when this
     /// CPU runs a thread still (the kernel takes it first) or none fits.
     pub fn pick_next(&mut self) -> Option<Tid> {
         if self.running[self.cpu].is_some() {
@@ -849,8 +842,9 @@ impl<T, C> ProcessTable<T, C> {
     }
 
     /// Every thread of live process `pid` but `keep` (the caller of
-    /// `exit_group`) leaves the table: their contexts and ids. The CPU
-    /// must be on none of them.
+    /// `exit_group` or `execve`) leaves the table: their contexts and ids.
+    /// No CPU may be on any of them (the kernel stops them first:
+    /// [`Self::stop_others`]); one still on a CPU stays.
     pub fn end_other_threads(&mut self, pid: Pid, keep: Tid) -> (Vec<C>, Vec<Tid>) {
         self.remove_threads(pid, Some(keep))
     }

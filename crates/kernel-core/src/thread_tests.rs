@@ -14,7 +14,7 @@ use neoos_abi::linux::nr;
 use neoos_abi::{errno, PAGE_SIZE};
 
 use crate::linux::signals::{bit, SIGUSR1};
-use crate::process::{Pid, State, ThreadState, Tid};
+use crate::process::{Pid, State, StopAsked, ThreadState, Tid};
 use crate::syscall::{SchedulerCall, UserPtr};
 use crate::test_platform::{kernel, TestFrame, TestPlatform};
 use crate::threads::CloneArgs;
@@ -803,10 +803,9 @@ fn run_on(k: &mut K, cpu: usize, tid: Tid) {
 }
 
 /// A Linux process whose first thread runs on CPU 0 and second on CPU 1,
-/// both at once (as once shootdowns let one space run on several CPUs):
+/// both at once:
 /// (pid, second thread).
 fn two_threads_on_two_cpus(k: &mut K) -> (Pid, Tid) {
-    k.processes.spaces_span_cpus = true;
     let pid = spawn_linux(k);
     run(k, pid);
     let tid = k
@@ -860,25 +859,29 @@ fn two_processes_one_running(k: &mut K) -> (Pid, Tid, Pid) {
 }
 
 #[test]
-fn a_thread_runs_on_one_cpu_and_a_process_on_one_cpu_at_a_time() {
+fn a_thread_runs_on_one_cpu_at_a_time_and_its_siblings_on_others() {
     let mut k = kernel();
     let (a, a2, b) = two_processes_one_running(&mut k);
-    // CPU 1 passes over a's second thread (a runs on CPU 0) and takes b.
+    // CPU 1 takes b (first in the queue); CPU 2 takes a's second thread
+    // while a runs on CPU 0.
     k.processes.set_cpu(1);
     assert_eq!(k.processes.pick_next(), Some(b));
-    assert_eq!(k.processes.current(), Some(b));
+    k.processes.set_cpu(2);
+    assert_eq!(k.processes.pick_next(), Some(a2));
+    assert_eq!(k.processes.current(), Some(a));
     k.processes.set_cpu(0);
-    assert_eq!(k.processes.current(), Some(a), "each CPU has its own");
+    assert_eq!(
+        k.processes.current_thread(),
+        Some(a),
+        "each CPU has its own"
+    );
     // a yields on CPU 0: until CPU 0 has left it, no CPU takes it.
     k.processes.yield_current();
-    k.processes.set_cpu(1);
-    k.processes.yield_current();
-    k.processes.take_current();
-    k.processes.set_cpu(2);
+    k.processes.set_cpu(3);
     assert_eq!(
         k.processes.pick_next(),
-        Some(b),
-        "a and a2 are passed over while CPU 0 is on a"
+        None,
+        "a is passed over while CPU 0 is on it"
     );
     k.processes.set_cpu(0);
     assert_eq!(
@@ -887,9 +890,73 @@ fn a_thread_runs_on_one_cpu_and_a_process_on_one_cpu_at_a_time() {
         "CPU 0 must leave its thread first"
     );
     k.processes.take_current();
-    assert_eq!(k.processes.pick_next(), Some(a2));
+    k.processes.set_cpu(3);
+    assert_eq!(
+        k.processes.pick_next(),
+        Some(a),
+        "left: any CPU may take it"
+    );
+}
+
+/// Process `a` of [`two_processes_one_running`] with its threads on CPUs 0
+/// (a) and 1 (a2), and b on CPU 2.
+fn siblings_on_two_cpus(k: &mut K) -> (Pid, Tid, Pid) {
+    let (a, a2, b) = two_processes_one_running(k);
+    run_on(k, 1, a2);
+    run_on(k, 2, b);
+    (a, a2, b)
+}
+
+#[test]
+fn a_stopper_learns_which_cpus_run_its_siblings_and_they_are_held_off_the_cpus() {
+    let mut k = kernel();
+    let (a, a2, _) = siblings_on_two_cpus(&mut k);
+    k.processes.set_cpu(0);
+    assert_eq!(
+        k.processes.stop_others(a, a),
+        StopAsked::Cpus(1 << 1),
+        "only CPU 1"
+    );
+    assert!(k.processes.others_on_cpus(a, a));
+    // CPU 1's thread finds itself held on its way back to user mode and
+    // yields; no CPU takes it again.
     k.processes.set_cpu(1);
-    assert_eq!(k.processes.pick_next(), None, "a runs on CPU 0, b on CPU 2");
+    assert!(k.processes.current_held());
+    k.processes.yield_current();
+    k.processes.take_current();
+    assert_eq!(k.processes.pick_next(), None, "held");
+    k.processes.set_cpu(0);
+    assert!(!k.processes.current_held(), "the stopper is not held");
+    assert!(!k.processes.others_on_cpus(a, a), "no sibling on a CPU now");
+    // A second stopper (a2 taking a fatal signal meanwhile) is held too.
+    k.processes.set_cpu(1);
+    assert_eq!(k.processes.stop_others(a, a2), StopAsked::Held);
+    // The stop ends (a failed execve): a2 runs again.
+    k.processes.set_cpu(0);
+    k.processes.end_stop(a);
+    k.processes.set_cpu(1);
+    assert_eq!(k.processes.pick_next(), Some(a2));
+}
+
+#[test]
+fn an_exit_group_removes_siblings_only_once_they_are_off_their_cpus() {
+    let mut k = kernel();
+    let (a, a2, b) = siblings_on_two_cpus(&mut k);
+    k.processes.set_cpu(0);
+    assert_eq!(k.processes.stop_others(a, a), StopAsked::Cpus(1 << 1));
+    let live = k.platform.contexts_live;
+    k.end_other_threads(a, a);
+    assert!(k.processes.thread(a2).is_some(), "its CPU is still on it");
+    assert_eq!(k.platform.contexts_live, live, "its stack is not freed");
+    k.processes.set_cpu(1);
+    k.processes.yield_current();
+    k.processes.take_current();
+    k.processes.set_cpu(0);
+    k.end_other_threads(a, a);
+    assert!(k.processes.thread(a2).is_none(), "off its CPU: gone");
+    assert_eq!(k.platform.contexts_live, live - 1);
+    k.processes.set_cpu(2);
+    assert_eq!(k.processes.current(), Some(b), "b still runs on CPU 2");
 }
 
 #[test]
@@ -993,33 +1060,23 @@ fn a_thread_readied_while_another_of_its_process_runs_is_seen_by_the_preemption_
     let mut k = kernel();
     let pid = spawn_linux(&mut k);
     run_on(&mut k, 0, pid);
-    let tid = k
+    let _tid = k
         .clone_thread(pid, &frame(SCRATCH - PAGE), args(MUSL, SCRATCH - PAGE))
         .unwrap();
-    // The new thread waits: CPU 0 (its process's) could switch to it; no
-    // other CPU may.
+    // The new thread waits: any CPU could switch to it, CPU 1 (another
+    // process's) too.
     assert!(k.processes.others_wait_anywhere());
     assert!(k.processes.others_wait_here());
-    k.processes.set_cpu(1);
-    assert!(!k.processes.others_wait_here());
-    // A thread that yielded is not waiting until its CPU has left it.
     let other = spawn_linux(&mut k);
     run_on(&mut k, 1, other);
+    assert!(k.processes.others_wait_here());
+    // A thread that yielded is not waiting until its CPU has left it.
     k.processes.yield_current();
     k.processes.set_cpu(0);
     assert!(
         k.processes.others_wait_anywhere(),
         "the new thread still waits"
     );
-    let _ = tid;
-    k.processes.set_cpu(1);
-    let own = k.processes.others_wait_here();
-    assert!(
-        !own,
-        "CPU 1 may run neither the new thread nor (not left yet) its own"
-    );
-    k.processes.take_current();
-    assert!(k.processes.others_wait_here(), "left: it waits now");
 }
 
 #[test]

@@ -248,6 +248,10 @@ pub struct NoTableMemory;
 #[derive(Debug)]
 pub struct UserPageTable {
     root: u64,
+    /// The CPUs that may cache this table's entries, by CPU number: a bit
+    /// is set when a CPU loads the table and cleared (lazily) by a flush
+    /// that finds the CPU on another table (`smp::flush_remote`).
+    cpus: AtomicU64,
 }
 
 impl UserPageTable {
@@ -265,7 +269,10 @@ impl UserPageTable {
             let kernel = *table(kernel_root);
             table(root)[256..].copy_from_slice(&kernel[256..]);
         }
-        Some(UserPageTable { root })
+        Some(UserPageTable {
+            root,
+            cpus: AtomicU64::new(0),
+        })
     }
 
     /// Whether the CPU runs on this table.
@@ -274,8 +281,12 @@ impl UserPageTable {
     }
 
     /// Makes this the CPU's table (flushes every non-global TLB entry:
-    /// PCIDs are off) and records it as the CPU's (`PerCpu::user_root`).
+    /// PCIDs are off) and records it as the CPU's (`PerCpu::user_root`)
+    /// and the CPU as one of the table's. Called under the kernel lock (as
+    /// every flush is), so no flush runs between the two records.
     pub fn activate(&self) {
+        let cpu = super::percpu::current();
+        self.cpus.fetch_or(1 << cpu.index(), Ordering::AcqRel);
         // SAFETY: the kernel half is the kernel's own mapping (copied at
         // creation; the kernel-half directories never change), so the
         // running code stays mapped; the table lives while active (Drop
@@ -283,9 +294,7 @@ impl UserPageTable {
         // leaves a thread, so only a CPU running a thread of its process
         // has it loaded).
         unsafe { super::cpu::load_root(self.root) };
-        super::percpu::current()
-            .user_root
-            .store(self.root, Ordering::Release);
+        cpu.user_root.store(self.root, Ordering::Release);
     }
 
     /// Drops the cached translation of `va` on every CPU that has this
@@ -302,7 +311,7 @@ impl UserPageTable {
                 super::cpu::invalidate_page(va);
             }
         }
-        super::smp::flush_remote(self.root, RemoteFlush::Pages(pages));
+        super::smp::flush_remote(self.root, &self.cpus, RemoteFlush::Pages(pages));
     }
 
     /// Drops every cached user translation of this table, on every CPU
@@ -311,7 +320,7 @@ impl UserPageTable {
         if self.is_active() {
             self.activate();
         }
-        super::smp::flush_remote(self.root, RemoteFlush::All);
+        super::smp::flush_remote(self.root, &self.cpus, RemoteFlush::All);
     }
 
     /// Walks to the level-1 entry of user address `virt` through existing
@@ -419,27 +428,59 @@ impl UserPageTable {
     /// Unlinks and frees the tables (never the root) that cover part of
     /// `[start, end)` and hold no entry: a table goes only when all 512 of
     /// its entries are empty, not only those in the range. Work follows the
-    /// present tables the range touches, not its size. Each table is freed
-    /// right after it is unlinked and, when this table is active, after the
-    /// cached walk through it is invalidated (`invlpg` of an address it
-    /// covered drops the paging-structure cache entries for that walk).
+    /// present tables the range touches, not its size. The unlinked tables
+    /// are freed only after every CPU that may cache a walk through them
+    /// has dropped it (`invlpg` of an address a table covered drops the
+    /// paging-structure cache entries for that walk): one flush round for
+    /// up to [`RELEASE_ROUND`] tables.
     pub fn release_empty_tables(&mut self, start: u64, end: u64) {
         let end = end.min(USER_HALF_END);
         if start >= end {
             return;
         }
-        let (active, root) = (self.is_active(), self.root);
+        let mut unlinked = UnlinkedTables {
+            frames: [0; RELEASE_ROUND],
+            covered: [0; RELEASE_ROUND],
+            len: 0,
+        };
         let mut release = |frame: u64, covered: u64| {
-            if active {
-                super::cpu::invalidate_page(covered);
+            if unlinked.len == RELEASE_ROUND {
+                self.free_unlinked(&mut unlinked);
             }
-            super::smp::flush_remote(root, RemoteFlush::Pages(&[covered]));
-            // SAFETY: release_in unlinked the table just before.
-            unsafe { free_table_frame(frame) };
+            unlinked.frames[unlinked.len] = frame;
+            unlinked.covered[unlinked.len] = covered;
+            unlinked.len += 1;
         };
         // SAFETY: the root is ours, a level-3 table covering from 0.
         unsafe { release_in(self.root, 3, 0, start, end, &mut release) };
+        self.free_unlinked(&mut unlinked);
     }
+
+    /// Flushes the walks through `unlinked`'s tables on every CPU that may
+    /// cache them (one round), then frees them.
+    fn free_unlinked(&self, unlinked: &mut UnlinkedTables) {
+        if unlinked.len == 0 {
+            return;
+        }
+        self.invalidate_pages(&unlinked.covered[..unlinked.len]);
+        for &frame in &unlinked.frames[..unlinked.len] {
+            // SAFETY: release_in unlinked the table, and no CPU caches a
+            // walk through it any more.
+            unsafe { free_table_frame(frame) };
+        }
+        unlinked.len = 0;
+    }
+}
+
+/// Most page tables one flush round releases (a batch's most: each is
+/// named by one page it covered).
+const RELEASE_ROUND: usize = neoos_mm::TLB_BATCH_LIMIT;
+
+/// Tables unlinked and not yet freed, with an address each covered.
+struct UnlinkedTables {
+    frames: [u64; RELEASE_ROUND],
+    covered: [u64; RELEASE_ROUND],
+    len: usize,
 }
 
 /// Walks from `root` to the level-1 entry of user address `virt`,

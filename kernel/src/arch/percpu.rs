@@ -60,6 +60,10 @@ pub struct PerCpu {
     /// Whether its scheduler found nothing to run and halts (or is about
     /// to): a CPU that readies a thread interrupts it.
     idle: AtomicBool,
+    /// Set by a CPU that holds the threads of a process off the CPUs
+    /// while this one may run one of them (`smp::stop_cpus`): the next
+    /// return to user mode here asks whether its thread must leave.
+    pub(super) stop_asked: AtomicBool,
 }
 
 /// Offsets the assembly uses.
@@ -85,6 +89,7 @@ impl PerCpu {
             flush_list_len: AtomicU64::new(0),
             thread_runs: AtomicU64::new(0),
             idle: AtomicBool::new(false),
+            stop_asked: AtomicBool::new(false),
         }
     }
 
@@ -116,6 +121,11 @@ impl PerCpu {
     /// Whether this CPU's scheduler halts for want of a thread.
     pub fn is_idle(&self) -> bool {
         self.idle.load(Ordering::Acquire)
+    }
+
+    /// Takes the request of `smp::stop_cpus` (whether there was one).
+    pub fn take_stop_request(&self) -> bool {
+        self.stop_asked.load(Ordering::Relaxed) && self.stop_asked.swap(false, Ordering::AcqRel)
     }
 
     /// How many times this CPU switched to a thread.

@@ -19,12 +19,15 @@
 //! state exists, runs its own scheduler loop on its start-up stack.
 //!
 //! TLB flushes of other CPUs ([`flush_remote`]): a CPU that changes a user
-//! page table another CPU has loaded (each `PerCpu` says which one) lists
-//! the pages in its own `PerCpu` (up to a batch's most; more: a full flush),
-//! writes the request into that CPU's mailbox, interrupts it
-//! ([`apic::FLUSH_VECTOR`]) and waits until every such CPU has done it
-//! ([`serve_flush_request`]: in the interrupt, or in the kernel lock's
-//! acquisition loop of a CPU spinning there with interrupts off).
+//! page table looks at the table's set of CPUs that may have it loaded
+//! (each `PerCpu` says which one it has; the set is trimmed lazily, here);
+//! for those that have, it lists the pages in its own `PerCpu` (up to a
+//! batch's most; more: a full flush), writes the request into each one's
+//! mailbox, interrupts it ([`apic::FLUSH_VECTOR`]) and waits until every
+//! one has done it ([`serve_flush_request`]: in the interrupt, or in the
+//! kernel lock's acquisition loop of a CPU spinning there with interrupts
+//! off). The same vector wakes idle CPUs and asks CPUs to take a thread
+//! off ([`stop_cpus`]).
 
 use alloc::vec::Vec;
 use core::arch::global_asm;
@@ -368,19 +371,28 @@ pub fn ipi_counts() -> IpiCounters {
 
 /// Makes every other CPU that has the user table `root` loaded drop the
 /// cached translations `flush` names, and waits until they have: one IPI
-/// per such CPU, whatever the number of pages (none for no page). The
-/// caller has done its own CPU's.
-pub fn flush_remote(root: u64, flush: RemoteFlush) {
+/// per such CPU, whatever the number of pages (none for no page). `cpus`
+/// is the table's set of CPUs that may have it loaded (see
+/// `UserPageTable`): only they are looked at, and a CPU of it found on
+/// another table leaves it (the lazy trim; it can only load this one again
+/// under the kernel lock, which the caller holds). The caller has done
+/// its own CPU's.
+pub fn flush_remote(root: u64, cpus: &AtomicU64, flush: RemoteFlush) {
     let me = percpu::current();
     let pages = match flush {
         RemoteFlush::Pages([]) => return,
         RemoteFlush::Pages(pages) if pages.len() <= percpu::FLUSH_LIST_CAPACITY => Some(pages),
         _ => None,
     };
+    let others = cpus.load(Ordering::Acquire) & !(1 << me.index());
+    if others == 0 {
+        return;
+    }
     let request = pages.map_or(FLUSH_ALL, |_| FLUSH_LIST_FROM + u64::from(me.index()));
     let mut asked = 0u64;
-    for cpu in (0..percpu::MAX_CPUS).map_while(percpu::cpu) {
-        if cpu.index() == me.index() || cpu.user_root.load(Ordering::Acquire) != root {
+    for cpu in cpus_in(others) {
+        if cpu.user_root.load(Ordering::Acquire) != root {
+            cpus.fetch_and(!(1 << cpu.index()), Ordering::AcqRel);
             continue;
         }
         if asked == 0 {
@@ -397,16 +409,20 @@ pub fn flush_remote(root: u64, flush: RemoteFlush) {
         };
         asked |= 1 << cpu.index();
     }
-    for cpu in (0..percpu::MAX_CPUS).map_while(percpu::cpu) {
-        if asked & (1 << cpu.index()) == 0 {
-            continue;
-        }
+    for cpu in cpus_in(asked) {
         while cpu.flush_request.load(Ordering::Acquire) != 0 {
             // Another CPU may be waiting for this one the same way.
             serve_flush_request();
             core::hint::spin_loop();
         }
     }
+}
+
+/// The CPUs whose numbers are the bits of `set`.
+fn cpus_in(set: u64) -> impl Iterator<Item = &'static PerCpu> {
+    (0..percpu::MAX_CPUS)
+        .filter(move |&i| set & (1 << i) != 0)
+        .filter_map(percpu::cpu)
 }
 
 /// Fills this CPU's outgoing page list (at most its capacity) before any
@@ -417,6 +433,16 @@ fn write_flush_list(me: &PerCpu, pages: &[u64]) {
     }
     me.flush_list_len
         .store(pages.len() as u64, Ordering::Release);
+}
+
+/// Makes the CPUs of `cpus` (bits by number) enter the kernel and ask,
+/// on their way back to user mode, whether their thread must leave the
+/// CPU (`process::leave_if_held`).
+pub fn stop_cpus(cpus: u64) {
+    for cpu in cpus_in(cpus) {
+        cpu.stop_asked.store(true, Ordering::Release);
+        apic::send_vector(cpu.apic_id(), apic::FLUSH_VECTOR);
+    }
 }
 
 /// Interrupts one idle CPU other than this one (its scheduler looks for

@@ -485,11 +485,15 @@ extern "C" fn trap_dispatch(frame: *mut TrapFrame) {
         // Spurious APIC interrupts are not acknowledged.
         return;
     }
-    if frame.vector == u64::from(super::apic::FLUSH_VECTOR) {
-        // Another CPU asked for a TLB flush (it waits for it).
+    let kernel_ipi = frame.vector == u64::from(super::apic::FLUSH_VECTOR);
+    if kernel_ipi {
+        // Another CPU asked for a TLB flush (it waits for it), woke this
+        // one, or asks its thread to leave (below, from user mode).
         super::smp::serve_flush_request();
         super::apic::end_of_interrupt();
-        return;
+        if !frame.from_user() {
+            return;
+        }
     }
     if frame.vector == u64::from(super::ioapic::DISK_VECTOR) {
         // The disk's completion interrupt (through the I/O APIC): the
@@ -508,7 +512,10 @@ extern "C" fn trap_dispatch(frame: *mut TrapFrame) {
         }
     }
     if frame.from_user() {
-        crate::trap::handle(frame);
+        if !kernel_ipi {
+            crate::trap::handle(frame);
+        }
+        crate::process::leave_if_held();
         crate::signal::deliver_pending(frame);
         // Whatever the handler wrote, iretq goes back to user mode with
         // only the flags a program owns.

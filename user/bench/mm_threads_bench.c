@@ -1,0 +1,316 @@
+/* mm_threads_bench.c - the threads lines of docs/benchmarks.md (issue 13
+ * item 7), on the benchmark machine with 4 CPUs.
+ *
+ * One source for both systems, a Linux program: built with musl for NeoOS
+ * (its Linux personality) and with static glibc for Linux, where it runs as
+ * /init (argument "init": it mounts /proc first and powers off at the end).
+ * Under QEMU's `-icount shift=0,sleep=off` an `rdtsc` delta counts guest
+ * instructions (the clock is the machine's: while another CPU runs in the
+ * same window its instructions count too, so each figure is the lowest of
+ * many windows).
+ *
+ *  - threads_N_{mmap,fault,munmap}, N = 1, 2, 4: N threads at once, each
+ *    in its own region, each mapping 16 anonymous pages, writing one byte
+ *    to each (16 faults) and unmapping them, 200 times; per thread the
+ *    lowest window of each step (the fault's divided by 16), and the
+ *    highest of the N threads' figures.
+ *  - shootdown_ipis_munmap_caller_only / _all_touched: TLB shootdown IPIs
+ *    per munmap of 8 touched pages in a process of 4 threads, the 3 others
+ *    asleep in a futex wait (only the caller touched the pages), then the 3
+ *    others spinning on the other CPUs after each touched the pages too;
+ *    the mean over 20 munmaps. NeoOS counts the IPIs it sends
+ *    (/proc/meminfo TlbShootdownIpis), Linux those its CPUs took
+ *    (/proc/interrupts, TLB row).
+ *
+ * Output: BENCH <name> <value>, BENCH error <name> <errno>, BENCH done. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MAX_THREADS 4
+#define ROUNDS 200
+#define PAGES 16
+#define SHOOTDOWN_ROUNDS 20
+#define SHOOTDOWN_PAGES 8
+#define AREA_PAGES 128
+#define FUTEX_WAIT_PRIVATE 128
+#define FUTEX_WAKE_PRIVATE 129
+/* How long a wait for other threads may spin (instructions) before the
+ * benchmark gives up on that line. */
+#define SPIN_LIMIT 20000000000ull
+
+static inline uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static uint64_t min64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+/* ---------------- instructions per call, 1, 2 and 4 threads ---------------- */
+
+struct steps {
+    uint64_t mmap, fault, munmap;
+    int error;
+};
+
+static struct steps results[MAX_THREADS];
+static volatile int arrived, go;
+
+static void *worker(void *arg)
+{
+    int me = (int)(intptr_t)arg;
+    struct steps best = {UINT64_MAX, UINT64_MAX, UINT64_MAX, 0};
+    __atomic_add_fetch(&arrived, 1, __ATOMIC_SEQ_CST);
+    while (!go)
+        ;
+    for (int r = 0; r < ROUNDS; r++) {
+        uint64_t t0 = rdtsc();
+        volatile char *p = mmap(0, PAGES * 4096, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        uint64_t t1 = rdtsc();
+        if (p == MAP_FAILED) {
+            best.error = errno;
+            break;
+        }
+        for (int i = 0; i < PAGES; i++)
+            p[i * 4096] = 1;
+        uint64_t t2 = rdtsc();
+        munmap((void *)p, PAGES * 4096);
+        uint64_t t3 = rdtsc();
+        best.mmap = min64(best.mmap, t1 - t0);
+        best.fault = min64(best.fault, (t2 - t1) / PAGES);
+        best.munmap = min64(best.munmap, t3 - t2);
+    }
+    results[me] = best;
+    return 0;
+}
+
+static void measure_threads(int n)
+{
+    pthread_t t[MAX_THREADS];
+    arrived = 0;
+    go = 0;
+    for (int i = 0; i < n; i++)
+        if (pthread_create(&t[i], 0, worker, (void *)(intptr_t)i) != 0) {
+            printf("BENCH error threads_%d_create %d\n", n, errno);
+            return;
+        }
+    while (__atomic_load_n(&arrived, __ATOMIC_SEQ_CST) < n)
+        sched_yield();
+    go = 1;
+    struct steps worst = {0, 0, 0, 0};
+    for (int i = 0; i < n; i++) {
+        pthread_join(t[i], 0);
+        if (results[i].error)
+            worst.error = results[i].error;
+        worst.mmap = results[i].mmap > worst.mmap ? results[i].mmap : worst.mmap;
+        worst.fault = results[i].fault > worst.fault ? results[i].fault : worst.fault;
+        worst.munmap = results[i].munmap > worst.munmap ? results[i].munmap : worst.munmap;
+    }
+    if (worst.error) {
+        printf("BENCH error threads_%d_mmap %d\n", n, worst.error);
+        return;
+    }
+    printf("BENCH threads_%d_mmap %llu\n", n, (unsigned long long)worst.mmap);
+    printf("BENCH threads_%d_fault %llu\n", n, (unsigned long long)worst.fault);
+    printf("BENCH threads_%d_munmap %llu\n", n, (unsigned long long)worst.munmap);
+}
+
+/* ------------------------- shootdown IPIs per munmap ------------------------ */
+
+static char text[16384];
+
+/* The number after `row` in `path`, or, with `columns`, the sum of the
+ * numbers after it up to the end of its line (/proc/interrupts: one
+ * column per CPU). -1 when absent. */
+static long counter(const char *path, const char *row, int columns)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    long n = 0, got;
+    while (n < (long)sizeof text - 1 && (got = read(fd, text + n, sizeof text - 1 - n)) > 0)
+        n += got;
+    close(fd);
+    text[n] = 0;
+    char *at = strstr(text, row);
+    if (!at)
+        return -1;
+    at += strlen(row);
+    long sum = 0;
+    do {
+        char *end;
+        long v = strtol(at, &end, 10);
+        if (end == at)
+            break;
+        sum += v;
+        at = end;
+    } while (columns && *at != '\n');
+    return sum;
+}
+
+/* TLB shootdown IPIs so far: NeoOS's sent, else Linux's taken. */
+static long shootdown_ipis(void)
+{
+    long v = counter("/proc/meminfo", "TlbShootdownIpis:", 0);
+    return v >= 0 ? v : counter("/proc/interrupts", "TLB:", 1);
+}
+
+static volatile int futex_word, phase, ready[MAX_THREADS - 1];
+static volatile unsigned long beat[MAX_THREADS - 1];
+static char *volatile target;
+
+static void touch(volatile char *p, int pages)
+{
+    for (int i = 0; i < pages; i++)
+        p[i * 4096] += 1;
+}
+
+static void *other(void *arg)
+{
+    int me = (int)(intptr_t)arg;
+    ready[me] = -1;
+    while (__atomic_load_n(&futex_word, __ATOMIC_SEQ_CST) == 0)
+        syscall(SYS_futex, &futex_word, FUTEX_WAIT_PRIVATE, 0, 0, 0, 0);
+    for (int seen = 1; seen <= SHOOTDOWN_ROUNDS; seen++) {
+        while (phase < seen)
+            ;
+        touch(target, SHOOTDOWN_PAGES);
+        ready[me] = seen;
+        while (phase == seen)
+            beat[me]++;
+    }
+    return 0;
+}
+
+/* Whether the others all reached `seen` and all run right now (their
+ * beats move while this thread spins). */
+static int others_running(int seen)
+{
+    unsigned long before[MAX_THREADS - 1];
+    for (int i = 0; i < MAX_THREADS - 1; i++) {
+        if (ready[i] != seen)
+            return 0;
+        before[i] = beat[i];
+    }
+    for (volatile int k = 0; k < 100000; k++)
+        ;
+    for (int i = 0; i < MAX_THREADS - 1; i++)
+        if (beat[i] == before[i])
+            return 0;
+    return 1;
+}
+
+static int spin_until_others(int seen)
+{
+    uint64_t start = rdtsc();
+    while (!others_running(seen))
+        if (rdtsc() - start > SPIN_LIMIT)
+            return 0;
+    return 1;
+}
+
+/* Maps the area's pages [8, 16) again (fixed), touched by the caller. */
+static char *fresh_range(char *area)
+{
+    char *p = mmap(area + 8 * 4096, SHOOTDOWN_PAGES * 4096, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+    if (p != MAP_FAILED)
+        touch(p, SHOOTDOWN_PAGES);
+    return p;
+}
+
+static void print_mean(const char *name, long total)
+{
+    printf("BENCH %s %ld.%02ld\n", name, total / SHOOTDOWN_ROUNDS,
+           (total % SHOOTDOWN_ROUNDS) * 100 / SHOOTDOWN_ROUNDS);
+}
+
+static void measure_shootdowns(void)
+{
+    if (shootdown_ipis() < 0) {
+        printf("BENCH error shootdown_counter %d\n", errno);
+        return;
+    }
+    /* The area's first page stays mapped: its page table is never freed. */
+    char *area = mmap(0, AREA_PAGES * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                      -1, 0);
+    if (area == MAP_FAILED) {
+        printf("BENCH error shootdown_area %d\n", errno);
+        return;
+    }
+    touch(area, 1);
+    pthread_t t[MAX_THREADS - 1];
+    for (int i = 0; i < MAX_THREADS - 1; i++)
+        if (pthread_create(&t[i], 0, other, (void *)(intptr_t)i) != 0) {
+            printf("BENCH error shootdown_create %d\n", errno);
+            return;
+        }
+    for (int i = 0; i < MAX_THREADS - 1; i++)
+        while (ready[i] != -1)
+            usleep(1000);
+    usleep(200000); /* each is in its futex wait by now */
+    long total = 0;
+    for (int r = 0; r < SHOOTDOWN_ROUNDS; r++) {
+        char *p = fresh_range(area);
+        long before = shootdown_ipis();
+        munmap(p, SHOOTDOWN_PAGES * 4096);
+        total += shootdown_ipis() - before;
+    }
+    print_mean("shootdown_ipis_munmap_caller_only", total);
+
+    __atomic_store_n(&futex_word, 1, __ATOMIC_SEQ_CST);
+    syscall(SYS_futex, &futex_word, FUTEX_WAKE_PRIVATE, MAX_THREADS - 1, 0, 0, 0);
+    total = 0;
+    int r;
+    for (r = 0; r < SHOOTDOWN_ROUNDS; r++) {
+        char *p = fresh_range(area);
+        target = p;
+        phase = r + 1;
+        if (!spin_until_others(r + 1))
+            break;
+        long before = shootdown_ipis();
+        munmap(p, SHOOTDOWN_PAGES * 4096);
+        total += shootdown_ipis() - before;
+    }
+    if (r == SHOOTDOWN_ROUNDS)
+        print_mean("shootdown_ipis_munmap_all_touched", total);
+    else
+        printf("BENCH error shootdown_others_not_running %d\n", r);
+    phase = SHOOTDOWN_ROUNDS + 1;
+    for (int i = 0; i < MAX_THREADS - 1; i++)
+        pthread_join(t[i], 0);
+}
+
+int main(int argc, char **argv)
+{
+    int as_init = argc > 1 && strcmp(argv[1], "init") == 0;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (as_init) {
+        mkdir("/proc", 0555);
+        mount("proc", "/proc", "proc", 0, NULL);
+    }
+    for (int n = 1; n <= MAX_THREADS; n *= 2)
+        measure_threads(n);
+    measure_shootdowns();
+    printf("BENCH done\n");
+    fflush(stdout);
+    if (as_init) {
+        sync();
+        reboot(RB_POWER_OFF);
+    }
+    return 0;
+}

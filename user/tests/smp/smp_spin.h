@@ -1,0 +1,70 @@
+/* smp_spin.h - what the multiprocessor tests (user/tests/smp, run on the
+ * 4-CPU boot) share: the time in milliseconds, a wait without system calls
+ * for a condition (bounded: it looks at the clock only every 2^20 turns),
+ * and the TLB shootdown counters of /proc/meminfo. */
+#ifndef SMP_SPIN_H
+#define SMP_SPIN_H
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static inline long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Spins until cond holds (1) or seconds have passed (0); no system call
+ * between two looks at the clock, 2^20 turns apart. */
+#define SPIN_UNTIL(cond, seconds)                                          \
+    ({                                                                     \
+        long deadline_ = now_ms() + (seconds) * 1000L;                     \
+        int met_ = 0;                                                      \
+        for (unsigned long i_ = 1;; i_++) {                                \
+            if (cond) {                                                    \
+                met_ = 1;                                                  \
+                break;                                                     \
+            }                                                              \
+            if ((i_ & 0xfffff) == 0 && now_ms() > deadline_)               \
+                break;                                                     \
+        }                                                                  \
+        met_;                                                              \
+    })
+
+/* The shootdown counters (/proc/meminfo rows of the kernel's own). */
+struct shootdowns {
+    long ipis, pages, full;
+};
+
+static inline long meminfo_row(const char *text, const char *row)
+{
+    const char *at = strstr(text, row);
+    long value = -1;
+    if (at)
+        sscanf(at + strlen(row), "%ld", &value);
+    return value;
+}
+
+static inline struct shootdowns read_shootdowns(void)
+{
+    static char text[8192];
+    struct shootdowns s = {-1, -1, -1};
+    int fd = open("/proc/meminfo", O_RDONLY);
+    if (fd < 0)
+        return s;
+    long n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n <= 0)
+        return s;
+    text[n] = 0;
+    s.ipis = meminfo_row(text, "TlbShootdownIpis:");
+    s.pages = meminfo_row(text, "TlbRemotePages:");
+    s.full = meminfo_row(text, "TlbRemoteFull:");
+    return s;
+}
+
+#endif

@@ -51,6 +51,10 @@ impl CachePage {
 pub struct DirtyPage {
     pub frame: Frame,
     pub writers: u32,
+    /// The object's count of dirty markings when this page was last
+    /// marked: a write-back made without the kernel lock cleans the page
+    /// only if nothing marked it again meanwhile (the mark it copied).
+    pub mark: u64,
 }
 
 /// What lies below a private (shadow) object: the pages it lacks are
@@ -108,6 +112,8 @@ pub struct MemoryObject {
     /// writeback and msync find dirty pages here, never by scanning `pages`
     /// or page tables. Each is a resident page of `pages`.
     pub dirty: BTreeMap<u64, DirtyPage>,
+    /// Dirty markings made so far ([`DirtyPage::mark`]).
+    pub dirty_marks: u64,
     /// Mappings referencing the object (and shadows over a file).
     pub map_refs: u32,
     /// Open descriptors (files) or the live segment itself (shm).
@@ -144,9 +150,15 @@ impl MemoryObject {
     /// the dirty set.
     pub(crate) fn mark_dirty(&mut self, index: u64, frame: Frame) -> &mut DirtyPage {
         debug_assert_eq!(self.pages.get(&index).map(|p| p.frame), Some(frame));
-        self.dirty
-            .entry(index)
-            .or_insert(DirtyPage { frame, writers: 0 })
+        self.dirty_marks += 1;
+        let mark = self.dirty_marks;
+        let page = self.dirty.entry(index).or_insert(DirtyPage {
+            frame,
+            writers: 0,
+            mark,
+        });
+        page.mark = mark;
+        page
     }
 
     /// Makes the dirty pages of `[first, end)` that no entry maps writable
@@ -351,6 +363,7 @@ impl ObjectStore {
             kind,
             pages: PageMap::new(),
             dirty: BTreeMap::new(),
+            dirty_marks: 0,
             map_refs: 0,
             handle_refs,
             below: None,
@@ -431,6 +444,7 @@ impl ObjectStore {
             kind,
             pages: PageMap::new(),
             dirty: BTreeMap::new(),
+            dirty_marks: 0,
             map_refs: 1,
             handle_refs: 0,
             below: None,

@@ -51,8 +51,8 @@ impl CachePage {
 pub struct DirtyPage {
     pub frame: Frame,
     pub writers: u32,
-    /// The object's count of dirty markings when this page was last
-    /// marked: a write-back made without the kernel lock cleans the page
+    /// Its file's count of dirty markings when this page was last marked
+    /// ([`FileState::dirty_marks`]): a write-back made without the kernel lock cleans the page
     /// only if nothing marked it again meanwhile (the mark it copied).
     pub mark: u64,
 }
@@ -76,6 +76,8 @@ pub struct FileState {
     pub size: u64,
     /// Length last given to the pager.
     pub stored_size: u64,
+    /// Dirty markings made so far ([`DirtyPage::mark`]).
+    pub dirty_marks: u64,
 }
 
 /// System V segment state.
@@ -112,8 +114,6 @@ pub struct MemoryObject {
     /// writeback and msync find dirty pages here, never by scanning `pages`
     /// or page tables. Each is a resident page of `pages`.
     pub dirty: BTreeMap<u64, DirtyPage>,
-    /// Dirty markings made so far ([`DirtyPage::mark`]).
-    pub dirty_marks: u64,
     /// Mappings referencing the object (and shadows over a file).
     pub map_refs: u32,
     /// Open descriptors (files) or the live segment itself (shm).
@@ -150,8 +150,13 @@ impl MemoryObject {
     /// the dirty set.
     pub(crate) fn mark_dirty(&mut self, index: u64, frame: Frame) -> &mut DirtyPage {
         debug_assert_eq!(self.pages.get(&index).map(|p| p.frame), Some(frame));
-        self.dirty_marks += 1;
-        let mark = self.dirty_marks;
+        let mark = match &mut self.kind {
+            ObjectKind::File(f) => {
+                f.dirty_marks += 1;
+                f.dirty_marks
+            }
+            _ => 0,
+        };
         let page = self.dirty.entry(index).or_insert(DirtyPage {
             frame,
             writers: 0,
@@ -363,7 +368,6 @@ impl ObjectStore {
             kind,
             pages: PageMap::new(),
             dirty: BTreeMap::new(),
-            dirty_marks: 0,
             map_refs: 0,
             handle_refs,
             below: None,
@@ -444,7 +448,6 @@ impl ObjectStore {
             kind,
             pages: PageMap::new(),
             dirty: BTreeMap::new(),
-            dirty_marks: 0,
             map_refs: 1,
             handle_refs: 0,
             below: None,

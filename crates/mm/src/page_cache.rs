@@ -26,6 +26,7 @@ impl ObjectStore {
             file,
             size,
             stored_size: size,
+            dirty_marks: 0,
         };
         let id = self.create(ObjectKind::File(state), 1);
         self.files.insert(file, id);
@@ -317,7 +318,8 @@ impl ObjectStore {
     /// into runs of contiguous pages, at most `most_runs` runs and
     /// `most_pages` pages (`most_runs` and `most_pages` at least 1), for
     /// the caller to write without the kernel lock; the stored length is
-    /// set first when it changed (as [`Self::write_back`] does). `None`
+    /// set first when it changed (as [`Self::write_back`] does), and the
+    /// runs count as write-back requests and bytes (the counters). `None`
     /// when the range has no dirty page. Nothing is marked: the pages stay
     /// dirty until [`Self::clean_written`]. `NoMem` when the heap refuses a
     /// buffer (then [`Self::write_back`], which needs none, can do it).
@@ -377,6 +379,13 @@ impl ObjectStore {
             }
             gathered.next = index + 1;
         }
+        // Counted as the synchronous write-back counts its requests.
+        self.stats.writeback_requests += gathered.runs.len() as u64;
+        self.stats.writeback_bytes += gathered
+            .runs
+            .iter()
+            .map(|(_, bytes)| bytes.len() as u64)
+            .sum::<u64>();
         Ok(Some(gathered))
     }
 

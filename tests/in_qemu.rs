@@ -1126,6 +1126,22 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         run: disk_completion_interrupts_and_runs,
     },
     DiskScenario {
+        name: "disk_wait_of_msync_and_fsync_lets_other_calls_run_and_survives_a_kill",
+        run: disk_wait_lets_others_run,
+    },
+    DiskScenario {
+        name: "disk_wait_of_msync_and_fsync_lets_other_calls_run_on_one_cpu",
+        run: disk_wait_lets_others_run_on_one_cpu,
+    },
+    DiskScenario {
+        name: "disk_wait_write_error_in_msync_gives_eio_keeps_the_page_then_0",
+        run: disk_msync_write_error_keeps_the_page,
+    },
+    DiskScenario {
+        name: "disk_wait_flush_error_in_msync_gives_eio_keeps_the_page_then_0",
+        run: disk_msync_flush_error_keeps_the_page,
+    },
+    DiskScenario {
         name: DISK_LINUX_SCENARIO,
         run: disk_linux_namespace_leaves_the_tree,
     },
@@ -1216,6 +1232,19 @@ fn disk_boot_in(
     status: i64,
     memory: Option<&str>,
 ) -> std::result::Result<Vec<String>, String> {
+    disk_boot_on(kernel, image, rules, program, status, memory, suite_cpus().map_err(|e| e.0)?)
+}
+
+/// [`disk_boot_in`] on a machine of `cpus` CPUs.
+fn disk_boot_on(
+    kernel: &Path,
+    image: &Path,
+    rules: Option<&Path>,
+    program: &str,
+    status: i64,
+    memory: Option<&str>,
+    cpus: u32,
+) -> std::result::Result<Vec<String>, String> {
     let options = short_boot(kernel, format!("run={program}"));
     let disk = DiskOptions {
         image: Some(image.to_path_buf()),
@@ -1223,15 +1252,8 @@ fn disk_boot_in(
         memory: memory.map(String::from),
         cut_power_at: None,
     };
-    let outcome = boot::boot_with_disk(
-        &options,
-        Machine::Standard {
-            cpus: suite_cpus().map_err(|e| e.0)?,
-        },
-        &disk,
-        |_| {},
-    )
-    .map_err(|e| e.0)?;
+    let outcome = boot::boot_with_disk(&options, Machine::Standard { cpus }, &disk, |_| {})
+        .map_err(|e| e.0)?;
     let ended = outcome
         .programs
         .iter()
@@ -1342,6 +1364,44 @@ fn disk_write_error_keeps_the_pages(kernel: &Path) -> Verdict {
     image_holds(&image.0, DATOS_ON_IMAGE, &expected)
 }
 
+/// user/tests/disk/disk_msync_eio.c under `rules`: its first msync fails
+/// with EIO and keeps the page, the second writes it; the image holds
+/// both pages' stores and is clean.
+fn disk_msync_error_keeps_the_page(kernel: &Path, image: &Path, rules: &Path) -> Verdict {
+    let console = disk_boot(kernel, image, Some(rules), "/bin/disk_msync_eio", 0)?;
+    if !console.iter().any(|l| l == "disk_msync_eio: EIO then 0") {
+        return Err("disk_msync_eio did not report EIO then 0".into());
+    }
+    disk::e2fsck_clean(image)?;
+    let mut expected = datos();
+    for (i, byte) in expected[..2 * PAGE].iter_mut().enumerate() {
+        *byte = if i < PAGE {
+            i ^ 0x33
+        } else {
+            (i - PAGE) ^ 0x44
+        } as u8;
+    }
+    image_holds(image, DATOS_ON_IMAGE, &expected)
+}
+
+/// [`disk_msync_error_keeps_the_page`] with the first write of the file's
+/// first block failing once (a started write, without the kernel lock).
+fn disk_msync_write_error_keeps_the_page(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let rules = fail_once(&image.0, DATOS_ON_IMAGE, "write_aio", &[0])?;
+    disk_msync_error_keeps_the_page(kernel, &image.0, &rules)
+}
+
+/// [`disk_msync_error_keeps_the_page`] with the first device flush failing
+/// once (the sync after the started writes).
+fn disk_msync_flush_error_keeps_the_page(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let rules = image.0.with_extension("rules");
+    let rule = "[inject-error]\nevent = \"flush_to_disk\"\nerrno = \"5\"\nonce = \"on\"\n";
+    std::fs::write(&rules, rule).map_err(|e| e.to_string())?;
+    disk_msync_error_keeps_the_page(kernel, &image.0, &rules)
+}
+
 /// user/tests/disk/disk_read_error.c under rules failing one read of the
 /// file's blocks 2 and 5: sys_read gives E_IO, the fault ends it with 135.
 fn disk_read_error_ends_the_faulting_program(kernel: &Path) -> Verdict {
@@ -1444,6 +1504,32 @@ fn disk_big_file_is_written_whole(kernel: &Path) -> Verdict {
     let size = 32 * 1024 * 1024 + 100;
     let expected: Vec<u8> = (0..size).map(|i| (i / PAGE + i) as u8).collect();
     image_holds(&image.0, "/usuario/big.bin", &expected)
+}
+
+/// user/tests/disk/disk_wait_others_run.c on `cpus` CPUs: another thread's
+/// system calls ran while msync(MS_SYNC) and fsync waited for the disk, a
+/// writer killed mid-write-back left the disk usable, and the image holds
+/// the last bytes and is clean.
+fn disk_wait_others_run_on(kernel: &Path, cpus: u32) -> Verdict {
+    let image = ScratchImage::new()?;
+    let program = "/bin/disk_wait_others_run";
+    let console = disk_boot_on(kernel, &image.0, None, program, 0, None, cpus)?;
+    if !console.iter().any(|l| l == "disk_wait_others_run: done") {
+        return Err("disk_wait_others_run did not finish its checks".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let expected: Vec<u8> = (0..512 * PAGE)
+        .map(|at| ((at / PAGE) * 5 + at % PAGE + 1) as u8)
+        .collect();
+    image_holds(&image.0, "/usuario/spread.bin", &expected)
+}
+
+fn disk_wait_lets_others_run(kernel: &Path) -> Verdict {
+    disk_wait_others_run_on(kernel, suite_cpus().map_err(|e| e.0)?)
+}
+
+fn disk_wait_lets_others_run_on_one_cpu(kernel: &Path) -> Verdict {
+    disk_wait_others_run_on(kernel, 1)
 }
 
 /// user/tests/disk/disk_interrupts.c unmaps 64 scattered dirty pages, then

@@ -224,6 +224,8 @@ fn keep_time(k: &mut Kernel<KernelPlatform>) {
     k.flush_if_due();
     k.clock_step();
     k.processes_mut().wake_expired(crate::clock::ticks());
+    crate::arch::virtio::take_completion_note();
+    k.disk_step();
 }
 
 /// Picks a thread for this CPU and loads its address space and FS base:
@@ -321,6 +323,7 @@ pub fn yield_now() {
 pub fn preempt() {
     if !OTHERS_WAIT.load(Ordering::Relaxed)
         && crate::clock::ticks() < TIME_WORK_AT.load(Ordering::Relaxed)
+        && !crate::arch::virtio::completion_noted()
     {
         return;
     }
@@ -330,6 +333,41 @@ pub fn preempt() {
             k.processes_mut().yield_current();
         }
     });
+}
+
+/// Runs `step` in a lock section until it gives a result: each time it
+/// gives none, the running thread waits for the disk (blocked in that
+/// section, so no completion can slip in between) and gives the CPU away;
+/// the clock's work readies it once the disk has no write in flight.
+pub fn step_waiting_for_disk<R>(
+    mut step: impl FnMut(&mut Kernel<KernelPlatform>) -> Option<R>,
+) -> R {
+    loop {
+        let (result, slot) = with_kernel(|k| {
+            let result = step(k);
+            if result.is_none() {
+                k.processes_mut().block_current_for_disk();
+            }
+            (result, switch_slot(k))
+        });
+        if let Some(result) = result {
+            return result;
+        }
+        match slot {
+            Some(slot) => context::return_to_scheduler(slot),
+            None => yield_now(),
+        }
+    }
+}
+
+/// The disk's interrupt came while a thread ran in user mode: a thread
+/// waiting for the disk may be ready now. It is readied (an idle CPU that
+/// may run it is interrupted, as for any readying), but the running
+/// thread keeps its CPU until its tick: it is not the waiter's to take.
+pub fn disk_interrupt() {
+    if crate::arch::virtio::completion_noted() {
+        with_kernel(keep_time);
+    }
 }
 
 /// The running thread blocks until a child of its process ends.

@@ -259,6 +259,7 @@ fn scheduler_call(
         SchedulerCall::ReadConsole { buf, count } => read_console(buf, count, restart),
         SchedulerCall::Kill { pid } => kill(pid),
         SchedulerCall::Fork => fork(frame),
+        SchedulerCall::WriteBack => write_back(),
         SchedulerCall::Clone(args) => clone(frame, args),
         SchedulerCall::Mincore { addr, len, vec } => mincore(addr, len, vec),
         SchedulerCall::Maps { buf, len } => maps(buf, len),
@@ -307,6 +308,19 @@ fn mincore(addr: u64, len: u64, vec: UserPtr) -> Result<i64, Errno> {
         process::yield_now();
     }
     Ok(0)
+}
+
+/// `fsync` and `msync(MS_SYNC)` of volume files: the files' write-back
+/// in batches, the caller asleep without the kernel lock while a batch's
+/// writes are in flight (`neoos_kernel_core::disk_wait`).
+fn write_back() -> Result<i64, Errno> {
+    process::step_waiting_for_disk(|k| {
+        let Some(tid) = k.processes().current_thread() else {
+            return Some(Err(Errno::Inval));
+        };
+        k.writeback_step(tid)
+    })
+    .map(|()| 0)
 }
 
 /// Runs `f` on the kernel state for the running process.

@@ -40,6 +40,34 @@ pub trait BlockDevice {
     fn counters(&self) -> DeviceCounters {
         DeviceCounters::default()
     }
+    /// Starts a write of `data` (whole sectors) at sector `first` without
+    /// waiting for it: the device keeps the buffer until the write is done.
+    /// [`Started::QueueFull`] gives `data` back unsent. The default writes
+    /// at once ([`Started::Done`]): a device whose writes do not wait.
+    fn start_write(&mut self, first: u64, data: Vec<u8>) -> Result<Started, DeviceError> {
+        self.write_sectors(first, &data)?;
+        Ok(Started::Done)
+    }
+    /// Collects the started writes that are done; whether any is still in
+    /// flight. Requests of the other calls wait until none is.
+    fn writes_in_flight(&mut self) -> bool {
+        false
+    }
+    /// How many started writes failed since the last call.
+    fn take_failed_writes(&mut self) -> u64 {
+        0
+    }
+}
+
+/// What [`BlockDevice::start_write`] did with a write.
+#[derive(Debug)]
+pub enum Started {
+    /// Written already.
+    Done,
+    /// Sent; [`BlockDevice::writes_in_flight`] says when it is done.
+    InFlight,
+    /// Not sent: the device's queue is full (the buffer, given back).
+    QueueFull(Vec<u8>),
 }
 
 /// A device held in memory.

@@ -1,13 +1,14 @@
 //! File contents: stat, reading, writing (allocating, sparse-aware),
 //! truncation, and whole-page helpers for a page cache.
 
-use crate::device::BlockDevice;
+use crate::device::{BlockDevice, SECTOR_SIZE};
 use crate::error::{Ext2Error, Result};
 use crate::fs::Ext2;
 use crate::layout::{
     Inode, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK,
 };
 use alloc::vec;
+use alloc::vec::Vec;
 
 /// Size of the pages the page-run helpers work in.
 pub const PAGE_SIZE: usize = 4096;
@@ -87,6 +88,26 @@ pub struct Stat {
 
 /// Most blocks one device write carries.
 pub const MAX_BLOCKS_PER_WRITE: usize = 256;
+
+/// Where on the device the blocks of a run of pages lie
+/// ([`Ext2::place_pages`]).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// The run's blocks that lie inside the file, in order, in extents of
+    /// blocks adjacent on the disk.
+    pub extents: Vec<Extent>,
+    /// Bytes of the run inside the file: the caller zeroes the rest of the
+    /// last block before writing it (a later growth reads zeros there).
+    pub inside: usize,
+}
+
+/// Bytes `at..at + len` of a run go to the device from sector `sector`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    pub sector: u64,
+    pub at: usize,
+    pub len: usize,
+}
 
 impl<D: BlockDevice> Ext2<D> {
     /// The attributes of inode `ino`.
@@ -354,6 +375,76 @@ impl<D: BlockDevice> Ext2<D> {
         let read = self.read_at(ino, offset, buf)?;
         buf[read..].fill(0);
         Ok(())
+    }
+
+    /// Places `pages` whole pages of regular file `ino` from page
+    /// `first_page` for the caller to write to the device itself (and so
+    /// without waiting in here): the blocks inside the file are mapped,
+    /// holes allocated (the metadata written now), and the file's times
+    /// set as [`Ext2::write_pages`] sets them. The size does not change.
+    /// The blocks leave the metadata cache: the caller's writes are what
+    /// they hold. Until those writes are done nothing else may write or
+    /// free the blocks (the caller's rule).
+    pub fn place_pages(&mut self, ino: u32, first_page: u64, pages: usize) -> Result<Placement> {
+        self.check_writable()?;
+        let mut inode = self.regular_inode(ino)?;
+        let offset = first_page
+            .checked_mul(PAGE_SIZE as u64)
+            .ok_or(Ext2Error::InvalidArgument)?;
+        let asked = pages
+            .checked_mul(PAGE_SIZE)
+            .ok_or(Ext2Error::InvalidArgument)?;
+        if offset >= inode.size() {
+            return Ok(Placement::default());
+        }
+        let inside = (asked as u64).min(inode.size() - offset) as usize;
+        let block_size = self.sb.block_size as usize;
+        let first_logical = offset / block_size as u64;
+        let map_before = inode.sectors();
+        let mut extents: Vec<Extent> = Vec::new();
+        let mut placed = Ok(());
+        for i in 0..inside.div_ceil(block_size) {
+            let block = match self.map_block_alloc(ino, &mut inode, first_logical + i as u64) {
+                Ok((block, _)) => block,
+                Err(error) => {
+                    placed = Err(error);
+                    break;
+                }
+            };
+            self.meta.forget(block);
+            let sector = u64::from(block) * (block_size / SECTOR_SIZE) as u64;
+            let at = i * block_size;
+            match extents.last_mut() {
+                Some(e)
+                    if e.sector + (e.len / SECTOR_SIZE) as u64 == sector
+                        && e.len < MAX_BLOCKS_PER_WRITE * block_size =>
+                {
+                    e.len += block_size
+                }
+                _ => {
+                    if extents.try_reserve(1).is_err() {
+                        placed = Err(Ext2Error::NoSpace);
+                        break;
+                    }
+                    extents.push(Extent {
+                        sector,
+                        at,
+                        len: block_size,
+                    });
+                }
+            }
+        }
+        if let Err(error) = placed {
+            self.write_inode(ino, &inode)?;
+            return Err(error);
+        }
+        inode.set_times(None, Some(self.now), Some(self.now));
+        if inode.sectors() == map_before {
+            self.write_inode_later(ino, &inode)?;
+        } else {
+            self.write_inode(ino, &inode)?;
+        }
+        Ok(Placement { extents, inside })
     }
 
     /// Writes back whole pages of regular file `ino` from page `first_page`

@@ -26,7 +26,7 @@ pub struct Ext2<D: BlockDevice> {
     pub(crate) now: u32,
     /// Metadata blocks read lately (inode tables, indirect blocks,
     /// bitmaps), and inode changes deferred to the next [`Ext2::flush`].
-    meta: MetaCache,
+    pub(crate) meta: MetaCache,
     /// Inodes the user of the file system still holds open ([`Ext2::hold`]):
     /// losing their last link leaves them allocated until
     /// [`Ext2::release`].
@@ -110,6 +110,12 @@ impl<D: BlockDevice> Ext2<D> {
     /// The device under the file system.
     pub fn device(&self) -> &D {
         &self.dev
+    }
+
+    /// The device under the file system, for writes placed by
+    /// [`Ext2::place_pages`] (nothing else may be written through it).
+    pub fn device_mut(&mut self) -> &mut D {
+        &mut self.dev
     }
 
     /// Unmounts, giving the device back.

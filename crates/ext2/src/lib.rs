@@ -23,8 +23,8 @@ mod file;
 mod fs;
 mod layout;
 
-pub use device::{BlockDevice, DeviceCounters, DeviceError, MemDevice, SECTOR_SIZE};
+pub use device::{BlockDevice, DeviceCounters, DeviceError, MemDevice, Started, SECTOR_SIZE};
 pub use dir::DirEntry;
 pub use error::{Ext2Error, Result};
-pub use file::{FileType, Stat, PAGE_SIZE};
+pub use file::{Extent, FileType, Placement, Stat, PAGE_SIZE};
 pub use fs::{Ext2, ROOT_INO};

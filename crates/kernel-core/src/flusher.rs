@@ -24,6 +24,10 @@ pub struct Flusher {
     seen: BTreeMap<ObjectId, u64>,
     next_pass: u64,
     age: u64,
+    /// The pass under way, if one is: the last file it finished (`None`:
+    /// none yet). A pass waits between scheduler passes while a file's
+    /// writes are in flight (`disk_wait.rs`).
+    pass_after: Option<Option<FileId>>,
 }
 
 impl Default for Flusher {
@@ -32,6 +36,7 @@ impl Default for Flusher {
             seen: BTreeMap::new(),
             next_pass: 0,
             age: DEFAULT_AGE_TICKS,
+            pass_after: None,
         }
     }
 }
@@ -59,33 +64,48 @@ impl<P: Platform> Kernel<P> {
     /// ([`Self::flush_if_due`]), a timer or the end of a sleep (the
     /// clock's step). Before it, both do nothing.
     pub fn next_time_work(&self) -> u64 {
+        if self.flusher.pass_after.is_some() {
+            return 0;
+        }
         self.flusher.next_pass.min(self.processes.next_deadline)
     }
 
-    /// Runs a flusher pass when one is due: writes back every volume file
-    /// object that has been seen for the flusher's age since it was first
-    /// seen or last written back. Called by the scheduler between processes.
+    /// Runs a flusher pass when one is due, or goes on with the one under
+    /// way: writes back every volume file object that has been seen for
+    /// the flusher's age since it was first seen or last written back. The
+    /// device writes of a file run without the kernel lock
+    /// (`disk_wait.rs`): while they are in flight the pass stops, and the
+    /// next call (the next scheduler pass) goes on from that file. Called
+    /// by the scheduler between threads.
     pub fn flush_if_due(&mut self) {
         let now = self.platform.ticks();
-        if now < self.flusher.next_pass {
-            return;
+        if self.flusher.pass_after.is_none() {
+            if now < self.flusher.next_pass {
+                return;
+            }
+            self.flusher.next_pass = now + self.flusher.pass_interval();
+            self.flusher.pass_after = Some(None);
         }
-        self.flusher.next_pass = now + self.flusher.pass_interval();
-        let mut after: Option<FileId> = None;
+        let mut after = self.flusher.pass_after.flatten();
         while let Some((file, object)) = self.memory.next_cached_file(after) {
+            if is_volume_file(file) {
+                let since = *self.flusher.seen.entry(object).or_insert(now);
+                if now.saturating_sub(since) >= self.flusher.age {
+                    match self.flusher_step(file) {
+                        Ok(false) => {
+                            self.flusher.pass_after = Some(after);
+                            return;
+                        }
+                        Ok(true) => {
+                            self.flusher.seen.insert(object, now);
+                        }
+                        Err(_) => {}
+                    }
+                }
+            }
             after = Some(file);
-            if !is_volume_file(file) {
-                continue;
-            }
-            let since = *self.flusher.seen.entry(object).or_insert(now);
-            if now.saturating_sub(since) < self.flusher.age {
-                continue;
-            }
-            let (memory, mut io) = self.memory_io();
-            if memory.file_sync(&mut io, file).is_ok() {
-                self.flusher.seen.insert(object, now);
-            }
         }
+        self.flusher.pass_after = None;
         let memory = &self.memory;
         self.flusher.seen.retain(|&id, _| memory.object_exists(id));
     }

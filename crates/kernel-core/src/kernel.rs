@@ -36,6 +36,8 @@ pub struct Kernel<P: Platform> {
     pub(crate) linux_unknown: UnknownCalls,
     /// What the flusher has seen of the cached volume files.
     pub(crate) flusher: crate::flusher::Flusher,
+    /// Write-backs whose device writes are under way without the lock.
+    pub(crate) writebacks: crate::disk_wait::Writebacks,
     /// Files' permission bits and times (Linux `stat`).
     pub(crate) file_meta: crate::linux::meta::FileMetaTable,
     /// Every pipe.
@@ -120,6 +122,7 @@ impl<P: Platform> Kernel<P> {
             launch,
             linux_unknown: UnknownCalls::default(),
             flusher: crate::flusher::Flusher::default(),
+            writebacks: crate::disk_wait::Writebacks::default(),
             file_meta: Default::default(),
             pipes: Default::default(),
             futexes: Default::default(),

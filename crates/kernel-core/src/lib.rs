@@ -15,6 +15,7 @@ extern crate std;
 
 mod buffer;
 pub mod dirs;
+pub mod disk_wait;
 pub mod files;
 pub mod flusher;
 pub mod fs;

@@ -19,7 +19,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
-use neoos_ext2::{BlockDevice, DeviceCounters, DeviceError, Ext2, Ext2Error, FileType};
+use neoos_ext2::{BlockDevice, DeviceCounters, DeviceError, Ext2, Ext2Error, FileType, Started};
 use neoos_mm::{FileId, IoError, PageBytes, Pager};
 
 use crate::fs::{FsError, Node, RamDisk};
@@ -55,6 +55,15 @@ impl BlockDevice for DynDevice {
     }
     fn counters(&self) -> DeviceCounters {
         self.0.counters()
+    }
+    fn start_write(&mut self, first: u64, data: Vec<u8>) -> Result<Started, DeviceError> {
+        self.0.start_write(first, data)
+    }
+    fn writes_in_flight(&mut self) -> bool {
+        self.0.writes_in_flight()
+    }
+    fn take_failed_writes(&mut self) -> u64 {
+        self.0.take_failed_writes()
     }
 }
 
@@ -411,6 +420,67 @@ impl Storage {
         let have = home.lens.get(&file).copied().unwrap_or(0);
         let growth = want.saturating_sub(have);
         growth <= u64::from(home.fs.free_blocks()) * u64::from(home.fs.block_size())
+    }
+
+    /// Starts the device writes of a run of whole pages of volume file
+    /// `file` from page `first` (`data`, gathered by the page cache)
+    /// without waiting for them: the blocks are placed (holes allocated,
+    /// metadata written, here and now), the bytes past the end of the file
+    /// zeroed, and each extent of adjacent blocks sent as one write that
+    /// the device keeps until done ([`Self::writes_in_flight`]). An extent
+    /// the device's queue has no room for is written at once (the device
+    /// waits for the writes in flight first). The writes are durable only
+    /// after [`Pager::sync`]. Only for volume files (others: `IoError`;
+    /// their write-backs never wait).
+    pub fn start_run_write(
+        &mut self,
+        file: FileId,
+        first: u64,
+        mut data: Vec<u8>,
+    ) -> Result<(), IoError> {
+        let ino = home_inode(file).ok_or(IoError)?;
+        let mut home = self.volume().map_err(|_| IoError)?;
+        let pages = data.len() / PAGE;
+        let placed = home
+            .fs
+            .place_pages(ino, first, pages)
+            .map_err(|_| IoError)?;
+        data[placed.inside..].fill(0);
+        let device = home.fs.device_mut();
+        let whole = placed.extents.len() == 1;
+        for extent in placed.extents {
+            let bytes = if whole && extent.at == 0 {
+                data.truncate(extent.len);
+                core::mem::take(&mut data)
+            } else {
+                let mut part = Vec::new();
+                part.try_reserve_exact(extent.len).map_err(|_| IoError)?;
+                part.extend_from_slice(&data[extent.at..extent.at + extent.len]);
+                part
+            };
+            match device.start_write(extent.sector, bytes) {
+                Ok(Started::Done | Started::InFlight) => {}
+                Ok(Started::QueueFull(bytes)) => device
+                    .write_sectors(extent.sector, &bytes)
+                    .map_err(|_| IoError)?,
+                Err(_) => return Err(IoError),
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the volume's device has started writes still in flight
+    /// (those done are collected).
+    pub fn writes_in_flight(&mut self) -> bool {
+        self.volume()
+            .is_ok_and(|mut home| home.fs.device_mut().writes_in_flight())
+    }
+
+    /// How many started writes failed since the last call.
+    pub fn take_failed_writes(&mut self) -> u64 {
+        self.volume()
+            .map(|mut home| home.fs.device_mut().take_failed_writes())
+            .unwrap_or(0)
     }
 
     /// Reserves room for `file` to be `pages` pages long (on the volume:

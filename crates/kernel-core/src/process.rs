@@ -74,6 +74,9 @@ pub enum ThreadState {
     },
     /// Waiting for thread `Tid` of its process to end (`sys_thread_join`).
     Joining(Tid),
+    /// Waiting, without the kernel lock, for the disk to finish the writes
+    /// in flight (a write-back's, `disk_wait.rs`); no signal ends it.
+    WaitingForDisk,
     /// Ended with this status (a NeoOS thread stays until joined).
     Ended(i64),
 }
@@ -720,6 +723,40 @@ impl<T, C> ProcessTable<T, C> {
         self.block_current_as(ThreadState::Blocked { deadline });
         if let Some(at) = deadline {
             self.note_deadline(at);
+        }
+    }
+
+    /// The running thread waits until the disk has no write in flight
+    /// ([`Self::wake_disk_waiters`]). It blocks even with a signal to take
+    /// (the wait is short and ends by itself; the signal is taken after
+    /// the call) and needs no wake-up record: the check and the block are
+    /// made in one lock section, and only the clock's work wakes it.
+    pub fn block_current_for_disk(&mut self) {
+        if let Some(t) = self
+            .current_thread()
+            .and_then(|tid| self.threads.get_mut(&tid))
+            .filter(|t| t.state == ThreadState::Running)
+        {
+            t.state = ThreadState::WaitingForDisk;
+        }
+    }
+
+    /// Whether a thread waits for the disk.
+    pub fn any_waiting_for_disk(&self) -> bool {
+        self.threads
+            .values()
+            .any(|t| t.state == ThreadState::WaitingForDisk)
+    }
+
+    /// Readies every thread waiting for the disk (it has nothing in
+    /// flight any more).
+    pub fn wake_disk_waiters(&mut self) {
+        for t in self.threads.values_mut() {
+            if t.state == ThreadState::WaitingForDisk {
+                t.state = ThreadState::Ready;
+                self.run_queue.push_back(t.tid);
+                self.readied = self.readied.wrapping_add(1);
+            }
         }
     }
 

@@ -47,6 +47,7 @@ pub use hw::{
 };
 pub use maps::{format_maps, write_maps_line, MapInfo, MapObject};
 pub use object::{count_underflows, ObjectRef};
+pub use page_cache::GatheredRuns;
 pub use posix::{getpagesize, DirtyFiles};
 pub use reclaim::{ClockHand, Reclaimed, SpaceTables};
 pub use stats::MemStats;

@@ -52,6 +52,10 @@ impl CachePage {
 pub struct DirtyPage {
     pub frame: Frame,
     pub writers: u32,
+    /// Its file's count of dirty markings when this page was last marked
+    /// ([`FileState::dirty_marks`]): a write-back made without the kernel lock cleans the page
+    /// only if nothing marked it again meanwhile (the mark it copied).
+    pub mark: u64,
 }
 
 /// What lies below a private (shadow) object: the pages it lacks are
@@ -73,6 +77,8 @@ pub struct FileState {
     pub size: u64,
     /// Length last given to the pager.
     pub stored_size: u64,
+    /// Dirty markings made so far ([`DirtyPage::mark`]).
+    pub dirty_marks: u64,
 }
 
 /// System V segment state.
@@ -145,9 +151,20 @@ impl MemoryObject {
     /// the dirty set.
     pub(crate) fn mark_dirty(&mut self, index: u64, frame: Frame) -> &mut DirtyPage {
         debug_assert_eq!(self.pages.get(&index).map(|p| p.frame), Some(frame));
-        self.dirty
-            .entry(index)
-            .or_insert(DirtyPage { frame, writers: 0 })
+        let mark = match &mut self.kind {
+            ObjectKind::File(f) => {
+                f.dirty_marks += 1;
+                f.dirty_marks
+            }
+            _ => 0,
+        };
+        let page = self.dirty.entry(index).or_insert(DirtyPage {
+            frame,
+            writers: 0,
+            mark,
+        });
+        page.mark = mark;
+        page
     }
 
     /// Makes the dirty pages of `[first, end)` that no entry maps writable

@@ -26,6 +26,7 @@ impl ObjectStore {
             file,
             size,
             stored_size: size,
+            dirty_marks: 0,
         };
         let id = self.create(ObjectKind::File(state), 1);
         self.files.insert(file, id);
@@ -292,6 +293,118 @@ impl ObjectStore {
             obj.clean_unwritable(first, end);
         }
         Ok(())
+    }
+}
+
+/// Dirty pages of one file object copied out under the kernel lock, for a
+/// write-back whose device writes run without it ([`ObjectStore::gather_dirty`]).
+#[derive(Debug)]
+pub struct GatheredRuns {
+    /// The object the pages were copied from.
+    pub object: ObjectId,
+    /// Each run: its first page index and its pages' bytes, one after
+    /// the other.
+    pub runs: Vec<(u64, Vec<u8>)>,
+    /// Each copied page that no entry mapped writable, with its dirty
+    /// mark: clean after the write if still so ([`ObjectStore::clean_written`]).
+    pub pages: Vec<(u64, u64)>,
+    /// The page index after the last one copied (where the next gather
+    /// of the range starts).
+    pub next: u64,
+}
+
+impl ObjectStore {
+    /// Copies the dirty pages of object `id` with index in `[first, end)`
+    /// into runs of contiguous pages, at most `most_runs` runs and
+    /// `most_pages` pages (`most_runs` and `most_pages` at least 1), for
+    /// the caller to write without the kernel lock; the stored length is
+    /// set first when it changed (as [`Self::write_back`] does), and the
+    /// runs count as write-back requests and bytes (the counters). `None`
+    /// when the range has no dirty page. Nothing is marked: the pages stay
+    /// dirty until [`Self::clean_written`]. `NoMem` when the heap refuses a
+    /// buffer (then [`Self::write_back`], which needs none, can do it).
+    pub fn gather_dirty(
+        &mut self,
+        io: &mut Io,
+        id: ObjectId,
+        first: u64,
+        end: u64,
+        most_runs: usize,
+        most_pages: usize,
+    ) -> Result<Option<GatheredRuns>, Errno> {
+        let Some(obj) = self.objects.get_mut(&id) else {
+            return Ok(None);
+        };
+        let ObjectKind::File(state) = &mut obj.kind else {
+            return Ok(None);
+        };
+        let end = end.min(state.size.div_ceil(PAGE_SIZE));
+        if first >= end || obj.dirty.range(first..end).next().is_none() {
+            return Ok(None);
+        }
+        if state.stored_size != state.size {
+            io.pager
+                .set_len(state.file, state.size)
+                .map_err(|_| Errno::Io)?;
+            state.stored_size = state.size;
+        }
+        let mut gathered = GatheredRuns {
+            object: id,
+            runs: Vec::new(),
+            pages: Vec::new(),
+            next: first,
+        };
+        for (copied, (&index, page)) in obj.dirty.range(first..end).enumerate() {
+            let extends = gathered
+                .runs
+                .last()
+                .is_some_and(|(at, bytes)| at + (bytes.len() as u64 / PAGE_SIZE) == index);
+            if copied == most_pages || (!extends && gathered.runs.len() == most_runs) {
+                break;
+            }
+            if !extends {
+                gathered.runs.try_reserve(1).map_err(|_| Errno::NoMem)?;
+                gathered.runs.push((index, Vec::new()));
+            }
+            let Some((_, bytes)) = gathered.runs.last_mut() else {
+                break;
+            };
+            bytes
+                .try_reserve(PAGE_SIZE as usize)
+                .map_err(|_| Errno::NoMem)?;
+            bytes.extend_from_slice(io.frames.bytes(page.frame));
+            if page.writers == 0 {
+                gathered.pages.try_reserve(1).map_err(|_| Errno::NoMem)?;
+                gathered.pages.push((index, page.mark));
+            }
+            gathered.next = index + 1;
+        }
+        // Counted as the synchronous write-back counts its requests.
+        self.stats.writeback_requests += gathered.runs.len() as u64;
+        self.stats.writeback_bytes += gathered
+            .runs
+            .iter()
+            .map(|(_, bytes)| bytes.len() as u64)
+            .sum::<u64>();
+        Ok(Some(gathered))
+    }
+
+    /// After the pages of `written` (from [`Self::gather_dirty`] of object
+    /// `id`) reached the file: each becomes clean unless it was marked
+    /// dirty again or mapped writable since it was copied.
+    pub fn clean_written(&mut self, id: ObjectId, written: &[(u64, u64)]) {
+        let Some(obj) = self.objects.get_mut(&id) else {
+            return;
+        };
+        for &(index, mark) in written {
+            if obj
+                .dirty
+                .get(&index)
+                .is_some_and(|p| p.mark == mark && p.writers == 0)
+            {
+                obj.dirty.remove(&index);
+            }
+        }
     }
 }
 

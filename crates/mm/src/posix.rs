@@ -113,7 +113,7 @@ fn msync_part(
 /// The files (at most [`DirtyFiles::CAPACITY`], a file shown twice
 /// listed twice) whose shared mappings held dirty pages in an `msync`
 /// range; no allocation.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DirtyFiles {
     files: [FileId; DirtyFiles::CAPACITY],
     len: usize,
@@ -132,7 +132,8 @@ impl DirtyFiles {
     /// Files kept; more are not noted.
     pub const CAPACITY: usize = 16;
 
-    fn note(&mut self, file: FileId) {
+    /// Notes `file` (not noted once [`Self::CAPACITY`] are).
+    pub fn note(&mut self, file: FileId) {
         if let Some(slot) = self.files.get_mut(self.len) {
             *slot = file;
             self.len += 1;

@@ -334,6 +334,28 @@ impl MemorySystem {
         self.store.file_sync(io, file)
     }
 
+    /// [`ObjectStore::gather_dirty`] of the file's object from page
+    /// `first` on (`None` as well when the file has no object).
+    pub fn file_gather_dirty(
+        &mut self,
+        io: &mut Io,
+        file: FileId,
+        first: u64,
+        most_runs: usize,
+        most_pages: usize,
+    ) -> Result<Option<crate::page_cache::GatheredRuns>, Errno> {
+        let Ok(id) = self.store.file_object(file) else {
+            return Ok(None);
+        };
+        self.store
+            .gather_dirty(io, id, first, u64::MAX, most_runs, most_pages)
+    }
+
+    /// [`ObjectStore::clean_written`].
+    pub fn clean_written(&mut self, gathered: &crate::page_cache::GatheredRuns) {
+        self.store.clean_written(gathered.object, &gathered.pages);
+    }
+
     /// The first file in id order after `after` (from the start for
     /// `None`) that has an object in the page cache, with its object: a
     /// walk over the cached files that needs no allocation (the flusher's).

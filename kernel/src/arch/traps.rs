@@ -500,6 +500,13 @@ extern "C" fn trap_dispatch(frame: *mut TrapFrame) {
         // driver acknowledges the device and the local APIC; from user
         // mode too, it changes nothing of the program.
         super::virtio::handle_interrupt();
+        if frame.from_user() {
+            // A thread waiting for the disk may run now (it may be this
+            // CPU's turn for it): as a timer tick's preemption.
+            crate::process::disk_interrupt();
+            crate::signal::deliver_pending(frame);
+            frame.make_user();
+        }
         return;
     }
     if frame.vector == u64::from(super::apic::TIMER_VECTOR) {

@@ -16,8 +16,19 @@
 //! lock a waiter holds. Flushes stay polled: the crate has no
 //! non-blocking flush. Without a usable interrupt (no I/O APIC, no INTx
 //! line, or a line that keeps firing for nobody) every wait polls.
+//!
+//! Started writes ([`VirtioDisk::start_write`], a write-back's, see
+//! `neoos_kernel_core::disk_wait`) are not waited for here: the device
+//! keeps each one's header, status and data buffer in a slot until
+//! [`VirtioDisk::writes_in_flight`] collects it, and the interrupt handler
+//! notes that something completed ([`take_completion_note`]) for the
+//! scheduler to look. Every other request first waits until no started
+//! write is in flight, so at most one kind of request is on the queue and
+//! a block's writes never race.
 
 use alloc::alloc::{alloc_zeroed, dealloc, Layout};
+use alloc::boxed::Box;
+use alloc::vec::Vec;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
@@ -121,6 +132,9 @@ static UNCLAIMED_IN_A_ROW: AtomicU64 = AtomicU64::new(0);
 /// After this many unclaimed interrupts in a row the line is masked and
 /// the driver polls.
 const UNCLAIMED_LIMIT: u64 = 100_000;
+/// Set by the handler when the device said it used a request: the
+/// scheduler then collects started writes ([`take_completion_note`]).
+static COMPLETION_NOTED: AtomicBool = AtomicBool::new(false);
 /// Direct-map address of the device's ISR status byte (0: none).
 static ISR_STATUS: AtomicU64 = AtomicU64::new(0);
 /// The GSI of the device's interrupt, and whether waits may sleep for it.
@@ -155,11 +169,24 @@ pub fn handle_interrupt() {
     if status != 0 {
         INTERRUPTS.fetch_add(1, Ordering::Relaxed);
         UNCLAIMED_IN_A_ROW.store(0, Ordering::Relaxed);
+        COMPLETION_NOTED.store(true, Ordering::Release);
     } else if UNCLAIMED_IN_A_ROW.fetch_add(1, Ordering::Relaxed) + 1 == UNCLAIMED_LIMIT {
         INTERRUPT_WIRED.store(false, Ordering::Release);
         let _ = ioapic::mask(INTERRUPT_GSI.load(Ordering::Relaxed));
     }
     super::apic::end_of_interrupt();
+}
+
+/// Whether the device completed something since the last call (the
+/// scheduler's hint to collect started writes; polled devices never say).
+pub fn take_completion_note() -> bool {
+    COMPLETION_NOTED.swap(false, Ordering::AcqRel)
+}
+
+/// Whether the device completed something since the last
+/// [`take_completion_note`].
+pub fn completion_noted() -> bool {
+    COMPLETION_NOTED.load(Ordering::Acquire)
 }
 
 /// What the disk driver has done since boot.
@@ -170,11 +197,31 @@ pub fn counters() -> neoos_ext2::DeviceCounters {
     }
 }
 
+/// Requests the queue holds at once (the crate's queue size: with
+/// indirect descriptors each request takes one).
+const QUEUE_SLOTS: usize = 16;
+
+/// A started write's buffers, kept until the device has used them.
+#[derive(Default)]
+struct WriteSlot {
+    request: BlkReq,
+    response: BlkResp,
+    /// The data; `None`: the slot is free.
+    data: Option<Vec<u8>>,
+}
+
 /// A virtio block device.
 pub struct VirtioDisk {
     blk: VirtIOBlk<KernelHal, PciTransport>,
     /// How its interrupt is routed, or why waits poll.
     interrupt: Result<Route, WiringError>,
+    /// Started writes' buffers (allocated once, never moved: the device
+    /// reads them), and which slot each queue token's write uses.
+    slots: Box<[WriteSlot; QUEUE_SLOTS]>,
+    slot_of_token: [Option<u8>; QUEUE_SLOTS],
+    in_flight: usize,
+    /// Started writes that failed, not yet taken.
+    failed_writes: u64,
 }
 
 /// Why the disk's interrupt is not used (its waits poll).
@@ -217,6 +264,10 @@ impl VirtioDisk {
                 let mut disk = VirtioDisk {
                     blk,
                     interrupt: Err(WiringError::NoLine),
+                    slots: Box::default(),
+                    slot_of_token: [None; QUEUE_SLOTS],
+                    in_flight: 0,
+                    failed_writes: 0,
                 };
                 disk.interrupt = disk.wire_interrupt(function, isr);
                 disk
@@ -248,6 +299,101 @@ impl VirtioDisk {
         self.blk.capacity()
     }
 
+    /// Starts a write of `data` (whole sectors, at most 1 MiB) at sector
+    /// `first` and returns without waiting: the buffers stay in a slot
+    /// until [`Self::writes_in_flight`] collects the write. `Ok(Err(data))`
+    /// when the queue has no room.
+    pub fn start_write(
+        &mut self,
+        first: u64,
+        data: Vec<u8>,
+    ) -> Result<Result<(), Vec<u8>>, DiskError> {
+        self.check(first, data.len())?;
+        if data.len() > MAX_REQUEST_BYTES {
+            return Ok(Err(data));
+        }
+        let Some(index) = self.slots.iter().position(|s| s.data.is_none()) else {
+            return Ok(Err(data));
+        };
+        if self.interrupt.is_ok() && INTERRUPT_WIRED.load(Ordering::Acquire) {
+            let _ = ioapic::deliver_here(INTERRUPT_GSI.load(Ordering::Relaxed));
+        }
+        let slot = &mut self.slots[index];
+        slot.request = BlkReq::default();
+        slot.response = BlkResp::default();
+        let data = slot.data.insert(data);
+        // SAFETY: the header, data and status live in slot `index` of
+        // `self.slots` (a box never moved or freed while the device lives;
+        // `Drop` waits for every started write), untouched until
+        // `collect_writes` completes this token, which runs only once the
+        // device has used the request. On a failed submission the device
+        // holds nothing and the slot is freed below.
+        let token = unsafe {
+            self.blk
+                .write_blocks_nb(first as usize, &mut slot.request, data, &mut slot.response)
+        };
+        match token {
+            Ok(token) if usize::from(token) < QUEUE_SLOTS => {
+                REQUESTS.fetch_add(1, Ordering::Relaxed);
+                self.slot_of_token[usize::from(token)] = Some(index as u8);
+                self.in_flight += 1;
+                Ok(Ok(()))
+            }
+            Ok(_) => panic!("virtio: a queue token beyond the queue size"),
+            Err(virtio_drivers::Error::QueueFull) => Ok(Err(slot.data.take().unwrap_or_default())),
+            Err(_) => {
+                slot.data = None;
+                Err(DiskError::Device)
+            }
+        }
+    }
+
+    /// Collects the started writes the device has used (their buffers
+    /// freed, failures counted); whether any is still in flight.
+    pub fn writes_in_flight(&mut self) -> bool {
+        while self.in_flight > 0 {
+            let Some(token) = self.blk.peek_used() else {
+                break;
+            };
+            let Some(index) = self
+                .slot_of_token
+                .get_mut(usize::from(token))
+                .and_then(Option::take)
+            else {
+                // Not a started write: only other requests' waits take
+                // those, and they run only when none is in flight.
+                break;
+            };
+            let slot = &mut self.slots[usize::from(index)];
+            let data = slot.data.take().unwrap_or_default();
+            // SAFETY: the buffers submitted with `token` (slot `index`),
+            // which the device used.
+            let done = unsafe {
+                self.blk
+                    .complete_write_blocks(token, &slot.request, &data, &mut slot.response)
+            };
+            if done.is_err() {
+                self.failed_writes += 1;
+            }
+            self.in_flight -= 1;
+        }
+        self.in_flight > 0
+    }
+
+    /// Waits (asleep between interrupts, as a request's wait) until no
+    /// started write is in flight: every other request comes after them.
+    fn wait_for_started_writes(&mut self) {
+        x86_64::instructions::interrupts::without_interrupts(|| {
+            while self.writes_in_flight() {
+                if INTERRUPT_WIRED.load(Ordering::Acquire) && !POLL_WAITS.load(Ordering::Relaxed) {
+                    super::cpu::wait_for_interrupt();
+                } else {
+                    core::hint::spin_loop();
+                }
+            }
+        });
+    }
+
     /// Reads whole sectors from `first` into `buf`.
     pub fn read_sectors(&mut self, first: u64, buf: &mut [u8]) -> Result<(), DiskError> {
         self.check(first, buf.len())?;
@@ -273,12 +419,14 @@ impl VirtioDisk {
     /// Makes completed writes durable (a polled request: see the module
     /// comment).
     pub fn flush(&mut self) -> Result<(), DiskError> {
+        self.wait_for_started_writes();
         REQUESTS.fetch_add(1, Ordering::Relaxed);
         self.blk.flush().map_err(|_| DiskError::Device)
     }
 
     /// One read request of whole sectors (checked by the caller), waited for.
     fn read_request(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+        self.wait_for_started_writes();
         let mut request = BlkReq::default();
         let mut response = BlkResp::default();
         // SAFETY: `request`, `buf` and `response` stay borrowed by this
@@ -303,6 +451,7 @@ impl VirtioDisk {
     /// One write request of whole sectors (checked by the caller), waited
     /// for.
     fn write_request(&mut self, sector: u64, data: &[u8]) -> Result<(), DiskError> {
+        self.wait_for_started_writes();
         let mut request = BlkReq::default();
         let mut response = BlkResp::default();
         // SAFETY: as in `read_request`.
@@ -361,6 +510,7 @@ impl Drop for VirtioDisk {
     /// Unwires the interrupt before the crate takes the queue from the
     /// device: the line masked, the handler reading no ISR.
     fn drop(&mut self) {
+        self.wait_for_started_writes();
         if let Ok(route) = self.interrupt {
             INTERRUPT_WIRED.store(false, Ordering::Release);
             let _ = ioapic::mask(route.gsi);
@@ -412,6 +562,26 @@ impl neoos_ext2::BlockDevice for VirtioDisk {
 
     fn counters(&self) -> neoos_ext2::DeviceCounters {
         counters()
+    }
+
+    fn start_write(
+        &mut self,
+        first: u64,
+        data: Vec<u8>,
+    ) -> Result<neoos_ext2::Started, neoos_ext2::DeviceError> {
+        match VirtioDisk::start_write(self, first, data) {
+            Ok(Ok(())) => Ok(neoos_ext2::Started::InFlight),
+            Ok(Err(data)) => Ok(neoos_ext2::Started::QueueFull(data)),
+            Err(error) => Err(error.into_device_error()),
+        }
+    }
+
+    fn writes_in_flight(&mut self) -> bool {
+        VirtioDisk::writes_in_flight(self)
+    }
+
+    fn take_failed_writes(&mut self) -> u64 {
+        core::mem::take(&mut self.failed_writes)
     }
 }
 

@@ -61,7 +61,14 @@ impl<P: Platform> Kernel<P> {
                 .and_then(|_| self.open(pid, path, mode)),
             FileCall::Close { fd } => self.close(pid, fd),
             FileCall::Stat { path, out } => self.stat(pid, path, out),
-            FileCall::Fsync { fd } => self.fsync(pid, fd),
+            FileCall::Fsync { fd } => match self.descriptor(pid, fd) {
+                Ok(Descriptor::File(f)) if crate::mount::is_volume_file(f.file) => {
+                    let mut files = neoos_mm::DirtyFiles::default();
+                    files.note(f.file);
+                    return Completion::Scheduler(self.begin_writeback(pid, files));
+                }
+                _ => self.fsync(pid, fd),
+            },
             FileCall::ReadDir { path, buf, len } => self.readdir(pid, path, buf, len),
         };
         Completion::Done(done)

@@ -297,6 +297,36 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
+    /// `msync` with `MS_SYNC`: the range's entries are write-protected
+    /// here (as for `MS_ASYNC`), and the dirty volume files' pages are
+    /// written back by the scheduler side, whose waits for the disk hold
+    /// no lock (`disk_wait.rs`; it writes each file's dirty pages, those
+    /// of the range among them). When a RAM file is among them, or more
+    /// files than are noted, the range is written back here, as before.
+    pub(super) fn msync_sync(&mut self, pid: Pid, addr: u64, len: u64, flags: u32) -> Completion {
+        let mut dirty = DirtyFiles::default();
+        let protect_only = flags & !neoos_abi::mman::MS_SYNC;
+        let protected = self.with_space(pid, |m, s, hw| {
+            m.msync_noting(s, hw, addr, len, protect_only, &mut dirty)
+        });
+        if let Err(e) = protected {
+            return Completion::Done(Err(e));
+        }
+        let files = dirty.as_slice();
+        if files.len() == DirtyFiles::CAPACITY
+            || files.iter().any(|&f| !crate::mount::is_volume_file(f))
+        {
+            return Completion::Done(self.memory_call(pid, MemoryCall::Msync { addr, len, flags }));
+        }
+        for &file in files {
+            self.touch_file(file, Touch::Modify);
+        }
+        if files.is_empty() {
+            return Completion::Done(Ok(0));
+        }
+        Completion::Scheduler(self.begin_writeback(pid, dirty))
+    }
+
     /// `NoMem` when adding `added` mappings could take the caller beyond
     /// [`MAPPINGS_MAX`] (each mapping costs kernel heap: docs/abi.md,
     /// Limits).

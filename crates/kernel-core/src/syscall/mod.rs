@@ -327,6 +327,10 @@ pub enum SchedulerCall {
     /// Linux `clone` used as fork ([`Kernel::clone_process`]): the child
     /// returns 0, on `stack` when it is not 0.
     Clone(crate::linux::exec::CloneArgs),
+    /// Write back the dirty pages of the files the call noted, waiting
+    /// for the disk without the kernel lock ([`Kernel::writeback_step`]
+    /// until done): `fsync` and `msync(MS_SYNC)` of volume files.
+    WriteBack,
     /// Linux `waitid` ([`Kernel::waitid_step`]), blocking unless `WNOHANG`.
     WaitId {
         target: crate::linux::exec::WaitTarget,
@@ -438,6 +442,12 @@ impl<P: Platform> Kernel<P> {
             }
             Call::Memory(MemoryCall::Maps { buf, len }) => {
                 Completion::Scheduler(SchedulerCall::Maps { buf, len })
+            }
+            Call::Memory(MemoryCall::Msync { addr, len, flags })
+                if flags & neoos_abi::mman::MS_SYNC != 0
+                    && flags & neoos_abi::mman::MS_ASYNC == 0 =>
+            {
+                self.msync_sync(pid, addr, len, flags)
             }
             Call::Memory(c) => Completion::Done(self.memory_call(pid, c)),
             Call::Files(c) => self.file_call(pid, c),

@@ -37,7 +37,6 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
     arch::paging::init_kernel_tables(max_phys);
     arch::smp::init_boot_cpu();
     arch::cpu::protect_kernel_from_user_pages();
-    frames::enable_wide_zeroing();
     start_other_cpus(info.rsdp);
     find_io_apics(info.rsdp);
     let mut fs = initial_file_system(info.copy_module());

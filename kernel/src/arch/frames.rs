@@ -63,96 +63,31 @@ impl PhysFrame {
 
     /// Fills the frame with zeros.
     ///
-    /// Stores with no loop (each instruction is one unit of the
-    /// benchmark's count: `rep stosq` takes 512, a loop of 16 stores 307).
-    /// On a CPU where [`enable_wide_zeroing`] turned AVX on for the kernel
-    /// (CR4.OSXSAVE set), 128 thirty-two-byte `vmovaps`, with AVX enabled
-    /// in XCR0 only around them, interrupts off: user code never runs with
-    /// AVX enabled, so the `fxsave` of each entry still saves all the
-    /// vector state a program can have, and the upper halves the stores
-    /// used are zero again (`vzeroupper`) before AVX goes off. 139
-    /// instructions in all. Otherwise 256 sixteen-byte SSE stores (258).
-    /// The kernel may use xmm0 because every entry from user mode saves
-    /// the user's with `fxsave`. Not inlined: one copy of the stores, not
-    /// one per caller.
+    /// 256 sixteen-byte SSE stores in a row, no loop: 258 instructions a
+    /// page where `rep stosq` takes 512 steps and a loop of 16 stores 307.
+    /// The kernel may use SSE registers because every entry from user mode
+    /// saves the user's with `fxsave`. Not inlined: one copy of the 256
+    /// stores (4 KiB of code), not one per caller.
     #[inline(never)]
     pub fn zero(&mut self) {
         let page = self.bytes_mut().as_mut_ptr();
         // SAFETY: `page` is the direct-map view of this whole, 4096-byte
-        // aligned frame, borrowed exclusively; the 32-byte (AVX) or
-        // 16-byte (SSE) aligned stores cover offsets 0..4096, inside it.
-        // The AVX path runs only where CR4.OSXSAVE is set, which only
-        // `enable_wide_zeroing` does, after checking that the CPU has
-        // XSAVE and AVX and supports XCR0 bits 0-2; it writes XCR0 = 7
-        // (x87, SSE, AVX) with interrupts off and restores 3, the value
-        // `enable_wide_zeroing` set, before the flags (and the interrupt
-        // flag) come back. xmm0/ymm0, rax, rcx and rdx are declared
-        // clobbered; the flags are restored by `popfq`.
+        // aligned frame, borrowed exclusively; the 256 16-byte aligned
+        // `movaps` stores cover offsets 0..4096, inside it; xmm0 is
+        // declared clobbered.
         unsafe {
             core::arch::asm!(
-                "mov rax, cr4",
-                "bt rax, 18",
-                "jnc 2f",
-                "pushfq",
-                "cli",
-                "xor ecx, ecx",
-                "xor edx, edx",
-                "mov eax, 7",
-                "xsetbv",
-                "vxorps xmm0, xmm0, xmm0",
-                ".set neoos_zero_at, 0",
-                ".rept 128",
-                "vmovaps [{p} + neoos_zero_at], ymm0",
-                ".set neoos_zero_at, neoos_zero_at + 32",
-                ".endr",
-                "vzeroupper",
-                "mov eax, 3",
-                "xsetbv",
-                "popfq",
-                "jmp 3f",
-                "2:",
                 "xorps xmm0, xmm0",
                 ".set neoos_zero_at, 0",
                 ".rept 256",
                 "movaps [{p} + neoos_zero_at], xmm0",
                 ".set neoos_zero_at, neoos_zero_at + 16",
                 ".endr",
-                "3:",
                 p = in(reg) page,
-                out("rax") _,
-                out("rcx") _,
-                out("rdx") _,
                 out("xmm0") _,
+                options(nostack),
             );
         }
-    }
-}
-
-/// Lets [`PhysFrame::zero`] use 32-byte AVX stores on this CPU, where it
-/// has XSAVE and AVX: sets CR4.OSXSAVE and XCR0 = 3 (x87 and SSE state,
-/// AVX off: programs see AVX as not enabled by the system and do not use
-/// it, so the `fxsave` of each entry keeps saving all their vector
-/// state). Each CPU calls it once while it starts, before it runs
-/// anything that allocates frames for others.
-pub fn enable_wide_zeroing() {
-    use core::arch::x86_64::{__cpuid, __cpuid_count};
-    use x86_64::registers::control::{Cr4, Cr4Flags};
-    const XSAVE: u32 = 1 << 26;
-    const AVX: u32 = 1 << 28;
-    let basic = __cpuid(1).ecx;
-    if basic & (XSAVE | AVX) != XSAVE | AVX || __cpuid(0).eax < 0xd {
-        return;
-    }
-    // XCR0 bits 0-2 (x87, SSE, AVX) must all be supported.
-    if __cpuid_count(0xd, 0).eax & 0b111 != 0b111 {
-        return;
-    }
-    // SAFETY: the CPU has XSAVE (checked), so CR4.OSXSAVE may be set and
-    // XCR0 written with supported bits (checked); x87 (bit 0) stays set
-    // as XCR0 requires. Neither changes what `fxsave`/`fxrstor` do.
-    unsafe {
-        Cr4::update(|f| f.insert(Cr4Flags::OSXSAVE));
-        core::arch::asm!("xsetbv", in("ecx") 0, in("eax") 3, in("edx") 0, options(nostack));
     }
 }
 

@@ -331,7 +331,6 @@ extern "C" fn ap_entry(cpu: *const PerCpu) -> ! {
     traps::init_application_processor();
     apic::init_application_processor();
     cpu::protect_kernel_from_user_pages();
-    super::frames::enable_wide_zeroing();
     percpu::mark_online();
     apic::start_timer();
     crate::process::run_other_cpu_scheduler()

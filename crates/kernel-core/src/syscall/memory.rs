@@ -12,7 +12,7 @@ use neoos_mm::{
     write_maps_line, AsId, DirtyFiles, Errno, FileId, Hw, MapInfo, MapObject, MemorySystem,
 };
 
-use super::{heap_room_check, MemoryCall, UserPtr, CHUNK};
+use super::{heap_room_check, Completion, MemoryCall, UserPtr, CHUNK};
 use crate::files::Descriptor;
 use crate::kernel::Kernel;
 use crate::linux::meta::Touch;

@@ -173,7 +173,10 @@ pub fn with_kernel<R>(f: impl FnOnce(&mut Kernel<KernelPlatform>) -> R) -> R {
         k.processes_mut()
             .set_cpu(percpu::current().index() as usize);
         let result = f(k);
-        smp::wake_cpus(k.processes_mut().take_cpus_to_wake());
+        let wake = k.processes_mut().take_cpus_to_wake();
+        if wake != 0 {
+            smp::wake_cpus(wake);
+        }
         OTHERS_WAIT.store(k.processes().others_wait_anywhere(), Ordering::Relaxed);
         crate::signal::recheck_pending(|| k.processes().signal_work_anywhere());
         TIME_WORK_AT.store(k.next_time_work(), Ordering::Relaxed);
@@ -386,6 +389,8 @@ pub fn exit_thread(status: i64) -> ! {
 /// resolve becomes a signal to a Linux program's handler (SIGSEGV,
 /// SIGBUS with the address), or ends the process with the kernel's report.
 pub fn resolve_fault(frame: &mut TrapFrame, address: u64, access: Access) {
+    // The zeroing of a zero-fill's frame, done before the lock is taken.
+    crate::arch::frames::prepare_zeroed_frame();
     let outcome = with_kernel(|k| {
         let pid = k.processes().current()?;
         let fatal = k.resolve_fault(pid, address, access).err()?;

@@ -277,7 +277,6 @@ impl<T, C> ProcessTable<T, C> {
     #[inline]
     pub fn set_cpu(&mut self, cpu: usize) {
         self.cpu = cpu.min(MAX_CPUS - 1);
-        self.queues.note_cpu(self.cpu);
     }
 
     /// The CPU of the code using the table.
@@ -656,11 +655,14 @@ impl<T, C> ProcessTable<T, C> {
     /// preemptions; a thread that yielded stays off it until its CPU has
     /// left it).
     pub fn others_wait_anywhere(&self) -> bool {
-        self.queues.any(|tid| {
-            self.threads
-                .get(&tid)
-                .is_some_and(|t| t.state == ThreadState::Ready && !self.on_a_cpu(tid))
-        })
+        // Every lock section asks: the empty queues' answer is the common
+        // one, without setting up a queue's two-slice iterator.
+        !self.queues.is_empty()
+            && self.queues.any(|tid| {
+                self.threads
+                    .get(&tid)
+                    .is_some_and(|t| t.state == ThreadState::Ready && !self.on_a_cpu(tid))
+            })
     }
 
     /// Takes the next ready thread this CPU may run off the run queues

@@ -26,9 +26,11 @@ pub type Place = (usize, usize);
 /// The ready threads of every CPU.
 pub struct RunQueues {
     queues: [VecDeque<Tid>; MAX_CPUS],
-    /// CPUs seen so far (the highest number plus one): the queues a steal
-    /// looks at.
+    /// CPUs whose queue has had a thread (the highest number plus one):
+    /// the queues a steal looks at.
     cpus: usize,
+    /// Threads in all queues.
+    queued: usize,
     /// CPUs whose last look found nothing to run (bit per CPU).
     idle: u64,
     /// Idle CPUs given a thread since [`Self::take_cpus_to_wake`].
@@ -40,6 +42,7 @@ impl Default for RunQueues {
         RunQueues {
             queues: [const { VecDeque::new() }; MAX_CPUS],
             cpus: 1,
+            queued: 0,
             idle: 0,
             to_wake: 0,
         }
@@ -51,10 +54,11 @@ fn bit(cpu: usize) -> u64 {
 }
 
 impl RunQueues {
-    /// Notes that CPU `cpu` (below [`MAX_CPUS`]) exists.
-    #[inline]
-    pub fn note_cpu(&mut self, cpu: usize) {
+    /// Puts `tid` at the back of CPU `cpu`'s queue.
+    fn push_on(&mut self, cpu: usize, tid: Tid) {
         self.cpus = self.cpus.max(cpu + 1);
+        self.queued += 1;
+        self.queues[cpu].push_back(tid);
     }
 
     /// Queues thread `tid`, just made ready, which last ran on (or was
@@ -68,14 +72,14 @@ impl RunQueues {
             self.idle.trailing_zeros() as usize
         };
         self.wake_if_idle(cpu);
-        self.queues[cpu].push_back(tid);
+        self.push_on(cpu, tid);
     }
 
     /// Queues thread `tid`, which yielded on CPU `cpu`, at the back of
     /// `cpu`'s queue; an idle CPU is woken to look (it may steal it once
     /// `cpu` has left it).
     pub fn push_yielded(&mut self, tid: Tid, cpu: usize) {
-        self.queues[cpu].push_back(tid);
+        self.push_on(cpu, tid);
         if self.idle != 0 {
             self.wake_if_idle(self.idle.trailing_zeros() as usize);
         }
@@ -125,13 +129,15 @@ impl RunQueues {
 
     /// Takes the thread at `place` (from [`Self::find`]) off its queue.
     pub fn take(&mut self, (cpu, i): Place) -> Option<Tid> {
-        self.queues[cpu].remove(i)
+        let tid = self.queues[cpu].remove(i)?;
+        self.queued -= 1;
+        Some(tid)
     }
 
     /// Moves the thread at `place` to the back of CPU `cpu`'s queue.
     pub fn move_to_back(&mut self, place: Place, cpu: usize) {
         if let Some(tid) = self.take(place) {
-            self.queues[cpu].push_back(tid);
+            self.push_on(cpu, tid);
         }
     }
 
@@ -144,7 +150,8 @@ impl RunQueues {
     /// steal before a preemption: it runs next there).
     pub fn move_to_front(&mut self, place: Place, cpu: usize) {
         if let Some(tid) = self.take(place) {
-            self.queues[cpu].push_front(tid);
+            self.push_on(cpu, tid);
+            self.queues[cpu].rotate_right(1);
         }
     }
 
@@ -163,6 +170,12 @@ impl RunQueues {
         core::mem::take(&mut self.to_wake)
     }
 
+    /// Whether no thread is queued.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.queued == 0
+    }
+
     /// Whether any queued thread satisfies `f`.
     pub fn any(&self, f: impl Fn(Tid) -> bool) -> bool {
         self.queues[..self.cpus]
@@ -175,6 +188,7 @@ impl RunQueues {
         for q in &mut self.queues[..self.cpus] {
             q.retain(|&tid| f(tid));
         }
+        self.queued = self.queues.iter().map(VecDeque::len).sum();
     }
 
     /// The queue of CPU `cpu`, front first.
@@ -195,7 +209,6 @@ mod tests {
     #[test]
     fn a_cpu_takes_its_own_queue_first_in_order() {
         let mut q = RunQueues::default();
-        q.note_cpu(1);
         q.push(1, 0);
         q.push(2, 1);
         q.push(3, 0);
@@ -207,7 +220,6 @@ mod tests {
     #[test]
     fn an_empty_queue_steals_from_the_longest_other_queue_that_has_a_fit() {
         let mut q = RunQueues::default();
-        q.note_cpu(3);
         q.push(1, 0);
         q.push(2, 1);
         q.push(3, 1);
@@ -225,7 +237,6 @@ mod tests {
     #[test]
     fn a_woken_thread_goes_to_its_cpu_unless_that_is_busy_and_another_idle() {
         let mut q = RunQueues::default();
-        q.note_cpu(2);
         q.push(1, 1);
         assert_eq!(queued(&q, 1), [1], "no CPU idle: its last CPU");
         assert_eq!(q.take_cpus_to_wake(), 0);
@@ -246,7 +257,6 @@ mod tests {
     #[test]
     fn a_yield_stays_on_its_cpu_and_wakes_an_idle_one_to_look() {
         let mut q = RunQueues::default();
-        q.note_cpu(1);
         q.push_yielded(7, 0);
         assert_eq!(q.take_cpus_to_wake(), 0);
         q.set_idle(1, true);

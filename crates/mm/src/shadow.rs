@@ -160,9 +160,8 @@ impl ObjectStore {
         if !obj.pages.is_vacant(index) {
             return Ok(None);
         }
-        let frame = io.frames.alloc().ok_or(PageError::NoMem)?;
+        let frame = io.frames.alloc_zeroed().ok_or(PageError::NoMem)?;
         stats.frames_in_use += 1;
-        io.frames.zero(frame);
         obj.pages.insert(index, CachePage::new(frame));
         Ok(Some(frame))
     }
@@ -187,9 +186,8 @@ impl ObjectStore {
             return Ok(PrivatePage::Own(own.frame));
         }
         if obj.below.is_none() {
-            let frame = io.frames.alloc().ok_or(PageError::NoMem)?;
+            let frame = io.frames.alloc_zeroed().ok_or(PageError::NoMem)?;
             stats.frames_in_use += 1;
-            io.frames.zero(frame);
             obj.pages.insert(index, CachePage::new(frame));
             return Ok(PrivatePage::Fresh(frame));
         }

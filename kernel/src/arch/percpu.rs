@@ -60,6 +60,9 @@ pub struct PerCpu {
     /// Whether its scheduler found nothing to run and halts (or is about
     /// to): a CPU that readies a thread interrupts it.
     idle: AtomicBool,
+    /// A zeroed frame kept for this CPU's next zero-fill (0: none; see
+    /// `frames::prepare_zeroed_frame`); only this CPU fills or takes it.
+    pub(super) zeroed_frame: AtomicU64,
 }
 
 /// Offsets the assembly uses.
@@ -85,6 +88,7 @@ impl PerCpu {
             flush_list_len: AtomicU64::new(0),
             thread_runs: AtomicU64::new(0),
             idle: AtomicBool::new(false),
+            zeroed_frame: AtomicU64::new(0),
         }
     }
 

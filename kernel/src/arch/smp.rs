@@ -422,9 +422,6 @@ fn write_flush_list(me: &PerCpu, pages: &[u64]) {
 /// this one that are halting for want of a thread: their scheduler looks
 /// for one again (one was queued for them).
 pub fn wake_cpus(cpus: u64) {
-    if cpus == 0 {
-        return;
-    }
     let me = percpu::current().index();
     for cpu in (0..percpu::MAX_CPUS).map_while(percpu::cpu) {
         if cpus & (1 << cpu.index()) != 0 && cpu.index() != me && cpu.is_idle() {

@@ -36,6 +36,9 @@ impl neoos_mm::FrameSource for KernelFrames {
     fn zero(&mut self, frame: Frame) {
         self.data.zero(frame.0);
     }
+    fn alloc_zeroed(&mut self) -> Option<Frame> {
+        self.data.alloc_zeroed().map(Frame)
+    }
     fn copy(&mut self, src: Frame, dst: Frame) {
         self.data.copy(src.0, dst.0);
     }

@@ -4,7 +4,8 @@
 //! and the switching between processes.
 //!
 //! Every CPU runs a scheduler loop (the boot CPU on the boot stack, the
-//! others on their start-up stacks): it picks a ready thread, switches to
+//! others on their start-up stacks): it picks a ready thread (from its own
+//! run queue first, else stealing from another CPU's), switches to
 //! its kernel stack and its process's address space, and gets control back
 //! when the thread yields, blocks, is preempted or ends; then it loads the
 //! kernel's own tables, so that a CPU has a process's table loaded only
@@ -171,10 +172,10 @@ pub fn with_kernel<R>(f: impl FnOnce(&mut Kernel<KernelPlatform>) -> R) -> R {
         let k = guard.as_mut().expect("kernel state is set up at boot");
         k.processes_mut()
             .set_cpu(percpu::current().index() as usize);
-        let readied = k.processes().readied();
         let result = f(k);
-        if k.processes().readied() != readied {
-            smp::wake_an_idle_cpu();
+        let wake = k.processes_mut().take_cpus_to_wake();
+        if wake != 0 {
+            smp::wake_cpus(wake);
         }
         OTHERS_WAIT.store(k.processes().others_wait_anywhere(), Ordering::Relaxed);
         crate::signal::recheck_pending(|| k.processes().signal_work_anywhere());
@@ -249,8 +250,8 @@ fn pick_and_enter(k: &mut Kernel<KernelPlatform>) -> Option<usize> {
 /// Runs the thread of context slot `next` until it comes back (then
 /// leaves its address space; the next lock section of the loop,
 /// [`leave_thread`], takes it), or halts until an interrupt when there is
-/// none: a CPU that readies a thread interrupts an idle one
-/// (`smp::wake_an_idle_cpu`).
+/// none: a CPU that gives an idle one a thread interrupts it
+/// (`smp::wake_cpus`).
 fn run_or_idle(next: Option<usize>) {
     let Some(slot) = next else {
         cpu::wait_for_interrupt();
@@ -329,9 +330,7 @@ pub fn preempt() {
     }
     block_and_switch(|k| {
         keep_time(k);
-        if k.processes().others_wait_here() {
-            k.processes_mut().yield_current();
-        }
+        k.processes_mut().preempt_current();
     });
 }
 
@@ -468,6 +467,8 @@ pub fn exit_thread(status: i64) -> ! {
 /// resolve becomes a signal to a Linux program's handler (SIGSEGV,
 /// SIGBUS with the address), or ends the process with the kernel's report.
 pub fn resolve_fault(frame: &mut TrapFrame, address: u64, access: Access) {
+    // The zeroing of a zero-fill's frame, done before the lock is taken.
+    crate::arch::frames::prepare_zeroed_frame();
     let outcome = with_kernel(|k| {
         let pid = k.processes().current()?;
         let fatal = k.resolve_fault(pid, address, access).err()?;

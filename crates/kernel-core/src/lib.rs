@@ -30,6 +30,7 @@ pub mod pipes;
 pub mod platform;
 pub mod process;
 pub mod reclaim;
+pub mod run_queues;
 pub mod stack;
 pub mod syscall;
 pub mod threads;

@@ -3,7 +3,8 @@
 //! alive or ended) and their threads (the schedulable contexts: registers
 //! and kernel stack `C`, state, thread id, per-thread signal mask,
 //! alternate stack, FS base and pending signals, clear-child-tid address),
-//! the run queue of threads, the thread each CPU runs, and the clock's step
+//! the per-CPU run queues of threads ([`crate::run_queues`]), the thread
+//! each CPU runs, and the clock's step
 //! (timers fired, sleepers woken). A process's first thread has the
 //! process's id as its thread id; thread ids come from the same counter as
 //! process ids, so the two never collide.
@@ -27,7 +28,7 @@
 //! Threads of one process otherwise run on several CPUs at once.
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -36,6 +37,7 @@ use neoos_mm::AsId;
 use crate::files::DescriptorTable;
 use crate::linux::signals::Signals;
 use crate::linux::{ProgramAbi, ThreadPart};
+use crate::run_queues::RunQueues;
 use crate::timers::RealTimer;
 
 mod stop;
@@ -173,6 +175,8 @@ pub struct Thread<C> {
     /// (another CPU's, between two lock sections) is not lost. A wake-up
     /// it did not need costs one more pass of its wait loop.
     woken: bool,
+    /// The CPU it last ran on (or was made on): its queue when readied.
+    last_cpu: usize,
 }
 
 /// What a new process is made of.
@@ -244,15 +248,13 @@ pub struct ProcessTable<T, C> {
     /// kernel stack (they overflowed its 32 KiB in a spawn).
     processes: BTreeMap<Pid, Box<Process<T>>>,
     threads: BTreeMap<Tid, Thread<C>>,
-    run_queue: VecDeque<Tid>,
+    /// The ready threads, by CPU.
+    queues: RunQueues,
     /// The thread each CPU runs and its process (set by `pick_next`,
     /// cleared once the CPU has left it: `take_current`).
     running: [Option<OnCpu>; MAX_CPUS],
     /// The CPU of the code now using the table.
     cpu: usize,
-    /// Threads made ready so far (wrapping): a change tells the kernel to
-    /// wake an idle CPU.
-    readied: u64,
     next_pid: Pid,
     /// No sleep ends and no timer expires before this tick (a lower bound:
     /// the clock's step scans the table only once it is reached).
@@ -276,10 +278,9 @@ impl<T, C> Default for ProcessTable<T, C> {
         ProcessTable {
             processes: BTreeMap::new(),
             threads: BTreeMap::new(),
-            run_queue: VecDeque::new(),
+            queues: RunQueues::default(),
             running: [None; MAX_CPUS],
             cpu: 0,
-            readied: 0,
             next_pid: 1,
             next_deadline: FOREVER,
         }
@@ -301,10 +302,11 @@ impl<T, C> ProcessTable<T, C> {
         self.cpu
     }
 
-    /// How many threads were made ready so far (wrapping; yields count).
+    /// The idle CPUs given a thread since the last call, one bit per CPU
+    /// (the kernel interrupts them; see [`crate::run_queues`]).
     #[inline]
-    pub fn readied(&self) -> u64 {
-        self.readied
+    pub fn take_cpus_to_wake(&mut self) -> u64 {
+        self.queues.take_cpus_to_wake()
     }
 
     /// The process of the thread this CPU runs.
@@ -390,6 +392,11 @@ impl<T, C> ProcessTable<T, C> {
     /// Thread `tid`'s mask, alternate stack and FS base, to change.
     pub fn thread_part_mut(&mut self, tid: Tid) -> Option<&mut ThreadPart> {
         self.threads.get_mut(&tid).map(|t| &mut t.part)
+    }
+
+    /// The ready threads in CPU `cpu`'s queue, front first.
+    pub fn queued_on(&self, cpu: usize) -> impl Iterator<Item = Tid> + '_ {
+        self.queues.queue(cpu.min(MAX_CPUS - 1))
     }
 
     /// Whether no process exists.
@@ -499,10 +506,10 @@ impl<T, C> ProcessTable<T, C> {
                 part,
                 joinable,
                 woken: false,
+                last_cpu: self.cpu,
             },
         );
-        self.run_queue.push_back(tid);
-        self.readied = self.readied.wrapping_add(1);
+        self.queues.push(tid, self.cpu);
     }
 
     /// Every process, to look at.
@@ -552,8 +559,7 @@ impl<T, C> ProcessTable<T, C> {
             };
             if wake {
                 t.state = ThreadState::Ready;
-                self.run_queue.push_back(t.tid);
-                self.readied = self.readied.wrapping_add(1);
+                self.queues.push(t.tid, t.last_cpu);
             } else if let ThreadState::Blocked {
                 deadline: Some(deadline),
             } = t.state
@@ -592,13 +598,18 @@ impl<T, C> ProcessTable<T, C> {
         t.state == ThreadState::Ready && !self.on_a_cpu(t.tid) && !self.held(t)
     }
 
+    /// [`Self::may_run_here`] by thread id (`false` for no such thread).
+    fn fits_here(&self, tid: Tid) -> bool {
+        self.threads.get(&tid).is_some_and(|t| self.may_run_here(t))
+    }
+
     /// Whether a ready thread waits that this CPU could run instead of its
-    /// running one (a preemption with none changes nothing).
+    /// running one, in its own queue or one it may steal from (a
+    /// preemption with none changes nothing).
     pub fn others_wait_here(&self) -> bool {
-        self.run_queue
-            .iter()
-            .filter_map(|tid| self.threads.get(tid))
-            .any(|t| self.may_run_here(t))
+        self.queues
+            .find(self.cpu, |tid| self.fits_here(tid))
+            .is_some()
     }
 
     /// Whether any signal waits to be taken (sent to a process or to a
@@ -618,51 +629,63 @@ impl<T, C> ProcessTable<T, C> {
     /// preemptions; a thread that yielded stays off it until its CPU has
     /// left it).
     pub fn others_wait_anywhere(&self) -> bool {
-        // Every lock section asks: the empty queue's answer is the common
-        // one, without setting up the queue's two-slice iterator.
-        !self.run_queue.is_empty()
-            && self
-                .run_queue
-                .iter()
-                .filter_map(|tid| self.threads.get(tid))
-                .any(|t| t.state == ThreadState::Ready && !self.on_a_cpu(t.tid))
+        // Every lock section asks: the empty queues' answer is the common
+        // one, without setting up a queue's two-slice iterator.
+        !self.queues.is_empty()
+            && self.queues.any(|tid| {
+                self.threads
+                    .get(&tid)
+                    .is_some_and(|t| t.state == ThreadState::Ready && !self.on_a_cpu(tid))
+            })
     }
 
-    /// Takes the next ready thread this CPU may run off the run queue and
-    /// makes it this CPU's running one. Passed over (left in the queue, in
-    /// order): a thread another CPU has not left yet, and a thread a
-    /// sibling holds off the CPUs (see the module's doc). `None` when this
-    /// CPU runs a thread still (the kernel takes it first) or none fits.
+    /// Takes the next ready thread this CPU may run off the run queues
+    /// (its own first, else one stolen from the longest other queue; see
+    /// [`crate::run_queues`]) and makes it this CPU's running one. Passed
+    /// over (left in place): a thread another CPU has not left yet, and a
+    /// thread a sibling holds off the CPUs (see the module's doc). `None`
+    /// when this CPU runs a thread still (the kernel takes it first) or
+    /// none fits: the CPU is then idle until it picks again.
     pub fn pick_next(&mut self) -> Option<Tid> {
         if self.running[self.cpu].is_some() {
             return None;
         }
-        for _ in 0..self.run_queue.len() {
-            let tid = self.run_queue.pop_front()?;
-            let Some(t) = self.threads.get(&tid) else {
-                continue;
-            };
-            if t.state != ThreadState::Ready {
-                continue;
-            }
-            if !self.may_run_here(t) {
-                self.run_queue.push_back(tid);
-                continue;
-            }
-            let pid = t.pid;
-            if let Some(t) = self.threads.get_mut(&tid) {
-                t.state = ThreadState::Running;
-            }
-            self.running[self.cpu] = Some(OnCpu {
-                tid,
-                pid: Some(pid),
-            });
-            return Some(tid);
-        }
-        None
+        self.pick_where(None)
     }
 
-    /// The running thread gives up the CPU but stays ready.
+    /// Test helper: makes ready thread `tid` this CPU's running one, as a
+    /// pick that chose it would. `None` when it may not run here.
+    #[cfg(test)]
+    pub(crate) fn pick_this(&mut self, tid: Tid) -> Option<Tid> {
+        if self.running[self.cpu].is_some() {
+            return None;
+        }
+        self.pick_where(Some(tid))
+    }
+
+    /// [`Self::pick_next`] of the first queued thread that may run here
+    /// (and is `only`, when given).
+    fn pick_where(&mut self, only: Option<Tid>) -> Option<Tid> {
+        let found = self.queues.find(self.cpu, |tid| {
+            only.is_none_or(|only| only == tid) && self.fits_here(tid)
+        });
+        let Some(tid) = found.and_then(|place| self.queues.take(place)) else {
+            self.queues.set_idle(self.cpu, true);
+            return None;
+        };
+        let t = self.threads.get_mut(&tid)?;
+        t.state = ThreadState::Running;
+        t.last_cpu = self.cpu;
+        self.running[self.cpu] = Some(OnCpu {
+            tid,
+            pid: Some(t.pid),
+        });
+        self.queues.set_idle(self.cpu, false);
+        Some(tid)
+    }
+
+    /// The running thread gives up the CPU but stays ready (at the back of
+    /// this CPU's queue).
     pub fn yield_current(&mut self) {
         let Some(tid) = self.current_thread() else {
             return;
@@ -670,10 +693,25 @@ impl<T, C> ProcessTable<T, C> {
         if let Some(t) = self.threads.get_mut(&tid) {
             if t.state == ThreadState::Running {
                 t.state = ThreadState::Ready;
-                self.run_queue.push_back(tid);
-                self.readied = self.readied.wrapping_add(1);
+                self.queues.push_yielded(tid, self.cpu);
             }
         }
+    }
+
+    /// The timer fired while this CPU's thread ran: it yields if another
+    /// thread could have the CPU. With none in this CPU's own queue, the
+    /// one a pick would steal is moved to its front first, so the pick
+    /// after the yield takes it, not the yielded thread: threads are
+    /// shared round robin across CPUs too. `true` when it yielded.
+    pub fn preempt_current(&mut self) -> bool {
+        let Some(place) = self.queues.find(self.cpu, |tid| self.fits_here(tid)) else {
+            return false;
+        };
+        if place.0 != self.cpu {
+            self.queues.move_to_front(place, self.cpu);
+        }
+        self.yield_current();
+        true
     }
 
     /// Sets the running thread's state to `state` (it leaves the CPU
@@ -754,8 +792,7 @@ impl<T, C> ProcessTable<T, C> {
         for t in self.threads.values_mut() {
             if t.state == ThreadState::WaitingForDisk {
                 t.state = ThreadState::Ready;
-                self.run_queue.push_back(t.tid);
-                self.readied = self.readied.wrapping_add(1);
+                self.queues.push(t.tid, t.last_cpu);
             }
         }
     }
@@ -782,8 +819,7 @@ impl<T, C> ProcessTable<T, C> {
             return false;
         }
         t.state = ThreadState::Ready;
-        self.run_queue.push_back(tid);
-        self.readied = self.readied.wrapping_add(1);
+        self.queues.push(tid, t.last_cpu);
         true
     }
 
@@ -798,8 +834,7 @@ impl<T, C> ProcessTable<T, C> {
             return false;
         }
         t.state = ThreadState::Ready;
-        self.run_queue.push_back(tid);
-        self.readied = self.readied.wrapping_add(1);
+        self.queues.push(tid, t.last_cpu);
         true
     }
 
@@ -812,8 +847,7 @@ impl<T, C> ProcessTable<T, C> {
             {
                 if deadline <= now {
                     t.state = ThreadState::Ready;
-                    self.run_queue.push_back(t.tid);
-                    self.readied = self.readied.wrapping_add(1);
+                    self.queues.push(t.tid, t.last_cpu);
                 }
             }
         }
@@ -874,7 +908,7 @@ impl<T, C> ProcessTable<T, C> {
             p.thread_records -= gone.len();
         }
         let threads = &self.threads;
-        self.run_queue.retain(|q| threads.contains_key(q));
+        self.queues.retain(|q| threads.contains_key(&q));
         (contexts, gone)
     }
 
@@ -900,7 +934,7 @@ impl<T, C> ProcessTable<T, C> {
         }
         t.state = ThreadState::Ended(status);
         let clear_child_tid = core::mem::take(&mut t.clear_child_tid);
-        self.run_queue.retain(|&q| q != tid);
+        self.queues.retain(|q| q != tid);
         Some(ThreadEnding {
             pid,
             clear_child_tid,
@@ -1022,8 +1056,7 @@ impl<T, C> ProcessTable<T, C> {
             match t.state {
                 ThreadState::WaitingForChild => {
                     t.state = ThreadState::Ready;
-                    self.run_queue.push_back(t.tid);
-                    self.readied = self.readied.wrapping_add(1);
+                    self.queues.push(t.tid, t.last_cpu);
                 }
                 ThreadState::Running => t.woken = true,
                 _ => {}
@@ -1340,5 +1373,262 @@ mod tests {
         assert_eq!((r.table, r.context, r.unwaited), (Some(3), None, None));
         let again = t.release(child).unwrap();
         assert_eq!((again.table, again.context), (None, None));
+    }
+}
+
+/// Scheduling on several simulated CPUs: per-CPU queues, stealing, wake-up
+/// placement, fairness, and a thread never on two CPUs.
+#[cfg(test)]
+mod scheduling_tests {
+    use super::*;
+
+    type Table = ProcessTable<(), ()>;
+
+    /// A new process made on CPU `cpu`: its first thread's id.
+    fn add_on(t: &mut Table, cpu: usize) -> Tid {
+        t.set_cpu(cpu);
+        t.insert(NewProcess {
+            parent: Parent::Kernel,
+            path: String::from("/bin/p"),
+            space: AsId(0),
+            table: (),
+            context: (),
+            files: DescriptorTable::default(),
+            abi: ProgramAbi::Neo,
+            thread: ThreadPart::default(),
+        })
+    }
+
+    fn add_thread(t: &mut Table, pid: Pid) -> Tid {
+        t.insert_thread(
+            pid,
+            NewThread {
+                context: (),
+                part: ThreadPart::default(),
+                clear_child_tid: 0,
+                joinable: false,
+            },
+        )
+        .unwrap_or_else(|_| panic!("process {pid} is live"))
+    }
+
+    fn queued(t: &Table, cpu: usize) -> Vec<Tid> {
+        t.queued_on(cpu).collect()
+    }
+
+    /// CPU `cpu` leaves its thread and picks the next.
+    fn switch(t: &mut Table, cpu: usize) -> Option<Tid> {
+        t.set_cpu(cpu);
+        t.take_current();
+        t.pick_next()
+    }
+
+    #[test]
+    fn a_cpu_runs_its_own_queue_first_and_an_empty_one_steals_from_the_longest() {
+        let mut t = Table::default();
+        let (a, b) = (add_on(&mut t, 0), add_on(&mut t, 0));
+        let d = add_on(&mut t, 1);
+        assert_eq!(queued(&t, 0), [a, b]);
+        assert_eq!(queued(&t, 1), [d]);
+        assert_eq!(switch(&mut t, 1), Some(d), "its own queue first");
+        assert_eq!(
+            switch(&mut t, 2),
+            Some(a),
+            "stolen from CPU 0's, the longest"
+        );
+        assert_eq!(t.thread(a).unwrap().last_cpu, 2, "it runs on CPU 2 now");
+        assert_eq!(switch(&mut t, 0), Some(b));
+        // A queue two longer than this CPU's is stolen from first.
+        let (e, f, g) = (add_on(&mut t, 0), add_on(&mut t, 0), add_on(&mut t, 1));
+        t.set_cpu(1);
+        t.yield_current();
+        assert_eq!(
+            (queued(&t, 0), queued(&t, 1)),
+            ([e, f].into(), [g, d].into())
+        );
+        assert_eq!(switch(&mut t, 1), Some(g), "not two longer: its own");
+        let (h, i) = (add_on(&mut t, 0), add_on(&mut t, 0));
+        t.set_cpu(1);
+        t.yield_current();
+        assert_eq!(queued(&t, 1), [d, g]);
+        assert_eq!(switch(&mut t, 1), Some(e), "four against two: stolen");
+        assert_eq!(queued(&t, 0), [f, h, i]);
+    }
+
+    #[test]
+    fn a_woken_thread_goes_back_to_its_cpu_or_to_an_idle_one_which_is_woken() {
+        let mut t = Table::default();
+        let a = add_on(&mut t, 0);
+        let b = add_on(&mut t, 0);
+        let c = add_on(&mut t, 0);
+        assert_eq!(switch(&mut t, 0), Some(a));
+        assert_eq!(switch(&mut t, 1), Some(b));
+        assert_eq!(switch(&mut t, 2), Some(c));
+        // b sleeps on CPU 1, which goes idle; CPU 0 wakes it: back to CPU 1.
+        t.set_cpu(1);
+        t.block_current(None);
+        assert_eq!(switch(&mut t, 1), None);
+        t.set_cpu(0);
+        assert!(t.wake(b));
+        assert_eq!(queued(&t, 1), [b]);
+        assert_eq!(t.take_cpus_to_wake(), 1 << 1, "CPU 1 was idle");
+        assert_eq!(switch(&mut t, 1), Some(b));
+        // b sleeps again; CPU 2 goes idle meanwhile, CPU 1 busy: to CPU 2.
+        t.block_current(None);
+        let d = add_on(&mut t, 1);
+        assert_eq!(switch(&mut t, 1), Some(d));
+        t.set_cpu(2);
+        t.block_current(None);
+        assert_eq!(switch(&mut t, 2), None);
+        t.set_cpu(0);
+        assert!(t.wake(b));
+        assert_eq!(queued(&t, 2), [b]);
+        assert_eq!(t.take_cpus_to_wake(), 1 << 2);
+        // No CPU idle: its own CPU's queue, nobody woken.
+        assert_eq!(switch(&mut t, 2), Some(b));
+        t.block_current(None);
+        t.set_cpu(3);
+        assert!(t.wake(c));
+        t.set_cpu(2);
+        let e = add_on(&mut t, 2);
+        assert_eq!(switch(&mut t, 2), Some(c), "c ran on CPU 2 last");
+        assert!(t.wake(b));
+        assert_eq!(queued(&t, 2), [e, b]);
+        assert_eq!(t.take_cpus_to_wake(), 0);
+    }
+
+    #[test]
+    fn more_threads_than_cpus_share_them_round_robin_and_none_starves() {
+        let mut t = Table::default();
+        let threads: Vec<Tid> = (0..5).map(|_| add_on(&mut t, 0)).collect();
+        let mut ran = BTreeMap::<Tid, u32>::new();
+        for cpu in 0..2 {
+            switch(&mut t, cpu);
+        }
+        for _ in 0..1000 {
+            for cpu in 0..2 {
+                t.set_cpu(cpu);
+                *ran.entry(t.current_thread().unwrap()).or_default() += 1;
+                if t.preempt_current() {
+                    assert!(switch(&mut t, cpu).is_some());
+                }
+            }
+        }
+        // Five threads on two CPUs: three share one, two the other.
+        let counts: Vec<u32> = threads.iter().map(|tid| ran[tid]).collect();
+        let (least, most) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+        assert_eq!(counts.iter().sum::<u32>(), 2000);
+        assert!(*least >= 2000 / 3 / 2 - 1, "ticks per thread: {counts:?}");
+        assert!(*most <= 2000 / 2 / 2 + 1, "ticks per thread: {counts:?}");
+    }
+
+    #[test]
+    fn threads_made_on_one_cpu_are_spread_over_the_others_by_stealing() {
+        let mut t = Table::default();
+        for _ in 0..9 {
+            add_on(&mut t, 0);
+        }
+        for cpu in 0..3 {
+            assert!(switch(&mut t, cpu).is_some());
+        }
+        for _ in 0..4 {
+            for cpu in 0..3 {
+                t.set_cpu(cpu);
+                if t.preempt_current() {
+                    switch(&mut t, cpu);
+                }
+            }
+        }
+        let lengths: Vec<usize> = (0..3).map(|cpu| queued(&t, cpu).len()).collect();
+        assert_eq!(lengths, [2, 2, 2], "six waiting, two per CPU");
+    }
+
+    #[test]
+    fn a_lone_thread_keeps_its_cpu_through_a_preemption() {
+        let mut t = Table::default();
+        let a = add_on(&mut t, 0);
+        assert_eq!(switch(&mut t, 0), Some(a));
+        assert!(!t.preempt_current(), "nobody else waits");
+        assert_eq!(t.current_thread(), Some(a));
+    }
+
+    /// A small deterministic generator for the random schedule.
+    fn next(seed: &mut u64) -> u64 {
+        *seed ^= *seed << 13;
+        *seed ^= *seed >> 7;
+        *seed ^= *seed << 17;
+        *seed
+    }
+
+    /// Checks that no thread is on two CPUs and every ready thread is
+    /// queued exactly once.
+    fn check_invariants(t: &Table, cpus: usize) {
+        let running: Vec<Tid> = t.running.iter().flatten().map(|on| on.tid).collect();
+        for (i, tid) in running.iter().enumerate() {
+            assert!(!running[i + 1..].contains(tid), "{tid} on two CPUs");
+        }
+        let all: Vec<Tid> = (0..cpus).flat_map(|cpu| queued(t, cpu)).collect();
+        for th in t.threads.values() {
+            let on_a_cpu = running.contains(&th.tid);
+            assert_eq!(th.state == ThreadState::Running, on_a_cpu, "{}", th.tid);
+            let times = all.iter().filter(|&&q| q == th.tid).count();
+            let ready = th.state == ThreadState::Ready;
+            assert_eq!(
+                times,
+                usize::from(ready),
+                "thread {} queued {times}",
+                th.tid
+            );
+        }
+    }
+
+    #[test]
+    fn a_random_schedule_on_four_cpus_never_puts_a_thread_on_two_cpus() {
+        const CPUS: usize = 4;
+        let mut t = Table::default();
+        let mut all = Vec::new();
+        for p in 0..4 {
+            let pid = add_on(&mut t, p % CPUS);
+            all.extend([pid, add_thread(&mut t, pid), add_thread(&mut t, pid)]);
+        }
+        let mut ran = BTreeMap::<Tid, u32>::new();
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            let cpu = (next(&mut seed) % CPUS as u64) as usize;
+            t.set_cpu(cpu);
+            match next(&mut seed) % 5 {
+                _ if t.current_thread().is_none() => {
+                    if let Some(tid) = t.pick_next() {
+                        *ran.entry(tid).or_default() += 1;
+                    }
+                }
+                0 => {
+                    t.block_current(None);
+                    if !t.current_runs() {
+                        t.take_current();
+                    }
+                }
+                1 => {
+                    t.yield_current();
+                    t.take_current();
+                }
+                2 => {
+                    if t.preempt_current() {
+                        t.take_current();
+                    }
+                }
+                _ => {
+                    let tid = all[(next(&mut seed) % all.len() as u64) as usize];
+                    t.wake(tid);
+                }
+            }
+            check_invariants(&t, CPUS);
+        }
+        for tid in &all {
+            assert!(
+                ran.get(tid).copied().unwrap_or(0) > 100,
+                "{tid} starved: {ran:?}"
+            );
+        }
     }
 }

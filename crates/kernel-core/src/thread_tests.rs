@@ -76,18 +76,11 @@ fn run(k: &mut K, tid: Tid) {
         k.processes.take_current();
         k.release_after_switch(cur);
     }
-    for _ in 0..64 {
-        match k.processes.pick_next() {
-            Some(t) if t == tid => return,
-            Some(other) => {
-                k.processes.yield_current();
-                k.processes.take_current();
-                k.release_after_switch(other);
-            }
-            None => break,
-        }
-    }
-    panic!("thread {tid} never became ready");
+    assert_eq!(
+        k.processes.pick_this(tid),
+        Some(tid),
+        "thread {tid} is ready and may run here"
+    );
 }
 
 fn u32_at(k: &mut K, pid: Pid, addr: u64) -> u32 {

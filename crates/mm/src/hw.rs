@@ -226,6 +226,13 @@ pub trait FrameSource {
     fn free(&mut self, frame: Frame);
     /// Fills a frame with zeroes.
     fn zero(&mut self, frame: Frame);
+    /// A free frame filled with zeroes, or `None` when memory is exhausted
+    /// (a platform may have zeroed one beforehand, outside its locks).
+    fn alloc_zeroed(&mut self) -> Option<Frame> {
+        let frame = self.alloc()?;
+        self.zero(frame);
+        Some(frame)
+    }
     /// Copies the contents of `src` into `dst`.
     fn copy(&mut self, src: Frame, dst: Frame);
     /// The contents of a frame.

@@ -349,8 +349,8 @@ impl ObjectStore {
 
     /// A zero-filled frame, counted.
     pub fn alloc_zeroed(&mut self, frames: &mut dyn FrameSource) -> Result<Frame, PageError> {
-        let frame = self.alloc_frame(frames)?;
-        frames.zero(frame);
+        let frame = frames.alloc_zeroed().ok_or(PageError::NoMem)?;
+        self.stats.frames_in_use += 1;
         Ok(frame)
     }
 

@@ -159,9 +159,8 @@ impl ObjectStore {
         }
         let frames = &mut *io.frames;
         obj.pages.insert_vacant(index, || {
-            let frame = frames.alloc().ok_or(PageError::NoMem)?;
+            let frame = frames.alloc_zeroed().ok_or(PageError::NoMem)?;
             stats.frames_in_use += 1;
-            frames.zero(frame);
             Ok(CachePage::new(frame))
         })
     }
@@ -186,9 +185,8 @@ impl ObjectStore {
             return Ok(PrivatePage::Own(own.frame));
         }
         if obj.below.is_none() {
-            let frame = io.frames.alloc().ok_or(PageError::NoMem)?;
+            let frame = io.frames.alloc_zeroed().ok_or(PageError::NoMem)?;
             stats.frames_in_use += 1;
-            io.frames.zero(frame);
             obj.pages.insert(index, CachePage::new(frame));
             return Ok(PrivatePage::Fresh(frame));
         }

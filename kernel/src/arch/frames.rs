@@ -9,8 +9,16 @@
 //! addresses it owns, and through `&self`/`&mut self`, so no two views of
 //! a frame alias. Freed frames are reused first; untouched RAM is handed
 //! out from the top of the remaining ranges. Both operations are O(1).
+//!
+//! Each CPU keeps one zeroed frame for its next zero-fill
+//! ([`prepare_zeroed_frame`]), taken from the allocator and zeroed before
+//! a page fault takes the kernel lock, so the zeroing is done with no lock
+//! held. A frame kept so counts as free ([`counts`]) until the mapping
+//! core takes it, and the allocator's last frames include it: with none
+//! left, [`alloc`] hands out this CPU's.
 
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 
 use super::paging::phys_to_virt;
@@ -96,15 +104,18 @@ struct FrameAllocator {
     ranges: Vec<(u64, u64)>,
     recycled: Vec<u64>,
     total: u64,
-    free: u64,
 }
 
 static FRAMES: Mutex<FrameAllocator> = Mutex::new(FrameAllocator {
     ranges: Vec::new(),
     recycled: Vec::new(),
     total: 0,
-    free: 0,
 });
+/// Frames free: in the allocator, or kept zeroed by a CPU. Atomics, as
+/// the total once set: taking a kept frame and reading the counts (every
+/// fault and call, for reclaim) take no allocator lock.
+static FREE: AtomicU64 = AtomicU64::new(0);
+static TOTAL: AtomicU64 = AtomicU64::new(0);
 
 /// Builds the allocator from usable RAM, skipping everything below
 /// `reserved_end` (low memory and the kernel image) and the boot module.
@@ -134,7 +145,8 @@ pub fn init(ram: &[(u64, u64)], reserved_end: u64, module: Option<(u64, u64)>) {
         }
     }
     give_heap_its_share(&mut a);
-    a.free = a.total;
+    FREE.store(a.total, Ordering::Relaxed);
+    TOTAL.store(a.total, Ordering::Relaxed);
     let total = a.total as usize;
     a.recycled.reserve(total);
 }
@@ -168,6 +180,15 @@ fn give_heap_its_share(a: &mut FrameAllocator) {
 
 /// One frame, or `None` when memory is exhausted. Contents are not zeroed.
 pub fn alloc() -> Option<PhysFrame> {
+    let Some(frame) = alloc_uncounted() else {
+        return take_zeroed_frame();
+    };
+    FREE.fetch_sub(1, Ordering::Relaxed);
+    Some(frame)
+}
+
+/// A frame out of the allocator, still counted as free.
+fn alloc_uncounted() -> Option<PhysFrame> {
     let mut a = FRAMES.lock();
     let addr = match a.recycled.pop() {
         Some(f) => f,
@@ -181,7 +202,6 @@ pub fn alloc() -> Option<PhysFrame> {
             f
         }
     };
-    a.free -= 1;
     Some(PhysFrame { addr })
 }
 
@@ -191,13 +211,54 @@ pub fn free(frame: PhysFrame) {
     let mut a = FRAMES.lock();
     // `recycled` has room for every frame (reserved in `init`).
     a.recycled.push(addr);
-    a.free += 1;
+    FREE.fetch_add(1, Ordering::Relaxed);
 }
 
-/// (total frames, free frames).
+/// (total frames, free frames); the zeroed frames CPUs keep count as free.
+#[inline]
 pub fn counts() -> (u64, u64) {
-    let a = FRAMES.lock();
-    (a.total, a.free)
+    (TOTAL.load(Ordering::Relaxed), FREE.load(Ordering::Relaxed))
+}
+
+/// Gives this CPU a zeroed frame for its next zero-fill, if it has none:
+/// the allocator's lock only, zeroed with no lock held (a page fault's
+/// entry, before it takes the kernel lock). Without free memory, nothing.
+#[inline]
+pub fn prepare_zeroed_frame() {
+    let slot = &super::percpu::current().zeroed_frame;
+    if slot.load(Ordering::Relaxed) != 0 {
+        return;
+    }
+    if let Some(mut frame) = alloc_uncounted() {
+        frame.zero();
+        slot.store(frame.into_raw(), Ordering::Relaxed);
+    }
+}
+
+/// This CPU's zeroed frame, if it has one (it now counts as in use).
+#[inline]
+fn take_zeroed_frame() -> Option<PhysFrame> {
+    let addr = super::percpu::current()
+        .zeroed_frame
+        .swap(0, Ordering::Relaxed);
+    if addr == 0 {
+        return None;
+    }
+    FREE.fetch_sub(1, Ordering::Relaxed);
+    // SAFETY: a nonzero slot holds the address of a frame that
+    // `prepare_zeroed_frame` took from the allocator and gave up with
+    // `into_raw`; the swap emptied the slot, so it is re-wrapped once.
+    Some(unsafe { PhysFrame::from_raw(addr) })
+}
+
+/// A zeroed frame: this CPU's kept one, else a new one zeroed now.
+#[inline]
+pub fn alloc_zeroed() -> Option<PhysFrame> {
+    take_zeroed_frame().or_else(|| {
+        let mut frame = alloc()?;
+        frame.zero();
+        Some(frame)
+    })
 }
 
 /// The frames the mapping core holds, named by physical address: one bit
@@ -234,7 +295,17 @@ impl DataFrames {
 
     /// A frame from the allocator, now held here; `None` without memory.
     pub fn alloc(&mut self) -> Option<u64> {
-        let frame = alloc()?;
+        self.hold(alloc()?)
+    }
+
+    /// A zeroed frame ([`alloc_zeroed`]), now held here; `None` without
+    /// memory.
+    pub fn alloc_zeroed(&mut self) -> Option<u64> {
+        self.hold(alloc_zeroed()?)
+    }
+
+    /// Holds `frame` here (gives it back when the bitmap cannot grow).
+    fn hold(&mut self, frame: PhysFrame) -> Option<u64> {
         let (word, bit) = Self::slot(frame.addr());
         match self.owned.get_mut(word) {
             Some(w) => *w |= bit,

@@ -64,6 +64,9 @@ pub struct PerCpu {
     /// while this one may run one of them (`smp::stop_cpus`): the next
     /// return to user mode here asks whether its thread must leave.
     pub(super) stop_asked: AtomicBool,
+    /// A zeroed frame kept for this CPU's next zero-fill (0: none; see
+    /// `frames::prepare_zeroed_frame`); only this CPU fills or takes it.
+    pub(super) zeroed_frame: AtomicU64,
 }
 
 /// Offsets the assembly uses.
@@ -90,6 +93,7 @@ impl PerCpu {
             thread_runs: AtomicU64::new(0),
             idle: AtomicBool::new(false),
             stop_asked: AtomicBool::new(false),
+            zeroed_frame: AtomicU64::new(0),
         }
     }
 

@@ -444,17 +444,17 @@ pub fn stop_cpus(cpus: u64) {
     }
 }
 
-/// Interrupts one idle CPU other than this one (its scheduler looks for
-/// a thread again), if there is one.
-pub fn wake_an_idle_cpu() {
+/// Interrupts the CPUs of `cpus` (one bit per CPU number) other than
+/// this one that are halting for want of a thread: their scheduler looks
+/// for one again (one was queued for them).
+pub fn wake_cpus(cpus: u64) {
     let me = percpu::current().index();
-    if let Some(cpu) = (0..percpu::MAX_CPUS)
-        .map_while(percpu::cpu)
-        .find(|c| c.index() != me && c.is_idle())
-    {
-        cpu.set_idle(false);
-        apic::send_vector(cpu.apic_id(), apic::FLUSH_VECTOR);
-        WAKE_IPIS.fetch_add(1, Ordering::Relaxed);
+    for cpu in (0..percpu::MAX_CPUS).map_while(percpu::cpu) {
+        if cpus & (1 << cpu.index()) != 0 && cpu.index() != me && cpu.is_idle() {
+            cpu.set_idle(false);
+            apic::send_vector(cpu.apic_id(), apic::FLUSH_VECTOR);
+            WAKE_IPIS.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 

@@ -60,8 +60,8 @@ impl<T, C> ProcessTable<T, C> {
         if let Some(p) = self.processes.get_mut(&pid) {
             p.stopper = None;
         }
-        // Idle CPUs look at the run queue again.
-        self.readied = self.readied.wrapping_add(1);
+        // Idle CPUs look at the run queues again.
+        self.queues.wake_idle_cpus();
     }
 
     /// Whether a sibling holds thread `t` off the CPUs.

@@ -1232,7 +1232,15 @@ fn disk_boot_in(
     status: i64,
     memory: Option<&str>,
 ) -> std::result::Result<Vec<String>, String> {
-    disk_boot_on(kernel, image, rules, program, status, memory, suite_cpus().map_err(|e| e.0)?)
+    disk_boot_on(
+        kernel,
+        image,
+        rules,
+        program,
+        status,
+        memory,
+        suite_cpus().map_err(|e| e.0)?,
+    )
 }
 
 /// [`disk_boot_in`] on a machine of `cpus` CPUs.

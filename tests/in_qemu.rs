@@ -604,7 +604,8 @@ fn smp_image() -> Result<PathBuf> {
 
 /// Boots `kernel` on [`SMP_TEST_CPUS`] CPUs running the demo and
 /// [`SMP_SET`]: every CPU must come online (the kernel's `cpus: N online`
-/// line), the timer of each CPU but the first must have fired (its closing
+/// line), the boot CPU must have left the 8259 PIC, the APIC timer of each
+/// CPU, the boot CPU's too, must have fired (its closing
 /// `cpu I (APIC id A): online, T timer ticks` line), threads must have run
 /// on more than one CPU (`cpu I ran threads N times`), every program must
 /// end with 0 and the boot must power off with every frame returned.
@@ -636,15 +637,20 @@ fn smp_verdict(kernel: &Path) -> Verdict {
             report()
         ));
     }
-    let others = other_cpus(&outcome.console);
-    let ticking = others
+    let timers = cpu_timers(&outcome.console);
+    let ticking = timers
         .iter()
         .filter(|(online, ticks)| *online && *ticks > 0)
         .count();
-    if others.len() != SMP_TEST_CPUS as usize - 1 || ticking != others.len() {
+    if timers.len() != SMP_TEST_CPUS as usize || ticking != timers.len() {
         return Err(format!(
-            "expected {} other CPUs online with their timers ticking, got {others:?}\n{}",
-            SMP_TEST_CPUS - 1,
+            "expected {SMP_TEST_CPUS} CPUs online with their own APIC timers ticking, got {timers:?}\n{}",
+            report()
+        ));
+    }
+    if !outcome.console.iter().any(|line| line == BOOT_CPU_OFF_PIC) {
+        return Err(format!(
+            "expected the boot CPU on its APIC timer (`{BOOT_CPU_OFF_PIC}`)\n{}",
             report()
         ));
     }
@@ -666,9 +672,15 @@ fn smp_verdict(kernel: &Path) -> Verdict {
     frame_verdict(Some(&outcome))
 }
 
+/// The kernel's boot line saying the boot CPU ticks with its own APIC timer
+/// and COM1 comes through the I/O APIC (the 8259 PIC and the PIT's
+/// interrupt retired).
+const BOOT_CPU_OFF_PIC: &str =
+    "[neoos] boot cpu: APIC timer, COM1 through the I/O APIC, 8259 PIC masked";
+
 /// (online, timer ticks) from each of the kernel's closing lines
 /// `[neoos] cpu I (APIC id A): online, T timer ticks`.
-fn other_cpus(console: &[String]) -> Vec<(bool, u64)> {
+fn cpu_timers(console: &[String]) -> Vec<(bool, u64)> {
     console
         .iter()
         .filter_map(|line| {

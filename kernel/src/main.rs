@@ -39,6 +39,7 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
     arch::cpu::protect_kernel_from_user_pages();
     start_other_cpus(info.rsdp);
     find_io_apics(info.rsdp);
+    retire_pic();
     let mut fs = initial_file_system(info.copy_module());
     if info
         .command_line
@@ -69,7 +70,7 @@ pub fn start(info: Option<arch::bootinfo::BootInfo>) -> ! {
         );
         qemu::exit(qemu::EXIT_KERNEL_FAILURE);
     }
-    report_other_cpus();
+    report_cpus();
     kprintln!(
         "kernel stacks: deepest use {} bytes of {}",
         arch::context::deepest_use(),
@@ -132,11 +133,19 @@ fn find_io_apics(rsdp: Option<u64>) {
     }
 }
 
-/// Says, for each CPU but the boot CPU, whether it is online and how often
-/// its own APIC timer fired; then, for every CPU, how often it switched to
-/// a thread.
-fn report_other_cpus() {
-    for cpu in (1..arch::percpu::MAX_CPUS).map_while(arch::percpu::cpu) {
+/// Moves the boot CPU's timer and COM1 off the 8259 PIC and says which
+/// timer the boot CPU ticks with.
+fn retire_pic() {
+    match arch::smp::retire_pic() {
+        Ok(()) => kprintln!("boot cpu: APIC timer, COM1 through the I/O APIC, 8259 PIC masked"),
+        Err(why) => kprintln!("boot cpu: PIT and COM1 through the 8259 PIC ({:?})", why),
+    }
+}
+
+/// Says, for each CPU, whether it is online and how often its own APIC
+/// timer fired; then how often it switched to a thread.
+fn report_cpus() {
+    for cpu in (0..arch::percpu::MAX_CPUS).map_while(arch::percpu::cpu) {
         kprintln!(
             "cpu {} (APIC id {}): {}, {} timer ticks",
             cpu.index(),

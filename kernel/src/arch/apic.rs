@@ -2,8 +2,9 @@
 //! has it, else xAPIC through its memory-mapped page), its id, and the
 //! inter-processor interrupts that start the other CPUs (INIT, start-up).
 //!
-//! The boot CPU keeps taking the 8259 PIC's interrupts (the PIT timer and
-//! COM1) through LINT0 in ExtINT mode, as before; the other CPUs mask LINT0.
+//! The boot CPU takes the 8259 PIC's interrupts (the PIT timer and COM1)
+//! through LINT0 in ExtINT mode until the boot moves them to its APIC
+//! timer and the I/O APIC ([`mask_pic_input`]); the other CPUs mask LINT0.
 //! Every CPU uses the mode the boot CPU chose (all CPUs of a machine have
 //! the same features).
 
@@ -21,7 +22,7 @@ pub const TIMER_VECTOR: u8 = 0xef;
 /// CPU (`smp::flush_remote`), or the wake-up of an idle CPU (its mailbox
 /// then empty).
 pub const FLUSH_VECTOR: u8 = 0xee;
-/// The APIC timer's rate on every CPU, as the PIT's on the boot CPU.
+/// The APIC timer's rate on every CPU.
 const TIMER_HZ: u64 = 100;
 
 const IA32_APIC_BASE: u32 = 0x1b;
@@ -179,6 +180,11 @@ pub fn init_boot_cpu() -> Mode {
     mode()
 }
 
+/// Stops this CPU's LINT0 (the 8259 PIC's ExtINT input).
+pub(super) fn mask_pic_input() {
+    write(REG_LVT_LINT0, DELIVERY_EXTINT | LVT_MASKED);
+}
+
 /// Enables the APIC of an application processor, in the boot CPU's mode.
 pub(super) fn init_application_processor() {
     enable_this_cpu(false);
@@ -273,6 +279,11 @@ pub(super) fn calibrate_timer() -> u32 {
     let per_tick = u32::try_from(per_tick).unwrap_or(u32::MAX);
     TIMER_COUNT_PER_TICK.store(per_tick, Ordering::Relaxed);
     per_tick
+}
+
+/// Whether [`calibrate_timer`] measured the timer.
+pub(super) fn timer_measured() -> bool {
+    TIMER_COUNT_PER_TICK.load(Ordering::Relaxed) != 0
 }
 
 /// Starts this CPU's APIC timer: periodic, [`TIMER_HZ`], vector

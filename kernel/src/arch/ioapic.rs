@@ -2,8 +2,8 @@
 //! become vectors on a CPU. Owns the chips the MADT lists (their registers,
 //! reached through the direct map) and the interrupt source overrides, and
 //! programs one redirection entry per device interrupt the kernel uses.
-//! Every entry starts masked; the legacy PIT and COM1 interrupts keep coming
-//! through the 8259 PIC (the boot CPU's LINT0), so their entries stay masked.
+//! Every entry starts masked; the disk's and COM1's are unmasked when their
+//! drivers route them (the 8259 PIC is retired then: `traps::retire_pic`).
 //! End of interrupt goes to the local APIC ([`super::apic::end_of_interrupt`]),
 //! which passes it on to the I/O APIC for level-triggered entries.
 
@@ -166,25 +166,37 @@ pub fn init(rsdp: Option<u64>) -> Result<usize, madt::MadtError> {
     Ok(count)
 }
 
-/// Where the PCI interrupt line `line` (the number the firmware wrote in
-/// the function's Interrupt Line register) arrives. Without an ACPI
-/// interpreter (no `_PRT`) the line is taken as the legacy IRQ it names:
-/// an override for it gives its GSI and whatever signal it states, else
-/// the GSI is the line itself; a signal the override leaves "as the bus
-/// conforms", or no override, is PCI's: level-triggered, active low.
-/// (QEMU's `pc` machine lists overrides for IRQs 5, 9, 10 and 11: level,
-/// active high, as its PIIX delivers them.)
-fn pci_line_route(overrides: &[SourceOverride], line: u8) -> Route {
-    let found = overrides.iter().find(|o| o.irq == line);
-    let gsi = found.map_or(u32::from(line), |o| o.gsi);
+/// How a bus signals when an override leaves it "as the bus conforms".
+#[derive(Clone, Copy)]
+enum Bus {
+    /// ISA: edge-triggered, active high.
+    Isa,
+    /// PCI: level-triggered, active low.
+    Pci,
+}
+
+/// Where the legacy IRQ `irq` arrives on `bus`: an override for it gives
+/// its GSI and whatever signal it states, else the GSI is the IRQ itself;
+/// a signal the override leaves "as the bus conforms", or no override, is
+/// the bus's own (MADT flags: polarity bits 0-1, trigger bits 2-3; 0b01
+/// high / edge, 0b11 low / level).
+fn legacy_route(overrides: &[SourceOverride], irq: u8, bus: Bus) -> Route {
+    let found = overrides.iter().find(|o| o.irq == irq);
+    let gsi = found.map_or(u32::from(irq), |o| o.gsi);
     let flags = found.map_or(0, |o| o.flags);
+    let (bus_trigger, bus_polarity) = match bus {
+        Bus::Isa => (Trigger::Edge, Polarity::High),
+        Bus::Pci => (Trigger::Level, Polarity::Low),
+    };
     let polarity = match flags & 0b11 {
         0b01 => Polarity::High,
-        _ => Polarity::Low,
+        0b11 => Polarity::Low,
+        _ => bus_polarity,
     };
     let trigger = match (flags >> 2) & 0b11 {
         0b01 => Trigger::Edge,
-        _ => Trigger::Level,
+        0b11 => Trigger::Level,
+        _ => bus_trigger,
     };
     Route {
         gsi,
@@ -214,13 +226,27 @@ fn this_cpu_destination() -> Result<u8, IoApicError> {
     u8::try_from(super::apic::id()).map_err(|_| IoApicError::NoDestination)
 }
 
-/// Routes PCI interrupt line `line` to `vector` on this CPU, unmasked;
-/// returns the route taken.
+/// Routes PCI interrupt line `line` (the number the firmware wrote in the
+/// function's Interrupt Line register) to `vector` on this CPU, unmasked;
+/// returns the route taken. Without an ACPI interpreter (no `_PRT`) the
+/// line is taken as the legacy IRQ it names. (QEMU's `pc` machine lists
+/// overrides for IRQs 5, 9, 10 and 11: level, active high, as its PIIX
+/// delivers them.)
 pub fn route_pci_line(line: u8, vector: u8) -> Result<Route, IoApicError> {
+    route_legacy(line, Bus::Pci, vector)
+}
+
+/// Routes the ISA interrupt `irq` (COM1's is 4) to `vector` on this CPU,
+/// unmasked; returns the route taken.
+pub fn route_isa_irq(irq: u8, vector: u8) -> Result<Route, IoApicError> {
+    route_legacy(irq, Bus::Isa, vector)
+}
+
+fn route_legacy(irq: u8, bus: Bus, vector: u8) -> Result<Route, IoApicError> {
     let destination = this_cpu_destination()?;
     let controllers = CONTROLLERS.lock();
     let controllers = controllers.as_ref().ok_or(IoApicError::NoIoApic)?;
-    let route = pci_line_route(&controllers.overrides, line);
+    let route = legacy_route(&controllers.overrides, irq, bus);
     let (chip, input) = controllers.input(route.gsi)?;
     chip.write_entry(input, entry_for(route, vector, destination));
     Ok(route)

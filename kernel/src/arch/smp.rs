@@ -37,7 +37,7 @@ use neoos_kernel_core::platform::IpiCounters;
 
 use super::paging::{kernel_root, phys_to_virt};
 use super::percpu::{self, PerCpu};
-use super::{apic, cpu, gdt, madt, paging, traps};
+use super::{apic, cpu, gdt, ioapic, madt, paging, traps};
 
 /// The low-memory page the trampoline is copied to (the start-up IPI's
 /// vector: the AP starts at `TRAMPOLINE_PAGE * 4096` in real mode).
@@ -158,7 +158,8 @@ unsafe extern "C" {
 }
 
 /// Sets up the boot CPU: GDT and TSS, local APIC, per-CPU data (GS base),
-/// IDT, PIC, PIT and `syscall`. Only the first call does anything.
+/// IDT, PIC, PIT and `syscall` ([`retire_pic`] moves it to its APIC timer
+/// and the I/O APIC later). Only the first call does anything.
 pub fn init_boot_cpu() {
     let Some(tss) = gdt::init_boot_cpu() else {
         return;
@@ -204,11 +205,11 @@ pub fn start_application_processors(rsdp: Option<u64>) -> Result<Started, madt::
     if percpu::cpu(1).is_some() || kernel_root() == 0 {
         return Ok(started);
     }
+    started.timer_count_per_tick = apic::calibrate_timer();
     let boot_apic_id = apic::id();
     if machine.processors.iter().all(|p| p.apic_id == boot_apic_id) {
         return Ok(started);
     }
-    started.timer_count_per_tick = apic::calibrate_timer();
     install_trampoline();
     let mut next_index = 1;
     for processor in machine
@@ -230,6 +231,38 @@ pub fn start_application_processors(rsdp: Option<u64>) -> Result<Started, madt::
     }
     started.online = percpu::online_count();
     Ok(started)
+}
+
+/// Why the boot CPU still takes the PIT and COM1 through the 8259 PIC.
+#[derive(Debug)]
+pub enum PicKept {
+    /// The APIC timer was not measured (or did not count).
+    NoTimer,
+    /// COM1's interrupt could not be routed through an I/O APIC.
+    NoRoute(ioapic::IoApicError),
+}
+
+/// Moves the boot CPU off the 8259 PIC: COM1's interrupt through the I/O
+/// APIC (same vector), the boot CPU's own APIC timer (measured by
+/// [`start_application_processors`], which runs first) as its tick and
+/// the clock's, the PIC masked and LINT0 with it. Runs at boot after
+/// [`ioapic::init`], interrupts off; on an error nothing changes.
+pub fn retire_pic() -> Result<(), PicKept> {
+    if !traps::pic_on() {
+        return Ok(());
+    }
+    if !apic::timer_measured() {
+        return Err(PicKept::NoTimer);
+    }
+    ioapic::route_isa_irq(
+        traps::COM1_IRQ,
+        (traps::IRQ_BASE + u64::from(traps::COM1_IRQ)) as u8,
+    )
+    .map_err(PicKept::NoRoute)?;
+    traps::retire_pic();
+    apic::mask_pic_input();
+    apic::start_timer();
+    Ok(())
 }
 
 /// Copies the trampoline to low memory and builds the start-up tables.

@@ -1,5 +1,7 @@
 //! Entry into the kernel: the IDT and its assembly stubs, the `syscall` entry,
-//! the 8259 PIC and 8254 PIT (the preemption timer), and the `TrapFrame` that
+//! the 8259 PIC (retired once the I/O APIC takes COM1 and the boot CPU's
+//! APIC timer ticks: [`retire_pic`]) and the 8254 PIT (the boot CPU's timer
+//! until then; always the reference that [`wait_micros`] polls), and the `TrapFrame` that
 //! every entry builds. User SSE/x87 state is saved with `fxsave` on each entry
 //! and restored on the way out, because the kernel's Rust code uses SSE.
 //!
@@ -20,8 +22,11 @@ use super::gdt;
 
 /// Vector number the `syscall` entry stores in its frame.
 pub const SYSCALL_VECTOR: u64 = 0x100;
-/// First vector of the remapped PIC.
+/// First vector of the remapped PIC; a legacy IRQ routed through the I/O
+/// APIC keeps the same vector (COM1: `IRQ_BASE + 4`).
 pub const IRQ_BASE: u64 = 32;
+/// COM1's legacy IRQ.
+pub const COM1_IRQ: u8 = 4;
 pub const PAGE_FAULT: u64 = 14;
 /// The double-fault exception (runs on its own IST stack).
 const DOUBLE_FAULT: usize = 8;
@@ -409,8 +414,31 @@ fn pit_wait(micros: u64, done: &dyn Fn() -> bool) -> (bool, u64) {
     (done(), elapsed)
 }
 
-/// Acknowledges an interrupt from the PIC.
+/// Whether the 8259 PIC still delivers the legacy interrupts.
+static PIC_ON: AtomicBool = AtomicBool::new(true);
+
+/// Masks every input of the 8259 PIC: from now on the legacy interrupts
+/// the kernel uses come through the I/O APIC, and [`end_of_interrupt`]
+/// acknowledges them at the local APIC. The PIT keeps counting (for
+/// [`wait_micros`]); its interrupt goes nowhere.
+pub(super) fn retire_pic() {
+    outb(0x21, 0xff);
+    outb(0xA1, 0xff);
+    PIC_ON.store(false, Ordering::Relaxed);
+}
+
+/// Whether the 8259 PIC (and so the PIT's interrupt) is still in use.
+pub fn pic_on() -> bool {
+    PIC_ON.load(Ordering::Relaxed)
+}
+
+/// Acknowledges a legacy interrupt: at the PIC while it is on, else at
+/// the local APIC (the I/O APIC delivered it).
 pub fn end_of_interrupt(vector: u64) {
+    if !pic_on() {
+        super::apic::end_of_interrupt();
+        return;
+    }
     if vector >= IRQ_BASE + 8 {
         outb(0xA0, 0x20);
     }
@@ -510,9 +538,14 @@ extern "C" fn trap_dispatch(frame: *mut TrapFrame) {
         return;
     }
     if frame.vector == u64::from(super::apic::TIMER_VECTOR) {
-        // A CPU's own timer (the boot CPU keeps the PIT): counted on that
-        // CPU; from user mode it preempts the thread (`trap::handle`).
-        super::percpu::current().count_timer_tick();
+        // A CPU's own timer: counted on that CPU (the boot CPU's also
+        // advances the clock); from user mode it preempts the thread
+        // (`trap::handle`).
+        let cpu = super::percpu::current();
+        cpu.count_timer_tick();
+        if cpu.index() == 0 {
+            crate::clock::tick();
+        }
         super::apic::end_of_interrupt();
         if !frame.from_user() {
             return;

@@ -356,7 +356,10 @@ fn read_console(buf: UserPtr, count: usize, restart: Restart) -> Result<i64, Err
                 if let Some(rax) = interrupted(restart) {
                     return Ok(rax);
                 }
-                process::yield_now()
+                // Input raises COM1's interrupt (on the boot CPU; another
+                // CPU looks again at its next tick).
+                process::yield_now();
+                crate::arch::cpu::wait_for_interrupt();
             }
             n => return Ok(n),
         }

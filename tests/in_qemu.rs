@@ -23,8 +23,8 @@
 //! whose `-icount` clock does not follow the host's load; `kernel_brings_4_cpus_online` boots the same kernel once more on
 //! 4 CPUs, runs the demo and the multiprocessor set ([`SMP_SET`]: Linux
 //! programs with threads and processes working at once) there and passes
-//! when the kernel reports 4 CPUs online, each of the 3 others' own APIC
-//! timer fired, threads ran on more than one CPU, every program ended with
+//! when the kernel reports 4 CPUs online, the boot CPU off the 8259 PIC,
+//! every CPU's own APIC timer fired, threads ran on more than one CPU, every program ended with
 //! 0, and the boot ends cleanly with every frame returned.
 //!
 //! The Open POSIX Test Suite's memory tests (`../shared/conformance`, see

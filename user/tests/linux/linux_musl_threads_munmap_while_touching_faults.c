@@ -5,7 +5,10 @@
  * never completes an access it began after munmap returned: it reads the
  * "unmapped" flag before each access, and an access that succeeds with the
  * flag set is a stale translation. 40 rounds, each after the toucher has
- * touched the page many times (so its translation is cached). */
+ * touched the page many times (so its translation is cached). Each round's
+ * page has a place of its own in a PROT_NONE reservation (never reused), so
+ * a toucher still holding the last round's pointer cannot reach the new
+ * round's page and count a late access there. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -87,10 +90,13 @@ int main(void)
     CHECK(sigaction(SIGSEGV, &sa, 0) == 0);
     pthread_t t;
     CHECK(pthread_create(&t, 0, toucher, 0) == 0);
+    char *area = mmap(0, ROUNDS * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(area != MAP_FAILED);
     int rounds = 0;
     for (int r = 0; r < ROUNDS && failures == 0; r++) {
-        char *p = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        CHECK(p != MAP_FAILED);
+        char *p = mmap(area + r * 4096, 4096, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        CHECK(p == area + r * 4096);
         memset(p, r, 4096);
         fault_addr = 0;
         unmapped = 0;
@@ -110,6 +116,7 @@ int main(void)
     }
     stop = 1;
     CHECK(pthread_join(t, 0) == 0);
+    CHECK(munmap(area, ROUNDS * 4096) == 0);
     CHECK(rounds == ROUNDS);
     CHECK(late_accesses == 0);
     CHECK(faults >= ROUNDS);

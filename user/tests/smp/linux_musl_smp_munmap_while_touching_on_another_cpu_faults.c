@@ -8,7 +8,10 @@
  * si_addr = the page, SEGV_MAPERR), and no access it began after munmap
  * returned may succeed (it reads the "unmapped" flag before each access:
  * an access that succeeds with the flag set went through a stale
- * translation). 60 rounds: one page, then 8, then 40 (a full flush). */
+ * translation). 60 rounds: one page, then 8, then 40 (a full flush).
+ * Each round's region has a place of its own in a PROT_NONE reservation
+ * (never reused), so a toucher still holding the last round's pointer
+ * cannot reach the new round's pages and count a late access there. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -20,6 +23,8 @@
 #include "smp_spin.h"
 
 #define ROUNDS 60
+/* 20 rounds of 1 page, 20 of 8, 20 of 40. */
+#define AREA_PAGES (20 * 1 + 20 * 8 + 20 * 40)
 
 static char *volatile region;
 static volatile long region_pages;
@@ -79,11 +84,16 @@ int main(void)
     CHECK(sigaction(SIGSEGV, &sa, 0) == 0);
     pthread_t t;
     CHECK(pthread_create(&t, 0, toucher, 0) == 0);
+    char *area = mmap(0, AREA_PAGES * 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(area != MAP_FAILED);
+    long used = 0;
     int rounds = 0;
     for (int r = 0; r < ROUNDS && failures == 0; r++) {
         long pages = r < 20 ? 1 : r < 40 ? 8 : 40;
-        char *p = mmap(0, pages * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        CHECK(p != MAP_FAILED);
+        char *p = mmap(area + used * 4096, pages * 4096, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        CHECK(p == area + used * 4096);
+        used += pages;
         memset(p, r, pages * 4096);
         fault_addr = 0;
         unmapped = 0;
@@ -102,6 +112,7 @@ int main(void)
     }
     stop = 1;
     CHECK(pthread_join(t, 0) == 0);
+    CHECK(munmap(area, AREA_PAGES * 4096) == 0);
     CHECK(rounds == ROUNDS);
     CHECK(late_accesses == 0);
     CHECK(faults >= ROUNDS);

@@ -330,14 +330,14 @@ const ROWS: [Row; 42] = [
         operation: "4 threads: TLB shootdown IPIs per munmap of 8 pages all four touched (the others running)",
         reference: NOT_IN_NOTES,
         goal: Goal::AtMost(3.0),
-        method: "the same, with the 3 others awake: each writes to the 8 pages too, then spins (no system call) on its own CPU while the main thread unmaps them; mean of 20 (goal: exactly the 3 other CPUs, once).",
+        method: "the same, with the 3 others awake: each writes to the 8 pages too, then spins (no system call; each step a `pause`, which ends the CPU's turn in QEMU's round robin of CPUs, so a spinning CPU stays in user mode without taking the others' turns) on its own CPU while the main thread unmaps them; mean of 20 (goal: exactly the 3 other CPUs, once).",
     },
     Row {
         key: "threads_1_mmap",
         operation: "1 thread at once, disjoint regions: mmap of 16 anonymous pages",
         reference: NOT_IN_NOTES,
         goal: Goal::Compared,
-        method: "1 thread on the 4-CPU benchmark machine, each mapping 16 anonymous pages, writing one byte to each and unmapping them, 200 times; per thread the lowest window of each step, the highest of the threads' figures (the instruction clock is the machine's: another CPU's instructions in a window count too).",
+        method: "1 thread on the 4-CPU benchmark machine, started together (each waits asleep in a futex wait until all are there, then one wake starts them), each mapping 16 anonymous pages, writing one byte to each and unmapping them, 200 times; per thread the lowest window of each step, the highest of the threads' figures (the instruction clock is the machine's: another CPU's instructions in a window count too).",
     },
     Row {
         key: "threads_1_fault",
@@ -358,7 +358,7 @@ const ROWS: [Row; 42] = [
         operation: "2 threads at once, disjoint regions: mmap of 16 anonymous pages",
         reference: NOT_IN_NOTES,
         goal: Goal::Compared,
-        method: "2 threads on the 4-CPU benchmark machine, each mapping 16 anonymous pages, writing one byte to each and unmapping them, 200 times; per thread the lowest window of each step, the highest of the threads' figures (the instruction clock is the machine's: another CPU's instructions in a window count too).",
+        method: "2 threads on the 4-CPU benchmark machine, started together (each waits asleep in a futex wait until all are there, then one wake starts them), each mapping 16 anonymous pages, writing one byte to each and unmapping them, 200 times; per thread the lowest window of each step, the highest of the threads' figures (the instruction clock is the machine's: another CPU's instructions in a window count too).",
     },
     Row {
         key: "threads_2_fault",
@@ -379,7 +379,7 @@ const ROWS: [Row; 42] = [
         operation: "4 threads at once, disjoint regions: mmap of 16 anonymous pages",
         reference: NOT_IN_NOTES,
         goal: Goal::Compared,
-        method: "4 threads on the 4-CPU benchmark machine, each mapping 16 anonymous pages, writing one byte to each and unmapping them, 200 times; per thread the lowest window of each step, the highest of the threads' figures (the instruction clock is the machine's: another CPU's instructions in a window count too).",
+        method: "4 threads on the 4-CPU benchmark machine, started together (each waits asleep in a futex wait until all are there, then one wake starts them), each mapping 16 anonymous pages, writing one byte to each and unmapping them, 200 times; per thread the lowest window of each step, the highest of the threads' figures (the instruction clock is the machine's: another CPU's instructions in a window count too).",
     },
     Row {
         key: "threads_4_fault",

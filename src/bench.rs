@@ -43,31 +43,40 @@ const LINUX_PACKAGE: &str = "linux-image-amd64";
 /// the CPUs of its machine.
 const THREADS_SOURCE: &str = "user/bench/mm_threads_bench.c";
 const THREADS_CPUS: u32 = 4;
+/// The shootdown lines' machine: 4 CPUs without `-icount` (QEMU's
+/// multi-threaded TCG, each CPU a host thread), since they count IPIs.
+const SHOOTDOWN_MACHINE: Machine = Machine::Standard { cpus: THREADS_CPUS };
+/// NeoOS's threads boots: the program's argument and the machine.
+const THREADS_BOOTS: [(&str, Machine); 2] = [
+    ("threads", Machine::Benchmark { cpus: THREADS_CPUS }),
+    ("shootdown", SHOOTDOWN_MACHINE),
+];
 /// A threads boot is given up when its console stays silent this long
 /// (NeoOS prints a line every few seconds; Linux, booted `quiet`, reaches
 /// /init in about a minute): see [`THREADS_LINES_NOTE`].
 const THREADS_QUIET_LIMIT: Duration = Duration::from_secs(300);
 /// How the threads lines are measured on QEMU's round robin of CPUs, and
 /// why Linux's may be missing.
-const THREADS_LINES_NOTE: &str = "\nThe threads lines run on the benchmark machine with 4 \
-     CPUs. Under `-icount` QEMU (7.2 here) runs the CPUs in turn in one host thread, each \
-     for a share of the time to the next timer deadline: a CPU that spins while it waits \
-     for another burns its whole share, and while it spins the one it waits for does not \
-     run. So the threads of the mmap/fault/munmap lines wait for each other asleep in \
-     futex waits (the start: each arrives, the last wakes the main thread, which wakes \
-     them all with one futex wake), and the three others of the shootdown line spin with \
-     a `pause` in each step, which ends a CPU's turn at once (a spinning CPU stays in user \
-     mode, with its address space loaded, without taking the others' time). With \
-     spinning waits the 2- and 4-thread groups took minutes of host time each; with \
-     futex waits the whole threads boot takes seconds. The figures keep their \
-     definition (the lowest window of each step); only how the threads wait between \
-     windows changed. We also saw QEMU stop running one CPU for long stretches while \
-     another ran (its timer interrupt delivered, its first handler instruction never \
-     executed, for as long as another CPU kept its turns), and Linux 6.1's 4-CPU boot \
-     stop at bringing up its secondary CPUs (its clock stayed at 0.41 s for minutes): a \
-     threads boot whose console stays silent for 300 s is given up, its lines then \
-     missing, as a line whose others never all ran at once is (`BENCH error \
-     shootdown_others_not_running ROUND`).\n";
+const THREADS_LINES_NOTE: &str = "\nThe threads lines come from two more boots with 4 \
+     CPUs. The 1/2/4-thread lines run on the benchmark machine with `-smp 4`. Under \
+     `-icount` QEMU (7.2 here) runs the CPUs in turn in one host thread: a CPU that spins \
+     while it waits for another burns its turn, and the one it waits for does not run \
+     meanwhile. So these threads wait for each other asleep in futex waits (each \
+     arrives, the last wakes the main thread, which starts them all with one futex \
+     wake); with spinning waits the 2- and 4-thread groups took minutes of host time \
+     each, with futex waits the boot takes seconds. The figures keep their definition \
+     (the lowest window of each step); only how the threads wait between windows \
+     changed. The shootdown lines count IPIs, not instructions, so they run on a 4-CPU \
+     machine without `-icount` (`-m 512M -cpu max,-la57 -smp 4`, each CPU a host \
+     thread): there the three others really spin at once on their CPUs (each step a \
+     `pause`). Under `-icount` we saw them not all run at once (QEMU left one CPU with \
+     its timer interrupt delivered and its first handler instruction not executed for \
+     as long as another CPU kept running), and Linux 6.1's 4-CPU boot never got past \
+     bringing up its secondary CPUs (an AP waiting with `pause` in its start-up loop \
+     for minutes of host time), so Linux's 1/2/4-thread lines are not measured. A \
+     threads boot whose console stays silent for 300 s is given up; a shootdown round \
+     whose others do not all run at once ends the line with `BENCH error \
+     shootdown_others_not_running ROUND`.\n";
 /// A line's `reference` when the notes have no Linux figure for it (shown
 /// only when Linux is measured: `--linux`).
 const NOT_IN_NOTES: f64 = f64::NAN;
@@ -348,7 +357,7 @@ const ROWS: [Row; 42] = [
         operation: "4 threads: TLB shootdown IPIs per munmap of 8 pages only the caller touched (the others asleep)",
         reference: NOT_IN_NOTES,
         goal: Goal::AtMost(0.0),
-        method: "a process of 4 threads on the 4-CPU benchmark machine, the 3 others asleep in a futex wait; the main thread maps 8 pages (fixed, inside a 128-page mapping whose first page stays mapped, so no page table is freed), writes to each and unmaps them; shootdown IPIs (NeoOS: sent, /proc/meminfo; Linux: taken, /proc/interrupts TLB row) per munmap, mean of 20.",
+        method: "a process of 4 threads on a 4-CPU machine without `-icount` (IPIs are counted, not instructions; see the note on the threads lines), the 3 others asleep in a futex wait; the main thread maps 8 pages (fixed, inside a 128-page mapping whose first page stays mapped, so no page table is freed), writes to each and unmaps them; shootdown IPIs (NeoOS: sent, /proc/meminfo; Linux: taken, /proc/interrupts TLB row) per munmap, mean of 20.",
     },
     Row {
         key: "shootdown_ipis_munmap_all_touched",
@@ -540,9 +549,15 @@ fn measure_neoos(timeout: Duration) -> Result<Measured> {
         Machine::BENCHMARK,
     )?;
     let mut measured = checked("NeoOS", &outcome);
-    eprintln!("neoos: measuring NeoOS's threads lines on {THREADS_CPUS} CPUs");
-    let outcome = boot_threads(&kernel, None, "run=/bin/mm_threads_bench", timeout)?;
-    measured.absorb(checked("NeoOS", &outcome));
+    for (mode, machine) in THREADS_BOOTS {
+        eprintln!("neoos: measuring NeoOS's {mode} lines on {machine:?}");
+        let run = Run {
+            path: "/bin/mm_threads_bench".into(),
+            args: vec![mode.into()],
+        };
+        let outcome = boot_threads(&kernel, None, &launch::run_word(&[run]), timeout, machine)?;
+        measured.absorb(checked("NeoOS", &outcome));
+    }
     eprintln!("neoos: measuring NeoOS on the disk");
     let disk_run = Run {
         path: "/bin/mm_bench".into(),
@@ -627,17 +642,19 @@ fn measure_linux(timeout: Duration) -> Result<LinuxRun> {
         Machine::BENCHMARK,
     )?;
     let mut measured = checked("Linux", &outcome);
-    eprintln!("neoos: measuring Linux's threads lines on {THREADS_CPUS} CPUs");
+    eprintln!("neoos: measuring Linux's shootdown lines on {SHOOTDOWN_MACHINE:?}");
     let threads_binary = out_dir().join("bench-bin").join("mm_threads_bench-linux");
     compile_for_linux(&repo_root().join(THREADS_SOURCE), &threads_binary)?;
     let threads_image = out_dir().join("bench-linux-threads-initramfs.cpio");
     linux_initramfs(&threads_binary)?.write(&threads_image)?;
-    // Words after `--` are /init's arguments.
+    // Words after `--` are /init's arguments. Only the shootdown lines:
+    // see THREADS_LINES_NOTE for why not the others.
     let outcome = boot_threads(
         &kernel,
         Some(&threads_image),
-        &format!("{LINUX_COMMAND_LINE} -- init"),
+        &format!("{LINUX_COMMAND_LINE} -- init shootdown"),
         timeout,
+        SHOOTDOWN_MACHINE,
     )?;
     measured.absorb(checked("Linux", &outcome));
     let release = kernel_release_of(&kernel)?;
@@ -690,19 +707,20 @@ fn boot_benchmark(
     boot::boot_on(&options, machine)
 }
 
-/// Boots the threads lines' machine (4 CPUs), given up early when its
-/// console stays silent for [`THREADS_QUIET_LIMIT`].
+/// Boots a threads boot's machine, given up early when its console stays
+/// silent for [`THREADS_QUIET_LIMIT`].
 fn boot_threads(
     kernel: &Path,
     initrd: Option<&Path>,
     command_line: &str,
     timeout: Duration,
+    machine: Machine,
 ) -> Result<BootOutcome> {
     let options = BootOptions {
         quiet_limit: Some(THREADS_QUIET_LIMIT),
         ..benchmark_boot_options(kernel, initrd, command_line, timeout)
     };
-    boot::boot_on(&options, Machine::Benchmark { cpus: THREADS_CPUS })
+    boot::boot_on(&options, machine)
 }
 
 fn benchmark_boot_options<'a>(

@@ -27,6 +27,10 @@
  *    (/proc/meminfo TlbShootdownIpis), Linux those its CPUs took
  *    (/proc/interrupts, TLB row).
  *
+ * Arguments: "threads" or "shootdown" runs only those lines (the host tool
+ * boots the first on the -icount machine, the second without -icount: IPIs
+ * are counted, not instructions); "init" as above.
+ *
  * Output: BENCH <name> <value>, BENCH error <name> <errno>, BENCH done. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -321,17 +325,29 @@ static void measure_shootdowns(void)
         pthread_join(t[i], 0);
 }
 
+/* Whether `word` is among the arguments. */
+static int has_arg(int argc, char **argv, const char *word)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], word) == 0)
+            return 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    int as_init = argc > 1 && strcmp(argv[1], "init") == 0;
+    int as_init = has_arg(argc, argv, "init");
+    int threads = has_arg(argc, argv, "threads"), shootdown = has_arg(argc, argv, "shootdown");
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (as_init) {
         mkdir("/proc", 0555);
         mount("proc", "/proc", "proc", 0, NULL);
     }
-    for (int n = 1; n <= MAX_THREADS; n *= 2)
-        measure_threads(n);
-    measure_shootdowns();
+    if (threads || !shootdown)
+        for (int n = 1; n <= MAX_THREADS; n *= 2)
+            measure_threads(n);
+    if (shootdown || !threads)
+        measure_shootdowns();
     printf("BENCH done\n");
     fflush(stdout);
     if (as_init) {

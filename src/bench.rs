@@ -364,7 +364,7 @@ const ROWS: [Row; 42] = [
         operation: "4 threads: TLB shootdown IPIs per munmap of 8 pages all four touched (the others running)",
         reference: NOT_IN_NOTES,
         goal: Goal::AtMost(3.0),
-        method: "the same, with the 3 others awake: each writes to the 8 pages too, then spins (no system call; each step a `pause`, which ends the CPU's turn in QEMU's round robin of CPUs, so a spinning CPU stays in user mode without taking the others' turns) on its own CPU while the main thread unmaps them; mean of 20 (goal: exactly the 3 other CPUs, once).",
+        method: "the same, with the 3 others awake: each writes to the 8 pages too, then spins (no system call, a `pause` in each step) on its own CPU while the main thread unmaps them; mean of 20 (goal: exactly the 3 other CPUs, once).",
     },
     Row {
         key: "threads_1_mmap",

@@ -1,5 +1,5 @@
 /* mm_threads_bench.c - the threads lines of docs/benchmarks.md (issue 13
- * item 7), on the benchmark machine with 4 CPUs.
+ * item 7), on machines with 4 CPUs.
  *
  * One source for both systems, a Linux program: built with musl for NeoOS
  * (its Linux personality) and with static glibc for Linux, where it runs as
@@ -20,12 +20,10 @@
  *  - shootdown_ipis_munmap_caller_only / _all_touched: TLB shootdown IPIs
  *    per munmap of 8 touched pages in a process of 4 threads, the 3 others
  *    asleep in a futex wait (only the caller touched the pages), then the 3
- *    others spinning on the other CPUs after each touched the pages too
- *    (each spin step a `pause`, which ends the CPU's turn in QEMU's round
- *    robin of CPUs: the CPU stays busy in user mode, its turn is short);
- *    the mean over 20 munmaps. NeoOS counts the IPIs it sends
- *    (/proc/meminfo TlbShootdownIpis), Linux those its CPUs took
- *    (/proc/interrupts, TLB row).
+ *    others spinning on the other CPUs (a `pause` in each step) after each
+ *    touched the pages too; the mean over 20 munmaps. NeoOS counts the
+ *    IPIs it sends (/proc/meminfo TlbShootdownIpis), Linux those its CPUs
+ *    took (/proc/interrupts, TLB row).
  *
  * Arguments: "threads" or "shootdown" runs only those lines (the host tool
  * boots the first on the -icount machine, the second without -icount: IPIs

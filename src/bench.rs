@@ -66,7 +66,9 @@ const THREADS_LINES_NOTE: &str = "\nThe threads lines come from two more boots w
      wake); with spinning waits the 2- and 4-thread groups took minutes of host time \
      each, with futex waits the boot takes seconds. The figures keep their definition \
      (the lowest window of each step); only how the threads wait between windows \
-     changed. The shootdown lines count IPIs, not instructions, so they run on a 4-CPU \
+     changed. With 4 CPUs the order of the CPUs' turns is not the same from run to \
+     run: over our three runs the 4-thread mmap took 4,100 to 4,522 and munmap 18,565 to \
+     26,641 (fault 3,637 each time); the 1- and 2-thread lines repeated exactly. The shootdown lines count IPIs, not instructions, so they run on a 4-CPU \
      machine without `-icount` (`-m 512M -cpu max,-la57 -smp 4`, each CPU a host \
      thread): there the three others really spin at once on their CPUs (each step a \
      `pause`). Under `-icount` we saw them not all run at once (QEMU left one CPU with \

@@ -549,6 +549,7 @@ fn measure_neoos(timeout: Duration) -> Result<Measured> {
         "run=/bin/mm_bench",
         timeout,
         Machine::BENCHMARK,
+        None,
     )?;
     let mut measured = checked("NeoOS", &outcome);
     for (mode, machine) in THREADS_BOOTS {
@@ -557,7 +558,14 @@ fn measure_neoos(timeout: Duration) -> Result<Measured> {
             path: "/bin/mm_threads_bench".into(),
             args: vec![mode.into()],
         };
-        let outcome = boot_threads(&kernel, None, &launch::run_word(&[run]), timeout, machine)?;
+        let outcome = boot_benchmark(
+            &kernel,
+            None,
+            &launch::run_word(&[run]),
+            timeout,
+            machine,
+            Some(THREADS_QUIET_LIMIT),
+        )?;
         measured.absorb(checked("NeoOS", &outcome));
     }
     eprintln!("neoos: measuring NeoOS on the disk");
@@ -642,6 +650,7 @@ fn measure_linux(timeout: Duration) -> Result<LinuxRun> {
         LINUX_COMMAND_LINE,
         timeout,
         Machine::BENCHMARK,
+        None,
     )?;
     let mut measured = checked("Linux", &outcome);
     eprintln!("neoos: measuring Linux's shootdown lines on {SHOOTDOWN_MACHINE:?}");
@@ -651,12 +660,13 @@ fn measure_linux(timeout: Duration) -> Result<LinuxRun> {
     linux_initramfs(&threads_binary)?.write(&threads_image)?;
     // Words after `--` are /init's arguments. Only the shootdown lines:
     // see THREADS_LINES_NOTE for why not the others.
-    let outcome = boot_threads(
+    let outcome = boot_benchmark(
         &kernel,
         Some(&threads_image),
         &format!("{LINUX_COMMAND_LINE} -- init shootdown"),
         timeout,
         SHOOTDOWN_MACHINE,
+        Some(THREADS_QUIET_LIMIT),
     )?;
     measured.absorb(checked("Linux", &outcome));
     let release = kernel_release_of(&kernel)?;
@@ -698,28 +708,18 @@ fn kernel_release_of(kernel: &Path) -> Result<String> {
         .ok_or_else(|| ToolError(format!("{}: not a vmlinuz-RELEASE file", kernel.display())))
 }
 
+/// Boots `kernel` on `machine` for the benchmark, given up early when
+/// `quiet_limit` is set and its console stays silent that long.
 fn boot_benchmark(
     kernel: &Path,
     initrd: Option<&Path>,
     command_line: &str,
     timeout: Duration,
     machine: Machine,
-) -> Result<BootOutcome> {
-    let options = benchmark_boot_options(kernel, initrd, command_line, timeout);
-    boot::boot_on(&options, machine)
-}
-
-/// Boots a threads boot's machine, given up early when its console stays
-/// silent for [`THREADS_QUIET_LIMIT`].
-fn boot_threads(
-    kernel: &Path,
-    initrd: Option<&Path>,
-    command_line: &str,
-    timeout: Duration,
-    machine: Machine,
+    quiet_limit: Option<Duration>,
 ) -> Result<BootOutcome> {
     let options = BootOptions {
-        quiet_limit: Some(THREADS_QUIET_LIMIT),
+        quiet_limit,
         ..benchmark_boot_options(kernel, initrd, command_line, timeout)
     };
     boot::boot_on(&options, machine)

@@ -43,6 +43,42 @@ const LINUX_PACKAGE: &str = "linux-image-amd64";
 /// the CPUs of its machine.
 const THREADS_SOURCE: &str = "user/bench/mm_threads_bench.c";
 const THREADS_CPUS: u32 = 4;
+/// The shootdown lines' machine: 4 CPUs without `-icount` (QEMU's
+/// multi-threaded TCG, each CPU a host thread), since they count IPIs.
+const SHOOTDOWN_MACHINE: Machine = Machine::Standard { cpus: THREADS_CPUS };
+/// NeoOS's threads boots: the program's argument and the machine.
+const THREADS_BOOTS: [(&str, Machine); 2] = [
+    ("threads", Machine::Benchmark { cpus: THREADS_CPUS }),
+    ("shootdown", SHOOTDOWN_MACHINE),
+];
+/// A threads boot is given up when its console stays silent this long
+/// (NeoOS prints a line every few seconds; Linux, booted `quiet`, reaches
+/// /init in about a minute): see [`THREADS_LINES_NOTE`].
+const THREADS_QUIET_LIMIT: Duration = Duration::from_secs(300);
+/// How the threads lines are measured on QEMU's round robin of CPUs, and
+/// why Linux's may be missing.
+const THREADS_LINES_NOTE: &str = "\nThe threads lines come from two more boots with 4 \
+     CPUs. The 1/2/4-thread lines run on the benchmark machine with `-smp 4`. Under \
+     `-icount` QEMU (7.2 here) runs the CPUs in turn in one host thread: a CPU that spins \
+     while it waits for another burns its turn, and the one it waits for does not run \
+     meanwhile. So these threads wait for each other asleep in futex waits (each \
+     arrives, the last wakes the main thread, which starts them all with one futex \
+     wake); with spinning waits the 2- and 4-thread groups took minutes of host time \
+     each, with futex waits the boot takes seconds. The figures keep their definition \
+     (the lowest window of each step); only how the threads wait between windows \
+     changed. With 4 CPUs the order of the CPUs' turns is not the same from run to \
+     run: over our three runs the 4-thread mmap took 4,100 to 4,522 and munmap 18,565 to \
+     26,641 (fault 3,637 each time); the 1- and 2-thread lines repeated exactly. The shootdown lines count IPIs, not instructions, so they run on a 4-CPU \
+     machine without `-icount` (`-m 512M -cpu max,-la57 -smp 4`, each CPU a host \
+     thread): there the three others really spin at once on their CPUs (each step a \
+     `pause`). Under `-icount` we saw them not all run at once (QEMU left one CPU with \
+     its timer interrupt delivered and its first handler instruction not executed for \
+     as long as another CPU kept running), and Linux 6.1's 4-CPU boot never got past \
+     bringing up its secondary CPUs (an AP waiting with `pause` in its start-up loop \
+     for minutes of host time), so Linux's 1/2/4-thread lines are not measured. A \
+     threads boot whose console stays silent for 300 s is given up; a shootdown round \
+     whose others do not all run at once ends the line with `BENCH error \
+     shootdown_others_not_running ROUND`.\n";
 /// A line's `reference` when the notes have no Linux figure for it (shown
 /// only when Linux is measured: `--linux`).
 const NOT_IN_NOTES: f64 = f64::NAN;
@@ -323,21 +359,21 @@ const ROWS: [Row; 42] = [
         operation: "4 threads: TLB shootdown IPIs per munmap of 8 pages only the caller touched (the others asleep)",
         reference: NOT_IN_NOTES,
         goal: Goal::AtMost(0.0),
-        method: "a process of 4 threads on the 4-CPU benchmark machine, the 3 others asleep in a futex wait; the main thread maps 8 pages (fixed, inside a 128-page mapping whose first page stays mapped, so no page table is freed), writes to each and unmaps them; shootdown IPIs (NeoOS: sent, /proc/meminfo; Linux: taken, /proc/interrupts TLB row) per munmap, mean of 20.",
+        method: "a process of 4 threads on a 4-CPU machine without `-icount` (IPIs are counted, not instructions; see the note on the threads lines), the 3 others asleep in a futex wait; the main thread maps 8 pages (fixed, inside a 128-page mapping whose first page stays mapped, so no page table is freed), writes to each and unmaps them; shootdown IPIs (NeoOS: sent, /proc/meminfo; Linux: taken, /proc/interrupts TLB row) per munmap, mean of 20.",
     },
     Row {
         key: "shootdown_ipis_munmap_all_touched",
         operation: "4 threads: TLB shootdown IPIs per munmap of 8 pages all four touched (the others running)",
         reference: NOT_IN_NOTES,
         goal: Goal::AtMost(3.0),
-        method: "the same, with the 3 others awake: each writes to the 8 pages too, then spins (no system call) on its own CPU while the main thread unmaps them; mean of 20 (goal: exactly the 3 other CPUs, once).",
+        method: "the same, with the 3 others awake: each writes to the 8 pages too, then spins (no system call, a `pause` in each step) on its own CPU while the main thread unmaps them; mean of 20 (goal: exactly the 3 other CPUs, once).",
     },
     Row {
         key: "threads_1_mmap",
         operation: "1 thread at once, disjoint regions: mmap of 16 anonymous pages",
         reference: NOT_IN_NOTES,
         goal: Goal::Compared,
-        method: "1 thread on the 4-CPU benchmark machine, each mapping 16 anonymous pages, writing one byte to each and unmapping them, 200 times; per thread the lowest window of each step, the highest of the threads' figures (the instruction clock is the machine's: another CPU's instructions in a window count too).",
+        method: "1 thread on the 4-CPU benchmark machine, started together (each waits asleep in a futex wait until all are there, then one wake starts them), each mapping 16 anonymous pages, writing one byte to each and unmapping them, 200 times; per thread the lowest window of each step, the highest of the threads' figures (the instruction clock is the machine's: another CPU's instructions in a window count too).",
     },
     Row {
         key: "threads_1_fault",
@@ -358,7 +394,7 @@ const ROWS: [Row; 42] = [
         operation: "2 threads at once, disjoint regions: mmap of 16 anonymous pages",
         reference: NOT_IN_NOTES,
         goal: Goal::Compared,
-        method: "2 threads on the 4-CPU benchmark machine, each mapping 16 anonymous pages, writing one byte to each and unmapping them, 200 times; per thread the lowest window of each step, the highest of the threads' figures (the instruction clock is the machine's: another CPU's instructions in a window count too).",
+        method: "2 threads on the 4-CPU benchmark machine, started together (each waits asleep in a futex wait until all are there, then one wake starts them), each mapping 16 anonymous pages, writing one byte to each and unmapping them, 200 times; per thread the lowest window of each step, the highest of the threads' figures (the instruction clock is the machine's: another CPU's instructions in a window count too).",
     },
     Row {
         key: "threads_2_fault",
@@ -379,7 +415,7 @@ const ROWS: [Row; 42] = [
         operation: "4 threads at once, disjoint regions: mmap of 16 anonymous pages",
         reference: NOT_IN_NOTES,
         goal: Goal::Compared,
-        method: "4 threads on the 4-CPU benchmark machine, each mapping 16 anonymous pages, writing one byte to each and unmapping them, 200 times; per thread the lowest window of each step, the highest of the threads' figures (the instruction clock is the machine's: another CPU's instructions in a window count too).",
+        method: "4 threads on the 4-CPU benchmark machine, started together (each waits asleep in a futex wait until all are there, then one wake starts them), each mapping 16 anonymous pages, writing one byte to each and unmapping them, 200 times; per thread the lowest window of each step, the highest of the threads' figures (the instruction clock is the machine's: another CPU's instructions in a window count too).",
     },
     Row {
         key: "threads_4_fault",
@@ -513,18 +549,25 @@ fn measure_neoos(timeout: Duration) -> Result<Measured> {
         "run=/bin/mm_bench",
         timeout,
         Machine::BENCHMARK,
+        None,
     )?;
     let mut measured = checked("NeoOS", &outcome);
-    eprintln!("neoos: measuring NeoOS's threads lines on {THREADS_CPUS} CPUs");
-    let threads_machine = Machine::Benchmark { cpus: THREADS_CPUS };
-    let outcome = boot_benchmark(
-        &kernel,
-        None,
-        "run=/bin/mm_threads_bench",
-        timeout,
-        threads_machine,
-    )?;
-    measured.absorb(checked("NeoOS", &outcome));
+    for (mode, machine) in THREADS_BOOTS {
+        eprintln!("neoos: measuring NeoOS's {mode} lines on {machine:?}");
+        let run = Run {
+            path: "/bin/mm_threads_bench".into(),
+            args: vec![mode.into()],
+        };
+        let outcome = boot_benchmark(
+            &kernel,
+            None,
+            &launch::run_word(&[run]),
+            timeout,
+            machine,
+            Some(THREADS_QUIET_LIMIT),
+        )?;
+        measured.absorb(checked("NeoOS", &outcome));
+    }
     eprintln!("neoos: measuring NeoOS on the disk");
     let disk_run = Run {
         path: "/bin/mm_bench".into(),
@@ -607,20 +650,23 @@ fn measure_linux(timeout: Duration) -> Result<LinuxRun> {
         LINUX_COMMAND_LINE,
         timeout,
         Machine::BENCHMARK,
+        None,
     )?;
     let mut measured = checked("Linux", &outcome);
-    eprintln!("neoos: measuring Linux's threads lines on {THREADS_CPUS} CPUs");
+    eprintln!("neoos: measuring Linux's shootdown lines on {SHOOTDOWN_MACHINE:?}");
     let threads_binary = out_dir().join("bench-bin").join("mm_threads_bench-linux");
     compile_for_linux(&repo_root().join(THREADS_SOURCE), &threads_binary)?;
     let threads_image = out_dir().join("bench-linux-threads-initramfs.cpio");
     linux_initramfs(&threads_binary)?.write(&threads_image)?;
-    // Words after `--` are /init's arguments.
+    // Words after `--` are /init's arguments. Only the shootdown lines:
+    // see THREADS_LINES_NOTE for why not the others.
     let outcome = boot_benchmark(
         &kernel,
         Some(&threads_image),
-        &format!("{LINUX_COMMAND_LINE} -- init"),
+        &format!("{LINUX_COMMAND_LINE} -- init shootdown"),
         timeout,
-        Machine::Benchmark { cpus: THREADS_CPUS },
+        SHOOTDOWN_MACHINE,
+        Some(THREADS_QUIET_LIMIT),
     )?;
     measured.absorb(checked("Linux", &outcome));
     let release = kernel_release_of(&kernel)?;
@@ -662,14 +708,20 @@ fn kernel_release_of(kernel: &Path) -> Result<String> {
         .ok_or_else(|| ToolError(format!("{}: not a vmlinuz-RELEASE file", kernel.display())))
 }
 
+/// Boots `kernel` on `machine` for the benchmark, given up early when
+/// `quiet_limit` is set and its console stays silent that long.
 fn boot_benchmark(
     kernel: &Path,
     initrd: Option<&Path>,
     command_line: &str,
     timeout: Duration,
     machine: Machine,
+    quiet_limit: Option<Duration>,
 ) -> Result<BootOutcome> {
-    let options = benchmark_boot_options(kernel, initrd, command_line, timeout);
+    let options = BootOptions {
+        quiet_limit,
+        ..benchmark_boot_options(kernel, initrd, command_line, timeout)
+    };
     boot::boot_on(&options, machine)
 }
 
@@ -937,6 +989,7 @@ impl Report<'_> {
         doc.push_str(&methods_section());
         doc.push_str(FILE_LINES_NOTE);
         doc.push_str(&self.disk_lines_note());
+        doc.push_str(THREADS_LINES_NOTE);
         doc.push_str(&self.against_notes_section());
         doc.push_str(&self.raw_section());
         doc
@@ -994,7 +1047,8 @@ impl Report<'_> {
              Linux measured by this benchmark.\n\n\
              | operation | notes | here | here/notes |\n|---|---:|---:|---:|\n",
         );
-        for row in &ROWS {
+        // Lines the notes have no figure for are not compared.
+        for row in ROWS.iter().filter(|r| !r.reference.is_nan()) {
             let here = linux.get(row.key);
             let versus = here.map_or("—".into(), |h| format!("{:.2}", h / row.reference));
             out.push_str(&format!(

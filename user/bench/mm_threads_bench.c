@@ -1,5 +1,5 @@
 /* mm_threads_bench.c - the threads lines of docs/benchmarks.md (issue 13
- * item 7), on the benchmark machine with 4 CPUs.
+ * item 7), on machines with 4 CPUs.
  *
  * One source for both systems, a Linux program: built with musl for NeoOS
  * (its Linux personality) and with static glibc for Linux, where it runs as
@@ -13,14 +13,21 @@
  *    in its own region, each mapping 16 anonymous pages, writing one byte
  *    to each (16 faults) and unmapping them, 200 times; per thread the
  *    lowest window of each step (the fault's divided by 16), and the
- *    highest of the N threads' figures.
+ *    highest of the N threads' figures. The threads wait for each other
+ *    asleep in futex waits (all arrived, then one wake starts them), not
+ *    spinning: under QEMU's round robin of CPUs a spinning CPU burns its
+ *    whole turn while the one it waits for is not running.
  *  - shootdown_ipis_munmap_caller_only / _all_touched: TLB shootdown IPIs
  *    per munmap of 8 touched pages in a process of 4 threads, the 3 others
  *    asleep in a futex wait (only the caller touched the pages), then the 3
- *    others spinning on the other CPUs after each touched the pages too;
- *    the mean over 20 munmaps. NeoOS counts the IPIs it sends
- *    (/proc/meminfo TlbShootdownIpis), Linux those its CPUs took
- *    (/proc/interrupts, TLB row).
+ *    others spinning on the other CPUs (a `pause` in each step) after each
+ *    touched the pages too; the mean over 20 munmaps. NeoOS counts the
+ *    IPIs it sends (/proc/meminfo TlbShootdownIpis), Linux those its CPUs
+ *    took (/proc/interrupts, TLB row).
+ *
+ * Arguments: "threads" or "shootdown" runs only those lines (the host tool
+ * boots the first on the -icount machine, the second without -icount: IPIs
+ * are counted, not instructions); "init" as above.
  *
  * Output: BENCH <name> <value>, BENCH error <name> <errno>, BENCH done. */
 #define _GNU_SOURCE
@@ -48,7 +55,7 @@
 #define FUTEX_WAKE_PRIVATE 129
 /* How long a wait for other threads may spin (instructions) before the
  * benchmark gives up on that line. */
-#define SPIN_LIMIT 20000000000ull
+#define SPIN_LIMIT 2000000000ull
 
 static inline uint64_t rdtsc(void)
 {
@@ -69,13 +76,30 @@ struct steps {
 static struct steps results[MAX_THREADS];
 static volatile int arrived, go;
 
+static void futex_wait(volatile int *word, int value)
+{
+    syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, value, 0, 0, 0);
+}
+
+static void futex_wake(volatile int *word)
+{
+    syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, MAX_THREADS, 0, 0, 0);
+}
+
+/* One step of a spin: lets QEMU run another CPU (and a real CPU rest). */
+static inline void spin_pause(void)
+{
+    __builtin_ia32_pause();
+}
+
 static void *worker(void *arg)
 {
     int me = (int)(intptr_t)arg;
     struct steps best = {UINT64_MAX, UINT64_MAX, UINT64_MAX, 0};
     __atomic_add_fetch(&arrived, 1, __ATOMIC_SEQ_CST);
-    while (!go)
-        ;
+    futex_wake(&arrived);
+    while (!__atomic_load_n(&go, __ATOMIC_SEQ_CST))
+        futex_wait(&go, 0);
     for (int r = 0; r < ROUNDS; r++) {
         uint64_t t0 = rdtsc();
         volatile char *p = mmap(0, PAGES * 4096, PROT_READ | PROT_WRITE,
@@ -108,9 +132,11 @@ static void measure_threads(int n)
             printf("BENCH error threads_%d_create %d\n", n, errno);
             return;
         }
-    while (__atomic_load_n(&arrived, __ATOMIC_SEQ_CST) < n)
-        sched_yield();
-    go = 1;
+    int seen;
+    while ((seen = __atomic_load_n(&arrived, __ATOMIC_SEQ_CST)) < n)
+        futex_wait(&arrived, seen);
+    __atomic_store_n(&go, 1, __ATOMIC_SEQ_CST);
+    futex_wake(&go);
     struct steps worst = {0, 0, 0, 0};
     for (int i = 0; i < n; i++) {
         pthread_join(t[i], 0);
@@ -184,14 +210,16 @@ static void *other(void *arg)
     int me = (int)(intptr_t)arg;
     ready[me] = -1;
     while (__atomic_load_n(&futex_word, __ATOMIC_SEQ_CST) == 0)
-        syscall(SYS_futex, &futex_word, FUTEX_WAIT_PRIVATE, 0, 0, 0, 0);
+        futex_wait(&futex_word, 0);
     for (int seen = 1; seen <= SHOOTDOWN_ROUNDS; seen++) {
         while (phase < seen)
-            ;
+            spin_pause();
         touch(target, SHOOTDOWN_PAGES);
         ready[me] = seen;
-        while (phase == seen)
+        while (phase == seen) {
             beat[me]++;
+            spin_pause();
+        }
     }
     return 0;
 }
@@ -206,8 +234,8 @@ static int others_running(int seen)
             return 0;
         before[i] = beat[i];
     }
-    for (volatile int k = 0; k < 100000; k++)
-        ;
+    for (int k = 0; k < 1000; k++)
+        spin_pause();
     for (int i = 0; i < MAX_THREADS - 1; i++)
         if (beat[i] == before[i])
             return 0;
@@ -273,7 +301,7 @@ static void measure_shootdowns(void)
     print_mean("shootdown_ipis_munmap_caller_only", total);
 
     __atomic_store_n(&futex_word, 1, __ATOMIC_SEQ_CST);
-    syscall(SYS_futex, &futex_word, FUTEX_WAKE_PRIVATE, MAX_THREADS - 1, 0, 0, 0);
+    futex_wake(&futex_word);
     total = 0;
     int r;
     for (r = 0; r < SHOOTDOWN_ROUNDS; r++) {
@@ -295,17 +323,29 @@ static void measure_shootdowns(void)
         pthread_join(t[i], 0);
 }
 
+/* Whether `word` is among the arguments. */
+static int has_arg(int argc, char **argv, const char *word)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], word) == 0)
+            return 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    int as_init = argc > 1 && strcmp(argv[1], "init") == 0;
+    int as_init = has_arg(argc, argv, "init");
+    int threads = has_arg(argc, argv, "threads"), shootdown = has_arg(argc, argv, "shootdown");
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (as_init) {
         mkdir("/proc", 0555);
         mount("proc", "/proc", "proc", 0, NULL);
     }
-    for (int n = 1; n <= MAX_THREADS; n *= 2)
-        measure_threads(n);
-    measure_shootdowns();
+    if (threads || !shootdown)
+        for (int n = 1; n <= MAX_THREADS; n *= 2)
+            measure_threads(n);
+    if (shootdown || !threads)
+        measure_shootdowns();
     printf("BENCH done\n");
     fflush(stdout);
     if (as_init) {

@@ -1,8 +1,8 @@
 //! The page index of a memory object: its resident pages by page index.
 //! Pages are kept in chunks of [`CHUNK_PAGES`] consecutive indexes (a
 //! presence mask and the pages) in an ordered map keyed by chunk, so a
-//! search runs over a tree eight times smaller than one keyed by page, and a
-//! tree insert (and a node) is needed once per eight pages of a run. The
+//! search runs over a tree sixteen times smaller than one keyed by page, and a
+//! tree insert (and a node) is needed once per sixteen pages of a run. The
 //! highest chunk is kept open, out of the tree: the common first touch, the
 //! page after the last one of an object, is a compare and a store.
 
@@ -11,15 +11,18 @@ use crate::object::CachePage;
 use alloc::collections::BTreeMap;
 use core::ops::Range;
 
-/// Pages per chunk (a power of two, at most 8: the mask is a `u8`).
-pub const CHUNK_PAGES: u64 = 8;
+/// Pages per chunk (a power of two, at most the bits of [`Mask`]).
+pub const CHUNK_PAGES: u64 = 16;
 const CHUNK_SHIFT: u32 = CHUNK_PAGES.trailing_zeros();
+
+/// A chunk's presence mask: one bit per page.
+type Mask = u16;
 
 /// Up to [`CHUNK_PAGES`] consecutive pages; bit `s` of `present` says
 /// whether `pages[s]` holds one.
 #[derive(Clone, Debug)]
 struct Chunk {
-    present: u8,
+    present: Mask,
     pages: [CachePage; CHUNK_PAGES as usize],
 }
 
@@ -328,7 +331,7 @@ impl PageMap {
         };
         if slot > 0 {
             if let Some(boundary) = tail.chunks.get_mut(&key) {
-                let below = (1u8 << slot) - 1;
+                let below: Mask = (1 << slot) - 1;
                 let kept = Chunk {
                     present: boundary.present & below,
                     pages: boundary.pages,

@@ -415,10 +415,17 @@ pub fn stop_other_threads() {
 /// On the way back to user mode: when a sibling holds the running thread
 /// off the CPUs ([`stop_other_threads`] asked this CPU), it yields until
 /// the hold ends (or for good: its process ends or execs meanwhile).
+#[inline]
 pub fn leave_if_held() {
-    if !percpu::current().take_stop_request() {
-        return;
+    if percpu::current().take_stop_request() {
+        wait_while_held();
     }
+}
+
+/// [`leave_if_held`] once a sibling asked: out of line, rare.
+#[cold]
+#[inline(never)]
+fn wait_while_held() {
     while with_kernel(|k| k.processes().current_held()) {
         yield_now();
     }

@@ -185,6 +185,7 @@ impl PageMap {
     /// search (the first-touch fault); returns its frame, or `None` (and
     /// `make` is not called) when a page is there. An error of `make`
     /// changes nothing.
+    #[inline]
     pub fn insert_vacant<E>(
         &mut self,
         index: u64,

@@ -19,7 +19,7 @@ const CHUNK_SHIFT: u32 = CHUNK_PAGES.trailing_zeros();
 type Mask = u16;
 
 /// Up to [`CHUNK_PAGES`] consecutive pages; bit `s` of `present` says
-/// whether `pages[s]` holds one.
+/// whether `pages[s]` holds one (without it, `pages[s]` means nothing).
 #[derive(Clone, Debug)]
 struct Chunk {
     present: Mask,
@@ -155,11 +155,15 @@ impl PageMap {
     fn chunk_or_new(&mut self, key: u64) -> &mut Chunk {
         let above_all = self.open.as_ref().is_none_or(|(open, _)| *open < key);
         if above_all {
-            // The run moved past the open chunk: it goes into the tree.
-            if let Some((open, chunk)) = self.open.take() {
-                self.chunks.insert(open, chunk);
+            let (open, chunk) = self.open.get_or_insert_with(|| (key, Chunk::EMPTY));
+            if *open != key {
+                // The run moved past the open chunk: a copy goes into the
+                // tree, and its place, emptied, opens `key` (no chunk is
+                // moved out or filled anew).
+                self.chunks.insert(*open, chunk.clone());
+                *open = key;
+                chunk.present = 0;
             }
-            let (_, chunk) = self.open.insert((key, Chunk::EMPTY));
             return chunk;
         }
         match &mut self.open {

@@ -481,9 +481,24 @@ pub fn resolve_fault(frame: &mut TrapFrame, address: u64, access: Access) {
         let fatal = k.resolve_fault(pid, address, access).err()?;
         Some((pid, k.path_of(pid), fatal))
     });
-    let Some((pid, path, fatal)) = outcome else {
-        return;
-    };
+    if let Some((pid, path, fatal)) = outcome {
+        end_for_fault(frame, address, access, pid, path, fatal);
+    }
+}
+
+/// A fault the mapping core could not resolve: the signal to the
+/// program's handler, else the end of the process with the kernel's
+/// report. Out of line and cold: the resolved fault carries none of it.
+#[cold]
+#[inline(never)]
+fn end_for_fault(
+    frame: &mut TrapFrame,
+    address: u64,
+    access: Access,
+    pid: neoos_kernel_core::Pid,
+    path: alloc::string::String,
+    fatal: neoos_kernel_core::FatalFault,
+) {
     let mut status = fatal.status;
     if let Some((signo, code)) = fatal.signal {
         use neoos_kernel_core::linux::signals::{SigInfo, SignalOutcome, TrapInfo};

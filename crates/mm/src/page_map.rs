@@ -54,14 +54,18 @@ impl Chunk {
         }
     }
 
-    /// The pages held, with their indexes (`key` is the chunk's).
+    /// The pages held, with their indexes (`key` is the chunk's): one step
+    /// per page held, not per slot.
     fn iter(&self, key: u64) -> impl Iterator<Item = (u64, &CachePage)> {
-        let present = self.present;
-        self.pages
-            .iter()
-            .enumerate()
-            .filter(move |(slot, _)| present & (1 << slot) != 0)
-            .map(move |(slot, page)| (index_of(key, slot), page))
+        let mut left = self.present;
+        core::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            let slot = left.trailing_zeros() as usize;
+            left &= left - 1;
+            Some((index_of(key, slot), &self.pages[slot]))
+        })
     }
 
     fn iter_mut(&mut self, key: u64) -> impl Iterator<Item = (u64, &mut CachePage)> {
@@ -307,10 +311,6 @@ impl PageMap {
             })
     }
 
-    /// Every page, by value, in order.
-    pub fn into_values(self) -> impl Iterator<Item = CachePage> {
-        self.into_pages().map(|(_, page)| page)
-    }
 
     /// Every chunk in the tree, none open (for the calls that cut and join).
     fn close(&mut self) {
@@ -489,7 +489,7 @@ mod tests {
             prop_assert_eq!(map.get(&probe), model.get(&probe));
             prop_assert_eq!(map.get_mut(&probe).copied(), model.get(&probe).copied());
             prop_assert_eq!(map.contains_key(&probe), model.contains_key(&probe));
-            let values: Vec<CachePage> = map.clone().into_values().collect();
+            let values: Vec<CachePage> = map.clone().into_pages().map(|(_, p)| p).collect();
             prop_assert_eq!(values, model.values().copied().collect::<Vec<_>>());
         }
     }

@@ -1,8 +1,8 @@
 //! The page index of a memory object: its resident pages by page index.
 //! Pages are kept in chunks of [`CHUNK_PAGES`] consecutive indexes (a
 //! presence mask and the pages) in an ordered map keyed by chunk, so a
-//! search runs over a tree sixteen times smaller than one keyed by page, and a
-//! tree insert (and a node) is needed once per sixteen pages of a run. The
+//! search runs over a tree 32 times smaller than one keyed by page, and a
+//! tree insert (and a node) is needed once per 32 pages of a run. The
 //! highest chunk is kept open, out of the tree: the common first touch, the
 //! page after the last one of an object, is a compare and a store.
 
@@ -12,11 +12,11 @@ use alloc::collections::BTreeMap;
 use core::ops::Range;
 
 /// Pages per chunk (a power of two, at most the bits of [`Mask`]).
-pub const CHUNK_PAGES: u64 = 16;
+pub const CHUNK_PAGES: u64 = 32;
 const CHUNK_SHIFT: u32 = CHUNK_PAGES.trailing_zeros();
 
 /// A chunk's presence mask: one bit per page.
-type Mask = u16;
+type Mask = u32;
 
 /// Up to [`CHUNK_PAGES`] consecutive pages; bit `s` of `present` says
 /// whether `pages[s]` holds one (without it, `pages[s]` means nothing).
@@ -159,7 +159,7 @@ impl PageMap {
     fn chunk_or_new(&mut self, key: u64) -> &mut Chunk {
         let above_all = self.open.as_ref().is_none_or(|(open, _)| *open < key);
         if above_all {
-            let (open, chunk) = self.open.get_or_insert_with(|| (key, Chunk::EMPTY));
+            let (open, chunk) = self.open.get_or_insert((key, Chunk::EMPTY));
             if *open != key {
                 // The run moved past the open chunk: a copy goes into the
                 // tree, and its place, emptied, opens `key` (no chunk is

@@ -311,7 +311,6 @@ impl PageMap {
             })
     }
 
-
     /// Every chunk in the tree, none open (for the calls that cut and join).
     fn close(&mut self) {
         if let Some((key, chunk)) = self.open.take() {

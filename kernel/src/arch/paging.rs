@@ -383,7 +383,9 @@ impl UserPageTable {
         // SAFETY: `t` is a level-1 table of ours covering `virt`: just
         // walked to, or walked to for this block and linked since (only
         // `release_empty_tables` unlinks tables, and it forgets `last_leaf`).
-        unsafe { table(t)[index(virt, 0)] = (frame & ADDRESS_MASK) | flags.bits() | PRESENT | USER };
+        unsafe {
+            table(t)[index(virt, 0)] = (frame & ADDRESS_MASK) | flags.bits() | PRESENT | USER
+        };
         Ok(())
     }
 

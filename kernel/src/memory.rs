@@ -36,7 +36,7 @@ impl neoos_mm::FrameSource for KernelFrames {
     fn zero(&mut self, frame: Frame) {
         self.data.zero(frame.0);
     }
-    #[inline]
+    #[inline(always)]
     fn alloc_zeroed(&mut self) -> Option<Frame> {
         self.data.alloc_zeroed().map(Frame)
     }

@@ -300,7 +300,7 @@ impl DataFrames {
 
     /// A zeroed frame ([`alloc_zeroed`]), now held here; `None` without
     /// memory.
-    #[inline]
+    #[inline(always)]
     pub fn alloc_zeroed(&mut self) -> Option<u64> {
         self.hold(alloc_zeroed()?)
     }

@@ -36,6 +36,7 @@ impl neoos_mm::FrameSource for KernelFrames {
     fn zero(&mut self, frame: Frame) {
         self.data.zero(frame.0);
     }
+    #[inline(always)]
     fn alloc_zeroed(&mut self) -> Option<Frame> {
         self.data.alloc_zeroed().map(Frame)
     }
@@ -167,6 +168,7 @@ fn info_of((frame, flags): (u64, PageTableFlags)) -> PteInfo {
 }
 
 impl PageTable for HardwarePageTable {
+    #[inline]
     fn map(&mut self, va: u64, frame: Frame, prot: Prot) -> Result<(), Errno> {
         self.tables
             .map(va, frame.0, flags_of(prot))

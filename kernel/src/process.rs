@@ -415,10 +415,17 @@ pub fn stop_other_threads() {
 /// On the way back to user mode: when a sibling holds the running thread
 /// off the CPUs ([`stop_other_threads`] asked this CPU), it yields until
 /// the hold ends (or for good: its process ends or execs meanwhile).
+#[inline]
 pub fn leave_if_held() {
-    if !percpu::current().take_stop_request() {
-        return;
+    if percpu::current().take_stop_request() {
+        wait_while_held();
     }
+}
+
+/// [`leave_if_held`] once a sibling asked: out of line, rare.
+#[cold]
+#[inline(never)]
+fn wait_while_held() {
     while with_kernel(|k| k.processes().current_held()) {
         yield_now();
     }
@@ -474,9 +481,24 @@ pub fn resolve_fault(frame: &mut TrapFrame, address: u64, access: Access) {
         let fatal = k.resolve_fault(pid, address, access).err()?;
         Some((pid, k.path_of(pid), fatal))
     });
-    let Some((pid, path, fatal)) = outcome else {
-        return;
-    };
+    if let Some((pid, path, fatal)) = outcome {
+        end_for_fault(frame, address, access, pid, path, fatal);
+    }
+}
+
+/// A fault the mapping core could not resolve: the signal to the
+/// program's handler, else the end of the process with the kernel's
+/// report. Out of line and cold: the resolved fault carries none of it.
+#[cold]
+#[inline(never)]
+fn end_for_fault(
+    frame: &mut TrapFrame,
+    address: u64,
+    access: Access,
+    pid: neoos_kernel_core::Pid,
+    path: alloc::string::String,
+    fatal: neoos_kernel_core::FatalFault,
+) {
     let mut status = fatal.status;
     if let Some((signo, code)) = fatal.signal {
         use neoos_kernel_core::linux::signals::{SigInfo, SignalOutcome, TrapInfo};

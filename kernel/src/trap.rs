@@ -53,6 +53,7 @@ fn interrupt(frame: &mut TrapFrame) {
     }
 }
 
+#[inline]
 fn user_page_fault(frame: &mut TrapFrame) {
     let address = cpu::fault_address();
     let code = PageFaultErrorCode::from_bits_truncate(frame.error);

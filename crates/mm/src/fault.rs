@@ -92,6 +92,7 @@ pub(crate) fn zero_fill_private(
 /// [`zero_fill_private`] through the address space's fault hint, without
 /// the mapping: `None` when `va` is outside the hinted mapping, the access
 /// is not allowed, or the top object has the page or shadows another.
+#[inline]
 pub(crate) fn zero_fill_hinted(
     hint: FaultHint,
     store: &mut ObjectStore,
@@ -110,6 +111,7 @@ pub(crate) fn zero_fill_hinted(
 
 /// A new zero page at `index` of `top` (if `top` shadows nothing and lacks
 /// it), mapped at `va` with `prot`.
+#[inline]
 fn zero_fill_top_page(
     store: &mut ObjectStore,
     hw: &mut Hw,

@@ -496,7 +496,7 @@ impl ObjectStore {
             }
             ObjectKind::Anonymous => {}
         }
-        frees.extend(o.pages.into_values().map(|p| p.frame));
+        frees.extend(o.pages.values().map(|p| p.frame));
         match o.below {
             Some(Below::Root(root)) => self.drop_map_ref(io, root, frees),
             Some(Below::Hidden { parent, side }) => self.leave_hidden(io, parent, side, frees),

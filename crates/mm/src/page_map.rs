@@ -1,8 +1,8 @@
 //! The page index of a memory object: its resident pages by page index.
 //! Pages are kept in chunks of [`CHUNK_PAGES`] consecutive indexes (a
 //! presence mask and the pages) in an ordered map keyed by chunk, so a
-//! search runs over a tree eight times smaller than one keyed by page, and a
-//! tree insert (and a node) is needed once per eight pages of a run. The
+//! search runs over a tree 32 times smaller than one keyed by page, and a
+//! tree insert (and a node) is needed once per 32 pages of a run. The
 //! highest chunk is kept open, out of the tree: the common first touch, the
 //! page after the last one of an object, is a compare and a store.
 
@@ -11,15 +11,18 @@ use crate::object::CachePage;
 use alloc::collections::BTreeMap;
 use core::ops::Range;
 
-/// Pages per chunk (a power of two, at most 8: the mask is a `u8`).
-pub const CHUNK_PAGES: u64 = 8;
+/// Pages per chunk (a power of two, at most the bits of [`Mask`]).
+pub const CHUNK_PAGES: u64 = 32;
 const CHUNK_SHIFT: u32 = CHUNK_PAGES.trailing_zeros();
 
+/// A chunk's presence mask: one bit per page.
+type Mask = u32;
+
 /// Up to [`CHUNK_PAGES`] consecutive pages; bit `s` of `present` says
-/// whether `pages[s]` holds one.
+/// whether `pages[s]` holds one (without it, `pages[s]` means nothing).
 #[derive(Clone, Debug)]
 struct Chunk {
-    present: u8,
+    present: Mask,
     pages: [CachePage; CHUNK_PAGES as usize],
 }
 
@@ -51,14 +54,18 @@ impl Chunk {
         }
     }
 
-    /// The pages held, with their indexes (`key` is the chunk's).
+    /// The pages held, with their indexes (`key` is the chunk's): one step
+    /// per page held, not per slot.
     fn iter(&self, key: u64) -> impl Iterator<Item = (u64, &CachePage)> {
-        let present = self.present;
-        self.pages
-            .iter()
-            .enumerate()
-            .filter(move |(slot, _)| present & (1 << slot) != 0)
-            .map(move |(slot, page)| (index_of(key, slot), page))
+        let mut left = self.present;
+        core::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            let slot = left.trailing_zeros() as usize;
+            left &= left - 1;
+            Some((index_of(key, slot), &self.pages[slot]))
+        })
     }
 
     fn iter_mut(&mut self, key: u64) -> impl Iterator<Item = (u64, &mut CachePage)> {
@@ -152,11 +159,15 @@ impl PageMap {
     fn chunk_or_new(&mut self, key: u64) -> &mut Chunk {
         let above_all = self.open.as_ref().is_none_or(|(open, _)| *open < key);
         if above_all {
-            // The run moved past the open chunk: it goes into the tree.
-            if let Some((open, chunk)) = self.open.take() {
-                self.chunks.insert(open, chunk);
+            let (open, chunk) = self.open.get_or_insert((key, Chunk::EMPTY));
+            if *open != key {
+                // The run moved past the open chunk: a copy goes into the
+                // tree, and its place, emptied, opens `key` (no chunk is
+                // moved out or filled anew).
+                self.chunks.insert(*open, chunk.clone());
+                *open = key;
+                chunk.present = 0;
             }
-            let (_, chunk) = self.open.insert((key, Chunk::EMPTY));
             return chunk;
         }
         match &mut self.open {
@@ -182,6 +193,7 @@ impl PageMap {
     /// search (the first-touch fault); returns its frame, or `None` (and
     /// `make` is not called) when a page is there. An error of `make`
     /// changes nothing.
+    #[inline]
     pub fn insert_vacant<E>(
         &mut self,
         index: u64,
@@ -299,11 +311,6 @@ impl PageMap {
             })
     }
 
-    /// Every page, by value, in order.
-    pub fn into_values(self) -> impl Iterator<Item = CachePage> {
-        self.into_pages().map(|(_, page)| page)
-    }
-
     /// Every chunk in the tree, none open (for the calls that cut and join).
     fn close(&mut self) {
         if let Some((key, chunk)) = self.open.take() {
@@ -328,7 +335,7 @@ impl PageMap {
         };
         if slot > 0 {
             if let Some(boundary) = tail.chunks.get_mut(&key) {
-                let below = (1u8 << slot) - 1;
+                let below: Mask = (1 << slot) - 1;
                 let kept = Chunk {
                     present: boundary.present & below,
                     pages: boundary.pages,
@@ -481,7 +488,7 @@ mod tests {
             prop_assert_eq!(map.get(&probe), model.get(&probe));
             prop_assert_eq!(map.get_mut(&probe).copied(), model.get(&probe).copied());
             prop_assert_eq!(map.contains_key(&probe), model.contains_key(&probe));
-            let values: Vec<CachePage> = map.clone().into_values().collect();
+            let values: Vec<CachePage> = map.clone().into_pages().map(|(_, p)| p).collect();
             prop_assert_eq!(values, model.values().copied().collect::<Vec<_>>());
         }
     }

@@ -146,6 +146,7 @@ impl ObjectStore {
     /// `top` shadows nothing: a new zero page, recorded in `top` (one index
     /// search). `None` when `top` holds the page already or shadows another
     /// object: the general path ([`ObjectStore::private_page`]) decides.
+    #[inline]
     pub(crate) fn zero_fill_top(
         &mut self,
         io: &mut Io,

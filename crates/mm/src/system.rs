@@ -161,7 +161,10 @@ impl MemorySystem {
         })
     }
 
-    /// Resolves a page fault at `addr` for `access`.
+    /// Resolves a page fault at `addr` for `access` (inlined into the
+    /// kernel's fault glue: the first touch inside the fault hint runs with
+    /// no call of its own).
+    #[inline]
     pub fn handle_fault(
         &mut self,
         id: AsId,
@@ -174,6 +177,7 @@ impl MemorySystem {
 
     /// Faults in the page at `addr` and returns its frame; `force` ignores
     /// the mapping's protection (kernel writes).
+    #[inline]
     pub(crate) fn fault_in(
         &mut self,
         id: AsId,
@@ -190,6 +194,22 @@ impl MemorySystem {
                 return Ok(frame);
             }
         }
+        self.fault_in_searched(id, hw, addr, access, force)
+    }
+
+    /// [`Self::fault_in`] past the fault hint: the mapping is searched.
+    /// Out of line, so the hinted path carries none of its code.
+    #[inline(never)]
+    fn fault_in_searched(
+        &mut self,
+        id: AsId,
+        hw: &mut Hw,
+        addr: u64,
+        access: Access,
+        force: bool,
+    ) -> Result<crate::hw::Frame, FaultError> {
+        let space = self.spaces.get_mut(&id).ok_or(FaultError::NotMapped)?;
+        let va = page_floor(addr);
         // Writable access to the mapping drops the hint; a fault resolved
         // in it sets it again.
         let m = space.mapping_at_mut(addr).ok_or(FaultError::NotMapped)?;

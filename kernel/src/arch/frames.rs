@@ -300,11 +300,13 @@ impl DataFrames {
 
     /// A zeroed frame ([`alloc_zeroed`]), now held here; `None` without
     /// memory.
+    #[inline(always)]
     pub fn alloc_zeroed(&mut self) -> Option<u64> {
         self.hold(alloc_zeroed()?)
     }
 
     /// Holds `frame` here (gives it back when the bitmap cannot grow).
+    #[inline]
     fn hold(&mut self, frame: PhysFrame) -> Option<u64> {
         let (word, bit) = Self::slot(frame.addr());
         match self.owned.get_mut(word) {

@@ -252,7 +252,18 @@ pub struct UserPageTable {
     /// is set when a CPU loads the table and cleared (lazily) by a flush
     /// that finds the CPU on another table (`smp::flush_remote`).
     cpus: AtomicU64,
+    /// The level-1 table `map` reached last, as (the 2 MiB block it
+    /// covers, `virt >> 21`; its frame), or [`NO_LEAF`]: a run of faults
+    /// in one block stores through it without walking from the root. A
+    /// table stays linked until `release_empty_tables`, which forgets it.
+    last_leaf: (u64, u64),
 }
+
+/// [`UserPageTable::last_leaf`] naming no table (no user block is this).
+const NO_LEAF: (u64, u64) = (u64::MAX, 0);
+
+/// Bits of an address below its level-1 table's block (2 MiB).
+const LEAF_BLOCK_SHIFT: u32 = 21;
 
 impl UserPageTable {
     /// A new table with an empty user half, or `None` without memory (or
@@ -272,6 +283,7 @@ impl UserPageTable {
         Some(UserPageTable {
             root,
             cpus: AtomicU64::new(0),
+            last_leaf: NO_LEAF,
         })
     }
 
@@ -355,14 +367,25 @@ impl UserPageTable {
         frame: u64,
         flags: PageTableFlags,
     ) -> Result<(), NoTableMemory> {
-        // Through existing tables first (the common case, with no call),
-        // else the walk that makes the missing ones.
-        let (t, i) = match self.walk(virt) {
-            Some(leaf) => leaf,
-            None => self.walk_creating(virt).ok_or(NoTableMemory)?,
+        // The last table's block (a run of faults), else through existing
+        // tables (no call), else the walk that makes the missing ones.
+        let block = virt >> LEAF_BLOCK_SHIFT;
+        let t = if self.last_leaf.0 == block {
+            self.last_leaf.1
+        } else {
+            let (t, _) = match self.walk(virt) {
+                Some(leaf) => leaf,
+                None => self.walk_creating(virt).ok_or(NoTableMemory)?,
+            };
+            self.last_leaf = (block, t);
+            t
         };
-        // SAFETY: `t` is a level-1 table of ours, just walked to.
-        unsafe { table(t)[i] = (frame & ADDRESS_MASK) | flags.bits() | PRESENT | USER };
+        // SAFETY: `t` is a level-1 table of ours covering `virt`: just
+        // walked to, or walked to for this block and linked since (only
+        // `release_empty_tables` unlinks tables, and it forgets `last_leaf`).
+        unsafe {
+            table(t)[index(virt, 0)] = (frame & ADDRESS_MASK) | flags.bits() | PRESENT | USER
+        };
         Ok(())
     }
 
@@ -434,6 +457,7 @@ impl UserPageTable {
     /// paging-structure cache entries for that walk): one flush round for
     /// up to [`RELEASE_ROUND`] tables.
     pub fn release_empty_tables(&mut self, start: u64, end: u64) {
+        self.last_leaf = NO_LEAF;
         let end = end.min(USER_HALF_END);
         if start >= end {
             return;

@@ -207,7 +207,9 @@ pub(super) fn mark_online() {
     }
 }
 
-/// The structure of the CPU running this code.
+/// The structure of the CPU running this code (inlined: a fault or call
+/// asks for it several times, and the body is two loads).
+#[inline]
 pub fn current() -> &'static PerCpu {
     if !BOOT_CPU_INSTALLED.load(Ordering::Acquire) {
         // Only the boot CPU runs before its structure is installed.

@@ -86,6 +86,11 @@ pub enum FaultError {
     Io,
     /// No frame (or page-table memory) was available.
     NoMem,
+    /// The page is being read from the disk (read number given): the
+    /// caller waits for the read and faults again. Only a fault that
+    /// defers its reads ([`crate::MemorySystem::handle_fault_deferring_reads`])
+    /// gives it.
+    WaitForRead(u64),
 }
 
 impl FaultError {
@@ -95,7 +100,7 @@ impl FaultError {
             FaultError::NotMapped | FaultError::NotPermitted | FaultError::BeyondEndOfFile => {
                 Errno::Fault
             }
-            FaultError::Io => Errno::Io,
+            FaultError::Io | FaultError::WaitForRead(_) => Errno::Io,
             FaultError::NoMem => Errno::NoMem,
         }
     }
@@ -107,6 +112,8 @@ pub(crate) enum PageError {
     BeyondEndOfFile,
     Io,
     NoMem,
+    /// Being read (the read's number): see [`FaultError::WaitForRead`].
+    Reading(u64),
 }
 
 impl From<PageError> for FaultError {
@@ -115,6 +122,7 @@ impl From<PageError> for FaultError {
             PageError::BeyondEndOfFile => FaultError::BeyondEndOfFile,
             PageError::Io => FaultError::Io,
             PageError::NoMem => FaultError::NoMem,
+            PageError::Reading(read) => FaultError::WaitForRead(read),
         }
     }
 }
@@ -123,7 +131,7 @@ impl From<PageError> for Errno {
     fn from(e: PageError) -> Self {
         match e {
             PageError::BeyondEndOfFile => Errno::Fault,
-            PageError::Io => Errno::Io,
+            PageError::Io | PageError::Reading(_) => Errno::Io,
             PageError::NoMem => Errno::NoMem,
         }
     }

@@ -1158,11 +1158,11 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         run: disk_anonymous_memory_runs_out,
     },
     DiskScenario {
-        name: "disk_wait_of_read_faults_lets_other_calls_run_and_survives_a_kill",
+        name: "disk_wait_of_read_faults_and_reads_lets_other_calls_run_and_survives_a_kill",
         run: disk_read_faults_let_others_run,
     },
     DiskScenario {
-        name: "disk_wait_of_read_faults_lets_other_calls_run_on_one_cpu",
+        name: "disk_wait_of_read_faults_and_reads_lets_other_calls_run_on_one_cpu",
         run: disk_read_faults_let_others_run_on_one_cpu,
     },
 ];
@@ -1565,7 +1565,7 @@ fn disk_read_faults_let_others_run_on(kernel: &Path, cpus: u32) -> Verdict {
         return Err("disk_read_fault_wait did not finish its checks".into());
     }
     disk::e2fsck_clean(&image.0)?;
-    let expected: Vec<u8> = (0..64 * PAGE)
+    let expected: Vec<u8> = (0..128 * PAGE)
         .map(|at| ((at / PAGE) * 3 + at % PAGE + 7) as u8)
         .collect();
     image_holds(&image.0, "/usuario/faults.bin", &expected)

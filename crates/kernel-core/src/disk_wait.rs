@@ -60,6 +60,9 @@ use crate::syscall::SchedulerCall;
 pub const BATCH_RUNS: usize = 16;
 /// Most pages one batch carries (1 MiB of buffers).
 pub const BATCH_PAGES: usize = 256;
+/// Pages one step of a `read` covers (one read-ahead run, 128 KiB).
+pub const READ_WINDOW: u64 = neoos_mm::READ_AHEAD_PAGES;
+const PAGE: u64 = neoos_mm::PAGE_SIZE;
 
 /// A write-back of one file under way.
 #[derive(Debug)]
@@ -292,18 +295,99 @@ impl<P: Platform> Kernel<P> {
             if let Some(planned) = self.memory.take_planned_read() {
                 self.begin_read(planned);
             }
-            let Some(run) = self.writebacks.reads.runs.get_mut(&read) else {
-                continue;
-            };
-            if !run.waiters.contains(&tid) {
-                if run.waiters.try_reserve(1).is_err() {
-                    return Some(Err(FatalFault::of(FaultError::NoMem)));
-                }
-                run.waiters.push(tid);
+            match self.join_read(read, tid) {
+                Ok(true) => return None,
+                Ok(false) => continue,
+                Err(error) => return Some(Err(FatalFault::of(error))),
             }
-            return None;
         }
         None
+    }
+
+    /// Thread `tid` waits for read `read`: `Ok(false)` when it is over
+    /// already (installed at once: look again now).
+    fn join_read(&mut self, read: u64, tid: Tid) -> Result<bool, FaultError> {
+        let Some(run) = self.writebacks.reads.runs.get_mut(&read) else {
+            return Ok(false);
+        };
+        if !run.waiters.contains(&tid) {
+            run.waiters.try_reserve(1).map_err(|_| FaultError::NoMem)?;
+            run.waiters.push(tid);
+        }
+        Ok(true)
+    }
+
+    /// One step of thread `tid`'s `read` of descriptor `fd` of process
+    /// `pid` (a volume file; `count` bytes to `buf`): at most the bytes up
+    /// to the end of the [`READ_WINDOW`] pages from its position. `None`
+    /// when a page of them is to be read first: the thread waits for the
+    /// disk (in the same lock section) and steps again once woken. Else
+    /// the bytes read (copied as a `read` copies, under the lock) and how
+    /// many were asked in this step (fewer read: the end of the file).
+    pub fn file_read_step(
+        &mut self,
+        pid: crate::process::Pid,
+        tid: Tid,
+        fd: i64,
+        buf: crate::syscall::UserPtr,
+        count: usize,
+    ) -> Option<Result<(usize, usize), Errno>> {
+        for _ in 0..2 {
+            if let Some(error) = self.writebacks.reads.failed_waiters.remove(&tid) {
+                return Some(Err(error.to_errno()));
+            }
+            let want = self.read_window(pid, fd, count);
+            let read = match self.plan_file_reads(pid, fd, want) {
+                Ok(Some(read)) => read,
+                Ok(None) => break,
+                Err(error) => return Some(Err(error)),
+            };
+            match self.join_read(read, tid) {
+                Ok(true) => return None,
+                Ok(false) => continue,
+                Err(error) => return Some(Err(error.to_errno())),
+            }
+        }
+        let want = self.read_window(pid, fd, count);
+        let read = self.read(pid, fd, buf, want as i64);
+        Some(read.map(|n| (n as usize, want)))
+    }
+
+    /// The bytes of a `read` of `count` bytes of `fd` one step covers: up
+    /// to the end of the [`READ_WINDOW`] pages from its position.
+    fn read_window(&self, pid: crate::process::Pid, fd: i64, count: usize) -> usize {
+        match self.descriptor(pid, fd) {
+            Ok(crate::files::Descriptor::File(f)) => {
+                let window_end = (f.position / PAGE + READ_WINDOW) * PAGE;
+                count.min(window_end.saturating_sub(f.position) as usize)
+            }
+            _ => count,
+        }
+    }
+
+    /// Plans (and starts) the reads of the absent pages of the next `len`
+    /// bytes of descriptor `fd` of a volume file: a read to wait for, or
+    /// `None` when they are cached (or the descriptor is no such file).
+    fn plan_file_reads(
+        &mut self,
+        pid: crate::process::Pid,
+        fd: i64,
+        len: usize,
+    ) -> Result<Option<u64>, Errno> {
+        let Ok(crate::files::Descriptor::File(f)) = self.descriptor(pid, fd) else {
+            return Ok(None);
+        };
+        if !is_volume_file(f.file) || !f.access.can_read() {
+            return Ok(None);
+        }
+        loop {
+            let (memory, mut io) = self.memory_io();
+            let wait = memory.file_plan_read(&mut io, f.file, f.position, len as u64)?;
+            match self.memory.take_planned_read() {
+                Some(planned) => self.begin_read(planned),
+                None => return Ok(wait),
+            }
+        }
     }
 
     /// Records a fault's planned read and starts it if the disk has

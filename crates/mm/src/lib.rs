@@ -50,6 +50,7 @@ pub use maps::{format_maps, write_maps_line, MapInfo, MapObject};
 pub use object::{count_underflows, ObjectRef};
 pub use page_cache::GatheredRuns;
 pub use posix::{getpagesize, DirtyFiles};
+pub use read_ahead::READ_AHEAD_PAGES;
 pub use reads_in_flight::PlannedRead;
 pub use reclaim::{ClockHand, Reclaimed, SpaceTables};
 pub use stats::MemStats;

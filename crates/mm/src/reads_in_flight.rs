@@ -81,19 +81,81 @@ impl ObjectStore {
         {
             count += 1;
         }
+        self.plan_run(id, f.file, index, count)
+    }
+
+    /// Plans a read of pages `first..first + count` of file object `id`
+    /// (absent, not being read), marking them: its number.
+    fn plan_run(&mut self, id: ObjectId, file: FileId, first: u64, count: u64) -> Option<u64> {
+        let obj = self.objects.get_mut(&id)?;
         self.reads.last += 1;
         let read = self.reads.last;
-        for page in index..index + count {
+        for page in first..first + count {
             obj.reading.insert(page, read);
         }
         self.reads.planned = Some(PlannedRead {
             read,
             object: id,
-            file: f.file,
-            first: index,
+            file,
+            first,
             count,
         });
         Some(read)
+    }
+
+    /// For a `read` of pages `first..end` of `file`: plans a read of the
+    /// first run of absent pages not being read (up to
+    /// [`READ_AHEAD_PAGES`], within the range and the stored end), and
+    /// gives the number of a read a page of the range waits for; `None`
+    /// when every page of the range that comes from a disk is cached (the
+    /// `read` then copies without reading). Called again after the plan is
+    /// taken, it plans the next run.
+    pub(crate) fn plan_range_read(
+        &mut self,
+        io: &mut Io,
+        file: FileId,
+        first: u64,
+        end: u64,
+    ) -> Result<Option<u64>, crate::Errno> {
+        let id = self.file_object(file)?;
+        let Some(obj) = self.objects.get(&id) else {
+            return Ok(None);
+        };
+        let Some(f) = obj.file().copied() else {
+            return Ok(None);
+        };
+        if !io.pager.evictable(f.file) {
+            return Ok(None);
+        }
+        let end = end.min(f.stored_size.min(f.size).div_ceil(PAGE_SIZE));
+        let mut waits = None;
+        let mut run: Option<(u64, u64)> = None;
+        for index in first..end {
+            if obj.pages.contains_key(&index) {
+                if run.is_some() {
+                    break;
+                }
+                continue;
+            }
+            if let Some(&read) = obj.reading.get(&index) {
+                waits.get_or_insert(read);
+                if run.is_some() {
+                    break;
+                }
+                continue;
+            }
+            match &mut run {
+                Some((_, count)) if *count < READ_AHEAD_PAGES => *count += 1,
+                Some(_) => break,
+                None if self.reads.planned.is_none() => run = Some((index, 1)),
+                None => {}
+            }
+        }
+        if let Some((at, count)) = run {
+            let planned = self.plan_run(id, f.file, at, count);
+            waits = waits.or(planned);
+        }
+        Ok(waits)
     }
 
     /// Ends read `r`: with `data` (its pages' bytes, whole pages) the
@@ -163,7 +225,23 @@ impl MemorySystem {
         result
     }
 
-    /// The read the last fault planned, if it planned one (once).
+    /// For a `read` of `len` bytes of `file` from `offset` (a range of at
+    /// most [`READ_AHEAD_PAGES`] pages is meant): a read to wait for
+    /// before copying, planned now ([`Self::take_planned_read`]) or under
+    /// way; `None` when the range's disk pages are cached.
+    pub fn file_plan_read(
+        &mut self,
+        io: &mut Io,
+        file: FileId,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<u64>, crate::Errno> {
+        let first = offset / PAGE_SIZE;
+        let end = offset.saturating_add(len).div_ceil(PAGE_SIZE);
+        self.store.plan_range_read(io, file, first, end)
+    }
+
+    /// The read the last fault or `read` planned, if it planned one (once).
     pub fn take_planned_read(&mut self) -> Option<PlannedRead> {
         self.store.reads.planned.take()
     }

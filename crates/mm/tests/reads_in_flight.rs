@@ -182,3 +182,57 @@ fn files_in_ram_and_pages_past_the_stored_end_are_not_deferred() {
     fault(&mut m, p, a).unwrap();
     assert_eq!(m.vm.take_planned_read(), None);
 }
+
+/// A `read`'s range: each call plans the next run of absent pages not
+/// being read (cached pages split runs), and names a read the range waits
+/// for; once every page is cached, none; pages past the stored end are
+/// never planned.
+#[test]
+fn a_read_range_plans_its_absent_runs_one_by_one() {
+    let (mut m, f, p, a) = mapped_file(40);
+    let _ = fault(&mut m, p, a + 3 * PAGE_SIZE);
+    let cached = m.vm.take_planned_read().unwrap();
+    finish(&mut m, &cached, true).unwrap();
+    let plan = |m: &mut Machine, offset: u64, len: u64| {
+        m.with_io(|vm, io| vm.file_plan_read(io, f, offset, len))
+            .unwrap()
+    };
+    let first = plan(&mut m, 0, 40 * PAGE_SIZE).expect("a read to wait for");
+    let r1 = m.vm.take_planned_read().unwrap();
+    assert_eq!(
+        (r1.read, r1.first, r1.count),
+        (first, 0, 3),
+        "up to cached page 3"
+    );
+    assert_eq!(
+        plan(&mut m, 0, 40 * PAGE_SIZE),
+        Some(first),
+        "waits for the first"
+    );
+    let r2 = m.vm.take_planned_read().unwrap();
+    assert_eq!(
+        (r2.first, r2.count),
+        (4, 32),
+        "then the next run, 32 pages at most"
+    );
+    assert_eq!(plan(&mut m, 0, 40 * PAGE_SIZE), Some(first));
+    let r3 = m.vm.take_planned_read().unwrap();
+    assert_eq!((r3.first, r3.count), (36, 4), "up to the end of the file");
+    assert_eq!(plan(&mut m, 0, 40 * PAGE_SIZE), Some(first));
+    assert_eq!(m.vm.take_planned_read(), None, "all planned");
+    for r in [r1, r2, r3] {
+        finish(&mut m, &r, true).unwrap();
+    }
+    assert_eq!(plan(&mut m, 0, 40 * PAGE_SIZE), None, "all cached");
+    assert_eq!(
+        plan(&mut m, 50 * PAGE_SIZE, PAGE_SIZE),
+        None,
+        "past the end"
+    );
+    let mut buf = vec![0u8; 2];
+    let n = m
+        .with_io(|vm, io| vm.file_read(io, f, 37 * PAGE_SIZE + 5, &mut buf))
+        .unwrap();
+    assert_eq!((n, buf[0]), (2, 38));
+    assert_eq!(m.pager.reads, 0, "the read copied cached pages only");
+}

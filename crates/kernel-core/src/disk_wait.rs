@@ -258,10 +258,12 @@ impl<P: Platform> Kernel<P> {
                 .retain(|&tid, _| processes.thread(tid).is_some());
         }
         self.collect_finished_reads();
-        if self.fs.disk.requests_in_flight() {
+        let reads_to_start = !self.writebacks.reads.runs.is_empty();
+        let waiting = self.processes.any_waiting_for_disk();
+        if !(waiting || reads_to_start) || self.fs.disk.requests_in_flight() {
             return;
         }
-        if self.processes.any_waiting_for_disk() {
+        if waiting {
             self.processes.wake_disk_waiters();
         }
         self.start_waiting_reads();

@@ -425,6 +425,7 @@ impl<P: Platform> Kernel<P> {
         {
             Ok(started) => {
                 run.data = started.data;
+                run.failed = started.failed;
                 run.in_flight = started.in_flight.len();
                 for (tag, at) in started.in_flight {
                     reads.tags.insert(tag, (read, at));

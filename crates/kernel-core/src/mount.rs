@@ -83,6 +83,9 @@ pub struct StartedRunRead {
     pub data: Vec<u8>,
     /// The reads in flight: each one's tag, and where its bytes go in `data`.
     pub in_flight: Vec<(u64, usize)>,
+    /// Whether an extent could not be read or started (the run fails once
+    /// those in flight are collected).
+    pub failed: bool,
 }
 
 /// The mounted volume and what the kernel remembers of its files.
@@ -495,7 +498,8 @@ impl Storage {
     /// ([`Self::take_finished_read`]). Holes read as zeros; an extent the
     /// device's queue has no room for is read at once (after the reads in
     /// flight). Gives the run's buffer (the extents read at once in it)
-    /// and the tags in flight with the offset of their bytes in it.
+    /// and the tags in flight with the offset of their bytes in it; a
+    /// failure after some reads were started is reported with them.
     pub fn start_run_read(
         &mut self,
         file: FileId,
@@ -512,6 +516,7 @@ impl Storage {
         let mut run = StartedRunRead {
             data: Vec::new(),
             in_flight: Vec::new(),
+            failed: false,
         };
         let len = count.checked_mul(PAGE).ok_or(IoError)?;
         run.data.try_reserve_exact(len).map_err(|_| IoError)?;
@@ -523,13 +528,22 @@ impl Storage {
         for extent in placed.extents {
             let bytes = &mut run.data[extent.at..extent.at + extent.len];
             *next_tag += 1;
-            match device.start_read(extent.sector, extent.len, *next_tag) {
-                Ok(StartedRead::InFlight) => run.in_flight.push((*next_tag, extent.at)),
-                Ok(StartedRead::Done(read)) => bytes.copy_from_slice(&read),
-                Ok(StartedRead::QueueFull) => device
-                    .read_sectors(extent.sector, bytes)
-                    .map_err(|_| IoError)?,
-                Err(_) => return Err(IoError),
+            let done = match device.start_read(extent.sector, extent.len, *next_tag) {
+                Ok(StartedRead::InFlight) => {
+                    run.in_flight.push((*next_tag, extent.at));
+                    Ok(())
+                }
+                Ok(StartedRead::Done(read)) if read.len() == bytes.len() => {
+                    bytes.copy_from_slice(&read);
+                    Ok(())
+                }
+                Ok(StartedRead::QueueFull) => device.read_sectors(extent.sector, bytes),
+                Ok(StartedRead::Done(_)) | Err(_) => Err(DeviceError::Failed),
+            };
+            // The reads started are the caller's to collect all the same.
+            if done.is_err() {
+                run.failed = true;
+                break;
             }
         }
         Ok(run)

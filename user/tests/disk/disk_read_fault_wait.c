@@ -46,7 +46,7 @@
 #define STACK_SIZE (64 * 1024)
 #define COUNT_BITS 40
 #define MOST_SEEN 4096
-#define FAULT_ROUNDS 50
+#define FAULT_ROUNDS 20
 
 static volatile int stop;
 /* What the watcher does: check faults (mincore), or record counts. */
@@ -239,7 +239,7 @@ int main(int argc, char **argv)
     long start = disk_requests();
     int child = sys_run("/bin/disk_read_fault_wait", child_argv);
     CHECK_GE(child, 1);
-    while (disk_requests() < start + 3 * PAGES)
+    while (disk_requests() < start + PAGES)
         sys_yield();
     CHECK_EQ(sys_kill(child), E_OK);
     CHECK_EQ(sys_wait(&status), child);

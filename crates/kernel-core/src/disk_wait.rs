@@ -273,6 +273,7 @@ impl<P: Platform> Kernel<P> {
     /// its disk reads deferred: `None` when the thread is to wait for the
     /// disk (in the same lock section) and fault again once woken; else
     /// the fault's end, a read that failed while it waited included.
+    #[inline]
     pub fn resolve_fault_step(
         &mut self,
         pid: crate::process::Pid,
@@ -283,16 +284,19 @@ impl<P: Platform> Kernel<P> {
         // Twice at most: a read done at once (nothing in flight on the
         // device, or a run of holes) is installed before the retry.
         for _ in 0..2 {
-            if let Some(error) = self.writebacks.reads.failed_waiters.remove(&tid) {
-                return Some(Err(FatalFault::of(error)));
+            if !self.writebacks.reads.failed_waiters.is_empty() {
+                if let Some(error) = self.writebacks.reads.failed_waiters.remove(&tid) {
+                    return Some(Err(FatalFault::of(error)));
+                }
             }
             self.reclaim_if_low();
             let Some((memory, space, mut hw)) = self.hw_for(pid) else {
                 return Some(Ok(()));
             };
             let read = match memory.handle_fault_deferring_reads(space, &mut hw, address, access) {
-                Err(FaultError::WaitForRead(read)) => read,
-                done => return Some(done.map_err(FatalFault::of)),
+                Ok(()) => return Some(Ok(())),
+                Err(FaultError::WaitForRead) => memory.read_waited_for(),
+                Err(error) => return Some(Err(FatalFault::of(error))),
             };
             if let Some(planned) = self.memory.take_planned_read() {
                 self.begin_read(planned);

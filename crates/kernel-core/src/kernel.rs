@@ -93,7 +93,7 @@ impl FatalFault {
                 Some((SIGBUS, BUS_ADRERR)),
             ),
             // A deferred read is waited for, never an end: as `Io` if met.
-            FaultError::Io | FaultError::WaitForRead(_) => (
+            FaultError::Io | FaultError::WaitForRead => (
                 "bus error",
                 status::BUSERROR,
                 "the file could not be read",

@@ -86,11 +86,12 @@ pub enum FaultError {
     Io,
     /// No frame (or page-table memory) was available.
     NoMem,
-    /// The page is being read from the disk (read number given): the
-    /// caller waits for the read and faults again. Only a fault that
-    /// defers its reads ([`crate::MemorySystem::handle_fault_deferring_reads`])
-    /// gives it.
-    WaitForRead(u64),
+    /// The page is being read from the disk: the caller waits for the
+    /// read ([`crate::MemorySystem::read_waited_for`]) and faults again.
+    /// Only a fault that defers its reads
+    /// ([`crate::MemorySystem::handle_fault_deferring_reads`]) gives it.
+    /// (No payload: every fault's result stays one byte.)
+    WaitForRead,
 }
 
 impl FaultError {
@@ -100,7 +101,7 @@ impl FaultError {
             FaultError::NotMapped | FaultError::NotPermitted | FaultError::BeyondEndOfFile => {
                 Errno::Fault
             }
-            FaultError::Io | FaultError::WaitForRead(_) => Errno::Io,
+            FaultError::Io | FaultError::WaitForRead => Errno::Io,
             FaultError::NoMem => Errno::NoMem,
         }
     }
@@ -112,8 +113,8 @@ pub(crate) enum PageError {
     BeyondEndOfFile,
     Io,
     NoMem,
-    /// Being read (the read's number): see [`FaultError::WaitForRead`].
-    Reading(u64),
+    /// Being read: see [`FaultError::WaitForRead`].
+    Reading,
 }
 
 impl From<PageError> for FaultError {
@@ -122,7 +123,7 @@ impl From<PageError> for FaultError {
             PageError::BeyondEndOfFile => FaultError::BeyondEndOfFile,
             PageError::Io => FaultError::Io,
             PageError::NoMem => FaultError::NoMem,
-            PageError::Reading(read) => FaultError::WaitForRead(read),
+            PageError::Reading => FaultError::WaitForRead,
         }
     }
 }
@@ -131,7 +132,7 @@ impl From<PageError> for Errno {
     fn from(e: PageError) -> Self {
         match e {
             PageError::BeyondEndOfFile => Errno::Fault,
-            PageError::Io | PageError::Reading(_) => Errno::Io,
+            PageError::Io | PageError::Reading => Errno::Io,
             PageError::NoMem => Errno::NoMem,
         }
     }

@@ -539,7 +539,8 @@ impl ObjectStore {
         let kind = obj.kind;
         if let (ObjectKind::File(f), true) = (kind, self.reads.defer) {
             if let Some(read) = self.defer_read(io, id, f, index) {
-                return Err(PageError::Reading(read));
+                self.reads.waited = read;
+                return Err(PageError::Reading);
             }
         }
         if let (ObjectKind::File(f), true) = (kind, ahead) {

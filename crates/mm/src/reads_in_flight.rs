@@ -45,6 +45,8 @@ pub(crate) struct DeferredReads {
     pub(crate) defer: bool,
     planned: Option<PlannedRead>,
     last: u64,
+    /// The read the last `WaitForRead` was for.
+    pub(crate) waited: u64,
 }
 
 impl ObjectStore {
@@ -212,6 +214,7 @@ impl ObjectStore {
 impl MemorySystem {
     /// [`MemorySystem::handle_fault`], except that a miss of a page of a
     /// disk file is not read here: `WaitForRead` (see the module comment).
+    #[inline]
     pub fn handle_fault_deferring_reads(
         &mut self,
         id: AsId,
@@ -239,6 +242,12 @@ impl MemorySystem {
         let first = offset / PAGE_SIZE;
         let end = offset.saturating_add(len).div_ceil(PAGE_SIZE);
         self.store.plan_range_read(io, file, first, end)
+    }
+
+    /// The number of the read the last fault that ended in `WaitForRead`
+    /// waits for.
+    pub fn read_waited_for(&self) -> u64 {
+        self.store.reads.waited
     }
 
     /// The read the last fault or `read` planned, if it planned one (once).

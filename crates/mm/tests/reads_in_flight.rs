@@ -44,6 +44,14 @@ fn fault(m: &mut Machine, p: AsId, addr: u64) -> Result<(), FaultError> {
     })
 }
 
+/// The read a fault waits for (`None`: it did not wait).
+fn waits_for(m: &mut Machine, p: AsId, addr: u64) -> Option<u64> {
+    match fault(m, p, addr) {
+        Err(FaultError::WaitForRead) => Some(m.vm.read_waited_for()),
+        _ => None,
+    }
+}
+
 /// The file's bytes of the planned run, as the disk would give them.
 fn read_from_disk(m: &Machine, r: &PlannedRead) -> Vec<u8> {
     let start = (r.first * PAGE_SIZE) as usize;
@@ -64,20 +72,12 @@ fn a_miss_plans_one_read_that_other_faults_on_the_page_wait_for() {
     let (mut m, f, p, a) = mapped_file(4);
     let q = m.new_space();
     let b = map(&mut m, q, f, 4);
-    let Err(FaultError::WaitForRead(read)) = fault(&mut m, p, a + PAGE_SIZE) else {
-        panic!("a miss on a disk file waits for a read");
-    };
+    let read = waits_for(&mut m, p, a + PAGE_SIZE).expect("a miss on a disk file waits");
     let planned = m.vm.take_planned_read().expect("a planned read");
     assert_eq!((planned.read, planned.first, planned.count), (read, 1, 1));
     assert_eq!(m.vm.take_planned_read(), None, "taken once");
-    assert_eq!(
-        fault(&mut m, p, a + PAGE_SIZE),
-        Err(FaultError::WaitForRead(read))
-    );
-    assert_eq!(
-        fault(&mut m, q, b + PAGE_SIZE),
-        Err(FaultError::WaitForRead(read))
-    );
+    assert_eq!(waits_for(&mut m, p, a + PAGE_SIZE), Some(read));
+    assert_eq!(waits_for(&mut m, q, b + PAGE_SIZE), Some(read));
     assert_eq!(m.vm.take_planned_read(), None, "no second read of the page");
     assert_eq!(m.pager.reads, 0, "nothing read under the lock");
     finish(&mut m, &planned, true).unwrap();
@@ -122,9 +122,7 @@ fn a_failed_read_installs_nothing_and_the_next_fault_reads_again() {
     let r = m.vm.take_planned_read().unwrap();
     finish(&mut m, &r, false).unwrap();
     assert_eq!(m.vm.stats().frames_in_use, in_use);
-    let Err(FaultError::WaitForRead(again)) = fault(&mut m, p, a) else {
-        panic!("read again");
-    };
+    let again = waits_for(&mut m, p, a).expect("read again");
     assert_ne!(again, r.read, "a new read");
     let r = m.vm.take_planned_read().unwrap();
     finish(&mut m, &r, true).unwrap();

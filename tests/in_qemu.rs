@@ -1169,6 +1169,14 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: "disk_reclaim_anonymous_memory_past_64mib_of_ram_ends_as_out_of_memory",
         run: disk_anonymous_memory_runs_out,
     },
+    DiskScenario {
+        name: "disk_wait_of_read_faults_and_reads_lets_other_calls_run_and_survives_a_kill",
+        run: disk_read_faults_let_others_run,
+    },
+    DiskScenario {
+        name: "disk_wait_of_read_faults_and_reads_lets_other_calls_run_on_one_cpu",
+        run: disk_read_faults_let_others_run_on_one_cpu,
+    },
 ];
 
 /// The disk scenario whose program is a Linux (musl) program of
@@ -1274,10 +1282,12 @@ fn disk_boot_on(
     };
     let outcome = boot::boot_with_disk(&options, Machine::Standard { cpus }, &disk, |_| {})
         .map_err(|e| e.0)?;
+    // `program` may carry arguments (`PATH:ARG...`, as `run=` takes them).
+    let path = program.split(':').next();
     let ended = outcome
         .programs
         .iter()
-        .any(|(p, s)| p == program && *s == status);
+        .any(|(p, s)| Some(p.as_str()) == path && *s == status);
     if !ended || outcome.ending != Ending::Clean {
         return Err(format!(
             "{program} did not end with status {status} on a clean boot ({:?}):\n{}\n{}",
@@ -1550,6 +1560,35 @@ fn disk_wait_lets_others_run(kernel: &Path) -> Verdict {
 
 fn disk_wait_lets_others_run_on_one_cpu(kernel: &Path) -> Verdict {
     disk_wait_others_run_on(kernel, 1)
+}
+
+/// user/tests/disk/disk_read_fault_wait.c on `cpus` CPUs: another
+/// thread's system calls ran while read faults waited for the disk, a
+/// reader killed mid-fault left its frames and the disk usable, and the
+/// image holds the file and is clean.
+fn disk_read_faults_let_others_run_on(kernel: &Path, cpus: u32) -> Verdict {
+    let image = ScratchImage::new()?;
+    let program = match cpus {
+        1 => "/bin/disk_read_fault_wait:one-cpu",
+        _ => "/bin/disk_read_fault_wait",
+    };
+    let console = disk_boot_on(kernel, &image.0, None, program, 0, None, cpus)?;
+    if !console.iter().any(|l| l == "disk_read_fault_wait: done") {
+        return Err("disk_read_fault_wait did not finish its checks".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let expected: Vec<u8> = (0..128 * PAGE)
+        .map(|at| ((at / PAGE) * 3 + at % PAGE + 7) as u8)
+        .collect();
+    image_holds(&image.0, "/usuario/faults.bin", &expected)
+}
+
+fn disk_read_faults_let_others_run(kernel: &Path) -> Verdict {
+    disk_read_faults_let_others_run_on(kernel, suite_cpus().map_err(|e| e.0)?)
+}
+
+fn disk_read_faults_let_others_run_on_one_cpu(kernel: &Path) -> Verdict {
+    disk_read_faults_let_others_run_on(kernel, 1)
 }
 
 /// user/tests/disk/disk_interrupts.c unmaps 64 scattered dirty pages, then

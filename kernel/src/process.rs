@@ -344,9 +344,10 @@ pub fn step_waiting_for_disk<R>(
     loop {
         let (result, slot) = with_kernel(|k| {
             let result = step(k);
-            if result.is_none() {
-                k.processes_mut().block_current_for_disk();
+            if result.is_some() {
+                return (result, None);
             }
+            k.processes_mut().block_current_for_disk();
             (result, switch_slot(k))
         });
         if let Some(result) = result {
@@ -476,10 +477,15 @@ pub fn exit_thread(status: i64) -> ! {
 pub fn resolve_fault(frame: &mut TrapFrame, address: u64, access: Access) {
     // The zeroing of a zero-fill's frame, done before the lock is taken.
     crate::arch::frames::prepare_zeroed_frame();
-    let outcome = with_kernel(|k| {
-        let pid = k.processes().current()?;
-        let fatal = k.resolve_fault(pid, address, access).err()?;
-        Some((pid, k.path_of(pid), fatal))
+    // A miss on a disk file waits for its read without the kernel lock,
+    // then faults again (`neoos_kernel_core::disk_wait`).
+    let outcome = step_waiting_for_disk(|k| {
+        let (Some(pid), Some(tid)) = (k.processes().current(), k.processes().current_thread())
+        else {
+            return Some(None);
+        };
+        let fatal = k.resolve_fault_step(pid, tid, address, access)?.err();
+        Some(fatal.map(|fatal| (pid, k.path_of(pid), fatal)))
     });
     if let Some((pid, path, fatal)) = outcome {
         end_for_fault(frame, address, access, pid, path, fatal);

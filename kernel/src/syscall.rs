@@ -260,6 +260,7 @@ fn scheduler_call(
         SchedulerCall::Kill { pid } => kill(pid),
         SchedulerCall::Fork => fork(frame),
         SchedulerCall::WriteBack => write_back(),
+        SchedulerCall::FileRead { fd, buf, count } => file_read(fd, buf, count),
         SchedulerCall::Clone(args) => clone(frame, args),
         SchedulerCall::Mincore { addr, len, vec } => mincore(addr, len, vec),
         SchedulerCall::Maps { buf, len } => maps(buf, len),
@@ -321,6 +322,34 @@ fn write_back() -> Result<i64, Errno> {
         k.writeback_step(tid)
     })
     .map(|()| 0)
+}
+
+/// `read` of a volume file, window by window: each window's absent pages
+/// are read with the caller asleep without the kernel lock, then copied
+/// (`neoos_kernel_core::disk_wait`). An error after some bytes ends the
+/// call with those bytes, as a bad buffer does.
+fn file_read(fd: i64, buf: UserPtr, count: usize) -> Result<i64, Errno> {
+    let mut done = 0;
+    while done < count {
+        let step = process::step_waiting_for_disk(|k| {
+            let (Some(pid), Some(tid)) = (k.processes().current(), k.processes().current_thread())
+            else {
+                return Some(Err(Errno::Inval));
+            };
+            k.file_read_step(pid, tid, fd, buf.offset(done as u64), count - done)
+        });
+        match step {
+            Ok((n, asked)) => {
+                done += n;
+                if n < asked || n == 0 {
+                    break;
+                }
+            }
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done as i64)
 }
 
 /// Runs `f` on the kernel state for the running process.

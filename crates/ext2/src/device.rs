@@ -48,9 +48,29 @@ pub trait BlockDevice {
         self.write_sectors(first, &data)?;
         Ok(Started::Done)
     }
-    /// Collects the started writes that are done; whether any is still in
-    /// flight. Requests of the other calls wait until none is.
-    fn writes_in_flight(&mut self) -> bool {
+    /// Starts a read of `len` bytes (whole sectors) from sector `first`
+    /// without waiting for it, named `tag`: the device keeps its buffer
+    /// until [`BlockDevice::take_finished_read`] gives it back. The default
+    /// reads at once ([`StartedRead::Done`]).
+    fn start_read(&mut self, first: u64, len: usize, tag: u64) -> Result<StartedRead, DeviceError> {
+        let _ = tag;
+        let mut data = Vec::new();
+        data.try_reserve_exact(len)
+            .map_err(|_| DeviceError::Failed)?;
+        data.resize(len, 0);
+        self.read_sectors(first, &mut data)?;
+        Ok(StartedRead::Done(data))
+    }
+    /// A started read that is done (collected by
+    /// [`BlockDevice::requests_in_flight`]): its tag and its bytes, or its
+    /// failure.
+    fn take_finished_read(&mut self) -> Option<(u64, Result<Vec<u8>, DeviceError>)> {
+        None
+    }
+    /// Collects the started requests (writes and reads) that are done;
+    /// whether any is still in flight. Requests of the other calls wait
+    /// until none is.
+    fn requests_in_flight(&mut self) -> bool {
         false
     }
     /// How many started writes failed since the last call.
@@ -64,10 +84,21 @@ pub trait BlockDevice {
 pub enum Started {
     /// Written already.
     Done,
-    /// Sent; [`BlockDevice::writes_in_flight`] says when it is done.
+    /// Sent; [`BlockDevice::requests_in_flight`] says when it is done.
     InFlight,
     /// Not sent: the device's queue is full (the buffer, given back).
     QueueFull(Vec<u8>),
+}
+
+/// What [`BlockDevice::start_read`] did with a read.
+#[derive(Debug)]
+pub enum StartedRead {
+    /// Read already: the bytes.
+    Done(Vec<u8>),
+    /// Sent; [`BlockDevice::take_finished_read`] gives it back when done.
+    InFlight,
+    /// Not sent: the device's queue is full.
+    QueueFull,
 }
 
 /// A device held in memory.

@@ -90,7 +90,7 @@ pub struct Stat {
 pub const MAX_BLOCKS_PER_WRITE: usize = 256;
 
 /// Where on the device the blocks of a run of pages lie
-/// ([`Ext2::place_pages`]).
+/// ([`Ext2::place_pages`], [`Ext2::locate_pages`]).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Placement {
     /// The run's blocks that lie inside the file, in order, in extents of
@@ -377,6 +377,30 @@ impl<D: BlockDevice> Ext2<D> {
         Ok(())
     }
 
+    /// Where the blocks of `pages` whole pages of regular file `ino` from
+    /// page `first_page` lie, for the caller to read them from the device
+    /// itself (and so without waiting in here): the extents of the blocks
+    /// inside the file that hold data, adjacent blocks merged (as
+    /// [`Ext2::place_pages`] gives them); holes have none (they read as
+    /// zeros). Nothing is allocated or written; metadata blocks the map
+    /// needs are read (and cached) here.
+    pub fn locate_pages(&mut self, ino: u32, first_page: u64, pages: usize) -> Result<Placement> {
+        let inode = self.regular_inode(ino)?;
+        let Some(inside) = run_inside(&inode, first_page, pages)? else {
+            return Ok(Placement::default());
+        };
+        let block_size = self.sb.block_size as usize;
+        let first_logical = first_page * PAGE_SIZE as u64 / block_size as u64;
+        let mut extents: Vec<Extent> = Vec::new();
+        for i in 0..inside.div_ceil(block_size) {
+            let Some(block) = self.map_block(&inode, first_logical + i as u64)? else {
+                continue;
+            };
+            add_block(&mut extents, block, i * block_size, block_size)?;
+        }
+        Ok(Placement { extents, inside })
+    }
+
     /// Places `pages` whole pages of regular file `ino` from page
     /// `first_page` for the caller to write to the device itself (and so
     /// without waiting in here): the blocks inside the file are mapped,
@@ -388,18 +412,11 @@ impl<D: BlockDevice> Ext2<D> {
     pub fn place_pages(&mut self, ino: u32, first_page: u64, pages: usize) -> Result<Placement> {
         self.check_writable()?;
         let mut inode = self.regular_inode(ino)?;
-        let offset = first_page
-            .checked_mul(PAGE_SIZE as u64)
-            .ok_or(Ext2Error::InvalidArgument)?;
-        let asked = pages
-            .checked_mul(PAGE_SIZE)
-            .ok_or(Ext2Error::InvalidArgument)?;
-        if offset >= inode.size() {
+        let Some(inside) = run_inside(&inode, first_page, pages)? else {
             return Ok(Placement::default());
-        }
-        let inside = (asked as u64).min(inode.size() - offset) as usize;
+        };
         let block_size = self.sb.block_size as usize;
-        let first_logical = offset / block_size as u64;
+        let first_logical = first_page * PAGE_SIZE as u64 / block_size as u64;
         let map_before = inode.sectors();
         let mut extents: Vec<Extent> = Vec::new();
         let mut placed = Ok(());
@@ -412,26 +429,9 @@ impl<D: BlockDevice> Ext2<D> {
                 }
             };
             self.meta.forget(block);
-            let sector = u64::from(block) * (block_size / SECTOR_SIZE) as u64;
-            let at = i * block_size;
-            match extents.last_mut() {
-                Some(e)
-                    if e.sector + (e.len / SECTOR_SIZE) as u64 == sector
-                        && e.len < MAX_BLOCKS_PER_WRITE * block_size =>
-                {
-                    e.len += block_size
-                }
-                _ => {
-                    if extents.try_reserve(1).is_err() {
-                        placed = Err(Ext2Error::NoSpace);
-                        break;
-                    }
-                    extents.push(Extent {
-                        sector,
-                        at,
-                        len: block_size,
-                    });
-                }
+            if let Err(error) = add_block(&mut extents, block, i * block_size, block_size) {
+                placed = Err(error);
+                break;
             }
         }
         if let Err(error) = placed {
@@ -469,4 +469,44 @@ impl<D: BlockDevice> Ext2<D> {
         }
         Ok(())
     }
+}
+
+/// The bytes of a run of `pages` whole pages from page `first_page` that
+/// lie inside the file (`None`: the run starts past its end).
+fn run_inside(inode: &Inode, first_page: u64, pages: usize) -> Result<Option<usize>> {
+    let offset = first_page
+        .checked_mul(PAGE_SIZE as u64)
+        .ok_or(Ext2Error::InvalidArgument)?;
+    let asked = pages
+        .checked_mul(PAGE_SIZE)
+        .ok_or(Ext2Error::InvalidArgument)?;
+    if offset >= inode.size() {
+        return Ok(None);
+    }
+    Ok(Some((asked as u64).min(inode.size() - offset) as usize))
+}
+
+/// Adds disk block `block`, holding bytes `at..at + block_size` of a run,
+/// to `extents`: the last one grows when the block follows it on the disk
+/// and in the run (up to [`MAX_BLOCKS_PER_WRITE`] blocks), else a new one.
+fn add_block(extents: &mut Vec<Extent>, block: u32, at: usize, block_size: usize) -> Result<()> {
+    let sector = u64::from(block) * (block_size / SECTOR_SIZE) as u64;
+    match extents.last_mut() {
+        Some(e)
+            if e.sector + (e.len / SECTOR_SIZE) as u64 == sector
+                && e.at + e.len == at
+                && e.len < MAX_BLOCKS_PER_WRITE * block_size =>
+        {
+            e.len += block_size
+        }
+        _ => {
+            extents.try_reserve(1).map_err(|_| Ext2Error::NoSpace)?;
+            extents.push(Extent {
+                sector,
+                at,
+                len: block_size,
+            });
+        }
+    }
+    Ok(())
 }

@@ -23,7 +23,9 @@ mod file;
 mod fs;
 mod layout;
 
-pub use device::{BlockDevice, DeviceCounters, DeviceError, MemDevice, Started, SECTOR_SIZE};
+pub use device::{
+    BlockDevice, DeviceCounters, DeviceError, MemDevice, Started, StartedRead, SECTOR_SIZE,
+};
 pub use dir::DirEntry;
 pub use error::{Ext2Error, Result};
 pub use file::{Extent, FileType, Placement, Stat, PAGE_SIZE};

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use neoos_ext2::{BlockDevice, DeviceError, Ext2, MemDevice, ROOT_INO};
+use neoos_ext2::{BlockDevice, DeviceError, Ext2, MemDevice, Placement, ROOT_INO};
 use std::fs;
 
 /// A memory device that records the length of every write.
@@ -105,5 +105,47 @@ fn placed_pages_written_to_the_device_read_back() {
         fs::write(&image, fs.into_device().unwrap().into_bytes()).unwrap();
         assert_fsck_clean(&image);
         assert_eq!(debugfs_cat(&image, "/f"), expected);
+    }
+}
+
+/// Pages located with `locate_pages` and read by the caller straight from
+/// the device (as the kernel does without waiting inside the file system)
+/// give what `read_pages` gives: holes have no extent and read as zeros,
+/// adjacent blocks come as one extent, nothing past the end is named, and
+/// nothing is written.
+#[test]
+fn located_pages_read_from_the_device_give_the_file() {
+    for block_size in [1024u32, 4096] {
+        let scratch = Scratch::new("locate");
+        let image = scratch.join("img");
+        mke2fs(&image, block_size, 8192, None, &[]);
+        let mut fs = Ext2::mount(MemDevice::new(fs::read(&image).unwrap()), false).unwrap();
+        let file = fs.create(ROOT_INO, b"f", 0o644).unwrap();
+        let size = 20 * 4096 + 100;
+        fs.truncate(file, size as u64).unwrap();
+        fs.write_at(file, 0, &pattern(3 * 4096, 1)).unwrap();
+        fs.write_at(file, 12 * 4096, &pattern(8 * 4096, 2)).unwrap();
+        fs.flush().unwrap();
+        let before = fs.device().bytes().to_vec();
+        let placed = fs.locate_pages(file, 0, 24).unwrap();
+        assert_eq!(placed.inside, size);
+        let hole_pages = 3 * 4096..12 * 4096;
+        assert!(placed
+            .extents
+            .iter()
+            .all(|e| e.at + e.len <= hole_pages.start || e.at >= hole_pages.end));
+        assert!(placed.extents.len() <= 4, "{:?}", placed.extents);
+        let mut run = vec![0u8; 24 * 4096];
+        for e in &placed.extents {
+            fs.device_mut()
+                .read_sectors(e.sector, &mut run[e.at..e.at + e.len])
+                .unwrap();
+        }
+        run[placed.inside..].fill(0);
+        let mut want = vec![0u8; 24 * 4096];
+        fs.read_pages(file, 0, &mut want).unwrap();
+        assert_eq!(run, want, "block size {block_size}");
+        assert_eq!(fs.locate_pages(file, 30, 1).unwrap(), Placement::default());
+        assert_eq!(fs.device().bytes(), &before[..], "nothing written");
     }
 }

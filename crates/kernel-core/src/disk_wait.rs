@@ -1,5 +1,6 @@
-//! Write-backs whose device writes run without the kernel lock: `fsync`,
-//! `msync(MS_SYNC)` and the flusher, for files on the disk volume.
+//! Disk requests that run without the kernel lock: the write-backs of
+//! `fsync`, `msync(MS_SYNC)` and the flusher, and the reads of page
+//! faults, for files on the disk volume.
 //!
 //! A write-back goes in batches, each in three steps: under the kernel
 //! lock the page cache copies a batch of dirty runs out
@@ -27,12 +28,28 @@
 //! buffers are the device's until done), so a thread killed while it
 //! waits leaves nothing behind but its record here, dropped at the next
 //! scheduler pass that finds the thread gone.
+//!
+//! Read faults ([`Kernel::resolve_fault_step`]): a fault that misses a
+//! page of a volume file gets the mapping core's planned read
+//! ([`neoos_mm::PlannedRead`]: the pages marked "being read" in their
+//! object), whose device reads are started at once when nothing is in
+//! flight, else at the first scheduler pass that finds the disk idle; the
+//! faulting thread (and any other that faults on those pages) waits for
+//! the disk and then faults again from scratch. When the device gives the
+//! last of a run's reads back (collected by [`Kernel::disk_step`]) the
+//! pages are installed, or on a failure only unmarked, and each waiting
+//! thread gets the error for its retry (a bus error). Reads never run
+//! with writes (the ordering rule above), only with other reads. A thread
+//! killed while it waits leaves its read to finish for the page cache,
+//! and no frame behind: they are taken when the read is installed.
 
 use alloc::collections::BTreeMap;
 
-use neoos_mm::{DirtyFiles, Errno, FileId, GatheredRuns, Pager};
+use alloc::vec::Vec;
 
-use crate::kernel::Kernel;
+use neoos_mm::{Access, DirtyFiles, Errno, FaultError, FileId, GatheredRuns, Pager, PlannedRead};
+
+use crate::kernel::{FatalFault, Kernel};
 use crate::mount::is_volume_file;
 use crate::platform::Platform;
 use crate::process::Tid;
@@ -43,6 +60,9 @@ use crate::syscall::SchedulerCall;
 pub const BATCH_RUNS: usize = 16;
 /// Most pages one batch carries (1 MiB of buffers).
 pub const BATCH_PAGES: usize = 256;
+/// Pages one step of a `read` covers (one read-ahead run, 128 KiB).
+pub const READ_WINDOW: u64 = neoos_mm::READ_AHEAD_PAGES;
+const PAGE: u64 = neoos_mm::PAGE_SIZE;
 
 /// A write-back of one file under way.
 #[derive(Debug)]
@@ -83,11 +103,38 @@ pub enum WritebackStep {
     Done,
 }
 
-/// The write-backs under way: each thread's call, and the flusher's.
+/// The write-backs under way: each thread's call, and the flusher's; and
+/// the reads of faults.
 #[derive(Debug, Default)]
 pub struct Writebacks {
     threads: BTreeMap<Tid, CallWriteback>,
     pub(crate) flusher: Option<Writeback>,
+    reads: FaultReads,
+}
+
+/// A fault's read of a run of pages, until it is installed.
+#[derive(Debug)]
+struct RunRead {
+    planned: PlannedRead,
+    /// The run's bytes, filled as its device reads finish.
+    data: Vec<u8>,
+    /// Device reads in flight (0 before they are started).
+    in_flight: usize,
+    started: bool,
+    failed: bool,
+    /// The threads whose faults wait for it.
+    waiters: Vec<Tid>,
+}
+
+/// The reads of faults under way, by read number; the device read tags,
+/// to their read and the offset of their bytes; and the errors waiting
+/// threads get at their retry.
+#[derive(Debug, Default)]
+struct FaultReads {
+    runs: BTreeMap<u64, RunRead>,
+    tags: BTreeMap<u64, (u64, usize)>,
+    last_tag: u64,
+    failed_waiters: BTreeMap<Tid, FaultError>,
 }
 
 impl<P: Platform> Kernel<P> {
@@ -144,7 +191,7 @@ impl<P: Platform> Kernel<P> {
     /// Moves `writeback` on: finishes its batch once the disk is done
     /// with it, then starts the next one.
     fn advance(&mut self, writeback: &mut Writeback) -> Result<WritebackStep, Errno> {
-        if self.fs.disk.writes_in_flight() {
+        if self.fs.disk.requests_in_flight() {
             return Ok(WritebackStep::WaitForDisk);
         }
         if let Some(batch) = writeback.batch.take() {
@@ -203,8 +250,257 @@ impl<P: Platform> Kernel<P> {
                 .threads
                 .retain(|&tid, _| processes.thread(tid).is_some());
         }
-        if self.processes.any_waiting_for_disk() && !self.fs.disk.writes_in_flight() {
+        if !self.writebacks.reads.failed_waiters.is_empty() {
+            let processes = &self.processes;
+            self.writebacks
+                .reads
+                .failed_waiters
+                .retain(|&tid, _| processes.thread(tid).is_some());
+        }
+        self.collect_finished_reads();
+        let reads_to_start = !self.writebacks.reads.runs.is_empty();
+        let waiting = self.processes.any_waiting_for_disk();
+        if !(waiting || reads_to_start) || self.fs.disk.requests_in_flight() {
+            return;
+        }
+        if waiting {
             self.processes.wake_disk_waiters();
+        }
+        self.start_waiting_reads();
+    }
+
+    /// Resolves a page fault of process `pid` (thread `tid`) at `address`,
+    /// its disk reads deferred: `None` when the thread is to wait for the
+    /// disk (in the same lock section) and fault again once woken; else
+    /// the fault's end, a read that failed while it waited included.
+    #[inline]
+    pub fn resolve_fault_step(
+        &mut self,
+        pid: crate::process::Pid,
+        tid: Tid,
+        address: u64,
+        access: Access,
+    ) -> Option<Result<(), FatalFault>> {
+        // Twice at most: a read done at once (nothing in flight on the
+        // device, or a run of holes) is installed before the retry.
+        for _ in 0..2 {
+            if !self.writebacks.reads.failed_waiters.is_empty() {
+                if let Some(error) = self.writebacks.reads.failed_waiters.remove(&tid) {
+                    return Some(Err(FatalFault::of(error)));
+                }
+            }
+            self.reclaim_if_low();
+            let Some((memory, space, mut hw)) = self.hw_for(pid) else {
+                return Some(Ok(()));
+            };
+            let read = match memory.handle_fault_deferring_reads(space, &mut hw, address, access) {
+                Ok(()) => return Some(Ok(())),
+                Err(FaultError::WaitForRead) => memory.read_waited_for(),
+                Err(error) => return Some(Err(FatalFault::of(error))),
+            };
+            if let Some(planned) = self.memory.take_planned_read() {
+                self.begin_read(planned);
+            }
+            match self.join_read(read, tid) {
+                Ok(true) => return None,
+                Ok(false) => continue,
+                Err(error) => return Some(Err(FatalFault::of(error))),
+            }
+        }
+        None
+    }
+
+    /// Thread `tid` waits for read `read`: `Ok(false)` when it is over
+    /// already (installed at once: look again now).
+    fn join_read(&mut self, read: u64, tid: Tid) -> Result<bool, FaultError> {
+        let Some(run) = self.writebacks.reads.runs.get_mut(&read) else {
+            return Ok(false);
+        };
+        if !run.waiters.contains(&tid) {
+            run.waiters.try_reserve(1).map_err(|_| FaultError::NoMem)?;
+            run.waiters.push(tid);
+        }
+        Ok(true)
+    }
+
+    /// One step of thread `tid`'s `read` of descriptor `fd` of process
+    /// `pid` (a volume file; `count` bytes to `buf`): at most the bytes up
+    /// to the end of the [`READ_WINDOW`] pages from its position. `None`
+    /// when a page of them is to be read first: the thread waits for the
+    /// disk (in the same lock section) and steps again once woken. Else
+    /// the bytes read (copied as a `read` copies, under the lock) and how
+    /// many were asked in this step (fewer read: the end of the file).
+    pub fn file_read_step(
+        &mut self,
+        pid: crate::process::Pid,
+        tid: Tid,
+        fd: i64,
+        buf: crate::syscall::UserPtr,
+        count: usize,
+    ) -> Option<Result<(usize, usize), Errno>> {
+        for _ in 0..2 {
+            if let Some(error) = self.writebacks.reads.failed_waiters.remove(&tid) {
+                return Some(Err(error.to_errno()));
+            }
+            let want = self.read_window(pid, fd, count);
+            let read = match self.plan_file_reads(pid, fd, want) {
+                Ok(Some(read)) => read,
+                Ok(None) => break,
+                Err(error) => return Some(Err(error)),
+            };
+            match self.join_read(read, tid) {
+                Ok(true) => return None,
+                Ok(false) => continue,
+                Err(error) => return Some(Err(error.to_errno())),
+            }
+        }
+        let want = self.read_window(pid, fd, count);
+        let read = self.read(pid, fd, buf, want as i64);
+        Some(read.map(|n| (n as usize, want)))
+    }
+
+    /// The bytes of a `read` of `count` bytes of `fd` one step covers: up
+    /// to the end of the [`READ_WINDOW`] pages from its position.
+    fn read_window(&self, pid: crate::process::Pid, fd: i64, count: usize) -> usize {
+        match self.descriptor(pid, fd) {
+            Ok(crate::files::Descriptor::File(f)) => {
+                let window_end = (f.position / PAGE + READ_WINDOW) * PAGE;
+                count.min(window_end.saturating_sub(f.position) as usize)
+            }
+            _ => count,
+        }
+    }
+
+    /// Plans (and starts) the reads of the absent pages of the next `len`
+    /// bytes of descriptor `fd` of a volume file: a read to wait for, or
+    /// `None` when they are cached (or the descriptor is no such file).
+    fn plan_file_reads(
+        &mut self,
+        pid: crate::process::Pid,
+        fd: i64,
+        len: usize,
+    ) -> Result<Option<u64>, Errno> {
+        let Ok(crate::files::Descriptor::File(f)) = self.descriptor(pid, fd) else {
+            return Ok(None);
+        };
+        if !is_volume_file(f.file) || !f.access.can_read() {
+            return Ok(None);
+        }
+        loop {
+            let (memory, mut io) = self.memory_io();
+            let wait = memory.file_plan_read(&mut io, f.file, f.position, len as u64)?;
+            match self.memory.take_planned_read() {
+                Some(planned) => self.begin_read(planned),
+                None => return Ok(wait),
+            }
+        }
+    }
+
+    /// Records a fault's planned read and starts it if the disk has
+    /// nothing in flight (else [`Self::disk_step`] starts it once so).
+    fn begin_read(&mut self, planned: PlannedRead) {
+        let run = RunRead {
+            planned,
+            data: Vec::new(),
+            in_flight: 0,
+            started: false,
+            failed: false,
+            waiters: Vec::new(),
+        };
+        self.writebacks.reads.runs.insert(planned.read, run);
+        if !self.fs.disk.requests_in_flight() {
+            self.start_read(planned.read);
+        }
+    }
+
+    /// Starts the device reads of run `read`; installs it at once when
+    /// none is left in flight (all read at once, or nothing to read).
+    fn start_read(&mut self, read: u64) {
+        let reads = &mut self.writebacks.reads;
+        let Some(run) = reads.runs.get_mut(&read) else {
+            return;
+        };
+        run.started = true;
+        let p = run.planned;
+        match self
+            .fs
+            .disk
+            .start_run_read(p.file, p.first, p.count as usize, &mut reads.last_tag)
+        {
+            Ok(started) => {
+                run.data = started.data;
+                run.failed = started.failed;
+                run.in_flight = started.in_flight.len();
+                for (tag, at) in started.in_flight {
+                    reads.tags.insert(tag, (read, at));
+                }
+            }
+            Err(_) => run.failed = true,
+        }
+        if run.in_flight == 0 {
+            self.install_read(read);
+        }
+    }
+
+    /// Starts the reads planned while the disk was busy (it is idle now).
+    fn start_waiting_reads(&mut self) {
+        let waiting: Vec<u64> = self
+            .writebacks
+            .reads
+            .runs
+            .iter()
+            .filter(|(_, run)| !run.started)
+            .map(|(&read, _)| read)
+            .collect();
+        for read in waiting {
+            self.start_read(read);
+        }
+    }
+
+    /// Takes the device reads that finished into their runs, and installs
+    /// each run whose last read that was.
+    fn collect_finished_reads(&mut self) {
+        if self.writebacks.reads.tags.is_empty() {
+            return;
+        }
+        while let Some((tag, result)) = self.fs.disk.take_finished_read() {
+            let reads = &mut self.writebacks.reads;
+            let Some((read, at)) = reads.tags.remove(&tag) else {
+                continue;
+            };
+            let Some(run) = reads.runs.get_mut(&read) else {
+                continue;
+            };
+            match result {
+                Ok(bytes) => match run.data.get_mut(at..at + bytes.len()) {
+                    Some(place) => place.copy_from_slice(&bytes),
+                    None => run.failed = true,
+                },
+                Err(_) => run.failed = true,
+            }
+            run.in_flight = run.in_flight.saturating_sub(1);
+            if run.in_flight == 0 {
+                self.install_read(read);
+            }
+        }
+    }
+
+    /// Ends run `read`: its pages installed (or, failed, only unmarked),
+    /// its waiters told of a failure.
+    fn install_read(&mut self, read: u64) {
+        let Some(run) = self.writebacks.reads.runs.remove(&read) else {
+            return;
+        };
+        let data = (!run.failed).then_some(&run.data[..]);
+        let (memory, mut io) = self.memory_io();
+        let installed = memory.finish_read(&mut io, &run.planned, data);
+        let error = match (run.failed, installed) {
+            (true, _) => FaultError::Io,
+            (false, Err(error)) => error,
+            (false, Ok(())) => return,
+        };
+        for tid in run.waiters {
+            self.writebacks.reads.failed_waiters.insert(tid, error);
         }
     }
 

@@ -71,7 +71,7 @@ impl FatalFault {
     // compare, not the table of every outcome.
     #[cold]
     #[inline(never)]
-    fn of(error: FaultError) -> Self {
+    pub(crate) fn of(error: FaultError) -> Self {
         use crate::linux::signals::{BUS_ADRERR, SEGV_ACCERR, SEGV_MAPERR, SIGBUS, SIGSEGV};
         let (what, status, reason, signal) = match error {
             FaultError::NotMapped => (
@@ -92,7 +92,8 @@ impl FatalFault {
                 "past the end of the file",
                 Some((SIGBUS, BUS_ADRERR)),
             ),
-            FaultError::Io => (
+            // A deferred read is waited for, never an end: as `Io` if met.
+            FaultError::Io | FaultError::WaitForRead => (
                 "bus error",
                 status::BUSERROR,
                 "the file could not be read",

@@ -43,6 +43,8 @@ pub use kernel::{FatalFault, Kernel};
 pub use platform::Platform;
 pub use process::{Pid, Tid};
 #[cfg(test)]
+mod disk_wait_tests;
+#[cfg(test)]
 mod kernel_tests;
 #[cfg(test)]
 mod limits_tests;

@@ -19,7 +19,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::cell::RefCell;
 
-use neoos_ext2::{BlockDevice, DeviceCounters, DeviceError, Ext2, Ext2Error, FileType, Started};
+use neoos_ext2::{
+    BlockDevice, DeviceCounters, DeviceError, Ext2, Ext2Error, FileType, Started, StartedRead,
+};
 use neoos_mm::{FileId, IoError, PageBytes, Pager};
 
 use crate::fs::{FsError, Node, RamDisk};
@@ -59,12 +61,31 @@ impl BlockDevice for DynDevice {
     fn start_write(&mut self, first: u64, data: Vec<u8>) -> Result<Started, DeviceError> {
         self.0.start_write(first, data)
     }
-    fn writes_in_flight(&mut self) -> bool {
-        self.0.writes_in_flight()
+    fn start_read(&mut self, first: u64, len: usize, tag: u64) -> Result<StartedRead, DeviceError> {
+        self.0.start_read(first, len, tag)
+    }
+    fn take_finished_read(&mut self) -> Option<(u64, Result<Vec<u8>, DeviceError>)> {
+        self.0.take_finished_read()
+    }
+    fn requests_in_flight(&mut self) -> bool {
+        self.0.requests_in_flight()
     }
     fn take_failed_writes(&mut self) -> u64 {
         self.0.take_failed_writes()
     }
+}
+
+/// A run of pages whose device reads were started
+/// ([`Storage::start_run_read`]).
+#[derive(Debug)]
+pub struct StartedRunRead {
+    /// The run's bytes (holes and the extents read at once filled in).
+    pub data: Vec<u8>,
+    /// The reads in flight: each one's tag, and where its bytes go in `data`.
+    pub in_flight: Vec<(u64, usize)>,
+    /// Whether an extent could not be read or started (the run fails once
+    /// those in flight are collected).
+    pub failed: bool,
 }
 
 /// The mounted volume and what the kernel remembers of its files.
@@ -427,7 +448,7 @@ impl Storage {
     /// without waiting for them: the blocks are placed (holes allocated,
     /// metadata written, here and now), the bytes past the end of the file
     /// zeroed, and each extent of adjacent blocks sent as one write that
-    /// the device keeps until done ([`Self::writes_in_flight`]). An extent
+    /// the device keeps until done ([`Self::requests_in_flight`]). An extent
     /// the device's queue has no room for is written at once (the device
     /// waits for the writes in flight first). The writes are durable only
     /// after [`Pager::sync`]. Only for volume files (others: `IoError`;
@@ -469,11 +490,78 @@ impl Storage {
         Ok(())
     }
 
-    /// Whether the volume's device has started writes still in flight
+    /// Starts the device reads of pages `first..first + count` of volume
+    /// file `file` without waiting for them: the blocks are found (the
+    /// metadata they need read here and now), each extent of adjacent
+    /// blocks is sent as one read named by a new tag (from `next_tag`),
+    /// which the device keeps until done
+    /// ([`Self::take_finished_read`]). Holes read as zeros; an extent the
+    /// device's queue has no room for is read at once (after the reads in
+    /// flight). Gives the run's buffer (the extents read at once in it)
+    /// and the tags in flight with the offset of their bytes in it; a
+    /// failure after some reads were started is reported with them.
+    pub fn start_run_read(
+        &mut self,
+        file: FileId,
+        first: u64,
+        count: usize,
+        next_tag: &mut u64,
+    ) -> Result<StartedRunRead, IoError> {
+        let ino = home_inode(file).ok_or(IoError)?;
+        let mut home = self.volume().map_err(|_| IoError)?;
+        let placed = home
+            .fs
+            .locate_pages(ino, first, count)
+            .map_err(|_| IoError)?;
+        let mut run = StartedRunRead {
+            data: Vec::new(),
+            in_flight: Vec::new(),
+            failed: false,
+        };
+        let len = count.checked_mul(PAGE).ok_or(IoError)?;
+        run.data.try_reserve_exact(len).map_err(|_| IoError)?;
+        run.data.resize(len, 0);
+        run.in_flight
+            .try_reserve_exact(placed.extents.len())
+            .map_err(|_| IoError)?;
+        let device = home.fs.device_mut();
+        for extent in placed.extents {
+            let bytes = &mut run.data[extent.at..extent.at + extent.len];
+            *next_tag += 1;
+            let done = match device.start_read(extent.sector, extent.len, *next_tag) {
+                Ok(StartedRead::InFlight) => {
+                    run.in_flight.push((*next_tag, extent.at));
+                    Ok(())
+                }
+                Ok(StartedRead::Done(read)) if read.len() == bytes.len() => {
+                    bytes.copy_from_slice(&read);
+                    Ok(())
+                }
+                Ok(StartedRead::QueueFull) => device.read_sectors(extent.sector, bytes),
+                Ok(StartedRead::Done(_)) | Err(_) => Err(DeviceError::Failed),
+            };
+            // The reads started are the caller's to collect all the same.
+            if done.is_err() {
+                run.failed = true;
+                break;
+            }
+        }
+        Ok(run)
+    }
+
+    /// A started read the device is done with: its tag and its bytes
+    /// (`Err`: it failed).
+    pub fn take_finished_read(&mut self) -> Option<(u64, Result<Vec<u8>, IoError>)> {
+        let mut home = self.volume().ok()?;
+        let (tag, read) = home.fs.device_mut().take_finished_read()?;
+        Some((tag, read.map_err(|_| IoError)))
+    }
+
+    /// Whether the volume's device has started requests still in flight
     /// (those done are collected).
-    pub fn writes_in_flight(&mut self) -> bool {
+    pub fn requests_in_flight(&mut self) -> bool {
         self.volume()
-            .is_ok_and(|mut home| home.fs.device_mut().writes_in_flight())
+            .is_ok_and(|mut home| home.fs.device_mut().requests_in_flight())
     }
 
     /// How many started writes failed since the last call.

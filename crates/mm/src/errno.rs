@@ -86,6 +86,12 @@ pub enum FaultError {
     Io,
     /// No frame (or page-table memory) was available.
     NoMem,
+    /// The page is being read from the disk: the caller waits for the
+    /// read ([`crate::MemorySystem::read_waited_for`]) and faults again.
+    /// Only a fault that defers its reads
+    /// ([`crate::MemorySystem::handle_fault_deferring_reads`]) gives it.
+    /// (No payload: every fault's result stays one byte.)
+    WaitForRead,
 }
 
 impl FaultError {
@@ -95,7 +101,7 @@ impl FaultError {
             FaultError::NotMapped | FaultError::NotPermitted | FaultError::BeyondEndOfFile => {
                 Errno::Fault
             }
-            FaultError::Io => Errno::Io,
+            FaultError::Io | FaultError::WaitForRead => Errno::Io,
             FaultError::NoMem => Errno::NoMem,
         }
     }
@@ -107,6 +113,8 @@ pub(crate) enum PageError {
     BeyondEndOfFile,
     Io,
     NoMem,
+    /// Being read: see [`FaultError::WaitForRead`].
+    Reading,
 }
 
 impl From<PageError> for FaultError {
@@ -115,6 +123,7 @@ impl From<PageError> for FaultError {
             PageError::BeyondEndOfFile => FaultError::BeyondEndOfFile,
             PageError::Io => FaultError::Io,
             PageError::NoMem => FaultError::NoMem,
+            PageError::Reading => FaultError::WaitForRead,
         }
     }
 }
@@ -123,7 +132,7 @@ impl From<PageError> for Errno {
     fn from(e: PageError) -> Self {
         match e {
             PageError::BeyondEndOfFile => Errno::Fault,
-            PageError::Io => Errno::Io,
+            PageError::Io | PageError::Reading => Errno::Io,
             PageError::NoMem => Errno::NoMem,
         }
     }

@@ -126,6 +126,10 @@ pub struct MemoryObject {
     /// Pages whose view, from here down, is the root's again (or zero):
     /// `MADV_DONTNEED` over pages an ancestor still holds for others.
     pub reverted: BTreeSet<u64>,
+    /// Pages being read from the disk, by index, with the read's number
+    /// (file objects only; `reads_in_flight.rs`). Such a page is not in
+    /// `pages` until its read is finished.
+    pub reading: BTreeMap<u64, u64>,
 }
 
 impl MemoryObject {
@@ -285,6 +289,8 @@ pub struct ObjectStore {
     scratch: crate::tlb::BatchLists,
     /// Where the reclaim clock stands among the cached file pages.
     pub(crate) clock: crate::reclaim::ClockHand,
+    /// Reads deferred by faults (`reads_in_flight.rs`).
+    pub(crate) reads: crate::reads_in_flight::DeferredReads,
 }
 
 impl ObjectStore {
@@ -299,6 +305,7 @@ impl ObjectStore {
             below: None,
             children: [None, None],
             reverted: BTreeSet::new(),
+            reading: BTreeMap::new(),
         })
     }
 
@@ -379,6 +386,7 @@ impl ObjectStore {
             below: None,
             children: [None, None],
             reverted: BTreeSet::new(),
+            reading: BTreeMap::new(),
         });
         ObjectRef(id)
     }
@@ -529,6 +537,12 @@ impl ObjectStore {
             return Ok(p.frame);
         }
         let kind = obj.kind;
+        if let (ObjectKind::File(f), true) = (kind, self.reads.defer) {
+            if let Some(read) = self.defer_read(io, id, f, index) {
+                self.reads.waited = read;
+                return Err(PageError::Reading);
+            }
+        }
         if let (ObjectKind::File(f), true) = (kind, ahead) {
             if let Some(frame) = self.read_ahead(io, id, f, index) {
                 return Ok(frame);

@@ -204,6 +204,8 @@ impl ObjectStore {
         };
         let gone = o.pages.split_off(&first);
         drop(o.dirty.split_off(&first));
+        // Reads under way there install nothing when they finish.
+        drop(o.reading.split_off(&first));
         for p in gone.values() {
             self.free_frame_now(io.frames, p.frame);
         }

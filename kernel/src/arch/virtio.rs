@@ -17,14 +17,16 @@
 //! non-blocking flush. Without a usable interrupt (no I/O APIC, no INTx
 //! line, or a line that keeps firing for nobody) every wait polls.
 //!
-//! Started writes ([`VirtioDisk::start_write`], a write-back's, see
+//! Started requests (a write-back's writes, [`VirtioDisk::start_write`];
+//! a read fault's reads, [`VirtioDisk::start_read`]; see
 //! `neoos_kernel_core::disk_wait`) are not waited for here: the device
 //! keeps each one's header, status and data buffer in a slot until
-//! [`VirtioDisk::writes_in_flight`] collects it, and the interrupt handler
-//! notes that something completed ([`take_completion_note`]) for the
-//! scheduler to look. Every other request first waits until no started
-//! write is in flight, so at most one kind of request is on the queue and
-//! a block's writes never race.
+//! [`VirtioDisk::requests_in_flight`] collects it (a read's stays there
+//! until its bytes are taken), and the interrupt handler notes that
+//! something completed ([`take_completion_note`]) for the scheduler to
+//! look. Every other request first waits until no started one is in
+//! flight, so at most one kind of request is on the queue and a block's
+//! requests never race.
 
 use alloc::alloc::{alloc_zeroed, dealloc, Layout};
 use alloc::boxed::Box;
@@ -201,13 +203,19 @@ pub fn counters() -> neoos_ext2::DeviceCounters {
 /// indirect descriptors each request takes one).
 const QUEUE_SLOTS: usize = 16;
 
-/// A started write's buffers, kept until the device has used them.
+/// A started request's buffers, kept until the device has used them (a
+/// read's, until its bytes are taken).
 #[derive(Default)]
-struct WriteSlot {
+struct RequestSlot {
     request: BlkReq,
     response: BlkResp,
     /// The data; `None`: the slot is free.
     data: Option<Vec<u8>>,
+    /// A read's tag (`None`: a write).
+    read_tag: Option<u64>,
+    /// A read the device has used: whether it succeeded (its bytes wait
+    /// in `data` for [`VirtioDisk::take_finished_read`]).
+    read_done: Option<bool>,
 }
 
 /// A virtio block device.
@@ -215,9 +223,9 @@ pub struct VirtioDisk {
     blk: VirtIOBlk<KernelHal, PciTransport>,
     /// How its interrupt is routed, or why waits poll.
     interrupt: Result<Route, WiringError>,
-    /// Started writes' buffers (allocated once, never moved: the device
-    /// reads them), and which slot each queue token's write uses.
-    slots: Box<[WriteSlot; QUEUE_SLOTS]>,
+    /// Started requests' buffers (allocated once, never moved: the device
+    /// uses them), and which slot each queue token's request uses.
+    slots: Box<[RequestSlot; QUEUE_SLOTS]>,
     slot_of_token: [Option<u8>; QUEUE_SLOTS],
     in_flight: usize,
     /// Started writes that failed, not yet taken.
@@ -301,7 +309,7 @@ impl VirtioDisk {
 
     /// Starts a write of `data` (whole sectors, at most 1 MiB) at sector
     /// `first` and returns without waiting: the buffers stay in a slot
-    /// until [`Self::writes_in_flight`] collects the write. `Ok(Err(data))`
+    /// until [`Self::requests_in_flight`] collects the write. `Ok(Err(data))`
     /// when the queue has no room.
     pub fn start_write(
         &mut self,
@@ -321,6 +329,7 @@ impl VirtioDisk {
         let slot = &mut self.slots[index];
         slot.request = BlkReq::default();
         slot.response = BlkResp::default();
+        slot.read_tag = None;
         let data = slot.data.insert(data);
         // SAFETY: the header, data and status live in slot `index` of
         // `self.slots` (a box never moved or freed while the device lives;
@@ -348,9 +357,73 @@ impl VirtioDisk {
         }
     }
 
-    /// Collects the started writes the device has used (their buffers
-    /// freed, failures counted); whether any is still in flight.
-    pub fn writes_in_flight(&mut self) -> bool {
+    /// Starts a read of `len` bytes (whole sectors, at most 1 MiB) from
+    /// sector `first`, named `tag`, and returns without waiting: its
+    /// buffers stay in a slot until [`Self::take_finished_read`] gives the
+    /// bytes back. `Ok(false)` when the queue (or the heap, for the
+    /// buffer) has no room: nothing was sent.
+    pub fn start_read(&mut self, first: u64, len: usize, tag: u64) -> Result<bool, DiskError> {
+        self.check(first, len)?;
+        if len > MAX_REQUEST_BYTES {
+            return Ok(false);
+        }
+        let Some(index) = self.slots.iter().position(|s| s.data.is_none()) else {
+            return Ok(false);
+        };
+        let mut data = Vec::new();
+        if data.try_reserve_exact(len).is_err() {
+            return Ok(false);
+        }
+        data.resize(len, 0);
+        if self.interrupt.is_ok() && INTERRUPT_WIRED.load(Ordering::Acquire) {
+            let _ = ioapic::deliver_here(INTERRUPT_GSI.load(Ordering::Relaxed));
+        }
+        let slot = &mut self.slots[index];
+        slot.request = BlkReq::default();
+        slot.response = BlkResp::default();
+        slot.read_tag = Some(tag);
+        slot.read_done = None;
+        let data = slot.data.insert(data);
+        // SAFETY: as in `start_write`: the buffers live in slot `index`,
+        // untouched until `requests_in_flight` completes this token.
+        let token = unsafe {
+            self.blk
+                .read_blocks_nb(first as usize, &mut slot.request, data, &mut slot.response)
+        };
+        match token {
+            Ok(token) if usize::from(token) < QUEUE_SLOTS => {
+                REQUESTS.fetch_add(1, Ordering::Relaxed);
+                self.slot_of_token[usize::from(token)] = Some(index as u8);
+                self.in_flight += 1;
+                Ok(true)
+            }
+            Ok(_) => panic!("virtio: a queue token beyond the queue size"),
+            Err(virtio_drivers::Error::QueueFull) => {
+                slot.data = None;
+                Ok(false)
+            }
+            Err(_) => {
+                slot.data = None;
+                Err(DiskError::Device)
+            }
+        }
+    }
+
+    /// A started read the device has used: its tag and its bytes, or
+    /// `Err` when it failed. Its slot is free again.
+    pub fn take_finished_read(&mut self) -> Option<(u64, Result<Vec<u8>, DiskError>)> {
+        self.requests_in_flight();
+        let slot = self.slots.iter_mut().find(|s| s.read_done.is_some())?;
+        let ok = slot.read_done.take()?;
+        let tag = slot.read_tag.take()?;
+        let data = slot.data.take().unwrap_or_default();
+        Some((tag, if ok { Ok(data) } else { Err(DiskError::Device) }))
+    }
+
+    /// Collects the started requests the device has used (writes: their
+    /// buffers freed, failures counted; reads: kept for
+    /// [`Self::take_finished_read`]); whether any is still in flight.
+    pub fn requests_in_flight(&mut self) -> bool {
         while self.in_flight > 0 {
             let Some(token) = self.blk.peek_used() else {
                 break;
@@ -360,20 +433,30 @@ impl VirtioDisk {
                 .get_mut(usize::from(token))
                 .and_then(Option::take)
             else {
-                // Not a started write: only other requests' waits take
+                // Not a started request: only other requests' waits take
                 // those, and they run only when none is in flight.
                 break;
             };
             let slot = &mut self.slots[usize::from(index)];
-            let data = slot.data.take().unwrap_or_default();
-            // SAFETY: the buffers submitted with `token` (slot `index`),
-            // which the device used.
-            let done = unsafe {
-                self.blk
-                    .complete_write_blocks(token, &slot.request, &data, &mut slot.response)
-            };
-            if done.is_err() {
-                self.failed_writes += 1;
+            if slot.read_tag.is_some() {
+                let data = slot.data.get_or_insert_default();
+                // SAFETY: the buffers submitted with `token` (slot
+                // `index`), which the device used.
+                let done = unsafe {
+                    self.blk
+                        .complete_read_blocks(token, &slot.request, data, &mut slot.response)
+                };
+                slot.read_done = Some(done.is_ok());
+            } else {
+                let data = slot.data.take().unwrap_or_default();
+                // SAFETY: as above.
+                let done = unsafe {
+                    self.blk
+                        .complete_write_blocks(token, &slot.request, &data, &mut slot.response)
+                };
+                if done.is_err() {
+                    self.failed_writes += 1;
+                }
             }
             self.in_flight -= 1;
         }
@@ -381,10 +464,10 @@ impl VirtioDisk {
     }
 
     /// Waits (asleep between interrupts, as a request's wait) until no
-    /// started write is in flight: every other request comes after them.
-    fn wait_for_started_writes(&mut self) {
+    /// started request is in flight: every other request comes after them.
+    fn wait_for_started_requests(&mut self) {
         x86_64::instructions::interrupts::without_interrupts(|| {
-            while self.writes_in_flight() {
+            while self.requests_in_flight() {
                 if INTERRUPT_WIRED.load(Ordering::Acquire) && !POLL_WAITS.load(Ordering::Relaxed) {
                     super::cpu::wait_for_interrupt();
                 } else {
@@ -419,14 +502,14 @@ impl VirtioDisk {
     /// Makes completed writes durable (a polled request: see the module
     /// comment).
     pub fn flush(&mut self) -> Result<(), DiskError> {
-        self.wait_for_started_writes();
+        self.wait_for_started_requests();
         REQUESTS.fetch_add(1, Ordering::Relaxed);
         self.blk.flush().map_err(|_| DiskError::Device)
     }
 
     /// One read request of whole sectors (checked by the caller), waited for.
     fn read_request(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), DiskError> {
-        self.wait_for_started_writes();
+        self.wait_for_started_requests();
         let mut request = BlkReq::default();
         let mut response = BlkResp::default();
         // SAFETY: `request`, `buf` and `response` stay borrowed by this
@@ -451,7 +534,7 @@ impl VirtioDisk {
     /// One write request of whole sectors (checked by the caller), waited
     /// for.
     fn write_request(&mut self, sector: u64, data: &[u8]) -> Result<(), DiskError> {
-        self.wait_for_started_writes();
+        self.wait_for_started_requests();
         let mut request = BlkReq::default();
         let mut response = BlkResp::default();
         // SAFETY: as in `read_request`.
@@ -510,7 +593,7 @@ impl Drop for VirtioDisk {
     /// Unwires the interrupt before the crate takes the queue from the
     /// device: the line masked, the handler reading no ISR.
     fn drop(&mut self) {
-        self.wait_for_started_writes();
+        self.wait_for_started_requests();
         if let Ok(route) = self.interrupt {
             INTERRUPT_WIRED.store(false, Ordering::Release);
             let _ = ioapic::mask(route.gsi);
@@ -576,8 +659,26 @@ impl neoos_ext2::BlockDevice for VirtioDisk {
         }
     }
 
-    fn writes_in_flight(&mut self) -> bool {
-        VirtioDisk::writes_in_flight(self)
+    fn start_read(
+        &mut self,
+        first: u64,
+        len: usize,
+        tag: u64,
+    ) -> Result<neoos_ext2::StartedRead, neoos_ext2::DeviceError> {
+        match VirtioDisk::start_read(self, first, len, tag) {
+            Ok(true) => Ok(neoos_ext2::StartedRead::InFlight),
+            Ok(false) => Ok(neoos_ext2::StartedRead::QueueFull),
+            Err(error) => Err(error.into_device_error()),
+        }
+    }
+
+    fn take_finished_read(&mut self) -> Option<(u64, Result<Vec<u8>, neoos_ext2::DeviceError>)> {
+        VirtioDisk::take_finished_read(self)
+            .map(|(tag, read)| (tag, read.map_err(DiskError::into_device_error)))
+    }
+
+    fn requests_in_flight(&mut self) -> bool {
+        VirtioDisk::requests_in_flight(self)
     }
 
     fn take_failed_writes(&mut self) -> u64 {

@@ -139,7 +139,13 @@ impl<P: Platform> Kernel<P> {
         Ok(count as i64)
     }
 
-    fn read(&mut self, pid: Pid, fd: i64, buf: UserPtr, count: i64) -> Result<i64, Errno> {
+    pub(crate) fn read(
+        &mut self,
+        pid: Pid,
+        fd: i64,
+        buf: UserPtr,
+        count: i64,
+    ) -> Result<i64, Errno> {
         let read = self.read_bytes(pid, fd, buf, count);
         if let (Ok(_), Ok(Descriptor::File(f))) = (read, self.descriptor(pid, fd)) {
             self.touch_file(f.file, Touch::Access);

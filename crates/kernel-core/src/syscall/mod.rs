@@ -331,6 +331,10 @@ pub enum SchedulerCall {
     /// for the disk without the kernel lock ([`Kernel::writeback_step`]
     /// until done): `fsync` and `msync(MS_SYNC)` of volume files.
     WriteBack,
+    /// A `read` of a volume file ([`Kernel::file_read_step`] until done),
+    /// waiting for the disk without the kernel lock while the pages of
+    /// its next window are read.
+    FileRead { fd: i64, buf: UserPtr, count: usize },
     /// Linux `waitid` ([`Kernel::waitid_step`]), blocking unless `WNOHANG`.
     WaitId {
         target: crate::linux::exec::WaitTarget,
@@ -421,9 +425,20 @@ impl<P: Platform> Kernel<P> {
                 return Ok(personality.result(result));
             }
         }
+        if let Call::Files(FileCall::Read { fd, buf, count }) = call {
+            if let (Ok(count), true) = (usize::try_from(count), self.reads_volume_file(pid, fd)) {
+                return Err((SchedulerCall::FileRead { fd, buf, count }, personality));
+            }
+        }
         self.carry_out(pid, call)
             .rax(personality)
             .map_err(|c| (c, personality))
+    }
+
+    /// Whether `fd` of `pid` is a file on the disk volume (its `read`
+    /// waits for the disk without the kernel lock).
+    fn reads_volume_file(&self, pid: Pid, fd: i64) -> bool {
+        matches!(self.descriptor(pid, fd), Ok(crate::files::Descriptor::File(f)) if crate::mount::is_volume_file(f.file))
     }
 
     /// Carries out `call` for process `pid`.

@@ -477,17 +477,44 @@ pub fn exit_thread(status: i64) -> ! {
 pub fn resolve_fault(frame: &mut TrapFrame, address: u64, access: Access) {
     // The zeroing of a zero-fill's frame, done before the lock is taken.
     crate::arch::frames::prepare_zeroed_frame();
-    // A miss on a disk file waits for its read without the kernel lock,
-    // then faults again (`neoos_kernel_core::disk_wait`).
-    let outcome = step_waiting_for_disk(|k| {
-        let (Some(pid), Some(tid)) = (k.processes().current(), k.processes().current_thread())
-        else {
-            return Some(None);
-        };
-        let fatal = k.resolve_fault_step(pid, tid, address, access)?.err();
-        Some(fatal.map(|fatal| (pid, k.path_of(pid), fatal)))
+    let outcome = with_kernel(|k| {
+        let pid = k.processes().current()?;
+        let fatal = k.resolve_fault(pid, address, access).err()?;
+        Some((pid, k.path_of(pid), fatal))
     });
     if let Some((pid, path, fatal)) = outcome {
+        fault_not_resolved(frame, address, access, pid, path, fatal);
+    }
+}
+
+/// A fault the first attempt did not resolve: one whose page is to be
+/// read from the disk faults again, starting the read and waiting for it
+/// without the kernel lock, then faulting again once it is in
+/// (`neoos_kernel_core::disk_wait`); a fault that ends goes to
+/// [`end_for_fault`].
+#[cold]
+#[inline(never)]
+fn fault_not_resolved(
+    frame: &mut TrapFrame,
+    address: u64,
+    access: Access,
+    pid: neoos_kernel_core::Pid,
+    path: alloc::string::String,
+    fatal: neoos_kernel_core::FatalFault,
+) {
+    let ended = if fatal.waits_for_read() {
+        step_waiting_for_disk(|k| {
+            let (Some(pid), Some(tid)) = (k.processes().current(), k.processes().current_thread())
+            else {
+                return Some(None);
+            };
+            let fatal = k.resolve_fault_step(pid, tid, address, access)?.err();
+            Some(fatal.map(|fatal| (pid, k.path_of(pid), fatal)))
+        })
+    } else {
+        Some((pid, path, fatal))
+    };
+    if let Some((pid, path, fatal)) = ended {
         end_for_fault(frame, address, access, pid, path, fatal);
     }
 }

@@ -293,11 +293,12 @@ impl<P: Platform> Kernel<P> {
             let Some((memory, space, mut hw)) = self.hw_for(pid) else {
                 return Some(Ok(()));
             };
-            let read = match memory.handle_fault_deferring_reads(space, &mut hw, address, access) {
-                Ok(()) => return Some(Ok(())),
-                Err(FaultError::WaitForRead) => memory.read_waited_for(),
-                Err(error) => return Some(Err(FatalFault::of(error))),
-            };
+            let read =
+                match memory.handle_fault_deferring_reads_again(space, &mut hw, address, access) {
+                    Ok(()) => return Some(Ok(())),
+                    Err(FaultError::WaitForRead) => memory.read_waited_for(),
+                    Err(error) => return Some(Err(FatalFault::of(error))),
+                };
             if let Some(planned) = self.memory.take_planned_read() {
                 self.begin_read(planned);
             }

@@ -52,7 +52,9 @@ pub struct Kernel<P: Platform> {
     pub(crate) console_ahead: Option<u8>,
 }
 
-/// How a user page fault that could not be resolved ends its process.
+/// How a user page fault that could not be resolved ends its process (or,
+/// when [`FatalFault::waits_for_read`], that it is not resolved yet: its
+/// page is to be read from the disk).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FatalFault {
     /// `segmentation fault`, `bus error` or `out of memory`.
@@ -67,6 +69,14 @@ pub struct FatalFault {
 }
 
 impl FatalFault {
+    /// Not an end (status 0, which no end has): the page's read is
+    /// planned, and the fault is resolved again through
+    /// [`Kernel::resolve_fault_step`], which starts the read and waits for
+    /// it without the kernel lock.
+    pub fn waits_for_read(&self) -> bool {
+        self.status == 0
+    }
+
     // Out of line: a resolved fault (the common case) then costs one
     // compare, not the table of every outcome.
     #[cold]
@@ -92,8 +102,13 @@ impl FatalFault {
                 "past the end of the file",
                 Some((SIGBUS, BUS_ADRERR)),
             ),
-            // A deferred read is waited for, never an end: as `Io` if met.
-            FaultError::Io | FaultError::WaitForRead => (
+            FaultError::WaitForRead => (
+                "waiting for a read",
+                0,
+                "the page is being read from the disk",
+                None,
+            ),
+            FaultError::Io => (
                 "bus error",
                 status::BUSERROR,
                 "the file could not be read",
@@ -450,7 +465,8 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// Resolves a page fault of process `pid` at `address`; on failure, how
-    /// the process ends.
+    /// the process ends, or that the page is to be read from the disk
+    /// ([`FatalFault::waits_for_read`]: its read planned, not started).
     #[inline]
     pub fn resolve_fault(
         &mut self,
@@ -463,7 +479,7 @@ impl<P: Platform> Kernel<P> {
             return Ok(());
         };
         memory
-            .handle_fault(space, &mut hw, address, access)
+            .handle_fault_deferring_reads(space, &mut hw, address, access)
             .map_err(FatalFault::of)
     }
 }

@@ -228,6 +228,21 @@ impl MemorySystem {
         result
     }
 
+    /// [`Self::handle_fault_deferring_reads`] out of line, for the fault
+    /// that waits for its read (off the hot path): the first attempt's
+    /// caller, the kernel's fault entry, stays the only one that inlines
+    /// the fault path (with two, the compiler inlines it into neither).
+    #[inline(never)]
+    pub fn handle_fault_deferring_reads_again(
+        &mut self,
+        id: AsId,
+        hw: &mut Hw,
+        addr: u64,
+        access: Access,
+    ) -> Result<(), FaultError> {
+        self.handle_fault_deferring_reads(id, hw, addr, access)
+    }
+
     /// For a `read` of `len` bytes of `file` from `offset` (a range of at
     /// most [`READ_AHEAD_PAGES`] pages is meant): a read to wait for
     /// before copying, planned now ([`Self::take_planned_read`]) or under

@@ -33,7 +33,7 @@ static int worker(void *arg)
     }
     if (munmap(r, REGION) != 0)
         return 102;
-    shared_sum += i + 1; /* one CPU runs threads: no lost update on a yield-free += */
+    __atomic_add_fetch(&shared_sum, i + 1, __ATOMIC_SEQ_CST); /* threads run on several CPUs at once */
     if (i == 3)
         sys_thread_exit(40 + (int)i);
     return 40 + (int)i;

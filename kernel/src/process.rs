@@ -254,12 +254,29 @@ fn pick_and_enter(k: &mut Kernel<KernelPlatform>) -> Option<usize> {
 /// (`smp::wake_cpus`).
 fn run_or_idle(next: Option<usize>) {
     let Some(slot) = next else {
-        cpu::wait_for_interrupt();
+        idle_until_interrupt();
         percpu::current().set_idle(false);
         return;
     };
     context::run_slot(slot);
     paging::activate_kernel_tables();
+}
+
+/// Halts until an interrupt. With `idle=poll` (the benchmark's disk
+/// boots) it spins instead, until the disk completes something or this
+/// CPU's timer ticks: under `-icount sleep=off` a halted machine's clock
+/// jumps to its next timer, which would count a thread's wait for the disk
+/// as up to a tick of instructions.
+fn idle_until_interrupt() {
+    if !crate::arch::virtio::waits_poll() {
+        cpu::wait_for_interrupt();
+        return;
+    }
+    let this = percpu::current();
+    let ticks = this.timer_ticks();
+    cpu::spin_with_interrupts_until(|| {
+        crate::arch::virtio::completion_noted() || this.timer_ticks() != ticks
+    });
 }
 
 /// In the scheduler loop's section after a thread came back: this CPU no

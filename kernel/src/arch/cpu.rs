@@ -17,6 +17,16 @@ pub fn wait_for_interrupt() {
     x86_64::instructions::interrupts::disable();
 }
 
+/// Spins with interrupts enabled until `done` says so (interrupt handlers
+/// run meanwhile), then disables them again: `idle=poll`'s halt.
+pub fn spin_with_interrupts_until(done: impl Fn() -> bool) {
+    x86_64::instructions::interrupts::enable();
+    while !done() {
+        core::hint::spin_loop();
+    }
+    x86_64::instructions::interrupts::disable();
+}
+
 /// The faulting address of the last page fault.
 pub fn fault_address() -> u64 {
     x86_64::registers::control::Cr2::read_raw()

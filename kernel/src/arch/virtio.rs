@@ -153,6 +153,11 @@ pub fn poll_waits() {
     POLL_WAITS.store(true, Ordering::Relaxed);
 }
 
+/// Whether waits spin (`idle=poll`): the scheduler's idle loop spins too.
+pub fn waits_poll() -> bool {
+    POLL_WAITS.load(Ordering::Relaxed)
+}
+
 /// Handles the disk's interrupt (vector [`DISK_VECTOR`]): reads the
 /// device's ISR status, which acknowledges it and lowers its line, counts
 /// it, and signals end of interrupt to the local APIC. Takes no lock but

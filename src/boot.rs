@@ -2,9 +2,11 @@
 //! the kernel reports on the serial console (line by line, as it comes) and
 //! what QEMU itself says on its standard error.
 
-use std::io::{BufRead, BufReader, Read};
-use std::path::Path;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -128,7 +130,9 @@ impl Machine {
     }
 }
 
-fn qemu_command(o: &BootOptions, machine: Machine) -> Command {
+/// QEMU's command for `o` on `machine`; `monitor` is a Unix socket for
+/// QEMU's monitor (the hang report of [`hang_report`]), or none.
+fn qemu_command(o: &BootOptions, machine: Machine, monitor: Option<&Path>) -> Command {
     let mut cmd = Command::new("qemu-system-x86_64");
     cmd.arg("-kernel")
         .arg(o.kernel)
@@ -136,7 +140,13 @@ fn qemu_command(o: &BootOptions, machine: Machine) -> Command {
         .args(machine.qemu_args())
         .args(["-no-reboot", "-display", "none"])
         .args(["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
-        .args(["-serial", "mon:stdio", "-monitor", "none"]);
+        .args(["-serial", "mon:stdio"]);
+    match monitor {
+        Some(socket) => cmd
+            .arg("-monitor")
+            .arg(format!("unix:{},server=on,wait=off", socket.display())),
+        None => cmd.args(["-monitor", "none"]),
+    };
     if let Some(image) = o.initrd {
         cmd.arg("-initrd").arg(image);
     }
@@ -204,7 +214,8 @@ pub fn boot_with_qemu_args(
     extra: &[String],
     mut on_line: impl FnMut(&str),
 ) -> Result<BootOutcome> {
-    let mut cmd = qemu_command(o, machine);
+    let monitor = o.quiet_limit.map(|_| monitor_socket());
+    let mut cmd = qemu_command(o, machine, monitor.as_deref());
     cmd.args(disk.qemu_args());
     cmd.args(extra);
     if let Some(memory) = &disk.memory {
@@ -254,6 +265,12 @@ pub fn boot_with_qemu_args(
         let quiet_too_long = o.quiet_limit.is_some_and(|q| now >= last_line + q);
         if quiet_too_long || deadline.is_some_and(|d| now >= d) {
             timed_out = true;
+            if let Some(socket) = &monitor {
+                for line in hang_report(socket, o.kernel) {
+                    on_line(&line);
+                    console.push(line);
+                }
+            }
             let _ = child.kill();
             break;
         }
@@ -276,6 +293,9 @@ pub fn boot_with_qemu_args(
         }
     }
     let status = child.wait()?;
+    if let Some(socket) = &monitor {
+        let _ = std::fs::remove_file(socket);
+    }
     let _ = reader.join();
     let qemu_stderr = stderr_reader.join().unwrap_or_default();
     let ending = if timed_out {
@@ -293,6 +313,77 @@ pub fn boot_with_qemu_args(
         programs,
         qemu_stderr,
     })
+}
+
+/// A fresh path for a boot's monitor socket.
+fn monitor_socket() -> PathBuf {
+    static BOOTS: AtomicUsize = AtomicUsize::new(0);
+    let n = BOOTS.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("neoos-monitor-{}-{n}.sock", std::process::id()))
+}
+
+/// What each CPU of a silent machine was doing, asked of QEMU's monitor
+/// (`info registers -a`): a line per CPU with its `rip`, `rsp`, privilege
+/// level, whether it is halted, and the kernel function `rip` is in
+/// (`addr2line` on `kernel`), each starting `[hang] `.
+fn hang_report(socket: &Path, kernel: &Path) -> Vec<String> {
+    let Ok(mut stream) = UnixStream::connect(socket) else {
+        return vec![format!(
+            "[hang] QEMU's monitor did not answer at {}",
+            socket.display()
+        )];
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(3)));
+    let _ = stream.write_all(b"info registers -a\n");
+    let mut text = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = stream.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        text.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&text);
+    let mut lines = Vec::new();
+    let mut cpu = "";
+    let mut rsp = "?";
+    for line in text.lines() {
+        if let Some(rest) = line.trim().strip_prefix("CPU#") {
+            cpu = rest;
+        }
+        if let Some(value) = register(line, "RSP=") {
+            rsp = value;
+        }
+        let Some(rip) = register(line, "RIP=") else {
+            continue;
+        };
+        let cpl = register(line, "CPL=").unwrap_or("?");
+        let halted = register(line, "HLT=").unwrap_or("?");
+        lines.push(format!(
+            "[hang] CPU#{cpu}: rip {rip} rsp {rsp} CPL={cpl} HLT={halted} in {}",
+            function_at(kernel, rip)
+        ));
+    }
+    lines
+}
+
+/// The hex value after `name` in a line of QEMU's register dump.
+fn register<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+    let at = line.find(name)? + name.len();
+    line[at..].split_whitespace().next()
+}
+
+/// The function of `kernel` holding `address` (hex), by `addr2line`.
+fn function_at(kernel: &Path, address: &str) -> String {
+    Command::new("addr2line")
+        .args(["-f", "-C", "-e"])
+        .arg(kernel)
+        .arg(format!("0x{address}"))
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.lines().next().map(str::to_string))
+        .unwrap_or_else(|| "?".to_string())
 }
 
 fn ending_of(code: Option<i32>) -> Ending {

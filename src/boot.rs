@@ -266,7 +266,14 @@ pub fn boot_with_qemu_args(
         if quiet_too_long || deadline.is_some_and(|d| now >= d) {
             timed_out = true;
             if let Some(socket) = &monitor {
-                for line in hang_report(socket, o.kernel) {
+                // Where each CPU is, then the kernel's own report (an NMI).
+                let report = hang_report(socket, o.kernel);
+                let until = Instant::now() + NMI_REPORT_TIME;
+                let kernel_says = std::iter::from_fn(|| {
+                    rx.recv_timeout(until.saturating_duration_since(Instant::now()))
+                        .ok()
+                });
+                for line in report.into_iter().chain(kernel_says) {
                     on_line(&line);
                     console.push(line);
                 }
@@ -315,6 +322,9 @@ pub fn boot_with_qemu_args(
     })
 }
 
+/// How long the console is still read after the NMI of a silent machine.
+const NMI_REPORT_TIME: Duration = Duration::from_secs(3);
+
 /// A fresh path for a boot's monitor socket.
 fn monitor_socket() -> PathBuf {
     static BOOTS: AtomicUsize = AtomicUsize::new(0);
@@ -325,7 +335,8 @@ fn monitor_socket() -> PathBuf {
 /// What each CPU of a silent machine was doing, asked of QEMU's monitor
 /// (`info registers -a`): a line per CPU with its `rip`, `rsp`, privilege
 /// level, whether it is halted, and the kernel function `rip` is in
-/// (`addr2line` on `kernel`), each starting `[hang] `.
+/// (`addr2line` on `kernel`), each starting `[hang] `. Then injects an NMI,
+/// to which the kernel answers with its own state on the console.
 fn hang_report(socket: &Path, kernel: &Path) -> Vec<String> {
     let Ok(mut stream) = UnixStream::connect(socket) else {
         return vec![format!(
@@ -343,6 +354,7 @@ fn hang_report(socket: &Path, kernel: &Path) -> Vec<String> {
         }
         text.extend_from_slice(&buf[..n]);
     }
+    let _ = stream.write_all(b"nmi\n");
     let text = String::from_utf8_lossy(&text);
     let mut lines = Vec::new();
     let mut cpu = "";

@@ -159,6 +159,38 @@ pub fn init(fs: FileSystem, launch: VecDeque<LaunchEntry>) {
     KERNEL_READY.store(true, Ordering::Release);
 }
 
+/// The NMI state report's part about threads, printed by the CPU that
+/// finds the kernel lock free (none when some CPU holds it: its own rip
+/// says where): each CPU's thread and queue, each thread's state.
+pub fn report_threads_if_unlocked(cpu: usize) {
+    let Some(guard) = KERNEL.try_lock() else {
+        return;
+    };
+    let Some(k) = guard.as_ref() else {
+        return;
+    };
+    let say = crate::arch::serial::write_fmt_if_free;
+    say(format_args!(
+        "[neoos] nmi: cpu {cpu} has the kernel lock: turns next {} serving {}, clock {}\n",
+        NEXT_TURN.load(Ordering::Relaxed),
+        SERVING_TURN.load(Ordering::Relaxed),
+        crate::clock::ticks()
+    ));
+    let table = k.processes();
+    for c in 0..percpu::online_count() as usize {
+        let queued: alloc::vec::Vec<_> = table.queued_on(c).collect();
+        say(format_args!(
+            "[neoos] nmi:   cpu {c}: on {:?}, queue {queued:?}\n",
+            table.running_on(c)
+        ));
+    }
+    for (tid, pid, state, woken, last_cpu) in table.thread_states() {
+        say(format_args!(
+            "[neoos] nmi:   thread {tid} of {pid}: {state:?}, woken {woken}, last cpu {last_cpu}\n"
+        ));
+    }
+}
+
 /// Runs `f` on the kernel state.
 #[inline]
 pub fn with_kernel<R>(f: impl FnOnce(&mut Kernel<KernelPlatform>) -> R) -> R {

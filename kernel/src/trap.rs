@@ -88,6 +88,38 @@ fn kernel_fault(frame: &TrapFrame) -> ! {
     qemu::exit(qemu::EXIT_KERNEL_FAILURE)
 }
 
+/// An NMI's report of this CPU (where it was interrupted, its kernel
+/// backtrace) and, when the kernel lock is free, of every thread: what the
+/// test harness asks of a machine that went silent. Prints only when the
+/// console is free, takes no lock it would wait for, changes nothing.
+pub fn report_state(frame: &TrapFrame) {
+    let this = crate::arch::percpu::current();
+    let cpu = this.index() as usize;
+    let mode = if frame.from_user() { "user" } else { "kernel" };
+    crate::arch::serial::write_fmt_if_free(format_args!(
+        "[neoos] nmi: cpu {cpu} in {mode} mode at rip {:#x}, rsp {:#x}; idle {}, \
+         timer ticks {}, thread runs {}\n",
+        frame.rip,
+        frame.rsp,
+        this.is_idle(),
+        this.timer_ticks(),
+        this.thread_runs()
+    ));
+    if !frame.from_user() {
+        let mut rbp = frame.rbp;
+        for _ in 0..16 {
+            let Some([next, ret]) = crate::arch::cpu::read_kernel_frame(rbp) else {
+                break;
+            };
+            crate::arch::serial::write_fmt_if_free(format_args!(
+                "[neoos] nmi: cpu {cpu}   called from {ret:#x}\n"
+            ));
+            rbp = next;
+        }
+    }
+    process::report_threads_if_unlocked(cpu);
+}
+
 /// Walks the frame-pointer chain of kernel code (the kernel is built with
 /// frame pointers), printing return addresses.
 fn print_backtrace(mut rbp: u64) {

@@ -394,6 +394,19 @@ impl<T, C> ProcessTable<T, C> {
         self.threads.get_mut(&tid).map(|t| &mut t.part)
     }
 
+    /// Every thread as (its id, its process, its state, whether it is
+    /// marked woken, the CPU it last ran on): the kernel's state report.
+    pub fn thread_states(&self) -> impl Iterator<Item = (Tid, Pid, ThreadState, bool, usize)> + '_ {
+        self.threads
+            .values()
+            .map(|t| (t.tid, t.pid, t.state, t.woken, t.last_cpu))
+    }
+
+    /// The thread CPU `cpu` is on, if any.
+    pub fn running_on(&self, cpu: usize) -> Option<Tid> {
+        self.running.get(cpu)?.map(|on| on.tid)
+    }
+
     /// The ready threads in CPU `cpu`'s queue, front first.
     pub fn queued_on(&self, cpu: usize) -> impl Iterator<Item = Tid> + '_ {
         self.queues.queue(cpu.min(MAX_CPUS - 1))

@@ -22,6 +22,21 @@ pub fn write_fmt(args: fmt::Arguments) {
     }
 }
 
+/// Writes formatted text unless the port stays taken (by this CPU, which
+/// an NMI interrupted mid-line, or too long by another): the state report
+/// of an NMI, which must not wait for a lock forever.
+pub fn write_fmt_if_free(args: fmt::Arguments) {
+    for _ in 0..1_000_000 {
+        if let Some(mut guard) = COM1.try_lock() {
+            if let Some(port) = guard.as_mut() {
+                let _ = port.write_fmt(args);
+            }
+            return;
+        }
+        core::hint::spin_loop();
+    }
+}
+
 /// Writes raw bytes to the console (program output), turning `\n` into `\r\n`.
 pub fn write_bytes(bytes: &[u8]) {
     if let Some(port) = COM1.lock().as_mut() {

@@ -272,8 +272,12 @@ pub fn boot_with_qemu_args(
                 let kernel_says = std::iter::from_fn(|| {
                     rx.recv_timeout(until.saturating_duration_since(Instant::now()))
                         .ok()
-                });
+                })
+                .map(|line| with_kernel_function(line, o.kernel));
                 for line in report.into_iter().chain(kernel_says) {
+                    if o.echo {
+                        println!("{line}");
+                    }
                     on_line(&line);
                     console.push(line);
                 }
@@ -379,22 +383,41 @@ fn hang_report(socket: &Path, kernel: &Path) -> Vec<String> {
     lines
 }
 
+/// An NMI report line naming a kernel address (`at rip 0x...`, `called
+/// from 0x...`), with the function holding it appended.
+fn with_kernel_function(line: String, kernel: &Path) -> String {
+    let address = ["at rip 0x", "called from 0x"]
+        .iter()
+        .find_map(|tag| register(&line, tag))
+        .map(|a| a.trim_end_matches(','))
+        .filter(|a| a.starts_with("ffffffff"));
+    match address {
+        Some(a) => {
+            let function = function_at(kernel, a);
+            format!("{line} in {function}")
+        }
+        None => line,
+    }
+}
+
 /// The hex value after `name` in a line of QEMU's register dump.
 fn register<'a>(line: &'a str, name: &str) -> Option<&'a str> {
     let at = line.find(name)? + name.len();
     line[at..].split_whitespace().next()
 }
 
-/// The function of `kernel` holding `address` (hex), by `addr2line`.
+/// The function of `kernel` holding `address` (hex), by `addr2line`, with
+/// the functions it was inlined into (`inner < outer`).
 fn function_at(kernel: &Path, address: &str) -> String {
     Command::new("addr2line")
-        .args(["-f", "-C", "-e"])
+        .args(["-f", "-i", "-C", "-e"])
         .arg(kernel)
         .arg(format!("0x{address}"))
         .output()
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.lines().next().map(str::to_string))
+        .map(|s| s.lines().step_by(2).collect::<Vec<_>>().join(" < "))
+        .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "?".to_string())
 }
 

@@ -359,7 +359,14 @@ fn hang_report(socket: &Path, kernel: &Path) -> Vec<String> {
         text.extend_from_slice(&buf[..n]);
     }
     let _ = stream.write_all(b"nmi\n");
-    let text = String::from_utf8_lossy(&text);
+    cpu_lines(&String::from_utf8_lossy(&text), |rip| {
+        function_at(kernel, rip)
+    })
+}
+
+/// A `[hang]` line per CPU of QEMU's register dump `text`, each naming the
+/// code at its `rip` as `name_code` says.
+fn cpu_lines(text: &str, name_code: impl Fn(&str) -> String) -> Vec<String> {
     let mut lines = Vec::new();
     let mut cpu = "";
     let mut rsp = "?";
@@ -377,7 +384,7 @@ fn hang_report(socket: &Path, kernel: &Path) -> Vec<String> {
         let halted = register(line, "HLT=").unwrap_or("?");
         lines.push(format!(
             "[hang] CPU#{cpu}: rip {rip} rsp {rsp} CPL={cpl} HLT={halted} in {}",
-            function_at(kernel, rip)
+            name_code(rip)
         ));
     }
     lines
@@ -432,6 +439,25 @@ fn ending_of(code: Option<i32>) -> Ending {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_register_dump_gives_a_line_per_cpu() {
+        let dump = "CPU#0\n\
+            RAX=0000000000000000 RBX=0000000000000001\n\
+            RSI=0000000000000000 RDI=0000000000000000 RBP=ffffffff80bf2850 RSP=ffffffff80bf2830\n\
+            RIP=ffffffff80178eb3 RFL=00000046 [---Z-P-] CPL=0 II=0 A20=1 SMM=0 HLT=0\n\
+            CPU#1\n\
+            RSI=0000000000000000 RDI=0000000000000000 RBP=0000000000000000 RSP=00007fffffefffc8\n\
+            RIP=0000000000401010 RFL=00000202 [-------] CPL=3 II=0 A20=1 SMM=0 HLT=1\n";
+        let lines = cpu_lines(dump, |rip| format!("f{}", &rip[12..]));
+        assert_eq!(
+            lines,
+            [
+                "[hang] CPU#0: rip ffffffff80178eb3 rsp ffffffff80bf2830 CPL=0 HLT=0 in f8eb3",
+                "[hang] CPU#1: rip 0000000000401010 rsp 00007fffffefffc8 CPL=3 HLT=1 in f1010",
+            ]
+        );
+    }
 
     #[test]
     fn standard_machine_has_the_cpus_asked_for() {

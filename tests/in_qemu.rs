@@ -967,8 +967,20 @@ fn frames_leaked(console: &[String]) -> Option<bool> {
     }
 }
 
+/// The console's last lines: [`LINES_BEFORE_A_BREAK`] of them, or more
+/// when a silent boot's report (`[hang]` lines, the kernel's NMI report)
+/// is longer: the whole report, and that many lines before it.
 fn tail(console: &[String]) -> &[String] {
-    &console[console.len().saturating_sub(LINES_BEFORE_A_BREAK)..]
+    let report = console
+        .iter()
+        .position(|l| l.starts_with("[hang]"))
+        .unwrap_or(console.len());
+    let start = console
+        .len()
+        .min(report)
+        .saturating_sub(LINES_BEFORE_A_BREAK)
+        .min(console.len().saturating_sub(LINES_BEFORE_A_BREAK));
+    &console[start..]
 }
 
 fn indent(lines: &[String]) -> String {

@@ -159,21 +159,24 @@ pub fn init(fs: FileSystem, launch: VecDeque<LaunchEntry>) {
     KERNEL_READY.store(true, Ordering::Release);
 }
 
-/// The NMI state report's part about threads, printed by the CPU that
-/// finds the kernel lock free (none when some CPU holds it: its own rip
-/// says where): each CPU's thread and queue, each thread's state.
+/// The NMI state report's part about threads, printed by the first CPU
+/// that finds the kernel lock free (none when some CPU holds it: its own
+/// rip says where), once a boot: each CPU's thread and queue, each
+/// thread's state.
 pub fn report_threads_if_unlocked(cpu: usize) {
+    static REPORTED: AtomicBool = AtomicBool::new(false);
     let Some(guard) = KERNEL.try_lock() else {
         return;
     };
+    if REPORTED.swap(true, Ordering::Relaxed) {
+        return; // once a boot: the other CPUs' reports would repeat it
+    }
     let Some(k) = guard.as_ref() else {
         return;
     };
     let say = crate::arch::serial::write_fmt_if_free;
     say(format_args!(
-        "[neoos] nmi: cpu {cpu} has the kernel lock: turns next {} serving {}, clock {}\n",
-        NEXT_TURN.load(Ordering::Relaxed),
-        SERVING_TURN.load(Ordering::Relaxed),
+        "[neoos] nmi: cpu {cpu} took the free kernel lock; clock {}\n",
         crate::clock::ticks()
     ));
     let table = k.processes();

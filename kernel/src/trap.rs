@@ -6,7 +6,9 @@
 use neoos_mm::Access;
 use x86_64::structures::idt::PageFaultErrorCode;
 
-use crate::arch::traps::{self, TrapFrame, IRQ_BASE, PAGE_FAULT, SYSCALL_VECTOR};
+use crate::arch::traps::{
+    self, TrapFrame, IRQ_BASE, NMI as NMI_VECTOR, PAGE_FAULT, SYSCALL_VECTOR,
+};
 use crate::arch::{context, cpu, qemu};
 use crate::process;
 
@@ -22,6 +24,7 @@ pub fn handle(frame: &mut TrapFrame) {
             return_address_check(frame);
         }
         v if v >= IRQ_BASE => interrupt(frame),
+        NMI_VECTOR => report_state(frame),
         _ if !frame.from_user() => kernel_fault(frame),
         PAGE_FAULT => user_page_fault(frame),
         v => process::end_current_for_exception(v, frame.rip),
@@ -88,10 +91,12 @@ fn kernel_fault(frame: &TrapFrame) -> ! {
     qemu::exit(qemu::EXIT_KERNEL_FAILURE)
 }
 
-/// An NMI's report of this CPU (where it was interrupted, its kernel
+/// An NMI's report (QEMU's monitor `nmi`: the test harness's report of a
+/// silent machine; the machine goes on) of this CPU (where it was interrupted, its kernel
 /// backtrace) and, when the kernel lock is free, of every thread: what the
 /// test harness asks of a machine that went silent. Prints only when the
 /// console is free, takes no lock it would wait for, changes nothing.
+#[cold]
 pub fn report_state(frame: &TrapFrame) {
     let this = crate::arch::percpu::current();
     let cpu = this.index() as usize;

@@ -29,7 +29,7 @@ pub const IRQ_BASE: u64 = 32;
 pub const COM1_IRQ: u8 = 4;
 pub const PAGE_FAULT: u64 = 14;
 /// The non-maskable interrupt.
-const NMI: u64 = 2;
+pub const NMI: u64 = 2;
 /// The double-fault exception (runs on its own IST stack).
 const DOUBLE_FAULT: usize = 8;
 /// The general-protection exception.
@@ -513,12 +513,6 @@ extern "C" fn trap_dispatch(frame: *mut TrapFrame) {
     let frame = unsafe { &mut *frame };
     if frame.vector == u64::from(super::apic::SPURIOUS_VECTOR) {
         // Spurious APIC interrupts are not acknowledged.
-        return;
-    }
-    if frame.vector == NMI {
-        // QEMU's monitor (`nmi`: the test harness's report of a silent
-        // machine) asks each CPU where it is; the machine goes on.
-        crate::trap::report_state(frame);
         return;
     }
     let kernel_ipi = frame.vector == u64::from(super::apic::FLUSH_VECTOR);

@@ -6,9 +6,7 @@
 use neoos_mm::Access;
 use x86_64::structures::idt::PageFaultErrorCode;
 
-use crate::arch::traps::{
-    self, TrapFrame, IRQ_BASE, NMI as NMI_VECTOR, PAGE_FAULT, SYSCALL_VECTOR,
-};
+use crate::arch::traps::{self, TrapFrame, IRQ_BASE, PAGE_FAULT, SYSCALL_VECTOR};
 use crate::arch::{context, cpu, qemu};
 use crate::process;
 
@@ -24,7 +22,6 @@ pub fn handle(frame: &mut TrapFrame) {
             return_address_check(frame);
         }
         v if v >= IRQ_BASE => interrupt(frame),
-        NMI_VECTOR => report_state(frame),
         _ if !frame.from_user() => kernel_fault(frame),
         PAGE_FAULT => user_page_fault(frame),
         v => process::end_current_for_exception(v, frame.rip),

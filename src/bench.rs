@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::boot::{self, BootOptions, BootOutcome, Ending, Machine};
 use crate::disk::DiskOptions;
@@ -46,11 +46,21 @@ const THREADS_CPUS: u32 = 4;
 /// The shootdown lines' machine: 4 CPUs without `-icount` (QEMU's
 /// multi-threaded TCG, each CPU a host thread), since they count IPIs.
 const SHOOTDOWN_MACHINE: Machine = Machine::Standard { cpus: THREADS_CPUS };
-/// NeoOS's threads boots: the program's argument and the machine.
+/// The threads boots (both systems): the program's argument and the machine.
 const THREADS_BOOTS: [(&str, Machine); 2] = [
     ("threads", Machine::Benchmark { cpus: THREADS_CPUS }),
     ("shootdown", SHOOTDOWN_MACHINE),
 ];
+/// What Linux's threads boot on the `-icount` machine adds to its command
+/// line: only the boot CPU comes up at boot (`maxcpus=1`); mm_threads_bench,
+/// as /init, brings up the others through sysfs while a second thread of it
+/// executes `pause` on CPU 0, since under QEMU 7.2's `-icount` round robin
+/// Linux's own bring-up of a CPU never lets that CPU run (see
+/// [`THREADS_LINES_NOTE`]). `lpj` is the delay-loop calibration the boot CPU
+/// computes on this machine (its log: "lpj=3999972"), given so that each
+/// CPU brought up skips calibrating its own: that waits for timer ticks,
+/// which come slowly while the CPUs take turns of a few instructions.
+const LINUX_ICOUNT_THREADS_OPTIONS: &str = "maxcpus=1 lpj=3999972";
 /// A threads boot is given up when its console stays silent this long
 /// (NeoOS prints a line every few seconds; Linux, booted `quiet`, reaches
 /// /init in about a minute): see [`THREADS_LINES_NOTE`].
@@ -444,6 +454,8 @@ pub struct Measured {
     pub complete: bool,
     /// The kernel release the guest reported (`BENCH kernel <uname -r>`).
     pub kernel_release: Option<String>,
+    /// Boots given up because their console stayed silent, and why.
+    pub stalls: Vec<String>,
 }
 
 impl Measured {
@@ -482,6 +494,7 @@ impl Measured {
     fn absorb(&mut self, other: Measured) {
         self.values.extend(other.values);
         self.errors.extend(other.errors);
+        self.stalls.extend(other.stalls);
         self.complete &= other.complete;
         if self.kernel_release.is_none() {
             self.kernel_release = other.kernel_release;
@@ -558,15 +571,15 @@ fn measure_neoos(timeout: Duration) -> Result<Measured> {
             path: "/bin/mm_threads_bench".into(),
             args: vec![mode.into()],
         };
-        let outcome = boot_benchmark(
+        let command_line = launch::run_word(&[run]);
+        measured.absorb(boot_threads(
+            "NeoOS",
             &kernel,
             None,
-            &launch::run_word(&[run]),
-            timeout,
+            &command_line,
             machine,
-            Some(THREADS_QUIET_LIMIT),
-        )?;
-        measured.absorb(checked("NeoOS", &outcome));
+            timeout,
+        )?);
     }
     eprintln!("neoos: measuring NeoOS on the disk");
     let disk_run = Run {
@@ -582,6 +595,37 @@ fn measure_neoos(timeout: Duration) -> Result<Measured> {
         &command_line,
         timeout,
     )?);
+    Ok(measured)
+}
+
+/// Boots a threads boot, given up when its console stays silent for
+/// [`THREADS_QUIET_LIMIT`] (a stall), which its figures then say.
+fn boot_threads(
+    system: &str,
+    kernel: &Path,
+    initrd: Option<&Path>,
+    command_line: &str,
+    machine: Machine,
+    timeout: Duration,
+) -> Result<Measured> {
+    let started = Instant::now();
+    let outcome = boot_benchmark(
+        kernel,
+        initrd,
+        command_line,
+        timeout,
+        machine,
+        Some(THREADS_QUIET_LIMIT),
+    )?;
+    let mut measured = checked(system, &outcome);
+    if outcome.ending == Ending::TimedOut && started.elapsed() < timeout {
+        let stall = format!(
+            "its boot on {machine:?} was given up: the console stayed silent for {} s",
+            THREADS_QUIET_LIMIT.as_secs()
+        );
+        eprintln!("neoos: {system}: {stall}");
+        measured.stalls.push(stall);
+    }
     Ok(measured)
 }
 
@@ -653,22 +697,28 @@ fn measure_linux(timeout: Duration) -> Result<LinuxRun> {
         None,
     )?;
     let mut measured = checked("Linux", &outcome);
-    eprintln!("neoos: measuring Linux's shootdown lines on {SHOOTDOWN_MACHINE:?}");
     let threads_binary = out_dir().join("bench-bin").join("mm_threads_bench-linux");
     compile_for_linux(&repo_root().join(THREADS_SOURCE), &threads_binary)?;
     let threads_image = out_dir().join("bench-linux-threads-initramfs.cpio");
     linux_initramfs(&threads_binary)?.write(&threads_image)?;
-    // Words after `--` are /init's arguments. Only the shootdown lines:
-    // see THREADS_LINES_NOTE for why not the others.
-    let outcome = boot_benchmark(
-        &kernel,
-        Some(&threads_image),
-        &format!("{LINUX_COMMAND_LINE} -- init shootdown"),
-        timeout,
-        SHOOTDOWN_MACHINE,
-        Some(THREADS_QUIET_LIMIT),
-    )?;
-    measured.absorb(checked("Linux", &outcome));
+    for (mode, machine) in THREADS_BOOTS {
+        eprintln!("neoos: measuring Linux's {mode} lines on {machine:?}");
+        // Words after `--` are /init's arguments.
+        let command_line = match machine {
+            Machine::Benchmark { .. } => {
+                format!("{LINUX_COMMAND_LINE} {LINUX_ICOUNT_THREADS_OPTIONS} -- init {mode}")
+            }
+            Machine::Standard { .. } => format!("{LINUX_COMMAND_LINE} -- init {mode}"),
+        };
+        measured.absorb(boot_threads(
+            "Linux",
+            &kernel,
+            Some(&threads_image),
+            &command_line,
+            machine,
+            timeout,
+        )?);
+    }
     let release = kernel_release_of(&kernel)?;
     let mut disk_image = linux_initramfs(&binary)?;
     disk_image.dir("/home")?;
@@ -1224,6 +1274,9 @@ fn incomplete_note(system: &str, m: &Measured) -> String {
         out.push_str(&format!(
             "\n{system}: a call failed in `{error}` (name, errno).\n"
         ));
+    }
+    for stall in &m.stalls {
+        out.push_str(&format!("\n{system}: {stall}.\n"));
     }
     out
 }

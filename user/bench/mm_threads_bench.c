@@ -37,6 +37,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_THREADS 4
@@ -328,19 +330,15 @@ static void measure_shootdowns(void)
 
 /* ------------- Linux as /init: bringing up the CPUs it left offline ------------ */
 
-static volatile int bringing_up;
-
-/* Executes a `pause` on CPU 0 every millisecond until the CPUs are up (see
- * bring_up_cpus); asleep in between, so that CPU 0 still idles (and the
- * instruction clock jumps) when nothing else is to be done. */
-static void *pause_while_bringing_up(void *arg)
+/* Executes a `pause` every millisecond, asleep in between (so that its CPU
+ * still idles, and the instruction clock jumps, when nothing else is to be
+ * done), until killed. */
+static void pause_every_millisecond(void)
 {
-    (void)arg;
-    while (__atomic_load_n(&bringing_up, __ATOMIC_SEQ_CST)) {
+    for (;;) {
         spin_pause();
         usleep(1000);
     }
-    return 0;
 }
 
 /* Lets the calling thread run on CPUs 0 to count - 1 only. */
@@ -376,25 +374,27 @@ static int online_cpu(int cpu)
  * out or it pauses, halts or sends an IPI, and Linux's CPU bring-up waits
  * for the new CPU in a loop that calls schedule(): alone on CPU 0 that loop
  * never lets the new CPU run (a boot with 4 CPUs stalls at "Booting SMP
- * configuration"). So a second thread on CPU 0 executes a `pause` each
+ * configuration"). So a second process on CPU 0 executes a `pause` each
  * millisecond, when that loop lets it run, which ends CPU 0's turn. */
 static int bring_up_cpus(void)
 {
-    pthread_t pauser;
     int error = run_on_cpus(1); /* the pauser inherits it */
     if (error)
         return error;
-    __atomic_store_n(&bringing_up, 1, __ATOMIC_SEQ_CST);
-    error = pthread_create(&pauser, 0, pause_while_bringing_up, 0);
-    if (error)
-        return error;
+    /* A process, not a thread: the benchmark's address space stays as it
+     * would be without it (a thread's stack would be reused by a worker). */
+    pid_t pauser = fork();
+    if (pauser < 0)
+        return errno;
+    if (pauser == 0)
+        pause_every_millisecond();
     for (int cpu = 1; cpu < MAX_THREADS && !error; cpu++) {
         error = online_cpu(cpu);
         if (!error) /* the host tool gives up a silent console */
             printf("mm_threads_bench: CPU %d up\n", cpu);
     }
-    __atomic_store_n(&bringing_up, 0, __ATOMIC_SEQ_CST);
-    pthread_join(pauser, 0);
+    kill(pauser, SIGKILL);
+    waitpid(pauser, 0, 0);
     if (!error)
         error = run_on_cpus(MAX_THREADS);
     if (!error && sysconf(_SC_NPROCESSORS_ONLN) < MAX_THREADS)

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::boot::{self, BootOptions, BootOutcome, Ending, Machine};
 use crate::disk::DiskOptions;
@@ -46,39 +46,73 @@ const THREADS_CPUS: u32 = 4;
 /// The shootdown lines' machine: 4 CPUs without `-icount` (QEMU's
 /// multi-threaded TCG, each CPU a host thread), since they count IPIs.
 const SHOOTDOWN_MACHINE: Machine = Machine::Standard { cpus: THREADS_CPUS };
-/// NeoOS's threads boots: the program's argument and the machine.
+/// The threads boots (both systems): the program's argument and the machine.
 const THREADS_BOOTS: [(&str, Machine); 2] = [
     ("threads", Machine::Benchmark { cpus: THREADS_CPUS }),
     ("shootdown", SHOOTDOWN_MACHINE),
 ];
+/// What Linux's threads boot on the `-icount` machine adds to its command
+/// line: only the boot CPU comes up at boot (`maxcpus=1`); mm_threads_bench,
+/// as /init, brings up the others through sysfs while a second thread of it
+/// executes `pause` on CPU 0, since under QEMU 7.2's `-icount` round robin
+/// Linux's own bring-up of a CPU never lets that CPU run (see
+/// [`THREADS_LINES_NOTE`]). `lpj` is the delay-loop calibration the boot CPU
+/// computes on this machine (its log: "lpj=3999972"), given so that each
+/// CPU brought up skips calibrating its own: that waits for timer ticks,
+/// which come slowly while the CPUs take turns of a few instructions.
+const LINUX_ICOUNT_THREADS_OPTIONS: &str = "maxcpus=1 lpj=3999972";
 /// A threads boot is given up when its console stays silent this long
 /// (NeoOS prints a line every few seconds; Linux, booted `quiet`, reaches
-/// /init in about a minute): see [`THREADS_LINES_NOTE`].
+/// /init in about a minute, which then prints a line as each CPU comes up):
+/// see [`THREADS_LINES_NOTE`].
 const THREADS_QUIET_LIMIT: Duration = Duration::from_secs(300);
 /// How the threads lines are measured on QEMU's round robin of CPUs, and
-/// why Linux's may be missing.
-const THREADS_LINES_NOTE: &str = "\nThe threads lines come from two more boots with 4 \
-     CPUs. The 1/2/4-thread lines run on the benchmark machine with `-smp 4`. Under \
-     `-icount` QEMU (7.2 here) runs the CPUs in turn in one host thread: a CPU that spins \
-     while it waits for another burns its turn, and the one it waits for does not run \
-     meanwhile. So these threads wait for each other asleep in futex waits (each \
-     arrives, the last wakes the main thread, which starts them all with one futex \
-     wake); with spinning waits the 2- and 4-thread groups took minutes of host time \
-     each, with futex waits the boot takes seconds. The figures keep their definition \
-     (the lowest window of each step); only how the threads wait between windows \
-     changed. With 4 CPUs the order of the CPUs' turns is not the same from run to \
-     run: over our three runs the 4-thread mmap took 4,100 to 4,522 and munmap 18,565 to \
-     26,641 (fault 3,637 each time); the 1- and 2-thread lines repeated exactly. The shootdown lines count IPIs, not instructions, so they run on a 4-CPU \
-     machine without `-icount` (`-m 512M -cpu max,-la57 -smp 4`, each CPU a host \
-     thread): there the three others really spin at once on their CPUs (each step a \
-     `pause`). Under `-icount` we saw them not all run at once (QEMU left one CPU with \
-     its timer interrupt delivered and its first handler instruction not executed for \
-     as long as another CPU kept running), and Linux 6.1's 4-CPU boot never got past \
-     bringing up its secondary CPUs (an AP waiting with `pause` in its start-up loop \
-     for minutes of host time), so Linux's 1/2/4-thread lines are not measured. A \
-     threads boot whose console stays silent for 300 s is given up; a shootdown round \
-     whose others do not all run at once ends the line with `BENCH error \
-     shootdown_others_not_running ROUND`.\n";
+/// how Linux's CPUs come up for them.
+const THREADS_LINES_NOTE: &str = "\nThe threads lines come from two more boots of each \
+     system with 4 CPUs. The 1/2/4-thread lines run on the benchmark machine with `-smp 4`. \
+     Under `-icount` QEMU (7.2 here) runs the CPUs in turn in one host thread: a CPU keeps \
+     its turn until it has used the instruction budget up to the next timer, executes \
+     `pause`, halts or sends an IPI, and the next CPU gets what is left of that budget \
+     (nothing when the first used it all). So these threads wait for each other asleep in \
+     futex waits (each arrives, the last wakes the main thread, which starts them all with \
+     one futex wake); with spinning waits the 2- and 4-thread groups took minutes of host \
+     time each, with futex waits the boot takes seconds. The figures keep their definition \
+     (the lowest window of each step); only how the threads wait between windows changed. \
+     With 4 CPUs the order of the CPUs' turns is not the same from run to run: over our \
+     three runs NeoOS's 4-thread mmap took 4,100 to 4,522 and munmap 18,565 to 26,641 \
+     (fault 3,637 each time); the 1- and 2-thread lines repeated exactly. Over our six \
+     runs with 4 CPUs up, Linux's 1-thread lines repeated exactly, its 2-thread fault took \
+     3,154 to 3,213 and munmap 26,177 to 26,615 (mmap 5,531 each time), its 4-thread mmap \
+     5,637 to 6,350, fault 3,214 to 3,595 and munmap 26,609 to 44,708. Linux 6.1 booted \
+     with 4 CPUs under `-icount` stops at \"Booting SMP configuration\": the boot CPU, \
+     having let the new CPU go on, waits for it in a loop around schedule() with nothing \
+     else to run, so it used every budget, and the new CPU (at the `pause` of its wait in \
+     cpu_init, the go-ahead already in memory) never ran again: QEMU's exec log over 3 s \
+     of host time held only CPU 0's blocks. Each of these, tried alone, changed nothing \
+     (the boot still stopped there after 100 s): Linux's `tsc=reliable`, \
+     `no_timer_check`, `clocksource=tsc tsc=reliable`, `nohz=off`, `idle=poll`, \
+     `idle=halt`; QEMU's `-icount shift=3,sleep=off`, `shift=0,sleep=on`, \
+     `shift=0,sleep=on,align=on`, and `-accel tcg,thread=single` (what `-icount` implies \
+     anyway). Without `-icount` (each CPU a host thread, or one host thread for all) the \
+     same boot brought the 4 CPUs up in under a second. So Linux's threads boot on the \
+     `-icount` machine adds `maxcpus=1 lpj=3999972` to its command line (the QEMU options \
+     are NeoOS's): it boots with CPU 0 alone, and mm_threads_bench, its /init, brings CPUs \
+     1 to 3 up by writing 1 to `/sys/devices/system/cpu/cpuN/online` (the kernel's own \
+     bring-up code, the SMP alternatives patched back in with the second CPU) while a \
+     child process on CPU 0 executes a `pause` each millisecond, which ends CPU 0's turn \
+     whenever that loop lets it run (that takes seconds; in our runs the bring-up from \
+     /init also went through without the child, for a reason we did not pin down). \
+     `lpj=3999972` is the delay-loop calibration the boot CPU computes on this machine, \
+     given so that each new CPU skips calibrating its own (which waits for timer ticks). \
+     The shootdown lines count IPIs, not instructions, so they run on a 4-CPU machine \
+     without `-icount` (`-m 512M -cpu max,-la57 -smp 4`, each CPU a host thread): there the \
+     three others really spin at once on their CPUs (each step a `pause`). Under `-icount` \
+     we saw them not all run at once (QEMU left one CPU with its timer interrupt delivered \
+     and its first handler instruction not executed for as long as another CPU kept \
+     running). A threads boot whose console stays silent for 300 s is given up, and the \
+     report says so under its figures (mm_threads_bench prints a line as each CPU comes \
+     up); a shootdown round whose others do not all run at once ends the line with \
+     `BENCH error shootdown_others_not_running ROUND`.\n";
 /// A line's `reference` when the notes have no Linux figure for it (shown
 /// only when Linux is measured: `--linux`).
 const NOT_IN_NOTES: f64 = f64::NAN;
@@ -444,6 +478,8 @@ pub struct Measured {
     pub complete: bool,
     /// The kernel release the guest reported (`BENCH kernel <uname -r>`).
     pub kernel_release: Option<String>,
+    /// Boots given up because their console stayed silent, and why.
+    pub stalls: Vec<String>,
 }
 
 impl Measured {
@@ -482,6 +518,7 @@ impl Measured {
     fn absorb(&mut self, other: Measured) {
         self.values.extend(other.values);
         self.errors.extend(other.errors);
+        self.stalls.extend(other.stalls);
         self.complete &= other.complete;
         if self.kernel_release.is_none() {
             self.kernel_release = other.kernel_release;
@@ -558,15 +595,15 @@ fn measure_neoos(timeout: Duration) -> Result<Measured> {
             path: "/bin/mm_threads_bench".into(),
             args: vec![mode.into()],
         };
-        let outcome = boot_benchmark(
+        let command_line = launch::run_word(&[run]);
+        measured.absorb(boot_threads(
+            "NeoOS",
             &kernel,
             None,
-            &launch::run_word(&[run]),
-            timeout,
+            &command_line,
             machine,
-            Some(THREADS_QUIET_LIMIT),
-        )?;
-        measured.absorb(checked("NeoOS", &outcome));
+            timeout,
+        )?);
     }
     eprintln!("neoos: measuring NeoOS on the disk");
     let disk_run = Run {
@@ -582,6 +619,37 @@ fn measure_neoos(timeout: Duration) -> Result<Measured> {
         &command_line,
         timeout,
     )?);
+    Ok(measured)
+}
+
+/// Boots a threads boot, given up when its console stays silent for
+/// [`THREADS_QUIET_LIMIT`] (a stall), which its figures then say.
+fn boot_threads(
+    system: &str,
+    kernel: &Path,
+    initrd: Option<&Path>,
+    command_line: &str,
+    machine: Machine,
+    timeout: Duration,
+) -> Result<Measured> {
+    let started = Instant::now();
+    let outcome = boot_benchmark(
+        kernel,
+        initrd,
+        command_line,
+        timeout,
+        machine,
+        Some(THREADS_QUIET_LIMIT),
+    )?;
+    let mut measured = checked(system, &outcome);
+    if outcome.ending == Ending::TimedOut && started.elapsed() < timeout {
+        let stall = format!(
+            "its boot on {machine:?} was given up: the console stayed silent for {} s",
+            THREADS_QUIET_LIMIT.as_secs()
+        );
+        eprintln!("neoos: {system}: {stall}");
+        measured.stalls.push(stall);
+    }
     Ok(measured)
 }
 
@@ -653,22 +721,21 @@ fn measure_linux(timeout: Duration) -> Result<LinuxRun> {
         None,
     )?;
     let mut measured = checked("Linux", &outcome);
-    eprintln!("neoos: measuring Linux's shootdown lines on {SHOOTDOWN_MACHINE:?}");
     let threads_binary = out_dir().join("bench-bin").join("mm_threads_bench-linux");
     compile_for_linux(&repo_root().join(THREADS_SOURCE), &threads_binary)?;
     let threads_image = out_dir().join("bench-linux-threads-initramfs.cpio");
     linux_initramfs(&threads_binary)?.write(&threads_image)?;
-    // Words after `--` are /init's arguments. Only the shootdown lines:
-    // see THREADS_LINES_NOTE for why not the others.
-    let outcome = boot_benchmark(
-        &kernel,
-        Some(&threads_image),
-        &format!("{LINUX_COMMAND_LINE} -- init shootdown"),
-        timeout,
-        SHOOTDOWN_MACHINE,
-        Some(THREADS_QUIET_LIMIT),
-    )?;
-    measured.absorb(checked("Linux", &outcome));
+    for (mode, machine) in THREADS_BOOTS {
+        eprintln!("neoos: measuring Linux's {mode} lines on {machine:?}");
+        measured.absorb(boot_threads(
+            "Linux",
+            &kernel,
+            Some(&threads_image),
+            &linux_threads_command_line(mode, machine),
+            machine,
+            timeout,
+        )?);
+    }
     let release = kernel_release_of(&kernel)?;
     let mut disk_image = linux_initramfs(&binary)?;
     disk_image.dir("/home")?;
@@ -695,6 +762,18 @@ fn measure_linux(timeout: Duration) -> Result<LinuxRun> {
         kernel,
         modules,
     })
+}
+
+/// Linux's command line for a threads boot of `mode` on `machine`: on the
+/// `-icount` machine it boots with one CPU (see
+/// [`LINUX_ICOUNT_THREADS_OPTIONS`]). Words after `--` are /init's arguments.
+fn linux_threads_command_line(mode: &str, machine: Machine) -> String {
+    match machine {
+        Machine::Benchmark { .. } => {
+            format!("{LINUX_COMMAND_LINE} {LINUX_ICOUNT_THREADS_OPTIONS} -- init {mode}")
+        }
+        Machine::Standard { .. } => format!("{LINUX_COMMAND_LINE} -- init {mode}"),
+    }
 }
 
 /// The release of a `/boot/vmlinuz-RELEASE` file (its modules are in
@@ -1225,6 +1304,9 @@ fn incomplete_note(system: &str, m: &Measured) -> String {
             "\n{system}: a call failed in `{error}` (name, errno).\n"
         ));
     }
+    for stall in &m.stalls {
+        out.push_str(&format!("\n{system}: {stall}.\n"));
+    }
     out
 }
 
@@ -1256,6 +1338,30 @@ mod tests {
     fn a_console_without_done_is_incomplete() {
         let m = Measured::from_console(&lines("BENCH map_unmap_page 1\n"));
         assert!(!m.complete);
+    }
+
+    #[test]
+    fn linux_boots_with_one_cpu_only_on_the_icount_threads_machine() {
+        let [(threads, icount), (shootdown, standard)] = THREADS_BOOTS;
+        let line = linux_threads_command_line(threads, icount);
+        assert!(line.contains(" maxcpus=1 "), "{line}");
+        assert!(line.ends_with(" -- init threads"), "{line}");
+        let line = linux_threads_command_line(shootdown, standard);
+        assert!(!line.contains("maxcpus"), "{line}");
+        assert!(line.ends_with(" -- init shootdown"), "{line}");
+    }
+
+    #[test]
+    fn a_boot_given_up_for_silence_is_said_under_the_figures() {
+        let m = Measured {
+            complete: true,
+            stalls: vec!["its boot was given up".into()],
+            ..Measured::default()
+        };
+        assert_eq!(
+            incomplete_note("Linux", &m),
+            "\nLinux: its boot was given up.\n"
+        );
     }
 
     #[test]

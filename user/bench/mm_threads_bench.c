@@ -27,13 +27,17 @@
  *
  * Arguments: "threads" or "shootdown" runs only those lines (the host tool
  * boots the first on the -icount machine, the second without -icount: IPIs
- * are counted, not instructions); "init" as above.
+ * are counted, not instructions); "init" as above, and when Linux left CPUs
+ * offline (its -icount boot has `maxcpus=1`) it brings them up first: see
+ * bring_up_cpus.
  *
  * Output: BENCH <name> <value>, BENCH error <name> <errno>, BENCH done. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +47,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_THREADS 4
@@ -323,6 +328,80 @@ static void measure_shootdowns(void)
         pthread_join(t[i], 0);
 }
 
+/* ------------- Linux as /init: bringing up the CPUs it left offline ------------ */
+
+/* Executes a `pause` every millisecond, asleep in between (so that its CPU
+ * still idles, and the instruction clock jumps, when nothing else is to be
+ * done), until killed. */
+static void pause_every_millisecond(void)
+{
+    for (;;) {
+        spin_pause();
+        usleep(1000);
+    }
+}
+
+/* Lets the calling thread run on CPUs 0 to count - 1 only. */
+static int run_on_cpus(int count)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int i = 0; i < count; i++)
+        CPU_SET(i, &set);
+    return sched_setaffinity(0, sizeof set, &set) == 0 ? 0 : errno;
+}
+
+/* Writes "1" to CPU `cpu`'s online file unless it reads "1" already. */
+static int online_cpu(int cpu)
+{
+    char path[64], state = 0;
+    snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/online", cpu);
+    int fd = open(path, O_RDWR);
+    if (fd < 0)
+        return errno;
+    int error = 0;
+    if (read(fd, &state, 1) != 1)
+        error = errno ? errno : EIO;
+    else if (state != '1' && pwrite(fd, "1", 1, 0) != 1)
+        error = errno;
+    close(fd);
+    return error;
+}
+
+/* Brings CPUs 1 to MAX_THREADS - 1 up through sysfs (Linux booted with
+ * `maxcpus=1`); 0 or an errno. Under QEMU 7.2's -icount round robin a CPU
+ * keeps its turn until its instruction budget (up to the next timer) runs
+ * out or it pauses, halts or sends an IPI, and Linux's CPU bring-up waits
+ * for the new CPU in a loop that calls schedule(): alone on CPU 0 that loop
+ * never lets the new CPU run (a boot with 4 CPUs stalls at "Booting SMP
+ * configuration"). So a second process on CPU 0 executes a `pause` each
+ * millisecond, when that loop lets it run, which ends CPU 0's turn. */
+static int bring_up_cpus(void)
+{
+    int error = run_on_cpus(1); /* the pauser inherits it */
+    if (error)
+        return error;
+    /* A process, not a thread: the benchmark's address space stays as it
+     * would be without it (a thread's stack would be reused by a worker). */
+    pid_t pauser = fork();
+    if (pauser < 0)
+        return errno;
+    if (pauser == 0)
+        pause_every_millisecond();
+    for (int cpu = 1; cpu < MAX_THREADS && !error; cpu++) {
+        error = online_cpu(cpu);
+        if (!error) /* the host tool gives up a silent console */
+            printf("mm_threads_bench: CPU %d up\n", cpu);
+    }
+    kill(pauser, SIGKILL);
+    waitpid(pauser, 0, 0);
+    if (!error)
+        error = run_on_cpus(MAX_THREADS);
+    if (!error && sysconf(_SC_NPROCESSORS_ONLN) < MAX_THREADS)
+        error = ENODEV;
+    return error;
+}
+
 /* Whether `word` is among the arguments. */
 static int has_arg(int argc, char **argv, const char *word)
 {
@@ -336,15 +415,22 @@ int main(int argc, char **argv)
 {
     int as_init = has_arg(argc, argv, "init");
     int threads = has_arg(argc, argv, "threads"), shootdown = has_arg(argc, argv, "shootdown");
+    int cpus_error = 0;
     setvbuf(stdout, NULL, _IOLBF, 0);
     if (as_init) {
         mkdir("/proc", 0555);
         mount("proc", "/proc", "proc", 0, NULL);
+        mkdir("/sys", 0555);
+        mount("sysfs", "/sys", "sysfs", 0, NULL);
+        if (sysconf(_SC_NPROCESSORS_ONLN) < MAX_THREADS)
+            cpus_error = bring_up_cpus();
+        if (cpus_error)
+            printf("BENCH error cpus_online %d\n", cpus_error);
     }
-    if (threads || !shootdown)
+    if ((threads || !shootdown) && !cpus_error)
         for (int n = 1; n <= MAX_THREADS; n *= 2)
             measure_threads(n);
-    if (shootdown || !threads)
+    if ((shootdown || !threads) && !cpus_error)
         measure_shootdowns();
     printf("BENCH done\n");
     fflush(stdout);

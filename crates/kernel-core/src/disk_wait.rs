@@ -53,7 +53,7 @@ use crate::kernel::{FatalFault, Kernel};
 use crate::mount::is_volume_file;
 use crate::platform::Platform;
 use crate::process::Tid;
-use crate::syscall::SchedulerCall;
+use crate::syscall::{Completion, SchedulerCall};
 
 /// Most runs one batch carries: the virtio queue's requests in flight
 /// (16 descriptors, each request one with indirect descriptors).
@@ -64,24 +64,42 @@ pub const BATCH_PAGES: usize = 256;
 pub const READ_WINDOW: u64 = neoos_mm::READ_AHEAD_PAGES;
 const PAGE: u64 = neoos_mm::PAGE_SIZE;
 
-/// A write-back of one file under way.
+/// A write-back of one file (or of its pages in a range) under way.
 #[derive(Debug)]
 pub struct Writeback {
     file: FileId,
     /// The page index the next batch is gathered from.
     next: u64,
+    /// The page index the write-back ends before.
+    end: u64,
     /// The batch whose writes were started, until they are done.
     batch: Option<GatheredRuns>,
 }
 
 impl Writeback {
     fn of(file: FileId) -> Self {
+        Self::of_pages(file, 0, u64::MAX)
+    }
+
+    fn of_pages(file: FileId, first: u64, end: u64) -> Self {
         Writeback {
             file,
-            next: 0,
+            next: first,
+            end,
             batch: None,
         }
     }
+}
+
+/// A thread's `sys_munmap` whose mapping's dirty pages are being written
+/// ([`Kernel::unmap_step`]): the mapping stays marked as being unmapped
+/// until the call ends.
+#[derive(Debug)]
+struct CallUnmap {
+    pid: crate::process::Pid,
+    addr: u64,
+    size: i64,
+    writeback: Writeback,
 }
 
 /// A thread's write-back call under way: its files, the one being
@@ -108,6 +126,7 @@ pub enum WritebackStep {
 #[derive(Debug, Default)]
 pub struct Writebacks {
     threads: BTreeMap<Tid, CallWriteback>,
+    unmaps: BTreeMap<Tid, CallUnmap>,
     pub(crate) flusher: Option<Writeback>,
     reads: FaultReads,
 }
@@ -201,7 +220,7 @@ impl<P: Platform> Kernel<P> {
         let gathered = memory.file_gather_dirty(
             &mut io,
             writeback.file,
-            writeback.next,
+            (writeback.next, writeback.end),
             BATCH_RUNS,
             BATCH_PAGES,
         );
@@ -229,6 +248,72 @@ impl<P: Platform> Kernel<P> {
         Ok(WritebackStep::WaitForDisk)
     }
 
+    /// NeoOS `sys_munmap(addr, size)` of process `pid`: made at once
+    /// unless its mapping shows a volume file with dirty pages in it; then
+    /// the mapping is marked as being unmapped and its pages are written
+    /// by the scheduler side ([`Self::unmap_step`]) in batches whose waits
+    /// hold no lock, before it goes.
+    pub(crate) fn neo_munmap_call(
+        &mut self,
+        pid: crate::process::Pid,
+        addr: u64,
+        size: i64,
+    ) -> Completion {
+        let begun = self.with_space(pid, |m, s, hw| {
+            m.neo_munmap_begin(s, hw, addr, size, is_volume_file)
+        });
+        let write = match begun {
+            Ok(Some(write)) => write,
+            Ok(None) => return Completion::Done(Ok(0)),
+            Err(e) => return Completion::Done(Err(e)),
+        };
+        let tid = self.caller_tid(pid);
+        let writeback = Writeback::of_pages(write.file, write.first_page, write.end_page);
+        let call = CallUnmap {
+            pid,
+            addr,
+            size,
+            writeback,
+        };
+        self.writebacks.unmaps.insert(tid, call);
+        Completion::Scheduler(SchedulerCall::NeoMunmap)
+    }
+
+    /// One step of thread `tid`'s `sys_munmap` ([`Self::neo_munmap_call`]):
+    /// `None` while writes are in flight (the thread blocks for the disk
+    /// in the same lock section and steps again once woken); else its
+    /// result: once the pages are written, the mapping goes under the lock
+    /// (the pages stored to meanwhile written there first); on a failed
+    /// write `Io`, the mapping left as it was with its unwritten pages
+    /// dirty.
+    pub fn unmap_step(&mut self, tid: Tid) -> Option<Result<(), Errno>> {
+        let Some(mut call) = self.writebacks.unmaps.remove(&tid) else {
+            return Some(Err(Errno::Inval));
+        };
+        let result = match self.advance(&mut call.writeback) {
+            Ok(WritebackStep::WaitForDisk) => {
+                self.writebacks.unmaps.insert(tid, call);
+                return None;
+            }
+            Ok(WritebackStep::Done) => self.with_space(call.pid, |m, s, hw| {
+                m.neo_munmap_finish(s, hw, call.addr, call.size)
+            }),
+            Err(e) => {
+                self.abandon_unmap(&call);
+                Err(e)
+            }
+        };
+        self.reap_released_orphans();
+        Some(result)
+    }
+
+    /// The mapping of `call` is no longer being unmapped.
+    fn abandon_unmap(&mut self, call: &CallUnmap) {
+        if let Ok(space) = self.space_of(call.pid) {
+            self.memory.neo_munmap_abandon(space, call.addr);
+        }
+    }
+
     /// After a batch's writes are done: `Io` if one failed (its pages stay
     /// dirty), else the volume's sync, then the pages clean.
     fn finish_batch(&mut self, file: FileId, batch: &GatheredRuns) -> Result<(), Errno> {
@@ -250,6 +335,11 @@ impl<P: Platform> Kernel<P> {
                 .threads
                 .retain(|&tid, _| processes.thread(tid).is_some());
         }
+        while let Some(tid) = self.gone_unmapper() {
+            if let Some(call) = self.writebacks.unmaps.remove(&tid) {
+                self.abandon_unmap(&call);
+            }
+        }
         if !self.writebacks.reads.failed_waiters.is_empty() {
             let processes = &self.processes;
             self.writebacks
@@ -269,6 +359,16 @@ impl<P: Platform> Kernel<P> {
         self.start_waiting_reads();
     }
 
+    /// A thread whose `sys_munmap` was under way and is gone (killed while
+    /// it waited): its mapping is to be unmarked.
+    fn gone_unmapper(&self) -> Option<Tid> {
+        let processes = &self.processes;
+        let mut unmappers = self.writebacks.unmaps.keys();
+        unmappers
+            .find(|&&tid| processes.thread(tid).is_none())
+            .copied()
+    }
+
     /// Resolves a page fault of process `pid` (thread `tid`) at `address`,
     /// its disk reads deferred: `None` when the thread is to wait for the
     /// disk (in the same lock section) and fault again once woken; else
@@ -284,6 +384,11 @@ impl<P: Platform> Kernel<P> {
         // Twice at most: a read done at once (nothing in flight on the
         // device, or a run of holes) is installed before the retry.
         for _ in 0..2 {
+            while let Some(tid) = self.gone_unmapper() {
+                if let Some(call) = self.writebacks.unmaps.remove(&tid) {
+                    self.abandon_unmap(&call);
+                }
+            }
             if !self.writebacks.reads.failed_waiters.is_empty() {
                 if let Some(error) = self.writebacks.reads.failed_waiters.remove(&tid) {
                     return Some(Err(FatalFault::of(error)));

@@ -354,13 +354,13 @@ impl MemorySystem {
         self.store.file_sync(io, file)
     }
 
-    /// [`ObjectStore::gather_dirty`] of the file's object from page
-    /// `first` on (`None` as well when the file has no object).
+    /// [`ObjectStore::gather_dirty`] of the file's object, its pages
+    /// `[first, end)` (`None` as well when the file has no object).
     pub fn file_gather_dirty(
         &mut self,
         io: &mut Io,
         file: FileId,
-        first: u64,
+        (first, end): (u64, u64),
         most_runs: usize,
         most_pages: usize,
     ) -> Result<Option<crate::page_cache::GatheredRuns>, Errno> {
@@ -368,7 +368,7 @@ impl MemorySystem {
             return Ok(None);
         };
         self.store
-            .gather_dirty(io, id, first, u64::MAX, most_runs, most_pages)
+            .gather_dirty(io, id, first, end, most_runs, most_pages)
     }
 
     /// [`ObjectStore::clean_written`].

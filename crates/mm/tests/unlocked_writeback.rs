@@ -24,7 +24,7 @@ fn a_page_written_again_after_its_copy_stays_dirty_the_others_become_clean() {
         write(&mut m, f, i, i as u8);
     }
     let g = m
-        .with_io(|vm, io| vm.file_gather_dirty(io, f, 0, 2, 256))
+        .with_io(|vm, io| vm.file_gather_dirty(io, f, (0, u64::MAX), 2, 256))
         .unwrap()
         .expect("dirty pages");
     let runs: Vec<(u64, usize)> = g.runs.iter().map(|(at, b)| (*at, b.len() / PAGE)).collect();
@@ -45,19 +45,19 @@ fn a_page_written_again_after_its_copy_stays_dirty_the_others_become_clean() {
         assert_eq!(m.vm.file_page_dirty(f, page), Some(dirty), "page {page}");
     }
     let rest = m
-        .with_io(|vm, io| vm.file_gather_dirty(io, f, g.next, 16, 256))
+        .with_io(|vm, io| vm.file_gather_dirty(io, f, (g.next, u64::MAX), 16, 256))
         .unwrap()
         .expect("page 12");
     assert_eq!(rest.runs.len(), 1);
     assert_eq!(rest.runs[0].0, 12);
     let again = m
-        .with_io(|vm, io| vm.file_gather_dirty(io, f, 0, 16, 256))
+        .with_io(|vm, io| vm.file_gather_dirty(io, f, (0, u64::MAX), 16, 256))
         .unwrap()
         .expect("pages 2 and 12");
     assert_eq!(again.runs[0].1[0], 99);
     m.vm.clean_written(&again);
     assert_eq!(
-        m.with_io(|vm, io| vm.file_gather_dirty(io, f, 0, 16, 256))
+        m.with_io(|vm, io| vm.file_gather_dirty(io, f, (0, u64::MAX), 16, 256))
             .unwrap()
             .map(|g| g.next),
         None
@@ -87,7 +87,7 @@ fn a_page_mapped_writable_when_copied_stays_dirty_and_batches_are_bounded_by_pag
         m.store(p, a + page * PAGE_SIZE, &[page as u8 + 1]).unwrap();
     }
     let g = m
-        .with_io(|vm, io| vm.file_gather_dirty(io, f, 0, 16, 3))
+        .with_io(|vm, io| vm.file_gather_dirty(io, f, (0, u64::MAX), 16, 3))
         .unwrap()
         .expect("dirty pages");
     assert_eq!(g.runs.len(), 1);

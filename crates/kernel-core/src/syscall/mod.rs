@@ -341,6 +341,14 @@ pub enum SchedulerCall {
         info: UserPtr,
         options: u32,
     },
+    /// NeoOS `sys_munmap` of a mapping of a volume file with dirty pages
+    /// ([`Kernel::unmap_step`] until done): its pages are written, waiting
+    /// for the disk without the kernel lock, before the mapping goes.
+    NeoMunmap,
+    /// The call met a mapping another thread's `sys_munmap` is writing
+    /// back (`Errno::BeingUnmapped`, nothing done): the caller waits for
+    /// the disk once and makes the call again.
+    AwaitUnmap,
 }
 
 /// How the kernel logic completed a call.
@@ -422,6 +430,9 @@ impl<P: Platform> Kernel<P> {
                 let (result, mapped) = caller.run(c);
                 self.touch_mapped(mapped);
                 self.reap_released_orphans();
+                if result == Err(Errno::BeingUnmapped) {
+                    return Err((SchedulerCall::AwaitUnmap, personality));
+                }
                 return Ok(personality.result(result));
             }
         }
@@ -464,6 +475,9 @@ impl<P: Platform> Kernel<P> {
             {
                 self.msync_sync(pid, addr, len, flags)
             }
+            Call::Memory(MemoryCall::NeoMunmap { addr, size }) => {
+                self.neo_munmap_call(pid, addr, size)
+            }
             Call::Memory(c) => Completion::Done(self.memory_call(pid, c)),
             Call::Files(c) => self.file_call(pid, c),
             Call::Processes(c) => self.process_call(pid, c),
@@ -473,7 +487,12 @@ impl<P: Platform> Kernel<P> {
         // Unlinked files whose last descriptor or mapping this call let go
         // (O(1) unless a file object went).
         self.reap_released_orphans();
-        completion
+        match completion {
+            Completion::Done(Err(Errno::BeingUnmapped)) => {
+                Completion::Scheduler(SchedulerCall::AwaitUnmap)
+            }
+            completion => completion,
+        }
     }
 
     /// `NoMem` when the kernel heap has no room above its reserve and the

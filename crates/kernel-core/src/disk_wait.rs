@@ -1,6 +1,9 @@
 //! Disk requests that run without the kernel lock: the write-backs of
-//! `fsync`, `msync(MS_SYNC)` and the flusher, and the reads of page
-//! faults, for files on the disk volume.
+//! `fsync`, `msync(MS_SYNC)`, `sys_munmap` and the flusher, and the reads
+//! of page faults, for files on the disk volume. A `sys_munmap` writes its
+//! mapping's pages so before the mapping goes ([`Kernel::unmap_step`]),
+//! the mapping marked as being unmapped meanwhile: other calls that would
+//! change it wait ([`SchedulerCall::AwaitUnmap`]).
 //!
 //! A write-back goes in batches, each in three steps: under the kernel
 //! lock the page cache copies a batch of dirty runs out

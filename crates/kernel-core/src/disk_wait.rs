@@ -1,5 +1,6 @@
 //! Disk requests that run without the kernel lock: the write-backs of
-//! `fsync`, `msync(MS_SYNC)`, `sys_munmap` and the flusher, and the reads
+//! `fsync`, `msync(MS_SYNC)`, `sys_munmap`, the last `close` and the
+//! flusher, and the reads
 //! of page faults, for files on the disk volume. A `sys_munmap` writes its
 //! mapping's pages so before the mapping goes ([`Kernel::unmap_step`]),
 //! the mapping marked as being unmapped meanwhile: other calls that would
@@ -55,7 +56,7 @@ use neoos_mm::{Access, DirtyFiles, Errno, FaultError, FileId, GatheredRuns, Page
 use crate::kernel::{FatalFault, Kernel};
 use crate::mount::is_volume_file;
 use crate::platform::Platform;
-use crate::process::Tid;
+use crate::process::{ProcessTable, Tid};
 use crate::syscall::{Completion, SchedulerCall};
 
 /// Most runs one batch carries: the virtio queue's requests in flight
@@ -113,6 +114,9 @@ struct CallWriteback {
     done: usize,
     current: Option<Writeback>,
     result: Result<(), Errno>,
+    /// A closed descriptor's reference to this file, dropped once the
+    /// write-back is over (a last close: [`Kernel::begin_closing_writeback`]).
+    closing: Option<FileId>,
 }
 
 /// What the next step of a write-back is.
@@ -167,6 +171,17 @@ impl<P: Platform> Kernel<P> {
         pid: crate::process::Pid,
         files: DirtyFiles,
     ) -> SchedulerCall {
+        self.begin_writeback_closing(pid, files, None)
+    }
+
+    /// [`Self::begin_writeback`], dropping the file reference `closing`
+    /// once it is over.
+    fn begin_writeback_closing(
+        &mut self,
+        pid: crate::process::Pid,
+        files: DirtyFiles,
+        closing: Option<FileId>,
+    ) -> SchedulerCall {
         let tid = self.caller_tid(pid);
         self.writebacks.threads.insert(
             tid,
@@ -175,9 +190,37 @@ impl<P: Platform> Kernel<P> {
                 done: 0,
                 current: None,
                 result: Ok(()),
+                closing,
             },
         );
         SchedulerCall::WriteBack
+    }
+
+    /// The close of descriptor `fd` of process `pid`, of volume file
+    /// `file`, that drops the last reference to its dirty pages: the
+    /// descriptor goes now, and the reference once the file is written
+    /// back by the scheduler side ([`Self::writeback_step`]) in batches
+    /// whose waits hold no lock (the pages stored to meanwhile, if still
+    /// the last reference, written under the lock as before).
+    pub(crate) fn begin_closing_writeback(
+        &mut self,
+        pid: crate::process::Pid,
+        fd: i64,
+        file: FileId,
+    ) -> Result<SchedulerCall, Errno> {
+        let p = self.processes.get_mut(pid).ok_or(Errno::Inval)?;
+        p.files.take(fd)?;
+        let mut files = DirtyFiles::default();
+        files.note(file);
+        Ok(self.begin_writeback_closing(pid, files, Some(file)))
+    }
+
+    /// Drops the reference a closing write-back held, as a close does
+    /// (the object goes with its last reference).
+    fn end_closing(&mut self, file: FileId) -> Result<(), Errno> {
+        let closed = self.file_io().close_ref(file);
+        self.reap_released_orphans();
+        closed
     }
 
     /// One step of thread `tid`'s write-back call: its result once every
@@ -206,6 +249,9 @@ impl<P: Platform> Kernel<P> {
             };
             call.result = call.result.and(written);
             call.done += 1;
+        }
+        if let Some(file) = call.closing {
+            call.result = call.result.and(self.end_closing(file));
         }
         Some(call.result)
     }
@@ -332,13 +378,13 @@ impl<P: Platform> Kernel<P> {
     /// has no write in flight, the threads waiting for it are readied, and
     /// records of threads gone are dropped.
     pub fn disk_step(&mut self) {
-        if !self.writebacks.threads.is_empty() {
-            let processes = &self.processes;
-            self.writebacks
-                .threads
-                .retain(|&tid, _| processes.thread(tid).is_some());
+        while let Some(tid) = gone_thread(&self.processes, &self.writebacks.threads) {
+            let call = self.writebacks.threads.remove(&tid);
+            if let Some(file) = call.and_then(|c| c.closing) {
+                let _ = self.end_closing(file);
+            }
         }
-        while let Some(tid) = self.gone_unmapper() {
+        while let Some(tid) = gone_thread(&self.processes, &self.writebacks.unmaps) {
             if let Some(call) = self.writebacks.unmaps.remove(&tid) {
                 self.abandon_unmap(&call);
             }
@@ -362,16 +408,6 @@ impl<P: Platform> Kernel<P> {
         self.start_waiting_reads();
     }
 
-    /// A thread whose `sys_munmap` was under way and is gone (killed while
-    /// it waited): its mapping is to be unmarked.
-    fn gone_unmapper(&self) -> Option<Tid> {
-        let processes = &self.processes;
-        let mut unmappers = self.writebacks.unmaps.keys();
-        unmappers
-            .find(|&&tid| processes.thread(tid).is_none())
-            .copied()
-    }
-
     /// Resolves a page fault of process `pid` (thread `tid`) at `address`,
     /// its disk reads deferred: `None` when the thread is to wait for the
     /// disk (in the same lock section) and fault again once woken; else
@@ -387,7 +423,7 @@ impl<P: Platform> Kernel<P> {
         // Twice at most: a read done at once (nothing in flight on the
         // device, or a run of holes) is installed before the retry.
         for _ in 0..2 {
-            while let Some(tid) = self.gone_unmapper() {
+            while let Some(tid) = gone_thread(&self.processes, &self.writebacks.unmaps) {
                 if let Some(call) = self.writebacks.unmaps.remove(&tid) {
                     self.abandon_unmap(&call);
                 }
@@ -627,4 +663,11 @@ impl<P: Platform> Kernel<P> {
         }
         step.map(|s| s == WritebackStep::Done)
     }
+}
+
+/// A thread of `calls` that is gone (killed while it waited): its record
+/// is to be dropped, and what it held given back.
+fn gone_thread<T, C, R>(processes: &ProcessTable<T, C>, calls: &BTreeMap<Tid, R>) -> Option<Tid> {
+    let mut tids = calls.keys();
+    tids.find(|&&tid| processes.thread(tid).is_none()).copied()
 }

@@ -392,3 +392,72 @@ fn a_sys_munmap_whose_write_fails_gives_e_io_and_keeps_the_mapping_dirty() {
     assert!(device.image_holds(b"first store"));
     assert!(device.image_holds(b"third page's store"));
 }
+
+/// `sys_close(fd)` of `pid`: its scheduler call.
+fn begin_close(k: &mut K, pid: u32, fd: u64) -> SchedulerCall {
+    match k.system_call(pid, nr::CLOSE, [fd, 0, 0, 0, 0, 0]) {
+        Err((call, _)) => call,
+        Ok(rax) => panic!("sys_close done at once: {rax}"),
+    }
+}
+
+/// The file opened read-write by `pid` and its first 4 pages written by
+/// `sys_write` (page 1 and 3 starting with a text): the descriptor.
+fn written_by_write(k: &mut K, pid: u32) -> u64 {
+    let path = put_str(k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let rw = neoos_abi::open::O_RDWR as u64;
+    let fd = sys(k, pid, nr::OPEN, [path, rw, 0, 0, 0, 0]) as u64;
+    let buf = SCRATCH + PAGE_SIZE;
+    let texts = [&b""[..], b"written page one", b"", b"written page three"];
+    for text in texts {
+        let mut page = vec![0u8; PAGE];
+        page[..text.len()].copy_from_slice(text);
+        poke(k, pid, buf, &page);
+        let wrote = sys(k, pid, nr::WRITE, [fd, buf, PAGE_SIZE, 0, 0, 0]);
+        assert_eq!(wrote, PAGE as i64);
+    }
+    fd
+}
+
+#[test]
+fn the_last_close_writes_the_dirty_pages_without_the_lock_the_descriptor_gone_at_once() {
+    let (mut k, device, pid) = volume();
+    let fd = written_by_write(&mut k, pid);
+    device.hold_writes();
+    assert_eq!(begin_close(&mut k, pid, fd), SchedulerCall::WriteBack);
+    assert_eq!(k.writeback_step(pid), None, "waits for its writes");
+    assert_eq!(device.writes_in_flight(), 1, "one run");
+    let again = sys(&mut k, pid, nr::CLOSE, [fd, 0, 0, 0, 0, 0]);
+    assert_eq!(
+        again,
+        neoos_abi::neo::E_INVAL,
+        "the descriptor is closed already"
+    );
+    assert!(!device.image_holds(b"written page three"));
+    device.finish_writes(false);
+    k.disk_step();
+    assert_eq!(k.writeback_step(pid), Some(Ok(())));
+    assert!(device.image_holds(b"written page one"));
+    assert!(device.image_holds(b"written page three"));
+    let file = match k.fs.lookup("/home/usuario/datos.bin") {
+        Some(crate::fs::Node::File(id)) => id,
+        _ => panic!("the file"),
+    };
+    assert_eq!(k.memory.file_page_dirty(file, 1), None, "the object went");
+}
+
+#[test]
+fn a_last_close_whose_write_fails_gives_e_io_and_a_close_that_is_not_the_last_writes_nothing() {
+    let (mut k, device, pid) = volume();
+    let fd = written_by_write(&mut k, pid);
+    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let second = sys(&mut k, pid, nr::OPEN, [path, 0, 0, 0, 0, 0]) as u64;
+    device.hold_writes();
+    assert_eq!(sys(&mut k, pid, nr::CLOSE, [second, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(device.writes_in_flight(), 0, "not the last reference");
+    assert_eq!(begin_close(&mut k, pid, fd), SchedulerCall::WriteBack);
+    assert_eq!(k.writeback_step(pid), None);
+    device.finish_writes(true);
+    k.disk_step();
+    assert_eq!(k.writeback_step(pid), Some(Err(neoos_mm::Errno::Io)));
+}

@@ -317,6 +317,24 @@ impl MemorySystem {
         self.store.drop_handle_ref(io, id)
     }
 
+    /// Whether closing one descriptor of `file` would drop the last
+    /// reference to its object while it has dirty pages: that close
+    /// writes them back ([`Self::file_close_ref`]).
+    pub fn file_close_writes(&self, file: FileId) -> bool {
+        let Some(o) = self
+            .store
+            .file_object(file)
+            .ok()
+            .and_then(|id| self.store.get(id))
+        else {
+            return false;
+        };
+        o.handle_refs == 1
+            && o.map_refs == 0
+            && o.children.iter().all(Option::is_none)
+            && !o.dirty.is_empty()
+    }
+
     /// Reads from the page cache.
     pub fn file_read(
         &mut self,

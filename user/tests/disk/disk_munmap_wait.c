@@ -8,7 +8,8 @@
  * sys_meminfo in a loop, recording every disk request count it sees. It
  * must see one strictly between the counts before and after the munmap:
  * impossible when the write-back held the kernel lock throughout. No
- * timing: only the order of the counts.
+ * timing: only the order of the counts. The same for the last sys_close
+ * of the file after stores through a POSIX mapping already unmapped.
  *
  * The range stays reserved while the munmap waits: in three more rounds a
  * second thread, once it sees the munmap's writes going, calls mprotect on
@@ -258,6 +259,30 @@ int main(int argc, char **argv)
            before, after, seen_count);
     CHECK(seen_between(before, after));
 
+    /* The last close: stores through a POSIX mapping (whose munmap leaves
+     * the pages dirty in the page cache: the descriptor holds the file),
+     * then sys_close writes them, the second thread watching. */
+    fd = sys_open(PATH, O_RDWR);
+    CHECK_GE(fd, 0);
+    unsigned char *m = mmap(0, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    CHECK(m != MAP_FAILED);
+    for (long p = 0; p < PAGES; p += 2)
+        for (long i = 0; i < PAGE; i++)
+            m[p * PAGE + i] = byte_of(p, i, 2);
+    before = disk_requests();
+    CHECK_EQ(munmap(m, PAGES * PAGE), 0);
+    CHECK_EQ(disk_requests(), before); /* nothing written yet */
+    int tid = start_second(WATCH, 0);
+    before = disk_requests();
+    munmap_before = before;
+    CHECK_EQ(sys_close(fd), E_OK);
+    after = disk_requests();
+    stop_second(tid);
+    printf("disk_munmap_wait: last close: requests %ld..%ld, second thread saw %d counts\n",
+           before, after, seen_count);
+    CHECK(after - before >= PAGES / 2);
+    CHECK(seen_between(before, after));
+
     unmap_round(MPROTECT, &before, &after);
     printf("disk_munmap_wait: mprotect meanwhile: %ld at %ld, back at %ld (munmap %ld..%ld)\n",
            meddled, meddled_at, meddled_back, before, after);
@@ -292,7 +317,7 @@ int main(int argc, char **argv)
     /* Everything still works: the whole file written again, by mapping. */
     fd = sys_open(PATH, O_RDWR);
     CHECK_GE(fd, 0);
-    unsigned char *m = (unsigned char *)sys_mmap(fd, 0, PAGES * PAGE);
+    m = (unsigned char *)sys_mmap(fd, 0, PAGES * PAGE);
     CHECK(m != NULL);
     for (long p = 0; p < PAGES; p++)
         for (long i = 0; i < PAGE; i++)

@@ -1,10 +1,10 @@
 //! Disk requests that run without the kernel lock: the write-backs of
 //! `fsync`, `msync(MS_SYNC)`, `sys_munmap`, the last `close` and the
-//! flusher, and the reads
-//! of page faults, for files on the disk volume. A `sys_munmap` writes its
-//! mapping's pages so before the mapping goes ([`Kernel::unmap_step`]),
-//! the mapping marked as being unmapped meanwhile: other calls that would
-//! change it wait ([`SchedulerCall::AwaitUnmap`]).
+//! flusher, and the reads of page faults, for files on the disk volume.
+//! A `sys_munmap` writes its mapping's pages so before the mapping goes
+//! ([`Kernel::unmap_step`]), the mapping marked as being unmapped
+//! meanwhile: other calls that would change it wait
+//! ([`SchedulerCall::AwaitUnmap`]).
 //!
 //! A write-back goes in batches, each in three steps: under the kernel
 //! lock the page cache copies a batch of dirty runs out
@@ -423,11 +423,6 @@ impl<P: Platform> Kernel<P> {
         // Twice at most: a read done at once (nothing in flight on the
         // device, or a run of holes) is installed before the retry.
         for _ in 0..2 {
-            while let Some(tid) = gone_thread(&self.processes, &self.writebacks.unmaps) {
-                if let Some(call) = self.writebacks.unmaps.remove(&tid) {
-                    self.abandon_unmap(&call);
-                }
-            }
             if !self.writebacks.reads.failed_waiters.is_empty() {
                 if let Some(error) = self.writebacks.reads.failed_waiters.remove(&tid) {
                     return Some(Err(FatalFault::of(error)));

@@ -28,7 +28,6 @@ pub struct NeoUnmapWrite {
 }
 
 /// The mapping `neo_munmap` step 1 identified.
-#[derive(Clone, Copy)]
 struct NeoRange {
     start: u64,
     end: u64,
@@ -93,7 +92,7 @@ impl MemorySystem {
     /// the mapping is left exactly as it was, its pages still dirty.
     pub fn neo_munmap(&mut self, id: AsId, hw: &mut Hw, addr: u64, size: i64) -> Result<(), Errno> {
         let range = self.neo_step1_find_exact_mapping(id, addr, size)?;
-        self.neo_munmap_found(id, hw, &range)
+        self.neo_munmap_found(id, hw, range)
     }
 
     /// `sys_munmap` whose step 2 may wait for the disk: when the mapping
@@ -115,8 +114,8 @@ impl MemorySystem {
         writes_unlocked: impl Fn(FileId) -> bool,
     ) -> Result<Option<NeoUnmapWrite>, Errno> {
         let range = self.neo_step1_find_exact_mapping(id, addr, size)?;
-        let Some(file) = self.dirty_file_in(&range).filter(|&f| writes_unlocked(f)) else {
-            self.neo_munmap_found(id, hw, &range)?;
+        let Some(file) = self.dirty_file_in(&range, writes_unlocked) else {
+            self.neo_munmap_found(id, hw, range)?;
             return Ok(None);
         };
         let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
@@ -167,20 +166,27 @@ impl MemorySystem {
         }
     }
 
-    /// The file the mapping of `range` shows, if its object has dirty
-    /// pages in the range.
-    fn dirty_file_in(&self, range: &NeoRange) -> Option<FileId> {
+    /// The file the mapping of `range` shows, if `writes_unlocked` holds
+    /// for it and its object has dirty pages in the range (looked for
+    /// only then: a RAM file's munmap pays no search).
+    fn dirty_file_in(
+        &self,
+        range: &NeoRange,
+        writes_unlocked: impl Fn(FileId) -> bool,
+    ) -> Option<FileId> {
         let o = self.store.get(range.object)?;
-        o.dirty.range(range.first_page..range.end_page).next()?;
-        match o.kind {
-            ObjectKind::File(f) => Some(f.file),
-            _ => None,
+        let ObjectKind::File(f) = &o.kind else {
+            return None;
+        };
+        if !writes_unlocked(f.file) {
+            return None;
         }
+        o.dirty.range(range.first_page..range.end_page).next()?;
+        Some(f.file)
     }
 
     /// Steps 2 to 5 of [`Self::neo_munmap`] for the mapping step 1 found.
-    fn neo_munmap_found(&mut self, id: AsId, hw: &mut Hw, range: &NeoRange) -> Result<(), Errno> {
-        let range = *range;
+    fn neo_munmap_found(&mut self, id: AsId, hw: &mut Hw, range: NeoRange) -> Result<(), Errno> {
         neo_step2_write_dirty_pages(&mut self.store, hw, &range)?;
         neo_step3_remove_page_table_entries(self, id, hw, &range);
         let removed = self.neo_step4_free_virtual_range(id, &range);

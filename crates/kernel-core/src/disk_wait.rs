@@ -78,6 +78,10 @@ pub struct Writeback {
     end: u64,
     /// The batch whose writes were started, until they are done.
     batch: Option<GatheredRuns>,
+    /// The pages of the batches written since the volume last synced:
+    /// clean once it has ([`Kernel::sync_written`]; one sync per
+    /// write-back, after its last batch).
+    unsynced: Option<GatheredRuns>,
 }
 
 impl Writeback {
@@ -91,6 +95,7 @@ impl Writeback {
             next: first,
             end,
             batch: None,
+            unsynced: None,
         }
     }
 }
@@ -263,7 +268,7 @@ impl<P: Platform> Kernel<P> {
             return Ok(WritebackStep::WaitForDisk);
         }
         if let Some(batch) = writeback.batch.take() {
-            self.finish_batch(writeback.file, &batch)?;
+            self.finish_batch(writeback, batch)?;
         }
         let (memory, mut io) = self.memory_io();
         let gathered = memory.file_gather_dirty(
@@ -275,7 +280,7 @@ impl<P: Platform> Kernel<P> {
         );
         let mut batch = match gathered {
             Ok(Some(batch)) => batch,
-            Ok(None) => return Ok(WritebackStep::Done),
+            Ok(None) => return self.sync_written(writeback).map(|()| WritebackStep::Done),
             // No heap for the buffers: written the old way, which needs none.
             Err(Errno::NoMem) => {
                 return memory
@@ -363,14 +368,41 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// After a batch's writes are done: `Io` if one failed (its pages stay
-    /// dirty), else the volume's sync, then the pages clean.
-    fn finish_batch(&mut self, file: FileId, batch: &GatheredRuns) -> Result<(), Errno> {
+    /// After a batch's writes are done: `Io` if one failed (its pages
+    /// stay dirty, and those of the batches before it not synced yet),
+    /// else its pages join those to clean at the sync. The batches before
+    /// are synced first when the heap refuses the longer list, or when the
+    /// file's object changed meanwhile.
+    fn finish_batch(
+        &mut self,
+        writeback: &mut Writeback,
+        batch: GatheredRuns,
+    ) -> Result<(), Errno> {
         if self.fs.disk.take_failed_writes() != 0 {
             return Err(Errno::Io);
         }
-        self.fs.disk.sync(file).map_err(|_| Errno::Io)?;
-        self.memory.clean_written(batch);
+        if let Some(unsynced) = &mut writeback.unsynced {
+            let joins = unsynced.object == batch.object
+                && unsynced.pages.try_reserve(batch.pages.len()).is_ok();
+            if joins {
+                unsynced.pages.extend_from_slice(&batch.pages);
+                return Ok(());
+            }
+            self.sync_written(writeback)?;
+        }
+        writeback.unsynced = Some(batch);
+        Ok(())
+    }
+
+    /// The volume's sync (the file's deferred times, the device's flush),
+    /// then the pages written since the last one clean (those not marked
+    /// dirty again meanwhile).
+    fn sync_written(&mut self, writeback: &mut Writeback) -> Result<(), Errno> {
+        let Some(written) = writeback.unsynced.take() else {
+            return Ok(());
+        };
+        self.fs.disk.sync(writeback.file).map_err(|_| Errno::Io)?;
+        self.memory.clean_written(&written);
         Ok(())
     }
 

@@ -319,6 +319,7 @@ impl<P: Platform> Kernel<P> {
         let write = match begun {
             Ok(Some(write)) => write,
             Ok(None) => return Completion::Done(Ok(0)),
+            Err(Errno::BeingUnmapped) => return Completion::Scheduler(SchedulerCall::AwaitUnmap),
             Err(e) => return Completion::Done(Err(e)),
         };
         let tid = self.caller_tid(pid);

@@ -394,6 +394,18 @@ pub(crate) const USER_RANGE: (u64, u64) =
 /// Bytes moved per step between user memory and a kernel buffer.
 pub(crate) const CHUNK: usize = 16 * 1024;
 
+/// `completion`, or for a call that met a mapping being unmapped
+/// (`Errno::BeingUnmapped`: nothing done), the wait after which it is made
+/// again. Only memory calls (NeoOS, POSIX and Linux) can meet one.
+fn awaiting_unmap(completion: Completion) -> Completion {
+    match completion {
+        Completion::Done(Err(Errno::BeingUnmapped)) => {
+            Completion::Scheduler(SchedulerCall::AwaitUnmap)
+        }
+        completion => completion,
+    }
+}
+
 /// What the system-call entry does with a call: the value for `rax`, or
 /// the call the scheduler side completes and the personality that
 /// converts its result.
@@ -478,21 +490,16 @@ impl<P: Platform> Kernel<P> {
             Call::Memory(MemoryCall::NeoMunmap { addr, size }) => {
                 self.neo_munmap_call(pid, addr, size)
             }
-            Call::Memory(c) => Completion::Done(self.memory_call(pid, c)),
+            Call::Memory(c) => awaiting_unmap(Completion::Done(self.memory_call(pid, c))),
             Call::Files(c) => self.file_call(pid, c),
             Call::Processes(c) => self.process_call(pid, c),
             Call::Ipc(c) => Completion::Done(self.ipc_call(pid, c)),
-            Call::Linux(c) => self.linux_call(pid, c),
+            Call::Linux(c) => awaiting_unmap(self.linux_call(pid, c)),
         };
         // Unlinked files whose last descriptor or mapping this call let go
         // (O(1) unless a file object went).
         self.reap_released_orphans();
-        match completion {
-            Completion::Done(Err(Errno::BeingUnmapped)) => {
-                Completion::Scheduler(SchedulerCall::AwaitUnmap)
-            }
-            completion => completion,
-        }
+        completion
     }
 
     /// `NoMem` when the kernel heap has no room above its reserve and the

@@ -1189,6 +1189,18 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: "disk_wait_of_read_faults_and_reads_lets_other_calls_run_on_one_cpu",
         run: disk_read_faults_let_others_run_on_one_cpu,
     },
+    DiskScenario {
+        name: "disk_wait_of_sys_munmap_lets_other_calls_run_reserves_its_range_and_survives_a_kill",
+        run: disk_munmap_waits,
+    },
+    DiskScenario {
+        name: "disk_wait_of_sys_munmap_lets_other_calls_run_on_one_cpu",
+        run: disk_munmap_waits_on_one_cpu,
+    },
+    DiskScenario {
+        name: "disk_wait_write_error_in_a_later_batch_of_sys_munmap_gives_e_io_keeps_the_mapping_then_e_ok",
+        run: disk_munmap_later_batch_error_keeps_the_mapping,
+    },
 ];
 
 /// The disk scenario whose program is a Linux (musl) program of
@@ -1601,6 +1613,60 @@ fn disk_read_faults_let_others_run(kernel: &Path) -> Verdict {
 
 fn disk_read_faults_let_others_run_on_one_cpu(kernel: &Path) -> Verdict {
     disk_read_faults_let_others_run_on(kernel, 1)
+}
+
+/// user/tests/disk/disk_munmap_wait.c on `cpus` CPUs: another thread's
+/// system calls ran while sys_munmap waited for the disk, its mprotect,
+/// sys_munmap and mmap(MAP_FIXED) of the range waited for the munmap's
+/// end, an unmapper killed mid-write-back left its frames and the disk
+/// usable, and the image holds the last bytes and is clean.
+fn disk_munmap_waits_on(kernel: &Path, cpus: u32) -> Verdict {
+    let image = ScratchImage::new()?;
+    let program = "/bin/disk_munmap_wait";
+    let console = disk_boot_on(kernel, &image.0, None, program, 0, None, cpus)?;
+    if !console.iter().any(|l| l == "disk_munmap_wait: done") {
+        return Err("disk_munmap_wait did not finish its checks".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let expected: Vec<u8> = (0..512 * PAGE)
+        .map(|at| ((at / PAGE) * 7 + at % PAGE + 3) as u8)
+        .collect();
+    image_holds(&image.0, "/usuario/unmapped.bin", &expected)
+}
+
+fn disk_munmap_waits(kernel: &Path) -> Verdict {
+    disk_munmap_waits_on(kernel, suite_cpus().map_err(|e| e.0)?)
+}
+
+fn disk_munmap_waits_on_one_cpu(kernel: &Path) -> Verdict {
+    disk_munmap_waits_on(kernel, 1)
+}
+
+/// user/tests/disk/disk_munmap_wait.c `eio` under a rule failing the
+/// first write of block 200 of the seeds' file (the munmap's seventh batch
+/// of 16 runs): E_IO with the mapping and its stores intact and pages
+/// dirty, then E_OK; the image holds every even page's stores and is
+/// clean.
+fn disk_munmap_later_batch_error_keeps_the_mapping(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let rules = fail_once(&image.0, DATOS_ON_IMAGE, "write_aio", &[200])?;
+    let program = "/bin/disk_munmap_wait:eio";
+    let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
+    if !console
+        .iter()
+        .any(|l| l == "disk_munmap_wait: E_IO then E_OK")
+    {
+        return Err("disk_munmap_wait did not report E_IO then E_OK".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let mut expected = datos();
+    for (at, byte) in expected.iter_mut().enumerate() {
+        let page = at / PAGE;
+        if page.is_multiple_of(2) {
+            *byte = (page * 7 + at % PAGE + 5) as u8;
+        }
+    }
+    image_holds(&image.0, DATOS_ON_IMAGE, &expected)
 }
 
 /// user/tests/disk/disk_interrupts.c unmaps 64 scattered dirty pages, then

@@ -260,6 +260,8 @@ fn scheduler_call(
         SchedulerCall::Kill { pid } => kill(pid),
         SchedulerCall::Fork => fork(frame),
         SchedulerCall::WriteBack => write_back(),
+        SchedulerCall::NeoMunmap => neo_munmap(),
+        SchedulerCall::AwaitUnmap => Ok(await_unmap()),
         SchedulerCall::FileRead { fd, buf, count } => file_read(fd, buf, count),
         SchedulerCall::Clone(args) => clone(frame, args),
         SchedulerCall::Mincore { addr, len, vec } => mincore(addr, len, vec),
@@ -322,6 +324,31 @@ fn write_back() -> Result<i64, Errno> {
         k.writeback_step(tid)
     })
     .map(|()| 0)
+}
+
+/// NeoOS `sys_munmap` of a volume file's mapping with dirty pages: its
+/// pages written in batches, the caller asleep without the kernel lock
+/// while a batch's writes are in flight, then the mapping removed
+/// (`neoos_kernel_core::disk_wait`).
+fn neo_munmap() -> Result<i64, Errno> {
+    process::step_waiting_for_disk(|k| {
+        let Some(tid) = k.processes().current_thread() else {
+            return Some(Err(Errno::Inval));
+        };
+        k.unmap_step(tid)
+    })
+    .map(|()| neo::E_OK)
+}
+
+/// A call that met a mapping being unmapped by another thread (nothing
+/// done): the caller sleeps until the disk is next idle, then the call is
+/// made again from its registers ([`RESTART_CALL`]); the munmap it waits
+/// for ends in a step after its writes, so the retry finds it over or
+/// waits again.
+fn await_unmap() -> i64 {
+    let mut waited = false;
+    process::step_waiting_for_disk(|_| core::mem::replace(&mut waited, true).then_some(()));
+    RESTART_CALL
 }
 
 /// `read` of a volume file, window by window: each window's absent pages

@@ -1,6 +1,10 @@
 //! Disk requests that run without the kernel lock: the write-backs of
-//! `fsync`, `msync(MS_SYNC)` and the flusher, and the reads of page
-//! faults, for files on the disk volume.
+//! `fsync`, `msync(MS_SYNC)`, `sys_munmap`, the last `close` and the
+//! flusher, and the reads of page faults, for files on the disk volume.
+//! A `sys_munmap` writes its mapping's pages so before the mapping goes
+//! ([`Kernel::unmap_step`]), the mapping marked as being unmapped
+//! meanwhile: other calls that would change it wait
+//! ([`SchedulerCall::AwaitUnmap`]).
 //!
 //! A write-back goes in batches, each in three steps: under the kernel
 //! lock the page cache copies a batch of dirty runs out
@@ -52,8 +56,8 @@ use neoos_mm::{Access, DirtyFiles, Errno, FaultError, FileId, GatheredRuns, Page
 use crate::kernel::{FatalFault, Kernel};
 use crate::mount::is_volume_file;
 use crate::platform::Platform;
-use crate::process::Tid;
-use crate::syscall::SchedulerCall;
+use crate::process::{ProcessTable, Tid};
+use crate::syscall::{Completion, SchedulerCall};
 
 /// Most runs one batch carries: the virtio queue's requests in flight
 /// (16 descriptors, each request one with indirect descriptors).
@@ -64,24 +68,47 @@ pub const BATCH_PAGES: usize = 256;
 pub const READ_WINDOW: u64 = neoos_mm::READ_AHEAD_PAGES;
 const PAGE: u64 = neoos_mm::PAGE_SIZE;
 
-/// A write-back of one file under way.
+/// A write-back of one file (or of its pages in a range) under way.
 #[derive(Debug)]
 pub struct Writeback {
     file: FileId,
     /// The page index the next batch is gathered from.
     next: u64,
+    /// The page index the write-back ends before.
+    end: u64,
     /// The batch whose writes were started, until they are done.
     batch: Option<GatheredRuns>,
+    /// The pages of the batches written since the volume last synced:
+    /// clean once it has ([`Kernel::sync_written`]; one sync per
+    /// write-back, after its last batch).
+    unsynced: Option<GatheredRuns>,
 }
 
 impl Writeback {
     fn of(file: FileId) -> Self {
+        Self::of_pages(file, 0, u64::MAX)
+    }
+
+    fn of_pages(file: FileId, first: u64, end: u64) -> Self {
         Writeback {
             file,
-            next: 0,
+            next: first,
+            end,
             batch: None,
+            unsynced: None,
         }
     }
+}
+
+/// A thread's `sys_munmap` whose mapping's dirty pages are being written
+/// ([`Kernel::unmap_step`]): the mapping stays marked as being unmapped
+/// until the call ends.
+#[derive(Debug)]
+struct CallUnmap {
+    pid: crate::process::Pid,
+    addr: u64,
+    size: i64,
+    writeback: Writeback,
 }
 
 /// A thread's write-back call under way: its files, the one being
@@ -92,6 +119,9 @@ struct CallWriteback {
     done: usize,
     current: Option<Writeback>,
     result: Result<(), Errno>,
+    /// A closed descriptor's reference to this file, dropped once the
+    /// write-back is over (a last close: [`Kernel::begin_closing_writeback`]).
+    closing: Option<FileId>,
 }
 
 /// What the next step of a write-back is.
@@ -108,6 +138,7 @@ pub enum WritebackStep {
 #[derive(Debug, Default)]
 pub struct Writebacks {
     threads: BTreeMap<Tid, CallWriteback>,
+    unmaps: BTreeMap<Tid, CallUnmap>,
     pub(crate) flusher: Option<Writeback>,
     reads: FaultReads,
 }
@@ -145,6 +176,17 @@ impl<P: Platform> Kernel<P> {
         pid: crate::process::Pid,
         files: DirtyFiles,
     ) -> SchedulerCall {
+        self.begin_writeback_closing(pid, files, None)
+    }
+
+    /// [`Self::begin_writeback`], dropping the file reference `closing`
+    /// once it is over.
+    fn begin_writeback_closing(
+        &mut self,
+        pid: crate::process::Pid,
+        files: DirtyFiles,
+        closing: Option<FileId>,
+    ) -> SchedulerCall {
         let tid = self.caller_tid(pid);
         self.writebacks.threads.insert(
             tid,
@@ -153,9 +195,37 @@ impl<P: Platform> Kernel<P> {
                 done: 0,
                 current: None,
                 result: Ok(()),
+                closing,
             },
         );
         SchedulerCall::WriteBack
+    }
+
+    /// The close of descriptor `fd` of process `pid`, of volume file
+    /// `file`, that drops the last reference to its dirty pages: the
+    /// descriptor goes now, and the reference once the file is written
+    /// back by the scheduler side ([`Self::writeback_step`]) in batches
+    /// whose waits hold no lock (the pages stored to meanwhile, if still
+    /// the last reference, written under the lock as before).
+    pub(crate) fn begin_closing_writeback(
+        &mut self,
+        pid: crate::process::Pid,
+        fd: i64,
+        file: FileId,
+    ) -> Result<SchedulerCall, Errno> {
+        let p = self.processes.get_mut(pid).ok_or(Errno::Inval)?;
+        p.files.take(fd)?;
+        let mut files = DirtyFiles::default();
+        files.note(file);
+        Ok(self.begin_writeback_closing(pid, files, Some(file)))
+    }
+
+    /// Drops the reference a closing write-back held, as a close does
+    /// (the object goes with its last reference).
+    fn end_closing(&mut self, file: FileId) -> Result<(), Errno> {
+        let closed = self.file_io().close_ref(file);
+        self.reap_released_orphans();
+        closed
     }
 
     /// One step of thread `tid`'s write-back call: its result once every
@@ -185,6 +255,9 @@ impl<P: Platform> Kernel<P> {
             call.result = call.result.and(written);
             call.done += 1;
         }
+        if let Some(file) = call.closing {
+            call.result = call.result.and(self.end_closing(file));
+        }
         Some(call.result)
     }
 
@@ -195,19 +268,19 @@ impl<P: Platform> Kernel<P> {
             return Ok(WritebackStep::WaitForDisk);
         }
         if let Some(batch) = writeback.batch.take() {
-            self.finish_batch(writeback.file, &batch)?;
+            self.finish_batch(writeback, batch)?;
         }
         let (memory, mut io) = self.memory_io();
         let gathered = memory.file_gather_dirty(
             &mut io,
             writeback.file,
-            writeback.next,
+            (writeback.next, writeback.end),
             BATCH_RUNS,
             BATCH_PAGES,
         );
         let mut batch = match gathered {
             Ok(Some(batch)) => batch,
-            Ok(None) => return Ok(WritebackStep::Done),
+            Ok(None) => return self.sync_written(writeback).map(|()| WritebackStep::Done),
             // No heap for the buffers: written the old way, which needs none.
             Err(Errno::NoMem) => {
                 return memory
@@ -229,14 +302,108 @@ impl<P: Platform> Kernel<P> {
         Ok(WritebackStep::WaitForDisk)
     }
 
-    /// After a batch's writes are done: `Io` if one failed (its pages stay
-    /// dirty), else the volume's sync, then the pages clean.
-    fn finish_batch(&mut self, file: FileId, batch: &GatheredRuns) -> Result<(), Errno> {
+    /// NeoOS `sys_munmap(addr, size)` of process `pid`: made at once
+    /// unless its mapping shows a volume file with dirty pages in it; then
+    /// the mapping is marked as being unmapped and its pages are written
+    /// by the scheduler side ([`Self::unmap_step`]) in batches whose waits
+    /// hold no lock, before it goes.
+    pub(crate) fn neo_munmap_call(
+        &mut self,
+        pid: crate::process::Pid,
+        addr: u64,
+        size: i64,
+    ) -> Completion {
+        let begun = self.with_space(pid, |m, s, hw| {
+            m.neo_munmap_begin(s, hw, addr, size, is_volume_file)
+        });
+        let write = match begun {
+            Ok(Some(write)) => write,
+            Ok(None) => return Completion::Done(Ok(0)),
+            Err(Errno::BeingUnmapped) => return Completion::Scheduler(SchedulerCall::AwaitUnmap),
+            Err(e) => return Completion::Done(Err(e)),
+        };
+        let tid = self.caller_tid(pid);
+        let writeback = Writeback::of_pages(write.file, write.first_page, write.end_page);
+        let call = CallUnmap {
+            pid,
+            addr,
+            size,
+            writeback,
+        };
+        self.writebacks.unmaps.insert(tid, call);
+        Completion::Scheduler(SchedulerCall::NeoMunmap)
+    }
+
+    /// One step of thread `tid`'s `sys_munmap` ([`Self::neo_munmap_call`]):
+    /// `None` while writes are in flight (the thread blocks for the disk
+    /// in the same lock section and steps again once woken); else its
+    /// result: once the pages are written, the mapping goes under the lock
+    /// (the pages stored to meanwhile written there first); on a failed
+    /// write `Io`, the mapping left as it was with its unwritten pages
+    /// dirty.
+    pub fn unmap_step(&mut self, tid: Tid) -> Option<Result<(), Errno>> {
+        let Some(mut call) = self.writebacks.unmaps.remove(&tid) else {
+            return Some(Err(Errno::Inval));
+        };
+        let result = match self.advance(&mut call.writeback) {
+            Ok(WritebackStep::WaitForDisk) => {
+                self.writebacks.unmaps.insert(tid, call);
+                return None;
+            }
+            Ok(WritebackStep::Done) => self.with_space(call.pid, |m, s, hw| {
+                m.neo_munmap_finish(s, hw, call.addr, call.size)
+            }),
+            Err(e) => {
+                self.abandon_unmap(&call);
+                Err(e)
+            }
+        };
+        self.reap_released_orphans();
+        Some(result)
+    }
+
+    /// The mapping of `call` is no longer being unmapped.
+    fn abandon_unmap(&mut self, call: &CallUnmap) {
+        if let Ok(space) = self.space_of(call.pid) {
+            self.memory.neo_munmap_abandon(space, call.addr);
+        }
+    }
+
+    /// After a batch's writes are done: `Io` if one failed (its pages
+    /// stay dirty, and those of the batches before it not synced yet),
+    /// else its pages join those to clean at the sync. The batches before
+    /// are synced first when the heap refuses the longer list, or when the
+    /// file's object changed meanwhile.
+    fn finish_batch(
+        &mut self,
+        writeback: &mut Writeback,
+        batch: GatheredRuns,
+    ) -> Result<(), Errno> {
         if self.fs.disk.take_failed_writes() != 0 {
             return Err(Errno::Io);
         }
-        self.fs.disk.sync(file).map_err(|_| Errno::Io)?;
-        self.memory.clean_written(batch);
+        if let Some(unsynced) = &mut writeback.unsynced {
+            let joins = unsynced.object == batch.object
+                && unsynced.pages.try_reserve(batch.pages.len()).is_ok();
+            if joins {
+                unsynced.pages.extend_from_slice(&batch.pages);
+                return Ok(());
+            }
+            self.sync_written(writeback)?;
+        }
+        writeback.unsynced = Some(batch);
+        Ok(())
+    }
+
+    /// The volume's sync (the file's deferred times, the device's flush),
+    /// then the pages written since the last one clean (those not marked
+    /// dirty again meanwhile).
+    fn sync_written(&mut self, writeback: &mut Writeback) -> Result<(), Errno> {
+        let Some(written) = writeback.unsynced.take() else {
+            return Ok(());
+        };
+        self.fs.disk.sync(writeback.file).map_err(|_| Errno::Io)?;
+        self.memory.clean_written(&written);
         Ok(())
     }
 
@@ -244,11 +411,16 @@ impl<P: Platform> Kernel<P> {
     /// has no write in flight, the threads waiting for it are readied, and
     /// records of threads gone are dropped.
     pub fn disk_step(&mut self) {
-        if !self.writebacks.threads.is_empty() {
-            let processes = &self.processes;
-            self.writebacks
-                .threads
-                .retain(|&tid, _| processes.thread(tid).is_some());
+        while let Some(tid) = gone_thread(&self.processes, &self.writebacks.threads) {
+            let call = self.writebacks.threads.remove(&tid);
+            if let Some(file) = call.and_then(|c| c.closing) {
+                let _ = self.end_closing(file);
+            }
+        }
+        while let Some(tid) = gone_thread(&self.processes, &self.writebacks.unmaps) {
+            if let Some(call) = self.writebacks.unmaps.remove(&tid) {
+                self.abandon_unmap(&call);
+            }
         }
         if !self.writebacks.reads.failed_waiters.is_empty() {
             let processes = &self.processes;
@@ -519,4 +691,11 @@ impl<P: Platform> Kernel<P> {
         }
         step.map(|s| s == WritebackStep::Done)
     }
+}
+
+/// A thread of `calls` that is gone (killed while it waited): its record
+/// is to be dropped, and what it held given back.
+fn gone_thread<T, C, R>(processes: &ProcessTable<T, C>, calls: &BTreeMap<Tid, R>) -> Option<Tid> {
+    let mut tids = calls.keys();
+    tids.find(|&&tid| processes.thread(tid).is_none()).copied()
 }

@@ -15,10 +15,10 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use neoos_abi::{mman, nr};
-use neoos_ext2::{BlockDevice, DeviceError, MemDevice, StartedRead};
+use neoos_ext2::{BlockDevice, DeviceError, MemDevice, Started, StartedRead};
 use neoos_mm::{Access, PAGE_SIZE};
 
-use crate::kernel_tests::{peek, put_str, spawn, sys, K, SCRATCH};
+use crate::kernel_tests::{peek, poke, put_str, spawn, sys, K, SCRATCH};
 use crate::syscall::{SchedulerCall, UserPtr};
 use crate::test_platform::kernel;
 
@@ -30,12 +30,16 @@ fn byte(i: usize) -> u8 {
 }
 
 /// The device's state: the image, the reads started and not yet let go,
-/// those let go (their tag and whether they fail).
+/// those let go (their tag and whether they fail); with `hold_writes`, the
+/// writes started and not yet let go, and how many failed.
 #[derive(Default)]
 struct Held {
     image: Option<MemDevice>,
     started: VecDeque<(u64, u64, usize)>,
     finished: VecDeque<(u64, Result<Vec<u8>, DeviceError>)>,
+    hold_writes: bool,
+    writes: VecDeque<(u64, Vec<u8>)>,
+    failed_writes: u64,
 }
 
 /// A device whose started reads stay in flight until [`HeldReads::finish`].
@@ -63,6 +67,41 @@ impl HeldReads {
 
     fn in_flight(&self) -> usize {
         self.0.lock().unwrap().started.len()
+    }
+
+    /// From now on, started writes stay in flight until
+    /// [`HeldReads::finish_writes`].
+    fn hold_writes(&self) {
+        self.0.lock().unwrap().hold_writes = true;
+    }
+
+    /// Lets every started write finish (`fail`: none reaches the image).
+    fn finish_writes(&self, fail: bool) {
+        let mut held = self.0.lock().unwrap();
+        while let Some((first, data)) = held.writes.pop_front() {
+            if fail {
+                held.failed_writes += 1;
+            } else {
+                held.image
+                    .as_mut()
+                    .unwrap()
+                    .write_sectors(first, &data)
+                    .unwrap();
+            }
+        }
+    }
+
+    fn writes_in_flight(&self) -> usize {
+        self.0.lock().unwrap().writes.len()
+    }
+
+    /// Whether the image holds `bytes` somewhere.
+    fn image_holds(&self, bytes: &[u8]) -> bool {
+        let mut held = self.0.lock().unwrap();
+        let image = held.image.as_mut().unwrap();
+        let mut all = vec![0u8; image.sector_count() as usize * 512];
+        image.read_sectors(0, &mut all).unwrap();
+        all.windows(bytes.len()).any(|w| w == bytes)
     }
 }
 
@@ -94,8 +133,20 @@ impl BlockDevice for HeldReads {
     fn take_finished_read(&mut self) -> Option<(u64, Result<Vec<u8>, DeviceError>)> {
         self.0.lock().unwrap().finished.pop_front()
     }
+    fn start_write(&mut self, first: u64, data: Vec<u8>) -> Result<Started, DeviceError> {
+        let mut held = self.0.lock().unwrap();
+        if !held.hold_writes {
+            held.image.as_mut().unwrap().write_sectors(first, &data)?;
+            return Ok(Started::Done);
+        }
+        held.writes.push_back((first, data));
+        Ok(Started::InFlight)
+    }
     fn requests_in_flight(&mut self) -> bool {
-        self.in_flight() > 0
+        self.in_flight() > 0 || self.writes_in_flight() > 0
+    }
+    fn take_failed_writes(&mut self) -> u64 {
+        core::mem::take(&mut self.0.lock().unwrap().failed_writes)
     }
 }
 
@@ -103,6 +154,30 @@ impl BlockDevice for HeldReads {
 /// pages), over a device that holds its reads; a process with the file
 /// open read-only (descriptor) and mapped shared (address).
 fn mounted() -> (K, HeldReads, u32, u64, u64) {
+    let (mut k, device, pid) = volume();
+    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let fd = sys(&mut k, pid, nr::OPEN, [path, 0, 0, 0, 0, 0]);
+    assert!(fd >= 0);
+    let shared = mman::MAP_SHARED as u64;
+    let at = sys(
+        &mut k,
+        pid,
+        nr::MMAP,
+        [
+            0,
+            4 * PAGE_SIZE,
+            mman::PROT_READ as u64,
+            shared,
+            fd as u64,
+            0,
+        ],
+    );
+    assert!(at > 0);
+    (k, device, pid, fd as u64, at as u64)
+}
+
+/// The kernel and device of [`mounted`], and a process.
+fn volume() -> (K, HeldReads, u32) {
     let dir = std::env::temp_dir().join(std::format!(
         "neoos-disk-wait-{}-{:?}",
         std::process::id(),
@@ -127,25 +202,7 @@ fn mounted() -> (K, HeldReads, u32, u64, u64) {
     let mut k = kernel();
     k.fs.mount_home(Box::new(device.clone())).unwrap();
     let pid = spawn(&mut k, None);
-    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/datos.bin");
-    let fd = sys(&mut k, pid, nr::OPEN, [path, 0, 0, 0, 0, 0]);
-    assert!(fd >= 0);
-    let shared = mman::MAP_SHARED as u64;
-    let at = sys(
-        &mut k,
-        pid,
-        nr::MMAP,
-        [
-            0,
-            4 * PAGE_SIZE,
-            mman::PROT_READ as u64,
-            shared,
-            fd as u64,
-            0,
-        ],
-    );
-    assert!(at > 0);
-    (k, device, pid, fd as u64, at as u64)
+    (k, device, pid)
 }
 
 #[test]
@@ -233,4 +290,174 @@ fn a_read_of_the_file_waits_window_by_window_and_fails_with_e_io() {
         peek(&mut k, pid, buf, 2 * PAGE),
         (0..2 * PAGE).map(byte).collect::<Vec<_>>()
     );
+}
+
+/// A process of [`volume`] with the file open read-write and mapped by
+/// `sys_mmap` (4 pages), pages 0 and 2 stored to: the address.
+fn mapped_and_stored(k: &mut K, pid: u32) -> u64 {
+    let path = put_str(k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let rw = neoos_abi::open::O_RDWR as u64;
+    let fd = sys(k, pid, nr::OPEN, [path, rw, 0, 0, 0, 0]);
+    assert!(fd >= 0);
+    let at = sys(k, pid, nr::NEO_MMAP, [fd as u64, 0, 4 * PAGE_SIZE, 0, 0, 0]);
+    assert!(at > 0);
+    let at = at as u64;
+    poke(k, pid, at, b"first store");
+    poke(k, pid, at + 2 * PAGE_SIZE, b"third page's store");
+    at
+}
+
+/// `sys_munmap(at, 4 pages)` of `pid`: its scheduler call.
+fn begin_munmap(k: &mut K, pid: u32, at: u64) -> SchedulerCall {
+    match k.system_call(pid, nr::NEO_MUNMAP, [at, 4 * PAGE_SIZE, 0, 0, 0, 0]) {
+        Err((call, _)) => call,
+        Ok(rax) => panic!("sys_munmap done at once: {rax}"),
+    }
+}
+
+#[test]
+fn a_sys_munmap_writes_without_the_lock_and_its_mapping_stays_reserved_meanwhile() {
+    let (mut k, device, pid) = volume();
+    let at = mapped_and_stored(&mut k, pid);
+    device.hold_writes();
+    assert_eq!(begin_munmap(&mut k, pid, at), SchedulerCall::NeoMunmap);
+    assert_eq!(k.unmap_step(pid), None, "waits for its writes");
+    assert_eq!(device.writes_in_flight(), 2, "one write per dirty run");
+    assert!(!device.image_holds(b"third page's store"));
+    let rw = (mman::PROT_READ | mman::PROT_WRITE) as u64;
+    let fixed = (mman::MAP_SHARED | mman::MAP_FIXED | mman::MAP_ANON) as u64;
+    let others = [
+        (nr::NEO_MUNMAP, [at, 4 * PAGE_SIZE, 0, 0, 0, 0]),
+        (nr::MUNMAP, [at + PAGE_SIZE, PAGE_SIZE, 0, 0, 0, 0]),
+        (
+            nr::MPROTECT,
+            [at, PAGE_SIZE, mman::PROT_READ as u64, 0, 0, 0],
+        ),
+        (
+            nr::MMAP,
+            [at + 3 * PAGE_SIZE, PAGE_SIZE, rw, fixed, u64::MAX, 0],
+        ),
+    ];
+    for (number, args) in others {
+        let call = k.system_call(pid, number, args);
+        assert!(
+            matches!(call, Err((SchedulerCall::AwaitUnmap, _))),
+            "call {number} waits for the munmap: {call:?}"
+        );
+    }
+    // Stores meanwhile: page 0 again (copied already), page 1 anew.
+    poke(&mut k, pid, at, b"FIRST STORE");
+    poke(&mut k, pid, at + PAGE_SIZE, b"second page's store");
+    device.finish_writes(false);
+    k.disk_step();
+    assert_eq!(k.unmap_step(pid), Some(Ok(())));
+    for stored in [
+        &b"FIRST STORE"[..],
+        b"second page's store",
+        b"third page's store",
+    ] {
+        assert!(device.image_holds(stored), "no store lost");
+    }
+    let again = sys(&mut k, pid, nr::NEO_MUNMAP, [at, 4 * PAGE_SIZE, 0, 0, 0, 0]);
+    assert_eq!(again, neoos_abi::neo::E_INVAL, "the mapping is gone");
+    let unmap = sys(&mut k, pid, nr::MUNMAP, [at, PAGE_SIZE, 0, 0, 0, 0]);
+    assert_eq!(unmap, 0, "the range is free: no call waits any more");
+}
+
+#[test]
+fn a_sys_munmap_whose_write_fails_gives_e_io_and_keeps_the_mapping_dirty() {
+    let (mut k, device, pid) = volume();
+    let at = mapped_and_stored(&mut k, pid);
+    device.hold_writes();
+    assert_eq!(begin_munmap(&mut k, pid, at), SchedulerCall::NeoMunmap);
+    assert_eq!(k.unmap_step(pid), None);
+    device.finish_writes(true);
+    k.disk_step();
+    assert_eq!(k.unmap_step(pid), Some(Err(neoos_mm::Errno::Io)));
+    assert_eq!(
+        peek(&mut k, pid, at, 11),
+        b"first store",
+        "the mapping is intact"
+    );
+    assert!(!device.image_holds(b"third page's store"));
+    let rw = (mman::PROT_READ | mman::PROT_WRITE) as u64;
+    let protect = sys(&mut k, pid, nr::MPROTECT, [at, 4 * PAGE_SIZE, rw, 0, 0, 0]);
+    assert_eq!(protect, 0, "no longer reserved");
+    assert_eq!(begin_munmap(&mut k, pid, at), SchedulerCall::NeoMunmap);
+    assert_eq!(k.unmap_step(pid), None);
+    assert_eq!(device.writes_in_flight(), 2, "its pages are still dirty");
+    device.finish_writes(false);
+    k.disk_step();
+    assert_eq!(k.unmap_step(pid), Some(Ok(())));
+    assert!(device.image_holds(b"first store"));
+    assert!(device.image_holds(b"third page's store"));
+}
+
+/// `sys_close(fd)` of `pid`: its scheduler call.
+fn begin_close(k: &mut K, pid: u32, fd: u64) -> SchedulerCall {
+    match k.system_call(pid, nr::CLOSE, [fd, 0, 0, 0, 0, 0]) {
+        Err((call, _)) => call,
+        Ok(rax) => panic!("sys_close done at once: {rax}"),
+    }
+}
+
+/// The file opened read-write by `pid` and its first 4 pages written by
+/// `sys_write` (page 1 and 3 starting with a text): the descriptor.
+fn written_by_write(k: &mut K, pid: u32) -> u64 {
+    let path = put_str(k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let rw = neoos_abi::open::O_RDWR as u64;
+    let fd = sys(k, pid, nr::OPEN, [path, rw, 0, 0, 0, 0]) as u64;
+    let buf = SCRATCH + PAGE_SIZE;
+    let texts = [&b""[..], b"written page one", b"", b"written page three"];
+    for text in texts {
+        let mut page = vec![0u8; PAGE];
+        page[..text.len()].copy_from_slice(text);
+        poke(k, pid, buf, &page);
+        let wrote = sys(k, pid, nr::WRITE, [fd, buf, PAGE_SIZE, 0, 0, 0]);
+        assert_eq!(wrote, PAGE as i64);
+    }
+    fd
+}
+
+#[test]
+fn the_last_close_writes_the_dirty_pages_without_the_lock_the_descriptor_gone_at_once() {
+    let (mut k, device, pid) = volume();
+    let fd = written_by_write(&mut k, pid);
+    device.hold_writes();
+    assert_eq!(begin_close(&mut k, pid, fd), SchedulerCall::WriteBack);
+    assert_eq!(k.writeback_step(pid), None, "waits for its writes");
+    assert_eq!(device.writes_in_flight(), 1, "one run");
+    let again = sys(&mut k, pid, nr::CLOSE, [fd, 0, 0, 0, 0, 0]);
+    assert_eq!(
+        again,
+        neoos_abi::neo::E_INVAL,
+        "the descriptor is closed already"
+    );
+    assert!(!device.image_holds(b"written page three"));
+    device.finish_writes(false);
+    k.disk_step();
+    assert_eq!(k.writeback_step(pid), Some(Ok(())));
+    assert!(device.image_holds(b"written page one"));
+    assert!(device.image_holds(b"written page three"));
+    let file = match k.fs.lookup("/home/usuario/datos.bin") {
+        Some(crate::fs::Node::File(id)) => id,
+        _ => panic!("the file"),
+    };
+    assert_eq!(k.memory.file_page_dirty(file, 1), None, "the object went");
+}
+
+#[test]
+fn a_last_close_whose_write_fails_gives_e_io_and_a_close_that_is_not_the_last_writes_nothing() {
+    let (mut k, device, pid) = volume();
+    let fd = written_by_write(&mut k, pid);
+    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let second = sys(&mut k, pid, nr::OPEN, [path, 0, 0, 0, 0, 0]) as u64;
+    device.hold_writes();
+    assert_eq!(sys(&mut k, pid, nr::CLOSE, [second, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(device.writes_in_flight(), 0, "not the last reference");
+    assert_eq!(begin_close(&mut k, pid, fd), SchedulerCall::WriteBack);
+    assert_eq!(k.writeback_step(pid), None);
+    device.finish_writes(true);
+    k.disk_step();
+    assert_eq!(k.writeback_step(pid), Some(Err(neoos_mm::Errno::Io)));
 }

@@ -2,12 +2,14 @@
 //! (O(log n) lookup, insert and split) with the latest inserted mapping kept
 //! beside it, the fault hint that map carries, and the index of its holes.
 
+use crate::errno::Errno;
 use crate::holes::HoleIndex;
 use crate::hw::{ObjectId, Prot, PAGE_SIZE};
 use crate::mapping::{Mapping, Sharing};
 use crate::object::ObjectStore;
 use alloc::collections::btree_map::Entry;
 use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 use core::ops::RangeBounds;
 
 /// The last mapping a fault resolved in, as the zero-fill fast path needs
@@ -279,6 +281,9 @@ impl MappingIndex {
 pub struct AddressSpace {
     pub(crate) mappings: MappingIndex,
     pub(crate) holes: HoleIndex,
+    /// The ranges of mappings whose `sys_munmap` waits for the disk
+    /// (one per waiting thread): no other call changes them meanwhile.
+    unmapping: Vec<(u64, u64)>,
 }
 
 impl AddressSpace {
@@ -287,7 +292,39 @@ impl AddressSpace {
         AddressSpace {
             mappings: MappingIndex::default(),
             holes: HoleIndex::new(),
+            unmapping: Vec::new(),
         }
+    }
+
+    /// Whether `[start, end)` meets a mapping being unmapped (its
+    /// `sys_munmap` waiting for its write-back): a call that would remove,
+    /// replace, move or reprotect it fails with
+    /// [`Errno::BeingUnmapped`] and is made again once that is over.
+    pub fn being_unmapped(&self, start: u64, end: u64) -> bool {
+        self.unmapping.iter().any(|&(s, e)| s < end && start < e)
+    }
+
+    /// [`Errno::BeingUnmapped`] when `[start, end)` is
+    /// [`Self::being_unmapped`].
+    pub(crate) fn check_not_being_unmapped(&self, start: u64, end: u64) -> Result<(), Errno> {
+        if self.being_unmapped(start, end) {
+            Err(Errno::BeingUnmapped)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Marks `[start, end)` (one mapping) as being unmapped; `NoMem` when
+    /// the heap refuses the record (nothing marked).
+    pub(crate) fn mark_being_unmapped(&mut self, start: u64, end: u64) -> Result<(), Errno> {
+        self.unmapping.try_reserve(1).map_err(|_| Errno::NoMem)?;
+        self.unmapping.push((start, end));
+        Ok(())
+    }
+
+    /// The mapping at `start` is no longer being unmapped.
+    pub(crate) fn unmark_being_unmapped(&mut self, start: u64) {
+        self.unmapping.retain(|&(s, _)| s != start);
     }
 
     /// Start of the mapping containing `addr`.

@@ -33,6 +33,10 @@ pub enum Errno {
     NoDev,
     /// A system-wide table is full (System V segment ids).
     NoSpace,
+    /// The range meets a mapping another thread's `sys_munmap` is writing
+    /// back ([`crate::address_space::AddressSpace::being_unmapped`]): the kernel makes
+    /// the call again once that munmap is over; never a program's result.
+    BeingUnmapped,
 }
 
 impl Errno {
@@ -48,6 +52,7 @@ impl Errno {
             Errno::Busy => neo::E_BUSY,
             Errno::NoDev => neo::E_NOT_SUPPORTED,
             Errno::NoSpace => neo::E_NOMEM,
+            Errno::BeingUnmapped => neo::E_BUSY,
         }
     }
 
@@ -67,6 +72,7 @@ impl Errno {
             Errno::BadFd => errno::EBADF,
             Errno::NoDev => errno::ENODEV,
             Errno::NoSpace => errno::ENOSPC,
+            Errno::BeingUnmapped => errno::EAGAIN,
         }
     }
 }

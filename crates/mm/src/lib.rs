@@ -47,6 +47,7 @@ pub use hw::{
     PageBytes, PageTable, Pager, Prot, PteInfo, ShmId, UnmappedPage, PAGE_SIZE,
 };
 pub use maps::{format_maps, write_maps_line, MapInfo, MapObject};
+pub use neo::NeoUnmapWrite;
 pub use object::{count_underflows, ObjectRef};
 pub use page_cache::GatheredRuns;
 pub use posix::{getpagesize, DirtyFiles};

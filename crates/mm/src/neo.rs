@@ -13,9 +13,19 @@ use crate::hw::{
     is_page_aligned, page_ceil, AsId, FileAccess, FileId, Hw, ObjectId, Prot, PAGE_SIZE,
 };
 use crate::mapping::{Backing, Mapping, Origin, Sharing};
-use crate::object::ObjectStore;
+use crate::object::{ObjectKind, ObjectStore};
 use crate::system::MemorySystem;
-use crate::unmap::clear_entries;
+use crate::unmap::{clear_entries, restrict_entries};
+
+/// The pages a `sys_munmap` that waits for the disk is to write first
+/// ([`MemorySystem::neo_munmap_begin`]): those of `file` in
+/// `[first_page, end_page)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NeoUnmapWrite {
+    pub file: FileId,
+    pub first_page: u64,
+    pub end_page: u64,
+}
 
 /// The mapping `neo_munmap` step 1 identified.
 struct NeoRange {
@@ -82,6 +92,101 @@ impl MemorySystem {
     /// the mapping is left exactly as it was, its pages still dirty.
     pub fn neo_munmap(&mut self, id: AsId, hw: &mut Hw, addr: u64, size: i64) -> Result<(), Errno> {
         let range = self.neo_step1_find_exact_mapping(id, addr, size)?;
+        self.neo_munmap_found(id, hw, range)
+    }
+
+    /// `sys_munmap` whose step 2 may wait for the disk: when the mapping
+    /// shows a file for which `writes_unlocked` holds and it has dirty
+    /// pages in the range, the mapping is marked as being unmapped (no
+    /// other call removes, replaces, moves or reprotects it until
+    /// [`Self::neo_munmap_finish`] or [`Self::neo_munmap_abandon`]), its
+    /// writable entries are write-protected (a store meanwhile marks its
+    /// page dirty again, as after `msync`), and the pages to write are
+    /// returned: the caller writes them (in batches, without the kernel
+    /// lock) and then finishes. Otherwise the whole call is made now, as
+    /// [`Self::neo_munmap`] (`None`).
+    pub fn neo_munmap_begin(
+        &mut self,
+        id: AsId,
+        hw: &mut Hw,
+        addr: u64,
+        size: i64,
+        writes_unlocked: impl Fn(FileId) -> bool,
+    ) -> Result<Option<NeoUnmapWrite>, Errno> {
+        let range = self.neo_step1_find_exact_mapping(id, addr, size)?;
+        let Some(file) = self.dirty_file_in(&range, writes_unlocked) else {
+            self.neo_munmap_found(id, hw, range)?;
+            return Ok(None);
+        };
+        let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+        space.mark_being_unmapped(range.start, range.end)?;
+        if let Some(m) = space.mappings.get(&range.start) {
+            let mut batch = self.store.begin_batch();
+            let read_only = m.prot.without_write();
+            restrict_entries(
+                m,
+                m.start,
+                m.end,
+                read_only,
+                &mut self.store,
+                hw.pt,
+                &mut batch,
+            );
+            self.store.finish_batch(batch, hw.pt, hw.frames);
+        }
+        Ok(Some(NeoUnmapWrite {
+            file,
+            first_page: range.first_page,
+            end_page: range.end_page,
+        }))
+    }
+
+    /// Ends a [`Self::neo_munmap_begin`] whose pages were written: the
+    /// mapping is no longer marked and the call is made whole, under the
+    /// lock (step 2 writes only the pages stored to since they were
+    /// copied, normally none). `Io` leaves the mapping as it was.
+    pub fn neo_munmap_finish(
+        &mut self,
+        id: AsId,
+        hw: &mut Hw,
+        addr: u64,
+        size: i64,
+    ) -> Result<(), Errno> {
+        self.neo_munmap_abandon(id, addr);
+        self.neo_munmap(id, hw, addr, size)
+    }
+
+    /// Ends a [`Self::neo_munmap_begin`] that failed (or whose thread is
+    /// gone): the mapping stays, no longer marked, its unwritten pages
+    /// dirty (its entries read-only: a store makes its page writable
+    /// again, as after `msync`).
+    pub fn neo_munmap_abandon(&mut self, id: AsId, addr: u64) {
+        if let Some(space) = self.spaces.get_mut(&id) {
+            space.unmark_being_unmapped(addr);
+        }
+    }
+
+    /// The file the mapping of `range` shows, if `writes_unlocked` holds
+    /// for it and its object has dirty pages in the range (looked for
+    /// only then: a RAM file's munmap pays no search).
+    fn dirty_file_in(
+        &self,
+        range: &NeoRange,
+        writes_unlocked: impl Fn(FileId) -> bool,
+    ) -> Option<FileId> {
+        let o = self.store.get(range.object)?;
+        let ObjectKind::File(f) = &o.kind else {
+            return None;
+        };
+        if !writes_unlocked(f.file) {
+            return None;
+        }
+        o.dirty.range(range.first_page..range.end_page).next()?;
+        Some(f.file)
+    }
+
+    /// Steps 2 to 5 of [`Self::neo_munmap`] for the mapping step 1 found.
+    fn neo_munmap_found(&mut self, id: AsId, hw: &mut Hw, range: NeoRange) -> Result<(), Errno> {
         neo_step2_write_dirty_pages(&mut self.store, hw, &range)?;
         neo_step3_remove_page_table_entries(self, id, hw, &range);
         let removed = self.neo_step4_free_virtual_range(id, &range);
@@ -107,6 +212,7 @@ impl MemorySystem {
         if m.origin != (Origin::Neo { size: size as u64 }) || m.len() != len {
             return Err(Errno::Inval);
         }
+        space.check_not_being_unmapped(m.start, m.end)?;
         let (object, first_page, end_page) = m.object_pages(m.start, m.end).ok_or(Errno::Inval)?;
         Ok(NeoRange {
             start: m.start,

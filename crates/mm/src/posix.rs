@@ -238,6 +238,7 @@ impl MemorySystem {
         let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
         let start = choose_address(space, hint, &req)?;
         if req.fixed {
+            space.check_not_being_unmapped(start, start + req.len)?;
             remove_range(space, &mut self.store, hw, start, start + req.len);
         }
         let object = match (file_object, req.sharing) {
@@ -304,6 +305,7 @@ impl MemorySystem {
             return Err(Errno::Inval);
         }
         let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+        space.check_not_being_unmapped(start, end)?;
         remove_range(space, &mut self.store, hw, start, end);
         Ok(())
     }
@@ -401,6 +403,7 @@ impl MemorySystem {
             return Ok(());
         };
         let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+        space.check_not_being_unmapped(start, end)?;
         let first = space.mapping_start_at(start).unwrap_or(start);
         if space
             .mappings

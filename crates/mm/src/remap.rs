@@ -180,6 +180,12 @@ impl MemorySystem {
         new: u64,
     ) -> Result<u64, Errno> {
         let req = check_request(old, old_len, new_len, flags, new)?;
+        if let Some(space) = self.spaces.get(&id) {
+            space.check_not_being_unmapped(req.old, req.old_end)?;
+            if let Some(dest) = req.fixed {
+                space.check_not_being_unmapped(dest, dest + req.new_len)?;
+            }
+        }
         if req.fixed.is_none() && req.new_len <= req.old_len() {
             // As Linux: a shrink is an unmap of the tail, whatever is
             // mapped there (nothing at all for equal lengths).

@@ -317,6 +317,24 @@ impl MemorySystem {
         self.store.drop_handle_ref(io, id)
     }
 
+    /// Whether closing one descriptor of `file` would drop the last
+    /// reference to its object while it has dirty pages: that close
+    /// writes them back ([`Self::file_close_ref`]).
+    pub fn file_close_writes(&self, file: FileId) -> bool {
+        let Some(o) = self
+            .store
+            .file_object(file)
+            .ok()
+            .and_then(|id| self.store.get(id))
+        else {
+            return false;
+        };
+        o.handle_refs == 1
+            && o.map_refs == 0
+            && o.children.iter().all(Option::is_none)
+            && !o.dirty.is_empty()
+    }
+
     /// Reads from the page cache.
     pub fn file_read(
         &mut self,
@@ -354,13 +372,13 @@ impl MemorySystem {
         self.store.file_sync(io, file)
     }
 
-    /// [`ObjectStore::gather_dirty`] of the file's object from page
-    /// `first` on (`None` as well when the file has no object).
+    /// [`ObjectStore::gather_dirty`] of the file's object, its pages
+    /// `[first, end)` (`None` as well when the file has no object).
     pub fn file_gather_dirty(
         &mut self,
         io: &mut Io,
         file: FileId,
-        first: u64,
+        (first, end): (u64, u64),
         most_runs: usize,
         most_pages: usize,
     ) -> Result<Option<crate::page_cache::GatheredRuns>, Errno> {
@@ -368,7 +386,7 @@ impl MemorySystem {
             return Ok(None);
         };
         self.store
-            .gather_dirty(io, id, first, u64::MAX, most_runs, most_pages)
+            .gather_dirty(io, id, first, end, most_runs, most_pages)
     }
 
     /// [`ObjectStore::clean_written`].

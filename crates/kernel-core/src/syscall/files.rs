@@ -59,7 +59,18 @@ impl<P: Platform> Kernel<P> {
             FileCall::Open { path, mode } => self
                 .heap_reserve_check()
                 .and_then(|_| self.open(pid, path, mode)),
-            FileCall::Close { fd } => self.close(pid, fd),
+            FileCall::Close { fd } => match self.descriptor(pid, fd) {
+                Ok(Descriptor::File(f))
+                    if crate::mount::is_volume_file(f.file)
+                        && self.memory.file_close_writes(f.file) =>
+                {
+                    return match self.begin_closing_writeback(pid, fd, f.file) {
+                        Ok(call) => Completion::Scheduler(call),
+                        Err(e) => Completion::Done(Err(e)),
+                    };
+                }
+                _ => self.close(pid, fd),
+            },
             FileCall::Stat { path, out } => self.stat(pid, path, out),
             FileCall::Fsync { fd } => match self.descriptor(pid, fd) {
                 Ok(Descriptor::File(f)) if crate::mount::is_volume_file(f.file) => {

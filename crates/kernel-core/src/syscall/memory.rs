@@ -71,7 +71,8 @@ pub(crate) struct MemoryCaller<'a, P: Platform> {
 
 /// Whether [`MemoryCaller::run`] carries out `call` (else the kernel
 /// does: `sys_meminfo` reads the whole machine, `mincore` and `sys_maps`
-/// run in steps, msync changes the times of the files it writes).
+/// run in steps, msync changes the times of the files it writes,
+/// `sys_munmap` may write back without the kernel lock).
 pub(crate) fn runs_on_caller(call: &MemoryCall) -> bool {
     !matches!(
         call,
@@ -79,6 +80,7 @@ pub(crate) fn runs_on_caller(call: &MemoryCall) -> bool {
             | MemoryCall::Mincore { .. }
             | MemoryCall::Maps { .. }
             | MemoryCall::Msync { .. }
+            | MemoryCall::NeoMunmap { .. }
     )
 }
 

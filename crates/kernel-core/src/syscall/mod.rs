@@ -341,6 +341,14 @@ pub enum SchedulerCall {
         info: UserPtr,
         options: u32,
     },
+    /// NeoOS `sys_munmap` of a mapping of a volume file with dirty pages
+    /// ([`Kernel::unmap_step`] until done): its pages are written, waiting
+    /// for the disk without the kernel lock, before the mapping goes.
+    NeoMunmap,
+    /// The call met a mapping another thread's `sys_munmap` is writing
+    /// back (`Errno::BeingUnmapped`, nothing done): the caller waits for
+    /// the disk once and makes the call again.
+    AwaitUnmap,
 }
 
 /// How the kernel logic completed a call.
@@ -386,6 +394,18 @@ pub(crate) const USER_RANGE: (u64, u64) =
 /// Bytes moved per step between user memory and a kernel buffer.
 pub(crate) const CHUNK: usize = 16 * 1024;
 
+/// `completion`, or for a call that met a mapping being unmapped
+/// (`Errno::BeingUnmapped`: nothing done), the wait after which it is made
+/// again. Only memory calls (NeoOS, POSIX and Linux) can meet one.
+fn awaiting_unmap(completion: Completion) -> Completion {
+    match completion {
+        Completion::Done(Err(Errno::BeingUnmapped)) => {
+            Completion::Scheduler(SchedulerCall::AwaitUnmap)
+        }
+        completion => completion,
+    }
+}
+
 /// What the system-call entry does with a call: the value for `rax`, or
 /// the call the scheduler side completes and the personality that
 /// converts its result.
@@ -422,6 +442,9 @@ impl<P: Platform> Kernel<P> {
                 let (result, mapped) = caller.run(c);
                 self.touch_mapped(mapped);
                 self.reap_released_orphans();
+                if result == Err(Errno::BeingUnmapped) {
+                    return Err((SchedulerCall::AwaitUnmap, personality));
+                }
                 return Ok(personality.result(result));
             }
         }
@@ -464,11 +487,14 @@ impl<P: Platform> Kernel<P> {
             {
                 self.msync_sync(pid, addr, len, flags)
             }
-            Call::Memory(c) => Completion::Done(self.memory_call(pid, c)),
+            Call::Memory(MemoryCall::NeoMunmap { addr, size }) => {
+                self.neo_munmap_call(pid, addr, size)
+            }
+            Call::Memory(c) => awaiting_unmap(Completion::Done(self.memory_call(pid, c))),
             Call::Files(c) => self.file_call(pid, c),
             Call::Processes(c) => self.process_call(pid, c),
             Call::Ipc(c) => Completion::Done(self.ipc_call(pid, c)),
-            Call::Linux(c) => self.linux_call(pid, c),
+            Call::Linux(c) => awaiting_unmap(self.linux_call(pid, c)),
         };
         // Unlinked files whose last descriptor or mapping this call let go
         // (O(1) unless a file object went).

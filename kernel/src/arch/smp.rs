@@ -581,31 +581,40 @@ impl LockGate {
     /// Returns once this CPU holds the gate (interrupts off on entry and
     /// on return). Serves the TLB flushes other CPUs ask of this one
     /// meanwhile: the holder may be waiting for exactly that.
+    #[inline]
     pub fn enter(&self) {
+        let free = self
+            .state
+            .compare_exchange(FREE, HELD, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok();
+        if !free || self.starving.load(Ordering::Relaxed) != NO_CPU {
+            self.enter_contended(free);
+        }
+    }
+
+    /// [`Self::enter`] when the gate was not free (or, `taken`, when it
+    /// was but a CPU asks for it to be handed over: maybe this one).
+    #[cold]
+    #[inline(never)]
+    fn enter_contended(&self, taken: bool) {
         let me = percpu::current();
         let index = u64::from(me.index());
         let handed_to_me = HANDED + index;
         let (mut looks, mut parks) = (0, 0);
-        loop {
+        let mut taken = taken;
+        while !taken {
             let state = self.state.load(Ordering::SeqCst);
             if state == handed_to_me {
                 self.state.store(HELD, Ordering::SeqCst);
                 return;
             }
-            if state == FREE
+            taken = state == FREE
                 && self
                     .state
                     .compare_exchange(FREE, HELD, Ordering::SeqCst, Ordering::Relaxed)
-                    .is_ok()
-            {
-                // Taken before it was handed over: no longer asked for.
-                let _ = self.starving.compare_exchange(
-                    index,
-                    NO_CPU,
-                    Ordering::SeqCst,
-                    Ordering::Relaxed,
-                );
-                return;
+                    .is_ok();
+            if taken {
+                break;
             }
             serve_flush_request();
             looks += 1;
@@ -627,6 +636,10 @@ impl LockGate {
             }
             self.park(me, handed_to_me);
         }
+        // Taken before it was handed over: no longer asked for.
+        let _ = self
+            .starving
+            .compare_exchange(index, NO_CPU, Ordering::SeqCst, Ordering::Relaxed);
     }
 
     /// Halts until an interrupt unless the gate is free or handed to this
@@ -648,22 +661,33 @@ impl LockGate {
 
     /// Gives the gate back: to the CPU that asked for it if one did (woken
     /// if it halts), else free, waking one halted CPU if any.
+    #[inline]
     pub fn leave(&self) {
-        let starving = self.starving.load(Ordering::SeqCst);
-        if let Some(cpu) = (starving != NO_CPU)
-            .then(|| percpu::cpu(starving as usize))
-            .flatten()
-        {
-            self.starving.store(NO_CPU, Ordering::SeqCst);
-            self.state.store(HANDED + starving, Ordering::SeqCst);
-            if cpu.lock_parked.load(Ordering::SeqCst) {
-                apic::send_vector(cpu.apic_id(), apic::FLUSH_VECTOR);
-            }
+        if self.starving.load(Ordering::Relaxed) != NO_CPU {
+            self.hand_over();
             return;
         }
         self.state.store(FREE, Ordering::SeqCst);
         if self.parked.load(Ordering::SeqCst) != 0 {
             wake_one_parked();
+        }
+    }
+
+    /// [`Self::leave`] when a CPU asked for the gate: it is handed to that
+    /// one (an asking CPU only waits; it clears its request once it has
+    /// the gate).
+    #[cold]
+    #[inline(never)]
+    fn hand_over(&self) {
+        let starving = self.starving.swap(NO_CPU, Ordering::SeqCst);
+        let Some(cpu) = percpu::cpu(starving as usize) else {
+            self.state.store(FREE, Ordering::SeqCst);
+            wake_one_parked();
+            return;
+        };
+        self.state.store(HANDED + starving, Ordering::SeqCst);
+        if cpu.lock_parked.load(Ordering::SeqCst) {
+            apic::send_vector(cpu.apic_id(), apic::FLUSH_VECTOR);
         }
     }
 }

@@ -550,11 +550,12 @@ const NO_CPU: u64 = u64::MAX;
 /// interrupt to wake the next); a gate that any running CPU may take
 /// needs no wake-up while some CPU that wants it runs (a program mapping
 /// 131,066 pages while 8 others yield in a loop on 4 CPUs: 1.8 s, against
-/// 41 s with halting turns; docs/design.md, "CPUs"). Waiters halt (interrupts on: TLB flush
-/// requests are served in the interrupt as ever), so they leave the host
-/// cores to the CPUs that work. The handing over bounds the unfairness: a
-/// CPU that gives the lock back and asks again at once (a scheduler loop,
-/// a call stepped with yields) cannot keep a waiter out for long.
+/// 41 s with halting turns; docs/design.md, "CPUs"). Waiters halt
+/// (interrupts on: TLB flush requests are served in the interrupt as
+/// ever), so they leave the host cores to the CPUs that work. The handing
+/// over bounds the unfairness: a CPU that gives the lock back and asks
+/// again at once (a scheduler loop, a call stepped with yields) cannot
+/// keep a waiter out for long.
 pub struct LockGate {
     state: AtomicU64,
     /// The CPU that asked for the lock to be handed to it, or [`NO_CPU`].

@@ -161,6 +161,13 @@ fn report_cpus() {
             cpu.thread_runs()
         );
     }
+    for cpu in (0..arch::percpu::MAX_CPUS).map_while(arch::percpu::cpu) {
+        kprintln!(
+            "cpu {} halted {} times waiting for the kernel lock",
+            cpu.index(),
+            cpu.lock_parks()
+        );
+    }
     let ipis = arch::smp::ipi_counts();
     kprintln!(
         "IPIs: {} TLB flush requests, {} wake-ups of idle CPUs",

@@ -17,9 +17,10 @@
 //! loop or timer tick comes first.
 //!
 //! The kernel lock: every section says its CPU to the process table first
-//! (`set_cpu`), and a CPU waiting for the lock (interrupts off) serves the
-//! TLB flushes other CPUs ask of it meanwhile (`smp::serve_flush_request`):
-//! the holder may be waiting for exactly that.
+//! (`set_cpu`), and a CPU waiting for the lock serves the TLB flushes
+//! other CPUs ask of it meanwhile (`smp::serve_flush_request`, or in the
+//! interrupt once it halts: `smp::LockGate`): the holder may be waiting
+//! for exactly that.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -137,12 +138,10 @@ impl Platform for KernelPlatform {
 }
 
 static KERNEL: Mutex<Option<Kernel<KernelPlatform>>> = Mutex::new(None);
-/// The kernel lock's turns, in arrival order (a ticket lock in front of
-/// [`KERNEL`]): a CPU that gives the lock back and asks again at once
-/// (a scheduler loop, a stepped call) goes behind the CPUs already
-/// waiting instead of taking it again before them.
-static NEXT_TURN: AtomicU64 = AtomicU64::new(0);
-static SERVING_TURN: AtomicU64 = AtomicU64::new(0);
+/// The gate in front of [`KERNEL`] (so the mutex itself never waits): a
+/// long wait halts, and a CPU passed over several times has the lock
+/// handed to it (`smp::LockGate`).
+static GATE: smp::LockGate = smp::LockGate::new();
 /// Whether, at the end of the last lock section, a ready thread waited
 /// that no CPU is on, and the tick at which the clock's work is next due:
 /// without either, a timer tick preempts nothing and takes no lock (a
@@ -197,11 +196,7 @@ pub fn report_threads_if_unlocked(cpu: usize) {
 /// Runs `f` on the kernel state.
 #[inline]
 pub fn with_kernel<R>(f: impl FnOnce(&mut Kernel<KernelPlatform>) -> R) -> R {
-    let turn = NEXT_TURN.fetch_add(1, Ordering::Relaxed);
-    while SERVING_TURN.load(Ordering::Acquire) != turn {
-        smp::serve_flush_request();
-        core::hint::spin_loop();
-    }
+    GATE.enter();
     let result = {
         let mut guard = KERNEL.lock();
         let k = guard.as_mut().expect("kernel state is set up at boot");
@@ -217,7 +212,7 @@ pub fn with_kernel<R>(f: impl FnOnce(&mut Kernel<KernelPlatform>) -> R) -> R {
         TIME_WORK_AT.store(k.next_time_work(), Ordering::Relaxed);
         result
     };
-    SERVING_TURN.fetch_add(1, Ordering::Release);
+    GATE.leave();
     result
 }
 

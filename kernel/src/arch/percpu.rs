@@ -67,6 +67,11 @@ pub struct PerCpu {
     /// A zeroed frame kept for this CPU's next zero-fill (0: none; see
     /// `frames::prepare_zeroed_frame`); only this CPU fills or takes it.
     pub(super) zeroed_frame: AtomicU64,
+    /// Whether this CPU halts waiting for the kernel lock (`smp::LockGate`):
+    /// the CPU that gives it back interrupts it.
+    pub(super) lock_parked: AtomicBool,
+    /// How many times this CPU halted waiting for the kernel lock.
+    lock_parks: AtomicU64,
 }
 
 /// Offsets the assembly uses.
@@ -94,6 +99,8 @@ impl PerCpu {
             idle: AtomicBool::new(false),
             stop_asked: AtomicBool::new(false),
             zeroed_frame: AtomicU64::new(0),
+            lock_parked: AtomicBool::new(false),
+            lock_parks: AtomicU64::new(0),
         }
     }
 
@@ -140,6 +147,16 @@ impl PerCpu {
     /// Counts one switch of this CPU to a thread.
     pub(super) fn count_thread_run(&self) {
         self.thread_runs.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many times this CPU halted waiting for the kernel lock.
+    pub fn lock_parks(&self) -> u64 {
+        self.lock_parks.load(Ordering::Relaxed)
+    }
+
+    /// Counts one halt of this CPU waiting for the kernel lock.
+    pub(super) fn count_lock_park(&self) {
+        self.lock_parks.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one interrupt of this CPU's APIC timer.

@@ -25,8 +25,9 @@
 //! batch's most; more: a full flush), writes the request into each one's
 //! mailbox, interrupts it ([`apic::FLUSH_VECTOR`]) and waits until every
 //! one has done it ([`serve_flush_request`]: in the interrupt, or in the
-//! kernel lock's acquisition loop of a CPU spinning there with interrupts
-//! off). The same vector wakes idle CPUs and asks CPUs to take a thread
+//! kernel lock's wait of a CPU looking there with interrupts off). The
+//! same vector wakes idle CPUs and CPUs halted waiting for the kernel lock
+//! ([`LockGate`], the gate in front of it), and asks CPUs to take a thread
 //! off ([`stop_cpus`]).
 
 use alloc::vec::Vec;
@@ -514,4 +515,195 @@ pub fn serve_flush_request() {
         _ => unsafe { cpu::load_root(cpu::current_root()) },
     }
     me.flush_request.store(0, Ordering::Release);
+}
+
+/// How many times a CPU waiting for the kernel lock looks before it halts
+/// until the lock is given back (a few microseconds on hardware).
+const LOOKS_BEFORE_PARKING: u32 = 2000;
+/// A waiter pauses (`pause`) once every this many looks: under an
+/// emulator that runs its CPUs in turn, `pause` lets the next one run;
+/// under one that runs them as host threads it is a trip through the
+/// emulator's global lock, so not every look.
+const LOOKS_PER_PAUSE: u32 = 64;
+/// How many halts a waiter goes through (each ended when the lock was
+/// given back, then taken by another CPU first) before it asks that the
+/// lock be handed to it.
+const PARKS_BEFORE_HANDOFF: u32 = 4;
+
+/// [`LockGate`] states: free, held, or given back and handed to the CPU
+/// whose number is added to `HANDED`.
+const FREE: u64 = 0;
+const HELD: u64 = 1;
+const HANDED: u64 = 2;
+/// No CPU asked for the lock to be handed to it.
+const NO_CPU: u64 = u64::MAX;
+
+/// The gate in front of the kernel lock: taken by whichever CPU finds it
+/// free; a CPU that has looked a while halts until it is given back, and a
+/// CPU passed over several times has it handed to it.
+///
+/// Why not turns in arrival order (a ticket lock, as before): under an
+/// emulator whose CPUs are host threads on fewer host cores, the CPU
+/// whose turn comes next may not be running on the host, and every turn
+/// waited for the host to schedule that one CPU (4 CPUs on 2 cores: 270
+/// sections a second spinning, 15,000 with waiters halting, each turn an
+/// interrupt to wake the next); a gate that any running CPU may take
+/// needs no wake-up while some CPU that wants it runs (a program mapping
+/// 131,066 pages while 8 others yield in a loop on 4 CPUs: 1.8 s, against
+/// 41 s with halting turns; docs/design.md, "CPUs"). Waiters halt
+/// (interrupts on: TLB flush requests are served in the interrupt as
+/// ever), so they leave the host cores to the CPUs that work. The handing
+/// over bounds the unfairness: a CPU that gives the lock back and asks
+/// again at once (a scheduler loop, a call stepped with yields) cannot
+/// keep a waiter out for long.
+pub struct LockGate {
+    state: AtomicU64,
+    /// The CPU that asked for the lock to be handed to it, or [`NO_CPU`].
+    starving: AtomicU64,
+    /// How many CPUs halt waiting (0: none to wake).
+    parked: AtomicU64,
+}
+
+impl Default for LockGate {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LockGate {
+    pub const fn new() -> Self {
+        LockGate {
+            state: AtomicU64::new(FREE),
+            starving: AtomicU64::new(NO_CPU),
+            parked: AtomicU64::new(0),
+        }
+    }
+
+    /// Returns once this CPU holds the gate (interrupts off on entry and
+    /// on return). Serves the TLB flushes other CPUs ask of this one
+    /// meanwhile: the holder may be waiting for exactly that.
+    #[inline]
+    pub fn enter(&self) {
+        let free = self
+            .state
+            .compare_exchange(FREE, HELD, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok();
+        if !free || self.starving.load(Ordering::Relaxed) != NO_CPU {
+            self.enter_contended(free);
+        }
+    }
+
+    /// [`Self::enter`] when the gate was not free (or, `taken`, when it
+    /// was but a CPU asks for it to be handed over: maybe this one).
+    #[cold]
+    #[inline(never)]
+    fn enter_contended(&self, taken: bool) {
+        let me = percpu::current();
+        let index = u64::from(me.index());
+        let handed_to_me = HANDED + index;
+        let (mut looks, mut parks) = (0, 0);
+        let mut taken = taken;
+        while !taken {
+            let state = self.state.load(Ordering::SeqCst);
+            if state == handed_to_me {
+                self.state.store(HELD, Ordering::SeqCst);
+                return;
+            }
+            taken = state == FREE
+                && self
+                    .state
+                    .compare_exchange(FREE, HELD, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_ok();
+            if taken {
+                break;
+            }
+            serve_flush_request();
+            looks += 1;
+            if looks % LOOKS_PER_PAUSE == 0 {
+                core::hint::spin_loop();
+            }
+            if looks < LOOKS_BEFORE_PARKING {
+                continue;
+            }
+            looks = 0;
+            parks += 1;
+            if parks >= PARKS_BEFORE_HANDOFF {
+                let _ = self.starving.compare_exchange(
+                    NO_CPU,
+                    index,
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                );
+            }
+            self.park(me, handed_to_me);
+        }
+        // Taken before it was handed over: no longer asked for.
+        let _ = self
+            .starving
+            .compare_exchange(index, NO_CPU, Ordering::SeqCst, Ordering::Relaxed);
+    }
+
+    /// Halts until an interrupt unless the gate is free or handed to this
+    /// CPU. The halt is published before the last look, and [`Self::leave`]
+    /// changes the state before it looks for a halted CPU: one of the two
+    /// sees the other (an interrupt sent between the look and the halt
+    /// waits for `sti` and ends the halt).
+    fn park(&self, me: &PerCpu, handed_to_me: u64) {
+        self.parked.fetch_add(1, Ordering::SeqCst);
+        me.lock_parked.store(true, Ordering::SeqCst);
+        let state = self.state.load(Ordering::SeqCst);
+        if state != FREE && state != handed_to_me {
+            me.count_lock_park();
+            cpu::wait_for_interrupt();
+        }
+        me.lock_parked.store(false, Ordering::SeqCst);
+        self.parked.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Gives the gate back: to the CPU that asked for it if one did (woken
+    /// if it halts), else free, waking one halted CPU if any.
+    #[inline]
+    pub fn leave(&self) {
+        if self.starving.load(Ordering::Relaxed) != NO_CPU {
+            self.hand_over();
+            return;
+        }
+        self.state.store(FREE, Ordering::SeqCst);
+        if self.parked.load(Ordering::SeqCst) != 0 {
+            wake_one_parked();
+        }
+    }
+
+    /// [`Self::leave`] when a CPU asked for the gate: it is handed to that
+    /// one (an asking CPU only waits; it clears its request once it has
+    /// the gate).
+    #[cold]
+    #[inline(never)]
+    fn hand_over(&self) {
+        let starving = self.starving.swap(NO_CPU, Ordering::SeqCst);
+        let Some(cpu) = percpu::cpu(starving as usize) else {
+            self.state.store(FREE, Ordering::SeqCst);
+            wake_one_parked();
+            return;
+        };
+        self.state.store(HANDED + starving, Ordering::SeqCst);
+        if cpu.lock_parked.load(Ordering::SeqCst) {
+            apic::send_vector(cpu.apic_id(), apic::FLUSH_VECTOR);
+        }
+    }
+}
+
+/// Interrupts one CPU that halts waiting for the kernel lock (the first
+/// after this one in number order), if one does.
+#[cold]
+fn wake_one_parked() {
+    let me = percpu::current().index() as usize;
+    let cpus = || (0..percpu::MAX_CPUS).map_while(percpu::cpu);
+    let parked = cpus()
+        .skip(me + 1)
+        .chain(cpus().take(me))
+        .find(|cpu| cpu.lock_parked.load(Ordering::SeqCst));
+    if let Some(cpu) = parked {
+        apic::send_vector(cpu.apic_id(), apic::FLUSH_VECTOR);
+    }
 }

@@ -53,13 +53,13 @@ const THREADS_BOOTS: [(&str, Machine); 2] = [
 ];
 /// What Linux's threads boot on the `-icount` machine adds to its command
 /// line: only the boot CPU comes up at boot (`maxcpus=1`); mm_threads_bench,
-/// as /init, brings up the others through sysfs while a second thread of it
-/// executes `pause` on CPU 0, since under QEMU 7.2's `-icount` round robin
-/// Linux's own bring-up of a CPU never lets that CPU run (see
-/// [`THREADS_LINES_NOTE`]). `lpj` is the delay-loop calibration the boot CPU
-/// computes on this machine (its log: "lpj=3999972"), given so that each
-/// CPU brought up skips calibrating its own: that waits for timer ticks,
-/// which come slowly while the CPUs take turns of a few instructions.
+/// as /init, brings up the others through sysfs while a child process of it
+/// executes a `pause` on CPU 0 each millisecond, since under QEMU 7.2's
+/// `-icount` round robin Linux's own bring-up of a CPU never lets that CPU
+/// run (see [`THREADS_LINES_NOTE`]). `lpj` is the delay-loop calibration the
+/// boot CPU computes on this machine (its log: "lpj=3999972"), given so
+/// that each CPU brought up skips calibrating its own (which waits for
+/// timer ticks).
 const LINUX_ICOUNT_THREADS_OPTIONS: &str = "maxcpus=1 lpj=3999972";
 /// A threads boot is given up when its console stays silent this long
 /// (NeoOS prints a line every few seconds; Linux, booted `quiet`, reaches

@@ -527,20 +527,25 @@ const LOOKS_BEFORE_PARKING: u32 = 2000;
 const LOOKS_PER_PAUSE: u32 = 64;
 /// How many halts a waiter goes through (each ended when the lock was
 /// given back, then taken by another CPU first) before it asks that the
-/// lock be handed to it.
+/// lock be kept for it.
 const PARKS_BEFORE_HANDOFF: u32 = 4;
 
-/// [`LockGate`] states: free, held, or given back and handed to the CPU
-/// whose number is added to `HANDED`.
-const FREE: u64 = 0;
+/// The [`LockGate`]'s word: whether it is held, how many CPUs halt waiting
+/// for it, and which CPU (its number plus one; 0: none) asked for it to be
+/// kept for it. The free paths change it only when it is exactly free or
+/// exactly held, so a halted or asking CPU always sends the others to the
+/// slow paths.
 const HELD: u64 = 1;
-const HANDED: u64 = 2;
-/// No CPU asked for the lock to be handed to it.
-const NO_CPU: u64 = u64::MAX;
+const PARKED_ONE: u64 = 2;
+const PARKED_MASK: u64 = 0xfe;
+const ASKING_SHIFT: u32 = 8;
+const ASKING_MASK: u64 = !0xff;
 
 /// The gate in front of the kernel lock: taken by whichever CPU finds it
 /// free; a CPU that has looked a while halts until it is given back, and a
-/// CPU passed over several times has it handed to it.
+/// CPU passed over several times has it kept for it (the others wait).
+/// One word holds it all, so taking and giving back a gate that nobody
+/// waits for is one compare-and-swap each.
 ///
 /// Why not turns in arrival order (a ticket lock, as before): under an
 /// emulator whose CPUs are host threads on fewer host cores, the CPU
@@ -558,10 +563,6 @@ const NO_CPU: u64 = u64::MAX;
 /// keep a waiter out for long.
 pub struct LockGate {
     state: AtomicU64,
-    /// The CPU that asked for the lock to be handed to it, or [`NO_CPU`].
-    starving: AtomicU64,
-    /// How many CPUs halt waiting (0: none to wake).
-    parked: AtomicU64,
 }
 
 impl Default for LockGate {
@@ -573,9 +574,7 @@ impl Default for LockGate {
 impl LockGate {
     pub const fn new() -> Self {
         LockGate {
-            state: AtomicU64::new(FREE),
-            starving: AtomicU64::new(NO_CPU),
-            parked: AtomicU64::new(0),
+            state: AtomicU64::new(0),
         }
     }
 
@@ -584,38 +583,47 @@ impl LockGate {
     /// meanwhile: the holder may be waiting for exactly that.
     #[inline]
     pub fn enter(&self) {
-        let free = self
+        if self
             .state
-            .compare_exchange(FREE, HELD, Ordering::SeqCst, Ordering::Relaxed)
-            .is_ok();
-        if !free || self.starving.load(Ordering::Relaxed) != NO_CPU {
-            self.enter_contended(free);
+            .compare_exchange(0, HELD, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.enter_contended();
         }
     }
 
-    /// [`Self::enter`] when the gate was not free (or, `taken`, when it
-    /// was but a CPU asks for it to be handed over: maybe this one).
+    /// Takes the gate if no CPU holds it now (whoever asked for it): the
+    /// NMI report's look, which must not wait.
+    pub fn try_enter(&self) -> bool {
+        let state = self.state.load(Ordering::Relaxed);
+        state & HELD == 0
+            && self
+                .state
+                .compare_exchange(state, state | HELD, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// [`Self::enter`] when the gate was held, or CPUs halt or ask for it.
     #[cold]
     #[inline(never)]
-    fn enter_contended(&self, taken: bool) {
+    fn enter_contended(&self) {
         let me = percpu::current();
-        let index = u64::from(me.index());
-        let handed_to_me = HANDED + index;
-        let (mut looks, mut parks) = (0, 0);
-        let mut taken = taken;
-        while !taken {
-            let state = self.state.load(Ordering::SeqCst);
-            if state == handed_to_me {
-                self.state.store(HELD, Ordering::SeqCst);
-                return;
-            }
-            taken = state == FREE
-                && self
+        let mine = (u64::from(me.index()) + 1) << ASKING_SHIFT;
+        let (mut looks, mut parks) = (0u32, 0u32);
+        loop {
+            let state = self.state.load(Ordering::Acquire);
+            let asking = state & ASKING_MASK;
+            if state & HELD == 0 && (asking == 0 || asking == mine) {
+                // Taken, and this CPU's request (if it was one) withdrawn.
+                let taken = (state | HELD) & !(asking & mine);
+                if self
                     .state
-                    .compare_exchange(FREE, HELD, Ordering::SeqCst, Ordering::Relaxed)
-                    .is_ok();
-            if taken {
-                break;
+                    .compare_exchange(state, taken, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    return;
+                }
+                continue;
             }
             serve_flush_request();
             looks += 1;
@@ -627,68 +635,61 @@ impl LockGate {
             }
             looks = 0;
             parks += 1;
-            if parks >= PARKS_BEFORE_HANDOFF {
-                let _ = self.starving.compare_exchange(
-                    NO_CPU,
-                    index,
+            if parks >= PARKS_BEFORE_HANDOFF && asking == 0 {
+                let _ = self.state.compare_exchange(
+                    state,
+                    state | mine,
                     Ordering::SeqCst,
                     Ordering::Relaxed,
                 );
             }
-            self.park(me, handed_to_me);
+            self.park(me, mine);
         }
-        // Taken before it was handed over: no longer asked for.
-        let _ = self
-            .starving
-            .compare_exchange(index, NO_CPU, Ordering::SeqCst, Ordering::Relaxed);
     }
 
-    /// Halts until an interrupt unless the gate is free or handed to this
-    /// CPU. The halt is published before the last look, and [`Self::leave`]
-    /// changes the state before it looks for a halted CPU: one of the two
-    /// sees the other (an interrupt sent between the look and the halt
-    /// waits for `sti` and ends the halt).
-    fn park(&self, me: &PerCpu, handed_to_me: u64) {
-        self.parked.fetch_add(1, Ordering::SeqCst);
+    /// Halts until an interrupt unless the gate may be taken by this CPU.
+    /// The halt is counted in the word before the last look, so the
+    /// holder's give-back goes the slow way and wakes a halted CPU (an
+    /// interrupt sent between the look and the halt waits for `sti` and
+    /// ends the halt).
+    fn park(&self, me: &PerCpu, mine: u64) {
         me.lock_parked.store(true, Ordering::SeqCst);
-        let state = self.state.load(Ordering::SeqCst);
-        if state != FREE && state != handed_to_me {
+        let state = self.state.fetch_add(PARKED_ONE, Ordering::SeqCst);
+        let asking = state & ASKING_MASK;
+        if state & HELD != 0 || (asking != 0 && asking != mine) {
             me.count_lock_park();
             cpu::wait_for_interrupt();
         }
+        self.state.fetch_sub(PARKED_ONE, Ordering::SeqCst);
         me.lock_parked.store(false, Ordering::SeqCst);
-        self.parked.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Gives the gate back: to the CPU that asked for it if one did (woken
-    /// if it halts), else free, waking one halted CPU if any.
+    /// Gives the gate back.
     #[inline]
     pub fn leave(&self) {
-        if self.starving.load(Ordering::Relaxed) != NO_CPU {
-            self.hand_over();
-            return;
-        }
-        self.state.store(FREE, Ordering::SeqCst);
-        if self.parked.load(Ordering::SeqCst) != 0 {
-            wake_one_parked();
+        if self
+            .state
+            .compare_exchange(HELD, 0, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            self.leave_contended();
         }
     }
 
-    /// [`Self::leave`] when a CPU asked for the gate: it is handed to that
-    /// one (an asking CPU only waits; it clears its request once it has
-    /// the gate).
+    /// [`Self::leave`] when CPUs halt or one asked for the gate: freed,
+    /// and the asking CPU woken if it halts, else one halted CPU.
     #[cold]
     #[inline(never)]
-    fn hand_over(&self) {
-        let starving = self.starving.swap(NO_CPU, Ordering::SeqCst);
-        let Some(cpu) = percpu::cpu(starving as usize) else {
-            self.state.store(FREE, Ordering::SeqCst);
-            wake_one_parked();
-            return;
-        };
-        self.state.store(HANDED + starving, Ordering::SeqCst);
-        if cpu.lock_parked.load(Ordering::SeqCst) {
-            apic::send_vector(cpu.apic_id(), apic::FLUSH_VECTOR);
+    fn leave_contended(&self) {
+        let state = self.state.fetch_and(!HELD, Ordering::SeqCst);
+        let asking = (state & ASKING_MASK) >> ASKING_SHIFT;
+        let asking_cpu = asking.checked_sub(1).and_then(|i| percpu::cpu(i as usize));
+        match asking_cpu {
+            Some(cpu) if cpu.lock_parked.load(Ordering::SeqCst) => {
+                apic::send_vector(cpu.apic_id(), apic::FLUSH_VECTOR);
+            }
+            None if state & PARKED_MASK != 0 => wake_one_parked(),
+            _ => {}
         }
     }
 }

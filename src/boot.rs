@@ -214,7 +214,7 @@ pub fn boot_with_qemu_args(
     extra: &[String],
     mut on_line: impl FnMut(&str),
 ) -> Result<BootOutcome> {
-    let monitor = o.quiet_limit.map(|_| monitor_socket());
+    let monitor = (o.timeout.is_some() || o.quiet_limit.is_some()).then(monitor_socket);
     let mut cmd = qemu_command(o, machine, monitor.as_deref());
     cmd.args(disk.qemu_args());
     cmd.args(extra);

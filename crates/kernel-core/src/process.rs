@@ -986,11 +986,16 @@ impl<T, C> ProcessTable<T, C> {
                 p.thread_records -= 1;
             }
         }
-        let joiners: Vec<Tid> = self
-            .threads_of(pid)
-            .filter(|j| j.state == ThreadState::Joining(tid))
-            .map(|j| j.tid)
-            .collect();
+        let mut joiners = Vec::new();
+        for t in self.threads.values_mut().filter(|t| t.pid == pid) {
+            match t.state {
+                ThreadState::Joining(target) if target == tid => joiners.push(t.tid),
+                // Maybe between its join's step and its block (lock
+                // sections of another CPU): that block must not sleep.
+                ThreadState::Running => t.woken = true,
+                _ => {}
+            }
+        }
         for j in joiners {
             self.wake(j);
         }

@@ -693,6 +693,38 @@ fn neo_threads_are_joined_once_with_their_status() {
 }
 
 #[test]
+fn a_thread_released_between_a_joins_step_and_its_block_wakes_the_joiner() {
+    let mut k = kernel();
+    let pid = k
+        .spawn("/bin/prog", &[b"/bin/prog".to_vec()], None)
+        .unwrap();
+    run(&mut k, pid);
+    let tid = k.create_thread(pid, &frame(SCRATCH)).unwrap();
+    // CPU 0: the join's step finds the thread running.
+    assert_eq!(k.join_step(pid, i64::from(tid), UserPtr(0)), Ok(None));
+    // CPU 1, between CPU 0's two lock sections: the thread runs, ends,
+    // and its CPU leaves it.
+    k.processes.set_cpu(1);
+    assert_eq!(k.processes.pick_this(tid), Some(tid));
+    assert!(k.end_thread(tid, 7));
+    k.processes.take_current();
+    k.release_after_switch(tid);
+    // CPU 0: the join blocks, but must not sleep (nothing would wake it).
+    k.processes.set_cpu(0);
+    k.processes.block_current_for_join(tid);
+    assert_eq!(
+        k.processes.thread(pid).unwrap().state,
+        ThreadState::Running,
+        "the joiner goes on to its next step"
+    );
+    assert_eq!(
+        k.join_step(pid, i64::from(tid), UserPtr(SCRATCH)),
+        Ok(Some(()))
+    );
+    assert_eq!(u32_at(&mut k, pid, SCRATCH), 7);
+}
+
+#[test]
 fn fork_by_a_thread_copies_the_caller_only() {
     let mut k = kernel();
     let pid = spawn_linux(&mut k);

@@ -78,9 +78,12 @@ const THREADS_LINES_NOTE: &str = "\nThe threads lines come from two more boots o
      one futex wake); with spinning waits the 2- and 4-thread groups took minutes of host \
      time each, with futex waits the boot takes seconds. The figures keep their definition \
      (the lowest window of each step); only how the threads wait between windows changed. \
-     With 4 CPUs the order of the CPUs' turns is not the same from run to run: over our \
-     three runs NeoOS's 4-thread mmap took 4,100 to 4,522 and munmap 18,565 to 26,641 \
-     (fault 3,637 each time); the 1- and 2-thread lines repeated exactly. Over our six \
+     With 4 CPUs the order of the CPUs' turns is not the same from run to run: with the \
+     ticket kernel lock, over three runs NeoOS's 4-thread mmap took 4,100 to 4,522 and \
+     munmap 18,565 to 26,641 (fault 3,637 each time; the 1- and 2-thread lines repeated \
+     exactly); with the gate that replaced it (docs/design.md, \"CPUs\"), where a waiting \
+     CPU halts instead of spinning through its turns, the 4-thread lines came out near the \
+     2-thread ones (mmap 1,201, fault 1,057, munmap 5,635 in the table's run). Over our six \
      runs with 4 CPUs up, Linux's 1-thread lines repeated exactly, its 2-thread fault took \
      3,154 to 3,213 and munmap 26,177 to 26,615 (mmap 5,531 each time), its 4-thread mmap \
      5,637 to 6,350, fault 3,214 to 3,595 and munmap 26,609 to 44,708. Linux 6.1 booted \

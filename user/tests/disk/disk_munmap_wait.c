@@ -30,18 +30,16 @@
 #include <syscalls.h>
 #include <neo_test.h>
 #include <sys/mman.h>
+#include <neo_test_disk_watch.h>
 
 #define PAGE 4096
 #define PAGES 512
 #define PATH "/home/usuario/unmapped.bin"
 #define STACK_SIZE (64 * 1024)
-#define MOST_SEEN 4096
 
 enum meddling { WATCH, MPROTECT, MUNMAP, MAP_OVER };
 
 static volatile int stop;
-static volatile long seen[MOST_SEEN];
-static volatile int seen_count;
 static volatile long munmap_before;
 static unsigned char *volatile target;
 static volatile enum meddling meddling;
@@ -50,14 +48,6 @@ static volatile enum meddling meddling;
 static volatile long meddled;
 static volatile long meddled_at;
 static volatile long meddled_back;
-
-static long disk_requests(void)
-{
-    struct neo_meminfo mi;
-    if (sys_meminfo(&mi) != E_OK)
-        return -1;
-    return (long)mi.disk_requests;
-}
 
 /* The meddler's one call on the range being unmapped. */
 static long meddle(void)
@@ -85,12 +75,7 @@ static int second(void *arg)
     long last = -2;
     int done = meddling == WATCH;
     while (!stop) {
-        long now = disk_requests();
-        if (now != last && seen_count < MOST_SEEN) {
-            seen[seen_count] = now;
-            seen_count = seen_count + 1;
-            last = now;
-        }
+        long now = note_disk_requests(&last);
         if (!done && munmap_before >= 0 && now > munmap_before) {
             meddled_at = now;
             meddled = meddle();
@@ -98,18 +83,6 @@ static int second(void *arg)
             done = 1;
         }
     }
-    return 0;
-}
-
-/* Whether the second thread saw a count strictly between `before` and
- * `after` (the counts it saw are printed when not). */
-static int seen_between(long before, long after)
-{
-    for (int i = 0; i < seen_count; i++)
-        if (seen[i] > before && seen[i] < after)
-            return 1;
-    for (int i = 0; i < seen_count; i++)
-        printf("disk_munmap_wait: the second thread saw %ld\n", seen[i]);
     return 0;
 }
 
@@ -257,7 +230,7 @@ int main(int argc, char **argv)
     unmap_round(WATCH, &before, &after);
     printf("disk_munmap_wait: munmap: requests %ld..%ld, second thread saw %d counts\n",
            before, after, seen_count);
-    CHECK(seen_between(before, after));
+    CHECK(seen_between("disk_munmap_wait: the second thread", before, after));
 
     /* The last close: stores through a POSIX mapping (whose munmap leaves
      * the pages dirty in the page cache: the descriptor holds the file),
@@ -281,7 +254,7 @@ int main(int argc, char **argv)
     printf("disk_munmap_wait: last close: requests %ld..%ld, second thread saw %d counts\n",
            before, after, seen_count);
     CHECK(after - before >= PAGES / 2);
-    CHECK(seen_between(before, after));
+    CHECK(seen_between("disk_munmap_wait: the second thread", before, after));
 
     unmap_round(MPROTECT, &before, &after);
     printf("disk_munmap_wait: mprotect meanwhile: %ld at %ld, back at %ld (munmap %ld..%ld)\n",

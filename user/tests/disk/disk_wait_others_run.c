@@ -24,50 +24,22 @@
 #include <syscalls.h>
 #include <neo_test.h>
 #include <sys/mman.h>
+#include <neo_test_disk_watch.h>
 
 #define PAGE 4096
 #define PAGES 512
 #define PATH "/home/usuario/spread.bin"
 #define STACK_SIZE (64 * 1024)
-#define MOST_SEEN 4096
 
 static volatile int stop;
-static volatile long seen[MOST_SEEN];
-static volatile int seen_count;
-
-static long disk_requests(void)
-{
-    struct neo_meminfo mi;
-    if (sys_meminfo(&mi) != E_OK)
-        return -1;
-    return (long)mi.disk_requests;
-}
 
 /* The watcher: records each new disk request count it sees. */
 static int watcher(void *arg)
 {
     (void)arg;
     long last = -2;
-    while (!stop) {
-        long now = disk_requests();
-        if (now != last && seen_count < MOST_SEEN) {
-            seen[seen_count] = now;
-            seen_count = seen_count + 1;
-            last = now;
-        }
-    }
-    return 0;
-}
-
-/* Whether the watcher saw a count strictly between `before` and `after`
- * (the counts it saw are printed when not). */
-static int seen_between(long before, long after)
-{
-    for (int i = 0; i < seen_count; i++)
-        if (seen[i] > before && seen[i] < after)
-            return 1;
-    for (int i = 0; i < seen_count; i++)
-        printf("disk_wait_others_run: the watcher saw %ld\n", seen[i]);
+    while (!stop)
+        note_disk_requests(&last);
     return 0;
 }
 
@@ -146,7 +118,7 @@ int main(int argc, char **argv)
     printf("disk_wait_others_run: msync: requests %ld..%ld, watcher saw %d counts\n", before,
            after, seen_count);
     CHECK(after - before >= PAGES / 2);
-    CHECK(seen_between(before, after));
+    CHECK(seen_between("disk_wait_others_run: the watcher", before, after));
     CHECK_EQ(sys_munmap(m, PAGES * PAGE), E_OK);
 
     /* fsync of 256 scattered dirty pages: the odd ones, stored through a
@@ -165,7 +137,7 @@ int main(int argc, char **argv)
     printf("disk_wait_others_run: fsync: requests %ld..%ld, watcher saw %d counts\n", before,
            after, seen_count);
     CHECK(after - before >= PAGES / 2);
-    CHECK(seen_between(before, after));
+    CHECK(seen_between("disk_wait_others_run: the watcher", before, after));
     before = disk_requests();
     CHECK_EQ(sys_munmap(m, PAGES * PAGE), E_OK);
     CHECK_EQ(disk_requests(), before); /* fsync left nothing dirty */

@@ -262,7 +262,7 @@ fn scheduler_call(
         SchedulerCall::WriteBack => write_back(),
         SchedulerCall::NeoMunmap => neo_munmap(),
         SchedulerCall::AwaitUnmap => Ok(await_unmap()),
-        SchedulerCall::FileRead { fd, buf, count } => file_read(fd, buf, count),
+        SchedulerCall::FileRead { fd, buf, count, at } => file_read(fd, buf, count, at),
         SchedulerCall::Clone(args) => clone(frame, args),
         SchedulerCall::Mincore { addr, len, vec } => mincore(addr, len, vec),
         SchedulerCall::Maps { buf, len } => maps(buf, len),
@@ -351,11 +351,12 @@ fn await_unmap() -> i64 {
     RESTART_CALL
 }
 
-/// `read` of a volume file, window by window: each window's absent pages
-/// are read with the caller asleep without the kernel lock, then copied
-/// (`neoos_kernel_core::disk_wait`). An error after some bytes ends the
-/// call with those bytes, as a bad buffer does.
-fn file_read(fd: i64, buf: UserPtr, count: usize) -> Result<i64, Errno> {
+/// `read` of a volume file (from offset `at` for `pread64`), window by
+/// window: each window's absent pages are read with the caller asleep
+/// without the kernel lock, then copied (`neoos_kernel_core::disk_wait`).
+/// An error after some bytes ends the call with those bytes, as a bad
+/// buffer does.
+fn file_read(fd: i64, buf: UserPtr, count: usize, at: Option<u64>) -> Result<i64, Errno> {
     let mut done = 0;
     while done < count {
         let step = process::step_waiting_for_disk(|k| {
@@ -363,7 +364,8 @@ fn file_read(fd: i64, buf: UserPtr, count: usize) -> Result<i64, Errno> {
             else {
                 return Some(Err(Errno::Inval));
             };
-            k.file_read_step(pid, tid, fd, buf.offset(done as u64), count - done)
+            let from = at.map(|at| at.saturating_add(done as u64));
+            k.file_read_step(pid, tid, fd, buf.offset(done as u64), count - done, from)
         });
         match step {
             Ok((n, asked)) => {

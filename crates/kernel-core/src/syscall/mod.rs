@@ -333,8 +333,14 @@ pub enum SchedulerCall {
     WriteBack,
     /// A `read` of a volume file ([`Kernel::file_read_step`] until done),
     /// waiting for the disk without the kernel lock while the pages of
-    /// its next window are read.
-    FileRead { fd: i64, buf: UserPtr, count: usize },
+    /// its next window are read: from the descriptor's position, which
+    /// moves, or for Linux `pread64` from offset `at`, the position kept.
+    FileRead {
+        fd: i64,
+        buf: UserPtr,
+        count: usize,
+        at: Option<u64>,
+    },
     /// Linux `waitid` ([`Kernel::waitid_step`]), blocking unless `WNOHANG`.
     WaitId {
         target: crate::linux::exec::WaitTarget,
@@ -448,14 +454,32 @@ impl<P: Platform> Kernel<P> {
                 return Ok(personality.result(result));
             }
         }
-        if let Call::Files(FileCall::Read { fd, buf, count }) = call {
-            if let (Ok(count), true) = (usize::try_from(count), self.reads_volume_file(pid, fd)) {
-                return Err((SchedulerCall::FileRead { fd, buf, count }, personality));
-            }
+        if let Some(read) = self.volume_file_read(pid, &call) {
+            return Err((read, personality));
         }
         self.carry_out(pid, call)
             .rax(personality)
             .map_err(|c| (c, personality))
+    }
+
+    /// `call` as a [`SchedulerCall::FileRead`] when it reads a file on the
+    /// disk volume (`read`, Linux `pread64` at an offset it accepts): its
+    /// misses wait for the disk without the kernel lock.
+    fn volume_file_read(&self, pid: Pid, call: &Call) -> Option<SchedulerCall> {
+        let (fd, buf, count, at) = match *call {
+            Call::Files(FileCall::Read { fd, buf, count }) => (fd, buf, count, None),
+            Call::Linux(LinuxCall::PreadWrite {
+                fd,
+                buf,
+                count,
+                offset,
+                write: false,
+            }) => (fd, buf, count, Some(u64::try_from(offset).ok()?)),
+            _ => return None,
+        };
+        let count = usize::try_from(count).ok()?;
+        self.reads_volume_file(pid, fd)
+            .then_some(SchedulerCall::FileRead { fd, buf, count, at })
     }
 
     /// Whether `fd` of `pid` is a file on the disk volume (its `read`

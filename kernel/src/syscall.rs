@@ -263,6 +263,7 @@ fn scheduler_call(
         SchedulerCall::NeoMunmap => neo_munmap(),
         SchedulerCall::AwaitUnmap => Ok(await_unmap()),
         SchedulerCall::FileRead { fd, buf, count, at } => file_read(fd, buf, count, at),
+        SchedulerCall::FileReadv { fd, iov, count, at } => file_readv(fd, iov, count, at),
         SchedulerCall::Clone(args) => clone(frame, args),
         SchedulerCall::Mincore { addr, len, vec } => mincore(addr, len, vec),
         SchedulerCall::Maps { buf, len } => maps(buf, len),
@@ -371,6 +372,28 @@ fn file_read(fd: i64, buf: UserPtr, count: usize, at: Option<u64>) -> Result<i64
             Ok((n, asked)) => {
                 done += n;
                 if n < asked || n == 0 {
+                    break;
+                }
+            }
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done as i64)
+}
+
+/// Linux `readv` (`preadv` from offset `at`) of a volume file: each
+/// buffer in turn read as [`file_read`] reads, stopping at a short read;
+/// an error after some bytes ends the call with those bytes.
+fn file_readv(fd: i64, iov: UserPtr, count: i64, at: Option<u64>) -> Result<i64, Errno> {
+    let buffers = for_caller(|k, pid| k.read_buffers(pid, iov, count))?;
+    let mut done = 0;
+    for (buf, len) in buffers {
+        let from = at.map(|at| at.saturating_add(done as u64));
+        match file_read(fd, buf, len, from) {
+            Ok(n) => {
+                done += n as usize;
+                if (n as usize) < len {
                     break;
                 }
             }

@@ -563,3 +563,72 @@ fn a_pread_whose_file_is_truncated_while_it_waits_gives_the_bytes_up_to_the_new_
     assert_eq!(device.in_flight(), 0);
     assert_eq!(position(&mut k, pid, fd), 100);
 }
+
+#[test]
+fn readv_and_preadv_of_a_volume_file_wait_for_the_disk_buffer_by_buffer() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, pid, fd) = linux_reader();
+    let (iov, buf) = (SCRATCH + 1024, SCRATCH + 4096);
+    let mut vecs = Vec::new();
+    for (base, len) in [(buf, 10u64), (0, 0), (buf + 10, 2 * PAGE_SIZE)] {
+        vecs.extend_from_slice(&base.to_le_bytes());
+        vecs.extend_from_slice(&len.to_le_bytes());
+    }
+    poke(&mut k, pid, iov, &vecs);
+    let readv = k.system_call(pid, lnr::READV, [fd, iov, 3, 0, 0, 0]);
+    let Err((
+        SchedulerCall::FileReadv {
+            at: None, count: 3, ..
+        },
+        _,
+    )) = readv
+    else {
+        panic!("a readv of a volume file is a scheduler call: {readv:?}");
+    };
+    let preadv = k.system_call(pid, lnr::PREADV, [fd, iov, 3, PAGE_SIZE, 0, 0]);
+    let Err((
+        SchedulerCall::FileReadv {
+            at: Some(PAGE_SIZE),
+            ..
+        },
+        _,
+    )) = preadv
+    else {
+        panic!("a preadv of a volume file is a scheduler call: {preadv:?}");
+    };
+    let negative = (-1i64) as u64;
+    assert_eq!(
+        lsys(&mut k, pid, lnr::PREADV, [fd, iov, 3, negative, 0, 0]),
+        -neoos_abi::errno::EINVAL
+    );
+    let buffers = k.read_buffers(pid, UserPtr(iov), 3).unwrap();
+    assert_eq!(
+        buffers,
+        [(UserPtr(buf), 10), (UserPtr(buf + 10), 2 * PAGE)],
+        "the empty buffer left out"
+    );
+    assert_eq!(
+        k.read_buffers(pid, UserPtr(iov), 1025),
+        Err(neoos_mm::Errno::Inval),
+        "more than IOV_MAX"
+    );
+    // The kernel steps each buffer as a pread from where the last ended.
+    let step = |k: &mut K, (to, len): (UserPtr, usize), from: u64| {
+        k.file_read_step(pid, pid, fd as i64, to, len, Some(from))
+    };
+    assert_eq!(step(&mut k, buffers[0], PAGE_SIZE), None, "waits");
+    assert_eq!(device.in_flight(), 1);
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(step(&mut k, buffers[0], PAGE_SIZE), Some(Ok((10, 10))));
+    assert_eq!(step(&mut k, buffers[1], PAGE_SIZE + 10), None, "page 3");
+    device.finish(false);
+    k.disk_step();
+    let last = step(&mut k, buffers[1], PAGE_SIZE + 10);
+    assert_eq!(last, Some(Ok((2 * PAGE, 2 * PAGE))));
+    assert_eq!(
+        peek(&mut k, pid, buf, 2 * PAGE + 10),
+        (PAGE..3 * PAGE + 10).map(byte).collect::<Vec<_>>()
+    );
+    assert_eq!(position(&mut k, pid, fd), 100);
+}

@@ -341,6 +341,15 @@ pub enum SchedulerCall {
         count: usize,
         at: Option<u64>,
     },
+    /// Linux `readv` (`preadv` from offset `at`) of a volume file: each
+    /// buffer read as [`SchedulerCall::FileRead`] reads, stopping at a
+    /// short read.
+    FileReadv {
+        fd: i64,
+        iov: UserPtr,
+        count: i64,
+        at: Option<u64>,
+    },
     /// Linux `waitid` ([`Kernel::waitid_step`]), blocking unless `WNOHANG`.
     WaitId {
         target: crate::linux::exec::WaitTarget,
@@ -462,24 +471,45 @@ impl<P: Platform> Kernel<P> {
             .map_err(|c| (c, personality))
     }
 
-    /// `call` as a [`SchedulerCall::FileRead`] when it reads a file on the
-    /// disk volume (`read`, Linux `pread64` at an offset it accepts): its
-    /// misses wait for the disk without the kernel lock.
+    /// `call` as a [`SchedulerCall::FileRead`] or
+    /// [`SchedulerCall::FileReadv`] when it reads a file on the disk volume
+    /// (`read`, Linux `pread64`, `readv`, `preadv`, at an offset they
+    /// accept): its misses wait for the disk without the kernel lock.
     fn volume_file_read(&self, pid: Pid, call: &Call) -> Option<SchedulerCall> {
-        let (fd, buf, count, at) = match *call {
-            Call::Files(FileCall::Read { fd, buf, count }) => (fd, buf, count, None),
+        let offset = |at: i64| u64::try_from(at).ok();
+        let (fd, read) = match *call {
+            Call::Files(FileCall::Read { fd, buf, count }) => {
+                let count = usize::try_from(count).ok()?;
+                (
+                    fd,
+                    SchedulerCall::FileRead {
+                        fd,
+                        buf,
+                        count,
+                        at: None,
+                    },
+                )
+            }
             Call::Linux(LinuxCall::PreadWrite {
                 fd,
                 buf,
                 count,
-                offset,
+                offset: at,
                 write: false,
-            }) => (fd, buf, count, Some(u64::try_from(offset).ok()?)),
+            }) => {
+                let (count, at) = (usize::try_from(count).ok()?, Some(offset(at)?));
+                (fd, SchedulerCall::FileRead { fd, buf, count, at })
+            }
+            Call::Linux(LinuxCall::Readv { fd, iov, count, at }) => {
+                let at = match at {
+                    Some(at) => Some(offset(at)?),
+                    None => None,
+                };
+                (fd, SchedulerCall::FileReadv { fd, iov, count, at })
+            }
             _ => return None,
         };
-        let count = usize::try_from(count).ok()?;
-        self.reads_volume_file(pid, fd)
-            .then_some(SchedulerCall::FileRead { fd, buf, count, at })
+        self.reads_volume_file(pid, fd).then_some(read)
     }
 
     /// Whether `fd` of `pid` is a file on the disk volume (its `read`

@@ -1005,7 +1005,8 @@ impl<P: Platform> Kernel<P> {
     fn meminfo_text(&self) -> String {
         let (total, free) = self.platform.frame_counts();
         let cached = self.fs.disk.reserved_pages() as u64;
-        procfs::meminfo(total, free, cached, self.platform.ipi_counters())
+        let requests = self.fs.disk.device_counters().requests;
+        procfs::meminfo(total, free, cached, requests, self.platform.ipi_counters())
     }
 }
 

@@ -21,6 +21,7 @@ use neoos_mm::{Access, PAGE_SIZE};
 use crate::kernel_tests::{peek, poke, put_str, spawn, sys, K, SCRATCH};
 use crate::syscall::{SchedulerCall, UserPtr};
 use crate::test_platform::kernel;
+use crate::Platform;
 
 const PAGE: usize = PAGE_SIZE as usize;
 
@@ -473,17 +474,24 @@ fn lsys(k: &mut K, pid: u32, number: usize, args: [u64; 6]) -> i64 {
 /// A Linux process of [`volume`] with the file open read-only, its
 /// position moved to 100: the kernel, device, process and descriptor.
 fn linux_reader() -> (K, HeldReads, u32, u64) {
-    use neoos_abi::linux::nr as lnr;
     let (mut k, device, _) = volume();
+    let (pid, fd) = open_linux_reader(&mut k);
+    (k, device, pid, fd)
+}
+
+/// A new Linux process with the file of [`volume`] open read-only, its
+/// position moved to 100: the process and the descriptor.
+fn open_linux_reader(k: &mut K) -> (u32, u64) {
+    use neoos_abi::linux::nr as lnr;
     let pid = k
         .spawn("/bin/linux", &[b"/bin/linux".to_vec()], None)
         .unwrap();
-    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/datos.bin");
-    let fd = lsys(&mut k, pid, lnr::OPEN, [path, 0, 0, 0, 0, 0]);
+    let path = put_str(k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let fd = lsys(k, pid, lnr::OPEN, [path, 0, 0, 0, 0, 0]);
     assert!(fd >= 0);
     let fd = fd as u64;
-    assert_eq!(lsys(&mut k, pid, lnr::LSEEK, [fd, 100, 0, 0, 0, 0]), 100);
-    (k, device, pid, fd)
+    assert_eq!(lsys(k, pid, lnr::LSEEK, [fd, 100, 0, 0, 0, 0]), 100);
+    (pid, fd)
 }
 
 /// Linux `pread64` of `count` bytes at `offset` of `fd` to `buf`: the
@@ -631,4 +639,20 @@ fn readv_and_preadv_of_a_volume_file_wait_for_the_disk_buffer_by_buffer() {
         (PAGE..3 * PAGE + 10).map(byte).collect::<Vec<_>>()
     );
     assert_eq!(position(&mut k, pid, fd), 100);
+}
+
+#[test]
+fn a_pread_waiter_killed_while_it_waits_leaves_no_frame_behind() {
+    let (mut k, device, _) = volume();
+    let free = k.platform.frame_counts().1;
+    let (pid, fd) = open_linux_reader(&mut k);
+    let buf = SCRATCH + 4096;
+    begin_pread(&mut k, pid, fd, buf, 3 * PAGE, 0);
+    let waits = k.file_read_step(pid, pid, fd as i64, UserPtr(buf), 3 * PAGE, Some(0));
+    assert_eq!(waits, None);
+    k.end(pid, neoos_abi::status::KILLED);
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(device.in_flight(), 0);
+    assert_eq!(k.platform.frame_counts().1, free, "every frame back");
 }

@@ -514,10 +514,12 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// `preadv`: `readv` from `offset`, the descriptor's position kept
-    /// (`ESPIPE` on anything but a file).
+    /// (`EISDIR` on a folder, `ESPIPE` on anything else but a file).
     fn preadv(&mut self, pid: Pid, fd: i64, iov: UserPtr, count: i64, offset: i64) -> LinuxResult {
-        let Descriptor::File(f) = self.descriptor(pid, fd)? else {
-            return Err(LinuxError::IllegalSeek.into());
+        let f = match self.descriptor(pid, fd)? {
+            Descriptor::File(f) => f,
+            Descriptor::Dir { .. } => return Err(LinuxError::IsDir.into()),
+            _ => return Err(LinuxError::IllegalSeek.into()),
         };
         let offset = u64::try_from(offset).map_err(|_| Errno::Inval)?;
         let read = self.at_offset(pid, fd, f, offset, |k| match k.readv(pid, fd, iov, count) {

@@ -703,7 +703,7 @@ impl<P: Platform> Kernel<P> {
 fn read_window(from: Option<u64>, count: usize) -> usize {
     match from {
         Some(from) => {
-            let window_end = (from / PAGE + READ_WINDOW) * PAGE;
+            let window_end = (from / PAGE + READ_WINDOW).saturating_mul(PAGE);
             count.min(window_end.saturating_sub(from) as usize)
         }
         None => count,

@@ -496,7 +496,7 @@ fn run_suite(cases: &[Case], steps: &[Step], reporter: &mut Reporter) -> Result<
     let musl_disk = reporter
         .disk
         .iter()
-        .any(|(s, _)| s.name == DISK_LINUX_SCENARIO);
+        .any(|(s, _)| DISK_LINUX_SCENARIOS.contains(&s.name));
     if musl_disk {
         build::ensure_musl()?;
     }
@@ -1166,8 +1166,16 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         run: disk_msync_flush_error_keeps_the_page,
     },
     DiskScenario {
-        name: DISK_LINUX_SCENARIO,
+        name: DISK_LINUX_SCENARIOS[0],
         run: disk_linux_namespace_leaves_the_tree,
+    },
+    DiskScenario {
+        name: DISK_LINUX_SCENARIOS[1],
+        run: disk_linux_preads_let_others_run,
+    },
+    DiskScenario {
+        name: DISK_LINUX_SCENARIOS[2],
+        run: disk_linux_pread_read_error,
     },
     DiskScenario {
         name: "disk_reclaim_256mib_file_sums_right_through_a_mapping_and_read_in_64mib_of_ram",
@@ -1203,10 +1211,13 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
     },
 ];
 
-/// The disk scenario whose program is a Linux (musl) program of
+/// The disk scenarios whose programs are Linux (musl) programs of
 /// [`DISK_LINUX_DIR`].
-const DISK_LINUX_SCENARIO: &str =
-    "disk_linux_namespace_operations_leave_a_clean_image_with_the_tree";
+const DISK_LINUX_SCENARIOS: [&str; 3] = [
+    "disk_linux_namespace_operations_leave_a_clean_image_with_the_tree",
+    "disk_wait_of_linux_pread_readv_preadv_lets_other_calls_run",
+    "disk_read_error_gives_eio_to_linux_pread_and_a_short_count_to_readv",
+];
 /// The disk scenarios' Linux programs (built with musl, as `/bin/NAME`).
 const DISK_LINUX_DIR: &str = "user/tests/disk-linux";
 
@@ -1245,6 +1256,32 @@ fn disk_linux_namespace_leaves_the_tree(kernel: &Path) -> Verdict {
     let stat = disk::debugfs_request(&image.0, "stat /tree/mode.txt").map_err(|e| e.0)?;
     if !stat.contains("Mode:  0600") {
         return Err(format!("mode.txt is not 0600:\n{stat}"));
+    }
+    Ok(())
+}
+
+/// user/tests/disk-linux/disk_linux_pread_wait.c (musl): another thread's
+/// system calls ran while pread64, readv and preadv of a /home file waited
+/// for the disk, with the right bytes and positions; the image is clean.
+fn disk_linux_preads_let_others_run(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let console = disk_boot(kernel, &image.0, None, "/bin/disk_linux_pread_wait", 0)?;
+    if !console.iter().any(|l| l == "disk_linux_pread_wait: done") {
+        return Err("disk_linux_pread_wait did not finish its checks".into());
+    }
+    disk::e2fsck_clean(&image.0)
+}
+
+/// user/tests/disk-linux/disk_linux_pread_wait.c `eio` under rules failing
+/// one read of blocks 2 and 5 of datos.bin: pread64 gives EIO with the
+/// position kept, readv the short count of what it read before.
+fn disk_linux_pread_read_error(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let rules = fail_once(&image.0, DATOS_ON_IMAGE, "read_aio", &[2, 5])?;
+    let program = "/bin/disk_linux_pread_wait:eio";
+    let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
+    if !console.iter().any(|l| l == "disk_linux_pread_wait: done") {
+        return Err("disk_linux_pread_wait eio did not finish its checks".into());
     }
     Ok(())
 }

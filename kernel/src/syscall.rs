@@ -262,7 +262,8 @@ fn scheduler_call(
         SchedulerCall::WriteBack => write_back(),
         SchedulerCall::NeoMunmap => neo_munmap(),
         SchedulerCall::AwaitUnmap => Ok(await_unmap()),
-        SchedulerCall::FileRead { fd, buf, count } => file_read(fd, buf, count),
+        SchedulerCall::FileRead { fd, buf, count, at } => file_read(fd, buf, count, at),
+        SchedulerCall::FileReadv { fd, iov, count, at } => file_readv(fd, iov, count, at),
         SchedulerCall::Clone(args) => clone(frame, args),
         SchedulerCall::Mincore { addr, len, vec } => mincore(addr, len, vec),
         SchedulerCall::Maps { buf, len } => maps(buf, len),
@@ -351,11 +352,12 @@ fn await_unmap() -> i64 {
     RESTART_CALL
 }
 
-/// `read` of a volume file, window by window: each window's absent pages
-/// are read with the caller asleep without the kernel lock, then copied
-/// (`neoos_kernel_core::disk_wait`). An error after some bytes ends the
-/// call with those bytes, as a bad buffer does.
-fn file_read(fd: i64, buf: UserPtr, count: usize) -> Result<i64, Errno> {
+/// `read` of a volume file (from offset `at` for `pread64`), window by
+/// window: each window's absent pages are read with the caller asleep
+/// without the kernel lock, then copied (`neoos_kernel_core::disk_wait`).
+/// An error after some bytes ends the call with those bytes, as a bad
+/// buffer does.
+fn file_read(fd: i64, buf: UserPtr, count: usize, at: Option<u64>) -> Result<i64, Errno> {
     let mut done = 0;
     while done < count {
         let step = process::step_waiting_for_disk(|k| {
@@ -363,12 +365,35 @@ fn file_read(fd: i64, buf: UserPtr, count: usize) -> Result<i64, Errno> {
             else {
                 return Some(Err(Errno::Inval));
             };
-            k.file_read_step(pid, tid, fd, buf.offset(done as u64), count - done)
+            let from = at.map(|at| at.saturating_add(done as u64));
+            k.file_read_step(pid, tid, fd, buf.offset(done as u64), count - done, from)
         });
         match step {
             Ok((n, asked)) => {
                 done += n;
                 if n < asked || n == 0 {
+                    break;
+                }
+            }
+            Err(_) if done > 0 => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(done as i64)
+}
+
+/// Linux `readv` (`preadv` from offset `at`) of a volume file: each
+/// buffer in turn read as [`file_read`] reads, stopping at a short read;
+/// an error after some bytes ends the call with those bytes.
+fn file_readv(fd: i64, iov: UserPtr, count: i64, at: Option<u64>) -> Result<i64, Errno> {
+    let buffers = for_caller(|k, pid| k.read_buffers(pid, iov, count))?;
+    let mut done = 0;
+    for (buf, len) in buffers {
+        let from = at.map(|at| at.saturating_add(done as u64));
+        match file_read(fd, buf, len, from) {
+            Ok(n) => {
+                done += n as usize;
+                if (n as usize) < len {
                     break;
                 }
             }

@@ -311,6 +311,7 @@ pub mod linux {
         pub const FACCESSAT: usize = 269;
         pub const UTIMENSAT: usize = 280;
         pub const DUP3: usize = 292;
+        pub const PREADV: usize = 295;
         pub const RENAMEAT2: usize = 316;
         pub const FACCESSAT2: usize = 439;
         pub const CLONE3: usize = 435;

@@ -497,12 +497,14 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// One step of thread `tid`'s `read` of descriptor `fd` of process
-    /// `pid` (a volume file; `count` bytes to `buf`): at most the bytes up
-    /// to the end of the [`READ_WINDOW`] pages from its position. `None`
-    /// when a page of them is to be read first: the thread waits for the
-    /// disk (in the same lock section) and steps again once woken. Else
-    /// the bytes read (copied as a `read` copies, under the lock) and how
-    /// many were asked in this step (fewer read: the end of the file).
+    /// `pid` (a volume file; `count` bytes to `buf`; from its position,
+    /// or from offset `at` for a `pread64`, the position then kept): at
+    /// most the bytes up to the end of the [`READ_WINDOW`] pages from
+    /// there. `None` when a page of them is to be read first: the thread
+    /// waits for the disk (in the same lock section) and steps again once
+    /// woken. Else the bytes read (copied as a `read` copies, under the
+    /// lock) and how many were asked in this step (fewer read: the end of
+    /// the file).
     pub fn file_read_step(
         &mut self,
         pid: crate::process::Pid,
@@ -510,13 +512,19 @@ impl<P: Platform> Kernel<P> {
         fd: i64,
         buf: crate::syscall::UserPtr,
         count: usize,
+        at: Option<u64>,
     ) -> Option<Result<(usize, usize), Errno>> {
+        let file = match self.descriptor(pid, fd) {
+            Ok(crate::files::Descriptor::File(f)) => Some(f),
+            _ => None,
+        };
+        let from = file.map(|f| at.unwrap_or(f.position));
         for _ in 0..2 {
             if let Some(error) = self.writebacks.reads.failed_waiters.remove(&tid) {
                 return Some(Err(error.to_errno()));
             }
-            let want = self.read_window(pid, fd, count);
-            let read = match self.plan_file_reads(pid, fd, want) {
+            let want = read_window(from, count);
+            let read = match self.plan_file_reads(pid, fd, from, want) {
                 Ok(Some(read)) => read,
                 Ok(None) => break,
                 Err(error) => return Some(Err(error)),
@@ -527,33 +535,29 @@ impl<P: Platform> Kernel<P> {
                 Err(error) => return Some(Err(error.to_errno())),
             }
         }
-        let want = self.read_window(pid, fd, count);
-        let read = self.read(pid, fd, buf, want as i64);
+        let want = read_window(from, count);
+        let read = match (file, at) {
+            (Some(f), Some(offset)) => {
+                self.at_offset(pid, fd, f, offset, |k| k.read(pid, fd, buf, want as i64))
+            }
+            _ => self.read(pid, fd, buf, want as i64),
+        };
         Some(read.map(|n| (n as usize, want)))
     }
 
-    /// The bytes of a `read` of `count` bytes of `fd` one step covers: up
-    /// to the end of the [`READ_WINDOW`] pages from its position.
-    fn read_window(&self, pid: crate::process::Pid, fd: i64, count: usize) -> usize {
-        match self.descriptor(pid, fd) {
-            Ok(crate::files::Descriptor::File(f)) => {
-                let window_end = (f.position / PAGE + READ_WINDOW) * PAGE;
-                count.min(window_end.saturating_sub(f.position) as usize)
-            }
-            _ => count,
-        }
-    }
-
-    /// Plans (and starts) the reads of the absent pages of the next `len`
-    /// bytes of descriptor `fd` of a volume file: a read to wait for, or
-    /// `None` when they are cached (or the descriptor is no such file).
+    /// Plans (and starts) the reads of the absent pages of the `len` bytes
+    /// from `from` of descriptor `fd` of a volume file: a read to wait
+    /// for, or `None` when they are cached (or the descriptor is no such
+    /// file).
     fn plan_file_reads(
         &mut self,
         pid: crate::process::Pid,
         fd: i64,
+        from: Option<u64>,
         len: usize,
     ) -> Result<Option<u64>, Errno> {
-        let Ok(crate::files::Descriptor::File(f)) = self.descriptor(pid, fd) else {
+        let (Ok(crate::files::Descriptor::File(f)), Some(from)) = (self.descriptor(pid, fd), from)
+        else {
             return Ok(None);
         };
         if !is_volume_file(f.file) || !f.access.can_read() {
@@ -561,7 +565,7 @@ impl<P: Platform> Kernel<P> {
         }
         loop {
             let (memory, mut io) = self.memory_io();
-            let wait = memory.file_plan_read(&mut io, f.file, f.position, len as u64)?;
+            let wait = memory.file_plan_read(&mut io, f.file, from, len as u64)?;
             match self.memory.take_planned_read() {
                 Some(planned) => self.begin_read(planned),
                 None => return Ok(wait),
@@ -690,6 +694,19 @@ impl<P: Platform> Kernel<P> {
             self.writebacks.flusher = Some(writeback);
         }
         step.map(|s| s == WritebackStep::Done)
+    }
+}
+
+/// The bytes of a read of `count` bytes from `from` (a file's; `None`:
+/// no file) one step covers: up to the end of the [`READ_WINDOW`] pages
+/// from there.
+fn read_window(from: Option<u64>, count: usize) -> usize {
+    match from {
+        Some(from) => {
+            let window_end = (from / PAGE + READ_WINDOW).saturating_mul(PAGE);
+            count.min(window_end.saturating_sub(from) as usize)
+        }
+        None => count,
     }
 }
 

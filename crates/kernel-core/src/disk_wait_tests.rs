@@ -21,6 +21,7 @@ use neoos_mm::{Access, PAGE_SIZE};
 use crate::kernel_tests::{peek, poke, put_str, spawn, sys, K, SCRATCH};
 use crate::syscall::{SchedulerCall, UserPtr};
 use crate::test_platform::kernel;
+use crate::Platform;
 
 const PAGE: usize = PAGE_SIZE as usize;
 
@@ -276,7 +277,7 @@ fn a_read_of_the_file_waits_window_by_window_and_fails_with_e_io() {
         panic!("a read of a volume file is a scheduler call");
     };
     assert_eq!(count, 2 * PAGE);
-    let step = |k: &mut K| k.file_read_step(pid, pid, fd as i64, UserPtr(buf), 2 * PAGE);
+    let step = |k: &mut K| k.file_read_step(pid, pid, fd as i64, UserPtr(buf), 2 * PAGE, None);
     assert_eq!(step(&mut k), None);
     assert_eq!(device.in_flight(), 1, "the window's two pages in one read");
     device.finish(true);
@@ -460,4 +461,198 @@ fn a_last_close_whose_write_fails_gives_e_io_and_a_close_that_is_not_the_last_wr
     device.finish_writes(true);
     k.disk_step();
     assert_eq!(k.writeback_step(pid), Some(Err(neoos_mm::Errno::Io)));
+}
+
+/// Linux call `number` of `pid`, completed without the scheduler.
+fn lsys(k: &mut K, pid: u32, number: usize, args: [u64; 6]) -> i64 {
+    match k.system_call(pid, number, args) {
+        Ok(rax) => rax,
+        Err((call, _)) => panic!("call {number} needs the scheduler: {call:?}"),
+    }
+}
+
+/// A Linux process of [`volume`] with the file open read-only, its
+/// position moved to 100: the kernel, device, process and descriptor.
+fn linux_reader() -> (K, HeldReads, u32, u64) {
+    let (mut k, device, _) = volume();
+    let (pid, fd) = open_linux_reader(&mut k);
+    (k, device, pid, fd)
+}
+
+/// A new Linux process with the file of [`volume`] open read-only, its
+/// position moved to 100: the process and the descriptor.
+fn open_linux_reader(k: &mut K) -> (u32, u64) {
+    use neoos_abi::linux::nr as lnr;
+    let pid = k
+        .spawn("/bin/linux", &[b"/bin/linux".to_vec()], None)
+        .unwrap();
+    let path = put_str(k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let fd = lsys(k, pid, lnr::OPEN, [path, 0, 0, 0, 0, 0]);
+    assert!(fd >= 0);
+    let fd = fd as u64;
+    assert_eq!(lsys(k, pid, lnr::LSEEK, [fd, 100, 0, 0, 0, 0]), 100);
+    (pid, fd)
+}
+
+/// Linux `pread64` of `count` bytes at `offset` of `fd` to `buf`: the
+/// scheduler call it is made.
+fn begin_pread(k: &mut K, pid: u32, fd: u64, buf: u64, count: usize, offset: u64) -> Option<u64> {
+    let args = [fd, buf, count as u64, offset, 0, 0];
+    match k.system_call(pid, neoos_abi::linux::nr::PREAD64, args) {
+        Err((SchedulerCall::FileRead { count: c, at, .. }, _)) if c == count => at,
+        other => panic!("a pread of a volume file is a scheduler call: {other:?}"),
+    }
+}
+
+/// The descriptor's position, asked by `lseek(fd, 0, SEEK_CUR)`.
+fn position(k: &mut K, pid: u32, fd: u64) -> i64 {
+    lsys(k, pid, neoos_abi::linux::nr::LSEEK, [fd, 0, 1, 0, 0, 0])
+}
+
+#[test]
+fn a_pread_waits_without_the_lock_fails_with_eio_and_never_moves_the_position() {
+    let (mut k, device, pid, fd) = linux_reader();
+    let (buf, offset) = (SCRATCH + 4096, PAGE_SIZE + 5);
+    assert_eq!(
+        begin_pread(&mut k, pid, fd, buf, 2 * PAGE, offset),
+        Some(offset)
+    );
+    let step =
+        |k: &mut K| k.file_read_step(pid, pid, fd as i64, UserPtr(buf), 2 * PAGE, Some(offset));
+    assert_eq!(step(&mut k), None, "waits for the disk");
+    assert_eq!(device.in_flight(), 1, "pages 1 to 3 in one read");
+    device.finish(true);
+    k.disk_step();
+    assert_eq!(step(&mut k), Some(Err(neoos_mm::Errno::Io)));
+    assert_eq!(position(&mut k, pid, fd), 100, "E_IO moved nothing");
+    assert_eq!(step(&mut k), None, "nothing installed: read again");
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(step(&mut k), Some(Ok((2 * PAGE, 2 * PAGE))));
+    let at = offset as usize;
+    assert_eq!(
+        peek(&mut k, pid, buf, 2 * PAGE),
+        (at..at + 2 * PAGE).map(byte).collect::<Vec<_>>()
+    );
+    assert_eq!(position(&mut k, pid, fd), 100, "a pread keeps the position");
+}
+
+#[test]
+fn a_pread_whose_file_is_truncated_while_it_waits_gives_the_bytes_up_to_the_new_end() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, pid, fd) = linux_reader();
+    let (buf, offset) = (SCRATCH + 4096, PAGE_SIZE + 5);
+    begin_pread(&mut k, pid, fd, buf, 2 * PAGE, offset);
+    let step =
+        |k: &mut K| k.file_read_step(pid, pid, fd as i64, UserPtr(buf), 2 * PAGE, Some(offset));
+    assert_eq!(step(&mut k), None);
+    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let writer = lsys(&mut k, pid, lnr::OPEN, [path, 2, 0, 0, 0, 0]);
+    assert!(writer >= 0);
+    let end = PAGE_SIZE + 100;
+    assert_eq!(
+        lsys(
+            &mut k,
+            pid,
+            lnr::FTRUNCATE,
+            [writer as u64, end, 0, 0, 0, 0]
+        ),
+        0
+    );
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(step(&mut k), Some(Ok((95, 2 * PAGE))), "up to the new end");
+    assert_eq!(
+        peek(&mut k, pid, buf, 95),
+        (offset as usize..end as usize)
+            .map(byte)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(device.in_flight(), 0);
+    assert_eq!(position(&mut k, pid, fd), 100);
+}
+
+#[test]
+fn readv_and_preadv_of_a_volume_file_wait_for_the_disk_buffer_by_buffer() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, pid, fd) = linux_reader();
+    let (iov, buf) = (SCRATCH + 1024, SCRATCH + 4096);
+    let mut vecs = Vec::new();
+    for (base, len) in [(buf, 10u64), (0, 0), (buf + 10, 2 * PAGE_SIZE)] {
+        vecs.extend_from_slice(&base.to_le_bytes());
+        vecs.extend_from_slice(&len.to_le_bytes());
+    }
+    poke(&mut k, pid, iov, &vecs);
+    let readv = k.system_call(pid, lnr::READV, [fd, iov, 3, 0, 0, 0]);
+    let Err((
+        SchedulerCall::FileReadv {
+            at: None, count: 3, ..
+        },
+        _,
+    )) = readv
+    else {
+        panic!("a readv of a volume file is a scheduler call: {readv:?}");
+    };
+    let preadv = k.system_call(pid, lnr::PREADV, [fd, iov, 3, PAGE_SIZE, 0, 0]);
+    let Err((
+        SchedulerCall::FileReadv {
+            at: Some(PAGE_SIZE),
+            ..
+        },
+        _,
+    )) = preadv
+    else {
+        panic!("a preadv of a volume file is a scheduler call: {preadv:?}");
+    };
+    let negative = (-1i64) as u64;
+    assert_eq!(
+        lsys(&mut k, pid, lnr::PREADV, [fd, iov, 3, negative, 0, 0]),
+        -neoos_abi::errno::EINVAL
+    );
+    let buffers = k.read_buffers(pid, UserPtr(iov), 3).unwrap();
+    assert_eq!(
+        buffers,
+        [(UserPtr(buf), 10), (UserPtr(buf + 10), 2 * PAGE)],
+        "the empty buffer left out"
+    );
+    assert_eq!(
+        k.read_buffers(pid, UserPtr(iov), 1025),
+        Err(neoos_mm::Errno::Inval),
+        "more than IOV_MAX"
+    );
+    // The kernel steps each buffer as a pread from where the last ended.
+    let step = |k: &mut K, (to, len): (UserPtr, usize), from: u64| {
+        k.file_read_step(pid, pid, fd as i64, to, len, Some(from))
+    };
+    assert_eq!(step(&mut k, buffers[0], PAGE_SIZE), None, "waits");
+    assert_eq!(device.in_flight(), 1);
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(step(&mut k, buffers[0], PAGE_SIZE), Some(Ok((10, 10))));
+    assert_eq!(step(&mut k, buffers[1], PAGE_SIZE + 10), None, "page 3");
+    device.finish(false);
+    k.disk_step();
+    let last = step(&mut k, buffers[1], PAGE_SIZE + 10);
+    assert_eq!(last, Some(Ok((2 * PAGE, 2 * PAGE))));
+    assert_eq!(
+        peek(&mut k, pid, buf, 2 * PAGE + 10),
+        (PAGE..3 * PAGE + 10).map(byte).collect::<Vec<_>>()
+    );
+    assert_eq!(position(&mut k, pid, fd), 100);
+}
+
+#[test]
+fn a_pread_waiter_killed_while_it_waits_leaves_no_frame_behind() {
+    let (mut k, device, _) = volume();
+    let free = k.platform.frame_counts().1;
+    let (pid, fd) = open_linux_reader(&mut k);
+    let buf = SCRATCH + 4096;
+    begin_pread(&mut k, pid, fd, buf, 3 * PAGE, 0);
+    let waits = k.file_read_step(pid, pid, fd as i64, UserPtr(buf), 3 * PAGE, Some(0));
+    assert_eq!(waits, None);
+    k.end(pid, neoos_abi::status::KILLED);
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(device.in_flight(), 0);
+    assert_eq!(k.platform.frame_counts().1, free, "every frame back");
 }

@@ -136,7 +136,18 @@ impl<P: Platform> Kernel<P> {
                 return self.first_buffer_to_pipe(pid, fd, iov, count);
             }
             LinuxCall::Writev { fd, iov, count } => self.writev(pid, fd, iov, count),
-            LinuxCall::Readv { fd, iov, count } => return self.readv(pid, fd, iov, count),
+            LinuxCall::Readv {
+                fd,
+                iov,
+                count,
+                at: None,
+            } => return self.readv(pid, fd, iov, count),
+            LinuxCall::Readv {
+                fd,
+                iov,
+                count,
+                at: Some(offset),
+            } => self.preadv(pid, fd, iov, count, offset),
             LinuxCall::Lseek { fd, offset, whence } => self.lseek(pid, fd, offset, whence),
             LinuxCall::Ioctl { fd, request, arg } => self.ioctl(pid, fd, request, arg),
             LinuxCall::Fstat { fd, out } => self.fstat(pid, fd, out),
@@ -500,6 +511,44 @@ impl<P: Platform> Kernel<P> {
             }
         }
         Completion::Done(Ok(done))
+    }
+
+    /// `preadv`: `readv` from `offset`, the descriptor's position kept
+    /// (`EISDIR` on a folder, `ESPIPE` on anything else but a file).
+    fn preadv(&mut self, pid: Pid, fd: i64, iov: UserPtr, count: i64, offset: i64) -> LinuxResult {
+        let f = match self.descriptor(pid, fd)? {
+            Descriptor::File(f) => f,
+            Descriptor::Dir { .. } => return Err(LinuxError::IsDir.into()),
+            _ => return Err(LinuxError::IllegalSeek.into()),
+        };
+        let offset = u64::try_from(offset).map_err(|_| Errno::Inval)?;
+        let read = self.at_offset(pid, fd, f, offset, |k| match k.readv(pid, fd, iov, count) {
+            Completion::Done(r) => r,
+            _ => Err(Errno::Inval),
+        });
+        Ok(read?)
+    }
+
+    /// The buffers of `count` `iovec`s at `iov` (checked as `readv` checks
+    /// them: `EINVAL` for more than `IOV_MAX` or a total past `i64::MAX`),
+    /// the empty ones left out.
+    pub fn read_buffers(
+        &mut self,
+        pid: Pid,
+        iov: UserPtr,
+        count: i64,
+    ) -> Result<Vec<(UserPtr, usize)>, Errno> {
+        let raw = self.iovecs(pid, iov, count)?;
+        let mut buffers = Vec::new();
+        buffers
+            .try_reserve_exact(raw.len() / 16)
+            .map_err(|_| Errno::NoMem)?;
+        for pair in raw.chunks_exact(16) {
+            if field(pair, 8) != 0 {
+                buffers.push((UserPtr(field(pair, 0)), field(pair, 8) as usize));
+            }
+        }
+        Ok(buffers)
     }
 
     fn lseek(&mut self, pid: Pid, fd: i64, offset: i64, whence: u32) -> LinuxResult {

@@ -633,6 +633,41 @@ fn pread_and_pwrite_keep_the_position_and_refuse_pipes() {
 }
 
 #[test]
+fn preadv_reads_at_the_offset_keeps_the_position_and_refuses_pipes() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    let fd = open(&mut k, pid, "/tmp/f", O_CREAT_RDWR) as u64;
+    assert_eq!(write_fd(&mut k, pid, fd as i64, b"0123456789"), 10);
+    let iov = BUF + 200;
+    let mut vecs = Vec::new();
+    for (base, len) in [(BUF, 3u64), (BUF + 3, 100)] {
+        vecs.extend_from_slice(&base.to_le_bytes());
+        vecs.extend_from_slice(&len.to_le_bytes());
+    }
+    poke(&mut k, pid, iov, &vecs);
+    assert_eq!(sys(&mut k, pid, nr::PREADV, [fd, iov, 2, 4, 0, 0]), 6);
+    assert_eq!(peek(&mut k, pid, BUF, 6), b"456789");
+    assert_eq!(
+        sys(&mut k, pid, nr::LSEEK, [fd, 0, 1, 0, 0, 0]),
+        10,
+        "position kept"
+    );
+    assert_eq!(
+        sys(&mut k, pid, nr::PREADV, [fd, iov, 2, (-1i64) as u64, 0, 0]),
+        -errno::EINVAL
+    );
+    assert_eq!(
+        sys(&mut k, pid, nr::PREADV, [0, iov, 2, 0, 0, 0]),
+        -errno::ESPIPE
+    );
+    assert_eq!(
+        sys(&mut k, pid, nr::PREADV, [fd, 0x10, 2, 0, 0, 0]),
+        -errno::EFAULT
+    );
+    assert_eq!(sys(&mut k, pid, nr::LSEEK, [fd, 0, 1, 0, 0, 0]), 10);
+}
+
+#[test]
 fn dup3_checks_its_flags_and_sets_close_on_exec() {
     let mut k = kernel();
     let pid = spawn_linux(&mut k);

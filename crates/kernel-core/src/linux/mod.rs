@@ -211,10 +211,12 @@ pub enum LinuxCall {
         iov: UserPtr,
         count: i64,
     },
+    /// `readv`, or `preadv` from offset `at` (the position kept).
     Readv {
         fd: i64,
         iov: UserPtr,
         count: i64,
+        at: Option<i64>,
     },
     Lseek {
         fd: i64,
@@ -696,10 +698,12 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             request: r[1] as u32 as u64,
             arg: ptr(2),
         }),
-        nr::READV => L(LinuxCall::Readv {
+        nr::READV | nr::PREADV => L(LinuxCall::Readv {
             fd: int(r, 0),
             iov: ptr(1),
             count: int(r, 2),
+            // A 64-bit offset is the low word alone (`pos_l`).
+            at: (number == nr::PREADV).then_some(r[3] as i64),
         }),
         nr::WRITEV => L(LinuxCall::Writev {
             fd: int(r, 0),

@@ -835,9 +835,33 @@ impl<P: Platform> Kernel<P> {
         if offset < 0 {
             return Err(Errno::Inval.into());
         }
-        let saved = f;
+        let call = if write {
+            crate::syscall::FileCall::Write { fd, buf, count }
+        } else {
+            crate::syscall::FileCall::Read { fd, buf, count }
+        };
+        let result = self.at_offset(pid, fd, f, offset as u64, |k| {
+            match k.call(pid, crate::syscall::Call::Files(call)) {
+                crate::syscall::Completion::Done(r) => r,
+                _ => Err(Errno::Inval),
+            }
+        });
+        Ok(result?)
+    }
+
+    /// Runs `io`, a read or write of descriptor `fd` (open file `f`), at
+    /// `offset`: the descriptor's own position and append mode are the
+    /// same after it, whatever `io` did.
+    pub(crate) fn at_offset(
+        &mut self,
+        pid: Pid,
+        fd: i64,
+        f: OpenFile,
+        offset: u64,
+        io: impl FnOnce(&mut Self) -> Result<i64, Errno>,
+    ) -> Result<i64, Errno> {
         let at = OpenFile {
-            position: offset as u64,
+            position: offset,
             // pwrite writes at the offset even with O_APPEND (as POSIX
             // says; Linux appends, which POSIX calls a bug).
             append: false,
@@ -846,24 +870,16 @@ impl<P: Platform> Kernel<P> {
         if let Some(p) = self.processes.get_mut(pid) {
             p.files.update(fd, Descriptor::File(at));
         }
-        let call = if write {
-            crate::syscall::FileCall::Write { fd, buf, count }
-        } else {
-            crate::syscall::FileCall::Read { fd, buf, count }
-        };
-        let result = match self.call(pid, crate::syscall::Call::Files(call)) {
-            crate::syscall::Completion::Done(r) => r,
-            _ => Err(Errno::Inval),
-        };
+        let result = io(self);
         // The descriptor's own position (and append mode) come back.
         if let Some(p) = self.processes.get_mut(pid) {
             if let Ok(Descriptor::File(now)) = p.files.get(fd) {
-                if now.file == saved.file {
-                    p.files.update(fd, Descriptor::File(saved));
+                if now.file == f.file {
+                    p.files.update(fd, Descriptor::File(f));
                 }
             }
         }
-        Ok(result?)
+        result
     }
 
     /// `time`: seconds of the clock (which starts at boot).
@@ -989,7 +1005,8 @@ impl<P: Platform> Kernel<P> {
     fn meminfo_text(&self) -> String {
         let (total, free) = self.platform.frame_counts();
         let cached = self.fs.disk.reserved_pages() as u64;
-        procfs::meminfo(total, free, cached, self.platform.ipi_counters())
+        let requests = self.fs.disk.device_counters().requests;
+        procfs::meminfo(total, free, cached, requests, self.platform.ipi_counters())
     }
 }
 

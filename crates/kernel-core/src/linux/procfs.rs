@@ -1,7 +1,8 @@
 //! The `/proc` and `/dev` files a Linux program may open by name:
 //! `/proc/self/maps` (Linux's exact line format, from the mapping core's
 //! list of the process's mappings), `/proc/meminfo` (from the platform's
-//! frame counts, the RAM disk's blocks and the IPI counters), `/proc/self/exe` (a link to the
+//! frame counts, the RAM disk's blocks, the disk's request count and the
+//! IPI counters), `/proc/self/exe` (a link to the
 //! program's path), `/dev/null` and `/dev/zero`. A `/proc` file's text is
 //! made when it is opened and held in an unnamed RAM file, so `read`,
 //! `lseek`, `fstat` and `mmap` work on it as on any file, and it goes with
@@ -121,8 +122,9 @@ pub fn maps_line(out: &mut String, m: &MapInfo, dev: (u32, u32), ino: u64, name:
 /// `/proc/meminfo`: every figure in kB, Linux's layout (name and colon
 /// padded to 16 columns, the value right-aligned in 8). `total` and `free`
 /// are frames; `cached` the pages the RAM file systems hold. NeoOS's own
-/// rows follow Linux's: the IPI counters (counts, not kB).
-pub fn meminfo(total: u64, free: u64, cached: u64, ipis: IpiCounters) -> String {
+/// rows follow Linux's: the disk's `requests` sent (reads, writes and
+/// flushes: `sys_meminfo` field 8) and the IPI counters (counts, not kB).
+pub fn meminfo(total: u64, free: u64, cached: u64, requests: u64, ipis: IpiCounters) -> String {
     let kb = |pages: u64| pages * (neoos_abi::PAGE_SIZE as u64 / 1024);
     let rows: [(&str, u64); 10] = [
         ("MemTotal:", kb(total)),
@@ -141,6 +143,7 @@ pub fn meminfo(total: u64, free: u64, cached: u64, ipis: IpiCounters) -> String 
         let _ = writeln!(out, "{name:<16}{value:>8} kB");
     }
     let counts = [
+        ("DiskRequests:", requests),
         ("TlbShootdownIpis:", ipis.tlb_shootdown_ipis),
         ("TlbRemotePages:", ipis.remote_page_invalidations),
         ("TlbRemoteFull:", ipis.remote_full_flushes),
@@ -217,7 +220,7 @@ mod tests {
 
     #[test]
     fn meminfo_rows_are_padded_like_linux() {
-        let text = meminfo(1000, 250, 10, IpiCounters::default());
+        let text = meminfo(1000, 250, 10, 0, IpiCounters::default());
         let first = text.lines().next().unwrap();
         assert_eq!(first, "MemTotal:           4000 kB");
         assert!(text.contains("\nMemFree:            1000 kB\n"));
@@ -232,7 +235,8 @@ mod tests {
             remote_full_flushes: 3,
             wakeup_ipis: 40,
         };
-        let text = meminfo(1000, 250, 10, ipis);
+        let text = meminfo(1000, 250, 10, 9, ipis);
+        assert!(text.contains("\nDiskRequests:          9\n"));
         let tail: alloc::vec::Vec<&str> = text.lines().rev().take(4).collect();
         assert_eq!(
             tail,

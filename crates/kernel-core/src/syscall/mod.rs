@@ -333,8 +333,23 @@ pub enum SchedulerCall {
     WriteBack,
     /// A `read` of a volume file ([`Kernel::file_read_step`] until done),
     /// waiting for the disk without the kernel lock while the pages of
-    /// its next window are read.
-    FileRead { fd: i64, buf: UserPtr, count: usize },
+    /// its next window are read: from the descriptor's position, which
+    /// moves, or for Linux `pread64` from offset `at`, the position kept.
+    FileRead {
+        fd: i64,
+        buf: UserPtr,
+        count: usize,
+        at: Option<u64>,
+    },
+    /// Linux `readv` (`preadv` from offset `at`) of a volume file: each
+    /// buffer read as [`SchedulerCall::FileRead`] reads, stopping at a
+    /// short read.
+    FileReadv {
+        fd: i64,
+        iov: UserPtr,
+        count: i64,
+        at: Option<u64>,
+    },
     /// Linux `waitid` ([`Kernel::waitid_step`]), blocking unless `WNOHANG`.
     WaitId {
         target: crate::linux::exec::WaitTarget,
@@ -448,14 +463,53 @@ impl<P: Platform> Kernel<P> {
                 return Ok(personality.result(result));
             }
         }
-        if let Call::Files(FileCall::Read { fd, buf, count }) = call {
-            if let (Ok(count), true) = (usize::try_from(count), self.reads_volume_file(pid, fd)) {
-                return Err((SchedulerCall::FileRead { fd, buf, count }, personality));
-            }
+        if let Some(read) = self.volume_file_read(pid, &call) {
+            return Err((read, personality));
         }
         self.carry_out(pid, call)
             .rax(personality)
             .map_err(|c| (c, personality))
+    }
+
+    /// `call` as a [`SchedulerCall::FileRead`] or
+    /// [`SchedulerCall::FileReadv`] when it reads a file on the disk volume
+    /// (`read`, Linux `pread64`, `readv`, `preadv`, at an offset they
+    /// accept): its misses wait for the disk without the kernel lock.
+    fn volume_file_read(&self, pid: Pid, call: &Call) -> Option<SchedulerCall> {
+        let offset = |at: i64| u64::try_from(at).ok();
+        let (fd, read) = match *call {
+            Call::Files(FileCall::Read { fd, buf, count }) => {
+                let count = usize::try_from(count).ok()?;
+                (
+                    fd,
+                    SchedulerCall::FileRead {
+                        fd,
+                        buf,
+                        count,
+                        at: None,
+                    },
+                )
+            }
+            Call::Linux(LinuxCall::PreadWrite {
+                fd,
+                buf,
+                count,
+                offset: at,
+                write: false,
+            }) => {
+                let (count, at) = (usize::try_from(count).ok()?, Some(offset(at)?));
+                (fd, SchedulerCall::FileRead { fd, buf, count, at })
+            }
+            Call::Linux(LinuxCall::Readv { fd, iov, count, at }) => {
+                let at = match at {
+                    Some(at) => Some(offset(at)?),
+                    None => None,
+                };
+                (fd, SchedulerCall::FileReadv { fd, iov, count, at })
+            }
+            _ => return None,
+        };
+        self.reads_volume_file(pid, fd).then_some(read)
     }
 
     /// Whether `fd` of `pid` is a file on the disk volume (its `read`

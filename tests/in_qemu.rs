@@ -1542,11 +1542,11 @@ fn disk_power_cut_keeps_the_bytes(kernel: &Path) -> Verdict {
 }
 
 /// user/tests/disk/disk_flusher.c (booted with `flush-age=1`) writes a
-/// file and neither syncs nor closes it; 4 s later the power is cut and the
-/// image holds the file.
+/// file and neither syncs nor closes it; once the flusher's requests have
+/// come and gone the power is cut and the image holds the file.
 fn disk_flusher_writes_by_itself(kernel: &Path) -> Verdict {
     let image = ScratchImage::new()?;
-    cut_power_at(
+    let console = cut_power_at(
         kernel,
         &image.0,
         "run=/bin/disk_flusher flush-age=1",
@@ -1555,11 +1555,17 @@ fn disk_flusher_writes_by_itself(kernel: &Path) -> Verdict {
     disk::e2fsck_clean(&image.0)?;
     let expected: Vec<u8> = (0..3 * PAGE + 10).map(|i| (i * 17 + 5) as u8).collect();
     image_holds(&image.0, "/usuario/later.bin", &expected)
+        .map_err(|e| format!("{e}\n{}", indent(tail(&console))))
 }
 
 /// Boots with `command_line` on `image` and kills QEMU (a power cut) as
-/// soon as the console shows `said`.
-fn cut_power_at(kernel: &Path, image: &Path, command_line: &str, said: &str) -> Verdict {
+/// soon as the console shows `said`; returns the console.
+fn cut_power_at(
+    kernel: &Path,
+    image: &Path,
+    command_line: &str,
+    said: &str,
+) -> std::result::Result<Vec<String>, String> {
     let options = short_boot(kernel, command_line);
     let disk = DiskOptions {
         image: Some(image.to_path_buf()),
@@ -1583,7 +1589,7 @@ fn cut_power_at(kernel: &Path, image: &Path, command_line: &str, said: &str) -> 
             indent(tail(&outcome.console))
         ));
     }
-    Ok(())
+    Ok(outcome.console)
 }
 
 /// user/tests/disk/disk_big_file.c writes a file one page larger than the

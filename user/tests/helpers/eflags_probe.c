@@ -11,7 +11,9 @@
  *   syscall_tf      TF set, then a system call: the kernel runs it with TF
  *                   clear; the step trap comes after the return.
  *   int_disk_vector int $0x50, the disk's I/O APIC vector (a kernel-only
- *                   gate: #GP, never the disk's interrupt handler). */
+ *                   gate: #GP, never the disk's interrupt handler).
+ *   int_nmi_vector  int $2, the NMI's vector (a kernel-only gate: #GP,
+ *                   never the kernel's NMI state report). */
 #include <syscalls.h>
 #include <neo.h>
 
@@ -56,6 +58,8 @@ int main(int argc, char **argv)
         WITH_FLAGS(FLAG_TF, "int $0x80");
     else if (!strcmp(mode, "int_disk_vector"))
         WITH_FLAGS(0UL, "int $0x50");
+    else if (!strcmp(mode, "int_nmi_vector"))
+        WITH_FLAGS(0UL, "int $2");
     else if (!strcmp(mode, "syscall_tf"))
         __asm__ volatile("lea -128(%%rsp), %%rsp\n\t"
                          "pushfq\n\t"

@@ -77,9 +77,10 @@ const SMP_TEST_PROGRAM: &str = "/bin/demo";
 /// fork while threads write; two processes spinning at once; in `smp/`,
 /// which run in this boot only (each alone: the shootdown counts are the
 /// machine's): two threads of one process spinning at once, the race with
-/// the toucher on another CPU, shootdown IPI counts, and processes ended
-/// while their threads spin on the other CPUs.
-const SMP_SET: [(&str, &str); 8] = [
+/// the toucher on another CPU, shootdown IPI counts, processes ended
+/// while their threads spin on the other CPUs, and a fork's copy-on-write
+/// copies made outside the kernel lock.
+const SMP_SET: [(&str, &str); 9] = [
     ("linux", "linux_musl_pthreads_four_threads_map_touch_unmap"),
     ("linux", "linux_musl_threads_munmap_while_touching_faults"),
     ("linux", "linux_musl_fork_while_threads_write"),
@@ -96,6 +97,10 @@ const SMP_SET: [(&str, &str); 8] = [
     (
         "smp",
         "linux_musl_smp_shootdown_ipis_go_only_to_cpus_running_the_space",
+    ),
+    (
+        "smp",
+        "linux_musl_smp_cow_copies_are_made_outside_the_kernel_lock",
     ),
 ];
 /// The CPUs of the machine the suite runs on by default (issue 13 asks for

@@ -43,6 +43,9 @@ impl neoos_mm::FrameSource for KernelFrames {
     fn copy(&mut self, src: Frame, dst: Frame) {
         self.data.copy(src.0, dst.0);
     }
+    fn copy_of(&mut self, src: Frame) -> Option<Frame> {
+        self.data.copy_of(src.0).map(Frame)
+    }
     fn bytes(&self, frame: Frame) -> &PageBytes {
         self.data.bytes(frame.0)
     }

@@ -30,7 +30,7 @@ use spin::Mutex;
 
 use neoos_kernel_core::fs::FileSystem;
 use neoos_kernel_core::launch::LaunchEntry;
-use neoos_kernel_core::platform::IpiCounters;
+use neoos_kernel_core::platform::{CopyCounters, IpiCounters};
 use neoos_kernel_core::{Kernel, Platform};
 use neoos_mm::Access;
 
@@ -114,6 +114,10 @@ impl Platform for KernelPlatform {
     fn ipi_counters(&self) -> IpiCounters {
         smp::ipi_counts()
     }
+    fn copy_counters(&self) -> CopyCounters {
+        let (taken, dropped) = crate::arch::frames::copy_counts();
+        CopyCounters { taken, dropped }
+    }
     fn console_write(&mut self, bytes: &[u8]) {
         serial::write_bytes(bytes);
     }
@@ -154,7 +158,10 @@ static KERNEL_READY: AtomicBool = AtomicBool::new(false);
 
 /// Sets up the kernel state with file system `fs` and the programs to launch.
 pub fn init(fs: FileSystem, launch: VecDeque<LaunchEntry>) {
-    *KERNEL.lock() = Some(Kernel::new(KernelPlatform::new(), fs, launch));
+    let mut kernel = Kernel::new(KernelPlatform::new(), fs, launch);
+    // With one CPU no one runs while a copy is made: copy under the lock.
+    kernel.set_copies_deferred(percpu::online_count() > 1);
+    *KERNEL.lock() = Some(kernel);
     KERNEL_READY.store(true, Ordering::Release);
 }
 
@@ -527,6 +534,9 @@ pub fn resolve_fault(frame: &mut TrapFrame, address: u64, access: Access) {
     let outcome = with_kernel(|k| {
         let pid = k.processes().current()?;
         let fatal = k.resolve_fault(pid, address, access).err()?;
+        if fatal.waits_for_copy() {
+            note_copy_source(k);
+        }
         Some((pid, k.path_of(pid), fatal))
     });
     if let Some((pid, path, fatal)) = outcome {
@@ -534,11 +544,23 @@ pub fn resolve_fault(frame: &mut TrapFrame, address: u64, access: Access) {
     }
 }
 
+/// Notes, for this CPU, the frame the fault's first attempt left to be
+/// copied outside the kernel lock, with the count of frames given back by
+/// now (under the lock: the frame is the page's at this count).
+#[cold]
+#[inline(never)]
+fn note_copy_source(k: &mut Kernel<KernelPlatform>) {
+    if let Some(src) = k.copy_waited_for() {
+        crate::arch::frames::note_copy_source(src.0);
+    }
+}
+
 /// A fault the first attempt did not resolve: one whose page is to be
-/// read from the disk faults again, starting the read and waiting for it
-/// without the kernel lock, then faulting again once it is in
-/// (`neoos_kernel_core::disk_wait`); a fault that ends goes to
-/// [`end_for_fault`].
+/// copied (a copy-on-write break) has the copy made here, with no lock
+/// held, and faults again; one whose page is to be read from the disk
+/// faults again, starting the read and waiting for it without the kernel
+/// lock, then faulting again once it is in (`neoos_kernel_core::disk_wait`);
+/// a fault that ends goes to [`end_for_fault`].
 #[cold]
 #[inline(never)]
 fn fault_not_resolved(
@@ -549,13 +571,21 @@ fn fault_not_resolved(
     path: alloc::string::String,
     fatal: neoos_kernel_core::FatalFault,
 ) {
-    let ended = if fatal.waits_for_read() {
+    let ended = if fatal.waits_for_read() || fatal.waits_for_copy() {
+        if fatal.waits_for_copy() {
+            crate::arch::frames::prepare_copy();
+        }
         step_waiting_for_disk(|k| {
             let (Some(pid), Some(tid)) = (k.processes().current(), k.processes().current_thread())
             else {
+                crate::arch::frames::drop_prepared_copy();
                 return Some(None);
             };
-            let fatal = k.resolve_fault_step(pid, tid, address, access)?.err();
+            let step = k.resolve_fault_step(pid, tid, address, access);
+            // Taken by the attempt, or of no more use (this CPU may run
+            // another thread next).
+            crate::arch::frames::drop_prepared_copy();
+            let fatal = step?.err();
             Some(fatal.map(|fatal| (pid, k.path_of(pid), fatal)))
         })
     } else {

@@ -53,8 +53,9 @@ pub struct Kernel<P: Platform> {
 }
 
 /// How a user page fault that could not be resolved ends its process (or,
-/// when [`FatalFault::waits_for_read`], that it is not resolved yet: its
-/// page is to be read from the disk).
+/// when [`FatalFault::waits_for_read`] or [`FatalFault::waits_for_copy`],
+/// that it is not resolved yet: its page is to be read from the disk, or
+/// copied outside the kernel lock).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FatalFault {
     /// `segmentation fault`, `bus error` or `out of memory`.
@@ -66,15 +67,34 @@ pub struct FatalFault {
     /// The signal a Linux program gets for it, with its `si_code`
     /// (`None`: the process ends, no handler can run).
     pub signal: Option<(u32, i32)>,
+    /// Not an end but a wait (status 0, which no end has).
+    pub wait: Option<FaultWait>,
+}
+
+/// What a fault that is not resolved yet waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultWait {
+    /// Its page's read, planned: see [`FatalFault::waits_for_read`].
+    Read,
+    /// Its copy-on-write copy: see [`FatalFault::waits_for_copy`].
+    Copy,
 }
 
 impl FatalFault {
-    /// Not an end (status 0, which no end has): the page's read is
-    /// planned, and the fault is resolved again through
-    /// [`Kernel::resolve_fault_step`], which starts the read and waits for
-    /// it without the kernel lock.
+    /// Not an end: the page's read is planned, and the fault is resolved
+    /// again through [`Kernel::resolve_fault_step`], which starts the read
+    /// and waits for it without the kernel lock.
     pub fn waits_for_read(&self) -> bool {
-        self.status == 0
+        self.wait == Some(FaultWait::Read)
+    }
+
+    /// Not an end: the page is to be copied from the frame
+    /// [`Kernel::copy_waited_for`] names, with the kernel lock not held,
+    /// and the fault resolved again through [`Kernel::resolve_fault_step`]
+    /// (which makes copies at once, using the copy made beforehand if the
+    /// frame source can vouch for it: `neoos_mm::FrameSource::copy_of`).
+    pub fn waits_for_copy(&self) -> bool {
+        self.wait == Some(FaultWait::Copy)
     }
 
     // Out of line: a resolved fault (the common case) then costs one
@@ -114,13 +134,25 @@ impl FatalFault {
                 "the file could not be read",
                 Some((SIGBUS, BUS_ADRERR)),
             ),
+            FaultError::WaitForCopy => (
+                "waiting for a copy",
+                0,
+                "the page is being copied outside the kernel lock",
+                None,
+            ),
             FaultError::NoMem => ("out of memory", status::KILLED, "no free memory", None),
+        };
+        let wait = match error {
+            FaultError::WaitForRead => Some(FaultWait::Read),
+            FaultError::WaitForCopy => Some(FaultWait::Copy),
+            _ => None,
         };
         FatalFault {
             what,
             reason,
             status,
             signal,
+            wait,
         }
     }
 }
@@ -481,5 +513,17 @@ impl<P: Platform> Kernel<P> {
         memory
             .handle_fault_deferring_reads(space, &mut hw, address, access)
             .map_err(FatalFault::of)
+    }
+
+    /// The frame the last fault that ended in `waits_for_copy` is to copy
+    /// (once).
+    pub fn copy_waited_for(&mut self) -> Option<neoos_mm::Frame> {
+        self.memory.copy_waited_for()
+    }
+
+    /// Whether user faults leave their copy-on-write copies to be made
+    /// outside the kernel lock (the kernel says so when several CPUs run).
+    pub fn set_copies_deferred(&mut self, on: bool) {
+        self.memory.set_copies_deferred(on);
     }
 }

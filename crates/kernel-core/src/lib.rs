@@ -39,7 +39,7 @@ pub mod timers;
 #[cfg(test)]
 mod test_platform;
 
-pub use kernel::{FatalFault, Kernel};
+pub use kernel::{FatalFault, FaultWait, Kernel};
 pub use platform::Platform;
 pub use process::{Pid, Tid};
 #[cfg(test)]

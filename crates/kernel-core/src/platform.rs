@@ -58,6 +58,23 @@ pub trait Platform {
     fn ipi_counters(&self) -> IpiCounters {
         IpiCounters::default()
     }
+    /// The copy-on-write copies made outside the kernel lock so far (none
+    /// where faults copy under it).
+    fn copy_counters(&self) -> CopyCounters {
+        CopyCounters::default()
+    }
+}
+
+/// Counts of the copy-on-write copies faults left to be made outside the
+/// kernel lock (system-wide, since boot), shown by `/proc/meminfo`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CopyCounters {
+    /// Copies made with no lock held that their fault then took.
+    pub taken: u64,
+    /// Copies made for nothing: a frame was given back while or after one
+    /// was made (the fault copied again under the lock), or the fault
+    /// again no longer copied that frame.
+    pub dropped: u64,
 }
 
 /// Counts of the kernel's inter-processor interrupts (system-wide, since

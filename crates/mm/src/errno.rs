@@ -98,6 +98,15 @@ pub enum FaultError {
     /// ([`crate::MemorySystem::handle_fault_deferring_reads`]) gives it.
     /// (No payload: every fault's result stays one byte.)
     WaitForRead,
+    /// The page is to be copied (a copy-on-write break) and the fault
+    /// defers its copies: the caller copies the frame named by
+    /// [`crate::MemorySystem::copy_waited_for`] outside its locks and
+    /// faults again, offering the copy through
+    /// [`crate::FrameSource::copy_of`]. Nothing was changed. Only the
+    /// first attempt of [`crate::MemorySystem::handle_fault_deferring_reads`]
+    /// gives it, when copies are deferred
+    /// ([`crate::MemorySystem::set_copies_deferred`]).
+    WaitForCopy,
 }
 
 impl FaultError {
@@ -107,7 +116,7 @@ impl FaultError {
             FaultError::NotMapped | FaultError::NotPermitted | FaultError::BeyondEndOfFile => {
                 Errno::Fault
             }
-            FaultError::Io | FaultError::WaitForRead => Errno::Io,
+            FaultError::Io | FaultError::WaitForRead | FaultError::WaitForCopy => Errno::Io,
             FaultError::NoMem => Errno::NoMem,
         }
     }
@@ -121,6 +130,9 @@ pub(crate) enum PageError {
     NoMem,
     /// Being read: see [`FaultError::WaitForRead`].
     Reading,
+    /// To be copied outside the caller's locks: see
+    /// [`FaultError::WaitForCopy`].
+    Copying,
 }
 
 impl From<PageError> for FaultError {
@@ -130,6 +142,7 @@ impl From<PageError> for FaultError {
             PageError::Io => FaultError::Io,
             PageError::NoMem => FaultError::NoMem,
             PageError::Reading => FaultError::WaitForRead,
+            PageError::Copying => FaultError::WaitForCopy,
         }
     }
 }
@@ -138,7 +151,7 @@ impl From<PageError> for Errno {
     fn from(e: PageError) -> Self {
         match e {
             PageError::BeyondEndOfFile => Errno::Fault,
-            PageError::Io | PageError::Reading => Errno::Io,
+            PageError::Io | PageError::Reading | PageError::Copying => Errno::Io,
             PageError::NoMem => Errno::NoMem,
         }
     }

@@ -235,6 +235,14 @@ pub trait FrameSource {
     }
     /// Copies the contents of `src` into `dst`.
     fn copy(&mut self, src: Frame, dst: Frame);
+    /// A free frame holding a copy of `src`, or `None` when memory is
+    /// exhausted (a platform may have made the copy beforehand, outside
+    /// its locks: [`crate::FaultError::WaitForCopy`]).
+    fn copy_of(&mut self, src: Frame) -> Option<Frame> {
+        let copy = self.alloc()?;
+        self.copy(src, copy);
+        Some(copy)
+    }
     /// The contents of a frame.
     fn bytes(&self, frame: Frame) -> &PageBytes;
     /// The contents of a frame, writable.

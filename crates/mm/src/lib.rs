@@ -14,6 +14,7 @@
 extern crate alloc;
 
 pub mod address_space;
+mod deferred_copies;
 pub mod errno;
 mod fault;
 pub mod holes;

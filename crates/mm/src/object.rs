@@ -291,6 +291,8 @@ pub struct ObjectStore {
     pub(crate) clock: crate::reclaim::ClockHand,
     /// Reads deferred by faults (`reads_in_flight.rs`).
     pub(crate) reads: crate::reads_in_flight::DeferredReads,
+    /// Copies deferred by faults (`deferred_copies.rs`).
+    pub(crate) copies: crate::deferred_copies::DeferredCopies,
 }
 
 impl ObjectStore {

@@ -213,7 +213,10 @@ impl ObjectStore {
 
 impl MemorySystem {
     /// [`MemorySystem::handle_fault`], except that a miss of a page of a
-    /// disk file is not read here: `WaitForRead` (see the module comment).
+    /// disk file is not read here: `WaitForRead` (see the module comment);
+    /// and, when copies are deferred ([`Self::set_copies_deferred`]), a
+    /// copy-on-write copy is not made here: `WaitForCopy`
+    /// (`deferred_copies.rs`).
     #[inline]
     pub fn handle_fault_deferring_reads(
         &mut self,
@@ -228,10 +231,12 @@ impl MemorySystem {
         result
     }
 
-    /// [`Self::handle_fault_deferring_reads`] out of line, for the fault
-    /// that waits for its read (off the hot path): the first attempt's
-    /// caller, the kernel's fault entry, stays the only one that inlines
-    /// the fault path (with two, the compiler inlines it into neither).
+    /// [`Self::handle_fault_deferring_reads`] out of line and with copies
+    /// made at once, for the fault again after a wait for its read or its
+    /// copy (off the hot path): the first attempt's caller, the kernel's
+    /// fault entry, stays the only one that inlines the fault path (with
+    /// two, the compiler inlines it into neither). Never `WaitForCopy`, so
+    /// a fault waits for one copy at most.
     #[inline(never)]
     pub fn handle_fault_deferring_reads_again(
         &mut self,
@@ -240,7 +245,12 @@ impl MemorySystem {
         addr: u64,
         access: Access,
     ) -> Result<(), FaultError> {
-        self.handle_fault_deferring_reads(id, hw, addr, access)
+        self.store.reads.defer = true;
+        self.store.copies.again = true;
+        let result = self.handle_fault(id, hw, addr, access);
+        self.store.reads.defer = false;
+        self.store.copies.again = false;
+        result
     }
 
     /// For a `read` of `len` bytes of `file` from `offset` (a range of at

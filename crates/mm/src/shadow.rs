@@ -198,11 +198,7 @@ impl ObjectStore {
             Some((frame, Found::HiddenParent { parent, side })) => {
                 self.copy_or_take(io, parent, side, index, frame)?
             }
-            Some((frame, Found::Deeper)) => {
-                let copy = self.alloc_frame(io.frames)?;
-                io.frames.copy(frame, copy);
-                copy
-            }
+            Some((frame, Found::Deeper)) => self.copy_page(io, frame)?,
         };
         if let Some(o) = self.objects.get_mut(&top) {
             o.pages.insert(index, CachePage::new(frame));
@@ -238,8 +234,7 @@ impl ObjectStore {
             }
             return Ok(frame);
         }
-        let copy = self.alloc_frame(io.frames)?;
-        io.frames.copy(frame, copy);
+        let copy = self.copy_page(io, frame)?;
         if let Some(p) = self
             .objects
             .get_mut(&parent)

@@ -159,6 +159,9 @@ pub struct SoftFrames {
     free_list: Vec<usize>,
     live: BTreeSet<u64>,
     pub limit: Option<usize>,
+    /// A copy made beforehand, as (source, copy): `copy_of(source)` takes
+    /// it (the kernel's copy made outside its lock).
+    pub prepared_copy: Option<(Frame, Frame)>,
 }
 
 const FRAME_BASE: u64 = 0x10_0000;
@@ -210,6 +213,19 @@ impl FrameSource for SoftFrames {
     fn copy(&mut self, src: Frame, dst: Frame) {
         let data = *self.bytes(src);
         *self.bytes_mut(dst) = data;
+    }
+    fn copy_of(&mut self, src: Frame) -> Option<Frame> {
+        match self.prepared_copy {
+            Some((from, copy)) if from == src => {
+                self.prepared_copy = None;
+                Some(copy)
+            }
+            _ => {
+                let copy = self.alloc()?;
+                self.copy(src, copy);
+                Some(copy)
+            }
+        }
     }
     fn bytes(&self, frame: Frame) -> &PageBytes {
         self.pages[Self::slot(frame)]

@@ -16,6 +16,13 @@
 //! held. A frame kept so counts as free ([`counts`]) until the mapping
 //! core takes it, and the allocator's last frames include it: with none
 //! left, [`alloc`] hands out this CPU's.
+//!
+//! Each CPU also keeps, for the length of one page fault, the copy of a
+//! frame that the fault's copy-on-write break is to take
+//! ([`prepare_copy`]): made with no lock held, and taken under the kernel
+//! lock only if no frame was given back since the source frame was known
+//! to be the page's ([`free_generation`]): then the source cannot have
+//! been reused meanwhile, and the copy holds only what that page held.
 
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -116,6 +123,16 @@ static FRAMES: Mutex<FrameAllocator> = Mutex::new(FrameAllocator {
 /// fault and call, for reclaim) take no allocator lock.
 static FREE: AtomicU64 = AtomicU64::new(0);
 static TOTAL: AtomicU64 = AtomicU64::new(0);
+/// Frames given back so far ([`free`]): counted under the allocator's lock
+/// before the frame can be handed out again.
+static FREED: AtomicU64 = AtomicU64::new(0);
+/// The end of usable RAM (every frame the allocator hands out lies below).
+static RAM_END: AtomicU64 = AtomicU64::new(0);
+/// Copies made by [`prepare_copy`] that a fault took, and those it made
+/// for nothing (a frame given back meanwhile, or the fault no longer
+/// copying that frame).
+static COPIES_TAKEN: AtomicU64 = AtomicU64::new(0);
+static COPIES_DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// Builds the allocator from usable RAM, skipping everything below
 /// `reserved_end` (low memory and the kernel image) and the boot module.
@@ -131,6 +148,7 @@ pub fn init(ram: &[(u64, u64)], reserved_end: u64, module: Option<(u64, u64)>) {
         if end > start {
             a.ranges.push((start, end));
             a.total += (end - start) / PAGE;
+            RAM_END.fetch_max(end, Ordering::Relaxed);
         }
     };
     for &(base, len) in ram {
@@ -179,6 +197,11 @@ fn give_heap_its_share(a: &mut FrameAllocator) {
 }
 
 /// One frame, or `None` when memory is exhausted. Contents are not zeroed.
+/// Always inlined, as [`free`]: with the kept copies' paths as more callers
+/// the compiler stopped inlining them into the page fault's and the
+/// map/unmap pair's (13 and 22 instructions more on
+/// `tools/profile/icount_probe.c`).
+#[inline(always)]
 pub fn alloc() -> Option<PhysFrame> {
     let Some(frame) = alloc_uncounted() else {
         return take_zeroed_frame();
@@ -206,12 +229,28 @@ fn alloc_uncounted() -> Option<PhysFrame> {
 }
 
 /// Returns a frame.
+#[inline(always)]
 pub fn free(frame: PhysFrame) {
     let addr = frame.into_raw();
     let mut a = FRAMES.lock();
     // `recycled` has room for every frame (reserved in `init`).
     a.recycled.push(addr);
+    // Before the lock is given back, so before the frame can be handed out
+    // again and written by its next owner (see `prepare_copy`).
+    FREED.fetch_add(1, Ordering::Relaxed);
     FREE.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Gives back a frame that still counts as free (a CPU's kept copy).
+fn give_back_uncounted(frame: PhysFrame) {
+    free(frame);
+    FREE.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// How many frames were given back so far. A frame known to be held at a
+/// reading of this count has not been reused since while it reads the same.
+pub fn free_generation() -> u64 {
+    FREED.load(Ordering::Acquire)
 }
 
 /// (total frames, free frames); the zeroed frames CPUs keep count as free.
@@ -259,6 +298,141 @@ pub fn alloc_zeroed() -> Option<PhysFrame> {
         frame.zero();
         Some(frame)
     })
+}
+
+/// Notes, for the page fault under way on this CPU, that its copy-on-write
+/// break is to copy frame `src` (`neoos_mm`'s `WaitForCopy`), with the
+/// count of frames given back by now ([`free_generation`]). Called under
+/// the kernel lock, while `src` is a page of the mapping core.
+pub fn note_copy_source(src: u64) {
+    let cpu = super::percpu::current();
+    cpu.copy_source.store(src, Ordering::Relaxed);
+    cpu.copy_generation
+        .store(free_generation(), Ordering::Relaxed);
+}
+
+/// Copies the frame [`note_copy_source`] noted into a frame this CPU keeps
+/// for the fault: no lock is held but the allocator's, for the frame. The
+/// copy is kept only if no frame was given back since the note, so the
+/// source was the page's throughout. A kept copy counts as free until
+/// [`take_copy_of`] takes it.
+pub fn prepare_copy() {
+    drop_prepared_copy();
+    let cpu = super::percpu::current();
+    let src = cpu.copy_source.load(Ordering::Relaxed);
+    let generation = cpu.copy_generation.load(Ordering::Relaxed);
+    if src == 0 || !src.is_multiple_of(PAGE) || src >= RAM_END.load(Ordering::Relaxed) {
+        return;
+    }
+    let Some(mut frame) = alloc() else {
+        return;
+    };
+    // Kept, it counts as free (as a kept zeroed frame does).
+    FREE.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: `src` is page aligned and below the end of RAM (checked), so
+    // its 4 KiB lie in the direct map; `frame` is ours alone.
+    unsafe { copy_physical_frame(src, &mut frame) };
+    // The copy's loads come before this load (x86 keeps loads in order and
+    // the copy's `asm!` is a compiler barrier). A frame given back counts
+    // in `FREED` before its lock section ends, so before any next owner
+    // can write it: a copy that read a next owner's bytes reads a larger
+    // count here.
+    if free_generation() != generation {
+        COPIES_DROPPED.fetch_add(1, Ordering::Relaxed);
+        give_back_uncounted(frame);
+        return;
+    }
+    cpu.copy_frame.store(frame.into_raw(), Ordering::Relaxed);
+}
+
+/// This CPU's copy of `src` ([`prepare_copy`]), if it has one and no frame
+/// was given back since `src` was known to be the page's: `src` then still
+/// holds that page (it now counts as in use).
+fn take_copy_of(src: u64) -> Option<PhysFrame> {
+    let cpu = super::percpu::current();
+    if cpu.copy_frame.load(Ordering::Relaxed) == 0
+        || cpu.copy_source.load(Ordering::Relaxed) != src
+        || cpu.copy_generation.load(Ordering::Relaxed) != free_generation()
+    {
+        return None;
+    }
+    let addr = cpu.copy_frame.swap(0, Ordering::Relaxed);
+    FREE.fetch_sub(1, Ordering::Relaxed);
+    COPIES_TAKEN.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: a nonzero slot holds the address of a frame `prepare_copy`
+    // took from the allocator and gave up with `into_raw`; the swap emptied
+    // the slot, so it is re-wrapped once.
+    Some(unsafe { PhysFrame::from_raw(addr) })
+}
+
+/// Gives back this CPU's copy if the fault did not take it (called at the
+/// end of each attempt of a fault that waited for its copy).
+pub fn drop_prepared_copy() {
+    let addr = super::percpu::current()
+        .copy_frame
+        .swap(0, Ordering::Relaxed);
+    if addr != 0 {
+        COPIES_DROPPED.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as in `take_copy_of`: the slot held the frame, now empty.
+        give_back_uncounted(unsafe { PhysFrame::from_raw(addr) });
+    }
+}
+
+/// (copies made outside the kernel lock that faults took, copies made for
+/// nothing).
+pub fn copy_counts() -> (u64, u64) {
+    (
+        COPIES_TAKEN.load(Ordering::Relaxed),
+        COPIES_DROPPED.load(Ordering::Relaxed),
+    )
+}
+
+/// Copies the 4 KiB of physical frame `src` into `dst`, as the hardware
+/// reads them: another CPU (a program's store, a kernel write under the
+/// kernel lock) may write `src` meanwhile, so its bytes are read by the
+/// copy instructions alone, never through a Rust reference.
+///
+/// # Safety
+/// `src` must be the page-aligned address of a frame of RAM (covered by
+/// the direct map).
+unsafe fn copy_physical_frame(src: u64, dst: &mut PhysFrame) {
+    let from = phys_to_virt(src);
+    let to = dst.bytes_mut().as_mut_ptr();
+    // SAFETY: `from` is the direct-map view of a whole RAM frame (the
+    // caller's promise), read only; `to` is `dst`'s, borrowed exclusively;
+    // 32 rounds of 128 bytes cover offsets 0..4096 of each, 16-byte
+    // aligned; the registers used are declared clobbered.
+    unsafe {
+        core::arch::asm!(
+            "2:",
+            "movaps xmm0, [{s}]",
+            "movaps xmm1, [{s} + 16]",
+            "movaps xmm2, [{s} + 32]",
+            "movaps xmm3, [{s} + 48]",
+            "movaps xmm4, [{s} + 64]",
+            "movaps xmm5, [{s} + 80]",
+            "movaps xmm6, [{s} + 96]",
+            "movaps xmm7, [{s} + 112]",
+            "movaps [{d}], xmm0",
+            "movaps [{d} + 16], xmm1",
+            "movaps [{d} + 32], xmm2",
+            "movaps [{d} + 48], xmm3",
+            "movaps [{d} + 64], xmm4",
+            "movaps [{d} + 80], xmm5",
+            "movaps [{d} + 96], xmm6",
+            "movaps [{d} + 112], xmm7",
+            "add {s}, 128",
+            "add {d}, 128",
+            "dec {n:e}",
+            "jnz 2b",
+            s = inout(reg) from => _,
+            d = inout(reg) to => _,
+            n = inout(reg) 32u32 => _,
+            out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _,
+            out("xmm4") _, out("xmm5") _, out("xmm6") _, out("xmm7") _,
+            options(nostack),
+        );
+    }
 }
 
 /// The frames the mapping core holds, named by physical address: one bit
@@ -372,6 +546,19 @@ impl DataFrames {
     /// Fills frame `addr` with zeros.
     pub fn zero(&mut self, addr: u64) {
         self.view(addr).zero();
+    }
+
+    /// A frame holding a copy of frame `src`, now held here: this CPU's
+    /// copy made outside the kernel lock when it is still good
+    /// ([`prepare_copy`]), else one copied now; `None` without memory.
+    pub fn copy_of(&mut self, src: u64) -> Option<u64> {
+        self.check(src);
+        if let Some(copy) = take_copy_of(src) {
+            return self.hold(copy);
+        }
+        let copy = self.alloc()?;
+        self.copy(src, copy);
+        Some(copy)
     }
 
     /// Copies frame `src` into frame `dst` (nothing to do when they are

@@ -67,6 +67,13 @@ pub struct PerCpu {
     /// A zeroed frame kept for this CPU's next zero-fill (0: none; see
     /// `frames::prepare_zeroed_frame`); only this CPU fills or takes it.
     pub(super) zeroed_frame: AtomicU64,
+    /// A copy kept for the page fault under way on this CPU (0: none; see
+    /// `frames::prepare_copy`), the frame it copies and the count of
+    /// frames given back when that frame was known to be the page's; only
+    /// this CPU touches them.
+    pub(super) copy_frame: AtomicU64,
+    pub(super) copy_source: AtomicU64,
+    pub(super) copy_generation: AtomicU64,
     /// Whether this CPU halts waiting for the kernel lock (`smp::LockGate`):
     /// the CPU that gives it back interrupts it.
     pub(super) lock_parked: AtomicBool,
@@ -99,6 +106,9 @@ impl PerCpu {
             idle: AtomicBool::new(false),
             stop_asked: AtomicBool::new(false),
             zeroed_frame: AtomicU64::new(0),
+            copy_frame: AtomicU64::new(0),
+            copy_source: AtomicU64::new(0),
+            copy_generation: AtomicU64::new(0),
             lock_parked: AtomicBool::new(false),
             lock_parks: AtomicU64::new(0),
         }

@@ -1006,7 +1006,14 @@ impl<P: Platform> Kernel<P> {
         let (total, free) = self.platform.frame_counts();
         let cached = self.fs.disk.reserved_pages() as u64;
         let requests = self.fs.disk.device_counters().requests;
-        procfs::meminfo(total, free, cached, requests, self.platform.ipi_counters())
+        procfs::meminfo(
+            total,
+            free,
+            cached,
+            requests,
+            self.platform.ipi_counters(),
+            self.platform.copy_counters(),
+        )
     }
 }
 

@@ -13,7 +13,7 @@ use core::fmt::Write;
 
 use neoos_mm::{MapInfo, MapObject};
 
-use crate::platform::IpiCounters;
+use crate::platform::{CopyCounters, IpiCounters};
 
 /// The null device (no file-system node: known by name).
 pub const DEV_NULL: &str = "/dev/null";
@@ -123,8 +123,16 @@ pub fn maps_line(out: &mut String, m: &MapInfo, dev: (u32, u32), ino: u64, name:
 /// padded to 16 columns, the value right-aligned in 8). `total` and `free`
 /// are frames; `cached` the pages the RAM file systems hold. NeoOS's own
 /// rows follow Linux's: the disk's `requests` sent (reads, writes and
-/// flushes: `sys_meminfo` field 8) and the IPI counters (counts, not kB).
-pub fn meminfo(total: u64, free: u64, cached: u64, requests: u64, ipis: IpiCounters) -> String {
+/// flushes: `sys_meminfo` field 8), the IPI counters and the copy-on-write
+/// copies made outside the kernel lock (counts, not kB).
+pub fn meminfo(
+    total: u64,
+    free: u64,
+    cached: u64,
+    requests: u64,
+    ipis: IpiCounters,
+    copies: CopyCounters,
+) -> String {
     let kb = |pages: u64| pages * (neoos_abi::PAGE_SIZE as u64 / 1024);
     let rows: [(&str, u64); 10] = [
         ("MemTotal:", kb(total)),
@@ -148,6 +156,8 @@ pub fn meminfo(total: u64, free: u64, cached: u64, requests: u64, ipis: IpiCount
         ("TlbRemotePages:", ipis.remote_page_invalidations),
         ("TlbRemoteFull:", ipis.remote_full_flushes),
         ("WakeupIpis:", ipis.wakeup_ipis),
+        ("CopiesUnlocked:", copies.taken),
+        ("CopiesDropped:", copies.dropped),
     ];
     for (name, value) in counts {
         let _ = writeln!(out, "{name:<16}{value:>8}");
@@ -220,7 +230,14 @@ mod tests {
 
     #[test]
     fn meminfo_rows_are_padded_like_linux() {
-        let text = meminfo(1000, 250, 10, 0, IpiCounters::default());
+        let text = meminfo(
+            1000,
+            250,
+            10,
+            0,
+            IpiCounters::default(),
+            CopyCounters::default(),
+        );
         let first = text.lines().next().unwrap();
         assert_eq!(first, "MemTotal:           4000 kB");
         assert!(text.contains("\nMemFree:            1000 kB\n"));
@@ -228,19 +245,25 @@ mod tests {
     }
 
     #[test]
-    fn meminfo_ends_with_the_ipi_counts() {
+    fn meminfo_ends_with_the_ipi_and_copy_counts() {
         let ipis = IpiCounters {
             tlb_shootdown_ipis: 7,
             remote_page_invalidations: 12,
             remote_full_flushes: 3,
             wakeup_ipis: 40,
         };
-        let text = meminfo(1000, 250, 10, 9, ipis);
+        let copies = CopyCounters {
+            taken: 5,
+            dropped: 1,
+        };
+        let text = meminfo(1000, 250, 10, 9, ipis, copies);
         assert!(text.contains("\nDiskRequests:          9\n"));
-        let tail: alloc::vec::Vec<&str> = text.lines().rev().take(4).collect();
+        let tail: alloc::vec::Vec<&str> = text.lines().rev().take(6).collect();
         assert_eq!(
             tail,
             [
+                "CopiesDropped:         1",
+                "CopiesUnlocked:        5",
                 "WakeupIpis:           40",
                 "TlbRemoteFull:         3",
                 "TlbRemotePages:       12",

@@ -114,6 +114,9 @@ impl Platform for KernelPlatform {
     fn ipi_counters(&self) -> IpiCounters {
         smp::ipi_counts()
     }
+    fn cpus_online(&self) -> u32 {
+        percpu::online_count()
+    }
     fn copy_counters(&self) -> CopyCounters {
         let (taken, dropped) = crate::arch::frames::copy_counts();
         CopyCounters { taken, dropped }

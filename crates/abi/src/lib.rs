@@ -276,6 +276,7 @@ pub mod linux {
         pub const SETRLIMIT: usize = 160;
         pub const GETTID: usize = 186;
         pub const FUTEX: usize = 202;
+        pub const SCHED_GETAFFINITY: usize = 204;
         pub const TKILL: usize = 200;
         pub const SET_TID_ADDRESS: usize = 218;
         pub const CLOCK_GETTIME: usize = 228;

@@ -58,6 +58,10 @@ pub trait Platform {
     fn ipi_counters(&self) -> IpiCounters {
         IpiCounters::default()
     }
+    /// How many CPUs run programs (at least one).
+    fn cpus_online(&self) -> u32 {
+        1
+    }
     /// The copy-on-write copies made outside the kernel lock so far (none
     /// where faults copy under it).
     fn copy_counters(&self) -> CopyCounters {

@@ -33,6 +33,8 @@ pub struct TestPlatform {
     pub heap_room: Option<usize>,
     /// What `ipi_counters` reports.
     pub ipis: IpiCounters,
+    /// The CPUs `cpus_online` says run programs.
+    pub cpus: u32,
 }
 
 /// The registers a test process starts with: (entry, stack).
@@ -93,6 +95,9 @@ impl Platform for TestPlatform {
     }
     fn ipi_counters(&self) -> IpiCounters {
         self.ipis
+    }
+    fn cpus_online(&self) -> u32 {
+        self.cpus.max(1)
     }
     fn frame_counts(&self) -> (u64, u64) {
         (

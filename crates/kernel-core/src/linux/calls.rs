@@ -161,6 +161,11 @@ impl<P: Platform> Kernel<P> {
             LinuxCall::Identity { which } => self.identity(pid, which),
             LinuxCall::GetPpid => Ok(self.parent_pid(pid)),
             LinuxCall::Uname { buf } => self.uname(pid, buf),
+            LinuxCall::SchedGetAffinity {
+                pid: target,
+                len,
+                mask,
+            } => self.sched_getaffinity(pid, target, len, mask),
             LinuxCall::ClockGetTime { clock, out } => self.clock_gettime(pid, clock, out),
             LinuxCall::GetRandom { buf, len, flags } => self.getrandom(pid, buf, len, flags),
             LinuxCall::PreadWrite {
@@ -710,6 +715,38 @@ impl<P: Platform> Kernel<P> {
         }
         self.copy_out(pid, buf, &record)?;
         Ok(0)
+    }
+
+    /// `sched_getaffinity`: every thread may run on every online CPU (NeoOS
+    /// pins none), so the mask has a bit for each, in the kernel's mask
+    /// size (whole 8-byte words for its CPUs); that size is the result.
+    /// `EINVAL` for a `len` shorter than that or not a whole number of
+    /// words, `ESRCH` for no such thread or process, `EFAULT` for a bad
+    /// `mask`.
+    fn sched_getaffinity(&mut self, pid: Pid, target: i64, len: u64, mask: UserPtr) -> LinuxResult {
+        let cpus = self.platform.cpus_online().clamp(1, 64);
+        let size = u64::from(cpus.div_ceil(64) * 8);
+        if len < size || len % 8 != 0 {
+            return Err(Errno::Inval.into());
+        }
+        let exists = target == 0
+            || u32::try_from(target).is_ok_and(|id| {
+                self.processes.get(id).is_some()
+                    || self
+                        .processes
+                        .thread(id)
+                        .is_some_and(|t| !matches!(t.state, crate::process::ThreadState::Ended(_)))
+            });
+        if !exists {
+            return Err(LinuxError::NoProcess.into());
+        }
+        let bits = if cpus == 64 {
+            u64::MAX
+        } else {
+            (1u64 << cpus) - 1
+        };
+        self.copy_out(pid, mask, &bits.to_le_bytes()[..size as usize])?;
+        Ok(size as i64)
     }
 
     /// `clock_gettime`: every clock counts timer ticks since boot (NeoOS

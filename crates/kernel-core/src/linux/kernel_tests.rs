@@ -500,7 +500,7 @@ fn an_unknown_call_is_enosys_and_reported_once() {
 }
 
 #[test]
-fn small_calls_give_root_time_names_and_random_bytes() {
+fn small_calls_give_root_time_names_cpus_and_random_bytes() {
     let mut k = kernel();
     let pid = spawn_linux(&mut k);
     for number in [nr::GETUID, nr::GETEUID, nr::GETGID, nr::GETEGID] {
@@ -521,6 +521,25 @@ fn small_calls_give_root_time_names_and_random_bytes() {
         sys(&mut k, pid, nr::CLOCK_GETTIME, [99, SCRATCH, 0, 0, 0, 0]),
         -errno::EINVAL
     );
+    k.platform.cpus = 3;
+    let affinity = |k: &mut K, target: u64, len: u64, mask: u64| {
+        sys(k, pid, nr::SCHED_GETAFFINITY, [target, len, mask, 0, 0, 0])
+    };
+    assert_eq!(
+        affinity(&mut k, 0, 128, SCRATCH),
+        8,
+        "the kernel's mask size"
+    );
+    assert_eq!(word_at(&mut k, pid, SCRATCH), 0b111, "one bit per CPU");
+    assert_eq!(affinity(&mut k, u64::from(pid), 8, SCRATCH), 8);
+    assert_eq!(affinity(&mut k, 0, 4, SCRATCH), -errno::EINVAL, "shorter");
+    assert_eq!(
+        affinity(&mut k, 0, 12, SCRATCH),
+        -errno::EINVAL,
+        "not words"
+    );
+    assert_eq!(affinity(&mut k, 9999, 8, SCRATCH), -errno::ESRCH);
+    assert_eq!(affinity(&mut k, 0, 8, 0), -errno::EFAULT);
     assert_eq!(sys(&mut k, pid, nr::UNAME, [SCRATCH, 0, 0, 0, 0, 0]), 0);
     assert_eq!(peek(&mut k, pid, SCRATCH + 4 * 65, 7), b"x86_64\0");
     assert_eq!(

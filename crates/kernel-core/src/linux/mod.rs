@@ -264,6 +264,13 @@ pub enum LinuxCall {
     Uname {
         buf: UserPtr,
     },
+    /// `sched_getaffinity`: the CPUs thread `pid` (0: the caller) may run
+    /// on, as a mask of `len` bytes at most.
+    SchedGetAffinity {
+        pid: i64,
+        len: u64,
+        mask: UserPtr,
+    },
     ClockGetTime {
         clock: u32,
         out: UserPtr,
@@ -750,6 +757,11 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             status: int(r, 0) & 0xff,
         }),
         nr::UNAME => L(LinuxCall::Uname { buf: ptr(0) }),
+        nr::SCHED_GETAFFINITY => L(LinuxCall::SchedGetAffinity {
+            pid: int(r, 0),
+            len: r[1],
+            mask: ptr(2),
+        }),
         nr::FSYNC => F(FileCall::Fsync { fd: int(r, 0) }),
         nr::GETUID => L(LinuxCall::Identity {
             which: IdWhich::Uid,

@@ -726,7 +726,7 @@ impl<P: Platform> Kernel<P> {
     fn sched_getaffinity(&mut self, pid: Pid, target: i64, len: u64, mask: UserPtr) -> LinuxResult {
         let cpus = self.platform.cpus_online().clamp(1, 64);
         let size = u64::from(cpus.div_ceil(64) * 8);
-        if len < size || len % 8 != 0 {
+        if len < size || !len.is_multiple_of(8) {
             return Err(Errno::Inval.into());
         }
         let exists = target == 0

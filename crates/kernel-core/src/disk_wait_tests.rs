@@ -656,3 +656,152 @@ fn a_pread_waiter_killed_while_it_waits_leaves_no_frame_behind() {
     assert_eq!(device.in_flight(), 0);
     assert_eq!(k.platform.frame_counts().1, free, "every frame back");
 }
+
+/// The id of the test file.
+fn datos(k: &K) -> neoos_mm::FileId {
+    match k.fs.lookup("/home/usuario/datos.bin") {
+        Some(crate::fs::Node::File(id)) => id,
+        _ => panic!("the file"),
+    }
+}
+
+/// A second process of [`volume`] with the file open read-write, written
+/// by `sys_write` ([`written_by_write`]) and mapped shared by POSIX
+/// `mmap` with a store on page 2: the process.
+fn writer_with_a_shared_mapping(k: &mut K) -> u32 {
+    let pid = spawn(k, None);
+    let fd = written_by_write(k, pid);
+    let rw = (mman::PROT_READ | mman::PROT_WRITE) as u64;
+    let shared = mman::MAP_SHARED as u64;
+    let at = sys(k, pid, nr::MMAP, [0, 4 * PAGE_SIZE, rw, shared, fd, 0]);
+    assert!(at > 0);
+    poke(
+        k,
+        pid,
+        at as u64 + 2 * PAGE_SIZE,
+        b"stored through the mapping",
+    );
+    pid
+}
+
+#[test]
+fn an_exit_leaves_its_dirty_file_to_the_flusher_which_writes_it_without_the_lock() {
+    let (mut k, device, _) = volume();
+    let free = k.platform.frame_counts().1;
+    let pid = writer_with_a_shared_mapping(&mut k);
+    device.hold_writes();
+    k.end(pid, neoos_abi::status::KILLED);
+    assert_eq!(device.writes_in_flight(), 0, "the exit wrote nothing");
+    let file = datos(&k);
+    assert!(k.memory.file_kept(file), "the object is kept, dirty");
+    assert_eq!(k.next_time_work(), 0, "the flusher is due at once");
+    k.flush_if_due();
+    assert!(
+        device.writes_in_flight() > 0,
+        "the flusher started its writes"
+    );
+    assert_eq!(k.next_time_work(), 0, "its pass goes on at the next pass");
+    k.flush_if_due();
+    assert!(!device.image_holds(b"written page three"));
+    device.finish_writes(false);
+    k.disk_step();
+    k.flush_if_due();
+    for stored in [
+        &b"written page one"[..],
+        b"written page three",
+        b"stored through the mapping",
+    ] {
+        assert!(device.image_holds(stored), "no store lost");
+    }
+    assert!(!k.memory.file_kept(file));
+    assert_eq!(k.memory.file_page_dirty(file, 1), None, "the object went");
+    assert_eq!(k.platform.frame_counts().1, free, "every frame back");
+}
+
+#[test]
+fn a_kept_file_whose_write_fails_stays_dirty_and_is_written_at_the_next_try() {
+    let (mut k, device, _) = volume();
+    let free = k.platform.frame_counts().1;
+    let pid = writer_with_a_shared_mapping(&mut k);
+    device.hold_writes();
+    k.end(pid, 0);
+    k.flush_if_due();
+    assert!(device.writes_in_flight() > 0);
+    device.finish_writes(true);
+    k.disk_step();
+    k.flush_if_due();
+    let file = datos(&k);
+    assert!(k.memory.file_kept(file), "kept after E_IO");
+    assert_eq!(k.memory.file_page_dirty(file, 3), Some(true), "still dirty");
+    let retry = k.platform.ticks + crate::flusher::KEPT_RETRY_TICKS;
+    assert_eq!(k.next_time_work(), retry, "tried again a second later");
+    k.flush_if_due();
+    assert_eq!(device.writes_in_flight(), 0, "not before");
+    k.platform.ticks = retry;
+    k.flush_if_due();
+    assert!(device.writes_in_flight() > 0, "written again");
+    device.finish_writes(false);
+    k.disk_step();
+    k.flush_if_due();
+    assert!(device.image_holds(b"written page three"));
+    assert!(device.image_holds(b"stored through the mapping"));
+    assert_eq!(k.memory.file_page_dirty(file, 1), None, "the object went");
+    assert_eq!(k.platform.frame_counts().1, free, "every frame back");
+}
+
+#[test]
+fn a_posix_munmap_of_the_last_reference_returns_at_once_and_an_open_takes_the_kept_object_up() {
+    let (mut k, device, pid) = volume();
+    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let rw_open = neoos_abi::open::O_RDWR as u64;
+    let fd = sys(&mut k, pid, nr::OPEN, [path, rw_open, 0, 0, 0, 0]) as u64;
+    let rw = (mman::PROT_READ | mman::PROT_WRITE) as u64;
+    let shared = mman::MAP_SHARED as u64;
+    let at = sys(&mut k, pid, nr::MMAP, [0, 4 * PAGE_SIZE, rw, shared, fd, 0]) as u64;
+    assert_eq!(sys(&mut k, pid, nr::CLOSE, [fd, 0, 0, 0, 0, 0]), 0);
+    poke(&mut k, pid, at + PAGE_SIZE, b"kept store");
+    device.hold_writes();
+    let unmapped = sys(&mut k, pid, nr::MUNMAP, [at, 4 * PAGE_SIZE, 0, 0, 0, 0]);
+    assert_eq!(unmapped, 0, "munmap returns without waiting");
+    assert_eq!(device.writes_in_flight(), 0);
+    let file = datos(&k);
+    assert!(k.memory.file_kept(file));
+    // An open before the flusher came finds the cached bytes, and its
+    // last close writes them (the kernel's reference does not count).
+    let fd = sys(&mut k, pid, nr::OPEN, [path, 0, 0, 0, 0, 0]) as u64;
+    let buf = SCRATCH + 8 * PAGE_SIZE;
+    let step = |k: &mut K| k.file_read_step(pid, pid, fd as i64, UserPtr(buf), 2 * PAGE, None);
+    assert_eq!(step(&mut k), None, "page 0 is read");
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(step(&mut k), Some(Ok((2 * PAGE, 2 * PAGE))));
+    assert_eq!(peek(&mut k, pid, buf + PAGE_SIZE, 10), b"kept store");
+    assert_eq!(begin_close(&mut k, pid, fd), SchedulerCall::WriteBack);
+    assert_eq!(k.writeback_step(pid), None, "the last close writes");
+    device.finish_writes(false);
+    k.disk_step();
+    assert_eq!(k.writeback_step(pid), Some(Ok(())));
+    assert!(device.image_holds(b"kept store"));
+    assert!(k.memory.file_kept(file), "clean, still kept");
+    k.flush_if_due();
+    assert_eq!(device.writes_in_flight(), 0, "nothing left to write");
+    assert_eq!(k.memory.file_page_dirty(file, 1), None, "the object went");
+}
+
+#[test]
+fn the_kept_files_are_written_under_the_lock_when_every_program_is_done() {
+    let (mut k, device, _) = volume();
+    let free = k.platform.frame_counts().1;
+    let pid = writer_with_a_shared_mapping(&mut k);
+    k.end(pid, 0);
+    assert!(!device.image_holds(b"stored through the mapping"));
+    k.release_kept_now();
+    assert!(device.image_holds(b"written page one"));
+    assert!(device.image_holds(b"stored through the mapping"));
+    assert_eq!(
+        k.memory.file_page_dirty(datos(&k), 1),
+        None,
+        "the object went"
+    );
+    assert_eq!(k.platform.frame_counts().1, free, "every frame back");
+}

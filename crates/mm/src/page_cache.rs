@@ -27,6 +27,7 @@ impl ObjectStore {
             size,
             stored_size: size,
             dirty_marks: 0,
+            kept: false,
         };
         let id = self.create(ObjectKind::File(state), 1);
         self.files.insert(file, id);

@@ -91,9 +91,15 @@ impl MemorySystem {
         // whose last reference goes is written back as it is released.
         remove_range(space, &mut self.store, hw, USER_BASE, end);
         // Objects still referenced elsewhere (an open descriptor, another
-        // process) get this space's dirty pages written now, once.
+        // process) get this space's dirty pages written now, once; those of
+        // a disk file only when keeping is off (else they stay dirty in the
+        // living object, for its holder or the kernel's flusher to write:
+        // `kept_files.rs`).
         let mut result = Ok(());
         for (object, first, end) in shared_file_ranges {
+            if self.store.writes_later(&hw.io(), object) {
+                continue;
+            }
             let written = self.store.write_back(&mut hw.io(), object, first, end);
             result = result.and(written);
         }
@@ -329,7 +335,8 @@ impl MemorySystem {
         else {
             return false;
         };
-        o.handle_refs == 1
+        let kept = o.file().is_some_and(|f| f.kept);
+        o.handle_refs == 1 + u32::from(kept)
             && o.map_refs == 0
             && o.children.iter().all(Option::is_none)
             && !o.dirty.is_empty()

@@ -1209,6 +1209,18 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: "disk_wait_write_error_in_a_later_batch_of_sys_munmap_gives_e_io_keeps_the_mapping_then_e_ok",
         run: disk_munmap_later_batch_error_keeps_the_mapping,
     },
+    DiskScenario {
+        name: "disk_wait_of_an_exits_write_back_lets_its_parent_run_and_survives_a_kill",
+        run: disk_exit_waits,
+    },
+    DiskScenario {
+        name: "disk_wait_of_an_exits_write_back_lets_its_parent_run_on_one_cpu",
+        run: disk_exit_waits_on_one_cpu,
+    },
+    DiskScenario {
+        name: "disk_wait_write_error_in_an_exits_write_back_keeps_the_file_dirty_and_writes_it_again",
+        run: disk_exit_write_error_is_tried_again,
+    },
 ];
 
 /// The disk scenarios whose programs are Linux (musl) programs of
@@ -1700,6 +1712,59 @@ fn disk_munmap_later_batch_error_keeps_the_mapping(kernel: &Path) -> Verdict {
         .any(|l| l == "disk_munmap_wait: E_IO then E_OK")
     {
         return Err("disk_munmap_wait did not report E_IO then E_OK".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let mut expected = datos();
+    for (at, byte) in expected.iter_mut().enumerate() {
+        let page = at / PAGE;
+        if page.is_multiple_of(2) {
+            *byte = (page * 7 + at % PAGE + 5) as u8;
+        }
+    }
+    image_holds(&image.0, DATOS_ON_IMAGE, &expected)
+}
+
+/// user/tests/disk/disk_exit_wait.c on `cpus` CPUs: a child's exit leaves
+/// its dirty mapping of the seeds' file to the flusher, whose writes its
+/// parent sees going while it runs; a child killed while it stores gives
+/// its frames back once written; the image holds the last pass's bytes
+/// and is clean.
+fn disk_exit_waits_on(kernel: &Path, cpus: u32) -> Verdict {
+    let image = ScratchImage::new()?;
+    let program = "/bin/disk_exit_wait";
+    let console = disk_boot_on(kernel, &image.0, None, program, 0, None, cpus)?;
+    if !console.iter().any(|l| l == "disk_exit_wait: done") {
+        return Err("disk_exit_wait did not finish its checks".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let expected: Vec<u8> = (0..initfs::DATOS_SIZE)
+        .map(|at| ((at / PAGE) * 7 + at % PAGE + 3) as u8)
+        .collect();
+    image_holds(&image.0, DATOS_ON_IMAGE, &expected)
+}
+
+fn disk_exit_waits(kernel: &Path) -> Verdict {
+    disk_exit_waits_on(kernel, suite_cpus().map_err(|e| e.0)?)
+}
+
+fn disk_exit_waits_on_one_cpu(kernel: &Path) -> Verdict {
+    disk_exit_waits_on(kernel, 1)
+}
+
+/// user/tests/disk/disk_exit_wait.c `eio` under a rule failing the first
+/// write of block 100 of the seeds' file: the flusher's write of what the
+/// child's exit left fails, the file stays dirty and is written again a
+/// second later; the image holds the child's stores and is clean.
+fn disk_exit_write_error_is_tried_again(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let rules = fail_once(&image.0, DATOS_ON_IMAGE, "write_aio", &[100])?;
+    let program = "/bin/disk_exit_wait:eio";
+    let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
+    if !console
+        .iter()
+        .any(|l| l.starts_with("disk_exit_wait: eio: written again"))
+    {
+        return Err("disk_exit_wait did not report the file written again".into());
     }
     disk::e2fsck_clean(&image.0)?;
     let mut expected = datos();

@@ -805,3 +805,207 @@ fn the_kept_files_are_written_under_the_lock_when_every_program_is_done() {
     );
     assert_eq!(k.platform.frame_counts().1, free, "every frame back");
 }
+
+/// `count` bytes of `text` repeated, as `pid`'s buffer at `buf`.
+fn put_bytes(k: &mut K, pid: u32, buf: u64, text: &[u8], count: usize) {
+    let bytes: Vec<u8> = text.iter().copied().cycle().take(count).collect();
+    poke(k, pid, buf, &bytes);
+}
+
+/// `sys_write(fd, buf, count)` of `pid`: a scheduler call for a volume
+/// file; its step's first answer.
+fn begin_write(
+    k: &mut K,
+    pid: u32,
+    fd: u64,
+    buf: u64,
+    count: usize,
+) -> Option<Result<i64, neoos_mm::Errno>> {
+    match k.system_call(pid, nr::WRITE, [fd, buf, count as u64, 0, 0, 0]) {
+        Err((SchedulerCall::FileWrite { at: None, .. }, _)) => {}
+        other => panic!("a write of a volume file is a scheduler call: {other:?}"),
+    }
+    k.file_write_step(pid, pid, fd as i64, UserPtr(buf), count as i64, None)
+}
+
+/// The file's bytes `[from, from + len)` as a new descriptor reads them
+/// (through the page cache).
+fn file_bytes(k: &mut K, pid: u32, device: &HeldReads, from: usize, len: usize) -> Vec<u8> {
+    let path = put_str(k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let fd = sys(k, pid, nr::OPEN, [path, 0, 0, 0, 0, 0]) as i64;
+    let buf = SCRATCH + 5 * PAGE_SIZE;
+    let want = from + len;
+    let mut got = 0;
+    while got < want {
+        match k.file_read_step(pid, pid, fd, UserPtr(buf + got as u64), want - got, None) {
+            None => {
+                device.finish(false);
+                k.disk_step();
+            }
+            Some(Ok((n, _))) if n > 0 => got += n,
+            other => panic!("read back: {other:?}"),
+        }
+    }
+    assert_eq!(sys(k, pid, nr::CLOSE, [fd as u64, 0, 0, 0, 0, 0]), 0);
+    peek(k, pid, buf + from as u64, len)
+}
+
+/// The file opened read-write by `pid` (not cached yet): the descriptor.
+fn open_rw(k: &mut K, pid: u32) -> u64 {
+    let path = put_str(k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let rw = neoos_abi::open::O_RDWR as u64;
+    let fd = sys(k, pid, nr::OPEN, [path, rw, 0, 0, 0, 0]);
+    assert!(fd >= 0);
+    fd as u64
+}
+
+#[test]
+fn a_partial_write_miss_reads_its_page_without_the_lock_and_a_full_page_reads_nothing() {
+    let (mut k, device, pid) = volume();
+    let fd = open_rw(&mut k, pid);
+    let buf = SCRATCH + PAGE_SIZE;
+    put_bytes(&mut k, pid, buf, b"new ", 2 * PAGE);
+    // Position 0: page 0 whole, page 1 whole: no read.
+    let whole = begin_write(&mut k, pid, fd, buf, 2 * PAGE);
+    assert_eq!(whole, Some(Ok(2 * PAGE as i64)), "whole pages read nothing");
+    assert_eq!(device.in_flight(), 0);
+    // Position 2 pages: 100 bytes of page 2, a miss: read first.
+    assert_eq!(
+        begin_write(&mut k, pid, fd, buf, 100),
+        None,
+        "waits for page 2"
+    );
+    assert_eq!(device.in_flight(), 1, "one read");
+    assert_eq!(
+        k.file_write_step(pid, pid, fd as i64, UserPtr(buf), 100, None),
+        None
+    );
+    device.finish(false);
+    k.disk_step();
+    let wrote = k.file_write_step(pid, pid, fd as i64, UserPtr(buf), 100, None);
+    assert_eq!(wrote, Some(Ok(100)));
+    let back = file_bytes(&mut k, pid, &device, 2 * PAGE, PAGE);
+    assert_eq!(&back[..8], b"new new ");
+    let original: Vec<u8> = (2 * PAGE + 100..3 * PAGE).map(byte).collect();
+    assert_eq!(
+        &back[100..],
+        &original[..],
+        "the rest of the page as it was"
+    );
+}
+
+#[test]
+fn a_write_whose_first_page_read_fails_gives_e_io_with_nothing_written_and_the_position_kept() {
+    let (mut k, device, pid) = volume();
+    let fd = open_rw(&mut k, pid);
+    let buf = SCRATCH + PAGE_SIZE;
+    put_bytes(&mut k, pid, buf, b"x", 3 * PAGE);
+    let lseek_like = |k: &mut K| match k.descriptor(pid, fd as i64) {
+        Ok(crate::files::Descriptor::File(f)) => f.position,
+        other => panic!("{other:?}"),
+    };
+    // 10 bytes into page 0 (a miss): its read fails.
+    let step = |k: &mut K| k.file_write_step(pid, pid, fd as i64, UserPtr(buf), 10, None);
+    assert_eq!(begin_write(&mut k, pid, fd, buf, 10), None);
+    device.finish(true);
+    k.disk_step();
+    assert_eq!(step(&mut k), Some(Err(neoos_mm::Errno::Io)));
+    assert_eq!(lseek_like(&mut k), 0, "the position kept");
+    assert_eq!(
+        file_bytes(&mut k, pid, &device, 0, 10),
+        (0..10).map(byte).collect::<Vec<u8>>()
+    );
+    // Again, from position 0 to inside page 2: pages 0 and 1 are written
+    // whole, page 2's read fails: the bytes before page 2 are written
+    // (the short count a read failure there always gave).
+    let count = 2 * PAGE + 10;
+    let long = |k: &mut K| k.file_write_step(pid, pid, fd as i64, UserPtr(buf), count as i64, None);
+    assert_eq!(begin_write(&mut k, pid, fd, buf, count), None, "page 2");
+    device.finish(true);
+    k.disk_step();
+    assert_eq!(long(&mut k), Some(Ok(2 * PAGE as i64)));
+    assert_eq!(lseek_like(&mut k), 2 * PAGE_SIZE);
+    assert_eq!(
+        file_bytes(&mut k, pid, &device, 2 * PAGE - 1, 2),
+        [b'x', byte(2 * PAGE)]
+    );
+}
+
+#[test]
+fn a_write_waiter_killed_while_it_waits_writes_nothing_and_leaves_no_frame() {
+    let (mut k, device, _) = volume();
+    let free = k.platform.frame_counts().1;
+    let pid = spawn(&mut k, None);
+    let fd = open_rw(&mut k, pid);
+    let buf = SCRATCH + PAGE_SIZE;
+    put_bytes(&mut k, pid, buf, b"killed", 100);
+    assert_eq!(begin_write(&mut k, pid, fd, buf, 100), None);
+    k.end(pid, neoos_abi::status::KILLED);
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(device.in_flight(), 0);
+    assert_eq!(
+        k.memory.file_page_dirty(datos(&k), 0),
+        None,
+        "the object went"
+    );
+    assert_eq!(k.platform.frame_counts().1, free, "every frame back");
+    let reader = spawn(&mut k, None);
+    let back = file_bytes(&mut k, reader, &device, 0, 100);
+    assert_eq!(
+        back,
+        (0..100).map(byte).collect::<Vec<u8>>(),
+        "nothing written"
+    );
+}
+
+#[test]
+fn a_linux_pwrite_miss_waits_without_the_lock_and_never_moves_the_position() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = k
+        .spawn("/bin/linux", &[b"/bin/linux".to_vec()], None)
+        .unwrap();
+    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let fd = lsys(&mut k, pid, lnr::OPEN, [path, 2, 0, 0, 0, 0]) as u64;
+    assert_eq!(lsys(&mut k, pid, lnr::LSEEK, [fd, 100, 0, 0, 0, 0]), 100);
+    let buf = SCRATCH + PAGE_SIZE;
+    put_bytes(&mut k, pid, buf, b"pw", 8);
+    let at = PAGE_SIZE + 7;
+    match k.system_call(pid, lnr::PWRITE64, [fd, buf, 8, at, 0, 0]) {
+        Err((SchedulerCall::FileWrite { at: Some(a), .. }, _)) if a == at => {}
+        other => panic!("a pwrite64 of a volume file is a scheduler call: {other:?}"),
+    }
+    let step = |k: &mut K| k.file_write_step(pid, pid, fd as i64, UserPtr(buf), 8, Some(at));
+    assert_eq!(step(&mut k), None, "page 1 is read first");
+    device.finish(true);
+    k.disk_step();
+    assert_eq!(step(&mut k), Some(Err(neoos_mm::Errno::Io)));
+    assert_eq!(position(&mut k, pid, fd), 100);
+    assert_eq!(step(&mut k), None, "read again");
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(step(&mut k), Some(Ok(8)));
+    assert_eq!(
+        position(&mut k, pid, fd),
+        100,
+        "pwrite64 keeps the position"
+    );
+    let reader = spawn(&mut k, None);
+    let back = file_bytes(&mut k, reader, &device, PAGE + 6, 10);
+    assert_eq!(
+        back,
+        [
+            byte(PAGE + 6),
+            b'p',
+            b'w',
+            b'p',
+            b'w',
+            b'p',
+            b'w',
+            b'p',
+            b'w',
+            byte(PAGE + 15)
+        ]
+    );
+}

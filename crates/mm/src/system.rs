@@ -417,6 +417,25 @@ impl MemorySystem {
         self.store.get(id).is_some()
     }
 
+    /// Whether page `index` of `file` would be read from the pager by a
+    /// `write` into part of it: the file is cached, the page is not, and
+    /// it lies below the stored end (pages past it read as zeros).
+    pub fn file_page_to_read(&self, file: FileId, index: u64) -> bool {
+        let Some(o) = self
+            .store
+            .file_object(file)
+            .ok()
+            .and_then(|id| self.store.get(id))
+        else {
+            return false;
+        };
+        let Some(f) = o.file() else {
+            return false;
+        };
+        !o.pages.contains_key(&index)
+            && index < f.stored_size.min(f.size).div_ceil(crate::hw::PAGE_SIZE)
+    }
+
     /// Whether a page of the file is resident and dirty (introspection).
     pub fn file_page_dirty(&self, file: FileId, index: u64) -> Option<bool> {
         let id = self.store.file_object(file).ok()?;

@@ -341,6 +341,17 @@ pub enum SchedulerCall {
         count: usize,
         at: Option<u64>,
     },
+    /// A `write` of a volume file (NeoOS `sys_write`, Linux `write`; Linux
+    /// `pwrite64` from offset `at`, the position kept)
+    /// ([`Kernel::file_write_step`] until done): the pages it writes only
+    /// in part and the page cache lacks are read first, waiting for the
+    /// disk without the kernel lock; then it writes as before, under it.
+    FileWrite {
+        fd: i64,
+        buf: UserPtr,
+        count: i64,
+        at: Option<u64>,
+    },
     /// Linux `readv` (`preadv` from offset `at`) of a volume file: each
     /// buffer read as [`SchedulerCall::FileRead`] reads, stopping at a
     /// short read.
@@ -466,6 +477,9 @@ impl<P: Platform> Kernel<P> {
         if let Some(read) = self.volume_file_read(pid, &call) {
             return Err((read, personality));
         }
+        if let Some(write) = self.volume_file_write(pid, &call) {
+            return Err((write, personality));
+        }
         self.carry_out(pid, call)
             .rax(personality)
             .map_err(|c| (c, personality))
@@ -510,6 +524,25 @@ impl<P: Platform> Kernel<P> {
             _ => return None,
         };
         self.reads_volume_file(pid, fd).then_some(read)
+    }
+
+    /// `call` as a [`SchedulerCall::FileWrite`] when it writes a file on
+    /// the disk volume (`write`, Linux `pwrite64` at an offset it accepts):
+    /// its partial-page misses wait for the disk without the kernel lock.
+    fn volume_file_write(&self, pid: Pid, call: &Call) -> Option<SchedulerCall> {
+        let (fd, buf, count, at) = match *call {
+            Call::Files(FileCall::Write { fd, buf, count }) => (fd, buf, count, None),
+            Call::Linux(LinuxCall::PreadWrite {
+                fd,
+                buf,
+                count,
+                offset,
+                write: true,
+            }) => (fd, buf, count, Some(u64::try_from(offset).ok()?)),
+            _ => return None,
+        };
+        let write = SchedulerCall::FileWrite { fd, buf, count, at };
+        self.reads_volume_file(pid, fd).then_some(write)
     }
 
     /// Whether `fd` of `pid` is a file on the disk volume (its `read`

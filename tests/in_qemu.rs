@@ -1221,6 +1221,14 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: "disk_wait_write_error_in_an_exits_write_back_keeps_the_file_dirty_and_writes_it_again",
         run: disk_exit_write_error_is_tried_again,
     },
+    DiskScenario {
+        name: "disk_wait_of_partial_page_write_misses_lets_other_calls_run_and_survives_a_kill",
+        run: disk_write_misses_wait,
+    },
+    DiskScenario {
+        name: "disk_read_error_in_a_partial_page_write_gives_a_short_count_then_e_io_with_nothing_written",
+        run: disk_write_miss_read_error,
+    },
 ];
 
 /// The disk scenarios whose programs are Linux (musl) programs of
@@ -1773,6 +1781,52 @@ fn disk_exit_write_error_is_tried_again(kernel: &Path) -> Verdict {
         if page.is_multiple_of(2) {
             *byte = (page * 7 + at % PAGE + 5) as u8;
         }
+    }
+    image_holds(&image.0, DATOS_ON_IMAGE, &expected)
+}
+
+/// user/tests/disk/disk_write_miss_wait.c: writes ending inside pages the
+/// cache lacks read them without the kernel lock (a watcher thread sees a
+/// write's read sent while its page is not resident), a writer killed
+/// gives its frames back; the image holds the written bytes and is clean.
+fn disk_write_misses_wait(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let program = "/bin/disk_write_miss_wait";
+    let console = disk_boot(kernel, &image.0, None, program, 0)?;
+    if !console.iter().any(|l| l == "disk_write_miss_wait: done") {
+        return Err("disk_write_miss_wait did not finish its checks".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let pages = 64;
+    let end = (pages - 1) * PAGE + 100;
+    let expected: Vec<u8> = (0..pages * PAGE)
+        .map(|o| match o < end {
+            true => (o * 5 + 1) as u8,
+            false => ((o / PAGE) * 3 + o % PAGE + 7) as u8,
+        })
+        .collect();
+    image_holds(&image.0, "/usuario/misses.bin", &expected)
+}
+
+/// user/tests/disk/disk_write_miss_wait.c `eio` under a rule failing the
+/// first read of blocks 2 and 3 of the seeds' file: a short count, then
+/// `E_IO` with nothing written, then the bytes; the image holds them and
+/// is clean.
+fn disk_write_miss_read_error(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let rules = fail_once(&image.0, DATOS_ON_IMAGE, "read_aio", &[2, 3])?;
+    let program = "/bin/disk_write_miss_wait:eio";
+    let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
+    if !console
+        .iter()
+        .any(|l| l == "disk_write_miss_wait: eio: short count, then E_IO, then written")
+    {
+        return Err("disk_write_miss_wait did not report its eio run".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let mut expected = datos();
+    for (o, byte) in expected.iter_mut().enumerate().take(3 * PAGE + 10) {
+        *byte = (o * 5 + 1) as u8;
     }
     image_holds(&image.0, DATOS_ON_IMAGE, &expected)
 }

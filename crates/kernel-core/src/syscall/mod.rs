@@ -474,11 +474,8 @@ impl<P: Platform> Kernel<P> {
                 return Ok(personality.result(result));
             }
         }
-        if let Some(read) = self.volume_file_read(pid, &call) {
-            return Err((read, personality));
-        }
-        if let Some(write) = self.volume_file_write(pid, &call) {
-            return Err((write, personality));
+        if let Some(io) = self.volume_file_io(pid, &call) {
+            return Err((io, personality));
         }
         self.carry_out(pid, call)
             .rax(personality)
@@ -488,10 +485,37 @@ impl<P: Platform> Kernel<P> {
     /// `call` as a [`SchedulerCall::FileRead`] or
     /// [`SchedulerCall::FileReadv`] when it reads a file on the disk volume
     /// (`read`, Linux `pread64`, `readv`, `preadv`, at an offset they
-    /// accept): its misses wait for the disk without the kernel lock.
-    fn volume_file_read(&self, pid: Pid, call: &Call) -> Option<SchedulerCall> {
+    /// accept), as a [`SchedulerCall::FileWrite`] when it writes one
+    /// (`write`, Linux `pwrite64`): its misses wait for the disk without
+    /// the kernel lock. One match for both: every call that is not a
+    /// memory call on the caller's fast path goes through it.
+    fn volume_file_io(&self, pid: Pid, call: &Call) -> Option<SchedulerCall> {
         let offset = |at: i64| u64::try_from(at).ok();
         let (fd, read) = match *call {
+            Call::Files(FileCall::Write { fd, buf, count }) => (
+                fd,
+                SchedulerCall::FileWrite {
+                    fd,
+                    buf,
+                    count,
+                    at: None,
+                },
+            ),
+            Call::Linux(LinuxCall::PreadWrite {
+                fd,
+                buf,
+                count,
+                offset: at,
+                write: true,
+            }) => (
+                fd,
+                SchedulerCall::FileWrite {
+                    fd,
+                    buf,
+                    count,
+                    at: Some(offset(at)?),
+                },
+            ),
             Call::Files(FileCall::Read { fd, buf, count }) => {
                 let count = usize::try_from(count).ok()?;
                 (
@@ -526,27 +550,8 @@ impl<P: Platform> Kernel<P> {
         self.reads_volume_file(pid, fd).then_some(read)
     }
 
-    /// `call` as a [`SchedulerCall::FileWrite`] when it writes a file on
-    /// the disk volume (`write`, Linux `pwrite64` at an offset it accepts):
-    /// its partial-page misses wait for the disk without the kernel lock.
-    fn volume_file_write(&self, pid: Pid, call: &Call) -> Option<SchedulerCall> {
-        let (fd, buf, count, at) = match *call {
-            Call::Files(FileCall::Write { fd, buf, count }) => (fd, buf, count, None),
-            Call::Linux(LinuxCall::PreadWrite {
-                fd,
-                buf,
-                count,
-                offset,
-                write: true,
-            }) => (fd, buf, count, Some(u64::try_from(offset).ok()?)),
-            _ => return None,
-        };
-        let write = SchedulerCall::FileWrite { fd, buf, count, at };
-        self.reads_volume_file(pid, fd).then_some(write)
-    }
-
-    /// Whether `fd` of `pid` is a file on the disk volume (its `read`
-    /// waits for the disk without the kernel lock).
+    /// Whether `fd` of `pid` is a file on the disk volume (its `read` and
+    /// `write` wait for the disk without the kernel lock).
     fn reads_volume_file(&self, pid: Pid, fd: i64) -> bool {
         matches!(self.descriptor(pid, fd), Ok(crate::files::Descriptor::File(f)) if crate::mount::is_volume_file(f.file))
     }

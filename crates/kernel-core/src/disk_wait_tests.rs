@@ -832,7 +832,7 @@ fn begin_write(
 /// (through the page cache).
 fn file_bytes(k: &mut K, pid: u32, device: &HeldReads, from: usize, len: usize) -> Vec<u8> {
     let path = put_str(k, pid, SCRATCH, "/home/usuario/datos.bin");
-    let fd = sys(k, pid, nr::OPEN, [path, 0, 0, 0, 0, 0]) as i64;
+    let fd = sys(k, pid, nr::OPEN, [path, 0, 0, 0, 0, 0]);
     let buf = SCRATCH + 5 * PAGE_SIZE;
     let want = from + len;
     let mut got = 0;

@@ -1009,3 +1009,45 @@ fn a_linux_pwrite_miss_waits_without_the_lock_and_never_moves_the_position() {
         ]
     );
 }
+
+#[test]
+fn an_exec_leaves_its_dirty_file_to_the_flusher() {
+    use neoos_abi::linux::{self as labi, nr as lnr};
+    let (mut k, device, _) = volume();
+    let pid = k
+        .spawn("/bin/linux", &[b"/bin/linux".to_vec()], None)
+        .unwrap();
+    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let flags = (neoos_abi::open::O_RDWR | labi::O_CLOEXEC) as u64;
+    let fd = lsys(&mut k, pid, lnr::OPEN, [path, flags, 0, 0, 0, 0]) as u64;
+    let rw = (mman::PROT_READ | mman::PROT_WRITE) as u64;
+    let shared = mman::MAP_SHARED as u64;
+    let at = lsys(
+        &mut k,
+        pid,
+        lnr::MMAP,
+        [0, 4 * PAGE_SIZE, rw, shared, fd, 0],
+    ) as u64;
+    poke(&mut k, pid, at + PAGE_SIZE, b"stored before the exec");
+    device.hold_writes();
+    // execve("/bin/linux", ["/bin/linux"], []): its descriptor closes, its old
+    // space is retired in steps.
+    let program = put_str(&mut k, pid, SCRATCH + 512, "/bin/linux");
+    let (argv, envp) = (SCRATCH + 256, SCRATCH + 264);
+    poke(&mut k, pid, argv, &program.to_le_bytes());
+    poke(&mut k, pid, envp, &0u64.to_le_bytes());
+    let ptr = UserPtr;
+    assert!(k.execve(pid, ptr(program), ptr(argv), ptr(envp)).is_ok());
+    while !k.exec_retire_step(pid) {}
+    assert_eq!(device.writes_in_flight(), 0, "the exec wrote nothing");
+    assert!(!device.image_holds(b"stored before the exec"));
+    let file = datos(&k);
+    assert!(k.memory.file_kept(file));
+    k.flush_if_due();
+    assert!(device.writes_in_flight() > 0, "the flusher writes it");
+    device.finish_writes(false);
+    k.disk_step();
+    k.flush_if_due();
+    assert!(device.image_holds(b"stored before the exec"));
+    assert_eq!(k.memory.file_page_dirty(file, 1), None, "the object went");
+}

@@ -124,6 +124,13 @@ struct CallWriteback {
     closing: Option<FileId>,
 }
 
+/// A thread's Linux `sync`: where the next group of dirty files is
+/// looked for (after this file).
+#[derive(Debug)]
+struct CallSync {
+    after: Option<FileId>,
+}
+
 /// What the next step of a write-back is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WritebackStep {
@@ -139,6 +146,7 @@ pub enum WritebackStep {
 pub struct Writebacks {
     threads: BTreeMap<Tid, CallWriteback>,
     unmaps: BTreeMap<Tid, CallUnmap>,
+    syncs: BTreeMap<Tid, CallSync>,
     pub(crate) flusher: Option<Writeback>,
     reads: FaultReads,
 }
@@ -259,6 +267,68 @@ impl<P: Platform> Kernel<P> {
             call.result = call.result.and(self.end_closing(file));
         }
         Some(call.result)
+    }
+
+    /// Starts the caller's Linux `sync`: the scheduler side steps it
+    /// ([`Self::sync_step`]).
+    pub(crate) fn begin_sync(&mut self, pid: crate::process::Pid) -> SchedulerCall {
+        let tid = self.caller_tid(pid);
+        self.writebacks.syncs.insert(tid, CallSync { after: None });
+        SchedulerCall::Sync
+    }
+
+    /// One step of thread `tid`'s (of process `pid`) Linux `sync`: the
+    /// cached files with dirty pages are written back in groups of
+    /// [`DirtyFiles::CAPACITY`] in file order, each group as `fsync`
+    /// writes its file (volume files in batches whose waits hold no lock:
+    /// `None` while writes are in flight). A file dirtied again behind the
+    /// walk is not visited again (it was written when `sync` passed it, or
+    /// is newer than the call). Then the kept files now clean are let go.
+    /// Errors are not reported (Linux's `sync` reports none): the pages of
+    /// a failed write stay dirty.
+    pub fn sync_step(&mut self, pid: crate::process::Pid, tid: Tid) -> Option<Result<(), Errno>> {
+        loop {
+            if self.writebacks.threads.contains_key(&tid) {
+                let _ = self.writeback_step(tid)?;
+            }
+            let Some(call) = self.writebacks.syncs.get_mut(&tid) else {
+                return Some(Err(Errno::Inval));
+            };
+            let mut files = DirtyFiles::default();
+            let mut after = call.after;
+            while files.as_slice().len() < DirtyFiles::CAPACITY {
+                let Some((file, _)) = self.memory.next_cached_file(after) else {
+                    break;
+                };
+                after = Some(file);
+                if self.memory.file_has_dirty(file) {
+                    files.note(file);
+                }
+            }
+            call.after = after;
+            if files.as_slice().is_empty() {
+                self.writebacks.syncs.remove(&tid);
+                self.release_clean_kept();
+                return Some(Ok(()));
+            }
+            self.begin_writeback(pid, files);
+        }
+    }
+
+    /// Lets go every kept file that is clean (or held elsewhere).
+    fn release_clean_kept(&mut self) {
+        let mut after = None;
+        while self.memory.kept_file_count() > 0 {
+            let Some((file, _)) = self.memory.next_cached_file(after) else {
+                break;
+            };
+            after = Some(file);
+            if self.memory.file_kept(file) {
+                let (memory, mut io) = self.memory_io();
+                let _ = memory.file_release_kept(&mut io, file);
+            }
+        }
+        self.reap_released_orphans();
     }
 
     /// Moves `writeback` on: finishes its batch once the disk is done
@@ -416,6 +486,9 @@ impl<P: Platform> Kernel<P> {
             if let Some(file) = call.and_then(|c| c.closing) {
                 let _ = self.end_closing(file);
             }
+        }
+        while let Some(tid) = gone_thread(&self.processes, &self.writebacks.syncs) {
+            self.writebacks.syncs.remove(&tid);
         }
         while let Some(tid) = gone_thread(&self.processes, &self.writebacks.unmaps) {
             if let Some(call) = self.writebacks.unmaps.remove(&tid) {

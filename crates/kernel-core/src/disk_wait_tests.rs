@@ -467,6 +467,9 @@ fn a_last_close_whose_write_fails_gives_e_io_and_a_close_that_is_not_the_last_wr
 fn lsys(k: &mut K, pid: u32, number: usize, args: [u64; 6]) -> i64 {
     match k.system_call(pid, number, args) {
         Ok(rax) => rax,
+        Err((SchedulerCall::FileWrite { fd, buf, count, at }, personality)) => personality.result(
+            crate::kernel_tests::write_at_once(k, pid, fd, buf, count, at),
+        ),
         Err((call, _)) => panic!("call {number} needs the scheduler: {call:?}"),
     }
 }
@@ -1050,4 +1053,51 @@ fn an_exec_leaves_its_dirty_file_to_the_flusher() {
     k.flush_if_due();
     assert!(device.image_holds(b"stored before the exec"));
     assert_eq!(k.memory.file_page_dirty(file, 1), None, "the object went");
+}
+
+#[test]
+fn linux_sync_writes_every_dirty_file_without_the_lock_and_lets_the_kept_ones_go() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let free = k.platform.frame_counts().1;
+    // A kept file (its writer ended) and a file another process holds
+    // open with a page written.
+    let ended = writer_with_a_shared_mapping(&mut k);
+    k.end(ended, 0);
+    let file = datos(&k);
+    assert!(k.memory.file_kept(file));
+    let pid = k
+        .spawn("/bin/linux", &[b"/bin/linux".to_vec()], None)
+        .unwrap();
+    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/other.bin");
+    let flags = (neoos_abi::open::O_RDWR | neoos_abi::open::O_CREAT) as u64;
+    let fd = lsys(&mut k, pid, lnr::OPEN, [path, flags, 0o644, 0, 0, 0]) as u64;
+    let buf = SCRATCH + PAGE_SIZE;
+    poke(&mut k, pid, buf, b"the other file's bytes");
+    assert_eq!(lsys(&mut k, pid, lnr::WRITE, [fd, buf, 22, 0, 0, 0]), 22);
+    device.hold_writes();
+    match k.system_call(pid, lnr::SYNC, [0; 6]) {
+        Err((SchedulerCall::Sync, _)) => {}
+        other => panic!("sync is a scheduler call: {other:?}"),
+    }
+    assert_eq!(k.sync_step(pid, pid), None, "waits for its writes");
+    while device.writes_in_flight() > 0 {
+        device.finish_writes(false);
+        k.disk_step();
+        if let Some(done) = k.sync_step(pid, pid) {
+            assert_eq!(done, Ok(()));
+            break;
+        }
+    }
+    assert!(device.image_holds(b"written page three"));
+    assert!(device.image_holds(b"stored through the mapping"));
+    assert!(device.image_holds(b"the other file's bytes"));
+    assert_eq!(
+        k.memory.file_page_dirty(file, 1),
+        None,
+        "the kept file went"
+    );
+    assert_eq!(lsys(&mut k, pid, lnr::CLOSE, [fd, 0, 0, 0, 0, 0]), 0);
+    k.end(pid, 0);
+    assert_eq!(k.platform.frame_counts().1, free, "every frame back");
 }

@@ -417,6 +417,15 @@ impl MemorySystem {
         self.store.get(id).is_some()
     }
 
+    /// Whether `file` is cached with dirty pages.
+    pub fn file_has_dirty(&self, file: FileId) -> bool {
+        self.store
+            .file_object(file)
+            .ok()
+            .and_then(|id| self.store.get(id))
+            .is_some_and(|o| !o.dirty.is_empty())
+    }
+
     /// Whether page `index` of `file` would be read from the pager by a
     /// `write` into part of it: the file is cached, the page is not, and
     /// it lies below the stored end (pages past it read as zeros).

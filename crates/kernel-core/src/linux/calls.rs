@@ -161,6 +161,7 @@ impl<P: Platform> Kernel<P> {
             LinuxCall::Identity { which } => self.identity(pid, which),
             LinuxCall::GetPpid => Ok(self.parent_pid(pid)),
             LinuxCall::Uname { buf } => self.uname(pid, buf),
+            LinuxCall::Sync => return Completion::Scheduler(self.begin_sync(pid)),
             LinuxCall::ClockGetTime { clock, out } => self.clock_gettime(pid, clock, out),
             LinuxCall::GetRandom { buf, len, flags } => self.getrandom(pid, buf, len, flags),
             LinuxCall::PreadWrite {

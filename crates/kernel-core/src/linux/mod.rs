@@ -261,6 +261,8 @@ pub enum LinuxCall {
         out: [UserPtr; 3],
     },
     GetPpid,
+    /// `sync`: every file's dirty pages written.
+    Sync,
     Uname {
         buf: UserPtr,
     },
@@ -750,6 +752,7 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             status: int(r, 0) & 0xff,
         }),
         nr::UNAME => L(LinuxCall::Uname { buf: ptr(0) }),
+        nr::SYNC => L(LinuxCall::Sync),
         nr::FSYNC => F(FileCall::Fsync { fd: int(r, 0) }),
         nr::GETUID => L(LinuxCall::Identity {
             which: IdWhich::Uid,

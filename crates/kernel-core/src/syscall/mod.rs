@@ -341,6 +341,11 @@ pub enum SchedulerCall {
         count: usize,
         at: Option<u64>,
     },
+    /// Linux `sync` ([`Kernel::sync_step`] until done): every cached file
+    /// with dirty pages written back, the volume's files waiting for the
+    /// disk without the kernel lock, sixteen files at a time; then the
+    /// kept files found clean let go.
+    Sync,
     /// A `write` of a volume file (NeoOS `sys_write`, Linux `write`; Linux
     /// `pwrite64` from offset `at`, the position kept)
     /// ([`Kernel::file_write_step`] until done): the pages it writes only

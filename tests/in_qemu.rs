@@ -1178,6 +1178,10 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         run: disk_linux_pread_read_error,
     },
     DiskScenario {
+        name: DISK_LINUX_SCENARIOS[3],
+        run: disk_linux_sync_writes_what_an_exit_left,
+    },
+    DiskScenario {
         name: "disk_reclaim_256mib_file_sums_right_through_a_mapping_and_read_in_64mib_of_ram",
         run: disk_big_file_is_read_in_small_ram,
     },
@@ -1233,10 +1237,11 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
 
 /// The disk scenarios whose programs are Linux (musl) programs of
 /// [`DISK_LINUX_DIR`].
-const DISK_LINUX_SCENARIOS: [&str; 3] = [
+const DISK_LINUX_SCENARIOS: [&str; 4] = [
     "disk_linux_namespace_operations_leave_a_clean_image_with_the_tree",
     "disk_wait_of_linux_pread_readv_preadv_lets_other_calls_run",
     "disk_read_error_gives_eio_to_linux_pread_and_a_short_count_to_readv",
+    "disk_linux_sync_writes_what_an_exit_left_and_gives_its_memory_back",
 ];
 /// The disk scenarios' Linux programs (built with musl, as `/bin/NAME`).
 const DISK_LINUX_DIR: &str = "user/tests/disk-linux";
@@ -1304,6 +1309,27 @@ fn disk_linux_pread_read_error(kernel: &Path) -> Verdict {
         return Err("disk_linux_pread_wait eio did not finish its checks".into());
     }
     Ok(())
+}
+
+/// user/tests/disk-linux/disk_linux_sync.c (musl): a forked child's exit
+/// leaves its dirty shared mapping of the seeds' file to the flusher; the
+/// parent's sync returns with it written and its memory back; the image
+/// holds the child's bytes and is clean.
+fn disk_linux_sync_writes_what_an_exit_left(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let console = disk_boot(kernel, &image.0, None, "/bin/disk_linux_sync", 0)?;
+    if !console.iter().any(|l| l == "disk_linux_sync: done") {
+        return Err("disk_linux_sync did not finish its checks".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let mut expected = datos();
+    for (at, byte) in expected.iter_mut().enumerate() {
+        let page = at / PAGE;
+        if page.is_multiple_of(2) {
+            *byte = (page * 7 + at % PAGE + 9) as u8;
+        }
+    }
+    image_holds(&image.0, DATOS_ON_IMAGE, &expected)
 }
 
 /// NeoOS's path of the seeds' file, and its path on the image (whose root

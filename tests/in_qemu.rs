@@ -1183,6 +1183,10 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         run: disk_linux_pread_read_error,
     },
     DiskScenario {
+        name: DISK_LINUX_SCENARIOS[3],
+        run: disk_linux_sync_writes_what_an_exit_left,
+    },
+    DiskScenario {
         name: "disk_reclaim_256mib_file_sums_right_through_a_mapping_and_read_in_64mib_of_ram",
         run: disk_big_file_is_read_in_small_ram,
     },
@@ -1214,14 +1218,35 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: "disk_wait_write_error_in_a_later_batch_of_sys_munmap_gives_e_io_keeps_the_mapping_then_e_ok",
         run: disk_munmap_later_batch_error_keeps_the_mapping,
     },
+    DiskScenario {
+        name: "disk_wait_of_an_exits_write_back_lets_its_parent_run_and_survives_a_kill",
+        run: disk_exit_waits,
+    },
+    DiskScenario {
+        name: "disk_wait_of_an_exits_write_back_lets_its_parent_run_on_one_cpu",
+        run: disk_exit_waits_on_one_cpu,
+    },
+    DiskScenario {
+        name: "disk_wait_write_error_in_an_exits_write_back_keeps_the_file_dirty_and_writes_it_again",
+        run: disk_exit_write_error_is_tried_again,
+    },
+    DiskScenario {
+        name: "disk_wait_of_partial_page_write_misses_lets_other_calls_run_and_survives_a_kill",
+        run: disk_write_misses_wait,
+    },
+    DiskScenario {
+        name: "disk_read_error_in_a_partial_page_write_gives_a_short_count_then_e_io_with_nothing_written",
+        run: disk_write_miss_read_error,
+    },
 ];
 
 /// The disk scenarios whose programs are Linux (musl) programs of
 /// [`DISK_LINUX_DIR`].
-const DISK_LINUX_SCENARIOS: [&str; 3] = [
+const DISK_LINUX_SCENARIOS: [&str; 4] = [
     "disk_linux_namespace_operations_leave_a_clean_image_with_the_tree",
     "disk_wait_of_linux_pread_readv_preadv_lets_other_calls_run",
     "disk_read_error_gives_eio_to_linux_pread_and_a_short_count_to_readv",
+    "disk_linux_sync_writes_what_an_exit_left_and_gives_its_memory_back",
 ];
 /// The disk scenarios' Linux programs (built with musl, as `/bin/NAME`).
 const DISK_LINUX_DIR: &str = "user/tests/disk-linux";
@@ -1289,6 +1314,27 @@ fn disk_linux_pread_read_error(kernel: &Path) -> Verdict {
         return Err("disk_linux_pread_wait eio did not finish its checks".into());
     }
     Ok(())
+}
+
+/// user/tests/disk-linux/disk_linux_sync.c (musl): a forked child's exit
+/// leaves its dirty shared mapping of the seeds' file to the flusher; the
+/// parent's sync returns with it written and its memory back; the image
+/// holds the child's bytes and is clean.
+fn disk_linux_sync_writes_what_an_exit_left(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let console = disk_boot(kernel, &image.0, None, "/bin/disk_linux_sync", 0)?;
+    if !console.iter().any(|l| l == "disk_linux_sync: done") {
+        return Err("disk_linux_sync did not finish its checks".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let mut expected = datos();
+    for (at, byte) in expected.iter_mut().enumerate() {
+        let page = at / PAGE;
+        if page.is_multiple_of(2) {
+            *byte = (page * 7 + at % PAGE + 9) as u8;
+        }
+    }
+    image_holds(&image.0, DATOS_ON_IMAGE, &expected)
 }
 
 /// NeoOS's path of the seeds' file, and its path on the image (whose root
@@ -1713,6 +1759,105 @@ fn disk_munmap_later_batch_error_keeps_the_mapping(kernel: &Path) -> Verdict {
         if page.is_multiple_of(2) {
             *byte = (page * 7 + at % PAGE + 5) as u8;
         }
+    }
+    image_holds(&image.0, DATOS_ON_IMAGE, &expected)
+}
+
+/// user/tests/disk/disk_exit_wait.c on `cpus` CPUs: a child's exit leaves
+/// its dirty mapping of the seeds' file to the flusher, whose writes its
+/// parent sees going while it runs; a child killed while it stores gives
+/// its frames back once written; the image holds the last pass's bytes
+/// and is clean.
+fn disk_exit_waits_on(kernel: &Path, cpus: u32) -> Verdict {
+    let image = ScratchImage::new()?;
+    let program = "/bin/disk_exit_wait";
+    let console = disk_boot_on(kernel, &image.0, None, program, 0, None, cpus)?;
+    if !console.iter().any(|l| l == "disk_exit_wait: done") {
+        return Err("disk_exit_wait did not finish its checks".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let expected: Vec<u8> = (0..initfs::DATOS_SIZE)
+        .map(|at| ((at / PAGE) * 7 + at % PAGE + 3) as u8)
+        .collect();
+    image_holds(&image.0, DATOS_ON_IMAGE, &expected)
+}
+
+fn disk_exit_waits(kernel: &Path) -> Verdict {
+    disk_exit_waits_on(kernel, suite_cpus().map_err(|e| e.0)?)
+}
+
+fn disk_exit_waits_on_one_cpu(kernel: &Path) -> Verdict {
+    disk_exit_waits_on(kernel, 1)
+}
+
+/// user/tests/disk/disk_exit_wait.c `eio` under a rule failing the first
+/// write of block 100 of the seeds' file: the flusher's write of what the
+/// child's exit left fails, the file stays dirty and is written again a
+/// second later; the image holds the child's stores and is clean.
+fn disk_exit_write_error_is_tried_again(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let rules = fail_once(&image.0, DATOS_ON_IMAGE, "write_aio", &[100])?;
+    let program = "/bin/disk_exit_wait:eio";
+    let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
+    if !console
+        .iter()
+        .any(|l| l.starts_with("disk_exit_wait: eio: written again"))
+    {
+        return Err("disk_exit_wait did not report the file written again".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let mut expected = datos();
+    for (at, byte) in expected.iter_mut().enumerate() {
+        let page = at / PAGE;
+        if page.is_multiple_of(2) {
+            *byte = (page * 7 + at % PAGE + 5) as u8;
+        }
+    }
+    image_holds(&image.0, DATOS_ON_IMAGE, &expected)
+}
+
+/// user/tests/disk/disk_write_miss_wait.c: writes ending inside pages the
+/// cache lacks read them without the kernel lock (a watcher thread sees a
+/// write's read sent while its page is not resident), a writer killed
+/// gives its frames back; the image holds the written bytes and is clean.
+fn disk_write_misses_wait(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let program = "/bin/disk_write_miss_wait";
+    let console = disk_boot(kernel, &image.0, None, program, 0)?;
+    if !console.iter().any(|l| l == "disk_write_miss_wait: done") {
+        return Err("disk_write_miss_wait did not finish its checks".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let pages = 64;
+    let end = (pages - 1) * PAGE + 100;
+    let expected: Vec<u8> = (0..pages * PAGE)
+        .map(|o| match o < end {
+            true => (o * 5 + 1) as u8,
+            false => ((o / PAGE) * 3 + o % PAGE + 7) as u8,
+        })
+        .collect();
+    image_holds(&image.0, "/usuario/misses.bin", &expected)
+}
+
+/// user/tests/disk/disk_write_miss_wait.c `eio` under a rule failing the
+/// first read of blocks 2 and 3 of the seeds' file: a short count, then
+/// `E_IO` with nothing written, then the bytes; the image holds them and
+/// is clean.
+fn disk_write_miss_read_error(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let rules = fail_once(&image.0, DATOS_ON_IMAGE, "read_aio", &[2, 3])?;
+    let program = "/bin/disk_write_miss_wait:eio";
+    let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
+    if !console
+        .iter()
+        .any(|l| l == "disk_write_miss_wait: eio: short count, then E_IO, then written")
+    {
+        return Err("disk_write_miss_wait did not report its eio run".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let mut expected = datos();
+    for (o, byte) in expected.iter_mut().enumerate().take(3 * PAGE + 10) {
+        *byte = (o * 5 + 1) as u8;
     }
     image_holds(&image.0, DATOS_ON_IMAGE, &expected)
 }

@@ -236,7 +236,12 @@ pub fn run_scheduler() {
             k.launch_next();
         }
         let next = pick_and_enter(k);
-        (next.is_some() || !k.processes().is_empty() || !k.nothing_to_launch()).then_some(next)
+        let done = next.is_none() && k.processes().is_empty() && k.nothing_to_launch();
+        if done {
+            // What the last programs left for the flusher reaches the disk.
+            k.release_kept_now();
+        }
+        (!done).then_some(next)
     }) {
         run_or_idle(next);
     }

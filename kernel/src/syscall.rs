@@ -263,6 +263,8 @@ fn scheduler_call(
         SchedulerCall::NeoMunmap => neo_munmap(),
         SchedulerCall::AwaitUnmap => Ok(await_unmap()),
         SchedulerCall::FileRead { fd, buf, count, at } => file_read(fd, buf, count, at),
+        SchedulerCall::FileWrite { fd, buf, count, at } => file_write(fd, buf, count, at),
+        SchedulerCall::Sync => sync_all(),
         SchedulerCall::FileReadv { fd, iov, count, at } => file_readv(fd, iov, count, at),
         SchedulerCall::Clone(args) => clone(frame, args),
         SchedulerCall::Mincore { addr, len, vec } => mincore(addr, len, vec),
@@ -380,6 +382,32 @@ fn file_read(fd: i64, buf: UserPtr, count: usize, at: Option<u64>) -> Result<i64
         }
     }
     Ok(done as i64)
+}
+
+/// Linux `sync`: every dirty file written back (its errors, as Linux's,
+/// reported to no one), waiting for the disk without the kernel lock.
+fn sync_all() -> Result<i64, Errno> {
+    process::step_waiting_for_disk(|k| {
+        let (Some(pid), Some(tid)) = (k.processes().current(), k.processes().current_thread())
+        else {
+            return Some(Err(Errno::Inval));
+        };
+        k.sync_step(pid, tid)
+    })
+    .map(|()| 0)
+}
+
+/// A `write` of a volume file (Linux `pwrite64` from offset `at`): the
+/// pages it writes in part are read first, waiting for the disk without
+/// the kernel lock, then it is made under the lock.
+fn file_write(fd: i64, buf: UserPtr, count: i64, at: Option<u64>) -> Result<i64, Errno> {
+    process::step_waiting_for_disk(|k| {
+        let (Some(pid), Some(tid)) = (k.processes().current(), k.processes().current_thread())
+        else {
+            return Some(Err(Errno::Inval));
+        };
+        k.file_write_step(pid, tid, fd, buf, count, at)
+    })
 }
 
 /// Linux `readv` (`preadv` from offset `at`) of a volume file: each

@@ -274,6 +274,7 @@ pub mod linux {
         pub const MUNLOCKALL: usize = 152;
         pub const ARCH_PRCTL: usize = 158;
         pub const SETRLIMIT: usize = 160;
+        pub const SYNC: usize = 162;
         pub const GETTID: usize = 186;
         pub const FUTEX: usize = 202;
         pub const SCHED_GETAFFINITY: usize = 204;

@@ -124,6 +124,13 @@ struct CallWriteback {
     closing: Option<FileId>,
 }
 
+/// A thread's Linux `sync`: where the next group of dirty files is
+/// looked for (after this file).
+#[derive(Debug)]
+struct CallSync {
+    after: Option<FileId>,
+}
+
 /// What the next step of a write-back is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WritebackStep {
@@ -139,6 +146,7 @@ pub enum WritebackStep {
 pub struct Writebacks {
     threads: BTreeMap<Tid, CallWriteback>,
     unmaps: BTreeMap<Tid, CallUnmap>,
+    syncs: BTreeMap<Tid, CallSync>,
     pub(crate) flusher: Option<Writeback>,
     reads: FaultReads,
 }
@@ -259,6 +267,68 @@ impl<P: Platform> Kernel<P> {
             call.result = call.result.and(self.end_closing(file));
         }
         Some(call.result)
+    }
+
+    /// Starts the caller's Linux `sync`: the scheduler side steps it
+    /// ([`Self::sync_step`]).
+    pub(crate) fn begin_sync(&mut self, pid: crate::process::Pid) -> SchedulerCall {
+        let tid = self.caller_tid(pid);
+        self.writebacks.syncs.insert(tid, CallSync { after: None });
+        SchedulerCall::Sync
+    }
+
+    /// One step of thread `tid`'s (of process `pid`) Linux `sync`: the
+    /// cached files with dirty pages are written back in groups of
+    /// [`DirtyFiles::CAPACITY`] in file order, each group as `fsync`
+    /// writes its file (volume files in batches whose waits hold no lock:
+    /// `None` while writes are in flight). A file dirtied again behind the
+    /// walk is not visited again (it was written when `sync` passed it, or
+    /// is newer than the call). Then the kept files now clean are let go.
+    /// Errors are not reported (Linux's `sync` reports none): the pages of
+    /// a failed write stay dirty.
+    pub fn sync_step(&mut self, pid: crate::process::Pid, tid: Tid) -> Option<Result<(), Errno>> {
+        loop {
+            if self.writebacks.threads.contains_key(&tid) {
+                let _ = self.writeback_step(tid)?;
+            }
+            let Some(call) = self.writebacks.syncs.get_mut(&tid) else {
+                return Some(Err(Errno::Inval));
+            };
+            let mut files = DirtyFiles::default();
+            let mut after = call.after;
+            while files.as_slice().len() < DirtyFiles::CAPACITY {
+                let Some((file, _)) = self.memory.next_cached_file(after) else {
+                    break;
+                };
+                after = Some(file);
+                if self.memory.file_has_dirty(file) {
+                    files.note(file);
+                }
+            }
+            call.after = after;
+            if files.as_slice().is_empty() {
+                self.writebacks.syncs.remove(&tid);
+                self.release_clean_kept();
+                return Some(Ok(()));
+            }
+            self.begin_writeback(pid, files);
+        }
+    }
+
+    /// Lets go every kept file that is clean (or held elsewhere).
+    fn release_clean_kept(&mut self) {
+        let mut after = None;
+        while self.memory.kept_file_count() > 0 {
+            let Some((file, _)) = self.memory.next_cached_file(after) else {
+                break;
+            };
+            after = Some(file);
+            if self.memory.file_kept(file) {
+                let (memory, mut io) = self.memory_io();
+                let _ = memory.file_release_kept(&mut io, file);
+            }
+        }
+        self.reap_released_orphans();
     }
 
     /// Moves `writeback` on: finishes its batch once the disk is done
@@ -417,6 +487,9 @@ impl<P: Platform> Kernel<P> {
                 let _ = self.end_closing(file);
             }
         }
+        while let Some(tid) = gone_thread(&self.processes, &self.writebacks.syncs) {
+            self.writebacks.syncs.remove(&tid);
+        }
         while let Some(tid) = gone_thread(&self.processes, &self.writebacks.unmaps) {
             if let Some(call) = self.writebacks.unmaps.remove(&tid) {
                 self.abandon_unmap(&call);
@@ -543,6 +616,135 @@ impl<P: Platform> Kernel<P> {
             _ => self.read(pid, fd, buf, want as i64),
         };
         Some(read.map(|n| (n as usize, want)))
+    }
+
+    /// One step of thread `tid`'s `write` of `count` bytes from `buf` to
+    /// descriptor `fd` of process `pid` (a volume file; from its position,
+    /// its end with `O_APPEND`, or from offset `at` for a `pwrite64`, the
+    /// position then kept): `None` while a page the write covers only in
+    /// part (its first or its last) is being read from the disk: the
+    /// thread waits (in the same lock section) and steps again once woken.
+    /// Else the write's result, made under the lock as a `write` always
+    /// was (the pages it covers whole are not read). A failed read of the
+    /// first such page gives `Io` with nothing written and the position
+    /// kept; of the last, the bytes before that page are written (the
+    /// short count the read's failure under the lock gave).
+    pub fn file_write_step(
+        &mut self,
+        pid: crate::process::Pid,
+        tid: Tid,
+        fd: i64,
+        buf: crate::syscall::UserPtr,
+        count: i64,
+        at: Option<u64>,
+    ) -> Option<Result<i64, Errno>> {
+        let partial = self.partial_write_pages(pid, fd, count, at);
+        if let Some(error) = self.writebacks.reads.failed_waiters.remove(&tid) {
+            if let Some((file, start, [first, last])) = partial {
+                let unread = |p: Option<u64>| p.filter(|&p| self.memory.file_page_to_read(file, p));
+                if unread(first).is_some() {
+                    return Some(Err(error.to_errno()));
+                }
+                if let Some(page) = unread(last) {
+                    let before = (page * PAGE).saturating_sub(start);
+                    return Some(match before {
+                        0 => Err(error.to_errno()),
+                        n => self.write_now(pid, fd, buf, n as i64, at),
+                    });
+                }
+            }
+        } else if let Some((file, _, pages)) = partial {
+            let mut waits = false;
+            for page in pages.into_iter().flatten() {
+                let read = match self.plan_page_read(file, page) {
+                    Ok(Some(read)) => read,
+                    // Cached (or read at once), or a read that cannot be
+                    // planned: the write itself reads it, under the lock.
+                    Ok(None) | Err(_) => continue,
+                };
+                // `false`: read and installed at once.
+                match self.join_read(read, tid) {
+                    Ok(joined) => waits |= joined,
+                    Err(error) => return Some(Err(error.to_errno())),
+                }
+            }
+            if waits {
+                return None;
+            }
+        }
+        Some(self.write_now(pid, fd, buf, count, at))
+    }
+
+    /// The file a `write` of `count` bytes through descriptor `fd` of
+    /// `pid` (at `at`, else where the descriptor writes) goes to, where it
+    /// starts, and the pages it covers only in part (its first, its last):
+    /// `None` when it is no write of a volume file that could be accepted
+    /// (it then reads nothing first).
+    fn partial_write_pages(
+        &mut self,
+        pid: crate::process::Pid,
+        fd: i64,
+        count: i64,
+        at: Option<u64>,
+    ) -> Option<(FileId, u64, [Option<u64>; 2])> {
+        let Ok(crate::files::Descriptor::File(f)) = self.descriptor(pid, fd) else {
+            return None;
+        };
+        let count = u64::try_from(count).ok().filter(|&c| c > 0)?;
+        let f = match at {
+            Some(offset) => crate::files::OpenFile {
+                position: offset,
+                append: false,
+                ..f
+            },
+            None => f,
+        };
+        if !is_volume_file(f.file) || self.file_io().check_write_room(&f, count as usize).is_err() {
+            return None;
+        }
+        let start = match f.append {
+            true => self.memory.file_size(f.file).unwrap_or(f.position),
+            false => f.position,
+        };
+        let end = start.checked_add(count)?;
+        let (first, last) = (start / PAGE, (end - 1) / PAGE);
+        let first_partial = start % PAGE != 0 || (first == last && end % PAGE != 0);
+        let last_partial = end % PAGE != 0 && last != first;
+        Some((
+            f.file,
+            start,
+            [first_partial.then_some(first), last_partial.then_some(last)],
+        ))
+    }
+
+    /// Plans (and starts) the read of page `page` of volume file `file`
+    /// unless it is cached: the read to wait for.
+    fn plan_page_read(&mut self, file: FileId, page: u64) -> Result<Option<u64>, Errno> {
+        loop {
+            let (memory, mut io) = self.memory_io();
+            let wait = memory.file_plan_read(&mut io, file, page * PAGE, 1)?;
+            match self.memory.take_planned_read() {
+                Some(planned) => self.begin_read(planned),
+                None => return Ok(wait),
+            }
+        }
+    }
+
+    /// The write of a [`Self::file_write_step`], under the lock.
+    fn write_now(
+        &mut self,
+        pid: crate::process::Pid,
+        fd: i64,
+        buf: crate::syscall::UserPtr,
+        count: i64,
+        at: Option<u64>,
+    ) -> Result<i64, Errno> {
+        match (self.descriptor(pid, fd), at) {
+            (Ok(crate::files::Descriptor::File(f)), Some(offset)) => {
+                self.at_offset(pid, fd, f, offset, |k| k.write(pid, fd, buf, count))
+            }
+            _ => self.write(pid, fd, buf, count),
+        }
     }
 
     /// Plans (and starts) the reads of the absent pages of the `len` bytes

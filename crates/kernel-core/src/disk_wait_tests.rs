@@ -467,6 +467,9 @@ fn a_last_close_whose_write_fails_gives_e_io_and_a_close_that_is_not_the_last_wr
 fn lsys(k: &mut K, pid: u32, number: usize, args: [u64; 6]) -> i64 {
     match k.system_call(pid, number, args) {
         Ok(rax) => rax,
+        Err((SchedulerCall::FileWrite { fd, buf, count, at }, personality)) => personality.result(
+            crate::kernel_tests::write_at_once(k, pid, fd, buf, count, at),
+        ),
         Err((call, _)) => panic!("call {number} needs the scheduler: {call:?}"),
     }
 }
@@ -654,5 +657,447 @@ fn a_pread_waiter_killed_while_it_waits_leaves_no_frame_behind() {
     device.finish(false);
     k.disk_step();
     assert_eq!(device.in_flight(), 0);
+    assert_eq!(k.platform.frame_counts().1, free, "every frame back");
+}
+
+/// The id of the test file.
+fn datos(k: &K) -> neoos_mm::FileId {
+    match k.fs.lookup("/home/usuario/datos.bin") {
+        Some(crate::fs::Node::File(id)) => id,
+        _ => panic!("the file"),
+    }
+}
+
+/// A second process of [`volume`] with the file open read-write, written
+/// by `sys_write` ([`written_by_write`]) and mapped shared by POSIX
+/// `mmap` with a store on page 2: the process.
+fn writer_with_a_shared_mapping(k: &mut K) -> u32 {
+    let pid = spawn(k, None);
+    let fd = written_by_write(k, pid);
+    let rw = (mman::PROT_READ | mman::PROT_WRITE) as u64;
+    let shared = mman::MAP_SHARED as u64;
+    let at = sys(k, pid, nr::MMAP, [0, 4 * PAGE_SIZE, rw, shared, fd, 0]);
+    assert!(at > 0);
+    poke(
+        k,
+        pid,
+        at as u64 + 2 * PAGE_SIZE,
+        b"stored through the mapping",
+    );
+    pid
+}
+
+#[test]
+fn an_exit_leaves_its_dirty_file_to_the_flusher_which_writes_it_without_the_lock() {
+    let (mut k, device, _) = volume();
+    let free = k.platform.frame_counts().1;
+    let pid = writer_with_a_shared_mapping(&mut k);
+    device.hold_writes();
+    k.end(pid, neoos_abi::status::KILLED);
+    assert_eq!(device.writes_in_flight(), 0, "the exit wrote nothing");
+    let file = datos(&k);
+    assert!(k.memory.file_kept(file), "the object is kept, dirty");
+    assert_eq!(k.next_time_work(), 0, "the flusher is due at once");
+    k.flush_if_due();
+    assert!(
+        device.writes_in_flight() > 0,
+        "the flusher started its writes"
+    );
+    assert_eq!(k.next_time_work(), 0, "its pass goes on at the next pass");
+    k.flush_if_due();
+    assert!(!device.image_holds(b"written page three"));
+    device.finish_writes(false);
+    k.disk_step();
+    k.flush_if_due();
+    for stored in [
+        &b"written page one"[..],
+        b"written page three",
+        b"stored through the mapping",
+    ] {
+        assert!(device.image_holds(stored), "no store lost");
+    }
+    assert!(!k.memory.file_kept(file));
+    assert_eq!(k.memory.file_page_dirty(file, 1), None, "the object went");
+    assert_eq!(k.platform.frame_counts().1, free, "every frame back");
+}
+
+#[test]
+fn a_kept_file_whose_write_fails_stays_dirty_and_is_written_at_the_next_try() {
+    let (mut k, device, _) = volume();
+    let free = k.platform.frame_counts().1;
+    let pid = writer_with_a_shared_mapping(&mut k);
+    device.hold_writes();
+    k.end(pid, 0);
+    k.flush_if_due();
+    assert!(device.writes_in_flight() > 0);
+    device.finish_writes(true);
+    k.disk_step();
+    k.flush_if_due();
+    let file = datos(&k);
+    assert!(k.memory.file_kept(file), "kept after E_IO");
+    assert_eq!(k.memory.file_page_dirty(file, 3), Some(true), "still dirty");
+    let retry = k.platform.ticks + crate::flusher::KEPT_RETRY_TICKS;
+    assert_eq!(k.next_time_work(), retry, "tried again a second later");
+    k.flush_if_due();
+    assert_eq!(device.writes_in_flight(), 0, "not before");
+    k.platform.ticks = retry;
+    k.flush_if_due();
+    assert!(device.writes_in_flight() > 0, "written again");
+    device.finish_writes(false);
+    k.disk_step();
+    k.flush_if_due();
+    assert!(device.image_holds(b"written page three"));
+    assert!(device.image_holds(b"stored through the mapping"));
+    assert_eq!(k.memory.file_page_dirty(file, 1), None, "the object went");
+    assert_eq!(k.platform.frame_counts().1, free, "every frame back");
+}
+
+#[test]
+fn a_posix_munmap_of_the_last_reference_returns_at_once_and_an_open_takes_the_kept_object_up() {
+    let (mut k, device, pid) = volume();
+    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let rw_open = neoos_abi::open::O_RDWR as u64;
+    let fd = sys(&mut k, pid, nr::OPEN, [path, rw_open, 0, 0, 0, 0]) as u64;
+    let rw = (mman::PROT_READ | mman::PROT_WRITE) as u64;
+    let shared = mman::MAP_SHARED as u64;
+    let at = sys(&mut k, pid, nr::MMAP, [0, 4 * PAGE_SIZE, rw, shared, fd, 0]) as u64;
+    assert_eq!(sys(&mut k, pid, nr::CLOSE, [fd, 0, 0, 0, 0, 0]), 0);
+    poke(&mut k, pid, at + PAGE_SIZE, b"kept store");
+    device.hold_writes();
+    let unmapped = sys(&mut k, pid, nr::MUNMAP, [at, 4 * PAGE_SIZE, 0, 0, 0, 0]);
+    assert_eq!(unmapped, 0, "munmap returns without waiting");
+    assert_eq!(device.writes_in_flight(), 0);
+    let file = datos(&k);
+    assert!(k.memory.file_kept(file));
+    // An open before the flusher came finds the cached bytes, and its
+    // last close writes them (the kernel's reference does not count).
+    let fd = sys(&mut k, pid, nr::OPEN, [path, 0, 0, 0, 0, 0]) as u64;
+    let buf = SCRATCH + 8 * PAGE_SIZE;
+    let step = |k: &mut K| k.file_read_step(pid, pid, fd as i64, UserPtr(buf), 2 * PAGE, None);
+    assert_eq!(step(&mut k), None, "page 0 is read");
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(step(&mut k), Some(Ok((2 * PAGE, 2 * PAGE))));
+    assert_eq!(peek(&mut k, pid, buf + PAGE_SIZE, 10), b"kept store");
+    assert_eq!(begin_close(&mut k, pid, fd), SchedulerCall::WriteBack);
+    assert_eq!(k.writeback_step(pid), None, "the last close writes");
+    device.finish_writes(false);
+    k.disk_step();
+    assert_eq!(k.writeback_step(pid), Some(Ok(())));
+    assert!(device.image_holds(b"kept store"));
+    assert!(k.memory.file_kept(file), "clean, still kept");
+    k.flush_if_due();
+    assert_eq!(device.writes_in_flight(), 0, "nothing left to write");
+    assert_eq!(k.memory.file_page_dirty(file, 1), None, "the object went");
+}
+
+#[test]
+fn the_kept_files_are_written_under_the_lock_when_every_program_is_done() {
+    let (mut k, device, _) = volume();
+    let free = k.platform.frame_counts().1;
+    let pid = writer_with_a_shared_mapping(&mut k);
+    k.end(pid, 0);
+    assert!(!device.image_holds(b"stored through the mapping"));
+    k.release_kept_now();
+    assert!(device.image_holds(b"written page one"));
+    assert!(device.image_holds(b"stored through the mapping"));
+    assert_eq!(
+        k.memory.file_page_dirty(datos(&k), 1),
+        None,
+        "the object went"
+    );
+    assert_eq!(k.platform.frame_counts().1, free, "every frame back");
+}
+
+/// `count` bytes of `text` repeated, as `pid`'s buffer at `buf`.
+fn put_bytes(k: &mut K, pid: u32, buf: u64, text: &[u8], count: usize) {
+    let bytes: Vec<u8> = text.iter().copied().cycle().take(count).collect();
+    poke(k, pid, buf, &bytes);
+}
+
+/// `sys_write(fd, buf, count)` of `pid`: a scheduler call for a volume
+/// file; its step's first answer.
+fn begin_write(
+    k: &mut K,
+    pid: u32,
+    fd: u64,
+    buf: u64,
+    count: usize,
+) -> Option<Result<i64, neoos_mm::Errno>> {
+    match k.system_call(pid, nr::WRITE, [fd, buf, count as u64, 0, 0, 0]) {
+        Err((SchedulerCall::FileWrite { at: None, .. }, _)) => {}
+        other => panic!("a write of a volume file is a scheduler call: {other:?}"),
+    }
+    k.file_write_step(pid, pid, fd as i64, UserPtr(buf), count as i64, None)
+}
+
+/// The file's bytes `[from, from + len)` as a new descriptor reads them
+/// (through the page cache).
+fn file_bytes(k: &mut K, pid: u32, device: &HeldReads, from: usize, len: usize) -> Vec<u8> {
+    let path = put_str(k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let fd = sys(k, pid, nr::OPEN, [path, 0, 0, 0, 0, 0]);
+    let buf = SCRATCH + 5 * PAGE_SIZE;
+    let want = from + len;
+    let mut got = 0;
+    while got < want {
+        match k.file_read_step(pid, pid, fd, UserPtr(buf + got as u64), want - got, None) {
+            None => {
+                device.finish(false);
+                k.disk_step();
+            }
+            Some(Ok((n, _))) if n > 0 => got += n,
+            other => panic!("read back: {other:?}"),
+        }
+    }
+    assert_eq!(sys(k, pid, nr::CLOSE, [fd as u64, 0, 0, 0, 0, 0]), 0);
+    peek(k, pid, buf + from as u64, len)
+}
+
+/// The file opened read-write by `pid` (not cached yet): the descriptor.
+fn open_rw(k: &mut K, pid: u32) -> u64 {
+    let path = put_str(k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let rw = neoos_abi::open::O_RDWR as u64;
+    let fd = sys(k, pid, nr::OPEN, [path, rw, 0, 0, 0, 0]);
+    assert!(fd >= 0);
+    fd as u64
+}
+
+#[test]
+fn a_partial_write_miss_reads_its_page_without_the_lock_and_a_full_page_reads_nothing() {
+    let (mut k, device, pid) = volume();
+    let fd = open_rw(&mut k, pid);
+    let buf = SCRATCH + PAGE_SIZE;
+    put_bytes(&mut k, pid, buf, b"new ", 2 * PAGE);
+    // Position 0: page 0 whole, page 1 whole: no read.
+    let whole = begin_write(&mut k, pid, fd, buf, 2 * PAGE);
+    assert_eq!(whole, Some(Ok(2 * PAGE as i64)), "whole pages read nothing");
+    assert_eq!(device.in_flight(), 0);
+    // Position 2 pages: 100 bytes of page 2, a miss: read first.
+    assert_eq!(
+        begin_write(&mut k, pid, fd, buf, 100),
+        None,
+        "waits for page 2"
+    );
+    assert_eq!(device.in_flight(), 1, "one read");
+    assert_eq!(
+        k.file_write_step(pid, pid, fd as i64, UserPtr(buf), 100, None),
+        None
+    );
+    device.finish(false);
+    k.disk_step();
+    let wrote = k.file_write_step(pid, pid, fd as i64, UserPtr(buf), 100, None);
+    assert_eq!(wrote, Some(Ok(100)));
+    let back = file_bytes(&mut k, pid, &device, 2 * PAGE, PAGE);
+    assert_eq!(&back[..8], b"new new ");
+    let original: Vec<u8> = (2 * PAGE + 100..3 * PAGE).map(byte).collect();
+    assert_eq!(
+        &back[100..],
+        &original[..],
+        "the rest of the page as it was"
+    );
+}
+
+#[test]
+fn a_write_whose_first_page_read_fails_gives_e_io_with_nothing_written_and_the_position_kept() {
+    let (mut k, device, pid) = volume();
+    let fd = open_rw(&mut k, pid);
+    let buf = SCRATCH + PAGE_SIZE;
+    put_bytes(&mut k, pid, buf, b"x", 3 * PAGE);
+    let lseek_like = |k: &mut K| match k.descriptor(pid, fd as i64) {
+        Ok(crate::files::Descriptor::File(f)) => f.position,
+        other => panic!("{other:?}"),
+    };
+    // 10 bytes into page 0 (a miss): its read fails.
+    let step = |k: &mut K| k.file_write_step(pid, pid, fd as i64, UserPtr(buf), 10, None);
+    assert_eq!(begin_write(&mut k, pid, fd, buf, 10), None);
+    device.finish(true);
+    k.disk_step();
+    assert_eq!(step(&mut k), Some(Err(neoos_mm::Errno::Io)));
+    assert_eq!(lseek_like(&mut k), 0, "the position kept");
+    assert_eq!(
+        file_bytes(&mut k, pid, &device, 0, 10),
+        (0..10).map(byte).collect::<Vec<u8>>()
+    );
+    // Again, from position 0 to inside page 2: pages 0 and 1 are written
+    // whole, page 2's read fails: the bytes before page 2 are written
+    // (the short count a read failure there always gave).
+    let count = 2 * PAGE + 10;
+    let long = |k: &mut K| k.file_write_step(pid, pid, fd as i64, UserPtr(buf), count as i64, None);
+    assert_eq!(begin_write(&mut k, pid, fd, buf, count), None, "page 2");
+    device.finish(true);
+    k.disk_step();
+    assert_eq!(long(&mut k), Some(Ok(2 * PAGE as i64)));
+    assert_eq!(lseek_like(&mut k), 2 * PAGE_SIZE);
+    assert_eq!(
+        file_bytes(&mut k, pid, &device, 2 * PAGE - 1, 2),
+        [b'x', byte(2 * PAGE)]
+    );
+}
+
+#[test]
+fn a_write_waiter_killed_while_it_waits_writes_nothing_and_leaves_no_frame() {
+    let (mut k, device, _) = volume();
+    let free = k.platform.frame_counts().1;
+    let pid = spawn(&mut k, None);
+    let fd = open_rw(&mut k, pid);
+    let buf = SCRATCH + PAGE_SIZE;
+    put_bytes(&mut k, pid, buf, b"killed", 100);
+    assert_eq!(begin_write(&mut k, pid, fd, buf, 100), None);
+    k.end(pid, neoos_abi::status::KILLED);
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(device.in_flight(), 0);
+    assert_eq!(
+        k.memory.file_page_dirty(datos(&k), 0),
+        None,
+        "the object went"
+    );
+    assert_eq!(k.platform.frame_counts().1, free, "every frame back");
+    let reader = spawn(&mut k, None);
+    let back = file_bytes(&mut k, reader, &device, 0, 100);
+    assert_eq!(
+        back,
+        (0..100).map(byte).collect::<Vec<u8>>(),
+        "nothing written"
+    );
+}
+
+#[test]
+fn a_linux_pwrite_miss_waits_without_the_lock_and_never_moves_the_position() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = k
+        .spawn("/bin/linux", &[b"/bin/linux".to_vec()], None)
+        .unwrap();
+    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let fd = lsys(&mut k, pid, lnr::OPEN, [path, 2, 0, 0, 0, 0]) as u64;
+    assert_eq!(lsys(&mut k, pid, lnr::LSEEK, [fd, 100, 0, 0, 0, 0]), 100);
+    let buf = SCRATCH + PAGE_SIZE;
+    put_bytes(&mut k, pid, buf, b"pw", 8);
+    let at = PAGE_SIZE + 7;
+    match k.system_call(pid, lnr::PWRITE64, [fd, buf, 8, at, 0, 0]) {
+        Err((SchedulerCall::FileWrite { at: Some(a), .. }, _)) if a == at => {}
+        other => panic!("a pwrite64 of a volume file is a scheduler call: {other:?}"),
+    }
+    let step = |k: &mut K| k.file_write_step(pid, pid, fd as i64, UserPtr(buf), 8, Some(at));
+    assert_eq!(step(&mut k), None, "page 1 is read first");
+    device.finish(true);
+    k.disk_step();
+    assert_eq!(step(&mut k), Some(Err(neoos_mm::Errno::Io)));
+    assert_eq!(position(&mut k, pid, fd), 100);
+    assert_eq!(step(&mut k), None, "read again");
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(step(&mut k), Some(Ok(8)));
+    assert_eq!(
+        position(&mut k, pid, fd),
+        100,
+        "pwrite64 keeps the position"
+    );
+    let reader = spawn(&mut k, None);
+    let back = file_bytes(&mut k, reader, &device, PAGE + 6, 10);
+    assert_eq!(
+        back,
+        [
+            byte(PAGE + 6),
+            b'p',
+            b'w',
+            b'p',
+            b'w',
+            b'p',
+            b'w',
+            b'p',
+            b'w',
+            byte(PAGE + 15)
+        ]
+    );
+}
+
+#[test]
+fn an_exec_leaves_its_dirty_file_to_the_flusher() {
+    use neoos_abi::linux::{self as labi, nr as lnr};
+    let (mut k, device, _) = volume();
+    let pid = k
+        .spawn("/bin/linux", &[b"/bin/linux".to_vec()], None)
+        .unwrap();
+    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let flags = (neoos_abi::open::O_RDWR | labi::O_CLOEXEC) as u64;
+    let fd = lsys(&mut k, pid, lnr::OPEN, [path, flags, 0, 0, 0, 0]) as u64;
+    let rw = (mman::PROT_READ | mman::PROT_WRITE) as u64;
+    let shared = mman::MAP_SHARED as u64;
+    let at = lsys(
+        &mut k,
+        pid,
+        lnr::MMAP,
+        [0, 4 * PAGE_SIZE, rw, shared, fd, 0],
+    ) as u64;
+    poke(&mut k, pid, at + PAGE_SIZE, b"stored before the exec");
+    device.hold_writes();
+    // execve("/bin/linux", ["/bin/linux"], []): its descriptor closes, its old
+    // space is retired in steps.
+    let program = put_str(&mut k, pid, SCRATCH + 512, "/bin/linux");
+    let (argv, envp) = (SCRATCH + 256, SCRATCH + 264);
+    poke(&mut k, pid, argv, &program.to_le_bytes());
+    poke(&mut k, pid, envp, &0u64.to_le_bytes());
+    let ptr = UserPtr;
+    assert!(k.execve(pid, ptr(program), ptr(argv), ptr(envp)).is_ok());
+    while !k.exec_retire_step(pid) {}
+    assert_eq!(device.writes_in_flight(), 0, "the exec wrote nothing");
+    assert!(!device.image_holds(b"stored before the exec"));
+    let file = datos(&k);
+    assert!(k.memory.file_kept(file));
+    k.flush_if_due();
+    assert!(device.writes_in_flight() > 0, "the flusher writes it");
+    device.finish_writes(false);
+    k.disk_step();
+    k.flush_if_due();
+    assert!(device.image_holds(b"stored before the exec"));
+    assert_eq!(k.memory.file_page_dirty(file, 1), None, "the object went");
+}
+
+#[test]
+fn linux_sync_writes_every_dirty_file_without_the_lock_and_lets_the_kept_ones_go() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let free = k.platform.frame_counts().1;
+    // A kept file (its writer ended) and a file another process holds
+    // open with a page written.
+    let ended = writer_with_a_shared_mapping(&mut k);
+    k.end(ended, 0);
+    let file = datos(&k);
+    assert!(k.memory.file_kept(file));
+    let pid = k
+        .spawn("/bin/linux", &[b"/bin/linux".to_vec()], None)
+        .unwrap();
+    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/other.bin");
+    let flags = (neoos_abi::open::O_RDWR | neoos_abi::open::O_CREAT) as u64;
+    let fd = lsys(&mut k, pid, lnr::OPEN, [path, flags, 0o644, 0, 0, 0]) as u64;
+    let buf = SCRATCH + PAGE_SIZE;
+    poke(&mut k, pid, buf, b"the other file's bytes");
+    assert_eq!(lsys(&mut k, pid, lnr::WRITE, [fd, buf, 22, 0, 0, 0]), 22);
+    device.hold_writes();
+    match k.system_call(pid, lnr::SYNC, [0; 6]) {
+        Err((SchedulerCall::Sync, _)) => {}
+        other => panic!("sync is a scheduler call: {other:?}"),
+    }
+    assert_eq!(k.sync_step(pid, pid), None, "waits for its writes");
+    while device.writes_in_flight() > 0 {
+        device.finish_writes(false);
+        k.disk_step();
+        if let Some(done) = k.sync_step(pid, pid) {
+            assert_eq!(done, Ok(()));
+            break;
+        }
+    }
+    assert!(device.image_holds(b"written page three"));
+    assert!(device.image_holds(b"stored through the mapping"));
+    assert!(device.image_holds(b"the other file's bytes"));
+    assert_eq!(
+        k.memory.file_page_dirty(file, 1),
+        None,
+        "the kept file went"
+    );
+    assert_eq!(lsys(&mut k, pid, lnr::CLOSE, [fd, 0, 0, 0, 0, 0]), 0);
+    k.end(pid, 0);
     assert_eq!(k.platform.frame_counts().1, free, "every frame back");
 }

@@ -7,6 +7,13 @@
 //! are never reused, so a file closed and opened again starts afresh. RAM
 //! files are left alone (they have no disk to reach). A write-back that
 //! fails keeps its pages dirty and is tried again `age` ticks later.
+//!
+//! Kept objects (`neoos_mm`'s `kept_files.rs`: a volume file object whose
+//! last reference went with dirty pages, at an exit, an exec or a POSIX
+//! `munmap`) are written at once instead: a pass for them alone starts at
+//! the first scheduler pass that sees one, whatever their age, and each
+//! is let go once written (its frames back). A failed write keeps it, its
+//! pages dirty, and tries it again [`KEPT_RETRY_TICKS`] later.
 
 use alloc::collections::BTreeMap;
 
@@ -18,6 +25,8 @@ use crate::platform::Platform;
 
 /// Ticks (100 a second) a file object lives before its first write-back.
 pub const DEFAULT_AGE_TICKS: u64 = 2500;
+/// Ticks between two tries at kept objects when a write of one failed.
+pub const KEPT_RETRY_TICKS: u64 = 100;
 
 /// When each file object was first seen, and when the next pass is due.
 pub struct Flusher {
@@ -28,6 +37,13 @@ pub struct Flusher {
     /// none yet). A pass waits between scheduler passes while a file's
     /// writes are in flight (`disk_wait.rs`).
     pass_after: Option<Option<FileId>>,
+    /// The pass under way writes the kept objects alone (it was started
+    /// for them, the regular pass not being due).
+    kept_only: bool,
+    /// A kept object's write failed in the pass under way.
+    kept_failed: bool,
+    /// The tick from which kept objects are tried (again).
+    kept_due: u64,
 }
 
 impl Default for Flusher {
@@ -37,6 +53,9 @@ impl Default for Flusher {
             next_pass: 0,
             age: DEFAULT_AGE_TICKS,
             pass_after: None,
+            kept_only: false,
+            kept_failed: false,
+            kept_due: 0,
         }
     }
 }
@@ -67,30 +86,43 @@ impl<P: Platform> Kernel<P> {
         if self.flusher.pass_after.is_some() {
             return 0;
         }
-        self.flusher.next_pass.min(self.processes.next_deadline)
+        let next = self.flusher.next_pass.min(self.processes.next_deadline);
+        if self.memory.kept_file_count() > 0 {
+            return next.min(self.flusher.kept_due);
+        }
+        next
     }
 
     /// Runs a flusher pass when one is due, or goes on with the one under
     /// way: writes back every volume file object that has been seen for
-    /// the flusher's age since it was first seen or last written back. The
-    /// device writes of a file run without the kernel lock
-    /// (`disk_wait.rs`): while they are in flight the pass stops, and the
-    /// next call (the next scheduler pass) goes on from that file. Called
-    /// by the scheduler between threads.
+    /// the flusher's age since it was first seen or last written back, and
+    /// every kept object (a pass for those alone is due as soon as one is
+    /// kept), letting each go once written. The device writes of a file
+    /// run without the kernel lock (`disk_wait.rs`): while they are in
+    /// flight the pass stops, and the next call (the next scheduler pass)
+    /// goes on from that file. Called by the scheduler between threads.
     pub fn flush_if_due(&mut self) {
         let now = self.platform.ticks();
         if self.flusher.pass_after.is_none() {
-            if now < self.flusher.next_pass {
+            let regular = now >= self.flusher.next_pass;
+            let kept = self.memory.kept_file_count() > 0 && now >= self.flusher.kept_due;
+            if !regular && !kept {
                 return;
             }
-            self.flusher.next_pass = now + self.flusher.pass_interval();
+            if regular {
+                self.flusher.next_pass = now + self.flusher.pass_interval();
+            }
+            self.flusher.kept_only = !regular;
+            self.flusher.kept_failed = false;
             self.flusher.pass_after = Some(None);
         }
         let mut after = self.flusher.pass_after.flatten();
         while let Some((file, object)) = self.memory.next_cached_file(after) {
             if is_volume_file(file) {
+                let kept = self.memory.file_kept(file);
                 let since = *self.flusher.seen.entry(object).or_insert(now);
-                if now.saturating_sub(since) >= self.flusher.age {
+                let aged = !self.flusher.kept_only && now.saturating_sub(since) >= self.flusher.age;
+                if kept || aged {
                     match self.flusher_step(file) {
                         Ok(false) => {
                             self.flusher.pass_after = Some(after);
@@ -98,15 +130,44 @@ impl<P: Platform> Kernel<P> {
                         }
                         Ok(true) => {
                             self.flusher.seen.insert(object, now);
+                            if kept {
+                                self.release_kept(file);
+                            }
                         }
-                        Err(_) => {}
+                        Err(_) => self.flusher.kept_failed |= kept,
                     }
                 }
             }
             after = Some(file);
         }
         self.flusher.pass_after = None;
+        self.flusher.kept_due = if self.flusher.kept_failed {
+            now + KEPT_RETRY_TICKS
+        } else {
+            now
+        };
         let memory = &self.memory;
         self.flusher.seen.retain(|&id, _| memory.object_exists(id));
+    }
+
+    /// Kept `file` was just written back: the kernel's reference goes
+    /// (and the object with it when nothing else holds it), unless it is
+    /// still dirty (then it is tried again [`KEPT_RETRY_TICKS`] later).
+    fn release_kept(&mut self, file: FileId) {
+        let (memory, mut io) = self.memory_io();
+        if let Err(_) | Ok(false) = memory.file_release_kept(&mut io, file) {
+            self.flusher.kept_failed = true;
+        }
+        self.reap_released_orphans();
+    }
+
+    /// Lets every kept object go now, writing its dirty pages under the
+    /// lock (the kernel's last act when every program is done: nothing
+    /// waits for it). Keeping stops with it.
+    pub fn release_kept_now(&mut self) {
+        let (memory, mut io) = self.memory_io();
+        // A failed write cannot stop the kernel: the pages go all the same.
+        let _ = memory.release_kept_now(&mut io);
+        self.reap_released_orphans();
     }
 }

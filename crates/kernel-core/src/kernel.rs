@@ -161,9 +161,13 @@ impl<P: Platform> Kernel<P> {
     /// The kernel state over `platform`, with file system `fs` and the
     /// programs to launch.
     pub fn new(platform: P, fs: FileSystem, launch: VecDeque<LaunchEntry>) -> Self {
+        // Objects whose last reference goes with dirty pages are written
+        // by the flusher, without the lock (`flusher.rs`).
+        let mut memory = MemorySystem::new();
+        memory.set_keep_released(true);
         Kernel {
             platform,
-            memory: MemorySystem::new(),
+            memory,
             fs,
             segments: SegmentRecords::default(),
             processes: ProcessTable::default(),

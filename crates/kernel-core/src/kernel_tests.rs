@@ -54,7 +54,27 @@ pub(crate) fn sys(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> i64 {
         Err((SchedulerCall::Maps { buf, len }, personality)) => {
             personality.result(maps_in_steps(k, pid, buf, len).map(|(total, _)| total))
         }
+        Err((SchedulerCall::FileWrite { fd, buf, count, at }, personality)) => {
+            personality.result(write_at_once(k, pid, fd, buf, count, at))
+        }
         Err((c, _)) => panic!("call {number} needs the scheduler: {c:?}"),
+    }
+}
+
+/// Completes a `write` of a volume file ([`SchedulerCall::FileWrite`])
+/// that reads nothing first (its pages cached or written whole), as the
+/// kernel's first step does.
+pub(crate) fn write_at_once(
+    k: &mut K,
+    pid: Pid,
+    fd: i64,
+    buf: UserPtr,
+    count: i64,
+    at: Option<u64>,
+) -> Result<i64, Errno> {
+    match k.file_write_step(pid, pid, fd, buf, count, at) {
+        Some(result) => result,
+        None => panic!("the write of {count} bytes waits for a disk read"),
     }
 }
 

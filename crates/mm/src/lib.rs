@@ -19,6 +19,7 @@ pub mod errno;
 mod fault;
 pub mod holes;
 pub mod hw;
+mod kept_files;
 pub mod mapping;
 pub mod maps;
 mod neo;

@@ -79,6 +79,10 @@ pub struct FileState {
     pub stored_size: u64,
     /// Dirty markings made so far ([`DirtyPage::mark`]).
     pub dirty_marks: u64,
+    /// The object lost its last reference with dirty pages and is kept
+    /// (one handle reference, the kernel's) until they are written
+    /// ([`ObjectStore::keep_released`]).
+    pub kept: bool,
 }
 
 /// System V segment state.
@@ -293,6 +297,12 @@ pub struct ObjectStore {
     pub(crate) reads: crate::reads_in_flight::DeferredReads,
     /// Copies deferred by faults (`deferred_copies.rs`).
     pub(crate) copies: crate::deferred_copies::DeferredCopies,
+    /// Whether a disk file object ([`crate::Pager::evictable`]) that loses
+    /// its last reference with dirty pages is kept for the caller's
+    /// unlocked write-back instead of written at once (`kept_files.rs`).
+    pub(crate) keep_released: bool,
+    /// The file objects kept so ([`FileState::kept`]).
+    pub(crate) kept_files: usize,
 }
 
 impl ObjectStore {
@@ -462,6 +472,9 @@ impl ObjectStore {
     /// Frees an object without references. A file object first writes its
     /// dirty pages back; if that fails `Io` is returned and the object is
     /// freed all the same (nothing could write its pages later either).
+    /// Except a disk file object with dirty pages while
+    /// [`Self::keep_released`] is set: it is kept, written later by the
+    /// kernel without the lock (`kept_files.rs`).
     pub fn release_if_unused(
         &mut self,
         io: &mut Io,
@@ -474,11 +487,15 @@ impl ObjectStore {
         if o.map_refs > 0 || o.handle_refs > 0 || o.children.iter().any(Option::is_some) {
             return Ok(());
         }
+        let is_file = o.is_file();
+        if is_file && self.keep_if_dirty(io, id) {
+            return Ok(());
+        }
         // The last reference is gone: dirty pages go to the file. If the
         // device fails, the error is reported but the pages are released all
         // the same: nothing could write them later either, and memory must
         // come back.
-        let written = if o.is_file() {
+        let written = if is_file {
             self.write_back(io, id, 0, u64::MAX)
         } else {
             Ok(())

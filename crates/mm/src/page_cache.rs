@@ -27,6 +27,7 @@ impl ObjectStore {
             size,
             stored_size: size,
             dirty_marks: 0,
+            kept: false,
         };
         let id = self.create(ObjectKind::File(state), 1);
         self.files.insert(file, id);
@@ -106,15 +107,21 @@ impl ObjectStore {
         while done < buf.len() {
             let pos = offset + done as u64;
             let index = pos / PAGE_SIZE;
-            let frame = match self.page_frame_reading(io, id, index, false) {
+            let in_page = (pos % PAGE_SIZE) as usize;
+            let n = (PAGE_SIZE as usize - in_page).min(buf.len() - done);
+            // A page the write covers whole is not read first.
+            let got = if n == PAGE_SIZE as usize {
+                self.page_frame_overwritten(io, id, index)
+            } else {
+                self.page_frame_reading(io, id, index, false)
+            };
+            let frame = match got {
                 Ok(f) => f,
                 Err(e) => {
                     self.shrink_size_after_failed_write(id, old_size, pos);
                     return if done == 0 { Err(e.into()) } else { Ok(done) };
                 }
             };
-            let in_page = (pos % PAGE_SIZE) as usize;
-            let n = (PAGE_SIZE as usize - in_page).min(buf.len() - done);
             io.frames.bytes_mut(frame)[in_page..in_page + n].copy_from_slice(&buf[done..done + n]);
             if let Some(o) = self.objects.get_mut(&id) {
                 o.mark_dirty(index, frame);
@@ -123,6 +130,31 @@ impl ObjectStore {
             done += n;
         }
         Ok(done)
+    }
+
+    /// The frame of page `index` of file object `id` for a write that
+    /// covers it whole: the cached one, else a new frame (its bytes are
+    /// the caller's to fill, all of them), cached without reading the
+    /// page. A read of the page under way then leaves it alone.
+    fn page_frame_overwritten(
+        &mut self,
+        io: &mut Io,
+        id: ObjectId,
+        index: u64,
+    ) -> Result<crate::hw::Frame, crate::errno::PageError> {
+        let obj = self
+            .objects
+            .get(&id)
+            .ok_or(crate::errno::PageError::BeyondEndOfFile)?;
+        if let Some(p) = obj.pages.get(&index) {
+            return Ok(p.frame);
+        }
+        let frame = self.alloc_frame(io.frames)?;
+        if let Some(obj) = self.objects.get_mut(&id) {
+            obj.pages
+                .insert(index, crate::object::CachePage::new(frame));
+        }
+        Ok(frame)
     }
 
     /// Page `index` of `id` was used through the cache: the reclaim clock

@@ -91,9 +91,15 @@ impl MemorySystem {
         // whose last reference goes is written back as it is released.
         remove_range(space, &mut self.store, hw, USER_BASE, end);
         // Objects still referenced elsewhere (an open descriptor, another
-        // process) get this space's dirty pages written now, once.
+        // process) get this space's dirty pages written now, once; those of
+        // a disk file only when keeping is off (else they stay dirty in the
+        // living object, for its holder or the kernel's flusher to write:
+        // `kept_files.rs`).
         let mut result = Ok(());
         for (object, first, end) in shared_file_ranges {
+            if self.store.writes_later(&hw.io(), object) {
+                continue;
+            }
             let written = self.store.write_back(&mut hw.io(), object, first, end);
             result = result.and(written);
         }
@@ -329,7 +335,8 @@ impl MemorySystem {
         else {
             return false;
         };
-        o.handle_refs == 1
+        let kept = o.file().is_some_and(|f| f.kept);
+        o.handle_refs == 1 + u32::from(kept)
             && o.map_refs == 0
             && o.children.iter().all(Option::is_none)
             && !o.dirty.is_empty()
@@ -408,6 +415,34 @@ impl MemorySystem {
     /// generation is part of its id).
     pub fn object_exists(&self, id: ObjectId) -> bool {
         self.store.get(id).is_some()
+    }
+
+    /// Whether `file` is cached with dirty pages.
+    pub fn file_has_dirty(&self, file: FileId) -> bool {
+        self.store
+            .file_object(file)
+            .ok()
+            .and_then(|id| self.store.get(id))
+            .is_some_and(|o| !o.dirty.is_empty())
+    }
+
+    /// Whether page `index` of `file` would be read from the pager by a
+    /// `write` into part of it: the file is cached, the page is not, and
+    /// it lies below the stored end (pages past it read as zeros).
+    pub fn file_page_to_read(&self, file: FileId, index: u64) -> bool {
+        let Some(o) = self
+            .store
+            .file_object(file)
+            .ok()
+            .and_then(|id| self.store.get(id))
+        else {
+            return false;
+        };
+        let Some(f) = o.file() else {
+            return false;
+        };
+        !o.pages.contains_key(&index)
+            && index < f.stored_size.min(f.size).div_ceil(crate::hw::PAGE_SIZE)
     }
 
     /// Whether a page of the file is resident and dirty (introspection).

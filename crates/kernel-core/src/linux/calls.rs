@@ -166,6 +166,7 @@ impl<P: Platform> Kernel<P> {
                 len,
                 mask,
             } => self.sched_getaffinity(pid, target, len, mask),
+            LinuxCall::Sync => return Completion::Scheduler(self.begin_sync(pid)),
             LinuxCall::ClockGetTime { clock, out } => self.clock_gettime(pid, clock, out),
             LinuxCall::GetRandom { buf, len, flags } => self.getrandom(pid, buf, len, flags),
             LinuxCall::PreadWrite {

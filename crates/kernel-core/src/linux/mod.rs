@@ -261,6 +261,8 @@ pub enum LinuxCall {
         out: [UserPtr; 3],
     },
     GetPpid,
+    /// `sync`: every file's dirty pages written.
+    Sync,
     Uname {
         buf: UserPtr,
     },
@@ -762,6 +764,7 @@ pub fn decode_linux(number: usize, regs: [u64; 6]) -> Decoded {
             len: r[1],
             mask: ptr(2),
         }),
+        nr::SYNC => L(LinuxCall::Sync),
         nr::FSYNC => F(FileCall::Fsync { fd: int(r, 0) }),
         nr::GETUID => L(LinuxCall::Identity {
             which: IdWhich::Uid,

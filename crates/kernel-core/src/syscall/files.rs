@@ -100,7 +100,13 @@ impl<P: Platform> Kernel<P> {
     /// before any byte moves, so a call that fails changes nothing; a
     /// failure after some bytes were written (no memory for the page cache)
     /// reports how many were.
-    fn write(&mut self, pid: Pid, fd: i64, buf: UserPtr, count: i64) -> Result<i64, Errno> {
+    pub(crate) fn write(
+        &mut self,
+        pid: Pid,
+        fd: i64,
+        buf: UserPtr,
+        count: i64,
+    ) -> Result<i64, Errno> {
         let written = self.write_bytes(pid, fd, buf, count);
         if let (Ok(1..), Ok(Descriptor::File(f))) = (written, self.descriptor(pid, fd)) {
             self.touch_file(f.file, Touch::Modify);
@@ -123,7 +129,10 @@ impl<P: Platform> Kernel<P> {
         let mut done = 0;
         while done < count {
             self.reclaim_if_low();
-            let n = (count - done).min(CHUNK);
+            // Chunks end on page boundaries of the file: a page the write
+            // covers whole is never written in part (which reads it first).
+            let n =
+                (count - done).min(CHUNK - self.write_offset(&d) % neoos_mm::PAGE_SIZE as usize);
             let wrote =
                 self.copy_in(pid, buf.offset(done as u64), n)
                     .and_then(|bytes| match &mut d {
@@ -148,6 +157,18 @@ impl<P: Platform> Kernel<P> {
             }
         }
         Ok(count as i64)
+    }
+
+    /// Where the next byte written through `d` goes in its file (its
+    /// position, its end with `O_APPEND`); 0 for anything but a file.
+    fn write_offset(&self, d: &Descriptor) -> usize {
+        match d {
+            Descriptor::File(f) if f.append => self.memory.file_size(f.file).unwrap_or(f.position),
+            Descriptor::File(f) => f.position,
+            _ => 0,
+        }
+        .try_into()
+        .unwrap_or(0)
     }
 
     pub(crate) fn read(

@@ -341,6 +341,22 @@ pub enum SchedulerCall {
         count: usize,
         at: Option<u64>,
     },
+    /// Linux `sync` ([`Kernel::sync_step`] until done): every cached file
+    /// with dirty pages written back, the volume's files waiting for the
+    /// disk without the kernel lock, sixteen files at a time; then the
+    /// kept files found clean let go.
+    Sync,
+    /// A `write` of a volume file (NeoOS `sys_write`, Linux `write`; Linux
+    /// `pwrite64` from offset `at`, the position kept)
+    /// ([`Kernel::file_write_step`] until done): the pages it writes only
+    /// in part and the page cache lacks are read first, waiting for the
+    /// disk without the kernel lock; then it writes as before, under it.
+    FileWrite {
+        fd: i64,
+        buf: UserPtr,
+        count: i64,
+        at: Option<u64>,
+    },
     /// Linux `readv` (`preadv` from offset `at`) of a volume file: each
     /// buffer read as [`SchedulerCall::FileRead`] reads, stopping at a
     /// short read.
@@ -463,8 +479,8 @@ impl<P: Platform> Kernel<P> {
                 return Ok(personality.result(result));
             }
         }
-        if let Some(read) = self.volume_file_read(pid, &call) {
-            return Err((read, personality));
+        if let Some(io) = self.volume_file_io(pid, &call) {
+            return Err((io, personality));
         }
         self.carry_out(pid, call)
             .rax(personality)
@@ -474,10 +490,37 @@ impl<P: Platform> Kernel<P> {
     /// `call` as a [`SchedulerCall::FileRead`] or
     /// [`SchedulerCall::FileReadv`] when it reads a file on the disk volume
     /// (`read`, Linux `pread64`, `readv`, `preadv`, at an offset they
-    /// accept): its misses wait for the disk without the kernel lock.
-    fn volume_file_read(&self, pid: Pid, call: &Call) -> Option<SchedulerCall> {
+    /// accept), as a [`SchedulerCall::FileWrite`] when it writes one
+    /// (`write`, Linux `pwrite64`): its misses wait for the disk without
+    /// the kernel lock. One match for both: every call that is not a
+    /// memory call on the caller's fast path goes through it.
+    fn volume_file_io(&self, pid: Pid, call: &Call) -> Option<SchedulerCall> {
         let offset = |at: i64| u64::try_from(at).ok();
         let (fd, read) = match *call {
+            Call::Files(FileCall::Write { fd, buf, count }) => (
+                fd,
+                SchedulerCall::FileWrite {
+                    fd,
+                    buf,
+                    count,
+                    at: None,
+                },
+            ),
+            Call::Linux(LinuxCall::PreadWrite {
+                fd,
+                buf,
+                count,
+                offset: at,
+                write: true,
+            }) => (
+                fd,
+                SchedulerCall::FileWrite {
+                    fd,
+                    buf,
+                    count,
+                    at: Some(offset(at)?),
+                },
+            ),
             Call::Files(FileCall::Read { fd, buf, count }) => {
                 let count = usize::try_from(count).ok()?;
                 (
@@ -512,8 +555,8 @@ impl<P: Platform> Kernel<P> {
         self.reads_volume_file(pid, fd).then_some(read)
     }
 
-    /// Whether `fd` of `pid` is a file on the disk volume (its `read`
-    /// waits for the disk without the kernel lock).
+    /// Whether `fd` of `pid` is a file on the disk volume (its `read` and
+    /// `write` wait for the disk without the kernel lock).
     fn reads_volume_file(&self, pid: Pid, fd: i64) -> bool {
         matches!(self.descriptor(pid, fd), Ok(crate::files::Descriptor::File(f)) if crate::mount::is_volume_file(f.file))
     }

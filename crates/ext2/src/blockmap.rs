@@ -81,8 +81,7 @@ impl<D: BlockDevice> Ext2<D> {
             if pointer == 0 {
                 return Ok(None);
             }
-            let table = self.read_meta(self.check_data_block(pointer)?)?;
-            pointer = get32(&table, index * 4);
+            pointer = self.meta_u32(self.check_data_block(pointer)?, index * 4)?;
         }
         if pointer == 0 {
             return Ok(None);
@@ -98,8 +97,7 @@ impl<D: BlockDevice> Ext2<D> {
             if pointer == 0 {
                 return Ok((path.depth - level) as u32 + 1);
             }
-            let table = self.read_meta(self.check_data_block(pointer)?)?;
-            pointer = get32(&table, index * 4);
+            pointer = self.meta_u32(self.check_data_block(pointer)?, index * 4)?;
         }
         Ok(u32::from(pointer == 0))
     }
@@ -143,10 +141,10 @@ impl<D: BlockDevice> Ext2<D> {
         }
         for (level, &index) in path.indices[..path.depth].iter().enumerate() {
             let table_block = self.check_data_block(pointer)?;
-            let mut table = self.read_meta(table_block)?;
-            pointer = get32(&table, index * 4);
+            pointer = self.meta_u32(table_block, index * 4)?;
             fresh = false;
             if pointer == 0 {
+                let mut table = self.read_meta(table_block)?;
                 pointer = self.alloc_child(goal, level + 1 < path.depth)?;
                 put32(&mut table, index * 4, pointer);
                 self.write_blocks(table_block, &table)?;

@@ -103,7 +103,13 @@ impl MetaCache {
     /// Drops `block`'s entry (the block was freed: its contents no longer
     /// matter and the slot is better used by another).
     pub fn forget(&mut self, block: u32) {
-        self.entries
-            .retain(|entry| entry.dirty || entry.block != block);
+        // A block has at most one entry: one look, no rebuilding of the vector.
+        if let Some(index) = self
+            .entries
+            .iter()
+            .position(|entry| !entry.dirty && entry.block == block)
+        {
+            self.entries.remove(index);
+        }
     }
 }

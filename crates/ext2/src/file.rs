@@ -392,8 +392,10 @@ impl<D: BlockDevice> Ext2<D> {
         let block_size = self.sb.block_size as usize;
         let first_logical = first_page * PAGE_SIZE as u64 / block_size as u64;
         let mut extents: Vec<Extent> = Vec::new();
+        let mut leaf = None;
         for i in 0..inside.div_ceil(block_size) {
-            let Some(block) = self.map_block(&inode, first_logical + i as u64)? else {
+            let Some(block) = self.map_block_in_run(&inode, first_logical + i as u64, &mut leaf)?
+            else {
                 continue;
             };
             add_block(&mut extents, block, i * block_size, block_size)?;
@@ -420,8 +422,10 @@ impl<D: BlockDevice> Ext2<D> {
         let map_before = inode.sectors();
         let mut extents: Vec<Extent> = Vec::new();
         let mut placed = Ok(());
+        let mut leaf = None;
         for i in 0..inside.div_ceil(block_size) {
-            let block = match self.map_block_alloc(ino, &mut inode, first_logical + i as u64) {
+            let logical = first_logical + i as u64;
+            let block = match self.map_block_alloc_in_run(ino, &mut inode, logical, &mut leaf) {
                 Ok((block, _)) => block,
                 Err(error) => {
                     placed = Err(error);

@@ -149,3 +149,68 @@ fn located_pages_read_from_the_device_give_the_file() {
         assert_eq!(fs.device().bytes(), &before[..], "nothing written");
     }
 }
+
+/// Runs that cross the map's levels and its indirect blocks (1 KiB blocks:
+/// direct to 12, single indirect to 268, then one indirect block per 256
+/// blocks under the double indirect), over a sparse file whose holes
+/// include whole indirect blocks: `locate_pages` names exactly the blocks
+/// `read_pages` reads, and `place_pages` allocates the holes on the way
+/// (the indirect blocks among them) so that the written runs read back,
+/// e2fsck clean.
+#[test]
+fn runs_across_indirect_blocks_locate_and_place_every_block() {
+    let scratch = Scratch::new("levels");
+    let image = scratch.join("img");
+    mke2fs(&image, 1024, 8192, None, &[]);
+    let mut fs = Ext2::mount(MemDevice::new(fs::read(&image).unwrap()), false).unwrap();
+    let file = fs.create(ROOT_INO, b"f", 0o644).unwrap();
+    let size = 200 * 4096;
+    fs.truncate(file, size as u64).unwrap();
+    let mut expected = vec![0u8; size];
+    // Page 2 is direct, pages 60-66 single indirect, 70-72 and 128-132
+    // (blocks 512-531: two indirect blocks) double indirect; the
+    // double-indirect range between and past them is holes.
+    for (first, pages, seed) in [(2usize, 1usize, 1u32), (60, 7, 2), (70, 3, 3), (128, 5, 4)] {
+        let bytes = pattern(pages * 4096, seed);
+        fs.write_at(file, (first * 4096) as u64, &bytes).unwrap();
+        expected[first * 4096..(first + pages) * 4096].copy_from_slice(&bytes);
+    }
+    fs.flush().unwrap();
+    let located = |fs: &mut Ext2<MemDevice>, first: u64, pages: usize| {
+        let placed = fs.locate_pages(file, first, pages).unwrap();
+        let mut run = vec![0u8; pages * 4096];
+        for e in &placed.extents {
+            fs.device_mut()
+                .read_sectors(e.sector, &mut run[e.at..e.at + e.len])
+                .unwrap();
+        }
+        run
+    };
+    let at = |first: usize, pages: usize| first * 4096..(first + pages) * 4096;
+    assert_eq!(located(&mut fs, 0, 200), expected, "located before placing");
+    // Placed: a run from the direct blocks over the single indirect and
+    // into the double indirect's first indirect block, one from a hole
+    // into the allocated pages over the next indirect block, and one from
+    // that indirect block into one that does not exist yet (blocks
+    // 760-799: the indirect block of 780 on is allocated mid-run).
+    for (first, pages, seed) in [(1usize, 75usize, 5u32), (120, 20, 6), (190, 10, 7)] {
+        let run = pattern(pages * 4096, seed);
+        let placed = fs.place_pages(file, first as u64, pages).unwrap();
+        assert_eq!(placed.inside, pages * 4096);
+        let covered: usize = placed.extents.iter().map(|e| e.len).sum();
+        assert_eq!(covered, pages * 4096, "every block of run {first} placed");
+        for e in placed.extents {
+            fs.device_mut()
+                .write_sectors(e.sector, &run[e.at..e.at + e.len])
+                .unwrap();
+        }
+        expected[at(first, pages)].copy_from_slice(&run);
+    }
+    assert_eq!(located(&mut fs, 0, 200), expected, "located after placing");
+    let mut back = vec![0u8; size];
+    fs.read_pages(file, 0, &mut back).unwrap();
+    assert_eq!(back, expected, "read back");
+    fs::write(&image, fs.into_device().unwrap().into_bytes()).unwrap();
+    assert_fsck_clean(&image);
+    assert_eq!(debugfs_cat(&image, "/f"), expected);
+}

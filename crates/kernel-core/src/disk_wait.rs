@@ -291,12 +291,10 @@ impl<P: Platform> Kernel<P> {
         };
         // Failures of a batch whose writer is gone are not this one's.
         self.fs.disk.take_failed_writes();
-        for (first, data) in core::mem::take(&mut batch.runs) {
-            self.fs
-                .disk
-                .start_run_write(writeback.file, first, data)
-                .map_err(|_| Errno::Io)?;
-        }
+        self.fs
+            .disk
+            .start_run_writes(writeback.file, core::mem::take(&mut batch.runs))
+            .map_err(|_| Errno::Io)?;
         writeback.next = batch.next;
         writeback.batch = Some(batch);
         Ok(WritebackStep::WaitForDisk)

@@ -409,12 +409,11 @@ impl ObjectStore {
             return;
         };
         for &(index, mark) in written {
-            if obj
-                .dirty
-                .get(&index)
-                .is_some_and(|p| p.mark == mark && p.writers == 0)
-            {
-                obj.dirty.remove(&index);
+            // One descent of the map per page (a look, then a removal, took two).
+            if let alloc::collections::btree_map::Entry::Occupied(page) = obj.dirty.entry(index) {
+                if page.get().mark == mark && page.get().writers == 0 {
+                    page.remove();
+                }
             }
         }
     }

@@ -26,6 +26,8 @@ pub(crate) struct Leaf {
     block: u32,
     first: u64,
     end: u64,
+    /// Its metadata cache entry when last looked at.
+    entry: usize,
 }
 
 impl<D: BlockDevice> Ext2<D> {
@@ -117,10 +119,11 @@ impl<D: BlockDevice> Ext2<D> {
         if !leaf.is_some_and(|l| (l.first..l.end).contains(&logical)) {
             *leaf = self.leaf_of(inode, logical)?;
         }
-        let Some(l) = *leaf else {
+        let Some(l) = leaf.as_mut() else {
             return Ok(None);
         };
-        let pointer = self.meta_u32(l.block, ((logical - l.first) * 4) as usize)?;
+        let at = ((logical - l.first) * 4) as usize;
+        let pointer = self.meta_u32_at(l.block, at, &mut l.entry)?;
         if pointer == 0 {
             return Ok(None);
         }
@@ -149,6 +152,7 @@ impl<D: BlockDevice> Ext2<D> {
             block: self.check_data_block(pointer)?,
             first,
             end: first + self.pointers_per_block(),
+            entry: 0,
         }))
     }
 

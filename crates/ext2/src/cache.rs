@@ -44,6 +44,17 @@ impl MetaCache {
         Some(index)
     }
 
+    /// The little-endian word at byte `at` of `block`'s entry if it is
+    /// still entry `hint` (an index [`Self::find`] gave before), marked
+    /// used; `None` when the entries moved since.
+    pub fn word_at(&mut self, hint: usize, block: u32, at: usize) -> Option<u32> {
+        let entry = self.entries.get_mut(hint).filter(|e| e.block == block)?;
+        self.clock += 1;
+        entry.used = self.clock;
+        let word = entry.bytes.get(at..at + 4)?;
+        Some(u32::from_le_bytes([word[0], word[1], word[2], word[3]]))
+    }
+
     /// Whether a new entry can be added (a slot free or a clean entry to
     /// evict).
     pub fn has_room(&self) -> bool {

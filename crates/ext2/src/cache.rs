@@ -172,14 +172,17 @@ mod tests {
         cache.insert(7, vec![0; 8]);
         cache.insert(71, vec![0; 8]);
         assert!(cache.find(5).is_none() && cache.find(69).is_none());
+        cache.forget(71);
+        assert!(
+            cache.find(71).is_none(),
+            "a block an eviction cached forgotten"
+        );
         cache.forget(5);
         cache.forget(64 * 2 + 5);
         assert!(
             cache.find(64 * 2 + 5).is_none(),
             "a collision's entry forgotten"
         );
-        cache.forget(71);
-        assert!(cache.find(71).is_none());
         assert!(cache.find(7).is_some());
         cache.forget_range(1, 0, 8);
         assert!(cache.find(7).is_none(), "a range dropped");

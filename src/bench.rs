@@ -1133,11 +1133,14 @@ impl Report<'_> {
              their command lines (NeoOS's request waits then poll the device instead of \
              sleeping until its interrupt; Linux's idle loop spins: under `sleep=off` a halted guest's clock jumps to its next \
              timer, which made Linux's cold read fault cost from 7,592 to 317,263 per page \
-             from one run to the next). So they move with the host's load: over our eight \
-             runs NeoOS's writing munmap with 64 scattered dirty pages took 909,946 to \
-             1,568,818 (it waits for each of its 64 requests in turn, each wait as long as \
-             QEMU's I/O thread takes), and over four runs with `idle=poll` Linux's took \
-             895,184 to 904,705 (it queues the 64 requests and waits once). The request lines count device requests, not instructions; in our \
+             from one run to the next). So they move with the host's load, though the lowest \
+             of 20 calls picks the quiet ones: NeoOS's writing munmap with 64 scattered \
+             dirty pages (4 batches of 16 writes in flight, a wait for each batch, then the \
+             inode write and the flush) moved by 0.3% to 3.5% between runs of the same code on \
+             a quiet host, while single calls on a loaded one waited up to 700,000 \
+             instructions more (docs/profiles.md, eighth round); over four runs with \
+             `idle=poll` Linux's took 895,184 to 904,705 (it queues the 64 requests and \
+             waits once). The request lines count device requests, not instructions; in our \
              runs they repeated exactly. QEMU traced the requests with `{}`. {modules}\n",
             ROWS.len(),
             disk_lines::trace_args(Path::new("FILE")).join(" "),

@@ -1136,7 +1136,7 @@ impl Report<'_> {
              from one run to the next). So they move with the host's load, though the lowest \
              of 20 calls picks the quiet ones: NeoOS's writing munmap with 64 scattered \
              dirty pages (4 batches of 16 writes in flight, a wait for each batch, then the \
-             inode write and the flush) moved by 0.3% to 3.5% between runs of the same code on \
+             inode write and the flush) moved by 0.3% to 4% between runs of the same code on \
              a quiet host, while single calls on a loaded one waited up to 700,000 \
              instructions more (docs/profiles.md, eighth round); over four runs with \
              `idle=poll` Linux's took 895,184 to 904,705 (it queues the 64 requests and \

@@ -533,6 +533,9 @@ impl Measured {
 /// True when every requested system ran the benchmark to its end.
 pub fn run(o: &BenchOptions) -> Result<bool> {
     build::ensure_tools()?;
+    if std::env::var_os(DISK_ONLY_VARIABLE).is_some() {
+        return measure_neoos_disk_only(o.timeout);
+    }
     let neoos = measure_neoos(o.timeout)?;
     let linux = if o.linux {
         Some(measure_linux(o.timeout)?)
@@ -559,8 +562,27 @@ pub fn run(o: &BenchOptions) -> Result<bool> {
     Ok(report.complete())
 }
 
-/// Builds the kernel and the benchmark, boots NeoOS on the benchmark machine.
-fn measure_neoos(timeout: Duration) -> Result<Measured> {
+/// With this environment variable set, `--bench` boots NeoOS's disk boot
+/// only and prints its figures, writing no report (a profiling aid:
+/// tools/profile/README.md).
+const DISK_ONLY_VARIABLE: &str = "NEOOS_BENCH_DISK_ONLY";
+
+/// NeoOS's disk boot alone ([`DISK_ONLY_VARIABLE`]): its figures printed,
+/// nothing written. True when it ran to its end.
+fn measure_neoos_disk_only(timeout: Duration) -> Result<bool> {
+    let kernel = build_neoos_bench()?;
+    let measured = measure_neoos_disk(&kernel, timeout)?;
+    for (name, value) in &measured.values {
+        println!("{name} {value}");
+    }
+    for error in &measured.errors {
+        println!("error {error}");
+    }
+    Ok(measured.complete && measured.errors.is_empty())
+}
+
+/// Builds the benchmark programs, their image and the kernel: the kernel's path.
+fn build_neoos_bench() -> Result<PathBuf> {
     eprintln!("neoos: building {SOURCE} for NeoOS");
     let binary = out_dir().join("bench-bin").join("mm_bench");
     build::c_program(
@@ -581,7 +603,12 @@ fn measure_neoos(timeout: Duration) -> Result<Measured> {
     let image_path = out_dir().join("bench-initfs.cpio");
     image.write(&image_path)?;
     eprintln!("neoos: building the kernel");
-    let kernel = build::kernel(&image_path)?;
+    build::kernel(&image_path)
+}
+
+/// Builds the kernel and the benchmark, boots NeoOS on the benchmark machine.
+fn measure_neoos(timeout: Duration) -> Result<Measured> {
+    let kernel = build_neoos_bench()?;
     eprintln!("neoos: measuring NeoOS");
     let outcome = boot_benchmark(
         &kernel,
@@ -608,6 +635,12 @@ fn measure_neoos(timeout: Duration) -> Result<Measured> {
             timeout,
         )?);
     }
+    measured.absorb(measure_neoos_disk(&kernel, timeout)?);
+    Ok(measured)
+}
+
+/// NeoOS's disk boot: the disk lines.
+fn measure_neoos_disk(kernel: &Path, timeout: Duration) -> Result<Measured> {
     eprintln!("neoos: measuring NeoOS on the disk");
     let disk_run = Run {
         path: "/bin/mm_bench".into(),
@@ -615,14 +648,7 @@ fn measure_neoos(timeout: Duration) -> Result<Measured> {
     };
     // Request waits spin, as Linux's disk boot idles with `idle=poll`.
     let command_line = format!("{} idle=poll", launch::run_word(&[disk_run]));
-    measured.absorb(measure_disk(
-        "NeoOS",
-        &kernel,
-        None,
-        &command_line,
-        timeout,
-    )?);
-    Ok(measured)
+    measure_disk("NeoOS", kernel, None, &command_line, timeout)
 }
 
 /// Boots a threads boot, given up when its console stays silent for
@@ -1107,11 +1133,14 @@ impl Report<'_> {
              their command lines (NeoOS's request waits then poll the device instead of \
              sleeping until its interrupt; Linux's idle loop spins: under `sleep=off` a halted guest's clock jumps to its next \
              timer, which made Linux's cold read fault cost from 7,592 to 317,263 per page \
-             from one run to the next). So they move with the host's load: over our eight \
-             runs NeoOS's writing munmap with 64 scattered dirty pages took 909,946 to \
-             1,568,818 (it waits for each of its 64 requests in turn, each wait as long as \
-             QEMU's I/O thread takes), and over four runs with `idle=poll` Linux's took \
-             895,184 to 904,705 (it queues the 64 requests and waits once). The request lines count device requests, not instructions; in our \
+             from one run to the next). So they move with the host's load, though the lowest \
+             of 20 calls picks the quiet ones: NeoOS's writing munmap with 64 scattered \
+             dirty pages (4 batches of 16 writes in flight, a wait for each batch, then the \
+             inode write and the flush) moved by 0.3% to 4% between runs of the same code on \
+             a quiet host, while single calls on a loaded one waited up to 700,000 \
+             instructions more (docs/profiles.md, eighth round); over four runs with \
+             `idle=poll` Linux's took 895,184 to 904,705 (it queues the 64 requests and \
+             waits once). The request lines count device requests, not instructions; in our \
              runs they repeated exactly. QEMU traced the requests with `{}`. {modules}\n",
             ROWS.len(),
             disk_lines::trace_args(Path::new("FILE")).join(" "),

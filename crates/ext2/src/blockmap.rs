@@ -18,6 +18,18 @@ struct MapPath {
     indices: [usize; 3],
 }
 
+/// The indirect block holding the pointers of logical blocks
+/// `first..end` (the last level of their paths), remembered from one block
+/// of a run to the next ([`Ext2::map_block_in_run`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Leaf {
+    block: u32,
+    first: u64,
+    end: u64,
+    /// Its metadata cache entry when last looked at.
+    entry: usize,
+}
+
 impl<D: BlockDevice> Ext2<D> {
     pub(crate) fn pointers_per_block(&self) -> u64 {
         u64::from(self.sb.block_size / 4)
@@ -81,13 +93,67 @@ impl<D: BlockDevice> Ext2<D> {
             if pointer == 0 {
                 return Ok(None);
             }
-            let table = self.read_meta(self.check_data_block(pointer)?)?;
-            pointer = get32(&table, index * 4);
+            pointer = self.meta_u32(self.check_data_block(pointer)?, index * 4)?;
         }
         if pointer == 0 {
             return Ok(None);
         }
         Ok(Some(self.check_data_block(pointer)?))
+    }
+
+    /// [`Self::map_block`] for the blocks of a run in order: `leaf` keeps
+    /// the indirect block the last one's pointer was in, so that the next
+    /// ones under it cost one look in it instead of a walk from the inode.
+    /// `leaf` must start `None` for each run and `inode`, and the map may
+    /// change meanwhile only through [`Self::map_block_alloc`] (which
+    /// keeps every indirect block where it is).
+    pub(crate) fn map_block_in_run(
+        &mut self,
+        inode: &Inode,
+        logical: u64,
+        leaf: &mut Option<Leaf>,
+    ) -> Result<Option<u32>> {
+        if logical < DIRECT_BLOCKS as u64 {
+            return self.map_block(inode, logical);
+        }
+        if !leaf.is_some_and(|l| (l.first..l.end).contains(&logical)) {
+            *leaf = self.leaf_of(inode, logical)?;
+        }
+        let Some(l) = leaf.as_mut() else {
+            return Ok(None);
+        };
+        let at = ((logical - l.first) * 4) as usize;
+        let pointer = self.meta_u32_at(l.block, at, &mut l.entry)?;
+        if pointer == 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.check_data_block(pointer)?))
+    }
+
+    /// The indirect block holding `logical`'s pointer (`logical` past the
+    /// direct blocks), or `None` when its path has a hole above it.
+    fn leaf_of(&mut self, inode: &Inode, logical: u64) -> Result<Option<Leaf>> {
+        let path = self.map_path(logical)?;
+        let Some((&last, above)) = path.indices[..path.depth].split_last() else {
+            return Ok(None);
+        };
+        let mut pointer = inode.block(path.slot);
+        for &index in above {
+            if pointer == 0 {
+                return Ok(None);
+            }
+            pointer = self.meta_u32(self.check_data_block(pointer)?, index * 4)?;
+        }
+        if pointer == 0 {
+            return Ok(None);
+        }
+        let first = logical - last as u64;
+        Ok(Some(Leaf {
+            block: self.check_data_block(pointer)?,
+            first,
+            end: first + self.pointers_per_block(),
+            entry: 0,
+        }))
     }
 
     /// How many blocks mapping `logical` would allocate (0 when mapped).
@@ -98,8 +164,7 @@ impl<D: BlockDevice> Ext2<D> {
             if pointer == 0 {
                 return Ok((path.depth - level) as u32 + 1);
             }
-            let table = self.read_meta(self.check_data_block(pointer)?)?;
-            pointer = get32(&table, index * 4);
+            pointer = self.meta_u32(self.check_data_block(pointer)?, index * 4)?;
         }
         Ok(u32::from(pointer == 0))
     }
@@ -116,6 +181,21 @@ impl<D: BlockDevice> Ext2<D> {
         inode: &mut Inode,
         logical: u64,
     ) -> Result<(u32, bool)> {
+        self.map_block_alloc_in_run(ino, inode, logical, &mut None)
+    }
+
+    /// [`Self::map_block_alloc`] for the blocks of a run in order, a
+    /// mapped block found as [`Self::map_block_in_run`] finds it.
+    pub(crate) fn map_block_alloc_in_run(
+        &mut self,
+        ino: u32,
+        inode: &mut Inode,
+        logical: u64,
+        leaf: &mut Option<Leaf>,
+    ) -> Result<(u32, bool)> {
+        if let Some(block) = self.map_block_in_run(inode, logical, leaf)? {
+            return Ok((block, false));
+        }
         let needed = self.blocks_needed(inode, logical)?;
         if needed == 0 {
             let block = self
@@ -143,10 +223,10 @@ impl<D: BlockDevice> Ext2<D> {
         }
         for (level, &index) in path.indices[..path.depth].iter().enumerate() {
             let table_block = self.check_data_block(pointer)?;
-            let mut table = self.read_meta(table_block)?;
-            pointer = get32(&table, index * 4);
+            pointer = self.meta_u32(table_block, index * 4)?;
             fresh = false;
             if pointer == 0 {
+                let mut table = self.read_meta(table_block)?;
                 pointer = self.alloc_child(goal, level + 1 < path.depth)?;
                 put32(&mut table, index * 4, pointer);
                 self.write_blocks(table_block, &table)?;

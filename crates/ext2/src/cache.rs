@@ -33,6 +33,16 @@ pub(crate) struct MetaEntry {
 pub(crate) struct MetaCache {
     pub entries: Vec<MetaEntry>,
     clock: u64,
+    /// Bit `block % 64` set for every cached block (and maybe for a few
+    /// gone): a block whose bit is clear has no entry, which
+    /// [`Self::forget`] sees without a search (the blocks of every run
+    /// written are forgotten, and are nearly never cached).
+    held: u64,
+}
+
+/// The bit of `block` in [`MetaCache::held`].
+fn held_bit(block: u32) -> u64 {
+    1 << (block % 64)
 }
 
 impl MetaCache {
@@ -42,6 +52,17 @@ impl MetaCache {
         self.clock += 1;
         self.entries[index].used = self.clock;
         Some(index)
+    }
+
+    /// The little-endian word at byte `at` of `block`'s entry if it is
+    /// still entry `hint` (an index [`Self::find`] gave before), marked
+    /// used; `None` when the entries moved since.
+    pub fn word_at(&mut self, hint: usize, block: u32, at: usize) -> Option<u32> {
+        let entry = self.entries.get_mut(hint).filter(|e| e.block == block)?;
+        self.clock += 1;
+        entry.used = self.clock;
+        let word = entry.bytes.get(at..at + 4)?;
+        Some(u32::from_le_bytes([word[0], word[1], word[2], word[3]]))
     }
 
     /// Whether a new entry can be added (a slot free or a clean entry to
@@ -63,6 +84,7 @@ impl MetaCache {
         };
         if self.entries.len() < META_CACHE_ENTRIES && self.entries.try_reserve(1).is_ok() {
             self.entries.push(entry);
+            self.held |= held_bit(block);
             return Some(self.entries.len() - 1);
         }
         let (index, _) = self
@@ -72,6 +94,7 @@ impl MetaCache {
             .filter(|(_, e)| !e.dirty)
             .min_by_key(|(_, e)| e.used)?;
         self.entries[index] = entry;
+        self.refresh_held();
         Some(index)
     }
 
@@ -98,12 +121,78 @@ impl MetaCache {
             let start = u64::from(entry.block) * block_size;
             entry.dirty || start + block_size <= offset || start >= offset + len
         });
+        self.refresh_held();
+    }
+
+    /// [`Self::held`] recomputed from the entries.
+    fn refresh_held(&mut self) {
+        self.held = self.entries.iter().fold(0, |h, e| h | held_bit(e.block));
     }
 
     /// Drops `block`'s entry (the block was freed: its contents no longer
     /// matter and the slot is better used by another).
     pub fn forget(&mut self, block: u32) {
-        self.entries
-            .retain(|entry| entry.dirty || entry.block != block);
+        if self.held & held_bit(block) == 0 {
+            return;
+        }
+        // A block has at most one entry: one look, no rebuilding of the vector.
+        if let Some(index) = self
+            .entries
+            .iter()
+            .position(|entry| !entry.dirty && entry.block == block)
+        {
+            self.entries.remove(index);
+            self.refresh_held();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn blocks(cache: &MetaCache) -> Vec<u32> {
+        let mut held: Vec<u32> = cache.entries.iter().map(|e| e.block).collect();
+        held.sort_unstable();
+        held
+    }
+
+    /// `forget` drops every cached clean block, whatever came and went
+    /// before (blocks equal modulo 64, evictions, a range dropped), and
+    /// nothing else: the filter that lets it skip the search never hides
+    /// a cached block.
+    #[test]
+    fn forget_finds_every_cached_block_past_evictions_and_collisions() {
+        let mut cache = MetaCache::default();
+        for block in 0..META_CACHE_ENTRIES as u32 {
+            cache.insert(block * 64 + 5, vec![0; 8]);
+        }
+        // Full: each insert evicts the least recently used (block 5, then 69).
+        cache.insert(7, vec![0; 8]);
+        cache.insert(71, vec![0; 8]);
+        assert!(cache.find(5).is_none() && cache.find(69).is_none());
+        cache.forget(71);
+        assert!(
+            cache.find(71).is_none(),
+            "a block an eviction cached forgotten"
+        );
+        cache.forget(5);
+        cache.forget(64 * 2 + 5);
+        assert!(
+            cache.find(64 * 2 + 5).is_none(),
+            "a collision's entry forgotten"
+        );
+        assert!(cache.find(7).is_some());
+        cache.forget_range(1, 0, 8);
+        assert!(cache.find(7).is_none(), "a range dropped");
+        let left = blocks(&cache);
+        for &block in &left {
+            cache.forget(block);
+        }
+        assert_eq!(blocks(&cache), vec![], "every block forgotten: {left:?}");
+        cache.insert(3, vec![0; 8]);
+        cache.forget(3);
+        assert!(cache.entries.is_empty());
     }
 }

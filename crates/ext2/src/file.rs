@@ -1,6 +1,7 @@
 //! File contents: stat, reading, writing (allocating, sparse-aware),
 //! truncation, and whole-page helpers for a page cache.
 
+use crate::blockmap::Leaf;
 use crate::device::{BlockDevice, SECTOR_SIZE};
 use crate::error::{Ext2Error, Result};
 use crate::fs::Ext2;
@@ -84,6 +85,19 @@ pub struct Stat {
     pub ctime: u32,
     /// 512-byte units allocated (data, indirect and attribute blocks).
     pub sectors: u64,
+}
+
+/// Runs of one file being placed ([`Ext2::begin_placing`]): its inode,
+/// changed in memory until [`Ext2::end_placing`] stores it.
+pub struct Placing {
+    ino: u32,
+    inode: Inode,
+    map_before: u32,
+    leaf: Option<Leaf>,
+    /// A run inside the file was placed (its times are to be set).
+    placed: bool,
+    /// A run failed: the inode is written as it is.
+    failed: bool,
 }
 
 /// Most blocks one device write carries.
@@ -392,8 +406,10 @@ impl<D: BlockDevice> Ext2<D> {
         let block_size = self.sb.block_size as usize;
         let first_logical = first_page * PAGE_SIZE as u64 / block_size as u64;
         let mut extents: Vec<Extent> = Vec::new();
+        let mut leaf = None;
         for i in 0..inside.div_ceil(block_size) {
-            let Some(block) = self.map_block(&inode, first_logical + i as u64)? else {
+            let Some(block) = self.map_block_in_run(&inode, first_logical + i as u64, &mut leaf)?
+            else {
                 continue;
             };
             add_block(&mut extents, block, i * block_size, block_size)?;
@@ -410,41 +426,90 @@ impl<D: BlockDevice> Ext2<D> {
     /// they hold. Until those writes are done nothing else may write or
     /// free the blocks (the caller's rule).
     pub fn place_pages(&mut self, ino: u32, first_page: u64, pages: usize) -> Result<Placement> {
+        let mut placing = self.begin_placing(ino)?;
+        let placed = self.place_run(&mut placing, first_page, pages);
+        let ended = self.end_placing(placing);
+        let placed = placed?;
+        ended.map(|()| placed)
+    }
+
+    /// Starts placing runs of regular file `ino` one after another
+    /// ([`Ext2::place_run`], as [`Ext2::place_pages`] places one), the
+    /// inode read once and kept in the [`Placing`] until
+    /// [`Ext2::end_placing`] stores it, which must follow (also after an
+    /// error), before anything else uses the file system.
+    pub fn begin_placing(&mut self, ino: u32) -> Result<Placing> {
         self.check_writable()?;
-        let mut inode = self.regular_inode(ino)?;
-        let Some(inside) = run_inside(&inode, first_page, pages)? else {
+        let inode = self.regular_inode(ino)?;
+        Ok(Placing {
+            ino,
+            map_before: inode.sectors(),
+            inode,
+            leaf: None,
+            placed: false,
+            failed: false,
+        })
+    }
+
+    /// [`Ext2::place_pages`] of a run of `placing`'s file (runs in any
+    /// order; the indirect block of the last block placed is kept for the
+    /// next). On an error the run is placed in part: the allocations made
+    /// are stored by [`Ext2::end_placing`].
+    pub fn place_run(
+        &mut self,
+        placing: &mut Placing,
+        first_page: u64,
+        pages: usize,
+    ) -> Result<Placement> {
+        let Some(inside) = run_inside(&placing.inode, first_page, pages)? else {
             return Ok(Placement::default());
         };
         let block_size = self.sb.block_size as usize;
         let first_logical = first_page * PAGE_SIZE as u64 / block_size as u64;
-        let map_before = inode.sectors();
         let mut extents: Vec<Extent> = Vec::new();
-        let mut placed = Ok(());
+        placing.placed = true;
         for i in 0..inside.div_ceil(block_size) {
-            let block = match self.map_block_alloc(ino, &mut inode, first_logical + i as u64) {
-                Ok((block, _)) => block,
-                Err(error) => {
-                    placed = Err(error);
-                    break;
-                }
-            };
-            self.meta.forget(block);
-            if let Err(error) = add_block(&mut extents, block, i * block_size, block_size) {
-                placed = Err(error);
-                break;
+            let logical = first_logical + i as u64;
+            let (ino, inode, leaf) = (placing.ino, &mut placing.inode, &mut placing.leaf);
+            let placed = self
+                .map_block_alloc_in_run(ino, inode, logical, leaf)
+                .and_then(|(block, _)| {
+                    self.meta.forget(block);
+                    add_block(&mut extents, block, i * block_size, block_size)
+                });
+            if let Err(error) = placed {
+                placing.failed = true;
+                return Err(error);
             }
         }
-        if let Err(error) = placed {
-            self.write_inode(ino, &inode)?;
-            return Err(error);
+        Ok(Placement { extents, inside })
+    }
+
+    /// Ends [`Ext2::begin_placing`]: the inode is stored with the file's
+    /// times set when a run was placed, written now when blocks were
+    /// allocated (or a run failed, then without new times), else at the
+    /// next flush.
+    pub fn end_placing(&mut self, placing: Placing) -> Result<()> {
+        let Placing {
+            ino,
+            mut inode,
+            map_before,
+            placed,
+            failed,
+            ..
+        } = placing;
+        if failed {
+            return self.write_inode(ino, &inode);
+        }
+        if !placed {
+            return Ok(());
         }
         inode.set_times(None, Some(self.now), Some(self.now));
         if inode.sectors() == map_before {
-            self.write_inode_later(ino, &inode)?;
+            self.write_inode_later(ino, &inode)
         } else {
-            self.write_inode(ino, &inode)?;
+            self.write_inode(ino, &inode)
         }
-        Ok(Placement { extents, inside })
     }
 
     /// Writes back whole pages of regular file `ino` from page `first_page`

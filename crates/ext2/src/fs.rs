@@ -244,6 +244,32 @@ impl<D: BlockDevice> Ext2<D> {
         }
     }
 
+    /// The little-endian 32-bit word at byte `at` of metadata block `block`
+    /// (an indirect block's pointer), read in place through the cache: no
+    /// copy of the block, as [`Ext2::read_meta`] makes.
+    pub(crate) fn meta_u32(&mut self, block: u32, at: usize) -> Result<u32> {
+        match self.cached_meta(block)? {
+            Some(index) => Ok(get32(&self.meta.entries[index].bytes, at)),
+            None => Ok(get32(&self.read_block(block)?, at)),
+        }
+    }
+
+    /// [`Self::meta_u32`], looking first at cache entry `hint` (where
+    /// `block` was last found, updated when it moved): no search of the
+    /// cache while it stays there.
+    pub(crate) fn meta_u32_at(&mut self, block: u32, at: usize, hint: &mut usize) -> Result<u32> {
+        if let Some(word) = self.meta.word_at(*hint, block, at) {
+            return Ok(word);
+        }
+        match self.cached_meta(block)? {
+            Some(index) => {
+                *hint = index;
+                Ok(get32(&self.meta.entries[index].bytes, at))
+            }
+            None => Ok(get32(&self.read_block(block)?, at)),
+        }
+    }
+
     /// The cache entry of metadata block `block`, read from the disk on a
     /// miss; `None` when the cache has no room (every entry dirty) or no
     /// memory for it: the caller then goes to the disk.

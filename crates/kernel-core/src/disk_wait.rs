@@ -59,8 +59,9 @@ use crate::platform::Platform;
 use crate::process::{ProcessTable, Tid};
 use crate::syscall::{Completion, SchedulerCall};
 
-/// Most runs one batch carries: the virtio queue's requests in flight
-/// (16 descriptors, each request one with indirect descriptors).
+/// Most runs one batch carries (the virtio queue's 16 descriptors; 5
+/// writes fit on it at once, and the runs the queue has no room for are
+/// written at once: docs/design.md, "Requests").
 pub const BATCH_RUNS: usize = 16;
 /// Most pages one batch carries (1 MiB of buffers).
 pub const BATCH_PAGES: usize = 256;
@@ -361,12 +362,10 @@ impl<P: Platform> Kernel<P> {
         };
         // Failures of a batch whose writer is gone are not this one's.
         self.fs.disk.take_failed_writes();
-        for (first, data) in core::mem::take(&mut batch.runs) {
-            self.fs
-                .disk
-                .start_run_write(writeback.file, first, data)
-                .map_err(|_| Errno::Io)?;
-        }
+        self.fs
+            .disk
+            .start_run_writes(writeback.file, core::mem::take(&mut batch.runs))
+            .map_err(|_| Errno::Io)?;
         writeback.next = batch.next;
         writeback.batch = Some(batch);
         Ok(WritebackStep::WaitForDisk)

@@ -20,7 +20,8 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use neoos_ext2::{
-    BlockDevice, DeviceCounters, DeviceError, Ext2, Ext2Error, FileType, Started, StartedRead,
+    BlockDevice, DeviceCounters, DeviceError, Ext2, Ext2Error, FileType, Placing, Started,
+    StartedRead,
 };
 use neoos_mm::{FileId, IoError, PageBytes, Pager};
 
@@ -443,51 +444,36 @@ impl Storage {
         growth <= u64::from(home.fs.free_blocks()) * u64::from(home.fs.block_size())
     }
 
-    /// Starts the device writes of a run of whole pages of volume file
-    /// `file` from page `first` (`data`, gathered by the page cache)
-    /// without waiting for them: the blocks are placed (holes allocated,
-    /// metadata written, here and now), the bytes past the end of the file
+    /// Starts the device writes of runs of whole pages of volume file
+    /// `file` (each its first page and its bytes, gathered by the page
+    /// cache) without waiting for them: the blocks are placed (holes
+    /// allocated, metadata written, here and now; the inode read once and
+    /// stored once for all the runs), the bytes past the end of the file
     /// zeroed, and each extent of adjacent blocks sent as one write that
     /// the device keeps until done ([`Self::requests_in_flight`]). An extent
     /// the device's queue has no room for is written at once (the device
     /// waits for the writes in flight first). The writes are durable only
     /// after [`Pager::sync`]. Only for volume files (others: `IoError`;
-    /// their write-backs never wait).
-    pub fn start_run_write(
+    /// their write-backs never wait). On an error the runs before the
+    /// failed one are started.
+    pub fn start_run_writes(
         &mut self,
         file: FileId,
-        first: u64,
-        mut data: Vec<u8>,
+        runs: Vec<(u64, Vec<u8>)>,
     ) -> Result<(), IoError> {
         let ino = home_inode(file).ok_or(IoError)?;
         let mut home = self.volume().map_err(|_| IoError)?;
-        let pages = data.len() / PAGE;
-        let placed = home
-            .fs
-            .place_pages(ino, first, pages)
-            .map_err(|_| IoError)?;
-        data[placed.inside..].fill(0);
-        let device = home.fs.device_mut();
-        let whole = placed.extents.len() == 1;
-        for extent in placed.extents {
-            let bytes = if whole && extent.at == 0 {
-                data.truncate(extent.len);
-                core::mem::take(&mut data)
-            } else {
-                let mut part = Vec::new();
-                part.try_reserve_exact(extent.len).map_err(|_| IoError)?;
-                part.extend_from_slice(&data[extent.at..extent.at + extent.len]);
-                part
-            };
-            match device.start_write(extent.sector, bytes) {
-                Ok(Started::Done | Started::InFlight) => {}
-                Ok(Started::QueueFull(bytes)) => device
-                    .write_sectors(extent.sector, &bytes)
-                    .map_err(|_| IoError)?,
-                Err(_) => return Err(IoError),
+        let fs = &mut home.fs;
+        let mut placing = fs.begin_placing(ino).map_err(|_| IoError)?;
+        let mut started = Ok(());
+        for (first, data) in runs {
+            started = start_placed_run(fs, &mut placing, first, data);
+            if started.is_err() {
+                break;
             }
         }
-        Ok(())
+        let ended = fs.end_placing(placing).map_err(|_| IoError);
+        started.and(ended)
     }
 
     /// Starts the device reads of pages `first..first + count` of volume
@@ -696,6 +682,40 @@ impl Pager for Storage {
         home.lens.insert(file, len);
         Ok(())
     }
+}
+
+/// Places one run of a [`Placing`] and starts its device writes
+/// ([`Storage::start_run_writes`]).
+fn start_placed_run<D: BlockDevice>(
+    fs: &mut Ext2<D>,
+    placing: &mut Placing,
+    first: u64,
+    mut data: Vec<u8>,
+) -> Result<(), IoError> {
+    let pages = data.len() / PAGE;
+    let placed = fs.place_run(placing, first, pages).map_err(|_| IoError)?;
+    data[placed.inside..].fill(0);
+    let device = fs.device_mut();
+    let whole = placed.extents.len() == 1;
+    for extent in placed.extents {
+        let bytes = if whole && extent.at == 0 {
+            data.truncate(extent.len);
+            core::mem::take(&mut data)
+        } else {
+            let mut part = Vec::new();
+            part.try_reserve_exact(extent.len).map_err(|_| IoError)?;
+            part.extend_from_slice(&data[extent.at..extent.at + extent.len]);
+            part
+        };
+        match device.start_write(extent.sector, bytes) {
+            Ok(Started::Done | Started::InFlight) => {}
+            Ok(Started::QueueFull(bytes)) => device
+                .write_sectors(extent.sector, &bytes)
+                .map_err(|_| IoError)?,
+            Err(_) => return Err(IoError),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

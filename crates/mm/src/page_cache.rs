@@ -388,7 +388,9 @@ impl ObjectStore {
             pages: Vec::new(),
             next: first,
         };
-        for (copied, (&index, page)) in obj.dirty.range(first..end).enumerate() {
+        let mut dirty = obj.dirty.range(first..end);
+        let mut copied = 0;
+        while let Some((&index, page)) = dirty.next() {
             let extends = gathered
                 .runs
                 .last()
@@ -397,8 +399,15 @@ impl ObjectStore {
                 break;
             }
             if !extends {
+                // The run's buffer at its full length at once: grown page by
+                // page, it was copied again at each doubling.
+                let length = 1 + run_length(dirty.clone(), index + 1, most_pages - copied - 1);
+                let mut bytes = Vec::new();
+                bytes
+                    .try_reserve_exact(length * PAGE_SIZE as usize)
+                    .map_err(|_| Errno::NoMem)?;
                 gathered.runs.try_reserve(1).map_err(|_| Errno::NoMem)?;
-                gathered.runs.push((index, Vec::new()));
+                gathered.runs.push((index, bytes));
             }
             let Some((_, bytes)) = gathered.runs.last_mut() else {
                 break;
@@ -412,6 +421,7 @@ impl ObjectStore {
                 gathered.pages.push((index, page.mark));
             }
             gathered.next = index + 1;
+            copied += 1;
         }
         // Counted as the synchronous write-back counts its requests.
         self.stats.writeback_requests += gathered.runs.len() as u64;
@@ -431,15 +441,28 @@ impl ObjectStore {
             return;
         };
         for &(index, mark) in written {
-            if obj
-                .dirty
-                .get(&index)
-                .is_some_and(|p| p.mark == mark && p.writers == 0)
-            {
-                obj.dirty.remove(&index);
+            // One descent of the map per page (a look, then a removal, took two).
+            if let alloc::collections::btree_map::Entry::Occupied(page) = obj.dirty.entry(index) {
+                if page.get().mark == mark && page.get().writers == 0 {
+                    page.remove();
+                }
             }
         }
     }
+}
+
+/// How many of the next pages of `dirty` follow one another from page
+/// `first` on, at most `most` (a look ahead of the gather's own walk).
+fn run_length<'a>(
+    dirty: impl Iterator<Item = (&'a u64, &'a crate::object::DirtyPage)>,
+    first: u64,
+    most: usize,
+) -> usize {
+    dirty
+        .take(most)
+        .zip(first..)
+        .take_while(|((&index, _), expected)| index == *expected)
+        .count()
 }
 
 fn send_run(

@@ -217,3 +217,41 @@ fn an_abandoned_munmap_leaves_the_mapping_usable_and_a_fork_inherits_no_mark() {
     let gone = m.with(p, |vm, hw| vm.neo_munmap(p, hw, a, size));
     assert_eq!(gone, Err(Errno::Inval));
 }
+
+/// Each run's buffer is allocated once at its run's length (a run cut by
+/// the batch's page bound or by the range's end included): grown page by
+/// page it was reallocated, its bytes copied again, at each doubling.
+#[test]
+fn each_run_is_gathered_into_a_buffer_of_its_exact_length() {
+    let mut m = Machine::new();
+    let f = m.create_file(1, &vec![0u8; 40 * PAGE]);
+    for i in (0..5u64).chain(9..12).chain(20..37) {
+        write(&mut m, f, i, i as u8 + 1);
+    }
+    let g = m
+        .with_io(|vm, io| vm.file_gather_dirty(io, f, (0, 30), 16, 20))
+        .unwrap()
+        .expect("dirty pages");
+    let runs: Vec<(u64, usize, usize)> = g
+        .runs
+        .iter()
+        .map(|(at, b)| (*at, b.len() / PAGE, b.capacity() / PAGE))
+        .collect();
+    assert_eq!(runs, [(0, 5, 5), (9, 3, 3), (20, 10, 10)]);
+    for (at, bytes) in &g.runs {
+        for (i, page) in bytes.chunks(PAGE).enumerate() {
+            assert_eq!(page[0], *at as u8 + i as u8 + 1, "page {}", at + i as u64);
+        }
+    }
+    let bounded = m
+        .with_io(|vm, io| vm.file_gather_dirty(io, f, (20, 40), 16, 6))
+        .unwrap()
+        .expect("dirty pages");
+    assert_eq!(bounded.runs.len(), 1);
+    assert_eq!(bounded.runs[0].1.len(), 6 * PAGE);
+    assert_eq!(
+        bounded.runs[0].1.capacity(),
+        6 * PAGE,
+        "cut by the page bound"
+    );
+}

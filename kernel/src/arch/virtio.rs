@@ -204,8 +204,11 @@ pub fn counters() -> neoos_ext2::DeviceCounters {
     }
 }
 
-/// Requests the queue holds at once (the crate's queue size: with
-/// indirect descriptors each request takes one).
+/// Started requests the driver keeps at once: the crate's queue size (16
+/// descriptors). A read or write takes 3 of them (the crate uses indirect
+/// descriptors only with its `alloc` feature, which the kernel leaves off:
+/// docs/design.md, "Requests"), so at most 5 are on the queue at a time
+/// and a start beyond that finds it full (`QueueFull`).
 const QUEUE_SLOTS: usize = 16;
 
 /// A started request's buffers, kept until the device has used them (a

@@ -25,7 +25,8 @@
  * Reads: the main thread reads the whole file with one sys_read (PAGES /
  * 32 windows of 32 pages, a device read or two each) while the second
  * thread records every disk request count it sees. It must see one
- * strictly between the counts before and after the call: it made a system
+ * strictly between the counts before and after the call (in one of at
+ * most READ_ROUNDS rounds, the file closed between): it made a system
  * call between two of the call's reads. Were the reads made under the
  * kernel lock (as before), the call was one lock section.
  *
@@ -47,6 +48,7 @@
 #define COUNT_BITS 40
 #define MOST_SEEN 4096
 #define FAULT_ROUNDS 20
+#define READ_ROUNDS 10
 
 static volatile int stop;
 /* What the watcher does: check faults (mincore), or record counts. */
@@ -188,8 +190,9 @@ static void faults_watched(int one_cpu)
         CHECK(witnessed > 0);
 }
 
-/* One sys_read of the whole file, watched. */
-static void read_watched(void)
+/* One sys_read of the whole file, watched: whether the watcher saw a
+ * count strictly between the call's before and after. */
+static int read_round(void)
 {
     static unsigned char all[PAGES * PAGE];
     int fd = sys_open(PATH, O_RDONLY);
@@ -208,8 +211,20 @@ static void read_watched(void)
         for (long i = 0; i < PAGE; i += 511)
             CHECK_EQ(all[p * PAGE + i], byte_of(p, i));
     CHECK(after - before >= PAGES / 32);
-    CHECK(seen_between(before, after));
-    CHECK_EQ(sys_close(fd), E_OK);
+    CHECK_EQ(sys_close(fd), E_OK); /* its pages go: the next round reads the disk */
+    return seen_between(before, after);
+}
+
+/* The read watched in rounds until the watcher saw it wait (at most
+ * READ_ROUNDS): on a loaded host the watcher's CPU may get no turn from
+ * the host during one call (seen twice in whole-suite runs); the old path,
+ * one lock section, fails every round. */
+static void read_watched(void)
+{
+    int seen = 0;
+    for (int round = 0; round < READ_ROUNDS && !seen; round++)
+        seen = read_round();
+    CHECK(seen);
 }
 
 int main(int argc, char **argv)

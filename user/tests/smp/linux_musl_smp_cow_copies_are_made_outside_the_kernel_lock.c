@@ -24,16 +24,8 @@
 
 static long copies_unlocked(void)
 {
-    static char text[8192];
-    int fd = open("/proc/meminfo", O_RDONLY);
-    if (fd < 0)
-        return -1;
-    long n = read(fd, text, sizeof text - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    text[n] = 0;
-    return meminfo_row(text, "CopiesUnlocked:");
+    const char *text = read_meminfo();
+    return text ? meminfo_row(text, "CopiesUnlocked:") : -1;
 }
 
 static int page_is(const unsigned char *p, unsigned char value)

@@ -1,7 +1,7 @@
 /* smp_spin.h - what the multiprocessor tests (user/tests/smp, run on the
  * 4-CPU boot) share: the time in milliseconds, a wait without system calls
  * for a condition (bounded: it looks at the clock only every 2^20 turns),
- * and the TLB shootdown counters of /proc/meminfo. */
+ * and /proc/meminfo (its text, a row of it, the TLB shootdown counters). */
 #ifndef SMP_SPIN_H
 #define SMP_SPIN_H
 
@@ -49,18 +49,27 @@ static inline long meminfo_row(const char *text, const char *row)
     return value;
 }
 
-static inline struct shootdowns read_shootdowns(void)
+/* /proc/meminfo's text, read now (NULL if it cannot be read). */
+static inline const char *read_meminfo(void)
 {
     static char text[8192];
-    struct shootdowns s = {-1, -1, -1};
     int fd = open("/proc/meminfo", O_RDONLY);
     if (fd < 0)
-        return s;
+        return NULL;
     long n = read(fd, text, sizeof text - 1);
     close(fd);
     if (n <= 0)
-        return s;
+        return NULL;
     text[n] = 0;
+    return text;
+}
+
+static inline struct shootdowns read_shootdowns(void)
+{
+    struct shootdowns s = {-1, -1, -1};
+    const char *text = read_meminfo();
+    if (!text)
+        return s;
     s.ipis = meminfo_row(text, "TlbShootdownIpis:");
     s.pages = meminfo_row(text, "TlbRemotePages:");
     s.full = meminfo_row(text, "TlbRemoteFull:");

@@ -96,9 +96,7 @@ impl MemorySystem {
     /// Whether `file`'s object is kept (it holds the kernel's reference).
     pub fn file_kept(&self, file: FileId) -> bool {
         self.store
-            .file_object(file)
-            .ok()
-            .and_then(|id| self.store.get(id))
+            .cached_file(file)
             .and_then(|o| o.file())
             .is_some_and(|f| f.kept)
     }

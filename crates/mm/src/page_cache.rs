@@ -13,6 +13,11 @@ impl ObjectStore {
         self.files.get(&file).copied().ok_or(Errno::NoEnt)
     }
 
+    /// The object of `file` itself, if it has one.
+    pub(crate) fn cached_file(&self, file: FileId) -> Option<&crate::object::MemoryObject> {
+        self.files.get(&file).and_then(|&id| self.get(id))
+    }
+
     /// A descriptor to `file` was opened: creates the file object with
     /// `size` on first use (a cached object keeps its own, newer size).
     pub fn file_open_ref(&mut self, file: FileId, size: u64) -> ObjectId {

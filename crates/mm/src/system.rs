@@ -327,12 +327,7 @@ impl MemorySystem {
     /// reference to its object while it has dirty pages: that close
     /// writes them back ([`Self::file_close_ref`]).
     pub fn file_close_writes(&self, file: FileId) -> bool {
-        let Some(o) = self
-            .store
-            .file_object(file)
-            .ok()
-            .and_then(|id| self.store.get(id))
-        else {
+        let Some(o) = self.store.cached_file(file) else {
             return false;
         };
         let kept = o.file().is_some_and(|f| f.kept);
@@ -420,9 +415,7 @@ impl MemorySystem {
     /// Whether `file` is cached with dirty pages.
     pub fn file_has_dirty(&self, file: FileId) -> bool {
         self.store
-            .file_object(file)
-            .ok()
-            .and_then(|id| self.store.get(id))
+            .cached_file(file)
             .is_some_and(|o| !o.dirty.is_empty())
     }
 
@@ -430,12 +423,7 @@ impl MemorySystem {
     /// `write` into part of it: the file is cached, the page is not, and
     /// it lies below the stored end (pages past it read as zeros).
     pub fn file_page_to_read(&self, file: FileId, index: u64) -> bool {
-        let Some(o) = self
-            .store
-            .file_object(file)
-            .ok()
-            .and_then(|id| self.store.get(id))
-        else {
+        let Some(o) = self.store.cached_file(file) else {
             return false;
         };
         let Some(f) = o.file() else {

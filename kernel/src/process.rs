@@ -558,9 +558,8 @@ pub fn resolve_fault(frame: &mut TrapFrame, address: u64, access: Access) {
 #[cold]
 #[inline(never)]
 fn note_copy_source(k: &mut Kernel<KernelPlatform>) {
-    if let Some(src) = k.copy_waited_for() {
-        crate::arch::frames::note_copy_source(src.0);
-    }
+    let src = k.copy_waited_for().map_or(0, |frame| frame.0);
+    crate::arch::frames::note_copy_source(src);
 }
 
 /// A fault the first attempt did not resolve: one whose page is to be

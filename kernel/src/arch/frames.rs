@@ -302,8 +302,8 @@ pub fn alloc_zeroed() -> Option<PhysFrame> {
 
 /// Notes, for the page fault under way on this CPU, that its copy-on-write
 /// break is to copy frame `src` (`neoos_mm`'s `WaitForCopy`), with the
-/// count of frames given back by now ([`free_generation`]). Called under
-/// the kernel lock, while `src` is a page of the mapping core.
+/// count of frames given back by now ([`free_generation`]); 0: none.
+/// Called under the kernel lock, while `src` is a page of the mapping core.
 pub fn note_copy_source(src: u64) {
     let cpu = super::percpu::current();
     cpu.copy_source.store(src, Ordering::Relaxed);

@@ -34,15 +34,25 @@
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <neo.h>
+#include <signal.h>
 
 static unsigned long state;
 
+/* The next xorshift value. Threads share the one generator: each step is a
+ * compare-and-swap, so no two threads take the same value and the state
+ * never becomes 0. (With threads the sequence of calls also depends on how
+ * they interleave; a seed of the one-thread mode is reproducible.) */
 static unsigned long next(void)
 {
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
+    unsigned long old = __atomic_load_n(&state, __ATOMIC_RELAXED), new;
+    do {
+        new = old;
+        new ^= new << 13;
+        new ^= new >> 7;
+        new ^= new << 17;
+    } while (!__atomic_compare_exchange_n(&state, &old, new, 0, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    return new;
 }
 
 static unsigned long pick(unsigned long n) { return next() % n; }
@@ -358,6 +368,362 @@ static void one_call(void)
         remember(r);
 }
 
+/* ---- threaded mode (issue 13: the soak with threaded children) ----
+ *
+ * With a third argument N > 0 the program starts N threads besides its
+ * first (sys_thread_create), and all of them take their calls from the one
+ * budget of argv[2] calls, at once, in the one address space. Besides the
+ * plain calls and families above (which unmap, protect and map over what
+ * the other threads use: the pool holds every thread's mappings, and now
+ * and then a thread's stack or its own region), a thread:
+ *  - starts threads (at most THREADS_LIVE live, SLOTS in all), with a stack
+ *    of its own; rarely with a hostile entry or stack (raw call);
+ *  - joins the threads it started (so joins form a tree and never wait in
+ *    a circle), freeing their stacks; or makes hostile joins (itself, the
+ *    first thread, unknown ids, bad status pointers), which fail at once;
+ *  - ends itself (sys_thread_exit), or the process (sys_exit, at one
+ *    random point of the budget, from whichever thread takes it);
+ *  - forks (the child, a copy of the caller alone, makes a few plain calls
+ *    and exits);
+ *  - sends itself SIGUSR1/SIGUSR2 (handled) and changes its signal mask,
+ *    at random, SIGSEGV included;
+ *  - writes and checks its own region: each 8-byte word holds a tag of its
+ *    own address, so a word showing the tag of another address is memory
+ *    the kernel gave this process from somewhere else (a frame reused
+ *    while still mapped, a stale translation, a page not zeroed): the
+ *    process then ends with status BAD_CONTENTS, which the soak reports as
+ *    a failure. Words without a tag are allowed (another thread may have
+ *    mapped over the region); a region handed to the pool is forgotten.
+ * A thread that touches memory another thread took away ends the process
+ * by its fault: allowed. Exit status 0, or a fault's. */
+
+#define THREADS_LIVE 8            /* threads live at once besides the first */
+#define SLOTS 256                 /* threads started in all */
+#define STACK_BYTES (32 * 1024)
+#define REGION_PAGES_MAX 16
+#define TAG_MAGIC 0x7a6e000000000000UL
+#define TAG_MASK 0xffff000000000000UL
+#define BAD_CONTENTS 77           /* exit status: memory from elsewhere */
+#define FORK_CHILD_CALLS 5
+
+struct thread_slot {
+    int tid;                      /* > 0 once started */
+    int creator;                  /* slot of the thread that started it; -1: the first */
+    int joined;
+    unsigned long stack;          /* its stack mapping, 0 when handed to the pool */
+};
+
+/* What the threads share to steer the run. It lives in a mapping of its
+ * own, not in the data segment: a read into data_buf with a large count
+ * (a plain call) overwrites whatever follows data_buf, and a budget
+ * overwritten with file bytes would run for ever. */
+struct control {
+    long calls;                   /* the budget's size */
+    long calls_left;              /* the shared budget (atomic) */
+    long exit_at;                 /* budget index at which sys_exit(0) is called, or -1 */
+    long pressure_index;          /* budget index at which heap_pressure runs, or -1 */
+    int slots_used;               /* slots taken (atomic) */
+    int live_threads;             /* started and not yet returned (atomic) */
+    long signals_taken;
+    struct thread_slot slots[SLOTS];
+};
+
+static struct control *ctl;
+
+/* One thread's own state: its slot (-1: the first thread) and region. */
+struct me {
+    int slot;
+    unsigned long region;         /* 0: none */
+    int region_pages;
+};
+
+static unsigned long tag_of(unsigned long address) { return TAG_MAGIC | (address >> 3); }
+
+/* Takes one call from the budget: its index, or -1 when none is left. */
+static long take_call(void)
+{
+    long left = __atomic_sub_fetch(&ctl->calls_left, 1, __ATOMIC_RELAXED);
+    return left < 0 ? -1 : ctl->calls - left - 1;
+}
+
+/* Maps, writes or checks the calling thread's region. */
+static void touch_region(struct me *t)
+{
+    if (!t->region) {
+        int pages = 1 + (int)pick(REGION_PAGES_MAX);
+        void *r = mmap(NULL, (unsigned long)pages * 4096, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANON, -1, 0);
+        if (r == MAP_FAILED)
+            return;
+        t->region = (unsigned long)r;
+        t->region_pages = pages;
+        return;
+    }
+    unsigned long page = t->region + pick((unsigned long)t->region_pages) * 4096;
+    volatile unsigned long *w = (volatile unsigned long *)page;
+    switch (pick(8)) {
+    case 0:
+        /* unmapped (its frames go back) and mapped anew, elsewhere maybe */
+        munmap((void *)t->region, (unsigned long)t->region_pages * 4096);
+        t->region = 0;
+        break;
+    case 1:
+        /* handed to the pool: the others unmap, protect, map over it while
+         * this thread is gone from it */
+        pool[pick(POOL)] = t->region;
+        t->region = 0;
+        break;
+    case 2: case 3: case 4:
+        for (int k = 0; k < 512; k++)
+            w[k] = tag_of(page + 8UL * (unsigned long)k);
+        break;
+    default:
+        for (int k = 0; k < 512; k++) {
+            unsigned long v = w[k];
+            if ((v & TAG_MASK) == TAG_MAGIC && v != tag_of(page + 8UL * (unsigned long)k)) {
+                eprintf("syscall_fuzzer: %lx holds %lx, the tag of %lx\n",
+                        page + 8UL * (unsigned long)k, v, (v & ~TAG_MASK) << 3);
+                sys_exit(BAD_CONTENTS);
+            }
+        }
+        break;
+    }
+}
+
+static int worker(void *arg);
+
+/* Starts a thread (if fewer than THREADS_LIVE live) on a stack of its own,
+ * which now and then goes to the pool too (the others may unmap it). */
+static void start_thread(struct me *t, long calls)
+{
+    if (__atomic_load_n(&ctl->live_threads, __ATOMIC_RELAXED) >= THREADS_LIVE)
+        return;
+    int slot = __atomic_fetch_add(&ctl->slots_used, 1, __ATOMIC_RELAXED);
+    if (slot >= SLOTS)
+        return;
+    void *stack = mmap(NULL, STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, -1, 0);
+    if (stack == MAP_FAILED)
+        return;
+    ctl->slots[slot].creator = t->slot;
+    ctl->slots[slot].stack = (unsigned long)stack;
+    __atomic_add_fetch(&ctl->live_threads, 1, __ATOMIC_RELAXED);
+    /* the argument: its slot, and whether it stops after a few calls */
+    long arg = slot | (calls ? 0x10000L : 0);
+    int tid = sys_thread_create(worker, (void *)arg, stack, STACK_BYTES);
+    if (tid < 0) {
+        __atomic_sub_fetch(&ctl->live_threads, 1, __ATOMIC_RELAXED);
+        munmap(stack, STACK_BYTES);
+        ctl->slots[slot].stack = 0;
+        return;
+    }
+    __atomic_store_n(&ctl->slots[slot].tid, tid, __ATOMIC_RELEASE);
+    if (pick(16) == 0) {
+        pool[pick(POOL)] = (unsigned long)stack;
+        ctl->slots[slot].stack = 0;
+    }
+}
+
+/* Joins one of the threads the caller started (the joins form a tree, so
+ * none waits in a circle) and frees its stack. */
+static void join_own_thread(struct me *t)
+{
+    int used = __atomic_load_n(&ctl->slots_used, __ATOMIC_RELAXED);
+    if (used > SLOTS)
+        used = SLOTS;
+    if (used == 0)
+        return;
+    int first = (int)pick((unsigned long)used);
+    for (int k = 0; k < used; k++) {
+        struct thread_slot *s = &ctl->slots[(first + k) % used];
+        int tid = __atomic_load_n(&s->tid, __ATOMIC_ACQUIRE);
+        if (s->creator != t->slot || tid <= 0 || s->joined)
+            continue;
+        int status = -1;
+        int r = sys_thread_join(tid, pick(8) ? &status : (int *)address());
+        if (r == E_OK) {
+            s->joined = 1;
+            if (s->stack)
+                munmap((void *)s->stack, STACK_BYTES);
+            s->stack = 0;
+        }
+        return;
+    }
+}
+
+/* A raw thread: a few plain calls, then sys_thread_exit (its stack has no
+ * return address). */
+static int raw_worker(void *arg)
+{
+    (void)arg;
+    for (int k = 0; k < 8; k++)
+        one_call();
+    sys_thread_exit(0);
+}
+
+/* Thread calls with hostile arguments: creates with bad entries or stacks,
+ * joins of itself, of the first thread, of unknown ids. None may block. */
+static void hostile_thread_call(void)
+{
+    static const long entries[] = { 0, 0xffff800000001000L, 0x0000800000000000L, -1 };
+    switch (pick(4)) {
+    case 0: {
+        /* a bad entry, a good stack: refused, or the thread faults at once
+         * (ending the process): only rarely */
+        long entry = pick(64) ? entries[pick(4)] : (long)data_buf;
+        neo_syscall(SYS_THREAD_CREATE, entry, (long)own_mapping() + 4096, 0, 0, 0, 0);
+        break;
+    }
+    case 1:
+        /* the right entry on a stack that is anything at all: its pages
+         * may be another thread's or nothing */
+        if (__atomic_load_n(&ctl->live_threads, __ATOMIC_RELAXED) < THREADS_LIVE) {
+            /* never data_buf: a stack there would grow over the data
+             * segment */
+            static const unsigned long stacks[] = { 0, 0xffff800000010000UL,
+                                                    0x0000800000000000UL, 0x10000UL };
+            unsigned long stack = pick(4) ? own_mapping() + 8 * 4096 - 64
+                                          : pick(2) ? stacks[pick(4)] : next() & 0x00007ffffffff000UL;
+            neo_syscall(SYS_THREAD_CREATE, (long)raw_worker, (long)stack, 0, small(), 0, 0);
+        }
+        break;
+    case 2: {
+        static const long tids[] = { 0, -1, 999999, 0x7fffffff };
+        long tid = pick(2) ? tids[pick(4)] : sys_getpid(); /* the first thread: not joinable */
+        neo_syscall(SYS_THREAD_JOIN, tid, pick(2) ? 0 : (long)address(), 0, 0, 0, 0);
+        break;
+    }
+    default: {
+        /* any thread of the process, a status pointer it cannot write:
+         * refused before any wait */
+        int used = __atomic_load_n(&ctl->slots_used, __ATOMIC_RELAXED);
+        long tid = used > 0 ? ctl->slots[pick(used < SLOTS ? (unsigned long)used : SLOTS)].tid : 1;
+        neo_syscall(SYS_THREAD_JOIN, tid, pick(2) ? 8 : (long)(0xffff800000000000UL + pick(4096)),
+                    0, 0, 0, 0);
+        break;
+    }
+    }
+}
+
+/* A fork by one thread: the child (a copy of the caller alone) makes a few
+ * plain calls and exits; the parent now and then waits for a child. */
+static void fork_now(void)
+{
+    int pid = fork();
+    if (pid == 0) {
+        for (int k = 0; k < FORK_CHILD_CALLS; k++)
+            one_call();
+        sys_exit(0);
+    }
+    if (pid > 0 && pick(2))
+        sys_wait(NULL);
+}
+
+static void count_signal(int sig)
+{
+    (void)sig;
+    __atomic_add_fetch(&ctl->signals_taken, 1, __ATOMIC_RELAXED);
+}
+
+/* Signals to the process itself (SIGUSR1/SIGUSR2, handled) and the
+ * thread's mask, SIGSEGV and everything else included now and then. */
+static void signal_call(void)
+{
+    sigset_t set = 0;
+    switch (pick(3)) {
+    case 0:
+        kill(sys_getpid(), pick(2) ? SIGUSR1 : SIGUSR2);
+        break;
+    case 1:
+        set = pick(4) ? (sigset_t)(pick(4) << (SIGUSR1 - 1)) | (pick(2) << (SIGUSR2 - 1))
+                      : (sigset_t)next();
+        sigprocmask((int)pick(3), &set, NULL);
+        break;
+    default:
+        neo_syscall(SYS_SIGPROCMASK, small(), (long)address(), pick(2) ? 0 : (long)address(), 0,
+                    0, 0);
+        break;
+    }
+}
+
+/* One call of a thread in threaded mode. */
+static void threaded_call(struct me *t, long index)
+{
+    if (index == ctl->exit_at)
+        sys_exit(0); /* the process, from whichever thread is here */
+    if (index == ctl->pressure_index)
+        heap_pressure();
+    switch (pick(64)) {
+    case 0: case 1: start_thread(t, pick(2)); return;
+    case 2: join_own_thread(t); return;
+    case 3: hostile_thread_call(); return;
+    case 4: if (pick(2) == 0) fork_now(); return;
+    case 5: signal_call(); return;
+    case 6:
+        if (t->slot >= 0 && pick(8) == 0) {
+            __atomic_sub_fetch(&ctl->live_threads, 1, __ATOMIC_RELAXED);
+            sys_thread_exit(0);
+        }
+        return;
+    case 7: case 8: case 9: case 10: case 11: case 12: case 13: case 14:
+        touch_region(t);
+        return;
+    default:
+        one_call();
+        return;
+    }
+}
+
+/* A thread started by start_thread: calls from the budget until it is
+ * spent (or, for a short-lived one, a few dozen of them). */
+static int worker(void *arg)
+{
+    long a = (long)arg;
+    struct me t = { .slot = (int)(a & 0xffff), .region = 0, .region_pages = 0 };
+    long limit = (a & 0x10000L) ? 1 + (long)pick(64) : -1;
+    long index;
+    while (limit != 0 && (index = take_call()) >= 0) {
+        threaded_call(&t, index);
+        if (limit > 0)
+            limit--;
+    }
+    __atomic_sub_fetch(&ctl->live_threads, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* The first thread in threaded mode: starts `threads` threads, calls from
+ * the budget with them, then (mostly) joins the ones it started before it
+ * returns, which ends the process and any thread still running. Rarely it
+ * ends itself alone (sys_thread_exit) and the last thread ends the process. */
+static int run_threaded(long seed, long calls, long threads)
+{
+    ctl = mmap(NULL, sizeof *ctl, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, -1, 0);
+    if (ctl == MAP_FAILED)
+        return 3;
+    struct sigaction act = { 0 };
+    act.sa_handler = count_signal;
+    sigaction(SIGUSR1, &act, NULL);
+    sigaction(SIGUSR2, &act, NULL);
+    ctl->calls = calls;
+    ctl->calls_left = calls;
+    ctl->exit_at = pick(5) == 0 ? (long)pick((unsigned long)calls) : -1;
+    ctl->pressure_index = seed % 100 == 0 && seed > 0 ? (long)pick((unsigned long)calls + 1) : -1;
+    struct me t = { .slot = -1, .region = 0, .region_pages = 0 };
+    for (long k = 0; k < threads; k++)
+        start_thread(&t, 0);
+    if (seed % 32 == 0 && seed > 0)
+        mincore_mapped_64gib();
+    long index;
+    while ((index = take_call()) >= 0) {
+        threaded_call(&t, index);
+        if (pick(20000) == 0)
+            sys_thread_exit(0);
+    }
+    if (pick(4))
+        for (int k = 0; k < SLOTS; k++)
+            join_own_thread(&t);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     state = argc > 1 ? (unsigned long)neo_atol(argv[1]) * 2654435761UL + 1 : 1;
@@ -369,6 +735,9 @@ int main(int argc, char **argv)
         pool[i] = (unsigned long)m;
     }
     long seed = argc > 1 ? neo_atol(argv[1]) : 0;
+    long threads = argc > 3 ? neo_atol(argv[3]) : 0;
+    if (threads > 0)
+        return run_threaded(seed, calls, threads > THREADS_LIVE ? THREADS_LIVE : threads);
     long pressure_at = seed % 100 == 0 && seed > 0 ? (long)pick((unsigned long)calls + 1) : -1;
     if (seed % 32 == 0 && seed > 0)
         mincore_mapped_64gib();

@@ -60,6 +60,31 @@ static void read_settings(long *children, long *calls)
         *calls = neo_atol(space + 1);
 }
 
+/* Prints the files of the RAM disk's folders and their sizes (after a
+ * loss of frames: a file a fuzzer created or grew holds frames). */
+static void show_files(void)
+{
+    static const char *const folders[] = { "/", "/tmp", "/etc", "/bin" };
+    static char names[8192];
+    for (int k = 0; k < 4; k++) {
+        int n = sys_readdir(folders[k], names, sizeof names - 1);
+        if (n < 0)
+            continue;
+        names[n < (int)sizeof names - 1 ? n : (int)sizeof names - 1] = 0;
+        for (char *name = names, *end; *name; name = end + 1) {
+            end = strchr(name, '\n');
+            if (!end)
+                break;
+            *end = 0;
+            char path[300];
+            snprintf(path, sizeof path, "%s%s%s", folders[k], k ? "/" : "", name);
+            struct neo_stat st;
+            if (sys_stat(path, &st) == E_OK && st.kind == NEO_STAT_FILE)
+                eprintf("soak: %s: %lu bytes\n", path, st.size);
+        }
+    }
+}
+
 /* Threads a child of seed `seed` starts besides its first: none for odd
  * seeds (the one-thread fuzzer, whose run a seed reproduces), 2 to 6 for
  * even ones (all of them calling at once in one address space; seeds
@@ -128,6 +153,7 @@ int main(int argc, char **argv)
     }
     if (free1 < free0) {
         eprintf("soak: %ld frames were not given back\n", free0 - free1);
+        show_files();
         return 1;
     }
     return 0;

@@ -5,7 +5,9 @@
  * unmaps or protects its own memory at random); the kernel must stay up.
  * Left out: calls that block forever or reach other processes (sys_kill,
  * sys_read_console with a good buffer, fork), writes to the console, files
- * other tests rely on (/dev/faulty, datos.bin) and IPC_PRIVATE segments
+ * other tests rely on (/dev/faulty, datos.bin; an open that may write or
+ * create names only /tmp/fuzz0..3, folders or bad pointers, never a file of
+ * the system nor bytes of its memory) and IPC_PRIVATE segments
  * (they would outlive it), and PROT_EXEC on what it maps or protects: a
  * fixed mapping over its own code would otherwise run pages of zeros
  * (`add %al,(%rax)` stores into what it runs, which QEMU's TCG emulates
@@ -81,6 +83,20 @@ static unsigned long address(void)
         unsigned long a = pool[pick(POOL)];
         return pick(4) ? a : a + pick(3 * 4096);
     }
+    }
+}
+
+/* A path for an open that may create, truncate or write: its own files,
+ * folders, nothing, or a bad pointer. Never a file of the system (other
+ * programs run /bin/hello, read /etc/motd) nor bytes of its memory (they
+ * could name a new file anywhere, whose frames the caller would miss). */
+static unsigned long writable_path(void)
+{
+    static const unsigned long bad[] = { 0, 0xffff800000000000UL, 0x0000800000000000UL };
+    switch (pick(8)) {
+    case 0: return (unsigned long)paths[6 + pick(4)]; /* /tmp, /, "", /no/such/file */
+    case 1: return bad[pick(3)];
+    default: return (unsigned long)paths[pick(4)];   /* /tmp/fuzz0..3 */
     }
 }
 
@@ -289,6 +305,8 @@ static void one_call(void)
         break;
     case SYS_OPEN:
         b = pick(4) ? (long)(pick(4) | (pick(2) ? O_CREAT : 0) | (pick(4) ? 0 : O_TRUNC)) : small();
+        if (b != O_RDONLY)
+            a = writable_path();
         break;
     case SYS_CLOSE:
     case SYS_FSYNC:
@@ -403,6 +421,13 @@ static void one_call(void)
 #define REGION_PAGES_MAX 16
 #define TAG_MAGIC 0x7a6e000000000000UL
 #define TAG_MASK 0xffff000000000000UL
+/* Regions live in windows of their own, each used once, above MMAP_TOP
+ * (where mmap without an address never places anything) and below the
+ * stack: no other mapping of the process ever had their addresses, so no
+ * call of another thread writes there through an address it kept. */
+#define WINDOW_BASE 0x0000780000000000UL
+#define WINDOW_BYTES (64UL << 20)
+#define WINDOWS 16384
 #define BAD_CONTENTS 77           /* exit status: memory from elsewhere */
 #define FORK_CHILD_CALLS 5
 
@@ -425,6 +450,7 @@ struct control {
     int slots_used;               /* slots taken (atomic) */
     int live_threads;             /* started and not yet returned (atomic) */
     long signals_taken;
+    long windows;                 /* region windows taken (atomic) */
     struct thread_slot slots[SLOTS];
 };
 
@@ -450,9 +476,14 @@ static long take_call(void)
 static void touch_region(struct me *t)
 {
     if (!t->region) {
+        long window = __atomic_fetch_add(&ctl->windows, 1, __ATOMIC_RELAXED);
+        if (window >= WINDOWS)
+            return;
         int pages = 1 + (int)pick(REGION_PAGES_MAX);
-        void *r = mmap(NULL, (unsigned long)pages * 4096, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANON, -1, 0);
+        unsigned long at = WINDOW_BASE + (unsigned long)window * WINDOW_BYTES +
+                           pick(WINDOW_BYTES / 4096 - REGION_PAGES_MAX) * 4096;
+        void *r = mmap((void *)at, (unsigned long)pages * 4096, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANON | MAP_FIXED, -1, 0);
         if (r == MAP_FAILED)
             return;
         t->region = (unsigned long)r;
@@ -517,7 +548,7 @@ static void start_thread(struct me *t, long calls)
         return;
     }
     __atomic_store_n(&ctl->slots[slot].tid, tid, __ATOMIC_RELEASE);
-    if (pick(16) == 0) {
+    if (pick(32) == 0) {
         pool[pick(POOL)] = (unsigned long)stack;
         ctl->slots[slot].stack = 0;
     }
@@ -576,12 +607,12 @@ static void hostile_thread_call(void)
     case 1:
         /* the right entry on a stack that is anything at all: its pages
          * may be another thread's or nothing */
-        if (__atomic_load_n(&ctl->live_threads, __ATOMIC_RELAXED) < THREADS_LIVE) {
+        if (__atomic_load_n(&ctl->live_threads, __ATOMIC_RELAXED) < THREADS_LIVE && pick(8) == 0) {
             /* never data_buf: a stack there would grow over the data
              * segment */
             static const unsigned long stacks[] = { 0, 0xffff800000010000UL,
                                                     0x0000800000000000UL, 0x10000UL };
-            unsigned long stack = pick(4) ? own_mapping() + 8 * 4096 - 64
+            unsigned long stack = pick(4) == 0 ? own_mapping() + 8 * 4096 - 64
                                           : pick(2) ? stacks[pick(4)] : next() & 0x00007ffffffff000UL;
             neo_syscall(SYS_THREAD_CREATE, (long)raw_worker, (long)stack, 0, small(), 0, 0);
         }

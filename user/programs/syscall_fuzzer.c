@@ -405,15 +405,18 @@ static void one_call(void)
  *    and exits);
  *  - sends itself SIGUSR1/SIGUSR2 (handled) and changes its signal mask,
  *    at random, SIGSEGV included;
- *  - writes and checks its own region: each 8-byte word holds a tag of its
- *    own address, so a word showing the tag of another address is memory
- *    the kernel gave this process from somewhere else (a frame reused
- *    while still mapped, a stale translation, a page not zeroed): the
- *    process then ends with status BAD_CONTENTS, which the soak reports as
- *    a failure. Words without a tag are allowed (another thread may have
- *    mapped over the region); a region handed to the pool is forgotten.
+ *  - maps, writes, checks and unmaps regions: its own, and SHARED ones
+ *    that every thread writes, checks and unmaps. Each region lies in a
+ *    window of addresses used once (no other mapping ever had them) and
+ *    each 8-byte word is written only with a tag of its own address, so a
+ *    word that is neither 0 nor its tag is memory the kernel gave from
+ *    somewhere else: a frame reused while a translation to it lived on (a
+ *    missed shootdown), a new page not zeroed, a fork's copy torn. A forked
+ *    child checks its copies of the regions the same way. The process then
+ *    ends with status BAD_CONTENTS, which the soak reports as a failure;
+ *    a region handed to the pool is forgotten.
  * A thread that touches memory another thread took away ends the process
- * by its fault: allowed. Exit status 0, or a fault's. */
+ * by its fault: allowed. Exit status 0, a fault's, or BAD_CONTENTS. */
 
 #define THREADS_LIVE 8            /* threads live at once besides the first */
 #define SLOTS 256                 /* threads started in all */
@@ -428,7 +431,8 @@ static void one_call(void)
 #define WINDOW_BASE 0x0000780000000000UL
 #define WINDOW_BYTES (64UL << 20)
 #define WINDOWS 16384
-#define BAD_CONTENTS 77           /* exit status: memory from elsewhere */
+#define BAD_CONTENTS 77
+#define SHARED 6                  /* regions all threads touch */           /* exit status: memory from elsewhere */
 #define FORK_CHILD_CALLS 5
 
 struct thread_slot {
@@ -451,6 +455,7 @@ struct control {
     int live_threads;             /* started and not yet returned (atomic) */
     long signals_taken;
     long windows;                 /* region windows taken (atomic) */
+    unsigned long shared[SHARED]; /* shared regions: address | (pages - 1), or 0 */
     struct thread_slot slots[SLOTS];
 };
 
@@ -472,29 +477,70 @@ static long take_call(void)
     return left < 0 ? -1 : ctl->calls - left - 1;
 }
 
-/* Maps, writes or checks the calling thread's region. */
+/* Ends the process with BAD_CONTENTS: the word at `at` holds `v`, which
+ * is neither 0 nor its tag. */
+static void bad_word(unsigned long at, unsigned long v)
+{
+    if ((v & TAG_MASK) == TAG_MAGIC)
+        eprintf("syscall_fuzzer: %lx holds %lx, the tag of %lx\n", at, v, (v & ~TAG_MASK) << 3);
+    else
+        eprintf("syscall_fuzzer: %lx holds %lx, neither 0 nor its tag\n", at, v);
+    sys_exit(BAD_CONTENTS);
+}
+
+/* Checks a page of a region: only the threads of this process write there,
+ * and only each word's tag, so every word is 0 or its tag. */
+static void check_page(unsigned long page)
+{
+    volatile unsigned long *w = (volatile unsigned long *)page;
+    for (int k = 0; k < 512; k++) {
+        unsigned long v = w[k];
+        if (v != 0 && v != tag_of(page + 8UL * (unsigned long)k))
+            bad_word(page + 8UL * (unsigned long)k, v);
+    }
+}
+
+static void write_page(unsigned long page)
+{
+    volatile unsigned long *w = (volatile unsigned long *)page;
+    for (int k = 0; k < 512; k++)
+        w[k] = tag_of(page + 8UL * (unsigned long)k);
+}
+
+/* Maps a region of 1..REGION_PAGES_MAX pages in a window of its own and
+ * checks that a page of it reads as zeros: its address, or 0. */
+static unsigned long map_region(int *pages_out)
+{
+    long window = __atomic_fetch_add(&ctl->windows, 1, __ATOMIC_RELAXED);
+    if (window >= WINDOWS)
+        return 0;
+    int pages = 1 + (int)pick(REGION_PAGES_MAX);
+    unsigned long at = WINDOW_BASE + (unsigned long)window * WINDOW_BYTES +
+                       pick(WINDOW_BYTES / 4096 - REGION_PAGES_MAX) * 4096;
+    void *r = mmap((void *)at, (unsigned long)pages * 4096, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANON | MAP_FIXED, -1, 0);
+    if (r == MAP_FAILED)
+        return 0;
+    unsigned long page = at + pick((unsigned long)pages) * 4096;
+    volatile unsigned long *w = (volatile unsigned long *)page;
+    for (int k = 0; k < 512; k++)
+        if (w[k] != 0)
+            bad_word(page + 8UL * (unsigned long)k, w[k]);
+    *pages_out = pages;
+    return at;
+}
+
+/* Maps, writes or checks the calling thread's own region. */
 static void touch_region(struct me *t)
 {
     if (!t->region) {
-        long window = __atomic_fetch_add(&ctl->windows, 1, __ATOMIC_RELAXED);
-        if (window >= WINDOWS)
-            return;
-        int pages = 1 + (int)pick(REGION_PAGES_MAX);
-        unsigned long at = WINDOW_BASE + (unsigned long)window * WINDOW_BYTES +
-                           pick(WINDOW_BYTES / 4096 - REGION_PAGES_MAX) * 4096;
-        void *r = mmap((void *)at, (unsigned long)pages * 4096, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANON | MAP_FIXED, -1, 0);
-        if (r == MAP_FAILED)
-            return;
-        t->region = (unsigned long)r;
-        t->region_pages = pages;
+        t->region = map_region(&t->region_pages);
         return;
     }
     unsigned long page = t->region + pick((unsigned long)t->region_pages) * 4096;
-    volatile unsigned long *w = (volatile unsigned long *)page;
     switch (pick(8)) {
     case 0:
-        /* unmapped (its frames go back) and mapped anew, elsewhere maybe */
+        /* unmapped (its frames go back) and mapped anew, elsewhere */
         munmap((void *)t->region, (unsigned long)t->region_pages * 4096);
         t->region = 0;
         break;
@@ -505,19 +551,65 @@ static void touch_region(struct me *t)
         t->region = 0;
         break;
     case 2: case 3: case 4:
-        for (int k = 0; k < 512; k++)
-            w[k] = tag_of(page + 8UL * (unsigned long)k);
+        write_page(page);
         break;
     default:
-        for (int k = 0; k < 512; k++) {
-            unsigned long v = w[k];
-            if ((v & TAG_MASK) == TAG_MAGIC && v != tag_of(page + 8UL * (unsigned long)k)) {
-                eprintf("syscall_fuzzer: %lx holds %lx, the tag of %lx\n",
-                        page + 8UL * (unsigned long)k, v, (v & ~TAG_MASK) << 3);
-                sys_exit(BAD_CONTENTS);
-            }
-        }
+        check_page(page);
         break;
+    }
+}
+
+/* The shared regions: every thread maps, writes, checks and unmaps them
+ * (ctl->shared[i] is the address | (pages - 1), 0 when none). A thread
+ * that touches one another thread has just unmapped ends the process by
+ * its fault; one that touched it before must not reach its frames after
+ * munmap returns (a frame then reused for a new region would show the
+ * tags of the old address). */
+static void touch_shared(void)
+{
+    unsigned long *entry = &ctl->shared[pick(SHARED)];
+    unsigned long e = __atomic_load_n(entry, __ATOMIC_ACQUIRE);
+    if (!e) {
+        int pages;
+        unsigned long at = map_region(&pages);
+        if (!at)
+            return;
+        unsigned long none = 0;
+        if (!__atomic_compare_exchange_n(entry, &none, at | (unsigned long)(pages - 1), 0,
+                                         __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+            munmap((void *)at, (unsigned long)pages * 4096);
+        return;
+    }
+    unsigned long at = e & ~4095UL;
+    int pages = (int)(e & 4095) + 1;
+    unsigned long page = at + pick((unsigned long)pages) * 4096;
+    switch (pick(32)) {
+    case 0:
+        if (__atomic_compare_exchange_n(entry, &e, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            munmap((void *)at, (unsigned long)pages * 4096);
+        break;
+    case 1: case 2: case 3: case 4: case 5: case 6:
+        write_page(page);
+        break;
+    default:
+        check_page(page);
+        break;
+    }
+}
+
+/* In a forked child: the copies of the caller's region and of the shared
+ * regions (other threads may have been writing them during the fork) hold
+ * only zeros and tags. */
+static void check_copies(struct me *t)
+{
+    if (t->region)
+        for (int p = 0; p < t->region_pages; p++)
+            check_page(t->region + (unsigned long)p * 4096);
+    for (int i = 0; i < SHARED; i++) {
+        unsigned long e = ctl->shared[i];
+        if (e)
+            for (unsigned long p = 0; p <= (e & 4095); p++)
+                check_page((e & ~4095UL) + p * 4096);
     }
 }
 
@@ -637,16 +729,18 @@ static void hostile_thread_call(void)
 
 /* A fork by one thread: the child (a copy of the caller alone) makes a few
  * plain calls and exits; the parent now and then waits for a child. */
-static void fork_now(void)
+static void fork_now(struct me *t)
 {
     int pid = fork();
     if (pid == 0) {
+        check_copies(t);
         for (int k = 0; k < FORK_CHILD_CALLS; k++)
             one_call();
         sys_exit(0);
     }
-    if (pid > 0 && pick(2))
-        sys_wait(NULL);
+    int status = 0;
+    if (pid > 0 && pick(2) && sys_wait(&status) > 0 && status == BAD_CONTENTS)
+        sys_exit(BAD_CONTENTS); /* a child saw memory of another address */
 }
 
 static void count_signal(int sig)
@@ -687,7 +781,7 @@ static void threaded_call(struct me *t, long index)
     case 0: case 1: start_thread(t, pick(2)); return;
     case 2: join_own_thread(t); return;
     case 3: hostile_thread_call(); return;
-    case 4: if (pick(2) == 0) fork_now(); return;
+    case 4: if (pick(2) == 0) fork_now(t); return;
     case 5: signal_call(); return;
     case 6:
         if (t->slot >= 0 && pick(8) == 0) {
@@ -695,8 +789,11 @@ static void threaded_call(struct me *t, long index)
             sys_thread_exit(0);
         }
         return;
-    case 7: case 8: case 9: case 10: case 11: case 12: case 13: case 14:
+    case 7: case 8: case 9: case 10: case 11: case 12:
         touch_region(t);
+        return;
+    case 13: case 14: case 15: case 16: case 17: case 18:
+        touch_shared();
         return;
     default:
         one_call();

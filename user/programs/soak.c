@@ -29,8 +29,9 @@ static void remove_fuzzer_segments(void)
  * writes are one of their families) is free again for what runs next. */
 static void truncate_fuzzer_files(void)
 {
-    static const char *const files[] = { "/tmp/fuzz0", "/tmp/fuzz1", "/tmp/fuzz2", "/tmp/fuzz3" };
-    for (int k = 0; k < 4; k++) {
+    static const char *const files[] = { "/tmp/fuzz0", "/tmp/fuzz1", "/tmp/fuzz2", "/tmp/fuzz3",
+                                         "/home/fuzz0", "/home/fuzz1" };
+    for (int k = 0; k < 6; k++) {
         int fd = sys_open(files[k], O_RDWR | O_TRUNC);
         if (fd >= 0)
             sys_close(fd);

@@ -6,7 +6,7 @@
  * Left out: calls that block forever or reach other processes (sys_kill,
  * sys_read_console with a good buffer, fork), writes to the console, files
  * other tests rely on (/dev/faulty, datos.bin; an open that may write or
- * create names only /tmp/fuzz0..3, folders or bad pointers, never a file of
+ * create names only its files, folders or bad pointers, never a file of
  * the system nor bytes of its memory) and IPC_PRIVATE segments
  * (they would outlive it), and PROT_EXEC on what it maps or protects: a
  * fixed mapping over its own code would otherwise run pages of zeros
@@ -30,7 +30,8 @@
  *    point, then the remaining calls run with the kernel heap at its reserve.
  *
  * SysV keys it uses: 0x46550 + (0..3); the caller removes them. Files:
- * /tmp/fuzz0../tmp/fuzz3 (the caller truncates them). Exits 0 after its
+ * /tmp/fuzz0../tmp/fuzz3 and, on the ext2 disk, /home/fuzz0 and
+ * /home/fuzz1 (the caller truncates them). Exits 0 after its
  * calls. */
 #include <syscalls.h>
 #include <sys/mman.h>
@@ -65,7 +66,7 @@ static char data_buf[4096];
 
 static const char *const paths[] = {
     "/tmp/fuzz0", "/tmp/fuzz1", "/tmp/fuzz2", "/tmp/fuzz3", "/etc/motd", "/bin/hello",
-    "/tmp", "/", "", "/no/such/file", "/home/usuario",
+    "/tmp", "/", "", "/no/such/file", "/home/usuario", "/home/fuzz0", "/home/fuzz1",
 };
 
 static unsigned long address(void)
@@ -96,6 +97,7 @@ static unsigned long writable_path(void)
     switch (pick(8)) {
     case 0: return (unsigned long)paths[6 + pick(4)]; /* /tmp, /, "", /no/such/file */
     case 1: return bad[pick(3)];
+    case 2: return (unsigned long)paths[11 + pick(2)]; /* /home/fuzz0..1: the disk */
     default: return (unsigned long)paths[pick(4)];   /* /tmp/fuzz0..3 */
     }
 }
@@ -399,10 +401,11 @@ static void one_call(void)
  *  - joins the threads it started (so joins form a tree and never wait in
  *    a circle), freeing their stacks; or makes hostile joins (itself, the
  *    first thread, unknown ids, bad status pointers), which fail at once;
- *  - ends itself (sys_thread_exit), or the process (sys_exit, at one
- *    random point of the budget, from whichever thread takes it);
- *  - forks (the child, a copy of the caller alone, makes a few plain calls
- *    and exits);
+ *  - ends itself (sys_thread_exit), or the process (sys_exit or sys_kill
+ *    of itself, at one random point of the budget, from whichever thread
+ *    takes it);
+ *  - forks (the child, a copy of the caller alone, checks its copies, makes
+ *    a few plain calls and exits; the parent may kill it while it runs);
  *  - sends itself SIGUSR1/SIGUSR2 (handled) and changes its signal mask,
  *    at random, SIGSEGV included;
  *  - maps, writes, checks and unmaps regions: its own, and SHARED ones
@@ -451,6 +454,7 @@ struct control {
     long calls_left;              /* the shared budget (atomic) */
     long exit_at;                 /* budget index at which sys_exit(0) is called, or -1 */
     long pressure_index;          /* budget index at which heap_pressure runs, or -1 */
+    long kill_at;                 /* budget index at which it kills itself, or -1 */
     int slots_used;               /* slots taken (atomic) */
     int live_threads;             /* started and not yet returned (atomic) */
     long signals_taken;
@@ -739,6 +743,8 @@ static void fork_now(struct me *t)
         sys_exit(0);
     }
     int status = 0;
+    if (pid > 0 && pick(4) == 0)
+        sys_kill(pid); /* while it runs, maybe on another CPU */
     if (pid > 0 && pick(2) && sys_wait(&status) > 0 && status == BAD_CONTENTS)
         sys_exit(BAD_CONTENTS); /* a child saw memory of another address */
 }
@@ -777,6 +783,8 @@ static void threaded_call(struct me *t, long index)
         sys_exit(0); /* the process, from whichever thread is here */
     if (index == ctl->pressure_index)
         heap_pressure();
+    if (index == ctl->kill_at)
+        sys_kill(sys_getpid()); /* the process, while its other threads run */
     switch (pick(64)) {
     case 0: case 1: start_thread(t, pick(2)); return;
     case 2: join_own_thread(t); return;
@@ -834,6 +842,7 @@ static int run_threaded(long seed, long calls, long threads)
     ctl->calls = calls;
     ctl->calls_left = calls;
     ctl->exit_at = pick(5) == 0 ? (long)pick((unsigned long)calls) : -1;
+    ctl->kill_at = pick(16) == 0 ? (long)pick((unsigned long)calls) : -1;
     ctl->pressure_index = seed % 100 == 0 && seed > 0 ? (long)pick((unsigned long)calls + 1) : -1;
     struct me t = { .slot = -1, .region = 0, .region_pages = 0 };
     for (long k = 0; k < threads; k++)

@@ -446,9 +446,13 @@ struct thread_slot {
 };
 
 /* What the threads share to steer the run. It lives in a mapping of its
- * own, not in the data segment: a read into data_buf with a large count
- * (a plain call) overwrites whatever follows data_buf, and a budget
- * overwritten with file bytes would run for ever. */
+ * own at CONTROL_AT, away from everything the plain calls reach: a read
+ * into data_buf or into a pool mapping with a large count, or a MAP_FIXED
+ * just past a pool mapping, overwrites what lies there, and a budget
+ * overwritten with file bytes would run for ever (slots overwritten once
+ * made threads join in a circle, which never ends: a hang of the fuzzer,
+ * not of the kernel). */
+#define CONTROL_AT (WINDOW_BASE - (1UL << 30))
 struct control {
     long calls;                   /* the budget's size */
     long calls_left;              /* the shared budget (atomic) */
@@ -468,6 +472,7 @@ static struct control *ctl;
 /* One thread's own state: its slot (-1: the first thread) and region. */
 struct me {
     int slot;
+    int tid;                      /* its thread id once known, else 0 */
     unsigned long region;         /* 0: none */
     int region_pages;
 };
@@ -651,9 +656,15 @@ static void start_thread(struct me *t, long calls)
 }
 
 /* Joins one of the threads the caller started (the joins form a tree, so
- * none waits in a circle) and frees its stack. */
+ * none waits in a circle; and each joins only threads of higher ids, made
+ * after it, which holds even if the slots were overwritten) and frees its
+ * stack. */
 static void join_own_thread(struct me *t)
 {
+    if (t->tid <= 0 && t->slot >= 0)
+        t->tid = __atomic_load_n(&ctl->slots[t->slot].tid, __ATOMIC_ACQUIRE);
+    if (t->tid <= 0)
+        return; /* its creator has not stored its id yet */
     int used = __atomic_load_n(&ctl->slots_used, __ATOMIC_RELAXED);
     if (used > SLOTS)
         used = SLOTS;
@@ -663,7 +674,7 @@ static void join_own_thread(struct me *t)
     for (int k = 0; k < used; k++) {
         struct thread_slot *s = &ctl->slots[(first + k) % used];
         int tid = __atomic_load_n(&s->tid, __ATOMIC_ACQUIRE);
-        if (s->creator != t->slot || tid <= 0 || s->joined)
+        if (s->creator != t->slot || tid <= t->tid || s->joined)
             continue;
         int status = -1;
         int r = sys_thread_join(tid, pick(8) ? &status : (int *)address());
@@ -814,7 +825,7 @@ static void threaded_call(struct me *t, long index)
 static int worker(void *arg)
 {
     long a = (long)arg;
-    struct me t = { .slot = (int)(a & 0xffff), .region = 0, .region_pages = 0 };
+    struct me t = { .slot = (int)(a & 0xffff), .tid = 0, .region = 0, .region_pages = 0 };
     long limit = (a & 0x10000L) ? 1 + (long)pick(64) : -1;
     long index;
     while (limit != 0 && (index = take_call()) >= 0) {
@@ -832,7 +843,8 @@ static int worker(void *arg)
  * ends itself alone (sys_thread_exit) and the last thread ends the process. */
 static int run_threaded(long seed, long calls, long threads)
 {
-    ctl = mmap(NULL, sizeof *ctl, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, -1, 0);
+    ctl = mmap((void *)CONTROL_AT, sizeof *ctl, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANON | MAP_FIXED, -1, 0);
     if (ctl == MAP_FAILED)
         return 3;
     struct sigaction act = { 0 };
@@ -844,7 +856,7 @@ static int run_threaded(long seed, long calls, long threads)
     ctl->exit_at = pick(5) == 0 ? (long)pick((unsigned long)calls) : -1;
     ctl->kill_at = pick(16) == 0 ? (long)pick((unsigned long)calls) : -1;
     ctl->pressure_index = seed % 100 == 0 && seed > 0 ? (long)pick((unsigned long)calls + 1) : -1;
-    struct me t = { .slot = -1, .region = 0, .region_pages = 0 };
+    struct me t = { .slot = -1, .tid = sys_getpid(), .region = 0, .region_pages = 0 };
     for (long k = 0; k < threads; k++)
         start_thread(&t, 0);
     if (seed % 32 == 0 && seed > 0)

@@ -9,8 +9,11 @@
  * threads besides the first make the calls at once, starting, joining and
  * ending threads, forking, signalling, unmapping each other's memory and
  * stacks (syscall_fuzzer.c, "threaded mode"); status 77 from one means it
- * saw memory of another address, a failure. Arguments: soak [CHILDREN [CALLS]]; without any, /etc/soak holds
- * "CHILDREN CALLS" (the host tool's `--soak` writes it), else 24 1500.
+ * saw memory of another address, a failure. Arguments:
+ * soak [CHILDREN [CALLS [THREADS]]]; THREADS, when given, makes every child
+ * start that many threads (0: none; at most 8). Without arguments,
+ * /etc/soak holds "CHILDREN CALLS" (the host tool's `--soak` writes it),
+ * else 24 1500.
  * Exits 0 when all is well, 1 otherwise. */
 #include <syscalls.h>
 #include <sys/shm.h>
@@ -91,7 +94,14 @@ static void show_files(void)
  * even ones (all of them calling at once in one address space; seeds
  * divisible by 32 and 100, the 64 GiB mincore and the heap pressure, are
  * even: they run beside the other threads). */
-static long threads_of(long seed) { return seed % 2 ? 0 : 2 + (seed / 2) % 5; }
+static long every_child_threads = -1; /* the THREADS argument, or -1 */
+
+static long threads_of(long seed)
+{
+    if (every_child_threads >= 0)
+        return every_child_threads;
+    return seed % 2 ? 0 : 2 + (seed / 2) % 5;
+}
 
 int main(int argc, char **argv)
 {
@@ -100,6 +110,8 @@ int main(int argc, char **argv)
         children = neo_atol(argv[1]);
         if (argc > 2)
             calls = neo_atol(argv[2]);
+        if (argc > 3)
+            every_child_threads = neo_atol(argv[3]);
     } else {
         read_settings(&children, &calls);
     }
@@ -152,7 +164,9 @@ int main(int argc, char **argv)
      * unmap what the others touch: a fault there is the race at work; with
      * 1500 calls about 45% get through, with 5000 about 23%) must get
      * through their calls. */
-    long threaded = children / 2;
+    long threaded = 0;
+    for (long seed = 1; seed <= children; seed++)
+        threaded += threads_of(seed) != 0;
     if ((clean - threaded_clean) * 2 < children - threaded || threaded_clean * 5 < threaded) {
         eprintf("soak: too few children got through their calls\n");
         return 1;

@@ -7,7 +7,7 @@
  * short-lived threads, futex waits and wakes on shared words, tgkill of
  * sibling threads (SIGUSR1, handled), mmap/munmap/mprotect of mappings the
  * threads share and touch (a touch of one a sibling just unmapped ends the
- * child by SIGSEGV: allowed), fork from a thread, a thread's raw exit, and
+ * child by SIGSEGV: allowed), fork from a thread, pthread_exit midway, and
  * at a random point exit_group from whichever thread gets there. clone,
  * futex and exit_group thus run under fuzz.
  *
@@ -15,15 +15,17 @@
  * read of an empty pipe, a long sleep): the child's first thread makes no
  * random calls; it waits up to WATCHDOG_MS for the workers and then ends
  * the child with exit_group(0), which must end every thread, blocked or
- * not. Each child must end, with 0 or by a signal; at least a quarter with
- * 0. The kernel stays up (the suite's frame test then checks every frame
+ * not (it starts them all before they begin, and then makes raw calls
+ * only, so no musl lock a worker left held stops it). Each child must end,
+ * with 0 or by a signal; at least a quarter with 0. The kernel stays up (the suite's frame test then checks every frame
  * came back).
  *
  * Left out of the random calls, beside the one-thread test's list: calls
  * that reach other processes or the files other tests use (kill, tkill,
  * tgkill, rt_(tg)sigqueueinfo, ptrace, reboot, execve, open/openat/creat,
- * unlink, rename, rmdir, mkdir, mknod, link, symlink, truncate, mount) and
- * exit/exit_group (made on purpose instead). Descriptors 0-2 are closed in
+ * unlink, rename, rmdir, mkdir, mknod, link, symlink, truncate, mount),
+ * exit/exit_group (made on purpose instead) and set_tid_address and
+ * set_robust_list (musl's bookkeeping: see excluded()). Descriptors 0-2 are closed in
  * the children, so no call waits for the console or floods it. */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -57,6 +59,7 @@ static volatile pid_t tids[THREADS + 1];
 static volatile unsigned long maps[MAPS];
 static volatile int workers_done, short_live;
 static volatile long calls_made;
+static volatile int go;
 static long exit_group_at = -1;
 static int child_seed;
 
@@ -104,6 +107,10 @@ static int excluded(long n)
     case SYS_mknod: case SYS_mknodat: case SYS_link: case SYS_linkat:
     case SYS_symlink: case SYS_symlinkat: case SYS_truncate: case SYS_mount:
     case SYS_umount2: case SYS_pivot_root: case SYS_chroot:
+    /* musl's own: a thread's exit releases the thread-list lock through
+     * its clear-child-tid word; another word there leaves the lock held
+     * by a dead thread and every later pthread call waits for ever */
+    case SYS_set_tid_address: case SYS_set_robust_list:
         return 1;
     default:
         return 0;
@@ -227,10 +234,10 @@ static void worker_call(int me, long index)
         return;
     case 9:
         if (pick(64) == 0) {
-            /* the raw exit: the kernel clears the tid word, joiners wake */
+            /* the thread's end while the others call: the kernel clears its
+             * tid word (musl's thread-list lock) and wakes a waiter */
             __atomic_add_fetch(&workers_done, 1, __ATOMIC_SEQ_CST);
-            for (;;)
-                syscall(SYS_exit, 0);
+            pthread_exit(NULL);
         }
         return;
     default:
@@ -243,6 +250,8 @@ static void worker_call(int me, long index)
 static void *worker(void *arg)
 {
     int me = (int)(uintptr_t)arg;
+    while (!go)
+        syscall(SYS_sched_yield);
     state = (uint64_t)child_seed * 0x2545f4914f6cdd1dULL + (uint64_t)me * 0x9e3779b97f4a7c15ULL + 1;
     tids[me] = (pid_t)syscall(SYS_gettid);
     for (int i = 0; i < CALLS; i++)
@@ -270,9 +279,13 @@ static void child(int seed)
         else
             __atomic_add_fetch(&workers_done, 1, __ATOMIC_SEQ_CST);
     }
+    /* From here on the first thread makes raw calls only: a lock of musl
+     * a worker left held (a random call may kill it at any point) must not
+     * stop the watchdog. */
+    go = 1;
     for (int waited = 0; waited < WATCHDOG_MS / 10 && workers_done < THREADS; waited++) {
         struct timespec t = {0, 10 * 1000 * 1000};
-        nanosleep(&t, NULL);
+        syscall(SYS_nanosleep, &t, NULL);
     }
     syscall(SYS_exit_group, 0);
 }

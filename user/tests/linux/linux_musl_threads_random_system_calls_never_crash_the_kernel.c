@@ -6,8 +6,9 @@
  * thread) and, among them, thread work: pthread_create/join/detach of
  * short-lived threads, futex waits and wakes on shared words, tgkill of
  * sibling threads (SIGUSR1, handled), mmap/munmap/mprotect of mappings the
- * threads share and touch (a touch of one a sibling just unmapped ends the
- * child by SIGSEGV: allowed), fork from a thread, pthread_exit midway, and
+ * threads share and touch (a touch of one a sibling just unmapped or
+ * protected takes a SIGSEGV, whose handler leaves the touch by
+ * siglongjmp), fork from a thread, pthread_exit midway, and
  * at a random point exit_group from whichever thread gets there. clone,
  * futex and exit_group thus run under fuzz.
  *
@@ -29,6 +30,7 @@
  * the children, so no call waits for the console or floods it. */
 #define _GNU_SOURCE
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -127,6 +129,17 @@ static void random_call(void)
 
 static void on_usr1(int sig) { (void)sig; }
 
+/* A thread's way out of a touch that faulted (set around the touch only). */
+static __thread sigjmp_buf touch_escape;
+static __thread volatile int touching;
+
+static void on_segv(int sig)
+{
+    if (touching)
+        siglongjmp(touch_escape, 1);
+    signal(sig, SIG_DFL); /* any other fault: the access again, and the end */
+}
+
 static void *short_lived(void *arg)
 {
     state = (uint64_t)(uintptr_t)arg * 0x9e3779b97f4a7c15ULL + 1;
@@ -199,10 +212,18 @@ static void mapping_call(void)
     default:
         if (at) {
             volatile unsigned char *p = (volatile unsigned char *)at + pick(MAP_PAGES * 4096);
-            if (pick(2))
-                *p = (unsigned char)next();
-            else
-                (void)*p;
+            unsigned char value = (unsigned char)next();
+            int write = (int)pick(2);
+            /* A sibling may have unmapped or protected it: the SIGSEGV
+             * comes back here (on_segv), and the thread goes on. */
+            if (sigsetjmp(touch_escape, 1) == 0) {
+                touching = 1;
+                if (write)
+                    *p = value;
+                else
+                    (void)*p;
+            }
+            touching = 0;
         }
         break;
     }
@@ -269,6 +290,7 @@ static void child(int seed)
     child_seed = seed;
     state = (uint64_t)seed * 0x2545f4914f6cdd1dULL + 7;
     signal(SIGUSR1, on_usr1);
+    signal(SIGSEGV, on_segv);
     tids[THREADS] = (pid_t)syscall(SYS_gettid);
     if (pick(3) == 0)
         exit_group_at = (long)pick(THREADS * CALLS);

@@ -649,7 +649,7 @@ static void start_thread(struct me *t, long calls)
         return;
     }
     __atomic_store_n(&ctl->slots[slot].tid, tid, __ATOMIC_RELEASE);
-    if (pick(32) == 0) {
+    if (pick(128) == 0) { /* rarely: it ends the process soon after, mostly */
         pool[pick(POOL)] = (unsigned long)stack;
         ctl->slots[slot].stack = 0;
     }

@@ -148,13 +148,17 @@ int main(int argc, char **argv)
             printf("soak: %ld of %ld children done, %ld frames free\n", seed, children,
                    free_frames());
     }
-    truncate_fuzzer_files();
     /* Programs the fuzzers started and left running (orphans: programs
-     * they ran, children they forked) still hold memory for a moment: give
-     * them up to ten seconds to end. */
+     * they ran, children they forked) still hold memory for a moment, and
+     * may still write the files: give them up to ten seconds to end,
+     * emptying the files again each time round. */
     long deadline = sys_ticks() + 1000;
-    while (free_frames() < free0 && sys_ticks() < deadline)
+    for (;;) {
+        truncate_fuzzer_files();
+        if (free_frames() >= free0 || sys_ticks() >= deadline)
+            break;
         sys_yield();
+    }
     long free1 = free_frames();
     printf("soak: %ld children x %ld calls: %ld ended cleanly (%ld of them threaded), "
            "%ld by their own fault; %ld frames free before, %ld after\n",

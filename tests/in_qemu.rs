@@ -21,8 +21,9 @@
 //! three runs of `cargo test`). The `long_calls_*` tests, which measure how
 //! long other programs stand still, boot apart on the benchmark machine,
 //! whose `-icount` clock does not follow the host's load; `kernel_brings_4_cpus_online` boots the same kernel once more on
-//! 4 CPUs, runs the demo and the multiprocessor set ([`SMP_SET`]: Linux
-//! programs with threads and processes working at once) there and passes
+//! 4 CPUs, runs the demo, the multiprocessor set ([`SMP_SET`]: Linux
+//! programs with threads and processes working at once) and a soak whose
+//! threaded fuzzer children run on all 4 CPUs ([`SMP_SOAK`]) there and passes
 //! when the kernel reports 4 CPUs online, the boot CPU off the 8259 PIC,
 //! every CPU's own APIC timer fired, threads ran on more than one CPU, every program ended with
 //! 0, and the boot ends cleanly with every frame returned.
@@ -73,15 +74,20 @@ const SMP_TEST_CPUS: u32 = 4;
 /// The program it runs first (from `user/programs`, always in the image).
 const SMP_TEST_PROGRAM: &str = "/bin/demo";
 /// The musl programs it runs then (folder and name, under `user/tests/`):
-/// threads mapping, touching and unmapping; the munmap-while-touching race;
+/// threads mapping, touching and unmapping; threads making random calls
+/// at once; the munmap-while-touching race;
 /// fork while threads write; two processes spinning at once; in `smp/`,
 /// which run in this boot only (each alone: the shootdown counts are the
 /// machine's): two threads of one process spinning at once, the race with
 /// the toucher on another CPU, shootdown IPI counts, processes ended
 /// while their threads spin on the other CPUs, and a fork's copy-on-write
 /// copies made outside the kernel lock.
-const SMP_SET: [(&str, &str); 9] = [
+const SMP_SET: [(&str, &str); 10] = [
     ("linux", "linux_musl_pthreads_four_threads_map_touch_unmap"),
+    (
+        "linux",
+        "linux_musl_threads_random_system_calls_never_crash_the_kernel",
+    ),
     ("linux", "linux_musl_threads_munmap_while_touching_faults"),
     ("linux", "linux_musl_fork_while_threads_write"),
     ("smp", "linux_musl_smp_two_processes_spin_at_once"),
@@ -103,6 +109,11 @@ const SMP_SET: [(&str, &str); 9] = [
         "linux_musl_smp_cow_copies_are_made_outside_the_kernel_lock",
     ),
 ];
+/// The NeoOS soak the 4-CPU boot runs after [`SMP_SET`] (program and
+/// arguments: children, calls each; `user/programs/soak.c`): half its
+/// fuzzer children are threaded, their threads making random calls at once
+/// on the 4 CPUs, and it ends with 0 only when every frame came back.
+const SMP_SOAK: (&str, [&str; 2]) = ("/bin/soak", ["24", "1500"]);
 /// The CPUs of the machine the suite runs on by default (issue 13 asks for
 /// 2; every CPU runs programs).
 const SUITE_CPUS: u32 = 2;
@@ -110,7 +121,7 @@ const SUITE_CPUS: u32 = 2;
 const SUITE_CPUS_VAR: &str = "NEOOS_SUITE_CPUS";
 /// The most CPUs the kernel starts (its per-CPU table's size).
 const MAX_CPUS: u32 = 64;
-/// The time limit of the 4-CPU boot (the demo and [`SMP_SET`]).
+/// The time limit of the 4-CPU boot (the demo, [`SMP_SET`], [`SMP_SOAK`]).
 const SMP_BOOT_TIMEOUT: Duration = Duration::from_secs(300);
 /// The time limit of a boot of one program.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -607,8 +618,8 @@ fn smp_image() -> Result<PathBuf> {
     Ok(path)
 }
 
-/// Boots `kernel` on [`SMP_TEST_CPUS`] CPUs running the demo and
-/// [`SMP_SET`]: every CPU must come online (the kernel's `cpus: N online`
+/// Boots `kernel` on [`SMP_TEST_CPUS`] CPUs running the demo, [`SMP_SET`]
+/// and [`SMP_SOAK`]: every CPU must come online (the kernel's `cpus: N online`
 /// line), the boot CPU must have left the 8259 PIC, the APIC timer of each
 /// CPU, the boot CPU's too, must have fired (its closing
 /// `cpu I (APIC id A): online, T timer ticks` line), threads must have run
@@ -616,11 +627,20 @@ fn smp_image() -> Result<PathBuf> {
 /// end with 0 and the boot must power off with every frame returned.
 fn smp_verdict(kernel: &Path) -> Verdict {
     let image = smp_image().map_err(|e| e.0)?;
-    let programs: Vec<String> = [SMP_TEST_PROGRAM.to_string()]
+    let runs: Vec<Run> = [Run::bare(SMP_TEST_PROGRAM)]
         .into_iter()
-        .chain(SMP_SET.iter().map(|(_, name)| format!("/bin/{name}")))
+        .chain(
+            SMP_SET
+                .iter()
+                .map(|(_, name)| Run::bare(&format!("/bin/{name}"))),
+        )
+        .chain([Run {
+            path: SMP_SOAK.0.to_string(),
+            args: SMP_SOAK.1.iter().map(|a| a.to_string()).collect(),
+        }])
         .collect();
-    let mut options = short_boot(kernel, format!("run={}", programs.join(",")));
+    let programs: Vec<String> = runs.iter().map(|run| run.path.clone()).collect();
+    let mut options = short_boot(kernel, launch::run_word(&runs));
     options.initrd = Some(&image);
     options.timeout = Some(SMP_BOOT_TIMEOUT);
     let machine = Machine::Standard {

@@ -5,7 +5,9 @@
  * unmaps or protects its own memory at random); the kernel must stay up.
  * Left out: calls that block forever or reach other processes (sys_kill,
  * sys_read_console with a good buffer, fork), writes to the console, files
- * other tests rely on (/dev/faulty, datos.bin) and IPC_PRIVATE segments
+ * other tests rely on (/dev/faulty, datos.bin; an open that may write or
+ * create names only its files, folders or bad pointers, never a file of
+ * the system nor bytes of its memory) and IPC_PRIVATE segments
  * (they would outlive it), and PROT_EXEC on what it maps or protects: a
  * fixed mapping over its own code would otherwise run pages of zeros
  * (`add %al,(%rax)` stores into what it runs, which QEMU's TCG emulates
@@ -28,21 +30,32 @@
  *    point, then the remaining calls run with the kernel heap at its reserve.
  *
  * SysV keys it uses: 0x46550 + (0..3); the caller removes them. Files:
- * /tmp/fuzz0../tmp/fuzz3 (the caller truncates them). Exits 0 after its
+ * /tmp/fuzz0../tmp/fuzz3 and, on the ext2 disk, /home/fuzz0 and
+ * /home/fuzz1 (the caller truncates them). Exits 0 after its
  * calls. */
 #include <syscalls.h>
 #include <sys/mman.h>
 #include <sys/shm.h>
 #include <neo.h>
+#include <signal.h>
 
 static unsigned long state;
 
+/* The next xorshift value. Threads share the one generator: each step is a
+ * compare-and-swap, so no two threads take the same value and the state
+ * never becomes 0. (With threads the sequence of calls also depends on how
+ * they interleave; a seed of the one-thread mode is reproducible.) */
 static unsigned long next(void)
 {
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
+    unsigned long old = __atomic_load_n(&state, __ATOMIC_RELAXED), new;
+    do {
+        new = old;
+        new ^= new << 13;
+        new ^= new >> 7;
+        new ^= new << 17;
+    } while (!__atomic_compare_exchange_n(&state, &old, new, 0, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    return new;
 }
 
 static unsigned long pick(unsigned long n) { return next() % n; }
@@ -53,7 +66,7 @@ static char data_buf[4096];
 
 static const char *const paths[] = {
     "/tmp/fuzz0", "/tmp/fuzz1", "/tmp/fuzz2", "/tmp/fuzz3", "/etc/motd", "/bin/hello",
-    "/tmp", "/", "", "/no/such/file", "/home/usuario",
+    "/tmp", "/", "", "/no/such/file", "/home/usuario", "/home/fuzz0", "/home/fuzz1",
 };
 
 static unsigned long address(void)
@@ -71,6 +84,21 @@ static unsigned long address(void)
         unsigned long a = pool[pick(POOL)];
         return pick(4) ? a : a + pick(3 * 4096);
     }
+    }
+}
+
+/* A path for an open that may create, truncate or write: its own files,
+ * folders, nothing, or a bad pointer. Never a file of the system (other
+ * programs run /bin/hello, read /etc/motd) nor bytes of its memory (they
+ * could name a new file anywhere, whose frames the caller would miss). */
+static unsigned long writable_path(void)
+{
+    static const unsigned long bad[] = { 0, 0xffff800000000000UL, 0x0000800000000000UL };
+    switch (pick(8)) {
+    case 0: return (unsigned long)paths[6 + pick(4)]; /* /tmp, /, "", /no/such/file */
+    case 1: return bad[pick(3)];
+    case 2: return (unsigned long)paths[11 + pick(2)]; /* /home/fuzz0..1: the disk */
+    default: return (unsigned long)paths[pick(4)];   /* /tmp/fuzz0..3 */
     }
 }
 
@@ -279,6 +307,8 @@ static void one_call(void)
         break;
     case SYS_OPEN:
         b = pick(4) ? (long)(pick(4) | (pick(2) ? O_CREAT : 0) | (pick(4) ? 0 : O_TRUNC)) : small();
+        if (b != O_RDONLY)
+            a = writable_path();
         break;
     case SYS_CLOSE:
     case SYS_FSYNC:
@@ -358,6 +388,491 @@ static void one_call(void)
         remember(r);
 }
 
+/* ---- threaded mode (issue 13: the soak with threaded children) ----
+ *
+ * With a third argument N > 0 the program starts N threads besides its
+ * first (sys_thread_create), and all of them take their calls from the one
+ * budget of argv[2] calls, at once, in the one address space. Besides the
+ * plain calls and families above (which unmap, protect and map over what
+ * the other threads use: the pool holds every thread's mappings, and now
+ * and then a thread's stack or its own region), a thread:
+ *  - starts threads (at most THREADS_LIVE live, SLOTS in all), with a stack
+ *    of its own; rarely with a hostile entry or stack (raw call);
+ *  - joins the threads it started (so joins form a tree and never wait in
+ *    a circle), freeing their stacks; or makes hostile joins (itself, the
+ *    first thread, unknown ids, bad status pointers), which fail at once;
+ *  - ends itself (sys_thread_exit), or the process (sys_exit or sys_kill
+ *    of itself, at one random point of the budget, from whichever thread
+ *    takes it);
+ *  - forks (the child, a copy of the caller alone, checks its copies, makes
+ *    a few plain calls and exits; the parent may kill it while it runs);
+ *  - sends itself SIGUSR1/SIGUSR2 (handled) and changes its signal mask,
+ *    at random, SIGSEGV included;
+ *  - maps, writes, checks and unmaps regions: its own, and SHARED ones
+ *    that every thread writes, checks and unmaps. Each region lies in a
+ *    window of addresses used once (no other mapping ever had them) and
+ *    each 8-byte word is written only with a tag of its own address, so a
+ *    word that is neither 0 nor its tag is memory the kernel gave from
+ *    somewhere else: a frame reused while a translation to it lived on (a
+ *    missed shootdown), a new page not zeroed, a fork's copy torn. A forked
+ *    child checks its copies of the regions the same way. The process then
+ *    ends with status BAD_CONTENTS, which the soak reports as a failure;
+ *    a region handed to the pool is forgotten.
+ * A thread that touches memory another thread took away ends the process
+ * by its fault: allowed. Exit status 0, a fault's, or BAD_CONTENTS. */
+
+#define THREADS_LIVE 8            /* threads live at once besides the first */
+#define SLOTS 256                 /* threads started in all */
+#define STACK_BYTES (32 * 1024)
+#define REGION_PAGES_MAX 16
+#define TAG_MAGIC 0x7a6e000000000000UL
+#define TAG_MASK 0xffff000000000000UL
+/* Regions live in windows of their own, each used once, above MMAP_TOP
+ * (where mmap without an address never places anything) and below the
+ * stack: no other mapping of the process ever had their addresses, so no
+ * call of another thread writes there through an address it kept. */
+#define WINDOW_BASE 0x0000780000000000UL
+#define WINDOW_BYTES (64UL << 20)
+#define WINDOWS 16384
+#define BAD_CONTENTS 77
+#define SHARED 6                  /* regions all threads touch */           /* exit status: memory from elsewhere */
+#define FORK_CHILD_CALLS 5
+
+struct thread_slot {
+    int tid;                      /* > 0 once started */
+    int creator;                  /* slot of the thread that started it; -1: the first */
+    int joined;
+    unsigned long stack;          /* its stack mapping, 0 when handed to the pool */
+};
+
+/* What the threads share to steer the run. It lives in a mapping of its
+ * own at CONTROL_AT, away from everything the plain calls reach: a read
+ * into data_buf or into a pool mapping with a large count, or a MAP_FIXED
+ * just past a pool mapping, overwrites what lies there, and a budget
+ * overwritten with file bytes would run for ever (slots overwritten once
+ * made threads join in a circle, which never ends: a hang of the fuzzer,
+ * not of the kernel). */
+#define CONTROL_AT (WINDOW_BASE - (1UL << 30))
+struct control {
+    long calls;                   /* the budget's size */
+    long calls_left;              /* the shared budget (atomic) */
+    long exit_at;                 /* budget index at which sys_exit(0) is called, or -1 */
+    long pressure_index;          /* budget index at which heap_pressure runs, or -1 */
+    long kill_at;                 /* budget index at which it kills itself, or -1 */
+    int slots_used;               /* slots taken (atomic) */
+    int live_threads;             /* started and not yet returned (atomic) */
+    long signals_taken;
+    long windows;                 /* region windows taken (atomic) */
+    unsigned long shared[SHARED]; /* shared regions: address | (pages - 1), or 0 */
+    struct thread_slot slots[SLOTS];
+};
+
+static struct control *ctl;
+
+/* One thread's own state: its slot (-1: the first thread) and region. */
+struct me {
+    int slot;
+    int tid;                      /* its thread id once known, else 0 */
+    unsigned long region;         /* 0: none */
+    int region_pages;
+};
+
+static unsigned long tag_of(unsigned long address) { return TAG_MAGIC | (address >> 3); }
+
+/* Takes one call from the budget: its index, or -1 when none is left. */
+static long take_call(void)
+{
+    long left = __atomic_sub_fetch(&ctl->calls_left, 1, __ATOMIC_RELAXED);
+    return left < 0 ? -1 : ctl->calls - left - 1;
+}
+
+/* Ends the process with BAD_CONTENTS: the word at `at` holds `v`, which
+ * is neither 0 nor its tag. */
+static void bad_word(unsigned long at, unsigned long v)
+{
+    if ((v & TAG_MASK) == TAG_MAGIC)
+        eprintf("syscall_fuzzer: %lx holds %lx, the tag of %lx\n", at, v, (v & ~TAG_MASK) << 3);
+    else
+        eprintf("syscall_fuzzer: %lx holds %lx, neither 0 nor its tag\n", at, v);
+    sys_exit(BAD_CONTENTS);
+}
+
+/* Checks a page of a region: only the threads of this process write there,
+ * and only each word's tag, so every word is 0 or its tag. */
+static void check_page(unsigned long page)
+{
+    volatile unsigned long *w = (volatile unsigned long *)page;
+    for (int k = 0; k < 512; k++) {
+        unsigned long v = w[k];
+        if (v != 0 && v != tag_of(page + 8UL * (unsigned long)k))
+            bad_word(page + 8UL * (unsigned long)k, v);
+    }
+}
+
+static void write_page(unsigned long page)
+{
+    volatile unsigned long *w = (volatile unsigned long *)page;
+    for (int k = 0; k < 512; k++)
+        w[k] = tag_of(page + 8UL * (unsigned long)k);
+}
+
+/* Maps a region of 1..REGION_PAGES_MAX pages in a window of its own and
+ * checks that a page of it reads as zeros: its address, or 0. */
+static unsigned long map_region(int *pages_out)
+{
+    long window = __atomic_fetch_add(&ctl->windows, 1, __ATOMIC_RELAXED);
+    if (window >= WINDOWS)
+        return 0;
+    int pages = 1 + (int)pick(REGION_PAGES_MAX);
+    unsigned long at = WINDOW_BASE + (unsigned long)window * WINDOW_BYTES +
+                       pick(WINDOW_BYTES / 4096 - REGION_PAGES_MAX) * 4096;
+    void *r = mmap((void *)at, (unsigned long)pages * 4096, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANON | MAP_FIXED, -1, 0);
+    if (r == MAP_FAILED)
+        return 0;
+    unsigned long page = at + pick((unsigned long)pages) * 4096;
+    volatile unsigned long *w = (volatile unsigned long *)page;
+    for (int k = 0; k < 512; k++)
+        if (w[k] != 0)
+            bad_word(page + 8UL * (unsigned long)k, w[k]);
+    *pages_out = pages;
+    return at;
+}
+
+/* Maps, writes or checks the calling thread's own region. */
+static void touch_region(struct me *t)
+{
+    if (!t->region) {
+        t->region = map_region(&t->region_pages);
+        return;
+    }
+    unsigned long page = t->region + pick((unsigned long)t->region_pages) * 4096;
+    switch (pick(8)) {
+    case 0:
+        /* unmapped (its frames go back) and mapped anew, elsewhere */
+        munmap((void *)t->region, (unsigned long)t->region_pages * 4096);
+        t->region = 0;
+        break;
+    case 1:
+        /* handed to the pool: the others unmap, protect, map over it while
+         * this thread is gone from it */
+        pool[pick(POOL)] = t->region;
+        t->region = 0;
+        break;
+    case 2: case 3: case 4:
+        write_page(page);
+        break;
+    default:
+        check_page(page);
+        break;
+    }
+}
+
+/* The shared regions: every thread maps, writes, checks and unmaps them
+ * (ctl->shared[i] is the address | (pages - 1), 0 when none). A thread
+ * that touches one another thread has just unmapped ends the process by
+ * its fault; one that touched it before must not reach its frames after
+ * munmap returns (a frame then reused for a new region would show the
+ * tags of the old address). */
+static void touch_shared(void)
+{
+    unsigned long *entry = &ctl->shared[pick(SHARED)];
+    unsigned long e = __atomic_load_n(entry, __ATOMIC_ACQUIRE);
+    if (!e) {
+        int pages;
+        unsigned long at = map_region(&pages);
+        if (!at)
+            return;
+        unsigned long none = 0;
+        if (!__atomic_compare_exchange_n(entry, &none, at | (unsigned long)(pages - 1), 0,
+                                         __ATOMIC_RELEASE, __ATOMIC_RELAXED))
+            munmap((void *)at, (unsigned long)pages * 4096);
+        return;
+    }
+    unsigned long at = e & ~4095UL;
+    int pages = (int)(e & 4095) + 1;
+    unsigned long page = at + pick((unsigned long)pages) * 4096;
+    switch (pick(32)) {
+    case 0:
+        if (__atomic_compare_exchange_n(entry, &e, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
+            munmap((void *)at, (unsigned long)pages * 4096);
+        break;
+    case 1: case 2: case 3: case 4: case 5: case 6:
+        write_page(page);
+        break;
+    default:
+        check_page(page);
+        break;
+    }
+}
+
+/* In a forked child: the copies of the caller's region and of the shared
+ * regions (other threads may have been writing them during the fork) hold
+ * only zeros and tags. */
+static void check_copies(struct me *t)
+{
+    if (t->region)
+        for (int p = 0; p < t->region_pages; p++)
+            check_page(t->region + (unsigned long)p * 4096);
+    for (int i = 0; i < SHARED; i++) {
+        unsigned long e = ctl->shared[i];
+        if (e)
+            for (unsigned long p = 0; p <= (e & 4095); p++)
+                check_page((e & ~4095UL) + p * 4096);
+    }
+}
+
+static int worker(void *arg);
+
+/* Starts a thread (if fewer than THREADS_LIVE live) on a stack of its own,
+ * which now and then goes to the pool too (the others may unmap it). */
+static void start_thread(struct me *t, long calls)
+{
+    if (__atomic_load_n(&ctl->live_threads, __ATOMIC_RELAXED) >= THREADS_LIVE)
+        return;
+    int slot = __atomic_fetch_add(&ctl->slots_used, 1, __ATOMIC_RELAXED);
+    if (slot >= SLOTS)
+        return;
+    void *stack = mmap(NULL, STACK_BYTES, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANON, -1, 0);
+    if (stack == MAP_FAILED)
+        return;
+    ctl->slots[slot].creator = t->slot;
+    ctl->slots[slot].stack = (unsigned long)stack;
+    __atomic_add_fetch(&ctl->live_threads, 1, __ATOMIC_RELAXED);
+    /* the argument: its slot, and whether it stops after a few calls */
+    long arg = slot | (calls ? 0x10000L : 0);
+    int tid = sys_thread_create(worker, (void *)arg, stack, STACK_BYTES);
+    if (tid < 0) {
+        __atomic_sub_fetch(&ctl->live_threads, 1, __ATOMIC_RELAXED);
+        munmap(stack, STACK_BYTES);
+        ctl->slots[slot].stack = 0;
+        return;
+    }
+    __atomic_store_n(&ctl->slots[slot].tid, tid, __ATOMIC_RELEASE);
+    if (pick(128) == 0) { /* rarely: it ends the process soon after, mostly */
+        pool[pick(POOL)] = (unsigned long)stack;
+        ctl->slots[slot].stack = 0;
+    }
+}
+
+/* Joins one of the threads the caller started (the joins form a tree, so
+ * none waits in a circle; and each joins only threads of higher ids, made
+ * after it, which holds even if the slots were overwritten) and frees its
+ * stack. */
+static void join_own_thread(struct me *t)
+{
+    if (t->tid <= 0 && t->slot >= 0)
+        t->tid = __atomic_load_n(&ctl->slots[t->slot].tid, __ATOMIC_ACQUIRE);
+    if (t->tid <= 0)
+        return; /* its creator has not stored its id yet */
+    int used = __atomic_load_n(&ctl->slots_used, __ATOMIC_RELAXED);
+    if (used > SLOTS)
+        used = SLOTS;
+    if (used == 0)
+        return;
+    int first = (int)pick((unsigned long)used);
+    for (int k = 0; k < used; k++) {
+        struct thread_slot *s = &ctl->slots[(first + k) % used];
+        int tid = __atomic_load_n(&s->tid, __ATOMIC_ACQUIRE);
+        if (s->creator != t->slot || tid <= t->tid || s->joined)
+            continue;
+        int status = -1;
+        int r = sys_thread_join(tid, pick(8) ? &status : (int *)address());
+        if (r == E_OK) {
+            s->joined = 1;
+            if (s->stack)
+                munmap((void *)s->stack, STACK_BYTES);
+            s->stack = 0;
+        }
+        return;
+    }
+}
+
+/* A raw thread: a few plain calls, then sys_thread_exit (its stack has no
+ * return address). */
+static int raw_worker(void *arg)
+{
+    (void)arg;
+    for (int k = 0; k < 8; k++)
+        one_call();
+    sys_thread_exit(0);
+}
+
+/* Thread calls with hostile arguments: creates with bad entries or stacks,
+ * joins of itself, of the first thread, of unknown ids. None may block. */
+static void hostile_thread_call(void)
+{
+    static const long entries[] = { 0, 0xffff800000001000L, 0x0000800000000000L, -1 };
+    switch (pick(4)) {
+    case 0: {
+        /* a bad entry, a good stack: refused, or the thread faults at once
+         * (ending the process): only rarely */
+        long entry = pick(64) ? entries[pick(4)] : (long)data_buf;
+        neo_syscall(SYS_THREAD_CREATE, entry, (long)own_mapping() + 4096, 0, 0, 0, 0);
+        break;
+    }
+    case 1:
+        /* the right entry on a stack that is anything at all: its pages
+         * may be another thread's or nothing */
+        if (__atomic_load_n(&ctl->live_threads, __ATOMIC_RELAXED) < THREADS_LIVE && pick(8) == 0) {
+            /* never data_buf: a stack there would grow over the data
+             * segment */
+            static const unsigned long stacks[] = { 0, 0xffff800000010000UL,
+                                                    0x0000800000000000UL, 0x10000UL };
+            unsigned long stack = pick(4) == 0 ? own_mapping() + 8 * 4096 - 64
+                                          : pick(2) ? stacks[pick(4)] : next() & 0x00007ffffffff000UL;
+            neo_syscall(SYS_THREAD_CREATE, (long)raw_worker, (long)stack, 0, small(), 0, 0);
+        }
+        break;
+    case 2: {
+        static const long tids[] = { 0, -1, 999999, 0x7fffffff };
+        long tid = pick(2) ? tids[pick(4)] : sys_getpid(); /* the first thread: not joinable */
+        neo_syscall(SYS_THREAD_JOIN, tid, pick(2) ? 0 : (long)address(), 0, 0, 0, 0);
+        break;
+    }
+    default: {
+        /* any thread of the process, a status pointer it cannot write:
+         * refused before any wait */
+        int used = __atomic_load_n(&ctl->slots_used, __ATOMIC_RELAXED);
+        long tid = used > 0 ? ctl->slots[pick(used < SLOTS ? (unsigned long)used : SLOTS)].tid : 1;
+        neo_syscall(SYS_THREAD_JOIN, tid, pick(2) ? 8 : (long)(0xffff800000000000UL + pick(4096)),
+                    0, 0, 0, 0);
+        break;
+    }
+    }
+}
+
+/* A fork by one thread: the child (a copy of the caller alone) makes a few
+ * plain calls and exits; the parent now and then waits for a child. */
+static void fork_now(struct me *t)
+{
+    int pid = fork();
+    if (pid == 0) {
+        check_copies(t);
+        for (int k = 0; k < FORK_CHILD_CALLS; k++)
+            one_call();
+        sys_exit(0);
+    }
+    int status = 0;
+    if (pid > 0 && pick(4) == 0)
+        sys_kill(pid); /* while it runs, maybe on another CPU */
+    if (pid > 0 && pick(2) && sys_wait(&status) > 0 && status == BAD_CONTENTS)
+        sys_exit(BAD_CONTENTS); /* a child saw memory of another address */
+}
+
+static void count_signal(int sig)
+{
+    (void)sig;
+    __atomic_add_fetch(&ctl->signals_taken, 1, __ATOMIC_RELAXED);
+}
+
+/* Signals to the process itself (SIGUSR1/SIGUSR2, handled) and the
+ * thread's mask, SIGSEGV and everything else included now and then. */
+static void signal_call(void)
+{
+    sigset_t set = 0;
+    switch (pick(3)) {
+    case 0:
+        kill(sys_getpid(), pick(2) ? SIGUSR1 : SIGUSR2);
+        break;
+    case 1:
+        set = pick(4) ? (sigset_t)(pick(4) << (SIGUSR1 - 1)) | (pick(2) << (SIGUSR2 - 1))
+                      : (sigset_t)next();
+        sigprocmask((int)pick(3), &set, NULL);
+        break;
+    default:
+        neo_syscall(SYS_SIGPROCMASK, small(), (long)address(), pick(2) ? 0 : (long)address(), 0,
+                    0, 0);
+        break;
+    }
+}
+
+/* One call of a thread in threaded mode. */
+static void threaded_call(struct me *t, long index)
+{
+    if (index == ctl->exit_at)
+        sys_exit(0); /* the process, from whichever thread is here */
+    if (index == ctl->pressure_index)
+        heap_pressure();
+    if (index == ctl->kill_at)
+        sys_kill(sys_getpid()); /* the process, while its other threads run */
+    switch (pick(64)) {
+    case 0: case 1: start_thread(t, pick(2)); return;
+    case 2: join_own_thread(t); return;
+    case 3: hostile_thread_call(); return;
+    case 4: if (pick(2) == 0) fork_now(t); return;
+    case 5: signal_call(); return;
+    case 6:
+        if (t->slot >= 0 && pick(8) == 0) {
+            __atomic_sub_fetch(&ctl->live_threads, 1, __ATOMIC_RELAXED);
+            sys_thread_exit(0);
+        }
+        return;
+    case 7: case 8: case 9: case 10: case 11: case 12:
+        touch_region(t);
+        return;
+    case 13: case 14: case 15: case 16: case 17: case 18:
+        touch_shared();
+        return;
+    default:
+        one_call();
+        return;
+    }
+}
+
+/* A thread started by start_thread: calls from the budget until it is
+ * spent (or, for a short-lived one, a few dozen of them). */
+static int worker(void *arg)
+{
+    long a = (long)arg;
+    struct me t = { .slot = (int)(a & 0xffff), .tid = 0, .region = 0, .region_pages = 0 };
+    long limit = (a & 0x10000L) ? 1 + (long)pick(64) : -1;
+    long index;
+    while (limit != 0 && (index = take_call()) >= 0) {
+        threaded_call(&t, index);
+        if (limit > 0)
+            limit--;
+    }
+    __atomic_sub_fetch(&ctl->live_threads, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+/* The first thread in threaded mode: starts `threads` threads, calls from
+ * the budget with them, then (mostly) joins the ones it started before it
+ * returns, which ends the process and any thread still running. Rarely it
+ * ends itself alone (sys_thread_exit) and the last thread ends the process. */
+static int run_threaded(long seed, long calls, long threads)
+{
+    ctl = mmap((void *)CONTROL_AT, sizeof *ctl, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANON | MAP_FIXED, -1, 0);
+    if (ctl == MAP_FAILED)
+        return 3;
+    struct sigaction act = { 0 };
+    act.sa_handler = count_signal;
+    sigaction(SIGUSR1, &act, NULL);
+    sigaction(SIGUSR2, &act, NULL);
+    ctl->calls = calls;
+    ctl->calls_left = calls;
+    ctl->exit_at = pick(5) == 0 ? (long)pick((unsigned long)calls) : -1;
+    ctl->kill_at = pick(16) == 0 ? (long)pick((unsigned long)calls) : -1;
+    ctl->pressure_index = seed % 100 == 0 && seed > 0 ? (long)pick((unsigned long)calls + 1) : -1;
+    struct me t = { .slot = -1, .tid = sys_getpid(), .region = 0, .region_pages = 0 };
+    for (long k = 0; k < threads; k++)
+        start_thread(&t, 0);
+    if (seed % 32 == 0 && seed > 0)
+        mincore_mapped_64gib();
+    long index;
+    while ((index = take_call()) >= 0) {
+        threaded_call(&t, index);
+        if (pick(20000) == 0)
+            sys_thread_exit(0);
+    }
+    if (pick(4))
+        for (int k = 0; k < SLOTS; k++)
+            join_own_thread(&t);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     state = argc > 1 ? (unsigned long)neo_atol(argv[1]) * 2654435761UL + 1 : 1;
@@ -369,6 +884,9 @@ int main(int argc, char **argv)
         pool[i] = (unsigned long)m;
     }
     long seed = argc > 1 ? neo_atol(argv[1]) : 0;
+    long threads = argc > 3 ? neo_atol(argv[3]) : 0;
+    if (threads > 0)
+        return run_threaded(seed, calls, threads > THREADS_LIVE ? THREADS_LIVE : threads);
     long pressure_at = seed % 100 == 0 && seed > 0 ? (long)pick((unsigned long)calls + 1) : -1;
     if (seed % 32 == 0 && seed > 0)
         mincore_mapped_64gib();

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include "../linux/linux_meminfo.h"
 
 #include "../linux/linux_check.h"
 
@@ -49,17 +50,7 @@ static unsigned char all[PAGES * PAGE];
 /* The disk's request count from /proc/meminfo; -1 if not found. */
 static long disk_requests(void)
 {
-    char text[2048];
-    int fd = open("/proc/meminfo", O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, text, sizeof text - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    text[n] = 0;
-    char *row = strstr(text, "DiskRequests:");
-    return row ? strtol(row + strlen("DiskRequests:"), 0, 10) : -1;
+    return meminfo_now("DiskRequests:");
 }
 
 static unsigned char byte_of(long p, long i)

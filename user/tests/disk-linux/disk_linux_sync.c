@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include "../linux/linux_meminfo.h"
 
 #include "../linux/linux_check.h"
 
@@ -25,22 +26,6 @@
 #define PATH "/home/usuario/datos.bin"
 
 static unsigned char back[SIZE];
-
-/* The number after `row` in /proc/meminfo; -1 if not found. */
-static long meminfo(const char *row)
-{
-    char text[2048];
-    int fd = open("/proc/meminfo", O_RDONLY);
-    if (fd < 0)
-        return -1;
-    ssize_t n = read(fd, text, sizeof text - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    text[n] = 0;
-    char *at = strstr(text, row);
-    return at ? strtol(at + strlen(row), 0, 10) : -1;
-}
 
 static unsigned char byte_of(long p, long i)
 {
@@ -55,7 +40,7 @@ static unsigned char seed_byte(long o)
 int main(void)
 {
     memset(back, 1, sizeof back);
-    long free_before = meminfo("MemFree:");
+    long free_before = meminfo_now("MemFree:");
     CHECK(free_before > 0);
     pid_t child = fork();
     CHECK(child >= 0);
@@ -72,10 +57,10 @@ int main(void)
     int status = -1;
     CHECK(waitpid(child, &status, 0) == child);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    long before = meminfo("DiskRequests:");
+    long before = meminfo_now("DiskRequests:");
     sync();
-    long after = meminfo("DiskRequests:");
-    long free_after = meminfo("MemFree:");
+    long after = meminfo_now("DiskRequests:");
+    long free_after = meminfo_now("MemFree:");
     printf("disk_linux_sync: requests %ld..%ld, MemFree %ld kB before the fork, %ld kB after sync\n",
            before, after, free_before, free_after);
     CHECK(after >= before);

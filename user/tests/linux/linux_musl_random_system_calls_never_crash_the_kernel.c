@@ -17,43 +17,7 @@
 static unsigned char scratch[65536];
 static uint64_t state = 0x2545f4914f6cdd1dULL;
 
-static uint64_t next(void)
-{
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
-}
-
-static long argument(void)
-{
-    switch (next() % 10) {
-    case 0: return 0;
-    case 1: return (long)next() % 8;
-    case 2: return -1;
-    case 3: return (long)scratch;
-    case 4: return (long)scratch + 1 + (long)(next() % 4096);
-    case 5: return (long)0xffff800000000000ULL;
-    case 6: return 0x7ffffffff000L;
-    case 7: return 1L << (next() % 63);
-    case 8: return 4096;
-    default: return (long)next();
-    }
-}
-
-static int excluded(long n)
-{
-    switch (n) {
-    case SYS_mmap: case SYS_mprotect: case SYS_munmap: case SYS_brk:
-    case SYS_mremap: case SYS_madvise: case SYS_arch_prctl:
-    case SYS_exit: case SYS_exit_group: case SYS_fork: case SYS_vfork:
-    case SYS_clone: case SYS_clone3: case SYS_rt_sigreturn:
-    case SYS_pause: case SYS_rt_sigsuspend: case SYS_alarm: case SYS_setitimer:
-        return 1;
-    default:
-        return 0;
-    }
-}
+#include "random_calls.h"
 
 int main(void)
 {
@@ -62,7 +26,7 @@ int main(void)
     close(2);
     for (int i = 0; i < 3000; i++) {
         long n = (long)(next() % 460);
-        if (excluded(n))
+        if (excluded_in_one_thread(n))
             continue;
         syscall(n, argument(), argument(), argument(), argument(), argument(),
                 argument());

@@ -65,41 +65,15 @@ static volatile int go;
 static long exit_group_at = -1;
 static int child_seed;
 
-static uint64_t next(void)
-{
-    state ^= state << 13;
-    state ^= state >> 7;
-    state ^= state << 17;
-    return state;
-}
+#include "random_calls.h"
 
 static uint64_t pick(uint64_t n) { return next() % n; }
 
-static long argument(void)
-{
-    switch (pick(10)) {
-    case 0: return 0;
-    case 1: return (long)pick(8);
-    case 2: return -1;
-    case 3: return (long)scratch;
-    case 4: return (long)scratch + 1 + (long)pick(4096);
-    case 5: return (long)0xffff800000000000ULL;
-    case 6: return 0x7ffffffff000L;
-    case 7: return 1L << pick(63);
-    case 8: return 4096;
-    default: return (long)next();
-    }
-}
-
 static int excluded(long n)
 {
+    if (excluded_in_one_thread(n))
+        return 1;
     switch (n) {
-    /* the one-thread test's list */
-    case SYS_mmap: case SYS_mprotect: case SYS_munmap: case SYS_brk:
-    case SYS_mremap: case SYS_madvise: case SYS_arch_prctl:
-    case SYS_exit: case SYS_exit_group: case SYS_fork: case SYS_vfork:
-    case SYS_clone: case SYS_clone3: case SYS_rt_sigreturn:
-    case SYS_pause: case SYS_rt_sigsuspend: case SYS_alarm: case SYS_setitimer:
     /* other processes, other tests' files */
     case SYS_kill: case SYS_tkill: case SYS_tgkill: case SYS_rt_sigqueueinfo:
     case SYS_rt_tgsigqueueinfo: case SYS_ptrace: case SYS_reboot: case SYS_execve:

@@ -22,12 +22,6 @@
 #define PAGES 64
 #define PAGE 4096
 
-static long copies_unlocked(void)
-{
-    const char *text = read_meminfo();
-    return text ? meminfo_row(text, "CopiesUnlocked:") : -1;
-}
-
 static int page_is(const unsigned char *p, unsigned char value)
 {
     for (int i = 0; i < PAGE; i++)
@@ -45,7 +39,7 @@ int main(void)
         return 1;
     for (int i = 0; i < PAGES; i++)
         memset(area + i * PAGE, i, PAGE);
-    long before = copies_unlocked();
+    long before = meminfo_now("CopiesUnlocked:");
     CHECK(before >= 0);
     pid_t child = fork();
     if (child == 0) {
@@ -60,7 +54,7 @@ int main(void)
     int status = -1;
     CHECK(waitpid(child, &status, 0) == child);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    long after = copies_unlocked();
+    long after = meminfo_now("CopiesUnlocked:");
     printf("copies made outside the kernel lock: %ld -> %ld for %d pages\n", before, after,
            PAGES);
     CHECK(after - before >= PAGES / 2);
@@ -69,7 +63,7 @@ int main(void)
         CHECK(page_is(area + i * PAGE, i));
     for (int i = 0; i < PAGES; i++)
         memset(area + i * PAGE, 0x40 + i, PAGE);
-    long alone = copies_unlocked();
+    long alone = meminfo_now("CopiesUnlocked:");
     CHECK(alone == after);
     for (int i = 0; i < PAGES; i++)
         CHECK(page_is(area + i * PAGE, 0x40 + i));

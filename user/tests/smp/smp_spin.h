@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "../linux/linux_meminfo.h"
 
 static inline long now_ms(void)
 {
@@ -39,30 +40,6 @@ static inline long now_ms(void)
 struct shootdowns {
     long ipis, pages, full;
 };
-
-static inline long meminfo_row(const char *text, const char *row)
-{
-    const char *at = strstr(text, row);
-    long value = -1;
-    if (at)
-        sscanf(at + strlen(row), "%ld", &value);
-    return value;
-}
-
-/* /proc/meminfo's text, read now (NULL if it cannot be read). */
-static inline const char *read_meminfo(void)
-{
-    static char text[8192];
-    int fd = open("/proc/meminfo", O_RDONLY);
-    if (fd < 0)
-        return NULL;
-    long n = read(fd, text, sizeof text - 1);
-    close(fd);
-    if (n <= 0)
-        return NULL;
-    text[n] = 0;
-    return text;
-}
 
 static inline struct shootdowns read_shootdowns(void)
 {

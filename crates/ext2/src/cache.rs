@@ -24,6 +24,10 @@ pub(crate) struct MetaEntry {
     pub bytes: Vec<u8>,
     /// Holds changes the disk has not seen.
     pub dirty: bool,
+    /// When it was last made dirty (the cache's stamp): a started write of
+    /// it makes it clean only if no change came since
+    /// ([`crate::Ext2::end_metadata_writes`]).
+    pub changed: u64,
     /// When it was last used (the cache's clock).
     used: u64,
 }
@@ -33,6 +37,8 @@ pub(crate) struct MetaEntry {
 pub(crate) struct MetaCache {
     pub entries: Vec<MetaEntry>,
     clock: u64,
+    /// The last stamp given to a change ([`MetaEntry::changed`]).
+    stamps: u64,
     /// Bit `block % 64` set for every cached block (and maybe for a few
     /// gone): a block whose bit is clear has no entry, which
     /// [`Self::forget`] sees without a search (the blocks of every run
@@ -65,6 +71,14 @@ impl MetaCache {
         Some(u32::from_le_bytes([word[0], word[1], word[2], word[3]]))
     }
 
+    /// Marks entry `index` dirty with a new change stamp.
+    pub fn mark_dirty(&mut self, index: usize) {
+        self.stamps += 1;
+        let entry = &mut self.entries[index];
+        entry.dirty = true;
+        entry.changed = self.stamps;
+    }
+
     /// Whether a new entry can be added (a slot free or a clean entry to
     /// evict).
     pub fn has_room(&self) -> bool {
@@ -80,6 +94,7 @@ impl MetaCache {
             block,
             bytes,
             dirty: false,
+            changed: 0,
             used: self.clock,
         };
         if self.entries.len() < META_CACHE_ENTRIES && self.entries.try_reserve(1).is_ok() {

@@ -73,7 +73,17 @@ pub trait BlockDevice {
     fn requests_in_flight(&mut self) -> bool {
         false
     }
-    /// How many started writes failed since the last call.
+    /// Starts a flush of the device's write cache without waiting for it:
+    /// `Ok(true)` while it is in flight ([`BlockDevice::requests_in_flight`]
+    /// says when it is done; a failure counts in
+    /// [`BlockDevice::take_failed_writes`]), `Ok(false)` when it was made at
+    /// once. It covers the writes completed before it is started, so it is
+    /// started only when none is in flight. The default flushes at once.
+    fn start_flush(&mut self) -> Result<bool, DeviceError> {
+        self.flush()?;
+        Ok(false)
+    }
+    /// How many started writes (and flushes) failed since the last call.
     fn take_failed_writes(&mut self) -> u64 {
         0
     }

@@ -3,7 +3,7 @@
 //! and the groups' free counts exact.
 
 use crate::cache::MetaCache;
-use crate::device::{BlockDevice, SECTOR_SIZE};
+use crate::device::{BlockDevice, Started, SECTOR_SIZE};
 use crate::error::{Ext2Error, Result};
 use crate::layout::{
     gd, get16, get32, put16, put32, Inode, Superblock, GROUP_DESC_SIZE, SUPERBLOCK_OFFSET,
@@ -14,6 +14,25 @@ use alloc::vec::Vec;
 
 /// Inode number of the root directory.
 pub const ROOT_INO: u32 = 2;
+
+/// The metadata writes [`Ext2::start_metadata_writes`] started: each
+/// block and the change stamp its copy carries.
+#[derive(Debug, Default)]
+pub struct MetadataWrites {
+    blocks: Vec<(u32, u64)>,
+}
+
+impl MetadataWrites {
+    /// How many writes were started.
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Whether none was.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+}
 
 /// An ext2 file system mounted from a block device.
 pub struct Ext2<D: BlockDevice> {
@@ -105,6 +124,74 @@ impl<D: BlockDevice> Ext2<D> {
         }
         self.dev.flush()?;
         Ok(())
+    }
+
+    /// Starts the writes of the metadata blocks holding deferred changes
+    /// (what [`Ext2::flush`] writes before the device's flush) without
+    /// waiting for them: each a copy the device keeps until done
+    /// ([`BlockDevice::requests_in_flight`]); a block the queue (or the
+    /// heap, for the copy) has no room for is written at once. The blocks
+    /// stay dirty (never evicted) until [`Ext2::end_metadata_writes`] is
+    /// told how the writes went. Then [`BlockDevice::start_flush`] makes
+    /// them durable. On an error the writes started are the caller's to
+    /// end all the same (the error is reported after them).
+    pub fn start_metadata_writes(&mut self) -> (MetadataWrites, Result<()>) {
+        let mut started = MetadataWrites::default();
+        for index in 0..self.meta.entries.len() {
+            if !self.meta.entries[index].dirty {
+                continue;
+            }
+            if let Err(error) = self.start_meta_write(index, &mut started) {
+                return (started, Err(error));
+            }
+        }
+        (started, Ok(()))
+    }
+
+    /// Starts the write of dirty cache entry `index` (see
+    /// [`Self::start_metadata_writes`]).
+    fn start_meta_write(&mut self, index: usize, started: &mut MetadataWrites) -> Result<()> {
+        let entry = &self.meta.entries[index];
+        let (block, changed) = (entry.block, entry.changed);
+        let sector = self.block_offset(block)? / SECTOR_SIZE as u64;
+        let mut copy = Vec::new();
+        if copy.try_reserve_exact(entry.bytes.len()).is_err()
+            || started.blocks.try_reserve(1).is_err()
+        {
+            return self.store_meta(index);
+        }
+        copy.extend_from_slice(&entry.bytes);
+        match self.dev.start_write(sector, copy)? {
+            Started::InFlight => {
+                started.blocks.push((block, changed));
+                Ok(())
+            }
+            Started::Done => {
+                self.meta.entries[index].dirty = false;
+                Ok(())
+            }
+            Started::QueueFull(_) => self.store_meta(index),
+        }
+    }
+
+    /// Ends the metadata writes of [`Self::start_metadata_writes`] once
+    /// the device has none in flight: when they all succeeded, each block
+    /// changed no more since is clean; else every one stays dirty (written
+    /// again by the next flush).
+    pub fn end_metadata_writes(&mut self, written: MetadataWrites, succeeded: bool) {
+        if !succeeded {
+            return;
+        }
+        for (block, changed) in written.blocks {
+            if let Some(entry) = self
+                .meta
+                .entries
+                .iter_mut()
+                .find(|e| e.block == block && e.changed == changed)
+            {
+                entry.dirty = false;
+            }
+        }
     }
 
     /// The device under the file system.
@@ -554,7 +641,7 @@ impl<D: BlockDevice> Ext2<D> {
         };
         let entry = &mut self.meta.entries[index];
         entry.bytes[within..within + inode.raw.len()].copy_from_slice(&inode.raw);
-        entry.dirty = true;
+        self.meta.mark_dirty(index);
         Ok(Some(index))
     }
 

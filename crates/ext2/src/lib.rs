@@ -29,4 +29,4 @@ pub use device::{
 pub use dir::DirEntry;
 pub use error::{Ext2Error, Result};
 pub use file::{Extent, FileType, Placement, Placing, Stat, PAGE_SIZE};
-pub use fs::{Ext2, ROOT_INO};
+pub use fs::{Ext2, MetadataWrites, ROOT_INO};

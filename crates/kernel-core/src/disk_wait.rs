@@ -83,6 +83,17 @@ pub struct Writeback {
     /// clean once it has ([`Kernel::sync_written`]; one sync per
     /// write-back, after its last batch).
     unsynced: Option<GatheredRuns>,
+    /// The write-back's closing sync, once started: its requests wait
+    /// without the lock as the batches' writes do.
+    syncing: Option<Syncing>,
+}
+
+/// Where a write-back's closing sync is: the volume's deferred metadata
+/// writes in flight, then the device's flush.
+#[derive(Debug)]
+enum Syncing {
+    Metadata(neoos_ext2::MetadataWrites),
+    Flush,
 }
 
 impl Writeback {
@@ -97,6 +108,7 @@ impl Writeback {
             end,
             batch: None,
             unsynced: None,
+            syncing: None,
         }
     }
 }
@@ -333,42 +345,97 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// Moves `writeback` on: finishes its batch once the disk is done
-    /// with it, then starts the next one.
+    /// with it, then starts the next one; after the last, its sync (the
+    /// deferred metadata writes, then the device's flush), each started
+    /// and waited for as a batch is.
     fn advance(&mut self, writeback: &mut Writeback) -> Result<WritebackStep, Errno> {
-        if self.fs.disk.requests_in_flight() {
+        loop {
+            if self.fs.disk.requests_in_flight() {
+                return Ok(WritebackStep::WaitForDisk);
+            }
+            if let Some(syncing) = writeback.syncing.take() {
+                if self.volume_sync_step(writeback, syncing)? {
+                    return Ok(WritebackStep::Done);
+                }
+                continue;
+            }
+            if let Some(batch) = writeback.batch.take() {
+                self.finish_batch(writeback, batch)?;
+            }
+            let (memory, mut io) = self.memory_io();
+            let gathered = memory.file_gather_dirty(
+                &mut io,
+                writeback.file,
+                (writeback.next, writeback.end),
+                BATCH_RUNS,
+                BATCH_PAGES,
+            );
+            let mut batch = match gathered {
+                Ok(Some(batch)) => batch,
+                Ok(None) if writeback.unsynced.is_none() => return Ok(WritebackStep::Done),
+                Ok(None) => {
+                    self.start_sync(writeback)?;
+                    continue;
+                }
+                // No heap for the buffers: written the old way, which needs none.
+                Err(Errno::NoMem) => {
+                    return memory
+                        .file_sync(&mut io, writeback.file)
+                        .map(|()| WritebackStep::Done)
+                }
+                Err(e) => return Err(e),
+            };
+            // Failures of a batch whose writer is gone are not this one's.
+            self.fs.disk.take_failed_writes();
+            self.fs
+                .disk
+                .start_run_writes(writeback.file, core::mem::take(&mut batch.runs))
+                .map_err(|_| Errno::Io)?;
+            writeback.next = batch.next;
+            writeback.batch = Some(batch);
             return Ok(WritebackStep::WaitForDisk);
         }
-        if let Some(batch) = writeback.batch.take() {
-            self.finish_batch(writeback, batch)?;
-        }
-        let (memory, mut io) = self.memory_io();
-        let gathered = memory.file_gather_dirty(
-            &mut io,
-            writeback.file,
-            (writeback.next, writeback.end),
-            BATCH_RUNS,
-            BATCH_PAGES,
-        );
-        let mut batch = match gathered {
-            Ok(Some(batch)) => batch,
-            Ok(None) => return self.sync_written(writeback).map(|()| WritebackStep::Done),
-            // No heap for the buffers: written the old way, which needs none.
-            Err(Errno::NoMem) => {
-                return memory
-                    .file_sync(&mut io, writeback.file)
-                    .map(|()| WritebackStep::Done)
-            }
-            Err(e) => return Err(e),
-        };
-        // Failures of a batch whose writer is gone are not this one's.
+    }
+
+    /// Starts the closing sync of `writeback` (the disk has nothing in
+    /// flight): the volume's deferred metadata writes.
+    fn start_sync(&mut self, writeback: &mut Writeback) -> Result<(), Errno> {
         self.fs.disk.take_failed_writes();
-        self.fs
-            .disk
-            .start_run_writes(writeback.file, core::mem::take(&mut batch.runs))
-            .map_err(|_| Errno::Io)?;
-        writeback.next = batch.next;
-        writeback.batch = Some(batch);
-        Ok(WritebackStep::WaitForDisk)
+        let (started, result) = self.fs.disk.start_sync_writes(writeback.file);
+        writeback.syncing = Some(Syncing::Metadata(started));
+        result.map_err(|_| Errno::Io)
+    }
+
+    /// The next step of `writeback`'s closing sync, the requests of the
+    /// last one done (the disk has nothing in flight): once the metadata
+    /// is written, the device's flush is started; once that is done, the
+    /// pages written are clean (`Ok(true)`). A failed request fails the
+    /// write-back with `Io`, every page of it still dirty (and the
+    /// metadata still pending).
+    fn volume_sync_step(
+        &mut self,
+        writeback: &mut Writeback,
+        syncing: Syncing,
+    ) -> Result<bool, Errno> {
+        let failed = self.fs.disk.take_failed_writes() != 0;
+        match syncing {
+            Syncing::Metadata(written) => {
+                self.fs.disk.end_sync_writes(written, !failed);
+                if failed {
+                    return Err(Errno::Io);
+                }
+                writeback.syncing = Some(Syncing::Flush);
+                self.fs.disk.start_flush().map_err(|_| Errno::Io)?;
+                Ok(false)
+            }
+            Syncing::Flush if failed => Err(Errno::Io),
+            Syncing::Flush => {
+                if let Some(written) = writeback.unsynced.take() {
+                    self.memory.clean_written(&written);
+                }
+                Ok(true)
+            }
+        }
     }
 
     /// NeoOS `sys_munmap(addr, size)` of process `pid`: made at once
@@ -465,8 +532,11 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// The volume's sync (the file's deferred times, the device's flush),
-    /// then the pages written since the last one clean (those not marked
-    /// dirty again meanwhile).
+    /// made at once under the lock, then the pages written since the last
+    /// one clean (those not marked dirty again meanwhile). Only in the
+    /// middle of a write-back whose object changed or whose list of pages
+    /// the heap refused to lengthen (rare); its closing sync is started
+    /// and waited for without the lock ([`Self::start_sync`]).
     fn sync_written(&mut self, writeback: &mut Writeback) -> Result<(), Errno> {
         let Some(written) = writeback.unsynced.take() else {
             return Ok(());

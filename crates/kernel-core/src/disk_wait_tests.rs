@@ -40,6 +40,8 @@ struct Held {
     finished: VecDeque<(u64, Result<Vec<u8>, DeviceError>)>,
     hold_writes: bool,
     writes: VecDeque<(u64, Vec<u8>)>,
+    /// Started flushes not yet let go (held with the writes).
+    flushes: usize,
     failed_writes: u64,
 }
 
@@ -76,9 +78,14 @@ impl HeldReads {
         self.0.lock().unwrap().hold_writes = true;
     }
 
-    /// Lets every started write finish (`fail`: none reaches the image).
+    /// Lets every started write and flush finish (`fail`: none reaches
+    /// the image, each counts as failed).
     fn finish_writes(&self, fail: bool) {
         let mut held = self.0.lock().unwrap();
+        let flushes = core::mem::take(&mut held.flushes);
+        if fail {
+            held.failed_writes += flushes as u64;
+        }
         while let Some((first, data)) = held.writes.pop_front() {
             if fail {
                 held.failed_writes += 1;
@@ -94,6 +101,10 @@ impl HeldReads {
 
     fn writes_in_flight(&self) -> usize {
         self.0.lock().unwrap().writes.len()
+    }
+
+    fn flushes_in_flight(&self) -> usize {
+        self.0.lock().unwrap().flushes
     }
 
     /// Whether the image holds `bytes` somewhere.
@@ -143,8 +154,15 @@ impl BlockDevice for HeldReads {
         held.writes.push_back((first, data));
         Ok(Started::InFlight)
     }
+    fn start_flush(&mut self) -> Result<bool, DeviceError> {
+        let mut held = self.0.lock().unwrap();
+        if held.hold_writes {
+            held.flushes += 1;
+        }
+        Ok(held.hold_writes)
+    }
     fn requests_in_flight(&mut self) -> bool {
-        self.in_flight() > 0 || self.writes_in_flight() > 0
+        self.in_flight() > 0 || self.writes_in_flight() > 0 || self.flushes_in_flight() > 0
     }
     fn take_failed_writes(&mut self) -> u64 {
         core::mem::take(&mut self.0.lock().unwrap().failed_writes)
@@ -204,6 +222,35 @@ fn volume() -> (K, HeldReads, u32) {
     k.fs.mount_home(Box::new(device.clone())).unwrap();
     let pid = spawn(&mut k, None);
     (k, device, pid)
+}
+
+/// Lets the device finish what is in flight (`fail`: failing it) and
+/// steps the call with `step` until it ends (its data writes, then its
+/// sync's metadata writes and flush, each waited for): its result.
+fn settle<R>(
+    device: &HeldReads,
+    k: &mut K,
+    fail: bool,
+    mut step: impl FnMut(&mut K) -> Option<R>,
+) -> R {
+    for _ in 0..8 {
+        device.finish_writes(fail);
+        k.disk_step();
+        if let Some(result) = step(k) {
+            return result;
+        }
+    }
+    panic!("the call did not end");
+}
+
+/// Lets the device finish what is in flight and runs the flusher's
+/// passes until it has nothing in flight.
+fn settle_flusher(device: &HeldReads, k: &mut K) {
+    for _ in 0..8 {
+        device.finish_writes(false);
+        k.disk_step();
+        k.flush_if_due();
+    }
 }
 
 #[test]
@@ -349,9 +396,10 @@ fn a_sys_munmap_writes_without_the_lock_and_its_mapping_stays_reserved_meanwhile
     // Stores meanwhile: page 0 again (copied already), page 1 anew.
     poke(&mut k, pid, at, b"FIRST STORE");
     poke(&mut k, pid, at + PAGE_SIZE, b"second page's store");
-    device.finish_writes(false);
-    k.disk_step();
-    assert_eq!(k.unmap_step(pid), Some(Ok(())));
+    assert_eq!(
+        settle(&device, &mut k, false, |k| k.unmap_step(pid)),
+        Ok(())
+    );
     for stored in [
         &b"FIRST STORE"[..],
         b"second page's store",
@@ -387,9 +435,10 @@ fn a_sys_munmap_whose_write_fails_gives_e_io_and_keeps_the_mapping_dirty() {
     assert_eq!(begin_munmap(&mut k, pid, at), SchedulerCall::NeoMunmap);
     assert_eq!(k.unmap_step(pid), None);
     assert_eq!(device.writes_in_flight(), 2, "its pages are still dirty");
-    device.finish_writes(false);
-    k.disk_step();
-    assert_eq!(k.unmap_step(pid), Some(Ok(())));
+    assert_eq!(
+        settle(&device, &mut k, false, |k| k.unmap_step(pid)),
+        Ok(())
+    );
     assert!(device.image_holds(b"first store"));
     assert!(device.image_holds(b"third page's store"));
 }
@@ -435,9 +484,10 @@ fn the_last_close_writes_the_dirty_pages_without_the_lock_the_descriptor_gone_at
         "the descriptor is closed already"
     );
     assert!(!device.image_holds(b"written page three"));
-    device.finish_writes(false);
-    k.disk_step();
-    assert_eq!(k.writeback_step(pid), Some(Ok(())));
+    assert_eq!(
+        settle(&device, &mut k, false, |k| k.writeback_step(pid)),
+        Ok(())
+    );
     assert!(device.image_holds(b"written page one"));
     assert!(device.image_holds(b"written page three"));
     let file = match k.fs.lookup("/home/usuario/datos.bin") {
@@ -706,9 +756,7 @@ fn an_exit_leaves_its_dirty_file_to_the_flusher_which_writes_it_without_the_lock
     assert_eq!(k.next_time_work(), 0, "its pass goes on at the next pass");
     k.flush_if_due();
     assert!(!device.image_holds(b"written page three"));
-    device.finish_writes(false);
-    k.disk_step();
-    k.flush_if_due();
+    settle_flusher(&device, &mut k);
     for stored in [
         &b"written page one"[..],
         b"written page three",
@@ -743,9 +791,7 @@ fn a_kept_file_whose_write_fails_stays_dirty_and_is_written_at_the_next_try() {
     k.platform.ticks = retry;
     k.flush_if_due();
     assert!(device.writes_in_flight() > 0, "written again");
-    device.finish_writes(false);
-    k.disk_step();
-    k.flush_if_due();
+    settle_flusher(&device, &mut k);
     assert!(device.image_holds(b"written page three"));
     assert!(device.image_holds(b"stored through the mapping"));
     assert_eq!(k.memory.file_page_dirty(file, 1), None, "the object went");
@@ -781,9 +827,10 @@ fn a_posix_munmap_of_the_last_reference_returns_at_once_and_an_open_takes_the_ke
     assert_eq!(peek(&mut k, pid, buf + PAGE_SIZE, 10), b"kept store");
     assert_eq!(begin_close(&mut k, pid, fd), SchedulerCall::WriteBack);
     assert_eq!(k.writeback_step(pid), None, "the last close writes");
-    device.finish_writes(false);
-    k.disk_step();
-    assert_eq!(k.writeback_step(pid), Some(Ok(())));
+    assert_eq!(
+        settle(&device, &mut k, false, |k| k.writeback_step(pid)),
+        Ok(())
+    );
     assert!(device.image_holds(b"kept store"));
     assert!(k.memory.file_kept(file), "clean, still kept");
     k.flush_if_due();
@@ -1048,9 +1095,7 @@ fn an_exec_leaves_its_dirty_file_to_the_flusher() {
     assert!(k.memory.file_kept(file));
     k.flush_if_due();
     assert!(device.writes_in_flight() > 0, "the flusher writes it");
-    device.finish_writes(false);
-    k.disk_step();
-    k.flush_if_due();
+    settle_flusher(&device, &mut k);
     assert!(device.image_holds(b"stored before the exec"));
     assert_eq!(k.memory.file_page_dirty(file, 1), None, "the object went");
 }
@@ -1081,7 +1126,7 @@ fn linux_sync_writes_every_dirty_file_without_the_lock_and_lets_the_kept_ones_go
         other => panic!("sync is a scheduler call: {other:?}"),
     }
     assert_eq!(k.sync_step(pid, pid), None, "waits for its writes");
-    while device.writes_in_flight() > 0 {
+    while device.writes_in_flight() + device.flushes_in_flight() > 0 {
         device.finish_writes(false);
         k.disk_step();
         if let Some(done) = k.sync_step(pid, pid) {
@@ -1099,5 +1144,162 @@ fn linux_sync_writes_every_dirty_file_without_the_lock_and_lets_the_kept_ones_go
     );
     assert_eq!(lsys(&mut k, pid, lnr::CLOSE, [fd, 0, 0, 0, 0, 0]), 0);
     k.end(pid, 0);
+    assert_eq!(k.platform.frame_counts().1, free, "every frame back");
+}
+
+/// `fsync(fd)` of `pid`: its scheduler call.
+fn begin_fsync(k: &mut K, pid: u32, fd: u64) -> SchedulerCall {
+    match k.system_call(pid, nr::FSYNC, [fd, 0, 0, 0, 0, 0]) {
+        Err((call, _)) => call,
+        Ok(rax) => panic!("fsync done at once: {rax}"),
+    }
+}
+
+/// The closing sync of a write-back waits without the lock too: first
+/// for the write of the inode's block (its deferred times), then for the
+/// device's flush, started only once that write is done; the pages are
+/// clean only after the flush.
+#[test]
+fn an_fsync_waits_for_its_inode_write_and_then_its_flush_without_the_lock() {
+    let (mut k, device, pid) = volume();
+    let fd = written_by_write(&mut k, pid);
+    let file = datos(&k);
+    device.hold_writes();
+    assert_eq!(begin_fsync(&mut k, pid, fd), SchedulerCall::WriteBack);
+    assert_eq!(k.writeback_step(pid), None, "waits for its data write");
+    assert_eq!(
+        (device.writes_in_flight(), device.flushes_in_flight()),
+        (1, 0)
+    );
+    device.finish_writes(false);
+    k.disk_step();
+    assert_eq!(k.writeback_step(pid), None, "waits for the inode's write");
+    assert_eq!(
+        (device.writes_in_flight(), device.flushes_in_flight()),
+        (1, 0),
+        "the metadata write alone, no flush before it is done"
+    );
+    assert_eq!(k.memory.file_page_dirty(file, 1), Some(true));
+    device.finish_writes(false);
+    k.disk_step();
+    assert_eq!(k.writeback_step(pid), None, "waits for the flush");
+    assert_eq!(
+        (device.writes_in_flight(), device.flushes_in_flight()),
+        (0, 1)
+    );
+    assert_eq!(
+        k.memory.file_page_dirty(file, 1),
+        Some(true),
+        "dirty until the flush is done"
+    );
+    // Another process's call runs meanwhile, and a read of the volume.
+    let other = spawn(&mut k, None);
+    let path = put_str(&mut k, other, SCRATCH, "/home/usuario/datos.bin");
+    assert!(sys(&mut k, other, nr::OPEN, [path, 0, 0, 0, 0, 0]) >= 0);
+    device.finish_writes(false);
+    k.disk_step();
+    assert_eq!(k.writeback_step(pid), Some(Ok(())));
+    assert_eq!(k.memory.file_page_dirty(file, 1), Some(false), "clean");
+    assert!(device.image_holds(b"written page three"));
+}
+
+/// A failed flush fails the call with `E_IO`, every page still dirty; the
+/// next `fsync` writes them all again and succeeds.
+#[test]
+fn a_failed_flush_gives_e_io_with_the_pages_dirty_and_the_next_fsync_writes_them() {
+    let (mut k, device, pid) = volume();
+    let fd = written_by_write(&mut k, pid);
+    let file = datos(&k);
+    device.hold_writes();
+    assert_eq!(begin_fsync(&mut k, pid, fd), SchedulerCall::WriteBack);
+    assert_eq!(k.writeback_step(pid), None);
+    let mut steps = 0;
+    while device.flushes_in_flight() == 0 {
+        device.finish_writes(false);
+        k.disk_step();
+        assert_eq!(k.writeback_step(pid), None, "waits until the flush is done");
+        steps += 1;
+        assert!(steps < 4, "the flush is started");
+    }
+    device.finish_writes(true);
+    k.disk_step();
+    assert_eq!(k.writeback_step(pid), Some(Err(neoos_mm::Errno::Io)));
+    assert_eq!(k.memory.file_page_dirty(file, 1), Some(true), "still dirty");
+    assert_eq!(k.memory.file_page_dirty(file, 3), Some(true), "still dirty");
+    assert_eq!(begin_fsync(&mut k, pid, fd), SchedulerCall::WriteBack);
+    assert_eq!(k.writeback_step(pid), None);
+    assert_eq!(device.writes_in_flight(), 1, "its run written again");
+    assert_eq!(
+        settle(&device, &mut k, false, |k| k.writeback_step(pid)),
+        Ok(())
+    );
+    assert_eq!(k.memory.file_page_dirty(file, 1), Some(false));
+}
+
+/// A failed write of the inode's block fails the call with `E_IO` before
+/// any flush, the pages dirty and the inode's change still pending: the
+/// next `fsync` writes the block again, then flushes.
+#[test]
+fn a_failed_inode_write_gives_e_io_before_any_flush_and_stays_pending() {
+    let (mut k, device, pid) = volume();
+    let fd = written_by_write(&mut k, pid);
+    let file = datos(&k);
+    device.hold_writes();
+    assert_eq!(begin_fsync(&mut k, pid, fd), SchedulerCall::WriteBack);
+    assert_eq!(k.writeback_step(pid), None);
+    device.finish_writes(false);
+    k.disk_step();
+    assert_eq!(k.writeback_step(pid), None);
+    assert_eq!(device.writes_in_flight(), 1, "the inode's block");
+    device.finish_writes(true);
+    k.disk_step();
+    assert_eq!(k.writeback_step(pid), Some(Err(neoos_mm::Errno::Io)));
+    assert_eq!(
+        device.flushes_in_flight(),
+        0,
+        "no flush after a failed write"
+    );
+    assert_eq!(k.memory.file_page_dirty(file, 1), Some(true));
+    assert_eq!(begin_fsync(&mut k, pid, fd), SchedulerCall::WriteBack);
+    assert_eq!(k.writeback_step(pid), None);
+    device.finish_writes(false);
+    k.disk_step();
+    assert_eq!(k.writeback_step(pid), None);
+    assert_eq!(
+        device.writes_in_flight(),
+        1,
+        "the inode's block, still pending, written again"
+    );
+    assert_eq!(
+        settle(&device, &mut k, false, |k| k.writeback_step(pid)),
+        Ok(())
+    );
+    assert_eq!(k.memory.file_page_dirty(file, 1), Some(false));
+}
+
+/// A thread killed while its flush is in flight leaves it to the device:
+/// the record goes, every frame comes back, and the next write-back
+/// (the flusher's) is not failed by what the dead one left.
+#[test]
+fn an_fsync_killed_during_its_flush_leaves_nothing_behind() {
+    let (mut k, device, _) = volume();
+    let free = k.platform.frame_counts().1;
+    let pid = spawn(&mut k, None);
+    let fd = written_by_write(&mut k, pid);
+    device.hold_writes();
+    assert_eq!(begin_fsync(&mut k, pid, fd), SchedulerCall::WriteBack);
+    assert_eq!(k.writeback_step(pid), None);
+    while device.flushes_in_flight() == 0 {
+        device.finish_writes(false);
+        k.disk_step();
+        assert_eq!(k.writeback_step(pid), None);
+    }
+    k.end(pid, neoos_abi::status::KILLED);
+    device.finish_writes(true);
+    k.disk_step();
+    settle_flusher(&device, &mut k);
+    let file = datos(&k);
+    assert_eq!(k.memory.file_page_dirty(file, 1), None, "the object went");
+    assert!(device.image_holds(b"written page three"));
     assert_eq!(k.platform.frame_counts().1, free, "every frame back");
 }

@@ -20,8 +20,8 @@ use alloc::vec::Vec;
 use core::cell::RefCell;
 
 use neoos_ext2::{
-    BlockDevice, DeviceCounters, DeviceError, Ext2, Ext2Error, FileType, Placing, Started,
-    StartedRead,
+    BlockDevice, DeviceCounters, DeviceError, Ext2, Ext2Error, FileType, MetadataWrites, Placing,
+    Started, StartedRead,
 };
 use neoos_mm::{FileId, IoError, PageBytes, Pager};
 
@@ -70,6 +70,9 @@ impl BlockDevice for DynDevice {
     }
     fn requests_in_flight(&mut self) -> bool {
         self.0.requests_in_flight()
+    }
+    fn start_flush(&mut self) -> Result<bool, DeviceError> {
+        self.0.start_flush()
     }
     fn take_failed_writes(&mut self) -> u64 {
         self.0.take_failed_writes()
@@ -550,7 +553,43 @@ impl Storage {
             .is_ok_and(|mut home| home.fs.device_mut().requests_in_flight())
     }
 
-    /// How many started writes failed since the last call.
+    /// Starts the first half of the sync of volume file `file` without
+    /// waiting: the writes of the metadata the volume deferred (the
+    /// written files' times; [`Ext2::start_metadata_writes`]). Once the
+    /// device has none in flight, [`Self::end_sync_writes`] and then
+    /// [`Self::start_flush`] make them and the data before durable. The
+    /// writes started are given back even when one failed to start.
+    pub fn start_sync_writes(&mut self, file: FileId) -> (MetadataWrites, Result<(), IoError>) {
+        if home_inode(file).is_none() {
+            return (MetadataWrites::default(), Err(IoError));
+        }
+        match self.volume() {
+            Ok(mut home) => {
+                let (started, result) = home.fs.start_metadata_writes();
+                (started, result.map_err(|_| IoError))
+            }
+            Err(_) => (MetadataWrites::default(), Err(IoError)),
+        }
+    }
+
+    /// Ends the metadata writes of [`Self::start_sync_writes`] (the device
+    /// has none in flight): clean when `succeeded`, else still pending.
+    pub fn end_sync_writes(&mut self, written: MetadataWrites, succeeded: bool) {
+        if let Ok(mut home) = self.volume() {
+            home.fs.end_metadata_writes(written, succeeded);
+        }
+    }
+
+    /// Starts the flush of the volume's device (started only when nothing
+    /// is in flight): `Ok(true)` while it is in flight (a failure counts
+    /// in [`Self::take_failed_writes`]), `Ok(false)` when it was made at
+    /// once.
+    pub fn start_flush(&mut self) -> Result<bool, IoError> {
+        let mut home = self.volume().map_err(|_| IoError)?;
+        home.fs.device_mut().start_flush().map_err(|_| IoError)
+    }
+
+    /// How many started writes (and flushes) failed since the last call.
     pub fn take_failed_writes(&mut self) -> u64 {
         self.volume()
             .map(|mut home| home.fs.device_mut().take_failed_writes())

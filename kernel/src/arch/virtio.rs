@@ -13,12 +13,18 @@
 //! INTx line, wakes it. The interrupt handler ([`handle_interrupt`]) reads
 //! the device's ISR status (which lowers the line) and signals end of
 //! interrupt; it touches nothing else, so it never waits for the kernel
-//! lock a waiter holds. Flushes stay polled: the crate has no
-//! non-blocking flush. Without a usable interrupt (no I/O APIC, no INTx
+//! lock a waiter holds. Without a usable interrupt (no I/O APIC, no INTx
 //! line, or a line that keeps firing for nobody) every wait polls.
 //!
-//! Started requests (a write-back's writes, [`VirtioDisk::start_write`];
-//! a read fault's reads, [`VirtioDisk::start_read`]; see
+//! The block protocol is this module's own ([`BlockQueue`]: feature
+//! negotiation, the request header and status, over the crate's PCI
+//! transport and virtqueue), not the crate's `VirtIOBlk`: that one keeps
+//! its queue private and has only a blocking, spinning flush, where a
+//! write-back's flush is to be started and waited for like its writes.
+//!
+//! Started requests (a write-back's writes, [`VirtioDisk::start_write`],
+//! and flush, [`VirtioDisk::start_flush`]; a read fault's reads,
+//! [`VirtioDisk::start_read`]; see
 //! `neoos_kernel_core::disk_wait`) are not waited for here: the device
 //! keeps each one's header, status and data buffer in a slot until
 //! [`VirtioDisk::requests_in_flight`] collects it (a read's stays there
@@ -34,10 +40,11 @@ use alloc::vec::Vec;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use virtio_drivers::device::blk::{BlkReq, BlkResp, VirtIOBlk, SECTOR_SIZE};
+use virtio_drivers::device::blk::SECTOR_SIZE;
+use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::pci::bus::{Command, ConfigurationAccess, DeviceFunction, PciRoot};
 use virtio_drivers::transport::pci::{virtio_device_type, PciTransport};
-use virtio_drivers::transport::DeviceType;
+use virtio_drivers::transport::{DeviceStatus, DeviceType, Transport};
 use virtio_drivers::{BufferDirection, Hal, PhysAddr, PAGE_SIZE};
 
 use super::ioapic::{self, Route, DISK_VECTOR};
@@ -204,31 +211,224 @@ pub fn counters() -> neoos_ext2::DeviceCounters {
     }
 }
 
-/// Started requests the driver keeps at once: the crate's queue size (16
-/// descriptors). A read or write takes 3 of them (the crate uses indirect
-/// descriptors only with its `alloc` feature, which the kernel leaves off:
-/// docs/design.md, "Requests"), so at most 5 are on the queue at a time
-/// and a start beyond that finds it full (`QueueFull`).
-const QUEUE_SLOTS: usize = 16;
+
+/// The virtio-blk queue (the device has one request queue, number 0).
+const QUEUE: u16 = 0;
+/// Descriptors of the queue (a power of two the device must allow).
+const QUEUE_SIZE: usize = 16;
+
+/// Feature bits (virtio 1.x, 5.2.3 and 6): read-only, flush, indirect
+/// descriptors, event indices, version 1: the set the crate's own driver
+/// asks for. Indirect descriptors are negotiated but not used (the crate
+/// builds them only with its `alloc` feature, off here).
+const FEATURE_RO: u64 = 1 << 5;
+const FEATURE_FLUSH: u64 = 1 << 9;
+const FEATURE_INDIRECT_DESC: u64 = 1 << 28;
+const FEATURE_EVENT_IDX: u64 = 1 << 29;
+const FEATURE_VERSION_1: u64 = 1 << 32;
+const SUPPORTED_FEATURES: u64 =
+    FEATURE_RO | FEATURE_FLUSH | FEATURE_INDIRECT_DESC | FEATURE_EVENT_IDX | FEATURE_VERSION_1;
+
+/// Request types (virtio 1.x, 5.2.6).
+const REQUEST_IN: u32 = 0;
+const REQUEST_OUT: u32 = 1;
+const REQUEST_FLUSH: u32 = 4;
+/// The status the device writes for a request that succeeded.
+const STATUS_OK: u8 = 0;
+/// The status byte before the device writes one (no status of the spec's).
+const STATUS_UNSET: u8 = 0xFF;
+
+/// A request's header as the device reads it: type, reserved, sector
+/// (little-endian). Aligned to its size so that it never straddles a page
+/// (a header on a kernel stack, whose pages are not contiguous).
+#[repr(C, align(16))]
+#[derive(Clone, Copy, Default)]
+struct RequestHeader([u8; 16]);
+
+impl RequestHeader {
+    fn new(kind: u32, sector: u64) -> Self {
+        let mut bytes = [0u8; 16];
+        bytes[..4].copy_from_slice(&kind.to_le_bytes());
+        bytes[8..].copy_from_slice(&sector.to_le_bytes());
+        RequestHeader(bytes)
+    }
+}
+
+/// What a request carries besides its header and status.
+enum Payload<'a> {
+    /// A read's buffer (the device writes it).
+    Read(&'a mut [u8]),
+    /// A write's bytes (the device reads them).
+    Write(&'a [u8]),
+    /// Nothing (a flush).
+    Nothing,
+}
+
+/// The block protocol over the crate's transport and queue.
+struct BlockQueue {
+    transport: PciTransport,
+    queue: VirtQueue<KernelHal, QUEUE_SIZE>,
+    capacity: u64,
+    /// Whether the device has a write cache to flush (FLUSH negotiated).
+    flushes: bool,
+}
+
+impl BlockQueue {
+    /// Initializes the device (virtio 1.x, 3.1.1): features, capacity,
+    /// the request queue.
+    fn new(mut transport: PciTransport) -> Result<Self, virtio_drivers::Error> {
+        transport.set_status(DeviceStatus::empty());
+        transport.set_status(DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER);
+        let features = transport.read_device_features() & SUPPORTED_FEATURES;
+        transport.write_driver_features(features);
+        transport.set_status(
+            DeviceStatus::ACKNOWLEDGE | DeviceStatus::DRIVER | DeviceStatus::FEATURES_OK,
+        );
+        transport.set_guest_page_size(PAGE_SIZE as u32);
+        let capacity = transport.read_consistent(|| {
+            let low: u32 = transport.read_config_space(0)?;
+            let high: u32 = transport.read_config_space(4)?;
+            Ok(u64::from(low) | (u64::from(high) << 32))
+        })?;
+        let queue = VirtQueue::new(
+            &mut transport,
+            QUEUE,
+            features & FEATURE_INDIRECT_DESC != 0,
+            features & FEATURE_EVENT_IDX != 0,
+        )?;
+        transport.finish_init();
+        Ok(BlockQueue {
+            transport,
+            queue,
+            capacity,
+            flushes: features & FEATURE_FLUSH != 0,
+        })
+    }
+
+    /// Puts a request on the queue and tells the device: its token.
+    ///
+    /// # Safety
+    ///
+    /// `header`, the payload's buffer and `status` must stay valid and
+    /// untouched until [`Self::complete`] of the token succeeds (the device
+    /// reads and writes them meanwhile); an `Err` leaves nothing queued.
+    unsafe fn submit(
+        &mut self,
+        header: &RequestHeader,
+        payload: Payload<'_>,
+        status: &mut [u8; 1],
+    ) -> Result<u16, virtio_drivers::Error> {
+        status[0] = STATUS_UNSET;
+        let head = &header.0[..];
+        // SAFETY: the caller keeps every buffer as `add` requires.
+        let token = unsafe {
+            match payload {
+                Payload::Read(data) => self.queue.add(&[head], &mut [data, &mut status[..]]),
+                Payload::Write(data) => self.queue.add(&[head, data], &mut [&mut status[..]]),
+                Payload::Nothing => self.queue.add(&[head], &mut [&mut status[..]]),
+            }
+        }?;
+        if self.queue.should_notify() {
+            self.transport.notify(QUEUE);
+        }
+        Ok(token)
+    }
+
+    /// Takes request `token` off the queue once the device has used it (it
+    /// is next in the used ring: [`Self::peek_used`]); whether it
+    /// succeeded.
+    ///
+    /// # Safety
+    ///
+    /// The buffers must be those [`Self::submit`] was given for `token`.
+    unsafe fn complete(
+        &mut self,
+        token: u16,
+        header: &RequestHeader,
+        payload: Payload<'_>,
+        status: &mut [u8; 1],
+    ) -> Result<(), DiskError> {
+        let head = &header.0[..];
+        // SAFETY: the caller gives the buffers submitted with `token`.
+        let popped = unsafe {
+            match payload {
+                Payload::Read(data) => {
+                    self.queue
+                        .pop_used(token, &[head], &mut [data, &mut status[..]])
+                }
+                Payload::Write(data) => {
+                    self.queue
+                        .pop_used(token, &[head, data], &mut [&mut status[..]])
+                }
+                Payload::Nothing => self.queue.pop_used(token, &[head], &mut [&mut status[..]]),
+            }
+        };
+        match (popped, status[0]) {
+            (Ok(_), STATUS_OK) => Ok(()),
+            _ => Err(DiskError::Device),
+        }
+    }
+
+    /// The token of the next request the device has used, if any.
+    fn peek_used(&self) -> Option<u16> {
+        self.queue.peek_used()
+    }
+}
+
+impl Drop for BlockQueue {
+    /// Takes the queue from the device before its memory is freed.
+    fn drop(&mut self) {
+        self.transport.queue_unset(QUEUE);
+    }
+}
+
+/// Started requests the driver keeps at once: the queue size (16
+/// descriptors). A read or write takes 3 of them, a flush 2 (indirect
+/// descriptors are not used: docs/design.md, "Requests"), so at most 5
+/// reads or writes are on the queue at a time and a start beyond that
+/// finds it full (`QueueFull`).
+const QUEUE_SLOTS: usize = QUEUE_SIZE;
+
+/// What a started request is.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum SlotKind {
+    #[default]
+    Write,
+    /// A read, and its tag.
+    Read(u64),
+    Flush,
+}
 
 /// A started request's buffers, kept until the device has used them (a
 /// read's, until its bytes are taken).
 #[derive(Default)]
 struct RequestSlot {
-    request: BlkReq,
-    response: BlkResp,
-    /// The data; `None`: the slot is free.
+    header: RequestHeader,
+    status: [u8; 1],
+    /// The data (empty for a flush); `None`: the slot is free.
     data: Option<Vec<u8>>,
-    /// A read's tag (`None`: a write).
-    read_tag: Option<u64>,
+    kind: SlotKind,
     /// A read the device has used: whether it succeeded (its bytes wait
     /// in `data` for [`VirtioDisk::take_finished_read`]).
     read_done: Option<bool>,
 }
 
+impl RequestSlot {
+    /// The slot's data as the payload of its kind of request.
+    fn payload(&mut self) -> (&RequestHeader, Payload<'_>, &mut [u8; 1]) {
+        let data = self.data.get_or_insert_default();
+        let payload = match self.kind {
+            SlotKind::Write => Payload::Write(data),
+            SlotKind::Read(_) => Payload::Read(data),
+            SlotKind::Flush => Payload::Nothing,
+        };
+        (&self.header, payload, &mut self.status)
+    }
+}
+
 /// A virtio block device.
 pub struct VirtioDisk {
-    blk: VirtIOBlk<KernelHal, PciTransport>,
+    blk: BlockQueue,
     /// How its interrupt is routed, or why waits poll.
     interrupt: Result<Route, WiringError>,
     /// Started requests' buffers (allocated once, never moved: the device
@@ -275,7 +475,7 @@ impl VirtioDisk {
         let isr = isr_status_address(&mut root, function);
         let disk = PciTransport::new::<KernelHal, _>(&mut root, function)
             .map_err(|_| DiskError::Device)
-            .and_then(|transport| VirtIOBlk::new(transport).map_err(|_| DiskError::Device))
+            .and_then(|transport| BlockQueue::new(transport).map_err(|_| DiskError::Device))
             .map(|blk| {
                 let mut disk = VirtioDisk {
                     blk,
@@ -305,14 +505,14 @@ impl VirtioDisk {
         ISR_STATUS.store(isr, Ordering::Release);
         let route = ioapic::route_pci_line(line, DISK_VECTOR).map_err(WiringError::IoApic)?;
         INTERRUPT_GSI.store(route.gsi, Ordering::Relaxed);
-        self.blk.enable_interrupts();
+        self.blk.queue.set_dev_notify(true);
         INTERRUPT_WIRED.store(true, Ordering::Release);
         Ok(route)
     }
 
     /// Capacity in 512-byte sectors.
     pub fn sector_count(&self) -> u64 {
-        self.blk.capacity()
+        self.blk.capacity
     }
 
     /// Starts a write of `data` (whole sectors, at most 1 MiB) at sector
@@ -328,6 +528,53 @@ impl VirtioDisk {
         if data.len() > MAX_REQUEST_BYTES {
             return Ok(Err(data));
         }
+        self.start(SlotKind::Write, first, data)
+    }
+
+    /// Starts a read of `len` bytes (whole sectors, at most 1 MiB) from
+    /// sector `first`, named `tag`, and returns without waiting: its
+    /// buffers stay in a slot until [`Self::take_finished_read`] gives the
+    /// bytes back. `Ok(false)` when the queue (or the heap, for the
+    /// buffer) has no room: nothing was sent.
+    pub fn start_read(&mut self, first: u64, len: usize, tag: u64) -> Result<bool, DiskError> {
+        self.check(first, len)?;
+        if len > MAX_REQUEST_BYTES {
+            return Ok(false);
+        }
+        let mut data = Vec::new();
+        if data.try_reserve_exact(len).is_err() {
+            return Ok(false);
+        }
+        data.resize(len, 0);
+        Ok(self.start(SlotKind::Read(tag), first, data)?.is_ok())
+    }
+
+    /// Starts a flush of the device's write cache and returns without
+    /// waiting: `Ok(true)` while it is in flight (collected, a failure
+    /// counted, by [`Self::requests_in_flight`]); `Ok(false)` when it was
+    /// made at once (a device without a write cache has nothing to flush;
+    /// a queue with no room waits for the started requests and flushes).
+    /// The flush covers the writes completed before it is started: the
+    /// caller starts it with none in flight.
+    pub fn start_flush(&mut self) -> Result<bool, DiskError> {
+        if !self.blk.flushes {
+            return Ok(false);
+        }
+        match self.start(SlotKind::Flush, 0, Vec::new())? {
+            Ok(()) => Ok(true),
+            Err(_) => self.flush().map(|()| false),
+        }
+    }
+
+    /// Puts a request of `kind` at sector `first` with `data` in a free
+    /// slot and starts it. `Ok(Err(data))` when no slot or no room on the
+    /// queue is left: nothing was sent.
+    fn start(
+        &mut self,
+        kind: SlotKind,
+        first: u64,
+        data: Vec<u8>,
+    ) -> Result<Result<(), Vec<u8>>, DiskError> {
         let Some(index) = self.slots.iter().position(|s| s.data.is_none()) else {
             return Ok(Err(data));
         };
@@ -335,20 +582,22 @@ impl VirtioDisk {
             let _ = ioapic::deliver_here(INTERRUPT_GSI.load(Ordering::Relaxed));
         }
         let slot = &mut self.slots[index];
-        slot.request = BlkReq::default();
-        slot.response = BlkResp::default();
-        slot.read_tag = None;
-        let data = slot.data.insert(data);
+        slot.header = match kind {
+            SlotKind::Write => RequestHeader::new(REQUEST_OUT, first),
+            SlotKind::Read(_) => RequestHeader::new(REQUEST_IN, first),
+            SlotKind::Flush => RequestHeader::new(REQUEST_FLUSH, 0),
+        };
+        slot.kind = kind;
+        slot.read_done = None;
+        slot.data = Some(data);
+        let (header, payload, status) = slot.payload();
         // SAFETY: the header, data and status live in slot `index` of
         // `self.slots` (a box never moved or freed while the device lives;
-        // `Drop` waits for every started write), untouched until
-        // `collect_writes` completes this token, which runs only once the
-        // device has used the request. On a failed submission the device
-        // holds nothing and the slot is freed below.
-        let token = unsafe {
-            self.blk
-                .write_blocks_nb(first as usize, &mut slot.request, data, &mut slot.response)
-        };
+        // `Drop` waits for every started request), untouched until
+        // `requests_in_flight` completes this token, which runs only once
+        // the device has used the request. On a failed submission the
+        // device holds nothing and the slot is freed below.
+        let token = unsafe { self.blk.submit(header, payload, status) };
         match token {
             Ok(token) if usize::from(token) < QUEUE_SLOTS => {
                 REQUESTS.fetch_add(1, Ordering::Relaxed);
@@ -365,71 +614,21 @@ impl VirtioDisk {
         }
     }
 
-    /// Starts a read of `len` bytes (whole sectors, at most 1 MiB) from
-    /// sector `first`, named `tag`, and returns without waiting: its
-    /// buffers stay in a slot until [`Self::take_finished_read`] gives the
-    /// bytes back. `Ok(false)` when the queue (or the heap, for the
-    /// buffer) has no room: nothing was sent.
-    pub fn start_read(&mut self, first: u64, len: usize, tag: u64) -> Result<bool, DiskError> {
-        self.check(first, len)?;
-        if len > MAX_REQUEST_BYTES {
-            return Ok(false);
-        }
-        let Some(index) = self.slots.iter().position(|s| s.data.is_none()) else {
-            return Ok(false);
-        };
-        let mut data = Vec::new();
-        if data.try_reserve_exact(len).is_err() {
-            return Ok(false);
-        }
-        data.resize(len, 0);
-        if self.interrupt.is_ok() && INTERRUPT_WIRED.load(Ordering::Acquire) {
-            let _ = ioapic::deliver_here(INTERRUPT_GSI.load(Ordering::Relaxed));
-        }
-        let slot = &mut self.slots[index];
-        slot.request = BlkReq::default();
-        slot.response = BlkResp::default();
-        slot.read_tag = Some(tag);
-        slot.read_done = None;
-        let data = slot.data.insert(data);
-        // SAFETY: as in `start_write`: the buffers live in slot `index`,
-        // untouched until `requests_in_flight` completes this token.
-        let token = unsafe {
-            self.blk
-                .read_blocks_nb(first as usize, &mut slot.request, data, &mut slot.response)
-        };
-        match token {
-            Ok(token) if usize::from(token) < QUEUE_SLOTS => {
-                REQUESTS.fetch_add(1, Ordering::Relaxed);
-                self.slot_of_token[usize::from(token)] = Some(index as u8);
-                self.in_flight += 1;
-                Ok(true)
-            }
-            Ok(_) => panic!("virtio: a queue token beyond the queue size"),
-            Err(virtio_drivers::Error::QueueFull) => {
-                slot.data = None;
-                Ok(false)
-            }
-            Err(_) => {
-                slot.data = None;
-                Err(DiskError::Device)
-            }
-        }
-    }
-
     /// A started read the device has used: its tag and its bytes, or
     /// `Err` when it failed. Its slot is free again.
     pub fn take_finished_read(&mut self) -> Option<(u64, Result<Vec<u8>, DiskError>)> {
         self.requests_in_flight();
         let slot = self.slots.iter_mut().find(|s| s.read_done.is_some())?;
         let ok = slot.read_done.take()?;
-        let tag = slot.read_tag.take()?;
+        let SlotKind::Read(tag) = slot.kind else {
+            return None;
+        };
         let data = slot.data.take().unwrap_or_default();
         Some((tag, if ok { Ok(data) } else { Err(DiskError::Device) }))
     }
 
-    /// Collects the started requests the device has used (writes: their
-    /// buffers freed, failures counted; reads: kept for
+    /// Collects the started requests the device has used (writes and
+    /// flushes: their buffers freed, failures counted; reads: kept for
     /// [`Self::take_finished_read`]); whether any is still in flight.
     pub fn requests_in_flight(&mut self) -> bool {
         while self.in_flight > 0 {
@@ -446,22 +645,14 @@ impl VirtioDisk {
                 break;
             };
             let slot = &mut self.slots[usize::from(index)];
-            if slot.read_tag.is_some() {
-                let data = slot.data.get_or_insert_default();
-                // SAFETY: the buffers submitted with `token` (slot
-                // `index`), which the device used.
-                let done = unsafe {
-                    self.blk
-                        .complete_read_blocks(token, &slot.request, data, &mut slot.response)
-                };
+            let (header, payload, status) = slot.payload();
+            // SAFETY: the buffers submitted with `token` (slot `index`),
+            // which the device used.
+            let done = unsafe { self.blk.complete(token, header, payload, status) };
+            if let SlotKind::Read(_) = slot.kind {
                 slot.read_done = Some(done.is_ok());
             } else {
-                let data = slot.data.take().unwrap_or_default();
-                // SAFETY: as above.
-                let done = unsafe {
-                    self.blk
-                        .complete_write_blocks(token, &slot.request, &data, &mut slot.response)
-                };
+                slot.data = None;
                 if done.is_err() {
                     self.failed_writes += 1;
                 }
@@ -490,7 +681,8 @@ impl VirtioDisk {
         self.check(first, buf.len())?;
         let mut sector = first;
         for chunk in buf.chunks_mut(MAX_REQUEST_BYTES) {
-            self.read_request(sector, chunk)?;
+            let header = RequestHeader::new(REQUEST_IN, sector);
+            self.request(&header, Payload::Read(chunk))?;
             sector += (chunk.len() / SECTOR_SIZE) as u64;
         }
         Ok(())
@@ -501,64 +693,42 @@ impl VirtioDisk {
         self.check(first, data.len())?;
         let mut sector = first;
         for chunk in data.chunks(MAX_REQUEST_BYTES) {
-            self.write_request(sector, chunk)?;
+            let header = RequestHeader::new(REQUEST_OUT, sector);
+            self.request(&header, Payload::Write(chunk))?;
             sector += (chunk.len() / SECTOR_SIZE) as u64;
         }
         Ok(())
     }
 
-    /// Makes completed writes durable (a polled request: see the module
-    /// comment).
+    /// Makes completed writes durable, waited for here (asleep, as a read
+    /// or write is). A device without a write cache has nothing to flush.
     pub fn flush(&mut self) -> Result<(), DiskError> {
-        self.wait_for_started_requests();
-        REQUESTS.fetch_add(1, Ordering::Relaxed);
-        self.blk.flush().map_err(|_| DiskError::Device)
+        if !self.blk.flushes {
+            return Ok(());
+        }
+        self.request(&RequestHeader::new(REQUEST_FLUSH, 0), Payload::Nothing)
     }
 
-    /// One read request of whole sectors (checked by the caller), waited for.
-    fn read_request(&mut self, sector: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+    /// One request (its sectors checked by the caller), waited for after
+    /// the started ones.
+    fn request(&mut self, header: &RequestHeader, mut payload: Payload<'_>) -> Result<(), DiskError> {
         self.wait_for_started_requests();
-        let mut request = BlkReq::default();
-        let mut response = BlkResp::default();
-        // SAFETY: `request`, `buf` and `response` stay borrowed by this
-        // function, untouched, until `complete_read_blocks` below, which
-        // runs only once the device has used the request (or never, when
-        // the submission failed and the device holds nothing).
-        let token = unsafe {
-            self.blk
-                .read_blocks_nb(sector as usize, &mut request, buf, &mut response)
-        }
-        .map_err(|_| DiskError::Device)?;
+        let mut status = [STATUS_UNSET];
+        let again = match &mut payload {
+            Payload::Read(data) => Payload::Read(data),
+            Payload::Write(data) => Payload::Write(data),
+            Payload::Nothing => Payload::Nothing,
+        };
+        // SAFETY: `header`, the payload's buffer and `status` stay borrowed
+        // by this function, untouched, until `complete` below, which runs
+        // only once the device has used the request (or never, when the
+        // submission failed and the device holds nothing).
+        let token = unsafe { self.blk.submit(header, again, &mut status) }
+            .map_err(|_| DiskError::Device)?;
         REQUESTS.fetch_add(1, Ordering::Relaxed);
         self.wait_until_used(token);
         // SAFETY: the buffers submitted with `token`, which the device used.
-        unsafe {
-            self.blk
-                .complete_read_blocks(token, &request, buf, &mut response)
-        }
-        .map_err(|_| DiskError::Device)
-    }
-
-    /// One write request of whole sectors (checked by the caller), waited
-    /// for.
-    fn write_request(&mut self, sector: u64, data: &[u8]) -> Result<(), DiskError> {
-        self.wait_for_started_requests();
-        let mut request = BlkReq::default();
-        let mut response = BlkResp::default();
-        // SAFETY: as in `read_request`.
-        let token = unsafe {
-            self.blk
-                .write_blocks_nb(sector as usize, &mut request, data, &mut response)
-        }
-        .map_err(|_| DiskError::Device)?;
-        REQUESTS.fetch_add(1, Ordering::Relaxed);
-        self.wait_until_used(token);
-        // SAFETY: the buffers submitted with `token`, which the device used.
-        unsafe {
-            self.blk
-                .complete_write_blocks(token, &request, data, &mut response)
-        }
-        .map_err(|_| DiskError::Device)
+        unsafe { self.blk.complete(token, header, payload, &mut status) }
     }
 
     /// Waits until the device has used request `token` (the only one in
@@ -687,6 +857,10 @@ impl neoos_ext2::BlockDevice for VirtioDisk {
 
     fn requests_in_flight(&mut self) -> bool {
         VirtioDisk::requests_in_flight(self)
+    }
+
+    fn start_flush(&mut self) -> Result<bool, neoos_ext2::DeviceError> {
+        VirtioDisk::start_flush(self).map_err(DiskError::into_device_error)
     }
 
     fn take_failed_writes(&mut self) -> u64 {

@@ -1258,6 +1258,18 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: "disk_read_error_in_a_partial_page_write_gives_a_short_count_then_e_io_with_nothing_written",
         run: disk_write_miss_read_error,
     },
+    DiskScenario {
+        name: "disk_wait_of_an_fsyncs_inode_write_and_flush_lets_other_calls_run_and_survives_a_kill",
+        run: disk_sync_waits,
+    },
+    DiskScenario {
+        name: "disk_wait_of_an_fsyncs_inode_write_and_flush_lets_other_calls_run_on_one_cpu",
+        run: disk_sync_waits_on_one_cpu,
+    },
+    DiskScenario {
+        name: "disk_wait_write_error_of_an_fsyncs_inode_gives_e_io_without_a_flush_then_e_ok",
+        run: disk_sync_inode_write_error,
+    },
 ];
 
 /// The disk scenarios whose programs are Linux (musl) programs of
@@ -2027,4 +2039,69 @@ fn disk_anonymous_memory_runs_out(kernel: &Path) -> Verdict {
         return Err("the program touched more anonymous memory than RAM".into());
     }
     disk::e2fsck_clean(&image.0)
+}
+
+/// user/tests/disk/disk_sync_wait.c on `cpus` CPUs: a watcher thread sees
+/// an fsync's inode write and its flush in flight (the counts between its
+/// requests), a writer killed in its fsync loop ends with 137; the image
+/// is clean and holds the last bytes.
+fn disk_sync_waits_on(kernel: &Path, cpus: u32) -> Verdict {
+    let image = ScratchImage::new()?;
+    let program = "/bin/disk_sync_wait";
+    let console = disk_boot_on(kernel, &image.0, None, program, 0, None, cpus)?;
+    if !console.iter().any(|l| l == "disk_sync_wait: done") {
+        return Err("disk_sync_wait did not finish its checks".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let expected: Vec<u8> = (0..16 * PAGE)
+        .map(|at| ((at / PAGE) * 7 + at % PAGE + 3) as u8)
+        .collect();
+    image_holds(&image.0, "/usuario/sync.bin", &expected)
+}
+
+fn disk_sync_waits(kernel: &Path) -> Verdict {
+    disk_sync_waits_on(kernel, suite_cpus().map_err(|e| e.0)?)
+}
+
+fn disk_sync_waits_on_one_cpu(kernel: &Path) -> Verdict {
+    disk_sync_waits_on(kernel, 1)
+}
+
+/// user/tests/disk/disk_sync_wait.c's `eio` run under a rule failing once
+/// the first write of the sector holding datos.bin's inode: the fsync
+/// gives E_IO with no flush sent, the second writes the page and the inode
+/// again and flushes; the image is clean and holds the bytes.
+fn disk_sync_inode_write_error(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let located =
+        disk::debugfs_request(&image.0, &format!("imap {DATOS_ON_IMAGE}")).map_err(|e| e.0)?;
+    let number_after = |word: &str| -> Option<u64> {
+        let rest = &located[located.find(word)? + word.len()..];
+        let text = rest.trim_start().split([',', '\n']).next()?.trim();
+        match text.strip_prefix("0x") {
+            Some(hex) => u64::from_str_radix(hex, 16).ok(),
+            None => text.parse().ok(),
+        }
+    };
+    let (Some(block), Some(offset)) = (number_after("located at block"), number_after("offset"))
+    else {
+        return Err(format!("debugfs imap said: {located}"));
+    };
+    let sector = (block * u64::from(disk::IMAGE_BLOCK_SIZE) + offset) / 512;
+    let rules = image.0.with_extension("rules");
+    std::fs::write(&rules, disk::fail_once_rule("write_aio", sector)).map_err(|e| e.to_string())?;
+    let program = "/bin/disk_sync_wait:eio";
+    let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
+    if !console
+        .iter()
+        .any(|l| l == "disk_sync_wait: eio: E_IO then E_OK")
+    {
+        return Err("disk_sync_wait did not report its eio run".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let mut expected = datos();
+    for (i, byte) in expected.iter_mut().enumerate().take(100) {
+        *byte = (i * 3 + 1) as u8;
+    }
+    image_holds(&image.0, DATOS_ON_IMAGE, &expected)
 }

@@ -72,6 +72,9 @@ const PAGE: u64 = neoos_mm::PAGE_SIZE;
 /// A write-back of one file (or of its pages in a range) under way.
 #[derive(Debug)]
 pub struct Writeback {
+    /// Its number once it has started requests (0: none yet): the
+    /// device's failures are counted to it ([`DiskFailures`]).
+    id: u64,
     file: FileId,
     /// The page index the next batch is gathered from.
     next: u64,
@@ -103,6 +106,7 @@ impl Writeback {
 
     fn of_pages(file: FileId, first: u64, end: u64) -> Self {
         Writeback {
+            id: 0,
             file,
             next: first,
             end,
@@ -162,6 +166,21 @@ pub struct Writebacks {
     syncs: BTreeMap<Tid, CallSync>,
     pub(crate) flusher: Option<Writeback>,
     reads: FaultReads,
+    failures: DiskFailures,
+}
+
+/// Whose the device's failed started requests are. The device only counts
+/// them; the requests in flight are always one write-back's (each starts
+/// its requests only when none is in flight), so the count is that
+/// write-back's, even when another steps first once the disk is idle
+/// and starts its own: the count is then set aside for the first.
+#[derive(Debug, Default)]
+struct DiskFailures {
+    /// The write-back that started the requests in flight (or last).
+    owner: u64,
+    /// Failures set aside for write-backs that have not looked yet.
+    set_aside: BTreeMap<u64, u64>,
+    last_id: u64,
 }
 
 /// A fault's read of a run of pages, until it is installed.
@@ -385,8 +404,7 @@ impl<P: Platform> Kernel<P> {
                 }
                 Err(e) => return Err(e),
             };
-            // Failures of a batch whose writer is gone are not this one's.
-            self.fs.disk.take_failed_writes();
+            self.claim_disk(writeback);
             self.fs
                 .disk
                 .start_run_writes(writeback.file, core::mem::take(&mut batch.runs))
@@ -397,10 +415,59 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
+    /// `writeback` is to start requests (the disk has none in flight): the
+    /// failures of the requests before are set aside for their write-back
+    /// (dropped when it is gone), and those to come are this one's.
+    fn claim_disk(&mut self, writeback: &mut Writeback) {
+        let failures = &mut self.writebacks.failures;
+        if writeback.id == 0 {
+            failures.last_id += 1;
+            writeback.id = failures.last_id;
+        }
+        let failed = self.fs.disk.take_failed_writes();
+        if failed != 0 && failures.owner != writeback.id {
+            *failures.set_aside.entry(failures.owner).or_default() += failed;
+        }
+        failures.owner = writeback.id;
+    }
+
+    /// Whether a request `writeback` started failed (the disk has none in
+    /// flight): its failures are taken.
+    fn requests_failed(&mut self, writeback: &Writeback) -> bool {
+        let failed = self.fs.disk.take_failed_writes();
+        let failures = &mut self.writebacks.failures;
+        if failed != 0 && failures.owner != writeback.id {
+            *failures.set_aside.entry(failures.owner).or_default() += failed;
+        }
+        let own = if failures.owner == writeback.id {
+            failed
+        } else {
+            0
+        };
+        let aside = failures.set_aside.remove(&writeback.id).unwrap_or(0);
+        writeback.id != 0 && own + aside != 0
+    }
+
+    /// Drops the failures set aside for write-backs that are gone.
+    fn drop_gone_failures(&mut self) {
+        let w = &mut self.writebacks;
+        if w.failures.set_aside.is_empty() {
+            return;
+        }
+        let (threads, unmaps, flusher) = (&w.threads, &w.unmaps, &w.flusher);
+        let live = |id: &u64| {
+            let mut writebacks = threads.values().filter_map(|c| c.current.as_ref());
+            writebacks.any(|wb| wb.id == *id)
+                || unmaps.values().any(|c| c.writeback.id == *id)
+                || flusher.as_ref().is_some_and(|wb| wb.id == *id)
+        };
+        w.failures.set_aside.retain(|id, _| live(id));
+    }
+
     /// Starts the closing sync of `writeback` (the disk has nothing in
     /// flight): the volume's deferred metadata writes.
     fn start_sync(&mut self, writeback: &mut Writeback) -> Result<(), Errno> {
-        self.fs.disk.take_failed_writes();
+        self.claim_disk(writeback);
         let (started, result) = self.fs.disk.start_sync_writes(writeback.file);
         writeback.syncing = Some(Syncing::Metadata(started));
         result.map_err(|_| Errno::Io)
@@ -417,7 +484,7 @@ impl<P: Platform> Kernel<P> {
         writeback: &mut Writeback,
         syncing: Syncing,
     ) -> Result<bool, Errno> {
-        let failed = self.fs.disk.take_failed_writes() != 0;
+        let failed = self.requests_failed(writeback);
         match syncing {
             Syncing::Metadata(written) => {
                 self.fs.disk.end_sync_writes(written, !failed);
@@ -425,6 +492,7 @@ impl<P: Platform> Kernel<P> {
                     return Err(Errno::Io);
                 }
                 writeback.syncing = Some(Syncing::Flush);
+                self.claim_disk(writeback);
                 self.fs.disk.start_flush().map_err(|_| Errno::Io)?;
                 Ok(false)
             }
@@ -515,7 +583,7 @@ impl<P: Platform> Kernel<P> {
         writeback: &mut Writeback,
         batch: GatheredRuns,
     ) -> Result<(), Errno> {
-        if self.fs.disk.take_failed_writes() != 0 {
+        if self.requests_failed(writeback) {
             return Err(Errno::Io);
         }
         if let Some(unsynced) = &mut writeback.unsynced {
@@ -571,6 +639,7 @@ impl<P: Platform> Kernel<P> {
                 .failed_waiters
                 .retain(|&tid, _| processes.thread(tid).is_some());
         }
+        self.drop_gone_failures();
         self.collect_finished_reads();
         let reads_to_start = !self.writebacks.reads.runs.is_empty();
         let waiting = self.processes.any_waiting_for_disk();

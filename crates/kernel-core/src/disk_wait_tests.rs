@@ -1303,3 +1303,52 @@ fn an_fsync_killed_during_its_flush_leaves_nothing_behind() {
     assert!(device.image_holds(b"written page three"));
     assert_eq!(k.platform.frame_counts().1, free, "every frame back");
 }
+
+/// Two write-backs on one disk: the failure of the first one's writes is
+/// its own, even when the second steps first after them (and starts its
+/// own writes): the first gets `E_IO`, its pages stay dirty, and the
+/// second, whose writes succeed, gets `E_OK`.
+#[test]
+fn a_failed_write_is_reported_to_its_own_write_back_when_another_steps_first() {
+    let (mut k, device, pid) = volume();
+    let fd = written_by_write(&mut k, pid);
+    let other = spawn(&mut k, None);
+    let path = put_str(&mut k, other, SCRATCH, "/home/usuario/otro.bin");
+    let create = (neoos_abi::open::O_RDWR | neoos_abi::open::O_CREAT) as u64;
+    let other_fd = sys(&mut k, other, nr::OPEN, [path, create, 0, 0, 0, 0]) as u64;
+    let buf = SCRATCH + PAGE_SIZE;
+    poke(&mut k, other, buf, b"the other file's page");
+    assert_eq!(
+        sys(&mut k, other, nr::WRITE, [other_fd, buf, 21, 0, 0, 0]),
+        21
+    );
+    device.hold_writes();
+    assert_eq!(begin_fsync(&mut k, pid, fd), SchedulerCall::WriteBack);
+    assert_eq!(k.writeback_step(pid), None, "its writes in flight");
+    assert_eq!(
+        begin_fsync(&mut k, other, other_fd),
+        SchedulerCall::WriteBack
+    );
+    assert_eq!(k.writeback_step(other), None, "waits for the disk");
+    assert_eq!(device.writes_in_flight(), 1, "the first one's run alone");
+    device.finish_writes(true);
+    k.disk_step();
+    assert_eq!(
+        k.writeback_step(other),
+        None,
+        "the second starts its writes"
+    );
+    assert_eq!(k.writeback_step(pid), None, "the first waits for them");
+    device.finish_writes(false);
+    k.disk_step();
+    assert_eq!(
+        k.writeback_step(pid),
+        Some(Err(neoos_mm::Errno::Io)),
+        "the failure is the first one's"
+    );
+    let file = datos(&k);
+    assert_eq!(k.memory.file_page_dirty(file, 1), Some(true), "still dirty");
+    let done = settle(&device, &mut k, false, |k| k.writeback_step(other));
+    assert_eq!(done, Ok(()), "the second one's writes succeeded");
+    assert!(device.image_holds(b"the other file's page"));
+}

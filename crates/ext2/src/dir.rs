@@ -131,7 +131,7 @@ impl<D: BlockDevice> Ext2<D> {
             let Some(block) = self.map_block(inode, logical)? else {
                 continue;
             };
-            let contents = self.read_block(block)?;
+            let contents = self.read_meta(block)?;
             let entries = self.parse_entries(&contents)?;
             if let Some(found) = visit(self, block, contents, entries) {
                 return Ok(Some(found));
@@ -162,6 +162,63 @@ impl<D: BlockDevice> Ext2<D> {
         }
         let found = self.find_entry(&inode, name)?.ok_or(Ext2Error::NotFound)?;
         Ok(found.entries[found.index].ino)
+    }
+
+    /// The metadata blocks a call on `path` reads that are not cached, as
+    /// far as they can be known without reading them (at most `most`):
+    /// walking from the root, the inode and the blocks of each directory
+    /// on the way (a lookup scans them), then the inode of what `path`
+    /// names and, for a directory, its blocks. The walk stops at the first
+    /// directory with blocks missing (its entries are needed to go on), at
+    /// a name not found, and at any error (the call itself reports it).
+    /// Reads nothing and changes nothing: empty when the walk is cached.
+    pub fn blocks_to_read(&mut self, path: &str, most: usize) -> Vec<u32> {
+        let mut missing = Vec::new();
+        self.set_cached_only(true);
+        self.walk_cached(path, most, &mut missing);
+        self.set_cached_only(false);
+        missing
+    }
+
+    /// The walk of [`Self::blocks_to_read`], noting the blocks missing.
+    fn walk_cached(&mut self, path: &str, most: usize, missing: &mut Vec<u32>) {
+        let mut ino = ROOT_INO;
+        let mut components = path.split('/').filter(|c| !c.is_empty() && *c != ".");
+        loop {
+            let read = self.read_inode(ino);
+            let Some(inode) = cached(read, missing) else {
+                return;
+            };
+            if !inode.is_dir() || !self.dir_blocks_cached(&inode, most, missing) {
+                return;
+            }
+            let Some(name) = components.next() else {
+                return;
+            };
+            let found = self.lookup(ino, name.as_bytes());
+            let Some(next) = cached(found, missing) else {
+                return;
+            };
+            ino = next;
+        }
+    }
+
+    /// Whether every block of directory `inode` is cached; the missing
+    /// ones noted (at most `most` in all).
+    fn dir_blocks_cached(&mut self, inode: &Inode, most: usize, missing: &mut Vec<u32>) -> bool {
+        for logical in 0..self.dir_block_count(inode) {
+            if missing.len() >= most {
+                break;
+            }
+            let mapped = self.map_block(inode, logical);
+            let Some(block) = cached(mapped, missing) else {
+                break;
+            };
+            if let Some(block) = block.filter(|&b| self.meta.find(b).is_none()) {
+                note_missing(block, missing);
+            }
+        }
+        missing.is_empty()
     }
 
     /// The inode at absolute or root-relative `path` (`/`-separated;
@@ -607,5 +664,25 @@ impl<D: BlockDevice> Ext2<D> {
         let mut moved = self.read_inode(ino)?;
         moved.set_times(None, Some(self.now), None);
         self.write_inode(ino, &moved)
+    }
+}
+
+/// The value of a read made for [`Ext2::blocks_to_read`]; `None` when it
+/// needed a block not cached (noted in `missing`) or failed otherwise.
+fn cached<T>(read: Result<T>, missing: &mut Vec<u32>) -> Option<T> {
+    match read {
+        Ok(value) => Some(value),
+        Err(Ext2Error::WouldRead(block)) => {
+            note_missing(block, missing);
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// Notes `block` as missing, once (nothing when the heap refuses).
+fn note_missing(block: u32, missing: &mut Vec<u32>) {
+    if !missing.contains(&block) && missing.try_reserve(1).is_ok() {
+        missing.push(block);
     }
 }

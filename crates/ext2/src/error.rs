@@ -33,6 +33,9 @@ pub enum Ext2Error {
     Corrupt(&'static str),
     /// The block device failed.
     Io(DeviceError),
+    /// A walk that may not read the device ([`crate::Ext2::blocks_to_read`])
+    /// needs this block, not cached.
+    WouldRead(u32),
 }
 
 impl From<DeviceError> for Ext2Error {

@@ -50,6 +50,12 @@ pub struct Ext2<D: BlockDevice> {
     /// losing their last link leaves them allocated until
     /// [`Ext2::release`].
     pub(crate) held: Vec<u32>,
+    /// While set, a read of the device fails with
+    /// [`Ext2Error::WouldRead`] instead ([`Ext2::blocks_to_read`]).
+    cached_only: bool,
+    /// Counts the writes of metadata (every write but a run's data): a
+    /// block read meanwhile may be stale ([`Ext2::cache_read_block`]).
+    writes: u64,
 }
 
 impl<D: BlockDevice> Ext2<D> {
@@ -72,6 +78,8 @@ impl<D: BlockDevice> Ext2<D> {
             now: 0,
             meta: MetaCache::default(),
             held: Vec::new(),
+            cached_only: false,
+            writes: 0,
             sb,
         };
         // The table's size comes from the image: allocate it fallibly.
@@ -151,6 +159,7 @@ impl<D: BlockDevice> Ext2<D> {
     /// Starts the write of dirty cache entry `index` (see
     /// [`Self::start_metadata_writes`]).
     fn start_meta_write(&mut self, index: usize, started: &mut MetadataWrites) -> Result<()> {
+        self.writes += 1;
         let entry = &self.meta.entries[index];
         let (block, changed) = (entry.block, entry.changed);
         let sector = self.block_offset(block)? / SECTOR_SIZE as u64;
@@ -192,6 +201,40 @@ impl<D: BlockDevice> Ext2<D> {
                 entry.dirty = false;
             }
         }
+    }
+
+    /// Sets whether device reads fail with [`Ext2Error::WouldRead`]
+    /// (for [`Ext2::blocks_to_read`]).
+    pub(crate) fn set_cached_only(&mut self, cached_only: bool) {
+        self.cached_only = cached_only;
+    }
+
+    /// How many metadata writes were made so far: a block read from the
+    /// device while this number stays the same is what the disk holds.
+    pub fn metadata_writes(&self) -> u64 {
+        self.writes
+    }
+
+    /// The first sector of block `block`.
+    pub fn block_sector(&self, block: u32) -> Result<u64> {
+        Ok(self.block_offset(block)? / SECTOR_SIZE as u64)
+    }
+
+    /// Caches metadata block `block` with `bytes`, read from the device
+    /// without the file system (a read started when
+    /// [`Ext2::metadata_writes`] said `writes`): only if no metadata
+    /// write came since (else the bytes may be stale), the block is not
+    /// cached already, and the cache has room. Whether it was cached.
+    pub fn cache_read_block(&mut self, block: u32, bytes: Vec<u8>, writes: u64) -> bool {
+        let fits = bytes.len() == self.sb.block_size as usize && block < self.sb.blocks_count;
+        if !fits
+            || writes != self.writes
+            || !self.meta.has_room()
+            || self.meta.find(block).is_some()
+        {
+            return false;
+        }
+        self.meta.insert(block, bytes).is_some()
     }
 
     /// The device under the file system.
@@ -244,6 +287,10 @@ impl<D: BlockDevice> Ext2<D> {
 
     /// Reads `buf.len()` bytes at byte `offset` (any alignment).
     pub(crate) fn read_bytes(&mut self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        if self.cached_only {
+            let block = offset / u64::from(self.sb.block_size);
+            return Err(Ext2Error::WouldRead(block as u32));
+        }
         let sector = SECTOR_SIZE as u64;
         let start = offset / sector;
         let end = (offset + buf.len() as u64).div_ceil(sector);
@@ -260,6 +307,7 @@ impl<D: BlockDevice> Ext2<D> {
 
     /// Writes `data` at byte `offset`, reading around partial sectors.
     pub(crate) fn write_bytes(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        self.writes += 1;
         let block_size = u64::from(self.sb.block_size);
         match self.write_bytes_uncached(offset, data) {
             Ok(()) => {
@@ -376,6 +424,7 @@ impl<D: BlockDevice> Ext2<D> {
 
     /// Writes cache entry `index` to the disk; it is clean once written.
     fn store_meta(&mut self, index: usize) -> Result<()> {
+        self.writes += 1;
         let entry = &self.meta.entries[index];
         let offset = self.block_offset(entry.block)?;
         self.dev

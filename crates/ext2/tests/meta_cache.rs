@@ -225,3 +225,79 @@ fn images_taken_between_random_calls_are_clean_and_hold_the_data() {
         }
     }
 }
+
+/// Reads `blocks` the way the kernel does for a namespace call (from the
+/// device, without the file system) and gives them to the cache as read
+/// when the file system had made `writes` metadata writes.
+fn read_into_cache(fs: &mut Ext2<CountingDevice>, blocks: &[u32], writes: u64) -> usize {
+    let size = fs.block_size() as usize;
+    let mut cached = 0;
+    for &block in blocks {
+        let mut bytes = vec![0u8; size];
+        let sector = fs.block_sector(block).unwrap();
+        fs.device_mut().read_sectors(sector, &mut bytes).unwrap();
+        cached += usize::from(fs.cache_read_block(block, bytes, writes));
+    }
+    cached
+}
+
+/// A walk that may not read finds the blocks a path's lookups need, level
+/// by level; once they are cached the lookups, listing and creation that
+/// follow read nothing from the device, and the image stays clean. A block
+/// read before a metadata write is not cached after it.
+#[test]
+fn blocks_to_read_lists_a_walks_missing_blocks_and_once_cached_the_calls_read_nothing() {
+    let scratch = Scratch::new("meta-walk");
+    let tree = scratch.join("tree");
+    fs::create_dir_all(tree.join("a/b")).unwrap();
+    for i in 0..40 {
+        fs::write(tree.join(format!("a/b/file-with-a-long-name-{i:03}")), b"x").unwrap();
+    }
+    let image = scratch.join("img");
+    mke2fs(&image, 1024, 4096, Some(&tree), &[]);
+    let mut fs = Ext2::mount(CountingDevice::over(fs::read(&image).unwrap()), false).unwrap();
+    let mut rounds = 0;
+    loop {
+        let before = fs.device().counts();
+        let missing = fs.blocks_to_read("/a/b/new", 16);
+        assert_eq!(fs.device().counts(), before, "the walk reads nothing");
+        if missing.is_empty() {
+            break;
+        }
+        let writes = fs.metadata_writes();
+        assert_eq!(read_into_cache(&mut fs, &missing, writes), missing.len());
+        rounds += 1;
+        assert!(rounds < 8, "each round caches a level: {missing:?}");
+    }
+    assert!(rounds >= 3, "the root, a, then b's blocks: {rounds} rounds");
+    let before = fs.device().counts();
+    let b = fs.lookup_path("/a/b").unwrap();
+    assert_eq!(fs.read_dir(b).unwrap().len(), 42);
+    assert!(matches!(
+        fs.lookup(b, b"new"),
+        Err(neoos_ext2::Ext2Error::NotFound)
+    ));
+    assert_eq!(fs.device().counts().0, before.0, "the lookups read nothing");
+    fs.create(b, b"new", 0o644).unwrap();
+    fs.flush().unwrap();
+    assert!(fs.blocks_to_read("/a/b/new", 16).is_empty());
+    // A block read, then a metadata write, then the read given: refused.
+    let mut cold = Ext2::mount(
+        CountingDevice::over(fs.device().mem().bytes().to_vec()),
+        false,
+    )
+    .unwrap();
+    let missing = cold.blocks_to_read("/a", 16);
+    assert!(!missing.is_empty());
+    let writes = cold.metadata_writes();
+    cold.mkdir(ROOT_INO, b"c", 0o755).unwrap();
+    assert_eq!(
+        read_into_cache(&mut cold, &missing, writes),
+        0,
+        "stale: not cached"
+    );
+    cold.flush().unwrap();
+    fs::write(&image, cold.device().mem().bytes()).unwrap();
+    assert_fsck_clean(&image);
+    assert!(debugfs_names(&image, "/a/b").contains(&"new".to_string()));
+}

@@ -261,7 +261,7 @@ fn scheduler_call(
         SchedulerCall::Fork => fork(frame),
         SchedulerCall::WriteBack => write_back(),
         SchedulerCall::NeoMunmap => neo_munmap(),
-        SchedulerCall::AwaitUnmap => Ok(await_unmap()),
+        SchedulerCall::AwaitUnmap | SchedulerCall::AwaitMetadata => Ok(await_disk_and_restart()),
         SchedulerCall::FileRead { fd, buf, count, at } => file_read(fd, buf, count, at),
         SchedulerCall::FileWrite { fd, buf, count, at } => file_write(fd, buf, count, at),
         SchedulerCall::Sync => sync_all(),
@@ -343,12 +343,13 @@ fn neo_munmap() -> Result<i64, Errno> {
     .map(|()| neo::E_OK)
 }
 
-/// A call that met a mapping being unmapped by another thread (nothing
-/// done): the caller sleeps until the disk is next idle, then the call is
-/// made again from its registers ([`RESTART_CALL`]); the munmap it waits
-/// for ends in a step after its writes, so the retry finds it over or
-/// waits again.
-fn await_unmap() -> i64 {
+/// A call that met a mapping being unmapped by another thread, or that
+/// names volume paths whose metadata is being read (nothing done): the
+/// caller sleeps until the disk is next idle, then the call is made again
+/// from its registers ([`RESTART_CALL`]); the munmap it waits for ends in
+/// a step after its writes, and the metadata read is cached by then, so
+/// the retry finds it over or waits again.
+fn await_disk_and_restart() -> i64 {
     let mut waited = false;
     process::step_waiting_for_disk(|_| core::mem::replace(&mut waited, true).then_some(()));
     RESTART_CALL

@@ -165,8 +165,9 @@ pub struct Writebacks {
     unmaps: BTreeMap<Tid, CallUnmap>,
     syncs: BTreeMap<Tid, CallSync>,
     pub(crate) flusher: Option<Writeback>,
-    reads: FaultReads,
+    pub(crate) reads: FaultReads,
     failures: DiskFailures,
+    pub(crate) metadata: crate::metadata_reads::MetadataReads,
 }
 
 /// Whose the device's failed started requests are. The device only counts
@@ -201,10 +202,10 @@ struct RunRead {
 /// to their read and the offset of their bytes; and the errors waiting
 /// threads get at their retry.
 #[derive(Debug, Default)]
-struct FaultReads {
+pub(crate) struct FaultReads {
     runs: BTreeMap<u64, RunRead>,
     tags: BTreeMap<u64, (u64, usize)>,
-    last_tag: u64,
+    pub(crate) last_tag: u64,
     failed_waiters: BTreeMap<Tid, FaultError>,
 }
 
@@ -640,6 +641,7 @@ impl<P: Platform> Kernel<P> {
                 .retain(|&tid, _| processes.thread(tid).is_some());
         }
         self.drop_gone_failures();
+        self.drop_gone_metadata_waiters();
         self.collect_finished_reads();
         let reads_to_start = !self.writebacks.reads.runs.is_empty();
         let waiting = self.processes.any_waiting_for_disk();
@@ -976,11 +978,15 @@ impl<P: Platform> Kernel<P> {
 
     /// Takes the device reads that finished into their runs, and installs
     /// each run whose last read that was.
-    fn collect_finished_reads(&mut self) {
-        if self.writebacks.reads.tags.is_empty() {
+    pub(crate) fn collect_finished_reads(&mut self) {
+        if self.writebacks.reads.tags.is_empty() && self.writebacks.metadata.in_flight.is_empty() {
             return;
         }
         while let Some((tag, result)) = self.fs.disk.take_finished_read() {
+            if self.writebacks.metadata.in_flight.contains_key(&tag) {
+                self.finish_metadata_read(tag, result.ok());
+                continue;
+            }
             let reads = &mut self.writebacks.reads;
             let Some((read, at)) = reads.tags.remove(&tag) else {
                 continue;

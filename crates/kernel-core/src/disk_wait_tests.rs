@@ -42,6 +42,8 @@ struct Held {
     writes: VecDeque<(u64, Vec<u8>)>,
     /// Started flushes not yet let go (held with the writes).
     flushes: usize,
+    /// Reads made at once (`read_sectors`: under the kernel lock).
+    reads_at_once: u64,
     failed_writes: u64,
 }
 
@@ -103,6 +105,10 @@ impl HeldReads {
         self.0.lock().unwrap().writes.len()
     }
 
+    fn reads_at_once(&self) -> u64 {
+        self.0.lock().unwrap().reads_at_once
+    }
+
     fn flushes_in_flight(&self) -> usize {
         self.0.lock().unwrap().flushes
     }
@@ -129,6 +135,7 @@ impl BlockDevice for HeldReads {
     }
     fn read_sectors(&mut self, first: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
         let mut held = self.0.lock().unwrap();
+        held.reads_at_once += 1;
         held.image.as_mut().unwrap().read_sectors(first, buf)
     }
     fn write_sectors(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
@@ -195,8 +202,9 @@ fn mounted() -> (K, HeldReads, u32, u64, u64) {
     (k, device, pid, fd as u64, at as u64)
 }
 
-/// The kernel and device of [`mounted`], and a process.
-fn volume() -> (K, HeldReads, u32) {
+/// The kernel and device of [`mounted`], and a process; nothing of the
+/// volume cached but its superblock and group descriptors.
+fn volume_cold() -> (K, HeldReads, u32) {
     let dir = std::env::temp_dir().join(std::format!(
         "neoos-disk-wait-{}-{:?}",
         std::process::id(),
@@ -221,6 +229,15 @@ fn volume() -> (K, HeldReads, u32) {
     let mut k = kernel();
     k.fs.mount_home(Box::new(device.clone())).unwrap();
     let pid = spawn(&mut k, None);
+    (k, device, pid)
+}
+
+/// [`volume_cold`] with the metadata of /home/usuario read (a lookup
+/// under the lock): the namespace calls of the tests find it cached and
+/// wait for no metadata read.
+fn volume() -> (K, HeldReads, u32) {
+    let (k, device, pid) = volume_cold();
+    assert!(k.fs.lookup("/home/usuario/datos.bin").is_some());
     (k, device, pid)
 }
 
@@ -1351,4 +1368,110 @@ fn a_failed_write_is_reported_to_its_own_write_back_when_another_steps_first() {
     let done = settle(&device, &mut k, false, |k| k.writeback_step(other));
     assert_eq!(done, Ok(()), "the second one's writes succeeded");
     assert!(device.image_holds(b"the other file's page"));
+}
+
+/// Makes call `number` of `pid` until it is not sent to wait for metadata
+/// reads, letting the device finish them (`fail`: failing) between tries:
+/// its outcome and how many times it waited.
+fn after_metadata_reads(
+    k: &mut K,
+    device: &HeldReads,
+    pid: u32,
+    number: usize,
+    args: [u64; 6],
+    fail: bool,
+) -> (crate::syscall::Dispatched, usize) {
+    let mut waits = 0;
+    loop {
+        match k.system_call(pid, number, args) {
+            Err((SchedulerCall::AwaitMetadata, _)) => {
+                assert!(device.in_flight() > 0, "it waits for reads in flight");
+                device.finish(fail);
+                k.disk_step();
+                waits += 1;
+                assert!(waits <= 9, "a call waits a bounded number of times");
+            }
+            other => return (other, waits),
+        }
+    }
+}
+
+/// A `stat` of a path whose metadata is not cached waits for it without
+/// the lock, directory level by directory level (the call made again each
+/// time, nothing done before), and is then made reading nothing.
+#[test]
+fn a_stat_of_an_uncached_path_reads_its_metadata_without_the_lock_then_reads_nothing() {
+    let (mut k, device, pid) = volume_cold();
+    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let out = SCRATCH + 1024;
+    let args = [path, out, 0, 0, 0, 0];
+    let first = k.system_call(pid, nr::STAT, args);
+    assert!(
+        matches!(first, Err((SchedulerCall::AwaitMetadata, _))),
+        "waits for the metadata: {first:?}"
+    );
+    assert!(device.in_flight() > 0, "its reads started");
+    let before = device.reads_at_once();
+    device.finish(false);
+    k.disk_step();
+    let (made, waits) = after_metadata_reads(&mut k, &device, pid, nr::STAT, args, false);
+    assert_eq!(made, Ok(0));
+    assert!(waits >= 1, "a level at a time: {waits} more waits");
+    assert_eq!(device.reads_at_once(), before, "no read under the lock");
+    let size = u64::from_le_bytes(peek(&mut k, pid, out + 8, 8).try_into().unwrap());
+    assert_eq!(size, 4 * PAGE_SIZE);
+    assert_eq!(k.system_call(pid, nr::STAT, args), Ok(0), "cached now");
+}
+
+/// An `open` that creates a file changes nothing while it waits for its
+/// metadata; reads that fail leave it to read for itself: it is made
+/// after a bounded number of waits and creates the file.
+#[test]
+fn an_open_that_creates_changes_nothing_while_it_waits_and_failed_reads_leave_it_to_read() {
+    let (mut k, device, pid) = volume_cold();
+    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/nuevo.bin");
+    let create = (neoos_abi::open::O_RDWR | neoos_abi::open::O_CREAT) as u64;
+    let args = [path, create, 0, 0, 0, 0];
+    let first = k.system_call(pid, nr::OPEN, args);
+    assert!(matches!(first, Err((SchedulerCall::AwaitMetadata, _))));
+    assert!(!device.image_holds(b"nuevo.bin"), "nothing created yet");
+    device.finish(true);
+    k.disk_step();
+    let (made, waits) = after_metadata_reads(&mut k, &device, pid, nr::OPEN, args, true);
+    let Ok(fd) = made else {
+        panic!("the open is made: {made:?}");
+    };
+    assert!(fd >= 0);
+    assert!(waits < crate::metadata_reads::MOST_ROUNDS as usize);
+    assert!(
+        device.image_holds(b"nuevo.bin"),
+        "created by the call itself"
+    );
+}
+
+/// A thread killed while it waits for metadata reads leaves them to
+/// finish for the cache; its record goes, and another process's call on
+/// the same path then waits less (or not at all).
+#[test]
+fn a_call_killed_while_it_waits_for_metadata_leaves_its_reads_to_the_cache() {
+    let (mut k, device, pid) = volume_cold();
+    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let out = SCRATCH + 1024;
+    let args = [path, out, 0, 0, 0, 0];
+    let free = k.platform.frame_counts().1;
+    let other = spawn(&mut k, None);
+    assert_eq!(
+        put_str(&mut k, other, SCRATCH, "/home/usuario/datos.bin"),
+        path
+    );
+    let first = k.system_call(other, nr::STAT, args);
+    assert!(matches!(first, Err((SchedulerCall::AwaitMetadata, _))));
+    k.end(other, neoos_abi::status::KILLED);
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(device.in_flight(), 0);
+    assert_eq!(k.writebacks.metadata.waiting_calls(), 0, "its record went");
+    let (made, _) = after_metadata_reads(&mut k, &device, pid, nr::STAT, args, false);
+    assert_eq!(made, Ok(0));
+    assert_eq!(k.platform.frame_counts().1, free, "every frame back");
 }

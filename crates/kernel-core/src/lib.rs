@@ -25,6 +25,7 @@ pub mod kernel;
 pub mod launch;
 pub mod linux;
 mod loader;
+pub mod metadata_reads;
 pub mod mount;
 pub mod pipes;
 pub mod platform;

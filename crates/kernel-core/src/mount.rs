@@ -589,6 +589,49 @@ impl Storage {
         home.fs.device_mut().start_flush().map_err(|_| IoError)
     }
 
+    /// The metadata blocks a call on volume path `rel` needs that are not
+    /// cached ([`Ext2::blocks_to_read`], at most `most`); reads nothing.
+    pub(crate) fn home_blocks_to_read(&self, rel: &str, most: usize) -> Vec<u32> {
+        match self.volume() {
+            Ok(mut home) => home.fs.blocks_to_read(rel, most),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Starts the device read of metadata block `block`, named `tag`,
+    /// without waiting (the device has nothing in flight): the volume's
+    /// metadata write count to give [`Self::cache_metadata_block`] with
+    /// its bytes. `None` when it was read at once (and cached) or the
+    /// queue has no room (nothing read).
+    pub(crate) fn start_metadata_read(
+        &mut self,
+        block: u32,
+        tag: u64,
+    ) -> Result<Option<u64>, IoError> {
+        let mut home = self.volume().map_err(|_| IoError)?;
+        let sector = home.fs.block_sector(block).map_err(|_| IoError)?;
+        let len = home.fs.block_size() as usize;
+        let writes = home.fs.metadata_writes();
+        match home.fs.device_mut().start_read(sector, len, tag) {
+            Ok(StartedRead::InFlight) => Ok(Some(writes)),
+            Ok(StartedRead::Done(bytes)) => {
+                home.fs.cache_read_block(block, bytes, writes);
+                Ok(None)
+            }
+            Ok(StartedRead::QueueFull) => Ok(None),
+            Err(_) => Err(IoError),
+        }
+    }
+
+    /// Caches metadata block `block` read without the lock, its read
+    /// started when the metadata write count was `writes` (dropped if a
+    /// metadata write came since).
+    pub(crate) fn cache_metadata_block(&mut self, block: u32, bytes: Vec<u8>, writes: u64) {
+        if let Ok(mut home) = self.volume() {
+            home.fs.cache_read_block(block, bytes, writes);
+        }
+    }
+
     /// How many started writes (and flushes) failed since the last call.
     pub fn take_failed_writes(&mut self) -> u64 {
         self.volume()

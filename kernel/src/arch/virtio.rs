@@ -211,7 +211,6 @@ pub fn counters() -> neoos_ext2::DeviceCounters {
     }
 }
 
-
 /// The virtio-blk queue (the device has one request queue, number 0).
 const QUEUE: u16 = 0;
 /// Descriptors of the queue (a power of two the device must allow).
@@ -711,7 +710,11 @@ impl VirtioDisk {
 
     /// One request (its sectors checked by the caller), waited for after
     /// the started ones.
-    fn request(&mut self, header: &RequestHeader, mut payload: Payload<'_>) -> Result<(), DiskError> {
+    fn request(
+        &mut self,
+        header: &RequestHeader,
+        mut payload: Payload<'_>,
+    ) -> Result<(), DiskError> {
         self.wait_for_started_requests();
         let mut status = [STATUS_UNSET];
         let again = match &mut payload {

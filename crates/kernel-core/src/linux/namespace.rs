@@ -16,7 +16,7 @@ use neoos_mm::{Errno, FileAccess, FileId, MapObject};
 use super::calls::{Fail, LinuxResult};
 use super::meta::{FileMeta, Touch};
 use super::procfs::{self, MapName, Special};
-use super::LinuxError;
+use super::{LinuxCall, LinuxError};
 use crate::dirs::DirPosition;
 use crate::files::{Descriptor, OpenFile};
 use crate::fs::{normalize, FsError, Node};
@@ -110,6 +110,46 @@ impl<P: Platform> Kernel<P> {
     ) -> Result<String, Fail> {
         let raw = self.copy_path(pid, path)?;
         self.resolve_str(pid, dirfd, &raw)
+    }
+
+    /// The paths Linux call `call` of `pid` names (normalized; two for a
+    /// rename, the directory's for `getdents64`), for the metadata reads
+    /// made before it (`crate::metadata_reads`): `None` for one that
+    /// cannot be resolved (the call reports why) or a call that names none.
+    pub(crate) fn linux_call_paths(&mut self, pid: Pid, call: &LinuxCall) -> [Option<String>; 2] {
+        let at_cwd = abi::AT_FDCWD;
+        let (first, second) = match *call {
+            LinuxCall::Open { dirfd, path, .. }
+            | LinuxCall::FstatAt { dirfd, path, .. }
+            | LinuxCall::Mkdir { dirfd, path, .. }
+            | LinuxCall::Unlink { dirfd, path, .. }
+            | LinuxCall::Access { dirfd, path, .. }
+            | LinuxCall::Chmod { dirfd, path, .. }
+            | LinuxCall::Readlink { dirfd, path, .. }
+            | LinuxCall::Utimensat { dirfd, path, .. } => ((dirfd, path), None),
+            LinuxCall::Stat { path, .. }
+            | LinuxCall::Chdir { path }
+            | LinuxCall::Truncate { path, .. }
+            | LinuxCall::Statfs { path, .. } => ((at_cwd, path), None),
+            LinuxCall::Rename {
+                old_dirfd,
+                old,
+                new_dirfd,
+                new,
+                ..
+            } => ((old_dirfd, old), Some((new_dirfd, new))),
+            LinuxCall::Getdents { fd, .. } => {
+                let dir = match self.descriptor(pid, fd) {
+                    Ok(Descriptor::Dir { id }) => self.fs.open_dirs.get(id).map(|d| d.path.clone()),
+                    _ => None,
+                };
+                return [dir, None];
+            }
+            _ => return [None, None],
+        };
+        let mut resolve = |(dirfd, path): (i64, UserPtr)| self.resolve_path(pid, dirfd, path).ok();
+        let first = resolve(first);
+        [first, second.and_then(resolve)]
     }
 
     /// [`Self::resolve_path`] of a path already copied in.

@@ -380,6 +380,10 @@ pub enum SchedulerCall {
     /// back (`Errno::BeingUnmapped`, nothing done): the caller waits for
     /// the disk once and makes the call again.
     AwaitUnmap,
+    /// The call names volume paths whose metadata is being read
+    /// (`crate::metadata_reads`, nothing done): the caller waits for the
+    /// disk once, without the kernel lock, and makes the call again.
+    AwaitMetadata,
 }
 
 /// How the kernel logic completed a call.
@@ -481,6 +485,9 @@ impl<P: Platform> Kernel<P> {
         }
         if let Some(io) = self.volume_file_io(pid, &call) {
             return Err((io, personality));
+        }
+        if let Some(wait) = self.metadata_reads_first(pid, &call) {
+            return Err((wait, personality));
         }
         self.carry_out(pid, call)
             .rax(personality)

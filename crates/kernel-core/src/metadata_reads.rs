@@ -1,0 +1,198 @@
+//! The metadata reads of `/home` namespace calls, made without the kernel
+//! lock (issue 12 item 1): before a call that names paths (`open`, `stat`,
+//! `mkdir`, `unlink`, `rename`, a directory listing...), the kernel walks
+//! its paths on the volume without reading the disk
+//! ([`neoos_ext2::Ext2::blocks_to_read`]: the inode and blocks of each
+//! directory on the way, then what the path names). When blocks are
+//! missing from the volume's metadata cache, the call is not made: the
+//! device reads of those blocks are started, the thread waits for the disk
+//! without the lock ([`SchedulerCall::AwaitMetadata`], as a fault's read
+//! waits), the blocks are cached as they come
+//! ([`neoos_ext2::Ext2::cache_read_block`], only when no metadata write
+//! came meanwhile) and the call is made again from its registers. Once
+//! the walk finds everything cached, the call runs under the lock as it
+//! always did, its lookups reading nothing.
+//!
+//! Nothing is changed before the call is made, so every semantic stays
+//! the call's own (its errors, its checks, its atomicity under the lock).
+//! The walk is a forecast: what it misses (a block evicted meanwhile, the
+//! blocks an allocation picks, a truncate's indirect blocks) the call
+//! reads under the lock as before. A call waits at most
+//! [`MOST_ROUNDS`] times; then it is made at once, whatever is missing
+//! (a directory larger than the cache, a cache thrashed by other calls).
+//! A thread killed while it waits leaves its reads to finish for the
+//! cache.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use crate::kernel::Kernel;
+use crate::linux::LinuxCall;
+use crate::platform::Platform;
+use crate::process::{Pid, Tid};
+use crate::syscall::{Call, FileCall, SchedulerCall};
+
+/// Most blocks one round reads (half the volume's metadata cache).
+pub const MOST_BLOCKS: usize = 16;
+/// Most times one call waits for metadata reads before it is made anyway.
+pub const MOST_ROUNDS: u8 = 8;
+
+/// The metadata reads in flight and the calls that waited for them.
+#[derive(Debug, Default)]
+pub struct MetadataReads {
+    /// Each device read in flight, by tag: its block, and the volume's
+    /// metadata write count when it was started.
+    pub(crate) in_flight: BTreeMap<u64, (u32, u64)>,
+    /// How many times each thread's call waited so far.
+    rounds: BTreeMap<Tid, u8>,
+}
+
+impl MetadataReads {
+    /// How many threads' calls wait for metadata reads (or did last).
+    pub fn waiting_calls(&self) -> usize {
+        self.rounds.len()
+    }
+}
+
+impl<P: Platform> Kernel<P> {
+    /// For a call of process `pid` naming paths on the volume whose walk
+    /// needs metadata blocks not cached: their reads started, the wait
+    /// after which the call is made again. `None`: make the call now.
+    #[inline]
+    pub(crate) fn metadata_reads_first(&mut self, pid: Pid, call: &Call) -> Option<SchedulerCall> {
+        let names_paths = matches!(
+            call,
+            Call::Files(FileCall::Open { .. } | FileCall::Stat { .. } | FileCall::ReadDir { .. })
+                | Call::Linux(
+                    LinuxCall::Open { .. }
+                        | LinuxCall::Stat { .. }
+                        | LinuxCall::FstatAt { .. }
+                        | LinuxCall::Chdir { .. }
+                        | LinuxCall::Mkdir { .. }
+                        | LinuxCall::Unlink { .. }
+                        | LinuxCall::Rename { .. }
+                        | LinuxCall::Access { .. }
+                        | LinuxCall::Chmod { .. }
+                        | LinuxCall::Truncate { .. }
+                        | LinuxCall::Readlink { .. }
+                        | LinuxCall::Utimensat { .. }
+                        | LinuxCall::Statfs { .. }
+                        | LinuxCall::Getdents { .. }
+                )
+        );
+        if !names_paths || !self.fs.disk.home_mounted() {
+            return None;
+        }
+        self.metadata_reads_for(pid, call)
+    }
+
+    /// [`Self::metadata_reads_first`] of a call that names paths.
+    #[inline(never)]
+    fn metadata_reads_for(&mut self, pid: Pid, call: &Call) -> Option<SchedulerCall> {
+        // Reads finished since the disk was last looked at: cached first.
+        if !self.writebacks.metadata.in_flight.is_empty() {
+            self.collect_finished_reads();
+        }
+        let paths = match call {
+            Call::Linux(linux) => self.linux_call_paths(pid, linux),
+            Call::Files(
+                FileCall::Open { path, .. }
+                | FileCall::Stat { path, .. }
+                | FileCall::ReadDir { path, .. },
+            ) => {
+                let path = self
+                    .copy_string(pid, *path, neoos_abi::limits::PATH_MAX)
+                    .ok();
+                [path.and_then(|p| crate::fs::normalize(&p)), None]
+            }
+            _ => [None, None],
+        };
+        let tid = self.caller_tid(pid);
+        loop {
+            let missing = self.blocks_missing(&paths);
+            let rounds = self
+                .writebacks
+                .metadata
+                .rounds
+                .get(&tid)
+                .copied()
+                .unwrap_or(0);
+            if missing.is_empty() || rounds >= MOST_ROUNDS {
+                self.writebacks.metadata.rounds.remove(&tid);
+                return None;
+            }
+            self.writebacks.metadata.rounds.insert(tid, rounds + 1);
+            // Reads start only when the disk has nothing in flight; else
+            // the call waits until it has none and looks again.
+            if self.fs.disk.requests_in_flight() || self.start_metadata_reads(&missing) {
+                return Some(SchedulerCall::AwaitMetadata);
+            }
+            // Read at once (a device whose reads do not wait): walk again.
+        }
+    }
+
+    /// The metadata blocks the walks of `paths` need, not cached (those
+    /// below the volume's mount point only; at most [`MOST_BLOCKS`]).
+    fn blocks_missing(&mut self, paths: &[Option<alloc::string::String>; 2]) -> Vec<u32> {
+        let mut missing = Vec::new();
+        for path in paths.iter().flatten() {
+            let Some(rel) = crate::mount::below_home(path) else {
+                continue;
+            };
+            let most = MOST_BLOCKS.saturating_sub(missing.len());
+            for block in self.fs.disk.home_blocks_to_read(rel, most) {
+                if !missing.contains(&block) && missing.try_reserve(1).is_ok() {
+                    missing.push(block);
+                }
+            }
+        }
+        missing
+    }
+
+    /// Starts the device reads of `blocks` (the disk has nothing in
+    /// flight): whether one is in flight. A block read at once is cached
+    /// at once; one the queue has no room for is left to the call.
+    fn start_metadata_reads(&mut self, blocks: &[u32]) -> bool {
+        let mut in_flight = false;
+        for &block in blocks {
+            self.writebacks.reads.last_tag += 1;
+            let tag = self.writebacks.reads.last_tag;
+            match self.fs.disk.start_metadata_read(block, tag) {
+                Ok(Some(writes)) => {
+                    self.writebacks
+                        .metadata
+                        .in_flight
+                        .insert(tag, (block, writes));
+                    in_flight = true;
+                }
+                Ok(None) => {}
+                Err(_) => break,
+            }
+        }
+        in_flight
+    }
+
+    /// The finished metadata read of tag `tag`: its block cached (when no
+    /// metadata write came since it started; `None`: it failed, and the
+    /// call reads the block itself).
+    pub(crate) fn finish_metadata_read(&mut self, tag: u64, read: Option<Vec<u8>>) {
+        let Some((block, writes)) = self.writebacks.metadata.in_flight.remove(&tag) else {
+            return;
+        };
+        if let Some(bytes) = read {
+            self.fs.disk.cache_metadata_block(block, bytes, writes);
+        }
+    }
+
+    /// Drops the round counts of threads gone.
+    pub(crate) fn drop_gone_metadata_waiters(&mut self) {
+        let metadata = &mut self.writebacks.metadata;
+        if metadata.rounds.is_empty() {
+            return;
+        }
+        let processes = &self.processes;
+        metadata
+            .rounds
+            .retain(|&tid, _| processes.thread(tid).is_some());
+    }
+}

@@ -1270,6 +1270,18 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: "disk_wait_write_error_of_an_fsyncs_inode_gives_e_io_without_a_flush_then_e_ok",
         run: disk_sync_inode_write_error,
     },
+    DiskScenario {
+        name: "disk_wait_of_namespace_metadata_reads_lets_other_calls_run_and_survives_a_kill",
+        run: disk_namespace_waits,
+    },
+    DiskScenario {
+        name: "disk_wait_of_namespace_metadata_reads_lets_other_calls_run_on_one_cpu",
+        run: disk_namespace_waits_on_one_cpu,
+    },
+    DiskScenario {
+        name: "disk_read_error_of_a_namespace_metadata_read_is_read_again",
+        run: disk_namespace_read_error,
+    },
 ];
 
 /// The disk scenarios whose programs are Linux (musl) programs of
@@ -2104,4 +2116,74 @@ fn disk_sync_inode_write_error(kernel: &Path) -> Verdict {
         *byte = (i * 3 + 1) as u8;
     }
     image_holds(&image.0, DATOS_ON_IMAGE, &expected)
+}
+
+/// Directories and files per directory of [`image_with_tree`].
+const TREE_DIRS: usize = 48;
+const TREE_FILES: usize = 64;
+
+/// A fresh image holding, besides the standard files, `/arbol/dNN` for NN
+/// below [`TREE_DIRS`], each with [`TREE_FILES`] files `fichero-NN-MMM`
+/// whose 4 bytes are `NN` and `MMM % 100`, two digits each.
+fn image_with_tree() -> std::result::Result<ScratchImage, String> {
+    let image = ScratchImage(disk::fresh_image_path().map_err(|e| e.0)?);
+    disk::create_image_with(&image.0, disk::IMAGE_SIZE, |root| {
+        for dir in 0..TREE_DIRS {
+            let folder = root.join(format!("arbol/d{dir:02}"));
+            std::fs::create_dir_all(&folder)?;
+            for file in 0..TREE_FILES {
+                let bytes = format!("{dir:02}{:02}", file % 100);
+                std::fs::write(folder.join(format!("fichero-{dir:02}-{file:03}")), bytes)?;
+            }
+        }
+        Ok(())
+    })
+    .map_err(|e| e.0)?;
+    Ok(image)
+}
+
+/// user/tests/disk/disk_namespace_wait.c on `cpus` CPUs: a watcher thread
+/// sees a stat and a creating open of uncached paths wait for their
+/// metadata reads, a walker killed while its stats wait ends with 137;
+/// the image is clean and holds the file made last.
+fn disk_namespace_waits_on(kernel: &Path, cpus: u32) -> Verdict {
+    let image = image_with_tree()?;
+    let program = "/bin/disk_namespace_wait";
+    let console = disk_boot_on(kernel, &image.0, None, program, 0, None, cpus)?;
+    if !console.iter().any(|l| l == "disk_namespace_wait: done") {
+        return Err("disk_namespace_wait did not finish its checks".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let last = TREE_DIRS - 1;
+    image_holds(
+        &image.0,
+        &format!("/arbol/d{last:02}/fichero-{last:02}-999"),
+        b"new!",
+    )
+}
+
+fn disk_namespace_waits(kernel: &Path) -> Verdict {
+    disk_namespace_waits_on(kernel, suite_cpus().map_err(|e| e.0)?)
+}
+
+fn disk_namespace_waits_on_one_cpu(kernel: &Path) -> Verdict {
+    disk_namespace_waits_on(kernel, 1)
+}
+
+/// user/tests/disk/disk_namespace_wait.c's `eio` run under a rule failing
+/// once the first read of /arbol/d07's directory block: the stat of a
+/// file in it is E_OK (the metadata read is made again); the image is
+/// clean.
+fn disk_namespace_read_error(kernel: &Path) -> Verdict {
+    let image = image_with_tree()?;
+    let rules = fail_once(&image.0, "/arbol/d07", "read_aio", &[0])?;
+    let program = "/bin/disk_namespace_wait:eio";
+    let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
+    if !console
+        .iter()
+        .any(|l| l == "disk_namespace_wait: eio: stat E_OK after a failed read")
+    {
+        return Err("disk_namespace_wait did not report its eio run".into());
+    }
+    disk::e2fsck_clean(&image.0)
 }

@@ -58,7 +58,7 @@ impl<P: Platform> Kernel<P> {
     /// For a call of process `pid` naming paths on the volume whose walk
     /// needs metadata blocks not cached: their reads started, the wait
     /// after which the call is made again. `None`: make the call now.
-    #[inline]
+    #[inline(never)]
     pub(crate) fn metadata_reads_first(&mut self, pid: Pid, call: &Call) -> Option<SchedulerCall> {
         let names_paths = matches!(
             call,
@@ -87,7 +87,6 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// [`Self::metadata_reads_first`] of a call that names paths.
-    #[inline(never)]
     fn metadata_reads_for(&mut self, pid: Pid, call: &Call) -> Option<SchedulerCall> {
         // Reads finished since the disk was last looked at: cached first.
         if !self.writebacks.metadata.in_flight.is_empty() {

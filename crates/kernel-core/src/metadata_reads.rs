@@ -24,13 +24,14 @@
 //! cache.
 
 use alloc::collections::BTreeMap;
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::kernel::Kernel;
 use crate::linux::LinuxCall;
 use crate::platform::Platform;
 use crate::process::{Pid, Tid};
-use crate::syscall::{Call, FileCall, SchedulerCall};
+use crate::syscall::{SchedulerCall, UserPtr};
 
 /// Most blocks one round reads (half the volume's metadata cache).
 pub const MOST_BLOCKS: usize = 16;
@@ -55,60 +56,72 @@ impl MetadataReads {
 }
 
 impl<P: Platform> Kernel<P> {
-    /// For a call of process `pid` naming paths on the volume whose walk
-    /// needs metadata blocks not cached: their reads started, the wait
-    /// after which the call is made again. `None`: make the call now.
+    /// For NeoOS `open`, `stat` or `readdir` of `path` by process `pid`,
+    /// when the walk of a volume path needs metadata blocks not cached:
+    /// their reads started, the wait after which the call is made again.
+    /// `None`: make the call now.
     #[inline(never)]
-    pub(crate) fn metadata_reads_first(&mut self, pid: Pid, call: &Call) -> Option<SchedulerCall> {
+    pub(crate) fn metadata_reads_of_path(
+        &mut self,
+        pid: Pid,
+        path: UserPtr,
+    ) -> Option<SchedulerCall> {
+        if !self.fs.disk.home_mounted() {
+            return None;
+        }
+        let path = self
+            .copy_string(pid, path, neoos_abi::limits::PATH_MAX)
+            .ok();
+        let paths = [path.and_then(|p| crate::fs::normalize(&p)), None];
+        self.metadata_reads_for(pid, &paths)
+    }
+
+    /// [`Self::metadata_reads_of_path`] for a Linux call: those that name
+    /// paths (`open`, `stat`, `mkdir`, `unlink`, `rename`, ...; the
+    /// directory's for `getdents64`).
+    #[inline(never)]
+    pub(crate) fn linux_metadata_reads(
+        &mut self,
+        pid: Pid,
+        call: &LinuxCall,
+    ) -> Option<SchedulerCall> {
         let names_paths = matches!(
             call,
-            Call::Files(FileCall::Open { .. } | FileCall::Stat { .. } | FileCall::ReadDir { .. })
-                | Call::Linux(
-                    LinuxCall::Open { .. }
-                        | LinuxCall::Stat { .. }
-                        | LinuxCall::FstatAt { .. }
-                        | LinuxCall::Chdir { .. }
-                        | LinuxCall::Mkdir { .. }
-                        | LinuxCall::Unlink { .. }
-                        | LinuxCall::Rename { .. }
-                        | LinuxCall::Access { .. }
-                        | LinuxCall::Chmod { .. }
-                        | LinuxCall::Truncate { .. }
-                        | LinuxCall::Readlink { .. }
-                        | LinuxCall::Utimensat { .. }
-                        | LinuxCall::Statfs { .. }
-                        | LinuxCall::Getdents { .. }
-                )
+            LinuxCall::Open { .. }
+                | LinuxCall::Stat { .. }
+                | LinuxCall::FstatAt { .. }
+                | LinuxCall::Chdir { .. }
+                | LinuxCall::Mkdir { .. }
+                | LinuxCall::Unlink { .. }
+                | LinuxCall::Rename { .. }
+                | LinuxCall::Access { .. }
+                | LinuxCall::Chmod { .. }
+                | LinuxCall::Truncate { .. }
+                | LinuxCall::Readlink { .. }
+                | LinuxCall::Utimensat { .. }
+                | LinuxCall::Statfs { .. }
+                | LinuxCall::Getdents { .. }
         );
         if !names_paths || !self.fs.disk.home_mounted() {
             return None;
         }
-        self.metadata_reads_for(pid, call)
+        let paths = self.linux_call_paths(pid, call);
+        self.metadata_reads_for(pid, &paths)
     }
 
-    /// [`Self::metadata_reads_first`] of a call that names paths.
-    fn metadata_reads_for(&mut self, pid: Pid, call: &Call) -> Option<SchedulerCall> {
+    /// The metadata reads before a call of `pid` naming `paths`.
+    fn metadata_reads_for(
+        &mut self,
+        pid: Pid,
+        paths: &[Option<String>; 2],
+    ) -> Option<SchedulerCall> {
         // Reads finished since the disk was last looked at: cached first.
         if !self.writebacks.metadata.in_flight.is_empty() {
             self.collect_finished_reads();
         }
-        let paths = match call {
-            Call::Linux(linux) => self.linux_call_paths(pid, linux),
-            Call::Files(
-                FileCall::Open { path, .. }
-                | FileCall::Stat { path, .. }
-                | FileCall::ReadDir { path, .. },
-            ) => {
-                let path = self
-                    .copy_string(pid, *path, neoos_abi::limits::PATH_MAX)
-                    .ok();
-                [path.and_then(|p| crate::fs::normalize(&p)), None]
-            }
-            _ => [None, None],
-        };
         let tid = self.caller_tid(pid);
         loop {
-            let missing = self.blocks_missing(&paths);
+            let missing = self.blocks_missing(paths);
             let rounds = self
                 .writebacks
                 .metadata
@@ -132,7 +145,7 @@ impl<P: Platform> Kernel<P> {
 
     /// The metadata blocks the walks of `paths` need, not cached (those
     /// below the volume's mount point only; at most [`MOST_BLOCKS`]).
-    fn blocks_missing(&mut self, paths: &[Option<alloc::string::String>; 2]) -> Vec<u32> {
+    fn blocks_missing(&mut self, paths: &[Option<String>; 2]) -> Vec<u32> {
         let mut missing = Vec::new();
         for path in paths.iter().flatten() {
             let Some(rel) = crate::mount::below_home(path) else {

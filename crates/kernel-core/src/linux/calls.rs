@@ -120,6 +120,9 @@ impl<P: Platform> Kernel<P> {
     // frame of every system call (the kernel stack is 32 KiB).
     #[inline(never)]
     pub(crate) fn linux_call(&mut self, pid: Pid, call: LinuxCall) -> Completion {
+        if let Some(wait) = self.linux_metadata_reads(pid, &call) {
+            return Completion::Scheduler(wait);
+        }
         let result = match call {
             LinuxCall::ArchPrctl { code, addr } => self.arch_prctl(pid, code, addr),
             LinuxCall::SetTidAddress { tidptr } => Ok(self.set_tid_address(pid, tidptr)),

@@ -56,6 +56,13 @@ impl<P: Platform> Kernel<P> {
                 self.read(pid, fd, buf, count)
             }
             FileCall::ReadConsole { buf, count } => return console_read(buf, count),
+            FileCall::Open { path, .. }
+            | FileCall::Stat { path, .. }
+            | FileCall::ReadDir { path, .. }
+                if let Some(wait) = self.metadata_reads_of_path(pid, path) =>
+            {
+                return Completion::Scheduler(wait);
+            }
             FileCall::Open { path, mode } => self
                 .heap_reserve_check()
                 .and_then(|_| self.open(pid, path, mode)),

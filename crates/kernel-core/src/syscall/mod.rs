@@ -486,9 +486,6 @@ impl<P: Platform> Kernel<P> {
         if let Some(io) = self.volume_file_io(pid, &call) {
             return Err((io, personality));
         }
-        if let Some(wait) = self.metadata_reads_first(pid, &call) {
-            return Err((wait, personality));
-        }
         self.carry_out(pid, call)
             .rax(personality)
             .map_err(|c| (c, personality))

@@ -846,15 +846,54 @@ impl<P: Platform> Kernel<P> {
             true => self.memory.file_size(f.file).unwrap_or(f.position),
             false => f.position,
         };
-        let end = start.checked_add(count)?;
-        let (first, last) = (start / PAGE, (end - 1) / PAGE);
-        let first_partial = start % PAGE != 0 || (first == last && end % PAGE != 0);
-        let last_partial = end % PAGE != 0 && last != first;
-        Some((
-            f.file,
-            start,
-            [first_partial.then_some(first), last_partial.then_some(last)],
-        ))
+        Some((f.file, start, pages_in_part(start, count)?))
+    }
+
+    /// Linux `writev` of `count` buffers at `iov` to descriptor `fd` of
+    /// process `pid`, when it is a volume file: the pages its buffers
+    /// write in part (each buffer is one `write`, [`Self::file_write_step`]'s
+    /// first and last pages) that the cache lacks are read first, the
+    /// caller waiting for the disk without the lock, and the call is made
+    /// again ([`SchedulerCall::AwaitMetadata`], its waits counted as a
+    /// namespace call's: `crate::metadata_reads`). `None`: make it now (a
+    /// page read meanwhile by no one, or after the most waits, read under
+    /// the lock as before). A `writev` that would be refused reads nothing.
+    pub(crate) fn writev_reads_first(
+        &mut self,
+        pid: crate::process::Pid,
+        fd: i64,
+        iov: crate::syscall::UserPtr,
+        count: i64,
+    ) -> Option<SchedulerCall> {
+        let Ok(crate::files::Descriptor::File(f)) = self.descriptor(pid, fd) else {
+            return None;
+        };
+        if !is_volume_file(f.file) || !f.access.can_write() {
+            return None;
+        }
+        let buffers = self.read_buffers(pid, iov, count).ok()?;
+        let total = buffers
+            .iter()
+            .fold(0usize, |sum, &(_, len)| sum.saturating_add(len));
+        if self.file_io().check_write_room(&f, total).is_err() {
+            return None;
+        }
+        let mut at = match f.append {
+            true => self.memory.file_size(f.file).unwrap_or(f.position),
+            false => f.position,
+        };
+        let mut reads = false;
+        for &(_, len) in buffers.iter().take(WRITEV_BUFFERS_READ_FIRST) {
+            let len = len as u64;
+            for page in pages_in_part(at, len).into_iter().flatten().flatten() {
+                if self.memory.file_page_to_read(f.file, page) {
+                    reads |= matches!(self.plan_page_read(f.file, page), Ok(Some(_)));
+                }
+            }
+            at = at.saturating_add(len);
+        }
+        let tid = self.caller_tid(pid);
+        self.wait_and_restart(tid, reads)
     }
 
     /// Plans (and starts) the read of page `page` of volume file `file`
@@ -1041,6 +1080,22 @@ impl<P: Platform> Kernel<P> {
         }
         step.map(|s| s == WritebackStep::Done)
     }
+}
+
+/// Most buffers of a `writev` whose pages are read before it
+/// ([`Kernel::writev_reads_first`]); the pages of the others, if the cache
+/// lacks them, are read by the writes, under the lock.
+const WRITEV_BUFFERS_READ_FIRST: usize = 16;
+
+/// The pages a write of `count` bytes from byte `start` covers only in
+/// part: its first, its last (`None` for a page it covers whole, and for
+/// an empty write or one past the largest offset).
+fn pages_in_part(start: u64, count: u64) -> Option<[Option<u64>; 2]> {
+    let end = start.checked_add(count).filter(|_| count > 0)?;
+    let (first, last) = (start / PAGE, (end - 1) / PAGE);
+    let first_partial = !start.is_multiple_of(PAGE) || (first == last && !end.is_multiple_of(PAGE));
+    let last_partial = !end.is_multiple_of(PAGE) && last != first;
+    Some([first_partial.then_some(first), last_partial.then_some(last)])
 }
 
 /// The bytes of a read of `count` bytes from `from` (a file's; `None`:

@@ -1475,3 +1475,101 @@ fn a_call_killed_while_it_waits_for_metadata_leaves_its_reads_to_the_cache() {
     assert_eq!(made, Ok(0));
     assert_eq!(k.platform.frame_counts().1, free, "every frame back");
 }
+
+/// A Linux process with datos.bin open read-write at position 100, and an
+/// `iovec` array at `SCRATCH + 8 pages` of three buffers (10 bytes, a
+/// page, 20 bytes: pages 0 and 1 written in part, never whole): the
+/// process, the descriptor, the array and the bytes the buffers hold.
+fn writev_of_three(k: &mut K) -> (u32, u64, u64, Vec<u8>) {
+    use neoos_abi::linux::nr as lnr;
+    let pid = k
+        .spawn("/bin/linux", &[b"/bin/linux".to_vec()], None)
+        .unwrap();
+    let path = put_str(k, pid, SCRATCH, "/home/usuario/datos.bin");
+    let fd = lsys(k, pid, lnr::OPEN, [path, 2, 0, 0, 0, 0]) as u64;
+    assert_eq!(lsys(k, pid, lnr::LSEEK, [fd, 100, 0, 0, 0, 0]), 100);
+    let lens = [10usize, PAGE, 20];
+    let bytes: Vec<u8> = (0..lens.iter().sum::<usize>())
+        .map(|i| (i * 7 + 1) as u8)
+        .collect();
+    let data = SCRATCH + 2 * PAGE_SIZE;
+    poke(k, pid, data, &bytes);
+    let mut iov = Vec::new();
+    let mut at = data;
+    for len in lens {
+        iov.extend_from_slice(&at.to_le_bytes());
+        iov.extend_from_slice(&(len as u64).to_le_bytes());
+        at += len as u64;
+    }
+    let iov_at = SCRATCH + 8 * PAGE_SIZE;
+    poke(k, pid, iov_at, &iov);
+    (pid, fd, iov_at, bytes)
+}
+
+/// The bytes of datos.bin from 95 (as `pread64` gives them, the pages
+/// cached) against `bytes` written at 100.
+fn assert_written_at_100(k: &mut K, pid: u32, fd: u64, bytes: &[u8]) {
+    let buf = SCRATCH + 12 * PAGE_SIZE;
+    let len = bytes.len() + 10;
+    let read = k.file_read_step(pid, pid, fd as i64, UserPtr(buf), len, Some(95));
+    assert_eq!(read, Some(Ok((len, len))), "the pages are cached");
+    let got = peek(k, pid, buf, len);
+    assert_eq!(&got[..5], &(95..100).map(byte).collect::<Vec<_>>()[..]);
+    assert_eq!(&got[5..5 + bytes.len()], bytes);
+    let after: Vec<u8> = (100 + bytes.len()..105 + bytes.len()).map(byte).collect();
+    assert_eq!(
+        &got[5 + bytes.len()..],
+        &after[..],
+        "the rest of page 1 kept"
+    );
+}
+
+/// A Linux `writev` of a volume file reads the pages its buffers write in
+/// part before it is made, waiting without the lock (the call made again
+/// after), and then reads nothing under the lock.
+#[test]
+fn a_linux_writev_reads_the_pages_it_writes_in_part_without_the_lock_first() {
+    let (mut k, device, _) = volume();
+    let (pid, fd, iov_at, bytes) = writev_of_three(&mut k);
+    let args = [fd, iov_at, 3, 0, 0, 0];
+    let first = k.system_call(pid, neoos_abi::linux::nr::WRITEV, args);
+    assert!(
+        matches!(first, Err((SchedulerCall::AwaitMetadata, _))),
+        "waits for its reads: {first:?}"
+    );
+    let before = device.reads_at_once();
+    device.finish(false);
+    k.disk_step();
+    let (made, _) = after_metadata_reads(
+        &mut k,
+        &device,
+        pid,
+        neoos_abi::linux::nr::WRITEV,
+        args,
+        false,
+    );
+    assert_eq!(made, Ok(bytes.len() as i64));
+    assert_eq!(device.reads_at_once(), before, "no read under the lock");
+    assert_eq!(position(&mut k, pid, fd), (100 + bytes.len()) as i64);
+    assert_written_at_100(&mut k, pid, fd, &bytes);
+}
+
+/// Reads that fail leave a `writev` to read for itself, under the lock as
+/// before: it is made after a bounded number of waits, whole.
+#[test]
+fn a_linux_writev_whose_reads_fail_is_made_after_a_bounded_number_of_waits() {
+    let (mut k, device, _) = volume();
+    let (pid, fd, iov_at, bytes) = writev_of_three(&mut k);
+    let args = [fd, iov_at, 3, 0, 0, 0];
+    let (made, waits) = after_metadata_reads(
+        &mut k,
+        &device,
+        pid,
+        neoos_abi::linux::nr::WRITEV,
+        args,
+        true,
+    );
+    assert!(waits >= 1 && waits <= crate::metadata_reads::MOST_ROUNDS as usize);
+    assert_eq!(made, Ok(bytes.len() as i64));
+    assert_written_at_100(&mut k, pid, fd, &bytes);
+}

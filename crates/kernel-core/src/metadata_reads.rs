@@ -102,6 +102,9 @@ impl<P: Platform> Kernel<P> {
                 | LinuxCall::Statfs { .. }
                 | LinuxCall::Getdents { .. }
         );
+        if let LinuxCall::Writev { fd, iov, count } = *call {
+            return self.writev_reads_first(pid, fd, iov, count);
+        }
         if !names_paths || !self.fs.disk.home_mounted() {
             return None;
         }
@@ -141,6 +144,25 @@ impl<P: Platform> Kernel<P> {
             }
             // Read at once (a device whose reads do not wait): walk again.
         }
+    }
+
+    /// Thread `tid`'s call, which started (or found) reads it needs when
+    /// `reads`: the wait after which it is made again, unless it waited
+    /// [`MOST_ROUNDS`] times already. `None`: make it now.
+    pub(crate) fn wait_and_restart(&mut self, tid: Tid, reads: bool) -> Option<SchedulerCall> {
+        let rounds = self
+            .writebacks
+            .metadata
+            .rounds
+            .get(&tid)
+            .copied()
+            .unwrap_or(0);
+        if !reads || rounds >= MOST_ROUNDS {
+            self.writebacks.metadata.rounds.remove(&tid);
+            return None;
+        }
+        self.writebacks.metadata.rounds.insert(tid, rounds + 1);
+        Some(SchedulerCall::AwaitMetadata)
     }
 
     /// The metadata blocks the walks of `paths` need, not cached (those

@@ -1282,15 +1282,25 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: "disk_read_error_of_a_namespace_metadata_read_is_read_again",
         run: disk_namespace_read_error,
     },
+    DiskScenario {
+        name: DISK_LINUX_SCENARIOS[4],
+        run: disk_linux_writev_waits,
+    },
+    DiskScenario {
+        name: DISK_LINUX_SCENARIOS[5],
+        run: disk_linux_writev_read_error,
+    },
 ];
 
 /// The disk scenarios whose programs are Linux (musl) programs of
 /// [`DISK_LINUX_DIR`].
-const DISK_LINUX_SCENARIOS: [&str; 4] = [
+const DISK_LINUX_SCENARIOS: [&str; 6] = [
     "disk_linux_namespace_operations_leave_a_clean_image_with_the_tree",
     "disk_wait_of_linux_pread_readv_preadv_lets_other_calls_run",
     "disk_read_error_gives_eio_to_linux_pread_and_a_short_count_to_readv",
     "disk_linux_sync_writes_what_an_exit_left_and_gives_its_memory_back",
+    "disk_wait_of_a_linux_writevs_partial_page_reads_lets_other_calls_run_and_survives_a_kill",
+    "disk_read_error_in_a_linux_writevs_partial_page_reads_is_read_again",
 ];
 /// The disk scenarios' Linux programs (built with musl, as `/bin/NAME`).
 const DISK_LINUX_DIR: &str = "user/tests/disk-linux";
@@ -2186,4 +2196,38 @@ fn disk_namespace_read_error(kernel: &Path) -> Verdict {
         return Err("disk_namespace_wait did not report its eio run".into());
     }
     disk::e2fsck_clean(&image.0)
+}
+
+/// user/tests/disk-linux/disk_linux_writev_wait.c (musl): a watcher
+/// thread sees a writev's reads of the pages it writes in part go by, a
+/// child writing in a loop is killed, the file reads back; e2fsck clean.
+fn disk_linux_writev_waits(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let console = disk_boot(kernel, &image.0, None, "/bin/disk_linux_writev_wait", 0)?;
+    if !console.iter().any(|l| l == "disk_linux_writev_wait: done") {
+        return Err("disk_linux_writev_wait did not finish its checks".into());
+    }
+    disk::e2fsck_clean(&image.0)
+}
+
+/// disk_linux_writev_wait.c's `eio` run under rules failing once the reads
+/// of blocks 2 and 5 of datos.bin: the writev writing them in part returns
+/// its whole count (the reads are made again); the image holds its bytes.
+fn disk_linux_writev_read_error(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let rules = fail_once(&image.0, DATOS_ON_IMAGE, "read_aio", &[2, 5])?;
+    let program = "/bin/disk_linux_writev_wait:eio";
+    let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
+    if !console.iter().any(|l| l == "disk_linux_writev_wait: done") {
+        return Err("disk_linux_writev_wait eio did not finish its checks".into());
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let mut expected = datos();
+    for (i, byte) in expected[2 * PAGE + 100..5 * PAGE + 100]
+        .iter_mut()
+        .enumerate()
+    {
+        *byte = (i * 5 + 3) as u8;
+    }
+    image_holds(&image.0, DATOS_ON_IMAGE, &expected)
 }

@@ -262,6 +262,7 @@ fn scheduler_call(
         SchedulerCall::WriteBack => write_back(),
         SchedulerCall::NeoMunmap => neo_munmap(),
         SchedulerCall::AwaitUnmap | SchedulerCall::AwaitMetadata => Ok(await_disk_and_restart()),
+        SchedulerCall::FlushThen { result } => flush_then(result),
         SchedulerCall::FileRead { fd, buf, count, at } => file_read(fd, buf, count, at),
         SchedulerCall::FileWrite { fd, buf, count, at } => file_write(fd, buf, count, at),
         SchedulerCall::Sync => sync_all(),
@@ -353,6 +354,19 @@ fn await_disk_and_restart() -> i64 {
     let mut waited = false;
     process::step_waiting_for_disk(|_| core::mem::replace(&mut waited, true).then_some(()));
     RESTART_CALL
+}
+
+/// A Linux call that changed the volume, made: its device flush waited
+/// for without the kernel lock, then its `result` (`EIO` for a failed
+/// flush of a call that succeeded).
+fn flush_then(result: Result<i64, Errno>) -> Result<i64, Errno> {
+    let flushed = process::step_waiting_for_disk(|k| {
+        let Some(tid) = k.processes().current_thread() else {
+            return Some(Err(Errno::Inval));
+        };
+        k.flush_step(tid)
+    });
+    result.and_then(|value| flushed.map(|()| value))
 }
 
 /// `read` of a volume file (from offset `at` for `pread64`), window by

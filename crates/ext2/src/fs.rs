@@ -125,12 +125,20 @@ impl<D: BlockDevice> Ext2<D> {
     /// since the last flush), then the device's write cache. On error what
     /// was not written stays pending for the next flush.
     pub fn flush(&mut self) -> Result<()> {
+        self.write_pending_metadata()?;
+        self.dev.flush()?;
+        Ok(())
+    }
+
+    /// The first half of [`Ext2::flush`]: the metadata blocks holding
+    /// deferred changes written, not the device's write cache flushed
+    /// (the caller flushes it: [`BlockDevice::start_flush`]).
+    pub fn write_pending_metadata(&mut self) -> Result<()> {
         for index in 0..self.meta.entries.len() {
             if self.meta.entries[index].dirty {
                 self.store_meta(index)?;
             }
         }
-        self.dev.flush()?;
         Ok(())
     }
 

@@ -420,33 +420,40 @@ impl<P: Platform> Kernel<P> {
     /// failures of the requests before are set aside for their write-back
     /// (dropped when it is gone), and those to come are this one's.
     fn claim_disk(&mut self, writeback: &mut Writeback) {
+        self.claim_disk_for(&mut writeback.id);
+    }
+
+    /// [`Self::claim_disk`] for the requests numbered `*id` (a number
+    /// given when 0).
+    pub(crate) fn claim_disk_for(&mut self, id: &mut u64) {
         let failures = &mut self.writebacks.failures;
-        if writeback.id == 0 {
+        if *id == 0 {
             failures.last_id += 1;
-            writeback.id = failures.last_id;
+            *id = failures.last_id;
         }
         let failed = self.fs.disk.take_failed_writes();
-        if failed != 0 && failures.owner != writeback.id {
+        if failed != 0 && failures.owner != *id {
             *failures.set_aside.entry(failures.owner).or_default() += failed;
         }
-        failures.owner = writeback.id;
+        failures.owner = *id;
     }
 
     /// Whether a request `writeback` started failed (the disk has none in
     /// flight): its failures are taken.
     fn requests_failed(&mut self, writeback: &Writeback) -> bool {
+        self.requests_failed_for(writeback.id)
+    }
+
+    /// [`Self::requests_failed`] for the requests numbered `id`.
+    pub(crate) fn requests_failed_for(&mut self, id: u64) -> bool {
         let failed = self.fs.disk.take_failed_writes();
         let failures = &mut self.writebacks.failures;
-        if failed != 0 && failures.owner != writeback.id {
+        if failed != 0 && failures.owner != id {
             *failures.set_aside.entry(failures.owner).or_default() += failed;
         }
-        let own = if failures.owner == writeback.id {
-            failed
-        } else {
-            0
-        };
-        let aside = failures.set_aside.remove(&writeback.id).unwrap_or(0);
-        writeback.id != 0 && own + aside != 0
+        let own = if failures.owner == id { failed } else { 0 };
+        let aside = failures.set_aside.remove(&id).unwrap_or(0);
+        id != 0 && own + aside != 0
     }
 
     /// Drops the failures set aside for write-backs that are gone.
@@ -456,11 +463,13 @@ impl<P: Platform> Kernel<P> {
             return;
         }
         let (threads, unmaps, flusher) = (&w.threads, &w.unmaps, &w.flusher);
+        let flushes = &w.metadata.flushes;
         let live = |id: &u64| {
             let mut writebacks = threads.values().filter_map(|c| c.current.as_ref());
             writebacks.any(|wb| wb.id == *id)
                 || unmaps.values().any(|c| c.writeback.id == *id)
                 || flusher.as_ref().is_some_and(|wb| wb.id == *id)
+                || flushes.values().any(|&flush| flush == *id)
         };
         w.failures.set_aside.retain(|id, _| live(id));
     }

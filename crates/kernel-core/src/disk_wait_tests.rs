@@ -530,10 +530,13 @@ fn a_last_close_whose_write_fails_gives_e_io_and_a_close_that_is_not_the_last_wr
     assert_eq!(k.writeback_step(pid), Some(Err(neoos_mm::Errno::Io)));
 }
 
-/// Linux call `number` of `pid`, completed without the scheduler.
+/// Linux call `number` of `pid`, completed without the scheduler (a
+/// call made whose device flush waits for the disk: its result, the
+/// flush not waited for).
 fn lsys(k: &mut K, pid: u32, number: usize, args: [u64; 6]) -> i64 {
     match k.system_call(pid, number, args) {
         Ok(rax) => rax,
+        Err((SchedulerCall::FlushThen { result }, personality)) => personality.result(result),
         Err((SchedulerCall::FileWrite { fd, buf, count, at }, personality)) => personality.result(
             crate::kernel_tests::write_at_once(k, pid, fd, buf, count, at),
         ),
@@ -1572,4 +1575,75 @@ fn a_linux_writev_whose_reads_fail_is_made_after_a_bounded_number_of_waits() {
     assert!(waits >= 1 && waits <= crate::metadata_reads::MOST_ROUNDS as usize);
     assert_eq!(made, Ok(bytes.len() as i64));
     assert_written_at_100(&mut k, pid, fd, &bytes);
+}
+
+/// A Linux process of [`volume`] with "/home/usuario/datos.bin" at
+/// `SCRATCH`: the process.
+fn linux_namer(k: &mut K) -> u32 {
+    let pid = k
+        .spawn("/bin/linux", &[b"/bin/linux".to_vec()], None)
+        .unwrap();
+    put_str(k, pid, SCRATCH, "/home/usuario/datos.bin");
+    pid
+}
+
+/// A Linux `unlink` of a volume file is made under the lock, then waits
+/// for its device flush without it: the name is gone at once, the result
+/// comes once the flush is done.
+#[test]
+fn a_linux_unlink_is_made_then_waits_for_its_flush_without_the_lock() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    device.hold_writes();
+    let call = k.system_call(pid, lnr::UNLINK, [SCRATCH, 0, 0, 0, 0, 0]);
+    assert!(
+        matches!(call, Err((SchedulerCall::FlushThen { result: Ok(0) }, _))),
+        "made, its flush to wait for: {call:?}"
+    );
+    assert_eq!(device.flushes_in_flight(), 1, "the flush started");
+    assert!(
+        k.fs.lookup("/home/usuario/datos.bin").is_none(),
+        "the name is gone"
+    );
+    assert_eq!(k.flush_step(pid), None, "waits for the flush");
+    device.finish_writes(false);
+    k.disk_step();
+    assert_eq!(k.flush_step(pid), Some(Ok(())));
+}
+
+/// A failed flush after a `chmod` gives `EIO` (as the flush under the lock
+/// did); a thread killed while its flush is in flight leaves nothing, and
+/// the next call's flush is not failed by it.
+#[test]
+fn a_linux_chmods_failed_flush_gives_eio_and_a_killed_waiter_leaves_nothing() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    device.hold_writes();
+    let chmod = [SCRATCH, 0o600, 0, 0, 0, 0];
+    let call = k.system_call(pid, lnr::CHMOD, chmod);
+    assert!(matches!(
+        call,
+        Err((SchedulerCall::FlushThen { result: Ok(0) }, _))
+    ));
+    device.finish_writes(true);
+    k.disk_step();
+    assert_eq!(k.flush_step(pid), Some(Err(neoos_mm::Errno::Io)));
+    let other = linux_namer(&mut k);
+    let call = k.system_call(other, lnr::CHMOD, [SCRATCH, 0o644, 0, 0, 0, 0]);
+    assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
+    k.end(other, neoos_abi::status::KILLED);
+    device.finish_writes(true);
+    k.disk_step();
+    assert_eq!(k.writebacks.metadata.flushes.len(), 0, "its record went");
+    let call = k.system_call(pid, lnr::CHMOD, chmod);
+    assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
+    device.finish_writes(false);
+    k.disk_step();
+    assert_eq!(
+        k.flush_step(pid),
+        Some(Ok(())),
+        "not failed by the dead one's"
+    );
 }

@@ -31,7 +31,7 @@ use crate::kernel::Kernel;
 use crate::linux::LinuxCall;
 use crate::platform::Platform;
 use crate::process::{Pid, Tid};
-use crate::syscall::{SchedulerCall, UserPtr};
+use crate::syscall::{Completion, SchedulerCall, UserPtr};
 
 /// Most blocks one round reads (half the volume's metadata cache).
 pub const MOST_BLOCKS: usize = 16;
@@ -46,6 +46,9 @@ pub struct MetadataReads {
     pub(crate) in_flight: BTreeMap<u64, (u32, u64)>,
     /// How many times each thread's call waited so far.
     rounds: BTreeMap<Tid, u8>,
+    /// The device flush each thread's namespace call started after it was
+    /// made ([`Kernel::flush_step`]), by its requests' number.
+    pub(crate) flushes: BTreeMap<Tid, u64>,
 }
 
 impl MetadataReads {
@@ -218,15 +221,84 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// Drops the round counts of threads gone.
+    /// Drops the round counts and flushes of threads gone.
     pub(crate) fn drop_gone_metadata_waiters(&mut self) {
         let metadata = &mut self.writebacks.metadata;
-        if metadata.rounds.is_empty() {
+        if metadata.rounds.is_empty() && metadata.flushes.is_empty() {
             return;
         }
         let processes = &self.processes;
         metadata
             .rounds
             .retain(|&tid, _| processes.thread(tid).is_some());
+        metadata
+            .flushes
+            .retain(|&tid, _| processes.thread(tid).is_some());
+    }
+
+    /// A Linux call that changes names or attributes on the volume
+    /// (`unlink`, `rmdir`, `rename`, `chmod`, `utimensat`, `truncate`,
+    /// `open` with `O_TRUNC`), made under the lock as before but for its
+    /// device flush: when it owes one, its result waits for the flush
+    /// without the lock ([`SchedulerCall::FlushThen`], [`Self::flush_step`]).
+    pub(crate) fn linux_call_flushing_after(&mut self, pid: Pid, call: LinuxCall) -> Completion {
+        let changes = matches!(
+            call,
+            LinuxCall::Open { .. }
+                | LinuxCall::Unlink { .. }
+                | LinuxCall::Rename { .. }
+                | LinuxCall::Chmod { .. }
+                | LinuxCall::Fchmod { .. }
+                | LinuxCall::Utimensat { .. }
+                | LinuxCall::Truncate { .. }
+                | LinuxCall::Ftruncate { .. }
+        );
+        if !changes || !self.fs.disk.home_mounted() {
+            return self.linux_call_made(pid, call);
+        }
+        self.fs.disk.defer_flushes();
+        let done = self.linux_call_made(pid, call);
+        if !self.fs.disk.take_owed_flush() {
+            return done;
+        }
+        let Completion::Done(result) = done else {
+            // Not a result the scheduler side carries: flushed here.
+            return match self.fs.disk.flush_device() {
+                Ok(()) => done,
+                Err(_) => Completion::Done(Err(neoos_mm::Errno::Io)),
+            };
+        };
+        let tid = self.caller_tid(pid);
+        match self.flush_step(tid) {
+            // Flushed at once (a device whose flush does not wait).
+            Some(flushed) => Completion::Done(result.and_then(|v| flushed.map(|()| v))),
+            None => Completion::Scheduler(SchedulerCall::FlushThen { result }),
+        }
+    }
+
+    /// One step of thread `tid`'s wait for the device flush its call owes
+    /// (`SchedulerCall::FlushThen`): `None` while the disk has requests in
+    /// flight (the flush is started once it has none, and the thread
+    /// waits for it); then `Io` if the flush failed.
+    pub fn flush_step(&mut self, tid: Tid) -> Option<Result<(), neoos_mm::Errno>> {
+        if self.fs.disk.requests_in_flight() {
+            return None;
+        }
+        if let Some(id) = self.writebacks.metadata.flushes.remove(&tid) {
+            return Some(match self.requests_failed_for(id) {
+                true => Err(neoos_mm::Errno::Io),
+                false => Ok(()),
+            });
+        }
+        let mut id = 0;
+        self.claim_disk_for(&mut id);
+        match self.fs.disk.start_flush() {
+            Ok(true) => {
+                self.writebacks.metadata.flushes.insert(tid, id);
+                None
+            }
+            Ok(false) => Some(Ok(())),
+            Err(_) => Some(Err(neoos_mm::Errno::Io)),
+        }
     }
 }

@@ -108,12 +108,23 @@ struct HomeVolume {
 pub struct Storage {
     pub ram: RamDisk,
     home: Option<RefCell<HomeVolume>>,
+    /// While set (a Linux namespace call under way: [`Self::defer_flushes`]),
+    /// a call that changes the volume writes its metadata but leaves the
+    /// device's flush owed ([`Self::take_owed_flush`]) for its caller to
+    /// wait for without the lock.
+    defer_flush: core::cell::Cell<bool>,
+    flush_owed: core::cell::Cell<bool>,
 }
 
 impl Storage {
     /// The RAM disk `ram`, nothing mounted yet.
     pub fn over(ram: RamDisk) -> Self {
-        Storage { ram, home: None }
+        Storage {
+            ram,
+            home: None,
+            defer_flush: core::cell::Cell::new(false),
+            flush_owed: core::cell::Cell::new(false),
+        }
     }
 }
 
@@ -281,13 +292,44 @@ impl Storage {
         self.home_stat(home_inode(file)?).ok()
     }
 
+    /// From now until [`Self::take_owed_flush`], the calls that change the
+    /// volume leave its device flush owed instead of waiting for it.
+    pub(crate) fn defer_flushes(&self) {
+        self.defer_flush.set(true);
+        self.flush_owed.set(false);
+    }
+
+    /// Ends [`Self::defer_flushes`]: whether a flush is owed.
+    pub(crate) fn take_owed_flush(&self) -> bool {
+        self.defer_flush.set(false);
+        self.flush_owed.replace(false)
+    }
+
+    /// Flushes the volume's device now (waited for under the lock).
+    pub(crate) fn flush_device(&self) -> Result<(), IoError> {
+        let mut home = self.volume().map_err(|_| IoError)?;
+        home.fs.device_mut().flush().map_err(|_| IoError)
+    }
+
+    /// Makes what the volume's calls changed durable: the deferred
+    /// metadata written and the device flushed, or, while flushes are
+    /// deferred, the metadata written and the flush owed.
+    fn flush_changes(&self, home: &mut HomeVolume) -> Result<(), FsError> {
+        if !self.defer_flush.get() {
+            return home.fs.flush().map_err(fs_error);
+        }
+        home.fs.write_pending_metadata().map_err(fs_error)?;
+        self.flush_owed.set(true);
+        Ok(())
+    }
+
     /// Sets the permission bits of inode `ino` of the volume.
     pub(crate) fn home_set_perm(&self, ino: u32, perm: u32) -> Result<(), FsError> {
         let mut home = self.volume()?;
         home.fs
             .set_permissions(ino, (perm & 0o7777) as u16)
             .map_err(fs_error)?;
-        home.fs.flush().map_err(fs_error)
+        self.flush_changes(&mut home)
     }
 
     /// Sets the access and/or modification time of inode `ino`.
@@ -299,7 +341,7 @@ impl Storage {
     ) -> Result<(), FsError> {
         let mut home = self.volume()?;
         home.fs.set_times(ino, atime, mtime).map_err(fs_error)?;
-        home.fs.flush().map_err(fs_error)
+        self.flush_changes(&mut home)
     }
 
     /// The volume file id of inode `ino`.
@@ -321,7 +363,7 @@ impl Storage {
         }
         home.fs.hold(ino).map_err(fs_error)?;
         let removed = home.fs.unlink(dir, name.as_bytes()).map_err(fs_error);
-        let flushed = removed.and_then(|()| home.fs.flush().map_err(fs_error));
+        let flushed = removed.and_then(|()| self.flush_changes(&mut home));
         let id = Self::home_file_id(ino);
         if let Err(e) = flushed {
             let _ = home.fs.release(ino);
@@ -337,7 +379,7 @@ impl Storage {
         let mut home = self.volume()?;
         let dir = home.fs.lookup_path(parent).map_err(fs_error)?;
         home.fs.rmdir(dir, name.as_bytes()).map_err(fs_error)?;
-        home.fs.flush().map_err(fs_error)
+        self.flush_changes(&mut home)
     }
 
     /// Moves `old` to `new` (both below [`HOME`], checked by the caller for
@@ -368,7 +410,7 @@ impl Storage {
             .fs
             .rename(from, old_name.as_bytes(), to, new_name.as_bytes())
             .map_err(fs_error)
-            .and_then(|()| home.fs.flush().map_err(fs_error));
+            .and_then(|()| self.flush_changes(&mut home));
         if let Err(e) = moved {
             if let Some(ino) = replaced {
                 let _ = home.fs.release(ino);
@@ -397,7 +439,7 @@ impl Storage {
         home.fs.release(ino).map_err(fs_error)?;
         home.lens.remove(&file);
         home.paths.remove(&file);
-        home.fs.flush().map_err(fs_error)
+        self.flush_changes(&mut home)
     }
 
     /// Sets the clock the volume stamps changes with, if one is mounted.
@@ -760,7 +802,7 @@ impl Pager for Storage {
         };
         let mut home = self.volume().map_err(|_| IoError)?;
         home.fs.truncate(ino, len).map_err(|_| IoError)?;
-        home.fs.flush().map_err(|_| IoError)?;
+        self.flush_changes(&mut home).map_err(|_| IoError)?;
         home.lens.insert(file, len);
         Ok(())
     }

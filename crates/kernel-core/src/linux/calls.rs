@@ -123,6 +123,11 @@ impl<P: Platform> Kernel<P> {
         if let Some(wait) = self.linux_metadata_reads(pid, &call) {
             return Completion::Scheduler(wait);
         }
+        self.linux_call_flushing_after(pid, call)
+    }
+
+    /// [`Self::linux_call`], made.
+    pub(crate) fn linux_call_made(&mut self, pid: Pid, call: LinuxCall) -> Completion {
         let result = match call {
             LinuxCall::ArchPrctl { code, addr } => self.arch_prctl(pid, code, addr),
             LinuxCall::SetTidAddress { tidptr } => Ok(self.set_tid_address(pid, tidptr)),

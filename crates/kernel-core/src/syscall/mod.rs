@@ -384,6 +384,10 @@ pub enum SchedulerCall {
     /// (`crate::metadata_reads`, nothing done): the caller waits for the
     /// disk once, without the kernel lock, and makes the call again.
     AwaitMetadata,
+    /// A Linux call that changed the volume, made under the lock, whose
+    /// device flush is waited for without it ([`Kernel::flush_step`]):
+    /// then `result`, or `EIO` if the flush failed.
+    FlushThen { result: Result<i64, Errno> },
 }
 
 /// How the kernel logic completed a call.

@@ -1290,17 +1290,27 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: DISK_LINUX_SCENARIOS[5],
         run: disk_linux_writev_read_error,
     },
+    DiskScenario {
+        name: DISK_LINUX_SCENARIOS[6],
+        run: disk_linux_flush_waits,
+    },
+    DiskScenario {
+        name: DISK_LINUX_SCENARIOS[7],
+        run: disk_linux_flush_error,
+    },
 ];
 
 /// The disk scenarios whose programs are Linux (musl) programs of
 /// [`DISK_LINUX_DIR`].
-const DISK_LINUX_SCENARIOS: [&str; 6] = [
+const DISK_LINUX_SCENARIOS: [&str; 8] = [
     "disk_linux_namespace_operations_leave_a_clean_image_with_the_tree",
     "disk_wait_of_linux_pread_readv_preadv_lets_other_calls_run",
     "disk_read_error_gives_eio_to_linux_pread_and_a_short_count_to_readv",
     "disk_linux_sync_writes_what_an_exit_left_and_gives_its_memory_back",
     "disk_wait_of_a_linux_writevs_partial_page_reads_lets_other_calls_run_and_survives_a_kill",
     "disk_read_error_in_a_linux_writevs_partial_page_reads_is_read_again",
+    "disk_wait_of_a_linux_unlinks_flush_lets_other_calls_run_and_survives_a_kill",
+    "disk_flush_error_after_a_linux_unlink_gives_eio_with_the_name_gone",
 ];
 /// The disk scenarios' Linux programs (built with musl, as `/bin/NAME`).
 const DISK_LINUX_DIR: &str = "user/tests/disk-linux";
@@ -2230,4 +2240,33 @@ fn disk_linux_writev_read_error(kernel: &Path) -> Verdict {
         *byte = (i * 5 + 3) as u8;
     }
     image_holds(&image.0, DATOS_ON_IMAGE, &expected)
+}
+
+/// user/tests/disk-linux/disk_linux_flush_wait.c (musl): a watcher thread
+/// sees an unlink's device flush on the device before the call returns;
+/// chmod and rename work; a child chmodding in a loop is killed; e2fsck
+/// clean.
+fn disk_linux_flush_waits(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let console = disk_boot(kernel, &image.0, None, "/bin/disk_linux_flush_wait", 0)?;
+    if !console.iter().any(|l| l == "disk_linux_flush_wait: done") {
+        return Err("disk_linux_flush_wait did not finish its checks".into());
+    }
+    disk::e2fsck_clean(&image.0)
+}
+
+/// disk_linux_flush_wait.c's `eio` run under a rule failing the first
+/// device flush once: the unlink gives EIO with its name gone; e2fsck
+/// clean.
+fn disk_linux_flush_error(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let rules = image.0.with_extension("rules");
+    let rule = "[inject-error]\nevent = \"flush_to_disk\"\nerrno = \"5\"\nonce = \"on\"\n";
+    std::fs::write(&rules, rule).map_err(|e| e.to_string())?;
+    let program = "/bin/disk_linux_flush_wait:eio";
+    let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
+    if !console.iter().any(|l| l == "disk_linux_flush_wait: done") {
+        return Err("disk_linux_flush_wait eio did not finish its checks".into());
+    }
+    disk::e2fsck_clean(&image.0)
 }

@@ -1045,12 +1045,12 @@ impl<P: Platform> Kernel<P> {
     fn meminfo_text(&self) -> String {
         let (total, free) = self.platform.frame_counts();
         let cached = self.fs.disk.reserved_pages() as u64;
-        let requests = self.fs.disk.device_counters().requests;
+        let disk = self.fs.disk.device_counters();
         procfs::meminfo(
             total,
             free,
             cached,
-            requests,
+            disk,
             self.platform.ipi_counters(),
             self.platform.copy_counters(),
         )

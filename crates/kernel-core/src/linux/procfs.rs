@@ -122,14 +122,15 @@ pub fn maps_line(out: &mut String, m: &MapInfo, dev: (u32, u32), ino: u64, name:
 /// `/proc/meminfo`: every figure in kB, Linux's layout (name and colon
 /// padded to 16 columns, the value right-aligned in 8). `total` and `free`
 /// are frames; `cached` the pages the RAM file systems hold. NeoOS's own
-/// rows follow Linux's: the disk's `requests` sent (reads, writes and
-/// flushes: `sys_meminfo` field 8), the IPI counters and the copy-on-write
-/// copies made outside the kernel lock (counts, not kB).
+/// rows follow Linux's: the disk's requests sent (reads, writes and
+/// flushes: `sys_meminfo` field 8) and completion interrupts taken (field
+/// 9), the IPI counters and the copy-on-write copies made outside the
+/// kernel lock (counts, not kB).
 pub fn meminfo(
     total: u64,
     free: u64,
     cached: u64,
-    requests: u64,
+    disk: neoos_ext2::DeviceCounters,
     ipis: IpiCounters,
     copies: CopyCounters,
 ) -> String {
@@ -151,7 +152,8 @@ pub fn meminfo(
         let _ = writeln!(out, "{name:<16}{value:>8} kB");
     }
     let counts = [
-        ("DiskRequests:", requests),
+        ("DiskRequests:", disk.requests),
+        ("DiskInterrupts:", disk.interrupts),
         ("TlbShootdownIpis:", ipis.tlb_shootdown_ipis),
         ("TlbRemotePages:", ipis.remote_page_invalidations),
         ("TlbRemoteFull:", ipis.remote_full_flushes),
@@ -234,7 +236,7 @@ mod tests {
             1000,
             250,
             10,
-            0,
+            neoos_ext2::DeviceCounters::default(),
             IpiCounters::default(),
             CopyCounters::default(),
         );
@@ -256,8 +258,13 @@ mod tests {
             taken: 5,
             dropped: 1,
         };
-        let text = meminfo(1000, 250, 10, 9, ipis, copies);
+        let disk = neoos_ext2::DeviceCounters {
+            requests: 9,
+            interrupts: 4,
+        };
+        let text = meminfo(1000, 250, 10, disk, ipis, copies);
         assert!(text.contains("\nDiskRequests:          9\n"));
+        assert!(text.contains("\nDiskInterrupts:        4\n"));
         let tail: alloc::vec::Vec<&str> = text.lines().rev().take(6).collect();
         assert_eq!(
             tail,

@@ -237,15 +237,16 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// A Linux call that changes names or attributes on the volume
-    /// (`unlink`, `rmdir`, `rename`, `chmod`, `utimensat`, `truncate`,
-    /// `open` with `O_TRUNC`), made under the lock as before but for its
-    /// device flush: when it owes one, its result waits for the flush
-    /// without the lock ([`SchedulerCall::FlushThen`], [`Self::flush_step`]).
+    /// (`unlink`, `rmdir`, `rename`, `chmod`, `utimensat`, `truncate`),
+    /// made under the lock as before but for its device flush: when it
+    /// owes one, its result waits for the flush without the lock
+    /// ([`SchedulerCall::FlushThen`], [`Self::flush_step`]), `EIO` if it
+    /// fails. Not `open` with `O_TRUNC`: its descriptor is installed when
+    /// it succeeds, and a flush failing after could not take it back.
     pub(crate) fn linux_call_flushing_after(&mut self, pid: Pid, call: LinuxCall) -> Completion {
         let changes = matches!(
             call,
-            LinuxCall::Open { .. }
-                | LinuxCall::Unlink { .. }
+            LinuxCall::Unlink { .. }
                 | LinuxCall::Rename { .. }
                 | LinuxCall::Chmod { .. }
                 | LinuxCall::Fchmod { .. }

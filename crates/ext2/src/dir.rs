@@ -170,7 +170,8 @@ impl<D: BlockDevice> Ext2<D> {
     /// on the way (a lookup scans them), then the inode of what `path`
     /// names and, for a directory, its blocks. The walk stops at the first
     /// directory with blocks missing (its entries are needed to go on), at
-    /// a name not found, and at any error (the call itself reports it).
+    /// a directory of more than `most` blocks, at a name not found, and at
+    /// any error (the call itself reports it).
     /// Reads nothing and changes nothing: empty when the walk is cached.
     pub fn blocks_to_read(&mut self, path: &str, most: usize) -> Vec<u32> {
         let mut missing = Vec::new();
@@ -204,9 +205,15 @@ impl<D: BlockDevice> Ext2<D> {
     }
 
     /// Whether every block of directory `inode` is cached; the missing
-    /// ones noted (at most `most` in all).
+    /// ones noted (at most `most` in all). A directory of more than `most`
+    /// blocks is not looked at (`false`, nothing noted): reading it ahead
+    /// would evict its own first blocks from the cache.
     fn dir_blocks_cached(&mut self, inode: &Inode, most: usize, missing: &mut Vec<u32>) -> bool {
-        for logical in 0..self.dir_block_count(inode) {
+        let blocks = self.dir_block_count(inode);
+        if blocks > most as u64 {
+            return false;
+        }
+        for logical in 0..blocks {
             if missing.len() >= most {
                 break;
             }

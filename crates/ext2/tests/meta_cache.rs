@@ -301,3 +301,42 @@ fn blocks_to_read_lists_a_walks_missing_blocks_and_once_cached_the_calls_read_no
     assert_fsck_clean(&image);
     assert!(debugfs_names(&image, "/a/b").contains(&"new".to_string()));
 }
+
+/// A directory of more blocks than a walk may read ahead is not read
+/// ahead (its first blocks would be evicted by its last): the walk stops
+/// there with nothing to read, and the lookup reads it itself.
+#[test]
+fn blocks_to_read_leaves_a_directory_larger_than_it_may_read_to_the_call() {
+    let scratch = Scratch::new("meta-big-dir");
+    let tree = scratch.join("tree");
+    fs::create_dir_all(tree.join("big")).unwrap();
+    // 1,000 entries: 36 blocks of 1 KiB, more than the 16 a walk reads.
+    for i in 0..1000 {
+        fs::write(
+            tree.join(format!("big/a-rather-long-file-name-{i:04}")),
+            b"x",
+        )
+        .unwrap();
+    }
+    let image = scratch.join("img");
+    mke2fs(&image, 1024, 16384, Some(&tree), &[]);
+    let mut fs = Ext2::mount(CountingDevice::over(fs::read(&image).unwrap()), false).unwrap();
+    let mut rounds = 0;
+    loop {
+        let missing = fs.blocks_to_read("/big/a-rather-long-file-name-0999", 16);
+        if missing.is_empty() {
+            break;
+        }
+        let writes = fs.metadata_writes();
+        read_into_cache(&mut fs, &missing, writes);
+        rounds += 1;
+        assert!(rounds < 4, "the root and big's inode only: {missing:?}");
+    }
+    let big = fs.lookup_path("/big").unwrap();
+    let before = fs.device().counts().0;
+    fs.lookup(big, b"a-rather-long-file-name-0999").unwrap();
+    assert!(
+        fs.device().counts().0 > before,
+        "the lookup read big's blocks itself"
+    );
+}

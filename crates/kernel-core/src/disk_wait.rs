@@ -15,10 +15,14 @@
 //! [`crate::process::ThreadState::WaitingForDisk`] and others run; the
 //! flusher simply looks again at the next scheduler pass); once the
 //! device has nothing in flight, under the lock again: a failed write
-//! fails the write-back (`Io`, every page still dirty), else the volume
-//! syncs (the file's times, the device's flush: these two requests still
-//! wait with the lock held) and the pages not marked dirty again since
-//! they were copied become clean ([`neoos_mm::MemorySystem::clean_written`]).
+//! fails the write-back (`Io`, every page still dirty), else the next
+//! batch starts. After the last, the volume syncs in two more such steps,
+//! each started under the lock and waited for without it: the writes of
+//! the metadata it deferred (the file's times), then the device's flush;
+//! only then do the pages not marked dirty again since they were copied
+//! become clean ([`neoos_mm::MemorySystem::clean_written`]). The device
+//! only counts failed requests; the write-back that started them is told
+//! ([`DiskFailures`]), whichever steps first once the disk is idle.
 //!
 //! The rule that keeps it sound: a batch is started only when the device
 //! has nothing in flight, in the lock section that copied it, and every

@@ -22,7 +22,7 @@
 //! only then do the pages not marked dirty again since they were copied
 //! become clean ([`neoos_mm::MemorySystem::clean_written`]). The device
 //! only counts failed requests; the write-back that started them is told
-//! ([`DiskFailures`]), whichever steps first once the disk is idle.
+//! (`DiskFailures`), whichever steps first once the disk is idle.
 //!
 //! The rule that keeps it sound: a batch is started only when the device
 //! has nothing in flight, in the lock section that copied it, and every

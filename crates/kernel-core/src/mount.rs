@@ -4,10 +4,11 @@
 //! tell the two apart (`HOME_IDS` + inode number for the volume's files), so
 //! the page cache's pager requests ([`Pager`]) go to the right store.
 //!
-//! The volume sits in a `RefCell` so that namespace lookups, which read the
-//! disk, keep the `&self` signatures the rest of the kernel calls them with;
-//! the kernel is single-threaded and no call re-enters the volume, and a
-//! borrow that would fail is reported as an I/O error, never a panic.
+//! The volume sits behind a lock of its own so that namespace lookups,
+//! which read the disk, keep the `&self` signatures the rest of the kernel
+//! calls them with; it is only taken under the kernel lock held for
+//! writing and no call re-enters the volume, and a take that would fail is
+//! reported as an I/O error, never a wait or a panic.
 //!
 //! Room on the volume is checked (free blocks against the pages a file
 //! grows by), not reserved as on the RAM disk: a write-back that meets a
@@ -17,7 +18,6 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::cell::RefCell;
 
 use neoos_ext2::{
     BlockDevice, DeviceCounters, DeviceError, Ext2, Ext2Error, FileType, Placing, Started,
@@ -104,7 +104,7 @@ struct HomeVolume {
 #[derive(Default)]
 pub struct Storage {
     pub ram: RamDisk,
-    home: Option<RefCell<HomeVolume>>,
+    home: Option<spin::Mutex<HomeVolume>>,
 }
 
 impl Storage {
@@ -165,7 +165,7 @@ impl Storage {
         if fs.is_read_only() {
             return Err(Ext2Error::ReadOnly);
         }
-        self.home = Some(RefCell::new(HomeVolume {
+        self.home = Some(spin::Mutex::new(HomeVolume {
             fs,
             lens: BTreeMap::new(),
             paths: BTreeMap::new(),
@@ -185,12 +185,12 @@ impl Storage {
         }
     }
 
-    fn volume(&self) -> Result<core::cell::RefMut<'_, HomeVolume>, FsError> {
+    fn volume(&self) -> Result<spin::MutexGuard<'_, HomeVolume>, FsError> {
         self.home
             .as_ref()
             .ok_or(FsError::NotFound)?
-            .try_borrow_mut()
-            .map_err(|_| FsError::Io)
+            .try_lock()
+            .ok_or(FsError::Io)
     }
 
     /// What `rel` (a path below [`HOME`], normalized) names on the volume;
@@ -407,7 +407,7 @@ impl Storage {
     /// The path of a volume file looked up before.
     pub(crate) fn home_path(&self, file: FileId) -> Option<String> {
         home_inode(file)?;
-        let home = self.home.as_ref()?.try_borrow().ok()?;
+        let home = self.home.as_ref()?.try_lock()?;
         home.paths.get(&file).cloned()
     }
 

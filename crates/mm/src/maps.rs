@@ -163,7 +163,7 @@ impl MemorySystem {
             let Some(obj) = self.store.get(id) else {
                 return;
             };
-            for (index, page) in obj.pages.range(first..end) {
+            for (index, page) in obj.pages.lock().range(first..end) {
                 let shown = id == top
                     || self
                         .store

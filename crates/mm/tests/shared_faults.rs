@@ -4,18 +4,19 @@
 //! case that is not a private first touch changes nothing and asks for the
 //! exclusive way, and the frames and counters come out whole after munmap.
 //! The page table here is a map behind a lock (installs from any thread);
-//! the frames are numbers from a shared counter with a shared live set (a
-//! double free or a leak fails the test).
+//! the frames an arena with a shared live set (a double free or a leak
+//! fails the test).
 
 use neoos_abi::mman;
 use neoos_mm::testing::{SoftPageTable, SoftPager};
 use neoos_mm::{
-    Access, AsId, EntryChange, Errno, Frame, FrameSource, Hw, MemorySystem, PageBytes, PageTable,
-    Prot, PteInfo, SharedFault, SharedFrames, UnmappedPage, VacantMap, PAGE_SIZE,
+    Access, AsId, EntryChange, Errno, FileAccess, FileId, Frame, FrameSource, Hw, MemorySystem,
+    PageBytes, PageTable, Prot, PteInfo, SharedFault, SharedFrames, UnmappedPage, VacantMap,
+    PAGE_SIZE,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// A page table whose entries any thread may install (`map_vacant`).
 #[derive(Default)]
@@ -106,49 +107,77 @@ impl PageTable for LockedTable {
     fn flush_all(&mut self) {}
 }
 
-/// Frames as numbers; the live set is shared by every holder.
-#[derive(Clone, Default)]
+/// Frames in a fixed arena: their bytes for the exclusive paths (file
+/// pages are read into them), the free list and the live set behind locks
+/// for the shared faults. A frame is zeroed when given back, so every free
+/// frame is zero (a shared fault cannot write one through `&self`).
 struct Frames {
-    next: Arc<AtomicU64>,
-    live: Arc<Mutex<BTreeSet<u64>>>,
+    pages: Vec<Box<PageBytes>>,
+    free: Mutex<Vec<u64>>,
+    live: Mutex<BTreeSet<u64>>,
 }
 
-static ZERO_PAGE: PageBytes = [0; PAGE_SIZE as usize];
+const ARENA_FRAMES: u64 = 4096;
+
+impl Default for Frames {
+    fn default() -> Self {
+        Frames {
+            pages: (0..ARENA_FRAMES)
+                .map(|_| Box::new([0; PAGE_SIZE as usize]))
+                .collect(),
+            free: Mutex::new((0..ARENA_FRAMES).rev().collect()),
+            live: Mutex::new(BTreeSet::new()),
+        }
+    }
+}
 
 impl Frames {
     fn live(&self) -> usize {
         self.live.lock().unwrap().len()
     }
+    fn take(&self) -> Option<Frame> {
+        let n = self.free.lock().unwrap().pop()?;
+        self.live.lock().unwrap().insert(n);
+        Some(Frame(n))
+    }
+    fn give_back(&self, frame: Frame) {
+        assert!(
+            self.live.lock().unwrap().remove(&frame.0),
+            "frame {frame:?} freed twice or never allocated"
+        );
+        self.free.lock().unwrap().push(frame.0);
+    }
 }
 
 impl SharedFrames for Frames {
     fn alloc_zeroed_shared(&self) -> Option<Frame> {
-        self.clone().alloc()
+        self.take()
     }
     fn free_shared(&self, frame: Frame) {
-        self.clone().free(frame)
+        self.give_back(frame)
     }
 }
 
 impl FrameSource for Frames {
     fn alloc(&mut self) -> Option<Frame> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed) + 1;
-        self.live.lock().unwrap().insert(n);
-        Some(Frame(n))
+        self.take()
     }
     fn free(&mut self, frame: Frame) {
-        assert!(
-            self.live.lock().unwrap().remove(&frame.0),
-            "frame {frame:?} freed twice or never allocated"
-        );
+        self.pages[frame.0 as usize].fill(0);
+        self.give_back(frame);
     }
-    fn zero(&mut self, _frame: Frame) {}
-    fn copy(&mut self, _src: Frame, _dst: Frame) {}
-    fn bytes(&self, _frame: Frame) -> &PageBytes {
-        &ZERO_PAGE
+    fn zero(&mut self, frame: Frame) {
+        self.pages[frame.0 as usize].fill(0);
     }
-    fn bytes_mut(&mut self, _frame: Frame) -> &mut PageBytes {
-        unreachable!("these tests never write page bytes")
+    fn copy(&mut self, src: Frame, dst: Frame) {
+        let bytes = *self.pages[src.0 as usize];
+        *self.pages[dst.0 as usize] = bytes;
+    }
+    fn bytes(&self, frame: Frame) -> &PageBytes {
+        &self.pages[frame.0 as usize]
+    }
+    fn bytes_mut(&mut self, frame: Frame) -> &mut PageBytes {
+        &mut self.pages[frame.0 as usize]
     }
 }
 
@@ -176,17 +205,38 @@ impl System {
     /// `pages` of private anonymous memory with `prot`; its first page
     /// faulted in the exclusive way (which makes the top object).
     fn map_private(&mut self, pages: u64, prot: u32) -> u64 {
-        let (space, frames) = (self.space, &mut self.frames);
-        let mut hw = Hw::new(&mut self.pt, frames, &mut self.pager);
-        let flags = mman::MAP_PRIVATE | mman::MAP_ANON;
-        let a = self
-            .vm
-            .mmap(space, &mut hw, 0, pages * PAGE_SIZE, prot, flags, None, 0)
-            .unwrap();
-        self.vm
-            .handle_fault(space, &mut hw, a, Access::Read)
-            .unwrap();
+        let a = self.map(pages, prot, mman::MAP_PRIVATE | mman::MAP_ANON, None);
+        self.fault_exclusive(a, Access::Read);
         a
+    }
+
+    /// A mapping of `pages` (of `file` when given), nothing faulted in.
+    fn map(&mut self, pages: u64, prot: u32, flags: u32, file: Option<FileId>) -> u64 {
+        let mut hw = Hw::new(&mut self.pt, &mut self.frames, &mut self.pager);
+        let file = file.map(|f| (f, FileAccess::ReadWrite));
+        self.vm
+            .mmap(
+                self.space,
+                &mut hw,
+                0,
+                pages * PAGE_SIZE,
+                prot,
+                flags,
+                file,
+                0,
+            )
+            .unwrap()
+    }
+
+    /// A file of `pages` pages, page `i` filled with byte `i + 1`, open.
+    fn file(&mut self, pages: u64) -> FileId {
+        let file = FileId(7);
+        let bytes: Vec<u8> = (0..pages * PAGE_SIZE)
+            .map(|b| (b / PAGE_SIZE + 1) as u8)
+            .collect();
+        self.pager.files.insert(file, bytes);
+        self.vm.file_open_ref(file, pages * PAGE_SIZE);
+        file
     }
 
     fn fault_exclusive(&mut self, addr: u64, access: Access) {
@@ -345,16 +395,76 @@ fn an_address_outside_every_mapping_goes_the_exclusive_way() {
 }
 
 #[test]
-fn a_shared_mapping_goes_the_exclusive_way() {
+fn a_shared_anonymous_page_is_made_or_mapped_the_shared_way() {
     let mut s = System::new();
-    let mut hw = Hw::new(&mut s.pt, &mut s.frames, &mut s.pager);
     let flags = mman::MAP_SHARED | mman::MAP_ANON;
-    let a =
-        s.vm.mmap(s.space, &mut hw, 0, 4 * PAGE_SIZE, RW, flags, None, 0)
-            .unwrap();
-    s.vm.handle_fault(s.space, &mut hw, a, Access::Write)
-        .unwrap();
+    let a = s.map(4, RW, flags, None);
+    s.fault_exclusive(a, Access::Write);
+    assert_eq!(
+        s.shared(a + PAGE_SIZE, Access::Write),
+        SharedFault::Resolved
+    );
+    let (frame, prot) = s.pt.entry(a + PAGE_SIZE).unwrap();
+    assert!(
+        prot.write,
+        "an anonymous shared page is mapped as the mapping allows"
+    );
+    assert_eq!(
+        s.frames.bytes(frame),
+        &[0; PAGE_SIZE as usize],
+        "a zero page"
+    );
+    assert_eq!(s.frames.live(), 2);
+    // Present now: a fault there again (a race lost) changes nothing.
     needs_exclusive(&s, a + PAGE_SIZE, Access::Write);
+    s.munmap(a, 4);
+    assert_eq!((s.frames.live(), s.vm.stats().frames_in_use), (0, 0));
+}
+
+#[test]
+fn a_private_file_page_the_file_has_cached_is_mapped_read_only_for_a_read() {
+    let mut s = System::new();
+    let file = s.file(4);
+    let private = mman::MAP_PRIVATE;
+    let cache = s.map(4, mman::PROT_READ, private, Some(file));
+    s.fault_exclusive(cache + PAGE_SIZE, Access::Read);
+    let a = s.map(4, RW, private, Some(file));
+    assert_eq!(s.shared(a + PAGE_SIZE, Access::Read), SharedFault::Resolved);
+    let (frame, prot) = s.pt.entry(a + PAGE_SIZE).unwrap();
+    assert_eq!(
+        frame,
+        s.pt.entry(cache + PAGE_SIZE).unwrap().0,
+        "the file's page"
+    );
+    assert!(!prot.write, "read-only: a write copies it up");
+    assert_eq!(s.frames.bytes(frame)[0], 2);
+    // A write copies: the exclusive way. So does a page not cached.
+    needs_exclusive(&s, a + 2 * PAGE_SIZE, Access::Write);
+    needs_exclusive(&s, a + 3 * PAGE_SIZE, Access::Read);
+    s.fault_exclusive(a + PAGE_SIZE, Access::Write);
+    let (copy, prot) = s.pt.entry(a + PAGE_SIZE).unwrap();
+    assert!(copy != frame && prot.write);
+    assert_eq!(s.frames.bytes(copy)[0], 2);
+    s.munmap(a, 4);
+    s.munmap(cache, 4);
+}
+
+#[test]
+fn a_shared_file_page_is_mapped_read_only_and_a_write_goes_the_exclusive_way() {
+    let mut s = System::new();
+    let file = s.file(4);
+    let a = s.map(4, RW, mman::MAP_SHARED, Some(file));
+    s.fault_exclusive(a, Access::Read);
+    s.fault_exclusive(a + PAGE_SIZE, Access::Read);
+    s.munmap(a, 4);
+    let a = s.map(4, RW, mman::MAP_SHARED, Some(file));
+    assert_eq!(s.shared(a + PAGE_SIZE, Access::Read), SharedFault::Resolved);
+    let (frame, prot) = s.pt.entry(a + PAGE_SIZE).unwrap();
+    assert!(!prot.write, "writable only once a write marks it dirty");
+    assert_eq!(s.frames.bytes(frame)[0], 2);
+    needs_exclusive(&s, a, Access::Write);
+    needs_exclusive(&s, a + 2 * PAGE_SIZE, Access::Read);
+    s.munmap(a, 4);
 }
 
 #[test]

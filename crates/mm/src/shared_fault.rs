@@ -138,11 +138,9 @@ impl MemorySystem {
         fault: &ResolvedAt,
     ) -> bool {
         let mut pages = top.pages.lock();
-        if pages.contains_key(&page.index) {
-            return false;
-        }
         match &top.below {
             None => fault.zero_page(&mut pages, page.index, page.prot, &self.store),
+            Some(Below::Root(_)) if pages.contains_key(&page.index) => false,
             Some(Below::Root(file)) if access != Access::Write && top.reverted.is_empty() => {
                 let Some(file) = self.store.get(file.id()) else {
                     return false;
@@ -201,18 +199,21 @@ impl ResolvedAt<'_> {
     }
 
     /// A new zero page at `index` of the object whose page index `pages`
-    /// is (locked), mapped with `prot`; the frame goes back when it cannot
-    /// be mapped.
+    /// is (locked), mapped with `prot`, if the object lacks it (one search
+    /// of the index); the frame goes back when it cannot be mapped.
     fn zero_page(&self, pages: &mut PageMap, index: u64, prot: Prot, store: &ObjectStore) -> bool {
-        let Some(frame) = self.frames.alloc_zeroed_shared() else {
-            return false;
-        };
-        if !self.map(frame, prot) {
-            self.frames.free_shared(frame);
-            return false;
+        let made = pages.insert_vacant(index, || {
+            let frame = self.frames.alloc_zeroed_shared().ok_or(())?;
+            if !self.map(frame, prot) {
+                self.frames.free_shared(frame);
+                return Err(());
+            }
+            Ok(CachePage::new(frame))
+        });
+        let made = matches!(made, Ok(Some(_)));
+        if made {
+            store.frames_in_use.fetch_add(1, Ordering::Relaxed);
         }
-        pages.insert(index, CachePage::new(frame));
-        store.frames_in_use.fetch_add(1, Ordering::Relaxed);
-        true
+        made
     }
 }

@@ -536,6 +536,9 @@ pub fn run(o: &BenchOptions) -> Result<bool> {
     if std::env::var_os(DISK_ONLY_VARIABLE).is_some() {
         return measure_neoos_disk_only(o.timeout);
     }
+    if std::env::var_os(THREADS_ONLY_VARIABLE).is_some() {
+        return measure_neoos_threads_only(o.timeout);
+    }
     let neoos = measure_neoos(o.timeout)?;
     let linux = if o.linux {
         Some(measure_linux(o.timeout)?)
@@ -567,11 +570,28 @@ pub fn run(o: &BenchOptions) -> Result<bool> {
 /// tools/profile/README.md).
 const DISK_ONLY_VARIABLE: &str = "NEOOS_BENCH_DISK_ONLY";
 
+/// With this environment variable set, `--bench` boots NeoOS's threads
+/// boots only (the shootdown and 1/2/4-thread lines) and prints their
+/// figures, writing no report (a profiling aid: tools/profile/README.md).
+const THREADS_ONLY_VARIABLE: &str = "NEOOS_BENCH_THREADS_ONLY";
+
 /// NeoOS's disk boot alone ([`DISK_ONLY_VARIABLE`]): its figures printed,
 /// nothing written. True when it ran to its end.
 fn measure_neoos_disk_only(timeout: Duration) -> Result<bool> {
     let kernel = build_neoos_bench()?;
-    let measured = measure_neoos_disk(&kernel, timeout)?;
+    print_measured(&measure_neoos_disk(&kernel, timeout)?)
+}
+
+/// NeoOS's threads boots alone ([`THREADS_ONLY_VARIABLE`]): their figures
+/// printed, nothing written. True when they ran to their end.
+fn measure_neoos_threads_only(timeout: Duration) -> Result<bool> {
+    let kernel = build_neoos_bench()?;
+    print_measured(&measure_neoos_threads(&kernel, timeout)?)
+}
+
+/// Prints the figures of a partial measurement; true when it ran to its
+/// end without an error.
+fn print_measured(measured: &Measured) -> Result<bool> {
     for (name, value) in &measured.values {
         println!("{name} {value}");
     }
@@ -619,6 +639,17 @@ fn measure_neoos(timeout: Duration) -> Result<Measured> {
         None,
     )?;
     let mut measured = checked("NeoOS", &outcome);
+    measured.absorb(measure_neoos_threads(&kernel, timeout)?);
+    measured.absorb(measure_neoos_disk(&kernel, timeout)?);
+    Ok(measured)
+}
+
+/// NeoOS's threads boots: the shootdown and 1/2/4-thread lines.
+fn measure_neoos_threads(kernel: &Path, timeout: Duration) -> Result<Measured> {
+    let mut measured = Measured {
+        complete: true,
+        ..Measured::default()
+    };
     for (mode, machine) in THREADS_BOOTS {
         eprintln!("neoos: measuring NeoOS's {mode} lines on {machine:?}");
         let run = Run {
@@ -628,14 +659,13 @@ fn measure_neoos(timeout: Duration) -> Result<Measured> {
         let command_line = launch::run_word(&[run]);
         measured.absorb(boot_threads(
             "NeoOS",
-            &kernel,
+            kernel,
             None,
             &command_line,
             machine,
             timeout,
         )?);
     }
-    measured.absorb(measure_neoos_disk(&kernel, timeout)?);
     Ok(measured)
 }
 

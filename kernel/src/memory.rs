@@ -3,7 +3,10 @@
 //! and the frames of the RAM disk ([`DiskFrames`]).
 
 use neoos_abi::limits::{PAGE_TABLE_RELEASE_BATCH, PAGE_TABLE_RELEASE_ENTRIES};
-use neoos_mm::{EntryChange, Errno, Frame, PageBytes, PageTable, Prot, PteInfo, UnmappedPage};
+use neoos_mm::{
+    EntryChange, Errno, Frame, PageBytes, PageTable, Prot, PteInfo, SharedFrames, UnmappedPage,
+    VacantMap,
+};
 
 use neoos_kernel_core::fs::DiskBlocks;
 
@@ -51,6 +54,15 @@ impl neoos_mm::FrameSource for KernelFrames {
     }
     fn bytes_mut(&mut self, frame: Frame) -> &mut PageBytes {
         self.data.bytes_mut(frame.0)
+    }
+}
+
+impl SharedFrames for KernelFrames {
+    fn alloc_zeroed_shared(&self) -> Option<Frame> {
+        self.data.alloc_zeroed_shared().map(Frame)
+    }
+    fn free_shared(&self, frame: Frame) {
+        self.data.free_shared(frame.0);
     }
 }
 
@@ -176,6 +188,13 @@ impl PageTable for HardwarePageTable {
         self.tables
             .map(va, frame.0, flags_of(prot))
             .map_err(|_| Errno::NoMem)
+    }
+    fn map_vacant(&self, va: u64, frame: Frame, prot: Prot) -> VacantMap {
+        match self.tables.map_vacant(va, frame.0, flags_of(prot)) {
+            Ok(true) => VacantMap::Installed,
+            Ok(false) => VacantMap::Occupied,
+            Err(_) => VacantMap::NoMem,
+        }
     }
     fn unmap(&mut self, va: u64) -> Option<UnmappedPage> {
         let page = self.tables.unmap(va).map(info_of);

@@ -27,8 +27,8 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use core::cell::Cell;
 use core::ops::Bound;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use neoos_mm::{FileId, IoError, PageBytes, Pager};
 
@@ -236,7 +236,7 @@ pub const MAX_FILE_LEN: u64 = 1 << 40;
 /// The RAM disk: every file's stored contents, in blocks of `store`.
 pub struct RamDisk {
     files: BTreeMap<FileId, StoredFile>,
-    store: Box<dyn DiskBlocks>,
+    store: Box<dyn DiskBlocks + Send + Sync>,
     /// Blocks held, over all files.
     reserved_pages: usize,
 }
@@ -250,7 +250,7 @@ impl Default for RamDisk {
 
 impl RamDisk {
     /// An empty disk keeping its data in `store`.
-    pub fn new(store: Box<dyn DiskBlocks>) -> Self {
+    pub fn new(store: Box<dyn DiskBlocks + Send + Sync>) -> Self {
         RamDisk {
             files: BTreeMap::new(),
             store,
@@ -430,7 +430,7 @@ pub struct FileSystem {
     paths: BTreeMap<FileId, String>,
     /// Entries of `paths` examined by [`FileSystem::path_of`] so far (a
     /// measure of the work listings cost, for tests).
-    path_entries_examined: Cell<u64>,
+    path_entries_examined: AtomicU64,
     pub disk: Storage,
     next_id: u64,
     /// Files whose last name went while they may still be open or mapped:
@@ -502,7 +502,7 @@ impl FileSystem {
         FileSystem {
             nodes,
             paths: BTreeMap::new(),
-            path_entries_examined: Cell::new(0),
+            path_entries_examined: AtomicU64::new(0),
             disk: Storage::over(disk),
             next_id: 0,
             orphans: Vec::new(),
@@ -561,8 +561,7 @@ impl FileSystem {
 
     /// The path of a file (one index lookup, however many files there are).
     pub fn path_of(&self, file: FileId) -> Option<Cow<'_, str>> {
-        self.path_entries_examined
-            .set(self.path_entries_examined.get() + 1);
+        self.path_entries_examined.fetch_add(1, Ordering::Relaxed);
         match self.paths.get(&file) {
             Some(path) => Some(Cow::Borrowed(path.as_str())),
             None => self.disk.home_path(file).map(Cow::Owned),
@@ -571,7 +570,7 @@ impl FileSystem {
 
     /// How many index entries [`FileSystem::path_of`] has examined so far.
     pub fn path_entries_examined(&self) -> u64 {
-        self.path_entries_examined.get()
+        self.path_entries_examined.load(Ordering::Relaxed)
     }
 
     /// Creates a directory.

@@ -519,6 +519,32 @@ impl<P: Platform> Kernel<P> {
             .map_err(FatalFault::of)
     }
 
+    /// Resolves the fault of the thread CPU `cpu` runs at `address` with
+    /// shared access to the kernel (its lock held for reading: faults go on
+    /// on other CPUs at once) when it is the first touch of a private page
+    /// and frames are not low (`neoos_mm`'s `fault_shared`): `true` once
+    /// the page is mapped. `false` changes nothing: the fault is then made
+    /// with [`Self::resolve_fault`].
+    pub fn resolve_fault_shared(&self, cpu: usize, address: u64, access: Access) -> bool {
+        let Some(frames) = self.platform.shared_frames() else {
+            return false;
+        };
+        if crate::reclaim::frames_low(&self.platform) {
+            return false;
+        }
+        let running = self.processes.running_process_on(cpu);
+        let Some(p) = running.and_then(|pid| self.processes.get(pid)) else {
+            return false;
+        };
+        let Some(table) = p.table.as_ref() else {
+            return false;
+        };
+        let fault = self
+            .memory
+            .fault_shared(p.space, table, frames, address, access);
+        fault == neoos_mm::SharedFault::Resolved
+    }
+
     /// The frame the last fault that ended in `waits_for_copy` is to copy
     /// (once).
     pub fn copy_waited_for(&mut self) -> Option<neoos_mm::Frame> {

@@ -4,10 +4,11 @@
 //! tell the two apart (`HOME_IDS` + inode number for the volume's files), so
 //! the page cache's pager requests ([`Pager`]) go to the right store.
 //!
-//! The volume sits in a `RefCell` so that namespace lookups, which read the
-//! disk, keep the `&self` signatures the rest of the kernel calls them with;
-//! the kernel is single-threaded and no call re-enters the volume, and a
-//! borrow that would fail is reported as an I/O error, never a panic.
+//! The volume sits behind a lock of its own so that namespace lookups,
+//! which read the disk, keep the `&self` signatures the rest of the kernel
+//! calls them with; it is only taken under the kernel lock held for
+//! writing and no call re-enters the volume, and a take that would fail is
+//! reported as an I/O error, never a wait or a panic.
 //!
 //! Room on the volume is checked (free blocks against the pages a file
 //! grows by), not reserved as on the RAM disk: a write-back that meets a
@@ -17,7 +18,7 @@ use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::cell::RefCell;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use neoos_ext2::{
     BlockDevice, DeviceCounters, DeviceError, Ext2, Ext2Error, FileType, MetadataWrites, Placing,
@@ -107,13 +108,15 @@ struct HomeVolume {
 #[derive(Default)]
 pub struct Storage {
     pub ram: RamDisk,
-    home: Option<RefCell<HomeVolume>>,
+    home: Option<spin::Mutex<HomeVolume>>,
     /// While set (a Linux namespace call under way: [`Self::defer_flushes`]),
     /// a call that changes the volume writes its metadata but leaves the
     /// device's flush owed ([`Self::take_owed_flush`]) for its caller to
-    /// wait for without the lock.
-    defer_flush: core::cell::Cell<bool>,
-    flush_owed: core::cell::Cell<bool>,
+    /// wait for without the lock. Atomics only so that the kernel state
+    /// can be shared under the read side of its lock (which never uses
+    /// them).
+    defer_flush: AtomicBool,
+    flush_owed: AtomicBool,
 }
 
 impl Storage {
@@ -122,8 +125,8 @@ impl Storage {
         Storage {
             ram,
             home: None,
-            defer_flush: core::cell::Cell::new(false),
-            flush_owed: core::cell::Cell::new(false),
+            defer_flush: AtomicBool::new(false),
+            flush_owed: AtomicBool::new(false),
         }
     }
 }
@@ -179,7 +182,7 @@ impl Storage {
         if fs.is_read_only() {
             return Err(Ext2Error::ReadOnly);
         }
-        self.home = Some(RefCell::new(HomeVolume {
+        self.home = Some(spin::Mutex::new(HomeVolume {
             fs,
             lens: BTreeMap::new(),
             paths: BTreeMap::new(),
@@ -199,12 +202,12 @@ impl Storage {
         }
     }
 
-    fn volume(&self) -> Result<core::cell::RefMut<'_, HomeVolume>, FsError> {
+    fn volume(&self) -> Result<spin::MutexGuard<'_, HomeVolume>, FsError> {
         self.home
             .as_ref()
             .ok_or(FsError::NotFound)?
-            .try_borrow_mut()
-            .map_err(|_| FsError::Io)
+            .try_lock()
+            .ok_or(FsError::Io)
     }
 
     /// What `rel` (a path below [`HOME`], normalized) names on the volume;
@@ -295,14 +298,14 @@ impl Storage {
     /// From now until [`Self::take_owed_flush`], the calls that change the
     /// volume leave its device flush owed instead of waiting for it.
     pub(crate) fn defer_flushes(&self) {
-        self.defer_flush.set(true);
-        self.flush_owed.set(false);
+        self.defer_flush.store(true, Ordering::Relaxed);
+        self.flush_owed.store(false, Ordering::Relaxed);
     }
 
     /// Ends [`Self::defer_flushes`]: whether a flush is owed.
     pub(crate) fn take_owed_flush(&self) -> bool {
-        self.defer_flush.set(false);
-        self.flush_owed.replace(false)
+        self.defer_flush.store(false, Ordering::Relaxed);
+        self.flush_owed.swap(false, Ordering::Relaxed)
     }
 
     /// Flushes the volume's device now (waited for under the lock).
@@ -315,11 +318,11 @@ impl Storage {
     /// metadata written and the device flushed, or, while flushes are
     /// deferred, the metadata written and the flush owed.
     fn flush_changes(&self, home: &mut HomeVolume) -> Result<(), FsError> {
-        if !self.defer_flush.get() {
+        if !self.defer_flush.load(Ordering::Relaxed) {
             return home.fs.flush().map_err(fs_error);
         }
         home.fs.write_pending_metadata().map_err(fs_error)?;
-        self.flush_owed.set(true);
+        self.flush_owed.store(true, Ordering::Relaxed);
         Ok(())
     }
 
@@ -452,7 +455,7 @@ impl Storage {
     /// The path of a volume file looked up before.
     pub(crate) fn home_path(&self, file: FileId) -> Option<String> {
         home_inode(file)?;
-        let home = self.home.as_ref()?.try_borrow().ok()?;
+        let home = self.home.as_ref()?.try_lock()?;
         home.paths.get(&file).cloned()
     }
 

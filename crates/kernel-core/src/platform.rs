@@ -67,6 +67,29 @@ pub trait Platform {
     fn copy_counters(&self) -> CopyCounters {
         CopyCounters::default()
     }
+    /// The frame source of faults taken with shared access to the kernel
+    /// (its lock held for reading, faults on several CPUs at once:
+    /// [`crate::Kernel::resolve_fault_shared`]); without one every fault
+    /// takes the kernel exclusively.
+    fn shared_frames(&self) -> Option<&dyn neoos_mm::SharedFrames> {
+        None
+    }
+    /// The faults resolved under the read side of the kernel lock that
+    /// began while another such fault was under way on another CPU (none
+    /// where faults take the kernel exclusively).
+    fn faults_at_once(&self) -> u64 {
+        0
+    }
+}
+
+/// Counts of the page faults resolved under the read side of the kernel
+/// lock (system-wide, since boot), shown by `/proc/meminfo`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SharedFaultCounters {
+    /// Faults resolved so (`neoos_mm`'s `fault_shared`).
+    pub resolved: u64,
+    /// Those that began while another was under way on another CPU.
+    pub at_once: u64,
 }
 
 /// Counts of the copy-on-write copies faults left to be made outside the

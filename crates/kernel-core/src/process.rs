@@ -402,7 +402,12 @@ impl<T, C> ProcessTable<T, C> {
             .map(|t| (t.tid, t.pid, t.state, t.woken, t.last_cpu))
     }
 
-    /// The thread CPU `cpu` is on, if any.
+    /// The process of the thread CPU `cpu` runs, if any.
+    pub fn running_process_on(&self, cpu: usize) -> Option<Pid> {
+        self.running.get(cpu)?.and_then(|on| on.pid)
+    }
+
+    /// The thread CPU `cpu` runs, if any.
     pub fn running_on(&self, cpu: usize) -> Option<Tid> {
         self.running.get(cpu)?.map(|on| on.tid)
     }

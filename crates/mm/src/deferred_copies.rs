@@ -40,7 +40,7 @@ impl ObjectStore {
             return Err(PageError::Copying);
         }
         let copy = io.frames.copy_of(src).ok_or(PageError::NoMem)?;
-        self.stats.frames_in_use += 1;
+        *self.frames_in_use.get_mut() += 1;
         Ok(copy)
     }
 }

@@ -168,6 +168,18 @@ pub trait PageTable {
     /// Installs `va -> frame` with `prot`. May fail with `NoMem` when an
     /// intermediate table cannot be allocated.
     fn map(&mut self, va: u64, frame: Frame, prot: Prot) -> Result<(), Errno>;
+    /// Installs `va -> frame` with `prot` only where no entry is, through
+    /// a shared reference: several CPUs may install entries in one table
+    /// at once (the faults of `shared_fault.rs`, taken while the kernel
+    /// holds its lock for reading), each entry and each missing
+    /// intermediate table put in place atomically. Never replaces or
+    /// changes an entry, so no TLB flush follows. The default takes no
+    /// part ([`VacantMap::Unsupported`]): every fault then goes the
+    /// exclusive way.
+    fn map_vacant(&self, va: u64, frame: Frame, prot: Prot) -> VacantMap {
+        let _ = (va, frame, prot);
+        VacantMap::Unsupported
+    }
     /// Removes the entry for `va`, returning what it held.
     fn unmap(&mut self, va: u64) -> Option<UnmappedPage>;
     /// Changes the protection of a present entry (no-op when absent).
@@ -215,6 +227,30 @@ pub trait PageTable {
     fn release_tables(&mut self, start: u64, end: u64) {
         let _ = (start, end);
     }
+}
+
+/// The frames of faults taken with shared access (`shared_fault.rs`):
+/// several CPUs call these at once.
+pub trait SharedFrames {
+    /// A free frame filled with zeroes, or `None` (the fault then goes the
+    /// exclusive way, which may reclaim or end the program).
+    fn alloc_zeroed_shared(&self) -> Option<Frame>;
+    /// Gives back a frame of [`Self::alloc_zeroed_shared`] that no entry
+    /// maps.
+    fn free_shared(&self, frame: Frame);
+}
+
+/// What [`PageTable::map_vacant`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VacantMap {
+    /// The entry is in place.
+    Installed,
+    /// An entry was there already: nothing changed.
+    Occupied,
+    /// An intermediate table could not be had: nothing changed.
+    NoMem,
+    /// The table installs only through exclusive access.
+    Unsupported,
 }
 
 /// Physical page frames. `bytes`/`bytes_mut` give access to a frame's

@@ -73,7 +73,7 @@ impl ObjectStore {
         self.kept_files = self.kept_files.saturating_sub(1);
         let mut frees = Vec::new();
         let result = self.release_if_unused(io, id, &mut frees);
-        free_frames(&mut frees, io.frames, &mut self.stats);
+        free_frames(&mut frees, io.frames, self.frames_in_use.get_mut());
         result
     }
 }

@@ -32,6 +32,7 @@ mod reads_in_flight;
 mod reclaim;
 mod remap;
 mod shadow;
+mod shared_fault;
 mod slots;
 pub mod stats;
 pub mod system;
@@ -46,7 +47,8 @@ pub mod testing;
 pub use errno::{Errno, FaultError};
 pub use hw::{
     Access, AsId, EntryChange, FileAccess, FileId, Frame, FrameSource, Hw, Io, IoError, ObjectId,
-    PageBytes, PageTable, Pager, Prot, PteInfo, ShmId, UnmappedPage, PAGE_SIZE,
+    PageBytes, PageTable, Pager, Prot, PteInfo, SharedFrames, ShmId, UnmappedPage, VacantMap,
+    PAGE_SIZE,
 };
 pub use maps::{format_maps, write_maps_line, MapInfo, MapObject};
 pub use neo::NeoUnmapWrite;
@@ -56,13 +58,15 @@ pub use posix::{getpagesize, DirtyFiles};
 pub use read_ahead::READ_AHEAD_PAGES;
 pub use reads_in_flight::PlannedRead;
 pub use reclaim::{ClockHand, Reclaimed, SpaceTables};
+pub use shared_fault::SharedFault;
 pub use stats::MemStats;
 pub use system::MemorySystem;
 pub use sysv::ShmStat;
 pub use tlb::TLB_BATCH_LIMIT;
 
-/// The whole system must be movable into a kernel-wide spin lock.
+/// The whole system must be movable into a kernel-wide lock, and shared
+/// between CPUs under its read side (`shared_fault.rs`).
 const _: () = {
-    const fn assert_send<T: Send>() {}
-    assert_send::<MemorySystem>();
+    const fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<MemorySystem>();
 };

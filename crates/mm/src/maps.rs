@@ -9,6 +9,10 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
+/// Pages [`MemorySystem::for_each_shown_page`] copies out of an object's
+/// locked page index at a time.
+const PAGES_PER_LOOK: usize = 32;
+
 /// What a mapping shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapObject {
@@ -163,15 +167,32 @@ impl MemorySystem {
             let Some(obj) = self.store.get(id) else {
                 return;
             };
-            for (index, page) in obj.pages.range(first..end) {
-                let shown = id == top
-                    || self
-                        .store
-                        .visible_page(top, index)
-                        .is_some_and(|(holder, _)| holder == id);
-                if shown {
-                    f(index, obj.is_file(), page);
+            // A few pages at a time, copied out of the locked index: the
+            // visibility check locks the chain's objects, this one too.
+            let mut cursor = first;
+            while cursor < end {
+                let mut found = [(0, CachePage::new(crate::hw::Frame(0))); PAGES_PER_LOOK];
+                let mut n = 0;
+                for (slot, (index, page)) in
+                    found.iter_mut().zip(obj.pages.lock().range(cursor..end))
+                {
+                    *slot = (index, *page);
+                    n += 1;
                 }
+                for &(index, page) in &found[..n] {
+                    let shown = id == top
+                        || self
+                            .store
+                            .visible_page(top, index)
+                            .is_some_and(|(holder, _)| holder == id);
+                    if shown {
+                        f(index, obj.is_file(), &page);
+                    }
+                }
+                cursor = match found[..n].last() {
+                    Some(&(index, _)) if n == PAGES_PER_LOOK => index + 1,
+                    _ => end,
+                };
             }
             if m.sharing == Sharing::Shared {
                 return;

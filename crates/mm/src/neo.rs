@@ -237,7 +237,7 @@ impl MemorySystem {
         let mut frees = alloc::vec::Vec::new();
         self.store
             .drop_map_ref(&mut hw.io(), backing.object, &mut frees);
-        crate::tlb::free_frames(&mut frees, hw.frames, &mut self.store.stats);
+        crate::tlb::free_frames(&mut frees, hw.frames, self.store.frames_in_use.get_mut());
     }
 }
 

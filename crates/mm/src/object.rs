@@ -111,7 +111,11 @@ pub enum ObjectKind {
 #[derive(Debug)]
 pub struct MemoryObject {
     pub kind: ObjectKind,
-    pub pages: PageMap,
+    /// The resident pages, by index. Behind the object's own lock for the
+    /// faults resolved with shared access to the system
+    /// (`shared_fault.rs`); every other path has the system exclusively and
+    /// reaches them through `get_mut`, at no cost.
+    pub pages: spin::Mutex<PageMap>,
     /// The pages that differ from the file, by index (file objects only):
     /// every page written through `write`, and every page that has, or had
     /// since its last writeback, a writable entry (shared file pages are
@@ -158,7 +162,10 @@ impl MemoryObject {
     /// Marks resident page `index`, held in `frame`, dirty; its entry in
     /// the dirty set.
     pub(crate) fn mark_dirty(&mut self, index: u64, frame: Frame) -> &mut DirtyPage {
-        debug_assert_eq!(self.pages.get(&index).map(|p| p.frame), Some(frame));
+        debug_assert_eq!(
+            self.pages.get_mut().get(&index).map(|p| p.frame),
+            Some(frame)
+        );
         let mark = match &mut self.kind {
             ObjectKind::File(f) => {
                 f.dirty_marks += 1;
@@ -289,7 +296,15 @@ pub struct ObjectStore {
     last_shm_id: u64,
     /// System V segments whose id is valid (created, not yet removed).
     pub(crate) live_segments: usize,
+    /// The counters but two: [`MemStats::frames_in_use`] and
+    /// [`MemStats::faults`], which faults resolved with shared access
+    /// change too (`shared_fault.rs`), are the atomics below (exclusive
+    /// paths reach them through `get_mut`, at no cost).
     pub(crate) stats: MemStats,
+    pub(crate) frames_in_use: AtomicU64,
+    pub(crate) faults: AtomicU64,
+    /// The faults resolved with shared access (`shared_fault.rs`).
+    pub(crate) shared_faults: AtomicU64,
     scratch: crate::tlb::BatchLists,
     /// Where the reclaim clock stands among the cached file pages.
     pub(crate) clock: crate::reclaim::ClockHand,
@@ -310,7 +325,7 @@ impl ObjectStore {
     pub fn create(&mut self, kind: ObjectKind, handle_refs: u32) -> ObjectId {
         self.objects.insert(MemoryObject {
             kind,
-            pages: PageMap::new(),
+            pages: spin::Mutex::new(PageMap::new()),
             dirty: BTreeMap::new(),
             map_refs: 0,
             handle_refs,
@@ -345,7 +360,7 @@ impl ObjectStore {
         if let Some(b) = refused.backing.take() {
             let mut frees = Vec::new();
             self.drop_map_ref(&mut hw.io(), b.object, &mut frees);
-            free_frames(&mut frees, hw.frames, &mut self.stats);
+            free_frames(&mut frees, hw.frames, self.frames_in_use.get_mut());
         }
     }
 
@@ -356,27 +371,27 @@ impl ObjectStore {
         pt: &mut dyn crate::hw::PageTable,
         frames: &mut dyn FrameSource,
     ) {
-        self.scratch = batch.finish(pt, frames, &mut self.stats);
+        self.scratch = batch.finish(pt, frames, &mut self.stats, self.frames_in_use.get_mut());
     }
 
     /// A frame from the frame source, counted.
     pub fn alloc_frame(&mut self, frames: &mut dyn FrameSource) -> Result<Frame, PageError> {
         let frame = frames.alloc().ok_or(PageError::NoMem)?;
-        self.stats.frames_in_use += 1;
+        *self.frames_in_use.get_mut() += 1;
         Ok(frame)
     }
 
     /// A zero-filled frame, counted.
     pub fn alloc_zeroed(&mut self, frames: &mut dyn FrameSource) -> Result<Frame, PageError> {
         let frame = frames.alloc_zeroed().ok_or(PageError::NoMem)?;
-        self.stats.frames_in_use += 1;
+        *self.frames_in_use.get_mut() += 1;
         Ok(frame)
     }
 
     /// Returns a frame no page table maps.
     pub fn free_frame_now(&mut self, frames: &mut dyn FrameSource, frame: Frame) {
         frames.free(frame);
-        count_down64(&mut self.stats.frames_in_use, "frames in use");
+        count_down64(self.frames_in_use.get_mut(), "frames in use");
     }
 
     /// A new mapping reference to object `id` (`None` if there is no such
@@ -391,7 +406,7 @@ impl ObjectStore {
     pub fn create_mapped(&mut self, kind: ObjectKind) -> ObjectRef {
         let id = self.objects.insert(MemoryObject {
             kind,
-            pages: PageMap::new(),
+            pages: spin::Mutex::new(PageMap::new()),
             dirty: BTreeMap::new(),
             map_refs: 1,
             handle_refs: 0,
@@ -465,7 +480,7 @@ impl ObjectStore {
         }
         let mut frees = Vec::new();
         let result = self.release_if_unused(io, id, &mut frees);
-        free_frames(&mut frees, io.frames, &mut self.stats);
+        free_frames(&mut frees, io.frames, self.frames_in_use.get_mut());
         result
     }
 
@@ -509,7 +524,13 @@ impl ObjectStore {
     /// Takes apart object `id`, just removed from the table: its index
     /// entries go, its frames are queued on `frees`, and what lies below it
     /// loses this object.
-    fn dismantle(&mut self, io: &mut Io, id: ObjectId, o: MemoryObject, frees: &mut Vec<Frame>) {
+    fn dismantle(
+        &mut self,
+        io: &mut Io,
+        id: ObjectId,
+        mut o: MemoryObject,
+        frees: &mut Vec<Frame>,
+    ) {
         match o.kind {
             ObjectKind::File(f) => {
                 self.files.remove(&f.file);
@@ -523,7 +544,7 @@ impl ObjectStore {
             }
             ObjectKind::Anonymous => {}
         }
-        frees.extend(o.pages.values().map(|p| p.frame));
+        frees.extend(o.pages.get_mut().values().map(|p| p.frame));
         match o.below {
             Some(Below::Root(root)) => self.drop_map_ref(io, root, frees),
             Some(Below::Hidden { parent, side }) => self.leave_hidden(io, parent, side, frees),
@@ -551,8 +572,11 @@ impl ObjectStore {
         index: u64,
         ahead: bool,
     ) -> Result<Frame, PageError> {
-        let obj = self.objects.get(&id).ok_or(PageError::BeyondEndOfFile)?;
-        if let Some(p) = obj.pages.get(&index) {
+        let obj = self
+            .objects
+            .get_mut(&id)
+            .ok_or(PageError::BeyondEndOfFile)?;
+        if let Some(p) = obj.pages.get_mut().get(&index) {
             return Ok(p.frame);
         }
         let kind = obj.kind;
@@ -572,7 +596,7 @@ impl ObjectStore {
             ObjectKind::Anonymous | ObjectKind::Shm(_) => self.alloc_zeroed(io.frames)?,
         };
         if let Some(obj) = self.objects.get_mut(&id) {
-            obj.pages.insert(index, CachePage::new(frame));
+            obj.pages.get_mut().insert(index, CachePage::new(frame));
         }
         Ok(frame)
     }
@@ -610,7 +634,11 @@ impl ObjectStore {
 
     /// The counters.
     pub fn stats(&self) -> MemStats {
-        self.stats
+        MemStats {
+            frames_in_use: self.frames_in_use.load(Ordering::Relaxed),
+            faults: self.faults.load(Ordering::Relaxed),
+            ..self.stats
+        }
     }
 }
 

@@ -149,14 +149,15 @@ impl ObjectStore {
     ) -> Result<crate::hw::Frame, crate::errno::PageError> {
         let obj = self
             .objects
-            .get(&id)
+            .get_mut(&id)
             .ok_or(crate::errno::PageError::BeyondEndOfFile)?;
-        if let Some(p) = obj.pages.get(&index) {
+        if let Some(p) = obj.pages.get_mut().get(&index) {
             return Ok(p.frame);
         }
         let frame = self.alloc_frame(io.frames)?;
         if let Some(obj) = self.objects.get_mut(&id) {
             obj.pages
+                .get_mut()
                 .insert(index, crate::object::CachePage::new(frame));
         }
         Ok(frame)
@@ -168,7 +169,7 @@ impl ObjectStore {
         if let Some(page) = self
             .objects
             .get_mut(&id)
-            .and_then(|o| o.pages.get_mut(&index))
+            .and_then(|o| o.pages.get_mut().get_mut(&index))
         {
             page.referenced = true;
         }
@@ -199,7 +200,7 @@ impl ObjectStore {
         if let Some(p) = self
             .objects
             .get(&id)
-            .and_then(|o| o.pages.get(&(from / PAGE_SIZE)))
+            .and_then(|o| o.pages.lock().get(&(from / PAGE_SIZE)).copied())
         {
             io.frames.bytes_mut(p.frame)[in_page..].fill(0);
         }
@@ -239,7 +240,7 @@ impl ObjectStore {
         let Some(o) = self.objects.get_mut(&id) else {
             return;
         };
-        let gone = o.pages.split_off(&first);
+        let gone = o.pages.get_mut().split_off(&first);
         drop(o.dirty.split_off(&first));
         // Reads under way there install nothing when they finish.
         drop(o.reading.split_off(&first));

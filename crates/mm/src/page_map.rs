@@ -193,7 +193,7 @@ impl PageMap {
     /// search (the first-touch fault); returns its frame, or `None` (and
     /// `make` is not called) when a page is there. An error of `make`
     /// changes nothing.
-    #[inline]
+    #[inline(always)]
     pub fn insert_vacant<E>(
         &mut self,
         index: u64,

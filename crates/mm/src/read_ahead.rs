@@ -37,14 +37,14 @@ impl ObjectStore {
             return None;
         }
         let obj = self.objects.get(&id)?;
-        if !obj.pages.contains_key(&(index - 1)) {
+        if !obj.pages.lock().contains_key(&(index - 1)) {
             return None;
         }
         let stored_pages = f.stored_size.min(f.size).div_ceil(PAGE_SIZE);
         let mut count = 0;
         while count < READ_AHEAD_PAGES
             && index + count < stored_pages
-            && !obj.pages.contains_key(&(index + count))
+            && !obj.pages.lock().contains_key(&(index + count))
         {
             count += 1;
         }
@@ -52,7 +52,7 @@ impl ObjectStore {
             return None;
         }
         self.read_run(io, id, f, index, count).ok()?;
-        Some(self.objects.get(&id)?.pages.get(&index)?.frame)
+        Some(self.objects.get(&id)?.pages.lock().get(&index)?.frame)
     }
 
     /// Reads the absent pages of `[first, end)` of file object `id` from a
@@ -76,14 +76,14 @@ impl ObjectStore {
             let Some(obj) = self.objects.get(&id) else {
                 return Ok(());
             };
-            if obj.pages.contains_key(&index) {
+            if obj.pages.lock().contains_key(&index) {
                 index += 1;
                 continue;
             }
             let mut count = 1;
             while count < READ_AHEAD_PAGES
                 && index + count < end
-                && !obj.pages.contains_key(&(index + count))
+                && !obj.pages.lock().contains_key(&(index + count))
             {
                 count += 1;
             }
@@ -126,7 +126,7 @@ impl ObjectStore {
             cached.referenced = true;
             match self.objects.get_mut(&id) {
                 Some(obj) => {
-                    obj.pages.insert(first + i as u64, cached);
+                    obj.pages.get_mut().insert(first + i as u64, cached);
                 }
                 None => self.free_frame_now(io.frames, frame),
             }

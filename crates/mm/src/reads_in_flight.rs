@@ -73,12 +73,12 @@ impl ObjectStore {
         if index >= stored_pages || self.reads.planned.is_some() {
             return None;
         }
-        let sequential = index > 0 && obj.pages.contains_key(&(index - 1));
+        let sequential = index > 0 && obj.pages.get_mut().contains_key(&(index - 1));
         let most = if sequential { READ_AHEAD_PAGES } else { 1 };
         let mut count = 1;
         while count < most
             && index + count < stored_pages
-            && !obj.pages.contains_key(&(index + count))
+            && !obj.pages.get_mut().contains_key(&(index + count))
             && !obj.reading.contains_key(&(index + count))
         {
             count += 1;
@@ -133,7 +133,7 @@ impl ObjectStore {
         let mut waits = None;
         let mut run: Option<(u64, u64)> = None;
         for index in first..end {
-            if obj.pages.contains_key(&index) {
+            if obj.pages.lock().contains_key(&index) {
                 if run.is_some() {
                     break;
                 }
@@ -181,7 +181,7 @@ impl ObjectStore {
             };
             let at = (i * PAGE_SIZE) as usize;
             let offset = index * PAGE_SIZE;
-            if obj.pages.contains_key(&index) || offset >= f.size {
+            if obj.pages.get_mut().contains_key(&index) || offset >= f.size {
                 continue;
             }
             let Some(bytes) = data.get(at..at + PAGE_SIZE as usize) else {
@@ -202,7 +202,7 @@ impl ObjectStore {
             cached.referenced = true;
             match self.objects.get_mut(&r.object) {
                 Some(obj) => {
-                    obj.pages.insert(index, cached);
+                    obj.pages.get_mut().insert(index, cached);
                 }
                 None => self.free_frame_now(io.frames, frame),
             }

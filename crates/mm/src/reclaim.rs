@@ -198,10 +198,9 @@ impl MemorySystem {
             done.write_errors += indices.len();
         } else {
             for &index in indices {
-                let clean = self
-                    .store
-                    .get(id)
-                    .is_some_and(|o| !o.dirty.contains_key(&index) && o.pages.contains_key(&index));
+                let clean = self.store.get(id).is_some_and(|o| {
+                    !o.dirty.contains_key(&index) && o.pages.lock().contains_key(&index)
+                });
                 if clean {
                     self.evict(io, id, index);
                     done.freed += 1;
@@ -214,7 +213,11 @@ impl MemorySystem {
 
     /// Frees page `index` of `id` (no entry shows it, it is clean).
     fn evict(&mut self, io: &mut Io, id: ObjectId, index: u64) {
-        let Some(page) = self.store.get_mut(id).and_then(|o| o.pages.remove(&index)) else {
+        let Some(page) = self
+            .store
+            .get_mut(id)
+            .and_then(|o| o.pages.get_mut().remove(&index))
+        else {
             return;
         };
         self.store.free_frame_now(io.frames, page.frame);
@@ -227,10 +230,13 @@ impl MemorySystem {
         let hand = self.store.clock;
         if let Some(file) = hand.file {
             if let Some(&id) = self.store.files.get(&file) {
-                let next = self
-                    .store
-                    .get(id)
-                    .and_then(|o| o.pages.range(hand.index..u64::MAX).next().map(|(i, _)| i));
+                let next = self.store.get(id).and_then(|o| {
+                    o.pages
+                        .lock()
+                        .range(hand.index..u64::MAX)
+                        .next()
+                        .map(|(i, _)| i)
+                });
                 if let Some(index) = next {
                     return Step::Page(file, id, index);
                 }
@@ -293,7 +299,11 @@ impl MemorySystem {
         index: u64,
         views: &[View],
     ) -> Verdict {
-        let Some(page) = self.store.get_mut(id).and_then(|o| o.pages.get_mut(&index)) else {
+        let Some(page) = self
+            .store
+            .get_mut(id)
+            .and_then(|o| o.pages.get_mut().get_mut(&index))
+        else {
             return Verdict::Keep;
         };
         let frame = page.frame;

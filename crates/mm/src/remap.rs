@@ -109,9 +109,9 @@ fn own_top(store: &mut ObjectStore, hw: &mut Hw, m: &mut Mapping) {
     let Some(o) = store.get_mut(top) else {
         return;
     };
-    let mut pages = o.pages.split_off(&first);
+    let mut pages = o.pages.get_mut().split_off(&first);
     let mut above = pages.split_off(&end);
-    o.pages.append(&mut above);
+    o.pages.get_mut().append(&mut above);
     let mut reverted = o.reverted.split_off(&first);
     let mut above = reverted.split_off(&end);
     o.reverted.append(&mut above);
@@ -122,7 +122,7 @@ fn own_top(store: &mut ObjectStore, hw: &mut Hw, m: &mut Mapping) {
     let fresh = store.create_mapped(ObjectKind::Anonymous);
     let below = root.and_then(|r| store.map_ref(r)).map(Below::Root);
     if let Some(n) = store.get_mut(fresh.id()) {
-        n.pages = pages;
+        *n.pages.get_mut() = pages;
         n.reverted = reverted;
         n.below = below;
     }
@@ -132,7 +132,7 @@ fn own_top(store: &mut ObjectStore, hw: &mut Hw, m: &mut Mapping) {
     let shared = core::mem::replace(&mut b.object, fresh);
     let mut frees = Vec::new();
     store.drop_map_ref(&mut hw.io(), shared, &mut frees);
-    free_frames(&mut frees, hw.frames, &mut store.stats);
+    free_frames(&mut frees, hw.frames, store.frames_in_use.get_mut());
 }
 
 /// Whether a mapping of `space` other than the part of `m` below

@@ -72,15 +72,15 @@ impl ObjectStore {
         let mut via: Option<usize> = None;
         loop {
             let o = self.objects.get(&id)?;
-            if let Some(p) = o.pages.get(&index) {
+            if let Some(p) = o.pages.lock().get(&index) {
                 if via.is_none_or(|side| p.released & side_bit(side) == 0) {
                     return Some((id, *p));
                 }
             }
             if !o.reverted.is_empty() && o.reverted.contains(&index) {
                 let root = self.root_of(id)?;
-                let p = self.objects.get(&root)?.pages.get(&index)?;
-                return Some((root, *p));
+                let p = self.objects.get(&root)?.pages.lock().get(&index).copied()?;
+                return Some((root, p));
             }
             let (next, side) = self.below_of(id)?;
             id = next;
@@ -115,7 +115,11 @@ impl ObjectStore {
                 return Ok(Some((frame, Found::Deeper)));
             };
             depth += 1;
-            if let Some(p) = self.objects.get(&next).and_then(|o| o.pages.get(&index)) {
+            if let Some(p) = self
+                .objects
+                .get(&next)
+                .and_then(|o| o.pages.lock().get(&index).copied())
+            {
                 if p.released & side_bit(side) == 0 {
                     let found = if depth == 1 {
                         Found::HiddenParent { parent: next, side }
@@ -153,15 +157,19 @@ impl ObjectStore {
         top: ObjectId,
         index: u64,
     ) -> Result<Option<Frame>, PageError> {
-        let ObjectStore { objects, stats, .. } = self;
+        let ObjectStore {
+            objects,
+            frames_in_use,
+            ..
+        } = self;
         let obj = objects.get_mut(&top).ok_or(PageError::BeyondEndOfFile)?;
         if obj.below.is_some() {
             return Ok(None);
         }
         let frames = &mut *io.frames;
-        obj.pages.insert_vacant(index, || {
+        obj.pages.get_mut().insert_vacant(index, || {
             let frame = frames.alloc_zeroed().ok_or(PageError::NoMem)?;
-            stats.frames_in_use += 1;
+            *frames_in_use.get_mut() += 1;
             Ok(CachePage::new(frame))
         })
     }
@@ -180,15 +188,19 @@ impl ObjectStore {
     ) -> Result<PrivatePage, PageError> {
         // The common cases with one search each: the top's own page, or a zero
         // page for a view with nothing below.
-        let ObjectStore { objects, stats, .. } = self;
+        let ObjectStore {
+            objects,
+            frames_in_use,
+            ..
+        } = self;
         let obj = objects.get_mut(&top).ok_or(PageError::BeyondEndOfFile)?;
-        if let Some(own) = obj.pages.get(&index) {
+        if let Some(own) = obj.pages.get_mut().get(&index) {
             return Ok(PrivatePage::Own(own.frame));
         }
         if obj.below.is_none() {
             let frame = io.frames.alloc_zeroed().ok_or(PageError::NoMem)?;
-            stats.frames_in_use += 1;
-            obj.pages.insert(index, CachePage::new(frame));
+            *frames_in_use.get_mut() += 1;
+            obj.pages.get_mut().insert(index, CachePage::new(frame));
             return Ok(PrivatePage::Fresh(frame));
         }
         let found = self.find_below(io, top, index)?;
@@ -201,7 +213,7 @@ impl ObjectStore {
             Some((frame, Found::Deeper)) => self.copy_page(io, frame)?,
         };
         if let Some(o) = self.objects.get_mut(&top) {
-            o.pages.insert(index, CachePage::new(frame));
+            o.pages.get_mut().insert(index, CachePage::new(frame));
             if !o.reverted.is_empty() {
                 o.reverted.remove(&index);
             }
@@ -226,11 +238,11 @@ impl ObjectStore {
         let other_gone = self
             .objects
             .get(&parent)
-            .and_then(|o| o.pages.get(&index))
+            .and_then(|o| o.pages.lock().get(&index).copied())
             .is_some_and(|p| p.released & side_bit(1 - side) != 0);
         if other_gone {
             if let Some(o) = self.objects.get_mut(&parent) {
-                o.pages.remove(&index);
+                o.pages.get_mut().remove(&index);
             }
             return Ok(frame);
         }
@@ -238,7 +250,7 @@ impl ObjectStore {
         if let Some(p) = self
             .objects
             .get_mut(&parent)
-            .and_then(|o| o.pages.get_mut(&index))
+            .and_then(|o| o.pages.get_mut().get_mut(&index))
         {
             p.released |= side_bit(side);
         }
@@ -262,14 +274,21 @@ impl ObjectStore {
         let Some(o) = self.objects.get_mut(&top) else {
             return;
         };
-        let whole = o.pages.first_key_value().is_none_or(|(k, _)| k >= first)
-            && o.pages.last_key_value().is_none_or(|(k, _)| k < end);
+        let whole = o
+            .pages
+            .get_mut()
+            .first_key_value()
+            .is_none_or(|(k, _)| k >= first)
+            && o.pages
+                .get_mut()
+                .last_key_value()
+                .is_none_or(|(k, _)| k < end);
         let own = if whole {
-            core::mem::take(&mut o.pages)
+            core::mem::take(o.pages.get_mut())
         } else {
-            let mut tail = o.pages.split_off(&first);
+            let mut tail = o.pages.get_mut().split_off(&first);
             let mut keep = tail.split_off(&end);
-            o.pages.append(&mut keep);
+            o.pages.get_mut().append(&mut keep);
             tail
         };
         frees.extend(own.values().map(|p| p.frame));
@@ -291,14 +310,14 @@ impl ObjectStore {
             return;
         };
         let mut unseen = Vec::new();
-        for (index, page) in h.pages.range_mut(first..end) {
+        for (index, page) in h.pages.get_mut().range_mut(first..end) {
             page.released |= side_bit(side);
             if page.released == 0b11 {
                 unseen.push(index);
             }
         }
         for index in unseen {
-            if let Some(p) = h.pages.remove(&index) {
+            if let Some(p) = h.pages.get_mut().remove(&index) {
                 frees.push(p.frame);
             }
         }
@@ -314,7 +333,7 @@ impl ObjectStore {
                 break;
             }
             if let Some(o) = self.objects.get(&next) {
-                held.extend(o.pages.range(first..end).map(|(i, _)| i));
+                held.extend(o.pages.lock().range(first..end).map(|(i, _)| i));
                 held.extend(o.reverted.range(first..end).copied());
             }
             id = next;
@@ -338,7 +357,7 @@ impl ObjectStore {
     /// holds nothing yet (the child starts empty too).
     pub(crate) fn fork_private(&mut self, top: ObjectId) -> Option<ObjectId> {
         let t = self.objects.get_mut(&top)?;
-        if t.pages.is_empty() && t.reverted.is_empty() && t.below.is_none() {
+        if t.pages.get_mut().is_empty() && t.reverted.is_empty() && t.below.is_none() {
             return None;
         }
         let pages = core::mem::take(&mut t.pages);
@@ -410,17 +429,17 @@ impl ObjectStore {
         let Some(s) = self.objects.get_mut(&survivor) else {
             return;
         };
-        for (index, mut page) in h.pages.into_pages() {
+        for (index, mut page) in h.pages.into_inner().into_pages() {
             let seen = page.released & side_bit(side) == 0;
-            if seen && !s.pages.contains_key(&index) && !s.reverted.contains(&index) {
+            if seen && !s.pages.get_mut().contains_key(&index) && !s.reverted.contains(&index) {
                 page.released = 0;
-                s.pages.insert(index, page);
+                s.pages.get_mut().insert(index, page);
             } else {
                 frees.push(page.frame);
             }
         }
         for index in h.reverted {
-            if !s.pages.contains_key(&index) {
+            if !s.pages.get_mut().contains_key(&index) {
                 s.reverted.insert(index);
             }
         }

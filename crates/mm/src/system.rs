@@ -196,7 +196,7 @@ impl MemorySystem {
         let va = page_floor(addr);
         if let Some(hint) = space.mappings.fault_hint().filter(|_| !force) {
             if let Some(frame) = zero_fill_hinted(hint, &mut self.store, hw, va, access)? {
-                self.store.stats.faults += 1;
+                *self.store.faults.get_mut() += 1;
                 return Ok(frame);
             }
         }
@@ -234,7 +234,7 @@ impl MemorySystem {
             }
         };
         if result.is_ok() {
-            self.store.stats.faults += 1;
+            *self.store.faults.get_mut() += 1;
             space.mappings.set_fault_hint(start);
         }
         result
@@ -429,7 +429,7 @@ impl MemorySystem {
         let Some(f) = o.file() else {
             return false;
         };
-        !o.pages.contains_key(&index)
+        !o.pages.lock().contains_key(&index)
             && index < f.stored_size.min(f.size).div_ceil(crate::hw::PAGE_SIZE)
     }
 
@@ -438,7 +438,7 @@ impl MemorySystem {
         let id = self.store.file_object(file).ok()?;
         let obj = self.store.get(id)?;
         debug_assert!(matches!(obj.kind, ObjectKind::File(_)));
-        obj.pages.get(&index).map(|_| obj.is_dirty(index))
+        obj.pages.lock().get(&index).map(|_| obj.is_dirty(index))
     }
 }
 
@@ -473,7 +473,7 @@ fn write_protect_shown(m: &Mapping, store: &ObjectStore, hw: &mut Hw, batch: &mu
     let Some(obj) = store.get(hidden) else {
         return;
     };
-    for (index, _) in obj.pages.range(first..end) {
+    for (index, _) in obj.pages.lock().range(first..end) {
         let va = m.va_of_object_page(index);
         if hw.pt.query(va).is_some_and(|p| p.prot.write) {
             hw.pt.protect(va, m.prot.without_write());

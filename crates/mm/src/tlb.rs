@@ -62,6 +62,7 @@ impl TlbBatch {
         pt: &mut dyn PageTable,
         frames: &mut dyn FrameSource,
         stats: &mut MemStats,
+        frames_in_use: &mut u64,
     ) -> BatchLists {
         if !self.full && self.lists.pages.is_empty() && self.lists.frees.is_empty() {
             // Nothing changed (most page faults): nothing to flush or free.
@@ -74,15 +75,15 @@ impl TlbBatch {
             pt.flush_pages(&self.lists.pages);
             stats.tlb_single_flushes += self.lists.pages.len() as u64;
         }
-        free_frames(&mut self.lists.frees, frames, stats);
+        free_frames(&mut self.lists.frees, frames, frames_in_use);
         self.lists
     }
 }
 
 /// Returns every frame of `list` to `frames` (no page table maps them).
-pub fn free_frames(list: &mut Vec<Frame>, frames: &mut dyn FrameSource, stats: &mut MemStats) {
+pub fn free_frames(list: &mut Vec<Frame>, frames: &mut dyn FrameSource, frames_in_use: &mut u64) {
     for frame in list.drain(..) {
         frames.free(frame);
-        crate::object::count_down64(&mut stats.frames_in_use, "frames in use");
+        crate::object::count_down64(frames_in_use, "frames in use");
     }
 }

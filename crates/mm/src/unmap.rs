@@ -64,8 +64,9 @@ fn visit_entries(
             // A few indices at a time: `change` needs the store.
             let mut found = [0u64; PAGES_PER_SEARCH];
             let mut n = 0;
-            if let Some(o) = store.get(id) {
-                for (slot, (index, _)) in found.iter_mut().zip(o.pages.range(cursor..end)) {
+            if let Some(o) = store.get_mut(id) {
+                for (slot, (index, _)) in found.iter_mut().zip(o.pages.get_mut().range(cursor..end))
+                {
                     *slot = index;
                     n += 1;
                 }
@@ -101,7 +102,7 @@ fn visit_one(va: u64, store: &mut ObjectStore, pt: &mut dyn PageTable, change: &
 
 /// Whether the pages `m`'s chain holds are few enough for the per-page
 /// walk (no more than the page tables of `[from, to)`, or [`FEW_PAGES`]).
-fn few_pages(m: &Mapping, from: u64, to: u64, store: &ObjectStore) -> bool {
+fn few_pages(m: &Mapping, from: u64, to: u64, store: &mut ObjectStore) -> bool {
     let tables = ((to - from) / PAGE_SIZE).div_ceil(512).max(FEW_PAGES);
     chain_pages(m, store) <= tables
 }
@@ -129,7 +130,7 @@ fn clear_by_pages(
         // The dirty pages of the range alongside (both ascend): a writable
         // entry's page is among them.
         let mut dirty = obj.dirty.range_mut(first..end).peekable();
-        for (index, page) in obj.pages.range(first..end) {
+        for (index, page) in obj.pages.get_mut().range(first..end) {
             let va = m.va_of_object_page(index);
             let Some(old) = pt.unmap(va) else {
                 continue;
@@ -160,11 +161,13 @@ fn below(m: &Mapping, store: &ObjectStore, id: ObjectId) -> Option<ObjectId> {
 }
 
 /// Pages the objects of `m`'s chain hold, in all (one count per object).
-fn chain_pages(m: &Mapping, store: &ObjectStore) -> u64 {
+fn chain_pages(m: &Mapping, store: &mut ObjectStore) -> u64 {
     let mut total = 0;
     let mut level = m.object_id();
     while let Some(id) = level {
-        total += store.get(id).map_or(0, |o| o.pages.len() as u64);
+        total += store
+            .get_mut(id)
+            .map_or(0, |o| o.pages.get_mut().len() as u64);
         level = below(m, store, id);
     }
     total
@@ -304,7 +307,10 @@ impl LostWrites {
         for (&index, &frame) in indexes.iter().zip(frames) {
             if !lose_writer(&mut dirty, index, frame) {
                 debug_assert!(
-                    obj.pages.get(&index).is_none_or(|p| p.frame != frame),
+                    obj.pages
+                        .get_mut()
+                        .get(&index)
+                        .is_none_or(|p| p.frame != frame),
                     "a writable shared file page outside the dirty set"
                 );
             }

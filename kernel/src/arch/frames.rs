@@ -438,10 +438,13 @@ unsafe fn copy_physical_frame(src: u64, dst: &mut PhysFrame) {
 /// The frames the mapping core holds, named by physical address: one bit
 /// per frame of RAM says whether this owner holds it. Every method that
 /// reaches a frame's bytes checks the bit; an address it does not hold is
-/// a kernel bug and stops the kernel.
+/// a kernel bug and stops the kernel. The bits are atomics for the faults
+/// taken on several CPUs at once (`alloc_zeroed_shared`, `free_shared`);
+/// every other method has the owner exclusively and reaches them with
+/// plain loads and stores.
 #[derive(Default)]
 pub struct DataFrames {
-    owned: Vec<u64>,
+    owned: Vec<AtomicU64>,
 }
 
 impl DataFrames {
@@ -457,7 +460,9 @@ impl DataFrames {
 
     fn holds(&self, addr: u64) -> bool {
         let (word, bit) = Self::slot(addr);
-        self.owned.get(word).is_some_and(|w| w & bit != 0)
+        self.owned
+            .get(word)
+            .is_some_and(|w| w.load(Ordering::Relaxed) & bit != 0)
     }
 
     fn check(&self, addr: u64) {
@@ -484,7 +489,7 @@ impl DataFrames {
     fn hold(&mut self, frame: PhysFrame) -> Option<u64> {
         let (word, bit) = Self::slot(frame.addr());
         match self.owned.get_mut(word) {
-            Some(w) => *w |= bit,
+            Some(w) => *w.get_mut() |= bit,
             None => return self.hold_beyond_map(frame),
         }
         Some(frame.into_raw())
@@ -502,8 +507,8 @@ impl DataFrames {
             free(frame);
             return None;
         }
-        self.owned.resize(word + 1, 0);
-        self.owned[word] |= bit;
+        self.owned.resize_with(word + 1, || AtomicU64::new(0));
+        *self.owned[word].get_mut() |= bit;
         Some(frame.into_raw())
     }
 
@@ -511,10 +516,37 @@ impl DataFrames {
     pub fn free(&mut self, addr: u64) {
         self.check(addr);
         let (word, bit) = Self::slot(addr);
-        self.owned[word] &= !bit;
+        *self.owned[word].get_mut() &= !bit;
         // SAFETY: the bit was set by `alloc`, which gave up the PhysFrame of
         // `addr` with into_raw; clearing it ends this owner's claim, so the
         // frame is re-wrapped exactly once.
+        free(unsafe { PhysFrame::from_raw(addr) });
+    }
+
+    /// [`Self::alloc_zeroed`] through a shared borrow (faults taken on
+    /// several CPUs at once): the frame's bit set atomically. `None` also
+    /// for a frame past the end of the map, which only the exclusive
+    /// borrow may grow (the frame goes back).
+    pub fn alloc_zeroed_shared(&self) -> Option<u64> {
+        let frame = alloc_zeroed()?;
+        let (word, bit) = Self::slot(frame.addr());
+        let Some(w) = self.owned.get(word) else {
+            free(frame);
+            return None;
+        };
+        w.fetch_or(bit, Ordering::Relaxed);
+        Some(frame.into_raw())
+    }
+
+    /// [`Self::free`] through a shared borrow: gives back frame `addr` of
+    /// [`Self::alloc_zeroed_shared`] (which no one else can have reached:
+    /// the fault that took it never published it).
+    pub fn free_shared(&self, addr: u64) {
+        self.check(addr);
+        let (word, bit) = Self::slot(addr);
+        self.owned[word].fetch_and(!bit, Ordering::Relaxed);
+        // SAFETY: as in `free`: the bit was set when the frame was given up
+        // with into_raw, and clearing it ends this owner's claim.
         free(unsafe { PhysFrame::from_raw(addr) });
     }
 

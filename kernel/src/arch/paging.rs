@@ -389,6 +389,44 @@ impl UserPageTable {
         Ok(())
     }
 
+    /// Maps user page `virt` to `frame` with `flags` (PRESENT and
+    /// USER_ACCESSIBLE added) only if its entry is empty, through a shared
+    /// borrow: CPUs faulting in this table at once each install their own
+    /// entries. Each entry is read and put in place atomically; a missing
+    /// table on the way is made and linked by compare-and-swap (a CPU that
+    /// loses the race gives its table back and goes on through the
+    /// winner's). `Ok(false)`: an entry was there (or `virt` is not a user
+    /// address); nothing changed. Not-present to present needs no flush.
+    /// The callers change nothing else in the table meanwhile: every
+    /// other change, and every table's release, is made with the owner
+    /// borrowed exclusively (the kernel lock held for writing).
+    pub fn map_vacant(
+        &self,
+        virt: u64,
+        frame: u64,
+        flags: PageTableFlags,
+    ) -> Result<bool, NoTableMemory> {
+        if virt >= USER_HALF_END {
+            return Ok(false);
+        }
+        let mut current = self.root;
+        for level in (1..4).rev() {
+            // SAFETY: `current` is our root or a table linked under it,
+            // which stays linked while `self` is borrowed (see above).
+            let entry = unsafe { &atomic_table(current)[index(virt, level)] };
+            current = match linked_table(entry)? {
+                Some(next) => next,
+                None => return Ok(false),
+            };
+        }
+        // SAFETY: as above, `current` is a level-1 table of ours.
+        let leaf = unsafe { &atomic_table(current)[index(virt, 0)] };
+        let new = (frame & ADDRESS_MASK) | flags.bits() | PRESENT | USER;
+        Ok(leaf
+            .compare_exchange(0, new, Ordering::Release, Ordering::Relaxed)
+            .is_ok())
+    }
+
     /// The present entry of user page `virt`: (frame, flags).
     pub fn entry(&self, virt: u64) -> Option<(u64, PageTableFlags)> {
         let (t, i) = self.walk(virt)?;
@@ -554,6 +592,39 @@ unsafe fn walk(
         current = *entry & ADDRESS_MASK;
     }
     Some((current, index(virt, 0)))
+}
+
+/// The entries of table `phys` as atomics: what CPUs installing entries
+/// at once ([`UserPageTable::map_vacant`]) and the MMU (accessed and dirty
+/// bits) reach together.
+///
+/// # Safety
+/// `phys` must be a page-table frame this module owns that stays linked
+/// (not freed) while the reference is used.
+unsafe fn atomic_table<'a>(phys: u64) -> &'a [AtomicU64; 512] {
+    // SAFETY: the caller's guarantees; tables lie in RAM covered by the
+    // direct map and are page aligned (AtomicU64 has u64's layout).
+    unsafe { &*(phys_to_virt(phys) as *const [AtomicU64; 512]) }
+}
+
+/// The table an upper-level user entry links, made and linked with
+/// compare-and-swap when it links none (a lost race gives the new table
+/// back and takes the winner's). `Ok(None)` for an entry that is not an
+/// ordinary table link (a huge entry: user tables hold none).
+fn linked_table(entry: &AtomicU64) -> Result<Option<u64>, NoTableMemory> {
+    let mut e = entry.load(Ordering::Acquire);
+    if e & PRESENT == 0 {
+        let new = new_table_entry(USER).ok_or(NoTableMemory)?;
+        match entry.compare_exchange(0, new, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => e = new,
+            Err(found) => {
+                // SAFETY: the table was never linked: no entry points to it.
+                unsafe { free_table_frame(new & ADDRESS_MASK) };
+                e = found;
+            }
+        }
+    }
+    Ok((e & PRESENT != 0 && e & HUGE == 0).then_some(e & ADDRESS_MASK))
 }
 
 /// An entry linking a new, zeroed table (writable, `user` added), or

@@ -592,6 +592,13 @@ impl LockGate {
         }
     }
 
+    /// Whether no CPU holds the gate or asks for it (the read side of the
+    /// kernel lock steps aside otherwise: writers first).
+    #[inline]
+    pub fn is_free(&self) -> bool {
+        self.state.load(Ordering::Acquire) & (HELD | ASKING_MASK) == 0
+    }
+
     /// Takes the gate if no CPU holds it now (whoever asked for it): the
     /// NMI report's look, which must not wait.
     pub fn try_enter(&self) -> bool {

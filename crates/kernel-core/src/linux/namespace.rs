@@ -1053,6 +1053,10 @@ impl<P: Platform> Kernel<P> {
             disk,
             self.platform.ipi_counters(),
             self.platform.copy_counters(),
+            crate::platform::SharedFaultCounters {
+                resolved: self.memory.shared_faults(),
+                at_once: self.platform.faults_at_once(),
+            },
         )
     }
 }

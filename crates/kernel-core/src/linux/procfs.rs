@@ -13,7 +13,7 @@ use core::fmt::Write;
 
 use neoos_mm::{MapInfo, MapObject};
 
-use crate::platform::{CopyCounters, IpiCounters};
+use crate::platform::{CopyCounters, IpiCounters, SharedFaultCounters};
 
 /// The null device (no file-system node: known by name).
 pub const DEV_NULL: &str = "/dev/null";
@@ -124,8 +124,8 @@ pub fn maps_line(out: &mut String, m: &MapInfo, dev: (u32, u32), ino: u64, name:
 /// are frames; `cached` the pages the RAM file systems hold. NeoOS's own
 /// rows follow Linux's: the disk's requests sent (reads, writes and
 /// flushes: `sys_meminfo` field 8) and completion interrupts taken (field
-/// 9), the IPI counters and the copy-on-write copies made outside the
-/// kernel lock (counts, not kB).
+/// 9), the IPI counters, the copy-on-write copies made outside the kernel
+/// lock and the page faults resolved under its read side (counts, not kB).
 pub fn meminfo(
     total: u64,
     free: u64,
@@ -133,6 +133,7 @@ pub fn meminfo(
     disk: neoos_ext2::DeviceCounters,
     ipis: IpiCounters,
     copies: CopyCounters,
+    faults: SharedFaultCounters,
 ) -> String {
     let kb = |pages: u64| pages * (neoos_abi::PAGE_SIZE as u64 / 1024);
     let rows: [(&str, u64); 10] = [
@@ -160,6 +161,8 @@ pub fn meminfo(
         ("WakeupIpis:", ipis.wakeup_ipis),
         ("CopiesUnlocked:", copies.taken),
         ("CopiesDropped:", copies.dropped),
+        ("FaultsShared:", faults.resolved),
+        ("FaultsAtOnce:", faults.at_once),
     ];
     for (name, value) in counts {
         let _ = writeln!(out, "{name:<16}{value:>8}");
@@ -239,6 +242,7 @@ mod tests {
             neoos_ext2::DeviceCounters::default(),
             IpiCounters::default(),
             CopyCounters::default(),
+            SharedFaultCounters::default(),
         );
         let first = text.lines().next().unwrap();
         assert_eq!(first, "MemTotal:           4000 kB");
@@ -262,13 +266,19 @@ mod tests {
             requests: 9,
             interrupts: 4,
         };
-        let text = meminfo(1000, 250, 10, disk, ipis, copies);
+        let faults = SharedFaultCounters {
+            resolved: 33,
+            at_once: 4,
+        };
+        let text = meminfo(1000, 250, 10, disk, ipis, copies, faults);
         assert!(text.contains("\nDiskRequests:          9\n"));
         assert!(text.contains("\nDiskInterrupts:        4\n"));
-        let tail: alloc::vec::Vec<&str> = text.lines().rev().take(6).collect();
+        let tail: alloc::vec::Vec<&str> = text.lines().rev().take(8).collect();
         assert_eq!(
             tail,
             [
+                "FaultsAtOnce:          4",
+                "FaultsShared:         33",
                 "CopiesDropped:         1",
                 "CopiesUnlocked:        5",
                 "WakeupIpis:           40",

@@ -1,0 +1,219 @@
+//! Page faults resolved with shared access to the system
+//! (`&MemorySystem`): the kernel takes its lock for reading for them, so
+//! the faults of one address space (and of all) run on several CPUs at
+//! once, while every call that changes mappings holds the lock for
+//! writing and so runs alone.
+//!
+//! The faults taken here need nothing but the pages of one or two objects
+//! and an empty entry to fill:
+//! - the first touch of a private mapping's page whose top object exists,
+//!   shadows nothing and lacks the page: a new zero page;
+//! - a read (or execute) of a private file mapping's page its top object
+//!   lacks (a fork's shadowing aside) and the file has in its cache: the
+//!   file's page, mapped read-only (a write copies it up the exclusive
+//!   way) - program text and data faulting in;
+//! - a shared mapping's page its object has in its cache (mapped writable
+//!   only for an anonymous or System V object, and for a file only when
+//!   the mapping already shows it writable: never here, so a write to a
+//!   file page, which makes it dirty, goes the exclusive way), or an
+//!   anonymous or System V object lacks (a new zero page).
+//!
+//! Anything else, a page the top object already has included, is
+//! [`SharedFault::NeedsExclusive`] with nothing changed: the kernel makes
+//! the fault again the exclusive way, from the start, which handles every
+//! case (disk reads, copies, shadow chains, dirty tracking, the fault
+//! hint, the top object's creation, reclaim, a fault that ends the
+//! program).
+//!
+//! What a shared fault changes, and the lock that keeps it whole:
+//! - the object's page index: its page lock
+//!   ([`crate::object::MemoryObject::pages`]), held from the look for the
+//!   page to the entry's install (and the new page's record), so two CPUs
+//!   faulting one page find it absent once (the second finds it present
+//!   and, for a private page, goes exclusive: never a second frame for one
+//!   page). A private file page holds the top object's lock, then the
+//!   file's: always in that order;
+//! - the page table: [`crate::PageTable::map_vacant`], atomic per entry
+//!   and per intermediate table, installing only where no entry is;
+//! - the counters of frames in use and faults: atomics.
+//!
+//! No exclusive path can run until the shared lock is given back, so the
+//! mappings, the objects' chains and every page found stay as they were.
+
+use crate::hw::{
+    page_floor, Access, AsId, Frame, ObjectId, PageTable, Prot, SharedFrames, VacantMap,
+};
+use crate::mapping::Sharing;
+use crate::object::{Below, CachePage, MemoryObject, ObjectStore};
+use crate::page_map::PageMap;
+use crate::system::MemorySystem;
+use core::sync::atomic::Ordering;
+
+/// How a shared fault ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SharedFault {
+    /// The page is mapped: the access can be made again.
+    Resolved,
+    /// Nothing changed: the fault is to be made the exclusive way.
+    NeedsExclusive,
+}
+
+/// The page a fault names: its mapping's object (the top object of a
+/// private mapping), the page's index in it, the mapping's protection and
+/// sharing.
+struct FaultPage {
+    object: ObjectId,
+    index: u64,
+    prot: Prot,
+    sharing: Sharing,
+}
+
+impl MemorySystem {
+    /// Resolves the fault at `addr` of space `id` for `access` when it is
+    /// one of the module's cases, with shared access to the system: `pt`
+    /// is the space's page table, `frames` the frame source of shared
+    /// faults.
+    pub fn fault_shared(
+        &self,
+        id: AsId,
+        pt: &dyn PageTable,
+        frames: &dyn SharedFrames,
+        addr: u64,
+        access: Access,
+    ) -> SharedFault {
+        let va = page_floor(addr);
+        let Some(page) = self.page_at(id, va) else {
+            return SharedFault::NeedsExclusive;
+        };
+        let Some(obj) = self.store.get(page.object) else {
+            return SharedFault::NeedsExclusive;
+        };
+        if !page.prot.allows(access) {
+            return SharedFault::NeedsExclusive;
+        }
+        let fault = ResolvedAt { va, pt, frames };
+        let resolved = match page.sharing {
+            Sharing::Private => self.private_page(obj, &page, access, &fault),
+            Sharing::Shared => self.shared_page(obj, &page, access, &fault),
+        };
+        if !resolved {
+            return SharedFault::NeedsExclusive;
+        }
+        self.store.faults.fetch_add(1, Ordering::Relaxed);
+        self.store.shared_faults.fetch_add(1, Ordering::Relaxed);
+        SharedFault::Resolved
+    }
+
+    /// The object page at `va` (through the fault hint, else one search).
+    fn page_at(&self, id: AsId, va: u64) -> Option<FaultPage> {
+        let space = self.spaces.get(&id)?;
+        if let Some(hint) = space.mappings.fault_hint() {
+            if let Some(index) = hint.page_of(va) {
+                return Some(FaultPage {
+                    object: hint.top,
+                    index,
+                    prot: hint.prot,
+                    sharing: Sharing::Private,
+                });
+            }
+        }
+        let m = space.mapping_at(va)?;
+        let (object, index) = m.object_page(va)?;
+        Some(FaultPage {
+            object,
+            index,
+            prot: m.prot,
+            sharing: m.sharing,
+        })
+    }
+
+    /// A private mapping's page its top object `top` lacks: a new zero
+    /// page when `top` shadows nothing, the file's cached page (read-only)
+    /// for a read under a private file mapping.
+    fn private_page(
+        &self,
+        top: &MemoryObject,
+        page: &FaultPage,
+        access: Access,
+        fault: &ResolvedAt,
+    ) -> bool {
+        let mut pages = top.pages.lock();
+        match &top.below {
+            None => fault.zero_page(&mut pages, page.index, page.prot, &self.store),
+            Some(Below::Root(_)) if pages.contains_key(&page.index) => false,
+            Some(Below::Root(file)) if access != Access::Write && top.reverted.is_empty() => {
+                let Some(file) = self.store.get(file.id()) else {
+                    return false;
+                };
+                let cached = file.pages.lock().get(&page.index).map(|p| p.frame);
+                cached.is_some_and(|frame| fault.map(frame, page.prot.without_write()))
+            }
+            Some(_) => false,
+        }
+    }
+
+    /// A shared mapping's page of `obj`: the cached one (read-only for a
+    /// file), else a new zero page of an anonymous or System V object.
+    fn shared_page(
+        &self,
+        obj: &MemoryObject,
+        page: &FaultPage,
+        access: Access,
+        fault: &ResolvedAt,
+    ) -> bool {
+        let file = obj.is_file();
+        if file && access == Access::Write {
+            return false;
+        }
+        let prot = if file {
+            page.prot.without_write()
+        } else {
+            page.prot
+        };
+        let mut pages = obj.pages.lock();
+        match pages.get(&page.index) {
+            Some(p) => fault.map(p.frame, prot),
+            None if !file => fault.zero_page(&mut pages, page.index, prot, &self.store),
+            None => false,
+        }
+    }
+
+    /// Faults resolved the shared way so far (a part of
+    /// [`crate::MemStats::faults`]).
+    pub fn shared_faults(&self) -> u64 {
+        self.store.shared_faults.load(Ordering::Relaxed)
+    }
+}
+
+/// Where a shared fault installs: the page, its table, the frames.
+struct ResolvedAt<'a> {
+    va: u64,
+    pt: &'a dyn PageTable,
+    frames: &'a dyn SharedFrames,
+}
+
+impl ResolvedAt<'_> {
+    /// Installs `frame` at the fault's page with `prot` where no entry is.
+    fn map(&self, frame: Frame, prot: Prot) -> bool {
+        self.pt.map_vacant(self.va, frame, prot) == VacantMap::Installed
+    }
+
+    /// A new zero page at `index` of the object whose page index `pages`
+    /// is (locked), mapped with `prot`, if the object lacks it (one search
+    /// of the index); the frame goes back when it cannot be mapped.
+    fn zero_page(&self, pages: &mut PageMap, index: u64, prot: Prot, store: &ObjectStore) -> bool {
+        let made = pages.insert_vacant(index, || {
+            let frame = self.frames.alloc_zeroed_shared().ok_or(())?;
+            if !self.map(frame, prot) {
+                self.frames.free_shared(frame);
+                return Err(());
+            }
+            Ok(CachePage::new(frame))
+        });
+        let made = matches!(made, Ok(Some(_)));
+        if made {
+            store.frames_in_use.fetch_add(1, Ordering::Relaxed);
+        }
+        made
+    }
+}

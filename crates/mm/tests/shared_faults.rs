@@ -1,0 +1,520 @@
+//! Faults resolved with shared access to the system (`fault_shared`, the
+//! kernel's read-locked fault): threads of one address space take first
+//! touches at once, each page gets one frame whoever races for it, every
+//! case that is not a private first touch changes nothing and asks for the
+//! exclusive way, and the frames and counters come out whole after munmap.
+//! The page table here is a map behind a lock (installs from any thread);
+//! the frames an arena with a shared live set (a double free or a leak
+//! fails the test).
+
+use neoos_abi::mman;
+use neoos_mm::testing::{SoftPageTable, SoftPager};
+use neoos_mm::{
+    Access, AsId, EntryChange, Errno, FileAccess, FileId, Frame, FrameSource, Hw, MemorySystem,
+    PageBytes, PageTable, Prot, PteInfo, SharedFault, SharedFrames, UnmappedPage, VacantMap,
+    PAGE_SIZE,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// A page table whose entries any thread may install (`map_vacant`).
+#[derive(Default)]
+struct LockedTable {
+    entries: Mutex<BTreeMap<u64, (Frame, Prot)>>,
+    /// Makes `map_vacant` fail as without table memory.
+    no_table_memory: bool,
+}
+
+impl LockedTable {
+    fn entry(&self, va: u64) -> Option<(Frame, Prot)> {
+        self.entries.lock().unwrap().get(&va).copied()
+    }
+    fn len(&self) -> usize {
+        self.entries.lock().unwrap().len()
+    }
+}
+
+impl PageTable for LockedTable {
+    fn map(&mut self, va: u64, frame: Frame, prot: Prot) -> Result<(), Errno> {
+        let old = self.entries.get_mut().unwrap().insert(va, (frame, prot));
+        assert!(old.is_none(), "mapped over a present entry at {va:#x}");
+        Ok(())
+    }
+    fn map_vacant(&self, va: u64, frame: Frame, prot: Prot) -> VacantMap {
+        if self.no_table_memory {
+            return VacantMap::NoMem;
+        }
+        let mut entries = self.entries.lock().unwrap();
+        if entries.contains_key(&va) {
+            return VacantMap::Occupied;
+        }
+        entries.insert(va, (frame, prot));
+        VacantMap::Installed
+    }
+    fn unmap(&mut self, va: u64) -> Option<UnmappedPage> {
+        let (frame, prot) = self.entries.get_mut().unwrap().remove(&va)?;
+        Some(UnmappedPage {
+            frame,
+            prot,
+            dirty: false,
+            accessed: false,
+        })
+    }
+    fn protect(&mut self, va: u64, prot: Prot) {
+        if let Some(e) = self.entries.get_mut().unwrap().get_mut(&va) {
+            e.1 = prot;
+        }
+    }
+    fn query(&self, va: u64) -> Option<PteInfo> {
+        self.entry(va).map(|(frame, prot)| PteInfo {
+            frame,
+            prot,
+            dirty: false,
+            accessed: false,
+        })
+    }
+    fn take_dirty(&mut self, _va: u64) -> bool {
+        false
+    }
+    fn update_range(
+        &mut self,
+        start: u64,
+        end: u64,
+        change: &mut dyn FnMut(u64, PteInfo) -> EntryChange,
+    ) {
+        let entries = self.entries.get_mut().unwrap();
+        let present: Vec<_> = entries.range(start..end).map(|(&va, &e)| (va, e)).collect();
+        for (va, (frame, prot)) in present {
+            let info = PteInfo {
+                frame,
+                prot,
+                dirty: false,
+                accessed: false,
+            };
+            match change(va, info) {
+                EntryChange::Keep => {}
+                EntryChange::Protect(p) => {
+                    entries.insert(va, (frame, p));
+                }
+                EntryChange::Remove => {
+                    entries.remove(&va);
+                }
+            }
+        }
+    }
+    fn flush_page(&mut self, _va: u64) {}
+    fn flush_all(&mut self) {}
+}
+
+/// Frames in a fixed arena: their bytes for the exclusive paths (file
+/// pages are read into them), the free list and the live set behind locks
+/// for the shared faults. A frame is zeroed when given back, so every free
+/// frame is zero (a shared fault cannot write one through `&self`).
+struct Frames {
+    pages: Vec<Box<PageBytes>>,
+    free: Mutex<Vec<u64>>,
+    live: Mutex<BTreeSet<u64>>,
+}
+
+const ARENA_FRAMES: u64 = 4096;
+
+impl Default for Frames {
+    fn default() -> Self {
+        Frames {
+            pages: (0..ARENA_FRAMES)
+                .map(|_| Box::new([0; PAGE_SIZE as usize]))
+                .collect(),
+            free: Mutex::new((0..ARENA_FRAMES).rev().collect()),
+            live: Mutex::new(BTreeSet::new()),
+        }
+    }
+}
+
+impl Frames {
+    fn live(&self) -> usize {
+        self.live.lock().unwrap().len()
+    }
+    fn take(&self) -> Option<Frame> {
+        let n = self.free.lock().unwrap().pop()?;
+        self.live.lock().unwrap().insert(n);
+        Some(Frame(n))
+    }
+    fn give_back(&self, frame: Frame) {
+        assert!(
+            self.live.lock().unwrap().remove(&frame.0),
+            "frame {frame:?} freed twice or never allocated"
+        );
+        self.free.lock().unwrap().push(frame.0);
+    }
+}
+
+impl SharedFrames for Frames {
+    fn alloc_zeroed_shared(&self) -> Option<Frame> {
+        self.take()
+    }
+    fn free_shared(&self, frame: Frame) {
+        self.give_back(frame)
+    }
+}
+
+impl FrameSource for Frames {
+    fn alloc(&mut self) -> Option<Frame> {
+        self.take()
+    }
+    fn free(&mut self, frame: Frame) {
+        self.pages[frame.0 as usize].fill(0);
+        self.give_back(frame);
+    }
+    fn zero(&mut self, frame: Frame) {
+        self.pages[frame.0 as usize].fill(0);
+    }
+    fn copy(&mut self, src: Frame, dst: Frame) {
+        let bytes = *self.pages[src.0 as usize];
+        *self.pages[dst.0 as usize] = bytes;
+    }
+    fn bytes(&self, frame: Frame) -> &PageBytes {
+        &self.pages[frame.0 as usize]
+    }
+    fn bytes_mut(&mut self, frame: Frame) -> &mut PageBytes {
+        &mut self.pages[frame.0 as usize]
+    }
+}
+
+struct System {
+    vm: MemorySystem,
+    space: AsId,
+    pt: LockedTable,
+    frames: Frames,
+    pager: SoftPager,
+}
+
+impl System {
+    fn new() -> Self {
+        let mut vm = MemorySystem::new();
+        let space = vm.create_address_space();
+        System {
+            vm,
+            space,
+            pt: LockedTable::default(),
+            frames: Frames::default(),
+            pager: SoftPager::new(),
+        }
+    }
+
+    /// `pages` of private anonymous memory with `prot`; its first page
+    /// faulted in the exclusive way (which makes the top object).
+    fn map_private(&mut self, pages: u64, prot: u32) -> u64 {
+        let a = self.map(pages, prot, mman::MAP_PRIVATE | mman::MAP_ANON, None);
+        self.fault_exclusive(a, Access::Read);
+        a
+    }
+
+    /// A mapping of `pages` (of `file` when given), nothing faulted in.
+    fn map(&mut self, pages: u64, prot: u32, flags: u32, file: Option<FileId>) -> u64 {
+        let mut hw = Hw::new(&mut self.pt, &mut self.frames, &mut self.pager);
+        let file = file.map(|f| (f, FileAccess::ReadWrite));
+        self.vm
+            .mmap(
+                self.space,
+                &mut hw,
+                0,
+                pages * PAGE_SIZE,
+                prot,
+                flags,
+                file,
+                0,
+            )
+            .unwrap()
+    }
+
+    /// A file of `pages` pages, page `i` filled with byte `i + 1`, open.
+    fn file(&mut self, pages: u64) -> FileId {
+        let file = FileId(7);
+        let bytes: Vec<u8> = (0..pages * PAGE_SIZE)
+            .map(|b| (b / PAGE_SIZE + 1) as u8)
+            .collect();
+        self.pager.files.insert(file, bytes);
+        self.vm.file_open_ref(file, pages * PAGE_SIZE);
+        file
+    }
+
+    fn fault_exclusive(&mut self, addr: u64, access: Access) {
+        let mut hw = Hw::new(&mut self.pt, &mut self.frames, &mut self.pager);
+        self.vm
+            .handle_fault(self.space, &mut hw, addr, access)
+            .unwrap();
+    }
+
+    fn shared(&self, addr: u64, access: Access) -> SharedFault {
+        self.vm
+            .fault_shared(self.space, &self.pt, &self.frames, addr, access)
+    }
+
+    fn munmap(&mut self, addr: u64, pages: u64) {
+        let mut hw = Hw::new(&mut self.pt, &mut self.frames, &mut self.pager);
+        self.vm
+            .munmap(self.space, &mut hw, addr, pages * PAGE_SIZE)
+            .unwrap();
+    }
+}
+
+const RW: u32 = mman::PROT_READ | mman::PROT_WRITE;
+const THREADS: u64 = 4;
+
+#[test]
+fn threads_take_first_touches_of_disjoint_pages_of_one_space_at_once() {
+    let mut s = System::new();
+    let per_thread = 256;
+    let a = s.map_private(THREADS * per_thread, RW);
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let s = &s;
+            scope.spawn(move || {
+                // The first page was faulted in when mapped.
+                for i in (t * per_thread).max(1)..(t + 1) * per_thread {
+                    let va = a + i * PAGE_SIZE;
+                    assert_eq!(s.shared(va + 8, Access::Write), SharedFault::Resolved);
+                }
+            });
+        }
+    });
+    let pages = (THREADS * per_thread) as usize;
+    assert_eq!(s.pt.len(), pages, "every page mapped");
+    let frames: BTreeSet<_> = (0..pages as u64)
+        .map(|i| s.pt.entry(a + i * PAGE_SIZE).unwrap().0)
+        .collect();
+    assert_eq!(frames.len(), pages, "a frame of its own for each page");
+    assert_eq!(s.frames.live(), pages);
+    let stats = s.vm.stats();
+    assert_eq!(stats.frames_in_use, pages as u64);
+    assert_eq!(stats.faults, pages as u64);
+    assert_eq!(s.vm.shared_faults(), pages as u64 - 1);
+
+    s.munmap(a, THREADS * per_thread);
+    assert_eq!(s.frames.live(), 0, "munmap gave every frame back");
+    assert_eq!(s.vm.stats().frames_in_use, 0);
+    assert_eq!(s.pt.len(), 0);
+}
+
+#[test]
+fn threads_racing_for_the_same_pages_get_one_frame_per_page() {
+    let mut s = System::new();
+    let pages = 512;
+    let a = s.map_private(pages, RW);
+    let resolved = AtomicU64::new(0);
+    let exclusive = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..THREADS {
+            let (s, resolved, exclusive) = (&s, &resolved, &exclusive);
+            scope.spawn(move || {
+                for i in 1..pages {
+                    let va = a + i * PAGE_SIZE;
+                    match s.shared(va, Access::Write) {
+                        SharedFault::Resolved => {
+                            resolved.fetch_add(1, Ordering::Relaxed);
+                        }
+                        SharedFault::NeedsExclusive => exclusive.lock().unwrap().push(va),
+                    }
+                }
+            });
+        }
+    });
+    // Each page was resolved the shared way once; every other attempt
+    // found it present and asked for the exclusive way.
+    assert_eq!(resolved.load(Ordering::Relaxed), pages - 1);
+    let exclusive = exclusive.into_inner().unwrap();
+    assert_eq!(exclusive.len() as u64, (THREADS - 1) * (pages - 1));
+    let before: Vec<_> = (0..pages).map(|i| s.pt.entry(a + i * PAGE_SIZE)).collect();
+    for va in exclusive {
+        s.fault_exclusive(va, Access::Write);
+    }
+    let after: Vec<_> = (0..pages).map(|i| s.pt.entry(a + i * PAGE_SIZE)).collect();
+    assert_eq!(
+        before, after,
+        "the exclusive faults found every page in place"
+    );
+    assert_eq!(s.frames.live(), pages as usize, "no frame lost or doubled");
+    s.munmap(a, pages);
+    assert_eq!((s.frames.live(), s.vm.stats().frames_in_use), (0, 0));
+}
+
+/// Asserts that a shared fault at `va` asks for the exclusive way and
+/// changes nothing.
+fn needs_exclusive(s: &System, va: u64, access: Access) {
+    let (entries, live, stats) = (s.pt.len(), s.frames.live(), s.vm.stats());
+    assert_eq!(s.shared(va, access), SharedFault::NeedsExclusive);
+    assert_eq!(
+        (s.pt.len(), s.frames.live(), s.vm.stats()),
+        (entries, live, stats)
+    );
+}
+
+#[test]
+fn a_page_the_object_has_goes_the_exclusive_way() {
+    let mut s = System::new();
+    let a = s.map_private(4, RW);
+    // Its page is there: a write to it again (here a fault that raced
+    // with another CPU's) is the exclusive path's to judge.
+    needs_exclusive(&s, a, Access::Write);
+}
+
+#[test]
+fn a_mapping_without_its_object_yet_goes_the_exclusive_way() {
+    let mut s = System::new();
+    let mut hw = Hw::new(&mut s.pt, &mut s.frames, &mut s.pager);
+    let flags = mman::MAP_PRIVATE | mman::MAP_ANON;
+    let a =
+        s.vm.mmap(s.space, &mut hw, 0, 4 * PAGE_SIZE, RW, flags, None, 0)
+            .unwrap();
+    needs_exclusive(&s, a, Access::Read);
+}
+
+#[test]
+fn an_access_the_mapping_does_not_allow_goes_the_exclusive_way() {
+    let mut s = System::new();
+    let a = s.map_private(4, mman::PROT_READ);
+    needs_exclusive(&s, a + PAGE_SIZE, Access::Write);
+    needs_exclusive(&s, a + PAGE_SIZE, Access::Exec);
+    assert_eq!(s.shared(a + PAGE_SIZE, Access::Read), SharedFault::Resolved);
+    let (frame, prot) = s.pt.entry(a + PAGE_SIZE).unwrap();
+    assert!(
+        prot.read && !prot.write,
+        "mapped with the mapping's protection"
+    );
+    assert_ne!(frame, s.pt.entry(a).unwrap().0);
+}
+
+#[test]
+fn an_address_outside_every_mapping_goes_the_exclusive_way() {
+    let mut s = System::new();
+    let a = s.map_private(4, RW);
+    needs_exclusive(&s, a + 4 * PAGE_SIZE, Access::Read);
+    needs_exclusive(&s, 0, Access::Read);
+    needs_exclusive(&s, u64::MAX & !(PAGE_SIZE - 1), Access::Read);
+}
+
+#[test]
+fn a_shared_anonymous_page_is_made_or_mapped_the_shared_way() {
+    let mut s = System::new();
+    let flags = mman::MAP_SHARED | mman::MAP_ANON;
+    let a = s.map(4, RW, flags, None);
+    s.fault_exclusive(a, Access::Write);
+    assert_eq!(
+        s.shared(a + PAGE_SIZE, Access::Write),
+        SharedFault::Resolved
+    );
+    let (frame, prot) = s.pt.entry(a + PAGE_SIZE).unwrap();
+    assert!(
+        prot.write,
+        "an anonymous shared page is mapped as the mapping allows"
+    );
+    assert_eq!(
+        s.frames.bytes(frame),
+        &[0; PAGE_SIZE as usize],
+        "a zero page"
+    );
+    assert_eq!(s.frames.live(), 2);
+    // Present now: a fault there again (a race lost) changes nothing.
+    needs_exclusive(&s, a + PAGE_SIZE, Access::Write);
+    s.munmap(a, 4);
+    assert_eq!((s.frames.live(), s.vm.stats().frames_in_use), (0, 0));
+}
+
+#[test]
+fn a_private_file_page_the_file_has_cached_is_mapped_read_only_for_a_read() {
+    let mut s = System::new();
+    let file = s.file(4);
+    let private = mman::MAP_PRIVATE;
+    let cache = s.map(4, mman::PROT_READ, private, Some(file));
+    s.fault_exclusive(cache + PAGE_SIZE, Access::Read);
+    let a = s.map(4, RW, private, Some(file));
+    assert_eq!(s.shared(a + PAGE_SIZE, Access::Read), SharedFault::Resolved);
+    let (frame, prot) = s.pt.entry(a + PAGE_SIZE).unwrap();
+    assert_eq!(
+        frame,
+        s.pt.entry(cache + PAGE_SIZE).unwrap().0,
+        "the file's page"
+    );
+    assert!(!prot.write, "read-only: a write copies it up");
+    assert_eq!(s.frames.bytes(frame)[0], 2);
+    // A write copies: the exclusive way. So does a page not cached.
+    needs_exclusive(&s, a + 2 * PAGE_SIZE, Access::Write);
+    needs_exclusive(&s, a + 3 * PAGE_SIZE, Access::Read);
+    s.fault_exclusive(a + PAGE_SIZE, Access::Write);
+    let (copy, prot) = s.pt.entry(a + PAGE_SIZE).unwrap();
+    assert!(copy != frame && prot.write);
+    assert_eq!(s.frames.bytes(copy)[0], 2);
+    s.munmap(a, 4);
+    s.munmap(cache, 4);
+}
+
+#[test]
+fn a_shared_file_page_is_mapped_read_only_and_a_write_goes_the_exclusive_way() {
+    let mut s = System::new();
+    let file = s.file(4);
+    let a = s.map(4, RW, mman::MAP_SHARED, Some(file));
+    s.fault_exclusive(a, Access::Read);
+    s.fault_exclusive(a + PAGE_SIZE, Access::Read);
+    s.munmap(a, 4);
+    let a = s.map(4, RW, mman::MAP_SHARED, Some(file));
+    assert_eq!(s.shared(a + PAGE_SIZE, Access::Read), SharedFault::Resolved);
+    let (frame, prot) = s.pt.entry(a + PAGE_SIZE).unwrap();
+    assert!(!prot.write, "writable only once a write marks it dirty");
+    assert_eq!(s.frames.bytes(frame)[0], 2);
+    needs_exclusive(&s, a, Access::Write);
+    needs_exclusive(&s, a + 2 * PAGE_SIZE, Access::Read);
+    s.munmap(a, 4);
+}
+
+#[test]
+fn a_forked_space_whose_object_shadows_another_goes_the_exclusive_way() {
+    let mut s = System::new();
+    let a = s.map_private(4, RW);
+    let hw = Hw::new(&mut s.pt, &mut s.frames, &mut s.pager);
+    let mut child_pt = SoftPageTable::default();
+    let child = {
+        let mut child_hw = Hw::new(&mut child_pt, hw.frames, hw.pager);
+        s.vm.fork(s.space, &mut child_hw).unwrap()
+    };
+    // Both sides' top objects now shadow the hidden one: a page neither
+    // has may still be below (here: not, but only the exclusive path
+    // walks the chain).
+    needs_exclusive(&s, a + PAGE_SIZE, Access::Write);
+    assert_eq!(
+        s.vm.fault_shared(child, &child_pt, &s.frames, a + PAGE_SIZE, Access::Read),
+        SharedFault::NeedsExclusive,
+        "the child's top object shadows the hidden one too"
+    );
+    let mut hw = Hw::new(&mut child_pt, &mut s.frames, &mut s.pager);
+    s.vm.destroy_address_space(child, &mut hw).unwrap();
+}
+
+#[test]
+fn no_table_memory_gives_the_frame_back_and_changes_nothing() {
+    let mut s = System::new();
+    let a = s.map_private(4, RW);
+    s.pt.no_table_memory = true;
+    needs_exclusive(&s, a + PAGE_SIZE, Access::Write);
+    s.pt.no_table_memory = false;
+    assert_eq!(
+        s.shared(a + PAGE_SIZE, Access::Write),
+        SharedFault::Resolved
+    );
+}
+
+#[test]
+fn an_entry_already_there_gives_the_frame_back_and_changes_nothing() {
+    let mut s = System::new();
+    let a = s.map_private(4, RW);
+    // An entry the object does not list (as no correct kernel leaves):
+    // the shared fault must not record a page under it.
+    let stray = Frame(u64::MAX);
+    s.pt.entries
+        .get_mut()
+        .unwrap()
+        .insert(a + PAGE_SIZE, (stray, Prot::new(true, true, false)));
+    needs_exclusive(&s, a + PAGE_SIZE, Access::Write);
+    assert_eq!(s.pt.entry(a + PAGE_SIZE).unwrap().0, stray);
+    s.pt.entries.get_mut().unwrap().remove(&(a + PAGE_SIZE));
+}

@@ -190,12 +190,14 @@ pub fn init(fs: FileSystem, launch: VecDeque<LaunchEntry>) {
 }
 
 /// The NMI state report's part about threads, printed by the first CPU
-/// that finds the kernel lock free (none when some CPU holds it: its own
-/// rip says where), once a boot: each CPU's thread and queue, each
-/// thread's state.
+/// that finds the kernel lock free (none when some CPU holds either side:
+/// its own rip says where), once a boot: each CPU's thread and queue, each
+/// thread's state. Taken as a writer would, so that no fault is under way
+/// on the read side either: the interrupted CPU may be one, holding the
+/// heap's lock, which the report's allocations would then wait for.
 pub fn report_threads_if_unlocked(cpu: usize) {
     static REPORTED: AtomicBool = AtomicBool::new(false);
-    let Some(guard) = KERNEL.try_read() else {
+    let Some(guard) = KERNEL.try_write() else {
         return;
     };
     if REPORTED.swap(true, Ordering::Relaxed) {
@@ -577,7 +579,8 @@ pub fn resolve_fault(frame: &mut TrapFrame, address: u64, access: Access) {
 }
 
 /// The fault at `address` resolved under the read side of the kernel lock
-/// (`Kernel::resolve_fault_shared`: a private page's first touch), when
+/// (`Kernel::resolve_fault_shared`: a fault that only fills an empty
+/// entry), when
 /// no CPU holds or waits at the gate and the lock can be had at once;
 /// `false`: nothing changed, the fault goes the writing way.
 fn resolve_fault_shared(address: u64, access: Access) -> bool {

@@ -521,10 +521,11 @@ impl<P: Platform> Kernel<P> {
 
     /// Resolves the fault of the thread CPU `cpu` runs at `address` with
     /// shared access to the kernel (its lock held for reading: faults go on
-    /// on other CPUs at once) when it is the first touch of a private page
-    /// and frames are not low (`neoos_mm`'s `fault_shared`): `true` once
-    /// the page is mapped. `false` changes nothing: the fault is then made
-    /// with [`Self::resolve_fault`].
+    /// on other CPUs at once) when it only fills an empty entry (a private
+    /// page's first touch, a cached file page: `neoos_mm`'s `fault_shared`)
+    /// and frames are not low: `true` once the page is mapped. `false`
+    /// leaves the page as it was: the fault is then made with
+    /// [`Self::resolve_fault`].
     pub fn resolve_fault_shared(&self, cpu: usize, address: u64, access: Access) -> bool {
         let Some(frames) = self.platform.shared_frames() else {
             return false;

@@ -247,7 +247,8 @@ pub enum VacantMap {
     Installed,
     /// An entry was there already: nothing changed.
     Occupied,
-    /// An intermediate table could not be had: nothing changed.
+    /// An intermediate table could not be had: no entry installed (the
+    /// tables linked before it stay, empty).
     NoMem,
     /// The table installs only through exclusive access.
     Unsupported,

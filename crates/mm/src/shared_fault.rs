@@ -19,7 +19,8 @@
 //!   anonymous or System V object lacks (a new zero page).
 //!
 //! Anything else, a page the top object already has included, is
-//! [`SharedFault::NeedsExclusive`] with nothing changed: the kernel makes
+//! [`SharedFault::NeedsExclusive`], every page, entry and count left as it
+//! was (a page table linked on the way may stay, empty): the kernel makes
 //! the fault again the exclusive way, from the start, which handles every
 //! case (disk reads, copies, shadow chains, dirty tracking, the fault
 //! hint, the top object's creation, reclaim, a fault that ends the
@@ -54,7 +55,8 @@ use core::sync::atomic::Ordering;
 pub enum SharedFault {
     /// The page is mapped: the access can be made again.
     Resolved,
-    /// Nothing changed: the fault is to be made the exclusive way.
+    /// Every page, entry and count as it was (a page table linked on the
+    /// way may stay, empty): the fault is to be made the exclusive way.
     NeedsExclusive,
 }
 
@@ -137,19 +139,24 @@ impl MemorySystem {
         access: Access,
         fault: &ResolvedAt,
     ) -> bool {
-        let mut pages = top.pages.lock();
-        match &top.below {
-            None => fault.zero_page(&mut pages, page.index, page.prot, &self.store),
-            Some(Below::Root(_)) if pages.contains_key(&page.index) => false,
-            Some(Below::Root(file)) if access != Access::Write && top.reverted.is_empty() => {
-                let Some(file) = self.store.get(file.id()) else {
-                    return false;
-                };
-                let cached = file.pages.lock().get(&page.index).map(|p| p.frame);
-                cached.is_some_and(|frame| fault.map(frame, page.prot.without_write()))
-            }
-            Some(_) => false,
+        if top.below.is_none() {
+            return fault.zero_page(&top.pages, page.index, page.prot, &self.store);
         }
+        let Some(Below::Root(file)) = &top.below else {
+            return false;
+        };
+        if access == Access::Write || !top.reverted.is_empty() {
+            return false;
+        }
+        let pages = top.pages.lock();
+        if pages.contains_key(&page.index) {
+            return false;
+        }
+        let Some(file) = self.store.get(file.id()) else {
+            return false;
+        };
+        let cached = file.pages.lock().get(&page.index).map(|p| p.frame);
+        cached.is_some_and(|frame| fault.map(frame, page.prot.without_write()))
     }
 
     /// A shared mapping's page of `obj`: the cached one (read-only for a
@@ -170,12 +177,12 @@ impl MemorySystem {
         } else {
             page.prot
         };
-        let mut pages = obj.pages.lock();
-        match pages.get(&page.index) {
-            Some(p) => fault.map(p.frame, prot),
-            None if !file => fault.zero_page(&mut pages, page.index, prot, &self.store),
-            None => false,
+        let pages = obj.pages.lock();
+        if let Some(p) = pages.get(&page.index) {
+            return fault.map(p.frame, prot);
         }
+        drop(pages);
+        !file && fault.zero_page(&obj.pages, page.index, prot, &self.store)
     }
 
     /// Faults resolved the shared way so far (a part of
@@ -198,20 +205,31 @@ impl ResolvedAt<'_> {
         self.pt.map_vacant(self.va, frame, prot) == VacantMap::Installed
     }
 
-    /// A new zero page at `index` of the object whose page index `pages`
-    /// is (locked), mapped with `prot`, if the object lacks it (one search
-    /// of the index); the frame goes back when it cannot be mapped.
-    fn zero_page(&self, pages: &mut PageMap, index: u64, prot: Prot, store: &ObjectStore) -> bool {
-        let made = pages.insert_vacant(index, || {
-            let frame = self.frames.alloc_zeroed_shared().ok_or(())?;
-            if !self.map(frame, prot) {
-                self.frames.free_shared(frame);
-                return Err(());
-            }
-            Ok(CachePage::new(frame))
-        });
+    /// A new zero page at `index` of the object whose page index is
+    /// `pages`, mapped with `prot`, if the object lacks it (one search of
+    /// the index, under its lock from the look to the record); the frame is
+    /// taken before the lock (its zeroing, when the CPU kept none, outside
+    /// it) and goes back when the page is there or cannot be mapped.
+    fn zero_page(
+        &self,
+        pages: &spin::Mutex<PageMap>,
+        index: u64,
+        prot: Prot,
+        store: &ObjectStore,
+    ) -> bool {
+        let Some(frame) = self.frames.alloc_zeroed_shared() else {
+            return false;
+        };
+        let made = pages
+            .lock()
+            .insert_vacant(index, || match self.map(frame, prot) {
+                true => Ok(CachePage::new(frame)),
+                false => Err(()),
+            });
         let made = matches!(made, Ok(Some(_)));
-        if made {
+        if !made {
+            self.frames.free_shared(frame);
+        } else {
             store.frames_in_use.fetch_add(1, Ordering::Relaxed);
         }
         made

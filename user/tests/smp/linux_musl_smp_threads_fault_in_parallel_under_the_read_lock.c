@@ -11,7 +11,12 @@
  * made again, at most 5 times, when none overlapped: the host may not
  * have run two vCPUs together), and every word of every page holds what
  * its thread wrote: a page given two frames by two racing faults would
- * lose one thread's words. */
+ * lose one thread's words. A third mapping, 2 MiB aligned, has each
+ * thread touch its own page of each of 64 fresh 2 MiB blocks in the same
+ * order, so the threads race to link each block's page table (linked by
+ * compare-and-swap; a lost race gives its table back): every page must
+ * hold its thread's word, and the boot's end checks every frame came
+ * back. */
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,8 +28,11 @@
 #define PAGES_EACH 1024
 #define PAGE 4096
 #define ROUNDS 5
+#define BLOCKS 64
+#define BLOCK (2L << 20)
 
-static uint64_t *own_area, *common_area;
+static uint64_t *own_area, *common_area, *striped_area;
+static char *blocks_base;
 static volatile int ready, go;
 
 static uint64_t tag(int thread, long page)
@@ -44,7 +52,22 @@ static void *touch(void *arg)
     }
     for (long p = 0; p < PAGES_EACH; p++)
         common_area[p * (PAGE / 8) + me] = tag(me, p);
+    for (long b = 0; b < BLOCKS; b++)
+        striped_area[(b * BLOCK + me * PAGE) / 8] = tag(me, b);
     return 0;
+}
+
+/* BLOCKS fresh 2 MiB blocks, the first at a 2 MiB boundary (NULL if the
+ * mapping fails); the mapping starts at blocks_base. */
+static uint64_t *map_blocks(void)
+{
+    blocks_base = mmap(NULL, (BLOCKS + 1) * BLOCK, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(blocks_base != MAP_FAILED);
+    if (blocks_base == MAP_FAILED)
+        return NULL;
+    uintptr_t aligned = ((uintptr_t)blocks_base + BLOCK - 1) & ~(uintptr_t)(BLOCK - 1);
+    return (uint64_t *)aligned;
 }
 
 static void *map_pages(long pages)
@@ -61,7 +84,8 @@ static int round_of_touches(void)
 {
     own_area = map_pages(THREADS * PAGES_EACH);
     common_area = map_pages(PAGES_EACH);
-    if (!own_area || !common_area)
+    striped_area = map_blocks();
+    if (!own_area || !common_area || !striped_area)
         return 0;
     ready = 0;
     go = 0;
@@ -82,8 +106,12 @@ static int round_of_touches(void)
     for (long p = 0; p < PAGES_EACH; p++)
         for (int i = 0; i < THREADS; i++)
             right &= common_area[p * (PAGE / 8) + i] == tag(i, p);
+    for (long b = 0; b < BLOCKS; b++)
+        for (int i = 0; i < THREADS; i++)
+            right &= striped_area[(b * BLOCK + i * PAGE) / 8] == tag(i, b);
     CHECK(munmap(own_area, THREADS * PAGES_EACH * PAGE) == 0);
     CHECK(munmap(common_area, PAGES_EACH * PAGE) == 0);
+    CHECK(munmap(blocks_base, (BLOCKS + 1) * BLOCK) == 0);
     return right;
 }
 
@@ -102,14 +130,14 @@ int main(void)
         at_once = meminfo_now("FaultsAtOnce:") - a0;
         printf("round %d: %ld first touches of %d pages resolved under the read lock, "
                "%ld of them while another was under way\n",
-               rounds, shared, (THREADS + 1) * PAGES_EACH, at_once);
+               rounds, shared, (THREADS + 1) * PAGES_EACH + THREADS * BLOCKS, at_once);
     }
-    /* Each round's first touches: 4 x 1,024 own pages and 1,024 common
-     * ones (the other threads' touches of a common page find it there and
-     * go the writing way); some may go that way anyway, when a writer
-     * waits at the gate. */
+    /* Each round's first touches: 4 x 1,024 own pages, 1,024 common ones
+     * (the other threads' touches of a common page find it there and go
+     * the writing way) and 4 x 64 striped ones; some may go that way
+     * anyway, when a writer waits at the gate. */
     CHECK(shared >= THREADS * PAGES_EACH / 2);
-    CHECK(shared <= (THREADS + 1) * PAGES_EACH + 256); /* and the threads' stacks */
+    CHECK(shared <= (THREADS + 1) * PAGES_EACH + THREADS * BLOCKS + 256); /* and stacks */
     CHECK(at_once > 0);
     if (failures == 0)
         printf("PASS linux threads fault in parallel under the read lock\n");

@@ -1,21 +1,28 @@
 //! Futex waiters: which thread sleeps on which word. A waiter is keyed by
-//! the address space and the user address of the word (a futex between
-//! threads of one process; NeoOS keys the shared kind the same way, see
-//! docs/design.md), carries the bit set of `FUTEX_WAIT_BITSET`, and is woken
-//! first in, first out. The scheduling side (blocking, timeouts) is the
+//! the address space and the user address of the word (a private futex,
+//! between threads of one process), or, for a futex without
+//! `FUTEX_PRIVATE_FLAG` on a word of a shared mapping, by the memory object
+//! and the word's place in it (between processes that map it, wherever),
+//! carries the bit set of `FUTEX_WAIT_BITSET`, and is woken first in, first
+//! out. The scheduling side (blocking, timeouts) is the
 //! process table's; the calls are in `crate::threads`.
 
 use alloc::collections::VecDeque;
 
-use neoos_mm::{AsId, Errno};
+use neoos_mm::{AsId, Errno, ObjectId};
 
 use crate::process::Tid;
 
 /// What a futex waiter waits on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FutexKey {
-    pub space: AsId,
-    pub addr: u64,
+pub enum FutexKey {
+    /// Word `addr` of address space `space`.
+    Private { space: AsId, addr: u64 },
+    /// Byte `offset` of memory object `object` (a word of a shared
+    /// mapping, for a futex call without `FUTEX_PRIVATE_FLAG`). An object
+    /// id reused after the object went can only wake a waiter spuriously,
+    /// which a futex waiter must expect anyway.
+    Shared { object: ObjectId, offset: u64 },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,11 +102,11 @@ impl FutexTable {
 mod tests {
     use super::*;
 
-    const A: FutexKey = FutexKey {
+    const A: FutexKey = FutexKey::Private {
         space: AsId(1),
         addr: 0x1000,
     };
-    const B: FutexKey = FutexKey {
+    const B: FutexKey = FutexKey::Private {
         space: AsId(1),
         addr: 0x1004,
     };
@@ -130,12 +137,34 @@ mod tests {
     }
 
     #[test]
+    fn a_shared_word_is_one_futex_whatever_the_space_and_not_a_private_one() {
+        let mut f = FutexTable::default();
+        let shared = FutexKey::Shared {
+            object: ObjectId(5),
+            offset: 0x1008,
+        };
+        f.add(1, shared, u32::MAX).unwrap();
+        f.add(2, A, u32::MAX).unwrap();
+        let elsewhere = FutexKey::Shared {
+            object: ObjectId(5),
+            offset: 0x100c,
+        };
+        assert_eq!(f.wake(elsewhere, u32::MAX, 1, |_| {}), 0);
+        let mut woken = alloc::vec::Vec::new();
+        assert_eq!(f.wake(shared, u32::MAX, 2, |t| woken.push(t)), 1);
+        assert_eq!(woken, [1]);
+    }
+
+    #[test]
     fn the_same_address_in_another_space_is_another_futex() {
         let mut f = FutexTable::default();
         f.add(1, A, u32::MAX).unwrap();
-        let other = FutexKey {
+        let FutexKey::Private { addr, .. } = A else {
+            unreachable!("A is a private key")
+        };
+        let other = FutexKey::Private {
             space: AsId(2),
-            addr: A.addr,
+            addr,
         };
         assert_eq!(f.wake(other, u32::MAX, 1, |_| {}), 0);
         assert_eq!(f.requeue(A, B, 1), 1);

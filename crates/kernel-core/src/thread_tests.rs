@@ -740,6 +740,40 @@ fn fork_by_a_thread_copies_the_caller_only() {
 }
 
 #[test]
+fn a_futex_without_the_private_flag_on_a_shared_mapping_reaches_another_process() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    run(&mut k, pid);
+    // MAP_SHARED | MAP_ANONYMOUS, one page, read and write.
+    let area = done(&mut k, pid, nr::MMAP, [0, PAGE, 3, 0x21, u64::MAX, 0]) as u64;
+    let word = area + 8;
+    put_u32(&mut k, pid, word, 0);
+    let child = k.fork(pid, &frame(SCRATCH)).unwrap();
+    let wait = |k: &mut K, who: Pid, op: u32| {
+        run(k, who);
+        let call = sys(k, who, nr::FUTEX, [word, u64::from(op), 0, 0, 0, 0]);
+        assert!(matches!(call, Err(SchedulerCall::FutexWait { .. })));
+        k.processes.block_current(None);
+    };
+    let wake = |k: &mut K, op: u32| {
+        run(k, pid);
+        done(k, pid, nr::FUTEX, [word, u64::from(op), 1, 0, 0, 0])
+    };
+    // Shared: keyed by the object's word, the same in both processes.
+    wait(&mut k, child, FUTEX_WAIT);
+    assert_eq!(wake(&mut k, FUTEX_WAKE), 1);
+    assert_eq!(k.processes.thread(child).unwrap().state, ThreadState::Ready);
+    assert_eq!(k.futex_wait_end(child, None), 0);
+    // Private: keyed by each space, the parent's wake misses the child.
+    wait(&mut k, child, FUTEX_WAIT | FUTEX_PRIVATE_FLAG);
+    assert_eq!(wake(&mut k, FUTEX_WAKE | FUTEX_PRIVATE_FLAG), 0);
+    assert!(matches!(
+        k.processes.thread(child).unwrap().state,
+        ThreadState::Blocked { .. }
+    ));
+}
+
+#[test]
 fn a_process_signal_ends_the_futex_wait_of_a_thread_that_can_take_it() {
     let mut k = kernel();
     let pid = spawn_linux(&mut k);

@@ -235,7 +235,13 @@ impl<P: Platform> Kernel<P> {
         if ending.clear_child_tid != 0 {
             let at = UserPtr(ending.clear_child_tid);
             if self.copy_out(pid, at, &0u32.to_le_bytes()).is_ok() {
-                let _ = self.futex_wake(pid, at, FUTEX_BITSET_MATCH_ANY, 1);
+                // Not private, as Linux wakes it (a word of a private
+                // mapping is keyed by the space either way).
+                let word = FutexWord {
+                    uaddr: at,
+                    private: false,
+                };
+                let _ = self.futex_wake(pid, word, FUTEX_BITSET_MATCH_ANY, 1);
             }
         }
         true
@@ -408,7 +414,9 @@ impl<P: Platform> Kernel<P> {
         Some(sig)
     }
 
-    /// `futex(uaddr, op, val, timeout/val2, uaddr2, val3)`.
+    /// `futex(uaddr, op, val, timeout/val2, uaddr2, val3)`; a call without
+    /// `FUTEX_PRIVATE_FLAG` on a word of a shared mapping reaches the
+    /// waiters of every process that maps that word.
     #[allow(clippy::too_many_arguments)]
     fn futex(
         &mut self,
@@ -421,6 +429,14 @@ impl<P: Platform> Kernel<P> {
         val3: u32,
     ) -> Completion {
         let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
+        let private = op & FUTEX_PRIVATE_FLAG != 0;
+        let (uaddr, uaddr2) = (
+            FutexWord { uaddr, private },
+            FutexWord {
+                uaddr: uaddr2,
+                private,
+            },
+        );
         if op & FUTEX_CLOCK_REALTIME != 0 && cmd != FUTEX_WAIT_BITSET {
             return linux(LinuxError::NoSys);
         }
@@ -445,10 +461,12 @@ impl<P: Platform> Kernel<P> {
         Completion::Done(result.map(|n| n as i64))
     }
 
-    /// The waiters' key of futex word `uaddr` of `pid`: `EINVAL` when it is
-    /// not 4-byte aligned, `EFAULT` outside user space.
-    fn futex_key(&self, pid: Pid, uaddr: UserPtr) -> Result<FutexKey, Errno> {
-        let addr = uaddr.addr();
+    /// The waiters' key of futex word `word` of `pid`: the word of a
+    /// shared mapping's object for a futex that is not private, else the
+    /// word of `pid`'s address space; `EINVAL` when it is not 4-byte
+    /// aligned, `EFAULT` outside user space.
+    fn futex_key(&self, pid: Pid, word: FutexWord) -> Result<FutexKey, Errno> {
+        let addr = word.uaddr.addr();
         if !addr.is_multiple_of(4) {
             return Err(Errno::Inval);
         }
@@ -456,7 +474,13 @@ impl<P: Platform> Kernel<P> {
             return Err(Errno::Fault);
         }
         let space = self.processes.get(pid).ok_or(Errno::Inval)?.space;
-        Ok(FutexKey { space, addr })
+        let shared = (!word.private)
+            .then(|| self.memory.shared_word(space, addr))
+            .flatten();
+        Ok(match shared {
+            Some((object, offset)) => FutexKey::Shared { object, offset },
+            None => FutexKey::Private { space, addr },
+        })
     }
 
     fn read_futex_word(&mut self, pid: Pid, uaddr: UserPtr) -> Result<u32, Errno> {
@@ -471,7 +495,7 @@ impl<P: Platform> Kernel<P> {
     fn futex_wait(
         &mut self,
         pid: Pid,
-        uaddr: UserPtr,
+        uaddr: FutexWord,
         val: u32,
         timeout: u64,
         absolute: bool,
@@ -486,7 +510,7 @@ impl<P: Platform> Kernel<P> {
                 0 => None,
                 at => Some(self.futex_deadline(pid, UserPtr(at), absolute)?),
             };
-            Ok((key, deadline, self.read_futex_word(pid, uaddr)?))
+            Ok((key, deadline, self.read_futex_word(pid, uaddr.uaddr)?))
         })();
         let (key, deadline, word) = match prepared {
             Ok(p) => p,
@@ -555,7 +579,7 @@ impl<P: Platform> Kernel<P> {
     fn futex_wake(
         &mut self,
         pid: Pid,
-        uaddr: UserPtr,
+        uaddr: FutexWord,
         bitset: u32,
         count: usize,
     ) -> Result<usize, Errno> {
@@ -572,8 +596,8 @@ impl<P: Platform> Kernel<P> {
     fn futex_requeue(
         &mut self,
         pid: Pid,
-        uaddr: UserPtr,
-        uaddr2: UserPtr,
+        uaddr: FutexWord,
+        uaddr2: FutexWord,
         wake: u32,
         requeue: u32,
         expected: Option<u32>,
@@ -581,7 +605,7 @@ impl<P: Platform> Kernel<P> {
         let from = self.futex_key(pid, uaddr)?;
         let to = self.futex_key(pid, uaddr2)?;
         if let Some(expected) = expected {
-            if self.read_futex_word(pid, uaddr)? != expected {
+            if self.read_futex_word(pid, uaddr.uaddr)? != expected {
                 return Err(FutexError::Again);
             }
         }
@@ -625,4 +649,13 @@ fn wake_count(val: u32) -> usize {
 /// A count of the requeue calls (a C `int`; a negative one is none).
 fn non_negative(val: u32) -> usize {
     (val as i32).max(0) as usize
+}
+
+/// A futex word as a call names it: its address, and whether the call is
+/// private (`FUTEX_PRIVATE_FLAG`: keyed by the caller's address space
+/// alone).
+#[derive(Clone, Copy)]
+struct FutexWord {
+    uaddr: UserPtr,
+    private: bool,
 }

@@ -240,6 +240,21 @@ impl MemorySystem {
         result
     }
 
+    /// The object and byte offset of the word at `addr` of space `id` when
+    /// a shared mapping shows it (a process-shared futex's key: the same
+    /// word for every process that maps it, wherever); `None` elsewhere.
+    pub fn shared_word(&self, id: AsId, addr: u64) -> Option<(ObjectId, u64)> {
+        let m = self.spaces.get(&id)?.mapping_at(addr)?;
+        if m.sharing != Sharing::Shared {
+            return None;
+        }
+        let (object, index) = m.object_page(addr)?;
+        Some((
+            object,
+            index * crate::hw::PAGE_SIZE + addr % crate::hw::PAGE_SIZE,
+        ))
+    }
+
     /// The counters.
     pub fn stats(&self) -> MemStats {
         self.store.stats()

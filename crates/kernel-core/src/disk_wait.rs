@@ -1083,9 +1083,20 @@ impl<P: Platform> Kernel<P> {
     /// written whole (the flusher moves on), `Ok(false)` while its writes
     /// are in flight (the flusher looks again at the next pass).
     pub(crate) fn flusher_step(&mut self, file: FileId) -> Result<bool, Errno> {
+        self.flusher_step_pages(file, 0, u64::MAX)
+    }
+
+    /// [`Self::flusher_step`] for pages `first..end` of `file` only (the
+    /// pages reclaim left dirty: `reclaim.rs`).
+    pub(crate) fn flusher_step_pages(
+        &mut self,
+        file: FileId,
+        first: u64,
+        end: u64,
+    ) -> Result<bool, Errno> {
         let mut writeback = match self.writebacks.flusher.take() {
-            Some(w) if w.file == file => w,
-            _ => Writeback::of(file),
+            Some(w) if w.file == file && w.end == end => w,
+            _ => Writeback::of_pages(file, first, end),
         };
         let step = self.advance(&mut writeback);
         if step == Ok(WritebackStep::WaitForDisk) {

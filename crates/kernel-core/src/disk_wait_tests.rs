@@ -1647,3 +1647,148 @@ fn a_linux_chmods_failed_flush_gives_eio_and_a_killed_waiter_leaves_nothing() {
         "not failed by the dead one's"
     );
 }
+
+/// A process of [`volume`] that wrote the file's pages 1 and 3 by
+/// `sys_write` (dirty in the cache, shown by no entry), then touched
+/// anonymous memory until free frames are below the low-water mark but
+/// `above` frames: the process, the file and the next untouched page of
+/// the anonymous mapping.
+fn dirty_file_then_frames_low(k: &mut K, above: u64) -> (u32, neoos_mm::FileId, u64) {
+    let pid = spawn(k, None);
+    written_by_write(k, pid);
+    let file = datos(k);
+    assert_eq!(k.memory.file_page_dirty(file, 3), Some(true));
+    let anon = crate::kernel_tests::map_anon(k, pid, 1000 * PAGE_SIZE);
+    let mut page = 0;
+    while k.platform.frame_counts().1 > above + 8 {
+        poke(k, pid, anon + page * PAGE_SIZE, b"anonymous");
+        page += 1;
+    }
+    assert!(crate::reclaim::frames_low(&k.platform));
+    (pid, file, anon + page * PAGE_SIZE)
+}
+
+/// Reclaims until the flusher has been handed the file's dirty pages (the
+/// clock's first pass only clears the pages' use: second chance).
+fn reclaim_until_handed(k: &mut K) {
+    for _ in 0..4 {
+        k.reclaim_now();
+        if !k.flusher.reclaim_spans.is_empty() {
+            return;
+        }
+    }
+    panic!("reclaim handed no dirty page to the flusher");
+}
+
+/// Reclaim writes no dirty page under the lock: it leaves them dirty for
+/// the flusher, which writes them in its unlocked batches at its next
+/// pass (due at once) and then evicts them; nothing reaches the disk
+/// before, nothing is lost.
+#[test]
+fn reclaim_leaves_dirty_pages_to_the_flusher_which_writes_them_without_the_lock() {
+    let (mut k, device, _) = volume();
+    device.hold_writes();
+    let (_, file, _) = dirty_file_then_frames_low(&mut k, 150);
+    reclaim_until_handed(&mut k);
+    assert_eq!(device.writes_in_flight(), 0, "reclaim wrote nothing");
+    assert_eq!(
+        k.memory.file_page_dirty(file, 3),
+        Some(true),
+        "still cached"
+    );
+    assert_eq!(k.reclaim_counts().written_locked, 0);
+    assert!(k.reclaim_counts().handed >= 2);
+    assert_eq!(k.next_time_work(), 0, "the flusher is due at once");
+    k.flush_if_due();
+    assert!(device.writes_in_flight() > 0, "the flusher started them");
+    assert_eq!(
+        k.memory.file_page_dirty(file, 3),
+        Some(true),
+        "kept meanwhile"
+    );
+    let free = k.platform.frame_counts().1;
+    settle_flusher(&device, &mut k);
+    assert!(device.image_holds(b"written page one"));
+    assert!(device.image_holds(b"written page three"));
+    assert_eq!(
+        k.memory.file_page_dirty(file, 1),
+        None,
+        "evicted once written"
+    );
+    assert_eq!(
+        k.memory.file_page_dirty(file, 3),
+        None,
+        "evicted once written"
+    );
+    assert!(k.platform.frame_counts().1 >= free + 2, "their frames back");
+    assert!(k.flusher.reclaim_spans.is_empty());
+}
+
+/// A failed write of the pages reclaim handed over keeps them dirty and
+/// cached (nothing lost); the clock hands them again and the next write
+/// reaches the disk.
+#[test]
+fn reclaims_handed_pages_whose_write_fails_stay_dirty_and_are_written_later() {
+    let (mut k, device, _) = volume();
+    device.hold_writes();
+    let (_, file, _) = dirty_file_then_frames_low(&mut k, 150);
+    reclaim_until_handed(&mut k);
+    k.flush_if_due();
+    assert!(device.writes_in_flight() > 0);
+    device.finish_writes(true);
+    k.disk_step();
+    k.flush_if_due();
+    assert!(k.flusher.reclaim_spans.is_empty(), "the span is dropped");
+    assert_eq!(
+        k.memory.file_page_dirty(file, 3),
+        Some(true),
+        "E_IO: still dirty"
+    );
+    assert!(!device.image_holds(b"written page three"));
+    reclaim_until_handed(&mut k);
+    settle_flusher(&device, &mut k);
+    assert!(device.image_holds(b"written page three"));
+    assert_eq!(
+        k.memory.file_page_dirty(file, 3),
+        None,
+        "evicted once written"
+    );
+}
+
+/// Free frames below the critical mark with handed pages unwritten:
+/// reclaim writes them itself, under the lock, as before, and evicts them.
+#[test]
+fn reclaim_writes_handed_pages_itself_when_frames_are_critically_low() {
+    let (mut k, device, _) = volume();
+    let (pid, file, mut next) = dirty_file_then_frames_low(&mut k, 150);
+    reclaim_until_handed(&mut k);
+    assert_eq!(k.reclaim_counts().written_locked, 0);
+    while k.platform.frame_counts().1 > 40 {
+        poke(&mut k, pid, next, b"anonymous");
+        next += PAGE_SIZE;
+    }
+    k.reclaim_now();
+    assert!(k.reclaim_counts().written_locked >= 2, "written at once");
+    assert!(device.image_holds(b"written page three"));
+    assert_eq!(k.memory.file_page_dirty(file, 3), None, "evicted");
+}
+
+/// The process whose pages reclaim handed over is killed while the
+/// flusher writes them: every byte reaches the disk and every frame
+/// comes back.
+#[test]
+fn a_process_killed_while_reclaims_pages_are_written_loses_nothing() {
+    let (mut k, device, _) = volume();
+    let free = k.platform.frame_counts().1;
+    device.hold_writes();
+    let (pid, file, _) = dirty_file_then_frames_low(&mut k, 150);
+    reclaim_until_handed(&mut k);
+    k.flush_if_due();
+    assert!(device.writes_in_flight() > 0);
+    k.end(pid, neoos_abi::status::KILLED);
+    settle_flusher(&device, &mut k);
+    assert!(device.image_holds(b"written page one"));
+    assert!(device.image_holds(b"written page three"));
+    assert_eq!(k.memory.file_page_dirty(file, 3), None);
+    assert_eq!(k.platform.frame_counts().1, free, "every frame back");
+}

@@ -7,8 +7,17 @@
 //! watermark and the bridge from the process table to the mapping core's
 //! [`SpaceTables`]: each address space's page table and the ranges its
 //! process locked.
+//!
+//! Dirty pages are not written here, under the kernel lock: the clock
+//! leaves them dirty with their entries gone
+//! ([`neoos_mm::MemorySystem::reclaim_leaving_dirty`]) and hands their span
+//! to the flusher, which writes it at its next pass in its unlocked
+//! batches (`disk_wait.rs`) and then evicts the pages still clean and
+//! unused ([`Kernel::evict_written`]). Only when free frames fall below
+//! [`critical_water`] with spans still unwritten are they written at once,
+//! under the lock, as before (nothing else would give frames back in time).
 
-use neoos_mm::{AsId, PageTable, Reclaimed, SpaceTables, PAGE_SIZE};
+use neoos_mm::{AsId, PageTable, PagesToWrite, Reclaimed, SpaceTables, PAGE_SIZE};
 
 use crate::kernel::Kernel;
 use crate::linux::ProgramAbi;
@@ -25,6 +34,13 @@ pub const RECLAIM_STEPS: usize = 8 * RECLAIM_BATCH;
 #[inline]
 pub fn low_water(total_frames: u64) -> u64 {
     (total_frames / 32).max(RECLAIM_BATCH as u64)
+}
+
+/// Free frames below which reclaim writes the dirty pages it handed to the
+/// flusher at once, under the lock: a quarter of [`low_water`].
+#[inline]
+pub fn critical_water(total_frames: u64) -> u64 {
+    low_water(total_frames) / 4
 }
 
 /// Whether `platform`'s free frames are below [`low_water`].
@@ -71,7 +87,54 @@ impl<P: Platform> Kernel<P> {
             pager: &mut self.fs.disk,
         };
         let mut tables = ProcessTables(&mut self.processes);
-        self.memory
-            .reclaim(&mut io, &mut tables, RECLAIM_BATCH, RECLAIM_STEPS)
+        let mut done =
+            self.memory
+                .reclaim_leaving_dirty(&mut io, &mut tables, RECLAIM_BATCH, RECLAIM_STEPS);
+        if let Some(span) = done.to_write {
+            if self.hand_to_flusher(span) {
+                self.flusher.reclaim_counts.handed += done.left_dirty as u64;
+            }
+        }
+        let (total, free) = self.platform.frame_counts();
+        if free < critical_water(total) && !self.flusher.reclaim_spans.is_empty() {
+            // The flusher's spans stay: written again, they are clean.
+            let mut index = 0;
+            while let Some(&span) = self.flusher.reclaim_spans.get(index) {
+                let now = self.evict_written(span, true);
+                self.flusher.reclaim_counts.written_locked += now.written as u64;
+                done.freed += now.freed;
+                done.written += now.written;
+                done.write_errors += now.write_errors;
+                index += 1;
+            }
+        }
+        done
     }
+
+    /// Looks again at the pages of `span` reclaim left dirty: evicts those
+    /// clean and unused; with `write`, writes the dirty ones first, under
+    /// the lock (the old way).
+    pub(crate) fn evict_written(&mut self, span: PagesToWrite, write: bool) -> Reclaimed {
+        let mut io = neoos_mm::Io {
+            frames: self.platform.frames(),
+            pager: &mut self.fs.disk,
+        };
+        let mut tables = ProcessTables(&mut self.processes);
+        self.memory.evict_written(&mut io, &mut tables, span, write)
+    }
+
+    /// How many dirty pages reclaim handed to the flusher, and how many it
+    /// wrote itself under the lock (free frames below [`critical_water`]).
+    pub fn reclaim_counts(&self) -> ReclaimCounts {
+        self.flusher.reclaim_counts
+    }
+}
+
+/// Counts of reclaim's dirty pages since boot ([`Kernel::reclaim_counts`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReclaimCounts {
+    /// Left dirty and handed to the flusher (written without the lock).
+    pub handed: u64,
+    /// Written by reclaim itself, under the lock.
+    pub written_locked: u64,
 }

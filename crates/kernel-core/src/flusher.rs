@@ -227,10 +227,19 @@ impl<P: Platform> Kernel<P> {
     /// Lets every kept object go now, writing its dirty pages under the
     /// lock (the kernel's last act when every program is done: nothing
     /// waits for it). Keeping stops with it.
+    /// Says, when reclaim met dirty pages, how many it handed to the
+    /// flusher and how many it wrote under the lock.
     pub fn release_kept_now(&mut self) {
         let (memory, mut io) = self.memory_io();
         // A failed write cannot stop the kernel: the pages go all the same.
         let _ = memory.release_kept_now(&mut io);
         self.reap_released_orphans();
+        let counts = self.flusher.reclaim_counts;
+        if counts != crate::reclaim::ReclaimCounts::default() {
+            self.platform.report(format_args!(
+                "reclaim: {} dirty pages left to the flusher, {} written under the lock",
+                counts.handed, counts.written_locked
+            ));
+        }
     }
 }

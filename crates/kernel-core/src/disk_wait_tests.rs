@@ -1792,3 +1792,47 @@ fn a_process_killed_while_reclaims_pages_are_written_loses_nothing() {
     assert_eq!(k.memory.file_page_dirty(file, 3), None);
     assert_eq!(k.platform.frame_counts().1, free, "every frame back");
 }
+
+/// Free frames below the critical mark with handed pages unwritten: a page
+/// fault and a system call from the entry write nothing under the lock;
+/// each waits for the disk (the fault as a read fault, the call to be made
+/// again) until the flusher's writes give frames back, then goes on.
+#[test]
+fn a_fault_and_a_call_wait_without_the_lock_for_reclaims_writes_when_frames_are_critical() {
+    let (mut k, device, _) = volume();
+    device.hold_writes();
+    let (pid, file, mut next) = dirty_file_then_frames_low(&mut k, 150);
+    reclaim_until_handed(&mut k);
+    let critical = crate::reclaim::critical_water(1000);
+    while k.platform.frame_counts().1 >= critical {
+        assert_eq!(k.resolve_fault(pid, next, Access::Write), Ok(()));
+        next += PAGE_SIZE;
+    }
+    let fault = k.resolve_fault(pid, next, Access::Write);
+    assert!(
+        fault.as_ref().is_err_and(|f| f.waits_for_read()),
+        "{fault:?}"
+    );
+    assert_eq!(k.resolve_fault_step(pid, pid, next, Access::Write), None);
+    let call = k.system_call(pid, nr::GETPID, [0; 6]);
+    assert!(matches!(call, Err((SchedulerCall::AwaitUnmap, _))));
+    assert_eq!(
+        k.reclaim_counts().written_locked,
+        0,
+        "nothing under the lock"
+    );
+    assert!(k.reclaim_counts().waits >= 3);
+    assert_eq!(device.writes_in_flight(), 0);
+    settle_flusher(&device, &mut k);
+    assert!(device.image_holds(b"written page three"));
+    assert_eq!(
+        k.memory.file_page_dirty(file, 3),
+        None,
+        "evicted once written"
+    );
+    assert_eq!(
+        k.resolve_fault_step(pid, pid, next, Access::Write),
+        Some(Ok(()))
+    );
+    assert_eq!(k.system_call(pid, nr::GETPID, [0; 6]), Ok(pid as i64));
+}

@@ -237,8 +237,8 @@ impl<P: Platform> Kernel<P> {
         let counts = self.flusher.reclaim_counts;
         if counts != crate::reclaim::ReclaimCounts::default() {
             self.platform.report(format_args!(
-                "reclaim: {} dirty pages left to the flusher, {} written under the lock",
-                counts.handed, counts.written_locked
+                "reclaim: {} dirty pages left to the flusher, {} written under the lock, {} waits for them",
+                counts.handed, counts.written_locked, counts.waits
             ));
         }
     }

@@ -82,21 +82,8 @@ impl<P: Platform> Kernel<P> {
     /// dispatch that checks [`Self::reclaim_if_low`] keeps a small frame.
     #[inline(never)]
     pub(crate) fn reclaim_now(&mut self) -> Reclaimed {
-        let mut io = neoos_mm::Io {
-            frames: self.platform.frames(),
-            pager: &mut self.fs.disk,
-        };
-        let mut tables = ProcessTables(&mut self.processes);
-        let mut done =
-            self.memory
-                .reclaim_leaving_dirty(&mut io, &mut tables, RECLAIM_BATCH, RECLAIM_STEPS);
-        if let Some(span) = done.to_write {
-            if self.hand_to_flusher(span) {
-                self.flusher.reclaim_counts.handed += done.left_dirty as u64;
-            }
-        }
-        let (total, free) = self.platform.frame_counts();
-        if free < critical_water(total) && !self.flusher.reclaim_spans.is_empty() {
+        let mut done = self.reclaim_handing_dirty();
+        if self.must_wait_for_reclaims_writes() {
             // The flusher's spans stay: written again, they are clean.
             let mut index = 0;
             while let Some(&span) = self.flusher.reclaim_spans.get(index) {
@@ -106,6 +93,51 @@ impl<P: Platform> Kernel<P> {
                 done.written += now.written;
                 done.write_errors += now.write_errors;
                 index += 1;
+            }
+        }
+        done
+    }
+
+    /// [`Self::reclaim_now`] for a caller that can wait for the disk
+    /// without the lock and try again (a system call from its entry, a
+    /// page fault, a volume file's `write` before it is made): `true` when
+    /// it is to wait, free frames being below [`critical_water`] plus the
+    /// `frames` it is about to take, with dirty pages handed to the flusher
+    /// unwritten (their writes give frames back); nothing is written under
+    /// the lock.
+    #[inline(never)]
+    pub(crate) fn reclaim_or_wait(&mut self, frames: u64) -> bool {
+        self.reclaim_handing_dirty();
+        let (total, free) = self.platform.frame_counts();
+        let wait = free < critical_water(total).saturating_add(frames)
+            && !self.flusher.reclaim_spans.is_empty();
+        if wait {
+            self.flusher.reclaim_counts.waits += 1;
+        }
+        wait
+    }
+
+    /// Free frames are below [`critical_water`] and the flusher has dirty
+    /// pages of reclaim's to write.
+    fn must_wait_for_reclaims_writes(&self) -> bool {
+        let (total, free) = self.platform.frame_counts();
+        free < critical_water(total) && !self.flusher.reclaim_spans.is_empty()
+    }
+
+    /// One bounded pass of the clock that writes nothing: the dirty pages
+    /// it met are handed to the flusher.
+    fn reclaim_handing_dirty(&mut self) -> Reclaimed {
+        let mut io = neoos_mm::Io {
+            frames: self.platform.frames(),
+            pager: &mut self.fs.disk,
+        };
+        let mut tables = ProcessTables(&mut self.processes);
+        let done =
+            self.memory
+                .reclaim_leaving_dirty(&mut io, &mut tables, RECLAIM_BATCH, RECLAIM_STEPS);
+        if let Some(span) = done.to_write {
+            if self.hand_to_flusher(span) {
+                self.flusher.reclaim_counts.handed += done.left_dirty as u64;
             }
         }
         done
@@ -137,4 +169,7 @@ pub struct ReclaimCounts {
     pub handed: u64,
     /// Written by reclaim itself, under the lock.
     pub written_locked: u64,
+    /// Times a system call or a page fault waited for the disk (without
+    /// the lock) for the flusher to write them.
+    pub waits: u64,
 }

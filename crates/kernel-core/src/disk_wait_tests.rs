@@ -1655,7 +1655,8 @@ fn a_linux_chmods_failed_flush_gives_eio_and_a_killed_waiter_leaves_nothing() {
 /// the anonymous mapping.
 fn dirty_file_then_frames_low(k: &mut K, above: u64) -> (u32, neoos_mm::FileId, u64) {
     let pid = spawn(k, None);
-    written_by_write(k, pid);
+    let fd = written_by_write(k, pid);
+    assert_eq!(fd, 3, "the descriptor the tests write through");
     let file = datos(k);
     assert_eq!(k.memory.file_page_dirty(file, 3), Some(true));
     let anon = crate::kernel_tests::map_anon(k, pid, 1000 * PAGE_SIZE);
@@ -1767,7 +1768,7 @@ fn reclaim_writes_handed_pages_itself_when_frames_are_critically_low() {
         poke(&mut k, pid, next, b"anonymous");
         next += PAGE_SIZE;
     }
-    k.reclaim_now();
+    k.reclaim_if_low();
     assert!(k.reclaim_counts().written_locked >= 2, "written at once");
     assert!(device.image_holds(b"written page three"));
     assert_eq!(k.memory.file_page_dirty(file, 3), None, "evicted");
@@ -1794,34 +1795,33 @@ fn a_process_killed_while_reclaims_pages_are_written_loses_nothing() {
 }
 
 /// Free frames below the critical mark with handed pages unwritten: a page
-/// fault and a system call from the entry write nothing under the lock;
-/// each waits for the disk (the fault as a read fault, the call to be made
-/// again) until the flusher's writes give frames back, then goes on.
+/// fault's retry and a `write` of a volume file write nothing under the
+/// lock; each waits for the disk until the flusher's writes give frames
+/// back, then goes on.
 #[test]
-fn a_fault_and_a_call_wait_without_the_lock_for_reclaims_writes_when_frames_are_critical() {
+fn a_fault_and_a_write_wait_without_the_lock_for_reclaims_writes_when_frames_are_critical() {
     let (mut k, device, _) = volume();
     device.hold_writes();
     let (pid, file, mut next) = dirty_file_then_frames_low(&mut k, 150);
     reclaim_until_handed(&mut k);
-    let critical = crate::reclaim::critical_water(1000);
-    while k.platform.frame_counts().1 >= critical {
-        assert_eq!(k.resolve_fault(pid, next, Access::Write), Ok(()));
+    while k.resolve_fault_step(pid, pid, next, Access::Write) == Some(Ok(())) {
         next += PAGE_SIZE;
     }
-    let fault = k.resolve_fault(pid, next, Access::Write);
-    assert!(
-        fault.as_ref().is_err_and(|f| f.waits_for_read()),
-        "{fault:?}"
+    let critical = crate::reclaim::critical_water(1000);
+    assert!(k.platform.frame_counts().1 < critical, "the fault waits");
+    let buf = SCRATCH + PAGE_SIZE;
+    put_bytes(&mut k, pid, buf, b"written while frames were short", PAGE);
+    assert_eq!(
+        begin_write(&mut k, pid, 3, buf, PAGE),
+        None,
+        "the write waits"
     );
-    assert_eq!(k.resolve_fault_step(pid, pid, next, Access::Write), None);
-    let call = k.system_call(pid, nr::GETPID, [0; 6]);
-    assert!(matches!(call, Err((SchedulerCall::AwaitUnmap, _))));
     assert_eq!(
         k.reclaim_counts().written_locked,
         0,
         "nothing under the lock"
     );
-    assert!(k.reclaim_counts().waits >= 3);
+    assert!(k.reclaim_counts().waits >= 2);
     assert_eq!(device.writes_in_flight(), 0);
     settle_flusher(&device, &mut k);
     assert!(device.image_holds(b"written page three"));
@@ -1834,5 +1834,6 @@ fn a_fault_and_a_call_wait_without_the_lock_for_reclaims_writes_when_frames_are_
         k.resolve_fault_step(pid, pid, next, Access::Write),
         Some(Ok(()))
     );
-    assert_eq!(k.system_call(pid, nr::GETPID, [0; 6]), Ok(pid as i64));
+    let wrote = k.file_write_step(pid, pid, 3, UserPtr(buf), PAGE as i64, None);
+    assert_eq!(wrote, Some(Ok(PAGE as i64)));
 }

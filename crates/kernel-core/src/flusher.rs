@@ -57,6 +57,10 @@ pub struct Flusher {
     /// the order handed (at most [`RECLAIM_SPANS`]; one per file but the
     /// first's).
     pub(crate) reclaim_spans: Vec<PagesToWrite>,
+    /// While spans wait, `next_pass` is 0 (the flusher due at once, with
+    /// no other test where every lock section asks when it is next due)
+    /// and the regular pass's tick is kept here.
+    next_pass_after_spans: Option<u64>,
     /// Reclaim's dirty pages: handed here, written under the lock.
     pub(crate) reclaim_counts: crate::reclaim::ReclaimCounts,
 }
@@ -76,6 +80,7 @@ impl Default for Flusher {
             kept_failed: false,
             kept_due: 0,
             reclaim_spans: Vec::new(),
+            next_pass_after_spans: None,
             reclaim_counts: crate::reclaim::ReclaimCounts::default(),
         }
     }
@@ -104,7 +109,7 @@ impl<P: Platform> Kernel<P> {
     /// ([`Self::flush_if_due`]), a timer or the end of a sleep (the
     /// clock's step). Before it, both do nothing.
     pub fn next_time_work(&self) -> u64 {
-        if self.flusher.pass_after.is_some() || !self.flusher.reclaim_spans.is_empty() {
+        if self.flusher.pass_after.is_some() {
             return 0;
         }
         let next = self.flusher.next_pass.min(self.processes.next_deadline);
@@ -178,6 +183,9 @@ impl<P: Platform> Kernel<P> {
     /// each one's pages once written: `true` while a span's writes are in
     /// flight (the next scheduler pass goes on).
     fn write_reclaim_spans(&mut self) -> bool {
+        if self.flusher.reclaim_spans.is_empty() {
+            return false;
+        }
         while let Some(&span) = self.flusher.reclaim_spans.first() {
             match self.flusher_step_pages(span.file, span.first, span.end) {
                 Ok(false) => return true,
@@ -190,6 +198,9 @@ impl<P: Platform> Kernel<P> {
                     self.flusher.reclaim_spans.remove(0);
                 }
             }
+        }
+        if let Some(next) = self.flusher.next_pass_after_spans.take() {
+            self.flusher.next_pass = next;
         }
         false
     }
@@ -210,6 +221,10 @@ impl<P: Platform> Kernel<P> {
             return false;
         }
         spans.push(span);
+        if self.flusher.next_pass_after_spans.is_none() {
+            self.flusher.next_pass_after_spans = Some(self.flusher.next_pass);
+            self.flusher.next_pass = 0;
+        }
         true
     }
 

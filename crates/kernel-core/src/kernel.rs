@@ -510,11 +510,7 @@ impl<P: Platform> Kernel<P> {
         address: u64,
         access: Access,
     ) -> Result<(), FatalFault> {
-        // Frames only the flusher's writes can give back: the fault waits
-        // for the disk as a read fault does (`Kernel::resolve_fault_step`).
-        if crate::reclaim::frames_low(&self.platform) && self.reclaim_or_wait(0) {
-            return Err(FatalFault::of(neoos_mm::FaultError::WaitForRead));
-        }
+        self.reclaim_if_low();
         let Some((memory, space, mut hw)) = self.hw_for(pid) else {
             return Ok(());
         };

@@ -75,13 +75,25 @@ impl<P: Platform> Kernel<P> {
         if !frames_low(&self.platform) {
             return Reclaimed::default();
         }
-        self.reclaim_now()
+        self.reclaim_writing_if_critical()
     }
 
-    /// One bounded reclaim pass; out of line, so that the system-call
-    /// dispatch that checks [`Self::reclaim_if_low`] keeps a small frame.
+    /// One bounded reclaim pass that writes nothing: the dirty pages it
+    /// meets are handed to the flusher (the system-call entry's: a `write`
+    /// of a volume file then waits for the flusher if it must,
+    /// `Kernel::file_write_step`). Out of line, so that the system-call
+    /// dispatch that checks frames keeps a small frame.
     #[inline(never)]
     pub(crate) fn reclaim_now(&mut self) -> Reclaimed {
+        self.reclaim_handing_dirty()
+    }
+
+    /// One bounded reclaim pass for a caller that cannot wait (a page
+    /// fault's first attempt, the chunks of a call under way): below
+    /// [`critical_water`] it writes the pages handed to the flusher itself,
+    /// under the lock, and evicts them. Out of line.
+    #[inline(never)]
+    fn reclaim_writing_if_critical(&mut self) -> Reclaimed {
         let mut done = self.reclaim_handing_dirty();
         if self.must_wait_for_reclaims_writes() {
             // The flusher's spans stay: written again, they are clean.
@@ -99,8 +111,8 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// [`Self::reclaim_now`] for a caller that can wait for the disk
-    /// without the lock and try again (a system call from its entry, a
-    /// page fault, a volume file's `write` before it is made): `true` when
+    /// without the lock and try again (a page fault's retry, a volume
+    /// file's `write` before it is made): `true` when
     /// it is to wait, free frames being below [`critical_water`] plus the
     /// `frames` it is about to take, with dirty pages handed to the flusher
     /// unwritten (their writes give frames back); nothing is written under

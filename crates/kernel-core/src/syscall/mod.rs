@@ -468,13 +468,9 @@ impl<P: Platform> Kernel<P> {
             return Ok(NEO_UNKNOWN_CALL);
         };
         // As [`Self::call`]: reclaim first when frames are low (then the
-        // process is looked up again: rare); when only the flusher's
-        // writes of reclaim's dirty pages can give frames back, the caller
-        // waits for the disk without the lock and makes the call again.
+        // process is looked up again: rare).
         if caller.frames_low() {
-            if self.reclaim_or_wait(0) {
-                return Err((SchedulerCall::AwaitUnmap, personality));
-            }
+            self.reclaim_now();
             let Ok(again) = self.memory_caller(pid) else {
                 return Ok(NEO_UNKNOWN_CALL);
             };

@@ -13,9 +13,12 @@
 //! ([`neoos_mm::MemorySystem::reclaim_leaving_dirty`]) and hands their span
 //! to the flusher, which writes it at its next pass in its unlocked
 //! batches (`disk_wait.rs`) and then evicts the pages still clean and
-//! unused ([`Kernel::evict_written`]). Only when free frames fall below
-//! [`critical_water`] with spans still unwritten are they written at once,
-//! under the lock, as before (nothing else would give frames back in time).
+//! unused ([`Kernel::evict_written`]). Below [`critical_water`] with spans
+//! still unwritten, a caller that can wait for the disk without the lock
+//! does so and tries again (a fault's retry, a volume file's `write`:
+//! `Kernel::reclaim_or_wait`); one that cannot (a fault's first attempt,
+//! the chunks of a call under way) writes them itself, under the lock, as
+//! before, so memory never runs out while the disk could give it back.
 
 use neoos_mm::{AsId, PageTable, PagesToWrite, Reclaimed, SpaceTables, PAGE_SIZE};
 

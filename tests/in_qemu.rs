@@ -1302,6 +1302,14 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: DISK_LINUX_SCENARIOS[7],
         run: disk_linux_flush_error,
     },
+    DiskScenario {
+        name: "disk_reclaim_writes_dirty_pages_while_other_threads_run_and_survives_a_kill",
+        run: disk_reclaim_writes_let_others_run,
+    },
+    DiskScenario {
+        name: "disk_reclaim_write_error_keeps_the_pages_dirty_and_writes_them_again",
+        run: disk_reclaim_write_error,
+    },
 ];
 
 /// The disk scenarios whose programs are Linux (musl) programs of
@@ -2036,6 +2044,33 @@ fn disk_big_file_is_read_in_small_ram(kernel: &Path) -> Verdict {
     disk::e2fsck_clean(&image.0)
 }
 
+/// The kernel's `reclaim:` line (said at power-off when reclaim met dirty
+/// pages) says it left dirty pages to the flusher's unlocked batches and
+/// wrote fewer under the lock than it left.
+fn reclaim_left_most_to_the_flusher(console: &[String]) -> Verdict {
+    let said = console
+        .iter()
+        .find_map(|l| l.strip_prefix("[neoos] reclaim: "))
+        .ok_or("no `reclaim:` line: reclaim met no dirty page")?;
+    eprintln!("reclaim: {said}");
+    let count = |word: &str| -> Option<u64> {
+        let before = said.split(word).next()?;
+        before.split_whitespace().last()?.parse().ok()
+    };
+    let (Some(handed), Some(locked)) = (
+        count(" dirty pages left to the flusher"),
+        count(" written under the lock"),
+    ) else {
+        return Err(format!("unreadable `reclaim: {said}`"));
+    };
+    if handed == 0 || locked >= handed {
+        return Err(format!(
+            "reclaim wrote as many under the lock as it left to the flusher: {said}"
+        ));
+    }
+    Ok(())
+}
+
 /// user/tests/disk/disk_big_dirty.c on a 64 MiB machine: stores to every
 /// page of a 160 MiB shared mapping reach the image (dirty pages written
 /// to make room, the rest by sys_munmap); e2fsck finds it clean.
@@ -2049,6 +2084,7 @@ fn disk_big_dirty_mapping_reaches_the_image(kernel: &Path) -> Verdict {
     if !console.iter().any(|l| l == "disk_big_dirty: unmapped") {
         return Err("disk_big_dirty did not report unmapped".into());
     }
+    reclaim_left_most_to_the_flusher(&console)?;
     disk::e2fsck_clean(&image.0)?;
     let mut expected = vec![0x11u8; SIZE];
     for p in 0..SIZE / PAGE {
@@ -2075,6 +2111,68 @@ fn disk_anonymous_memory_runs_out(kernel: &Path) -> Verdict {
         return Err("the program touched more anonymous memory than RAM".into());
     }
     disk::e2fsck_clean(&image.0)
+}
+
+/// The file of user/tests/disk/disk_reclaim_wait.c on the image.
+const PRESSURE_ON_IMAGE: &str = "/usuario/presion.bin";
+/// Its size: two and a half times the machine's RAM.
+const PRESSURE_SIZE: usize = 160 << 20;
+
+/// A fresh image with [`PRESSURE_ON_IMAGE`], every byte 0x11.
+fn pressure_image() -> std::result::Result<ScratchImage, String> {
+    image_with_file("320M", "presion.bin", PRESSURE_SIZE, |_, piece| {
+        piece.fill(0x11)
+    })
+}
+
+/// What [`PRESSURE_ON_IMAGE`] holds once disk_reclaim_wait.c wrote its
+/// first `mib` MiB (the console's `wrote N MiB`), checked on the image.
+fn pressure_written(image: &Path, console: &[String]) -> Verdict {
+    let mib: usize = console
+        .iter()
+        .find_map(|l| l.strip_prefix("disk_reclaim_wait: wrote "))
+        .and_then(|l| l.strip_suffix(" MiB"))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("no `wrote N MiB` line:\n{}", indent(tail(console))))?;
+    let mut expected = vec![0x11u8; PRESSURE_SIZE];
+    for (p, page) in expected[..mib << 20].chunks_exact_mut(PAGE).enumerate() {
+        page.fill((p * 13 + 7) as u8);
+        page[..8].copy_from_slice(&(p as u64).to_le_bytes());
+    }
+    disk::e2fsck_clean(image)?;
+    image_holds(image, PRESSURE_ON_IMAGE, &expected)
+}
+
+/// user/tests/disk/disk_reclaim_wait.c on a 64 MiB machine: while the main
+/// thread overwrites a 160 MiB file, a second thread sees reclaim's dirty
+/// pages being written (a request in flight while it runs); a writer
+/// killed meanwhile ends with 137 and its frames come back; reclaim wrote
+/// most pages without the lock; the image is clean and holds the bytes.
+fn disk_reclaim_writes_let_others_run(kernel: &Path) -> Verdict {
+    let image = pressure_image()?;
+    let program = "/bin/disk_reclaim_wait";
+    let console = disk_boot_in(kernel, &image.0, None, program, 0, Some(SMALL_RAM))?;
+    ram_was_below(&console, PRESSURE_SIZE / 2)?;
+    if !console.iter().any(|l| l == "disk_reclaim_wait: done") {
+        return Err("disk_reclaim_wait did not finish its checks".into());
+    }
+    reclaim_left_most_to_the_flusher(&console)?;
+    pressure_written(&image.0, &console)
+}
+
+/// user/tests/disk/disk_reclaim_wait.c `eio` on a 64 MiB machine under a
+/// rule failing once the first write of page 100's block: the failed
+/// write keeps its pages dirty and they are written again; the image
+/// holds every byte and is clean.
+fn disk_reclaim_write_error(kernel: &Path) -> Verdict {
+    let image = pressure_image()?;
+    let rules = fail_once(&image.0, PRESSURE_ON_IMAGE, "write_aio", &[100])?;
+    let program = "/bin/disk_reclaim_wait:eio";
+    let console = disk_boot_in(kernel, &image.0, Some(&rules), program, 0, Some(SMALL_RAM))?;
+    for line in console.iter().filter(|l| l.contains("reclaim")) {
+        eprintln!("{line}");
+    }
+    pressure_written(&image.0, &console)
 }
 
 /// user/tests/disk/disk_sync_wait.c on `cpus` CPUs: a watcher thread sees

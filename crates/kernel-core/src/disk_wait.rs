@@ -687,7 +687,11 @@ impl<P: Platform> Kernel<P> {
                     return Some(Err(FatalFault::of(error)));
                 }
             }
-            self.reclaim_if_low();
+            // Waits while only the flusher's writes of reclaim's dirty
+            // pages can give frames back (`reclaim.rs`).
+            if crate::reclaim::frames_low(&self.platform) && self.reclaim_or_wait(0) {
+                return None;
+            }
             let Some((memory, space, mut hw)) = self.hw_for(pid) else {
                 return Some(Ok(()));
             };
@@ -791,6 +795,14 @@ impl<P: Platform> Kernel<P> {
         count: i64,
         at: Option<u64>,
     ) -> Option<Result<i64, Errno>> {
+        // The write's chunks reclaim under the lock: with the flusher
+        // writing reclaim's dirty pages and too few frames for the write
+        // above the critical mark, it waits for the disk first (`reclaim.rs`).
+        let pages = u64::try_from(count).unwrap_or(0) / PAGE + 2;
+        let pages = pages.min(crate::reclaim::RECLAIM_BATCH as u64);
+        if crate::reclaim::frames_low(&self.platform) && self.reclaim_or_wait(pages) {
+            return None;
+        }
         let partial = self.partial_write_pages(pid, fd, count, at);
         if let Some(error) = self.writebacks.reads.failed_waiters.remove(&tid) {
             if let Some((file, start, [first, last])) = partial {
@@ -1083,9 +1095,20 @@ impl<P: Platform> Kernel<P> {
     /// written whole (the flusher moves on), `Ok(false)` while its writes
     /// are in flight (the flusher looks again at the next pass).
     pub(crate) fn flusher_step(&mut self, file: FileId) -> Result<bool, Errno> {
+        self.flusher_step_pages(file, 0, u64::MAX)
+    }
+
+    /// [`Self::flusher_step`] for pages `first..end` of `file` only (the
+    /// pages reclaim left dirty: `reclaim.rs`).
+    pub(crate) fn flusher_step_pages(
+        &mut self,
+        file: FileId,
+        first: u64,
+        end: u64,
+    ) -> Result<bool, Errno> {
         let mut writeback = match self.writebacks.flusher.take() {
-            Some(w) if w.file == file => w,
-            _ => Writeback::of(file),
+            Some(w) if w.file == file && w.end == end => w,
+            _ => Writeback::of_pages(file, first, end),
         };
         let step = self.advance(&mut writeback);
         if step == Ok(WritebackStep::WaitForDisk) {

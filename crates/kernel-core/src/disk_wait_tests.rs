@@ -1647,3 +1647,193 @@ fn a_linux_chmods_failed_flush_gives_eio_and_a_killed_waiter_leaves_nothing() {
         "not failed by the dead one's"
     );
 }
+
+/// A process of [`volume`] that wrote the file's pages 1 and 3 by
+/// `sys_write` (dirty in the cache, shown by no entry), then touched
+/// anonymous memory until free frames are below the low-water mark but
+/// `above` frames: the process, the file and the next untouched page of
+/// the anonymous mapping.
+fn dirty_file_then_frames_low(k: &mut K, above: u64) -> (u32, neoos_mm::FileId, u64) {
+    let pid = spawn(k, None);
+    let fd = written_by_write(k, pid);
+    assert_eq!(fd, 3, "the descriptor the tests write through");
+    let file = datos(k);
+    assert_eq!(k.memory.file_page_dirty(file, 3), Some(true));
+    let anon = crate::kernel_tests::map_anon(k, pid, 1000 * PAGE_SIZE);
+    let mut page = 0;
+    while k.platform.frame_counts().1 > above + 8 {
+        poke(k, pid, anon + page * PAGE_SIZE, b"anonymous");
+        page += 1;
+    }
+    assert!(crate::reclaim::frames_low(&k.platform));
+    (pid, file, anon + page * PAGE_SIZE)
+}
+
+/// Reclaims until the flusher has been handed the file's dirty pages (the
+/// clock's first pass only clears the pages' use: second chance).
+fn reclaim_until_handed(k: &mut K) {
+    for _ in 0..4 {
+        k.reclaim_now();
+        if !k.flusher.reclaim_spans.is_empty() {
+            return;
+        }
+    }
+    panic!("reclaim handed no dirty page to the flusher");
+}
+
+/// Reclaim writes no dirty page under the lock: it leaves them dirty for
+/// the flusher, which writes them in its unlocked batches at its next
+/// pass (due at once) and then evicts them; nothing reaches the disk
+/// before, nothing is lost.
+#[test]
+fn reclaim_leaves_dirty_pages_to_the_flusher_which_writes_them_without_the_lock() {
+    let (mut k, device, _) = volume();
+    device.hold_writes();
+    let (_, file, _) = dirty_file_then_frames_low(&mut k, 150);
+    reclaim_until_handed(&mut k);
+    assert_eq!(device.writes_in_flight(), 0, "reclaim wrote nothing");
+    assert_eq!(
+        k.memory.file_page_dirty(file, 3),
+        Some(true),
+        "still cached"
+    );
+    assert_eq!(k.reclaim_counts().written_locked, 0);
+    assert!(k.reclaim_counts().handed >= 2);
+    assert_eq!(k.next_time_work(), 0, "the flusher is due at once");
+    k.flush_if_due();
+    assert!(device.writes_in_flight() > 0, "the flusher started them");
+    assert_eq!(
+        k.memory.file_page_dirty(file, 3),
+        Some(true),
+        "kept meanwhile"
+    );
+    let free = k.platform.frame_counts().1;
+    settle_flusher(&device, &mut k);
+    assert!(device.image_holds(b"written page one"));
+    assert!(device.image_holds(b"written page three"));
+    assert_eq!(
+        k.memory.file_page_dirty(file, 1),
+        None,
+        "evicted once written"
+    );
+    assert_eq!(
+        k.memory.file_page_dirty(file, 3),
+        None,
+        "evicted once written"
+    );
+    assert!(k.platform.frame_counts().1 >= free + 2, "their frames back");
+    assert!(k.flusher.reclaim_spans.is_empty());
+}
+
+/// A failed write of the pages reclaim handed over keeps them dirty and
+/// cached (nothing lost); the clock hands them again and the next write
+/// reaches the disk.
+#[test]
+fn reclaims_handed_pages_whose_write_fails_stay_dirty_and_are_written_later() {
+    let (mut k, device, _) = volume();
+    device.hold_writes();
+    let (_, file, _) = dirty_file_then_frames_low(&mut k, 150);
+    reclaim_until_handed(&mut k);
+    k.flush_if_due();
+    assert!(device.writes_in_flight() > 0);
+    device.finish_writes(true);
+    k.disk_step();
+    k.flush_if_due();
+    assert!(k.flusher.reclaim_spans.is_empty(), "the span is dropped");
+    assert_eq!(
+        k.memory.file_page_dirty(file, 3),
+        Some(true),
+        "E_IO: still dirty"
+    );
+    assert!(!device.image_holds(b"written page three"));
+    reclaim_until_handed(&mut k);
+    settle_flusher(&device, &mut k);
+    assert!(device.image_holds(b"written page three"));
+    assert_eq!(
+        k.memory.file_page_dirty(file, 3),
+        None,
+        "evicted once written"
+    );
+}
+
+/// Free frames below the critical mark with handed pages unwritten:
+/// reclaim writes them itself, under the lock, as before, and evicts them.
+#[test]
+fn reclaim_writes_handed_pages_itself_when_frames_are_critically_low() {
+    let (mut k, device, _) = volume();
+    let (pid, file, mut next) = dirty_file_then_frames_low(&mut k, 150);
+    reclaim_until_handed(&mut k);
+    assert_eq!(k.reclaim_counts().written_locked, 0);
+    while k.platform.frame_counts().1 > 40 {
+        poke(&mut k, pid, next, b"anonymous");
+        next += PAGE_SIZE;
+    }
+    k.reclaim_if_low();
+    assert!(k.reclaim_counts().written_locked >= 2, "written at once");
+    assert!(device.image_holds(b"written page three"));
+    assert_eq!(k.memory.file_page_dirty(file, 3), None, "evicted");
+}
+
+/// The process whose pages reclaim handed over is killed while the
+/// flusher writes them: every byte reaches the disk and every frame
+/// comes back.
+#[test]
+fn a_process_killed_while_reclaims_pages_are_written_loses_nothing() {
+    let (mut k, device, _) = volume();
+    let free = k.platform.frame_counts().1;
+    device.hold_writes();
+    let (pid, file, _) = dirty_file_then_frames_low(&mut k, 150);
+    reclaim_until_handed(&mut k);
+    k.flush_if_due();
+    assert!(device.writes_in_flight() > 0);
+    k.end(pid, neoos_abi::status::KILLED);
+    settle_flusher(&device, &mut k);
+    assert!(device.image_holds(b"written page one"));
+    assert!(device.image_holds(b"written page three"));
+    assert_eq!(k.memory.file_page_dirty(file, 3), None);
+    assert_eq!(k.platform.frame_counts().1, free, "every frame back");
+}
+
+/// Free frames below the critical mark with handed pages unwritten: a page
+/// fault's retry and a `write` of a volume file write nothing under the
+/// lock; each waits for the disk until the flusher's writes give frames
+/// back, then goes on.
+#[test]
+fn a_fault_and_a_write_wait_without_the_lock_for_reclaims_writes_when_frames_are_critical() {
+    let (mut k, device, _) = volume();
+    device.hold_writes();
+    let (pid, file, mut next) = dirty_file_then_frames_low(&mut k, 150);
+    reclaim_until_handed(&mut k);
+    while k.resolve_fault_step(pid, pid, next, Access::Write) == Some(Ok(())) {
+        next += PAGE_SIZE;
+    }
+    let critical = crate::reclaim::critical_water(1000);
+    assert!(k.platform.frame_counts().1 < critical, "the fault waits");
+    let buf = SCRATCH + PAGE_SIZE;
+    put_bytes(&mut k, pid, buf, b"written while frames were short", PAGE);
+    assert_eq!(
+        begin_write(&mut k, pid, 3, buf, PAGE),
+        None,
+        "the write waits"
+    );
+    assert_eq!(
+        k.reclaim_counts().written_locked,
+        0,
+        "nothing under the lock"
+    );
+    assert!(k.reclaim_counts().waits >= 2);
+    assert_eq!(device.writes_in_flight(), 0);
+    settle_flusher(&device, &mut k);
+    assert!(device.image_holds(b"written page three"));
+    assert_eq!(
+        k.memory.file_page_dirty(file, 3),
+        None,
+        "evicted once written"
+    );
+    assert_eq!(
+        k.resolve_fault_step(pid, pid, next, Access::Write),
+        Some(Ok(()))
+    );
+    let wrote = k.file_write_step(pid, pid, 3, UserPtr(buf), PAGE as i64, None);
+    assert_eq!(wrote, Some(Ok(PAGE as i64)));
+}

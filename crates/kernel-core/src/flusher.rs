@@ -14,10 +14,19 @@
 //! the first scheduler pass that sees one, whatever their age, and each
 //! is let go once written (its frames back). A failed write keeps it, its
 //! pages dirty, and tries it again [`KEPT_RETRY_TICKS`] later.
+//!
+//! Pages reclaim left dirty (`reclaim.rs`: their entries gone, to be
+//! evicted once written) are written first, at once, in the same unlocked
+//! batches, each span alone (a pass under way is finished first, and none
+//! starts while a span is written); once a span is written its pages
+//! still clean and unused are evicted. A span whose write fails is
+//! dropped, its pages dirty: the clock finds them again.
 
 use alloc::collections::BTreeMap;
 
-use neoos_mm::{FileId, ObjectId};
+use alloc::vec::Vec;
+
+use neoos_mm::{FileId, ObjectId, PagesToWrite};
 
 use crate::kernel::Kernel;
 use crate::mount::is_volume_file;
@@ -44,7 +53,21 @@ pub struct Flusher {
     kept_failed: bool,
     /// The tick from which kept objects are tried (again).
     kept_due: u64,
+    /// The spans of pages reclaim left dirty, to write and then evict, in
+    /// the order handed (at most [`RECLAIM_SPANS`]; one per file but the
+    /// first's).
+    pub(crate) reclaim_spans: Vec<PagesToWrite>,
+    /// While spans wait, `next_pass` is 0 (the flusher due at once, with
+    /// no other test where every lock section asks when it is next due)
+    /// and the regular pass's tick is kept here.
+    next_pass_after_spans: Option<u64>,
+    /// Reclaim's dirty pages: handed here, written under the lock.
+    pub(crate) reclaim_counts: crate::reclaim::ReclaimCounts,
 }
+
+/// Most spans of pages reclaim leaves dirty for the flusher at once (more
+/// stay dirty in the cache, for the clock's next lap).
+pub const RECLAIM_SPANS: usize = 8;
 
 impl Default for Flusher {
     fn default() -> Self {
@@ -56,6 +79,9 @@ impl Default for Flusher {
             kept_only: false,
             kept_failed: false,
             kept_due: 0,
+            reclaim_spans: Vec::new(),
+            next_pass_after_spans: None,
+            reclaim_counts: crate::reclaim::ReclaimCounts::default(),
         }
     }
 }
@@ -102,6 +128,9 @@ impl<P: Platform> Kernel<P> {
     /// flight the pass stops, and the next call (the next scheduler pass)
     /// goes on from that file. Called by the scheduler between threads.
     pub fn flush_if_due(&mut self) {
+        if self.flusher.pass_after.is_none() && self.write_reclaim_spans() {
+            return;
+        }
         let now = self.platform.ticks();
         if self.flusher.pass_after.is_none() {
             let regular = now >= self.flusher.next_pass;
@@ -150,6 +179,55 @@ impl<P: Platform> Kernel<P> {
         self.flusher.seen.retain(|&id, _| memory.object_exists(id));
     }
 
+    /// Writes the spans reclaim left dirty, one after the other, evicting
+    /// each one's pages once written: `true` while a span's writes are in
+    /// flight (the next scheduler pass goes on).
+    fn write_reclaim_spans(&mut self) -> bool {
+        if self.flusher.reclaim_spans.is_empty() {
+            return false;
+        }
+        while let Some(&span) = self.flusher.reclaim_spans.first() {
+            match self.flusher_step_pages(span.file, span.first, span.end) {
+                Ok(false) => return true,
+                Ok(true) => {
+                    self.flusher.reclaim_spans.remove(0);
+                    self.evict_written(span, false);
+                }
+                // Its pages stay dirty, in the cache: the clock finds them.
+                Err(_) => {
+                    self.flusher.reclaim_spans.remove(0);
+                }
+            }
+        }
+        if let Some(next) = self.flusher.next_pass_after_spans.take() {
+            self.flusher.next_pass = next;
+        }
+        false
+    }
+
+    /// Hands the pages reclaim left dirty to the flusher (joined to the
+    /// span of the same file already handed, if any); `false` when there
+    /// is no room (they stay dirty for the clock's next lap).
+    pub(crate) fn hand_to_flusher(&mut self, span: PagesToWrite) -> bool {
+        let spans = &mut self.flusher.reclaim_spans;
+        // Not into the first, which may be being written (its write-back
+        // keeps the span it began with).
+        if let Some(s) = spans.iter_mut().skip(1).find(|s| s.file == span.file) {
+            s.first = s.first.min(span.first);
+            s.end = s.end.max(span.end);
+            return true;
+        }
+        if spans.len() >= RECLAIM_SPANS || spans.try_reserve(1).is_err() {
+            return false;
+        }
+        spans.push(span);
+        if self.flusher.next_pass_after_spans.is_none() {
+            self.flusher.next_pass_after_spans = Some(self.flusher.next_pass);
+            self.flusher.next_pass = 0;
+        }
+        true
+    }
+
     /// Kept `file` was just written back: the kernel's reference goes
     /// (and the object with it when nothing else holds it), unless it is
     /// still dirty (then it is tried again [`KEPT_RETRY_TICKS`] later).
@@ -164,10 +242,19 @@ impl<P: Platform> Kernel<P> {
     /// Lets every kept object go now, writing its dirty pages under the
     /// lock (the kernel's last act when every program is done: nothing
     /// waits for it). Keeping stops with it.
+    /// Says, when reclaim met dirty pages, how many it handed to the
+    /// flusher and how many it wrote under the lock.
     pub fn release_kept_now(&mut self) {
         let (memory, mut io) = self.memory_io();
         // A failed write cannot stop the kernel: the pages go all the same.
         let _ = memory.release_kept_now(&mut io);
         self.reap_released_orphans();
+        let counts = self.flusher.reclaim_counts;
+        if counts != crate::reclaim::ReclaimCounts::default() {
+            self.platform.report(format_args!(
+                "reclaim: {} dirty pages left to the flusher, {} written under the lock, {} waits for them",
+                counts.handed, counts.written_locked, counts.waits
+            ));
+        }
     }
 }

@@ -57,7 +57,7 @@ pub use page_cache::GatheredRuns;
 pub use posix::{getpagesize, DirtyFiles};
 pub use read_ahead::READ_AHEAD_PAGES;
 pub use reads_in_flight::PlannedRead;
-pub use reclaim::{ClockHand, Reclaimed, SpaceTables};
+pub use reclaim::{ClockHand, PagesToWrite, Reclaimed, SpaceTables};
 pub use shared_fault::SharedFault;
 pub use stats::MemStats;
 pub use system::MemorySystem;

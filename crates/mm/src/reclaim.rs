@@ -18,8 +18,14 @@
 //!   page's frame (a private page copied up holds another). Each such
 //!   entry is removed (and flushed) in its own space's page table, reached
 //!   through [`SpaceTables`]; a writable one is one writer less.
-//! - Dirty pages are written first, by the write-back munmap and msync use
-//!   (`ObjectStore::write_back`); when that fails the page stays, dirty.
+//! - Dirty pages: [`MemorySystem::reclaim`] writes them first, by the
+//!   write-back munmap and msync use (`ObjectStore::write_back`); when that
+//!   fails the page stays, dirty. [`MemorySystem::reclaim_leaving_dirty`]
+//!   (the kernel's) writes nothing: their entries go as a clean page's do,
+//!   and the span of one file's such pages is handed back
+//!   ([`Reclaimed::to_write`]) for the caller to write without its lock;
+//!   [`MemorySystem::evict_written`] then evicts those of them still
+//!   clean and unused (or, asked to, writes them first, the old way).
 //!   A page inside a range a process locked (`mlock`) stays.
 //! - Never evicted: anonymous memory, System V segments, private copies
 //!   (they are not in the file index), files whose pager says no (RAM
@@ -77,6 +83,25 @@ pub struct Reclaimed {
     pub written: usize,
     /// Dirty pages whose write failed (kept, still dirty).
     pub write_errors: usize,
+    /// Dirty pages left dirty, their entries gone, for the caller to write
+    /// ([`MemorySystem::reclaim_leaving_dirty`]): those of
+    /// [`Self::to_write`] and of other files (found by the next lap).
+    pub left_dirty: usize,
+    /// The pages of one file [`MemorySystem::reclaim_leaving_dirty`] left
+    /// dirty: to be written, then evicted ([`MemorySystem::evict_written`]).
+    pub to_write: Option<PagesToWrite>,
+}
+
+/// Pages `first..end` of `file`, some of them dirty and shown by no entry,
+/// left by reclaim for its caller to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PagesToWrite {
+    /// The file.
+    pub file: FileId,
+    /// Its first page left dirty.
+    pub first: u64,
+    /// The page after its last.
+    pub end: u64,
 }
 
 /// A mapping that may show pages of the object being reclaimed.
@@ -133,6 +158,87 @@ impl MemorySystem {
         want: usize,
         budget: usize,
     ) -> Reclaimed {
+        self.reclaim_pages(io, tables, want, budget, true)
+    }
+
+    /// [`Self::reclaim`] without writing: a dirty page the hand would
+    /// write is left dirty, its entries gone (a store faults and marks it
+    /// again), and counts towards `want` as a page soon free; the span of
+    /// the first file's such pages is [`Reclaimed::to_write`], for the
+    /// caller to write (without its lock) and then give to
+    /// [`Self::evict_written`].
+    pub fn reclaim_leaving_dirty(
+        &mut self,
+        io: &mut Io,
+        tables: &mut dyn SpaceTables,
+        want: usize,
+        budget: usize,
+    ) -> Reclaimed {
+        self.reclaim_pages(io, tables, want, budget, false)
+    }
+
+    /// Looks at each cached page of `pages` as the hand does (second
+    /// chance, locks, entries removed): evicts those clean and unused;
+    /// with `write`, writes the dirty ones first (as [`Self::reclaim`]),
+    /// else leaves them. What it did.
+    pub fn evict_written(
+        &mut self,
+        io: &mut Io,
+        tables: &mut dyn SpaceTables,
+        pages: PagesToWrite,
+        write: bool,
+    ) -> Reclaimed {
+        let mut done = Reclaimed::default();
+        let Some(&id) = self.store.files.get(&pages.file) else {
+            return done;
+        };
+        let Some(views) = self.views_of(id) else {
+            return done;
+        };
+        let mut pending = PendingWrites::default();
+        let mut index = pages.first;
+        while index < pages.end {
+            let next = self.store.get_mut(id).and_then(|o| {
+                o.pages
+                    .get_mut()
+                    .range(index..pages.end)
+                    .next()
+                    .map(|(i, _)| i)
+            });
+            let Some(at) = next else {
+                break;
+            };
+            index = at.saturating_add(1);
+            done.scanned += 1;
+            if pending.count == WRITE_BATCH {
+                self.write_pending(io, &mut pending, &mut done);
+            }
+            match self.consider(tables, id, at, &views) {
+                Verdict::Evict => {
+                    self.evict(io, id, at);
+                    done.freed += 1;
+                }
+                Verdict::Write if write => {
+                    pending.object = Some(id);
+                    pending.indices[pending.count] = at;
+                    pending.count += 1;
+                }
+                Verdict::Write => done.left_dirty += 1,
+                Verdict::Keep => {}
+            }
+        }
+        self.write_pending(io, &mut pending, &mut done);
+        done
+    }
+
+    fn reclaim_pages(
+        &mut self,
+        io: &mut Io,
+        tables: &mut dyn SpaceTables,
+        want: usize,
+        budget: usize,
+        write: bool,
+    ) -> Reclaimed {
         let mut done = Reclaimed::default();
         let mut views: Option<(ObjectId, Vec<View>)> = None;
         let mut pending = PendingWrites::default();
@@ -140,7 +246,10 @@ impl MemorySystem {
         // (every bit cleared once, every page looked at again) more steps
         // find nothing new.
         let mut wraps = 0;
-        while done.freed + pending.count < want && done.scanned < budget && wraps <= LAPS {
+        while done.freed + done.left_dirty + pending.count < want
+            && done.scanned < budget
+            && wraps <= LAPS
+        {
             done.scanned += 1;
             let (file, id, index) = match self.clock_step() {
                 Step::Empty => break,
@@ -172,10 +281,27 @@ impl MemorySystem {
                     self.evict(io, id, index);
                     done.freed += 1;
                 }
-                Verdict::Write => {
+                Verdict::Write if write => {
                     pending.object = Some(id);
                     pending.indices[pending.count] = index;
                     pending.count += 1;
+                }
+                Verdict::Write => {
+                    done.left_dirty += 1;
+                    match &mut done.to_write {
+                        None => {
+                            done.to_write = Some(PagesToWrite {
+                                file,
+                                first: index,
+                                end: index.saturating_add(1),
+                            });
+                        }
+                        Some(span) if span.file == file => {
+                            span.first = span.first.min(index);
+                            span.end = span.end.max(index.saturating_add(1));
+                        }
+                        Some(_) => {}
+                    }
                 }
                 Verdict::Keep => {}
             }

@@ -32,55 +32,20 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include "../linux/linux_meminfo.h"
+#include "disk_request_watch.h"
 
 #include "../linux/linux_check.h"
 
 #define PAGE 4096
 #define PAGES 128
 #define PATH "/home/usuario/preads.bin"
-#define MOST_SEEN 4096
 #define ROUNDS 20
 
-static volatile int stop;
-static volatile long seen[MOST_SEEN];
-static volatile int seen_count;
 static unsigned char all[PAGES * PAGE];
-
-/* The disk's request count from /proc/meminfo; -1 if not found. */
-static long disk_requests(void)
-{
-    return meminfo_now("DiskRequests:");
-}
 
 static unsigned char byte_of(long p, long i)
 {
     return (unsigned char)(p * 3 + i + 7);
-}
-
-/* Records each new disk request count it sees until told to stop. */
-static void *watcher(void *arg)
-{
-    (void)arg;
-    long last = -2;
-    while (!stop) {
-        long now = disk_requests();
-        if (now != last && seen_count < MOST_SEEN) {
-            seen[seen_count] = now;
-            seen_count = seen_count + 1;
-            last = now;
-        }
-    }
-    return 0;
-}
-
-/* Whether the watcher saw a count strictly between `before` and `after`. */
-static int seen_between(long before, long after)
-{
-    for (int i = 0; i < seen_count; i++)
-        if (seen[i] > before && seen[i] < after)
-            return 1;
-    return 0;
 }
 
 /* Checks that `len` bytes at `got` are the file's from offset `at`. */

@@ -37,7 +37,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "../linux/linux_meminfo.h"
+#include "disk_request_watch.h"
 
 #include "../linux/linux_check.h"
 
@@ -46,46 +46,14 @@
 #define BUFFERS 12
 #define PIECE (PAGE + 10)
 #define PATH "/home/usuario/writev.bin"
-#define MOST_SEEN 4096
 #define ROUNDS 20
 
-static volatile int stop;
-static volatile long seen[MOST_SEEN];
-static volatile int seen_count;
 static unsigned char all[PAGES * PAGE];
 static unsigned char pieces[BUFFERS][PIECE];
-
-static long disk_requests(void)
-{
-    return meminfo_now("DiskRequests:");
-}
 
 static unsigned char byte_of(long p, long i)
 {
     return (unsigned char)(p * 3 + i + 7);
-}
-
-static void *watcher(void *arg)
-{
-    (void)arg;
-    long last = -2;
-    while (!stop) {
-        long now = disk_requests();
-        if (now != last && seen_count < MOST_SEEN) {
-            seen[seen_count] = now;
-            seen_count = seen_count + 1;
-            last = now;
-        }
-    }
-    return 0;
-}
-
-static int seen_between(long before, long after)
-{
-    for (int i = 0; i < seen_count; i++)
-        if (seen[i] > before && seen[i] < after)
-            return 1;
-    return 0;
 }
 
 /* The buffers of round `round`, and their iovecs. */

@@ -180,6 +180,26 @@ pub trait PageTable {
         let _ = (va, frame, prot);
         VacantMap::Unsupported
     }
+    /// Whether [`Self::unmap_shared`] and [`Self::flush_pages_shared`]
+    /// work: the mapping calls made with shared access (`shared_map.rs`)
+    /// are made only then. The default: no.
+    fn changes_shared(&self) -> bool {
+        false
+    }
+    /// Removes the entry for `va` through a shared reference, returning
+    /// whether one was there: several CPUs may change one table at once,
+    /// each in a range no one else changes (the space's write lock keeps
+    /// the others out of it), so only entries change, atomically; tables
+    /// stay. The caller flushes with [`Self::flush_pages_shared`].
+    fn unmap_shared(&self, va: u64) -> bool {
+        let _ = va;
+        false
+    }
+    /// [`Self::flush_pages`] (or, for `None`, [`Self::flush_all`]) through
+    /// a shared reference: several CPUs may flush at once.
+    fn flush_pages_shared(&self, pages: Option<&[u64]>) {
+        let _ = pages;
+    }
     /// Removes the entry for `va`, returning what it held.
     fn unmap(&mut self, va: u64) -> Option<UnmappedPage>;
     /// Changes the protection of a present entry (no-op when absent).

@@ -33,6 +33,7 @@ mod reclaim;
 mod remap;
 mod shadow;
 mod shared_fault;
+mod shared_map;
 mod slots;
 pub mod stats;
 pub mod system;

@@ -35,6 +35,16 @@ pub struct Backing {
     pub first_page: u64,
 }
 
+/// What [`crate::MemorySystem::mapping_at`] tells of a mapping: its range,
+/// protection and sharing (a copy: the space's lock is not held after).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MappingSummary {
+    pub start: u64,
+    pub end: u64,
+    pub prot: Prot,
+    pub sharing: Sharing,
+}
+
 /// One mapping `[start, end)`. Not `Clone`: it owns a counted reference to
 /// its object, which only the object store duplicates or gives back.
 #[derive(Debug)]

@@ -50,11 +50,15 @@ impl MemorySystem {
     /// The mappings of `id` that start at or above `from`, in address order
     /// (for listing a large space piece by piece).
     pub fn maps_from(&self, id: AsId, from: u64) -> impl Iterator<Item = MapInfo> + '_ {
-        self.spaces
-            .get(&id)
-            .into_iter()
-            .flat_map(move |space| space.mappings.range(from..).map(|(_, m)| m))
-            .map(|m| self.map_info(m))
+        // One search per mapping listed: the space's read guard lives in
+        // the iterator, which holds no reference into the index.
+        let space = self.spaces.space(&id);
+        let mut cursor = from;
+        core::iter::from_fn(move || {
+            let (_, m) = space.as_ref()?.mappings.range(cursor..).next()?;
+            cursor = m.start + 1;
+            Some(self.map_info(m))
+        })
     }
 
     /// The files that shared mappings of `id` show with dirty pages in the
@@ -73,7 +77,7 @@ impl MemorySystem {
         if start >= end {
             return files;
         }
-        let Some(space) = self.spaces.get(&id) else {
+        let Some(space) = self.spaces.space(&id) else {
             return files;
         };
         let first = space
@@ -211,7 +215,7 @@ impl MemorySystem {
 
     /// Number of mappings of `id`.
     pub fn mapping_count(&self, id: AsId) -> usize {
-        self.spaces.get(&id).map_or(0, |s| s.mapping_count())
+        self.spaces.space(&id).map_or(0, |s| s.mapping_count())
     }
 }
 

@@ -66,7 +66,7 @@ impl MemorySystem {
             return Err(Errno::Inval);
         }
         let len = page_ceil(size).ok_or(Errno::Inval)?;
-        let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+        let space = self.spaces.space_mut(&id).ok_or(Errno::Inval)?;
         let start = space.holes.place_with_guard(len).ok_or(Errno::NoMem)?;
         let first_page = offset / PAGE_SIZE;
         self.store
@@ -118,7 +118,7 @@ impl MemorySystem {
             self.neo_munmap_found(id, hw, range)?;
             return Ok(None);
         };
-        let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+        let space = self.spaces.space_mut(&id).ok_or(Errno::Inval)?;
         space.mark_being_unmapped(range.start, range.end)?;
         if let Some(m) = space.mappings.get(&range.start) {
             let mut batch = self.store.begin_batch();
@@ -161,7 +161,7 @@ impl MemorySystem {
     /// dirty (its entries read-only: a store makes its page writable
     /// again, as after `msync`).
     pub fn neo_munmap_abandon(&mut self, id: AsId, addr: u64) {
-        if let Some(space) = self.spaces.get_mut(&id) {
+        if let Some(space) = self.spaces.space_mut(&id) {
             space.unmark_being_unmapped(addr);
         }
     }
@@ -206,7 +206,7 @@ impl MemorySystem {
             return Err(Errno::Inval);
         }
         let len = page_ceil(size as u64).ok_or(Errno::Inval)?;
-        let space = self.spaces.get(&id).ok_or(Errno::Inval)?;
+        let space = self.spaces.space(&id).ok_or(Errno::Inval)?;
         let m = space.mappings.get(&addr).ok_or(Errno::Inval)?;
         // A POSIX call may have split the mapping: then it is no longer whole.
         if m.origin != (Origin::Neo { size: size as u64 }) || m.len() != len {
@@ -225,7 +225,7 @@ impl MemorySystem {
 
     /// Step 4: the virtual range returns to the hole index.
     fn neo_step4_free_virtual_range(&mut self, id: AsId, range: &NeoRange) -> Option<Mapping> {
-        self.spaces.get_mut(&id)?.remove(range.start)
+        self.spaces.space_mut(&id)?.remove(range.start)
     }
 
     /// Step 5: the mapping's reference to the file object goes (the
@@ -259,7 +259,7 @@ fn neo_step3_remove_page_table_entries(
     hw: &mut Hw,
     range: &NeoRange,
 ) {
-    let Some(space) = sys.spaces.get(&id) else {
+    let Some(space) = sys.spaces.space(&id) else {
         return;
     };
     let Some(m) = space.mappings.get(&range.start) else {

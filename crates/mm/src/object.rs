@@ -305,6 +305,16 @@ pub struct ObjectStore {
     pub(crate) faults: AtomicU64,
     /// The faults resolved with shared access (`shared_fault.rs`).
     pub(crate) shared_faults: AtomicU64,
+    /// The mapping calls made with shared access (`shared_map.rs`), the
+    /// TLB invalidations they made (single pages, whole TLBs: added to
+    /// [`MemStats`]'s), and the objects of the mappings they removed,
+    /// waiting for the next exclusive section (`unmapped_waiting` says
+    /// whether there are any).
+    pub(crate) shared_map_calls: AtomicU64,
+    pub(crate) shared_single_flushes: AtomicU64,
+    pub(crate) shared_full_flushes: AtomicU64,
+    pub(crate) unmapped: spin::Mutex<Vec<crate::shared_map::Unmapped>>,
+    pub(crate) unmapped_waiting: core::sync::atomic::AtomicBool,
     scratch: crate::tlb::BatchLists,
     /// Where the reclaim clock stands among the cached file pages.
     pub(crate) clock: crate::reclaim::ClockHand,
@@ -637,6 +647,10 @@ impl ObjectStore {
         MemStats {
             frames_in_use: self.frames_in_use.load(Ordering::Relaxed),
             faults: self.faults.load(Ordering::Relaxed),
+            tlb_single_flushes: self.stats.tlb_single_flushes
+                + self.shared_single_flushes.load(Ordering::Relaxed),
+            tlb_full_flushes: self.stats.tlb_full_flushes
+                + self.shared_full_flushes.load(Ordering::Relaxed),
             ..self.stats
         }
     }

@@ -31,7 +31,7 @@ pub fn getpagesize() -> usize {
 
 /// `[addr, addr + round_up(len))` if `addr` is aligned, `len` is not zero
 /// (nor negative as `i64`) and nothing overflows; else `Inval`.
-fn checked_range(addr: u64, len: u64) -> Result<(u64, u64), Errno> {
+pub(crate) fn checked_range(addr: u64, len: u64) -> Result<(u64, u64), Errno> {
     if !is_page_aligned(addr) || len == 0 || (len as i64) < 0 {
         return Err(Errno::Inval);
     }
@@ -147,16 +147,16 @@ impl DirtyFiles {
 }
 
 /// Validated `mmap` request.
-struct MmapRequest {
-    prot: Prot,
-    max_prot: Prot,
+pub(crate) struct MmapRequest {
+    pub(crate) prot: Prot,
+    pub(crate) max_prot: Prot,
     sharing: Sharing,
     fixed: bool,
-    len: u64,
+    pub(crate) len: u64,
     file: Option<(FileId, u64)>,
 }
 
-fn parse_mmap(
+pub(crate) fn parse_mmap(
     len: u64,
     prot: u32,
     flags: u32,
@@ -235,7 +235,7 @@ impl MemorySystem {
             None => None,
         };
         // One search of the spaces for the whole call.
-        let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+        let space = self.spaces.space_mut(&id).ok_or(Errno::Inval)?;
         let start = choose_address(space, hint, &req)?;
         if req.fixed {
             space.check_not_being_unmapped(start, start + req.len)?;
@@ -271,7 +271,11 @@ impl MemorySystem {
 }
 
 /// Where `req` goes in `space`: the hint when fixed or free, else placement.
-fn choose_address(space: &AddressSpace, hint: u64, req: &MmapRequest) -> Result<u64, Errno> {
+pub(crate) fn choose_address(
+    space: &AddressSpace,
+    hint: u64,
+    req: &MmapRequest,
+) -> Result<u64, Errno> {
     if req.fixed {
         if !is_page_aligned(hint) {
             return Err(Errno::Inval);
@@ -304,7 +308,7 @@ impl MemorySystem {
         if start < USER_BASE || end > USER_END {
             return Err(Errno::Inval);
         }
-        let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+        let space = self.spaces.space_mut(&id).ok_or(Errno::Inval)?;
         space.check_not_being_unmapped(start, end)?;
         remove_range(space, &mut self.store, hw, start, end);
         Ok(())
@@ -317,14 +321,14 @@ impl MemorySystem {
         let Some((start, end)) = requested_range(addr, len)? else {
             return Ok(None);
         };
-        let space = self.spaces.get(&id).ok_or(Errno::Inval)?;
-        first_of_mapped(space, start, end)?;
+        let space = self.spaces.space(&id).ok_or(Errno::Inval)?;
+        first_of_mapped(&space, start, end)?;
         Ok(Some((start, end)))
     }
 
     /// Starts of the mappings meeting `[start, end)`.
     fn starts_in(&self, id: AsId, start: u64, end: u64) -> alloc::vec::Vec<u64> {
-        let Some(space) = self.spaces.get(&id) else {
+        let Some(space) = self.spaces.space(&id) else {
             return alloc::vec::Vec::new();
         };
         let first = space.mapping_start_at(start).unwrap_or(start);
@@ -365,10 +369,10 @@ impl MemorySystem {
         let Some((start, end)) = requested_range(addr, len)? else {
             return Ok(());
         };
-        let space = self.spaces.get(&id).ok_or(Errno::Inval)?;
+        let space = self.spaces.space(&id).ok_or(Errno::Inval)?;
         // The range is fully mapped: each mapping ends where the next
         // starts, so the first one (found by the check) is looked up once.
-        let mut m = first_of_mapped(space, start, end)?;
+        let mut m = first_of_mapped(&space, start, end)?;
         let sync = flags & mman::MS_SYNC != 0;
         let mut result = Ok(());
         loop {
@@ -402,7 +406,7 @@ impl MemorySystem {
         let Some((start, end)) = self.mapped_range(id, addr, len)? else {
             return Ok(());
         };
-        let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+        let space = self.spaces.space_mut(&id).ok_or(Errno::Inval)?;
         space.check_not_being_unmapped(start, end)?;
         let first = space.mapping_start_at(start).unwrap_or(start);
         if space
@@ -457,18 +461,19 @@ impl MemorySystem {
     /// Whether every mapping meeting `[start, end)` is private anonymous
     /// memory (what `MADV_FREE` applies to: no file below, not shared).
     fn all_private_anonymous(&self, id: AsId, start: u64, end: u64) -> bool {
-        let Some(space) = self.spaces.get(&id) else {
+        let Some(space) = self.spaces.space(&id) else {
             return false;
         };
         let first = space.mapping_start_at(start).unwrap_or(start);
-        space.mappings.range(first..end).all(|(_, m)| {
+        let all = space.mappings.range(first..end).all(|(_, m)| {
             m.sharing == Sharing::Private
                 && m.object_id().and_then(|t| self.store.root_of(t)).is_none()
-        })
+        });
+        all
     }
 
     fn dont_need(&mut self, id: AsId, hw: &mut Hw, start: u64, end: u64) -> Result<(), Errno> {
-        let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+        let space = self.spaces.space_mut(&id).ok_or(Errno::Inval)?;
         let first = space.mapping_start_at(start).unwrap_or(start);
         let mut batch = self.store.begin_batch();
         for (_, m) in space.mappings.range_mut(first..end) {
@@ -482,7 +487,10 @@ impl MemorySystem {
 
     fn will_need(&mut self, id: AsId, hw: &mut Hw, start: u64, end: u64) -> Result<(), Errno> {
         for s in self.starts_in(id, start, end) {
-            let Some(m) = self.mapping_at(id, s) else {
+            let Some(space) = self.spaces.space_mut(&id) else {
+                continue;
+            };
+            let Some(m) = space.mapping_at(s) else {
                 continue;
             };
             let shows_file = match m.sharing {
@@ -518,7 +526,7 @@ impl MemorySystem {
         }
         let out = &mut vec[..pages as usize];
         out.fill(0);
-        let space = self.spaces.get(&id).ok_or(Errno::Inval)?;
+        let space = self.spaces.space(&id).ok_or(Errno::Inval)?;
         let first = space.mapping_start_at(start).unwrap_or(start);
         for (_, m) in space.mappings.range(first..end) {
             let (from, to) = (start.max(m.start), end.min(m.end));

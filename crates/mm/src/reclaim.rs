@@ -390,7 +390,7 @@ impl MemorySystem {
             return Some(views);
         }
         for (space, s) in self.spaces.iter() {
-            for m in s.mappings.values() {
+            for m in s.read().mappings.values() {
                 let Some(b) = &m.backing else {
                     continue;
                 };

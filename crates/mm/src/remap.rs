@@ -180,7 +180,7 @@ impl MemorySystem {
         new: u64,
     ) -> Result<u64, Errno> {
         let req = check_request(old, old_len, new_len, flags, new)?;
-        if let Some(space) = self.spaces.get(&id) {
+        if let Some(space) = self.spaces.space(&id) {
             space.check_not_being_unmapped(req.old, req.old_end)?;
             if let Some(dest) = req.fixed {
                 space.check_not_being_unmapped(dest, dest + req.new_len)?;
@@ -194,13 +194,13 @@ impl MemorySystem {
                 if tail < USER_BASE || req.old_end > USER_END {
                     return Err(Errno::Inval);
                 }
-                let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+                let space = self.spaces.space_mut(&id).ok_or(Errno::Inval)?;
                 remove_range(space, &mut self.store, hw, tail, req.old_end);
             }
             return Ok(req.old);
         }
         let Destination { dest, detach } = self.destination(id, &req)?;
-        let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+        let space = self.spaces.space_mut(&id).ok_or(Errno::Inval)?;
         let store = &mut self.store;
         if dest == req.old {
             // Growth in place (a shrink returned above).
@@ -251,7 +251,7 @@ impl MemorySystem {
     /// Where the mapping goes (`old` itself when it stays), after every
     /// check that needs the address space.
     fn destination(&self, id: AsId, req: &Request) -> Result<Destination, Errno> {
-        let space = self.spaces.get(&id).ok_or(Errno::Inval)?;
+        let space = self.spaces.space(&id).ok_or(Errno::Inval)?;
         let m = space
             .mapping_at(req.old)
             .filter(|m| req.old_end <= m.end)
@@ -267,7 +267,7 @@ impl MemorySystem {
                     first + req.old_len() / PAGE_SIZE,
                     first + req.new_len / PAGE_SIZE,
                 );
-                if shown_elsewhere(space, m, req.old_end, top, pages) {
+                if shown_elsewhere(&space, m, req.old_end, top, pages) {
                     // Its own top object would show the pages it had and
                     // nothing of the others': possible unless a fork's
                     // hidden object lies below.

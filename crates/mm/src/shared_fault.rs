@@ -41,6 +41,7 @@
 //! No exclusive path can run until the shared lock is given back, so the
 //! mappings, the objects' chains and every page found stay as they were.
 
+use crate::address_space::AddressSpace;
 use crate::hw::{
     page_floor, Access, AsId, Frame, ObjectId, PageTable, Prot, SharedFrames, VacantMap,
 };
@@ -84,7 +85,13 @@ impl MemorySystem {
         access: Access,
     ) -> SharedFault {
         let va = page_floor(addr);
-        let Some(page) = self.page_at(id, va) else {
+        // Held to the end: a mapping call made with shared access
+        // (`shared_map.rs`) changes the space only under its write lock,
+        // and so never between the look for the page and its install.
+        let Some(space) = self.spaces.get(&id).and_then(spin::RwLock::try_read) else {
+            return SharedFault::NeedsExclusive;
+        };
+        let Some(page) = page_at(&space, va) else {
             return SharedFault::NeedsExclusive;
         };
         let Some(obj) = self.store.get(page.object) else {
@@ -105,30 +112,32 @@ impl MemorySystem {
         self.store.shared_faults.fetch_add(1, Ordering::Relaxed);
         SharedFault::Resolved
     }
+}
 
-    /// The object page at `va` (through the fault hint, else one search).
-    fn page_at(&self, id: AsId, va: u64) -> Option<FaultPage> {
-        let space = self.spaces.get(&id)?;
-        if let Some(hint) = space.mappings.fault_hint() {
-            if let Some(index) = hint.page_of(va) {
-                return Some(FaultPage {
-                    object: hint.top,
-                    index,
-                    prot: hint.prot,
-                    sharing: Sharing::Private,
-                });
-            }
+/// The object page at `va` of `space` (through the fault hint, else one
+/// search).
+fn page_at(space: &AddressSpace, va: u64) -> Option<FaultPage> {
+    if let Some(hint) = space.mappings.fault_hint() {
+        if let Some(index) = hint.page_of(va) {
+            return Some(FaultPage {
+                object: hint.top,
+                index,
+                prot: hint.prot,
+                sharing: Sharing::Private,
+            });
         }
-        let m = space.mapping_at(va)?;
-        let (object, index) = m.object_page(va)?;
-        Some(FaultPage {
-            object,
-            index,
-            prot: m.prot,
-            sharing: m.sharing,
-        })
     }
+    let m = space.mapping_at(va)?;
+    let (object, index) = m.object_page(va)?;
+    Some(FaultPage {
+        object,
+        index,
+        prot: m.prot,
+        sharing: m.sharing,
+    })
+}
 
+impl MemorySystem {
     /// A private mapping's page its top object `top` lacks: a new zero
     /// page when `top` shadows nothing, the file's cached page (read-only)
     /// for a read under a private file mapping.

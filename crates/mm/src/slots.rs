@@ -132,3 +132,30 @@ impl<K: SlotId, T> SlotTable<K, T> {
         })
     }
 }
+
+/// The address spaces' table: each space behind its own reader-writer lock
+/// (`shared_map.rs`). Paths that have the whole system exclusively reach a
+/// space through [`Self::get_mut`] (no lock word touched) or, from `&self`,
+/// through [`Self::get`], which never waits there: only calls made with
+/// shared access to the system take a space's lock for writing, and none
+/// runs while the system is held exclusively.
+pub(crate) type SpaceTable =
+    SlotTable<crate::hw::AsId, spin::RwLock<crate::address_space::AddressSpace>>;
+
+impl SlotTable<crate::hw::AsId, spin::RwLock<crate::address_space::AddressSpace>> {
+    /// Space `id` for reading (see the type's documentation).
+    pub(crate) fn space(
+        &self,
+        id: &crate::hw::AsId,
+    ) -> Option<spin::RwLockReadGuard<'_, crate::address_space::AddressSpace>> {
+        Some(self.get(id)?.read())
+    }
+
+    /// Space `id`, with the system held exclusively.
+    pub(crate) fn space_mut(
+        &mut self,
+        id: &crate::hw::AsId,
+    ) -> Option<&mut crate::address_space::AddressSpace> {
+        self.get_mut(id).map(spin::RwLock::get_mut)
+    }
+}

@@ -7,9 +7,8 @@ use crate::address_space::AddressSpace;
 use crate::errno::{Errno, FaultError};
 use crate::fault::{fault_page, zero_fill_hinted, zero_fill_private};
 use crate::hw::{page_floor, Access, AsId, FileId, Hw, Io, ObjectId};
-use crate::mapping::{Backing, Mapping, Sharing};
+use crate::mapping::{Backing, Mapping, MappingSummary, Sharing};
 use crate::object::{ObjectKind, ObjectStore};
-use crate::slots::SlotTable;
 use crate::stats::MemStats;
 use crate::tlb::TlbBatch;
 use crate::unmap::remove_range;
@@ -22,7 +21,7 @@ use neoos_abi::layout::{USER_BASE, USER_END};
 pub struct MemorySystem {
     /// Every address space by id (a lookup is an index: every fault and
     /// mapping call looks its space up).
-    pub(crate) spaces: SlotTable<AsId, AddressSpace>,
+    pub(crate) spaces: crate::slots::SpaceTable,
     pub(crate) store: ObjectStore,
 }
 
@@ -34,12 +33,15 @@ impl MemorySystem {
 
     /// A new, empty address space.
     pub fn create_address_space(&mut self) -> AsId {
-        self.spaces.insert(AddressSpace::new())
+        self.spaces.insert(spin::RwLock::new(AddressSpace::new()))
     }
 
     /// An address space, for inspection.
-    pub fn address_space(&self, id: AsId) -> Option<&AddressSpace> {
-        self.spaces.get(&id)
+    pub fn address_space(
+        &self,
+        id: AsId,
+    ) -> Option<impl core::ops::Deref<Target = AddressSpace> + '_> {
+        self.spaces.space(&id)
     }
 
     /// Removes every mapping of `id` and the address space itself (process
@@ -58,7 +60,7 @@ impl MemorySystem {
     /// mapping is left. A failed write-back leaves the pages dirty in the
     /// cache; an exit has no one to report it to.
     pub fn unmap_lowest(&mut self, id: AsId, hw: &mut Hw, count: usize) -> Result<bool, Errno> {
-        let space = self.spaces.get(&id).ok_or(Errno::Inval)?;
+        let space = self.spaces.space_mut(&id).ok_or(Errno::Inval)?;
         // Walked from the front: `next_back` on `take` would walk from the
         // far end of the whole map.
         let lowest = space.mappings.values().take(count);
@@ -66,7 +68,7 @@ impl MemorySystem {
             return Ok(true);
         };
         let _ = self.remove_writing_back(id, hw, end)?;
-        Ok(self.spaces.get(&id).is_none_or(|s| s.mappings.is_empty()))
+        Ok(self.spaces.space(&id).is_none_or(|s| s.mappings.is_empty()))
     }
 
     /// Removes the mappings of space `id` below `end` (each wholly: `end`
@@ -79,7 +81,7 @@ impl MemorySystem {
         hw: &mut Hw,
         end: u64,
     ) -> Result<Result<(), Errno>, Errno> {
-        let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+        let space = self.spaces.space_mut(&id).ok_or(Errno::Inval)?;
         let shared_file_ranges: Vec<_> = space
             .mappings
             .range(..end)
@@ -112,7 +114,7 @@ impl MemorySystem {
     /// one for the child (see `shadow.rs`); the parent's entries lose write
     /// permission. The child's page table starts empty; its pages fault in.
     pub fn fork(&mut self, parent: AsId, hw: &mut Hw) -> Result<AsId, Errno> {
-        let space = self.spaces.get(&parent).ok_or(Errno::Inval)?;
+        let space = self.spaces.space_mut(&parent).ok_or(Errno::Inval)?;
         let mut child = AddressSpace::new();
         child.holes = space.holes.clone();
         // Each private object forks once, however many mappings show it.
@@ -138,10 +140,10 @@ impl MemorySystem {
             child.mappings.insert(Mapping { backing, ..*m });
         }
         self.store.finish_batch(batch, hw.pt, hw.frames);
-        if let Some(space) = self.spaces.get_mut(&parent) {
+        if let Some(space) = self.spaces.space_mut(&parent) {
             space.mappings.forget_fault_hint();
         }
-        Ok(self.spaces.insert(child))
+        Ok(self.spaces.insert(spin::RwLock::new(child)))
     }
 
     /// Adds `mapping` to space `id`; when the range is not free (`NoMem`),
@@ -152,7 +154,7 @@ impl MemorySystem {
         hw: &mut Hw,
         mapping: Mapping,
     ) -> Result<(), Errno> {
-        let refused = match self.spaces.get_mut(&id) {
+        let refused = match self.spaces.space_mut(&id) {
             Some(space) => space.insert(mapping),
             None => Err(mapping),
         };
@@ -192,7 +194,7 @@ impl MemorySystem {
         access: Access,
         force: bool,
     ) -> Result<crate::hw::Frame, FaultError> {
-        let space = self.spaces.get_mut(&id).ok_or(FaultError::NotMapped)?;
+        let space = self.spaces.space_mut(&id).ok_or(FaultError::NotMapped)?;
         let va = page_floor(addr);
         if let Some(hint) = space.mappings.fault_hint().filter(|_| !force) {
             if let Some(frame) = zero_fill_hinted(hint, &mut self.store, hw, va, access)? {
@@ -214,7 +216,7 @@ impl MemorySystem {
         access: Access,
         force: bool,
     ) -> Result<crate::hw::Frame, FaultError> {
-        let space = self.spaces.get_mut(&id).ok_or(FaultError::NotMapped)?;
+        let space = self.spaces.space_mut(&id).ok_or(FaultError::NotMapped)?;
         let va = page_floor(addr);
         // Writable access to the mapping drops the hint; a fault resolved
         // in it sets it again.
@@ -244,7 +246,8 @@ impl MemorySystem {
     /// a shared mapping shows it (a process-shared futex's key: the same
     /// word for every process that maps it, wherever); `None` elsewhere.
     pub fn shared_word(&self, id: AsId, addr: u64) -> Option<(ObjectId, u64)> {
-        let m = self.spaces.get(&id)?.mapping_at(addr)?;
+        let space = self.spaces.space(&id)?;
+        let m = space.mapping_at(addr)?;
         if m.sharing != Sharing::Shared {
             return None;
         }
@@ -277,8 +280,15 @@ impl MemorySystem {
     }
 
     /// The mapping of `id` containing `addr`.
-    pub fn mapping_at(&self, id: AsId, addr: u64) -> Option<&Mapping> {
-        self.spaces.get(&id)?.mapping_at(addr)
+    pub fn mapping_at(&self, id: AsId, addr: u64) -> Option<MappingSummary> {
+        let space = self.spaces.space(&id)?;
+        let m = space.mapping_at(addr)?;
+        Some(MappingSummary {
+            start: m.start,
+            end: m.end,
+            prot: m.prot,
+            sharing: m.sharing,
+        })
     }
 
     /// Whether a change to `[start, start + len)` (munmap, mprotect) would cut
@@ -301,7 +311,7 @@ impl MemorySystem {
     /// into ordered maps, whose inserts cannot report a failed allocation.
     pub fn fork_metadata_bytes(&self, id: AsId) -> usize {
         use core::mem::size_of;
-        let Some(space) = self.spaces.get(&id) else {
+        let Some(space) = self.spaces.space(&id) else {
             return 0;
         };
         let u64s = size_of::<u64>();

@@ -101,7 +101,7 @@ impl MemorySystem {
         } else {
             Prot::READ_WRITE
         };
-        let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+        let space = self.spaces.space_mut(&id).ok_or(Errno::Inval)?;
         let start = if addr == 0 {
             space.holes.place(len).ok_or(Errno::NoMem)?
         } else {
@@ -140,7 +140,7 @@ impl MemorySystem {
     /// `mprotect` split off it). The segment's memory stays unless it was
     /// removed and this was its last attach.
     pub fn shmdt(&mut self, id: AsId, hw: &mut Hw, addr: u64) -> Result<ShmId, Errno> {
-        let space = self.spaces.get_mut(&id).ok_or(Errno::Inval)?;
+        let space = self.spaces.space_mut(&id).ok_or(Errno::Inval)?;
         let first = space.mappings.get(&addr).ok_or(Errno::Inval)?;
         let Origin::Shm(shmid) = first.origin else {
             return Err(Errno::Inval);

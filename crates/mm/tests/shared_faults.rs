@@ -22,6 +22,9 @@ use std::sync::Mutex;
 #[derive(Default)]
 struct LockedTable {
     entries: Mutex<BTreeMap<u64, (Frame, Prot)>>,
+    /// Pages invalidated one by one and whole-TLB flushes asked through
+    /// `flush_pages_shared`.
+    shared_flushes: (AtomicU64, AtomicU64),
     /// Makes `map_vacant` fail as without table memory.
     no_table_memory: bool,
 }
@@ -51,6 +54,21 @@ impl PageTable for LockedTable {
         }
         entries.insert(va, (frame, prot));
         VacantMap::Installed
+    }
+    fn changes_shared(&self) -> bool {
+        true
+    }
+    fn unmap_shared(&self, va: u64) -> bool {
+        self.entries.lock().unwrap().remove(&va).is_some()
+    }
+    fn flush_pages_shared(&self, pages: Option<&[u64]>) {
+        match pages {
+            Some(pages) => self
+                .shared_flushes
+                .0
+                .fetch_add(pages.len() as u64, Ordering::Relaxed),
+            None => self.shared_flushes.1.fetch_add(1, Ordering::Relaxed),
+        };
     }
     fn unmap(&mut self, va: u64) -> Option<UnmappedPage> {
         let (frame, prot) = self.entries.get_mut().unwrap().remove(&va)?;
@@ -212,13 +230,25 @@ impl System {
 
     /// A mapping of `pages` (of `file` when given), nothing faulted in.
     fn map(&mut self, pages: u64, prot: u32, flags: u32, file: Option<FileId>) -> u64 {
+        self.map_at(0, pages, prot, flags, file)
+    }
+
+    /// [`Self::map`] at `hint` if it is free.
+    fn map_at(
+        &mut self,
+        hint: u64,
+        pages: u64,
+        prot: u32,
+        flags: u32,
+        file: Option<FileId>,
+    ) -> u64 {
         let mut hw = Hw::new(&mut self.pt, &mut self.frames, &mut self.pager);
         let file = file.map(|f| (f, FileAccess::ReadWrite));
         self.vm
             .mmap(
                 self.space,
                 &mut hw,
-                0,
+                hint,
                 pages * PAGE_SIZE,
                 prot,
                 flags,
@@ -249,6 +279,39 @@ impl System {
     fn shared(&self, addr: u64, access: Access) -> SharedFault {
         self.vm
             .fault_shared(self.space, &self.pt, &self.frames, addr, access)
+    }
+
+    /// The shared `mmap` of `pages` of private anonymous memory, at
+    /// `hint` if it is free.
+    fn mmap_shared(&self, hint: u64, pages: u64) -> Option<u64> {
+        let flags = mman::MAP_PRIVATE | mman::MAP_ANON;
+        self.vm
+            .mmap_shared(self.space, hint, pages * PAGE_SIZE, RW, flags, 1024)
+    }
+
+    fn munmap_shared(&self, addr: u64, pages: u64) -> Option<()> {
+        self.vm
+            .munmap_shared(self.space, &self.pt, addr, pages * PAGE_SIZE)
+    }
+
+    /// What the kernel does first in each exclusive section.
+    fn release_unmapped(&mut self) {
+        let mut hw = Hw::new(&mut self.pt, &mut self.frames, &mut self.pager);
+        self.vm.release_unmapped(&mut hw.io());
+    }
+
+    /// The mappings (start, end), entries, live frames and counters: all a
+    /// call that changes nothing leaves as they were.
+    fn snapshot(&self) -> (Vec<(u64, u64)>, usize, usize, neoos_mm::MemStats, usize) {
+        let maps = self.vm.maps(self.space).map(|m| (m.start, m.end)).collect();
+        let objects = self.vm.object_count();
+        (
+            maps,
+            self.pt.len(),
+            self.frames.live(),
+            self.vm.stats(),
+            objects,
+        )
     }
 
     fn munmap(&mut self, addr: u64, pages: u64) {
@@ -517,4 +580,180 @@ fn an_entry_already_there_gives_the_frame_back_and_changes_nothing() {
     needs_exclusive(&s, a + PAGE_SIZE, Access::Write);
     assert_eq!(s.pt.entry(a + PAGE_SIZE).unwrap().0, stray);
     s.pt.entries.get_mut().unwrap().remove(&(a + PAGE_SIZE));
+}
+
+/// The kernel lock as the kernel holds it: shared calls and faults under
+/// the read side, each falling back to the write side (where the objects
+/// the shared `munmap` left are released first) when it does not apply.
+fn under_kernel_lock<R>(
+    lock: &std::sync::RwLock<System>,
+    shared: impl FnOnce(&System) -> Option<R>,
+    exclusive: impl FnOnce(&mut System) -> R,
+) -> R {
+    if let Some(r) = shared(&lock.read().unwrap()) {
+        return r;
+    }
+    let mut s = lock.write().unwrap();
+    s.release_unmapped();
+    exclusive(&mut s)
+}
+
+#[test]
+fn threads_map_touch_and_unmap_disjoint_ranges_of_one_space_at_once() {
+    const PAGES: u64 = 16;
+    let lock = std::sync::RwLock::new(System::new());
+    std::thread::scope(|scope| {
+        for t in 0..THREADS {
+            let lock = &lock;
+            // Each thread's own region (a hint: free each time, since only
+            // this thread maps there), so that no other thread's mapping
+            // takes the range between this thread's munmap and its look.
+            let region = 0x10_0000_0000 + t * 0x1000_0000;
+            scope.spawn(move || {
+                for round in 0..50u64 {
+                    let anon = mman::MAP_PRIVATE | mman::MAP_ANON;
+                    let a = under_kernel_lock(
+                        lock,
+                        |s| s.mmap_shared(region, PAGES),
+                        |s| s.map_at(region, PAGES, RW, anon, None),
+                    );
+                    assert_eq!(a, region);
+                    let mut frames = BTreeSet::new();
+                    for i in 0..PAGES {
+                        let va = a + i * PAGE_SIZE;
+                        under_kernel_lock(
+                            lock,
+                            |s| {
+                                (s.shared(va, Access::Write) == SharedFault::Resolved).then_some(())
+                            },
+                            |s| s.fault_exclusive(va, Access::Write),
+                        );
+                        let s = lock.read().unwrap();
+                        let (frame, prot) = s.pt.entry(va).expect("mapped after its fault");
+                        assert!(prot.write, "thread {t} round {round}: writable");
+                        frames.insert(frame);
+                    }
+                    assert_eq!(frames.len() as u64, PAGES, "a frame per page");
+                    under_kernel_lock(lock, |s| s.munmap_shared(a, PAGES), |s| s.munmap(a, PAGES));
+                    // Once munmap returned, no entry shows the range.
+                    let s = lock.read().unwrap();
+                    for i in 0..PAGES {
+                        assert!(s.pt.entry(a + i * PAGE_SIZE).is_none());
+                    }
+                }
+            });
+        }
+    });
+    let mut s = lock.into_inner().unwrap();
+    assert!(s.vm.shared_map_calls() > 0, "the shared calls were made");
+    s.release_unmapped();
+    assert_eq!(s.snapshot(), (vec![], 0, 0, s.vm.stats(), 0));
+    assert_eq!(s.vm.stats().frames_in_use, 0, "every frame came back");
+}
+
+#[test]
+fn a_shared_munmap_flushes_before_it_returns_and_frees_at_the_next_exclusive_section() {
+    let mut s = System::new();
+    let small = s.mmap_shared(0, 8).unwrap();
+    let large = s.mmap_shared(0, 40).unwrap();
+    for (a, pages) in [(small, 8), (large, 40)] {
+        s.fault_exclusive(a, Access::Write);
+        for i in 1..pages {
+            assert_eq!(
+                s.shared(a + i * PAGE_SIZE, Access::Write),
+                SharedFault::Resolved
+            );
+        }
+    }
+    assert_eq!(s.frames.live(), 48);
+    assert_eq!(s.munmap_shared(small, 8), Some(()));
+    assert_eq!(s.pt.shared_flushes.0.load(Ordering::Relaxed), 8, "8 pages");
+    assert_eq!(s.munmap_shared(large, 40), Some(()));
+    assert_eq!(
+        s.pt.shared_flushes.1.load(Ordering::Relaxed),
+        1,
+        "one full flush"
+    );
+    let stats = s.vm.stats();
+    assert_eq!((stats.tlb_single_flushes, stats.tlb_full_flushes), (8, 1));
+    assert_eq!(s.pt.len(), 0);
+    assert_eq!(s.vm.maps(s.space).count(), 0);
+    // The frames wait for the next exclusive section.
+    assert_eq!(s.frames.live(), 48);
+    s.release_unmapped();
+    assert_eq!((s.frames.live(), s.vm.stats().frames_in_use), (0, 0));
+    assert_eq!(s.vm.object_count(), 0);
+    // The range is free again: a new mapping may take it.
+    assert!(s.mmap_shared(small, 48).is_some());
+}
+
+/// Asserts that the shared `munmap` of `[a, a + pages)` does not apply
+/// and changes nothing.
+fn munmap_needs_exclusive(s: &System, a: u64, pages: u64) {
+    let before = s.snapshot();
+    assert_eq!(s.munmap_shared(a, pages), None);
+    assert_eq!(s.snapshot(), before);
+}
+
+#[test]
+fn a_shared_munmap_that_does_not_apply_changes_nothing() {
+    let mut s = System::new();
+    let a = s.map_private(8, RW);
+    s.fault_exclusive(a + PAGE_SIZE, Access::Write);
+    // A part of a mapping (its object is kept: the exclusive way).
+    munmap_needs_exclusive(&s, a, 4);
+    munmap_needs_exclusive(&s, a + 4 * PAGE_SIZE, 4);
+    munmap_needs_exclusive(&s, a - PAGE_SIZE, 2);
+    // Shared memory, a file, a forked space's memory.
+    let shared = s.map(4, RW, mman::MAP_SHARED | mman::MAP_ANON, None);
+    s.fault_exclusive(shared, Access::Write);
+    munmap_needs_exclusive(&s, shared, 4);
+    let file = s.file(4);
+    let mapped = s.map(4, RW, mman::MAP_PRIVATE, Some(file));
+    s.fault_exclusive(mapped, Access::Read);
+    munmap_needs_exclusive(&s, mapped, 4);
+    let mut hw = Hw::new(&mut s.pt, &mut s.frames, &mut s.pager);
+    let child = s.vm.fork(s.space, &mut hw).unwrap();
+    munmap_needs_exclusive(&s, a, 8);
+    let mut hw = Hw::new(&mut s.pt, &mut s.frames, &mut s.pager);
+    s.vm.destroy_address_space(child, &mut hw).unwrap();
+    // Bad ranges: the exclusive way reports them.
+    munmap_needs_exclusive(&s, a + 1, 8);
+    munmap_needs_exclusive(&s, a, 0);
+    munmap_needs_exclusive(&s, 0, 8);
+    // A table that cannot change through a shared reference.
+    let soft = SoftPageTable::default();
+    let before = s.snapshot();
+    assert_eq!(s.vm.munmap_shared(s.space, &soft, a, 8 * PAGE_SIZE), None);
+    assert_eq!(s.snapshot(), before);
+    // Whole private anonymous mappings do (several at once too).
+    let b = s.map_private(2, RW);
+    assert_eq!(s.munmap_shared(a, 8), Some(()));
+    assert_eq!(s.munmap_shared(b, 2), Some(()));
+}
+
+#[test]
+fn a_shared_mmap_that_does_not_apply_changes_nothing() {
+    let s = System::new();
+    let before = s.snapshot();
+    let anon = mman::MAP_PRIVATE | mman::MAP_ANON;
+    let shared = mman::MAP_SHARED | mman::MAP_ANON;
+    let fixed = anon | mman::MAP_FIXED;
+    for (flags, len, most) in [(shared, 4, 64), (fixed, 4, 64), (anon, 0, 64), (anon, 4, 0)] {
+        let hint = if flags & mman::MAP_FIXED != 0 {
+            0x4000_0000
+        } else {
+            0
+        };
+        let mapped =
+            s.vm.mmap_shared(s.space, hint, len * PAGE_SIZE, RW, flags, most);
+        assert_eq!(mapped, None, "flags {flags:#x} len {len} most {most}");
+        assert_eq!(s.snapshot(), before);
+    }
+    assert_eq!(
+        s.vm.mmap_shared(s.space, 0, PAGE_SIZE, 0xff, anon, 64),
+        None,
+        "bad prot"
+    );
+    assert_eq!(s.snapshot(), before);
 }

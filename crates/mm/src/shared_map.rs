@@ -1,0 +1,246 @@
+//! `mmap` and `munmap` of private anonymous memory made with shared access
+//! to the system (`&MemorySystem`, the kernel's lock held for reading), so
+//! that they serialise only with what uses the same address space: each
+//! space is behind its own reader-writer lock ([`crate::slots::SpaceTable`]),
+//! which these calls take for writing and the faults of `shared_fault.rs`
+//! for reading, each only if it is free at once. Calls of other processes,
+//! and faults anywhere else, go on meanwhile.
+//!
+//! The cases taken here change nothing but the space's mapping index, its
+//! free ranges and its page table's entries:
+//! - `mmap` of private anonymous memory where the placement finds room (no
+//!   `MAP_FIXED`): a mapping without an object (its first fault makes one);
+//! - `munmap` of a range whose mappings lie wholly inside it and are
+//!   private anonymous memory whose object (if it has one yet) only that
+//!   mapping references and shadows nothing: the mappings leave the index,
+//!   their entries are removed (one per page the object holds: entries
+//!   only show the chain's pages) and flushed from every TLB before the
+//!   call returns. The objects, referenced by nothing the other paths can
+//!   reach, go to a list ([`ObjectStore::unmapped`]) that the next
+//!   exclusive section empties ([`MemorySystem::release_unmapped`]): their
+//!   frames are freed there, the objects leave the store there.
+//!
+//! Anything else (a file, a shared or forked mapping, a partial unmap, a
+//! range being unmapped by `sys_munmap`, a space whose lock is taken, no
+//! room for the list) is `None` with nothing changed: the kernel makes the
+//! call again the exclusive way, which handles every case and every error.
+
+use crate::hw::{AsId, Io, ObjectId, PageTable};
+use crate::mapping::{Mapping, Origin, Sharing};
+use crate::object::{ObjectKind, ObjectRef, ObjectStore};
+use crate::posix::{checked_range, choose_address, parse_mmap};
+use crate::system::MemorySystem;
+use crate::tlb::{free_frames, TLB_BATCH_LIMIT};
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+use neoos_abi::layout::{USER_BASE, USER_END};
+use neoos_abi::mman;
+
+/// Most mappings one shared `munmap` removes (more go the exclusive way).
+const MOST_MAPPINGS: usize = 8;
+
+/// An unmapped mapping's object reference and the object pages it showed,
+/// waiting for [`MemorySystem::release_unmapped`].
+pub(crate) type Unmapped = (ObjectRef, (u64, u64));
+
+impl MemorySystem {
+    /// POSIX `mmap` of private anonymous memory (`flags` exactly
+    /// `MAP_PRIVATE | MAP_ANON`) with shared access to the system, when the
+    /// space's lock is free and holds fewer than `most_mappings` mappings:
+    /// the mapping's address, or `None` with nothing changed (any error
+    /// included: the exclusive way reports it).
+    pub fn mmap_shared(
+        &self,
+        id: AsId,
+        hint: u64,
+        len: u64,
+        prot: u32,
+        flags: u32,
+        most_mappings: usize,
+    ) -> Option<u64> {
+        if flags != mman::MAP_PRIVATE | mman::MAP_ANON {
+            return None;
+        }
+        let req = parse_mmap(len, prot, flags, None, 0).ok()?;
+        let mut space = self.spaces.get(&id)?.try_write()?;
+        if space.mapping_count() >= most_mappings {
+            return None;
+        }
+        let start = choose_address(&space, hint, &req).ok()?;
+        let mapping = Mapping {
+            start,
+            end: start + req.len,
+            prot: req.prot,
+            max_prot: req.max_prot,
+            sharing: Sharing::Private,
+            backing: None,
+            origin: Origin::Posix,
+        };
+        // Without a backing, a refused mapping holds nothing to give back.
+        space.insert(mapping).ok()?;
+        self.store.shared_map_calls.fetch_add(1, Ordering::Relaxed);
+        Some(start)
+    }
+
+    /// POSIX `munmap` with shared access to the system, in the module's
+    /// case: `Some` once the range's mappings are gone and no TLB holds
+    /// their entries, `None` with nothing changed.
+    pub fn munmap_shared(&self, id: AsId, pt: &dyn PageTable, addr: u64, len: u64) -> Option<()> {
+        let (start, end) = checked_range(addr, len).ok()?;
+        if start < USER_BASE || end > USER_END || !pt.changes_shared() {
+            return None;
+        }
+        let mut space = self.spaces.get(&id)?.try_write()?;
+        if space.being_unmapped(start, end) {
+            return None;
+        }
+        let mut starts = [0u64; MOST_MAPPINGS];
+        let mut count = 0;
+        let first = space.mapping_start_at(start).unwrap_or(start);
+        for (_, m) in space.mappings.range(first..end) {
+            let inside = start <= m.start && m.end <= end;
+            if count == MOST_MAPPINGS || !inside || !unmaps_alone(m, &self.store) {
+                return None;
+            }
+            starts[count] = m.start;
+            count += 1;
+        }
+        let mut unmapped = self.store.unmapped.try_lock()?;
+        unmapped.try_reserve(count).ok()?;
+        // Nothing changed before this point.
+        let mut flush = Flush::default();
+        for &at in &starts[..count] {
+            let Some(m) = space.remove(at) else {
+                continue;
+            };
+            let pages = m.object_pages(m.start, m.end);
+            if let Some((object, first, last)) = pages {
+                remove_entries(&m, &self.store, object, (first, last), pt, &mut flush);
+            }
+            if let (Some(b), Some((_, first, last))) = (m.backing, pages) {
+                unmapped.push((b.object, (first, last)));
+            }
+        }
+        flush.finish(pt, &self.store);
+        if !unmapped.is_empty() {
+            self.store.unmapped_waiting.store(true, Ordering::Release);
+        }
+        drop(unmapped);
+        self.store.shared_map_calls.fetch_add(1, Ordering::Relaxed);
+        Some(())
+    }
+
+    /// Gives back the objects of the mappings the shared `munmap` removed
+    /// (their frames are freed: no entry shows them, no TLB holds one).
+    /// Cheap when there are none; the kernel calls it at the start of
+    /// every exclusive section, before anything else can meet them.
+    #[inline]
+    pub fn release_unmapped(&mut self, io: &mut Io) {
+        if !*self.store.unmapped_waiting.get_mut() {
+            return;
+        }
+        self.release_unmapped_now(io);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn release_unmapped_now(&mut self, io: &mut Io) {
+        *self.store.unmapped_waiting.get_mut() = false;
+        let list = core::mem::take(self.store.unmapped.get_mut());
+        let mut frees = Vec::new();
+        for (object, pages) in list {
+            self.store.drop_mapping(io, object, pages, true, &mut frees);
+        }
+        free_frames(&mut frees, io.frames, self.store.frames_in_use.get_mut());
+    }
+
+    /// Calls `mmap_shared` and `munmap_shared` made so far.
+    pub fn shared_map_calls(&self) -> u64 {
+        self.store.shared_map_calls.load(Ordering::Relaxed)
+    }
+}
+
+/// Whether removing `m` whole touches nothing but its space: private
+/// anonymous memory of the POSIX calls whose object, if any, no other
+/// mapping, descriptor or child references and which shadows nothing.
+fn unmaps_alone(m: &Mapping, store: &ObjectStore) -> bool {
+    if m.sharing != Sharing::Private || m.origin != Origin::Posix {
+        return false;
+    }
+    let Some(id) = m.object_id() else {
+        return true;
+    };
+    store.get(id).is_some_and(|o| {
+        matches!(o.kind, ObjectKind::Anonymous)
+            && o.map_refs == 1
+            && o.handle_refs == 0
+            && o.below.is_none()
+            && o.children == [None, None]
+    })
+}
+
+/// Removes the entries of `m`'s pages `first..last` of `object` (pages the
+/// object holds: the only ones an entry can show).
+fn remove_entries(
+    m: &Mapping,
+    store: &ObjectStore,
+    object: ObjectId,
+    (first, last): (u64, u64),
+    pt: &dyn PageTable,
+    flush: &mut Flush,
+) {
+    let Some(o) = store.get(object) else {
+        return;
+    };
+    // No one else can take this lock now: only this mapping showed the
+    // object, and the space's write lock keeps its faults out.
+    let pages = o.pages.lock();
+    for (index, _) in pages.range(first..last) {
+        let va = m.va_of_object_page(index);
+        if pt.unmap_shared(va) {
+            flush.page(va);
+        }
+    }
+}
+
+/// The entries a shared `munmap` removed, flushed at once at its end:
+/// single pages up to [`TLB_BATCH_LIMIT`], the whole TLB above.
+struct Flush {
+    pages: [u64; TLB_BATCH_LIMIT],
+    count: usize,
+    full: bool,
+}
+
+impl Default for Flush {
+    fn default() -> Self {
+        Flush {
+            pages: [0; TLB_BATCH_LIMIT],
+            count: 0,
+            full: false,
+        }
+    }
+}
+
+impl Flush {
+    fn page(&mut self, va: u64) {
+        match self.pages.get_mut(self.count) {
+            Some(slot) => {
+                *slot = va;
+                self.count += 1;
+            }
+            None => self.full = true,
+        }
+    }
+
+    fn finish(self, pt: &dyn PageTable, store: &ObjectStore) {
+        if self.full {
+            pt.flush_pages_shared(None);
+            store.shared_full_flushes.fetch_add(1, Ordering::Relaxed);
+        } else if self.count > 0 {
+            pt.flush_pages_shared(Some(&self.pages[..self.count]));
+            store
+                .shared_single_flushes
+                .fetch_add(self.count as u64, Ordering::Relaxed);
+        }
+    }
+}

@@ -196,6 +196,18 @@ impl PageTable for HardwarePageTable {
             Err(_) => VacantMap::NoMem,
         }
     }
+    fn changes_shared(&self) -> bool {
+        true
+    }
+    fn unmap_shared(&self, va: u64) -> bool {
+        self.tables.unmap_shared(va)
+    }
+    fn flush_pages_shared(&self, pages: Option<&[u64]>) {
+        match pages {
+            Some(pages) => self.tables.invalidate_pages(pages),
+            None => self.tables.invalidate_all(),
+        }
+    }
     fn unmap(&mut self, va: u64) -> Option<UnmappedPage> {
         let page = self.tables.unmap(va).map(info_of);
         self.removed += usize::from(page.is_some());

@@ -231,10 +231,11 @@ pub fn report_threads_if_unlocked(cpu: usize) {
 pub fn with_kernel<R>(f: impl FnOnce(&mut Kernel<KernelPlatform>) -> R) -> R {
     GATE.enter();
     let result = {
-        let mut guard = KERNEL.write();
+        let mut guard = write_kernel();
         let k = guard.as_mut().expect("kernel state is set up at boot");
         k.processes_mut()
             .set_cpu(percpu::current().index() as usize);
+        k.release_unmapped();
         let result = f(k);
         let wake = k.processes_mut().take_cpus_to_wake();
         if wake != 0 {
@@ -247,6 +248,20 @@ pub fn with_kernel<R>(f: impl FnOnce(&mut Kernel<KernelPlatform>) -> R) -> R {
     };
     GATE.leave();
     result
+}
+
+/// The write side of the kernel lock, for the holder of the gate: it waits
+/// only for the readers already in, serving the TLB flushes they ask of
+/// this CPU meanwhile (a `munmap` made under the read side waits for them).
+#[inline]
+fn write_kernel() -> spin::RwLockWriteGuard<'static, Option<Kernel<KernelPlatform>>> {
+    loop {
+        if let Some(guard) = KERNEL.try_write() {
+            return guard;
+        }
+        smp::serve_flush_request();
+        core::hint::spin_loop();
+    }
 }
 
 /// The boot CPU's scheduler loop: runs until every program has ended and
@@ -600,6 +615,31 @@ fn resolve_fault_shared(address: u64, access: Access) -> bool {
         FAULTS_AT_ONCE.fetch_add(1, Ordering::Relaxed);
     }
     resolved
+}
+
+/// Call `number` made under the read side of the kernel lock
+/// (`Kernel::system_call_shared`: `mmap` of private anonymous memory,
+/// `munmap` of such mappings), as [`resolve_fault_shared`] makes faults:
+/// its return value, or `None` with nothing changed (the call goes the
+/// writing way).
+#[inline]
+pub fn system_call_shared(number: usize, regs: [u64; 6]) -> Option<i64> {
+    if !neoos_kernel_core::syscall::may_run_shared(number) || !SHARED_FAULTS.load(Ordering::Relaxed)
+    {
+        return None;
+    }
+    system_call_shared_now(number, regs)
+}
+
+#[inline(never)]
+fn system_call_shared_now(number: usize, regs: [u64; 6]) -> Option<i64> {
+    if !GATE.is_free() {
+        return None;
+    }
+    let guard = KERNEL.try_read()?;
+    let k = guard.as_ref()?;
+    let cpu = percpu::current().index() as usize;
+    k.system_call_shared(cpu, number, regs)
 }
 
 /// Notes, for this CPU, the frame the fault's first attempt left to be

@@ -25,6 +25,10 @@ pub fn handle(frame: &mut TrapFrame) {
         frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
     ];
     let number = frame.rax as usize;
+    if let Some(rax) = process::system_call_shared(number, regs) {
+        frame.rax = rax as u64;
+        return;
+    }
     // The result is converted inside the lock; a call that needs the
     // scheduler comes back out of it. The value of a call done comes out
     // through `done`, beside the (large) result: carried in it, the

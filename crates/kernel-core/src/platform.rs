@@ -82,14 +82,16 @@ pub trait Platform {
     }
 }
 
-/// Counts of the page faults resolved under the read side of the kernel
-/// lock (system-wide, since boot), shown by `/proc/meminfo`.
+/// Counts of the page faults and mapping calls made under the read side
+/// of the kernel lock (system-wide, since boot), shown by `/proc/meminfo`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SharedFaultCounters {
     /// Faults resolved so (`neoos_mm`'s `fault_shared`).
     pub resolved: u64,
     /// Those that began while another was under way on another CPU.
     pub at_once: u64,
+    /// `mmap` and `munmap` calls made so (`neoos_mm`'s `shared_map.rs`).
+    pub map_calls: u64,
 }
 
 /// Counts of the copy-on-write copies faults left to be made outside the

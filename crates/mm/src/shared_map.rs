@@ -130,21 +130,20 @@ impl MemorySystem {
         Some(())
     }
 
+    /// Whether mappings the shared `munmap` removed wait for
+    /// [`Self::release_unmapped`].
+    #[inline]
+    pub fn has_unmapped(&self) -> bool {
+        self.store.unmapped_waiting.load(Ordering::Acquire)
+    }
+
     /// Gives back the objects of the mappings the shared `munmap` removed
     /// (their frames are freed: no entry shows them, no TLB holds one).
     /// Cheap when there are none; the kernel calls it at the start of
     /// every exclusive section, before anything else can meet them.
-    #[inline]
-    pub fn release_unmapped(&mut self, io: &mut Io) {
-        if !*self.store.unmapped_waiting.get_mut() {
-            return;
-        }
-        self.release_unmapped_now(io);
-    }
-
     #[cold]
     #[inline(never)]
-    fn release_unmapped_now(&mut self, io: &mut Io) {
+    pub fn release_unmapped(&mut self, io: &mut Io) {
         *self.store.unmapped_waiting.get_mut() = false;
         let list = core::mem::take(self.store.unmapped.get_mut());
         let mut frees = Vec::new();

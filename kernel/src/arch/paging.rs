@@ -397,7 +397,8 @@ impl UserPageTable {
     /// loses the race gives its table back and goes on through the
     /// winner's). `Ok(false)`: an entry was there (or `virt` is not a user
     /// address); nothing changed. Not-present to present needs no flush.
-    /// The callers change nothing else in the table meanwhile: every
+    /// The callers change nothing else in the table meanwhile but entries
+    /// of ranges no fault of theirs meets ([`Self::unmap_shared`]): every
     /// other change, and every table's release, is made with the owner
     /// borrowed exclusively (the kernel lock held for writing).
     pub fn map_vacant(
@@ -425,6 +426,33 @@ impl UserPageTable {
         Ok(leaf
             .compare_exchange(0, new, Ordering::Release, Ordering::Relaxed)
             .is_ok())
+    }
+
+    /// Removes the entry of user page `virt` through a shared borrow, in
+    /// one atomic exchange: `true` if one was present. Tables stay linked.
+    /// The caller (a `munmap` made under the read side of the kernel lock,
+    /// `neoos_mm`'s `shared_map.rs`) holds its address space's lock for
+    /// writing, so no fault installs in `virt`'s range meanwhile, and
+    /// flushes the TLBs afterwards.
+    pub fn unmap_shared(&self, virt: u64) -> bool {
+        if virt >= USER_HALF_END {
+            return false;
+        }
+        let mut current = self.root;
+        for level in (1..4).rev() {
+            // SAFETY: `current` is our root or a table linked under it,
+            // which stays linked while `self` is borrowed (tables are
+            // released only with the owner borrowed exclusively).
+            let entry = unsafe { &atomic_table(current)[index(virt, level)] };
+            let e = entry.load(Ordering::Acquire);
+            if e & PRESENT == 0 || e & HUGE != 0 {
+                return false;
+            }
+            current = e & ADDRESS_MASK;
+        }
+        // SAFETY: as above, `current` is a level-1 table of ours.
+        let leaf = unsafe { &atomic_table(current)[index(virt, 0)] };
+        leaf.swap(0, Ordering::AcqRel) & PRESENT != 0
     }
 
     /// The present entry of user page `virt`: (frame, flags).

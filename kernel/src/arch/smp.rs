@@ -408,8 +408,8 @@ pub fn ipi_counts() -> IpiCounters {
 /// is the table's set of CPUs that may have it loaded (see
 /// `UserPageTable`): only they are looked at, and a CPU of it found on
 /// another table leaves it (the lazy trim; it can only load this one again
-/// under the kernel lock, which the caller holds). The caller has done
-/// its own CPU's.
+/// under the write side of the kernel lock, and the caller holds one side).
+/// The caller has done its own CPU's.
 pub fn flush_remote(root: u64, cpus: &AtomicU64, flush: RemoteFlush) {
     let me = percpu::current();
     let pages = match flush {
@@ -433,7 +433,7 @@ pub fn flush_remote(root: u64, cpus: &AtomicU64, flush: RemoteFlush) {
                 write_flush_list(me, pages);
             }
         }
-        cpu.flush_request.store(request, Ordering::Release);
+        claim_flush_slot(cpu, request);
         apic::send_vector(cpu.apic_id(), apic::FLUSH_VECTOR);
         FLUSH_IPIS.fetch_add(1, Ordering::Relaxed);
         match pages {
@@ -448,6 +448,21 @@ pub fn flush_remote(root: u64, cpus: &AtomicU64, flush: RemoteFlush) {
             serve_flush_request();
             core::hint::spin_loop();
         }
+    }
+}
+
+/// Puts `request` in `cpu`'s request slot once no other CPU's is there:
+/// several CPUs may flush at once (`munmap`s made under the read side of
+/// the kernel lock); each waits for the slot serving the requests made
+/// of it meanwhile, as it waits for the flush itself.
+fn claim_flush_slot(cpu: &PerCpu, request: u64) {
+    while cpu
+        .flush_request
+        .compare_exchange(0, request, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        serve_flush_request();
+        core::hint::spin_loop();
     }
 }
 

@@ -1056,6 +1056,7 @@ impl<P: Platform> Kernel<P> {
             crate::platform::SharedFaultCounters {
                 resolved: self.memory.shared_faults(),
                 at_once: self.platform.faults_at_once(),
+                map_calls: self.memory.shared_map_calls(),
             },
         )
     }

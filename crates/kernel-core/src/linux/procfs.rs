@@ -163,6 +163,7 @@ pub fn meminfo(
         ("CopiesDropped:", copies.dropped),
         ("FaultsShared:", faults.resolved),
         ("FaultsAtOnce:", faults.at_once),
+        ("MapCallsShared:", faults.map_calls),
     ];
     for (name, value) in counts {
         let _ = writeln!(out, "{name:<16}{value:>8}");
@@ -269,14 +270,16 @@ mod tests {
         let faults = SharedFaultCounters {
             resolved: 33,
             at_once: 4,
+            map_calls: 6,
         };
         let text = meminfo(1000, 250, 10, disk, ipis, copies, faults);
         assert!(text.contains("\nDiskRequests:          9\n"));
         assert!(text.contains("\nDiskInterrupts:        4\n"));
-        let tail: alloc::vec::Vec<&str> = text.lines().rev().take(8).collect();
+        let tail: alloc::vec::Vec<&str> = text.lines().rev().take(9).collect();
         assert_eq!(
             tail,
             [
+                "MapCallsShared:        6",
                 "FaultsAtOnce:          4",
                 "FaultsShared:         33",
                 "CopiesDropped:         1",

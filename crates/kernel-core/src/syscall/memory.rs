@@ -247,7 +247,70 @@ impl<P: Platform> MemoryCaller<'_, P> {
     }
 }
 
+/// Whether call `number` may be one a [`Kernel::system_call_shared`]
+/// makes (POSIX or Linux `mmap` and `munmap`): the others are not tried
+/// that way.
+#[inline]
+pub fn may_run_shared(number: usize) -> bool {
+    use neoos_abi::linux::nr as linux;
+    use neoos_abi::nr as neo;
+    matches!(
+        number,
+        neo::MMAP | neo::MUNMAP | linux::MMAP | linux::MUNMAP
+    )
+}
+
 impl<P: Platform> Kernel<P> {
+    /// Call `number` (arguments `regs`) of the thread CPU `cpu` runs, made
+    /// with shared access to the kernel (its lock held for reading: faults
+    /// and these calls go on on other CPUs at once) when it is `mmap` of
+    /// private anonymous memory or `munmap` of whole such mappings
+    /// (`neoos_mm`'s `shared_map.rs`) and nothing would refuse it (heap
+    /// reserve, frames low, mapping count, RLIMIT_AS): its return value.
+    /// `None` changes nothing: the call is then made with
+    /// [`Self::system_call`], which reports every error.
+    pub fn system_call_shared(&self, cpu: usize, number: usize, regs: [u64; 6]) -> Option<i64> {
+        let pid = self.processes.running_process_on(cpu)?;
+        let p = self.processes.get(pid)?;
+        let decoded = crate::linux::decode_for(&p.abi, number, regs)?;
+        let super::Call::Memory(call) = decoded.call else {
+            return None;
+        };
+        if self.platform.heap_room() == 0 || crate::reclaim::frames_low(&self.platform) {
+            return None;
+        }
+        let value = match call {
+            MemoryCall::Mmap {
+                addr,
+                len,
+                prot,
+                flags,
+                ..
+            } if address_space_limit(&p.abi).is_none() => {
+                self.memory
+                    .mmap_shared(p.space, addr, len, prot, flags, MAPPINGS_MAX)?
+            }
+            MemoryCall::Munmap { addr, len } => {
+                let table = p.table.as_ref()?;
+                self.memory.munmap_shared(p.space, table, addr, len)?;
+                0
+            }
+            _ => return None,
+        };
+        Some(decoded.personality.result(Ok(value as i64)))
+    }
+
+    /// Gives back what the `munmap`s made with shared access left
+    /// (`neoos_mm::MemorySystem::release_unmapped`): the kernel calls it
+    /// first in every section with exclusive access.
+    #[inline]
+    pub fn release_unmapped(&mut self) {
+        if !self.memory.has_unmapped() {
+            return;
+        }
+        let (memory, mut io) = self.memory_io();
+        memory.release_unmapped(&mut io);
+    }
     #[inline]
     pub(super) fn memory_call(&mut self, pid: Pid, call: MemoryCall) -> Result<i64, Errno> {
         match call {

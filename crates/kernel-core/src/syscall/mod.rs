@@ -25,7 +25,9 @@ use crate::platform::Platform;
 use crate::process::Pid;
 
 pub use decode::{decode_neo, Decoded, NEO_UNKNOWN_CALL};
-pub use memory::{MapsProgress, MincoreProgress, MAPS_BATCH, MAPS_STEP_BATCHES, MINCORE_STEP_WORK};
+pub use memory::{
+    may_run_shared, MapsProgress, MincoreProgress, MAPS_BATCH, MAPS_STEP_BATCHES, MINCORE_STEP_WORK,
+};
 pub use processes::KillOutcome;
 
 /// A user-space address given to a call.

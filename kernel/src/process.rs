@@ -254,13 +254,25 @@ pub fn with_kernel<R>(f: impl FnOnce(&mut Kernel<KernelPlatform>) -> R) -> R {
 /// only for the readers already in, serving the TLB flushes they ask of
 /// this CPU meanwhile (a `munmap` made under the read side waits for them).
 #[inline]
-fn write_kernel() -> spin::RwLockWriteGuard<'static, Option<Kernel<KernelPlatform>>> {
+fn write_kernel() -> KernelWriteGuard {
+    match KERNEL.try_write() {
+        Some(guard) => guard,
+        None => write_kernel_after_readers(),
+    }
+}
+
+type KernelWriteGuard = spin::RwLockWriteGuard<'static, Option<Kernel<KernelPlatform>>>;
+
+/// [`write_kernel`] when readers are in.
+#[cold]
+#[inline(never)]
+fn write_kernel_after_readers() -> KernelWriteGuard {
     loop {
+        smp::serve_flush_request();
+        core::hint::spin_loop();
         if let Some(guard) = KERNEL.try_write() {
             return guard;
         }
-        smp::serve_flush_request();
-        core::hint::spin_loop();
     }
 }
 

@@ -217,6 +217,12 @@ impl MemorySystem {
     pub fn mapping_count(&self, id: AsId) -> usize {
         self.spaces.space(&id).map_or(0, |s| s.mapping_count())
     }
+
+    /// [`Self::mapping_count`] with the system held exclusively (the
+    /// mapping calls' check: no lock word touched).
+    pub fn mappings_held(&mut self, id: AsId) -> usize {
+        self.spaces.space_mut(&id).map_or(0, |s| s.mapping_count())
+    }
 }
 
 /// Formats a listing, one line per mapping, as [`write_maps_line`] does

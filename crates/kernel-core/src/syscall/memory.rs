@@ -305,9 +305,14 @@ impl<P: Platform> Kernel<P> {
     /// first in every section with exclusive access.
     #[inline]
     pub fn release_unmapped(&mut self) {
-        if !self.memory.has_unmapped() {
-            return;
+        if self.memory.has_unmapped() {
+            self.release_unmapped_now();
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn release_unmapped_now(&mut self) {
         let (memory, mut io) = self.memory_io();
         memory.release_unmapped(&mut io);
     }
@@ -650,7 +655,7 @@ impl<P: Platform> Kernel<P> {
 /// mapping is only looked up when the count is that close to the bound.
 #[inline]
 fn mapping_room_check_for(
-    memory: &MemorySystem,
+    memory: &mut MemorySystem,
     space: AsId,
     call: &MemoryCall,
 ) -> Result<(), Errno> {
@@ -666,7 +671,7 @@ fn mapping_room_check_for(
         MemoryCall::Mprotect { addr, len, .. } => (2, Some((addr, len))),
         _ => return Ok(()),
     };
-    let count = memory.mapping_count(space);
+    let count = memory.mappings_held(space);
     if count + most <= MAPPINGS_MAX {
         return Ok(());
     }

@@ -200,3 +200,60 @@ fn madv_free_by_linux_number_zeroes_private_anonymous_pages() {
     assert_eq!(sys(&mut k, pid, nr::MADVISE, [a, PAGE, free, 0, 0, 0]), 0);
     assert_eq!(peek(&mut k, pid, a, 4), [0; 4]);
 }
+
+#[test]
+fn private_anonymous_mmap_is_made_with_shared_access_and_the_rest_the_writing_way() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    k.processes_mut().set_cpu(0);
+    assert!(k.processes_mut().pick_next().is_some());
+    assert_eq!(k.processes().running_process_on(0), Some(pid));
+    let (none, anon, shared) = (u64::MAX, 0x22, 0x21);
+    let calls = |k: &K| k.memory().shared_map_calls();
+    let addr = k
+        .system_call_shared(0, nr::MMAP, [0, 4 * PAGE, 3, anon, none, 0])
+        .expect("made with shared access") as u64;
+    assert_eq!(calls(&k), 1);
+    poke(&mut k, pid, addr + PAGE, b"shared");
+    assert_eq!(peek(&mut k, pid, addr + PAGE, 6), b"shared");
+    // Not its case, or refused: nothing changed, the writing way answers.
+    let before = k
+        .memory()
+        .maps(k.processes().get(pid).unwrap().space)
+        .count();
+    let refused = [
+        (0, nr::MMAP, [0, 4 * PAGE, 3, shared, none, 0]),
+        (0, nr::MMAP, [0, 0, 3, anon, none, 0]),
+        (0, nr::MMAP, [0, PAGE, 0xff, anon, none, 0]),
+        (0, nr::MMAP, [0x4000_0000, PAGE, 3, anon | 0x10, none, 0]),
+        (1, nr::MMAP, [0, PAGE, 3, anon, none, 0]),
+        (0, nr::GETPID, [0; 6]),
+        // The test platform's page table cannot change through a shared
+        // reference.
+        (0, nr::MUNMAP, [addr, 4 * PAGE, 0, 0, 0, 0]),
+    ];
+    for (cpu, number, args) in refused {
+        assert_eq!(
+            k.system_call_shared(cpu, number, args),
+            None,
+            "{number} {args:?}"
+        );
+    }
+    assert_eq!(
+        k.memory()
+            .maps(k.processes().get(pid).unwrap().space)
+            .count(),
+        before
+    );
+    assert_eq!(calls(&k), 1);
+    assert_eq!(
+        sys(&mut k, pid, nr::MMAP, [0, 0, 3, anon, none, 0]),
+        -i64::from(errno::EINVAL)
+    );
+    // With the kernel heap at its reserve the writing way decides.
+    k.platform.heap_room = Some(0);
+    assert_eq!(
+        k.system_call_shared(0, nr::MMAP, [0, PAGE, 3, anon, none, 0]),
+        None
+    );
+}

@@ -54,7 +54,7 @@ pub(crate) fn frames_low<P: Platform>(platform: &P) -> bool {
 }
 
 /// The process table as the mapping core's reclaim reaches it.
-struct ProcessTables<'a, T, C>(&'a mut ProcessTable<T, C>);
+pub(crate) struct ProcessTables<'a, T, C>(pub(crate) &'a mut ProcessTable<T, C>);
 
 impl<T: PageTable, C> SpaceTables for ProcessTables<'_, T, C> {
     fn table(&mut self, space: AsId) -> Option<&mut dyn PageTable> {

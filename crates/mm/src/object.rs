@@ -313,7 +313,7 @@ pub struct ObjectStore {
     pub(crate) shared_map_calls: AtomicU64,
     pub(crate) shared_single_flushes: AtomicU64,
     pub(crate) shared_full_flushes: AtomicU64,
-    pub(crate) unmapped: spin::Mutex<Vec<crate::shared_map::Unmapped>>,
+    pub(crate) unmapped: spin::Mutex<crate::shared_map::Unmapped>,
     pub(crate) unmapped_waiting: core::sync::atomic::AtomicBool,
     scratch: crate::tlb::BatchLists,
     /// Where the reclaim clock stands among the cached file pages.

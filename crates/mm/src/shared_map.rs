@@ -16,9 +16,10 @@
 //!   their entries are removed (one per page the object holds: entries
 //!   only show the chain's pages) and flushed from every TLB before the
 //!   call returns. The objects, referenced by nothing the other paths can
-//!   reach, go to a list ([`ObjectStore::unmapped`]) that the next
-//!   exclusive section empties ([`MemorySystem::release_unmapped`]): their
-//!   frames are freed there, the objects leave the store there.
+//!   reach, and the range go to a list ([`ObjectStore::unmapped`]) that the
+//!   next exclusive section empties ([`MemorySystem::release_unmapped`]):
+//!   the objects' frames are freed there, the objects leave the store
+//!   there, the page tables the range emptied are freed there.
 //!
 //! Anything else (a file, a shared or forked mapping, a partial unmap, a
 //! range being unmapped by `sys_munmap`, a space whose lock is taken, no
@@ -29,6 +30,7 @@ use crate::hw::{AsId, Io, ObjectId, PageTable};
 use crate::mapping::{Mapping, Origin, Sharing};
 use crate::object::{ObjectKind, ObjectRef, ObjectStore};
 use crate::posix::{checked_range, choose_address, parse_mmap};
+use crate::reclaim::SpaceTables;
 use crate::system::MemorySystem;
 use crate::tlb::{free_frames, TLB_BATCH_LIMIT};
 use alloc::vec::Vec;
@@ -39,9 +41,14 @@ use neoos_abi::mman;
 /// Most mappings one shared `munmap` removes (more go the exclusive way).
 const MOST_MAPPINGS: usize = 8;
 
-/// An unmapped mapping's object reference and the object pages it showed,
-/// waiting for [`MemorySystem::release_unmapped`].
-pub(crate) type Unmapped = (ObjectRef, (u64, u64));
+/// What the shared `munmap`s left for [`MemorySystem::release_unmapped`]:
+/// the unmapped mappings' object references with the object pages each
+/// showed, and the ranges unmapped (whose emptied page tables are freed).
+#[derive(Default)]
+pub(crate) struct Unmapped {
+    objects: Vec<(ObjectRef, (u64, u64))>,
+    ranges: Vec<(AsId, u64, u64)>,
+}
 
 impl MemorySystem {
     /// POSIX `mmap` of private anonymous memory (`flags` exactly
@@ -106,7 +113,8 @@ impl MemorySystem {
             count += 1;
         }
         let mut unmapped = self.store.unmapped.try_lock()?;
-        unmapped.try_reserve(count).ok()?;
+        unmapped.objects.try_reserve(count).ok()?;
+        unmapped.ranges.try_reserve(1).ok()?;
         // Nothing changed before this point.
         let mut flush = Flush::default();
         for &at in &starts[..count] {
@@ -118,11 +126,12 @@ impl MemorySystem {
                 remove_entries(&m, &self.store, object, (first, last), pt, &mut flush);
             }
             if let (Some(b), Some((_, first, last))) = (m.backing, pages) {
-                unmapped.push((b.object, (first, last)));
+                unmapped.objects.push((b.object, (first, last)));
             }
         }
         flush.finish(pt, &self.store);
-        if !unmapped.is_empty() {
+        if count > 0 {
+            unmapped.ranges.push((id, start, end));
             self.store.unmapped_waiting.store(true, Ordering::Release);
         }
         drop(unmapped);
@@ -137,17 +146,24 @@ impl MemorySystem {
         self.store.unmapped_waiting.load(Ordering::Acquire)
     }
 
-    /// Gives back the objects of the mappings the shared `munmap` removed
-    /// (their frames are freed: no entry shows them, no TLB holds one).
-    /// Cheap when there are none; the kernel calls it at the start of
-    /// every exclusive section, before anything else can meet them.
+    /// Gives back what the shared `munmap`s left: the objects of the
+    /// mappings they removed (their frames are freed: no entry shows them,
+    /// no TLB holds one) and the page tables their ranges emptied (of the
+    /// spaces `tables` still has). The kernel calls it, when
+    /// [`Self::has_unmapped`], at the start of every exclusive section,
+    /// before anything else can meet them.
     #[cold]
     #[inline(never)]
-    pub fn release_unmapped(&mut self, io: &mut Io) {
+    pub fn release_unmapped(&mut self, io: &mut Io, tables: &mut dyn SpaceTables) {
         *self.store.unmapped_waiting.get_mut() = false;
-        let list = core::mem::take(self.store.unmapped.get_mut());
+        let Unmapped { objects, ranges } = core::mem::take(self.store.unmapped.get_mut());
+        for (space, start, end) in ranges {
+            if let Some(pt) = tables.table(space) {
+                pt.release_tables(start, end);
+            }
+        }
         let mut frees = Vec::new();
-        for (object, pages) in list {
+        for (object, pages) in objects {
             self.store.drop_mapping(io, object, pages, true, &mut frees);
         }
         free_frames(&mut frees, io.frames, self.store.frames_in_use.get_mut());

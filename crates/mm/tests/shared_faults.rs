@@ -25,6 +25,8 @@ struct LockedTable {
     /// Pages invalidated one by one and whole-TLB flushes asked through
     /// `flush_pages_shared`.
     shared_flushes: (AtomicU64, AtomicU64),
+    /// The ranges whose emptied tables were to be released.
+    released: Vec<(u64, u64)>,
     /// Makes `map_vacant` fail as without table memory.
     no_table_memory: bool,
 }
@@ -123,6 +125,19 @@ impl PageTable for LockedTable {
     }
     fn flush_page(&mut self, _va: u64) {}
     fn flush_all(&mut self) {}
+    fn release_tables(&mut self, start: u64, end: u64) {
+        self.released.push((start, end));
+    }
+}
+
+/// The one space's table, as the release of a shared `munmap`'s leftovers
+/// reaches it.
+struct OneTable<'a>(AsId, &'a mut LockedTable);
+
+impl neoos_mm::SpaceTables for OneTable<'_> {
+    fn table(&mut self, space: AsId) -> Option<&mut dyn PageTable> {
+        (space == self.0).then_some(&mut *self.1 as &mut dyn PageTable)
+    }
 }
 
 /// Frames in a fixed arena: their bytes for the exclusive paths (file
@@ -296,8 +311,15 @@ impl System {
 
     /// What the kernel does first in each exclusive section.
     fn release_unmapped(&mut self) {
-        let mut hw = Hw::new(&mut self.pt, &mut self.frames, &mut self.pager);
-        self.vm.release_unmapped(&mut hw.io());
+        if !self.vm.has_unmapped() {
+            return;
+        }
+        let mut tables = OneTable(self.space, &mut self.pt);
+        let mut io = neoos_mm::Io {
+            frames: &mut self.frames,
+            pager: &mut self.pager,
+        };
+        self.vm.release_unmapped(&mut io, &mut tables);
     }
 
     /// The mappings (start, end), entries, live frames and counters: all a
@@ -678,9 +700,18 @@ fn a_shared_munmap_flushes_before_it_returns_and_frees_at_the_next_exclusive_sec
     assert_eq!((stats.tlb_single_flushes, stats.tlb_full_flushes), (8, 1));
     assert_eq!(s.pt.len(), 0);
     assert_eq!(s.vm.maps(s.space).count(), 0);
-    // The frames wait for the next exclusive section.
+    // The frames and tables wait for the next exclusive section.
     assert_eq!(s.frames.live(), 48);
+    s.pt.released.clear();
     s.release_unmapped();
+    assert_eq!(
+        s.pt.released,
+        [
+            (small, small + 8 * PAGE_SIZE),
+            (large, large + 40 * PAGE_SIZE)
+        ],
+        "the ranges' emptied tables released"
+    );
     assert_eq!((s.frames.live(), s.vm.stats().frames_in_use), (0, 0));
     assert_eq!(s.vm.object_count(), 0);
     // The range is free again: a new mapping may take it.

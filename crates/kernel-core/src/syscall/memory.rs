@@ -313,8 +313,12 @@ impl<P: Platform> Kernel<P> {
     #[cold]
     #[inline(never)]
     fn release_unmapped_now(&mut self) {
-        let (memory, mut io) = self.memory_io();
-        memory.release_unmapped(&mut io);
+        let mut io = neoos_mm::Io {
+            frames: self.platform.frames(),
+            pager: &mut self.fs.disk,
+        };
+        let mut tables = crate::reclaim::ProcessTables(&mut self.processes);
+        self.memory.release_unmapped(&mut io, &mut tables);
     }
     #[inline]
     pub(super) fn memory_call(&mut self, pid: Pid, call: MemoryCall) -> Result<i64, Errno> {

@@ -199,8 +199,8 @@ impl PageTable for HardwarePageTable {
     fn changes_shared(&self) -> bool {
         true
     }
-    fn unmap_shared(&self, va: u64) -> bool {
-        self.tables.unmap_shared(va)
+    fn unmap_shared(&self, pages: &[u64]) {
+        self.tables.unmap_shared(pages)
     }
     fn flush_pages_shared(&self, pages: Option<&[u64]>) {
         match pages {

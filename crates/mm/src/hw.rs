@@ -186,14 +186,14 @@ pub trait PageTable {
     fn changes_shared(&self) -> bool {
         false
     }
-    /// Removes the entry for `va` through a shared reference, returning
-    /// whether one was there: several CPUs may change one table at once,
-    /// each in a range no one else changes (the space's write lock keeps
-    /// the others out of it), so only entries change, atomically; tables
-    /// stay. The caller flushes with [`Self::flush_pages_shared`].
-    fn unmap_shared(&self, va: u64) -> bool {
-        let _ = va;
-        false
+    /// Removes the entries of `pages` (in address order; those without
+    /// one are passed over) through a shared reference: several CPUs may
+    /// change one table at once, each in a range no one else changes (the
+    /// space's write lock keeps the others out of it), so only entries
+    /// change, atomically; tables stay. The caller flushes with
+    /// [`Self::flush_pages_shared`].
+    fn unmap_shared(&self, pages: &[u64]) {
+        let _ = pages;
     }
     /// [`Self::flush_pages`] (or, for `None`, [`Self::flush_all`]) through
     /// a shared reference: several CPUs may flush at once.

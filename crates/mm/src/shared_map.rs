@@ -208,15 +208,27 @@ fn remove_entries(
         return;
     };
     // No one else can take this lock now: only this mapping showed the
-    // object, and the space's write lock keeps its faults out.
+    // object, and the space's write lock keeps its faults out. A page the
+    // object holds has an entry (or had one: flushing it anyway is
+    // harmless); they go a few at a time, in address order.
     let pages = o.pages.lock();
+    let mut batch = [0u64; ENTRIES_PER_BATCH];
+    let mut n = 0;
     for (index, _) in pages.range(first..last) {
         let va = m.va_of_object_page(index);
-        if pt.unmap_shared(va) {
-            flush.page(va);
+        flush.page(va);
+        batch[n] = va;
+        n += 1;
+        if n == ENTRIES_PER_BATCH {
+            pt.unmap_shared(&batch);
+            n = 0;
         }
     }
+    pt.unmap_shared(&batch[..n]);
 }
+
+/// Entries [`remove_entries`] hands the page table at once.
+const ENTRIES_PER_BATCH: usize = 32;
 
 /// The entries a shared `munmap` removed, flushed at once at its end:
 /// single pages up to [`TLB_BATCH_LIMIT`], the whole TLB above.

@@ -60,8 +60,11 @@ impl PageTable for LockedTable {
     fn changes_shared(&self) -> bool {
         true
     }
-    fn unmap_shared(&self, va: u64) -> bool {
-        self.entries.lock().unwrap().remove(&va).is_some()
+    fn unmap_shared(&self, pages: &[u64]) {
+        let mut entries = self.entries.lock().unwrap();
+        for va in pages {
+            entries.remove(va);
+        }
     }
     fn flush_pages_shared(&self, pages: Option<&[u64]>) {
         match pages {

@@ -428,31 +428,52 @@ impl UserPageTable {
             .is_ok())
     }
 
-    /// Removes the entry of user page `virt` through a shared borrow, in
-    /// one atomic exchange: `true` if one was present. Tables stay linked.
-    /// The caller (a `munmap` made under the read side of the kernel lock,
-    /// `neoos_mm`'s `shared_map.rs`) holds its address space's lock for
-    /// writing, so no fault installs in `virt`'s range meanwhile, and
-    /// flushes the TLBs afterwards.
-    pub fn unmap_shared(&self, virt: u64) -> bool {
+    /// Removes the entries of user pages `pages` (in address order, for
+    /// one walk per level-1 table) through a shared borrow, each by one
+    /// atomic store; pages without an entry are passed over. Tables stay
+    /// linked. The caller (a `munmap` made under the read side of the
+    /// kernel lock, `neoos_mm`'s `shared_map.rs`) holds its address space's
+    /// lock for writing, so no fault installs in these pages' range
+    /// meanwhile, and flushes the TLBs afterwards.
+    pub fn unmap_shared(&self, pages: &[u64]) {
+        let mut leaf: Option<(u64, u64)> = None;
+        for &virt in pages {
+            let block = virt >> LEAF_BLOCK_SHIFT;
+            let table = match leaf {
+                Some((b, t)) if b == block => t,
+                _ => match self.leaf_table_shared(virt) {
+                    Some(t) => {
+                        leaf = Some((block, t));
+                        t
+                    }
+                    None => continue,
+                },
+            };
+            // SAFETY: `table` is a level-1 table of ours covering `virt`
+            // (walked to for its block just now; tables are released only
+            // with the owner borrowed exclusively).
+            unsafe { &atomic_table(table)[index(virt, 0)] }.store(0, Ordering::Release);
+        }
+    }
+
+    /// The level-1 table covering user page `virt`, if linked, through a
+    /// shared borrow.
+    fn leaf_table_shared(&self, virt: u64) -> Option<u64> {
         if virt >= USER_HALF_END {
-            return false;
+            return None;
         }
         let mut current = self.root;
         for level in (1..4).rev() {
             // SAFETY: `current` is our root or a table linked under it,
             // which stays linked while `self` is borrowed (tables are
             // released only with the owner borrowed exclusively).
-            let entry = unsafe { &atomic_table(current)[index(virt, level)] };
-            let e = entry.load(Ordering::Acquire);
+            let e = unsafe { &atomic_table(current)[index(virt, level)] }.load(Ordering::Acquire);
             if e & PRESENT == 0 || e & HUGE != 0 {
-                return false;
+                return None;
             }
             current = e & ADDRESS_MASK;
         }
-        // SAFETY: as above, `current` is a level-1 table of ours.
-        let leaf = unsafe { &atomic_table(current)[index(virt, 0)] };
-        leaf.swap(0, Ordering::AcqRel) & PRESENT != 0
+        Some(current)
     }
 
     /// The present entry of user page `virt`: (frame, flags).

@@ -144,6 +144,7 @@ pub(crate) type SpaceTable =
 
 impl SlotTable<crate::hw::AsId, spin::RwLock<crate::address_space::AddressSpace>> {
     /// Space `id` for reading (see the type's documentation).
+    #[inline]
     pub(crate) fn space(
         &self,
         id: &crate::hw::AsId,
@@ -152,6 +153,7 @@ impl SlotTable<crate::hw::AsId, spin::RwLock<crate::address_space::AddressSpace>
     }
 
     /// Space `id`, with the system held exclusively.
+    #[inline]
     pub(crate) fn space_mut(
         &mut self,
         id: &crate::hw::AsId,

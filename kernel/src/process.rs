@@ -629,29 +629,38 @@ fn resolve_fault_shared(address: u64, access: Access) -> bool {
     resolved
 }
 
-/// Call `number` made under the read side of the kernel lock
+/// The system call in `frame` made under the read side of the kernel lock
 /// (`Kernel::system_call_shared`: `mmap` of private anonymous memory,
 /// `munmap` of such mappings), as [`resolve_fault_shared`] makes faults:
-/// its return value, or `None` with nothing changed (the call goes the
-/// writing way).
+/// `true` when made (its return value in `rax`), `false` with nothing
+/// changed (the call goes the writing way). With one CPU this is one
+/// load of a flag: the number and arguments are read out of line.
 #[inline]
-pub fn system_call_shared(number: usize, regs: [u64; 6]) -> Option<i64> {
-    if !neoos_kernel_core::syscall::may_run_shared(number) || !SHARED_FAULTS.load(Ordering::Relaxed)
-    {
-        return None;
-    }
-    system_call_shared_now(number, regs)
+pub fn system_call_shared(frame: &mut TrapFrame) -> bool {
+    SHARED_FAULTS.load(Ordering::Relaxed) && system_call_shared_now(frame)
 }
 
 #[inline(never)]
-fn system_call_shared_now(number: usize, regs: [u64; 6]) -> Option<i64> {
-    if !GATE.is_free() {
-        return None;
+fn system_call_shared_now(frame: &mut TrapFrame) -> bool {
+    let number = frame.rax as usize;
+    if !neoos_kernel_core::syscall::may_run_shared(number) || !GATE.is_free() {
+        return false;
     }
-    let guard = KERNEL.try_read()?;
-    let k = guard.as_ref()?;
+    let Some(guard) = KERNEL.try_read() else {
+        return false;
+    };
+    let Some(k) = guard.as_ref() else {
+        return false;
+    };
+    let regs = [
+        frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
+    ];
     let cpu = percpu::current().index() as usize;
-    k.system_call_shared(cpu, number, regs)
+    let Some(rax) = k.system_call_shared(cpu, number, regs) else {
+        return false;
+    };
+    frame.rax = rax as u64;
+    true
 }
 
 /// Notes, for this CPU, the frame the fault's first attempt left to be

@@ -21,14 +21,13 @@ use crate::process::{self, with_kernel};
 
 /// Handles the system call in `frame` and stores its result in `rax`.
 pub fn handle(frame: &mut TrapFrame) {
+    if process::system_call_shared(frame) {
+        return;
+    }
     let regs = [
         frame.rdi, frame.rsi, frame.rdx, frame.r10, frame.r8, frame.r9,
     ];
     let number = frame.rax as usize;
-    if let Some(rax) = process::system_call_shared(number, regs) {
-        frame.rax = rax as u64;
-        return;
-    }
     // The result is converted inside the lock; a call that needs the
     // scheduler comes back out of it. The value of a call done comes out
     // through `done`, beside the (large) result: carried in it, the

@@ -233,9 +233,11 @@ pub fn with_kernel<R>(f: impl FnOnce(&mut Kernel<KernelPlatform>) -> R) -> R {
     let result = {
         let mut guard = write_kernel();
         let k = guard.as_mut().expect("kernel state is set up at boot");
+        // Before the CPU is noted: after, the flag's load made the
+        // compiler read the CPU back and check it again.
+        k.release_unmapped();
         k.processes_mut()
             .set_cpu(percpu::current().index() as usize);
-        k.release_unmapped();
         let result = f(k);
         let wake = k.processes_mut().take_cpus_to_wake();
         if wake != 0 {

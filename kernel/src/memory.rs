@@ -199,7 +199,7 @@ impl PageTable for HardwarePageTable {
     fn changes_shared(&self) -> bool {
         true
     }
-    fn unmap_shared(&self, pages: &[u64]) {
+    fn unmap_shared(&self, pages: &[u64]) -> u64 {
         self.tables.unmap_shared(pages)
     }
     fn flush_pages_shared(&self, pages: Option<&[u64]>) {

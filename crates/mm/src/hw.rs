@@ -186,14 +186,16 @@ pub trait PageTable {
     fn changes_shared(&self) -> bool {
         false
     }
-    /// Removes the entries of `pages` (in address order; those without
-    /// one are passed over) through a shared reference: several CPUs may
-    /// change one table at once, each in a range no one else changes (the
-    /// space's write lock keeps the others out of it), so only entries
-    /// change, atomically; tables stay. The caller flushes with
+    /// Removes the entries of `pages` (at most 64, in address order;
+    /// those without one are passed over) through a shared reference,
+    /// returning which were there (bit `i` for `pages[i]`): several CPUs
+    /// may change one table at once, each in a range no one else changes
+    /// (the space's write lock keeps the others out of it), so only
+    /// entries change, atomically; tables stay. The caller flushes with
     /// [`Self::flush_pages_shared`].
-    fn unmap_shared(&self, pages: &[u64]) {
+    fn unmap_shared(&self, pages: &[u64]) -> u64 {
         let _ = pages;
+        0
     }
     /// [`Self::flush_pages`] (or, for `None`, [`Self::flush_all`]) through
     /// a shared reference: several CPUs may flush at once.

@@ -44,10 +44,27 @@ const MOST_MAPPINGS: usize = 8;
 /// What the shared `munmap`s left for [`MemorySystem::release_unmapped`]:
 /// the unmapped mappings' object references with the object pages each
 /// showed, and the ranges unmapped (whose emptied page tables are freed).
+/// Room is reserved first (`reserved` counts the entries promised to calls
+/// under way, which the lists' capacity always covers), the entries added
+/// after the flush: the list's lock is never held across it.
 #[derive(Default)]
 pub(crate) struct Unmapped {
     objects: Vec<(ObjectRef, (u64, u64))>,
     ranges: Vec<(AsId, u64, u64)>,
+    reserved: usize,
+}
+
+impl Unmapped {
+    /// Reserves room for `count` objects and a range; `false` when the
+    /// heap refuses it.
+    fn reserve(&mut self, count: usize) -> bool {
+        let room = self.reserved + count;
+        if self.objects.try_reserve(room).is_err() || self.ranges.try_reserve(room).is_err() {
+            return false;
+        }
+        self.reserved = room;
+        true
+    }
 }
 
 impl MemorySystem {
@@ -112,30 +129,38 @@ impl MemorySystem {
             starts[count] = m.start;
             count += 1;
         }
-        let mut unmapped = self.store.unmapped.try_lock()?;
-        unmapped.objects.try_reserve(count).ok()?;
-        unmapped.ranges.try_reserve(1).ok()?;
+        if !self.store.unmapped.try_lock()?.reserve(count) {
+            return None;
+        }
         // Nothing changed before this point.
         let mut flush = Flush::default();
-        for &at in &starts[..count] {
+        let mut objects: [Option<(ObjectRef, (u64, u64))>; MOST_MAPPINGS] = Default::default();
+        for (&at, slot) in starts[..count].iter().zip(&mut objects) {
             let Some(m) = space.remove(at) else {
                 continue;
             };
-            let pages = m.object_pages(m.start, m.end);
-            if let Some((object, first, last)) = pages {
-                remove_entries(&m, &self.store, object, (first, last), pt, &mut flush);
-            }
-            if let (Some(b), Some((_, first, last))) = (m.backing, pages) {
-                unmapped.objects.push((b.object, (first, last)));
-            }
+            let Some((object, first, last)) = m.object_pages(m.start, m.end) else {
+                continue;
+            };
+            remove_entries(&m, &self.store, object, (first, last), pt, &mut flush);
+            *slot = m.backing.map(|b| (b.object, (first, last)));
         }
         flush.finish(pt, &self.store);
-        if count > 0 {
+        drop(space);
+        // The reserved room: these pushes allocate nothing.
+        let mut unmapped = self.store.unmapped.lock();
+        unmapped.reserved -= count;
+        let before = unmapped.objects.len();
+        unmapped.objects.extend(objects.into_iter().flatten());
+        if unmapped.objects.len() > before {
+            // Tables can only hold the objects' pages' entries.
             unmapped.ranges.push((id, start, end));
             self.store.unmapped_waiting.store(true, Ordering::Release);
         }
         drop(unmapped);
-        self.store.shared_map_calls.fetch_add(1, Ordering::Relaxed);
+        self.store
+            .shared_unmap_calls
+            .fetch_add(1, Ordering::Relaxed);
         Some(())
     }
 
@@ -156,7 +181,9 @@ impl MemorySystem {
     #[inline(never)]
     pub fn release_unmapped(&mut self, io: &mut Io, tables: &mut dyn SpaceTables) {
         *self.store.unmapped_waiting.get_mut() = false;
-        let Unmapped { objects, ranges } = core::mem::take(self.store.unmapped.get_mut());
+        let Unmapped {
+            objects, ranges, ..
+        } = core::mem::take(self.store.unmapped.get_mut());
         for (space, start, end) in ranges {
             if let Some(pt) = tables.table(space) {
                 pt.release_tables(start, end);
@@ -169,9 +196,13 @@ impl MemorySystem {
         free_frames(&mut frees, io.frames, self.store.frames_in_use.get_mut());
     }
 
-    /// Calls `mmap_shared` and `munmap_shared` made so far.
-    pub fn shared_map_calls(&self) -> u64 {
-        self.store.shared_map_calls.load(Ordering::Relaxed)
+    /// Calls `mmap_shared` and `munmap_shared` made so far (each).
+    pub fn shared_map_calls(&self) -> (u64, u64) {
+        let calls = |c: &core::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        (
+            calls(&self.store.shared_map_calls),
+            calls(&self.store.shared_unmap_calls),
+        )
     }
 }
 
@@ -208,27 +239,35 @@ fn remove_entries(
         return;
     };
     // No one else can take this lock now: only this mapping showed the
-    // object, and the space's write lock keeps its faults out. A page the
-    // object holds has an entry (or had one: flushing it anyway is
-    // harmless); they go a few at a time, in address order.
+    // object, and the space's write lock keeps its faults out. The pages'
+    // entries go a few at a time, in address order; only those removed
+    // are flushed.
     let pages = o.pages.lock();
     let mut batch = [0u64; ENTRIES_PER_BATCH];
     let mut n = 0;
     for (index, _) in pages.range(first..last) {
-        let va = m.va_of_object_page(index);
-        flush.page(va);
-        batch[n] = va;
+        batch[n] = m.va_of_object_page(index);
         n += 1;
         if n == ENTRIES_PER_BATCH {
-            pt.unmap_shared(&batch);
+            remove_batch(&batch, pt, flush);
             n = 0;
         }
     }
-    pt.unmap_shared(&batch[..n]);
+    remove_batch(&batch[..n], pt, flush);
 }
 
-/// Entries [`remove_entries`] hands the page table at once.
-const ENTRIES_PER_BATCH: usize = 32;
+/// Entries [`remove_entries`] hands the page table at once (the bits of
+/// the mask [`PageTable::unmap_shared`] returns).
+const ENTRIES_PER_BATCH: usize = 64;
+
+fn remove_batch(pages: &[u64], pt: &dyn PageTable, flush: &mut Flush) {
+    let removed = pt.unmap_shared(pages);
+    for (i, &va) in pages.iter().enumerate() {
+        if removed & (1 << i) != 0 {
+            flush.page(va);
+        }
+    }
+}
 
 /// The entries a shared `munmap` removed, flushed at once at its end:
 /// single pages up to [`TLB_BATCH_LIMIT`], the whole TLB above.

@@ -60,11 +60,15 @@ impl PageTable for LockedTable {
     fn changes_shared(&self) -> bool {
         true
     }
-    fn unmap_shared(&self, pages: &[u64]) {
+    fn unmap_shared(&self, pages: &[u64]) -> u64 {
         let mut entries = self.entries.lock().unwrap();
-        for va in pages {
-            entries.remove(va);
+        let mut removed = 0;
+        for (i, va) in pages.iter().enumerate() {
+            if entries.remove(va).is_some() {
+                removed |= 1 << i;
+            }
         }
+        removed
     }
     fn flush_pages_shared(&self, pages: Option<&[u64]>) {
         match pages {
@@ -670,7 +674,8 @@ fn threads_map_touch_and_unmap_disjoint_ranges_of_one_space_at_once() {
         }
     });
     let mut s = lock.into_inner().unwrap();
-    assert!(s.vm.shared_map_calls() > 0, "the shared calls were made");
+    let (maps, unmaps) = s.vm.shared_map_calls();
+    assert!(maps > 0 && unmaps > 0, "the shared calls were made");
     s.release_unmapped();
     assert_eq!(s.snapshot(), (vec![], 0, 0, s.vm.stats(), 0));
     assert_eq!(s.vm.stats().frames_in_use, 0, "every frame came back");

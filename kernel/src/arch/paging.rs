@@ -428,16 +428,18 @@ impl UserPageTable {
             .is_ok())
     }
 
-    /// Removes the entries of user pages `pages` (in address order, for
-    /// one walk per level-1 table) through a shared borrow, each by one
-    /// atomic store; pages without an entry are passed over. Tables stay
+    /// Removes the entries of user pages `pages` (at most 64, in address
+    /// order, for one walk per level-1 table) through a shared borrow,
+    /// each by one atomic exchange, returning which were present (bit `i`
+    /// for `pages[i]`); pages without an entry are passed over. Tables stay
     /// linked. The caller (a `munmap` made under the read side of the
     /// kernel lock, `neoos_mm`'s `shared_map.rs`) holds its address space's
     /// lock for writing, so no fault installs in these pages' range
     /// meanwhile, and flushes the TLBs afterwards.
-    pub fn unmap_shared(&self, pages: &[u64]) {
+    pub fn unmap_shared(&self, pages: &[u64]) -> u64 {
         let mut leaf: Option<(u64, u64)> = None;
-        for &virt in pages {
+        let mut removed = 0;
+        for (i, &virt) in pages.iter().enumerate().take(64) {
             let block = virt >> LEAF_BLOCK_SHIFT;
             let table = match leaf {
                 Some((b, t)) if b == block => t,
@@ -452,8 +454,12 @@ impl UserPageTable {
             // SAFETY: `table` is a level-1 table of ours covering `virt`
             // (walked to for its block just now; tables are released only
             // with the owner borrowed exclusively).
-            unsafe { &atomic_table(table)[index(virt, 0)] }.store(0, Ordering::Release);
+            let entry = unsafe { &atomic_table(table)[index(virt, 0)] };
+            if entry.swap(0, Ordering::AcqRel) & PRESENT != 0 {
+                removed |= 1 << i;
+            }
         }
+        removed
     }
 
     /// The level-1 table covering user page `virt`, if linked, through a

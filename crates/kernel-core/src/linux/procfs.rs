@@ -163,7 +163,8 @@ pub fn meminfo(
         ("CopiesDropped:", copies.dropped),
         ("FaultsShared:", faults.resolved),
         ("FaultsAtOnce:", faults.at_once),
-        ("MapCallsShared:", faults.map_calls),
+        ("MmapsShared:", faults.map_calls.0),
+        ("MunmapsShared:", faults.map_calls.1),
     ];
     for (name, value) in counts {
         let _ = writeln!(out, "{name:<16}{value:>8}");
@@ -270,16 +271,17 @@ mod tests {
         let faults = SharedFaultCounters {
             resolved: 33,
             at_once: 4,
-            map_calls: 6,
+            map_calls: (6, 5),
         };
         let text = meminfo(1000, 250, 10, disk, ipis, copies, faults);
         assert!(text.contains("\nDiskRequests:          9\n"));
         assert!(text.contains("\nDiskInterrupts:        4\n"));
-        let tail: alloc::vec::Vec<&str> = text.lines().rev().take(9).collect();
+        let tail: alloc::vec::Vec<&str> = text.lines().rev().take(10).collect();
         assert_eq!(
             tail,
             [
-                "MapCallsShared:        6",
+                "MunmapsShared:         5",
+                "MmapsShared:           6",
                 "FaultsAtOnce:          4",
                 "FaultsShared:         33",
                 "CopiesDropped:         1",

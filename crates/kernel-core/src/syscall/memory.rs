@@ -270,11 +270,36 @@ impl<P: Platform> Kernel<P> {
     /// `None` changes nothing: the call is then made with
     /// [`Self::system_call`], which reports every error.
     pub fn system_call_shared(&self, cpu: usize, number: usize, regs: [u64; 6]) -> Option<i64> {
+        use crate::linux::{LinuxCall, ProgramAbi};
+        use neoos_abi::linux::nr as linux;
         let pid = self.processes.running_process_on(cpu)?;
         let p = self.processes.get(pid)?;
-        let decoded = crate::linux::decode_for(&p.abi, number, regs)?;
-        let super::Call::Memory(call) = decoded.call else {
+        // Each personality's own numbers (a Linux `writev` is NeoOS's mmap).
+        let (mmap, munmap) = match p.abi {
+            ProgramAbi::Neo => (neoos_abi::nr::MMAP, neoos_abi::nr::MUNMAP),
+            ProgramAbi::Linux(_) => (linux::MMAP, linux::MUNMAP),
+        };
+        if number != mmap && number != munmap {
             return None;
+        }
+        let decoded = crate::linux::decode_for(&p.abi, number, regs)?;
+        let call = match decoded.call {
+            super::Call::Memory(call) => call,
+            // Linux `munmap` also unlocks what `mlock` locked there: only
+            // a range without locks goes this way.
+            super::Call::Linux(LinuxCall::Munmap { addr, len }) => {
+                let ProgramAbi::Linux(s) = &p.abi else {
+                    return None;
+                };
+                let end = addr
+                    .checked_add(len)?
+                    .checked_next_multiple_of(PAGE_SIZE as u64)?;
+                if s.locks.overlaps(addr, end) {
+                    return None;
+                }
+                MemoryCall::Munmap { addr, len }
+            }
+            _ => return None,
         };
         if self.platform.heap_room() == 0 || crate::reclaim::frames_low(&self.platform) {
             return None;

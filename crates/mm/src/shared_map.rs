@@ -22,7 +22,7 @@
 //!   there, the page tables the range emptied are freed there.
 //!
 //! Anything else (a file, a shared or forked mapping, a partial unmap, a
-//! range being unmapped by `sys_munmap`, a space whose lock is taken, no
+//! range being unmapped by `sys_munmap`, a space whose lock stays taken, no
 //! room for the list) is `None` with nothing changed: the kernel makes the
 //! call again the exclusive way, which handles every case and every error.
 
@@ -70,7 +70,7 @@ impl Unmapped {
 impl MemorySystem {
     /// POSIX `mmap` of private anonymous memory (`flags` exactly
     /// `MAP_PRIVATE | MAP_ANON`) with shared access to the system, when the
-    /// space's lock is free and holds fewer than `most_mappings` mappings:
+    /// space's lock is had within a few looks and holds fewer than `most_mappings` mappings:
     /// the mapping's address, or `None` with nothing changed (any error
     /// included: the exclusive way reports it).
     pub fn mmap_shared(
@@ -86,7 +86,7 @@ impl MemorySystem {
             return None;
         }
         let req = parse_mmap(len, prot, flags, None, 0).ok()?;
-        let mut space = self.spaces.get(&id)?.try_write()?;
+        let mut space = self.spaces.space_write_briefly(&id)?;
         if space.mapping_count() >= most_mappings {
             return None;
         }
@@ -114,7 +114,7 @@ impl MemorySystem {
         if start < USER_BASE || end > USER_END || !pt.changes_shared() {
             return None;
         }
-        let mut space = self.spaces.get(&id)?.try_write()?;
+        let mut space = self.spaces.space_write_briefly(&id)?;
         if space.being_unmapped(start, end) {
             return None;
         }

@@ -139,6 +139,9 @@ impl<K: SlotId, T> SlotTable<K, T> {
 /// through [`Self::get`], which never waits there: only calls made with
 /// shared access to the system take a space's lock for writing, and none
 /// runs while the system is held exclusively.
+/// How many times [`SpaceTable::space_write_briefly`] looks.
+const SPACE_LOOKS: u32 = 64;
+
 pub(crate) type SpaceTable =
     SlotTable<crate::hw::AsId, spin::RwLock<crate::address_space::AddressSpace>>;
 
@@ -150,6 +153,25 @@ impl SlotTable<crate::hw::AsId, spin::RwLock<crate::address_space::AddressSpace>
         id: &crate::hw::AsId,
     ) -> Option<spin::RwLockReadGuard<'_, crate::address_space::AddressSpace>> {
         Some(self.get(id)?.read())
+    }
+
+    /// Space `id` for writing, by a call made with shared access to the
+    /// system: another such call holds a space's lock only for a short
+    /// while, so it is looked at a few times (each a `pause`) before the
+    /// caller gives up and goes the exclusive way. It never waits longer:
+    /// the holder may be waiting for this CPU's TLB flush.
+    pub(crate) fn space_write_briefly(
+        &self,
+        id: &crate::hw::AsId,
+    ) -> Option<spin::RwLockWriteGuard<'_, crate::address_space::AddressSpace>> {
+        let lock = self.get(id)?;
+        for _ in 0..SPACE_LOOKS {
+            if let Some(guard) = lock.try_write() {
+                return Some(guard);
+            }
+            core::hint::spin_loop();
+        }
+        None
     }
 
     /// Space `id`, with the system held exclusively.

@@ -317,7 +317,9 @@ impl<P: Platform> Kernel<P> {
             }
             MemoryCall::Munmap { addr, len } => {
                 let table = p.table.as_ref()?;
-                self.memory.munmap_shared(p.space, table, addr, len)?;
+                let frames = self.platform.shared_frames()?;
+                self.memory
+                    .munmap_shared(p.space, table, frames, addr, len)?;
                 0
             }
             _ => return None,

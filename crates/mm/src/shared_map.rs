@@ -15,19 +15,18 @@
 //!   mapping references and shadows nothing: the mappings leave the index,
 //!   their entries are removed (one per page the object holds: entries
 //!   only show the chain's pages) and flushed from every TLB before the
-//!   call returns; then their objects' frames are freed. The objects, now
-//!   empty and referenced by nothing the other paths can reach, and the
-//!   range go to a list ([`ObjectStore::unmapped`]) that the next
-//!   exclusive section empties ([`MemorySystem::release_unmapped`]): the
-//!   objects leave the store there, the page tables the range emptied are
-//!   freed there.
+//!   call returns. The objects, referenced by nothing the other paths can
+//!   reach, and the range go to a list ([`ObjectStore::unmapped`]) that the
+//!   next exclusive section empties ([`MemorySystem::release_unmapped`]):
+//!   the objects' frames are freed there, the objects leave the store
+//!   there, the page tables the range emptied are freed there.
 //!
 //! Anything else (a file, a shared or forked mapping, a partial unmap, a
 //! range being unmapped by `sys_munmap`, a space whose lock stays taken, no
 //! room for the list) is `None` with nothing changed: the kernel makes the
 //! call again the exclusive way, which handles every case and every error.
 
-use crate::hw::{AsId, Io, ObjectId, PageTable, SharedFrames};
+use crate::hw::{AsId, Io, ObjectId, PageTable};
 use crate::mapping::{Mapping, Origin, Sharing};
 use crate::object::{ObjectKind, ObjectRef, ObjectStore};
 use crate::posix::{checked_range, choose_address, parse_mmap};
@@ -110,14 +109,7 @@ impl MemorySystem {
     /// POSIX `munmap` with shared access to the system, in the module's
     /// case: `Some` once the range's mappings are gone and no TLB holds
     /// their entries, `None` with nothing changed.
-    pub fn munmap_shared(
-        &self,
-        id: AsId,
-        pt: &dyn PageTable,
-        frames: &dyn SharedFrames,
-        addr: u64,
-        len: u64,
-    ) -> Option<()> {
+    pub fn munmap_shared(&self, id: AsId, pt: &dyn PageTable, addr: u64, len: u64) -> Option<()> {
         let (start, end) = checked_range(addr, len).ok()?;
         if start < USER_BASE || end > USER_END || !pt.changes_shared() {
             return None;
@@ -154,9 +146,6 @@ impl MemorySystem {
             *slot = m.backing.map(|b| (b.object, (first, last)));
         }
         flush.finish(pt, &self.store);
-        for (object, _) in objects.iter().flatten() {
-            self.free_pages(object.id(), frames);
-        }
         drop(space);
         // The reserved room: these pushes allocate nothing.
         let mut unmapped = self.store.unmapped.lock();
@@ -175,22 +164,6 @@ impl MemorySystem {
         Some(())
     }
 
-    /// Frees every page of object `id`, which nothing shows any more (no
-    /// entry, no TLB): the object stays, empty, for
-    /// [`Self::release_unmapped`].
-    fn free_pages(&self, id: ObjectId, frames: &dyn SharedFrames) {
-        let Some(o) = self.store.get(id) else {
-            return;
-        };
-        let pages = core::mem::take(&mut *o.pages.lock());
-        let mut freed = 0;
-        for (_, page) in pages.into_pages() {
-            frames.free_shared(page.frame);
-            freed += 1;
-        }
-        self.store.frames_in_use.fetch_sub(freed, Ordering::Relaxed);
-    }
-
     /// Whether mappings the shared `munmap` removed wait for
     /// [`Self::release_unmapped`].
     #[inline]
@@ -198,9 +171,10 @@ impl MemorySystem {
         self.store.unmapped_waiting.load(Ordering::Acquire)
     }
 
-    /// Gives back what the shared `munmap`s left: the (empty) objects of
-    /// the mappings they removed and the page tables their ranges emptied
-    /// (of the spaces `tables` still has). The kernel calls it, when
+    /// Gives back what the shared `munmap`s left: the objects of the
+    /// mappings they removed (their frames are freed: no entry shows them,
+    /// no TLB holds one) and the page tables their ranges emptied (of the
+    /// spaces `tables` still has). The kernel calls it, when
     /// [`Self::has_unmapped`], at the start of every exclusive section,
     /// before anything else can meet them.
     #[cold]

@@ -317,9 +317,7 @@ impl<P: Platform> Kernel<P> {
             }
             MemoryCall::Munmap { addr, len } => {
                 let table = p.table.as_ref()?;
-                let frames = self.platform.shared_frames()?;
-                self.memory
-                    .munmap_shared(p.space, table, frames, addr, len)?;
+                self.memory.munmap_shared(p.space, table, addr, len)?;
                 0
             }
             _ => return None,

@@ -255,27 +255,27 @@ pub fn with_kernel<R>(f: impl FnOnce(&mut Kernel<KernelPlatform>) -> R) -> R {
 /// The write side of the kernel lock, for the holder of the gate: it waits
 /// only for the readers already in, serving the TLB flushes they ask of
 /// this CPU meanwhile (a `munmap` made under the read side waits for them).
+/// The guard always comes from the inline `try_write`: one the wait
+/// returned would hide from the compiler that it points at [`KERNEL`], and
+/// every section would reach the kernel state through a register.
 #[inline]
 fn write_kernel() -> KernelWriteGuard {
-    match KERNEL.try_write() {
-        Some(guard) => guard,
-        None => write_kernel_after_readers(),
+    loop {
+        if let Some(guard) = KERNEL.try_write() {
+            return guard;
+        }
+        wait_for_readers();
     }
 }
 
 type KernelWriteGuard = spin::RwLockWriteGuard<'static, Option<Kernel<KernelPlatform>>>;
 
-/// [`write_kernel`] when readers are in.
+/// One step of [`write_kernel`]'s wait while readers are in.
 #[cold]
 #[inline(never)]
-fn write_kernel_after_readers() -> KernelWriteGuard {
-    loop {
-        smp::serve_flush_request();
-        core::hint::spin_loop();
-        if let Some(guard) = KERNEL.try_write() {
-            return guard;
-        }
-    }
+fn wait_for_readers() {
+    smp::serve_flush_request();
+    core::hint::spin_loop();
 }
 
 /// The boot CPU's scheduler loop: runs until every program has ended and

@@ -220,6 +220,7 @@ impl MemorySystem {
 
     /// [`Self::mapping_count`] with the system held exclusively (the
     /// mapping calls' check: no lock word touched).
+    #[inline]
     pub fn mappings_held(&mut self, id: AsId) -> usize {
         self.spaces.space_mut(&id).map_or(0, |s| s.mapping_count())
     }

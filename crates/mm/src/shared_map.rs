@@ -26,6 +26,7 @@
 //! room for the list) is `None` with nothing changed: the kernel makes the
 //! call again the exclusive way, which handles every case and every error.
 
+use crate::address_space::AddressSpace;
 use crate::hw::{AsId, Io, ObjectId, PageTable};
 use crate::mapping::{Mapping, Origin, Sharing};
 use crate::object::{ObjectKind, ObjectRef, ObjectStore};
@@ -52,6 +53,8 @@ pub(crate) struct Unmapped {
     objects: Vec<(ObjectRef, (u64, u64))>,
     ranges: Vec<(AsId, u64, u64)>,
     reserved: usize,
+    /// The release's list of frames to free (kept for its room).
+    frees: Vec<crate::hw::Frame>,
 }
 
 impl Unmapped {
@@ -119,23 +122,19 @@ impl MemorySystem {
             return None;
         }
         let mut starts = [0u64; MOST_MAPPINGS];
-        let mut count = 0;
-        let first = space.mapping_start_at(start).unwrap_or(start);
-        for (_, m) in space.mappings.range(first..end) {
-            let inside = start <= m.start && m.end <= end;
-            if count == MOST_MAPPINGS || !inside || !unmaps_alone(m, &self.store) {
-                return None;
-            }
-            starts[count] = m.start;
-            count += 1;
-        }
-        if !self.store.unmapped.try_lock()?.reserve(count) {
+        let count = mappings_inside(&space, &self.store, start, end, &mut starts)?;
+        // Mappings never touched have no object: nothing to leave behind.
+        let objects = starts[..count]
+            .iter()
+            .filter(|&s| space.mappings.get(s).is_some_and(|m| m.backing.is_some()))
+            .count();
+        if objects > 0 && !self.store.unmapped.try_lock()?.reserve(objects) {
             return None;
         }
         // Nothing changed before this point.
         let mut flush = Flush::default();
-        let mut objects: [Option<(ObjectRef, (u64, u64))>; MOST_MAPPINGS] = Default::default();
-        for (&at, slot) in starts[..count].iter().zip(&mut objects) {
+        let mut taken: [Option<(ObjectRef, (u64, u64))>; MOST_MAPPINGS] = Default::default();
+        for (&at, slot) in starts[..count].iter().zip(&mut taken) {
             let Some(m) = space.remove(at) else {
                 continue;
             };
@@ -147,17 +146,15 @@ impl MemorySystem {
         }
         flush.finish(pt, &self.store);
         drop(space);
-        // The reserved room: these pushes allocate nothing.
-        let mut unmapped = self.store.unmapped.lock();
-        unmapped.reserved -= count;
-        let before = unmapped.objects.len();
-        unmapped.objects.extend(objects.into_iter().flatten());
-        if unmapped.objects.len() > before {
-            // Tables can only hold the objects' pages' entries.
+        if objects > 0 {
+            // The reserved room: these pushes allocate nothing. Tables can
+            // only hold the objects' pages' entries: the range goes too.
+            let mut unmapped = self.store.unmapped.lock();
+            unmapped.reserved -= objects;
+            unmapped.objects.extend(taken.into_iter().flatten());
             unmapped.ranges.push((id, start, end));
             self.store.unmapped_waiting.store(true, Ordering::Release);
         }
-        drop(unmapped);
         self.store
             .shared_unmap_calls
             .fetch_add(1, Ordering::Relaxed);
@@ -181,19 +178,24 @@ impl MemorySystem {
     #[inline(never)]
     pub fn release_unmapped(&mut self, io: &mut Io, tables: &mut dyn SpaceTables) {
         *self.store.unmapped_waiting.get_mut() = false;
-        let Unmapped {
-            objects, ranges, ..
-        } = core::mem::take(self.store.unmapped.get_mut());
-        for (space, start, end) in ranges {
+        // Taken out and put back emptied: the lists keep their room, so
+        // the next shared `munmap`'s reservation allocates nothing.
+        let mut list = core::mem::take(self.store.unmapped.get_mut());
+        for (space, start, end) in list.ranges.drain(..) {
             if let Some(pt) = tables.table(space) {
                 pt.release_tables(start, end);
             }
         }
-        let mut frees = Vec::new();
-        for (object, pages) in objects {
-            self.store.drop_mapping(io, object, pages, true, &mut frees);
+        for (object, pages) in list.objects.drain(..) {
+            self.store
+                .drop_mapping(io, object, pages, true, &mut list.frees);
         }
-        free_frames(&mut frees, io.frames, self.store.frames_in_use.get_mut());
+        free_frames(
+            &mut list.frees,
+            io.frames,
+            self.store.frames_in_use.get_mut(),
+        );
+        *self.store.unmapped.get_mut() = list;
     }
 
     /// Calls `mmap_shared` and `munmap_shared` made so far (each).
@@ -204,6 +206,34 @@ impl MemorySystem {
             calls(&self.store.shared_unmap_calls),
         )
     }
+}
+
+/// The starts of the mappings meeting `[start, end)` into `starts`, and
+/// their number, when each lies wholly inside and [`unmaps_alone`]; `None`
+/// otherwise. The common case, one mapping exactly the range (what one
+/// `mmap` made), is one look at the index's recent mapping.
+fn mappings_inside(
+    space: &AddressSpace,
+    store: &ObjectStore,
+    start: u64,
+    end: u64,
+    starts: &mut [u64; MOST_MAPPINGS],
+) -> Option<usize> {
+    if let Some(m) = space.mappings.get(&start).filter(|m| m.end == end) {
+        starts[0] = start;
+        return unmaps_alone(m, store).then_some(1);
+    }
+    let mut count = 0;
+    let first = space.mapping_start_at(start).unwrap_or(start);
+    for (_, m) in space.mappings.range(first..end) {
+        let inside = start <= m.start && m.end <= end;
+        if count == MOST_MAPPINGS || !inside || !unmaps_alone(m, store) {
+            return None;
+        }
+        starts[count] = m.start;
+        count += 1;
+    }
+    Some(count)
 }
 
 /// Whether removing `m` whole touches nothing but its space: private

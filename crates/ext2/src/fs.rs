@@ -20,9 +20,17 @@ pub const ROOT_INO: u32 = 2;
 #[derive(Debug, Default)]
 pub struct MetadataWrites {
     blocks: Vec<(u32, u64)>,
+    /// Dirty blocks were left for want of room on the device's queue
+    /// ([`Ext2::start_metadata_writes_queued`]).
+    more: bool,
 }
 
 impl MetadataWrites {
+    /// Whether dirty blocks were left for want of room on the queue.
+    pub fn more(&self) -> bool {
+        self.more
+    }
+
     /// How many writes were started.
     pub fn len(&self) -> usize {
         self.blocks.len()
@@ -170,16 +178,41 @@ impl<D: BlockDevice> Ext2<D> {
             if !self.meta.entries[index].dirty {
                 continue;
             }
-            if let Err(error) = self.start_meta_write(index, &mut started) {
+            if let Err(error) = self.start_meta_write(index, &mut started, false) {
                 return (started, Err(error));
             }
         }
         (started, Ok(()))
     }
 
+    /// [`Self::start_metadata_writes`], but stopping where the device's
+    /// queue is full instead of writing the next block at once (which
+    /// waits for those in flight): the blocks left stay dirty for the next
+    /// call, made once these are done ([`MetadataWrites::more`]).
+    pub fn start_metadata_writes_queued(&mut self) -> (MetadataWrites, Result<()>) {
+        let mut started = MetadataWrites::default();
+        for index in 0..self.meta.entries.len() {
+            if !self.meta.entries[index].dirty {
+                continue;
+            }
+            match self.start_meta_write(index, &mut started, true) {
+                Err(error) => return (started, Err(error)),
+                Ok(()) if started.more => break,
+                Ok(()) => {}
+            }
+        }
+        (started, Ok(()))
+    }
+
     /// Starts the write of dirty cache entry `index` (see
-    /// [`Self::start_metadata_writes`]).
-    fn start_meta_write(&mut self, index: usize, started: &mut MetadataWrites) -> Result<()> {
+    /// [`Self::start_metadata_writes`]); when the queue is full, written
+    /// at once, or left (`started.more` set) when `leave_when_full`.
+    fn start_meta_write(
+        &mut self,
+        index: usize,
+        started: &mut MetadataWrites,
+        leave_when_full: bool,
+    ) -> Result<()> {
         self.writes += 1;
         let entry = &self.meta.entries[index];
         let (block, changed) = (entry.block, entry.changed);
@@ -198,6 +231,10 @@ impl<D: BlockDevice> Ext2<D> {
             }
             Started::Done => {
                 self.meta.entries[index].dirty = false;
+                Ok(())
+            }
+            Started::QueueFull(_) if leave_when_full => {
+                started.more = true;
                 Ok(())
             }
             Started::QueueFull(_) => self.store_meta(index),

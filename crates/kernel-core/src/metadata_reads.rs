@@ -350,6 +350,11 @@ impl<P: Platform> Kernel<P> {
                     self.writebacks.metadata.flushes.insert(tid, sync);
                     return None;
                 }
+                if written.more() {
+                    // No room with nothing in flight: written (and
+                    // flushed) at once, as under the lock before.
+                    return Some(self.fs.disk.flush_device().map_err(|_| neoos_mm::Errno::Io));
+                }
                 match (result, flush) {
                     (Err(_), _) => Some(io),
                     (Ok(()), false) => Some(Ok(())),
@@ -362,7 +367,17 @@ impl<P: Platform> Kernel<P> {
                 failed,
             } => {
                 let failed = self.requests_failed_for(id) || failed;
+                let more = written.more();
                 self.fs.disk.end_sync_writes(written, !failed);
+                if more && !failed {
+                    // The blocks the queue had no room for.
+                    let stage = Stage::Waiting { flush };
+                    self.writebacks
+                        .metadata
+                        .flushes
+                        .insert(tid, CallSync { id, stage });
+                    return self.flush_step(tid);
+                }
                 match (failed, flush) {
                     (true, _) => Some(io),
                     (false, false) => Some(Ok(())),

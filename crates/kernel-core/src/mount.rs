@@ -348,12 +348,14 @@ impl Storage {
     }
 
     /// Starts the writes of every metadata block the volume holds dirty
-    /// ([`Ext2::start_metadata_writes`]; the disk has nothing in flight),
-    /// for [`Self::end_sync_writes`] once none is in flight.
+    /// ([`Ext2::start_metadata_writes_queued`]; the disk has nothing in
+    /// flight) that fit on the device's queue, for [`Self::end_sync_writes`]
+    /// once none is in flight; the others are left dirty
+    /// ([`MetadataWrites::more`]), for the next start.
     pub(crate) fn start_dirty_metadata_writes(&mut self) -> (MetadataWrites, Result<(), IoError>) {
         match self.volume() {
             Ok(mut home) => {
-                let (started, result) = home.fs.start_metadata_writes();
+                let (started, result) = home.fs.start_metadata_writes_queued();
                 (started, result.map_err(|_| IoError))
             }
             Err(_) => (MetadataWrites::default(), Err(IoError)),

@@ -2391,7 +2391,8 @@ fn disk_linux_meta_waits(kernel: &Path) -> Verdict {
     let image = ScratchImage::new()?;
     let console = disk_boot(kernel, &image.0, None, "/bin/disk_linux_meta_wait", 0)?;
     if !console.iter().any(|l| l == "disk_linux_meta_wait: done") {
-        return Err("disk_linux_meta_wait did not finish its checks".into());
+        let console = indent(tail(&console));
+        return Err(format!("disk_linux_meta_wait did not finish its checks:\n{console}"));
     }
     disk::e2fsck_clean(&image.0)
 }
@@ -2405,7 +2406,8 @@ fn disk_linux_meta_write_error(kernel: &Path) -> Verdict {
     let program = "/bin/disk_linux_meta_wait:eio";
     let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
     if !console.iter().any(|l| l == "disk_linux_meta_wait: done") {
-        return Err("disk_linux_meta_wait eio did not finish its checks".into());
+        let console = indent(tail(&console));
+        return Err(format!("disk_linux_meta_wait eio did not finish its checks:\n{console}"));
     }
     disk::e2fsck_clean(&image.0)
 }

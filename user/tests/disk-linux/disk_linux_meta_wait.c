@@ -128,7 +128,7 @@ static int watched(enum call call, int n)
     }
     printf("disk_linux_meta_wait: %s %s: requests %ld..%ld, %d changes seen, at most %ld in "
            "flight: %s\n",
-           call_names[call], path, before, after, seen_count, most, seen ? "seen" : "not seen");
+           call_names[call], call == MKDIR ? other : path, before, after, seen_count, most, seen ? "seen" : "not seen");
     CHECK(after > before);
     return seen;
 }

@@ -2392,7 +2392,9 @@ fn disk_linux_meta_waits(kernel: &Path) -> Verdict {
     let console = disk_boot(kernel, &image.0, None, "/bin/disk_linux_meta_wait", 0)?;
     if !console.iter().any(|l| l == "disk_linux_meta_wait: done") {
         let console = indent(tail(&console));
-        return Err(format!("disk_linux_meta_wait did not finish its checks:\n{console}"));
+        return Err(format!(
+            "disk_linux_meta_wait did not finish its checks:\n{console}"
+        ));
     }
     disk::e2fsck_clean(&image.0)
 }
@@ -2407,7 +2409,9 @@ fn disk_linux_meta_write_error(kernel: &Path) -> Verdict {
     let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
     if !console.iter().any(|l| l == "disk_linux_meta_wait: done") {
         let console = indent(tail(&console));
-        return Err(format!("disk_linux_meta_wait eio did not finish its checks:\n{console}"));
+        return Err(format!(
+            "disk_linux_meta_wait eio did not finish its checks:\n{console}"
+        ));
     }
     disk::e2fsck_clean(&image.0)
 }

@@ -210,5 +210,10 @@ mod tests {
         cache.insert(3, vec![0; 8]);
         cache.forget(3);
         assert!(cache.entries.is_empty());
+        // A dirty entry goes too: its block was freed.
+        let index = cache.insert(9, vec![0; 8]).unwrap();
+        cache.mark_dirty(index);
+        cache.forget(9);
+        assert!(cache.find(9).is_none(), "a freed dirty block forgotten");
     }
 }

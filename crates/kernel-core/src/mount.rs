@@ -362,12 +362,6 @@ impl Storage {
         }
     }
 
-    /// How many metadata blocks the volume wrote and waited for (under
-    /// the kernel lock) so far ([`Ext2::synchronous_writes`]).
-    pub fn home_synchronous_writes(&self) -> u64 {
-        self.volume().map_or(0, |home| home.fs.synchronous_writes())
-    }
-
     /// Sets the permission bits of inode `ino` of the volume.
     pub(crate) fn home_set_perm(&self, ino: u32, perm: u32) -> Result<(), FsError> {
         let mut home = self.volume()?;
@@ -935,7 +929,7 @@ mod tests {
         fn counters(&self) -> DeviceCounters {
             DeviceCounters {
                 requests: *self.requests.lock().unwrap(),
-                interrupts: 0,
+                ..DeviceCounters::default()
             }
         }
     }

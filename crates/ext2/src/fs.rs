@@ -281,6 +281,12 @@ impl<D: BlockDevice> Ext2<D> {
         core::mem::take(&mut self.deferred) != 0
     }
 
+    /// Whether metadata blocks hold changes the disk has not seen (written
+    /// by the next [`Self::flush`]).
+    pub fn has_dirty_metadata(&self) -> bool {
+        self.meta.entries.iter().any(|e| e.dirty)
+    }
+
     /// How many metadata blocks were written and waited for so far (every
     /// write made but those started by [`Self::start_metadata_writes`]).
     pub fn synchronous_writes(&self) -> u64 {

@@ -1944,3 +1944,26 @@ fn a_fault_and_a_write_wait_without_the_lock_for_reclaims_writes_when_frames_are
     let wrote = k.file_write_step(pid, pid, 3, UserPtr(buf), PAGE as i64, None);
     assert_eq!(wrote, Some(Ok(PAGE as i64)));
 }
+
+/// What a failed metadata write left dirty (the call gave `EIO`, nothing
+/// else wrote it since) is written when every program is done.
+#[test]
+fn a_namespace_calls_failed_write_is_written_at_power_off() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    device.hold_writes();
+    let call = k.system_call(pid, lnr::CHMOD, [SCRATCH, 0o600, 0, 0, 0, 0]);
+    assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
+    device.finish_writes(true);
+    k.disk_step();
+    assert_eq!(k.flush_step(pid), Some(Err(neoos_mm::Errno::Io)));
+    let mode = |device: &HeldReads| {
+        let mut disk = device.remounted();
+        let ino = disk.lookup_path("usuario/datos.bin").unwrap();
+        disk.stat(ino).unwrap().mode & 0o7777
+    };
+    assert_ne!(mode(&device), 0o600, "not on the disk");
+    k.release_kept_now();
+    assert_eq!(mode(&device), 0o600, "written at power off");
+}

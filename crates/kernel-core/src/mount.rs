@@ -335,6 +335,17 @@ impl Storage {
         home.fs.flush().map_err(|_| IoError)
     }
 
+    /// Writes and flushes what the volume's cache holds that the disk has
+    /// not seen (a namespace call's blocks whose write failed), if any:
+    /// at power off, when nothing else will.
+    pub(crate) fn flush_dirty_metadata(&self) -> Result<(), IoError> {
+        let mut home = self.volume().map_err(|_| IoError)?;
+        if !home.fs.has_dirty_metadata() {
+            return Ok(());
+        }
+        home.fs.flush().map_err(|_| IoError)
+    }
+
     /// Makes what the volume's calls changed durable: the deferred
     /// metadata written and the device flushed, or, while flushes are
     /// deferred, the flush owed (the metadata left dirty in the cache,

@@ -1967,3 +1967,49 @@ fn a_namespace_calls_failed_write_is_written_at_power_off() {
     k.release_kept_now();
     assert_eq!(mode(&device), 0o600, "written at power off");
 }
+
+/// A Linux `open` with `O_CREAT` that creates its file makes no write
+/// under the lock: its result waits for its writes. When they fail it
+/// gives `EIO` and its descriptor is closed again (the file is made).
+#[test]
+fn a_linux_creating_open_writes_without_the_lock_and_a_failed_write_takes_its_descriptor_back() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    put_str(&mut k, pid, SCRATCH + 256, "/home/usuario/nuevo-1");
+    put_str(&mut k, pid, SCRATCH + 512, "/home/usuario/nuevo-2");
+    device.hold_writes();
+    let before = device.writes_at_once();
+    let creat = (neoos_abi::open::O_CREAT | 2) as u64;
+    let call = k.system_call(pid, lnr::OPEN, [SCRATCH + 256, creat, 0o644, 0, 0, 0]);
+    let Err((SchedulerCall::FlushThen { result: Ok(fd) }, _)) = call else {
+        panic!("made, its writes to wait for: {call:?}");
+    };
+    assert!(
+        device.writes_in_flight() >= 2,
+        "directory block, inode, bitmap"
+    );
+    assert_eq!(
+        device.writes_at_once() - before,
+        0,
+        "no write under the lock"
+    );
+    let result = settle(&device, &mut k, false, |k| k.flush_step(pid));
+    assert_eq!(result, Ok(()));
+    assert!(k.descriptor(pid, fd).is_ok(), "its descriptor kept");
+    assert!(device.remounted().lookup_path("usuario/nuevo-1").is_ok());
+
+    let call = k.system_call(pid, lnr::OPEN, [SCRATCH + 512, creat, 0o644, 0, 0, 0]);
+    let Err((SchedulerCall::FlushThen { result: Ok(fd) }, _)) = call else {
+        panic!("made, its writes to wait for: {call:?}");
+    };
+    device.finish_writes(true);
+    k.disk_step();
+    assert_eq!(k.flush_step(pid), Some(Err(neoos_mm::Errno::Io)));
+    assert!(k.descriptor(pid, fd).is_err(), "its descriptor taken back");
+    assert!(
+        k.fs.lookup("/home/usuario/nuevo-2").is_some(),
+        "the file made"
+    );
+    assert_eq!(device.writes_at_once() - before, 0);
+}

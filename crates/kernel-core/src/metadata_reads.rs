@@ -51,6 +51,9 @@ pub struct MetadataReads {
     /// The metadata writes or the device flush each thread's namespace
     /// call started after it was made ([`Kernel::flush_step`]).
     pub(crate) flushes: BTreeMap<Tid, CallSync>,
+    /// The descriptor (process, number, file) each thread's `open` with
+    /// `O_CREAT` installed, closed again if its writes fail.
+    created: BTreeMap<Tid, (Pid, i64, neoos_mm::FileId)>,
 }
 
 /// Where a namespace call made is in its writes and flush, without the
@@ -253,7 +256,8 @@ impl<P: Platform> Kernel<P> {
     /// Drops the round counts and flushes of threads gone.
     pub(crate) fn drop_gone_metadata_waiters(&mut self) {
         let metadata = &mut self.writebacks.metadata;
-        if metadata.rounds.is_empty() && metadata.flushes.is_empty() {
+        if metadata.rounds.is_empty() && metadata.flushes.is_empty() && metadata.created.is_empty()
+        {
             return;
         }
         let processes = &self.processes;
@@ -263,31 +267,38 @@ impl<P: Platform> Kernel<P> {
         metadata
             .flushes
             .retain(|&tid, _| processes.thread(tid).is_some());
+        metadata
+            .created
+            .retain(|&tid, _| processes.thread(tid).is_some());
     }
 
     /// A Linux call that changes names or attributes on the volume
     /// (`unlink`, `rmdir`, `rename`, `mkdir`, `chmod`, `utimensat`,
-    /// `truncate`), made under the lock as before but for its metadata
+    /// `truncate`, a creating `open`), made under the lock as before but for its metadata
     /// writes and device flush: the blocks it changed are left dirty in the
     /// volume's cache ([`neoos_ext2::Ext2::defer_metadata_writes`]), and its
     /// result waits without the lock ([`SchedulerCall::FlushThen`],
     /// [`Self::flush_step`]) for their writes, then for the flush it owes,
     /// `EIO` if either fails (the call is made all the same: its blocks
-    /// stay dirty, written by the next sync). Not `open` with `O_CREAT` or
-    /// `O_TRUNC`: its descriptor is installed when it succeeds, and a
-    /// write failing after could not take it back.
+    /// stay dirty, written by the next sync). An `open` with `O_CREAT` (not
+    /// `O_TRUNC`) that creates its file too: its descriptor is closed
+    /// again when the writes fail (the file is made; `EIO`). Not `open`
+    /// with `O_TRUNC`: its flush stays under the lock.
     pub(crate) fn linux_call_flushing_after(&mut self, pid: Pid, call: LinuxCall) -> Completion {
-        let changes = matches!(
-            call,
-            LinuxCall::Unlink { .. }
-                | LinuxCall::Rename { .. }
-                | LinuxCall::Mkdir { .. }
-                | LinuxCall::Chmod { .. }
-                | LinuxCall::Fchmod { .. }
-                | LinuxCall::Utimensat { .. }
-                | LinuxCall::Truncate { .. }
-                | LinuxCall::Ftruncate { .. }
-        );
+        let creates = matches!(call, LinuxCall::Open { flags, .. }
+            if flags & neoos_abi::open::O_CREAT != 0 && flags & neoos_abi::open::O_TRUNC == 0);
+        let changes = creates
+            || matches!(
+                call,
+                LinuxCall::Unlink { .. }
+                    | LinuxCall::Rename { .. }
+                    | LinuxCall::Mkdir { .. }
+                    | LinuxCall::Chmod { .. }
+                    | LinuxCall::Fchmod { .. }
+                    | LinuxCall::Utimensat { .. }
+                    | LinuxCall::Truncate { .. }
+                    | LinuxCall::Ftruncate { .. }
+            );
         if !changes || !self.fs.disk.home_mounted() {
             return self.linux_call_made(pid, call);
         }
@@ -305,6 +316,16 @@ impl<P: Platform> Kernel<P> {
             };
         };
         let tid = self.caller_tid(pid);
+        if creates {
+            if let Ok(fd) = result {
+                if let Ok(crate::files::Descriptor::File(f)) = self.descriptor(pid, fd) {
+                    self.writebacks
+                        .metadata
+                        .created
+                        .insert(tid, (pid, fd, f.file));
+                }
+            }
+        }
         let sync = CallSync {
             id: 0,
             stage: Stage::Waiting { flush: owed.flush },
@@ -326,6 +347,20 @@ impl<P: Platform> Kernel<P> {
     /// once; the flush only once they are done (a flush covers only the
     /// writes completed before it).
     pub fn flush_step(&mut self, tid: Tid) -> Option<Result<(), neoos_mm::Errno>> {
+        let synced = self.call_sync_step(tid)?;
+        if let Some((pid, fd, file)) = self.writebacks.metadata.created.remove(&tid) {
+            let same = matches!(self.descriptor(pid, fd),
+                Ok(crate::files::Descriptor::File(f)) if f.file == file);
+            if synced.is_err() && same {
+                // Taken back: the call fails, its descriptor with it.
+                let _ = self.close(pid, fd);
+            }
+        }
+        Some(synced)
+    }
+
+    /// [`Self::flush_step`] but for the descriptor of a creating `open`.
+    fn call_sync_step(&mut self, tid: Tid) -> Option<Result<(), neoos_mm::Errno>> {
         if self.fs.disk.requests_in_flight() {
             return None;
         }
@@ -376,7 +411,7 @@ impl<P: Platform> Kernel<P> {
                         .metadata
                         .flushes
                         .insert(tid, CallSync { id, stage });
-                    return self.flush_step(tid);
+                    return self.call_sync_step(tid);
                 }
                 match (failed, flush) {
                     (true, _) => Some(io),

@@ -1,5 +1,5 @@
 /* disk_linux_meta_wait.c - a musl (Linux) program whose unlink, rename and
- * mkdir of /home names write their metadata blocks (directory blocks,
+ * mkdir of /home names (and an open that creates a file) write their metadata blocks (directory blocks,
  * inodes, bitmaps) without the kernel lock (docs/design.md, "Namespace
  * calls without the kernel lock"), run by tests/in_qemu.rs. No timing:
  * only what is seen.
@@ -14,7 +14,8 @@
  * the device at once while a system call ran. Written under the lock (as
  * before), each write's interrupt was taken before the lock was let go,
  * and only the flush was ever seen in flight. In rounds (a new name each),
- * at most ROUNDS, for each of unlink, rename and mkdir. And none of its
+ * at most ROUNDS, for each of unlink, rename, mkdir and open(O_CREAT) of
+ * a new file. And none of its
  * writes is waited for as it is sent (/proc/meminfo's DiskSyncWrites: the
  * writes made under the lock) in any round.
  *
@@ -84,8 +85,8 @@ static void make_file(const char *path)
     CHECK(close(fd) == 0);
 }
 
-enum call { UNLINK, RENAME, MKDIR };
-static const char *call_names[] = { "unlink", "rename", "mkdir" };
+enum call { UNLINK, RENAME, MKDIR, CREATE };
+static const char *call_names[] = { "unlink", "rename", "mkdir", "create" };
 
 /* One watched call of round `n`: whether several of its writes were seen
  * on the device while it had not returned. */
@@ -93,7 +94,7 @@ static int watched(enum call call, int n)
 {
     char path[64], other[64];
     name_of(path, sizeof path, "f", n);
-    name_of(other, sizeof other, call == MKDIR ? "d" : "g", n);
+    name_of(other, sizeof other, call == MKDIR ? "d" : call == CREATE ? "c" : "g", n);
     struct stat st;
     /* Looked up first: the call's walk reads nothing. */
     stat(path, &st);
@@ -108,12 +109,17 @@ static int watched(enum call call, int n)
     long sync_before = meminfo_now("DiskSyncWrites:");
     long before = meminfo_now("DiskRequests:");
     long base = before - meminfo_now("DiskInterrupts:");
-    int rc = call == UNLINK ? unlink(path) : call == RENAME ? rename(path, other) : mkdir(other, 0755);
+    int rc = call == UNLINK   ? unlink(path)
+             : call == RENAME ? rename(path, other)
+             : call == MKDIR  ? mkdir(other, 0755)
+                              : open(other, O_CREAT | O_WRONLY, 0644);
     returned = 1;
     long after = meminfo_now("DiskRequests:");
     long sync_writes = meminfo_now("DiskSyncWrites:") - sync_before;
     stop = 1;
     CHECK(pthread_join(tid, 0) == 0);
+    if (call == CREATE && rc >= 0)
+        rc = close(rc);
     CHECK(rc == 0);
     if (call == UNLINK)
         CHECK(access(path, F_OK) == -1 && errno == ENOENT);
@@ -132,7 +138,7 @@ static int watched(enum call call, int n)
     }
     printf("disk_linux_meta_wait: %s %s: requests %ld..%ld, %ld written under the lock, %d "
            "changes seen, at most %ld in flight: %s\n",
-           call_names[call], call == MKDIR ? other : path, before, after, sync_writes, seen_count,
+           call_names[call], call == MKDIR || call == CREATE ? other : path, before, after, sync_writes, seen_count,
            most, seen ? "seen" : "not seen");
     CHECK(after > before);
     CHECK(sync_before >= 0 && sync_writes == 0);
@@ -164,9 +170,9 @@ int main(int argc, char **argv)
         make_file(path);
     }
     sync();
-    enum call calls[] = { UNLINK, RENAME, MKDIR };
+    enum call calls[] = { UNLINK, RENAME, MKDIR, CREATE };
     int next = 0;
-    for (int c = 0; c < 3; c++) {
+    for (int c = 0; c < 4; c++) {
         int seen = 0, round = 0;
         while (round < ROUNDS && !seen) {
             seen = watched(calls[c], c == UNLINK ? next : next + ROUNDS);

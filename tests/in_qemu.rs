@@ -1314,11 +1314,19 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: "disk_reclaim_write_error_keeps_the_pages_dirty_and_writes_them_again",
         run: disk_reclaim_write_error,
     },
+    DiskScenario {
+        name: DISK_LINUX_SCENARIOS[8],
+        run: disk_linux_meta_waits,
+    },
+    DiskScenario {
+        name: DISK_LINUX_SCENARIOS[9],
+        run: disk_linux_meta_write_error,
+    },
 ];
 
 /// The disk scenarios whose programs are Linux (musl) programs of
 /// [`DISK_LINUX_DIR`].
-const DISK_LINUX_SCENARIOS: [&str; 8] = [
+const DISK_LINUX_SCENARIOS: [&str; 10] = [
     "disk_linux_namespace_operations_leave_a_clean_image_with_the_tree",
     "disk_wait_of_linux_pread_readv_preadv_lets_other_calls_run",
     "disk_read_error_gives_eio_to_linux_pread_and_a_short_count_to_readv",
@@ -1327,6 +1335,8 @@ const DISK_LINUX_SCENARIOS: [&str; 8] = [
     "disk_read_error_in_a_linux_writevs_partial_page_reads_is_read_again",
     "disk_wait_of_a_linux_unlinks_flush_lets_other_calls_run_and_survives_a_kill",
     "disk_flush_error_after_a_linux_unlink_gives_eio_with_the_name_gone",
+    "disk_linux_unlink_rename_mkdir_write_their_metadata_while_other_calls_run",
+    "disk_metadata_write_error_after_a_linux_unlink_gives_eio_and_is_written_later",
 ];
 /// The disk scenarios' Linux programs (built with musl, as `/bin/NAME`).
 const DISK_LINUX_DIR: &str = "user/tests/disk-linux";
@@ -2373,6 +2383,39 @@ fn disk_linux_flush_error(kernel: &Path) -> Verdict {
     let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
     if !console.iter().any(|l| l == "disk_linux_flush_wait: done") {
         return Err("disk_linux_flush_wait eio did not finish its checks".into());
+    }
+    disk::e2fsck_clean(&image.0)
+}
+
+/// user/tests/disk-linux/disk_linux_meta_wait.c (musl): a watcher thread
+/// sees several metadata writes of an unlink, a rename and a mkdir on the
+/// device at once before the call returns; a child renaming in a loop is
+/// killed; e2fsck clean.
+fn disk_linux_meta_waits(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let console = disk_boot(kernel, &image.0, None, "/bin/disk_linux_meta_wait", 0)?;
+    if !console.iter().any(|l| l == "disk_linux_meta_wait: done") {
+        let console = indent(tail(&console));
+        return Err(format!(
+            "disk_linux_meta_wait did not finish its checks:\n{console}"
+        ));
+    }
+    disk::e2fsck_clean(&image.0)
+}
+
+/// disk_linux_meta_wait.c's `eio` run under a rule failing the first write
+/// of /usuario's directory block once: the unlink gives EIO with its name
+/// gone, the chmod after writes the block; e2fsck clean.
+fn disk_linux_meta_write_error(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let rules = fail_once(&image.0, "/usuario", "write_aio", &[0])?;
+    let program = "/bin/disk_linux_meta_wait:eio";
+    let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
+    if !console.iter().any(|l| l == "disk_linux_meta_wait: done") {
+        let console = indent(tail(&console));
+        return Err(format!(
+            "disk_linux_meta_wait eio did not finish its checks:\n{console}"
+        ));
     }
     disk::e2fsck_clean(&image.0)
 }

@@ -229,7 +229,7 @@ impl<D: BlockDevice> Ext2<D> {
                 let mut table = self.read_meta(table_block)?;
                 pointer = self.alloc_child(goal, level + 1 < path.depth)?;
                 put32(&mut table, index * 4, pointer);
-                self.write_blocks(table_block, &table)?;
+                self.write_meta_block(table_block, &table)?;
                 inode.set_sectors(inode.sectors() + sectors_per_block);
                 fresh = true;
             }
@@ -321,7 +321,7 @@ impl<D: BlockDevice> Ext2<D> {
             return Ok(true);
         }
         if changed {
-            self.write_blocks(block, &table)?;
+            self.write_meta_block(block, &table)?;
         }
         Ok(false)
     }

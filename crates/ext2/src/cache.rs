@@ -6,8 +6,11 @@
 //! [`MetaCache::absorb`], so a clean entry always equals the disk. An entry
 //! is dirty when it holds changes the disk has not seen yet: inode updates
 //! deferred to the next flush (a data write's modification time), or an
-//! inode write that failed. Dirty entries are written by [`crate::Ext2::flush`]
-//! and are never evicted; when every entry is dirty a new block is simply
+//! inode write that failed, or the metadata changes of a call made while
+//! writes are deferred ([`crate::Ext2::defer_metadata_writes`]). Dirty
+//! entries are written by [`crate::Ext2::flush`] (or
+//! [`crate::Ext2::start_metadata_writes`]) and are never evicted (only
+//! forgotten when their block is freed); when every entry is dirty a new block is simply
 //! not cached (the caller reads and writes the disk directly). Entries live
 //! in a vector of at most [`META_CACHE_ENTRIES`]: a lookup scans that
 //! bounded vector, and eviction takes the least recently used clean entry.
@@ -144,18 +147,16 @@ impl MetaCache {
         self.held = self.entries.iter().fold(0, |h, e| h | held_bit(e.block));
     }
 
-    /// Drops `block`'s entry (the block was freed: its contents no longer
-    /// matter and the slot is better used by another).
+    /// Drops `block`'s entry, dirty or not (the block was freed, or
+    /// written as a file's data: its cached contents no longer matter, and
+    /// a dirty one written later would overwrite what the block holds
+    /// next).
     pub fn forget(&mut self, block: u32) {
         if self.held & held_bit(block) == 0 {
             return;
         }
         // A block has at most one entry: one look, no rebuilding of the vector.
-        if let Some(index) = self
-            .entries
-            .iter()
-            .position(|entry| !entry.dirty && entry.block == block)
-        {
+        if let Some(index) = self.entries.iter().position(|entry| entry.block == block) {
             self.entries.remove(index);
             self.refresh_held();
         }
@@ -209,5 +210,10 @@ mod tests {
         cache.insert(3, vec![0; 8]);
         cache.forget(3);
         assert!(cache.entries.is_empty());
+        // A dirty entry goes too: its block was freed.
+        let index = cache.insert(9, vec![0; 8]).unwrap();
+        cache.mark_dirty(index);
+        cache.forget(9);
+        assert!(cache.find(9).is_none(), "a freed dirty block forgotten");
     }
 }

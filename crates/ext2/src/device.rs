@@ -24,6 +24,10 @@ pub struct DeviceCounters {
     pub requests: u64,
     /// Completion interrupts the driver took (0 for a polled device).
     pub interrupts: u64,
+    /// Write requests sent with the caller waiting for them
+    /// ([`BlockDevice::write_sectors`]: under the kernel lock), not
+    /// started ([`BlockDevice::start_write`]).
+    pub waited_writes: u64,
 }
 
 /// Storage addressed in 512-byte sectors.

@@ -330,7 +330,7 @@ impl<D: BlockDevice> Ext2<D> {
                 type_code,
             };
             self.write_entry(&mut contents, new, name);
-            self.write_blocks(block, &contents)?;
+            self.write_meta_block(block, &contents)?;
         } else {
             let logical = self.dir_block_count(&dir);
             let (block, _) = match self.map_block_alloc(dir_ino, &mut dir, logical) {
@@ -350,7 +350,7 @@ impl<D: BlockDevice> Ext2<D> {
                 type_code,
             };
             self.write_entry(&mut contents, new, name);
-            self.write_blocks(block, &contents)?;
+            self.write_meta_block(block, &contents)?;
             dir.set_size(dir.size() + block_size as u64);
         }
         self.touch_dir(&mut dir);
@@ -372,7 +372,7 @@ impl<D: BlockDevice> Ext2<D> {
                 (previous.rec_len + entry.rec_len) as u16,
             );
         }
-        self.write_blocks(found.block, &found.contents)?;
+        self.write_meta_block(found.block, &found.contents)?;
         self.touch_dir(&mut dir);
         self.write_inode(dir_ino, &dir)?;
         Ok(entry.ino)
@@ -393,7 +393,7 @@ impl<D: BlockDevice> Ext2<D> {
         if self.sb.filetype {
             found.contents[entry.offset + 7] = file_type.dirent_code();
         }
-        self.write_blocks(found.block, &found.contents)?;
+        self.write_meta_block(found.block, &found.contents)?;
         self.touch_dir(&mut dir);
         self.write_inode(dir_ino, &dir)
     }
@@ -487,7 +487,7 @@ impl<D: BlockDevice> Ext2<D> {
             type_code,
         };
         self.write_entry(&mut contents, dotdot, b"..");
-        self.write_blocks(block, &contents)?;
+        self.write_meta_block(block, &contents)?;
         let mut inode = self.new_inode(S_IFDIR | (perm & 0o7777));
         inode.set_links(2);
         inode.set_size(block_size as u64);

@@ -20,9 +20,17 @@ pub const ROOT_INO: u32 = 2;
 #[derive(Debug, Default)]
 pub struct MetadataWrites {
     blocks: Vec<(u32, u64)>,
+    /// Dirty blocks were left for want of room on the device's queue
+    /// ([`Ext2::start_metadata_writes_queued`]).
+    more: bool,
 }
 
 impl MetadataWrites {
+    /// Whether dirty blocks were left for want of room on the queue.
+    pub fn more(&self) -> bool {
+        self.more
+    }
+
     /// How many writes were started.
     pub fn len(&self) -> usize {
         self.blocks.len()
@@ -56,6 +64,16 @@ pub struct Ext2<D: BlockDevice> {
     /// Counts the writes of metadata (every write but a run's data): a
     /// block read meanwhile may be stale ([`Ext2::cache_read_block`]).
     writes: u64,
+    /// While set ([`Ext2::defer_metadata_writes`]), a change of a metadata
+    /// block (directory block, inode, bitmap, indirect block, group
+    /// descriptor, superblock) goes into its cached copy, marked dirty,
+    /// instead of to the disk.
+    defer_writes: bool,
+    /// Changes deferred so since [`Ext2::defer_metadata_writes`].
+    deferred: u64,
+    /// Metadata blocks written to the device and waited for (not started:
+    /// [`Ext2::start_metadata_writes`]), for [`Ext2::synchronous_writes`].
+    synchronous: u64,
 }
 
 impl<D: BlockDevice> Ext2<D> {
@@ -80,6 +98,9 @@ impl<D: BlockDevice> Ext2<D> {
             held: Vec::new(),
             cached_only: false,
             writes: 0,
+            defer_writes: false,
+            deferred: 0,
+            synchronous: 0,
             sb,
         };
         // The table's size comes from the image: allocate it fallibly.
@@ -157,16 +178,41 @@ impl<D: BlockDevice> Ext2<D> {
             if !self.meta.entries[index].dirty {
                 continue;
             }
-            if let Err(error) = self.start_meta_write(index, &mut started) {
+            if let Err(error) = self.start_meta_write(index, &mut started, false) {
                 return (started, Err(error));
             }
         }
         (started, Ok(()))
     }
 
+    /// [`Self::start_metadata_writes`], but stopping where the device's
+    /// queue is full instead of writing the next block at once (which
+    /// waits for those in flight): the blocks left stay dirty for the next
+    /// call, made once these are done ([`MetadataWrites::more`]).
+    pub fn start_metadata_writes_queued(&mut self) -> (MetadataWrites, Result<()>) {
+        let mut started = MetadataWrites::default();
+        for index in 0..self.meta.entries.len() {
+            if !self.meta.entries[index].dirty {
+                continue;
+            }
+            match self.start_meta_write(index, &mut started, true) {
+                Err(error) => return (started, Err(error)),
+                Ok(()) if started.more => break,
+                Ok(()) => {}
+            }
+        }
+        (started, Ok(()))
+    }
+
     /// Starts the write of dirty cache entry `index` (see
-    /// [`Self::start_metadata_writes`]).
-    fn start_meta_write(&mut self, index: usize, started: &mut MetadataWrites) -> Result<()> {
+    /// [`Self::start_metadata_writes`]); when the queue is full, written
+    /// at once, or left (`started.more` set) when `leave_when_full`.
+    fn start_meta_write(
+        &mut self,
+        index: usize,
+        started: &mut MetadataWrites,
+        leave_when_full: bool,
+    ) -> Result<()> {
         self.writes += 1;
         let entry = &self.meta.entries[index];
         let (block, changed) = (entry.block, entry.changed);
@@ -185,6 +231,10 @@ impl<D: BlockDevice> Ext2<D> {
             }
             Started::Done => {
                 self.meta.entries[index].dirty = false;
+                Ok(())
+            }
+            Started::QueueFull(_) if leave_when_full => {
+                started.more = true;
                 Ok(())
             }
             Started::QueueFull(_) => self.store_meta(index),
@@ -209,6 +259,38 @@ impl<D: BlockDevice> Ext2<D> {
                 entry.dirty = false;
             }
         }
+    }
+
+    /// From now until [`Self::end_deferred_writes`], the metadata blocks
+    /// the calls change are changed in the cache, marked dirty, and not
+    /// written: the next [`Self::start_metadata_writes`] (or
+    /// [`Self::flush`]) writes them, so that its caller can wait for them
+    /// without holding anything. Reads see the changes (a dirty block is
+    /// never evicted); a block the cache has no room for is written at
+    /// once, as always. Only metadata: a file's data (a truncate's zeroed
+    /// tail) is written at once.
+    pub fn defer_metadata_writes(&mut self) {
+        self.defer_writes = true;
+        self.deferred = 0;
+    }
+
+    /// Ends [`Self::defer_metadata_writes`]: whether a change was deferred
+    /// (dirty blocks left to write).
+    pub fn end_deferred_writes(&mut self) -> bool {
+        self.defer_writes = false;
+        core::mem::take(&mut self.deferred) != 0
+    }
+
+    /// Whether metadata blocks hold changes the disk has not seen (written
+    /// by the next [`Self::flush`]).
+    pub fn has_dirty_metadata(&self) -> bool {
+        self.meta.entries.iter().any(|e| e.dirty)
+    }
+
+    /// How many metadata blocks were written and waited for so far (every
+    /// write made but those started by [`Self::start_metadata_writes`]).
+    pub fn synchronous_writes(&self) -> u64 {
+        self.synchronous
     }
 
     /// Sets whether device reads fail with [`Ext2Error::WouldRead`]
@@ -316,6 +398,7 @@ impl<D: BlockDevice> Ext2<D> {
     /// Writes `data` at byte `offset`, reading around partial sectors.
     pub(crate) fn write_bytes(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         self.writes += 1;
+        self.synchronous += 1;
         let block_size = u64::from(self.sb.block_size);
         match self.write_bytes_uncached(offset, data) {
             Ok(()) => {
@@ -371,6 +454,65 @@ impl<D: BlockDevice> Ext2<D> {
         }
         let offset = self.block_offset(block)?;
         self.write_bytes(offset, data)
+    }
+
+    /// Writes metadata block `block` (a bitmap, a directory or indirect
+    /// block) whole: into its cached copy while writes are deferred
+    /// ([`Self::defer_metadata_writes`]), else (or when it cannot be
+    /// cached) to the disk now.
+    pub(crate) fn write_meta_block(&mut self, block: u32, data: &[u8]) -> Result<()> {
+        if self.defer_writes
+            && data.len() == self.sb.block_size as usize
+            && self.stage_bytes(block, 0, data)?
+        {
+            return Ok(());
+        }
+        self.write_blocks(block, data)
+    }
+
+    /// [`Self::write_meta_block`] for `data` at byte `offset` (the
+    /// superblock, a group descriptor), within one block.
+    fn write_meta_bytes(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        let block_size = u64::from(self.sb.block_size);
+        let within = offset % block_size;
+        if self.defer_writes
+            && within + data.len() as u64 <= block_size
+            && self.stage_bytes((offset / block_size) as u32, within as usize, data)?
+        {
+            return Ok(());
+        }
+        self.write_bytes(offset, data)
+    }
+
+    /// Puts `data` at byte `within` of the cached copy of `block` (read
+    /// first when it is not cached and `data` is not the whole block),
+    /// marked dirty; `false` when the cache has no room for it.
+    fn stage_bytes(&mut self, block: u32, within: usize, data: &[u8]) -> Result<bool> {
+        self.block_offset(block)?;
+        let size = self.sb.block_size as usize;
+        let index = match self.meta.find(block) {
+            Some(index) => index,
+            None if within == 0 && data.len() == size => {
+                let mut bytes = Vec::new();
+                if !self.meta.has_room() || bytes.try_reserve_exact(size).is_err() {
+                    return Ok(false);
+                }
+                bytes.extend_from_slice(data);
+                match self.meta.insert(block, bytes) {
+                    Some(index) => index,
+                    None => return Ok(false),
+                }
+            }
+            None => match self.cached_meta(block)? {
+                Some(index) => index,
+                None => return Ok(false),
+            },
+        };
+        self.writes += 1;
+        self.deferred += 1;
+        self.meta.entries[index].bytes[within..within + data.len()].copy_from_slice(data);
+        self.meta.mark_dirty(index);
+        Ok(true)
     }
 
     pub(crate) fn read_block(&mut self, block: u32) -> Result<Vec<u8>> {
@@ -433,6 +575,7 @@ impl<D: BlockDevice> Ext2<D> {
     /// Writes cache entry `index` to the disk; it is clean once written.
     fn store_meta(&mut self, index: usize) -> Result<()> {
         self.writes += 1;
+        self.synchronous += 1;
         let entry = &self.meta.entries[index];
         let offset = self.block_offset(entry.block)?;
         self.dev
@@ -472,14 +615,14 @@ impl<D: BlockDevice> Ext2<D> {
     fn store_group_and_super(&mut self, group: u32) -> Result<()> {
         let at = self.gd_at(group, 0);
         let desc = self.gdt[at..at + GROUP_DESC_SIZE].to_vec();
-        self.write_bytes(self.gdt_offset() + at as u64, &desc)?;
+        self.write_meta_bytes(self.gdt_offset() + at as u64, &desc)?;
         self.store_super()
     }
 
     pub(crate) fn store_super(&mut self) -> Result<()> {
         self.sb.set_write_time(self.now);
         let raw = self.sb.raw.clone();
-        self.write_bytes(SUPERBLOCK_OFFSET, &raw)
+        self.write_meta_bytes(SUPERBLOCK_OFFSET, &raw)
     }
 
     /// Adjusts the free-block counts of `group` and the superblock.
@@ -531,7 +674,7 @@ impl<D: BlockDevice> Ext2<D> {
                 return Ok(None);
             }
             *byte |= 1 << bit;
-            self.write_blocks(bitmap_block, &bitmap)?;
+            self.write_meta_block(bitmap_block, &bitmap)?;
             return Ok(Some(index));
         }
         Ok(None)
@@ -547,7 +690,7 @@ impl<D: BlockDevice> Ext2<D> {
             return Err(Ext2Error::Corrupt("freeing a block or inode that is free"));
         }
         *byte &= !mask;
-        self.write_blocks(bitmap_block, &bitmap)
+        self.write_meta_block(bitmap_block, &bitmap)
     }
 
     pub(crate) fn group_of_inode(&self, ino: u32) -> u32 {
@@ -580,7 +723,7 @@ impl<D: BlockDevice> Ext2<D> {
     pub(crate) fn alloc_zeroed_block(&mut self, goal: u32) -> Result<u32> {
         let block = self.alloc_block(goal)?;
         let zeros = vec![0; self.sb.block_size as usize];
-        self.write_blocks(block, &zeros)?;
+        self.write_meta_block(block, &zeros)?;
         Ok(block)
     }
 
@@ -673,6 +816,11 @@ impl<D: BlockDevice> Ext2<D> {
     /// pending for the next flush.
     pub(crate) fn write_inode(&mut self, ino: u32, inode: &Inode) -> Result<()> {
         match self.stage_inode(ino, inode)? {
+            Some(_) if self.defer_writes => {
+                self.writes += 1;
+                self.deferred += 1;
+                Ok(())
+            }
             Some(index) => self.store_meta(index),
             None => self.write_bytes(self.inode_offset(ino)?, &inode.raw),
         }

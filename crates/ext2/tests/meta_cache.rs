@@ -340,3 +340,62 @@ fn blocks_to_read_leaves_a_directory_larger_than_it_may_read_to_the_call() {
         "the lookup read big's blocks itself"
     );
 }
+
+/// While writes are deferred, namespace changes write nothing: the image
+/// stays as it was (clean), every lookup sees the changes; the queued
+/// start then writes them and the image is clean with the new tree.
+#[test]
+fn deferred_namespace_changes_write_nothing_until_started_and_then_leave_a_clean_image() {
+    for block_size in [1024u32, 4096] {
+        let scratch = Scratch::new("meta-deferred");
+        let image = scratch.join("img");
+        mke2fs(&image, block_size, 8192, None, &[]);
+        let mut fs = Ext2::mount(CountingDevice::over(fs::read(&image).unwrap()), false).unwrap();
+        fs.set_time(2_000);
+        let kept = fs.create(ROOT_INO, b"kept", 0o644).unwrap();
+        fs.create(ROOT_INO, b"gone", 0o644).unwrap();
+        fs.create(ROOT_INO, b"moved", 0o644).unwrap();
+        fs.flush().unwrap();
+        let before = fs.device().counts().1;
+        let synchronous = fs.synchronous_writes();
+
+        fs.defer_metadata_writes();
+        let dir = fs.mkdir(ROOT_INO, b"nueva", 0o755).unwrap();
+        fs.create(dir, b"dentro", 0o644).unwrap();
+        fs.unlink(ROOT_INO, b"gone").unwrap();
+        fs.rename(ROOT_INO, b"moved", dir, b"movido").unwrap();
+        fs.set_permissions(kept, 0o600).unwrap();
+        assert!(fs.end_deferred_writes(), "changes were deferred");
+        assert_eq!(fs.device().counts().1, before, "nothing written");
+        assert_eq!(fs.synchronous_writes(), synchronous);
+        assert!(fs.lookup_path("gone").is_err());
+        assert!(fs.lookup_path("nueva/movido").is_ok());
+        assert!(fs.lookup_path("nueva/dentro").is_ok());
+        snapshot(&fs, &image);
+        assert_fsck_clean(&image);
+        assert!(debugfs_names(&image, "/").contains(&"gone".to_string()));
+
+        let mut rounds = 0;
+        loop {
+            let (written, result) = fs.start_metadata_writes_queued();
+            result.unwrap();
+            let more = written.more();
+            fs.end_metadata_writes(written, true);
+            rounds += 1;
+            if !more {
+                break;
+            }
+        }
+        assert_eq!(rounds, 1, "a device that writes at once has room");
+        assert!(fs.device().counts().1 > before, "written once started");
+        assert_eq!(fs.synchronous_writes(), synchronous, "none at once");
+        snapshot(&fs, &image);
+        assert_fsck_clean(&image);
+        let root = debugfs_names(&image, "/");
+        assert!(!root.contains(&"gone".to_string()) && root.contains(&"nueva".to_string()));
+        let mut inside = debugfs_names(&image, "/nueva");
+        inside.sort();
+        assert!(inside.contains(&"dentro".to_string()) && inside.contains(&"movido".to_string()));
+        assert!(debugfs_stat(&image, "/kept").contains("0600"));
+    }
+}

@@ -473,7 +473,7 @@ impl<P: Platform> Kernel<P> {
             writebacks.any(|wb| wb.id == *id)
                 || unmaps.values().any(|c| c.writeback.id == *id)
                 || flusher.as_ref().is_some_and(|wb| wb.id == *id)
-                || flushes.values().any(|&flush| flush == *id)
+                || flushes.values().any(|flush| flush.id == *id)
         };
         w.failures.set_aside.retain(|id, _| live(id));
     }

@@ -44,6 +44,8 @@ struct Held {
     flushes: usize,
     /// Reads made at once (`read_sectors`: under the kernel lock).
     reads_at_once: u64,
+    /// Writes made at once (`write_sectors`: under the kernel lock).
+    writes_at_once: u64,
     failed_writes: u64,
 }
 
@@ -109,6 +111,19 @@ impl HeldReads {
         self.0.lock().unwrap().reads_at_once
     }
 
+    fn writes_at_once(&self) -> u64 {
+        self.0.lock().unwrap().writes_at_once
+    }
+
+    /// The image as a file system mounted afresh (nothing cached).
+    fn remounted(&self) -> neoos_ext2::Ext2<MemDevice> {
+        let mut held = self.0.lock().unwrap();
+        let image = held.image.as_mut().unwrap();
+        let mut all = vec![0u8; image.sector_count() as usize * 512];
+        image.read_sectors(0, &mut all).unwrap();
+        neoos_ext2::Ext2::mount(MemDevice::new(all), true).unwrap()
+    }
+
     fn flushes_in_flight(&self) -> usize {
         self.0.lock().unwrap().flushes
     }
@@ -140,6 +155,7 @@ impl BlockDevice for HeldReads {
     }
     fn write_sectors(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
         let mut held = self.0.lock().unwrap();
+        held.writes_at_once += 1;
         held.image.as_mut().unwrap().write_sectors(first, data)
     }
     fn flush(&mut self) -> Result<(), DeviceError> {
@@ -1587,49 +1603,144 @@ fn linux_namer(k: &mut K) -> u32 {
     pid
 }
 
-/// A Linux `unlink` of a volume file is made under the lock, then waits
-/// for its device flush without it: the name is gone at once, the result
-/// comes once the flush is done.
+/// A Linux `unlink` of a volume file is made under the lock with no
+/// write there: the blocks it changed are written without the lock, all
+/// started at once, then the device is flushed, and only then the result
+/// comes. The name is gone at once for every other call; the disk has it
+/// gone once the call returns.
 #[test]
-fn a_linux_unlink_is_made_then_waits_for_its_flush_without_the_lock() {
+fn a_linux_unlink_writes_its_metadata_then_flushes_without_the_lock() {
     use neoos_abi::linux::nr as lnr;
     let (mut k, device, _) = volume();
     let pid = linux_namer(&mut k);
     device.hold_writes();
+    let before = device.writes_at_once();
     let call = k.system_call(pid, lnr::UNLINK, [SCRATCH, 0, 0, 0, 0, 0]);
     assert!(
         matches!(call, Err((SchedulerCall::FlushThen { result: Ok(0) }, _))),
-        "made, its flush to wait for: {call:?}"
+        "made, its writes to wait for: {call:?}"
     );
-    assert_eq!(device.flushes_in_flight(), 1, "the flush started");
+    assert_eq!(
+        device.writes_at_once() - before,
+        0,
+        "no write under the lock"
+    );
+    let started = device.writes_in_flight();
+    assert!(started >= 3, "directory block, inodes, bitmaps: {started}");
+    assert_eq!(device.flushes_in_flight(), 0, "no flush before the writes");
     assert!(
         k.fs.lookup("/home/usuario/datos.bin").is_none(),
         "the name is gone"
     );
-    assert_eq!(k.flush_step(pid), None, "waits for the flush");
+    assert!(
+        device.remounted().lookup_path("usuario/datos.bin").is_ok(),
+        "not on the disk yet"
+    );
+    assert_eq!(k.flush_step(pid), None, "waits for the writes");
+    device.finish_writes(false);
+    k.disk_step();
+    assert_eq!(k.flush_step(pid), None, "then for the flush");
+    assert_eq!(
+        (device.writes_in_flight(), device.flushes_in_flight()),
+        (0, 1)
+    );
     device.finish_writes(false);
     k.disk_step();
     assert_eq!(k.flush_step(pid), Some(Ok(())));
+    assert!(
+        device.remounted().lookup_path("usuario/datos.bin").is_err(),
+        "gone on the disk"
+    );
+    assert_eq!(device.writes_at_once() - before, 0);
 }
 
-/// A failed flush after a `chmod` gives `EIO` (as the flush under the lock
-/// did); a thread killed while its flush is in flight leaves nothing, and
-/// the next call's flush is not failed by it.
+/// A Linux `mkdir` and `rename` make no write under the lock either: each
+/// result comes once its writes (and flush) are done. What the disk holds
+/// then mounts with both.
 #[test]
-fn a_linux_chmods_failed_flush_gives_eio_and_a_killed_waiter_leaves_nothing() {
+fn a_linux_mkdir_and_rename_write_without_the_lock() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    put_str(&mut k, pid, SCRATCH + 256, "/home/usuario/nueva");
+    put_str(&mut k, pid, SCRATCH + 512, "/home/usuario/nueva/movido.bin");
+    device.hold_writes();
+    let before = device.writes_at_once();
+    let call = k.system_call(pid, lnr::MKDIR, [SCRATCH + 256, 0o755, 0, 0, 0, 0]);
+    assert!(matches!(
+        call,
+        Err((SchedulerCall::FlushThen { result: Ok(0) }, _))
+    ));
+    assert!(device.writes_in_flight() >= 3);
+    assert_eq!(k.flush_step(pid), None, "waits for its writes");
+    let result = settle(&device, &mut k, false, |k| k.flush_step(pid));
+    assert_eq!(result, Ok(()));
+    let rename = [SCRATCH, SCRATCH + 512, 0, 0, 0, 0];
+    let call = k.system_call(pid, lnr::RENAME, rename);
+    assert!(matches!(
+        call,
+        Err((SchedulerCall::FlushThen { result: Ok(0) }, _))
+    ));
+    let result = settle(&device, &mut k, false, |k| k.flush_step(pid));
+    assert_eq!(result, Ok(()));
+    assert_eq!(
+        device.writes_at_once() - before,
+        0,
+        "no write under the lock"
+    );
+    let mut disk = device.remounted();
+    assert!(disk.lookup_path("usuario/datos.bin").is_err());
+    assert!(disk.lookup_path("usuario/nueva/movido.bin").is_ok());
+}
+
+/// A failed metadata write after a `chmod` gives `EIO` with the change
+/// made (seen by the next calls) and its block still to write: the next
+/// call writes it. A failed flush gives `EIO` too. A thread killed while
+/// its writes are in flight leaves nothing, and the next call's are not
+/// failed by it.
+#[test]
+fn a_linux_chmods_failed_write_or_flush_gives_eio_and_a_killed_waiter_leaves_nothing() {
     use neoos_abi::linux::nr as lnr;
     let (mut k, device, _) = volume();
     let pid = linux_namer(&mut k);
     device.hold_writes();
+    let mode_on_disk = |device: &HeldReads| {
+        let mut disk = device.remounted();
+        let ino = disk.lookup_path("usuario/datos.bin").unwrap();
+        disk.stat(ino).unwrap().mode & 0o7777
+    };
+    let old_mode = mode_on_disk(&device);
     let chmod = [SCRATCH, 0o600, 0, 0, 0, 0];
     let call = k.system_call(pid, lnr::CHMOD, chmod);
     assert!(matches!(
         call,
         Err((SchedulerCall::FlushThen { result: Ok(0) }, _))
     ));
+    assert!(device.writes_in_flight() >= 1);
     device.finish_writes(true);
     k.disk_step();
     assert_eq!(k.flush_step(pid), Some(Err(neoos_mm::Errno::Io)));
+    assert_eq!(
+        device.flushes_in_flight(),
+        0,
+        "no flush after a failed write"
+    );
+    assert_eq!(mode_on_disk(&device), old_mode);
+    // A failed flush.
+    let call = k.system_call(pid, lnr::CHMOD, chmod);
+    assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
+    device.finish_writes(false);
+    k.disk_step();
+    assert_eq!(k.flush_step(pid), None, "the flush");
+    assert_eq!(
+        mode_on_disk(&device),
+        0o600,
+        "the first chmod's block written"
+    );
+    device.finish_writes(true);
+    k.disk_step();
+    assert_eq!(k.flush_step(pid), Some(Err(neoos_mm::Errno::Io)));
+    // A killed waiter.
     let other = linux_namer(&mut k);
     let call = k.system_call(other, lnr::CHMOD, [SCRATCH, 0o644, 0, 0, 0, 0]);
     assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
@@ -1639,13 +1750,9 @@ fn a_linux_chmods_failed_flush_gives_eio_and_a_killed_waiter_leaves_nothing() {
     assert_eq!(k.writebacks.metadata.flushes.len(), 0, "its record went");
     let call = k.system_call(pid, lnr::CHMOD, chmod);
     assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
-    device.finish_writes(false);
-    k.disk_step();
-    assert_eq!(
-        k.flush_step(pid),
-        Some(Ok(())),
-        "not failed by the dead one's"
-    );
+    let result = settle(&device, &mut k, false, |k| k.flush_step(pid));
+    assert_eq!(result, Ok(()), "not failed by the dead one's");
+    assert_eq!(mode_on_disk(&device), 0o600);
 }
 
 /// A process of [`volume`] that wrote the file's pages 1 and 3 by
@@ -1836,4 +1943,73 @@ fn a_fault_and_a_write_wait_without_the_lock_for_reclaims_writes_when_frames_are
     );
     let wrote = k.file_write_step(pid, pid, 3, UserPtr(buf), PAGE as i64, None);
     assert_eq!(wrote, Some(Ok(PAGE as i64)));
+}
+
+/// What a failed metadata write left dirty (the call gave `EIO`, nothing
+/// else wrote it since) is written when every program is done.
+#[test]
+fn a_namespace_calls_failed_write_is_written_at_power_off() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    device.hold_writes();
+    let call = k.system_call(pid, lnr::CHMOD, [SCRATCH, 0o600, 0, 0, 0, 0]);
+    assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
+    device.finish_writes(true);
+    k.disk_step();
+    assert_eq!(k.flush_step(pid), Some(Err(neoos_mm::Errno::Io)));
+    let mode = |device: &HeldReads| {
+        let mut disk = device.remounted();
+        let ino = disk.lookup_path("usuario/datos.bin").unwrap();
+        disk.stat(ino).unwrap().mode & 0o7777
+    };
+    assert_ne!(mode(&device), 0o600, "not on the disk");
+    k.release_kept_now();
+    assert_eq!(mode(&device), 0o600, "written at power off");
+}
+
+/// A Linux `open` with `O_CREAT` that creates its file makes no write
+/// under the lock: its result waits for its writes. When they fail it
+/// gives `EIO` and its descriptor is closed again (the file is made).
+#[test]
+fn a_linux_creating_open_writes_without_the_lock_and_a_failed_write_takes_its_descriptor_back() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    put_str(&mut k, pid, SCRATCH + 256, "/home/usuario/nuevo-1");
+    put_str(&mut k, pid, SCRATCH + 512, "/home/usuario/nuevo-2");
+    device.hold_writes();
+    let before = device.writes_at_once();
+    let creat = (neoos_abi::open::O_CREAT | 2) as u64;
+    let call = k.system_call(pid, lnr::OPEN, [SCRATCH + 256, creat, 0o644, 0, 0, 0]);
+    let Err((SchedulerCall::FlushThen { result: Ok(fd) }, _)) = call else {
+        panic!("made, its writes to wait for: {call:?}");
+    };
+    assert!(
+        device.writes_in_flight() >= 2,
+        "directory block, inode, bitmap"
+    );
+    assert_eq!(
+        device.writes_at_once() - before,
+        0,
+        "no write under the lock"
+    );
+    let result = settle(&device, &mut k, false, |k| k.flush_step(pid));
+    assert_eq!(result, Ok(()));
+    assert!(k.descriptor(pid, fd).is_ok(), "its descriptor kept");
+    assert!(device.remounted().lookup_path("usuario/nuevo-1").is_ok());
+
+    let call = k.system_call(pid, lnr::OPEN, [SCRATCH + 512, creat, 0o644, 0, 0, 0]);
+    let Err((SchedulerCall::FlushThen { result: Ok(fd) }, _)) = call else {
+        panic!("made, its writes to wait for: {call:?}");
+    };
+    device.finish_writes(true);
+    k.disk_step();
+    assert_eq!(k.flush_step(pid), Some(Err(neoos_mm::Errno::Io)));
+    assert!(k.descriptor(pid, fd).is_err(), "its descriptor taken back");
+    assert!(
+        k.fs.lookup("/home/usuario/nuevo-2").is_some(),
+        "the file made"
+    );
+    assert_eq!(device.writes_at_once() - before, 0);
 }

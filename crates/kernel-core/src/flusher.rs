@@ -249,6 +249,8 @@ impl<P: Platform> Kernel<P> {
         // A failed write cannot stop the kernel: the pages go all the same.
         let _ = memory.release_kept_now(&mut io);
         self.reap_released_orphans();
+        // Metadata a failed write left dirty, written while the disk is there.
+        let _ = self.fs.disk.flush_dirty_metadata();
         let counts = self.flusher.reclaim_counts;
         if counts != crate::reclaim::ReclaimCounts::default() {
             self.platform.report(format_args!(

@@ -27,6 +27,8 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use neoos_ext2::MetadataWrites;
+
 use crate::kernel::Kernel;
 use crate::linux::LinuxCall;
 use crate::platform::Platform;
@@ -46,9 +48,39 @@ pub struct MetadataReads {
     pub(crate) in_flight: BTreeMap<u64, (u32, u64)>,
     /// How many times each thread's call waited so far.
     rounds: BTreeMap<Tid, u8>,
-    /// The device flush each thread's namespace call started after it was
-    /// made ([`Kernel::flush_step`]), by its requests' number.
-    pub(crate) flushes: BTreeMap<Tid, u64>,
+    /// The metadata writes or the device flush each thread's namespace
+    /// call started after it was made ([`Kernel::flush_step`]).
+    pub(crate) flushes: BTreeMap<Tid, CallSync>,
+    /// The descriptor (process, number, file) each thread's `open` with
+    /// `O_CREAT` installed, closed again if its writes fail.
+    created: BTreeMap<Tid, (Pid, i64, neoos_mm::FileId)>,
+}
+
+/// Where a namespace call made is in its writes and flush, without the
+/// kernel lock ([`Kernel::flush_step`]).
+#[derive(Debug)]
+pub(crate) struct CallSync {
+    /// The number its requests' failures are counted to
+    /// ([`Kernel::claim_disk_for`]; 0 until it starts one).
+    pub(crate) id: u64,
+    stage: Stage,
+}
+
+/// A [`CallSync`]'s stage.
+#[derive(Debug)]
+enum Stage {
+    /// Nothing started yet (the disk was busy); `flush`: whether a flush
+    /// follows the writes.
+    Waiting { flush: bool },
+    /// Its metadata writes in flight; `failed`: one failed already (made
+    /// at once when the queue was full).
+    Writing {
+        written: MetadataWrites,
+        flush: bool,
+        failed: bool,
+    },
+    /// Its flush in flight.
+    Flushing,
 }
 
 impl MetadataReads {
@@ -224,7 +256,8 @@ impl<P: Platform> Kernel<P> {
     /// Drops the round counts and flushes of threads gone.
     pub(crate) fn drop_gone_metadata_waiters(&mut self) {
         let metadata = &mut self.writebacks.metadata;
-        if metadata.rounds.is_empty() && metadata.flushes.is_empty() {
+        if metadata.rounds.is_empty() && metadata.flushes.is_empty() && metadata.created.is_empty()
+        {
             return;
         }
         let processes = &self.processes;
@@ -234,68 +267,176 @@ impl<P: Platform> Kernel<P> {
         metadata
             .flushes
             .retain(|&tid, _| processes.thread(tid).is_some());
+        metadata
+            .created
+            .retain(|&tid, _| processes.thread(tid).is_some());
     }
 
     /// A Linux call that changes names or attributes on the volume
-    /// (`unlink`, `rmdir`, `rename`, `chmod`, `utimensat`, `truncate`),
-    /// made under the lock as before but for its device flush: when it
-    /// owes one, its result waits for the flush without the lock
-    /// ([`SchedulerCall::FlushThen`], [`Self::flush_step`]), `EIO` if it
-    /// fails. Not `open` with `O_TRUNC`: its descriptor is installed when
-    /// it succeeds, and a flush failing after could not take it back.
+    /// (`unlink`, `rmdir`, `rename`, `mkdir`, `chmod`, `utimensat`,
+    /// `truncate`, a creating `open`), made under the lock as before but for its metadata
+    /// writes and device flush: the blocks it changed are left dirty in the
+    /// volume's cache ([`neoos_ext2::Ext2::defer_metadata_writes`]), and its
+    /// result waits without the lock ([`SchedulerCall::FlushThen`],
+    /// [`Self::flush_step`]) for their writes, then for the flush it owes,
+    /// `EIO` if either fails (the call is made all the same: its blocks
+    /// stay dirty, written by the next sync). An `open` with `O_CREAT` (not
+    /// `O_TRUNC`) that creates its file too: its descriptor is closed
+    /// again when the writes fail (the file is made; `EIO`). Not `open`
+    /// with `O_TRUNC`: its flush stays under the lock.
     pub(crate) fn linux_call_flushing_after(&mut self, pid: Pid, call: LinuxCall) -> Completion {
-        let changes = matches!(
-            call,
-            LinuxCall::Unlink { .. }
-                | LinuxCall::Rename { .. }
-                | LinuxCall::Chmod { .. }
-                | LinuxCall::Fchmod { .. }
-                | LinuxCall::Utimensat { .. }
-                | LinuxCall::Truncate { .. }
-                | LinuxCall::Ftruncate { .. }
-        );
+        let creates = matches!(call, LinuxCall::Open { flags, .. }
+            if flags & neoos_abi::open::O_CREAT != 0 && flags & neoos_abi::open::O_TRUNC == 0);
+        let changes = creates
+            || matches!(
+                call,
+                LinuxCall::Unlink { .. }
+                    | LinuxCall::Rename { .. }
+                    | LinuxCall::Mkdir { .. }
+                    | LinuxCall::Chmod { .. }
+                    | LinuxCall::Fchmod { .. }
+                    | LinuxCall::Utimensat { .. }
+                    | LinuxCall::Truncate { .. }
+                    | LinuxCall::Ftruncate { .. }
+            );
         if !changes || !self.fs.disk.home_mounted() {
             return self.linux_call_made(pid, call);
         }
         self.fs.disk.defer_flushes();
         let done = self.linux_call_made(pid, call);
-        if !self.fs.disk.take_owed_flush() {
+        let owed = self.fs.disk.take_owed_flush();
+        if !owed.writes && !owed.flush {
             return done;
         }
         let Completion::Done(result) = done else {
-            // Not a result the scheduler side carries: flushed here.
+            // Not a result the scheduler side carries: written and flushed here.
             return match self.fs.disk.flush_device() {
                 Ok(()) => done,
                 Err(_) => Completion::Done(Err(neoos_mm::Errno::Io)),
             };
         };
         let tid = self.caller_tid(pid);
+        if creates {
+            if let Ok(fd) = result {
+                if let Ok(crate::files::Descriptor::File(f)) = self.descriptor(pid, fd) {
+                    self.writebacks
+                        .metadata
+                        .created
+                        .insert(tid, (pid, fd, f.file));
+                }
+            }
+        }
+        let sync = CallSync {
+            id: 0,
+            stage: Stage::Waiting { flush: owed.flush },
+        };
+        self.writebacks.metadata.flushes.insert(tid, sync);
         match self.flush_step(tid) {
-            // Flushed at once (a device whose flush does not wait).
-            Some(flushed) => Completion::Done(result.and_then(|v| flushed.map(|()| v))),
+            // Written and flushed at once (a device that does not wait).
+            Some(synced) => Completion::Done(result.and_then(|v| synced.map(|()| v))),
             None => Completion::Scheduler(SchedulerCall::FlushThen { result }),
         }
     }
 
-    /// One step of thread `tid`'s wait for the device flush its call owes
-    /// (`SchedulerCall::FlushThen`): `None` while the disk has requests in
-    /// flight (the flush is started once it has none, and the thread
-    /// waits for it); then `Io` if the flush failed.
+    /// One step of thread `tid`'s wait for the metadata writes and device
+    /// flush its call owes (`SchedulerCall::FlushThen`): `None` while the
+    /// disk has requests in flight (the next ones are started once it has
+    /// none, and the thread waits for them); then `Io` if a write or the
+    /// flush failed. The writes are those of every metadata block dirty
+    /// then (the call's, and any other's not written yet), started at
+    /// once; the flush only once they are done (a flush covers only the
+    /// writes completed before it).
     pub fn flush_step(&mut self, tid: Tid) -> Option<Result<(), neoos_mm::Errno>> {
+        let synced = self.call_sync_step(tid)?;
+        if let Some((pid, fd, file)) = self.writebacks.metadata.created.remove(&tid) {
+            let same = matches!(self.descriptor(pid, fd),
+                Ok(crate::files::Descriptor::File(f)) if f.file == file);
+            if synced.is_err() && same {
+                // Taken back: the call fails, its descriptor with it.
+                let _ = self.close(pid, fd);
+            }
+        }
+        Some(synced)
+    }
+
+    /// [`Self::flush_step`] but for the descriptor of a creating `open`.
+    fn call_sync_step(&mut self, tid: Tid) -> Option<Result<(), neoos_mm::Errno>> {
         if self.fs.disk.requests_in_flight() {
             return None;
         }
-        if let Some(id) = self.writebacks.metadata.flushes.remove(&tid) {
-            return Some(match self.requests_failed_for(id) {
-                true => Err(neoos_mm::Errno::Io),
-                false => Ok(()),
-            });
+        let io = Err(neoos_mm::Errno::Io);
+        let sync = self.writebacks.metadata.flushes.remove(&tid);
+        let (mut id, stage) = match sync {
+            Some(sync) => (sync.id, sync.stage),
+            None => (0, Stage::Waiting { flush: true }),
+        };
+        match stage {
+            Stage::Waiting { flush } => {
+                self.claim_disk_for(&mut id);
+                let (written, result) = self.fs.disk.start_dirty_metadata_writes();
+                if !written.is_empty() {
+                    let failed = result.is_err();
+                    let stage = Stage::Writing {
+                        written,
+                        flush,
+                        failed,
+                    };
+                    let sync = CallSync { id, stage };
+                    self.writebacks.metadata.flushes.insert(tid, sync);
+                    return None;
+                }
+                if written.more() {
+                    // No room with nothing in flight: written (and
+                    // flushed) at once, as under the lock before.
+                    return Some(self.fs.disk.flush_device().map_err(|_| neoos_mm::Errno::Io));
+                }
+                match (result, flush) {
+                    (Err(_), _) => Some(io),
+                    (Ok(()), false) => Some(Ok(())),
+                    (Ok(()), true) => self.start_call_flush(tid, id),
+                }
+            }
+            Stage::Writing {
+                written,
+                flush,
+                failed,
+            } => {
+                let failed = self.requests_failed_for(id) || failed;
+                let more = written.more();
+                self.fs.disk.end_sync_writes(written, !failed);
+                if more && !failed {
+                    // The blocks the queue had no room for.
+                    let stage = Stage::Waiting { flush };
+                    self.writebacks
+                        .metadata
+                        .flushes
+                        .insert(tid, CallSync { id, stage });
+                    return self.call_sync_step(tid);
+                }
+                match (failed, flush) {
+                    (true, _) => Some(io),
+                    (false, false) => Some(Ok(())),
+                    (false, true) => self.start_call_flush(tid, id),
+                }
+            }
+            Stage::Flushing => match self.requests_failed_for(id) {
+                true => Some(io),
+                false => Some(Ok(())),
+            },
         }
-        let mut id = 0;
+    }
+
+    /// Starts the device flush of thread `tid`'s call (the disk has
+    /// nothing in flight), its failures counted to `id`.
+    fn start_call_flush(&mut self, tid: Tid, mut id: u64) -> Option<Result<(), neoos_mm::Errno>> {
         self.claim_disk_for(&mut id);
         match self.fs.disk.start_flush() {
             Ok(true) => {
-                self.writebacks.metadata.flushes.insert(tid, id);
+                let sync = CallSync {
+                    id,
+                    stage: Stage::Flushing,
+                };
+                self.writebacks.metadata.flushes.insert(tid, sync);
                 None
             }
             Ok(false) => Some(Ok(())),

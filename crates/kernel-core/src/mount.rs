@@ -131,6 +131,16 @@ impl Storage {
     }
 }
 
+/// What a Linux namespace call left to do once made
+/// ([`Storage::take_owed_flush`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Owed {
+    /// Metadata blocks it changed, dirty in the volume's cache.
+    pub writes: bool,
+    /// The device's flush.
+    pub flush: bool,
+}
+
 /// Whether `file` lives on the disk volume (not in RAM).
 pub fn is_volume_file(file: FileId) -> bool {
     home_inode(file).is_some()
@@ -296,34 +306,71 @@ impl Storage {
     }
 
     /// From now until [`Self::take_owed_flush`], the calls that change the
-    /// volume leave its device flush owed instead of waiting for it.
+    /// volume leave its device flush owed instead of waiting for it,
+    /// and their metadata changes are left in the volume's cache, dirty
+    /// ([`Ext2::defer_metadata_writes`]), for the caller to write without
+    /// the lock too.
     pub(crate) fn defer_flushes(&self) {
         self.defer_flush.store(true, Ordering::Relaxed);
         self.flush_owed.store(false, Ordering::Relaxed);
+        if let Ok(mut home) = self.volume() {
+            home.fs.defer_metadata_writes();
+        }
     }
 
-    /// Ends [`Self::defer_flushes`]: whether a flush is owed.
-    pub(crate) fn take_owed_flush(&self) -> bool {
+    /// Ends [`Self::defer_flushes`]: what is owed.
+    pub(crate) fn take_owed_flush(&self) -> Owed {
         self.defer_flush.store(false, Ordering::Relaxed);
-        self.flush_owed.swap(false, Ordering::Relaxed)
+        let flush = self.flush_owed.swap(false, Ordering::Relaxed);
+        let writes = self
+            .volume()
+            .is_ok_and(|mut home| home.fs.end_deferred_writes());
+        Owed { writes, flush }
     }
 
-    /// Flushes the volume's device now (waited for under the lock).
+    /// Writes the volume's dirty metadata and flushes its device now
+    /// (waited for under the lock).
     pub(crate) fn flush_device(&self) -> Result<(), IoError> {
         let mut home = self.volume().map_err(|_| IoError)?;
-        home.fs.device_mut().flush().map_err(|_| IoError)
+        home.fs.flush().map_err(|_| IoError)
+    }
+
+    /// Writes and flushes what the volume's cache holds that the disk has
+    /// not seen (a namespace call's blocks whose write failed), if any:
+    /// at power off, when nothing else will.
+    pub(crate) fn flush_dirty_metadata(&self) -> Result<(), IoError> {
+        let mut home = self.volume().map_err(|_| IoError)?;
+        if !home.fs.has_dirty_metadata() {
+            return Ok(());
+        }
+        home.fs.flush().map_err(|_| IoError)
     }
 
     /// Makes what the volume's calls changed durable: the deferred
     /// metadata written and the device flushed, or, while flushes are
-    /// deferred, the metadata written and the flush owed.
+    /// deferred, the flush owed (the metadata left dirty in the cache,
+    /// written by the caller before the flush).
     fn flush_changes(&self, home: &mut HomeVolume) -> Result<(), FsError> {
         if !self.defer_flush.load(Ordering::Relaxed) {
             return home.fs.flush().map_err(fs_error);
         }
-        home.fs.write_pending_metadata().map_err(fs_error)?;
         self.flush_owed.store(true, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Starts the writes of every metadata block the volume holds dirty
+    /// ([`Ext2::start_metadata_writes_queued`]; the disk has nothing in
+    /// flight) that fit on the device's queue, for [`Self::end_sync_writes`]
+    /// once none is in flight; the others are left dirty
+    /// ([`MetadataWrites::more`]), for the next start.
+    pub(crate) fn start_dirty_metadata_writes(&mut self) -> (MetadataWrites, Result<(), IoError>) {
+        match self.volume() {
+            Ok(mut home) => {
+                let (started, result) = home.fs.start_metadata_writes_queued();
+                (started, result.map_err(|_| IoError))
+            }
+            Err(_) => (MetadataWrites::default(), Err(IoError)),
+        }
     }
 
     /// Sets the permission bits of inode `ino` of the volume.
@@ -893,7 +940,7 @@ mod tests {
         fn counters(&self) -> DeviceCounters {
             DeviceCounters {
                 requests: *self.requests.lock().unwrap(),
-                interrupts: 0,
+                ..DeviceCounters::default()
             }
         }
     }

@@ -135,6 +135,8 @@ const MAX_REQUEST_BYTES: usize = 1 << 20;
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
 /// The device's interrupts taken since boot (its ISR status said so).
 static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+/// Write requests waited for as they were sent ([`VirtioDisk::write_sectors`]).
+static WAITED_WRITES: AtomicU64 = AtomicU64::new(0);
 /// Interrupts on [`DISK_VECTOR`] in a row for which the device's ISR
 /// status said nothing (another device holding a shared line asserted).
 static UNCLAIMED_IN_A_ROW: AtomicU64 = AtomicU64::new(0);
@@ -208,6 +210,7 @@ pub fn counters() -> neoos_ext2::DeviceCounters {
     neoos_ext2::DeviceCounters {
         requests: REQUESTS.load(Ordering::Relaxed),
         interrupts: INTERRUPTS.load(Ordering::Relaxed),
+        waited_writes: WAITED_WRITES.load(Ordering::Relaxed),
     }
 }
 
@@ -693,6 +696,7 @@ impl VirtioDisk {
         let mut sector = first;
         for chunk in data.chunks(MAX_REQUEST_BYTES) {
             let header = RequestHeader::new(REQUEST_OUT, sector);
+            WAITED_WRITES.fetch_add(1, Ordering::Relaxed);
             self.request(&header, Payload::Write(chunk))?;
             sector += (chunk.len() / SECTOR_SIZE) as u64;
         }

@@ -124,7 +124,8 @@ pub fn maps_line(out: &mut String, m: &MapInfo, dev: (u32, u32), ino: u64, name:
 /// are frames; `cached` the pages the RAM file systems hold. NeoOS's own
 /// rows follow Linux's: the disk's requests sent (reads, writes and
 /// flushes: `sys_meminfo` field 8) and completion interrupts taken (field
-/// 9), the IPI counters, the copy-on-write copies made outside the kernel
+/// 9), the writes sent with the caller waiting (under the kernel lock),
+/// the IPI counters, the copy-on-write copies made outside the kernel
 /// lock and the page faults resolved under its read side (counts, not kB).
 pub fn meminfo(
     total: u64,
@@ -155,6 +156,7 @@ pub fn meminfo(
     let counts = [
         ("DiskRequests:", disk.requests),
         ("DiskInterrupts:", disk.interrupts),
+        ("DiskSyncWrites:", disk.waited_writes),
         ("TlbShootdownIpis:", ipis.tlb_shootdown_ipis),
         ("TlbRemotePages:", ipis.remote_page_invalidations),
         ("TlbRemoteFull:", ipis.remote_full_flushes),
@@ -267,6 +269,7 @@ mod tests {
         let disk = neoos_ext2::DeviceCounters {
             requests: 9,
             interrupts: 4,
+            waited_writes: 2,
         };
         let faults = SharedFaultCounters {
             resolved: 33,
@@ -276,6 +279,7 @@ mod tests {
         let text = meminfo(1000, 250, 10, disk, ipis, copies, faults);
         assert!(text.contains("\nDiskRequests:          9\n"));
         assert!(text.contains("\nDiskInterrupts:        4\n"));
+        assert!(text.contains("\nDiskSyncWrites:        2\n"));
         let tail: alloc::vec::Vec<&str> = text.lines().rev().take(10).collect();
         assert_eq!(
             tail,

@@ -308,7 +308,8 @@ impl<P: Platform> Kernel<P> {
         installed
     }
 
-    fn close(&mut self, pid: Pid, fd: i64) -> Result<i64, Errno> {
+    /// Closes descriptor `fd` of process `pid`.
+    pub(crate) fn close(&mut self, pid: Pid, fd: i64) -> Result<i64, Errno> {
         let p = self.processes.get_mut(pid).ok_or(Errno::Inval)?;
         let d = p.files.take(fd)?;
         self.file_io().close(d).map(|_| 0)

@@ -250,7 +250,7 @@ fn private_anonymous_mmap_is_made_with_shared_access_and_the_rest_the_writing_wa
     assert_eq!(calls(&k), 1);
     assert_eq!(
         sys(&mut k, pid, nr::MMAP, [0, 0, 3, anon, none, 0]),
-        -i64::from(errno::EINVAL)
+        -errno::EINVAL
     );
     // With the kernel heap at its reserve the writing way decides.
     k.platform.heap_room = Some(0);

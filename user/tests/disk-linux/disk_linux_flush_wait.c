@@ -36,37 +36,10 @@
 #include "../linux/linux_meminfo.h"
 
 #include "../linux/linux_check.h"
+#include "disk_flight_watch.h"
 
 #define DIR "/home/usuario/flush"
 #define ROUNDS 10
-#define MOST_SEEN 4096
-
-static volatile int stop;
-static volatile int returned;
-static volatile long seen_requests[MOST_SEEN];
-static volatile long seen_interrupts[MOST_SEEN];
-static volatile int seen_returned[MOST_SEEN];
-static volatile int seen_count;
-
-static void *watcher(void *arg)
-{
-    (void)arg;
-    long last_r = -2, last_i = -2;
-    while (!stop) {
-        long r = meminfo_now("DiskRequests:");
-        long i = meminfo_now("DiskInterrupts:");
-        int done = returned;
-        if ((r != last_r || i != last_i) && seen_count < MOST_SEEN) {
-            seen_requests[seen_count] = r;
-            seen_interrupts[seen_count] = i;
-            seen_returned[seen_count] = done;
-            seen_count = seen_count + 1;
-            last_r = r;
-            last_i = i;
-        }
-    }
-    return 0;
-}
 
 static void name_of(char *out, size_t size, int n)
 {

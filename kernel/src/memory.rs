@@ -202,6 +202,9 @@ impl PageTable for HardwarePageTable {
     fn unmap_shared(&self, pages: &[u64]) -> u64 {
         self.tables.unmap_shared(pages)
     }
+    fn protect_shared(&self, pages: &[u64], prot: Prot) -> u64 {
+        self.tables.protect_shared(pages, prot.write, prot.exec)
+    }
     fn flush_pages_shared(&self, pages: Option<&[u64]>) {
         match pages {
             Some(pages) => self.tables.invalidate_pages(pages),

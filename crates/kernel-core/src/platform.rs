@@ -90,8 +90,9 @@ pub struct SharedFaultCounters {
     pub resolved: u64,
     /// Those that began while another was under way on another CPU.
     pub at_once: u64,
-    /// `mmap` and `munmap` calls made so (`neoos_mm`'s `shared_map.rs`).
-    pub map_calls: (u64, u64),
+    /// `mmap`, `munmap` and `mprotect` calls made so (`neoos_mm`'s
+    /// `shared_map.rs`).
+    pub map_calls: (u64, u64, u64),
 }
 
 /// Counts of the copy-on-write copies faults left to be made outside the

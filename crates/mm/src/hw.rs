@@ -197,6 +197,15 @@ pub trait PageTable {
         let _ = pages;
         0
     }
+    /// Takes from the entries of `pages` (at most 64, in address order;
+    /// those without one are passed over) what `prot` lacks (write,
+    /// execute; `prot` is not none), through a shared reference as
+    /// [`Self::unmap_shared`], returning which changed (bit `i` for
+    /// `pages[i]`).
+    fn protect_shared(&self, pages: &[u64], prot: Prot) -> u64 {
+        let _ = (pages, prot);
+        0
+    }
     /// [`Self::flush_pages`] (or, for `None`, [`Self::flush_all`]) through
     /// a shared reference: several CPUs may flush at once.
     fn flush_pages_shared(&self, pages: Option<&[u64]>) {

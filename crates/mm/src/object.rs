@@ -306,13 +306,14 @@ pub struct ObjectStore {
     /// The faults resolved with shared access (`shared_fault.rs`).
     pub(crate) shared_faults: AtomicU64,
     /// The mapping calls made with shared access (`shared_map.rs`: `mmap`,
-    /// `munmap`), the
+    /// `munmap`, `mprotect`), the
     /// TLB invalidations they made (single pages, whole TLBs: added to
     /// [`MemStats`]'s), and the objects of the mappings they removed,
     /// waiting for the next exclusive section (`unmapped_waiting` says
     /// whether there are any).
     pub(crate) shared_map_calls: AtomicU64,
     pub(crate) shared_unmap_calls: AtomicU64,
+    pub(crate) shared_protect_calls: AtomicU64,
     pub(crate) shared_single_flushes: AtomicU64,
     pub(crate) shared_full_flushes: AtomicU64,
     pub(crate) unmapped: spin::Mutex<crate::shared_map::Unmapped>,

@@ -1,4 +1,4 @@
-//! `mmap` and `munmap` of private anonymous memory made with shared access
+//! `mmap`, `munmap` and `mprotect` of private anonymous memory made with shared access
 //! to the system (`&MemorySystem`, the kernel's lock held for reading), so
 //! that they serialise only with what uses the same address space: each
 //! space is behind its own reader-writer lock ([`crate::slots::SpaceTable`]),
@@ -19,15 +19,19 @@
 //!   reach, and the range go to a list ([`ObjectStore::unmapped`]) that the
 //!   next exclusive section empties ([`MemorySystem::release_unmapped`]):
 //!   the objects' frames are freed there, the objects leave the store
-//!   there, the page tables the range emptied are freed there.
+//!   there, the page tables the range emptied are freed there;
+//! - `mprotect` of a range such mappings cover whole, without a hole: their
+//!   protection changes, their entries lose what it lacks (or go, for
+//!   `PROT_NONE`; the pages stay) and are flushed before the call returns.
 //!
-//! Anything else (a file, a shared or forked mapping, a partial unmap, a
+//! Anything else (a file, a shared or forked mapping, a partial unmap or
+//! protection change, a
 //! range being unmapped by `sys_munmap`, a space whose lock stays taken, no
 //! room for the list) is `None` with nothing changed: the kernel makes the
 //! call again the exclusive way, which handles every case and every error.
 
 use crate::address_space::AddressSpace;
-use crate::hw::{AsId, Io, ObjectId, PageTable};
+use crate::hw::{AsId, EntryChange, Io, ObjectId, PageTable, Prot};
 use crate::mapping::{Mapping, Origin, Sharing};
 use crate::object::{ObjectKind, ObjectRef, ObjectStore};
 use crate::posix::{checked_range, choose_address, parse_mmap};
@@ -141,7 +145,16 @@ impl MemorySystem {
             let Some((object, first, last)) = m.object_pages(m.start, m.end) else {
                 continue;
             };
-            remove_entries(&m, &self.store, object, (first, last), pt, &mut flush);
+            let remove = EntryChange::Remove;
+            change_entries(
+                &m,
+                &self.store,
+                object,
+                (first, last),
+                remove,
+                pt,
+                &mut flush,
+            );
             *slot = m.backing.map(|b| (b.object, (first, last)));
         }
         flush.finish(pt, &self.store);
@@ -157,6 +170,71 @@ impl MemorySystem {
         }
         self.store
             .shared_unmap_calls
+            .fetch_add(1, Ordering::Relaxed);
+        Some(())
+    }
+
+    /// POSIX `mprotect` with shared access to the system, of a range that
+    /// whole private anonymous mappings in the module's case cover without
+    /// a hole (no mapping is cut): `Some` once each has protection `prot`
+    /// and no entry or TLB allows more (entries lose what `prot` lacks,
+    /// or go for `PROT_NONE`, their pages kept; an entry allowing less
+    /// is upgraded by its next fault), `None` with nothing changed.
+    pub fn mprotect_shared(
+        &self,
+        id: AsId,
+        pt: &dyn PageTable,
+        addr: u64,
+        len: u64,
+        prot: u32,
+    ) -> Option<()> {
+        let prot = Prot::from_posix(prot).ok()?;
+        let (start, end) = checked_range(addr, len).ok()?;
+        if start < USER_BASE || end > USER_END || !pt.changes_shared() {
+            return None;
+        }
+        let mut space = self.spaces.space_write_briefly(&id)?;
+        if space.being_unmapped(start, end) {
+            return None;
+        }
+        let mut starts = [0u64; MOST_MAPPINGS];
+        let count = mappings_inside(&space, &self.store, start, end, &mut starts)?;
+        let mut covered = start;
+        for m in starts[..count].iter().filter_map(|s| space.mappings.get(s)) {
+            if m.start != covered || !m.max_prot.contains(prot) {
+                return None;
+            }
+            covered = m.end;
+        }
+        if covered != end {
+            return None;
+        }
+        // Nothing changed before this point.
+        let mut flush = Flush::default();
+        for s in &starts[..count] {
+            let Some(m) = space.mappings.get_mut(s) else {
+                continue;
+            };
+            m.prot = prot;
+            if let Some((object, first, last)) = m.object_pages(m.start, m.end) {
+                let change = match prot.is_none() {
+                    true => EntryChange::Remove,
+                    false => EntryChange::Protect(prot),
+                };
+                change_entries(
+                    m,
+                    &self.store,
+                    object,
+                    (first, last),
+                    change,
+                    pt,
+                    &mut flush,
+                );
+            }
+        }
+        flush.finish(pt, &self.store);
+        self.store
+            .shared_protect_calls
             .fetch_add(1, Ordering::Relaxed);
         Some(())
     }
@@ -198,12 +276,14 @@ impl MemorySystem {
         *self.store.unmapped.get_mut() = list;
     }
 
-    /// Calls `mmap_shared` and `munmap_shared` made so far (each).
-    pub fn shared_map_calls(&self) -> (u64, u64) {
+    /// Calls `mmap_shared`, `munmap_shared` and `mprotect_shared` made so
+    /// far (each).
+    pub fn shared_map_calls(&self) -> (u64, u64, u64) {
         let calls = |c: &core::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
         (
             calls(&self.store.shared_map_calls),
             calls(&self.store.shared_unmap_calls),
+            calls(&self.store.shared_protect_calls),
         )
     }
 }
@@ -256,12 +336,14 @@ fn unmaps_alone(m: &Mapping, store: &ObjectStore) -> bool {
 }
 
 /// Removes the entries of `m`'s pages `first..last` of `object` (pages the
-/// object holds: the only ones an entry can show).
-fn remove_entries(
+/// object holds: the only ones an entry can show), or takes from them what
+/// [`EntryChange::Protect`]'s protection lacks.
+fn change_entries(
     m: &Mapping,
     store: &ObjectStore,
     object: ObjectId,
     (first, last): (u64, u64),
+    change: EntryChange,
     pt: &dyn PageTable,
     flush: &mut Flush,
 ) {
@@ -270,7 +352,7 @@ fn remove_entries(
     };
     // No one else can take this lock now: only this mapping showed the
     // object, and the space's write lock keeps its faults out. The pages'
-    // entries go a few at a time, in address order; only those removed
+    // entries change a few at a time, in address order; only those changed
     // are flushed.
     let pages = o.pages.lock();
     let mut batch = [0u64; ENTRIES_PER_BATCH];
@@ -279,21 +361,25 @@ fn remove_entries(
         batch[n] = m.va_of_object_page(index);
         n += 1;
         if n == ENTRIES_PER_BATCH {
-            remove_batch(&batch, pt, flush);
+            change_batch(&batch, change, pt, flush);
             n = 0;
         }
     }
-    remove_batch(&batch[..n], pt, flush);
+    change_batch(&batch[..n], change, pt, flush);
 }
 
-/// Entries [`remove_entries`] hands the page table at once (the bits of
-/// the mask [`PageTable::unmap_shared`] returns).
+/// Entries [`change_entries`] hands the page table at once (the bits of
+/// the mask [`PageTable::unmap_shared`] and [`PageTable::protect_shared`]
+/// return).
 const ENTRIES_PER_BATCH: usize = 64;
 
-fn remove_batch(pages: &[u64], pt: &dyn PageTable, flush: &mut Flush) {
-    let removed = pt.unmap_shared(pages);
+fn change_batch(pages: &[u64], change: EntryChange, pt: &dyn PageTable, flush: &mut Flush) {
+    let changed = match change {
+        EntryChange::Protect(prot) => pt.protect_shared(pages, prot),
+        _ => pt.unmap_shared(pages),
+    };
     for (i, &va) in pages.iter().enumerate() {
-        if removed & (1 << i) != 0 {
+        if changed & (1 << i) != 0 {
             flush.page(va);
         }
     }

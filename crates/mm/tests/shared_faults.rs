@@ -70,6 +70,20 @@ impl PageTable for LockedTable {
         }
         removed
     }
+    fn protect_shared(&self, pages: &[u64], prot: Prot) -> u64 {
+        let mut entries = self.entries.lock().unwrap();
+        let mut changed = 0;
+        for (i, va) in pages.iter().enumerate() {
+            if let Some((_, p)) = entries.get_mut(va) {
+                let new = p.intersect(prot);
+                if new != *p {
+                    *p = new;
+                    changed |= 1 << i;
+                }
+            }
+        }
+        changed
+    }
     fn flush_pages_shared(&self, pages: Option<&[u64]>) {
         match pages {
             Some(pages) => self
@@ -309,6 +323,18 @@ impl System {
         let flags = mman::MAP_PRIVATE | mman::MAP_ANON;
         self.vm
             .mmap_shared(self.space, hint, pages * PAGE_SIZE, RW, flags, 1024)
+    }
+
+    fn mprotect_shared(&self, addr: u64, pages: u64, prot: u32) -> Option<()> {
+        self.vm
+            .mprotect_shared(self.space, &self.pt, addr, pages * PAGE_SIZE, prot)
+    }
+
+    fn mprotect(&mut self, addr: u64, pages: u64, prot: u32) {
+        let mut hw = Hw::new(&mut self.pt, &mut self.frames, &mut self.pager);
+        self.vm
+            .mprotect(self.space, &mut hw, addr, pages * PAGE_SIZE, prot)
+            .unwrap();
     }
 
     fn munmap_shared(&self, addr: u64, pages: u64) -> Option<()> {
@@ -663,6 +689,25 @@ fn threads_map_touch_and_unmap_disjoint_ranges_of_one_space_at_once() {
                         frames.insert(frame);
                     }
                     assert_eq!(frames.len() as u64, PAGES, "a frame per page");
+                    // Read-only, then writable again: no entry allows a
+                    // write once the first mprotect returned.
+                    under_kernel_lock(
+                        lock,
+                        |s| s.mprotect_shared(a, PAGES, mman::PROT_READ),
+                        |s| s.mprotect(a, PAGES, mman::PROT_READ),
+                    );
+                    {
+                        let s = lock.read().unwrap();
+                        for i in 0..PAGES {
+                            let (_, prot) = s.pt.entry(a + i * PAGE_SIZE).unwrap();
+                            assert!(prot.read && !prot.write, "thread {t}: read-only");
+                        }
+                    }
+                    under_kernel_lock(
+                        lock,
+                        |s| s.mprotect_shared(a, PAGES, RW),
+                        |s| s.mprotect(a, PAGES, RW),
+                    );
                     under_kernel_lock(lock, |s| s.munmap_shared(a, PAGES), |s| s.munmap(a, PAGES));
                     // Once munmap returned, no entry shows the range.
                     let s = lock.read().unwrap();
@@ -674,8 +719,11 @@ fn threads_map_touch_and_unmap_disjoint_ranges_of_one_space_at_once() {
         }
     });
     let mut s = lock.into_inner().unwrap();
-    let (maps, unmaps) = s.vm.shared_map_calls();
-    assert!(maps > 0 && unmaps > 0, "the shared calls were made");
+    let (maps, unmaps, protects) = s.vm.shared_map_calls();
+    assert!(
+        maps > 0 && unmaps > 0 && protects > 0,
+        "the shared calls were made"
+    );
     s.release_unmapped();
     assert_eq!(s.snapshot(), (vec![], 0, 0, s.vm.stats(), 0));
     assert_eq!(s.vm.stats().frames_in_use, 0, "every frame came back");
@@ -795,4 +843,74 @@ fn a_shared_mmap_that_does_not_apply_changes_nothing() {
         "bad prot"
     );
     assert_eq!(s.snapshot(), before);
+}
+
+#[test]
+fn a_shared_mprotect_takes_from_the_entries_what_it_lacks_and_flushes_them() {
+    let mut s = System::new();
+    let a = s.map_private(8, RW);
+    let b = s.mmap_shared(a + 8 * PAGE_SIZE, 4).unwrap();
+    assert_eq!(
+        b,
+        a + 8 * PAGE_SIZE,
+        "placed right after: the two cover one range"
+    );
+    for i in 1..8 {
+        assert_eq!(
+            s.shared(a + i * PAGE_SIZE, Access::Write),
+            SharedFault::Resolved
+        );
+    }
+    let frames = s.frames.live();
+    // Both mappings at once, read-only: 8 entries lose write, one request.
+    assert_eq!(s.mprotect_shared(a, 12, mman::PROT_READ), Some(()));
+    assert_eq!(s.pt.shared_flushes.0.load(Ordering::Relaxed), 8);
+    for i in 0..8 {
+        let (_, prot) = s.pt.entry(a + i * PAGE_SIZE).unwrap();
+        assert!(prot.read && !prot.write);
+    }
+    assert!(s.vm.maps(s.space).all(|m| m.read && !m.write));
+    // A write fault now is the exclusive path's (not permitted).
+    needs_exclusive(&s, a + PAGE_SIZE, Access::Write);
+    // Adding a permission changes no entry (faults upgrade them).
+    assert_eq!(s.mprotect_shared(a, 8, RW), Some(()));
+    assert_eq!(s.pt.shared_flushes.0.load(Ordering::Relaxed), 8);
+    // PROT_NONE removes the entries and keeps the pages.
+    assert_eq!(s.mprotect_shared(a, 8, mman::PROT_NONE), Some(()));
+    assert_eq!(s.pt.len(), 0);
+    assert_eq!(s.frames.live(), frames, "the pages stay");
+    assert_eq!(s.vm.shared_map_calls().2, 3);
+}
+
+#[test]
+fn a_shared_mprotect_that_does_not_apply_changes_nothing() {
+    let mut s = System::new();
+    let a = s.map_private(8, RW);
+    s.fault_exclusive(a + PAGE_SIZE, Access::Write);
+    let file = s.file(4);
+    let mapped = s.map(4, mman::PROT_READ, mman::MAP_SHARED, Some(file));
+    let cases = [
+        (a, 4, mman::PROT_READ),             // a part: a split
+        (a - PAGE_SIZE, 9, mman::PROT_READ), // a hole
+        (a, 8, 0xff),                        // bad protection
+        (a + 1, 8, mman::PROT_READ),         // unaligned
+        (mapped, 4, mman::PROT_READ),        // a file
+    ];
+    for (addr, pages, prot) in cases {
+        let before = s.snapshot();
+        let look = |s: &System| {
+            let entries: Vec<_> = (0..8).map(|i| s.pt.entry(a + i * PAGE_SIZE)).collect();
+            let prots: Vec<_> = s.vm.maps(s.space).map(|m| (m.read, m.write)).collect();
+            (entries, prots)
+        };
+        let seen = look(&s);
+        assert_eq!(
+            s.mprotect_shared(addr, pages, prot),
+            None,
+            "{addr:#x} {pages} {prot:#x}"
+        );
+        assert_eq!(s.snapshot(), before);
+        assert_eq!(look(&s), seen);
+    }
+    assert_eq!(s.vm.shared_map_calls().2, 0);
 }

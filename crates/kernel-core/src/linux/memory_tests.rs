@@ -231,6 +231,7 @@ fn private_anonymous_mmap_is_made_with_shared_access_and_the_rest_the_writing_wa
         // Linux `munmap` is tried, but the test platform's page table
         // cannot change through a shared reference.
         (0, nr::MUNMAP, [addr, 4 * PAGE, 0, 0, 0, 0]),
+        (0, nr::MPROTECT, [addr, 4 * PAGE, 1, 0, 0, 0]),
         // NeoOS's mmap number is Linux's `writev`.
         (0, neoos_abi::nr::MMAP, [0, PAGE, 3, anon, none, 0]),
     ];

@@ -167,6 +167,7 @@ pub fn meminfo(
         ("FaultsAtOnce:", faults.at_once),
         ("MmapsShared:", faults.map_calls.0),
         ("MunmapsShared:", faults.map_calls.1),
+        ("MprotectsShared:", faults.map_calls.2),
     ];
     for (name, value) in counts {
         let _ = writeln!(out, "{name:<16}{value:>8}");
@@ -274,16 +275,17 @@ mod tests {
         let faults = SharedFaultCounters {
             resolved: 33,
             at_once: 4,
-            map_calls: (6, 5),
+            map_calls: (6, 5, 3),
         };
         let text = meminfo(1000, 250, 10, disk, ipis, copies, faults);
         assert!(text.contains("\nDiskRequests:          9\n"));
         assert!(text.contains("\nDiskInterrupts:        4\n"));
         assert!(text.contains("\nDiskSyncWrites:        2\n"));
-        let tail: alloc::vec::Vec<&str> = text.lines().rev().take(10).collect();
+        let tail: alloc::vec::Vec<&str> = text.lines().rev().take(11).collect();
         assert_eq!(
             tail,
             [
+                "MprotectsShared:       3",
                 "MunmapsShared:         5",
                 "MmapsShared:           6",
                 "FaultsAtOnce:          4",

@@ -248,15 +248,15 @@ impl<P: Platform> MemoryCaller<'_, P> {
 }
 
 /// Whether call `number` may be one a [`Kernel::system_call_shared`]
-/// makes (POSIX or Linux `mmap` and `munmap`): the others are not tried
-/// that way.
+/// makes (POSIX or Linux `mmap`, `munmap`, `mprotect`): the others are not
+/// tried that way.
 #[inline]
 pub fn may_run_shared(number: usize) -> bool {
     use neoos_abi::linux::nr as linux;
     use neoos_abi::nr as neo;
     matches!(
         number,
-        neo::MMAP | neo::MUNMAP | linux::MMAP | linux::MUNMAP
+        neo::MMAP | neo::MUNMAP | neo::MPROTECT | linux::MMAP | linux::MUNMAP | linux::MPROTECT
     )
 }
 
@@ -264,7 +264,7 @@ impl<P: Platform> Kernel<P> {
     /// Call `number` (arguments `regs`) of the thread CPU `cpu` runs, made
     /// with shared access to the kernel (its lock held for reading: faults
     /// and these calls go on on other CPUs at once) when it is `mmap` of
-    /// private anonymous memory or `munmap` of whole such mappings
+    /// private anonymous memory, `munmap` or `mprotect` of whole such mappings
     /// (`neoos_mm`'s `shared_map.rs`) and nothing would refuse it (heap
     /// reserve, frames low, mapping count, RLIMIT_AS): its return value.
     /// `None` changes nothing: the call is then made with
@@ -275,11 +275,14 @@ impl<P: Platform> Kernel<P> {
         let pid = self.processes.running_process_on(cpu)?;
         let p = self.processes.get(pid)?;
         // Each personality's own numbers (a Linux `writev` is NeoOS's mmap).
-        let (mmap, munmap) = match p.abi {
-            ProgramAbi::Neo => (neoos_abi::nr::MMAP, neoos_abi::nr::MUNMAP),
-            ProgramAbi::Linux(_) => (linux::MMAP, linux::MUNMAP),
+        let numbers = match p.abi {
+            ProgramAbi::Neo => {
+                use neoos_abi::nr as neo;
+                [neo::MMAP, neo::MUNMAP, neo::MPROTECT]
+            }
+            ProgramAbi::Linux(_) => [linux::MMAP, linux::MUNMAP, linux::MPROTECT],
         };
-        if number != mmap && number != munmap {
+        if !numbers.contains(&number) {
             return None;
         }
         let decoded = crate::linux::decode_for(&p.abi, number, regs)?;
@@ -318,6 +321,12 @@ impl<P: Platform> Kernel<P> {
             MemoryCall::Munmap { addr, len } => {
                 let table = p.table.as_ref()?;
                 self.memory.munmap_shared(p.space, table, addr, len)?;
+                0
+            }
+            MemoryCall::Mprotect { addr, len, prot } => {
+                let table = p.table.as_ref()?;
+                self.memory
+                    .mprotect_shared(p.space, table, addr, len, prot)?;
                 0
             }
             _ => return None,

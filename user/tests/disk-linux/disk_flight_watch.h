@@ -1,6 +1,7 @@
 /* disk_flight_watch.h - the watcher of the musl disk-wait tests that ask
  * what was on the device while a call had not returned (user/tests/
- * disk-linux: disk_linux_flush_wait, disk_linux_meta_wait): a thread that
+ * disk-linux: disk_linux_flush_wait, disk_linux_meta_wait,
+ * disk_linux_writev_wait): a thread that
  * reads /proc/meminfo in a loop (DiskRequests, then DiskInterrupts, then
  * whether the call returned) and records each change until told to stop.
  * Owns: stop, returned, seen_requests, seen_interrupts, seen_returned,

@@ -2,7 +2,8 @@
  * disk-linux) run beside a call: a thread that records each new disk
  * request count /proc/meminfo shows until told to stop, and whether it saw
  * one strictly between a call's counts before and after (the call waited
- * for the disk while this thread ran). Owns: stop, seen, seen_count. */
+ * for the disk while this thread ran; disk_linux_pread_wait). Owns: stop,
+ * seen, seen_count. */
 #ifndef DISK_REQUEST_WATCH_H
 #define DISK_REQUEST_WATCH_H
 

@@ -117,16 +117,13 @@ impl MemorySystem {
     /// case: `Some` once the range's mappings are gone and no TLB holds
     /// their entries, `None` with nothing changed.
     pub fn munmap_shared(&self, id: AsId, pt: &dyn PageTable, addr: u64, len: u64) -> Option<()> {
-        let (start, end) = checked_range(addr, len).ok()?;
-        if start < USER_BASE || end > USER_END || !pt.changes_shared() {
-            return None;
-        }
-        let mut space = self.spaces.space_write_briefly(&id)?;
-        if space.being_unmapped(start, end) {
-            return None;
-        }
-        let mut starts = [0u64; MOST_MAPPINGS];
-        let count = mappings_inside(&space, &self.store, start, end, &mut starts)?;
+        let Whole {
+            mut space,
+            start,
+            end,
+            starts,
+            count,
+        } = self.whole_mappings(id, pt, addr, len)?;
         // Mappings never touched have no object: nothing to leave behind.
         let objects = starts[..count]
             .iter()
@@ -189,16 +186,13 @@ impl MemorySystem {
         prot: u32,
     ) -> Option<()> {
         let prot = Prot::from_posix(prot).ok()?;
-        let (start, end) = checked_range(addr, len).ok()?;
-        if start < USER_BASE || end > USER_END || !pt.changes_shared() {
-            return None;
-        }
-        let mut space = self.spaces.space_write_briefly(&id)?;
-        if space.being_unmapped(start, end) {
-            return None;
-        }
-        let mut starts = [0u64; MOST_MAPPINGS];
-        let count = mappings_inside(&space, &self.store, start, end, &mut starts)?;
+        let Whole {
+            mut space,
+            start,
+            end,
+            starts,
+            count,
+        } = self.whole_mappings(id, pt, addr, len)?;
         let mut covered = start;
         for m in starts[..count].iter().filter_map(|s| space.mappings.get(s)) {
             if m.start != covered || !m.max_prot.contains(prot) {
@@ -237,6 +231,37 @@ impl MemorySystem {
             .shared_protect_calls
             .fetch_add(1, Ordering::Relaxed);
         Some(())
+    }
+
+    /// The space `id` for writing, with `[addr, addr + len)` and the
+    /// mappings meeting it, for a shared `munmap` or `mprotect`: when the
+    /// range is valid, `pt` can change through a shared reference, no
+    /// `sys_munmap` waits there and each mapping lies wholly inside it and
+    /// [`unmaps_alone`].
+    fn whole_mappings(
+        &self,
+        id: AsId,
+        pt: &dyn PageTable,
+        addr: u64,
+        len: u64,
+    ) -> Option<Whole<'_>> {
+        let (start, end) = checked_range(addr, len).ok()?;
+        if start < USER_BASE || end > USER_END || !pt.changes_shared() {
+            return None;
+        }
+        let space = self.spaces.space_write_briefly(&id)?;
+        if space.being_unmapped(start, end) {
+            return None;
+        }
+        let mut starts = [0u64; MOST_MAPPINGS];
+        let count = mappings_inside(&space, &self.store, start, end, &mut starts)?;
+        Some(Whole {
+            space,
+            start,
+            end,
+            starts,
+            count,
+        })
     }
 
     /// Whether mappings the shared `munmap` removed wait for
@@ -286,6 +311,16 @@ impl MemorySystem {
             calls(&self.store.shared_protect_calls),
         )
     }
+}
+
+/// What [`MemorySystem::whole_mappings`] found: the space's write guard,
+/// the range, the starts of its mappings (the first `count`).
+struct Whole<'a> {
+    space: spin::RwLockWriteGuard<'a, AddressSpace>,
+    start: u64,
+    end: u64,
+    starts: [u64; MOST_MAPPINGS],
+    count: usize,
 }
 
 /// The starts of the mappings meeting `[start, end)` into `starts`, and

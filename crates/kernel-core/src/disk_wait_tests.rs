@@ -388,12 +388,18 @@ fn mapped_and_stored(k: &mut K, pid: u32) -> u64 {
     at
 }
 
+/// Call `number` of `pid` with `args`: the scheduler call it asks for
+/// (the test fails if it is done at once).
+fn scheduler_call_of(k: &mut K, pid: u32, number: usize, args: [u64; 6]) -> SchedulerCall {
+    match k.system_call(pid, number, args) {
+        Err((call, _)) => call,
+        Ok(rax) => panic!("call {number} done at once: {rax}"),
+    }
+}
+
 /// `sys_munmap(at, 4 pages)` of `pid`: its scheduler call.
 fn begin_munmap(k: &mut K, pid: u32, at: u64) -> SchedulerCall {
-    match k.system_call(pid, nr::NEO_MUNMAP, [at, 4 * PAGE_SIZE, 0, 0, 0, 0]) {
-        Err((call, _)) => call,
-        Ok(rax) => panic!("sys_munmap done at once: {rax}"),
-    }
+    scheduler_call_of(k, pid, nr::NEO_MUNMAP, [at, 4 * PAGE_SIZE, 0, 0, 0, 0])
 }
 
 #[test]
@@ -478,10 +484,7 @@ fn a_sys_munmap_whose_write_fails_gives_e_io_and_keeps_the_mapping_dirty() {
 
 /// `sys_close(fd)` of `pid`: its scheduler call.
 fn begin_close(k: &mut K, pid: u32, fd: u64) -> SchedulerCall {
-    match k.system_call(pid, nr::CLOSE, [fd, 0, 0, 0, 0, 0]) {
-        Err((call, _)) => call,
-        Ok(rax) => panic!("sys_close done at once: {rax}"),
-    }
+    scheduler_call_of(k, pid, nr::CLOSE, [fd, 0, 0, 0, 0, 0])
 }
 
 /// The file opened read-write by `pid` and its first 4 pages written by
@@ -1185,10 +1188,7 @@ fn linux_sync_writes_every_dirty_file_without_the_lock_and_lets_the_kept_ones_go
 
 /// `fsync(fd)` of `pid`: its scheduler call.
 fn begin_fsync(k: &mut K, pid: u32, fd: u64) -> SchedulerCall {
-    match k.system_call(pid, nr::FSYNC, [fd, 0, 0, 0, 0, 0]) {
-        Err((call, _)) => call,
-        Ok(rax) => panic!("fsync done at once: {rax}"),
-    }
+    scheduler_call_of(k, pid, nr::FSYNC, [fd, 0, 0, 0, 0, 0])
 }
 
 /// The closing sync of a write-back waits without the lock too: first

@@ -157,7 +157,7 @@ impl<D: BlockDevice> Ext2<D> {
     }
 
     /// How many blocks mapping `logical` would allocate (0 when mapped).
-    fn blocks_needed(&mut self, inode: &Inode, logical: u64) -> Result<u32> {
+    pub(crate) fn blocks_needed(&mut self, inode: &Inode, logical: u64) -> Result<u32> {
         let path = self.map_path(logical)?;
         let mut pointer = inode.block(path.slot);
         for (level, &index) in path.indices[..path.depth].iter().enumerate() {

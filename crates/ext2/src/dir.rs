@@ -676,7 +676,7 @@ impl<D: BlockDevice> Ext2<D> {
 
 /// The value of a read made for [`Ext2::blocks_to_read`]; `None` when it
 /// needed a block not cached (noted in `missing`) or failed otherwise.
-fn cached<T>(read: Result<T>, missing: &mut Vec<u32>) -> Option<T> {
+pub(crate) fn cached<T>(read: Result<T>, missing: &mut Vec<u32>) -> Option<T> {
     match read {
         Ok(value) => Some(value),
         Err(Ext2Error::WouldRead(block)) => {
@@ -688,7 +688,7 @@ fn cached<T>(read: Result<T>, missing: &mut Vec<u32>) -> Option<T> {
 }
 
 /// Notes `block` as missing, once (nothing when the heap refuses).
-fn note_missing(block: u32, missing: &mut Vec<u32>) {
+pub(crate) fn note_missing(block: u32, missing: &mut Vec<u32>) {
     if !missing.contains(&block) && missing.try_reserve(1).is_ok() {
         missing.push(block);
     }

@@ -142,7 +142,7 @@ impl<D: BlockDevice> Ext2<D> {
         })
     }
 
-    fn regular_inode(&mut self, ino: u32) -> Result<Inode> {
+    pub(crate) fn regular_inode(&mut self, ino: u32) -> Result<Inode> {
         let inode = self.read_inode(ino)?;
         match inode.kind() {
             S_IFREG => Ok(inode),
@@ -538,7 +538,7 @@ impl<D: BlockDevice> Ext2<D> {
 
 /// The bytes of a run of `pages` whole pages from page `first_page` that
 /// lie inside the file (`None`: the run starts past its end).
-fn run_inside(inode: &Inode, first_page: u64, pages: usize) -> Result<Option<usize>> {
+pub(crate) fn run_inside(inode: &Inode, first_page: u64, pages: usize) -> Result<Option<usize>> {
     let offset = first_page
         .checked_mul(PAGE_SIZE as u64)
         .ok_or(Ext2Error::InvalidArgument)?;

@@ -281,6 +281,17 @@ impl<D: BlockDevice> Ext2<D> {
         core::mem::take(&mut self.deferred) != 0
     }
 
+    /// Whether metadata writes are being deferred
+    /// ([`Self::defer_metadata_writes`] until [`Self::end_deferred_writes`]).
+    pub fn deferring_metadata_writes(&self) -> bool {
+        self.defer_writes
+    }
+
+    /// How many metadata blocks hold changes the disk has not seen.
+    pub fn dirty_metadata_blocks(&self) -> usize {
+        self.meta.entries.iter().filter(|e| e.dirty).count()
+    }
+
     /// Whether metadata blocks hold changes the disk has not seen (written
     /// by the next [`Self::flush`]).
     pub fn has_dirty_metadata(&self) -> bool {
@@ -352,7 +363,7 @@ impl<D: BlockDevice> Ext2<D> {
         }
     }
 
-    fn gdt_offset(&self) -> u64 {
+    pub(crate) fn gdt_offset(&self) -> u64 {
         u64::from(self.sb.first_data_block + 1) * u64::from(self.sb.block_size)
     }
 

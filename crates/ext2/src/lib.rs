@@ -20,6 +20,7 @@ mod device;
 mod dir;
 mod error;
 mod file;
+mod forecast;
 mod fs;
 mod layout;
 

@@ -93,6 +93,9 @@ pub struct Writeback {
     /// The write-back's closing sync, once started: its requests wait
     /// without the lock as the batches' writes do.
     syncing: Option<Syncing>,
+    /// How many times the next batch waited for the metadata its placing
+    /// reads ([`Kernel::metadata_to_place_first`]).
+    metadata_rounds: u8,
 }
 
 /// Where a write-back's closing sync is: the volume's deferred metadata
@@ -117,6 +120,7 @@ impl Writeback {
             batch: None,
             unsynced: None,
             syncing: None,
+            metadata_rounds: 0,
         }
     }
 }
@@ -198,6 +202,9 @@ struct RunRead {
     in_flight: usize,
     started: bool,
     failed: bool,
+    /// How many times it waited for the metadata locating its blocks
+    /// reads ([`Kernel::metadata_to_locate_first`]).
+    metadata_rounds: u8,
     /// The threads whose faults wait for it.
     waiters: Vec<Tid>,
 }
@@ -409,6 +416,12 @@ impl<P: Platform> Kernel<P> {
                 }
                 Err(e) => return Err(e),
             };
+            if self.metadata_to_place_first(writeback, &batch.runs) {
+                // The batch goes (nothing was marked): gathered again,
+                // as the pages are then, once the metadata is cached.
+                return Ok(WritebackStep::WaitForDisk);
+            }
+            writeback.metadata_rounds = 0;
             self.claim_disk(writeback);
             self.fs
                 .disk
@@ -418,6 +431,38 @@ impl<P: Platform> Kernel<P> {
             writeback.batch = Some(batch);
             return Ok(WritebackStep::WaitForDisk);
         }
+    }
+
+    /// Whether placing the batch `runs` of `writeback` (the disk has
+    /// nothing in flight) waits for metadata blocks first: those its
+    /// placing would read that are not cached ([`crate::mount::Storage::blocks_to_place`])
+    /// have their device reads started (cached as they finish, as a
+    /// namespace call's: `crate::metadata_reads`), and the write-back
+    /// waits for the disk without the lock, then gathers its batch again.
+    /// At most [`crate::metadata_reads::MOST_ROUNDS`] times a batch; then
+    /// it is placed as it is, what is missing read under the lock as
+    /// before. `false`: place it now.
+    fn metadata_to_place_first(
+        &mut self,
+        writeback: &mut Writeback,
+        runs: &[(u64, Vec<u8>)],
+    ) -> bool {
+        use crate::metadata_reads::{MOST_BLOCKS, MOST_ROUNDS};
+        while writeback.metadata_rounds < MOST_ROUNDS {
+            let missing = self
+                .fs
+                .disk
+                .blocks_to_place(writeback.file, runs, MOST_BLOCKS);
+            if missing.is_empty() {
+                return false;
+            }
+            writeback.metadata_rounds += 1;
+            if self.start_metadata_reads(&missing) {
+                return true;
+            }
+            // Read at once (a device whose reads do not wait): look again.
+        }
+        false
     }
 
     /// `writeback` is to start requests (the disk has none in flight): the
@@ -501,9 +546,19 @@ impl<P: Platform> Kernel<P> {
         let failed = self.requests_failed(writeback);
         match syncing {
             Syncing::Metadata(written) => {
+                let (more, none) = (written.more(), written.is_empty());
                 self.fs.disk.end_sync_writes(written, !failed);
                 if failed {
                     return Err(Errno::Io);
+                }
+                if more && !none {
+                    // The blocks the device's queue had no room for.
+                    self.start_sync(writeback)?;
+                    return Ok(false);
+                }
+                if more {
+                    // No room with nothing in flight: written at once.
+                    self.fs.disk.flush_dirty_metadata().map_err(|_| Errno::Io)?;
                 }
                 writeback.syncing = Some(Syncing::Flush);
                 self.claim_disk(writeback);
@@ -988,6 +1043,7 @@ impl<P: Platform> Kernel<P> {
             in_flight: 0,
             started: false,
             failed: false,
+            metadata_rounds: 0,
             waiters: Vec::new(),
         };
         self.writebacks.reads.runs.insert(planned.read, run);
@@ -999,6 +1055,9 @@ impl<P: Platform> Kernel<P> {
     /// Starts the device reads of run `read`; installs it at once when
     /// none is left in flight (all read at once, or nothing to read).
     fn start_read(&mut self, read: u64) {
+        if self.metadata_to_locate_first(read) {
+            return;
+        }
         let reads = &mut self.writebacks.reads;
         let Some(run) = reads.runs.get_mut(&read) else {
             return;
@@ -1022,6 +1081,39 @@ impl<P: Platform> Kernel<P> {
         }
         if run.in_flight == 0 {
             self.install_read(read);
+        }
+    }
+
+    /// Whether run `read` waits for metadata blocks before its reads are
+    /// started: those locating its blocks would read that are not cached
+    /// ([`crate::mount::Storage::blocks_to_locate`]: the inode's block,
+    /// indirect blocks) have their device reads started (cached as they
+    /// finish), and the run is left unstarted, for
+    /// [`Self::start_waiting_reads`] once the disk is idle. At most
+    /// [`crate::metadata_reads::MOST_ROUNDS`] times; then its blocks are
+    /// located as they are, what is missing read under the lock as before.
+    fn metadata_to_locate_first(&mut self, read: u64) -> bool {
+        use crate::metadata_reads::{MOST_BLOCKS, MOST_ROUNDS};
+        loop {
+            let Some(run) = self.writebacks.reads.runs.get_mut(&read) else {
+                return false;
+            };
+            if run.metadata_rounds >= MOST_ROUNDS {
+                return false;
+            }
+            let p = run.planned;
+            let missing =
+                self.fs
+                    .disk
+                    .blocks_to_locate(p.file, p.first, p.count as usize, MOST_BLOCKS);
+            if missing.is_empty() {
+                return false;
+            }
+            run.metadata_rounds += 1;
+            if self.start_metadata_reads(&missing) {
+                return true;
+            }
+            // Read at once (a device whose reads do not wait): look again.
         }
     }
 

@@ -1165,7 +1165,10 @@ fn linux_sync_writes_every_dirty_file_without_the_lock_and_lets_the_kept_ones_go
         other => panic!("sync is a scheduler call: {other:?}"),
     }
     assert_eq!(k.sync_step(pid, pid), None, "waits for its writes");
-    while device.writes_in_flight() + device.flushes_in_flight() > 0 {
+    // Its writes, and the reads of the metadata placing the new file's
+    // block needs (the allocator's blocks, read without the lock first).
+    while device.writes_in_flight() + device.flushes_in_flight() + device.in_flight() > 0 {
+        device.finish(false);
         device.finish_writes(false);
         k.disk_step();
         if let Some(done) = k.sync_step(pid, pid) {
@@ -1369,9 +1372,14 @@ fn a_failed_write_is_reported_to_its_own_write_back_when_another_steps_first() {
     assert_eq!(device.writes_in_flight(), 1, "the first one's run alone");
     device.finish_writes(true);
     k.disk_step();
-    assert_eq!(
-        k.writeback_step(other),
-        None,
+    // The second reads the metadata placing its new block needs (without
+    // the lock), then starts its writes.
+    while k.writeback_step(other).is_none() && device.writes_in_flight() == 0 {
+        device.finish(false);
+        k.disk_step();
+    }
+    assert!(
+        device.writes_in_flight() > 0,
         "the second starts its writes"
     );
     assert_eq!(k.writeback_step(pid), None, "the first waits for them");
@@ -2012,4 +2020,261 @@ fn a_linux_creating_open_writes_without_the_lock_and_a_failed_write_takes_its_de
         "the file made"
     );
     assert_eq!(device.writes_at_once() - before, 0);
+}
+
+/// Pages of `hueco.bin` the hole tests store to: past the direct blocks,
+/// under the single-indirect block and under the double-indirect one
+/// (4 KiB blocks: 1024 pointers a block).
+const HOLE_PAGES: [u64; 3] = [20, 700, 1500];
+
+/// A kernel whose volume holds `usuario/hueco.bin`, 8 MiB with no block
+/// (a hole throughout), on a 16 MiB image; its path looked up (cached),
+/// nothing else of the volume read but the superblock and the group
+/// descriptors. A process has it mapped (`sys_mmap`, read-write) with a
+/// store in each of [`HOLE_PAGES`]: the mapping's address and the
+/// descriptor.
+fn holes_stored() -> (K, HeldReads, u32, u64, u64) {
+    let dir = std::env::temp_dir().join(std::format!(
+        "neoos-disk-holes-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("tree/usuario")).unwrap();
+    let file = std::fs::File::create(dir.join("tree/usuario/hueco.bin")).unwrap();
+    file.set_len(8 << 20).unwrap();
+    let image = dir.join("img");
+    let made = Command::new("/sbin/mke2fs")
+        .args(["-q", "-F", "-t", "ext2", "-b", "4096", "-d"])
+        .arg(dir.join("tree"))
+        .arg(&image)
+        .arg("16M")
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let device = HeldReads::default();
+    device.0.lock().unwrap().image = Some(MemDevice::new(std::fs::read(&image).unwrap()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut k = kernel();
+    k.fs.mount_home(Box::new(device.clone())).unwrap();
+    let pid = spawn(&mut k, None);
+    assert!(k.fs.lookup("/home/usuario/hueco.bin").is_some());
+    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/hueco.bin");
+    let rw = neoos_abi::open::O_RDWR as u64;
+    let fd = sys(&mut k, pid, nr::OPEN, [path, rw, 0, 0, 0, 0]);
+    assert!(fd >= 0);
+    let at = sys(&mut k, pid, nr::NEO_MMAP, [fd as u64, 0, 8 << 20, 0, 0, 0]);
+    assert!(at > 0);
+    let at = at as u64;
+    for page in HOLE_PAGES {
+        poke(&mut k, pid, at + page * PAGE_SIZE, &hole_store(page));
+    }
+    (k, device, pid, at, fd as u64)
+}
+
+/// What the hole tests store at the start of page `page`.
+fn hole_store(page: u64) -> Vec<u8> {
+    std::format!("store in the hole at page {page:04}").into_bytes()
+}
+
+/// Steps `step` to its end, letting the device finish what is in flight
+/// each time (`fail_writes`: failing its writes and flushes), reads
+/// included: its result, and how many times reads were in flight.
+fn settle_with_reads<R>(
+    device: &HeldReads,
+    k: &mut K,
+    fail_writes: bool,
+    mut step: impl FnMut(&mut K) -> Option<R>,
+) -> (R, usize) {
+    let mut read_rounds = 0;
+    for _ in 0..24 {
+        read_rounds += usize::from(device.in_flight() > 0);
+        device.finish(false);
+        device.finish_writes(fail_writes);
+        k.disk_step();
+        if let Some(result) = step(k) {
+            return (result, read_rounds);
+        }
+    }
+    panic!("the call did not end");
+}
+
+/// The image as a file, checked by `e2fsck -fn`.
+fn assert_image_clean(device: &HeldReads) {
+    let path = std::env::temp_dir().join(std::format!(
+        "neoos-disk-holes-fsck-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let bytes = {
+        let mut held = device.0.lock().unwrap();
+        let image = held.image.as_mut().unwrap();
+        let mut all = vec![0u8; image.sector_count() as usize * 512];
+        image.read_sectors(0, &mut all).unwrap();
+        all
+    };
+    std::fs::write(&path, bytes).unwrap();
+    let out = Command::new("/sbin/e2fsck")
+        .arg("-fn")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "e2fsck -fn: {}",
+        std::string::String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Whether the image's `hueco.bin` holds each store of [`HOLE_PAGES`].
+fn holes_on_disk(device: &HeldReads) -> bool {
+    let mut disk = device.remounted();
+    let ino = disk.lookup_path("usuario/hueco.bin").unwrap();
+    HOLE_PAGES.iter().all(|&page| {
+        let want = hole_store(page);
+        let mut got = vec![0u8; want.len()];
+        disk.read_at(ino, page * PAGE_SIZE, &mut got).unwrap();
+        got == want
+    })
+}
+
+/// A `sys_munmap` of a mapping with stores in holes of its file (blocks
+/// and indirect blocks to allocate, the bitmap, group descriptor and
+/// superblock blocks not cached) reads that metadata without the lock
+/// first (the call waits for its reads, nothing written meanwhile), then
+/// places its runs with the allocations left dirty in the volume's cache
+/// and writes the data, then that metadata, then the flush: no device
+/// request under the lock from start to end; the image is clean and
+/// holds the stores.
+#[test]
+fn a_sys_munmap_filling_holes_reads_and_writes_its_metadata_without_the_lock() {
+    let (mut k, device, pid, at, _) = holes_stored();
+    device.hold_writes();
+    let (reads, writes) = (device.reads_at_once(), device.writes_at_once());
+    let size = 8 << 20;
+    let call = scheduler_call_of(&mut k, pid, nr::NEO_MUNMAP, [at, size, 0, 0, 0, 0]);
+    assert_eq!(call, SchedulerCall::NeoMunmap);
+    assert_eq!(k.unmap_step(pid), None, "waits");
+    assert!(device.in_flight() > 0, "metadata reads first");
+    assert_eq!(device.writes_in_flight(), 0, "no data write before them");
+    let (result, read_rounds) = settle_with_reads(&device, &mut k, false, |k| k.unmap_step(pid));
+    assert_eq!(result, Ok(()));
+    assert!(read_rounds >= 1);
+    assert_eq!(device.reads_at_once() - reads, 0, "no read under the lock");
+    assert_eq!(
+        device.writes_at_once() - writes,
+        0,
+        "no write under the lock"
+    );
+    assert!(holes_on_disk(&device), "the stores are on the disk");
+    assert_image_clean(&device);
+}
+
+/// The same write-back (an `fsync`) whose data writes fail: `E_IO`, the
+/// pages still dirty; whose metadata writes fail: `E_IO` before any
+/// flush. The next `fsync` writes everything; the image is clean and
+/// holds the stores, with no request under the lock.
+#[test]
+fn a_write_back_filling_holes_that_fails_gives_e_io_and_the_next_writes_it_all() {
+    let (mut k, device, pid, _, fd) = holes_stored();
+    device.hold_writes();
+    let (reads, writes) = (device.reads_at_once(), device.writes_at_once());
+    // Fails the `fail_round`th round of writes in flight (1: the data,
+    // 2: the metadata): the `fsync`'s result.
+    let fsync_failing = |k: &mut K, fail_round: usize| {
+        assert_eq!(begin_fsync(k, pid, fd), SchedulerCall::WriteBack);
+        let mut round = 0;
+        for _ in 0..24 {
+            if let Some(result) = k.writeback_step(pid) {
+                return (result, round);
+            }
+            device.finish(false);
+            if device.writes_in_flight() > 0 {
+                round += 1;
+                device.finish_writes(round == fail_round);
+            } else {
+                device.finish_writes(false);
+            }
+            k.disk_step();
+        }
+        panic!("the fsync did not end");
+    };
+    assert_eq!(fsync_failing(&mut k, 1), (Err(neoos_mm::Errno::Io), 1));
+    assert!(!holes_on_disk(&device));
+    assert_eq!(fsync_failing(&mut k, 2), (Err(neoos_mm::Errno::Io), 2));
+    assert!(!holes_on_disk(&device), "the metadata not on the disk");
+    assert_eq!(device.flushes_in_flight(), 0);
+    let (result, _) = fsync_failing(&mut k, 0);
+    assert_eq!(result, Ok(()));
+    assert!(holes_on_disk(&device));
+    assert_image_clean(&device);
+    assert_eq!(device.reads_at_once() - reads, 0, "no read under the lock");
+    assert_eq!(
+        device.writes_at_once() - writes,
+        0,
+        "no write under the lock"
+    );
+}
+
+/// A fault on a page whose block is mapped through indirect blocks not
+/// cached (a volume just mounted) reads them without the lock first, then
+/// the page: nothing read under the lock.
+#[test]
+fn a_fault_whose_indirect_blocks_are_not_cached_reads_them_without_the_lock() {
+    let (mut k, device, pid, at, _) = holes_stored();
+    let (result, _) = {
+        let call = scheduler_call_of(&mut k, pid, nr::NEO_MUNMAP, [at, 8 << 20, 0, 0, 0, 0]);
+        assert_eq!(call, SchedulerCall::NeoMunmap);
+        settle_with_reads(&device, &mut k, false, |k| k.unmap_step(pid))
+    };
+    assert_eq!(result, Ok(()));
+    // The volume mounted afresh on the written image: nothing cached.
+    let image = {
+        let mut held = device.0.lock().unwrap();
+        let image = held.image.as_mut().unwrap();
+        let mut all = vec![0u8; image.sector_count() as usize * 512];
+        image.read_sectors(0, &mut all).unwrap();
+        all
+    };
+    let device = HeldReads::default();
+    device.0.lock().unwrap().image = Some(MemDevice::new(image));
+    let mut k = kernel();
+    k.fs.mount_home(Box::new(device.clone())).unwrap();
+    let pid = spawn(&mut k, None);
+    assert!(k.fs.lookup("/home/usuario/hueco.bin").is_some());
+    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/hueco.bin");
+    let fd = sys(&mut k, pid, nr::OPEN, [path, 0, 0, 0, 0, 0]);
+    let shared = mman::MAP_SHARED as u64;
+    let read = mman::PROT_READ as u64;
+    let at = sys(
+        &mut k,
+        pid,
+        nr::MMAP,
+        [0, 8 << 20, read, shared, fd as u64, 0],
+    );
+    assert!(at > 0);
+    let at = at as u64;
+    let reads = device.reads_at_once();
+    for page in [1500u64, 700] {
+        let address = at + page * PAGE_SIZE;
+        let mut waits = 0;
+        loop {
+            match k.resolve_fault_step(pid, pid, address, Access::Read) {
+                None => {
+                    waits += 1;
+                    assert!(waits < 12, "a bounded number of waits");
+                    device.finish(false);
+                    k.disk_step();
+                }
+                Some(result) => {
+                    assert_eq!(result, Ok(()));
+                    break;
+                }
+            }
+        }
+        assert!(waits >= 2, "its indirect blocks, then its page: {waits}");
+        assert_eq!(peek(&mut k, pid, address, 30), hole_store(page)[..30]);
+    }
+    assert_eq!(device.reads_at_once() - reads, 0, "no read under the lock");
 }

@@ -221,7 +221,7 @@ impl<P: Platform> Kernel<P> {
     /// Starts the device reads of `blocks` (the disk has nothing in
     /// flight): whether one is in flight. A block read at once is cached
     /// at once; one the queue has no room for is left to the call.
-    fn start_metadata_reads(&mut self, blocks: &[u32]) -> bool {
+    pub(crate) fn start_metadata_reads(&mut self, blocks: &[u32]) -> bool {
         let mut in_flight = false;
         for &block in blocks {
             self.writebacks.reads.last_tag += 1;

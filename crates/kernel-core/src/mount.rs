@@ -559,6 +559,26 @@ impl Storage {
         let ino = home_inode(file).ok_or(IoError)?;
         let mut home = self.volume().map_err(|_| IoError)?;
         let fs = &mut home.fs;
+        // The metadata placing changes (holes allocated) stays dirty in the
+        // volume's cache, written by the write-back's sync after the data
+        // (`Self::start_sync_writes`), without the lock.
+        let deferring = fs.deferring_metadata_writes();
+        if !deferring {
+            fs.defer_metadata_writes();
+        }
+        let placed = Self::place_and_start(fs, ino, runs);
+        if !deferring {
+            fs.end_deferred_writes();
+        }
+        placed
+    }
+
+    /// The placing and the starts of [`Self::start_run_writes`].
+    fn place_and_start(
+        fs: &mut Ext2<DynDevice>,
+        ino: u32,
+        runs: Vec<(u64, Vec<u8>)>,
+    ) -> Result<(), IoError> {
         let mut placing = fs.begin_placing(ino).map_err(|_| IoError)?;
         let mut started = Ok(());
         for (first, data) in runs {
@@ -569,6 +589,38 @@ impl Storage {
         }
         let ended = fs.end_placing(placing).map_err(|_| IoError);
         started.and(ended)
+    }
+
+    /// The metadata blocks not cached that placing `runs` (each its first
+    /// page and its bytes) of volume file `file` would read
+    /// ([`Ext2::blocks_to_place`], at most `most`); reads nothing. Empty
+    /// for other files, and when the heap refuses the list of runs.
+    pub fn blocks_to_place(&self, file: FileId, runs: &[(u64, Vec<u8>)], most: usize) -> Vec<u32> {
+        let (Some(ino), Ok(mut home)) = (home_inode(file), self.volume()) else {
+            return Vec::new();
+        };
+        let mut shape = Vec::new();
+        if shape.try_reserve_exact(runs.len()).is_err() {
+            return Vec::new();
+        }
+        shape.extend(runs.iter().map(|(first, data)| (*first, data.len() / PAGE)));
+        home.fs.blocks_to_place(ino, &shape, most)
+    }
+
+    /// The metadata blocks not cached that locating pages
+    /// `first..first + count` of volume file `file` would read
+    /// ([`Ext2::blocks_to_locate`], at most `most`); reads nothing.
+    pub fn blocks_to_locate(
+        &self,
+        file: FileId,
+        first: u64,
+        count: usize,
+        most: usize,
+    ) -> Vec<u32> {
+        match (home_inode(file), self.volume()) {
+            (Some(ino), Ok(mut home)) => home.fs.blocks_to_locate(ino, first, count, most),
+            _ => Vec::new(),
+        }
     }
 
     /// Starts the device reads of pages `first..first + count` of volume
@@ -647,17 +699,20 @@ impl Storage {
 
     /// Starts the first half of the sync of volume file `file` without
     /// waiting: the writes of the metadata the volume deferred (the
-    /// written files' times; [`Ext2::start_metadata_writes`]). Once the
-    /// device has none in flight, [`Self::end_sync_writes`] and then
-    /// [`Self::start_flush`] make them and the data before durable. The
-    /// writes started are given back even when one failed to start.
+    /// written files' times, the blocks its placing allocated;
+    /// [`Ext2::start_metadata_writes_queued`]: as many as the device's
+    /// queue takes, the rest left dirty, [`MetadataWrites::more`], for the
+    /// next start). Once the device has none in flight,
+    /// [`Self::end_sync_writes`] and then [`Self::start_flush`] make them
+    /// and the data before durable. The writes started are given back
+    /// even when one failed to start.
     pub fn start_sync_writes(&mut self, file: FileId) -> (MetadataWrites, Result<(), IoError>) {
         if home_inode(file).is_none() {
             return (MetadataWrites::default(), Err(IoError));
         }
         match self.volume() {
             Ok(mut home) => {
-                let (started, result) = home.fs.start_metadata_writes();
+                let (started, result) = home.fs.start_metadata_writes_queued();
                 (started, result.map_err(|_| IoError))
             }
             Err(_) => (MetadataWrites::default(), Err(IoError)),

@@ -117,7 +117,7 @@ impl<D: BlockDevice> Ext2<D> {
         let block_size = u64::from(self.sb.block_size);
         let partial = |fs: &mut Self, offset: u64, len: usize, missing: &mut Vec<u32>| {
             let block = (offset / block_size) as u32;
-            let whole = offset % block_size == 0 && len as u64 == block_size;
+            let whole = offset.is_multiple_of(block_size) && len as u64 == block_size;
             if !whole && fs.meta.find(block).is_none() {
                 note_missing(block, missing);
             }

@@ -1322,11 +1322,19 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: DISK_LINUX_SCENARIOS[9],
         run: disk_linux_meta_write_error,
     },
+    DiskScenario {
+        name: DISK_LINUX_SCENARIOS[10],
+        run: disk_linux_holes_wait,
+    },
+    DiskScenario {
+        name: DISK_LINUX_SCENARIOS[11],
+        run: disk_linux_holes_write_error,
+    },
 ];
 
 /// The disk scenarios whose programs are Linux (musl) programs of
 /// [`DISK_LINUX_DIR`].
-const DISK_LINUX_SCENARIOS: [&str; 10] = [
+const DISK_LINUX_SCENARIOS: [&str; 12] = [
     "disk_linux_namespace_operations_leave_a_clean_image_with_the_tree",
     "disk_wait_of_linux_pread_readv_preadv_lets_other_calls_run",
     "disk_read_error_gives_eio_to_linux_pread_and_a_short_count_to_readv",
@@ -1337,6 +1345,8 @@ const DISK_LINUX_SCENARIOS: [&str; 10] = [
     "disk_flush_error_after_a_linux_unlink_gives_eio_with_the_name_gone",
     "disk_linux_unlink_rename_mkdir_write_their_metadata_while_other_calls_run",
     "disk_metadata_write_error_after_a_linux_unlink_gives_eio_and_is_written_later",
+    "disk_linux_msync_filling_holes_and_a_read_through_an_indirect_block_wait_without_the_lock",
+    "disk_metadata_write_error_of_an_msync_filling_holes_gives_eio_and_the_next_writes_it",
 ];
 /// The disk scenarios' Linux programs (built with musl, as `/bin/NAME`).
 const DISK_LINUX_DIR: &str = "user/tests/disk-linux";
@@ -2418,4 +2428,63 @@ fn disk_linux_meta_write_error(kernel: &Path) -> Verdict {
         ));
     }
     disk::e2fsck_clean(&image.0)
+}
+
+/// user/tests/disk-linux/disk_linux_holes_wait.c (musl): a pread through
+/// an indirect block not cached and msyncs filling holes of fresh sparse
+/// files make no request under the lock (DiskSyncReads, DiskSyncWrites),
+/// a watcher thread sees an msync's requests in flight before it returns,
+/// a child doing the same in a loop is killed; e2fsck clean, and round
+/// 0's file holds its stores.
+fn disk_linux_holes_wait(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let console = disk_boot(kernel, &image.0, None, "/bin/disk_linux_holes_wait", 0)?;
+    if !console.iter().any(|l| l == "disk_linux_holes_wait: done") {
+        let console = indent(tail(&console));
+        return Err(format!(
+            "disk_linux_holes_wait did not finish its checks:\n{console}"
+        ));
+    }
+    disk::e2fsck_clean(&image.0)?;
+    image_holds(&image.0, "/usuario/huecos-00.bin", &holes_stored(0))
+}
+
+/// disk_linux_holes_wait.c's `eio` run under a rule failing the first
+/// write of the first group's block bitmap once (the msync's metadata,
+/// written after its data): the msync gives EIO, the next 0; the image is
+/// clean and holds the stores.
+fn disk_linux_holes_write_error(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let stats = disk::debugfs_request(&image.0, "stats").map_err(|e| e.0)?;
+    let bitmap: u64 = stats
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Group  0: block bitmap at "))
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .ok_or("debugfs stats: no block bitmap")?;
+    let rules = image.0.with_extension("rules");
+    let sector = bitmap * u64::from(disk::IMAGE_BLOCK_SIZE) / 512;
+    std::fs::write(&rules, disk::fail_once_rule("write_aio", sector)).map_err(|e| e.to_string())?;
+    let program = "/bin/disk_linux_holes_wait:eio";
+    let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
+    if !console.iter().any(|l| l == "disk_linux_holes_wait: done") {
+        let console = indent(tail(&console));
+        return Err(format!(
+            "disk_linux_holes_wait eio did not finish its checks:\n{console}"
+        ));
+    }
+    disk::e2fsck_clean(&image.0)?;
+    image_holds(&image.0, "/usuario/huecos-00.bin", &holes_stored(0))
+}
+
+/// The bytes disk_linux_holes_wait.c leaves in round `n`'s file: 32 MiB of
+/// zeros but `hueco-NN-II` at byte 100 of every 512 KiB.
+fn holes_stored(n: usize) -> Vec<u8> {
+    let mut bytes = vec![0u8; 32 << 20];
+    for i in 0..64 {
+        let store = format!("hueco-{n:02}-{i:02}");
+        let at = i * (512 << 10) + 100;
+        bytes[at..at + store.len()].copy_from_slice(store.as_bytes());
+    }
+    bytes
 }

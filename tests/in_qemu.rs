@@ -2464,7 +2464,11 @@ fn disk_linux_holes_write_error(kernel: &Path) -> Verdict {
         .ok_or("debugfs stats: no block bitmap")?;
     let rules = image.0.with_extension("rules");
     let sector = bitmap * u64::from(disk::IMAGE_BLOCK_SIZE) / 512;
-    std::fs::write(&rules, disk::fail_once_rule("write_aio", sector)).map_err(|e| e.to_string())?;
+    // Writes only: the msync's placing reads the bitmap first (without
+    // the lock), and blkdebug's rule would fail that read instead.
+    let rule = disk::fail_once_rule("write_aio", sector)
+        .replace("once = \"on\"", "iotype = \"write\"\nonce = \"on\"");
+    std::fs::write(&rules, rule).map_err(|e| e.to_string())?;
     let program = "/bin/disk_linux_holes_wait:eio";
     let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
     if !console.iter().any(|l| l == "disk_linux_holes_wait: done") {
@@ -2477,13 +2481,13 @@ fn disk_linux_holes_write_error(kernel: &Path) -> Verdict {
     image_holds(&image.0, "/usuario/huecos-00.bin", &holes_stored(0))
 }
 
-/// The bytes disk_linux_holes_wait.c leaves in round `n`'s file: 32 MiB of
-/// zeros but `hueco-NN-II` at byte 100 of every 512 KiB.
+/// The bytes disk_linux_holes_wait.c leaves in round `n`'s file: 20 MiB of
+/// zeros but `hueco-NN-II` 100 bytes into each 4 MiB's middle page.
 fn holes_stored(n: usize) -> Vec<u8> {
-    let mut bytes = vec![0u8; 32 << 20];
-    for i in 0..64 {
+    let mut bytes = vec![0u8; 20 << 20];
+    for i in 0..5 {
         let store = format!("hueco-{n:02}-{i:02}");
-        let at = i * (512 << 10) + 100;
+        let at = (2 << 20) + i * (4 << 20) + 100;
         bytes[at..at + store.len()].copy_from_slice(store.as_bytes());
     }
     bytes

@@ -102,9 +102,22 @@ pub struct Writeback {
 /// writes in flight, then the device's flush.
 #[derive(Debug)]
 enum Syncing {
-    Metadata(neoos_ext2::MetadataWrites),
+    /// `midway`: written between two batches, not closing (more than
+    /// [`MIDWAY_DIRTY_BLOCKS`] blocks dirty): the batches go on after them.
+    Metadata {
+        written: neoos_ext2::MetadataWrites,
+        midway: bool,
+    },
     Flush,
 }
+
+/// Metadata blocks left dirty by the placing of a write-back's batches
+/// (holes allocated) beyond which they are written before the next batch
+/// (after the data of those before): half the volume's metadata cache (32
+/// blocks), whose dirty blocks are never evicted, so that the next
+/// placing and its forecast's reads find room (a block the cache has no
+/// room for is written at once, under the lock).
+const MIDWAY_DIRTY_BLOCKS: usize = 16;
 
 impl Writeback {
     fn of(file: FileId) -> Self {
@@ -393,6 +406,10 @@ impl<P: Platform> Kernel<P> {
             if let Some(batch) = writeback.batch.take() {
                 self.finish_batch(writeback, batch)?;
             }
+            if self.fs.disk.dirty_metadata_blocks() > MIDWAY_DIRTY_BLOCKS {
+                self.start_metadata_writes_of(writeback, true)?;
+                continue;
+            }
             let (memory, mut io) = self.memory_io();
             let gathered = memory.file_gather_dirty(
                 &mut io,
@@ -405,7 +422,7 @@ impl<P: Platform> Kernel<P> {
                 Ok(Some(batch)) => batch,
                 Ok(None) if writeback.unsynced.is_none() => return Ok(WritebackStep::Done),
                 Ok(None) => {
-                    self.start_sync(writeback)?;
+                    self.start_metadata_writes_of(writeback, false)?;
                     continue;
                 }
                 // No heap for the buffers: written the old way, which needs none.
@@ -524,11 +541,16 @@ impl<P: Platform> Kernel<P> {
     }
 
     /// Starts the closing sync of `writeback` (the disk has nothing in
-    /// flight): the volume's deferred metadata writes.
-    fn start_sync(&mut self, writeback: &mut Writeback) -> Result<(), Errno> {
+    /// flight): the volume's deferred metadata writes (those the queue
+    /// takes); `midway`: only those, between two batches.
+    fn start_metadata_writes_of(
+        &mut self,
+        writeback: &mut Writeback,
+        midway: bool,
+    ) -> Result<(), Errno> {
         self.claim_disk(writeback);
-        let (started, result) = self.fs.disk.start_sync_writes(writeback.file);
-        writeback.syncing = Some(Syncing::Metadata(started));
+        let (written, result) = self.fs.disk.start_sync_writes(writeback.file);
+        writeback.syncing = Some(Syncing::Metadata { written, midway });
         result.map_err(|_| Errno::Io)
     }
 
@@ -545,7 +567,7 @@ impl<P: Platform> Kernel<P> {
     ) -> Result<bool, Errno> {
         let failed = self.requests_failed(writeback);
         match syncing {
-            Syncing::Metadata(written) => {
+            Syncing::Metadata { written, midway } => {
                 let (more, none) = (written.more(), written.is_empty());
                 self.fs.disk.end_sync_writes(written, !failed);
                 if failed {
@@ -553,12 +575,15 @@ impl<P: Platform> Kernel<P> {
                 }
                 if more && !none {
                     // The blocks the device's queue had no room for.
-                    self.start_sync(writeback)?;
+                    self.start_metadata_writes_of(writeback, midway)?;
                     return Ok(false);
                 }
                 if more {
                     // No room with nothing in flight: written at once.
                     self.fs.disk.flush_dirty_metadata().map_err(|_| Errno::Io)?;
+                }
+                if midway {
+                    return Ok(false);
                 }
                 writeback.syncing = Some(Syncing::Flush);
                 self.claim_disk(writeback);

@@ -2034,6 +2034,12 @@ const HOLE_PAGES: [u64; 3] = [20, 700, 1500];
 /// store in each of [`HOLE_PAGES`]: the mapping's address and the
 /// descriptor.
 fn holes_stored() -> (K, HeldReads, u32, u64, u64) {
+    holes_stored_in(8 << 20, &HOLE_PAGES)
+}
+
+/// [`holes_stored`] of a file of `size` bytes with a store in each of
+/// `pages`.
+fn holes_stored_in(size: u64, pages: &[u64]) -> (K, HeldReads, u32, u64, u64) {
     let dir = std::env::temp_dir().join(std::format!(
         "neoos-disk-holes-{}-{:?}",
         std::process::id(),
@@ -2042,7 +2048,7 @@ fn holes_stored() -> (K, HeldReads, u32, u64, u64) {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("tree/usuario")).unwrap();
     let file = std::fs::File::create(dir.join("tree/usuario/hueco.bin")).unwrap();
-    file.set_len(8 << 20).unwrap();
+    file.set_len(size).unwrap();
     let image = dir.join("img");
     let made = Command::new("/sbin/mke2fs")
         .args(["-q", "-F", "-t", "ext2", "-b", "4096", "-d"])
@@ -2063,10 +2069,10 @@ fn holes_stored() -> (K, HeldReads, u32, u64, u64) {
     let rw = neoos_abi::open::O_RDWR as u64;
     let fd = sys(&mut k, pid, nr::OPEN, [path, rw, 0, 0, 0, 0]);
     assert!(fd >= 0);
-    let at = sys(&mut k, pid, nr::NEO_MMAP, [fd as u64, 0, 8 << 20, 0, 0, 0]);
+    let at = sys(&mut k, pid, nr::NEO_MMAP, [fd as u64, 0, size, 0, 0, 0]);
     assert!(at > 0);
     let at = at as u64;
-    for page in HOLE_PAGES {
+    for &page in pages {
         poke(&mut k, pid, at + page * PAGE_SIZE, &hole_store(page));
     }
     (k, device, pid, at, fd as u64)
@@ -2129,9 +2135,14 @@ fn assert_image_clean(device: &HeldReads) {
 
 /// Whether the image's `hueco.bin` holds each store of [`HOLE_PAGES`].
 fn holes_on_disk(device: &HeldReads) -> bool {
+    holes_on_disk_at(device, &HOLE_PAGES)
+}
+
+/// Whether the image's `hueco.bin` holds the store of each of `pages`.
+fn holes_on_disk_at(device: &HeldReads, pages: &[u64]) -> bool {
     let mut disk = device.remounted();
     let ino = disk.lookup_path("usuario/hueco.bin").unwrap();
-    HOLE_PAGES.iter().all(|&page| {
+    pages.iter().all(|&page| {
         let want = hole_store(page);
         let mut got = vec![0u8; want.len()];
         disk.read_at(ino, page * PAGE_SIZE, &mut got).unwrap();
@@ -2277,4 +2288,49 @@ fn a_fault_whose_indirect_blocks_are_not_cached_reads_them_without_the_lock() {
         assert_eq!(peek(&mut k, pid, address, 30), hole_store(page)[..30]);
     }
     assert_eq!(device.reads_at_once() - reads, 0, "no read under the lock");
+}
+
+/// A write-back filling holes under many indirect blocks (40 pages 4 MiB
+/// apart: 40 indirect blocks to allocate, in 3 batches) writes the
+/// metadata its batches left dirty between two batches once more than
+/// half the volume's metadata cache is dirty (after the data of those
+/// batches): no block finds the cache full, so nothing is written under
+/// the lock (without the midway writes the second batch's placing wrote
+/// about 10 at once).
+#[test]
+fn a_write_back_filling_holes_under_many_indirect_blocks_writes_its_metadata_midway() {
+    let pages: Vec<u64> = (0..40).map(|i| i * 1024 + 512).collect();
+    let (mut k, device, pid, at, _) = holes_stored_in(160 << 20, &pages);
+    device.hold_writes();
+    let (reads, writes) = (device.reads_at_once(), device.writes_at_once());
+    let call = scheduler_call_of(&mut k, pid, nr::NEO_MUNMAP, [at, 160 << 20, 0, 0, 0, 0]);
+    assert_eq!(call, SchedulerCall::NeoMunmap);
+    let mut most_dirty = 0;
+    let mut write_rounds = 0;
+    let mut ended = None;
+    for _ in 0..40 {
+        ended = k.unmap_step(pid);
+        if ended.is_some() {
+            break;
+        }
+        most_dirty = most_dirty.max(k.fs.disk.dirty_metadata_blocks());
+        write_rounds += usize::from(device.writes_in_flight() > 0);
+        device.finish(false);
+        device.finish_writes(false);
+        k.disk_step();
+    }
+    assert_eq!(ended, Some(Ok(())), "the munmap ended");
+    assert!(most_dirty <= 32, "at most {most_dirty} dirty");
+    assert!(
+        write_rounds >= 5,
+        "3 batches, a midway and a closing write: {write_rounds}"
+    );
+    assert_eq!(device.reads_at_once() - reads, 0, "no read under the lock");
+    assert_eq!(
+        device.writes_at_once() - writes,
+        0,
+        "no write under the lock"
+    );
+    assert!(holes_on_disk_at(&device, &pages));
+    assert_image_clean(&device);
 }

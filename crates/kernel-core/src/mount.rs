@@ -719,6 +719,14 @@ impl Storage {
         }
     }
 
+    /// How many metadata blocks of the volume hold changes the disk has
+    /// not seen (0 without a volume).
+    pub fn dirty_metadata_blocks(&self) -> usize {
+        self.volume()
+            .map(|home| home.fs.dirty_metadata_blocks())
+            .unwrap_or(0)
+    }
+
     /// Ends the metadata writes of [`Self::start_sync_writes`] (the device
     /// has none in flight): clean when `succeeded`, else still pending.
     pub fn end_sync_writes(&mut self, written: MetadataWrites, succeeded: bool) {

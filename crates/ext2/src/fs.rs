@@ -74,6 +74,11 @@ pub struct Ext2<D: BlockDevice> {
     /// Metadata blocks written to the device and waited for (not started:
     /// [`Ext2::start_metadata_writes`]), for [`Ext2::synchronous_writes`].
     synchronous: u64,
+    /// Indirect blocks allocated while writes were deferred, dirty in the
+    /// cache and not yet written: written before every other dirty block
+    /// ([`Ext2::start_metadata_writes_queued`]), so that no pointer to one
+    /// reaches the disk before its contents do.
+    fresh: Vec<u32>,
 }
 
 impl<D: BlockDevice> Ext2<D> {
@@ -101,6 +106,7 @@ impl<D: BlockDevice> Ext2<D> {
             defer_writes: false,
             deferred: 0,
             synchronous: 0,
+            fresh: Vec::new(),
             sb,
         };
         // The table's size comes from the image: allocate it fallibly.
@@ -155,12 +161,25 @@ impl<D: BlockDevice> Ext2<D> {
     /// deferred changes written, not the device's write cache flushed
     /// (the caller flushes it: [`BlockDevice::start_flush`]).
     pub fn write_pending_metadata(&mut self) -> Result<()> {
-        for index in 0..self.meta.entries.len() {
-            if self.meta.entries[index].dirty {
-                self.store_meta(index)?;
+        self.forget_written_fresh();
+        for fresh_pass in [true, false] {
+            for index in 0..self.meta.entries.len() {
+                let entry = &self.meta.entries[index];
+                if entry.dirty && (!fresh_pass || self.fresh.contains(&entry.block)) {
+                    self.store_meta(index)?;
+                }
             }
         }
+        self.forget_written_fresh();
         Ok(())
+    }
+
+    /// Drops from [`Self::fresh`] the blocks no longer dirty (written, or
+    /// freed and forgotten).
+    fn forget_written_fresh(&mut self) {
+        let entries = &self.meta.entries;
+        self.fresh
+            .retain(|&block| entries.iter().any(|e| e.block == block && e.dirty));
     }
 
     /// Starts the writes of the metadata blocks holding deferred changes
@@ -189,10 +208,23 @@ impl<D: BlockDevice> Ext2<D> {
     /// queue is full instead of writing the next block at once (which
     /// waits for those in flight): the blocks left stay dirty for the next
     /// call, made once these are done ([`MetadataWrites::more`]).
+    ///
+    /// The indirect blocks allocated while writes were deferred go first,
+    /// alone: the others are left (`more`) until those are written, so a
+    /// pointer to a new indirect block never reaches the disk before the
+    /// block's own contents (as when each was written at its allocation).
     pub fn start_metadata_writes_queued(&mut self) -> (MetadataWrites, Result<()>) {
         let mut started = MetadataWrites::default();
+        self.forget_written_fresh();
+        let fresh_only = !self.fresh.is_empty();
+        let mut left = false;
         for index in 0..self.meta.entries.len() {
-            if !self.meta.entries[index].dirty {
+            let entry = &self.meta.entries[index];
+            if !entry.dirty {
+                continue;
+            }
+            if fresh_only && !self.fresh.contains(&entry.block) {
+                left = true;
                 continue;
             }
             match self.start_meta_write(index, &mut started, true) {
@@ -201,6 +233,7 @@ impl<D: BlockDevice> Ext2<D> {
                 Ok(()) => {}
             }
         }
+        started.more |= left;
         (started, Ok(()))
     }
 
@@ -734,7 +767,20 @@ impl<D: BlockDevice> Ext2<D> {
     pub(crate) fn alloc_zeroed_block(&mut self, goal: u32) -> Result<u32> {
         let block = self.alloc_block(goal)?;
         let zeros = vec![0; self.sb.block_size as usize];
+        if self.defer_writes && self.fresh.try_reserve(1).is_err() {
+            // No room to note it: written now, before any pointer to it.
+            self.write_blocks(block, &zeros)?;
+            return Ok(block);
+        }
         self.write_meta_block(block, &zeros)?;
+        if self.defer_writes
+            && self
+                .meta
+                .find(block)
+                .is_some_and(|i| self.meta.entries[i].dirty)
+        {
+            self.fresh.push(block);
+        }
         Ok(block)
     }
 

@@ -151,6 +151,18 @@ fn placing_holes_reads_only_what_the_forecast_read_and_defers_its_writes() {
         assert_fsck_clean(&image);
         assert_eq!(debugfs_cat(&image, "/sparse"), vec![0; size as usize]);
 
+        // The new indirect blocks first, alone: a cut after them leaves
+        // the file as it was too.
+        let dirty = fs.dirty_metadata_blocks();
+        let (written, result) = fs.start_metadata_writes_queued();
+        result.unwrap();
+        assert!(written.more(), "the others wait for the new indirect blocks");
+        fs.end_metadata_writes(written, true);
+        let fresh = dirty - fs.dirty_metadata_blocks();
+        assert!(fresh >= 2 && fresh < dirty, "{fresh} of {dirty} first");
+        snapshot(&fs, &image);
+        assert_fsck_clean(&image);
+        assert_eq!(debugfs_cat(&image, "/sparse"), vec![0; size as usize]);
         loop {
             let (written, result) = fs.start_metadata_writes_queued();
             result.unwrap();

@@ -156,7 +156,10 @@ fn placing_holes_reads_only_what_the_forecast_read_and_defers_its_writes() {
         let dirty = fs.dirty_metadata_blocks();
         let (written, result) = fs.start_metadata_writes_queued();
         result.unwrap();
-        assert!(written.more(), "the others wait for the new indirect blocks");
+        assert!(
+            written.more(),
+            "the others wait for the new indirect blocks"
+        );
         fs.end_metadata_writes(written, true);
         let fresh = dirty - fs.dirty_metadata_blocks();
         assert!(fresh >= 2 && fresh < dirty, "{fresh} of {dirty} first");

@@ -9,7 +9,9 @@
 //! A write-back goes in batches, each in three steps: under the kernel
 //! lock the page cache copies a batch of dirty runs out
 //! ([`neoos_mm::MemorySystem::file_gather_dirty`]), the volume places them (holes
-//! allocated, metadata written, as before) and the device is given one
+//! allocated, their metadata changes left dirty in its cache for the sync;
+//! the metadata placing reads, when not cached, read first without the
+//! lock: [`Kernel::metadata_to_place_first`]) and the device is given one
 //! write per extent, which it keeps with its buffer until done; then the
 //! writer waits without the lock (a thread blocks in
 //! [`crate::process::ThreadState::WaitingForDisk`] and others run; the
@@ -18,7 +20,8 @@
 //! fails the write-back (`Io`, every page still dirty), else the next
 //! batch starts. After the last, the volume syncs in two more such steps,
 //! each started under the lock and waited for without it: the writes of
-//! the metadata it deferred (the file's times), then the device's flush;
+//! the metadata it deferred (the file's times, the placing's allocations),
+//! then the device's flush;
 //! only then do the pages not marked dirty again since they were copied
 //! become clean ([`neoos_mm::MemorySystem::clean_written`]). The device
 //! only counts failed requests; the write-back that started them is told

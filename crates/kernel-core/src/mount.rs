@@ -542,8 +542,10 @@ impl Storage {
     /// Starts the device writes of runs of whole pages of volume file
     /// `file` (each its first page and its bytes, gathered by the page
     /// cache) without waiting for them: the blocks are placed (holes
-    /// allocated, metadata written, here and now; the inode read once and
-    /// stored once for all the runs), the bytes past the end of the file
+    /// allocated, their metadata changes left dirty in the volume's cache
+    /// for the write-back's sync to write after the data,
+    /// [`Ext2::defer_metadata_writes`]; the inode read once and stored
+    /// once for all the runs), the bytes past the end of the file
     /// zeroed, and each extent of adjacent blocks sent as one write that
     /// the device keeps until done ([`Self::requests_in_flight`]). An extent
     /// the device's queue has no room for is written at once (the device

@@ -413,6 +413,17 @@ impl<P: Platform> Kernel<P> {
                 self.start_metadata_writes_of(writeback, true)?;
                 continue;
             }
+            // The inode's block first: gathering stores a grown length
+            // (`Pager::set_len`), which reads it.
+            if self.metadata_to_place_first(writeback, &[]) {
+                return Ok(WritebackStep::WaitForDisk);
+            }
+            // A grown length's changes (the inode, the superblock's
+            // large-file flag) stay dirty for the sync, its flush too.
+            let defers = !self.fs.disk.defers_flushes();
+            if defers {
+                self.fs.disk.defer_flushes();
+            }
             let (memory, mut io) = self.memory_io();
             let gathered = memory.file_gather_dirty(
                 &mut io,
@@ -421,6 +432,10 @@ impl<P: Platform> Kernel<P> {
                 BATCH_RUNS,
                 BATCH_PAGES,
             );
+            if defers {
+                // Owed to the sync that follows the batch.
+                self.fs.disk.take_owed_flush();
+            }
             let mut batch = match gathered {
                 Ok(Some(batch)) => batch,
                 Ok(None) if writeback.unsynced.is_none() => return Ok(WritebackStep::Done),
@@ -430,9 +445,10 @@ impl<P: Platform> Kernel<P> {
                 }
                 // No heap for the buffers: written the old way, which needs none.
                 Err(Errno::NoMem) => {
+                    let (memory, mut io) = self.memory_io();
                     return memory
                         .file_sync(&mut io, writeback.file)
-                        .map(|()| WritebackStep::Done)
+                        .map(|()| WritebackStep::Done);
                 }
                 Err(e) => return Err(e),
             };

@@ -2334,3 +2334,34 @@ fn a_write_back_filling_holes_under_many_indirect_blocks_writes_its_metadata_mid
     assert!(holes_on_disk_at(&device, &pages));
     assert_image_clean(&device);
 }
+
+/// An `fsync` of a file extended by `write` (its stored length grown at
+/// the write-back, its new blocks allocated) sends nothing under the lock:
+/// the grown length's inode change stays dirty with the placing's, written
+/// after the data, then the flush. The image is clean and holds the bytes
+/// and the length.
+#[test]
+fn an_fsync_of_a_file_extended_by_write_sends_nothing_under_the_lock() {
+    let (mut k, device, pid) = volume();
+    let fd = written_by_write(&mut k, pid);
+    let buf = SCRATCH + PAGE_SIZE;
+    // Past the end of the 4-page file: pages 4 and 5, in part.
+    poke(&mut k, pid, buf, b"appended past the old end");
+    assert_eq!(sys(&mut k, pid, nr::WRITE, [fd, buf, 6000, 0, 0, 0]), 6000);
+    device.hold_writes();
+    let (reads, writes) = (device.reads_at_once(), device.writes_at_once());
+    assert_eq!(begin_fsync(&mut k, pid, fd), SchedulerCall::WriteBack);
+    let (result, _) = settle_with_reads(&device, &mut k, false, |k| k.writeback_step(pid));
+    assert_eq!(result, Ok(()));
+    assert_eq!(device.reads_at_once() - reads, 0, "no read under the lock");
+    assert_eq!(
+        device.writes_at_once() - writes,
+        0,
+        "no write under the lock"
+    );
+    assert!(device.image_holds(b"appended past the old end"));
+    let mut disk = device.remounted();
+    let ino = disk.lookup_path("usuario/datos.bin").unwrap();
+    assert_eq!(disk.stat(ino).unwrap().size, 4 * PAGE_SIZE + 6000);
+    assert_image_clean(&device);
+}

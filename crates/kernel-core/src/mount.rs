@@ -318,6 +318,12 @@ impl Storage {
         }
     }
 
+    /// Whether [`Self::defer_flushes`] is in force (until
+    /// [`Self::take_owed_flush`]).
+    pub(crate) fn defers_flushes(&self) -> bool {
+        self.defer_flush.load(Ordering::Relaxed)
+    }
+
     /// Ends [`Self::defer_flushes`]: what is owed.
     pub(crate) fn take_owed_flush(&self) -> Owed {
         self.defer_flush.store(false, Ordering::Relaxed);

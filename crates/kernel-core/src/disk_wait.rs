@@ -58,7 +58,7 @@ use alloc::collections::BTreeMap;
 
 use alloc::vec::Vec;
 
-use neoos_mm::{Access, DirtyFiles, Errno, FaultError, FileId, GatheredRuns, Pager, PlannedRead};
+use neoos_mm::{Access, DirtyFiles, Errno, FaultError, FileId, GatheredRuns, PlannedRead};
 
 use crate::kernel::{FatalFault, Kernel};
 use crate::mount::is_volume_file;
@@ -90,9 +90,13 @@ pub struct Writeback {
     /// The batch whose writes were started, until they are done.
     batch: Option<GatheredRuns>,
     /// The pages of the batches written since the volume last synced:
-    /// clean once it has ([`Kernel::sync_written`]; one sync per
-    /// write-back, after its last batch).
+    /// clean once it has (one sync per write-back, after its last batch;
+    /// one between two batches when their objects differ:
+    /// [`SyncKind::Between`]).
     unsynced: Option<GatheredRuns>,
+    /// The batch written whose pages become [`Self::unsynced`] once the
+    /// sync between it and those before is done.
+    after_sync: Option<GatheredRuns>,
     /// The write-back's closing sync, once started: its requests wait
     /// without the lock as the batches' writes do.
     syncing: Option<Syncing>,
@@ -101,17 +105,30 @@ pub struct Writeback {
     metadata_rounds: u8,
 }
 
-/// Where a write-back's closing sync is: the volume's deferred metadata
-/// writes in flight, then the device's flush.
+/// Where a write-back's sync is: the volume's deferred metadata writes in
+/// flight, then the device's flush.
 #[derive(Debug)]
 enum Syncing {
-    /// `midway`: written between two batches, not closing (more than
-    /// [`MIDWAY_DIRTY_BLOCKS`] blocks dirty): the batches go on after them.
     Metadata {
         written: neoos_ext2::MetadataWrites,
-        midway: bool,
+        kind: SyncKind,
     },
-    Flush,
+    Flush(SyncKind),
+}
+
+/// What a write-back's sync is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SyncKind {
+    /// After its last batch: the metadata writes, the flush, then the
+    /// pages written are clean and the write-back is done.
+    Closing,
+    /// Between two batches, more than [`MIDWAY_DIRTY_BLOCKS`] blocks
+    /// dirty: the metadata writes alone, then the batches go on.
+    Midway,
+    /// Between two batches whose objects differ, or when the heap refused
+    /// the longer list of pages to clean (rare): the metadata writes, the
+    /// flush, the pages written so far clean, then the batches go on.
+    Between,
 }
 
 /// Metadata blocks left dirty by the placing of a write-back's batches
@@ -135,6 +152,7 @@ impl Writeback {
             end,
             batch: None,
             unsynced: None,
+            after_sync: None,
             syncing: None,
             metadata_rounds: 0,
         }
@@ -408,9 +426,12 @@ impl<P: Platform> Kernel<P> {
             }
             if let Some(batch) = writeback.batch.take() {
                 self.finish_batch(writeback, batch)?;
+                if writeback.syncing.is_some() {
+                    continue;
+                }
             }
             if self.fs.disk.dirty_metadata_blocks() > MIDWAY_DIRTY_BLOCKS {
-                self.start_metadata_writes_of(writeback, true)?;
+                self.start_metadata_writes_of(writeback, SyncKind::Midway)?;
                 continue;
             }
             // The inode's block first: gathering stores a grown length
@@ -440,7 +461,7 @@ impl<P: Platform> Kernel<P> {
                 Ok(Some(batch)) => batch,
                 Ok(None) if writeback.unsynced.is_none() => return Ok(WritebackStep::Done),
                 Ok(None) => {
-                    self.start_metadata_writes_of(writeback, false)?;
+                    self.start_metadata_writes_of(writeback, SyncKind::Closing)?;
                     continue;
                 }
                 // No heap for the buffers: written the old way, which needs none.
@@ -559,26 +580,27 @@ impl<P: Platform> Kernel<P> {
         w.failures.set_aside.retain(|id, _| live(id));
     }
 
-    /// Starts the closing sync of `writeback` (the disk has nothing in
+    /// Starts a sync of `writeback` of `kind` (the disk has nothing in
     /// flight): the volume's deferred metadata writes (those the queue
-    /// takes); `midway`: only those, between two batches.
+    /// takes).
     fn start_metadata_writes_of(
         &mut self,
         writeback: &mut Writeback,
-        midway: bool,
+        kind: SyncKind,
     ) -> Result<(), Errno> {
         self.claim_disk(writeback);
         let (written, result) = self.fs.disk.start_sync_writes(writeback.file);
-        writeback.syncing = Some(Syncing::Metadata { written, midway });
+        writeback.syncing = Some(Syncing::Metadata { written, kind });
         result.map_err(|_| Errno::Io)
     }
 
-    /// The next step of `writeback`'s closing sync, the requests of the
-    /// last one done (the disk has nothing in flight): once the metadata
-    /// is written, the device's flush is started; once that is done, the
-    /// pages written are clean (`Ok(true)`). A failed request fails the
-    /// write-back with `Io`, every page of it still dirty (and the
-    /// metadata still pending).
+    /// The next step of `writeback`'s sync, the requests of the last one
+    /// done (the disk has nothing in flight): once the metadata is
+    /// written, the device's flush is started (not midway); once that is
+    /// done, the pages written are clean (`Ok(true)` after the closing
+    /// one; between two batches the pages of the batch after become those
+    /// to clean next). A failed request fails the write-back with `Io`,
+    /// every page of it still dirty (and the metadata still pending).
     fn volume_sync_step(
         &mut self,
         writeback: &mut Writeback,
@@ -586,7 +608,7 @@ impl<P: Platform> Kernel<P> {
     ) -> Result<bool, Errno> {
         let failed = self.requests_failed(writeback);
         match syncing {
-            Syncing::Metadata { written, midway } => {
+            Syncing::Metadata { written, kind } => {
                 let (more, none) = (written.more(), written.is_empty());
                 self.fs.disk.end_sync_writes(written, !failed);
                 if failed {
@@ -594,27 +616,28 @@ impl<P: Platform> Kernel<P> {
                 }
                 if more && !none {
                     // The blocks the device's queue had no room for.
-                    self.start_metadata_writes_of(writeback, midway)?;
+                    self.start_metadata_writes_of(writeback, kind)?;
                     return Ok(false);
                 }
                 if more {
                     // No room with nothing in flight: written at once.
                     self.fs.disk.flush_dirty_metadata().map_err(|_| Errno::Io)?;
                 }
-                if midway {
+                if kind == SyncKind::Midway {
                     return Ok(false);
                 }
-                writeback.syncing = Some(Syncing::Flush);
+                writeback.syncing = Some(Syncing::Flush(kind));
                 self.claim_disk(writeback);
                 self.fs.disk.start_flush().map_err(|_| Errno::Io)?;
                 Ok(false)
             }
-            Syncing::Flush if failed => Err(Errno::Io),
-            Syncing::Flush => {
+            Syncing::Flush(_) if failed => Err(Errno::Io),
+            Syncing::Flush(kind) => {
                 if let Some(written) = writeback.unsynced.take() {
                     self.memory.clean_written(&written);
                 }
-                Ok(true)
+                writeback.unsynced = writeback.after_sync.take();
+                Ok(kind == SyncKind::Closing)
             }
         }
     }
@@ -690,7 +713,8 @@ impl<P: Platform> Kernel<P> {
     /// stay dirty, and those of the batches before it not synced yet),
     /// else its pages join those to clean at the sync. The batches before
     /// are synced first when the heap refuses the longer list, or when the
-    /// file's object changed meanwhile.
+    /// file's object changed meanwhile: that sync is started
+    /// ([`SyncKind::Between`]) and waited for as the closing one.
     fn finish_batch(
         &mut self,
         writeback: &mut Writeback,
@@ -706,24 +730,12 @@ impl<P: Platform> Kernel<P> {
                 unsynced.pages.extend_from_slice(&batch.pages);
                 return Ok(());
             }
-            self.sync_written(writeback)?;
+            // The batches before synced first, without the lock: this
+            // one's pages are to clean after the next sync.
+            writeback.after_sync = Some(batch);
+            return self.start_metadata_writes_of(writeback, SyncKind::Between);
         }
         writeback.unsynced = Some(batch);
-        Ok(())
-    }
-
-    /// The volume's sync (the file's deferred times, the device's flush),
-    /// made at once under the lock, then the pages written since the last
-    /// one clean (those not marked dirty again meanwhile). Only in the
-    /// middle of a write-back whose object changed or whose list of pages
-    /// the heap refused to lengthen (rare); its closing sync is started
-    /// and waited for without the lock ([`Self::start_sync`]).
-    fn sync_written(&mut self, writeback: &mut Writeback) -> Result<(), Errno> {
-        let Some(written) = writeback.unsynced.take() else {
-            return Ok(());
-        };
-        self.fs.disk.sync(writeback.file).map_err(|_| Errno::Io)?;
-        self.memory.clean_written(&written);
         Ok(())
     }
 

@@ -2365,3 +2365,81 @@ fn an_fsync_of_a_file_extended_by_write_sends_nothing_under_the_lock() {
     assert_eq!(disk.stat(ino).unwrap().size, 4 * PAGE_SIZE + 6000);
     assert_image_clean(&device);
 }
+
+/// The flusher's write-back of a file whose object changes between two
+/// batches (the file truncated, closed, its object gone, opened and
+/// written again while the first batch is in flight) syncs the batches
+/// before the change without the lock (metadata writes, then the flush),
+/// then goes on: nothing under the lock from the change on; the image
+/// holds the new bytes and is clean.
+#[test]
+fn a_write_back_whose_object_changes_between_batches_syncs_without_the_lock() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    put_str(&mut k, pid, SCRATCH, "/home/usuario/mover.bin");
+    let buf = SCRATCH + PAGE_SIZE;
+    // 40 runs of a page (every other page): 3 batches.
+    let write_pages = |k: &mut K, fd: u64, text: &str| {
+        for i in 0..40u64 {
+            let bytes = std::format!("{text} {i:02}");
+            poke(k, pid, buf, bytes.as_bytes());
+            let at = 2 * i * PAGE_SIZE;
+            let wrote = lsys(k, pid, lnr::PWRITE64, [fd, buf, PAGE_SIZE, at, 0, 0]);
+            assert_eq!(wrote, PAGE as i64);
+        }
+    };
+    let create = (neoos_abi::open::O_CREAT | 2) as u64;
+    let fd = lsys(&mut k, pid, lnr::OPEN, [SCRATCH, create, 0o644, 0, 0, 0]) as u64;
+    write_pages(&mut k, fd, "old object's page");
+    let Some(crate::fs::Node::File(file)) = k.fs.lookup("/home/usuario/mover.bin") else {
+        panic!("the file");
+    };
+    device.hold_writes();
+    let mut steps = 0;
+    while device.writes_in_flight() == 0 {
+        assert_eq!(k.flusher_step(file), Ok(false));
+        device.finish(false);
+        k.disk_step();
+        steps += 1;
+        assert!(steps < 8, "the first batch starts");
+    }
+    // The object goes while its first batch is in flight: truncated,
+    // closed; a new one is opened and written.
+    let trunc = (neoos_abi::open::O_TRUNC | 2) as u64;
+    let other = lsys(&mut k, pid, lnr::OPEN, [SCRATCH, trunc, 0, 0, 0, 0]) as u64;
+    assert_eq!(lsys(&mut k, pid, lnr::CLOSE, [other, 0, 0, 0, 0, 0]), 0);
+    assert_eq!(lsys(&mut k, pid, lnr::CLOSE, [fd, 0, 0, 0, 0, 0]), 0);
+    device.finish_writes(false);
+    k.disk_step();
+    let fd = lsys(&mut k, pid, lnr::OPEN, [SCRATCH, 2, 0, 0, 0, 0]) as u64;
+    write_pages(&mut k, fd, "new object's page");
+    let (reads, writes) = (device.reads_at_once(), device.writes_at_once());
+    let mut flushes = 0;
+    let mut done = false;
+    for _ in 0..40 {
+        if k.flusher_step(file) == Ok(true) {
+            done = true;
+            break;
+        }
+        flushes += device.flushes_in_flight();
+        device.finish(false);
+        device.finish_writes(false);
+        k.disk_step();
+    }
+    assert!(done, "the write-back ended");
+    assert!(
+        flushes >= 2,
+        "a sync between the objects, and the closing one: {flushes}"
+    );
+    assert_eq!(device.reads_at_once() - reads, 0, "no read under the lock");
+    assert_eq!(
+        device.writes_at_once() - writes,
+        0,
+        "no write under the lock"
+    );
+    // The pages past the first batch's are on the disk (those before it
+    // are the next write-back's).
+    assert!(device.image_holds(b"new object's page 39"));
+    assert_image_clean(&device);
+}

@@ -308,16 +308,20 @@ pub struct ObjectStore {
     /// The mapping calls made with shared access (`shared_map.rs`: `mmap`,
     /// `munmap`, `mprotect`), the
     /// TLB invalidations they made (single pages, whole TLBs: added to
-    /// [`MemStats`]'s), and the objects of the mappings they removed,
-    /// waiting for the next exclusive section (`unmapped_waiting` says
-    /// whether there are any).
+    /// [`MemStats`]'s), the objects of the mappings they removed,
+    /// waiting for the next exclusive section, and the anonymous objects
+    /// made ahead for the shared `mmap` to give its mappings (each with
+    /// its one mapping reference, no page), so that their first touches
+    /// are shared faults too (`shared_work_waiting` says whether that
+    /// section has work: objects to release, spare objects to make).
     pub(crate) shared_map_calls: AtomicU64,
     pub(crate) shared_unmap_calls: AtomicU64,
     pub(crate) shared_protect_calls: AtomicU64,
     pub(crate) shared_single_flushes: AtomicU64,
     pub(crate) shared_full_flushes: AtomicU64,
     pub(crate) unmapped: spin::Mutex<crate::shared_map::Unmapped>,
-    pub(crate) unmapped_waiting: core::sync::atomic::AtomicBool,
+    pub(crate) spare_objects: spin::Mutex<Vec<ObjectRef>>,
+    pub(crate) shared_work_waiting: core::sync::atomic::AtomicBool,
     scratch: crate::tlb::BatchLists,
     /// Where the reclaim clock stands among the cached file pages.
     pub(crate) clock: crate::reclaim::ClockHand,

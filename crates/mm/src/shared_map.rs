@@ -9,7 +9,11 @@
 //! The cases taken here change nothing but the space's mapping index, its
 //! free ranges and its page table's entries:
 //! - `mmap` of private anonymous memory where the placement finds room (no
-//!   `MAP_FIXED`): a mapping without an object (its first fault makes one);
+//!   `MAP_FIXED`): a mapping with one of the anonymous objects the
+//!   exclusive sections make ahead ([`ObjectStore::spare_objects`]), so
+//!   that its first touches are shared faults too; when none is left, a
+//!   mapping without an object (its first fault makes one, the exclusive
+//!   way);
 //! - `munmap` of a range whose mappings lie wholly inside it and are
 //!   private anonymous memory whose object (if it has one yet) only that
 //!   mapping references and shadows nothing: the mappings leave the index,
@@ -17,7 +21,7 @@
 //!   only show the chain's pages) and flushed from every TLB before the
 //!   call returns. The objects, referenced by nothing the other paths can
 //!   reach, and the range go to a list ([`ObjectStore::unmapped`]) that the
-//!   next exclusive section empties ([`MemorySystem::release_unmapped`]):
+//!   next exclusive section empties ([`MemorySystem::finish_shared_work`]):
 //!   the objects' frames are freed there, the objects leave the store
 //!   there, the page tables the range emptied are freed there;
 //! - `mprotect` of a range such mappings cover whole, without a hole: their
@@ -31,8 +35,8 @@
 //! call again the exclusive way, which handles every case and every error.
 
 use crate::address_space::AddressSpace;
-use crate::hw::{AsId, EntryChange, Io, ObjectId, PageTable, Prot};
-use crate::mapping::{Mapping, Origin, Sharing};
+use crate::hw::{AsId, EntryChange, Io, ObjectId, PageTable, Prot, PAGE_SIZE};
+use crate::mapping::{Backing, Mapping, Origin, Sharing};
 use crate::object::{ObjectKind, ObjectRef, ObjectStore};
 use crate::posix::{checked_range, choose_address, parse_mmap};
 use crate::reclaim::SpaceTables;
@@ -46,7 +50,12 @@ use neoos_abi::mman;
 /// Most mappings one shared `munmap` removes (more go the exclusive way).
 const MOST_MAPPINGS: usize = 8;
 
-/// What the shared `munmap`s left for [`MemorySystem::release_unmapped`]:
+/// Spare objects the exclusive sections keep ready for shared `mmap`s
+/// (`make_spare_objects`): as many mappings as that can be made, touched
+/// and unmapped with shared access between two exclusive sections.
+pub(crate) const SPARE_OBJECTS: usize = 16;
+
+/// What the shared `munmap`s left for [`MemorySystem::finish_shared_work`]:
 /// the unmapped mappings' object references with the object pages each
 /// showed, and the ranges unmapped (whose emptied page tables are freed).
 /// Room is reserved first (`reserved` counts the entries promised to calls
@@ -98,17 +107,23 @@ impl MemorySystem {
             return None;
         }
         let start = choose_address(&space, hint, &req).ok()?;
+        let backing = self.take_spare_object().map(|object| Backing {
+            object,
+            first_page: start / PAGE_SIZE,
+        });
         let mapping = Mapping {
             start,
             end: start + req.len,
             prot: req.prot,
             max_prot: req.max_prot,
             sharing: Sharing::Private,
-            backing: None,
+            backing,
             origin: Origin::Posix,
         };
-        // Without a backing, a refused mapping holds nothing to give back.
-        space.insert(mapping).ok()?;
+        if let Err(refused) = space.insert(mapping) {
+            self.put_back_spare_object(refused.backing);
+            return None;
+        }
         self.store.shared_map_calls.fetch_add(1, Ordering::Relaxed);
         Some(start)
     }
@@ -163,7 +178,9 @@ impl MemorySystem {
             unmapped.reserved -= objects;
             unmapped.objects.extend(taken.into_iter().flatten());
             unmapped.ranges.push((id, start, end));
-            self.store.unmapped_waiting.store(true, Ordering::Release);
+            self.store
+                .shared_work_waiting
+                .store(true, Ordering::Release);
         }
         self.store
             .shared_unmap_calls
@@ -264,23 +281,67 @@ impl MemorySystem {
         })
     }
 
-    /// Whether mappings the shared `munmap` removed wait for
-    /// [`Self::release_unmapped`].
+    /// A spare object for a shared `mmap`'s mapping, if one is left (and
+    /// the lock is free); below half of [`SPARE_OBJECTS`] left, the next
+    /// exclusive section is asked to make more.
+    fn take_spare_object(&self) -> Option<ObjectRef> {
+        let mut spares = self.store.spare_objects.try_lock()?;
+        let object = spares.pop();
+        if spares.len() < SPARE_OBJECTS / 2 {
+            self.store
+                .shared_work_waiting
+                .store(true, Ordering::Release);
+        }
+        object
+    }
+
+    /// Puts back the spare object of a mapping the space refused (where it
+    /// was: this allocates nothing).
+    fn put_back_spare_object(&self, backing: Option<Backing>) {
+        if let Some(b) = backing {
+            self.store.spare_objects.lock().push(b.object);
+        }
+    }
+
+    /// Whether the shared calls left work for
+    /// [`Self::finish_shared_work`].
     #[inline]
-    pub fn has_unmapped(&self) -> bool {
-        self.store.unmapped_waiting.load(Ordering::Acquire)
+    pub fn has_shared_work(&self) -> bool {
+        self.store.shared_work_waiting.load(Ordering::Acquire)
+    }
+
+    /// Does what the calls made with shared access left for an exclusive
+    /// section: releases what the shared `munmap`s removed
+    /// ([`Self::release_unmapped`]) and makes the spare objects the shared
+    /// `mmap`s give their mappings. The kernel calls it, when
+    /// [`Self::has_shared_work`], at the start of every exclusive section,
+    /// before anything else can meet them.
+    #[cold]
+    #[inline(never)]
+    pub fn finish_shared_work(&mut self, io: &mut Io, tables: &mut dyn SpaceTables) {
+        *self.store.shared_work_waiting.get_mut() = false;
+        self.release_unmapped(io, tables);
+        self.make_spare_objects();
+    }
+
+    /// Makes spare objects up to [`SPARE_OBJECTS`] (none when the heap
+    /// refuses room for them).
+    fn make_spare_objects(&mut self) {
+        let mut spares = core::mem::take(self.store.spare_objects.get_mut());
+        let missing = SPARE_OBJECTS.saturating_sub(spares.len());
+        if spares.try_reserve(missing).is_ok() {
+            for _ in 0..missing {
+                spares.push(self.store.create_mapped(ObjectKind::Anonymous));
+            }
+        }
+        *self.store.spare_objects.get_mut() = spares;
     }
 
     /// Gives back what the shared `munmap`s left: the objects of the
     /// mappings they removed (their frames are freed: no entry shows them,
     /// no TLB holds one) and the page tables their ranges emptied (of the
-    /// spaces `tables` still has). The kernel calls it, when
-    /// [`Self::has_unmapped`], at the start of every exclusive section,
-    /// before anything else can meet them.
-    #[cold]
-    #[inline(never)]
-    pub fn release_unmapped(&mut self, io: &mut Io, tables: &mut dyn SpaceTables) {
-        *self.store.unmapped_waiting.get_mut() = false;
+    /// spaces `tables` still has).
+    fn release_unmapped(&mut self, io: &mut Io, tables: &mut dyn SpaceTables) {
         // Taken out and put back emptied: the lists keep their room, so
         // the next shared `munmap`'s reservation allocates nothing.
         let mut list = core::mem::take(self.store.unmapped.get_mut());

@@ -274,9 +274,10 @@ impl MemorySystem {
         self.spaces.len()
     }
 
-    /// Number of live memory objects (files, anonymous, segments).
+    /// Number of live memory objects (files, anonymous, segments), the
+    /// spare ones made ahead for shared `mmap`s aside.
     pub fn object_count(&self) -> usize {
-        self.store.objects.len()
+        self.store.objects.len() - self.store.spare_objects.lock().len()
     }
 
     /// The mapping of `id` containing `addr`.

@@ -343,8 +343,8 @@ impl System {
     }
 
     /// What the kernel does first in each exclusive section.
-    fn release_unmapped(&mut self) {
-        if !self.vm.has_unmapped() {
+    fn finish_shared_work(&mut self) {
+        if !self.vm.has_shared_work() {
             return;
         }
         let mut tables = OneTable(self.space, &mut self.pt);
@@ -352,7 +352,7 @@ impl System {
             frames: &mut self.frames,
             pager: &mut self.pager,
         };
-        self.vm.release_unmapped(&mut io, &mut tables);
+        self.vm.finish_shared_work(&mut io, &mut tables);
     }
 
     /// The mappings (start, end), entries, live frames and counters: all a
@@ -486,6 +486,52 @@ fn a_mapping_without_its_object_yet_goes_the_exclusive_way() {
         s.vm.mmap(s.space, &mut hw, 0, 4 * PAGE_SIZE, RW, flags, None, 0)
             .unwrap();
     needs_exclusive(&s, a, Access::Read);
+}
+
+#[test]
+fn a_shared_mmap_gives_its_mapping_a_spare_object_so_its_first_touches_are_shared() {
+    let mut s = System::new();
+    // No spare object yet: a mapping without one, whose first touch goes
+    // the exclusive way; the next exclusive section is asked for spares.
+    let bare = s.mmap_shared(0, 4).unwrap();
+    needs_exclusive(&s, bare, Access::Write);
+    assert!(s.vm.has_shared_work());
+    s.finish_shared_work();
+    assert!(!s.vm.has_shared_work());
+    assert_eq!(s.vm.object_count(), 0, "spare objects are not counted");
+    // Now each shared mmap's mapping has its object: every first touch is
+    // a shared fault, each page its own frame.
+    let mut made = Vec::new();
+    while let Some(a) = s.mmap_shared(0, 4) {
+        if s.shared(a, Access::Write) == SharedFault::NeedsExclusive {
+            made.push(a);
+            break;
+        }
+        for i in 1..4 {
+            assert_eq!(
+                s.shared(a + i * PAGE_SIZE, Access::Write),
+                SharedFault::Resolved
+            );
+        }
+        made.push(a);
+    }
+    let with_objects = made.len() - 1;
+    assert_eq!(with_objects, 16, "as many as the exclusive section made");
+    assert_eq!(s.vm.object_count(), with_objects);
+    assert_eq!(s.frames.live(), with_objects * 4);
+    assert!(s.vm.has_shared_work(), "the spares ran low: more asked for");
+    // Unmapped with shared access, given back at the next exclusive
+    // section, which makes spares again.
+    for &a in &made {
+        assert_eq!(s.munmap_shared(a, 4), Some(()));
+    }
+    assert_eq!(s.munmap_shared(bare, 4), Some(()));
+    s.finish_shared_work();
+    assert_eq!((s.frames.live(), s.vm.stats().frames_in_use), (0, 0));
+    assert_eq!(s.vm.object_count(), 0);
+    assert_eq!(s.vm.maps(s.space).count(), 0);
+    let a = s.mmap_shared(0, 1).unwrap();
+    assert_eq!(s.shared(a, Access::Read), SharedFault::Resolved);
 }
 
 #[test]
@@ -649,7 +695,7 @@ fn under_kernel_lock<R>(
         return r;
     }
     let mut s = lock.write().unwrap();
-    s.release_unmapped();
+    s.finish_shared_work();
     exclusive(&mut s)
 }
 
@@ -724,7 +770,7 @@ fn threads_map_touch_and_unmap_disjoint_ranges_of_one_space_at_once() {
         maps > 0 && unmaps > 0 && protects > 0,
         "the shared calls were made"
     );
-    s.release_unmapped();
+    s.finish_shared_work();
     assert_eq!(s.snapshot(), (vec![], 0, 0, s.vm.stats(), 0));
     assert_eq!(s.vm.stats().frames_in_use, 0, "every frame came back");
 }
@@ -759,7 +805,7 @@ fn a_shared_munmap_flushes_before_it_returns_and_frees_at_the_next_exclusive_sec
     // The frames and tables wait for the next exclusive section.
     assert_eq!(s.frames.live(), 48);
     s.pt.released.clear();
-    s.release_unmapped();
+    s.finish_shared_work();
     assert_eq!(
         s.pt.released,
         [

@@ -334,25 +334,26 @@ impl<P: Platform> Kernel<P> {
         Some(decoded.personality.result(Ok(value as i64)))
     }
 
-    /// Gives back what the `munmap`s made with shared access left
-    /// (`neoos_mm::MemorySystem::release_unmapped`): the kernel calls it
-    /// first in every section with exclusive access.
+    /// Does what the mapping calls made with shared access left
+    /// (`neoos_mm::MemorySystem::finish_shared_work`: the objects and
+    /// tables the `munmap`s removed, the spare objects the `mmap`s took):
+    /// the kernel calls it first in every section with exclusive access.
     #[inline]
-    pub fn release_unmapped(&mut self) {
-        if self.memory.has_unmapped() {
-            self.release_unmapped_now();
+    pub fn finish_shared_work(&mut self) {
+        if self.memory.has_shared_work() {
+            self.finish_shared_work_now();
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn release_unmapped_now(&mut self) {
+    fn finish_shared_work_now(&mut self) {
         let mut io = neoos_mm::Io {
             frames: self.platform.frames(),
             pager: &mut self.fs.disk,
         };
         let mut tables = crate::reclaim::ProcessTables(&mut self.processes);
-        self.memory.release_unmapped(&mut io, &mut tables);
+        self.memory.finish_shared_work(&mut io, &mut tables);
     }
     #[inline]
     pub(super) fn memory_call(&mut self, pid: Pid, call: MemoryCall) -> Result<i64, Errno> {

@@ -129,16 +129,25 @@ impl MemorySystem {
     }
 
     /// POSIX `munmap` with shared access to the system, in the module's
-    /// case: `Some` once the range's mappings are gone and no TLB holds
-    /// their entries, `None` with nothing changed.
-    pub fn munmap_shared(&self, id: AsId, pt: &dyn PageTable, addr: u64, len: u64) -> Option<()> {
-        let Whole {
+    /// case: `Some` once the range's mappings (or their parts in it) are
+    /// gone and no TLB holds their entries, `None` with nothing changed.
+    /// `most_mappings`: the bound on the space's mappings (a cut in the
+    /// middle of one adds one).
+    pub fn munmap_shared(
+        &self,
+        id: AsId,
+        pt: &dyn PageTable,
+        addr: u64,
+        len: u64,
+        most_mappings: usize,
+    ) -> Option<()> {
+        let Meeting {
             mut space,
             start,
             end,
-            starts,
+            mut starts,
             count,
-        } = self.whole_mappings(id, pt, addr, len)?;
+        } = self.mappings_meeting(id, pt, addr, len, most_mappings)?;
         // Mappings never touched have no object: nothing to leave behind.
         let objects = starts[..count]
             .iter()
@@ -148,6 +157,7 @@ impl MemorySystem {
             return None;
         }
         // Nothing changed before this point.
+        cut_at_ends(&mut space, &self.store, start, end, &mut starts[..count]);
         let mut flush = Flush::default();
         let mut taken: [Option<(ObjectRef, (u64, u64))>; MOST_MAPPINGS] = Default::default();
         for (&at, slot) in starts[..count].iter().zip(&mut taken) {
@@ -189,11 +199,12 @@ impl MemorySystem {
     }
 
     /// POSIX `mprotect` with shared access to the system, of a range that
-    /// whole private anonymous mappings in the module's case cover without
-    /// a hole (no mapping is cut): `Some` once each has protection `prot`
-    /// and no entry or TLB allows more (entries lose what `prot` lacks,
-    /// or go for `PROT_NONE`, their pages kept; an entry allowing less
-    /// is upgraded by its next fault), `None` with nothing changed.
+    /// private anonymous mappings in the module's case cover without a
+    /// hole (those reaching past it are cut at its ends): `Some` once each
+    /// has protection `prot` and no entry or TLB allows more (entries lose
+    /// what `prot` lacks, or go for `PROT_NONE`, their pages kept; an entry
+    /// allowing less is upgraded by its next fault), `None` with nothing
+    /// changed. `most_mappings`: the bound on the space's mappings.
     pub fn mprotect_shared(
         &self,
         id: AsId,
@@ -201,26 +212,28 @@ impl MemorySystem {
         addr: u64,
         len: u64,
         prot: u32,
+        most_mappings: usize,
     ) -> Option<()> {
         let prot = Prot::from_posix(prot).ok()?;
-        let Whole {
+        let Meeting {
             mut space,
             start,
             end,
-            starts,
+            mut starts,
             count,
-        } = self.whole_mappings(id, pt, addr, len)?;
+        } = self.mappings_meeting(id, pt, addr, len, most_mappings)?;
         let mut covered = start;
         for m in starts[..count].iter().filter_map(|s| space.mappings.get(s)) {
-            if m.start != covered || !m.max_prot.contains(prot) {
+            if !m.contains(covered) || !m.max_prot.contains(prot) {
                 return None;
             }
             covered = m.end;
         }
-        if covered != end {
+        if covered < end {
             return None;
         }
         // Nothing changed before this point.
+        cut_at_ends(&mut space, &self.store, start, end, &mut starts[..count]);
         let mut flush = Flush::default();
         for s in &starts[..count] {
             let Some(m) = space.mappings.get_mut(s) else {
@@ -253,15 +266,16 @@ impl MemorySystem {
     /// The space `id` for writing, with `[addr, addr + len)` and the
     /// mappings meeting it, for a shared `munmap` or `mprotect`: when the
     /// range is valid, `pt` can change through a shared reference, no
-    /// `sys_munmap` waits there and each mapping lies wholly inside it and
-    /// [`unmaps_alone`].
-    fn whole_mappings(
+    /// `sys_munmap` waits there, each mapping [`changes_alone`] and the
+    /// mappings cut at the range's ends stay within `most_mappings`.
+    fn mappings_meeting(
         &self,
         id: AsId,
         pt: &dyn PageTable,
         addr: u64,
         len: u64,
-    ) -> Option<Whole<'_>> {
+        most_mappings: usize,
+    ) -> Option<Meeting<'_>> {
         let (start, end) = checked_range(addr, len).ok()?;
         if start < USER_BASE || end > USER_END || !pt.changes_shared() {
             return None;
@@ -271,8 +285,15 @@ impl MemorySystem {
             return None;
         }
         let mut starts = [0u64; MOST_MAPPINGS];
-        let count = mappings_inside(&space, &self.store, start, end, &mut starts)?;
-        Some(Whole {
+        let count = mappings_meeting(&space, &self.store, start, end, &mut starts)?;
+        let first = starts[..count].first().and_then(|s| space.mappings.get(s));
+        let last = starts[..count].last().and_then(|s| space.mappings.get(s));
+        let cuts = usize::from(first.is_some_and(|m| m.start < start))
+            + usize::from(last.is_some_and(|m| m.end > end));
+        if cuts > 0 && space.mapping_count() + cuts > most_mappings {
+            return None;
+        }
+        Some(Meeting {
             space,
             start,
             end,
@@ -374,9 +395,9 @@ impl MemorySystem {
     }
 }
 
-/// What [`MemorySystem::whole_mappings`] found: the space's write guard,
-/// the range, the starts of its mappings (the first `count`).
-struct Whole<'a> {
+/// What [`MemorySystem::mappings_meeting`] found: the space's write guard,
+/// the range, the starts of the mappings meeting it (the first `count`).
+struct Meeting<'a> {
     space: spin::RwLockWriteGuard<'a, AddressSpace>,
     start: u64,
     end: u64,
@@ -385,10 +406,10 @@ struct Whole<'a> {
 }
 
 /// The starts of the mappings meeting `[start, end)` into `starts`, and
-/// their number, when each lies wholly inside and [`unmaps_alone`]; `None`
-/// otherwise. The common case, one mapping exactly the range (what one
-/// `mmap` made), is one look at the index's recent mapping.
-fn mappings_inside(
+/// their number, when each [`changes_alone`] (at most [`MOST_MAPPINGS`]);
+/// `None` otherwise. The common case, one mapping exactly the range (what
+/// one `mmap` made), is one look at the index's recent mapping.
+fn mappings_meeting(
     space: &AddressSpace,
     store: &ObjectStore,
     start: u64,
@@ -397,13 +418,12 @@ fn mappings_inside(
 ) -> Option<usize> {
     if let Some(m) = space.mappings.get(&start).filter(|m| m.end == end) {
         starts[0] = start;
-        return unmaps_alone(m, store).then_some(1);
+        return changes_alone(m, store).then_some(1);
     }
     let mut count = 0;
     let first = space.mapping_start_at(start).unwrap_or(start);
     for (_, m) in space.mappings.range(first..end) {
-        let inside = start <= m.start && m.end <= end;
-        if count == MOST_MAPPINGS || !inside || !unmaps_alone(m, store) {
+        if count == MOST_MAPPINGS || !changes_alone(m, store) {
             return None;
         }
         starts[count] = m.start;
@@ -412,10 +432,13 @@ fn mappings_inside(
     Some(count)
 }
 
-/// Whether removing `m` whole touches nothing but its space: private
-/// anonymous memory of the POSIX calls whose object, if any, no other
-/// mapping, descriptor or child references and which shadows nothing.
-fn unmaps_alone(m: &Mapping, store: &ObjectStore) -> bool {
+/// Whether removing, cutting or protecting `m` touches nothing but its
+/// space: private anonymous memory of the POSIX calls whose object, if
+/// any, shadows nothing and is referenced by no descriptor, child or
+/// mapping but the pieces of `m`'s own cuts (each showing its own pages
+/// of it: a fork gives private memory new top objects, so every other
+/// mapping reference to such an object is a piece in this space).
+fn changes_alone(m: &Mapping, store: &ObjectStore) -> bool {
     if m.sharing != Sharing::Private || m.origin != Origin::Posix {
         return false;
     }
@@ -424,11 +447,28 @@ fn unmaps_alone(m: &Mapping, store: &ObjectStore) -> bool {
     };
     store.get(id).is_some_and(|o| {
         matches!(o.kind, ObjectKind::Anonymous)
-            && o.map_refs == 1
             && o.handle_refs == 0
             && o.below.is_none()
             && o.children == [None, None]
     })
+}
+
+/// Cuts the mappings reaching past `[start, end)` at its ends (the part
+/// inside takes a counted reference to the object), `starts` (the
+/// mappings meeting the range) then naming the parts inside.
+fn cut_at_ends(
+    space: &mut AddressSpace,
+    store: &ObjectStore,
+    start: u64,
+    end: u64,
+    starts: &mut [u64],
+) {
+    if let Some(first) = starts.first_mut() {
+        if space.split_at(store, start) {
+            *first = start;
+        }
+        space.split_at(store, end);
+    }
 }
 
 /// Removes the entries of `m`'s pages `first..last` of `object` (pages the
@@ -446,8 +486,9 @@ fn change_entries(
     let Some(o) = store.get(object) else {
         return;
     };
-    // No one else can take this lock now: only this mapping showed the
-    // object, and the space's write lock keeps its faults out. The pages'
+    // No one else can take this lock now: only this mapping and pieces
+    // of its cuts, all in this space, show the object, and the space's
+    // write lock keeps their faults out. The pages'
     // entries change a few at a time, in address order; only those changed
     // are flushed.
     let pages = o.pages.lock();

@@ -358,7 +358,7 @@ impl MemorySystem {
         };
         let kept = o.file().is_some_and(|f| f.kept);
         o.handle_refs == 1 + u32::from(kept)
-            && o.map_refs == 0
+            && o.map_refs() == 0
             && o.children.iter().all(Option::is_none)
             && !o.dirty.is_empty()
     }

@@ -327,7 +327,7 @@ impl System {
 
     fn mprotect_shared(&self, addr: u64, pages: u64, prot: u32) -> Option<()> {
         self.vm
-            .mprotect_shared(self.space, &self.pt, addr, pages * PAGE_SIZE, prot)
+            .mprotect_shared(self.space, &self.pt, addr, pages * PAGE_SIZE, prot, 1024)
     }
 
     fn mprotect(&mut self, addr: u64, pages: u64, prot: u32) {
@@ -339,7 +339,7 @@ impl System {
 
     fn munmap_shared(&self, addr: u64, pages: u64) -> Option<()> {
         self.vm
-            .munmap_shared(self.space, &self.pt, addr, pages * PAGE_SIZE)
+            .munmap_shared(self.space, &self.pt, addr, pages * PAGE_SIZE, 1024)
     }
 
     /// What the kernel does first in each exclusive section.
@@ -754,6 +754,28 @@ fn threads_map_touch_and_unmap_disjoint_ranges_of_one_space_at_once() {
                         |s| s.mprotect_shared(a, PAGES, RW),
                         |s| s.mprotect(a, PAGES, RW),
                     );
+                    // Cuts: pages 4..8 read-only, then pages 0..2 unmapped.
+                    let cut = a + 4 * PAGE_SIZE;
+                    under_kernel_lock(
+                        lock,
+                        |s| s.mprotect_shared(cut, 4, mman::PROT_READ),
+                        |s| s.mprotect(cut, 4, mman::PROT_READ),
+                    );
+                    under_kernel_lock(lock, |s| s.munmap_shared(a, 2), |s| s.munmap(a, 2));
+                    {
+                        let s = lock.read().unwrap();
+                        for i in 0..PAGES {
+                            // (The others stay read-only until written:
+                            // mprotect does not upgrade entries.)
+                            let entry = s.pt.entry(a + i * PAGE_SIZE);
+                            let writable = entry.map(|(_, prot)| prot.write);
+                            match i {
+                                0..2 => assert_eq!(writable, None, "thread {t} page {i}"),
+                                4..8 => assert_eq!(writable, Some(false), "thread {t} page {i}"),
+                                _ => assert!(writable.is_some(), "thread {t} page {i}"),
+                            }
+                        }
+                    }
                     under_kernel_lock(lock, |s| s.munmap_shared(a, PAGES), |s| s.munmap(a, PAGES));
                     // Once munmap returned, no entry shows the range.
                     let s = lock.read().unwrap();
@@ -833,10 +855,6 @@ fn a_shared_munmap_that_does_not_apply_changes_nothing() {
     let mut s = System::new();
     let a = s.map_private(8, RW);
     s.fault_exclusive(a + PAGE_SIZE, Access::Write);
-    // A part of a mapping (its object is kept: the exclusive way).
-    munmap_needs_exclusive(&s, a, 4);
-    munmap_needs_exclusive(&s, a + 4 * PAGE_SIZE, 4);
-    munmap_needs_exclusive(&s, a - PAGE_SIZE, 2);
     // Shared memory, a file, a forked space's memory.
     let shared = s.map(4, RW, mman::MAP_SHARED | mman::MAP_ANON, None);
     s.fault_exclusive(shared, Access::Write);
@@ -857,12 +875,89 @@ fn a_shared_munmap_that_does_not_apply_changes_nothing() {
     // A table that cannot change through a shared reference.
     let soft = SoftPageTable::default();
     let before = s.snapshot();
-    assert_eq!(s.vm.munmap_shared(s.space, &soft, a, 8 * PAGE_SIZE), None);
+    assert_eq!(
+        s.vm.munmap_shared(s.space, &soft, a, 8 * PAGE_SIZE, 1024),
+        None
+    );
     assert_eq!(s.snapshot(), before);
     // Whole private anonymous mappings do (several at once too).
     let b = s.map_private(2, RW);
     assert_eq!(s.munmap_shared(a, 8), Some(()));
     assert_eq!(s.munmap_shared(b, 2), Some(()));
+}
+
+/// The (start, end, writable) of the space's mappings.
+fn mappings(s: &System) -> Vec<(u64, u64, bool)> {
+    s.vm.maps(s.space)
+        .map(|m| (m.start, m.end, m.write))
+        .collect()
+}
+
+#[test]
+fn a_shared_munmap_or_mprotect_cuts_the_mappings_reaching_past_its_range() {
+    let mut s = System::new();
+    let a = s.map_private(16, RW);
+    for i in 1..16 {
+        s.fault_exclusive(a + i * PAGE_SIZE, Access::Write);
+    }
+    let page = |i: u64| a + i * PAGE_SIZE;
+    let writable = |s: &System, i: u64| s.pt.entry(page(i)).map(|(_, p)| p.write);
+    // Pages 4..8 read-only: the mapping in three.
+    assert_eq!(s.mprotect_shared(page(4), 4, mman::PROT_READ), Some(()));
+    assert_eq!(
+        mappings(&s),
+        [
+            (a, page(4), true),
+            (page(4), page(8), false),
+            (page(8), page(16), true)
+        ]
+    );
+    for i in 0..16 {
+        assert_eq!(writable(&s, i), Some(!(4..8).contains(&i)), "page {i}");
+    }
+    assert_eq!(s.pt.shared_flushes.0.load(Ordering::Relaxed), 4);
+    // Pages 6..10 unmapped: a cut in each of two mappings.
+    assert_eq!(s.munmap_shared(page(6), 4), Some(()));
+    assert_eq!(
+        mappings(&s),
+        [
+            (a, page(4), true),
+            (page(4), page(6), false),
+            (page(10), page(16), true)
+        ]
+    );
+    for i in 0..16 {
+        assert_eq!(writable(&s, i).is_some(), !(6..10).contains(&i), "page {i}");
+    }
+    needs_exclusive(&s, page(7), Access::Read);
+    // The pieces' faults still go the shared way (the object is theirs).
+    assert_eq!(s.munmap_shared(page(12), 1), Some(()));
+    assert_eq!(
+        s.shared(page(12), Access::Read),
+        SharedFault::NeedsExclusive
+    );
+    s.finish_shared_work();
+    assert_eq!(s.frames.live(), 11, "the 5 unmapped pages' frames freed");
+    assert_eq!(s.vm.object_count(), 1, "the pieces keep their object");
+    // At the bound on mappings, a cut goes the exclusive way.
+    let count = mappings(&s).len();
+    let before = s.snapshot();
+    let prot = mman::PROT_READ;
+    assert_eq!(
+        s.vm.mprotect_shared(s.space, &s.pt, page(1), PAGE_SIZE, prot, count + 1),
+        None
+    );
+    assert_eq!(
+        s.vm.munmap_shared(s.space, &s.pt, page(1), PAGE_SIZE, count),
+        None
+    );
+    assert_eq!(s.snapshot(), before);
+    // The whole range, pieces and holes: every frame and the object back.
+    assert_eq!(s.munmap_shared(a, 16), Some(()));
+    assert_eq!(mappings(&s), []);
+    s.finish_shared_work();
+    assert_eq!((s.frames.live(), s.vm.stats().frames_in_use), (0, 0));
+    assert_eq!(s.vm.object_count(), 0);
 }
 
 #[test]
@@ -936,11 +1031,11 @@ fn a_shared_mprotect_that_does_not_apply_changes_nothing() {
     let file = s.file(4);
     let mapped = s.map(4, mman::PROT_READ, mman::MAP_SHARED, Some(file));
     let cases = [
-        (a, 4, mman::PROT_READ),             // a part: a split
-        (a - PAGE_SIZE, 9, mman::PROT_READ), // a hole
-        (a, 8, 0xff),                        // bad protection
-        (a + 1, 8, mman::PROT_READ),         // unaligned
-        (mapped, 4, mman::PROT_READ),        // a file
+        (a - PAGE_SIZE, 9, mman::PROT_READ),     // a hole
+        (a + 4 * PAGE_SIZE, 5, mman::PROT_READ), // a hole past the end
+        (a, 8, 0xff),                            // bad protection
+        (a + 1, 8, mman::PROT_READ),             // unaligned
+        (mapped, 4, mman::PROT_READ),            // a file
     ];
     for (addr, pages, prot) in cases {
         let before = s.snapshot();

@@ -320,13 +320,14 @@ impl<P: Platform> Kernel<P> {
             }
             MemoryCall::Munmap { addr, len } => {
                 let table = p.table.as_ref()?;
-                self.memory.munmap_shared(p.space, table, addr, len)?;
+                self.memory
+                    .munmap_shared(p.space, table, addr, len, MAPPINGS_MAX)?;
                 0
             }
             MemoryCall::Mprotect { addr, len, prot } => {
                 let table = p.table.as_ref()?;
                 self.memory
-                    .mprotect_shared(p.space, table, addr, len, prot)?;
+                    .mprotect_shared(p.space, table, addr, len, prot, MAPPINGS_MAX)?;
                 0
             }
             _ => return None,

@@ -141,27 +141,28 @@ impl MemorySystem {
         len: u64,
         most_mappings: usize,
     ) -> Option<()> {
-        let Meeting {
-            mut space,
-            start,
-            end,
-            mut starts,
-            count,
-        } = self.mappings_meeting(id, pt, addr, len, most_mappings)?;
+        let mut meeting = self.mappings_meeting(id, pt, addr, len, most_mappings)?;
+        let (start, end, count) = (meeting.start, meeting.end, meeting.count);
         // Mappings never touched have no object: nothing to leave behind.
-        let objects = starts[..count]
+        let objects = meeting.starts[..count]
             .iter()
-            .filter(|&s| space.mappings.get(s).is_some_and(|m| m.backing.is_some()))
+            .filter(|&s| {
+                meeting
+                    .space
+                    .mappings
+                    .get(s)
+                    .is_some_and(|m| m.backing.is_some())
+            })
             .count();
         if objects > 0 && !self.store.unmapped.try_lock()?.reserve(objects) {
             return None;
         }
         // Nothing changed before this point.
-        cut_at_ends(&mut space, &self.store, start, end, &mut starts[..count]);
+        meeting.cut(&self.store);
         let mut flush = Flush::default();
         let mut taken: [Option<(ObjectRef, (u64, u64))>; MOST_MAPPINGS] = Default::default();
-        for (&at, slot) in starts[..count].iter().zip(&mut taken) {
-            let Some(m) = space.remove(at) else {
+        for (&at, slot) in meeting.starts[..count].iter().zip(&mut taken) {
+            let Some(m) = meeting.space.remove(at) else {
                 continue;
             };
             let Some((object, first, last)) = m.object_pages(m.start, m.end) else {
@@ -180,7 +181,7 @@ impl MemorySystem {
             *slot = m.backing.map(|b| (b.object, (first, last)));
         }
         flush.finish(pt, &self.store);
-        drop(space);
+        drop(meeting);
         if objects > 0 {
             // The reserved room: these pushes allocate nothing. Tables can
             // only hold the objects' pages' entries: the range goes too.
@@ -215,25 +216,24 @@ impl MemorySystem {
         most_mappings: usize,
     ) -> Option<()> {
         let prot = Prot::from_posix(prot).ok()?;
-        let Meeting {
-            mut space,
-            start,
-            end,
-            mut starts,
-            count,
-        } = self.mappings_meeting(id, pt, addr, len, most_mappings)?;
-        let mut covered = start;
-        for m in starts[..count].iter().filter_map(|s| space.mappings.get(s)) {
+        let mut meeting = self.mappings_meeting(id, pt, addr, len, most_mappings)?;
+        let mut covered = meeting.start;
+        let count = meeting.count;
+        for s in &meeting.starts[..count] {
+            let m = meeting.space.mappings.get(s)?;
             if !m.contains(covered) || !m.max_prot.contains(prot) {
                 return None;
             }
             covered = m.end;
         }
-        if covered < end {
+        if covered < meeting.end {
             return None;
         }
         // Nothing changed before this point.
-        cut_at_ends(&mut space, &self.store, start, end, &mut starts[..count]);
+        meeting.cut(&self.store);
+        let Meeting {
+            mut space, starts, ..
+        } = meeting;
         let mut flush = Flush::default();
         for s in &starts[..count] {
             let Some(m) = space.mappings.get_mut(s) else {
@@ -285,12 +285,9 @@ impl MemorySystem {
             return None;
         }
         let mut starts = [0u64; MOST_MAPPINGS];
-        let count = mappings_meeting(&space, &self.store, start, end, &mut starts)?;
-        let first = starts[..count].first().and_then(|s| space.mappings.get(s));
-        let last = starts[..count].last().and_then(|s| space.mappings.get(s));
-        let cuts = usize::from(first.is_some_and(|m| m.start < start))
-            + usize::from(last.is_some_and(|m| m.end > end));
-        if cuts > 0 && space.mapping_count() + cuts > most_mappings {
+        let (count, cuts) = mappings_meeting(&space, &self.store, start, end, &mut starts)?;
+        let added = usize::from(cuts.first) + usize::from(cuts.last);
+        if added > 0 && space.mapping_count() + added > most_mappings {
             return None;
         }
         Some(Meeting {
@@ -299,6 +296,7 @@ impl MemorySystem {
             end,
             starts,
             count,
+            cuts,
         })
     }
 
@@ -403,33 +401,46 @@ struct Meeting<'a> {
     end: u64,
     starts: [u64; MOST_MAPPINGS],
     count: usize,
+    cuts: Cuts,
 }
 
-/// The starts of the mappings meeting `[start, end)` into `starts`, and
-/// their number, when each [`changes_alone`] (at most [`MOST_MAPPINGS`]);
-/// `None` otherwise. The common case, one mapping exactly the range (what
-/// one `mmap` made), is one look at the index's recent mapping.
+/// Whether the first and the last mapping meeting a range reach past it
+/// (and are to be cut at its start and end).
+#[derive(Clone, Copy, Default)]
+struct Cuts {
+    first: bool,
+    last: bool,
+}
+
+/// The starts of the mappings meeting `[start, end)` into `starts`, their
+/// number and the cuts the range makes, when each [`changes_alone`] (at
+/// most [`MOST_MAPPINGS`]); `None` otherwise. The common case, one mapping
+/// exactly the range (what one `mmap` made), is one look at the index's
+/// recent mapping.
 fn mappings_meeting(
     space: &AddressSpace,
     store: &ObjectStore,
     start: u64,
     end: u64,
     starts: &mut [u64; MOST_MAPPINGS],
-) -> Option<usize> {
+) -> Option<(usize, Cuts)> {
     if let Some(m) = space.mappings.get(&start).filter(|m| m.end == end) {
         starts[0] = start;
-        return changes_alone(m, store).then_some(1);
+        return changes_alone(m, store).then_some((1, Cuts::default()));
     }
     let mut count = 0;
+    let mut cuts = Cuts::default();
     let first = space.mapping_start_at(start).unwrap_or(start);
     for (_, m) in space.mappings.range(first..end) {
         if count == MOST_MAPPINGS || !changes_alone(m, store) {
             return None;
         }
+        cuts.first |= m.start < start;
+        cuts.last = m.end > end;
         starts[count] = m.start;
         count += 1;
     }
-    Some(count)
+    Some((count, cuts))
 }
 
 /// Whether removing, cutting or protecting `m` touches nothing but its
@@ -453,21 +464,18 @@ fn changes_alone(m: &Mapping, store: &ObjectStore) -> bool {
     })
 }
 
-/// Cuts the mappings reaching past `[start, end)` at its ends (the part
-/// inside takes a counted reference to the object), `starts` (the
-/// mappings meeting the range) then naming the parts inside.
-fn cut_at_ends(
-    space: &mut AddressSpace,
-    store: &ObjectStore,
-    start: u64,
-    end: u64,
-    starts: &mut [u64],
-) {
-    if let Some(first) = starts.first_mut() {
-        if space.split_at(store, start) {
-            *first = start;
+impl Meeting<'_> {
+    /// Cuts the mappings reaching past the range at its ends (the part
+    /// inside takes a counted reference to the object): `starts` then
+    /// names the parts inside.
+    #[inline]
+    fn cut(&mut self, store: &ObjectStore) {
+        if self.cuts.first && self.space.split_at(store, self.start) {
+            self.starts[0] = self.start;
         }
-        space.split_at(store, end);
+        if self.cuts.last {
+            self.space.split_at(store, self.end);
+        }
     }
 }
 

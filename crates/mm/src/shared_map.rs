@@ -38,7 +38,7 @@ use crate::address_space::AddressSpace;
 use crate::hw::{AsId, EntryChange, Io, ObjectId, PageTable, Prot, PAGE_SIZE};
 use crate::mapping::{Backing, Mapping, Origin, Sharing};
 use crate::object::{ObjectKind, ObjectRef, ObjectStore};
-use crate::posix::{checked_range, choose_address, parse_mmap};
+use crate::posix::{checked_range, choose_address, parse_mmap, MmapRequest};
 use crate::reclaim::SpaceTables;
 use crate::system::MemorySystem;
 use crate::tlb::{free_frames, TLB_BATCH_LIMIT};
@@ -49,6 +49,10 @@ use neoos_abi::mman;
 
 /// Most mappings one shared `munmap` removes (more go the exclusive way).
 const MOST_MAPPINGS: usize = 8;
+
+/// The object references of the mappings a shared `munmap` removed, with
+/// the object pages each showed.
+type Taken = [Option<(ObjectRef, (u64, u64))>; MOST_MAPPINGS];
 
 /// Spare objects the exclusive sections keep ready for shared `mmap`s
 /// (`make_spare_objects`): as many mappings as that can be made, touched
@@ -85,20 +89,27 @@ impl Unmapped {
 
 impl MemorySystem {
     /// POSIX `mmap` of private anonymous memory (`flags` exactly
-    /// `MAP_PRIVATE | MAP_ANON`) with shared access to the system, when the
-    /// space's lock is had within a few looks and holds fewer than `most_mappings` mappings:
-    /// the mapping's address, or `None` with nothing changed (any error
-    /// included: the exclusive way reports it).
+    /// `MAP_PRIVATE | MAP_ANON`, or with `MAP_FIXED`: see
+    /// [`Self::mmap_fixed_shared`]) with shared access to the system, when
+    /// the space's lock is had within a few looks and holds fewer than
+    /// `most_mappings` mappings: the mapping's address, or `None` with
+    /// nothing changed (any error included: the exclusive way reports it).
+    #[allow(clippy::too_many_arguments)]
     pub fn mmap_shared(
         &self,
         id: AsId,
+        pt: &dyn PageTable,
         hint: u64,
         len: u64,
         prot: u32,
         flags: u32,
         most_mappings: usize,
     ) -> Option<u64> {
-        if flags != mman::MAP_PRIVATE | mman::MAP_ANON {
+        const ANON: u32 = mman::MAP_PRIVATE | mman::MAP_ANON;
+        if flags == ANON | mman::MAP_FIXED {
+            return self.mmap_fixed_shared(id, pt, hint, len, prot, most_mappings);
+        }
+        if flags != ANON {
             return None;
         }
         let req = parse_mmap(len, prot, flags, None, 0).ok()?;
@@ -107,6 +118,54 @@ impl MemorySystem {
             return None;
         }
         let start = choose_address(&space, hint, &req).ok()?;
+        self.insert_anonymous(&mut space, start, &req)?;
+        Some(start)
+    }
+
+    /// `mmap` with `MAP_PRIVATE | MAP_ANON | MAP_FIXED` at `addr` with
+    /// shared access, when what the range replaces is what
+    /// [`Self::munmap_shared`] could unmap: that is unmapped (cutting the
+    /// mappings reaching past the range, entries removed and flushed before
+    /// the new mapping is made), all under the space's lock, so no other
+    /// call or fault of the space sees the range between. `None` with
+    /// nothing changed otherwise (and should the space refuse the mapping
+    /// after the unmap).
+    #[inline(never)]
+    fn mmap_fixed_shared(
+        &self,
+        id: AsId,
+        pt: &dyn PageTable,
+        addr: u64,
+        len: u64,
+        prot: u32,
+        most_mappings: usize,
+    ) -> Option<u64> {
+        let flags = mman::MAP_PRIVATE | mman::MAP_ANON | mman::MAP_FIXED;
+        let req = parse_mmap(len, prot, flags, None, 0).ok()?;
+        let (mut meeting, objects) =
+            self.meeting_to_unmap(id, pt, (addr, req.len), most_mappings, FIXED_CHARGE)?;
+        // Nothing changed before this point.
+        let mut taken = Taken::default();
+        self.unmap_meeting(&mut meeting, pt, &mut taken);
+        // The range is free now: the space takes the mapping (a refusal,
+        // which a free range never meets, leaves it unmapped, as the
+        // exclusive way's refusal does, and that way makes the call again).
+        let made = self.insert_anonymous(&mut meeting.space, addr, &req);
+        let (start, end) = (meeting.start, meeting.end);
+        drop(meeting);
+        self.leave_unmapped(id, (start, end), objects, &mut taken);
+        made.map(|()| addr)
+    }
+
+    /// Puts a private anonymous mapping of `req` at `start` (free) into
+    /// `space`, with a spare object when one is left.
+    #[inline]
+    fn insert_anonymous(
+        &self,
+        space: &mut AddressSpace,
+        start: u64,
+        req: &MmapRequest,
+    ) -> Option<()> {
         let backing = self.take_spare_object().map(|object| Backing {
             object,
             first_page: start / PAGE_SIZE,
@@ -125,7 +184,7 @@ impl MemorySystem {
             return None;
         }
         self.store.shared_map_calls.fetch_add(1, Ordering::Relaxed);
-        Some(start)
+        Some(())
     }
 
     /// POSIX `munmap` with shared access to the system, in the module's
@@ -141,27 +200,48 @@ impl MemorySystem {
         len: u64,
         most_mappings: usize,
     ) -> Option<()> {
-        let mut meeting = self.mappings_meeting(id, pt, addr, len, most_mappings)?;
-        let (start, end, count) = (meeting.start, meeting.end, meeting.count);
-        // Mappings never touched have no object: nothing to leave behind.
-        let objects = meeting.starts[..count]
-            .iter()
-            .filter(|&s| {
-                meeting
-                    .space
-                    .mappings
-                    .get(s)
-                    .is_some_and(|m| m.backing.is_some())
-            })
-            .count();
+        let (mut meeting, objects) =
+            self.meeting_to_unmap(id, pt, (addr, len), most_mappings, MUNMAP_CHARGE)?;
+        // Nothing changed before this point.
+        let mut taken = Taken::default();
+        self.unmap_meeting(&mut meeting, pt, &mut taken);
+        let (start, end) = (meeting.start, meeting.end);
+        drop(meeting);
+        self.leave_unmapped(id, (start, end), objects, &mut taken);
+        self.store
+            .shared_unmap_calls
+            .fetch_add(1, Ordering::Relaxed);
+        Some(())
+    }
+
+    /// [`Self::mappings_meeting`] for an unmap of the range, with room on
+    /// the list of what is left for the exclusive section reserved for the
+    /// mappings' objects, and their number.
+    #[inline]
+    fn meeting_to_unmap(
+        &self,
+        id: AsId,
+        pt: &dyn PageTable,
+        (addr, len): (u64, u64),
+        most_mappings: usize,
+        charge: Charge,
+    ) -> Option<(Meeting<'_>, usize)> {
+        let meeting = self.mappings_meeting(id, pt, addr, len, most_mappings, charge)?;
+        let objects = meeting.objects();
         if objects > 0 && !self.store.unmapped.try_lock()?.reserve(objects) {
             return None;
         }
-        // Nothing changed before this point.
+        Some((meeting, objects))
+    }
+
+    /// Cuts `meeting`'s mappings at its range's ends and removes those
+    /// inside: their entries removed and flushed from every TLB. Their
+    /// object references, with the object pages each showed, go to `taken`.
+    #[inline(always)]
+    fn unmap_meeting(&self, meeting: &mut Meeting, pt: &dyn PageTable, taken: &mut Taken) {
         meeting.cut(&self.store);
         let mut flush = Flush::default();
-        let mut taken: [Option<(ObjectRef, (u64, u64))>; MOST_MAPPINGS] = Default::default();
-        for (&at, slot) in meeting.starts[..count].iter().zip(&mut taken) {
+        for (&at, slot) in meeting.starts[..meeting.count].iter().zip(taken) {
             let Some(m) = meeting.space.remove(at) else {
                 continue;
             };
@@ -181,22 +261,33 @@ impl MemorySystem {
             *slot = m.backing.map(|b| (b.object, (first, last)));
         }
         flush.finish(pt, &self.store);
-        drop(meeting);
-        if objects > 0 {
-            // The reserved room: these pushes allocate nothing. Tables can
-            // only hold the objects' pages' entries: the range goes too.
-            let mut unmapped = self.store.unmapped.lock();
-            unmapped.reserved -= objects;
-            unmapped.objects.extend(taken.into_iter().flatten());
-            unmapped.ranges.push((id, start, end));
-            self.store
-                .shared_work_waiting
-                .store(true, Ordering::Release);
+    }
+
+    /// Leaves what [`Self::unmap_meeting`] took, and the range `id`
+    /// unmapped, for the next exclusive section, in the room reserved for
+    /// `objects` (none: nothing to leave, no table can hold an entry).
+    #[inline]
+    fn leave_unmapped(
+        &self,
+        id: AsId,
+        (start, end): (u64, u64),
+        objects: usize,
+        taken: &mut Taken,
+    ) {
+        if objects == 0 {
+            return;
         }
+        // The reserved room: these pushes allocate nothing. Tables can
+        // only hold the objects' pages' entries: the range goes too.
+        let mut unmapped = self.store.unmapped.lock();
+        unmapped.reserved -= objects;
+        unmapped
+            .objects
+            .extend(taken.iter_mut().filter_map(Option::take));
+        unmapped.ranges.push((id, start, end));
         self.store
-            .shared_unmap_calls
-            .fetch_add(1, Ordering::Relaxed);
-        Some(())
+            .shared_work_waiting
+            .store(true, Ordering::Release);
     }
 
     /// POSIX `mprotect` with shared access to the system, of a range that
@@ -216,7 +307,8 @@ impl MemorySystem {
         most_mappings: usize,
     ) -> Option<()> {
         let prot = Prot::from_posix(prot).ok()?;
-        let mut meeting = self.mappings_meeting(id, pt, addr, len, most_mappings)?;
+        let mut meeting =
+            self.mappings_meeting(id, pt, addr, len, most_mappings, MPROTECT_CHARGE)?;
         let mut covered = meeting.start;
         let count = meeting.count;
         for s in &meeting.starts[..count] {
@@ -267,7 +359,8 @@ impl MemorySystem {
     /// mappings meeting it, for a shared `munmap` or `mprotect`: when the
     /// range is valid, `pt` can change through a shared reference, no
     /// `sys_munmap` waits there, each mapping [`changes_alone`] and the
-    /// mappings cut at the range's ends stay within `most_mappings`.
+    /// space stays within `most_mappings` with `charge` more mappings
+    /// (what the exclusive way counts: [`Charge`]).
     fn mappings_meeting(
         &self,
         id: AsId,
@@ -275,6 +368,7 @@ impl MemorySystem {
         addr: u64,
         len: u64,
         most_mappings: usize,
+        charge: Charge,
     ) -> Option<Meeting<'_>> {
         let (start, end) = checked_range(addr, len).ok()?;
         if start < USER_BASE || end > USER_END || !pt.changes_shared() {
@@ -286,7 +380,10 @@ impl MemorySystem {
         }
         let mut starts = [0u64; MOST_MAPPINGS];
         let (count, cuts) = mappings_meeting(&space, &self.store, start, end, &mut starts)?;
-        let added = usize::from(cuts.first) + usize::from(cuts.last);
+        let added = match cuts.first || cuts.last {
+            true => charge.cut,
+            false => charge.always,
+        };
         if added > 0 && space.mapping_count() + added > most_mappings {
             return None;
         }
@@ -304,7 +401,12 @@ impl MemorySystem {
     /// the lock is free); below half of [`SPARE_OBJECTS`] left, the next
     /// exclusive section is asked to make more.
     fn take_spare_object(&self) -> Option<ObjectRef> {
-        let mut spares = self.store.spare_objects.try_lock()?;
+        let Some(mut spares) = self.store.spare_objects.try_lock() else {
+            self.store
+                .shared_work_waiting
+                .store(true, Ordering::Release);
+            return None;
+        };
         let object = spares.pop();
         if spares.len() < SPARE_OBJECTS / 2 {
             self.store
@@ -337,10 +439,19 @@ impl MemorySystem {
     /// before anything else can meet them.
     #[cold]
     #[inline(never)]
-    pub fn finish_shared_work(&mut self, io: &mut Io, tables: &mut dyn SpaceTables) {
+    /// `heap_room`: whether the kernel heap is above its reserve (spare
+    /// objects are made only then).
+    pub fn finish_shared_work(
+        &mut self,
+        io: &mut Io,
+        tables: &mut dyn SpaceTables,
+        heap_room: bool,
+    ) {
         *self.store.shared_work_waiting.get_mut() = false;
         self.release_unmapped(io, tables);
-        self.make_spare_objects();
+        if heap_room {
+            self.make_spare_objects();
+        }
     }
 
     /// Makes spare objects up to [`SPARE_OBJECTS`] (none when the heap
@@ -404,6 +515,22 @@ struct Meeting<'a> {
     cuts: Cuts,
 }
 
+/// The mappings a call is counted to add against the bound on a space's
+/// mappings, as the exclusive way counts them (kernel-core's
+/// `mapping_room_check_for`): `always`, or `cut` when it cuts a mapping.
+#[derive(Clone, Copy)]
+struct Charge {
+    always: usize,
+    cut: usize,
+}
+
+/// `munmap`: one when it cuts (the middle of a mapping leaves two).
+const MUNMAP_CHARGE: Charge = Charge { always: 0, cut: 1 };
+/// `mprotect`: two when it cuts (the middle of a mapping leaves three).
+const MPROTECT_CHARGE: Charge = Charge { always: 0, cut: 2 };
+/// `mmap` with `MAP_FIXED`: the new mapping and one it may cut in two.
+const FIXED_CHARGE: Charge = Charge { always: 2, cut: 2 };
+
 /// Whether the first and the last mapping meeting a range reach past it
 /// (and are to be cut at its start and end).
 #[derive(Clone, Copy, Default)]
@@ -465,6 +592,20 @@ fn changes_alone(m: &Mapping, store: &ObjectStore) -> bool {
 }
 
 impl Meeting<'_> {
+    /// How many of the mappings meeting the range have an object (one
+    /// never touched has none: nothing to leave behind).
+    fn objects(&self) -> usize {
+        self.starts[..self.count]
+            .iter()
+            .filter(|&s| {
+                self.space
+                    .mappings
+                    .get(s)
+                    .is_some_and(|m| m.backing.is_some())
+            })
+            .count()
+    }
+
     /// Cuts the mappings reaching past the range at its ends (the part
     /// inside takes a counted reference to the object): `starts` then
     /// names the parts inside.

@@ -321,8 +321,15 @@ impl System {
     /// `hint` if it is free.
     fn mmap_shared(&self, hint: u64, pages: u64) -> Option<u64> {
         let flags = mman::MAP_PRIVATE | mman::MAP_ANON;
-        self.vm
-            .mmap_shared(self.space, hint, pages * PAGE_SIZE, RW, flags, 1024)
+        self.vm.mmap_shared(
+            self.space,
+            &self.pt,
+            hint,
+            pages * PAGE_SIZE,
+            RW,
+            flags,
+            1024,
+        )
     }
 
     fn mprotect_shared(&self, addr: u64, pages: u64, prot: u32) -> Option<()> {
@@ -352,7 +359,7 @@ impl System {
             frames: &mut self.frames,
             pager: &mut self.pager,
         };
-        self.vm.finish_shared_work(&mut io, &mut tables);
+        self.vm.finish_shared_work(&mut io, &mut tables, true);
     }
 
     /// The mappings (start, end), entries, live frames and counters: all a
@@ -866,6 +873,7 @@ fn a_shared_munmap_that_does_not_apply_changes_nothing() {
     let mut hw = Hw::new(&mut s.pt, &mut s.frames, &mut s.pager);
     let child = s.vm.fork(s.space, &mut hw).unwrap();
     munmap_needs_exclusive(&s, a, 8);
+    munmap_needs_exclusive(&s, a, 4);
     let mut hw = Hw::new(&mut s.pt, &mut s.frames, &mut s.pager);
     s.vm.destroy_address_space(child, &mut hw).unwrap();
     // Bad ranges: the exclusive way reports them.
@@ -897,7 +905,8 @@ fn mappings(s: &System) -> Vec<(u64, u64, bool)> {
 fn a_shared_munmap_or_mprotect_cuts_the_mappings_reaching_past_its_range() {
     let mut s = System::new();
     let a = s.map_private(16, RW);
-    for i in 1..16 {
+    // Every page but 14 faulted in.
+    for i in (1..16).filter(|&i| i != 14) {
         s.fault_exclusive(a + i * PAGE_SIZE, Access::Write);
     }
     let page = |i: u64| a + i * PAGE_SIZE;
@@ -912,7 +921,7 @@ fn a_shared_munmap_or_mprotect_cuts_the_mappings_reaching_past_its_range() {
             (page(8), page(16), true)
         ]
     );
-    for i in 0..16 {
+    for i in (0..16).filter(|&i| i != 14) {
         assert_eq!(writable(&s, i), Some(!(4..8).contains(&i)), "page {i}");
     }
     assert_eq!(s.pt.shared_flushes.0.load(Ordering::Relaxed), 4);
@@ -926,27 +935,36 @@ fn a_shared_munmap_or_mprotect_cuts_the_mappings_reaching_past_its_range() {
             (page(10), page(16), true)
         ]
     );
-    for i in 0..16 {
+    for i in (0..16).filter(|&i| i != 14) {
         assert_eq!(writable(&s, i).is_some(), !(6..10).contains(&i), "page {i}");
     }
     needs_exclusive(&s, page(7), Access::Read);
-    // The pieces' faults still go the shared way (the object is theirs).
     assert_eq!(s.munmap_shared(page(12), 1), Some(()));
     assert_eq!(
         s.shared(page(12), Access::Read),
         SharedFault::NeedsExclusive
     );
+    // A piece's first touch still goes the shared way (the object is its).
+    assert_eq!(s.shared(page(14), Access::Write), SharedFault::Resolved);
     s.finish_shared_work();
-    assert_eq!(s.frames.live(), 11, "the 5 unmapped pages' frames freed");
+    assert_eq!(
+        s.frames.live(),
+        11,
+        "15, the 5 unmapped pages' freed, 1 new"
+    );
     assert_eq!(s.vm.object_count(), 1, "the pieces keep their object");
-    // At the bound on mappings, a cut goes the exclusive way.
+    // Near the bound on mappings, a cut goes the exclusive way, counted as
+    // that way counts it: two for an mprotect (even cutting one end only),
+    // one for a munmap.
     let count = mappings(&s).len();
     let before = s.snapshot();
     let prot = mman::PROT_READ;
-    assert_eq!(
-        s.vm.mprotect_shared(s.space, &s.pt, page(1), PAGE_SIZE, prot, count + 1),
-        None
-    );
+    for at in [page(1), a] {
+        assert_eq!(
+            s.vm.mprotect_shared(s.space, &s.pt, at, PAGE_SIZE, prot, count + 1),
+            None
+        );
+    }
     assert_eq!(
         s.vm.munmap_shared(s.space, &s.pt, page(1), PAGE_SIZE, count),
         None
@@ -967,23 +985,82 @@ fn a_shared_mmap_that_does_not_apply_changes_nothing() {
     let anon = mman::MAP_PRIVATE | mman::MAP_ANON;
     let shared = mman::MAP_SHARED | mman::MAP_ANON;
     let fixed = anon | mman::MAP_FIXED;
-    for (flags, len, most) in [(shared, 4, 64), (fixed, 4, 64), (anon, 0, 64), (anon, 4, 0)] {
-        let hint = if flags & mman::MAP_FIXED != 0 {
-            0x4000_0000
-        } else {
-            0
-        };
+    let cases = [
+        (shared, 0, 4, 64),
+        (anon, 0, 0, 64),
+        (anon, 0, 4, 0),
+        (fixed, 0x4000_0001, 4, 64), // unaligned
+        (fixed, 0, 4, 64),           // below the user range
+        (fixed, 0x4000_0000, 4, 0),  // no room for a mapping
+    ];
+    for (flags, hint, len, most) in cases {
         let mapped =
-            s.vm.mmap_shared(s.space, hint, len * PAGE_SIZE, RW, flags, most);
+            s.vm.mmap_shared(s.space, &s.pt, hint, len * PAGE_SIZE, RW, flags, most);
         assert_eq!(mapped, None, "flags {flags:#x} len {len} most {most}");
         assert_eq!(s.snapshot(), before);
     }
     assert_eq!(
-        s.vm.mmap_shared(s.space, 0, PAGE_SIZE, 0xff, anon, 64),
+        s.vm.mmap_shared(s.space, &s.pt, 0, PAGE_SIZE, 0xff, anon, 64),
         None,
         "bad prot"
     );
     assert_eq!(s.snapshot(), before);
+}
+
+#[test]
+fn a_shared_map_fixed_replaces_what_a_shared_munmap_could_unmap() {
+    let mut s = System::new();
+    let a = s.map_private(8, RW);
+    for i in 1..8 {
+        s.fault_exclusive(a + i * PAGE_SIZE, Access::Write);
+    }
+    let page = |i: u64| a + i * PAGE_SIZE;
+    let old: Vec<_> = (0..8).map(|i| s.pt.entry(page(i)).unwrap().0).collect();
+    // A first shared mmap asks for spare objects, made here.
+    let asking = s.mmap_shared(0, 1).unwrap();
+    assert_eq!(s.munmap_shared(asking, 1), Some(()));
+    s.finish_shared_work();
+    let fixed = mman::MAP_PRIVATE | mman::MAP_ANON | mman::MAP_FIXED;
+    let map_fixed = |s: &System, at: u64, pages: u64| {
+        s.vm.mmap_shared(s.space, &s.pt, at, pages * PAGE_SIZE, RW, fixed, 1024)
+    };
+    assert_eq!(map_fixed(&s, page(2), 4), Some(page(2)));
+    assert_eq!(
+        mappings(&s),
+        [
+            (a, page(2), true),
+            (page(2), page(6), true),
+            (page(6), page(8), true)
+        ]
+    );
+    for i in 0..8 {
+        let replaced = (2..6).contains(&i);
+        assert_eq!(s.pt.entry(page(i)).is_none(), replaced, "page {i}");
+    }
+    assert_eq!(
+        s.pt.shared_flushes.0.load(Ordering::Relaxed),
+        4,
+        "flushed before return"
+    );
+    // The new mapping has its own object: a new zero page, the shared way.
+    assert_eq!(s.shared(page(3), Access::Write), SharedFault::Resolved);
+    assert!(!old.contains(&s.pt.entry(page(3)).unwrap().0));
+    s.finish_shared_work();
+    assert_eq!(s.frames.live(), 5, "the 4 replaced pages freed, 1 new");
+    // Over a range of an empty part and shared memory: the exclusive way.
+    let shared = s.map(2, RW, mman::MAP_SHARED | mman::MAP_ANON, None);
+    s.fault_exclusive(shared, Access::Write);
+    let before = s.snapshot();
+    assert_eq!(map_fixed(&s, shared - PAGE_SIZE, 2), None);
+    assert_eq!(s.snapshot(), before);
+    // Over a free range: no unmap at all.
+    let free = page(8) + 0x100_0000;
+    assert_eq!(map_fixed(&s, free, 2), Some(free));
+    assert_eq!(s.munmap_shared(a, 8), Some(()));
+    assert_eq!(s.munmap_shared(free, 2), Some(()));
+    s.munmap(shared, 2);
+    s.finish_shared_work();
+    assert_eq!((s.frames.live(), s.vm.object_count()), (0, 0));
 }
 
 #[test]

@@ -235,7 +235,7 @@ pub fn with_kernel<R>(f: impl FnOnce(&mut Kernel<KernelPlatform>) -> R) -> R {
         let k = guard.as_mut().expect("kernel state is set up at boot");
         // Before the CPU is noted: after, the flag's load made the
         // compiler read the CPU back and check it again.
-        k.release_unmapped();
+        k.finish_shared_work();
         k.processes_mut()
             .set_cpu(percpu::current().index() as usize);
         let result = f(k);

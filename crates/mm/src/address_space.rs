@@ -372,7 +372,7 @@ impl AddressSpace {
     /// Splits the mapping strictly containing `addr` there; the new right
     /// half gets its own counted reference to the object. Returns whether a
     /// mapping was split.
-    pub(crate) fn split_at(&mut self, store: &mut ObjectStore, addr: u64) -> bool {
+    pub(crate) fn split_at(&mut self, store: &ObjectStore, addr: u64) -> bool {
         let Some(start) = self.mapping_start_at(addr) else {
             return false;
         };

@@ -115,7 +115,7 @@ impl MemorySystem {
             return Ok(true);
         };
         let held_elsewhere =
-            o.handle_refs > 1 || o.map_refs > 0 || o.children.iter().any(Option::is_some);
+            o.handle_refs > 1 || o.map_refs() > 0 || o.children.iter().any(Option::is_some);
         if !held_elsewhere && !o.dirty.is_empty() {
             return Ok(false);
         }

@@ -271,7 +271,7 @@ fn neo_step3_remove_page_table_entries(
     let Some(obj) = sys.store.get_mut(range.object) else {
         return;
     };
-    if obj.map_refs == 1 {
+    if obj.map_refs() == 1 {
         // This mapping is the object's only one: with its entries gone no
         // entry maps a page of the range writable, so every page step 2
         // wrote is clean, without looking each one up.

@@ -15,7 +15,7 @@ use crate::stats::MemStats;
 use crate::tlb::{free_frames, TlbBatch};
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// One resident page of an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,7 +124,7 @@ pub struct MemoryObject {
     /// or page tables. Each is a resident page of `pages`.
     pub dirty: BTreeMap<u64, DirtyPage>,
     /// Mappings referencing the object (and shadows over a file).
-    pub map_refs: u32,
+    pub(crate) map_refs: AtomicU32,
     /// Open descriptors (files) or the live segment itself (shm).
     pub handle_refs: u32,
     /// The object this one shadows (private objects only).
@@ -142,6 +142,11 @@ pub struct MemoryObject {
 
 impl MemoryObject {
     /// The file state, for file objects.
+    /// The mappings referencing the object (pieces of a split each count).
+    pub fn map_refs(&self) -> u32 {
+        self.map_refs.load(Ordering::Relaxed)
+    }
+
     pub fn file(&self) -> Option<&FileState> {
         match &self.kind {
             ObjectKind::File(f) => Some(f),
@@ -308,16 +313,20 @@ pub struct ObjectStore {
     /// The mapping calls made with shared access (`shared_map.rs`: `mmap`,
     /// `munmap`, `mprotect`), the
     /// TLB invalidations they made (single pages, whole TLBs: added to
-    /// [`MemStats`]'s), and the objects of the mappings they removed,
-    /// waiting for the next exclusive section (`unmapped_waiting` says
-    /// whether there are any).
+    /// [`MemStats`]'s), the objects of the mappings they removed,
+    /// waiting for the next exclusive section, and the anonymous objects
+    /// made ahead for the shared `mmap` to give its mappings (each with
+    /// its one mapping reference, no page), so that their first touches
+    /// are shared faults too (`shared_work_waiting` says whether that
+    /// section has work: objects to release, spare objects to make).
     pub(crate) shared_map_calls: AtomicU64,
     pub(crate) shared_unmap_calls: AtomicU64,
     pub(crate) shared_protect_calls: AtomicU64,
     pub(crate) shared_single_flushes: AtomicU64,
     pub(crate) shared_full_flushes: AtomicU64,
     pub(crate) unmapped: spin::Mutex<crate::shared_map::Unmapped>,
-    pub(crate) unmapped_waiting: core::sync::atomic::AtomicBool,
+    pub(crate) spare_objects: spin::Mutex<Vec<ObjectRef>>,
+    pub(crate) shared_work_waiting: core::sync::atomic::AtomicBool,
     scratch: crate::tlb::BatchLists,
     /// Where the reclaim clock stands among the cached file pages.
     pub(crate) clock: crate::reclaim::ClockHand,
@@ -340,7 +349,7 @@ impl ObjectStore {
             kind,
             pages: spin::Mutex::new(PageMap::new()),
             dirty: BTreeMap::new(),
-            map_refs: 0,
+            map_refs: AtomicU32::new(0),
             handle_refs,
             below: None,
             children: [None, None],
@@ -411,7 +420,7 @@ impl ObjectStore {
     /// object).
     pub fn map_ref(&mut self, id: ObjectId) -> Option<ObjectRef> {
         let o = self.objects.get_mut(&id)?;
-        o.map_refs += 1;
+        *o.map_refs.get_mut() += 1;
         Some(ObjectRef(id))
     }
 
@@ -421,7 +430,7 @@ impl ObjectStore {
             kind,
             pages: spin::Mutex::new(PageMap::new()),
             dirty: BTreeMap::new(),
-            map_refs: 1,
+            map_refs: AtomicU32::new(1),
             handle_refs: 0,
             below: None,
             children: [None, None],
@@ -432,10 +441,13 @@ impl ObjectStore {
     }
 
     /// A second mapping reference to the object `r` references (a split
-    /// mapping, a forked one).
-    pub fn share(&mut self, r: &ObjectRef) -> ObjectRef {
-        match self.objects.get_mut(&r.0) {
-            Some(o) => o.map_refs += 1,
+    /// mapping, a forked one). Shared access is enough: a split made with
+    /// shared access (`shared_map.rs`) counts its new half so.
+    pub fn share(&self, r: &ObjectRef) -> ObjectRef {
+        match self.objects.get(&r.0) {
+            Some(o) => {
+                o.map_refs.fetch_add(1, Ordering::Relaxed);
+            }
             None => debug_assert!(false, "a reference to a released object"),
         }
         ObjectRef(r.0)
@@ -447,7 +459,7 @@ impl ObjectStore {
     pub fn drop_map_ref(&mut self, io: &mut Io, r: ObjectRef, frees: &mut Vec<Frame>) {
         let id = r.0;
         match self.objects.get_mut(&id) {
-            Some(o) => count_down(&mut o.map_refs, "mapping references"),
+            Some(o) => count_down(o.map_refs.get_mut(), "mapping references"),
             None => debug_assert!(false, "a reference to a released object"),
         }
         let _ = self.release_if_unused(io, id, frees);
@@ -470,8 +482,8 @@ impl ObjectStore {
             debug_assert!(false, "a reference to a released object");
             return;
         };
-        count_down(&mut o.map_refs, "mapping references");
-        if o.map_refs > 0 {
+        count_down(o.map_refs.get_mut(), "mapping references");
+        if *o.map_refs.get_mut() > 0 {
             if private {
                 self.release_private_range(id, pages.0, pages.1, false, frees);
             }
@@ -512,7 +524,7 @@ impl ObjectStore {
         let Some(o) = self.objects.get(&id) else {
             return Ok(());
         };
-        if o.map_refs > 0 || o.handle_refs > 0 || o.children.iter().any(Option::is_some) {
+        if o.map_refs() > 0 || o.handle_refs > 0 || o.children.iter().any(Option::is_some) {
             return Ok(());
         }
         let is_file = o.is_file();

@@ -215,7 +215,7 @@ impl ObjectStore {
         if size.checked_add(PAGE_SIZE).is_none() {
             return Err(Errno::Inval);
         }
-        let mapped = self.get(id).is_some_and(|o| o.map_refs > 0);
+        let mapped = self.get(id).is_some_and(|o| o.map_refs() > 0);
         if size < old && mapped {
             return Err(Errno::Busy);
         }

@@ -386,7 +386,7 @@ impl MemorySystem {
     /// `id`; `None` when the list cannot be allocated.
     fn views_of(&self, id: ObjectId) -> Option<Vec<View>> {
         let mut views = Vec::new();
-        if self.store.get(id)?.map_refs == 0 {
+        if self.store.get(id)?.map_refs() == 0 {
             return Some(views);
         }
         for (space, s) in self.spaces.iter() {

@@ -88,7 +88,7 @@ impl MemorySystem {
         // Held to the end: a mapping call made with shared access
         // (`shared_map.rs`) changes the space only under its write lock,
         // and so never between the look for the page and its install.
-        let Some(space) = self.spaces.get(&id).and_then(spin::RwLock::try_read) else {
+        let Some(space) = self.spaces.space_read_briefly(&id) else {
             return SharedFault::NeedsExclusive;
         };
         let Some(page) = page_at(&space, va) else {

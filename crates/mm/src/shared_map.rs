@@ -9,7 +9,11 @@
 //! The cases taken here change nothing but the space's mapping index, its
 //! free ranges and its page table's entries:
 //! - `mmap` of private anonymous memory where the placement finds room (no
-//!   `MAP_FIXED`): a mapping without an object (its first fault makes one);
+//!   `MAP_FIXED`): a mapping with one of the anonymous objects the
+//!   exclusive sections make ahead ([`ObjectStore::spare_objects`]), so
+//!   that its first touches are shared faults too; when none is left, a
+//!   mapping without an object (its first fault makes one, the exclusive
+//!   way);
 //! - `munmap` of a range whose mappings lie wholly inside it and are
 //!   private anonymous memory whose object (if it has one yet) only that
 //!   mapping references and shadows nothing: the mappings leave the index,
@@ -17,7 +21,7 @@
 //!   only show the chain's pages) and flushed from every TLB before the
 //!   call returns. The objects, referenced by nothing the other paths can
 //!   reach, and the range go to a list ([`ObjectStore::unmapped`]) that the
-//!   next exclusive section empties ([`MemorySystem::release_unmapped`]):
+//!   next exclusive section empties ([`MemorySystem::finish_shared_work`]):
 //!   the objects' frames are freed there, the objects leave the store
 //!   there, the page tables the range emptied are freed there;
 //! - `mprotect` of a range such mappings cover whole, without a hole: their
@@ -31,10 +35,10 @@
 //! call again the exclusive way, which handles every case and every error.
 
 use crate::address_space::AddressSpace;
-use crate::hw::{AsId, EntryChange, Io, ObjectId, PageTable, Prot};
-use crate::mapping::{Mapping, Origin, Sharing};
+use crate::hw::{AsId, EntryChange, Io, ObjectId, PageTable, Prot, PAGE_SIZE};
+use crate::mapping::{Backing, Mapping, Origin, Sharing};
 use crate::object::{ObjectKind, ObjectRef, ObjectStore};
-use crate::posix::{checked_range, choose_address, parse_mmap};
+use crate::posix::{checked_range, choose_address, parse_mmap, MmapRequest};
 use crate::reclaim::SpaceTables;
 use crate::system::MemorySystem;
 use crate::tlb::{free_frames, TLB_BATCH_LIMIT};
@@ -46,7 +50,16 @@ use neoos_abi::mman;
 /// Most mappings one shared `munmap` removes (more go the exclusive way).
 const MOST_MAPPINGS: usize = 8;
 
-/// What the shared `munmap`s left for [`MemorySystem::release_unmapped`]:
+/// The object references of the mappings a shared `munmap` removed, with
+/// the object pages each showed.
+type Taken = [Option<(ObjectRef, (u64, u64))>; MOST_MAPPINGS];
+
+/// Spare objects the exclusive sections keep ready for shared `mmap`s
+/// (`make_spare_objects`): as many mappings as that can be made, touched
+/// and unmapped with shared access between two exclusive sections.
+pub(crate) const SPARE_OBJECTS: usize = 16;
+
+/// What the shared `munmap`s left for [`MemorySystem::finish_shared_work`]:
 /// the unmapped mappings' object references with the object pages each
 /// showed, and the ranges unmapped (whose emptied page tables are freed).
 /// Room is reserved first (`reserved` counts the entries promised to calls
@@ -76,20 +89,27 @@ impl Unmapped {
 
 impl MemorySystem {
     /// POSIX `mmap` of private anonymous memory (`flags` exactly
-    /// `MAP_PRIVATE | MAP_ANON`) with shared access to the system, when the
-    /// space's lock is had within a few looks and holds fewer than `most_mappings` mappings:
-    /// the mapping's address, or `None` with nothing changed (any error
-    /// included: the exclusive way reports it).
+    /// `MAP_PRIVATE | MAP_ANON`, or with `MAP_FIXED`: see
+    /// [`Self::mmap_fixed_shared`]) with shared access to the system, when
+    /// the space's lock is had within a few looks and holds fewer than
+    /// `most_mappings` mappings: the mapping's address, or `None` with
+    /// nothing changed (any error included: the exclusive way reports it).
+    #[allow(clippy::too_many_arguments)]
     pub fn mmap_shared(
         &self,
         id: AsId,
+        pt: &dyn PageTable,
         hint: u64,
         len: u64,
         prot: u32,
         flags: u32,
         most_mappings: usize,
     ) -> Option<u64> {
-        if flags != mman::MAP_PRIVATE | mman::MAP_ANON {
+        const ANON: u32 = mman::MAP_PRIVATE | mman::MAP_ANON;
+        if flags == ANON | mman::MAP_FIXED {
+            return self.mmap_fixed_shared(id, pt, hint, len, prot, most_mappings);
+        }
+        if flags != ANON {
             return None;
         }
         let req = parse_mmap(len, prot, flags, None, 0).ok()?;
@@ -98,45 +118,131 @@ impl MemorySystem {
             return None;
         }
         let start = choose_address(&space, hint, &req).ok()?;
+        self.insert_anonymous(&mut space, start, &req)?;
+        Some(start)
+    }
+
+    /// `mmap` with `MAP_PRIVATE | MAP_ANON | MAP_FIXED` at `addr` with
+    /// shared access, when what the range replaces is what
+    /// [`Self::munmap_shared`] could unmap: that is unmapped (cutting the
+    /// mappings reaching past the range, entries removed and flushed before
+    /// the new mapping is made), all under the space's lock, so no other
+    /// call or fault of the space sees the range between. `None` with
+    /// nothing changed otherwise (and should the space refuse the mapping
+    /// after the unmap).
+    #[inline(never)]
+    fn mmap_fixed_shared(
+        &self,
+        id: AsId,
+        pt: &dyn PageTable,
+        addr: u64,
+        len: u64,
+        prot: u32,
+        most_mappings: usize,
+    ) -> Option<u64> {
+        let flags = mman::MAP_PRIVATE | mman::MAP_ANON | mman::MAP_FIXED;
+        let req = parse_mmap(len, prot, flags, None, 0).ok()?;
+        let (mut meeting, objects) =
+            self.meeting_to_unmap(id, pt, (addr, req.len), most_mappings, FIXED_CHARGE)?;
+        // Nothing changed before this point.
+        let mut taken = Taken::default();
+        self.unmap_meeting(&mut meeting, pt, &mut taken);
+        // The range is free now: the space takes the mapping (a refusal,
+        // which a free range never meets, leaves it unmapped, as the
+        // exclusive way's refusal does, and that way makes the call again).
+        let made = self.insert_anonymous(&mut meeting.space, addr, &req);
+        let (start, end) = (meeting.start, meeting.end);
+        drop(meeting);
+        self.leave_unmapped(id, (start, end), objects, &mut taken);
+        made.map(|()| addr)
+    }
+
+    /// Puts a private anonymous mapping of `req` at `start` (free) into
+    /// `space`, with a spare object when one is left.
+    #[inline]
+    fn insert_anonymous(
+        &self,
+        space: &mut AddressSpace,
+        start: u64,
+        req: &MmapRequest,
+    ) -> Option<()> {
+        let backing = self.take_spare_object().map(|object| Backing {
+            object,
+            first_page: start / PAGE_SIZE,
+        });
         let mapping = Mapping {
             start,
             end: start + req.len,
             prot: req.prot,
             max_prot: req.max_prot,
             sharing: Sharing::Private,
-            backing: None,
+            backing,
             origin: Origin::Posix,
         };
-        // Without a backing, a refused mapping holds nothing to give back.
-        space.insert(mapping).ok()?;
+        if let Err(refused) = space.insert(mapping) {
+            self.put_back_spare_object(refused.backing);
+            return None;
+        }
         self.store.shared_map_calls.fetch_add(1, Ordering::Relaxed);
-        Some(start)
+        Some(())
     }
 
     /// POSIX `munmap` with shared access to the system, in the module's
-    /// case: `Some` once the range's mappings are gone and no TLB holds
-    /// their entries, `None` with nothing changed.
-    pub fn munmap_shared(&self, id: AsId, pt: &dyn PageTable, addr: u64, len: u64) -> Option<()> {
-        let Whole {
-            mut space,
-            start,
-            end,
-            starts,
-            count,
-        } = self.whole_mappings(id, pt, addr, len)?;
-        // Mappings never touched have no object: nothing to leave behind.
-        let objects = starts[..count]
-            .iter()
-            .filter(|&s| space.mappings.get(s).is_some_and(|m| m.backing.is_some()))
-            .count();
+    /// case: `Some` once the range's mappings (or their parts in it) are
+    /// gone and no TLB holds their entries, `None` with nothing changed.
+    /// `most_mappings`: the bound on the space's mappings (a cut in the
+    /// middle of one adds one).
+    pub fn munmap_shared(
+        &self,
+        id: AsId,
+        pt: &dyn PageTable,
+        addr: u64,
+        len: u64,
+        most_mappings: usize,
+    ) -> Option<()> {
+        let (mut meeting, objects) =
+            self.meeting_to_unmap(id, pt, (addr, len), most_mappings, MUNMAP_CHARGE)?;
+        // Nothing changed before this point.
+        let mut taken = Taken::default();
+        self.unmap_meeting(&mut meeting, pt, &mut taken);
+        let (start, end) = (meeting.start, meeting.end);
+        drop(meeting);
+        self.leave_unmapped(id, (start, end), objects, &mut taken);
+        self.store
+            .shared_unmap_calls
+            .fetch_add(1, Ordering::Relaxed);
+        Some(())
+    }
+
+    /// [`Self::mappings_meeting`] for an unmap of the range, with room on
+    /// the list of what is left for the exclusive section reserved for the
+    /// mappings' objects, and their number.
+    #[inline]
+    fn meeting_to_unmap(
+        &self,
+        id: AsId,
+        pt: &dyn PageTable,
+        (addr, len): (u64, u64),
+        most_mappings: usize,
+        charge: Charge,
+    ) -> Option<(Meeting<'_>, usize)> {
+        let meeting = self.mappings_meeting(id, pt, addr, len, most_mappings, charge)?;
+        let objects = meeting.objects();
         if objects > 0 && !self.store.unmapped.try_lock()?.reserve(objects) {
             return None;
         }
-        // Nothing changed before this point.
+        Some((meeting, objects))
+    }
+
+    /// Cuts `meeting`'s mappings at its range's ends and removes those
+    /// inside: their entries removed and flushed from every TLB. Their
+    /// object references, with the object pages each showed, go to `taken`.
+    #[inline(always)]
+    fn unmap_meeting(&self, meeting: &mut Meeting, pt: &dyn PageTable, taken: &mut Taken) {
+        meeting.cut(&self.store);
         let mut flush = Flush::default();
-        let mut taken: [Option<(ObjectRef, (u64, u64))>; MOST_MAPPINGS] = Default::default();
-        for (&at, slot) in starts[..count].iter().zip(&mut taken) {
-            let Some(m) = space.remove(at) else {
+        for (&at, slot) in meeting.starts[..meeting.count].iter().zip(taken) {
+            let Some(m) = meeting.space.remove(at) else {
                 continue;
             };
             let Some((object, first, last)) = m.object_pages(m.start, m.end) else {
@@ -155,28 +261,42 @@ impl MemorySystem {
             *slot = m.backing.map(|b| (b.object, (first, last)));
         }
         flush.finish(pt, &self.store);
-        drop(space);
-        if objects > 0 {
-            // The reserved room: these pushes allocate nothing. Tables can
-            // only hold the objects' pages' entries: the range goes too.
-            let mut unmapped = self.store.unmapped.lock();
-            unmapped.reserved -= objects;
-            unmapped.objects.extend(taken.into_iter().flatten());
-            unmapped.ranges.push((id, start, end));
-            self.store.unmapped_waiting.store(true, Ordering::Release);
+    }
+
+    /// Leaves what [`Self::unmap_meeting`] took, and the range `id`
+    /// unmapped, for the next exclusive section, in the room reserved for
+    /// `objects` (none: nothing to leave, no table can hold an entry).
+    #[inline]
+    fn leave_unmapped(
+        &self,
+        id: AsId,
+        (start, end): (u64, u64),
+        objects: usize,
+        taken: &mut Taken,
+    ) {
+        if objects == 0 {
+            return;
         }
+        // The reserved room: these pushes allocate nothing. Tables can
+        // only hold the objects' pages' entries: the range goes too.
+        let mut unmapped = self.store.unmapped.lock();
+        unmapped.reserved -= objects;
+        unmapped
+            .objects
+            .extend(taken.iter_mut().filter_map(Option::take));
+        unmapped.ranges.push((id, start, end));
         self.store
-            .shared_unmap_calls
-            .fetch_add(1, Ordering::Relaxed);
-        Some(())
+            .shared_work_waiting
+            .store(true, Ordering::Release);
     }
 
     /// POSIX `mprotect` with shared access to the system, of a range that
-    /// whole private anonymous mappings in the module's case cover without
-    /// a hole (no mapping is cut): `Some` once each has protection `prot`
-    /// and no entry or TLB allows more (entries lose what `prot` lacks,
-    /// or go for `PROT_NONE`, their pages kept; an entry allowing less
-    /// is upgraded by its next fault), `None` with nothing changed.
+    /// private anonymous mappings in the module's case cover without a
+    /// hole (those reaching past it are cut at its ends): `Some` once each
+    /// has protection `prot` and no entry or TLB allows more (entries lose
+    /// what `prot` lacks, or go for `PROT_NONE`, their pages kept; an entry
+    /// allowing less is upgraded by its next fault), `None` with nothing
+    /// changed. `most_mappings`: the bound on the space's mappings.
     pub fn mprotect_shared(
         &self,
         id: AsId,
@@ -184,26 +304,28 @@ impl MemorySystem {
         addr: u64,
         len: u64,
         prot: u32,
+        most_mappings: usize,
     ) -> Option<()> {
         let prot = Prot::from_posix(prot).ok()?;
-        let Whole {
-            mut space,
-            start,
-            end,
-            starts,
-            count,
-        } = self.whole_mappings(id, pt, addr, len)?;
-        let mut covered = start;
-        for m in starts[..count].iter().filter_map(|s| space.mappings.get(s)) {
-            if m.start != covered || !m.max_prot.contains(prot) {
+        let mut meeting =
+            self.mappings_meeting(id, pt, addr, len, most_mappings, MPROTECT_CHARGE)?;
+        let mut covered = meeting.start;
+        let count = meeting.count;
+        for s in &meeting.starts[..count] {
+            let m = meeting.space.mappings.get(s)?;
+            if !m.contains(covered) || !m.max_prot.contains(prot) {
                 return None;
             }
             covered = m.end;
         }
-        if covered != end {
+        if covered < meeting.end {
             return None;
         }
         // Nothing changed before this point.
+        meeting.cut(&self.store);
+        let Meeting {
+            mut space, starts, ..
+        } = meeting;
         let mut flush = Flush::default();
         for s in &starts[..count] {
             let Some(m) = space.mappings.get_mut(s) else {
@@ -236,15 +358,18 @@ impl MemorySystem {
     /// The space `id` for writing, with `[addr, addr + len)` and the
     /// mappings meeting it, for a shared `munmap` or `mprotect`: when the
     /// range is valid, `pt` can change through a shared reference, no
-    /// `sys_munmap` waits there and each mapping lies wholly inside it and
-    /// [`unmaps_alone`].
-    fn whole_mappings(
+    /// `sys_munmap` waits there, each mapping [`changes_alone`] and the
+    /// space stays within `most_mappings` with `charge` more mappings
+    /// (what the exclusive way counts: [`Charge`]).
+    fn mappings_meeting(
         &self,
         id: AsId,
         pt: &dyn PageTable,
         addr: u64,
         len: u64,
-    ) -> Option<Whole<'_>> {
+        most_mappings: usize,
+        charge: Charge,
+    ) -> Option<Meeting<'_>> {
         let (start, end) = checked_range(addr, len).ok()?;
         if start < USER_BASE || end > USER_END || !pt.changes_shared() {
             return None;
@@ -254,33 +379,99 @@ impl MemorySystem {
             return None;
         }
         let mut starts = [0u64; MOST_MAPPINGS];
-        let count = mappings_inside(&space, &self.store, start, end, &mut starts)?;
-        Some(Whole {
+        let (count, cuts) = mappings_meeting(&space, &self.store, start, end, &mut starts)?;
+        let added = match cuts.first || cuts.last {
+            true => charge.cut,
+            false => charge.always,
+        };
+        if added > 0 && space.mapping_count() + added > most_mappings {
+            return None;
+        }
+        Some(Meeting {
             space,
             start,
             end,
             starts,
             count,
+            cuts,
         })
     }
 
-    /// Whether mappings the shared `munmap` removed wait for
-    /// [`Self::release_unmapped`].
+    /// A spare object for a shared `mmap`'s mapping, if one is left (and
+    /// the lock is free); below half of [`SPARE_OBJECTS`] left, the next
+    /// exclusive section is asked to make more.
+    fn take_spare_object(&self) -> Option<ObjectRef> {
+        let Some(mut spares) = self.store.spare_objects.try_lock() else {
+            self.store
+                .shared_work_waiting
+                .store(true, Ordering::Release);
+            return None;
+        };
+        let object = spares.pop();
+        if spares.len() < SPARE_OBJECTS / 2 {
+            self.store
+                .shared_work_waiting
+                .store(true, Ordering::Release);
+        }
+        object
+    }
+
+    /// Puts back the spare object of a mapping the space refused (where it
+    /// was: this allocates nothing).
+    fn put_back_spare_object(&self, backing: Option<Backing>) {
+        if let Some(b) = backing {
+            self.store.spare_objects.lock().push(b.object);
+        }
+    }
+
+    /// Whether the shared calls left work for
+    /// [`Self::finish_shared_work`].
     #[inline]
-    pub fn has_unmapped(&self) -> bool {
-        self.store.unmapped_waiting.load(Ordering::Acquire)
+    pub fn has_shared_work(&self) -> bool {
+        self.store.shared_work_waiting.load(Ordering::Acquire)
+    }
+
+    /// Does what the calls made with shared access left for an exclusive
+    /// section: releases what the shared `munmap`s removed
+    /// ([`Self::release_unmapped`]) and makes the spare objects the shared
+    /// `mmap`s give their mappings. The kernel calls it, when
+    /// [`Self::has_shared_work`], at the start of every exclusive section,
+    /// before anything else can meet them.
+    #[cold]
+    #[inline(never)]
+    /// `heap_room`: whether the kernel heap is above its reserve (spare
+    /// objects are made only then).
+    pub fn finish_shared_work(
+        &mut self,
+        io: &mut Io,
+        tables: &mut dyn SpaceTables,
+        heap_room: bool,
+    ) {
+        *self.store.shared_work_waiting.get_mut() = false;
+        self.release_unmapped(io, tables);
+        if heap_room {
+            self.make_spare_objects();
+        }
+    }
+
+    /// Makes spare objects up to [`SPARE_OBJECTS`] (none when the heap
+    /// refuses room for them).
+    fn make_spare_objects(&mut self) {
+        let mut spares = core::mem::take(self.store.spare_objects.get_mut());
+        let missing = SPARE_OBJECTS.saturating_sub(spares.len());
+        if spares.try_reserve(missing).is_ok() {
+            for _ in 0..missing {
+                spares.push(self.store.create_mapped(ObjectKind::Anonymous));
+            }
+        }
+        *self.store.spare_objects.get_mut() = spares;
     }
 
     /// Gives back what the shared `munmap`s left: the objects of the
     /// mappings they removed (their frames are freed: no entry shows them,
     /// no TLB holds one) and the page tables their ranges emptied (of the
-    /// spaces `tables` still has). The kernel calls it, when
-    /// [`Self::has_unmapped`], at the start of every exclusive section,
-    /// before anything else can meet them.
-    #[cold]
-    #[inline(never)]
-    pub fn release_unmapped(&mut self, io: &mut Io, tables: &mut dyn SpaceTables) {
-        *self.store.unmapped_waiting.get_mut() = false;
+    /// spaces `tables` still has).
+    fn release_unmapped(&mut self, io: &mut Io, tables: &mut dyn SpaceTables) {
         // Taken out and put back emptied: the lists keep their room, so
         // the next shared `munmap`'s reservation allocates nothing.
         let mut list = core::mem::take(self.store.unmapped.get_mut());
@@ -313,48 +504,79 @@ impl MemorySystem {
     }
 }
 
-/// What [`MemorySystem::whole_mappings`] found: the space's write guard,
-/// the range, the starts of its mappings (the first `count`).
-struct Whole<'a> {
+/// What [`MemorySystem::mappings_meeting`] found: the space's write guard,
+/// the range, the starts of the mappings meeting it (the first `count`).
+struct Meeting<'a> {
     space: spin::RwLockWriteGuard<'a, AddressSpace>,
     start: u64,
     end: u64,
     starts: [u64; MOST_MAPPINGS],
     count: usize,
+    cuts: Cuts,
 }
 
-/// The starts of the mappings meeting `[start, end)` into `starts`, and
-/// their number, when each lies wholly inside and [`unmaps_alone`]; `None`
-/// otherwise. The common case, one mapping exactly the range (what one
-/// `mmap` made), is one look at the index's recent mapping.
-fn mappings_inside(
+/// The mappings a call is counted to add against the bound on a space's
+/// mappings, as the exclusive way counts them (kernel-core's
+/// `mapping_room_check_for`): `always`, or `cut` when it cuts a mapping.
+#[derive(Clone, Copy)]
+struct Charge {
+    always: usize,
+    cut: usize,
+}
+
+/// `munmap`: one when it cuts (the middle of a mapping leaves two).
+const MUNMAP_CHARGE: Charge = Charge { always: 0, cut: 1 };
+/// `mprotect`: two when it cuts (the middle of a mapping leaves three).
+const MPROTECT_CHARGE: Charge = Charge { always: 0, cut: 2 };
+/// `mmap` with `MAP_FIXED`: the new mapping and one it may cut in two.
+const FIXED_CHARGE: Charge = Charge { always: 2, cut: 2 };
+
+/// Whether the first and the last mapping meeting a range reach past it
+/// (and are to be cut at its start and end).
+#[derive(Clone, Copy, Default)]
+struct Cuts {
+    first: bool,
+    last: bool,
+}
+
+/// The starts of the mappings meeting `[start, end)` into `starts`, their
+/// number and the cuts the range makes, when each [`changes_alone`] (at
+/// most [`MOST_MAPPINGS`]); `None` otherwise. The common case, one mapping
+/// exactly the range (what one `mmap` made), is one look at the index's
+/// recent mapping.
+fn mappings_meeting(
     space: &AddressSpace,
     store: &ObjectStore,
     start: u64,
     end: u64,
     starts: &mut [u64; MOST_MAPPINGS],
-) -> Option<usize> {
+) -> Option<(usize, Cuts)> {
     if let Some(m) = space.mappings.get(&start).filter(|m| m.end == end) {
         starts[0] = start;
-        return unmaps_alone(m, store).then_some(1);
+        return changes_alone(m, store).then_some((1, Cuts::default()));
     }
     let mut count = 0;
+    let mut cuts = Cuts::default();
     let first = space.mapping_start_at(start).unwrap_or(start);
     for (_, m) in space.mappings.range(first..end) {
-        let inside = start <= m.start && m.end <= end;
-        if count == MOST_MAPPINGS || !inside || !unmaps_alone(m, store) {
+        if count == MOST_MAPPINGS || !changes_alone(m, store) {
             return None;
         }
+        cuts.first |= m.start < start;
+        cuts.last = m.end > end;
         starts[count] = m.start;
         count += 1;
     }
-    Some(count)
+    Some((count, cuts))
 }
 
-/// Whether removing `m` whole touches nothing but its space: private
-/// anonymous memory of the POSIX calls whose object, if any, no other
-/// mapping, descriptor or child references and which shadows nothing.
-fn unmaps_alone(m: &Mapping, store: &ObjectStore) -> bool {
+/// Whether removing, cutting or protecting `m` touches nothing but its
+/// space: private anonymous memory of the POSIX calls whose object, if
+/// any, shadows nothing and is referenced by no descriptor, child or
+/// mapping but the pieces of `m`'s own cuts (each showing its own pages
+/// of it: a fork gives private memory new top objects, so every other
+/// mapping reference to such an object is a piece in this space).
+fn changes_alone(m: &Mapping, store: &ObjectStore) -> bool {
     if m.sharing != Sharing::Private || m.origin != Origin::Posix {
         return false;
     }
@@ -363,11 +585,39 @@ fn unmaps_alone(m: &Mapping, store: &ObjectStore) -> bool {
     };
     store.get(id).is_some_and(|o| {
         matches!(o.kind, ObjectKind::Anonymous)
-            && o.map_refs == 1
             && o.handle_refs == 0
             && o.below.is_none()
             && o.children == [None, None]
     })
+}
+
+impl Meeting<'_> {
+    /// How many of the mappings meeting the range have an object (one
+    /// never touched has none: nothing to leave behind).
+    fn objects(&self) -> usize {
+        self.starts[..self.count]
+            .iter()
+            .filter(|&s| {
+                self.space
+                    .mappings
+                    .get(s)
+                    .is_some_and(|m| m.backing.is_some())
+            })
+            .count()
+    }
+
+    /// Cuts the mappings reaching past the range at its ends (the part
+    /// inside takes a counted reference to the object): `starts` then
+    /// names the parts inside.
+    #[inline]
+    fn cut(&mut self, store: &ObjectStore) {
+        if self.cuts.first && self.space.split_at(store, self.start) {
+            self.starts[0] = self.start;
+        }
+        if self.cuts.last {
+            self.space.split_at(store, self.end);
+        }
+    }
 }
 
 /// Removes the entries of `m`'s pages `first..last` of `object` (pages the
@@ -385,8 +635,9 @@ fn change_entries(
     let Some(o) = store.get(object) else {
         return;
     };
-    // No one else can take this lock now: only this mapping showed the
-    // object, and the space's write lock keeps its faults out. The pages'
+    // No one else can take this lock now: only this mapping and pieces
+    // of its cuts, all in this space, show the object, and the space's
+    // write lock keeps their faults out. The pages'
     // entries change a few at a time, in address order; only those changed
     // are flushed.
     let pages = o.pages.lock();

@@ -174,6 +174,22 @@ impl SlotTable<crate::hw::AsId, spin::RwLock<crate::address_space::AddressSpace>
         None
     }
 
+    /// Space `id` for reading, by a fault resolved with shared access: a
+    /// call holding its lock for writing holds it briefly, so it is looked
+    /// at a few times as [`Self::space_write_briefly`] looks (never
+    /// longer: the holder may be waiting for this CPU's TLB flush).
+    #[inline]
+    pub(crate) fn space_read_briefly(
+        &self,
+        id: &crate::hw::AsId,
+    ) -> Option<spin::RwLockReadGuard<'_, crate::address_space::AddressSpace>> {
+        let lock = self.get(id)?;
+        if let Some(guard) = lock.try_read() {
+            return Some(guard);
+        }
+        look_again(lock)
+    }
+
     /// Space `id`, with the system held exclusively.
     #[inline]
     pub(crate) fn space_mut(
@@ -182,4 +198,20 @@ impl SlotTable<crate::hw::AsId, spin::RwLock<crate::address_space::AddressSpace>
     ) -> Option<&mut crate::address_space::AddressSpace> {
         self.get_mut(id).map(spin::RwLock::get_mut)
     }
+}
+
+/// [`SpaceTable::space_read_briefly`]'s further looks, out of the fault's
+/// path.
+#[cold]
+#[inline(never)]
+fn look_again(
+    lock: &spin::RwLock<crate::address_space::AddressSpace>,
+) -> Option<spin::RwLockReadGuard<'_, crate::address_space::AddressSpace>> {
+    for _ in 1..SPACE_LOOKS {
+        core::hint::spin_loop();
+        if let Some(guard) = lock.try_read() {
+            return Some(guard);
+        }
+    }
+    None
 }

@@ -274,9 +274,10 @@ impl MemorySystem {
         self.spaces.len()
     }
 
-    /// Number of live memory objects (files, anonymous, segments).
+    /// Number of live memory objects (files, anonymous, segments), the
+    /// spare ones made ahead for shared `mmap`s aside.
     pub fn object_count(&self) -> usize {
-        self.store.objects.len()
+        self.store.objects.len() - self.store.spare_objects.lock().len()
     }
 
     /// The mapping of `id` containing `addr`.
@@ -357,7 +358,7 @@ impl MemorySystem {
         };
         let kept = o.file().is_some_and(|f| f.kept);
         o.handle_refs == 1 + u32::from(kept)
-            && o.map_refs == 0
+            && o.map_refs() == 0
             && o.children.iter().all(Option::is_none)
             && !o.dirty.is_empty()
     }

@@ -172,7 +172,7 @@ impl MemorySystem {
     pub fn shmctl(&mut self, io: &mut Io, shmid: ShmId, cmd: u32) -> Result<ShmStat, Errno> {
         let seg = self.segment(shmid)?;
         let object = self.segment_object(shmid)?;
-        let attaches = self.store.get(object).map_or(0, |o| o.map_refs);
+        let attaches = self.store.get(object).map_or(0, |o| o.map_refs());
         let stat = ShmStat {
             key: seg.key,
             size: seg.size,

@@ -321,13 +321,20 @@ impl System {
     /// `hint` if it is free.
     fn mmap_shared(&self, hint: u64, pages: u64) -> Option<u64> {
         let flags = mman::MAP_PRIVATE | mman::MAP_ANON;
-        self.vm
-            .mmap_shared(self.space, hint, pages * PAGE_SIZE, RW, flags, 1024)
+        self.vm.mmap_shared(
+            self.space,
+            &self.pt,
+            hint,
+            pages * PAGE_SIZE,
+            RW,
+            flags,
+            1024,
+        )
     }
 
     fn mprotect_shared(&self, addr: u64, pages: u64, prot: u32) -> Option<()> {
         self.vm
-            .mprotect_shared(self.space, &self.pt, addr, pages * PAGE_SIZE, prot)
+            .mprotect_shared(self.space, &self.pt, addr, pages * PAGE_SIZE, prot, 1024)
     }
 
     fn mprotect(&mut self, addr: u64, pages: u64, prot: u32) {
@@ -339,12 +346,12 @@ impl System {
 
     fn munmap_shared(&self, addr: u64, pages: u64) -> Option<()> {
         self.vm
-            .munmap_shared(self.space, &self.pt, addr, pages * PAGE_SIZE)
+            .munmap_shared(self.space, &self.pt, addr, pages * PAGE_SIZE, 1024)
     }
 
     /// What the kernel does first in each exclusive section.
-    fn release_unmapped(&mut self) {
-        if !self.vm.has_unmapped() {
+    fn finish_shared_work(&mut self) {
+        if !self.vm.has_shared_work() {
             return;
         }
         let mut tables = OneTable(self.space, &mut self.pt);
@@ -352,7 +359,7 @@ impl System {
             frames: &mut self.frames,
             pager: &mut self.pager,
         };
-        self.vm.release_unmapped(&mut io, &mut tables);
+        self.vm.finish_shared_work(&mut io, &mut tables, true);
     }
 
     /// The mappings (start, end), entries, live frames and counters: all a
@@ -486,6 +493,52 @@ fn a_mapping_without_its_object_yet_goes_the_exclusive_way() {
         s.vm.mmap(s.space, &mut hw, 0, 4 * PAGE_SIZE, RW, flags, None, 0)
             .unwrap();
     needs_exclusive(&s, a, Access::Read);
+}
+
+#[test]
+fn a_shared_mmap_gives_its_mapping_a_spare_object_so_its_first_touches_are_shared() {
+    let mut s = System::new();
+    // No spare object yet: a mapping without one, whose first touch goes
+    // the exclusive way; the next exclusive section is asked for spares.
+    let bare = s.mmap_shared(0, 4).unwrap();
+    needs_exclusive(&s, bare, Access::Write);
+    assert!(s.vm.has_shared_work());
+    s.finish_shared_work();
+    assert!(!s.vm.has_shared_work());
+    assert_eq!(s.vm.object_count(), 0, "spare objects are not counted");
+    // Now each shared mmap's mapping has its object: every first touch is
+    // a shared fault, each page its own frame.
+    let mut made = Vec::new();
+    while let Some(a) = s.mmap_shared(0, 4) {
+        if s.shared(a, Access::Write) == SharedFault::NeedsExclusive {
+            made.push(a);
+            break;
+        }
+        for i in 1..4 {
+            assert_eq!(
+                s.shared(a + i * PAGE_SIZE, Access::Write),
+                SharedFault::Resolved
+            );
+        }
+        made.push(a);
+    }
+    let with_objects = made.len() - 1;
+    assert_eq!(with_objects, 16, "as many as the exclusive section made");
+    assert_eq!(s.vm.object_count(), with_objects);
+    assert_eq!(s.frames.live(), with_objects * 4);
+    assert!(s.vm.has_shared_work(), "the spares ran low: more asked for");
+    // Unmapped with shared access, given back at the next exclusive
+    // section, which makes spares again.
+    for &a in &made {
+        assert_eq!(s.munmap_shared(a, 4), Some(()));
+    }
+    assert_eq!(s.munmap_shared(bare, 4), Some(()));
+    s.finish_shared_work();
+    assert_eq!((s.frames.live(), s.vm.stats().frames_in_use), (0, 0));
+    assert_eq!(s.vm.object_count(), 0);
+    assert_eq!(s.vm.maps(s.space).count(), 0);
+    let a = s.mmap_shared(0, 1).unwrap();
+    assert_eq!(s.shared(a, Access::Read), SharedFault::Resolved);
 }
 
 #[test]
@@ -649,7 +702,7 @@ fn under_kernel_lock<R>(
         return r;
     }
     let mut s = lock.write().unwrap();
-    s.release_unmapped();
+    s.finish_shared_work();
     exclusive(&mut s)
 }
 
@@ -708,6 +761,28 @@ fn threads_map_touch_and_unmap_disjoint_ranges_of_one_space_at_once() {
                         |s| s.mprotect_shared(a, PAGES, RW),
                         |s| s.mprotect(a, PAGES, RW),
                     );
+                    // Cuts: pages 4..8 read-only, then pages 0..2 unmapped.
+                    let cut = a + 4 * PAGE_SIZE;
+                    under_kernel_lock(
+                        lock,
+                        |s| s.mprotect_shared(cut, 4, mman::PROT_READ),
+                        |s| s.mprotect(cut, 4, mman::PROT_READ),
+                    );
+                    under_kernel_lock(lock, |s| s.munmap_shared(a, 2), |s| s.munmap(a, 2));
+                    {
+                        let s = lock.read().unwrap();
+                        for i in 0..PAGES {
+                            // (The others stay read-only until written:
+                            // mprotect does not upgrade entries.)
+                            let entry = s.pt.entry(a + i * PAGE_SIZE);
+                            let writable = entry.map(|(_, prot)| prot.write);
+                            match i {
+                                0..2 => assert_eq!(writable, None, "thread {t} page {i}"),
+                                4..8 => assert_eq!(writable, Some(false), "thread {t} page {i}"),
+                                _ => assert!(writable.is_some(), "thread {t} page {i}"),
+                            }
+                        }
+                    }
                     under_kernel_lock(lock, |s| s.munmap_shared(a, PAGES), |s| s.munmap(a, PAGES));
                     // Once munmap returned, no entry shows the range.
                     let s = lock.read().unwrap();
@@ -724,7 +799,7 @@ fn threads_map_touch_and_unmap_disjoint_ranges_of_one_space_at_once() {
         maps > 0 && unmaps > 0 && protects > 0,
         "the shared calls were made"
     );
-    s.release_unmapped();
+    s.finish_shared_work();
     assert_eq!(s.snapshot(), (vec![], 0, 0, s.vm.stats(), 0));
     assert_eq!(s.vm.stats().frames_in_use, 0, "every frame came back");
 }
@@ -759,7 +834,7 @@ fn a_shared_munmap_flushes_before_it_returns_and_frees_at_the_next_exclusive_sec
     // The frames and tables wait for the next exclusive section.
     assert_eq!(s.frames.live(), 48);
     s.pt.released.clear();
-    s.release_unmapped();
+    s.finish_shared_work();
     assert_eq!(
         s.pt.released,
         [
@@ -787,10 +862,6 @@ fn a_shared_munmap_that_does_not_apply_changes_nothing() {
     let mut s = System::new();
     let a = s.map_private(8, RW);
     s.fault_exclusive(a + PAGE_SIZE, Access::Write);
-    // A part of a mapping (its object is kept: the exclusive way).
-    munmap_needs_exclusive(&s, a, 4);
-    munmap_needs_exclusive(&s, a + 4 * PAGE_SIZE, 4);
-    munmap_needs_exclusive(&s, a - PAGE_SIZE, 2);
     // Shared memory, a file, a forked space's memory.
     let shared = s.map(4, RW, mman::MAP_SHARED | mman::MAP_ANON, None);
     s.fault_exclusive(shared, Access::Write);
@@ -802,6 +873,7 @@ fn a_shared_munmap_that_does_not_apply_changes_nothing() {
     let mut hw = Hw::new(&mut s.pt, &mut s.frames, &mut s.pager);
     let child = s.vm.fork(s.space, &mut hw).unwrap();
     munmap_needs_exclusive(&s, a, 8);
+    munmap_needs_exclusive(&s, a, 4);
     let mut hw = Hw::new(&mut s.pt, &mut s.frames, &mut s.pager);
     s.vm.destroy_address_space(child, &mut hw).unwrap();
     // Bad ranges: the exclusive way reports them.
@@ -811,12 +883,99 @@ fn a_shared_munmap_that_does_not_apply_changes_nothing() {
     // A table that cannot change through a shared reference.
     let soft = SoftPageTable::default();
     let before = s.snapshot();
-    assert_eq!(s.vm.munmap_shared(s.space, &soft, a, 8 * PAGE_SIZE), None);
+    assert_eq!(
+        s.vm.munmap_shared(s.space, &soft, a, 8 * PAGE_SIZE, 1024),
+        None
+    );
     assert_eq!(s.snapshot(), before);
     // Whole private anonymous mappings do (several at once too).
     let b = s.map_private(2, RW);
     assert_eq!(s.munmap_shared(a, 8), Some(()));
     assert_eq!(s.munmap_shared(b, 2), Some(()));
+}
+
+/// The (start, end, writable) of the space's mappings.
+fn mappings(s: &System) -> Vec<(u64, u64, bool)> {
+    s.vm.maps(s.space)
+        .map(|m| (m.start, m.end, m.write))
+        .collect()
+}
+
+#[test]
+fn a_shared_munmap_or_mprotect_cuts_the_mappings_reaching_past_its_range() {
+    let mut s = System::new();
+    let a = s.map_private(16, RW);
+    // Every page but 14 faulted in.
+    for i in (1..16).filter(|&i| i != 14) {
+        s.fault_exclusive(a + i * PAGE_SIZE, Access::Write);
+    }
+    let page = |i: u64| a + i * PAGE_SIZE;
+    let writable = |s: &System, i: u64| s.pt.entry(page(i)).map(|(_, p)| p.write);
+    // Pages 4..8 read-only: the mapping in three.
+    assert_eq!(s.mprotect_shared(page(4), 4, mman::PROT_READ), Some(()));
+    assert_eq!(
+        mappings(&s),
+        [
+            (a, page(4), true),
+            (page(4), page(8), false),
+            (page(8), page(16), true)
+        ]
+    );
+    for i in (0..16).filter(|&i| i != 14) {
+        assert_eq!(writable(&s, i), Some(!(4..8).contains(&i)), "page {i}");
+    }
+    assert_eq!(s.pt.shared_flushes.0.load(Ordering::Relaxed), 4);
+    // Pages 6..10 unmapped: a cut in each of two mappings.
+    assert_eq!(s.munmap_shared(page(6), 4), Some(()));
+    assert_eq!(
+        mappings(&s),
+        [
+            (a, page(4), true),
+            (page(4), page(6), false),
+            (page(10), page(16), true)
+        ]
+    );
+    for i in (0..16).filter(|&i| i != 14) {
+        assert_eq!(writable(&s, i).is_some(), !(6..10).contains(&i), "page {i}");
+    }
+    needs_exclusive(&s, page(7), Access::Read);
+    assert_eq!(s.munmap_shared(page(12), 1), Some(()));
+    assert_eq!(
+        s.shared(page(12), Access::Read),
+        SharedFault::NeedsExclusive
+    );
+    // A piece's first touch still goes the shared way (the object is its).
+    assert_eq!(s.shared(page(14), Access::Write), SharedFault::Resolved);
+    s.finish_shared_work();
+    assert_eq!(
+        s.frames.live(),
+        11,
+        "15, the 5 unmapped pages' freed, 1 new"
+    );
+    assert_eq!(s.vm.object_count(), 1, "the pieces keep their object");
+    // Near the bound on mappings, a cut goes the exclusive way, counted as
+    // that way counts it: two for an mprotect (even cutting one end only),
+    // one for a munmap.
+    let count = mappings(&s).len();
+    let before = s.snapshot();
+    let prot = mman::PROT_READ;
+    for at in [page(1), a] {
+        assert_eq!(
+            s.vm.mprotect_shared(s.space, &s.pt, at, PAGE_SIZE, prot, count + 1),
+            None
+        );
+    }
+    assert_eq!(
+        s.vm.munmap_shared(s.space, &s.pt, page(1), PAGE_SIZE, count),
+        None
+    );
+    assert_eq!(s.snapshot(), before);
+    // The whole range, pieces and holes: every frame and the object back.
+    assert_eq!(s.munmap_shared(a, 16), Some(()));
+    assert_eq!(mappings(&s), []);
+    s.finish_shared_work();
+    assert_eq!((s.frames.live(), s.vm.stats().frames_in_use), (0, 0));
+    assert_eq!(s.vm.object_count(), 0);
 }
 
 #[test]
@@ -826,23 +985,82 @@ fn a_shared_mmap_that_does_not_apply_changes_nothing() {
     let anon = mman::MAP_PRIVATE | mman::MAP_ANON;
     let shared = mman::MAP_SHARED | mman::MAP_ANON;
     let fixed = anon | mman::MAP_FIXED;
-    for (flags, len, most) in [(shared, 4, 64), (fixed, 4, 64), (anon, 0, 64), (anon, 4, 0)] {
-        let hint = if flags & mman::MAP_FIXED != 0 {
-            0x4000_0000
-        } else {
-            0
-        };
+    let cases = [
+        (shared, 0, 4, 64),
+        (anon, 0, 0, 64),
+        (anon, 0, 4, 0),
+        (fixed, 0x4000_0001, 4, 64), // unaligned
+        (fixed, 0, 4, 64),           // below the user range
+        (fixed, 0x4000_0000, 4, 0),  // no room for a mapping
+    ];
+    for (flags, hint, len, most) in cases {
         let mapped =
-            s.vm.mmap_shared(s.space, hint, len * PAGE_SIZE, RW, flags, most);
+            s.vm.mmap_shared(s.space, &s.pt, hint, len * PAGE_SIZE, RW, flags, most);
         assert_eq!(mapped, None, "flags {flags:#x} len {len} most {most}");
         assert_eq!(s.snapshot(), before);
     }
     assert_eq!(
-        s.vm.mmap_shared(s.space, 0, PAGE_SIZE, 0xff, anon, 64),
+        s.vm.mmap_shared(s.space, &s.pt, 0, PAGE_SIZE, 0xff, anon, 64),
         None,
         "bad prot"
     );
     assert_eq!(s.snapshot(), before);
+}
+
+#[test]
+fn a_shared_map_fixed_replaces_what_a_shared_munmap_could_unmap() {
+    let mut s = System::new();
+    let a = s.map_private(8, RW);
+    for i in 1..8 {
+        s.fault_exclusive(a + i * PAGE_SIZE, Access::Write);
+    }
+    let page = |i: u64| a + i * PAGE_SIZE;
+    let old: Vec<_> = (0..8).map(|i| s.pt.entry(page(i)).unwrap().0).collect();
+    // A first shared mmap asks for spare objects, made here.
+    let asking = s.mmap_shared(0, 1).unwrap();
+    assert_eq!(s.munmap_shared(asking, 1), Some(()));
+    s.finish_shared_work();
+    let fixed = mman::MAP_PRIVATE | mman::MAP_ANON | mman::MAP_FIXED;
+    let map_fixed = |s: &System, at: u64, pages: u64| {
+        s.vm.mmap_shared(s.space, &s.pt, at, pages * PAGE_SIZE, RW, fixed, 1024)
+    };
+    assert_eq!(map_fixed(&s, page(2), 4), Some(page(2)));
+    assert_eq!(
+        mappings(&s),
+        [
+            (a, page(2), true),
+            (page(2), page(6), true),
+            (page(6), page(8), true)
+        ]
+    );
+    for i in 0..8 {
+        let replaced = (2..6).contains(&i);
+        assert_eq!(s.pt.entry(page(i)).is_none(), replaced, "page {i}");
+    }
+    assert_eq!(
+        s.pt.shared_flushes.0.load(Ordering::Relaxed),
+        4,
+        "flushed before return"
+    );
+    // The new mapping has its own object: a new zero page, the shared way.
+    assert_eq!(s.shared(page(3), Access::Write), SharedFault::Resolved);
+    assert!(!old.contains(&s.pt.entry(page(3)).unwrap().0));
+    s.finish_shared_work();
+    assert_eq!(s.frames.live(), 5, "the 4 replaced pages freed, 1 new");
+    // Over a range of an empty part and shared memory: the exclusive way.
+    let shared = s.map(2, RW, mman::MAP_SHARED | mman::MAP_ANON, None);
+    s.fault_exclusive(shared, Access::Write);
+    let before = s.snapshot();
+    assert_eq!(map_fixed(&s, shared - PAGE_SIZE, 2), None);
+    assert_eq!(s.snapshot(), before);
+    // Over a free range: no unmap at all.
+    let free = page(8) + 0x100_0000;
+    assert_eq!(map_fixed(&s, free, 2), Some(free));
+    assert_eq!(s.munmap_shared(a, 8), Some(()));
+    assert_eq!(s.munmap_shared(free, 2), Some(()));
+    s.munmap(shared, 2);
+    s.finish_shared_work();
+    assert_eq!((s.frames.live(), s.vm.object_count()), (0, 0));
 }
 
 #[test]
@@ -890,11 +1108,11 @@ fn a_shared_mprotect_that_does_not_apply_changes_nothing() {
     let file = s.file(4);
     let mapped = s.map(4, mman::PROT_READ, mman::MAP_SHARED, Some(file));
     let cases = [
-        (a, 4, mman::PROT_READ),             // a part: a split
-        (a - PAGE_SIZE, 9, mman::PROT_READ), // a hole
-        (a, 8, 0xff),                        // bad protection
-        (a + 1, 8, mman::PROT_READ),         // unaligned
-        (mapped, 4, mman::PROT_READ),        // a file
+        (a - PAGE_SIZE, 9, mman::PROT_READ),     // a hole
+        (a + 4 * PAGE_SIZE, 5, mman::PROT_READ), // a hole past the end
+        (a, 8, 0xff),                            // bad protection
+        (a + 1, 8, mman::PROT_READ),             // unaligned
+        (mapped, 4, mman::PROT_READ),            // a file
     ];
     for (addr, pages, prot) in cases {
         let before = s.snapshot();

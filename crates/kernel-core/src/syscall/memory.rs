@@ -286,20 +286,32 @@ impl<P: Platform> Kernel<P> {
             return None;
         }
         let decoded = crate::linux::decode_for(&p.abi, number, regs)?;
-        let call = match decoded.call {
-            super::Call::Memory(call) => call,
-            // Linux `munmap` also unlocks what `mlock` locked there: only
-            // a range without locks goes this way.
-            super::Call::Linux(LinuxCall::Munmap { addr, len }) => {
-                let ProgramAbi::Linux(s) = &p.abi else {
-                    return None;
-                };
+        // Linux `munmap` also unlocks what `mlock` locked there, and a
+        // `MAP_FIXED` replaces it: only a range without locks goes this way.
+        let unlocked = |addr: u64, len: u64| match &p.abi {
+            ProgramAbi::Linux(s) => {
                 let end = addr
                     .checked_add(len)?
                     .checked_next_multiple_of(PAGE_SIZE as u64)?;
-                if s.locks.overlaps(addr, end) {
-                    return None;
+                (!s.locks.overlaps(addr, end)).then_some(())
+            }
+            ProgramAbi::Neo => Some(()),
+        };
+        let call = match decoded.call {
+            super::Call::Memory(
+                call @ MemoryCall::Mmap {
+                    addr, len, flags, ..
+                },
+            ) => {
+                if flags & neoos_abi::mman::MAP_FIXED != 0 {
+                    unlocked(addr, len)?;
                 }
+                call
+            }
+            super::Call::Memory(call) => call,
+            super::Call::Linux(LinuxCall::Munmap { addr, len }) => {
+                matches!(p.abi, ProgramAbi::Linux(_)).then_some(())?;
+                unlocked(addr, len)?;
                 MemoryCall::Munmap { addr, len }
             }
             _ => return None,
@@ -315,18 +327,20 @@ impl<P: Platform> Kernel<P> {
                 flags,
                 ..
             } if address_space_limit(&p.abi).is_none() => {
+                let table = p.table.as_ref()?;
                 self.memory
-                    .mmap_shared(p.space, addr, len, prot, flags, MAPPINGS_MAX)?
+                    .mmap_shared(p.space, table, addr, len, prot, flags, MAPPINGS_MAX)?
             }
             MemoryCall::Munmap { addr, len } => {
                 let table = p.table.as_ref()?;
-                self.memory.munmap_shared(p.space, table, addr, len)?;
+                self.memory
+                    .munmap_shared(p.space, table, addr, len, MAPPINGS_MAX)?;
                 0
             }
             MemoryCall::Mprotect { addr, len, prot } => {
                 let table = p.table.as_ref()?;
                 self.memory
-                    .mprotect_shared(p.space, table, addr, len, prot)?;
+                    .mprotect_shared(p.space, table, addr, len, prot, MAPPINGS_MAX)?;
                 0
             }
             _ => return None,
@@ -334,25 +348,28 @@ impl<P: Platform> Kernel<P> {
         Some(decoded.personality.result(Ok(value as i64)))
     }
 
-    /// Gives back what the `munmap`s made with shared access left
-    /// (`neoos_mm::MemorySystem::release_unmapped`): the kernel calls it
-    /// first in every section with exclusive access.
+    /// Does what the mapping calls made with shared access left
+    /// (`neoos_mm::MemorySystem::finish_shared_work`: the objects and
+    /// tables the `munmap`s removed, the spare objects the `mmap`s took):
+    /// the kernel calls it first in every section with exclusive access.
     #[inline]
-    pub fn release_unmapped(&mut self) {
-        if self.memory.has_unmapped() {
-            self.release_unmapped_now();
+    pub fn finish_shared_work(&mut self) {
+        if self.memory.has_shared_work() {
+            self.finish_shared_work_now();
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn release_unmapped_now(&mut self) {
+    fn finish_shared_work_now(&mut self) {
+        let heap_room = self.platform.heap_room() > 0;
         let mut io = neoos_mm::Io {
             frames: self.platform.frames(),
             pager: &mut self.fs.disk,
         };
         let mut tables = crate::reclaim::ProcessTables(&mut self.processes);
-        self.memory.release_unmapped(&mut io, &mut tables);
+        self.memory
+            .finish_shared_work(&mut io, &mut tables, heap_room);
     }
     #[inline]
     pub(super) fn memory_call(&mut self, pid: Pid, call: MemoryCall) -> Result<i64, Errno> {

@@ -399,3 +399,57 @@ fn deferred_namespace_changes_write_nothing_until_started_and_then_leave_a_clean
         assert!(debugfs_stat(&image, "/kept").contains("0600"));
     }
 }
+
+/// A truncate inside a block while writes are deferred zeroes the block's
+/// tail in the cache, not on the disk: nothing is written until the
+/// queued start writes it with the metadata; a read of the block before
+/// that (the file grown again meanwhile) writes it first and reads zeros.
+#[test]
+fn a_deferred_truncates_zeroed_tail_is_written_with_the_metadata_or_before_a_read() {
+    for block_size in [1024u32, 4096] {
+        let scratch = Scratch::new("meta-tail");
+        let image = scratch.join("img");
+        mke2fs(&image, block_size, 8192, None, &[]);
+        let mut fs = Ext2::mount(CountingDevice::over(fs::read(&image).unwrap()), false).unwrap();
+        let ino = fs.create(ROOT_INO, b"datos", 0o644).unwrap();
+        let data: Vec<u8> = (0..3 * block_size).map(|i| (i % 251 + 1) as u8).collect();
+        fs.write_at(ino, 0, &data).unwrap();
+        fs.flush().unwrap();
+        let cut = u64::from(block_size) + 100;
+        for read_first in [false, true] {
+            fs.write_at(ino, 0, &data).unwrap();
+            fs.flush().unwrap();
+            let before = fs.device().counts().1;
+            let synchronous = fs.synchronous_writes();
+            fs.defer_metadata_writes();
+            fs.truncate(ino, cut).unwrap();
+            fs.truncate(ino, 2 * u64::from(block_size)).unwrap();
+            assert!(fs.end_deferred_writes());
+            assert_eq!(fs.device().counts().1, before, "nothing written");
+            assert_eq!(fs.synchronous_writes(), synchronous);
+            if !read_first {
+                let (written, result) = fs.start_metadata_writes_queued();
+                result.unwrap();
+                fs.end_metadata_writes(written, true);
+                assert_eq!(fs.synchronous_writes(), synchronous, "none at once");
+            }
+            let mut back = vec![0xffu8; 2 * block_size as usize];
+            assert_eq!(fs.read_at(ino, 0, &mut back).unwrap(), back.len());
+            assert_eq!(&back[..cut as usize], &data[..cut as usize]);
+            assert!(
+                back[cut as usize..].iter().all(|&b| b == 0),
+                "the tail reads zeros"
+            );
+            if read_first {
+                assert_eq!(
+                    fs.synchronous_writes(),
+                    synchronous + 1,
+                    "the tail written before the read"
+                );
+            }
+            fs.flush().unwrap();
+            snapshot(&fs, &image);
+            assert_fsck_clean(&image);
+        }
+    }
+}

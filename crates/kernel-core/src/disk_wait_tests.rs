@@ -2013,3 +2013,198 @@ fn a_linux_creating_open_writes_without_the_lock_and_a_failed_write_takes_its_de
     );
     assert_eq!(device.writes_at_once() - before, 0);
 }
+
+/// The size of `usuario/datos.bin` on the disk (mounted afresh).
+fn size_on_disk(device: &HeldReads) -> u64 {
+    let mut disk = device.remounted();
+    let ino = disk.lookup_path("usuario/datos.bin").unwrap();
+    disk.stat(ino).unwrap().size
+}
+
+/// A Linux `open` with `O_TRUNC` makes no write under the lock: the
+/// truncation's blocks (inode, bitmaps) are written without it, then the
+/// flush, and only then its descriptor comes. When they fail it gives
+/// `EIO` and its descriptor is closed again (the file is truncated).
+#[test]
+fn a_linux_truncating_open_writes_without_the_lock_and_a_failed_write_takes_its_descriptor_back() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    device.hold_writes();
+    let before = device.writes_at_once();
+    let trunc = (neoos_abi::open::O_TRUNC | 2) as u64;
+    let call = k.system_call(pid, lnr::OPEN, [SCRATCH, trunc, 0, 0, 0, 0]);
+    let Err((SchedulerCall::FlushThen { result: Ok(fd) }, _)) = call else {
+        panic!("made, its writes to wait for: {call:?}");
+    };
+    assert!(device.writes_in_flight() >= 2, "inode, bitmap");
+    assert_eq!(
+        device.writes_at_once() - before,
+        0,
+        "no write under the lock"
+    );
+    assert_eq!(size_on_disk(&device), 4 * PAGE_SIZE, "not on the disk yet");
+    let result = settle(&device, &mut k, false, |k| k.flush_step(pid));
+    assert_eq!(result, Ok(()));
+    assert!(k.descriptor(pid, fd).is_ok(), "its descriptor kept");
+    assert_eq!(size_on_disk(&device), 0, "truncated on the disk");
+    // A second truncating open whose writes fail: written into the file
+    // first, so that the truncation has blocks to free.
+    lsys(&mut k, pid, lnr::WRITE, [fd as u64, SCRATCH, 16, 0, 0, 0]);
+    let call = k.system_call(pid, lnr::FSYNC, [fd as u64, 0, 0, 0, 0, 0]);
+    assert!(matches!(call, Err((SchedulerCall::WriteBack, _))));
+    let settled = settle(&device, &mut k, false, |k| k.writeback_step(pid));
+    assert_eq!(settled, Ok(()));
+    assert_eq!(size_on_disk(&device), 16);
+    // (The write-back's placing of the new block wrote under the lock.)
+    let before = device.writes_at_once();
+    let call = k.system_call(pid, lnr::OPEN, [SCRATCH, trunc, 0, 0, 0, 0]);
+    let Err((SchedulerCall::FlushThen { result: Ok(second) }, _)) = call else {
+        panic!("made, its writes to wait for: {call:?}");
+    };
+    device.finish_writes(true);
+    k.disk_step();
+    assert_eq!(k.flush_step(pid), Some(Err(neoos_mm::Errno::Io)));
+    assert!(
+        k.descriptor(pid, second).is_err(),
+        "its descriptor taken back"
+    );
+    assert!(k.descriptor(pid, fd).is_ok(), "the first one kept");
+    let file = datos(&k);
+    assert_eq!(k.file_io().size(file), 0, "the file truncated");
+    assert_eq!(device.writes_at_once() - before, 0);
+    k.release_kept_now();
+    assert_eq!(size_on_disk(&device), 0, "its blocks written later");
+}
+
+/// NeoOS `sys_open` with `O_CREAT` (a new file) and with `O_TRUNC` makes
+/// no write under the lock: its result waits for its writes and flush.
+/// A failed write gives `E_IO` and takes the descriptor back.
+#[test]
+fn a_neo_creating_or_truncating_open_writes_without_the_lock() {
+    let (mut k, device, pid) = volume();
+    put_str(&mut k, pid, SCRATCH, "/home/usuario/datos.bin");
+    put_str(&mut k, pid, SCRATCH + 256, "/home/usuario/nuevo-neo");
+    device.hold_writes();
+    let before = device.writes_at_once();
+    let creat = (neoos_abi::open::O_CREAT | neoos_abi::open::O_RDWR) as u64;
+    let call = k.system_call(pid, nr::OPEN, [SCRATCH + 256, creat, 0, 0, 0, 0]);
+    let Err((SchedulerCall::FlushThen { result: Ok(fd) }, _)) = call else {
+        panic!("made, its writes to wait for: {call:?}");
+    };
+    assert!(device.writes_in_flight() >= 2, "directory block, inode");
+    assert!(device.remounted().lookup_path("usuario/nuevo-neo").is_err());
+    let result = settle(&device, &mut k, false, |k| k.flush_step(pid));
+    assert_eq!(result, Ok(()));
+    assert!(k.descriptor(pid, fd).is_ok());
+    assert!(device.remounted().lookup_path("usuario/nuevo-neo").is_ok());
+
+    let trunc = (neoos_abi::open::O_TRUNC | neoos_abi::open::O_RDWR) as u64;
+    let call = k.system_call(pid, nr::OPEN, [SCRATCH, trunc, 0, 0, 0, 0]);
+    let Err((SchedulerCall::FlushThen { result: Ok(fd) }, _)) = call else {
+        panic!("made, its writes to wait for: {call:?}");
+    };
+    assert_eq!(size_on_disk(&device), 4 * PAGE_SIZE);
+    device.finish_writes(true);
+    k.disk_step();
+    assert_eq!(k.flush_step(pid), Some(Err(neoos_mm::Errno::Io)));
+    assert!(k.descriptor(pid, fd).is_err(), "its descriptor taken back");
+    let file = datos(&k);
+    assert_eq!(k.file_io().size(file), 0, "the file truncated");
+    // What the failed writes left dirty goes with the next call's writes.
+    let call = k.system_call(pid, nr::OPEN, [SCRATCH, trunc, 0, 0, 0, 0]);
+    assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
+    let result = settle(&device, &mut k, false, |k| k.flush_step(pid));
+    assert_eq!(result, Ok(()));
+    assert_eq!(size_on_disk(&device), 0);
+    assert_eq!(device.writes_at_once() - before, 0, "none under the lock");
+}
+
+/// The last close of a file unlinked while open frees its inode and
+/// blocks with no write under the lock: the close's result waits for
+/// their writes and the flush (the close's own result, as before).
+#[test]
+fn a_last_close_that_reaps_an_orphan_writes_without_the_lock() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    let fd = lsys(&mut k, pid, lnr::OPEN, [SCRATCH, 0, 0, 0, 0, 0]);
+    assert!(fd >= 0);
+    assert_eq!(lsys(&mut k, pid, lnr::UNLINK, [SCRATCH, 0, 0, 0, 0, 0]), 0);
+    let free = device.remounted().free_blocks();
+    device.hold_writes();
+    let before = device.writes_at_once();
+    let call = k.system_call(pid, lnr::CLOSE, [fd as u64, 0, 0, 0, 0, 0]);
+    assert!(
+        matches!(call, Err((SchedulerCall::FlushThen { result: Ok(0) }, _))),
+        "closed, the orphan's writes to wait for: {call:?}"
+    );
+    assert_eq!(
+        device.writes_at_once() - before,
+        0,
+        "no write under the lock"
+    );
+    assert!(device.writes_in_flight() >= 2, "inode, bitmaps");
+    assert!(
+        k.descriptor(pid, fd).is_err(),
+        "the descriptor gone at once"
+    );
+    assert_eq!(
+        device.remounted().free_blocks(),
+        free,
+        "not freed on disk yet"
+    );
+    let result = settle(&device, &mut k, false, |k| k.flush_step(pid));
+    assert_eq!(result, Ok(()));
+    assert_eq!(
+        device.remounted().free_blocks(),
+        free + 4,
+        "its 4 blocks freed on the disk"
+    );
+}
+
+/// A Linux `truncate` to a length inside a block zeroes that block's tail
+/// with no write under the lock (a file's data too): the zeros reach the
+/// disk before its result, and a later extension reads them back.
+#[test]
+fn a_truncates_zeroed_tail_is_written_without_the_lock() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    device.hold_writes();
+    let before = device.writes_at_once();
+    let cut = PAGE as u64 + 100;
+    let call = k.system_call(pid, lnr::TRUNCATE, [SCRATCH, cut, 0, 0, 0, 0]);
+    assert!(
+        matches!(call, Err((SchedulerCall::FlushThen { result: Ok(0) }, _))),
+        "made, its writes to wait for: {call:?}"
+    );
+    assert_eq!(
+        device.writes_at_once() - before,
+        0,
+        "no write under the lock"
+    );
+    let result = settle(&device, &mut k, false, |k| k.flush_step(pid));
+    assert_eq!(result, Ok(()));
+    assert_eq!(size_on_disk(&device), cut);
+    let mut disk = device.remounted();
+    let ino = disk.lookup_path("usuario/datos.bin").unwrap();
+    let mut page = vec![0u8; PAGE];
+    disk.read_pages(ino, 1, &mut page).unwrap();
+    let expected: Vec<u8> = (PAGE..PAGE + 100).map(byte).collect();
+    assert_eq!(&page[..100], &expected[..]);
+    // Extended again, the bytes past the cut read as zeros.
+    let call = k.system_call(pid, lnr::TRUNCATE, [SCRATCH, 2 * PAGE as u64, 0, 0, 0, 0]);
+    assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
+    assert_eq!(
+        settle(&device, &mut k, false, |k| k.flush_step(pid)),
+        Ok(())
+    );
+    let mut disk = device.remounted();
+    disk.read_pages(ino, 1, &mut page).unwrap();
+    assert!(
+        page[100..].iter().all(|&b| b == 0),
+        "the tail zeroed on the disk"
+    );
+    assert_eq!(device.writes_at_once() - before, 0);
+}

@@ -274,20 +274,15 @@ impl<P: Platform> Kernel<P> {
 
     /// A Linux call that changes names or attributes on the volume
     /// (`unlink`, `rmdir`, `rename`, `mkdir`, `chmod`, `utimensat`,
-    /// `truncate`, a creating `open`), made under the lock as before but for its metadata
-    /// writes and device flush: the blocks it changed are left dirty in the
-    /// volume's cache ([`neoos_ext2::Ext2::defer_metadata_writes`]), and its
-    /// result waits without the lock ([`SchedulerCall::FlushThen`],
-    /// [`Self::flush_step`]) for their writes, then for the flush it owes,
-    /// `EIO` if either fails (the call is made all the same: its blocks
-    /// stay dirty, written by the next sync). An `open` with `O_CREAT` (not
-    /// `O_TRUNC`) that creates its file too: its descriptor is closed
-    /// again when the writes fail (the file is made; `EIO`). Not `open`
-    /// with `O_TRUNC`: its flush stays under the lock.
+    /// `truncate`, an `open` with `O_CREAT` or `O_TRUNC`), made under the
+    /// lock as before but for its metadata writes and device flush:
+    /// [`Self::call_flushing_after`]. An `open` has its descriptor closed
+    /// again when the writes fail (the file is made, or truncated; `EIO`).
     pub(crate) fn linux_call_flushing_after(&mut self, pid: Pid, call: LinuxCall) -> Completion {
-        let creates = matches!(call, LinuxCall::Open { flags, .. }
-            if flags & neoos_abi::open::O_CREAT != 0 && flags & neoos_abi::open::O_TRUNC == 0);
-        let changes = creates
+        use neoos_abi::open::{O_CREAT, O_TRUNC};
+        let opens = matches!(call, LinuxCall::Open { flags, .. }
+            if flags & (O_CREAT | O_TRUNC) != 0);
+        let changes = opens
             || matches!(
                 call,
                 LinuxCall::Unlink { .. }
@@ -302,21 +297,41 @@ impl<P: Platform> Kernel<P> {
         if !changes || !self.fs.disk.home_mounted() {
             return self.linux_call_made(pid, call);
         }
+        self.call_flushing_after(pid, opens, |k| k.linux_call_made(pid, call))
+    }
+
+    /// Makes call `make` of `pid`, one that may change the volume (a
+    /// namespace call of either personality, a close that frees an
+    /// orphan), under the lock as before but for its metadata writes and
+    /// device flush: the blocks it changed are left dirty in the volume's
+    /// cache ([`neoos_ext2::Ext2::defer_metadata_writes`]), and its result
+    /// waits without the lock ([`SchedulerCall::FlushThen`],
+    /// [`Self::flush_step`]) for their writes, then for the flush it owes,
+    /// `EIO` if either fails (the call is made all the same: its blocks
+    /// stay dirty, written by the next sync). `opens`: the call's result
+    /// is a descriptor, closed again when the writes fail. A call that
+    /// fails (with an error only Linux names; an `Errno` one waits as a
+    /// success does) changed nothing to make durable: it returns at once,
+    /// whatever it left dirty written by the next sync.
+    pub(crate) fn call_flushing_after(
+        &mut self,
+        pid: Pid,
+        opens: bool,
+        make: impl FnOnce(&mut Self) -> Completion,
+    ) -> Completion {
         self.fs.disk.defer_flushes();
-        let done = self.linux_call_made(pid, call);
+        let done = make(self);
         let owed = self.fs.disk.take_owed_flush();
         if !owed.writes && !owed.flush {
             return done;
         }
         let Completion::Done(result) = done else {
-            // Not a result the scheduler side carries: written and flushed here.
-            return match self.fs.disk.flush_device() {
-                Ok(()) => done,
-                Err(_) => Completion::Done(Err(neoos_mm::Errno::Io)),
-            };
+            // Failed with an error only Linux names (nothing to make
+            // durable), or a scheduler call (none of those defers).
+            return done;
         };
         let tid = self.caller_tid(pid);
-        if creates {
+        if opens {
             if let Ok(fd) = result {
                 if let Ok(crate::files::Descriptor::File(f)) = self.descriptor(pid, fd) {
                     self.writebacks

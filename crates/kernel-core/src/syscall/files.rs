@@ -63,6 +63,11 @@ impl<P: Platform> Kernel<P> {
             {
                 return Completion::Scheduler(wait);
             }
+            FileCall::Open { path, mode } if self.open_changes_volume(mode) => {
+                return self.call_flushing_after(pid, true, |k| {
+                    Completion::Done(k.heap_reserve_check().and_then(|_| k.open(pid, path, mode)))
+                });
+            }
             FileCall::Open { path, mode } => self
                 .heap_reserve_check()
                 .and_then(|_| self.open(pid, path, mode)),
@@ -283,6 +288,14 @@ impl<P: Platform> Kernel<P> {
         count: usize,
     ) -> Result<(), Errno> {
         self.check_writable(pid, buf, count)
+    }
+
+    /// Whether a `sys_open` with `mode` may change the volume (it creates
+    /// or truncates): its metadata writes then wait without the lock
+    /// ([`Self::call_flushing_after`]).
+    fn open_changes_volume(&self, mode: i64) -> bool {
+        use neoos_abi::open::{O_CREAT, O_TRUNC};
+        mode & i64::from(O_CREAT | O_TRUNC) != 0 && self.fs.disk.home_mounted()
     }
 
     fn open(&mut self, pid: Pid, path: UserPtr, mode: i64) -> Result<i64, Errno> {

@@ -563,7 +563,7 @@ impl<D: BlockDevice> Ext2<D> {
     /// from the device (the device holds their old bytes). Nothing while
     /// none is staged (the common case: one test).
     pub(crate) fn write_staged_data(&mut self, block: u32, count: u32) -> Result<()> {
-        if self.staged_data.is_empty() {
+        if self.staged_data.is_empty() || self.cached_only {
             return Ok(());
         }
         let end = block.saturating_add(count);
@@ -686,6 +686,17 @@ impl<D: BlockDevice> Ext2<D> {
         let desc = self.gdt[at..at + GROUP_DESC_SIZE].to_vec();
         self.write_meta_bytes(self.gdt_offset() + at as u64, &desc)?;
         self.store_super()
+    }
+
+    /// The blocks [`Self::store_group_and_super`] changes for `group`: the
+    /// one holding its descriptor, the superblock's.
+    pub(crate) fn group_and_super_blocks(&self, group: u32) -> [u32; 2] {
+        let block_size = u64::from(self.sb.block_size);
+        let descriptor = self.gdt_offset() + self.gd_at(group, 0) as u64;
+        [
+            (descriptor / block_size) as u32,
+            (SUPERBLOCK_OFFSET / block_size) as u32,
+        ]
     }
 
     pub(crate) fn store_super(&mut self) -> Result<()> {
@@ -854,7 +865,7 @@ impl<D: BlockDevice> Ext2<D> {
 
     /// The inode-table block holding inode `ino`, and the inode's byte
     /// offset in it.
-    fn inode_place(&self, ino: u32) -> Result<(u32, usize)> {
+    pub(crate) fn inode_place(&self, ino: u32) -> Result<(u32, usize)> {
         if ino == 0 || ino > self.sb.inodes_count {
             return Err(Ext2Error::Corrupt("inode number out of range"));
         }

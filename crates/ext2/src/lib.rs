@@ -20,6 +20,7 @@ mod device;
 mod dir;
 mod error;
 mod file;
+mod foresee;
 mod fs;
 mod layout;
 
@@ -29,4 +30,5 @@ pub use device::{
 pub use dir::DirEntry;
 pub use error::{Ext2Error, Result};
 pub use file::{Extent, FileType, Placement, Placing, Stat, PAGE_SIZE};
+pub use foresee::Change;
 pub use fs::{Ext2, MetadataWrites, ROOT_INO};

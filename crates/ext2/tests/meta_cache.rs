@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use neoos_ext2::{BlockDevice, DeviceError, Ext2, MemDevice, PAGE_SIZE, ROOT_INO};
+use neoos_ext2::{BlockDevice, Change, DeviceError, Ext2, MemDevice, PAGE_SIZE, ROOT_INO};
 use std::fs;
 use std::path::Path;
 
@@ -451,5 +451,101 @@ fn a_deferred_truncates_zeroed_tail_is_written_with_the_metadata_or_before_a_rea
             snapshot(&fs, &image);
             assert_fsck_clean(&image);
         }
+    }
+}
+
+/// Reads what `change` will read, as the kernel does, until the look
+/// lists nothing (at most 8 rounds): the rounds it took.
+fn read_for_change(fs: &mut Ext2<CountingDevice>, change: Change) -> usize {
+    for round in 0..8 {
+        let reads = fs.device().counts().0;
+        let missing = fs.blocks_to_change(change, 16);
+        assert_eq!(fs.device().counts().0, reads, "the look read nothing");
+        if missing.is_empty() {
+            return round;
+        }
+        let writes = fs.metadata_writes();
+        assert!(
+            read_into_cache(fs, &missing, writes) > 0,
+            "cached: {missing:?}"
+        );
+    }
+    panic!("the look kept listing blocks");
+}
+
+/// The look at what a change will read ([`Ext2::blocks_to_change`])
+/// reads nothing; once what it lists is cached, the change made with its
+/// writes deferred, as the kernel makes it (a creation,
+/// a new directory, a truncate inside a block of a file with indirect
+/// blocks, the release of an unlinked file) reads nothing from the device,
+/// and the image is clean.
+#[test]
+fn blocks_to_change_lists_what_a_change_reads_and_once_cached_it_reads_nothing() {
+    for block_size in [1024u32, 4096] {
+        let scratch = Scratch::new("meta-change");
+        let image = scratch.join("img");
+        mke2fs(&image, block_size, 8192, None, &[]);
+        let mut fs = Ext2::mount(CountingDevice::over(fs::read(&image).unwrap()), false).unwrap();
+        let dir = fs.mkdir(ROOT_INO, b"d", 0o755).unwrap();
+        let big = fs.create(dir, b"big", 0o644).unwrap();
+        let data: Vec<u8> = (0..40 * block_size).map(|i| (i % 251 + 1) as u8).collect();
+        fs.write_at(big, 0, &data).unwrap();
+        let gone = fs.create(dir, b"gone", 0o644).unwrap();
+        fs.write_at(gone, 0, &data[..20 * block_size as usize])
+            .unwrap();
+        fs.flush().unwrap();
+        let bytes = fs.into_device().unwrap().mem().bytes().to_vec();
+
+        let mut fs = Ext2::mount(CountingDevice::over(bytes), false).unwrap();
+        assert_eq!(fs.lookup_path("d/big").unwrap(), big);
+        assert_eq!(fs.lookup_path("d/gone").unwrap(), gone);
+        let changes = [
+            Change::Create {
+                dir,
+                directory: false,
+            },
+            Change::Create {
+                dir,
+                directory: true,
+            },
+            Change::Truncate {
+                ino: big,
+                size: 13 * u64::from(block_size) + 7,
+            },
+            Change::Release { ino: gone },
+        ];
+        for change in changes {
+            let rounds = read_for_change(&mut fs, change);
+            assert!(rounds >= 1, "{change:?} had blocks to read");
+            let reads_made = fs.device().counts().0;
+            // As the kernel makes it: its writes deferred.
+            fs.defer_metadata_writes();
+            match change {
+                Change::Create {
+                    directory: false, ..
+                } => {
+                    fs.create(dir, b"nuevo", 0o644).unwrap();
+                }
+                Change::Create { .. } => {
+                    fs.mkdir(dir, b"nueva", 0o755).unwrap();
+                }
+                Change::Truncate { ino, size } => fs.truncate(ino, size).unwrap(),
+                Change::Release { ino } => {
+                    fs.hold(ino).unwrap();
+                    fs.unlink(dir, b"gone").unwrap();
+                    fs.release(ino).unwrap();
+                }
+            }
+            assert_eq!(
+                fs.device().counts().0,
+                reads_made,
+                "{change:?} read nothing (block size {block_size})"
+            );
+            fs.end_deferred_writes();
+            fs.flush().unwrap();
+        }
+        fs.flush().unwrap();
+        snapshot(&fs, &image);
+        assert_fsck_clean(&image);
     }
 }

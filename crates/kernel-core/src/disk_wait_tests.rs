@@ -218,6 +218,26 @@ fn mounted() -> (K, HeldReads, u32, u64, u64) {
     (k, device, pid, fd as u64, at as u64)
 }
 
+std::thread_local! {
+    /// The device of the test's volume ([`volume_cold`]), for [`made`].
+    static DEVICE: core::cell::RefCell<Option<HeldReads>> = const { core::cell::RefCell::new(None) };
+}
+
+/// Call `number` of `pid` made, after the metadata reads it waits for
+/// (each let finish on the test's device, at most 9 times).
+fn made(k: &mut K, pid: u32, number: usize, args: [u64; 6]) -> crate::syscall::Dispatched {
+    for _ in 0..9 {
+        match k.system_call(pid, number, args) {
+            Err((SchedulerCall::AwaitMetadata, _)) => {
+                DEVICE.with(|d| d.borrow().as_ref().map(|d| d.finish(false)));
+                k.disk_step();
+            }
+            other => return other,
+        }
+    }
+    panic!("call {number} kept waiting for metadata reads");
+}
+
 /// The kernel and device of [`mounted`], and a process; nothing of the
 /// volume cached but its superblock and group descriptors.
 fn volume_cold() -> (K, HeldReads, u32) {
@@ -241,6 +261,7 @@ fn volume_cold() -> (K, HeldReads, u32) {
     assert!(made.status.success());
     let device = HeldReads::default();
     device.0.lock().unwrap().image = Some(MemDevice::new(std::fs::read(&image).unwrap()));
+    DEVICE.with(|d| *d.borrow_mut() = Some(device.clone()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut k = kernel();
     k.fs.mount_home(Box::new(device.clone())).unwrap();
@@ -553,7 +574,7 @@ fn a_last_close_whose_write_fails_gives_e_io_and_a_close_that_is_not_the_last_wr
 /// call made whose device flush waits for the disk: its result, the
 /// flush not waited for).
 fn lsys(k: &mut K, pid: u32, number: usize, args: [u64; 6]) -> i64 {
-    match k.system_call(pid, number, args) {
+    match made(k, pid, number, args) {
         Ok(rax) => rax,
         Err((SchedulerCall::FlushThen { result }, personality)) => personality.result(result),
         Err((SchedulerCall::FileWrite { fd, buf, count, at }, personality)) => personality.result(
@@ -1351,7 +1372,7 @@ fn a_failed_write_is_reported_to_its_own_write_back_when_another_steps_first() {
     let other = spawn(&mut k, None);
     let path = put_str(&mut k, other, SCRATCH, "/home/usuario/otro.bin");
     let create = (neoos_abi::open::O_RDWR | neoos_abi::open::O_CREAT) as u64;
-    let other_fd = sys(&mut k, other, nr::OPEN, [path, create, 0, 0, 0, 0]) as u64;
+    let other_fd = lsys(&mut k, other, nr::OPEN, [path, create, 0, 0, 0, 0]) as u64;
     let buf = SCRATCH + PAGE_SIZE;
     poke(&mut k, other, buf, b"the other file's page");
     assert_eq!(
@@ -1615,7 +1636,7 @@ fn a_linux_unlink_writes_its_metadata_then_flushes_without_the_lock() {
     let pid = linux_namer(&mut k);
     device.hold_writes();
     let before = device.writes_at_once();
-    let call = k.system_call(pid, lnr::UNLINK, [SCRATCH, 0, 0, 0, 0, 0]);
+    let call = made(&mut k, pid, lnr::UNLINK, [SCRATCH, 0, 0, 0, 0, 0]);
     assert!(
         matches!(call, Err((SchedulerCall::FlushThen { result: Ok(0) }, _))),
         "made, its writes to wait for: {call:?}"
@@ -1666,7 +1687,7 @@ fn a_linux_mkdir_and_rename_write_without_the_lock() {
     put_str(&mut k, pid, SCRATCH + 512, "/home/usuario/nueva/movido.bin");
     device.hold_writes();
     let before = device.writes_at_once();
-    let call = k.system_call(pid, lnr::MKDIR, [SCRATCH + 256, 0o755, 0, 0, 0, 0]);
+    let call = made(&mut k, pid, lnr::MKDIR, [SCRATCH + 256, 0o755, 0, 0, 0, 0]);
     assert!(matches!(
         call,
         Err((SchedulerCall::FlushThen { result: Ok(0) }, _))
@@ -1676,7 +1697,7 @@ fn a_linux_mkdir_and_rename_write_without_the_lock() {
     let result = settle(&device, &mut k, false, |k| k.flush_step(pid));
     assert_eq!(result, Ok(()));
     let rename = [SCRATCH, SCRATCH + 512, 0, 0, 0, 0];
-    let call = k.system_call(pid, lnr::RENAME, rename);
+    let call = made(&mut k, pid, lnr::RENAME, rename);
     assert!(matches!(
         call,
         Err((SchedulerCall::FlushThen { result: Ok(0) }, _))
@@ -1711,7 +1732,7 @@ fn a_linux_chmods_failed_write_or_flush_gives_eio_and_a_killed_waiter_leaves_not
     };
     let old_mode = mode_on_disk(&device);
     let chmod = [SCRATCH, 0o600, 0, 0, 0, 0];
-    let call = k.system_call(pid, lnr::CHMOD, chmod);
+    let call = made(&mut k, pid, lnr::CHMOD, chmod);
     assert!(matches!(
         call,
         Err((SchedulerCall::FlushThen { result: Ok(0) }, _))
@@ -1727,7 +1748,7 @@ fn a_linux_chmods_failed_write_or_flush_gives_eio_and_a_killed_waiter_leaves_not
     );
     assert_eq!(mode_on_disk(&device), old_mode);
     // A failed flush.
-    let call = k.system_call(pid, lnr::CHMOD, chmod);
+    let call = made(&mut k, pid, lnr::CHMOD, chmod);
     assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
     device.finish_writes(false);
     k.disk_step();
@@ -1742,13 +1763,13 @@ fn a_linux_chmods_failed_write_or_flush_gives_eio_and_a_killed_waiter_leaves_not
     assert_eq!(k.flush_step(pid), Some(Err(neoos_mm::Errno::Io)));
     // A killed waiter.
     let other = linux_namer(&mut k);
-    let call = k.system_call(other, lnr::CHMOD, [SCRATCH, 0o644, 0, 0, 0, 0]);
+    let call = made(&mut k, other, lnr::CHMOD, [SCRATCH, 0o644, 0, 0, 0, 0]);
     assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
     k.end(other, neoos_abi::status::KILLED);
     device.finish_writes(true);
     k.disk_step();
     assert_eq!(k.writebacks.metadata.flushes.len(), 0, "its record went");
-    let call = k.system_call(pid, lnr::CHMOD, chmod);
+    let call = made(&mut k, pid, lnr::CHMOD, chmod);
     assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
     let result = settle(&device, &mut k, false, |k| k.flush_step(pid));
     assert_eq!(result, Ok(()), "not failed by the dead one's");
@@ -1953,7 +1974,7 @@ fn a_namespace_calls_failed_write_is_written_at_power_off() {
     let (mut k, device, _) = volume();
     let pid = linux_namer(&mut k);
     device.hold_writes();
-    let call = k.system_call(pid, lnr::CHMOD, [SCRATCH, 0o600, 0, 0, 0, 0]);
+    let call = made(&mut k, pid, lnr::CHMOD, [SCRATCH, 0o600, 0, 0, 0, 0]);
     assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
     device.finish_writes(true);
     k.disk_step();
@@ -1981,7 +2002,12 @@ fn a_linux_creating_open_writes_without_the_lock_and_a_failed_write_takes_its_de
     device.hold_writes();
     let before = device.writes_at_once();
     let creat = (neoos_abi::open::O_CREAT | 2) as u64;
-    let call = k.system_call(pid, lnr::OPEN, [SCRATCH + 256, creat, 0o644, 0, 0, 0]);
+    let call = made(
+        &mut k,
+        pid,
+        lnr::OPEN,
+        [SCRATCH + 256, creat, 0o644, 0, 0, 0],
+    );
     let Err((SchedulerCall::FlushThen { result: Ok(fd) }, _)) = call else {
         panic!("made, its writes to wait for: {call:?}");
     };
@@ -1999,7 +2025,12 @@ fn a_linux_creating_open_writes_without_the_lock_and_a_failed_write_takes_its_de
     assert!(k.descriptor(pid, fd).is_ok(), "its descriptor kept");
     assert!(device.remounted().lookup_path("usuario/nuevo-1").is_ok());
 
-    let call = k.system_call(pid, lnr::OPEN, [SCRATCH + 512, creat, 0o644, 0, 0, 0]);
+    let call = made(
+        &mut k,
+        pid,
+        lnr::OPEN,
+        [SCRATCH + 512, creat, 0o644, 0, 0, 0],
+    );
     let Err((SchedulerCall::FlushThen { result: Ok(fd) }, _)) = call else {
         panic!("made, its writes to wait for: {call:?}");
     };
@@ -2033,7 +2064,7 @@ fn a_linux_truncating_open_writes_without_the_lock_and_a_failed_write_takes_its_
     device.hold_writes();
     let before = device.writes_at_once();
     let trunc = (neoos_abi::open::O_TRUNC | 2) as u64;
-    let call = k.system_call(pid, lnr::OPEN, [SCRATCH, trunc, 0, 0, 0, 0]);
+    let call = made(&mut k, pid, lnr::OPEN, [SCRATCH, trunc, 0, 0, 0, 0]);
     let Err((SchedulerCall::FlushThen { result: Ok(fd) }, _)) = call else {
         panic!("made, its writes to wait for: {call:?}");
     };
@@ -2058,7 +2089,7 @@ fn a_linux_truncating_open_writes_without_the_lock_and_a_failed_write_takes_its_
     assert_eq!(size_on_disk(&device), 16);
     // (The write-back's placing of the new block wrote under the lock.)
     let before = device.writes_at_once();
-    let call = k.system_call(pid, lnr::OPEN, [SCRATCH, trunc, 0, 0, 0, 0]);
+    let call = made(&mut k, pid, lnr::OPEN, [SCRATCH, trunc, 0, 0, 0, 0]);
     let Err((SchedulerCall::FlushThen { result: Ok(second) }, _)) = call else {
         panic!("made, its writes to wait for: {call:?}");
     };
@@ -2088,7 +2119,7 @@ fn a_neo_creating_or_truncating_open_writes_without_the_lock() {
     device.hold_writes();
     let before = device.writes_at_once();
     let creat = (neoos_abi::open::O_CREAT | neoos_abi::open::O_RDWR) as u64;
-    let call = k.system_call(pid, nr::OPEN, [SCRATCH + 256, creat, 0, 0, 0, 0]);
+    let call = made(&mut k, pid, nr::OPEN, [SCRATCH + 256, creat, 0, 0, 0, 0]);
     let Err((SchedulerCall::FlushThen { result: Ok(fd) }, _)) = call else {
         panic!("made, its writes to wait for: {call:?}");
     };
@@ -2100,7 +2131,7 @@ fn a_neo_creating_or_truncating_open_writes_without_the_lock() {
     assert!(device.remounted().lookup_path("usuario/nuevo-neo").is_ok());
 
     let trunc = (neoos_abi::open::O_TRUNC | neoos_abi::open::O_RDWR) as u64;
-    let call = k.system_call(pid, nr::OPEN, [SCRATCH, trunc, 0, 0, 0, 0]);
+    let call = made(&mut k, pid, nr::OPEN, [SCRATCH, trunc, 0, 0, 0, 0]);
     let Err((SchedulerCall::FlushThen { result: Ok(fd) }, _)) = call else {
         panic!("made, its writes to wait for: {call:?}");
     };
@@ -2112,7 +2143,7 @@ fn a_neo_creating_or_truncating_open_writes_without_the_lock() {
     let file = datos(&k);
     assert_eq!(k.file_io().size(file), 0, "the file truncated");
     // What the failed writes left dirty goes with the next call's writes.
-    let call = k.system_call(pid, nr::OPEN, [SCRATCH, trunc, 0, 0, 0, 0]);
+    let call = made(&mut k, pid, nr::OPEN, [SCRATCH, trunc, 0, 0, 0, 0]);
     assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
     let result = settle(&device, &mut k, false, |k| k.flush_step(pid));
     assert_eq!(result, Ok(()));
@@ -2134,7 +2165,7 @@ fn a_last_close_that_reaps_an_orphan_writes_without_the_lock() {
     let free = device.remounted().free_blocks();
     device.hold_writes();
     let before = device.writes_at_once();
-    let call = k.system_call(pid, lnr::CLOSE, [fd as u64, 0, 0, 0, 0, 0]);
+    let call = made(&mut k, pid, lnr::CLOSE, [fd as u64, 0, 0, 0, 0, 0]);
     assert!(
         matches!(call, Err((SchedulerCall::FlushThen { result: Ok(0) }, _))),
         "closed, the orphan's writes to wait for: {call:?}"
@@ -2174,7 +2205,7 @@ fn a_truncates_zeroed_tail_is_written_without_the_lock() {
     device.hold_writes();
     let before = device.writes_at_once();
     let cut = PAGE as u64 + 100;
-    let call = k.system_call(pid, lnr::TRUNCATE, [SCRATCH, cut, 0, 0, 0, 0]);
+    let call = made(&mut k, pid, lnr::TRUNCATE, [SCRATCH, cut, 0, 0, 0, 0]);
     assert!(
         matches!(call, Err((SchedulerCall::FlushThen { result: Ok(0) }, _))),
         "made, its writes to wait for: {call:?}"
@@ -2194,7 +2225,12 @@ fn a_truncates_zeroed_tail_is_written_without_the_lock() {
     let expected: Vec<u8> = (PAGE..PAGE + 100).map(byte).collect();
     assert_eq!(&page[..100], &expected[..]);
     // Extended again, the bytes past the cut read as zeros.
-    let call = k.system_call(pid, lnr::TRUNCATE, [SCRATCH, 2 * PAGE as u64, 0, 0, 0, 0]);
+    let call = made(
+        &mut k,
+        pid,
+        lnr::TRUNCATE,
+        [SCRATCH, 2 * PAGE as u64, 0, 0, 0, 0],
+    );
     assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
     assert_eq!(
         settle(&device, &mut k, false, |k| k.flush_step(pid)),
@@ -2207,4 +2243,79 @@ fn a_truncates_zeroed_tail_is_written_without_the_lock() {
         "the tail zeroed on the disk"
     );
     assert_eq!(device.writes_at_once() - before, 0);
+}
+
+/// Makes Linux call `number` of `pid` until it is not sent to wait for
+/// metadata reads, then settles its writes: its result, how many times
+/// it waited, and the device reads made under the lock meanwhile.
+fn linux_call_reading_first(
+    k: &mut K,
+    device: &HeldReads,
+    pid: u32,
+    number: usize,
+    args: [u64; 6],
+) -> (Result<i64, neoos_mm::Errno>, usize, u64) {
+    let before = device.reads_at_once();
+    let (made, waits) = after_metadata_reads(k, device, pid, number, args, false);
+    let result = match made {
+        Ok(value) => Ok(value),
+        Err((SchedulerCall::FlushThen { result }, _)) => {
+            let synced = settle(device, k, false, |k| k.flush_step(pid));
+            result.and_then(|v| synced.map(|()| v))
+        }
+        Err((call, _)) => panic!("call {number}: {call:?}"),
+    };
+    (result, waits, device.reads_at_once() - before)
+}
+
+/// The reads a namespace call's change makes beyond its paths' walk (the
+/// bitmap and inode-table block an allocation picks, a truncate's last
+/// block and bitmap, those freeing an unlinked file) are made before it,
+/// with the caller asleep: the call is made again after and reads nothing
+/// under the lock.
+#[test]
+fn a_namespace_calls_change_reads_its_blocks_without_the_lock_first() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    device.hold_writes();
+    put_str(&mut k, pid, SCRATCH + 256, "/home/usuario/nuevo-1");
+    put_str(&mut k, pid, SCRATCH + 512, "/home/usuario/carpeta");
+    let cut = PAGE as u64 + 100;
+    let truncate = [SCRATCH, cut, 0, 0, 0, 0];
+    let (result, waits, locked) =
+        linux_call_reading_first(&mut k, &device, pid, lnr::TRUNCATE, truncate);
+    assert_eq!(result, Ok(0));
+    assert!(waits >= 1, "the truncate waited for its last block");
+    assert_eq!(locked, 0, "the truncate read nothing under the lock");
+    assert_eq!(size_on_disk(&device), cut);
+
+    let creat = (neoos_abi::open::O_CREAT | 2) as u64;
+    let open = [SCRATCH + 256, creat, 0o644, 0, 0, 0];
+    let (result, waits, locked) = linux_call_reading_first(&mut k, &device, pid, lnr::OPEN, open);
+    assert!(result.is_ok_and(|fd| fd >= 0));
+    assert!(waits >= 1, "the open waited for the inode bitmap");
+    assert_eq!(locked, 0, "the creating open read nothing under the lock");
+
+    let mkdir = [SCRATCH + 512, 0o755, 0, 0, 0, 0];
+    let (result, _, locked) = linux_call_reading_first(&mut k, &device, pid, lnr::MKDIR, mkdir);
+    assert_eq!(result, Ok(0));
+    assert_eq!(locked, 0, "mkdir read nothing under the lock");
+
+    // Another process's cache: cold again for the unlink's release.
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    device.hold_writes();
+    let free = device.remounted().free_blocks();
+    let unlink = [SCRATCH, 0, 0, 0, 0, 0];
+    let (result, waits, locked) =
+        linux_call_reading_first(&mut k, &device, pid, lnr::UNLINK, unlink);
+    assert_eq!(result, Ok(0));
+    assert!(waits >= 1, "the unlink waited for the bitmaps");
+    assert_eq!(locked, 0, "the unlink read nothing under the lock");
+    assert_eq!(
+        device.remounted().free_blocks(),
+        free + 4,
+        "freed on the disk"
+    );
 }

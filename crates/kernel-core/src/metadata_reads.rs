@@ -29,6 +29,7 @@ use alloc::vec::Vec;
 
 use neoos_ext2::MetadataWrites;
 
+use crate::change_reads::ChangeOf;
 use crate::kernel::Kernel;
 use crate::linux::LinuxCall;
 use crate::platform::Platform;
@@ -100,6 +101,7 @@ impl<P: Platform> Kernel<P> {
         &mut self,
         pid: Pid,
         path: UserPtr,
+        change: Option<ChangeOf>,
     ) -> Option<SchedulerCall> {
         if !self.fs.disk.home_mounted() {
             return None;
@@ -108,7 +110,7 @@ impl<P: Platform> Kernel<P> {
             .copy_string(pid, path, neoos_abi::limits::PATH_MAX)
             .ok();
         let paths = [path.and_then(|p| crate::fs::normalize(&p)), None];
-        self.metadata_reads_for(pid, &paths)
+        self.metadata_reads_for(pid, &paths, change)
     }
 
     /// [`Self::metadata_reads_of_path`] for a Linux call: those that name
@@ -136,6 +138,7 @@ impl<P: Platform> Kernel<P> {
                 | LinuxCall::Utimensat { .. }
                 | LinuxCall::Statfs { .. }
                 | LinuxCall::Getdents { .. }
+                | LinuxCall::Ftruncate { .. }
         );
         if let LinuxCall::Writev { fd, iov, count } = *call {
             return self.writev_reads_first(pid, fd, iov, count);
@@ -144,14 +147,18 @@ impl<P: Platform> Kernel<P> {
             return None;
         }
         let paths = self.linux_call_paths(pid, call);
-        self.metadata_reads_for(pid, &paths)
+        let change = self.linux_call_change(pid, call);
+        self.metadata_reads_for(pid, &paths, change)
     }
 
-    /// The metadata reads before a call of `pid` naming `paths`.
+    /// The metadata reads before a call of `pid` naming `paths` and making
+    /// `change` (its reads foreseen once the walks are cached:
+    /// `crate::change_reads`).
     fn metadata_reads_for(
         &mut self,
         pid: Pid,
         paths: &[Option<String>; 2],
+        change: Option<ChangeOf>,
     ) -> Option<SchedulerCall> {
         // Reads finished since the disk was last looked at: cached first.
         if !self.writebacks.metadata.in_flight.is_empty() {
@@ -159,7 +166,10 @@ impl<P: Platform> Kernel<P> {
         }
         let tid = self.caller_tid(pid);
         loop {
-            let missing = self.blocks_missing(paths);
+            let mut missing = self.blocks_missing(paths);
+            if let (true, Some(change)) = (missing.is_empty(), change) {
+                missing = self.change_blocks_missing(paths[0].as_deref(), change, MOST_BLOCKS);
+            }
             let rounds = self
                 .writebacks
                 .metadata

@@ -153,6 +153,14 @@ fn home_inode(file: FileId) -> Option<u32> {
         .and_then(|ino| u32::try_from(ino).ok())
 }
 
+/// The inode of volume file `file` (`None` for any other file).
+pub(crate) fn home_ino_of(file: FileId) -> Option<u32> {
+    if !is_volume_file(file) {
+        return None;
+    }
+    home_inode(file)
+}
+
 /// The part of a normalized path below [`HOME`] (`/` for `/home` itself),
 /// `None` for a path outside it.
 pub fn below_home(path: &str) -> Option<&str> {
@@ -686,6 +694,19 @@ impl Storage {
     pub(crate) fn home_blocks_to_read(&self, rel: &str, most: usize) -> Vec<u32> {
         match self.volume() {
             Ok(mut home) => home.fs.blocks_to_read(rel, most),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The blocks `change` will read that are not cached
+    /// ([`Ext2::blocks_to_change`], at most `most`); reads nothing.
+    pub(crate) fn home_blocks_to_change(
+        &self,
+        change: neoos_ext2::Change,
+        most: usize,
+    ) -> Vec<u32> {
+        match self.volume() {
+            Ok(mut home) => home.fs.blocks_to_change(change, most),
             Err(_) => Vec::new(),
         }
     }

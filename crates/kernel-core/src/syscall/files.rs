@@ -56,10 +56,17 @@ impl<P: Platform> Kernel<P> {
                 self.read(pid, fd, buf, count)
             }
             FileCall::ReadConsole { buf, count } => return console_read(buf, count),
-            FileCall::Open { path, .. }
-            | FileCall::Stat { path, .. }
-            | FileCall::ReadDir { path, .. }
-                if let Some(wait) = self.metadata_reads_of_path(pid, path) =>
+            FileCall::Open { path, mode }
+                if let Some(wait) = self.metadata_reads_of_path(
+                    pid,
+                    path,
+                    crate::change_reads::neo_open_change(mode),
+                ) =>
+            {
+                return Completion::Scheduler(wait);
+            }
+            FileCall::Stat { path, .. } | FileCall::ReadDir { path, .. }
+                if let Some(wait) = self.metadata_reads_of_path(pid, path, None) =>
             {
                 return Completion::Scheduler(wait);
             }

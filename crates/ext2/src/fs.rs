@@ -298,6 +298,11 @@ impl<D: BlockDevice> Ext2<D> {
         self.meta.entries.iter().any(|e| e.dirty)
     }
 
+    /// How many metadata blocks hold changes the disk has not seen.
+    pub fn dirty_metadata_blocks(&self) -> usize {
+        self.meta.entries.iter().filter(|e| e.dirty).count()
+    }
+
     /// How many metadata blocks were written and waited for so far (every
     /// write made but those started by [`Self::start_metadata_writes`]).
     pub fn synchronous_writes(&self) -> u64 {

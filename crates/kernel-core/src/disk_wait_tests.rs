@@ -224,12 +224,18 @@ std::thread_local! {
 }
 
 /// Call `number` of `pid` made, after the metadata reads it waits for
-/// (each let finish on the test's device, at most 9 times).
+/// (each let finish on the test's device, at most 9 times); a wait with
+/// no read in flight (for writes) is returned.
 fn made(k: &mut K, pid: u32, number: usize, args: [u64; 6]) -> crate::syscall::Dispatched {
     for _ in 0..9 {
+        let device = DEVICE.with(|d| d.borrow().clone());
         match k.system_call(pid, number, args) {
-            Err((SchedulerCall::AwaitMetadata, _)) => {
-                DEVICE.with(|d| d.borrow().as_ref().map(|d| d.finish(false)));
+            Err((SchedulerCall::AwaitMetadata, _))
+                if device.as_ref().is_some_and(|d| d.in_flight() > 0) =>
+            {
+                if let Some(d) = device.as_ref() {
+                    d.finish(false);
+                }
                 k.disk_step();
             }
             other => return other,
@@ -2318,4 +2324,99 @@ fn a_namespace_calls_change_reads_its_blocks_without_the_lock_first() {
         free + 4,
         "freed on the disk"
     );
+}
+
+/// A call that defers its writes finds the volume's cache with more dirty
+/// blocks than [`crate::metadata_reads::MOST_DIRTY_BEFORE_A_CALL`] (writes
+/// that failed): they are written first, the caller asleep, and the call
+/// is made after with none of its blocks written under the lock for want
+/// of room. With the disk failing them, it waits a bounded number of times.
+#[test]
+fn a_call_finding_the_cache_full_of_dirty_blocks_waits_for_their_writes_first() {
+    use crate::metadata_reads::{MOST_DIRTY_BEFORE_A_CALL, MOST_ROUNDS};
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    device.hold_writes();
+    let dirty = |k: &K| k.fs.disk.dirty_metadata_blocks();
+    let mut n = 0;
+    // New directories whose writes fail: a new dirty block each.
+    while dirty(&k) <= MOST_DIRTY_BEFORE_A_CALL {
+        let path = std::format!("/home/usuario/carpeta-{n:02}");
+        put_str(&mut k, pid, SCRATCH + 256, &path);
+        let call = made(&mut k, pid, lnr::MKDIR, [SCRATCH + 256, 0o755, 0, 0, 0, 0]);
+        assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
+        let result = settle(&device, &mut k, true, |k| k.flush_step(pid));
+        assert_eq!(result, Err(neoos_mm::Errno::Io));
+        n += 1;
+        assert!(n < 32, "dirty blocks: {}", dirty(&k));
+    }
+    let before = device.writes_at_once();
+    put_str(&mut k, pid, SCRATCH + 256, "/home/usuario/la-ultima");
+    let mkdir = [SCRATCH + 256, 0o755, 0, 0, 0, 0];
+    let call = made(&mut k, pid, lnr::MKDIR, mkdir);
+    assert!(
+        matches!(call, Err((SchedulerCall::AwaitMetadata, _))),
+        "waits for the dirty blocks first: {call:?}"
+    );
+    assert!(device.writes_in_flight() > 0, "their writes started");
+    assert!(
+        k.fs.lookup("/home/usuario/la-ultima").is_none(),
+        "not made yet"
+    );
+    device.finish_writes(false);
+    k.disk_step();
+    let call = made(&mut k, pid, lnr::MKDIR, mkdir);
+    assert!(
+        matches!(call, Err((SchedulerCall::FlushThen { result: Ok(0) }, _))),
+        "made: {call:?}"
+    );
+    assert_eq!(
+        settle(&device, &mut k, false, |k| k.flush_step(pid)),
+        Ok(())
+    );
+    assert_eq!(device.writes_at_once(), before, "nothing written at once");
+    assert_eq!(dirty(&k), 0);
+    let mut disk = device.remounted();
+    assert!(disk.lookup_path("usuario/la-ultima").is_ok());
+    assert!(disk.lookup_path("usuario/carpeta-00").is_ok());
+
+    // A disk that fails them: the call waits at most MOST_ROUNDS times.
+    while dirty(&k) <= MOST_DIRTY_BEFORE_A_CALL {
+        let path = std::format!("/home/usuario/otra-{n:02}");
+        put_str(&mut k, pid, SCRATCH + 256, &path);
+        let call = made(&mut k, pid, lnr::MKDIR, [SCRATCH + 256, 0o755, 0, 0, 0, 0]);
+        assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
+        assert_eq!(
+            settle(&device, &mut k, true, |k| k.flush_step(pid)),
+            Err(neoos_mm::Errno::Io)
+        );
+        n += 1;
+    }
+    put_str(&mut k, pid, SCRATCH + 256, "/home/usuario/tras-fallos");
+    let mut waits = 0;
+    let call = loop {
+        match made(&mut k, pid, lnr::MKDIR, mkdir) {
+            Err((SchedulerCall::AwaitMetadata, _)) => {
+                device.finish_writes(true);
+                k.disk_step();
+                waits += 1;
+                assert!(waits <= MOST_ROUNDS as usize, "bounded");
+            }
+            other => break other,
+        }
+    };
+    assert!(waits >= 1);
+    assert!(
+        matches!(call, Err((SchedulerCall::FlushThen { .. }, _))),
+        "{call:?}"
+    );
+    assert_eq!(
+        settle(&device, &mut k, false, |k| k.flush_step(pid)),
+        Ok(())
+    );
+    assert!(device
+        .remounted()
+        .lookup_path("usuario/tras-fallos")
+        .is_ok());
 }

@@ -40,6 +40,12 @@ use crate::syscall::{Completion, SchedulerCall, UserPtr};
 pub const MOST_BLOCKS: usize = 16;
 /// Most times one call waits for metadata reads before it is made anyway.
 pub const MOST_ROUNDS: u8 = 8;
+/// Most dirty blocks the volume's metadata cache may hold when a call
+/// that defers its writes is made (half the cache: a call changes fewer
+/// than the other half, so none of its blocks is written at once for
+/// want of room); with more, they are written first, the caller asleep
+/// ([`Kernel::room_for_deferred_writes`]).
+pub const MOST_DIRTY_BEFORE_A_CALL: usize = 16;
 
 /// The metadata reads in flight and the calls that waited for them.
 #[derive(Debug, Default)]
@@ -55,6 +61,9 @@ pub struct MetadataReads {
     /// The descriptor (process, number, file) each thread's `open` with
     /// `O_CREAT` installed, closed again if its writes fail.
     created: BTreeMap<Tid, (Pid, i64, neoos_mm::FileId)>,
+    /// How many times each thread's call waited for the dirty blocks to be
+    /// written before it ([`Kernel::room_for_deferred_writes`]).
+    room_waits: BTreeMap<Tid, u8>,
 }
 
 /// Where a namespace call made is in its writes and flush, without the
@@ -266,7 +275,10 @@ impl<P: Platform> Kernel<P> {
     /// Drops the round counts and flushes of threads gone.
     pub(crate) fn drop_gone_metadata_waiters(&mut self) {
         let metadata = &mut self.writebacks.metadata;
-        if metadata.rounds.is_empty() && metadata.flushes.is_empty() && metadata.created.is_empty()
+        if metadata.rounds.is_empty()
+            && metadata.flushes.is_empty()
+            && metadata.created.is_empty()
+            && metadata.room_waits.is_empty()
         {
             return;
         }
@@ -279,6 +291,9 @@ impl<P: Platform> Kernel<P> {
             .retain(|&tid, _| processes.thread(tid).is_some());
         metadata
             .created
+            .retain(|&tid, _| processes.thread(tid).is_some());
+        metadata
+            .room_waits
             .retain(|&tid, _| processes.thread(tid).is_some());
     }
 
@@ -329,6 +344,9 @@ impl<P: Platform> Kernel<P> {
         opens: bool,
         make: impl FnOnce(&mut Self) -> Completion,
     ) -> Completion {
+        if let Some(wait) = self.room_for_deferred_writes(pid) {
+            return Completion::Scheduler(wait);
+        }
         self.fs.disk.defer_flushes();
         let done = make(self);
         let owed = self.fs.disk.take_owed_flush();
@@ -361,6 +379,42 @@ impl<P: Platform> Kernel<P> {
             Some(synced) => Completion::Done(result.and_then(|v| synced.map(|()| v))),
             None => Completion::Scheduler(SchedulerCall::FlushThen { result }),
         }
+    }
+
+    /// Before a call of `pid` that defers its writes: when the volume's
+    /// cache holds more than [`MOST_DIRTY_BEFORE_A_CALL`] dirty blocks
+    /// (writes that failed, other calls' not written yet), their writes
+    /// started (no flush: the call's own comes after) and the wait after
+    /// which the call is made again, as for a metadata read (the same
+    /// rounds: after [`MOST_ROUNDS`] it is made as it is, a block with no
+    /// room written at once). The writes of the last try collected first.
+    /// `None`: make it now.
+    fn room_for_deferred_writes(&mut self, pid: Pid) -> Option<SchedulerCall> {
+        let tid = self.caller_tid(pid);
+        if self.writebacks.metadata.flushes.contains_key(&tid) && self.call_sync_step(tid).is_none()
+        {
+            // Still in flight (a wait ended early): wait again.
+            return Some(SchedulerCall::AwaitMetadata);
+        }
+        let waits = &mut self.writebacks.metadata.room_waits;
+        let waited = waits.get(&tid).copied().unwrap_or(0);
+        if self.fs.disk.dirty_metadata_blocks() <= MOST_DIRTY_BEFORE_A_CALL || waited >= MOST_ROUNDS
+        {
+            waits.remove(&tid);
+            return None;
+        }
+        let sync = CallSync {
+            id: 0,
+            stage: Stage::Waiting { flush: false },
+        };
+        self.writebacks.metadata.flushes.insert(tid, sync);
+        if self.call_sync_step(tid).is_some() {
+            // Written at once (or failed at once): no wait.
+            self.writebacks.metadata.room_waits.remove(&tid);
+            return None;
+        }
+        self.writebacks.metadata.room_waits.insert(tid, waited + 1);
+        Some(SchedulerCall::AwaitMetadata)
     }
 
     /// One step of thread `tid`'s wait for the metadata writes and device

@@ -336,6 +336,13 @@ impl Storage {
         Owed { writes, flush }
     }
 
+    /// How many of the volume's cached metadata blocks are dirty (0 with
+    /// no volume).
+    pub(crate) fn dirty_metadata_blocks(&self) -> usize {
+        self.volume()
+            .map_or(0, |home| home.fs.dirty_metadata_blocks())
+    }
+
     /// Writes the volume's dirty metadata and flushes its device now
     /// (waited for under the lock).
     pub(crate) fn flush_device(&self) -> Result<(), IoError> {

@@ -7,15 +7,17 @@
  * Each call is made under the lock with no write there; the blocks it
  * changed are then written, all started at once, then the device flushed,
  * the caller asleep meanwhile. A watcher thread reads /proc/meminfo in a
- * loop (disk_flight_watch.h). It must see, before the call returned, a
- * request count strictly between the counts before and after the call
- * with at least two requests sent and not answered by an interrupt (since
- * before the call): several writes on the device at once while a system
- * call ran. Written under the lock (as before), each write's interrupt
- * was taken before the lock was let go. In rounds (a new file each), at
- * most ROUNDS, for each call. None of their writes is waited for as it is
- * sent (/proc/meminfo's DiskSyncWrites: the writes made under the lock)
- * in any round.
+ * loop (disk_flight_watch.h). It must see, before the call returned,
+ * either a request count strictly between the counts before and after the
+ * call with at least two requests sent and not answered by an interrupt
+ * (since before the call): several writes on the device at once; or the
+ * call's last count (its flush sent) with the interrupt count below the
+ * one after the call: its flush on the device. Either while a system call
+ * of another thread ran. Written and flushed under the lock (as before),
+ * each request's interrupt was taken before the lock was let go. In
+ * rounds (a new file each), at most ROUNDS, for each call. None of their
+ * writes is waited for as it is sent (/proc/meminfo's DiskSyncWrites: the
+ * writes made under the lock) in any round.
  *
  * Hostile: a forked child opens a file with O_TRUNC, writes a byte and
  * closes it in a loop and is killed (SIGKILL) once its requests are seen
@@ -98,6 +100,7 @@ static int watched(enum call call, int n)
                                 : close(orphan);
     returned = 1;
     long after = meminfo_now("DiskRequests:");
+    long interrupts_after = meminfo_now("DiskInterrupts:");
     long sync_writes = meminfo_now("DiskSyncWrites:") - sync_before;
     stop = 1;
     CHECK(pthread_join(tid, 0) == 0);
@@ -110,21 +113,26 @@ static int watched(enum call call, int n)
         CHECK(stat(path, &st) == 0);
         CHECK(st.st_size == (call == TRUNC_OPEN ? 0 : CUT));
     }
-    int seen = 0;
+    int writes_seen = 0, flush_seen = 0;
     long most = 0;
     for (int s = 0; s < seen_count; s++) {
+        if (seen_returned[s])
+            continue;
         long in_flight = seen_requests[s] - seen_interrupts[s] - base;
-        if (seen_requests[s] > before && seen_requests[s] < after && !seen_returned[s]) {
+        if (seen_requests[s] > before && seen_requests[s] < after) {
             if (in_flight > most)
                 most = in_flight;
             if (in_flight >= 2)
-                seen = 1;
+                writes_seen = 1;
         }
+        if (seen_requests[s] == after && seen_interrupts[s] < interrupts_after)
+            flush_seen = 1;
     }
     printf("disk_linux_rest_wait: %s %s: requests %ld..%ld, %ld written under the lock, %d "
-           "changes seen, at most %ld in flight: %s\n",
+           "changes seen, at most %ld writes in flight, the flush in flight %s\n",
            call_names[call], path, before, after, sync_writes, seen_count, most,
-           seen ? "seen" : "not seen");
+           flush_seen ? "seen" : "not seen");
+    int seen = writes_seen || flush_seen;
     CHECK(after > before);
     CHECK(sync_before >= 0 && sync_writes == 0);
     if (call != CLOSE_ORPHAN)

@@ -7,14 +7,16 @@
  * Each open is made under the lock with no write there; the blocks it
  * changed are then written, all started at once, then the device is
  * flushed, the caller asleep meanwhile. A watcher thread calling
- * sys_meminfo in a loop (noting with each count whether the open had
- * returned) must see a disk request count past the one before the open
- * (the paths looked up first, so the open reads nothing before) while
- * the open had not returned: a call of another thread ran while the
- * open's requests were on the device. Written and flushed under the lock,
- * as before, the count went from before to after in one lock section,
- * seen only once the open had returned. In rounds (a new file each), at
- * most WATCH_ROUNDS, for each kind of open.
+ * sys_meminfo in a loop (noting with each change of the disk's request
+ * and interrupt counts whether the open had returned) must see, while the
+ * open had not returned, a request count strictly between the counts
+ * before and after it (its writes sent, its flush not: the paths are
+ * looked up first, so the open reads nothing before), or its last count
+ * with the interrupt count below the one after it (its flush on the
+ * device): a call of another thread ran while the open's requests were
+ * on the device. Written and flushed under the lock, as before, every
+ * request's interrupt was taken before the lock was let go. In rounds (a
+ * new file each), at most WATCH_ROUNDS, for each kind of open.
  *
  * Hostile: a child process (this program with argument "truncer") opens
  * a file with O_TRUNC, writes a byte and closes it in a loop; once its
@@ -35,36 +37,58 @@
 #define WATCH_ROUNDS 10
 
 static volatile int stop;
-/* Whether the watched open had returned, noted with each count seen. */
+/* Whether the watched open had returned, noted with each change seen. */
 static volatile int returned;
+static volatile long seen_interrupts[MOST_SEEN];
 static volatile int seen_returned[MOST_SEEN];
 
-/* The watcher: records each new disk request count it sees, with whether
- * the open had returned. */
+/* The watcher: records each change of the disk's request and interrupt
+ * counts, with whether the open had returned. */
 static int watcher(void *arg)
 {
     (void)arg;
-    long last = -2;
+    long last_r = -2, last_i = -2;
     while (!stop) {
         int done = returned;
-        int before = seen_count;
-        note_disk_requests(&last);
-        if (seen_count != before)
-            seen_returned[before] = done;
+        struct neo_meminfo mi;
+        if (sys_meminfo(&mi) != E_OK)
+            continue;
+        long r = (long)mi.disk_requests, i = (long)mi.disk_interrupts;
+        if ((r != last_r || i != last_i) && seen_count < MOST_SEEN) {
+            seen[seen_count] = r;
+            seen_interrupts[seen_count] = i;
+            seen_returned[seen_count] = done;
+            seen_count = seen_count + 1;
+            last_r = r;
+            last_i = i;
+        }
     }
     return 0;
 }
 
-/* Whether the watcher saw a count past `before` (one of the open's
- * requests sent) while the open had not returned. */
-static int seen_while_open(long before, long after)
+static long disk_interrupts(void)
 {
-    for (int i = 0; i < seen_count; i++)
-        if (seen[i] > before && seen[i] <= after && !seen_returned[i])
+    struct neo_meminfo mi = test_meminfo();
+    return (long)mi.disk_interrupts;
+}
+
+/* Whether the watcher saw, while the open had not returned, a request
+ * count strictly between `before` and `after` (its writes sent, its flush
+ * not) or the count `after` with fewer interrupts than `interrupts_after`
+ * (its flush sent and not done). */
+static int seen_while_open(long before, long after, long interrupts_after)
+{
+    for (int i = 0; i < seen_count; i++) {
+        if (seen_returned[i])
+            continue;
+        if (seen[i] > before && seen[i] < after)
             return 1;
+        if (seen[i] == after && seen_interrupts[i] < interrupts_after)
+            return 1;
+    }
     for (int i = 0; i < seen_count; i++)
-        printf("disk_neo_open_wait: the watcher saw %ld (%s)\n", seen[i],
-               seen_returned[i] ? "returned" : "not returned");
+        printf("disk_neo_open_wait: the watcher saw requests %ld interrupts %ld (%s)\n", seen[i],
+               seen_interrupts[i], seen_returned[i] ? "returned" : "not returned");
     return 0;
 }
 
@@ -141,7 +165,7 @@ static int open_round(int truncating, int n)
     int fd = sys_open(path, truncating ? O_WRONLY | O_TRUNC : O_RDWR | O_CREAT);
     returned = 1;
     long after = disk_requests();
-    sys_yield();
+    long interrupts_after = disk_interrupts();
     stop_watcher(tid);
     CHECK_GE(fd, 0);
     CHECK_EQ(sys_close(fd), E_OK);
@@ -150,7 +174,7 @@ static int open_round(int truncating, int n)
     printf("disk_neo_open_wait: %s %s: requests %ld..%ld, watcher saw %d counts\n",
            truncating ? "open O_TRUNC" : "open O_CREAT", path, before, after, seen_count);
     CHECK(after - before >= 2);
-    return seen_while_open(before, after);
+    return seen_while_open(before, after, interrupts_after);
 }
 
 static void truncer_forever(void)

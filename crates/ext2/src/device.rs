@@ -28,6 +28,10 @@ pub struct DeviceCounters {
     /// ([`BlockDevice::write_sectors`]: under the kernel lock), not
     /// started ([`BlockDevice::start_write`]).
     pub waited_writes: u64,
+    /// Read requests sent with the caller waiting for them
+    /// ([`BlockDevice::read_sectors`]: under the kernel lock), not started
+    /// ([`BlockDevice::start_read`]).
+    pub waited_reads: u64,
 }
 
 /// Storage addressed in 512-byte sectors.

@@ -36,6 +36,19 @@ pub(crate) enum ChangeOf {
     Release,
     /// Volume file `file` cut to `size` bytes.
     TruncateFile { file: FileId, size: u64 },
+    /// Volume file `file` freed if it is an orphan (its last close).
+    ReleaseFile { file: FileId },
+}
+
+/// The change a `close` of descriptor `d` may make: freeing its file,
+/// when that is an orphan on the volume (its last close frees it).
+pub(crate) fn close_change(d: crate::files::Descriptor) -> Option<ChangeOf> {
+    match d {
+        crate::files::Descriptor::File(f) if crate::mount::is_volume_file(f.file) => {
+            Some(ChangeOf::ReleaseFile { file: f.file })
+        }
+        _ => None,
+    }
 }
 
 /// The change of a NeoOS `open` with `mode`, if it may make one.
@@ -102,9 +115,16 @@ impl<P: Platform> Kernel<P> {
     /// walk has cached what that reads); `None` when it changes nothing
     /// there.
     fn change_of(&self, path: Option<&str>, change: ChangeOf) -> Option<Change> {
-        if let ChangeOf::TruncateFile { file, size } = change {
-            let ino = crate::mount::home_ino_of(file)?;
-            return Some(Change::Truncate { ino, size });
+        match change {
+            ChangeOf::TruncateFile { file, size } => {
+                let ino = crate::mount::home_ino_of(file)?;
+                return Some(Change::Truncate { ino, size });
+            }
+            ChangeOf::ReleaseFile { file } => {
+                let ino = crate::mount::home_ino_of(file)?;
+                return self.fs.is_orphan(file).then_some(Change::Release { ino });
+            }
+            _ => {}
         }
         let path = path?;
         crate::mount::below_home(path)?;
@@ -135,5 +155,24 @@ impl<P: Platform> Kernel<P> {
     fn create_change(&self, path: &str, directory: bool) -> Option<Change> {
         let dir = self.fs.volume_ino(crate::fs::parent_dir(path))?;
         Some(Change::Create { dir, directory })
+    }
+}
+
+impl<P: Platform> Kernel<P> {
+    /// Before a `close` of descriptor `fd` of `pid` whose file is an
+    /// orphan on the volume (the close may free it): the reads freeing it
+    /// makes, started, and the wait after which the close is made again.
+    /// `None` (the common case: no orphan) makes it now.
+    #[inline]
+    pub(crate) fn reads_before_close(
+        &mut self,
+        pid: crate::process::Pid,
+        fd: i64,
+    ) -> Option<crate::syscall::SchedulerCall> {
+        if self.fs.orphan_count() == 0 {
+            return None;
+        }
+        let change = close_change(self.descriptor(pid, fd).ok()?)?;
+        self.metadata_reads_for(pid, &[None, None], Some(change))
     }
 }

@@ -2158,8 +2158,9 @@ fn a_neo_creating_or_truncating_open_writes_without_the_lock() {
 }
 
 /// The last close of a file unlinked while open frees its inode and
-/// blocks with no write under the lock: the close's result waits for
-/// their writes and the flush (the close's own result, as before).
+/// blocks with no read or write under the lock: what freeing them reads
+/// is read first, the caller asleep; the close's result waits for their
+/// writes and the flush.
 #[test]
 fn a_last_close_that_reaps_an_orphan_writes_without_the_lock() {
     use neoos_abi::linux::nr as lnr;
@@ -2171,7 +2172,15 @@ fn a_last_close_that_reaps_an_orphan_writes_without_the_lock() {
     let free = device.remounted().free_blocks();
     device.hold_writes();
     let before = device.writes_at_once();
+    let reads = device.reads_at_once();
+    let first = k.system_call(pid, lnr::CLOSE, [fd as u64, 0, 0, 0, 0, 0]);
+    assert!(
+        matches!(first, Err((SchedulerCall::AwaitMetadata, _))),
+        "reads what freeing it reads first: {first:?}"
+    );
+    assert!(k.descriptor(pid, fd).is_ok(), "not closed while it waits");
     let call = made(&mut k, pid, lnr::CLOSE, [fd as u64, 0, 0, 0, 0, 0]);
+    assert_eq!(device.reads_at_once(), reads, "no read under the lock");
     assert!(
         matches!(call, Err((SchedulerCall::FlushThen { result: Ok(0) }, _))),
         "closed, the orphan's writes to wait for: {call:?}"

@@ -163,7 +163,7 @@ impl<P: Platform> Kernel<P> {
     /// The metadata reads before a call of `pid` naming `paths` and making
     /// `change` (its reads foreseen once the walks are cached:
     /// `crate::change_reads`).
-    fn metadata_reads_for(
+    pub(crate) fn metadata_reads_for(
         &mut self,
         pid: Pid,
         paths: &[Option<String>; 2],

@@ -137,6 +137,8 @@ static REQUESTS: AtomicU64 = AtomicU64::new(0);
 static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
 /// Write requests waited for as they were sent ([`VirtioDisk::write_sectors`]).
 static WAITED_WRITES: AtomicU64 = AtomicU64::new(0);
+/// Read requests waited for as they were sent ([`VirtioDisk::read_sectors`]).
+static WAITED_READS: AtomicU64 = AtomicU64::new(0);
 /// Interrupts on [`DISK_VECTOR`] in a row for which the device's ISR
 /// status said nothing (another device holding a shared line asserted).
 static UNCLAIMED_IN_A_ROW: AtomicU64 = AtomicU64::new(0);
@@ -211,6 +213,7 @@ pub fn counters() -> neoos_ext2::DeviceCounters {
         requests: REQUESTS.load(Ordering::Relaxed),
         interrupts: INTERRUPTS.load(Ordering::Relaxed),
         waited_writes: WAITED_WRITES.load(Ordering::Relaxed),
+        waited_reads: WAITED_READS.load(Ordering::Relaxed),
     }
 }
 
@@ -684,6 +687,7 @@ impl VirtioDisk {
         let mut sector = first;
         for chunk in buf.chunks_mut(MAX_REQUEST_BYTES) {
             let header = RequestHeader::new(REQUEST_IN, sector);
+            WAITED_READS.fetch_add(1, Ordering::Relaxed);
             self.request(&header, Payload::Read(chunk))?;
             sector += (chunk.len() / SECTOR_SIZE) as u64;
         }

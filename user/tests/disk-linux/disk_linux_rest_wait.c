@@ -17,7 +17,10 @@
  * each request's interrupt was taken before the lock was let go. In
  * rounds (a new file each), at most ROUNDS, for each call. None of their
  * writes is waited for as it is sent (/proc/meminfo's DiskSyncWrites: the
- * writes made under the lock) in any round.
+ * writes made under the lock) in any round, and none of their reads
+ * (DiskSyncReads): what the change reads beyond the path (the truncate's
+ * last block, the bitmaps, the blocks freeing the orphan) is read before
+ * the call is made, the caller asleep.
  *
  * Hostile: a forked child opens a file with O_TRUNC, writes a byte and
  * closes it in a loop and is killed (SIGKILL) once its requests are seen
@@ -93,6 +96,7 @@ static int watched(enum call call, int n)
     while (seen_count == 0)
         sched_yield();
     long sync_before = meminfo_now("DiskSyncWrites:");
+    long sync_reads_before = meminfo_now("DiskSyncReads:");
     long before = meminfo_now("DiskRequests:");
     long base = before - meminfo_now("DiskInterrupts:");
     int rc = call == TRUNC_OPEN ? open(path, O_WRONLY | O_TRUNC)
@@ -102,6 +106,7 @@ static int watched(enum call call, int n)
     long after = meminfo_now("DiskRequests:");
     long interrupts_after = meminfo_now("DiskInterrupts:");
     long sync_writes = meminfo_now("DiskSyncWrites:") - sync_before;
+    long sync_reads = meminfo_now("DiskSyncReads:") - sync_reads_before;
     stop = 1;
     CHECK(pthread_join(tid, 0) == 0);
     if (call == TRUNC_OPEN && rc >= 0)
@@ -128,13 +133,14 @@ static int watched(enum call call, int n)
         if (seen_requests[s] == after && seen_interrupts[s] < interrupts_after)
             flush_seen = 1;
     }
-    printf("disk_linux_rest_wait: %s %s: requests %ld..%ld, %ld written under the lock, %d "
-           "changes seen, at most %ld writes in flight, the flush in flight %s\n",
-           call_names[call], path, before, after, sync_writes, seen_count, most,
+    printf("disk_linux_rest_wait: %s %s: requests %ld..%ld, %ld written and %ld read under the "
+           "lock, %d changes seen, at most %ld writes in flight, the flush in flight %s\n",
+           call_names[call], path, before, after, sync_writes, sync_reads, seen_count, most,
            flush_seen ? "seen" : "not seen");
     int seen = writes_seen || flush_seen;
     CHECK(after > before);
     CHECK(sync_before >= 0 && sync_writes == 0);
+    CHECK(sync_reads_before >= 0 && sync_reads == 0);
     if (call != CLOSE_ORPHAN)
         CHECK(unlink(path) == 0);
     return seen;

@@ -157,6 +157,7 @@ pub fn meminfo(
         ("DiskRequests:", disk.requests),
         ("DiskInterrupts:", disk.interrupts),
         ("DiskSyncWrites:", disk.waited_writes),
+        ("DiskSyncReads:", disk.waited_reads),
         ("TlbShootdownIpis:", ipis.tlb_shootdown_ipis),
         ("TlbRemotePages:", ipis.remote_page_invalidations),
         ("TlbRemoteFull:", ipis.remote_full_flushes),
@@ -271,6 +272,7 @@ mod tests {
             requests: 9,
             interrupts: 4,
             waited_writes: 2,
+            waited_reads: 6,
         };
         let faults = SharedFaultCounters {
             resolved: 33,
@@ -281,6 +283,7 @@ mod tests {
         assert!(text.contains("\nDiskRequests:          9\n"));
         assert!(text.contains("\nDiskInterrupts:        4\n"));
         assert!(text.contains("\nDiskSyncWrites:        2\n"));
+        assert!(text.contains("\nDiskSyncReads:         6\n"));
         let tail: alloc::vec::Vec<&str> = text.lines().rev().take(11).collect();
         assert_eq!(
             tail,

@@ -78,6 +78,9 @@ impl<P: Platform> Kernel<P> {
             FileCall::Open { path, mode } => self
                 .heap_reserve_check()
                 .and_then(|_| self.open(pid, path, mode)),
+            FileCall::Close { fd } if let Some(wait) = self.reads_before_close(pid, fd) => {
+                return Completion::Scheduler(wait);
+            }
             FileCall::Close { fd } => match self.descriptor(pid, fd) {
                 Ok(Descriptor::File(f))
                     if crate::mount::is_volume_file(f.file)

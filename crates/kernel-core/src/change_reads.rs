@@ -34,6 +34,9 @@ pub(crate) enum ChangeOf {
     Create { directory: bool },
     /// What the call's first path names freed, unless something holds it.
     Release,
+    /// What the call's second path names freed (a `rename` over it),
+    /// unless something holds it.
+    ReleaseTarget,
     /// Volume file `file` cut to `size` bytes.
     TruncateFile { file: FileId, size: u64 },
     /// Volume file `file` freed if it is an orphan (its last close).
@@ -83,6 +86,7 @@ impl<P: Platform> Kernel<P> {
             }),
             LinuxCall::Mkdir { .. } => Some(ChangeOf::Create { directory: true }),
             LinuxCall::Unlink { .. } => Some(ChangeOf::Release),
+            LinuxCall::Rename { .. } => Some(ChangeOf::ReleaseTarget),
             LinuxCall::Ftruncate { fd, len } => match self.descriptor(pid, fd) {
                 Ok(crate::files::Descriptor::File(f)) if crate::mount::is_volume_file(f.file) => {
                     Some(ChangeOf::TruncateFile {
@@ -96,15 +100,19 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// The blocks `change` (of the call whose first path is `path`) will
-    /// read that are not cached (at most `most`): nothing when it makes no
-    /// change on the volume or will read nothing.
+    /// The blocks `change` (of the call naming `paths`) will read that are
+    /// not cached (at most `most`): nothing when it makes no change on the
+    /// volume or will read nothing.
     pub(crate) fn change_blocks_missing(
         &mut self,
-        path: Option<&str>,
+        paths: &[Option<alloc::string::String>; 2],
         change: ChangeOf,
         most: usize,
     ) -> alloc::vec::Vec<u32> {
+        let (path, change) = match change {
+            ChangeOf::ReleaseTarget => (paths[1].as_deref(), ChangeOf::Release),
+            change => (paths[0].as_deref(), change),
+        };
         match self.change_of(path, change) {
             Some(change) => self.fs.disk.home_blocks_to_change(change, most),
             None => alloc::vec::Vec::new(),

@@ -2429,3 +2429,34 @@ fn a_call_finding_the_cache_full_of_dirty_blocks_waits_for_their_writes_first() 
         .lookup_path("usuario/tras-fallos")
         .is_ok());
 }
+
+/// A `rename` over a file nothing holds frees it: what that reads (its
+/// block bitmap) is read first, asleep, and the rename reads nothing under
+/// the lock.
+#[test]
+fn a_rename_over_a_file_reads_what_freeing_it_reads_first() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    put_str(&mut k, pid, SCRATCH + 256, "/home/usuario/nuevo");
+    let creat = (neoos_abi::open::O_CREAT | 2) as u64;
+    let fd = lsys(
+        &mut k,
+        pid,
+        lnr::OPEN,
+        [SCRATCH + 256, creat, 0o644, 0, 0, 0],
+    );
+    assert!(fd >= 0);
+    assert_eq!(lsys(&mut k, pid, lnr::CLOSE, [fd as u64, 0, 0, 0, 0, 0]), 0);
+    let free = device.remounted().free_blocks();
+    device.hold_writes();
+    let rename = [SCRATCH + 256, SCRATCH, 0, 0, 0, 0];
+    let (result, waits, locked) =
+        linux_call_reading_first(&mut k, &device, pid, lnr::RENAME, rename);
+    assert_eq!(result, Ok(0));
+    assert!(waits >= 1, "the rename waited for the block bitmap");
+    assert_eq!(locked, 0, "the rename read nothing under the lock");
+    let mut disk = device.remounted();
+    assert_eq!(disk.free_blocks(), free + 4, "datos.bin's blocks freed");
+    assert!(disk.lookup_path("usuario/nuevo").is_err());
+}

@@ -177,7 +177,7 @@ impl<P: Platform> Kernel<P> {
         loop {
             let mut missing = self.blocks_missing(paths);
             if let (true, Some(change)) = (missing.is_empty(), change) {
-                missing = self.change_blocks_missing(paths[0].as_deref(), change, MOST_BLOCKS);
+                missing = self.change_blocks_missing(paths, change, MOST_BLOCKS);
             }
             let rounds = self
                 .writebacks

@@ -2460,3 +2460,39 @@ fn a_rename_over_a_file_reads_what_freeing_it_reads_first() {
     assert_eq!(disk.free_blocks(), free + 4, "datos.bin's blocks freed");
     assert!(disk.lookup_path("usuario/nuevo").is_err());
 }
+
+/// The last close of an orphan when the cache holds many dirty blocks is
+/// not made twice: the close is done when its reaping defers its writes,
+/// so no wait for room (which makes the call again) comes after it.
+#[test]
+fn a_close_reaping_an_orphan_is_never_made_again_for_room() {
+    use crate::metadata_reads::MOST_DIRTY_BEFORE_A_CALL;
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    let fd = lsys(&mut k, pid, lnr::OPEN, [SCRATCH, 0, 0, 0, 0, 0]);
+    assert!(fd >= 0);
+    assert_eq!(lsys(&mut k, pid, lnr::UNLINK, [SCRATCH, 0, 0, 0, 0, 0]), 0);
+    device.hold_writes();
+    let mut n = 0;
+    while k.fs.disk.dirty_metadata_blocks() <= MOST_DIRTY_BEFORE_A_CALL {
+        let path = std::format!("/home/usuario/carpeta-{n:02}");
+        put_str(&mut k, pid, SCRATCH + 256, &path);
+        let call = made(&mut k, pid, lnr::MKDIR, [SCRATCH + 256, 0o755, 0, 0, 0, 0]);
+        assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
+        let result = settle(&device, &mut k, true, |k| k.flush_step(pid));
+        assert_eq!(result, Err(neoos_mm::Errno::Io));
+        n += 1;
+        assert!(n < 32);
+    }
+    let call = made(&mut k, pid, lnr::CLOSE, [fd as u64, 0, 0, 0, 0, 0]);
+    assert!(
+        matches!(call, Err((SchedulerCall::FlushThen { result: Ok(0) }, _))),
+        "closed, its writes to wait for: {call:?}"
+    );
+    assert_eq!(
+        settle(&device, &mut k, false, |k| k.flush_step(pid)),
+        Ok(())
+    );
+    assert_eq!(k.fs.orphan_count(), 0, "the orphan freed by the one close");
+}

@@ -347,6 +347,17 @@ impl<P: Platform> Kernel<P> {
         if let Some(wait) = self.room_for_deferred_writes(pid) {
             return Completion::Scheduler(wait);
         }
+        self.made_flushing_after(pid, opens, make)
+    }
+
+    /// [`Self::call_flushing_after`] without the wait for room first: for
+    /// what cannot be made again (the reaping after a call already made).
+    pub(crate) fn made_flushing_after(
+        &mut self,
+        pid: Pid,
+        opens: bool,
+        make: impl FnOnce(&mut Self) -> Completion,
+    ) -> Completion {
         self.fs.disk.defer_flushes();
         let done = make(self);
         let owed = self.fs.disk.take_owed_flush();

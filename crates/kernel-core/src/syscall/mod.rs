@@ -517,7 +517,8 @@ impl<P: Platform> Kernel<P> {
             self.reap_orphans();
             return completion;
         }
-        self.call_flushing_after(pid, false, |k| {
+        // The call is made: no wait that would make it again.
+        self.made_flushing_after(pid, false, |k| {
             k.reap_orphans();
             completion
         })

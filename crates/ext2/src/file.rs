@@ -478,6 +478,7 @@ impl<D: BlockDevice> Ext2<D> {
                 .map_block_alloc_in_run(ino, inode, logical, leaf)
                 .and_then(|(block, _)| {
                     self.meta.forget(block);
+                    self.placed += 1;
                     add_block(&mut extents, block, i * block_size, block_size)
                 });
             if let Err(error) = placed {

@@ -81,6 +81,9 @@ pub struct Ext2<D: BlockDevice> {
     /// writes it first ([`Ext2::write_staged_data`]). At most
     /// [`MOST_STAGED_DATA`]; an entry written since is dropped at the next look.
     staged_data: Vec<u32>,
+    /// Blocks placed for a caller's data writes so far (in
+    /// [`Ext2::metadata_writes`]).
+    pub(crate) placed: u64,
     /// Metadata blocks written to the device and waited for (not started:
     /// [`Ext2::start_metadata_writes`]), for [`Ext2::synchronous_writes`].
     synchronous: u64,
@@ -111,6 +114,7 @@ impl<D: BlockDevice> Ext2<D> {
             defer_writes: false,
             deferred: 0,
             staged_data: Vec::new(),
+            placed: 0,
             synchronous: 0,
             sb,
         };
@@ -315,10 +319,13 @@ impl<D: BlockDevice> Ext2<D> {
         self.cached_only = cached_only;
     }
 
-    /// How many metadata writes were made so far: a block read from the
-    /// device while this number stays the same is what the disk holds.
+    /// How many metadata writes were made so far, and blocks placed for
+    /// a caller's data writes ([`Ext2::place_pages`]; a truncate's last
+    /// block, which [`Ext2::blocks_to_change`] lists, is a file's data): a
+    /// block read from the device while this number stays the same is
+    /// what the disk holds.
     pub fn metadata_writes(&self) -> u64 {
-        self.writes
+        self.writes + self.placed
     }
 
     /// The first sector of block `block`.
@@ -334,7 +341,7 @@ impl<D: BlockDevice> Ext2<D> {
     pub fn cache_read_block(&mut self, block: u32, bytes: Vec<u8>, writes: u64) -> bool {
         let fits = bytes.len() == self.sb.block_size as usize && block < self.sb.blocks_count;
         if !fits
-            || writes != self.writes
+            || writes != self.metadata_writes()
             || !self.meta.has_room()
             || self.meta.find(block).is_some()
         {

@@ -549,3 +549,27 @@ fn blocks_to_change_lists_what_a_change_reads_and_once_cached_it_reads_nothing()
         assert_fsck_clean(&image);
     }
 }
+
+/// A file's block read by a caller (a truncate's last block that
+/// `blocks_to_change` listed) is not cached when the block was placed for
+/// a data write meanwhile: the disk may hold newer bytes than were read.
+#[test]
+fn a_data_block_read_before_it_was_placed_for_a_write_is_not_cached() {
+    let scratch = Scratch::new("meta-placed");
+    let image = scratch.join("img");
+    mke2fs(&image, 4096, 8192, None, &[]);
+    let mut fs = Ext2::mount(CountingDevice::over(fs::read(&image).unwrap()), false).unwrap();
+    let ino = fs.create(ROOT_INO, b"datos", 0o644).unwrap();
+    fs.write_at(ino, 0, &[7u8; 3 * PAGE_SIZE]).unwrap();
+    fs.flush().unwrap();
+    let missing = fs.blocks_to_change(Change::Truncate { ino, size: 100 }, 16);
+    assert!(!missing.is_empty(), "the last block to read");
+    let writes = fs.metadata_writes();
+    fs.place_pages(ino, 0, 1).unwrap();
+    assert_eq!(read_into_cache(&mut fs, &missing, writes), 0, "refused");
+    let writes = fs.metadata_writes();
+    assert!(
+        read_into_cache(&mut fs, &missing, writes) > 0,
+        "read again: cached"
+    );
+}

@@ -1330,11 +1330,27 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: DISK_LINUX_SCENARIOS[11],
         run: disk_linux_holes_write_error,
     },
+    DiskScenario {
+        name: DISK_LINUX_SCENARIOS[12],
+        run: disk_linux_rest_waits,
+    },
+    DiskScenario {
+        name: DISK_LINUX_SCENARIOS[13],
+        run: disk_linux_rest_write_error,
+    },
+    DiskScenario {
+        name: "disk_neo_creating_and_truncating_opens_write_while_other_calls_run",
+        run: disk_neo_open_waits,
+    },
+    DiskScenario {
+        name: "disk_write_error_after_a_neo_creating_open_gives_e_io_with_the_file_made",
+        run: disk_neo_open_write_error,
+    },
 ];
 
 /// The disk scenarios whose programs are Linux (musl) programs of
 /// [`DISK_LINUX_DIR`].
-const DISK_LINUX_SCENARIOS: [&str; 12] = [
+const DISK_LINUX_SCENARIOS: [&str; 14] = [
     "disk_linux_namespace_operations_leave_a_clean_image_with_the_tree",
     "disk_wait_of_linux_pread_readv_preadv_lets_other_calls_run",
     "disk_read_error_gives_eio_to_linux_pread_and_a_short_count_to_readv",
@@ -1347,6 +1363,8 @@ const DISK_LINUX_SCENARIOS: [&str; 12] = [
     "disk_metadata_write_error_after_a_linux_unlink_gives_eio_and_is_written_later",
     "disk_linux_msync_filling_holes_and_a_read_through_an_indirect_block_wait_without_the_lock",
     "disk_metadata_write_error_of_an_msync_filling_holes_gives_eio_and_the_next_writes_it",
+    "disk_linux_truncating_open_truncate_and_orphan_close_write_while_other_calls_run",
+    "disk_write_error_of_a_truncates_zeroed_tail_gives_eio_and_is_written_later",
 ];
 /// The disk scenarios' Linux programs (built with musl, as `/bin/NAME`).
 const DISK_LINUX_DIR: &str = "user/tests/disk-linux";
@@ -2491,4 +2509,81 @@ fn holes_stored(n: usize) -> Vec<u8> {
         bytes[at..at + store.len()].copy_from_slice(store.as_bytes());
     }
     bytes
+}
+
+/// user/tests/disk-linux/disk_linux_rest_wait.c (musl): an open with
+/// O_TRUNC, a truncate inside a block and the last close of an unlinked
+/// file each have several writes seen on the device before they return,
+/// none written under the lock; a truncater killed in its loop; e2fsck
+/// clean.
+fn disk_linux_rest_waits(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let console = disk_boot(kernel, &image.0, None, "/bin/disk_linux_rest_wait", 0)?;
+    if !console.iter().any(|l| l == "disk_linux_rest_wait: done") {
+        let console = indent(tail(&console));
+        return Err(format!(
+            "disk_linux_rest_wait did not finish its checks:\n{console}"
+        ));
+    }
+    disk::e2fsck_clean(&image.0)
+}
+
+/// disk_linux_rest_wait.c's `eio` run under a rule failing the first
+/// write of datos.bin's block 1 once: the truncate to 4196 bytes gives EIO
+/// with its length, the chmod after writes the zeroed tail; the image is
+/// clean and holds datos.bin's first 4196 bytes, then zeros to 8192.
+fn disk_linux_rest_write_error(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let rules = fail_once(&image.0, "/usuario/datos.bin", "write_aio", &[1])?;
+    let program = "/bin/disk_linux_rest_wait:eio";
+    let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
+    if !console.iter().any(|l| l == "disk_linux_rest_wait: done") {
+        let console = indent(tail(&console));
+        return Err(format!(
+            "disk_linux_rest_wait eio did not finish its checks:\n{console}"
+        ));
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let mut expected = datos();
+    expected.truncate(4096 + 100);
+    expected.resize(8192, 0);
+    image_holds(&image.0, "/usuario/datos.bin", &expected)
+}
+
+/// user/tests/disk/disk_neo_open_wait.c on one CPU (the watcher runs
+/// while the opener sleeps): NeoOS opens with O_CREAT and O_TRUNC each
+/// seen with requests on the device before they return; a truncater
+/// killed in its loop ends with 137; e2fsck clean.
+fn disk_neo_open_waits(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let program = "/bin/disk_neo_open_wait";
+    let console = disk_boot_on(kernel, &image.0, None, program, 0, None, 1)?;
+    if !console.iter().any(|l| l == "disk_neo_open_wait: done") {
+        let console = indent(tail(&console));
+        return Err(format!(
+            "disk_neo_open_wait did not finish its checks:\n{console}"
+        ));
+    }
+    disk::e2fsck_clean(&image.0)
+}
+
+/// disk_neo_open_wait.c's `eio` run under a rule failing the first write
+/// of /usuario's directory block once: the creating open gives E_IO, the
+/// file is there after; the image is clean and holds its bytes.
+fn disk_neo_open_write_error(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let rules = fail_once(&image.0, "/usuario", "write_aio", &[0])?;
+    let program = "/bin/disk_neo_open_wait:eio";
+    let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
+    if !console
+        .iter()
+        .any(|l| l == "disk_neo_open_wait: eio: E_IO then the file is there")
+    {
+        let console = indent(tail(&console));
+        return Err(format!(
+            "disk_neo_open_wait eio did not report its run:\n{console}"
+        ));
+    }
+    disk::e2fsck_clean(&image.0)?;
+    image_holds(&image.0, "/usuario/nuevo-eio", b"eio!")
 }

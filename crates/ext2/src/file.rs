@@ -363,9 +363,11 @@ impl<D: BlockDevice> Ext2<D> {
             let tail = (size % block_size) as usize;
             if tail != 0 {
                 if let Some(block) = self.map_block(&inode, size / block_size)? {
-                    let mut contents = self.read_block(block)?;
-                    contents[tail..].fill(0);
-                    self.write_blocks(block, &contents)?;
+                    if !self.stage_data_tail(block, tail)? {
+                        let mut contents = self.read_block(block)?;
+                        contents[tail..].fill(0);
+                        self.write_blocks(block, &contents)?;
+                    }
                 }
             }
         } else {
@@ -412,6 +414,7 @@ impl<D: BlockDevice> Ext2<D> {
             else {
                 continue;
             };
+            self.write_staged_data(block, 1)?;
             add_block(&mut extents, block, i * block_size, block_size)?;
         }
         Ok(Placement { extents, inside })
@@ -475,6 +478,7 @@ impl<D: BlockDevice> Ext2<D> {
                 .map_block_alloc_in_run(ino, inode, logical, leaf)
                 .and_then(|(block, _)| {
                     self.meta.forget(block);
+                    self.placed += 1;
                     add_block(&mut extents, block, i * block_size, block_size)
                 });
             if let Err(error) = placed {

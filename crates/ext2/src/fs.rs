@@ -15,6 +15,11 @@ use alloc::vec::Vec;
 /// Inode number of the root directory.
 pub const ROOT_INO: u32 = 2;
 
+/// Most data blocks a truncate's zeroed tail leaves dirty in the metadata
+/// cache at once ([`Ext2::stage_data_tail`]); beyond, the tail is written
+/// at once.
+pub const MOST_STAGED_DATA: usize = 4;
+
 /// The metadata writes [`Ext2::start_metadata_writes`] started: each
 /// block and the change stamp its copy carries.
 #[derive(Debug, Default)]
@@ -71,6 +76,14 @@ pub struct Ext2<D: BlockDevice> {
     defer_writes: bool,
     /// Changes deferred so since [`Ext2::defer_metadata_writes`].
     deferred: u64,
+    /// Data blocks whose change (a truncate's zeroed tail) waits dirty in
+    /// the metadata cache ([`Ext2::stage_data_tail`]): a read of one
+    /// writes it first ([`Ext2::write_staged_data`]). At most
+    /// [`MOST_STAGED_DATA`]; an entry written since is dropped at the next look.
+    staged_data: Vec<u32>,
+    /// Blocks placed for a caller's data writes so far (in
+    /// [`Ext2::metadata_writes`]).
+    pub(crate) placed: u64,
     /// Metadata blocks written to the device and waited for (not started:
     /// [`Ext2::start_metadata_writes`]), for [`Ext2::synchronous_writes`].
     synchronous: u64,
@@ -105,6 +118,8 @@ impl<D: BlockDevice> Ext2<D> {
             writes: 0,
             defer_writes: false,
             deferred: 0,
+            staged_data: Vec::new(),
+            placed: 0,
             synchronous: 0,
             fresh: Vec::new(),
             sb,
@@ -300,8 +315,8 @@ impl<D: BlockDevice> Ext2<D> {
     /// [`Self::flush`]) writes them, so that its caller can wait for them
     /// without holding anything. Reads see the changes (a dirty block is
     /// never evicted); a block the cache has no room for is written at
-    /// once, as always. Only metadata: a file's data (a truncate's zeroed
-    /// tail) is written at once.
+    /// once, as always. A file's data only for a truncate's zeroed tail
+    /// ([`Self::stage_data_tail`]: written before any read of its block).
     pub fn defer_metadata_writes(&mut self) {
         self.defer_writes = true;
         self.deferred = 0;
@@ -343,10 +358,13 @@ impl<D: BlockDevice> Ext2<D> {
         self.cached_only = cached_only;
     }
 
-    /// How many metadata writes were made so far: a block read from the
-    /// device while this number stays the same is what the disk holds.
+    /// How many metadata writes were made so far, and blocks placed for
+    /// a caller's data writes ([`Ext2::place_pages`]; a truncate's last
+    /// block, which [`Ext2::blocks_to_change`] lists, is a file's data): a
+    /// block read from the device while this number stays the same is
+    /// what the disk holds.
     pub fn metadata_writes(&self) -> u64 {
-        self.writes
+        self.writes + self.placed
     }
 
     /// The first sector of block `block`.
@@ -362,7 +380,7 @@ impl<D: BlockDevice> Ext2<D> {
     pub fn cache_read_block(&mut self, block: u32, bytes: Vec<u8>, writes: u64) -> bool {
         let fits = bytes.len() == self.sb.block_size as usize && block < self.sb.blocks_count;
         if !fits
-            || writes != self.writes
+            || writes != self.metadata_writes()
             || !self.meta.has_room()
             || self.meta.find(block).is_some()
         {
@@ -487,6 +505,7 @@ impl<D: BlockDevice> Ext2<D> {
         if u64::from(block) + count > u64::from(self.sb.blocks_count) {
             return Err(Ext2Error::Corrupt("block run beyond the end"));
         }
+        self.write_staged_data(block, count as u32)?;
         let offset = self.block_offset(block)?;
         self.read_bytes(offset, buf)
     }
@@ -557,6 +576,63 @@ impl<D: BlockDevice> Ext2<D> {
         self.meta.entries[index].bytes[within..within + data.len()].copy_from_slice(data);
         self.meta.mark_dirty(index);
         Ok(true)
+    }
+
+    /// Zeroes data block `block` from byte `tail` on (a truncate's last
+    /// block) in its cached copy, marked dirty, while writes are deferred
+    /// ([`Self::defer_metadata_writes`]): written with the metadata, and
+    /// before any read of the block from the device. `false` when it is
+    /// not deferred, or neither the cache nor the list of such blocks has
+    /// room: the caller writes it now.
+    pub(crate) fn stage_data_tail(&mut self, block: u32, tail: usize) -> Result<bool> {
+        let size = self.sb.block_size as usize;
+        if !self.defer_writes || tail >= size {
+            return Ok(false);
+        }
+        let entries = &self.meta.entries;
+        self.staged_data
+            .retain(|&b| entries.iter().any(|e| e.block == b && e.dirty));
+        if self.staged_data.len() >= MOST_STAGED_DATA || self.staged_data.try_reserve(1).is_err() {
+            return Ok(false);
+        }
+        let mut zeros = Vec::new();
+        if zeros.try_reserve_exact(size - tail).is_err() {
+            return Ok(false);
+        }
+        zeros.resize(size - tail, 0);
+        if !self.stage_bytes(block, tail, &zeros)? {
+            return Ok(false);
+        }
+        if !self.staged_data.contains(&block) {
+            self.staged_data.push(block);
+        }
+        Ok(true)
+    }
+
+    /// Writes now the staged data blocks ([`Self::stage_data_tail`]) among
+    /// the `count` blocks from `block` still dirty, before a read of them
+    /// from the device (the device holds their old bytes). Nothing while
+    /// none is staged (the common case: one test).
+    pub(crate) fn write_staged_data(&mut self, block: u32, count: u32) -> Result<()> {
+        if self.staged_data.is_empty() || self.cached_only {
+            return Ok(());
+        }
+        let end = block.saturating_add(count);
+        let mut i = 0;
+        while i < self.staged_data.len() {
+            let staged = self.staged_data[i];
+            if staged < block || staged >= end {
+                i += 1;
+                continue;
+            }
+            self.staged_data.swap_remove(i);
+            if let Some(index) = self.meta.find(staged) {
+                if self.meta.entries[index].dirty {
+                    self.store_meta(index)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn read_block(&mut self, block: u32) -> Result<Vec<u8>> {
@@ -661,6 +737,17 @@ impl<D: BlockDevice> Ext2<D> {
         let desc = self.gdt[at..at + GROUP_DESC_SIZE].to_vec();
         self.write_meta_bytes(self.gdt_offset() + at as u64, &desc)?;
         self.store_super()
+    }
+
+    /// The blocks [`Self::store_group_and_super`] changes for `group`: the
+    /// one holding its descriptor, the superblock's.
+    pub(crate) fn group_and_super_blocks(&self, group: u32) -> [u32; 2] {
+        let block_size = u64::from(self.sb.block_size);
+        let descriptor = self.gdt_offset() + self.gd_at(group, 0) as u64;
+        [
+            (descriptor / block_size) as u32,
+            (SUPERBLOCK_OFFSET / block_size) as u32,
+        ]
     }
 
     pub(crate) fn store_super(&mut self) -> Result<()> {
@@ -842,7 +929,7 @@ impl<D: BlockDevice> Ext2<D> {
 
     /// The inode-table block holding inode `ino`, and the inode's byte
     /// offset in it.
-    fn inode_place(&self, ino: u32) -> Result<(u32, usize)> {
+    pub(crate) fn inode_place(&self, ino: u32) -> Result<(u32, usize)> {
         if ino == 0 || ino > self.sb.inodes_count {
             return Err(Ext2Error::Corrupt("inode number out of range"));
         }

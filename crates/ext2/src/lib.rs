@@ -21,6 +21,7 @@ mod dir;
 mod error;
 mod file;
 mod forecast;
+mod foresee;
 mod fs;
 mod layout;
 
@@ -30,4 +31,5 @@ pub use device::{
 pub use dir::DirEntry;
 pub use error::{Ext2Error, Result};
 pub use file::{Extent, FileType, Placement, Placing, Stat, PAGE_SIZE};
+pub use foresee::Change;
 pub use fs::{Ext2, MetadataWrites, ROOT_INO};

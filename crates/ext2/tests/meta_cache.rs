@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use neoos_ext2::{BlockDevice, DeviceError, Ext2, MemDevice, PAGE_SIZE, ROOT_INO};
+use neoos_ext2::{BlockDevice, Change, DeviceError, Ext2, MemDevice, PAGE_SIZE, ROOT_INO};
 use std::fs;
 use std::path::Path;
 
@@ -398,4 +398,178 @@ fn deferred_namespace_changes_write_nothing_until_started_and_then_leave_a_clean
         assert!(inside.contains(&"dentro".to_string()) && inside.contains(&"movido".to_string()));
         assert!(debugfs_stat(&image, "/kept").contains("0600"));
     }
+}
+
+/// A truncate inside a block while writes are deferred zeroes the block's
+/// tail in the cache, not on the disk: nothing is written until the
+/// queued start writes it with the metadata; a read of the block before
+/// that (the file grown again meanwhile) writes it first and reads zeros.
+#[test]
+fn a_deferred_truncates_zeroed_tail_is_written_with_the_metadata_or_before_a_read() {
+    for block_size in [1024u32, 4096] {
+        let scratch = Scratch::new("meta-tail");
+        let image = scratch.join("img");
+        mke2fs(&image, block_size, 8192, None, &[]);
+        let mut fs = Ext2::mount(CountingDevice::over(fs::read(&image).unwrap()), false).unwrap();
+        let ino = fs.create(ROOT_INO, b"datos", 0o644).unwrap();
+        let data: Vec<u8> = (0..3 * block_size).map(|i| (i % 251 + 1) as u8).collect();
+        fs.write_at(ino, 0, &data).unwrap();
+        fs.flush().unwrap();
+        let cut = u64::from(block_size) + 100;
+        for read_first in [false, true] {
+            fs.write_at(ino, 0, &data).unwrap();
+            fs.flush().unwrap();
+            let before = fs.device().counts().1;
+            let synchronous = fs.synchronous_writes();
+            fs.defer_metadata_writes();
+            fs.truncate(ino, cut).unwrap();
+            fs.truncate(ino, 2 * u64::from(block_size)).unwrap();
+            assert!(fs.end_deferred_writes());
+            assert_eq!(fs.device().counts().1, before, "nothing written");
+            assert_eq!(fs.synchronous_writes(), synchronous);
+            if !read_first {
+                let (written, result) = fs.start_metadata_writes_queued();
+                result.unwrap();
+                fs.end_metadata_writes(written, true);
+                assert_eq!(fs.synchronous_writes(), synchronous, "none at once");
+            }
+            let mut back = vec![0xffu8; 2 * block_size as usize];
+            assert_eq!(fs.read_at(ino, 0, &mut back).unwrap(), back.len());
+            assert_eq!(&back[..cut as usize], &data[..cut as usize]);
+            assert!(
+                back[cut as usize..].iter().all(|&b| b == 0),
+                "the tail reads zeros"
+            );
+            if read_first {
+                assert_eq!(
+                    fs.synchronous_writes(),
+                    synchronous + 1,
+                    "the tail written before the read"
+                );
+            }
+            fs.flush().unwrap();
+            snapshot(&fs, &image);
+            assert_fsck_clean(&image);
+        }
+    }
+}
+
+/// Reads what `change` will read, as the kernel does, until the look
+/// lists nothing (at most 8 rounds): the rounds it took.
+fn read_for_change(fs: &mut Ext2<CountingDevice>, change: Change) -> usize {
+    for round in 0..8 {
+        let reads = fs.device().counts().0;
+        let missing = fs.blocks_to_change(change, 16);
+        assert_eq!(fs.device().counts().0, reads, "the look read nothing");
+        if missing.is_empty() {
+            return round;
+        }
+        let writes = fs.metadata_writes();
+        assert!(
+            read_into_cache(fs, &missing, writes) > 0,
+            "cached: {missing:?}"
+        );
+    }
+    panic!("the look kept listing blocks");
+}
+
+/// The look at what a change will read ([`Ext2::blocks_to_change`])
+/// reads nothing; once what it lists is cached, the change made with its
+/// writes deferred, as the kernel makes it (a creation,
+/// a new directory, a truncate inside a block of a file with indirect
+/// blocks, the release of an unlinked file) reads nothing from the device,
+/// and the image is clean.
+#[test]
+fn blocks_to_change_lists_what_a_change_reads_and_once_cached_it_reads_nothing() {
+    for block_size in [1024u32, 4096] {
+        let scratch = Scratch::new("meta-change");
+        let image = scratch.join("img");
+        mke2fs(&image, block_size, 8192, None, &[]);
+        let mut fs = Ext2::mount(CountingDevice::over(fs::read(&image).unwrap()), false).unwrap();
+        let dir = fs.mkdir(ROOT_INO, b"d", 0o755).unwrap();
+        let big = fs.create(dir, b"big", 0o644).unwrap();
+        let data: Vec<u8> = (0..40 * block_size).map(|i| (i % 251 + 1) as u8).collect();
+        fs.write_at(big, 0, &data).unwrap();
+        let gone = fs.create(dir, b"gone", 0o644).unwrap();
+        fs.write_at(gone, 0, &data[..20 * block_size as usize])
+            .unwrap();
+        fs.flush().unwrap();
+        let bytes = fs.into_device().unwrap().mem().bytes().to_vec();
+
+        let mut fs = Ext2::mount(CountingDevice::over(bytes), false).unwrap();
+        assert_eq!(fs.lookup_path("d/big").unwrap(), big);
+        assert_eq!(fs.lookup_path("d/gone").unwrap(), gone);
+        let changes = [
+            Change::Create {
+                dir,
+                directory: false,
+            },
+            Change::Create {
+                dir,
+                directory: true,
+            },
+            Change::Truncate {
+                ino: big,
+                size: 13 * u64::from(block_size) + 7,
+            },
+            Change::Release { ino: gone },
+        ];
+        for change in changes {
+            let rounds = read_for_change(&mut fs, change);
+            assert!(rounds >= 1, "{change:?} had blocks to read");
+            let reads_made = fs.device().counts().0;
+            // As the kernel makes it: its writes deferred.
+            fs.defer_metadata_writes();
+            match change {
+                Change::Create {
+                    directory: false, ..
+                } => {
+                    fs.create(dir, b"nuevo", 0o644).unwrap();
+                }
+                Change::Create { .. } => {
+                    fs.mkdir(dir, b"nueva", 0o755).unwrap();
+                }
+                Change::Truncate { ino, size } => fs.truncate(ino, size).unwrap(),
+                Change::Release { ino } => {
+                    fs.hold(ino).unwrap();
+                    fs.unlink(dir, b"gone").unwrap();
+                    fs.release(ino).unwrap();
+                }
+            }
+            assert_eq!(
+                fs.device().counts().0,
+                reads_made,
+                "{change:?} read nothing (block size {block_size})"
+            );
+            fs.end_deferred_writes();
+            fs.flush().unwrap();
+        }
+        fs.flush().unwrap();
+        snapshot(&fs, &image);
+        assert_fsck_clean(&image);
+    }
+}
+
+/// A file's block read by a caller (a truncate's last block that
+/// `blocks_to_change` listed) is not cached when the block was placed for
+/// a data write meanwhile: the disk may hold newer bytes than were read.
+#[test]
+fn a_data_block_read_before_it_was_placed_for_a_write_is_not_cached() {
+    let scratch = Scratch::new("meta-placed");
+    let image = scratch.join("img");
+    mke2fs(&image, 4096, 8192, None, &[]);
+    let mut fs = Ext2::mount(CountingDevice::over(fs::read(&image).unwrap()), false).unwrap();
+    let ino = fs.create(ROOT_INO, b"datos", 0o644).unwrap();
+    fs.write_at(ino, 0, &[7u8; 3 * PAGE_SIZE]).unwrap();
+    fs.flush().unwrap();
+    let missing = fs.blocks_to_change(Change::Truncate { ino, size: 100 }, 16);
+    assert!(!missing.is_empty(), "the last block to read");
+    let writes = fs.metadata_writes();
+    fs.place_pages(ino, 0, 1).unwrap();
+    assert_eq!(read_into_cache(&mut fs, &missing, writes), 0, "refused");
+    let writes = fs.metadata_writes();
+    assert!(
+        read_into_cache(&mut fs, &missing, writes) > 0,
+        "read again: cached"
+    );
 }

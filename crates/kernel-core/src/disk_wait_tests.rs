@@ -218,6 +218,32 @@ fn mounted() -> (K, HeldReads, u32, u64, u64) {
     (k, device, pid, fd as u64, at as u64)
 }
 
+std::thread_local! {
+    /// The device of the test's volume ([`volume_cold`]), for [`made`].
+    static DEVICE: core::cell::RefCell<Option<HeldReads>> = const { core::cell::RefCell::new(None) };
+}
+
+/// Call `number` of `pid` made, after the metadata reads it waits for
+/// (each let finish on the test's device, at most 9 times); a wait with
+/// no read in flight (for writes) is returned.
+fn made(k: &mut K, pid: u32, number: usize, args: [u64; 6]) -> crate::syscall::Dispatched {
+    for _ in 0..9 {
+        let device = DEVICE.with(|d| d.borrow().clone());
+        match k.system_call(pid, number, args) {
+            Err((SchedulerCall::AwaitMetadata, _))
+                if device.as_ref().is_some_and(|d| d.in_flight() > 0) =>
+            {
+                if let Some(d) = device.as_ref() {
+                    d.finish(false);
+                }
+                k.disk_step();
+            }
+            other => return other,
+        }
+    }
+    panic!("call {number} kept waiting for metadata reads");
+}
+
 /// The kernel and device of [`mounted`], and a process; nothing of the
 /// volume cached but its superblock and group descriptors.
 fn volume_cold() -> (K, HeldReads, u32) {
@@ -241,6 +267,7 @@ fn volume_cold() -> (K, HeldReads, u32) {
     assert!(made.status.success());
     let device = HeldReads::default();
     device.0.lock().unwrap().image = Some(MemDevice::new(std::fs::read(&image).unwrap()));
+    DEVICE.with(|d| *d.borrow_mut() = Some(device.clone()));
     let _ = std::fs::remove_dir_all(&dir);
     let mut k = kernel();
     k.fs.mount_home(Box::new(device.clone())).unwrap();
@@ -553,7 +580,7 @@ fn a_last_close_whose_write_fails_gives_e_io_and_a_close_that_is_not_the_last_wr
 /// call made whose device flush waits for the disk: its result, the
 /// flush not waited for).
 fn lsys(k: &mut K, pid: u32, number: usize, args: [u64; 6]) -> i64 {
-    match k.system_call(pid, number, args) {
+    match made(k, pid, number, args) {
         Ok(rax) => rax,
         Err((SchedulerCall::FlushThen { result }, personality)) => personality.result(result),
         Err((SchedulerCall::FileWrite { fd, buf, count, at }, personality)) => personality.result(
@@ -1354,7 +1381,7 @@ fn a_failed_write_is_reported_to_its_own_write_back_when_another_steps_first() {
     let other = spawn(&mut k, None);
     let path = put_str(&mut k, other, SCRATCH, "/home/usuario/otro.bin");
     let create = (neoos_abi::open::O_RDWR | neoos_abi::open::O_CREAT) as u64;
-    let other_fd = sys(&mut k, other, nr::OPEN, [path, create, 0, 0, 0, 0]) as u64;
+    let other_fd = lsys(&mut k, other, nr::OPEN, [path, create, 0, 0, 0, 0]) as u64;
     let buf = SCRATCH + PAGE_SIZE;
     poke(&mut k, other, buf, b"the other file's page");
     assert_eq!(
@@ -1623,7 +1650,7 @@ fn a_linux_unlink_writes_its_metadata_then_flushes_without_the_lock() {
     let pid = linux_namer(&mut k);
     device.hold_writes();
     let before = device.writes_at_once();
-    let call = k.system_call(pid, lnr::UNLINK, [SCRATCH, 0, 0, 0, 0, 0]);
+    let call = made(&mut k, pid, lnr::UNLINK, [SCRATCH, 0, 0, 0, 0, 0]);
     assert!(
         matches!(call, Err((SchedulerCall::FlushThen { result: Ok(0) }, _))),
         "made, its writes to wait for: {call:?}"
@@ -1674,7 +1701,7 @@ fn a_linux_mkdir_and_rename_write_without_the_lock() {
     put_str(&mut k, pid, SCRATCH + 512, "/home/usuario/nueva/movido.bin");
     device.hold_writes();
     let before = device.writes_at_once();
-    let call = k.system_call(pid, lnr::MKDIR, [SCRATCH + 256, 0o755, 0, 0, 0, 0]);
+    let call = made(&mut k, pid, lnr::MKDIR, [SCRATCH + 256, 0o755, 0, 0, 0, 0]);
     assert!(matches!(
         call,
         Err((SchedulerCall::FlushThen { result: Ok(0) }, _))
@@ -1684,7 +1711,7 @@ fn a_linux_mkdir_and_rename_write_without_the_lock() {
     let result = settle(&device, &mut k, false, |k| k.flush_step(pid));
     assert_eq!(result, Ok(()));
     let rename = [SCRATCH, SCRATCH + 512, 0, 0, 0, 0];
-    let call = k.system_call(pid, lnr::RENAME, rename);
+    let call = made(&mut k, pid, lnr::RENAME, rename);
     assert!(matches!(
         call,
         Err((SchedulerCall::FlushThen { result: Ok(0) }, _))
@@ -1719,7 +1746,7 @@ fn a_linux_chmods_failed_write_or_flush_gives_eio_and_a_killed_waiter_leaves_not
     };
     let old_mode = mode_on_disk(&device);
     let chmod = [SCRATCH, 0o600, 0, 0, 0, 0];
-    let call = k.system_call(pid, lnr::CHMOD, chmod);
+    let call = made(&mut k, pid, lnr::CHMOD, chmod);
     assert!(matches!(
         call,
         Err((SchedulerCall::FlushThen { result: Ok(0) }, _))
@@ -1735,7 +1762,7 @@ fn a_linux_chmods_failed_write_or_flush_gives_eio_and_a_killed_waiter_leaves_not
     );
     assert_eq!(mode_on_disk(&device), old_mode);
     // A failed flush.
-    let call = k.system_call(pid, lnr::CHMOD, chmod);
+    let call = made(&mut k, pid, lnr::CHMOD, chmod);
     assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
     device.finish_writes(false);
     k.disk_step();
@@ -1750,13 +1777,13 @@ fn a_linux_chmods_failed_write_or_flush_gives_eio_and_a_killed_waiter_leaves_not
     assert_eq!(k.flush_step(pid), Some(Err(neoos_mm::Errno::Io)));
     // A killed waiter.
     let other = linux_namer(&mut k);
-    let call = k.system_call(other, lnr::CHMOD, [SCRATCH, 0o644, 0, 0, 0, 0]);
+    let call = made(&mut k, other, lnr::CHMOD, [SCRATCH, 0o644, 0, 0, 0, 0]);
     assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
     k.end(other, neoos_abi::status::KILLED);
     device.finish_writes(true);
     k.disk_step();
     assert_eq!(k.writebacks.metadata.flushes.len(), 0, "its record went");
-    let call = k.system_call(pid, lnr::CHMOD, chmod);
+    let call = made(&mut k, pid, lnr::CHMOD, chmod);
     assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
     let result = settle(&device, &mut k, false, |k| k.flush_step(pid));
     assert_eq!(result, Ok(()), "not failed by the dead one's");
@@ -1961,7 +1988,7 @@ fn a_namespace_calls_failed_write_is_written_at_power_off() {
     let (mut k, device, _) = volume();
     let pid = linux_namer(&mut k);
     device.hold_writes();
-    let call = k.system_call(pid, lnr::CHMOD, [SCRATCH, 0o600, 0, 0, 0, 0]);
+    let call = made(&mut k, pid, lnr::CHMOD, [SCRATCH, 0o600, 0, 0, 0, 0]);
     assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
     device.finish_writes(true);
     k.disk_step();
@@ -1989,7 +2016,12 @@ fn a_linux_creating_open_writes_without_the_lock_and_a_failed_write_takes_its_de
     device.hold_writes();
     let before = device.writes_at_once();
     let creat = (neoos_abi::open::O_CREAT | 2) as u64;
-    let call = k.system_call(pid, lnr::OPEN, [SCRATCH + 256, creat, 0o644, 0, 0, 0]);
+    let call = made(
+        &mut k,
+        pid,
+        lnr::OPEN,
+        [SCRATCH + 256, creat, 0o644, 0, 0, 0],
+    );
     let Err((SchedulerCall::FlushThen { result: Ok(fd) }, _)) = call else {
         panic!("made, its writes to wait for: {call:?}");
     };
@@ -2007,7 +2039,12 @@ fn a_linux_creating_open_writes_without_the_lock_and_a_failed_write_takes_its_de
     assert!(k.descriptor(pid, fd).is_ok(), "its descriptor kept");
     assert!(device.remounted().lookup_path("usuario/nuevo-1").is_ok());
 
-    let call = k.system_call(pid, lnr::OPEN, [SCRATCH + 512, creat, 0o644, 0, 0, 0]);
+    let call = made(
+        &mut k,
+        pid,
+        lnr::OPEN,
+        [SCRATCH + 512, creat, 0o644, 0, 0, 0],
+    );
     let Err((SchedulerCall::FlushThen { result: Ok(fd) }, _)) = call else {
         panic!("made, its writes to wait for: {call:?}");
     };
@@ -2442,4 +2479,450 @@ fn a_write_back_whose_object_changes_between_batches_syncs_without_the_lock() {
     // are the next write-back's).
     assert!(device.image_holds(b"new object's page 39"));
     assert_image_clean(&device);
+}
+
+/// The size of `usuario/datos.bin` on the disk (mounted afresh).
+fn size_on_disk(device: &HeldReads) -> u64 {
+    let mut disk = device.remounted();
+    let ino = disk.lookup_path("usuario/datos.bin").unwrap();
+    disk.stat(ino).unwrap().size
+}
+
+/// A Linux `open` with `O_TRUNC` makes no write under the lock: the
+/// truncation's blocks (inode, bitmaps) are written without it, then the
+/// flush, and only then its descriptor comes. When they fail it gives
+/// `EIO` and its descriptor is closed again (the file is truncated).
+#[test]
+fn a_linux_truncating_open_writes_without_the_lock_and_a_failed_write_takes_its_descriptor_back() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    device.hold_writes();
+    let before = device.writes_at_once();
+    let trunc = (neoos_abi::open::O_TRUNC | 2) as u64;
+    let call = made(&mut k, pid, lnr::OPEN, [SCRATCH, trunc, 0, 0, 0, 0]);
+    let Err((SchedulerCall::FlushThen { result: Ok(fd) }, _)) = call else {
+        panic!("made, its writes to wait for: {call:?}");
+    };
+    assert!(device.writes_in_flight() >= 2, "inode, bitmap");
+    assert_eq!(
+        device.writes_at_once() - before,
+        0,
+        "no write under the lock"
+    );
+    assert_eq!(size_on_disk(&device), 4 * PAGE_SIZE, "not on the disk yet");
+    let result = settle(&device, &mut k, false, |k| k.flush_step(pid));
+    assert_eq!(result, Ok(()));
+    assert!(k.descriptor(pid, fd).is_ok(), "its descriptor kept");
+    assert_eq!(size_on_disk(&device), 0, "truncated on the disk");
+    // A second truncating open whose writes fail: written into the file
+    // first, so that the truncation has blocks to free.
+    lsys(&mut k, pid, lnr::WRITE, [fd as u64, SCRATCH, 16, 0, 0, 0]);
+    let call = k.system_call(pid, lnr::FSYNC, [fd as u64, 0, 0, 0, 0, 0]);
+    assert!(matches!(call, Err((SchedulerCall::WriteBack, _))));
+    let settled = settle(&device, &mut k, false, |k| k.writeback_step(pid));
+    assert_eq!(settled, Ok(()));
+    assert_eq!(size_on_disk(&device), 16);
+    // (The write-back's placing of the new block wrote under the lock.)
+    let before = device.writes_at_once();
+    let call = made(&mut k, pid, lnr::OPEN, [SCRATCH, trunc, 0, 0, 0, 0]);
+    let Err((SchedulerCall::FlushThen { result: Ok(second) }, _)) = call else {
+        panic!("made, its writes to wait for: {call:?}");
+    };
+    device.finish_writes(true);
+    k.disk_step();
+    assert_eq!(k.flush_step(pid), Some(Err(neoos_mm::Errno::Io)));
+    assert!(
+        k.descriptor(pid, second).is_err(),
+        "its descriptor taken back"
+    );
+    assert!(k.descriptor(pid, fd).is_ok(), "the first one kept");
+    let file = datos(&k);
+    assert_eq!(k.file_io().size(file), 0, "the file truncated");
+    assert_eq!(device.writes_at_once() - before, 0);
+    k.release_kept_now();
+    assert_eq!(size_on_disk(&device), 0, "its blocks written later");
+}
+
+/// NeoOS `sys_open` with `O_CREAT` (a new file) and with `O_TRUNC` makes
+/// no write under the lock: its result waits for its writes and flush.
+/// A failed write gives `E_IO` and takes the descriptor back.
+#[test]
+fn a_neo_creating_or_truncating_open_writes_without_the_lock() {
+    let (mut k, device, pid) = volume();
+    put_str(&mut k, pid, SCRATCH, "/home/usuario/datos.bin");
+    put_str(&mut k, pid, SCRATCH + 256, "/home/usuario/nuevo-neo");
+    device.hold_writes();
+    let before = device.writes_at_once();
+    let creat = (neoos_abi::open::O_CREAT | neoos_abi::open::O_RDWR) as u64;
+    let call = made(&mut k, pid, nr::OPEN, [SCRATCH + 256, creat, 0, 0, 0, 0]);
+    let Err((SchedulerCall::FlushThen { result: Ok(fd) }, _)) = call else {
+        panic!("made, its writes to wait for: {call:?}");
+    };
+    assert!(device.writes_in_flight() >= 2, "directory block, inode");
+    assert!(device.remounted().lookup_path("usuario/nuevo-neo").is_err());
+    let result = settle(&device, &mut k, false, |k| k.flush_step(pid));
+    assert_eq!(result, Ok(()));
+    assert!(k.descriptor(pid, fd).is_ok());
+    assert!(device.remounted().lookup_path("usuario/nuevo-neo").is_ok());
+
+    let trunc = (neoos_abi::open::O_TRUNC | neoos_abi::open::O_RDWR) as u64;
+    let call = made(&mut k, pid, nr::OPEN, [SCRATCH, trunc, 0, 0, 0, 0]);
+    let Err((SchedulerCall::FlushThen { result: Ok(fd) }, _)) = call else {
+        panic!("made, its writes to wait for: {call:?}");
+    };
+    assert_eq!(size_on_disk(&device), 4 * PAGE_SIZE);
+    device.finish_writes(true);
+    k.disk_step();
+    assert_eq!(k.flush_step(pid), Some(Err(neoos_mm::Errno::Io)));
+    assert!(k.descriptor(pid, fd).is_err(), "its descriptor taken back");
+    let file = datos(&k);
+    assert_eq!(k.file_io().size(file), 0, "the file truncated");
+    // What the failed writes left dirty goes with the next call's writes.
+    let call = made(&mut k, pid, nr::OPEN, [SCRATCH, trunc, 0, 0, 0, 0]);
+    assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
+    let result = settle(&device, &mut k, false, |k| k.flush_step(pid));
+    assert_eq!(result, Ok(()));
+    assert_eq!(size_on_disk(&device), 0);
+    assert_eq!(device.writes_at_once() - before, 0, "none under the lock");
+}
+
+/// The last close of a file unlinked while open frees its inode and
+/// blocks with no read or write under the lock: what freeing them reads
+/// is read first, the caller asleep; the close's result waits for their
+/// writes and the flush.
+#[test]
+fn a_last_close_that_reaps_an_orphan_writes_without_the_lock() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    let fd = lsys(&mut k, pid, lnr::OPEN, [SCRATCH, 0, 0, 0, 0, 0]);
+    assert!(fd >= 0);
+    assert_eq!(lsys(&mut k, pid, lnr::UNLINK, [SCRATCH, 0, 0, 0, 0, 0]), 0);
+    let free = device.remounted().free_blocks();
+    device.hold_writes();
+    let before = device.writes_at_once();
+    let reads = device.reads_at_once();
+    let first = k.system_call(pid, lnr::CLOSE, [fd as u64, 0, 0, 0, 0, 0]);
+    assert!(
+        matches!(first, Err((SchedulerCall::AwaitMetadata, _))),
+        "reads what freeing it reads first: {first:?}"
+    );
+    assert!(k.descriptor(pid, fd).is_ok(), "not closed while it waits");
+    let call = made(&mut k, pid, lnr::CLOSE, [fd as u64, 0, 0, 0, 0, 0]);
+    assert_eq!(device.reads_at_once(), reads, "no read under the lock");
+    assert!(
+        matches!(call, Err((SchedulerCall::FlushThen { result: Ok(0) }, _))),
+        "closed, the orphan's writes to wait for: {call:?}"
+    );
+    assert_eq!(
+        device.writes_at_once() - before,
+        0,
+        "no write under the lock"
+    );
+    assert!(device.writes_in_flight() >= 2, "inode, bitmaps");
+    assert!(
+        k.descriptor(pid, fd).is_err(),
+        "the descriptor gone at once"
+    );
+    assert_eq!(
+        device.remounted().free_blocks(),
+        free,
+        "not freed on disk yet"
+    );
+    let result = settle(&device, &mut k, false, |k| k.flush_step(pid));
+    assert_eq!(result, Ok(()));
+    assert_eq!(
+        device.remounted().free_blocks(),
+        free + 4,
+        "its 4 blocks freed on the disk"
+    );
+}
+
+/// A Linux `truncate` to a length inside a block zeroes that block's tail
+/// with no write under the lock (a file's data too): the zeros reach the
+/// disk before its result, and a later extension reads them back.
+#[test]
+fn a_truncates_zeroed_tail_is_written_without_the_lock() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    device.hold_writes();
+    let before = device.writes_at_once();
+    let cut = PAGE as u64 + 100;
+    let call = made(&mut k, pid, lnr::TRUNCATE, [SCRATCH, cut, 0, 0, 0, 0]);
+    assert!(
+        matches!(call, Err((SchedulerCall::FlushThen { result: Ok(0) }, _))),
+        "made, its writes to wait for: {call:?}"
+    );
+    assert_eq!(
+        device.writes_at_once() - before,
+        0,
+        "no write under the lock"
+    );
+    let result = settle(&device, &mut k, false, |k| k.flush_step(pid));
+    assert_eq!(result, Ok(()));
+    assert_eq!(size_on_disk(&device), cut);
+    let mut disk = device.remounted();
+    let ino = disk.lookup_path("usuario/datos.bin").unwrap();
+    let mut page = vec![0u8; PAGE];
+    disk.read_pages(ino, 1, &mut page).unwrap();
+    let expected: Vec<u8> = (PAGE..PAGE + 100).map(byte).collect();
+    assert_eq!(&page[..100], &expected[..]);
+    // Extended again, the bytes past the cut read as zeros.
+    let call = made(
+        &mut k,
+        pid,
+        lnr::TRUNCATE,
+        [SCRATCH, 2 * PAGE as u64, 0, 0, 0, 0],
+    );
+    assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
+    assert_eq!(
+        settle(&device, &mut k, false, |k| k.flush_step(pid)),
+        Ok(())
+    );
+    let mut disk = device.remounted();
+    disk.read_pages(ino, 1, &mut page).unwrap();
+    assert!(
+        page[100..].iter().all(|&b| b == 0),
+        "the tail zeroed on the disk"
+    );
+    assert_eq!(device.writes_at_once() - before, 0);
+}
+
+/// Makes Linux call `number` of `pid` until it is not sent to wait for
+/// metadata reads, then settles its writes: its result, how many times
+/// it waited, and the device reads made under the lock meanwhile.
+fn linux_call_reading_first(
+    k: &mut K,
+    device: &HeldReads,
+    pid: u32,
+    number: usize,
+    args: [u64; 6],
+) -> (Result<i64, neoos_mm::Errno>, usize, u64) {
+    let before = device.reads_at_once();
+    let (made, waits) = after_metadata_reads(k, device, pid, number, args, false);
+    let result = match made {
+        Ok(value) => Ok(value),
+        Err((SchedulerCall::FlushThen { result }, _)) => {
+            let synced = settle(device, k, false, |k| k.flush_step(pid));
+            result.and_then(|v| synced.map(|()| v))
+        }
+        Err((call, _)) => panic!("call {number}: {call:?}"),
+    };
+    (result, waits, device.reads_at_once() - before)
+}
+
+/// The reads a namespace call's change makes beyond its paths' walk (the
+/// bitmap and inode-table block an allocation picks, a truncate's last
+/// block and bitmap, those freeing an unlinked file) are made before it,
+/// with the caller asleep: the call is made again after and reads nothing
+/// under the lock.
+#[test]
+fn a_namespace_calls_change_reads_its_blocks_without_the_lock_first() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    device.hold_writes();
+    put_str(&mut k, pid, SCRATCH + 256, "/home/usuario/nuevo-1");
+    put_str(&mut k, pid, SCRATCH + 512, "/home/usuario/carpeta");
+    let cut = PAGE as u64 + 100;
+    let truncate = [SCRATCH, cut, 0, 0, 0, 0];
+    let (result, waits, locked) =
+        linux_call_reading_first(&mut k, &device, pid, lnr::TRUNCATE, truncate);
+    assert_eq!(result, Ok(0));
+    assert!(waits >= 1, "the truncate waited for its last block");
+    assert_eq!(locked, 0, "the truncate read nothing under the lock");
+    assert_eq!(size_on_disk(&device), cut);
+
+    let creat = (neoos_abi::open::O_CREAT | 2) as u64;
+    let open = [SCRATCH + 256, creat, 0o644, 0, 0, 0];
+    let (result, waits, locked) = linux_call_reading_first(&mut k, &device, pid, lnr::OPEN, open);
+    assert!(result.is_ok_and(|fd| fd >= 0));
+    assert!(waits >= 1, "the open waited for the inode bitmap");
+    assert_eq!(locked, 0, "the creating open read nothing under the lock");
+
+    let mkdir = [SCRATCH + 512, 0o755, 0, 0, 0, 0];
+    let (result, _, locked) = linux_call_reading_first(&mut k, &device, pid, lnr::MKDIR, mkdir);
+    assert_eq!(result, Ok(0));
+    assert_eq!(locked, 0, "mkdir read nothing under the lock");
+
+    // Another process's cache: cold again for the unlink's release.
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    device.hold_writes();
+    let free = device.remounted().free_blocks();
+    let unlink = [SCRATCH, 0, 0, 0, 0, 0];
+    let (result, waits, locked) =
+        linux_call_reading_first(&mut k, &device, pid, lnr::UNLINK, unlink);
+    assert_eq!(result, Ok(0));
+    assert!(waits >= 1, "the unlink waited for the bitmaps");
+    assert_eq!(locked, 0, "the unlink read nothing under the lock");
+    assert_eq!(
+        device.remounted().free_blocks(),
+        free + 4,
+        "freed on the disk"
+    );
+}
+
+/// A call that defers its writes finds the volume's cache with more dirty
+/// blocks than [`crate::metadata_reads::MOST_DIRTY_BEFORE_A_CALL`] (writes
+/// that failed): they are written first, the caller asleep, and the call
+/// is made after with none of its blocks written under the lock for want
+/// of room. With the disk failing them, it waits a bounded number of times.
+#[test]
+fn a_call_finding_the_cache_full_of_dirty_blocks_waits_for_their_writes_first() {
+    use crate::metadata_reads::{MOST_DIRTY_BEFORE_A_CALL, MOST_ROUNDS};
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    device.hold_writes();
+    let dirty = |k: &K| k.fs.disk.dirty_metadata_blocks();
+    let mut n = 0;
+    // New directories whose writes fail: a new dirty block each.
+    while dirty(&k) <= MOST_DIRTY_BEFORE_A_CALL {
+        let path = std::format!("/home/usuario/carpeta-{n:02}");
+        put_str(&mut k, pid, SCRATCH + 256, &path);
+        let call = made(&mut k, pid, lnr::MKDIR, [SCRATCH + 256, 0o755, 0, 0, 0, 0]);
+        assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
+        let result = settle(&device, &mut k, true, |k| k.flush_step(pid));
+        assert_eq!(result, Err(neoos_mm::Errno::Io));
+        n += 1;
+        assert!(n < 32, "dirty blocks: {}", dirty(&k));
+    }
+    let before = device.writes_at_once();
+    put_str(&mut k, pid, SCRATCH + 256, "/home/usuario/la-ultima");
+    let mkdir = [SCRATCH + 256, 0o755, 0, 0, 0, 0];
+    let call = made(&mut k, pid, lnr::MKDIR, mkdir);
+    assert!(
+        matches!(call, Err((SchedulerCall::AwaitMetadata, _))),
+        "waits for the dirty blocks first: {call:?}"
+    );
+    assert!(device.writes_in_flight() > 0, "their writes started");
+    assert!(
+        k.fs.lookup("/home/usuario/la-ultima").is_none(),
+        "not made yet"
+    );
+    device.finish_writes(false);
+    k.disk_step();
+    let call = made(&mut k, pid, lnr::MKDIR, mkdir);
+    assert!(
+        matches!(call, Err((SchedulerCall::FlushThen { result: Ok(0) }, _))),
+        "made: {call:?}"
+    );
+    assert_eq!(
+        settle(&device, &mut k, false, |k| k.flush_step(pid)),
+        Ok(())
+    );
+    assert_eq!(device.writes_at_once(), before, "nothing written at once");
+    assert_eq!(dirty(&k), 0);
+    let mut disk = device.remounted();
+    assert!(disk.lookup_path("usuario/la-ultima").is_ok());
+    assert!(disk.lookup_path("usuario/carpeta-00").is_ok());
+
+    // A disk that fails them: the call waits at most MOST_ROUNDS times.
+    while dirty(&k) <= MOST_DIRTY_BEFORE_A_CALL {
+        let path = std::format!("/home/usuario/otra-{n:02}");
+        put_str(&mut k, pid, SCRATCH + 256, &path);
+        let call = made(&mut k, pid, lnr::MKDIR, [SCRATCH + 256, 0o755, 0, 0, 0, 0]);
+        assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
+        assert_eq!(
+            settle(&device, &mut k, true, |k| k.flush_step(pid)),
+            Err(neoos_mm::Errno::Io)
+        );
+        n += 1;
+    }
+    put_str(&mut k, pid, SCRATCH + 256, "/home/usuario/tras-fallos");
+    let mut waits = 0;
+    let call = loop {
+        match made(&mut k, pid, lnr::MKDIR, mkdir) {
+            Err((SchedulerCall::AwaitMetadata, _)) => {
+                device.finish_writes(true);
+                k.disk_step();
+                waits += 1;
+                assert!(waits <= MOST_ROUNDS as usize, "bounded");
+            }
+            other => break other,
+        }
+    };
+    assert!(waits >= 1);
+    assert!(
+        matches!(call, Err((SchedulerCall::FlushThen { .. }, _))),
+        "{call:?}"
+    );
+    assert_eq!(
+        settle(&device, &mut k, false, |k| k.flush_step(pid)),
+        Ok(())
+    );
+    assert!(device
+        .remounted()
+        .lookup_path("usuario/tras-fallos")
+        .is_ok());
+}
+
+/// A `rename` over a file nothing holds frees it: what that reads (its
+/// block bitmap) is read first, asleep, and the rename reads nothing under
+/// the lock.
+#[test]
+fn a_rename_over_a_file_reads_what_freeing_it_reads_first() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    put_str(&mut k, pid, SCRATCH + 256, "/home/usuario/nuevo");
+    let creat = (neoos_abi::open::O_CREAT | 2) as u64;
+    let fd = lsys(
+        &mut k,
+        pid,
+        lnr::OPEN,
+        [SCRATCH + 256, creat, 0o644, 0, 0, 0],
+    );
+    assert!(fd >= 0);
+    assert_eq!(lsys(&mut k, pid, lnr::CLOSE, [fd as u64, 0, 0, 0, 0, 0]), 0);
+    let free = device.remounted().free_blocks();
+    device.hold_writes();
+    let rename = [SCRATCH + 256, SCRATCH, 0, 0, 0, 0];
+    let (result, waits, locked) =
+        linux_call_reading_first(&mut k, &device, pid, lnr::RENAME, rename);
+    assert_eq!(result, Ok(0));
+    assert!(waits >= 1, "the rename waited for the block bitmap");
+    assert_eq!(locked, 0, "the rename read nothing under the lock");
+    let mut disk = device.remounted();
+    assert_eq!(disk.free_blocks(), free + 4, "datos.bin's blocks freed");
+    assert!(disk.lookup_path("usuario/nuevo").is_err());
+}
+
+/// The last close of an orphan when the cache holds many dirty blocks is
+/// not made twice: the close is done when its reaping defers its writes,
+/// so no wait for room (which makes the call again) comes after it.
+#[test]
+fn a_close_reaping_an_orphan_is_never_made_again_for_room() {
+    use crate::metadata_reads::MOST_DIRTY_BEFORE_A_CALL;
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let pid = linux_namer(&mut k);
+    let fd = lsys(&mut k, pid, lnr::OPEN, [SCRATCH, 0, 0, 0, 0, 0]);
+    assert!(fd >= 0);
+    assert_eq!(lsys(&mut k, pid, lnr::UNLINK, [SCRATCH, 0, 0, 0, 0, 0]), 0);
+    device.hold_writes();
+    let mut n = 0;
+    while k.fs.disk.dirty_metadata_blocks() <= MOST_DIRTY_BEFORE_A_CALL {
+        let path = std::format!("/home/usuario/carpeta-{n:02}");
+        put_str(&mut k, pid, SCRATCH + 256, &path);
+        let call = made(&mut k, pid, lnr::MKDIR, [SCRATCH + 256, 0o755, 0, 0, 0, 0]);
+        assert!(matches!(call, Err((SchedulerCall::FlushThen { .. }, _))));
+        let result = settle(&device, &mut k, true, |k| k.flush_step(pid));
+        assert_eq!(result, Err(neoos_mm::Errno::Io));
+        n += 1;
+        assert!(n < 32);
+    }
+    let call = made(&mut k, pid, lnr::CLOSE, [fd as u64, 0, 0, 0, 0, 0]);
+    assert!(
+        matches!(call, Err((SchedulerCall::FlushThen { result: Ok(0) }, _))),
+        "closed, its writes to wait for: {call:?}"
+    );
+    assert_eq!(
+        settle(&device, &mut k, false, |k| k.flush_step(pid)),
+        Ok(())
+    );
+    assert_eq!(k.fs.orphan_count(), 0, "the orphan freed by the one close");
 }

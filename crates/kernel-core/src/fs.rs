@@ -820,6 +820,11 @@ impl FileSystem {
         }
     }
 
+    /// Whether `file` is an orphan not freed yet (its last name gone).
+    pub fn is_orphan(&self, file: FileId) -> bool {
+        self.orphans.contains(&file)
+    }
+
     /// Orphans not freed yet.
     pub fn orphan_count(&self) -> usize {
         self.orphans.len()

@@ -14,6 +14,7 @@ extern crate alloc;
 extern crate std;
 
 mod buffer;
+mod change_reads;
 pub mod dirs;
 pub mod disk_wait;
 pub mod files;

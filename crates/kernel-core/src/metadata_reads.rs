@@ -29,6 +29,7 @@ use alloc::vec::Vec;
 
 use neoos_ext2::MetadataWrites;
 
+use crate::change_reads::ChangeOf;
 use crate::kernel::Kernel;
 use crate::linux::LinuxCall;
 use crate::platform::Platform;
@@ -39,6 +40,12 @@ use crate::syscall::{Completion, SchedulerCall, UserPtr};
 pub const MOST_BLOCKS: usize = 16;
 /// Most times one call waits for metadata reads before it is made anyway.
 pub const MOST_ROUNDS: u8 = 8;
+/// Most dirty blocks the volume's metadata cache may hold when a call
+/// that defers its writes is made (half the cache: a call changes fewer
+/// than the other half, so none of its blocks is written at once for
+/// want of room); with more, they are written first, the caller asleep
+/// ([`Kernel::room_for_deferred_writes`]).
+pub const MOST_DIRTY_BEFORE_A_CALL: usize = 16;
 
 /// The metadata reads in flight and the calls that waited for them.
 #[derive(Debug, Default)]
@@ -54,6 +61,9 @@ pub struct MetadataReads {
     /// The descriptor (process, number, file) each thread's `open` with
     /// `O_CREAT` installed, closed again if its writes fail.
     created: BTreeMap<Tid, (Pid, i64, neoos_mm::FileId)>,
+    /// How many times each thread's call waited for the dirty blocks to be
+    /// written before it ([`Kernel::room_for_deferred_writes`]).
+    room_waits: BTreeMap<Tid, u8>,
 }
 
 /// Where a namespace call made is in its writes and flush, without the
@@ -100,6 +110,7 @@ impl<P: Platform> Kernel<P> {
         &mut self,
         pid: Pid,
         path: UserPtr,
+        change: Option<ChangeOf>,
     ) -> Option<SchedulerCall> {
         if !self.fs.disk.home_mounted() {
             return None;
@@ -108,7 +119,7 @@ impl<P: Platform> Kernel<P> {
             .copy_string(pid, path, neoos_abi::limits::PATH_MAX)
             .ok();
         let paths = [path.and_then(|p| crate::fs::normalize(&p)), None];
-        self.metadata_reads_for(pid, &paths)
+        self.metadata_reads_for(pid, &paths, change)
     }
 
     /// [`Self::metadata_reads_of_path`] for a Linux call: those that name
@@ -136,6 +147,7 @@ impl<P: Platform> Kernel<P> {
                 | LinuxCall::Utimensat { .. }
                 | LinuxCall::Statfs { .. }
                 | LinuxCall::Getdents { .. }
+                | LinuxCall::Ftruncate { .. }
         );
         if let LinuxCall::Writev { fd, iov, count } = *call {
             return self.writev_reads_first(pid, fd, iov, count);
@@ -144,14 +156,18 @@ impl<P: Platform> Kernel<P> {
             return None;
         }
         let paths = self.linux_call_paths(pid, call);
-        self.metadata_reads_for(pid, &paths)
+        let change = self.linux_call_change(pid, call);
+        self.metadata_reads_for(pid, &paths, change)
     }
 
-    /// The metadata reads before a call of `pid` naming `paths`.
-    fn metadata_reads_for(
+    /// The metadata reads before a call of `pid` naming `paths` and making
+    /// `change` (its reads foreseen once the walks are cached:
+    /// `crate::change_reads`).
+    pub(crate) fn metadata_reads_for(
         &mut self,
         pid: Pid,
         paths: &[Option<String>; 2],
+        change: Option<ChangeOf>,
     ) -> Option<SchedulerCall> {
         // Reads finished since the disk was last looked at: cached first.
         if !self.writebacks.metadata.in_flight.is_empty() {
@@ -159,7 +175,10 @@ impl<P: Platform> Kernel<P> {
         }
         let tid = self.caller_tid(pid);
         loop {
-            let missing = self.blocks_missing(paths);
+            let mut missing = self.blocks_missing(paths);
+            if let (true, Some(change)) = (missing.is_empty(), change) {
+                missing = self.change_blocks_missing(paths, change, MOST_BLOCKS);
+            }
             let rounds = self
                 .writebacks
                 .metadata
@@ -256,7 +275,10 @@ impl<P: Platform> Kernel<P> {
     /// Drops the round counts and flushes of threads gone.
     pub(crate) fn drop_gone_metadata_waiters(&mut self) {
         let metadata = &mut self.writebacks.metadata;
-        if metadata.rounds.is_empty() && metadata.flushes.is_empty() && metadata.created.is_empty()
+        if metadata.rounds.is_empty()
+            && metadata.flushes.is_empty()
+            && metadata.created.is_empty()
+            && metadata.room_waits.is_empty()
         {
             return;
         }
@@ -270,24 +292,22 @@ impl<P: Platform> Kernel<P> {
         metadata
             .created
             .retain(|&tid, _| processes.thread(tid).is_some());
+        metadata
+            .room_waits
+            .retain(|&tid, _| processes.thread(tid).is_some());
     }
 
     /// A Linux call that changes names or attributes on the volume
     /// (`unlink`, `rmdir`, `rename`, `mkdir`, `chmod`, `utimensat`,
-    /// `truncate`, a creating `open`), made under the lock as before but for its metadata
-    /// writes and device flush: the blocks it changed are left dirty in the
-    /// volume's cache ([`neoos_ext2::Ext2::defer_metadata_writes`]), and its
-    /// result waits without the lock ([`SchedulerCall::FlushThen`],
-    /// [`Self::flush_step`]) for their writes, then for the flush it owes,
-    /// `EIO` if either fails (the call is made all the same: its blocks
-    /// stay dirty, written by the next sync). An `open` with `O_CREAT` (not
-    /// `O_TRUNC`) that creates its file too: its descriptor is closed
-    /// again when the writes fail (the file is made; `EIO`). Not `open`
-    /// with `O_TRUNC`: its flush stays under the lock.
+    /// `truncate`, an `open` with `O_CREAT` or `O_TRUNC`), made under the
+    /// lock as before but for its metadata writes and device flush:
+    /// [`Self::call_flushing_after`]. An `open` has its descriptor closed
+    /// again when the writes fail (the file is made, or truncated; `EIO`).
     pub(crate) fn linux_call_flushing_after(&mut self, pid: Pid, call: LinuxCall) -> Completion {
-        let creates = matches!(call, LinuxCall::Open { flags, .. }
-            if flags & neoos_abi::open::O_CREAT != 0 && flags & neoos_abi::open::O_TRUNC == 0);
-        let changes = creates
+        use neoos_abi::open::{O_CREAT, O_TRUNC};
+        let opens = matches!(call, LinuxCall::Open { flags, .. }
+            if flags & (O_CREAT | O_TRUNC) != 0);
+        let changes = opens
             || matches!(
                 call,
                 LinuxCall::Unlink { .. }
@@ -302,21 +322,55 @@ impl<P: Platform> Kernel<P> {
         if !changes || !self.fs.disk.home_mounted() {
             return self.linux_call_made(pid, call);
         }
+        self.call_flushing_after(pid, opens, |k| k.linux_call_made(pid, call))
+    }
+
+    /// Makes call `make` of `pid`, one that may change the volume (a
+    /// namespace call of either personality, a close that frees an
+    /// orphan), under the lock as before but for its metadata writes and
+    /// device flush: the blocks it changed are left dirty in the volume's
+    /// cache ([`neoos_ext2::Ext2::defer_metadata_writes`]), and its result
+    /// waits without the lock ([`SchedulerCall::FlushThen`],
+    /// [`Self::flush_step`]) for their writes, then for the flush it owes,
+    /// `EIO` if either fails (the call is made all the same: its blocks
+    /// stay dirty, written by the next sync). `opens`: the call's result
+    /// is a descriptor, closed again when the writes fail. A call that
+    /// fails (with an error only Linux names; an `Errno` one waits as a
+    /// success does) changed nothing to make durable: it returns at once,
+    /// whatever it left dirty written by the next sync.
+    pub(crate) fn call_flushing_after(
+        &mut self,
+        pid: Pid,
+        opens: bool,
+        make: impl FnOnce(&mut Self) -> Completion,
+    ) -> Completion {
+        if let Some(wait) = self.room_for_deferred_writes(pid) {
+            return Completion::Scheduler(wait);
+        }
+        self.made_flushing_after(pid, opens, make)
+    }
+
+    /// [`Self::call_flushing_after`] without the wait for room first: for
+    /// what cannot be made again (the reaping after a call already made).
+    pub(crate) fn made_flushing_after(
+        &mut self,
+        pid: Pid,
+        opens: bool,
+        make: impl FnOnce(&mut Self) -> Completion,
+    ) -> Completion {
         self.fs.disk.defer_flushes();
-        let done = self.linux_call_made(pid, call);
+        let done = make(self);
         let owed = self.fs.disk.take_owed_flush();
         if !owed.writes && !owed.flush {
             return done;
         }
         let Completion::Done(result) = done else {
-            // Not a result the scheduler side carries: written and flushed here.
-            return match self.fs.disk.flush_device() {
-                Ok(()) => done,
-                Err(_) => Completion::Done(Err(neoos_mm::Errno::Io)),
-            };
+            // Failed with an error only Linux names (nothing to make
+            // durable), or a scheduler call (none of those defers).
+            return done;
         };
         let tid = self.caller_tid(pid);
-        if creates {
+        if opens {
             if let Ok(fd) = result {
                 if let Ok(crate::files::Descriptor::File(f)) = self.descriptor(pid, fd) {
                     self.writebacks
@@ -336,6 +390,42 @@ impl<P: Platform> Kernel<P> {
             Some(synced) => Completion::Done(result.and_then(|v| synced.map(|()| v))),
             None => Completion::Scheduler(SchedulerCall::FlushThen { result }),
         }
+    }
+
+    /// Before a call of `pid` that defers its writes: when the volume's
+    /// cache holds more than [`MOST_DIRTY_BEFORE_A_CALL`] dirty blocks
+    /// (writes that failed, other calls' not written yet), their writes
+    /// started (no flush: the call's own comes after) and the wait after
+    /// which the call is made again, as for a metadata read (the same
+    /// rounds: after [`MOST_ROUNDS`] it is made as it is, a block with no
+    /// room written at once). The writes of the last try collected first.
+    /// `None`: make it now.
+    fn room_for_deferred_writes(&mut self, pid: Pid) -> Option<SchedulerCall> {
+        let tid = self.caller_tid(pid);
+        if self.writebacks.metadata.flushes.contains_key(&tid) && self.call_sync_step(tid).is_none()
+        {
+            // Still in flight (a wait ended early): wait again.
+            return Some(SchedulerCall::AwaitMetadata);
+        }
+        let waits = &mut self.writebacks.metadata.room_waits;
+        let waited = waits.get(&tid).copied().unwrap_or(0);
+        if self.fs.disk.dirty_metadata_blocks() <= MOST_DIRTY_BEFORE_A_CALL || waited >= MOST_ROUNDS
+        {
+            waits.remove(&tid);
+            return None;
+        }
+        let sync = CallSync {
+            id: 0,
+            stage: Stage::Waiting { flush: false },
+        };
+        self.writebacks.metadata.flushes.insert(tid, sync);
+        if self.call_sync_step(tid).is_some() {
+            // Written at once (or failed at once): no wait.
+            self.writebacks.metadata.room_waits.remove(&tid);
+            return None;
+        }
+        self.writebacks.metadata.room_waits.insert(tid, waited + 1);
+        Some(SchedulerCall::AwaitMetadata)
     }
 
     /// One step of thread `tid`'s wait for the metadata writes and device

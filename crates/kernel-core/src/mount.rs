@@ -153,6 +153,14 @@ fn home_inode(file: FileId) -> Option<u32> {
         .and_then(|ino| u32::try_from(ino).ok())
 }
 
+/// The inode of volume file `file` (`None` for any other file).
+pub(crate) fn home_ino_of(file: FileId) -> Option<u32> {
+    if !is_volume_file(file) {
+        return None;
+    }
+    home_inode(file)
+}
+
 /// The part of a normalized path below [`HOME`] (`/` for `/home` itself),
 /// `None` for a path outside it.
 pub fn below_home(path: &str) -> Option<&str> {
@@ -332,6 +340,13 @@ impl Storage {
             .volume()
             .is_ok_and(|mut home| home.fs.end_deferred_writes());
         Owed { writes, flush }
+    }
+
+    /// How many of the volume's cached metadata blocks are dirty (0 with
+    /// no volume).
+    pub(crate) fn dirty_metadata_blocks(&self) -> usize {
+        self.volume()
+            .map_or(0, |home| home.fs.dirty_metadata_blocks())
     }
 
     /// Writes the volume's dirty metadata and flushes its device now
@@ -727,14 +742,6 @@ impl Storage {
         }
     }
 
-    /// How many metadata blocks of the volume hold changes the disk has
-    /// not seen (0 without a volume).
-    pub fn dirty_metadata_blocks(&self) -> usize {
-        self.volume()
-            .map(|home| home.fs.dirty_metadata_blocks())
-            .unwrap_or(0)
-    }
-
     /// Ends the metadata writes of [`Self::start_sync_writes`] (the device
     /// has none in flight): clean when `succeeded`, else still pending.
     pub fn end_sync_writes(&mut self, written: MetadataWrites, succeeded: bool) {
@@ -757,6 +764,19 @@ impl Storage {
     pub(crate) fn home_blocks_to_read(&self, rel: &str, most: usize) -> Vec<u32> {
         match self.volume() {
             Ok(mut home) => home.fs.blocks_to_read(rel, most),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// The blocks `change` will read that are not cached
+    /// ([`Ext2::blocks_to_change`], at most `most`); reads nothing.
+    pub(crate) fn home_blocks_to_change(
+        &self,
+        change: neoos_ext2::Change,
+        most: usize,
+    ) -> Vec<u32> {
+        match self.volume() {
+            Ok(mut home) => home.fs.blocks_to_change(change, most),
             Err(_) => Vec::new(),
         }
     }

@@ -56,16 +56,31 @@ impl<P: Platform> Kernel<P> {
                 self.read(pid, fd, buf, count)
             }
             FileCall::ReadConsole { buf, count } => return console_read(buf, count),
-            FileCall::Open { path, .. }
-            | FileCall::Stat { path, .. }
-            | FileCall::ReadDir { path, .. }
-                if let Some(wait) = self.metadata_reads_of_path(pid, path) =>
+            FileCall::Open { path, mode }
+                if let Some(wait) = self.metadata_reads_of_path(
+                    pid,
+                    path,
+                    crate::change_reads::neo_open_change(mode),
+                ) =>
             {
                 return Completion::Scheduler(wait);
+            }
+            FileCall::Stat { path, .. } | FileCall::ReadDir { path, .. }
+                if let Some(wait) = self.metadata_reads_of_path(pid, path, None) =>
+            {
+                return Completion::Scheduler(wait);
+            }
+            FileCall::Open { path, mode } if self.open_changes_volume(mode) => {
+                return self.call_flushing_after(pid, true, |k| {
+                    Completion::Done(k.heap_reserve_check().and_then(|_| k.open(pid, path, mode)))
+                });
             }
             FileCall::Open { path, mode } => self
                 .heap_reserve_check()
                 .and_then(|_| self.open(pid, path, mode)),
+            FileCall::Close { fd } if let Some(wait) = self.reads_before_close(pid, fd) => {
+                return Completion::Scheduler(wait);
+            }
             FileCall::Close { fd } => match self.descriptor(pid, fd) {
                 Ok(Descriptor::File(f))
                     if crate::mount::is_volume_file(f.file)
@@ -283,6 +298,14 @@ impl<P: Platform> Kernel<P> {
         count: usize,
     ) -> Result<(), Errno> {
         self.check_writable(pid, buf, count)
+    }
+
+    /// Whether a `sys_open` with `mode` may change the volume (it creates
+    /// or truncates): its metadata writes then wait without the lock
+    /// ([`Self::call_flushing_after`]).
+    fn open_changes_volume(&self, mode: i64) -> bool {
+        use neoos_abi::open::{O_CREAT, O_TRUNC};
+        mode & i64::from(O_CREAT | O_TRUNC) != 0 && self.fs.disk.home_mounted()
     }
 
     fn open(&mut self, pid: Pid, path: UserPtr, mode: i64) -> Result<i64, Errno> {

@@ -492,9 +492,36 @@ impl<P: Platform> Kernel<P> {
         if let Some(io) = self.volume_file_io(pid, &call) {
             return Err((io, personality));
         }
-        self.carry_out(pid, call)
+        let completion = self.carry_out(pid, call);
+        self.reap_after_call(pid, completion)
             .rax(personality)
             .map_err(|c| (c, personality))
+    }
+
+    /// [`Self::reap_released_orphans`] after call `completion` of `pid`
+    /// (O(1) unless a file object went): an orphan on the volume freed by
+    /// it (the last close of a file unlinked while open) has its inode and
+    /// blocks written without the lock, the call's result waiting for them
+    /// ([`Self::call_flushing_after`]).
+    #[inline]
+    fn reap_after_call(&mut self, pid: Pid, completion: Completion) -> Completion {
+        if !self.fs.orphans_may_be_free(self.memory.files_released()) {
+            return completion;
+        }
+        self.reap_orphans_flushing_after(pid, completion)
+    }
+
+    #[inline(never)]
+    fn reap_orphans_flushing_after(&mut self, pid: Pid, completion: Completion) -> Completion {
+        if !matches!(completion, Completion::Done(_)) || !self.fs.disk.home_mounted() {
+            self.reap_orphans();
+            return completion;
+        }
+        // The call is made: no wait that would make it again.
+        self.made_flushing_after(pid, false, |k| {
+            k.reap_orphans();
+            completion
+        })
     }
 
     /// `call` as a [`SchedulerCall::FileRead`] or
@@ -575,13 +602,18 @@ impl<P: Platform> Kernel<P> {
     #[inline]
     pub fn call(&mut self, pid: Pid, call: Call) -> Completion {
         self.reclaim_if_low();
-        self.carry_out(pid, call)
+        let completion = self.carry_out(pid, call);
+        // Unlinked files whose last descriptor or mapping this call let go
+        // (O(1) unless a file object went).
+        self.reap_released_orphans();
+        completion
     }
 
-    /// [`Self::call`] once the reclaim check is made.
+    /// [`Self::call`] once the reclaim check is made, without the reaping
+    /// of orphans after it (each caller's).
     #[inline]
     fn carry_out(&mut self, pid: Pid, call: Call) -> Completion {
-        let completion = match call {
+        match call {
             Call::Memory(MemoryCall::Mincore { addr, len, vec }) => {
                 Completion::Scheduler(SchedulerCall::Mincore { addr, len, vec })
             }
@@ -602,11 +634,7 @@ impl<P: Platform> Kernel<P> {
             Call::Processes(c) => self.process_call(pid, c),
             Call::Ipc(c) => Completion::Done(self.ipc_call(pid, c)),
             Call::Linux(c) => awaiting_unmap(self.linux_call(pid, c)),
-        };
-        // Unlinked files whose last descriptor or mapping this call let go
-        // (O(1) unless a file object went).
-        self.reap_released_orphans();
-        completion
+        }
     }
 
     /// `NoMem` when the kernel heap has no room above its reserve and the

@@ -7,7 +7,9 @@
 //! The faults taken here need nothing but the pages of one or two objects
 //! and an empty entry to fill:
 //! - the first touch of a private mapping's page whose top object exists,
-//!   shadows nothing and lacks the page: a new zero page;
+//!   shadows nothing and lacks the page: a new zero page (a private
+//!   mapping without its object yet first takes a spare one:
+//!   [`MemorySystem::with_spare_object`]);
 //! - a read (or execute) of a private file mapping's page its top object
 //!   lacks (a fork's shadowing aside) and the file has in its cache: the
 //!   file's page, mapped read-only (a write copies it up the exclusive
@@ -43,9 +45,9 @@
 
 use crate::address_space::AddressSpace;
 use crate::hw::{
-    page_floor, Access, AsId, Frame, ObjectId, PageTable, Prot, SharedFrames, VacantMap,
+    page_floor, Access, AsId, Frame, ObjectId, PageTable, Prot, SharedFrames, VacantMap, PAGE_SIZE,
 };
-use crate::mapping::Sharing;
+use crate::mapping::{Backing, Sharing};
 use crate::object::{Below, CachePage, MemoryObject, ObjectStore};
 use crate::page_map::PageMap;
 use crate::system::MemorySystem;
@@ -91,8 +93,16 @@ impl MemorySystem {
         let Some(space) = self.spaces.space_read_briefly(&id) else {
             return SharedFault::NeedsExclusive;
         };
-        let Some(page) = page_at(&space, va) else {
-            return SharedFault::NeedsExclusive;
+        // (The guard is held to the end, as said above.)
+        let (_space, page) = match page_at(&space, va) {
+            Some(page) => (space, page),
+            None => {
+                drop(space);
+                match self.with_spare_object(id, va) {
+                    Some(found) => found,
+                    None => return SharedFault::NeedsExclusive,
+                }
+            }
         };
         let Some(obj) = self.store.get(page.object) else {
             return SharedFault::NeedsExclusive;
@@ -111,6 +121,38 @@ impl MemorySystem {
         self.store.faults.fetch_add(1, Ordering::Relaxed);
         self.store.shared_faults.fetch_add(1, Ordering::Relaxed);
         SharedFault::Resolved
+    }
+}
+
+impl MemorySystem {
+    /// The first fault of a private mapping without its object yet (its
+    /// first touch): the mapping takes one of the spare objects the
+    /// exclusive sections make ahead ([`crate::object::ObjectStore`]'s
+    /// `spare_objects`), under the space's write lock, which then becomes a
+    /// read lock for the rest of the fault (so the object is made lazily, as
+    /// the exclusive way makes it: a mapping never touched has none).
+    /// `None` (nothing changed) when the lock stays taken, no mapping
+    /// without an object is at `va` or no spare is left.
+    #[cold]
+    #[inline(never)]
+    fn with_spare_object(
+        &self,
+        id: AsId,
+        va: u64,
+    ) -> Option<(spin::RwLockReadGuard<'_, AddressSpace>, FaultPage)> {
+        let mut space = self.spaces.space_write_briefly(&id)?;
+        let m = space.mapping_at_mut(va)?;
+        if m.sharing != Sharing::Private || m.backing.is_some() {
+            return None;
+        }
+        let object = self.take_spare_object()?;
+        m.backing = Some(Backing {
+            object,
+            first_page: m.start / PAGE_SIZE,
+        });
+        let space = space.downgrade();
+        let page = page_at(&space, va)?;
+        Some((space, page))
     }
 }
 

@@ -8,12 +8,11 @@
 //!
 //! The cases taken here change nothing but the space's mapping index, its
 //! free ranges and its page table's entries:
-//! - `mmap` of private anonymous memory where the placement finds room (no
-//!   `MAP_FIXED`): a mapping with one of the anonymous objects the
-//!   exclusive sections make ahead ([`ObjectStore::spare_objects`]), so
-//!   that its first touches are shared faults too; when none is left, a
-//!   mapping without an object (its first fault makes one, the exclusive
-//!   way);
+//! - `mmap` of private anonymous memory where the placement finds room (or
+//!   with `MAP_FIXED`, below): a mapping without an object; its first
+//!   shared fault gives it one of the anonymous objects the exclusive
+//!   sections make ahead ([`ObjectStore::spare_objects`]), so a mapping
+//!   never touched costs no object (a fork of many such is cheap);
 //! - `munmap` of a range whose mappings lie wholly inside it and are
 //!   private anonymous memory whose object (if it has one yet) only that
 //!   mapping references and shadows nothing: the mappings leave the index,
@@ -35,8 +34,8 @@
 //! call again the exclusive way, which handles every case and every error.
 
 use crate::address_space::AddressSpace;
-use crate::hw::{AsId, EntryChange, Io, ObjectId, PageTable, Prot, PAGE_SIZE};
-use crate::mapping::{Backing, Mapping, Origin, Sharing};
+use crate::hw::{AsId, EntryChange, Io, ObjectId, PageTable, Prot};
+use crate::mapping::{Mapping, Origin, Sharing};
 use crate::object::{ObjectKind, ObjectRef, ObjectStore};
 use crate::posix::{checked_range, choose_address, parse_mmap, MmapRequest};
 use crate::reclaim::SpaceTables;
@@ -54,9 +53,10 @@ const MOST_MAPPINGS: usize = 8;
 /// the object pages each showed.
 type Taken = [Option<(ObjectRef, (u64, u64))>; MOST_MAPPINGS];
 
-/// Spare objects the exclusive sections keep ready for shared `mmap`s
-/// (`make_spare_objects`): as many mappings as that can be made, touched
-/// and unmapped with shared access between two exclusive sections.
+/// Spare objects the exclusive sections keep ready for the first shared
+/// faults of mappings without one (`make_spare_objects`): as many
+/// mappings as that can be touched with shared access between two
+/// exclusive sections.
 pub(crate) const SPARE_OBJECTS: usize = 16;
 
 /// What the shared `munmap`s left for [`MemorySystem::finish_shared_work`]:
@@ -158,7 +158,8 @@ impl MemorySystem {
     }
 
     /// Puts a private anonymous mapping of `req` at `start` (free) into
-    /// `space`, with a spare object when one is left.
+    /// `space`: without an object (its first fault gives it one), so a
+    /// refused mapping holds nothing to give back.
     #[inline]
     fn insert_anonymous(
         &self,
@@ -166,23 +167,16 @@ impl MemorySystem {
         start: u64,
         req: &MmapRequest,
     ) -> Option<()> {
-        let backing = self.take_spare_object().map(|object| Backing {
-            object,
-            first_page: start / PAGE_SIZE,
-        });
         let mapping = Mapping {
             start,
             end: start + req.len,
             prot: req.prot,
             max_prot: req.max_prot,
             sharing: Sharing::Private,
-            backing,
+            backing: None,
             origin: Origin::Posix,
         };
-        if let Err(refused) = space.insert(mapping) {
-            self.put_back_spare_object(refused.backing);
-            return None;
-        }
+        space.insert(mapping).ok()?;
         self.store.shared_map_calls.fetch_add(1, Ordering::Relaxed);
         Some(())
     }
@@ -397,10 +391,11 @@ impl MemorySystem {
         })
     }
 
-    /// A spare object for a shared `mmap`'s mapping, if one is left (and
-    /// the lock is free); below half of [`SPARE_OBJECTS`] left, the next
-    /// exclusive section is asked to make more.
-    fn take_spare_object(&self) -> Option<ObjectRef> {
+    /// A spare object for a mapping's first shared fault
+    /// (`shared_fault.rs`), if one is left (and the lock is free); below
+    /// half of [`SPARE_OBJECTS`] left, the next exclusive section is asked
+    /// to make more.
+    pub(crate) fn take_spare_object(&self) -> Option<ObjectRef> {
         let Some(mut spares) = self.store.spare_objects.try_lock() else {
             self.store
                 .shared_work_waiting
@@ -414,14 +409,6 @@ impl MemorySystem {
                 .store(true, Ordering::Release);
         }
         object
-    }
-
-    /// Puts back the spare object of a mapping the space refused (where it
-    /// was: this allocates nothing).
-    fn put_back_spare_object(&self, backing: Option<Backing>) {
-        if let Some(b) = backing {
-            self.store.spare_objects.lock().push(b.object);
-        }
     }
 
     /// Whether the shared calls left work for

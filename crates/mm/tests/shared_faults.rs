@@ -496,19 +496,29 @@ fn a_mapping_without_its_object_yet_goes_the_exclusive_way() {
 }
 
 #[test]
-fn a_shared_mmap_gives_its_mapping_a_spare_object_so_its_first_touches_are_shared() {
+fn a_mappings_first_shared_fault_gives_it_a_spare_object() {
     let mut s = System::new();
-    // No spare object yet: a mapping without one, whose first touch goes
-    // the exclusive way; the next exclusive section is asked for spares.
+    // No spare object yet: the first touch goes the exclusive way; the
+    // next exclusive section is asked for spares.
     let bare = s.mmap_shared(0, 4).unwrap();
     needs_exclusive(&s, bare, Access::Write);
     assert!(s.vm.has_shared_work());
     s.finish_shared_work();
     assert!(!s.vm.has_shared_work());
     assert_eq!(s.vm.object_count(), 0, "spare objects are not counted");
-    // Now each shared mmap's mapping has its object: every first touch is
-    // a shared fault, each page its own frame.
-    let mut made = Vec::new();
+    // A mapping never touched takes none (a fork of many is cheap).
+    let untouched = s.mmap_shared(0, 4).unwrap();
+    assert_eq!(s.vm.object_count(), 0);
+    // Now each mapping's first touch gives it an object: every first touch
+    // is a shared fault, each page its own frame.
+    let mut made = vec![untouched];
+    assert_eq!(s.shared(untouched, Access::Write), SharedFault::Resolved);
+    for i in 1..4 {
+        assert_eq!(
+            s.shared(untouched + i * PAGE_SIZE, Access::Write),
+            SharedFault::Resolved
+        );
+    }
     while let Some(a) = s.mmap_shared(0, 4) {
         if s.shared(a, Access::Write) == SharedFault::NeedsExclusive {
             made.push(a);
@@ -1016,8 +1026,9 @@ fn a_shared_map_fixed_replaces_what_a_shared_munmap_could_unmap() {
     }
     let page = |i: u64| a + i * PAGE_SIZE;
     let old: Vec<_> = (0..8).map(|i| s.pt.entry(page(i)).unwrap().0).collect();
-    // A first shared mmap asks for spare objects, made here.
+    // A first shared fault asks for spare objects, made here.
     let asking = s.mmap_shared(0, 1).unwrap();
+    needs_exclusive(&s, asking, Access::Write);
     assert_eq!(s.munmap_shared(asking, 1), Some(()));
     s.finish_shared_work();
     let fixed = mman::MAP_PRIVATE | mman::MAP_ANON | mman::MAP_FIXED;

@@ -113,7 +113,7 @@ static void on_segv(int sig)
 /* 1 when a write to page `page` faults and leaves its word 1. */
 static int write_faults(volatile uint64_t *p, int page)
 {
-    int faulted = 0;
+    volatile int faulted = 0;
     struct sigaction sa = {0}, old;
     sa.sa_handler = on_segv;
     sigaction(SIGSEGV, &sa, &old);

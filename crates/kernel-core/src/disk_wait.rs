@@ -172,6 +172,9 @@ pub struct Writebacks {
     pub(crate) reads: FaultReads,
     failures: DiskFailures,
     pub(crate) metadata: crate::metadata_reads::MetadataReads,
+    /// The calls whose user memory access waits for a page's read
+    /// (`crate::user_reads`).
+    pub(crate) user_pages: crate::user_reads::UserPageWaits,
 }
 
 /// Whose the device's failed started requests are. The device only counts
@@ -210,7 +213,7 @@ pub(crate) struct FaultReads {
     runs: BTreeMap<u64, RunRead>,
     tags: BTreeMap<u64, (u64, usize)>,
     pub(crate) last_tag: u64,
-    failed_waiters: BTreeMap<Tid, FaultError>,
+    pub(crate) failed_waiters: BTreeMap<Tid, FaultError>,
 }
 
 impl<P: Platform> Kernel<P> {
@@ -655,6 +658,7 @@ impl<P: Platform> Kernel<P> {
         }
         self.drop_gone_failures();
         self.drop_gone_metadata_waiters();
+        self.drop_gone_user_page_waits();
         self.collect_finished_reads();
         let reads_to_start = !self.writebacks.reads.runs.is_empty();
         let waiting = self.processes.any_waiting_for_disk();
@@ -715,7 +719,7 @@ impl<P: Platform> Kernel<P> {
 
     /// Thread `tid` waits for read `read`: `Ok(false)` when it is over
     /// already (installed at once: look again now).
-    fn join_read(&mut self, read: u64, tid: Tid) -> Result<bool, FaultError> {
+    pub(crate) fn join_read(&mut self, read: u64, tid: Tid) -> Result<bool, FaultError> {
         let Some(run) = self.writebacks.reads.runs.get_mut(&read) else {
             return Ok(false);
         };
@@ -749,6 +753,9 @@ impl<P: Platform> Kernel<P> {
             _ => None,
         };
         let from = file.map(|f| at.unwrap_or(f.position));
+        if let Some(error) = self.user_page_read_result(tid) {
+            return Some(Err(error));
+        }
         for _ in 0..2 {
             if let Some(error) = self.writebacks.reads.failed_waiters.remove(&tid) {
                 return Some(Err(error.to_errno()));
@@ -772,6 +779,10 @@ impl<P: Platform> Kernel<P> {
             }
             _ => self.read(pid, fd, buf, want as i64),
         };
+        // A page of the buffer is being read (`crate::user_reads`): wait.
+        if read == Err(Errno::WaitForRead) {
+            return None;
+        }
         Some(read.map(|n| (n as usize, want)))
     }
 
@@ -803,6 +814,9 @@ impl<P: Platform> Kernel<P> {
         if crate::reclaim::frames_low(&self.platform) && self.reclaim_or_wait(pages) {
             return None;
         }
+        if let Some(error) = self.user_page_read_result(tid) {
+            return Some(Err(error));
+        }
         let partial = self.partial_write_pages(pid, fd, count, at);
         if let Some(error) = self.writebacks.reads.failed_waiters.remove(&tid) {
             if let Some((file, start, [first, last])) = partial {
@@ -812,10 +826,10 @@ impl<P: Platform> Kernel<P> {
                 }
                 if let Some(page) = unread(last) {
                     let before = (page * PAGE).saturating_sub(start);
-                    return Some(match before {
-                        0 => Err(error.to_errno()),
-                        n => self.write_now(pid, fd, buf, n as i64, at),
-                    });
+                    return match before {
+                        0 => Some(Err(error.to_errno())),
+                        n => waiting_for_user_page(self.write_now(pid, fd, buf, n as i64, at)),
+                    };
                 }
             }
         } else if let Some((file, _, pages)) = partial {
@@ -837,7 +851,7 @@ impl<P: Platform> Kernel<P> {
                 return None;
             }
         }
-        Some(self.write_now(pid, fd, buf, count, at))
+        waiting_for_user_page(self.write_now(pid, fd, buf, count, at))
     }
 
     /// The file a `write` of `count` bytes through descriptor `fd` of
@@ -981,7 +995,7 @@ impl<P: Platform> Kernel<P> {
 
     /// Records a fault's planned read and starts it if the disk has
     /// nothing in flight (else [`Self::disk_step`] starts it once so).
-    fn begin_read(&mut self, planned: PlannedRead) {
+    pub(crate) fn begin_read(&mut self, planned: PlannedRead) {
         let run = RunRead {
             planned,
             data: Vec::new(),
@@ -1115,6 +1129,16 @@ impl<P: Platform> Kernel<P> {
             self.writebacks.flusher = Some(writeback);
         }
         step.map(|s| s == WritebackStep::Done)
+    }
+}
+
+/// A step's `result`, or `None` when its access to user memory waits
+/// for a page's read (`crate::user_reads`: nothing done, the step made
+/// again once it is in).
+fn waiting_for_user_page<T>(result: Result<T, Errno>) -> Option<Result<T, Errno>> {
+    match result {
+        Err(Errno::WaitForRead) => None,
+        result => Some(result),
     }
 }
 

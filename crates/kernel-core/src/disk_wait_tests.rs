@@ -2013,3 +2013,171 @@ fn a_linux_creating_open_writes_without_the_lock_and_a_failed_write_takes_its_de
     );
     assert_eq!(device.writes_at_once() - before, 0);
 }
+
+/// `/tmp/salida` opened by `pid` (`rw`: read-write, made if missing):
+/// the descriptor.
+fn open_tmp(k: &mut K, pid: u32, rw: bool) -> u64 {
+    let path = put_str(k, pid, SCRATCH, "/tmp/salida");
+    let mode = match rw {
+        true => (neoos_abi::open::O_RDWR | neoos_abi::open::O_CREAT) as u64,
+        false => 0,
+    };
+    let fd = sys(k, pid, nr::OPEN, [path, mode, 0, 0, 0, 0]);
+    assert!(fd >= 0);
+    fd as u64
+}
+
+/// The position of NeoOS descriptor `fd` of `pid`.
+fn neo_position(k: &K, pid: u32, fd: u64) -> u64 {
+    match k.descriptor(pid, fd as i64) {
+        Ok(crate::files::Descriptor::File(f)) => f.position,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `/tmp/salida`'s first `len` bytes, read through a new descriptor.
+fn tmp_bytes(k: &mut K, pid: u32, len: usize) -> Vec<u8> {
+    let fd = open_tmp(k, pid, false);
+    let buf = SCRATCH + 6 * PAGE_SIZE;
+    let n = sys(k, pid, nr::READ, [fd, buf, len as u64 + 10, 0, 0, 0]);
+    assert_eq!(n, len as i64, "the file's length");
+    assert_eq!(sys(k, pid, nr::CLOSE, [fd, 0, 0, 0, 0, 0]), 0);
+    peek(k, pid, buf, len)
+}
+
+/// A `write` whose buffer lies in an uncached page of a shared mapping of
+/// a volume file (to a `/tmp` file): the page is read without the lock,
+/// the call made again once it is in, its bytes moved once.
+#[test]
+fn a_write_from_an_uncached_mapped_volume_page_waits_without_the_lock_and_writes_once() {
+    let (mut k, device, pid, _, at) = mounted();
+    let out = open_tmp(&mut k, pid, true);
+    let before = device.reads_at_once();
+    let args = [out, at + PAGE_SIZE + 8, 100, 0, 0, 0];
+    let first = k.system_call(pid, nr::WRITE, args);
+    assert!(
+        matches!(first, Err((SchedulerCall::AwaitUserRead, _))),
+        "waits for the buffer's page: {first:?}"
+    );
+    assert_eq!(device.in_flight(), 1, "its read started");
+    assert_eq!(device.reads_at_once(), before, "no read under the lock");
+    assert_eq!(neo_position(&k, pid, out), 0, "nothing written");
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(k.user_page_read_result(pid), None, "made again");
+    assert_eq!(k.system_call(pid, nr::WRITE, args), Ok(100));
+    assert_eq!(device.reads_at_once(), before, "no read under the lock");
+    assert_eq!(neo_position(&k, pid, out), 100, "written once");
+    let want: Vec<u8> = (PAGE + 8..PAGE + 108).map(byte).collect();
+    assert_eq!(tmp_bytes(&mut k, pid, 100), want);
+    assert_eq!(k.writebacks.user_pages.waits(), 1);
+}
+
+/// The buffer's page read fails: the call gives `E_IO` with nothing
+/// written (as the read under the lock gave); made again, it reads again.
+#[test]
+fn a_write_whose_buffer_page_read_fails_gives_e_io_with_nothing_written() {
+    let (mut k, device, pid, _, at) = mounted();
+    let out = open_tmp(&mut k, pid, true);
+    let args = [out, at + 2 * PAGE_SIZE, 50, 0, 0, 0];
+    let first = k.system_call(pid, nr::WRITE, args);
+    assert!(matches!(first, Err((SchedulerCall::AwaitUserRead, _))));
+    device.finish(true);
+    k.disk_step();
+    assert_eq!(k.user_page_read_result(pid), Some(neoos_mm::Errno::Io));
+    assert_eq!(neo_position(&k, pid, out), 0, "nothing written");
+    let again = k.system_call(pid, nr::WRITE, args);
+    assert!(matches!(again, Err((SchedulerCall::AwaitUserRead, _))));
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(k.user_page_read_result(pid), None);
+    assert_eq!(k.system_call(pid, nr::WRITE, args), Ok(50));
+    let want: Vec<u8> = (2 * PAGE..2 * PAGE + 50).map(byte).collect();
+    assert_eq!(tmp_bytes(&mut k, pid, 50), want);
+}
+
+/// A `write` of a volume file from an uncached page of a mapping of it:
+/// its step waits for the buffer's page, then writes once.
+#[test]
+fn a_volume_write_from_an_uncached_mapped_page_waits_in_its_step() {
+    let (mut k, device, pid, _, at) = mounted();
+    let fd = open_rw(&mut k, pid);
+    let before = device.reads_at_once();
+    let buf = at + 2 * PAGE_SIZE;
+    assert_eq!(begin_write(&mut k, pid, fd, buf, PAGE), None, "waits");
+    assert_eq!(device.in_flight(), 1);
+    assert_eq!(neo_position(&k, pid, fd), 0);
+    device.finish(false);
+    k.disk_step();
+    let step = k.file_write_step(pid, pid, fd as i64, UserPtr(buf), PAGE as i64, None);
+    assert_eq!(step, Some(Ok(PAGE as i64)));
+    assert_eq!(device.reads_at_once(), before, "no read under the lock");
+    assert_eq!(neo_position(&k, pid, fd), PAGE as u64);
+    let want: Vec<u8> = (2 * PAGE..3 * PAGE).map(byte).collect();
+    assert_eq!(file_bytes(&mut k, pid, &device, 0, PAGE), want);
+}
+
+/// A `read` into an uncached page of a private writable mapping of a
+/// volume file: the page is read without the lock, then the call made
+/// again; the position moves once.
+#[test]
+fn a_read_into_an_uncached_private_mapped_page_waits_without_the_lock() {
+    let (mut k, device, pid, fd, _) = mounted();
+    let private = mman::MAP_PRIVATE as u64;
+    let rw = (mman::PROT_READ | mman::PROT_WRITE) as u64;
+    let at = sys(&mut k, pid, nr::MMAP, [0, PAGE_SIZE, rw, private, fd, 0]);
+    assert!(at > 0);
+    let at = at as u64;
+    let out = open_tmp(&mut k, pid, true);
+    let data: Vec<u8> = (0..50).map(|i| 200 - i).collect();
+    poke(&mut k, pid, SCRATCH + PAGE_SIZE, &data);
+    let wrote = sys(
+        &mut k,
+        pid,
+        nr::WRITE,
+        [out, SCRATCH + PAGE_SIZE, 50, 0, 0, 0],
+    );
+    assert_eq!(wrote, 50);
+    let input = open_tmp(&mut k, pid, false);
+    let before = device.reads_at_once();
+    let args = [input, at + 16, 50, 0, 0, 0];
+    let first = k.system_call(pid, nr::READ, args);
+    assert!(
+        matches!(first, Err((SchedulerCall::AwaitUserRead, _))),
+        "waits for the buffer's page: {first:?}"
+    );
+    assert_eq!(device.in_flight(), 1);
+    assert_eq!(neo_position(&k, pid, input), 0, "nothing read");
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(k.user_page_read_result(pid), None);
+    assert_eq!(k.system_call(pid, nr::READ, args), Ok(50));
+    assert_eq!(device.reads_at_once(), before, "no read under the lock");
+    assert_eq!(neo_position(&k, pid, input), 50, "read once");
+    let page = peek(&mut k, pid, at, 66);
+    assert_eq!(&page[..16], &(0..16).map(byte).collect::<Vec<_>>()[..]);
+    assert_eq!(&page[16..], &data[..]);
+}
+
+/// A thread killed while its call waits for its buffer's page leaves its
+/// read to the cache, no record and every frame.
+#[test]
+fn a_call_killed_while_it_waits_for_its_buffer_page_leaves_nothing() {
+    let (mut k, device, _) = volume();
+    let free = k.platform.frame_counts().1;
+    let (pid, fd) = open_linux_reader(&mut k);
+    let shared = mman::MAP_SHARED as u64;
+    let read = mman::PROT_READ as u64;
+    let args = [0, PAGE_SIZE, read, shared, fd, 0];
+    let at = lsys(&mut k, pid, neoos_abi::linux::nr::MMAP, args) as u64;
+    let args = [1, at, 10, 0, 0, 0];
+    let first = k.system_call(pid, neoos_abi::linux::nr::WRITE, args);
+    assert!(matches!(first, Err((SchedulerCall::AwaitUserRead, _))));
+    k.end(pid, neoos_abi::status::KILLED);
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(device.in_flight(), 0);
+    assert_eq!(k.user_page_read_result(pid), None);
+    assert_eq!(k.writebacks.user_pages.calls(), 0, "its record gone");
+    assert_eq!(k.platform.frame_counts().1, free, "every frame back");
+}

@@ -436,7 +436,7 @@ impl<P: Platform> Kernel<P> {
                 .check_write_room(f, lens.iter().sum::<u64>() as usize)?;
         }
         for (pair, &len) in raw.chunks_exact(16).zip(&lens) {
-            self.check_readable(pid, UserPtr(field(pair, 0)), len as usize)?;
+            self.check_readable_deferring(pid, UserPtr(field(pair, 0)), len as usize)?;
         }
         let mut done: i64 = 0;
         for (pair, &len) in raw.chunks_exact(16).zip(&lens) {
@@ -449,7 +449,8 @@ impl<P: Platform> Kernel<P> {
                 buf,
                 count: len,
             });
-            match self.call(pid, write) {
+            // Bytes may have moved already: its accesses do not wait.
+            match self.without_user_read_waits(|k| k.call(pid, write)) {
                 Completion::Done(Ok(n)) => {
                     done += n;
                     if n < len {
@@ -513,7 +514,8 @@ impl<P: Platform> Kernel<P> {
             if console {
                 return self.call(pid, read);
             }
-            match self.call(pid, read) {
+            // Bytes may have moved already: its accesses do not wait.
+            match self.without_user_read_waits(|k| k.call(pid, read)) {
                 Completion::Done(Ok(n)) => {
                     done += n;
                     if n < len {

@@ -129,7 +129,9 @@ impl<P: Platform> Kernel<P> {
             // by page: the work a refused write costs does not grow with it.
             self.file_io().check_write_room(f, count)?;
         }
-        self.check_readable(pid, buf, count)?;
+        // Nothing has moved yet: a page of the buffer to read from the
+        // disk is waited for without the lock, and the call made again.
+        self.check_readable_deferring(pid, buf, count)?;
         if let Descriptor::File(f) = &d {
             self.file_io().reserve_write(f, count)?;
         }
@@ -214,8 +216,15 @@ impl<P: Platform> Kernel<P> {
             chunk.resize(want, 0);
             let n = self.file_io().read(&mut f, &mut chunk)?;
             // The position moves only by what reached the buffer: a bad
-            // buffer fails the call unchanged, or ends it with the count so far.
-            match self.copy_out(pid, buf.offset(done as u64), &chunk[..n]) {
+            // buffer fails the call unchanged, or ends it with the count so
+            // far. The first chunk's page to read from the disk is waited
+            // for without the lock (nothing moved yet), the call made again.
+            let out = buf.offset(done as u64);
+            let copied = match done {
+                0 => self.copy_out_deferring(pid, out, &chunk[..n]),
+                _ => self.copy_out(pid, out, &chunk[..n]),
+            };
+            match copied {
                 Ok(()) => self.store_position(pid, fd, f),
                 Err(_) if done > 0 => break,
                 Err(e) => return Err(e),

@@ -1,0 +1,222 @@
+//! Kernel accesses to user memory that wait for the disk without the
+//! kernel lock (issue 12 item 1, issue 13 item 2): a call whose buffer or
+//! path lies in a mapping of a `/home` file whose page is not cached
+//! (`write(fd, buf, n)` from a `MAP_SHARED` or `MAP_PRIVATE` mapping of a
+//! volume file, `read` into one) no longer reads the page under the lock.
+//!
+//! The access is made where the call has changed nothing yet (a `write`'s
+//! check of its whole buffer, a `writev`'s of each buffer, the copy of a
+//! `read`'s first chunk), with its faults' disk reads deferred
+//! ([`neoos_mm::MemorySystem::deferring_user_reads`]): a miss plans the
+//! page's read as a user fault's does (or joins one under way), the read
+//! is started ([`Kernel::begin_read`]) and the calling thread joins it
+//! ([`Kernel::join_read`]), and the call gives up with
+//! [`Errno::WaitForRead`]: nothing done. The thread then waits for the
+//! disk without the lock ([`SchedulerCall::AwaitUserRead`], or the step of
+//! a `read` or `write` of a volume file returning `None`), and the call
+//! is made again, exactly as it would have been: the page is now cached.
+//! A failed read gives the access's error (`Io`), as the read under the
+//! lock gave it: [`Kernel::user_page_read_result`].
+//!
+//! Bounded: a call waits at most [`MOST_USER_PAGE_WAITS`] times (a page
+//! evicted again before the retry); then the access is made the old way,
+//! reading under the lock. Calls made inside another (each buffer of a
+//! `readv` or `writev` once the first is done) never defer: their call
+//! has moved bytes already ([`Kernel::without_user_read_waits`]).
+
+use alloc::collections::BTreeMap;
+
+use neoos_mm::{AsId, Errno, Hw, MemorySystem};
+
+use crate::kernel::Kernel;
+use crate::platform::Platform;
+use crate::process::{Pid, Tid};
+use crate::syscall::{Completion, SchedulerCall, UserPtr};
+
+/// Most times one call waits for the reads of its user pages before its
+/// accesses read under the lock.
+pub const MOST_USER_PAGE_WAITS: u8 = 8;
+
+/// The calls waiting for (or that waited for) the read of a user page.
+#[derive(Debug, Default)]
+pub struct UserPageWaits {
+    /// Each thread's call: how many times it waited, and whether it waits
+    /// now (its read's failure, if any, is then its access's error).
+    calls: BTreeMap<Tid, UserPageWait>,
+    /// Accesses do not defer (a call made inside another).
+    off: bool,
+    /// Waits so far (all calls).
+    pub(crate) waits: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct UserPageWait {
+    rounds: u8,
+    waiting: bool,
+}
+
+impl UserPageWaits {
+    /// How many times calls waited for a user page's read.
+    pub fn waits(&self) -> u64 {
+        self.waits
+    }
+
+    /// How many threads' calls have a record (waiting, or waited and not
+    /// made yet).
+    pub fn calls(&self) -> usize {
+        self.calls.len()
+    }
+}
+
+impl<P: Platform> Kernel<P> {
+    /// Runs `access` on process `pid`'s memory with its faults' disk reads
+    /// deferred: `Err(WaitForRead)` when the calling thread is to wait
+    /// for a page's read (started, joined) and then make the call again;
+    /// nothing changed by the call may precede it. After the most waits
+    /// (or inside another call) the access is made the old way.
+    pub(crate) fn user_access_deferring<R>(
+        &mut self,
+        pid: Pid,
+        mut access: impl FnMut(&mut MemorySystem, AsId, &mut Hw<'_>) -> Result<R, Errno>,
+    ) -> Result<R, Errno> {
+        let off = self.writebacks.user_pages.off;
+        let (memory, space, mut hw) = self.hw_for(pid).ok_or(Errno::Inval)?;
+        let result = match off {
+            true => access(memory, space, &mut hw),
+            false => memory.deferring_user_reads(|m| access(m, space, &mut hw)),
+        };
+        if !matches!(result, Err(Errno::WaitForRead)) {
+            if !self.writebacks.user_pages.calls.is_empty() {
+                let tid = self.caller_tid(pid);
+                self.writebacks.user_pages.calls.remove(&tid);
+            }
+            return result;
+        }
+        if self.wait_for_user_page(pid) {
+            return Err(Errno::WaitForRead);
+        }
+        let (memory, space, mut hw) = self.hw_for(pid).ok_or(Errno::Inval)?;
+        access(memory, space, &mut hw)
+    }
+
+    /// After a deferred access met a page to read: its read started and
+    /// the caller's thread joined to it (`true`: the thread is to wait);
+    /// `false` when the call waited [`MOST_USER_PAGE_WAITS`] times already
+    /// or the heap refuses to note it (the read planned now is dropped:
+    /// the access reads under the lock).
+    fn wait_for_user_page(&mut self, pid: Pid) -> bool {
+        let tid = self.caller_tid(pid);
+        let read = self.memory.read_waited_for();
+        let planned = self.memory.take_planned_read();
+        let waits = &mut self.writebacks.user_pages;
+        let rounds = waits.calls.get(&tid).map_or(0, |w| w.rounds);
+        if rounds >= MOST_USER_PAGE_WAITS {
+            waits.calls.remove(&tid);
+            if let Some(planned) = planned {
+                let (memory, mut io) = self.memory_io();
+                let _ = memory.finish_read(&mut io, &planned, None);
+            }
+            return false;
+        }
+        if let Some(planned) = planned {
+            self.begin_read(planned);
+        }
+        if self.join_read(read, tid).is_err() {
+            self.writebacks.user_pages.calls.remove(&tid);
+            return false;
+        }
+        let waits = &mut self.writebacks.user_pages;
+        waits.calls.insert(
+            tid,
+            UserPageWait {
+                rounds: rounds + 1,
+                waiting: true,
+            },
+        );
+        waits.waits += 1;
+        true
+    }
+
+    /// After thread `tid` waited for its call's user page: the error its
+    /// access gets (the read failed: `Io`, as the read under the lock gave
+    /// it), or `None` (make the call again).
+    pub fn user_page_read_result(&mut self, tid: Tid) -> Option<Errno> {
+        let wait = self.writebacks.user_pages.calls.get_mut(&tid)?;
+        if !core::mem::replace(&mut wait.waiting, false) {
+            return None;
+        }
+        let failed = self.writebacks.reads.failed_waiters.remove(&tid)?;
+        self.writebacks.user_pages.calls.remove(&tid);
+        Some(failed.to_errno())
+    }
+
+    /// Runs `f` with user accesses that do not defer (each buffer of a
+    /// `readv` or `writev`: its call may have moved bytes already).
+    pub(crate) fn without_user_read_waits<R>(&mut self, f: impl FnOnce(&mut Self) -> R) -> R {
+        let before = core::mem::replace(&mut self.writebacks.user_pages.off, true);
+        let result = f(self);
+        self.writebacks.user_pages.off = before;
+        result
+    }
+
+    /// Drops the records of threads gone (killed while they waited).
+    pub(crate) fn drop_gone_user_page_waits(&mut self) {
+        if self.writebacks.user_pages.calls.is_empty() {
+            return;
+        }
+        let processes = &self.processes;
+        self.writebacks
+            .user_pages
+            .calls
+            .retain(|&tid, _| processes.thread(tid).is_some());
+    }
+
+    /// [`Self::check_readable`] with the disk reads of its faults deferred
+    /// ([`Self::user_access_deferring`]).
+    pub(crate) fn check_readable_deferring(
+        &mut self,
+        pid: Pid,
+        addr: UserPtr,
+        len: usize,
+    ) -> Result<(), Errno> {
+        if len == 0 {
+            return Ok(());
+        }
+        let end = addr.0.checked_add(len as u64).ok_or(Errno::Fault)?;
+        let page = neoos_mm::PAGE_SIZE;
+        self.user_access_deferring(pid, |memory, space, hw| {
+            let mut at = addr.0;
+            let mut byte = [0u8; 1];
+            while at < end {
+                memory.copy_from_user(space, hw, at, &mut byte)?;
+                at = (at | (page - 1)).saturating_add(1);
+            }
+            Ok(())
+        })
+    }
+
+    /// [`Self::copy_out`] with the disk reads of its faults deferred
+    /// ([`Self::user_access_deferring`]).
+    pub(crate) fn copy_out_deferring(
+        &mut self,
+        pid: Pid,
+        addr: UserPtr,
+        bytes: &[u8],
+    ) -> Result<(), Errno> {
+        self.user_access_deferring(pid, |memory, space, hw| {
+            memory.copy_to_user(space, hw, addr.0, bytes, false)
+        })
+    }
+}
+
+/// `completion`, or for a call whose user access waits for a page's read
+/// (`Errno::WaitForRead`: nothing done), the wait after which it is made
+/// again.
+pub(crate) fn awaiting_user_read(completion: Completion) -> Completion {
+    match completion {
+        Completion::Done(Err(Errno::WaitForRead)) => {
+            Completion::Scheduler(SchedulerCall::AwaitUserRead)
+        }
+        completion => completion,
+    }
+}

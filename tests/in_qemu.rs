@@ -1322,11 +1322,19 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: DISK_LINUX_SCENARIOS[9],
         run: disk_linux_meta_write_error,
     },
+    DiskScenario {
+        name: DISK_LINUX_SCENARIOS[10],
+        run: disk_linux_uaccess_waits,
+    },
+    DiskScenario {
+        name: DISK_LINUX_SCENARIOS[11],
+        run: disk_linux_uaccess_read_error,
+    },
 ];
 
 /// The disk scenarios whose programs are Linux (musl) programs of
 /// [`DISK_LINUX_DIR`].
-const DISK_LINUX_SCENARIOS: [&str; 10] = [
+const DISK_LINUX_SCENARIOS: [&str; 12] = [
     "disk_linux_namespace_operations_leave_a_clean_image_with_the_tree",
     "disk_wait_of_linux_pread_readv_preadv_lets_other_calls_run",
     "disk_read_error_gives_eio_to_linux_pread_and_a_short_count_to_readv",
@@ -1337,6 +1345,8 @@ const DISK_LINUX_SCENARIOS: [&str; 10] = [
     "disk_flush_error_after_a_linux_unlink_gives_eio_with_the_name_gone",
     "disk_linux_unlink_rename_mkdir_write_their_metadata_while_other_calls_run",
     "disk_metadata_write_error_after_a_linux_unlink_gives_eio_and_is_written_later",
+    "disk_wait_of_a_calls_uncached_mapped_buffer_lets_other_calls_run_and_survives_a_kill",
+    "disk_read_error_of_a_calls_mapped_buffer_gives_eio_with_nothing_moved",
 ];
 /// The disk scenarios' Linux programs (built with musl, as `/bin/NAME`).
 const DISK_LINUX_DIR: &str = "user/tests/disk-linux";
@@ -2418,4 +2428,39 @@ fn disk_linux_meta_write_error(kernel: &Path) -> Verdict {
         ));
     }
     disk::e2fsck_clean(&image.0)
+}
+
+/// user/tests/disk-linux/disk_linux_uaccess_wait.c (musl): a watcher
+/// thread sees the read of a write's (and a read's) buffer page, in an
+/// uncached mapping of datos.bin, on the device before the call returns; a
+/// child writing so in a loop is killed; e2fsck clean.
+fn disk_linux_uaccess_waits(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let console = disk_boot(kernel, &image.0, None, "/bin/disk_linux_uaccess_wait", 0)?;
+    if !console.iter().any(|l| l == "disk_linux_uaccess_wait: done") {
+        let console = indent(tail(&console));
+        return Err(format!(
+            "disk_linux_uaccess_wait did not finish its checks:\n{console}"
+        ));
+    }
+    disk::e2fsck_clean(&image.0)
+}
+
+/// disk_linux_uaccess_wait.c's `eio` run under rules failing once the
+/// reads of blocks 2 and 5 of datos.bin: a write from page 2 of a mapping
+/// and a read into page 5 give EIO with nothing moved, then their count;
+/// the image is unchanged.
+fn disk_linux_uaccess_read_error(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let rules = fail_once(&image.0, DATOS_ON_IMAGE, "read_aio", &[2, 5])?;
+    let program = "/bin/disk_linux_uaccess_wait:eio";
+    let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
+    if !console.iter().any(|l| l == "disk_linux_uaccess_wait: done") {
+        let console = indent(tail(&console));
+        return Err(format!(
+            "disk_linux_uaccess_wait eio did not finish its checks:\n{console}"
+        ));
+    }
+    disk::e2fsck_clean(&image.0)?;
+    image_holds(&image.0, DATOS_ON_IMAGE, &datos())
 }

@@ -2181,3 +2181,36 @@ fn a_call_killed_while_it_waits_for_its_buffer_page_leaves_nothing() {
     assert_eq!(k.writebacks.user_pages.calls(), 0, "its record gone");
     assert_eq!(k.platform.frame_counts().1, free, "every frame back");
 }
+
+/// A forked child's `pwrite64` from an uncached page of a shared mapping
+/// its parent made waits for the page's read as its parent's would.
+#[test]
+fn a_forked_childs_pwrite_from_an_uncached_mapped_page_waits_then_writes() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let (parent, fd) = open_linux_reader(&mut k);
+    let shared = mman::MAP_SHARED as u64;
+    let read = mman::PROT_READ as u64;
+    let at = lsys(
+        &mut k,
+        parent,
+        lnr::MMAP,
+        [0, 4 * PAGE_SIZE, read, shared, fd, 0],
+    ) as u64;
+    let frame = crate::test_platform::TestFrame { entry: 1, stack: 2 };
+    let child = k.fork(parent, &frame).unwrap();
+    let path = put_str(&mut k, child, SCRATCH, "/tmp/hijo");
+    let creat = (neoos_abi::open::O_RDWR | neoos_abi::open::O_CREAT) as u64;
+    let out = lsys(&mut k, child, lnr::OPEN, [path, creat, 0o644, 0, 0, 0]);
+    assert!(out >= 0);
+    let args = [out as u64, at + 3 * PAGE_SIZE, PAGE_SIZE, 0, 0, 0];
+    let first = k.system_call(child, lnr::PWRITE64, args);
+    assert!(
+        matches!(first, Err((SchedulerCall::AwaitUserRead, _))),
+        "{first:?}"
+    );
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(k.user_page_read_result(child), None);
+    assert_eq!(k.system_call(child, lnr::PWRITE64, args), Ok(PAGE as i64));
+}

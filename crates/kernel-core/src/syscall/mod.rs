@@ -498,7 +498,9 @@ impl<P: Platform> Kernel<P> {
         if let Some(io) = self.volume_file_io(pid, &call) {
             return Err((io, personality));
         }
-        self.carry_out(pid, call)
+        // A call inside another (`pwrite64`'s write) passes a wait for a
+        // user page's read up as an error: it becomes the wait here.
+        crate::user_reads::awaiting_user_read(self.carry_out(pid, call))
             .rax(personality)
             .map_err(|c| (c, personality))
     }
@@ -604,12 +606,10 @@ impl<P: Platform> Kernel<P> {
                 self.neo_munmap_call(pid, addr, size)
             }
             Call::Memory(c) => awaiting_unmap(Completion::Done(self.memory_call(pid, c))),
-            Call::Files(c) => crate::user_reads::awaiting_user_read(self.file_call(pid, c)),
+            Call::Files(c) => self.file_call(pid, c),
             Call::Processes(c) => self.process_call(pid, c),
             Call::Ipc(c) => Completion::Done(self.ipc_call(pid, c)),
-            Call::Linux(c) => {
-                crate::user_reads::awaiting_user_read(awaiting_unmap(self.linux_call(pid, c)))
-            }
+            Call::Linux(c) => awaiting_unmap(self.linux_call(pid, c)),
         };
         // Unlinked files whose last descriptor or mapping this call let go
         // (O(1) unless a file object went).

@@ -2214,3 +2214,27 @@ fn a_forked_childs_pwrite_from_an_uncached_mapped_page_waits_then_writes() {
     assert_eq!(k.user_page_read_result(child), None);
     assert_eq!(k.system_call(child, lnr::PWRITE64, args), Ok(PAGE as i64));
 }
+
+/// A `stat` whose path string lies in an uncached page of a mapping of a
+/// volume file: the page is read without the lock before the call is
+/// made; then it is made as before (its own result for the string, empty
+/// here), reading nothing under the lock.
+#[test]
+fn a_path_in_an_uncached_mapped_page_is_read_without_the_lock_before_the_call() {
+    let (mut k, device, pid, _, at) = mounted();
+    let before = device.reads_at_once();
+    let out = SCRATCH + 2 * PAGE_SIZE;
+    let args = [at, out, 0, 0, 0, 0];
+    let first = k.system_call(pid, nr::STAT, args);
+    assert!(
+        matches!(first, Err((SchedulerCall::AwaitUserRead, _))),
+        "waits for the path's page: {first:?}"
+    );
+    assert_eq!(device.in_flight(), 1);
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(k.user_page_read_result(pid), None);
+    let made = k.system_call(pid, nr::STAT, args);
+    assert!(made.is_ok(), "made at once: {made:?}");
+    assert_eq!(device.reads_at_once(), before, "no read under the lock");
+}

@@ -29,6 +29,7 @@ use alloc::collections::BTreeMap;
 use neoos_mm::{AsId, Errno, Hw, MemorySystem};
 
 use crate::kernel::Kernel;
+use crate::linux::LinuxCall;
 use crate::platform::Platform;
 use crate::process::{Pid, Tid};
 use crate::syscall::{Completion, SchedulerCall, UserPtr};
@@ -206,6 +207,54 @@ impl<P: Platform> Kernel<P> {
         self.user_access_deferring(pid, |memory, space, hw| {
             memory.copy_to_user(space, hw, addr.0, bytes, false)
         })
+    }
+}
+
+impl<P: Platform> Kernel<P> {
+    /// For a call naming the user strings at `paths` (each of at most
+    /// `max` bytes), copied first thing by the call: when one lies on a
+    /// page of a volume file to read, the wait (its read started and
+    /// joined) after which the call is made again. `None`: make it now (a
+    /// bad string is the call's own error to give).
+    pub(crate) fn path_pages_first(
+        &mut self,
+        pid: Pid,
+        paths: [Option<UserPtr>; 2],
+        max: usize,
+    ) -> Option<SchedulerCall> {
+        if !self.fs.disk.home_mounted() {
+            return None;
+        }
+        for path in paths.into_iter().flatten() {
+            let copied = self.user_access_deferring(pid, |memory, space, hw| {
+                memory.read_user_cstr(space, hw, path.0, max).map(|_| ())
+            });
+            if copied == Err(Errno::WaitForRead) {
+                return Some(SchedulerCall::AwaitUserRead);
+            }
+        }
+        None
+    }
+}
+
+/// The path arguments of Linux call `call` (those whose metadata
+/// `crate::metadata_reads` reads first), for [`Kernel::path_pages_first`].
+pub(crate) fn linux_path_args(call: &LinuxCall) -> [Option<UserPtr>; 2] {
+    match *call {
+        LinuxCall::Open { path, .. }
+        | LinuxCall::FstatAt { path, .. }
+        | LinuxCall::Mkdir { path, .. }
+        | LinuxCall::Unlink { path, .. }
+        | LinuxCall::Access { path, .. }
+        | LinuxCall::Chmod { path, .. }
+        | LinuxCall::Readlink { path, .. }
+        | LinuxCall::Utimensat { path, .. }
+        | LinuxCall::Stat { path, .. }
+        | LinuxCall::Chdir { path }
+        | LinuxCall::Truncate { path, .. }
+        | LinuxCall::Statfs { path, .. } => [Some(path), None],
+        LinuxCall::Rename { old, new, .. } => [Some(old), Some(new)],
+        _ => [None, None],
     }
 }
 

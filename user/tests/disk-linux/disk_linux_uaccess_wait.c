@@ -10,7 +10,11 @@
  *   whose page before is not cached: one device read, no read-ahead) to a
  *   /tmp file;
  * - a read of 100 bytes of a /tmp file into page 6 + 8r of the private
- *   mapping (50 bytes in: the page is read, then copied).
+ *   mapping (50 bytes in: the page is read, then copied);
+ * - a stat whose path string lies in a shared mapping of
+ *   /home/usuario/ruta.bin (made first, holding "/home/usuario/datos.bin"),
+ *   mapped for the call and unmapped after (its page goes with its
+ *   object).
  * While each runs, a second thread reads the disk's request and interrupt
  * counts (/proc/meminfo's DiskRequests, DiskInterrupts) and whether the
  * call returned, in a loop (disk_flight_watch.h): it must see the call's
@@ -37,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "disk_flight_watch.h"
@@ -50,6 +55,7 @@
 #define OUT "/tmp/uaccess.out"
 #define IN "/tmp/uaccess.in"
 #define PIECE 100
+#define RUTA "/home/usuario/ruta.bin"
 
 static unsigned char back[PAGE];
 static unsigned char piece[PIECE];
@@ -144,6 +150,36 @@ static int watched_read(unsigned char *private, int round)
     return seen;
 }
 
+/* Round `round`'s stat of the path held by ruta.bin, mapped for it:
+ * whether it was seen waiting. */
+static int watched_stat(int round)
+{
+    int fd = open(RUTA, O_RDONLY);
+    CHECK(fd >= 0);
+    const char *path = mmap(0, PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    CHECK(path != MAP_FAILED);
+    CHECK(close(fd) == 0);
+    struct stat st;
+    watch_start();
+    int r = stat(path, &st);
+    int seen = watch_end("stat", round);
+    CHECK(r == 0 && st.st_size == PAGES * PAGE);
+    CHECK(munmap((void *)path, PAGE) == 0);
+    return seen;
+}
+
+/* ruta.bin, holding the path of datos.bin. */
+static void make_ruta(void)
+{
+    static char page[PAGE];
+    strcpy(page, DATOS);
+    int fd = open(RUTA, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0);
+    CHECK(write(fd, page, PAGE) == PAGE);
+    CHECK(fsync(fd) == 0);
+    CHECK(close(fd) == 0);
+}
+
 /* The /tmp file reads take their bytes from. */
 static void make_input(void)
 {
@@ -196,16 +232,19 @@ int main(int argc, char **argv)
             printf("disk_linux_uaccess_wait: done\n");
         return failures != 0;
     }
-    int round = 0, seen_write = 0, seen_read = 0;
-    while (round < ROUNDS && !(seen_write && seen_read)) {
+    make_ruta();
+    int round = 0, seen_write = 0, seen_read = 0, seen_stat = 0;
+    while (round < ROUNDS && !(seen_write && seen_read && seen_stat)) {
         seen_write |= watched_write(shared, round);
         seen_read |= watched_read(private, round);
+        seen_stat |= watched_stat(round);
         round++;
     }
-    printf("disk_linux_uaccess_wait: write seen waiting: %d, read: %d, in %d rounds\n", seen_write,
-           seen_read, round);
+    printf("disk_linux_uaccess_wait: write seen waiting: %d, read: %d, stat: %d, in %d rounds\n",
+           seen_write, seen_read, seen_stat, round);
     CHECK(seen_write);
     CHECK(seen_read);
+    CHECK(seen_stat);
 
     /* Hostile: a child writing from pages not cached, in a loop, killed. */
     long start = meminfo_now("DiskRequests:");

@@ -120,6 +120,15 @@ impl<P: Platform> Kernel<P> {
     // frame of every system call (the kernel stack is 32 KiB).
     #[inline(never)]
     pub(crate) fn linux_call(&mut self, pid: Pid, call: LinuxCall) -> Completion {
+        // Its path strings first: a page of one to read from the disk is
+        // waited for without the lock, the call made again.
+        let paths = crate::user_reads::linux_path_args(&call);
+        if paths[0].is_some() {
+            let max = super::namespace::LINUX_PATH_MAX;
+            if let Some(wait) = self.path_pages_first(pid, paths, max) {
+                return Completion::Scheduler(wait);
+            }
+        }
         if let Some(wait) = self.linux_metadata_reads(pid, &call) {
             return Completion::Scheduler(wait);
         }

@@ -59,7 +59,9 @@ impl<P: Platform> Kernel<P> {
             FileCall::Open { path, .. }
             | FileCall::Stat { path, .. }
             | FileCall::ReadDir { path, .. }
-                if let Some(wait) = self.metadata_reads_of_path(pid, path) =>
+                if let Some(wait) = self
+                    .path_pages_first(pid, [Some(path), None], PATH_MAX)
+                    .or_else(|| self.metadata_reads_of_path(pid, path)) =>
             {
                 return Completion::Scheduler(wait);
             }

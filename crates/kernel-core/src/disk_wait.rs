@@ -921,18 +921,27 @@ impl<P: Platform> Kernel<P> {
             true => self.memory.file_size(f.file).unwrap_or(f.position),
             false => f.position,
         };
-        let mut reads = false;
-        for &(_, len) in buffers.iter().take(WRITEV_BUFFERS_READ_FIRST) {
+        // Every buffer's pages; at most a queue's worth read per round
+        // (more would be read at once, under the lock: "Requests").
+        let (mut missing, mut planned, mut last) = (0usize, 0usize, None);
+        for &(_, len) in buffers.iter() {
             let len = len as u64;
             for page in pages_in_part(at, len).into_iter().flatten().flatten() {
-                if self.memory.file_page_to_read(f.file, page) {
-                    reads |= matches!(self.plan_page_read(f.file, page), Ok(Some(_)));
+                if last == Some(page) || !self.memory.file_page_to_read(f.file, page) {
+                    continue;
+                }
+                last = Some(page);
+                missing += 1;
+                if planned < WRITEV_READS_PER_ROUND
+                    && matches!(self.plan_page_read(f.file, page), Ok(Some(_)))
+                {
+                    planned += 1;
                 }
             }
             at = at.saturating_add(len);
         }
         let tid = self.caller_tid(pid);
-        self.wait_and_restart(tid, reads)
+        self.writev_wait(tid, planned > 0, missing)
     }
 
     /// Plans (and starts) the read of page `page` of volume file `file`
@@ -1142,10 +1151,11 @@ fn waiting_for_user_page<T>(result: Result<T, Errno>) -> Option<Result<T, Errno>
     }
 }
 
-/// Most buffers of a `writev` whose pages are read before it
-/// ([`Kernel::writev_reads_first`]); the pages of the others, if the cache
-/// lacks them, are read by the writes, under the lock.
-const WRITEV_BUFFERS_READ_FIRST: usize = 16;
+/// Most pages a `writev`'s round reads before it is made again
+/// ([`Kernel::writev_reads_first`]): the device requests that fit on the
+/// virtio queue at once (a read it has no room for is made at once,
+/// under the lock).
+const WRITEV_READS_PER_ROUND: usize = 5;
 
 /// The pages a write of `count` bytes from byte `start` covers only in
 /// part: its first, its last (`None` for a page it covers whole, and for

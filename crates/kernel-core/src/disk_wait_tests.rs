@@ -2238,3 +2238,36 @@ fn a_path_in_an_uncached_mapped_page_is_read_without_the_lock_before_the_call() 
     assert!(made.is_ok(), "made at once: {made:?}");
     assert_eq!(device.reads_at_once(), before, "no read under the lock");
 }
+
+/// A Linux `writev` whose buffers past the 16th write pages in part that
+/// the cache lacks: those are read before it too, without the lock, a
+/// queue's worth per round; then it is made reading nothing under it.
+#[test]
+fn a_linux_writev_reads_the_pages_of_its_buffers_past_the_16th_without_the_lock() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let (pid, fd, iov_at, _) = writev_of_three(&mut k);
+    // 16 buffers of 10 bytes in page 0 from 100, then one of 2 pages
+    // (from 260: page 2 in part) and one of a page (page 3 in part).
+    let mut lens = vec![10usize; 16];
+    lens.extend([2 * PAGE, PAGE]);
+    let total: usize = lens.iter().sum();
+    let bytes: Vec<u8> = (0..total).map(|i| (i * 5 + 2) as u8).collect();
+    let data = SCRATCH + 2 * PAGE_SIZE;
+    poke(&mut k, pid, data, &bytes);
+    let mut iov = Vec::new();
+    let mut at = data;
+    for &len in &lens {
+        iov.extend_from_slice(&at.to_le_bytes());
+        iov.extend_from_slice(&(len as u64).to_le_bytes());
+        at += len as u64;
+    }
+    poke(&mut k, pid, iov_at, &iov);
+    let before = device.reads_at_once();
+    let args = [fd, iov_at, lens.len() as u64, 0, 0, 0];
+    let (made, waits) = after_metadata_reads(&mut k, &device, pid, lnr::WRITEV, args, false);
+    assert_eq!(made, Ok(total as i64));
+    assert!(waits >= 1, "it waited for its reads");
+    assert_eq!(device.reads_at_once(), before, "no read under the lock");
+    assert_written_at_100(&mut k, pid, fd, &bytes);
+}

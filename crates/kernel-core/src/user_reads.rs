@@ -48,6 +48,10 @@ pub struct UserPageWaits {
     off: bool,
     /// Waits so far (all calls).
     pub(crate) waits: u64,
+    /// Each thread's `writev` that waits for the pages it writes in part
+    /// (`Kernel::writev_reads_first`): the pages it lacked at its last
+    /// round, and its rounds that read no fewer.
+    writevs: BTreeMap<Tid, (usize, u8)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -162,14 +166,41 @@ impl<P: Platform> Kernel<P> {
 
     /// Drops the records of threads gone (killed while they waited).
     pub(crate) fn drop_gone_user_page_waits(&mut self) {
-        if self.writebacks.user_pages.calls.is_empty() {
+        let waits = &mut self.writebacks.user_pages;
+        if waits.calls.is_empty() && waits.writevs.is_empty() {
             return;
         }
         let processes = &self.processes;
-        self.writebacks
-            .user_pages
+        waits
             .calls
             .retain(|&tid, _| processes.thread(tid).is_some());
+        waits
+            .writevs
+            .retain(|&tid, _| processes.thread(tid).is_some());
+    }
+
+    /// Thread `tid`'s `writev`, which started (or found) reads of the pages
+    /// it writes in part when `reads`, `missing` such pages in all: the
+    /// wait after which it is made again ([`SchedulerCall::AwaitMetadata`]),
+    /// unless [`MOST_USER_PAGE_WAITS`] of its rounds lacked no fewer pages
+    /// than the one before (reads that fail, pages evicted again): then
+    /// `None`, make it now (what it lacks read under the lock, as before).
+    /// Bounded: every other round lacks fewer pages.
+    pub(crate) fn writev_wait(
+        &mut self,
+        tid: Tid,
+        reads: bool,
+        missing: usize,
+    ) -> Option<SchedulerCall> {
+        let writevs = &mut self.writebacks.user_pages.writevs;
+        let (before, stalled) = writevs.get(&tid).copied().unwrap_or((usize::MAX, 0));
+        let stalled = stalled + u8::from(missing >= before);
+        if !reads || stalled >= MOST_USER_PAGE_WAITS {
+            writevs.remove(&tid);
+            return None;
+        }
+        writevs.insert(tid, (missing, stalled));
+        Some(SchedulerCall::AwaitMetadata)
     }
 
     /// [`Self::check_readable`] with the disk reads of its faults deferred

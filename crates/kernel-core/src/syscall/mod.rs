@@ -498,11 +498,18 @@ impl<P: Platform> Kernel<P> {
         if let Some(io) = self.volume_file_io(pid, &call) {
             return Err((io, personality));
         }
-        // A call inside another (`pwrite64`'s write) passes a wait for a
-        // user page's read up as an error: it becomes the wait here.
-        crate::user_reads::awaiting_user_read(self.carry_out(pid, call))
+        self.carry_out_from_entry(pid, call)
             .rax(personality)
             .map_err(|c| (c, personality))
+    }
+
+    /// [`Self::carry_out`] for the system-call entry: a call inside another
+    /// (`pwrite64`'s write) passes a wait for a user page's read up as an
+    /// error (`crate::user_reads`), which becomes the wait here. Out of
+    /// line: the entry's memory-call fast path carries none of it.
+    #[inline(never)]
+    fn carry_out_from_entry(&mut self, pid: Pid, call: Call) -> Completion {
+        crate::user_reads::awaiting_user_read(self.carry_out(pid, call))
     }
 
     /// `call` as a [`SchedulerCall::FileRead`] or

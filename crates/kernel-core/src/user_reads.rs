@@ -300,3 +300,15 @@ pub(crate) fn awaiting_user_read(completion: Completion) -> Completion {
         completion => completion,
     }
 }
+
+/// The result of a call made inside another (`pwrite64`'s write through
+/// [`Kernel::call`]): a wait for a user page's read comes back as
+/// `Err(WaitForRead)`, for the outer call to pass up (it changed nothing
+/// before); a call the scheduler side would complete is refused.
+pub(crate) fn nested_result(completion: Completion) -> Result<i64, Errno> {
+    match completion {
+        Completion::Done(result) => result,
+        Completion::Scheduler(SchedulerCall::AwaitUserRead) => Err(Errno::WaitForRead),
+        _ => Err(Errno::Inval),
+    }
+}

@@ -498,18 +498,9 @@ impl<P: Platform> Kernel<P> {
         if let Some(io) = self.volume_file_io(pid, &call) {
             return Err((io, personality));
         }
-        self.carry_out_from_entry(pid, call)
+        self.carry_out(pid, call)
             .rax(personality)
             .map_err(|c| (c, personality))
-    }
-
-    /// [`Self::carry_out`] for the system-call entry: a call inside another
-    /// (`pwrite64`'s write) passes a wait for a user page's read up as an
-    /// error (`crate::user_reads`), which becomes the wait here. Out of
-    /// line: the entry's memory-call fast path carries none of it.
-    #[inline(never)]
-    fn carry_out_from_entry(&mut self, pid: Pid, call: Call) -> Completion {
-        crate::user_reads::awaiting_user_read(self.carry_out(pid, call))
     }
 
     /// `call` as a [`SchedulerCall::FileRead`] or
@@ -613,10 +604,15 @@ impl<P: Platform> Kernel<P> {
                 self.neo_munmap_call(pid, addr, size)
             }
             Call::Memory(c) => awaiting_unmap(Completion::Done(self.memory_call(pid, c))),
-            Call::Files(c) => self.file_call(pid, c),
+            // A wait for a user page's read (`crate::user_reads`): the
+            // scheduler side's; a call inside another (`pwrite64`'s write)
+            // takes it back as an error (`user_reads::nested_result`).
+            Call::Files(c) => crate::user_reads::awaiting_user_read(self.file_call(pid, c)),
             Call::Processes(c) => self.process_call(pid, c),
             Call::Ipc(c) => Completion::Done(self.ipc_call(pid, c)),
-            Call::Linux(c) => awaiting_unmap(self.linux_call(pid, c)),
+            Call::Linux(c) => {
+                crate::user_reads::awaiting_user_read(awaiting_unmap(self.linux_call(pid, c)))
+            }
         };
         // Unlinked files whose last descriptor or mapping this call let go
         // (O(1) unless a file object went).

@@ -773,17 +773,23 @@ impl<P: Platform> Kernel<P> {
             }
         }
         let want = read_window(from, count);
+        self.writebacks.user_pages.continuable = true;
         let read = match (file, at) {
             (Some(f), Some(offset)) => {
                 self.at_offset(pid, fd, f, offset, |k| k.read(pid, fd, buf, want as i64))
             }
             _ => self.read(pid, fd, buf, want as i64),
         };
-        // A page of the buffer is being read (`crate::user_reads`): wait.
-        if read == Err(Errno::WaitForRead) {
-            return None;
+        self.writebacks.user_pages.continuable = false;
+        let stopped = core::mem::take(&mut self.writebacks.user_pages.stopped);
+        // A page of the buffer is being read (`crate::user_reads`): wait;
+        // or, the window copied up to a chunk whose page is, go on from
+        // there (the next step waits for it).
+        match read {
+            Err(Errno::WaitForRead) => None,
+            Ok(n) if stopped => Some(Ok((n as usize, n as usize))),
+            read => Some(read.map(|n| (n as usize, want))),
         }
-        Some(read.map(|n| (n as usize, want)))
     }
 
     /// One step of thread `tid`'s `write` of `count` bytes from `buf` to

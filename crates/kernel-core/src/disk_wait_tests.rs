@@ -24,6 +24,8 @@ use crate::test_platform::kernel;
 use crate::Platform;
 
 const PAGE: usize = PAGE_SIZE as usize;
+/// Pages of the image's /home/usuario/grande.bin (byte `i`: `byte(i) ^ 0x5a`).
+const GRANDE_PAGES: usize = 8;
 
 /// Byte `i` of the test file.
 fn byte(i: usize) -> u8 {
@@ -230,6 +232,8 @@ fn volume_cold() -> (K, HeldReads, u32) {
     std::fs::create_dir_all(dir.join("tree/usuario")).unwrap();
     let data: Vec<u8> = (0..4 * PAGE).map(byte).collect();
     std::fs::write(dir.join("tree/usuario/datos.bin"), &data).unwrap();
+    let big: Vec<u8> = (0..GRANDE_PAGES * PAGE).map(|i| byte(i) ^ 0x5a).collect();
+    std::fs::write(dir.join("tree/usuario/grande.bin"), &big).unwrap();
     let image = dir.join("img");
     let made = Command::new("/sbin/mke2fs")
         .args(["-q", "-F", "-t", "ext2", "-b", "4096", "-d"])
@@ -2270,4 +2274,87 @@ fn a_linux_writev_reads_the_pages_of_its_buffers_past_the_16th_without_the_lock(
     assert!(waits >= 1, "it waited for its reads");
     assert_eq!(device.reads_at_once(), before, "no read under the lock");
     assert_written_at_100(&mut k, pid, fd, &bytes);
+}
+
+/// A volume `read` whose buffer's second chunk lies in an uncached page of
+/// a private mapping of a volume file: the window is copied up to that
+/// chunk, the call goes on from there once the page is read without the
+/// lock; every byte moved once, nothing read under the lock.
+#[test]
+fn a_volume_reads_later_chunk_into_an_uncached_mapped_page_waits_and_goes_on() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let (pid, datos_fd) = open_linux_reader(&mut k);
+    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/grande.bin");
+    let fd = lsys(&mut k, pid, lnr::OPEN, [path, 0, 0, 0, 0, 0]) as u64;
+    let len = GRANDE_PAGES * PAGE;
+    // The source cached first (one read of it, waited for).
+    let warm = SCRATCH + PAGE_SIZE;
+    let cached = |k: &mut K| k.file_read_step(pid, pid, fd as i64, UserPtr(warm), PAGE, Some(0));
+    while cached(&mut k).is_none() {
+        device.finish(false);
+        k.disk_step();
+    }
+    let mut got = 0;
+    while got < len {
+        let step = k.file_read_step(
+            pid,
+            pid,
+            fd as i64,
+            UserPtr(warm),
+            len - got,
+            Some(got as u64),
+        );
+        match step {
+            None => {
+                device.finish(false);
+                k.disk_step();
+            }
+            Some(Ok((n, _))) => got += n,
+            other => panic!("{other:?}"),
+        }
+    }
+    // 8 pages: 4 anonymous, then 4 of datos.bin, private, not cached.
+    let anon = (mman::MAP_PRIVATE | mman::MAP_ANON) as u64;
+    let rw = (mman::PROT_READ | mman::PROT_WRITE) as u64;
+    let no_fd = u64::MAX;
+    let buf = lsys(&mut k, pid, lnr::MMAP, [0, len as u64, rw, anon, no_fd, 0]) as u64;
+    let fixed = (mman::MAP_PRIVATE | mman::MAP_FIXED) as u64;
+    let file_half = buf + 4 * PAGE_SIZE;
+    let args = [file_half, 4 * PAGE_SIZE, rw, fixed, datos_fd, 0];
+    assert_eq!(lsys(&mut k, pid, lnr::MMAP, args) as u64, file_half);
+    let before = device.reads_at_once();
+    let step = |k: &mut K, done: usize| {
+        let at = Some(done as u64);
+        k.file_read_step(
+            pid,
+            pid,
+            fd as i64,
+            UserPtr(buf + done as u64),
+            len - done,
+            at,
+        )
+    };
+    assert_eq!(
+        step(&mut k, 0),
+        Some(Ok((4 * PAGE, 4 * PAGE))),
+        "the window ends before the chunk whose page is read"
+    );
+    assert_eq!(device.in_flight(), 1, "its read started");
+    assert_eq!(step(&mut k, 4 * PAGE), None, "the rest waits for it");
+    // Its page, then the read-ahead of the pages after it.
+    let mut waits = 1;
+    let rest = loop {
+        device.finish(false);
+        k.disk_step();
+        match step(&mut k, 4 * PAGE) {
+            None => waits += 1,
+            Some(done) => break done,
+        }
+        assert!(waits <= 4);
+    };
+    assert_eq!(rest, Ok((4 * PAGE, 4 * PAGE)));
+    assert_eq!(device.reads_at_once(), before, "no read under the lock");
+    let want: Vec<u8> = (0..len).map(|i| byte(i) ^ 0x5a).collect();
+    assert_eq!(peek(&mut k, pid, buf, len), want);
 }

@@ -46,6 +46,11 @@ pub struct UserPageWaits {
     calls: BTreeMap<Tid, UserPageWait>,
     /// Accesses do not defer (a call made inside another).
     off: bool,
+    /// A volume `read`'s window is being copied: a later chunk's copy may
+    /// defer too, the window then ending before it ([`Self::stopped`]).
+    pub(crate) continuable: bool,
+    /// The window's copy stopped at a chunk whose page is being read.
+    pub(crate) stopped: bool,
     /// Waits so far (all calls).
     pub(crate) waits: u64,
     /// Each thread's `writev` that waits for the pages it writes in part

@@ -220,12 +220,18 @@ impl<P: Platform> Kernel<P> {
             // The position moves only by what reached the buffer: a bad
             // buffer fails the call unchanged, or ends it with the count so
             // far. The first chunk's page to read from the disk is waited
-            // for without the lock (nothing moved yet), the call made again.
+            // for without the lock (nothing moved yet), the call made again;
+            // a later chunk's too in a volume file's window, which then ends
+            // before that chunk and goes on from it after the wait.
             let out = buf.offset(done as u64);
-            let copied = match done {
-                0 => self.copy_out_deferring(pid, out, &chunk[..n]),
+            let copied = match (done, self.writebacks.user_pages.continuable) {
+                (0, _) | (_, true) => self.copy_out_deferring(pid, out, &chunk[..n]),
                 _ => self.copy_out(pid, out, &chunk[..n]),
             };
+            if done > 0 && copied == Err(Errno::WaitForRead) {
+                self.writebacks.user_pages.stopped = true;
+                break;
+            }
             match copied {
                 Ok(()) => self.store_position(pid, fd, f),
                 Err(_) if done > 0 => break,

@@ -802,7 +802,9 @@ impl<P: Platform> Kernel<P> {
     /// was (the pages it covers whole are not read). A failed read of the
     /// first such page gives `Io` with nothing written and the position
     /// kept; of the last, the bytes before that page are written (the
-    /// short count the read's failure under the lock gave).
+    /// short count the read's failure under the lock gave). Reclaim leaves
+    /// those pages while the step runs (its own reclaim, the write's
+    /// chunks'), so the write never reads one again under the lock.
     pub fn file_write_step(
         &mut self,
         pid: crate::process::Pid,
@@ -811,6 +813,28 @@ impl<P: Platform> Kernel<P> {
         buf: crate::syscall::UserPtr,
         count: i64,
         at: Option<u64>,
+    ) -> Option<Result<i64, Errno>> {
+        let partial = self.partial_write_pages(pid, fd, count, at);
+        if let Some((file, _, pages)) = partial {
+            self.memory.keep_for_write(file, pages);
+        }
+        let step = self.file_write_step_kept(pid, tid, fd, buf, count, at, partial);
+        self.memory.release_kept_for_write();
+        step
+    }
+
+    /// [`Self::file_write_step`], the pages it covers in part (`partial`)
+    /// kept from reclaim.
+    #[allow(clippy::too_many_arguments)]
+    fn file_write_step_kept(
+        &mut self,
+        pid: crate::process::Pid,
+        tid: Tid,
+        fd: i64,
+        buf: crate::syscall::UserPtr,
+        count: i64,
+        at: Option<u64>,
+        partial: Option<(FileId, u64, [Option<u64>; 2])>,
     ) -> Option<Result<i64, Errno>> {
         // The write's chunks reclaim under the lock: with the flusher
         // writing reclaim's dirty pages and too few frames for the write
@@ -823,7 +847,6 @@ impl<P: Platform> Kernel<P> {
         if let Some(error) = self.user_page_read_result(tid) {
             return Some(Err(error));
         }
-        let partial = self.partial_write_pages(pid, fd, count, at);
         if let Some(error) = self.writebacks.reads.failed_waiters.remove(&tid) {
             if let Some((file, start, [first, last])) = partial {
                 let unread = |p: Option<u64>| p.filter(|&p| self.memory.file_page_to_read(file, p));

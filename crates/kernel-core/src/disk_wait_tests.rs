@@ -2358,3 +2358,32 @@ fn a_volume_reads_later_chunk_into_an_uncached_mapped_page_waits_and_goes_on() {
     let want: Vec<u8> = (0..len).map(|i| byte(i) ^ 0x5a).collect();
     assert_eq!(peek(&mut k, pid, buf, len), want);
 }
+
+/// A write whose last page, covered in part, was read without the lock
+/// keeps it while frames are low: the reclaim of its step and of its
+/// chunk leave it, and the write reads nothing under the lock.
+#[test]
+fn a_write_keeps_the_page_it_read_first_from_its_own_reclaim() {
+    let (mut k, device, pid) = volume();
+    let fd = open_rw(&mut k, pid);
+    let buf = SCRATCH + PAGE_SIZE;
+    let count = 3 * PAGE + 200;
+    put_bytes(&mut k, pid, buf, b"kept ", count);
+    // From 0: pages 0-2 whole, page 3 in part (read first).
+    assert_eq!(begin_write(&mut k, pid, fd, buf, count), None);
+    device.finish(false);
+    k.disk_step();
+    let anon = crate::kernel_tests::map_anon(&mut k, pid, 1000 * PAGE_SIZE);
+    let mut page = 0;
+    while !crate::reclaim::frames_low(&k.platform) {
+        poke(&mut k, pid, anon + page * PAGE_SIZE, b"anonymous");
+        page += 1;
+    }
+    let before = device.reads_at_once();
+    let step = k.file_write_step(pid, pid, fd as i64, UserPtr(buf), count as i64, None);
+    assert_eq!(step, Some(Ok(count as i64)), "made, nothing to read again");
+    assert_eq!(device.reads_at_once(), before, "no read under the lock");
+    assert_eq!(device.in_flight(), 0);
+    let file = datos(&k);
+    assert!(!k.memory.file_page_to_read(file, 3), "the page stays");
+}

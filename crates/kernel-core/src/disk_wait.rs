@@ -922,10 +922,12 @@ impl<P: Platform> Kernel<P> {
     /// write in part (each buffer is one `write`, [`Self::file_write_step`]'s
     /// first and last pages) that the cache lacks are read first, the
     /// caller waiting for the disk without the lock, and the call is made
-    /// again ([`SchedulerCall::AwaitMetadata`], its waits counted as a
-    /// namespace call's: `crate::metadata_reads`). `None`: make it now (a
-    /// page read meanwhile by no one, or after the most waits, read under
-    /// the lock as before). A `writev` that would be refused reads nothing.
+    /// again ([`SchedulerCall::AwaitMetadata`]): at most
+    /// [`WRITEV_READS_PER_ROUND`] a round, the rounds bounded by progress
+    /// ([`Self::writev_wait`]). `None`: make it now (a page read meanwhile
+    /// by no one, or after the rounds that lacked no fewer pages, read
+    /// under the lock as before). A `writev` that would be refused reads
+    /// nothing.
     pub(crate) fn writev_reads_first(
         &mut self,
         pid: crate::process::Pid,

@@ -9,8 +9,8 @@
 //! `read`'s first chunk), with its faults' disk reads deferred
 //! ([`neoos_mm::MemorySystem::deferring_user_reads`]): a miss plans the
 //! page's read as a user fault's does (or joins one under way), the read
-//! is started ([`Kernel::begin_read`]) and the calling thread joins it
-//! ([`Kernel::join_read`]), and the call gives up with
+//! is started (`Kernel::begin_read`) and the calling thread joins it
+//! (`Kernel::join_read`), and the call gives up with
 //! [`Errno::WaitForRead`]: nothing done. The thread then waits for the
 //! disk without the lock ([`SchedulerCall::AwaitUserRead`], or the step of
 //! a `read` or `write` of a volume file returning `None`), and the call
@@ -22,7 +22,7 @@
 //! evicted again before the retry); then the access is made the old way,
 //! reading under the lock. Calls made inside another (each buffer of a
 //! `readv` or `writev` once the first is done) never defer: their call
-//! has moved bytes already ([`Kernel::without_user_read_waits`]).
+//! has moved bytes already (`Kernel::without_user_read_waits`).
 
 use alloc::collections::BTreeMap;
 

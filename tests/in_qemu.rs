@@ -2431,9 +2431,10 @@ fn disk_linux_meta_write_error(kernel: &Path) -> Verdict {
 }
 
 /// user/tests/disk-linux/disk_linux_uaccess_wait.c (musl): a watcher
-/// thread sees the read of a write's (and a read's) buffer page, in an
-/// uncached mapping of datos.bin, on the device before the call returns; a
-/// child writing so in a loop is killed; e2fsck clean.
+/// thread sees the read of a write's buffer page, a read's and a stat's
+/// path page, each in an uncached mapping of a /home file, on the device
+/// before the call returns; a child writing so in a loop is killed;
+/// e2fsck clean.
 fn disk_linux_uaccess_waits(kernel: &Path) -> Verdict {
     let image = ScratchImage::new()?;
     let console = disk_boot(kernel, &image.0, None, "/bin/disk_linux_uaccess_wait", 0)?;

@@ -1,37 +1,44 @@
 /* disk_linux_uaccess_wait.c - a musl (Linux) program whose calls' buffers
- * lie in mappings of a /home file whose pages are not cached: the kernel's
+ * lie in mappings of /home files whose pages are not cached: the kernel's
  * access to them reads each page without the kernel lock (docs/design.md,
  * "User memory without the kernel lock"), run by tests/in_qemu.rs. No
  * timing: only the order of what is seen.
  *
- * /home/usuario/datos.bin (256 pages, byte i = i * 7 + 3) is mapped shared
- * read-only and private read-write; nothing of it is cached. Round r:
- * - a write of one page from page 2 + 8r of the shared mapping (a miss
- *   whose page before is not cached: one device read, no read-ahead) to a
- *   /tmp file;
- * - a read of 100 bytes of a /tmp file into page 6 + 8r of the private
- *   mapping (50 bytes in: the page is read, then copied);
- * - a stat whose path string lies in a shared mapping of
- *   /home/usuario/ruta.bin (made first, holding "/home/usuario/datos.bin"),
- *   mapped for the call and unmapped after (its page goes with its
- *   object).
+ * /home/usuario/fuente.bin (SOURCE pages, byte i = i * 7 + 3) is made,
+ * synced and closed (its pages go with its object), then mapped shared
+ * read-only and private read-write. Round r uses STRIDE pages from
+ * R = STRIDE * r, every other page of them loaded through the mapping
+ * first, so that each page the call's access misses is one device read
+ * and one wait of its own (the call made again after each):
+ * - a write of 2 * WAITS pages from page R of the shared mapping to a /tmp
+ *   file (WAITS reads);
+ * - a read of 4 pages of a /tmp file into page R + 2 * WAITS of the
+ *   private mapping (its first chunk: 2 reads);
+ * - STATS stats whose path string crosses from page 1 to page 2 of a
+ *   shared mapping of /home/usuario/ruta.bin (made first), mapped for each
+ *   and unmapped after (its pages go with its object): 2 reads each.
  * While each runs, a second thread reads the disk's request and interrupt
- * counts (/proc/meminfo's DiskRequests, DiskInterrupts) and whether the
- * call returned, in a loop (disk_flight_watch.h): it must see the call's
- * request on the device (more requests than interrupts) before the call
- * returned, in one of at most ROUNDS rounds. Were the page read under the
- * kernel lock by the access (as before), the call was one lock section
- * and no call could run while its request was on the device. Each call's
- * count, the descriptor's position (moved once) and the bytes are checked.
+ * counts (/proc/meminfo's DiskRequests, DiskInterrupts, from one read of
+ * it) and whether the call returned, in a loop: it must see a request
+ * count strictly between the counts before and after the call (some of the
+ * call's reads sent, not all) before the call returned, in one of at most
+ * ROUNDS rounds. Were the pages read under the kernel lock by the access
+ * (as before), the call was one lock section: no call could run between
+ * its reads. (More requests than interrupts, which the other disk-wait
+ * tests look for, is not enough here: a read made under the lock may have
+ * its interrupt counted after the lock goes, before the call returns.)
+ * Each call's count, the descriptor's position (moved once) and the bytes
+ * are checked.
  *
  * Hostile: a forked child writing from pages of the shared mapping not
  * cached, in a loop, is killed (SIGKILL) once its reads are seen going; it
  * ends by the signal and the mapping then reads right.
  *
  * With argument "eio" (under blkdebug rules failing once the reads of
- * blocks 2 and 5 of datos.bin): a write from page 2 of the shared mapping
- * gives EIO with nothing written (as the read under the lock gave), then
- * the whole count; a read into page 5 of the private mapping likewise. */
+ * blocks 2 and 5 of /home/usuario/datos.bin, mapped as above): a write
+ * from page 2 of the shared mapping gives EIO with nothing written (as the
+ * read under the lock gave), then the whole count; a read into page 5 of
+ * the private mapping likewise. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -44,42 +51,90 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "disk_flight_watch.h"
+#include "../linux/linux_meminfo.h"
 
 #include "../linux/linux_check.h"
 
 #define PAGE 4096
-#define PAGES 256
+#define DATOS_PAGES 256
 #define ROUNDS 10
+#define WAITS 8
+/* A round's pages: the write's 2 * WAITS, the read's 4, one for the child. */
+#define STRIDE (2 * WAITS + 5)
+#define SOURCE (ROUNDS * STRIDE + 1)
+#define IN_LEN (4 * PAGE)
+#define PIECE 100
+#define STATS 4
 #define DATOS "/home/usuario/datos.bin"
+#define FUENTE "/home/usuario/fuente.bin"
+#define RUTA "/home/usuario/ruta.bin"
 #define OUT "/tmp/uaccess.out"
 #define IN "/tmp/uaccess.in"
-#define PIECE 100
-#define RUTA "/home/usuario/ruta.bin"
 
-static unsigned char back[PAGE];
-static unsigned char piece[PIECE];
+static unsigned char back[2 * WAITS * PAGE];
+static unsigned char input[IN_LEN];
 
-static unsigned char datos_byte(long i)
+static unsigned char file_byte(long i)
 {
     return (unsigned char)(i * 7 + 3);
 }
 
-/* How many bytes of page `page` of a mapping of datos.bin at `map` are
- * not the file's, outside [from, from + len) (which must hold `piece`). */
-static int wrong_in_page(const unsigned char *map, long page, long from, long len)
+static unsigned char input_byte(long i)
+{
+    return (unsigned char)(250 - i);
+}
+
+/* How many bytes of pages [page, page + pages) of a mapping of one of the
+ * files at `map` are not the file's, outside [from, from + len) (counted
+ * from `page`'s start), which must hold the input's first bytes. */
+static int wrong_in(const unsigned char *map, long page, long pages, long from, long len)
 {
     int wrong = 0;
-    for (long i = 0; i < PAGE; i++) {
-        unsigned char want = i >= from && i < from + len ? piece[i - from]
-                                                         : datos_byte(page * PAGE + i);
+    for (long i = 0; i < pages * PAGE; i++) {
+        unsigned char want =
+            i >= from && i < from + len ? input_byte(i - from) : file_byte(page * PAGE + i);
         wrong += map[page * PAGE + i] != want;
     }
     return wrong;
 }
 
+#define MOST_SEEN 4096
+
+static volatile int stop;
+static volatile int returned;
+static volatile long seen_requests[MOST_SEEN];
+static volatile long seen_interrupts[MOST_SEEN];
+static volatile int seen_returned[MOST_SEEN];
+static volatile int seen_count;
+
+/* Records each change of the two counts (one read of /proc/meminfo for
+ * both), with whether the call had returned, until told to stop. */
+static void *watcher(void *arg)
+{
+    (void)arg;
+    char buf[8192];
+    long last_r = -2, last_i = -2;
+    while (!stop) {
+        const char *text = read_meminfo_into(buf, sizeof buf);
+        int done = returned;
+        if (!text)
+            continue;
+        long r = meminfo_row(text, "DiskRequests:");
+        long i = meminfo_row(text, "DiskInterrupts:");
+        if ((r != last_r || i != last_i) && seen_count < MOST_SEEN) {
+            seen_requests[seen_count] = r;
+            seen_interrupts[seen_count] = i;
+            seen_returned[seen_count] = done;
+            seen_count = seen_count + 1;
+            last_r = r;
+            last_i = i;
+        }
+    }
+    return 0;
+}
+
 static pthread_t watch;
-static long before, base;
+static long before;
 
 /* Starts the watcher (once it has looked once) and notes the counts. */
 static void watch_start(void)
@@ -91,12 +146,12 @@ static void watch_start(void)
     while (seen_count == 0)
         sched_yield();
     before = meminfo_now("DiskRequests:");
-    base = before - meminfo_now("DiskInterrupts:");
 }
 
-/* The call returned: stops the watcher; whether it saw one of the call's
- * requests on the device before the call returned. */
-static int watch_end(const char *what, int round)
+/* The call returned: stops the watcher; whether it saw a request count
+ * strictly between those before and after the call before the call
+ * returned. The call made at least `reads` requests. */
+static int watch_end(const char *what, int round, long reads)
 {
     returned = 1;
     long after = meminfo_now("DiskRequests:");
@@ -104,31 +159,39 @@ static int watch_end(const char *what, int round)
     CHECK(pthread_join(watch, 0) == 0);
     printf("disk_linux_uaccess_wait: %s round %d: requests %ld..%ld, watcher saw %d counts\n", what,
            round, before, after, seen_count);
-    CHECK(after > before);
+    CHECK(after - before >= reads);
     for (int s = 0; s < seen_count; s++)
-        if (seen_requests[s] > before && seen_requests[s] <= after && !seen_returned[s] &&
-            seen_requests[s] - seen_interrupts[s] > base)
+        if (seen_requests[s] > before && seen_requests[s] < after && !seen_returned[s])
             return 1;
     return 0;
+}
+
+/* Loads a byte of page `page` of a mapping (a fault: the page cached). */
+static void load(const unsigned char *map, long page)
+{
+    volatile unsigned char b = map[page * PAGE];
+    (void)b;
 }
 
 /* Round `round`'s write from the shared mapping: whether it was seen
  * waiting. */
 static int watched_write(const unsigned char *shared, int round)
 {
-    long page = 2 + 8L * round;
+    long page = (long)STRIDE * round;
+    for (long p = 1; p < 2 * WAITS; p += 2)
+        load(shared, page + p);
     int out = open(OUT, O_RDWR | O_CREAT | O_TRUNC, 0644);
     CHECK(out >= 0);
     watch_start();
-    ssize_t n = write(out, shared + page * PAGE, PAGE);
-    int seen = watch_end("write", round);
-    CHECK(n == PAGE);
-    CHECK(lseek(out, 0, SEEK_CUR) == PAGE);
-    CHECK(pread(out, back, PAGE, 0) == PAGE);
+    ssize_t n = write(out, shared + page * PAGE, sizeof back);
+    int seen = watch_end("write", round, WAITS);
+    CHECK(n == (ssize_t)sizeof back);
+    CHECK(lseek(out, 0, SEEK_CUR) == (off_t)sizeof back);
+    CHECK(pread(out, back, sizeof back, 0) == (ssize_t)sizeof back);
     CHECK(close(out) == 0);
     int wrong = 0;
-    for (long i = 0; i < PAGE; i++)
-        wrong += back[i] != datos_byte(page * PAGE + i);
+    for (long i = 0; i < (long)sizeof back; i++)
+        wrong += back[i] != file_byte(page * PAGE + i);
     CHECK(wrong == 0);
     return seen;
 }
@@ -137,57 +200,70 @@ static int watched_write(const unsigned char *shared, int round)
  * waiting. */
 static int watched_read(unsigned char *private, int round)
 {
-    long page = 6 + 8L * round;
+    long page = (long)STRIDE * round + 2 * WAITS;
+    load(private, page + 1);
+    load(private, page + 3);
     int in = open(IN, O_RDONLY);
     CHECK(in >= 0);
     watch_start();
-    ssize_t n = read(in, private + page * PAGE + 50, PIECE);
-    int seen = watch_end("read", round);
-    CHECK(n == PIECE);
-    CHECK(lseek(in, 0, SEEK_CUR) == PIECE);
+    ssize_t n = read(in, private + page * PAGE, IN_LEN);
+    int seen = watch_end("read", round, 2);
+    CHECK(n == IN_LEN);
+    CHECK(lseek(in, 0, SEEK_CUR) == IN_LEN);
     CHECK(close(in) == 0);
-    CHECK(wrong_in_page(private, page, 50, PIECE) == 0);
+    CHECK(wrong_in(private, page, 4, 0, IN_LEN) == 0);
     return seen;
 }
 
-/* Round `round`'s stat of the path held by ruta.bin, mapped for it:
- * whether it was seen waiting. */
+/* Round `round`'s stat of the path ruta.bin holds, mapped for it: whether
+ * it was seen waiting. */
 static int watched_stat(int round)
 {
     int fd = open(RUTA, O_RDONLY);
     CHECK(fd >= 0);
-    const char *path = mmap(0, PAGE, PROT_READ, MAP_SHARED, fd, 0);
-    CHECK(path != MAP_FAILED);
+    const char *map = mmap(0, 3 * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    CHECK(map != MAP_FAILED);
     CHECK(close(fd) == 0);
     struct stat st;
     watch_start();
-    int r = stat(path, &st);
-    int seen = watch_end("stat", round);
-    CHECK(r == 0 && st.st_size == PAGES * PAGE);
-    CHECK(munmap((void *)path, PAGE) == 0);
+    int r = stat(map + 2 * PAGE - 6, &st);
+    int seen = watch_end("stat", round, 2);
+    CHECK(r == 0 && st.st_size == DATOS_PAGES * PAGE);
+    CHECK(munmap((void *)map, 3 * PAGE) == 0);
     return seen;
 }
 
-/* ruta.bin, holding the path of datos.bin. */
-static void make_ruta(void)
+/* `path`, made anew with `len` bytes of `bytes`, synced and closed. */
+static void make(const char *path, const void *bytes, long len)
 {
-    static char page[PAGE];
-    strcpy(page, DATOS);
-    int fd = open(RUTA, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
     CHECK(fd >= 0);
-    CHECK(write(fd, page, PAGE) == PAGE);
+    CHECK(write(fd, bytes, len) == len);
     CHECK(fsync(fd) == 0);
     CHECK(close(fd) == 0);
+}
+
+/* fuente.bin; ruta.bin, 3 pages, the path of datos.bin from 6 bytes
+ * before page 2 ("/home/" in page 1). */
+static void make_files(void)
+{
+    static unsigned char all[SOURCE * PAGE];
+    for (long i = 0; i < SOURCE * PAGE; i++)
+        all[i] = file_byte(i);
+    make(FUENTE, all, sizeof all);
+    static char ruta[3 * PAGE];
+    strcpy(ruta + 2 * PAGE - 6, DATOS);
+    make(RUTA, ruta, sizeof ruta);
 }
 
 /* The /tmp file reads take their bytes from. */
 static void make_input(void)
 {
-    for (int i = 0; i < PIECE; i++)
-        piece[i] = (unsigned char)(250 - i);
+    for (long i = 0; i < IN_LEN; i++)
+        input[i] = input_byte(i);
     int fd = open(IN, O_RDWR | O_CREAT | O_TRUNC, 0644);
     CHECK(fd >= 0);
-    CHECK(write(fd, piece, PIECE) == PIECE);
+    CHECK(write(fd, input, IN_LEN) == IN_LEN);
     CHECK(close(fd) == 0);
 }
 
@@ -202,7 +278,7 @@ static void eio(const unsigned char *shared, unsigned char *private)
     CHECK(pread(out, back, PIECE, 0) == PIECE);
     int wrong = 0;
     for (long i = 0; i < PIECE; i++)
-        wrong += back[i] != datos_byte(2 * PAGE + i);
+        wrong += back[i] != file_byte(2 * PAGE + i);
     CHECK(wrong == 0);
     CHECK(close(out) == 0);
     int in = open(IN, O_RDONLY);
@@ -213,31 +289,45 @@ static void eio(const unsigned char *shared, unsigned char *private)
     CHECK(read(in, private + 5 * PAGE + 10, PIECE) == PIECE);
     CHECK(lseek(in, 0, SEEK_CUR) == PIECE);
     CHECK(close(in) == 0);
-    CHECK(wrong_in_page(private, 5, 10, PIECE) == 0);
+    CHECK(wrong_in(private, 5, 1, 10, PIECE) == 0);
     printf("disk_linux_uaccess_wait: eio: EIO with nothing moved, then the whole count\n");
+}
+
+/* `pages` pages of `path` mapped shared read-only, and private read-write
+ * (`*private`). */
+static unsigned char *map_file(const char *path, long pages, unsigned char **private)
+{
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0);
+    unsigned char *shared = mmap(0, pages * PAGE, PROT_READ, MAP_SHARED, fd, 0);
+    *private = mmap(0, pages * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    CHECK(shared != MAP_FAILED && *private != MAP_FAILED);
+    CHECK(close(fd) == 0);
+    return shared;
 }
 
 int main(int argc, char **argv)
 {
     make_input();
-    int fd = open(DATOS, O_RDONLY);
-    CHECK(fd >= 0);
-    unsigned char *shared = mmap(0, PAGES * PAGE, PROT_READ, MAP_SHARED, fd, 0);
-    unsigned char *private = mmap(0, PAGES * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
-    CHECK(shared != MAP_FAILED && private != MAP_FAILED);
-    CHECK(close(fd) == 0);
+    unsigned char *private;
     if (argc > 1 && strcmp(argv[1], "eio") == 0) {
+        unsigned char *shared = map_file(DATOS, DATOS_PAGES, &private);
         eio(shared, private);
         if (failures == 0)
             printf("disk_linux_uaccess_wait: done\n");
         return failures != 0;
     }
-    make_ruta();
+    make_files();
+    unsigned char *shared = map_file(FUENTE, SOURCE, &private);
+    /* datos.bin's metadata cached: a stat's only reads are its path's. */
+    struct stat st;
+    CHECK(stat(DATOS, &st) == 0 && st.st_size == DATOS_PAGES * PAGE);
     int round = 0, seen_write = 0, seen_read = 0, seen_stat = 0;
     while (round < ROUNDS && !(seen_write && seen_read && seen_stat)) {
         seen_write |= watched_write(shared, round);
         seen_read |= watched_read(private, round);
-        seen_stat |= watched_stat(round);
+        for (int s = 0; s < STATS; s++)
+            seen_stat |= watched_stat(round);
         round++;
     }
     printf("disk_linux_uaccess_wait: write seen waiting: %d, read: %d, stat: %d, in %d rounds\n",
@@ -252,8 +342,8 @@ int main(int argc, char **argv)
     CHECK(child >= 0);
     if (child == 0) {
         int out = open("/tmp/uaccess.child", O_RDWR | O_CREAT | O_TRUNC, 0644);
-        for (long k = 0;; k = (k + 1) % (PAGES / 8))
-            if (pwrite(out, shared + (4 + 8 * k) * PAGE, PAGE, 0) != PAGE) {
+        for (long k = 0;; k = (k + 1) % ROUNDS)
+            if (pwrite(out, shared + (STRIDE - 1 + STRIDE * k) * PAGE, PAGE, 0) != PAGE) {
                 printf("disk_linux_uaccess_wait: child's write failed: %s\n", strerror(errno));
                 _exit(3);
             }
@@ -270,8 +360,8 @@ int main(int argc, char **argv)
     printf("disk_linux_uaccess_wait: child: requests %ld.., status %#x\n", start, status);
     CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     int wrong = 0;
-    for (long k = 0; k < PAGES / 8; k++)
-        wrong += wrong_in_page(shared, 4 + 8 * k, 0, 0);
+    for (long k = 0; k < ROUNDS; k++)
+        wrong += wrong_in(shared, STRIDE - 1 + STRIDE * k, 1, 0, 0);
     CHECK(wrong == 0);
     if (failures == 0)
         printf("disk_linux_uaccess_wait: done\n");

@@ -1346,11 +1346,19 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: "disk_write_error_after_a_neo_creating_open_gives_e_io_with_the_file_made",
         run: disk_neo_open_write_error,
     },
+    DiskScenario {
+        name: DISK_LINUX_SCENARIOS[14],
+        run: disk_linux_uaccess_waits,
+    },
+    DiskScenario {
+        name: DISK_LINUX_SCENARIOS[15],
+        run: disk_linux_uaccess_read_error,
+    },
 ];
 
 /// The disk scenarios whose programs are Linux (musl) programs of
 /// [`DISK_LINUX_DIR`].
-const DISK_LINUX_SCENARIOS: [&str; 14] = [
+const DISK_LINUX_SCENARIOS: [&str; 16] = [
     "disk_linux_namespace_operations_leave_a_clean_image_with_the_tree",
     "disk_wait_of_linux_pread_readv_preadv_lets_other_calls_run",
     "disk_read_error_gives_eio_to_linux_pread_and_a_short_count_to_readv",
@@ -1365,6 +1373,8 @@ const DISK_LINUX_SCENARIOS: [&str; 14] = [
     "disk_metadata_write_error_of_an_msync_filling_holes_gives_eio_and_the_next_writes_it",
     "disk_linux_truncating_open_truncate_and_orphan_close_write_while_other_calls_run",
     "disk_write_error_of_a_truncates_zeroed_tail_gives_eio_and_is_written_later",
+    "disk_wait_of_a_calls_uncached_mapped_buffer_lets_other_calls_run_and_survives_a_kill",
+    "disk_read_error_of_a_calls_mapped_buffer_gives_eio_with_nothing_moved",
 ];
 /// The disk scenarios' Linux programs (built with musl, as `/bin/NAME`).
 const DISK_LINUX_DIR: &str = "user/tests/disk-linux";
@@ -2528,6 +2538,23 @@ fn disk_linux_rest_waits(kernel: &Path) -> Verdict {
     disk::e2fsck_clean(&image.0)
 }
 
+/// user/tests/disk-linux/disk_linux_uaccess_wait.c (musl): a watcher
+/// thread sees the read of a write's buffer page, a read's and a stat's
+/// path page, each in an uncached mapping of a /home file, on the device
+/// before the call returns; a child writing so in a loop is killed;
+/// e2fsck clean.
+fn disk_linux_uaccess_waits(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let console = disk_boot(kernel, &image.0, None, "/bin/disk_linux_uaccess_wait", 0)?;
+    if !console.iter().any(|l| l == "disk_linux_uaccess_wait: done") {
+        let console = indent(tail(&console));
+        return Err(format!(
+            "disk_linux_uaccess_wait did not finish its checks:\n{console}"
+        ));
+    }
+    disk::e2fsck_clean(&image.0)
+}
+
 /// disk_linux_rest_wait.c's `eio` run under a rule failing the first
 /// write of datos.bin's block 1 once: the truncate to 4196 bytes gives EIO
 /// with its length, the chmod after writes the zeroed tail; the image is
@@ -2586,4 +2613,23 @@ fn disk_neo_open_write_error(kernel: &Path) -> Verdict {
     }
     disk::e2fsck_clean(&image.0)?;
     image_holds(&image.0, "/usuario/nuevo-eio", b"eio!")
+}
+
+/// disk_linux_uaccess_wait.c's `eio` run under rules failing once the
+/// reads of blocks 2 and 5 of datos.bin: a write from page 2 of a mapping
+/// and a read into page 5 give EIO with nothing moved, then their count;
+/// the image is unchanged.
+fn disk_linux_uaccess_read_error(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    let rules = fail_once(&image.0, DATOS_ON_IMAGE, "read_aio", &[2, 5])?;
+    let program = "/bin/disk_linux_uaccess_wait:eio";
+    let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
+    if !console.iter().any(|l| l == "disk_linux_uaccess_wait: done") {
+        let console = indent(tail(&console));
+        return Err(format!(
+            "disk_linux_uaccess_wait eio did not finish its checks:\n{console}"
+        ));
+    }
+    disk::e2fsck_clean(&image.0)?;
+    image_holds(&image.0, DATOS_ON_IMAGE, &datos())
 }

@@ -265,6 +265,7 @@ fn scheduler_call(
         SchedulerCall::WriteBack => write_back(),
         SchedulerCall::NeoMunmap => neo_munmap(),
         SchedulerCall::AwaitUnmap | SchedulerCall::AwaitMetadata => Ok(await_disk_and_restart()),
+        SchedulerCall::AwaitUserRead => await_user_read(),
         SchedulerCall::FlushThen { result } => flush_then(result),
         SchedulerCall::FileRead { fd, buf, count, at } => file_read(fd, buf, count, at),
         SchedulerCall::FileWrite { fd, buf, count, at } => file_write(fd, buf, count, at),
@@ -357,6 +358,29 @@ fn await_disk_and_restart() -> i64 {
     let mut waited = false;
     process::step_waiting_for_disk(|_| core::mem::replace(&mut waited, true).then_some(()));
     RESTART_CALL
+}
+
+/// A call whose access to user memory met a page of a volume file to
+/// read (nothing done): the caller sleeps until the disk is next idle (the
+/// read installed by then), then the call fails with the read's error
+/// (`EIO`, as the read under the lock gave) or is made again from its
+/// registers ([`RESTART_CALL`]).
+fn await_user_read() -> Result<i64, Errno> {
+    let mut waited = false;
+    let failed = process::step_waiting_for_disk(|k| {
+        if !core::mem::replace(&mut waited, true) {
+            return None;
+        }
+        Some(
+            k.processes()
+                .current_thread()
+                .and_then(|tid| k.user_page_read_result(tid)),
+        )
+    });
+    match failed {
+        Some(error) => Err(error),
+        None => Ok(RESTART_CALL),
+    }
 }
 
 /// A Linux call that changed the volume, made: its device flush waited

@@ -210,6 +210,9 @@ pub struct Writebacks {
     pub(crate) reads: FaultReads,
     failures: DiskFailures,
     pub(crate) metadata: crate::metadata_reads::MetadataReads,
+    /// The calls whose user memory access waits for a page's read
+    /// (`crate::user_reads`).
+    pub(crate) user_pages: crate::user_reads::UserPageWaits,
 }
 
 /// Whose the device's failed started requests are. The device only counts
@@ -251,7 +254,7 @@ pub(crate) struct FaultReads {
     runs: BTreeMap<u64, RunRead>,
     tags: BTreeMap<u64, (u64, usize)>,
     pub(crate) last_tag: u64,
-    failed_waiters: BTreeMap<Tid, FaultError>,
+    pub(crate) failed_waiters: BTreeMap<Tid, FaultError>,
 }
 
 impl<P: Platform> Kernel<P> {
@@ -766,6 +769,7 @@ impl<P: Platform> Kernel<P> {
         }
         self.drop_gone_failures();
         self.drop_gone_metadata_waiters();
+        self.drop_gone_user_page_waits();
         self.collect_finished_reads();
         let reads_to_start = !self.writebacks.reads.runs.is_empty();
         let waiting = self.processes.any_waiting_for_disk();
@@ -826,7 +830,7 @@ impl<P: Platform> Kernel<P> {
 
     /// Thread `tid` waits for read `read`: `Ok(false)` when it is over
     /// already (installed at once: look again now).
-    fn join_read(&mut self, read: u64, tid: Tid) -> Result<bool, FaultError> {
+    pub(crate) fn join_read(&mut self, read: u64, tid: Tid) -> Result<bool, FaultError> {
         let Some(run) = self.writebacks.reads.runs.get_mut(&read) else {
             return Ok(false);
         };
@@ -860,6 +864,9 @@ impl<P: Platform> Kernel<P> {
             _ => None,
         };
         let from = file.map(|f| at.unwrap_or(f.position));
+        if let Some(error) = self.user_page_read_result(tid) {
+            return Some(Err(error));
+        }
         for _ in 0..2 {
             if let Some(error) = self.writebacks.reads.failed_waiters.remove(&tid) {
                 return Some(Err(error.to_errno()));
@@ -877,13 +884,23 @@ impl<P: Platform> Kernel<P> {
             }
         }
         let want = read_window(from, count);
+        self.writebacks.user_pages.continuable = true;
         let read = match (file, at) {
             (Some(f), Some(offset)) => {
                 self.at_offset(pid, fd, f, offset, |k| k.read(pid, fd, buf, want as i64))
             }
             _ => self.read(pid, fd, buf, want as i64),
         };
-        Some(read.map(|n| (n as usize, want)))
+        self.writebacks.user_pages.continuable = false;
+        let stopped = core::mem::take(&mut self.writebacks.user_pages.stopped);
+        // A page of the buffer is being read (`crate::user_reads`): wait;
+        // or, the window copied up to a chunk whose page is, go on from
+        // there (the next step waits for it).
+        match read {
+            Err(Errno::WaitForRead) => None,
+            Ok(n) if stopped => Some(Ok((n as usize, n as usize))),
+            read => Some(read.map(|n| (n as usize, want))),
+        }
     }
 
     /// One step of thread `tid`'s `write` of `count` bytes from `buf` to
@@ -896,7 +913,9 @@ impl<P: Platform> Kernel<P> {
     /// was (the pages it covers whole are not read). A failed read of the
     /// first such page gives `Io` with nothing written and the position
     /// kept; of the last, the bytes before that page are written (the
-    /// short count the read's failure under the lock gave).
+    /// short count the read's failure under the lock gave). Reclaim leaves
+    /// those pages while the step runs (its own reclaim, the write's
+    /// chunks'), so the write never reads one again under the lock.
     pub fn file_write_step(
         &mut self,
         pid: crate::process::Pid,
@@ -906,6 +925,28 @@ impl<P: Platform> Kernel<P> {
         count: i64,
         at: Option<u64>,
     ) -> Option<Result<i64, Errno>> {
+        let partial = self.partial_write_pages(pid, fd, count, at);
+        if let Some((file, _, pages)) = partial {
+            self.memory.keep_for_write(file, pages);
+        }
+        let step = self.file_write_step_kept(pid, tid, fd, buf, count, at, partial);
+        self.memory.release_kept_for_write();
+        step
+    }
+
+    /// [`Self::file_write_step`], the pages it covers in part (`partial`)
+    /// kept from reclaim.
+    #[allow(clippy::too_many_arguments)]
+    fn file_write_step_kept(
+        &mut self,
+        pid: crate::process::Pid,
+        tid: Tid,
+        fd: i64,
+        buf: crate::syscall::UserPtr,
+        count: i64,
+        at: Option<u64>,
+        partial: Option<(FileId, u64, [Option<u64>; 2])>,
+    ) -> Option<Result<i64, Errno>> {
         // The write's chunks reclaim under the lock: with the flusher
         // writing reclaim's dirty pages and too few frames for the write
         // above the critical mark, it waits for the disk first (`reclaim.rs`).
@@ -914,7 +955,9 @@ impl<P: Platform> Kernel<P> {
         if crate::reclaim::frames_low(&self.platform) && self.reclaim_or_wait(pages) {
             return None;
         }
-        let partial = self.partial_write_pages(pid, fd, count, at);
+        if let Some(error) = self.user_page_read_result(tid) {
+            return Some(Err(error));
+        }
         if let Some(error) = self.writebacks.reads.failed_waiters.remove(&tid) {
             if let Some((file, start, [first, last])) = partial {
                 let unread = |p: Option<u64>| p.filter(|&p| self.memory.file_page_to_read(file, p));
@@ -923,10 +966,10 @@ impl<P: Platform> Kernel<P> {
                 }
                 if let Some(page) = unread(last) {
                     let before = (page * PAGE).saturating_sub(start);
-                    return Some(match before {
-                        0 => Err(error.to_errno()),
-                        n => self.write_now(pid, fd, buf, n as i64, at),
-                    });
+                    return match before {
+                        0 => Some(Err(error.to_errno())),
+                        n => waiting_for_user_page(self.write_now(pid, fd, buf, n as i64, at)),
+                    };
                 }
             }
         } else if let Some((file, _, pages)) = partial {
@@ -948,7 +991,7 @@ impl<P: Platform> Kernel<P> {
                 return None;
             }
         }
-        Some(self.write_now(pid, fd, buf, count, at))
+        waiting_for_user_page(self.write_now(pid, fd, buf, count, at))
     }
 
     /// The file a `write` of `count` bytes through descriptor `fd` of
@@ -990,10 +1033,12 @@ impl<P: Platform> Kernel<P> {
     /// write in part (each buffer is one `write`, [`Self::file_write_step`]'s
     /// first and last pages) that the cache lacks are read first, the
     /// caller waiting for the disk without the lock, and the call is made
-    /// again ([`SchedulerCall::AwaitMetadata`], its waits counted as a
-    /// namespace call's: `crate::metadata_reads`). `None`: make it now (a
-    /// page read meanwhile by no one, or after the most waits, read under
-    /// the lock as before). A `writev` that would be refused reads nothing.
+    /// again ([`SchedulerCall::AwaitMetadata`]): at most
+    /// [`WRITEV_READS_PER_ROUND`] a round, the rounds bounded by progress
+    /// ([`Self::writev_wait`]). `None`: make it now (a page read meanwhile
+    /// by no one, or after the rounds that lacked no fewer pages, read
+    /// under the lock as before). A `writev` that would be refused reads
+    /// nothing.
     pub(crate) fn writev_reads_first(
         &mut self,
         pid: crate::process::Pid,
@@ -1018,18 +1063,27 @@ impl<P: Platform> Kernel<P> {
             true => self.memory.file_size(f.file).unwrap_or(f.position),
             false => f.position,
         };
-        let mut reads = false;
-        for &(_, len) in buffers.iter().take(WRITEV_BUFFERS_READ_FIRST) {
+        // Every buffer's pages; at most a queue's worth read per round
+        // (more would be read at once, under the lock: "Requests").
+        let (mut missing, mut planned, mut last) = (0usize, 0usize, None);
+        for &(_, len) in buffers.iter() {
             let len = len as u64;
             for page in pages_in_part(at, len).into_iter().flatten().flatten() {
-                if self.memory.file_page_to_read(f.file, page) {
-                    reads |= matches!(self.plan_page_read(f.file, page), Ok(Some(_)));
+                if last == Some(page) || !self.memory.file_page_to_read(f.file, page) {
+                    continue;
+                }
+                last = Some(page);
+                missing += 1;
+                if planned < WRITEV_READS_PER_ROUND
+                    && matches!(self.plan_page_read(f.file, page), Ok(Some(_)))
+                {
+                    planned += 1;
                 }
             }
             at = at.saturating_add(len);
         }
         let tid = self.caller_tid(pid);
-        self.wait_and_restart(tid, reads)
+        self.writev_wait(tid, planned > 0, missing)
     }
 
     /// Plans (and starts) the read of page `page` of volume file `file`
@@ -1092,7 +1146,7 @@ impl<P: Platform> Kernel<P> {
 
     /// Records a fault's planned read and starts it if the disk has
     /// nothing in flight (else [`Self::disk_step`] starts it once so).
-    fn begin_read(&mut self, planned: PlannedRead) {
+    pub(crate) fn begin_read(&mut self, planned: PlannedRead) {
         let run = RunRead {
             planned,
             data: Vec::new(),
@@ -1266,10 +1320,21 @@ impl<P: Platform> Kernel<P> {
     }
 }
 
-/// Most buffers of a `writev` whose pages are read before it
-/// ([`Kernel::writev_reads_first`]); the pages of the others, if the cache
-/// lacks them, are read by the writes, under the lock.
-const WRITEV_BUFFERS_READ_FIRST: usize = 16;
+/// A step's `result`, or `None` when its access to user memory waits
+/// for a page's read (`crate::user_reads`: nothing done, the step made
+/// again once it is in).
+fn waiting_for_user_page<T>(result: Result<T, Errno>) -> Option<Result<T, Errno>> {
+    match result {
+        Err(Errno::WaitForRead) => None,
+        result => Some(result),
+    }
+}
+
+/// Most pages a `writev`'s round reads before it is made again
+/// ([`Kernel::writev_reads_first`]): the device requests that fit on the
+/// virtio queue at once (a read it has no room for is made at once,
+/// under the lock).
+const WRITEV_READS_PER_ROUND: usize = 5;
 
 /// The pages a write of `count` bytes from byte `start` covers only in
 /// part: its first, its last (`None` for a page it covers whole, and for

@@ -24,6 +24,8 @@ use crate::test_platform::kernel;
 use crate::Platform;
 
 const PAGE: usize = PAGE_SIZE as usize;
+/// Pages of the image's /home/usuario/grande.bin (byte `i`: `byte(i) ^ 0x5a`).
+const GRANDE_PAGES: usize = 8;
 
 /// Byte `i` of the test file.
 fn byte(i: usize) -> u8 {
@@ -256,6 +258,8 @@ fn volume_cold() -> (K, HeldReads, u32) {
     std::fs::create_dir_all(dir.join("tree/usuario")).unwrap();
     let data: Vec<u8> = (0..4 * PAGE).map(byte).collect();
     std::fs::write(dir.join("tree/usuario/datos.bin"), &data).unwrap();
+    let big: Vec<u8> = (0..GRANDE_PAGES * PAGE).map(|i| byte(i) ^ 0x5a).collect();
+    std::fs::write(dir.join("tree/usuario/grande.bin"), &big).unwrap();
     let image = dir.join("img");
     let made = Command::new("/sbin/mke2fs")
         .args(["-q", "-F", "-t", "ext2", "-b", "4096", "-d"])
@@ -2925,4 +2929,374 @@ fn a_close_reaping_an_orphan_is_never_made_again_for_room() {
         Ok(())
     );
     assert_eq!(k.fs.orphan_count(), 0, "the orphan freed by the one close");
+}
+
+/// `/tmp/salida` opened by `pid` (`rw`: read-write, made if missing):
+/// the descriptor.
+fn open_tmp(k: &mut K, pid: u32, rw: bool) -> u64 {
+    let path = put_str(k, pid, SCRATCH, "/tmp/salida");
+    let mode = match rw {
+        true => (neoos_abi::open::O_RDWR | neoos_abi::open::O_CREAT) as u64,
+        false => 0,
+    };
+    let fd = sys(k, pid, nr::OPEN, [path, mode, 0, 0, 0, 0]);
+    assert!(fd >= 0);
+    fd as u64
+}
+
+/// The position of NeoOS descriptor `fd` of `pid`.
+fn neo_position(k: &K, pid: u32, fd: u64) -> u64 {
+    match k.descriptor(pid, fd as i64) {
+        Ok(crate::files::Descriptor::File(f)) => f.position,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// `/tmp/salida`'s first `len` bytes, read through a new descriptor.
+fn tmp_bytes(k: &mut K, pid: u32, len: usize) -> Vec<u8> {
+    let fd = open_tmp(k, pid, false);
+    let buf = SCRATCH + 6 * PAGE_SIZE;
+    let n = sys(k, pid, nr::READ, [fd, buf, len as u64 + 10, 0, 0, 0]);
+    assert_eq!(n, len as i64, "the file's length");
+    assert_eq!(sys(k, pid, nr::CLOSE, [fd, 0, 0, 0, 0, 0]), 0);
+    peek(k, pid, buf, len)
+}
+
+/// A `write` whose buffer lies in an uncached page of a shared mapping of
+/// a volume file (to a `/tmp` file): the page is read without the lock,
+/// the call made again once it is in, its bytes moved once.
+#[test]
+fn a_write_from_an_uncached_mapped_volume_page_waits_without_the_lock_and_writes_once() {
+    let (mut k, device, pid, _, at) = mounted();
+    let out = open_tmp(&mut k, pid, true);
+    let before = device.reads_at_once();
+    let args = [out, at + PAGE_SIZE + 8, 100, 0, 0, 0];
+    let first = k.system_call(pid, nr::WRITE, args);
+    assert!(
+        matches!(first, Err((SchedulerCall::AwaitUserRead, _))),
+        "waits for the buffer's page: {first:?}"
+    );
+    assert_eq!(device.in_flight(), 1, "its read started");
+    assert_eq!(device.reads_at_once(), before, "no read under the lock");
+    assert_eq!(neo_position(&k, pid, out), 0, "nothing written");
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(k.user_page_read_result(pid), None, "made again");
+    assert_eq!(k.system_call(pid, nr::WRITE, args), Ok(100));
+    assert_eq!(device.reads_at_once(), before, "no read under the lock");
+    assert_eq!(neo_position(&k, pid, out), 100, "written once");
+    let want: Vec<u8> = (PAGE + 8..PAGE + 108).map(byte).collect();
+    assert_eq!(tmp_bytes(&mut k, pid, 100), want);
+    assert_eq!(k.writebacks.user_pages.waits(), 1);
+}
+
+/// The buffer's page read fails: the call gives `E_IO` with nothing
+/// written (as the read under the lock gave); made again, it reads again.
+#[test]
+fn a_write_whose_buffer_page_read_fails_gives_e_io_with_nothing_written() {
+    let (mut k, device, pid, _, at) = mounted();
+    let out = open_tmp(&mut k, pid, true);
+    let args = [out, at + 2 * PAGE_SIZE, 50, 0, 0, 0];
+    let first = k.system_call(pid, nr::WRITE, args);
+    assert!(matches!(first, Err((SchedulerCall::AwaitUserRead, _))));
+    device.finish(true);
+    k.disk_step();
+    assert_eq!(k.user_page_read_result(pid), Some(neoos_mm::Errno::Io));
+    assert_eq!(neo_position(&k, pid, out), 0, "nothing written");
+    let again = k.system_call(pid, nr::WRITE, args);
+    assert!(matches!(again, Err((SchedulerCall::AwaitUserRead, _))));
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(k.user_page_read_result(pid), None);
+    assert_eq!(k.system_call(pid, nr::WRITE, args), Ok(50));
+    let want: Vec<u8> = (2 * PAGE..2 * PAGE + 50).map(byte).collect();
+    assert_eq!(tmp_bytes(&mut k, pid, 50), want);
+}
+
+/// A `write` of a volume file from an uncached page of a mapping of it:
+/// its step waits for the buffer's page, then writes once.
+#[test]
+fn a_volume_write_from_an_uncached_mapped_page_waits_in_its_step() {
+    let (mut k, device, pid, _, at) = mounted();
+    let fd = open_rw(&mut k, pid);
+    let before = device.reads_at_once();
+    let buf = at + 2 * PAGE_SIZE;
+    assert_eq!(begin_write(&mut k, pid, fd, buf, PAGE), None, "waits");
+    assert_eq!(device.in_flight(), 1);
+    assert_eq!(neo_position(&k, pid, fd), 0);
+    device.finish(false);
+    k.disk_step();
+    let step = k.file_write_step(pid, pid, fd as i64, UserPtr(buf), PAGE as i64, None);
+    assert_eq!(step, Some(Ok(PAGE as i64)));
+    assert_eq!(device.reads_at_once(), before, "no read under the lock");
+    assert_eq!(neo_position(&k, pid, fd), PAGE as u64);
+    let want: Vec<u8> = (2 * PAGE..3 * PAGE).map(byte).collect();
+    assert_eq!(file_bytes(&mut k, pid, &device, 0, PAGE), want);
+}
+
+/// A `read` into an uncached page of a private writable mapping of a
+/// volume file: the page is read without the lock, then the call made
+/// again; the position moves once.
+#[test]
+fn a_read_into_an_uncached_private_mapped_page_waits_without_the_lock() {
+    let (mut k, device, pid, fd, _) = mounted();
+    let private = mman::MAP_PRIVATE as u64;
+    let rw = (mman::PROT_READ | mman::PROT_WRITE) as u64;
+    let at = sys(&mut k, pid, nr::MMAP, [0, PAGE_SIZE, rw, private, fd, 0]);
+    assert!(at > 0);
+    let at = at as u64;
+    let out = open_tmp(&mut k, pid, true);
+    let data: Vec<u8> = (0..50).map(|i| 200 - i).collect();
+    poke(&mut k, pid, SCRATCH + PAGE_SIZE, &data);
+    let wrote = sys(
+        &mut k,
+        pid,
+        nr::WRITE,
+        [out, SCRATCH + PAGE_SIZE, 50, 0, 0, 0],
+    );
+    assert_eq!(wrote, 50);
+    let input = open_tmp(&mut k, pid, false);
+    let before = device.reads_at_once();
+    let args = [input, at + 16, 50, 0, 0, 0];
+    let first = k.system_call(pid, nr::READ, args);
+    assert!(
+        matches!(first, Err((SchedulerCall::AwaitUserRead, _))),
+        "waits for the buffer's page: {first:?}"
+    );
+    assert_eq!(device.in_flight(), 1);
+    assert_eq!(neo_position(&k, pid, input), 0, "nothing read");
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(k.user_page_read_result(pid), None);
+    assert_eq!(k.system_call(pid, nr::READ, args), Ok(50));
+    assert_eq!(device.reads_at_once(), before, "no read under the lock");
+    assert_eq!(neo_position(&k, pid, input), 50, "read once");
+    let page = peek(&mut k, pid, at, 66);
+    assert_eq!(&page[..16], &(0..16).map(byte).collect::<Vec<_>>()[..]);
+    assert_eq!(&page[16..], &data[..]);
+}
+
+/// A thread killed while its call waits for its buffer's page leaves its
+/// read to the cache, no record and every frame.
+#[test]
+fn a_call_killed_while_it_waits_for_its_buffer_page_leaves_nothing() {
+    let (mut k, device, _) = volume();
+    let free = k.platform.frame_counts().1;
+    let (pid, fd) = open_linux_reader(&mut k);
+    let shared = mman::MAP_SHARED as u64;
+    let read = mman::PROT_READ as u64;
+    let args = [0, PAGE_SIZE, read, shared, fd, 0];
+    let at = lsys(&mut k, pid, neoos_abi::linux::nr::MMAP, args) as u64;
+    let args = [1, at, 10, 0, 0, 0];
+    let first = k.system_call(pid, neoos_abi::linux::nr::WRITE, args);
+    assert!(matches!(first, Err((SchedulerCall::AwaitUserRead, _))));
+    k.end(pid, neoos_abi::status::KILLED);
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(device.in_flight(), 0);
+    assert_eq!(k.user_page_read_result(pid), None);
+    assert_eq!(k.writebacks.user_pages.calls(), 0, "its record gone");
+    assert_eq!(k.platform.frame_counts().1, free, "every frame back");
+}
+
+/// A forked child's `pwrite64` from an uncached page of a shared mapping
+/// its parent made waits for the page's read as its parent's would.
+#[test]
+fn a_forked_childs_pwrite_from_an_uncached_mapped_page_waits_then_writes() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let (parent, fd) = open_linux_reader(&mut k);
+    let shared = mman::MAP_SHARED as u64;
+    let read = mman::PROT_READ as u64;
+    let at = lsys(
+        &mut k,
+        parent,
+        lnr::MMAP,
+        [0, 4 * PAGE_SIZE, read, shared, fd, 0],
+    ) as u64;
+    let frame = crate::test_platform::TestFrame { entry: 1, stack: 2 };
+    let child = k.fork(parent, &frame).unwrap();
+    let path = put_str(&mut k, child, SCRATCH, "/tmp/hijo");
+    let creat = (neoos_abi::open::O_RDWR | neoos_abi::open::O_CREAT) as u64;
+    let out = lsys(&mut k, child, lnr::OPEN, [path, creat, 0o644, 0, 0, 0]);
+    assert!(out >= 0);
+    let args = [out as u64, at + 3 * PAGE_SIZE, PAGE_SIZE, 0, 0, 0];
+    let first = k.system_call(child, lnr::PWRITE64, args);
+    assert!(
+        matches!(first, Err((SchedulerCall::AwaitUserRead, _))),
+        "{first:?}"
+    );
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(k.user_page_read_result(child), None);
+    assert_eq!(k.system_call(child, lnr::PWRITE64, args), Ok(PAGE as i64));
+}
+
+/// A `stat` whose path string lies in an uncached page of a mapping of a
+/// volume file: the page is read without the lock before the call is
+/// made; then it is made as before (its own result for the string, empty
+/// here), reading nothing under the lock.
+#[test]
+fn a_path_in_an_uncached_mapped_page_is_read_without_the_lock_before_the_call() {
+    let (mut k, device, pid, _, at) = mounted();
+    let before = device.reads_at_once();
+    let out = SCRATCH + 2 * PAGE_SIZE;
+    let args = [at, out, 0, 0, 0, 0];
+    let first = k.system_call(pid, nr::STAT, args);
+    assert!(
+        matches!(first, Err((SchedulerCall::AwaitUserRead, _))),
+        "waits for the path's page: {first:?}"
+    );
+    assert_eq!(device.in_flight(), 1);
+    device.finish(false);
+    k.disk_step();
+    assert_eq!(k.user_page_read_result(pid), None);
+    let made = k.system_call(pid, nr::STAT, args);
+    assert!(made.is_ok(), "made at once: {made:?}");
+    assert_eq!(device.reads_at_once(), before, "no read under the lock");
+}
+
+/// A Linux `writev` whose buffers past the 16th write pages in part that
+/// the cache lacks: those are read before it too, without the lock, a
+/// queue's worth per round; then it is made reading nothing under it.
+#[test]
+fn a_linux_writev_reads_the_pages_of_its_buffers_past_the_16th_without_the_lock() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let (pid, fd, iov_at, _) = writev_of_three(&mut k);
+    // 16 buffers of 10 bytes in page 0 from 100, then one of 2 pages
+    // (from 260: page 2 in part) and one of a page (page 3 in part).
+    let mut lens = vec![10usize; 16];
+    lens.extend([2 * PAGE, PAGE]);
+    let total: usize = lens.iter().sum();
+    let bytes: Vec<u8> = (0..total).map(|i| (i * 5 + 2) as u8).collect();
+    let data = SCRATCH + 2 * PAGE_SIZE;
+    poke(&mut k, pid, data, &bytes);
+    let mut iov = Vec::new();
+    let mut at = data;
+    for &len in &lens {
+        iov.extend_from_slice(&at.to_le_bytes());
+        iov.extend_from_slice(&(len as u64).to_le_bytes());
+        at += len as u64;
+    }
+    poke(&mut k, pid, iov_at, &iov);
+    let before = device.reads_at_once();
+    let args = [fd, iov_at, lens.len() as u64, 0, 0, 0];
+    let (made, waits) = after_metadata_reads(&mut k, &device, pid, lnr::WRITEV, args, false);
+    assert_eq!(made, Ok(total as i64));
+    assert!(waits >= 1, "it waited for its reads");
+    assert_eq!(device.reads_at_once(), before, "no read under the lock");
+    assert_written_at_100(&mut k, pid, fd, &bytes);
+}
+
+/// A volume `read` whose buffer's second chunk lies in an uncached page of
+/// a private mapping of a volume file: the window is copied up to that
+/// chunk, the call goes on from there once the page is read without the
+/// lock; every byte moved once, nothing read under the lock.
+#[test]
+fn a_volume_reads_later_chunk_into_an_uncached_mapped_page_waits_and_goes_on() {
+    use neoos_abi::linux::nr as lnr;
+    let (mut k, device, _) = volume();
+    let (pid, datos_fd) = open_linux_reader(&mut k);
+    let path = put_str(&mut k, pid, SCRATCH, "/home/usuario/grande.bin");
+    let fd = lsys(&mut k, pid, lnr::OPEN, [path, 0, 0, 0, 0, 0]) as u64;
+    let len = GRANDE_PAGES * PAGE;
+    // The source cached first (one read of it, waited for).
+    let warm = SCRATCH + PAGE_SIZE;
+    let cached = |k: &mut K| k.file_read_step(pid, pid, fd as i64, UserPtr(warm), PAGE, Some(0));
+    while cached(&mut k).is_none() {
+        device.finish(false);
+        k.disk_step();
+    }
+    let mut got = 0;
+    while got < len {
+        let step = k.file_read_step(
+            pid,
+            pid,
+            fd as i64,
+            UserPtr(warm),
+            len - got,
+            Some(got as u64),
+        );
+        match step {
+            None => {
+                device.finish(false);
+                k.disk_step();
+            }
+            Some(Ok((n, _))) => got += n,
+            other => panic!("{other:?}"),
+        }
+    }
+    // 8 pages: 4 anonymous, then 4 of datos.bin, private, not cached.
+    let anon = (mman::MAP_PRIVATE | mman::MAP_ANON) as u64;
+    let rw = (mman::PROT_READ | mman::PROT_WRITE) as u64;
+    let no_fd = u64::MAX;
+    let buf = lsys(&mut k, pid, lnr::MMAP, [0, len as u64, rw, anon, no_fd, 0]) as u64;
+    let fixed = (mman::MAP_PRIVATE | mman::MAP_FIXED) as u64;
+    let file_half = buf + 4 * PAGE_SIZE;
+    let args = [file_half, 4 * PAGE_SIZE, rw, fixed, datos_fd, 0];
+    assert_eq!(lsys(&mut k, pid, lnr::MMAP, args) as u64, file_half);
+    let before = device.reads_at_once();
+    let step = |k: &mut K, done: usize| {
+        let at = Some(done as u64);
+        k.file_read_step(
+            pid,
+            pid,
+            fd as i64,
+            UserPtr(buf + done as u64),
+            len - done,
+            at,
+        )
+    };
+    assert_eq!(
+        step(&mut k, 0),
+        Some(Ok((4 * PAGE, 4 * PAGE))),
+        "the window ends before the chunk whose page is read"
+    );
+    assert_eq!(device.in_flight(), 1, "its read started");
+    assert_eq!(step(&mut k, 4 * PAGE), None, "the rest waits for it");
+    // Its page, then the read-ahead of the pages after it.
+    let mut waits = 1;
+    let rest = loop {
+        device.finish(false);
+        k.disk_step();
+        match step(&mut k, 4 * PAGE) {
+            None => waits += 1,
+            Some(done) => break done,
+        }
+        assert!(waits <= 4);
+    };
+    assert_eq!(rest, Ok((4 * PAGE, 4 * PAGE)));
+    assert_eq!(device.reads_at_once(), before, "no read under the lock");
+    let want: Vec<u8> = (0..len).map(|i| byte(i) ^ 0x5a).collect();
+    assert_eq!(peek(&mut k, pid, buf, len), want);
+}
+
+/// A write whose last page, covered in part, was read without the lock
+/// keeps it while frames are low: the reclaim of its step and of its
+/// chunk leave it, and the write reads nothing under the lock.
+#[test]
+fn a_write_keeps_the_page_it_read_first_from_its_own_reclaim() {
+    let (mut k, device, pid) = volume();
+    let fd = open_rw(&mut k, pid);
+    let buf = SCRATCH + PAGE_SIZE;
+    let count = 3 * PAGE + 200;
+    put_bytes(&mut k, pid, buf, b"kept ", count);
+    // From 0: pages 0-2 whole, page 3 in part (read first).
+    assert_eq!(begin_write(&mut k, pid, fd, buf, count), None);
+    device.finish(false);
+    k.disk_step();
+    let anon = crate::kernel_tests::map_anon(&mut k, pid, 1000 * PAGE_SIZE);
+    let mut page = 0;
+    while !crate::reclaim::frames_low(&k.platform) {
+        poke(&mut k, pid, anon + page * PAGE_SIZE, b"anonymous");
+        page += 1;
+    }
+    let before = device.reads_at_once();
+    let step = k.file_write_step(pid, pid, fd as i64, UserPtr(buf), count as i64, None);
+    assert_eq!(step, Some(Ok(count as i64)), "made, nothing to read again");
+    assert_eq!(device.reads_at_once(), before, "no read under the lock");
+    assert_eq!(device.in_flight(), 0);
+    let file = datos(&k);
+    assert!(!k.memory.file_page_to_read(file, 3), "the page stays");
 }

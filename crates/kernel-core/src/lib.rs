@@ -37,6 +37,7 @@ pub mod stack;
 pub mod syscall;
 pub mod threads;
 pub mod timers;
+pub mod user_reads;
 
 #[cfg(test)]
 mod test_platform;

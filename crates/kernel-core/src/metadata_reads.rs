@@ -200,25 +200,6 @@ impl<P: Platform> Kernel<P> {
         }
     }
 
-    /// Thread `tid`'s call, which started (or found) reads it needs when
-    /// `reads`: the wait after which it is made again, unless it waited
-    /// [`MOST_ROUNDS`] times already. `None`: make it now.
-    pub(crate) fn wait_and_restart(&mut self, tid: Tid, reads: bool) -> Option<SchedulerCall> {
-        let rounds = self
-            .writebacks
-            .metadata
-            .rounds
-            .get(&tid)
-            .copied()
-            .unwrap_or(0);
-        if !reads || rounds >= MOST_ROUNDS {
-            self.writebacks.metadata.rounds.remove(&tid);
-            return None;
-        }
-        self.writebacks.metadata.rounds.insert(tid, rounds + 1);
-        Some(SchedulerCall::AwaitMetadata)
-    }
-
     /// The metadata blocks the walks of `paths` need, not cached (those
     /// below the volume's mount point only; at most [`MOST_BLOCKS`]).
     fn blocks_missing(&mut self, paths: &[Option<String>; 2]) -> Vec<u32> {

@@ -37,6 +37,12 @@ pub enum Errno {
     /// back ([`crate::address_space::AddressSpace::being_unmapped`]): the kernel makes
     /// the call again once that munmap is over; never a program's result.
     BeingUnmapped,
+    /// A kernel access to user memory that defers its disk reads
+    /// ([`crate::MemorySystem::deferring_user_reads`]) met a page of a disk
+    /// file that is not cached: its read is planned or under way
+    /// ([`crate::MemorySystem::read_waited_for`]); the kernel waits for it
+    /// without its lock and makes the call again; never a program's result.
+    WaitForRead,
 }
 
 impl Errno {
@@ -52,7 +58,7 @@ impl Errno {
             Errno::Busy => neo::E_BUSY,
             Errno::NoDev => neo::E_NOT_SUPPORTED,
             Errno::NoSpace => neo::E_NOMEM,
-            Errno::BeingUnmapped => neo::E_BUSY,
+            Errno::BeingUnmapped | Errno::WaitForRead => neo::E_BUSY,
         }
     }
 
@@ -72,7 +78,7 @@ impl Errno {
             Errno::BadFd => errno::EBADF,
             Errno::NoDev => errno::ENODEV,
             Errno::NoSpace => errno::ENOSPC,
-            Errno::BeingUnmapped => errno::EAGAIN,
+            Errno::BeingUnmapped | Errno::WaitForRead => errno::EAGAIN,
         }
     }
 }
@@ -116,7 +122,8 @@ impl FaultError {
             FaultError::NotMapped | FaultError::NotPermitted | FaultError::BeyondEndOfFile => {
                 Errno::Fault
             }
-            FaultError::Io | FaultError::WaitForRead | FaultError::WaitForCopy => Errno::Io,
+            FaultError::Io | FaultError::WaitForCopy => Errno::Io,
+            FaultError::WaitForRead => Errno::WaitForRead,
             FaultError::NoMem => Errno::NoMem,
         }
     }

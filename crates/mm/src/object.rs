@@ -330,6 +330,8 @@ pub struct ObjectStore {
     scratch: crate::tlb::BatchLists,
     /// Where the reclaim clock stands among the cached file pages.
     pub(crate) clock: crate::reclaim::ClockHand,
+    /// The pages a `write` under way covers in part, which reclaim leaves.
+    pub(crate) kept_for_write: crate::reclaim::KeptForWrite,
     /// Reads deferred by faults (`reads_in_flight.rs`).
     pub(crate) reads: crate::reads_in_flight::DeferredReads,
     /// Copies deferred by faults (`deferred_copies.rs`).

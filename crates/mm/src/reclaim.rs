@@ -72,6 +72,23 @@ pub struct ClockHand {
     index: u64,
 }
 
+/// The pages of one file a `write` under way covers in part (its first,
+/// its last), read before it without the kernel's lock: reclaim leaves
+/// them until the write is made ([`MemorySystem::keep_for_write`]), so
+/// that the write's own reclaim (before each chunk) never evicts one and
+/// the write never reads it again under the lock.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeptForWrite {
+    file: Option<FileId>,
+    pages: [Option<u64>; 2],
+}
+
+impl KeptForWrite {
+    fn keeps(&self, file: FileId, index: u64) -> bool {
+        self.file == Some(file) && self.pages.contains(&Some(index))
+    }
+}
+
 /// What a [`MemorySystem::reclaim`] call did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Reclaimed {
@@ -148,6 +165,20 @@ enum Verdict {
 }
 
 impl MemorySystem {
+    /// Reclaim leaves pages `pages` of `file` (a `write`'s first and last,
+    /// which it covers in part) until [`Self::release_kept_for_write`].
+    pub fn keep_for_write(&mut self, file: FileId, pages: [Option<u64>; 2]) {
+        self.store.kept_for_write = KeptForWrite {
+            file: Some(file),
+            pages,
+        };
+    }
+
+    /// Ends [`Self::keep_for_write`].
+    pub fn release_kept_for_write(&mut self) {
+        self.store.kept_for_write = KeptForWrite::default();
+    }
+
     /// Gives back up to `want` frames of clean (or cleanly written) file
     /// pages not used since the clock last passed, in at most `budget`
     /// steps of the hand. See the module documentation.
@@ -425,6 +456,13 @@ impl MemorySystem {
         index: u64,
         views: &[View],
     ) -> Verdict {
+        let kept = self.store.kept_for_write;
+        if kept.file.is_some() {
+            let file = self.store.get(id).and_then(|o| o.file()).map(|f| f.file);
+            if file.is_some_and(|file| kept.keeps(file, index)) {
+                return Verdict::Keep;
+            }
+        }
         let Some(page) = self
             .store
             .get_mut(id)

@@ -2,6 +2,14 @@
 //! resolving each page through the page table and the mappings, faulting
 //! pages in as the CPU would. Writes to shared file pages go through write
 //! faults, so they mark the pages dirty.
+//!
+//! A miss on a page of a disk file is read there and then (under the
+//! kernel's lock), unless the access is made through
+//! [`MemorySystem::deferring_user_reads`]: then it plans the read as a
+//! user fault's first attempt does (`reads_in_flight.rs`) and fails with
+//! [`Errno::WaitForRead`], and the kernel waits for the read without its
+//! lock. The copies themselves are the same code either way: the choice
+//! is made only on the fault path, past the page-table lookup.
 
 use crate::errno::Errno;
 use crate::hw::{page_floor, Access, AsId, Frame, Hw, PAGE_SIZE};
@@ -36,6 +44,22 @@ impl MemorySystem {
         }
         self.fault_in(id, hw, va, access, false)
             .map_err(|e| e.to_errno())
+    }
+
+    /// Runs `access` (user accesses of this module, nothing else) with the
+    /// disk reads of its faults deferred: a miss on a page of a disk file
+    /// below its stored end plans the page's read (or joins one under way)
+    /// and the access fails with [`Errno::WaitForRead`]
+    /// ([`Self::read_waited_for`], [`Self::take_planned_read`]). The pages
+    /// before it were faulted in as usual; nothing else is changed.
+    /// Copy-on-write copies are made at once, as before.
+    pub fn deferring_user_reads<R>(&mut self, access: impl FnOnce(&mut Self) -> R) -> R {
+        self.store.reads.defer = true;
+        self.store.copies.again = true;
+        let result = access(self);
+        self.store.reads.defer = false;
+        self.store.copies.again = false;
+        result
     }
 
     /// Copies `buf.len()` bytes from user address `addr`. `Fault` if any

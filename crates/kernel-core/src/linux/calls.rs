@@ -120,6 +120,15 @@ impl<P: Platform> Kernel<P> {
     // frame of every system call (the kernel stack is 32 KiB).
     #[inline(never)]
     pub(crate) fn linux_call(&mut self, pid: Pid, call: LinuxCall) -> Completion {
+        // Its path strings first: a page of one to read from the disk is
+        // waited for without the lock, the call made again.
+        let paths = crate::user_reads::linux_path_args(&call);
+        if paths[0].is_some() {
+            let max = super::namespace::LINUX_PATH_MAX;
+            if let Some(wait) = self.path_pages_first(pid, paths, max) {
+                return Completion::Scheduler(wait);
+            }
+        }
         if let Some(wait) = self.linux_metadata_reads(pid, &call) {
             return Completion::Scheduler(wait);
         }
@@ -436,7 +445,7 @@ impl<P: Platform> Kernel<P> {
                 .check_write_room(f, lens.iter().sum::<u64>() as usize)?;
         }
         for (pair, &len) in raw.chunks_exact(16).zip(&lens) {
-            self.check_readable(pid, UserPtr(field(pair, 0)), len as usize)?;
+            self.check_readable_deferring(pid, UserPtr(field(pair, 0)), len as usize)?;
         }
         let mut done: i64 = 0;
         for (pair, &len) in raw.chunks_exact(16).zip(&lens) {
@@ -449,7 +458,8 @@ impl<P: Platform> Kernel<P> {
                 buf,
                 count: len,
             });
-            match self.call(pid, write) {
+            // Bytes may have moved already: its accesses do not wait.
+            match self.without_user_read_waits(|k| k.call(pid, write)) {
                 Completion::Done(Ok(n)) => {
                     done += n;
                     if n < len {
@@ -513,7 +523,8 @@ impl<P: Platform> Kernel<P> {
             if console {
                 return self.call(pid, read);
             }
-            match self.call(pid, read) {
+            // Bytes may have moved already: its accesses do not wait.
+            match self.without_user_read_waits(|k| k.call(pid, read)) {
                 Completion::Done(Ok(n)) => {
                     done += n;
                     if n < len {

@@ -865,10 +865,8 @@ impl<P: Platform> Kernel<P> {
                 } else {
                     crate::syscall::FileCall::Read { fd, buf, count }
                 };
-                return match self.call(pid, crate::syscall::Call::Files(call)) {
-                    crate::syscall::Completion::Done(r) => Ok(r?),
-                    _ => Err(Errno::Inval.into()),
-                };
+                let done = self.call(pid, crate::syscall::Call::Files(call));
+                return Ok(crate::user_reads::nested_result(done)?);
             }
             _ => return Err(LinuxError::IllegalSeek.into()),
         };
@@ -881,10 +879,7 @@ impl<P: Platform> Kernel<P> {
             crate::syscall::FileCall::Read { fd, buf, count }
         };
         let result = self.at_offset(pid, fd, f, offset as u64, |k| {
-            match k.call(pid, crate::syscall::Call::Files(call)) {
-                crate::syscall::Completion::Done(r) => r,
-                _ => Err(Errno::Inval),
-            }
+            crate::user_reads::nested_result(k.call(pid, crate::syscall::Call::Files(call)))
         });
         Ok(result?)
     }

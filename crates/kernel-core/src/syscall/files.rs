@@ -57,16 +57,19 @@ impl<P: Platform> Kernel<P> {
             }
             FileCall::ReadConsole { buf, count } => return console_read(buf, count),
             FileCall::Open { path, mode }
-                if let Some(wait) = self.metadata_reads_of_path(
-                    pid,
-                    path,
-                    crate::change_reads::neo_open_change(mode),
-                ) =>
+                if let Some(wait) = self
+                    .path_pages_first(pid, [Some(path), None], PATH_MAX)
+                    .or_else(|| {
+                        let change = crate::change_reads::neo_open_change(mode);
+                        self.metadata_reads_of_path(pid, path, change)
+                    }) =>
             {
                 return Completion::Scheduler(wait);
             }
             FileCall::Stat { path, .. } | FileCall::ReadDir { path, .. }
-                if let Some(wait) = self.metadata_reads_of_path(pid, path, None) =>
+                if let Some(wait) = self
+                    .path_pages_first(pid, [Some(path), None], PATH_MAX)
+                    .or_else(|| self.metadata_reads_of_path(pid, path, None)) =>
             {
                 return Completion::Scheduler(wait);
             }
@@ -144,7 +147,9 @@ impl<P: Platform> Kernel<P> {
             // by page: the work a refused write costs does not grow with it.
             self.file_io().check_write_room(f, count)?;
         }
-        self.check_readable(pid, buf, count)?;
+        // Nothing has moved yet: a page of the buffer to read from the
+        // disk is waited for without the lock, and the call made again.
+        self.check_readable_deferring(pid, buf, count)?;
         if let Descriptor::File(f) = &d {
             self.file_io().reserve_write(f, count)?;
         }
@@ -229,8 +234,21 @@ impl<P: Platform> Kernel<P> {
             chunk.resize(want, 0);
             let n = self.file_io().read(&mut f, &mut chunk)?;
             // The position moves only by what reached the buffer: a bad
-            // buffer fails the call unchanged, or ends it with the count so far.
-            match self.copy_out(pid, buf.offset(done as u64), &chunk[..n]) {
+            // buffer fails the call unchanged, or ends it with the count so
+            // far. The first chunk's page to read from the disk is waited
+            // for without the lock (nothing moved yet), the call made again;
+            // a later chunk's too in a volume file's window, which then ends
+            // before that chunk and goes on from it after the wait.
+            let out = buf.offset(done as u64);
+            let copied = match (done, self.writebacks.user_pages.continuable) {
+                (0, _) | (_, true) => self.copy_out_deferring(pid, out, &chunk[..n]),
+                _ => self.copy_out(pid, out, &chunk[..n]),
+            };
+            if done > 0 && copied == Err(Errno::WaitForRead) {
+                self.writebacks.user_pages.stopped = true;
+                break;
+            }
+            match copied {
                 Ok(()) => self.store_position(pid, fd, f),
                 Err(_) if done > 0 => break,
                 Err(e) => return Err(e),

@@ -386,6 +386,12 @@ pub enum SchedulerCall {
     /// (`crate::metadata_reads`, nothing done): the caller waits for the
     /// disk once, without the kernel lock, and makes the call again.
     AwaitMetadata,
+    /// The call's access to its user memory met a page of a volume file
+    /// not cached (`Errno::WaitForRead`, nothing done: `crate::user_reads`):
+    /// the caller waits for the disk without the kernel lock, then gets
+    /// [`Kernel::user_page_read_result`] (the read's failure) as the call's
+    /// result, or makes the call again.
+    AwaitUserRead,
     /// A Linux call that changed the volume, made under the lock, whose
     /// device flush is waited for without it ([`Kernel::flush_step`]):
     /// then `result`, or `EIO` if the flush failed.
@@ -630,10 +636,15 @@ impl<P: Platform> Kernel<P> {
                 self.neo_munmap_call(pid, addr, size)
             }
             Call::Memory(c) => awaiting_unmap(Completion::Done(self.memory_call(pid, c))),
-            Call::Files(c) => self.file_call(pid, c),
+            // A wait for a user page's read (`crate::user_reads`): the
+            // scheduler side's; a call inside another (`pwrite64`'s write)
+            // takes it back as an error (`user_reads::nested_result`).
+            Call::Files(c) => crate::user_reads::awaiting_user_read(self.file_call(pid, c)),
             Call::Processes(c) => self.process_call(pid, c),
             Call::Ipc(c) => Completion::Done(self.ipc_call(pid, c)),
-            Call::Linux(c) => awaiting_unmap(self.linux_call(pid, c)),
+            Call::Linux(c) => {
+                crate::user_reads::awaiting_user_read(awaiting_unmap(self.linux_call(pid, c)))
+            }
         }
     }
 

@@ -11,7 +11,7 @@
 
 use crate::device::BlockDevice;
 use crate::error::{Ext2Error, Result};
-use crate::fs::Ext2;
+use crate::fs::{Ext2, InodeGroup};
 use crate::layout::{gd, Inode};
 use alloc::vec::Vec;
 
@@ -71,18 +71,16 @@ impl<D: BlockDevice> Ext2<D> {
         if self.sb.free_inodes() == 0 {
             return None;
         }
-        let groups = self.sb.group_count;
-        for step in 0..groups {
-            let group = (goal % groups + step) % groups;
-            if self.gd16(group, gd::FREE_INODES) == 0 {
+        for step in 0..self.sb.group_count {
+            let Some(InodeGroup {
+                group,
+                bitmap,
+                first,
+                limit,
+            }) = self.inode_group(goal, step)
+            else {
                 continue;
-            }
-            let bitmap = self.gd32(group, gd::INODE_BITMAP);
-            let first = group * self.sb.inodes_per_group;
-            let limit = self
-                .sb
-                .inodes_per_group
-                .min(self.sb.inodes_count.saturating_sub(first));
+            };
             if let Some(index) = self.first_clear_bit(bitmap, limit, missing)? {
                 return Some((first + index + 1, group));
             }

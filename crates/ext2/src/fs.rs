@@ -881,24 +881,42 @@ impl<D: BlockDevice> Ext2<D> {
         self.count_blocks(group, false)
     }
 
+    /// The `step`th group an inode allocation preferring group `goal`
+    /// looks at, when it has free inodes (else `None`).
+    pub(crate) fn inode_group(&self, goal: u32, step: u32) -> Option<InodeGroup> {
+        let groups = self.sb.group_count;
+        let group = (goal % groups + step) % groups;
+        if self.gd16(group, gd::FREE_INODES) == 0 {
+            return None;
+        }
+        let first = group * self.sb.inodes_per_group;
+        Some(InodeGroup {
+            group,
+            bitmap: self.gd32(group, gd::INODE_BITMAP),
+            first,
+            limit: self
+                .sb
+                .inodes_per_group
+                .min(self.sb.inodes_count.saturating_sub(first)),
+        })
+    }
+
     /// Allocates an inode number, preferring group `goal`.
     pub(crate) fn alloc_inode(&mut self, goal: u32, dir: bool) -> Result<u32> {
         self.check_writable()?;
         if self.sb.free_inodes() == 0 {
             return Err(Ext2Error::NoSpace);
         }
-        let groups = self.sb.group_count;
-        for step in 0..groups {
-            let group = (goal % groups + step) % groups;
-            if self.gd16(group, gd::FREE_INODES) == 0 {
+        for step in 0..self.sb.group_count {
+            let Some(InodeGroup {
+                group,
+                bitmap,
+                first,
+                limit,
+            }) = self.inode_group(goal, step)
+            else {
                 continue;
-            }
-            let bitmap = self.gd32(group, gd::INODE_BITMAP);
-            let first = group * self.sb.inodes_per_group;
-            let limit = self
-                .sb
-                .inodes_per_group
-                .min(self.sb.inodes_count.saturating_sub(first));
+            };
             if let Some(index) = self.take_bit(bitmap, limit)? {
                 let ino = first + index + 1;
                 if ino < self.sb.first_ino {
@@ -1018,4 +1036,14 @@ impl<D: BlockDevice> Ext2<D> {
         }
         Ok(())
     }
+}
+
+/// A group an inode allocation looks at ([`Ext2::inode_group`]): its
+/// number, its inode bitmap's block, the index of its first inode and how
+/// many inodes it holds.
+pub(crate) struct InodeGroup {
+    pub(crate) group: u32,
+    pub(crate) bitmap: u32,
+    pub(crate) first: u32,
+    pub(crate) limit: u32,
 }

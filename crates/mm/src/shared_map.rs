@@ -694,7 +694,7 @@ impl Flush {
         }
     }
 
-    fn finish(self, pt: &dyn PageTable, store: &ObjectStore) {
+    fn finish(&self, pt: &dyn PageTable, store: &ObjectStore) {
         if self.full {
             pt.flush_pages_shared(None);
             store.shared_full_flushes.fetch_add(1, Ordering::Relaxed);

@@ -361,6 +361,7 @@ impl MemorySystem {
     /// `sys_munmap` waits there, each mapping [`changes_alone`] and the
     /// space stays within `most_mappings` with `charge` more mappings
     /// (what the exclusive way counts: [`Charge`]).
+    #[inline(always)]
     fn mappings_meeting(
         &self,
         id: AsId,

@@ -550,6 +550,7 @@ struct Cuts {
 /// most [`MOST_MAPPINGS`]); `None` otherwise. The common case, one mapping
 /// exactly the range (what one `mmap` made), is one look at the index's
 /// recent mapping.
+#[inline(always)]
 fn mappings_meeting(
     space: &AddressSpace,
     store: &ObjectStore,

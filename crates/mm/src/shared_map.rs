@@ -221,7 +221,7 @@ impl MemorySystem {
         charge: Charge,
     ) -> Option<(Meeting<'_>, usize)> {
         let meeting = self.mappings_meeting(id, pt, addr, len, most_mappings, charge)?;
-        let objects = meeting.objects();
+        let objects = meeting.objects;
         if objects > 0 && !self.store.unmapped.try_lock()?.reserve(objects) {
             return None;
         }
@@ -355,6 +355,7 @@ impl MemorySystem {
     /// `sys_munmap` waits there, each mapping [`changes_alone`] and the
     /// space stays within `most_mappings` with `charge` more mappings
     /// (what the exclusive way counts: [`Charge`]).
+    #[inline(always)]
     fn mappings_meeting(
         &self,
         id: AsId,
@@ -373,7 +374,8 @@ impl MemorySystem {
             return None;
         }
         let mut starts = [0u64; MOST_MAPPINGS];
-        let (count, cuts) = mappings_meeting(&space, &self.store, start, end, &mut starts)?;
+        let (count, cuts, objects) =
+            mappings_meeting(&space, &self.store, start, end, &mut starts)?;
         let added = match cuts.first || cuts.last {
             true => charge.cut,
             false => charge.always,
@@ -388,6 +390,7 @@ impl MemorySystem {
             starts,
             count,
             cuts,
+            objects,
         })
     }
 
@@ -500,6 +503,9 @@ struct Meeting<'a> {
     starts: [u64; MOST_MAPPINGS],
     count: usize,
     cuts: Cuts,
+    /// How many of those mappings have an object (one never touched has
+    /// none: nothing to leave behind).
+    objects: usize,
 }
 
 /// The mappings a call is counted to add against the bound on a space's
@@ -527,22 +533,25 @@ struct Cuts {
 }
 
 /// The starts of the mappings meeting `[start, end)` into `starts`, their
-/// number and the cuts the range makes, when each [`changes_alone`] (at
+/// number, the cuts the range makes and how many have an object, when each [`changes_alone`] (at
 /// most [`MOST_MAPPINGS`]); `None` otherwise. The common case, one mapping
 /// exactly the range (what one `mmap` made), is one look at the index's
 /// recent mapping.
+#[inline(always)]
 fn mappings_meeting(
     space: &AddressSpace,
     store: &ObjectStore,
     start: u64,
     end: u64,
     starts: &mut [u64; MOST_MAPPINGS],
-) -> Option<(usize, Cuts)> {
+) -> Option<(usize, Cuts, usize)> {
     if let Some(m) = space.mappings.get(&start).filter(|m| m.end == end) {
         starts[0] = start;
-        return changes_alone(m, store).then_some((1, Cuts::default()));
+        let objects = usize::from(m.backing.is_some());
+        return changes_alone(m, store).then_some((1, Cuts::default(), objects));
     }
     let mut count = 0;
+    let mut objects = 0;
     let mut cuts = Cuts::default();
     let first = space.mapping_start_at(start).unwrap_or(start);
     for (_, m) in space.mappings.range(first..end) {
@@ -553,8 +562,9 @@ fn mappings_meeting(
         cuts.last = m.end > end;
         starts[count] = m.start;
         count += 1;
+        objects += usize::from(m.backing.is_some());
     }
-    Some((count, cuts))
+    Some((count, cuts, objects))
 }
 
 /// Whether removing, cutting or protecting `m` touches nothing but its
@@ -579,20 +589,6 @@ fn changes_alone(m: &Mapping, store: &ObjectStore) -> bool {
 }
 
 impl Meeting<'_> {
-    /// How many of the mappings meeting the range have an object (one
-    /// never touched has none: nothing to leave behind).
-    fn objects(&self) -> usize {
-        self.starts[..self.count]
-            .iter()
-            .filter(|&s| {
-                self.space
-                    .mappings
-                    .get(s)
-                    .is_some_and(|m| m.backing.is_some())
-            })
-            .count()
-    }
-
     /// Cuts the mappings reaching past the range at its ends (the part
     /// inside takes a counted reference to the object): `starts` then
     /// names the parts inside.
@@ -687,7 +683,7 @@ impl Flush {
         }
     }
 
-    fn finish(self, pt: &dyn PageTable, store: &ObjectStore) {
+    fn finish(&self, pt: &dyn PageTable, store: &ObjectStore) {
         if self.full {
             pt.flush_pages_shared(None);
             store.shared_full_flushes.fetch_add(1, Ordering::Relaxed);

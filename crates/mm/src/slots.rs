@@ -184,10 +184,13 @@ impl SlotTable<crate::hw::AsId, spin::RwLock<crate::address_space::AddressSpace>
         id: &crate::hw::AsId,
     ) -> Option<spin::RwLockReadGuard<'_, crate::address_space::AddressSpace>> {
         let lock = self.get(id)?;
-        if let Some(guard) = lock.try_read() {
-            return Some(guard);
+        for _ in 0..SPACE_LOOKS {
+            if let Some(guard) = lock.try_read() {
+                return Some(guard);
+            }
+            core::hint::spin_loop();
         }
-        look_again(lock)
+        None
     }
 
     /// Space `id`, with the system held exclusively.
@@ -198,20 +201,4 @@ impl SlotTable<crate::hw::AsId, spin::RwLock<crate::address_space::AddressSpace>
     ) -> Option<&mut crate::address_space::AddressSpace> {
         self.get_mut(id).map(spin::RwLock::get_mut)
     }
-}
-
-/// [`SpaceTable::space_read_briefly`]'s further looks, out of the fault's
-/// path.
-#[cold]
-#[inline(never)]
-fn look_again(
-    lock: &spin::RwLock<crate::address_space::AddressSpace>,
-) -> Option<spin::RwLockReadGuard<'_, crate::address_space::AddressSpace>> {
-    for _ in 1..SPACE_LOOKS {
-        core::hint::spin_loop();
-        if let Some(guard) = lock.try_read() {
-            return Some(guard);
-        }
-    }
-    None
 }

@@ -355,6 +355,20 @@ impl AddressSpace {
         Ok(())
     }
 
+    /// Moves the end of the mapping that ends at `end` to `new_end`, over
+    /// the free range between; `false` (nothing changed) when no mapping
+    /// ends there or that range is not free.
+    pub(crate) fn extend(&mut self, end: u64, new_end: u64) -> bool {
+        let ends_there = end > 0 && self.mapping_at(end - 1).is_some_and(|m| m.end == end);
+        if !ends_there || !self.holes.reserve(end, new_end) {
+            return false;
+        }
+        if let Some(m) = self.mapping_at_mut(end - 1) {
+            m.end = new_end;
+        }
+        true
+    }
+
     /// Removes the mapping starting at `start`, freeing its range.
     pub fn remove(&mut self, start: u64) -> Option<Mapping> {
         let m = self.mappings.remove(&start)?;

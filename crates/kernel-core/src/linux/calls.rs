@@ -280,7 +280,7 @@ impl<P: Platform> Kernel<P> {
         let old_end = state.brk.next_multiple_of(page);
         let new_end = addr.next_multiple_of(page);
         let moved = if new_end > old_end {
-            self.grow_break(pid, old_end, new_end)
+            self.grow_break(pid, (state.brk_start, old_end), new_end)
         } else if new_end < old_end {
             self.with_space(pid, |m, s, hw| m.munmap(s, hw, new_end, old_end - new_end))
         } else {
@@ -293,12 +293,28 @@ impl<P: Platform> Kernel<P> {
         Ok(addr as i64)
     }
 
-    fn grow_break(&mut self, pid: Pid, old_end: u64, new_end: u64) -> Result<(), Errno> {
+    /// Maps the break's growth `[old_end, new_end)`: the heap's mapping
+    /// (at or above `start`, the break's start) grows in place when it
+    /// ends at the old break and can (`MemorySystem::grow_anonymous`: so
+    /// page-by-page growth never runs into the bound on mappings, as on
+    /// Linux), else the growth is a mapping of its own.
+    fn grow_break(
+        &mut self,
+        pid: Pid,
+        (start, old_end): (u64, u64),
+        new_end: u64,
+    ) -> Result<(), Errno> {
         self.heap_reserve_check()?;
         self.address_space_check(pid, new_end - old_end)?;
-        // Each growth is a mapping of its own: within the process's bound.
-        self.mapping_room_check(pid, 1)?;
         let space = self.processes.get(pid).ok_or(Errno::Inval)?.space;
+        let rw = PROT_READ | PROT_WRITE;
+        if self
+            .memory
+            .grow_anonymous(space, (start, old_end), new_end, rw)
+        {
+            return Ok(());
+        }
+        self.mapping_room_check(pid, 1)?;
         // A mapping across the old end, or one starting before the new end.
         let across = self.memory.would_split(space, old_end, 0);
         let taken = across
@@ -316,7 +332,7 @@ impl<P: Platform> Kernel<P> {
                 hw,
                 old_end,
                 new_end - old_end,
-                PROT_READ | PROT_WRITE,
+                rw,
                 MAP_PRIVATE | MAP_ANON | MAP_FIXED,
                 None,
                 0,

@@ -58,6 +58,9 @@ pub(crate) fn fault_page(
         Install::Skip
     };
     install_entry(hw, batch, va, frame, install, pte)?;
+    if allowed && !write {
+        crate::fault_around::map_around(m, store, hw.pt, va);
+    }
     Ok(frame)
 }
 

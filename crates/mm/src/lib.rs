@@ -17,6 +17,7 @@ pub mod address_space;
 mod deferred_copies;
 pub mod errno;
 mod fault;
+mod fault_around;
 pub mod holes;
 pub mod hw;
 mod kept_files;

@@ -20,6 +20,9 @@
 //!   file page, which makes it dirty, goes the exclusive way), or an
 //!   anonymous or System V object lacks (a new zero page).
 //!
+//! A read of a cached file page maps the window around it too
+//! (`fault_around.rs`).
+//!
 //! Anything else, a page the top object already has included, is
 //! [`SharedFault::NeedsExclusive`], every page, entry and count left as it
 //! was (a page table linked on the way may stay, empty): the kernel makes
@@ -44,6 +47,7 @@
 //! mappings, the objects' chains and every page found stay as they were.
 
 use crate::address_space::AddressSpace;
+use crate::fault_around;
 use crate::hw::{
     page_floor, Access, AsId, Frame, ObjectId, PageTable, Prot, SharedFrames, VacantMap, PAGE_SIZE,
 };
@@ -71,6 +75,8 @@ struct FaultPage {
     index: u64,
     prot: Prot,
     sharing: Sharing,
+    /// The object pages of the fault-around window the mapping shows.
+    around: (u64, u64),
 }
 
 impl MemorySystem {
@@ -166,6 +172,7 @@ fn page_at(space: &AddressSpace, va: u64) -> Option<FaultPage> {
                 index,
                 prot: hint.prot,
                 sharing: Sharing::Private,
+                around: (index, index + 1),
             });
         }
     }
@@ -176,6 +183,7 @@ fn page_at(space: &AddressSpace, va: u64) -> Option<FaultPage> {
         index,
         prot: m.prot,
         sharing: m.sharing,
+        around: fault_around::window(m, va, index),
     })
 }
 
@@ -210,8 +218,13 @@ impl MemorySystem {
         let Some(file) = self.store.get(file.id()) else {
             return false;
         };
-        let cached = file.pages.lock().get(&page.index).map(|p| p.frame);
-        cached.is_some_and(|frame| fault.map(frame, page.prot.without_write()))
+        let cached = file.pages.lock();
+        let prot = page.prot.without_write();
+        let mapped = (cached.get(&page.index)).is_some_and(|p| fault.map(p.frame, prot));
+        if mapped {
+            fault.map_around(&cached, page, prot, |index| pages.contains_key(&index));
+        }
+        mapped
     }
 
     /// A shared mapping's page of `obj`: the cached one (read-only for a
@@ -234,7 +247,11 @@ impl MemorySystem {
         };
         let pages = obj.pages.lock();
         if let Some(p) = pages.get(&page.index) {
-            return fault.map(p.frame, prot);
+            let mapped = fault.map(p.frame, prot);
+            if mapped && file {
+                fault.map_around(&pages, page, prot, |_| false);
+            }
+            return mapped;
         }
         drop(pages);
         !file && fault.zero_page(&obj.pages, page.index, prot, &self.store)
@@ -258,6 +275,24 @@ impl ResolvedAt<'_> {
     /// Installs `frame` at the fault's page with `prot` where no entry is.
     fn map(&self, frame: Frame, prot: Prot) -> bool {
         self.pt.map_vacant(self.va, frame, prot) == VacantMap::Installed
+    }
+
+    /// Maps with `prot`, where no entry is, the pages of `cached` (a file's
+    /// page index, locked) in `page`'s fault-around window but `page`
+    /// itself and those `shadowed` names (a private mapping's top object
+    /// has its own).
+    #[inline(never)]
+    fn map_around(
+        &self,
+        cached: &PageMap,
+        page: &FaultPage,
+        prot: Prot,
+        shadowed: impl Fn(u64) -> bool,
+    ) {
+        let at = (self.va, page.index);
+        for (va, frame) in fault_around::window_pages(cached, at, page.around, shadowed) {
+            self.pt.map_vacant(va, frame, prot);
+        }
     }
 
     /// A new zero page at `index` of the object whose page index is

@@ -1143,3 +1143,45 @@ fn a_shared_mprotect_that_does_not_apply_changes_nothing() {
     }
     assert_eq!(s.vm.shared_map_calls().2, 0);
 }
+
+#[test]
+fn a_shared_read_of_a_cached_file_page_maps_its_fault_around_window_too() {
+    let mut s = System::new();
+    let file = s.file(20);
+    // Every page but 7 cached; the cache's own mapping gone again.
+    let cache = s.map(20, mman::PROT_READ, mman::MAP_SHARED, Some(file));
+    for i in (0..20).filter(|&i| i != 7) {
+        s.fault_exclusive(cache + i * PAGE_SIZE, Access::Read);
+    }
+    s.munmap(cache, 20);
+    let window = 0x4000_0000;
+    for flags in [mman::MAP_SHARED, mman::MAP_PRIVATE] {
+        let a = s.map_at(window, 20, RW, flags, Some(file));
+        assert_eq!(a, window);
+        if flags == mman::MAP_PRIVATE {
+            // The mapping's own copy of page 9, its entry taken away (a
+            // whole-mapping PROT_NONE and back): the window leaves it.
+            s.fault_exclusive(a + 9 * PAGE_SIZE, Access::Write);
+            s.mprotect(a, 20, mman::PROT_NONE);
+            s.mprotect(a, 20, RW);
+        }
+        assert_eq!(
+            s.shared(a + 3 * PAGE_SIZE, Access::Read),
+            SharedFault::Resolved
+        );
+        let present: Vec<u64> = (0..20)
+            .filter(|&i| s.pt.entry(a + i * PAGE_SIZE).is_some())
+            .collect();
+        let mut want: Vec<u64> = (0..16).filter(|&i| i != 7).collect();
+        if flags == mman::MAP_PRIVATE {
+            want.retain(|&i| i != 9);
+        }
+        assert_eq!(present, want, "flags {flags:#x}");
+        for &i in &want {
+            let (frame, prot) = s.pt.entry(a + i * PAGE_SIZE).unwrap();
+            assert!(!prot.write);
+            assert_eq!(s.frames.bytes(frame)[0], i as u8 + 1);
+        }
+        s.munmap(a, 20);
+    }
+}

@@ -1,4 +1,5 @@
-//! `mmap`, `munmap` and `mprotect` of private anonymous memory made with shared access
+//! `mmap`, `munmap` and `mprotect` of private anonymous memory (and the
+//! `munmap` and `mprotect` of some file mappings) made with shared access
 //! to the system (`&MemorySystem`, the kernel's lock held for reading), so
 //! that they serialise only with what uses the same address space: each
 //! space is behind its own reader-writer lock ([`crate::slots::SpaceTable`]),
@@ -13,30 +14,38 @@
 //!   shared fault gives it one of the anonymous objects the exclusive
 //!   sections make ahead ([`ObjectStore::spare_objects`]), so a mapping
 //!   never touched costs no object (a fork of many such is cheap);
-//! - `munmap` of a range whose mappings lie wholly inside it and are
-//!   private anonymous memory whose object (if it has one yet) only that
-//!   mapping references and shadows nothing: the mappings leave the index,
-//!   their entries are removed (one per page the object holds: entries
+//! - `munmap` of a range whose mappings are private anonymous memory whose
+//!   object (if it has one yet) only that mapping (and the pieces of its
+//!   cuts) references and shadows nothing, private file mappings whose top
+//!   object is such over the file itself, or shared file mappings without
+//!   write permission (no entry of theirs is writable, so none is counted
+//!   in the file's dirty pages); those of a file only while their objects
+//!   hold at most [`MOST_FILE_PAGES`] pages in the mapping, through which
+//!   their entries are found (the mappings reaching past the range are cut
+//!   at its ends, below): the mappings leave the index,
+//!   their entries are removed (one per page the objects hold: entries
 //!   only show the chain's pages) and flushed from every TLB before the
-//!   call returns. The objects, referenced by nothing the other paths can
-//!   reach, and the range go to a list ([`ObjectStore::unmapped`]) that the
+//!   call returns. Their object references (a private object then
+//!   referenced by nothing the other paths can reach; a file's, whose
+//!   pages stay cached, dirty ones included) and the range go to a list ([`ObjectStore::unmapped`]) that the
 //!   next exclusive section empties ([`MemorySystem::finish_shared_work`]):
-//!   the objects' frames are freed there, the objects leave the store
-//!   there, the page tables the range emptied are freed there;
+//!   the private objects' frames are freed there, the objects without a
+//!   reference left leave the store there, the page tables the range
+//!   emptied are freed there;
 //! - `mprotect` of a range such mappings cover whole, without a hole: their
 //!   protection changes, their entries lose what it lacks (or go, for
 //!   `PROT_NONE`; the pages stay) and are flushed before the call returns.
 //!
-//! Anything else (a file, a shared or forked mapping, a partial unmap or
-//! protection change, a
-//! range being unmapped by `sys_munmap`, a space whose lock stays taken, no
+//! Anything else (a writable shared file mapping, shared anonymous or
+//! System V memory, a forked mapping, a mapping of `sys_mmap`, a range
+//! being unmapped by `sys_munmap`, a space whose lock stays taken, no
 //! room for the list) is `None` with nothing changed: the kernel makes the
 //! call again the exclusive way, which handles every case and every error.
 
 use crate::address_space::AddressSpace;
 use crate::hw::{AsId, EntryChange, Io, ObjectId, PageTable, Prot};
 use crate::mapping::{Mapping, Origin, Sharing};
-use crate::object::{ObjectKind, ObjectRef, ObjectStore};
+use crate::object::{Below, MemoryObject, ObjectKind, ObjectRef, ObjectStore};
 use crate::posix::{checked_range, choose_address, parse_mmap, MmapRequest};
 use crate::reclaim::SpaceTables;
 use crate::system::MemorySystem;
@@ -49,9 +58,20 @@ use neoos_abi::mman;
 /// Most mappings one shared `munmap` removes (more go the exclusive way).
 const MOST_MAPPINGS: usize = 8;
 
-/// The object references of the mappings a shared `munmap` removed, with
-/// the object pages each showed.
-type Taken = [Option<(ObjectRef, (u64, u64))>; MOST_MAPPINGS];
+/// What a shared `munmap` took out of a mapping for the exclusive section
+/// to give back: its object reference, the object pages it showed and
+/// whether it was private (its pages of the object are its own).
+type TakenRef = (ObjectRef, (u64, u64), bool);
+
+/// The object references of the mappings a shared `munmap` removed.
+type Taken = [Option<TakenRef>; MOST_MAPPINGS];
+
+/// Most pages a file-backed mapping's objects may hold for a shared call
+/// to change it: its entries are found through those pages (a page table
+/// walk needs the exclusive way), so the work stays bounded; a mapping
+/// of more cached pages goes the exclusive way, which follows the
+/// present entries.
+const MOST_FILE_PAGES: usize = 256;
 
 /// Spare objects the exclusive sections keep ready for the first shared
 /// faults of mappings without one (`make_spare_objects`): as many
@@ -67,7 +87,7 @@ pub(crate) const SPARE_OBJECTS: usize = 16;
 /// after the flush: the list's lock is never held across it.
 #[derive(Default)]
 pub(crate) struct Unmapped {
-    objects: Vec<(ObjectRef, (u64, u64))>,
+    objects: Vec<TakenRef>,
     ranges: Vec<(AsId, u64, u64)>,
     reserved: usize,
     /// The release's list of frames to free (kept for its room).
@@ -252,7 +272,8 @@ impl MemorySystem {
                 pt,
                 &mut flush,
             );
-            *slot = m.backing.map(|b| (b.object, (first, last)));
+            let private = m.sharing == Sharing::Private;
+            *slot = m.backing.map(|b| (b.object, (first, last), private));
         }
         flush.finish(pt, &self.store);
     }
@@ -470,9 +491,9 @@ impl MemorySystem {
                 pt.release_tables(start, end);
             }
         }
-        for (object, pages) in list.objects.drain(..) {
+        for (object, pages, private) in list.objects.drain(..) {
             self.store
-                .drop_mapping(io, object, pages, true, &mut list.frees);
+                .drop_mapping(io, object, pages, private, &mut list.frees);
         }
         free_frames(
             &mut list.frees,
@@ -568,24 +589,69 @@ fn mappings_meeting(
 }
 
 /// Whether removing, cutting or protecting `m` touches nothing but its
-/// space: private anonymous memory of the POSIX calls whose object, if
-/// any, shadows nothing and is referenced by no descriptor, child or
-/// mapping but the pieces of `m`'s own cuts (each showing its own pages
-/// of it: a fork gives private memory new top objects, so every other
-/// mapping reference to such an object is a piece in this space).
+/// space and the entries its objects' pages name, with no bookkeeping of
+/// entries: a mapping of the POSIX calls that is
+/// - private anonymous memory whose object, if any, shadows nothing and is
+///   referenced by no descriptor, child or mapping but the pieces of `m`'s
+///   own cuts (each showing its own pages of it: a fork gives private
+///   memory new top objects, so every other mapping reference to such an
+///   object is a piece in this space);
+/// - a private file mapping whose top object is such, over the file itself
+///   (no page `madvise` reverted): its entries show its own pages or,
+///   read-only, the file's;
+/// - a shared file mapping without write permission: no entry of it is
+///   writable, so none is counted in the file's dirty pages (`unmap.rs`);
+///
+/// the file-backed ones while their objects hold at most
+/// [`MOST_FILE_PAGES`] pages in the mapping's range.
 fn changes_alone(m: &Mapping, store: &ObjectStore) -> bool {
-    if m.sharing != Sharing::Private || m.origin != Origin::Posix {
+    if m.origin != Origin::Posix {
         return false;
     }
     let Some(id) = m.object_id() else {
-        return true;
+        return m.sharing == Sharing::Private;
     };
-    store.get(id).is_some_and(|o| {
-        matches!(o.kind, ObjectKind::Anonymous)
-            && o.handle_refs == 0
-            && o.below.is_none()
-            && o.children == [None, None]
-    })
+    let Some(o) = store.get(id) else {
+        return false;
+    };
+    match (m.sharing, &o.below) {
+        (Sharing::Private, None) => private_alone(o),
+        _ => file_backed_alone(m, o, store),
+    }
+}
+
+/// Whether private object `o` is anonymous and referenced by its mapping's
+/// pieces alone ([`changes_alone`]).
+fn private_alone(o: &MemoryObject) -> bool {
+    matches!(o.kind, ObjectKind::Anonymous) && o.handle_refs == 0 && o.children == [None, None]
+}
+
+/// [`changes_alone`] for a mapping of a file: a shared one without write
+/// permission, a private one whose top `o` is alone over the file itself;
+/// each while its objects hold few pages in its range.
+#[cold]
+#[inline(never)]
+fn file_backed_alone(m: &Mapping, o: &MemoryObject, store: &ObjectStore) -> bool {
+    let Some((_, first, last)) = m.object_pages(m.start, m.end) else {
+        return false;
+    };
+    let few = |o: &MemoryObject| few_pages(o, (first, last), MOST_FILE_PAGES);
+    match (m.sharing, &o.below) {
+        (Sharing::Shared, _) => o.is_file() && !m.prot.write && few(o),
+        (Sharing::Private, Some(Below::Root(file))) => {
+            private_alone(o)
+                && o.reverted.is_empty()
+                && few(o)
+                && store.get(file.id()).is_some_and(|f| f.is_file() && few(f))
+        }
+        (Sharing::Private, _) => false,
+    }
+}
+
+/// Whether `o` holds at most `most` pages in `[first, last)`.
+#[inline(never)]
+fn few_pages(o: &MemoryObject, (first, last): (u64, u64), most: usize) -> bool {
+    o.pages.lock().range(first..last).nth(most).is_none()
 }
 
 impl Meeting<'_> {
@@ -604,13 +670,14 @@ impl Meeting<'_> {
 }
 
 /// Removes the entries of `m`'s pages `first..last` of `object` (pages the
-/// object holds: the only ones an entry can show), or takes from them what
+/// object holds, and for a private file mapping the file's below it: the
+/// only ones an entry can show), or takes from them what
 /// [`EntryChange::Protect`]'s protection lacks.
 fn change_entries(
     m: &Mapping,
     store: &ObjectStore,
     object: ObjectId,
-    (first, last): (u64, u64),
+    pages: (u64, u64),
     change: EntryChange,
     pt: &dyn PageTable,
     flush: &mut Flush,
@@ -618,11 +685,29 @@ fn change_entries(
     let Some(o) = store.get(object) else {
         return;
     };
-    // No one else can take this lock now: only this mapping and pieces
-    // of its cuts, all in this space, show the object, and the space's
-    // write lock keeps their faults out. The pages'
-    // entries change a few at a time, in address order; only those changed
-    // are flushed.
+    change_entries_of(m, o, pages, change, pt, flush);
+    if let Some(Below::Root(file)) = &o.below {
+        if let Some(file) = store.get(file.id()) {
+            change_entries_of(m, file, pages, change, pt, flush);
+        }
+    }
+}
+
+/// [`change_entries`] for the pages `o` holds. An entry already removed
+/// (or protected) through another object's page is passed over.
+fn change_entries_of(
+    m: &Mapping,
+    o: &MemoryObject,
+    (first, last): (u64, u64),
+    change: EntryChange,
+    pt: &dyn PageTable,
+    flush: &mut Flush,
+) {
+    // Only this mapping and pieces of its cuts, all in this space, show a
+    // private object, and the space's write lock keeps their faults out;
+    // a file's pages may be faulted in by other spaces meanwhile (never
+    // into this one). The pages' entries change a few at a time, in
+    // address order; only those changed are flushed.
     let pages = o.pages.lock();
     let mut batch = [0u64; ENTRIES_PER_BATCH];
     let mut n = 0;

@@ -872,14 +872,23 @@ fn a_shared_munmap_that_does_not_apply_changes_nothing() {
     let mut s = System::new();
     let a = s.map_private(8, RW);
     s.fault_exclusive(a + PAGE_SIZE, Access::Write);
-    // Shared memory, a file, a forked space's memory.
+    // Shared memory, a writable shared file mapping (its writable
+    // entries are counted), a file mapping whose objects hold more pages
+    // than a shared call walks, a forked space's memory.
     let shared = s.map(4, RW, mman::MAP_SHARED | mman::MAP_ANON, None);
     s.fault_exclusive(shared, Access::Write);
     munmap_needs_exclusive(&s, shared, 4);
-    let file = s.file(4);
-    let mapped = s.map(4, RW, mman::MAP_PRIVATE, Some(file));
+    let file = s.file(300);
+    let mapped = s.map(4, RW, mman::MAP_SHARED, Some(file));
     s.fault_exclusive(mapped, Access::Read);
     munmap_needs_exclusive(&s, mapped, 4);
+    let big = s.map(300, mman::PROT_READ, mman::MAP_SHARED, Some(file));
+    for i in 0..300 {
+        s.fault_exclusive(big + i * PAGE_SIZE, Access::Read);
+    }
+    munmap_needs_exclusive(&s, big, 300);
+    let private = s.map(300, mman::PROT_READ, mman::MAP_PRIVATE, Some(file));
+    munmap_needs_exclusive(&s, private, 300);
     let mut hw = Hw::new(&mut s.pt, &mut s.frames, &mut s.pager);
     let child = s.vm.fork(s.space, &mut hw).unwrap();
     munmap_needs_exclusive(&s, a, 8);
@@ -1117,13 +1126,16 @@ fn a_shared_mprotect_that_does_not_apply_changes_nothing() {
     let a = s.map_private(8, RW);
     s.fault_exclusive(a + PAGE_SIZE, Access::Write);
     let file = s.file(4);
-    let mapped = s.map(4, mman::PROT_READ, mman::MAP_SHARED, Some(file));
+    // A writable shared file mapping (its writable entries are counted),
+    // away from `a`.
+    let mapped = s.map_at(0x1000_0000, 4, RW, mman::MAP_SHARED, Some(file));
+    s.fault_exclusive(mapped, Access::Write);
     let cases = [
         (a - PAGE_SIZE, 9, mman::PROT_READ),     // a hole
         (a + 4 * PAGE_SIZE, 5, mman::PROT_READ), // a hole past the end
         (a, 8, 0xff),                            // bad protection
         (a + 1, 8, mman::PROT_READ),             // unaligned
-        (mapped, 4, mman::PROT_READ),            // a file
+        (mapped, 4, mman::PROT_READ),            // a writable shared file
     ];
     for (addr, pages, prot) in cases {
         let before = s.snapshot();
@@ -1184,4 +1196,74 @@ fn a_shared_read_of_a_cached_file_page_maps_its_fault_around_window_too() {
         }
         s.munmap(a, 20);
     }
+}
+
+#[test]
+fn a_shared_munmap_removes_read_only_shared_and_private_file_mappings() {
+    let mut s = System::new();
+    let file = s.file(8);
+    let shared = s.map(8, mman::PROT_READ, mman::MAP_SHARED, Some(file));
+    let private = s.map(8, RW, mman::MAP_PRIVATE, Some(file));
+    // Every file page cached and shown read-only by both; the private
+    // mapping's own copy of page 2.
+    for i in 0..8 {
+        s.fault_exclusive(shared + i * PAGE_SIZE, Access::Read);
+        s.fault_exclusive(private + i * PAGE_SIZE, Access::Read);
+    }
+    s.fault_exclusive(private + 2 * PAGE_SIZE, Access::Write);
+    assert_eq!(s.pt.len(), 16);
+    let (frames, objects) = (s.frames.live(), s.vm.object_count());
+    assert_eq!(frames, 9, "8 file pages and the copy");
+    // The private mapping's middle: cut in three, pages 2..4 gone (the
+    // copy and the file's page 3), page 2 of the file still cached.
+    assert_eq!(s.munmap_shared(private + 2 * PAGE_SIZE, 2), Some(()));
+    assert!(s.pt.entry(private + 2 * PAGE_SIZE).is_none());
+    assert!(s.pt.entry(private + 3 * PAGE_SIZE).is_none());
+    assert_eq!(s.pt.len(), 14);
+    assert_eq!(
+        mappings(&s).len(),
+        3,
+        "the shared mapping and two pieces of the private one"
+    );
+    s.finish_shared_work();
+    assert_eq!(s.frames.live(), 8, "the copy freed, the file's pages kept");
+    // The read-only shared mapping, whole, and the private pieces.
+    assert_eq!(s.munmap_shared(shared, 8), Some(()));
+    assert_eq!(s.munmap_shared(private, 8), Some(()));
+    assert_eq!(s.pt.len(), 0);
+    assert_eq!(mappings(&s), []);
+    s.finish_shared_work();
+    assert_eq!(s.frames.live(), 8, "the file stays cached");
+    assert_eq!(s.vm.object_count(), objects - 1, "the private top went");
+    // The file reads back right through a new mapping.
+    let again = s.map(8, mman::PROT_READ, mman::MAP_SHARED, Some(file));
+    assert_eq!(
+        s.shared(again + 2 * PAGE_SIZE, Access::Read),
+        SharedFault::Resolved
+    );
+    let (frame, _) = s.pt.entry(again + 2 * PAGE_SIZE).unwrap();
+    assert_eq!(s.frames.bytes(frame)[0], 3);
+    s.munmap(again, 8);
+}
+
+#[test]
+fn a_shared_mprotect_of_a_read_only_file_mapping_removes_or_keeps_its_entries() {
+    let mut s = System::new();
+    let file = s.file(4);
+    let a = s.map(4, mman::PROT_READ, mman::MAP_SHARED, Some(file));
+    for i in 0..4 {
+        s.fault_exclusive(a + i * PAGE_SIZE, Access::Read);
+    }
+    assert_eq!(s.mprotect_shared(a, 2, mman::PROT_NONE), Some(()));
+    assert!(s.pt.entry(a).is_none() && s.pt.entry(a + PAGE_SIZE).is_none());
+    assert!(s.pt.entry(a + 2 * PAGE_SIZE).is_some());
+    // Write permission added: the entries stay read-only (a write marks
+    // the page dirty the exclusive way); then the mapping is writable and
+    // shared calls leave it alone.
+    assert_eq!(s.mprotect_shared(a + 2 * PAGE_SIZE, 2, RW), Some(()));
+    assert!(!s.pt.entry(a + 2 * PAGE_SIZE).unwrap().1.write);
+    needs_exclusive(&s, a + 2 * PAGE_SIZE, Access::Write);
+    munmap_needs_exclusive(&s, a + 2 * PAGE_SIZE, 2);
+    s.finish_shared_work();
+    s.munmap(a, 4);
 }

@@ -326,7 +326,7 @@ impl MemorySystem {
             + btree_bytes_bound(space.holes.len(), 2 * u64s, 0)
             // Two objects (hidden and child) per private object, and the
             // list of private objects already forked.
-            + btree_bytes_bound(2 * private, u64s, size_of::<crate::object::MemoryObject>())
+            + self.store.objects.growth_bytes_bound(2 * private)
             + btree_bytes_bound(private, u64s, 2 * u64s)
     }
 

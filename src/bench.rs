@@ -326,7 +326,7 @@ const ROWS: [Row; 42] = [
         operation: "read fault on a cached file page, per page (shared mapping)",
         reference: 589.0,
         goal: Goal::Compared,
-        method: "the 64 MiB file above, mapped `MAP_SHARED` read-only; one load from each of its first 4,096 pages, timed together and divided by 4,096 (Linux maps up to 16 neighbouring cached pages per fault, fault-around); lowest of 5.",
+        method: "the 64 MiB file above, mapped `MAP_SHARED` read-only; one load from each of its first 4,096 pages, timed together and divided by 4,096 (both systems map up to 16 neighbouring cached pages per fault, fault-around: NeoOS since the fourteenth session, docs/design.md); lowest of 5.",
     },
     Row {
         key: "disk_read_fault_per_page",

@@ -1358,11 +1358,15 @@ const DISK_SCENARIOS: &[DiskScenario] = &[
         name: DISK_LINUX_SCENARIOS[15],
         run: disk_linux_uaccess_read_error,
     },
+    DiskScenario {
+        name: DISK_LINUX_SCENARIOS[16],
+        run: disk_linux_queue_waits,
+    },
 ];
 
 /// The disk scenarios whose programs are Linux (musl) programs of
 /// [`DISK_LINUX_DIR`].
-const DISK_LINUX_SCENARIOS: [&str; 16] = [
+const DISK_LINUX_SCENARIOS: [&str; 17] = [
     "disk_linux_namespace_operations_leave_a_clean_image_with_the_tree",
     "disk_wait_of_linux_pread_readv_preadv_lets_other_calls_run",
     "disk_read_error_gives_eio_to_linux_pread_and_a_short_count_to_readv",
@@ -1379,9 +1383,46 @@ const DISK_LINUX_SCENARIOS: [&str; 16] = [
     "disk_write_error_of_a_truncates_zeroed_tail_gives_eio_and_is_written_later",
     "disk_wait_of_a_calls_uncached_mapped_buffer_lets_other_calls_run_and_survives_a_kill",
     "disk_read_error_of_a_calls_mapped_buffer_gives_eio_with_nothing_moved",
+    "disk_linux_write_back_and_read_in_more_pieces_than_the_queue_takes_wait_without_the_lock",
 ];
 /// The disk scenarios' Linux programs (built with musl, as `/bin/NAME`).
 const DISK_LINUX_DIR: &str = "user/tests/disk-linux";
+
+/// user/tests/disk-linux/disk_linux_queue_wait.c (musl) over two boots: an
+/// msync of 32 one-page runs (the virtio queue takes 5 requests), then,
+/// on a fresh boot, a pread of the file's 32 pieces, each with nothing
+/// sent under the kernel lock; the image is clean and holds the stores.
+fn disk_linux_queue_waits(kernel: &Path) -> Verdict {
+    let image = ScratchImage::new()?;
+    for step in ["write", "read"] {
+        let program = format!("/bin/disk_linux_queue_wait:{step}");
+        disk_boot_done(kernel, &image.0, None, &program)?;
+    }
+    disk::e2fsck_clean(&image.0)?;
+    let expected: Vec<u8> = (0..64 * PAGE)
+        .map(|at| {
+            let (page, i) = (at / PAGE, at % PAGE);
+            match page % 2 {
+                0 => (page * 13 + i * 3 + 1) as u8,
+                _ => 0,
+            }
+        })
+        .collect();
+    image_holds(&image.0, "/usuario/rayas.bin", &expected)
+}
+
+/// [`disk_boot`] of `program` (`/bin/NAME` or `/bin/NAME:ARG`) that must
+/// end with status 0 and print `NAME: done`.
+fn disk_boot_done(kernel: &Path, image: &Path, rules: Option<&Path>, program: &str) -> Verdict {
+    let console = disk_boot(kernel, image, rules, program, 0)?;
+    let name = program.trim_start_matches("/bin/");
+    let name = name.split(':').next().unwrap_or(name);
+    if console.iter().any(|l| *l == format!("{name}: done")) {
+        return Ok(());
+    }
+    let console = indent(tail(&console));
+    Err(format!("{program} did not finish its checks:\n{console}"))
+}
 
 /// user/tests/disk-linux/disk_linux_namespace.c (musl) makes, moves,
 /// replaces and removes files and folders on /home, and unlinks a file it

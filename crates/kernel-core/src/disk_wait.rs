@@ -67,8 +67,9 @@ use crate::process::{ProcessTable, Tid};
 use crate::syscall::{Completion, SchedulerCall};
 
 /// Most runs one batch carries (the virtio queue's 16 descriptors; 5
-/// writes fit on it at once, and the runs the queue has no room for are
-/// written at once: docs/design.md, "Requests").
+/// writes fit on it at once, and the volume's device keeps the rest and
+/// sends them as those finish: `crate::device_queue`, docs/design.md,
+/// "Requests").
 pub const BATCH_RUNS: usize = 16;
 /// Most pages one batch carries (1 MiB of buffers).
 pub const BATCH_PAGES: usize = 256;
@@ -618,7 +619,8 @@ impl<P: Platform> Kernel<P> {
                     return Err(Errno::Io);
                 }
                 if more && !none {
-                    // The blocks the device's queue had no room for.
+                    // The blocks the device had no room to keep (the
+                    // heap refused: `crate::device_queue`).
                     self.start_metadata_writes_of(writeback, kind)?;
                     return Ok(false);
                 }
@@ -1063,8 +1065,8 @@ impl<P: Platform> Kernel<P> {
             true => self.memory.file_size(f.file).unwrap_or(f.position),
             false => f.position,
         };
-        // Every buffer's pages; at most a queue's worth read per round
-        // (more would be read at once, under the lock: "Requests").
+        // Every buffer's pages; at most a queue's worth planned per round
+        // (the rounds bound the call's work; "Requests").
         let (mut missing, mut planned, mut last) = (0usize, 0usize, None);
         for &(_, len) in buffers.iter() {
             let len = len as u64;
@@ -1332,8 +1334,8 @@ fn waiting_for_user_page<T>(result: Result<T, Errno>) -> Option<Result<T, Errno>
 
 /// Most pages a `writev`'s round reads before it is made again
 /// ([`Kernel::writev_reads_first`]): the device requests that fit on the
-/// virtio queue at once (a read it has no room for is made at once,
-/// under the lock).
+/// virtio queue at once (the rounds bound the call's work; reads beyond
+/// the queue would wait in the volume's device, `crate::device_queue`).
 const WRITEV_READS_PER_ROUND: usize = 5;
 
 /// The pages a write of `count` bytes from byte `start` covers only in

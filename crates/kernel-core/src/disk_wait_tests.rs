@@ -49,6 +49,23 @@ struct Held {
     /// Writes made at once (`write_sectors`: under the kernel lock).
     writes_at_once: u64,
     failed_writes: u64,
+    /// Most requests in flight at once (`None`: no bound); a start beyond
+    /// finds the queue full.
+    room: Option<usize>,
+    /// Most requests seen in flight at once.
+    most_in_flight: usize,
+}
+
+impl Held {
+    /// Whether the queue takes one more request (counted).
+    fn take_room(&mut self) -> bool {
+        let in_flight = self.started.len() + self.writes.len() + self.flushes;
+        if self.room.is_some_and(|room| in_flight >= room) {
+            return false;
+        }
+        self.most_in_flight = self.most_in_flight.max(in_flight + 1);
+        true
+    }
 }
 
 /// A device whose started reads stay in flight until [`HeldReads::finish`].
@@ -76,6 +93,16 @@ impl HeldReads {
 
     fn in_flight(&self) -> usize {
         self.0.lock().unwrap().started.len()
+    }
+
+    /// From now on, at most `room` requests are in flight at once, as on
+    /// a virtio queue.
+    fn bound_queue(&self, room: usize) {
+        self.0.lock().unwrap().room = Some(room);
+    }
+
+    fn most_in_flight(&self) -> usize {
+        self.0.lock().unwrap().most_in_flight
     }
 
     /// From now on, started writes stay in flight until
@@ -164,7 +191,11 @@ impl BlockDevice for HeldReads {
         Ok(())
     }
     fn start_read(&mut self, first: u64, len: usize, tag: u64) -> Result<StartedRead, DeviceError> {
-        self.0.lock().unwrap().started.push_back((tag, first, len));
+        let mut held = self.0.lock().unwrap();
+        if !held.take_room() {
+            return Ok(StartedRead::QueueFull);
+        }
+        held.started.push_back((tag, first, len));
         Ok(StartedRead::InFlight)
     }
     fn take_finished_read(&mut self) -> Option<(u64, Result<Vec<u8>, DeviceError>)> {
@@ -175,6 +206,9 @@ impl BlockDevice for HeldReads {
         if !held.hold_writes {
             held.image.as_mut().unwrap().write_sectors(first, &data)?;
             return Ok(Started::Done);
+        }
+        if !held.take_room() {
+            return Ok(Started::QueueFull(data));
         }
         held.writes.push_back((first, data));
         Ok(Started::InFlight)
@@ -2281,7 +2315,23 @@ fn a_fault_whose_indirect_blocks_are_not_cached_reads_them_without_the_lock() {
         settle_with_reads(&device, &mut k, false, |k| k.unmap_step(pid))
     };
     assert_eq!(result, Ok(()));
-    // The volume mounted afresh on the written image: nothing cached.
+    let (mut k, device, pid, at) = hueco_mapped_afresh(&device, 8 << 20);
+    let reads = device.reads_at_once();
+    for page in [1500u64, 700] {
+        let waits = read_fault_settled(&mut k, &device, pid, at + page * PAGE_SIZE);
+        assert!(waits >= 2, "its indirect blocks, then its page: {waits}");
+        assert_eq!(
+            peek(&mut k, pid, at + page * PAGE_SIZE, 30),
+            hole_store(page)[..30]
+        );
+    }
+    assert_eq!(device.reads_at_once() - reads, 0, "no read under the lock");
+}
+
+/// The image of `device` mounted afresh (nothing cached) by a new
+/// kernel, over a new device; a process with hueco.bin (`size` bytes)
+/// mapped shared read-only: the kernel, device, process and address.
+fn hueco_mapped_afresh(device: &HeldReads, size: u64) -> (K, HeldReads, u32, u64) {
     let image = {
         let mut held = device.0.lock().unwrap();
         let image = held.image.as_mut().unwrap();
@@ -2299,34 +2349,79 @@ fn a_fault_whose_indirect_blocks_are_not_cached_reads_them_without_the_lock() {
     let fd = sys(&mut k, pid, nr::OPEN, [path, 0, 0, 0, 0, 0]);
     let shared = mman::MAP_SHARED as u64;
     let read = mman::PROT_READ as u64;
-    let at = sys(
-        &mut k,
-        pid,
-        nr::MMAP,
-        [0, 8 << 20, read, shared, fd as u64, 0],
-    );
+    let at = sys(&mut k, pid, nr::MMAP, [0, size, read, shared, fd as u64, 0]);
     assert!(at > 0);
-    let at = at as u64;
-    let reads = device.reads_at_once();
-    for page in [1500u64, 700] {
-        let address = at + page * PAGE_SIZE;
-        let mut waits = 0;
-        loop {
-            match k.resolve_fault_step(pid, pid, address, Access::Read) {
-                None => {
-                    waits += 1;
-                    assert!(waits < 12, "a bounded number of waits");
-                    device.finish(false);
-                    k.disk_step();
-                }
-                Some(result) => {
-                    assert_eq!(result, Ok(()));
-                    break;
-                }
+    (k, device, pid, at as u64)
+}
+
+/// A read fault of `pid` at `address` stepped to its end, the device's
+/// reads let finish at each wait: how many waits it took.
+fn read_fault_settled(k: &mut K, device: &HeldReads, pid: u32, address: u64) -> usize {
+    let mut waits = 0;
+    loop {
+        match k.resolve_fault_step(pid, pid, address, Access::Read) {
+            None => {
+                waits += 1;
+                assert!(waits < 12, "a bounded number of waits");
+                device.finish(false);
+                k.disk_step();
+            }
+            Some(result) => {
+                assert_eq!(result, Ok(()));
+                return waits;
             }
         }
-        assert!(waits >= 2, "its indirect blocks, then its page: {waits}");
-        assert_eq!(peek(&mut k, pid, address, 30), hole_store(page)[..30]);
+    }
+}
+
+/// Pages of a 1 MiB hueco.bin that hold a store each, a hole between
+/// two: 8 runs to write, 8 pieces to read in one read-ahead window.
+const STRIPED_PAGES: [u64; 8] = [0, 2, 4, 6, 8, 10, 12, 14];
+
+/// A `sys_munmap` whose runs outnumber what the device's queue takes
+/// (room for 2 requests, 8 runs): the writes beyond are kept by the
+/// volume's device and sent as the ones before finish, all without the
+/// lock, never more than the queue takes in flight. A fault's read-ahead
+/// window of the file in 7 pieces, on a volume mounted afresh, the queue
+/// bound alike, is read the same way. Before, what the queue had no room for
+/// was written, or read, at once under the lock.
+#[test]
+fn requests_beyond_the_device_queue_wait_without_the_lock_for_room() {
+    let (mut k, device, pid, at, _) = holes_stored_in(1 << 20, &STRIPED_PAGES);
+    device.hold_writes();
+    device.bound_queue(2);
+    let (reads, writes) = (device.reads_at_once(), device.writes_at_once());
+    let call = scheduler_call_of(&mut k, pid, nr::NEO_MUNMAP, [at, 1 << 20, 0, 0, 0, 0]);
+    assert_eq!(call, SchedulerCall::NeoMunmap);
+    let (result, _) = settle_with_reads(&device, &mut k, false, |k| k.unmap_step(pid));
+    assert_eq!(result, Ok(()));
+    assert_eq!(device.most_in_flight(), 2, "the queue full, never beyond");
+    assert_eq!(device.reads_at_once() - reads, 0, "no read under the lock");
+    assert_eq!(
+        device.writes_at_once() - writes,
+        0,
+        "no write under the lock"
+    );
+    assert!(holes_on_disk_at(&device, &STRIPED_PAGES));
+    assert_image_clean(&device);
+
+    let (mut k, device, pid, at) = hueco_mapped_afresh(&device, 1 << 20);
+    device.bound_queue(2);
+    let reads = device.reads_at_once();
+    read_fault_settled(&mut k, &device, pid, at);
+    // A sequential miss: the read-ahead window, 7 pieces among holes.
+    let waits = read_fault_settled(&mut k, &device, pid, at + PAGE_SIZE);
+    assert!(waits >= 4, "7 pieces, 2 at a time: {waits} waits");
+    assert_eq!(device.most_in_flight(), 2);
+    for page in STRIPED_PAGES {
+        let address = at + page * PAGE_SIZE;
+        let stored = hole_store(page);
+        assert_eq!(peek(&mut k, pid, address, stored.len()), stored);
+        assert_eq!(
+            peek(&mut k, pid, address + PAGE_SIZE, 8),
+            [0; 8],
+            "the hole after it"
+        );
     }
     assert_eq!(device.reads_at_once() - reads, 0, "no read under the lock");
 }

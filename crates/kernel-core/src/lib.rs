@@ -15,6 +15,7 @@ extern crate std;
 
 mod buffer;
 mod change_reads;
+mod device_queue;
 pub mod dirs;
 pub mod disk_wait;
 pub mod files;

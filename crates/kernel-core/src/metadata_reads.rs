@@ -220,7 +220,8 @@ impl<P: Platform> Kernel<P> {
 
     /// Starts the device reads of `blocks` (the disk has nothing in
     /// flight): whether one is in flight. A block read at once is cached
-    /// at once; one the queue has no room for is left to the call.
+    /// at once; one the heap has no room to keep for the device's queue
+    /// ([`crate::device_queue`]) is left to the call.
     pub(crate) fn start_metadata_reads(&mut self, blocks: &[u32]) -> bool {
         let mut in_flight = false;
         for &block in blocks {

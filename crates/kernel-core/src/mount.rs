@@ -26,6 +26,7 @@ use neoos_ext2::{
 };
 use neoos_mm::{FileId, IoError, PageBytes, Pager};
 
+use crate::device_queue::VolumeDevice;
 use crate::fs::{FsError, Node, RamDisk};
 
 const PAGE: usize = neoos_abi::PAGE_SIZE;
@@ -40,45 +41,6 @@ const HOME_IDS: u64 = 1 << 48;
 /// Most pages one device write carries (the bounce buffer a run of dirty
 /// pages is gathered into is at most this long).
 pub const MAX_PAGES_PER_REQUEST: usize = 64;
-
-/// A block device of any kind, as the volume holds it.
-pub struct DynDevice(pub Box<dyn BlockDevice + Send>);
-
-impl BlockDevice for DynDevice {
-    fn sector_count(&self) -> u64 {
-        self.0.sector_count()
-    }
-    fn read_sectors(&mut self, first: u64, buf: &mut [u8]) -> Result<(), DeviceError> {
-        self.0.read_sectors(first, buf)
-    }
-    fn write_sectors(&mut self, first: u64, data: &[u8]) -> Result<(), DeviceError> {
-        self.0.write_sectors(first, data)
-    }
-    fn flush(&mut self) -> Result<(), DeviceError> {
-        self.0.flush()
-    }
-    fn counters(&self) -> DeviceCounters {
-        self.0.counters()
-    }
-    fn start_write(&mut self, first: u64, data: Vec<u8>) -> Result<Started, DeviceError> {
-        self.0.start_write(first, data)
-    }
-    fn start_read(&mut self, first: u64, len: usize, tag: u64) -> Result<StartedRead, DeviceError> {
-        self.0.start_read(first, len, tag)
-    }
-    fn take_finished_read(&mut self) -> Option<(u64, Result<Vec<u8>, DeviceError>)> {
-        self.0.take_finished_read()
-    }
-    fn requests_in_flight(&mut self) -> bool {
-        self.0.requests_in_flight()
-    }
-    fn start_flush(&mut self) -> Result<bool, DeviceError> {
-        self.0.start_flush()
-    }
-    fn take_failed_writes(&mut self) -> u64 {
-        self.0.take_failed_writes()
-    }
-}
 
 /// A run of pages whose device reads were started
 /// ([`Storage::start_run_read`]).
@@ -95,7 +57,7 @@ pub struct StartedRunRead {
 
 /// The mounted volume and what the kernel remembers of its files.
 struct HomeVolume {
-    fs: Ext2<DynDevice>,
+    fs: Ext2<VolumeDevice>,
     /// Size of each volume file looked up so far (every change to a volume
     /// file goes through [`Storage`], so this stays exact).
     lens: BTreeMap<FileId, u64>,
@@ -196,7 +158,7 @@ impl Storage {
     /// Mounts an ext2 volume on `device` at [`HOME`] (read-write). Fails,
     /// mounting nothing, when the device holds no usable ext2 file system.
     pub fn mount_home(&mut self, device: Box<dyn BlockDevice + Send>) -> Result<(), Ext2Error> {
-        let fs = Ext2::mount(DynDevice(device), false)?;
+        let fs = Ext2::mount(VolumeDevice::new(device), false)?;
         if fs.is_read_only() {
             return Err(Ext2Error::ReadOnly);
         }
@@ -569,8 +531,9 @@ impl Storage {
     /// once for all the runs), the bytes past the end of the file
     /// zeroed, and each extent of adjacent blocks sent as one write that
     /// the device keeps until done ([`Self::requests_in_flight`]). An extent
-    /// the device's queue has no room for is written at once (the device
-    /// waits for the writes in flight first). The writes are durable only
+    /// the device's queue has no room for is kept and sent as the writes
+    /// before it finish ([`crate::device_queue`]; written at once, after
+    /// them, only when the heap refuses the room to keep it). The writes are durable only
     /// after [`Pager::sync`]. Only for volume files (others: `IoError`;
     /// their write-backs never wait). On an error the runs before the
     /// failed one are started.
@@ -598,7 +561,7 @@ impl Storage {
 
     /// The placing and the starts of [`Self::start_run_writes`].
     fn place_and_start(
-        fs: &mut Ext2<DynDevice>,
+        fs: &mut Ext2<VolumeDevice>,
         ino: u32,
         runs: Vec<(u64, Vec<u8>)>,
     ) -> Result<(), IoError> {
@@ -652,8 +615,9 @@ impl Storage {
     /// blocks is sent as one read named by a new tag (from `next_tag`),
     /// which the device keeps until done
     /// ([`Self::take_finished_read`]). Holes read as zeros; an extent the
-    /// device's queue has no room for is read at once (after the reads in
-    /// flight). Gives the run's buffer (the extents read at once in it)
+    /// device's queue has no room for is kept and sent as room frees
+    /// ([`crate::device_queue`]; read at once, after the requests before
+    /// it, only when the heap refuses the room to keep it). Gives the run's buffer (the extents read at once in it)
     /// and the tags in flight with the offset of their bytes in it; a
     /// failure after some reads were started is reported with them.
     pub fn start_run_read(

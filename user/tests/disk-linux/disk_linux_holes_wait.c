@@ -50,7 +50,7 @@
 #define PAGE 4096
 #define FILE_SIZE (20L << 20)
 /* One store every 4 MiB, 2 MiB in: 5 runs (all on the device's queue at
- * once: a sixth would be written at once, under the lock, as before), 5
+ * once), 5
  * blocks under 5 indirect blocks (the single-indirect one, the
  * double-indirect one and 4 under it). */
 #define STRIDE (4L << 20)

@@ -1,5 +1,6 @@
 //! `mmap`, `munmap` and `mprotect` of private anonymous memory (and the
-//! `munmap` and `mprotect` of some file mappings) made with shared access
+//! `munmap` and `mprotect` of some file mappings and of shared anonymous
+//! memory) made with shared access
 //! to the system (`&MemorySystem`, the kernel's lock held for reading), so
 //! that they serialise only with what uses the same address space: each
 //! space is behind its own reader-writer lock ([`crate::slots::SpaceTable`]),
@@ -14,12 +15,17 @@
 //!   shared fault gives it one of the anonymous objects the exclusive
 //!   sections make ahead ([`ObjectStore::spare_objects`]), so a mapping
 //!   never touched costs no object (a fork of many such is cheap);
+//! - `mmap` of shared anonymous memory (exactly `MAP_SHARED | MAP_ANON`):
+//!   a mapping with a spare object at once, as the exclusive way gives it
+//!   its object at once (a fork shares it);
 //! - `munmap` of a range whose mappings are private anonymous memory whose
 //!   object (if it has one yet) only that mapping (and the pieces of its
 //!   cuts) references and shadows nothing, private file mappings whose top
-//!   object is such over the file itself, or shared file mappings without
+//!   object is such over the file itself, shared file mappings without
 //!   write permission (no entry of theirs is writable, so none is counted
-//!   in the file's dirty pages); those of a file only while their objects
+//!   in the file's dirty pages), or shared anonymous memory (`MAP_SHARED |
+//!   MAP_ANON`: its object counts no entries; its pages live as long as
+//!   it); those backed by an object only while their objects
 //!   hold at most [`MOST_FILE_PAGES`] pages in the mapping, through which
 //!   their entries are found (the mappings reaching past the range are cut
 //!   at its ends, below): the mappings leave the index,
@@ -27,7 +33,8 @@
 //!   only show the chain's pages) and flushed from every TLB before the
 //!   call returns. Their object references (a private object then
 //!   referenced by nothing the other paths can reach; a file's, whose
-//!   pages stay cached, dirty ones included) and the range go to a list ([`ObjectStore::unmapped`]) that the
+//!   pages stay cached, dirty ones included; shared memory's, whose pages
+//!   stay with it) and the range go to a list ([`ObjectStore::unmapped`]) that the
 //!   next exclusive section empties ([`MemorySystem::finish_shared_work`]):
 //!   the private objects' frames are freed there, the objects without a
 //!   reference left leave the store there, the page tables the range
@@ -36,15 +43,15 @@
 //!   protection changes, their entries lose what it lacks (or go, for
 //!   `PROT_NONE`; the pages stay) and are flushed before the call returns.
 //!
-//! Anything else (a writable shared file mapping, shared anonymous or
-//! System V memory, a forked mapping, a mapping of `sys_mmap`, a range
+//! Anything else (a writable shared file mapping, System V memory, a
+//! forked mapping, a mapping of `sys_mmap`, a range
 //! being unmapped by `sys_munmap`, a space whose lock stays taken, no
 //! room for the list) is `None` with nothing changed: the kernel makes the
 //! call again the exclusive way, which handles every case and every error.
 
 use crate::address_space::AddressSpace;
 use crate::hw::{AsId, EntryChange, Io, ObjectId, PageTable, Prot};
-use crate::mapping::{Mapping, Origin, Sharing};
+use crate::mapping::{Backing, Mapping, Origin, Sharing};
 use crate::object::{Below, MemoryObject, ObjectKind, ObjectRef, ObjectStore};
 use crate::posix::{checked_range, choose_address, parse_mmap, MmapRequest};
 use crate::reclaim::SpaceTables;
@@ -110,7 +117,9 @@ impl Unmapped {
 impl MemorySystem {
     /// POSIX `mmap` of private anonymous memory (`flags` exactly
     /// `MAP_PRIVATE | MAP_ANON`, or with `MAP_FIXED`: see
-    /// [`Self::mmap_fixed_shared`]) with shared access to the system, when
+    /// [`Self::mmap_fixed_shared`]) or of shared anonymous memory (exactly
+    /// `MAP_SHARED | MAP_ANON`: see [`Self::mmap_shared_memory`]) with
+    /// shared access to the system, when
     /// the space's lock is had within a few looks and holds fewer than
     /// `most_mappings` mappings: the mapping's address, or `None` with
     /// nothing changed (any error included: the exclusive way reports it).
@@ -128,6 +137,9 @@ impl MemorySystem {
         const ANON: u32 = mman::MAP_PRIVATE | mman::MAP_ANON;
         if flags == ANON | mman::MAP_FIXED {
             return self.mmap_fixed_shared(id, pt, hint, len, prot, most_mappings);
+        }
+        if flags == mman::MAP_SHARED | mman::MAP_ANON {
+            return self.mmap_shared_memory(id, hint, len, prot, most_mappings);
         }
         if flags != ANON {
             return None;
@@ -175,6 +187,57 @@ impl MemorySystem {
         drop(meeting);
         self.leave_unmapped(id, (start, end), objects, &mut taken);
         made.map(|()| addr)
+    }
+
+    /// `mmap` with `MAP_SHARED | MAP_ANON` with shared access: the new
+    /// mapping's object (the exclusive way makes one at once, so that a
+    /// fork shares it) is one of the spare objects the exclusive sections
+    /// make ahead. `None` with nothing changed when none is left (or the
+    /// space's lock stays taken, or the call is one the exclusive way
+    /// reports).
+    #[cold]
+    #[inline(never)]
+    fn mmap_shared_memory(
+        &self,
+        id: AsId,
+        hint: u64,
+        len: u64,
+        prot: u32,
+        most_mappings: usize,
+    ) -> Option<u64> {
+        let flags = mman::MAP_SHARED | mman::MAP_ANON;
+        let req = parse_mmap(len, prot, flags, None, 0).ok()?;
+        let mut space = self.spaces.space_write_briefly(&id)?;
+        if space.mapping_count() >= most_mappings {
+            return None;
+        }
+        let start = choose_address(&space, hint, &req).ok()?;
+        let object = self.take_spare_object()?;
+        let mapping = Mapping {
+            start,
+            end: start + req.len,
+            prot: req.prot,
+            max_prot: req.max_prot,
+            sharing: Sharing::Shared,
+            backing: Some(Backing {
+                object,
+                first_page: 0,
+            }),
+            origin: Origin::Posix,
+        };
+        match space.insert(mapping) {
+            Ok(()) => {
+                self.store.shared_map_calls.fetch_add(1, Ordering::Relaxed);
+                Some(start)
+            }
+            Err(refused) => {
+                // Back among the spares: its pop left the room.
+                if let Some(b) = refused.backing {
+                    self.store.spare_objects.lock().push(b.object);
+                }
+                None
+            }
+        }
     }
 
     /// Puts a private anonymous mapping of `req` at `start` (free) into
@@ -601,8 +664,10 @@ fn mappings_meeting(
 ///   read-only, the file's;
 /// - a shared file mapping without write permission: no entry of it is
 ///   writable, so none is counted in the file's dirty pages (`unmap.rs`);
+/// - shared anonymous memory (`MAP_SHARED | MAP_ANON`): its object keeps
+///   no count of entries (other spaces' entries, a fork's, are theirs);
 ///
-/// the file-backed ones while their objects hold at most
+/// the object-backed ones while their objects hold at most
 /// [`MOST_FILE_PAGES`] pages in the mapping's range.
 fn changes_alone(m: &Mapping, store: &ObjectStore) -> bool {
     if m.origin != Origin::Posix {
@@ -616,7 +681,7 @@ fn changes_alone(m: &Mapping, store: &ObjectStore) -> bool {
     };
     match (m.sharing, &o.below) {
         (Sharing::Private, None) => private_alone(o),
-        _ => file_backed_alone(m, o, store),
+        _ => object_backed_alone(m, o, store),
     }
 }
 
@@ -626,18 +691,26 @@ fn private_alone(o: &MemoryObject) -> bool {
     matches!(o.kind, ObjectKind::Anonymous) && o.handle_refs == 0 && o.children == [None, None]
 }
 
-/// [`changes_alone`] for a mapping of a file: a shared one without write
-/// permission, a private one whose top `o` is alone over the file itself;
-/// each while its objects hold few pages in its range.
+/// [`changes_alone`] for a mapping of a file (a shared one without write
+/// permission, a private one whose top `o` is alone over the file itself)
+/// or of shared anonymous memory; each while its objects hold few pages in
+/// its range.
 #[cold]
 #[inline(never)]
-fn file_backed_alone(m: &Mapping, o: &MemoryObject, store: &ObjectStore) -> bool {
+fn object_backed_alone(m: &Mapping, o: &MemoryObject, store: &ObjectStore) -> bool {
     let Some((_, first, last)) = m.object_pages(m.start, m.end) else {
         return false;
     };
     let few = |o: &MemoryObject| few_pages(o, (first, last), MOST_FILE_PAGES);
     match (m.sharing, &o.below) {
-        (Sharing::Shared, _) => o.is_file() && !m.prot.write && few(o),
+        (Sharing::Shared, _) => {
+            let kind_alone = match o.kind {
+                ObjectKind::Anonymous => true,
+                ObjectKind::File(_) => !m.prot.write,
+                ObjectKind::Shm(_) => false,
+            };
+            kind_alone && few(o)
+        }
         (Sharing::Private, Some(Below::Root(file))) => {
             private_alone(o)
                 && o.reverted.is_empty()

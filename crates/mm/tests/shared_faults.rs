@@ -872,12 +872,14 @@ fn a_shared_munmap_that_does_not_apply_changes_nothing() {
     let mut s = System::new();
     let a = s.map_private(8, RW);
     s.fault_exclusive(a + PAGE_SIZE, Access::Write);
-    // Shared memory, a writable shared file mapping (its writable
-    // entries are counted), a file mapping whose objects hold more pages
-    // than a shared call walks, a forked space's memory.
-    let shared = s.map(4, RW, mman::MAP_SHARED | mman::MAP_ANON, None);
-    s.fault_exclusive(shared, Access::Write);
-    munmap_needs_exclusive(&s, shared, 4);
+    // A writable shared file mapping (its writable entries are counted),
+    // shared memory or a file mapping whose objects hold more pages than a
+    // shared call walks, a forked space's memory.
+    let shared = s.map(300, RW, mman::MAP_SHARED | mman::MAP_ANON, None);
+    for i in 0..300 {
+        s.fault_exclusive(shared + i * PAGE_SIZE, Access::Write);
+    }
+    munmap_needs_exclusive(&s, shared, 300);
     let file = s.file(300);
     let mapped = s.map(4, RW, mman::MAP_SHARED, Some(file));
     s.fault_exclusive(mapped, Access::Read);
@@ -1067,9 +1069,11 @@ fn a_shared_map_fixed_replaces_what_a_shared_munmap_could_unmap() {
     assert!(!old.contains(&s.pt.entry(page(3)).unwrap().0));
     s.finish_shared_work();
     assert_eq!(s.frames.live(), 5, "the 4 replaced pages freed, 1 new");
-    // Over a range of an empty part and shared memory: the exclusive way.
-    let shared = s.map(2, RW, mman::MAP_SHARED | mman::MAP_ANON, None);
-    s.fault_exclusive(shared, Access::Write);
+    // Over a range of an empty part and a writable shared file mapping:
+    // the exclusive way.
+    let file = s.file(2);
+    let shared = s.map(2, RW, mman::MAP_SHARED, Some(file));
+    s.fault_exclusive(shared, Access::Read);
     let before = s.snapshot();
     assert_eq!(map_fixed(&s, shared - PAGE_SIZE, 2), None);
     assert_eq!(s.snapshot(), before);
@@ -1080,7 +1084,7 @@ fn a_shared_map_fixed_replaces_what_a_shared_munmap_could_unmap() {
     assert_eq!(s.munmap_shared(free, 2), Some(()));
     s.munmap(shared, 2);
     s.finish_shared_work();
-    assert_eq!((s.frames.live(), s.vm.object_count()), (0, 0));
+    assert_eq!(s.frames.live(), 1, "the file's page stays cached");
 }
 
 #[test]
@@ -1266,4 +1270,78 @@ fn a_shared_mprotect_of_a_read_only_file_mapping_removes_or_keeps_its_entries() 
     munmap_needs_exclusive(&s, a + 2 * PAGE_SIZE, 2);
     s.finish_shared_work();
     s.munmap(a, 4);
+}
+
+#[test]
+fn a_shared_munmap_or_mprotect_of_shared_anonymous_memory_keeps_its_pages_for_its_object() {
+    let mut s = System::new();
+    let a = s.map(8, RW, mman::MAP_SHARED | mman::MAP_ANON, None);
+    for i in 0..8 {
+        s.fault_exclusive(a + i * PAGE_SIZE, Access::Write);
+        let (frame, _) = s.pt.entry(a + i * PAGE_SIZE).unwrap();
+        s.frames.bytes_mut(frame)[0] = 40 + i as u8;
+    }
+    let objects = s.vm.object_count();
+    // Read-only: every entry loses its write permission, none goes.
+    assert_eq!(s.mprotect_shared(a, 8, mman::PROT_READ), Some(()));
+    assert_eq!(s.pt.len(), 8);
+    assert!((0..8).all(|i| !s.pt.entry(a + i * PAGE_SIZE).unwrap().1.write));
+    assert_eq!(s.mprotect_shared(a, 8, RW), Some(()));
+    // The middle unmapped: cut in two, its entries gone, the object's
+    // pages kept (shared memory lives as long as its object).
+    assert_eq!(s.munmap_shared(a + 2 * PAGE_SIZE, 4), Some(()));
+    assert_eq!(s.pt.len(), 4);
+    assert!((2..6).all(|i| s.pt.entry(a + i * PAGE_SIZE).is_none()));
+    assert_eq!(mappings(&s).len(), 2);
+    s.finish_shared_work();
+    assert_eq!(s.frames.live(), 8);
+    assert_eq!(s.vm.object_count(), objects);
+    let (frame, _) = s.pt.entry(a + 7 * PAGE_SIZE).unwrap();
+    assert_eq!(s.frames.bytes(frame)[0], 47, "the pieces still show it");
+    // The pieces unmapped: the object goes with its last mapping.
+    assert_eq!(s.munmap_shared(a, 2), Some(()));
+    assert_eq!(s.munmap_shared(a + 6 * PAGE_SIZE, 2), Some(()));
+    assert_eq!(s.pt.len(), 0);
+    s.finish_shared_work();
+    assert_eq!((s.frames.live(), s.vm.stats().frames_in_use), (0, 0));
+    assert_eq!(s.vm.object_count(), objects - 1);
+}
+
+#[test]
+fn a_shared_mmap_of_shared_anonymous_memory_takes_a_spare_object_or_goes_the_exclusive_way() {
+    let mut s = System::new();
+    let flags = mman::MAP_SHARED | mman::MAP_ANON;
+    let map = |s: &System| {
+        s.vm.mmap_shared(s.space, &s.pt, 0, 4 * PAGE_SIZE, RW, flags, 1024)
+    };
+    // No spare object yet: the exclusive way, nothing changed.
+    let before = s.snapshot();
+    assert_eq!(map(&s), None);
+    assert_eq!(s.snapshot(), before);
+    s.finish_shared_work();
+    // Each takes a spare: its own object at once, as the exclusive way
+    // makes one (a fork shares it), a zero page on its first touch.
+    let a = map(&s).unwrap();
+    let b = map(&s).unwrap();
+    assert_eq!(s.vm.object_count(), 2);
+    assert_eq!(s.shared(a, Access::Write), SharedFault::Resolved);
+    assert_eq!(s.shared(b, Access::Write), SharedFault::Resolved);
+    let (fa, prot) = s.pt.entry(a).unwrap();
+    assert!(prot.write);
+    assert_ne!(fa, s.pt.entry(b).unwrap().0, "two objects, two pages");
+    assert_eq!(s.frames.bytes(fa), &[0; PAGE_SIZE as usize]);
+    // A bound of mappings reached: the exclusive way decides.
+    let full = s.vm.mmap_shared(s.space, &s.pt, 0, PAGE_SIZE, RW, flags, 2);
+    assert_eq!(full, None);
+    // The spares run out: the exclusive way again.
+    let mut made = vec![a, b];
+    while let Some(c) = map(&s) {
+        made.push(c);
+    }
+    assert_eq!(made.len(), 16, "as many as the exclusive section made");
+    for a in made {
+        assert_eq!(s.munmap_shared(a, 4), Some(()));
+    }
+    s.finish_shared_work();
+    assert_eq!((s.frames.live(), s.vm.object_count()), (0, 0));
 }

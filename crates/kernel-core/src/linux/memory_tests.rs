@@ -202,7 +202,7 @@ fn madv_free_by_linux_number_zeroes_private_anonymous_pages() {
 }
 
 #[test]
-fn private_anonymous_mmap_is_made_with_shared_access_and_the_rest_the_writing_way() {
+fn anonymous_mmap_is_made_with_shared_access_and_the_rest_the_writing_way() {
     let mut k = kernel();
     let pid = spawn_linux(&mut k);
     k.processes_mut().set_cpu(0);
@@ -222,7 +222,7 @@ fn private_anonymous_mmap_is_made_with_shared_access_and_the_rest_the_writing_wa
         .maps(k.processes().get(pid).unwrap().space)
         .count();
     let refused = [
-        (0, nr::MMAP, [0, 4 * PAGE, 3, shared, none, 0]),
+        (0, nr::MMAP, [0, 4 * PAGE, 3, shared | 0x10, none, 0]),
         (0, nr::MMAP, [0, 0, 3, anon, none, 0]),
         (0, nr::MMAP, [0, PAGE, 0xff, anon, none, 0]),
         (0, nr::MMAP, [0x4000_0000, PAGE, 3, anon | 0x10, none, 0]),
@@ -253,6 +253,16 @@ fn private_anonymous_mmap_is_made_with_shared_access_and_the_rest_the_writing_wa
         sys(&mut k, pid, nr::MMAP, [0, 0, 3, anon, none, 0]),
         -errno::EINVAL
     );
+    // Shared memory too, once an exclusive section made spare objects.
+    let memory = [0, 4 * PAGE, 3, shared, none, 0];
+    assert_eq!(k.system_call_shared(0, nr::MMAP, memory), None, "no spare");
+    k.finish_shared_work();
+    let memory = k
+        .system_call_shared(0, nr::MMAP, memory)
+        .expect("made with shared access") as u64;
+    assert_eq!(calls(&k), 2);
+    poke(&mut k, pid, memory + PAGE, b"memory");
+    assert_eq!(peek(&mut k, pid, memory + PAGE, 6), b"memory");
     // With the kernel heap at its reserve the writing way decides.
     k.platform.heap_room = Some(0);
     assert_eq!(

@@ -4,7 +4,7 @@
 
 use neoos_abi::limits::{PAGE_TABLE_RELEASE_BATCH, PAGE_TABLE_RELEASE_ENTRIES};
 use neoos_mm::{
-    EntryChange, Errno, Frame, PageBytes, PageTable, Prot, PteInfo, SharedFrames, UnmappedPage,
+    EntryChange, Errno, Frame, PageBytes, PageTable, Prot, PteInfo, SharedChange, SharedFrames, UnmappedPage,
     VacantMap,
 };
 
@@ -199,11 +199,19 @@ impl PageTable for HardwarePageTable {
     fn changes_shared(&self) -> bool {
         true
     }
-    fn unmap_shared(&self, pages: &[u64]) -> u64 {
-        self.tables.unmap_shared(pages)
+    fn unmap_shared(&self, pages: &[u64]) -> SharedChange {
+        let (changed, lost_write) = self.tables.unmap_shared(pages);
+        SharedChange {
+            changed,
+            lost_write,
+        }
     }
-    fn protect_shared(&self, pages: &[u64], prot: Prot) -> u64 {
-        self.tables.protect_shared(pages, prot.write, prot.exec)
+    fn protect_shared(&self, pages: &[u64], prot: Prot) -> SharedChange {
+        let (changed, lost_write) = self.tables.protect_shared(pages, prot.write, prot.exec);
+        SharedChange {
+            changed,
+            lost_write,
+        }
     }
     fn flush_pages_shared(&self, pages: Option<&[u64]>) {
         match pages {

@@ -159,6 +159,16 @@ pub enum EntryChange {
     Remove,
 }
 
+/// What [`PageTable::unmap_shared`] or [`PageTable::protect_shared`] did to
+/// its pages' entries, bit `i` for `pages[i]`: which changed, and which of
+/// those were writable and are no longer (a shared file page's writable
+/// entries are counted: `unmap.rs`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SharedChange {
+    pub changed: u64,
+    pub lost_write: u64,
+}
+
 /// One address space's page table (x86_64 four-level tables in the kernel,
 /// a map in tests). Virtual addresses passed in are page aligned user
 /// addresses. The mm never maps over a present entry: it unmaps first.
@@ -188,23 +198,23 @@ pub trait PageTable {
     }
     /// Removes the entries of `pages` (at most 64, in address order;
     /// those without one are passed over) through a shared reference,
-    /// returning which were there (bit `i` for `pages[i]`): several CPUs
-    /// may change one table at once, each in a range no one else changes
-    /// (the space's write lock keeps the others out of it), so only
-    /// entries change, atomically; tables stay. The caller flushes with
-    /// [`Self::flush_pages_shared`].
-    fn unmap_shared(&self, pages: &[u64]) -> u64 {
+    /// returning which were there and which of those were writable:
+    /// several CPUs may change one table at once, each in a range no one
+    /// else changes (the space's write lock keeps the others out of it),
+    /// so only entries change, atomically; tables stay. The caller flushes
+    /// with [`Self::flush_pages_shared`].
+    fn unmap_shared(&self, pages: &[u64]) -> SharedChange {
         let _ = pages;
-        0
+        SharedChange::default()
     }
     /// Takes from the entries of `pages` (at most 64, in address order;
     /// those without one are passed over) what `prot` lacks (write,
     /// execute; `prot` is not none), through a shared reference as
-    /// [`Self::unmap_shared`], returning which changed (bit `i` for
-    /// `pages[i]`).
-    fn protect_shared(&self, pages: &[u64], prot: Prot) -> u64 {
+    /// [`Self::unmap_shared`], returning which changed and which of those
+    /// lost their write permission.
+    fn protect_shared(&self, pages: &[u64], prot: Prot) -> SharedChange {
         let _ = (pages, prot);
-        0
+        SharedChange::default()
     }
     /// [`Self::flush_pages`] (or, for `None`, [`Self::flush_all`]) through
     /// a shared reference: several CPUs may flush at once.

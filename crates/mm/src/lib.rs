@@ -49,8 +49,8 @@ pub mod testing;
 pub use errno::{Errno, FaultError};
 pub use hw::{
     Access, AsId, EntryChange, FileAccess, FileId, Frame, FrameSource, Hw, Io, IoError, ObjectId,
-    PageBytes, PageTable, Pager, Prot, PteInfo, SharedFrames, ShmId, UnmappedPage, VacantMap,
-    PAGE_SIZE,
+    PageBytes, PageTable, Pager, Prot, PteInfo, SharedChange, SharedFrames, ShmId, UnmappedPage,
+    VacantMap, PAGE_SIZE,
 };
 pub use maps::{format_maps, write_maps_line, MapInfo, MapObject};
 pub use neo::NeoUnmapWrite;

@@ -21,9 +21,9 @@
 //! - `munmap` of a range whose mappings are private anonymous memory whose
 //!   object (if it has one yet) only that mapping (and the pieces of its
 //!   cuts) references and shadows nothing, private file mappings whose top
-//!   object is such over the file itself, shared file mappings without
-//!   write permission (no entry of theirs is writable, so none is counted
-//!   in the file's dirty pages), or shared anonymous memory (`MAP_SHARED |
+//!   object is such over the file itself, shared file mappings (the
+//!   writers a file's dirty pages count are settled later: below), or
+//!   shared anonymous memory (`MAP_SHARED |
 //!   MAP_ANON`: its object counts no entries; its pages live as long as
 //!   it); those backed by an object only while their objects
 //!   hold at most [`MOST_FILE_PAGES`] pages in the mapping, through which
@@ -43,8 +43,13 @@
 //!   protection changes, their entries lose what it lacks (or go, for
 //!   `PROT_NONE`; the pages stay) and are flushed before the call returns.
 //!
-//! Anything else (a writable shared file mapping, System V memory, a
-//! forked mapping, a mapping of `sys_mmap`, a range
+//! A writable entry of a shared file page counts as a writer of its dirty
+//! page (`unmap.rs`), a count only the exclusive way changes: each such
+//! entry a call here removes or write-protects is noted on the same list
+//! ([`Unmapped::writers`], room reserved first) and the exclusive section
+//! takes its writer away before anything else.
+//!
+//! Anything else (System V memory, a forked mapping, a mapping of `sys_mmap`, a range
 //! being unmapped by `sys_munmap`, a space whose lock stays taken, no
 //! room for the list) is `None` with nothing changed: the kernel makes the
 //! call again the exclusive way, which handles every case and every error.
@@ -73,6 +78,10 @@ type TakenRef = (ObjectRef, (u64, u64), bool);
 /// The object references of the mappings a shared `munmap` removed.
 type Taken = [Option<TakenRef>; MOST_MAPPINGS];
 
+/// A writable entry of a shared file page that a shared call took away:
+/// the file's object, the page's index and its frame.
+type LostWriter = (ObjectId, u64, crate::hw::Frame);
+
 /// Most pages a file-backed mapping's objects may hold for a shared call
 /// to change it: its entries are found through those pages (a page table
 /// walk needs the exclusive way), so the work stays bounded; a mapping
@@ -97,6 +106,13 @@ pub(crate) struct Unmapped {
     objects: Vec<TakenRef>,
     ranges: Vec<(AsId, u64, u64)>,
     reserved: usize,
+    /// The writable entries of shared file pages the shared calls removed
+    /// or write-protected: one writer less each for its dirty page
+    /// (object, page index, frame), settled by the exclusive section
+    /// before anything reads the counts (`unmap.rs`). Room reserved as for
+    /// the objects (`writers_reserved`), [`MOST_FILE_PAGES`] a mapping.
+    writers: Vec<LostWriter>,
+    writers_reserved: usize,
     /// The release's list of frames to free (kept for its room).
     frees: Vec<crate::hw::Frame>,
 }
@@ -111,6 +127,19 @@ impl Unmapped {
         }
         self.reserved = room;
         true
+    }
+
+    /// Reserves room for the writers [`MOST_FILE_PAGES`] pages of each of
+    /// `mappings` shared file mappings may lose: the count reserved (0
+    /// for none), or `None` when the heap refuses it.
+    fn reserve_writers(&mut self, mappings: usize) -> Option<usize> {
+        let count = mappings * MOST_FILE_PAGES;
+        if count > 0 {
+            let room = self.writers_reserved + count;
+            self.writers.try_reserve(room).ok()?;
+            self.writers_reserved = room;
+        }
+        Some(count)
     }
 }
 
@@ -277,14 +306,14 @@ impl MemorySystem {
         len: u64,
         most_mappings: usize,
     ) -> Option<()> {
-        let (mut meeting, objects) =
+        let (mut meeting, reserved) =
             self.meeting_to_unmap(id, pt, (addr, len), most_mappings, MUNMAP_CHARGE)?;
         // Nothing changed before this point.
         let mut taken = Taken::default();
         self.unmap_meeting(&mut meeting, pt, &mut taken);
         let (start, end) = (meeting.start, meeting.end);
         drop(meeting);
-        self.leave_unmapped(id, (start, end), objects, &mut taken);
+        self.leave_unmapped(id, (start, end), reserved, &mut taken);
         self.store
             .shared_unmap_calls
             .fetch_add(1, Ordering::Relaxed);
@@ -293,7 +322,8 @@ impl MemorySystem {
 
     /// [`Self::mappings_meeting`] for an unmap of the range, with room on
     /// the list of what is left for the exclusive section reserved for the
-    /// mappings' objects, and their number.
+    /// mappings' objects and the writers their pages may lose: what was
+    /// reserved (objects, writers).
     #[inline]
     fn meeting_to_unmap(
         &self,
@@ -302,13 +332,20 @@ impl MemorySystem {
         (addr, len): (u64, u64),
         most_mappings: usize,
         charge: Charge,
-    ) -> Option<(Meeting<'_>, usize)> {
+    ) -> Option<(Meeting<'_>, Reserved)> {
         let meeting = self.mappings_meeting(id, pt, addr, len, most_mappings, charge)?;
         let objects = meeting.objects;
-        if objects > 0 && !self.store.unmapped.try_lock()?.reserve(objects) {
+        if objects == 0 {
+            return Some((meeting, Reserved::default()));
+        }
+        let mut unmapped = self.store.unmapped.try_lock()?;
+        let writers = unmapped.reserve_writers(meeting.counted)?;
+        if !unmapped.reserve(objects) {
+            unmapped.writers_reserved -= writers;
             return None;
         }
-        Some((meeting, objects))
+        drop(unmapped);
+        Some((meeting, Reserved { objects, writers }))
     }
 
     /// Cuts `meeting`'s mappings at its range's ends and removes those
@@ -326,12 +363,13 @@ impl MemorySystem {
                 continue;
             };
             let remove = EntryChange::Remove;
+            let counted = counts_writers(&m, &self.store);
             change_entries(
                 &m,
                 &self.store,
                 object,
                 (first, last),
-                remove,
+                (remove, counted),
                 pt,
                 &mut flush,
             );
@@ -342,23 +380,24 @@ impl MemorySystem {
     }
 
     /// Leaves what [`Self::unmap_meeting`] took, and the range `id`
-    /// unmapped, for the next exclusive section, in the room reserved for
-    /// `objects` (none: nothing to leave, no table can hold an entry).
+    /// unmapped, for the next exclusive section, in the room `reserved`
+    /// (no object: nothing to leave, no table can hold an entry).
     #[inline]
     fn leave_unmapped(
         &self,
         id: AsId,
         (start, end): (u64, u64),
-        objects: usize,
+        reserved: Reserved,
         taken: &mut Taken,
     ) {
-        if objects == 0 {
+        if reserved.objects == 0 {
             return;
         }
         // The reserved room: these pushes allocate nothing. Tables can
         // only hold the objects' pages' entries: the range goes too.
         let mut unmapped = self.store.unmapped.lock();
-        unmapped.reserved -= objects;
+        unmapped.reserved -= reserved.objects;
+        unmapped.writers_reserved -= reserved.writers;
         unmapped
             .objects
             .extend(taken.iter_mut().filter_map(Option::take));
@@ -399,6 +438,12 @@ impl MemorySystem {
         if covered < meeting.end {
             return None;
         }
+        // Writable entries of shared file pages may lose their write
+        // permission: room for their writers on the exclusive section's list.
+        let writers = match (meeting.counted, prot.write) {
+            (0, _) | (_, true) => 0,
+            (counted, false) => self.store.unmapped.try_lock()?.reserve_writers(counted)?,
+        };
         // Nothing changed before this point.
         meeting.cut(&self.store);
         let Meeting {
@@ -409,6 +454,7 @@ impl MemorySystem {
             let Some(m) = space.mappings.get_mut(s) else {
                 continue;
             };
+            let counted = counts_writers(m, &self.store);
             m.prot = prot;
             if let Some((object, first, last)) = m.object_pages(m.start, m.end) {
                 let change = match prot.is_none() {
@@ -420,13 +466,19 @@ impl MemorySystem {
                     &self.store,
                     object,
                     (first, last),
-                    change,
+                    (change, counted),
                     pt,
                     &mut flush,
                 );
             }
         }
         flush.finish(pt, &self.store);
+        if writers > 0 {
+            self.store.unmapped.lock().writers_reserved -= writers;
+            self.store
+                .shared_work_waiting
+                .store(true, Ordering::Release);
+        }
         self.store
             .shared_protect_calls
             .fetch_add(1, Ordering::Relaxed);
@@ -458,8 +510,12 @@ impl MemorySystem {
             return None;
         }
         let mut starts = [0u64; MOST_MAPPINGS];
-        let (count, cuts, objects) =
-            mappings_meeting(&space, &self.store, start, end, &mut starts)?;
+        let Found {
+            count,
+            cuts,
+            objects,
+            counted,
+        } = mappings_meeting(&space, &self.store, start, end, &mut starts)?;
         let added = match cuts.first || cuts.last {
             true => charge.cut,
             false => charge.always,
@@ -475,6 +531,7 @@ impl MemorySystem {
             count,
             cuts,
             objects,
+            counted,
         })
     }
 
@@ -554,6 +611,10 @@ impl MemorySystem {
                 pt.release_tables(start, end);
             }
         }
+        // Before any reference goes: the objects are there.
+        for (object, index, frame) in list.writers.drain(..) {
+            crate::unmap::lose_noted_writer(&mut self.store, object, index, frame);
+        }
         for (object, pages, private) in list.objects.drain(..) {
             self.store
                 .drop_mapping(io, object, pages, private, &mut list.frees);
@@ -590,6 +651,25 @@ struct Meeting<'a> {
     /// How many of those mappings have an object (one never touched has
     /// none: nothing to leave behind).
     objects: usize,
+    /// How many of those are writable shared file mappings, whose
+    /// writable entries are counted ([`counts_writers`]).
+    counted: usize,
+}
+
+/// What [`mappings_meeting`] found (the fields of [`Meeting`]).
+struct Found {
+    count: usize,
+    cuts: Cuts,
+    objects: usize,
+    counted: usize,
+}
+
+/// Room a shared `munmap` reserved on the exclusive section's list: for
+/// its mappings' objects and the writers their pages may lose.
+#[derive(Default, Clone, Copy)]
+struct Reserved {
+    objects: usize,
+    writers: usize,
 }
 
 /// The mappings a call is counted to add against the bound on a space's
@@ -617,8 +697,9 @@ struct Cuts {
 }
 
 /// The starts of the mappings meeting `[start, end)` into `starts`, their
-/// number, the cuts the range makes and how many have an object, when each [`changes_alone`] (at
-/// most [`MOST_MAPPINGS`]); `None` otherwise. The common case, one mapping
+/// number, the cuts the range makes, how many have an object and how many
+/// [`counts_writers`], when each [`changes_alone`] (at most
+/// [`MOST_MAPPINGS`]); `None` otherwise. The common case, one mapping
 /// exactly the range (what one `mmap` made), is one look at the index's
 /// recent mapping.
 #[inline(always)]
@@ -628,27 +709,45 @@ fn mappings_meeting(
     start: u64,
     end: u64,
     starts: &mut [u64; MOST_MAPPINGS],
-) -> Option<(usize, Cuts, usize)> {
+) -> Option<Found> {
+    let mut found = Found {
+        count: 0,
+        cuts: Cuts::default(),
+        objects: 0,
+        counted: 0,
+    };
     if let Some(m) = space.mappings.get(&start).filter(|m| m.end == end) {
         starts[0] = start;
-        let objects = usize::from(m.backing.is_some());
-        return changes_alone(m, store).then_some((1, Cuts::default(), objects));
+        found.count = 1;
+        found.objects = usize::from(m.backing.is_some());
+        found.counted = usize::from(counts_writers(m, store));
+        return changes_alone(m, store).then_some(found);
     }
-    let mut count = 0;
-    let mut objects = 0;
-    let mut cuts = Cuts::default();
     let first = space.mapping_start_at(start).unwrap_or(start);
     for (_, m) in space.mappings.range(first..end) {
-        if count == MOST_MAPPINGS || !changes_alone(m, store) {
+        if found.count == MOST_MAPPINGS || !changes_alone(m, store) {
             return None;
         }
-        cuts.first |= m.start < start;
-        cuts.last = m.end > end;
-        starts[count] = m.start;
-        count += 1;
-        objects += usize::from(m.backing.is_some());
+        found.cuts.first |= m.start < start;
+        found.cuts.last = m.end > end;
+        starts[found.count] = m.start;
+        found.count += 1;
+        found.objects += usize::from(m.backing.is_some());
+        found.counted += usize::from(counts_writers(m, store));
     }
-    Some((count, cuts, objects))
+    Some(found)
+}
+
+/// Whether `m`'s writable entries are counted: a writable shared file
+/// mapping (a file's dirty pages count the writable entries that show
+/// them, `unmap.rs`).
+#[inline(always)]
+fn counts_writers(m: &Mapping, store: &ObjectStore) -> bool {
+    m.sharing == Sharing::Shared
+        && m.prot.write
+        && m.object_id()
+            .and_then(|id| store.get(id))
+            .is_some_and(MemoryObject::is_file)
 }
 
 /// Whether removing, cutting or protecting `m` touches nothing but its
@@ -706,7 +805,9 @@ fn object_backed_alone(m: &Mapping, o: &MemoryObject, store: &ObjectStore) -> bo
         (Sharing::Shared, _) => {
             let kind_alone = match o.kind {
                 ObjectKind::Anonymous => true,
-                ObjectKind::File(_) => !m.prot.write,
+                // Its writable entries' writers are settled later
+                // ([`Unmapped::writers`]).
+                ObjectKind::File(_) => true,
                 ObjectKind::Shm(_) => false,
             };
             kind_alone && few(o)
@@ -745,29 +846,34 @@ impl Meeting<'_> {
 /// Removes the entries of `m`'s pages `first..last` of `object` (pages the
 /// object holds, and for a private file mapping the file's below it: the
 /// only ones an entry can show), or takes from them what
-/// [`EntryChange::Protect`]'s protection lacks.
+/// [`EntryChange::Protect`]'s protection lacks. `counted`: `m`'s writable
+/// entries are counted ([`counts_writers`]): each that loses its write
+/// permission goes on [`Unmapped::writers`] (its room reserved).
 fn change_entries(
     m: &Mapping,
     store: &ObjectStore,
     object: ObjectId,
     pages: (u64, u64),
-    change: EntryChange,
+    (change, counted): (EntryChange, bool),
     pt: &dyn PageTable,
     flush: &mut Flush,
 ) {
     let Some(o) = store.get(object) else {
         return;
     };
-    change_entries_of(m, o, pages, change, pt, flush);
+    let writers = counted.then_some((store, object));
+    change_entries_of(m, o, pages, change, pt, flush, writers);
     if let Some(Below::Root(file)) = &o.below {
         if let Some(file) = store.get(file.id()) {
-            change_entries_of(m, file, pages, change, pt, flush);
+            change_entries_of(m, file, pages, change, pt, flush, None);
         }
     }
 }
 
 /// [`change_entries`] for the pages `o` holds. An entry already removed
 /// (or protected) through another object's page is passed over.
+/// `writers`: the store and `o`'s id, when its writable entries are
+/// counted.
 fn change_entries_of(
     m: &Mapping,
     o: &MemoryObject,
@@ -775,6 +881,7 @@ fn change_entries_of(
     change: EntryChange,
     pt: &dyn PageTable,
     flush: &mut Flush,
+    writers: Option<(&ObjectStore, ObjectId)>,
 ) {
     // Only this mapping and pieces of its cuts, all in this space, show a
     // private object, and the space's write lock keeps their faults out;
@@ -784,15 +891,44 @@ fn change_entries_of(
     let pages = o.pages.lock();
     let mut batch = [0u64; ENTRIES_PER_BATCH];
     let mut n = 0;
+    let lost_writers = |batch: &[u64], lost: u64| {
+        if let Some((store, object)) = writers.filter(|_| lost != 0) {
+            note_lost_writers(m, (store, object), &pages, batch, lost);
+        }
+    };
     for (index, _) in pages.range(first..last) {
         batch[n] = m.va_of_object_page(index);
         n += 1;
         if n == ENTRIES_PER_BATCH {
-            change_batch(&batch, change, pt, flush);
+            lost_writers(&batch, change_batch(&batch, change, pt, flush));
             n = 0;
         }
     }
-    change_batch(&batch[..n], change, pt, flush);
+    lost_writers(&batch[..n], change_batch(&batch[..n], change, pt, flush));
+}
+
+/// Puts the pages of `batch` whose entries lost their write permission
+/// (bit `i` of `lost` for `batch[i]`) on [`Unmapped::writers`], in the
+/// room the call reserved: one writer less each, settled by the
+/// exclusive section.
+#[cold]
+#[inline(never)]
+fn note_lost_writers(
+    m: &Mapping,
+    (store, object): (&ObjectStore, ObjectId),
+    pages: &crate::page_map::PageMap,
+    batch: &[u64],
+    lost: u64,
+) {
+    let mut unmapped = store.unmapped.lock();
+    for (i, &va) in batch.iter().enumerate() {
+        let Some((_, index)) = m.object_page(va).filter(|_| lost & (1 << i) != 0) else {
+            continue;
+        };
+        if let Some(page) = pages.get(&index) {
+            unmapped.writers.push((object, index, page.frame));
+        }
+    }
 }
 
 /// Entries [`change_entries`] hands the page table at once (the bits of
@@ -800,16 +936,19 @@ fn change_entries_of(
 /// return).
 const ENTRIES_PER_BATCH: usize = 64;
 
-fn change_batch(pages: &[u64], change: EntryChange, pt: &dyn PageTable, flush: &mut Flush) {
-    let changed = match change {
+/// Changes the entries of `pages` (their flushes noted): which of them
+/// lost their write permission.
+fn change_batch(pages: &[u64], change: EntryChange, pt: &dyn PageTable, flush: &mut Flush) -> u64 {
+    let done = match change {
         EntryChange::Protect(prot) => pt.protect_shared(pages, prot),
         _ => pt.unmap_shared(pages),
     };
     for (i, &va) in pages.iter().enumerate() {
-        if changed & (1 << i) != 0 {
+        if done.changed & (1 << i) != 0 {
             flush.page(va);
         }
     }
+    done.lost_write
 }
 
 /// The entries a shared `munmap` removed, flushed at once at its end:

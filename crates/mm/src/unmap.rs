@@ -204,6 +204,24 @@ pub(crate) fn clear_entries(
     lost.settle(store);
 }
 
+/// One writer less for dirty page `index` of object `id` held in `frame`:
+/// a writable entry of it that a call made with shared access removed or
+/// write-protected (`shared_map.rs` notes them; the exclusive section
+/// settles them before anything reads the counts).
+pub(crate) fn lose_noted_writer(
+    store: &mut ObjectStore,
+    id: ObjectId,
+    index: u64,
+    frame: crate::hw::Frame,
+) {
+    let Some(obj) = store.get_mut(id) else {
+        return;
+    };
+    let mut dirty = obj.dirty.range_mut(index..=index).peekable();
+    let found = lose_writer(&mut dirty, index, frame);
+    debug_assert!(found, "a writable shared file page outside the dirty set");
+}
+
 /// One writer less for dirty page `index` if it is still held in `frame`
 /// (the entry's frame). `dirty` walks the dirty set upward and stands at
 /// or before `index`; whether the page was found there.

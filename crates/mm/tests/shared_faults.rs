@@ -11,8 +11,8 @@ use neoos_abi::mman;
 use neoos_mm::testing::{SoftPageTable, SoftPager};
 use neoos_mm::{
     Access, AsId, EntryChange, Errno, FileAccess, FileId, Frame, FrameSource, Hw, MemorySystem,
-    PageBytes, PageTable, Prot, PteInfo, SharedFault, SharedFrames, UnmappedPage, VacantMap,
-    PAGE_SIZE,
+    PageBytes, PageTable, Prot, PteInfo, SharedChange, SharedFault, SharedFrames, UnmappedPage,
+    VacantMap, PAGE_SIZE,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,29 +60,31 @@ impl PageTable for LockedTable {
     fn changes_shared(&self) -> bool {
         true
     }
-    fn unmap_shared(&self, pages: &[u64]) -> u64 {
+    fn unmap_shared(&self, pages: &[u64]) -> SharedChange {
         let mut entries = self.entries.lock().unwrap();
-        let mut removed = 0;
+        let mut done = SharedChange::default();
         for (i, va) in pages.iter().enumerate() {
-            if entries.remove(va).is_some() {
-                removed |= 1 << i;
+            if let Some((_, p)) = entries.remove(va) {
+                done.changed |= 1 << i;
+                done.lost_write |= u64::from(p.write) << i;
             }
         }
-        removed
+        done
     }
-    fn protect_shared(&self, pages: &[u64], prot: Prot) -> u64 {
+    fn protect_shared(&self, pages: &[u64], prot: Prot) -> SharedChange {
         let mut entries = self.entries.lock().unwrap();
-        let mut changed = 0;
+        let mut done = SharedChange::default();
         for (i, va) in pages.iter().enumerate() {
             if let Some((_, p)) = entries.get_mut(va) {
                 let new = p.intersect(prot);
                 if new != *p {
+                    done.changed |= 1 << i;
+                    done.lost_write |= u64::from(p.write && !new.write) << i;
                     *p = new;
-                    changed |= 1 << i;
                 }
             }
         }
-        changed
+        done
     }
     fn flush_pages_shared(&self, pages: Option<&[u64]>) {
         match pages {
@@ -861,6 +863,17 @@ fn a_shared_munmap_flushes_before_it_returns_and_frees_at_the_next_exclusive_sec
 
 /// Asserts that the shared `munmap` of `[a, a + pages)` does not apply
 /// and changes nothing.
+/// A file of 300 pages, all cached, mapped shared with `prot`: more pages
+/// than a shared call walks.
+fn big_file_mapping(s: &mut System, prot: u32) -> (FileId, u64) {
+    let file = s.file(300);
+    let big = s.map(300, prot, mman::MAP_SHARED, Some(file));
+    for i in 0..300 {
+        s.fault_exclusive(big + i * PAGE_SIZE, Access::Read);
+    }
+    (file, big)
+}
+
 fn munmap_needs_exclusive(s: &System, a: u64, pages: u64) {
     let before = s.snapshot();
     assert_eq!(s.munmap_shared(a, pages), None);
@@ -872,22 +885,14 @@ fn a_shared_munmap_that_does_not_apply_changes_nothing() {
     let mut s = System::new();
     let a = s.map_private(8, RW);
     s.fault_exclusive(a + PAGE_SIZE, Access::Write);
-    // A writable shared file mapping (its writable entries are counted),
-    // shared memory or a file mapping whose objects hold more pages than a
+    // Shared memory or a file mapping whose objects hold more pages than a
     // shared call walks, a forked space's memory.
     let shared = s.map(300, RW, mman::MAP_SHARED | mman::MAP_ANON, None);
     for i in 0..300 {
         s.fault_exclusive(shared + i * PAGE_SIZE, Access::Write);
     }
     munmap_needs_exclusive(&s, shared, 300);
-    let file = s.file(300);
-    let mapped = s.map(4, RW, mman::MAP_SHARED, Some(file));
-    s.fault_exclusive(mapped, Access::Read);
-    munmap_needs_exclusive(&s, mapped, 4);
-    let big = s.map(300, mman::PROT_READ, mman::MAP_SHARED, Some(file));
-    for i in 0..300 {
-        s.fault_exclusive(big + i * PAGE_SIZE, Access::Read);
-    }
+    let (file, big) = big_file_mapping(&mut s, mman::PROT_READ);
     munmap_needs_exclusive(&s, big, 300);
     let private = s.map(300, mman::PROT_READ, mman::MAP_PRIVATE, Some(file));
     munmap_needs_exclusive(&s, private, 300);
@@ -1069,11 +1074,9 @@ fn a_shared_map_fixed_replaces_what_a_shared_munmap_could_unmap() {
     assert!(!old.contains(&s.pt.entry(page(3)).unwrap().0));
     s.finish_shared_work();
     assert_eq!(s.frames.live(), 5, "the 4 replaced pages freed, 1 new");
-    // Over a range of an empty part and a writable shared file mapping:
-    // the exclusive way.
-    let file = s.file(2);
-    let shared = s.map(2, RW, mman::MAP_SHARED, Some(file));
-    s.fault_exclusive(shared, Access::Read);
+    // Over a range of an empty part and a mapping of more cached file
+    // pages than a shared call walks: the exclusive way.
+    let (_, shared) = big_file_mapping(&mut s, RW);
     let before = s.snapshot();
     assert_eq!(map_fixed(&s, shared - PAGE_SIZE, 2), None);
     assert_eq!(s.snapshot(), before);
@@ -1082,9 +1085,9 @@ fn a_shared_map_fixed_replaces_what_a_shared_munmap_could_unmap() {
     assert_eq!(map_fixed(&s, free, 2), Some(free));
     assert_eq!(s.munmap_shared(a, 8), Some(()));
     assert_eq!(s.munmap_shared(free, 2), Some(()));
-    s.munmap(shared, 2);
+    s.munmap(shared, 300);
     s.finish_shared_work();
-    assert_eq!(s.frames.live(), 1, "the file's page stays cached");
+    assert_eq!(s.frames.live(), 300, "the file's pages stay cached");
 }
 
 #[test]
@@ -1129,17 +1132,14 @@ fn a_shared_mprotect_that_does_not_apply_changes_nothing() {
     let mut s = System::new();
     let a = s.map_private(8, RW);
     s.fault_exclusive(a + PAGE_SIZE, Access::Write);
-    let file = s.file(4);
-    // A writable shared file mapping (its writable entries are counted),
-    // away from `a`.
-    let mapped = s.map_at(0x1000_0000, 4, RW, mman::MAP_SHARED, Some(file));
-    s.fault_exclusive(mapped, Access::Write);
+    // A mapping of more cached file pages than a shared call walks.
+    let (_, mapped) = big_file_mapping(&mut s, RW);
     let cases = [
         (a - PAGE_SIZE, 9, mman::PROT_READ),     // a hole
         (a + 4 * PAGE_SIZE, 5, mman::PROT_READ), // a hole past the end
         (a, 8, 0xff),                            // bad protection
         (a + 1, 8, mman::PROT_READ),             // unaligned
-        (mapped, 4, mman::PROT_READ),            // a writable shared file
+        (mapped, 4, mman::PROT_READ),            // a big file mapping
     ];
     for (addr, pages, prot) in cases {
         let before = s.snapshot();
@@ -1262,12 +1262,10 @@ fn a_shared_mprotect_of_a_read_only_file_mapping_removes_or_keeps_its_entries() 
     assert!(s.pt.entry(a).is_none() && s.pt.entry(a + PAGE_SIZE).is_none());
     assert!(s.pt.entry(a + 2 * PAGE_SIZE).is_some());
     // Write permission added: the entries stay read-only (a write marks
-    // the page dirty the exclusive way); then the mapping is writable and
-    // shared calls leave it alone.
+    // the page dirty the exclusive way).
     assert_eq!(s.mprotect_shared(a + 2 * PAGE_SIZE, 2, RW), Some(()));
     assert!(!s.pt.entry(a + 2 * PAGE_SIZE).unwrap().1.write);
     needs_exclusive(&s, a + 2 * PAGE_SIZE, Access::Write);
-    munmap_needs_exclusive(&s, a + 2 * PAGE_SIZE, 2);
     s.finish_shared_work();
     s.munmap(a, 4);
 }
@@ -1344,4 +1342,48 @@ fn a_shared_mmap_of_shared_anonymous_memory_takes_a_spare_object_or_goes_the_exc
     }
     s.finish_shared_work();
     assert_eq!((s.frames.live(), s.vm.object_count()), (0, 0));
+}
+
+#[test]
+fn a_shared_munmap_or_mprotect_of_a_writable_shared_file_mapping_settles_its_writers() {
+    let mut s = System::new();
+    let file = s.file(8);
+    let a = s.map(8, RW, mman::MAP_SHARED, Some(file));
+    for i in 0..8 {
+        s.fault_exclusive(a + i * PAGE_SIZE, Access::Write);
+        let (frame, _) = s.pt.entry(a + i * PAGE_SIZE).unwrap();
+        s.frames.bytes_mut(frame)[0] = 0xa0 + i as u8;
+    }
+    // A second writable mapping of the file keeps pages 6 and 7 written.
+    let b = s.map(8, RW, mman::MAP_SHARED, Some(file));
+    for i in [6, 7] {
+        s.fault_exclusive(b + i * PAGE_SIZE, Access::Write);
+    }
+    let sync = |s: &mut System| {
+        let mut hw = Hw::new(&mut s.pt, &mut s.frames, &mut s.pager);
+        s.vm.file_sync(&mut hw.io(), file).unwrap();
+        let dirty: Vec<u64> = (0..8)
+            .filter(|&i| s.vm.file_page_dirty(file, i) == Some(true))
+            .collect();
+        dirty
+    };
+    // Pages 0..2 read-only, pages 2..8 unmapped, both the shared way; the
+    // exclusive section settles the writers before anything reads them.
+    assert_eq!(s.mprotect_shared(a, 2, mman::PROT_READ), Some(()));
+    assert!(!s.pt.entry(a).unwrap().1.write);
+    assert_eq!(s.munmap_shared(a + 2 * PAGE_SIZE, 6), Some(()));
+    assert!((2..8).all(|i| s.pt.entry(a + i * PAGE_SIZE).is_none()));
+    s.finish_shared_work();
+    assert_eq!(sync(&mut s), [6, 7], "still writable through the other");
+    let written = s.pager.contents(file);
+    for i in 0..8u64 {
+        assert_eq!(written[(i * PAGE_SIZE) as usize], 0xa0 + i as u8);
+    }
+    // The other mapping goes too: every page can be made clean.
+    assert_eq!(s.munmap_shared(b, 8), Some(()));
+    s.finish_shared_work();
+    assert_eq!(sync(&mut s), [], "no writable entry left");
+    assert_eq!(s.munmap_shared(a, 2), Some(()));
+    s.finish_shared_work();
+    assert_eq!(s.frames.live(), 8, "the file stays cached");
 }

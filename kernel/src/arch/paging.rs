@@ -430,21 +430,21 @@ impl UserPageTable {
 
     /// Removes the entries of user pages `pages` (at most 64, in address
     /// order, for one walk per level-1 table) through a shared borrow,
-    /// returning which were present (bit `i` for `pages[i]`); pages
-    /// without an entry are passed over. Tables stay linked. The caller (a
+    /// returning which were present and which of those were writable
+    /// (bit `i` for `pages[i]`); pages without an entry are passed over. Tables stay linked. The caller (a
     /// `munmap` made under the read side of the kernel lock, `neoos_mm`'s
     /// `shared_map.rs`) holds its address space's lock for writing, so no
     /// fault installs in these pages' range meanwhile, and flushes the
     /// TLBs afterwards.
-    pub fn unmap_shared(&self, pages: &[u64]) -> u64 {
+    pub fn unmap_shared(&self, pages: &[u64]) -> (u64, u64) {
         self.change_shared(pages, |_| 0)
     }
 
     /// Takes `WRITABLE` (unless `write`) from the present entries of
     /// `pages` and adds `NO_EXECUTE` (unless `exec`), as
     /// [`Self::unmap_shared`] (an `mprotect` made under the read side of
-    /// the kernel lock): which changed.
-    pub fn protect_shared(&self, pages: &[u64], write: bool, exec: bool) -> u64 {
+    /// the kernel lock): which changed, and which lost `WRITABLE`.
+    pub fn protect_shared(&self, pages: &[u64], write: bool, exec: bool) -> (u64, u64) {
         let take = if write { 0 } else { WRITABLE };
         let add = if exec { 0 } else { NO_EXECUTE };
         self.change_shared(pages, |old| (old & !take) | add)
@@ -452,10 +452,11 @@ impl UserPageTable {
 
     /// Replaces each present entry `e` of `pages` (at most 64) by
     /// `change(e)`, atomically (the CPU may set an entry's accessed and
-    /// dirty bits meanwhile: compare-and-swap); which changed.
-    fn change_shared(&self, pages: &[u64], change: impl Fn(u64) -> u64) -> u64 {
+    /// dirty bits meanwhile: compare-and-swap); which changed, and which
+    /// of those lost `WRITABLE`.
+    fn change_shared(&self, pages: &[u64], change: impl Fn(u64) -> u64) -> (u64, u64) {
         let mut leaf: Option<(u64, u64)> = None;
-        let mut changed = 0;
+        let (mut changed, mut lost_write) = (0, 0);
         for (i, &virt) in pages.iter().enumerate().take(64) {
             let block = virt >> LEAF_BLOCK_SHIFT;
             let table = match leaf {
@@ -476,11 +477,14 @@ impl UserPageTable {
                 let new = change(old);
                 (old & PRESENT != 0 && new != old).then_some(new)
             });
-            if updated.is_ok() {
+            if let Ok(old) = updated {
                 changed |= 1 << i;
+                if old & WRITABLE != 0 && change(old) & WRITABLE == 0 {
+                    lost_write |= 1 << i;
+                }
             }
         }
-        changed
+        (changed, lost_write)
     }
 
     /// The level-1 table covering user page `virt`, if linked, through a

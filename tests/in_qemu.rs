@@ -704,9 +704,17 @@ fn smp_verdict(kernel: &Path) -> Verdict {
     }
     let expected: Vec<(String, i64)> = programs.into_iter().map(|p| (p, 0)).collect();
     if outcome.programs != expected {
+        // The failed checks' own lines, wherever they are in the console.
+        let failed: Vec<String> = outcome
+            .console
+            .iter()
+            .filter(|line| line.contains("FAIL"))
+            .cloned()
+            .collect();
         return Err(format!(
-            "expected {expected:?}, got {:?}\n{}",
+            "expected {expected:?}, got {:?}\nfailed checks:\n{}\n{}",
             outcome.programs,
+            indent(&failed),
             report()
         ));
     }
@@ -2480,13 +2488,7 @@ fn disk_linux_flush_error(kernel: &Path) -> Verdict {
 /// killed; e2fsck clean.
 fn disk_linux_meta_waits(kernel: &Path) -> Verdict {
     let image = ScratchImage::new()?;
-    let console = disk_boot(kernel, &image.0, None, "/bin/disk_linux_meta_wait", 0)?;
-    if !console.iter().any(|l| l == "disk_linux_meta_wait: done") {
-        let console = indent(tail(&console));
-        return Err(format!(
-            "disk_linux_meta_wait did not finish its checks:\n{console}"
-        ));
-    }
+    disk_boot_done(kernel, &image.0, None, "/bin/disk_linux_meta_wait")?;
     disk::e2fsck_clean(&image.0)
 }
 
@@ -2497,13 +2499,7 @@ fn disk_linux_meta_write_error(kernel: &Path) -> Verdict {
     let image = ScratchImage::new()?;
     let rules = fail_once(&image.0, "/usuario", "write_aio", &[0])?;
     let program = "/bin/disk_linux_meta_wait:eio";
-    let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
-    if !console.iter().any(|l| l == "disk_linux_meta_wait: done") {
-        let console = indent(tail(&console));
-        return Err(format!(
-            "disk_linux_meta_wait eio did not finish its checks:\n{console}"
-        ));
-    }
+    disk_boot_done(kernel, &image.0, Some(&rules), program)?;
     disk::e2fsck_clean(&image.0)
 }
 
@@ -2515,13 +2511,7 @@ fn disk_linux_meta_write_error(kernel: &Path) -> Verdict {
 /// 0's file holds its stores.
 fn disk_linux_holes_wait(kernel: &Path) -> Verdict {
     let image = ScratchImage::new()?;
-    let console = disk_boot(kernel, &image.0, None, "/bin/disk_linux_holes_wait", 0)?;
-    if !console.iter().any(|l| l == "disk_linux_holes_wait: done") {
-        let console = indent(tail(&console));
-        return Err(format!(
-            "disk_linux_holes_wait did not finish its checks:\n{console}"
-        ));
-    }
+    disk_boot_done(kernel, &image.0, None, "/bin/disk_linux_holes_wait")?;
     disk::e2fsck_clean(&image.0)?;
     image_holds(&image.0, "/usuario/huecos-00.bin", &holes_stored(0))
 }
@@ -2547,13 +2537,7 @@ fn disk_linux_holes_write_error(kernel: &Path) -> Verdict {
         .replace("once = \"on\"", "iotype = \"write\"\nonce = \"on\"");
     std::fs::write(&rules, rule).map_err(|e| e.to_string())?;
     let program = "/bin/disk_linux_holes_wait:eio";
-    let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
-    if !console.iter().any(|l| l == "disk_linux_holes_wait: done") {
-        let console = indent(tail(&console));
-        return Err(format!(
-            "disk_linux_holes_wait eio did not finish its checks:\n{console}"
-        ));
-    }
+    disk_boot_done(kernel, &image.0, Some(&rules), program)?;
     disk::e2fsck_clean(&image.0)?;
     image_holds(&image.0, "/usuario/huecos-00.bin", &holes_stored(0))
 }
@@ -2577,13 +2561,7 @@ fn holes_stored(n: usize) -> Vec<u8> {
 /// clean.
 fn disk_linux_rest_waits(kernel: &Path) -> Verdict {
     let image = ScratchImage::new()?;
-    let console = disk_boot(kernel, &image.0, None, "/bin/disk_linux_rest_wait", 0)?;
-    if !console.iter().any(|l| l == "disk_linux_rest_wait: done") {
-        let console = indent(tail(&console));
-        return Err(format!(
-            "disk_linux_rest_wait did not finish its checks:\n{console}"
-        ));
-    }
+    disk_boot_done(kernel, &image.0, None, "/bin/disk_linux_rest_wait")?;
     disk::e2fsck_clean(&image.0)
 }
 
@@ -2594,13 +2572,7 @@ fn disk_linux_rest_waits(kernel: &Path) -> Verdict {
 /// e2fsck clean.
 fn disk_linux_uaccess_waits(kernel: &Path) -> Verdict {
     let image = ScratchImage::new()?;
-    let console = disk_boot(kernel, &image.0, None, "/bin/disk_linux_uaccess_wait", 0)?;
-    if !console.iter().any(|l| l == "disk_linux_uaccess_wait: done") {
-        let console = indent(tail(&console));
-        return Err(format!(
-            "disk_linux_uaccess_wait did not finish its checks:\n{console}"
-        ));
-    }
+    disk_boot_done(kernel, &image.0, None, "/bin/disk_linux_uaccess_wait")?;
     disk::e2fsck_clean(&image.0)
 }
 
@@ -2612,13 +2584,7 @@ fn disk_linux_rest_write_error(kernel: &Path) -> Verdict {
     let image = ScratchImage::new()?;
     let rules = fail_once(&image.0, "/usuario/datos.bin", "write_aio", &[1])?;
     let program = "/bin/disk_linux_rest_wait:eio";
-    let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
-    if !console.iter().any(|l| l == "disk_linux_rest_wait: done") {
-        let console = indent(tail(&console));
-        return Err(format!(
-            "disk_linux_rest_wait eio did not finish its checks:\n{console}"
-        ));
-    }
+    disk_boot_done(kernel, &image.0, Some(&rules), program)?;
     disk::e2fsck_clean(&image.0)?;
     let mut expected = datos();
     expected.truncate(4096 + 100);
@@ -2672,13 +2638,7 @@ fn disk_linux_uaccess_read_error(kernel: &Path) -> Verdict {
     let image = ScratchImage::new()?;
     let rules = fail_once(&image.0, DATOS_ON_IMAGE, "read_aio", &[2, 5])?;
     let program = "/bin/disk_linux_uaccess_wait:eio";
-    let console = disk_boot(kernel, &image.0, Some(&rules), program, 0)?;
-    if !console.iter().any(|l| l == "disk_linux_uaccess_wait: done") {
-        let console = indent(tail(&console));
-        return Err(format!(
-            "disk_linux_uaccess_wait eio did not finish its checks:\n{console}"
-        ));
-    }
+    disk_boot_done(kernel, &image.0, Some(&rules), program)?;
     disk::e2fsck_clean(&image.0)?;
     image_holds(&image.0, DATOS_ON_IMAGE, &datos())
 }

@@ -50,6 +50,10 @@ pub struct Kernel<P: Platform> {
     /// A console byte `poll` read to see whether input had come, kept for
     /// the next console read.
     pub(crate) console_ahead: Option<u8>,
+    /// Files mapped by `mmap`s made with shared access, to be marked
+    /// accessed by the next exclusive section
+    /// ([`Kernel::finish_shared_work`]).
+    pub(crate) mapped_shared: spin::Mutex<alloc::vec::Vec<neoos_mm::FileId>>,
 }
 
 /// How a user page fault that could not be resolved ends its process (or,
@@ -180,6 +184,7 @@ impl<P: Platform> Kernel<P> {
             futexes: Default::default(),
             cwds: Default::default(),
             console_ahead: None,
+            mapped_shared: Default::default(),
         }
     }
 

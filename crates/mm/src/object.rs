@@ -426,6 +426,24 @@ impl ObjectStore {
         Some(ObjectRef(id))
     }
 
+    /// A mapping reference to object `id` taken with shared access (a
+    /// file's `mmap` made under the read side: `shared_map.rs`). Only for
+    /// an object something else keeps (a file's open descriptor), so that
+    /// [`Self::give_back_unused`] may hand it back the same way.
+    pub(crate) fn map_ref_shared(&self, id: ObjectId) -> Option<ObjectRef> {
+        let o = self.objects.get(&id)?;
+        o.map_refs.fetch_add(1, Ordering::Relaxed);
+        Some(ObjectRef(id))
+    }
+
+    /// Gives back a reference of [`Self::map_ref_shared`] that no mapping
+    /// took: the object stays (something else keeps it).
+    pub(crate) fn give_back_unused(&self, r: ObjectRef) {
+        if let Some(o) = self.objects.get(&r.0) {
+            o.map_refs.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     /// A new object of `kind` with one mapping reference, that reference.
     pub fn create_mapped(&mut self, kind: ObjectKind) -> ObjectRef {
         let id = self.objects.insert(MemoryObject {

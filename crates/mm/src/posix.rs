@@ -153,7 +153,7 @@ pub(crate) struct MmapRequest {
     sharing: Sharing,
     fixed: bool,
     pub(crate) len: u64,
-    file: Option<(FileId, u64)>,
+    pub(crate) file: Option<(FileId, u64)>,
 }
 
 pub(crate) fn parse_mmap(

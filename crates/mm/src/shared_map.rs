@@ -18,6 +18,8 @@
 //! - `mmap` of shared anonymous memory (exactly `MAP_SHARED | MAP_ANON`):
 //!   a mapping with a spare object at once, as the exclusive way gives it
 //!   its object at once (a fork shares it);
+//! - `mmap` of a file, shared (exactly `MAP_SHARED`): a mapping with one
+//!   more reference to the file's object, which its descriptor keeps;
 //! - `munmap` of a range whose mappings are private anonymous memory whose
 //!   object (if it has one yet) only that mapping (and the pieces of its
 //!   cuts) references and shadows nothing, private file mappings whose top
@@ -55,7 +57,7 @@
 //! call again the exclusive way, which handles every case and every error.
 
 use crate::address_space::AddressSpace;
-use crate::hw::{AsId, EntryChange, Io, ObjectId, PageTable, Prot};
+use crate::hw::{AsId, EntryChange, FileAccess, FileId, Io, ObjectId, PageTable, Prot};
 use crate::mapping::{Backing, Mapping, Origin, Sharing};
 use crate::object::{Below, MemoryObject, ObjectKind, ObjectRef, ObjectStore};
 use crate::posix::{checked_range, choose_address, parse_mmap, MmapRequest};
@@ -216,6 +218,59 @@ impl MemorySystem {
         drop(meeting);
         self.leave_unmapped(id, (start, end), objects, &mut taken);
         made.map(|()| addr)
+    }
+
+    /// POSIX `mmap` of `file` (its descriptor's access `access`), shared
+    /// (`flags` exactly `MAP_SHARED`), with shared access to the system:
+    /// the mapping takes a reference to the file's object, which its open
+    /// descriptor keeps (so the store's table does not change). `None`
+    /// with nothing changed when the file has no object, the space's lock
+    /// stays taken, the space holds `most_mappings` mappings, or the call
+    /// is one the exclusive way reports. The exclusive section is asked
+    /// to run (the kernel marks the file accessed there: POSIX lets that
+    /// happen any time before the `munmap`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn mmap_shared_file(
+        &self,
+        id: AsId,
+        hint: u64,
+        len: u64,
+        prot: u32,
+        (file, access): (FileId, FileAccess),
+        offset: i64,
+        most_mappings: usize,
+    ) -> Option<u64> {
+        let req = parse_mmap(len, prot, mman::MAP_SHARED, Some((file, access)), offset).ok()?;
+        let object = self.store.file_object(file).ok()?;
+        let mut space = self.spaces.space_write_briefly(&id)?;
+        if space.mapping_count() >= most_mappings {
+            return None;
+        }
+        let start = choose_address(&space, hint, &req).ok()?;
+        let object = self.store.map_ref_shared(object)?;
+        let mapping = Mapping {
+            start,
+            end: start + req.len,
+            prot: req.prot,
+            max_prot: req.max_prot,
+            sharing: Sharing::Shared,
+            backing: Some(Backing {
+                object,
+                first_page: req.file.map_or(0, |(_, page)| page),
+            }),
+            origin: Origin::Posix,
+        };
+        if let Err(refused) = space.insert(mapping) {
+            if let Some(b) = refused.backing {
+                self.store.give_back_unused(b.object);
+            }
+            return None;
+        }
+        self.store.shared_map_calls.fetch_add(1, Ordering::Relaxed);
+        self.store
+            .shared_work_waiting
+            .store(true, Ordering::Release);
+        Some(start)
     }
 
     /// `mmap` with `MAP_SHARED | MAP_ANON` with shared access: the new

@@ -1387,3 +1387,74 @@ fn a_shared_munmap_or_mprotect_of_a_writable_shared_file_mapping_settles_its_wri
     s.finish_shared_work();
     assert_eq!(s.frames.live(), 8, "the file stays cached");
 }
+
+#[test]
+fn a_shared_mmap_of_a_file_takes_a_reference_to_its_object_or_goes_the_exclusive_way() {
+    let mut s = System::new();
+    let file = s.file(8);
+    let read_only = FileAccess::ReadOnly;
+    let map = |s: &System, prot: u32, access: FileAccess, offset: i64| {
+        s.vm.mmap_shared_file(
+            s.space,
+            0,
+            4 * PAGE_SIZE,
+            prot,
+            (file, access),
+            offset,
+            1024,
+        )
+    };
+    // Not its case: nothing changed (the exclusive way reports each).
+    let before = s.snapshot();
+    assert_eq!(map(&s, RW, read_only, 0), None, "write on a read-only file");
+    assert_eq!(
+        map(&s, mman::PROT_READ, read_only, 5),
+        None,
+        "unaligned offset"
+    );
+    let other = s.vm.mmap_shared_file(
+        s.space,
+        0,
+        PAGE_SIZE,
+        RW,
+        (FileId(99), FileAccess::ReadWrite),
+        0,
+        1024,
+    );
+    assert_eq!(other, None, "a file without its object");
+    assert_eq!(s.snapshot(), before);
+    // The file cached (through a mapping made and gone the exclusive way),
+    // then its pages 2..6 read through the shared way.
+    let cache = s.map(8, mman::PROT_READ, mman::MAP_SHARED, Some(file));
+    for i in 0..8 {
+        s.fault_exclusive(cache + i * PAGE_SIZE, Access::Read);
+    }
+    s.munmap(cache, 8);
+    let a = map(&s, mman::PROT_READ, read_only, 2 * PAGE_SIZE as i64).unwrap();
+    assert!(
+        s.vm.has_shared_work(),
+        "the exclusive section is asked to run"
+    );
+    // One fault maps the window's cached pages (fault-around).
+    assert_eq!(s.shared(a, Access::Read), SharedFault::Resolved);
+    for i in 0..4 {
+        let (frame, prot) = s.pt.entry(a + i * PAGE_SIZE).unwrap();
+        assert!(!prot.write);
+        assert_eq!(s.frames.bytes(frame)[0], 3 + i as u8, "the file's page");
+    }
+    // Writable where the descriptor allows: a write marks the page dirty
+    // the exclusive way.
+    let w = map(&s, RW, FileAccess::ReadWrite, 0).unwrap();
+    needs_exclusive(&s, w, Access::Write);
+    s.fault_exclusive(w, Access::Write);
+    assert_eq!(s.vm.file_page_dirty(file, 0), Some(true));
+    assert_eq!(s.munmap_shared(a, 4), Some(()));
+    assert_eq!(s.munmap_shared(w, 4), Some(()));
+    s.finish_shared_work();
+    assert_eq!(s.vm.maps(s.space).count(), 0);
+    assert_eq!(
+        s.vm.object_count(),
+        1,
+        "the file's object stays (its descriptor)"
+    );
+}

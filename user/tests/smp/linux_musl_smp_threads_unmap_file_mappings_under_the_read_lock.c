@@ -1,8 +1,9 @@
 // expect-output: PASS linux threads unmap file mappings under the read lock
 /* Issue 13 item 4 for files: munmap of a shared file mapping (read-only or
- * writable) and of a private file mapping goes under the read side of the
- * kernel lock with the space's own lock (/proc/meminfo's MunmapsShared
- * counts it), as private anonymous memory's does. On the 4-CPU boot, 4
+ * writable) and of a private file mapping, and mmap of a shared one, go
+ * under the read side of the kernel lock with the space's own lock
+ * (/proc/meminfo's MunmapsShared and MmapsShared count them), as private
+ * anonymous memory's do. On the 4-CPU boot, 4
  * threads of one process each map a cached 32-page /tmp file, in turn
  * read-only shared, private and writable (a write to page 3: the thread's
  * own copy), and shared and writable (a write to word 1 of page 16 + the
@@ -92,7 +93,8 @@ int main(void)
         CHECK(write(fd, page, PAGE) == PAGE);
     }
     long munmaps_before = meminfo_now("MunmapsShared:");
-    CHECK(munmaps_before >= 0);
+    long mmaps_before = meminfo_now("MmapsShared:");
+    CHECK(munmaps_before >= 0 && mmaps_before >= 0);
     pthread_t t[THREADS];
     for (int i = 1; i < THREADS; i++)
         CHECK(pthread_create(&t[i], 0, unmap_rounds, (void *)(intptr_t)i) == 0);
@@ -104,6 +106,7 @@ int main(void)
     for (int i = 1; i < THREADS; i++)
         CHECK(pthread_join(t[i], 0) == 0);
     long munmaps = meminfo_now("MunmapsShared:") - munmaps_before;
+    long mmaps = meminfo_now("MmapsShared:") - mmaps_before;
     for (int i = 0; i < THREADS; i++) {
         if (bad[i])
             printf("thread %d: %d wrong pages or ranges\n", i, bad[i]);
@@ -122,10 +125,12 @@ int main(void)
     }
     CHECK(pread(fd, page, 8, 31 * PAGE) == 8 && page[0] == 0xfeed);
     long calls = (long)THREADS * ROUNDS * 2;
-    printf("%ld of %ld file munmaps made under the read lock\n", munmaps, calls);
+    printf("%ld of %ld file munmaps and %ld of %ld shared file mmaps made under the read lock\n",
+           munmaps, calls, mmaps, calls / 3);
     /* Some go the writing way (a writer waiting at the gate, another
      * thread holding the space's lock); the bound is loose. */
     CHECK(munmaps >= calls / 10);
+    CHECK(mmaps >= calls / 30);
     CHECK(munmaps <= calls + 64); /* and the threads' own stacks */
     CHECK(close(fd) == 0 && unlink("/tmp/smp_file_unmaps.dat") == 0);
     if (failures == 0)

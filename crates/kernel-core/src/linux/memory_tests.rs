@@ -263,6 +263,27 @@ fn anonymous_mmap_is_made_with_shared_access_and_the_rest_the_writing_way() {
     assert_eq!(calls(&k), 2);
     poke(&mut k, pid, memory + PAGE, b"memory");
     assert_eq!(peek(&mut k, pid, memory + PAGE, 6), b"memory");
+    // A file mapped shared: its object taken, the file noted for its
+    // accessed mark, made by the next exclusive section.
+    poke(&mut k, pid, SCRATCH, b"/bin/linux\0");
+    let fd = sys(&mut k, pid, nr::OPEN, [SCRATCH, 0, 0, 0, 0, 0]);
+    assert!(fd >= 0);
+    let read = u64::from(mman::PROT_READ);
+    let file = [0, PAGE, read, u64::from(mman::MAP_SHARED), fd as u64, 0];
+    let mapped = k
+        .system_call_shared(0, nr::MMAP, file)
+        .expect("made with shared access") as u64;
+    assert_eq!(calls(&k), 3);
+    assert_eq!(k.mapped_shared.lock().len(), 1);
+    assert_eq!(peek(&mut k, pid, mapped, 4), b"\x7fELF");
+    k.finish_shared_work();
+    assert!(k.mapped_shared.lock().is_empty(), "marked, list emptied");
+    let writable = [0, PAGE, 3, u64::from(mman::MAP_SHARED), fd as u64, 0];
+    assert_eq!(
+        k.system_call_shared(0, nr::MMAP, writable),
+        None,
+        "write on a read-only descriptor: the writing way reports it"
+    );
     // With the kernel heap at its reserve the writing way decides.
     k.platform.heap_room = Some(0);
     assert_eq!(

@@ -264,8 +264,9 @@ impl<P: Platform> Kernel<P> {
     /// Call `number` (arguments `regs`) of the thread CPU `cpu` runs, made
     /// with shared access to the kernel (its lock held for reading: faults
     /// and these calls go on on other CPUs at once) when it is `mmap` of
-    /// private anonymous memory, `munmap` or `mprotect` of whole such mappings
-    /// (`neoos_mm`'s `shared_map.rs`) and nothing would refuse it (heap
+    /// anonymous memory or a shared `mmap` of a file, `munmap` or
+    /// `mprotect` of the mappings `neoos_mm`'s `shared_map.rs` takes, and
+    /// nothing would refuse it (heap
     /// reserve, frames low, mapping count, RLIMIT_AS): its return value.
     /// `None` changes nothing: the call is then made with
     /// [`Self::system_call`], which reports every error.
@@ -325,6 +326,33 @@ impl<P: Platform> Kernel<P> {
                 len,
                 prot,
                 flags,
+                fd,
+                offset,
+            } if flags == neoos_abi::mman::MAP_SHARED && address_space_limit(&p.abi).is_none() => {
+                let Ok(Descriptor::File(f)) = p.files.get(fd) else {
+                    return None;
+                };
+                // Room to note the file for its mark, held across the call.
+                let mut mapped = self.mapped_shared.try_lock()?;
+                mapped.try_reserve(1).ok()?;
+                let file = (f.file, f.access);
+                let at = self.memory.mmap_shared_file(
+                    p.space,
+                    addr,
+                    len,
+                    prot,
+                    file,
+                    offset,
+                    MAPPINGS_MAX,
+                )?;
+                mapped.push(f.file);
+                at
+            }
+            MemoryCall::Mmap {
+                addr,
+                len,
+                prot,
+                flags,
                 ..
             } if address_space_limit(&p.abi).is_none() => {
                 let table = p.table.as_ref()?;
@@ -350,7 +378,8 @@ impl<P: Platform> Kernel<P> {
 
     /// Does what the mapping calls made with shared access left
     /// (`neoos_mm::MemorySystem::finish_shared_work`: the objects and
-    /// tables the `munmap`s removed, the spare objects the `mmap`s took):
+    /// tables the `munmap`s removed, the spare objects the `mmap`s took;
+    /// the files their `mmap`s mapped, marked accessed here):
     /// the kernel calls it first in every section with exclusive access.
     #[inline]
     pub fn finish_shared_work(&mut self) {
@@ -362,6 +391,13 @@ impl<P: Platform> Kernel<P> {
     #[cold]
     #[inline(never)]
     fn finish_shared_work_now(&mut self) {
+        // The files the shared `mmap`s mapped, marked accessed (POSIX lets
+        // that happen any time before their `munmap`).
+        let mut mapped = core::mem::take(self.mapped_shared.get_mut());
+        for file in mapped.drain(..) {
+            self.touch_file(file, crate::linux::meta::Touch::Access);
+        }
+        *self.mapped_shared.get_mut() = mapped;
         let heap_room = self.platform.heap_room() > 0;
         let mut io = neoos_mm::Io {
             frames: self.platform.frames(),

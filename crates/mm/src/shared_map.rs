@@ -176,11 +176,7 @@ impl MemorySystem {
             return None;
         }
         let req = parse_mmap(len, prot, flags, None, 0).ok()?;
-        let mut space = self.spaces.space_write_briefly(&id)?;
-        if space.mapping_count() >= most_mappings {
-            return None;
-        }
-        let start = choose_address(&space, hint, &req).ok()?;
+        let (mut space, start) = self.place(id, hint, &req, most_mappings)?;
         self.insert_anonymous(&mut space, start, &req)?;
         Some(start)
     }
@@ -242,35 +238,64 @@ impl MemorySystem {
     ) -> Option<u64> {
         let req = parse_mmap(len, prot, mman::MAP_SHARED, Some((file, access)), offset).ok()?;
         let object = self.store.file_object(file).ok()?;
-        let mut space = self.spaces.space_write_briefly(&id)?;
+        let (mut space, start) = self.place(id, hint, &req, most_mappings)?;
+        let object = self.store.map_ref_shared(object)?;
+        let first_page = req.file.map_or(0, |(_, page)| page);
+        if let Err(object) = self.insert_shared(&mut space, start, &req, (object, first_page)) {
+            self.store.give_back_unused(object);
+            return None;
+        }
+        self.store
+            .shared_work_waiting
+            .store(true, Ordering::Release);
+        Some(start)
+    }
+
+    /// The space `id` for writing and where `req` goes in it (at `hint` if
+    /// free), when the space's lock is had and it holds fewer than
+    /// `most_mappings` mappings.
+    #[inline(always)]
+    fn place(
+        &self,
+        id: AsId,
+        hint: u64,
+        req: &MmapRequest,
+        most_mappings: usize,
+    ) -> Option<(spin::RwLockWriteGuard<'_, AddressSpace>, u64)> {
+        let space = self.spaces.space_write_briefly(&id)?;
         if space.mapping_count() >= most_mappings {
             return None;
         }
-        let start = choose_address(&space, hint, &req).ok()?;
-        let object = self.store.map_ref_shared(object)?;
+        let start = choose_address(&space, hint, req).ok()?;
+        Some((space, start))
+    }
+
+    /// Puts a shared mapping of `req` at `start` (free) into `space`,
+    /// showing `object` from page `first_page`; `Err` gives the reference
+    /// back when the space refuses it.
+    fn insert_shared(
+        &self,
+        space: &mut AddressSpace,
+        start: u64,
+        req: &MmapRequest,
+        (object, first_page): (ObjectRef, u64),
+    ) -> Result<(), ObjectRef> {
         let mapping = Mapping {
             start,
             end: start + req.len,
             prot: req.prot,
             max_prot: req.max_prot,
             sharing: Sharing::Shared,
-            backing: Some(Backing {
-                object,
-                first_page: req.file.map_or(0, |(_, page)| page),
-            }),
+            backing: Some(Backing { object, first_page }),
             origin: Origin::Posix,
         };
-        if let Err(refused) = space.insert(mapping) {
-            if let Some(b) = refused.backing {
-                self.store.give_back_unused(b.object);
+        match space.insert(mapping) {
+            Ok(()) => {
+                self.store.shared_map_calls.fetch_add(1, Ordering::Relaxed);
+                Ok(())
             }
-            return None;
+            Err(refused) => refused.backing.map(|b| b.object).map_or(Ok(()), Err),
         }
-        self.store.shared_map_calls.fetch_add(1, Ordering::Relaxed);
-        self.store
-            .shared_work_waiting
-            .store(true, Ordering::Release);
-        Some(start)
     }
 
     /// `mmap` with `MAP_SHARED | MAP_ANON` with shared access: the new
@@ -291,37 +316,14 @@ impl MemorySystem {
     ) -> Option<u64> {
         let flags = mman::MAP_SHARED | mman::MAP_ANON;
         let req = parse_mmap(len, prot, flags, None, 0).ok()?;
-        let mut space = self.spaces.space_write_briefly(&id)?;
-        if space.mapping_count() >= most_mappings {
+        let (mut space, start) = self.place(id, hint, &req, most_mappings)?;
+        let object = self.take_spare_object()?;
+        if let Err(object) = self.insert_shared(&mut space, start, &req, (object, 0)) {
+            // Back among the spares: its pop left the room.
+            self.store.spare_objects.lock().push(object);
             return None;
         }
-        let start = choose_address(&space, hint, &req).ok()?;
-        let object = self.take_spare_object()?;
-        let mapping = Mapping {
-            start,
-            end: start + req.len,
-            prot: req.prot,
-            max_prot: req.max_prot,
-            sharing: Sharing::Shared,
-            backing: Some(Backing {
-                object,
-                first_page: 0,
-            }),
-            origin: Origin::Posix,
-        };
-        match space.insert(mapping) {
-            Ok(()) => {
-                self.store.shared_map_calls.fetch_add(1, Ordering::Relaxed);
-                Some(start)
-            }
-            Err(refused) => {
-                // Back among the spares: its pop left the room.
-                if let Some(b) = refused.backing {
-                    self.store.spare_objects.lock().push(b.object);
-                }
-                None
-            }
-        }
+        Some(start)
     }
 
     /// Puts a private anonymous mapping of `req` at `start` (free) into

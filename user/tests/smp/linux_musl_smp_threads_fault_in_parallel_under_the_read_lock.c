@@ -33,7 +33,6 @@
 
 static uint64_t *own_area, *common_area, *striped_area;
 static char *blocks_base;
-static volatile int ready, go;
 
 static uint64_t tag(int thread, long page)
 {
@@ -43,9 +42,7 @@ static uint64_t tag(int thread, long page)
 static void *touch(void *arg)
 {
     int me = (int)(intptr_t)arg;
-    __atomic_add_fetch(&ready, 1, __ATOMIC_SEQ_CST);
-    while (!__atomic_load_n(&go, __ATOMIC_SEQ_CST))
-        ;
+    smp_wait_for_start();
     for (long p = 0; p < PAGES_EACH; p++) {
         long page = me * PAGES_EACH + p;
         own_area[page * (PAGE / 8)] = tag(me, page);
@@ -87,19 +84,7 @@ static int round_of_touches(void)
     striped_area = map_blocks();
     if (!own_area || !common_area || !striped_area)
         return 0;
-    ready = 0;
-    go = 0;
-    pthread_t t[THREADS];
-    for (int i = 1; i < THREADS; i++)
-        CHECK(pthread_create(&t[i], 0, touch, (void *)(intptr_t)i) == 0);
-    __atomic_add_fetch(&ready, 1, __ATOMIC_SEQ_CST);
-    CHECK(SPIN_UNTIL(__atomic_load_n(&ready, __ATOMIC_SEQ_CST) == THREADS, 20));
-    __atomic_store_n(&go, 1, __ATOMIC_SEQ_CST);
-    /* The main thread is thread 0: it skipped touch's own count. */
-    __atomic_sub_fetch(&ready, 1, __ATOMIC_SEQ_CST);
-    touch((void *)(intptr_t)0);
-    for (int i = 1; i < THREADS; i++)
-        CHECK(pthread_join(t[i], 0) == 0);
+    CHECK(smp_run_threads(THREADS, touch));
     int right = 1;
     for (long page = 0; page < THREADS * PAGES_EACH; page++)
         right &= own_area[page * (PAGE / 8)] == tag((int)(page / PAGES_EACH), page);

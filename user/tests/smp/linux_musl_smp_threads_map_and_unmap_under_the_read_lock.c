@@ -32,7 +32,6 @@
 #define PAGE 4096
 #define ROUNDS 150
 
-static volatile int ready, go;
 static int bad[THREADS];
 
 static uint64_t tag(int thread, int round, int page)
@@ -45,9 +44,7 @@ static uint64_t tag(int thread, int round, int page)
 static void *map_rounds(void *arg)
 {
     int me = (int)(intptr_t)arg;
-    __atomic_add_fetch(&ready, 1, __ATOMIC_SEQ_CST);
-    while (!__atomic_load_n(&go, __ATOMIC_SEQ_CST))
-        ;
+    smp_wait_for_start();
     /* Each thread's own region (a hint, free each time: only this thread
      * maps there), so no other thread's mapping takes the range between
      * this thread's munmap and its mincore. */
@@ -181,16 +178,7 @@ int main(void)
     CHECK(child >= 0);
     if (child == 0)
         _exit(child_touches());
-    pthread_t t[THREADS];
-    for (int i = 1; i < THREADS; i++)
-        CHECK(pthread_create(&t[i], 0, map_rounds, (void *)(intptr_t)i) == 0);
-    __atomic_add_fetch(&ready, 1, __ATOMIC_SEQ_CST);
-    CHECK(SPIN_UNTIL(__atomic_load_n(&ready, __ATOMIC_SEQ_CST) == THREADS, 20));
-    __atomic_store_n(&go, 1, __ATOMIC_SEQ_CST);
-    __atomic_sub_fetch(&ready, 1, __ATOMIC_SEQ_CST);
-    map_rounds((void *)(intptr_t)0);
-    for (int i = 1; i < THREADS; i++)
-        CHECK(pthread_join(t[i], 0) == 0);
+    CHECK(smp_run_threads(THREADS, map_rounds));
     int status = -1;
     CHECK(waitpid(child, &status, 0) == child);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);

@@ -30,7 +30,6 @@
 #define ROUNDS 99
 #define WORDS (PAGE / 8)
 
-static volatile int ready, go;
 static int bad[THREADS];
 static int fd;
 
@@ -48,9 +47,7 @@ static int page_right(const uint64_t *p, int page)
 static void *unmap_rounds(void *arg)
 {
     int me = (int)(intptr_t)arg;
-    __atomic_add_fetch(&ready, 1, __ATOMIC_SEQ_CST);
-    while (!__atomic_load_n(&go, __ATOMIC_SEQ_CST))
-        ;
+    smp_wait_for_start();
     void *region = (void *)(0x200000000000ul + ((unsigned long)me << 28));
     unsigned char v[PAGES];
     for (int r = 0; r < ROUNDS; r++) {
@@ -95,16 +92,7 @@ int main(void)
     long munmaps_before = meminfo_now("MunmapsShared:");
     long mmaps_before = meminfo_now("MmapsShared:");
     CHECK(munmaps_before >= 0 && mmaps_before >= 0);
-    pthread_t t[THREADS];
-    for (int i = 1; i < THREADS; i++)
-        CHECK(pthread_create(&t[i], 0, unmap_rounds, (void *)(intptr_t)i) == 0);
-    __atomic_add_fetch(&ready, 1, __ATOMIC_SEQ_CST);
-    CHECK(SPIN_UNTIL(__atomic_load_n(&ready, __ATOMIC_SEQ_CST) == THREADS, 20));
-    __atomic_store_n(&go, 1, __ATOMIC_SEQ_CST);
-    __atomic_sub_fetch(&ready, 1, __ATOMIC_SEQ_CST);
-    unmap_rounds((void *)(intptr_t)0);
-    for (int i = 1; i < THREADS; i++)
-        CHECK(pthread_join(t[i], 0) == 0);
+    CHECK(smp_run_threads(THREADS, unmap_rounds));
     long munmaps = meminfo_now("MunmapsShared:") - munmaps_before;
     long mmaps = meminfo_now("MmapsShared:") - mmaps_before;
     for (int i = 0; i < THREADS; i++) {

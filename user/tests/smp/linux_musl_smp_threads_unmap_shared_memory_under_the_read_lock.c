@@ -28,7 +28,6 @@
 #define ROUNDS 100
 #define WORDS (PAGE / 8)
 
-static volatile int ready, go;
 static int bad[THREADS];
 
 /* What thread `me` writes in round `r` at word `w` of page `page`. */
@@ -46,9 +45,7 @@ static int page_right(const uint64_t *p, int me, int r, int page)
 static void *unmap_rounds(void *arg)
 {
     int me = (int)(intptr_t)arg;
-    __atomic_add_fetch(&ready, 1, __ATOMIC_SEQ_CST);
-    while (!__atomic_load_n(&go, __ATOMIC_SEQ_CST))
-        ;
+    smp_wait_for_start();
     void *region = (void *)(0x200000000000ul + ((unsigned long)me << 28));
     unsigned char v[PAGES];
     for (int r = 0; r < ROUNDS; r++) {
@@ -118,16 +115,7 @@ int main(void)
     long mprotects_before = meminfo_now("MprotectsShared:");
     CHECK(mmaps_before >= 0 && munmaps_before >= 0 && mprotects_before >= 0);
     child_keeps_what_the_parent_unmaps();
-    pthread_t t[THREADS];
-    for (int i = 1; i < THREADS; i++)
-        CHECK(pthread_create(&t[i], 0, unmap_rounds, (void *)(intptr_t)i) == 0);
-    __atomic_add_fetch(&ready, 1, __ATOMIC_SEQ_CST);
-    CHECK(SPIN_UNTIL(__atomic_load_n(&ready, __ATOMIC_SEQ_CST) == THREADS, 20));
-    __atomic_store_n(&go, 1, __ATOMIC_SEQ_CST);
-    __atomic_sub_fetch(&ready, 1, __ATOMIC_SEQ_CST);
-    unmap_rounds((void *)(intptr_t)0);
-    for (int i = 1; i < THREADS; i++)
-        CHECK(pthread_join(t[i], 0) == 0);
+    CHECK(smp_run_threads(THREADS, unmap_rounds));
     long mmaps = meminfo_now("MmapsShared:") - mmaps_before;
     long munmaps = meminfo_now("MunmapsShared:") - munmaps_before;
     long mprotects = meminfo_now("MprotectsShared:") - mprotects_before;

@@ -1,11 +1,14 @@
 /* smp_spin.h - what the multiprocessor tests (user/tests/smp, run on the
  * 4-CPU boot) share: the time in milliseconds, a wait without system calls
  * for a condition (bounded: it looks at the clock only every 2^20 turns),
- * and /proc/meminfo (its text, a row of it, the TLB shootdown counters). */
+ * threads started together (smp_run_threads), and /proc/meminfo (its
+ * text, a row of it, the TLB shootdown counters). */
 #ifndef SMP_SPIN_H
 #define SMP_SPIN_H
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -35,6 +38,45 @@ static inline long now_ms(void)
         }                                                                  \
         met_;                                                              \
     })
+
+/* The start line of the threads smp_run_threads runs. */
+static volatile int smp_ready, smp_go;
+
+/* Called first by each thread smp_run_threads runs: counts it and waits
+ * until every thread has started, so that their work overlaps. */
+static inline void smp_wait_for_start(void)
+{
+    __atomic_add_fetch(&smp_ready, 1, __ATOMIC_SEQ_CST);
+    while (!__atomic_load_n(&smp_go, __ATOMIC_SEQ_CST))
+        ;
+}
+
+/* Runs work((void *)i) on `count` threads at once (i = 1..count-1 on new
+ * threads, 0 on the caller), each of which calls smp_wait_for_start
+ * first; joins them. 0 when a thread could not be made or joined or they
+ * did not all start within 20 s (they run all the same). */
+static inline int smp_run_threads(int count, void *(*work)(void *))
+{
+    pthread_t t[16];
+    if (count > 16)
+        return 0;
+    int ok = 1, made = 1;
+    smp_ready = 0;
+    smp_go = 0;
+    while (ok && made < count) {
+        ok = pthread_create(&t[made], 0, work, (void *)(intptr_t)made) == 0;
+        made += ok;
+    }
+    __atomic_add_fetch(&smp_ready, 1, __ATOMIC_SEQ_CST);
+    ok &= SPIN_UNTIL(__atomic_load_n(&smp_ready, __ATOMIC_SEQ_CST) == made, 20);
+    __atomic_store_n(&smp_go, 1, __ATOMIC_SEQ_CST);
+    /* The caller is thread 0: its work counts itself again. */
+    __atomic_sub_fetch(&smp_ready, 1, __ATOMIC_SEQ_CST);
+    work((void *)(intptr_t)0);
+    for (int i = 1; i < made; i++)
+        ok &= pthread_join(t[i], 0) == 0;
+    return ok;
+}
 
 /* The shootdown counters (/proc/meminfo rows of the kernel's own). */
 struct shootdowns {

@@ -13,6 +13,7 @@ use crate::page_map::PageMap;
 use crate::slots::SlotTable;
 use crate::stats::MemStats;
 use crate::tlb::{free_frames, TlbBatch};
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -347,7 +348,7 @@ pub struct ObjectStore {
 impl ObjectStore {
     /// Adds an object with `handle_refs` handle references and no mapping.
     pub fn create(&mut self, kind: ObjectKind, handle_refs: u32) -> ObjectId {
-        self.objects.insert(MemoryObject {
+        self.objects.insert_boxed(Box::new(MemoryObject {
             kind,
             pages: spin::Mutex::new(PageMap::new()),
             dirty: BTreeMap::new(),
@@ -357,7 +358,7 @@ impl ObjectStore {
             children: [None, None],
             reverted: BTreeSet::new(),
             reading: BTreeMap::new(),
-        })
+        }))
     }
 
     /// The id the next System V segment gets.
@@ -446,7 +447,7 @@ impl ObjectStore {
 
     /// A new object of `kind` with one mapping reference, that reference.
     pub fn create_mapped(&mut self, kind: ObjectKind) -> ObjectRef {
-        let id = self.objects.insert(MemoryObject {
+        let id = self.objects.insert_boxed(Box::new(MemoryObject {
             kind,
             pages: spin::Mutex::new(PageMap::new()),
             dirty: BTreeMap::new(),
@@ -456,7 +457,7 @@ impl ObjectStore {
             children: [None, None],
             reverted: BTreeSet::new(),
             reading: BTreeMap::new(),
-        });
+        }));
         ObjectRef(id)
     }
 
@@ -513,7 +514,7 @@ impl ObjectStore {
         let unused = o.handle_refs == 0 && o.children == [None, None] && !o.is_file();
         if !unused {
             let _ = self.release_if_unused(io, id, frees);
-        } else if let Some(o) = self.objects.remove(&id) {
+        } else if let Some(o) = self.objects.remove_boxed(&id) {
             self.dismantle(io, id, o, frees);
         }
     }
@@ -560,7 +561,7 @@ impl ObjectStore {
         } else {
             Ok(())
         };
-        if let Some(o) = self.objects.remove(&id) {
+        if let Some(o) = self.objects.remove_boxed(&id) {
             self.dismantle(io, id, o, frees);
         }
         written
@@ -573,7 +574,7 @@ impl ObjectStore {
         &mut self,
         io: &mut Io,
         id: ObjectId,
-        mut o: MemoryObject,
+        mut o: Box<MemoryObject>,
         frees: &mut Vec<Frame>,
     ) {
         match o.kind {

@@ -418,7 +418,7 @@ impl ObjectStore {
         survivor: ObjectId,
         frees: &mut Vec<Frame>,
     ) {
-        let Some(h) = self.objects.remove(&hidden) else {
+        let Some(h) = self.objects.remove_boxed(&hidden) else {
             return;
         };
         if let Some(Below::Hidden { parent, side }) = &h.below {

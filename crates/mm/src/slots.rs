@@ -11,7 +11,10 @@
 //! once. (Slots holding the values doubled in one block: with 65,536
 //! memory objects of 752 bytes, one program's touched mappings, the
 //! vector asked for 98 MiB at once, more than the whole kernel heap, and
-//! the kernel panicked.)
+//! the kernel panicked.) A value can be made in its block and taken out
+//! with it ([`SlotTable::insert_boxed`], [`SlotTable::remove_boxed`]): a
+//! memory object is 752 bytes, whose copies in and out cost more than the
+//! block.
 
 use crate::hw::{AsId, ObjectId};
 use alloc::boxed::Box;
@@ -101,22 +104,33 @@ impl<K: SlotId, T> SlotTable<K, T> {
 
     /// Stores `value` in a free slot; returns its id.
     pub(crate) fn insert(&mut self, value: T) -> K {
+        self.insert_boxed(Box::new(value))
+    }
+
+    /// [`Self::insert`] of a value already in its block (made there, not
+    /// copied in).
+    pub(crate) fn insert_boxed(&mut self, value: Box<T>) -> K {
         self.live += 1;
         if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
-            slot.value = Some(Box::new(value));
+            slot.value = Some(value);
             return Self::id_of(index as usize, slot.generation);
         }
         let index = self.slots.len();
         self.slots.push(Slot {
             generation: 0,
-            value: Some(Box::new(value)),
+            value: Some(value),
         });
         self.free.reserve(self.slots.len() - self.free.len());
         Self::id_of(index, 0)
     }
 
     pub(crate) fn remove(&mut self, id: &K) -> Option<T> {
+        self.remove_boxed(id).map(|value| *value)
+    }
+
+    /// [`Self::remove`], the value left in its block (not copied out).
+    pub(crate) fn remove_boxed(&mut self, id: &K) -> Option<Box<T>> {
         let (index, generation) = Self::slot_of(id);
         let slot = self.slots.get_mut(index)?;
         if slot.generation != generation {
@@ -126,7 +140,7 @@ impl<K: SlotId, T> SlotTable<K, T> {
         slot.generation = slot.generation.wrapping_add(1);
         self.free.push(index as u32);
         self.live -= 1;
-        Some(*value)
+        Some(value)
     }
 
     /// An upper bound of the bytes the table asks the heap for while

@@ -60,6 +60,7 @@ use crate::address_space::AddressSpace;
 use crate::hw::{AsId, EntryChange, FileAccess, FileId, Io, ObjectId, PageTable, Prot};
 use crate::mapping::{Backing, Mapping, Origin, Sharing};
 use crate::object::{Below, MemoryObject, ObjectKind, ObjectRef, ObjectStore};
+use crate::page_map::PageMap;
 use crate::posix::{checked_range, choose_address, parse_mmap, MmapRequest};
 use crate::reclaim::SpaceTables;
 use crate::system::MemorySystem;
@@ -918,19 +919,28 @@ fn change_entries(
     let Some(o) = store.get(object) else {
         return;
     };
-    let writers = counted.then_some((store, object));
-    change_entries_of(m, o, pages, change, pt, flush, writers);
+    if counted {
+        // Each entry that loses its write permission is noted.
+        let note = |pages: &PageMap, batch: &[u64], lost: u64| {
+            if lost != 0 {
+                note_lost_writers(m, (store, object), pages, batch, lost);
+            }
+        };
+        change_entries_of(m, o, pages, change, pt, flush, note);
+    } else {
+        change_entries_of(m, o, pages, change, pt, flush, |_, _, _| {});
+    }
     if let Some(Below::Root(file)) = &o.below {
         if let Some(file) = store.get(file.id()) {
-            change_entries_of(m, file, pages, change, pt, flush, None);
+            change_entries_of(m, file, pages, change, pt, flush, |_, _, _| {});
         }
     }
 }
 
 /// [`change_entries`] for the pages `o` holds. An entry already removed
 /// (or protected) through another object's page is passed over.
-/// `writers`: the store and `o`'s id, when its writable entries are
-/// counted.
+/// `lost_writers` is told, batch by batch, which entries lost their
+/// write permission (a no-op where they are not counted: compiled away).
 fn change_entries_of(
     m: &Mapping,
     o: &MemoryObject,
@@ -938,7 +948,7 @@ fn change_entries_of(
     change: EntryChange,
     pt: &dyn PageTable,
     flush: &mut Flush,
-    writers: Option<(&ObjectStore, ObjectId)>,
+    lost_writers: impl Fn(&PageMap, &[u64], u64),
 ) {
     // Only this mapping and pieces of its cuts, all in this space, show a
     // private object, and the space's write lock keeps their faults out;
@@ -948,20 +958,19 @@ fn change_entries_of(
     let pages = o.pages.lock();
     let mut batch = [0u64; ENTRIES_PER_BATCH];
     let mut n = 0;
-    let lost_writers = |batch: &[u64], lost: u64| {
-        if let Some((store, object)) = writers.filter(|_| lost != 0) {
-            note_lost_writers(m, (store, object), &pages, batch, lost);
-        }
-    };
     for (index, _) in pages.range(first..last) {
         batch[n] = m.va_of_object_page(index);
         n += 1;
         if n == ENTRIES_PER_BATCH {
-            lost_writers(&batch, change_batch(&batch, change, pt, flush));
+            lost_writers(&pages, &batch, change_batch(&batch, change, pt, flush));
             n = 0;
         }
     }
-    lost_writers(&batch[..n], change_batch(&batch[..n], change, pt, flush));
+    lost_writers(
+        &pages,
+        &batch[..n],
+        change_batch(&batch[..n], change, pt, flush),
+    );
 }
 
 /// Puts the pages of `batch` whose entries lost their write permission
@@ -973,7 +982,7 @@ fn change_entries_of(
 fn note_lost_writers(
     m: &Mapping,
     (store, object): (&ObjectStore, ObjectId),
-    pages: &crate::page_map::PageMap,
+    pages: &PageMap,
     batch: &[u64],
     lost: u64,
 ) {

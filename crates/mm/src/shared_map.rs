@@ -178,7 +178,7 @@ impl MemorySystem {
         }
         let req = parse_mmap(len, prot, flags, None, 0).ok()?;
         let (mut space, start) = self.place(id, hint, &req, most_mappings)?;
-        self.insert_anonymous(&mut space, start, &req)?;
+        self.insert_posix(&mut space, start, &req, None).ok()?;
         Some(start)
     }
 
@@ -210,7 +210,7 @@ impl MemorySystem {
         // The range is free now: the space takes the mapping (a refusal,
         // which a free range never meets, leaves it unmapped, as the
         // exclusive way's refusal does, and that way makes the call again).
-        let made = self.insert_anonymous(&mut meeting.space, addr, &req);
+        let made = self.insert_posix(&mut meeting.space, addr, &req, None).ok();
         let (start, end) = (meeting.start, meeting.end);
         drop(meeting);
         self.leave_unmapped(id, (start, end), objects, &mut taken);
@@ -242,8 +242,11 @@ impl MemorySystem {
         let (mut space, start) = self.place(id, hint, &req, most_mappings)?;
         let object = self.store.map_ref_shared(object)?;
         let first_page = req.file.map_or(0, |(_, page)| page);
-        if let Err(object) = self.insert_shared(&mut space, start, &req, (object, first_page)) {
-            self.store.give_back_unused(object);
+        let backing = Some(Backing { object, first_page });
+        if let Err(refused) = self.insert_posix(&mut space, start, &req, backing) {
+            if let Some(b) = refused.backing {
+                self.store.give_back_unused(b.object);
+            }
             return None;
         }
         self.store
@@ -271,34 +274,6 @@ impl MemorySystem {
         Some((space, start))
     }
 
-    /// Puts a shared mapping of `req` at `start` (free) into `space`,
-    /// showing `object` from page `first_page`; `Err` gives the reference
-    /// back when the space refuses it.
-    fn insert_shared(
-        &self,
-        space: &mut AddressSpace,
-        start: u64,
-        req: &MmapRequest,
-        (object, first_page): (ObjectRef, u64),
-    ) -> Result<(), ObjectRef> {
-        let mapping = Mapping {
-            start,
-            end: start + req.len,
-            prot: req.prot,
-            max_prot: req.max_prot,
-            sharing: Sharing::Shared,
-            backing: Some(Backing { object, first_page }),
-            origin: Origin::Posix,
-        };
-        match space.insert(mapping) {
-            Ok(()) => {
-                self.store.shared_map_calls.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(refused) => refused.backing.map(|b| b.object).map_or(Ok(()), Err),
-        }
-    }
-
     /// `mmap` with `MAP_SHARED | MAP_ANON` with shared access: the new
     /// mapping's object (the exclusive way makes one at once, so that a
     /// fork shares it) is one of the spare objects the exclusive sections
@@ -319,36 +294,48 @@ impl MemorySystem {
         let req = parse_mmap(len, prot, flags, None, 0).ok()?;
         let (mut space, start) = self.place(id, hint, &req, most_mappings)?;
         let object = self.take_spare_object()?;
-        if let Err(object) = self.insert_shared(&mut space, start, &req, (object, 0)) {
+        let backing = Some(Backing {
+            object,
+            first_page: 0,
+        });
+        if let Err(refused) = self.insert_posix(&mut space, start, &req, backing) {
             // Back among the spares: its pop left the room.
-            self.store.spare_objects.lock().push(object);
+            if let Some(b) = refused.backing {
+                self.store.spare_objects.lock().push(b.object);
+            }
             return None;
         }
         Some(start)
     }
 
-    /// Puts a private anonymous mapping of `req` at `start` (free) into
-    /// `space`: without an object (its first fault gives it one), so a
-    /// refused mapping holds nothing to give back.
+    /// Puts a POSIX mapping of `req` at `start` (free) into `space`:
+    /// private anonymous memory without an object (its first fault gives
+    /// it one) when `backing` is `None`, else a shared mapping showing
+    /// `backing`. `Err` gives the mapping back when the space refuses it
+    /// (its reference, if any, for the caller to give back).
     #[inline]
-    fn insert_anonymous(
+    fn insert_posix(
         &self,
         space: &mut AddressSpace,
         start: u64,
         req: &MmapRequest,
-    ) -> Option<()> {
-        let mapping = Mapping {
+        backing: Option<Backing>,
+    ) -> Result<(), Mapping> {
+        let sharing = match backing {
+            Some(_) => Sharing::Shared,
+            None => Sharing::Private,
+        };
+        space.insert(Mapping {
             start,
             end: start + req.len,
             prot: req.prot,
             max_prot: req.max_prot,
-            sharing: Sharing::Private,
-            backing: None,
+            sharing,
+            backing,
             origin: Origin::Posix,
-        };
-        space.insert(mapping).ok()?;
+        })?;
         self.store.shared_map_calls.fetch_add(1, Ordering::Relaxed);
-        Some(())
+        Ok(())
     }
 
     /// POSIX `munmap` with shared access to the system, in the module's

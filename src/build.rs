@@ -209,11 +209,17 @@ fn linux_program(compiler: &str, source: &Path, warnings: Warnings, out: &Path) 
 }
 
 /// Builds the kernel with the initial file system image `initfs` (a cpio
-/// archive) built in, and returns the path of its ELF image. Only the
-/// kernel crate is recompiled when the image changes.
+/// archive) built in, and returns the path of its ELF image: a copy beside
+/// the image (`initfs.kernel`), so that another build with another image
+/// (`cargo run` while the suite boots its kernel) never changes the kernel
+/// a caller boots. Only the kernel crate is recompiled when the image
+/// changes; builds take turns (a lock file) from the build to the copy.
 pub fn kernel(initfs: &Path) -> Result<PathBuf> {
     let initfs = initfs.canonicalize()?;
     let target_dir = out_dir().join("kernel-target");
+    std::fs::create_dir_all(&target_dir)?;
+    let turn = std::fs::File::create(target_dir.join("neoos-build.lock"))?;
+    turn.lock()?;
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(repo_root().join("kernel"))
         .args(["build", "--release", "--quiet"])
@@ -228,7 +234,10 @@ pub fn kernel(initfs: &Path) -> Result<PathBuf> {
         cmd.env_remove(var);
     }
     run(&mut cmd, "kernel build")?;
-    Ok(target_dir.join("x86_64-unknown-linux-gnu/release/neoos-kernel"))
+    let built = target_dir.join("x86_64-unknown-linux-gnu/release/neoos-kernel");
+    let own = initfs.with_extension("kernel");
+    std::fs::copy(&built, &own)?;
+    Ok(own)
 }
 
 /// Compiles one C program against libneo into `out`, with `extra` sources

@@ -632,8 +632,8 @@ fn resolve_fault_shared(address: u64, access: Access) -> bool {
 }
 
 /// The system call in `frame` made under the read side of the kernel lock
-/// (`Kernel::system_call_shared`: `mmap` of private anonymous memory,
-/// `munmap` of such mappings), as [`resolve_fault_shared`] makes faults:
+/// (`Kernel::system_call_shared`: the mapping calls and `brk` it takes),
+/// as [`resolve_fault_shared`] makes faults:
 /// `true` when made (its return value in `rax`), `false` with nothing
 /// changed (the call goes the writing way). With one CPU this is one
 /// load of a flag: the number and arguments are read out of line.

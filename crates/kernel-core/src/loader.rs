@@ -217,8 +217,8 @@ impl<P: Platform> Kernel<P> {
             ));
             return Err(Errno::Perm);
         }
-        let (abi, stack) = match kind {
-            ProgramKind::Neo => (ProgramAbi::Neo, argument_block(argv)?),
+        let (abi, stack, brk_start) = match kind {
+            ProgramKind::Neo => (ProgramAbi::Neo, argument_block(argv)?, 0),
             ProgramKind::Linux(image) => {
                 let aux = AuxValues {
                     phdr: image.phdr,
@@ -228,12 +228,18 @@ impl<P: Platform> Kernel<P> {
                     random: self.random_bytes(),
                 };
                 let stack = linux_stack_block(argv, envp, path.as_bytes(), &aux)?;
-                (ProgramAbi::Linux(LinuxState::new(image.brk_start)), stack)
+                let abi = ProgramAbi::Linux(LinuxState::default());
+                (abi, stack, image.brk_start)
             }
             ProgramKind::Dynamic => return Err(Errno::Perm),
         };
         let mut table = self.platform.new_page_table().ok_or(Errno::NoMem)?;
         let space = self.memory.create_address_space();
+        let brk = neoos_mm::ProgramBreak {
+            start: brk_start,
+            end: brk_start,
+        };
+        self.memory.set_program_break(space, brk);
         let mut hw = Hw::new(&mut table, self.platform.frames(), &mut self.fs.disk);
         let memory = &mut self.memory;
         let built = (|| {

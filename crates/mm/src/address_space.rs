@@ -284,6 +284,8 @@ pub struct AddressSpace {
     /// The ranges of mappings whose `sys_munmap` waits for the disk
     /// (one per waiting thread): no other call changes them meanwhile.
     unmapping: Vec<(u64, u64)>,
+    /// The program break (Linux `brk`; none for a NeoOS program).
+    pub(crate) program_break: crate::program_break::ProgramBreak,
 }
 
 impl AddressSpace {
@@ -293,6 +295,7 @@ impl AddressSpace {
             mappings: MappingIndex::default(),
             holes: HoleIndex::new(),
             unmapping: Vec::new(),
+            program_break: Default::default(),
         }
     }
 

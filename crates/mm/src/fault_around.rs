@@ -68,7 +68,7 @@ pub(crate) fn map_around(m: &Mapping, store: &ObjectStore, pt: &mut dyn PageTabl
     let Some(obj) = store.get(top) else {
         return;
     };
-    let (file, shadow) = match (m.sharing, &obj.below) {
+    let (file, shadow) = match (m.sharing, obj.below.get()) {
         (Sharing::Shared, _) if obj.is_file() => (obj, None),
         (Sharing::Private, Some(Below::Root(f))) if obj.reverted.is_empty() => {
             match store.get(f.id()) {

@@ -70,6 +70,56 @@ pub enum Below {
     Hidden { parent: ObjectId, side: usize },
 }
 
+/// The link from a private object to what lies [`Below`] it. Changed
+/// with exclusive access to the system, as every link; set once with
+/// shared access only on a spare object no mapping shows yet (a private
+/// file mapping's top object made by a shared `mmap`,
+/// [`crate::MemorySystem::mmap_shared_file`]), before the mapping that
+/// shows it is visible: a reader sees it through the space's lock.
+#[derive(Debug, Default)]
+pub struct BelowLink(spin::Once<Below>);
+
+impl BelowLink {
+    /// What lies below, if anything.
+    #[inline(always)]
+    pub fn get(&self) -> Option<&Below> {
+        self.0.get()
+    }
+
+    /// Whether nothing lies below.
+    #[inline(always)]
+    pub fn is_none(&self) -> bool {
+        self.get().is_none()
+    }
+
+    /// Takes the link away, leaving nothing below.
+    pub(crate) fn take(&mut self) -> Option<Below> {
+        core::mem::take(self).into_inner()
+    }
+
+    /// The link, given up.
+    pub(crate) fn into_inner(self) -> Option<Below> {
+        self.0.try_into_inner()
+    }
+
+    /// Links `root` (a file's object) below with shared access, where
+    /// nothing lies below yet (`Err` gives it back otherwise): only on an
+    /// object no other CPU can reach (a spare object just taken).
+    pub(crate) fn link_root(&self, root: ObjectRef) -> Result<(), ObjectRef> {
+        if self.0.is_completed() {
+            return Err(root);
+        }
+        self.0.call_once(|| Below::Root(root));
+        Ok(())
+    }
+}
+
+impl From<Option<Below>> for BelowLink {
+    fn from(below: Option<Below>) -> Self {
+        BelowLink(below.map_or_else(spin::Once::new, spin::Once::initialized))
+    }
+}
+
 /// File state of a file object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FileState {
@@ -129,7 +179,7 @@ pub struct MemoryObject {
     /// Open descriptors (files) or the live segment itself (shm).
     pub handle_refs: u32,
     /// The object this one shadows (private objects only).
-    pub below: Option<Below>,
+    pub below: BelowLink,
     /// A hidden object's two children (fork); it lives while one does.
     pub children: [Option<ObjectId>; 2],
     /// Pages whose view, from here down, is the root's again (or zero):
@@ -328,6 +378,8 @@ pub struct ObjectStore {
     pub(crate) unmapped: spin::Mutex<crate::shared_map::Unmapped>,
     pub(crate) spare_objects: spin::Mutex<Vec<ObjectRef>>,
     pub(crate) shared_work_waiting: core::sync::atomic::AtomicBool,
+    /// `brk` calls made with shared access (`program_break.rs`).
+    pub(crate) shared_brk_calls: AtomicU64,
     scratch: crate::tlb::BatchLists,
     /// Where the reclaim clock stands among the cached file pages.
     pub(crate) clock: crate::reclaim::ClockHand,
@@ -354,7 +406,7 @@ impl ObjectStore {
             dirty: BTreeMap::new(),
             map_refs: AtomicU32::new(0),
             handle_refs,
-            below: None,
+            below: BelowLink::default(),
             children: [None, None],
             reverted: BTreeSet::new(),
             reading: BTreeMap::new(),
@@ -453,7 +505,7 @@ impl ObjectStore {
             dirty: BTreeMap::new(),
             map_refs: AtomicU32::new(1),
             handle_refs: 0,
-            below: None,
+            below: BelowLink::default(),
             children: [None, None],
             reverted: BTreeSet::new(),
             reading: BTreeMap::new(),
@@ -591,7 +643,7 @@ impl ObjectStore {
             ObjectKind::Anonymous => {}
         }
         frees.extend(o.pages.get_mut().values().map(|p| p.frame));
-        match o.below {
+        match o.below.into_inner() {
             Some(Below::Root(root)) => self.drop_map_ref(io, root, frees),
             Some(Below::Hidden { parent, side }) => self.leave_hidden(io, parent, side, frees),
             None => {}

@@ -150,7 +150,7 @@ impl DirtyFiles {
 pub(crate) struct MmapRequest {
     pub(crate) prot: Prot,
     pub(crate) max_prot: Prot,
-    sharing: Sharing,
+    pub(crate) sharing: Sharing,
     fixed: bool,
     pub(crate) len: u64,
     pub(crate) file: Option<(FileId, u64)>,
@@ -268,59 +268,6 @@ impl MemorySystem {
         }
         Ok(start)
     }
-}
-
-impl MemorySystem {
-    /// Grows the private anonymous mapping that ends at `end` to `new_end`
-    /// (the break's growth, as Linux merges it into the heap's mapping),
-    /// when it starts at or above `floor` (the heap's own mapping, not the
-    /// data below it), has protection `prot` (as a new mapping of `prot` would),
-    /// `[end, new_end)` is free and its pages past `end` can only be new:
-    /// no object yet, or an anonymous one only this mapping references,
-    /// shadowing nothing and shadowed by nothing. `false` with nothing
-    /// changed otherwise (the caller maps the growth as a mapping of its
-    /// own).
-    pub fn grow_anonymous(
-        &mut self,
-        id: AsId,
-        (floor, end): (u64, u64),
-        new_end: u64,
-        prot: u32,
-    ) -> bool {
-        let flags = mman::MAP_PRIVATE | mman::MAP_ANON;
-        let Ok(req) = parse_mmap(new_end.saturating_sub(end), prot, flags, None, 0) else {
-            return false;
-        };
-        let Some(space) = self.spaces.space_mut(&id) else {
-            return false;
-        };
-        let grows = end > 0
-            && !space.being_unmapped(end - 1, new_end)
-            && space.mapping_at(end - 1).is_some_and(|m| {
-                m.end == end
-                    && m.start >= floor
-                    && m.sharing == Sharing::Private
-                    && m.origin == Origin::Posix
-                    && (m.prot, m.max_prot) == (req.prot, req.max_prot)
-                    && m.object_id()
-                        .is_none_or(|o| only_new_pages_past(&self.store, o))
-            });
-        grows && space.extend(end, end + req.len)
-    }
-}
-
-/// Whether pages of anonymous object `id` past what its one mapping shows
-/// can only be new: it is referenced by that mapping alone (no piece of a
-/// cut or moved part elsewhere, no handle) and has no object below or
-/// child.
-fn only_new_pages_past(store: &ObjectStore, id: crate::hw::ObjectId) -> bool {
-    store.get(id).is_some_and(|o| {
-        matches!(o.kind, ObjectKind::Anonymous)
-            && o.map_refs() == 1
-            && o.handle_refs == 0
-            && o.below.is_none()
-            && o.children == [None, None]
-    })
 }
 
 /// Where `req` goes in `space`: the hint when fixed or free, else placement.

@@ -115,7 +115,7 @@ fn own_top(store: &mut ObjectStore, hw: &mut Hw, m: &mut Mapping) {
     let mut reverted = o.reverted.split_off(&first);
     let mut above = reverted.split_off(&end);
     o.reverted.append(&mut above);
-    let root = match &o.below {
+    let root = match o.below.get() {
         Some(Below::Root(r)) => Some(r.id()),
         _ => None,
     };
@@ -124,7 +124,7 @@ fn own_top(store: &mut ObjectStore, hw: &mut Hw, m: &mut Mapping) {
     if let Some(n) = store.get_mut(fresh.id()) {
         *n.pages.get_mut() = pages;
         n.reverted = reverted;
-        n.below = below;
+        n.below = below.into();
     }
     let Some(b) = m.backing.as_mut() else {
         return;
@@ -271,7 +271,7 @@ impl MemorySystem {
                     // Its own top object would show the pages it had and
                     // nothing of the others': possible unless a fork's
                     // hidden object lies below.
-                    let below = self.store.get(top).and_then(|o| o.below.as_ref());
+                    let below = self.store.get(top).and_then(|o| o.below.get());
                     if matches!(below, Some(Below::Hidden { .. })) {
                         return Err(Errno::NoMem);
                     }

@@ -47,7 +47,7 @@ fn side_bit(side: usize) -> u8 {
 impl ObjectStore {
     /// The object below `id` and, if it is hidden, which child `id` is.
     pub(crate) fn below_of(&self, id: ObjectId) -> Option<(ObjectId, Option<usize>)> {
-        match self.objects.get(&id)?.below.as_ref()? {
+        match self.objects.get(&id)?.below.get()? {
             Below::Root(r) => Some((r.id(), None)),
             Below::Hidden { parent, side } => Some((*parent, Some(*side))),
         }
@@ -57,7 +57,7 @@ impl ObjectStore {
     pub(crate) fn root_of(&self, top: ObjectId) -> Option<ObjectId> {
         let mut id = top;
         loop {
-            match self.objects.get(&id)?.below.as_ref()? {
+            match self.objects.get(&id)?.below.get()? {
                 Below::Root(r) => return Some(r.id()),
                 Below::Hidden { parent, .. } => id = *parent,
             }
@@ -163,7 +163,7 @@ impl ObjectStore {
             ..
         } = self;
         let obj = objects.get_mut(&top).ok_or(PageError::BeyondEndOfFile)?;
-        if obj.below.is_some() {
+        if !obj.below.is_none() {
             return Ok(None);
         }
         let frames = &mut *io.frames;
@@ -346,7 +346,7 @@ impl ObjectStore {
         let root = self.map_ref(file)?;
         let top = self.create(ObjectKind::Anonymous, 0);
         if let Some(t) = self.objects.get_mut(&top) {
-            t.below = Some(Below::Root(root));
+            t.below = Some(Below::Root(root)).into();
         }
         Some(top)
     }
@@ -373,7 +373,7 @@ impl ObjectStore {
         if let Some(h) = self.objects.get_mut(&hidden) {
             h.pages = pages;
             h.reverted = reverted;
-            h.below = below;
+            h.below = below.into();
             h.children = [Some(top), Some(child)];
         }
         for (id, side) in [(top, 0), (child, 1)] {
@@ -381,7 +381,8 @@ impl ObjectStore {
                 o.below = Some(Below::Hidden {
                     parent: hidden,
                     side,
-                });
+                })
+                .into();
             }
         }
         Some(child)
@@ -421,7 +422,7 @@ impl ObjectStore {
         let Some(h) = self.objects.remove_boxed(&hidden) else {
             return;
         };
-        if let Some(Below::Hidden { parent, side }) = &h.below {
+        if let Some(Below::Hidden { parent, side }) = h.below.get() {
             if let Some(g) = self.objects.get_mut(parent) {
                 g.children[*side] = Some(survivor);
             }

@@ -205,7 +205,7 @@ impl MemorySystem {
         if top.below.is_none() {
             return fault.zero_page(&top.pages, page.index, page.prot, &self.store);
         }
-        let Some(Below::Root(file)) = &top.below else {
+        let Some(Below::Root(file)) = top.below.get() else {
             return false;
         };
         if access == Access::Write || !top.reverted.is_empty() {

@@ -19,7 +19,10 @@
 //!   a mapping with a spare object at once, as the exclusive way gives it
 //!   its object at once (a fork shares it);
 //! - `mmap` of a file, shared (exactly `MAP_SHARED`): a mapping with one
-//!   more reference to the file's object, which its descriptor keeps;
+//!   more reference to the file's object, which its descriptor keeps; or
+//!   private (exactly `MAP_PRIVATE`): a mapping whose top object, a spare
+//!   one, is linked over the file's object (the only link made with
+//!   shared access: on an object nothing else reaches yet);
 //! - `munmap` of a range whose mappings are private anonymous memory whose
 //!   object (if it has one yet) only that mapping (and the pieces of its
 //!   cuts) references and shadows nothing, private file mappings whose top
@@ -218,13 +221,15 @@ impl MemorySystem {
     }
 
     /// POSIX `mmap` of `file` (its descriptor's access `access`), shared
-    /// (`flags` exactly `MAP_SHARED`), with shared access to the system:
-    /// the mapping takes a reference to the file's object, which its open
-    /// descriptor keeps (so the store's table does not change). `None`
-    /// with nothing changed when the file has no object, the space's lock
-    /// stays taken, the space holds `most_mappings` mappings, or the call
-    /// is one the exclusive way reports. The exclusive section is asked
-    /// to run (the kernel marks the file accessed there: POSIX lets that
+    /// or private (`flags` exactly `MAP_SHARED` or `MAP_PRIVATE`), with
+    /// shared access to the system: a shared mapping takes a reference to
+    /// the file's object, which its open descriptor keeps (so the store's
+    /// table does not change); a private one shows a spare object over it
+    /// ([`Self::private_view`]). `None` with nothing changed when the file
+    /// has no object, the space's lock stays taken, the space holds
+    /// `most_mappings` mappings, no spare object is left, or the call is
+    /// one the exclusive way reports. The exclusive section is asked to
+    /// run (the kernel marks the file accessed there: POSIX lets that
     /// happen any time before the `munmap`).
     #[allow(clippy::too_many_arguments)]
     pub fn mmap_shared_file(
@@ -233,26 +238,94 @@ impl MemorySystem {
         hint: u64,
         len: u64,
         prot: u32,
+        flags: u32,
         (file, access): (FileId, FileAccess),
         offset: i64,
         most_mappings: usize,
     ) -> Option<u64> {
-        let req = parse_mmap(len, prot, mman::MAP_SHARED, Some((file, access)), offset).ok()?;
-        let object = self.store.file_object(file).ok()?;
-        let (mut space, start) = self.place(id, hint, &req, most_mappings)?;
-        let object = self.store.map_ref_shared(object)?;
-        let first_page = req.file.map_or(0, |(_, page)| page);
-        let backing = Some(Backing { object, first_page });
-        if let Err(refused) = self.insert_posix(&mut space, start, &req, backing) {
-            if let Some(b) = refused.backing {
-                self.store.give_back_unused(b.object);
-            }
+        if flags != mman::MAP_SHARED && flags != mman::MAP_PRIVATE {
             return None;
         }
+        let req = parse_mmap(len, prot, flags, Some((file, access)), offset).ok()?;
+        let object = self.store.file_object(file).ok()?;
+        let (mut space, start) = self.place(id, hint, &req, most_mappings)?;
+        let made = match req.sharing {
+            Sharing::Shared => {
+                let object = self.store.map_ref_shared(object)?;
+                let first_page = req.file.map_or(0, |(_, page)| page);
+                let backing = Backing { object, first_page };
+                self.insert_posix(&mut space, start, &req, Some(backing))
+                    .map_err(|refused| self.give_back_file_ref(refused))
+                    .ok()
+            }
+            Sharing::Private => self.private_view(&mut space, start, &req, object),
+        };
+        made?;
         self.store
             .shared_work_waiting
             .store(true, Ordering::Release);
         Some(start)
+    }
+
+    /// Puts a private mapping of file object `file` (`req`, at `start`,
+    /// free) into `space`: its top object is a spare one, linked over the
+    /// file (as the exclusive way's new top object is) once the mapping is
+    /// in, before any fault can find it (the space's lock is held).
+    /// `None` with nothing changed when no spare is left or the space
+    /// refuses the mapping.
+    #[cold]
+    #[inline(never)]
+    fn private_view(
+        &self,
+        space: &mut AddressSpace,
+        start: u64,
+        req: &MmapRequest,
+        file: ObjectId,
+    ) -> Option<()> {
+        let root = self.store.map_ref_shared(file)?;
+        let Some(object) = self.take_spare_object() else {
+            self.store.give_back_unused(root);
+            return None;
+        };
+        let top = object.id();
+        let first_page = req.file.map_or(0, |(_, page)| page);
+        if let Err(refused) =
+            self.insert_posix(space, start, req, Some(Backing { object, first_page }))
+        {
+            self.give_back_spare(refused);
+            self.store.give_back_unused(root);
+            return None;
+        }
+        let linked = match self.store.get(top) {
+            Some(t) => t.below.link_root(root),
+            None => Err(root),
+        };
+        if let Err(root) = linked {
+            // Never (a spare object has nothing below): the mapping goes
+            // again, as it came.
+            self.store.give_back_unused(root);
+            if let Some(m) = space.remove(start) {
+                self.give_back_spare(m);
+            }
+            return None;
+        }
+        Some(())
+    }
+
+    /// Gives back the file reference of a shared file mapping the space
+    /// refused.
+    fn give_back_file_ref(&self, refused: Mapping) {
+        if let Some(b) = refused.backing {
+            self.store.give_back_unused(b.object);
+        }
+    }
+
+    /// Puts the spare object of a mapping the space refused back among
+    /// the spares (its pop left the room).
+    fn give_back_spare(&self, refused: Mapping) {
+        if let Some(b) = refused.backing {
+            self.store.spare_objects.lock().push(b.object);
+        }
     }
 
     /// The space `id` for writing and where `req` goes in it (at `hint` if
@@ -298,21 +371,17 @@ impl MemorySystem {
             object,
             first_page: 0,
         });
-        if let Err(refused) = self.insert_posix(&mut space, start, &req, backing) {
-            // Back among the spares: its pop left the room.
-            if let Some(b) = refused.backing {
-                self.store.spare_objects.lock().push(b.object);
-            }
-            return None;
-        }
+        self.insert_posix(&mut space, start, &req, backing)
+            .map_err(|refused| self.give_back_spare(refused))
+            .ok()?;
         Some(start)
     }
 
-    /// Puts a POSIX mapping of `req` at `start` (free) into `space`:
-    /// private anonymous memory without an object (its first fault gives
-    /// it one) when `backing` is `None`, else a shared mapping showing
-    /// `backing`. `Err` gives the mapping back when the space refuses it
-    /// (its reference, if any, for the caller to give back).
+    /// Puts a POSIX mapping of `req` at `start` (free) into `space`,
+    /// showing `backing` (`None`: private anonymous memory without an
+    /// object yet; its first fault gives it one). `Err` gives the mapping
+    /// back when the space refuses it (its reference, if any, for the
+    /// caller to give back).
     #[inline]
     fn insert_posix(
         &self,
@@ -321,16 +390,12 @@ impl MemorySystem {
         req: &MmapRequest,
         backing: Option<Backing>,
     ) -> Result<(), Mapping> {
-        let sharing = match backing {
-            Some(_) => Sharing::Shared,
-            None => Sharing::Private,
-        };
         space.insert(Mapping {
             start,
             end: start + req.len,
             prot: req.prot,
             max_prot: req.max_prot,
-            sharing,
+            sharing: req.sharing,
             backing,
             origin: Origin::Posix,
         })?;
@@ -823,7 +888,7 @@ fn changes_alone(m: &Mapping, store: &ObjectStore) -> bool {
     let Some(o) = store.get(id) else {
         return false;
     };
-    match (m.sharing, &o.below) {
+    match (m.sharing, o.below.get()) {
         (Sharing::Private, None) => private_alone(o),
         _ => object_backed_alone(m, o, store),
     }
@@ -846,7 +911,7 @@ fn object_backed_alone(m: &Mapping, o: &MemoryObject, store: &ObjectStore) -> bo
         return false;
     };
     let few = |o: &MemoryObject| few_pages(o, (first, last), MOST_FILE_PAGES);
-    match (m.sharing, &o.below) {
+    match (m.sharing, o.below.get()) {
         (Sharing::Shared, _) => {
             let kind_alone = match o.kind {
                 ObjectKind::Anonymous => true,
@@ -917,7 +982,7 @@ fn change_entries(
     } else {
         change_entries_of(m, o, pages, change, pt, flush, |_, _, _| {});
     }
-    if let Some(Below::Root(file)) = &o.below {
+    if let Some(Below::Root(file)) = o.below.get() {
         if let Some(file) = store.get(file.id()) {
             change_entries_of(m, file, pages, change, pt, flush, |_, _, _| {});
         }

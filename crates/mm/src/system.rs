@@ -117,6 +117,7 @@ impl MemorySystem {
         let space = self.spaces.space_mut(&parent).ok_or(Errno::Inval)?;
         let mut child = AddressSpace::new();
         child.holes = space.holes.clone();
+        child.program_break = space.program_break;
         // Each private object forks once, however many mappings show it.
         let mut forked: BTreeMap<ObjectId, Option<ObjectId>> = BTreeMap::new();
         let mut batch = self.store.begin_batch();

@@ -153,7 +153,7 @@ fn below(m: &Mapping, store: &ObjectStore, id: ObjectId) -> Option<ObjectId> {
     if m.sharing == Sharing::Shared {
         return None;
     }
-    match &store.get(id)?.below {
+    match store.get(id)?.below.get() {
         Some(Below::Root(r)) => Some(r.id()),
         Some(Below::Hidden { parent, .. }) => Some(*parent),
         None => None,

@@ -1399,6 +1399,7 @@ fn a_shared_mmap_of_a_file_takes_a_reference_to_its_object_or_goes_the_exclusive
             0,
             4 * PAGE_SIZE,
             prot,
+            mman::MAP_SHARED,
             (file, access),
             offset,
             1024,
@@ -1417,6 +1418,7 @@ fn a_shared_mmap_of_a_file_takes_a_reference_to_its_object_or_goes_the_exclusive
         0,
         PAGE_SIZE,
         RW,
+        mman::MAP_SHARED,
         (FileId(99), FileAccess::ReadWrite),
         0,
         1024,
@@ -1457,4 +1459,59 @@ fn a_shared_mmap_of_a_file_takes_a_reference_to_its_object_or_goes_the_exclusive
         1,
         "the file's object stays (its descriptor)"
     );
+}
+
+#[test]
+fn a_private_mmap_of_a_file_shows_a_spare_object_over_it_or_goes_the_exclusive_way() {
+    let mut s = System::new();
+    let file = s.file(8);
+    // The file cached (through a mapping made and gone the exclusive way).
+    let cache = s.map(8, mman::PROT_READ, mman::MAP_SHARED, Some(file));
+    for i in 0..8 {
+        s.fault_exclusive(cache + i * PAGE_SIZE, Access::Read);
+    }
+    s.munmap(cache, 8);
+    s.finish_shared_work();
+    let map = |s: &System, flags: u32, offset: i64| {
+        let access = (file, FileAccess::ReadOnly);
+        s.vm.mmap_shared_file(s.space, 0, 4 * PAGE_SIZE, RW, flags, access, offset, 1024)
+    };
+    // Not its case, or no spare object yet: nothing changed.
+    let before = s.snapshot();
+    let private = mman::MAP_PRIVATE;
+    assert_eq!(map(&s, private | mman::MAP_FIXED, 0), None, "fixed");
+    assert_eq!(map(&s, private, 5), None, "unaligned offset");
+    assert_eq!(map(&s, private, 0), None, "no spare object");
+    assert_eq!(s.snapshot(), before);
+    s.finish_shared_work();
+    // Writable with a read-only descriptor (a private view), from page 1.
+    let a = map(&s, private, PAGE_SIZE as i64).unwrap();
+    assert!(s.vm.has_shared_work(), "asked to mark the file accessed");
+    assert_eq!(s.vm.object_count(), 2, "the file and the view's top");
+    // A read shows the file's page, read-only.
+    assert_eq!(s.shared(a, Access::Read), SharedFault::Resolved);
+    let (file_page, prot) = s.pt.entry(a).unwrap();
+    assert!(!prot.write);
+    assert_eq!(s.frames.bytes(file_page)[0], 2, "the file's page 1");
+    // A write copies it the exclusive way; the file keeps its page.
+    needs_exclusive(&s, a + PAGE_SIZE, Access::Write);
+    s.fault_exclusive(a + PAGE_SIZE, Access::Write);
+    let (copy, prot) = s.pt.entry(a + PAGE_SIZE).unwrap();
+    assert!(prot.write);
+    assert_eq!(s.frames.bytes(copy)[0], 3, "a copy of page 2");
+    s.frames.bytes_mut(copy)[0] = 0xee;
+    let b = map(&s, private, 2 * PAGE_SIZE as i64).unwrap();
+    assert_eq!(s.shared(b, Access::Read), SharedFault::Resolved);
+    let (frame, _) = s.pt.entry(b).unwrap();
+    assert_ne!(frame, copy);
+    assert_eq!(s.frames.bytes(frame)[0], 3, "the file still has its own");
+    assert_eq!(s.munmap_shared(a, 4), Some(()));
+    assert_eq!(s.munmap_shared(b, 4), Some(()));
+    s.finish_shared_work();
+    assert_eq!(s.vm.maps(s.space).count(), 0);
+    assert_eq!(s.frames.live(), 8, "the copy freed, the file cached");
+    // Every reference given back: the file's object goes with its close.
+    let mut hw = Hw::new(&mut s.pt, &mut s.frames, &mut s.pager);
+    s.vm.file_close_ref(&mut hw.io(), file).unwrap();
+    assert_eq!((s.vm.object_count(), s.frames.live()), (0, 0));
 }

@@ -896,6 +896,9 @@ fn find_block_function(root: &PciRoot<PortConfigAccess>) -> Option<DeviceFunctio
 
 /// The attached disk, if there is one and it works, its capacity logged.
 pub fn open_disk() -> Option<VirtioDisk> {
+    // Said first, so that a boot that stops in the PCI scan or the
+    // device's setup says where.
+    crate::kprintln!("virtio-blk: looking on PCI bus 0");
     let disk = match VirtioDisk::find()? {
         Err(error) => {
             crate::kprintln!("virtio-blk: device found but unusable: {:?}", error);

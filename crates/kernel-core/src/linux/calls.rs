@@ -10,8 +10,8 @@ use alloc::vec::Vec;
 use neoos_abi::layout::USER_END;
 use neoos_abi::linux::{self as abi, stat as st};
 use neoos_abi::mman::{MAP_ANON, MAP_FIXED, MAP_PRIVATE, PROT_READ, PROT_WRITE};
-use neoos_abi::{PAGE_SIZE, TICKS_PER_SECOND};
-use neoos_mm::Errno;
+use neoos_abi::TICKS_PER_SECOND;
+use neoos_mm::{BreakMove, Errno, ProgramBreak};
 
 use super::{decode_linux, LinuxCall, LinuxError, LinuxState, ProgramAbi};
 use crate::files::Descriptor;
@@ -272,24 +272,25 @@ impl<P: Platform> Kernel<P> {
     /// returns the new break, or the old one when the break cannot move
     /// (below its start, into another mapping, out of memory).
     fn brk(&mut self, pid: Pid, addr: u64) -> LinuxResult {
-        let state = *self.linux_state(pid)?;
-        if addr < state.brk_start || addr >= USER_END {
-            return Ok(state.brk as i64);
-        }
-        let page = PAGE_SIZE as u64;
-        let old_end = state.brk.next_multiple_of(page);
-        let new_end = addr.next_multiple_of(page);
-        let moved = if new_end > old_end {
-            self.grow_break(pid, (state.brk_start, old_end), new_end)
-        } else if new_end < old_end {
-            self.with_space(pid, |m, s, hw| m.munmap(s, hw, new_end, old_end - new_end))
-        } else {
-            Ok(())
+        self.linux_state(pid)?;
+        let space = self.processes.get(pid).ok_or(Errno::Inval)?.space;
+        let brk = self.memory.program_break(space).ok_or(Errno::Inval)?;
+        let moved = match brk.move_to(addr) {
+            BreakMove::Stays => return Ok(brk.end as i64),
+            BreakMove::Within => Ok(()),
+            BreakMove::Grows { old_end, new_end } => {
+                self.grow_break(pid, (brk.start, old_end), new_end)
+            }
+            BreakMove::Shrinks { new_end, old_end } => {
+                self.with_space(pid, |m, s, hw| m.munmap(s, hw, new_end, old_end - new_end))
+            }
         };
         if moved.is_err() {
-            return Ok(state.brk as i64);
+            return Ok(brk.end as i64);
         }
-        self.linux_state(pid)?.brk = addr;
+        let end = addr;
+        self.memory
+            .set_program_break(space, ProgramBreak { end, ..brk });
         Ok(addr as i64)
     }
 

@@ -47,6 +47,12 @@ fn sys(k: &mut K, pid: Pid, number: usize, args: [u64; 6]) -> i64 {
     }
 }
 
+/// The program break of `pid`'s address space.
+fn program_break(k: &K, pid: Pid) -> neoos_mm::ProgramBreak {
+    let space = k.processes.get(pid).unwrap().space;
+    k.memory.program_break(space).unwrap()
+}
+
 fn linux_state(k: &K, pid: Pid) -> LinuxState {
     match k.processes.get(pid).unwrap().abi {
         ProgramAbi::Linux(s) => s,
@@ -64,7 +70,12 @@ fn a_program_without_the_note_starts_as_linux_on_the_linux_stack() {
     let pid = spawn_linux(&mut k);
     let file_size = linux_program(&[0xf4; 32], 8192).len() as u64;
     let brk_start = (PROGRAM_BASE + file_size + 8192).next_multiple_of(PAGE);
-    assert_eq!(linux_state(&k, pid), LinuxState::new(brk_start));
+    assert_eq!(linux_state(&k, pid), LinuxState::default());
+    let brk = neoos_mm::ProgramBreak {
+        start: brk_start,
+        end: brk_start,
+    };
+    assert_eq!(program_break(&k, pid), brk);
     let rsp = k.processes.thread(pid).unwrap().context.unwrap().stack;
     assert_eq!(rsp % 16, 0);
     assert_eq!(word_at(&mut k, pid, rsp), 1, "argc");
@@ -142,7 +153,7 @@ fn a_program_whose_entry_is_outside_user_space_is_refused_with_a_report() {
 fn brk_growth_counts_against_the_mapping_bound() {
     let mut k = kernel();
     let pid = spawn_linux(&mut k);
-    let start = linux_state(&k, pid).brk_start;
+    let start = program_break(&k, pid).start;
     let space = k.processes.get(pid).unwrap().space;
     let anon = [0, PAGE, 3, 0x22, u64::MAX, 0]; // PROT_READ|WRITE, MAP_PRIVATE|ANON
     while k.memory.mapping_count(space) < neoos_abi::limits::MAPPINGS_MAX {
@@ -262,7 +273,7 @@ fn arch_prctl_keeps_the_fs_base_per_process_and_fork_copies_it() {
 fn brk_grows_shrinks_and_refuses_what_it_cannot_do() {
     let mut k = kernel();
     let pid = spawn_linux(&mut k);
-    let start = linux_state(&k, pid).brk_start;
+    let start = program_break(&k, pid).start;
     assert_eq!(sys(&mut k, pid, nr::BRK, [0; 6]), start as i64);
     let grown = start + 2 * PAGE + 10;
     assert_eq!(
@@ -294,14 +305,14 @@ fn brk_grows_shrinks_and_refuses_what_it_cannot_do() {
     assert_eq!(sys(&mut k, pid, nr::MMAP, map), fixed as i64);
     let past = [fixed + PAGE, 0, 0, 0, 0, 0];
     assert_eq!(sys(&mut k, pid, nr::BRK, past), shrunk as i64);
-    assert_eq!(linux_state(&k, pid).brk, shrunk);
+    assert_eq!(program_break(&k, pid).end, shrunk);
 }
 
 #[test]
 fn brk_does_not_grow_over_a_mapping_that_crosses_the_break() {
     let mut k = kernel();
     let pid = spawn_linux(&mut k);
-    let start = linux_state(&k, pid).brk_start;
+    let start = program_break(&k, pid).start;
     let flags = (neoos_abi::mman::MAP_PRIVATE
         | neoos_abi::mman::MAP_ANON
         | neoos_abi::mman::MAP_FIXED) as u64;

@@ -284,10 +284,74 @@ fn anonymous_mmap_is_made_with_shared_access_and_the_rest_the_writing_way() {
         None,
         "write on a read-only descriptor: the writing way reports it"
     );
+    // Privately, writable: a view of its own over the file (the
+    // exclusive section made spare objects again), a write its own copy.
+    let private = [0, PAGE, 3, u64::from(mman::MAP_PRIVATE), fd as u64, 0];
+    let view = k
+        .system_call_shared(0, nr::MMAP, private)
+        .expect("made with shared access") as u64;
+    assert_eq!(calls(&k), 4);
+    assert_eq!(k.mapped_shared.lock().len(), 1);
+    poke(&mut k, pid, view, b"MINE");
+    assert_eq!(peek(&mut k, pid, view, 4), b"MINE");
+    assert_eq!(
+        peek(&mut k, pid, mapped, 4),
+        b"\x7fELF",
+        "the file unchanged"
+    );
     // With the kernel heap at its reserve the writing way decides.
     k.platform.heap_room = Some(0);
     assert_eq!(
         k.system_call_shared(0, nr::MMAP, [0, PAGE, 3, anon, none, 0]),
         None
     );
+}
+
+#[test]
+fn brk_is_made_with_shared_access_when_the_heap_grows_in_place() {
+    let mut k = kernel();
+    let pid = spawn_linux(&mut k);
+    k.processes_mut().set_cpu(0);
+    assert!(k.processes_mut().pick_next().is_some());
+    let space = k.processes().get(pid).unwrap().space;
+    let brk = |k: &K, addr: u64| k.system_call_shared(0, nr::BRK, [addr, 0, 0, 0, 0, 0]);
+    let calls = |k: &K| k.memory().shared_brk_calls();
+    let maps = |k: &K| k.memory().maps(space).count();
+    let start = brk(&k, 0).expect("a query") as u64;
+    assert_eq!(calls(&k), 1);
+    // The first growth makes the heap's mapping: the writing way.
+    assert_eq!(brk(&k, start + PAGE), None);
+    let exclusive = |k: &mut K, addr: u64| sys(k, pid, nr::BRK, [addr, 0, 0, 0, 0, 0]);
+    assert_eq!(exclusive(&mut k, start + PAGE), (start + PAGE) as i64);
+    let heap_made = maps(&k);
+    // Then it grows in place, and moves within its page end, shared.
+    let grown = start + 3 * PAGE + 100;
+    assert_eq!(brk(&k, grown), Some(grown as i64));
+    assert_eq!(brk(&k, grown + 8), Some(grown as i64 + 8));
+    assert_eq!(brk(&k, start - 1), Some(grown as i64 + 8), "below: stays");
+    assert_eq!(calls(&k), 4);
+    assert_eq!(maps(&k), heap_made, "the heap's one mapping grew");
+    poke(&mut k, pid, grown + 7, b"x");
+    assert_eq!(peek(&mut k, pid, grown + 7, 1), b"x");
+    assert_eq!(
+        peek(&mut k, pid, start + 2 * PAGE, 1),
+        [0],
+        "new pages zero"
+    );
+    assert_eq!(exclusive(&mut k, 0), grown as i64 + 8, "both ways agree");
+    // A shrink unmaps: the writing way.
+    assert_eq!(brk(&k, start + PAGE), None);
+    assert_eq!(exclusive(&mut k, start + PAGE), (start + PAGE) as i64);
+    // Another mapping in the way: the writing way, which refuses it.
+    let fixed = u64::from(mman::MAP_PRIVATE | mman::MAP_ANON | mman::MAP_FIXED);
+    let map = [start + 4 * PAGE, PAGE, 3, fixed, u64::MAX, 0];
+    assert_eq!(sys(&mut k, pid, nr::MMAP, map), (start + 4 * PAGE) as i64);
+    assert_eq!(brk(&k, start + 5 * PAGE), None);
+    assert_eq!(exclusive(&mut k, start + 5 * PAGE), (start + PAGE) as i64);
+    // Under RLIMIT_AS (which counts the break) the writing way decides.
+    let limit = [(1u64 << 40).to_le_bytes(), u64::MAX.to_le_bytes()].concat();
+    poke(&mut k, pid, SCRATCH, &limit);
+    assert_eq!(sys(&mut k, pid, nr::SETRLIMIT, [9, SCRATCH, 0, 0, 0, 0]), 0);
+    assert_eq!(brk(&k, start + 2 * PAGE), None);
+    assert_eq!(calls(&k), 4);
 }

@@ -76,10 +76,6 @@ pub struct LinuxState {
     pub ids: Credentials,
     /// The memory it locked (`mlock`, `mlockall`).
     pub locks: locks::MemoryLocks,
-    /// Where the program break starts (page-aligned end of the program).
-    pub brk_start: u64,
-    /// The current program break (`brk_start` until `brk` moves it).
-    pub brk: u64,
     /// The limits `setrlimit` may change: address space and locked memory.
     pub limits: Limits,
 }
@@ -103,12 +99,11 @@ impl Default for Limits {
     }
 }
 
-impl LinuxState {
-    /// The state of a freshly loaded program whose break starts at `brk_start`.
-    pub fn new(brk_start: u64) -> Self {
+impl Default for LinuxState {
+    /// The state of a freshly loaded program (its program break is its
+    /// address space's: `neoos_mm::ProgramBreak`).
+    fn default() -> Self {
         LinuxState {
-            brk_start,
-            brk: brk_start,
             umask: 0o022,
             ids: Credentials::default(),
             locks: locks::MemoryLocks::default(),

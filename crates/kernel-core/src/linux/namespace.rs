@@ -1001,7 +1001,7 @@ impl<P: Platform> Kernel<P> {
     fn maps_text(&self, pid: Pid) -> Result<String, Fail> {
         let space = self.space_of(pid)?;
         let brk = match self.processes.get(pid).map(|p| p.abi) {
-            Some(super::ProgramAbi::Linux(s)) => Some((s.brk_start, s.brk)),
+            Some(super::ProgramAbi::Linux(_)) => self.memory.program_break(space),
             _ => None,
         };
         let stack_low = neoos_abi::layout::STACK_TOP - neoos_abi::layout::STACK_SIZE;
@@ -1024,7 +1024,9 @@ impl<P: Platform> Kernel<P> {
                 MapObject::Anonymous => {
                     let label = if m.start < neoos_abi::layout::STACK_TOP && m.end > stack_low {
                         MapName::Label("[stack]")
-                    } else if brk.is_some_and(|(s, e)| m.start >= s && m.start < e.max(s + 1)) {
+                    } else if brk
+                        .is_some_and(|b| m.start >= b.start && m.start < b.end.max(b.start + 1))
+                    {
                         MapName::Label("[heap]")
                     } else {
                         MapName::None
@@ -1052,6 +1054,7 @@ impl<P: Platform> Kernel<P> {
                 resolved: self.memory.shared_faults(),
                 at_once: self.platform.faults_at_once(),
                 map_calls: self.memory.shared_map_calls(),
+                brk_calls: self.memory.shared_brk_calls(),
             },
         )
     }

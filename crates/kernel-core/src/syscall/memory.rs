@@ -248,7 +248,7 @@ impl<P: Platform> MemoryCaller<'_, P> {
 }
 
 /// Whether call `number` may be one a [`Kernel::system_call_shared`]
-/// makes (POSIX or Linux `mmap`, `munmap`, `mprotect`): the others are not
+/// makes (POSIX or Linux `mmap`, `munmap`, `mprotect`, Linux `brk`): the others are not
 /// tried that way.
 #[inline]
 pub fn may_run_shared(number: usize) -> bool {
@@ -256,16 +256,30 @@ pub fn may_run_shared(number: usize) -> bool {
     use neoos_abi::nr as neo;
     matches!(
         number,
-        neo::MMAP | neo::MUNMAP | neo::MPROTECT | linux::MMAP | linux::MUNMAP | linux::MPROTECT
+        neo::MMAP
+            | neo::MUNMAP
+            | neo::MPROTECT
+            | linux::MMAP
+            | linux::MUNMAP
+            | linux::MPROTECT
+            | linux::BRK
     )
+}
+
+/// Whether `flags` are those of a file's `mmap` the shared way takes:
+/// exactly `MAP_SHARED` or `MAP_PRIVATE`.
+fn is_file_mmap(flags: u32) -> bool {
+    use neoos_abi::mman::{MAP_PRIVATE, MAP_SHARED};
+    flags == MAP_SHARED || flags == MAP_PRIVATE
 }
 
 impl<P: Platform> Kernel<P> {
     /// Call `number` (arguments `regs`) of the thread CPU `cpu` runs, made
     /// with shared access to the kernel (its lock held for reading: faults
     /// and these calls go on on other CPUs at once) when it is `mmap` of
-    /// anonymous memory or a shared `mmap` of a file, `munmap` or
-    /// `mprotect` of the mappings `neoos_mm`'s `shared_map.rs` takes, and
+    /// anonymous memory or of a file (shared or private), `munmap` or
+    /// `mprotect` of the mappings `neoos_mm`'s `shared_map.rs` takes, or a
+    /// Linux `brk` that grows the heap in place (`program_break.rs`), and
     /// nothing would refuse it (heap
     /// reserve, frames low, mapping count, RLIMIT_AS): its return value.
     /// `None` changes nothing: the call is then made with
@@ -276,17 +290,20 @@ impl<P: Platform> Kernel<P> {
         let pid = self.processes.running_process_on(cpu)?;
         let p = self.processes.get(pid)?;
         // Each personality's own numbers (a Linux `writev` is NeoOS's mmap).
-        let numbers = match p.abi {
+        let numbers: &[usize] = match p.abi {
             ProgramAbi::Neo => {
                 use neoos_abi::nr as neo;
-                [neo::MMAP, neo::MUNMAP, neo::MPROTECT]
+                &[neo::MMAP, neo::MUNMAP, neo::MPROTECT]
             }
-            ProgramAbi::Linux(_) => [linux::MMAP, linux::MUNMAP, linux::MPROTECT],
+            ProgramAbi::Linux(_) => &[linux::MMAP, linux::MUNMAP, linux::MPROTECT, linux::BRK],
         };
         if !numbers.contains(&number) {
             return None;
         }
         let decoded = crate::linux::decode_for(&p.abi, number, regs)?;
+        if self.platform.heap_room() == 0 || crate::reclaim::frames_low(&self.platform) {
+            return None;
+        }
         // Linux `munmap` also unlocks what `mlock` locked there, and a
         // `MAP_FIXED` replaces it: only a range without locks goes this way.
         let unlocked = |addr: u64, len: u64| match &p.abi {
@@ -315,11 +332,16 @@ impl<P: Platform> Kernel<P> {
                 unlocked(addr, len)?;
                 MemoryCall::Munmap { addr, len }
             }
+            // The break counts against RLIMIT_AS: under a limit, the
+            // writing way.
+            super::Call::Linux(LinuxCall::Brk { addr }) => {
+                matches!(p.abi, ProgramAbi::Linux(_)).then_some(())?;
+                address_space_limit(&p.abi).is_none().then_some(())?;
+                let brk = self.memory.brk_shared(p.space, addr)?;
+                return Some(decoded.personality.result(Ok(brk as i64)));
+            }
             _ => return None,
         };
-        if self.platform.heap_room() == 0 || crate::reclaim::frames_low(&self.platform) {
-            return None;
-        }
         let value = match call {
             MemoryCall::Mmap {
                 addr,
@@ -328,7 +350,7 @@ impl<P: Platform> Kernel<P> {
                 flags,
                 fd,
                 offset,
-            } if flags == neoos_abi::mman::MAP_SHARED && address_space_limit(&p.abi).is_none() => {
+            } if is_file_mmap(flags) && address_space_limit(&p.abi).is_none() => {
                 let Ok(Descriptor::File(f)) = p.files.get(fd) else {
                     return None;
                 };
@@ -341,6 +363,7 @@ impl<P: Platform> Kernel<P> {
                     addr,
                     len,
                     prot,
+                    flags,
                     file,
                     offset,
                     MAPPINGS_MAX,

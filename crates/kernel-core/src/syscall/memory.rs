@@ -290,14 +290,17 @@ impl<P: Platform> Kernel<P> {
         let pid = self.processes.running_process_on(cpu)?;
         let p = self.processes.get(pid)?;
         // Each personality's own numbers (a Linux `writev` is NeoOS's mmap).
-        let numbers: &[usize] = match p.abi {
+        let ours = match p.abi {
             ProgramAbi::Neo => {
                 use neoos_abi::nr as neo;
-                &[neo::MMAP, neo::MUNMAP, neo::MPROTECT]
+                matches!(number, neo::MMAP | neo::MUNMAP | neo::MPROTECT)
             }
-            ProgramAbi::Linux(_) => &[linux::MMAP, linux::MUNMAP, linux::MPROTECT, linux::BRK],
+            ProgramAbi::Linux(_) => matches!(
+                number,
+                linux::MMAP | linux::MUNMAP | linux::MPROTECT | linux::BRK
+            ),
         };
-        if !numbers.contains(&number) {
+        if !ours {
             return None;
         }
         let decoded = crate::linux::decode_for(&p.abi, number, regs)?;

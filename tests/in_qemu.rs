@@ -82,7 +82,7 @@ const SMP_TEST_PROGRAM: &str = "/bin/demo";
 /// the toucher on another CPU, shootdown IPI counts, processes ended
 /// while their threads spin on the other CPUs, and a fork's copy-on-write
 /// copies made outside the kernel lock.
-const SMP_SET: [(&str, &str); 15] = [
+const SMP_SET: [(&str, &str); 16] = [
     ("linux", "linux_musl_pthreads_four_threads_map_touch_unmap"),
     (
         "linux",
@@ -127,6 +127,10 @@ const SMP_SET: [(&str, &str); 15] = [
     (
         "smp",
         "linux_musl_smp_threads_grow_the_break_under_the_read_lock",
+    ),
+    (
+        "smp",
+        "linux_musl_smp_threads_grow_mappings_with_mremap_under_the_read_lock",
     ),
 ];
 /// The NeoOS soak the 4-CPU boot runs after [`SMP_SET`] (program and

@@ -93,8 +93,10 @@ pub struct SharedFaultCounters {
     /// `mmap`, `munmap` and `mprotect` calls made so (`neoos_mm`'s
     /// `shared_map.rs`).
     pub map_calls: (u64, u64, u64),
-    /// Linux `brk` calls made so (`neoos_mm`'s `program_break.rs`).
+    /// Linux `brk` and `mremap` calls made so (`neoos_mm`'s
+    /// `program_break.rs`, `shared_remap.rs`).
     pub brk_calls: u64,
+    pub remap_calls: u64,
 }
 
 /// Counts of the copy-on-write copies faults left to be made outside the

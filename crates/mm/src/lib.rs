@@ -36,6 +36,7 @@ mod remap;
 mod shadow;
 mod shared_fault;
 mod shared_map;
+mod shared_remap;
 mod slots;
 pub mod stats;
 pub mod system;

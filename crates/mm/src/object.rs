@@ -380,6 +380,8 @@ pub struct ObjectStore {
     pub(crate) shared_work_waiting: core::sync::atomic::AtomicBool,
     /// `brk` calls made with shared access (`program_break.rs`).
     pub(crate) shared_brk_calls: AtomicU64,
+    /// `mremap` calls made with shared access (`shared_remap.rs`).
+    pub(crate) shared_remap_calls: AtomicU64,
     scratch: crate::tlb::BatchLists,
     /// Where the reclaim clock stands among the cached file pages.
     pub(crate) clock: crate::reclaim::ClockHand,

@@ -166,7 +166,7 @@ fn can_grow(
 /// can only be new: it is referenced by that mapping alone (no piece of a
 /// cut or moved part elsewhere, no handle) and has no object below or
 /// child.
-fn only_new_pages_past(store: &ObjectStore, id: crate::hw::ObjectId) -> bool {
+pub(crate) fn only_new_pages_past(store: &ObjectStore, id: crate::hw::ObjectId) -> bool {
     store.get(id).is_some_and(|o| {
         matches!(o.kind, ObjectKind::Anonymous)
             && o.map_refs() == 1

@@ -29,23 +29,23 @@ use neoos_abi::mman::{MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE};
 /// A checked `mremap` request: page-rounded lengths, the old range, and
 /// the fixed destination if any.
 #[derive(Clone, Copy, Debug)]
-struct Request {
-    old: u64,
-    old_end: u64,
-    new_len: u64,
-    may_move: bool,
-    fixed: Option<u64>,
+pub(crate) struct Request {
+    pub(crate) old: u64,
+    pub(crate) old_end: u64,
+    pub(crate) new_len: u64,
+    pub(crate) may_move: bool,
+    pub(crate) fixed: Option<u64>,
 }
 
 impl Request {
-    fn old_len(&self) -> u64 {
+    pub(crate) fn old_len(&self) -> u64 {
         self.old_end - self.old
     }
 }
 
 /// The argument checks that need no address space (`Inval`, or `NoMem`
 /// for a new length larger than the user range).
-fn check_request(
+pub(crate) fn check_request(
     old: u64,
     old_len: u64,
     new_len: u64,

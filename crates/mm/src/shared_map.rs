@@ -665,6 +665,49 @@ impl MemorySystem {
         object
     }
 
+    /// Removes the entries of private mapping `m` (out of its space's
+    /// index, the space's lock held) and flushes them from every TLB that
+    /// may hold them, before the caller gives the lock back.
+    pub(crate) fn remove_entries_now(&self, m: &Mapping, pt: &dyn PageTable) {
+        let Some((object, first, last)) = m.object_pages(m.start, m.end) else {
+            return;
+        };
+        let mut flush = Flush::default();
+        let remove = (EntryChange::Remove, false);
+        change_entries(
+            m,
+            &self.store,
+            object,
+            (first, last),
+            remove,
+            pt,
+            &mut flush,
+        );
+        flush.finish(pt, &self.store);
+    }
+
+    /// Reserves room on the exclusive section's list for one range whose
+    /// page tables it is to free ([`Self::leave_range`]); `false` when the
+    /// list is busy or the heap refuses the room.
+    pub(crate) fn reserve_range(&self) -> bool {
+        self.store
+            .unmapped
+            .try_lock()
+            .is_some_and(|mut unmapped| unmapped.reserve(1))
+    }
+
+    /// Leaves range `(start, end)` of space `id`, its entries gone, for the
+    /// next exclusive section to free its page tables, in the room
+    /// [`Self::reserve_range`] reserved.
+    pub(crate) fn leave_range(&self, id: AsId, (start, end): (u64, u64)) {
+        let mut unmapped = self.store.unmapped.lock();
+        unmapped.reserved -= 1;
+        unmapped.ranges.push((id, start, end));
+        self.store
+            .shared_work_waiting
+            .store(true, Ordering::Release);
+    }
+
     /// Whether the shared calls left work for
     /// [`Self::finish_shared_work`].
     #[inline]

@@ -1515,3 +1515,89 @@ fn a_private_mmap_of_a_file_shows_a_spare_object_over_it_or_goes_the_exclusive_w
     s.vm.file_close_ref(&mut hw.io(), file).unwrap();
     assert_eq!((s.vm.object_count(), s.frames.live()), (0, 0));
 }
+
+#[test]
+fn a_shared_mremap_grows_private_memory_in_place_or_moves_it_or_goes_the_exclusive_way() {
+    let mut s = System::new();
+    let remap = |s: &System, at: u64, (pages, new_pages): (u64, u64), flags: u32| {
+        let lens = (at, pages * PAGE_SIZE, new_pages * PAGE_SIZE);
+        s.vm.mremap_shared(s.space, &s.pt, lens, flags, 1024)
+    };
+    let word = |s: &System, va: u64| s.frames.bytes(s.pt.entry(va).unwrap().0)[0];
+    let anon = mman::MAP_PRIVATE | mman::MAP_ANON;
+    let a = s.map_at(0x1000_0000, 2, RW, anon, None);
+    assert_eq!(a, 0x1000_0000);
+    for i in 0..2 {
+        s.fault_exclusive(a + i * PAGE_SIZE, Access::Write);
+        let (frame, _) = s.pt.entry(a + i * PAGE_SIZE).unwrap();
+        s.frames.bytes_mut(frame)[0] = 0x60 + i as u8;
+    }
+    // The range after it free: it grows in place, its pages kept, the new
+    // ones zero on their first touch.
+    assert_eq!(remap(&s, a, (2, 4), 0), Some(a));
+    assert_eq!(s.vm.shared_remap_calls(), 1);
+    let maps: Vec<(u64, u64)> = s.vm.maps(s.space).map(|m| (m.start, m.end)).collect();
+    assert_eq!(maps, [(a, a + 4 * PAGE_SIZE)]);
+    assert_eq!((word(&s, a), word(&s, a + PAGE_SIZE)), (0x60, 0x61));
+    assert_eq!(
+        s.shared(a + 3 * PAGE_SIZE, Access::Write),
+        SharedFault::Resolved
+    );
+    assert_eq!(word(&s, a + 3 * PAGE_SIZE), 0);
+    // A neighbour right after: without MREMAP_MAYMOVE the exclusive way
+    // (which refuses); with it, the mapping moves.
+    let b = s.map_at(a + 4 * PAGE_SIZE, 1, RW, anon, None);
+    assert_eq!(b, a + 4 * PAGE_SIZE);
+    let before = s.snapshot();
+    assert_eq!(remap(&s, a, (4, 8), 0), None);
+    assert_eq!(s.snapshot(), before);
+    let live = s.frames.live();
+    let c = remap(&s, a, (4, 8), mman::MREMAP_MAYMOVE).unwrap();
+    assert_ne!(c, a);
+    assert!(
+        (0..4).all(|i| s.pt.entry(a + i * PAGE_SIZE).is_none()),
+        "old entries gone"
+    );
+    assert_eq!(s.frames.live(), live, "the pages stay with the object");
+    let maps: Vec<(u64, u64)> = s.vm.maps(s.space).map(|m| (m.start, m.end)).collect();
+    assert!(maps.contains(&(c, c + 8 * PAGE_SIZE)) && !maps.iter().any(|m| m.0 == a));
+    for (i, expected) in [(0, 0x60), (1, 0x61), (3, 0)] {
+        s.fault_exclusive(c + i * PAGE_SIZE, Access::Read);
+        assert_eq!(word(&s, c + i * PAGE_SIZE), expected, "page {i} moved");
+    }
+    s.finish_shared_work();
+    // Not its case: nothing changed (the exclusive way decides each).
+    let file = s.file(4);
+    let private_file = s.map(4, RW, mman::MAP_PRIVATE, Some(file));
+    let shared = s.map(4, RW, mman::MAP_SHARED | mman::MAP_ANON, None);
+    let before = s.snapshot();
+    let fixed = mman::MREMAP_MAYMOVE | mman::MREMAP_FIXED;
+    assert_eq!(remap(&s, c, (2, 4), mman::MREMAP_MAYMOVE), None, "a part");
+    assert_eq!(remap(&s, c, (8, 4), 0), None, "a shrink");
+    assert_eq!(remap(&s, c, (8, 8), 0), None, "the same length");
+    assert_eq!(remap(&s, c, (8, 9), fixed), None, "fixed");
+    assert_eq!(remap(&s, private_file, (4, 8), mman::MREMAP_MAYMOVE), None);
+    assert_eq!(remap(&s, shared, (4, 8), mman::MREMAP_MAYMOVE), None);
+    assert_eq!(s.snapshot(), before);
+    // A cut mapping: its pieces share the object, whose pages past a
+    // piece's end another piece shows.
+    assert_eq!(s.munmap_shared(c + 2 * PAGE_SIZE, 1), Some(()));
+    s.finish_shared_work();
+    assert_eq!(remap(&s, c, (2, 4), mman::MREMAP_MAYMOVE), None, "a piece");
+    for (at, pages) in [
+        (c, 2),
+        (c + 3 * PAGE_SIZE, 5),
+        (b, 1),
+        (private_file, 4),
+        (shared, 4),
+    ] {
+        s.munmap(at, pages);
+    }
+    s.finish_shared_work();
+    let mut hw = Hw::new(&mut s.pt, &mut s.frames, &mut s.pager);
+    s.vm.file_close_ref(&mut hw.io(), file).unwrap();
+    assert_eq!(
+        (s.pt.len(), s.frames.live(), s.vm.object_count()),
+        (0, 0, 0)
+    );
+}

@@ -39,7 +39,7 @@
 #include "disk_flight_watch.h"
 
 #define DIR "/home/usuario/flush"
-#define ROUNDS 10
+#define ROUNDS 30
 
 static void name_of(char *out, size_t size, int n)
 {

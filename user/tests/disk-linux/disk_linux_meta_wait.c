@@ -43,7 +43,7 @@
 #include "disk_flight_watch.h"
 
 #define DIR "/home/usuario/meta"
-#define ROUNDS 10
+#define ROUNDS 30
 
 static void name_of(char *out, size_t size, const char *kind, int n)
 {

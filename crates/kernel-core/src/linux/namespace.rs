@@ -1055,6 +1055,7 @@ impl<P: Platform> Kernel<P> {
                 at_once: self.platform.faults_at_once(),
                 map_calls: self.memory.shared_map_calls(),
                 brk_calls: self.memory.shared_brk_calls(),
+                remap_calls: self.memory.shared_remap_calls(),
             },
         )
     }

@@ -170,6 +170,7 @@ pub fn meminfo(
         ("MunmapsShared:", faults.map_calls.1),
         ("MprotectsShared:", faults.map_calls.2),
         ("BrksShared:", faults.brk_calls),
+        ("MremapsShared:", faults.remap_calls),
     ];
     for (name, value) in counts {
         let _ = writeln!(out, "{name:<16}{value:>8}");
@@ -280,16 +281,18 @@ mod tests {
             at_once: 4,
             map_calls: (6, 5, 3),
             brk_calls: 2,
+            remap_calls: 1,
         };
         let text = meminfo(1000, 250, 10, disk, ipis, copies, faults);
         assert!(text.contains("\nDiskRequests:          9\n"));
         assert!(text.contains("\nDiskInterrupts:        4\n"));
         assert!(text.contains("\nDiskSyncWrites:        2\n"));
         assert!(text.contains("\nDiskSyncReads:         6\n"));
-        let tail: alloc::vec::Vec<&str> = text.lines().rev().take(12).collect();
+        let tail: alloc::vec::Vec<&str> = text.lines().rev().take(13).collect();
         assert_eq!(
             tail,
             [
+                "MremapsShared:         1",
                 "BrksShared:            2",
                 "MprotectsShared:       3",
                 "MunmapsShared:         5",

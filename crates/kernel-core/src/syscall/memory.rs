@@ -248,8 +248,8 @@ impl<P: Platform> MemoryCaller<'_, P> {
 }
 
 /// Whether call `number` may be one a [`Kernel::system_call_shared`]
-/// makes (POSIX or Linux `mmap`, `munmap`, `mprotect`, Linux `brk`): the others are not
-/// tried that way.
+/// makes (POSIX or Linux `mmap`, `munmap`, `mprotect`, Linux `brk` and
+/// `mremap`): the others are not tried that way.
 #[inline]
 pub fn may_run_shared(number: usize) -> bool {
     use neoos_abi::linux::nr as linux;
@@ -263,6 +263,7 @@ pub fn may_run_shared(number: usize) -> bool {
             | linux::MUNMAP
             | linux::MPROTECT
             | linux::BRK
+            | linux::MREMAP
     )
 }
 
@@ -278,8 +279,9 @@ impl<P: Platform> Kernel<P> {
     /// with shared access to the kernel (its lock held for reading: faults
     /// and these calls go on on other CPUs at once) when it is `mmap` of
     /// anonymous memory or of a file (shared or private), `munmap` or
-    /// `mprotect` of the mappings `neoos_mm`'s `shared_map.rs` takes, or a
-    /// Linux `brk` that grows the heap in place (`program_break.rs`), and
+    /// `mprotect` of the mappings `neoos_mm`'s `shared_map.rs` takes, a
+    /// Linux `brk` that grows the heap in place (`program_break.rs`) or an
+    /// `mremap` that grows private memory (`shared_remap.rs`), and
     /// nothing would refuse it (heap
     /// reserve, frames low, mapping count, RLIMIT_AS): its return value.
     /// `None` changes nothing: the call is then made with
@@ -297,7 +299,7 @@ impl<P: Platform> Kernel<P> {
             }
             ProgramAbi::Linux(_) => matches!(
                 number,
-                linux::MMAP | linux::MUNMAP | linux::MPROTECT | linux::BRK
+                linux::MMAP | linux::MUNMAP | linux::MPROTECT | linux::BRK | linux::MREMAP
             ),
         };
         if !ours {
@@ -342,6 +344,24 @@ impl<P: Platform> Kernel<P> {
                 address_space_limit(&p.abi).is_none().then_some(())?;
                 let brk = self.memory.brk_shared(p.space, addr)?;
                 return Some(decoded.personality.result(Ok(brk as i64)));
+            }
+            // A locked range moves its lock along: the writing way.
+            super::Call::Linux(LinuxCall::Mremap {
+                old,
+                old_len,
+                new_len,
+                flags,
+                ..
+            }) => {
+                matches!(p.abi, ProgramAbi::Linux(_)).then_some(())?;
+                address_space_limit(&p.abi).is_none().then_some(())?;
+                unlocked(old, old_len)?;
+                let table = p.table.as_ref()?;
+                let lens = (old, old_len, new_len);
+                let at = self
+                    .memory
+                    .mremap_shared(p.space, table, lens, flags, MAPPINGS_MAX)?;
+                return Some(decoded.personality.result(Ok(at as i64)));
             }
             _ => return None,
         };

@@ -8,7 +8,10 @@
  * sibling threads (SIGUSR1, handled), mmap/munmap/mprotect of mappings the
  * threads share and touch (a touch of one a sibling just unmapped or
  * protected takes a SIGSEGV, whose handler leaves the touch by
- * siglongjmp), fork from a thread, pthread_exit midway, and
+ * siglongjmp), those mappings grown (moving them) by mremap and shrunk
+ * back while siblings touch them, now and then with hostile lengths and
+ * flags, the program break asked, grown and moved (hostile values now and
+ * then), fork from a thread, pthread_exit midway, and
  * at a random point exit_group from whichever thread gets there. clone,
  * futex and exit_group thus run under fuzz.
  *
@@ -40,6 +43,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "linux_meminfo.h"
 
 /* <linux/futex.h> is not among musl's headers */
 #define FUTEX_WAIT_PRIVATE 128
@@ -159,7 +163,45 @@ static void futex_call(void)
     }
 }
 
-/* Maps, unmaps, protects or touches one of the shared mappings. */
+/* Grows the mapping at `at` (taken out of `slot`) with mremap, which
+ * moves it when the range after it is taken, and shrinks it back; now and
+ * then with a hostile length or flags. Siblings that read `at` before may
+ * be touching it meanwhile (their SIGSEGV is handled). It goes back into
+ * `slot`, or is unmapped if the slot was filled meanwhile. */
+static void remap_call(volatile unsigned long *slot, unsigned long at)
+{
+    const long len = MAP_PAGES * 4096;
+    long new_len = pick(8) ? 2 * len : argument();
+    /* (Never MREMAP_FIXED: to a random address it would unmap the
+     * program's own memory and end the child more often than not.) */
+    long flags = pick(8) ? MREMAP_MAYMOVE : (long)(pick(8) & ~MREMAP_FIXED);
+    long m = syscall(SYS_mremap, at, len, new_len, flags, argument());
+    if (m == -1) {
+        m = (long)at;
+    } else if (new_len > len && syscall(SYS_mremap, m, new_len, len, 0, 0) == -1) {
+        /* Could not shrink back: whatever it is now goes. */
+        syscall(SYS_munmap, m, new_len);
+        return;
+    }
+    unsigned long empty = 0;
+    if (!__atomic_compare_exchange_n(slot, &empty, (unsigned long)m, 0, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST))
+        syscall(SYS_munmap, m, len);
+}
+
+/* The break asked, grown by up to 64 pages above where the first call
+ * found it, or moved back there; now and then a hostile value. */
+static void break_call(void)
+{
+    static unsigned long base;
+    unsigned long now = (unsigned long)syscall(SYS_brk, 0), none = 0;
+    __atomic_compare_exchange_n(&base, &none, now, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    unsigned long want = base + pick(64) * 4096 + pick(4096);
+    syscall(SYS_brk, pick(16) ? want : (unsigned long)argument());
+}
+
+/* Maps, unmaps, protects, remaps or touches one of the shared mappings,
+ * or moves the break. */
 static void mapping_call(void)
 {
     volatile unsigned long *slot = &maps[pick(MAPS)];
@@ -182,6 +224,14 @@ static void mapping_call(void)
     case 2:
         if (at && pick(8) == 0)
             mprotect((void *)at, MAP_PAGES * 4096, pick(2) ? PROT_READ : PROT_READ | PROT_WRITE);
+        break;
+    case 3:
+        if (at && __atomic_compare_exchange_n(slot, &at, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
+            remap_call(slot, at);
+        break;
+    case 4:
+        if (pick(4) == 0)
+            break_call();
         break;
     default:
         if (at) {
@@ -292,6 +342,7 @@ int main(int argc, char **argv)
     int children = argc > 1 ? atoi(argv[1]) : CHILDREN;
     int first = argc > 2 ? atoi(argv[2]) : 1;
     int clean = 0, signalled = 0, bad = 0;
+    long remaps = meminfo_now("MremapsShared:"), breaks = meminfo_now("BrksShared:");
     for (int seed = first; seed < first + children; seed++) {
         pid_t pid = fork();
         if (pid == 0)
@@ -315,6 +366,11 @@ int main(int argc, char **argv)
         }
     }
     printf("children: %d ended with 0, %d by a signal\n", clean, signalled);
+    /* (NeoOS with several CPUs: how many of the remaps and breaks were
+     * made under the read side of the kernel lock.) */
+    if (remaps >= 0 && breaks >= 0)
+        printf("mremaps and brks made under the read lock: %ld, %ld\n",
+               meminfo_now("MremapsShared:") - remaps, meminfo_now("BrksShared:") - breaks);
     if (bad || clean * 4 < children) {
         printf("FAIL too few children ended cleanly\n");
         return 1;

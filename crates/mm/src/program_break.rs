@@ -3,13 +3,14 @@
 //! It lives in the space, behind the space's own lock, so that `brk` can
 //! be made with shared access to the system ([`MemorySystem::brk_shared`])
 //! as the other mapping calls of `shared_map.rs` are: a query, a move
-//! within the same page, and a growth of the heap's mapping in place. A
-//! growth that needs a mapping of its own, a shrink (an unmap) and
-//! anything refused go the exclusive way (the kernel's `brk`), which uses
-//! the same rules ([`ProgramBreak::move_to`]) and [`MemorySystem::grow_anonymous`].
+//! within the same page, a growth of the heap's mapping in place, and a
+//! shrink that `munmap_shared` can unmap. A growth that needs a mapping of
+//! its own and anything refused go the exclusive way (the kernel's `brk`),
+//! which uses the same rules ([`ProgramBreak::move_to`]) and
+//! [`MemorySystem::grow_anonymous`].
 
 use crate::address_space::AddressSpace;
-use crate::hw::{AsId, PAGE_SIZE};
+use crate::hw::{AsId, PageTable, PAGE_SIZE};
 use crate::mapping::{Origin, Sharing};
 use crate::object::{ObjectKind, ObjectStore};
 use crate::posix::{parse_mmap, MmapRequest};
@@ -95,13 +96,20 @@ impl MemorySystem {
         can_grow(space, &self.store, (floor, end), &req) && space.extend(end, end + req.len)
     }
 
-    /// Linux `brk` of space `id` to `addr` with shared access to the
-    /// system, when the space's lock is had within a few looks and the
-    /// break stays, moves within its page end or grows the heap's mapping
-    /// in place (read-write, as the exclusive way maps it): the break
-    /// returned. `None` with nothing changed otherwise: the exclusive way
-    /// makes the call.
-    pub fn brk_shared(&self, id: AsId, addr: u64) -> Option<u64> {
+    /// Linux `brk` of space `id` (page table `pt`) to `addr` with shared
+    /// access to the system, when the space's lock is had within a few
+    /// looks and the break stays, moves within its page end, grows the
+    /// heap's mapping in place (read-write, as the exclusive way maps it)
+    /// or shrinks, its pages unmapped as [`Self::munmap_shared`] unmaps
+    /// them (within `most_mappings` mappings): the break returned. `None`
+    /// with nothing changed otherwise: the exclusive way makes the call.
+    pub fn brk_shared(
+        &self,
+        id: AsId,
+        pt: &dyn PageTable,
+        addr: u64,
+        most_mappings: usize,
+    ) -> Option<u64> {
         let mut space = self.spaces.space_write_briefly(&id)?;
         let brk = space.program_break;
         let end = match brk.move_to(addr) {
@@ -116,7 +124,22 @@ impl MemorySystem {
                 }
                 addr
             }
-            BreakMove::Shrinks { .. } => return None,
+            BreakMove::Shrinks { new_end, old_end } => {
+                drop(space);
+                // The break moves with the unmap, under the same lock, if
+                // no other call moved it meanwhile.
+                let moved = |space: &mut AddressSpace| {
+                    let same = space.program_break == brk;
+                    if same {
+                        space.program_break.end = addr;
+                    }
+                    same
+                };
+                let range = (new_end, old_end - new_end);
+                self.munmap_shared_if(id, pt, range, most_mappings, moved)?;
+                self.store.shared_brk_calls.fetch_add(1, Ordering::Relaxed);
+                return Some(addr);
+            }
         };
         space.program_break.end = end;
         self.store.shared_brk_calls.fetch_add(1, Ordering::Relaxed);

@@ -416,18 +416,53 @@ impl MemorySystem {
         len: u64,
         most_mappings: usize,
     ) -> Option<()> {
+        self.munmap_shared_if(id, pt, (addr, len), most_mappings, |_| true)?;
+        self.store
+            .shared_unmap_calls
+            .fetch_add(1, Ordering::Relaxed);
+        Some(())
+    }
+
+    /// [`Self::munmap_shared`] of `[addr, addr + len)` when `first`, given
+    /// the space under its lock once the unmap is known possible and
+    /// before anything changed, agrees (it may change the space's own
+    /// state with it: a `brk`'s break); `None` with nothing changed
+    /// otherwise.
+    #[inline(always)]
+    pub(crate) fn munmap_shared_if(
+        &self,
+        id: AsId,
+        pt: &dyn PageTable,
+        (addr, len): (u64, u64),
+        most_mappings: usize,
+        first: impl FnOnce(&mut AddressSpace) -> bool,
+    ) -> Option<()> {
         let (mut meeting, reserved) =
             self.meeting_to_unmap(id, pt, (addr, len), most_mappings, MUNMAP_CHARGE)?;
-        // Nothing changed before this point.
+        if !first(&mut meeting.space) {
+            drop(meeting);
+            self.give_back_reserved(reserved);
+            return None;
+        }
+        // Nothing changed before this point (but what `first` did).
         let mut taken = Taken::default();
         self.unmap_meeting(&mut meeting, pt, &mut taken);
         let (start, end) = (meeting.start, meeting.end);
         drop(meeting);
         self.leave_unmapped(id, (start, end), reserved, &mut taken);
-        self.store
-            .shared_unmap_calls
-            .fetch_add(1, Ordering::Relaxed);
         Some(())
+    }
+
+    /// Gives back room [`Self::meeting_to_unmap`] reserved and no unmap
+    /// used.
+    #[cold]
+    fn give_back_reserved(&self, reserved: Reserved) {
+        if reserved.objects == 0 {
+            return;
+        }
+        let mut unmapped = self.store.unmapped.lock();
+        unmapped.reserved -= reserved.objects;
+        unmapped.writers_reserved -= reserved.writers;
     }
 
     /// [`Self::mappings_meeting`] for an unmap of the range, with room on

@@ -11,8 +11,8 @@ use neoos_abi::mman;
 use neoos_mm::testing::{SoftPageTable, SoftPager};
 use neoos_mm::{
     Access, AsId, EntryChange, Errno, FileAccess, FileId, Frame, FrameSource, Hw, MemorySystem,
-    PageBytes, PageTable, Prot, PteInfo, SharedChange, SharedFault, SharedFrames, UnmappedPage,
-    VacantMap, PAGE_SIZE,
+    PageBytes, PageTable, ProgramBreak, Prot, PteInfo, SharedChange, SharedFault, SharedFrames,
+    UnmappedPage, VacantMap, PAGE_SIZE,
 };
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -1600,4 +1600,47 @@ fn a_shared_mremap_grows_private_memory_in_place_or_moves_it_or_goes_the_exclusi
         (s.pt.len(), s.frames.live(), s.vm.object_count()),
         (0, 0, 0)
     );
+}
+
+#[test]
+fn a_shared_brk_grows_the_heap_in_place_and_shrinks_it_or_goes_the_exclusive_way() {
+    let mut s = System::new();
+    let start = 0x2000_0000;
+    let brk = |s: &System, addr: u64| s.vm.brk_shared(s.space, &s.pt, addr, 1024);
+    let at = |end: u64| ProgramBreak { start, end };
+    assert!(s.vm.set_program_break(s.space, at(start)));
+    // No heap mapping yet: its first growth makes one the exclusive way.
+    let before = s.snapshot();
+    assert_eq!(brk(&s, start + PAGE_SIZE), None);
+    assert_eq!(s.snapshot(), before);
+    let anon = mman::MAP_PRIVATE | mman::MAP_ANON;
+    assert_eq!(s.map_at(start, 1, RW, anon, None), start);
+    assert!(s.vm.set_program_break(s.space, at(start + PAGE_SIZE)));
+    // Grown in place, asked, kept below its start and past user space.
+    let grown = start + 3 * PAGE_SIZE + 5;
+    assert_eq!(brk(&s, grown), Some(grown));
+    assert_eq!(brk(&s, 0), Some(grown));
+    assert_eq!(brk(&s, start - 1), Some(grown));
+    assert_eq!(brk(&s, u64::MAX), Some(grown));
+    let maps: Vec<(u64, u64)> = s.vm.maps(s.space).map(|m| (m.start, m.end)).collect();
+    assert_eq!(maps, [(start, start + 4 * PAGE_SIZE)], "one heap mapping");
+    for i in 0..4 {
+        s.fault_exclusive(start + i * PAGE_SIZE, Access::Write);
+    }
+    // Shrunk: the pages past the new end unmapped (entries gone at once,
+    // frames at the next exclusive section), the break moved with them.
+    let live = s.frames.live();
+    assert_eq!(brk(&s, start + PAGE_SIZE + 1), Some(start + PAGE_SIZE + 1));
+    assert!((2..4).all(|i| s.pt.entry(start + i * PAGE_SIZE).is_none()));
+    assert!(s.pt.entry(start + PAGE_SIZE).is_some(), "its page end kept");
+    assert_eq!(s.vm.program_break(s.space), Some(at(start + PAGE_SIZE + 1)));
+    s.finish_shared_work();
+    assert_eq!(s.frames.live(), live - 2);
+    assert_eq!(s.vm.shared_brk_calls(), 5);
+    // Another mapping in the way of a growth: the exclusive way decides.
+    s.map_at(start + 3 * PAGE_SIZE, 1, RW, anon, None);
+    let before = s.snapshot();
+    assert_eq!(brk(&s, start + 4 * PAGE_SIZE), None);
+    assert_eq!(s.snapshot(), before);
+    assert_eq!(s.vm.program_break(s.space), Some(at(start + PAGE_SIZE + 1)));
 }

@@ -2,16 +2,18 @@
 /* Issue 13 item 4 for the program break: a Linux `brk` that asks where the
  * break is, moves it within its page or grows the heap's mapping in place
  * goes under the read side of the kernel lock with the space's own lock
- * (/proc/meminfo's BrksShared counts them), as private anonymous mmaps do;
- * a shrink, or the growth that makes the heap's mapping, goes the writing
- * way. First, alone: a query and an in-place growth each go the shared way
+ * (/proc/meminfo's BrksShared counts them), as private anonymous mmaps do,
+ * and so does a shrink (its pages unmapped as munmap's are); the growth
+ * that makes the heap's mapping goes the writing way. First, alone: a
+ * query and an in-place growth each go the shared way
  * (the counter moves by exactly one). Then, on the 4-CPU boot, thread 0
  * grows the break page by page (writing a tag into each new page and
  * publishing how many are done) while threads 1..3 read the published heap
  * pages (faults on other CPUs) and map, touch and unmap memory of their
  * own. Checked: every heap page holds its tag, every thread's own pages are
  * right, the break is where each brk said, many brks went the shared way,
- * and the shrink back to the start unmaps the heap (mincore ENOMEM). */
+ * and the shrink back to the start (alone: the shared way) unmaps the heap
+ * (mincore ENOMEM). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -124,8 +126,10 @@ int main(void)
     /* Some meet the space's lock held by another thread's mmap or munmap
      * and go the writing way; the bound is loose. */
     CHECK(shared >= GROWTHS / 10);
-    /* Back to the start: the heap is unmapped. */
+    /* Back to the start, alone: the heap is unmapped the shared way too. */
+    long shrinks = meminfo_now("BrksShared:");
     CHECK(brk_to(start) == start);
+    CHECK(meminfo_now("BrksShared:") == shrinks + 1);
     unsigned char v[GROWTHS + 2];
     CHECK(mincore((void *)start, (GROWTHS + 2) * PAGE, v) == -1 && errno == ENOMEM);
     if (failures == 0)

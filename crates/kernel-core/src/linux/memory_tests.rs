@@ -339,7 +339,8 @@ fn brk_is_made_with_shared_access_when_the_heap_grows_in_place() {
         "new pages zero"
     );
     assert_eq!(exclusive(&mut k, 0), grown as i64 + 8, "both ways agree");
-    // A shrink unmaps: the writing way.
+    // A shrink unmaps: here the writing way (the test platform's page
+    // table cannot change through a shared reference).
     assert_eq!(brk(&k, start + PAGE), None);
     assert_eq!(exclusive(&mut k, start + PAGE), (start + PAGE) as i64);
     // Another mapping in the way: the writing way, which refuses it.

@@ -280,7 +280,8 @@ impl<P: Platform> Kernel<P> {
     /// and these calls go on on other CPUs at once) when it is `mmap` of
     /// anonymous memory or of a file (shared or private), `munmap` or
     /// `mprotect` of the mappings `neoos_mm`'s `shared_map.rs` takes, a
-    /// Linux `brk` that grows the heap in place (`program_break.rs`) or an
+    /// Linux `brk` that grows the heap in place or shrinks it
+    /// (`program_break.rs`) or an
     /// `mremap` that grows private memory (`shared_remap.rs`), and
     /// nothing would refuse it (heap
     /// reserve, frames low, mapping count, RLIMIT_AS): its return value.
@@ -342,7 +343,8 @@ impl<P: Platform> Kernel<P> {
             super::Call::Linux(LinuxCall::Brk { addr }) => {
                 matches!(p.abi, ProgramAbi::Linux(_)).then_some(())?;
                 address_space_limit(&p.abi).is_none().then_some(())?;
-                let brk = self.memory.brk_shared(p.space, addr)?;
+                let table = p.table.as_ref()?;
+                let brk = self.memory.brk_shared(p.space, table, addr, MAPPINGS_MAX)?;
                 return Some(decoded.personality.result(Ok(brk as i64)));
             }
             // A locked range moves its lock along: the writing way.

@@ -14,9 +14,11 @@
 //!   an old page through the old range once it has), and the old range's
 //!   page tables are freed by the next exclusive section.
 //!
-//! Anything else (a shrink, a part of a mapping, `MREMAP_FIXED`, a file or
-//! shared mapping, a cut or forked one, a space near its bound on mappings,
-//! a space whose lock stays taken) is `None` with nothing changed: the
+//! A shrink unmaps the tail as the shared `munmap` does (the mappings there
+//! in its case). Anything else (growing a part of a mapping, the same
+//! length, `MREMAP_FIXED`, a growth of a file or shared mapping or a cut
+//! or forked one, a space near its bound on mappings, a space whose lock
+//! stays taken) is `None` with nothing changed: the
 //! kernel makes the call again the exclusive way (`remap.rs`), which
 //! handles every case and reports every error.
 
@@ -24,7 +26,7 @@ use crate::address_space::AddressSpace;
 use crate::hw::{AsId, PageTable};
 use crate::mapping::{Mapping, Origin, Sharing};
 use crate::program_break::only_new_pages_past;
-use crate::remap::check_request;
+use crate::remap::{check_request, Request};
 use crate::system::MemorySystem;
 use core::sync::atomic::Ordering;
 use neoos_abi::layout::USER_END;
@@ -48,7 +50,13 @@ impl MemorySystem {
         most_mappings: usize,
     ) -> Option<u64> {
         let req = check_request(old, old_len, new_len, flags, 0).ok()?;
-        if req.fixed.is_some() || req.new_len <= req.old_len() || !pt.changes_shared() {
+        if req.fixed.is_some() || !pt.changes_shared() {
+            return None;
+        }
+        if req.new_len < req.old_len() {
+            return self.shrink_shared(id, pt, &req, most_mappings);
+        }
+        if req.new_len == req.old_len() {
             return None;
         }
         let mut space = self.spaces.space_write_briefly(&id)?;
@@ -72,6 +80,29 @@ impl MemorySystem {
             .shared_remap_calls
             .fetch_add(1, Ordering::Relaxed);
         Some(moved)
+    }
+
+    /// A shrink: the tail `[old + new_len, old_end)` unmapped as
+    /// [`Self::munmap_shared`] unmaps it (as the exclusive way, whatever
+    /// is mapped there), when nothing of the old range is being unmapped
+    /// and the space has the room the exclusive way counts.
+    fn shrink_shared(
+        &self,
+        id: AsId,
+        pt: &dyn PageTable,
+        req: &Request,
+        most_mappings: usize,
+    ) -> Option<u64> {
+        let tail = req.old + req.new_len;
+        let may = |space: &mut AddressSpace| {
+            space.mapping_count() + MREMAP_CHARGE <= most_mappings
+                && !space.being_unmapped(req.old, req.old_end)
+        };
+        self.munmap_shared_if(id, pt, (tail, req.old_end - tail), most_mappings, may)?;
+        self.store
+            .shared_remap_calls
+            .fetch_add(1, Ordering::Relaxed);
+        Some(req.old)
     }
 
     /// Whether the mapping of `space` that is exactly `[start, end)` is

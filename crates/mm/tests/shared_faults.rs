@@ -1517,7 +1517,7 @@ fn a_private_mmap_of_a_file_shows_a_spare_object_over_it_or_goes_the_exclusive_w
 }
 
 #[test]
-fn a_shared_mremap_grows_private_memory_in_place_or_moves_it_or_goes_the_exclusive_way() {
+fn a_shared_mremap_grows_private_memory_in_place_moves_it_shrinks_it_or_goes_the_exclusive_way() {
     let mut s = System::new();
     let remap = |s: &System, at: u64, (pages, new_pages): (u64, u64), flags: u32| {
         let lens = (at, pages * PAGE_SIZE, new_pages * PAGE_SIZE);
@@ -1573,12 +1573,21 @@ fn a_shared_mremap_grows_private_memory_in_place_or_moves_it_or_goes_the_exclusi
     let before = s.snapshot();
     let fixed = mman::MREMAP_MAYMOVE | mman::MREMAP_FIXED;
     assert_eq!(remap(&s, c, (2, 4), mman::MREMAP_MAYMOVE), None, "a part");
-    assert_eq!(remap(&s, c, (8, 4), 0), None, "a shrink");
     assert_eq!(remap(&s, c, (8, 8), 0), None, "the same length");
     assert_eq!(remap(&s, c, (8, 9), fixed), None, "fixed");
     assert_eq!(remap(&s, private_file, (4, 8), mman::MREMAP_MAYMOVE), None);
     assert_eq!(remap(&s, shared, (4, 8), mman::MREMAP_MAYMOVE), None);
     assert_eq!(s.snapshot(), before);
+    // A shrink unmaps the tail (its entries at once, its pages at the next
+    // exclusive section), as munmap would.
+    s.fault_exclusive(c + 7 * PAGE_SIZE, Access::Write);
+    let live = s.frames.live();
+    assert_eq!(remap(&s, c, (8, 6), 0), Some(c));
+    assert!(s.pt.entry(c + 7 * PAGE_SIZE).is_none());
+    s.finish_shared_work();
+    assert_eq!(s.frames.live(), live - 1);
+    let maps: Vec<(u64, u64)> = s.vm.maps(s.space).map(|m| (m.start, m.end)).collect();
+    assert!(maps.contains(&(c, c + 6 * PAGE_SIZE)));
     // A cut mapping: its pieces share the object, whose pages past a
     // piece's end another piece shows.
     assert_eq!(s.munmap_shared(c + 2 * PAGE_SIZE, 1), Some(()));
@@ -1586,7 +1595,7 @@ fn a_shared_mremap_grows_private_memory_in_place_or_moves_it_or_goes_the_exclusi
     assert_eq!(remap(&s, c, (2, 4), mman::MREMAP_MAYMOVE), None, "a piece");
     for (at, pages) in [
         (c, 2),
-        (c + 3 * PAGE_SIZE, 5),
+        (c + 3 * PAGE_SIZE, 3),
         (b, 1),
         (private_file, 4),
         (shared, 4),

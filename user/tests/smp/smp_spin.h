@@ -1,8 +1,9 @@
 /* smp_spin.h - what the multiprocessor tests (user/tests/smp, run on the
  * 4-CPU boot) share: the time in milliseconds, a wait without system calls
  * for a condition (bounded: it looks at the clock only every 2^20 turns),
- * threads started together (smp_run_threads), and /proc/meminfo (its
- * text, a row of it, the TLB shootdown counters). */
+ * threads started together (smp_run_threads), /proc/meminfo (its
+ * text, a row of it, the TLB shootdown counters) and whether a call moves
+ * one of its counters (moves_counter). */
 #ifndef SMP_SPIN_H
 #define SMP_SPIN_H
 
@@ -93,6 +94,25 @@ static inline struct shootdowns read_shootdowns(void)
     s.pages = meminfo_row(text, "TlbRemotePages:");
     s.full = meminfo_row(text, "TlbRemoteFull:");
     return s;
+}
+
+/* The "alone" checks: 1 when one of at most `tries` calls of `attempt`
+ * (1 when its call gave the right answer) moves /proc/meminfo's counter
+ * `row`, i.e. the call can go the shared way; 0 at a wrong answer or when
+ * none did. One call alone may still go the writing way: another CPU may
+ * hold the kernel lock's write side for a moment (an orphan of an earlier
+ * program, the flusher), and the shared way is only tried when it is
+ * free at once. */
+static inline int moves_counter(const char *row, int tries, int (*attempt)(void))
+{
+    for (int t = 0; t < tries; t++) {
+        long before = meminfo_now(row);
+        if (before < 0 || !attempt())
+            return 0;
+        if (meminfo_now(row) > before)
+            return 1;
+    }
+    return 0;
 }
 
 #endif

@@ -282,7 +282,8 @@ impl<P: Platform> Kernel<P> {
     /// `mprotect` of the mappings `neoos_mm`'s `shared_map.rs` takes, a
     /// Linux `brk` that grows the heap in place or shrinks it
     /// (`program_break.rs`) or an
-    /// `mremap` that grows private memory (`shared_remap.rs`), and
+    /// `mremap` that grows private memory or shrinks a mapping
+    /// (`shared_remap.rs`), and
     /// nothing would refuse it (heap
     /// reserve, frames low, mapping count, RLIMIT_AS): its return value.
     /// `None` changes nothing: the call is then made with

@@ -167,15 +167,15 @@ impl<K: SlotId, T> SlotTable<K, T> {
     }
 }
 
+/// How many times [`SpaceTable::space_write_briefly`] looks.
+const SPACE_LOOKS: u32 = 64;
+
 /// The address spaces' table: each space behind its own reader-writer lock
 /// (`shared_map.rs`). Paths that have the whole system exclusively reach a
 /// space through [`Self::get_mut`] (no lock word touched) or, from `&self`,
 /// through [`Self::get`], which never waits there: only calls made with
 /// shared access to the system take a space's lock for writing, and none
 /// runs while the system is held exclusively.
-/// How many times [`SpaceTable::space_write_briefly`] looks.
-const SPACE_LOOKS: u32 = 64;
-
 pub(crate) type SpaceTable =
     SlotTable<crate::hw::AsId, spin::RwLock<crate::address_space::AddressSpace>>;
 

@@ -281,11 +281,10 @@ impl<P: Platform> Kernel<P> {
     /// anonymous memory or of a file (shared or private), `munmap` or
     /// `mprotect` of the mappings `neoos_mm`'s `shared_map.rs` takes, a
     /// Linux `brk` that grows the heap in place or shrinks it
-    /// (`program_break.rs`) or an
-    /// `mremap` that grows private memory or shrinks a mapping
-    /// (`shared_remap.rs`), and
-    /// nothing would refuse it (heap
-    /// reserve, frames low, mapping count, RLIMIT_AS): its return value.
+    /// (`program_break.rs`) or an `mremap` that grows private memory or
+    /// shrinks a mapping (`shared_remap.rs`), and nothing would refuse it
+    /// (heap reserve, frames low, mapping count, RLIMIT_AS): its return
+    /// value.
     /// `None` changes nothing: the call is then made with
     /// [`Self::system_call`], which reports every error.
     pub fn system_call_shared(&self, cpu: usize, number: usize, regs: [u64; 6]) -> Option<i64> {

@@ -1577,6 +1577,39 @@ fn a_shared_mremap_grows_private_memory_in_place_moves_it_shrinks_it_or_goes_the
     assert_eq!(remap(&s, c, (8, 9), fixed), None, "fixed");
     assert_eq!(remap(&s, private_file, (4, 8), mman::MREMAP_MAYMOVE), None);
     assert_eq!(remap(&s, shared, (4, 8), mman::MREMAP_MAYMOVE), None);
+    // Hostile lengths and flags: nothing changed.
+    let hostile = |s: &System, lens: (u64, u64, u64), flags: u32| {
+        s.vm.mremap_shared(s.space, &s.pt, lens, flags, 1024)
+    };
+    let maymove = mman::MREMAP_MAYMOVE;
+    let huge = 8 * PAGE_SIZE;
+    assert_eq!(hostile(&s, (c, huge, u64::MAX), maymove), None, "overflow");
+    assert_eq!(hostile(&s, (c, huge, u64::MAX - PAGE_SIZE), maymove), None);
+    assert_eq!(
+        hostile(&s, (c, huge, 1 << 62), maymove),
+        None,
+        "past user space"
+    );
+    assert_eq!(
+        hostile(&s, (c, u64::MAX, huge), 0),
+        None,
+        "old length overflows"
+    );
+    assert_eq!(hostile(&s, (c, 0, huge), maymove), None, "no old length");
+    assert_eq!(
+        hostile(&s, (c + 1, huge, 2 * huge), maymove),
+        None,
+        "unaligned"
+    );
+    assert_eq!(
+        hostile(&s, (c, huge, 2 * huge), 0xff),
+        None,
+        "unknown flags"
+    );
+    assert_eq!(
+        hostile(&s, (u64::MAX & !0xfff, huge, 2 * huge), maymove),
+        None
+    );
     assert_eq!(s.snapshot(), before);
     // A shrink unmaps the tail (its entries at once, its pages at the next
     // exclusive section), as munmap would.
